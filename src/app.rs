@@ -1,0 +1,140 @@
+//! Startup and shutdown: `App::build` checks the homeserver and binds the listener,
+//! `App::run` serves until the shutdown token is cancelled.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use secrecy::ExposeSecret;
+use tokio::{net::TcpListener, sync::Notify};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use crate::{
+    bridge::{Bridge, inbox},
+    config::Config,
+    http::{self, AppState},
+    matrix::{MatrixClient, MatrixError, RetryPolicy},
+    store::{Store, StoreError},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database")]
+    Store(#[from] StoreError),
+    #[error("the homeserver at {url} does not answer /_matrix/client/versions (is homeserver.url right and the homeserver running?)")]
+    HomeserverUnreachable { url: String, source: MatrixError },
+    #[error(
+        "the homeserver rejects our as_token ({0}): is {1} listed in its app_service_config_files, and was it restarted since?"
+    )]
+    TokenRejected(MatrixError, String),
+    #[error("the homeserver takes our as_token for {actual}, not {expected}: is the registration's sender_localpart right?")]
+    WrongBot { expected: String, actual: String },
+    #[error("cannot listen on {addr} (appservice.listen)")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error(
+        "the homeserver cannot reach the bridge at {url} ({source}): check appservice.url in the registration and that the homeserver can connect to it"
+    )]
+    PingFailed { url: String, source: MatrixError },
+    #[error("cannot set up the bridge bot")]
+    Bot(#[source] MatrixError),
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+pub struct App {
+    config: Arc<Config>,
+    bridge: Arc<Bridge>,
+    listener: TcpListener,
+    inbox_wake: Arc<Notify>,
+}
+
+impl App {
+    /// Opens the store, checks that the homeserver answers and accepts our token, and binds the
+    /// appservice listener. Nothing is served yet.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let config = Arc::new(config);
+        let store = Store::connect(config.database.url.expose_secret(), config.database.max_connections).await?;
+        let mut matrix = MatrixClient::new(&config.homeserver.url, config.appservice.registration.as_token.clone());
+        let versions = matrix
+            .versions()
+            .await
+            .map_err(|source| StartupError::HomeserverUnreachable { url: config.homeserver.url.to_string(), source })?;
+        matrix.set_versions(versions);
+        let bot = config.bot_user_id();
+        let me = matrix.whoami(None).await.map_err(|e| {
+            StartupError::TokenRejected(e, config.appservice.registration_path.display().to_string())
+        })?;
+        if me != bot {
+            return Err(StartupError::WrongBot { expected: bot.to_string(), actual: me.to_string() });
+        }
+        let listen = config.appservice.listen;
+        let listener = TcpListener::bind(listen).await.map_err(|source| StartupError::Listen { addr: listen, source })?;
+        let bridge = Arc::new(Bridge::new(config.clone(), store, matrix));
+        Ok(App { config, bridge, listener, inbox_wake: Arc::new(Notify::new()) })
+    }
+
+    pub fn appservice_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn bridge(&self) -> Arc<Bridge> {
+        self.bridge.clone()
+    }
+
+    /// Serves until `shutdown` is cancelled, then stops accepting, lets the workers finish the
+    /// item at hand and returns. Whatever is still pending is handled after the next start.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), StartupError> {
+        let App { config, bridge, listener, inbox_wake } = self;
+        let state = AppState {
+            bridge: bridge.clone(),
+            hs_token: config.appservice.registration.hs_token.clone(),
+            inbox_wake: inbox_wake.clone(),
+            probe: bridge.matrix.clone().with_retry(RetryPolicy { attempts: 1, ..Default::default() }),
+            max_body_bytes: config.appservice.max_body_bytes,
+        };
+        let tasks = TaskTracker::new();
+        let server_shutdown = shutdown.clone();
+        let server = tasks.spawn(async move {
+            axum::serve(listener, http::router(state))
+                .with_graceful_shutdown(server_shutdown.cancelled_owned())
+                .await
+        });
+
+        if let Err(e) = startup_with_server(&bridge, &config).await {
+            shutdown.cancel();
+            let _ = server.await;
+            return Err(e);
+        }
+        tasks.spawn(inbox::run(bridge.clone(), inbox_wake, shutdown.clone(), config.bridge.inbox_workers));
+        tracing::info!(listen = %config.appservice.listen, "bridge running");
+
+        shutdown.cancelled().await;
+        tracing::info!("shutting down");
+        tasks.close();
+        tasks.wait().await;
+        bridge.store.close().await;
+        match server.await {
+            Ok(Err(e)) => Err(StartupError::Serve(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The steps that need our listener up: the homeserver's ping reaches us, and the bot exists
+/// with its display name.
+async fn startup_with_server(bridge: &Bridge, config: &Config) -> Result<(), StartupError> {
+    let txn = format!("startup-{}", hex::encode(rand::random::<[u8; 8]>()));
+    let registration = &config.appservice.registration;
+    let url = registration.url.clone().unwrap_or_default();
+    let rtt = bridge
+        .matrix
+        .ping(&registration.id, &txn)
+        .await
+        .map_err(|source| StartupError::PingFailed { url, source })?;
+    tracing::info!(rtt_ms = rtt.as_millis() as u64, "homeserver reaches the bridge");
+    bridge.matrix.register(bridge.bot.localpart()).await.map_err(StartupError::Bot)?;
+    bridge
+        .matrix
+        .ensure_display_name(&bridge.bot, &config.appservice.bot_displayname)
+        .await
+        .map_err(StartupError::Bot)?;
+    Ok(())
+}

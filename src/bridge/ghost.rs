@@ -1,0 +1,88 @@
+//! The one place that maps Threema IDs to ghost user IDs and back, and that tells our own
+//! users (bot, ghosts) from everybody else.
+
+use ruma::{OwnedUserId, ServerName, UserId};
+
+use crate::config::{BOT_LOCALPART, GHOST_PREFIX};
+
+/// A Threema ID: 8 characters, capitals and digits (`*` first for Gateway IDs).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ThreemaId(String);
+
+impl ThreemaId {
+    /// Accepts either case, as users type IDs in lowercase too; stores capitals.
+    pub fn parse(s: &str) -> Option<Self> {
+        let id = s.to_ascii_uppercase();
+        let valid = id.len() == 8
+            && id.bytes().enumerate().all(|(i, b)| b.is_ascii_uppercase() || b.is_ascii_digit() || (i == 0 && b == b'*'));
+        valid.then_some(ThreemaId(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ThreemaId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `@threema_<id in lowercase>:<domain>`. Only drivers get ghosts, never Gateway (`*`) IDs.
+pub fn ghost_user_id(id: &ThreemaId, domain: &ServerName) -> OwnedUserId {
+    UserId::parse(format!("@{GHOST_PREFIX}{}:{domain}", id.as_str().to_ascii_lowercase()))
+        .expect("a Threema ID makes a valid localpart")
+}
+
+/// The Threema ID behind a ghost user ID on our domain, if it is one.
+pub fn parse_ghost_user_id(user_id: &UserId, domain: &ServerName) -> Option<ThreemaId> {
+    if user_id.server_name() != domain {
+        return None;
+    }
+    ThreemaId::parse(user_id.localpart().strip_prefix(GHOST_PREFIX)?)
+        .filter(|id| !id.as_str().starts_with('*'))
+}
+
+/// Events from the bot or a ghost are our own echoes and must never be bridged back.
+pub fn is_own_user(user_id: &UserId, domain: &ServerName) -> bool {
+    user_id.server_name() == domain
+        && (user_id.localpart() == BOT_LOCALPART || user_id.localpart().starts_with(GHOST_PREFIX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn domain() -> &'static ServerName {
+        <&ServerName>::try_from("dispatch.test").unwrap()
+    }
+
+    #[test]
+    fn ghost_ids_round_trip() {
+        let id = ThreemaId::parse("ecHo1234").unwrap();
+        assert_eq!(id.as_str(), "ECHO1234");
+        let user = ghost_user_id(&id, domain());
+        assert_eq!(user.as_str(), "@threema_echo1234:dispatch.test");
+        assert_eq!(parse_ghost_user_id(&user, domain()), Some(id));
+    }
+
+    #[test]
+    fn foreign_and_malformed_ids_are_not_ghosts() {
+        let parse = |s: &str| parse_ghost_user_id(<&UserId>::try_from(s).unwrap(), domain());
+        assert_eq!(parse("@threema_echo1234:other.test"), None);
+        assert_eq!(parse("@threema_echo12:dispatch.test"), None);
+        assert_eq!(parse("@alice:dispatch.test"), None);
+        assert_eq!(ThreemaId::parse("ECHO-234"), None);
+        assert_eq!(ThreemaId::parse("*DISPTCH").unwrap().as_str(), "*DISPTCH");
+    }
+
+    #[test]
+    fn own_users() {
+        let own = |s: &str| is_own_user(<&UserId>::try_from(s).unwrap(), domain());
+        assert!(own("@threemabot:dispatch.test"));
+        assert!(own("@threema_echo1234:dispatch.test"));
+        assert!(!own("@alice:dispatch.test"));
+        assert!(!own("@threemabot:other.test"));
+    }
+}

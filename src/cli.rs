@@ -1,0 +1,106 @@
+//! Command line: `generate-registration`, `check-config`, `serve` (see CONTRACT.md).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    app::App,
+    config::{Config, RawConfig},
+    registration::{DEFAULT_ID, Registration},
+    telemetry,
+};
+
+#[derive(Debug, Parser)]
+#[command(version, about = "Matrix <-> Threema Gateway bridge")]
+pub struct Cli {
+    /// The YAML config file (environment variables THREEMA_BRIDGE__SECTION__KEY override it).
+    #[arg(short, long, default_value = "config.yaml", global = true)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Writes an appservice registration with fresh tokens for the homeserver.
+    GenerateRegistration {
+        /// Where to write it (default: appservice.registration from the config).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Replace an existing file (its tokens stop working once the homeserver reloads).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validates the config, the registration and the keys; exits 0 if all is well.
+    CheckConfig,
+    /// Runs the bridge until SIGTERM or SIGINT.
+    Serve,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::GenerateRegistration { output, force } => generate_registration(&cli.config, output, force),
+        Command::CheckConfig => {
+            let config = Config::load(&cli.config)?;
+            println!(
+                "{}: OK (homeserver {} as {}, database {:?})",
+                cli.config.display(),
+                config.homeserver.url,
+                config.bot_user_id(),
+                crate::store::DbKind::of_url(secrecy::ExposeSecret::expose_secret(&config.database.url)).expect("validated"),
+            );
+            Ok(())
+        }
+        Command::Serve => serve(&cli.config).await,
+    }
+}
+
+fn generate_registration(config_path: &std::path::Path, output: Option<PathBuf>, force: bool) -> anyhow::Result<()> {
+    let raw = RawConfig::load(config_path)?;
+    let base = config_path.parent().unwrap_or(std::path::Path::new("."));
+    let Some(domain) = raw.homeserver.domain.as_deref() else { bail!("homeserver.domain: is required") };
+    let domain = ruma::ServerName::parse(domain).with_context(|| format!("homeserver.domain: {domain:?} is not a server name"))?;
+    let Some(url) = raw.appservice.url.as_deref() else { bail!("appservice.url: is required (how the homeserver reaches the bridge)") };
+    let output = match (output, raw.appservice.registration) {
+        (Some(path), _) => path,
+        (None, Some(path)) if path.is_absolute() => path,
+        (None, Some(path)) => base.join(path),
+        (None, None) => bail!("appservice.registration: is required when -o is not given"),
+    };
+    if output.exists() && !force {
+        bail!("{} exists; pass --force to replace it (the homeserver must then be restarted with the new file)", output.display());
+    }
+    let id = raw.appservice.id.as_deref().unwrap_or(DEFAULT_ID);
+    Registration::generate(id, url, &domain).write(&output)?;
+    println!("wrote {}; add it to the homeserver's app_service_config_files and restart the homeserver", output.display());
+    Ok(())
+}
+
+async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    telemetry::init(&config.logging.filter, config.logging.json);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    let app = App::build(config).await?;
+    app.run(shutdown).await?;
+    Ok(())
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler works on unix");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    shutdown.cancel();
+}

@@ -1,0 +1,453 @@
+//! Configuration: a YAML file, overridden by `THREEMA_BRIDGE__SECTION__KEY` environment
+//! variables, validated into [`Config`]. Validation collects every problem and names the key,
+//! so `check-config` can tell an operator all that is wrong at once.
+
+use std::{fmt, net::SocketAddr, path::{Path, PathBuf}};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Yaml},
+};
+use ruma::{OwnedServerName, OwnedUserId, ServerName, UserId};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+use crate::registration::{Registration, RegistrationError};
+
+/// Prefix of environment variables that override config keys (`__` separates levels).
+pub const ENV_PREFIX: &str = "THREEMA_BRIDGE__";
+
+/// Localpart of the bridge bot; fixed by the operator contract.
+pub const BOT_LOCALPART: &str = "threemabot";
+/// Prefix of ghost localparts: `@threema_<threema id in lowercase>:<domain>`.
+pub const GHOST_PREFIX: &str = "threema_";
+
+/// The config as read from YAML and env, before validation. Every field is optional so that
+/// validation, not the deserialiser, reports what is missing, by its full key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    pub homeserver: RawHomeserver,
+    pub appservice: RawAppservice,
+    pub threema: RawThreema,
+    pub database: RawDatabase,
+    pub bridge: RawBridge,
+    pub directory: RawDirectory,
+    pub logging: RawLogging,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawHomeserver {
+    pub url: Option<String>,
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAppservice {
+    pub id: Option<String>,
+    pub registration: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub url: Option<String>,
+    pub bot_displayname: Option<String>,
+    pub max_body_bytes: Option<usize>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawThreema {
+    pub api_url: Option<String>,
+    pub gateway_id: Option<String>,
+    pub secret: Option<SecretString>,
+    pub secret_file: Option<PathBuf>,
+    pub private_key: Option<SecretString>,
+    pub private_key_file: Option<PathBuf>,
+    pub callback_listen: Option<String>,
+}
+
+impl fmt::Debug for RawThreema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawThreema")
+            .field("api_url", &self.api_url)
+            .field("gateway_id", &self.gateway_id)
+            .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .field("secret_file", &self.secret_file)
+            .field("private_key", &self.private_key.as_ref().map(|_| "[REDACTED]"))
+            .field("private_key_file", &self.private_key_file)
+            .field("callback_listen", &self.callback_listen)
+            .finish()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDatabase {
+    pub url: Option<String>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawBridge {
+    pub inbox_workers: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDirectory {
+    pub csv: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLogging {
+    pub filter: Option<String>,
+    pub format: Option<String>,
+}
+
+/// The validated configuration the bridge runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub homeserver: HomeserverConfig,
+    pub appservice: AppserviceConfig,
+    pub threema: ThreemaConfig,
+    pub database: DatabaseConfig,
+    pub bridge: BridgeConfig,
+    pub directory: DirectoryConfig,
+    pub logging: LoggingConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct HomeserverConfig {
+    pub url: Url,
+    pub domain: OwnedServerName,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppserviceConfig {
+    pub registration_path: PathBuf,
+    pub registration: Registration,
+    pub listen: SocketAddr,
+    pub url: Url,
+    pub bot_displayname: String,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ThreemaConfig {
+    pub api_url: Url,
+    pub gateway_id: String,
+    pub secret: SecretString,
+    /// The Gateway ID's Curve25519 private key, 32 bytes, checked at load.
+    pub private_key: SecretString,
+    pub callback_listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    /// Rooms whose inbox events may be handled at the same time. `0` accepts and persists
+    /// transactions without handling them (maintenance: drain later with a normal start).
+    pub inbox_workers: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    pub csv: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoggingConfig {
+    pub filter: String,
+    pub json: bool,
+}
+
+/// One thing wrong with the config, named by its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigProblem>),
+}
+
+impl RawConfig {
+    /// Reads the YAML file and applies environment overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        // Read it ourselves first: figment treats a missing file as empty.
+        std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Figment::new()
+            .merge(Yaml::file_exact(path))
+            .merge(Env::prefixed(ENV_PREFIX).split("__"))
+            .extract()
+            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+    }
+}
+
+/// Collects problems while validating; each check returns `None` on failure.
+struct Checker {
+    base_dir: PathBuf,
+    problems: Vec<ConfigProblem>,
+}
+
+impl Checker {
+    fn fail<T>(&mut self, key: &str, reason: impl Into<String>) -> Option<T> {
+        self.problems.push(ConfigProblem { key: key.into(), reason: reason.into() });
+        None
+    }
+
+    fn required<T: Clone>(&mut self, key: &str, value: &Option<T>) -> Option<T> {
+        match value {
+            Some(v) => Some(v.clone()),
+            None => self.fail(key, "is required"),
+        }
+    }
+
+    fn http_url(&mut self, key: &str, value: &Option<String>) -> Option<Url> {
+        let raw = self.required(key, value)?;
+        match Url::parse(&raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Some(url),
+            Ok(_) => self.fail(key, format!("{raw:?} is not an http(s) URL")),
+            Err(e) => self.fail(key, format!("{raw:?} is not a URL: {e}")),
+        }
+    }
+
+    fn socket_addr(&mut self, key: &str, value: &Option<String>, default: &str) -> Option<SocketAddr> {
+        let raw = value.clone().unwrap_or_else(|| default.to_owned());
+        match raw.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => self.fail(key, format!("{raw:?} is not an address like 127.0.0.1:29318")),
+        }
+    }
+
+    /// Resolves a path relative to the config file's directory.
+    fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_owned() } else { self.base_dir.join(p) }
+    }
+
+    /// A secret given inline (`key`) or in a file (`key_file`), exactly one of them.
+    fn secret(
+        &mut self,
+        key: &str,
+        value: &Option<SecretString>,
+        file: &Option<PathBuf>,
+    ) -> Option<SecretString> {
+        match (value, file) {
+            (Some(_), Some(_)) => self.fail(key, format!("set either {key} or {key}_file, not both")),
+            (Some(v), None) => Some(v.clone()),
+            (None, Some(path)) => match std::fs::read_to_string(self.path(path)) {
+                Ok(s) => Some(SecretString::from(s.trim().to_owned())),
+                Err(e) => self.fail(&format!("{key}_file"), format!("cannot read {}: {e}", path.display())),
+            },
+            (None, None) => self.fail(key, format!("is required (or {key}_file)")),
+        }
+    }
+}
+
+impl Config {
+    /// Loads and validates the config at `path`, including the registration file it names.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let raw = RawConfig::load(path)?;
+        Self::from_raw(raw, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Validates `raw`; relative paths are resolved against `base_dir` (the config's folder).
+    pub fn from_raw(raw: RawConfig, base_dir: &Path) -> Result<Self, ConfigError> {
+        let mut c = Checker { base_dir: base_dir.to_owned(), problems: Vec::new() };
+
+        let hs_url = c.http_url("homeserver.url", &raw.homeserver.url);
+        let domain = server_name(&mut c, &raw.homeserver.domain);
+
+        let as_listen = c.socket_addr("appservice.listen", &raw.appservice.listen, "127.0.0.1:29318");
+        let as_url = c.http_url("appservice.url", &raw.appservice.url);
+        let registration_path = c.required("appservice.registration", &raw.appservice.registration);
+        let registration = match (&registration_path, &domain) {
+            (Some(p), Some(d)) => match Registration::load(&c.path(p)) {
+                Ok(reg) => {
+                    let id = raw.appservice.id.as_deref().unwrap_or(crate::registration::DEFAULT_ID);
+                    for problem in reg.check_against(id, d) {
+                        c.fail::<()>("appservice.registration", format!("{}: {problem}", p.display()));
+                    }
+                    Some(reg)
+                }
+                Err(e @ RegistrationError::Read { .. }) => c.fail("appservice.registration", e.to_string()),
+                Err(e) => c.fail("appservice.registration", e.to_string()),
+            },
+            _ => None,
+        };
+
+        let api_url = c.http_url(
+            "threema.api_url",
+            &Some(raw.threema.api_url.clone().unwrap_or_else(|| "https://msgapi.threema.ch".into())),
+        );
+        let gateway_id = match c.required("threema.gateway_id", &raw.threema.gateway_id) {
+            Some(id) if is_gateway_id(&id) => Some(id),
+            Some(id) => c.fail("threema.gateway_id", format!("{id:?} is not a Gateway ID (\"*\" and 7 capitals or digits)")),
+            None => None,
+        };
+        let secret = c.secret("threema.secret", &raw.threema.secret, &raw.threema.secret_file);
+        let private_key = c
+            .secret("threema.private_key", &raw.threema.private_key, &raw.threema.private_key_file)
+            .and_then(|key| match check_private_key(key.expose_secret()) {
+                Ok(()) => Some(key),
+                // The reason never quotes the value: it is a secret.
+                Err(reason) => c.fail("threema.private_key", reason),
+            });
+        let callback_listen =
+            c.socket_addr("threema.callback_listen", &raw.threema.callback_listen, "0.0.0.0:29319");
+
+        let db_url = raw.database.url.clone().unwrap_or_else(|| "sqlite://data/bridge.db".into());
+        let db_url = match crate::store::DbKind::of_url(&db_url) {
+            Some(_) => Some(db_url),
+            None => c.fail("database.url", "must start with sqlite:// or postgres://"),
+        };
+
+        let json = match raw.logging.format.as_deref() {
+            None | Some("pretty") => Some(false),
+            Some("json") => Some(true),
+            Some(other) => c.fail("logging.format", format!("{other:?} is neither \"pretty\" nor \"json\"")),
+        };
+
+        if !c.problems.is_empty() {
+            return Err(ConfigError::Invalid(c.problems));
+        }
+        // Every `None` above pushed a problem, so these all hold values now.
+        let missing = || ConfigError::Invalid(Vec::new());
+        Ok(Config {
+            homeserver: HomeserverConfig { url: hs_url.ok_or_else(missing)?, domain: domain.ok_or_else(missing)? },
+            appservice: AppserviceConfig {
+                registration_path: c.path(&registration_path.ok_or_else(missing)?),
+                registration: registration.ok_or_else(missing)?,
+                listen: as_listen.ok_or_else(missing)?,
+                url: as_url.ok_or_else(missing)?,
+                bot_displayname: raw.appservice.bot_displayname.unwrap_or_else(|| "Threema bridge".into()),
+                max_body_bytes: raw.appservice.max_body_bytes.unwrap_or(32 * 1024 * 1024),
+            },
+            threema: ThreemaConfig {
+                api_url: api_url.ok_or_else(missing)?,
+                gateway_id: gateway_id.ok_or_else(missing)?,
+                secret: secret.ok_or_else(missing)?,
+                private_key: private_key.ok_or_else(missing)?,
+                callback_listen: callback_listen.ok_or_else(missing)?,
+            },
+            database: DatabaseConfig {
+                url: SecretString::from(resolve_sqlite_path(&db_url.ok_or_else(missing)?, base_dir)),
+                max_connections: raw.database.max_connections.unwrap_or(10),
+            },
+            bridge: BridgeConfig { inbox_workers: raw.bridge.inbox_workers.unwrap_or(16) },
+            directory: DirectoryConfig { csv: raw.directory.csv.map(|p| c.path(&p)) },
+            logging: LoggingConfig {
+                filter: raw.logging.filter.unwrap_or_else(|| "info".into()),
+                json: json.ok_or_else(missing)?,
+            },
+        })
+    }
+
+    pub fn bot_user_id(&self) -> OwnedUserId {
+        bot_user_id(&self.homeserver.domain)
+    }
+}
+
+pub fn bot_user_id(domain: &ServerName) -> OwnedUserId {
+    UserId::parse(format!("@{BOT_LOCALPART}:{domain}")).expect("bot localpart and server name are valid")
+}
+
+fn server_name(c: &mut Checker, value: &Option<String>) -> Option<OwnedServerName> {
+    let raw = c.required("homeserver.domain", value)?;
+    match ServerName::parse(&raw) {
+        Ok(name) => Some(name),
+        Err(e) => c.fail("homeserver.domain", format!("{raw:?} is not a server name: {e}")),
+    }
+}
+
+fn is_gateway_id(id: &str) -> bool {
+    id.len() == 8
+        && id.starts_with('*')
+        && id[1..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// A Curve25519 private key as 64 hex digits (the Gateway's `private:` prefix is accepted).
+fn check_private_key(key: &str) -> Result<(), String> {
+    let hex_part = key.strip_prefix("private:").unwrap_or(key);
+    match hex::decode(hex_part) {
+        Ok(bytes) if bytes.len() == 32 => Ok(()),
+        Ok(bytes) => Err(format!("must be 32 bytes (64 hex digits), got {} bytes", bytes.len())),
+        Err(_) => Err("is not hexadecimal (expected 64 hex digits)".into()),
+    }
+}
+
+/// `sqlite://relative/path` is relative to the config file, so the bridge finds the same
+/// database whatever its working directory.
+fn resolve_sqlite_path(url: &str, base_dir: &Path) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(rest) if !rest.starts_with('/') && !rest.starts_with(":memory:") => {
+            format!("sqlite://{}", base_dir.join(rest).display())
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_ids() {
+        assert!(is_gateway_id("*DISPTCH"));
+        assert!(is_gateway_id("*ABC1234"));
+        assert!(!is_gateway_id("DISPTCH1"));
+        assert!(!is_gateway_id("*disptch"));
+        assert!(!is_gateway_id("*DISPTC"));
+    }
+
+    #[test]
+    fn private_keys() {
+        assert!(check_private_key(&"ab".repeat(32)).is_ok());
+        assert!(check_private_key(&format!("private:{}", "ab".repeat(32))).is_ok());
+        assert!(check_private_key(&"ab".repeat(31)).unwrap_err().contains("31 bytes"));
+        assert!(check_private_key(&"zz".repeat(32)).unwrap_err().contains("hexadecimal"));
+    }
+
+    #[test]
+    fn relative_sqlite_paths_follow_the_config_file() {
+        let base = Path::new("/etc/bridge");
+        assert_eq!(resolve_sqlite_path("sqlite://data/b.db", base), "sqlite:///etc/bridge/data/b.db");
+        assert_eq!(resolve_sqlite_path("sqlite:///var/b.db", base), "sqlite:///var/b.db");
+        assert_eq!(resolve_sqlite_path("postgres://u@h/db", base), "postgres://u@h/db");
+    }
+
+    #[test]
+    fn raw_threema_debug_hides_secrets() {
+        let raw = RawThreema {
+            secret: Some(SecretString::from("gateway-secret-123")),
+            private_key: Some(SecretString::from("cafe".repeat(16))),
+            ..Default::default()
+        };
+        let shown = format!("{raw:?}");
+        assert!(!shown.contains("gateway-secret-123"), "{shown}");
+        assert!(!shown.contains("cafecafe"), "{shown}");
+        assert!(shown.contains("[REDACTED]"));
+    }
+}

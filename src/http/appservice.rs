@@ -1,0 +1,163 @@
+//! The application service API (spec: client-server's sibling, `/_matrix/app/v1`).
+//! <https://spec.matrix.org/latest/application-service-api/>
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Request, State, rejection::BytesRejection},
+    http::{HeaderMap, Method, Uri, header::AUTHORIZATION},
+    middleware::Next,
+    response::Response,
+};
+use ruma::{
+    UserId,
+    api::{IncomingRequestExt, appservice::event::push_events},
+    serde::Raw,
+};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, AppState};
+use crate::{
+    bridge::ghost::parse_ghost_user_id,
+    store::{InboxKind, NewInboxItem},
+};
+
+/// Checks the hs_token, from `Authorization: Bearer` or the legacy `access_token` query
+/// parameter, in constant time.
+pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
+    let token = bearer_token(request.headers()).or_else(|| query_token(request.uri())).ok_or(ApiError::MissingToken)?;
+    let expected = state.hs_token.expose_secret().as_bytes();
+    if !bool::from(token.as_bytes().ct_eq(expected)) {
+        tracing::warn!(path = %request.uri().path(), "request with a wrong hs_token refused");
+        return Err(ApiError::BadToken);
+    }
+    Ok(next.run(request).await)
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").map(|t| t.trim().to_owned())
+}
+
+fn query_token(uri: &Uri) -> Option<String> {
+    url::form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(key, _)| key == "access_token")
+        .map(|(_, value)| value.into_owned())
+}
+
+/// `PUT /_matrix/app/v1/transactions/{txnId}`: persist, then acknowledge. The transaction id
+/// is not a key (Synapse restarts its counter); events dedup on their event id.
+pub async fn push_events(
+    State(state): State<AppState>,
+    Path(txn_id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(|e| match e {
+        BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge(state.max_body_bytes),
+        other => ApiError::BadJson(other.body_text()),
+    })?;
+    let transaction = parse_transaction(&txn_id, &body)?;
+    let items = inbox_items(&transaction);
+    let stored = state.bridge.store.inbox_push(&items).await.map_err(|e| {
+        tracing::error!(error = %e, txn_id, "cannot persist transaction; the homeserver will retry");
+        ApiError::Internal
+    })?;
+    tracing::debug!(txn_id, received = items.len(), stored, "transaction persisted");
+    if stored > 0 {
+        state.inbox_wake.notify_one();
+    }
+    Ok(Json(json!({})))
+}
+
+fn parse_transaction(txn_id: &str, body: &[u8]) -> Result<push_events::v1::Request, ApiError> {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|_| ApiError::NotJson)?;
+    let request = axum::http::Request::builder()
+        .method(Method::PUT)
+        .uri(format!("/_matrix/app/v1/transactions/{txn_id}"))
+        .body(body)
+        .map_err(|e| ApiError::BadJson(e.to_string()))?;
+    push_events::v1::Request::try_from_http_request(request, &[txn_id]).map_err(|e| ApiError::BadJson(e.to_string()))
+}
+
+/// Timeline events keyed by event id; receipts and typing (ephemeral data) too, since they are
+/// never resent. Anything we cannot key or route is logged and skipped rather than failing the
+/// whole transaction, which the homeserver would otherwise retry forever.
+fn inbox_items(transaction: &push_events::v1::Request) -> Vec<NewInboxItem> {
+    let mut items = Vec::new();
+    for raw in &transaction.events {
+        let field = |name: &str| raw.get_field::<String>(name).ok().flatten();
+        let (Some(event_id), Some(room_id), Some(event_type)) = (field("event_id"), field("room_id"), field("type")) else {
+            tracing::warn!("skipping an event without event_id, room_id or type");
+            continue;
+        };
+        items.push(NewInboxItem {
+            dedup_key: event_id,
+            room_id,
+            kind: InboxKind::Event,
+            event_type,
+            sender: field("sender"),
+            payload: raw.json().get().to_owned(),
+        });
+    }
+    for raw in &transaction.ephemeral {
+        let raw = raw.cast_ref::<Value>();
+        if let Some(item) = ephemeral_item(raw) {
+            items.push(item);
+        }
+    }
+    items
+}
+
+fn ephemeral_item(raw: &Raw<Value>) -> Option<NewInboxItem> {
+    let event_type = raw.get_field::<String>("type").ok().flatten()?;
+    let payload = raw.json().get().to_owned();
+    let dedup_key = match event_type.as_str() {
+        // A receipt names event, user and time: the same JSON again is the same receipt.
+        "m.receipt" => format!("edu:{}", hex::encode(Sha256::digest(payload.as_bytes()))),
+        // Typing repeats identical content on purpose; each one is new.
+        "m.typing" => format!("edu:typing:{}", hex::encode(rand::random::<[u8; 16]>())),
+        // Presence and anything else: nothing to bridge.
+        _ => return None,
+    };
+    Some(NewInboxItem {
+        dedup_key,
+        room_id: raw.get_field::<String>("room_id").ok().flatten().unwrap_or_default(),
+        kind: InboxKind::Ephemeral,
+        event_type,
+        sender: None,
+        payload,
+    })
+}
+
+/// `GET /_matrix/app/v1/users/{userId}`: the homeserver asks whether a user in our namespace
+/// exists. Known drivers' ghosts are created on the spot.
+pub async fn query_user(State(state): State<AppState>, Path(user_id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let bridge = &state.bridge;
+    let user_id = <&UserId>::try_from(user_id.as_str()).map_err(|_| ApiError::NotFound("not a user ID"))?;
+    let threema_id = parse_ghost_user_id(user_id, &bridge.config.homeserver.domain)
+        .ok_or(ApiError::NotFound("not a Threema user of this bridge"))?;
+    let known = bridge.store.ghost_by_threema_id(threema_id.as_str()).await.map_err(|_| ApiError::Internal)?;
+    if known.is_none() {
+        return Err(ApiError::NotFound("unknown Threema ID"));
+    }
+    bridge.ensure_ghost(&threema_id).await.map_err(|e| {
+        tracing::warn!(error = %e, %user_id, "cannot register ghost");
+        ApiError::Internal
+    })?;
+    Ok(Json(json!({})))
+}
+
+/// `GET /_matrix/app/v1/rooms/{roomAlias}`: portals are not reachable by alias (yet).
+pub async fn query_room_alias(Path(_alias): Path<String>) -> ApiError {
+    ApiError::NotFound("no room under this alias")
+}
+
+/// `POST /_matrix/app/v1/ping`: the homeserver checks that it can reach us.
+pub async fn ping(body: Bytes) -> Result<Json<Value>, ApiError> {
+    let body: Value = serde_json::from_slice(&body).map_err(|_| ApiError::NotJson)?;
+    tracing::info!(transaction_id = ?body.get("transaction_id"), "ping from the homeserver");
+    Ok(Json(json!({})))
+}

@@ -1,0 +1,15 @@
+//! threema-bridge: a Matrix application service that bridges a dispatch desk on Matrix to
+//! drivers on Threema through the Threema Gateway (end-to-end mode).
+//!
+//! Modules in data-flow order: inbound HTTP (`http`) hands work to the core (`bridge`), which
+//! talks to the homeserver (`matrix`) and keeps its state in `store`. `app` wires them up.
+
+pub mod app;
+pub mod bridge;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod matrix;
+pub mod registration;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,88 @@
+//! The handful of client-server calls the bridge makes, each as the bot or as a ghost.
+
+use ruma::{
+    OwnedRoomId, RoomId, UserId,
+    api::{
+        SupportedVersions,
+        client::{
+            account::{register::{self, LoginType}, whoami},
+            appservice::request_ping,
+            discovery::get_supported_versions,
+            membership::join_room_by_id,
+            profile::{get_profile_field, set_profile_field},
+        },
+    },
+    profile::{ProfileFieldName, ProfileFieldValue},
+};
+
+use super::{MatrixClient, MatrixError};
+
+impl MatrixClient {
+    /// `GET /_matrix/client/versions`: is this a Matrix homeserver, and what does it speak?
+    pub async fn versions(&self) -> Result<SupportedVersions, MatrixError> {
+        let response = self.send(get_supported_versions::Request::new(), None).await?;
+        Ok(SupportedVersions::from_parts(&response.versions, &response.unstable_features))
+    }
+
+    /// Whom the homeserver takes us for (the bot, or `as_user`).
+    pub async fn whoami(&self, as_user: Option<&UserId>) -> Result<ruma::OwnedUserId, MatrixError> {
+        Ok(self.send(whoami::v3::Request::new(), as_user).await?.user_id)
+    }
+
+    /// Asks the homeserver to call our `/ping`: proves it can reach us with the right hs_token.
+    /// Returns the round trip the homeserver measured.
+    pub async fn ping(&self, appservice_id: &str, txn_id: &str) -> Result<std::time::Duration, MatrixError> {
+        let mut request = request_ping::v1::Request::new(appservice_id.to_owned());
+        request.transaction_id = Some(txn_id.into());
+        Ok(self.send(request, None).await?.duration)
+    }
+
+    /// Registers a user in our namespace without creating a device (`inhibit_login`).
+    /// Idempotent: a user that already exists counts as success.
+    pub async fn register(&self, localpart: &str) -> Result<(), MatrixError> {
+        let mut request = register::v3::Request::new();
+        request.username = Some(localpart.to_owned());
+        request.inhibit_login = true;
+        request.login_type = Some(LoginType::ApplicationService);
+        match self.send(request, None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.errcode() == Some("M_USER_IN_USE") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn display_name(&self, user_id: &UserId) -> Result<Option<String>, MatrixError> {
+        let request = get_profile_field::v3::Request::new(user_id.to_owned(), ProfileFieldName::DisplayName);
+        match self.send(request, Some(user_id)).await {
+            Ok(response) => Ok(match response.value {
+                Some(ProfileFieldValue::DisplayName(name)) => Some(name),
+                _ => None,
+            }),
+            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Sets the display name unless it already is `name` (every change is a member event in
+    /// every room the user is in, so no needless writes).
+    pub async fn ensure_display_name(&self, user_id: &UserId, name: &str) -> Result<(), MatrixError> {
+        if self.display_name(user_id).await?.as_deref() == Some(name) {
+            return Ok(());
+        }
+        let request =
+            set_profile_field::v3::Request::new(user_id.to_owned(), ProfileFieldValue::DisplayName(name.to_owned()));
+        self.send(request, Some(user_id)).await?;
+        Ok(())
+    }
+
+    pub async fn join(&self, room_id: &RoomId, as_user: &UserId) -> Result<OwnedRoomId, MatrixError> {
+        Ok(self.send(join_room_by_id::v3::Request::new(room_id.to_owned()), Some(as_user)).await?.room_id)
+    }
+
+    pub async fn leave(&self, room_id: &RoomId, as_user: &UserId, reason: &str) -> Result<(), MatrixError> {
+        let mut request = ruma::api::client::membership::leave_room::v3::Request::new(room_id.to_owned());
+        request.reason = Some(reason.to_owned());
+        self.send(request, Some(as_user)).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,164 @@
+//! Outbound client-server API: ruma request types sent with reqwest, as the bot or
+//! masquerading as a ghost. Knows nothing of Threema.
+
+mod error;
+mod intent;
+
+use std::{borrow::Cow, time::Duration};
+
+use ruma::{
+    UserId,
+    api::{
+        IncomingResponseExt, OutgoingRequest, OutgoingRequestAppserviceExt, SupportedVersions,
+        auth_scheme::{AuthScheme, SendAccessToken},
+        path_builder::{PathBuilder, SinglePath, VersionHistory},
+    },
+    api::AppserviceUserIdentity,
+};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+pub use error::MatrixError;
+
+/// How `send` retries transient failures before giving up.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { attempts: 6, first_delay: Duration::from_millis(250), max_delay: Duration::from_secs(8) }
+    }
+}
+
+#[derive(Clone)]
+pub struct MatrixClient {
+    http: reqwest::Client,
+    base_url: String,
+    as_token: SecretString,
+    versions: SupportedVersions,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for MatrixClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MatrixClient").field("base_url", &self.base_url).finish_non_exhaustive()
+    }
+}
+
+/// What each ruma path builder needs to pick an endpoint's URL.
+pub trait PathInput: PathBuilder {
+    fn input(versions: &SupportedVersions) -> Self::Input<'_>;
+}
+
+impl PathInput for VersionHistory {
+    fn input(versions: &SupportedVersions) -> Cow<'_, SupportedVersions> {
+        Cow::Borrowed(versions)
+    }
+}
+
+impl PathInput for SinglePath {
+    fn input(_: &SupportedVersions) {}
+}
+
+impl MatrixClient {
+    pub fn new(homeserver: &Url, as_token: SecretString) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .expect("reqwest client builds with static settings");
+        MatrixClient {
+            http,
+            base_url: homeserver.as_str().trim_end_matches('/').to_owned(),
+            as_token,
+            versions: default_versions(),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Uses the versions the homeserver advertises to pick endpoint paths.
+    pub fn set_versions(&mut self, versions: SupportedVersions) {
+        self.versions = versions;
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Sends `request` with the appservice token, as `as_user` if given (identity assertion),
+    /// retrying rate limits, 5xx and connection errors with backoff.
+    pub async fn send<R>(&self, request: R, as_user: Option<&UserId>) -> Result<R::IncomingResponse, MatrixError>
+    where
+        R: OutgoingRequest,
+        R::PathBuilder: PathInput,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+    {
+        let mut delay = self.retry.first_delay;
+        let mut attempt = 1;
+        loop {
+            match self.send_once(request.clone(), as_user).await {
+                Err(e) if e.is_transient() && attempt < self.retry.attempts => {
+                    let wait = match &e {
+                        MatrixError::Api { retry_after: Some(after), .. } => *after,
+                        _ => delay,
+                    };
+                    tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "homeserver request failed, retrying");
+                    tokio::time::sleep(wait).await;
+                    delay = (delay * 2).min(self.retry.max_delay);
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn send_once<R>(&self, request: R, as_user: Option<&UserId>) -> Result<R::IncomingResponse, MatrixError>
+    where
+        R: OutgoingRequest,
+        R::PathBuilder: PathInput,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+    {
+        let identity = as_user.map(AppserviceUserIdentity::new).unwrap_or_default();
+        let http_request = request
+            .try_into_http_request_with_identity::<Vec<u8>>(
+                &self.base_url,
+                SendAccessToken::Appservice(self.as_token.expose_secret()),
+                identity,
+                R::PathBuilder::input(&self.versions),
+            )
+            .map_err(|e| MatrixError::Request(e.to_string()))?;
+        let request = reqwest::Request::try_from(http_request).map_err(|e| MatrixError::Request(e.without_url().to_string()))?;
+        let response = self.http.execute(request).await.map_err(MatrixError::transport)?;
+        let status = response.status();
+        let retry_header = response
+            .headers()
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.bytes().await.map_err(MatrixError::transport)?;
+        if !status.is_success() {
+            return Err(MatrixError::from_response(status, retry_header, &body));
+        }
+        let http_response = http::Response::builder()
+            .status(status)
+            .body(body.as_ref())
+            .map_err(|e| MatrixError::Response(e.to_string()))?;
+        R::IncomingResponse::try_from_http_response(http_response).map_err(|e| MatrixError::Response(e.to_string()))
+    }
+}
+
+/// Used until `/versions` has answered: the versions every current homeserver speaks.
+fn default_versions() -> SupportedVersions {
+    use ruma::api::MatrixVersion;
+    SupportedVersions { versions: [MatrixVersion::V1_11].into(), features: Default::default() }
+}

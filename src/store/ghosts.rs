@@ -1,0 +1,85 @@
+//! `ghost`: one Matrix user per Threema ID.
+
+use sqlx::{Row, any::AnyRow};
+
+use super::{Store, StoreError, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ghost {
+    pub threema_id: String,
+    pub user_id: String,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+    /// When the homeserver confirmed the user exists; `None` until then.
+    pub registered_at: Option<i64>,
+}
+
+impl Ghost {
+    fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+        Ok(Ghost {
+            threema_id: row.try_get("threema_id")?,
+            user_id: row.try_get("user_id")?,
+            display_name: row.try_get("display_name")?,
+            avatar_url: row.try_get("avatar_url")?,
+            registered_at: row.try_get("registered_at")?,
+        })
+    }
+}
+
+const COLUMNS: &str = "threema_id, user_id, display_name, avatar_url, registered_at";
+
+impl Store {
+    pub async fn ghost_by_threema_id(&self, threema_id: &str) -> Result<Option<Ghost>, StoreError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM ghost WHERE threema_id = $1"))
+            .bind(threema_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Ghost::from_row)
+            .transpose()
+    }
+
+    pub async fn ghost_by_user_id(&self, user_id: &str) -> Result<Option<Ghost>, StoreError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM ghost WHERE user_id = $1"))
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Ghost::from_row)
+            .transpose()
+    }
+
+    /// Creates the ghost row if missing; an existing row keeps its registration state.
+    pub async fn ghost_ensure(&self, threema_id: &str, user_id: &str) -> Result<Ghost, StoreError> {
+        sqlx::query("INSERT INTO ghost (threema_id, user_id) VALUES ($1, $2) ON CONFLICT (threema_id) DO NOTHING")
+            .bind(threema_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        self.ghost_by_threema_id(threema_id)
+            .await?
+            .ok_or(StoreError::Sqlx(sqlx::Error::RowNotFound))
+    }
+
+    pub async fn ghost_mark_registered(&self, threema_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE ghost SET registered_at = $1 WHERE threema_id = $2 AND registered_at IS NULL")
+            .bind(now_ms())
+            .bind(threema_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn ghost_set_profile(
+        &self,
+        threema_id: &str,
+        display_name: Option<&str>,
+        avatar_url: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE ghost SET display_name = $1, avatar_url = $2 WHERE threema_id = $3")
+            .bind(display_name)
+            .bind(avatar_url)
+            .bind(threema_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

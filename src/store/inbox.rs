@@ -1,0 +1,148 @@
+//! `matrix_inbox`: what the homeserver pushed, persisted before we acknowledge it.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, now_ms};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxKind {
+    /// A timeline event (message, state); Synapse retries these until acknowledged.
+    Event,
+    /// Ephemeral data (receipts, typing); sent once, never retried by Synapse.
+    Ephemeral,
+}
+
+impl InboxKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            InboxKind::Event => "event",
+            InboxKind::Ephemeral => "ephemeral",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "ephemeral" { InboxKind::Ephemeral } else { InboxKind::Event }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInboxItem {
+    pub dedup_key: String,
+    pub room_id: String,
+    pub kind: InboxKind,
+    pub event_type: String,
+    pub sender: Option<String>,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct InboxItem {
+    pub seq: i64,
+    pub dedup_key: String,
+    pub room_id: String,
+    pub kind: InboxKind,
+    pub event_type: String,
+    pub sender: Option<String>,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+impl Store {
+    /// Persists a transaction's items in one database transaction. Items already known (pending
+    /// or handled) are skipped, so a replayed transaction changes nothing. Returns how many
+    /// items were new.
+    pub async fn inbox_push(&self, items: &[NewInboxItem]) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        for item in items {
+            inserted += sqlx::query(
+                "INSERT INTO matrix_inbox (dedup_key, room_id, kind, event_type, sender, payload, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
+            )
+            .bind(&item.dedup_key)
+            .bind(&item.room_id)
+            .bind(item.kind.as_str())
+            .bind(&item.event_type)
+            .bind(&item.sender)
+            .bind(&item.payload)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// Unhandled items after `after_seq`, oldest first.
+    pub async fn inbox_pending(&self, after_seq: i64, limit: i64) -> Result<Vec<InboxItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, dedup_key, room_id, kind, event_type, sender, payload, attempts FROM matrix_inbox \
+             WHERE processed_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(InboxItem {
+                    seq: row.try_get("seq")?,
+                    dedup_key: row.try_get("dedup_key")?,
+                    room_id: row.try_get("room_id")?,
+                    kind: InboxKind::parse(&row.try_get::<String, _>("kind")?),
+                    event_type: row.try_get("event_type")?,
+                    sender: row.try_get("sender")?,
+                    payload: row.try_get("payload")?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Counts a failed attempt, so that repeated failures are visible and bounded.
+    pub async fn inbox_record_attempt(&self, seq: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE matrix_inbox SET attempts = attempts + 1 WHERE seq = $1")
+            .bind(seq)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks an item handled and drops its payload (message content is not kept here longer
+    /// than needed). Only the first call for an item counts; returns whether it was this one.
+    pub async fn inbox_finish(&self, seq: i64, outcome: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE matrix_inbox SET processed_at = $1, outcome = $2, payload = NULL \
+             WHERE seq = $3 AND processed_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(outcome)
+        .bind(seq)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// The outcome of an item by its key: `None` if unknown, `Some(None)` if still pending.
+    pub async fn inbox_outcome(&self, dedup_key: &str) -> Result<Option<Option<String>>, StoreError> {
+        let row = sqlx::query("SELECT outcome FROM matrix_inbox WHERE dedup_key = $1")
+            .bind(dedup_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("outcome")?),
+            None => None,
+        })
+    }
+
+    /// Number of items not yet handled.
+    pub async fn inbox_backlog(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM matrix_inbox WHERE processed_at IS NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}

@@ -1,0 +1,101 @@
+//! `message`: the one place that maps Matrix events to Threema messages and back.
+
+use sqlx::{Row, any::AnyRow};
+
+use super::{Store, StoreError, now_ms};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Threema -> Matrix.
+    In,
+    /// Matrix -> Threema.
+    Out,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "out" { Direction::Out } else { Direction::In }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMapping {
+    pub room_id: String,
+    pub event_id: String,
+    pub threema_peer: String,
+    /// 16 hex digits.
+    pub threema_message_id: String,
+    pub direction: Direction,
+    /// The real Matrix sender (a dispatcher for `Out`, the ghost for `In`).
+    pub matrix_sender: String,
+}
+
+impl MessageMapping {
+    fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+        Ok(MessageMapping {
+            room_id: row.try_get("room_id")?,
+            event_id: row.try_get("event_id")?,
+            threema_peer: row.try_get("threema_peer")?,
+            threema_message_id: row.try_get("threema_message_id")?,
+            direction: Direction::parse(&row.try_get::<String, _>("direction")?),
+            matrix_sender: row.try_get("matrix_sender")?,
+        })
+    }
+}
+
+const COLUMNS: &str = "room_id, event_id, threema_peer, threema_message_id, direction, matrix_sender";
+
+impl Store {
+    /// Records a mapping. Returns `false` if either side was already mapped: the message was
+    /// bridged before, and the caller must not bridge it again.
+    pub async fn message_insert(&self, m: &MessageMapping) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO message ({COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+        ))
+        .bind(&m.room_id)
+        .bind(&m.event_id)
+        .bind(&m.threema_peer)
+        .bind(&m.threema_message_id)
+        .bind(m.direction.as_str())
+        .bind(&m.matrix_sender)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    pub async fn message_by_event_id(&self, event_id: &str) -> Result<Option<MessageMapping>, StoreError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM message WHERE event_id = $1"))
+            .bind(event_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(MessageMapping::from_row)
+            .transpose()
+    }
+
+    pub async fn message_by_threema_id(
+        &self,
+        peer: &str,
+        message_id: &str,
+        direction: Direction,
+    ) -> Result<Option<MessageMapping>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM message WHERE threema_peer = $1 AND threema_message_id = $2 AND direction = $3"
+        ))
+        .bind(peer)
+        .bind(message_id)
+        .bind(direction.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .map(MessageMapping::from_row)
+        .transpose()
+    }
+}

@@ -1,0 +1,148 @@
+//! Durable state in SQLite (embedded default) or PostgreSQL, through one API.
+//!
+//! sqlx's `Any` driver runs the same SQL on both: every query uses `$n` placeholders and
+//! portable types (TEXT, BIGINT as ms timestamps), and each dialect has its own migrations.
+//! One file per table; `impl Store` blocks are split across them.
+
+mod ghosts;
+mod inbox;
+mod messages;
+mod portals;
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    AnyPool,
+    any::{AnyConnectOptions, AnyPoolOptions},
+    migrate::Migrator,
+};
+
+pub use ghosts::Ghost;
+pub use inbox::{InboxItem, InboxKind, NewInboxItem};
+pub use messages::{Direction, MessageMapping};
+pub use portals::Portal;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DbKind {
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL must start with sqlite:// or postgres://")]
+    UnsupportedUrl,
+    #[error("cannot create the folder of the SQLite database: {0}")]
+    CreateDir(#[source] std::io::Error),
+    #[error("database migration failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("database error")]
+    Sqlx(#[from] sqlx::Error),
+}
+
+impl StoreError {
+    /// A failure worth retrying later (the database is unreachable or busy), as opposed to a
+    /// bug or a constraint violation.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Sqlx(e) => matches!(
+                e,
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
+            ) || e.as_database_error().is_some_and(|d| {
+                // SQLite: database is locked/busy.
+                matches!(d.code().as_deref(), Some("5") | Some("6"))
+            }),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    kind: DbKind,
+}
+
+impl Store {
+    /// Connects (creating a SQLite file and its folder if needed) and applies migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let kind = DbKind::of_url(url).ok_or(StoreError::UnsupportedUrl)?;
+        let url = match kind {
+            DbKind::Sqlite => prepare_sqlite_url(url)?,
+            DbKind::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        let store = Store { pool, kind };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let migrator = match self.kind {
+            DbKind::Sqlite => &SQLITE_MIGRATIONS,
+            DbKind::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await.map_err(StoreError::Migrate)
+    }
+
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    /// Readiness probe: one round trip.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Adds `mode=rwc` (create if missing), WAL and a busy timeout, and makes the folder.
+fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let (file, query) = path.split_once('?').unwrap_or((path, ""));
+    if file != ":memory:" {
+        if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(StoreError::CreateDir)?;
+        }
+    }
+    let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    for (key, default) in [("mode", "mode=rwc"), ("journal_mode", "journal_mode=wal"), ("busy_timeout", "busy_timeout=10000")] {
+        if !params.iter().any(|p| p.starts_with(&format!("{key}="))) {
+            params.push(default);
+        }
+    }
+    Ok(format!("sqlite://{file}?{}", params.join("&")))
+}
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp column.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}

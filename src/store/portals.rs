@@ -1,0 +1,56 @@
+//! `portal`: one Matrix room per driver.
+
+use sqlx::{Row, any::AnyRow};
+
+use super::{Store, StoreError, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Portal {
+    pub threema_id: String,
+    pub room_id: String,
+    pub created_at: i64,
+}
+
+impl Portal {
+    fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+        Ok(Portal {
+            threema_id: row.try_get("threema_id")?,
+            room_id: row.try_get("room_id")?,
+            created_at: row.try_get("created_at")?,
+        })
+    }
+}
+
+impl Store {
+    pub async fn portal_by_threema_id(&self, threema_id: &str) -> Result<Option<Portal>, StoreError> {
+        sqlx::query("SELECT threema_id, room_id, created_at FROM portal WHERE threema_id = $1")
+            .bind(threema_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Portal::from_row)
+            .transpose()
+    }
+
+    pub async fn portal_by_room_id(&self, room_id: &str) -> Result<Option<Portal>, StoreError> {
+        sqlx::query("SELECT threema_id, room_id, created_at FROM portal WHERE room_id = $1")
+            .bind(room_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(Portal::from_row)
+            .transpose()
+    }
+
+    /// Records a new portal. Returns `false` (and changes nothing) if the driver already has one.
+    pub async fn portal_insert(&self, threema_id: &str, room_id: &str) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO portal (threema_id, room_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (threema_id) DO NOTHING",
+        )
+        .bind(threema_id)
+        .bind(room_id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+}

@@ -19,16 +19,23 @@ use crate::{
 pub enum StartupError {
     #[error("cannot open the database")]
     Store(#[from] StoreError),
-    #[error("the homeserver at {url} does not answer /_matrix/client/versions (is homeserver.url right and the homeserver running?)")]
+    #[error(
+        "the homeserver at {url} does not answer /_matrix/client/versions (is homeserver.url right and the homeserver running?)"
+    )]
     HomeserverUnreachable { url: String, source: MatrixError },
     #[error(
         "the homeserver rejects our as_token ({0}): is {1} listed in its app_service_config_files, and was it restarted since?"
     )]
     TokenRejected(MatrixError, String),
-    #[error("the homeserver takes our as_token for {actual}, not {expected}: is the registration's sender_localpart right?")]
+    #[error(
+        "the homeserver takes our as_token for {actual}, not {expected}: is the registration's sender_localpart right?"
+    )]
     WrongBot { expected: String, actual: String },
     #[error("cannot listen on {addr} (appservice.listen)")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(
         "the homeserver cannot reach the bridge at {url} ({source}): check appservice.url in the registration and that the homeserver can connect to it"
     )]
@@ -51,28 +58,57 @@ impl App {
     /// appservice listener. Nothing is served yet.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let config = Arc::new(config);
-        let store = Store::connect(config.database.url.expose_secret(), config.database.max_connections).await?;
-        let mut matrix = MatrixClient::new(&config.homeserver.url, config.appservice.registration.as_token.clone());
-        let versions = matrix
-            .versions()
-            .await
-            .map_err(|source| StartupError::HomeserverUnreachable { url: config.homeserver.url.to_string(), source })?;
+        let store = Store::connect(
+            config.database.url.expose_secret(),
+            config.database.max_connections,
+        )
+        .await?;
+        let mut matrix = MatrixClient::new(
+            &config.homeserver.url,
+            config.appservice.registration.as_token.clone(),
+        );
+        let versions =
+            matrix
+                .versions()
+                .await
+                .map_err(|source| StartupError::HomeserverUnreachable {
+                    url: config.homeserver.url.to_string(),
+                    source,
+                })?;
         matrix.set_versions(versions);
         let bot = config.bot_user_id();
         let me = matrix.whoami(None).await.map_err(|e| {
-            StartupError::TokenRejected(e, config.appservice.registration_path.display().to_string())
+            StartupError::TokenRejected(
+                e,
+                config.appservice.registration_path.display().to_string(),
+            )
         })?;
         if me != bot {
-            return Err(StartupError::WrongBot { expected: bot.to_string(), actual: me.to_string() });
+            return Err(StartupError::WrongBot {
+                expected: bot.to_string(),
+                actual: me.to_string(),
+            });
         }
         let listen = config.appservice.listen;
-        let listener = TcpListener::bind(listen).await.map_err(|source| StartupError::Listen { addr: listen, source })?;
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|source| StartupError::Listen {
+                addr: listen,
+                source,
+            })?;
         let bridge = Arc::new(Bridge::new(config.clone(), store, matrix));
-        Ok(App { config, bridge, listener, inbox_wake: Arc::new(Notify::new()) })
+        Ok(App {
+            config,
+            bridge,
+            listener,
+            inbox_wake: Arc::new(Notify::new()),
+        })
     }
 
     pub fn appservice_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn bridge(&self) -> Arc<Bridge> {
@@ -82,12 +118,20 @@ impl App {
     /// Serves until `shutdown` is cancelled, then stops accepting, lets the workers finish the
     /// item at hand and returns. Whatever is still pending is handled after the next start.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), StartupError> {
-        let App { config, bridge, listener, inbox_wake } = self;
+        let App {
+            config,
+            bridge,
+            listener,
+            inbox_wake,
+        } = self;
         let state = AppState {
             bridge: bridge.clone(),
             hs_token: config.appservice.registration.hs_token.clone(),
             inbox_wake: inbox_wake.clone(),
-            probe: bridge.matrix.clone().with_retry(RetryPolicy { attempts: 1, ..Default::default() }),
+            probe: bridge.matrix.clone().with_retry(RetryPolicy {
+                attempts: 1,
+                ..Default::default()
+            }),
             max_body_bytes: config.appservice.max_body_bytes,
         };
         let tasks = TaskTracker::new();
@@ -103,7 +147,12 @@ impl App {
             let _ = server.await;
             return Err(e);
         }
-        tasks.spawn(inbox::run(bridge.clone(), inbox_wake, shutdown.clone(), config.bridge.inbox_workers));
+        tasks.spawn(inbox::run(
+            bridge.clone(),
+            inbox_wake,
+            shutdown.clone(),
+            config.bridge.inbox_workers,
+        ));
         tracing::info!(listen = %config.appservice.listen, "bridge running");
 
         shutdown.cancelled().await;
@@ -129,8 +178,15 @@ async fn startup_with_server(bridge: &Bridge, config: &Config) -> Result<(), Sta
         .ping(&registration.id, &txn)
         .await
         .map_err(|source| StartupError::PingFailed { url, source })?;
-    tracing::info!(rtt_ms = rtt.as_millis() as u64, "homeserver reaches the bridge");
-    bridge.matrix.register(bridge.bot.localpart()).await.map_err(StartupError::Bot)?;
+    tracing::info!(
+        rtt_ms = rtt.as_millis() as u64,
+        "homeserver reaches the bridge"
+    );
+    bridge
+        .matrix
+        .register(bridge.bot.localpart())
+        .await
+        .map_err(StartupError::Bot)?;
     bridge
         .matrix
         .ensure_display_name(&bridge.bot, &config.appservice.bot_displayname)

@@ -42,7 +42,9 @@ pub enum Command {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::GenerateRegistration { output, force } => generate_registration(&cli.config, output, force),
+        Command::GenerateRegistration { output, force } => {
+            generate_registration(&cli.config, output, force)
+        }
         Command::CheckConfig => {
             let config = Config::load(&cli.config)?;
             println!(
@@ -50,7 +52,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 cli.config.display(),
                 config.homeserver.url,
                 config.bot_user_id(),
-                crate::store::DbKind::of_url(secrecy::ExposeSecret::expose_secret(&config.database.url)).expect("validated"),
+                crate::store::DbKind::of_url(secrecy::ExposeSecret::expose_secret(
+                    &config.database.url
+                ))
+                .expect("validated"),
             );
             Ok(())
         }
@@ -58,12 +63,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn generate_registration(config_path: &std::path::Path, output: Option<PathBuf>, force: bool) -> anyhow::Result<()> {
+fn generate_registration(
+    config_path: &std::path::Path,
+    output: Option<PathBuf>,
+    force: bool,
+) -> anyhow::Result<()> {
     let raw = RawConfig::load(config_path)?;
     let base = config_path.parent().unwrap_or(std::path::Path::new("."));
-    let Some(domain) = raw.homeserver.domain.as_deref() else { bail!("homeserver.domain: is required") };
-    let domain = ruma::ServerName::parse(domain).with_context(|| format!("homeserver.domain: {domain:?} is not a server name"))?;
-    let Some(url) = raw.appservice.url.as_deref() else { bail!("appservice.url: is required (how the homeserver reaches the bridge)") };
+    let Some(domain) = raw.homeserver.domain.as_deref() else {
+        bail!("homeserver.domain: is required")
+    };
+    let domain = ruma::ServerName::parse(domain)
+        .with_context(|| format!("homeserver.domain: {domain:?} is not a server name"))?;
+    let Some(url) = raw.appservice.url.as_deref() else {
+        bail!("appservice.url: is required (how the homeserver reaches the bridge)")
+    };
     let output = match (output, raw.appservice.registration) {
         (Some(path), _) => path,
         (None, Some(path)) if path.is_absolute() => path,
@@ -71,11 +85,17 @@ fn generate_registration(config_path: &std::path::Path, output: Option<PathBuf>,
         (None, None) => bail!("appservice.registration: is required when -o is not given"),
     };
     if output.exists() && !force {
-        bail!("{} exists; pass --force to replace it (the homeserver must then be restarted with the new file)", output.display());
+        bail!(
+            "{} exists; pass --force to replace it (the homeserver must then be restarted with the new file)",
+            output.display()
+        );
     }
     let id = raw.appservice.id.as_deref().unwrap_or(DEFAULT_ID);
     Registration::generate(id, url, &domain).write(&output)?;
-    println!("wrote {}; add it to the homeserver's app_service_config_files and restart the homeserver", output.display());
+    println!(
+        "wrote {}; add it to the homeserver's app_service_config_files and restart the homeserver",
+        output.display()
+    );
     Ok(())
 }
 

@@ -2,7 +2,11 @@
 //! variables, validated into [`Config`]. Validation collects every problem and names the key,
 //! so `check-config` can tell an operator all that is wrong at once.
 
-use std::{fmt, net::SocketAddr, path::{Path, PathBuf}};
+use std::{
+    fmt,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
 
 use figment::{
     Figment,
@@ -74,7 +78,10 @@ impl fmt::Debug for RawThreema {
             .field("gateway_id", &self.gateway_id)
             .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
             .field("secret_file", &self.secret_file)
-            .field("private_key", &self.private_key.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "[REDACTED]"),
+            )
             .field("private_key_file", &self.private_key_file)
             .field("callback_listen", &self.callback_listen)
             .finish()
@@ -185,7 +192,10 @@ impl fmt::Display for ConfigProblem {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
@@ -196,13 +206,18 @@ impl RawConfig {
     /// Reads the YAML file and applies environment overrides.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         // Read it ourselves first: figment treats a missing file as empty.
-        std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Figment::new()
             .merge(Yaml::file_exact(path))
             .merge(Env::prefixed(ENV_PREFIX).split("__"))
             .extract()
-            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })
+            .map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })
     }
 }
 
@@ -214,7 +229,10 @@ struct Checker {
 
 impl Checker {
     fn fail<T>(&mut self, key: &str, reason: impl Into<String>) -> Option<T> {
-        self.problems.push(ConfigProblem { key: key.into(), reason: reason.into() });
+        self.problems.push(ConfigProblem {
+            key: key.into(),
+            reason: reason.into(),
+        });
         None
     }
 
@@ -234,17 +252,29 @@ impl Checker {
         }
     }
 
-    fn socket_addr(&mut self, key: &str, value: &Option<String>, default: &str) -> Option<SocketAddr> {
+    fn socket_addr(
+        &mut self,
+        key: &str,
+        value: &Option<String>,
+        default: &str,
+    ) -> Option<SocketAddr> {
         let raw = value.clone().unwrap_or_else(|| default.to_owned());
         match raw.parse() {
             Ok(addr) => Some(addr),
-            Err(_) => self.fail(key, format!("{raw:?} is not an address like 127.0.0.1:29318")),
+            Err(_) => self.fail(
+                key,
+                format!("{raw:?} is not an address like 127.0.0.1:29318"),
+            ),
         }
     }
 
     /// Resolves a path relative to the config file's directory.
     fn path(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() { p.to_owned() } else { self.base_dir.join(p) }
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base_dir.join(p)
+        }
     }
 
     /// A secret given inline (`key`) or in a file (`key_file`), exactly one of them.
@@ -255,11 +285,16 @@ impl Checker {
         file: &Option<PathBuf>,
     ) -> Option<SecretString> {
         match (value, file) {
-            (Some(_), Some(_)) => self.fail(key, format!("set either {key} or {key}_file, not both")),
+            (Some(_), Some(_)) => {
+                self.fail(key, format!("set either {key} or {key}_file, not both"))
+            }
             (Some(v), None) => Some(v.clone()),
             (None, Some(path)) => match std::fs::read_to_string(self.path(path)) {
                 Ok(s) => Some(SecretString::from(s.trim().to_owned())),
-                Err(e) => self.fail(&format!("{key}_file"), format!("cannot read {}: {e}", path.display())),
+                Err(e) => self.fail(
+                    &format!("{key}_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                ),
             },
             (None, None) => self.fail(key, format!("is required (or {key}_file)")),
         }
@@ -275,24 +310,40 @@ impl Config {
 
     /// Validates `raw`; relative paths are resolved against `base_dir` (the config's folder).
     pub fn from_raw(raw: RawConfig, base_dir: &Path) -> Result<Self, ConfigError> {
-        let mut c = Checker { base_dir: base_dir.to_owned(), problems: Vec::new() };
+        let mut c = Checker {
+            base_dir: base_dir.to_owned(),
+            problems: Vec::new(),
+        };
 
         let hs_url = c.http_url("homeserver.url", &raw.homeserver.url);
         let domain = server_name(&mut c, &raw.homeserver.domain);
 
-        let as_listen = c.socket_addr("appservice.listen", &raw.appservice.listen, "127.0.0.1:29318");
+        let as_listen = c.socket_addr(
+            "appservice.listen",
+            &raw.appservice.listen,
+            "127.0.0.1:29318",
+        );
         let as_url = c.http_url("appservice.url", &raw.appservice.url);
         let registration_path = c.required("appservice.registration", &raw.appservice.registration);
         let registration = match (&registration_path, &domain) {
             (Some(p), Some(d)) => match Registration::load(&c.path(p)) {
                 Ok(reg) => {
-                    let id = raw.appservice.id.as_deref().unwrap_or(crate::registration::DEFAULT_ID);
+                    let id = raw
+                        .appservice
+                        .id
+                        .as_deref()
+                        .unwrap_or(crate::registration::DEFAULT_ID);
                     for problem in reg.check_against(id, d) {
-                        c.fail::<()>("appservice.registration", format!("{}: {problem}", p.display()));
+                        c.fail::<()>(
+                            "appservice.registration",
+                            format!("{}: {problem}", p.display()),
+                        );
                     }
                     Some(reg)
                 }
-                Err(e @ RegistrationError::Read { .. }) => c.fail("appservice.registration", e.to_string()),
+                Err(e @ RegistrationError::Read { .. }) => {
+                    c.fail("appservice.registration", e.to_string())
+                }
                 Err(e) => c.fail("appservice.registration", e.to_string()),
             },
             _ => None,
@@ -300,25 +351,48 @@ impl Config {
 
         let api_url = c.http_url(
             "threema.api_url",
-            &Some(raw.threema.api_url.clone().unwrap_or_else(|| "https://msgapi.threema.ch".into())),
+            &Some(
+                raw.threema
+                    .api_url
+                    .clone()
+                    .unwrap_or_else(|| "https://msgapi.threema.ch".into()),
+            ),
         );
         let gateway_id = match c.required("threema.gateway_id", &raw.threema.gateway_id) {
             Some(id) if is_gateway_id(&id) => Some(id),
-            Some(id) => c.fail("threema.gateway_id", format!("{id:?} is not a Gateway ID (\"*\" and 7 capitals or digits)")),
+            Some(id) => c.fail(
+                "threema.gateway_id",
+                format!("{id:?} is not a Gateway ID (\"*\" and 7 capitals or digits)"),
+            ),
             None => None,
         };
-        let secret = c.secret("threema.secret", &raw.threema.secret, &raw.threema.secret_file);
+        let secret = c.secret(
+            "threema.secret",
+            &raw.threema.secret,
+            &raw.threema.secret_file,
+        );
         let private_key = c
-            .secret("threema.private_key", &raw.threema.private_key, &raw.threema.private_key_file)
+            .secret(
+                "threema.private_key",
+                &raw.threema.private_key,
+                &raw.threema.private_key_file,
+            )
             .and_then(|key| match check_private_key(key.expose_secret()) {
                 Ok(()) => Some(key),
                 // The reason never quotes the value: it is a secret.
                 Err(reason) => c.fail("threema.private_key", reason),
             });
-        let callback_listen =
-            c.socket_addr("threema.callback_listen", &raw.threema.callback_listen, "0.0.0.0:29319");
+        let callback_listen = c.socket_addr(
+            "threema.callback_listen",
+            &raw.threema.callback_listen,
+            "0.0.0.0:29319",
+        );
 
-        let db_url = raw.database.url.clone().unwrap_or_else(|| "sqlite://data/bridge.db".into());
+        let db_url = raw
+            .database
+            .url
+            .clone()
+            .unwrap_or_else(|| "sqlite://data/bridge.db".into());
         let db_url = match crate::store::DbKind::of_url(&db_url) {
             Some(_) => Some(db_url),
             None => c.fail("database.url", "must start with sqlite:// or postgres://"),
@@ -327,7 +401,10 @@ impl Config {
         let json = match raw.logging.format.as_deref() {
             None | Some("pretty") => Some(false),
             Some("json") => Some(true),
-            Some(other) => c.fail("logging.format", format!("{other:?} is neither \"pretty\" nor \"json\"")),
+            Some(other) => c.fail(
+                "logging.format",
+                format!("{other:?} is neither \"pretty\" nor \"json\""),
+            ),
         };
 
         if !c.problems.is_empty() {
@@ -336,13 +413,19 @@ impl Config {
         // Every `None` above pushed a problem, so these all hold values now.
         let missing = || ConfigError::Invalid(Vec::new());
         Ok(Config {
-            homeserver: HomeserverConfig { url: hs_url.ok_or_else(missing)?, domain: domain.ok_or_else(missing)? },
+            homeserver: HomeserverConfig {
+                url: hs_url.ok_or_else(missing)?,
+                domain: domain.ok_or_else(missing)?,
+            },
             appservice: AppserviceConfig {
                 registration_path: c.path(&registration_path.ok_or_else(missing)?),
                 registration: registration.ok_or_else(missing)?,
                 listen: as_listen.ok_or_else(missing)?,
                 url: as_url.ok_or_else(missing)?,
-                bot_displayname: raw.appservice.bot_displayname.unwrap_or_else(|| "Threema bridge".into()),
+                bot_displayname: raw
+                    .appservice
+                    .bot_displayname
+                    .unwrap_or_else(|| "Threema bridge".into()),
                 max_body_bytes: raw.appservice.max_body_bytes.unwrap_or(32 * 1024 * 1024),
             },
             threema: ThreemaConfig {
@@ -353,11 +436,18 @@ impl Config {
                 callback_listen: callback_listen.ok_or_else(missing)?,
             },
             database: DatabaseConfig {
-                url: SecretString::from(resolve_sqlite_path(&db_url.ok_or_else(missing)?, base_dir)),
+                url: SecretString::from(resolve_sqlite_path(
+                    &db_url.ok_or_else(missing)?,
+                    base_dir,
+                )),
                 max_connections: raw.database.max_connections.unwrap_or(10),
             },
-            bridge: BridgeConfig { inbox_workers: raw.bridge.inbox_workers.unwrap_or(16) },
-            directory: DirectoryConfig { csv: raw.directory.csv.map(|p| c.path(&p)) },
+            bridge: BridgeConfig {
+                inbox_workers: raw.bridge.inbox_workers.unwrap_or(16),
+            },
+            directory: DirectoryConfig {
+                csv: raw.directory.csv.map(|p| c.path(&p)),
+            },
             logging: LoggingConfig {
                 filter: raw.logging.filter.unwrap_or_else(|| "info".into()),
                 json: json.ok_or_else(missing)?,
@@ -371,21 +461,27 @@ impl Config {
 }
 
 pub fn bot_user_id(domain: &ServerName) -> OwnedUserId {
-    UserId::parse(format!("@{BOT_LOCALPART}:{domain}")).expect("bot localpart and server name are valid")
+    UserId::parse(format!("@{BOT_LOCALPART}:{domain}"))
+        .expect("bot localpart and server name are valid")
 }
 
 fn server_name(c: &mut Checker, value: &Option<String>) -> Option<OwnedServerName> {
     let raw = c.required("homeserver.domain", value)?;
     match ServerName::parse(&raw) {
         Ok(name) => Some(name),
-        Err(e) => c.fail("homeserver.domain", format!("{raw:?} is not a server name: {e}")),
+        Err(e) => c.fail(
+            "homeserver.domain",
+            format!("{raw:?} is not a server name: {e}"),
+        ),
     }
 }
 
 fn is_gateway_id(id: &str) -> bool {
     id.len() == 8
         && id.starts_with('*')
-        && id[1..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && id[1..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// A Curve25519 private key as 64 hex digits (the Gateway's `private:` prefix is accepted).
@@ -393,7 +489,10 @@ fn check_private_key(key: &str) -> Result<(), String> {
     let hex_part = key.strip_prefix("private:").unwrap_or(key);
     match hex::decode(hex_part) {
         Ok(bytes) if bytes.len() == 32 => Ok(()),
-        Ok(bytes) => Err(format!("must be 32 bytes (64 hex digits), got {} bytes", bytes.len())),
+        Ok(bytes) => Err(format!(
+            "must be 32 bytes (64 hex digits), got {} bytes",
+            bytes.len()
+        )),
         Err(_) => Err("is not hexadecimal (expected 64 hex digits)".into()),
     }
 }
@@ -426,16 +525,33 @@ mod tests {
     fn private_keys() {
         assert!(check_private_key(&"ab".repeat(32)).is_ok());
         assert!(check_private_key(&format!("private:{}", "ab".repeat(32))).is_ok());
-        assert!(check_private_key(&"ab".repeat(31)).unwrap_err().contains("31 bytes"));
-        assert!(check_private_key(&"zz".repeat(32)).unwrap_err().contains("hexadecimal"));
+        assert!(
+            check_private_key(&"ab".repeat(31))
+                .unwrap_err()
+                .contains("31 bytes")
+        );
+        assert!(
+            check_private_key(&"zz".repeat(32))
+                .unwrap_err()
+                .contains("hexadecimal")
+        );
     }
 
     #[test]
     fn relative_sqlite_paths_follow_the_config_file() {
         let base = Path::new("/etc/bridge");
-        assert_eq!(resolve_sqlite_path("sqlite://data/b.db", base), "sqlite:///etc/bridge/data/b.db");
-        assert_eq!(resolve_sqlite_path("sqlite:///var/b.db", base), "sqlite:///var/b.db");
-        assert_eq!(resolve_sqlite_path("postgres://u@h/db", base), "postgres://u@h/db");
+        assert_eq!(
+            resolve_sqlite_path("sqlite://data/b.db", base),
+            "sqlite:///etc/bridge/data/b.db"
+        );
+        assert_eq!(
+            resolve_sqlite_path("sqlite:///var/b.db", base),
+            "sqlite:///var/b.db"
+        );
+        assert_eq!(
+            resolve_sqlite_path("postgres://u@h/db", base),
+            "postgres://u@h/db"
+        );
     }
 
     #[test]

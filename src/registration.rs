@@ -2,7 +2,10 @@
 //! start. ruma's `Registration` does the (de)serialisation; ours keeps the tokens in secrets so
 //! that no `Debug` of it leaks them.
 
-use std::{fmt, path::{Path, PathBuf}};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
 
 use rand::{Rng, distr::Alphanumeric};
 use ruma::{
@@ -44,11 +47,17 @@ impl fmt::Debug for Registration {
 #[derive(Debug, thiserror::Error)]
 pub enum RegistrationError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid registration: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl Registration {
@@ -74,11 +83,16 @@ impl Registration {
     }
 
     pub fn load(path: &Path) -> Result<Self, RegistrationError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| RegistrationError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| RegistrationError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let parsed: RumaRegistration = serde_yaml::from_str(&text)
             // serde_yaml's message names the field and position, never a value.
-            .map_err(|e| RegistrationError::Parse { path: path.to_owned(), message: e.to_string() })?;
+            .map_err(|e| RegistrationError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
         Ok(Registration {
             id: parsed.id,
             url: parsed.url,
@@ -92,7 +106,10 @@ impl Registration {
 
     /// Writes the registration readable only by its owner: it holds both tokens.
     pub fn write(&self, path: &Path) -> Result<(), RegistrationError> {
-        let write_err = |source| RegistrationError::Write { path: path.to_owned(), source };
+        let write_err = |source| RegistrationError::Write {
+            path: path.to_owned(),
+            source,
+        };
         let yaml = self.to_yaml();
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -144,17 +161,25 @@ impl Registration {
         // Homeservers match namespaces against the whole user ID.
         let covers_ghosts = self.namespaces.users.iter().any(|ns| {
             ns.exclusive
-                && regex::Regex::new(&format!("^(?:{})$", ns.regex)).is_ok_and(|re| re.is_match(&ghost))
+                && regex::Regex::new(&format!("^(?:{})$", ns.regex))
+                    .is_ok_and(|re| re.is_match(&ghost))
         });
         if !covers_ghosts {
-            problems.push(format!("no exclusive user namespace matches ghosts like {ghost}"));
+            problems.push(format!(
+                "no exclusive user namespace matches ghosts like {ghost}"
+            ));
         }
         problems
     }
 }
 
 fn random_token() -> SecretString {
-    rand::rng().sample_iter(Alphanumeric).take(64).map(char::from).collect::<String>().into()
+    rand::rng()
+        .sample_iter(Alphanumeric)
+        .take(64)
+        .map(char::from)
+        .collect::<String>()
+        .into()
 }
 
 #[cfg(test)]
@@ -175,7 +200,10 @@ mod tests {
         assert_eq!(back.as_token.expose_secret(), reg.as_token.expose_secret());
         assert_eq!(back.hs_token.expose_secret(), reg.hs_token.expose_secret());
         assert!(back.receive_ephemeral);
-        assert_eq!(back.check_against("threema", domain()), Vec::<String>::new());
+        assert_eq!(
+            back.check_against("threema", domain()),
+            Vec::<String>::new()
+        );
         let yaml = std::fs::read_to_string(&path).unwrap();
         assert!(yaml.contains("rate_limited: false"), "{yaml}");
         assert!(yaml.contains(r"@threema_.*:dispatch\.test"), "{yaml}");
@@ -195,6 +223,9 @@ mod tests {
         reg.namespaces.users.clear();
         let problems = reg.check_against("threema", domain());
         assert!(problems.iter().any(|p| p.contains("id is")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("namespace")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("namespace")),
+            "{problems:?}"
+        );
     }
 }

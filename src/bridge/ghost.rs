@@ -14,7 +14,9 @@ impl ThreemaId {
     pub fn parse(s: &str) -> Option<Self> {
         let id = s.to_ascii_uppercase();
         let valid = id.len() == 8
-            && id.bytes().enumerate().all(|(i, b)| b.is_ascii_uppercase() || b.is_ascii_digit() || (i == 0 && b == b'*'));
+            && id.bytes().enumerate().all(|(i, b)| {
+                b.is_ascii_uppercase() || b.is_ascii_digit() || (i == 0 && b == b'*')
+            });
         valid.then_some(ThreemaId(id))
     }
 
@@ -31,8 +33,11 @@ impl std::fmt::Display for ThreemaId {
 
 /// `@threema_<id in lowercase>:<domain>`. Only drivers get ghosts, never Gateway (`*`) IDs.
 pub fn ghost_user_id(id: &ThreemaId, domain: &ServerName) -> OwnedUserId {
-    UserId::parse(format!("@{GHOST_PREFIX}{}:{domain}", id.as_str().to_ascii_lowercase()))
-        .expect("a Threema ID makes a valid localpart")
+    UserId::parse(format!(
+        "@{GHOST_PREFIX}{}:{domain}",
+        id.as_str().to_ascii_lowercase()
+    ))
+    .expect("a Threema ID makes a valid localpart")
 }
 
 /// The Threema ID behind a ghost user ID on our domain, if it is one.

@@ -19,7 +19,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Runs until `shutdown`. Handled items are marked in the store; an item that fails for good is
 /// marked with its error and the room moves on. `wake` is notified when new items are stored.
-pub async fn run(bridge: Arc<Bridge>, wake: Arc<Notify>, shutdown: CancellationToken, workers: usize) {
+pub async fn run(
+    bridge: Arc<Bridge>,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+    workers: usize,
+) {
     if workers == 0 {
         tracing::warn!("bridge.inbox_workers is 0: transactions are stored but not handled");
         shutdown.cancelled().await;
@@ -43,7 +48,12 @@ pub async fn run(bridge: Arc<Bridge>, wake: Arc<Notify>, shutdown: CancellationT
             let room = item.room_id.clone();
             let sender = rooms.entry(room.clone()).or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tracker.spawn(room_worker(bridge.clone(), rx, permits.clone(), shutdown.clone()));
+                tracker.spawn(room_worker(
+                    bridge.clone(),
+                    rx,
+                    permits.clone(),
+                    shutdown.clone(),
+                ));
                 tx
             });
             // A room worker only stops at shutdown, so a failed send means we are stopping too.
@@ -74,16 +84,25 @@ async fn room_worker(
             _ = shutdown.cancelled() => return,
             item = items.recv() => match item { Some(item) => item, None => return },
         };
-        let Ok(_permit) = permits.acquire().await else { return };
+        let Ok(_permit) = permits.acquire().await else {
+            return;
+        };
         let span = tracing::info_span!("inbox", seq = item.seq, room_id = %item.room_id, key = %item.dedup_key);
-        if !handle_until_done(&bridge, &item, &shutdown).instrument(span).await {
+        if !handle_until_done(&bridge, &item, &shutdown)
+            .instrument(span)
+            .await
+        {
             return;
         }
     }
 }
 
 /// Returns `false` if shutdown interrupted a retry (the item stays pending for the next start).
-async fn handle_until_done(bridge: &Bridge, item: &InboxItem, shutdown: &CancellationToken) -> bool {
+async fn handle_until_done(
+    bridge: &Bridge,
+    item: &InboxItem,
+    shutdown: &CancellationToken,
+) -> bool {
     let mut backoff = Duration::from_millis(500);
     loop {
         let outcome = match bridge.handle_matrix_item(item).await {

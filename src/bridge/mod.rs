@@ -59,7 +59,12 @@ struct EventHead {
 impl Bridge {
     pub fn new(config: Arc<Config>, store: Store, matrix: MatrixClient) -> Self {
         let bot = config.bot_user_id();
-        Bridge { config, store, matrix, bot }
+        Bridge {
+            config,
+            store,
+            matrix,
+            bot,
+        }
     }
 
     fn is_own_user(&self, user_id: &UserId) -> bool {
@@ -72,17 +77,19 @@ impl Bridge {
             // Receipts and typing are bridged by the delivery-status work; nothing to do yet.
             return Ok(format!("ephemeral {}: not bridged", item.event_type));
         }
-        let event: EventHead =
-            serde_json::from_str(&item.payload).map_err(|e| BridgeError::BadEvent(e.to_string()))?;
+        let event: EventHead = serde_json::from_str(&item.payload)
+            .map_err(|e| BridgeError::BadEvent(e.to_string()))?;
         if self.is_own_user(&event.sender) {
             return Ok("echo".into());
         }
         match event.event_type.as_str() {
             "m.room.member" => self.handle_membership(&event).await,
-            "m.room.message" => Ok(match self.store.portal_by_room_id(event.room_id.as_str()).await? {
-                Some(portal) => format!("message for portal {}", portal.threema_id),
-                None => "message outside a portal".into(),
-            }),
+            "m.room.message" => Ok(
+                match self.store.portal_by_room_id(event.room_id.as_str()).await? {
+                    Some(portal) => format!("message for portal {}", portal.threema_id),
+                    None => "message outside a portal".into(),
+                },
+            ),
             other => Ok(format!("ignored {other}")),
         }
     }
@@ -96,7 +103,13 @@ impl Bridge {
             return Ok("membership change".into());
         }
         if event.sender.server_name() != self.config.homeserver.domain {
-            self.matrix.leave(&event.room_id, &self.bot, "This bridge only serves its own homeserver.").await?;
+            self.matrix
+                .leave(
+                    &event.room_id,
+                    &self.bot,
+                    "This bridge only serves its own homeserver.",
+                )
+                .await?;
             return Ok("declined invite from another server".into());
         }
         self.matrix.join(&event.room_id, &self.bot).await?;
@@ -106,13 +119,17 @@ impl Bridge {
     /// Makes sure the driver's ghost exists on the homeserver (once; remembered in the store).
     pub async fn ensure_ghost(&self, threema_id: &ThreemaId) -> Result<OwnedUserId, BridgeError> {
         let user_id = ghost_user_id(threema_id, &self.config.homeserver.domain);
-        let ghost = self.store.ghost_ensure(threema_id.as_str(), user_id.as_str()).await?;
+        let ghost = self
+            .store
+            .ghost_ensure(threema_id.as_str(), user_id.as_str())
+            .await?;
         if ghost.registered_at.is_none() {
             self.matrix.register(user_id.localpart()).await?;
-            self.store.ghost_mark_registered(threema_id.as_str()).await?;
+            self.store
+                .ghost_mark_registered(threema_id.as_str())
+                .await?;
             tracing::info!(threema_id = %threema_id, %user_id, "registered ghost");
         }
         Ok(user_id)
     }
-
 }

@@ -27,8 +27,14 @@ use crate::{
 
 /// Checks the hs_token, from `Authorization: Bearer` or the legacy `access_token` query
 /// parameter, in constant time.
-pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Result<Response, ApiError> {
-    let token = bearer_token(request.headers()).or_else(|| query_token(request.uri())).ok_or(ApiError::MissingToken)?;
+pub async fn authenticate(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = bearer_token(request.headers())
+        .or_else(|| query_token(request.uri()))
+        .ok_or(ApiError::MissingToken)?;
     let expected = state.hs_token.expose_secret().as_bytes();
     if !bool::from(token.as_bytes().ct_eq(expected)) {
         tracing::warn!(path = %request.uri().path(), "request with a wrong hs_token refused");
@@ -65,7 +71,12 @@ pub async fn push_events(
         tracing::error!(error = %e, txn_id, "cannot persist transaction; the homeserver will retry");
         ApiError::Internal
     })?;
-    tracing::debug!(txn_id, received = items.len(), stored, "transaction persisted");
+    tracing::debug!(
+        txn_id,
+        received = items.len(),
+        stored,
+        "transaction persisted"
+    );
     if stored > 0 {
         state.inbox_wake.notify_one();
     }
@@ -79,7 +90,8 @@ fn parse_transaction(txn_id: &str, body: &[u8]) -> Result<push_events::v1::Reque
         .uri(format!("/_matrix/app/v1/transactions/{txn_id}"))
         .body(body)
         .map_err(|e| ApiError::BadJson(e.to_string()))?;
-    push_events::v1::Request::try_from_http_request(request, &[txn_id]).map_err(|e| ApiError::BadJson(e.to_string()))
+    push_events::v1::Request::try_from_http_request(request, &[txn_id])
+        .map_err(|e| ApiError::BadJson(e.to_string()))
 }
 
 /// Timeline events keyed by event id; receipts and typing (ephemeral data) too, since they are
@@ -89,7 +101,9 @@ fn inbox_items(transaction: &push_events::v1::Request) -> Vec<NewInboxItem> {
     let mut items = Vec::new();
     for raw in &transaction.events {
         let field = |name: &str| raw.get_field::<String>(name).ok().flatten();
-        let (Some(event_id), Some(room_id), Some(event_type)) = (field("event_id"), field("room_id"), field("type")) else {
+        let (Some(event_id), Some(room_id), Some(event_type)) =
+            (field("event_id"), field("room_id"), field("type"))
+        else {
             tracing::warn!("skipping an event without event_id, room_id or type");
             continue;
         };
@@ -124,7 +138,11 @@ fn ephemeral_item(raw: &Raw<Value>) -> Option<NewInboxItem> {
     };
     Some(NewInboxItem {
         dedup_key,
-        room_id: raw.get_field::<String>("room_id").ok().flatten().unwrap_or_default(),
+        room_id: raw
+            .get_field::<String>("room_id")
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
         kind: InboxKind::Ephemeral,
         event_type,
         sender: None,
@@ -134,12 +152,20 @@ fn ephemeral_item(raw: &Raw<Value>) -> Option<NewInboxItem> {
 
 /// `GET /_matrix/app/v1/users/{userId}`: the homeserver asks whether a user in our namespace
 /// exists. Known drivers' ghosts are created on the spot.
-pub async fn query_user(State(state): State<AppState>, Path(user_id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn query_user(
+    State(state): State<AppState>,
+    Path(user_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let bridge = &state.bridge;
-    let user_id = <&UserId>::try_from(user_id.as_str()).map_err(|_| ApiError::NotFound("not a user ID"))?;
+    let user_id =
+        <&UserId>::try_from(user_id.as_str()).map_err(|_| ApiError::NotFound("not a user ID"))?;
     let threema_id = parse_ghost_user_id(user_id, &bridge.config.homeserver.domain)
         .ok_or(ApiError::NotFound("not a Threema user of this bridge"))?;
-    let known = bridge.store.ghost_by_threema_id(threema_id.as_str()).await.map_err(|_| ApiError::Internal)?;
+    let known = bridge
+        .store
+        .ghost_by_threema_id(threema_id.as_str())
+        .await
+        .map_err(|_| ApiError::Internal)?;
     if known.is_none() {
         return Err(ApiError::NotFound("unknown Threema ID"));
     }

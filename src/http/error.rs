@@ -46,6 +46,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, errcode) = self.status_and_code();
-        (status, Json(json!({ "errcode": errcode, "error": self.to_string() }))).into_response()
+        (
+            status,
+            Json(json!({ "errcode": errcode, "error": self.to_string() })),
+        )
+            .into_response()
     }
 }

@@ -18,6 +18,10 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         "database": show(database.is_ok(), database.err().map(|e| e.to_string()).unwrap_or_default()),
         "homeserver": show(homeserver.is_ok(), homeserver.err().map(|e| e.to_string()).unwrap_or_default()),
     });
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }

@@ -29,7 +29,9 @@ impl MatrixError {
     /// Worth retrying: rate limited, server-side failure, or the homeserver is unreachable.
     pub fn is_transient(&self) -> bool {
         match self {
-            MatrixError::Api { status, .. } => *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
+            MatrixError::Api { status, .. } => {
+                *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+            }
             MatrixError::Transport(_) => true,
             MatrixError::Request(_) | MatrixError::Response(_) => false,
         }
@@ -50,7 +52,11 @@ impl MatrixError {
     }
 
     /// Reads a Matrix error body; anything else keeps the status and a short excerpt.
-    pub(super) fn from_response(status: StatusCode, retry_header: Option<Duration>, body: &[u8]) -> Self {
+    pub(super) fn from_response(
+        status: StatusCode,
+        retry_header: Option<Duration>,
+        body: &[u8],
+    ) -> Self {
         #[derive(serde::Deserialize)]
         struct Body {
             errcode: Option<String>,
@@ -65,7 +71,9 @@ impl MatrixError {
         MatrixError::Api {
             status,
             errcode: errcode.unwrap_or_else(|| "M_UNKNOWN".into()),
-            message: message.unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()),
+            message: message.unwrap_or_else(|| {
+                String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned()
+            }),
             retry_after: retry_ms.map(Duration::from_millis).or(retry_header),
         }
     }

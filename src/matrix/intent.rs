@@ -5,7 +5,10 @@ use ruma::{
     api::{
         SupportedVersions,
         client::{
-            account::{register::{self, LoginType}, whoami},
+            account::{
+                register::{self, LoginType},
+                whoami,
+            },
             appservice::request_ping,
             discovery::get_supported_versions,
             membership::join_room_by_id,
@@ -20,18 +23,30 @@ use super::{MatrixClient, MatrixError};
 impl MatrixClient {
     /// `GET /_matrix/client/versions`: is this a Matrix homeserver, and what does it speak?
     pub async fn versions(&self) -> Result<SupportedVersions, MatrixError> {
-        let response = self.send(get_supported_versions::Request::new(), None).await?;
-        Ok(SupportedVersions::from_parts(&response.versions, &response.unstable_features))
+        let response = self
+            .send_unauthenticated(get_supported_versions::Request::new())
+            .await?;
+        Ok(SupportedVersions::from_parts(
+            &response.versions,
+            &response.unstable_features,
+        ))
     }
 
     /// Whom the homeserver takes us for (the bot, or `as_user`).
     pub async fn whoami(&self, as_user: Option<&UserId>) -> Result<ruma::OwnedUserId, MatrixError> {
-        Ok(self.send(whoami::v3::Request::new(), as_user).await?.user_id)
+        Ok(self
+            .send(whoami::v3::Request::new(), as_user)
+            .await?
+            .user_id)
     }
 
     /// Asks the homeserver to call our `/ping`: proves it can reach us with the right hs_token.
     /// Returns the round trip the homeserver measured.
-    pub async fn ping(&self, appservice_id: &str, txn_id: &str) -> Result<std::time::Duration, MatrixError> {
+    pub async fn ping(
+        &self,
+        appservice_id: &str,
+        txn_id: &str,
+    ) -> Result<std::time::Duration, MatrixError> {
         let mut request = request_ping::v1::Request::new(appservice_id.to_owned());
         request.transaction_id = Some(txn_id.into());
         Ok(self.send(request, None).await?.duration)
@@ -52,7 +67,8 @@ impl MatrixClient {
     }
 
     pub async fn display_name(&self, user_id: &UserId) -> Result<Option<String>, MatrixError> {
-        let request = get_profile_field::v3::Request::new(user_id.to_owned(), ProfileFieldName::DisplayName);
+        let request =
+            get_profile_field::v3::Request::new(user_id.to_owned(), ProfileFieldName::DisplayName);
         match self.send(request, Some(user_id)).await {
             Ok(response) => Ok(match response.value {
                 Some(ProfileFieldValue::DisplayName(name)) => Some(name),
@@ -65,22 +81,44 @@ impl MatrixClient {
 
     /// Sets the display name unless it already is `name` (every change is a member event in
     /// every room the user is in, so no needless writes).
-    pub async fn ensure_display_name(&self, user_id: &UserId, name: &str) -> Result<(), MatrixError> {
+    pub async fn ensure_display_name(
+        &self,
+        user_id: &UserId,
+        name: &str,
+    ) -> Result<(), MatrixError> {
         if self.display_name(user_id).await?.as_deref() == Some(name) {
             return Ok(());
         }
-        let request =
-            set_profile_field::v3::Request::new(user_id.to_owned(), ProfileFieldValue::DisplayName(name.to_owned()));
+        let request = set_profile_field::v3::Request::new(
+            user_id.to_owned(),
+            ProfileFieldValue::DisplayName(name.to_owned()),
+        );
         self.send(request, Some(user_id)).await?;
         Ok(())
     }
 
-    pub async fn join(&self, room_id: &RoomId, as_user: &UserId) -> Result<OwnedRoomId, MatrixError> {
-        Ok(self.send(join_room_by_id::v3::Request::new(room_id.to_owned()), Some(as_user)).await?.room_id)
+    pub async fn join(
+        &self,
+        room_id: &RoomId,
+        as_user: &UserId,
+    ) -> Result<OwnedRoomId, MatrixError> {
+        Ok(self
+            .send(
+                join_room_by_id::v3::Request::new(room_id.to_owned()),
+                Some(as_user),
+            )
+            .await?
+            .room_id)
     }
 
-    pub async fn leave(&self, room_id: &RoomId, as_user: &UserId, reason: &str) -> Result<(), MatrixError> {
-        let mut request = ruma::api::client::membership::leave_room::v3::Request::new(room_id.to_owned());
+    pub async fn leave(
+        &self,
+        room_id: &RoomId,
+        as_user: &UserId,
+        reason: &str,
+    ) -> Result<(), MatrixError> {
+        let mut request =
+            ruma::api::client::membership::leave_room::v3::Request::new(room_id.to_owned());
         request.reason = Some(reason.to_owned());
         self.send(request, Some(as_user)).await?;
         Ok(())

@@ -8,12 +8,12 @@ use std::{borrow::Cow, time::Duration};
 
 use ruma::{
     UserId,
+    api::AppserviceUserIdentity,
     api::{
         IncomingResponseExt, OutgoingRequest, OutgoingRequestAppserviceExt, SupportedVersions,
         auth_scheme::{AuthScheme, SendAccessToken},
         path_builder::{PathBuilder, SinglePath, VersionHistory},
     },
-    api::AppserviceUserIdentity,
 };
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -30,7 +30,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempts: 6, first_delay: Duration::from_millis(250), max_delay: Duration::from_secs(8) }
+        RetryPolicy {
+            attempts: 6,
+            first_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+        }
     }
 }
 
@@ -45,7 +49,9 @@ pub struct MatrixClient {
 
 impl std::fmt::Debug for MatrixClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MatrixClient").field("base_url", &self.base_url).finish_non_exhaustive()
+        f.debug_struct("MatrixClient")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -96,7 +102,44 @@ impl MatrixClient {
 
     /// Sends `request` with the appservice token, as `as_user` if given (identity assertion),
     /// retrying rate limits, 5xx and connection errors with backoff.
-    pub async fn send<R>(&self, request: R, as_user: Option<&UserId>) -> Result<R::IncomingResponse, MatrixError>
+    pub async fn send<R>(
+        &self,
+        request: R,
+        as_user: Option<&UserId>,
+    ) -> Result<R::IncomingResponse, MatrixError>
+    where
+        R: OutgoingRequest,
+        R::PathBuilder: PathInput,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+    {
+        self.send_with(
+            request,
+            as_user,
+            SendAccessToken::Appservice(self.as_token.expose_secret()),
+        )
+        .await
+    }
+
+    /// `send` without a token, for endpoints that must work even when ours is wrong
+    /// (`/versions`: "is the homeserver there?" is a different question from "does it know us?").
+    pub async fn send_unauthenticated<R>(
+        &self,
+        request: R,
+    ) -> Result<R::IncomingResponse, MatrixError>
+    where
+        R: OutgoingRequest,
+        R::PathBuilder: PathInput,
+        for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
+    {
+        self.send_with(request, None, SendAccessToken::None).await
+    }
+
+    async fn send_with<R>(
+        &self,
+        request: R,
+        as_user: Option<&UserId>,
+        token: SendAccessToken<'_>,
+    ) -> Result<R::IncomingResponse, MatrixError>
     where
         R: OutgoingRequest,
         R::PathBuilder: PathInput,
@@ -105,10 +148,13 @@ impl MatrixClient {
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
         loop {
-            match self.send_once(request.clone(), as_user).await {
+            match self.send_once(request.clone(), as_user, token).await {
                 Err(e) if e.is_transient() && attempt < self.retry.attempts => {
                     let wait = match &e {
-                        MatrixError::Api { retry_after: Some(after), .. } => *after,
+                        MatrixError::Api {
+                            retry_after: Some(after),
+                            ..
+                        } => *after,
                         _ => delay,
                     };
                     tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "homeserver request failed, retrying");
@@ -121,7 +167,12 @@ impl MatrixClient {
         }
     }
 
-    async fn send_once<R>(&self, request: R, as_user: Option<&UserId>) -> Result<R::IncomingResponse, MatrixError>
+    async fn send_once<R>(
+        &self,
+        request: R,
+        as_user: Option<&UserId>,
+        token: SendAccessToken<'_>,
+    ) -> Result<R::IncomingResponse, MatrixError>
     where
         R: OutgoingRequest,
         R::PathBuilder: PathInput,
@@ -131,13 +182,18 @@ impl MatrixClient {
         let http_request = request
             .try_into_http_request_with_identity::<Vec<u8>>(
                 &self.base_url,
-                SendAccessToken::Appservice(self.as_token.expose_secret()),
+                token,
                 identity,
                 R::PathBuilder::input(&self.versions),
             )
             .map_err(|e| MatrixError::Request(e.to_string()))?;
-        let request = reqwest::Request::try_from(http_request).map_err(|e| MatrixError::Request(e.without_url().to_string()))?;
-        let response = self.http.execute(request).await.map_err(MatrixError::transport)?;
+        let request = reqwest::Request::try_from(http_request)
+            .map_err(|e| MatrixError::Request(e.without_url().to_string()))?;
+        let response = self
+            .http
+            .execute(request)
+            .await
+            .map_err(MatrixError::transport)?;
         let status = response.status();
         let retry_header = response
             .headers()
@@ -153,12 +209,16 @@ impl MatrixClient {
             .status(status)
             .body(body.as_ref())
             .map_err(|e| MatrixError::Response(e.to_string()))?;
-        R::IncomingResponse::try_from_http_response(http_response).map_err(|e| MatrixError::Response(e.to_string()))
+        R::IncomingResponse::try_from_http_response(http_response)
+            .map_err(|e| MatrixError::Response(e.to_string()))
     }
 }
 
 /// Used until `/versions` has answered: the versions every current homeserver speaks.
 fn default_versions() -> SupportedVersions {
     use ruma::api::MatrixVersion;
-    SupportedVersions { versions: [MatrixVersion::V1_11].into(), features: Default::default() }
+    SupportedVersions {
+        versions: [MatrixVersion::V1_11].into(),
+        features: Default::default(),
+    }
 }

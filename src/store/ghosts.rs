@@ -30,12 +30,14 @@ const COLUMNS: &str = "threema_id, user_id, display_name, avatar_url, registered
 
 impl Store {
     pub async fn ghost_by_threema_id(&self, threema_id: &str) -> Result<Option<Ghost>, StoreError> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM ghost WHERE threema_id = $1"))
-            .bind(threema_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(Ghost::from_row)
-            .transpose()
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM ghost WHERE threema_id = $1"
+        ))
+        .bind(threema_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(Ghost::from_row)
+        .transpose()
     }
 
     pub async fn ghost_by_user_id(&self, user_id: &str) -> Result<Option<Ghost>, StoreError> {
@@ -60,11 +62,13 @@ impl Store {
     }
 
     pub async fn ghost_mark_registered(&self, threema_id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE ghost SET registered_at = $1 WHERE threema_id = $2 AND registered_at IS NULL")
-            .bind(now_ms())
-            .bind(threema_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE ghost SET registered_at = $1 WHERE threema_id = $2 AND registered_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(threema_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

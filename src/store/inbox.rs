@@ -21,7 +21,11 @@ impl InboxKind {
     }
 
     fn parse(s: &str) -> Self {
-        if s == "ephemeral" { InboxKind::Ephemeral } else { InboxKind::Event }
+        if s == "ephemeral" {
+            InboxKind::Ephemeral
+        } else {
+            InboxKind::Event
+        }
     }
 }
 
@@ -76,7 +80,11 @@ impl Store {
     }
 
     /// Unhandled items after `after_seq`, oldest first.
-    pub async fn inbox_pending(&self, after_seq: i64, limit: i64) -> Result<Vec<InboxItem>, StoreError> {
+    pub async fn inbox_pending(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<InboxItem>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, dedup_key, room_id, kind, event_type, sender, payload, attempts FROM matrix_inbox \
              WHERE processed_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
@@ -127,7 +135,10 @@ impl Store {
     }
 
     /// The outcome of an item by its key: `None` if unknown, `Some(None)` if still pending.
-    pub async fn inbox_outcome(&self, dedup_key: &str) -> Result<Option<Option<String>>, StoreError> {
+    pub async fn inbox_outcome(
+        &self,
+        dedup_key: &str,
+    ) -> Result<Option<Option<String>>, StoreError> {
         let row = sqlx::query("SELECT outcome FROM matrix_inbox WHERE dedup_key = $1")
             .bind(dedup_key)
             .fetch_optional(&self.pool)

@@ -21,7 +21,11 @@ impl Direction {
     }
 
     fn parse(s: &str) -> Self {
-        if s == "out" { Direction::Out } else { Direction::In }
+        if s == "out" {
+            Direction::Out
+        } else {
+            Direction::In
+        }
     }
 }
 
@@ -50,7 +54,8 @@ impl MessageMapping {
     }
 }
 
-const COLUMNS: &str = "room_id, event_id, threema_peer, threema_message_id, direction, matrix_sender";
+const COLUMNS: &str =
+    "room_id, event_id, threema_peer, threema_message_id, direction, matrix_sender";
 
 impl Store {
     /// Records a mapping. Returns `false` if either side was already mapped: the message was
@@ -72,13 +77,18 @@ impl Store {
         Ok(inserted == 1)
     }
 
-    pub async fn message_by_event_id(&self, event_id: &str) -> Result<Option<MessageMapping>, StoreError> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM message WHERE event_id = $1"))
-            .bind(event_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(MessageMapping::from_row)
-            .transpose()
+    pub async fn message_by_event_id(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<MessageMapping>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM message WHERE event_id = $1"
+        ))
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(MessageMapping::from_row)
+        .transpose()
     }
 
     pub async fn message_by_threema_id(

@@ -60,13 +60,18 @@ impl StoreError {
     /// bug or a constraint violation.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Sqlx(e) => matches!(
-                e,
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed
-            ) || e.as_database_error().is_some_and(|d| {
-                // SQLite: database is locked/busy.
-                matches!(d.code().as_deref(), Some("5") | Some("6"))
-            }),
+            StoreError::Sqlx(e) => {
+                matches!(
+                    e,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                ) || e.as_database_error().is_some_and(|d| {
+                    // SQLite: database is locked/busy.
+                    matches!(d.code().as_deref(), Some("5") | Some("6"))
+                })
+            }
             _ => false,
         }
     }
@@ -93,6 +98,13 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
+        if kind == DbKind::Sqlite {
+            // WAL is a property of the database file: readers never block the writer, and it
+            // stays set for every later connection. Durability stays `synchronous=FULL`.
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
+        }
         let store = Store { pool, kind };
         store.migrate().await?;
         Ok(store)
@@ -121,20 +133,21 @@ impl Store {
     }
 }
 
-/// Adds `mode=rwc` (create if missing), WAL and a busy timeout, and makes the folder.
+/// Adds `mode=rwc` (create if missing) and makes the folder.
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let (file, query) = path.split_once('?').unwrap_or((path, ""));
-    if file != ":memory:" {
-        if let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(StoreError::CreateDir)?;
-        }
+    let folder = std::path::Path::new(file)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = folder.filter(|_| file != ":memory:") {
+        std::fs::create_dir_all(dir).map_err(StoreError::CreateDir)?;
     }
     let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
-    for (key, default) in [("mode", "mode=rwc"), ("journal_mode", "journal_mode=wal"), ("busy_timeout", "busy_timeout=10000")] {
-        if !params.iter().any(|p| p.starts_with(&format!("{key}="))) {
-            params.push(default);
-        }
+    if !params.iter().any(|p| p.starts_with("mode=")) {
+        params.push("mode=rwc");
     }
     Ok(format!("sqlite://{file}?{}", params.join("&")))
 }

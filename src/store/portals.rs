@@ -22,7 +22,10 @@ impl Portal {
 }
 
 impl Store {
-    pub async fn portal_by_threema_id(&self, threema_id: &str) -> Result<Option<Portal>, StoreError> {
+    pub async fn portal_by_threema_id(
+        &self,
+        threema_id: &str,
+    ) -> Result<Option<Portal>, StoreError> {
         sqlx::query("SELECT threema_id, room_id, created_at FROM portal WHERE threema_id = $1")
             .bind(threema_id)
             .fetch_optional(&self.pool)

@@ -1,0 +1,290 @@
+//! The appservice against a real Synapse: startup, ghosts, transactions, auth and bad input.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    bridge::{InProcess, TestConfig},
+    db::TestDb,
+    synapse::{self, wait_for},
+};
+use serde_json::{Value, json};
+use sqlx::{AnyConnection, Connection, Row};
+use threema_bridge::bridge::ghost::ThreemaId;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// How many inbox rows the bridge stored, read from its database as an operator would.
+async fn inbox_rows(db_url: &str, key: Option<&str>) -> i64 {
+    let mut conn = AnyConnection::connect(db_url).await.unwrap();
+    let row = match key {
+        Some(key) => {
+            sqlx::query("SELECT COUNT(*) AS n FROM matrix_inbox WHERE dedup_key = $1").bind(key)
+        }
+        None => sqlx::query("SELECT COUNT(*) AS n FROM matrix_inbox"),
+    }
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    row.get("n")
+}
+
+#[tokio::test]
+async fn user_message_reaches_the_inbox_once_and_is_handled_sqlite() {
+    user_message_reaches_the_inbox_once_and_is_handled(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn user_message_reaches_the_inbox_once_and_is_handled_postgres() {
+    if let Some(db) = TestDb::postgres().await {
+        user_message_reaches_the_inbox_once_and_is_handled(db).await;
+    }
+}
+
+async fn user_message_reaches_the_inbox_once_and_is_handled(db: TestDb) {
+    let guard = synapse::acquire().await;
+    let hs = guard.synapse;
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = InProcess::start(&TestConfig::new(db.url()).write(dir.path(), hs)).await;
+    let store = &bridge.bridge.store;
+
+    // A dispatcher opens a DM with the bot: the bot joins through the inbox worker.
+    let alice = hs.new_user("alice").await;
+    let bot = format!("@threemabot:{}", synapse::DOMAIN);
+    let room = alice.create_room(&[&bot]).await;
+    wait_for("the bot to join", WAIT, || async {
+        alice
+            .joined_members(&room)
+            .await
+            .contains(&bot)
+            .then_some(())
+    })
+    .await;
+
+    let event_id = alice.send_text(&room, "hello bridge").await;
+    let outcome = wait_for("the message to be handled", WAIT, || async {
+        store.inbox_outcome(&event_id).await.unwrap().flatten()
+    })
+    .await;
+    assert_eq!(outcome, "message outside a portal");
+    assert_eq!(inbox_rows(db.url(), Some(&event_id)).await, 1);
+
+    // Synapse replays a transaction (e.g. after a restart, under a new txn id): nothing new.
+    let (_, hs_token) = hs.tokens();
+    let event = json!({
+        "event_id": event_id, "room_id": room, "sender": alice.user_id, "type": "m.room.message",
+        "origin_server_ts": 1, "content": {"msgtype": "m.text", "body": "hello bridge"}
+    });
+    for txn in ["replay-1", "replay-1", "replay-2"] {
+        let response = reqwest::Client::new()
+            .put(format!(
+                "{}/_matrix/app/v1/transactions/{txn}",
+                bridge.base_url
+            ))
+            .bearer_auth(&hs_token)
+            .json(&json!({"events": [event]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(inbox_rows(db.url(), Some(&event_id)).await, 1);
+    assert_eq!(
+        store.inbox_outcome(&event_id).await.unwrap(),
+        Some(Some(outcome))
+    );
+    assert_eq!(store.inbox_backlog().await.unwrap(), 0);
+    bridge.stop().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn ghosts_are_registered_once_without_a_device() {
+    let guard = synapse::acquire().await;
+    let hs = guard.synapse;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite();
+    let bridge = InProcess::start(&TestConfig::new(db.url()).write(dir.path(), hs)).await;
+    let b = &bridge.bridge;
+
+    let id = ThreemaId::parse(&format!(
+        "G{}",
+        &hex::encode_upper(rand::random::<[u8; 4]>())[..7]
+    ))
+    .unwrap();
+    let ghost = b.ensure_ghost(&id).await.unwrap();
+    assert_eq!(
+        ghost.as_str(),
+        format!(
+            "@threema_{}:{}",
+            id.as_str().to_lowercase(),
+            synapse::DOMAIN
+        )
+    );
+    // The homeserver knows the user: the appservice may act as it.
+    assert_eq!(b.matrix.whoami(Some(&ghost)).await.unwrap(), ghost);
+    assert!(
+        b.store
+            .ghost_by_threema_id(id.as_str())
+            .await
+            .unwrap()
+            .unwrap()
+            .registered_at
+            .is_some()
+    );
+    // Again, and with the homeserver saying "in use": still fine, nothing changes.
+    assert_eq!(b.ensure_ghost(&id).await.unwrap(), ghost);
+    b.matrix.register(ghost.localpart()).await.unwrap();
+
+    // The homeserver's user query answers for known ghosts only.
+    let (_, hs_token) = hs.tokens();
+    let query = |user: String| {
+        let url = format!("{}/_matrix/app/v1/users/{user}", bridge.base_url);
+        let token = hs_token.clone();
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(query(ghost.to_string()).await, 200);
+    assert_eq!(
+        query(format!("@threema_zzzz9999:{}", synapse::DOMAIN)).await,
+        404
+    );
+    assert_eq!(query(format!("@alice:{}", synapse::DOMAIN)).await, 404);
+    bridge.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused_and_store_nothing() {
+    let guard = synapse::acquire().await;
+    let hs = guard.synapse;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite();
+    let mut config = TestConfig::new(db.url());
+    config.max_body_bytes = 64 * 1024;
+    let bridge = InProcess::start(&config.write(dir.path(), hs)).await;
+    let (as_token, hs_token) = hs.tokens();
+    let before = inbox_rows(db.url(), None).await;
+
+    let event = json!({"event_id": "$bad-request-test", "room_id": "!r", "sender": "@a:dispatch.test",
+        "type": "m.room.message", "origin_server_ts": 1, "content": {"body": "x", "msgtype": "m.text"}});
+    let good_body = json!({"events": [event]}).to_string();
+    let http = reqwest::Client::new();
+    let put = |auth: Option<String>, query: &str, body: String| {
+        let mut request = http
+            .put(format!(
+                "{}/_matrix/app/v1/transactions/t1{query}",
+                bridge.base_url
+            ))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(auth) = auth {
+            request = request.header("authorization", auth);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, body["errcode"].as_str().unwrap_or("").to_owned())
+        }
+    };
+    let bearer = |t: &str| Some(format!("Bearer {t}"));
+
+    let cases = [
+        (
+            "no token",
+            put(None, "", good_body.clone()).await,
+            (401, "M_UNAUTHORIZED"),
+        ),
+        (
+            "wrong token",
+            put(bearer("not-the-token"), "", good_body.clone()).await,
+            (403, "M_FORBIDDEN"),
+        ),
+        (
+            "the as_token instead",
+            put(bearer(&as_token), "", good_body.clone()).await,
+            (403, "M_FORBIDDEN"),
+        ),
+        (
+            "wrong legacy token",
+            put(None, "?access_token=nope", good_body.clone()).await,
+            (403, "M_FORBIDDEN"),
+        ),
+        (
+            "not JSON",
+            put(bearer(&hs_token), "", "{not json".into()).await,
+            (400, "M_NOT_JSON"),
+        ),
+        (
+            "wrong shape",
+            put(bearer(&hs_token), "", r#"{"events": {"a": 1}}"#.into()).await,
+            (400, "M_BAD_JSON"),
+        ),
+        (
+            "too large",
+            put(
+                bearer(&hs_token),
+                "",
+                format!(r#"{{"events": [], "pad": "{}"}}"#, "x".repeat(70 * 1024)),
+            )
+            .await,
+            (413, "M_TOO_LARGE"),
+        ),
+    ];
+    for (name, (status, errcode), (want_status, want_code)) in cases {
+        assert_eq!(
+            (status, errcode.as_str()),
+            (want_status, want_code),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        inbox_rows(db.url(), None).await,
+        before,
+        "refused requests store nothing"
+    );
+
+    // The legacy query-string token is still accepted, and the event is stored.
+    let legacy = put(None, &format!("?access_token={hs_token}"), good_body).await;
+    assert_eq!(legacy.0, 200);
+    assert_eq!(inbox_rows(db.url(), Some("$bad-request-test")).await, 1);
+
+    // Other endpoints.
+    let get = |path: &str, token: &str| {
+        let request = http
+            .get(format!("{}{path}", bridge.base_url))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(
+        get(
+            "/_matrix/app/v1/rooms/%23threema_x:dispatch.test",
+            &hs_token
+        )
+        .await,
+        404
+    );
+    assert_eq!(
+        get("/_matrix/app/v1/users/@alice:dispatch.test", "wrong").await,
+        403
+    );
+    assert_eq!(get("/_matrix/app/v1/nonsense", &hs_token).await, 404);
+    assert_eq!(get("/health", "").await, 200);
+    let ping = http
+        .post(format!("{}/_matrix/app/v1/ping", bridge.base_url))
+        .bearer_auth(&hs_token)
+        .json(&json!({"transaction_id": "t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 200);
+    bridge.stop().await;
+}

@@ -1,0 +1,199 @@
+//! The bridge under test: in-process (`App::build` + `run`) or as the real binary.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::Arc,
+    time::Duration,
+};
+
+use threema_bridge::{app::App, bridge::Bridge, config::Config};
+use tokio_util::sync::CancellationToken;
+
+use super::synapse::{DOMAIN, Synapse, appservice_port, path_str, wait_for};
+
+/// Values that are secrets in the config; tests check they never reach a log.
+pub const GATEWAY_SECRET: &str = "gw-secret-Zq81mV0pLx";
+
+pub struct TestConfig {
+    pub db_url: String,
+    pub inbox_workers: usize,
+    pub max_body_bytes: usize,
+    pub private_key: String,
+}
+
+impl TestConfig {
+    pub fn new(db_url: &str) -> Self {
+        TestConfig {
+            db_url: db_url.to_owned(),
+            inbox_workers: 4,
+            max_body_bytes: 1024 * 1024,
+            private_key: hex::encode(rand::random::<[u8; 32]>()),
+        }
+    }
+
+    /// Writes `config.yaml` into `dir` for the shared test homeserver.
+    pub fn write(&self, dir: &Path, synapse: &Synapse) -> PathBuf {
+        let port = appservice_port();
+        let yaml = format!(
+            r#"homeserver:
+  url: {hs}
+  domain: {DOMAIN}
+appservice:
+  registration: {registration}
+  listen: 127.0.0.1:{port}
+  url: http://127.0.0.1:{port}
+  max_body_bytes: {max_body}
+threema:
+  api_url: http://127.0.0.1:9
+  gateway_id: "*DISPTCH"
+  secret: "{GATEWAY_SECRET}"
+  private_key: "{key}"
+  callback_listen: 127.0.0.1:0
+database:
+  url: "{db}"
+  max_connections: 4
+bridge:
+  inbox_workers: {workers}
+logging:
+  filter: info,threema_bridge=debug
+"#,
+            hs = synapse.url,
+            registration = path_str(&synapse.registration),
+            max_body = self.max_body_bytes,
+            key = self.private_key,
+            db = self.db_url,
+            workers = self.inbox_workers,
+        );
+        let path = dir.join("config.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        path
+    }
+}
+
+/// A bridge running inside the test process.
+pub struct InProcess {
+    pub bridge: Arc<Bridge>,
+    pub base_url: String,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl InProcess {
+    pub async fn start(config_path: &Path) -> Self {
+        // Through the test writer, so logs show only for failing tests.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info,threema_bridge=debug")
+            .with_test_writer()
+            .try_init();
+        let config = Config::load(config_path).expect("test config is valid");
+        let app = App::build(config).await.expect("bridge starts");
+        let base_url = format!("http://{}", app.appservice_addr());
+        let bridge = app.bridge();
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let task = tokio::spawn(async move { app.run(token).await.expect("bridge runs") });
+        let started = InProcess {
+            bridge,
+            base_url,
+            shutdown,
+            task,
+        };
+        started.wait_ready().await;
+        started
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("{}/ready", self.base_url);
+        wait_for(
+            "the bridge to be ready",
+            Duration::from_secs(30),
+            || async {
+                let ok = reqwest::get(&url).await.ok()?.status().is_success();
+                ok.then_some(())
+            },
+        )
+        .await;
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+/// The real `threema-bridge serve` in a child process, its log captured in a file.
+pub struct Process {
+    child: Child,
+    pub log: PathBuf,
+    pub base_url: String,
+}
+
+impl Process {
+    pub async fn start(config_path: &Path, log: PathBuf) -> Self {
+        let log_file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
+            .args(["-c", path_str(config_path), "serve"])
+            // Every level, so a secret anywhere in the logs would show.
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::from(log_file.try_clone().unwrap()))
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .unwrap();
+        let mut process = Process {
+            child,
+            log,
+            base_url: format!("http://127.0.0.1:{}", appservice_port()),
+        };
+        let url = format!("{}/ready", process.base_url);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if reqwest::get(&url)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            if let Some(status) = process.child.try_wait().unwrap() {
+                panic!("bridge exited with {status}:\n{}", process.log_text());
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "bridge not ready:\n{}",
+                process.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        process
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,328 @@
+//! A real Synapse for integration tests, started once per test run by `scripts/synapse` and
+//! shared by every test binary. The homeserver pushes to one appservice URL, so tests that run a
+//! bridge hold [`SynapseGuard`] (a cross-process lock) while they do.
+
+use std::{
+    collections::HashMap,
+    fs::File,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+    time::Duration,
+};
+
+use fs4::fs_std::FileExt;
+use serde_json::{Value, json};
+
+pub const DOMAIN: &str = "dispatch.test";
+
+/// Ports of the test homeserver and of the bridge under test (the registration's URL).
+pub fn synapse_port() -> u16 {
+    env_port("TEST_SYNAPSE_PORT", 18008)
+}
+pub fn appservice_port() -> u16 {
+    env_port("TEST_APPSERVICE_PORT", 29328)
+}
+
+fn env_port(name: &str, default: u16) -> u16 {
+    std::env::var(name)
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(default)
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn harness_dir() -> PathBuf {
+    repo_root().join("target/test-synapse")
+}
+
+pub struct Synapse {
+    pub url: String,
+    pub registration: PathBuf,
+    pub admin_token: String,
+    pub log: PathBuf,
+}
+
+/// Held for the length of a test that runs a bridge: one bridge at a time owns the port.
+pub struct SynapseGuard {
+    _lock: File,
+    pub synapse: &'static Synapse,
+}
+
+static SYNAPSE: OnceLock<Synapse> = OnceLock::new();
+
+/// Waits for the lock, then makes sure Synapse runs with the test registration.
+pub async fn acquire() -> SynapseGuard {
+    let lock = tokio::task::spawn_blocking(|| {
+        std::fs::create_dir_all(repo_root().join("target")).unwrap();
+        let file = File::create(repo_root().join("target/test-synapse.bridge.lock")).unwrap();
+        file.lock_exclusive().unwrap();
+        file
+    })
+    .await
+    .unwrap();
+    let synapse = match SYNAPSE.get() {
+        Some(s) => s,
+        None => {
+            let s = tokio::task::spawn_blocking(start).await.unwrap();
+            let s = Synapse {
+                admin_token: admin_login(&s.url).await,
+                ..s
+            };
+            SYNAPSE.get_or_init(|| s)
+        }
+    };
+    SynapseGuard {
+        _lock: lock,
+        synapse,
+    }
+}
+
+/// The registration every test bridge uses: generated once by the real binary (so Synapse
+/// loading it is itself the test that `generate-registration` output is accepted).
+fn test_registration() -> PathBuf {
+    let dir = repo_root().join("target/test-bridge");
+    std::fs::create_dir_all(&dir).unwrap();
+    let registration = dir.join("registration.yaml");
+    if !registration.exists() {
+        let config = dir.join("registration-config.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "homeserver: {{ domain: {DOMAIN} }}\nappservice: {{ url: 'http://127.0.0.1:{}', registration: registration.yaml }}\n",
+                appservice_port()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
+            .args(["-c", config.to_str().unwrap(), "generate-registration"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "generate-registration: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    registration
+}
+
+fn start() -> Synapse {
+    let registration = test_registration();
+    let out = Command::new(repo_root().join("scripts/synapse"))
+        .arg("up")
+        .args(["--dir", harness_dir().to_str().unwrap()])
+        .args(["--port", &synapse_port().to_string()])
+        .args(["--registration", registration.to_str().unwrap()])
+        .output()
+        .expect("scripts/synapse runs");
+    assert!(
+        out.status.success(),
+        "scripts/synapse up failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let env: HashMap<String, String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Synapse {
+        url: env["SYNAPSE_URL"].clone(),
+        registration,
+        admin_token: String::new(),
+        log: PathBuf::from(&env["SYNAPSE_LOG"]),
+    }
+}
+
+async fn admin_login(url: &str) -> String {
+    let response: Value = reqwest::Client::new()
+        .post(format!("{url}/_matrix/client/v3/login"))
+        .json(&json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "admin"}, "password": "admin-password"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    response["access_token"]
+        .as_str()
+        .expect("admin login")
+        .to_owned()
+}
+
+impl Synapse {
+    /// A fresh human user with a unique name, logged in.
+    pub async fn new_user(&self, prefix: &str) -> MatrixUser {
+        let localpart = format!("{prefix}-{}", hex::encode(rand::random::<[u8; 4]>()));
+        let user_id = format!("@{localpart}:{DOMAIN}");
+        let http = reqwest::Client::new();
+        let created = http
+            .put(format!("{}/_synapse/admin/v2/users/{user_id}", self.url))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({"password": "test-password", "displayname": prefix}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            created.status().is_success(),
+            "create user: {}",
+            created.text().await.unwrap()
+        );
+        let login: Value = http
+            .post(format!("{}/_matrix/client/v3/login", self.url))
+            .json(&json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": localpart}, "password": "test-password"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        MatrixUser {
+            user_id,
+            token: login["access_token"].as_str().expect("login").to_owned(),
+            url: self.url.clone(),
+            http,
+        }
+    }
+
+    /// Joins `user_id` (the bot or a ghost) to a room with the appservice token, as test setup.
+    pub async fn appservice_join(&self, room_id: &str, user_id: &str) {
+        let (as_token, _) = self.tokens();
+        let response = reqwest::Client::new()
+            .post(format!(
+                "{}/_matrix/client/v3/join/{room_id}?user_id={user_id}",
+                self.url
+            ))
+            .bearer_auth(as_token)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "join: {}",
+            response.text().await.unwrap()
+        );
+    }
+
+    /// The appservice tokens from the test registration.
+    pub fn tokens(&self) -> (String, String) {
+        let text = std::fs::read_to_string(&self.registration).unwrap();
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        (
+            yaml["as_token"].as_str().unwrap().to_owned(),
+            yaml["hs_token"].as_str().unwrap().to_owned(),
+        )
+    }
+}
+
+/// A logged-in human user speaking the client-server API, as Element would.
+pub struct MatrixUser {
+    pub user_id: String,
+    pub token: String,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl MatrixUser {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {value}");
+        value
+    }
+
+    pub async fn create_room(&self, invite: &[&str]) -> String {
+        let body = json!({"preset": "private_chat", "invite": invite});
+        let room = self
+            .call(
+                reqwest::Method::POST,
+                "/_matrix/client/v3/createRoom",
+                Some(body),
+            )
+            .await;
+        room["room_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn invite(&self, room_id: &str, user_id: &str) {
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/invite");
+        self.call(
+            reqwest::Method::POST,
+            &path,
+            Some(json!({"user_id": user_id})),
+        )
+        .await;
+    }
+
+    pub async fn send_text(&self, room_id: &str, body: &str) -> String {
+        let txn = hex::encode(rand::random::<[u8; 8]>());
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}");
+        let sent = self
+            .call(
+                reqwest::Method::PUT,
+                &path,
+                Some(json!({"msgtype": "m.text", "body": body})),
+            )
+            .await;
+        sent["event_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn joined_members(&self, room_id: &str) -> Vec<String> {
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/joined_members");
+        let members = self.call(reqwest::Method::GET, &path, None).await;
+        members["joined"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub async fn display_name_of(&self, user_id: &str) -> Option<String> {
+        let response = self
+            .http
+            .get(format!(
+                "{}/_matrix/client/v3/profile/{user_id}/displayname",
+                self.url
+            ))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let value: Value = response.json().await.ok()?;
+        value["displayname"].as_str().map(str::to_owned)
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}

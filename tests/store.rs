@@ -1,0 +1,209 @@
+//! The store API on SQLite and on PostgreSQL: the same suite runs on both.
+
+mod common;
+
+use common::db::TestDb;
+use threema_bridge::store::{Direction, InboxKind, MessageMapping, NewInboxItem, Store};
+
+/// Runs `$suite(store, url)` once on SQLite and once on PostgreSQL.
+macro_rules! on_both_databases {
+    ($($suite:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $suite() {
+                let db = super::TestDb::sqlite();
+                let store = super::Store::connect(db.url(), 4).await.unwrap();
+                super::$suite(store, db.url()).await;
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $suite() {
+                let Some(db) = super::TestDb::postgres().await else { return };
+                let store = super::Store::connect(db.url(), 4).await.unwrap();
+                super::$suite(store.clone(), db.url()).await;
+                store.close().await;
+                db.cleanup().await;
+            })*
+        }
+    };
+}
+
+on_both_databases!(
+    inbox_dedups_and_keeps_order,
+    inbox_finish_counts_once,
+    ghosts_are_idempotent,
+    portals_are_unique_per_driver,
+    message_mappings_are_unique_both_ways,
+    migrations_are_idempotent,
+);
+
+fn event(key: &str, room: &str) -> NewInboxItem {
+    NewInboxItem {
+        dedup_key: key.into(),
+        room_id: room.into(),
+        kind: InboxKind::Event,
+        event_type: "m.room.message".into(),
+        sender: Some("@alice:dispatch.test".into()),
+        payload: format!(r#"{{"event_id":"{key}"}}"#),
+    }
+}
+
+async fn inbox_dedups_and_keeps_order(store: Store, _url: &str) {
+    let first = [event("$a", "!r1"), event("$b", "!r2"), event("$c", "!r1")];
+    assert_eq!(store.inbox_push(&first).await.unwrap(), 3);
+    // A replayed transaction, partly overlapping with a new one: only `$d` is new.
+    assert_eq!(
+        store
+            .inbox_push(&[event("$b", "!r2"), event("$d", "!r1")])
+            .await
+            .unwrap(),
+        1
+    );
+    let pending = store.inbox_pending(0, 100).await.unwrap();
+    let keys: Vec<_> = pending.iter().map(|i| i.dedup_key.as_str()).collect();
+    assert_eq!(keys, ["$a", "$b", "$c", "$d"]);
+    assert!(pending.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(pending[0].payload, r#"{"event_id":"$a"}"#);
+    // Paging from a sequence number.
+    let rest = store.inbox_pending(pending[1].seq, 100).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert_eq!(store.inbox_backlog().await.unwrap(), 4);
+
+    // Handled items are remembered: pushing them again stores nothing.
+    store.inbox_finish(pending[0].seq, "done").await.unwrap();
+    assert_eq!(store.inbox_push(&[event("$a", "!r1")]).await.unwrap(), 0);
+    assert_eq!(store.inbox_backlog().await.unwrap(), 3);
+    assert_eq!(
+        store.inbox_outcome("$a").await.unwrap(),
+        Some(Some("done".into()))
+    );
+    assert_eq!(store.inbox_outcome("$b").await.unwrap(), Some(None));
+    assert_eq!(store.inbox_outcome("$zzz").await.unwrap(), None);
+}
+
+async fn inbox_finish_counts_once(store: Store, _url: &str) {
+    store.inbox_push(&[event("$x", "!r")]).await.unwrap();
+    let item = store.inbox_pending(0, 10).await.unwrap().remove(0);
+    store.inbox_record_attempt(item.seq).await.unwrap();
+    assert_eq!(store.inbox_pending(0, 10).await.unwrap()[0].attempts, 1);
+    assert!(store.inbox_finish(item.seq, "first").await.unwrap());
+    assert!(!store.inbox_finish(item.seq, "second").await.unwrap());
+    assert_eq!(
+        store.inbox_outcome("$x").await.unwrap(),
+        Some(Some("first".into()))
+    );
+    assert!(store.inbox_pending(0, 10).await.unwrap().is_empty());
+}
+
+async fn ghosts_are_idempotent(store: Store, _url: &str) {
+    let ghost = store
+        .ghost_ensure("ECHO1234", "@threema_echo1234:d.test")
+        .await
+        .unwrap();
+    assert_eq!(ghost.registered_at, None);
+    store.ghost_mark_registered("ECHO1234").await.unwrap();
+    let again = store
+        .ghost_ensure("ECHO1234", "@threema_echo1234:d.test")
+        .await
+        .unwrap();
+    assert!(
+        again.registered_at.is_some(),
+        "ensure keeps the registration state"
+    );
+    store
+        .ghost_set_profile("ECHO1234", Some("Erika Driver"), None)
+        .await
+        .unwrap();
+    let by_user = store
+        .ghost_by_user_id("@threema_echo1234:d.test")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_user.display_name.as_deref(), Some("Erika Driver"));
+    assert_eq!(store.ghost_by_threema_id("NOPE0000").await.unwrap(), None);
+}
+
+async fn portals_are_unique_per_driver(store: Store, _url: &str) {
+    assert!(store.portal_insert("ECHO1234", "!room1").await.unwrap());
+    assert!(!store.portal_insert("ECHO1234", "!room2").await.unwrap());
+    assert_eq!(
+        store
+            .portal_by_threema_id("ECHO1234")
+            .await
+            .unwrap()
+            .unwrap()
+            .room_id,
+        "!room1"
+    );
+    assert_eq!(
+        store
+            .portal_by_room_id("!room1")
+            .await
+            .unwrap()
+            .unwrap()
+            .threema_id,
+        "ECHO1234"
+    );
+    assert_eq!(store.portal_by_room_id("!room2").await.unwrap(), None);
+}
+
+async fn message_mappings_are_unique_both_ways(store: Store, _url: &str) {
+    let m = MessageMapping {
+        room_id: "!room1".into(),
+        event_id: "$ev1".into(),
+        threema_peer: "ECHO1234".into(),
+        threema_message_id: "0011223344556677".into(),
+        direction: Direction::In,
+        matrix_sender: "@threema_echo1234:d.test".into(),
+    };
+    assert!(store.message_insert(&m).await.unwrap());
+    assert!(
+        !store.message_insert(&m).await.unwrap(),
+        "the same message twice"
+    );
+    let same_event = MessageMapping {
+        threema_message_id: "8899aabbccddeeff".into(),
+        ..m.clone()
+    };
+    assert!(
+        !store.message_insert(&same_event).await.unwrap(),
+        "one event, two messages"
+    );
+    // The same id from the other direction is a different message.
+    let outgoing = MessageMapping {
+        event_id: "$ev2".into(),
+        direction: Direction::Out,
+        ..m.clone()
+    };
+    assert!(store.message_insert(&outgoing).await.unwrap());
+    assert_eq!(
+        store.message_by_event_id("$ev1").await.unwrap(),
+        Some(m.clone())
+    );
+    assert_eq!(
+        store
+            .message_by_threema_id("ECHO1234", "0011223344556677", Direction::Out)
+            .await
+            .unwrap()
+            .unwrap()
+            .event_id,
+        "$ev2"
+    );
+}
+
+async fn migrations_are_idempotent(store: Store, url: &str) {
+    // Connecting again to a migrated database applies nothing and loses nothing.
+    store.portal_insert("ECHO1234", "!room1").await.unwrap();
+    let again = Store::connect(url, 2).await.unwrap();
+    assert_eq!(
+        again
+            .portal_by_threema_id("ECHO1234")
+            .await
+            .unwrap()
+            .unwrap()
+            .room_id,
+        "!room1"
+    );
+    again.close().await;
+}

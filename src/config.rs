@@ -17,7 +17,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::registration::{Registration, RegistrationError};
+use crate::registration::Registration;
 
 /// Prefix of environment variables that override config keys (`__` separates levels).
 pub const ENV_PREFIX: &str = "THREEMA_BRIDGE__";
@@ -341,9 +341,6 @@ impl Config {
                     }
                     Some(reg)
                 }
-                Err(e @ RegistrationError::Read { .. }) => {
-                    c.fail("appservice.registration", e.to_string())
-                }
                 Err(e) => c.fail("appservice.registration", e.to_string()),
             },
             _ => None,
@@ -565,5 +562,35 @@ mod tests {
         assert!(!shown.contains("gateway-secret-123"), "{shown}");
         assert!(!shown.contains("cafecafe"), "{shown}");
         assert!(shown.contains("[REDACTED]"));
+    }
+
+    #[test]
+    fn config_debug_hides_every_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let domain = ServerName::parse("dispatch.test").unwrap();
+        let registration = Registration::generate("threema", "http://127.0.0.1:29318", &domain);
+        registration
+            .write(&dir.path().join("registration.yaml"))
+            .unwrap();
+        let yaml = format!(
+            "homeserver: {{url: 'http://127.0.0.1:8008', domain: dispatch.test}}\n\
+             appservice: {{registration: registration.yaml, url: 'http://127.0.0.1:29318'}}\n\
+             threema: {{gateway_id: '*DISPTCH', secret: gateway-secret-123, private_key: '{}'}}\n\
+             database: {{url: 'postgres://bridge:db-password-456@db/bridge'}}\n",
+            "cafe".repeat(16)
+        );
+        let raw: RawConfig = serde_yaml::from_str(&yaml).unwrap();
+        let config = Config::from_raw(raw, dir.path()).unwrap();
+        let shown = format!("{config:?}");
+        for secret in [
+            registration.as_token.expose_secret(),
+            registration.hs_token.expose_secret(),
+            "gateway-secret-123",
+            "cafecafe",
+            "db-password-456",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("dispatch.test"), "the rest stays readable");
     }
 }

@@ -288,3 +288,64 @@ async fn bad_requests_are_refused_and_store_nothing() {
     assert_eq!(ping.status(), 200);
     bridge.stop().await;
 }
+
+/// PostgreSQL hands out sequence numbers before commit: an item that commits after a later one
+/// was handled must still be handled (by the periodic rescan), and only once.
+#[tokio::test]
+async fn an_item_committed_out_of_order_is_still_handled() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let guard = synapse::acquire().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bridge =
+        InProcess::start(&TestConfig::new(db.url()).write(dir.path(), guard.synapse)).await;
+    let store = &bridge.bridge.store;
+    let insert = "INSERT INTO matrix_inbox (dedup_key, room_id, kind, event_type, sender, payload, received_at) \
+                  VALUES ($1, '!late:dispatch.test', 'event', 'm.room.message', '@a:dispatch.test', $2, 0)";
+    let payload = |id: &str| {
+        json!({"event_id": id, "room_id": "!late:dispatch.test", "sender": "@a:dispatch.test",
+               "type": "m.room.message", "content": {"msgtype": "m.text", "body": "x"}})
+        .to_string()
+    };
+
+    // The early item takes its sequence number, but its transaction stays open.
+    let mut slow = AnyConnection::connect(db.url()).await.unwrap();
+    let mut slow_tx = slow.begin().await.unwrap();
+    sqlx::query(insert)
+        .bind("$early")
+        .bind(payload("$early"))
+        .execute(&mut *slow_tx)
+        .await
+        .unwrap();
+    // The later item commits first, through the bridge's own API, and is handled.
+    let (_, hs_token) = guard.synapse.tokens();
+    let response = reqwest::Client::new()
+        .put(format!(
+            "{}/_matrix/app/v1/transactions/late-1",
+            bridge.base_url
+        ))
+        .bearer_auth(&hs_token)
+        .body(
+            json!({"events": [serde_json::from_str::<Value>(&payload("$later")).unwrap()]})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    wait_for("the later item", WAIT, || async {
+        store.inbox_outcome("$later").await.unwrap().flatten()
+    })
+    .await;
+
+    slow_tx.commit().await.unwrap();
+    let outcome = wait_for("the early item", WAIT, || async {
+        store.inbox_outcome("$early").await.unwrap().flatten()
+    })
+    .await;
+    assert_eq!(outcome, "message outside a portal");
+    assert_eq!(inbox_rows(db.url(), Some("$early")).await, 1);
+    bridge.stop().await;
+    db.cleanup().await;
+}

@@ -137,6 +137,28 @@ async fn ghosts_are_registered_once_without_a_device() {
     assert_eq!(b.ensure_ghost(&id).await.unwrap(), ghost);
     b.matrix.register(ghost.localpart()).await.unwrap();
 
+    // A ghost speaks with a timestamp of our choosing (the Threema message's date): a dispatcher
+    // sees the message from the ghost at that time.
+    let alice = hs.new_user("alice").await;
+    let room = alice.create_room(&[ghost.as_str()]).await;
+    let room_id = ruma::RoomId::parse(&room).unwrap();
+    b.matrix.join(&room_id, &ghost).await.unwrap();
+    let ts = ruma::MilliSecondsSinceUnixEpoch(ruma::UInt::new(1_700_000_000_000).unwrap());
+    let content =
+        ruma::events::room::message::RoomMessageEventContent::text_plain("Stau auf der A7");
+    let mut request = ruma::api::client::message::send_message_event::v3::Request::new(
+        room_id.clone(),
+        ruma::TransactionId::new(),
+        &content,
+    )
+    .unwrap();
+    request.timestamp = Some(ts);
+    let sent = b.matrix.send(request, Some(&ghost)).await.unwrap();
+    let event = alice.event(&room, sent.event_id.as_str()).await;
+    assert_eq!(event["sender"], ghost.as_str());
+    assert_eq!(event["origin_server_ts"], 1_700_000_000_000u64);
+    assert_eq!(event["content"]["body"], "Stau auf der A7");
+
     // The homeserver's user query answers for known ghosts only.
     let (_, hs_token) = hs.tokens();
     let query = |user: String| {

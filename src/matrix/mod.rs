@@ -102,6 +102,10 @@ impl MatrixClient {
 
     /// Sends `request` with the appservice token, as `as_user` if given (identity assertion),
     /// retrying rate limits, 5xx and connection errors with backoff.
+    ///
+    /// A retry after a timeout may repeat a request the homeserver already carried out, so only
+    /// idempotent requests go through here: PUTs with a transaction id, joins, registrations.
+    /// Creating a room is not one of them.
     pub async fn send<R>(
         &self,
         request: R,

@@ -279,6 +279,12 @@ impl MatrixUser {
         sent["event_id"].as_str().unwrap().to_owned()
     }
 
+    /// One event as this user's client would fetch it.
+    pub async fn event(&self, room_id: &str, event_id: &str) -> Value {
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/event/{event_id}");
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
     pub async fn joined_members(&self, room_id: &str) -> Vec<String> {
         let path = format!("/_matrix/client/v3/rooms/{room_id}/joined_members");
         let members = self.call(reqwest::Method::GET, &path, None).await;

@@ -13,3 +13,4 @@ pub mod matrix;
 pub mod registration;
 pub mod store;
 pub mod telemetry;
+pub mod threema;

@@ -3,33 +3,10 @@
 
 use ruma::{OwnedUserId, ServerName, UserId};
 
-use crate::config::{BOT_LOCALPART, GHOST_PREFIX};
-
-/// A Threema ID: 8 characters, capitals and digits (`*` first for Gateway IDs).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ThreemaId(String);
-
-impl ThreemaId {
-    /// Accepts either case, as users type IDs in lowercase too; stores capitals.
-    pub fn parse(s: &str) -> Option<Self> {
-        let id = s.to_ascii_uppercase();
-        let valid = id.len() == 8
-            && id.bytes().enumerate().all(|(i, b)| {
-                b.is_ascii_uppercase() || b.is_ascii_digit() || (i == 0 && b == b'*')
-            });
-        valid.then_some(ThreemaId(id))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for ThreemaId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+use crate::{
+    config::{BOT_LOCALPART, GHOST_PREFIX},
+    threema::ThreemaId,
+};
 
 /// `@threema_<id in lowercase>:<domain>`. Only drivers get ghosts, never Gateway (`*`) IDs.
 pub fn ghost_user_id(id: &ThreemaId, domain: &ServerName) -> OwnedUserId {
@@ -46,7 +23,7 @@ pub fn parse_ghost_user_id(user_id: &UserId, domain: &ServerName) -> Option<Thre
         return None;
     }
     ThreemaId::parse(user_id.localpart().strip_prefix(GHOST_PREFIX)?)
-        .filter(|id| !id.as_str().starts_with('*'))
+        .filter(|id| !id.is_gateway_id())
 }
 
 /// Events from the bot or a ghost are our own echoes and must never be bridged back.
@@ -78,8 +55,6 @@ mod tests {
         assert_eq!(parse("@threema_echo1234:other.test"), None);
         assert_eq!(parse("@threema_echo12:dispatch.test"), None);
         assert_eq!(parse("@alice:dispatch.test"), None);
-        assert_eq!(ThreemaId::parse("ECHO-234"), None);
-        assert_eq!(ThreemaId::parse("*DISPTCH").unwrap().as_str(), "*DISPTCH");
     }
 
     #[test]

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use ruma::{OwnedUserId, UserId};
 use serde::Deserialize;
 
+use crate::threema::ThreemaId;
 use crate::{
     config::Config,
     matrix::{MatrixClient, MatrixError},
     store::{InboxItem, InboxKind, Store, StoreError},
 };
-use ghost::{ThreemaId, ghost_user_id, is_own_user};
+use ghost::{ghost_user_id, is_own_user};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {

@@ -1,0 +1,296 @@
+//! The Gateway client: the official crate's E2E API at a configurable endpoint (the simulator in
+//! tests), with our padding and typed errors. No caching and no store: the core decides.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use threema_gateway::{
+    ApiBuilder, E2eApi, EncryptedFileData, FileData, Key,
+    protocol::{
+        BlobId, MessageId,
+        e2e::file::{FileMessage as CrateFileMessage, RenderingType},
+    },
+};
+
+use super::{
+    ThreemaError, ThreemaId,
+    codec::{self, FileMessage, Message, ReceiptStatus},
+    crypto::{self, PublicKey, SecretKey},
+};
+use crate::config::ThreemaConfig;
+
+/// Longest the Gateway may take to answer one request.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct ThreemaClient {
+    api: E2eApi,
+    gateway_id: ThreemaId,
+    secret_key: SecretKey,
+}
+
+// `E2eApi`'s own Debug prints the API secret: never show it.
+impl std::fmt::Debug for ThreemaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreemaClient")
+            .field("gateway_id", &self.gateway_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A file to send: the bytes, and how the driver's app should show them.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingFile {
+    pub data: Vec<u8>,
+    pub media_type: String,
+    pub file_name: Option<String>,
+    pub caption: Option<String>,
+    /// JPEG or PNG bytes and their media type.
+    pub thumbnail: Option<(Vec<u8>, String)>,
+    /// Show inline (image, audio, video) rather than as a file.
+    pub media: bool,
+    pub width_height: Option<(u32, u32)>,
+    pub duration_s: Option<f32>,
+}
+
+impl ThreemaClient {
+    pub fn new(config: &ThreemaConfig) -> Result<Self, ThreemaError> {
+        let gateway_id = ThreemaId::parse(&config.gateway_id)
+            .ok_or_else(|| ThreemaError::Invalid("threema.gateway_id".into()))?;
+        let key = crypto::key_bytes(config.private_key.expose_secret())
+            .ok_or_else(|| ThreemaError::Invalid("threema.private_key".into()))?;
+        let secret_key = SecretKey::from(key);
+        let http = reqwest_gateway::Client::builder()
+            .timeout(TIMEOUT)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| ThreemaError::Invalid(format!("HTTP client: {e}")))?;
+        let crate_id = threema_gateway::ThreemaId::try_from(gateway_id.as_str())
+            .map_err(|e| ThreemaError::Invalid(format!("threema.gateway_id: {e}")))?;
+        let api = ApiBuilder::new(crate_id, config.secret.expose_secret())
+            // The crate joins some paths onto the endpoint's root, so no trailing slash.
+            .with_custom_endpoint(config.api_url.as_str().trim_end_matches('/').to_owned())
+            .with_client(http)
+            .with_private_key(secret_key.clone())
+            .into_e2e()
+            .map_err(|e| ThreemaError::Invalid(e.to_string()))?;
+        Ok(ThreemaClient {
+            api,
+            gateway_id,
+            secret_key,
+        })
+    }
+
+    pub fn gateway_id(&self) -> &ThreemaId {
+        &self.gateway_id
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.secret_key.public_key()
+    }
+
+    /// `GET /pubkeys/{id}`. Callers cache the answer (and notice when it changes).
+    pub async fn lookup_public_key(&self, id: &ThreemaId) -> Result<[u8; 32], ThreemaError> {
+        let crate_id = crate_id(id)?;
+        let key = self.api.lookup_pubkey(&crate_id).await?;
+        Ok(*key.0.as_bytes())
+    }
+
+    /// `GET /credits`: the account's balance.
+    pub async fn credits(&self) -> Result<i64, ThreemaError> {
+        Ok(self.api.lookup_credits().await?)
+    }
+
+    /// Pads, encrypts and sends one message; returns the Gateway's message id (16 hex).
+    pub async fn send(
+        &self,
+        to: &ThreemaId,
+        recipient_key: &[u8; 32],
+        message_type: u8,
+        data: &[u8],
+    ) -> Result<String, ThreemaError> {
+        let plaintext = codec::pad(message_type, data, &mut rand::rng());
+        let (nonce, ciphertext) = crypto::seal(
+            &plaintext,
+            &PublicKey::from(*recipient_key),
+            &self.secret_key,
+        );
+        let message = threema_gateway::EncryptedMessage {
+            ciphertext,
+            nonce: nonce.into(),
+        };
+        let id = self.api.send(&crate_id(to)?, &message, true).await?;
+        Ok(id.to_hex_le())
+    }
+
+    pub async fn send_text(
+        &self,
+        to: &ThreemaId,
+        key: &[u8; 32],
+        text: &str,
+    ) -> Result<String, ThreemaError> {
+        self.send(to, key, codec::TEXT, text.as_bytes()).await
+    }
+
+    pub async fn send_receipt(
+        &self,
+        to: &ThreemaId,
+        key: &[u8; 32],
+        status: ReceiptStatus,
+        message_ids: &[String],
+    ) -> Result<String, ThreemaError> {
+        let ids = message_ids
+            .iter()
+            .map(|id| parse_message_id(id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let data = codec::encode::delivery_receipt(status, &ids).ok_or_else(|| {
+            ThreemaError::Invalid("a receipt needs at least one message id".into())
+        })?;
+        self.send(to, key, codec::DELIVERY_RECEIPT, &data).await
+    }
+
+    pub async fn send_location(
+        &self,
+        to: &ThreemaId,
+        key: &[u8; 32],
+        lat: f64,
+        lon: f64,
+        accuracy: Option<f64>,
+        name: Option<&str>,
+        address: Option<&str>,
+    ) -> Result<String, ThreemaError> {
+        let data = codec::encode::location(lat, lon, accuracy, name, address);
+        self.send(to, key, codec::LOCATION, &data).await
+    }
+
+    pub async fn send_edit(
+        &self,
+        to: &ThreemaId,
+        key: &[u8; 32],
+        message_id: &str,
+        text: &str,
+    ) -> Result<String, ThreemaError> {
+        let data = codec::encode::edit(parse_message_id(message_id)?, text);
+        self.send(to, key, codec::EDIT, &data).await
+    }
+
+    pub async fn send_delete(
+        &self,
+        to: &ThreemaId,
+        key: &[u8; 32],
+        message_id: &str,
+    ) -> Result<String, ThreemaError> {
+        let data = codec::encode::delete(parse_message_id(message_id)?);
+        self.send(to, key, codec::DELETE, &data).await
+    }
+
+    /// Encrypts the file (and thumbnail) with a fresh key, uploads the blobs and sends the file
+    /// message. Costs one credit per blob and one for the message.
+    pub async fn send_file(
+        &self,
+        to: &ThreemaId,
+        key: &[u8; 32],
+        file: &OutgoingFile,
+    ) -> Result<String, ThreemaError> {
+        let plain = FileData {
+            file: file.data.clone(),
+            thumbnail: file.thumbnail.as_ref().map(|(t, _)| t.clone()),
+        };
+        let (encrypted, blob_key) = threema_gateway::encrypt_file_data(&plain)
+            .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
+        let blob_id = self.api.blob_upload_raw(&encrypted.file, false).await?;
+        let thumbnail = match (&encrypted.thumbnail, &file.thumbnail) {
+            (Some(bytes), Some((_, media_type))) => Some((
+                self.api.blob_upload_raw(bytes, false).await?,
+                media_type.clone(),
+            )),
+            _ => None,
+        };
+        let size = u32::try_from(file.data.len()).map_err(|_| ThreemaError::TooLarge)?;
+        let rendering = if file.media {
+            RenderingType::Media
+        } else {
+            RenderingType::File
+        };
+        let mut builder =
+            CrateFileMessage::builder(blob_id, blob_key, file.media_type.clone(), size)
+                .thumbnail_opt(thumbnail)
+                .file_name_opt(file.file_name.clone())
+                .description_opt(file.caption.clone())
+                .rendering_type(rendering);
+        if let Some((w, h)) = file.width_height {
+            builder = builder.dimensions(h, w);
+        }
+        if let Some(d) = file.duration_s {
+            builder = builder.duration(d);
+        }
+        let message = builder
+            .build()
+            .map_err(|e| ThreemaError::Invalid(e.to_string()))?;
+        let json =
+            serde_json::to_vec(&message).map_err(|e| ThreemaError::Invalid(e.to_string()))?;
+        self.send(to, key, codec::FILE, &json).await
+    }
+
+    /// Downloads and decrypts a file message's blob and thumbnail.
+    pub async fn download_file(
+        &self,
+        file: &FileMessage,
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>), ThreemaError> {
+        let data = self.api.blob_download(&BlobId(file.blob_id)).await?;
+        let thumbnail = match file.thumbnail_blob_id {
+            Some(id) => Some(self.api.blob_download(&BlobId(id)).await?),
+            None => None,
+        };
+        let key = Key::from(file.key);
+        let plain = threema_gateway::decrypt_file_data(
+            &EncryptedFileData {
+                file: data,
+                thumbnail,
+            },
+            &key,
+        )
+        .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
+        Ok((plain.file, plain.thumbnail))
+    }
+
+    /// Opens a callback's box from `sender_key`: unpadded type byte and data.
+    pub fn open(
+        &self,
+        nonce: &[u8; 24],
+        ciphertext: &[u8],
+        sender_key: &[u8; 32],
+    ) -> Result<(u8, Vec<u8>), ThreemaError> {
+        let plaintext = crypto::open(
+            nonce,
+            ciphertext,
+            &PublicKey::from(*sender_key),
+            &self.secret_key,
+        )
+        .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
+        let (message_type, data) =
+            codec::unpad(&plaintext).map_err(|e| ThreemaError::Crypto(e.to_string()))?;
+        Ok((message_type, data.to_vec()))
+    }
+
+    /// Opens and decodes; a decoding failure keeps the type and raw data for the record.
+    pub fn open_and_decode(
+        &self,
+        nonce: &[u8; 24],
+        ciphertext: &[u8],
+        sender_key: &[u8; 32],
+    ) -> Result<Result<Message, (u8, codec::DecodeError)>, ThreemaError> {
+        let (message_type, data) = self.open(nonce, ciphertext, sender_key)?;
+        Ok(codec::decode(message_type, &data).map_err(|e| (message_type, e)))
+    }
+}
+
+fn crate_id(id: &ThreemaId) -> Result<threema_gateway::ThreemaId, ThreemaError> {
+    threema_gateway::ThreemaId::try_from(id.as_str())
+        .map_err(|e| ThreemaError::Invalid(e.to_string()))
+}
+
+/// A message id as 16 hex digits (the wire bytes).
+pub fn parse_message_id(hex_id: &str) -> Result<MessageId, ThreemaError> {
+    MessageId::from_hex_le(hex_id)
+        .map_err(|_| ThreemaError::Invalid(format!("message id {hex_id:?}")))
+}

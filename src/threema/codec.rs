@@ -1,0 +1,799 @@
+//! PURE: the end-to-end message container and the message types Threema apps send to a Gateway
+//! ID. No IO, no keys: bytes in, values out, so it is fuzzed and table-tested.
+//!
+//! Container: `type:u8 ‖ data ‖ padding`, where padding is `n` bytes of value `n`, 1 ≤ n ≤ 255,
+//! and the padded data is at least 32 bytes (reference §5.2).
+//!
+//! The official crate decodes text, receipts, typing, edit and delete well and is used for
+//! those. Written here because the crate lacks them: the 32-byte padding minimum, file
+//! messages without the `j`/`i` keys, unescaping location addresses, polls, the legacy
+//! image/audio/video types, and a typed answer for everything else (groups, reactions, calls).
+
+use rand::Rng;
+use serde::Deserialize;
+use threema_gateway::protocol::{
+    BlobId, MessageId,
+    e2e::{
+        delivery_receipt::{DeliveryReceipt, DeliveryReceiptMessage},
+        edit_delete::{DeleteMessage, EditMessage},
+        typing_indicator::{TypingIndicatorMessage, TypingStatus},
+    },
+};
+
+pub const TEXT: u8 = 0x01;
+pub const LEGACY_IMAGE: u8 = 0x02;
+pub const LOCATION: u8 = 0x10;
+pub const LEGACY_VIDEO: u8 = 0x13;
+pub const LEGACY_AUDIO: u8 = 0x14;
+pub const POLL_SETUP: u8 = 0x15;
+pub const POLL_VOTE: u8 = 0x16;
+pub const FILE: u8 = 0x17;
+pub const DELIVERY_RECEIPT: u8 = 0x80;
+pub const TYPING: u8 = 0x90;
+pub const EDIT: u8 = 0x91;
+pub const DELETE: u8 = 0x92;
+
+/// Smallest padded data (everything after the type byte), so short messages do not reveal
+/// their length.
+const MIN_PADDED: usize = 32;
+
+/// What a driver's app sent, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    Text(String),
+    File(FileMessage),
+    Location(Location),
+    DeliveryReceipt {
+        status: ReceiptStatus,
+        message_ids: Vec<MessageId>,
+    },
+    Typing(bool),
+    Edit {
+        message_id: MessageId,
+        text: String,
+    },
+    Delete {
+        message_id: MessageId,
+    },
+    PollSetup(PollSetup),
+    PollVote {
+        creator: String,
+        poll_id: u64,
+        choices: Vec<(u64, bool)>,
+    },
+    /// Image encrypted with crypto_box under the given nonce (deprecated type).
+    LegacyImage {
+        blob_id: BlobId,
+        size: u32,
+        nonce: [u8; 24],
+    },
+    /// Secretbox-encrypted audio, nonce …01 (deprecated type).
+    LegacyAudio {
+        duration_s: u16,
+        blob_id: BlobId,
+        size: u32,
+        key: [u8; 32],
+    },
+    /// Secretbox-encrypted video (nonce …01) and thumbnail (nonce …02) (deprecated type).
+    LegacyVideo {
+        duration_s: u16,
+        blob_id: BlobId,
+        size: u32,
+        thumbnail_blob_id: BlobId,
+        thumbnail_size: u32,
+        key: [u8; 32],
+    },
+    /// A type the bridge does not bridge (group messages, reactions, calls, unknown): kept,
+    /// never dropped silently.
+    Unsupported {
+        message_type: u8,
+        data: Vec<u8>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptStatus {
+    Received,
+    Read,
+    /// 👍 (legacy "user acknowledged").
+    Acknowledged,
+    /// 👎 (legacy "user declined").
+    Declined,
+    Other(u8),
+}
+
+impl From<DeliveryReceipt> for ReceiptStatus {
+    fn from(r: DeliveryReceipt) -> Self {
+        match r {
+            DeliveryReceipt::Received => Self::Received,
+            DeliveryReceipt::Read => Self::Read,
+            DeliveryReceipt::Acknowledged => Self::Acknowledged,
+            DeliveryReceipt::Declined => Self::Declined,
+            DeliveryReceipt::Other(n) => Self::Other(n),
+        }
+    }
+}
+
+impl From<ReceiptStatus> for DeliveryReceipt {
+    fn from(r: ReceiptStatus) -> Self {
+        match r {
+            ReceiptStatus::Received => Self::Received,
+            ReceiptStatus::Read => Self::Read,
+            ReceiptStatus::Acknowledged => Self::Acknowledged,
+            ReceiptStatus::Declined => Self::Declined,
+            ReceiptStatus::Other(n) => Self::Other(n),
+        }
+    }
+}
+
+/// A file message (0x17), read tolerantly: unknown keys are ignored, `j` falls back to `i`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct FileMessage {
+    #[serde(rename = "b", deserialize_with = "hex_array")]
+    pub blob_id: [u8; 16],
+    #[serde(rename = "k", deserialize_with = "hex_array")]
+    pub key: [u8; 32],
+    #[serde(rename = "m", default = "octet_stream")]
+    pub media_type: String,
+    #[serde(rename = "n", default)]
+    pub file_name: Option<String>,
+    #[serde(rename = "s", default)]
+    pub size: u64,
+    #[serde(rename = "t", default, deserialize_with = "opt_hex_array")]
+    pub thumbnail_blob_id: Option<[u8; 16]>,
+    #[serde(rename = "p", default)]
+    pub thumbnail_media_type: Option<String>,
+    #[serde(rename = "d", default)]
+    pub caption: Option<String>,
+    #[serde(rename = "j", default)]
+    rendering: Option<i64>,
+    #[serde(rename = "i", default)]
+    legacy_rendering: Option<i64>,
+    #[serde(rename = "c", default)]
+    pub correlation_id: Option<String>,
+    #[serde(rename = "x", default)]
+    pub metadata: FileMetadata,
+}
+
+impl FileMessage {
+    pub fn rendering(&self) -> Rendering {
+        match self.rendering.or(self.legacy_rendering) {
+            Some(1) => Rendering::Media,
+            Some(2) => Rendering::Sticker,
+            _ => Rendering::File,
+        }
+    }
+
+    /// The thumbnail's media type (JPEG when the sender did not say).
+    pub fn thumbnail_media_type(&self) -> &str {
+        self.thumbnail_media_type.as_deref().unwrap_or("image/jpeg")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rendering {
+    File,
+    Media,
+    Sticker,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct FileMetadata {
+    #[serde(rename = "w", default)]
+    pub width: Option<u32>,
+    #[serde(rename = "h", default)]
+    pub height: Option<u32>,
+    /// Seconds, for audio and video.
+    #[serde(rename = "d", default)]
+    pub duration: Option<f64>,
+    #[serde(rename = "a", default)]
+    pub animated: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Location {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub accuracy_m: Option<f64>,
+    pub name: Option<String>,
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollSetup {
+    pub poll_id: u64,
+    pub description: String,
+    pub closed: bool,
+    pub multiple_choice: bool,
+    pub choices: Vec<PollChoice>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollChoice {
+    pub id: u64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("empty message")]
+    Empty,
+    #[error("bad padding")]
+    Padding,
+    #[error("message type 0x{0:02x}: not UTF-8")]
+    Utf8(u8),
+    #[error("message type 0x{message_type:02x}: {reason}")]
+    Malformed { message_type: u8, reason: String },
+}
+
+fn malformed(message_type: u8, reason: impl ToString) -> DecodeError {
+    DecodeError::Malformed {
+        message_type,
+        reason: reason.to_string(),
+    }
+}
+
+/// Pads `data` and prefixes the type byte: the plaintext that gets encrypted.
+pub fn pad(message_type: u8, data: &[u8], rng: &mut impl Rng) -> Vec<u8> {
+    let mut n: usize = rng.random_range(1..=255);
+    if data.len() + n < MIN_PADDED {
+        n = MIN_PADDED - data.len();
+    }
+    let mut out = Vec::with_capacity(1 + data.len() + n);
+    out.push(message_type);
+    out.extend_from_slice(data);
+    out.resize(1 + data.len() + n, n as u8);
+    out
+}
+
+/// Strips the padding; returns the type byte and the data.
+pub fn unpad(plaintext: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
+    let (&message_type, rest) = plaintext.split_first().ok_or(DecodeError::Empty)?;
+    let n = *rest.last().ok_or(DecodeError::Padding)? as usize;
+    if n == 0 || n > rest.len() {
+        return Err(DecodeError::Padding);
+    }
+    Ok((message_type, &rest[..rest.len() - n]))
+}
+
+/// Decodes an unpadded message.
+pub fn decode(message_type: u8, data: &[u8]) -> Result<Message, DecodeError> {
+    let text = || std::str::from_utf8(data).map_err(|_| DecodeError::Utf8(message_type));
+    Ok(match message_type {
+        TEXT => Message::Text(text()?.to_owned()),
+        FILE => Message::File(serde_json::from_str(text()?).map_err(|e| malformed(FILE, e))?),
+        LOCATION => Message::Location(decode_location(text()?)?),
+        DELIVERY_RECEIPT => {
+            let receipt =
+                DeliveryReceiptMessage::decode(data).map_err(|e| malformed(message_type, e))?;
+            Message::DeliveryReceipt {
+                status: receipt.receipt.into(),
+                message_ids: receipt.message_ids.as_slice().to_vec(),
+            }
+        }
+        TYPING => {
+            let typing =
+                TypingIndicatorMessage::decode(data).map_err(|e| malformed(message_type, e))?;
+            Message::Typing(typing.status == TypingStatus::Typing)
+        }
+        EDIT => {
+            let edit = EditMessage::decode(data).map_err(|e| malformed(message_type, e))?;
+            Message::Edit {
+                message_id: edit.message_id,
+                text: edit.text,
+            }
+        }
+        DELETE => {
+            let delete = DeleteMessage::decode(data).map_err(|e| malformed(message_type, e))?;
+            Message::Delete {
+                message_id: delete.message_id,
+            }
+        }
+        POLL_SETUP => Message::PollSetup(decode_poll_setup(data)?),
+        POLL_VOTE => decode_poll_vote(data)?,
+        LEGACY_IMAGE => {
+            let b = fixed::<44>(LEGACY_IMAGE, data)?;
+            Message::LegacyImage {
+                blob_id: blob(&b[..16]),
+                size: u32_le(&b[16..20]),
+                nonce: b[20..44].try_into().unwrap(),
+            }
+        }
+        LEGACY_AUDIO => {
+            let b = fixed::<54>(LEGACY_AUDIO, data)?;
+            Message::LegacyAudio {
+                duration_s: u16::from_le_bytes([b[0], b[1]]),
+                blob_id: blob(&b[2..18]),
+                size: u32_le(&b[18..22]),
+                key: b[22..54].try_into().unwrap(),
+            }
+        }
+        LEGACY_VIDEO => {
+            let b = fixed::<74>(LEGACY_VIDEO, data)?;
+            Message::LegacyVideo {
+                duration_s: u16::from_le_bytes([b[0], b[1]]),
+                blob_id: blob(&b[2..18]),
+                size: u32_le(&b[18..22]),
+                thumbnail_blob_id: blob(&b[22..38]),
+                thumbnail_size: u32_le(&b[38..42]),
+                key: b[42..74].try_into().unwrap(),
+            }
+        }
+        other => Message::Unsupported {
+            message_type: other,
+            data: data.to_vec(),
+        },
+    })
+}
+
+fn fixed<const N: usize>(message_type: u8, data: &[u8]) -> Result<[u8; N], DecodeError> {
+    data.try_into().map_err(|_| {
+        malformed(
+            message_type,
+            format!("expected {N} bytes, got {}", data.len()),
+        )
+    })
+}
+
+fn blob(bytes: &[u8]) -> BlobId {
+    BlobId(bytes.try_into().expect("callers pass 16 bytes"))
+}
+
+fn u32_le(bytes: &[u8]) -> u32 {
+    u32::from_le_bytes(bytes.try_into().expect("callers pass 4 bytes"))
+}
+
+/// `lat,lon[,accuracy]`, then optionally an address line, or a name line and an address line;
+/// line breaks inside the address travel as a literal `\n`.
+fn decode_location(text: &str) -> Result<Location, DecodeError> {
+    let bad = |reason: &str| malformed(LOCATION, reason);
+    let mut lines = text.split('\n');
+    let coordinates = lines.next().ok_or_else(|| bad("no coordinates"))?;
+    let numbers: Vec<f64> = coordinates
+        .split(',')
+        .map(|n| n.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad("coordinates are not numbers"))?;
+    let (latitude, longitude, accuracy_m) = match numbers[..] {
+        [lat, lon] => (lat, lon, None),
+        [lat, lon, acc] => (lat, lon, Some(acc)),
+        _ => return Err(bad("expected lat,lon[,accuracy]")),
+    };
+    if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
+        return Err(bad("coordinates out of range"));
+    }
+    let rest: Vec<String> = lines
+        .filter(|l| !l.is_empty())
+        .map(|l| l.replace("\\n", "\n"))
+        .collect();
+    let (name, address) = match rest.len() {
+        0 => (None, None),
+        1 => (None, Some(rest[0].clone())),
+        _ => (Some(rest[0].clone()), Some(rest[1..].join("\n"))),
+    };
+    Ok(Location {
+        latitude,
+        longitude,
+        accuracy_m,
+        name,
+        address,
+    })
+}
+
+/// `poll-id:u64-le ‖ JSON{d, s, a, c:[{i, n, o}]}`.
+fn decode_poll_setup(data: &[u8]) -> Result<PollSetup, DecodeError> {
+    #[derive(Deserialize)]
+    struct Json {
+        #[serde(default)]
+        d: String,
+        #[serde(default)]
+        s: u8,
+        #[serde(default)]
+        a: u8,
+        #[serde(default)]
+        c: Vec<Choice>,
+    }
+    #[derive(Deserialize)]
+    struct Choice {
+        i: u64,
+        #[serde(default)]
+        n: String,
+        #[serde(default)]
+        o: u64,
+    }
+    if data.len() < 8 {
+        return Err(malformed(POLL_SETUP, "shorter than a poll id"));
+    }
+    let poll_id = u64::from_le_bytes(data[..8].try_into().unwrap());
+    let json = std::str::from_utf8(&data[8..]).map_err(|_| DecodeError::Utf8(POLL_SETUP))?;
+    let mut parsed: Json = serde_json::from_str(json).map_err(|e| malformed(POLL_SETUP, e))?;
+    parsed.c.sort_by_key(|c| c.o);
+    Ok(PollSetup {
+        poll_id,
+        description: parsed.d,
+        closed: parsed.s == 1,
+        multiple_choice: parsed.a == 1,
+        choices: parsed
+            .c
+            .into_iter()
+            .map(|c| PollChoice { id: c.i, name: c.n })
+            .collect(),
+    })
+}
+
+/// `creator(8) ‖ poll-id:u64-le ‖ JSON [[choice id, 0|1], …]`.
+fn decode_poll_vote(data: &[u8]) -> Result<Message, DecodeError> {
+    if data.len() < 16 {
+        return Err(malformed(POLL_VOTE, "shorter than creator and poll id"));
+    }
+    let creator = std::str::from_utf8(&data[..8])
+        .map_err(|_| DecodeError::Utf8(POLL_VOTE))?
+        .to_owned();
+    let poll_id = u64::from_le_bytes(data[8..16].try_into().unwrap());
+    let json = std::str::from_utf8(&data[16..]).map_err(|_| DecodeError::Utf8(POLL_VOTE))?;
+    let pairs: Vec<(u64, u8)> = serde_json::from_str(json).map_err(|e| malformed(POLL_VOTE, e))?;
+    Ok(Message::PollVote {
+        creator,
+        poll_id,
+        choices: pairs.into_iter().map(|(id, v)| (id, v == 1)).collect(),
+    })
+}
+
+fn hex_array<'de, D: serde::Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
+    let s = String::deserialize(d)?;
+    let bytes = hex::decode(&s).map_err(serde::de::Error::custom)?;
+    bytes
+        .try_into()
+        .map_err(|_| serde::de::Error::custom(format!("expected {N} bytes")))
+}
+
+fn opt_hex_array<'de, D: serde::Deserializer<'de>, const N: usize>(
+    d: D,
+) -> Result<Option<[u8; N]>, D::Error> {
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(s) if s.is_empty() => Ok(None),
+        Some(s) => {
+            let bytes = hex::decode(&s).map_err(serde::de::Error::custom)?;
+            bytes
+                .try_into()
+                .map(Some)
+                .map_err(|_| serde::de::Error::custom(format!("expected {N} bytes")))
+        }
+    }
+}
+
+fn octet_stream() -> String {
+    "application/octet-stream".into()
+}
+
+/// Encoders for what the bridge sends (the data part; `pad` adds type and padding).
+pub mod encode {
+    use threema_gateway::protocol::{
+        MessageId,
+        e2e::{
+            delivery_receipt::DeliveryReceiptMessage,
+            edit_delete::{DeleteMessage, EditMessage},
+        },
+    };
+
+    use super::ReceiptStatus;
+
+    /// `None` for an empty list: a receipt names at least one message.
+    pub fn delivery_receipt(status: ReceiptStatus, message_ids: &[MessageId]) -> Option<Vec<u8>> {
+        DeliveryReceiptMessage::from_slice(status.into(), message_ids)
+            .ok()
+            .map(|m| m.encode())
+    }
+
+    pub fn edit(message_id: MessageId, text: &str) -> Vec<u8> {
+        EditMessage {
+            message_id,
+            text: text.to_owned(),
+        }
+        .encode()
+    }
+
+    pub fn delete(message_id: MessageId) -> Vec<u8> {
+        DeleteMessage { message_id }.encode()
+    }
+
+    /// `lat,lon[,accuracy]` then the name and address lines; newlines in the address are
+    /// escaped as the apps do.
+    pub fn location(
+        lat: f64,
+        lon: f64,
+        accuracy: Option<f64>,
+        name: Option<&str>,
+        address: Option<&str>,
+    ) -> Vec<u8> {
+        let mut text = match accuracy {
+            Some(a) => format!("{lat},{lon},{a}"),
+            None => format!("{lat},{lon}"),
+        };
+        let one_line = |s: &str| s.replace('\n', "\\n");
+        match (name, address) {
+            (Some(n), Some(a)) => {
+                text.push_str(&format!("\n{}\n{}", n.replace('\n', " "), one_line(a)))
+            }
+            (None, Some(a)) => text.push_str(&format!("\n{}", one_line(a))),
+            // A name without an address is not allowed by the format: send it as the address.
+            (Some(n), None) => text.push_str(&format!("\n{}", one_line(n))),
+            (None, None) => {}
+        }
+        text.into_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(hex: &str) -> MessageId {
+        MessageId::from_hex_le(hex).unwrap()
+    }
+
+    #[test]
+    fn padding_reaches_32_bytes_and_round_trips() {
+        let mut rng = rand::rng();
+        for len in [0, 1, 5, 31, 32, 100, 6000] {
+            let data = vec![b'x'; len];
+            for _ in 0..50 {
+                let padded = pad(TEXT, &data, &mut rng);
+                assert!(
+                    padded.len() - 1 >= 32,
+                    "padded data of {len} bytes is {}",
+                    padded.len() - 1
+                );
+                let n = *padded.last().unwrap() as usize;
+                assert!((1..=255).contains(&n));
+                assert!(padded[padded.len() - n..].iter().all(|&b| b as usize == n));
+                assert_eq!(unpad(&padded).unwrap(), (TEXT, &data[..]));
+            }
+        }
+    }
+
+    #[test]
+    fn bad_padding_is_refused() {
+        assert_eq!(unpad(&[]), Err(DecodeError::Empty));
+        assert_eq!(unpad(&[TEXT]), Err(DecodeError::Padding));
+        assert_eq!(unpad(&[TEXT, b'a', 0]), Err(DecodeError::Padding));
+        assert_eq!(unpad(&[TEXT, b'a', 3]), Err(DecodeError::Padding));
+        assert_eq!(unpad(&[TEXT, b'a', 2, 2]), Ok((TEXT, &b"a"[..])));
+    }
+
+    #[test]
+    fn decodes_every_type() {
+        let poll_setup = [
+            7u64.to_le_bytes().to_vec(),
+            br#"{"d":"Accept job 42?","s":0,"a":0,"t":0,"u":0,"o":0,"c":[{"i":2,"n":"No","o":1},{"i":1,"n":"Yes","o":0}]}"#.to_vec(),
+        ]
+        .concat();
+        let poll_vote = [
+            b"ECHO1234".to_vec(),
+            7u64.to_le_bytes().to_vec(),
+            b"[[1,1],[2,0]]".to_vec(),
+        ]
+        .concat();
+        let receipt = [
+            vec![2u8],
+            hex::decode("0102030405060708").unwrap(),
+            hex::decode("1112131415161718").unwrap(),
+        ]
+        .concat();
+        let audio = [
+            12u16.to_le_bytes().to_vec(),
+            vec![0xaa; 16],
+            1000u32.to_le_bytes().to_vec(),
+            vec![0x55; 32],
+        ]
+        .concat();
+        let cases: Vec<(u8, Vec<u8>, Message)> = vec![
+            (
+                TEXT,
+                "Grüße *fett*".as_bytes().to_vec(),
+                Message::Text("Grüße *fett*".into()),
+            ),
+            (
+                LOCATION,
+                b"47.3769,8.5417,12.5\nDepot Nord\nHauptstr. 1\\n8000 Zurich".to_vec(),
+                Message::Location(Location {
+                    latitude: 47.3769,
+                    longitude: 8.5417,
+                    accuracy_m: Some(12.5),
+                    name: Some("Depot Nord".into()),
+                    address: Some("Hauptstr. 1\n8000 Zurich".into()),
+                }),
+            ),
+            (
+                LOCATION,
+                b"-33.9,151.2\nHarbour".to_vec(),
+                Message::Location(Location {
+                    latitude: -33.9,
+                    longitude: 151.2,
+                    accuracy_m: None,
+                    name: None,
+                    address: Some("Harbour".into()),
+                }),
+            ),
+            (
+                DELIVERY_RECEIPT,
+                receipt,
+                Message::DeliveryReceipt {
+                    status: ReceiptStatus::Read,
+                    message_ids: vec![id("0102030405060708"), id("1112131415161718")],
+                },
+            ),
+            (
+                DELIVERY_RECEIPT,
+                [vec![3u8], vec![9; 8]].concat(),
+                Message::DeliveryReceipt {
+                    status: ReceiptStatus::Acknowledged,
+                    message_ids: vec![id("0909090909090909")],
+                },
+            ),
+            (TYPING, vec![1], Message::Typing(true)),
+            (TYPING, vec![0], Message::Typing(false)),
+            (
+                EDIT,
+                encode::edit(id("0102030405060708"), "neu"),
+                Message::Edit {
+                    message_id: id("0102030405060708"),
+                    text: "neu".into(),
+                },
+            ),
+            (
+                DELETE,
+                encode::delete(id("0102030405060708")),
+                Message::Delete {
+                    message_id: id("0102030405060708"),
+                },
+            ),
+            (
+                POLL_SETUP,
+                poll_setup,
+                Message::PollSetup(PollSetup {
+                    poll_id: 7,
+                    description: "Accept job 42?".into(),
+                    closed: false,
+                    multiple_choice: false,
+                    choices: vec![
+                        PollChoice {
+                            id: 1,
+                            name: "Yes".into(),
+                        },
+                        PollChoice {
+                            id: 2,
+                            name: "No".into(),
+                        },
+                    ],
+                }),
+            ),
+            (
+                POLL_VOTE,
+                poll_vote,
+                Message::PollVote {
+                    creator: "ECHO1234".into(),
+                    poll_id: 7,
+                    choices: vec![(1, true), (2, false)],
+                },
+            ),
+            (
+                LEGACY_AUDIO,
+                audio,
+                Message::LegacyAudio {
+                    duration_s: 12,
+                    blob_id: BlobId([0xaa; 16]),
+                    size: 1000,
+                    key: [0x55; 32],
+                },
+            ),
+            (
+                0x41,
+                b"group text".to_vec(),
+                Message::Unsupported {
+                    message_type: 0x41,
+                    data: b"group text".to_vec(),
+                },
+            ),
+            (
+                0x82,
+                vec![1, 2, 3],
+                Message::Unsupported {
+                    message_type: 0x82,
+                    data: vec![1, 2, 3],
+                },
+            ),
+        ];
+        for (message_type, data, expected) in cases {
+            assert_eq!(
+                decode(message_type, &data),
+                Ok(expected),
+                "type 0x{message_type:02x}"
+            );
+        }
+    }
+
+    #[test]
+    fn file_messages_are_read_tolerantly() {
+        let key = "44".repeat(32);
+        let blob = "aa".repeat(16);
+        // No `j` and no `i`, an unknown key, no thumbnail type: still a file.
+        let json = format!(
+            r#"{{"b":"{blob}","k":"{key}","m":"application/pdf","n":"Lieferschein.pdf","s":1234,"zz":1}}"#
+        );
+        let Message::File(file) = decode(FILE, json.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(file.rendering(), Rendering::File);
+        assert_eq!(file.file_name.as_deref(), Some("Lieferschein.pdf"));
+        assert_eq!(file.size, 1234);
+        assert_eq!(file.key, [0x44; 32]);
+        // `i` only (old apps) means media; `j` wins over `i`; metadata is read.
+        let json = format!(
+            r#"{{"b":"{blob}","k":"{key}","m":"image/jpeg","s":1,"i":1,"t":"{blob}","x":{{"w":640,"h":480}}}}"#
+        );
+        let Message::File(file) = decode(FILE, json.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(file.rendering(), Rendering::Media);
+        assert_eq!(file.thumbnail_media_type(), "image/jpeg");
+        assert_eq!(
+            (file.metadata.width, file.metadata.height),
+            (Some(640), Some(480))
+        );
+        let json = format!(r#"{{"b":"{blob}","k":"{key}","m":"image/webp","s":1,"i":1,"j":2}}"#);
+        let Message::File(file) = decode(FILE, json.as_bytes()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(file.rendering(), Rendering::Sticker);
+    }
+
+    #[test]
+    fn malformed_messages_are_errors_not_panics() {
+        let cases: Vec<(u8, &[u8])> = vec![
+            (TEXT, &[0xff, 0xfe]),
+            (FILE, b"{}"),
+            (FILE, br#"{"b":"zz","k":"00"}"#),
+            (LOCATION, b"north,south"),
+            (LOCATION, b"95.0,10.0"),
+            (DELIVERY_RECEIPT, &[1, 2, 3]),
+            (TYPING, &[7]),
+            (POLL_SETUP, &[1, 2]),
+            (POLL_VOTE, b"ECHO1234\x07\0\0\0\0\0\0\0not json"),
+            (LEGACY_IMAGE, &[0; 10]),
+            (LEGACY_VIDEO, &[0; 73]),
+        ];
+        for (message_type, data) in cases {
+            assert!(
+                decode(message_type, data).is_err(),
+                "type 0x{message_type:02x} {data:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn encoders_round_trip_through_the_decoder() {
+        let receipt =
+            encode::delivery_receipt(ReceiptStatus::Received, &[id("0102030405060708")]).unwrap();
+        assert_eq!(hex::encode(&receipt), "010102030405060708");
+        assert_eq!(encode::delivery_receipt(ReceiptStatus::Read, &[]), None);
+        let location = encode::location(
+            47.5,
+            8.25,
+            Some(10.0),
+            Some("Depot"),
+            Some("Street 1\nTown"),
+        );
+        assert_eq!(
+            decode(LOCATION, &location),
+            Ok(Message::Location(Location {
+                latitude: 47.5,
+                longitude: 8.25,
+                accuracy_m: Some(10.0),
+                name: Some("Depot".into()),
+                address: Some("Street 1\nTown".into())
+            }))
+        );
+    }
+}

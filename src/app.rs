@@ -1,4 +1,4 @@
-//! Startup and shutdown: `App::build` checks the homeserver and binds the listener,
+//! Startup and shutdown: `App::build` checks the homeserver and binds the listeners,
 //! `App::run` serves until the shutdown token is cancelled.
 
 use std::{net::SocketAddr, sync::Arc};
@@ -8,11 +8,12 @@ use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    bridge::{Bridge, inbox},
+    bridge::{Bridge, credits, from_matrix::MatrixInbox, from_threema::ThreemaInbox, inbox},
     config::Config,
-    http::{self, AppState},
+    http::{self, AppState, threema::CallbackState},
     matrix::{MatrixClient, MatrixError, RetryPolicy},
     store::{Store, StoreError},
+    threema::{ThreemaClient, ThreemaError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -31,11 +32,14 @@ pub enum StartupError {
         "the homeserver takes our as_token for {actual}, not {expected}: is the registration's sender_localpart right?"
     )]
     WrongBot { expected: String, actual: String },
-    #[error("cannot listen on {addr} (appservice.listen)")]
+    #[error("cannot listen on {addr} ({key})")]
     Listen {
+        key: &'static str,
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot set up the Gateway client")]
+    Threema(#[source] ThreemaError),
     #[error(
         "the homeserver cannot reach the bridge at {url} ({source}): check appservice.url in the registration and that the homeserver can connect to it"
     )]
@@ -50,12 +54,13 @@ pub struct App {
     config: Arc<Config>,
     bridge: Arc<Bridge>,
     listener: TcpListener,
-    inbox_wake: Arc<Notify>,
+    callback_listener: TcpListener,
 }
 
 impl App {
     /// Opens the store, checks that the homeserver answers and accepts our token, and binds the
-    /// appservice listener. Nothing is served yet.
+    /// appservice and callback listeners. Nothing is served yet. The Gateway is not contacted:
+    /// the bridge starts (and stores what arrives) while Threema is unreachable.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let config = Arc::new(config);
         let store = Store::connect(
@@ -89,24 +94,27 @@ impl App {
                 actual: me.to_string(),
             });
         }
-        let listen = config.appservice.listen;
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|source| StartupError::Listen {
-                addr: listen,
-                source,
-            })?;
-        let bridge = Arc::new(Bridge::new(config.clone(), store, matrix));
+        let threema = ThreemaClient::new(&config.threema).map_err(StartupError::Threema)?;
+        let listener = bind("appservice.listen", config.appservice.listen).await?;
+        let callback_listener =
+            bind("threema.callback_listen", config.threema.callback_listen).await?;
+        let bridge = Arc::new(Bridge::new(config.clone(), store, matrix, threema));
         Ok(App {
             config,
             bridge,
             listener,
-            inbox_wake: Arc::new(Notify::new()),
+            callback_listener,
         })
     }
 
     pub fn appservice_addr(&self) -> SocketAddr {
         self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn callback_addr(&self) -> SocketAddr {
+        self.callback_listener
             .local_addr()
             .expect("a bound listener has an address")
     }
@@ -122,49 +130,79 @@ impl App {
             config,
             bridge,
             listener,
-            inbox_wake,
+            callback_listener,
         } = self;
+        let matrix_wake = Arc::new(Notify::new());
+        let threema_wake = Arc::new(Notify::new());
+        let tasks = TaskTracker::new();
+
         let state = AppState {
             bridge: bridge.clone(),
             hs_token: config.appservice.registration.hs_token.clone(),
-            inbox_wake: inbox_wake.clone(),
+            inbox_wake: matrix_wake.clone(),
             probe: bridge.matrix.clone().with_retry(RetryPolicy {
                 attempts: 1,
                 ..Default::default()
             }),
             max_body_bytes: config.appservice.max_body_bytes,
         };
-        let tasks = TaskTracker::new();
-        let server_shutdown = shutdown.clone();
+        let token = shutdown.clone();
         let server = tasks.spawn(async move {
             axum::serve(listener, http::router(state))
-                .with_graceful_shutdown(server_shutdown.cancelled_owned())
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+        });
+        let callback_state = CallbackState {
+            bridge: bridge.clone(),
+            secret: config.threema.secret.clone(),
+            wake: threema_wake.clone(),
+        };
+        let token = shutdown.clone();
+        let callback_server = tasks.spawn(async move {
+            axum::serve(callback_listener, http::threema::router(callback_state))
+                .with_graceful_shutdown(token.cancelled_owned())
                 .await
         });
 
         if let Err(e) = startup_with_server(&bridge, &config).await {
             shutdown.cancel();
-            let _ = server.await;
+            let _ = tokio::join!(server, callback_server);
             return Err(e);
         }
+        let workers = config.bridge.inbox_workers;
         tasks.spawn(inbox::run(
-            bridge.clone(),
-            inbox_wake,
+            Arc::new(MatrixInbox(bridge.clone())),
+            matrix_wake,
             shutdown.clone(),
-            config.bridge.inbox_workers,
+            workers,
         ));
-        tracing::info!(listen = %config.appservice.listen, "bridge running");
+        tasks.spawn(inbox::run(
+            Arc::new(ThreemaInbox(bridge.clone())),
+            threema_wake,
+            shutdown.clone(),
+            workers,
+        ));
+        tasks.spawn(credits::watch(bridge.clone(), shutdown.clone()));
+        tracing::info!(listen = %config.appservice.listen, callbacks = %config.threema.callback_listen, "bridge running");
 
         shutdown.cancelled().await;
         tracing::info!("shutting down");
         tasks.close();
         tasks.wait().await;
         bridge.store.close().await;
-        match server.await {
-            Ok(Err(e)) => Err(StartupError::Serve(e)),
-            _ => Ok(()),
+        for server in [server, callback_server] {
+            if let Ok(Err(e)) = server.await {
+                return Err(StartupError::Serve(e));
+            }
         }
+        Ok(())
     }
+}
+
+async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Listen { key, addr, source })
 }
 
 /// The steps that need our listener up: the homeserver's ping reaches us, and the bot exists

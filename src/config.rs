@@ -69,6 +69,7 @@ pub struct RawThreema {
     pub private_key: Option<SecretString>,
     pub private_key_file: Option<PathBuf>,
     pub callback_listen: Option<String>,
+    pub credits_warning: Option<i64>,
 }
 
 impl fmt::Debug for RawThreema {
@@ -84,6 +85,7 @@ impl fmt::Debug for RawThreema {
             )
             .field("private_key_file", &self.private_key_file)
             .field("callback_listen", &self.callback_listen)
+            .field("credits_warning", &self.credits_warning)
             .finish()
     }
 }
@@ -150,6 +152,8 @@ pub struct ThreemaConfig {
     /// The Gateway ID's Curve25519 private key, 32 bytes, checked at load.
     pub private_key: SecretString,
     pub callback_listen: SocketAddr,
+    /// Warn when the Gateway balance drops below this many credits.
+    pub credits_warning: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -431,6 +435,7 @@ impl Config {
                 secret: secret.ok_or_else(missing)?,
                 private_key: private_key.ok_or_else(missing)?,
                 callback_listen: callback_listen.ok_or_else(missing)?,
+                credits_warning: raw.threema.credits_warning.unwrap_or(100),
             },
             database: DatabaseConfig {
                 url: SecretString::from(resolve_sqlite_path(

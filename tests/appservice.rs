@@ -11,7 +11,7 @@ use common::{
 };
 use serde_json::{Value, json};
 use sqlx::{AnyConnection, Connection, Row};
-use threema_bridge::bridge::ghost::ThreemaId;
+use threema_bridge::threema::ThreemaId;
 
 const WAIT: Duration = Duration::from_secs(30);
 

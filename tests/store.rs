@@ -3,7 +3,9 @@
 mod common;
 
 use common::db::TestDb;
-use threema_bridge::store::{Direction, InboxKind, MessageMapping, NewInboxItem, Store};
+use threema_bridge::store::{
+    CachedKey, Direction, InboxKind, MessageMapping, NewInboxItem, NewThreemaItem, Store,
+};
 
 /// Runs `$suite(store, url)` once on SQLite and once on PostgreSQL.
 macro_rules! on_both_databases {
@@ -36,6 +38,8 @@ on_both_databases!(
     portals_are_unique_per_driver,
     message_mappings_are_unique_both_ways,
     migrations_are_idempotent,
+    threema_callbacks_dedup_on_sender_and_message_id,
+    public_key_changes_are_held_back,
 );
 
 fn event(key: &str, room: &str) -> NewInboxItem {
@@ -206,4 +210,113 @@ async fn migrations_are_idempotent(store: Store, url: &str) {
         "!room1"
     );
     again.close().await;
+}
+
+fn callback(sender: &str, message_id: &str) -> NewThreemaItem {
+    NewThreemaItem {
+        sender: sender.into(),
+        message_id: message_id.into(),
+        date: 1_700_000_000,
+        nonce: "33".repeat(24),
+        ciphertext: "ab".repeat(40),
+        nickname: Some("Driver Dan".into()),
+    }
+}
+
+async fn threema_callbacks_dedup_on_sender_and_message_id(store: Store, _url: &str) {
+    assert!(
+        store
+            .threema_inbox_push(&callback("ECHO1234", "0102030405060708"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .threema_inbox_push(&callback("ECHO1234", "0102030405060708"))
+            .await
+            .unwrap(),
+        "a retried callback"
+    );
+    // The same id from another sender is another message.
+    assert!(
+        store
+            .threema_inbox_push(&callback("OTHR5678", "0102030405060708"))
+            .await
+            .unwrap()
+    );
+    let pending = store.threema_inbox_pending(0, 10).await.unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].nickname.as_deref(), Some("Driver Dan"));
+    assert_eq!(pending[0].ciphertext, "ab".repeat(40));
+
+    assert!(
+        store
+            .threema_inbox_finish(pending[0].seq, "bridged", false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .threema_inbox_finish(pending[0].seq, "again", false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .threema_inbox_finish(pending[1].seq, "unknown type 0x99", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .threema_inbox_push(&callback("ECHO1234", "0102030405060708"))
+            .await
+            .unwrap(),
+        "handled ones too"
+    );
+    assert_eq!(
+        store
+            .threema_inbox_outcome("ECHO1234", "0102030405060708")
+            .await
+            .unwrap(),
+        Some(Some("bridged".into()))
+    );
+    assert_eq!(store.threema_inbox_count().await.unwrap(), 2);
+    assert!(store.threema_inbox_pending(0, 10).await.unwrap().is_empty());
+}
+
+async fn public_key_changes_are_held_back(store: Store, _url: &str) {
+    let (k1, k2) = ("11".repeat(32), "22".repeat(32));
+    assert_eq!(store.public_key("ECHO1234").await.unwrap(), None);
+    store.public_key_insert("ECHO1234", &k1).await.unwrap();
+    store.public_key_insert("ECHO1234", &k2).await.unwrap();
+    let cached = CachedKey {
+        public_key: k1.clone(),
+        pending_key: None,
+    };
+    assert_eq!(
+        store.public_key("ECHO1234").await.unwrap(),
+        Some(cached.clone()),
+        "insert never replaces"
+    );
+    // The same key again is no change.
+    store.public_key_set_pending("ECHO1234", &k1).await.unwrap();
+    assert_eq!(store.public_key("ECHO1234").await.unwrap(), Some(cached));
+    store.public_key_set_pending("ECHO1234", &k2).await.unwrap();
+    assert_eq!(
+        store.public_key("ECHO1234").await.unwrap(),
+        Some(CachedKey {
+            public_key: k1,
+            pending_key: Some(k2.clone())
+        })
+    );
+    assert!(store.public_key_accept_pending("ECHO1234").await.unwrap());
+    assert!(!store.public_key_accept_pending("ECHO1234").await.unwrap());
+    assert_eq!(
+        store.public_key("ECHO1234").await.unwrap(),
+        Some(CachedKey {
+            public_key: k2,
+            pending_key: None
+        })
+    );
 }

@@ -1,8 +1,10 @@
-//! Drains the Matrix inbox: in order within a room, rooms in parallel, and again after a
-//! restart (everything not marked handled is loaded anew).
+//! Drains a durable inbox (Matrix transactions, Threema callbacks): in order within a lane (a
+//! room, a sender), lanes in parallel, and again after a restart, since everything not marked
+//! handled is loaded anew.
 
 use std::{
     collections::{HashMap, HashSet},
+    future::Future,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -11,66 +13,121 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
-use super::Bridge;
-use crate::store::InboxItem;
+use super::BridgeError;
+use crate::store::StoreError;
 
 /// How many pending items are loaded per read.
 const BATCH: i64 = 200;
-/// Safety net: look for work now and then even without a wake-up.
+/// Safety net and rescan: look for work now and then even without a wake-up.
 const POLL: Duration = Duration::from_secs(5);
-/// A transient failure of one item blocks its room; retry with backoff up to this delay.
+/// A transient failure of one item blocks its lane; retry with backoff up to this delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// What became of an item, recorded in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub summary: String,
+    /// Keep the raw payload (something we could not bridge stays inspectable).
+    pub keep_payload: bool,
+}
+
+impl Outcome {
+    pub fn done(summary: impl Into<String>) -> Self {
+        Outcome {
+            summary: summary.into(),
+            keep_payload: false,
+        }
+    }
+
+    pub fn kept(summary: impl Into<String>) -> Self {
+        Outcome {
+            summary: summary.into(),
+            keep_payload: true,
+        }
+    }
+}
+
+/// One durable inbox: where its items come from, how one is handled, how it is marked done.
+pub trait Inbox: Send + Sync + 'static {
+    type Item: Send + Sync + 'static;
+    /// For logs: "matrix" or "threema".
+    const NAME: &'static str;
+
+    fn seq(item: &Self::Item) -> i64;
+    /// Items of one lane are handled one after the other, in sequence order.
+    fn lane(item: &Self::Item) -> &str;
+    /// The item's identity in logs (event id, sender and message id).
+    fn key(item: &Self::Item) -> String;
+
+    fn pending(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<Self::Item>, StoreError>> + Send;
+    fn handle(
+        &self,
+        item: &Self::Item,
+    ) -> impl Future<Output = Result<Outcome, BridgeError>> + Send;
+    fn finish(
+        &self,
+        item: &Self::Item,
+        outcome: &Outcome,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn record_attempt(
+        &self,
+        item: &Self::Item,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
 /// Runs until `shutdown`. Handled items are marked in the store; an item that fails for good is
-/// marked with its error and the room moves on. `wake` is notified when new items are stored.
+/// marked with its error and the lane moves on. `wake` is notified when new items are stored.
 ///
 /// A wake-up reads on from the last item seen. That misses an item whose sequence number is
 /// lower but which committed later (PostgreSQL hands out identity values before commit), so the
 /// periodic poll rereads everything pending; `in_flight` keeps either pass from dispatching an
 /// item twice.
-pub async fn run(
-    bridge: Arc<Bridge>,
+pub async fn run<I: Inbox>(
+    inbox: Arc<I>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
     workers: usize,
 ) {
     if workers == 0 {
-        tracing::warn!("bridge.inbox_workers is 0: transactions are stored but not handled");
+        tracing::warn!(
+            inbox = I::NAME,
+            "bridge.inbox_workers is 0: items are stored but not handled"
+        );
         shutdown.cancelled().await;
         return;
     }
     let permits = Arc::new(Semaphore::new(workers));
     let in_flight: InFlight = Arc::default();
     let tracker = TaskTracker::new();
-    let mut rooms: HashMap<String, mpsc::UnboundedSender<InboxItem>> = HashMap::new();
+    let mut lanes: HashMap<String, mpsc::UnboundedSender<I::Item>> = HashMap::new();
     let mut last_seq = 0;
     let mut full_scan = true;
     loop {
         let mut cursor = if full_scan { 0 } else { last_seq };
         loop {
-            let batch = match bridge.store.inbox_pending(cursor, BATCH).await {
+            let batch = match inbox.pending(cursor, BATCH).await {
                 Ok(batch) => batch,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot read the inbox; retrying");
+                    tracing::error!(inbox = I::NAME, error = %e, "cannot read the inbox; retrying");
                     break;
                 }
             };
             let done = (batch.len() as i64) < BATCH;
             for item in batch {
-                cursor = item.seq;
-                last_seq = last_seq.max(item.seq);
-                if !in_flight
-                    .lock()
-                    .expect("in-flight set lock")
-                    .insert(item.seq)
-                {
+                let seq = I::seq(&item);
+                cursor = seq;
+                last_seq = last_seq.max(seq);
+                if !in_flight.lock().expect("in-flight set lock").insert(seq) {
                     continue;
                 }
-                let room = item.room_id.clone();
-                let sender = rooms.entry(room).or_insert_with(|| {
+                let sender = lanes.entry(I::lane(&item).to_owned()).or_insert_with(|| {
                     let (tx, rx) = mpsc::unbounded_channel();
-                    let worker = RoomWorker {
-                        bridge: bridge.clone(),
+                    let worker = LaneWorker {
+                        inbox: inbox.clone(),
                         permits: permits.clone(),
                         in_flight: in_flight.clone(),
                         shutdown: shutdown.clone(),
@@ -78,7 +135,7 @@ pub async fn run(
                     tracker.spawn(worker.run(rx));
                     tx
                 });
-                // A room worker only stops at shutdown, so a failed send means we are stopping too.
+                // A lane worker only stops at shutdown, so a failed send means we stop too.
                 let _ = sender.send(item);
             }
             if done {
@@ -91,24 +148,24 @@ pub async fn run(
             _ = tokio::time::sleep(POLL) => full_scan = true,
         }
     }
-    drop(rooms);
+    drop(lanes);
     tracker.close();
     tracker.wait().await;
 }
 
-/// Sequence numbers handed to a room worker and not yet marked handled.
+/// Sequence numbers handed to a lane worker and not yet marked handled.
 type InFlight = Arc<Mutex<HashSet<i64>>>;
 
-/// Handles one room's items, one after the other.
-struct RoomWorker {
-    bridge: Arc<Bridge>,
+/// Handles one lane's items, one after the other.
+struct LaneWorker<I> {
+    inbox: Arc<I>,
     permits: Arc<Semaphore>,
     in_flight: InFlight,
     shutdown: CancellationToken,
 }
 
-impl RoomWorker {
-    async fn run(self, mut items: mpsc::UnboundedReceiver<InboxItem>) {
+impl<I: Inbox> LaneWorker<I> {
+    async fn run(self, mut items: mpsc::UnboundedReceiver<I::Item>) {
         loop {
             let item = tokio::select! {
                 _ = self.shutdown.cancelled() => return,
@@ -117,63 +174,69 @@ impl RoomWorker {
             let Ok(_permit) = self.permits.acquire().await else {
                 return;
             };
-            let span = tracing::info_span!("inbox", seq = item.seq, room_id = %item.room_id, key = %item.dedup_key);
-            if !handle_until_done(&self.bridge, &item, &self.shutdown)
-                .instrument(span)
-                .await
-            {
+            let span = tracing::info_span!(
+                "inbox",
+                inbox = I::NAME,
+                seq = I::seq(&item),
+                lane = %I::lane(&item),
+                key = %I::key(&item)
+            );
+            if !self.handle_until_done(&item).instrument(span).await {
                 return;
             }
             self.in_flight
                 .lock()
                 .expect("in-flight set lock")
-                .remove(&item.seq);
+                .remove(&I::seq(&item));
         }
     }
-}
 
-/// Returns `false` if shutdown interrupted a retry (the item stays pending for the next start).
-async fn handle_until_done(
-    bridge: &Bridge,
-    item: &InboxItem,
-    shutdown: &CancellationToken,
-) -> bool {
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        let outcome = match bridge.handle_matrix_item(item).await {
-            Ok(outcome) => outcome,
-            Err(e) if e.is_transient() => {
-                tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "inbox item failed, will retry");
-                if let Err(e) = bridge.store.inbox_record_attempt(item.seq).await {
-                    tracing::warn!(error = %e, "cannot count the attempt");
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return false,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                continue;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "inbox item failed for good");
-                format!("failed: {e}")
-            }
-        };
-        // Marking must succeed, or the item would be handled again after a restart.
+    /// Returns `false` if shutdown interrupted a retry (the item stays pending for next start).
+    async fn handle_until_done(&self, item: &I::Item) -> bool {
+        let mut backoff = Duration::from_millis(500);
         loop {
-            match bridge.store.inbox_finish(item.seq, &outcome).await {
-                Ok(_) => {
-                    tracing::info!(event_type = %item.event_type, %outcome, "handled inbox item");
-                    return true;
+            let outcome = match self.inbox.handle(item).await {
+                Ok(outcome) => outcome,
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "inbox item failed, will retry");
+                    if let Err(e) = self.inbox.record_attempt(item).await {
+                        tracing::warn!(error = %e, "cannot count the attempt");
+                    }
+                    if !self.pause(&mut backoff).await {
+                        return false;
+                    }
+                    continue;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot mark inbox item handled; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return false,
-                        _ = tokio::time::sleep(backoff) => {}
+                    tracing::error!(error = %e, "inbox item failed for good");
+                    Outcome::kept(format!("failed: {e}"))
+                }
+            };
+            // Marking must succeed, or the item would be handled again after a restart.
+            loop {
+                match self.inbox.finish(item, &outcome).await {
+                    Ok(()) => {
+                        tracing::info!(outcome = %outcome.summary, "handled inbox item");
+                        return true;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot mark inbox item handled; retrying");
+                        if !self.pause(&mut backoff).await {
+                            return false;
+                        }
                     }
                 }
             }
+        }
+    }
+
+    /// Waits `backoff` (then doubles it); `false` if shutdown came first.
+    async fn pause(&self, backoff: &mut Duration) -> bool {
+        let wait = *backoff;
+        *backoff = (*backoff * 2).min(MAX_BACKOFF);
+        tokio::select! {
+            _ = self.shutdown.cancelled() => false,
+            _ = tokio::time::sleep(wait) => true,
         }
     }
 }

@@ -1,20 +1,25 @@
 //! The core: the only module that sees both Matrix and Threema. It decides what each inbound
-//! item means and does it through `matrix` and `store`.
+//! item means and does it through `matrix`, `threema` and `store`.
 
+pub mod credits;
+pub mod from_matrix;
+pub mod from_threema;
 pub mod ghost;
 pub mod inbox;
+pub mod keys;
 
-use std::sync::Arc;
+use std::sync::{Arc, atomic::AtomicI64};
 
 use ruma::{OwnedUserId, UserId};
-use serde::Deserialize;
+use tokio::sync::broadcast;
 
-use crate::threema::ThreemaId;
 use crate::{
     config::Config,
     matrix::{MatrixClient, MatrixError},
-    store::{InboxItem, InboxKind, Store, StoreError},
+    store::{Store, StoreError},
+    threema::{ThreemaClient, ThreemaError, ThreemaId},
 };
+pub use from_threema::Incoming;
 use ghost::{ghost_user_id, is_own_user};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +28,8 @@ pub enum BridgeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Matrix(#[from] MatrixError),
+    #[error(transparent)]
+    Threema(#[from] ThreemaError),
     #[error("malformed event: {0}")]
     BadEvent(String),
 }
@@ -33,6 +40,7 @@ impl BridgeError {
         match self {
             BridgeError::Store(e) => e.is_transient(),
             BridgeError::Matrix(e) => e.is_transient(),
+            BridgeError::Threema(e) => e.is_transient(),
             BridgeError::BadEvent(_) => false,
         }
     }
@@ -42,79 +50,40 @@ pub struct Bridge {
     pub config: Arc<Config>,
     pub store: Store,
     pub matrix: MatrixClient,
+    pub threema: ThreemaClient,
     pub bot: OwnedUserId,
-}
-
-/// The fields of a timeline event the core looks at; the rest stays in the stored payload.
-#[derive(Debug, Deserialize)]
-struct EventHead {
-    #[serde(rename = "type")]
-    event_type: String,
-    sender: OwnedUserId,
-    room_id: ruma::OwnedRoomId,
-    state_key: Option<String>,
-    #[serde(default)]
-    content: serde_json::Value,
+    /// Every decoded Threema message, for whoever listens (the Matrix side, tests).
+    incoming: broadcast::Sender<Arc<Incoming>>,
+    /// Last known Gateway credit balance ([`credits::UNKNOWN`] until read).
+    credits: AtomicI64,
 }
 
 impl Bridge {
-    pub fn new(config: Arc<Config>, store: Store, matrix: MatrixClient) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        matrix: MatrixClient,
+        threema: ThreemaClient,
+    ) -> Self {
         let bot = config.bot_user_id();
+        let (incoming, _) = broadcast::channel(1024);
         Bridge {
             config,
             store,
             matrix,
+            threema,
             bot,
+            incoming,
+            credits: AtomicI64::new(credits::UNKNOWN),
         }
+    }
+
+    pub fn subscribe_incoming(&self) -> broadcast::Receiver<Arc<Incoming>> {
+        self.incoming.subscribe()
     }
 
     fn is_own_user(&self, user_id: &UserId) -> bool {
         is_own_user(user_id, &self.config.homeserver.domain)
-    }
-
-    /// Handles one item of the Matrix inbox and returns the outcome to record.
-    pub async fn handle_matrix_item(&self, item: &InboxItem) -> Result<String, BridgeError> {
-        if item.kind == InboxKind::Ephemeral {
-            // Receipts and typing are bridged by the delivery-status work; nothing to do yet.
-            return Ok(format!("ephemeral {}: not bridged", item.event_type));
-        }
-        let event: EventHead = serde_json::from_str(&item.payload)
-            .map_err(|e| BridgeError::BadEvent(e.to_string()))?;
-        if self.is_own_user(&event.sender) {
-            return Ok("echo".into());
-        }
-        match event.event_type.as_str() {
-            "m.room.member" => self.handle_membership(&event).await,
-            "m.room.message" => Ok(
-                match self.store.portal_by_room_id(event.room_id.as_str()).await? {
-                    Some(portal) => format!("message for portal {}", portal.threema_id),
-                    None => "message outside a portal".into(),
-                },
-            ),
-            other => Ok(format!("ignored {other}")),
-        }
-    }
-
-    /// The bot accepts invites from users of our own homeserver (a DM becomes the management
-    /// room) and declines the rest, so that no invite lingers.
-    async fn handle_membership(&self, event: &EventHead) -> Result<String, BridgeError> {
-        let invited_bot = event.state_key.as_deref() == Some(self.bot.as_str())
-            && event.content.get("membership").and_then(|m| m.as_str()) == Some("invite");
-        if !invited_bot {
-            return Ok("membership change".into());
-        }
-        if event.sender.server_name() != self.config.homeserver.domain {
-            self.matrix
-                .leave(
-                    &event.room_id,
-                    &self.bot,
-                    "This bridge only serves its own homeserver.",
-                )
-                .await?;
-            return Ok("declined invite from another server".into());
-        }
-        self.matrix.join(&event.room_id, &self.bot).await?;
-        Ok("bot joined".into())
     }
 
     /// Makes sure the driver's ghost exists on the homeserver (once; remembered in the store).

@@ -17,6 +17,8 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         "status": if ready { "ready" } else { "not ready" },
         "database": show(database.is_ok(), database.err().map(|e| e.to_string()).unwrap_or_default()),
         "homeserver": show(homeserver.is_ok(), homeserver.err().map(|e| e.to_string()).unwrap_or_default()),
+        // Information, not a condition: a bridge out of credits still receives messages.
+        "threema_credits": state.bridge.credits(),
     });
     let status = if ready {
         StatusCode::OK

@@ -4,6 +4,7 @@
 mod appservice;
 mod error;
 mod health;
+pub mod threema;
 
 use std::sync::Arc;
 

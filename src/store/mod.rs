@@ -8,6 +8,8 @@ mod ghosts;
 mod inbox;
 mod messages;
 mod portals;
+mod public_keys;
+mod threema_inbox;
 
 use std::{str::FromStr, time::Duration};
 
@@ -21,6 +23,8 @@ pub use ghosts::Ghost;
 pub use inbox::{InboxItem, InboxKind, NewInboxItem};
 pub use messages::{Direction, MessageMapping};
 pub use portals::Portal;
+pub use public_keys::CachedKey;
+pub use threema_inbox::{NewThreemaItem, ThreemaItem};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");

@@ -14,7 +14,7 @@ use threema_gateway::{
 
 use super::{
     ThreemaError, ThreemaId,
-    codec::{self, FileMessage, Message, ReceiptStatus},
+    codec::{self, FileMessage, Location, Message, ReceiptStatus},
     crypto::{self, PublicKey, SecretKey},
 };
 use crate::config::ThreemaConfig;
@@ -152,14 +152,10 @@ impl ThreemaClient {
         &self,
         to: &ThreemaId,
         key: &[u8; 32],
-        lat: f64,
-        lon: f64,
-        accuracy: Option<f64>,
-        name: Option<&str>,
-        address: Option<&str>,
+        location: &Location,
     ) -> Result<String, ThreemaError> {
-        let data = codec::encode::location(lat, lon, accuracy, name, address);
-        self.send(to, key, codec::LOCATION, &data).await
+        self.send(to, key, codec::LOCATION, &codec::encode::location(location))
+            .await
     }
 
     pub async fn send_edit(
@@ -229,6 +225,15 @@ impl ThreemaClient {
         let json =
             serde_json::to_vec(&message).map_err(|e| ThreemaError::Invalid(e.to_string()))?;
         self.send(to, key, codec::FILE, &json).await
+    }
+
+    /// `GET /blobs/{id}`: the encrypted bytes.
+    pub async fn download_blob(&self, blob_id: &BlobId) -> Result<Vec<u8>, ThreemaError> {
+        Ok(self.api.blob_download(blob_id).await?)
+    }
+
+    pub(crate) fn secret_key(&self) -> &SecretKey {
+        &self.secret_key
     }
 
     /// Downloads and decrypts a file message's blob and thumbnail.

@@ -477,7 +477,7 @@ pub mod encode {
         },
     };
 
-    use super::ReceiptStatus;
+    use super::{Location, ReceiptStatus};
 
     /// `None` for an empty list: a receipt names at least one message.
     pub fn delivery_receipt(status: ReceiptStatus, message_ids: &[MessageId]) -> Option<Vec<u8>> {
@@ -500,16 +500,17 @@ pub mod encode {
 
     /// `lat,lon[,accuracy]` then the name and address lines; newlines in the address are
     /// escaped as the apps do.
-    pub fn location(
-        lat: f64,
-        lon: f64,
-        accuracy: Option<f64>,
-        name: Option<&str>,
-        address: Option<&str>,
-    ) -> Vec<u8> {
-        let mut text = match accuracy {
-            Some(a) => format!("{lat},{lon},{a}"),
-            None => format!("{lat},{lon}"),
+    pub fn location(location: &Location) -> Vec<u8> {
+        let Location {
+            latitude,
+            longitude,
+            accuracy_m,
+            name,
+            address,
+        } = location;
+        let mut text = match accuracy_m {
+            Some(a) => format!("{latitude},{longitude},{a}"),
+            None => format!("{latitude},{longitude}"),
         };
         let one_line = |s: &str| s.replace('\n', "\\n");
         match (name, address) {
@@ -541,7 +542,7 @@ mod tests {
             for _ in 0..50 {
                 let padded = pad(TEXT, &data, &mut rng);
                 assert!(
-                    padded.len() - 1 >= 32,
+                    padded.len() > 32,
                     "padded data of {len} bytes is {}",
                     padded.len() - 1
                 );
@@ -778,22 +779,16 @@ mod tests {
             encode::delivery_receipt(ReceiptStatus::Received, &[id("0102030405060708")]).unwrap();
         assert_eq!(hex::encode(&receipt), "010102030405060708");
         assert_eq!(encode::delivery_receipt(ReceiptStatus::Read, &[]), None);
-        let location = encode::location(
-            47.5,
-            8.25,
-            Some(10.0),
-            Some("Depot"),
-            Some("Street 1\nTown"),
-        );
+        let location = Location {
+            latitude: 47.5,
+            longitude: 8.25,
+            accuracy_m: Some(10.0),
+            name: Some("Depot".into()),
+            address: Some("Street 1\nTown".into()),
+        };
         assert_eq!(
-            decode(LOCATION, &location),
-            Ok(Message::Location(Location {
-                latitude: 47.5,
-                longitude: 8.25,
-                accuracy_m: Some(10.0),
-                name: Some("Depot".into()),
-                address: Some("Street 1\nTown".into())
-            }))
+            decode(LOCATION, &encode::location(&location)),
+            Ok(Message::Location(location))
         );
     }
 }

@@ -1,0 +1,246 @@
+//! The Threema inbox: open, decode and fetch what a driver sent. Each decoded message is
+//! published to the subscribers of [`Bridge::subscribe_incoming`].
+
+use std::sync::Arc;
+
+use super::{
+    Bridge, BridgeError,
+    inbox::{Inbox, Outcome},
+};
+use crate::{
+    store::{StoreError, ThreemaItem},
+    threema::{
+        ThreemaError, ThreemaId,
+        codec::{Message, ReceiptStatus},
+    },
+};
+
+/// A message from a driver, decoded, with its file (or legacy media) downloaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incoming {
+    pub from: ThreemaId,
+    pub message_id: String,
+    /// Unix seconds, as the driver's app set it.
+    pub date: i64,
+    pub nickname: Option<String>,
+    pub message: Message,
+    pub media: Option<Media>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Media {
+    pub data: Vec<u8>,
+    pub thumbnail: Option<Vec<u8>>,
+}
+
+pub struct ThreemaInbox(pub Arc<Bridge>);
+
+impl Inbox for ThreemaInbox {
+    type Item = ThreemaItem;
+    const NAME: &'static str = "threema";
+
+    fn seq(item: &ThreemaItem) -> i64 {
+        item.seq
+    }
+
+    fn lane(item: &ThreemaItem) -> &str {
+        &item.sender
+    }
+
+    fn key(item: &ThreemaItem) -> String {
+        format!("{}/{}", item.sender, item.message_id)
+    }
+
+    async fn pending(&self, after_seq: i64, limit: i64) -> Result<Vec<ThreemaItem>, StoreError> {
+        self.0.store.threema_inbox_pending(after_seq, limit).await
+    }
+
+    async fn handle(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {
+        self.0.handle_threema_item(item).await
+    }
+
+    async fn finish(&self, item: &ThreemaItem, outcome: &Outcome) -> Result<(), StoreError> {
+        self.0
+            .store
+            .threema_inbox_finish(item.seq, &outcome.summary, outcome.keep_payload)
+            .await
+            .map(drop)
+    }
+
+    async fn record_attempt(&self, item: &ThreemaItem) -> Result<(), StoreError> {
+        self.0.store.threema_inbox_record_attempt(item.seq).await
+    }
+}
+
+impl Bridge {
+    /// Opens and decodes one stored callback. What cannot be bridged is kept with a reason.
+    pub async fn handle_threema_item(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {
+        let (Some(from), Some(nonce), Ok(ciphertext)) = (
+            ThreemaId::parse(&item.sender),
+            hex::decode(&item.nonce)
+                .ok()
+                .and_then(|n| <[u8; 24]>::try_from(n).ok()),
+            hex::decode(&item.ciphertext),
+        ) else {
+            return Ok(Outcome::kept("malformed stored callback"));
+        };
+        let key = match self.public_key_of(&from).await {
+            Err(BridgeError::Threema(ThreemaError::NotFound)) => {
+                tracing::warn!(threema_id = %from, "message from an ID the Gateway does not know");
+                return Ok(Outcome::kept("sender unknown to the Gateway"));
+            }
+            other => other?,
+        };
+        let (message_type, data) = match self.threema.open(&nonce, &ciphertext, &key) {
+            Ok(opened) => opened,
+            Err(ThreemaError::Crypto(reason)) => {
+                if self.recheck_public_key(&from).await? {
+                    return Ok(Outcome::kept("held: the sender's public key changed"));
+                }
+                tracing::warn!(threema_id = %from, %reason, "cannot open a message");
+                return Ok(Outcome::kept(format!("cannot decrypt: {reason}")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let message = match crate::threema::codec::decode(message_type, &data) {
+            Ok(message) => message,
+            Err(e) => {
+                tracing::warn!(threema_id = %from, error = %e, "malformed message kept");
+                return Ok(Outcome::kept(format!("malformed: {e}")));
+            }
+        };
+        let media = match self.download_media(&from, &message).await {
+            Ok(media) => media,
+            Err(BridgeError::Threema(ThreemaError::NotFound)) => {
+                return Ok(Outcome::kept(format!(
+                    "{}: the blob is no longer at the Gateway",
+                    summary(&message, None)
+                )));
+            }
+            Err(BridgeError::Threema(ThreemaError::Crypto(reason))) => {
+                return Ok(Outcome::kept(format!(
+                    "{}: the blob does not decrypt: {reason}",
+                    summary(&message, None)
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let outcome = summary(&message, media.as_ref());
+        let unsupported = matches!(message, Message::Unsupported { .. });
+        if unsupported {
+            tracing::warn!(threema_id = %from, %outcome, "message type not bridged; kept");
+        }
+        let incoming = Incoming {
+            from,
+            message_id: item.message_id.clone(),
+            date: item.date,
+            nickname: item.nickname.clone(),
+            message,
+            media,
+        };
+        // Nobody listening is fine: the outcome is recorded either way.
+        let _ = self.incoming.send(Arc::new(incoming));
+        Ok(if unsupported {
+            Outcome::kept(outcome)
+        } else {
+            Outcome::done(outcome)
+        })
+    }
+
+    /// Fetches and decrypts the blobs a message refers to.
+    async fn download_media(
+        &self,
+        from: &ThreemaId,
+        message: &Message,
+    ) -> Result<Option<Media>, BridgeError> {
+        use threema_gateway::{EncryptedFileData, Key, decrypt_file_data, protocol::BlobId};
+        let secretbox = |data, thumbnail, key: [u8; 32]| {
+            decrypt_file_data(
+                &EncryptedFileData {
+                    file: data,
+                    thumbnail,
+                },
+                &Key::from(key),
+            )
+            .map(|p| Media {
+                data: p.file,
+                thumbnail: p.thumbnail,
+            })
+            .map_err(|e| BridgeError::Threema(ThreemaError::Crypto(e.to_string())))
+        };
+        Ok(match message {
+            Message::File(file) => {
+                let (data, thumbnail) = self.threema.download_file(file).await?;
+                Some(Media { data, thumbnail })
+            }
+            Message::LegacyAudio { blob_id, key, .. } => Some(secretbox(
+                self.threema.download_blob(blob_id).await?,
+                None,
+                *key,
+            )?),
+            Message::LegacyVideo {
+                blob_id,
+                thumbnail_blob_id,
+                key,
+                ..
+            } => {
+                let data = self.threema.download_blob(blob_id).await?;
+                let thumbnail = self.threema.download_blob(thumbnail_blob_id).await?;
+                Some(secretbox(data, Some(thumbnail), *key)?)
+            }
+            // The old image type is a crypto_box from the sender under the nonce it names.
+            Message::LegacyImage { blob_id, nonce, .. } => {
+                let sealed = self.threema.download_blob(&BlobId(blob_id.0)).await?;
+                let key = self.public_key_of(from).await?;
+                let data = crate::threema::crypto::open(
+                    nonce,
+                    &sealed,
+                    &crate::threema::crypto::PublicKey::from(key),
+                    self.threema.secret_key(),
+                )
+                .map_err(|e| BridgeError::Threema(ThreemaError::Crypto(e.to_string())))?;
+                Some(Media {
+                    data,
+                    thumbnail: None,
+                })
+            }
+            _ => None,
+        })
+    }
+}
+
+/// What arrived, without its content (outcomes are kept; message text is not).
+fn summary(message: &Message, media: Option<&Media>) -> String {
+    let size = media
+        .map(|m| format!(", {} bytes", m.data.len()))
+        .unwrap_or_default();
+    match message {
+        Message::Text(t) => format!("text, {} bytes", t.len()),
+        Message::File(f) => format!("file {}{size}", f.media_type),
+        Message::Location(_) => "location".into(),
+        Message::DeliveryReceipt {
+            status,
+            message_ids,
+        } => {
+            let status = match status {
+                ReceiptStatus::Received => "received".to_owned(),
+                ReceiptStatus::Read => "read".to_owned(),
+                ReceiptStatus::Acknowledged => "acknowledged".to_owned(),
+                ReceiptStatus::Declined => "declined".to_owned(),
+                ReceiptStatus::Other(n) => format!("status {n}"),
+            };
+            format!("receipt {status} for {} message(s)", message_ids.len())
+        }
+        Message::Typing(on) => format!("typing {}", if *on { "started" } else { "stopped" }),
+        Message::Edit { message_id, .. } => format!("edit of {}", message_id.to_hex_le()),
+        Message::Delete { message_id } => format!("delete of {}", message_id.to_hex_le()),
+        Message::PollSetup(p) => format!("poll with {} choices", p.choices.len()),
+        Message::PollVote { .. } => "poll vote".into(),
+        Message::LegacyImage { .. } => format!("legacy image{size}"),
+        Message::LegacyAudio { .. } => format!("legacy audio{size}"),
+        Message::LegacyVideo { .. } => format!("legacy video{size}"),
+        Message::Unsupported { message_type, .. } => {
+            format!("unsupported type 0x{message_type:02x}")
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! `threema_public_key`: the key cache, which also notices when a key changes.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, now_ms};
+
+/// What the cache says about a Threema ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedKey {
+    pub public_key: String,
+    /// A different key the Gateway returned later, awaiting an operator's decision.
+    pub pending_key: Option<String>,
+}
+
+impl Store {
+    pub async fn public_key(&self, threema_id: &str) -> Result<Option<CachedKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT public_key, pending_key FROM threema_public_key WHERE threema_id = $1",
+        )
+        .bind(threema_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(CachedKey {
+                public_key: row.try_get("public_key")?,
+                pending_key: row.try_get("pending_key")?,
+            })),
+            None => Ok(None),
+        }
+    }
+
+    /// Caches the first key seen for an ID. A key already cached is never replaced here.
+    pub async fn public_key_insert(
+        &self,
+        threema_id: &str,
+        public_key: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO threema_public_key (threema_id, public_key, fetched_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (threema_id) DO NOTHING",
+        )
+        .bind(threema_id)
+        .bind(public_key)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a different key the Gateway now returns, without using it.
+    pub async fn public_key_set_pending(
+        &self,
+        threema_id: &str,
+        pending_key: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE threema_public_key SET pending_key = $1, pending_since = $2 \
+             WHERE threema_id = $3 AND public_key <> $1",
+        )
+        .bind(pending_key)
+        .bind(now_ms())
+        .bind(threema_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// An operator accepts the pending key: it replaces the cached one. Returns whether there
+    /// was one to accept.
+    pub async fn public_key_accept_pending(&self, threema_id: &str) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE threema_public_key SET public_key = pending_key, pending_key = NULL, pending_since = NULL, \
+             fetched_at = $1 WHERE threema_id = $2 AND pending_key IS NOT NULL",
+        )
+        .bind(now_ms())
+        .bind(threema_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+}

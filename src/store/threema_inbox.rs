@@ -1,0 +1,139 @@
+//! `threema_inbox`: Gateway callbacks, persisted before we acknowledge them.
+
+use sqlx::{Row, any::AnyRow};
+
+use super::{Store, StoreError, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewThreemaItem {
+    pub sender: String,
+    pub message_id: String,
+    pub date: i64,
+    pub nonce: String,
+    pub ciphertext: String,
+    pub nickname: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreemaItem {
+    pub seq: i64,
+    pub sender: String,
+    pub message_id: String,
+    pub date: i64,
+    pub nonce: String,
+    pub ciphertext: String,
+    pub nickname: Option<String>,
+    pub attempts: i64,
+}
+
+impl ThreemaItem {
+    fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+        Ok(ThreemaItem {
+            seq: row.try_get("seq")?,
+            sender: row.try_get("sender")?,
+            message_id: row.try_get("message_id")?,
+            date: row.try_get("date")?,
+            nonce: row.try_get("nonce")?,
+            ciphertext: row.try_get("box")?,
+            nickname: row.try_get("nickname")?,
+            attempts: row.try_get("attempts")?,
+        })
+    }
+}
+
+impl Store {
+    /// Stores a callback once per (sender, message id): the Gateway retries a callback it did
+    /// not see acknowledged. Returns whether it was new.
+    pub async fn threema_inbox_push(&self, item: &NewThreemaItem) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO threema_inbox (sender, message_id, date, nonce, box, nickname, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sender, message_id) DO NOTHING",
+        )
+        .bind(&item.sender)
+        .bind(&item.message_id)
+        .bind(item.date)
+        .bind(&item.nonce)
+        .bind(&item.ciphertext)
+        .bind(&item.nickname)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted == 1)
+    }
+
+    /// Unhandled callbacks after `after_seq`, oldest first.
+    pub async fn threema_inbox_pending(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<ThreemaItem>, StoreError> {
+        sqlx::query(
+            "SELECT seq, sender, message_id, date, nonce, box, nickname, attempts FROM threema_inbox \
+             WHERE processed_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(ThreemaItem::from_row)
+        .collect()
+    }
+
+    pub async fn threema_inbox_record_attempt(&self, seq: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE threema_inbox SET attempts = attempts + 1 WHERE seq = $1")
+            .bind(seq)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks a callback handled. `keep_box` keeps the ciphertext (a message we could not
+    /// bridge stays inspectable); otherwise it is dropped. Only the first call counts.
+    pub async fn threema_inbox_finish(
+        &self,
+        seq: i64,
+        outcome: &str,
+        keep_box: bool,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE threema_inbox SET processed_at = $1, outcome = $2, \
+             box = CASE WHEN $3 = 1 THEN box ELSE NULL END \
+             WHERE seq = $4 AND processed_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(outcome)
+        .bind(i64::from(keep_box))
+        .bind(seq)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// The outcome of a callback: `None` if unknown, `Some(None)` if still pending.
+    pub async fn threema_inbox_outcome(
+        &self,
+        sender: &str,
+        message_id: &str,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        let row =
+            sqlx::query("SELECT outcome FROM threema_inbox WHERE sender = $1 AND message_id = $2")
+                .bind(sender)
+                .bind(message_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("outcome")?),
+            None => None,
+        })
+    }
+
+    pub async fn threema_inbox_count(&self) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM threema_inbox")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}

@@ -100,6 +100,21 @@ impl ThreemaClient {
         Ok(self.api.lookup_credits().await?)
     }
 
+    /// Pads and encrypts one message for `recipient_key`: the nonce and the box.
+    pub fn seal(
+        &self,
+        recipient_key: &[u8; 32],
+        message_type: u8,
+        data: &[u8],
+    ) -> ([u8; 24], Vec<u8>) {
+        let plaintext = codec::pad(message_type, data, &mut rand::rng());
+        crypto::seal(
+            &plaintext,
+            &PublicKey::from(*recipient_key),
+            &self.secret_key,
+        )
+    }
+
     /// Pads, encrypts and sends one message; returns the Gateway's message id (16 hex).
     pub async fn send(
         &self,
@@ -108,12 +123,7 @@ impl ThreemaClient {
         message_type: u8,
         data: &[u8],
     ) -> Result<String, ThreemaError> {
-        let plaintext = codec::pad(message_type, data, &mut rand::rng());
-        let (nonce, ciphertext) = crypto::seal(
-            &plaintext,
-            &PublicKey::from(*recipient_key),
-            &self.secret_key,
-        );
+        let (nonce, ciphertext) = self.seal(recipient_key, message_type, data);
         let message = threema_gateway::EncryptedMessage {
             ciphertext,
             nonce: nonce.into(),
@@ -187,6 +197,12 @@ impl ThreemaClient {
         key: &[u8; 32],
         file: &OutgoingFile,
     ) -> Result<String, ThreemaError> {
+        let json = self.upload_file(file).await?;
+        self.send(to, key, codec::FILE, &json).await
+    }
+
+    /// Encrypts and uploads a file's blobs; returns the file message (JSON) that refers to them.
+    pub async fn upload_file(&self, file: &OutgoingFile) -> Result<Vec<u8>, ThreemaError> {
         let plain = FileData {
             file: file.data.clone(),
             thumbnail: file.thumbnail.as_ref().map(|(t, _)| t.clone()),
@@ -222,9 +238,7 @@ impl ThreemaClient {
         let message = builder
             .build()
             .map_err(|e| ThreemaError::Invalid(e.to_string()))?;
-        let json =
-            serde_json::to_vec(&message).map_err(|e| ThreemaError::Invalid(e.to_string()))?;
-        self.send(to, key, codec::FILE, &json).await
+        serde_json::to_vec(&message).map_err(|e| ThreemaError::Invalid(e.to_string()))
     }
 
     /// `GET /blobs/{id}`: the encrypted bytes.

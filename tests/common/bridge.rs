@@ -14,9 +14,12 @@ use super::synapse::{DOMAIN, Synapse, appservice_port, path_str, wait_for};
 
 /// Values that are secrets in the config; tests check they never reach a log.
 pub const GATEWAY_SECRET: &str = "gw-secret-Zq81mV0pLx";
+pub const GATEWAY_ID: &str = "*DISPTCH";
 
 pub struct TestConfig {
     pub db_url: String,
+    /// The Gateway the bridge talks to (the simulator); nothing listens on the default.
+    pub gateway_url: String,
     pub inbox_workers: usize,
     pub max_body_bytes: usize,
     pub private_key: String,
@@ -26,6 +29,7 @@ impl TestConfig {
     pub fn new(db_url: &str) -> Self {
         TestConfig {
             db_url: db_url.to_owned(),
+            gateway_url: "http://127.0.0.1:9".into(),
             inbox_workers: 4,
             max_body_bytes: 1024 * 1024,
             private_key: hex::encode(rand::random::<[u8; 32]>()),
@@ -45,8 +49,8 @@ appservice:
   url: http://127.0.0.1:{port}
   max_body_bytes: {max_body}
 threema:
-  api_url: http://127.0.0.1:9
-  gateway_id: "*DISPTCH"
+  api_url: {gateway}
+  gateway_id: "{GATEWAY_ID}"
   secret: "{GATEWAY_SECRET}"
   private_key: "{key}"
   callback_listen: 127.0.0.1:0
@@ -59,6 +63,7 @@ logging:
   filter: info,threema_bridge=debug
 "#,
             hs = synapse.url,
+            gateway = self.gateway_url,
             registration = path_str(&synapse.registration),
             max_body = self.max_body_bytes,
             key = self.private_key,
@@ -75,6 +80,8 @@ logging:
 pub struct InProcess {
     pub bridge: Arc<Bridge>,
     pub base_url: String,
+    /// Where the Gateway (or a test) posts callbacks.
+    pub callback_url: String,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -89,6 +96,7 @@ impl InProcess {
         let config = Config::load(config_path).expect("test config is valid");
         let app = App::build(config).await.expect("bridge starts");
         let base_url = format!("http://{}", app.appservice_addr());
+        let callback_url = format!("http://{}/threema/callback", app.callback_addr());
         let bridge = app.bridge();
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -96,6 +104,7 @@ impl InProcess {
         let started = InProcess {
             bridge,
             base_url,
+            callback_url,
             shutdown,
             task,
         };

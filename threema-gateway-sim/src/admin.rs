@@ -32,7 +32,10 @@ pub(crate) fn router<S>(sim: Simulator) -> Router<S> {
         .route("/users/{id}/inbox", get(inbox))
         .route("/users/{id}/outbox", get(outbox))
         .route("/credits", get(get_credits).put(set_credits))
-        .route("/faults", get(get_faults).put(put_faults).delete(clear_faults))
+        .route(
+            "/faults",
+            get(get_faults).put(put_faults).delete(clear_faults),
+        )
         .route("/callbacks", get(callbacks))
         .route("/metrics", get(metrics))
         .route("/config", get(get_config).put(put_config))
@@ -95,7 +98,12 @@ async fn add_user(State(sim): State<Simulator>, Json(spec): Json<UserSpec>) -> A
 
 async fn get_user(State(sim): State<Simulator>, Path(id): Path<String>) -> AdminResult {
     let info = sim.user(&id).ok_or_else(|| unknown_user(&id))?;
-    let behaviour = sim.shared().lock().users.get(&id).map(|u| u.behaviour.clone());
+    let behaviour = sim
+        .shared()
+        .lock()
+        .users
+        .get(&id)
+        .map(|u| u.behaviour.clone());
     ok(json!({ "user": info, "behaviour": behaviour }))
 }
 

@@ -67,7 +67,15 @@ impl CallbackJob {
         let date = date.to_string();
         let nonce = hex::encode(nonce);
         let box_hex = hex::encode(box_data);
-        let mac = crypto::callback_mac(&config.secret, from, to, message_id, &date, &nonce, &box_hex);
+        let mac = crypto::callback_mac(
+            &config.secret,
+            from,
+            to,
+            message_id,
+            &date,
+            &nonce,
+            &box_hex,
+        );
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("from", from)
             .append_pair("to", to)
@@ -95,7 +103,10 @@ impl CallbackJob {
 
 /// Takes queued messages in order and delivers up to `callback_concurrency` at once. With 1,
 /// a message's retries finish before the next message is tried: order is kept.
-pub(crate) async fn run_dispatcher(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<CallbackJob>) {
+pub(crate) async fn run_dispatcher(
+    shared: Arc<Shared>,
+    mut queue: mpsc::UnboundedReceiver<CallbackJob>,
+) {
     let permits = Arc::new(Semaphore::new(shared.config.callback_concurrency.max(1)));
     loop {
         let job = tokio::select! {
@@ -177,7 +188,9 @@ async fn deliver(shared: &Shared, job: &CallbackJob) {
         if outcome.is_some() {
             return;
         }
-        shared.sleep_simulated(shared.config.callback_retry_interval).await;
+        shared
+            .sleep_simulated(shared.config.callback_retry_interval)
+            .await;
     }
 }
 
@@ -185,7 +198,10 @@ async fn post(shared: &Shared, url: &str, body: &str) -> (Option<u16>, Option<St
     let request = shared
         .http
         .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
         .body(body.to_owned())
         .timeout(shared.config.callback_timeout);
     match request.send().await {

@@ -66,6 +66,9 @@ mod tests {
         assert_eq!(clock.now_unix(), 1_700_000_000);
         clock.advance(Duration::from_secs(61));
         assert_eq!(clock.now_unix(), 1_700_000_061);
-        assert_eq!(clock.scaled(Duration::from_secs(300)), Duration::from_millis(300));
+        assert_eq!(
+            clock.scaled(Duration::from_secs(300)),
+            Duration::from_millis(300)
+        );
     }
 }

@@ -40,7 +40,8 @@ const fn nonce_ending_in(last: u8) -> [u8; 24] {
 pub struct DecryptError;
 
 fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
     for part in parts {
         mac.update(part);
     }
@@ -169,6 +170,9 @@ mod tests {
 
     #[test]
     fn email_is_normalised_before_hashing() {
-        assert_eq!(email_hash(" Test@Threema.CH "), email_hash("test@threema.ch"));
+        assert_eq!(
+            email_hash(" Test@Threema.CH "),
+            email_hash("test@threema.ch")
+        );
     }
 }

@@ -103,9 +103,10 @@ pub fn open_container(plaintext: &[u8]) -> Result<Container<'_>, CodecError> {
 /// Is `id` a Threema ID: 8 characters `[0-9A-Z]`, the first may be `*` (Gateway IDs)?
 pub fn is_threema_id(id: &str) -> bool {
     id.len() == 8
-        && id.bytes().enumerate().all(|(i, b)| {
-            b.is_ascii_digit() || b.is_ascii_uppercase() || (i == 0 && b == b'*')
-        })
+        && id
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_digit() || b.is_ascii_uppercase() || (i == 0 && b == b'*'))
 }
 
 /// The 8 wire bytes of a message ID given as 16 hex characters (either case).
@@ -133,7 +134,9 @@ fn blob_id_bytes(id: &str) -> Result<[u8; 16], CodecError> {
 }
 
 fn read_array<const N: usize>(bytes: &[u8], at: usize) -> [u8; N] {
-    bytes[at..at + N].try_into().expect("length checked by caller")
+    bytes[at..at + N]
+        .try_into()
+        .expect("length checked by caller")
 }
 
 // ------------------------------------------------------------------------------------ encoders
@@ -288,7 +291,11 @@ pub fn encode_file(file: &FileRef) -> Vec<u8> {
 
 /// Deprecated image (0x02): `blob-id(16) || size:u32-le || nonce(24)`; the blob is a
 /// `crypto_box` under the sender's and recipient's keys with that nonce.
-pub fn encode_legacy_image(blob_id: &str, size: u32, nonce: &[u8; 24]) -> Result<Vec<u8>, CodecError> {
+pub fn encode_legacy_image(
+    blob_id: &str,
+    size: u32,
+    nonce: &[u8; 24],
+) -> Result<Vec<u8>, CodecError> {
     let mut out = blob_id_bytes(blob_id)?.to_vec();
     out.extend_from_slice(&size.to_le_bytes());
     out.extend_from_slice(nonce);
@@ -332,7 +339,10 @@ pub fn encode_legacy_video(
 #[derive(Debug, Clone, PartialEq)]
 pub enum Parsed {
     Text(String),
-    File { json: Value, file: FileRef },
+    File {
+        json: Value,
+        file: FileRef,
+    },
     Location {
         lat: f64,
         lon: f64,
@@ -340,14 +350,38 @@ pub enum Parsed {
         name: Option<String>,
         address: Option<String>,
     },
-    DeliveryReceipt { status: u8, message_ids: Vec<String> },
+    DeliveryReceipt {
+        status: u8,
+        message_ids: Vec<String>,
+    },
     Typing(bool),
-    Edit { message_id: String, text: String },
-    Delete { message_id: String },
-    PollSetup { poll_id: u64, json: Value },
-    PollVote { creator: String, poll_id: u64, choices: Vec<(u32, bool)> },
-    LegacyImage { blob_id: String, size: u32, nonce: [u8; 24] },
-    LegacyAudio { duration_s: u16, blob_id: String, size: u32, key: [u8; 32] },
+    Edit {
+        message_id: String,
+        text: String,
+    },
+    Delete {
+        message_id: String,
+    },
+    PollSetup {
+        poll_id: u64,
+        json: Value,
+    },
+    PollVote {
+        creator: String,
+        poll_id: u64,
+        choices: Vec<(u32, bool)>,
+    },
+    LegacyImage {
+        blob_id: String,
+        size: u32,
+        nonce: [u8; 24],
+    },
+    LegacyAudio {
+        duration_s: u16,
+        blob_id: String,
+        size: u32,
+        key: [u8; 32],
+    },
     LegacyVideo {
         duration_s: u16,
         blob_id: String,
@@ -357,7 +391,10 @@ pub enum Parsed {
         key: [u8; 32],
     },
     /// Any type this codec does not interpret (groups, reactions, calls, …).
-    Other { message_type: u8, data: Vec<u8> },
+    Other {
+        message_type: u8,
+        data: Vec<u8>,
+    },
 }
 
 /// Parses the data of a container of the given type.
@@ -369,7 +406,10 @@ pub fn parse(message_type: u8, data: &[u8]) -> Result<Parsed, CodecError> {
         t::LOCATION => parse_location(utf8(data)?),
         t::DELIVERY_RECEIPT => {
             if data.len() < 9 || (data.len() - 1) % 8 != 0 {
-                return Err(invalid("delivery receipt", format!("length {}", data.len())));
+                return Err(invalid(
+                    "delivery receipt",
+                    format!("length {}", data.len()),
+                ));
             }
             let message_ids = data[1..]
                 .chunks_exact(8)
@@ -460,17 +500,23 @@ fn parse_file(data: &[u8]) -> Result<Parsed, CodecError> {
         .as_object()
         .ok_or_else(|| CodecError::Json("file message is not an object".into()))?;
     let string = |key: &str| obj.get(key).and_then(Value::as_str).map(str::to_owned);
-    let required = |key: &'static str| string(key).ok_or_else(|| invalid("file message", format!("missing {key:?}")));
+    let required = |key: &'static str| {
+        string(key).ok_or_else(|| invalid("file message", format!("missing {key:?}")))
+    };
     let blob_id = required("b")?;
     blob_id_bytes(&blob_id)?;
     let mut key = [0u8; 32];
-    hex::decode_to_slice(required("k")?, &mut key).map_err(|_| invalid("file message", "bad key \"k\""))?;
+    hex::decode_to_slice(required("k")?, &mut key)
+        .map_err(|_| invalid("file message", "bad key \"k\""))?;
     let size = obj
         .get("s")
         .and_then(Value::as_u64)
         .ok_or_else(|| invalid("file message", "missing \"s\""))?;
     // `j` wins; without it the deprecated `i` decides (§5.5).
-    let rendering = match (obj.get("j").and_then(Value::as_u64), obj.get("i").and_then(Value::as_u64)) {
+    let rendering = match (
+        obj.get("j").and_then(Value::as_u64),
+        obj.get("i").and_then(Value::as_u64),
+    ) {
         (Some(j), _) => u8::try_from(j).unwrap_or(0),
         (None, Some(1)) => 1,
         _ => 0,
@@ -533,8 +579,14 @@ fn parse_poll_vote(data: &[u8]) -> Result<Parsed, CodecError> {
         .iter()
         .map(|vote| match vote.as_array().map(Vec::as_slice) {
             Some([choice, chosen]) => Ok((
-                choice.as_u64().and_then(|c| u32::try_from(c).ok()).ok_or_else(|| invalid("poll vote", "bad choice ID"))?,
-                chosen.as_u64().ok_or_else(|| invalid("poll vote", "bad vote"))? != 0,
+                choice
+                    .as_u64()
+                    .and_then(|c| u32::try_from(c).ok())
+                    .ok_or_else(|| invalid("poll vote", "bad choice ID"))?,
+                chosen
+                    .as_u64()
+                    .ok_or_else(|| invalid("poll vote", "bad vote"))?
+                    != 0,
             )),
             _ => Err(invalid("poll vote", "vote is not a pair")),
         })
@@ -578,7 +630,9 @@ fn put_varint(out: &mut Vec<u8>, mut value: u64) {
 fn get_varint(data: &[u8], pos: &mut usize) -> Result<u64, CodecError> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
-        let byte = *data.get(*pos).ok_or_else(|| invalid("protobuf", "truncated varint"))?;
+        let byte = *data
+            .get(*pos)
+            .ok_or_else(|| invalid("protobuf", "truncated varint"))?;
         *pos += 1;
         value |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
@@ -597,10 +651,18 @@ struct ProtoFields<'a> {
 impl<'a> ProtoFields<'a> {
     /// Last occurrence wins, as in protobuf; absent means the default (zero).
     fn fixed64(&self, field: u64) -> [u8; 8] {
-        self.fixed64.iter().rev().find(|(f, _)| *f == field).map_or([0; 8], |(_, v)| *v)
+        self.fixed64
+            .iter()
+            .rev()
+            .find(|(f, _)| *f == field)
+            .map_or([0; 8], |(_, v)| *v)
     }
     fn bytes(&self, field: u64) -> &'a [u8] {
-        self.bytes.iter().rev().find(|(f, _)| *f == field).map_or(&[], |(_, v)| v)
+        self.bytes
+            .iter()
+            .rev()
+            .find(|(f, _)| *f == field)
+            .map_or(&[], |(_, v)| v)
     }
 }
 
@@ -650,7 +712,10 @@ mod tests {
         let container = build_container(0x01, b"Hello", padding_length(5, 3));
         assert_eq!(container.len(), 1 + 32);
         let opened = open_container(&container).unwrap();
-        assert_eq!((opened.message_type, opened.data, opened.padding), (1, &b"Hello"[..], 27));
+        assert_eq!(
+            (opened.message_type, opened.data, opened.padding),
+            (1, &b"Hello"[..], 27)
+        );
     }
 
     #[test]
@@ -666,7 +731,14 @@ mod tests {
         let cases: Vec<(u8, Vec<u8>, Parsed)> = vec![
             (
                 message_type::LOCATION,
-                encode_location(47.5, 8.25, Some(10.0), Some("Depot"), Some("Street 1\nCity")).unwrap(),
+                encode_location(
+                    47.5,
+                    8.25,
+                    Some(10.0),
+                    Some("Depot"),
+                    Some("Street 1\nCity"),
+                )
+                .unwrap(),
                 Parsed::Location {
                     lat: 47.5,
                     lon: 8.25,
@@ -678,27 +750,47 @@ mod tests {
             (
                 message_type::DELIVERY_RECEIPT,
                 encode_delivery_receipt(2, std::slice::from_ref(&id)).unwrap(),
-                Parsed::DeliveryReceipt { status: 2, message_ids: vec![id.clone()] },
+                Parsed::DeliveryReceipt {
+                    status: 2,
+                    message_ids: vec![id.clone()],
+                },
             ),
-            (message_type::TYPING_INDICATOR, encode_typing(true), Parsed::Typing(true)),
+            (
+                message_type::TYPING_INDICATOR,
+                encode_typing(true),
+                Parsed::Typing(true),
+            ),
             (
                 message_type::EDIT,
                 encode_edit(&id, "fixed").unwrap(),
-                Parsed::Edit { message_id: id.clone(), text: "fixed".into() },
+                Parsed::Edit {
+                    message_id: id.clone(),
+                    text: "fixed".into(),
+                },
             ),
             (
                 message_type::DELETE,
                 encode_delete(&id).unwrap(),
-                Parsed::Delete { message_id: id.clone() },
+                Parsed::Delete {
+                    message_id: id.clone(),
+                },
             ),
             (
                 message_type::POLL_VOTE,
                 encode_poll_vote("ECHOECHO", 7, &[(0, true), (1, false)]).unwrap(),
-                Parsed::PollVote { creator: "ECHOECHO".into(), poll_id: 7, choices: vec![(0, true), (1, false)] },
+                Parsed::PollVote {
+                    creator: "ECHOECHO".into(),
+                    poll_id: 7,
+                    choices: vec![(0, true), (1, false)],
+                },
             ),
         ];
         for (message_type, data, expected) in cases {
-            assert_eq!(parse(message_type, &data).unwrap(), expected, "type {message_type:#x}");
+            assert_eq!(
+                parse(message_type, &data).unwrap(),
+                expected,
+                "type {message_type:#x}"
+            );
         }
     }
 

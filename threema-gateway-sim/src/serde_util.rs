@@ -20,14 +20,19 @@ pub(crate) mod b64 {
 pub(crate) mod opt_b64 {
     use super::*;
 
-    pub(crate) fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        bytes: &Option<Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match bytes {
             Some(bytes) => s.serialize_some(&STANDARD.encode(bytes)),
             None => s.serialize_none(),
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Vec<u8>>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|text| STANDARD.decode(text).map_err(D::Error::custom))
             .transpose()
@@ -40,23 +45,24 @@ pub(crate) mod hex32 {
     pub(crate) fn serialize<S: Serializer>(key: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&hex::encode(key))
     }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
-        parse_key(&String::deserialize(d)?).map_err(D::Error::custom)
-    }
 }
 
 pub(crate) mod opt_hex32 {
     use super::*;
 
-    pub(crate) fn serialize<S: Serializer>(key: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        key: &Option<[u8; 32]>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match key {
             Some(key) => s.serialize_some(&hex::encode(key)),
             None => s.serialize_none(),
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 32]>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<[u8; 32]>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|text| parse_key(&text).map_err(D::Error::custom))
             .transpose()
@@ -87,7 +93,9 @@ pub(crate) mod opt_millis {
         }
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         Ok(Option::<u64>::deserialize(d)?.map(Duration::from_millis))
     }
 }
@@ -101,6 +109,7 @@ pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
         .or_else(|| text.strip_prefix("public:"))
         .unwrap_or(text);
     let mut key = [0u8; 32];
-    hex::decode_to_slice(text, &mut key).map_err(|_| format!("expected 64 hex characters, got {text:?}"))?;
+    hex::decode_to_slice(text, &mut key)
+        .map_err(|_| format!("expected 64 hex characters, got {text:?}"))?;
     Ok(key)
 }

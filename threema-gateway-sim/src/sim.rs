@@ -41,7 +41,11 @@ impl Simulator {
         }
         let address = listener.local_addr()?;
         let (callback_tx, callback_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(Shared::new(config, format!("http://{address}"), callback_tx));
+        let shared = Arc::new(Shared::new(
+            config,
+            format!("http://{address}"),
+            callback_tx,
+        ));
         let sim = Simulator {
             shared: Arc::clone(&shared),
             tasks: Arc::new(Mutex::new(Vec::new())),
@@ -52,7 +56,8 @@ impl Simulator {
             .with_state(Arc::clone(&shared));
         let shutdown = shared.shutdown.clone();
         let server = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
+            let serve =
+                axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
             if let Err(error) = serve.await {
                 warn!(%error, "simulator server stopped");
             }
@@ -89,7 +94,8 @@ impl Simulator {
 
     /// Adds a phone; panics if the spec is invalid (see [`Simulator::try_add_user`]).
     pub fn add_user(&self, spec: UserSpec) -> UserInfo {
-        self.try_add_user(spec).unwrap_or_else(|e| panic!("add_user: {e}"))
+        self.try_add_user(spec)
+            .unwrap_or_else(|e| panic!("add_user: {e}"))
     }
 
     /// Adds a phone with a fresh key pair (from the seed in deterministic mode) unless the spec
@@ -140,7 +146,11 @@ impl Simulator {
     }
 
     pub fn user(&self, id: &str) -> Option<UserInfo> {
-        self.shared.lock().users.get(id).map(|user| user.info.clone())
+        self.shared
+            .lock()
+            .users
+            .get(id)
+            .map(|user| user.info.clone())
     }
 
     /// The phone's secret key, for tests that want to encrypt or decrypt on its behalf.
@@ -160,7 +170,11 @@ impl Simulator {
 
     /// Builds the message like a Threema app, encrypts it for the Gateway ID and queues it for
     /// callback delivery; returns its message ID (16 hex).
-    pub async fn send_from_user(&self, from: &str, message: UserMessage) -> Result<String, SimError> {
+    pub async fn send_from_user(
+        &self,
+        from: &str,
+        message: UserMessage,
+    ) -> Result<String, SimError> {
         send::send_from_user(&self.shared, from, message)
     }
 
@@ -186,7 +200,12 @@ impl Simulator {
 
     /// Waits until the phone has received at least `count` messages and returns its inbox;
     /// panics on timeout, showing what did arrive.
-    pub async fn wait_inbox(&self, user: &str, count: usize, timeout: Duration) -> Vec<ReceivedMessage> {
+    pub async fn wait_inbox(
+        &self,
+        user: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<ReceivedMessage> {
         match self.try_wait_inbox(user, count, timeout).await {
             Ok(inbox) => inbox,
             Err(error) => panic!("{error}; inbox of {user}: {:#?}", self.inbox(user)),
@@ -212,7 +231,12 @@ impl Simulator {
     }
 
     /// Waits until the phone has sent at least `count` messages (e.g. automatic receipts).
-    pub async fn wait_outbox(&self, user: &str, count: usize, timeout: Duration) -> Vec<SentMessage> {
+    pub async fn wait_outbox(
+        &self,
+        user: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Vec<SentMessage> {
         let result = self
             .shared
             .wait_for(
@@ -233,7 +257,11 @@ impl Simulator {
     }
 
     /// Waits until the message was delivered or discarded; panics on timeout.
-    pub async fn wait_callback_outcome(&self, message_id: &str, timeout: Duration) -> CallbackOutcome {
+    pub async fn wait_callback_outcome(
+        &self,
+        message_id: &str,
+        timeout: Duration,
+    ) -> CallbackOutcome {
         match self.try_wait_callback_outcome(message_id, timeout).await {
             Ok(outcome) => outcome,
             Err(error) => panic!("{error}; callback attempts: {:#?}", self.callbacks()),
@@ -305,10 +333,18 @@ impl Simulator {
     /// Stops serving, cancels timers and deliveries, and waits for everything to end.
     pub async fn shutdown(self) {
         self.shared.shutdown.cancel();
-        let handles: Vec<_> = self.tasks.lock().expect("task list lock").drain(..).collect();
+        let handles: Vec<_> = self
+            .tasks
+            .lock()
+            .expect("task list lock")
+            .drain(..)
+            .collect();
         for handle in handles {
             let abort = handle.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(5), handle).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), handle)
+                .await
+                .is_err()
+            {
                 abort.abort();
             }
         }

@@ -129,7 +129,8 @@ impl Shared {
 
     /// Wakes everyone waiting in [`Shared::wait_for`].
     pub(crate) fn notify(&self) {
-        self.changed.send_modify(|version| *version = version.wrapping_add(1));
+        self.changed
+            .send_modify(|version| *version = version.wrapping_add(1));
     }
 
     /// Waits until `check` finds what it looks for; re-checks after every state change.
@@ -199,7 +200,10 @@ impl Shared {
     /// download through the API.
     pub(crate) fn blob_is_live(&self, blob: &Blob) -> bool {
         let retention = self.clock.scaled(self.config.blob_retention_after_download);
-        blob.persist || blob.first_download.is_none_or(|first| first.elapsed() < retention)
+        blob.persist
+            || blob
+                .first_download
+                .is_none_or(|first| first.elapsed() < retention)
     }
 
     /// Runs `task` until it ends, the simulator resets or shuts down.

@@ -64,7 +64,10 @@ pub(super) fn download(ctx: Ctx) -> ApiResult {
     ctx.auth()?;
     let id = ctx.arg.clone().unwrap_or_default().to_ascii_lowercase();
     let mut inner = ctx.shared.lock();
-    let live = inner.blobs.get(&id).map(|blob| ctx.shared.blob_is_live(blob));
+    let live = inner
+        .blobs
+        .get(&id)
+        .map(|blob| ctx.shared.blob_is_live(blob));
     match live {
         Some(true) => {}
         Some(false) => {

@@ -10,7 +10,10 @@ use crate::crypto::{email_hash, normalise_email, phone_hash};
 pub(super) fn lookup(endpoint: Endpoint, ctx: Ctx) -> ApiResult {
     ctx.auth()?;
     let value = ctx.arg.clone().unwrap_or_default();
-    if matches!(endpoint, Endpoint::LookupPhoneHash | Endpoint::LookupEmailHash) {
+    if matches!(
+        endpoint,
+        Endpoint::LookupPhoneHash | Endpoint::LookupEmailHash
+    ) {
         check_hash(&ctx, &value)?;
     }
     ctx.debit(ctx.shared.config.costs.lookup)?;
@@ -19,11 +22,15 @@ pub(super) fn lookup(endpoint: Endpoint, ctx: Ctx) -> ApiResult {
         let info = &user.info;
         let matches = match endpoint {
             Endpoint::LookupPhone => info.phone.as_deref() == Some(value.as_str()),
-            Endpoint::LookupPhoneHash => info.phone.as_deref().map(phone_hash) == Some(hash.clone()),
+            Endpoint::LookupPhoneHash => {
+                info.phone.as_deref().map(phone_hash) == Some(hash.clone())
+            }
             Endpoint::LookupEmail => {
                 info.email.as_deref().map(normalise_email) == Some(normalise_email(&value))
             }
-            Endpoint::LookupEmailHash => info.email.as_deref().map(email_hash) == Some(hash.clone()),
+            Endpoint::LookupEmailHash => {
+                info.email.as_deref().map(email_hash) == Some(hash.clone())
+            }
             _ => false,
         };
         matches.then(|| info.id.clone())
@@ -57,7 +64,8 @@ pub(super) fn lookup_bulk(ctx: Ctx) -> ApiResult {
             "bulk lookups not approved for this account",
         ));
     }
-    let body: Value = serde_json::from_slice(&ctx.body).map_err(|_| ApiError::bad_request("invalid JSON"))?;
+    let body: Value =
+        serde_json::from_slice(&ctx.body).map_err(|_| ApiError::bad_request("invalid JSON"))?;
     let list = |key| -> Result<Vec<String>, ApiError> {
         match body.get(key) {
             None | Some(Value::Null) => Ok(Vec::new()),
@@ -80,9 +88,7 @@ pub(super) fn lookup_bulk(ctx: Ctx) -> ApiResult {
     let mut results = Vec::new();
     for user in ctx.shared.lock().users.values() {
         let info = &user.info;
-        let entry = |key: &str, hash: &str| {
-            json!({"identity": info.id, "publicKey": hex::encode(info.public_key), key: hash})
-        };
+        let entry = |key: &str, hash: &str| json!({"identity": info.id, "publicKey": hex::encode(info.public_key), key: hash});
         if let Some(hash) = info.phone.as_deref().map(phone_hash)
             && phone_hashes.contains(&hash)
         {
@@ -102,7 +108,11 @@ fn public_key_of(ctx: &Ctx, id: &str) -> Option<[u8; 32]> {
     if id == ctx.shared.config.gateway_id {
         return Some(ctx.shared.config.gateway_public_key);
     }
-    ctx.shared.lock().users.get(id).map(|user| user.info.public_key)
+    ctx.shared
+        .lock()
+        .users
+        .get(id)
+        .map(|user| user.info.public_key)
 }
 
 pub(super) fn pubkey(ctx: Ctx) -> ApiResult {
@@ -120,7 +130,8 @@ pub(super) fn pubkeys_bulk(ctx: Ctx) -> ApiResult {
     if !ctx.shared.take_rate_token("pubkeys_bulk") {
         return Err(ApiError::new(429, "rate limit reached"));
     }
-    let body: Value = serde_json::from_slice(&ctx.body).map_err(|_| ApiError::bad_request("invalid JSON"))?;
+    let body: Value =
+        serde_json::from_slice(&ctx.body).map_err(|_| ApiError::bad_request("invalid JSON"))?;
     let items = body
         .get("identities")
         .and_then(Value::as_array)
@@ -146,7 +157,8 @@ pub(super) fn pubkeys_bulk(ctx: Ctx) -> ApiResult {
     let results: Vec<Value> = ids
         .iter()
         .filter_map(|id| {
-            public_key_of(&ctx, id).map(|key| json!({"identity": id, "publicKey": hex::encode(key)}))
+            public_key_of(&ctx, id)
+                .map(|key| json!({"identity": id, "publicKey": hex::encode(key)}))
         })
         .collect();
     Ok(axum::Json(results).into_response())

@@ -105,7 +105,11 @@ fn route(method: &Method, path: &str) -> Result<(Endpoint, Option<String>), Stat
     if *method != expected {
         return Err(StatusCode::METHOD_NOT_ALLOWED);
     }
-    let arg = arg.map(|raw| percent_encoding::percent_decode_str(raw).decode_utf8_lossy().into_owned());
+    let arg = arg.map(|raw| {
+        percent_encoding::percent_decode_str(raw)
+            .decode_utf8_lossy()
+            .into_owned()
+    });
     Ok((endpoint, arg))
 }
 
@@ -252,7 +256,9 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     let response = match fault.as_ref().and_then(|f| f.status).filter(|_| !hang) {
         Some(status) => ApiError::new(status, "injected fault").into_response(),
         None => match read(&shared, request, arg).await {
-            Ok(ctx) => dispatch(endpoint, ctx).await.unwrap_or_else(IntoResponse::into_response),
+            Ok(ctx) => dispatch(endpoint, ctx)
+                .await
+                .unwrap_or_else(IntoResponse::into_response),
             Err(error) => error.into_response(),
         },
     };
@@ -277,14 +283,20 @@ fn body_limit(shared: &Shared) -> usize {
     (limits.blob_bytes + 1024 * 1024).max(32 * 1024 * 1024)
 }
 
-async fn read(shared: &Arc<Shared>, request: Request, arg: Option<String>) -> Result<Ctx, ApiError> {
+async fn read(
+    shared: &Arc<Shared>,
+    request: Request,
+    arg: Option<String>,
+) -> Result<Ctx, ApiError> {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, body_limit(shared))
         .await
         .map_err(|_| ApiError::too_large("request body too large"))?;
     let mut params = Params::default();
     if let Some(query) = parts.uri.query() {
-        params.query = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+        params.query = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
     }
     let mut ctx = Ctx {
         shared: Arc::clone(shared),
@@ -332,12 +344,18 @@ mod tests {
         let get = Method::GET;
         let post = Method::POST;
         assert_eq!(route(&post, "/send_e2e").unwrap().0, Endpoint::SendE2e);
-        assert_eq!(route(&post, "/pubkeys/bulk").unwrap().0, Endpoint::PubkeysBulk);
+        assert_eq!(
+            route(&post, "/pubkeys/bulk").unwrap().0,
+            Endpoint::PubkeysBulk
+        );
         assert_eq!(
             route(&get, "/lookup/email/a%2Bb%40x.ch").unwrap(),
             (Endpoint::LookupEmail, Some("a+b@x.ch".into()))
         );
-        assert_eq!(route(&get, "/send_e2e"), Err(StatusCode::METHOD_NOT_ALLOWED));
+        assert_eq!(
+            route(&get, "/send_e2e"),
+            Err(StatusCode::METHOD_NOT_ALLOWED)
+        );
         assert_eq!(route(&post, "/prefix/send_e2e"), Err(StatusCode::NOT_FOUND));
         assert_eq!(route(&get, "/pubkeys/"), Err(StatusCode::NOT_FOUND));
     }

@@ -25,8 +25,10 @@ pub(super) fn send_simple(ctx: Ctx) -> ApiResult {
             }
             to.to_owned()
         }
-        [None, Some(phone), None] => find_user(&ctx, |user| user.phone.as_deref() == Some(phone))
-            .ok_or_else(|| ApiError::not_found("no ID for this phone number"))?,
+        [None, Some(phone), None] => {
+            find_user(&ctx, |user| user.phone.as_deref() == Some(phone))
+                .ok_or_else(|| ApiError::not_found("no ID for this phone number"))?
+        }
         [None, None, Some(email)] => {
             let email = crate::crypto::normalise_email(email);
             find_user(&ctx, |user| {
@@ -34,7 +36,11 @@ pub(super) fn send_simple(ctx: Ctx) -> ApiResult {
             })
             .ok_or_else(|| ApiError::not_found("no ID for this e-mail address"))?
         }
-        _ => return Err(ApiError::bad_request("exactly one of to, phone, email is required")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "exactly one of to, phone, email is required",
+            ));
+        }
     };
     let message = ctx
         .params
@@ -180,7 +186,9 @@ fn require_e2e(ctx: &Ctx) -> Result<(), ApiError> {
     if ctx.shared.config.mode == AccountMode::EndToEnd {
         Ok(())
     } else {
-        Err(ApiError::bad_request("account not set up for end-to-end mode"))
+        Err(ApiError::bad_request(
+            "account not set up for end-to-end mode",
+        ))
     }
 }
 

@@ -16,7 +16,10 @@ pub use messages::{Decoded, ReceivedMessage, SentMessage, UserMessage};
 pub const DEFAULT_CAPABILITIES: &[&str] = &["text", "image", "video", "audio", "file", "ballot"];
 
 fn default_capabilities() -> Vec<String> {
-    DEFAULT_CAPABILITIES.iter().map(|c| (*c).to_owned()).collect()
+    DEFAULT_CAPABILITIES
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect()
 }
 
 /// A simulated user to add to the directory.

@@ -128,7 +128,9 @@ fn schedule(shared: &Arc<Shared>, user: String, mut actions: Vec<(Duration, User
     shared.spawn(async move {
         let mut elapsed = Duration::ZERO;
         for (delay, message) in actions {
-            task_shared.sleep_simulated(delay.saturating_sub(elapsed)).await;
+            task_shared
+                .sleep_simulated(delay.saturating_sub(elapsed))
+                .await;
             elapsed = elapsed.max(delay);
             if let Err(error) = super::send::send_from_user(&task_shared, &user, message) {
                 debug!(%user, %error, "phone behaviour could not send");
@@ -196,12 +198,12 @@ fn open(shared: &Shared, incoming: &Incoming, secret_key: &[u8; 32]) -> (Vec<u8>
     let mut unpadded = vec![container.message_type];
     unpadded.extend_from_slice(container.data);
     let decoded = match message::parse(container.message_type, container.data) {
-        Ok(parsed) => resolve(shared, parsed, secret_key).unwrap_or_else(|reason| {
-            Decoded::Invalid {
+        Ok(parsed) => {
+            resolve(shared, parsed, secret_key).unwrap_or_else(|reason| Decoded::Invalid {
                 message_type: Some(container.message_type),
                 reason,
-            }
-        }),
+            })
+        }
         Err(error) => Decoded::Invalid {
             message_type: Some(container.message_type),
             reason: error.to_string(),
@@ -285,7 +287,10 @@ fn resolve(shared: &Shared, parsed: Parsed, secret_key: &[u8; 32]) -> Result<Dec
                 crypto::box_open(&blob, &nonce, &shared.config.gateway_public_key, secret_key)
                     .map_err(|_| format!("image blob {blob_id} does not decrypt"))?;
             if data.len() != size as usize {
-                return Err(format!("image blob has {} bytes, expected {size}", data.len()));
+                return Err(format!(
+                    "image blob has {} bytes, expected {size}",
+                    data.len()
+                ));
             }
             Decoded::Image { data }
         }

@@ -124,7 +124,11 @@ fn encode(
             let blob_id = upload(crypto::secretbox_seal(&key, &FILE_NONCE, data));
             let (thumbnail_blob_id, thumbnail_media_type) = match thumbnail {
                 Some((thumb, media_type)) => (
-                    Some(upload(crypto::secretbox_seal(&key, &THUMBNAIL_NONCE, thumb))),
+                    Some(upload(crypto::secretbox_seal(
+                        &key,
+                        &THUMBNAIL_NONCE,
+                        thumb,
+                    ))),
                     Some(media_type.clone()),
                 ),
                 None => (None, None),
@@ -161,7 +165,10 @@ fn encode(
             message_type::DELIVERY_RECEIPT,
             message::encode_delivery_receipt(*status, message_ids)?,
         ),
-        UserMessage::Typing(typing) => (message_type::TYPING_INDICATOR, message::encode_typing(*typing)),
+        UserMessage::Typing(typing) => (
+            message_type::TYPING_INDICATOR,
+            message::encode_typing(*typing),
+        ),
         UserMessage::Edit { message_id, text } => {
             (message_type::EDIT, message::encode_edit(message_id, text)?)
         }

@@ -1,0 +1,278 @@
+//! The Gateway callback receiver of the running bridge: what it refuses (and then stores
+//! nothing), what it stores once, and every message type decoded from a real encrypted box.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    bridge::{GATEWAY_ID, GATEWAY_SECRET, InProcess, TestConfig},
+    db::TestDb,
+    synapse::{self, wait_for},
+    threema::{Driver, bridge_public_key, callback_body, random_message_id},
+};
+use threema_bridge::{
+    bridge::Incoming,
+    threema::codec::{Location, Message, PollChoice, PollSetup, ReceiptStatus},
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn post(url: &str, body: String) -> u16 {
+    reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn refused_callbacks_store_nothing_and_a_retried_one_is_stored_once() {
+    let guard = synapse::acquire().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite();
+    let config = TestConfig::new(db.url());
+    let bridge = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
+    let store = &bridge.bridge.store;
+    let bridge_key = bridge_public_key(&config.private_key);
+    let driver = Driver::new("DRVR0001");
+    let url = &bridge.callback_url;
+
+    let (nonce, sealed) = driver.seal(&bridge_key, 0x01, b"hello");
+    let (nonce, sealed) = (hex::encode(nonce), hex::encode(sealed));
+    let body = |to: &str, secret: &str, sealed: &str| {
+        callback_body(
+            &driver.id,
+            to,
+            "0102030405060708",
+            "1700000000",
+            &nonce,
+            sealed,
+            secret,
+        )
+    };
+    let cases: Vec<(&str, String, u16)> = vec![
+        (
+            "wrong secret (bad MAC)",
+            body(GATEWAY_ID, "not-the-secret", &sealed),
+            401,
+        ),
+        (
+            "tampered box",
+            body(GATEWAY_ID, GATEWAY_SECRET, &sealed).replacen(&sealed[..8], "00000000", 1),
+            401,
+        ),
+        (
+            "wrong recipient",
+            body("*OTHERID", GATEWAY_SECRET, &sealed),
+            400,
+        ),
+        (
+            "truncated box",
+            body(GATEWAY_ID, GATEWAY_SECRET, &sealed[..20]),
+            400,
+        ),
+        (
+            "odd-length hex box",
+            body(GATEWAY_ID, GATEWAY_SECRET, &sealed[..sealed.len() - 1]),
+            400,
+        ),
+        (
+            "missing field",
+            body(GATEWAY_ID, GATEWAY_SECRET, &sealed).replace("date=", "dat="),
+            400,
+        ),
+        ("not a form", "\u{0}\u{1}garbage".into(), 400),
+        (
+            "over the size limit",
+            format!(
+                "{}&pad={}",
+                body(GATEWAY_ID, GATEWAY_SECRET, &sealed),
+                "x".repeat(70_000)
+            ),
+            413,
+        ),
+    ];
+    for (name, body, status) in cases {
+        assert_eq!(post(url, body).await, status, "{name}");
+    }
+    assert_eq!(
+        store.threema_inbox_count().await.unwrap(),
+        0,
+        "refused callbacks store nothing"
+    );
+
+    // The Gateway retries a callback it did not see acknowledged: stored once.
+    let good = body(GATEWAY_ID, GATEWAY_SECRET, &sealed);
+    for _ in 0..3 {
+        assert_eq!(post(url, good.clone()).await, 200);
+    }
+    assert_eq!(store.threema_inbox_count().await.unwrap(), 1);
+    bridge.stop().await;
+}
+
+#[tokio::test]
+async fn every_message_type_is_decoded_from_a_real_box() {
+    let guard = synapse::acquire().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite();
+    let config = TestConfig::new(db.url());
+    let bridge = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
+    let store = &bridge.bridge.store;
+    let bridge_key = bridge_public_key(&config.private_key);
+    let driver = Driver::new("DRVR0002");
+    // The key cache holds the driver's key, as after a first lookup at the Gateway.
+    store
+        .public_key_insert(&driver.id, &driver.public_key_hex())
+        .await
+        .unwrap();
+    let mut incoming = bridge.bridge.subscribe_incoming();
+
+    let ids = |hex_ids: &[&str]| -> Vec<_> {
+        hex_ids
+            .iter()
+            .map(|h| threema_bridge::threema::client::parse_message_id(h).unwrap())
+            .collect()
+    };
+    let poll_setup = [
+        99u64.to_le_bytes().to_vec(),
+        br#"{"d":"Tour 7 annehmen?","s":0,"a":0,"t":0,"u":0,"o":0,"c":[{"i":1,"n":"Ja","o":0},{"i":2,"n":"Nein","o":1}]}"#.to_vec(),
+    ]
+    .concat();
+    let poll_vote = [
+        b"*DISPTCH".to_vec(),
+        99u64.to_le_bytes().to_vec(),
+        b"[[1,1],[2,0]]".to_vec(),
+    ]
+    .concat();
+    let long_text = "Ü".repeat(3000); // 6000 bytes: more than fits a box the Gateway lets us send
+    let cases: Vec<(u8, Vec<u8>, Message)> = vec![
+        (
+            0x01,
+            long_text.clone().into_bytes(),
+            Message::Text(long_text),
+        ),
+        (
+            0x10,
+            b"52.52,13.405,8\nLager\nAm Hafen 3\\n10115 Berlin".to_vec(),
+            Message::Location(Location {
+                latitude: 52.52,
+                longitude: 13.405,
+                accuracy_m: Some(8.0),
+                name: Some("Lager".into()),
+                address: Some("Am Hafen 3\n10115 Berlin".into()),
+            }),
+        ),
+        (
+            0x80,
+            hex::decode("02a1a2a3a4a5a6a7a8b1b2b3b4b5b6b7b8").unwrap(),
+            Message::DeliveryReceipt {
+                status: ReceiptStatus::Read,
+                message_ids: ids(&["a1a2a3a4a5a6a7a8", "b1b2b3b4b5b6b7b8"]),
+            },
+        ),
+        (0x90, vec![1], Message::Typing(true)),
+        // Protobuf: field 1 fixed64 (tag 0x09), field 2 string (tag 0x12).
+        (
+            0x91,
+            [
+                vec![0x09],
+                hex::decode("a1a2a3a4a5a6a7a8").unwrap(),
+                vec![0x12, 4],
+                b"neu!".to_vec(),
+            ]
+            .concat(),
+            Message::Edit {
+                message_id: ids(&["a1a2a3a4a5a6a7a8"])[0],
+                text: "neu!".into(),
+            },
+        ),
+        (
+            0x92,
+            [vec![0x09], hex::decode("a1a2a3a4a5a6a7a8").unwrap()].concat(),
+            Message::Delete {
+                message_id: ids(&["a1a2a3a4a5a6a7a8"])[0],
+            },
+        ),
+        (
+            0x15,
+            poll_setup,
+            Message::PollSetup(PollSetup {
+                poll_id: 99,
+                description: "Tour 7 annehmen?".into(),
+                closed: false,
+                multiple_choice: false,
+                choices: vec![
+                    PollChoice {
+                        id: 1,
+                        name: "Ja".into(),
+                    },
+                    PollChoice {
+                        id: 2,
+                        name: "Nein".into(),
+                    },
+                ],
+            }),
+        ),
+        (
+            0x16,
+            poll_vote,
+            Message::PollVote {
+                creator: "*DISPTCH".into(),
+                poll_id: 99,
+                choices: vec![(1, true), (2, false)],
+            },
+        ),
+        (
+            0x41,
+            b"group stuff".to_vec(),
+            Message::Unsupported {
+                message_type: 0x41,
+                data: b"group stuff".to_vec(),
+            },
+        ),
+    ];
+    let mut sent = Vec::new();
+    for (message_type, data, expected) in &cases {
+        let message_id = random_message_id();
+        let body = driver.callback(&bridge_key, &message_id, *message_type, data);
+        assert_eq!(post(&bridge.callback_url, body).await, 200);
+        sent.push((message_id, expected.clone()));
+    }
+    // Messages of one sender are handled in the order they arrived.
+    for (message_id, expected) in &sent {
+        let got: std::sync::Arc<Incoming> = tokio::time::timeout(WAIT, incoming.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got.message_id, message_id);
+        assert_eq!(&got.message, expected);
+        assert_eq!(got.from.as_str(), driver.id);
+        assert_eq!(got.date, 1_700_000_000);
+        assert_eq!(got.nickname.as_deref(), Some("Driver Dan"));
+    }
+    // Outcomes are recorded; the unsupported one is kept, not dropped.
+    let sender = driver.id.as_str();
+    let outcome = |id: String| async move {
+        wait_for("an outcome", WAIT, || async {
+            store
+                .threema_inbox_outcome(sender, &id)
+                .await
+                .unwrap()
+                .flatten()
+        })
+        .await
+    };
+    assert_eq!(outcome(sent[0].0.clone()).await, "text, 6000 bytes");
+    assert_eq!(
+        outcome(sent[2].0.clone()).await,
+        "receipt read for 2 message(s)"
+    );
+    assert_eq!(outcome(sent[8].0.clone()).await, "unsupported type 0x41");
+
+    bridge.stop().await;
+}

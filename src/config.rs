@@ -70,6 +70,7 @@ pub struct RawThreema {
     pub private_key_file: Option<PathBuf>,
     pub callback_listen: Option<String>,
     pub credits_warning: Option<i64>,
+    pub timeout_seconds: Option<u64>,
 }
 
 impl fmt::Debug for RawThreema {
@@ -86,6 +87,7 @@ impl fmt::Debug for RawThreema {
             .field("private_key_file", &self.private_key_file)
             .field("callback_listen", &self.callback_listen)
             .field("credits_warning", &self.credits_warning)
+            .field("timeout_seconds", &self.timeout_seconds)
             .finish()
     }
 }
@@ -154,6 +156,8 @@ pub struct ThreemaConfig {
     pub callback_listen: SocketAddr,
     /// Warn when the Gateway balance drops below this many credits.
     pub credits_warning: i64,
+    /// Longest wait for one Gateway request. A send that times out is not repeated blindly.
+    pub timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -436,6 +440,7 @@ impl Config {
                 private_key: private_key.ok_or_else(missing)?,
                 callback_listen: callback_listen.ok_or_else(missing)?,
                 credits_warning: raw.threema.credits_warning.unwrap_or(100),
+                timeout: std::time::Duration::from_secs(raw.threema.timeout_seconds.unwrap_or(30).max(1)),
             },
             database: DatabaseConfig {
                 url: SecretString::from(resolve_sqlite_path(

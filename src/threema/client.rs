@@ -19,9 +19,6 @@ use super::{
 };
 use crate::config::ThreemaConfig;
 
-/// Longest the Gateway may take to answer one request.
-const TIMEOUT: Duration = Duration::from_secs(30);
-
 pub struct ThreemaClient {
     api: E2eApi,
     gateway_id: ThreemaId,
@@ -60,7 +57,7 @@ impl ThreemaClient {
             .ok_or_else(|| ThreemaError::Invalid("threema.private_key".into()))?;
         let secret_key = SecretKey::from(key);
         let http = reqwest_gateway::Client::builder()
-            .timeout(TIMEOUT)
+            .timeout(config.timeout)
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| ThreemaError::Invalid(format!("HTTP client: {e}")))?;

@@ -3,5 +3,6 @@
 
 pub mod bridge;
 pub mod db;
+pub mod python;
 pub mod synapse;
 pub mod threema;

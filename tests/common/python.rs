@@ -1,0 +1,34 @@
+//! The official Threema Python SDK, run from the test venv that `scripts/synapse` installs.
+
+use std::{io::Write, process::Command};
+
+use serde_json::Value;
+
+use super::synapse::repo_root;
+
+/// Sends `request` to `tests/python/sdk_interop.py` and returns its answer.
+pub fn sdk(request: &Value) -> Value {
+    let root = repo_root();
+    let mut child = Command::new(root.join("scripts/synapse"))
+        .arg("python")
+        .arg(root.join("tests/python/sdk_interop.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("scripts/synapse python runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(request.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "Python SDK failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("the SDK script answers JSON")
+}

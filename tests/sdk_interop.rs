@@ -1,0 +1,127 @@
+//! Our Threema crypto against an independent implementation, the official Python SDK
+//! (`threema.gateway`, libsodium underneath): each side reads what the other writes.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::{
+    bridge::{GATEWAY_ID, GATEWAY_SECRET, InProcess, TestConfig},
+    db::TestDb,
+    python::sdk,
+    synapse,
+    threema::bridge_public_key,
+};
+use serde_json::json;
+use threema_bridge::{
+    bridge::Incoming,
+    threema::{
+        client::parse_message_id,
+        codec::{self, Message, ReceiptStatus},
+    },
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+const TEXT: &str = "Grüezi 🚚 *Tour 7* _heute_ ~nicht~ morgen";
+
+#[tokio::test]
+async fn messages_the_python_sdk_encrypts_are_decoded_by_the_bridge() {
+    let guard = synapse::acquire().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite();
+    let config = TestConfig::new(db.url());
+    let bridge = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
+    let driver_key: [u8; 32] = rand::random();
+    let driver_public = hex::encode(
+        crypto_box::SecretKey::from(driver_key)
+            .public_key()
+            .as_bytes(),
+    );
+    bridge
+        .bridge
+        .store
+        .public_key_insert("PYDRIVER", &driver_public)
+        .await
+        .unwrap();
+    let mut incoming = bridge.bridge.subscribe_incoming();
+
+    let answer = sdk(&json!({
+        "op": "encrypt",
+        "driver_key": hex::encode(driver_key),
+        "bridge_public_key": hex::encode(bridge_public_key(&config.private_key).as_bytes()),
+        "driver_id": "PYDRIVER",
+        "gateway_id": GATEWAY_ID,
+        "secret": GATEWAY_SECRET,
+        "messages": [
+            {"kind": "text", "text": TEXT},
+            {"kind": "receipt", "status": 2, "ids": ["0102030405060708", "a1a2a3a4a5a6a7a8"]},
+        ],
+    }));
+    let callbacks = answer["callbacks"].as_array().unwrap();
+    for body in callbacks {
+        let status = reqwest::Client::new()
+            .post(&bridge.callback_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.as_str().unwrap().to_owned())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "the SDK's MAC is accepted");
+    }
+    let mut next = async || -> Arc<Incoming> {
+        tokio::time::timeout(WAIT, incoming.recv())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(next().await.message, Message::Text(TEXT.into()));
+    assert_eq!(
+        next().await.message,
+        Message::DeliveryReceipt {
+            status: ReceiptStatus::Read,
+            message_ids: vec![
+                parse_message_id("0102030405060708").unwrap(),
+                parse_message_id("a1a2a3a4a5a6a7a8").unwrap()
+            ],
+        }
+    );
+    bridge.stop().await;
+}
+
+#[tokio::test]
+async fn the_python_sdk_decrypts_what_the_bridge_encrypts() {
+    let guard = synapse::acquire().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite();
+    let config = TestConfig::new(db.url());
+    let bridge = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
+    let client = &bridge.bridge.threema;
+    let driver_key: [u8; 32] = rand::random();
+    let driver_public = *crypto_box::SecretKey::from(driver_key)
+        .public_key()
+        .as_bytes();
+
+    let ids = [parse_message_id("0102030405060708").unwrap()];
+    let receipt = codec::encode::delivery_receipt(ReceiptStatus::Received, &ids).unwrap();
+    let sealed = [
+        client.seal(&driver_public, codec::TEXT, TEXT.as_bytes()),
+        client.seal(&driver_public, codec::DELIVERY_RECEIPT, &receipt),
+    ];
+    let answer = sdk(&json!({
+        "op": "decrypt",
+        "driver_key": hex::encode(driver_key),
+        "bridge_public_key": hex::encode(client.public_key().as_bytes()),
+        "gateway_id": GATEWAY_ID,
+        "secret": GATEWAY_SECRET,
+        "messages": sealed.iter().map(|(n, b)| json!({"nonce": hex::encode(n), "box": hex::encode(b)})).collect::<Vec<_>>(),
+    }));
+    assert_eq!(
+        answer["messages"],
+        json!([
+            {"kind": "text", "text": TEXT},
+            {"kind": "receipt", "status": 1, "ids": ["0102030405060708"]},
+        ])
+    );
+    bridge.stop().await;
+}

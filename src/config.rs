@@ -440,7 +440,9 @@ impl Config {
                 private_key: private_key.ok_or_else(missing)?,
                 callback_listen: callback_listen.ok_or_else(missing)?,
                 credits_warning: raw.threema.credits_warning.unwrap_or(100),
-                timeout: std::time::Duration::from_secs(raw.threema.timeout_seconds.unwrap_or(30).max(1)),
+                timeout: std::time::Duration::from_secs(
+                    raw.threema.timeout_seconds.unwrap_or(30).max(1),
+                ),
             },
             database: DatabaseConfig {
                 url: SecretString::from(resolve_sqlite_path(

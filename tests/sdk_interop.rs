@@ -56,7 +56,8 @@ async fn messages_the_python_sdk_encrypts_are_decoded_by_the_bridge() {
             {"kind": "text", "text": TEXT},
             {"kind": "receipt", "status": 2, "ids": ["0102030405060708", "a1a2a3a4a5a6a7a8"]},
         ],
-    }));
+    }))
+    .await;
     let callbacks = answer["callbacks"].as_array().unwrap();
     for body in callbacks {
         let status = reqwest::Client::new()
@@ -115,7 +116,8 @@ async fn the_python_sdk_decrypts_what_the_bridge_encrypts() {
         "gateway_id": GATEWAY_ID,
         "secret": GATEWAY_SECRET,
         "messages": sealed.iter().map(|(n, b)| json!({"nonce": hex::encode(n), "box": hex::encode(b)})).collect::<Vec<_>>(),
-    }));
+    }))
+    .await;
     assert_eq!(
         answer["messages"],
         json!([
@@ -124,4 +126,64 @@ async fn the_python_sdk_decrypts_what_the_bridge_encrypts() {
         ])
     );
     bridge.stop().await;
+}
+
+#[tokio::test]
+async fn the_python_sdk_reads_a_file_the_bridge_uploaded() {
+    let guard = synapse::acquire().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite();
+    let mut config = TestConfig::new(db.url());
+    let sim_config = threema_gateway_sim::SimConfig::new(
+        GATEWAY_ID,
+        GATEWAY_SECRET,
+        *bridge_public_key(&config.private_key).as_bytes(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = threema_gateway_sim::Simulator::start(sim_config, listener)
+        .await
+        .unwrap();
+    config.gateway_url = sim.base_url();
+    let bridge = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
+    let client = &bridge.bridge.threema;
+    let driver_key: [u8; 32] = rand::random();
+    let driver_public = *crypto_box::SecretKey::from(driver_key)
+        .public_key()
+        .as_bytes();
+
+    let content: Vec<u8> = (0..30_000u32).map(|i| (i * 13 % 256) as u8).collect();
+    let file = threema_bridge::threema::OutgoingFile {
+        data: content.clone(),
+        media_type: "application/pdf".into(),
+        file_name: Some("lieferschein.pdf".into()),
+        caption: Some("Bitte unterschreiben".into()),
+        thumbnail: Some((vec![1, 2, 3, 4], "image/jpeg".into())),
+        ..Default::default()
+    };
+    // The blobs go to the Gateway exactly as for a real send; the SDK fetches them from there.
+    let message = client.upload_file(&file).await.unwrap();
+    let (nonce, sealed) = client.seal(&driver_public, codec::FILE, &message);
+    let answer = sdk(&json!({
+        "op": "decrypt",
+        "driver_key": hex::encode(driver_key),
+        "bridge_public_key": hex::encode(client.public_key().as_bytes()),
+        "gateway_url": sim.base_url(),
+        "gateway_id": GATEWAY_ID,
+        "secret": GATEWAY_SECRET,
+        "messages": [{"nonce": hex::encode(nonce), "box": hex::encode(sealed)}],
+    }))
+    .await;
+    assert_eq!(
+        answer["messages"],
+        json!([{
+            "kind": "file",
+            "mime": "application/pdf",
+            "name": "lieferschein.pdf",
+            "caption": "Bitte unterschreiben",
+            "content": hex::encode(&content),
+            "thumbnail": "01020304",
+        }])
+    );
+    bridge.stop().await;
+    sim.shutdown().await;
 }

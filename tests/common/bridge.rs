@@ -20,6 +20,7 @@ pub struct TestConfig {
     pub db_url: String,
     /// The Gateway the bridge talks to (the simulator); nothing listens on the default.
     pub gateway_url: String,
+    pub gateway_timeout_s: u64,
     pub inbox_workers: usize,
     pub max_body_bytes: usize,
     pub private_key: String,
@@ -30,6 +31,7 @@ impl TestConfig {
         TestConfig {
             db_url: db_url.to_owned(),
             gateway_url: "http://127.0.0.1:9".into(),
+            gateway_timeout_s: 10,
             inbox_workers: 4,
             max_body_bytes: 1024 * 1024,
             private_key: hex::encode(rand::random::<[u8; 32]>()),
@@ -54,6 +56,7 @@ threema:
   secret: "{GATEWAY_SECRET}"
   private_key: "{key}"
   callback_listen: 127.0.0.1:0
+  timeout_seconds: {gateway_timeout}
 database:
   url: "{db}"
   max_connections: 4
@@ -64,6 +67,7 @@ logging:
 "#,
             hs = synapse.url,
             gateway = self.gateway_url,
+            gateway_timeout = self.gateway_timeout_s,
             registration = path_str(&synapse.registration),
             max_body = self.max_body_bytes,
             key = self.private_key,

@@ -6,8 +6,16 @@ use serde_json::Value;
 
 use super::synapse::repo_root;
 
-/// Sends `request` to `tests/python/sdk_interop.py` and returns its answer.
-pub fn sdk(request: &Value) -> Value {
+/// Sends `request` to `tests/python/sdk_interop.py` and returns its answer. Runs on a blocking
+/// thread, so servers in the test's runtime (the simulator) keep answering the SDK meanwhile.
+pub async fn sdk(request: &Value) -> Value {
+    let request = request.clone();
+    tokio::task::spawn_blocking(move || run(&request))
+        .await
+        .unwrap()
+}
+
+fn run(request: &Value) -> Value {
     let root = repo_root();
     let mut child = Command::new(root.join("scripts/synapse"))
         .arg("python")

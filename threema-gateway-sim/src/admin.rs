@@ -164,18 +164,10 @@ async fn outbox(
     Query(wait): Query<WaitQuery>,
 ) -> AdminResult {
     sim.user(&id).ok_or_else(|| unknown_user(&id))?;
-    if let Some(count) = wait.count {
-        let timeout = wait.timeout();
-        let waited = tokio::time::timeout(timeout, sim.wait_outbox(&id, count, timeout * 2)).await;
-        if waited.is_err() {
-            return Err(SimError::Timeout {
-                what: format!("{count} messages in the outbox of {id}"),
-                timeout,
-            }
-            .into());
-        }
+    match wait.count {
+        Some(count) => ok(sim.try_wait_outbox(&id, count, wait.timeout()).await?),
+        None => ok(sim.outbox(&id)),
     }
-    ok(sim.outbox(&id))
 }
 
 #[derive(Deserialize)]
@@ -226,8 +218,11 @@ async fn clear_faults(State(sim): State<Simulator>) -> AdminResult {
     ok(faults_json(&sim))
 }
 
-async fn callbacks(State(sim): State<Simulator>) -> AdminResult {
-    ok(sim.callbacks())
+async fn callbacks(State(sim): State<Simulator>, Query(wait): Query<WaitQuery>) -> AdminResult {
+    match wait.count {
+        Some(count) => ok(sim.try_wait_callbacks(count, wait.timeout()).await?),
+        None => ok(sim.callbacks()),
+    }
 }
 
 async fn metrics(State(sim): State<Simulator>) -> AdminResult {

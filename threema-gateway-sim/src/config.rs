@@ -42,7 +42,7 @@ impl Default for Limits {
     }
 }
 
-/// Credits charged per operation (§7). Lookups are believed to be free [UNVERIFIED].
+/// Credits charged per operation (§7). Lookups are believed to be free (unverified, §7).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Costs {
     pub send_simple: i64,
@@ -120,7 +120,7 @@ pub struct SimConfig {
     pub bulk_rate_limit: Option<RateLimit>,
     /// Whether the account is approved for `lookup/bulk` (§3.5).
     pub bulk_lookup_allowed: bool,
-    /// Status for `lookup/bulk` without approval [UNVERIFIED], default 401.
+    /// Status for `lookup/bulk` without approval (unverified, §3.5), default 401.
     pub bulk_lookup_denied_status: u16,
     /// A non-persistent blob disappears this long after its first download (§3.11: ≤ 1 h).
     pub blob_retention_after_download: Duration,

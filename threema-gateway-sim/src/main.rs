@@ -55,6 +55,8 @@ struct Cli {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        // Plain text when piped, so scripts can read `base_url=…` from the log.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -127,6 +129,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         "  callback URL:   curl -X PUT {base}/_sim/config -H 'content-type: application/json' -d '{{\"callback_url\":\"http://127.0.0.1:PORT/path\"}}'"
     );
     info!("  more: callbacks, metrics, credits, faults, reset — see threema-gateway-sim/README.md");
+    // Last, after the demo users exist: scripts wait for this line.
+    info!(base_url = %base, "ready");
 
     shutdown_signal().await;
     info!("shutting down");

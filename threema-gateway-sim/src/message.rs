@@ -405,7 +405,7 @@ pub fn parse(message_type: u8, data: &[u8]) -> Result<Parsed, CodecError> {
         t::FILE => parse_file(data),
         t::LOCATION => parse_location(utf8(data)?),
         t::DELIVERY_RECEIPT => {
-            if data.len() < 9 || (data.len() - 1) % 8 != 0 {
+            if data.len() < 9 || !(data.len() - 1).is_multiple_of(8) {
                 return Err(invalid(
                     "delivery receipt",
                     format!("length {}", data.len()),

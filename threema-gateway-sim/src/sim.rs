@@ -230,15 +230,27 @@ impl Simulator {
             .await
     }
 
-    /// Waits until the phone has sent at least `count` messages (e.g. automatic receipts).
+    /// Waits until the phone has sent at least `count` messages (e.g. automatic receipts);
+    /// panics on timeout.
     pub async fn wait_outbox(
         &self,
         user: &str,
         count: usize,
         timeout: Duration,
     ) -> Vec<SentMessage> {
-        let result = self
-            .shared
+        match self.try_wait_outbox(user, count, timeout).await {
+            Ok(outbox) => outbox,
+            Err(error) => panic!("{error}; outbox of {user}: {:#?}", self.outbox(user)),
+        }
+    }
+
+    pub async fn try_wait_outbox(
+        &self,
+        user: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<SentMessage>, SimError> {
+        self.shared
             .wait_for(
                 || format!("{count} messages in the outbox of {user}"),
                 timeout,
@@ -247,13 +259,34 @@ impl Simulator {
                     (outbox.len() >= count).then(|| outbox.clone())
                 },
             )
-            .await;
-        result.unwrap_or_else(|error| panic!("{error}; outbox of {user}: {:#?}", self.outbox(user)))
+            .await
     }
 
     /// Every callback attempt so far, in order.
     pub fn callbacks(&self) -> Vec<CallbackAttempt> {
         self.shared.lock().callbacks.clone()
+    }
+
+    /// Waits until at least `count` callback attempts were made; panics on timeout.
+    pub async fn wait_callbacks(&self, count: usize, timeout: Duration) -> Vec<CallbackAttempt> {
+        match self.try_wait_callbacks(count, timeout).await {
+            Ok(attempts) => attempts,
+            Err(error) => panic!("{error}; attempts: {:#?}", self.callbacks()),
+        }
+    }
+
+    pub async fn try_wait_callbacks(
+        &self,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<CallbackAttempt>, SimError> {
+        self.shared
+            .wait_for(
+                || format!("{count} callback attempts"),
+                timeout,
+                |inner| (inner.callbacks.len() >= count).then(|| inner.callbacks.clone()),
+            )
+            .await
     }
 
     /// Waits until the message was delivered or discarded; panics on timeout.

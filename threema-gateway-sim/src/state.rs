@@ -5,10 +5,11 @@
 use std::{
     collections::{BTreeMap, HashMap},
     future::Future,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
+use axum::body::Bytes;
 use rand::{Rng, RngCore, SeedableRng, rngs::StdRng};
 use tokio::sync::{mpsc, watch};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -38,7 +39,8 @@ pub(crate) struct Shared {
 
 /// A blob on the simulated blob server (uploaded by the Gateway client or by a phone).
 pub(crate) struct Blob {
-    pub(crate) data: Arc<Vec<u8>>,
+    /// Shared, so downloads do not copy.
+    pub(crate) data: Bytes,
     pub(crate) persist: bool,
     pub(crate) first_download: Option<Instant>,
 }

@@ -1,12 +1,6 @@
 //! The blob server: `upload_blob` (§3.10) and `blobs/{id}` (§3.11).
 
-use std::{sync::Arc, time::Instant};
-
-use axum::{
-    body::Body,
-    extract::{FromRequest, Multipart},
-    http::Request,
-};
+use std::time::Instant;
 
 use super::{ApiError, ApiResult, Ctx, bytes, content_type, text};
 use crate::state::Blob;
@@ -15,24 +9,18 @@ use crate::state::Blob;
 /// `from`/`secret`/`persist` are accepted as well.
 pub(super) async fn upload(mut ctx: Ctx) -> ApiResult {
     let mut blob = None;
-    if content_type(&ctx.headers).starts_with("multipart/form-data") {
-        let mut builder = Request::builder().method("POST").uri("/upload_blob");
-        for (name, value) in &ctx.headers {
-            builder = builder.header(name, value);
-        }
-        let request = builder
-            .body(Body::from(ctx.body.clone()))
-            .expect("request from parts of a valid request");
-        // A malformed body simply yields no `blob` part: after auth that is a 400.
-        if let Ok(mut multipart) = Multipart::from_request(request, &()).await {
-            while let Ok(Some(field)) = multipart.next_field().await {
-                let name = field.name().unwrap_or_default().to_owned();
-                let Ok(data) = field.bytes().await else { break };
-                if name == "blob" {
-                    blob.get_or_insert(data);
-                } else if let Ok(value) = String::from_utf8(data.to_vec()) {
-                    ctx.params.add_form(name, value);
-                }
+    // A malformed body simply yields no `blob` part: after auth that is a 400. No size limit
+    // here: the body is already in memory, bounded by the API's body limit.
+    if let Ok(boundary) = multer::parse_boundary(content_type(&ctx.headers)) {
+        let reader = std::io::Cursor::new(ctx.body.clone());
+        let mut multipart = multer::Multipart::with_reader(reader, boundary);
+        while let Ok(Some(field)) = multipart.next_field().await {
+            let name = field.name().unwrap_or_default().to_owned();
+            let Ok(data) = field.bytes().await else { break };
+            if name == "blob" {
+                blob.get_or_insert(data);
+            } else if let Ok(value) = String::from_utf8(data.to_vec()) {
+                ctx.params.add_form(name, value);
             }
         }
     }
@@ -50,7 +38,7 @@ pub(super) async fn upload(mut ctx: Ctx) -> ApiResult {
     ctx.shared.lock().blobs.insert(
         id.clone(),
         Blob {
-            data: Arc::new(data.to_vec()),
+            data,
             persist,
             first_download: None,
         },
@@ -78,7 +66,7 @@ pub(super) fn download(ctx: Ctx) -> ApiResult {
     }
     let blob = inner.blobs.get_mut(&id).expect("checked above");
     blob.first_download.get_or_insert_with(Instant::now);
-    let data = blob.data.as_ref().clone();
+    let data = blob.data.clone();
     drop(inner);
     Ok(bytes("application/octet-stream", data))
 }

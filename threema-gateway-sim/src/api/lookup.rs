@@ -43,7 +43,7 @@ pub(super) fn lookup(endpoint: Endpoint, ctx: Ctx) -> ApiResult {
 /// A hash is 64 hex characters, else 400 (§3.4); optionally the Python mock's 500 for odd
 /// lengths.
 fn check_hash(ctx: &Ctx, hash: &str) -> Result<(), ApiError> {
-    if ctx.shared.config.compat.python_mock_odd_hash && hash.len() % 2 == 1 {
+    if ctx.shared.config.compat.python_mock_odd_hash && !hash.len().is_multiple_of(2) {
         return Err(ApiError::new(500, "odd-length hash"));
     }
     if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -331,7 +331,7 @@ async fn dispatch(endpoint: Endpoint, ctx: Ctx) -> ApiResult {
 }
 
 /// Raw bytes with a content type (blob downloads).
-pub(crate) fn bytes(content_type: &'static str, data: Vec<u8>) -> Response {
+pub(crate) fn bytes(content_type: &'static str, data: Bytes) -> Response {
     ([(header::CONTENT_TYPE, content_type)], Body::from(data)).into_response()
 }
 

@@ -66,7 +66,7 @@ pub(super) fn send_e2e(ctx: Ctx) -> ApiResult {
     let nonce = ctx
         .params
         .get("nonce")
-        .and_then(|nonce| decode_fixed_hex::<24>(nonce))
+        .and_then(decode_fixed_hex::<24>)
         .ok_or_else(|| ApiError::bad_request("nonce must be 24 bytes, hex"))?;
     let box_data = ctx
         .params

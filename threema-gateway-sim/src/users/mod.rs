@@ -46,6 +46,14 @@ pub struct UserSpec {
     pub secret_key: Option<[u8; 32]>,
 }
 
+impl Default for UserSpec {
+    /// An empty ID (set one) with default capabilities and behaviour, for
+    /// `UserSpec { id, ..UserSpec::default() }`.
+    fn default() -> Self {
+        UserSpec::new("")
+    }
+}
+
 impl UserSpec {
     /// A user with default capabilities and behaviour.
     pub fn new(id: &str) -> Self {

@@ -4,6 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use axum::body::Bytes;
 use tracing::{debug, info};
 
 use super::{Decoded, ReceivedMessage, UserMessage};
@@ -326,7 +327,7 @@ fn resolve(shared: &Shared, parsed: Parsed, secret_key: &[u8; 32]) -> Result<Dec
 
 /// The phone downloads a blob from the blob server and marks it done, which deletes a
 /// non-persistent blob (§3.11; the apps' `POST …/done`).
-fn download(shared: &Shared, blob_id: &str) -> Result<Vec<u8>, String> {
+fn download(shared: &Shared, blob_id: &str) -> Result<Bytes, String> {
     let mut inner = shared.lock();
     let not_found = || format!("blob {blob_id} not found");
     let blob = inner.blobs.get(blob_id).ok_or_else(not_found)?;
@@ -334,7 +335,7 @@ fn download(shared: &Shared, blob_id: &str) -> Result<Vec<u8>, String> {
         inner.blobs.remove(blob_id);
         return Err(not_found());
     }
-    let data = blob.data.as_ref().clone();
+    let data = blob.data.clone();
     if !blob.persist {
         inner.blobs.remove(blob_id);
     }

@@ -69,7 +69,7 @@ pub(crate) fn send_from_user(
         inner.blobs.insert(
             id,
             Blob {
-                data: Arc::new(data),
+                data: data.into(),
                 persist: false,
                 first_download: None,
             },

@@ -1,0 +1,575 @@
+//! The bridge's Gateway side against the simulator (an independent implementation of the
+//! Gateway and of the drivers' phones, real NaCl crypto): every message type both ways, key
+//! caching and key changes, credits, and every Gateway status as a typed error.
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::{
+    bridge::{GATEWAY_ID, GATEWAY_SECRET, InProcess, TestConfig},
+    db::TestDb,
+    synapse::{self, SynapseGuard, wait_for},
+    threema::bridge_public_key,
+};
+use serde_json::json;
+use threema_bridge::{
+    bridge::{Incoming, from_threema::Media},
+    threema::{
+        OutgoingFile, ThreemaClient, ThreemaError, ThreemaId,
+        client::parse_message_id,
+        codec::{Location, Message, ReceiptStatus, Rendering},
+    },
+};
+use threema_gateway_sim::{Behaviour, Decoded, Fault, SimConfig, Simulator, UserMessage, UserSpec};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Setup {
+    sim: Simulator,
+    bridge: InProcess,
+    _dir: tempfile::TempDir,
+    _db: TestDb,
+    _guard: SynapseGuard,
+}
+
+async fn setup(tweak: impl FnOnce(&mut TestConfig)) -> Setup {
+    let guard = synapse::acquire().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite();
+    let mut config = TestConfig::new(db.url());
+    let mut sim_config = SimConfig::new(
+        GATEWAY_ID,
+        GATEWAY_SECRET,
+        *bridge_public_key(&config.private_key).as_bytes(),
+    );
+    sim_config.time_scale = 0.01;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(sim_config, listener).await.unwrap();
+    config.gateway_url = sim.base_url();
+    tweak(&mut config);
+    let bridge = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
+    sim.set_callback_url(&bridge.callback_url);
+    Setup {
+        sim,
+        bridge,
+        _dir: dir,
+        _db: db,
+        _guard: guard,
+    }
+}
+
+fn id(s: &str) -> ThreemaId {
+    ThreemaId::parse(s).unwrap()
+}
+
+#[tokio::test]
+async fn what_the_bridge_sends_arrives_decrypted_on_the_phone() {
+    let s = setup(|_| {}).await;
+    let (sim, b) = (&s.sim, &s.bridge.bridge);
+    sim.add_user(UserSpec::new("DRIVER01").behaviour(Behaviour::silent()));
+    let driver = id("DRIVER01");
+    let credits_before = sim.credits();
+
+    let key = b.public_key_of(&driver).await.unwrap();
+    assert_eq!(b.public_key_of(&driver).await.unwrap(), key);
+    assert_eq!(
+        sim.metrics().count("pubkeys", 200),
+        1,
+        "the key is looked up once, then cached"
+    );
+
+    let client = &b.threema;
+    let text_id = client
+        .send_text(&driver, &key, "Bitte Tour 7 übernehmen")
+        .await
+        .unwrap();
+    let photo: Vec<u8> = (0..50_000u32).map(|i| (i * 7) as u8).collect();
+    let file = OutgoingFile {
+        data: photo.clone(),
+        media_type: "image/jpeg".into(),
+        file_name: Some("ladung.jpg".into()),
+        caption: Some("Ladung gesichert?".into()),
+        thumbnail: Some((vec![0xff, 0xd8, 1, 2, 3], "image/jpeg".into())),
+        media: true,
+        width_height: Some((640, 480)),
+        duration_s: None,
+    };
+    client.send_file(&driver, &key, &file).await.unwrap();
+    let depot = Location {
+        latitude: 48.137,
+        longitude: 11.575,
+        accuracy_m: None,
+        name: Some("Depot Süd".into()),
+        address: Some("Lagerweg 1\n80331 München".into()),
+    };
+    client.send_location(&driver, &key, &depot).await.unwrap();
+    client
+        .send_receipt(
+            &driver,
+            &key,
+            ReceiptStatus::Read,
+            &["0102030405060708".into()],
+        )
+        .await
+        .unwrap();
+    client
+        .send_edit(&driver, &key, &text_id, "Bitte Tour 8 übernehmen")
+        .await
+        .unwrap();
+    client.send_delete(&driver, &key, &text_id).await.unwrap();
+
+    let inbox = sim.wait_inbox("DRIVER01", 6, WAIT).await;
+    assert_eq!(
+        inbox[0].message,
+        Decoded::Text("Bitte Tour 7 übernehmen".into())
+    );
+    assert_eq!(inbox[0].message_id, text_id);
+    let Decoded::File {
+        json,
+        data,
+        thumbnail,
+    } = &inbox[1].message
+    else {
+        panic!("{:?}", inbox[1].message)
+    };
+    assert_eq!(data, &photo);
+    assert_eq!(thumbnail.as_deref(), Some(&[0xff, 0xd8, 1, 2, 3][..]));
+    assert_eq!(
+        (json["m"].as_str(), json["n"].as_str(), json["d"].as_str()),
+        (
+            Some("image/jpeg"),
+            Some("ladung.jpg"),
+            Some("Ladung gesichert?")
+        )
+    );
+    assert_eq!(
+        (
+            json["j"].as_i64(),
+            json["x"]["w"].as_i64(),
+            json["x"]["h"].as_i64()
+        ),
+        (Some(1), Some(640), Some(480))
+    );
+    assert_eq!(
+        inbox[2].message,
+        Decoded::Location {
+            lat: 48.137,
+            lon: 11.575,
+            accuracy: None,
+            name: Some("Depot Süd".into()),
+            address: Some("Lagerweg 1\n80331 München".into())
+        }
+    );
+    assert_eq!(
+        inbox[3].message,
+        Decoded::DeliveryReceipt {
+            status: 2,
+            message_ids: vec!["0102030405060708".into()]
+        }
+    );
+    assert_eq!(
+        inbox[4].message,
+        Decoded::Edit {
+            message_id: text_id.clone(),
+            text: "Bitte Tour 8 übernehmen".into()
+        }
+    );
+    assert_eq!(
+        inbox[5].message,
+        Decoded::Delete {
+            message_id: text_id
+        }
+    );
+    for m in &inbox {
+        assert!(
+            m.plaintext.len() - 1 + m.padding as usize >= 32,
+            "padded to at least 32 bytes: {m:?}"
+        );
+        assert!(!m.no_delivery_receipts);
+    }
+
+    // Six messages and two blobs, one credit each; the bridge reads the same balance.
+    assert_eq!(sim.credits(), credits_before - 8);
+    assert_eq!(b.refresh_credits().await, Some(sim.credits()));
+    assert_eq!(b.credits(), Some(sim.credits()));
+}
+
+#[tokio::test]
+async fn everything_a_phone_sends_reaches_the_bridge_decoded() {
+    let s = setup(|_| {}).await;
+    let (sim, b) = (&s.sim, &s.bridge.bridge);
+    sim.add_user(
+        UserSpec::new("DRIVER02")
+            .nickname("Dana")
+            .behaviour(Behaviour::silent()),
+    );
+    let mut incoming = b.subscribe_incoming();
+
+    let long_text = "Stau auf der A9 bei Kilometer 312. ".repeat(170); // ~6000 bytes
+    let picture: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
+    let messages = vec![
+        UserMessage::text(long_text.clone()),
+        UserMessage::File {
+            data: picture.clone(),
+            media_type: "image/png".into(),
+            file_name: Some("schaden.png".into()),
+            caption: Some("Delle hinten links".into()),
+            thumbnail: Some((vec![9, 8, 7], "image/png".into())),
+            rendering: 1,
+            metadata: Some(json!({"w": 800, "h": 600})),
+        },
+        UserMessage::Location {
+            lat: 50.11,
+            lon: 8.68,
+            accuracy: Some(15.0),
+            name: None,
+            address: Some("Rastplatz Taunusblick".into()),
+        },
+        UserMessage::DeliveryReceipt {
+            status: 3,
+            message_ids: vec!["1112131415161718".into()],
+        },
+        UserMessage::Typing(true),
+        UserMessage::Edit {
+            message_id: "2122232425262728".into(),
+            text: "korrigiert".into(),
+        },
+        UserMessage::Delete {
+            message_id: "2122232425262728".into(),
+        },
+        UserMessage::PollSetup {
+            poll_id: 5,
+            description: "Pause jetzt?".into(),
+            choices: vec!["Ja".into(), "Nein".into()],
+            multiple: false,
+        },
+        UserMessage::PollVote {
+            creator: GATEWAY_ID.into(),
+            poll_id: 5,
+            choices: vec![(0, true), (1, false)],
+        },
+        UserMessage::LegacyImage {
+            data: vec![1, 2, 3, 4, 5],
+        },
+        UserMessage::LegacyAudio {
+            data: vec![6; 300],
+            duration_s: 4,
+        },
+        UserMessage::LegacyVideo {
+            data: vec![7; 400],
+            thumbnail: vec![8; 40],
+            duration_s: 9,
+        },
+        UserMessage::Raw {
+            message_type: 0x41,
+            data: b"group message".to_vec(),
+        },
+    ];
+    let mut ids = Vec::new();
+    for m in messages {
+        ids.push(sim.send_from_user("DRIVER02", m).await.unwrap());
+    }
+    let mut got: Vec<Arc<Incoming>> = Vec::new();
+    for _ in 0..ids.len() {
+        got.push(
+            tokio::time::timeout(WAIT, incoming.recv())
+                .await
+                .expect("a decoded message")
+                .unwrap(),
+        );
+    }
+    // In the order the phone sent them, each once, with the phone's ids and nickname.
+    assert_eq!(
+        got.iter().map(|g| g.message_id.clone()).collect::<Vec<_>>(),
+        ids
+    );
+    assert!(
+        got.iter()
+            .all(|g| g.from.as_str() == "DRIVER02" && g.nickname.as_deref() == Some("Dana"))
+    );
+
+    assert_eq!(got[0].message, Message::Text(long_text));
+    let Message::File(file) = &got[1].message else {
+        panic!("{:?}", got[1].message)
+    };
+    assert_eq!(
+        (
+            file.media_type.as_str(),
+            file.file_name.as_deref(),
+            file.caption.as_deref()
+        ),
+        ("image/png", Some("schaden.png"), Some("Delle hinten links"))
+    );
+    assert_eq!(file.rendering(), Rendering::Media);
+    assert_eq!(
+        (file.metadata.width, file.metadata.height),
+        (Some(800), Some(600))
+    );
+    assert_eq!(
+        got[1].media,
+        Some(Media {
+            data: picture,
+            thumbnail: Some(vec![9, 8, 7])
+        })
+    );
+    assert_eq!(
+        got[2].message,
+        Message::Location(Location {
+            latitude: 50.11,
+            longitude: 8.68,
+            accuracy_m: Some(15.0),
+            name: None,
+            address: Some("Rastplatz Taunusblick".into())
+        })
+    );
+    assert_eq!(
+        got[3].message,
+        Message::DeliveryReceipt {
+            status: ReceiptStatus::Acknowledged,
+            message_ids: vec![parse_message_id("1112131415161718").unwrap()]
+        }
+    );
+    assert_eq!(got[4].message, Message::Typing(true));
+    let edited = parse_message_id("2122232425262728").unwrap();
+    assert_eq!(
+        got[5].message,
+        Message::Edit {
+            message_id: edited,
+            text: "korrigiert".into()
+        }
+    );
+    assert_eq!(got[6].message, Message::Delete { message_id: edited });
+    let Message::PollSetup(poll) = &got[7].message else {
+        panic!("{:?}", got[7].message)
+    };
+    assert_eq!(
+        (poll.poll_id, poll.description.as_str(), poll.choices.len()),
+        (5, "Pause jetzt?", 2)
+    );
+    assert_eq!(
+        poll.choices
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Ja", "Nein"]
+    );
+    assert_eq!(
+        got[8].message,
+        Message::PollVote {
+            creator: GATEWAY_ID.into(),
+            poll_id: 5,
+            choices: vec![(0, true), (1, false)]
+        }
+    );
+    assert_eq!(got[9].media.as_ref().unwrap().data, vec![1, 2, 3, 4, 5]);
+    assert!(matches!(
+        got[10].message,
+        Message::LegacyAudio { duration_s: 4, .. }
+    ));
+    assert_eq!(got[10].media.as_ref().unwrap().data, vec![6; 300]);
+    assert_eq!(
+        got[11].media,
+        Some(Media {
+            data: vec![7; 400],
+            thumbnail: Some(vec![8; 40])
+        })
+    );
+    assert_eq!(
+        got[12].message,
+        Message::Unsupported {
+            message_type: 0x41,
+            data: b"group message".to_vec()
+        }
+    );
+
+    // Every callback was answered 200 on the first attempt.
+    for message_id in &ids {
+        let outcome = sim.wait_callback_outcome(message_id, WAIT).await;
+        assert!(format!("{outcome:?}").contains("Delivered"), "{outcome:?}");
+    }
+    let store = &b.store;
+    let unsupported = wait_for("the kept outcome", WAIT, || async {
+        store
+            .threema_inbox_outcome("DRIVER02", &ids[12])
+            .await
+            .unwrap()
+            .flatten()
+    })
+    .await;
+    assert_eq!(unsupported, "unsupported type 0x41");
+}
+
+#[tokio::test]
+async fn undecryptable_messages_and_changed_keys_are_kept_not_bridged() {
+    let s = setup(|_| {}).await;
+    let (sim, b) = (&s.sim, &s.bridge.bridge);
+    let store = &b.store;
+    sim.add_user(UserSpec::new("DRIVER03").behaviour(Behaviour::silent()));
+    let real_key = hex::encode(sim.user("DRIVER03").unwrap().public_key);
+    let outcome = |message_id: String| async move {
+        wait_for("an outcome", WAIT, || async {
+            store
+                .threema_inbox_outcome("DRIVER03", &message_id)
+                .await
+                .unwrap()
+                .flatten()
+        })
+        .await
+    };
+
+    // A box that does not open with the (unchanged) key: kept as undecryptable.
+    let undecryptable = sim
+        .send_from_user("DRIVER03", UserMessage::Undecryptable)
+        .await
+        .unwrap();
+    assert!(outcome(undecryptable).await.starts_with("cannot decrypt"));
+    assert_eq!(
+        store
+            .public_key("DRIVER03")
+            .await
+            .unwrap()
+            .unwrap()
+            .public_key,
+        real_key
+    );
+
+    // The cache holds another key than the Gateway now has (a changed key): the message is held
+    // and the new key recorded, not trusted.
+    sim.add_user(UserSpec::new("DRIVER04").behaviour(Behaviour::silent()));
+    let new_key = hex::encode(sim.user("DRIVER04").unwrap().public_key);
+    store
+        .public_key_insert("DRIVER04", &"ab".repeat(32))
+        .await
+        .unwrap();
+    let held = sim
+        .send_from_user("DRIVER04", UserMessage::text("neues Handy"))
+        .await
+        .unwrap();
+    let store = &b.store;
+    let kept = wait_for("the held outcome", WAIT, || async {
+        store
+            .threema_inbox_outcome("DRIVER04", &held)
+            .await
+            .unwrap()
+            .flatten()
+    })
+    .await;
+    assert_eq!(kept, "held: the sender's public key changed");
+    let cached = store.public_key("DRIVER04").await.unwrap().unwrap();
+    assert_eq!(
+        (cached.public_key, cached.pending_key),
+        ("ab".repeat(32), Some(new_key))
+    );
+
+    // Once an operator accepts the new key, the driver's messages open again.
+    assert!(store.public_key_accept_pending("DRIVER04").await.unwrap());
+    let mut incoming = b.subscribe_incoming();
+    sim.send_from_user("DRIVER04", UserMessage::text("jetzt?"))
+        .await
+        .unwrap();
+    let got = tokio::time::timeout(WAIT, incoming.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.message, Message::Text("jetzt?".into()));
+}
+
+#[tokio::test]
+async fn gateway_statuses_become_typed_errors_without_the_secret() {
+    let s = setup(|c| c.gateway_timeout_s = 1).await;
+    let (sim, b) = (&s.sim, &s.bridge.bridge);
+    sim.add_user(UserSpec::new("DRIVER05").behaviour(Behaviour::silent()));
+    let driver = id("DRIVER05");
+    let key = b.public_key_of(&driver).await.unwrap();
+    let client = &b.threema;
+    let mut errors = Vec::new();
+    let mut check = |e: ThreemaError, what: &str| {
+        assert!(!e.to_string().contains(GATEWAY_SECRET), "{what}: {e}");
+        errors.push(e.to_string());
+        e
+    };
+
+    // 400: no such recipient. 404: no such ID to look up.
+    let e = check(
+        client
+            .send_text(&id("NOSUCH01"), &key, "x")
+            .await
+            .unwrap_err(),
+        "400",
+    );
+    assert!(matches!(e, ThreemaError::BadRecipient) && !e.is_transient());
+    let e = check(
+        client.lookup_public_key(&id("NOSUCH01")).await.unwrap_err(),
+        "404",
+    );
+    assert!(matches!(e, ThreemaError::NotFound));
+    // 413: a text too long for a 4000-byte box.
+    let e = check(
+        client
+            .send_text(&driver, &key, &"x".repeat(4100))
+            .await
+            .unwrap_err(),
+        "413",
+    );
+    assert!(matches!(e, ThreemaError::TooLarge));
+    // 429 and 500: worth a retry.
+    sim.inject_fault("send_e2e", Fault::status(429).times(1));
+    let e = check(
+        client.send_text(&driver, &key, "x").await.unwrap_err(),
+        "429",
+    );
+    assert!(matches!(e, ThreemaError::RateLimited) && e.is_transient());
+    sim.inject_fault("send_e2e", Fault::status(500).times(1));
+    let e = check(
+        client.send_text(&driver, &key, "x").await.unwrap_err(),
+        "500",
+    );
+    assert!(matches!(e, ThreemaError::Server) && e.is_transient());
+    // 402: nothing is sent without credits.
+    let before = sim.inbox("DRIVER05").len();
+    let credits = sim.credits();
+    sim.set_credits(0);
+    let e = check(
+        client.send_text(&driver, &key, "x").await.unwrap_err(),
+        "402",
+    );
+    assert!(matches!(e, ThreemaError::NoCredits) && !e.is_transient());
+    assert_eq!(sim.inbox("DRIVER05").len(), before);
+    sim.set_credits(credits);
+    // Accepted, then no answer: the message did arrive, so the outcome is unknown, not "failed".
+    sim.inject_fault("send_e2e", Fault::accept_then_timeout().times(1));
+    let e = check(
+        client
+            .send_text(&driver, &key, "vielleicht")
+            .await
+            .unwrap_err(),
+        "timeout",
+    );
+    assert!(e.outcome_unknown(), "{e}");
+    let inbox = sim.wait_inbox("DRIVER05", before + 1, WAIT).await;
+    assert_eq!(
+        inbox.last().unwrap().message,
+        Decoded::Text("vielleicht".into())
+    );
+
+    // 401: wrong secret. Unreachable: nothing listens.
+    let mut config = b.config.threema.clone();
+    config.secret = "wrong-secret-value".to_owned().into();
+    let wrong = ThreemaClient::new(&config).unwrap();
+    let e = check(wrong.credits().await.unwrap_err(), "401");
+    assert!(matches!(e, ThreemaError::BadCredentials));
+    assert!(!e.to_string().contains("wrong-secret-value"));
+    let mut config = b.config.threema.clone();
+    config.api_url = url::Url::parse("http://127.0.0.1:9").unwrap();
+    let e = check(
+        ThreemaClient::new(&config)
+            .unwrap()
+            .credits()
+            .await
+            .unwrap_err(),
+        "unreachable",
+    );
+    assert!(matches!(e, ThreemaError::Unreachable(_)) && e.is_transient() && !e.outcome_unknown());
+    assert!(!format!("{:?}", ThreemaClient::new(&config).unwrap()).contains(GATEWAY_SECRET));
+}

@@ -103,6 +103,7 @@ pub struct RawDatabase {
 #[serde(default, deny_unknown_fields)]
 pub struct RawBridge {
     pub inbox_workers: Option<usize>,
+    pub dispatchers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +172,8 @@ pub struct BridgeConfig {
     /// Rooms whose inbox events may be handled at the same time. `0` accepts and persists
     /// transactions without handling them (maintenance: drain later with a normal start).
     pub inbox_workers: usize,
+    /// Matrix users invited to every portal room (until the employee directory decides).
+    pub dispatchers: Vec<OwnedUserId>,
 }
 
 #[derive(Debug, Clone)]
@@ -403,6 +406,21 @@ impl Config {
             None => c.fail("database.url", "must start with sqlite:// or postgres://"),
         };
 
+        let dispatchers = raw
+            .bridge
+            .dispatchers
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| match UserId::parse(&d) {
+                Ok(id) => Some(id),
+                Err(e) => c.fail(
+                    "bridge.dispatchers",
+                    format!("{d:?} is not a Matrix user ID: {e}"),
+                ),
+            })
+            .collect::<Option<Vec<_>>>();
+
         let json = match raw.logging.format.as_deref() {
             None | Some("pretty") => Some(false),
             Some("json") => Some(true),
@@ -453,6 +471,7 @@ impl Config {
             },
             bridge: BridgeConfig {
                 inbox_workers: raw.bridge.inbox_workers.unwrap_or(16),
+                dispatchers: dispatchers.ok_or_else(missing)?,
             },
             directory: DirectoryConfig {
                 csv: raw.directory.csv.map(|p| c.path(&p)),

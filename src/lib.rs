@@ -8,6 +8,7 @@ pub mod app;
 pub mod bridge;
 pub mod cli;
 pub mod config;
+mod error_chain;
 pub mod http;
 pub mod matrix;
 pub mod registration;

@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    bridge::{InProcess, TestConfig},
+    bridge::Harness,
     db::TestDb,
     synapse::{self, wait_for},
 };
@@ -43,10 +43,8 @@ async fn user_message_reaches_the_inbox_once_and_is_handled_postgres() {
 }
 
 async fn user_message_reaches_the_inbox_once_and_is_handled(db: TestDb) {
-    let guard = synapse::acquire().await;
-    let hs = guard.synapse;
-    let dir = tempfile::tempdir().unwrap();
-    let bridge = InProcess::start(&TestConfig::new(db.url()).write(dir.path(), hs)).await;
+    let bridge = Harness::start(db, |_| {}).await;
+    let hs = bridge.synapse;
     let store = &bridge.bridge.store;
 
     // A dispatcher opens a DM with the bot: the bot joins through the inbox worker.
@@ -68,7 +66,7 @@ async fn user_message_reaches_the_inbox_once_and_is_handled(db: TestDb) {
     })
     .await;
     assert_eq!(outcome, "message outside a portal");
-    assert_eq!(inbox_rows(db.url(), Some(&event_id)).await, 1);
+    assert_eq!(inbox_rows(bridge.db.url(), Some(&event_id)).await, 1);
 
     // Synapse replays a transaction (e.g. after a restart, under a new txn id): nothing new.
     let (_, hs_token) = hs.tokens();
@@ -89,23 +87,19 @@ async fn user_message_reaches_the_inbox_once_and_is_handled(db: TestDb) {
             .unwrap();
         assert_eq!(response.status(), 200);
     }
-    assert_eq!(inbox_rows(db.url(), Some(&event_id)).await, 1);
+    assert_eq!(inbox_rows(bridge.db.url(), Some(&event_id)).await, 1);
     assert_eq!(
         store.inbox_outcome(&event_id).await.unwrap(),
         Some(Some(outcome))
     );
     assert_eq!(store.inbox_backlog().await.unwrap(), 0);
     bridge.stop().await;
-    db.cleanup().await;
 }
 
 #[tokio::test]
 async fn ghosts_are_registered_once_without_a_device() {
-    let guard = synapse::acquire().await;
-    let hs = guard.synapse;
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::sqlite();
-    let bridge = InProcess::start(&TestConfig::new(db.url()).write(dir.path(), hs)).await;
+    let bridge = Harness::start(TestDb::sqlite(), |_| {}).await;
+    let hs = bridge.synapse;
     let b = &bridge.bridge;
 
     let id = ThreemaId::parse(&format!(
@@ -185,15 +179,10 @@ async fn ghosts_are_registered_once_without_a_device() {
 
 #[tokio::test]
 async fn bad_requests_are_refused_and_store_nothing() {
-    let guard = synapse::acquire().await;
-    let hs = guard.synapse;
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::sqlite();
-    let mut config = TestConfig::new(db.url());
-    config.max_body_bytes = 64 * 1024;
-    let bridge = InProcess::start(&config.write(dir.path(), hs)).await;
+    let bridge = Harness::start(TestDb::sqlite(), |c| c.max_body_bytes = 64 * 1024).await;
+    let hs = bridge.synapse;
     let (as_token, hs_token) = hs.tokens();
-    let before = inbox_rows(db.url(), None).await;
+    let before = inbox_rows(bridge.db.url(), None).await;
 
     let event = json!({"event_id": "$bad-request-test", "room_id": "!r", "sender": "@a:dispatch.test",
         "type": "m.room.message", "origin_server_ts": 1, "content": {"body": "x", "msgtype": "m.text"}});
@@ -269,7 +258,7 @@ async fn bad_requests_are_refused_and_store_nothing() {
         );
     }
     assert_eq!(
-        inbox_rows(db.url(), None).await,
+        inbox_rows(bridge.db.url(), None).await,
         before,
         "refused requests store nothing"
     );
@@ -277,7 +266,10 @@ async fn bad_requests_are_refused_and_store_nothing() {
     // The legacy query-string token is still accepted, and the event is stored.
     let legacy = put(None, &format!("?access_token={hs_token}"), good_body).await;
     assert_eq!(legacy.0, 200);
-    assert_eq!(inbox_rows(db.url(), Some("$bad-request-test")).await, 1);
+    assert_eq!(
+        inbox_rows(bridge.db.url(), Some("$bad-request-test")).await,
+        1
+    );
 
     // Other endpoints.
     let get = |path: &str, token: &str| {
@@ -318,10 +310,7 @@ async fn an_item_committed_out_of_order_is_still_handled() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let guard = synapse::acquire().await;
-    let dir = tempfile::tempdir().unwrap();
-    let bridge =
-        InProcess::start(&TestConfig::new(db.url()).write(dir.path(), guard.synapse)).await;
+    let bridge = Harness::start(db, |_| {}).await;
     let store = &bridge.bridge.store;
     let insert = "INSERT INTO matrix_inbox (dedup_key, room_id, kind, event_type, sender, payload, received_at) \
                   VALUES ($1, '!late:dispatch.test', 'event', 'm.room.message', '@a:dispatch.test', $2, 0)";
@@ -332,7 +321,7 @@ async fn an_item_committed_out_of_order_is_still_handled() {
     };
 
     // The early item takes its sequence number, but its transaction stays open.
-    let mut slow = AnyConnection::connect(db.url()).await.unwrap();
+    let mut slow = AnyConnection::connect(bridge.db.url()).await.unwrap();
     let mut slow_tx = slow.begin().await.unwrap();
     sqlx::query(insert)
         .bind("$early")
@@ -341,7 +330,7 @@ async fn an_item_committed_out_of_order_is_still_handled() {
         .await
         .unwrap();
     // The later item commits first, through the bridge's own API, and is handled.
-    let (_, hs_token) = guard.synapse.tokens();
+    let (_, hs_token) = bridge.synapse.tokens();
     let response = reqwest::Client::new()
         .put(format!(
             "{}/_matrix/app/v1/transactions/late-1",
@@ -367,7 +356,6 @@ async fn an_item_committed_out_of_order_is_still_handled() {
     })
     .await;
     assert_eq!(outcome, "message outside a portal");
-    assert_eq!(inbox_rows(db.url(), Some("$early")).await, 1);
+    assert_eq!(inbox_rows(bridge.db.url(), Some("$early")).await, 1);
     bridge.stop().await;
-    db.cleanup().await;
 }

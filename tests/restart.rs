@@ -6,11 +6,13 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    bridge::{GATEWAY_SECRET, Process, TestConfig},
+    bridge::{GATEWAY_ID, GATEWAY_SECRET, Process, TestConfig},
     db::TestDb,
     synapse::{self, wait_for},
+    threema::bridge_public_key,
 };
 use sqlx::{Connection, Row, SqliteConnection};
+use threema_gateway_sim::{SimConfig, Simulator};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -57,11 +59,33 @@ async fn sigkill_after_ack_handles_each_event_exactly_once_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::sqlite();
 
-    // First run: transactions are acknowledged and stored, but no worker handles them.
+    // The Gateway (simulator) sees the bridge's credit checks: requests that carry the API
+    // secret in their query string, so the logs below are checked with Gateway traffic in them.
     let mut config = TestConfig::new(db.url());
+    let bridge_key = bridge_public_key(&config.private_key);
+    let sim_config = SimConfig::new(GATEWAY_ID, GATEWAY_SECRET, *bridge_key.as_bytes());
+    let sim = Simulator::start(
+        sim_config,
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    )
+    .await
+    .unwrap();
+    let gateway_calls = |n: u64| {
+        let sim = sim.clone();
+        async move {
+            wait_for("the bridge to read its credits", WAIT, || async {
+                (sim.metrics().count("credits", 200) >= n).then_some(())
+            })
+            .await
+        }
+    };
+
+    // First run: transactions are acknowledged and stored, but no worker handles them.
+    config.gateway_url = sim.base_url();
     config.inbox_workers = 0;
     let config_path = config.write(dir.path(), hs);
     let first = Process::start(&config_path, dir.path().join("first.log")).await;
+    gateway_calls(1).await;
 
     // Synapse pushes a room's messages once one of our users is in it: the bot joins `room` as
     // setup. The invite to `other_room` stays pending with the messages.
@@ -88,10 +112,10 @@ async fn sigkill_after_ack_handles_each_event_exactly_once_after_restart() {
     first.kill();
 
     // Second run with workers: everything stored is handled, once.
-    let mut config = TestConfig::new(db.url());
     config.inbox_workers = 4;
     let config_path = config.write(dir.path(), hs);
     let second = Process::start(&config_path, dir.path().join("second.log")).await;
+    gateway_calls(2).await;
     wait_for("the stored events to be handled", WAIT, || async {
         (inbox_state(db.url(), &keys).await == (3, 3)).then_some(())
     })
@@ -131,6 +155,7 @@ async fn sigkill_after_ack_handles_each_event_exactly_once_after_restart() {
 
     // Third run: nothing is handled again.
     let third = Process::start(&config_path, dir.path().join("third.log")).await;
+    gateway_calls(3).await;
     // One full round trip through Synapse proves the bridge is up and draining.
     let marker = alice.send_text(&room, "marker").await;
     let marker_keys = vec![marker.clone()];

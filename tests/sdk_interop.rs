@@ -6,10 +6,9 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use common::{
-    bridge::{GATEWAY_ID, GATEWAY_SECRET, InProcess, TestConfig},
+    bridge::{GATEWAY_ID, GATEWAY_SECRET, Harness},
     db::TestDb,
     python::sdk,
-    synapse,
     threema::bridge_public_key,
 };
 use serde_json::json;
@@ -26,11 +25,7 @@ const TEXT: &str = "Grüezi 🚚 *Tour 7* _heute_ ~nicht~ morgen";
 
 #[tokio::test]
 async fn messages_the_python_sdk_encrypts_are_decoded_by_the_bridge() {
-    let guard = synapse::acquire().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::sqlite();
-    let config = TestConfig::new(db.url());
-    let bridge = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
+    let bridge = Harness::start(TestDb::sqlite(), |_| {}).await;
     let driver_key: [u8; 32] = rand::random();
     let driver_public = hex::encode(
         crypto_box::SecretKey::from(driver_key)
@@ -48,7 +43,7 @@ async fn messages_the_python_sdk_encrypts_are_decoded_by_the_bridge() {
     let answer = sdk(&json!({
         "op": "encrypt",
         "driver_key": hex::encode(driver_key),
-        "bridge_public_key": hex::encode(bridge_public_key(&config.private_key).as_bytes()),
+        "bridge_public_key": hex::encode(bridge_public_key(&bridge.config.private_key).as_bytes()),
         "driver_id": "PYDRIVER",
         "gateway_id": GATEWAY_ID,
         "secret": GATEWAY_SECRET,
@@ -92,11 +87,7 @@ async fn messages_the_python_sdk_encrypts_are_decoded_by_the_bridge() {
 
 #[tokio::test]
 async fn the_python_sdk_decrypts_what_the_bridge_encrypts() {
-    let guard = synapse::acquire().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::sqlite();
-    let config = TestConfig::new(db.url());
-    let bridge = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
+    let bridge = Harness::start(TestDb::sqlite(), |_| {}).await;
     let client = &bridge.bridge.threema;
     let driver_key: [u8; 32] = rand::random();
     let driver_public = *crypto_box::SecretKey::from(driver_key)
@@ -130,21 +121,7 @@ async fn the_python_sdk_decrypts_what_the_bridge_encrypts() {
 
 #[tokio::test]
 async fn the_python_sdk_reads_a_file_the_bridge_uploaded() {
-    let guard = synapse::acquire().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::sqlite();
-    let mut config = TestConfig::new(db.url());
-    let sim_config = threema_gateway_sim::SimConfig::new(
-        GATEWAY_ID,
-        GATEWAY_SECRET,
-        *bridge_public_key(&config.private_key).as_bytes(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = threema_gateway_sim::Simulator::start(sim_config, listener)
-        .await
-        .unwrap();
-    config.gateway_url = sim.base_url();
-    let bridge = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
+    let (bridge, sim) = Harness::with_simulator(|_| {}).await;
     let client = &bridge.bridge.threema;
     let driver_key: [u8; 32] = rand::random();
     let driver_public = *crypto_box::SecretKey::from(driver_key)

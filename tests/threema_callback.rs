@@ -6,9 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    bridge::{GATEWAY_ID, GATEWAY_SECRET, InProcess, TestConfig},
+    bridge::{GATEWAY_ID, GATEWAY_SECRET, Harness},
     db::TestDb,
-    synapse::{self, wait_for},
+    synapse::wait_for,
     threema::{Driver, bridge_public_key, callback_body, random_message_id},
 };
 use threema_bridge::{
@@ -32,13 +32,9 @@ async fn post(url: &str, body: String) -> u16 {
 
 #[tokio::test]
 async fn refused_callbacks_store_nothing_and_a_retried_one_is_stored_once() {
-    let guard = synapse::acquire().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::sqlite();
-    let config = TestConfig::new(db.url());
-    let bridge = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
+    let bridge = Harness::start(TestDb::sqlite(), |_| {}).await;
     let store = &bridge.bridge.store;
-    let bridge_key = bridge_public_key(&config.private_key);
+    let bridge_key = bridge_public_key(&bridge.config.private_key);
     let driver = Driver::new("DRVR0001");
     let url = &bridge.callback_url;
 
@@ -117,13 +113,9 @@ async fn refused_callbacks_store_nothing_and_a_retried_one_is_stored_once() {
 
 #[tokio::test]
 async fn every_message_type_is_decoded_from_a_real_box() {
-    let guard = synapse::acquire().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::sqlite();
-    let config = TestConfig::new(db.url());
-    let bridge = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
+    let bridge = Harness::start(TestDb::sqlite(), |_| {}).await;
     let store = &bridge.bridge.store;
-    let bridge_key = bridge_public_key(&config.private_key);
+    let bridge_key = bridge_public_key(&bridge.config.private_key);
     let driver = Driver::new("DRVR0002");
     // The key cache holds the driver's key, as after a first lookup at the Gateway.
     store
@@ -267,7 +259,15 @@ async fn every_message_type_is_decoded_from_a_real_box() {
         })
         .await
     };
-    assert_eq!(outcome(sent[0].0.clone()).await, "text, 6000 bytes");
+    // Text goes on into the driver's portal; the outcome names the Matrix event.
+    let text = outcome(sent[0].0.clone()).await;
+    let event = text.strip_prefix("text, 6000 bytes → ").expect(&text);
+    let mapped = store
+        .message_by_threema_id(sender, &sent[0].0, threema_bridge::store::Direction::In)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mapped.event_id, event);
     assert_eq!(
         outcome(sent[2].0.clone()).await,
         "receipt read for 2 message(s)"

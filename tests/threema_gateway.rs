@@ -7,57 +7,21 @@ mod common;
 use std::{sync::Arc, time::Duration};
 
 use common::{
-    bridge::{GATEWAY_ID, GATEWAY_SECRET, InProcess, TestConfig},
-    db::TestDb,
-    synapse::{self, SynapseGuard, wait_for},
-    threema::bridge_public_key,
+    bridge::{GATEWAY_ID, GATEWAY_SECRET, Harness},
+    synapse::wait_for,
 };
 use serde_json::json;
 use threema_bridge::{
-    bridge::{Incoming, from_threema::Media},
+    bridge::Incoming,
     threema::{
-        OutgoingFile, ThreemaClient, ThreemaError, ThreemaId,
+        Media, OutgoingFile, ThreemaClient, ThreemaError, ThreemaId,
         client::parse_message_id,
         codec::{Location, Message, ReceiptStatus, Rendering},
     },
 };
-use threema_gateway_sim::{Behaviour, Decoded, Fault, SimConfig, Simulator, UserMessage, UserSpec};
+use threema_gateway_sim::{Behaviour, Decoded, Fault, UserMessage, UserSpec};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-struct Setup {
-    sim: Simulator,
-    bridge: InProcess,
-    _dir: tempfile::TempDir,
-    _db: TestDb,
-    _guard: SynapseGuard,
-}
-
-async fn setup(tweak: impl FnOnce(&mut TestConfig)) -> Setup {
-    let guard = synapse::acquire().await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = TestDb::sqlite();
-    let mut config = TestConfig::new(db.url());
-    let mut sim_config = SimConfig::new(
-        GATEWAY_ID,
-        GATEWAY_SECRET,
-        *bridge_public_key(&config.private_key).as_bytes(),
-    );
-    sim_config.time_scale = 0.01;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(sim_config, listener).await.unwrap();
-    config.gateway_url = sim.base_url();
-    tweak(&mut config);
-    let bridge = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
-    sim.set_callback_url(&bridge.callback_url);
-    Setup {
-        sim,
-        bridge,
-        _dir: dir,
-        _db: db,
-        _guard: guard,
-    }
-}
 
 fn id(s: &str) -> ThreemaId {
     ThreemaId::parse(s).unwrap()
@@ -65,8 +29,8 @@ fn id(s: &str) -> ThreemaId {
 
 #[tokio::test]
 async fn what_the_bridge_sends_arrives_decrypted_on_the_phone() {
-    let s = setup(|_| {}).await;
-    let (sim, b) = (&s.sim, &s.bridge.bridge);
+    let (h, sim) = Harness::with_simulator(|_| {}).await;
+    let (sim, b) = (&sim, &h.bridge);
     sim.add_user(UserSpec::new("DRIVER01").behaviour(Behaviour::silent()));
     let driver = id("DRIVER01");
     let credits_before = sim.credits();
@@ -197,8 +161,8 @@ async fn what_the_bridge_sends_arrives_decrypted_on_the_phone() {
 
 #[tokio::test]
 async fn everything_a_phone_sends_reaches_the_bridge_decoded() {
-    let s = setup(|_| {}).await;
-    let (sim, b) = (&s.sim, &s.bridge.bridge);
+    let (h, sim) = Harness::with_simulator(|_| {}).await;
+    let (sim, b) = (&sim, &h.bridge);
     sim.add_user(
         UserSpec::new("DRIVER02")
             .nickname("Dana")
@@ -402,8 +366,8 @@ async fn everything_a_phone_sends_reaches_the_bridge_decoded() {
 
 #[tokio::test]
 async fn undecryptable_messages_and_changed_keys_are_kept_not_bridged() {
-    let s = setup(|_| {}).await;
-    let (sim, b) = (&s.sim, &s.bridge.bridge);
+    let (h, sim) = Harness::with_simulator(|_| {}).await;
+    let (sim, b) = (&sim, &h.bridge);
     let store = &b.store;
     sim.add_user(UserSpec::new("DRIVER03").behaviour(Behaviour::silent()));
     let real_key = hex::encode(sim.user("DRIVER03").unwrap().public_key);
@@ -477,8 +441,8 @@ async fn undecryptable_messages_and_changed_keys_are_kept_not_bridged() {
 
 #[tokio::test]
 async fn gateway_statuses_become_typed_errors_without_the_secret() {
-    let s = setup(|c| c.gateway_timeout_s = 1).await;
-    let (sim, b) = (&s.sim, &s.bridge.bridge);
+    let (h, sim) = Harness::with_simulator(|c| c.gateway_timeout_s = 1).await;
+    let (sim, b) = (&sim, &h.bridge);
     sim.add_user(UserSpec::new("DRIVER05").behaviour(Behaviour::silent()));
     let driver = id("DRIVER05");
     let key = b.public_key_of(&driver).await.unwrap();

@@ -10,7 +10,7 @@ use super::{
 use crate::{
     store::{StoreError, ThreemaItem},
     threema::{
-        ThreemaError, ThreemaId,
+        Media, ThreemaError, ThreemaId,
         codec::{Message, ReceiptStatus},
     },
 };
@@ -25,12 +25,6 @@ pub struct Incoming {
     pub nickname: Option<String>,
     pub message: Message,
     pub media: Option<Media>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Media {
-    pub data: Vec<u8>,
-    pub thumbnail: Option<Vec<u8>>,
 }
 
 pub struct ThreemaInbox(pub Arc<Bridge>);
@@ -109,23 +103,23 @@ impl Bridge {
                 return Ok(Outcome::kept(format!("malformed: {e}")));
             }
         };
-        let media = match self.download_media(&from, &message).await {
+        let media = match self.threema.download_media(&message, &key).await {
             Ok(media) => media,
-            Err(BridgeError::Threema(ThreemaError::NotFound)) => {
+            Err(ThreemaError::NotFound) => {
                 return Ok(Outcome::kept(format!(
                     "{}: the blob is no longer at the Gateway",
                     summary(&message, None)
                 )));
             }
-            Err(BridgeError::Threema(ThreemaError::Crypto(reason))) => {
+            Err(ThreemaError::Crypto(reason)) => {
                 return Ok(Outcome::kept(format!(
                     "{}: the blob does not decrypt: {reason}",
                     summary(&message, None)
                 )));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
-        let outcome = summary(&message, media.as_ref());
+        let mut outcome = summary(&message, media.as_ref());
         let unsupported = matches!(message, Message::Unsupported { .. });
         if unsupported {
             tracing::warn!(threema_id = %from, %outcome, "message type not bridged; kept");
@@ -138,73 +132,15 @@ impl Bridge {
             message,
             media,
         };
+        if let Some(event_id) = self.bridge_to_matrix(&incoming).await? {
+            outcome = format!("{outcome} → {event_id}");
+        }
         // Nobody listening is fine: the outcome is recorded either way.
         let _ = self.incoming.send(Arc::new(incoming));
         Ok(if unsupported {
             Outcome::kept(outcome)
         } else {
             Outcome::done(outcome)
-        })
-    }
-
-    /// Fetches and decrypts the blobs a message refers to.
-    async fn download_media(
-        &self,
-        from: &ThreemaId,
-        message: &Message,
-    ) -> Result<Option<Media>, BridgeError> {
-        use threema_gateway::{EncryptedFileData, Key, decrypt_file_data, protocol::BlobId};
-        let secretbox = |data, thumbnail, key: [u8; 32]| {
-            decrypt_file_data(
-                &EncryptedFileData {
-                    file: data,
-                    thumbnail,
-                },
-                &Key::from(key),
-            )
-            .map(|p| Media {
-                data: p.file,
-                thumbnail: p.thumbnail,
-            })
-            .map_err(|e| BridgeError::Threema(ThreemaError::Crypto(e.to_string())))
-        };
-        Ok(match message {
-            Message::File(file) => {
-                let (data, thumbnail) = self.threema.download_file(file).await?;
-                Some(Media { data, thumbnail })
-            }
-            Message::LegacyAudio { blob_id, key, .. } => Some(secretbox(
-                self.threema.download_blob(blob_id).await?,
-                None,
-                *key,
-            )?),
-            Message::LegacyVideo {
-                blob_id,
-                thumbnail_blob_id,
-                key,
-                ..
-            } => {
-                let data = self.threema.download_blob(blob_id).await?;
-                let thumbnail = self.threema.download_blob(thumbnail_blob_id).await?;
-                Some(secretbox(data, Some(thumbnail), *key)?)
-            }
-            // The old image type is a crypto_box from the sender under the nonce it names.
-            Message::LegacyImage { blob_id, nonce, .. } => {
-                let sealed = self.threema.download_blob(&BlobId(blob_id.0)).await?;
-                let key = self.public_key_of(from).await?;
-                let data = crate::threema::crypto::open(
-                    nonce,
-                    &sealed,
-                    &crate::threema::crypto::PublicKey::from(key),
-                    self.threema.secret_key(),
-                )
-                .map_err(|e| BridgeError::Threema(ThreemaError::Crypto(e.to_string())))?;
-                Some(Media {
-                    data,
-                    thumbnail: None,
-                })
-            }
-            _ => None,
         })
     }
 }

@@ -9,19 +9,18 @@ impl Bridge {
     /// The trusted key of `id`: from the store, or looked up and stored on first use.
     pub async fn public_key_of(&self, id: &ThreemaId) -> Result<[u8; 32], BridgeError> {
         if let Some(cached) = self.store.public_key(id.as_str()).await? {
-            return key_bytes(&cached.public_key).ok_or_else(|| {
-                BridgeError::Threema(ThreemaError::BadResponse(format!(
-                    "stored key of {id} is malformed"
-                )))
-            });
+            return parse(id, &cached.public_key);
         }
         let key = self.threema.lookup_public_key(id).await?;
         self.store
             .public_key_insert(id.as_str(), &hex::encode(key))
             .await?;
         tracing::info!(threema_id = %id, "cached public key");
-        // Another task may have stored first; the store keeps the first key, so read it back.
-        Box::pin(self.public_key_of(id)).await
+        // Another task may have stored first, and the store keeps the first key: use that one.
+        match self.store.public_key(id.as_str()).await? {
+            Some(cached) => parse(id, &cached.public_key),
+            None => Ok(key),
+        }
     }
 
     /// Asks the Gateway again, after a box would not open with the stored key. Returns whether
@@ -41,4 +40,12 @@ impl Bridge {
         );
         Ok(true)
     }
+}
+
+fn parse(id: &ThreemaId, stored: &str) -> Result<[u8; 32], BridgeError> {
+    key_bytes(stored).ok_or_else(|| {
+        BridgeError::Threema(ThreemaError::BadResponse(format!(
+            "stored key of {id} is malformed"
+        )))
+    })
 }

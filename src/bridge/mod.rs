@@ -7,6 +7,8 @@ pub mod from_threema;
 pub mod ghost;
 pub mod inbox;
 pub mod keys;
+pub mod portal;
+pub mod to_matrix;
 
 use std::sync::{Arc, atomic::AtomicI64};
 
@@ -84,6 +86,30 @@ impl Bridge {
 
     fn is_own_user(&self, user_id: &UserId) -> bool {
         is_own_user(user_id, &self.config.homeserver.domain)
+    }
+
+    /// The driver's ghost, registered, with `display_name` (changed only when it differs from the
+    /// one recorded: every change is a member event in each of the ghost's rooms).
+    pub async fn ensure_ghost_profile(
+        &self,
+        threema_id: &ThreemaId,
+        display_name: &str,
+    ) -> Result<OwnedUserId, BridgeError> {
+        let user_id = self.ensure_ghost(threema_id).await?;
+        let recorded = self
+            .store
+            .ghost_by_threema_id(threema_id.as_str())
+            .await?
+            .and_then(|g| g.display_name);
+        if recorded.as_deref() != Some(display_name) {
+            self.matrix
+                .ensure_display_name(&user_id, display_name)
+                .await?;
+            self.store
+                .ghost_set_profile(threema_id.as_str(), Some(display_name), None)
+                .await?;
+        }
+        Ok(user_id)
     }
 
     /// Makes sure the driver's ghost exists on the homeserver (once; remembered in the store).

@@ -48,7 +48,7 @@ impl MatrixError {
         // reqwest's message carries the URL; ours never have a token in it (it travels in the
         // Authorization header), but strip the query anyway: user ids are personal data.
         let err = err.without_url();
-        MatrixError::Transport(err.to_string() + &source_chain(&err))
+        MatrixError::Transport(crate::error_chain::chain(&err))
     }
 
     /// Reads a Matrix error body; anything else keeps the status and a short excerpt.
@@ -77,15 +77,4 @@ impl MatrixError {
             retry_after: retry_ms.map(Duration::from_millis).or(retry_header),
         }
     }
-}
-
-fn source_chain(err: &dyn std::error::Error) -> String {
-    let mut out = String::new();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

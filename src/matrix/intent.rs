@@ -111,6 +111,26 @@ impl MatrixClient {
             .room_id)
     }
 
+    /// The room an alias names.
+    pub async fn resolve_alias(
+        &self,
+        alias: &ruma::RoomAliasId,
+    ) -> Result<OwnedRoomId, MatrixError> {
+        let request = ruma::api::client::alias::get_alias::v3::Request::new(alias.to_owned());
+        Ok(self.send(request, None).await?.room_id)
+    }
+
+    /// The bot invites `user_id`.
+    pub async fn invite(&self, room_id: &RoomId, user_id: &UserId) -> Result<(), MatrixError> {
+        use ruma::api::client::membership::invite_user::v3::{
+            InvitationRecipient, InviteUserId, Request,
+        };
+        let recipient = InvitationRecipient::UserId(InviteUserId::new(user_id.to_owned()));
+        self.send(Request::new(room_id.to_owned(), recipient), None)
+            .await?;
+        Ok(())
+    }
+
     pub async fn leave(
         &self,
         room_id: &RoomId,

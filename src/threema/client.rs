@@ -14,7 +14,7 @@ use threema_gateway::{
 
 use super::{
     ThreemaError, ThreemaId,
-    codec::{self, FileMessage, Location, Message, ReceiptStatus},
+    codec::{self, Location, Message, ReceiptStatus},
     crypto::{self, PublicKey, SecretKey},
 };
 use crate::config::ThreemaConfig;
@@ -32,6 +32,13 @@ impl std::fmt::Debug for ThreemaClient {
             .field("gateway_id", &self.gateway_id)
             .finish_non_exhaustive()
     }
+}
+
+/// The decrypted bytes a file or legacy media message refers to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Media {
+    pub data: Vec<u8>,
+    pub thumbnail: Option<Vec<u8>>,
 }
 
 /// A file to send: the bytes, and how the driver's app should show them.
@@ -243,30 +250,66 @@ impl ThreemaClient {
         Ok(self.api.blob_download(blob_id).await?)
     }
 
-    pub(crate) fn secret_key(&self) -> &SecretKey {
-        &self.secret_key
-    }
-
-    /// Downloads and decrypts a file message's blob and thumbnail.
-    pub async fn download_file(
+    /// Downloads and decrypts the blobs a message refers to (file messages and the legacy
+    /// image, audio and video types); `None` for every other message.
+    pub async fn download_media(
         &self,
-        file: &FileMessage,
-    ) -> Result<(Vec<u8>, Option<Vec<u8>>), ThreemaError> {
-        let data = self.api.blob_download(&BlobId(file.blob_id)).await?;
-        let thumbnail = match file.thumbnail_blob_id {
-            Some(id) => Some(self.api.blob_download(&BlobId(id)).await?),
-            None => None,
+        message: &Message,
+        sender_key: &[u8; 32],
+    ) -> Result<Option<Media>, ThreemaError> {
+        // File, audio and video blobs: secretbox under the message's key, nonces …01 and …02.
+        let secretbox = |file, thumbnail, key: [u8; 32]| {
+            threema_gateway::decrypt_file_data(
+                &EncryptedFileData { file, thumbnail },
+                &Key::from(key),
+            )
+            .map(|plain| {
+                Some(Media {
+                    data: plain.file,
+                    thumbnail: plain.thumbnail,
+                })
+            })
+            .map_err(|e| ThreemaError::Crypto(e.to_string()))
         };
-        let key = Key::from(file.key);
-        let plain = threema_gateway::decrypt_file_data(
-            &EncryptedFileData {
-                file: data,
-                thumbnail,
-            },
-            &key,
-        )
-        .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
-        Ok((plain.file, plain.thumbnail))
+        match message {
+            Message::File(file) => {
+                let data = self.download_blob(&BlobId(file.blob_id)).await?;
+                let thumbnail = match file.thumbnail_blob_id {
+                    Some(id) => Some(self.download_blob(&BlobId(id)).await?),
+                    None => None,
+                };
+                secretbox(data, thumbnail, file.key)
+            }
+            Message::LegacyAudio { blob_id, key, .. } => {
+                secretbox(self.download_blob(blob_id).await?, None, *key)
+            }
+            Message::LegacyVideo {
+                blob_id,
+                thumbnail_blob_id,
+                key,
+                ..
+            } => {
+                let data = self.download_blob(blob_id).await?;
+                let thumbnail = self.download_blob(thumbnail_blob_id).await?;
+                secretbox(data, Some(thumbnail), *key)
+            }
+            // The old image type: a crypto_box from the sender under the nonce the message names.
+            Message::LegacyImage { blob_id, nonce, .. } => {
+                let sealed = self.download_blob(blob_id).await?;
+                let data = crypto::open(
+                    nonce,
+                    &sealed,
+                    &PublicKey::from(*sender_key),
+                    &self.secret_key,
+                )
+                .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
+                Ok(Some(Media {
+                    data,
+                    thumbnail: None,
+                }))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Opens a callback's box from `sender_key`: unpadded type byte and data.

@@ -63,7 +63,7 @@ impl From<ApiError> for ThreemaError {
             ApiError::RequestError(e) => {
                 let connect = e.is_connect();
                 let e = e.without_url();
-                let text = source_chain(&e);
+                let text = crate::error_chain::chain(&e);
                 if connect {
                     Self::Unreachable(text)
                 } else {
@@ -74,15 +74,4 @@ impl From<ApiError> for ThreemaError {
             other => Self::BadResponse(other.to_string()),
         }
     }
-}
-
-fn source_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

@@ -8,6 +8,6 @@ pub mod crypto;
 mod error;
 mod id;
 
-pub use client::{OutgoingFile, ThreemaClient};
+pub use client::{Media, OutgoingFile, ThreemaClient};
 pub use error::ThreemaError;
 pub use id::ThreemaId;

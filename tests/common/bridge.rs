@@ -10,7 +10,12 @@ use std::{
 use threema_bridge::{app::App, bridge::Bridge, config::Config};
 use tokio_util::sync::CancellationToken;
 
-use super::synapse::{DOMAIN, Synapse, appservice_port, path_str, wait_for};
+use threema_gateway_sim::{SimConfig, Simulator};
+
+use super::{
+    db::TestDb,
+    synapse::{DOMAIN, Synapse, SynapseGuard, appservice_port, path_str, wait_for},
+};
 
 /// Values that are secrets in the config; tests check they never reach a log.
 pub const GATEWAY_SECRET: &str = "gw-secret-Zq81mV0pLx";
@@ -24,6 +29,7 @@ pub struct TestConfig {
     pub inbox_workers: usize,
     pub max_body_bytes: usize,
     pub private_key: String,
+    pub dispatchers: Vec<String>,
 }
 
 impl TestConfig {
@@ -35,6 +41,7 @@ impl TestConfig {
             inbox_workers: 4,
             max_body_bytes: 1024 * 1024,
             private_key: hex::encode(rand::random::<[u8; 32]>()),
+            dispatchers: Vec::new(),
         }
     }
 
@@ -62,6 +69,7 @@ database:
   max_connections: 4
 bridge:
   inbox_workers: {workers}
+  dispatchers: {dispatchers:?}
 logging:
   filter: info,threema_bridge=debug
 "#,
@@ -73,6 +81,7 @@ logging:
             key = self.private_key,
             db = self.db_url,
             workers = self.inbox_workers,
+            dispatchers = self.dispatchers,
         );
         let path = dir.join("config.yaml");
         std::fs::write(&path, yaml).unwrap();
@@ -208,5 +217,81 @@ impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A bridge running in-process against the shared Synapse, with its own database and folder;
+/// optionally with the Threema Gateway simulator as its Gateway. Derefs to the running bridge.
+pub struct Harness {
+    running: InProcess,
+    pub config: TestConfig,
+    pub db: TestDb,
+    pub synapse: &'static Synapse,
+    _dir: tempfile::TempDir,
+    _guard: SynapseGuard,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = InProcess;
+
+    fn deref(&self) -> &InProcess {
+        &self.running
+    }
+}
+
+impl Harness {
+    pub async fn start(db: TestDb, tweak: impl FnOnce(&mut TestConfig)) -> Harness {
+        Self::start_inner(db, false, tweak).await.0
+    }
+
+    /// With the simulator as the Gateway, posting its callbacks to the bridge.
+    pub async fn with_simulator(tweak: impl FnOnce(&mut TestConfig)) -> (Harness, Simulator) {
+        let (harness, sim) = Self::start_inner(TestDb::sqlite(), true, tweak).await;
+        (harness, sim.expect("started with a simulator"))
+    }
+
+    async fn start_inner(
+        db: TestDb,
+        with_simulator: bool,
+        tweak: impl FnOnce(&mut TestConfig),
+    ) -> (Harness, Option<Simulator>) {
+        let guard = super::synapse::acquire().await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = TestConfig::new(db.url());
+        let sim = match with_simulator {
+            true => {
+                let key = super::threema::bridge_public_key(&config.private_key);
+                let mut sim_config = SimConfig::new(GATEWAY_ID, GATEWAY_SECRET, *key.as_bytes());
+                sim_config.time_scale = 0.01;
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let sim = Simulator::start(sim_config, listener).await.unwrap();
+                config.gateway_url = sim.base_url();
+                Some(sim)
+            }
+            false => None,
+        };
+        tweak(&mut config);
+        let running = InProcess::start(&config.write(dir.path(), guard.synapse)).await;
+        if let Some(sim) = &sim {
+            sim.set_callback_url(&running.callback_url);
+        }
+        let synapse = guard.synapse;
+        (
+            Harness {
+                running,
+                config,
+                db,
+                synapse,
+                _dir: dir,
+                _guard: guard,
+            },
+            sim,
+        )
+    }
+
+    /// Stops the bridge and drops a PostgreSQL test database.
+    pub async fn stop(self) {
+        self.running.stop().await;
+        self.db.cleanup().await;
     }
 }

@@ -39,6 +39,11 @@ fn harness_dir() -> PathBuf {
     repo_root().join("target/test-synapse")
 }
 
+/// A localpart no other test uses.
+pub fn unique_localpart(prefix: &str) -> String {
+    format!("{prefix}-{}", hex::encode(rand::random::<[u8; 4]>()))
+}
+
 pub struct Synapse {
     pub url: String,
     pub registration: PathBuf,
@@ -157,7 +162,11 @@ async fn admin_login(url: &str) -> String {
 impl Synapse {
     /// A fresh human user with a unique name, logged in.
     pub async fn new_user(&self, prefix: &str) -> MatrixUser {
-        let localpart = format!("{prefix}-{}", hex::encode(rand::random::<[u8; 4]>()));
+        self.new_user_named(&unique_localpart(prefix), prefix).await
+    }
+
+    /// A human user with this localpart (see [`unique_localpart`]), logged in.
+    pub async fn new_user_named(&self, localpart: &str, prefix: &str) -> MatrixUser {
         let user_id = format!("@{localpart}:{DOMAIN}");
         let http = reqwest::Client::new();
         let created = http
@@ -282,6 +291,61 @@ impl MatrixUser {
     /// One event as this user's client would fetch it.
     pub async fn event(&self, room_id: &str, event_id: &str) -> Value {
         let path = format!("/_matrix/client/v3/rooms/{room_id}/event/{event_id}");
+        self.call(reqwest::Method::GET, &path, None).await
+    }
+
+    pub async fn join(&self, room_id: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/_matrix/client/v3/join/{room_id}"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Waits (long-polling /sync, as a client does) for an invite; returns the room id.
+    pub async fn wait_invite(&self, timeout: Duration) -> String {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut since: Option<String> = None;
+        loop {
+            let mut path = "/_matrix/client/v3/sync?timeout=2000".to_owned();
+            if let Some(since) = &since {
+                path.push_str(&format!("&since={since}"));
+            }
+            let sync = self.call(reqwest::Method::GET, &path, None).await;
+            if let Some(room) = sync["rooms"]["invite"]
+                .as_object()
+                .and_then(|r| r.keys().next())
+            {
+                return room.clone();
+            }
+            since = sync["next_batch"].as_str().map(str::to_owned);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no invite within {timeout:?}"
+            );
+        }
+    }
+
+    /// The room's `m.room.message` events, oldest first, as a client loads them.
+    pub async fn messages(&self, room_id: &str) -> Vec<Value> {
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100");
+        let page = self.call(reqwest::Method::GET, &path, None).await;
+        let mut events: Vec<Value> = page["chunk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "m.room.message")
+            .cloned()
+            .collect();
+        events.reverse();
+        events
+    }
+
+    pub async fn state(&self, room_id: &str, event_type: &str, state_key: &str) -> Value {
+        let state_key: String =
+            url::form_urlencoded::byte_serialize(state_key.as_bytes()).collect();
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/state/{event_type}/{state_key}");
         self.call(reqwest::Method::GET, &path, None).await
     }
 

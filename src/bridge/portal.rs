@@ -1,0 +1,108 @@
+//! Portal rooms: one per driver, holding the driver's whole history.
+
+use ruma::{
+    OwnedRoomAliasId, OwnedRoomId, RoomAliasId, RoomId, UserId,
+    api::client::room::{Visibility, create_room},
+    serde::Raw,
+};
+use serde_json::json;
+
+use super::{Bridge, BridgeError};
+use crate::{config::GHOST_PREFIX, threema::ThreemaId};
+
+impl Bridge {
+    /// The driver's portal room: from the store, or created now with the ghost in it.
+    ///
+    /// Creating a room is not idempotent, so each portal gets the alias `#threema_<id>` in our
+    /// exclusive namespace. If an earlier attempt created the room and then failed (or its
+    /// answer was lost), creating again answers `M_ROOM_IN_USE` and the alias names the room.
+    pub async fn ensure_portal(
+        &self,
+        driver: &ThreemaId,
+        ghost: &UserId,
+        name: &str,
+    ) -> Result<OwnedRoomId, BridgeError> {
+        if let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? {
+            return RoomId::parse(&portal.room_id)
+                .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")));
+        }
+        let alias = self.portal_alias(driver);
+        let room_id = match self
+            .matrix
+            .send(self.portal_request(driver, ghost, name), None)
+            .await
+        {
+            Ok(created) => created.room_id,
+            Err(e) if e.errcode() == Some("M_ROOM_IN_USE") => {
+                self.matrix.resolve_alias(&alias).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Join before recording: a portal in the store always has its ghost in the room.
+        self.matrix.join(&room_id, ghost).await?;
+        if !self
+            .store
+            .portal_insert(driver.as_str(), room_id.as_str())
+            .await?
+        {
+            // Another worker recorded it first (the alias makes it the same room).
+            tracing::debug!(threema_id = %driver, "portal recorded concurrently");
+        }
+        tracing::info!(threema_id = %driver, room_id = %room_id, "created portal");
+        Ok(room_id)
+    }
+
+    fn portal_alias(&self, driver: &ThreemaId) -> OwnedRoomAliasId {
+        let localpart = format!("{GHOST_PREFIX}{}", driver.as_str().to_ascii_lowercase());
+        RoomAliasId::parse(format!("#{localpart}:{}", self.config.homeserver.domain))
+            .expect("a Threema ID makes a valid alias")
+    }
+
+    /// A private room run by the bot: the ghost and the dispatch desk invited, shared history so
+    /// that dispatchers who join later read everything, and `m.bridge` state naming the driver.
+    fn portal_request(
+        &self,
+        driver: &ThreemaId,
+        ghost: &UserId,
+        name: &str,
+    ) -> create_room::v3::Request {
+        let bridge_info = json!({
+            "bridgebot": self.bot,
+            "creator": self.bot,
+            "protocol": {"id": "threema", "displayname": "Threema"},
+            "channel": {"id": driver.as_str(), "displayname": name},
+        });
+        let state_key = format!("threema://threema/{}", driver.as_str());
+        let state = |event_type: &str, state_key: &str, content: serde_json::Value| {
+            Raw::from_json(
+                serde_json::value::to_raw_value(
+                    &json!({"type": event_type, "state_key": state_key, "content": content}),
+                )
+                .expect("JSON values serialise"),
+            )
+        };
+        let mut request = create_room::v3::Request::new();
+        request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
+        request.visibility = Visibility::Private;
+        request.room_alias_name = Some(self.portal_alias(driver).alias().to_owned());
+        request.name = Some(name.to_owned());
+        request.topic = Some(format!(
+            "Threema {} · bridged through {}",
+            driver,
+            self.threema.gateway_id()
+        ));
+        request.invite = std::iter::once(ghost.to_owned())
+            .chain(self.config.bridge.dispatchers.iter().cloned())
+            .collect();
+        request.initial_state = vec![
+            state(
+                "m.room.history_visibility",
+                "",
+                json!({"history_visibility": "shared"}),
+            ),
+            state("m.bridge", &state_key, bridge_info.clone()),
+            state("uk.half-shot.bridge", &state_key, bridge_info),
+        ];
+        request
+    }
+}

@@ -1,0 +1,133 @@
+//! A driver writes first: the dispatch desk gets the driver's portal room, the ghost speaks
+//! with the driver's name at the time the app sent the message, each message once, and a
+//! dispatcher who joins later reads the history.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    bridge::Harness,
+    synapse::{DOMAIN, unique_localpart},
+};
+use threema_gateway_sim::{Behaviour, UserMessage, UserSpec};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn a_drivers_first_message_opens_a_portal_for_the_desk() {
+    let desk = unique_localpart("desk");
+    let dispatcher_id = format!("@{desk}:{DOMAIN}");
+    let (h, sim) = Harness::with_simulator(|c| c.dispatchers = vec![dispatcher_id.clone()]).await;
+    let dispatcher = h.synapse.new_user_named(&desk, "Desk").await;
+    // The homeserver outlives a test run: a driver ID of its own keeps this test's portal new.
+    let driver = format!("D{}", &hex::encode_upper(rand::random::<[u8; 4]>())[..7]);
+    sim.add_user(
+        UserSpec::new(&driver)
+            .nickname("Erik Express")
+            .behaviour(Behaviour::silent()),
+    );
+
+    let first = sim
+        .send_from_user(&driver, UserMessage::text("Bin am Depot"))
+        .await
+        .unwrap();
+    let room = dispatcher.wait_invite(WAIT).await;
+    dispatcher.join(&room).await;
+    let second = sim
+        .send_from_user(&driver, UserMessage::text("Fahre jetzt los"))
+        .await
+        .unwrap();
+    sim.wait_callback_outcome(&second, WAIT).await;
+
+    let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
+    let store = &h.bridge.store;
+    common::synapse::wait_for("both messages bridged", WAIT, || async {
+        let done = store
+            .message_by_threema_id(&driver, &second, threema_bridge::store::Direction::In)
+            .await
+            .unwrap();
+        done.map(|_| ())
+    })
+    .await;
+    let messages = dispatcher.messages(&room).await;
+    let bodies: Vec<_> = messages
+        .iter()
+        .map(|m| {
+            (
+                m["sender"].as_str().unwrap(),
+                m["content"]["body"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            (ghost.as_str(), "Bin am Depot"),
+            (ghost.as_str(), "Fahre jetzt los")
+        ],
+        "each once, in order"
+    );
+    // The event carries the time the driver's app sent it (whole seconds on the Threema side).
+    let sent = sim.outbox(&driver);
+    assert_eq!(
+        messages[0]["origin_server_ts"].as_u64(),
+        Some(sent[0].date * 1000)
+    );
+    assert_eq!(sent[0].message_id, first);
+
+    // What Element shows: the room and the ghost named after the driver, the bridge state.
+    assert_eq!(
+        dispatcher.state(&room, "m.room.name", "").await["name"],
+        "Erik Express"
+    );
+    assert_eq!(
+        dispatcher.display_name_of(&ghost).await.as_deref(),
+        Some("Erik Express")
+    );
+    let bridge_state = dispatcher
+        .state(&room, "m.bridge", &format!("threema://threema/{driver}"))
+        .await;
+    assert_eq!(bridge_state["channel"]["id"], driver.as_str());
+    assert_eq!(bridge_state["protocol"]["id"], "threema");
+    assert_eq!(
+        dispatcher
+            .state(&room, "m.room.history_visibility", "")
+            .await["history_visibility"],
+        "shared"
+    );
+
+    // Bridging the same message again changes nothing.
+    let incoming = threema_bridge::bridge::Incoming {
+        from: threema_bridge::threema::ThreemaId::parse(&driver).unwrap(),
+        message_id: first.clone(),
+        date: sent[0].date as i64,
+        nickname: Some("Erik Express".into()),
+        message: threema_bridge::threema::codec::Message::Text("Bin am Depot".into()),
+        media: None,
+    };
+    let again = h.bridge.bridge_to_matrix(&incoming).await.unwrap().unwrap();
+    assert_eq!(again.as_str(), messages[0]["event_id"].as_str().unwrap());
+    assert_eq!(dispatcher.messages(&room).await.len(), 2);
+
+    // A colleague invited later reads the whole history.
+    let colleague = h.synapse.new_user("colleague").await;
+    dispatcher.invite(&room, &colleague.user_id).await;
+    colleague.join(&room).await;
+    let history: Vec<_> = colleague
+        .messages(&room)
+        .await
+        .iter()
+        .map(|m| m["content"]["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(history, ["Bin am Depot", "Fahre jetzt los"]);
+    assert_eq!(
+        store
+            .portal_by_threema_id(&driver)
+            .await
+            .unwrap()
+            .unwrap()
+            .room_id,
+        room
+    );
+}

@@ -537,3 +537,43 @@ async fn gateway_statuses_become_typed_errors_without_the_secret() {
     assert!(matches!(e, ThreemaError::Unreachable(_)) && e.is_transient() && !e.outcome_unknown());
     assert!(!format!("{:?}", ThreemaClient::new(&config).unwrap()).contains(GATEWAY_SECRET));
 }
+
+#[tokio::test]
+async fn a_message_waits_out_a_gateway_outage_and_arrives_once() {
+    let (h, sim) = Harness::with_simulator(|_| {}).await;
+    let driver = format!("D{}", &hex::encode_upper(rand::random::<[u8; 4]>())[..7]);
+    sim.add_user(UserSpec::new(&driver).behaviour(Behaviour::silent()));
+    // The callback arrives, but the Gateway fails the sender's key lookup three times.
+    sim.inject_fault("pubkeys", Fault::status(500).times(3));
+    let message_id = sim
+        .send_from_user(&driver, UserMessage::text("trotz Ausfall"))
+        .await
+        .unwrap();
+    let store = &h.bridge.store;
+    let outcome = wait_for(
+        "the message to be bridged after the outage",
+        WAIT,
+        || async {
+            store
+                .threema_inbox_outcome(&driver, &message_id)
+                .await
+                .unwrap()
+                .flatten()
+        },
+    )
+    .await;
+    assert!(outcome.starts_with("text, 13 bytes → $"), "{outcome}");
+    assert_eq!(
+        sim.metrics().count("pubkeys", 500),
+        3,
+        "retried through the outage"
+    );
+    assert_eq!(sim.metrics().count("pubkeys", 200), 1);
+    // Stored once, retried in place, bridged once.
+    assert_eq!(store.threema_inbox_count().await.unwrap(), 1);
+    let mapped = store
+        .message_by_threema_id(&driver, &message_id, threema_bridge::store::Direction::In)
+        .await
+        .unwrap();
+    assert!(mapped.is_some());
+}

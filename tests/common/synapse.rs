@@ -92,18 +92,23 @@ fn test_registration() -> PathBuf {
     let dir = repo_root().join("target/test-bridge");
     std::fs::create_dir_all(&dir).unwrap();
     let registration = dir.join("registration.yaml");
-    if !registration.exists() {
+    let url = format!("http://127.0.0.1:{}", appservice_port());
+    // Generated anew when the appservice port changed since the last run.
+    let current = std::fs::read_to_string(&registration).unwrap_or_default();
+    if !current.contains(&format!("url: {url}\n")) {
         let config = dir.join("registration-config.yaml");
         std::fs::write(
             &config,
-            format!(
-                "homeserver: {{ domain: {DOMAIN} }}\nappservice: {{ url: 'http://127.0.0.1:{}', registration: registration.yaml }}\n",
-                appservice_port()
-            ),
+            format!("homeserver: {{ domain: {DOMAIN} }}\nappservice: {{ url: '{url}', registration: registration.yaml }}\n"),
         )
         .unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
-            .args(["-c", config.to_str().unwrap(), "generate-registration"])
+            .args([
+                "-c",
+                config.to_str().unwrap(),
+                "generate-registration",
+                "--force",
+            ])
             .output()
             .unwrap();
         assert!(

@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 use crate::{
     config::Config,
     matrix::{MatrixClient, MatrixError},
-    store::{Store, StoreError},
+    store::{Ghost, Store, StoreError},
     threema::{ThreemaClient, ThreemaError, ThreemaId},
 };
 pub use from_threema::Incoming;
@@ -95,13 +95,8 @@ impl Bridge {
         threema_id: &ThreemaId,
         display_name: &str,
     ) -> Result<OwnedUserId, BridgeError> {
-        let user_id = self.ensure_ghost(threema_id).await?;
-        let recorded = self
-            .store
-            .ghost_by_threema_id(threema_id.as_str())
-            .await?
-            .and_then(|g| g.display_name);
-        if recorded.as_deref() != Some(display_name) {
+        let (user_id, ghost) = self.ensure_registered(threema_id).await?;
+        if ghost.display_name.as_deref() != Some(display_name) {
             self.matrix
                 .ensure_display_name(&user_id, display_name)
                 .await?;
@@ -114,6 +109,14 @@ impl Bridge {
 
     /// Makes sure the driver's ghost exists on the homeserver (once; remembered in the store).
     pub async fn ensure_ghost(&self, threema_id: &ThreemaId) -> Result<OwnedUserId, BridgeError> {
+        Ok(self.ensure_registered(threema_id).await?.0)
+    }
+
+    /// The ghost's user ID and its store row (as it was before registering, if that was needed).
+    async fn ensure_registered(
+        &self,
+        threema_id: &ThreemaId,
+    ) -> Result<(OwnedUserId, Ghost), BridgeError> {
         let user_id = ghost_user_id(threema_id, &self.config.homeserver.domain);
         let ghost = self
             .store
@@ -126,6 +129,6 @@ impl Bridge {
                 .await?;
             tracing::info!(threema_id = %threema_id, %user_id, "registered ghost");
         }
-        Ok(user_id)
+        Ok((user_id, ghost))
     }
 }

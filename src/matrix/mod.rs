@@ -96,10 +96,6 @@ impl MatrixClient {
         self.versions = versions;
     }
 
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
     /// Sends `request` with the appservice token, as `as_user` if given (identity assertion),
     /// retrying rate limits, 5xx and connection errors with backoff.
     ///

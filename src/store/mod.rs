@@ -122,10 +122,6 @@ impl Store {
         migrator.run(&self.pool).await.map_err(StoreError::Migrate)
     }
 
-    pub fn kind(&self) -> DbKind {
-        self.kind
-    }
-
     /// Readiness probe: one round trip.
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

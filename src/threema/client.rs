@@ -330,17 +330,6 @@ impl ThreemaClient {
             codec::unpad(&plaintext).map_err(|e| ThreemaError::Crypto(e.to_string()))?;
         Ok((message_type, data.to_vec()))
     }
-
-    /// Opens and decodes; a decoding failure keeps the type and raw data for the record.
-    pub fn open_and_decode(
-        &self,
-        nonce: &[u8; 24],
-        ciphertext: &[u8],
-        sender_key: &[u8; 32],
-    ) -> Result<Result<Message, (u8, codec::DecodeError)>, ThreemaError> {
-        let (message_type, data) = self.open(nonce, ciphertext, sender_key)?;
-        Ok(codec::decode(message_type, &data).map_err(|e| (message_type, e)))
-    }
 }
 
 fn crate_id(id: &ThreemaId) -> Result<threema_gateway::ThreemaId, ThreemaError> {

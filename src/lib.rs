@@ -9,6 +9,7 @@ pub mod bridge;
 pub mod cli;
 pub mod config;
 mod error_chain;
+pub mod format;
 pub mod http;
 pub mod matrix;
 pub mod registration;

@@ -8,7 +8,10 @@ use tokio::{net::TcpListener, sync::Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
-    bridge::{Bridge, credits, from_matrix::MatrixInbox, from_threema::ThreemaInbox, inbox},
+    bridge::{
+        Bridge, credits, from_matrix::MatrixInbox, from_threema::ThreemaInbox, inbox,
+        to_threema::ThreemaOutbox,
+    },
     config::Config,
     http::{self, AppState, threema::CallbackState},
     matrix::{MatrixClient, MatrixError, RetryPolicy},
@@ -179,6 +182,12 @@ impl App {
         tasks.spawn(inbox::run(
             Arc::new(ThreemaInbox(bridge.clone())),
             threema_wake,
+            shutdown.clone(),
+            workers,
+        ));
+        tasks.spawn(inbox::run(
+            Arc::new(ThreemaOutbox(bridge.clone())),
+            bridge.outbox_wake.clone(),
             shutdown.clone(),
             workers,
         ));

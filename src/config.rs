@@ -104,6 +104,18 @@ pub struct RawDatabase {
 pub struct RawBridge {
     pub inbox_workers: Option<usize>,
     pub dispatchers: Option<Vec<String>>,
+    pub permissions: Option<std::collections::BTreeMap<String, String>>,
+    pub relay_template: Option<String>,
+    pub emote_template: Option<String>,
+    pub unknown_senders: Option<String>,
+    pub drivers: Option<Vec<RawDriver>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDriver {
+    pub id: String,
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -174,6 +186,58 @@ pub struct BridgeConfig {
     pub inbox_workers: usize,
     /// Matrix users invited to every portal room (until the employee directory decides).
     pub dispatchers: Vec<OwnedUserId>,
+    pub permissions: Permissions,
+    /// How a dispatcher's message reads on the phone: `{displayname}` and `{body}` are filled in.
+    pub relay_template: String,
+    /// The same for `m.emote`.
+    pub emote_template: String,
+    pub unknown_senders: UnknownSenders,
+    /// Threema IDs known to be drivers (until the employee directory says), with names.
+    pub drivers: Vec<KnownDriver>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownDriver {
+    pub id: crate::threema::ThreemaId,
+    pub name: Option<String>,
+}
+
+/// What happens to a message from a Threema ID that is not a known driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownSenders {
+    /// Into the shared quarantine room, where a dispatcher can `start` a portal for the sender.
+    Quarantine,
+    /// Not bridged; logged and kept in the inbox with the reason.
+    Reject,
+    /// Every sender gets a portal (demo and test setups).
+    Open,
+}
+
+/// What a Matrix user may do with the bridge, from `bridge.permissions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    None,
+    Dispatcher,
+    Admin,
+}
+
+/// `bridge.permissions`: levels by exact user ID or by server name (`*` for everyone); the
+/// most specific entry wins.
+#[derive(Debug, Clone, Default)]
+pub struct Permissions {
+    users: std::collections::BTreeMap<OwnedUserId, Level>,
+    servers: std::collections::BTreeMap<String, Level>,
+}
+
+impl Permissions {
+    pub fn level(&self, user: &UserId) -> Level {
+        self.users
+            .get(user)
+            .or_else(|| self.servers.get(user.server_name().as_str()))
+            .or_else(|| self.servers.get("*"))
+            .copied()
+            .unwrap_or(Level::None)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -421,6 +485,45 @@ impl Config {
             })
             .collect::<Option<Vec<_>>>();
 
+        let permissions = permissions(
+            &mut c,
+            &raw.bridge,
+            domain.as_deref(),
+            dispatchers.as_deref(),
+        );
+        let unknown_senders = match raw.bridge.unknown_senders.as_deref() {
+            None | Some("quarantine") => Some(UnknownSenders::Quarantine),
+            Some("reject") => Some(UnknownSenders::Reject),
+            Some("open") => Some(UnknownSenders::Open),
+            Some(other) => c.fail(
+                "bridge.unknown_senders",
+                format!("{other:?} is none of \"quarantine\", \"reject\", \"open\""),
+            ),
+        };
+        let relay_template = template(
+            &mut c,
+            "bridge.relay_template",
+            &raw.bridge.relay_template,
+            "{displayname}: {body}",
+        );
+        let emote_template = template(
+            &mut c,
+            "bridge.emote_template",
+            &raw.bridge.emote_template,
+            "* {displayname} {body}",
+        );
+        let drivers = raw
+            .bridge
+            .drivers
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| match crate::threema::ThreemaId::parse(&d.id) {
+                Some(id) => Some(KnownDriver { id, name: d.name }),
+                None => c.fail("bridge.drivers", format!("{:?} is not a Threema ID", d.id)),
+            })
+            .collect::<Option<Vec<_>>>();
+
         let json = match raw.logging.format.as_deref() {
             None | Some("pretty") => Some(false),
             Some("json") => Some(true),
@@ -472,6 +575,11 @@ impl Config {
             bridge: BridgeConfig {
                 inbox_workers: raw.bridge.inbox_workers.unwrap_or(16),
                 dispatchers: dispatchers.ok_or_else(missing)?,
+                permissions: permissions.ok_or_else(missing)?,
+                relay_template: relay_template.ok_or_else(missing)?,
+                emote_template: emote_template.ok_or_else(missing)?,
+                unknown_senders: unknown_senders.ok_or_else(missing)?,
+                drivers: drivers.ok_or_else(missing)?,
             },
             directory: DirectoryConfig {
                 csv: raw.directory.csv.map(|p| c.path(&p)),
@@ -501,6 +609,79 @@ fn server_name(c: &mut Checker, value: &Option<String>) -> Option<OwnedServerNam
             "homeserver.domain",
             format!("{raw:?} is not a server name: {e}"),
         ),
+    }
+}
+
+/// `bridge.permissions`, by default `dispatcher` for everyone on our own server. Listed
+/// `bridge.dispatchers` are at least dispatchers.
+fn permissions(
+    c: &mut Checker,
+    raw: &RawBridge,
+    domain: Option<&ServerName>,
+    dispatchers: Option<&[OwnedUserId]>,
+) -> Option<Permissions> {
+    let mut permissions = Permissions::default();
+    let entries = match &raw.permissions {
+        Some(entries) => entries.clone(),
+        None => domain
+            .map(|d| [(d.to_string(), "dispatcher".to_owned())].into())
+            .unwrap_or_default(),
+    };
+    let mut ok = true;
+    for (who, level) in entries {
+        let level = match level.as_str() {
+            "admin" => Level::Admin,
+            "dispatcher" => Level::Dispatcher,
+            "none" => Level::None,
+            other => {
+                ok = c
+                    .fail::<()>(
+                        "bridge.permissions",
+                        format!("{who}: {other:?} is none of \"admin\", \"dispatcher\", \"none\""),
+                    )
+                    .is_some();
+                continue;
+            }
+        };
+        if who.starts_with('@') {
+            match UserId::parse(&who) {
+                Ok(user) => {
+                    permissions.users.insert(user, level);
+                }
+                Err(e) => {
+                    ok = c
+                        .fail::<()>(
+                            "bridge.permissions",
+                            format!("{who:?} is not a Matrix user ID: {e}"),
+                        )
+                        .is_some();
+                }
+            }
+        } else if who == "*" || ServerName::parse(&who).is_ok() {
+            permissions.servers.insert(who, level);
+        } else {
+            ok = c
+                .fail::<()>(
+                    "bridge.permissions",
+                    format!("{who:?} is neither a user ID, a server name nor \"*\""),
+                )
+                .is_some();
+        }
+    }
+    for d in dispatchers.unwrap_or_default() {
+        let level = permissions.level(d).max(Level::Dispatcher);
+        permissions.users.insert(d.clone(), level);
+    }
+    ok.then_some(permissions)
+}
+
+/// A relay template: must show the message (`{body}`).
+fn template(c: &mut Checker, key: &str, value: &Option<String>, default: &str) -> Option<String> {
+    let template = value.clone().unwrap_or_else(|| default.to_owned());
+    if template.contains("{body}") {
+        Some(template)
+    } else {
+        c.fail(key, "must contain {body}")
     }
 }
 

@@ -160,6 +160,7 @@ async fn message_mappings_are_unique_both_ways(store: Store, _url: &str) {
         threema_message_id: "0011223344556677".into(),
         direction: Direction::In,
         matrix_sender: "@threema_echo1234:d.test".into(),
+        part: 0,
     };
     assert!(store.message_insert(&m).await.unwrap());
     assert!(
@@ -172,7 +173,17 @@ async fn message_mappings_are_unique_both_ways(store: Store, _url: &str) {
     };
     assert!(
         !store.message_insert(&same_event).await.unwrap(),
-        "one event, two messages"
+        "one event, two messages as the same part"
+    );
+    // A long text is sent in parts: one event, several messages.
+    let second_part = MessageMapping {
+        part: 1,
+        ..same_event.clone()
+    };
+    assert!(store.message_insert(&second_part).await.unwrap());
+    assert_eq!(
+        store.messages_by_event_id("$ev1").await.unwrap(),
+        [m.clone(), second_part]
     );
     // The same id from the other direction is a different message.
     let outgoing = MessageMapping {

@@ -2,22 +2,34 @@
 
 use std::sync::Arc;
 
-use ruma::OwnedUserId;
+use ruma::{
+    OwnedEventId, OwnedUserId, RoomId,
+    events::room::message::{MessageType, Relation, RoomMessageEventContent},
+};
 use serde::Deserialize;
 
 use super::{
     Bridge, BridgeError,
     inbox::{Inbox, Outcome},
+    outgoing::{EditTarget, Relay, plan_message, plan_redaction},
+    quarantine::QUARANTINE_ROOM,
 };
-use crate::store::{InboxItem, InboxKind, StoreError};
+use crate::{
+    config::Level,
+    store::{InboxItem, InboxKind, StoreError},
+    threema::ThreemaId,
+};
 
 /// The fields of a timeline event the core looks at; the rest stays in the stored payload.
 #[derive(Debug, Deserialize)]
 struct EventHead {
     #[serde(rename = "type")]
     event_type: String,
+    event_id: OwnedEventId,
     sender: OwnedUserId,
     room_id: ruma::OwnedRoomId,
+    /// Redactions in room versions before 11.
+    redacts: Option<String>,
     state_key: Option<String>,
     #[serde(default)]
     content: serde_json::Value,
@@ -76,14 +88,104 @@ impl Bridge {
         }
         match event.event_type.as_str() {
             "m.room.member" => self.handle_membership(&event).await,
-            "m.room.message" => Ok(
-                match self.store.portal_by_room_id(event.room_id.as_str()).await? {
-                    Some(portal) => format!("message for portal {}", portal.threema_id),
-                    None => "message outside a portal".into(),
-                },
-            ),
+            "m.room.message" => self.handle_message(&event).await,
+            "m.room.redaction" => self.handle_redaction(&event).await,
             other => Ok(format!("ignored {other}")),
         }
+    }
+
+    /// A message in a portal goes to the driver; in a management room it is a command.
+    async fn handle_message(&self, event: &EventHead) -> Result<String, BridgeError> {
+        let content: RoomMessageEventContent = serde_json::from_value(event.content.clone())
+            .map_err(|e| BridgeError::BadEvent(format!("message content: {e}")))?;
+        let event_id = &event.event_id;
+        if let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? {
+            let driver = ThreemaId::parse(&portal.threema_id)
+                .ok_or_else(|| BridgeError::BadEvent("stored portal id".into()))?;
+            if self.config.bridge.permissions.level(&event.sender) < Level::Dispatcher {
+                self.notice(
+                    &event.room_id,
+                    Some(event_id),
+                    "Not sent to Threema: you are not permitted to write to drivers.",
+                    &format!("refused-{event_id}"),
+                )
+                .await?;
+                return Ok(format!("not sent: {} is not permitted", event.sender));
+            }
+            let display_name = self
+                .matrix
+                .member_display_name(&event.room_id, &event.sender)
+                .await?
+                .unwrap_or_else(|| event.sender.localpart().to_owned());
+            let relay = Relay {
+                template: &self.config.bridge.relay_template,
+                emote_template: &self.config.bridge.emote_template,
+                display_name: &display_name,
+            };
+            let edit_target = match &content.relates_to {
+                Some(Relation::Replacement(r)) => {
+                    self.edit_target(r.event_id.as_str(), &driver).await?
+                }
+                _ => EditTarget::Unknown,
+            };
+            let plan = plan_message(&content, relay, |_| edit_target);
+            return self
+                .queue_for_threema(plan, &driver, &event.room_id, event_id, &event.sender)
+                .await;
+        }
+        if self.is_command_room(&event.room_id).await? {
+            let body = match &content.msgtype {
+                MessageType::Text(text) => text.body.as_str(),
+                _ => return Ok("not a command".into()),
+            };
+            return self
+                .handle_command(&event.room_id, event_id, &event.sender, body)
+                .await;
+        }
+        Ok("message outside a portal".into())
+    }
+
+    /// A dispatcher deleted a message: the driver's copy is deleted too, where Threema can.
+    async fn handle_redaction(&self, event: &EventHead) -> Result<String, BridgeError> {
+        let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? else {
+            return Ok("redaction outside a portal".into());
+        };
+        // Room versions up to 10 carry `redacts` beside the content, 11 inside it.
+        let Some(target) = event.redacts.clone().or_else(|| {
+            event
+                .content
+                .get("redacts")
+                .and_then(|r| r.as_str())
+                .map(str::to_owned)
+        }) else {
+            return Err(BridgeError::BadEvent("redaction without redacts".into()));
+        };
+        let driver = ThreemaId::parse(&portal.threema_id)
+            .ok_or_else(|| BridgeError::BadEvent("stored portal id".into()))?;
+        if self.config.bridge.permissions.level(&event.sender) < Level::Dispatcher {
+            return Ok(format!(
+                "redaction by {} not bridged: not permitted",
+                event.sender
+            ));
+        }
+        let plan = plan_redaction(&target, self.edit_target(&target, &driver).await?);
+        self.queue_for_threema(
+            plan,
+            &driver,
+            &event.room_id,
+            &event.event_id,
+            &event.sender,
+        )
+        .await
+    }
+
+    async fn is_command_room(&self, room_id: &RoomId) -> Result<bool, BridgeError> {
+        Ok(self
+            .store
+            .management_room_owner(room_id.as_str())
+            .await?
+            .is_some()
+            || self.store.state_get(QUARANTINE_ROOM).await?.as_deref() == Some(room_id.as_str()))
     }
 
     /// The bot accepts invites from users of our own homeserver (a DM becomes the management
@@ -104,7 +206,7 @@ impl Bridge {
                 .await?;
             return Ok("declined invite from another server".into());
         }
-        self.matrix.join(&event.room_id, &self.bot).await?;
-        Ok("bot joined".into())
+        self.accept_management_invite(&event.room_id, &event.sender)
+            .await
     }
 }

@@ -132,6 +132,9 @@ impl Bridge {
             message,
             media,
         };
+        if !self.is_known_sender(&incoming.from).await? {
+            return self.handle_unknown_sender(&incoming).await;
+        }
         if let Some(event_id) = self.bridge_to_matrix(&incoming).await? {
             outcome = format!("{outcome} → {event_id}");
         }

@@ -7,13 +7,18 @@ pub mod from_threema;
 pub mod ghost;
 pub mod inbox;
 pub mod keys;
+pub mod management;
+pub mod notice;
+pub mod outgoing;
 pub mod portal;
+pub mod quarantine;
 pub mod to_matrix;
+pub mod to_threema;
 
 use std::sync::{Arc, atomic::AtomicI64};
 
 use ruma::{OwnedUserId, UserId};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 use crate::{
     config::Config,
@@ -58,6 +63,8 @@ pub struct Bridge {
     incoming: broadcast::Sender<Arc<Incoming>>,
     /// Last known Gateway credit balance ([`credits::UNKNOWN`] until read).
     credits: AtomicI64,
+    /// Rung when the outbox has new rows.
+    pub outbox_wake: Arc<Notify>,
 }
 
 impl Bridge {
@@ -77,6 +84,7 @@ impl Bridge {
             bot,
             incoming,
             credits: AtomicI64::new(credits::UNKNOWN),
+            outbox_wake: Arc::new(Notify::new()),
         }
     }
 

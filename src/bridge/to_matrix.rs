@@ -57,6 +57,7 @@ impl Bridge {
                 threema_message_id: message_id.to_owned(),
                 direction: Direction::In,
                 matrix_sender: ghost.to_string(),
+                part: 0,
             })
             .await?;
         Ok(Some(event_id))

@@ -143,4 +143,39 @@ impl MatrixClient {
         self.send(request, Some(as_user)).await?;
         Ok(())
     }
+
+    /// The bytes behind an `mxc://` URI (authenticated media, as the bot).
+    pub async fn download(&self, mxc: &str) -> Result<Vec<u8>, MatrixError> {
+        let uri = <&ruma::MxcUri>::from(mxc);
+        let request =
+            ruma::api::client::authenticated_media::get_content::v1::Request::from_uri(uri)
+                .map_err(|e| MatrixError::Request(format!("{mxc:?} is not an mxc:// URI: {e}")))?;
+        Ok(self.send(request, None).await?.file)
+    }
+
+    /// A member's display name in a room (what Element shows), if they set one.
+    pub async fn member_display_name(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> Result<Option<String>, MatrixError> {
+        use ruma::{
+            api::client::state::get_state_event_for_key,
+            events::{StateEventType, room::member::RoomMemberEventContent},
+        };
+        let request = get_state_event_for_key::v3::Request::new(
+            room_id.to_owned(),
+            StateEventType::RoomMember,
+            user_id.to_string(),
+        );
+        match self.send(request, None).await {
+            Ok(response) => Ok(serde_json::from_str::<RoomMemberEventContent>(
+                response.event_or_content.get(),
+            )
+            .ok()
+            .and_then(|member| member.displayname)),
+            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }

@@ -40,6 +40,22 @@ impl Store {
         .transpose()
     }
 
+    /// Ghosts whose Threema ID or display name contains `text` (case-insensitive), by name.
+    pub async fn ghost_search(&self, text: &str, limit: i64) -> Result<Vec<Ghost>, StoreError> {
+        let pattern = format!("%{}%", text.to_lowercase());
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM ghost WHERE LOWER(threema_id) LIKE $1 \
+             OR LOWER(COALESCE(display_name, '')) LIKE $1 ORDER BY display_name, threema_id LIMIT $2"
+        ))
+        .bind(pattern)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(Ghost::from_row)
+        .collect()
+    }
+
     pub async fn ghost_by_user_id(&self, user_id: &str) -> Result<Option<Ghost>, StoreError> {
         sqlx::query(&format!("SELECT {COLUMNS} FROM ghost WHERE user_id = $1"))
             .bind(user_id)

@@ -39,6 +39,8 @@ pub struct MessageMapping {
     pub direction: Direction,
     /// The real Matrix sender (a dispatcher for `Out`, the ghost for `In`).
     pub matrix_sender: String,
+    /// Which of the Threema messages an event became (long text is sent in parts).
+    pub part: i64,
 }
 
 impl MessageMapping {
@@ -50,19 +52,20 @@ impl MessageMapping {
             threema_message_id: row.try_get("threema_message_id")?,
             direction: Direction::parse(&row.try_get::<String, _>("direction")?),
             matrix_sender: row.try_get("matrix_sender")?,
+            part: row.try_get("part")?,
         })
     }
 }
 
 const COLUMNS: &str =
-    "room_id, event_id, threema_peer, threema_message_id, direction, matrix_sender";
+    "room_id, event_id, threema_peer, threema_message_id, direction, matrix_sender, part";
 
 impl Store {
     /// Records a mapping. Returns `false` if either side was already mapped: the message was
     /// bridged before, and the caller must not bridge it again.
     pub async fn message_insert(&self, m: &MessageMapping) -> Result<bool, StoreError> {
         let inserted = sqlx::query(&format!(
-            "INSERT INTO message ({COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+            "INSERT INTO message ({COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
         ))
         .bind(&m.room_id)
         .bind(&m.event_id)
@@ -70,6 +73,7 @@ impl Store {
         .bind(&m.threema_message_id)
         .bind(m.direction.as_str())
         .bind(&m.matrix_sender)
+        .bind(m.part)
         .bind(now_ms())
         .execute(&self.pool)
         .await?
@@ -77,18 +81,32 @@ impl Store {
         Ok(inserted == 1)
     }
 
+    /// The first Threema message an event became (or came from).
     pub async fn message_by_event_id(
         &self,
         event_id: &str,
     ) -> Result<Option<MessageMapping>, StoreError> {
+        Ok(self
+            .messages_by_event_id(event_id)
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Every Threema message of an event, by peer and part.
+    pub async fn messages_by_event_id(
+        &self,
+        event_id: &str,
+    ) -> Result<Vec<MessageMapping>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM message WHERE event_id = $1"
+            "SELECT {COLUMNS} FROM message WHERE event_id = $1 ORDER BY threema_peer, part"
         ))
         .bind(event_id)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?
+        .into_iter()
         .map(MessageMapping::from_row)
-        .transpose()
+        .collect()
     }
 
     pub async fn message_by_threema_id(

@@ -6,7 +6,9 @@
 
 mod ghosts;
 mod inbox;
+mod management;
 mod messages;
+mod outbox;
 mod portals;
 mod public_keys;
 mod threema_inbox;
@@ -22,6 +24,7 @@ use sqlx::{
 pub use ghosts::Ghost;
 pub use inbox::{InboxItem, InboxKind, NewInboxItem};
 pub use messages::{Direction, MessageMapping};
+pub use outbox::{NewOutgoing, OutboxItem, OutboxState};
 pub use portals::Portal;
 pub use public_keys::CachedKey;
 pub use threema_inbox::{NewThreemaItem, ThreemaItem};

@@ -30,6 +30,10 @@ pub struct TestConfig {
     pub max_body_bytes: usize,
     pub private_key: String,
     pub dispatchers: Vec<String>,
+    /// `bridge.unknown_senders`; tests default to `open` (every sender gets a portal).
+    pub unknown_senders: String,
+    /// More `bridge:` keys, as YAML lines indented by two spaces.
+    pub bridge_extra: String,
 }
 
 impl TestConfig {
@@ -42,6 +46,8 @@ impl TestConfig {
             max_body_bytes: 1024 * 1024,
             private_key: hex::encode(rand::random::<[u8; 32]>()),
             dispatchers: Vec::new(),
+            unknown_senders: "open".into(),
+            bridge_extra: String::new(),
         }
     }
 
@@ -70,6 +76,8 @@ database:
 bridge:
   inbox_workers: {workers}
   dispatchers: {dispatchers:?}
+  unknown_senders: {unknown_senders}
+{bridge_extra}
 logging:
   filter: info,threema_bridge=debug
 "#,
@@ -82,6 +90,8 @@ logging:
             db = self.db_url,
             workers = self.inbox_workers,
             dispatchers = self.dispatchers,
+            unknown_senders = self.unknown_senders,
+            bridge_extra = self.bridge_extra,
         );
         let path = dir.join("config.yaml");
         std::fs::write(&path, yaml).unwrap();

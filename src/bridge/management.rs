@@ -1,0 +1,261 @@
+//! The management room: a dispatcher's DM with the bot, where commands open portals and show
+//! the bridge's state. Bot chatter lives here, never in portal rooms.
+
+use ruma::{EventId, RoomId, UserId};
+
+use super::{Bridge, BridgeError};
+use crate::{config::Level, threema::ThreemaId};
+
+/// A command, parsed from a message to the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Help,
+    /// Open (or show) the portal of a driver, by Threema ID or name.
+    Start(String),
+    Find(String),
+    Status,
+    Unknown(String),
+}
+
+const HELP: &str = "Commands:\n\
+    • start <Threema ID or name> — open the chat with a driver (you are invited)\n\
+    • find <text> — search drivers by name or Threema ID\n\
+    • status — the bridge's state: Gateway credits, queues\n\
+    • help — this text";
+
+/// Parses a message body; `None` when it is not addressed to the bot (empty).
+pub fn parse_command(body: &str) -> Option<Command> {
+    let body = body.trim().trim_start_matches('!');
+    let (word, rest) = body.split_once(char::is_whitespace).unwrap_or((body, ""));
+    let rest = rest.trim().to_owned();
+    Some(match word.to_lowercase().as_str() {
+        "" => return None,
+        "help" => Command::Help,
+        "start" | "open" if !rest.is_empty() => Command::Start(rest),
+        "find" | "search" if !rest.is_empty() => Command::Find(rest),
+        "status" => Command::Status,
+        _ => Command::Unknown(word.to_owned()),
+    })
+}
+
+impl Bridge {
+    /// The bot was invited: a permitted user gets a management room, others a polite refusal.
+    pub(super) async fn accept_management_invite(
+        &self,
+        room_id: &RoomId,
+        inviter: &UserId,
+    ) -> Result<String, BridgeError> {
+        self.matrix.join(room_id, &self.bot).await?;
+        if self.config.bridge.permissions.level(inviter) < Level::Dispatcher {
+            self.notice(
+                room_id,
+                None,
+                "Sorry, you are not permitted to use the Threema bridge. \
+                 Ask your administrator if you need access.",
+                &format!("refusal-{room_id}"),
+            )
+            .await?;
+            self.matrix
+                .leave(room_id, &self.bot, "not permitted to use the bridge")
+                .await?;
+            return Ok(format!("refused {inviter}: not permitted"));
+        }
+        self.store
+            .management_room_insert(room_id.as_str(), inviter.as_str())
+            .await?;
+        self.notice(
+            room_id,
+            None,
+            &format!("Hello! I bridge the dispatch desk to Threema.\n{HELP}"),
+            &format!("welcome-{room_id}"),
+        )
+        .await?;
+        Ok(format!("management room of {inviter}"))
+    }
+
+    /// A message in a management room (or the quarantine room): a command.
+    pub(super) async fn handle_command(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        sender: &UserId,
+        body: &str,
+    ) -> Result<String, BridgeError> {
+        let Some(command) = parse_command(body) else {
+            return Ok("empty message".into());
+        };
+        let txn = format!("answer-{event_id}");
+        if self.config.bridge.permissions.level(sender) < Level::Dispatcher {
+            self.notice(
+                room_id,
+                Some(event_id),
+                "Sorry, you are not permitted to use the Threema bridge.",
+                &txn,
+            )
+            .await?;
+            return Ok(format!("refused command of {sender}"));
+        }
+        let answer = match &command {
+            Command::Help => HELP.to_owned(),
+            Command::Start(who) => self.start_command(who, sender).await?,
+            Command::Find(text) => self.find_command(text).await?,
+            Command::Status => self.status_command().await?,
+            Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
+        };
+        self.notice(room_id, Some(event_id), &answer, &txn).await?;
+        Ok(format!("command {command:?}"))
+    }
+
+    async fn start_command(&self, who: &str, sender: &UserId) -> Result<String, BridgeError> {
+        let id = match ThreemaId::parse(&who.to_uppercase()) {
+            Some(id) => id,
+            None => match self.find_driver(who).await?.as_slice() {
+                [(id, _)] => id.clone(),
+                [] => return Ok(format!("No driver matches {who:?}. Try find.")),
+                many => {
+                    return Ok(format!(
+                        "{} drivers match {who:?}; use the Threema ID:\n{}",
+                        many.len(),
+                        list(many)
+                    ));
+                }
+            },
+        };
+        if id.is_gateway_id() {
+            return Ok(format!("{id} is a Gateway ID, not a driver."));
+        }
+        match self.public_key_of(&id).await {
+            Ok(_) => {}
+            Err(BridgeError::Threema(crate::threema::ThreemaError::NotFound)) => {
+                return Ok(format!("The Threema ID {id} does not exist."));
+            }
+            Err(e) => return Err(e),
+        }
+        let name = self.driver_name(&id).await?;
+        let ghost = self.ensure_ghost_profile(&id, &name).await?;
+        let room_id = self.ensure_portal(&id, &ghost, &name).await?;
+        match self.matrix.invite(&room_id, sender).await {
+            Ok(()) => {}
+            // Already in the room (or invited): nothing to do.
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(format!(
+            "Chat with {name} ({id}): https://matrix.to/#/{room_id} — you are invited."
+        ))
+    }
+
+    async fn find_command(&self, text: &str) -> Result<String, BridgeError> {
+        let found = self.find_driver(text).await?;
+        Ok(if found.is_empty() {
+            format!("No driver matches {text:?}.")
+        } else {
+            format!("{} driver(s):\n{}", found.len(), list(&found))
+        })
+    }
+
+    async fn status_command(&self) -> Result<String, BridgeError> {
+        let credits = match self.credits() {
+            Some(n) => n.to_string(),
+            None => "not known yet".into(),
+        };
+        let outbox = self.store.outbox_counts().await?;
+        let outbox = if outbox.is_empty() {
+            "empty".into()
+        } else {
+            outbox
+                .iter()
+                .map(|(state, n)| format!("{n} {state}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Ok(format!(
+            "Gateway ID {}, credits: {credits}\nMessages to Threema: {outbox}\n\
+             Matrix events waiting: {}",
+            self.threema.gateway_id(),
+            self.store.inbox_backlog().await?
+        ))
+    }
+
+    /// Known drivers (configured, or with a ghost) whose ID or name contains `text`.
+    async fn find_driver(&self, text: &str) -> Result<Vec<(ThreemaId, String)>, BridgeError> {
+        let needle = text.to_lowercase();
+        let mut found: Vec<(ThreemaId, String)> = self
+            .config
+            .bridge
+            .drivers
+            .iter()
+            .map(|d| {
+                let name = d.name.clone().unwrap_or_else(|| d.id.to_string());
+                (d.id.clone(), name)
+            })
+            .filter(|(id, name)| {
+                id.as_str().to_lowercase().contains(&needle)
+                    || name.to_lowercase().contains(&needle)
+            })
+            .collect();
+        for ghost in self.store.ghost_search(text, 50).await? {
+            if let Some(id) = ThreemaId::parse(&ghost.threema_id)
+                && !found.iter().any(|(known, _)| *known == id)
+            {
+                let name = ghost.display_name.unwrap_or_else(|| id.to_string());
+                found.push((id, name));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The name a driver's ghost and portal get: configured, else as the ghost has it, else the ID.
+    pub(super) async fn driver_name(&self, id: &ThreemaId) -> Result<String, BridgeError> {
+        if let Some(name) = self.known_driver(id).and_then(|d| d.name.clone()) {
+            return Ok(name);
+        }
+        Ok(self
+            .store
+            .ghost_by_threema_id(id.as_str())
+            .await?
+            .and_then(|g| g.display_name)
+            .unwrap_or_else(|| id.to_string()))
+    }
+
+    pub(super) fn known_driver(&self, id: &ThreemaId) -> Option<&crate::config::KnownDriver> {
+        self.config.bridge.drivers.iter().find(|d| d.id == *id)
+    }
+}
+
+fn list(drivers: &[(ThreemaId, String)]) -> String {
+    drivers
+        .iter()
+        .map(|(id, name)| format!("• {name} ({id})"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_with_or_without_a_bang() {
+        assert_eq!(parse_command("help"), Some(Command::Help));
+        assert_eq!(
+            parse_command("  !Start  ABCD1234 "),
+            Some(Command::Start("ABCD1234".into()))
+        );
+        assert_eq!(
+            parse_command("start Erika Muster"),
+            Some(Command::Start("Erika Muster".into()))
+        );
+        assert_eq!(parse_command("find 17"), Some(Command::Find("17".into())));
+        assert_eq!(parse_command("status"), Some(Command::Status));
+        assert_eq!(
+            parse_command("start"),
+            Some(Command::Unknown("start".into()))
+        );
+        assert_eq!(
+            parse_command("hallo"),
+            Some(Command::Unknown("hallo".into()))
+        );
+        assert_eq!(parse_command("   "), None);
+    }
+}

@@ -1,0 +1,48 @@
+//! The bot's notices: what the bridge tells a room about its own work (a message that could
+//! not be delivered, a command's answer).
+
+use ruma::{
+    EventId, OwnedEventId, RoomId,
+    api::client::message::send_message_event,
+    events::{
+        relation::{InReplyTo, Reply},
+        room::message::{Relation, RoomMessageEventContent},
+    },
+};
+
+use super::{Bridge, BridgeError};
+
+impl Bridge {
+    /// Posts an `m.notice` as the bot, as a reply to `in_reply_to` if given. `txn` names the
+    /// notice, so that posting it again after a retry does not show it twice.
+    pub async fn notice(
+        &self,
+        room_id: &RoomId,
+        in_reply_to: Option<&EventId>,
+        text: &str,
+        txn: &str,
+    ) -> Result<(), BridgeError> {
+        let mut content = RoomMessageEventContent::notice_plain(text);
+        self.post(room_id, in_reply_to, &mut content, txn).await?;
+        Ok(())
+    }
+
+    /// Posts a message as the bot (formatted answers of commands).
+    pub async fn post(
+        &self,
+        room_id: &RoomId,
+        in_reply_to: Option<&EventId>,
+        content: &mut RoomMessageEventContent,
+        txn: &str,
+    ) -> Result<OwnedEventId, BridgeError> {
+        if let Some(event_id) = in_reply_to {
+            content.relates_to = Some(Relation::Reply(Reply::new(InReplyTo::new(
+                event_id.to_owned(),
+            ))));
+        }
+        let request =
+            send_message_event::v3::Request::new(room_id.to_owned(), txn.into(), &*content)
+                .map_err(|e| BridgeError::BadEvent(e.to_string()))?;
+        Ok(self.matrix.send(request, None).await?.event_id)
+    }
+}

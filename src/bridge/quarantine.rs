@@ -1,0 +1,127 @@
+//! Messages from Threema IDs that are not known drivers (`bridge.unknown_senders`): shown in one
+//! quarantine room, where dispatchers can `start` a portal for the sender, or rejected with a
+//! log line. Never dropped silently: the inbox row keeps the outcome either way.
+
+use ruma::{
+    OwnedRoomId, RoomAliasId,
+    api::client::room::{Visibility, create_room},
+};
+
+use super::{Bridge, BridgeError, Incoming, inbox::Outcome};
+use crate::{
+    config::{GHOST_PREFIX, UnknownSenders},
+    threema::{ThreemaId, codec::Message},
+};
+
+/// `bridge_state` key of the quarantine room's ID.
+pub const QUARANTINE_ROOM: &str = "quarantine_room";
+
+impl Bridge {
+    /// May a message from `from` open (or use) a portal?
+    pub(super) async fn is_known_sender(&self, from: &ThreemaId) -> Result<bool, BridgeError> {
+        Ok(self.config.bridge.unknown_senders == UnknownSenders::Open
+            || self.known_driver(from).is_some()
+            || self
+                .store
+                .portal_by_threema_id(from.as_str())
+                .await?
+                .is_some())
+    }
+
+    /// Handles a message from an unknown sender by the configured policy.
+    pub(super) async fn handle_unknown_sender(
+        &self,
+        incoming: &Incoming,
+    ) -> Result<Outcome, BridgeError> {
+        let from = &incoming.from;
+        let what = describe(&incoming.message);
+        if self.config.bridge.unknown_senders == UnknownSenders::Reject
+            || matches!(
+                incoming.message,
+                Message::Typing(_) | Message::DeliveryReceipt { .. }
+            )
+        {
+            tracing::warn!(threema_id = %from, %what, "message from an unknown sender, not bridged");
+            return Ok(Outcome::kept(format!("unknown sender: rejected {what}")));
+        }
+        let room_id = self.ensure_quarantine_room().await?;
+        let nickname = incoming
+            .nickname
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        let text = format!(
+            "📥 {from}{nickname} is not a known driver and wrote: {what}\n\
+             To open a chat with them, answer here: start {from}"
+        );
+        self.notice(
+            &room_id,
+            None,
+            &text,
+            &format!("quarantine-{from}-{}", incoming.message_id),
+        )
+        .await?;
+        Ok(Outcome::kept(format!(
+            "unknown sender: quarantined {}",
+            describe_kind(&incoming.message)
+        )))
+    }
+
+    /// The shared room for unknown senders: created once, found again through its alias.
+    async fn ensure_quarantine_room(&self) -> Result<OwnedRoomId, BridgeError> {
+        if let Some(room) = self.store.state_get(QUARANTINE_ROOM).await? {
+            return OwnedRoomId::try_from(room)
+                .map_err(|e| BridgeError::BadEvent(format!("stored quarantine room: {e}")));
+        }
+        let alias = RoomAliasId::parse(format!(
+            "#{GHOST_PREFIX}quarantine:{}",
+            self.config.homeserver.domain
+        ))
+        .expect("a valid alias");
+        let mut request = create_room::v3::Request::new();
+        request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
+        request.visibility = Visibility::Private;
+        request.room_alias_name = Some(alias.alias().to_owned());
+        request.name = Some("Threema: unknown senders".into());
+        request.topic = Some(
+            "Messages from Threema IDs that are not known drivers. \
+             Answer `start <ID>` to open a chat with one."
+                .into(),
+        );
+        request.invite = self.config.bridge.dispatchers.clone();
+        let room_id = match self.matrix.send(request, None).await {
+            Ok(created) => created.room_id,
+            Err(e) if e.errcode() == Some("M_ROOM_IN_USE") => {
+                self.matrix.resolve_alias(&alias).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let stored = self
+            .store
+            .state_set_once(QUARANTINE_ROOM, room_id.as_str())
+            .await?;
+        tracing::info!(room_id = %stored, "quarantine room for unknown senders");
+        OwnedRoomId::try_from(stored).map_err(|e| BridgeError::BadEvent(e.to_string()))
+    }
+}
+
+/// What arrived, readable for a dispatcher (the text itself for a text message).
+fn describe(message: &Message) -> String {
+    match message {
+        Message::Text(text) => format!("“{text}”"),
+        other => describe_kind(other),
+    }
+}
+
+fn describe_kind(message: &Message) -> String {
+    match message {
+        Message::Text(_) => "a text".into(),
+        Message::File(f) => format!("a file ({})", f.media_type),
+        Message::Location(l) => format!("a location ({:.5}, {:.5})", l.latitude, l.longitude),
+        Message::LegacyImage { .. } => "an image".into(),
+        Message::LegacyAudio { .. } => "a voice message".into(),
+        Message::LegacyVideo { .. } => "a video".into(),
+        Message::PollSetup(p) => format!("a poll: {}", p.description),
+        _ => "a message".into(),
+    }
+}

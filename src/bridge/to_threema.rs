@@ -1,0 +1,455 @@
+//! Matrix → Threema, the IO part: dispatcher events are planned (`outgoing`) into the durable
+//! outbox, and the outbox sends them, per driver in order.
+//!
+//! Each row's state is written before the Gateway call. A row found in `sending` (the bridge
+//! died during the call) or a call that got no answer has an unknown outcome: the driver may
+//! have the message, so it is not sent again by itself; the dispatcher gets a notice instead.
+
+use std::sync::Arc;
+
+use ruma::{EventId, RoomId, UserId};
+
+use super::{
+    Bridge, BridgeError,
+    inbox::{Inbox, Outcome},
+    outgoing::{EditTarget, FileToSend, Outgoing, Plan},
+};
+use crate::{
+    store::{Direction, MessageMapping, NewOutgoing, OutboxItem, OutboxState, StoreError},
+    threema::{OutgoingFile, ThreemaError, ThreemaId, codec::Location},
+};
+
+impl Bridge {
+    /// Queues what a dispatcher's event became for `driver`, or tells the dispatcher why it
+    /// cannot go. Idempotent: the outbox keys rows by event, recipient and part.
+    pub(super) async fn queue_for_threema(
+        &self,
+        plan: Plan,
+        driver: &ThreemaId,
+        room_id: &RoomId,
+        event_id: &EventId,
+        sender: &UserId,
+    ) -> Result<String, BridgeError> {
+        let items = match plan {
+            Plan::Send(items) => items,
+            Plan::Refuse(reason) => {
+                self.notice(
+                    room_id,
+                    Some(event_id),
+                    &reason,
+                    &format!("refused-{event_id}"),
+                )
+                .await?;
+                return Ok(format!("not sent: {reason}"));
+            }
+        };
+        if items.is_empty() {
+            return Ok("nothing to send".into());
+        }
+        let rows: Vec<NewOutgoing> = items
+            .iter()
+            .enumerate()
+            .map(|(part, item)| NewOutgoing {
+                event_id: event_id.to_string(),
+                recipient: driver.to_string(),
+                part: part as i64,
+                room_id: room_id.to_string(),
+                sender: sender.to_string(),
+                payload: serde_json::to_string(item).expect("outgoing messages serialise"),
+            })
+            .collect();
+        let new = self.store.outbox_enqueue(&rows).await?;
+        self.outbox_wake.notify_one();
+        Ok(format!("queued {new} message(s) for {driver}"))
+    }
+
+    /// What an earlier event became on Threema, for edits and redactions.
+    pub(super) async fn edit_target(
+        &self,
+        target: &str,
+        driver: &ThreemaId,
+    ) -> Result<EditTarget, BridgeError> {
+        let ours = self
+            .store
+            .outbox_by_event(target)
+            .await?
+            .into_iter()
+            .filter(|row| row.recipient == driver.as_str())
+            .count();
+        if ours > 0 {
+            return Ok(EditTarget::Ours { parts: ours });
+        }
+        Ok(match self.store.message_by_event_id(target).await? {
+            Some(m) if m.direction == Direction::In => EditTarget::Theirs,
+            _ => EditTarget::Unknown,
+        })
+    }
+
+    /// Works on one outbox row until its state is final; see the module comment.
+    async fn deliver(&self, seq: i64) -> Result<Outcome, BridgeError> {
+        let Some(row) = self.store.outbox_get(seq).await? else {
+            return Ok(Outcome::done("gone"));
+        };
+        match row.state {
+            OutboxState::Queued => {}
+            OutboxState::Sending => {
+                self.store
+                    .outbox_transition(
+                        seq,
+                        OutboxState::Sending,
+                        OutboxState::Unknown,
+                        None,
+                        Some("the bridge stopped while sending"),
+                    )
+                    .await?;
+                return self.report_unknown(&row).await;
+            }
+            OutboxState::Sent => {
+                self.record_sent(&row).await?;
+                return Ok(Outcome::done(format!(
+                    "sent as {}",
+                    row.threema_message_id.as_deref().unwrap_or("?")
+                )));
+            }
+            OutboxState::Failed => return self.report_failure(&row).await,
+            OutboxState::Unknown => return self.report_unknown(&row).await,
+        }
+        let recipient = ThreemaId::parse(&row.recipient)
+            .ok_or_else(|| BridgeError::BadEvent(format!("recipient {:?}", row.recipient)))?;
+        let item: Outgoing = serde_json::from_str(&row.payload)
+            .map_err(|e| BridgeError::BadEvent(format!("outbox payload: {e}")))?;
+        // Everything that can fail without the Gateway comes before `sending`.
+        let prepared = match self.prepare(&item, &row, &recipient).await {
+            Ok(prepared) => prepared,
+            Err(Failure::Permanent(reason)) => return self.fail(&row, &reason).await,
+            Err(Failure::Retry(e)) => return Err(e),
+        };
+        let key = match self.public_key_of(&recipient).await {
+            Ok(key) => key,
+            Err(BridgeError::Threema(ThreemaError::NotFound)) => {
+                return self
+                    .fail(&row, "this Threema ID does not exist (any more)")
+                    .await;
+            }
+            Err(e) => return Err(e),
+        };
+        if !self
+            .store
+            .outbox_transition(seq, OutboxState::Queued, OutboxState::Sending, None, None)
+            .await?
+        {
+            return Box::pin(self.deliver(seq)).await;
+        }
+        let sent = match &prepared {
+            Prepared::Text(text) => self.threema.send_text(&recipient, &key, text).await,
+            Prepared::File(file) => self.threema.send_file(&recipient, &key, file).await,
+            Prepared::Location(location) => {
+                self.threema.send_location(&recipient, &key, location).await
+            }
+            Prepared::Edit { message_id, text } => {
+                self.threema
+                    .send_edit(&recipient, &key, message_id, text)
+                    .await
+            }
+            Prepared::Delete { message_id } => {
+                self.threema.send_delete(&recipient, &key, message_id).await
+            }
+        };
+        match sent {
+            Ok(message_id) => {
+                self.store
+                    .outbox_transition(
+                        seq,
+                        OutboxState::Sending,
+                        OutboxState::Sent,
+                        Some(&message_id),
+                        None,
+                    )
+                    .await?;
+                let row = OutboxItem {
+                    threema_message_id: Some(message_id.clone()),
+                    ..row
+                };
+                self.record_sent(&row).await?;
+                Ok(Outcome::done(format!("sent as {message_id}")))
+            }
+            Err(e) if e.outcome_unknown() => {
+                tracing::warn!(error = %e, "the Gateway did not answer a send; not resending");
+                self.store
+                    .outbox_transition(
+                        seq,
+                        OutboxState::Sending,
+                        OutboxState::Unknown,
+                        None,
+                        Some(&e.to_string()),
+                    )
+                    .await?;
+                self.report_unknown(&row).await
+            }
+            Err(e) if e.is_transient() => {
+                // The Gateway refused or was not reached: nothing was delivered, try again.
+                self.store
+                    .outbox_transition(seq, OutboxState::Sending, OutboxState::Queued, None, None)
+                    .await?;
+                Err(e.into())
+            }
+            Err(e) => {
+                self.store
+                    .outbox_transition(
+                        seq,
+                        OutboxState::Sending,
+                        OutboxState::Failed,
+                        None,
+                        Some(&failure_text(&e)),
+                    )
+                    .await?;
+                let row = self.store.outbox_get(seq).await?.unwrap_or(row);
+                self.report_failure(&row).await
+            }
+        }
+    }
+
+    /// Fetches media and resolves the Threema messages an item refers to.
+    async fn prepare(
+        &self,
+        item: &Outgoing,
+        row: &OutboxItem,
+        recipient: &ThreemaId,
+    ) -> Result<Prepared, Failure> {
+        Ok(match item {
+            Outgoing::Text { text, reply_to } => {
+                let quoted = match reply_to {
+                    Some(event) => self.threema_id_of(event, recipient, 0).await?,
+                    None => None,
+                };
+                Prepared::Text(match quoted {
+                    Some(id) => crate::threema::quote::encode(&id, text),
+                    None => text.clone(),
+                })
+            }
+            Outgoing::File(file) => Prepared::File(self.fetch_file(file).await?),
+            Outgoing::Location {
+                latitude,
+                longitude,
+                accuracy_m,
+                name,
+            } => Prepared::Location(Location {
+                latitude: *latitude,
+                longitude: *longitude,
+                accuracy_m: *accuracy_m,
+                name: name.clone(),
+                address: None,
+            }),
+            Outgoing::Edit { target, text } => {
+                Prepared::Edit {
+                    message_id: self.threema_id_of(target, recipient, 0).await?.ok_or_else(
+                        || Failure::Permanent("the edited message never reached the driver".into()),
+                    )?,
+                    text: text.clone(),
+                }
+            }
+            Outgoing::Delete { target, part } => Prepared::Delete {
+                message_id: self
+                    .threema_id_of(target, recipient, *part)
+                    .await?
+                    .ok_or_else(|| {
+                        Failure::Permanent("the deleted message never reached the driver".into())
+                    })?,
+            },
+        })
+        .inspect(|_| tracing::debug!(seq = row.seq, "prepared"))
+    }
+
+    /// The Threema message id that part `part` of a Matrix event has in this chat.
+    async fn threema_id_of(
+        &self,
+        event_id: &str,
+        peer: &ThreemaId,
+        part: i64,
+    ) -> Result<Option<String>, Failure> {
+        let mappings = self
+            .store
+            .messages_by_event_id(event_id)
+            .await
+            .map_err(|e| Failure::Retry(e.into()))?;
+        Ok(mappings
+            .into_iter()
+            .find(|m| m.threema_peer == peer.as_str() && m.part == part)
+            .map(|m| m.threema_message_id))
+    }
+
+    async fn fetch_file(&self, file: &FileToSend) -> Result<OutgoingFile, Failure> {
+        let download = |mxc: String| async move {
+            match self.matrix.download(&mxc).await {
+                Ok(bytes) => Ok(bytes),
+                Err(e) if e.is_transient() => Err(Failure::Retry(e.into())),
+                Err(e) => Err(Failure::Permanent(format!(
+                    "the attachment could not be fetched from the homeserver: {e}"
+                ))),
+            }
+        };
+        let data = download(file.mxc.clone()).await?;
+        let thumbnail = match &file.thumbnail_mxc {
+            Some(mxc) => Some((
+                download(mxc.clone()).await?,
+                file.thumbnail_mimetype
+                    .clone()
+                    .unwrap_or_else(|| "image/jpeg".into()),
+            )),
+            None => None,
+        };
+        Ok(OutgoingFile {
+            data,
+            media_type: file.mimetype.clone(),
+            file_name: file.file_name.clone(),
+            caption: file.caption.clone(),
+            thumbnail,
+            media: file.media,
+            width_height: file.width_height,
+            duration_s: file.duration_s,
+        })
+    }
+
+    /// The sent message is part of the chat: quotes and receipts from the driver refer to it.
+    async fn record_sent(&self, row: &OutboxItem) -> Result<(), BridgeError> {
+        let Some(message_id) = &row.threema_message_id else {
+            return Ok(());
+        };
+        let item: Option<Outgoing> = serde_json::from_str(&row.payload).ok();
+        // Edits and deletes are about another message; they are not messages of their own.
+        if matches!(item, Some(Outgoing::Edit { .. } | Outgoing::Delete { .. })) {
+            return Ok(());
+        }
+        self.store
+            .message_insert(&MessageMapping {
+                room_id: row.room_id.clone(),
+                event_id: row.event_id.clone(),
+                threema_peer: row.recipient.clone(),
+                threema_message_id: message_id.clone(),
+                direction: Direction::Out,
+                matrix_sender: row.sender.clone(),
+                part: row.part,
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn fail(&self, row: &OutboxItem, reason: &str) -> Result<Outcome, BridgeError> {
+        self.store
+            .outbox_transition(
+                row.seq,
+                OutboxState::Queued,
+                OutboxState::Failed,
+                None,
+                Some(reason),
+            )
+            .await?;
+        let row = OutboxItem {
+            error: Some(reason.to_owned()),
+            ..row.clone()
+        };
+        self.report_failure(&row).await
+    }
+
+    async fn report_failure(&self, row: &OutboxItem) -> Result<Outcome, BridgeError> {
+        let reason = row.error.as_deref().unwrap_or("unknown error");
+        let text = format!("⚠️ Not delivered to {}: {reason}.", row.recipient);
+        self.notice_on_row(row, &text).await?;
+        Ok(Outcome::kept(format!("failed: {reason}")))
+    }
+
+    async fn report_unknown(&self, row: &OutboxItem) -> Result<Outcome, BridgeError> {
+        let text = format!(
+            "⚠️ It is unknown whether this reached {}: the Threema Gateway did not confirm it. \
+             It was not sent again, to avoid a duplicate on the driver's phone.",
+            row.recipient
+        );
+        self.notice_on_row(row, &text).await?;
+        Ok(Outcome::kept(format!(
+            "outcome unknown: {}",
+            row.error.as_deref().unwrap_or("")
+        )))
+    }
+
+    async fn notice_on_row(&self, row: &OutboxItem, text: &str) -> Result<(), BridgeError> {
+        let (Ok(room_id), Ok(event_id)) =
+            (RoomId::parse(&row.room_id), EventId::parse(&row.event_id))
+        else {
+            return Ok(());
+        };
+        self.notice(
+            &room_id,
+            Some(&event_id),
+            text,
+            &format!("outbox-{}", row.seq),
+        )
+        .await
+    }
+}
+
+/// An outbox item ready for the Gateway.
+enum Prepared {
+    Text(String),
+    File(OutgoingFile),
+    Location(Location),
+    Edit { message_id: String, text: String },
+    Delete { message_id: String },
+}
+
+/// Why an item could not be prepared.
+enum Failure {
+    /// For good, with a reason for the dispatcher.
+    Permanent(String),
+    /// Infrastructure: try again later.
+    Retry(BridgeError),
+}
+
+/// A Gateway refusal in the dispatcher's words.
+fn failure_text(e: &ThreemaError) -> String {
+    match e {
+        ThreemaError::NoCredits => "the Threema Gateway account has no credits left".into(),
+        ThreemaError::BadRecipient => "the Threema Gateway does not accept this recipient".into(),
+        ThreemaError::TooLarge => "too large for Threema".into(),
+        ThreemaError::BadCredentials => {
+            "the bridge's Threema Gateway credentials were rejected (tell IT)".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// The outbox as a durable queue for the generic runner: one lane per driver.
+pub struct ThreemaOutbox(pub Arc<Bridge>);
+
+impl Inbox for ThreemaOutbox {
+    type Item = OutboxItem;
+    const NAME: &'static str = "outbox";
+
+    fn seq(item: &OutboxItem) -> i64 {
+        item.seq
+    }
+
+    fn lane(item: &OutboxItem) -> &str {
+        &item.recipient
+    }
+
+    fn key(item: &OutboxItem) -> String {
+        format!("{}/{}/{}", item.event_id, item.recipient, item.part)
+    }
+
+    async fn pending(&self, after_seq: i64, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+        self.0.store.outbox_pending(after_seq, limit).await
+    }
+
+    async fn handle(&self, item: &OutboxItem) -> Result<Outcome, BridgeError> {
+        self.0.deliver(item.seq).await
+    }
+
+    async fn finish(&self, item: &OutboxItem, _outcome: &Outcome) -> Result<(), StoreError> {
+        self.0.store.outbox_finish(item.seq).await
+    }
+
+    async fn record_attempt(&self, _item: &OutboxItem) -> Result<(), StoreError> {
+        // Attempts at the Gateway are counted when a row goes to `sending`.
+        Ok(())
+    }
+}

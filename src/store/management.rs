@@ -1,0 +1,60 @@
+//! `management_room` (the bot's DMs) and `bridge_state` (named values of the bridge itself).
+
+use sqlx::Row;
+
+use super::{Store, StoreError, now_ms};
+
+impl Store {
+    pub async fn management_room_insert(
+        &self,
+        room_id: &str,
+        user_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO management_room (room_id, user_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (room_id) DO NOTHING",
+        )
+        .bind(room_id)
+        .bind(user_id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The user a management room belongs to.
+    pub async fn management_room_owner(&self, room_id: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query("SELECT user_id FROM management_room WHERE room_id = $1")
+                .bind(room_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|row| row.try_get("user_id"))
+                .transpose()?,
+        )
+    }
+
+    pub async fn state_get(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query("SELECT value FROM bridge_state WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|row| row.try_get("value"))
+            .transpose()?)
+    }
+
+    /// Sets `key` unless it is set; returns the value that holds (ours or the earlier one).
+    pub async fn state_set_once(&self, key: &str, value: &str) -> Result<String, StoreError> {
+        sqlx::query(
+            "INSERT INTO bridge_state (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(self
+            .state_get(key)
+            .await?
+            .unwrap_or_else(|| value.to_owned()))
+    }
+}

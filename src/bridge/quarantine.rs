@@ -92,7 +92,17 @@ impl Bridge {
         let room_id = match self.matrix.send(request, None).await {
             Ok(created) => created.room_id,
             Err(e) if e.errcode() == Some("M_ROOM_IN_USE") => {
-                self.matrix.resolve_alias(&alias).await?
+                // Created before (by an earlier attempt, or an earlier database): the desk of
+                // today is invited again; members already in it make the invite fail harmlessly.
+                let room_id = self.matrix.resolve_alias(&alias).await?;
+                for dispatcher in &self.config.bridge.dispatchers {
+                    if let Err(e) = self.matrix.invite(&room_id, dispatcher).await
+                        && e.errcode() != Some("M_FORBIDDEN")
+                    {
+                        return Err(e.into());
+                    }
+                }
+                room_id
             }
             Err(e) => return Err(e.into()),
         };

@@ -237,8 +237,9 @@ impl Bridge {
                 latitude: *latitude,
                 longitude: *longitude,
                 accuracy_m: *accuracy_m,
-                name: name.clone(),
-                address: None,
+                // Threema's format has no name without an address; the app shows either.
+                name: None,
+                address: name.clone(),
             }),
             Outgoing::Edit { target, text } => {
                 Prepared::Edit {

@@ -1,0 +1,453 @@
+//! A dispatcher writes in a driver's portal: the simulated phone decrypts each message signed
+//! with the dispatcher's name, formatted in Threema markup, with replies as quotes, edits and
+//! deletes as Threema edits and deletes. Failures reach the dispatcher as notices; a send whose
+//! outcome is unknown is never repeated.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    bridge::Harness,
+    synapse::{DOMAIN, MatrixUser, unique_localpart, wait_for},
+};
+use serde_json::{Value, json};
+use threema_bridge::store::OutboxState;
+use threema_gateway_sim::{Behaviour, Decoded, Fault, Simulator, UserMessage, UserSpec};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn new_driver_id() -> String {
+    format!("M{}", &hex::encode_upper(rand::random::<[u8; 4]>())[..7])
+}
+
+/// A driver who wrote first, and the dispatcher joined to their portal.
+async fn portal_with_driver(
+    h: &Harness,
+    sim: &Simulator,
+    desk: &str,
+    display_name: &str,
+) -> (MatrixUser, String, String, String) {
+    let dispatcher = h.synapse.new_user_named(desk, display_name).await;
+    let driver = new_driver_id();
+    sim.add_user(
+        UserSpec::new(&driver)
+            .nickname("Erik Express")
+            .behaviour(Behaviour::silent()),
+    );
+    let first = sim
+        .send_from_user(&driver, UserMessage::text("Wo soll ich hin?"))
+        .await
+        .unwrap();
+    let room = dispatcher.wait_invite(WAIT).await;
+    dispatcher.join(&room).await;
+    (dispatcher, driver, room, first)
+}
+
+fn text_of(decoded: &Decoded) -> &str {
+    match decoded {
+        Decoded::Text(text) => text,
+        other => panic!("not a text: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn every_reply_type_reaches_the_phone_signed_with_the_dispatchers_name() {
+    let desk = unique_localpart("desk");
+    let dispatcher_id = format!("@{desk}:{DOMAIN}");
+    let (h, sim) = Harness::with_simulator(|c| c.dispatchers = vec![dispatcher_id.clone()]).await;
+    let (dispatcher, driver, room, first) = portal_with_driver(&h, &sim, &desk, "Anna Dispo").await;
+    let driver_event = dispatcher
+        .wait_message(&room, "the driver's message", |m| {
+            m["content"]["body"] == "Wo soll ich hin?"
+        })
+        .await["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let plain = dispatcher.send_text(&room, "Tour 7 fällt aus").await;
+    dispatcher
+        .send_content(
+            &room,
+            json!({"msgtype": "m.text", "body": "**Achtung** heute",
+                   "format": "org.matrix.custom.html",
+                   "formatted_body": "<strong>Achtung</strong> <em>heute</em> <del>morgen</del>"}),
+        )
+        .await;
+    dispatcher
+        .send_content(&room, json!({"msgtype": "m.emote", "body": "winkt"}))
+        .await;
+    dispatcher
+        .send_content(
+            &room,
+            json!({"msgtype": "m.text",
+                   "body": "> <@x:d> Wo soll ich hin?\n\nAn Tor 3",
+                   "m.relates_to": {"m.in_reply_to": {"event_id": driver_event}}}),
+        )
+        .await;
+    let long: String = (0..500).map(|i| format!("Zeile{i:04} ")).collect();
+    dispatcher.send_text(&room, &long).await;
+    dispatcher
+        .send_content(
+            &room,
+            json!({"msgtype": "m.location", "body": "Rampe 4", "geo_uri": "geo:52.52,13.405;u=15"}),
+        )
+        .await;
+    let image: Vec<u8> = (0..5000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mxc = dispatcher.upload(&image, "image/png").await;
+    dispatcher
+        .send_content(
+            &room,
+            json!({"msgtype": "m.image", "body": "Schaden.png", "url": mxc,
+                   "info": {"mimetype": "image/png", "size": image.len(), "w": 40, "h": 30}}),
+        )
+        .await;
+    dispatcher
+        .send_content(
+            &room,
+            json!({"msgtype": "m.text", "body": "* Tour 8 fällt aus",
+                   "m.new_content": {"msgtype": "m.text", "body": "Tour 8 fällt aus"},
+                   "m.relates_to": {"rel_type": "m.replace", "event_id": plain}}),
+        )
+        .await;
+    dispatcher.redact(&room, &plain).await;
+
+    // text, html, emote, reply, long text in 2 parts, location, image, edit, delete
+    let inbox = sim.wait_inbox(&driver, 10, WAIT).await;
+    let texts: Vec<&Decoded> = inbox.iter().map(|m| &m.message).collect();
+    assert_eq!(text_of(texts[0]), "Anna Dispo: Tour 7 fällt aus");
+    assert_eq!(text_of(texts[1]), "Anna Dispo: *Achtung* _heute_ ~morgen~");
+    assert_eq!(text_of(texts[2]), "* Anna Dispo winkt");
+    assert_eq!(
+        text_of(texts[3]),
+        format!("> quote #{first}\n\nAnna Dispo: An Tor 3"),
+        "a reply quotes the driver's message"
+    );
+    let (part1, part2) = (text_of(texts[4]), text_of(texts[5]));
+    assert!(part1.len() <= 3500 && part2.len() <= 3500);
+    assert!(part1.starts_with("Anna Dispo: Zeile0000") && part2.starts_with("Anna Dispo: "));
+    let rejoined = format!(
+        "{} {}",
+        part1.trim_start_matches("Anna Dispo: "),
+        part2.trim_start_matches("Anna Dispo: ")
+    );
+    assert_eq!(rejoined.trim(), long.trim(), "split, nothing lost");
+    match texts[6] {
+        Decoded::Location {
+            lat,
+            lon,
+            accuracy,
+            address,
+            ..
+        } => {
+            assert_eq!((*lat, *lon, *accuracy), (52.52, 13.405, Some(15.0)));
+            assert_eq!(address.as_deref(), Some("Anna Dispo: Rampe 4"));
+        }
+        other => panic!("not a location: {other:?}"),
+    }
+    match texts[7] {
+        Decoded::File { json, data, .. } => {
+            assert_eq!(data, &image, "the phone decrypts the same bytes");
+            assert_eq!(json["m"], "image/png");
+            assert_eq!(json["n"], "Schaden.png");
+            assert_eq!(json["d"], "Anna Dispo");
+        }
+        other => panic!("not a file: {other:?}"),
+    }
+    assert_eq!(
+        texts[8],
+        &Decoded::Edit {
+            message_id: inbox[0].message_id.clone(),
+            text: "Anna Dispo: Tour 8 fällt aus".into()
+        }
+    );
+    assert_eq!(
+        texts[9],
+        &Decoded::Delete {
+            message_id: inbox[0].message_id.clone()
+        }
+    );
+    // Nothing more arrives: each once. The outbox is empty and all rows are sent.
+    let store = &h.bridge.store;
+    wait_for("the outbox drained", WAIT, || async {
+        let counts = store.outbox_counts().await.unwrap();
+        (counts == [("sent".to_owned(), 10)]).then_some(())
+    })
+    .await;
+    assert_eq!(sim.inbox(&driver).len(), 10);
+}
+
+#[tokio::test]
+async fn a_send_without_answer_is_reported_and_not_repeated() {
+    let desk = unique_localpart("desk");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        c.gateway_timeout_s = 1;
+    })
+    .await;
+    let (dispatcher, driver, room, _) = portal_with_driver(&h, &sim, &desk, "Anna Dispo").await;
+
+    sim.inject_fault("send_e2e", Fault::accept_then_timeout().times(1));
+    let lost = dispatcher.send_text(&room, "Bitte Rückruf").await;
+    let notice = dispatcher
+        .wait_message(&room, "the outcome-unknown notice", |m| {
+            m["content"]["msgtype"] == "m.notice"
+                && m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == lost.as_str()
+        })
+        .await;
+    assert!(
+        notice["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("unknown whether"),
+        "{notice}"
+    );
+    // The Gateway accepted it: the phone has it once, and a later message is not preceded by
+    // a second copy.
+    dispatcher.send_text(&room, "Danke").await;
+    let inbox = sim.wait_inbox(&driver, 2, WAIT).await;
+    let texts: Vec<&str> = inbox.iter().map(|m| text_of(&m.message)).collect();
+    assert_eq!(texts, ["Anna Dispo: Bitte Rückruf", "Anna Dispo: Danke"]);
+    let rows = h.bridge.store.outbox_by_event(&lost).await.unwrap();
+    assert_eq!(rows[0].state, OutboxState::Unknown);
+    assert_eq!(rows[0].attempts, 1);
+}
+
+#[tokio::test]
+async fn without_credits_the_dispatcher_is_told_and_the_gateway_outage_is_waited_out() {
+    let desk = unique_localpart("desk");
+    let (h, sim) =
+        Harness::with_simulator(|c| c.dispatchers = vec![format!("@{desk}:{DOMAIN}")]).await;
+    let (dispatcher, driver, room, _) = portal_with_driver(&h, &sim, &desk, "Anna Dispo").await;
+
+    sim.set_credits(0);
+    let refused = dispatcher.send_text(&room, "Kostet nichts?").await;
+    let notice = dispatcher
+        .wait_message(&room, "the no-credits notice", |m| {
+            m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == refused.as_str()
+        })
+        .await;
+    assert!(
+        notice["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("no credits"),
+        "{notice}"
+    );
+    assert!(sim.inbox(&driver).is_empty());
+
+    // A Gateway that fails for a while (500, then 429) delays the message; it arrives once.
+    sim.set_credits(1000);
+    sim.inject_fault("send_e2e", Fault::status(500).times(2));
+    sim.inject_fault("send_e2e", Fault::status(429).times(1));
+    let delayed = dispatcher.send_text(&room, "Jetzt aber").await;
+    let inbox = sim.wait_inbox(&driver, 1, WAIT).await;
+    assert_eq!(text_of(&inbox[0].message), "Anna Dispo: Jetzt aber");
+    let rows = h.bridge.store.outbox_by_event(&delayed).await.unwrap();
+    wait_for("sent recorded", WAIT, || async {
+        let rows = h.bridge.store.outbox_by_event(&delayed).await.unwrap();
+        (rows[0].state == OutboxState::Sent).then_some(())
+    })
+    .await;
+    assert!(rows[0].attempts >= 1);
+    assert_eq!(sim.inbox(&driver).len(), 1);
+}
+
+#[tokio::test]
+async fn only_permitted_users_write_to_drivers() {
+    let desk = unique_localpart("desk");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        c.bridge_extra = "  permissions: { \"*\": none }".into();
+    })
+    .await;
+    let (dispatcher, driver, room, _) = portal_with_driver(&h, &sim, &desk, "Anna Dispo").await;
+    let visitor = h.synapse.new_user("visitor").await;
+    dispatcher.invite(&room, &visitor.user_id).await;
+    visitor.join(&room).await;
+
+    let refused = visitor.send_text(&room, "Hallo?").await;
+    dispatcher
+        .wait_message(&room, "the refusal", |m| {
+            m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == refused.as_str()
+        })
+        .await;
+    dispatcher.send_text(&room, "Von der Dispo").await;
+    let inbox = sim.wait_inbox(&driver, 1, WAIT).await;
+    assert_eq!(text_of(&inbox[0].message), "Anna Dispo: Von der Dispo");
+    assert_eq!(
+        sim.inbox(&driver).len(),
+        1,
+        "the visitor's message never left"
+    );
+}
+
+/// The answer of the bot to `event_id` in `room`.
+async fn answer(user: &MatrixUser, room: &str, event_id: &str) -> String {
+    let answer: Value = user
+        .wait_message(room, "the bot's answer", |m| {
+            m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event_id
+        })
+        .await;
+    answer["content"]["body"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_management_room_opens_portals_finds_drivers_and_refuses_strangers() {
+    let desk = unique_localpart("desk");
+    let driver = new_driver_id();
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        c.unknown_senders = "quarantine".into();
+        c.bridge_extra = format!(
+            "  permissions: {{ \"*\": none }}\n  drivers: [{{ id: {driver}, name: Erika Muster }}]"
+        );
+    })
+    .await;
+    sim.add_user(UserSpec::new(&driver).behaviour(Behaviour::silent()));
+    let dispatcher = h.synapse.new_user_named(&desk, "Anna Dispo").await;
+    let bot = format!("@threemabot:{DOMAIN}");
+    let dm = dispatcher.create_room(&[&bot]).await;
+    dispatcher
+        .wait_message(&dm, "the welcome", |m| {
+            m["sender"] == bot.as_str() && m["content"]["body"].as_str().unwrap().contains("start")
+        })
+        .await;
+
+    let asked = dispatcher.send_text(&dm, "find erika").await;
+    let found = answer(&dispatcher, &dm, &asked).await;
+    assert!(
+        found.contains(&driver) && found.contains("Erika Muster"),
+        "{found}"
+    );
+
+    let asked = dispatcher.send_text(&dm, "start Erika").await;
+    let started = answer(&dispatcher, &dm, &asked).await;
+    assert!(started.contains("https://matrix.to/#/!"), "{started}");
+    let portal = dispatcher.wait_invite(WAIT).await;
+    dispatcher.join(&portal).await;
+    assert_eq!(
+        dispatcher.state(&portal, "m.room.name", "").await["name"],
+        "Erika Muster"
+    );
+    dispatcher.send_text(&portal, "Guten Morgen").await;
+    let inbox = sim.wait_inbox(&driver, 1, WAIT).await;
+    assert_eq!(text_of(&inbox[0].message), "Anna Dispo: Guten Morgen");
+
+    let asked = dispatcher.send_text(&dm, "status").await;
+    let status = answer(&dispatcher, &dm, &asked).await;
+    assert!(
+        status.contains("*DISPTCH") && status.contains("1 sent"),
+        "{status}"
+    );
+
+    let asked = dispatcher.send_text(&dm, "start ZZZZZZZZ").await;
+    assert!(
+        answer(&dispatcher, &dm, &asked)
+            .await
+            .contains("does not exist")
+    );
+
+    // Someone without permission gets a polite refusal, and the bot leaves.
+    let stranger = h.synapse.new_user("stranger").await;
+    let their_dm = stranger.create_room(&[&bot]).await;
+    let refusal = stranger
+        .wait_message(&their_dm, "the refusal", |m| m["sender"] == bot.as_str())
+        .await;
+    assert!(
+        refusal["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("not permitted")
+    );
+    wait_for("the bot left", WAIT, || async {
+        (!stranger.joined_members(&their_dm).await.contains(&bot)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_senders_wait_in_quarantine_until_a_dispatcher_starts_them() {
+    let desk = unique_localpart("desk");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        c.unknown_senders = "quarantine".into();
+    })
+    .await;
+    let dispatcher = h.synapse.new_user_named(&desk, "Anna Dispo").await;
+    let stranger = new_driver_id();
+    sim.add_user(
+        UserSpec::new(&stranger)
+            .nickname("Fremder")
+            .behaviour(Behaviour::silent()),
+    );
+    let sent = sim
+        .send_from_user(&stranger, UserMessage::text("Ist da wer?"))
+        .await
+        .unwrap();
+    let store = &h.bridge.store;
+    let outcome = wait_for("the message handled", WAIT, || async {
+        store
+            .threema_inbox_outcome(&stranger, &sent)
+            .await
+            .unwrap()
+            .flatten()
+    })
+    .await;
+    assert!(outcome.contains("quarantined"), "{outcome}");
+    let quarantine = store.state_get("quarantine_room").await.unwrap().unwrap();
+    let room = dispatcher.wait_invite(WAIT).await;
+    assert_eq!(room, quarantine);
+    dispatcher.join(&room).await;
+    let held = dispatcher
+        .wait_message(&room, "the held message", |m| {
+            m["content"]["body"].as_str().unwrap().contains(&stranger)
+        })
+        .await;
+    assert!(
+        held["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("Ist da wer?")
+    );
+    assert!(
+        h.bridge
+            .store
+            .portal_by_threema_id(&stranger)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let asked = dispatcher
+        .send_text(&room, &format!("start {stranger}"))
+        .await;
+    assert!(
+        answer(&dispatcher, &room, &asked)
+            .await
+            .contains("matrix.to")
+    );
+    assert!(
+        h.bridge
+            .store
+            .portal_by_threema_id(&stranger)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // From now on the sender's messages go to their portal.
+    let next = sim
+        .send_from_user(&stranger, UserMessage::text("Hallo Portal"))
+        .await
+        .unwrap();
+    sim.wait_callback_outcome(&next, WAIT).await;
+    wait_for("bridged into the portal", WAIT, || async {
+        h.bridge
+            .store
+            .message_by_threema_id(&stranger, &next, threema_bridge::store::Direction::In)
+            .await
+            .unwrap()
+    })
+    .await;
+}

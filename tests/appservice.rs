@@ -65,7 +65,8 @@ async fn user_message_reaches_the_inbox_once_and_is_handled(db: TestDb) {
         store.inbox_outcome(&event_id).await.unwrap().flatten()
     })
     .await;
-    assert_eq!(outcome, "message outside a portal");
+    // The DM is the dispatcher's management room: the message is read as a command.
+    assert_eq!(outcome, r#"command Unknown("hello")"#);
     assert_eq!(inbox_rows(bridge.db.url(), Some(&event_id)).await, 1);
 
     // Synapse replays a transaction (e.g. after a restart, under a new txn id): nothing new.

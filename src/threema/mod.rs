@@ -7,6 +7,7 @@ pub mod codec;
 pub mod crypto;
 mod error;
 mod id;
+pub mod quote;
 
 pub use client::{Media, OutgoingFile, ThreemaClient};
 pub use error::ThreemaError;

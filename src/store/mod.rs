@@ -7,6 +7,7 @@
 mod ghosts;
 mod inbox;
 mod messages;
+mod polls;
 mod portals;
 mod public_keys;
 mod threema_inbox;
@@ -22,6 +23,7 @@ use sqlx::{
 pub use ghosts::Ghost;
 pub use inbox::{InboxItem, InboxKind, NewInboxItem};
 pub use messages::{Direction, MessageMapping};
+pub use polls::{Poll, PollChoice};
 pub use portals::Portal;
 pub use public_keys::CachedKey;
 pub use threema_inbox::{NewThreemaItem, ThreemaItem};

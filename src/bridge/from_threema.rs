@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::{
     Bridge, BridgeError,
     inbox::{Inbox, Outcome},
+    to_matrix::Bridged,
 };
 use crate::{
     store::{StoreError, ThreemaItem},
@@ -135,8 +136,10 @@ impl Bridge {
         if !self.is_known_sender(&incoming.from).await? {
             return self.handle_unknown_sender(&incoming).await;
         }
-        if let Some(event_id) = self.bridge_to_matrix(&incoming).await? {
-            outcome = format!("{outcome} → {event_id}");
+        match self.bridge_incoming(&incoming).await? {
+            Bridged::Event(event_id) => outcome = format!("{outcome} → {event_id}"),
+            Bridged::Nothing(why) => outcome = format!("{outcome}: {why}"),
+            Bridged::NotHandled => {}
         }
         // Nobody listening is fine: the outcome is recorded either way.
         let _ = self.incoming.send(Arc::new(incoming));

@@ -1,65 +1,407 @@
 //! Threema → Matrix: a driver's message into their portal, as their ghost, at the time the
-//! driver's app sent it.
+//! driver's app sent it. What the event says is worked out in [`content`] (pure); this file
+//! does the look-ups, uploads and sends around it.
+
+pub mod content;
+
+use std::collections::HashMap;
 
 use ruma::{
-    MilliSecondsSinceUnixEpoch, OwnedEventId, UInt, api::client::message::send_message_event,
-    events::room::message::RoomMessageEventContent,
+    EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, RoomId, UInt, UserId,
+    api::client::{message::send_message_event, room::get_room_event},
+    events::MessageLikeEventType,
+    serde::Raw,
 };
+use serde_json::Value;
 
-use super::{Bridge, BridgeError, Incoming};
+use super::{Bridge, BridgeError, Incoming, ghost::ghost_user_id};
 use crate::{
-    store::{Direction, MessageMapping},
-    threema::codec::Message,
+    format,
+    store::{Direction, MessageMapping, Poll},
+    threema::{
+        ThreemaId,
+        codec::{Message, PollSetup},
+        quote,
+    },
 };
+use content::Uploaded;
+
+/// What became of a driver's message on the Matrix side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bridged {
+    /// The event that shows it: a message, an edit, a redaction.
+    Event(OwnedEventId),
+    /// Nothing to keep in the room (typing), or nothing to do: why, for the inbox's outcome.
+    Nothing(String),
+    /// Not this direction's business (delivery receipts, unsupported types).
+    NotHandled,
+}
+
+impl Bridged {
+    pub fn event_id(self) -> Option<OwnedEventId> {
+        match self {
+            Bridged::Event(event_id) => Some(event_id),
+            _ => None,
+        }
+    }
+}
 
 impl Bridge {
-    /// Bridges one decoded message. Returns its event, or `None` for a type not (yet) bridged.
-    /// Idempotent: a message bridged before returns its event again, and the send itself uses a
-    /// transaction id derived from the Threema message, so the homeserver deduplicates a retry.
+    /// Bridges one decoded message. Returns its event, or `None` when there is none (typing,
+    /// receipts, a delete of something never bridged…). See [`Bridge::bridge_incoming`].
     pub async fn bridge_to_matrix(
         &self,
         incoming: &Incoming,
     ) -> Result<Option<OwnedEventId>, BridgeError> {
-        let content = match &incoming.message {
-            Message::Text(text) => RoomMessageEventContent::text_plain(text),
-            // Files, locations, receipts, edits… come with the conversion work.
-            _ => return Ok(None),
-        };
+        Ok(self.bridge_incoming(incoming).await?.event_id())
+    }
+
+    /// Bridges one decoded message into the driver's portal.
+    ///
+    /// Idempotent: a message bridged before returns its event again, and every send uses a
+    /// transaction id derived from the Threema message (`threema-<from>-<message id>`), so the
+    /// homeserver deduplicates a retry whose answer was lost.
+    pub async fn bridge_incoming(&self, incoming: &Incoming) -> Result<Bridged, BridgeError> {
+        match &incoming.message {
+            // Delivery receipts are the Matrix read-marker side's business.
+            Message::DeliveryReceipt { .. } | Message::Unsupported { .. } => {
+                return Ok(Bridged::NotHandled);
+            }
+            Message::Typing(typing) => return self.typing_to_matrix(incoming, *typing).await,
+            _ => {}
+        }
         let (from, message_id) = (incoming.from.as_str(), incoming.message_id.as_str());
         if let Some(known) = self
             .store
             .message_by_threema_id(from, message_id, Direction::In)
             .await?
         {
-            return Ok(Some(
-                OwnedEventId::try_from(known.event_id)
-                    .map_err(|e| BridgeError::BadEvent(e.to_string()))?,
-            ));
+            return Ok(Bridged::Event(parse_event_id(&known.event_id)?));
         }
+        if let Message::Delete { message_id } = &incoming.message {
+            return self
+                .delete_to_matrix(incoming, &message_id.to_hex_le())
+                .await;
+        }
+
         let name = incoming
             .nickname
             .clone()
             .unwrap_or_else(|| incoming.from.to_string());
         let ghost = self.ensure_ghost_profile(&incoming.from, &name).await?;
         let room_id = self.ensure_portal(&incoming.from, &ghost, &name).await?;
+        let content = match &incoming.message {
+            Message::Text(text) => self.text_content(incoming, text).await?,
+            Message::File(_)
+            | Message::LegacyImage { .. }
+            | Message::LegacyAudio { .. }
+            | Message::LegacyVideo { .. } => self.media_content(incoming, &ghost).await?,
+            Message::Location(location) => content::location(location),
+            Message::Edit { message_id, text } => {
+                self.edit_content(incoming, &room_id, &ghost, &message_id.to_hex_le(), text)
+                    .await?
+            }
+            Message::PollSetup(poll) => content::poll_setup(poll),
+            Message::PollVote {
+                creator,
+                poll_id,
+                choices,
+            } => {
+                let poll = self.store.poll_get(from, creator, *poll_id).await?;
+                let mut content =
+                    content::poll_vote(poll.as_ref().map(|p| &p.choices[..]), choices);
+                if let Some(poll) = poll {
+                    content::reply_to(&mut content, &poll.event_id);
+                }
+                content
+            }
+            Message::DeliveryReceipt { .. }
+            | Message::Unsupported { .. }
+            | Message::Typing(_)
+            | Message::Delete { .. } => unreachable!("handled above"),
+        };
+        let event_id = self
+            .send_as_ghost(incoming, &room_id, &ghost, &content)
+            .await?;
+        // The poll first: once the message is recorded, a retry stops before this point.
+        if let Message::PollSetup(poll) = &incoming.message {
+            self.record_poll(incoming, poll, &event_id).await?;
+        }
+        self.record(incoming, &room_id, &event_id, &ghost).await?;
+        Ok(Bridged::Event(event_id))
+    }
 
-        let txn_id: ruma::OwnedTransactionId = format!("threema-{from}-{message_id}").into();
-        let mut request = send_message_event::v3::Request::new(room_id.clone(), txn_id, &content)
-            .map_err(|e| BridgeError::BadEvent(e.to_string()))?;
+    /// Text, with Threema markup as HTML; a quote (v2) of a message in the portal becomes a
+    /// reply to its event.
+    async fn text_content(&self, incoming: &Incoming, text: &str) -> Result<Value, BridgeError> {
+        let Some((quoted, reply)) = quote::parse(text) else {
+            let html = self.threema_html(text).await?;
+            return Ok(content::text("m.text", text, html));
+        };
+        let html = self.threema_html(reply).await?;
+        Ok(match self.quoted_event(&incoming.from, &quoted).await? {
+            Some(event_id) => {
+                let mut content = content::text("m.text", reply, html);
+                content::reply_to(&mut content, &event_id);
+                content
+            }
+            None => {
+                let (body, html) =
+                    content::with_note("↩️ (reply to a message not in this room)", reply, html);
+                content::text("m.text", &body, html)
+            }
+        })
+    }
+
+    /// The event of a message in the chat with `driver`: one they sent, or one we sent them.
+    async fn quoted_event(
+        &self,
+        driver: &ThreemaId,
+        message_id: &str,
+    ) -> Result<Option<String>, BridgeError> {
+        for direction in [Direction::In, Direction::Out] {
+            if let Some(known) = self
+                .store
+                .message_by_threema_id(driver.as_str(), message_id, direction)
+                .await?
+            {
+                return Ok(Some(known.event_id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `formatted_body` for Threema text: mentions of drivers become pills to their ghosts.
+    async fn threema_html(&self, text: &str) -> Result<Option<String>, BridgeError> {
+        let mut mentions = HashMap::new();
+        for id in content::mentioned_ids(text) {
+            let Some(threema_id) = ThreemaId::parse(&id).filter(|id| !id.is_gateway_id()) else {
+                continue;
+            };
+            let user_id = ghost_user_id(&threema_id, &self.config.homeserver.domain);
+            let name = self
+                .store
+                .ghost_by_threema_id(threema_id.as_str())
+                .await?
+                .and_then(|ghost| ghost.display_name)
+                .unwrap_or_else(|| id.clone());
+            mentions.insert(id, (user_id.to_string(), name));
+        }
+        Ok(format::threema_to_html(text, &|id| {
+            mentions.get(id).cloned()
+        }))
+    }
+
+    /// Uploads the file (and its thumbnail) as the ghost, then describes it.
+    async fn media_content(
+        &self,
+        incoming: &Incoming,
+        ghost: &UserId,
+    ) -> Result<Value, BridgeError> {
+        let media = incoming
+            .media
+            .as_ref()
+            .ok_or_else(|| BridgeError::BadEvent("a file message without its file".into()))?;
+        let plan = content::media_plan(&incoming.message, media)
+            .ok_or_else(|| BridgeError::BadEvent("not a file message".into()))?;
+        let url = self
+            .matrix
+            .upload(
+                media.data.clone(),
+                &plan.mimetype,
+                Some(&plan.file_name),
+                ghost,
+            )
+            .await?;
+        let thumbnail = match (&media.thumbnail, &plan.thumbnail_mimetype) {
+            (Some(bytes), Some(mimetype)) => Some((
+                self.matrix
+                    .upload(bytes.clone(), mimetype, None, ghost)
+                    .await?
+                    .to_string(),
+                bytes.len(),
+            )),
+            _ => None,
+        };
+        let caption_html = match &plan.caption {
+            Some(caption) => self.threema_html(caption).await?,
+            None => None,
+        };
+        let uploaded = Uploaded {
+            url: url.to_string(),
+            thumbnail,
+        };
+        Ok(content::media(&plan, &uploaded, caption_html))
+    }
+
+    /// An edit replaces the original's event (a file keeps its file and gets the new caption);
+    /// an edit of something never bridged is shown as a new message, never dropped.
+    async fn edit_content(
+        &self,
+        incoming: &Incoming,
+        room_id: &RoomId,
+        ghost: &UserId,
+        original: &str,
+        text: &str,
+    ) -> Result<Value, BridgeError> {
+        // A quote keeps its header in an edit; the reply relation stays with the original.
+        let text = quote::parse(text).map_or(text, |(_, reply)| reply);
+        let html = self.threema_html(text).await?;
+        let Some(original) = self
+            .store
+            .message_by_threema_id(incoming.from.as_str(), original, Direction::In)
+            .await?
+        else {
+            let (body, html) =
+                content::with_note("✏️ (edit of a message not in this room)", text, html);
+            return Ok(content::text("m.text", &body, html));
+        };
+        let event_id = parse_event_id(&original.event_id)?;
+        let shown = self.event_content(room_id, &event_id, ghost).await?;
+        let new_content = content::recaption(&shown, text, html.clone())
+            .unwrap_or_else(|| content::text("m.text", text, html));
+        Ok(content::edit(event_id.as_str(), new_content))
+    }
+
+    /// The content of an event in a portal, as the ghost sees it.
+    async fn event_content(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        ghost: &UserId,
+    ) -> Result<Value, BridgeError> {
+        let request = get_room_event::v3::Request::new(room_id.to_owned(), event_id.to_owned());
+        let event = self.matrix.send(request, Some(ghost)).await?.event;
+        let event: Value = serde_json::from_str(event.json().get())
+            .map_err(|e| BridgeError::BadEvent(format!("event {event_id}: {e}")))?;
+        Ok(event["content"].clone())
+    }
+
+    /// Redacts the deleted message's event as the ghost.
+    async fn delete_to_matrix(
+        &self,
+        incoming: &Incoming,
+        original: &str,
+    ) -> Result<Bridged, BridgeError> {
+        let from = incoming.from.as_str();
+        let Some(original) = self
+            .store
+            .message_by_threema_id(from, original, Direction::In)
+            .await?
+        else {
+            return Ok(Bridged::Nothing("never bridged, nothing to redact".into()));
+        };
+        let room_id = parse_room_id(&original.room_id)?;
+        let ghost = ghost_user_id(&incoming.from, &self.config.homeserver.domain);
+        let redaction = self
+            .matrix
+            .redact(
+                &room_id,
+                &parse_event_id(&original.event_id)?,
+                &txn_id(incoming),
+                &ghost,
+                None,
+            )
+            .await?;
+        self.record(incoming, &room_id, &redaction, &ghost).await?;
+        Ok(Bridged::Event(redaction))
+    }
+
+    /// Shows (or stops) the ghost typing, in an existing portal only: typing alone never opens
+    /// a portal, and is not kept as a message.
+    async fn typing_to_matrix(
+        &self,
+        incoming: &Incoming,
+        typing: bool,
+    ) -> Result<Bridged, BridgeError> {
+        let Some(portal) = self
+            .store
+            .portal_by_threema_id(incoming.from.as_str())
+            .await?
+        else {
+            return Ok(Bridged::Nothing("no portal yet".into()));
+        };
+        let now_s = MilliSecondsSinceUnixEpoch::now().as_secs().into();
+        if typing && !content::typing_is_current(incoming.date, now_s) {
+            return Ok(Bridged::Nothing("stale, not shown".into()));
+        }
+        let ghost = ghost_user_id(&incoming.from, &self.config.homeserver.domain);
+        let timeout = typing.then(|| std::time::Duration::from_secs(content::TYPING_TIMEOUT_S));
+        self.matrix
+            .typing(&parse_room_id(&portal.room_id)?, &ghost, timeout)
+            .await?;
+        Ok(Bridged::Nothing("shown".into()))
+    }
+
+    async fn send_as_ghost(
+        &self,
+        incoming: &Incoming,
+        room_id: &RoomId,
+        ghost: &UserId,
+        content: &Value,
+    ) -> Result<OwnedEventId, BridgeError> {
+        let raw = serde_json::value::to_raw_value(content).expect("JSON values serialise");
+        let mut request = send_message_event::v3::Request::new_raw(
+            room_id.to_owned(),
+            txn_id(incoming).into(),
+            MessageLikeEventType::RoomMessage,
+            Raw::from_json(raw),
+        );
         request.timestamp =
             UInt::new(incoming.date.max(0) as u64 * 1000).map(MilliSecondsSinceUnixEpoch);
-        let event_id = self.matrix.send(request, Some(&ghost)).await?.event_id;
+        Ok(self.matrix.send(request, Some(ghost)).await?.event_id)
+    }
+
+    async fn record(
+        &self,
+        incoming: &Incoming,
+        room_id: &RoomId,
+        event_id: &EventId,
+        ghost: &UserId,
+    ) -> Result<(), BridgeError> {
         self.store
             .message_insert(&MessageMapping {
                 room_id: room_id.to_string(),
                 event_id: event_id.to_string(),
-                threema_peer: from.to_owned(),
-                threema_message_id: message_id.to_owned(),
+                threema_peer: incoming.from.to_string(),
+                threema_message_id: incoming.message_id.clone(),
                 direction: Direction::In,
                 matrix_sender: ghost.to_string(),
                 part: 0,
             })
             .await?;
-        Ok(Some(event_id))
+        Ok(())
     }
+
+    /// Keeps the choices, so that votes can name them.
+    async fn record_poll(
+        &self,
+        incoming: &Incoming,
+        poll: &PollSetup,
+        event_id: &EventId,
+    ) -> Result<(), BridgeError> {
+        self.store
+            .poll_insert(&Poll {
+                threema_peer: incoming.from.to_string(),
+                creator: incoming.from.to_string(),
+                poll_id: poll.poll_id,
+                event_id: event_id.to_string(),
+                choices: content::poll_choices(poll),
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+/// The transaction id of everything sent for one Threema message.
+fn txn_id(incoming: &Incoming) -> String {
+    format!("threema-{}-{}", incoming.from, incoming.message_id)
+}
+
+fn parse_event_id(event_id: &str) -> Result<OwnedEventId, BridgeError> {
+    EventId::parse(event_id).map_err(|e| BridgeError::BadEvent(format!("stored event id: {e}")))
+}
+
+fn parse_room_id(room_id: &str) -> Result<OwnedRoomId, BridgeError> {
+    RoomId::parse(room_id).map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")))
 }

@@ -1,7 +1,9 @@
 //! The handful of client-server calls the bridge makes, each as the bot or as a ghost.
 
+use std::time::Duration;
+
 use ruma::{
-    OwnedRoomId, RoomId, UserId,
+    EventId, OwnedEventId, OwnedMxcUri, OwnedRoomId, RoomId, UserId,
     api::{
         SupportedVersions,
         client::{
@@ -11,8 +13,14 @@ use ruma::{
             },
             appservice::request_ping,
             discovery::get_supported_versions,
+            media::create_content,
             membership::join_room_by_id,
             profile::{get_profile_field, set_profile_field},
+            redact::redact_event,
+            typing::create_typing_event::{
+                self,
+                v3::{Typing, TypingInfo},
+            },
         },
     },
     profile::{ProfileFieldName, ProfileFieldValue},
@@ -177,5 +185,54 @@ impl MatrixClient {
             Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// Uploads `data` to the media repository as `as_user`; returns its `mxc://` URI.
+    ///
+    /// Not idempotent: a retry after a lost answer stores the bytes twice (an unused copy, no
+    /// harm to the room).
+    pub async fn upload(
+        &self,
+        data: Vec<u8>,
+        content_type: &str,
+        filename: Option<&str>,
+        as_user: &UserId,
+    ) -> Result<OwnedMxcUri, MatrixError> {
+        let mut request = create_content::v3::Request::new(data);
+        request.content_type = Some(content_type.to_owned());
+        request.filename = filename.map(str::to_owned);
+        Ok(self.send(request, Some(as_user)).await?.content_uri)
+    }
+
+    /// Shows `as_user` typing in the room for `timeout`, or stops it (`None`).
+    pub async fn typing(
+        &self,
+        room_id: &RoomId,
+        as_user: &UserId,
+        timeout: Option<Duration>,
+    ) -> Result<(), MatrixError> {
+        let state = match timeout {
+            Some(timeout) => Typing::Yes(TypingInfo::new(timeout)),
+            None => Typing::No,
+        };
+        let request =
+            create_typing_event::v3::Request::new(as_user.to_owned(), room_id.to_owned(), state);
+        self.send(request, Some(as_user)).await?;
+        Ok(())
+    }
+
+    /// Redacts `event_id` as `as_user`; `txn_id` makes a retry a no-op. Returns the redaction.
+    pub async fn redact(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        txn_id: &str,
+        as_user: &UserId,
+        reason: Option<&str>,
+    ) -> Result<OwnedEventId, MatrixError> {
+        let mut request =
+            redact_event::v3::Request::new(room_id.to_owned(), event_id.to_owned(), txn_id.into());
+        request.reason = reason.map(str::to_owned);
+        Ok(self.send(request, Some(as_user)).await?.event_id)
     }
 }

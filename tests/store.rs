@@ -4,7 +4,8 @@ mod common;
 
 use common::db::TestDb;
 use threema_bridge::store::{
-    CachedKey, Direction, InboxKind, MessageMapping, NewInboxItem, NewThreemaItem, Store,
+    CachedKey, Direction, InboxKind, MessageMapping, NewInboxItem, NewThreemaItem, Poll,
+    PollChoice, Store,
 };
 
 /// Runs `$suite(store, url)` once on SQLite and once on PostgreSQL.
@@ -40,6 +41,7 @@ on_both_databases!(
     migrations_are_idempotent,
     threema_callbacks_dedup_on_sender_and_message_id,
     public_key_changes_are_held_back,
+    polls_keep_their_choices,
 );
 
 fn event(key: &str, room: &str) -> NewInboxItem {
@@ -329,5 +331,51 @@ async fn public_key_changes_are_held_back(store: Store, _url: &str) {
             public_key: k2,
             pending_key: None
         })
+    );
+}
+
+async fn polls_keep_their_choices(store: Store, _url: &str) {
+    let poll = Poll {
+        threema_peer: "ECHO1234".into(),
+        creator: "ECHO1234".into(),
+        // Beyond a signed BIGINT: poll ids are any u64.
+        poll_id: u64::MAX - 1,
+        event_id: "$poll".into(),
+        choices: vec![
+            PollChoice {
+                id: 1,
+                name: "Ja".into(),
+            },
+            PollChoice {
+                id: 0,
+                name: "Nein, \"leider\"".into(),
+            },
+        ],
+    };
+    assert!(store.poll_insert(&poll).await.unwrap());
+    assert!(
+        !store
+            .poll_insert(&Poll {
+                event_id: "$again".into(),
+                ..poll.clone()
+            })
+            .await
+            .unwrap(),
+        "recorded once"
+    );
+    assert_eq!(
+        store
+            .poll_get("ECHO1234", "ECHO1234", u64::MAX - 1)
+            .await
+            .unwrap(),
+        Some(poll)
+    );
+    // Poll ids are per creator.
+    assert_eq!(
+        store
+            .poll_get("ECHO1234", "*DISPTCH", u64::MAX - 1)
+            .await
+            .unwrap(),
+        None
     );
 }

@@ -114,11 +114,6 @@ async fn sync(h: &Harness, user: &MatrixUser, since: Option<&str>) -> Value {
         .unwrap()
 }
 
-fn formatting_available() -> bool {
-    // Another change brings the markup conversion; until then only `body` can be checked.
-    threema_bridge::format::threema_to_html("*x*", &|_| None).is_some()
-}
-
 #[tokio::test]
 async fn every_kind_of_driver_message_reaches_the_desk() {
     let desk_localpart = unique_localpart("desk");
@@ -144,17 +139,12 @@ async fn every_kind_of_driver_message_reaches_the_desk() {
     let text_event = desk.event(&room, &bridged.event_id_of(&first).await).await;
     assert_eq!(text_event["content"]["msgtype"], "m.text");
     assert_eq!(text_event["content"]["body"], text);
-    if formatting_available() {
-        assert_eq!(
-            text_event["content"]["format"], "org.matrix.custom.html",
-            "{text_event}"
-        );
-        let html = text_event["content"]["formatted_body"].as_str().unwrap();
-        assert!(
-            html.contains("<strong>komplett</strong>") || html.contains("<b>komplett</b>"),
-            "{html}"
-        );
-    }
+    assert_eq!(
+        text_event["content"]["format"], "org.matrix.custom.html",
+        "{text_event}"
+    );
+    let html = text_event["content"]["formatted_body"].as_str().unwrap();
+    assert!(html.contains("<strong>komplett</strong>"), "{html}");
     let text_event_id = text_event["event_id"].as_str().unwrap().to_owned();
 
     // An image with a thumbnail and its size: on the homeserver, byte for byte.

@@ -331,6 +331,23 @@ impl MatrixUser {
         response["content_uri"].as_str().expect("upload").to_owned()
     }
 
+    /// The bytes behind an `mxc://` URI (authenticated media).
+    pub async fn download(&self, mxc: &str) -> Vec<u8> {
+        let path = mxc.strip_prefix("mxc://").expect("an mxc URI");
+        let response = self
+            .http
+            .get(format!(
+                "{}/_matrix/client/v1/media/download/{path}",
+                self.url
+            ))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "download {mxc}");
+        response.bytes().await.unwrap().to_vec()
+    }
+
     /// Waits for an `m.room.message` in the room that `matches`; returns it.
     pub async fn wait_message(
         &self,

@@ -156,10 +156,20 @@ pub fn plan_redaction(target: &str, what: EditTarget) -> Plan {
 }
 
 fn plan_new(msgtype: &MessageType, relay: Relay<'_>, reply_to: Option<String>) -> Plan {
-    let (template, body) = match msgtype {
-        MessageType::Text(c) => (relay.template, text_of(&c.body, c.formatted.as_ref())),
-        MessageType::Notice(c) => (relay.template, text_of(&c.body, c.formatted.as_ref())),
-        MessageType::Emote(c) => (relay.emote_template, text_of(&c.body, c.formatted.as_ref())),
+    if let Some((template, body)) = text_message(msgtype, relay) {
+        let budget = MAX_TEXT_BYTES - relay.overhead(template) - QUOTE_HEADER_BYTES;
+        return Plan::Send(
+            format::split_text(&body, budget)
+                .into_iter()
+                .enumerate()
+                .map(|(i, part)| Outgoing::Text {
+                    text: relay.render(template, &part),
+                    reply_to: reply_to.clone().filter(|_| i == 0),
+                })
+                .collect(),
+        );
+    }
+    let file = match msgtype {
         MessageType::Location(c) => {
             return match parse_geo_uri(&c.geo_uri) {
                 Some((latitude, longitude, accuracy_m)) => Plan::Send(vec![Outgoing::Location {
@@ -176,75 +186,50 @@ fn plan_new(msgtype: &MessageType, relay: Relay<'_>, reply_to: Option<String>) -
         }
         MessageType::Image(c) => {
             let info = c.info.as_deref();
-            return plan_file(
-                FileParts {
-                    source: &c.source,
-                    body: &c.body,
-                    formatted: c.formatted.as_ref(),
-                    filename: c.filename.as_deref(),
-                    mimetype: info.and_then(|i| i.mimetype.as_deref()),
-                    thumbnail: info.and_then(|i| thumbnail(&i.thumbnail_source, &i.thumbnail_info)),
-                    media: true,
-                    width_height: info.and_then(|i| wh(i.width, i.height)),
-                    duration_s: None,
-                },
-                relay,
-                "image/jpeg",
-            );
+            FileParts {
+                thumbnail: info.and_then(|i| thumbnail(&i.thumbnail_source, &i.thumbnail_info)),
+                width_height: info.and_then(|i| wh(i.width, i.height)),
+                ..FileParts::new(
+                    Attachment::of(&c.source, &c.body, &c.formatted, &c.filename),
+                    info.and_then(|i| i.mimetype.as_deref()),
+                    Some("image/jpeg"),
+                )
+            }
         }
         MessageType::Video(c) => {
             let info = c.info.as_deref();
-            return plan_file(
-                FileParts {
-                    source: &c.source,
-                    body: &c.body,
-                    formatted: c.formatted.as_ref(),
-                    filename: c.filename.as_deref(),
-                    mimetype: info.and_then(|i| i.mimetype.as_deref()),
-                    thumbnail: info.and_then(|i| thumbnail(&i.thumbnail_source, &i.thumbnail_info)),
-                    media: true,
-                    width_height: info.and_then(|i| wh(i.width, i.height)),
-                    duration_s: info.and_then(|i| i.duration).map(|d| d.as_secs_f32()),
-                },
-                relay,
-                "video/mp4",
-            );
+            FileParts {
+                thumbnail: info.and_then(|i| thumbnail(&i.thumbnail_source, &i.thumbnail_info)),
+                width_height: info.and_then(|i| wh(i.width, i.height)),
+                duration_s: info.and_then(|i| i.duration).map(|d| d.as_secs_f32()),
+                ..FileParts::new(
+                    Attachment::of(&c.source, &c.body, &c.formatted, &c.filename),
+                    info.and_then(|i| i.mimetype.as_deref()),
+                    Some("video/mp4"),
+                )
+            }
         }
         MessageType::Audio(c) => {
             let info = c.info.as_deref();
-            return plan_file(
-                FileParts {
-                    source: &c.source,
-                    body: &c.body,
-                    formatted: c.formatted.as_ref(),
-                    filename: c.filename.as_deref(),
-                    mimetype: info.and_then(|i| i.mimetype.as_deref()),
-                    thumbnail: None,
-                    media: true,
-                    width_height: None,
-                    duration_s: info.and_then(|i| i.duration).map(|d| d.as_secs_f32()),
-                },
-                relay,
-                "audio/ogg",
-            );
+            FileParts {
+                duration_s: info.and_then(|i| i.duration).map(|d| d.as_secs_f32()),
+                ..FileParts::new(
+                    Attachment::of(&c.source, &c.body, &c.formatted, &c.filename),
+                    info.and_then(|i| i.mimetype.as_deref()),
+                    Some("audio/ogg"),
+                )
+            }
         }
         MessageType::File(c) => {
             let info = c.info.as_deref();
-            return plan_file(
-                FileParts {
-                    source: &c.source,
-                    body: &c.body,
-                    formatted: c.formatted.as_ref(),
-                    filename: c.filename.as_deref(),
-                    mimetype: info.and_then(|i| i.mimetype.as_deref()),
-                    thumbnail: info.and_then(|i| thumbnail(&i.thumbnail_source, &i.thumbnail_info)),
-                    media: false,
-                    width_height: None,
-                    duration_s: None,
-                },
-                relay,
-                "application/octet-stream",
-            );
+            FileParts {
+                thumbnail: info.and_then(|i| thumbnail(&i.thumbnail_source, &i.thumbnail_info)),
+                ..FileParts::new(
+                    Attachment::of(&c.source, &c.body, &c.formatted, &c.filename),
+                    info.and_then(|i| i.mimetype.as_deref()),
+                    None,
+                )
+            }
         }
         other => {
             return Plan::Refuse(format!(
@@ -253,18 +238,7 @@ fn plan_new(msgtype: &MessageType, relay: Relay<'_>, reply_to: Option<String>) -
             ));
         }
     };
-    let budget = MAX_TEXT_BYTES - relay.overhead(template) - QUOTE_HEADER_BYTES;
-    let parts = format::split_text(&body, budget);
-    Plan::Send(
-        parts
-            .into_iter()
-            .enumerate()
-            .map(|(i, part)| Outgoing::Text {
-                text: relay.render(template, &part),
-                reply_to: reply_to.clone().filter(|_| i == 0),
-            })
-            .collect(),
-    )
+    plan_file(file, relay)
 }
 
 fn plan_edit(
@@ -272,11 +246,8 @@ fn plan_edit(
     relay: Relay<'_>,
     target: String,
 ) -> Plan {
-    let (template, body) = match &new_content.msgtype {
-        MessageType::Text(c) => (relay.template, text_of(&c.body, c.formatted.as_ref())),
-        MessageType::Notice(c) => (relay.template, text_of(&c.body, c.formatted.as_ref())),
-        MessageType::Emote(c) => (relay.emote_template, text_of(&c.body, c.formatted.as_ref())),
-        _ => return Plan::Refuse("Only text can be edited on Threema.".into()),
+    let Some((template, body)) = text_message(&new_content.msgtype, relay) else {
+        return Plan::Refuse("Only text can be edited on Threema.".into());
     };
     let text = relay.render(template, &body);
     if text.len() > MAX_TEXT_BYTES {
@@ -289,6 +260,17 @@ fn plan_edit(
     Plan::Send(vec![Outgoing::Edit { target, text }])
 }
 
+/// For `m.text`, `m.notice` and `m.emote`: the relay template to use and the text in Threema
+/// markup. `None` for every other msgtype.
+fn text_message<'r>(msgtype: &MessageType, relay: Relay<'r>) -> Option<(&'r str, String)> {
+    Some(match msgtype {
+        MessageType::Text(c) => (relay.template, text_of(&c.body, c.formatted.as_ref())),
+        MessageType::Notice(c) => (relay.template, text_of(&c.body, c.formatted.as_ref())),
+        MessageType::Emote(c) => (relay.emote_template, text_of(&c.body, c.formatted.as_ref())),
+        _ => return None,
+    })
+}
+
 /// The message text in Threema markup: from the HTML when there is some, else the plain body,
 /// without a reply fallback either way.
 fn text_of(body: &str, formatted: Option<&FormattedBody>) -> String {
@@ -298,26 +280,76 @@ fn text_of(body: &str, formatted: Option<&FormattedBody>) -> String {
     }
 }
 
-struct FileParts<'a> {
+/// The fields every Matrix media message has, whatever its msgtype.
+struct Attachment<'a> {
     source: &'a MediaSource,
     body: &'a str,
     formatted: Option<&'a FormattedBody>,
     filename: Option<&'a str>,
-    mimetype: Option<&'a str>,
+}
+
+impl<'a> Attachment<'a> {
+    fn of(
+        source: &'a MediaSource,
+        body: &'a str,
+        formatted: &'a Option<FormattedBody>,
+        filename: &'a Option<String>,
+    ) -> Self {
+        Attachment {
+            source,
+            body,
+            formatted: formatted.as_ref(),
+            filename: filename.as_deref(),
+        }
+    }
+}
+
+/// An attachment with what its msgtype adds: media types, thumbnail, size, duration.
+struct FileParts<'a> {
+    attachment: Attachment<'a>,
+    mimetype: &'a str,
     thumbnail: Option<(String, Option<String>)>,
+    /// Shown inline (image, video, audio) rather than as a file.
     media: bool,
     width_height: Option<(u32, u32)>,
     duration_s: Option<f32>,
 }
 
-fn plan_file(parts: FileParts<'_>, relay: Relay<'_>, default_mimetype: &str) -> Plan {
-    let MediaSource::Plain(mxc) = parts.source else {
+impl<'a> FileParts<'a> {
+    /// `media_default` is the media type assumed when the event names none; `None` for a plain
+    /// file, which is not shown inline.
+    fn new(
+        attachment: Attachment<'a>,
+        mimetype: Option<&'a str>,
+        media_default: Option<&'static str>,
+    ) -> Self {
+        FileParts {
+            attachment,
+            mimetype: mimetype
+                .or(media_default)
+                .unwrap_or("application/octet-stream"),
+            thumbnail: None,
+            media: media_default.is_some(),
+            width_height: None,
+            duration_s: None,
+        }
+    }
+}
+
+fn plan_file(parts: FileParts<'_>, relay: Relay<'_>) -> Plan {
+    let Attachment {
+        source,
+        body,
+        formatted,
+        filename,
+    } = parts.attachment;
+    let MediaSource::Plain(mxc) = source else {
         return Plan::Refuse("Encrypted attachments cannot be sent to Threema.".into());
     };
     // Since Matrix 1.10 a `filename` different from `body` makes `body` a caption.
-    let (file_name, caption) = match parts.filename {
-        Some(name) if name != parts.body => (name, Some(text_of(parts.body, parts.formatted))),
-        _ => (parts.body, None),
+    let (file_name, caption) = match filename {
+        Some(name) if name != body => (name, Some(text_of(body, formatted))),
+        _ => (body, None),
     };
     // The driver should see who sent it, also without a caption.
     let caption = match caption {
@@ -327,7 +359,7 @@ fn plan_file(parts: FileParts<'_>, relay: Relay<'_>, default_mimetype: &str) -> 
     let (thumbnail_mxc, thumbnail_mimetype) = parts.thumbnail.unzip();
     Plan::Send(vec![Outgoing::File(FileToSend {
         mxc: mxc.to_string(),
-        mimetype: parts.mimetype.unwrap_or(default_mimetype).to_owned(),
+        mimetype: parts.mimetype.to_owned(),
         file_name: Some(file_name.to_owned()).filter(|n| !n.is_empty()),
         caption: Some(caption),
         thumbnail_mxc,

@@ -134,12 +134,7 @@ impl Bridge {
         let name = self.driver_name(&id).await?;
         let ghost = self.ensure_ghost_profile(&id, &name).await?;
         let room_id = self.ensure_portal(&id, &ghost, &name).await?;
-        match self.matrix.invite(&room_id, sender).await {
-            Ok(()) => {}
-            // Already in the room (or invited): nothing to do.
-            Err(e) if e.errcode() == Some("M_FORBIDDEN") => {}
-            Err(e) => return Err(e.into()),
-        }
+        self.matrix.ensure_invited(&room_id, sender).await?;
         Ok(format!(
             "Chat with {name} ({id}): https://matrix.to/#/{room_id} — you are invited."
         ))

@@ -27,17 +27,10 @@ impl Bridge {
                 .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")));
         }
         let alias = self.portal_alias(driver);
-        let room_id = match self
+        let (room_id, _) = self
             .matrix
-            .send(self.portal_request(driver, ghost, name), None)
-            .await
-        {
-            Ok(created) => created.room_id,
-            Err(e) if e.errcode() == Some("M_ROOM_IN_USE") => {
-                self.matrix.resolve_alias(&alias).await?
-            }
-            Err(e) => return Err(e.into()),
-        };
+            .create_room_with_alias(self.portal_request(driver, ghost, name), &alias)
+            .await?;
         // Join before recording: a portal in the store always has its ghost in the room.
         self.matrix.join(&room_id, ghost).await?;
         if !self

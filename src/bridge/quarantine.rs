@@ -89,23 +89,14 @@ impl Bridge {
                 .into(),
         );
         request.invite = self.config.bridge.dispatchers.clone();
-        let room_id = match self.matrix.send(request, None).await {
-            Ok(created) => created.room_id,
-            Err(e) if e.errcode() == Some("M_ROOM_IN_USE") => {
-                // Created before (by an earlier attempt, or an earlier database): the desk of
-                // today is invited again; members already in it make the invite fail harmlessly.
-                let room_id = self.matrix.resolve_alias(&alias).await?;
-                for dispatcher in &self.config.bridge.dispatchers {
-                    if let Err(e) = self.matrix.invite(&room_id, dispatcher).await
-                        && e.errcode() != Some("M_FORBIDDEN")
-                    {
-                        return Err(e.into());
-                    }
-                }
-                room_id
+        let (room_id, created) = self.matrix.create_room_with_alias(request, &alias).await?;
+        if !created {
+            // Created before (by an earlier attempt, or an earlier database): today's desk is
+            // invited again.
+            for dispatcher in &self.config.bridge.dispatchers {
+                self.matrix.ensure_invited(&room_id, dispatcher).await?;
             }
-            Err(e) => return Err(e.into()),
-        };
+        }
         let stored = self
             .store
             .state_set_once(QUARANTINE_ROOM, room_id.as_str())

@@ -139,6 +139,36 @@ impl MatrixClient {
         Ok(())
     }
 
+    /// The bot invites `user_id` unless they are in the room already: the homeserver refuses
+    /// inviting a member (or someone invited) with `M_FORBIDDEN`, which counts as done here.
+    pub async fn ensure_invited(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> Result<(), MatrixError> {
+        match self.invite(room_id, user_id).await {
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Creates a room that carries an alias in our namespace, or finds the one an earlier
+    /// attempt created: room creation is not idempotent, the alias is. Returns the room and
+    /// whether it is new (an existing room did not get the request's invites).
+    pub async fn create_room_with_alias(
+        &self,
+        request: ruma::api::client::room::create_room::v3::Request,
+        alias: &ruma::RoomAliasId,
+    ) -> Result<(OwnedRoomId, bool), MatrixError> {
+        match self.send(request, None).await {
+            Ok(created) => Ok((created.room_id, true)),
+            Err(e) if e.errcode() == Some("M_ROOM_IN_USE") => {
+                Ok((self.resolve_alias(alias).await?, false))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn leave(
         &self,
         room_id: &RoomId,

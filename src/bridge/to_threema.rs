@@ -119,7 +119,7 @@ impl Bridge {
         let item: Outgoing = serde_json::from_str(&row.payload)
             .map_err(|e| BridgeError::BadEvent(format!("outbox payload: {e}")))?;
         // Everything that can fail without the Gateway comes before `sending`.
-        let prepared = match self.prepare(&item, &row, &recipient).await {
+        let prepared = match self.prepare(&item, &recipient).await {
             Ok(prepared) => prepared,
             Err(Failure::Permanent(reason)) => return self.fail(&row, &reason).await,
             Err(Failure::Retry(e)) => return Err(e),
@@ -210,12 +210,7 @@ impl Bridge {
     }
 
     /// Fetches media and resolves the Threema messages an item refers to.
-    async fn prepare(
-        &self,
-        item: &Outgoing,
-        row: &OutboxItem,
-        recipient: &ThreemaId,
-    ) -> Result<Prepared, Failure> {
+    async fn prepare(&self, item: &Outgoing, recipient: &ThreemaId) -> Result<Prepared, Failure> {
         Ok(match item {
             Outgoing::Text { text, reply_to } => {
                 let quoted = match reply_to {
@@ -258,7 +253,6 @@ impl Bridge {
                     })?,
             },
         })
-        .inspect(|_| tracing::debug!(seq = row.seq, "prepared"))
     }
 
     /// The Threema message id that part `part` of a Matrix event has in this chat.

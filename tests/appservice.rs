@@ -103,11 +103,7 @@ async fn ghosts_are_registered_once_without_a_device() {
     let hs = bridge.synapse;
     let b = &bridge.bridge;
 
-    let id = ThreemaId::parse(&format!(
-        "G{}",
-        &hex::encode_upper(rand::random::<[u8; 4]>())[..7]
-    ))
-    .unwrap();
+    let id = ThreemaId::parse(&common::threema::unique_threema_id('G')).unwrap();
     let ghost = b.ensure_ghost(&id).await.unwrap();
     assert_eq!(
         ghost.as_str(),

@@ -9,18 +9,15 @@ use std::{collections::HashMap, time::Duration};
 use common::{
     bridge::Harness,
     synapse::{DOMAIN, unique_localpart, wait_for},
+    threema::unique_threema_id,
 };
 use serde_json::json;
 use threema_gateway_sim::{Behaviour, Decoded, Simulator, UserMessage, UserSpec};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-fn new_driver_id() -> String {
-    format!("C{}", &hex::encode_upper(rand::random::<[u8; 4]>())[..7])
-}
-
 fn add_driver(sim: &Simulator, nickname: &str) -> String {
-    let id = new_driver_id();
+    let id = unique_threema_id('C');
     sim.add_user(
         UserSpec::new(&id)
             .nickname(nickname)

@@ -10,16 +10,13 @@ use std::time::Duration;
 use common::{
     bridge::Harness,
     synapse::{DOMAIN, MatrixUser, unique_localpart, wait_for},
+    threema::unique_threema_id,
 };
 use serde_json::{Value, json};
 use threema_bridge::store::OutboxState;
 use threema_gateway_sim::{Behaviour, Decoded, Fault, Simulator, UserMessage, UserSpec};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn new_driver_id() -> String {
-    format!("M{}", &hex::encode_upper(rand::random::<[u8; 4]>())[..7])
-}
 
 /// A driver who wrote first, and the dispatcher joined to their portal.
 async fn portal_with_driver(
@@ -29,7 +26,7 @@ async fn portal_with_driver(
     display_name: &str,
 ) -> (MatrixUser, String, String, String) {
     let dispatcher = h.synapse.new_user_named(desk, display_name).await;
-    let driver = new_driver_id();
+    let driver = unique_threema_id('M');
     sim.add_user(
         UserSpec::new(&driver)
             .nickname("Erik Express")
@@ -296,7 +293,7 @@ async fn answer(user: &MatrixUser, room: &str, event_id: &str) -> String {
 #[tokio::test]
 async fn the_management_room_opens_portals_finds_drivers_and_refuses_strangers() {
     let desk = unique_localpart("desk");
-    let driver = new_driver_id();
+    let driver = unique_threema_id('M');
     let (h, sim) = Harness::with_simulator(|c| {
         c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
         c.unknown_senders = "quarantine".into();
@@ -376,7 +373,7 @@ async fn unknown_senders_wait_in_quarantine_until_a_dispatcher_starts_them() {
     })
     .await;
     let dispatcher = h.synapse.new_user_named(&desk, "Anna Dispo").await;
-    let stranger = new_driver_id();
+    let stranger = unique_threema_id('M');
     sim.add_user(
         UserSpec::new(&stranger)
             .nickname("Fremder")

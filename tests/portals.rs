@@ -21,7 +21,7 @@ async fn a_drivers_first_message_opens_a_portal_for_the_desk() {
     let (h, sim) = Harness::with_simulator(|c| c.dispatchers = vec![dispatcher_id.clone()]).await;
     let dispatcher = h.synapse.new_user_named(&desk, "Desk").await;
     // The homeserver outlives a test run: a driver ID of its own keeps this test's portal new.
-    let driver = format!("D{}", &hex::encode_upper(rand::random::<[u8; 4]>())[..7]);
+    let driver = common::threema::unique_threema_id('D');
     sim.add_user(
         UserSpec::new(&driver)
             .nickname("Erik Express")

@@ -541,7 +541,7 @@ async fn gateway_statuses_become_typed_errors_without_the_secret() {
 #[tokio::test]
 async fn a_message_waits_out_a_gateway_outage_and_arrives_once() {
     let (h, sim) = Harness::with_simulator(|_| {}).await;
-    let driver = format!("D{}", &hex::encode_upper(rand::random::<[u8; 4]>())[..7]);
+    let driver = common::threema::unique_threema_id('D');
     sim.add_user(UserSpec::new(&driver).behaviour(Behaviour::silent()));
     // The callback arrives, but the Gateway fails the sender's key lookup three times.
     sim.inject_fault("pubkeys", Fault::status(500).times(3));

@@ -22,7 +22,7 @@ const THUMBNAIL_PNG: &str = "89504e470d0a1a0a0000000d494844520000000200000002080
 
 /// A driver ID no earlier run used (the homeserver outlives test runs).
 fn new_driver(sim: &Simulator, nickname: &str) -> String {
-    let driver = format!("T{}", &hex::encode_upper(rand::random::<[u8; 4]>())[..7]);
+    let driver = common::threema::unique_threema_id('T');
     sim.add_user(
         UserSpec::new(&driver)
             .nickname(nickname)

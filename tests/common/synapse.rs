@@ -281,16 +281,8 @@ impl MatrixUser {
     }
 
     pub async fn send_text(&self, room_id: &str, body: &str) -> String {
-        let txn = hex::encode(rand::random::<[u8; 8]>());
-        let path = format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}");
-        let sent = self
-            .call(
-                reqwest::Method::PUT,
-                &path,
-                Some(json!({"msgtype": "m.text", "body": body})),
-            )
-            .await;
-        sent["event_id"].as_str().unwrap().to_owned()
+        self.send_content(room_id, json!({"msgtype": "m.text", "body": body}))
+            .await
     }
 
     /// Sends any `m.room.message` content; returns the event id.

@@ -94,3 +94,12 @@ pub fn bridge_public_key(private_key_hex: &str) -> PublicKey {
 pub fn random_message_id() -> String {
     hex::encode(rand::random::<[u8; 8]>())
 }
+
+/// A Threema ID no earlier run used (the test homeserver outlives test runs, and with it the
+/// ghosts and portal aliases of earlier runs). `prefix` tells the test files' IDs apart.
+pub fn unique_threema_id(prefix: char) -> String {
+    format!(
+        "{prefix}{}",
+        &hex::encode_upper(rand::random::<[u8; 4]>())[..7]
+    )
+}

@@ -8,6 +8,7 @@ use std::{collections::HashMap, time::Duration};
 
 use common::{
     bridge::Harness,
+    dispatcher::Dispatcher,
     synapse::{DOMAIN, unique_localpart, wait_for},
     threema::unique_threema_id,
 };
@@ -53,8 +54,8 @@ async fn two_dispatchers_talk_with_a_driver_who_wrote_first() {
         format!("@{ben_lp}:{DOMAIN}"),
     ];
     let (h, sim) = Harness::with_simulator(|c| c.dispatchers = desk.clone()).await;
-    let anna = h.synapse.new_user_named(&anna_lp, "Anna Dispo").await;
-    let ben = h.synapse.new_user_named(&ben_lp, "Ben Dispo").await;
+    let anna = Dispatcher::login(h.synapse, &anna_lp, "Anna Dispo").await;
+    let ben = Dispatcher::login(h.synapse, &ben_lp, "Ben Dispo").await;
     let driver = add_driver(&sim, "Erik Express");
 
     // The driver writes first, with Threema markup and a photo.
@@ -87,11 +88,7 @@ async fn two_dispatchers_talk_with_a_driver_who_wrote_first() {
 
     // Both see both, the text formatted, the photo's bytes as sent, at the app's time.
     for dispatcher in [&anna, &ben] {
-        let messages = wait_for("both messages", WAIT, || async {
-            let messages = dispatcher.messages(&room).await;
-            (messages.len() >= 2).then_some(messages)
-        })
-        .await;
+        let messages = dispatcher.wait_messages(&room, 2, WAIT).await;
         let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
         assert!(messages.iter().all(|m| m["sender"] == ghost.as_str()));
         assert_eq!(messages[0]["content"]["body"], "*Stau* auf der A1");
@@ -152,7 +149,7 @@ async fn two_dispatchers_talk_with_a_driver_who_wrote_first() {
 
     // A colleague invited later reads the whole history.
     let cara_lp = unique_localpart("cara");
-    let cara = h.synapse.new_user_named(&cara_lp, "Cara Dispo").await;
+    let cara = Dispatcher::login(h.synapse, &cara_lp, "Cara Dispo").await;
     anna.invite(&room, &cara.user_id).await;
     assert_eq!(cara.wait_invite(WAIT).await, room);
     cara.join(&room).await;
@@ -173,7 +170,7 @@ async fn twenty_drivers_writing_at_once_each_get_a_complete_ordered_history() {
     let desk_lp = unique_localpart("desk");
     let (h, sim) =
         Harness::with_simulator(|c| c.dispatchers = vec![format!("@{desk_lp}:{DOMAIN}")]).await;
-    let desk = h.synapse.new_user_named(&desk_lp, "Desk").await;
+    let desk = Dispatcher::login(h.synapse, &desk_lp, "Desk").await;
     let drivers: Vec<String> = (0..DRIVERS)
         .map(|i| add_driver(&sim, &format!("Fahrer {i}")))
         .collect();
@@ -205,12 +202,10 @@ async fn twenty_drivers_writing_at_once_each_get_a_complete_ordered_history() {
     for (driver, room) in &rooms {
         // The desk was invited when the portal was created.
         desk.join(room).await;
-        let bodies: Vec<String> = wait_for("the driver's messages", WAIT, || async {
-            let messages = desk.messages(room).await;
-            (messages.len() >= MESSAGES).then_some(messages)
-        })
-        .await
-        .iter()
+        let bodies: Vec<String> = desk
+            .wait_messages(room, MESSAGES, WAIT)
+            .await
+            .iter()
         .map(|m| m["content"]["body"].as_str().unwrap().to_owned())
         .collect();
         let expected: Vec<String> = (0..MESSAGES).map(|n| format!("{driver} #{n:02}")).collect();

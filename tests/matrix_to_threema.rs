@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use common::{
     bridge::Harness,
-    synapse::{DOMAIN, MatrixUser, unique_localpart, wait_for},
+    dispatcher::Dispatcher,
+    synapse::{DOMAIN, unique_localpart, wait_for},
     threema::unique_threema_id,
 };
 use serde_json::{Value, json};
@@ -24,8 +25,8 @@ async fn portal_with_driver(
     sim: &Simulator,
     desk: &str,
     display_name: &str,
-) -> (MatrixUser, String, String, String) {
-    let dispatcher = h.synapse.new_user_named(desk, display_name).await;
+) -> (Dispatcher, String, String, String) {
+    let dispatcher = Dispatcher::login(h.synapse, desk, display_name).await;
     let driver = unique_threema_id('M');
     sim.add_user(
         UserSpec::new(&driver)
@@ -260,7 +261,7 @@ async fn only_permitted_users_write_to_drivers() {
     })
     .await;
     let (dispatcher, driver, room, _) = portal_with_driver(&h, &sim, &desk, "Anna Dispo").await;
-    let visitor = h.synapse.new_user("visitor").await;
+    let visitor = Dispatcher::fresh(h.synapse, "visitor").await;
     dispatcher.invite(&room, &visitor.user_id).await;
     visitor.join(&room).await;
 
@@ -281,7 +282,7 @@ async fn only_permitted_users_write_to_drivers() {
 }
 
 /// The answer of the bot to `event_id` in `room`.
-async fn answer(user: &MatrixUser, room: &str, event_id: &str) -> String {
+async fn answer(user: &Dispatcher, room: &str, event_id: &str) -> String {
     let answer: Value = user
         .wait_message(room, "the bot's answer", |m| {
             m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event_id
@@ -303,7 +304,7 @@ async fn the_management_room_opens_portals_finds_drivers_and_refuses_strangers()
     })
     .await;
     sim.add_user(UserSpec::new(&driver).behaviour(Behaviour::silent()));
-    let dispatcher = h.synapse.new_user_named(&desk, "Anna Dispo").await;
+    let dispatcher = Dispatcher::login(h.synapse, &desk, "Anna Dispo").await;
     let bot = format!("@threemabot:{DOMAIN}");
     let dm = dispatcher.create_room(&[&bot]).await;
     dispatcher
@@ -347,7 +348,7 @@ async fn the_management_room_opens_portals_finds_drivers_and_refuses_strangers()
     );
 
     // Someone without permission gets a polite refusal, and the bot leaves.
-    let stranger = h.synapse.new_user("stranger").await;
+    let stranger = Dispatcher::fresh(h.synapse, "stranger").await;
     let their_dm = stranger.create_room(&[&bot]).await;
     let refusal = stranger
         .wait_message(&their_dm, "the refusal", |m| m["sender"] == bot.as_str())
@@ -358,10 +359,11 @@ async fn the_management_room_opens_portals_finds_drivers_and_refuses_strangers()
             .unwrap()
             .contains("not permitted")
     );
-    wait_for("the bot left", WAIT, || async {
-        (!stranger.joined_members(&their_dm).await.contains(&bot)).then_some(())
-    })
-    .await;
+    stranger
+        .wait_until("the bot left", WAIT, || async {
+            (!stranger.joined_members(&their_dm).await.contains(&bot)).then_some(())
+        })
+        .await;
 }
 
 #[tokio::test]
@@ -372,7 +374,7 @@ async fn unknown_senders_wait_in_quarantine_until_a_dispatcher_starts_them() {
         c.unknown_senders = "quarantine".into();
     })
     .await;
-    let dispatcher = h.synapse.new_user_named(&desk, "Anna Dispo").await;
+    let dispatcher = Dispatcher::login(h.synapse, &desk, "Anna Dispo").await;
     let stranger = unique_threema_id('M');
     sim.add_user(
         UserSpec::new(&stranger)

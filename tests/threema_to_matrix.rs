@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::{
     bridge::Harness,
-    synapse::{DOMAIN, MatrixUser, unique_localpart, wait_for},
+    dispatcher::Dispatcher,
+    synapse::{DOMAIN, unique_localpart, wait_for},
 };
 use serde_json::{Value, json};
 use threema_bridge::{store::Direction, threema::quote};
@@ -35,7 +36,7 @@ fn new_driver(sim: &Simulator, nickname: &str) -> String {
 struct Bridged<'a> {
     h: &'a Harness,
     sim: &'a Simulator,
-    desk: &'a MatrixUser,
+    desk: &'a Dispatcher,
     driver: &'a str,
 }
 
@@ -81,45 +82,12 @@ fn ghost(driver: &str) -> String {
     format!("@threema_{}:{DOMAIN}", driver.to_lowercase())
 }
 
-/// The bytes behind an `mxc://` URI, through authenticated media as the desk's client loads it.
-async fn download(h: &Harness, user: &MatrixUser, mxc: &Value) -> Vec<u8> {
-    let path = mxc.as_str().unwrap().strip_prefix("mxc://").unwrap();
-    let response = reqwest::Client::new()
-        .get(format!(
-            "{}/_matrix/client/v1/media/download/{path}",
-            h.synapse.url
-        ))
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "download {path}");
-    response.bytes().await.unwrap().to_vec()
-}
-
-/// One long poll of `/sync` (as a client does): the response.
-async fn sync(h: &Harness, user: &MatrixUser, since: Option<&str>) -> Value {
-    let mut url = format!("{}/_matrix/client/v3/sync?timeout=2000", h.synapse.url);
-    if let Some(since) = since {
-        url.push_str(&format!("&since={since}"));
-    }
-    reqwest::Client::new()
-        .get(url)
-        .bearer_auth(&user.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn every_kind_of_driver_message_reaches_the_desk() {
     let desk_localpart = unique_localpart("desk");
     let desk_id = format!("@{desk_localpart}:{DOMAIN}");
     let (h, sim) = Harness::with_simulator(|c| c.dispatchers = vec![desk_id.clone()]).await;
-    let desk = h.synapse.new_user_named(&desk_localpart, "Desk").await;
+    let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;
     let driver = new_driver(&sim, "Tina Transport");
     let bridged = Bridged {
         h: &h,
@@ -175,9 +143,9 @@ async fn every_kind_of_driver_message_reaches_the_desk() {
         (Some(4), Some(3))
     );
     assert_eq!(content["info"]["thumbnail_info"]["mimetype"], "image/png");
-    assert_eq!(download(&h, &desk, &content["url"]).await, png);
+    assert_eq!(desk.download(content["url"].as_str().unwrap()).await, png);
     assert_eq!(
-        download(&h, &desk, &content["info"]["thumbnail_url"]).await,
+        desk.download(content["info"]["thumbnail_url"].as_str().unwrap()).await,
         thumbnail
     );
 
@@ -202,7 +170,7 @@ async fn every_kind_of_driver_message_reaches_the_desk() {
     assert_eq!(content["info"]["duration"], 4200);
     assert_eq!(content["org.matrix.msc3245.voice"], json!({}));
     assert_eq!(content["org.matrix.msc1767.audio"]["duration"], 4200);
-    assert_eq!(download(&h, &desk, &content["url"]).await, voice);
+    assert_eq!(desk.download(content["url"].as_str().unwrap()).await, voice);
 
     // A location.
     let (location_id, location) = bridged
@@ -334,35 +302,11 @@ async fn every_kind_of_driver_message_reaches_the_desk() {
     );
 
     // Typing shows the ghost typing in the portal.
-    let mut since = sync(&h, &desk, None).await["next_batch"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let mut typing = desk.watch_typing(&room).await;
     sim.send_from_user(&driver, UserMessage::Typing(true))
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let response = sync(&h, &desk, Some(&since)).await;
-        let typing = response["rooms"]["join"][&room]["ephemeral"]["events"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|e| e["type"] == "m.typing")
-            .any(|e| {
-                e["content"]["user_ids"]
-                    .as_array()
-                    .is_some_and(|ids| ids.iter().any(|id| id == &ghost(&driver)))
-            });
-        if typing {
-            break;
-        }
-        since = response["next_batch"].as_str().unwrap().to_owned();
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the ghost never showed as typing"
-        );
-    }
+    typing.wait_for(&ghost(&driver), WAIT).await;
 
     // Each once: no message was bridged twice.
     let messages = desk.messages(&room).await;

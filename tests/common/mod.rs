@@ -3,6 +3,7 @@
 
 pub mod bridge;
 pub mod db;
+pub mod dispatcher;
 pub mod python;
 pub mod synapse;
 pub mod threema;

@@ -15,6 +15,8 @@ use fs4::fs_std::FileExt;
 use serde_json::{Value, json};
 
 pub const DOMAIN: &str = "dispatch.test";
+/// The password of every test user.
+pub const PASSWORD: &str = "test-password";
 
 /// Ports of the test homeserver and of the bridge under test (the registration's URL).
 pub fn synapse_port() -> u16 {
@@ -172,23 +174,11 @@ impl Synapse {
 
     /// A human user with this localpart (see [`unique_localpart`]), logged in.
     pub async fn new_user_named(&self, localpart: &str, prefix: &str) -> MatrixUser {
-        let user_id = format!("@{localpart}:{DOMAIN}");
+        let user_id = self.create_user(localpart, prefix).await;
         let http = reqwest::Client::new();
-        let created = http
-            .put(format!("{}/_synapse/admin/v2/users/{user_id}", self.url))
-            .bearer_auth(&self.admin_token)
-            .json(&json!({"password": "test-password", "displayname": prefix}))
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            created.status().is_success(),
-            "create user: {}",
-            created.text().await.unwrap()
-        );
         let login: Value = http
             .post(format!("{}/_matrix/client/v3/login", self.url))
-            .json(&json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": localpart}, "password": "test-password"}))
+            .json(&json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": localpart}, "password": PASSWORD}))
             .send()
             .await
             .unwrap()
@@ -201,6 +191,24 @@ impl Synapse {
             url: self.url.clone(),
             http,
         }
+    }
+
+    /// Creates (or updates) the account `@localpart` with [`PASSWORD`]; returns its user id.
+    pub async fn create_user(&self, localpart: &str, display_name: &str) -> String {
+        let user_id = format!("@{localpart}:{DOMAIN}");
+        let created = reqwest::Client::new()
+            .put(format!("{}/_synapse/admin/v2/users/{user_id}", self.url))
+            .bearer_auth(&self.admin_token)
+            .json(&json!({"password": PASSWORD, "displayname": display_name}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            created.status().is_success(),
+            "create user: {}",
+            created.text().await.unwrap()
+        );
+        user_id
     }
 
     /// Joins `user_id` (the bot or a ghost) to a room with the appservice token, as test setup.

@@ -1,0 +1,401 @@
+//! The dispatcher's client in end-to-end tests: matrix-sdk, the engine of Element X, logged
+//! into the test Synapse with a password and kept up to date by a background sync loop, as an
+//! app would be. Waits re-check their condition after every sync response instead of sleeping.
+//!
+//! Events come back as JSON so tests assert on exactly what the homeserver serves a client.
+
+use std::{collections::HashSet, future::Future, sync::Mutex, time::Duration};
+
+use matrix_sdk::{
+    Client, LoopCtrl, Room, RoomMemberships,
+    config::SyncSettings,
+    media::{MediaFormat, MediaRequestParameters},
+    room::MessagesOptions,
+    ruma::{
+        OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedUserId, RoomId, UserId,
+        api::client::{
+            receipt::create_receipt::v3::ReceiptType as SendReceiptType,
+            room::create_room::v3::Request as CreateRoom,
+            state::get_state_event_for_key::v3::Request as GetState,
+        },
+        events::{
+            StateEventType,
+            receipt::{ReceiptThread, ReceiptType},
+            room::MediaSource,
+        },
+    },
+};
+use serde_json::{Value, json};
+use tokio::{sync::watch, task::JoinHandle, time::Instant};
+
+use super::synapse::{DOMAIN, Synapse, unique_localpart};
+
+/// How long one sync request waits for news; bounds how late a wait notices a timeout.
+const LONG_POLL: Duration = Duration::from_secs(2);
+
+pub struct Dispatcher {
+    pub client: Client,
+    pub user_id: String,
+    /// Bumped after every sync response.
+    synced: watch::Receiver<u64>,
+    sync_loop: JoinHandle<()>,
+    /// Invites [`Dispatcher::wait_invite`] already returned.
+    seen_invites: Mutex<HashSet<OwnedRoomId>>,
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        self.sync_loop.abort();
+    }
+}
+
+impl Dispatcher {
+    /// Creates the account `@localpart` with a display name, logs in and syncs once.
+    pub async fn login(synapse: &Synapse, localpart: &str, display_name: &str) -> Dispatcher {
+        synapse.create_user(localpart, display_name).await;
+        let client = Client::builder()
+            .homeserver_url(&synapse.url)
+            .build()
+            .await
+            .expect("client");
+        client
+            .matrix_auth()
+            .login_username(localpart, super::synapse::PASSWORD)
+            .initial_device_display_name("threema-bridge tests")
+            .send()
+            .await
+            .expect("login");
+        client
+            .sync_once(SyncSettings::default())
+            .await
+            .expect("first sync");
+
+        let (tx, synced) = watch::channel(0);
+        let sync_client = client.clone();
+        let sync_loop = tokio::spawn(async move {
+            let settings = SyncSettings::default().timeout(LONG_POLL);
+            // Outages of the homeserver are part of some tests: keep syncing after errors.
+            loop {
+                let tx = &tx;
+                let _ = sync_client
+                    .sync_with_callback(settings.clone(), |_| async move {
+                        tx.send_modify(|n| *n += 1);
+                        LoopCtrl::Continue
+                    })
+                    .await;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        Dispatcher {
+            user_id: format!("@{localpart}:{DOMAIN}"),
+            client,
+            synced,
+            sync_loop,
+            seen_invites: Mutex::default(),
+        }
+    }
+
+    /// A fresh user with a unique localpart, named `prefix`.
+    pub async fn fresh(synapse: &Synapse, prefix: &str) -> Dispatcher {
+        Dispatcher::login(synapse, &unique_localpart(prefix), prefix).await
+    }
+
+    /// Runs `check` now and after every sync until it returns `Some`; panics after `timeout`.
+    pub async fn wait_until<T, F, Fut>(&self, what: &str, timeout: Duration, mut check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let deadline = Instant::now() + timeout;
+        let mut synced = self.synced.clone();
+        loop {
+            synced.borrow_and_update();
+            if let Some(value) = check().await {
+                return value;
+            }
+            match tokio::time::timeout_at(deadline, synced.changed()).await {
+                Ok(changed) => changed.expect("the sync loop ended"),
+                Err(_) => {
+                    if let Some(value) = check().await {
+                        return value;
+                    }
+                    panic!("timed out after {timeout:?} waiting for {what}");
+                }
+            }
+        }
+    }
+
+    /// The room as this client knows it, waiting for the sync that brings it.
+    pub async fn room(&self, room_id: &str) -> Room {
+        let room_id = RoomId::parse(room_id).expect("room id");
+        self.wait_until("the room in sync", LONG_POLL * 10, || async {
+            self.client.get_room(&room_id)
+        })
+        .await
+    }
+
+    /// Waits for an invite not returned before; returns its room id.
+    pub async fn wait_invite(&self, timeout: Duration) -> String {
+        self.wait_until("an invite", timeout, || async {
+            let mut seen = self.seen_invites.lock().unwrap();
+            let room = self
+                .client
+                .invited_rooms()
+                .into_iter()
+                .map(|r| r.room_id().to_owned())
+                .find(|id| !seen.contains(id))?;
+            seen.insert(room.clone());
+            Some(room.to_string())
+        })
+        .await
+    }
+
+    pub async fn join(&self, room_id: &str) {
+        let room_id = RoomId::parse(room_id).expect("room id");
+        self.client.join_room_by_id(&room_id).await.expect("join");
+    }
+
+    pub async fn invite(&self, room_id: &str, user_id: &str) {
+        let user = UserId::parse(user_id).expect("user id");
+        self.room(room_id)
+            .await
+            .invite_user_by_id(&user)
+            .await
+            .expect("invite");
+    }
+
+    /// A private room (a DM when `invite` is one user); returns its id.
+    pub async fn create_room(&self, invite: &[&str]) -> String {
+        let mut request = CreateRoom::new();
+        request.invite = invite
+            .iter()
+            .map(|u| UserId::parse(*u).expect("user id"))
+            .collect();
+        request.is_direct = invite.len() == 1;
+        let room = self.client.create_room(request).await.expect("create room");
+        room.room_id().to_string()
+    }
+
+    /// Sends a plain `m.text`; returns the event id.
+    pub async fn send_text(&self, room_id: &str, body: &str) -> String {
+        self.send_content(room_id, json!({"msgtype": "m.text", "body": body}))
+            .await
+    }
+
+    /// Sends an `m.room.message` with this content; returns the event id.
+    pub async fn send_content(&self, room_id: &str, content: Value) -> String {
+        self.send_event(room_id, "m.room.message", content).await
+    }
+
+    pub async fn send_event(&self, room_id: &str, event_type: &str, content: Value) -> String {
+        let room = self.room(room_id).await;
+        let sent = room
+            .send_raw(event_type, content)
+            .await
+            .unwrap_or_else(|e| panic!("send {event_type}: {e}"));
+        sent.response.event_id.to_string()
+    }
+
+    /// A reaction (`m.annotation`) on an event, as Element sends one.
+    pub async fn react(&self, room_id: &str, event_id: &str, key: &str) -> String {
+        let content = json!({"m.relates_to": {
+            "rel_type": "m.annotation", "event_id": event_id, "key": key}});
+        self.send_event(room_id, "m.reaction", content).await
+    }
+
+    pub async fn redact(&self, room_id: &str, event_id: &str) -> String {
+        let event_id = OwnedEventId::try_from(event_id).expect("event id");
+        let response = self
+            .room(room_id)
+            .await
+            .redact(&event_id, None, None)
+            .await
+            .expect("redact");
+        response.event_id.to_string()
+    }
+
+    /// Marks the room read up to this event (`m.read`), as a client does when it is shown.
+    pub async fn read_up_to(&self, room_id: &str, event_id: &str) {
+        let event_id = OwnedEventId::try_from(event_id).expect("event id");
+        self.room(room_id)
+            .await
+            .send_single_receipt(SendReceiptType::Read, ReceiptThread::Unthreaded, event_id)
+            .await
+            .expect("read receipt");
+    }
+
+    /// Who has a public read receipt on exactly this event, from what sync delivered.
+    pub async fn read_by(&self, room_id: &str, event_id: &str) -> Vec<String> {
+        let event_id = OwnedEventId::try_from(event_id).expect("event id");
+        let receipts = self
+            .room(room_id)
+            .await
+            .load_event_receipts(ReceiptType::Read, ReceiptThread::Unthreaded, &event_id)
+            .await
+            .expect("receipts");
+        receipts.into_iter().map(|(u, _)| u.to_string()).collect()
+    }
+
+    pub async fn upload(&self, data: &[u8], content_type: &str) -> String {
+        let mime: mime::Mime = content_type.parse().expect("mime type");
+        let response = self
+            .client
+            .media()
+            .upload(&mime, data.to_vec(), None)
+            .await
+            .expect("upload");
+        response.content_uri.to_string()
+    }
+
+    /// The bytes behind an `mxc://` URI (authenticated media).
+    pub async fn download(&self, mxc: &str) -> Vec<u8> {
+        let request = MediaRequestParameters {
+            source: MediaSource::Plain(OwnedMxcUri::from(mxc)),
+            format: MediaFormat::File,
+        };
+        self.client
+            .media()
+            .get_media_content(&request, false)
+            .await
+            .unwrap_or_else(|e| panic!("download {mxc}: {e}"))
+    }
+
+    /// One event as the client fetches it.
+    pub async fn event(&self, room_id: &str, event_id: &str) -> Value {
+        let event_id = OwnedEventId::try_from(event_id).expect("event id");
+        let event = self
+            .room(room_id)
+            .await
+            .event(&event_id, None)
+            .await
+            .expect("event");
+        serde_json::from_str(event.raw().json().get()).unwrap()
+    }
+
+    /// The whole timeline, oldest first, paginated back to the room's creation.
+    pub async fn timeline(&self, room_id: &str) -> Vec<Value> {
+        let room = self.room(room_id).await;
+        let mut events = Vec::new();
+        let mut from: Option<String> = None;
+        loop {
+            let options = MessagesOptions::backward().from(from.as_deref());
+            let page = room.messages(options).await.expect("messages");
+            events.extend(
+                page.chunk
+                    .iter()
+                    .map(|e| serde_json::from_str::<Value>(e.raw().json().get()).unwrap()),
+            );
+            match page.end {
+                Some(end) if !page.chunk.is_empty() => from = Some(end),
+                _ => break,
+            }
+        }
+        events.reverse();
+        events
+    }
+
+    /// The room's `m.room.message` events (redacted ones included), oldest first.
+    pub async fn messages(&self, room_id: &str) -> Vec<Value> {
+        let mut events = self.timeline(room_id).await;
+        events.retain(|e| e["type"] == "m.room.message");
+        events
+    }
+
+    /// Waits until the room holds at least `n` messages; returns all of them.
+    pub async fn wait_messages(&self, room_id: &str, n: usize, timeout: Duration) -> Vec<Value> {
+        self.wait_until(&format!("{n} messages"), timeout, || async {
+            let messages = self.messages(room_id).await;
+            (messages.len() >= n).then_some(messages)
+        })
+        .await
+    }
+
+    /// Waits for an `m.room.message` in the room that `matches`; returns it.
+    pub async fn wait_message(
+        &self,
+        room_id: &str,
+        what: &str,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Value {
+        self.wait_until(what, Duration::from_secs(30), || async {
+            self.messages(room_id).await.into_iter().find(|m| matches(m))
+        })
+        .await
+    }
+
+    /// The (unredacted) reactions on an event: `(sender, key)`, oldest first.
+    pub async fn reactions(&self, room_id: &str, event_id: &str) -> Vec<(String, String)> {
+        self.timeline(room_id)
+            .await
+            .into_iter()
+            .filter(|e| {
+                e["type"] == "m.reaction" && e["content"]["m.relates_to"]["event_id"] == event_id
+            })
+            .map(|e| {
+                let key = e["content"]["m.relates_to"]["key"].as_str().unwrap_or("");
+                (e["sender"].as_str().unwrap().to_owned(), key.to_owned())
+            })
+            .collect()
+    }
+
+    /// The content of a state event, fetched from the server.
+    pub async fn state(&self, room_id: &str, event_type: &str, state_key: &str) -> Value {
+        let request = GetState::new(
+            RoomId::parse(room_id).expect("room id"),
+            StateEventType::from(event_type),
+            state_key.to_owned(),
+        );
+        let response = self.client.send(request).await.expect("state event");
+        serde_json::from_str(response.event_or_content.get()).unwrap()
+    }
+
+    /// The joined members as this client's store knows them after the last sync.
+    pub async fn joined_members(&self, room_id: &str) -> Vec<String> {
+        self.room(room_id)
+            .await
+            .members(RoomMemberships::JOIN)
+            .await
+            .expect("members")
+            .iter()
+            .map(|m| m.user_id().to_string())
+            .collect()
+    }
+
+    /// A member's display name in the room, as the timeline shows it.
+    pub async fn member_name(&self, room_id: &str, user_id: &str) -> Option<String> {
+        let user = UserId::parse(user_id).expect("user id");
+        let member = self.room(room_id).await.get_member(&user).await.ok()??;
+        member.display_name().map(str::to_owned)
+    }
+
+    /// Starts watching typing notifications in a room (before the typing is caused).
+    pub async fn watch_typing(&self, room_id: &str) -> Typing {
+        let (guard, receiver) = self.room(room_id).await.subscribe_to_typing_notifications();
+        Typing {
+            _guard: guard,
+            receiver,
+        }
+    }
+}
+
+pub struct Typing {
+    _guard: matrix_sdk::event_handler::EventHandlerDropGuard,
+    receiver: tokio::sync::broadcast::Receiver<Vec<OwnedUserId>>,
+}
+
+impl Typing {
+    /// Waits until `user_id` shows as typing.
+    pub async fn wait_for(&mut self, user_id: &str, timeout: Duration) {
+        let wanted = async {
+            loop {
+                let typing = self.receiver.recv().await.expect("typing notifications");
+                if typing.iter().any(|u| u.as_str() == user_id) {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wanted)
+            .await
+            .unwrap_or_else(|_| panic!("{user_id} never showed as typing"));
+    }
+}

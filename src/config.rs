@@ -109,6 +109,9 @@ pub struct RawBridge {
     pub emote_template: Option<String>,
     pub unknown_senders: Option<String>,
     pub drivers: Option<Vec<RawDriver>>,
+    pub read_receipts: Option<String>,
+    pub received_marker: Option<String>,
+    pub read_marker: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -194,6 +197,24 @@ pub struct BridgeConfig {
     pub unknown_senders: UnknownSenders,
     /// Threema IDs known to be drivers (until the employee directory says), with names.
     pub drivers: Vec<KnownDriver>,
+    pub read_receipts: ReadReceipts,
+    /// The ghost's reaction on a message the phone received, and the one that replaces it when
+    /// the driver read it (empty: no marker).
+    pub received_marker: String,
+    pub read_marker: String,
+}
+
+/// Read tracking (`bridge.read_receipts`), for works councils that decide on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadReceipts {
+    /// Drivers learn when the desk read their messages; the desk sees per message when the
+    /// driver read it.
+    On,
+    /// Nobody's reading is tracked: no read receipts to drivers, drivers' receipts not kept.
+    Off,
+    /// Drivers learn when the desk read their messages (the desk as a whole, never a person);
+    /// drivers' reads are kept for counts and status only, not shown per message in portals.
+    Aggregate,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -500,6 +521,15 @@ impl Config {
                 format!("{other:?} is none of \"quarantine\", \"reject\", \"open\""),
             ),
         };
+        let read_receipts = match raw.bridge.read_receipts.as_deref() {
+            None | Some("on") => Some(ReadReceipts::On),
+            Some("off") => Some(ReadReceipts::Off),
+            Some("aggregate") => Some(ReadReceipts::Aggregate),
+            Some(other) => c.fail(
+                "bridge.read_receipts",
+                format!("{other:?} is none of \"on\", \"off\", \"aggregate\""),
+            ),
+        };
         let relay_template = template(
             &mut c,
             "bridge.relay_template",
@@ -580,6 +610,9 @@ impl Config {
                 emote_template: emote_template.ok_or_else(missing)?,
                 unknown_senders: unknown_senders.ok_or_else(missing)?,
                 drivers: drivers.ok_or_else(missing)?,
+                read_receipts: read_receipts.ok_or_else(missing)?,
+                received_marker: raw.bridge.received_marker.unwrap_or_else(|| "✓".into()),
+                read_marker: raw.bridge.read_marker.unwrap_or_else(|| "✓✓".into()),
             },
             directory: DirectoryConfig {
                 csv: raw.directory.csv.map(|p| c.path(&p)),

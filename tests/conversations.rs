@@ -206,8 +206,8 @@ async fn twenty_drivers_writing_at_once_each_get_a_complete_ordered_history() {
             .wait_messages(room, MESSAGES, WAIT)
             .await
             .iter()
-        .map(|m| m["content"]["body"].as_str().unwrap().to_owned())
-        .collect();
+            .map(|m| m["content"]["body"].as_str().unwrap().to_owned())
+            .collect();
         let expected: Vec<String> = (0..MESSAGES).map(|n| format!("{driver} #{n:02}")).collect();
         assert_eq!(bodies, expected, "complete, in order, once");
     }

@@ -4,8 +4,8 @@ mod common;
 
 use common::db::TestDb;
 use threema_bridge::store::{
-    CachedKey, Direction, InboxKind, MessageMapping, NewInboxItem, NewThreemaItem, Poll,
-    PollChoice, Store,
+    CachedKey, Direction, InboxKind, MessageMapping, NewInboxItem, NewOutgoing, NewThreemaItem,
+    OutboxState, Poll, PollChoice, Reaction, ReadThrough, Store,
 };
 
 /// Runs `$suite(store, url)` once on SQLite and once on PostgreSQL.
@@ -42,6 +42,8 @@ on_both_databases!(
     threema_callbacks_dedup_on_sender_and_message_id,
     public_key_changes_are_held_back,
     polls_keep_their_choices,
+    delivery_status_is_kept_and_resends_are_new_rows,
+    unread_messages_are_found_up_to_the_read_event,
 );
 
 fn event(key: &str, room: &str) -> NewInboxItem {
@@ -377,5 +379,159 @@ async fn polls_keep_their_choices(store: Store, _url: &str) {
             .await
             .unwrap(),
         None
+    );
+}
+
+async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &str) {
+    let outgoing = NewOutgoing {
+        event_id: "$e".into(),
+        recipient: "ABCD1234".into(),
+        part: 0,
+        room_id: "!r".into(),
+        sender: "@d:x".into(),
+        payload: "{}".into(),
+    };
+    assert_eq!(
+        store
+            .outbox_enqueue(std::slice::from_ref(&outgoing))
+            .await
+            .unwrap(),
+        1
+    );
+    let seq = store.outbox_by_event("$e").await.unwrap()[0].seq;
+    for (from, to) in [
+        (OutboxState::Queued, OutboxState::Sending),
+        (OutboxState::Sending, OutboxState::Failed),
+    ] {
+        assert!(
+            store
+                .outbox_transition(seq, from, to, None, Some("no credits"))
+                .await
+                .unwrap()
+        );
+    }
+    // Resending queues one new row, asking again queues nothing, replaying the event neither.
+    assert_eq!(store.outbox_resend("$e").await.unwrap(), 1);
+    assert_eq!(store.outbox_resend("$e").await.unwrap(), 0);
+    assert_eq!(store.outbox_enqueue(&[outgoing]).await.unwrap(), 0);
+    let rows = store.outbox_by_event("$e").await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[1].resend, rows[1].state), (1, OutboxState::Queued));
+
+    let retry = rows[1].seq;
+    store
+        .outbox_transition(retry, OutboxState::Queued, OutboxState::Sending, None, None)
+        .await
+        .unwrap();
+    store
+        .outbox_transition(
+            retry,
+            OutboxState::Sending,
+            OutboxState::Sent,
+            Some("00000000000000aa"),
+            None,
+        )
+        .await
+        .unwrap();
+    let row = store
+        .outbox_by_message("ABCD1234", "00000000000000aa")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.seq, retry);
+    assert!(row.status.sent_at.is_some());
+    // Read implies received; a later "received" keeps the earlier times.
+    store
+        .outbox_mark_delivered(retry, true, 5_000)
+        .await
+        .unwrap();
+    store
+        .outbox_mark_delivered(retry, false, 9_000)
+        .await
+        .unwrap();
+    store
+        .outbox_set_reaction(retry, Reaction::Declined, 6_000)
+        .await
+        .unwrap();
+    store
+        .outbox_set_status_events(retry, Some("$marker"), None)
+        .await
+        .unwrap();
+    store
+        .outbox_set_status_events(retry, None, Some("$thumb"))
+        .await
+        .unwrap();
+    let status = store.outbox_get(retry).await.unwrap().unwrap().status;
+    assert_eq!(
+        (status.received_at, status.read_at),
+        (Some(5_000), Some(5_000))
+    );
+    assert_eq!(
+        (status.reaction, status.reaction_at),
+        (Some(Reaction::Declined), Some(6_000))
+    );
+    assert_eq!(status.marker_event.as_deref(), Some("$marker"));
+    assert_eq!(status.reaction_event.as_deref(), Some("$thumb"));
+}
+
+async fn unread_messages_are_found_up_to_the_read_event(store: Store, _url: &str) {
+    for (n, direction) in [
+        (1, Direction::In),
+        (2, Direction::Out),
+        (3, Direction::In),
+        (4, Direction::In),
+    ] {
+        let mapping = MessageMapping {
+            room_id: "!r".into(),
+            event_id: format!("$m{n}"),
+            threema_peer: "ABCD1234".into(),
+            threema_message_id: format!("{n:016x}"),
+            direction,
+            matrix_sender: "@x:x".into(),
+            part: 0,
+        };
+        store.message_insert(&mapping).await.unwrap();
+    }
+    let ids = |unread: Vec<threema_bridge::store::UnreadMessage>| {
+        unread
+            .into_iter()
+            .map(|m| m.threema_message_id)
+            .collect::<Vec<_>>()
+    };
+    let through_3 = store
+        .messages_unread("!r", ReadThrough::Event("$m3"))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(through_3.clone()),
+        ["0000000000000001", "0000000000000003"]
+    );
+    let rows: Vec<i64> = through_3.iter().map(|m| m.id).collect();
+    store.messages_mark_read_sent(&rows).await.unwrap();
+    assert!(
+        store
+            .messages_unread("!r", ReadThrough::Event("$m3"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let all = store
+        .messages_unread("!r", ReadThrough::Time(i64::MAX))
+        .await
+        .unwrap();
+    assert_eq!(ids(all), ["0000000000000004"]);
+    assert!(
+        store
+            .messages_unread("!other", ReadThrough::Time(i64::MAX))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .messages_unread("!r", ReadThrough::Event("$unknown"))
+            .await
+            .unwrap()
+            .is_empty()
     );
 }

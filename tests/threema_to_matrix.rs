@@ -145,7 +145,8 @@ async fn every_kind_of_driver_message_reaches_the_desk() {
     assert_eq!(content["info"]["thumbnail_info"]["mimetype"], "image/png");
     assert_eq!(desk.download(content["url"].as_str().unwrap()).await, png);
     assert_eq!(
-        desk.download(content["info"]["thumbnail_url"].as_str().unwrap()).await,
+        desk.download(content["info"]["thumbnail_url"].as_str().unwrap())
+            .await,
         thumbnail
     );
 

@@ -8,7 +8,10 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 
-use super::Bridge;
+use ruma::{RoomId, UserId};
+
+use super::{Bridge, BridgeError};
+use crate::{config::Level, store::now_ms};
 
 const CHECK_EVERY: Duration = Duration::from_secs(600);
 
@@ -21,20 +24,28 @@ impl Bridge {
         Some(self.credits.load(Ordering::Relaxed)).filter(|&c| c != UNKNOWN)
     }
 
-    /// Reads the balance now, remembers it and warns if it is low.
+    /// Reads the balance now, remembers it and tells the admins once when it falls below
+    /// `threema.credits_warning`.
     pub async fn refresh_credits(&self) -> Option<i64> {
         match self.threema.credits().await {
             Ok(balance) => {
                 self.credits.store(balance, Ordering::Relaxed);
                 let warn_below = self.config.threema.credits_warning;
-                if balance < warn_below {
+                if balance >= warn_below {
+                    self.credits_warned.store(false, Ordering::Relaxed);
+                    tracing::info!(balance, "Threema Gateway credits");
+                } else {
                     tracing::warn!(
                         balance,
                         warn_below,
                         "Threema Gateway credits are running low"
                     );
-                } else {
-                    tracing::info!(balance, "Threema Gateway credits");
+                    if !self.credits_warned.swap(true, Ordering::Relaxed)
+                        && let Err(e) = self.warn_admins(balance).await
+                    {
+                        tracing::warn!(error = %e, "cannot tell the admins about low credits");
+                        self.credits_warned.store(false, Ordering::Relaxed);
+                    }
                 }
                 Some(balance)
             }
@@ -43,6 +54,41 @@ impl Bridge {
                 None
             }
         }
+    }
+
+    /// One message sent costs one credit: counts down the last balance read, and reads it
+    /// again when the count says it is getting low (so the warning comes before sends fail,
+    /// without asking the Gateway after every message).
+    pub(super) async fn spent_credit(&self) {
+        let before = self.credits.load(Ordering::Relaxed);
+        if before == UNKNOWN {
+            return;
+        }
+        self.credits.fetch_sub(1, Ordering::Relaxed);
+        if before - 1 < self.config.threema.credits_warning
+            && !self.credits_warned.load(Ordering::Relaxed)
+        {
+            self.refresh_credits().await;
+        }
+    }
+
+    async fn warn_admins(&self, balance: i64) -> Result<(), BridgeError> {
+        let text = format!(
+            "⚠️ The Threema Gateway account {} has {balance} credits left (warning below {}). \
+             Every message to a driver costs one; when they run out, messages fail. \
+             Top up the account in the Gateway admin panel.",
+            self.threema.gateway_id(),
+            self.config.threema.credits_warning
+        );
+        let txn = format!("credits-low-{}", now_ms());
+        for (room_id, user_id) in self.store.management_rooms().await? {
+            let admin = UserId::parse(&user_id)
+                .is_ok_and(|u| self.config.bridge.permissions.level(&u) >= Level::Admin);
+            if let (true, Ok(room_id)) = (admin, RoomId::parse(&room_id)) {
+                self.notice(&room_id, None, &text, &txn).await?;
+            }
+        }
+        Ok(())
     }
 }
 

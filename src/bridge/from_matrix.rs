@@ -11,8 +11,10 @@ use serde::Deserialize;
 use super::{
     Bridge, BridgeError,
     inbox::{Inbox, Outcome},
+    management::CommandMessage,
     outgoing::{EditTarget, Relay, plan_message, plan_redaction},
     quarantine::QUARANTINE_ROOM,
+    status,
 };
 use crate::{
     config::Level,
@@ -78,8 +80,14 @@ impl Bridge {
     /// Handles one item of the Matrix inbox and returns the outcome to record.
     pub async fn handle_matrix_item(&self, item: &InboxItem) -> Result<String, BridgeError> {
         if item.kind == InboxKind::Ephemeral {
-            // Receipts and typing are bridged by the delivery-status work; nothing to do yet.
-            return Ok(format!("ephemeral {}: not bridged", item.event_type));
+            return match item.event_type.as_str() {
+                "m.receipt" => {
+                    self.read_receipt_to_threema(&item.room_id, &item.payload)
+                        .await
+                }
+                // Not sent to drivers: every Gateway message costs a credit.
+                other => Ok(format!("ephemeral {other}: not bridged")),
+            };
         }
         let event: EventHead = serde_json::from_str(&item.payload)
             .map_err(|e| BridgeError::BadEvent(e.to_string()))?;
@@ -90,6 +98,7 @@ impl Bridge {
             "m.room.member" => self.handle_membership(&event).await,
             "m.room.message" => self.handle_message(&event).await,
             "m.room.redaction" => self.handle_redaction(&event).await,
+            "m.reaction" => self.handle_reaction(&event).await,
             other => Ok(format!("ignored {other}")),
         }
     }
@@ -135,14 +144,51 @@ impl Bridge {
         }
         if self.is_command_room(&event.room_id).await? {
             let body = match &content.msgtype {
-                MessageType::Text(text) => text.body.as_str(),
+                MessageType::Text(text) => crate::format::strip_reply_fallback(&text.body),
                 _ => return Ok("not a command".into()),
             };
-            return self
-                .handle_command(&event.room_id, event_id, &event.sender, body)
-                .await;
+            let reply_to = match &content.relates_to {
+                Some(Relation::Reply(reply)) => Some(reply.in_reply_to.event_id.as_ref()),
+                _ => None,
+            };
+            let message = CommandMessage {
+                room_id: &event.room_id,
+                event_id,
+                sender: &event.sender,
+                reply_to,
+            };
+            return self.handle_command(&message, body).await;
         }
         Ok("message outside a portal".into())
+    }
+
+    /// 🔁 on a message that failed (or whose outcome is unknown) sends it again: the dispatcher
+    /// decides, after reading the notice. Other reactions stay in Matrix.
+    async fn handle_reaction(&self, event: &EventHead) -> Result<String, BridgeError> {
+        let relates = &event.content["m.relates_to"];
+        let (Some(target), Some(key)) = (relates["event_id"].as_str(), relates["key"].as_str())
+        else {
+            return Ok("reaction without a target".into());
+        };
+        if !status::RESEND_KEYS.contains(&key)
+            || self
+                .store
+                .portal_by_room_id(event.room_id.as_str())
+                .await?
+                .is_none()
+        {
+            return Ok("reaction not bridged".into());
+        }
+        if self.config.bridge.permissions.level(&event.sender) < Level::Dispatcher {
+            return Ok(format!("resend refused: {} is not permitted", event.sender));
+        }
+        let queued = self.store.outbox_resend(target).await?;
+        if queued > 0 {
+            self.outbox_wake.notify_one();
+        }
+        Ok(format!(
+            "resend of {target}: {queued} message(s) queued again"
+        ))
     }
 
     /// A dispatcher deleted a message: the driver's copy is deleted too, where Threema can.

@@ -3,7 +3,7 @@
 
 use ruma::{EventId, RoomId, UserId};
 
-use super::{Bridge, BridgeError};
+use super::{Bridge, BridgeError, status};
 use crate::{config::Level, threema::ThreemaId};
 
 /// A command, parsed from a message to the bot.
@@ -13,14 +13,25 @@ pub enum Command {
     /// Open (or show) the portal of a driver, by Threema ID or name.
     Start(String),
     Find(String),
-    Status,
+    /// The bridge's state, or one message's delivery state (an event id or a message link).
+    Status(Option<String>),
     Unknown(String),
+}
+
+/// The message a command came in.
+pub struct CommandMessage<'a> {
+    pub room_id: &'a RoomId,
+    pub event_id: &'a EventId,
+    pub sender: &'a UserId,
+    /// The message it replies to, if any.
+    pub reply_to: Option<&'a EventId>,
 }
 
 const HELP: &str = "Commands:\n\
     • start <Threema ID or name> — open the chat with a driver (you are invited)\n\
     • find <text> — search drivers by name or Threema ID\n\
     • status — the bridge's state: Gateway credits, queues\n\
+    • status <message link> (or as a reply to a message) — who received and read it, when\n\
     • help — this text";
 
 /// Parses a message body; `None` when it is not addressed to the bot (empty).
@@ -33,7 +44,7 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "help" => Command::Help,
         "start" | "open" if !rest.is_empty() => Command::Start(rest),
         "find" | "search" if !rest.is_empty() => Command::Find(rest),
-        "status" => Command::Status,
+        "status" => Command::Status((!rest.is_empty()).then_some(rest)),
         _ => Command::Unknown(word.to_owned()),
     })
 }
@@ -76,11 +87,15 @@ impl Bridge {
     /// A message in a management room (or the quarantine room): a command.
     pub(super) async fn handle_command(
         &self,
-        room_id: &RoomId,
-        event_id: &EventId,
-        sender: &UserId,
+        message: &CommandMessage<'_>,
         body: &str,
     ) -> Result<String, BridgeError> {
+        let CommandMessage {
+            room_id,
+            event_id,
+            sender,
+            reply_to,
+        } = *message;
         let Some(command) = parse_command(body) else {
             return Ok("empty message".into());
         };
@@ -99,7 +114,17 @@ impl Bridge {
             Command::Help => HELP.to_owned(),
             Command::Start(who) => self.start_command(who, sender).await?,
             Command::Find(text) => self.find_command(text).await?,
-            Command::Status => self.status_command().await?,
+            Command::Status(Some(link)) => match status::parse_event_ref(link) {
+                Some(target) => self.message_status(&target).await?,
+                None => format!(
+                    "{link:?} is no message link. In Element: the message's options → Share → \
+                     copy the link, then send `status <link>`."
+                ),
+            },
+            Command::Status(None) => match reply_to {
+                Some(target) => self.message_status(target.as_str()).await?,
+                None => self.status_command().await?,
+            },
             Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
         };
         self.notice(room_id, Some(event_id), &answer, &txn).await?;
@@ -147,6 +172,20 @@ impl Bridge {
         } else {
             format!("{} driver(s):\n{}", found.len(), list(&found))
         })
+    }
+
+    /// Each recipient's delivery state of one message.
+    async fn message_status(&self, event_id: &str) -> Result<String, BridgeError> {
+        let rows = self.store.outbox_by_event(event_id).await?;
+        let mut names = std::collections::HashMap::new();
+        for row in &rows {
+            if let Some(id) = ThreemaId::parse(&row.recipient) {
+                names.insert(row.recipient.clone(), self.driver_name(&id).await?);
+            }
+        }
+        Ok(status::report(&rows, |id| {
+            names.get(id).cloned().unwrap_or_else(|| id.to_owned())
+        }))
     }
 
     async fn status_command(&self) -> Result<String, BridgeError> {
@@ -242,7 +281,11 @@ mod tests {
             Some(Command::Start("Erika Muster".into()))
         );
         assert_eq!(parse_command("find 17"), Some(Command::Find("17".into())));
-        assert_eq!(parse_command("status"), Some(Command::Status));
+        assert_eq!(parse_command("status"), Some(Command::Status(None)));
+        assert_eq!(
+            parse_command("status $abc"),
+            Some(Command::Status(Some("$abc".into())))
+        );
         assert_eq!(
             parse_command("start"),
             Some(Command::Unknown("start".into()))

@@ -12,10 +12,15 @@ pub mod notice;
 pub mod outgoing;
 pub mod portal;
 pub mod quarantine;
+pub mod receipts;
+pub mod status;
 pub mod to_matrix;
 pub mod to_threema;
 
-use std::sync::{Arc, atomic::AtomicI64};
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicI64},
+};
 
 use ruma::{OwnedUserId, UserId};
 use tokio::sync::{Notify, broadcast};
@@ -63,6 +68,8 @@ pub struct Bridge {
     incoming: broadcast::Sender<Arc<Incoming>>,
     /// Last known Gateway credit balance ([`credits::UNKNOWN`] until read).
     credits: AtomicI64,
+    /// Admins were told the balance is low (told again once it recovered and fell again).
+    credits_warned: AtomicBool,
     /// Rung when the outbox has new rows.
     pub outbox_wake: Arc<Notify>,
 }
@@ -84,6 +91,7 @@ impl Bridge {
             bot,
             incoming,
             credits: AtomicI64::new(credits::UNKNOWN),
+            credits_warned: AtomicBool::new(false),
             outbox_wake: Arc::new(Notify::new()),
         }
     }

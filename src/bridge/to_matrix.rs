@@ -63,10 +63,11 @@ impl Bridge {
     /// homeserver deduplicates a retry whose answer was lost.
     pub async fn bridge_incoming(&self, incoming: &Incoming) -> Result<Bridged, BridgeError> {
         match &incoming.message {
-            // Delivery receipts are the Matrix read-marker side's business.
-            Message::DeliveryReceipt { .. } | Message::Unsupported { .. } => {
-                return Ok(Bridged::NotHandled);
-            }
+            Message::DeliveryReceipt {
+                status,
+                message_ids,
+            } => return self.receipt_to_matrix(incoming, *status, message_ids).await,
+            Message::Unsupported { .. } => return Ok(Bridged::NotHandled),
             Message::Typing(typing) => return self.typing_to_matrix(incoming, *typing).await,
             _ => {}
         }

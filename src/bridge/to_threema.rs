@@ -13,6 +13,7 @@ use super::{
     Bridge, BridgeError,
     inbox::{Inbox, Outcome},
     outgoing::{EditTarget, FileToSend, Outgoing, Plan},
+    status::RESEND_KEYS,
 };
 use crate::{
     store::{Direction, MessageMapping, NewOutgoing, OutboxItem, OutboxState, StoreError},
@@ -171,6 +172,7 @@ impl Bridge {
                     ..row
                 };
                 self.record_sent(&row).await?;
+                self.spent_credit().await;
                 Ok(Outcome::done(format!("sent as {message_id}")))
             }
             Err(e) if e.outcome_unknown() => {
@@ -203,6 +205,9 @@ impl Bridge {
                         Some(&failure_text(&e)),
                     )
                     .await?;
+                if matches!(e, ThreemaError::NoCredits) {
+                    self.refresh_credits().await;
+                }
                 let row = self.store.outbox_get(seq).await?.unwrap_or(row);
                 self.report_failure(&row).await
             }
@@ -348,7 +353,11 @@ impl Bridge {
 
     async fn report_failure(&self, row: &OutboxItem) -> Result<Outcome, BridgeError> {
         let reason = row.error.as_deref().unwrap_or("unknown error");
-        let text = format!("⚠️ Not delivered to {}: {reason}.", row.recipient);
+        let text = format!(
+            "⚠️ Not delivered to {}: {reason}. To send it again once that is solved, react \
+             with {} to the message.",
+            row.recipient, RESEND_KEYS[0]
+        );
         self.notice_on_row(row, &text).await?;
         Ok(Outcome::kept(format!("failed: {reason}")))
     }
@@ -356,8 +365,9 @@ impl Bridge {
     async fn report_unknown(&self, row: &OutboxItem) -> Result<Outcome, BridgeError> {
         let text = format!(
             "⚠️ It is unknown whether this reached {}: the Threema Gateway did not confirm it. \
-             It was not sent again, to avoid a duplicate on the driver's phone.",
-            row.recipient
+             It was not sent again, to avoid a duplicate on the driver's phone; if the driver \
+             did not get it, react with {} to the message to send it again.",
+            row.recipient, RESEND_KEYS[0]
         );
         self.notice_on_row(row, &text).await?;
         Ok(Outcome::kept(format!(

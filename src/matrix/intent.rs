@@ -15,14 +15,18 @@ use ruma::{
             discovery::get_supported_versions,
             media::create_content,
             membership::join_room_by_id,
+            message::send_message_event,
             profile::{get_profile_field, set_profile_field},
+            receipt::create_receipt::{self, v3::ReceiptType},
             redact::redact_event,
+            room::get_room_event,
             typing::create_typing_event::{
                 self,
                 v3::{Typing, TypingInfo},
             },
         },
     },
+    events::{reaction::ReactionEventContent, relation::Annotation},
     profile::{ProfileFieldName, ProfileFieldValue},
 };
 
@@ -264,5 +268,57 @@ impl MatrixClient {
             redact_event::v3::Request::new(room_id.to_owned(), event_id.to_owned(), txn_id.into());
         request.reason = reason.map(str::to_owned);
         Ok(self.send(request, Some(as_user)).await?.event_id)
+    }
+
+    /// Reacts to `event_id` with `key` as `as_user`; `txn_id` makes a retry a no-op.
+    pub async fn react(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        key: &str,
+        txn_id: &str,
+        as_user: &UserId,
+    ) -> Result<OwnedEventId, MatrixError> {
+        let content =
+            ReactionEventContent::new(Annotation::new(event_id.to_owned(), key.to_owned()));
+        let request =
+            send_message_event::v3::Request::new(room_id.to_owned(), txn_id.into(), &content)
+                .map_err(|e| MatrixError::Request(e.to_string()))?;
+        Ok(self.send(request, Some(as_user)).await?.event_id)
+    }
+
+    /// Moves `as_user`'s public read receipt to `event_id`.
+    pub async fn read_receipt(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        as_user: &UserId,
+    ) -> Result<(), MatrixError> {
+        let request = create_receipt::v3::Request::new(
+            room_id.to_owned(),
+            ReceiptType::Read,
+            event_id.to_owned(),
+        );
+        self.send(request, Some(as_user)).await?;
+        Ok(())
+    }
+
+    /// When the homeserver says an event was sent (Unix ms), as the bot sees it; `None` if the
+    /// event is not there (or not visible).
+    pub async fn event_timestamp(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+    ) -> Result<Option<i64>, MatrixError> {
+        let request = get_room_event::v3::Request::new(room_id.to_owned(), event_id.to_owned());
+        match self.send(request, None).await {
+            Ok(response) => Ok(response
+                .event
+                .get_field::<i64>("origin_server_ts")
+                .ok()
+                .flatten()),
+            Err(MatrixError::Api { errcode, .. }) if errcode == "M_NOT_FOUND" => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -150,6 +150,30 @@ impl Store {
     }
 
     /// Number of items not yet handled.
+    /// The outcomes of the handled items of one type in a room, oldest first (what became of
+    /// read receipts there, say).
+    pub async fn inbox_outcomes(
+        &self,
+        room_id: &str,
+        event_type: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query(
+            "SELECT outcome FROM matrix_inbox WHERE room_id = $1 AND event_type = $2 \
+             AND processed_at IS NOT NULL ORDER BY seq",
+        )
+        .bind(room_id)
+        .bind(event_type)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(row
+                .try_get::<Option<String>, _>("outcome")?
+                .unwrap_or_default())
+        })
+        .collect()
+    }
+
     pub async fn inbox_backlog(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM matrix_inbox WHERE processed_at IS NULL")
             .fetch_one(&self.pool)

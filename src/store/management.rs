@@ -34,6 +34,16 @@ impl Store {
         )
     }
 
+    /// Every management room with its user.
+    pub async fn management_rooms(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query("SELECT room_id, user_id FROM management_room ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| Ok((row.try_get("room_id")?, row.try_get("user_id")?)))
+            .collect()
+    }
+
     pub async fn state_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query("SELECT value FROM bridge_state WHERE key = $1")
             .bind(key)

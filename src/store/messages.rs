@@ -126,4 +126,72 @@ impl Store {
         .map(MessageMapping::from_row)
         .transpose()
     }
+
+    /// A driver's messages in a portal that the driver has not been told the desk read, up to
+    /// `through`, oldest first.
+    pub async fn messages_unread(
+        &self,
+        room_id: &str,
+        through: ReadThrough<'_>,
+    ) -> Result<Vec<UnreadMessage>, StoreError> {
+        let bound = match through {
+            ReadThrough::Event(_) => {
+                "id <= (SELECT MAX(id) FROM message WHERE event_id = $2 AND room_id = $1)"
+            }
+            ReadThrough::Time(_) => "created_at <= $2",
+        };
+        let query = format!(
+            "SELECT id, threema_peer, threema_message_id FROM message \
+             WHERE room_id = $1 AND direction = 'in' AND read_sent_at IS NULL AND {bound} \
+             ORDER BY id"
+        );
+        let query = sqlx::query(&query).bind(room_id);
+        let query = match through {
+            ReadThrough::Event(event_id) => query.bind(event_id),
+            ReadThrough::Time(ms) => query.bind(ms),
+        };
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok(UnreadMessage {
+                    id: row.try_get("id")?,
+                    threema_peer: row.try_get("threema_peer")?,
+                    threema_message_id: row.try_get("threema_message_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Notes that the driver got a read receipt for these messages.
+    pub async fn messages_mark_read_sent(&self, ids: &[i64]) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for id in ids {
+            sqlx::query("UPDATE message SET read_sent_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// How far a reader got in a portal.
+#[derive(Debug, Clone, Copy)]
+pub enum ReadThrough<'a> {
+    /// Through this bridged event.
+    Event(&'a str),
+    /// Through everything bridged until then (Unix ms), for events the bridge did not map.
+    Time(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadMessage {
+    pub id: i64,
+    pub threema_peer: String,
+    pub threema_message_id: String,
 }

@@ -24,8 +24,8 @@ use sqlx::{
 
 pub use ghosts::Ghost;
 pub use inbox::{InboxItem, InboxKind, NewInboxItem};
-pub use messages::{Direction, MessageMapping};
-pub use outbox::{NewOutgoing, OutboxItem, OutboxState};
+pub use messages::{Direction, MessageMapping, ReadThrough, UnreadMessage};
+pub use outbox::{DeliveryStatus, NewOutgoing, OutboxItem, OutboxState, Reaction};
 pub use polls::{Poll, PollChoice};
 pub use portals::Portal;
 pub use public_keys::CachedKey;

@@ -66,11 +66,54 @@ pub struct OutboxItem {
     pub threema_message_id: Option<String>,
     pub error: Option<String>,
     pub attempts: i64,
+    /// 0 for the first try; a resend is a new row with the next number.
+    pub resend: i64,
+    pub created_at: i64,
     pub updated_at: i64,
+    pub status: DeliveryStatus,
+}
+
+/// What the phone reported about a sent message (Unix milliseconds), and the ghost's reactions
+/// in the portal that show it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryStatus {
+    pub sent_at: Option<i64>,
+    pub received_at: Option<i64>,
+    pub read_at: Option<i64>,
+    pub reaction: Option<Reaction>,
+    pub reaction_at: Option<i64>,
+    pub marker_event: Option<String>,
+    pub reaction_event: Option<String>,
+}
+
+/// The driver's thumbs on a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaction {
+    Acknowledged,
+    Declined,
+}
+
+impl Reaction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Acknowledged => "acknowledged",
+            Self::Declined => "declined",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "acknowledged" => Some(Self::Acknowledged),
+            "declined" => Some(Self::Declined),
+            _ => None,
+        }
+    }
 }
 
 const COLUMNS: &str = "seq, event_id, recipient, part, room_id, sender, payload, state, \
-                       threema_message_id, error, attempts, updated_at";
+                       threema_message_id, error, attempts, resend, created_at, updated_at, \
+                       sent_at, received_at, read_at, reaction, reaction_at, marker_event, \
+                       reaction_event";
 
 impl OutboxItem {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
@@ -86,7 +129,21 @@ impl OutboxItem {
             threema_message_id: row.try_get("threema_message_id")?,
             error: row.try_get("error")?,
             attempts: row.try_get("attempts")?,
+            resend: row.try_get("resend")?,
+            created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            status: DeliveryStatus {
+                sent_at: row.try_get("sent_at")?,
+                received_at: row.try_get("received_at")?,
+                read_at: row.try_get("read_at")?,
+                reaction: row
+                    .try_get::<Option<String>, _>("reaction")?
+                    .as_deref()
+                    .and_then(Reaction::parse),
+                reaction_at: row.try_get("reaction_at")?,
+                marker_event: row.try_get("marker_event")?,
+                reaction_event: row.try_get("reaction_event")?,
+            },
         })
     }
 }
@@ -102,7 +159,7 @@ impl Store {
             inserted += sqlx::query(
                 "INSERT INTO threema_outbox (event_id, recipient, part, room_id, sender, payload, \
                  state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) \
-                 ON CONFLICT (event_id, recipient, part) DO NOTHING",
+                 ON CONFLICT (event_id, recipient, part, resend) DO NOTHING",
             )
             .bind(&item.event_id)
             .bind(&item.recipient)
@@ -149,10 +206,11 @@ impl Store {
         .transpose()
     }
 
-    /// Every Threema message of an event, by recipient and part.
+    /// Every Threema message of an event (resends included), by recipient, part and resend.
     pub async fn outbox_by_event(&self, event_id: &str) -> Result<Vec<OutboxItem>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM threema_outbox WHERE event_id = $1 ORDER BY recipient, part"
+            "SELECT {COLUMNS} FROM threema_outbox WHERE event_id = $1 \
+             ORDER BY recipient, part, resend"
         ))
         .bind(event_id)
         .fetch_all(&self.pool)
@@ -173,18 +231,22 @@ impl Store {
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
         let attempt = i64::from(to == OutboxState::Sending);
+        let now = now_ms();
+        let sent_at = (to == OutboxState::Sent).then_some(now);
         let changed = sqlx::query(
             "UPDATE threema_outbox SET state = $1, \
              threema_message_id = COALESCE($2, threema_message_id), error = $3, \
-             attempts = attempts + $4, updated_at = $5 WHERE seq = $6 AND state = $7",
+             attempts = attempts + $4, updated_at = $5, sent_at = COALESCE($8, sent_at) \
+             WHERE seq = $6 AND state = $7",
         )
         .bind(to.as_str())
         .bind(threema_message_id)
         .bind(error)
         .bind(attempt)
-        .bind(now_ms())
+        .bind(now)
         .bind(seq)
         .bind(from.as_str())
+        .bind(sent_at)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -211,5 +273,103 @@ impl Store {
             .into_iter()
             .map(|row| Ok((row.try_get("state")?, row.try_get("n")?)))
             .collect()
+    }
+
+    /// The sent message a driver's receipt names.
+    pub async fn outbox_by_message(
+        &self,
+        recipient: &str,
+        threema_message_id: &str,
+    ) -> Result<Option<OutboxItem>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM threema_outbox \
+             WHERE recipient = $1 AND threema_message_id = $2"
+        ))
+        .bind(recipient)
+        .bind(threema_message_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(OutboxItem::from_row)
+        .transpose()
+    }
+
+    /// Records that the phone received (`read: false`) or read the message at `at` (Unix ms).
+    /// Reading implies receiving. Earlier times are kept: receipts can arrive twice.
+    pub async fn outbox_mark_delivered(
+        &self,
+        seq: i64,
+        read: bool,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let read_at = read.then_some(at);
+        sqlx::query(
+            "UPDATE threema_outbox SET received_at = COALESCE(received_at, $1), \
+             read_at = COALESCE(read_at, $2) WHERE seq = $3",
+        )
+        .bind(at)
+        .bind(read_at)
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records the driver's thumbs; a later one replaces an earlier one.
+    pub async fn outbox_set_reaction(
+        &self,
+        seq: i64,
+        reaction: Reaction,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE threema_outbox SET reaction = $1, reaction_at = $2 WHERE seq = $3")
+            .bind(reaction.as_str())
+            .bind(at)
+            .bind(seq)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Remembers the ghost's reaction events that show the status (`None` keeps the old one).
+    pub async fn outbox_set_status_events(
+        &self,
+        seq: i64,
+        marker_event: Option<&str>,
+        reaction_event: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE threema_outbox SET marker_event = COALESCE($1, marker_event), \
+             reaction_event = COALESCE($2, reaction_event) WHERE seq = $3",
+        )
+        .bind(marker_event)
+        .bind(reaction_event)
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Queues an event again for every recipient whose latest try failed or has an unknown
+    /// outcome, as new rows (the old ones stay as history). Asking twice queues once: the
+    /// latest try is then queued, not failed. Returns how many rows were queued.
+    pub async fn outbox_resend(&self, event_id: &str) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let queued = sqlx::query(
+            "INSERT INTO threema_outbox (event_id, recipient, part, resend, room_id, sender, \
+             payload, state, created_at, updated_at) \
+             SELECT o.event_id, o.recipient, o.part, o.resend + 1, o.room_id, o.sender, \
+             o.payload, 'queued', $2, $2 FROM threema_outbox o \
+             WHERE o.event_id = $1 AND o.state IN ('failed', 'unknown') \
+             AND o.resend = (SELECT MAX(l.resend) FROM threema_outbox l \
+                 WHERE l.event_id = o.event_id AND l.recipient = o.recipient \
+                 AND l.part = o.part) \
+             ON CONFLICT (event_id, recipient, part, resend) DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(queued)
     }
 }

@@ -318,7 +318,10 @@ impl Dispatcher {
         matches: impl Fn(&Value) -> bool,
     ) -> Value {
         self.wait_until(what, Duration::from_secs(30), || async {
-            self.messages(room_id).await.into_iter().find(|m| matches(m))
+            self.messages(room_id)
+                .await
+                .into_iter()
+                .find(|m| matches(m))
         })
         .await
     }

@@ -1,0 +1,330 @@
+//! Delivery status, both ways.
+//!
+//! Threema → Matrix: the phone's delivery receipts for a dispatcher's message are stored per
+//! recipient and shown in what stock Element renders: the ghost's read receipt (its avatar
+//! under the message), a marker reaction that swaps from "received" to "read", and 👍/👎 for
+//! Threema's acknowledge/decline.
+//!
+//! Matrix → Threema: a dispatcher's read receipt in a portal becomes one Threema read receipt
+//! for every message of the driver it passes that the driver was not told about yet, so several
+//! dispatchers reading the same messages send it once.
+//!
+//! Every Matrix call uses a transaction id derived from the receipt being handled, and the store
+//! is updated after the calls, so a retry of the same item repeats them harmlessly.
+
+use ruma::{EventId, OwnedEventId, RoomId, UserId};
+use serde_json::Value;
+
+use super::{Bridge, BridgeError, Incoming, ghost::ghost_user_id, to_matrix::Bridged};
+use crate::{
+    config::{Level, ReadReceipts},
+    store::{OutboxItem, Reaction, ReadThrough},
+    threema::{ThreemaId, codec::ReceiptStatus},
+};
+use threema_gateway::protocol::MessageId;
+
+/// How many message ids one Threema read receipt carries (well under the message size limit).
+const IDS_PER_RECEIPT: usize = 500;
+
+impl Bridge {
+    /// A driver's delivery receipt for messages the desk sent.
+    pub(super) async fn receipt_to_matrix(
+        &self,
+        incoming: &Incoming,
+        status: ReceiptStatus,
+        message_ids: &[MessageId],
+    ) -> Result<Bridged, BridgeError> {
+        let mode = self.config.bridge.read_receipts;
+        if status == ReceiptStatus::Read && mode == ReadReceipts::Off {
+            return Ok(Bridged::Nothing("read receipts are off".into()));
+        }
+        let ghost = ghost_user_id(&incoming.from, &self.config.homeserver.domain);
+        let at = incoming.date.max(0) * 1000;
+        let (mut updated, mut unknown) = (0, Vec::new());
+        let mut newest_read: Option<OutboxItem> = None;
+        for id in message_ids {
+            let hex = id.to_hex_le();
+            let Some(row) = self
+                .store
+                .outbox_by_message(incoming.from.as_str(), &hex)
+                .await?
+            else {
+                unknown.push(hex);
+                continue;
+            };
+            let change = StatusChange {
+                row: &row,
+                ghost: &ghost,
+                receipt: &incoming.message_id,
+            };
+            match status {
+                ReceiptStatus::Received | ReceiptStatus::Read => {
+                    let read = status == ReceiptStatus::Read;
+                    if mode == ReadReceipts::On || !read {
+                        self.show_marker(&change, read).await?;
+                    }
+                    self.store.outbox_mark_delivered(row.seq, read, at).await?;
+                    if read && newest_read.as_ref().is_none_or(|n| n.seq < row.seq) {
+                        newest_read = Some(row.clone());
+                    }
+                }
+                ReceiptStatus::Acknowledged | ReceiptStatus::Declined => {
+                    let reaction = if status == ReceiptStatus::Acknowledged {
+                        Reaction::Acknowledged
+                    } else {
+                        Reaction::Declined
+                    };
+                    self.show_reaction(&change, reaction).await?;
+                    self.store
+                        .outbox_set_reaction(row.seq, reaction, at)
+                        .await?;
+                }
+                ReceiptStatus::Other(_) => continue,
+            }
+            updated += 1;
+        }
+        if let Some(row) = newest_read.filter(|_| mode == ReadReceipts::On) {
+            // The avatar moves to the newest message read, as for any Matrix reader.
+            let (room_id, event_id) = ids_of(&row)?;
+            self.matrix
+                .read_receipt(&room_id, &event_id, &ghost)
+                .await?;
+        }
+        if !unknown.is_empty() {
+            tracing::info!(
+                threema_id = %incoming.from,
+                ids = ?unknown,
+                "receipt for messages the bridge did not send; ignored"
+            );
+        }
+        Ok(Bridged::Nothing(format!(
+            "{updated} message(s) updated, {} unknown",
+            unknown.len()
+        )))
+    }
+
+    /// The received marker, swapped for the read marker once the driver read the message.
+    /// Only the first part of a split message carries it.
+    async fn show_marker(&self, change: &StatusChange<'_>, read: bool) -> Result<(), BridgeError> {
+        let row = change.row;
+        let shown = if read {
+            row.status.read_at.is_some()
+        } else {
+            row.status.received_at.is_some()
+        };
+        let key = if read {
+            &self.config.bridge.read_marker
+        } else {
+            &self.config.bridge.received_marker
+        };
+        if row.part != 0 || shown || key.is_empty() {
+            return Ok(());
+        }
+        let (room_id, event_id) = ids_of(row)?;
+        if let Some(old) = &row.status.marker_event {
+            self.redact_status_event(change, old, "marker").await?;
+        }
+        let marker = self
+            .matrix
+            .react(
+                &room_id,
+                &event_id,
+                key,
+                &change.txn(if read { "read" } else { "received" }),
+                change.ghost,
+            )
+            .await?;
+        self.store
+            .outbox_set_status_events(row.seq, Some(marker.as_str()), None)
+            .await?;
+        Ok(())
+    }
+
+    /// 👍 or 👎 from the ghost; a change of mind replaces the earlier one.
+    async fn show_reaction(
+        &self,
+        change: &StatusChange<'_>,
+        reaction: Reaction,
+    ) -> Result<(), BridgeError> {
+        let row = change.row;
+        if row.part != 0 || row.status.reaction == Some(reaction) {
+            return Ok(());
+        }
+        let (room_id, event_id) = ids_of(row)?;
+        if let Some(old) = &row.status.reaction_event {
+            self.redact_status_event(change, old, "reaction").await?;
+        }
+        let key = match reaction {
+            Reaction::Acknowledged => "👍",
+            Reaction::Declined => "👎",
+        };
+        let event = self
+            .matrix
+            .react(
+                &room_id,
+                &event_id,
+                key,
+                &change.txn(reaction.as_str()),
+                change.ghost,
+            )
+            .await?;
+        self.store
+            .outbox_set_status_events(row.seq, None, Some(event.as_str()))
+            .await?;
+        Ok(())
+    }
+
+    async fn redact_status_event(
+        &self,
+        change: &StatusChange<'_>,
+        event_id: &str,
+        what: &str,
+    ) -> Result<(), BridgeError> {
+        let (room_id, _) = ids_of(change.row)?;
+        let event_id = parse_event_id(event_id)?;
+        self.matrix
+            .redact(
+                &room_id,
+                &event_id,
+                &change.txn(&format!("replace-{what}")),
+                change.ghost,
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A read receipt in a portal (one `m.receipt` EDU can name several events and readers).
+    pub(super) async fn read_receipt_to_threema(
+        &self,
+        room_id: &str,
+        payload: &str,
+    ) -> Result<String, BridgeError> {
+        if self.config.bridge.read_receipts == ReadReceipts::Off {
+            return Ok("read receipts are off".into());
+        }
+        let Some(portal) = self.store.portal_by_room_id(room_id).await? else {
+            return Ok("receipt outside a portal".into());
+        };
+        let driver = ThreemaId::parse(&portal.threema_id)
+            .ok_or_else(|| BridgeError::BadEvent("stored portal id".into()))?;
+        let edu: Value = serde_json::from_str(payload)
+            .map_err(|e| BridgeError::BadEvent(format!("m.receipt: {e}")))?;
+        let mut told = 0;
+        for event_id in readers_events(&edu, |user| self.is_desk_reader(user)) {
+            told += self.tell_driver_read(room_id, &driver, &event_id).await?;
+        }
+        Ok(format!("{told} message(s) reported read to {driver}"))
+    }
+
+    /// Dispatchers' reading counts; the bridge's own users and strangers' does not.
+    fn is_desk_reader(&self, user: &UserId) -> bool {
+        !self.is_own_user(user) && self.config.bridge.permissions.level(user) >= Level::Dispatcher
+    }
+
+    /// Sends the driver one read receipt for their messages up to `event_id` not reported yet.
+    async fn tell_driver_read(
+        &self,
+        room_id: &str,
+        driver: &ThreemaId,
+        event_id: &str,
+    ) -> Result<usize, BridgeError> {
+        let through = if self.store.message_by_event_id(event_id).await?.is_some() {
+            ReadThrough::Event(event_id)
+        } else {
+            // Not a bridged message (the desk's own, a notice): everything bridged before it.
+            let room = RoomId::parse(room_id).map_err(|e| BridgeError::BadEvent(e.to_string()))?;
+            match self
+                .matrix
+                .event_timestamp(&room, &parse_event_id(event_id)?)
+                .await?
+            {
+                Some(ts) => ReadThrough::Time(ts),
+                None => return Ok(0),
+            }
+        };
+        let unread = self.store.messages_unread(room_id, through).await?;
+        let unread: Vec<_> = unread
+            .into_iter()
+            .filter(|m| m.threema_peer == driver.as_str())
+            .collect();
+        if unread.is_empty() {
+            return Ok(0);
+        }
+        let key = self.public_key_of(driver).await?;
+        for chunk in unread.chunks(IDS_PER_RECEIPT) {
+            let ids: Vec<String> = chunk.iter().map(|m| m.threema_message_id.clone()).collect();
+            // Sent before it is marked: after a crash in between the driver gets the same
+            // receipt twice, which changes nothing on the phone; marking first could lose it.
+            self.threema
+                .send_receipt(driver, &key, ReceiptStatus::Read, &ids)
+                .await?;
+            let rows: Vec<i64> = chunk.iter().map(|m| m.id).collect();
+            self.store.messages_mark_read_sent(&rows).await?;
+            self.spent_credit().await;
+        }
+        Ok(unread.len())
+    }
+}
+
+/// One status update being shown: the row, the ghost showing it, the receipt causing it.
+struct StatusChange<'a> {
+    row: &'a OutboxItem,
+    ghost: &'a UserId,
+    /// The Threema message id of the receipt: a retry of it reuses the same transaction ids.
+    receipt: &'a str,
+}
+
+impl StatusChange<'_> {
+    fn txn(&self, what: &str) -> String {
+        format!("status-{}-{}-{what}", self.row.seq, self.receipt)
+    }
+}
+
+/// The events of an `m.receipt` EDU that a reader accepted by `counts` read (`m.read`, public).
+fn readers_events(edu: &Value, counts: impl Fn(&UserId) -> bool) -> Vec<String> {
+    let Some(events) = edu["content"].as_object() else {
+        return Vec::new();
+    };
+    events
+        .iter()
+        .filter(|(_, receipts)| {
+            receipts["m.read"].as_object().is_some_and(|readers| {
+                readers
+                    .keys()
+                    .filter_map(|u| <&UserId>::try_from(u.as_str()).ok())
+                    .any(&counts)
+            })
+        })
+        .map(|(event_id, _)| event_id.clone())
+        .collect()
+}
+
+fn ids_of(row: &OutboxItem) -> Result<(ruma::OwnedRoomId, OwnedEventId), BridgeError> {
+    let room_id = RoomId::parse(&row.room_id).map_err(|e| BridgeError::BadEvent(e.to_string()))?;
+    Ok((room_id, parse_event_id(&row.event_id)?))
+}
+
+fn parse_event_id(event_id: &str) -> Result<OwnedEventId, BridgeError> {
+    EventId::parse(event_id).map_err(|e| BridgeError::BadEvent(format!("event id: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn only_public_reads_of_counted_readers_are_taken() {
+        let edu = json!({"type": "m.receipt", "content": {
+            "$a": {"m.read": {"@desk:x": {"ts": 1}}},
+            "$b": {"m.read.private": {"@desk:x": {"ts": 2}}},
+            "$c": {"m.read": {"@threema_abc:x": {"ts": 3}}},
+            "$d": {"m.read": {"not a user": {"ts": 4}}},
+        }});
+        let events = readers_events(&edu, |u| u.localpart() == "desk");
+        assert_eq!(events, vec!["$a".to_owned()]);
+        assert!(readers_events(&json!({"content": []}), |_| true).is_empty());
+    }
+}

@@ -1,0 +1,181 @@
+//! The `status` command's answer about one message: each recipient's delivery state with times.
+//! Pure: rows in, text out.
+
+use std::collections::BTreeMap;
+
+use time::{OffsetDateTime, macros::format_description};
+
+use crate::store::{OutboxItem, OutboxState, Reaction};
+
+/// The reaction a dispatcher puts on their message to send it again after a failure.
+pub const RESEND_KEYS: &[&str] = &["🔁", "🔄"];
+
+/// The event a `status` argument names: an event id (`$…`) or a message link as Element copies
+/// it (`https://matrix.to/#/!room:server/$event?via=…`, escaped or not).
+pub fn parse_event_ref(text: &str) -> Option<String> {
+    let text = text.trim();
+    if let Ok(event_id) = ruma::EventId::parse(text) {
+        return Some(event_id.to_string());
+    }
+    let id = match ruma::MatrixToUri::parse(text) {
+        Ok(uri) => uri.id().clone(),
+        Err(_) => ruma::MatrixUri::parse(text).ok()?.id().clone(),
+    };
+    match id {
+        ruma::matrix_uri::MatrixId::Event(_, event_id) => Some(event_id.to_string()),
+        _ => None,
+    }
+}
+
+/// One line per recipient, named by `name_of`; the latest try of each counts, earlier failed
+/// tries are mentioned.
+pub fn report(rows: &[OutboxItem], name_of: impl Fn(&str) -> String) -> String {
+    let mut by_recipient: BTreeMap<&str, Vec<&OutboxItem>> = BTreeMap::new();
+    for row in rows.iter().filter(|r| r.part == 0) {
+        by_recipient.entry(&row.recipient).or_default().push(row);
+    }
+    if by_recipient.is_empty() {
+        return "That message was not sent to Threema (not from a portal, or not yours to \
+                send)."
+            .into();
+    }
+    let parts = rows.iter().map(|r| r.part + 1).max().unwrap_or(1);
+    let mut lines = Vec::new();
+    if parts > 1 {
+        lines.push(format!("Sent in {parts} parts; the first part's state:"));
+    }
+    for (recipient, tries) in by_recipient {
+        let latest = tries.iter().max_by_key(|r| r.resend).expect("non-empty");
+        let mut line = format!("• {} ({recipient}): {}", name_of(recipient), state(latest));
+        let earlier = tries.len() - 1;
+        if earlier > 0 {
+            line.push_str(&format!(" — after {earlier} earlier try(s)"));
+        }
+        lines.push(line);
+    }
+    lines.join("\n")
+}
+
+fn state(row: &OutboxItem) -> String {
+    let s = &row.status;
+    let mut parts = Vec::new();
+    match row.state {
+        OutboxState::Queued => parts.push(format!("queued since {}", time(row.created_at))),
+        OutboxState::Sending => parts.push("being sent".into()),
+        OutboxState::Failed => parts.push(format!(
+            "failed at {}: {} (react with {} to the message to send it again)",
+            time(row.updated_at),
+            row.error.as_deref().unwrap_or("unknown error"),
+            RESEND_KEYS[0]
+        )),
+        OutboxState::Unknown => parts.push(format!(
+            "outcome unknown since {}: the Threema Gateway did not confirm it",
+            time(row.updated_at)
+        )),
+        OutboxState::Sent => {
+            if let Some(at) = s.read_at {
+                parts.push(format!("read {}", time(at)));
+            }
+            if let Some(at) = s.received_at {
+                parts.push(format!("received {}", time(at)));
+            }
+            parts.push(format!(
+                "sent {}",
+                time(s.sent_at.unwrap_or(row.updated_at))
+            ));
+        }
+    }
+    if let (Some(reaction), Some(at)) = (s.reaction, s.reaction_at) {
+        let shown = match reaction {
+            Reaction::Acknowledged => "👍 acknowledged",
+            Reaction::Declined => "👎 declined",
+        };
+        parts.insert(0, format!("{shown} {}", time(at)));
+    }
+    parts.join(" · ")
+}
+
+/// Unix milliseconds as `2026-11-22 10:02:11 UTC`.
+pub fn time(ms: i64) -> String {
+    let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(format).ok())
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DeliveryStatus;
+
+    fn row(recipient: &str, resend: i64, state: OutboxState) -> OutboxItem {
+        OutboxItem {
+            seq: 1,
+            event_id: "$e".into(),
+            recipient: recipient.into(),
+            part: 0,
+            room_id: "!r:x".into(),
+            sender: "@d:x".into(),
+            payload: "{}".into(),
+            state,
+            threema_message_id: None,
+            error: None,
+            attempts: 1,
+            resend,
+            created_at: 1_700_000_000_000,
+            updated_at: 1_700_000_001_000,
+            status: DeliveryStatus::default(),
+        }
+    }
+
+    #[test]
+    fn event_references_are_read_from_ids_and_links() {
+        assert_eq!(parse_event_ref("$abc:x.org").as_deref(), Some("$abc:x.org"));
+        assert_eq!(
+            parse_event_ref("https://matrix.to/#/!room:x.org/$Ab-C_d?via=x.org").as_deref(),
+            Some("$Ab-C_d")
+        );
+        assert_eq!(
+            parse_event_ref("https://matrix.to/#/%21room%3Ax.org/%24Ab%2BC?via=x.org").as_deref(),
+            Some("$Ab+C")
+        );
+        assert_eq!(parse_event_ref("https://matrix.to/#/!room:x.org"), None);
+        assert_eq!(parse_event_ref("hello"), None);
+    }
+
+    #[test]
+    fn each_recipient_shows_its_latest_try_with_times() {
+        let mut read = row("AAAAAAAA", 0, OutboxState::Sent);
+        read.status = DeliveryStatus {
+            sent_at: Some(1_700_000_001_000),
+            received_at: Some(1_700_000_002_000),
+            read_at: Some(1_700_000_003_000),
+            reaction: Some(Reaction::Acknowledged),
+            reaction_at: Some(1_700_000_004_000),
+            ..Default::default()
+        };
+        let mut failed = row("BBBBBBBB", 0, OutboxState::Failed);
+        failed.error = Some("no credits".into());
+        let retried = row("BBBBBBBB", 1, OutboxState::Queued);
+        let text = report(&[read, failed, retried], |id| format!("Name {id}"));
+        assert_eq!(
+            text,
+            "• Name AAAAAAAA (AAAAAAAA): 👍 acknowledged 2023-11-14 22:13:24 UTC · \
+             read 2023-11-14 22:13:23 UTC · received 2023-11-14 22:13:22 UTC · \
+             sent 2023-11-14 22:13:21 UTC\n\
+             • Name BBBBBBBB (BBBBBBBB): queued since 2023-11-14 22:13:20 UTC — after 1 earlier \
+             try(s)"
+        );
+    }
+
+    #[test]
+    fn failures_say_how_to_resend_and_unknown_events_say_so() {
+        let mut failed = row("AAAAAAAA", 0, OutboxState::Failed);
+        failed.error = Some("the Threema Gateway account has no credits left".into());
+        let text = report(&[failed], |_| "Erika".into());
+        assert!(text.contains("failed at 2023-11-14 22:13:21 UTC: the Threema Gateway"));
+        assert!(text.contains("react with 🔁"));
+        assert!(report(&[], |_| String::new()).contains("not sent to Threema"));
+    }
+}

@@ -1,0 +1,412 @@
+//! Delivery and read status as a dispatcher sees it in a Matrix client (matrix-sdk against the
+//! real Synapse), with drivers' phones simulated behind the Gateway simulator.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    bridge::Harness,
+    dispatcher::Dispatcher,
+    synapse::{DOMAIN, unique_localpart, wait_for},
+    threema::unique_threema_id,
+};
+use serde_json::Value;
+use threema_gateway_sim::{Behaviour, Decoded, Simulator, UserMessage, UserSpec};
+
+const WAIT: Duration = Duration::from_secs(60);
+const BOT: &str = "@threemabot:dispatch.test";
+const RECEIVED: u8 = 1;
+const READ: u8 = 2;
+const ACKNOWLEDGED: u8 = 3;
+const DECLINED: u8 = 4;
+
+fn ghost(driver: &str) -> String {
+    format!("@threema_{}:{DOMAIN}", driver.to_lowercase())
+}
+
+/// A driver who wrote first, and the dispatcher joined to their portal.
+async fn portal(h: &Harness, sim: &Simulator, desk: &str, behaviour: Behaviour) -> Portal {
+    let dispatcher = Dispatcher::login(h.synapse, desk, "Anna Dispo").await;
+    let driver = unique_threema_id('S');
+    sim.add_user(
+        UserSpec::new(&driver)
+            .nickname("Erika Muster")
+            .behaviour(behaviour),
+    );
+    sim.send_from_user(&driver, UserMessage::text("Bin da"))
+        .await
+        .unwrap();
+    let room = dispatcher.wait_invite(WAIT).await;
+    dispatcher.join(&room).await;
+    Portal {
+        dispatcher,
+        driver,
+        room,
+    }
+}
+
+struct Portal {
+    dispatcher: Dispatcher,
+    driver: String,
+    room: String,
+}
+
+impl Portal {
+    /// The dispatcher's text and the Threema message id it got on the phone.
+    async fn send(&self, sim: &Simulator, text: &str) -> (String, String) {
+        let before = sim.inbox(&self.driver).len();
+        let event = self.dispatcher.send_text(&self.room, text).await;
+        let inbox = sim.wait_inbox(&self.driver, before + 1, WAIT).await;
+        (event, inbox[before].message_id.clone())
+    }
+
+    async fn receipt(&self, sim: &Simulator, status: u8, ids: &[&str]) {
+        let message_ids = ids.iter().map(|id| id.to_string()).collect();
+        sim.send_from_user(
+            &self.driver,
+            UserMessage::DeliveryReceipt {
+                status,
+                message_ids,
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Waits until the ghost's reactions on `event` are exactly `keys`.
+    async fn wait_reactions(&self, event: &str, keys: &[&str]) {
+        let ghost = ghost(&self.driver);
+        let what = format!("the ghost's reactions {keys:?}");
+        self.dispatcher
+            .wait_until(&what, WAIT, || async {
+                let mut shown: Vec<String> = self
+                    .dispatcher
+                    .reactions(&self.room, event)
+                    .await
+                    .into_iter()
+                    .filter(|(sender, _)| *sender == ghost)
+                    .map(|(_, key)| key)
+                    .collect();
+                shown.sort();
+                let mut wanted: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+                wanted.sort();
+                (shown == wanted).then_some(())
+            })
+            .await;
+    }
+
+    /// Opens a DM with the bot and waits for its welcome.
+    async fn management_room(&self) -> String {
+        let dm = self.dispatcher.create_room(&[BOT]).await;
+        self.dispatcher
+            .wait_message(&dm, "the welcome", |m| m["sender"] == BOT)
+            .await;
+        dm
+    }
+
+    /// Sends a command to the bot and returns its answer.
+    async fn ask(&self, dm: &str, command: &str) -> String {
+        let asked = self.dispatcher.send_text(dm, command).await;
+        let answer: Value = self
+            .dispatcher
+            .wait_message(dm, "the bot's answer", |m| {
+                m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked.as_str()
+            })
+            .await;
+        answer["content"]["body"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test]
+async fn the_desk_sees_each_message_received_read_and_acknowledged() {
+    let desk = unique_localpart("desk");
+    let (h, sim) =
+        Harness::with_simulator(|c| c.dispatchers = vec![format!("@{desk}:{DOMAIN}")]).await;
+    // A phone that confirms receipt and then reading by itself, as Threema does.
+    let phone = Behaviour {
+        auto_received: true,
+        receipt_delay: Duration::from_millis(100),
+        read_after: Some(Duration::from_millis(300)),
+        ..Behaviour::silent()
+    };
+    let p = portal(&h, &sim, &desk, phone).await;
+    let ghost = ghost(&p.driver);
+
+    let (first, _) = p.send(&sim, "Tour 7: Rampe 3").await;
+    // Read: the ghost's read receipt sits on exactly that event, the marker says read.
+    p.dispatcher
+        .wait_until("the ghost's read receipt", WAIT, || async {
+            p.dispatcher
+                .read_by(&p.room, &first)
+                .await
+                .contains(&ghost)
+                .then_some(())
+        })
+        .await;
+    p.wait_reactions(&first, &["✓✓"]).await;
+
+    // Step by step on a phone that does nothing by itself.
+    sim.set_behaviour(&p.driver, Behaviour::silent()).unwrap();
+    let (second, second_id) = p.send(&sim, "Bitte bestätigen").await;
+    p.receipt(&sim, RECEIVED, &[&second_id]).await;
+    p.wait_reactions(&second, &["✓"]).await;
+    p.receipt(&sim, ACKNOWLEDGED, &[&second_id]).await;
+    p.wait_reactions(&second, &["✓", "👍"]).await;
+    // A change of mind replaces the thumb; a receipt for an unknown id changes nothing.
+    p.receipt(&sim, DECLINED, &[&second_id, "0102030405060708"])
+        .await;
+    p.wait_reactions(&second, &["✓", "👎"]).await;
+    p.receipt(&sim, READ, &[&second_id]).await;
+    p.wait_reactions(&second, &["✓✓", "👎"]).await;
+    p.dispatcher
+        .wait_until("the read receipt moved on", WAIT, || async {
+            p.dispatcher
+                .read_by(&p.room, &second)
+                .await
+                .contains(&ghost)
+                .then_some(())
+        })
+        .await;
+    // The first message keeps its marker when the avatar moves on.
+    p.wait_reactions(&first, &["✓✓"]).await;
+
+    // `status` with the message's link lists the driver's state with times.
+    let dm = p.management_room().await;
+    let link = format!("https://matrix.to/#/{}/{second}?via={DOMAIN}", p.room);
+    let answer = p.ask(&dm, &format!("status {link}")).await;
+    assert!(
+        answer.starts_with(&format!("• Erika Muster ({}): 👎 declined ", p.driver)),
+        "{answer}"
+    );
+    for part in [" · read 20", " · received 20", " · sent 20", " UTC"] {
+        assert!(answer.contains(part), "{part:?} in {answer}");
+    }
+    h.stop().await;
+}
+
+/// The phone's read receipts, each as its message ids.
+fn read_receipts(sim: &Simulator, driver: &str) -> Vec<Vec<String>> {
+    sim.inbox(driver)
+        .into_iter()
+        .filter_map(|m| match m.message {
+            Decoded::DeliveryReceipt {
+                status: READ,
+                message_ids,
+            } => Some(message_ids),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn reading_a_drivers_messages_sends_one_receipt_for_them_once() {
+    let (anna, ben) = (unique_localpart("anna"), unique_localpart("ben"));
+    let desk = vec![format!("@{anna}:{DOMAIN}"), format!("@{ben}:{DOMAIN}")];
+    let (h, sim) = Harness::with_simulator(|c| c.dispatchers = desk.clone()).await;
+    let p = portal(&h, &sim, &anna, Behaviour::silent()).await;
+    let ben = Dispatcher::login(h.synapse, &ben, "Ben Dispo").await;
+    ben.join(&ben.wait_invite(WAIT).await).await;
+
+    for text in ["Stau", "Umleitung", "Ankunft 10:40"] {
+        sim.send_from_user(&p.driver, UserMessage::text(text))
+            .await
+            .unwrap();
+    }
+    let messages = p.dispatcher.wait_messages(&p.room, 4, WAIT).await;
+    let sent: Vec<String> = sim
+        .outbox(&p.driver)
+        .iter()
+        .map(|m| m.message_id.clone())
+        .collect();
+
+    // Anna reads up to the last one: one receipt covers all four.
+    let last = messages[3]["event_id"].as_str().unwrap();
+    p.dispatcher.read_up_to(&p.room, last).await;
+    wait_for("the phone's read receipt", WAIT, || async {
+        (!read_receipts(&sim, &p.driver).is_empty()).then_some(())
+    })
+    .await;
+    assert_eq!(read_receipts(&sim, &p.driver), vec![sent.clone()]);
+
+    // Ben reads the same: nothing new. Then one more message, read by Ben: a receipt for it
+    // alone (the room's receipts are handled in order, so Ben's first one came before).
+    ben.read_up_to(&p.room, last).await;
+    sim.send_from_user(&p.driver, UserMessage::text("Entladen"))
+        .await
+        .unwrap();
+    let messages = ben.wait_messages(&p.room, 5, WAIT).await;
+    ben.read_up_to(&p.room, messages[4]["event_id"].as_str().unwrap())
+        .await;
+    wait_for("the second read receipt", WAIT, || async {
+        (read_receipts(&sim, &p.driver).len() == 2).then_some(())
+    })
+    .await;
+    let newest = sim.outbox(&p.driver).last().unwrap().message_id.clone();
+    assert_eq!(read_receipts(&sim, &p.driver), vec![sent, vec![newest]]);
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn with_read_receipts_off_the_phone_gets_none() {
+    let desk = unique_localpart("desk");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        c.bridge_extra = "  read_receipts: off".into();
+    })
+    .await;
+    let p = portal(&h, &sim, &desk, Behaviour::silent()).await;
+    let messages = p.dispatcher.wait_messages(&p.room, 1, WAIT).await;
+    p.dispatcher
+        .read_up_to(&p.room, messages[0]["event_id"].as_str().unwrap())
+        .await;
+    let store = &h.bridge.store;
+    wait_for("the desk's receipt handled", WAIT, || async {
+        let outcomes = store.inbox_outcomes(&p.room, "m.receipt").await.unwrap();
+        outcomes
+            .iter()
+            .any(|o| o == "read receipts are off")
+            .then_some(())
+    })
+    .await;
+    assert!(read_receipts(&sim, &p.driver).is_empty());
+    assert!(sim.inbox(&p.driver).is_empty(), "nothing reached the phone");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn admins_are_warned_of_low_credits_and_a_failed_message_is_resent_on_request() {
+    let desk = unique_localpart("desk");
+    let admin = format!("@{desk}:{DOMAIN}");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![admin.clone()];
+        c.bridge_extra = format!("  permissions:\n    \"{admin}\": admin");
+    })
+    .await;
+    let p = portal(&h, &sim, &desk, Behaviour::silent()).await;
+    let dm = p.management_room().await;
+
+    // At the warning threshold (100 by default): the next message tips it below.
+    sim.set_credits(100);
+    h.bridge.refresh_credits().await;
+    p.send(&sim, "Guten Morgen").await;
+    let warning = p
+        .dispatcher
+        .wait_message(&dm, "the low-credits warning", |m| {
+            m["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.contains("99 credits left"))
+        })
+        .await;
+    assert_eq!(warning["sender"], BOT);
+
+    // No credits: the message fails, and the notice on it says why and how to resend.
+    sim.set_credits(0);
+    let failed = p.dispatcher.send_text(&p.room, "Tour 9 entfällt").await;
+    let notice = p
+        .dispatcher
+        .wait_message(&p.room, "the failure notice", |m| {
+            m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == failed.as_str()
+        })
+        .await;
+    let text = notice["content"]["body"].as_str().unwrap();
+    assert!(text.contains("no credits left"), "{text}");
+    assert!(text.contains("react with 🔁"), "{text}");
+    assert_eq!(
+        sim.inbox(&p.driver).len(),
+        1,
+        "only the first message arrived"
+    );
+    assert!(
+        p.ask(&dm, &format!("status {failed}"))
+            .await
+            .contains("failed at ")
+    );
+
+    // Credits back; the dispatcher reacts 🔁 (twice, by mistake): it arrives once.
+    sim.set_credits(1000);
+    p.dispatcher.react(&p.room, &failed, "🔁").await;
+    let inbox = sim.wait_inbox(&p.driver, 2, WAIT).await;
+    match &inbox[1].message {
+        Decoded::Text(text) => assert_eq!(text, "Anna Dispo: Tour 9 entfällt"),
+        other => panic!("not a text: {other:?}"),
+    }
+    p.dispatcher.react(&p.room, &failed, "🔄").await;
+    let store = &h.bridge.store;
+    wait_for("the second reaction handled", WAIT, || async {
+        let outcomes = store.inbox_outcomes(&p.room, "m.reaction").await.unwrap();
+        (outcomes.len() == 2).then_some(outcomes)
+    })
+    .await;
+    p.send(&sim, "Danke").await;
+    let texts: Vec<String> = sim
+        .inbox(&p.driver)
+        .into_iter()
+        .map(|m| format!("{:?}", m.message))
+        .collect();
+    assert_eq!(
+        texts.len(),
+        3,
+        "resent once, then the next message: {texts:?}"
+    );
+    assert!(texts[2].contains("Danke"), "{texts:?}");
+    let status = p.ask(&dm, &format!("status {failed}")).await;
+    assert!(status.contains("): sent 20"), "{status}");
+    assert!(status.contains("after 1 earlier try(s)"), "{status}");
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn in_aggregate_mode_reads_are_counted_but_not_shown_per_message() {
+    let desk = unique_localpart("desk");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        c.bridge_extra = "  read_receipts: aggregate".into();
+    })
+    .await;
+    let p = portal(&h, &sim, &desk, Behaviour::silent()).await;
+    let (one, one_id) = p.send(&sim, "Eins").await;
+    let (two, two_id) = p.send(&sim, "Zwei").await;
+
+    // One receipt for both messages: both show as received.
+    p.receipt(&sim, RECEIVED, &[&one_id, &two_id]).await;
+    p.wait_reactions(&one, &["✓"]).await;
+    p.wait_reactions(&two, &["✓"]).await;
+    // Read: kept for the status, not shown in the portal.
+    let read = sim
+        .send_from_user(
+            &p.driver,
+            UserMessage::DeliveryReceipt {
+                status: READ,
+                message_ids: vec![one_id, two_id],
+            },
+        )
+        .await
+        .unwrap();
+    let store = &h.bridge.store;
+    let outcome = wait_for("the read receipt handled", WAIT, || async {
+        store
+            .threema_inbox_outcome(&p.driver, &read)
+            .await
+            .unwrap()
+            .flatten()
+    })
+    .await;
+    assert!(outcome.contains("2 message(s) updated"), "{outcome}");
+    p.wait_reactions(&one, &["✓"]).await;
+    p.wait_reactions(&two, &["✓"]).await;
+    let dm = p.management_room().await;
+    let status = p.ask(&dm, &format!("status {two}")).await;
+    assert!(status.contains(": read 20"), "{status}");
+
+    // The desk's reading still reaches the driver: it names the company, not a person.
+    let first = p.dispatcher.messages(&p.room).await[0]["event_id"].clone();
+    p.dispatcher
+        .read_up_to(&p.room, first.as_str().unwrap())
+        .await;
+    wait_for("the phone's read receipt", WAIT, || async {
+        (read_receipts(&sim, &p.driver).len() == 1).then_some(())
+    })
+    .await;
+    h.stop().await;
+}

@@ -110,6 +110,7 @@ pub struct RawBridge {
     pub unknown_senders: Option<String>,
     pub drivers: Option<Vec<RawDriver>>,
     pub read_receipts: Option<String>,
+    pub send_give_up_seconds: Option<u64>,
     pub received_marker: Option<String>,
     pub read_marker: Option<String>,
 }
@@ -198,6 +199,9 @@ pub struct BridgeConfig {
     /// Threema IDs known to be drivers (until the employee directory says), with names.
     pub drivers: Vec<KnownDriver>,
     pub read_receipts: ReadReceipts,
+    /// A message the Gateway (or the homeserver, for its media) keeps refusing with transient
+    /// errors is given up after this long: marked failed, with a notice and the resend action.
+    pub send_give_up: std::time::Duration,
     /// The ghost's reaction on a message the phone received, and the one that replaces it when
     /// the driver read it (empty: no marker).
     pub received_marker: String,
@@ -611,6 +615,9 @@ impl Config {
                 unknown_senders: unknown_senders.ok_or_else(missing)?,
                 drivers: drivers.ok_or_else(missing)?,
                 read_receipts: read_receipts.ok_or_else(missing)?,
+                send_give_up: std::time::Duration::from_secs(
+                    raw.bridge.send_give_up_seconds.unwrap_or(900),
+                ),
                 received_marker: raw.bridge.received_marker.unwrap_or_else(|| "✓".into()),
                 read_marker: raw.bridge.read_marker.unwrap_or_else(|| "✓✓".into()),
             },

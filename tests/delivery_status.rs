@@ -12,7 +12,7 @@ use common::{
     threema::unique_threema_id,
 };
 use serde_json::Value;
-use threema_gateway_sim::{Behaviour, Decoded, Simulator, UserMessage, UserSpec};
+use threema_gateway_sim::{Behaviour, Decoded, Fault, Simulator, UserMessage, UserSpec};
 
 const WAIT: Duration = Duration::from_secs(60);
 const BOT: &str = "@threemabot:dispatch.test";
@@ -408,5 +408,36 @@ async fn in_aggregate_mode_reads_are_counted_but_not_shown_per_message() {
         (read_receipts(&sim, &p.driver).len() == 1).then_some(())
     })
     .await;
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn a_message_the_gateway_keeps_refusing_is_given_up_with_a_notice() {
+    let desk = unique_localpart("desk");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        c.bridge_extra = "  send_give_up_seconds: 2".into();
+    })
+    .await;
+    let p = portal(&h, &sim, &desk, Behaviour::silent()).await;
+    sim.inject_fault("send_e2e", Fault::status(500));
+    let stuck = p
+        .dispatcher
+        .send_text(&p.room, "Wer übernimmt Tour 4?")
+        .await;
+    let notice = p
+        .dispatcher
+        .wait_message(&p.room, "the give-up notice", |m| {
+            m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == stuck.as_str()
+        })
+        .await;
+    let text = notice["content"]["body"].as_str().unwrap();
+    assert!(text.contains("could not be sent for 1 minute(s)"), "{text}");
+    assert!(sim.inbox(&p.driver).is_empty());
+
+    sim.clear_faults();
+    p.dispatcher.react(&p.room, &stuck, "🔁").await;
+    let inbox = sim.wait_inbox(&p.driver, 1, WAIT).await;
+    assert!(format!("{:?}", inbox[0].message).contains("Wer übernimmt Tour 4?"));
     h.stop().await;
 }

@@ -334,6 +334,26 @@ impl Bridge {
         Ok(())
     }
 
+    /// A message that could not be sent for `bridge.send_give_up_seconds` is of no use to a
+    /// dispatch desk any more; the dispatcher decides whether to resend it.
+    fn waited_too_long(&self, row: &OutboxItem) -> bool {
+        let waited = crate::store::now_ms().saturating_sub(row.created_at);
+        waited > self.config.bridge.send_give_up.as_millis() as i64
+    }
+
+    async fn give_up(&self, seq: i64, error: &BridgeError) -> Result<Outcome, BridgeError> {
+        let Some(row) = self.store.outbox_get(seq).await? else {
+            return Ok(Outcome::done("gone"));
+        };
+        if row.state != OutboxState::Queued {
+            return Box::pin(self.deliver(seq)).await;
+        }
+        let minutes = self.config.bridge.send_give_up.as_secs().div_ceil(60);
+        let reason = format!("it could not be sent for {minutes} minute(s) ({error})");
+        tracing::warn!(seq, %error, "giving up on an outgoing message");
+        self.fail(&row, &reason).await
+    }
+
     async fn fail(&self, row: &OutboxItem, reason: &str) -> Result<Outcome, BridgeError> {
         self.store
             .outbox_transition(
@@ -446,7 +466,12 @@ impl Inbox for ThreemaOutbox {
     }
 
     async fn handle(&self, item: &OutboxItem) -> Result<Outcome, BridgeError> {
-        self.0.deliver(item.seq).await
+        match self.0.deliver(item.seq).await {
+            Err(e) if e.is_transient() && self.0.waited_too_long(item) => {
+                self.0.give_up(item.seq, &e).await
+            }
+            other => other,
+        }
     }
 
     async fn finish(&self, item: &OutboxItem, _outcome: &Outcome) -> Result<(), StoreError> {

@@ -309,6 +309,9 @@ async fn admins_are_warned_of_low_credits_and_a_failed_message_is_resent_on_requ
             m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == failed.as_str()
         })
         .await;
+    // In the message's thread, so Element shows it on the message.
+    assert_eq!(notice["content"]["m.relates_to"]["rel_type"], "m.thread");
+    assert_eq!(notice["content"]["m.relates_to"]["event_id"], failed.as_str());
     let text = notice["content"]["body"].as_str().unwrap();
     assert!(text.contains("no credits left"), "{text}");
     assert!(text.contains("react with 🔁"), "{text}");

@@ -5,12 +5,13 @@ use ruma::{
     EventId, OwnedEventId, RoomId,
     api::client::message::send_message_event,
     events::{
-        relation::{InReplyTo, Reply},
+        relation::{InReplyTo, Reply, Thread},
         room::message::{Relation, RoomMessageEventContent},
     },
 };
 
 use super::{Bridge, BridgeError};
+use crate::matrix::MatrixError;
 
 impl Bridge {
     /// Posts an `m.notice` as the bot, as a reply to `in_reply_to` if given. `txn` names the
@@ -25,6 +26,34 @@ impl Bridge {
         let mut content = RoomMessageEventContent::notice_plain(text);
         self.post(room_id, in_reply_to, &mut content, txn).await?;
         Ok(())
+    }
+
+    /// Posts an `m.notice` in the thread of `root` (a reply for clients without threads), so
+    /// that a message's fate is shown on it without cluttering the room. An event that cannot
+    /// start a thread (one that is itself in a thread) gets a plain reply.
+    pub async fn notice_in_thread(
+        &self,
+        room_id: &RoomId,
+        root: &EventId,
+        text: &str,
+        txn: &str,
+    ) -> Result<(), BridgeError> {
+        let mut content = RoomMessageEventContent::notice_plain(text);
+        content.relates_to = Some(Relation::Thread(Thread::plain(
+            root.to_owned(),
+            root.to_owned(),
+        )));
+        let request =
+            send_message_event::v3::Request::new(room_id.to_owned(), txn.into(), &content)
+                .map_err(|e| BridgeError::BadEvent(e.to_string()))?;
+        match self.matrix.send(request, None).await {
+            Ok(_) => Ok(()),
+            Err(MatrixError::Api { status, .. }) if status.is_client_error() => {
+                self.notice(room_id, Some(root), text, &format!("{txn}-reply"))
+                    .await
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Posts a message as the bot (formatted answers of commands).

@@ -402,13 +402,8 @@ impl Bridge {
         else {
             return Ok(());
         };
-        self.notice(
-            &room_id,
-            Some(&event_id),
-            text,
-            &format!("outbox-{}", row.seq),
-        )
-        .await
+        self.notice_in_thread(&room_id, &event_id, text, &format!("outbox-{}", row.seq))
+            .await
     }
 }
 

@@ -311,7 +311,10 @@ async fn admins_are_warned_of_low_credits_and_a_failed_message_is_resent_on_requ
         .await;
     // In the message's thread, so Element shows it on the message.
     assert_eq!(notice["content"]["m.relates_to"]["rel_type"], "m.thread");
-    assert_eq!(notice["content"]["m.relates_to"]["event_id"], failed.as_str());
+    assert_eq!(
+        notice["content"]["m.relates_to"]["event_id"],
+        failed.as_str()
+    );
     let text = notice["content"]["body"].as_str().unwrap();
     assert!(text.contains("no credits left"), "{text}");
     assert!(text.contains("react with 🔁"), "{text}");

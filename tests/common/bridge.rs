@@ -34,6 +34,8 @@ pub struct TestConfig {
     pub unknown_senders: String,
     /// More `bridge:` keys, as YAML lines indented by two spaces.
     pub bridge_extra: String,
+    /// `threema.callback_listen` port; 0 picks a free one at each start.
+    pub callback_port: u16,
 }
 
 impl TestConfig {
@@ -48,6 +50,7 @@ impl TestConfig {
             dispatchers: Vec::new(),
             unknown_senders: "open".into(),
             bridge_extra: String::new(),
+            callback_port: 0,
         }
     }
 
@@ -68,7 +71,7 @@ threema:
   gateway_id: "{GATEWAY_ID}"
   secret: "{GATEWAY_SECRET}"
   private_key: "{key}"
-  callback_listen: 127.0.0.1:0
+  callback_listen: 127.0.0.1:{callback_port}
   timeout_seconds: {gateway_timeout}
 database:
   url: "{db}"
@@ -92,6 +95,7 @@ logging:
             dispatchers = self.dispatchers,
             unknown_senders = self.unknown_senders,
             bridge_extra = self.bridge_extra,
+            callback_port = self.callback_port,
         );
         let path = dir.join("config.yaml");
         std::fs::write(&path, yaml).unwrap();

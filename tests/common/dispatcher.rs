@@ -182,6 +182,15 @@ impl Dispatcher {
             .await
     }
 
+    /// Sends a text, or `None` when the homeserver did not take it (a client shows it as not
+    /// sent): for traffic that goes on while the homeserver may be away.
+    pub async fn try_send_text(&self, room_id: &str, body: &str) -> Option<String> {
+        let room = self.client.get_room(&RoomId::parse(room_id).ok()?)?;
+        let content = json!({"msgtype": "m.text", "body": body});
+        let sent = room.send_raw("m.room.message", content).await.ok()?;
+        Some(sent.response.event_id.to_string())
+    }
+
     /// Sends an `m.room.message` with this content; returns the event id.
     pub async fn send_content(&self, room_id: &str, content: Value) -> String {
         self.send_event(room_id, "m.room.message", content).await

@@ -193,6 +193,25 @@ impl Synapse {
         }
     }
 
+    /// Stops the homeserver (an outage); [`Synapse::restart`] brings it back on the same port
+    /// with the same database.
+    pub async fn stop(&self) {
+        let out = tokio::task::spawn_blocking(|| {
+            Command::new(repo_root().join("scripts/synapse"))
+                .arg("down")
+                .args(["--dir", harness_dir().to_str().unwrap()])
+                .output()
+                .expect("scripts/synapse runs")
+        })
+        .await
+        .unwrap();
+        assert!(out.status.success(), "scripts/synapse down failed");
+    }
+
+    pub async fn restart(&self) {
+        tokio::task::spawn_blocking(start).await.unwrap();
+    }
+
     /// Creates (or updates) the account `@localpart` with [`PASSWORD`]; returns its user id.
     pub async fn create_user(&self, localpart: &str, display_name: &str) -> String {
         let user_id = format!("@{localpart}:{DOMAIN}");

@@ -166,7 +166,10 @@ async fn deliver(shared: &Shared, job: &CallbackJob) {
             let mut inner = shared.lock();
             inner.metrics.callbacks_attempted += 1;
             match outcome {
-                Some(CallbackOutcome::Delivered) => inner.metrics.callbacks_delivered += 1,
+                Some(CallbackOutcome::Delivered) => {
+                    inner.metrics.callbacks_delivered += 1;
+                    inner.delivered.push(job.body.clone());
+                }
                 Some(CallbackOutcome::Discarded) => inner.metrics.callbacks_discarded += 1,
                 None => {}
             }
@@ -194,7 +197,7 @@ async fn deliver(shared: &Shared, job: &CallbackJob) {
     }
 }
 
-async fn post(shared: &Shared, url: &str, body: &str) -> (Option<u16>, Option<String>) {
+pub(crate) async fn post(shared: &Shared, url: &str, body: &str) -> (Option<u16>, Option<String>) {
     let request = shared
         .http
         .post(url)

@@ -262,6 +262,24 @@ impl Simulator {
             .await
     }
 
+    /// Posts every callback delivered so far once more, newest first: a Gateway that repeats
+    /// old deliveries out of order. Not recorded as attempts. Returns what the receiver
+    /// answered to each (`None`: no answer).
+    pub async fn replay_delivered(&self) -> Vec<Option<u16>> {
+        let (url, bodies) = {
+            let inner = self.shared.lock();
+            (inner.callback_url.clone(), inner.delivered.clone())
+        };
+        let Some(url) = url else {
+            return Vec::new();
+        };
+        let mut answers = Vec::with_capacity(bodies.len());
+        for body in bodies.iter().rev() {
+            answers.push(crate::callback::post(&self.shared, &url, body).await.0);
+        }
+        answers
+    }
+
     /// Every callback attempt so far, in order.
     pub fn callbacks(&self) -> Vec<CallbackAttempt> {
         self.shared.lock().callbacks.clone()

@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     pub(crate) blobs: HashMap<String, Blob>,
     pub(crate) faults: Faults,
     pub(crate) callbacks: Vec<CallbackAttempt>,
+    /// Form bodies of the callbacks delivered, in order (for replays).
+    pub(crate) delivered: Vec<String>,
     pub(crate) outcomes: HashMap<String, CallbackOutcome>,
     pub(crate) metrics: Metrics,
     buckets: HashMap<&'static str, Bucket>,
@@ -108,6 +110,7 @@ impl Shared {
                 blobs: HashMap::new(),
                 faults: Faults::default(),
                 callbacks: Vec::new(),
+                delivered: Vec::new(),
                 outcomes: HashMap::new(),
                 metrics: Metrics::default(),
                 buckets: HashMap::new(),
@@ -239,6 +242,7 @@ impl Shared {
         inner.blobs.clear();
         inner.faults.clear();
         inner.callbacks.clear();
+        inner.delivered.clear();
         inner.outcomes.clear();
         inner.metrics = Metrics::default();
         inner.buckets.clear();

@@ -1,0 +1,451 @@
+//! Fault injection against the real binary, the real Synapse and the Gateway simulator, under
+//! steady two-way traffic: the bridge is SIGKILLed again and again, the homeserver goes away,
+//! the Gateway fails and times out, and old callbacks are delivered again out of order.
+//!
+//! After each scenario it checks from the outside what people would see: every driver message
+//! in its portal once and in order; every dispatcher message on the phone once and in order, or
+//! visibly marked failed / outcome unknown; never lost silently, never twice.
+//!
+//! Every check covers everything sent since the start, so a later scenario would also catch
+//! damage done to an earlier one's messages. `FAULTS_KILLS` (default 10) and
+//! `FAULTS_OUTAGE_SECONDS` (default 60) size the run.
+
+mod common;
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use common::{
+    bridge::{GATEWAY_ID, GATEWAY_SECRET, Process, TestConfig},
+    db::TestDb,
+    dispatcher::Dispatcher,
+    synapse::{self, DOMAIN, Synapse, unique_localpart},
+    threema::{bridge_public_key, unique_threema_id},
+};
+use threema_bridge::store::{OutboxState, Store};
+use threema_gateway_sim::{
+    Behaviour, CallbackOutcome, Decoded, Fault, SimConfig, Simulator, UserMessage, UserSpec,
+};
+
+const DRIVERS: usize = 4;
+/// Long enough for backoffs (up to 60 s) after an outage.
+const SETTLE: Duration = Duration::from_secs(180);
+/// Between two messages of the steady traffic.
+const PACE: Duration = Duration::from_millis(150);
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// What was sent, from both sides, as the people sending it know it.
+#[derive(Default)]
+struct Sent {
+    /// Per driver: the texts the phone sent, with their Threema message ids.
+    by_driver: HashMap<String, Vec<(String, String)>>,
+    /// Per driver: the dispatcher's events and texts the homeserver accepted.
+    by_desk: HashMap<String, Vec<(String, String)>>,
+}
+
+struct World {
+    hs: &'static Synapse,
+    dir: tempfile::TempDir,
+    config_path: PathBuf,
+    sim: Simulator,
+    store: Store,
+    bridge: Option<Process>,
+    desk: Arc<Dispatcher>,
+    /// (driver, portal room)
+    portals: Vec<(String, String)>,
+    sent: Arc<Mutex<Sent>>,
+    starts: usize,
+}
+
+/// The checks' result for one scenario.
+#[derive(Debug, Default, Clone, Copy)]
+struct Tally {
+    sent: usize,
+    lost: usize,
+    duplicated: usize,
+    out_of_order: usize,
+    marked: usize,
+}
+
+impl World {
+    async fn new(hs: &'static Synapse, db: &TestDb) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let desk_lp = unique_localpart("desk");
+        let mut config = TestConfig::new(db.url());
+        config.dispatchers = vec![format!("@{desk_lp}:{DOMAIN}")];
+        config.gateway_timeout_s = 2;
+        config.callback_port = free_port();
+        let key = bridge_public_key(&config.private_key);
+        let mut sim_config = SimConfig::new(GATEWAY_ID, GATEWAY_SECRET, *key.as_bytes());
+        sim_config.time_scale = 0.01;
+        // A Gateway that keeps trying while the bridge is down (the real one gives up sooner;
+        // what it discards is out of the bridge's hands).
+        sim_config.callback_attempts = 100_000;
+        sim_config.callback_retry_interval = Duration::from_millis(20_000);
+        let sim = Simulator::start(
+            sim_config,
+            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        )
+        .await
+        .unwrap();
+        sim.set_callback_url(&format!(
+            "http://127.0.0.1:{}/threema/callback",
+            config.callback_port
+        ));
+        config.gateway_url = sim.base_url();
+        let config_path = config.write(dir.path(), hs);
+        let store = Store::connect(db.url(), 2).await.unwrap();
+        let desk = Arc::new(Dispatcher::login(hs, &desk_lp, "Desk").await);
+        let mut world = World {
+            hs,
+            dir,
+            config_path,
+            sim,
+            store,
+            bridge: None,
+            desk,
+            portals: Vec::new(),
+            sent: Arc::default(),
+            starts: 0,
+        };
+        world.start_bridge().await;
+        world.open_portals().await;
+        world
+    }
+
+    async fn start_bridge(&mut self) {
+        self.starts += 1;
+        let log = self.dir.path().join(format!("bridge-{}.log", self.starts));
+        self.bridge = Some(Process::start(&self.config_path, log).await);
+    }
+
+    fn kill_bridge(&mut self) {
+        self.bridge.take().expect("running").kill();
+    }
+
+    /// Each driver writes once; the desk joins every portal.
+    async fn open_portals(&mut self) {
+        for n in 0..DRIVERS {
+            let driver = unique_threema_id('F');
+            self.sim.add_user(
+                UserSpec::new(&driver)
+                    .nickname(&format!("Fahrer {n}"))
+                    .behaviour(Behaviour::silent()),
+            );
+            let text = format!("{driver} hello");
+            let id = self
+                .sim
+                .send_from_user(&driver, UserMessage::text(&text))
+                .await
+                .unwrap();
+            let room = self.desk.wait_invite(SETTLE).await;
+            self.desk.join(&room).await;
+            let portal = self
+                .store
+                .portal_by_threema_id(&driver)
+                .await
+                .unwrap()
+                .expect("the portal of the driver who just wrote");
+            assert_eq!(portal.room_id, room);
+            self.sent
+                .lock()
+                .unwrap()
+                .by_driver
+                .entry(driver.clone())
+                .or_default()
+                .push((id, text));
+            self.portals.push((driver, room));
+        }
+    }
+
+    /// Steady traffic both ways until `stop`; the desk only sends while `desk_on`.
+    fn traffic(
+        &self,
+        label: &str,
+        stop: Arc<AtomicBool>,
+        desk_on: Arc<AtomicBool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (sim, desk, sent) = (self.sim.clone(), self.desk.clone(), self.sent.clone());
+        let portals = self.portals.clone();
+        let label = label.to_owned();
+        tokio::spawn(async move {
+            let mut n = 0;
+            while !stop.load(Ordering::Relaxed) {
+                for (driver, room) in &portals {
+                    let text = format!("{driver} {label} #{n}");
+                    let id = sim
+                        .send_from_user(driver, UserMessage::text(&text))
+                        .await
+                        .unwrap();
+                    sent.lock()
+                        .unwrap()
+                        .by_driver
+                        .entry(driver.clone())
+                        .or_default()
+                        .push((id, text));
+                    if desk_on.load(Ordering::Relaxed) {
+                        let text = format!("an {driver} {label} #{n}");
+                        if let Some(event) = desk.try_send_text(room, &text).await {
+                            sent.lock()
+                                .unwrap()
+                                .by_desk
+                                .entry(driver.clone())
+                                .or_default()
+                                .push((event, text));
+                        }
+                    }
+                    tokio::time::sleep(PACE).await;
+                }
+                n += 1;
+            }
+        })
+    }
+
+    /// Runs the traffic while `fault` does its damage, then checks everything.
+    async fn scenario(
+        &mut self,
+        name: &str,
+        fault: impl AsyncFnOnce(&mut World, Arc<AtomicBool>),
+    ) -> Tally {
+        let before = self.snapshot();
+        let (stop, desk_on) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(true)),
+        );
+        let traffic = self.traffic(name, stop.clone(), desk_on.clone());
+        tokio::time::sleep(PACE * 4).await;
+        fault(self, desk_on).await;
+        stop.store(true, Ordering::Relaxed);
+        traffic.await.unwrap();
+        let tally = self.check(before).await;
+        eprintln!("scenario {name}: {tally:?}");
+        tally
+    }
+
+    fn snapshot(&self) -> (usize, usize) {
+        let sent = self.sent.lock().unwrap();
+        (
+            sent.by_driver.values().map(Vec::len).sum(),
+            sent.by_desk.values().map(Vec::len).sum(),
+        )
+    }
+
+    /// Waits for everything sent to settle, then compares what each side sees.
+    async fn check(&self, before: (usize, usize)) -> Tally {
+        let (by_driver, by_desk) = {
+            let sent = self.sent.lock().unwrap();
+            (sent.by_driver.clone(), sent.by_desk.clone())
+        };
+        let mut tally = Tally {
+            sent: self.snapshot().0 + self.snapshot().1 - before.0 - before.1,
+            ..Tally::default()
+        };
+        for (driver, room) in &self.portals {
+            // Driver → desk: the Gateway delivered every callback, the portal shows each once.
+            let wanted = &by_driver[driver];
+            for (id, _) in wanted {
+                let outcome = self.sim.wait_callback_outcome(id, SETTLE).await;
+                assert_eq!(outcome, CallbackOutcome::Delivered, "{id}");
+            }
+            let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
+            let seen: Vec<String> = self
+                .desk
+                .wait_until("the driver's messages in the portal", SETTLE, || async {
+                    let bodies: Vec<String> = self
+                        .desk
+                        .messages(room)
+                        .await
+                        .iter()
+                        .filter(|m| m["sender"] == ghost.as_str())
+                        .filter_map(|m| m["content"]["body"].as_str().map(str::to_owned))
+                        .collect();
+                    (bodies.len() >= wanted.len()).then_some(bodies)
+                })
+                .await;
+            let texts: Vec<&String> = wanted.iter().map(|(_, t)| t).collect();
+            compare(&texts, &seen, &mut tally, |_| false);
+
+            // Desk → driver: every accepted event reached a final state; the phone has each
+            // once, or the room says it failed or may not have arrived.
+            let wanted = by_desk.get(driver).cloned().unwrap_or_default();
+            let mut marked = Vec::new();
+            for (event, text) in &wanted {
+                let rows = self
+                    .desk
+                    .wait_until("the message's outcome", SETTLE, || async {
+                        let rows = self.store.outbox_by_event(event).await.unwrap();
+                        let last = rows.iter().max_by_key(|r| r.resend)?;
+                        matches!(
+                            last.state,
+                            OutboxState::Sent | OutboxState::Failed | OutboxState::Unknown
+                        )
+                        .then_some(rows)
+                    })
+                    .await;
+                if rows
+                    .iter()
+                    .all(|r| matches!(r.state, OutboxState::Failed | OutboxState::Unknown))
+                {
+                    marked.push(format!("Desk: {text}"));
+                }
+            }
+            let phone: Vec<String> = self
+                .sim
+                .inbox(driver)
+                .into_iter()
+                .filter_map(|m| match m.message {
+                    Decoded::Text(text) => Some(text),
+                    _ => None,
+                })
+                .collect();
+            let texts: Vec<String> = wanted.iter().map(|(_, t)| format!("Desk: {t}")).collect();
+            let texts: Vec<&String> = texts.iter().collect();
+            tally.marked += marked.len();
+            compare(&texts, &phone, &mut tally, |t| {
+                marked.iter().any(|m| m == t)
+            });
+        }
+        tally
+    }
+}
+
+/// Counts what is missing (unless `excused`), what is there twice, and order breaks.
+fn compare(wanted: &[&String], seen: &[String], tally: &mut Tally, excused: impl Fn(&str) -> bool) {
+    let mut last_position = None;
+    for text in wanted {
+        let positions: Vec<usize> = seen
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s == text)
+            .map(|(i, _)| i)
+            .collect();
+        match positions.as_slice() {
+            [] if excused(text) => {}
+            [] => {
+                eprintln!("lost: {text}");
+                tally.lost += 1;
+            }
+            [position, rest @ ..] => {
+                if !rest.is_empty() {
+                    eprintln!("duplicated: {text}");
+                    tally.duplicated += rest.len();
+                }
+                if last_position.is_some_and(|p| p > *position) {
+                    eprintln!("out of order: {text}");
+                    tally.out_of_order += 1;
+                }
+                last_position = Some(*position);
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn nothing_is_lost_or_duplicated_under_crashes_outages_and_replays() {
+    let guard = synapse::acquire().await;
+    let db = TestDb::sqlite();
+    let mut world = World::new(guard.synapse, &db).await;
+    let mut tallies = Vec::new();
+
+    let kills = env_number("FAULTS_KILLS", 10);
+    tallies.push((
+        "SIGKILL",
+        world
+            .scenario("SIGKILL", async |w: &mut World, _| {
+                for _ in 0..kills {
+                    let wait = 200 + rand::random::<u64>() % 1300;
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                    w.kill_bridge();
+                    w.start_bridge().await;
+                }
+            })
+            .await,
+    ));
+
+    tallies.push((
+        "Gateway 500/429, timeout after accepting",
+        world
+            .scenario("gateway", async |w: &mut World, _| {
+                w.sim.inject_fault("send_e2e", Fault::status(500).times(10));
+                w.sim.inject_fault("send_e2e", Fault::status(429).times(5));
+                w.sim
+                    .inject_fault("send_e2e", Fault::accept_then_timeout().times(2));
+                tokio::time::sleep(Duration::from_secs(8)).await;
+                w.sim.clear_faults();
+            })
+            .await,
+    ));
+
+    let outage = env_number("FAULTS_OUTAGE_SECONDS", 60);
+    tallies.push((
+        "Synapse stopped",
+        world
+            .scenario(
+                "synapse",
+                async |w: &mut World, desk_on: Arc<AtomicBool>| {
+                    // The dispatcher cannot send while the homeserver is gone (the client says so).
+                    desk_on.store(false, Ordering::Relaxed);
+                    w.hs.stop().await;
+                    tokio::time::sleep(Duration::from_secs(outage)).await;
+                    w.hs.restart().await;
+                    desk_on.store(true, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                },
+            )
+            .await,
+    ));
+
+    tallies.push((
+        "callbacks replayed, newest first",
+        world
+            .scenario("replay", async |w: &mut World, _| {
+                let answers = w.sim.replay_delivered().await;
+                assert!(
+                    answers.iter().all(|a| *a == Some(200)),
+                    "a repeated callback is acknowledged: {answers:?}"
+                );
+            })
+            .await,
+    ));
+
+    eprintln!(
+        "\n| scenario | messages | lost | duplicated | out of order | marked failed/unknown |"
+    );
+    eprintln!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (name, t) in &tallies {
+        eprintln!(
+            "| {name} | {} | {} | {} | {} | {} |",
+            t.sent, t.lost, t.duplicated, t.out_of_order, t.marked
+        );
+    }
+    eprintln!("bridge starts: {}", world.starts);
+    for (name, t) in &tallies {
+        assert_eq!(
+            (t.lost, t.duplicated, t.out_of_order),
+            (0, 0, 0),
+            "{name}: nothing lost, nothing twice, in order"
+        );
+    }
+    world.bridge.take().unwrap().terminate();
+}

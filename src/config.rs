@@ -817,6 +817,15 @@ mod tests {
     }
 
     #[test]
+    fn read_receipts_off_and_on_read_as_words_not_booleans() {
+        for word in ["on", "off", "aggregate"] {
+            let raw: RawConfig =
+                serde_yaml::from_str(&format!("bridge: {{read_receipts: {word}}}")).unwrap();
+            assert_eq!(raw.bridge.read_receipts.as_deref(), Some(word));
+        }
+    }
+
+    #[test]
     fn config_debug_hides_every_secret() {
         let dir = tempfile::tempdir().unwrap();
         let domain = ServerName::parse("dispatch.test").unwrap();

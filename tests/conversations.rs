@@ -10,21 +10,15 @@ use common::{
     bridge::Harness,
     dispatcher::Dispatcher,
     synapse::{DOMAIN, unique_localpart, wait_for},
-    threema::unique_threema_id,
+    threema::add_phone,
 };
 use serde_json::json;
-use threema_gateway_sim::{Behaviour, Decoded, Simulator, UserMessage, UserSpec};
+use threema_gateway_sim::{Behaviour, Decoded, Simulator, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 fn add_driver(sim: &Simulator, nickname: &str) -> String {
-    let id = unique_threema_id('C');
-    sim.add_user(
-        UserSpec::new(&id)
-            .nickname(nickname)
-            .behaviour(Behaviour::silent()),
-    );
-    id
+    add_phone(sim, 'C', nickname, Behaviour::silent())
 }
 
 fn texts(sim: &Simulator, driver: &str) -> Vec<String> {

@@ -9,10 +9,10 @@ use common::{
     bridge::Harness,
     dispatcher::Dispatcher,
     synapse::{DOMAIN, unique_localpart, wait_for},
-    threema::unique_threema_id,
+    threema::add_phone,
 };
 use serde_json::Value;
-use threema_gateway_sim::{Behaviour, Decoded, Fault, Simulator, UserMessage, UserSpec};
+use threema_gateway_sim::{Behaviour, Decoded, Fault, Simulator, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(60);
 const BOT: &str = "@threemabot:dispatch.test";
@@ -28,12 +28,7 @@ fn ghost(driver: &str) -> String {
 /// A driver who wrote first, and the dispatcher joined to their portal.
 async fn portal(h: &Harness, sim: &Simulator, desk: &str, behaviour: Behaviour) -> Portal {
     let dispatcher = Dispatcher::login(h.synapse, desk, "Anna Dispo").await;
-    let driver = unique_threema_id('S');
-    sim.add_user(
-        UserSpec::new(&driver)
-            .nickname("Erika Muster")
-            .behaviour(behaviour),
-    );
+    let driver = add_phone(sim, 'S', "Erika Muster", behaviour);
     sim.send_from_user(&driver, UserMessage::text("Bin da"))
         .await
         .unwrap();

@@ -27,11 +27,11 @@ use common::{
     db::TestDb,
     dispatcher::Dispatcher,
     synapse::{self, DOMAIN, Synapse, unique_localpart},
-    threema::{bridge_public_key, unique_threema_id},
+    threema::{add_phone, bridge_public_key},
 };
 use threema_bridge::store::{OutboxState, Store};
 use threema_gateway_sim::{
-    Behaviour, CallbackOutcome, Decoded, Fault, SimConfig, Simulator, UserMessage, UserSpec,
+    Behaviour, CallbackOutcome, Decoded, Fault, SimConfig, Simulator, UserMessage,
 };
 
 const DRIVERS: usize = 4;
@@ -142,12 +142,8 @@ impl World {
     /// Each driver writes once; the desk joins every portal.
     async fn open_portals(&mut self) {
         for n in 0..DRIVERS {
-            let driver = unique_threema_id('F');
-            self.sim.add_user(
-                UserSpec::new(&driver)
-                    .nickname(&format!("Fahrer {n}"))
-                    .behaviour(Behaviour::silent()),
-            );
+            let nickname = format!("Fahrer {n}");
+            let driver = add_phone(&self.sim, 'F', &nickname, Behaviour::silent());
             let text = format!("{driver} hello");
             let id = self
                 .sim

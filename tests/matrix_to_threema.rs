@@ -11,7 +11,7 @@ use common::{
     bridge::Harness,
     dispatcher::Dispatcher,
     synapse::{DOMAIN, unique_localpart, wait_for},
-    threema::unique_threema_id,
+    threema::{add_phone, unique_threema_id},
 };
 use serde_json::{Value, json};
 use threema_bridge::store::OutboxState;
@@ -27,12 +27,7 @@ async fn portal_with_driver(
     display_name: &str,
 ) -> (Dispatcher, String, String, String) {
     let dispatcher = Dispatcher::login(h.synapse, desk, display_name).await;
-    let driver = unique_threema_id('M');
-    sim.add_user(
-        UserSpec::new(&driver)
-            .nickname("Erik Express")
-            .behaviour(Behaviour::silent()),
-    );
+    let driver = add_phone(sim, 'M', "Erik Express", Behaviour::silent());
     let first = sim
         .send_from_user(&driver, UserMessage::text("Wo soll ich hin?"))
         .await
@@ -375,12 +370,7 @@ async fn unknown_senders_wait_in_quarantine_until_a_dispatcher_starts_them() {
     })
     .await;
     let dispatcher = Dispatcher::login(h.synapse, &desk, "Anna Dispo").await;
-    let stranger = unique_threema_id('M');
-    sim.add_user(
-        UserSpec::new(&stranger)
-            .nickname("Fremder")
-            .behaviour(Behaviour::silent()),
-    );
+    let stranger = add_phone(&sim, 'M', "Fremder", Behaviour::silent());
     let sent = sim
         .send_from_user(&stranger, UserMessage::text("Ist da wer?"))
         .await

@@ -10,7 +10,7 @@ use common::{
     bridge::Harness,
     synapse::{DOMAIN, unique_localpart},
 };
-use threema_gateway_sim::{Behaviour, UserMessage, UserSpec};
+use threema_gateway_sim::{Behaviour, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -21,12 +21,7 @@ async fn a_drivers_first_message_opens_a_portal_for_the_desk() {
     let (h, sim) = Harness::with_simulator(|c| c.dispatchers = vec![dispatcher_id.clone()]).await;
     let dispatcher = h.synapse.new_user_named(&desk, "Desk").await;
     // The homeserver outlives a test run: a driver ID of its own keeps this test's portal new.
-    let driver = common::threema::unique_threema_id('D');
-    sim.add_user(
-        UserSpec::new(&driver)
-            .nickname("Erik Express")
-            .behaviour(Behaviour::silent()),
-    );
+    let driver = common::threema::add_phone(&sim, 'D', "Erik Express", Behaviour::silent());
 
     let first = sim
         .send_from_user(&driver, UserMessage::text("Bin am Depot"))

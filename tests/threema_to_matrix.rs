@@ -13,7 +13,7 @@ use common::{
 };
 use serde_json::{Value, json};
 use threema_bridge::{store::Direction, threema::quote};
-use threema_gateway_sim::{Behaviour, Simulator, UserMessage, UserSpec};
+use threema_gateway_sim::{Behaviour, Simulator, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -23,13 +23,7 @@ const THUMBNAIL_PNG: &str = "89504e470d0a1a0a0000000d494844520000000200000002080
 
 /// A driver ID no earlier run used (the homeserver outlives test runs).
 fn new_driver(sim: &Simulator, nickname: &str) -> String {
-    let driver = common::threema::unique_threema_id('T');
-    sim.add_user(
-        UserSpec::new(&driver)
-            .nickname(nickname)
-            .behaviour(Behaviour::silent()),
-    );
-    driver
+    common::threema::add_phone(sim, 'T', nickname, Behaviour::silent())
 }
 
 /// What the desk's client sees of the event a driver's message became.

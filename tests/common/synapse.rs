@@ -308,79 +308,11 @@ impl MatrixUser {
     }
 
     pub async fn send_text(&self, room_id: &str, body: &str) -> String {
-        self.send_content(room_id, json!({"msgtype": "m.text", "body": body}))
-            .await
-    }
-
-    /// Sends any `m.room.message` content; returns the event id.
-    pub async fn send_content(&self, room_id: &str, content: Value) -> String {
-        self.send_event(room_id, "m.room.message", content).await
-    }
-
-    pub async fn send_event(&self, room_id: &str, event_type: &str, content: Value) -> String {
         let txn = hex::encode(rand::random::<[u8; 8]>());
-        let path = format!("/_matrix/client/v3/rooms/{room_id}/send/{event_type}/{txn}");
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}");
+        let content = json!({"msgtype": "m.text", "body": body});
         let sent = self.call(reqwest::Method::PUT, &path, Some(content)).await;
         sent["event_id"].as_str().unwrap().to_owned()
-    }
-
-    pub async fn redact(&self, room_id: &str, event_id: &str) -> String {
-        let txn = hex::encode(rand::random::<[u8; 8]>());
-        let path = format!("/_matrix/client/v3/rooms/{room_id}/redact/{event_id}/{txn}");
-        let sent = self
-            .call(reqwest::Method::PUT, &path, Some(json!({})))
-            .await;
-        sent["event_id"].as_str().unwrap().to_owned()
-    }
-
-    /// Uploads to the media repository; returns the `mxc://` URI.
-    pub async fn upload(&self, data: &[u8], content_type: &str) -> String {
-        let response: Value = self
-            .http
-            .post(format!("{}/_matrix/media/v3/upload", self.url))
-            .bearer_auth(&self.token)
-            .header("content-type", content_type)
-            .body(data.to_vec())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        response["content_uri"].as_str().expect("upload").to_owned()
-    }
-
-    /// The bytes behind an `mxc://` URI (authenticated media).
-    pub async fn download(&self, mxc: &str) -> Vec<u8> {
-        let path = mxc.strip_prefix("mxc://").expect("an mxc URI");
-        let response = self
-            .http
-            .get(format!(
-                "{}/_matrix/client/v1/media/download/{path}",
-                self.url
-            ))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "download {mxc}");
-        response.bytes().await.unwrap().to_vec()
-    }
-
-    /// Waits for an `m.room.message` in the room that `matches`; returns it.
-    pub async fn wait_message(
-        &self,
-        room_id: &str,
-        what: &str,
-        matches: impl Fn(&Value) -> bool,
-    ) -> Value {
-        wait_for(what, Duration::from_secs(30), || async {
-            self.messages(room_id)
-                .await
-                .into_iter()
-                .find(|m| matches(m))
-        })
-        .await
     }
 
     /// One event as this user's client would fetch it.

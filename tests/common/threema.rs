@@ -5,6 +5,8 @@ use crypto_box::{PublicKey, SalsaBox, SecretKey, aead::Aead};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use threema_gateway_sim::{Behaviour, Simulator, UserSpec};
+
 use super::bridge::{GATEWAY_ID, GATEWAY_SECRET};
 
 pub struct Driver {
@@ -102,4 +104,12 @@ pub fn unique_threema_id(prefix: char) -> String {
         "{prefix}{}",
         &hex::encode_upper(rand::random::<[u8; 4]>())[..7]
     )
+}
+
+/// A simulated phone under a new ID (see [`unique_threema_id`]) with this nickname; returns
+/// the ID.
+pub fn add_phone(sim: &Simulator, prefix: char, nickname: &str, behaviour: Behaviour) -> String {
+    let id = unique_threema_id(prefix);
+    sim.add_user(UserSpec::new(&id).nickname(nickname).behaviour(behaviour));
+    id
 }

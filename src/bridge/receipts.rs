@@ -12,10 +12,14 @@
 //! Every Matrix call uses a transaction id derived from the receipt being handled, and the store
 //! is updated after the calls, so a retry of the same item repeats them harmlessly.
 
-use ruma::{EventId, OwnedEventId, RoomId, UserId};
+use ruma::{OwnedEventId, RoomId, UserId};
 use serde_json::Value;
 
-use super::{Bridge, BridgeError, Incoming, ghost::ghost_user_id, to_matrix::Bridged};
+use super::{
+    Bridge, BridgeError, Incoming,
+    ghost::ghost_user_id,
+    to_matrix::{Bridged, parse_event_id},
+};
 use crate::{
     config::{Level, ReadReceipts},
     store::{OutboxItem, Reaction, ReadThrough},
@@ -303,10 +307,6 @@ fn readers_events(edu: &Value, counts: impl Fn(&UserId) -> bool) -> Vec<String> 
 fn ids_of(row: &OutboxItem) -> Result<(ruma::OwnedRoomId, OwnedEventId), BridgeError> {
     let room_id = RoomId::parse(&row.room_id).map_err(|e| BridgeError::BadEvent(e.to_string()))?;
     Ok((room_id, parse_event_id(&row.event_id)?))
-}
-
-fn parse_event_id(event_id: &str) -> Result<OwnedEventId, BridgeError> {
-    EventId::parse(event_id).map_err(|e| BridgeError::BadEvent(format!("event id: {e}")))
 }
 
 #[cfg(test)]

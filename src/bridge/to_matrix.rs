@@ -399,8 +399,9 @@ fn txn_id(incoming: &Incoming) -> String {
     format!("threema-{}-{}", incoming.from, incoming.message_id)
 }
 
-fn parse_event_id(event_id: &str) -> Result<OwnedEventId, BridgeError> {
-    EventId::parse(event_id).map_err(|e| BridgeError::BadEvent(format!("stored event id: {e}")))
+pub(super) fn parse_event_id(event_id: &str) -> Result<OwnedEventId, BridgeError> {
+    EventId::parse(event_id)
+        .map_err(|e| BridgeError::BadEvent(format!("event id {event_id:?}: {e}")))
 }
 
 fn parse_room_id(room_id: &str) -> Result<OwnedRoomId, BridgeError> {

@@ -8,6 +8,7 @@ pub mod app;
 pub mod bridge;
 pub mod cli;
 pub mod config;
+pub mod directory;
 mod error_chain;
 pub mod format;
 pub mod http;

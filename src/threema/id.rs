@@ -1,8 +1,25 @@
 //! Threema identities.
 
 /// A Threema ID: 8 characters, capitals and digits (`*` first for Gateway IDs).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct ThreemaId(String);
+
+impl TryFrom<String> for ThreemaId {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        ThreemaId::parse(&s).ok_or_else(|| format!("{s:?} is not a Threema ID"))
+    }
+}
+
+impl From<ThreemaId> for String {
+    fn from(id: ThreemaId) -> String {
+        id.0
+    }
+}
 
 impl ThreemaId {
     /// Accepts either case, as people type IDs in lowercase too; keeps capitals.

@@ -49,6 +49,8 @@ pub enum StartupError {
     PingFailed { url: String, source: MatrixError },
     #[error("cannot set up the bridge bot")]
     Bot(#[source] MatrixError),
+    #[error("cannot read the employee directory from the database")]
+    Directory(#[source] crate::bridge::BridgeError),
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
 }
@@ -66,42 +68,10 @@ impl App {
     /// the bridge starts (and stores what arrives) while Threema is unreachable.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let config = Arc::new(config);
-        let store = Store::connect(
-            config.database.url.expose_secret(),
-            config.database.max_connections,
-        )
-        .await?;
-        let mut matrix = MatrixClient::new(
-            &config.homeserver.url,
-            config.appservice.registration.as_token.clone(),
-        );
-        let versions =
-            matrix
-                .versions()
-                .await
-                .map_err(|source| StartupError::HomeserverUnreachable {
-                    url: config.homeserver.url.to_string(),
-                    source,
-                })?;
-        matrix.set_versions(versions);
-        let bot = config.bot_user_id();
-        let me = matrix.whoami(None).await.map_err(|e| {
-            StartupError::TokenRejected(
-                e,
-                config.appservice.registration_path.display().to_string(),
-            )
-        })?;
-        if me != bot {
-            return Err(StartupError::WrongBot {
-                expected: bot.to_string(),
-                actual: me.to_string(),
-            });
-        }
-        let threema = ThreemaClient::new(&config.threema).map_err(StartupError::Threema)?;
+        let bridge = Arc::new(connect(config.clone()).await?);
         let listener = bind("appservice.listen", config.appservice.listen).await?;
         let callback_listener =
             bind("threema.callback_listen", config.threema.callback_listen).await?;
-        let bridge = Arc::new(Bridge::new(config.clone(), store, matrix, threema));
         Ok(App {
             config,
             bridge,
@@ -172,6 +142,9 @@ impl App {
             let _ = tokio::join!(server, callback_server);
             return Err(e);
         }
+        bridge
+            .started
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let workers = config.bridge.inbox_workers;
         tasks.spawn(inbox::run(
             Arc::new(MatrixInbox(bridge.clone())),
@@ -192,6 +165,7 @@ impl App {
             workers,
         ));
         tasks.spawn(credits::watch(bridge.clone(), shutdown.clone()));
+        tasks.spawn(bridge.clone().run_directory(shutdown.clone()));
         tracing::info!(listen = %config.appservice.listen, callbacks = %config.threema.callback_listen, "bridge running");
 
         shutdown.cancelled().await;
@@ -206,6 +180,47 @@ impl App {
         }
         Ok(())
     }
+}
+
+/// Opens the store, checks that the homeserver answers and accepts our token, and sets up the
+/// Gateway client (not contacted: the bridge starts, and stores what arrives, while Threema is
+/// unreachable). Enough for one-off commands (`directory sync`); `App` adds the listeners.
+pub async fn connect(config: Arc<Config>) -> Result<Bridge, StartupError> {
+    let store = Store::connect(
+        config.database.url.expose_secret(),
+        config.database.max_connections,
+    )
+    .await?;
+    let mut matrix = MatrixClient::new(
+        &config.homeserver.url,
+        config.appservice.registration.as_token.clone(),
+    );
+    let versions =
+        matrix
+            .versions()
+            .await
+            .map_err(|source| StartupError::HomeserverUnreachable {
+                url: config.homeserver.url.to_string(),
+                source,
+            })?;
+    matrix.set_versions(versions);
+    let bot = config.bot_user_id();
+    let me = matrix.whoami(None).await.map_err(|e| {
+        StartupError::TokenRejected(e, config.appservice.registration_path.display().to_string())
+    })?;
+    if me != bot {
+        return Err(StartupError::WrongBot {
+            expected: bot.to_string(),
+            actual: me.to_string(),
+        });
+    }
+    let threema = ThreemaClient::new(&config.threema).map_err(StartupError::Threema)?;
+    let bridge = Bridge::new(config, store, matrix, threema);
+    bridge
+        .load_directory_view()
+        .await
+        .map_err(StartupError::Directory)?;
+    Ok(bridge)
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartupError> {

@@ -38,6 +38,29 @@ pub enum Command {
     CheckConfig,
     /// Runs the bridge until SIGTERM or SIGINT.
     Serve,
+    /// The employee directory.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DirectoryCommand {
+    /// Reads the directory sources once and brings portals, spaces and invites in line.
+    /// Exits 1 if a source was refused or an action failed.
+    Sync {
+        /// Print what would change and the planned actions; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply a snapshot the safety stop refuses (e.g. a real mass departure).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Prints the newest audit entries, optionally about one subject.
+    Audit {
+        subject: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -60,7 +83,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(&cli.config).await,
+        Command::Directory(command) => directory(&cli.config, command).await,
     }
+}
+
+async fn directory(config_path: &std::path::Path, command: DirectoryCommand) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    telemetry::init(&config.logging.filter, config.logging.json);
+    if !config.directory.enabled() {
+        bail!(
+            "no directory source is configured (directory.csv, directory.http or directory.scim_token)"
+        );
+    }
+    let bridge = crate::app::connect(std::sync::Arc::new(config)).await?;
+    match command {
+        DirectoryCommand::Sync { dry_run, force } => {
+            let options = crate::bridge::directory::SyncOptions { dry_run, force };
+            let report = bridge.directory_sync(options).await?;
+            print!("{report}");
+            bridge.store.close().await;
+            if report.refused() || !report.failed.is_empty() {
+                std::process::exit(1);
+            }
+        }
+        DirectoryCommand::Audit { subject, limit } => {
+            for entry in bridge.store.audit_recent(subject.as_deref(), limit).await? {
+                println!(
+                    "{} {} {} {} {}",
+                    crate::bridge::status::time(entry.at),
+                    entry.actor,
+                    entry.action,
+                    entry.subject,
+                    entry.details
+                );
+            }
+            bridge.store.close().await;
+        }
+    }
+    Ok(())
 }
 
 fn generate_registration(

@@ -126,6 +126,32 @@ pub struct RawDriver {
 #[serde(default, deny_unknown_fields)]
 pub struct RawDirectory {
     pub csv: Option<PathBuf>,
+    pub http: Option<RawHttpSource>,
+    pub scim_token: Option<SecretString>,
+    pub scim_token_file: Option<PathBuf>,
+    pub check_seconds: Option<u64>,
+    pub sync_interval_seconds: Option<u64>,
+    pub space_attributes: Option<Vec<String>>,
+    pub scope_attributes: Option<Vec<String>>,
+    pub ghost_name_template: Option<String>,
+    pub former_name_template: Option<String>,
+    pub space_name: Option<String>,
+    pub former_space_name: Option<String>,
+    pub max_offboard_share: Option<f64>,
+    pub max_offboard_always: Option<usize>,
+    pub synapse_admin_token: Option<SecretString>,
+    pub synapse_admin_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawHttpSource {
+    pub url: Option<String>,
+    /// `Authorization` header value (e.g. `Bearer …`); a secret.
+    pub authorization: Option<SecretString>,
+    pub items_path: Option<String>,
+    pub fields: Option<std::collections::BTreeMap<String, String>>,
+    pub interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -268,6 +294,37 @@ impl Permissions {
 #[derive(Debug, Clone)]
 pub struct DirectoryConfig {
     pub csv: Option<PathBuf>,
+    pub http: Option<HttpSourceConfig>,
+    /// SCIM 2.0 on the appservice listener, when a token is set.
+    pub scim_token: Option<SecretString>,
+    /// How often the CSV file is checked for a change.
+    pub check_interval: std::time::Duration,
+    /// How often everything is synced anyway (leaving dates), starting at startup; `None`
+    /// (`0`): only when the CSV changes, on SCIM changes and on command.
+    pub sync_interval: Option<std::time::Duration>,
+    pub plan: crate::directory::plan::Settings,
+    pub safety: crate::directory::snapshot::Safety,
+    /// With it, a departed dispatcher's account is deactivated through the Synapse admin API.
+    pub synapse_admin_token: Option<SecretString>,
+}
+
+impl DirectoryConfig {
+    /// Whether the directory decides who is a driver or dispatcher.
+    pub fn enabled(&self) -> bool {
+        self.csv.is_some() || self.http.is_some() || self.scim_token.is_some()
+    }
+}
+
+/// An HTTP endpoint answering the directory as JSON, polled.
+#[derive(Debug, Clone)]
+pub struct HttpSourceConfig {
+    pub url: Url,
+    pub authorization: Option<SecretString>,
+    /// Where the array of employees is in the answer (`data.items`); empty: the answer is it.
+    pub items_path: String,
+    /// Our field name → the JSON key that holds it (unlisted fields keep their names).
+    pub fields: std::collections::BTreeMap<String, String>,
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -558,6 +615,8 @@ impl Config {
             })
             .collect::<Option<Vec<_>>>();
 
+        let directory = directory_config(&mut c, &raw.directory, dispatchers.as_deref());
+
         let json = match raw.logging.format.as_deref() {
             None | Some("pretty") => Some(false),
             Some("json") => Some(true),
@@ -621,9 +680,7 @@ impl Config {
                 received_marker: raw.bridge.received_marker.unwrap_or_else(|| "✓".into()),
                 read_marker: raw.bridge.read_marker.unwrap_or_else(|| "✓✓".into()),
             },
-            directory: DirectoryConfig {
-                csv: raw.directory.csv.map(|p| c.path(&p)),
-            },
+            directory: directory.ok_or_else(missing)?,
             logging: LoggingConfig {
                 filter: raw.logging.filter.unwrap_or_else(|| "info".into()),
                 json: json.ok_or_else(missing)?,
@@ -634,6 +691,95 @@ impl Config {
     pub fn bot_user_id(&self) -> OwnedUserId {
         bot_user_id(&self.homeserver.domain)
     }
+}
+
+fn directory_config(
+    c: &mut Checker,
+    raw: &RawDirectory,
+    dispatchers: Option<&[OwnedUserId]>,
+) -> Option<DirectoryConfig> {
+    let http = match &raw.http {
+        None => Some(None),
+        Some(http) => c.http_url("directory.http.url", &http.url).map(|url| {
+            Some(HttpSourceConfig {
+                url,
+                authorization: http.authorization.clone(),
+                items_path: http.items_path.clone().unwrap_or_default(),
+                fields: http.fields.clone().unwrap_or_default(),
+                interval: std::time::Duration::from_secs(
+                    http.interval_seconds.unwrap_or(300).max(1),
+                ),
+            })
+        }),
+    };
+    let optional_secret =
+        |c: &mut Checker, key: &str, value: &Option<SecretString>, file: &Option<PathBuf>| match (
+            value, file,
+        ) {
+            (None, None) => Some(None),
+            _ => c.secret(key, value, file).map(Some),
+        };
+    let scim_token = optional_secret(
+        c,
+        "directory.scim_token",
+        &raw.scim_token,
+        &raw.scim_token_file,
+    );
+    let synapse_admin_token = optional_secret(
+        c,
+        "directory.synapse_admin_token",
+        &raw.synapse_admin_token,
+        &raw.synapse_admin_token_file,
+    );
+    let share = raw.max_offboard_share.unwrap_or(0.1);
+    if !(0.0..=1.0).contains(&share) {
+        c.fail::<()>(
+            "directory.max_offboard_share",
+            format!("{share} is not a share between 0 and 1"),
+        );
+    }
+    let names = |list: &Option<Vec<String>>| -> Vec<String> {
+        list.iter()
+            .flatten()
+            .map(|a| a.trim().to_lowercase())
+            .filter(|a| !a.is_empty())
+            .collect()
+    };
+    let synapse_admin_token = synapse_admin_token?;
+    Some(DirectoryConfig {
+        csv: raw.csv.as_ref().map(|p| c.path(p)),
+        http: http?,
+        scim_token: scim_token?,
+        check_interval: std::time::Duration::from_secs(raw.check_seconds.unwrap_or(5).max(1)),
+        sync_interval: match raw.sync_interval_seconds.unwrap_or(300) {
+            0 => None,
+            seconds => Some(std::time::Duration::from_secs(seconds)),
+        },
+        plan: crate::directory::plan::Settings {
+            space_attributes: names(&raw.space_attributes),
+            scope_attributes: names(&raw.scope_attributes),
+            ghost_name_template: raw
+                .ghost_name_template
+                .clone()
+                .unwrap_or_else(|| "{display_name}".into()),
+            former_name_template: raw
+                .former_name_template
+                .clone()
+                .unwrap_or_else(|| "{name} (former)".into()),
+            root_space_name: raw.space_name.clone().unwrap_or_else(|| "Dispatch".into()),
+            former_space_name: raw
+                .former_space_name
+                .clone()
+                .unwrap_or_else(|| "Former employees".into()),
+            extra_dispatchers: dispatchers?.to_vec(),
+            deactivate_dispatchers: synapse_admin_token.is_some(),
+        },
+        safety: crate::directory::snapshot::Safety {
+            max_share: share,
+            always_allowed: raw.max_offboard_always.unwrap_or(2),
+        },
+        synapse_admin_token,
+    })
 }
 
 pub fn bot_user_id(domain: &ServerName) -> OwnedUserId {

@@ -8,10 +8,8 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 
-use ruma::{RoomId, UserId};
-
 use super::{Bridge, BridgeError};
-use crate::{config::Level, store::now_ms};
+use crate::store::now_ms;
 
 const CHECK_EVERY: Duration = Duration::from_secs(600);
 
@@ -80,15 +78,8 @@ impl Bridge {
             self.threema.gateway_id(),
             self.config.threema.credits_warning
         );
-        let txn = format!("credits-low-{}", now_ms());
-        for (room_id, user_id) in self.store.management_rooms().await? {
-            let admin = UserId::parse(&user_id)
-                .is_ok_and(|u| self.config.bridge.permissions.level(&u) >= Level::Admin);
-            if let (true, Ok(room_id)) = (admin, RoomId::parse(&room_id)) {
-                self.notice(&room_id, None, &text, &txn).await?;
-            }
-        }
-        Ok(())
+        self.notice_admins(&text, &format!("credits-low-{}", now_ms()))
+            .await
     }
 }
 

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::{
     config::Level,
+    directory::plan::Membership,
     store::{InboxItem, InboxKind, StoreError},
     threema::ThreemaId,
 };
@@ -111,7 +112,7 @@ impl Bridge {
         if let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? {
             let driver = ThreemaId::parse(&portal.threema_id)
                 .ok_or_else(|| BridgeError::BadEvent("stored portal id".into()))?;
-            if self.config.bridge.permissions.level(&event.sender) < Level::Dispatcher {
+            if self.level(&event.sender) < Level::Dispatcher {
                 self.notice(
                     &event.room_id,
                     Some(event_id),
@@ -120,6 +121,17 @@ impl Bridge {
                 )
                 .await?;
                 return Ok(format!("not sent: {} is not permitted", event.sender));
+            }
+            if self.is_former_driver(&driver) {
+                let text = format!("Not sent to Threema: {}.", super::to_threema::FORMER_DRIVER);
+                self.notice(
+                    &event.room_id,
+                    Some(event_id),
+                    &text,
+                    &format!("refused-{event_id}"),
+                )
+                .await?;
+                return Ok(format!("not sent: {driver} has left"));
             }
             let display_name = self
                 .matrix
@@ -179,7 +191,7 @@ impl Bridge {
         {
             return Ok("reaction not bridged".into());
         }
-        if self.config.bridge.permissions.level(&event.sender) < Level::Dispatcher {
+        if self.level(&event.sender) < Level::Dispatcher {
             return Ok(format!("resend refused: {} is not permitted", event.sender));
         }
         let queued = self.store.outbox_resend(target).await?;
@@ -208,7 +220,7 @@ impl Bridge {
         };
         let driver = ThreemaId::parse(&portal.threema_id)
             .ok_or_else(|| BridgeError::BadEvent("stored portal id".into()))?;
-        if self.config.bridge.permissions.level(&event.sender) < Level::Dispatcher {
+        if self.level(&event.sender) < Level::Dispatcher {
             return Ok(format!(
                 "redaction by {} not bridged: not permitted",
                 event.sender
@@ -237,10 +249,11 @@ impl Bridge {
     /// The bot accepts invites from users of our own homeserver (a DM becomes the management
     /// room) and declines the rest, so that no invite lingers.
     async fn handle_membership(&self, event: &EventHead) -> Result<String, BridgeError> {
-        let invited_bot = event.state_key.as_deref() == Some(self.bot.as_str())
-            && event.content.get("membership").and_then(|m| m.as_str()) == Some("invite");
+        let membership = event.content.get("membership").and_then(|m| m.as_str());
+        let invited_bot =
+            event.state_key.as_deref() == Some(self.bot.as_str()) && membership == Some("invite");
         if !invited_bot {
-            return Ok("membership change".into());
+            return self.note_membership(event, membership).await;
         }
         if event.sender.server_name() != self.config.homeserver.domain {
             self.matrix
@@ -254,5 +267,33 @@ impl Bridge {
         }
         self.accept_management_invite(&event.room_id, &event.sender)
             .await
+    }
+
+    /// Remembers who is in the rooms the bridge keeps, so that offboarding removes a dispatcher
+    /// also from rooms somebody else invited them to.
+    async fn note_membership(
+        &self,
+        event: &EventHead,
+        membership: Option<&str>,
+    ) -> Result<String, BridgeError> {
+        let (Some(user), Some(membership)) = (
+            event
+                .state_key
+                .as_deref()
+                .and_then(|k| OwnedUserId::try_from(k).ok()),
+            membership,
+        ) else {
+            return Ok("membership change".into());
+        };
+        let membership = match membership {
+            "leave" if user != event.sender => Membership::Kicked,
+            other => match Membership::parse(other) {
+                Some(m) => m,
+                None => return Ok(format!("membership {other}: not recorded")),
+            },
+        };
+        self.record_member(event.room_id.as_str(), &user, membership)
+            .await?;
+        Ok(format!("{user}: {}", membership.as_str()))
     }
 }

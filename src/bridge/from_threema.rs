@@ -133,6 +133,22 @@ impl Bridge {
             message,
             media,
         };
+        if self.is_former_driver(&incoming.from) {
+            // Kept in the inbox and audited, not shown: the person has left the company.
+            tracing::info!(threema_id = %incoming.from, "message from a former driver, not bridged");
+            self.store
+                .audit(
+                    "bridge",
+                    "inbound.refused",
+                    incoming.from.as_str(),
+                    &format!(
+                        "{} from a former driver, not bridged",
+                        summary(&incoming.message, None)
+                    ),
+                )
+                .await?;
+            return Ok(Outcome::kept("from a former driver: not bridged"));
+        }
         if !self.is_known_sender(&incoming.from).await? {
             return self.handle_unknown_sender(&incoming).await;
         }

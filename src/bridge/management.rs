@@ -15,6 +15,10 @@ pub enum Command {
     Find(String),
     /// The bridge's state, or one message's delivery state (an event id or a message link).
     Status(Option<String>),
+    /// Read the directory sources now and bring the rooms in line (admins).
+    Sync,
+    /// The newest audit entries, optionally about one subject (admins).
+    Audit(Option<String>),
     Unknown(String),
 }
 
@@ -32,6 +36,8 @@ const HELP: &str = "Commands:\n\
     • find <text> — search drivers by name or Threema ID\n\
     • status — the bridge's state: Gateway credits, queues\n\
     • status <message link> (or as a reply to a message) — who received and read it, when\n\
+    • sync — read the employee directory now (admins)\n\
+    • audit [employee, user or Threema ID] — the newest audit entries (admins)\n\
     • help — this text";
 
 /// Parses a message body; `None` when it is not addressed to the bot (empty).
@@ -45,6 +51,8 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "start" | "open" if !rest.is_empty() => Command::Start(rest),
         "find" | "search" if !rest.is_empty() => Command::Find(rest),
         "status" => Command::Status((!rest.is_empty()).then_some(rest)),
+        "sync" => Command::Sync,
+        "audit" => Command::Audit((!rest.is_empty()).then_some(rest)),
         _ => Command::Unknown(word.to_owned()),
     })
 }
@@ -57,7 +65,7 @@ impl Bridge {
         inviter: &UserId,
     ) -> Result<String, BridgeError> {
         self.matrix.join(room_id, &self.bot).await?;
-        if self.config.bridge.permissions.level(inviter) < Level::Dispatcher {
+        if self.level(inviter) < Level::Dispatcher {
             self.notice(
                 room_id,
                 None,
@@ -100,7 +108,7 @@ impl Bridge {
             return Ok("empty message".into());
         };
         let txn = format!("answer-{event_id}");
-        if self.config.bridge.permissions.level(sender) < Level::Dispatcher {
+        if self.level(sender) < Level::Dispatcher {
             self.notice(
                 room_id,
                 Some(event_id),
@@ -125,6 +133,11 @@ impl Bridge {
                 Some(target) => self.message_status(target.as_str()).await?,
                 None => self.status_command().await?,
             },
+            Command::Sync | Command::Audit(_) if self.level(sender) < Level::Admin => {
+                "Only bridge admins may do that.".to_owned()
+            }
+            Command::Sync => self.sync_command().await?,
+            Command::Audit(subject) => self.audit_command(subject.as_deref()).await?,
             Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
         };
         self.notice(room_id, Some(event_id), &answer, &txn).await?;
@@ -157,12 +170,62 @@ impl Bridge {
             Err(e) => return Err(e),
         }
         let name = self.driver_name(&id).await?;
+        if self.is_former_driver(&id) {
+            return Ok(format!(
+                "{name} ({id}) has left the company; nothing is sent to them."
+            ));
+        }
         let ghost = self.ensure_ghost_profile(&id, &name).await?;
         let room_id = self.ensure_portal(&id, &ghost, &name).await?;
         self.matrix.ensure_invited(&room_id, sender).await?;
+        self.record_member(
+            room_id.as_str(),
+            sender,
+            crate::directory::plan::Membership::Invite,
+        )
+        .await?;
         Ok(format!(
             "Chat with {name} ({id}): https://matrix.to/#/{room_id} — you are invited."
         ))
+    }
+
+    async fn sync_command(&self) -> Result<String, BridgeError> {
+        if !self.config.directory.enabled() {
+            return Ok("No employee directory is configured (directory: in the config).".into());
+        }
+        let report = self
+            .directory_sync(super::directory::SyncOptions::default())
+            .await?;
+        // A first sync plans thousands of lines; the room gets the head, the log has it all.
+        let answer = report.to_string();
+        let mut lines = answer.lines();
+        let mut head: Vec<&str> = lines.by_ref().take(40).collect();
+        if lines.next().is_some() {
+            head.push("… (the rest is in the bridge log)");
+            tracing::info!(report = %answer, "directory sync from the management room");
+        }
+        Ok(head.join("\n"))
+    }
+
+    async fn audit_command(&self, subject: Option<&str>) -> Result<String, BridgeError> {
+        let entries = self.store.audit_recent(subject, 20).await?;
+        if entries.is_empty() {
+            return Ok("No audit entries.".into());
+        }
+        Ok(entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {} {}: {}",
+                    status::time(e.at),
+                    e.actor,
+                    e.action,
+                    e.subject,
+                    e.details
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n"))
     }
 
     async fn find_command(&self, text: &str) -> Result<String, BridgeError> {
@@ -241,6 +304,9 @@ impl Bridge {
 
     /// The name a driver's ghost and portal get: configured, else as the ghost has it, else the ID.
     pub(super) async fn driver_name(&self, id: &ThreemaId) -> Result<String, BridgeError> {
+        if let Some((name, _)) = self.directory().driver(id) {
+            return Ok(name.to_owned());
+        }
         if let Some(name) = self.known_driver(id).and_then(|d| d.name.clone()) {
             return Ok(name);
         }

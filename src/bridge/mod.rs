@@ -2,6 +2,7 @@
 //! item means and does it through `matrix`, `threema` and `store`.
 
 pub mod credits;
+pub mod directory;
 pub mod from_matrix;
 pub mod from_threema;
 pub mod ghost;
@@ -72,6 +73,14 @@ pub struct Bridge {
     credits_warned: AtomicBool,
     /// Rung when the outbox has new rows.
     pub outbox_wake: Arc<Notify>,
+    /// The directory as the message flows consult it.
+    directory: std::sync::RwLock<Arc<directory::DirectoryView>>,
+    /// One directory sync at a time.
+    directory_lock: tokio::sync::Mutex<()>,
+    /// Rung when the rooms should be brought in line with the directory (SCIM, a new portal).
+    pub directory_wake: Notify,
+    /// The startup steps are done (the homeserver reached us, the bot exists): ready to serve.
+    pub started: AtomicBool,
 }
 
 impl Bridge {
@@ -93,6 +102,10 @@ impl Bridge {
             credits: AtomicI64::new(credits::UNKNOWN),
             credits_warned: AtomicBool::new(false),
             outbox_wake: Arc::new(Notify::new()),
+            directory: Default::default(),
+            directory_lock: Default::default(),
+            directory_wake: Notify::new(),
+            started: AtomicBool::new(false),
         }
     }
 

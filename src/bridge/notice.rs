@@ -14,6 +14,18 @@ use super::{Bridge, BridgeError};
 use crate::matrix::MatrixError;
 
 impl Bridge {
+    /// A notice in the management room of every admin (`bridge.permissions`).
+    pub async fn notice_admins(&self, text: &str, txn: &str) -> Result<(), BridgeError> {
+        for (room_id, user_id) in self.store.management_rooms().await? {
+            let admin = ruma::UserId::parse(&user_id)
+                .is_ok_and(|u| self.level(&u) >= crate::config::Level::Admin);
+            if let (true, Ok(room_id)) = (admin, RoomId::parse(&room_id)) {
+                self.notice(&room_id, None, text, txn).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Posts an `m.notice` as the bot, as a reply to `in_reply_to` if given. `txn` names the
     /// notice, so that posting it again after a retry does not show it twice.
     pub async fn notice(

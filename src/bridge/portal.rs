@@ -1,14 +1,14 @@
 //! Portal rooms: one per driver, holding the driver's whole history.
 
 use ruma::{
-    OwnedRoomAliasId, OwnedRoomId, RoomAliasId, RoomId, UserId,
+    OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, UserId,
     api::client::room::{Visibility, create_room},
     serde::Raw,
 };
 use serde_json::json;
 
 use super::{Bridge, BridgeError};
-use crate::{config::GHOST_PREFIX, threema::ThreemaId};
+use crate::{config::GHOST_PREFIX, directory::plan::Membership, threema::ThreemaId};
 
 impl Bridge {
     /// The driver's portal room: from the store, or created now with the ghost in it.
@@ -26,23 +26,55 @@ impl Bridge {
             return RoomId::parse(&portal.room_id)
                 .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")));
         }
-        let alias = self.portal_alias(driver);
-        let (room_id, _) = self
-            .matrix
-            .create_room_with_alias(self.portal_request(driver, ghost, name), &alias)
+        let topic = self.portal_topic(driver);
+        let invite = self.config.bridge.dispatchers.clone();
+        let room_id = self
+            .create_portal(driver, ghost, name, &topic, &invite)
             .await?;
+        // The directory invites the dispatchers who may see this driver and files the portal
+        // in its spaces.
+        self.directory_wake.notify_one();
+        Ok(room_id)
+    }
+
+    /// Creates the driver's portal with the ghost in it and `invite` invited, and records it.
+    ///
+    /// Creating a room is not idempotent, so each portal gets the alias `#threema_<id>` in our
+    /// exclusive namespace. If an earlier attempt created the room and then failed (or its
+    /// answer was lost), creating again answers `M_ROOM_IN_USE` and the alias names the room.
+    pub async fn create_portal(
+        &self,
+        driver: &ThreemaId,
+        ghost: &UserId,
+        name: &str,
+        topic: &str,
+        invite: &[OwnedUserId],
+    ) -> Result<OwnedRoomId, BridgeError> {
+        let alias = self.portal_alias(driver);
+        let request = self.portal_request(driver, ghost, name, topic, invite);
+        let (room_id, created) = self.matrix.create_room_with_alias(request, &alias).await?;
         // Join before recording: a portal in the store always has its ghost in the room.
         self.matrix.join(&room_id, ghost).await?;
-        if !self
-            .store
-            .portal_insert(driver.as_str(), room_id.as_str())
-            .await?
-        {
+        let room = room_id.as_str();
+        self.record_member(room, ghost, Membership::Join).await?;
+        if created {
+            self.store.room_state_set(room, "name", "", name).await?;
+            self.store.room_state_set(room, "topic", "", topic).await?;
+            for user in invite {
+                self.record_member(room, user, Membership::Invite).await?;
+            }
+        }
+        if !self.store.portal_insert(driver.as_str(), room).await? {
             // Another worker recorded it first (the alias makes it the same room).
             tracing::debug!(threema_id = %driver, "portal recorded concurrently");
         }
         tracing::info!(threema_id = %driver, room_id = %room_id, "created portal");
         Ok(room_id)
+    }
+
+    /// The topic of a portal the directory does not describe.
+    fn portal_topic(&self, driver: &ThreemaId) -> String {
+        format!("Threema {driver}")
     }
 
     fn portal_alias(&self, driver: &ThreemaId) -> OwnedRoomAliasId {
@@ -58,6 +90,8 @@ impl Bridge {
         driver: &ThreemaId,
         ghost: &UserId,
         name: &str,
+        topic: &str,
+        invite: &[OwnedUserId],
     ) -> create_room::v3::Request {
         let bridge_info = json!({
             "bridgebot": self.bot,
@@ -79,13 +113,9 @@ impl Bridge {
         request.visibility = Visibility::Private;
         request.room_alias_name = Some(self.portal_alias(driver).alias().to_owned());
         request.name = Some(name.to_owned());
-        request.topic = Some(format!(
-            "Threema {} · bridged through {}",
-            driver,
-            self.threema.gateway_id()
-        ));
+        request.topic = Some(topic.to_owned());
         request.invite = std::iter::once(ghost.to_owned())
-            .chain(self.config.bridge.dispatchers.iter().cloned())
+            .chain(invite.iter().cloned())
             .collect();
         request.initial_state = vec![
             state(

@@ -22,6 +22,10 @@ impl Bridge {
         Ok(self.config.bridge.unknown_senders == UnknownSenders::Open
             || self.known_driver(from).is_some()
             || self
+                .directory()
+                .driver(from)
+                .is_some_and(|(_, active)| active)
+            || self
                 .store
                 .portal_by_threema_id(from.as_str())
                 .await?

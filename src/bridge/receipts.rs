@@ -223,7 +223,7 @@ impl Bridge {
 
     /// Dispatchers' reading counts; the bridge's own users and strangers' does not.
     fn is_desk_reader(&self, user: &UserId) -> bool {
-        !self.is_own_user(user) && self.config.bridge.permissions.level(user) >= Level::Dispatcher
+        !self.is_own_user(user) && self.level(user) >= Level::Dispatcher
     }
 
     /// Sends the driver one read receipt for their messages up to `event_id` not reported yet.

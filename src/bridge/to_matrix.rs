@@ -85,10 +85,14 @@ impl Bridge {
                 .await;
         }
 
-        let name = incoming
-            .nickname
-            .clone()
-            .unwrap_or_else(|| incoming.from.to_string());
+        // The directory's name wins over the nickname the driver chose in Threema.
+        let name = match self.directory().driver(&incoming.from) {
+            Some((name, _)) => name.to_owned(),
+            None => incoming
+                .nickname
+                .clone()
+                .unwrap_or_else(|| incoming.from.to_string()),
+        };
         let ghost = self.ensure_ghost_profile(&incoming.from, &name).await?;
         let room_id = self.ensure_portal(&incoming.from, &ghost, &name).await?;
         let content = match &incoming.message {

@@ -117,6 +117,9 @@ impl Bridge {
         }
         let recipient = ThreemaId::parse(&row.recipient)
             .ok_or_else(|| BridgeError::BadEvent(format!("recipient {:?}", row.recipient)))?;
+        if self.is_former_driver(&recipient) {
+            return self.fail(&row, FORMER_DRIVER).await;
+        }
         let item: Outgoing = serde_json::from_str(&row.payload)
             .map_err(|e| BridgeError::BadEvent(format!("outbox payload: {e}")))?;
         // Everything that can fail without the Gateway comes before `sending`.
@@ -406,6 +409,9 @@ impl Bridge {
             .await
     }
 }
+
+/// Why nothing goes to a driver who left.
+pub const FORMER_DRIVER: &str = "the driver has left the company; nothing is sent to them";
 
 /// An outbox item ready for the Gateway.
 enum Prepared {

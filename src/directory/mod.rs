@@ -3,6 +3,10 @@
 //! directory and what the bridge last set up into actions, which `bridge::directory` applies.
 
 pub mod csv;
+pub mod plan;
 pub mod record;
+pub mod scim;
+pub mod snapshot;
 
 pub use record::{Record, Role};
+pub use snapshot::Employee;

@@ -117,19 +117,23 @@ impl Record {
         });
         let phone = get("phone").map(normalise_phone);
         let email = get("email").map(|e| e.to_lowercase());
-        match role {
-            Some(Role::Driver) if threema_id.is_none() && phone.is_none() && email.is_none() => {
-                if !problems.iter().any(|p| p.starts_with("threema_id")) {
-                    problems.push("a driver needs threema_id (or phone or email)".into());
-                }
+        // A malformed ID was reported already; a missing one is reported here.
+        let reported = |field: &str| problems.iter().any(|p| p.starts_with(field));
+        let missing = match role {
+            Some(Role::Driver)
+                if threema_id.is_none()
+                    && phone.is_none()
+                    && email.is_none()
+                    && !reported("threema_id") =>
+            {
+                Some("a driver needs threema_id (or phone or email)")
             }
-            Some(Role::Dispatcher) if matrix_id.is_none() => {
-                if !problems.iter().any(|p| p.starts_with("matrix_id")) {
-                    problems.push("a dispatcher needs matrix_id".into());
-                }
+            Some(Role::Dispatcher) if matrix_id.is_none() && !reported("matrix_id") => {
+                Some("a dispatcher needs matrix_id")
             }
-            _ => {}
-        }
+            _ => None,
+        };
+        problems.extend(missing.map(str::to_owned));
         if !problems.is_empty() {
             return Err(problems);
         }

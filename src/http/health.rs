@@ -1,4 +1,5 @@
-//! `GET /health` (the process answers) and `GET /ready` (database and homeserver reachable).
+//! `GET /health` (the process answers) and `GET /ready` (started, database and homeserver
+//! reachable).
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
@@ -12,9 +13,14 @@ pub async fn health() -> Json<Value> {
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let (database, homeserver) = tokio::join!(state.bridge.store.ping(), state.probe.versions());
     let show = |ok: bool, err: String| if ok { "ok".to_owned() } else { err };
-    let ready = database.is_ok() && homeserver.is_ok();
+    let started = state
+        .bridge
+        .started
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let ready = started && database.is_ok() && homeserver.is_ok();
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },
+        "started": started,
         "database": show(database.is_ok(), database.err().map(|e| e.to_string()).unwrap_or_default()),
         "homeserver": show(homeserver.is_ok(), homeserver.err().map(|e| e.to_string()).unwrap_or_default()),
         // Information, not a condition: a bridge out of credits still receives messages.

@@ -4,6 +4,7 @@
 mod appservice;
 mod error;
 mod health;
+mod scim;
 pub mod threema;
 
 use std::sync::Arc;
@@ -57,8 +58,13 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             appservice::authenticate,
         ));
+    let scim = match state.bridge.config.directory.scim_token {
+        Some(_) => scim::router(state.clone()),
+        None => Router::new(),
+    };
     Router::new()
         .merge(appservice)
+        .merge(scim)
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(|| async { ApiError::Unrecognized })

@@ -3,6 +3,7 @@
 
 mod error;
 mod intent;
+mod rooms;
 
 use std::{borrow::Cow, time::Duration};
 
@@ -45,6 +46,8 @@ pub struct MatrixClient {
     as_token: SecretString,
     versions: SupportedVersions,
     retry: RetryPolicy,
+    /// Requests sent so far (shared by clones): the directory sync reports what it cost.
+    requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for MatrixClient {
@@ -83,12 +86,18 @@ impl MatrixClient {
             as_token,
             versions: default_versions(),
             retry: RetryPolicy::default(),
+            requests: Default::default(),
         }
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
+    }
+
+    /// How many requests this client (and its clones) sent to the homeserver.
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Uses the versions the homeserver advertises to pick endpoint paths.
@@ -189,6 +198,8 @@ impl MatrixClient {
             .map_err(|e| MatrixError::Request(e.to_string()))?;
         let request = reqwest::Request::try_from(http_request)
             .map_err(|e| MatrixError::Request(e.without_url().to_string()))?;
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let response = self
             .http
             .execute(request)

@@ -29,6 +29,15 @@ impl Ghost {
 const COLUMNS: &str = "threema_id, user_id, display_name, avatar_url, registered_at";
 
 impl Store {
+    pub async fn ghosts(&self) -> Result<Vec<Ghost>, StoreError> {
+        sqlx::query(&format!("SELECT {COLUMNS} FROM ghost"))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Ghost::from_row)
+            .collect()
+    }
+
     pub async fn ghost_by_threema_id(&self, threema_id: &str) -> Result<Option<Ghost>, StoreError> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM ghost WHERE threema_id = $1"

@@ -4,6 +4,7 @@
 //! portable types (TEXT, BIGINT as ms timestamps), and each dialect has its own migrations.
 //! One file per table; `impl Store` blocks are split across them.
 
+mod directory;
 mod ghosts;
 mod inbox;
 mod management;
@@ -22,6 +23,7 @@ use sqlx::{
     migrate::Migrator,
 };
 
+pub use directory::{AuditEntry, StoredEmployee};
 pub use ghosts::Ghost;
 pub use inbox::{InboxItem, InboxKind, NewInboxItem};
 pub use messages::{Direction, MessageMapping, ReadThrough, UnreadMessage};

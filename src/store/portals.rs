@@ -22,6 +22,15 @@ impl Portal {
 }
 
 impl Store {
+    pub async fn portals(&self) -> Result<Vec<Portal>, StoreError> {
+        sqlx::query("SELECT threema_id, room_id, created_at FROM portal")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(Portal::from_row)
+            .collect()
+    }
+
     pub async fn portal_by_threema_id(
         &self,
         threema_id: &str,

@@ -99,6 +99,29 @@ impl ThreemaClient {
         Ok(*key.0.as_bytes())
     }
 
+    /// `GET /lookup/phone_hash/…`: the Threema ID linked to a phone number (E.164 digits).
+    pub async fn lookup_by_phone(&self, phone: &str) -> Result<ThreemaId, ThreemaError> {
+        let hash = crypto::lookup_hash(crypto::PHONE_HASH_KEY, phone.as_bytes());
+        let criterion = threema_gateway::LookupCriterion::PhoneHash(hash);
+        self.lookup_id(&criterion).await
+    }
+
+    /// `GET /lookup/email_hash/…`: the Threema ID linked to an email address.
+    pub async fn lookup_by_email(&self, email: &str) -> Result<ThreemaId, ThreemaError> {
+        let normalised = email.trim().to_lowercase();
+        let hash = crypto::lookup_hash(crypto::EMAIL_HASH_KEY, normalised.as_bytes());
+        let criterion = threema_gateway::LookupCriterion::EmailHash(hash);
+        self.lookup_id(&criterion).await
+    }
+
+    async fn lookup_id(
+        &self,
+        criterion: &threema_gateway::LookupCriterion,
+    ) -> Result<ThreemaId, ThreemaError> {
+        let id = self.api.lookup_id(criterion).await?;
+        ThreemaId::parse(&id.to_string()).ok_or(ThreemaError::NotFound)
+    }
+
     /// `GET /credits`: the account's balance.
     pub async fn credits(&self) -> Result<i64, ThreemaError> {
         Ok(self.api.lookup_credits().await?)

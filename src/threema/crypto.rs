@@ -39,6 +39,39 @@ pub fn key_bytes(hex_key: &str) -> Option<[u8; 32]> {
     hex::decode(hex_part).ok()?.try_into().ok()
 }
 
+/// HMAC keys of the Gateway's hashed lookups (Gateway API reference, "ID lookup").
+pub const PHONE_HASH_KEY: [u8; 32] =
+    hex_literal("85adf8226953f3d96cfd5d09bf29555eb955fcd8aa5ec4f9fcd869e258370723");
+pub const EMAIL_HASH_KEY: [u8; 32] =
+    hex_literal("30a5500fed9701fa6defdb610841900febb8e430881f7ad816826264ec09bad7");
+
+/// `HMAC-SHA256(key, value)` in lowercase hex. By hand: the crate hashes only for its bulk
+/// lookup (privately), and its single lookups would put the number itself in the URL.
+pub fn lookup_hash(key: [u8; 32], value: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length works");
+    mac.update(value);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+const fn hex_literal(s: &str) -> [u8; 32] {
+    const fn nibble(c: u8) -> u8 {
+        match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => panic!("not lowercase hex"),
+        }
+    }
+    let bytes = s.as_bytes();
+    let mut out = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        out[i] = nibble(bytes[2 * i]) << 4 | nibble(bytes[2 * i + 1]);
+        i += 1;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +118,17 @@ mod tests {
             Some([0xab; 32])
         );
         assert_eq!(key_bytes("abcd"), None);
+    }
+
+    #[test]
+    fn lookup_hashes_match_the_documented_vectors() {
+        assert_eq!(
+            lookup_hash(PHONE_HASH_KEY, b"41791234567"),
+            "ad398f4d7ebe63c6550a486cc6e07f9baa09bd9d8b3d8cb9d9be106d35a7fdbc"
+        );
+        assert_eq!(
+            lookup_hash(EMAIL_HASH_KEY, b"test@threema.ch"),
+            "1ea093239cc5f0e1b6ec81b866265b921f26dc4033025410063309f4d1a8ee2c"
+        );
     }
 }

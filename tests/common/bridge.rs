@@ -36,6 +36,8 @@ pub struct TestConfig {
     pub bridge_extra: String,
     /// `threema.callback_listen` port; 0 picks a free one at each start.
     pub callback_port: u16,
+    /// `directory:` keys, as YAML lines indented by two spaces (none: no directory).
+    pub directory: String,
 }
 
 impl TestConfig {
@@ -51,6 +53,7 @@ impl TestConfig {
             unknown_senders: "open".into(),
             bridge_extra: String::new(),
             callback_port: 0,
+            directory: String::new(),
         }
     }
 
@@ -81,6 +84,7 @@ bridge:
   dispatchers: {dispatchers:?}
   unknown_senders: {unknown_senders}
 {bridge_extra}
+{directory}
 logging:
   filter: info,threema_bridge=debug
 "#,
@@ -96,6 +100,10 @@ logging:
             unknown_senders = self.unknown_senders,
             bridge_extra = self.bridge_extra,
             callback_port = self.callback_port,
+            directory = match self.directory.as_str() {
+                "" => String::new(),
+                keys => format!("directory:\n{keys}"),
+            },
         );
         let path = dir.join("config.yaml");
         std::fs::write(&path, yaml).unwrap();

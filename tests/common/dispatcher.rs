@@ -14,9 +14,13 @@ use matrix_sdk::{
     ruma::{
         OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedUserId, RoomId, UserId,
         api::client::{
+            profile::get_profile::v3::Request as GetProfile,
             receipt::create_receipt::v3::ReceiptType as SendReceiptType,
             room::create_room::v3::Request as CreateRoom,
-            state::get_state_event_for_key::v3::Request as GetState,
+            state::{
+                get_state_event_for_key::v3::Request as GetState,
+                get_state_events::v3::Request as GetAllState,
+            },
         },
         events::{
             StateEventType,
@@ -359,6 +363,36 @@ impl Dispatcher {
         );
         let response = self.client.send(request).await.expect("state event");
         serde_json::from_str(response.event_or_content.get()).unwrap()
+    }
+
+    /// Every state event of a room, fetched from the server (the client must be joined).
+    pub async fn all_state(&self, room_id: &str) -> Vec<Value> {
+        let request = GetAllState::new(RoomId::parse(room_id).expect("room id"));
+        let response = self.client.send(request).await.expect("room state");
+        response
+            .room_state
+            .iter()
+            .map(|e| serde_json::from_str(e.json().get()).unwrap())
+            .collect()
+    }
+
+    /// The rooms this client is invited to or has joined, after the last sync.
+    pub fn rooms_in(&self) -> HashSet<String> {
+        self.client
+            .invited_rooms()
+            .into_iter()
+            .chain(self.client.joined_rooms())
+            .map(|r| r.room_id().to_string())
+            .collect()
+    }
+
+    /// A user's global display name, fetched from the server.
+    pub async fn display_name_of(&self, user_id: &str) -> Option<String> {
+        let request = GetProfile::new(UserId::parse(user_id).expect("user id"));
+        let response = self.client.send(request).await.expect("profile");
+        response
+            .get("displayname")
+            .and_then(|v| v.as_str().map(str::to_owned))
     }
 
     /// The joined members as this client's store knows them after the last sync.

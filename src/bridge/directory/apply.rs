@@ -1,0 +1,349 @@
+//! Carrying out a plan: each action through the same Matrix calls the message flows use, then
+//! recorded (room state, audit), so that a crash between the two repeats a harmless call and an
+//! unchanged directory plans nothing.
+
+use futures::{StreamExt, stream};
+use ruma::{OwnedRoomId, RoomAliasId, RoomId, UserId, api::client::room::create_room, serde::Raw};
+use serde_json::json;
+
+use super::{super::Bridge, SyncReport};
+use crate::{
+    bridge::{BridgeError, ghost::ghost_user_id},
+    config::GHOST_PREFIX,
+    directory::plan::{Action, Membership, Room, SpaceKey},
+};
+
+/// Homeserver requests in flight at once: enough to hide latency, few enough not to crowd out
+/// the message flows on a small homeserver.
+const PARALLEL: usize = 4;
+
+/// Power level needed to post in a former driver's portal: only the bot (100) has it.
+const READ_ONLY_LEVEL: i64 = 100;
+
+impl Bridge {
+    /// Applies `actions` in three steps: ghosts and portals, then spaces (whose children are
+    /// those portals), then everything else. Each failure is reported and the rest goes on.
+    pub(super) async fn apply_all(&self, actions: Vec<Action>, report: &mut SyncReport) {
+        let (first, rest): (Vec<Action>, Vec<Action>) = actions
+            .into_iter()
+            .partition(|a| matches!(a, Action::EnsureGhost { .. } | Action::CreatePortal { .. }));
+        let (spaces, rest): (Vec<Action>, Vec<Action>) = rest
+            .into_iter()
+            .partition(|a| matches!(a, Action::CreateSpace { .. }));
+        // A driver's ghost comes before their portal: one lane per driver.
+        let mut lanes: Vec<Vec<Action>> = Vec::new();
+        for action in first {
+            let driver = match &action {
+                Action::EnsureGhost { driver, .. } | Action::CreatePortal { driver, .. } => driver,
+                _ => unreachable!("partitioned above"),
+            };
+            match lanes.iter_mut().find(|lane| match &lane[0] {
+                Action::EnsureGhost { driver: d, .. } | Action::CreatePortal { driver: d, .. } => {
+                    d == driver
+                }
+                _ => false,
+            }) {
+                Some(lane) => lane.push(action),
+                None => lanes.push(vec![action]),
+            }
+        }
+        let results: Vec<Vec<(String, Result<(), BridgeError>)>> = stream::iter(lanes)
+            .map(|lane| async move {
+                let mut out = Vec::new();
+                for action in lane {
+                    let result = self.apply(&action).await;
+                    let failed = result.is_err();
+                    out.push((action.to_string(), result));
+                    if failed {
+                        break;
+                    }
+                }
+                out
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        for (what, result) in results.into_iter().flatten() {
+            tally(report, what, result);
+        }
+        for action in spaces {
+            let result = self.apply(&action).await;
+            tally(report, action.to_string(), result);
+        }
+        let results: Vec<(String, Result<(), BridgeError>)> = stream::iter(rest)
+            .map(|action| async move { (action.to_string(), self.apply(&action).await) })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        for (what, result) in results {
+            tally(report, what, result);
+        }
+    }
+
+    async fn apply(&self, action: &Action) -> Result<(), BridgeError> {
+        match action {
+            Action::EnsureGhost { driver, name } => {
+                self.ensure_ghost_profile(driver, name).await?;
+            }
+            Action::CreatePortal {
+                driver,
+                name,
+                topic,
+                invite,
+            } => {
+                let ghost = self.ensure_ghost(driver).await?;
+                self.create_portal(driver, &ghost, name, topic, invite)
+                    .await?;
+                for user in invite {
+                    self.audit_action("directory", "access.granted", user.as_str(), action)
+                        .await?;
+                }
+            }
+            Action::CreateSpace {
+                key,
+                name,
+                children,
+                invite,
+            } => self.create_space(key, name, children, invite).await?,
+            Action::SetName { room, name } => {
+                let room_id = parse_room(room)?;
+                self.matrix
+                    .set_state(&room_id, "m.room.name", "", &json!({"name": name}))
+                    .await?;
+                self.store.room_state_set(room, "name", "", name).await?;
+            }
+            Action::SetTopic { room, topic } => {
+                let room_id = parse_room(room)?;
+                self.matrix
+                    .set_state(&room_id, "m.room.topic", "", &json!({"topic": topic}))
+                    .await?;
+                self.store.room_state_set(room, "topic", "", topic).await?;
+            }
+            Action::AddChild { space, child } => {
+                let child = self.resolve(child).await?;
+                self.matrix
+                    .set_state(&parse_room(space)?, "m.space.child", &child, &self.via())
+                    .await?;
+                self.store
+                    .room_state_set(space, "child", &child, "")
+                    .await?;
+            }
+            Action::RemoveChild { space, child } => {
+                // An empty content removes a child (m.space.child).
+                self.matrix
+                    .set_state(&parse_room(space)?, "m.space.child", child, &json!({}))
+                    .await?;
+                self.store.room_state_delete(space, "child", child).await?;
+            }
+            Action::Invite { room, user } => {
+                self.matrix.ensure_invited(&parse_room(room)?, user).await?;
+                self.record_member(room, user, Membership::Invite).await?;
+                self.audit_action("directory", "access.granted", user.as_str(), action)
+                    .await?;
+            }
+            Action::Kick { room, user, reason } => {
+                self.matrix.kick(&parse_room(room)?, user, reason).await?;
+                self.record_member(room, user, Membership::Kicked).await?;
+                self.audit_action("directory", "access.removed", user.as_str(), action)
+                    .await?;
+            }
+            Action::SetReadOnly { room, read_only } => {
+                self.set_read_only(&parse_room(room)?, *read_only).await?;
+                self.store
+                    .room_state_set(room, "read_only", "", &read_only.to_string())
+                    .await?;
+                self.audit_action("directory", "portal.read_only", room, action)
+                    .await?;
+            }
+            Action::GhostJoin { room, driver } => {
+                let room_id = parse_room(room)?;
+                let ghost = self.ensure_ghost(driver).await?;
+                self.matrix.ensure_invited(&room_id, &ghost).await?;
+                self.matrix.join(&room_id, &ghost).await?;
+                self.record_member(room, &ghost, Membership::Join).await?;
+                self.audit_action("directory", "driver.returned", driver.as_str(), action)
+                    .await?;
+            }
+            Action::GhostLeave { room, driver } => {
+                let ghost = ghost_user_id(driver, &self.config.homeserver.domain);
+                match self
+                    .matrix
+                    .leave(&parse_room(room)?, &ghost, "left the company")
+                    .await
+                {
+                    Err(e) if e.errcode() == Some("M_FORBIDDEN") => {} // not in the room
+                    other => other?,
+                }
+                self.record_member(room, &ghost, Membership::Leave).await?;
+                self.audit_action("directory", "driver.offboarded", driver.as_str(), action)
+                    .await?;
+            }
+            Action::Deactivate { user } => {
+                let token = self
+                    .config
+                    .directory
+                    .synapse_admin_token
+                    .as_ref()
+                    .ok_or_else(|| BridgeError::BadEvent("no synapse_admin_token".into()))?;
+                self.matrix.deactivate_account(user, token).await?;
+                self.store
+                    .room_state_set("", "account", user.as_str(), "deactivated")
+                    .await?;
+                self.audit_action("directory", "account.deactivated", user.as_str(), action)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn audit_action(
+        &self,
+        actor: &str,
+        what: &str,
+        subject: &str,
+        action: &Action,
+    ) -> Result<(), BridgeError> {
+        Ok(self
+            .store
+            .audit(actor, what, subject, &action.to_string())
+            .await?)
+    }
+
+    /// Records a membership the bridge caused or the homeserver reported.
+    pub(crate) async fn record_member(
+        &self,
+        room: &str,
+        user: &UserId,
+        membership: Membership,
+    ) -> Result<(), BridgeError> {
+        Ok(self
+            .store
+            .room_state_set(room, "member", user.as_str(), membership.as_str())
+            .await?)
+    }
+
+    /// `{"via": [our server]}`: the content of a space child event.
+    fn via(&self) -> serde_json::Value {
+        json!({"via": [self.config.homeserver.domain.as_str()]})
+    }
+
+    async fn resolve(&self, room: &Room) -> Result<String, BridgeError> {
+        let found = match room {
+            Room::Portal(driver) => self
+                .store
+                .portal_by_threema_id(driver.as_str())
+                .await?
+                .map(|p| p.room_id),
+            Room::Space(key) => self
+                .store
+                .spaces()
+                .await?
+                .into_iter()
+                .find(|(k, _)| *k == key.key())
+                .map(|(_, room)| room),
+        };
+        found.ok_or_else(|| BridgeError::BadEvent(format!("{room:?} was not created")))
+    }
+
+    /// A space run by the bot with its children and invites in the creation request; the alias
+    /// `#threema_space_<key>` makes a retry find the room an earlier attempt created.
+    async fn create_space(
+        &self,
+        key: &SpaceKey,
+        name: &str,
+        children: &[Room],
+        invite: &[ruma::OwnedUserId],
+    ) -> Result<(), BridgeError> {
+        let mut child_rooms = Vec::new();
+        for child in children {
+            child_rooms.push(self.resolve(child).await?);
+        }
+        let alias = self.space_alias(key, name);
+        let state = |event_type: &str, state_key: &str, content: serde_json::Value| {
+            Raw::from_json(
+                serde_json::value::to_raw_value(
+                    &json!({"type": event_type, "state_key": state_key, "content": content}),
+                )
+                .expect("JSON values serialise"),
+            )
+        };
+        let mut request = create_room::v3::Request::new();
+        request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
+        request.room_alias_name = Some(alias.alias().to_owned());
+        request.name = Some(name.to_owned());
+        request.invite = invite.to_vec();
+        request.creation_content = Some(
+            Raw::<serde_json::Value>::from_json(
+                serde_json::value::to_raw_value(&json!({"type": "m.space"}))
+                    .expect("JSON values serialise"),
+            )
+            .cast_unchecked(),
+        );
+        request.initial_state = child_rooms
+            .iter()
+            .map(|child| state("m.space.child", child, self.via()))
+            .collect();
+        let (room_id, created) = self.matrix.create_room_with_alias(request, &alias).await?;
+        let room = room_id.as_str();
+        if created {
+            self.store.room_state_set(room, "name", "", name).await?;
+            for child in &child_rooms {
+                self.store.room_state_set(room, "child", child, "").await?;
+            }
+            for user in invite {
+                self.record_member(room, user, Membership::Invite).await?;
+            }
+        }
+        self.store.space_insert(&key.key(), room).await?;
+        tracing::info!(space = %key.key(), %room_id, "created space");
+        Ok(())
+    }
+
+    /// Only for finding a space whose creation answer was lost, so the name it was created with
+    /// may be part of it (a desk with two root spaces of different names keeps them apart).
+    fn space_alias(&self, key: &SpaceKey, name: &str) -> ruma::OwnedRoomAliasId {
+        // Readable where it can be, unique always: the key's letters, and a hash.
+        let slug: String = key
+            .key()
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(40)
+            .collect();
+        let hashed = format!("{}\n{name}", key.key());
+        let hash = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(hashed.as_bytes())[..4]);
+        RoomAliasId::parse(format!(
+            "#{GHOST_PREFIX}space_{slug}_{hash}:{}",
+            self.config.homeserver.domain
+        ))
+        .expect("letters, digits and _ make a valid alias")
+    }
+
+    /// Raises (or restores) the level needed to post messages; state stays the bot's.
+    async fn set_read_only(&self, room_id: &RoomId, read_only: bool) -> Result<(), BridgeError> {
+        let mut levels = self
+            .matrix
+            .state(room_id, "m.room.power_levels", "")
+            .await?
+            .unwrap_or_else(|| json!({}));
+        levels["events_default"] = json!(if read_only { READ_ONLY_LEVEL } else { 0 });
+        self.matrix
+            .set_state(room_id, "m.room.power_levels", "", &levels)
+            .await?;
+        Ok(())
+    }
+}
+
+fn parse_room(room: &str) -> Result<OwnedRoomId, BridgeError> {
+    RoomId::parse(room).map_err(|e| BridgeError::BadEvent(format!("stored room id {room:?}: {e}")))
+}
+
+fn tally(report: &mut SyncReport, what: String, result: Result<(), BridgeError>) {
+    match result {
+        Ok(()) => report.applied += 1,
+        Err(e) => {
+            tracing::warn!(action = %what, error = %crate::error_chain::chain(&e), "directory action failed");
+            report.failed.push(format!("{what}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Room administration as the bot: state events, kicks, and the one Synapse admin call the
+//! directory uses.
+
+use ruma::{
+    RoomId, UserId,
+    api::client::{
+        membership::kick_user,
+        state::{get_state_event_for_key, send_state_event},
+    },
+    events::StateEventType,
+    serde::Raw,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::Value;
+
+use super::{MatrixClient, MatrixError};
+
+impl MatrixClient {
+    /// Sets a state event as the bot. Setting the same content again is harmless (one more
+    /// event in the room), which is why the directory records what it set.
+    pub async fn set_state(
+        &self,
+        room_id: &RoomId,
+        event_type: &str,
+        state_key: &str,
+        content: &Value,
+    ) -> Result<(), MatrixError> {
+        let body = Raw::from_json(
+            serde_json::value::to_raw_value(content).expect("JSON values serialise"),
+        );
+        let request = send_state_event::v3::Request::new_raw(
+            room_id.to_owned(),
+            StateEventType::from(event_type),
+            state_key.to_owned(),
+            body,
+        );
+        self.send(request, None).await?;
+        Ok(())
+    }
+
+    /// A state event's content as the bot sees it; `None` if there is none.
+    pub async fn state(
+        &self,
+        room_id: &RoomId,
+        event_type: &str,
+        state_key: &str,
+    ) -> Result<Option<Value>, MatrixError> {
+        let request = get_state_event_for_key::v3::Request::new(
+            room_id.to_owned(),
+            StateEventType::from(event_type),
+            state_key.to_owned(),
+        );
+        match self.send(request, None).await {
+            Ok(response) => Ok(serde_json::from_str(response.event_or_content.get()).ok()),
+            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The bot removes `user_id` from the room. Someone no longer in it counts as removed.
+    pub async fn kick(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        reason: &str,
+    ) -> Result<(), MatrixError> {
+        let mut request = kick_user::v3::Request::new(room_id.to_owned(), user_id.to_owned());
+        request.reason = Some(reason.to_owned());
+        match self.send(request, None).await {
+            Err(e)
+                if e.errcode() == Some("M_FORBIDDEN")
+                    && !self.is_member(room_id, user_id).await? =>
+            {
+                Ok(())
+            }
+            other => other.map(drop),
+        }
+    }
+
+    /// Invited or joined, as the room's state says.
+    async fn is_member(&self, room_id: &RoomId, user_id: &UserId) -> Result<bool, MatrixError> {
+        let member = self
+            .state(room_id, "m.room.member", user_id.as_str())
+            .await?;
+        Ok(member
+            .as_ref()
+            .and_then(|m| m.get("membership"))
+            .and_then(Value::as_str)
+            .is_some_and(|m| m == "join" || m == "invite"))
+    }
+
+    /// `POST /_synapse/admin/v1/deactivate/<user>`: logs the user out everywhere and removes
+    /// them from every room (Synapse-specific, so plain HTTP; ruma has no type for it).
+    pub async fn deactivate_account(
+        &self,
+        user_id: &UserId,
+        admin_token: &SecretString,
+    ) -> Result<(), MatrixError> {
+        let url = format!(
+            "{}/_synapse/admin/v1/deactivate/{}",
+            self.base_url,
+            url::form_urlencoded::byte_serialize(user_id.as_str().as_bytes()).collect::<String>()
+        );
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(admin_token.expose_secret())
+            .json(&serde_json::json!({"erase": false}))
+            .send()
+            .await
+            .map_err(MatrixError::transport)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(MatrixError::transport)?;
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(MatrixError::from_response(status, None, &body))
+    }
+}

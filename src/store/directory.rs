@@ -1,0 +1,334 @@
+//! `employee`, `space`, `room_state` and `audit`: the directory, what the bridge set up for it,
+//! and the record of both.
+
+use sqlx::{Row, any::AnyRow};
+
+use super::{Store, StoreError, now_ms};
+use crate::directory::{Employee, Record, snapshot::Change};
+
+/// A directory row with what only the store knows about it.
+#[derive(Debug, Clone)]
+pub struct StoredEmployee {
+    pub employee: Employee,
+    pub scim_id: Option<String>,
+    pub scim_user_name: Option<String>,
+    /// The Threema ID a phone/email lookup found (drivers without a `threema_id`).
+    pub looked_up_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl StoredEmployee {
+    fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+        let json: String = row.try_get("record")?;
+        let record: Record = serde_json::from_str(&json).map_err(|e| {
+            StoreError::Sqlx(sqlx::Error::Decode(
+                format!("employee record is not valid JSON: {e}").into(),
+            ))
+        })?;
+        Ok(StoredEmployee {
+            employee: Employee {
+                record,
+                source: row.try_get("source")?,
+                removed: row.try_get::<Option<i64>, _>("removed_at")?.is_some(),
+            },
+            scim_id: row.try_get("scim_id")?,
+            scim_user_name: row.try_get("scim_user_name")?,
+            looked_up_id: row.try_get("looked_up_id")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub details: String,
+}
+
+const EMPLOYEE_COLUMNS: &str = "employee_id, source, record, removed_at, scim_id, scim_user_name, \
+     looked_up_id, created_at, updated_at";
+
+impl Store {
+    pub async fn employees(&self) -> Result<Vec<StoredEmployee>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {EMPLOYEE_COLUMNS} FROM employee ORDER BY employee_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(StoredEmployee::from_row)
+        .collect()
+    }
+
+    pub async fn employee_by_scim_id(
+        &self,
+        scim_id: &str,
+    ) -> Result<Option<StoredEmployee>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {EMPLOYEE_COLUMNS} FROM employee WHERE scim_id = $1"
+        ))
+        .bind(scim_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(StoredEmployee::from_row)
+        .transpose()
+    }
+
+    pub async fn employee_by_id(
+        &self,
+        employee_id: &str,
+    ) -> Result<Option<StoredEmployee>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {EMPLOYEE_COLUMNS} FROM employee WHERE employee_id = $1"
+        ))
+        .bind(employee_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(StoredEmployee::from_row)
+        .transpose()
+    }
+
+    /// Writes a source's changes and their audit entries in one transaction: all or nothing.
+    pub async fn employees_apply(
+        &self,
+        source: &str,
+        changes: &[Change],
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for change in changes {
+            match change {
+                Change::Added(record) | Change::Changed(_, record) => {
+                    sqlx::query(
+                        "INSERT INTO employee (employee_id, source, record, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $4) \
+                         ON CONFLICT (employee_id) DO UPDATE SET source = excluded.source, \
+                         record = excluded.record, removed_at = NULL, updated_at = excluded.updated_at",
+                    )
+                    .bind(&record.employee_id)
+                    .bind(source)
+                    .bind(serde_json::to_string(record).expect("records serialise"))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Change::Removed(record) => {
+                    sqlx::query(
+                        "UPDATE employee SET removed_at = $2, updated_at = $2 WHERE employee_id = $1",
+                    )
+                    .bind(&record.employee_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            let action = match change {
+                Change::Added(_) => "directory.added",
+                Change::Changed(..) => "directory.changed",
+                Change::Removed(_) => "directory.removed",
+            };
+            insert_audit(
+                &mut *tx,
+                now,
+                actor,
+                action,
+                change.employee_id(),
+                &change.describe(),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Gives a SCIM-created (or -claimed) row its SCIM id and user name. `false` when another
+    /// row holds that user name.
+    pub async fn employee_set_scim(
+        &self,
+        employee_id: &str,
+        scim_id: &str,
+        user_name: &str,
+    ) -> Result<bool, StoreError> {
+        let taken =
+            sqlx::query("SELECT 1 FROM employee WHERE scim_user_name = $1 AND employee_id <> $2")
+                .bind(user_name)
+                .bind(employee_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some();
+        if taken {
+            return Ok(false);
+        }
+        sqlx::query(
+            "UPDATE employee SET scim_id = COALESCE(scim_id, $2), scim_user_name = $3 \
+             WHERE employee_id = $1",
+        )
+        .bind(employee_id)
+        .bind(scim_id)
+        .bind(user_name)
+        .execute(&self.pool)
+        .await?;
+        Ok(true)
+    }
+
+    pub async fn employee_set_looked_up(
+        &self,
+        employee_id: &str,
+        threema_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE employee SET looked_up_id = $2 WHERE employee_id = $1")
+            .bind(employee_id)
+            .bind(threema_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn spaces(&self) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query("SELECT key, room_id FROM space")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| Ok((row.try_get("key")?, row.try_get("room_id")?)))
+            .collect()
+    }
+
+    pub async fn space_insert(&self, key: &str, room_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO space (key, room_id, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(room_id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every recorded `(room, kind, key, value)`.
+    pub async fn room_states(&self) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        sqlx::query("SELECT room_id, kind, key, value FROM room_state")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("room_id")?,
+                    row.try_get("kind")?,
+                    row.try_get("key")?,
+                    row.try_get("value")?,
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn room_state_set(
+        &self,
+        room_id: &str,
+        kind: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO room_state (room_id, kind, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (room_id, kind, key) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(room_id)
+        .bind(kind)
+        .bind(key)
+        .bind(value)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn room_state_delete(
+        &self,
+        room_id: &str,
+        kind: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM room_state WHERE room_id = $1 AND kind = $2 AND key = $3")
+            .bind(room_id)
+            .bind(kind)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        details: &str,
+    ) -> Result<(), StoreError> {
+        insert_audit(&self.pool, now_ms(), actor, action, subject, details).await
+    }
+
+    /// The newest entries, optionally only those about `subject`, newest first.
+    pub async fn audit_recent(
+        &self,
+        subject: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = match subject {
+            Some(subject) => sqlx::query(
+                "SELECT id, at, actor, action, subject, details FROM audit \
+                 WHERE subject = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(subject)
+            .bind(limit),
+            None => sqlx::query(
+                "SELECT id, at, actor, action, subject, details FROM audit ORDER BY id DESC LIMIT $1",
+            )
+            .bind(limit),
+        }
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(AuditEntry {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    subject: row.try_get("subject")?,
+                    details: row.try_get("details")?,
+                })
+            })
+            .collect()
+    }
+}
+
+async fn insert_audit<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    at: i64,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit (at, actor, action, subject, details) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(at)
+    .bind(actor)
+    .bind(action)
+    .bind(subject)
+    .bind(details)
+    .execute(executor)
+    .await?;
+    Ok(())
+}

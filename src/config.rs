@@ -712,13 +712,13 @@ fn directory_config(
             })
         }),
     };
-    let optional_secret =
-        |c: &mut Checker, key: &str, value: &Option<SecretString>, file: &Option<PathBuf>| match (
-            value, file,
-        ) {
-            (None, None) => Some(None),
-            _ => c.secret(key, value, file).map(Some),
-        };
+    let optional_secret = |c: &mut Checker,
+                           key: &str,
+                           value: &Option<SecretString>,
+                           file: &Option<PathBuf>| match (value, file) {
+        (None, None) => Some(None),
+        _ => c.secret(key, value, file).map(Some),
+    };
     let scim_token = optional_secret(
         c,
         "directory.scim_token",

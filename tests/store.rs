@@ -44,6 +44,8 @@ on_both_databases!(
     polls_keep_their_choices,
     delivery_status_is_kept_and_resends_are_new_rows,
     unread_messages_are_found_up_to_the_read_event,
+    directory_changes_are_stored_with_their_audit,
+    room_state_records_what_was_set,
 );
 
 fn event(key: &str, room: &str) -> NewInboxItem {
@@ -533,5 +535,149 @@ async fn unread_messages_are_found_up_to_the_read_event(store: Store, _url: &str
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+fn record(employee_id: &str, depot: &str) -> threema_bridge::directory::Record {
+    let fields = [
+        ("employee_id", employee_id),
+        ("display_name", "Erika Muster"),
+        ("role", "driver"),
+        ("active", "true"),
+        ("threema_id", "ABCD1234"),
+        ("depot", depot),
+        ("leave_date", "2027-03-31"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    threema_bridge::directory::Record::from_fields(&fields).unwrap()
+}
+
+async fn directory_changes_are_stored_with_their_audit(store: Store, _url: &str) {
+    use threema_bridge::directory::snapshot::Change;
+    let north = record("D1", "North");
+    store
+        .employees_apply("csv", &[Change::Added(north.clone())], "directory:csv")
+        .await
+        .unwrap();
+    let south = record("D1", "South");
+    store
+        .employees_apply(
+            "csv",
+            &[Change::Changed(north.clone(), south.clone())],
+            "directory:csv",
+        )
+        .await
+        .unwrap();
+    let stored = store.employees().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        stored[0].employee.record, south,
+        "the record round-trips through JSON"
+    );
+    assert!(!stored[0].employee.removed);
+
+    assert!(
+        store
+            .employee_set_scim("D1", "scim-1", "erika")
+            .await
+            .unwrap()
+    );
+    store
+        .employees_apply("csv", &[Change::Added(record("D2", "North"))], "t")
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .employee_set_scim("D2", "scim-2", "erika")
+            .await
+            .unwrap(),
+        "userName is unique"
+    );
+    assert_eq!(
+        store
+            .employee_by_scim_id("scim-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .employee
+            .record
+            .employee_id,
+        "D1"
+    );
+
+    store
+        .employees_apply("csv", &[Change::Removed(south)], "directory:csv")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .employee_by_id("D1")
+            .await
+            .unwrap()
+            .unwrap()
+            .employee
+            .removed
+    );
+    let audit = store.audit_recent(Some("D1"), 10).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["directory.removed", "directory.changed", "directory.added"]
+    );
+    assert!(
+        audit[1].details.contains("depot: North → South"),
+        "{}",
+        audit[1].details
+    );
+    assert_eq!(store.audit_recent(None, 2).await.unwrap().len(), 2);
+}
+
+async fn room_state_records_what_was_set(store: Store, _url: &str) {
+    store
+        .room_state_set("!a:x", "name", "", "Erika")
+        .await
+        .unwrap();
+    store
+        .room_state_set("!a:x", "name", "", "Erika M.")
+        .await
+        .unwrap();
+    store
+        .room_state_set("!a:x", "member", "@d:x", "invite")
+        .await
+        .unwrap();
+    store
+        .room_state_set("!s:x", "child", "!a:x", "")
+        .await
+        .unwrap();
+    store
+        .room_state_delete("!s:x", "child", "!a:x")
+        .await
+        .unwrap();
+    let mut rows = store.room_states().await.unwrap();
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            (
+                "!a:x".to_owned(),
+                "member".to_owned(),
+                "@d:x".to_owned(),
+                "invite".to_owned()
+            ),
+            (
+                "!a:x".to_owned(),
+                "name".to_owned(),
+                String::new(),
+                "Erika M.".to_owned()
+            ),
+        ]
+    );
+    store.space_insert("depot=North", "!s:x").await.unwrap();
+    store.space_insert("depot=North", "!other:x").await.unwrap();
+    assert_eq!(
+        store.spaces().await.unwrap(),
+        [("depot=North".to_owned(), "!s:x".to_owned())]
     );
 }

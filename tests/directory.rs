@@ -595,6 +595,77 @@ async fn scim_provisions_and_deprovisions_a_dispatcher_within_seconds() {
         4,
         "{audit:?}"
     );
+    // A driver pushed by the identity provider: replaced (renamed), then deleted.
+    let driver_id = unique_threema_id('S');
+    let driver = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                    "urn:threema-bridge:params:scim:schemas:extension:2.0:User"],
+        "userName": format!("drv-{t}"), "displayName": "Dora Driver", "active": true,
+        "urn:threema-bridge:params:scim:schemas:extension:2.0:User": {
+            "role": "driver", "threemaId": driver_id, "attributes": {"depot": format!("Hub{t}")}
+        }
+    });
+    let created: Value = http
+        .post(&users)
+        .bearer_auth(&token)
+        .json(&driver)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let driver_scim = created["id"].as_str().unwrap().to_owned();
+    let mut renamed = driver.clone();
+    renamed["displayName"] = json!("Dora Renamed");
+    let replaced = http
+        .put(format!("{users}/{driver_scim}"))
+        .bearer_auth(&token)
+        .json(&renamed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replaced.status(), 200);
+    common::synapse::wait_for("the renamed ghost", Duration::from_secs(30), || async {
+        let ghost = h
+            .bridge
+            .store
+            .ghost_by_threema_id(&driver_id)
+            .await
+            .unwrap()?;
+        (ghost.display_name.as_deref() == Some("Dora Renamed")).then_some(())
+    })
+    .await;
+    let deleted = http
+        .delete(format!("{users}/{driver_scim}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let gone = http
+        .get(format!("{users}/{driver_scim}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+    let portal = portal_of(&h, &driver_id).await;
+    common::synapse::wait_for(
+        "the deleted driver's portal read-only",
+        Duration::from_secs(30),
+        || async {
+            let states = h.bridge.store.room_states().await.unwrap();
+            states
+                .iter()
+                .any(|(room, kind, _, value)| {
+                    *room == portal && kind == "read_only" && value == "true"
+                })
+                .then_some(())
+        },
+    )
+    .await;
+
     let whoami = http
         .get(format!(
             "{}/_matrix/client/v3/account/whoami",
@@ -649,6 +720,31 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
             .unwrap()
             .is_none()
     );
+    // The same from the command line, as an operator runs it before trusting a new export.
+    let config = h.config.write(dir.path(), h.synapse);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
+        .args([
+            "-c",
+            config.to_str().unwrap(),
+            "directory",
+            "sync",
+            "--dry-run",
+        ])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("would do"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("for {}", rows[0].threema_id)),
+        "{stdout}"
+    );
+    assert!(h.bridge.store.employees().await.unwrap().is_empty());
     h.stop().await;
 }
 

@@ -602,25 +602,57 @@ fn update_room(
     }
 }
 
-/// The template with the record's fields filled in; `()` or `[]` left empty by a missing
-/// attribute disappear, and so does the space before them.
+/// The template with the record's fields filled in. A bracketed part (`(Truck {vehicle})`,
+/// `[{team}]`) whose placeholders are all empty is left out, so a missing attribute leaves no
+/// `(Truck )` behind.
 pub fn render_name(template: &str, id: &ThreemaId, record: &Record) -> String {
-    let mut out = template
-        .replace("{display_name}", &record.display_name)
-        .replace("{employee_id}", &record.employee_id)
-        .replace("{threema_id}", id.as_str());
-    while let Some(start) = out.find('{') {
-        let Some(len) = out[start..].find('}') else {
+    let value = |key: &str| match key {
+        "display_name" => record.display_name.clone(),
+        "employee_id" => record.employee_id.clone(),
+        "threema_id" => id.to_string(),
+        other => record
+            .attribute(&other.to_lowercase())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(open) = rest.find(['(', '[']) {
+        out.push_str(&fill(&rest[..open], &value).0);
+        let close = if rest[open..].starts_with('(') {
+            ')'
+        } else {
+            ']'
+        };
+        let Some(len) = rest[open..].find(close) else {
             break;
         };
-        let key = out[start + 1..start + len].to_lowercase();
-        let value = record.attribute(&key).unwrap_or_default().to_owned();
-        out.replace_range(start..=start + len, &value);
+        let group = &rest[open..=open + len];
+        let (filled, any_value) = fill(group, &value);
+        if any_value || !group.contains('{') {
+            out.push_str(&filled);
+        }
+        rest = &rest[open + len + 1..];
     }
-    for empty in ["()", "[]"] {
-        out = out.replace(&format!(" {empty}"), "").replace(empty, "");
-    }
+    out.push_str(&fill(rest, &value).0);
     out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Fills `{placeholders}`; also says whether any of them had a value.
+fn fill(text: &str, value: &impl Fn(&str) -> String) -> (String, bool) {
+    let (mut out, mut any_value, mut rest) = (String::new(), false, text);
+    while let Some(start) = rest.find('{') {
+        let Some(len) = rest[start..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        let filled = value(&rest[start + 1..start + len]);
+        any_value |= !filled.is_empty();
+        out.push_str(&filled);
+        rest = &rest[start + len + 1..];
+    }
+    out.push_str(rest);
+    (out, any_value)
 }
 
 /// `Threema ABCD1234 · Depot: North · Vehicle: 17`.
@@ -1037,6 +1069,11 @@ mod tests {
             "Driver 17 (Truck 17)"
         );
         assert_eq!(erika("{display_name} ({team})"), "Driver 17");
+        assert_eq!(erika("{display_name} (Truck {team})"), "Driver 17");
+        assert_eq!(
+            erika("{display_name} (Truck {vehicle}) (driver)"),
+            "Driver 17 (Truck 17) (driver)"
+        );
         assert_eq!(
             erika("{Depot} · {display_name} [{threema_id}]"),
             "North · Driver 17 [DRV00017]"

@@ -196,7 +196,9 @@ impl Bridge {
                 )
                 .await?;
             // The refusal is logged and audited already; a failed notice must not hide it.
-            let txn = format!("directory-refused-{}", crate::store::now_ms());
+            // The same refusal (the scheduled sync finds the same file) is told once.
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(refused.to_string().as_bytes());
+            let txn = format!("directory-refused-{}", hex::encode(&digest[..8]));
             if let Err(e) = self
                 .notice_admins(&format!("⚠️ Directory sync stopped: {refused}"), &txn)
                 .await

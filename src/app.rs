@@ -13,7 +13,10 @@ use crate::{
         to_threema::ThreemaOutbox,
     },
     config::Config,
-    http::{self, AppState, threema::CallbackState},
+    http::{
+        self, AppState,
+        threema::{CallbackState, RefusalGuard},
+    },
     matrix::{MatrixClient, MatrixError, RetryPolicy},
     store::{Store, StoreError},
     threema::{ThreemaClient, ThreemaError},
@@ -129,12 +132,21 @@ impl App {
             bridge: bridge.clone(),
             secret: config.threema.secret.clone(),
             wake: threema_wake.clone(),
+            guard: Arc::new(RefusalGuard::new(
+                config.threema.callback_refusals_per_minute,
+                config.threema.callback_block,
+            )),
         };
+        let body_timeout = config.threema.callback_body_timeout;
         let token = shutdown.clone();
         let callback_server = tasks.spawn(async move {
-            axum::serve(callback_listener, http::threema::router(callback_state))
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await
+            let router = http::threema::router(callback_state, body_timeout);
+            axum::serve(
+                callback_listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await
         });
 
         if let Err(e) = startup_with_server(&bridge, &config).await {

@@ -71,6 +71,9 @@ pub struct RawThreema {
     pub callback_listen: Option<String>,
     pub credits_warning: Option<i64>,
     pub timeout_seconds: Option<u64>,
+    pub callback_body_timeout_seconds: Option<u64>,
+    pub callback_refusals_per_minute: Option<u32>,
+    pub callback_block_seconds: Option<u64>,
 }
 
 impl fmt::Debug for RawThreema {
@@ -88,6 +91,15 @@ impl fmt::Debug for RawThreema {
             .field("callback_listen", &self.callback_listen)
             .field("credits_warning", &self.credits_warning)
             .field("timeout_seconds", &self.timeout_seconds)
+            .field(
+                "callback_body_timeout_seconds",
+                &self.callback_body_timeout_seconds,
+            )
+            .field(
+                "callback_refusals_per_minute",
+                &self.callback_refusals_per_minute,
+            )
+            .field("callback_block_seconds", &self.callback_block_seconds)
             .finish()
     }
 }
@@ -201,6 +213,12 @@ pub struct ThreemaConfig {
     pub credits_warning: i64,
     /// Longest wait for one Gateway request. A send that times out is not repeated blindly.
     pub timeout: std::time::Duration,
+    /// A callback body must arrive within this (slow senders are cut off).
+    pub callback_body_timeout: std::time::Duration,
+    /// Refused callbacks (bad MAC, malformed) an address may send per minute before it is
+    /// answered 429 for `callback_block`.
+    pub callback_refusals_per_minute: u32,
+    pub callback_block: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -656,6 +674,19 @@ impl Config {
                 credits_warning: raw.threema.credits_warning.unwrap_or(100),
                 timeout: std::time::Duration::from_secs(
                     raw.threema.timeout_seconds.unwrap_or(30).max(1),
+                ),
+                callback_body_timeout: std::time::Duration::from_secs(
+                    raw.threema
+                        .callback_body_timeout_seconds
+                        .unwrap_or(10)
+                        .max(1),
+                ),
+                callback_refusals_per_minute: raw
+                    .threema
+                    .callback_refusals_per_minute
+                    .unwrap_or(60),
+                callback_block: std::time::Duration::from_secs(
+                    raw.threema.callback_block_seconds.unwrap_or(300),
                 ),
             },
             database: DatabaseConfig {

@@ -514,6 +514,16 @@ async fn scim_provisions_and_deprovisions_a_dispatcher_within_seconds() {
         assert_eq!(body["status"], "400");
         assert!(body["scimType"].is_string(), "{body}");
     }
+    // Far larger than any user: refused before it is read.
+    let huge = http
+        .post(&users)
+        .bearer_auth(&token)
+        .header("content-type", "application/scim+json")
+        .body(format!("{{\"userName\": \"{}\"}}", "x".repeat(200_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
     assert_eq!(
         h.bridge.store.employees().await.unwrap().len(),
         count_before

@@ -84,10 +84,12 @@ struct Tally {
 }
 
 impl World {
-    async fn new(hs: &'static Synapse, db: &TestDb) -> World {
+    /// The bridge uses `bridge_db`; the checks read `check_db` (the same database, reached
+    /// directly when the bridge's way to it is part of the fault).
+    async fn new(hs: &'static Synapse, bridge_db: &str, check_db: &str) -> World {
         let dir = tempfile::tempdir().unwrap();
         let desk_lp = unique_localpart("desk");
-        let mut config = TestConfig::new(db.url());
+        let mut config = TestConfig::new(bridge_db);
         config.dispatchers = vec![format!("@{desk_lp}:{DOMAIN}")];
         config.gateway_timeout_s = 2;
         config.callback_port = free_port();
@@ -110,7 +112,7 @@ impl World {
         ));
         config.gateway_url = sim.base_url();
         let config_path = config.write(dir.path(), hs);
-        let store = Store::connect(db.url(), 2).await.unwrap();
+        let store = Store::connect(check_db, 2).await.unwrap();
         let desk = Arc::new(Dispatcher::login(hs, &desk_lp, "Desk").await);
         let mut world = World {
             hs,
@@ -365,7 +367,7 @@ fn free_port() -> u16 {
 async fn nothing_is_lost_or_duplicated_under_crashes_outages_and_replays() {
     let guard = synapse::acquire().await;
     let db = TestDb::sqlite();
-    let mut world = World::new(guard.synapse, &db).await;
+    let mut world = World::new(guard.synapse, db.url(), db.url()).await;
     let mut tallies = Vec::new();
 
     let kills = env_number("FAULTS_KILLS", 10);
@@ -393,6 +395,24 @@ async fn nothing_is_lost_or_duplicated_under_crashes_outages_and_replays() {
                     .inject_fault("send_e2e", Fault::accept_then_timeout().times(2));
                 tokio::time::sleep(Duration::from_secs(8)).await;
                 w.sim.clear_faults();
+            })
+            .await,
+    ));
+
+    let lock = env_number("FAULTS_DB_OUTAGE_SECONDS", 10);
+    let db_url = db.url().to_owned();
+    tallies.push((
+        "SQLite file locked by another process",
+        world
+            .scenario("sqlite-lock", async |_: &mut World, _| {
+                use sqlx::Connection;
+                let mut other = sqlx::SqliteConnection::connect(&db_url).await.unwrap();
+                sqlx::query("BEGIN EXCLUSIVE")
+                    .execute(&mut other)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_secs(lock)).await;
+                sqlx::query("COMMIT").execute(&mut other).await.unwrap();
             })
             .await,
     ));
@@ -429,23 +449,68 @@ async fn nothing_is_lost_or_duplicated_under_crashes_outages_and_replays() {
             .await,
     ));
 
+    tallies.push((
+        "callbacks replayed 8 at a time, in random order",
+        world
+            .scenario("replay-concurrent", async |w: &mut World, _| {
+                let answers = w.sim.replay_delivered_concurrently(8).await;
+                assert!(
+                    answers.iter().all(|a| *a == Some(200)),
+                    "a repeated callback is acknowledged: {answers:?}"
+                );
+            })
+            .await,
+    ));
+
+    report(&tallies);
+    eprintln!("bridge starts: {}", world.starts);
+    world.bridge.take().unwrap().terminate();
+}
+
+/// Prints the README's table and fails on anything lost, duplicated or out of order.
+fn report(tallies: &[(&str, Tally)]) {
     eprintln!(
         "\n| scenario | messages | lost | duplicated | out of order | marked failed/unknown, so far |"
     );
     eprintln!("| --- | ---: | ---: | ---: | ---: | ---: |");
-    for (name, t) in &tallies {
+    for (name, t) in tallies {
         eprintln!(
             "| {name} | {} | {} | {} | {} | {} |",
             t.sent, t.lost, t.duplicated, t.out_of_order, t.marked
         );
     }
-    eprintln!("bridge starts: {}", world.starts);
-    for (name, t) in &tallies {
+    for (name, t) in tallies {
         assert_eq!(
             (t.lost, t.duplicated, t.out_of_order),
             (0, 0, 0),
             "{name}: nothing lost, nothing twice, in order"
         );
     }
+}
+
+/// PostgreSQL going away under load: every connection cut and new ones refused, twice, as a
+/// restart of the database server does (through a proxy, so other tests keep their server).
+#[tokio::test]
+async fn nothing_is_lost_or_duplicated_when_postgresql_goes_away() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let guard = synapse::acquire().await;
+    let proxy = common::tcp_proxy::Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let through_proxy = db.url().replacen(":5432/", &format!(":{}/", proxy.port), 1);
+    assert_ne!(through_proxy, db.url(), "the database URL names port 5432");
+    let mut world = World::new(guard.synapse, &through_proxy, db.url()).await;
+    let outage = Duration::from_secs(env_number("FAULTS_DB_OUTAGE_SECONDS", 10));
+    let proxy = Arc::new(proxy);
+    let tally = world
+        .scenario("postgres", async |_: &mut World, _| {
+            for _ in 0..2 {
+                proxy.outage(outage).await;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+            }
+        })
+        .await;
+    report(&[("PostgreSQL connections cut twice", tally)]);
     world.bridge.take().unwrap().terminate();
+    db.cleanup().await;
 }

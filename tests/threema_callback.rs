@@ -111,6 +111,104 @@ async fn refused_callbacks_store_nothing_and_a_retried_one_is_stored_once() {
     bridge.stop().await;
 }
 
+/// A client that sends from `ip` (any 127.x address is this machine).
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_flood_of_refused_callbacks_is_blocked_and_the_gateway_still_served() {
+    let bridge = Harness::start(TestDb::sqlite(), |c| {
+        c.threema_extra = "  callback_refusals_per_minute: 5\n  callback_block_seconds: 600".into();
+    })
+    .await;
+    let bridge_key = bridge_public_key(&bridge.config.private_key);
+    let driver = Driver::new("DRVR0002");
+    let forged = || {
+        let (nonce, sealed) = driver.seal(&bridge_key, 0x01, b"x");
+        let (nonce, sealed) = (hex::encode(nonce), hex::encode(sealed));
+        let id = random_message_id();
+        callback_body(
+            &driver.id,
+            GATEWAY_ID,
+            &id,
+            "1700000000",
+            &nonce,
+            &sealed,
+            "guessed",
+        )
+    };
+    let attacker = client_from([127, 0, 0, 2]);
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        let response = attacker
+            .post(&bridge.callback_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(forged())
+            .send()
+            .await
+            .unwrap();
+        answers.push(response.status().as_u16());
+    }
+    assert!(answers[..5].iter().all(|s| *s == 401), "{answers:?}");
+    assert!(answers[10..].iter().all(|s| *s == 429), "{answers:?}");
+    // Valid callbacks from the Gateway's address are not affected, not even by the count.
+    let message_id = random_message_id();
+    let valid = driver.callback(&bridge_key, &message_id, 0x01, b"still here");
+    assert_eq!(post(&bridge.callback_url, valid).await, 200);
+    let stored = bridge
+        .bridge
+        .store
+        .threema_inbox_pending(0, 100)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1, "only the valid callback is stored");
+    assert_eq!(stored[0].message_id, message_id);
+    bridge.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bridge = Harness::start(TestDb::sqlite(), |c| {
+        c.threema_extra = "  callback_body_timeout_seconds: 1".into();
+    })
+    .await;
+    let address = bridge
+        .callback_url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow.write_all(
+        format!(
+            "POST /threema/callback HTTP/1.1\r\nHost: {address}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nfrom=ECHO",
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    // The rest never comes; the bridge answers and closes instead of waiting forever.
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), slow.read_to_string(&mut answer))
+        .await
+        .expect("the bridge gives up on the body")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // Meanwhile and afterwards others are served.
+    let bridge_key = bridge_public_key(&bridge.config.private_key);
+    let driver = Driver::new("DRVR0003");
+    let valid = driver.callback(&bridge_key, &random_message_id(), 0x01, b"hi");
+    assert_eq!(post(&bridge.callback_url, valid).await, 200);
+    bridge.stop().await;
+}
+
 #[tokio::test]
 async fn every_message_type_is_decoded_from_a_real_box() {
     let bridge = Harness::start(TestDb::sqlite(), |_| {}).await;

@@ -1,16 +1,28 @@
 //! `POST /threema/callback` on its own listener (it may face the internet): MAC first, then
 //! persist, then 200. The Gateway retries a callback only three more times, so a 200 is never
 //! given before the message is durably stored.
+//!
+//! Hostile clients: a body must arrive within `threema.callback_body_timeout_seconds` (slow
+//! senders are cut off with 408), and an address that keeps sending refused requests (bad MAC,
+//! malformed) is answered 429 without reading its body for a while. Only refusals count: the
+//! real Gateway's valid callbacks are never throttled, as a throttled callback may be lost.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    net::{IpAddr, SocketAddr},
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use axum::{
     Router,
-    body::Bytes,
-    extract::{DefaultBodyLimit, State, rejection::BytesRejection},
+    body::Body,
+    extract::{ConnectInfo, DefaultBodyLimit, Request, State},
     http::StatusCode,
     routing::post,
 };
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
@@ -26,15 +38,53 @@ pub struct CallbackState {
     pub bridge: Arc<Bridge>,
     pub secret: SecretString,
     pub wake: Arc<Notify>,
+    pub guard: Arc<RefusalGuard>,
+}
+
+/// Addresses that sent too many refused requests, answered 429 until their block ends.
+pub struct RefusalGuard {
+    refusals: DefaultKeyedRateLimiter<IpAddr>,
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
+    block_for: Duration,
+}
+
+impl RefusalGuard {
+    /// `per_minute` refusals (and as many at once) are tolerated; beyond that the address is
+    /// blocked for `block_for`.
+    pub fn new(per_minute: u32, block_for: Duration) -> Self {
+        let per_minute = NonZeroU32::new(per_minute.max(1)).expect("at least 1");
+        RefusalGuard {
+            refusals: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            blocked: Mutex::default(),
+            block_for,
+        }
+    }
+
+    fn is_blocked(&self, ip: IpAddr) -> bool {
+        let mut blocked = self.blocked.lock().expect("not poisoned");
+        let now = Instant::now();
+        blocked.retain(|_, until| *until > now);
+        blocked.contains_key(&ip)
+    }
+
+    fn refused(&self, ip: IpAddr) {
+        if self.refusals.check_key(&ip).is_err() {
+            tracing::warn!(%ip, "too many refused callbacks; blocking the address for a while");
+            let until = Instant::now() + self.block_for;
+            self.blocked.lock().expect("not poisoned").insert(ip, until);
+        }
+        self.refusals.retain_recent();
+    }
 }
 
 /// Largest callback body: boxes of up to ~8 KB arrive hex encoded (reference §6).
 pub const MAX_CALLBACK_BYTES: usize = 64 * 1024;
 
-pub fn router(state: CallbackState) -> Router {
+pub fn router(state: CallbackState, body_timeout: Duration) -> Router {
     Router::new()
         .route("/threema/callback", post(callback))
         .layer(DefaultBodyLimit::max(MAX_CALLBACK_BYTES))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(body_timeout))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             tracing::info_span!("callback", method = %req.method(), path = %req.uri().path())
         }))
@@ -43,14 +93,31 @@ pub fn router(state: CallbackState) -> Router {
 
 async fn callback(
     State(state): State<CallbackState>,
-    body: Result<Bytes, BytesRejection>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
 ) -> (StatusCode, &'static str) {
-    let body = match body {
+    let ip = peer.ip();
+    if state.guard.is_blocked(ip) {
+        return (StatusCode::TOO_MANY_REQUESTS, "too many refused requests\n");
+    }
+    let (status, text) = handle(&state, request.into_body()).await;
+    if status.is_client_error() {
+        state.guard.refused(ip);
+    }
+    (status, text)
+}
+
+async fn handle(state: &CallbackState, body: Body) -> (StatusCode, &'static str) {
+    let body = match axum::body::to_bytes(body, MAX_CALLBACK_BYTES).await {
         Ok(body) => body,
-        Err(BytesRejection::FailedToBufferBody(_)) => {
+        Err(e)
+            if std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) =>
+        {
             return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
         }
-        Err(_) => return (StatusCode::BAD_REQUEST, "unreadable body\n"),
+        // The body timeout, or the client went away.
+        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "body not received in time\n"),
     };
     let gateway_id = state.bridge.threema.gateway_id().as_str();
     let verified = match callback::verify(&body, state.secret.expose_secret(), gateway_id) {

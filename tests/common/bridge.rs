@@ -38,6 +38,8 @@ pub struct TestConfig {
     pub callback_port: u16,
     /// `directory:` keys, as YAML lines indented by two spaces (none: no directory).
     pub directory: String,
+    /// More `threema:` keys, as YAML lines indented by two spaces.
+    pub threema_extra: String,
 }
 
 impl TestConfig {
@@ -54,6 +56,7 @@ impl TestConfig {
             bridge_extra: String::new(),
             callback_port: 0,
             directory: String::new(),
+            threema_extra: String::new(),
         }
     }
 
@@ -76,6 +79,7 @@ threema:
   private_key: "{key}"
   callback_listen: 127.0.0.1:{callback_port}
   timeout_seconds: {gateway_timeout}
+{threema_extra}
 database:
   url: "{db}"
   max_connections: 4
@@ -100,6 +104,7 @@ logging:
             unknown_senders = self.unknown_senders,
             bridge_extra = self.bridge_extra,
             callback_port = self.callback_port,
+            threema_extra = self.threema_extra,
             directory = match self.directory.as_str() {
                 "" => String::new(),
                 keys => format!("directory:\n{keys}"),

@@ -6,4 +6,5 @@ pub mod db;
 pub mod dispatcher;
 pub mod python;
 pub mod synapse;
+pub mod tcp_proxy;
 pub mod threema;

@@ -280,6 +280,33 @@ impl Simulator {
         answers
     }
 
+    /// Posts every delivered callback again, `parallel` at a time in random order, so that
+    /// repeats overtake each other in flight. Returns the receiver's answers.
+    pub async fn replay_delivered_concurrently(&self, parallel: usize) -> Vec<Option<u16>> {
+        use rand::seq::SliceRandom;
+        let (url, mut bodies) = {
+            let inner = self.shared.lock();
+            (inner.callback_url.clone(), inner.delivered.clone())
+        };
+        let Some(url) = url else {
+            return Vec::new();
+        };
+        bodies.shuffle(&mut rand::rng());
+        let queue = std::sync::Mutex::new(bodies);
+        let answers = std::sync::Mutex::new(Vec::new());
+        let worker = || async {
+            loop {
+                let Some(body) = queue.lock().unwrap().pop() else {
+                    return;
+                };
+                let status = crate::callback::post(&self.shared, &url, &body).await.0;
+                answers.lock().unwrap().push(status);
+            }
+        };
+        futures::future::join_all((0..parallel.max(1)).map(|_| worker())).await;
+        answers.into_inner().unwrap()
+    }
+
     /// Every callback attempt so far, in order.
     pub fn callbacks(&self) -> Vec<CallbackAttempt> {
         self.shared.lock().callbacks.clone()

@@ -100,10 +100,35 @@ async fn a_drivers_first_message_opens_a_portal_for_the_desk() {
         nickname: Some("Erik Express".into()),
         message: threema_bridge::threema::codec::Message::Text("Bin am Depot".into()),
         media: None,
+        retried: true,
     };
     let again = h.bridge.bridge_to_matrix(&incoming).await.unwrap().unwrap();
     assert_eq!(again.as_str(), messages[0]["event_id"].as_str().unwrap());
     assert_eq!(dispatcher.messages(&room).await.len(), 2);
+
+    // The worst case for a retry: the event went out, the bridge died before recording it, and
+    // the homeserver restarted meanwhile (Synapse forgets transaction ids on restart). The
+    // retry finds the event in the room instead of sending it twice.
+    {
+        use sqlx::Connection;
+        let mut db = sqlx::SqliteConnection::connect(h.db.url()).await.unwrap();
+        sqlx::query("DELETE FROM message WHERE threema_message_id = $1")
+            .bind(&second)
+            .execute(&mut db)
+            .await
+            .unwrap();
+    }
+    h.synapse.stop().await;
+    h.synapse.restart().await;
+    let retried = threema_bridge::bridge::Incoming {
+        message_id: second.clone(),
+        date: sent[1].date as i64,
+        message: threema_bridge::threema::codec::Message::Text("Fahre jetzt los".into()),
+        ..incoming
+    };
+    let found = h.bridge.bridge_to_matrix(&retried).await.unwrap().unwrap();
+    assert_eq!(found.as_str(), messages[1]["event_id"].as_str().unwrap());
+    assert_eq!(dispatcher.messages(&room).await.len(), 2, "not sent twice");
 
     // A colleague invited later reads the whole history.
     let colleague = h.synapse.new_user("colleague").await;

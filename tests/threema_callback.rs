@@ -209,6 +209,36 @@ async fn a_body_that_does_not_arrive_in_time_is_cut_off() {
     bridge.stop().await;
 }
 
+/// The listener that may face the internet serves the callback and nothing else.
+#[tokio::test]
+async fn the_callback_listener_exposes_nothing_else() {
+    let bridge = Harness::start(TestDb::sqlite(), |_| {}).await;
+    let base = bridge
+        .callback_url
+        .trim_end_matches("/threema/callback")
+        .to_owned();
+    let http = reqwest::Client::new();
+    for (method, path) in [
+        ("GET", "/health"),
+        ("GET", "/ready"),
+        ("PUT", "/_matrix/app/v1/transactions/1"),
+        ("GET", "/scim/v2/Users"),
+        ("GET", "/threema/callback"),
+    ] {
+        let response = http
+            .request(method.parse().unwrap(), format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(response.status().as_u16(), 404 | 405),
+            "{method} {path}: {}",
+            response.status()
+        );
+    }
+    bridge.stop().await;
+}
+
 #[tokio::test]
 async fn every_message_type_is_decoded_from_a_real_box() {
     let bridge = Harness::start(TestDb::sqlite(), |_| {}).await;

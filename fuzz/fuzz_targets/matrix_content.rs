@@ -18,7 +18,11 @@ fn plan(content: &RoomMessageEventContent, display_name: &str) {
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     // As HTML with a plain body (the input split in two), and as the display name.
-    let (body, html) = text.split_at(text.char_indices().nth(text.chars().count() / 2).map_or(0, |(i, _)| i));
+    let (body, html) = text.split_at(
+        text.char_indices()
+            .nth(text.chars().count() / 2)
+            .map_or(0, |(i, _)| i),
+    );
     for msgtype in ["m.text", "m.notice", "m.emote"] {
         let content = serde_json::json!({
             "msgtype": msgtype,

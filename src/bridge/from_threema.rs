@@ -26,6 +26,9 @@ pub struct Incoming {
     pub nickname: Option<String>,
     pub message: Message,
     pub media: Option<Media>,
+    /// An earlier attempt may have reached the homeserver (its answer lost): look before
+    /// sending again.
+    pub retried: bool,
 }
 
 pub struct ThreemaInbox(pub Arc<Bridge>);
@@ -132,6 +135,7 @@ impl Bridge {
             nickname: item.nickname.clone(),
             message,
             media,
+            retried: item.attempts > 0,
         };
         if self.is_former_driver(&incoming.from) {
             // Kept in the inbox and audited, not shown: the person has left the company.

@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::{Bridge, BridgeError, Incoming, ghost::ghost_user_id};
 use crate::{
     format,
+    matrix::RetryPolicy,
     store::{Direction, MessageMapping, Poll},
     threema::{
         ThreemaId,
@@ -338,6 +339,13 @@ impl Bridge {
         Ok(Bridged::Nothing("shown".into()))
     }
 
+    /// Sends the event as the ghost, once.
+    ///
+    /// The transaction id makes a repeat harmless only while the homeserver remembers it, and
+    /// Synapse forgets on restart: a send whose answer was lost in a restart would show twice.
+    /// So every event carries its Threema message ([`SOURCE_KEY`]), and before sending again
+    /// after a failure (here, or in an earlier attempt) the bridge looks whether the room has
+    /// it already.
     async fn send_as_ghost(
         &self,
         incoming: &Incoming,
@@ -345,7 +353,10 @@ impl Bridge {
         ghost: &UserId,
         content: &Value,
     ) -> Result<OwnedEventId, BridgeError> {
-        let raw = serde_json::value::to_raw_value(content).expect("JSON values serialise");
+        let source = source_of(incoming);
+        let mut content = content.clone();
+        content[SOURCE_KEY] = Value::String(source.clone());
+        let raw = serde_json::value::to_raw_value(&content).expect("JSON values serialise");
         let mut request = send_message_event::v3::Request::new_raw(
             room_id.to_owned(),
             txn_id(incoming).into(),
@@ -354,7 +365,49 @@ impl Bridge {
         );
         request.timestamp =
             UInt::new(incoming.date.max(0) as u64 * 1000).map(MilliSecondsSinceUnixEpoch);
-        Ok(self.matrix.send(request, Some(ghost)).await?.event_id)
+        let once = self.matrix.clone().with_retry(RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        });
+        let policy = RetryPolicy::default();
+        let mut delay = policy.first_delay;
+        let mut look_first = incoming.retried;
+        for attempt in 1.. {
+            if look_first && let Some(event_id) = self.find_bridged(room_id, ghost, &source).await?
+            {
+                tracing::info!(%source, %event_id, "found in the room already; not sent again");
+                return Ok(event_id);
+            }
+            match once.send(request.clone(), Some(ghost)).await {
+                Ok(response) => return Ok(response.event_id),
+                Err(e) if e.is_transient() && attempt < policy.attempts => {
+                    tracing::warn!(error = %e, attempt, "sending a driver's message failed, retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(policy.max_delay);
+                    look_first = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    /// The ghost's event for this Threema message among its latest in the room, if any.
+    async fn find_bridged(
+        &self,
+        room_id: &RoomId,
+        ghost: &UserId,
+        source: &str,
+    ) -> Result<Option<OwnedEventId>, BridgeError> {
+        let events = self.matrix.recent_events_of(room_id, ghost, 100).await?;
+        Ok(events
+            .into_iter()
+            .find(|e| e["content"][SOURCE_KEY] == source)
+            .and_then(|e| {
+                e["event_id"]
+                    .as_str()
+                    .and_then(|id| EventId::parse(id).ok())
+            }))
     }
 
     async fn record(
@@ -396,6 +449,13 @@ impl Bridge {
             .await?;
         Ok(())
     }
+}
+
+/// Content key naming the Threema message an event shows (`<sender>/<message id>`).
+pub const SOURCE_KEY: &str = "threema_bridge.source";
+
+fn source_of(incoming: &Incoming) -> String {
+    format!("{}/{}", incoming.from, incoming.message_id)
 }
 
 /// The transaction id of everything sent for one Threema message.

@@ -89,6 +89,31 @@ impl MatrixClient {
             .is_some_and(|m| m == "join" || m == "invite"))
     }
 
+    /// The latest `limit` message events `sender` sent in the room, newest first, as JSON (as
+    /// the bot sees them).
+    pub async fn recent_events_of(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        limit: u32,
+    ) -> Result<Vec<Value>, MatrixError> {
+        use ruma::api::client::{filter::RoomEventFilter, message::get_message_events};
+        let mut request = get_message_events::v3::Request::new(
+            room_id.to_owned(),
+            ruma::api::Direction::Backward,
+        );
+        request.limit = limit.into();
+        let mut filter = RoomEventFilter::default();
+        filter.senders = Some(vec![sender.to_owned()]);
+        request.filter = filter;
+        let response = self.send(request, None).await?;
+        Ok(response
+            .chunk
+            .iter()
+            .filter_map(|e| serde_json::from_str(e.json().get()).ok())
+            .collect())
+    }
+
     /// `POST /_synapse/admin/v1/deactivate/<user>`: logs the user out everywhere and removes
     /// them from every room (Synapse-specific, so plain HTTP; ruma has no type for it).
     pub async fn deactivate_account(

@@ -442,3 +442,28 @@ async fn a_message_the_gateway_keeps_refusing_is_given_up_with_a_notice() {
     assert!(format!("{:?}", inbox[0].message).contains("Wer übernimmt Tour 4?"));
     h.stop().await;
 }
+
+/// The phone can confirm a message before the Gateway's answer to the send reaches the bridge:
+/// the receipt waits for the send to be recorded instead of being dropped as unknown.
+#[tokio::test]
+async fn a_receipt_faster_than_the_gateways_answer_is_kept() {
+    let desk = unique_localpart("desk");
+    let (h, sim) =
+        Harness::with_simulator(|c| c.dispatchers = vec![format!("@{desk}:{DOMAIN}")]).await;
+    let phone = Behaviour {
+        auto_received: true,
+        receipt_delay: Duration::ZERO,
+        read_after: Some(Duration::ZERO),
+        ..Behaviour::silent()
+    };
+    let p = portal(&h, &sim, &desk, phone).await;
+    sim.inject_fault(
+        "send_e2e",
+        Fault::answer_after(Duration::from_secs(2)).times(1),
+    );
+    let (event, _) = p.send(&sim, "Rampe 5 ist frei").await;
+    p.wait_reactions(&event, &["✓✓"]).await;
+    let rows = h.bridge.store.outbox_by_event(&event).await.unwrap();
+    assert!(rows[0].status.read_at.is_some(), "{rows:?}");
+    h.stop().await;
+}

@@ -81,6 +81,9 @@ struct Tally {
     duplicated: usize,
     out_of_order: usize,
     marked: usize,
+    /// Messages the phone read whose status is wrong: not read in the store, or the room not
+    /// showing exactly the ghost's one ✓✓.
+    receipts_wrong: usize,
 }
 
 impl World {
@@ -145,7 +148,12 @@ impl World {
     async fn open_portals(&mut self) {
         for n in 0..DRIVERS {
             let nickname = format!("Fahrer {n}");
-            let driver = add_phone(&self.sim, 'F', &nickname, Behaviour::silent());
+            // Phones that confirm receipt and read every message at once, as drivers do.
+            let reads = Behaviour {
+                read_after: Some(Duration::from_secs(1)),
+                ..Behaviour::default()
+            };
+            let driver = add_phone(&self.sim, 'F', &nickname, reads);
             let text = format!("{driver} hello");
             let id = self
                 .sim
@@ -284,6 +292,7 @@ impl World {
             // once, or the room says it failed or may not have arrived.
             let wanted = by_desk.get(driver).cloned().unwrap_or_default();
             let mut marked = Vec::new();
+            let mut delivered = Vec::new();
             for (event, text) in &wanted {
                 let rows = self
                     .desk
@@ -302,6 +311,8 @@ impl World {
                     .all(|r| matches!(r.state, OutboxState::Failed | OutboxState::Unknown))
                 {
                     marked.push(format!("Desk: {text}"));
+                } else {
+                    delivered.push((event.clone(), text.clone()));
                 }
             }
             let phone: Vec<String> = self
@@ -319,6 +330,57 @@ impl World {
             compare(&texts, &phone, &mut tally, |t| {
                 marked.iter().any(|m| m == t)
             });
+
+            // Receipts: what the phone read is read in the store, and the room shows the
+            // ghost's ✓✓ on it once (the ✓ it replaced gone).
+            for (event, text) in &delivered {
+                let read = self
+                    .desk
+                    .wait_until("the read receipt", settle(), || async {
+                        let rows = self.store.outbox_by_event(event).await.unwrap();
+                        rows.iter()
+                            .any(|r| r.status.read_at.is_some())
+                            .then_some(())
+                    });
+                if tokio::time::timeout(settle(), read).await.is_err() {
+                    eprintln!("receipt missing: {text}");
+                    tally.receipts_wrong += 1;
+                }
+            }
+            let marks_of = |timeline: &[serde_json::Value], event: &str| -> Vec<String> {
+                timeline
+                    .iter()
+                    .filter(|e| {
+                        e["type"] == "m.reaction"
+                            && e["sender"] == ghost.as_str()
+                            && e["content"]["m.relates_to"]["event_id"] == event
+                    })
+                    .filter_map(|e| {
+                        e["content"]["m.relates_to"]["key"]
+                            .as_str()
+                            .map(str::to_owned)
+                    })
+                    .collect()
+            };
+            let shown = self
+                .desk
+                .wait_until("the read markers", settle(), || async {
+                    let timeline = self.desk.timeline(room).await;
+                    delivered
+                        .iter()
+                        .all(|(event, _)| marks_of(&timeline, event) == ["✓✓"])
+                        .then_some(())
+                });
+            if tokio::time::timeout(settle(), shown).await.is_err() {
+                let timeline = self.desk.timeline(room).await;
+                for (event, text) in &delivered {
+                    let marks = marks_of(&timeline, event);
+                    if marks != ["✓✓"] {
+                        eprintln!("read marker wrong: {text}: {marks:?}");
+                        tally.receipts_wrong += 1;
+                    }
+                }
+            }
         }
         tally
     }
@@ -470,20 +532,20 @@ async fn nothing_is_lost_or_duplicated_under_crashes_outages_and_replays() {
 /// Prints the README's table and fails on anything lost, duplicated or out of order.
 fn report(tallies: &[(&str, Tally)]) {
     eprintln!(
-        "\n| scenario | messages | lost | duplicated | out of order | marked failed/unknown, so far |"
+        "\n| scenario | messages | lost | duplicated | out of order | receipts wrong | marked failed/unknown, so far |"
     );
-    eprintln!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    eprintln!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (name, t) in tallies {
         eprintln!(
-            "| {name} | {} | {} | {} | {} | {} |",
-            t.sent, t.lost, t.duplicated, t.out_of_order, t.marked
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            t.sent, t.lost, t.duplicated, t.out_of_order, t.receipts_wrong, t.marked
         );
     }
     for (name, t) in tallies {
         assert_eq!(
-            (t.lost, t.duplicated, t.out_of_order),
-            (0, 0, 0),
-            "{name}: nothing lost, nothing twice, in order"
+            (t.lost, t.duplicated, t.out_of_order, t.receipts_wrong),
+            (0, 0, 0, 0),
+            "{name}: nothing lost, nothing twice, in order, receipts consistent"
         );
     }
 }

@@ -45,6 +45,10 @@ pub enum BridgeError {
     Threema(#[from] ThreemaError),
     #[error("malformed event: {0}")]
     BadEvent(String),
+    /// Depends on something still under way (a receipt for a send whose answer is not
+    /// recorded yet): try again shortly.
+    #[error("not yet: {0}")]
+    NotYet(String),
 }
 
 impl BridgeError {
@@ -55,6 +59,7 @@ impl BridgeError {
             BridgeError::Matrix(e) => e.is_transient(),
             BridgeError::Threema(e) => e.is_transient(),
             BridgeError::BadEvent(_) => false,
+            BridgeError::NotYet(_) => true,
         }
     }
 }
@@ -81,6 +86,9 @@ pub struct Bridge {
     pub directory_wake: Notify,
     /// The startup steps are done (the homeserver reached us, the bot exists): ready to serve.
     pub started: AtomicBool,
+    /// Transaction ids of sends to the homeserver that failed in a way that may have gone
+    /// through: looked up in the room before they are tried again.
+    uncertain_sends: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Bridge {
@@ -106,6 +114,7 @@ impl Bridge {
             directory_lock: Default::default(),
             directory_wake: Notify::new(),
             started: AtomicBool::new(false),
+            uncertain_sends: Default::default(),
         }
     }
 

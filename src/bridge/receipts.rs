@@ -94,6 +94,20 @@ impl Bridge {
                 .read_receipt(&room_id, &event_id, &ghost)
                 .await?;
         }
+        if !unknown.is_empty()
+            && self
+                .store
+                .outbox_in_flight_to(incoming.from.as_str())
+                .await?
+        {
+            // The phone can answer before the Gateway's answer to our send is recorded: wait
+            // for it rather than lose the receipt (what was updated already is kept; repeating
+            // it changes nothing).
+            return Err(BridgeError::NotYet(format!(
+                "receipt for {} message(s) of a send still under way",
+                unknown.len()
+            )));
+        }
         if !unknown.is_empty() {
             tracing::info!(
                 threema_id = %incoming.from,

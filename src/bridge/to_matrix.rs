@@ -371,16 +371,30 @@ impl Bridge {
         });
         let policy = RetryPolicy::default();
         let mut delay = policy.first_delay;
-        let mut look_first = incoming.retried;
+        let txn = txn_id(incoming);
+        let mut look_first = incoming.retried || self.is_uncertain(&txn);
         for attempt in 1.. {
-            if look_first && let Some(event_id) = self.find_bridged(room_id, ghost, &source).await?
-            {
+            let found = match look_first {
+                true => self.find_bridged(room_id, ghost, &source).await?,
+                false => None,
+            };
+            if let Some(event_id) = found {
                 tracing::info!(%source, %event_id, "found in the room already; not sent again");
+                self.set_uncertain(&txn, false);
                 return Ok(event_id);
             }
             match once.send(request.clone(), Some(ghost)).await {
-                Ok(response) => return Ok(response.event_id),
-                Err(e) if e.is_transient() && attempt < policy.attempts => {
+                Ok(response) => {
+                    self.set_uncertain(&txn, false);
+                    return Ok(response.event_id);
+                }
+                Err(e) if e.is_transient() => {
+                    // It may have gone through: look before the next try, in this attempt or
+                    // in the inbox's next one.
+                    self.set_uncertain(&txn, true);
+                    if attempt >= policy.attempts {
+                        return Err(e.into());
+                    }
                     tracing::warn!(error = %e, attempt, "sending a driver's message failed, retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(policy.max_delay);
@@ -390,6 +404,21 @@ impl Bridge {
             }
         }
         unreachable!("the loop returns")
+    }
+
+    fn is_uncertain(&self, txn: &str) -> bool {
+        self.uncertain_sends
+            .lock()
+            .expect("not poisoned")
+            .contains(txn)
+    }
+
+    fn set_uncertain(&self, txn: &str, uncertain: bool) {
+        let mut sends = self.uncertain_sends.lock().expect("not poisoned");
+        match uncertain {
+            true => sends.insert(txn.to_owned()),
+            false => sends.remove(txn),
+        };
     }
 
     /// The ghost's event for this Threema message among its latest in the room, if any.

@@ -276,6 +276,17 @@ impl Store {
     }
 
     /// The sent message a driver's receipt names.
+    /// Whether a send to `recipient` is under way (its Gateway answer not recorded yet).
+    pub async fn outbox_in_flight_to(&self, recipient: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "SELECT 1 FROM threema_outbox WHERE recipient = $1 AND state = 'sending' LIMIT 1",
+        )
+        .bind(recipient)
+        .fetch_optional(&self.pool)
+        .await?
+        .is_some())
+    }
+
     pub async fn outbox_by_message(
         &self,
         recipient: &str,

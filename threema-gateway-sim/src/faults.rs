@@ -20,6 +20,10 @@ pub struct Fault {
     pub times: Option<u32>,
     /// Handle the request (deliver, debit) but never answer: the client times out.
     pub accept_then_timeout: bool,
+    /// Handle the request, then wait this long (real time) before answering: the phone may
+    /// react before the client learns the message went out.
+    #[serde(rename = "answer_delay_ms", with = "crate::serde_util::opt_millis")]
+    pub answer_delay: Option<Duration>,
     /// Apply only to this fraction of matching requests (drawn from the simulator's RNG).
     pub probability: Option<f64>,
 }
@@ -45,6 +49,14 @@ impl Fault {
     pub fn accept_then_timeout() -> Self {
         Fault {
             accept_then_timeout: true,
+            ..Fault::default()
+        }
+    }
+
+    /// Perform the effect of every matching request, then answer `delay` late.
+    pub fn answer_after(delay: Duration) -> Self {
+        Fault {
+            answer_delay: Some(delay),
             ..Fault::default()
         }
     }

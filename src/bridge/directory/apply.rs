@@ -321,11 +321,12 @@ impl Bridge {
 
     /// Raises (or restores) the level needed to post messages; state stays the bot's.
     async fn set_read_only(&self, room_id: &RoomId, read_only: bool) -> Result<(), BridgeError> {
+        // Changed in place: a fresh content would drop the bot's own level.
         let mut levels = self
             .matrix
             .state(room_id, "m.room.power_levels", "")
             .await?
-            .unwrap_or_else(|| json!({}));
+            .ok_or_else(|| BridgeError::BadEvent(format!("{room_id} has no power levels")))?;
         levels["events_default"] = json!(if read_only { READ_ONLY_LEVEL } else { 0 });
         self.matrix
             .set_state(room_id, "m.room.power_levels", "", &levels)

@@ -273,6 +273,12 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
         }
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
+    if let Some(delay) = fault.as_ref().and_then(|f| f.answer_delay) {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
     response
 }
 

@@ -118,6 +118,17 @@ async fn children(client: &Dispatcher, space: &str) -> HashSet<String> {
         .collect()
 }
 
+/// How many audit entries about `subject` record `action`.
+async fn audited(h: &Harness, subject: &str, action: &str) -> usize {
+    let audit = h
+        .bridge
+        .store
+        .audit_recent(Some(subject), 100)
+        .await
+        .unwrap();
+    audit.iter().filter(|e| e.action == action).count()
+}
+
 async fn portal_of(h: &Harness, threema_id: &str) -> String {
     h.bridge
         .store
@@ -289,20 +300,7 @@ async fn a_csv_of_250_drivers_provisions_the_desk_and_follows_its_changes() {
         })
         .await;
     assert!(nora.messages(&management).await.len() > before, "{refusal}");
-    let audit = h
-        .bridge
-        .store
-        .audit_recent(Some(&nora.user_id), 100)
-        .await
-        .unwrap();
-    assert!(
-        audit
-            .iter()
-            .filter(|e| e.action == "access.removed")
-            .count()
-            >= 4,
-        "{audit:?}"
-    );
+    assert!(audited(&h, &nora.user_id, "access.removed").await >= 4);
 
     // A truncated export (50 rows) is refused and changes nothing.
     write_csv(&csv, &changed[..50]);
@@ -410,11 +408,7 @@ async fn a_driver_past_the_leaving_date_is_offboarded() {
         .await
         .unwrap();
     common::synapse::wait_for("the audit entry", WAIT, || async {
-        let audit = h.bridge.store.audit_recent(Some(&phone), 20).await.unwrap();
-        audit
-            .iter()
-            .any(|e| e.action == "inbound.refused")
-            .then_some(())
+        (audited(&h, &phone, "inbound.refused").await > 0).then_some(())
     })
     .await;
     assert!(
@@ -577,34 +571,10 @@ async fn scim_provisions_and_deprovisions_a_dispatcher_within_seconds() {
     common::synapse::wait_for(
         "Sam's account deactivated",
         Duration::from_secs(30),
-        || async {
-            let audit = h
-                .bridge
-                .store
-                .audit_recent(Some(&sam.user_id), 50)
-                .await
-                .unwrap();
-            audit
-                .iter()
-                .any(|e| e.action == "account.deactivated")
-                .then_some(audit)
-        },
+        || async { (audited(&h, &sam.user_id, "account.deactivated").await > 0).then_some(()) },
     )
     .await;
-    let audit = h
-        .bridge
-        .store
-        .audit_recent(Some(&sam.user_id), 50)
-        .await
-        .unwrap();
-    assert_eq!(
-        audit
-            .iter()
-            .filter(|e| e.action == "access.removed")
-            .count(),
-        4,
-        "{audit:?}"
-    );
+    assert_eq!(audited(&h, &sam.user_id, "access.removed").await, 4);
     // A driver pushed by the identity provider: replaced (renamed), then deleted.
     let driver_id = unique_threema_id('S');
     let driver = json!({

@@ -3,12 +3,13 @@
 use ruma::{
     OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, UserId,
     api::client::room::{Visibility, create_room},
-    serde::Raw,
 };
 use serde_json::json;
 
 use super::{Bridge, BridgeError};
-use crate::{config::GHOST_PREFIX, directory::plan::Membership, threema::ThreemaId};
+use crate::{
+    config::GHOST_PREFIX, directory::plan::Membership, matrix::initial_state, threema::ThreemaId,
+};
 
 impl Bridge {
     /// The driver's portal room: from the store, or created now with the ghost in it.
@@ -100,14 +101,6 @@ impl Bridge {
             "channel": {"id": driver.as_str(), "displayname": name},
         });
         let state_key = format!("threema://threema/{}", driver.as_str());
-        let state = |event_type: &str, state_key: &str, content: serde_json::Value| {
-            Raw::from_json(
-                serde_json::value::to_raw_value(
-                    &json!({"type": event_type, "state_key": state_key, "content": content}),
-                )
-                .expect("JSON values serialise"),
-            )
-        };
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
         request.visibility = Visibility::Private;
@@ -118,13 +111,13 @@ impl Bridge {
             .chain(invite.iter().cloned())
             .collect();
         request.initial_state = vec![
-            state(
+            initial_state(
                 "m.room.history_visibility",
                 "",
                 json!({"history_visibility": "shared"}),
             ),
-            state("m.bridge", &state_key, bridge_info.clone()),
-            state("uk.half-shot.bridge", &state_key, bridge_info),
+            initial_state("m.bridge", &state_key, bridge_info.clone()),
+            initial_state("uk.half-shot.bridge", &state_key, bridge_info),
         ];
         request
     }

@@ -395,9 +395,9 @@ impl Bridge {
                     if attempt >= policy.attempts {
                         return Err(e.into());
                     }
-                    tracing::warn!(error = %e, attempt, "sending a driver's message failed, retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(policy.max_delay);
+                    let wait = policy.wait_after(&e, &mut delay);
+                    tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "sending a driver's message failed, retrying");
+                    tokio::time::sleep(wait).await;
                     look_first = true;
                 }
                 Err(e) => return Err(e.into()),

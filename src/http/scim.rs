@@ -253,11 +253,10 @@ async fn store_change(
 ) -> Result<StoredEmployee, Error> {
     let store = &state.bridge.store;
     let before = store.employee_by_id(&record.employee_id).await?;
-    let taken = store.employees().await?.into_iter().any(|e| {
-        e.scim_user_name.as_deref() == Some(user_name)
-            && e.employee.record.employee_id != record.employee_id
-    });
-    if taken {
+    if store
+        .scim_user_name_taken(user_name, &record.employee_id)
+        .await?
+    {
         return Err(
             ScimError::conflict_uniqueness(format!("userName {user_name:?} is taken")).into(),
         );

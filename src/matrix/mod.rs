@@ -5,6 +5,8 @@ mod error;
 mod intent;
 mod rooms;
 
+pub use rooms::initial_state;
+
 use std::{borrow::Cow, time::Duration};
 
 use ruma::{
@@ -27,6 +29,22 @@ pub struct RetryPolicy {
     pub attempts: u32,
     pub first_delay: Duration,
     pub max_delay: Duration,
+}
+
+impl RetryPolicy {
+    /// How long to wait after `error` before the next try: what a 429 asks for, else `delay`,
+    /// which doubles (up to `max_delay`) for the try after.
+    pub fn wait_after(&self, error: &MatrixError, delay: &mut Duration) -> Duration {
+        let wait = match error {
+            MatrixError::Api {
+                retry_after: Some(after),
+                ..
+            } => *after,
+            _ => *delay,
+        };
+        *delay = (*delay * 2).min(self.max_delay);
+        wait
+    }
 }
 
 impl Default for RetryPolicy {
@@ -159,16 +177,9 @@ impl MatrixClient {
         loop {
             match self.send_once(request.clone(), as_user, token).await {
                 Err(e) if e.is_transient() && attempt < self.retry.attempts => {
-                    let wait = match &e {
-                        MatrixError::Api {
-                            retry_after: Some(after),
-                            ..
-                        } => *after,
-                        _ => delay,
-                    };
+                    let wait = self.retry.wait_after(&e, &mut delay);
                     tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "homeserver request failed, retrying");
                     tokio::time::sleep(wait).await;
-                    delay = (delay * 2).min(self.retry.max_delay);
                     attempt += 1;
                 }
                 result => return result,

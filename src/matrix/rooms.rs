@@ -15,6 +15,16 @@ use serde_json::Value;
 
 use super::{MatrixClient, MatrixError};
 
+/// A state event for `initial_state` of a room creation request.
+pub fn initial_state(
+    event_type: &str,
+    state_key: &str,
+    content: Value,
+) -> Raw<ruma::events::AnyInitialStateEvent> {
+    let event = serde_json::json!({"type": event_type, "state_key": state_key, "content": content});
+    Raw::from_json(serde_json::value::to_raw_value(&event).expect("JSON values serialise"))
+}
+
 impl MatrixClient {
     /// Sets a state event as the bot. Setting the same content again is harmless (one more
     /// event in the room), which is why the directory records what it set.

@@ -19,6 +19,11 @@ pub struct StoredEmployee {
 }
 
 impl StoredEmployee {
+    /// The Threema ID found by phone/email lookup, if there was one.
+    pub fn looked_up(&self) -> Option<crate::threema::ThreemaId> {
+        crate::threema::ThreemaId::parse(self.looked_up_id.as_deref()?)
+    }
+
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         let json: String = row.try_get("record")?;
         let record: Record = serde_json::from_str(&json).map_err(|e| {
@@ -156,14 +161,7 @@ impl Store {
         scim_id: &str,
         user_name: &str,
     ) -> Result<bool, StoreError> {
-        let taken =
-            sqlx::query("SELECT 1 FROM employee WHERE scim_user_name = $1 AND employee_id <> $2")
-                .bind(user_name)
-                .bind(employee_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some();
-        if taken {
+        if self.scim_user_name_taken(user_name, employee_id).await? {
             return Ok(false);
         }
         sqlx::query(
@@ -176,6 +174,22 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(true)
+    }
+
+    /// Whether another employee than `employee_id` has this SCIM user name.
+    pub async fn scim_user_name_taken(
+        &self,
+        user_name: &str,
+        employee_id: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT 1 FROM employee WHERE scim_user_name = $1 AND employee_id <> $2")
+                .bind(user_name)
+                .bind(employee_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     pub async fn employee_set_looked_up(

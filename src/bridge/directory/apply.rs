@@ -2,6 +2,8 @@
 //! recorded (room state, audit), so that a crash between the two repeats a harmless call and an
 //! unchanged directory plans nothing.
 
+use std::collections::BTreeMap;
+
 use futures::{StreamExt, stream};
 use ruma::{OwnedRoomId, RoomAliasId, RoomId, UserId, api::client::room::create_room, serde::Raw};
 use serde_json::json;
@@ -11,6 +13,8 @@ use crate::{
     bridge::{BridgeError, ghost::ghost_user_id},
     config::GHOST_PREFIX,
     directory::plan::{Action, Membership, Room, SpaceKey},
+    matrix::initial_state,
+    threema::ThreemaId,
 };
 
 /// Homeserver requests in flight at once: enough to hide latency, few enough not to crowd out
@@ -24,45 +28,35 @@ impl Bridge {
     /// Applies `actions` in three steps: ghosts and portals, then spaces (whose children are
     /// those portals), then everything else. Each failure is reported and the rest goes on.
     pub(super) async fn apply_all(&self, actions: Vec<Action>, report: &mut SyncReport) {
-        let (first, rest): (Vec<Action>, Vec<Action>) = actions
-            .into_iter()
-            .partition(|a| matches!(a, Action::EnsureGhost { .. } | Action::CreatePortal { .. }));
-        let (spaces, rest): (Vec<Action>, Vec<Action>) = rest
-            .into_iter()
-            .partition(|a| matches!(a, Action::CreateSpace { .. }));
         // A driver's ghost comes before their portal: one lane per driver.
-        let mut lanes: Vec<Vec<Action>> = Vec::new();
-        for action in first {
-            let driver = match &action {
-                Action::EnsureGhost { driver, .. } | Action::CreatePortal { driver, .. } => driver,
-                _ => unreachable!("partitioned above"),
-            };
-            match lanes.iter_mut().find(|lane| match &lane[0] {
-                Action::EnsureGhost { driver: d, .. } | Action::CreatePortal { driver: d, .. } => {
-                    d == driver
+        let mut lanes: BTreeMap<ThreemaId, Vec<Action>> = BTreeMap::new();
+        let (mut spaces, mut rest) = (Vec::new(), Vec::new());
+        for action in actions {
+            match &action {
+                Action::EnsureGhost { driver, .. } | Action::CreatePortal { driver, .. } => {
+                    lanes.entry(driver.clone()).or_default().push(action)
                 }
-                _ => false,
-            }) {
-                Some(lane) => lane.push(action),
-                None => lanes.push(vec![action]),
+                Action::CreateSpace { .. } => spaces.push(action),
+                _ => rest.push(action),
             }
         }
-        let results: Vec<Vec<(String, Result<(), BridgeError>)>> = stream::iter(lanes)
-            .map(|lane| async move {
-                let mut out = Vec::new();
-                for action in lane {
-                    let result = self.apply(&action).await;
-                    let failed = result.is_err();
-                    out.push((action.to_string(), result));
-                    if failed {
-                        break;
+        let results: Vec<Vec<(String, Result<(), BridgeError>)>> =
+            stream::iter(lanes.into_values())
+                .map(|lane| async move {
+                    let mut out = Vec::new();
+                    for action in lane {
+                        let result = self.apply(&action).await;
+                        let failed = result.is_err();
+                        out.push((action.to_string(), result));
+                        if failed {
+                            break;
+                        }
                     }
-                }
-                out
-            })
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
+                    out
+                })
+                .buffer_unordered(PARALLEL)
+                .collect()
+                .await;
         for (what, result) in results.into_iter().flatten() {
             tally(report, what, result);
         }
@@ -95,7 +89,7 @@ impl Bridge {
                 self.create_portal(driver, &ghost, name, topic, invite)
                     .await?;
                 for user in invite {
-                    self.audit_action("directory", "access.granted", user.as_str(), action)
+                    self.audit_action("access.granted", user.as_str(), action)
                         .await?;
                 }
             }
@@ -138,13 +132,13 @@ impl Bridge {
             Action::Invite { room, user } => {
                 self.matrix.ensure_invited(&parse_room(room)?, user).await?;
                 self.record_member(room, user, Membership::Invite).await?;
-                self.audit_action("directory", "access.granted", user.as_str(), action)
+                self.audit_action("access.granted", user.as_str(), action)
                     .await?;
             }
             Action::Kick { room, user, reason } => {
                 self.matrix.kick(&parse_room(room)?, user, reason).await?;
                 self.record_member(room, user, Membership::Kicked).await?;
-                self.audit_action("directory", "access.removed", user.as_str(), action)
+                self.audit_action("access.removed", user.as_str(), action)
                     .await?;
             }
             Action::SetReadOnly { room, read_only } => {
@@ -152,8 +146,7 @@ impl Bridge {
                 self.store
                     .room_state_set(room, "read_only", "", &read_only.to_string())
                     .await?;
-                self.audit_action("directory", "portal.read_only", room, action)
-                    .await?;
+                self.audit_action("portal.read_only", room, action).await?;
             }
             Action::GhostJoin { room, driver } => {
                 let room_id = parse_room(room)?;
@@ -161,7 +154,7 @@ impl Bridge {
                 self.matrix.ensure_invited(&room_id, &ghost).await?;
                 self.matrix.join(&room_id, &ghost).await?;
                 self.record_member(room, &ghost, Membership::Join).await?;
-                self.audit_action("directory", "driver.returned", driver.as_str(), action)
+                self.audit_action("driver.returned", driver.as_str(), action)
                     .await?;
             }
             Action::GhostLeave { room, driver } => {
@@ -175,7 +168,7 @@ impl Bridge {
                     other => other?,
                 }
                 self.record_member(room, &ghost, Membership::Leave).await?;
-                self.audit_action("directory", "driver.offboarded", driver.as_str(), action)
+                self.audit_action("driver.offboarded", driver.as_str(), action)
                     .await?;
             }
             Action::Deactivate { user } => {
@@ -189,23 +182,23 @@ impl Bridge {
                 self.store
                     .room_state_set("", "account", user.as_str(), "deactivated")
                     .await?;
-                self.audit_action("directory", "account.deactivated", user.as_str(), action)
+                self.audit_action("account.deactivated", user.as_str(), action)
                     .await?;
             }
         }
         Ok(())
     }
 
+    /// Records an action on access in the audit log, as the directory's doing.
     async fn audit_action(
         &self,
-        actor: &str,
         what: &str,
         subject: &str,
         action: &Action,
     ) -> Result<(), BridgeError> {
         Ok(self
             .store
-            .audit(actor, what, subject, &action.to_string())
+            .audit("directory", what, subject, &action.to_string())
             .await?)
     }
 
@@ -259,14 +252,6 @@ impl Bridge {
             child_rooms.push(self.resolve(child).await?);
         }
         let alias = self.space_alias(key, name);
-        let state = |event_type: &str, state_key: &str, content: serde_json::Value| {
-            Raw::from_json(
-                serde_json::value::to_raw_value(
-                    &json!({"type": event_type, "state_key": state_key, "content": content}),
-                )
-                .expect("JSON values serialise"),
-            )
-        };
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
         request.room_alias_name = Some(alias.alias().to_owned());
@@ -281,7 +266,7 @@ impl Bridge {
         );
         request.initial_state = child_rooms
             .iter()
-            .map(|child| state("m.space.child", child, self.via()))
+            .map(|child| initial_state("m.space.child", child, self.via()))
             .collect();
         let (room_id, created) = self.matrix.create_room_with_alias(request, &alias).await?;
         let room = room_id.as_str();

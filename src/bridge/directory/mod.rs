@@ -254,7 +254,7 @@ impl Bridge {
             if record.threema_id.is_some() || record.role != crate::directory::Role::Driver {
                 continue;
             }
-            if let Some(id) = employee.looked_up_id.as_deref().and_then(ThreemaId::parse) {
+            if let Some(id) = employee.looked_up() {
                 found.insert(record.employee_id.clone(), id);
                 continue;
             }

@@ -70,10 +70,7 @@ impl Bridge {
         let stored = self.store.employees().await?;
         let looked_up = stored
             .iter()
-            .filter_map(|s| {
-                let id = ThreemaId::parse(s.looked_up_id.as_deref()?)?;
-                Some((s.employee.record.employee_id.clone(), id))
-            })
+            .filter_map(|s| Some((s.employee.record.employee_id.clone(), s.looked_up()?)))
             .collect();
         let directory: Vec<Employee> = stored.into_iter().map(|s| s.employee).collect();
         self.set_directory_view(DirectoryView::new(

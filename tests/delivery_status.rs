@@ -56,7 +56,8 @@ impl Portal {
         (event, inbox[before].message_id.clone())
     }
 
-    async fn receipt(&self, sim: &Simulator, status: u8, ids: &[&str]) {
+    /// The phone's receipt for `ids`; returns the receipt's own message id.
+    async fn receipt(&self, sim: &Simulator, status: u8, ids: &[&str]) -> String {
         let message_ids = ids.iter().map(|id| id.to_string()).collect();
         sim.send_from_user(
             &self.driver,
@@ -66,7 +67,7 @@ impl Portal {
             },
         )
         .await
-        .unwrap();
+        .unwrap()
     }
 
     /// Waits until the ghost's reactions on `event` are exactly `keys`.
@@ -462,6 +463,84 @@ async fn a_receipt_faster_than_the_gateways_answer_is_kept() {
         Fault::answer_after(Duration::from_secs(2)).times(1),
     );
     let (event, _) = p.send(&sim, "Rampe 5 ist frei").await;
+    p.wait_reactions(&event, &["✓✓"]).await;
+    let rows = h.bridge.store.outbox_by_event(&event).await.unwrap();
+    assert!(rows[0].status.read_at.is_some(), "{rows:?}");
+    h.stop().await;
+}
+
+/// A bridge killed while handling a read receipt (the ✓✓ sent and stored, the message not yet
+/// marked read, the receipt not yet marked handled) handles it again on restart: the marker it
+/// finds stored is the one it is about to send again, and it must stay up.
+#[tokio::test]
+async fn a_receipt_handled_again_after_a_crash_keeps_its_marker() {
+    use sqlx::{Connection, Row};
+    let desk = unique_localpart("desk");
+    let (h, sim) =
+        Harness::with_simulator(|c| c.dispatchers = vec![format!("@{desk}:{DOMAIN}")]).await;
+    // The callback's sealed box is dropped once handled; keep a copy to replay the crash.
+    let mut db = sqlx::SqliteConnection::connect(h.db.url()).await.unwrap();
+    for statement in [
+        "CREATE TABLE kept_box (seq INTEGER, box TEXT)",
+        "CREATE TRIGGER keep_box AFTER INSERT ON threema_inbox \
+         BEGIN INSERT INTO kept_box VALUES (NEW.seq, NEW.box); END",
+    ] {
+        sqlx::query(statement).execute(&mut db).await.unwrap();
+    }
+    let p = portal(&h, &sim, &desk, Behaviour::silent()).await;
+    let (event, id) = p.send(&sim, "Tor 3 ist frei").await;
+    p.receipt(&sim, RECEIVED, &[&id]).await;
+    p.wait_reactions(&event, &["✓"]).await;
+    let receipt = p.receipt(&sim, READ, &[&id]).await;
+    p.wait_reactions(&event, &["✓✓"]).await;
+    let handled =
+        "SELECT processed_at IS NOT NULL FROM threema_inbox WHERE sender = $1 AND message_id = $2";
+    let handled = async |db: &mut sqlx::SqliteConnection| -> bool {
+        sqlx::query(handled)
+            .bind(&p.driver)
+            .bind(&receipt)
+            .fetch_one(db)
+            .await
+            .unwrap()
+            .get(0)
+    };
+    wait_for("the read receipt handled", WAIT, || async {
+        let mut db = sqlx::SqliteConnection::connect(h.db.url()).await.unwrap();
+        handled(&mut db).await.then_some(())
+    })
+    .await;
+
+    // The crash: the receipt's last two writes undone, its box back.
+    sqlx::query("UPDATE threema_outbox SET read_at = NULL WHERE event_id = $1")
+        .bind(&event)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE threema_inbox SET processed_at = NULL, outcome = NULL, \
+         box = (SELECT box FROM kept_box WHERE kept_box.seq = threema_inbox.seq) \
+         WHERE sender = $1 AND message_id = $2",
+    )
+    .bind(&p.driver)
+    .bind(&receipt)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    wait_for("the read receipt handled again", WAIT, || async {
+        let mut db = sqlx::SqliteConnection::connect(h.db.url()).await.unwrap();
+        handled(&mut db).await.then_some(())
+    })
+    .await;
+    // The driver's next message is handled after the receipt (one lane per driver): once the
+    // desk sees it, it sees whatever the receipt did to the marker.
+    sim.send_from_user(&p.driver, UserMessage::text("Fahre los"))
+        .await
+        .unwrap();
+    p.dispatcher
+        .wait_message(&p.room, "the driver's next message", |m| {
+            m["content"]["body"] == "Fahre los"
+        })
+        .await;
     p.wait_reactions(&event, &["✓✓"]).await;
     let rows = h.bridge.store.outbox_by_event(&event).await.unwrap();
     assert!(rows[0].status.read_at.is_some(), "{rows:?}");

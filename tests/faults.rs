@@ -36,9 +36,9 @@ use threema_gateway_sim::{
 
 const DRIVERS: usize = 4;
 /// How long the checks wait for things to settle: long enough for backoffs (up to 60 s)
-/// after an outage (`FAULTS_settle()_SECONDS`, default 180).
+/// after an outage (`FAULTS_SETTLE_SECONDS`, default 180).
 fn settle() -> Duration {
-    Duration::from_secs(env_number("FAULTS_settle()_SECONDS", 180))
+    Duration::from_secs(env_number("FAULTS_SETTLE_SECONDS", 180))
 }
 /// Between two messages of the steady traffic.
 const PACE: Duration = Duration::from_millis(150);
@@ -294,18 +294,24 @@ impl World {
             let mut marked = Vec::new();
             let mut delivered = Vec::new();
             for (event, text) in &wanted {
-                let rows = self
-                    .desk
-                    .wait_until("the message's outcome", settle(), || async {
-                        let rows = self.store.outbox_by_event(event).await.unwrap();
-                        let last = rows.iter().max_by_key(|r| r.resend)?;
-                        matches!(
-                            last.state,
-                            OutboxState::Sent | OutboxState::Failed | OutboxState::Unknown
-                        )
-                        .then_some(rows)
-                    })
-                    .await;
+                let outcome =
+                    self.desk
+                        .wait_until("the message's outcome", settle() * 2, || async {
+                            let rows = self.store.outbox_by_event(event).await.unwrap();
+                            let last = rows.iter().max_by_key(|r| r.resend)?;
+                            matches!(
+                                last.state,
+                                OutboxState::Sent | OutboxState::Failed | OutboxState::Unknown
+                            )
+                            .then_some(rows)
+                        });
+                let Ok(rows) = tokio::time::timeout(settle(), outcome).await else {
+                    let rows = self.store.outbox_by_event(event).await.unwrap();
+                    panic!(
+                        "no outcome for {event} ({text:?}) after {:?}: {rows:?}",
+                        settle()
+                    );
+                };
                 if rows
                     .iter()
                     .all(|r| matches!(r.state, OutboxState::Failed | OutboxState::Unknown))
@@ -383,6 +389,16 @@ impl World {
             }
         }
         tally
+    }
+}
+
+impl Drop for World {
+    /// A failed run keeps the bridge's logs (one file per start) for the post-mortem.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dir.disable_cleanup(true);
+            eprintln!("bridge logs kept in {}", self.dir.path().display());
+        }
     }
 }
 

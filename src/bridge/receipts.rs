@@ -12,7 +12,7 @@
 //! Every Matrix call uses a transaction id derived from the receipt being handled, and the store
 //! is updated after the calls, so a retry of the same item repeats them harmlessly.
 
-use ruma::{OwnedEventId, RoomId, UserId};
+use ruma::{EventId, OwnedEventId, RoomId, UserId};
 use serde_json::Value;
 
 use super::{
@@ -139,9 +139,6 @@ impl Bridge {
             return Ok(());
         }
         let (room_id, event_id) = ids_of(row)?;
-        if let Some(old) = &row.status.marker_event {
-            self.redact_status_event(change, old, "marker").await?;
-        }
         let marker = self
             .matrix
             .react(
@@ -152,6 +149,13 @@ impl Bridge {
                 change.ghost,
             )
             .await?;
+        self.take_down(
+            change,
+            row.status.marker_event.as_deref(),
+            &marker,
+            "marker",
+        )
+        .await?;
         self.store
             .outbox_set_status_events(row.seq, Some(marker.as_str()), None)
             .await?;
@@ -169,9 +173,6 @@ impl Bridge {
             return Ok(());
         }
         let (room_id, event_id) = ids_of(row)?;
-        if let Some(old) = &row.status.reaction_event {
-            self.redact_status_event(change, old, "reaction").await?;
-        }
         let key = match reaction {
             Reaction::Acknowledged => "👍",
             Reaction::Declined => "👎",
@@ -186,20 +187,35 @@ impl Bridge {
                 change.ghost,
             )
             .await?;
+        self.take_down(
+            change,
+            row.status.reaction_event.as_deref(),
+            &event,
+            "reaction",
+        )
+        .await?;
         self.store
             .outbox_set_status_events(row.seq, None, Some(event.as_str()))
             .await?;
         Ok(())
     }
 
-    async fn redact_status_event(
+    /// Redacts the status event `old` that `new` replaces. The new one goes up first: handling
+    /// the same receipt again after a crash (before it was marked handled) sends with the same
+    /// transaction id, gets the same event back and finds it stored as `old`; taking `old` down
+    /// first would then take down the new marker itself.
+    async fn take_down(
         &self,
         change: &StatusChange<'_>,
-        event_id: &str,
+        old: Option<&str>,
+        new: &EventId,
         what: &str,
     ) -> Result<(), BridgeError> {
+        let Some(old) = old.filter(|old| *old != new.as_str()) else {
+            return Ok(());
+        };
         let (room_id, _) = ids_of(change.row)?;
-        let event_id = parse_event_id(event_id)?;
+        let event_id = parse_event_id(old)?;
         self.matrix
             .redact(
                 &room_id,

@@ -76,6 +76,11 @@ impl Store {
 
     /// Creates the ghost row if missing; an existing row keeps its registration state.
     pub async fn ghost_ensure(&self, threema_id: &str, user_id: &str) -> Result<Ghost, StoreError> {
+        // Read first: every message of a known driver passes here, and a write (even one that
+        // changes nothing) takes the database's write lock.
+        if let Some(ghost) = self.ghost_by_threema_id(threema_id).await? {
+            return Ok(ghost);
+        }
         sqlx::query("INSERT INTO ghost (threema_id, user_id) VALUES ($1, $2) ON CONFLICT (threema_id) DO NOTHING")
             .bind(threema_id)
             .bind(user_id)

@@ -234,7 +234,8 @@ impl ThreemaClient {
             file: file.data.clone(),
             thumbnail: file.thumbnail.as_ref().map(|(t, _)| t.clone()),
         };
-        let (encrypted, blob_key) = threema_gateway::encrypt_file_data(&plain)
+        let (encrypted, blob_key) = off_runtime(move || threema_gateway::encrypt_file_data(&plain))
+            .await?
             .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
         let blob_id = self.api.blob_upload_raw(&encrypted.file, false).await?;
         let thumbnail = match (&encrypted.thumbnail, &file.thumbnail) {
@@ -282,17 +283,19 @@ impl ThreemaClient {
     ) -> Result<Option<Media>, ThreemaError> {
         // File, audio and video blobs: secretbox under the message's key, nonces …01 and …02.
         let secretbox = |file, thumbnail, key: [u8; 32]| {
-            threema_gateway::decrypt_file_data(
-                &EncryptedFileData { file, thumbnail },
-                &Key::from(key),
-            )
-            .map(|plain| {
-                Some(Media {
-                    data: plain.file,
-                    thumbnail: plain.thumbnail,
+            off_runtime(move || {
+                threema_gateway::decrypt_file_data(
+                    &EncryptedFileData { file, thumbnail },
+                    &Key::from(key),
+                )
+                .map(|plain| {
+                    Some(Media {
+                        data: plain.file,
+                        thumbnail: plain.thumbnail,
+                    })
                 })
+                .map_err(|e| ThreemaError::Crypto(e.to_string()))
             })
-            .map_err(|e| ThreemaError::Crypto(e.to_string()))
         };
         match message {
             Message::File(file) => {
@@ -301,10 +304,10 @@ impl ThreemaClient {
                     Some(id) => Some(self.download_blob(&BlobId(id)).await?),
                     None => None,
                 };
-                secretbox(data, thumbnail, file.key)
+                secretbox(data, thumbnail, file.key).await?
             }
             Message::LegacyAudio { blob_id, key, .. } => {
-                secretbox(self.download_blob(blob_id).await?, None, *key)
+                secretbox(self.download_blob(blob_id).await?, None, *key).await?
             }
             Message::LegacyVideo {
                 blob_id,
@@ -314,17 +317,17 @@ impl ThreemaClient {
             } => {
                 let data = self.download_blob(blob_id).await?;
                 let thumbnail = self.download_blob(thumbnail_blob_id).await?;
-                secretbox(data, Some(thumbnail), *key)
+                secretbox(data, Some(thumbnail), *key).await?
             }
             // The old image type: a crypto_box from the sender under the nonce the message names.
             Message::LegacyImage { blob_id, nonce, .. } => {
                 let sealed = self.download_blob(blob_id).await?;
-                let data = crypto::open(
-                    nonce,
-                    &sealed,
-                    &PublicKey::from(*sender_key),
-                    &self.secret_key,
-                )
+                let (nonce, sender_key, secret_key) =
+                    (*nonce, *sender_key, self.secret_key.clone());
+                let data = off_runtime(move || {
+                    crypto::open(&nonce, &sealed, &PublicKey::from(sender_key), &secret_key)
+                })
+                .await?
                 .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
                 Ok(Some(Media {
                     data,
@@ -353,6 +356,17 @@ impl ThreemaClient {
             codec::unpad(&plaintext).map_err(|e| ThreemaError::Crypto(e.to_string()))?;
         Ok((message_type, data.to_vec()))
     }
+}
+
+/// Media crypto runs on the blocking pool: a file of tens of megabytes takes tens of
+/// milliseconds, which would stall every task sharing the runtime thread (messages themselves
+/// are small and are opened in place).
+async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ThreemaError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ThreemaError::Crypto(format!("crypto task: {e}")))
 }
 
 fn crate_id(id: &ThreemaId) -> Result<threema_gateway::ThreemaId, ThreemaError> {

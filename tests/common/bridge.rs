@@ -62,6 +62,11 @@ impl TestConfig {
 
     /// Writes `config.yaml` into `dir` for the shared test homeserver.
     pub fn write(&self, dir: &Path, synapse: &Synapse) -> PathBuf {
+        self.write_for(dir, &synapse.url, &synapse.registration)
+    }
+
+    /// Writes `config.yaml` into `dir` for the homeserver at `url`.
+    pub fn write_for(&self, dir: &Path, url: &str, registration: &Path) -> PathBuf {
         let port = appservice_port();
         let yaml = format!(
             r#"homeserver:
@@ -92,10 +97,10 @@ bridge:
 logging:
   filter: info,threema_bridge=debug
 "#,
-            hs = synapse.url,
+            hs = url,
             gateway = self.gateway_url,
             gateway_timeout = self.gateway_timeout_s,
-            registration = path_str(&synapse.registration),
+            registration = path_str(registration),
             max_body = self.max_body_bytes,
             key = self.private_key,
             db = self.db_url,
@@ -179,12 +184,17 @@ pub struct Process {
 }
 
 impl Process {
+    /// Logs at every level, so a secret anywhere in the logs would show.
     pub async fn start(config_path: &Path, log: PathBuf) -> Self {
+        Self::start_logging(config_path, log, "debug").await
+    }
+
+    /// With `RUST_LOG` set to `filter` (the benchmark runs at a production level).
+    pub async fn start_logging(config_path: &Path, log: PathBuf, filter: &str) -> Self {
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
             .args(["-c", path_str(config_path), "serve"])
-            // Every level, so a secret anywhere in the logs would show.
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::from(log_file.try_clone().unwrap()))
             .stderr(Stdio::from(log_file))
             .spawn()
@@ -195,7 +205,7 @@ impl Process {
             base_url: format!("http://127.0.0.1:{}", appservice_port()),
         };
         let url = format!("{}/ready", process.base_url);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         loop {
             if reqwest::get(&url)
                 .await
@@ -214,6 +224,10 @@ impl Process {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         process
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn log_text(&self) -> String {

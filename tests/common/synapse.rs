@@ -37,8 +37,11 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `TEST_SYNAPSE_DIR` (default `target/test-synapse`): the bench keeps its own.
 fn harness_dir() -> PathBuf {
-    repo_root().join("target/test-synapse")
+    std::env::var_os("TEST_SYNAPSE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/test-synapse"))
 }
 
 /// A localpart no other test uses.
@@ -65,7 +68,7 @@ static SYNAPSE: OnceLock<Synapse> = OnceLock::new();
 pub async fn acquire() -> SynapseGuard {
     let lock = tokio::task::spawn_blocking(|| {
         std::fs::create_dir_all(repo_root().join("target")).unwrap();
-        let file = File::create(repo_root().join("target/test-synapse.bridge.lock")).unwrap();
+        let file = File::create(harness_dir().with_extension("bridge.lock")).unwrap();
         file.lock_exclusive().unwrap();
         file
     })
@@ -91,7 +94,7 @@ pub async fn acquire() -> SynapseGuard {
 /// The registration every test bridge uses: generated once by the real binary (so Synapse
 /// loading it is itself the test that `generate-registration` output is accepted).
 fn test_registration() -> PathBuf {
-    let dir = repo_root().join("target/test-bridge");
+    let dir = harness_dir().with_extension("registration");
     std::fs::create_dir_all(&dir).unwrap();
     let registration = dir.join("registration.yaml");
     let url = format!("http://127.0.0.1:{}", appservice_port());

@@ -1,0 +1,572 @@
+//! The performance bench (not a test): `scripts/bench` runs it and prints one table.
+//!
+//! Against the real Synapse of the test harness and the Gateway simulator, with the real
+//! binary built in release mode and logging at `info`:
+//! - **inbound**: phones write, each of `BENCH_LANES` drivers sending its next message once the
+//!   previous one is visible to the dispatcher's client (a `/sync` long-poll); the same number
+//!   of events sent straight to Synapse by a plain client (the appservice masquerading as the
+//!   same ghosts, into the same rooms, with the same concurrency) is the limit;
+//! - **outbound**: the dispatcher writes into the same portals, the next once the phone has
+//!   decrypted the previous one;
+//! - **cost**: the bridge process's CPU time per message and its peak RSS (`/proc`);
+//! - **scale**: 10,000 drivers against a stand-in homeserver (see `stand_in.rs` for why):
+//!   first sync, startup with them in the store, an unchanged re-sync, CPU per message.
+//!
+//! Sizes: `BENCH_DRIVERS` (250), `BENCH_LARGE_DRIVERS` (10000), `BENCH_MESSAGES` (1000 each
+//! way direct/bridged), `BENCH_OUT_MESSAGES` (500), `BENCH_LARGE_MESSAGES` (as many),
+//! `BENCH_LANES` (16). For a look inside:
+//! `BENCH_LOG` (the bridge's `RUST_LOG`, default `info`) and `BENCH_KEEP=1` (keep the bridges'
+//! folders with config, database and log; their paths are printed).
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+mod measure;
+mod stand_in;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Arc,
+    time::Duration,
+};
+
+use common::{
+    bridge::{GATEWAY_ID, GATEWAY_SECRET, Process, TestConfig},
+    synapse::{self, DOMAIN},
+    threema::{bridge_public_key, unique_threema_id},
+};
+use measure::{Arrivals, Run, closed_loop, cpu_time, memory_mib, ms};
+use serde_json::{Value, json};
+use stand_in::StandIn;
+use threema_bridge::store::Store;
+use threema_gateway_sim::{Behaviour, SimConfig, Simulator, UserMessage, UserSpec};
+use tokio::time::Instant;
+
+/// How long one message may take before the bench gives up.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+struct Sizes {
+    drivers: usize,
+    large: usize,
+    messages: usize,
+    out_messages: usize,
+    large_messages: usize,
+    lanes: usize,
+}
+
+impl Sizes {
+    fn from_env() -> Sizes {
+        let get = |name: &str, default: usize| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let sizes = Sizes {
+            drivers: get("BENCH_DRIVERS", 250),
+            large: get("BENCH_LARGE_DRIVERS", 10_000),
+            messages: get("BENCH_MESSAGES", 1000),
+            out_messages: get("BENCH_OUT_MESSAGES", 500),
+            large_messages: get("BENCH_LARGE_MESSAGES", get("BENCH_MESSAGES", 1000)),
+            lanes: get("BENCH_LANES", 16),
+        };
+        assert!(sizes.lanes <= sizes.drivers, "BENCH_LANES ≤ BENCH_DRIVERS");
+        sizes
+    }
+}
+
+/// The printed table: one row per figure.
+#[derive(Default)]
+struct Table(Vec<[String; 3]>);
+
+impl Table {
+    fn row(&mut self, what: &str, value: String, note: &str) {
+        eprintln!("  {what}: {value} {note}");
+        self.0.push([what.to_owned(), value, note.to_owned()]);
+    }
+
+    fn run(&mut self, what: &str, run: &Run, note: &str) {
+        self.row(
+            what,
+            format!(
+                "{:.1} msg/s, p50 {} ms, p99 {} ms",
+                run.per_second(),
+                ms(run.percentile(50.0)),
+                ms(run.percentile(99.0))
+            ),
+            note,
+        );
+    }
+
+    fn print(&self) {
+        println!("\n| measure | figure | note |\n| --- | --- | --- |");
+        for [what, value, note] in &self.0 {
+            println!("| {what} | {value} | {note} |");
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let sizes = Sizes::from_env();
+    let mut table = Table::default();
+    let guard = synapse::acquire().await;
+    table.row(
+        "machine",
+        format!(
+            "{} cores, {}",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            std::env::var("BENCH_DATE").unwrap_or_default()
+        ),
+        "everything (Synapse, simulator, bridge, clients) shares these cores",
+    );
+    real_homeserver(guard.synapse, &sizes, &mut table).await;
+    large_store(guard.synapse, &sizes, &mut table).await;
+    table.print();
+}
+
+/// A fleet of simulated phones and the directory that names them.
+struct Fleet {
+    drivers: Vec<String>,
+    csv: PathBuf,
+}
+
+impl Fleet {
+    /// `size` phones that confirm receipt, as the Threema app does, and a CSV listing them
+    /// (three depots) and the dispatcher.
+    fn new(sim: &Simulator, size: usize, dir: &Path, dispatcher: &str) -> Fleet {
+        let mut csv = String::from(
+            "employee_id,display_name,role,active,threema_id,matrix_id,depot,vehicle,leave_date\n",
+        );
+        csv.push_str(&format!("P-0,Desk,dispatcher,true,,{dispatcher},,,\n"));
+        let depots = ["North", "South", "East"];
+        let drivers: Vec<String> = (0..size)
+            .map(|n| {
+                let id = unique_threema_id('B');
+                let name = format!("Driver {n}");
+                sim.add_user(
+                    UserSpec::new(&id)
+                        .nickname(&name)
+                        .behaviour(Behaviour::default()),
+                );
+                csv.push_str(&format!(
+                    "E-{n},{name},driver,true,{id},,{},{n},\n",
+                    depots[n % depots.len()]
+                ));
+                id
+            })
+            .collect();
+        let path = dir.join("directory.csv");
+        std::fs::write(&path, csv).unwrap();
+        Fleet { drivers, csv: path }
+    }
+
+    fn directory_config(&self, sync_interval_seconds: u64) -> String {
+        format!(
+            "  csv: {}\n  check_seconds: 3600\n  sync_interval_seconds: {sync_interval_seconds}\n  space_attributes: [depot]\n  ghost_name_template: \"{{display_name}}\"\n  space_name: \"Bench {}\"\n",
+            self.csv.display(),
+            hex::encode(rand::random::<[u8; 3]>()),
+        )
+    }
+}
+
+/// A bridge config for the bench: production defaults where tests shrink them.
+fn bench_config(db_url: &str, dispatcher: &str) -> TestConfig {
+    let mut config = TestConfig::new(db_url);
+    config.dispatchers = vec![dispatcher.to_owned()];
+    config.inbox_workers = 16;
+    config.callback_port = free_port();
+    config
+}
+
+/// The simulator with nothing slowing it down: no rate limit, callbacks 64 at a time.
+async fn simulator(config: &mut TestConfig) -> Simulator {
+    let key = bridge_public_key(&config.private_key);
+    let mut sim_config = SimConfig::new(GATEWAY_ID, GATEWAY_SECRET, *key.as_bytes());
+    sim_config.time_scale = 0.01;
+    sim_config.callback_concurrency = 64;
+    sim_config.bulk_rate_limit = None;
+    sim_config.credits = i64::MAX / 2;
+    let sim = Simulator::start(
+        sim_config,
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    )
+    .await
+    .unwrap();
+    sim.set_callback_url(&format!(
+        "http://127.0.0.1:{}/threema/callback",
+        config.callback_port
+    ));
+    config.gateway_url = sim.base_url();
+    sim
+}
+
+async fn wait_portals(store: &Store, count: usize, timeout: Duration) -> Vec<(String, String)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let portals = store.portals().await.unwrap();
+        if portals.len() >= count {
+            return portals
+                .into_iter()
+                .map(|p| (p.threema_id, p.room_id))
+                .collect();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {count} portals after {timeout:?}",
+            portals.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The rows against the real homeserver: provisioning, both directions, the bridge's cost.
+async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &mut Table) {
+    eprintln!("== {} drivers, real Synapse", sizes.drivers);
+    let dir = work_dir();
+    let db = sqlite_in(&dir);
+    let desk = Arc::new(hs.new_user("bench-desk").await);
+    let mut config = bench_config(&db, &desk.user_id);
+    let sim = simulator(&mut config).await;
+    let fleet = Fleet::new(&sim, sizes.drivers, dir.path(), &desk.user_id);
+    config.directory = fleet.directory_config(3600);
+    let config_path = config.write(dir.path(), hs);
+
+    let started = Instant::now();
+    let bridge =
+        Process::start_logging(&config_path, dir.path().join("bridge.log"), &log_filter()).await;
+    let pid = bridge.pid();
+    let store = Store::connect(&db, 2).await.unwrap();
+    let portals = wait_portals(&store, sizes.drivers, Duration::from_secs(3600)).await;
+    table.row(
+        &format!("first directory sync, {} drivers", sizes.drivers),
+        format!("{:.0} s", started.elapsed().as_secs_f64()),
+        "ghost, portal, space membership and invites per driver; Synapse-bound",
+    );
+
+    // The dispatcher's client joins every portal (invited by the sync) and follows /sync.
+    let mut joins = tokio::task::JoinSet::new();
+    let limit = Arc::new(tokio::sync::Semaphore::new(8));
+    for (_, room) in portals.clone() {
+        let (desk, limit) = (desk.clone(), limit.clone());
+        joins.spawn(async move {
+            let _permit = limit.acquire().await.unwrap();
+            desk.join(&room).await;
+        });
+    }
+    joins.join_all().await;
+    let arrivals = Arc::new(Arrivals::default());
+    follow_sync(&hs.url, &desk.token, arrivals.clone()).await;
+
+    let lanes: Arc<Vec<(String, String)>> = Arc::new(
+        fleet.drivers[..sizes.lanes]
+            .iter()
+            .map(|d| {
+                let room = portals.iter().find(|(t, _)| t == d).unwrap().1.clone();
+                (d.clone(), room)
+            })
+            .collect(),
+    );
+    let per_lane = sizes.messages / sizes.lanes;
+
+    // The limit: the same events straight to Synapse, as the ghosts, into the portals.
+    let (as_token, _) = hs.tokens();
+    let http = reqwest::Client::new();
+    let direct = {
+        let (lanes, arrivals, url) = (lanes.clone(), arrivals.clone(), hs.url.clone());
+        closed_loop(sizes.lanes, per_lane, move |lane, n| {
+            let (driver, room) = lanes[lane].clone();
+            let (arrivals, http, url, token) =
+                (arrivals.clone(), http.clone(), url.clone(), as_token.clone());
+            async move {
+                let text = format!("direct {driver} {n}");
+                let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
+                let sent = Instant::now();
+                let response = http
+                    .put(format!(
+                        "{url}/_matrix/client/v3/rooms/{room}/send/m.room.message/{}?user_id={ghost}",
+                        hex::encode(rand::random::<[u8; 8]>())
+                    ))
+                    .bearer_auth(&token)
+                    .json(&json!({"msgtype": "m.text", "body": text}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(response.status().is_success(), "direct send: {}", response.status());
+                arrivals.wait(&text, PATIENCE).await - sent
+            }
+        })
+        .await
+    };
+
+    let cpu_before = cpu_time(pid);
+    let bridged = {
+        let (lanes, arrivals, sim) = (lanes.clone(), arrivals.clone(), sim.clone());
+        closed_loop(sizes.lanes, per_lane, move |lane, n| {
+            let driver = lanes[lane].0.clone();
+            let (arrivals, sim) = (arrivals.clone(), sim.clone());
+            async move {
+                let text = format!("bridged {driver} {n}");
+                let sent = Instant::now();
+                sim.send_from_user(&driver, UserMessage::text(&text))
+                    .await
+                    .unwrap();
+                arrivals.wait(&text, PATIENCE).await - sent
+            }
+        })
+        .await
+    };
+    let cpu_in = cpu_time(pid) - cpu_before;
+
+    let cpu_before = cpu_time(pid);
+    let out_per_lane = sizes.out_messages / sizes.lanes;
+    let outbound = {
+        let (lanes, sim, desk) = (lanes.clone(), sim.clone(), desk.clone());
+        closed_loop(sizes.lanes, out_per_lane, move |lane, n| {
+            let (driver, room) = lanes[lane].clone();
+            let (sim, desk) = (sim.clone(), desk.clone());
+            async move {
+                let sent = Instant::now();
+                desk.send_text(&room, &format!("out {n}")).await;
+                sim.try_wait_inbox(&driver, n + 1, PATIENCE)
+                    .await
+                    .expect("the phone gets the message");
+                sent.elapsed()
+            }
+        })
+        .await
+    };
+    // Each message's delivery receipt (✓ in the room) is part of its cost: wait for the last.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let cpu_out = cpu_time(pid) - cpu_before;
+    let (_, peak) = memory_mib(pid);
+
+    let lanes_note = format!(
+        "{} conversations at once, each waiting for its last message",
+        sizes.lanes
+    );
+    table.run(
+        "inbound, direct to Synapse (the limit)",
+        &direct,
+        &lanes_note,
+    );
+    table.run(
+        "inbound, phone → bridge → dispatcher's client",
+        &bridged,
+        "latency from the phone's send to the event in the client's /sync",
+    );
+    table.row(
+        "inbound, bridge / direct",
+        format!(
+            "{:.0} %",
+            100.0 * bridged.per_second() / direct.per_second()
+        ),
+        "throughput ratio, same run",
+    );
+    table.run(
+        "outbound, dispatcher → phone",
+        &outbound,
+        "latency from the client's send to the text decrypted on the phone",
+    );
+    table.row(
+        &format!("bridge CPU per message, {} drivers", sizes.drivers),
+        format!(
+            "inbound {} ms, outbound {} ms",
+            ms(cpu_in / bridged.messages as u32),
+            ms(cpu_out / outbound.messages as u32)
+        ),
+        "user + system time of the bridge process; outbound includes the delivery receipt",
+    );
+    table.row(
+        &format!("bridge peak RSS, {} drivers", sizes.drivers),
+        format!("{peak:.1} MiB"),
+        "VmHWM after the runs",
+    );
+    bridge.terminate();
+}
+
+/// Follows the dispatcher's `/sync`, recording when each message body first shows; returns
+/// once the initial sync is done.
+async fn follow_sync(url: &str, token: &str, arrivals: Arc<Arrivals>) {
+    let filter = json!({
+        "room": {
+            "timeline": {"types": ["m.room.message"], "limit": 100},
+            "state": {"lazy_load_members": true, "types": []},
+            "ephemeral": {"types": []},
+            "account_data": {"types": []}
+        },
+        "presence": {"types": []},
+        "account_data": {"types": []}
+    })
+    .to_string();
+    let (url, token) = (url.to_owned(), token.to_owned());
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let http = reqwest::Client::new();
+        let mut since: Option<String> = None;
+        let mut ready = Some(ready_tx);
+        loop {
+            let mut query = vec![("timeout", "30000".to_owned()), ("filter", filter.clone())];
+            if let Some(since) = &since {
+                query.push(("since", since.clone()));
+            }
+            let Ok(response) = http
+                .get(format!("{url}/_matrix/client/v3/sync"))
+                .bearer_auth(&token)
+                .query(&query)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            let Ok(body) = response.json::<Value>().await else {
+                continue;
+            };
+            for room in body["rooms"]["join"].as_object().into_iter().flatten() {
+                for event in room.1["timeline"]["events"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(text) = event["content"]["body"].as_str() {
+                        arrivals.record(text);
+                    }
+                }
+            }
+            since = body["next_batch"].as_str().map(str::to_owned);
+            if let Some(ready) = ready.take() {
+                let _ = ready.send(());
+            }
+        }
+    });
+    ready_rx.await.unwrap();
+}
+
+/// The rows with a large fleet in the store, against the stand-in homeserver.
+async fn large_store(hs: &'static synapse::Synapse, sizes: &Sizes, table: &mut Table) {
+    let n = sizes.large;
+    eprintln!("== {n} drivers, stand-in homeserver");
+    let registration: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&hs.registration).unwrap()).unwrap();
+    let bot = registration["sender_localpart"].as_str().unwrap();
+    let stand_in = StandIn::start(DOMAIN, bot).await;
+    let dir = work_dir();
+    let db = sqlite_in(&dir);
+    let desk = format!("@bench-desk:{DOMAIN}");
+    let mut config = bench_config(&db, &desk);
+    let sim = simulator(&mut config).await;
+    let fleet = Fleet::new(&sim, n, dir.path(), &desk);
+    // No schedule: the syncs below are the CLI's, timed one by one.
+    config.directory = fleet.directory_config(0);
+    let config_path = config.write_for(dir.path(), &stand_in.url, &hs.registration);
+
+    let (took, _) = directory_sync(&config_path);
+    table.row(
+        &format!("first directory sync, {n} drivers"),
+        format!("{:.0} s", took.as_secs_f64()),
+        "stand-in homeserver answering at once: the bridge's own share",
+    );
+
+    let started = Instant::now();
+    let bridge =
+        Process::start_logging(&config_path, dir.path().join("bridge.log"), &log_filter()).await;
+    let startup = started.elapsed();
+    let pid = bridge.pid();
+    let (rss, _) = memory_mib(pid);
+    table.row(
+        &format!("startup with {n} drivers in the store"),
+        format!("{:.2} s, RSS {rss:.1} MiB", startup.as_secs_f64()),
+        "process start → /ready",
+    );
+
+    let requests = stand_in.requests();
+    let (took, report) = directory_sync(&config_path);
+    table.row(
+        &format!("unchanged directory re-sync, {n} entries"),
+        format!(
+            "{:.2} s, {} homeserver requests",
+            took.as_secs_f64(),
+            stand_in.requests() - requests
+        ),
+        "`threema-bridge directory sync` wall time, process start included",
+    );
+    assert!(report.contains("0 change"), "unchanged: {report}");
+
+    let cpu_before = cpu_time(pid);
+    let per_lane = sizes.large_messages / sizes.lanes;
+    let drivers: Arc<Vec<String>> = Arc::new(fleet.drivers[..sizes.lanes].to_vec());
+    let arrivals = stand_in.arrivals.clone();
+    let bridged = closed_loop(sizes.lanes, per_lane, move |lane, i| {
+        let driver = drivers[lane].clone();
+        let (arrivals, sim) = (arrivals.clone(), sim.clone());
+        async move {
+            let text = format!("large {driver} {i}");
+            let sent = Instant::now();
+            sim.send_from_user(&driver, UserMessage::text(&text))
+                .await
+                .unwrap();
+            arrivals.wait(&text, PATIENCE).await - sent
+        }
+    })
+    .await;
+    let cpu_in = cpu_time(pid) - cpu_before;
+    let (_, peak) = memory_mib(pid);
+    table.run(
+        &format!("inbound with {n} drivers (stand-in homeserver)"),
+        &bridged,
+        "latency to the homeserver's answer, not a client's sync",
+    );
+    table.row(
+        &format!("bridge CPU per message / peak RSS, {n} drivers"),
+        format!(
+            "inbound {} ms, peak RSS {peak:.1} MiB",
+            ms(cpu_in / bridged.messages as u32)
+        ),
+        "",
+    );
+    bridge.terminate();
+}
+
+/// Runs `threema-bridge directory sync` once; its wall time and its report.
+fn directory_sync(config: &Path) -> (Duration, String) {
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
+        .args(["-c", config.to_str().unwrap(), "directory", "sync"])
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "directory sync failed: {report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (took, report)
+}
+
+fn sqlite_in(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}/bridge.db", dir.path().display())
+}
+
+fn log_filter() -> String {
+    std::env::var("BENCH_LOG").unwrap_or_else(|_| "info".into())
+}
+
+/// A folder for one bridge's config, log and (SQLite) database; kept with `BENCH_KEEP=1`.
+fn work_dir() -> tempfile::TempDir {
+    let mut dir = tempfile::tempdir().unwrap();
+    if std::env::var("BENCH_KEEP").is_ok_and(|v| v == "1") {
+        dir.disable_cleanup(true);
+        eprintln!("  kept: {}", dir.path().display());
+    }
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

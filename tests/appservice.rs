@@ -94,6 +94,30 @@ async fn user_message_reaches_the_inbox_once_and_is_handled(db: TestDb) {
         Some(Some(outcome))
     );
     assert_eq!(store.inbox_backlog().await.unwrap(), 0);
+
+    // The bot's own events (its join, its answer) come back from the homeserver as echoes and
+    // are not stored: once the next message is handled, everything before it has arrived.
+    let next = alice.send_text(&room, "help").await;
+    wait_for("the next message to be handled", WAIT, || async {
+        store.inbox_outcome(&next).await.unwrap().flatten()
+    })
+    .await;
+    let mut conn = AnyConnection::connect(bridge.db.url()).await.unwrap();
+    let from_bot: i64 = sqlx::query("SELECT COUNT(*) AS n FROM matrix_inbox WHERE sender = $1")
+        .bind(&bot)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(from_bot, 0, "echoes are not stored");
+    assert!(
+        alice
+            .messages(&room)
+            .await
+            .iter()
+            .any(|m| m["sender"] == bot.as_str()),
+        "the bot did answer"
+    );
     bridge.stop().await;
 }
 

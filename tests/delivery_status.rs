@@ -546,3 +546,44 @@ async fn a_receipt_handled_again_after_a_crash_keeps_its_marker() {
     assert!(rows[0].status.read_at.is_some(), "{rows:?}");
     h.stop().await;
 }
+
+/// The ✓✓ can already be there when the bridge sends it: the first try reached the homeserver
+/// but its answer was lost, and a restarted homeserver no longer knows the transaction id. The
+/// homeserver then refuses the same reaction twice; the bridge takes the one that is there.
+#[tokio::test]
+async fn a_marker_that_is_already_there_is_taken_as_sent() {
+    let desk = unique_localpart("desk");
+    let (h, sim) =
+        Harness::with_simulator(|c| c.dispatchers = vec![format!("@{desk}:{DOMAIN}")]).await;
+    let p = portal(&h, &sim, &desk, Behaviour::silent()).await;
+    let (event, id) = p.send(&sim, "Tor 4 ist frei").await;
+    p.receipt(&sim, RECEIVED, &[&id]).await;
+    p.wait_reactions(&event, &["✓"]).await;
+    // The earlier try's ✓✓, under a transaction id the bridge will not use.
+    let (as_token, _) = h.synapse.tokens();
+    let response = reqwest::Client::new()
+        .put(format!(
+            "{}/_matrix/client/v3/rooms/{}/send/m.reaction/earlier-try?user_id={}",
+            h.synapse.url,
+            p.room,
+            ghost(&p.driver)
+        ))
+        .bearer_auth(as_token)
+        .json(&serde_json::json!({
+            "m.relates_to": {"rel_type": "m.annotation", "event_id": event, "key": "✓✓"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    p.wait_reactions(&event, &["✓", "✓✓"]).await;
+
+    p.receipt(&sim, READ, &[&id]).await;
+    p.wait_reactions(&event, &["✓✓"]).await;
+    wait_for("the message marked read", WAIT, || async {
+        let rows = h.bridge.store.outbox_by_event(&event).await.unwrap();
+        rows[0].status.read_at.is_some().then_some(())
+    })
+    .await;
+    h.stop().await;
+}

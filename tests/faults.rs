@@ -342,7 +342,7 @@ impl World {
             for (event, text) in &delivered {
                 let read = self
                     .desk
-                    .wait_until("the read receipt", settle(), || async {
+                    .wait_until("the read receipt", settle() * 2, || async {
                         let rows = self.store.outbox_by_event(event).await.unwrap();
                         rows.iter()
                             .any(|r| r.status.read_at.is_some())
@@ -370,7 +370,7 @@ impl World {
             };
             let shown = self
                 .desk
-                .wait_until("the read markers", settle(), || async {
+                .wait_until("the read markers", settle() * 2, || async {
                     let timeline = self.desk.timeline(room).await;
                     delivered
                         .iter()

@@ -35,7 +35,7 @@ use common::{
     synapse::{self, DOMAIN},
     threema::{bridge_public_key, unique_threema_id},
 };
-use measure::{Arrivals, Run, closed_loop, cpu_time, memory_mib, ms};
+use measure::{Arrivals, Cpu, Run, closed_loop, memory_mib, ms};
 use serde_json::{Value, json};
 use stand_in::StandIn;
 use threema_bridge::store::Store;
@@ -299,7 +299,7 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
         .await
     };
 
-    let cpu_before = cpu_time(pid);
+    let cpu_before = Cpu::now(pid);
     let bridged = {
         let (lanes, arrivals, sim) = (lanes.clone(), arrivals.clone(), sim.clone());
         closed_loop(sizes.lanes, per_lane, move |lane, n| {
@@ -316,9 +316,9 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
         })
         .await
     };
-    let cpu_in = cpu_time(pid) - cpu_before;
+    let cpu_in = Cpu::now(pid).per_message_since(cpu_before, bridged.messages);
 
-    let cpu_before = cpu_time(pid);
+    let cpu_before = Cpu::now(pid);
     let out_per_lane = sizes.out_messages / sizes.lanes;
     let outbound = {
         let (lanes, sim, desk) = (lanes.clone(), sim.clone(), desk.clone());
@@ -338,7 +338,7 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
     };
     // Each message's delivery receipt (✓ in the room) is part of its cost: wait for the last.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let cpu_out = cpu_time(pid) - cpu_before;
+    let cpu_out = Cpu::now(pid).per_message_since(cpu_before, outbound.messages);
     let (_, peak) = memory_mib(pid);
 
     let lanes_note = format!(
@@ -370,11 +370,7 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
     );
     table.row(
         &format!("bridge CPU per message, {} drivers", sizes.drivers),
-        format!(
-            "inbound {} ms, outbound {} ms",
-            ms(cpu_in / bridged.messages as u32),
-            ms(cpu_out / outbound.messages as u32)
-        ),
+        format!("inbound {cpu_in}, outbound {cpu_out}"),
         "user + system time of the bridge process; outbound includes the delivery receipt",
     );
     table.row(
@@ -492,7 +488,7 @@ async fn large_store(hs: &'static synapse::Synapse, sizes: &Sizes, table: &mut T
     );
     assert!(report.contains("0 change"), "unchanged: {report}");
 
-    let cpu_before = cpu_time(pid);
+    let cpu_before = Cpu::now(pid);
     let per_lane = sizes.large_messages / sizes.lanes;
     let drivers: Arc<Vec<String>> = Arc::new(fleet.drivers[..sizes.lanes].to_vec());
     let arrivals = stand_in.arrivals.clone();
@@ -509,7 +505,7 @@ async fn large_store(hs: &'static synapse::Synapse, sizes: &Sizes, table: &mut T
         }
     })
     .await;
-    let cpu_in = cpu_time(pid) - cpu_before;
+    let cpu_in = Cpu::now(pid).per_message_since(cpu_before, bridged.messages);
     let (_, peak) = memory_mib(pid);
     table.run(
         &format!("inbound with {n} drivers (stand-in homeserver)"),
@@ -518,10 +514,7 @@ async fn large_store(hs: &'static synapse::Synapse, sizes: &Sizes, table: &mut T
     );
     table.row(
         &format!("bridge CPU per message / peak RSS, {n} drivers"),
-        format!(
-            "inbound {} ms, peak RSS {peak:.1} MiB",
-            ms(cpu_in / bridged.messages as u32)
-        ),
+        format!("inbound {cpu_in}, peak RSS {peak:.1} MiB"),
         "",
     );
     bridge.terminate();

@@ -97,16 +97,44 @@ where
     }
 }
 
-/// CPU time (user + system) the process has used so far.
-pub fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
-    // The command name may hold spaces; the fields after it are fixed: utime, stime are the
-    // 12th and 13th after the closing parenthesis.
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
+/// CPU time the process has used so far: user and system.
+#[derive(Debug, Clone, Copy)]
+pub struct Cpu {
+    pub user: Duration,
+    pub system: Duration,
+}
+
+impl Cpu {
+    pub fn now(pid: u32) -> Cpu {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
+        // The command name may hold spaces; the fields after it are fixed: utime, stime are the
+        // 12th and 13th after the closing parenthesis.
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            Duration::from_secs_f64(fields[i].parse::<u64>().unwrap() as f64 / clock_ticks() as f64)
+        };
+        Cpu {
+            user: ticks(11),
+            system: ticks(12),
+        }
+    }
+
+    /// Per message since `before`, as "total ms (user + system)".
+    pub fn per_message_since(&self, before: Cpu, messages: usize) -> String {
+        let n = messages.max(1) as u32;
+        let (user, system) = (
+            (self.user - before.user) / n,
+            (self.system - before.system) / n,
+        );
+        format!(
+            "{} ms ({} user + {} system)",
+            ms(user + system),
+            ms(user),
+            ms(system)
+        )
+    }
 }
 
 fn clock_ticks() -> u64 {

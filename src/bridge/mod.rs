@@ -126,6 +126,11 @@ impl Bridge {
         is_own_user(user_id, &self.config.homeserver.domain)
     }
 
+    /// Whether `sender` is the bot or a ghost: an event of theirs is the bridge's own echo.
+    pub fn sent_by_us(&self, sender: &str) -> bool {
+        UserId::parse(sender).is_ok_and(|user| self.is_own_user(&user))
+    }
+
     /// The driver's ghost, registered, with `display_name` (changed only when it differs from the
     /// one recorded: every change is a member event in each of the ghost's rooms).
     pub async fn ensure_ghost_profile(

@@ -66,7 +66,7 @@ pub async fn push_events(
         other => ApiError::BadJson(other.body_text()),
     })?;
     let transaction = parse_transaction(&txn_id, &body)?;
-    let items = inbox_items(&transaction);
+    let items = inbox_items(&transaction, |sender| state.bridge.sent_by_us(sender));
     let stored = state.bridge.store.inbox_push(&items).await.map_err(|e| {
         tracing::error!(error = %e, txn_id, "cannot persist transaction; the homeserver will retry");
         ApiError::Internal
@@ -96,8 +96,13 @@ fn parse_transaction(txn_id: &str, body: &[u8]) -> Result<push_events::v1::Reque
 
 /// Timeline events keyed by event id; receipts and typing (ephemeral data) too, since they are
 /// never resent. Anything we cannot key or route is logged and skipped rather than failing the
-/// whole transaction, which the homeserver would otherwise retry forever.
-fn inbox_items(transaction: &push_events::v1::Request) -> Vec<NewInboxItem> {
+/// whole transaction, which the homeserver would otherwise retry forever. Events the bot or a
+/// ghost sent (`ours`) are echoes of the bridge's own doing and are not stored at all: they
+/// were every bridged message's second inbox write and mark.
+fn inbox_items(
+    transaction: &push_events::v1::Request,
+    ours: impl Fn(&str) -> bool,
+) -> Vec<NewInboxItem> {
     let mut items = Vec::new();
     for raw in &transaction.events {
         let field = |name: &str| raw.get_field::<String>(name).ok().flatten();
@@ -107,12 +112,16 @@ fn inbox_items(transaction: &push_events::v1::Request) -> Vec<NewInboxItem> {
             tracing::warn!("skipping an event without event_id, room_id or type");
             continue;
         };
+        let sender = field("sender");
+        if sender.as_deref().is_some_and(&ours) {
+            continue;
+        }
         items.push(NewInboxItem {
             dedup_key: event_id,
             room_id,
             kind: InboxKind::Event,
             event_type,
-            sender: field("sender"),
+            sender,
             payload: raw.json().get().to_owned(),
         });
     }

@@ -270,7 +270,9 @@ impl MatrixClient {
         Ok(self.send(request, Some(as_user)).await?.event_id)
     }
 
-    /// Reacts to `event_id` with `key` as `as_user`; `txn_id` makes a retry a no-op.
+    /// Reacts to `event_id` with `key` as `as_user`; `txn_id` makes a retry a no-op, and a
+    /// reaction that is already there (a retry the homeserver no longer knows by its
+    /// transaction id, e.g. after its restart) is found and returned.
     pub async fn react(
         &self,
         room_id: &RoomId,
@@ -284,7 +286,40 @@ impl MatrixClient {
         let request =
             send_message_event::v3::Request::new(room_id.to_owned(), txn_id.into(), &content)
                 .map_err(|e| MatrixError::Request(e.to_string()))?;
-        Ok(self.send(request, Some(as_user)).await?.event_id)
+        match self.send(request, Some(as_user)).await {
+            Ok(response) => Ok(response.event_id),
+            Err(e) if e.errcode() == Some("M_DUPLICATE_ANNOTATION") => {
+                match self.reaction_of(room_id, event_id, key, as_user).await? {
+                    Some(existing) => Ok(existing),
+                    None => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `as_user`'s reaction `key` on `event_id`, if there is one.
+    async fn reaction_of(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        key: &str,
+        as_user: &UserId,
+    ) -> Result<Option<OwnedEventId>, MatrixError> {
+        use ruma::api::client::relations::get_relating_events_with_rel_type_and_event_type as relations;
+        let request = relations::v1::Request::new(
+            room_id.to_owned(),
+            event_id.to_owned(),
+            ruma::events::relation::RelationType::Annotation,
+            "m.reaction".into(),
+        );
+        let response = self.send(request, Some(as_user)).await?;
+        Ok(response.chunk.iter().find_map(|raw| {
+            let event: serde_json::Value = serde_json::from_str(raw.json().get()).ok()?;
+            let mine = event["sender"] == as_user.as_str()
+                && event["content"]["m.relates_to"]["key"] == key;
+            mine.then(|| event["event_id"].as_str()?.parse().ok())?
+        }))
     }
 
     /// Moves `as_user`'s public read receipt to `event_id`.

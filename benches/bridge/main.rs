@@ -32,6 +32,7 @@ use std::{
 
 use common::{
     bridge::{GATEWAY_ID, GATEWAY_SECRET, Process, TestConfig},
+    db::TestDb,
     synapse::{self, DOMAIN},
     threema::{bridge_public_key, unique_threema_id},
 };
@@ -121,7 +122,23 @@ async fn main() {
         "everything (Synapse, simulator, bridge, clients) shares these cores",
     );
     real_homeserver(guard.synapse, &sizes, &mut table).await;
-    large_store(guard.synapse, &sizes, &mut table).await;
+    stand_in_rows(guard.synapse, &sizes, sizes.large, None, &mut table).await;
+    // The same fleet size as above on PostgreSQL: its commits are flushed by the server, so the
+    // bridge's own share shows apart from SQLite's in-process fsyncs.
+    match TestDb::postgres().await {
+        Some(db) => {
+            stand_in_rows(
+                guard.synapse,
+                &sizes,
+                sizes.drivers,
+                Some(db.url()),
+                &mut table,
+            )
+            .await;
+            db.cleanup().await;
+        }
+        None => eprintln!("no PostgreSQL on TEST_POSTGRES_URL: its rows are left out"),
+    }
     table.print();
 }
 
@@ -439,15 +456,27 @@ async fn follow_sync(url: &str, token: &str, arrivals: Arc<Arrivals>) {
 }
 
 /// The rows with a large fleet in the store, against the stand-in homeserver.
-async fn large_store(hs: &'static synapse::Synapse, sizes: &Sizes, table: &mut Table) {
-    let n = sizes.large;
-    eprintln!("== {n} drivers, stand-in homeserver");
+/// The rows against the stand-in homeserver for a fleet of `n`: first sync, startup, unchanged
+/// re-sync, inbound cost; on SQLite in the bridge's folder, or on `postgres`.
+async fn stand_in_rows(
+    hs: &'static synapse::Synapse,
+    sizes: &Sizes,
+    n: usize,
+    postgres: Option<&str>,
+    table: &mut Table,
+) {
+    let kind = if postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
+    eprintln!("== {n} drivers, stand-in homeserver, {kind}");
     let registration: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(&hs.registration).unwrap()).unwrap();
     let bot = registration["sender_localpart"].as_str().unwrap();
     let stand_in = StandIn::start(DOMAIN, bot).await;
     let dir = work_dir();
-    let db = sqlite_in(&dir);
+    let db = postgres.map_or_else(|| sqlite_in(&dir), str::to_owned);
     let desk = format!("@bench-desk:{DOMAIN}");
     let mut config = bench_config(&db, &desk);
     let sim = simulator(&mut config).await;
@@ -458,8 +487,8 @@ async fn large_store(hs: &'static synapse::Synapse, sizes: &Sizes, table: &mut T
 
     let (took, _) = directory_sync(&config_path);
     table.row(
-        &format!("first directory sync, {n} drivers"),
-        format!("{:.0} s", took.as_secs_f64()),
+        &format!("first directory sync, {n} drivers, {kind}"),
+        format!("{:.1} s", took.as_secs_f64()),
         "stand-in homeserver answering at once: the bridge's own share",
     );
 
@@ -470,25 +499,25 @@ async fn large_store(hs: &'static synapse::Synapse, sizes: &Sizes, table: &mut T
     let pid = bridge.pid();
     let (rss, _) = memory_mib(pid);
     table.row(
-        &format!("startup with {n} drivers in the store"),
+        &format!("startup with {n} drivers in the store, {kind}"),
         format!("{:.2} s, RSS {rss:.1} MiB", startup.as_secs_f64()),
         "process start → /ready",
     );
 
-    let requests = stand_in.requests();
     let (took, report) = directory_sync(&config_path);
+    assert!(report.contains("0 change"), "unchanged: {report}");
+    let calls = report
+        .lines()
+        .find_map(|l| l.split_once("homeserver calls "))
+        .map_or("?", |(_, n)| n.trim());
     table.row(
-        &format!("unchanged directory re-sync, {n} entries"),
-        format!(
-            "{:.2} s, {} homeserver requests",
-            took.as_secs_f64(),
-            stand_in.requests() - requests
-        ),
+        &format!("unchanged directory re-sync, {n} entries, {kind}"),
+        format!("{:.2} s, {calls} homeserver requests", took.as_secs_f64()),
         "`threema-bridge directory sync` wall time, process start included",
     );
-    assert!(report.contains("0 change"), "unchanged: {report}");
 
     let cpu_before = Cpu::now(pid);
+    let requests = stand_in.requests();
     let per_lane = sizes.large_messages / sizes.lanes;
     let drivers: Arc<Vec<String>> = Arc::new(fleet.drivers[..sizes.lanes].to_vec());
     let arrivals = stand_in.arrivals.clone();
@@ -506,15 +535,16 @@ async fn large_store(hs: &'static synapse::Synapse, sizes: &Sizes, table: &mut T
     })
     .await;
     let cpu_in = Cpu::now(pid).per_message_since(cpu_before, bridged.messages);
+    let per_message = (stand_in.requests() - requests) as f64 / bridged.messages as f64;
     let (_, peak) = memory_mib(pid);
     table.run(
-        &format!("inbound with {n} drivers (stand-in homeserver)"),
+        &format!("inbound with {n} drivers, {kind} (stand-in homeserver)"),
         &bridged,
         "latency to the homeserver's answer, not a client's sync",
     );
     table.row(
-        &format!("bridge CPU per message / peak RSS, {n} drivers"),
-        format!("inbound {cpu_in}, peak RSS {peak:.1} MiB"),
+        &format!("bridge cost per inbound message, {n} drivers, {kind}"),
+        format!("CPU {cpu_in}, {per_message:.2} homeserver requests; peak RSS {peak:.1} MiB"),
         "",
     );
     bridge.terminate();

@@ -14,9 +14,9 @@
 //!
 //! Sizes: `BENCH_DRIVERS` (250), `BENCH_LARGE_DRIVERS` (10000), `BENCH_MESSAGES` (1000 each
 //! way direct/bridged), `BENCH_OUT_MESSAGES` (500), `BENCH_LARGE_MESSAGES` (as many),
-//! `BENCH_LANES` (16). For a look inside:
-//! `BENCH_LOG` (the bridge's `RUST_LOG`, default `info`) and `BENCH_KEEP=1` (keep the bridges'
-//! folders with config, database and log; their paths are printed).
+//! `BENCH_LANES` (16). For a look inside: `BENCH_LOG` (the bridge's `RUST_LOG`, default `info`;
+//! keep `info` for `threema_bridge`) and `BENCH_KEEP=1` (keep the bridges' folders with config,
+//! database and log; their paths are printed).
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -218,20 +218,13 @@ async fn simulator(config: &mut TestConfig) -> Simulator {
     sim
 }
 
-async fn wait_portals(store: &Store, count: usize, timeout: Duration) -> Vec<(String, String)> {
+/// Waits for the bridge's startup sync to finish (its log says so at `info`).
+async fn wait_synced(bridge: &Process, timeout: Duration) {
     let deadline = Instant::now() + timeout;
-    loop {
-        let portals = store.portals().await.unwrap();
-        if portals.len() >= count {
-            return portals
-                .into_iter()
-                .map(|p| (p.threema_id, p.room_id))
-                .collect();
-        }
+    while !bridge.log_text().contains("directory in sync") {
         assert!(
             Instant::now() < deadline,
-            "{} of {count} portals after {timeout:?}",
-            portals.len()
+            "no directory sync after {timeout:?}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -254,7 +247,15 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
         Process::start_logging(&config_path, dir.path().join("bridge.log"), &log_filter()).await;
     let pid = bridge.pid();
     let store = Store::connect(&db, 2).await.unwrap();
-    let portals = wait_portals(&store, sizes.drivers, Duration::from_secs(3600)).await;
+    wait_synced(&bridge, Duration::from_secs(3600)).await;
+    let portals: Vec<(String, String)> = store
+        .portals()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.threema_id, p.room_id))
+        .collect();
+    assert_eq!(portals.len(), sizes.drivers, "a portal per driver");
     table.row(
         &format!("first directory sync, {} drivers", sizes.drivers),
         format!("{:.0} s", started.elapsed().as_secs_f64()),
@@ -337,24 +338,40 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
 
     let cpu_before = Cpu::now(pid);
     let out_per_lane = sizes.out_messages / sizes.lanes;
+    let sent_events = Arc::new(std::sync::Mutex::new(Vec::new()));
     let outbound = {
         let (lanes, sim, desk) = (lanes.clone(), sim.clone(), desk.clone());
+        let sent_events = sent_events.clone();
         closed_loop(sizes.lanes, out_per_lane, move |lane, n| {
             let (driver, room) = lanes[lane].clone();
-            let (sim, desk) = (sim.clone(), desk.clone());
+            let (sim, desk, sent_events) = (sim.clone(), desk.clone(), sent_events.clone());
             async move {
                 let sent = Instant::now();
-                desk.send_text(&room, &format!("out {n}")).await;
+                let event = desk.send_text(&room, &format!("out {n}")).await;
                 sim.try_wait_inbox(&driver, n + 1, PATIENCE)
                     .await
                     .expect("the phone gets the message");
+                sent_events.lock().unwrap().push(event);
                 sent.elapsed()
             }
         })
         .await
     };
-    // Each message's delivery receipt (✓ in the room) is part of its cost: wait for the last.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Each message's delivery receipt (its ✓ in the room) is part of its cost.
+    let events = sent_events.lock().unwrap().clone();
+    for event in events {
+        let deadline = Instant::now() + PATIENCE;
+        while !store
+            .outbox_by_event(&event)
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.status.received_at.is_some() && r.status.marker_event.is_some())
+        {
+            assert!(Instant::now() < deadline, "no delivery receipt for {event}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let cpu_out = Cpu::now(pid).per_message_since(cpu_before, outbound.messages);
     let (_, peak) = memory_mib(pid);
 

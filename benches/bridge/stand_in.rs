@@ -101,8 +101,17 @@ async fn answer(
         Method::POST if last == "createRoom" => {
             ok(json!({"room_id": format!("!standin{}:{}", id(), shared.domain)}))
         }
+        // `/join/{room}` or `/rooms/{room}/join`: the room asked for.
         Method::POST if path.contains("/join") => {
-            ok(json!({"room_id": format!("!joined{}:{}", id(), shared.domain)}))
+            let segments: Vec<&str> = path.split('/').collect();
+            let room = match last {
+                "join" => segments[segments.len() - 2],
+                room => room,
+            };
+            let room = url::form_urlencoded::parse(room.as_bytes())
+                .next()
+                .map_or_else(String::new, |(room, _)| room.into_owned());
+            ok(json!({"room_id": room}))
         }
         Method::POST if path.ends_with("/media/v3/upload") => {
             ok(json!({"content_uri": format!("mxc://{}/{}", shared.domain, id())}))

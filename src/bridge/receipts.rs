@@ -10,7 +10,10 @@
 //! dispatchers reading the same messages send it once.
 //!
 //! Every Matrix call uses a transaction id derived from the receipt being handled, and the store
-//! is updated after the calls, so a retry of the same item repeats them harmlessly.
+//! is updated after the calls, so a retry of the same item repeats them harmlessly: a marker
+//! that replaces another goes up before the old one comes down (the repeat gets the same event
+//! back and must not take it down), and one the homeserver already has but no longer knows by
+//! transaction id (after its restart) is looked up rather than refused as a duplicate.
 
 use ruma::{EventId, OwnedEventId, RoomId, UserId};
 use serde_json::Value;

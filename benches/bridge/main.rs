@@ -318,22 +318,8 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
     };
 
     let cpu_before = Cpu::now(pid);
-    let bridged = {
-        let (lanes, arrivals, sim) = (lanes.clone(), arrivals.clone(), sim.clone());
-        closed_loop(sizes.lanes, per_lane, move |lane, n| {
-            let driver = lanes[lane].0.clone();
-            let (arrivals, sim) = (arrivals.clone(), sim.clone());
-            async move {
-                let text = format!("bridged {driver} {n}");
-                let sent = Instant::now();
-                sim.send_from_user(&driver, UserMessage::text(&text))
-                    .await
-                    .unwrap();
-                arrivals.wait(&text, PATIENCE).await - sent
-            }
-        })
-        .await
-    };
+    let drivers = lanes.iter().map(|(driver, _)| driver.clone()).collect();
+    let bridged = phones_write(&sim, drivers, per_lane, &arrivals).await;
     let cpu_in = Cpu::now(pid).per_message_since(cpu_before, bridged.messages);
 
     let cpu_before = Cpu::now(pid);
@@ -413,6 +399,30 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
         "VmHWM after the runs",
     );
     bridge.terminate();
+}
+
+/// Inbound through the bridge: each driver sends its next message once the previous one has
+/// arrived; latency from the phone's send to the arrival.
+async fn phones_write(
+    sim: &Simulator,
+    drivers: Vec<String>,
+    per_lane: usize,
+    arrivals: &Arc<Arrivals>,
+) -> Run {
+    let (sim, arrivals, drivers) = (sim.clone(), arrivals.clone(), Arc::new(drivers));
+    closed_loop(drivers.len(), per_lane, move |lane, n| {
+        let driver = drivers[lane].clone();
+        let (arrivals, sim) = (arrivals.clone(), sim.clone());
+        async move {
+            let text = format!("bridged {driver} {n}");
+            let sent = Instant::now();
+            sim.send_from_user(&driver, UserMessage::text(&text))
+                .await
+                .unwrap();
+            arrivals.wait(&text, PATIENCE).await - sent
+        }
+    })
+    .await
 }
 
 /// Follows the dispatcher's `/sync`, recording when each message body first shows; returns
@@ -536,21 +546,8 @@ async fn stand_in_rows(
     let cpu_before = Cpu::now(pid);
     let requests = stand_in.requests();
     let per_lane = sizes.large_messages / sizes.lanes;
-    let drivers: Arc<Vec<String>> = Arc::new(fleet.drivers[..sizes.lanes].to_vec());
-    let arrivals = stand_in.arrivals.clone();
-    let bridged = closed_loop(sizes.lanes, per_lane, move |lane, i| {
-        let driver = drivers[lane].clone();
-        let (arrivals, sim) = (arrivals.clone(), sim.clone());
-        async move {
-            let text = format!("large {driver} {i}");
-            let sent = Instant::now();
-            sim.send_from_user(&driver, UserMessage::text(&text))
-                .await
-                .unwrap();
-            arrivals.wait(&text, PATIENCE).await - sent
-        }
-    })
-    .await;
+    let drivers = fleet.drivers[..sizes.lanes].to_vec();
+    let bridged = phones_write(&sim, drivers, per_lane, &stand_in.arrivals).await;
     let cpu_in = Cpu::now(pid).per_message_since(cpu_before, bridged.messages);
     let per_message = (stand_in.requests() - requests) as f64 / bridged.messages as f64;
     let (_, peak) = memory_mib(pid);

@@ -307,12 +307,14 @@ impl MatrixClient {
         as_user: &UserId,
     ) -> Result<Option<OwnedEventId>, MatrixError> {
         use ruma::api::client::relations::get_relating_events_with_rel_type_and_event_type as relations;
-        let request = relations::v1::Request::new(
+        let mut request = relations::v1::Request::new(
             room_id.to_owned(),
             event_id.to_owned(),
             ruma::events::relation::RelationType::Annotation,
             "m.reaction".into(),
         );
+        // One page: reactions to one dispatch message are few (the default page is 5).
+        request.limit = Some(100u32.into());
         let response = self.send(request, Some(as_user)).await?;
         Ok(response.chunk.iter().find_map(|raw| {
             let event: serde_json::Value = serde_json::from_str(raw.json().get()).ok()?;

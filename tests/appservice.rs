@@ -325,9 +325,9 @@ async fn bad_requests_are_refused_and_store_nothing() {
 }
 
 /// PostgreSQL hands out sequence numbers before commit: an item that commits after a later one
-/// was handled must still be handled (by the periodic rescan), and only once.
+/// was handled must still be handled (by the rescan), and only once, also while traffic goes on.
 #[tokio::test]
-async fn an_item_committed_out_of_order_is_still_handled() {
+async fn an_item_committed_out_of_order_is_handled_under_steady_traffic() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
@@ -371,11 +371,31 @@ async fn an_item_committed_out_of_order_is_still_handled() {
     })
     .await;
 
+    // It commits while new items keep arriving (each one a wake-up): the rescan must still come,
+    // within its interval (5 s), not only after a lull.
     slow_tx.commit().await.unwrap();
-    let outcome = wait_for("the early item", WAIT, || async {
+    let steady = {
+        let (url, hs_token) = (bridge.base_url.clone(), hs_token.clone());
+        tokio::spawn(async move {
+            for n in 0.. {
+                let id = format!("$steady-{n}");
+                let event: Value = serde_json::from_str(&payload(&id)).unwrap();
+                reqwest::Client::new()
+                    .put(format!("{url}/_matrix/app/v1/transactions/steady-{n}"))
+                    .bearer_auth(&hs_token)
+                    .json(&json!({"events": [event]}))
+                    .send()
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let outcome = wait_for("the early item", Duration::from_secs(8), || async {
         store.inbox_outcome("$early").await.unwrap().flatten()
     })
     .await;
+    steady.abort();
     assert_eq!(outcome, "message outside a portal");
     assert_eq!(inbox_rows(bridge.db.url(), Some("$early")).await, 1);
     bridge.stop().await;

@@ -90,10 +90,11 @@ impl Table {
         self.row(
             what,
             format!(
-                "{:.1} msg/s, p50 {} ms, p99 {} ms",
+                "{:.1} msg/s, p50 {} ms, p99 {} ms, max {} ms",
                 run.per_second(),
                 ms(run.percentile(50.0)),
-                ms(run.percentile(99.0))
+                ms(run.percentile(99.0)),
+                ms(run.percentile(100.0))
             ),
             note,
         );

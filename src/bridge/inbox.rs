@@ -9,7 +9,10 @@ use std::{
     time::Duration,
 };
 
-use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::{
+    sync::{Notify, Semaphore, mpsc},
+    time::Instant,
+};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
@@ -18,8 +21,11 @@ use crate::store::StoreError;
 
 /// How many pending items are loaded per read.
 const BATCH: i64 = 200;
-/// Safety net and rescan: look for work now and then even without a wake-up.
+/// Safety net and rescan: look for work at least this often, wake-ups or not.
 const POLL: Duration = Duration::from_secs(5);
+/// A wake-up read that skipped sequence numbers may have passed an item that had its number but
+/// had not committed yet (PostgreSQL): look again this soon.
+const GAP_RESCAN: Duration = Duration::from_millis(100);
 /// A transient failure of one item blocks its lane; retry with backoff up to this delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -83,9 +89,9 @@ pub trait Inbox: Send + Sync + 'static {
 /// marked with its error and the lane moves on. `wake` is notified when new items are stored.
 ///
 /// A wake-up reads on from the last item seen. That misses an item whose sequence number is
-/// lower but which committed later (PostgreSQL hands out identity values before commit), so the
-/// periodic poll rereads everything pending; `in_flight` keeps either pass from dispatching an
-/// item twice.
+/// lower but which committed later (PostgreSQL hands out identity values before commit), so a
+/// read that skips numbers is followed by a full rescan soon, and every `POLL` there is one
+/// anyway; `in_flight` keeps either pass from dispatching an item twice.
 pub async fn run<I: Inbox>(
     inbox: Arc<I>,
     wake: Arc<Notify>,
@@ -106,7 +112,13 @@ pub async fn run<I: Inbox>(
     let mut lanes: HashMap<String, mpsc::UnboundedSender<I::Item>> = HashMap::new();
     let mut last_seq = 0;
     let mut full_scan = true;
+    // A deadline, not a timer restarted after each wake-up: under steady traffic the rescan
+    // would otherwise never come, and an item committed out of order would wait for a lull.
+    let mut next_full_scan = Instant::now();
     loop {
+        if full_scan {
+            next_full_scan = Instant::now() + POLL;
+        }
         let mut cursor = if full_scan { 0 } else { last_seq };
         loop {
             let batch = match inbox.pending(cursor, BATCH).await {
@@ -119,6 +131,9 @@ pub async fn run<I: Inbox>(
             let done = (batch.len() as i64) < BATCH;
             for item in batch {
                 let seq = I::seq(&item);
+                if !full_scan && seq > cursor + 1 {
+                    next_full_scan = next_full_scan.min(Instant::now() + GAP_RESCAN);
+                }
                 cursor = seq;
                 last_seq = last_seq.max(seq);
                 if !in_flight.lock().expect("in-flight set lock").insert(seq) {
@@ -145,7 +160,7 @@ pub async fn run<I: Inbox>(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = wake.notified() => full_scan = false,
-            _ = tokio::time::sleep(POLL) => full_scan = true,
+            _ = tokio::time::sleep_until(next_full_scan) => full_scan = true,
         }
     }
     drop(lanes);

@@ -47,6 +47,12 @@ impl Bridge {
         }
         let ghost = ghost_user_id(&incoming.from, &self.config.homeserver.domain);
         let at = incoming.date.max(0) * 1000;
+        // Asked before the lookups: a send recorded between a lookup and this question would
+        // otherwise be neither found nor in flight, and its receipt dropped.
+        let send_in_flight = self
+            .store
+            .outbox_in_flight_to(incoming.from.as_str())
+            .await?;
         let (mut updated, mut unknown) = (0, Vec::new());
         let mut newest_read: Option<OutboxItem> = None;
         for id in message_ids {
@@ -97,12 +103,7 @@ impl Bridge {
                 .read_receipt(&room_id, &event_id, &ghost)
                 .await?;
         }
-        if !unknown.is_empty()
-            && self
-                .store
-                .outbox_in_flight_to(incoming.from.as_str())
-                .await?
-        {
+        if !unknown.is_empty() && send_in_flight {
             // The phone can answer before the Gateway's answer to our send is recorded: wait
             // for it rather than lose the receipt (what was updated already is kept; repeating
             // it changes nothing).

@@ -23,16 +23,14 @@ use std::{
 };
 
 use common::{
-    bridge::{GATEWAY_ID, GATEWAY_SECRET, Process, TestConfig},
+    bridge::{Process, TestConfig},
     db::TestDb,
     dispatcher::Dispatcher,
     synapse::{self, DOMAIN, Synapse, unique_localpart},
-    threema::{add_phone, bridge_public_key},
+    threema::add_phone,
 };
 use threema_bridge::store::{OutboxState, Store};
-use threema_gateway_sim::{
-    Behaviour, CallbackOutcome, Decoded, Fault, SimConfig, Simulator, UserMessage,
-};
+use threema_gateway_sim::{Behaviour, CallbackOutcome, Decoded, Fault, Simulator, UserMessage};
 
 const DRIVERS: usize = 4;
 /// How long the checks wait for things to settle: long enough for backoffs (up to 60 s)
@@ -96,24 +94,14 @@ impl World {
         config.dispatchers = vec![format!("@{desk_lp}:{DOMAIN}")];
         config.gateway_timeout_s = 2;
         config.callback_port = free_port();
-        let key = bridge_public_key(&config.private_key);
-        let mut sim_config = SimConfig::new(GATEWAY_ID, GATEWAY_SECRET, *key.as_bytes());
-        sim_config.time_scale = 0.01;
         // A Gateway that keeps trying while the bridge is down (the real one gives up sooner;
         // what it discards is out of the bridge's hands).
-        sim_config.callback_attempts = 100_000;
-        sim_config.callback_retry_interval = Duration::from_millis(20_000);
-        let sim = Simulator::start(
-            sim_config,
-            tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        )
-        .await
-        .unwrap();
-        sim.set_callback_url(&format!(
-            "http://127.0.0.1:{}/threema/callback",
-            config.callback_port
-        ));
-        config.gateway_url = sim.base_url();
+        let sim = config
+            .start_simulator(|sim| {
+                sim.callback_attempts = 100_000;
+                sim.callback_retry_interval = Duration::from_millis(20_000);
+            })
+            .await;
         let config_path = config.write(dir.path(), hs);
         let store = Store::connect(check_db, 2).await.unwrap();
         let desk = Arc::new(Dispatcher::login(hs, &desk_lp, "Desk").await);

@@ -31,16 +31,16 @@ use std::{
 };
 
 use common::{
-    bridge::{GATEWAY_ID, GATEWAY_SECRET, Process, TestConfig},
+    bridge::{Process, TestConfig},
     db::TestDb,
     synapse::{self, DOMAIN},
-    threema::{bridge_public_key, unique_threema_id},
+    threema::unique_threema_id,
 };
 use measure::{Arrivals, Cpu, Run, closed_loop, memory_mib, ms};
 use serde_json::{Value, json};
 use stand_in::StandIn;
 use threema_bridge::store::Store;
-use threema_gateway_sim::{Behaviour, SimConfig, Simulator, UserMessage, UserSpec};
+use threema_gateway_sim::{Behaviour, Simulator, UserMessage, UserSpec};
 use tokio::time::Instant;
 
 /// How long one message may take before the bench gives up.
@@ -199,24 +199,13 @@ fn bench_config(db_url: &str, dispatcher: &str) -> TestConfig {
 
 /// The simulator with nothing slowing it down: no rate limit, callbacks 64 at a time.
 async fn simulator(config: &mut TestConfig) -> Simulator {
-    let key = bridge_public_key(&config.private_key);
-    let mut sim_config = SimConfig::new(GATEWAY_ID, GATEWAY_SECRET, *key.as_bytes());
-    sim_config.time_scale = 0.01;
-    sim_config.callback_concurrency = 64;
-    sim_config.bulk_rate_limit = None;
-    sim_config.credits = i64::MAX / 2;
-    let sim = Simulator::start(
-        sim_config,
-        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
-    )
-    .await
-    .unwrap();
-    sim.set_callback_url(&format!(
-        "http://127.0.0.1:{}/threema/callback",
-        config.callback_port
-    ));
-    config.gateway_url = sim.base_url();
-    sim
+    config
+        .start_simulator(|sim| {
+            sim.callback_concurrency = 64;
+            sim.bulk_rate_limit = None;
+            sim.credits = i64::MAX / 2;
+        })
+        .await
 }
 
 /// Waits for the bridge's startup sync to finish (its log says so at `info`).

@@ -60,6 +60,26 @@ impl TestConfig {
         }
     }
 
+    /// Starts the Gateway simulator for this bridge (its key, 1/100 of the real delays, then
+    /// `tweak`) and points the bridge at it; with a fixed `callback_port`, the simulator's
+    /// callbacks go there.
+    pub async fn start_simulator(&mut self, tweak: impl FnOnce(&mut SimConfig)) -> Simulator {
+        let key = super::threema::bridge_public_key(&self.private_key);
+        let mut sim_config = SimConfig::new(GATEWAY_ID, GATEWAY_SECRET, *key.as_bytes());
+        sim_config.time_scale = 0.01;
+        tweak(&mut sim_config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = Simulator::start(sim_config, listener).await.unwrap();
+        if self.callback_port != 0 {
+            sim.set_callback_url(&format!(
+                "http://127.0.0.1:{}/threema/callback",
+                self.callback_port
+            ));
+        }
+        self.gateway_url = sim.base_url();
+        sim
+    }
+
     /// Writes `config.yaml` into `dir` for the shared test homeserver.
     pub fn write(&self, dir: &Path, synapse: &Synapse) -> PathBuf {
         self.write_for(dir, &synapse.url, &synapse.registration)
@@ -300,15 +320,7 @@ impl Harness {
         let dir = tempfile::tempdir().unwrap();
         let mut config = TestConfig::new(db.url());
         let sim = match with_simulator {
-            true => {
-                let key = super::threema::bridge_public_key(&config.private_key);
-                let mut sim_config = SimConfig::new(GATEWAY_ID, GATEWAY_SECRET, *key.as_bytes());
-                sim_config.time_scale = 0.01;
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let sim = Simulator::start(sim_config, listener).await.unwrap();
-                config.gateway_url = sim.base_url();
-                Some(sim)
-            }
+            true => Some(config.start_simulator(|_| {}).await),
             false => None,
         };
         tweak(&mut config);

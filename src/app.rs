@@ -9,8 +9,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     bridge::{
-        Bridge, credits, from_matrix::MatrixInbox, from_threema::ThreemaInbox, inbox,
-        to_threema::ThreemaOutbox,
+        Bridge, broadcast::BroadcastFanout, credits, from_matrix::MatrixInbox,
+        from_threema::ThreemaInbox, inbox, to_threema::ThreemaOutbox,
     },
     config::Config,
     http::{
@@ -176,6 +176,13 @@ impl App {
             shutdown.clone(),
             workers,
         ));
+        tasks.spawn(inbox::run(
+            Arc::new(BroadcastFanout::new(bridge.clone())),
+            bridge.broadcast_wake.clone(),
+            shutdown.clone(),
+            config.broadcast.concurrency,
+        ));
+        tasks.spawn(bridge.clone().run_boards(shutdown.clone()));
         tasks.spawn(credits::watch(bridge.clone(), shutdown.clone()));
         tasks.spawn(bridge.clone().run_directory(shutdown.clone()));
         tracing::info!(listen = %config.appservice.listen, callbacks = %config.threema.callback_listen, "bridge running");

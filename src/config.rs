@@ -38,7 +38,20 @@ pub struct RawConfig {
     pub database: RawDatabase,
     pub bridge: RawBridge,
     pub directory: RawDirectory,
+    pub broadcast: RawBroadcast,
     pub logging: RawLogging,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawBroadcast {
+    pub confirm: Option<String>,
+    pub concurrency: Option<usize>,
+    pub rate_per_second: Option<f64>,
+    pub board_interval_ms: Option<u64>,
+    pub board_unread_names: Option<usize>,
+    pub escalate_after_minutes: Option<f64>,
+    pub escalate_below_percent: Option<u8>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -182,7 +195,35 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub bridge: BridgeConfig,
     pub directory: DirectoryConfig,
+    pub broadcast: BroadcastConfig,
     pub logging: LoggingConfig,
+}
+
+/// Broadcasts (`broadcast:`): how they are confirmed, how fast they fan out, when the desk is
+/// warned about unread ones.
+#[derive(Debug, Clone)]
+pub struct BroadcastConfig {
+    pub confirm: Confirm,
+    /// Recipients whose portal copy is written and whose messages are queued at the same time.
+    pub concurrency: usize,
+    /// Recipients queued per second at most (the Gateway charges and may throttle); 0: no limit.
+    pub rate_per_second: f64,
+    /// How often the status boards are brought up to date.
+    pub board_interval: std::time::Duration,
+    /// How many names of drivers who have not read a board lists before "and N more".
+    pub board_unread_names: usize,
+    /// Warn when fewer than `escalate_below_percent` have read after this long (`None`: never).
+    pub escalate_after: Option<std::time::Duration>,
+    pub escalate_below_percent: u8,
+}
+
+/// When a broadcast room asks before sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// Every message waits for the dispatcher's 👍.
+    Each,
+    /// The room's first message does; the rest go at once.
+    Once,
 }
 
 #[derive(Debug, Clone)]
@@ -600,6 +641,28 @@ impl Config {
                 format!("{other:?} is none of \"quarantine\", \"reject\", \"open\""),
             ),
         };
+        let confirm = match raw.broadcast.confirm.as_deref() {
+            None | Some("each") => Some(Confirm::Each),
+            Some("once") => Some(Confirm::Once),
+            Some(other) => c.fail(
+                "broadcast.confirm",
+                format!("{other:?} is neither \"each\" nor \"once\""),
+            ),
+        };
+        let rate_per_second = match raw.broadcast.rate_per_second {
+            Some(rate) if !(rate >= 0.0 && rate.is_finite()) => c.fail(
+                "broadcast.rate_per_second",
+                format!("{rate} is not a rate (0 for no limit)"),
+            ),
+            rate => Some(rate.unwrap_or(0.0)),
+        };
+        let escalate_below_percent = match raw.broadcast.escalate_below_percent {
+            Some(p) if p > 100 => c.fail(
+                "broadcast.escalate_below_percent",
+                format!("{p} is over 100"),
+            ),
+            p => Some(p.unwrap_or(80)),
+        };
         let read_receipts = match raw.bridge.read_receipts.as_deref() {
             None | Some("on") => Some(ReadReceipts::On),
             Some("off") => Some(ReadReceipts::Off),
@@ -712,6 +775,21 @@ impl Config {
                 read_marker: raw.bridge.read_marker.unwrap_or_else(|| "✓✓".into()),
             },
             directory: directory.ok_or_else(missing)?,
+            broadcast: BroadcastConfig {
+                confirm: confirm.ok_or_else(missing)?,
+                concurrency: raw.broadcast.concurrency.unwrap_or(8).max(1),
+                rate_per_second: rate_per_second.ok_or_else(missing)?,
+                board_interval: std::time::Duration::from_millis(
+                    raw.broadcast.board_interval_ms.unwrap_or(2000).max(100),
+                ),
+                board_unread_names: raw.broadcast.board_unread_names.unwrap_or(20),
+                escalate_after: raw
+                    .broadcast
+                    .escalate_after_minutes
+                    .filter(|&m| m > 0.0 && m.is_finite())
+                    .map(|m| std::time::Duration::from_secs_f64(m * 60.0)),
+                escalate_below_percent: escalate_below_percent.ok_or_else(missing)?,
+            },
             logging: LoggingConfig {
                 filter: raw.logging.filter.unwrap_or_else(|| "info".into()),
                 json: json.ok_or_else(missing)?,

@@ -4,8 +4,9 @@ mod common;
 
 use common::db::TestDb;
 use threema_bridge::store::{
-    CachedKey, Direction, InboxKind, MessageMapping, NewInboxItem, NewOutgoing, NewThreemaItem,
-    OutboxState, Poll, PollChoice, Reaction, ReadThrough, Store,
+    BroadcastRoom, BroadcastState, CachedKey, Direction, InboxKind, MessageMapping, NewBroadcast,
+    NewInboxItem, NewOutgoing, NewThreemaItem, OutboxState, Poll, PollChoice, Reaction,
+    ReadThrough, Store,
 };
 
 /// Runs `$suite(store, url)` once on SQLite and once on PostgreSQL.
@@ -46,6 +47,7 @@ on_both_databases!(
     unread_messages_are_found_up_to_the_read_event,
     directory_changes_are_stored_with_their_audit,
     room_state_records_what_was_set,
+    broadcasts_start_once_and_report_each_recipient,
 );
 
 fn event(key: &str, room: &str) -> NewInboxItem {
@@ -680,4 +682,148 @@ async fn room_state_records_what_was_set(store: Store, _url: &str) {
         store.spaces().await.unwrap(),
         [("depot=North".to_owned(), "!s:x".to_owned())]
     );
+}
+
+async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &str) {
+    let room = BroadcastRoom {
+        room_id: "!b".into(),
+        owner: "@d:x".into(),
+        selection: "depot=North".into(),
+        live: false,
+        confirmed_at: None,
+    };
+    store
+        .broadcast_room_insert(&room, &["AAAA0001".into(), "AAAA0002".into()])
+        .await
+        .unwrap();
+    assert_eq!(store.broadcast_room("!b").await.unwrap(), Some(room));
+    assert_eq!(
+        store.broadcast_room_recipients("!b").await.unwrap(),
+        ["AAAA0001", "AAAA0002"]
+    );
+    store
+        .broadcast_list_save("late", "shift=late", "@d:x")
+        .await
+        .unwrap();
+    store
+        .broadcast_list_save("late", "shift=late depot=North", "@d:x")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.broadcast_lists().await.unwrap()["late"],
+        "shift=late depot=North"
+    );
+
+    let new = NewBroadcast {
+        event_id: "$b".into(),
+        room_id: "!b".into(),
+        sender: "@d:x".into(),
+        content: "{}".into(),
+        payload: "[]".into(),
+        ack: true,
+    };
+    assert!(store.broadcast_insert(&new).await.unwrap());
+    assert!(!store.broadcast_insert(&new).await.unwrap());
+    let recipients = [
+        ("AAAA0001".to_owned(), "Ann".to_owned()),
+        ("AAAA0002".to_owned(), "Ben".to_owned()),
+    ];
+    // A confirmation handled twice starts once.
+    assert!(store.broadcast_start("$b", &recipients).await.unwrap());
+    assert!(!store.broadcast_start("$b", &recipients).await.unwrap());
+    let b = store.broadcast_get("$b").await.unwrap().unwrap();
+    assert_eq!(
+        (b.state, b.recipients, b.ack),
+        (BroadcastState::Started, 2, true)
+    );
+    assert_eq!(
+        store
+            .broadcast_latest("!b")
+            .await
+            .unwrap()
+            .unwrap()
+            .event_id,
+        "$b"
+    );
+
+    let pending = store.delivery_pending(0, 10).await.unwrap();
+    assert_eq!(pending.len(), 2);
+    store
+        .delivery_set_copy(pending[0].seq, "!p1", "$c1")
+        .await
+        .unwrap();
+    store
+        .outbox_enqueue(&[NewOutgoing {
+            event_id: "$c1".into(),
+            recipient: "AAAA0001".into(),
+            part: 0,
+            room_id: "!p1".into(),
+            sender: "@d:x".into(),
+            payload: "{}".into(),
+        }])
+        .await
+        .unwrap();
+    store.delivery_finish(pending[0].seq, None).await.unwrap();
+    store
+        .delivery_finish(pending[1].seq, Some("this Threema ID does not exist"))
+        .await
+        .unwrap();
+    assert!(store.delivery_pending(0, 10).await.unwrap().is_empty());
+    let seq = store.outbox_by_event("$c1").await.unwrap()[0].seq;
+    store
+        .outbox_transition(seq, OutboxState::Queued, OutboxState::Sending, None, None)
+        .await
+        .unwrap();
+    store
+        .outbox_transition(
+            seq,
+            OutboxState::Sending,
+            OutboxState::Sent,
+            Some("0102030405060708"),
+            None,
+        )
+        .await
+        .unwrap();
+    store.outbox_mark_delivered(seq, false, 5).await.unwrap();
+
+    // The driver's next message answers the broadcast, once.
+    assert_eq!(
+        store
+            .delivery_note_reply("AAAA0001", "$answer")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("$b")
+    );
+    assert_eq!(
+        store
+            .delivery_note_reply("AAAA0001", "$later")
+            .await
+            .unwrap(),
+        None
+    );
+
+    let report = store.broadcast_report("$b").await.unwrap();
+    assert_eq!(report.len(), 2);
+    assert_eq!(report[0].name, "Ann");
+    assert_eq!(report[0].reply_event.as_deref(), Some("$answer"));
+    let send = report[0].send.as_ref().unwrap();
+    assert_eq!(
+        (send.state, send.received_at, send.read_at),
+        (OutboxState::Sent, Some(5), None)
+    );
+    assert_eq!(
+        report[1].delivery_error.as_deref(),
+        Some("this Threema ID does not exist")
+    );
+    assert!(report[1].send.is_none());
+
+    // Sent but not read: queued again once.
+    assert_eq!(store.broadcast_resend_unread("$b").await.unwrap(), 1);
+    assert_eq!(store.broadcast_resend_unread("$b").await.unwrap(), 0);
+    assert_eq!(store.broadcast_report("$b").await.unwrap().len(), 3);
+
+    store.broadcast_settle("$b").await.unwrap();
+    assert!(store.broadcasts_unsettled().await.unwrap().is_empty());
+    assert!(!store.broadcast_cancel("$b").await.unwrap());
 }

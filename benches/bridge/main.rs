@@ -12,6 +12,10 @@
 //! - **scale**: 10,000 drivers against a stand-in homeserver (see `stand_in.rs` for why):
 //!   first sync, startup with them in the store, an unchanged re-sync, CPU per message.
 //!
+//! - **broadcast fan-out**: 250, 1,000 and 5,000 recipients (`BENCH_FANOUT`) against the
+//!   stand-in, time to the last phone and CPU per recipient (`fanout.rs`).
+//!
+//! `BENCH_ONLY=real,large,postgres,fanout` picks groups of rows.
 //! Sizes: `BENCH_DRIVERS` (250), `BENCH_LARGE_DRIVERS` (10000), `BENCH_MESSAGES` (1000 each
 //! way direct/bridged), `BENCH_OUT_MESSAGES` (500), `BENCH_LARGE_MESSAGES` (as many),
 //! `BENCH_LANES` (16). For a look inside: `BENCH_LOG` (the bridge's `RUST_LOG`, default `info`;
@@ -20,6 +24,7 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod fanout;
 mod measure;
 mod stand_in;
 
@@ -53,6 +58,10 @@ struct Sizes {
     out_messages: usize,
     large_messages: usize,
     lanes: usize,
+    /// Recipients of the broadcast fan-out rows.
+    fanout: Vec<usize>,
+    /// Which groups of rows run: `real`, `large`, `postgres`, `fanout` (all by default).
+    only: Vec<String>,
 }
 
 impl Sizes {
@@ -70,6 +79,16 @@ impl Sizes {
             out_messages: get("BENCH_OUT_MESSAGES", 500),
             large_messages: get("BENCH_LARGE_MESSAGES", get("BENCH_MESSAGES", 1000)),
             lanes: get("BENCH_LANES", 16),
+            fanout: std::env::var("BENCH_FANOUT")
+                .unwrap_or_else(|_| "250,1000,5000".into())
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect(),
+            only: std::env::var("BENCH_ONLY")
+                .unwrap_or_else(|_| "real,large,postgres,fanout".into())
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .collect(),
         };
         assert!(sizes.lanes <= sizes.drivers, "BENCH_LANES ≤ BENCH_DRIVERS");
         sizes
@@ -122,11 +141,17 @@ async fn main() {
         ),
         "everything (Synapse, simulator, bridge, clients) shares these cores",
     );
-    real_homeserver(guard.synapse, &sizes, &mut table).await;
-    stand_in_rows(guard.synapse, &sizes, sizes.large, None, &mut table).await;
+    let runs = |group: &str| sizes.only.iter().any(|g| g == group);
+    if runs("real") {
+        real_homeserver(guard.synapse, &sizes, &mut table).await;
+    }
+    if runs("large") {
+        stand_in_rows(guard.synapse, &sizes, sizes.large, None, &mut table).await;
+    }
     // The same fleet size as above on PostgreSQL: its commits are flushed by the server, so the
     // bridge's own share shows apart from SQLite's in-process fsyncs.
     match TestDb::postgres().await {
+        _ if !runs("postgres") => {}
         Some(db) => {
             stand_in_rows(
                 guard.synapse,
@@ -139,6 +164,9 @@ async fn main() {
             db.cleanup().await;
         }
         None => eprintln!("no PostgreSQL on TEST_POSTGRES_URL: its rows are left out"),
+    }
+    if runs("fanout") {
+        fanout::fanout_rows(guard.synapse, &sizes.fanout, &mut table).await;
     }
     table.print();
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use super::{
     Bridge, BridgeError,
+    broadcast::CONFIRM_KEYS,
     inbox::{Inbox, Outcome},
     management::CommandMessage,
     outgoing::{EditTarget, Relay, plan_message, plan_redaction},
@@ -154,6 +155,11 @@ impl Bridge {
                 .queue_for_threema(plan, &driver, &event.room_id, event_id, &event.sender)
                 .await;
         }
+        if let Some(room) = self.store.broadcast_room(event.room_id.as_str()).await? {
+            return self
+                .handle_broadcast_message(&room, event_id, &event.sender, &content, &event.content)
+                .await;
+        }
         if self.is_command_room(&event.room_id).await? {
             let body = match &content.msgtype {
                 MessageType::Text(text) => crate::format::strip_reply_fallback(&text.body),
@@ -182,6 +188,11 @@ impl Bridge {
         else {
             return Ok("reaction without a target".into());
         };
+        if CONFIRM_KEYS.contains(&key)
+            && let Some(room) = self.store.broadcast_room(event.room_id.as_str()).await?
+        {
+            return self.confirm_broadcast(&room, target, &event.sender).await;
+        }
         if !status::RESEND_KEYS.contains(&key)
             || self
                 .store
@@ -205,9 +216,7 @@ impl Bridge {
 
     /// A dispatcher deleted a message: the driver's copy is deleted too, where Threema can.
     async fn handle_redaction(&self, event: &EventHead) -> Result<String, BridgeError> {
-        let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? else {
-            return Ok("redaction outside a portal".into());
-        };
+        let portal = self.store.portal_by_room_id(event.room_id.as_str()).await?;
         // Room versions up to 10 carry `redacts` beside the content, 11 inside it.
         let Some(target) = event.redacts.clone().or_else(|| {
             event
@@ -217,6 +226,18 @@ impl Bridge {
                 .map(str::to_owned)
         }) else {
             return Err(BridgeError::BadEvent("redaction without redacts".into()));
+        };
+        let Some(portal) = portal else {
+            if self.level(&event.sender) >= Level::Dispatcher
+                && self
+                    .store
+                    .broadcast_room(event.room_id.as_str())
+                    .await?
+                    .is_some()
+            {
+                return self.cancel_broadcast(&target).await;
+            }
+            return Ok("redaction outside a portal".into());
         };
         let driver = ThreemaId::parse(&portal.threema_id)
             .ok_or_else(|| BridgeError::BadEvent("stored portal id".into()))?;

@@ -19,6 +19,12 @@ pub enum Command {
     Sync,
     /// The newest audit entries, optionally about one subject (admins).
     Audit(Option<String>),
+    /// Open a broadcast room for a selection of drivers (`live` first: evaluated per message).
+    Broadcast(String),
+    /// Preview a selection without opening anything.
+    Select(String),
+    /// Save a named selection: `<name> <selection>`.
+    SaveList(String),
     Unknown(String),
 }
 
@@ -38,6 +44,11 @@ const HELP: &str = "Commands:\n\
     • status <message link> (or as a reply to a message) — who received and read it, when\n\
     • sync — read the employee directory now (admins)\n\
     • audit [employee, user or Threema ID] — the newest audit entries (admins)\n\
+    • broadcast [live] <selection> — a room whose messages go to all selected drivers, e.g. \
+    broadcast depot=North AND shift=late, broadcast vehicle=12|17|40, broadcast DRIVER01, \
+    \"Erika Muster\", broadcast space:North NOT team=B, broadcast list:<name>\n\
+    • select <selection> — who a selection reaches, who not, what it costs\n\
+    • save-list <name> <selection> — a named selection, used as list:<name>\n\
     • help — this text";
 
 /// Parses a message body; `None` when it is not addressed to the bot (empty).
@@ -53,6 +64,9 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "status" => Command::Status((!rest.is_empty()).then_some(rest)),
         "sync" => Command::Sync,
         "audit" => Command::Audit((!rest.is_empty()).then_some(rest)),
+        "broadcast" if !rest.is_empty() => Command::Broadcast(rest),
+        "select" | "preview" if !rest.is_empty() => Command::Select(rest),
+        "save-list" | "savelist" if !rest.is_empty() => Command::SaveList(rest),
         _ => Command::Unknown(word.to_owned()),
     })
 }
@@ -138,6 +152,9 @@ impl Bridge {
             }
             Command::Sync => self.sync_command().await?,
             Command::Audit(subject) => self.audit_command(subject.as_deref()).await?,
+            Command::Broadcast(args) => self.broadcast_command(args, sender, event_id).await?,
+            Command::Select(text) => self.select_command(text, sender).await?,
+            Command::SaveList(args) => self.save_list_command(args, sender).await?,
             Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
         };
         self.notice(room_id, Some(event_id), &answer, &txn).await?;

@@ -1,6 +1,7 @@
 //! The core: the only module that sees both Matrix and Threema. It decides what each inbound
 //! item means and does it through `matrix`, `threema` and `store`.
 
+pub mod broadcast;
 pub mod credits;
 pub mod directory;
 pub mod from_matrix;
@@ -24,7 +25,7 @@ use std::sync::{
 };
 
 use ruma::{OwnedUserId, UserId};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::Notify;
 
 use crate::{
     config::Config,
@@ -71,13 +72,17 @@ pub struct Bridge {
     pub threema: ThreemaClient,
     pub bot: OwnedUserId,
     /// Every decoded Threema message, for whoever listens (the Matrix side, tests).
-    incoming: broadcast::Sender<Arc<Incoming>>,
+    incoming: tokio::sync::broadcast::Sender<Arc<Incoming>>,
     /// Last known Gateway credit balance ([`credits::UNKNOWN`] until read).
     credits: AtomicI64,
     /// Admins were told the balance is low (told again once it recovered and fell again).
     credits_warned: AtomicBool,
     /// Rung when the outbox has new rows.
     pub outbox_wake: Arc<Notify>,
+    /// Rung when broadcasts have recipients to fan out to.
+    pub broadcast_wake: Arc<Notify>,
+    /// Rung when a broadcast's board may have changed (started, answered, resent).
+    pub board_wake: Notify,
     /// The directory as the message flows consult it.
     directory: std::sync::RwLock<Arc<directory::DirectoryView>>,
     /// One directory sync at a time.
@@ -89,7 +94,12 @@ pub struct Bridge {
     /// Transaction ids of sends to the homeserver that failed in a way that may have gone
     /// through: looked up in the room before they are tried again.
     uncertain_sends: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// File messages whose blobs are uploaded for many recipients (broadcasts), by file.
+    shared_uploads: std::sync::Mutex<std::collections::HashMap<String, SharedUpload>>,
 }
+
+/// When a shared upload was started, and the file message it became.
+type SharedUpload = (std::time::Instant, Arc<tokio::sync::OnceCell<Arc<Vec<u8>>>>);
 
 impl Bridge {
     pub fn new(
@@ -99,7 +109,7 @@ impl Bridge {
         threema: ThreemaClient,
     ) -> Self {
         let bot = config.bot_user_id();
-        let (incoming, _) = broadcast::channel(1024);
+        let (incoming, _) = tokio::sync::broadcast::channel(1024);
         Bridge {
             config,
             store,
@@ -110,15 +120,18 @@ impl Bridge {
             credits: AtomicI64::new(credits::UNKNOWN),
             credits_warned: AtomicBool::new(false),
             outbox_wake: Arc::new(Notify::new()),
+            broadcast_wake: Arc::new(Notify::new()),
+            board_wake: Notify::new(),
             directory: Default::default(),
             directory_lock: Default::default(),
             directory_wake: Notify::new(),
             started: AtomicBool::new(false),
             uncertain_sends: Default::default(),
+            shared_uploads: Default::default(),
         }
     }
 
-    pub fn subscribe_incoming(&self) -> broadcast::Receiver<Arc<Incoming>> {
+    pub fn subscribe_incoming(&self) -> tokio::sync::broadcast::Receiver<Arc<Incoming>> {
         self.incoming.subscribe()
     }
 

@@ -59,6 +59,9 @@ pub struct FileToSend {
     pub media: bool,
     pub width_height: Option<(u32, u32)>,
     pub duration_s: Option<f32>,
+    /// Goes to many recipients (a broadcast): its blobs are uploaded once and shared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 /// What to do with a dispatcher's event.
@@ -367,6 +370,7 @@ fn plan_file(parts: FileParts<'_>, relay: Relay<'_>) -> Plan {
         media: parts.media,
         width_height: parts.width_height,
         duration_s: parts.duration_s,
+        shared: false,
     })])
 }
 
@@ -513,6 +517,7 @@ mod tests {
                 media: true,
                 width_height: Some((640, 480)),
                 duration_s: None,
+                shared: false,
             })])
         );
     }

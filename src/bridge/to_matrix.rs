@@ -133,6 +133,18 @@ impl Bridge {
         if let Message::PollSetup(poll) = &incoming.message {
             self.record_poll(incoming, poll, &event_id).await?;
         }
+        // A driver's new message after a broadcast answers it: linked from its board.
+        if !matches!(
+            incoming.message,
+            Message::Edit { .. } | Message::PollVote { .. }
+        ) && self
+            .store
+            .delivery_note_reply(from, event_id.as_str())
+            .await?
+            .is_some()
+        {
+            self.board_wake.notify_one();
+        }
         self.record(incoming, &room_id, &event_id, &ghost).await?;
         Ok(Bridged::Event(event_id))
     }

@@ -147,6 +147,9 @@ impl Bridge {
         let sent = match &prepared {
             Prepared::Text(text) => self.threema.send_text(&recipient, &key, text).await,
             Prepared::File(file) => self.threema.send_file(&recipient, &key, file).await,
+            Prepared::FileMessage(json) => {
+                self.threema.send_file_message(&recipient, &key, json).await
+            }
             Prepared::Location(location) => {
                 self.threema.send_location(&recipient, &key, location).await
             }
@@ -230,6 +233,9 @@ impl Bridge {
                     None => text.clone(),
                 })
             }
+            Outgoing::File(file) if file.shared => {
+                Prepared::FileMessage(self.shared_upload(file).await?)
+            }
             Outgoing::File(file) => Prepared::File(self.fetch_file(file).await?),
             Outgoing::Location {
                 latitude,
@@ -311,6 +317,32 @@ impl Bridge {
             width_height: file.width_height,
             duration_s: file.duration_s,
         })
+    }
+
+    /// The file message of a file that goes to many recipients: its blobs uploaded once (kept
+    /// after the first download) and the message shared, for a day (the Gateway expires blobs).
+    async fn shared_upload(&self, file: &FileToSend) -> Result<Arc<Vec<u8>>, Failure> {
+        let key = serde_json::to_string(file).expect("outgoing messages serialise");
+        let cell = {
+            let mut uploads = self.shared_uploads.lock().expect("not poisoned");
+            let now = std::time::Instant::now();
+            uploads.retain(|_, (at, _)| now.duration_since(*at) < SHARED_UPLOAD_LIFETIME);
+            uploads
+                .entry(key)
+                .or_insert_with(|| (now, Arc::default()))
+                .1
+                .clone()
+        };
+        cell.get_or_try_init(|| async {
+            let data = self.fetch_file(file).await?;
+            match self.threema.upload_file_with(&data, true).await {
+                Ok(json) => Ok(Arc::new(json)),
+                Err(e) if e.is_transient() => Err(Failure::Retry(e.into())),
+                Err(e) => Err(Failure::Permanent(failure_text(&e))),
+            }
+        })
+        .await
+        .cloned()
     }
 
     /// The sent message is part of the chat: quotes and receipts from the driver refer to it.
@@ -410,6 +442,9 @@ impl Bridge {
     }
 }
 
+/// How long one upload serves further recipients of the same file.
+const SHARED_UPLOAD_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// Why nothing goes to a driver who left.
 pub const FORMER_DRIVER: &str = "the driver has left the company; nothing is sent to them";
 
@@ -417,9 +452,16 @@ pub const FORMER_DRIVER: &str = "the driver has left the company; nothing is sen
 enum Prepared {
     Text(String),
     File(OutgoingFile),
+    /// A file message whose blobs are uploaded already.
+    FileMessage(Arc<Vec<u8>>),
     Location(Location),
-    Edit { message_id: String, text: String },
-    Delete { message_id: String },
+    Edit {
+        message_id: String,
+        text: String,
+    },
+    Delete {
+        message_id: String,
+    },
 }
 
 /// Why an item could not be prepared.

@@ -6,6 +6,7 @@ pub mod csv;
 pub mod plan;
 pub mod record;
 pub mod scim;
+pub mod selection;
 pub mod snapshot;
 
 pub use record::{Record, Role};

@@ -4,6 +4,7 @@
 //! portable types (TEXT, BIGINT as ms timestamps), and each dialect has its own migrations.
 //! One file per table; `impl Store` blocks are split across them.
 
+mod broadcasts;
 mod directory;
 mod ghosts;
 mod inbox;
@@ -23,6 +24,9 @@ use sqlx::{
     migrate::Migrator,
 };
 
+pub use broadcasts::{
+    Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryRow, NewBroadcast, SendTry,
+};
 pub use directory::{AuditEntry, StoredEmployee};
 pub use ghosts::Ghost;
 pub use inbox::{InboxItem, InboxKind, NewInboxItem};

@@ -27,7 +27,7 @@ impl OutboxState {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
+    pub(super) fn parse(s: &str) -> Result<Self, StoreError> {
         Ok(match s {
             "queued" => Self::Queued,
             "sending" => Self::Sending,
@@ -101,7 +101,7 @@ impl Reaction {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub(super) fn parse(s: &str) -> Option<Self> {
         match s {
             "acknowledged" => Some(Self::Acknowledged),
             "declined" => Some(Self::Declined),

@@ -228,8 +228,29 @@ impl ThreemaClient {
         self.send(to, key, codec::FILE, &json).await
     }
 
-    /// Encrypts and uploads a file's blobs; returns the file message (JSON) that refers to them.
+    /// Sends a file message whose blobs are uploaded already ([`Self::upload_file`]).
+    pub async fn send_file_message(
+        &self,
+        to: &ThreemaId,
+        key: &[u8; 32],
+        file_message: &[u8],
+    ) -> Result<String, ThreemaError> {
+        self.send(to, key, codec::FILE, file_message).await
+    }
+
+    /// Encrypts and uploads a file's blobs once for one recipient; returns the file message
+    /// (JSON) that refers to them.
     pub async fn upload_file(&self, file: &OutgoingFile) -> Result<Vec<u8>, ThreemaError> {
+        self.upload_file_with(file, false).await
+    }
+
+    /// The same for many recipients: the blobs are kept after the first download (`persist`),
+    /// so one upload serves every recipient of the same file message (a broadcast).
+    pub async fn upload_file_with(
+        &self,
+        file: &OutgoingFile,
+        persist: bool,
+    ) -> Result<Vec<u8>, ThreemaError> {
         let plain = FileData {
             file: file.data.clone(),
             thumbnail: file.thumbnail.as_ref().map(|(t, _)| t.clone()),
@@ -237,10 +258,10 @@ impl ThreemaClient {
         let (encrypted, blob_key) = off_runtime(move || threema_gateway::encrypt_file_data(&plain))
             .await?
             .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
-        let blob_id = self.api.blob_upload_raw(&encrypted.file, false).await?;
+        let blob_id = self.api.blob_upload_raw(&encrypted.file, persist).await?;
         let thumbnail = match (&encrypted.thumbnail, &file.thumbnail) {
             (Some(bytes), Some((_, media_type))) => Some((
-                self.api.blob_upload_raw(bytes, false).await?,
+                self.api.blob_upload_raw(bytes, persist).await?,
                 media_type.clone(),
             )),
             _ => None,

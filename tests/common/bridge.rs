@@ -40,6 +40,8 @@ pub struct TestConfig {
     pub directory: String,
     /// More `threema:` keys, as YAML lines indented by two spaces.
     pub threema_extra: String,
+    /// More top-level sections (e.g. `broadcast:`), as YAML.
+    pub sections: String,
 }
 
 impl TestConfig {
@@ -57,6 +59,7 @@ impl TestConfig {
             callback_port: 0,
             directory: String::new(),
             threema_extra: String::new(),
+            sections: String::new(),
         }
     }
 
@@ -114,6 +117,7 @@ bridge:
   unknown_senders: {unknown_senders}
 {bridge_extra}
 {directory}
+{sections}
 logging:
   filter: info,threema_bridge=debug
 "#,
@@ -130,6 +134,7 @@ logging:
             bridge_extra = self.bridge_extra,
             callback_port = self.callback_port,
             threema_extra = self.threema_extra,
+            sections = self.sections,
             directory = match self.directory.as_str() {
                 "" => String::new(),
                 keys => format!("directory:\n{keys}"),

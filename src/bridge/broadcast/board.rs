@@ -1,0 +1,426 @@
+//! The status board of a broadcast message: one notice, edited in place as receipts come in.
+//! Pure: from the store's rows to each recipient's standing, the counts and the text.
+
+use std::fmt::Write;
+
+use crate::store::{DeliveryRow, OutboxState, Reaction};
+
+/// Where one recipient stands, from the fan-out's and the outbox's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    pub recipient: String,
+    pub name: String,
+    pub stage: Stage,
+    pub sent_at: Option<i64>,
+    pub received_at: Option<i64>,
+    pub read_at: Option<i64>,
+    pub acknowledged_at: Option<i64>,
+    pub declined_at: Option<i64>,
+    pub portal_room: Option<String>,
+    pub reply_event: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stage {
+    /// Not yet in the outbox, or queued there.
+    Pending,
+    Sent,
+    Received,
+    Read,
+    Failed(String),
+    /// The Gateway may have delivered it (no answer); not resent by itself.
+    Unknown,
+}
+
+impl Stage {
+    pub fn label(&self) -> &str {
+        match self {
+            Stage::Pending => "pending",
+            Stage::Sent => "sent",
+            Stage::Received => "received",
+            Stage::Read => "read",
+            Stage::Failed(_) => "failed",
+            Stage::Unknown => "outcome unknown",
+        }
+    }
+}
+
+/// One standing per recipient (`rows` ordered by recipient, oldest try first). A resend is a new try: its state counts, while received and read times are the
+/// earliest of any try.
+pub fn standings(rows: &[DeliveryRow]) -> Vec<Standing> {
+    let mut out: Vec<Standing> = Vec::new();
+    for row in rows {
+        if out.last().is_none_or(|s| s.recipient != row.recipient) {
+            out.push(Standing {
+                recipient: row.recipient.clone(),
+                name: row.name.clone(),
+                stage: match &row.delivery_error {
+                    Some(error) => Stage::Failed(error.clone()),
+                    None => Stage::Pending,
+                },
+                sent_at: None,
+                received_at: None,
+                read_at: None,
+                acknowledged_at: None,
+                declined_at: None,
+                portal_room: row.portal_room.clone(),
+                reply_event: row.reply_event.clone(),
+            });
+        }
+        let standing = out.last_mut().expect("pushed above");
+        let Some(send) = &row.send else { continue };
+        let earliest = |a: Option<i64>, b: Option<i64>| a.into_iter().chain(b).min();
+        standing.sent_at = earliest(standing.sent_at, send.sent_at);
+        standing.received_at = earliest(standing.received_at, send.received_at);
+        standing.read_at = earliest(standing.read_at, send.read_at);
+        match send.reaction {
+            Some(Reaction::Acknowledged) => standing.acknowledged_at = send.reaction_at,
+            Some(Reaction::Declined) => standing.declined_at = send.reaction_at,
+            None => {}
+        }
+        standing.stage = match send.state {
+            OutboxState::Queued | OutboxState::Sending => Stage::Pending,
+            OutboxState::Failed => {
+                Stage::Failed(send.error.clone().unwrap_or_else(|| "unknown error".into()))
+            }
+            OutboxState::Unknown => Stage::Unknown,
+            OutboxState::Sent => Stage::Sent,
+        };
+    }
+    for s in &mut out {
+        // A phone's receipt outranks the state of a later try (a resend still queued).
+        if s.read_at.is_some() {
+            s.stage = Stage::Read;
+        } else if s.received_at.is_some() {
+            s.stage = Stage::Received;
+        }
+    }
+    out
+}
+
+/// The counts a board shows. Each stage includes the later ones (read were also received).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub total: usize,
+    pub sent: usize,
+    pub received: usize,
+    pub read: usize,
+    pub acknowledged: usize,
+    pub declined: usize,
+    pub failed: usize,
+    pub unknown: usize,
+    pub pending: usize,
+}
+
+pub fn count(standings: &[Standing]) -> Counts {
+    let mut c = Counts {
+        total: standings.len(),
+        ..Counts::default()
+    };
+    for s in standings {
+        c.sent += usize::from(s.sent_at.is_some() || s.received_at.is_some());
+        c.received += usize::from(s.received_at.is_some());
+        c.read += usize::from(s.read_at.is_some());
+        c.acknowledged += usize::from(s.acknowledged_at.is_some());
+        c.declined += usize::from(s.declined_at.is_some());
+        match s.stage {
+            Stage::Failed(_) => c.failed += 1,
+            Stage::Unknown => c.unknown += 1,
+            Stage::Pending => c.pending += 1,
+            _ => {}
+        }
+    }
+    c
+}
+
+/// Nothing will change any more by itself: every recipient read (and, if asked, acknowledged)
+/// or failed.
+pub fn settled(standings: &[Standing], ack: bool) -> bool {
+    standings.iter().all(|s| match s.stage {
+        Stage::Failed(_) | Stage::Unknown => true,
+        Stage::Read => !ack || s.acknowledged_at.is_some() || s.declined_at.is_some(),
+        _ => false,
+    })
+}
+
+/// A link to an event, for Matrix clients.
+pub fn event_link(room_id: &str, event_id: &str) -> String {
+    format!("https://matrix.to/#/{room_id}/{event_id}")
+}
+
+/// The board's text: the counts, who has not read it (up to `max_names`), who failed and why,
+/// who answered (linked to the answer in their portal).
+pub fn render(standings: &[Standing], ack: bool, max_names: usize) -> String {
+    let c = count(standings);
+    let mut text = format!(
+        "📢 Broadcast to {} driver(s): sent {} · received {} · read {}",
+        c.total, c.sent, c.received, c.read
+    );
+    if ack {
+        let _ = write!(text, " · acknowledged {}", c.acknowledged);
+        if c.declined > 0 {
+            let _ = write!(text, " · declined {}", c.declined);
+        }
+    }
+    let _ = write!(text, " · failed {}", c.failed);
+    if c.unknown > 0 {
+        let _ = write!(text, " · outcome unknown {}", c.unknown);
+    }
+    if c.pending > 0 {
+        let _ = write!(text, " · on the way {}", c.pending);
+    }
+    let _ = write!(text, " (of {})", c.total);
+
+    let names = |list: Vec<&Standing>, with: &dyn Fn(&Standing) -> String| -> String {
+        let mut out: Vec<String> = list.iter().take(max_names).map(|s| with(s)).collect();
+        if list.len() > max_names {
+            out.push(format!(
+                "and {} more (!report lists all)",
+                list.len() - max_names
+            ));
+        }
+        out.join(", ")
+    };
+    let plain = |s: &Standing| format!("{} ({})", s.name, s.recipient);
+    // Those it failed for have not read it either: the desk wants every name in one place.
+    let unread: Vec<&Standing> = standings.iter().filter(|s| s.read_at.is_none()).collect();
+    if !unread.is_empty() {
+        let _ = write!(
+            text,
+            "\nNot read yet ({}): {}",
+            unread.len(),
+            names(unread, &plain)
+        );
+    }
+    if ack {
+        let waiting: Vec<&Standing> = standings
+            .iter()
+            .filter(|s| {
+                s.read_at.is_some() && s.acknowledged_at.is_none() && s.declined_at.is_none()
+            })
+            .collect();
+        if !waiting.is_empty() {
+            let _ = write!(
+                text,
+                "\nRead, not acknowledged yet ({}): {}",
+                waiting.len(),
+                names(waiting, &plain)
+            );
+        }
+    }
+    let failed: Vec<&Standing> = standings
+        .iter()
+        .filter(|s| matches!(s.stage, Stage::Failed(_)))
+        .collect();
+    if !failed.is_empty() {
+        let why = |s: &Standing| match &s.stage {
+            Stage::Failed(reason) => format!("{} ({}): {reason}", s.name, s.recipient),
+            _ => plain(s),
+        };
+        let _ = write!(text, "\nFailed ({}): {}", failed.len(), names(failed, &why));
+    }
+    let replies: Vec<&Standing> = standings
+        .iter()
+        .filter(|s| s.reply_event.is_some())
+        .collect();
+    if !replies.is_empty() {
+        let link = |s: &Standing| match (&s.portal_room, &s.reply_event) {
+            (Some(room), Some(event)) => format!("{} {}", s.name, event_link(room, event)),
+            _ => s.name.clone(),
+        };
+        let _ = write!(
+            text,
+            "\nAnswers ({}): {}",
+            replies.len(),
+            names(replies, &link)
+        );
+    }
+    text
+}
+
+/// UTC time of a Unix-ms timestamp, for reports.
+pub fn time(ms: Option<i64>) -> String {
+    ms.and_then(|ms| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+    })
+    .map(|t| {
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    })
+    .unwrap_or_default()
+}
+
+/// Per recipient with times, one line each (`!report`).
+pub fn report(standings: &[Standing]) -> String {
+    let mut text =
+        String::from("Per recipient (UTC): state · sent · received · read · acknowledged");
+    for s in standings {
+        let _ = write!(
+            text,
+            "\n• {} ({}): {} · {} · {} · {} · {}",
+            s.name,
+            s.recipient,
+            s.stage.label(),
+            time(s.sent_at),
+            time(s.received_at),
+            time(s.read_at),
+            time(s.acknowledged_at)
+        );
+        if let Stage::Failed(reason) = &s.stage {
+            let _ = write!(text, " — {reason}");
+        }
+    }
+    text
+}
+
+/// The same as CSV (`!csv`), for spreadsheets.
+pub fn csv(standings: &[Standing]) -> Vec<u8> {
+    let mut writer = ::csv::Writer::from_writer(Vec::new());
+    let _ = writer.write_record([
+        "threema_id",
+        "name",
+        "state",
+        "sent_at",
+        "received_at",
+        "read_at",
+        "acknowledged_at",
+        "declined_at",
+        "error",
+        "answer",
+    ]);
+    for s in standings {
+        let error = match &s.stage {
+            Stage::Failed(reason) => reason.clone(),
+            _ => String::new(),
+        };
+        let answer = match (&s.portal_room, &s.reply_event) {
+            (Some(room), Some(event)) => event_link(room, event),
+            _ => String::new(),
+        };
+        let _ = writer.write_record([
+            s.recipient.as_str(),
+            &s.name,
+            s.stage.label(),
+            &time(s.sent_at),
+            &time(s.received_at),
+            &time(s.read_at),
+            &time(s.acknowledged_at),
+            &time(s.declined_at),
+            &error,
+            &answer,
+        ]);
+    }
+    writer.into_inner().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SendTry;
+
+    fn row(recipient: &str, send: Option<SendTry>) -> DeliveryRow {
+        DeliveryRow {
+            recipient: recipient.into(),
+            name: format!("Driver {}", &recipient[7..]),
+            portal_room: Some(format!("!{recipient}:x")),
+            copy_event: Some(format!("$c{recipient}")),
+            delivery_error: None,
+            reply_event: None,
+            send,
+        }
+    }
+
+    fn try_(state: OutboxState, received: Option<i64>, read: Option<i64>) -> SendTry {
+        SendTry {
+            state,
+            error: (state == OutboxState::Failed).then(|| "this Threema ID does not exist".into()),
+            sent_at: (state != OutboxState::Failed).then_some(1),
+            received_at: received,
+            read_at: read,
+            reaction: None,
+            reaction_at: None,
+        }
+    }
+
+    #[test]
+    fn counts_and_names_who_has_not_read() {
+        let mut rows = vec![
+            row("AAAA0001", Some(try_(OutboxState::Sent, Some(2), Some(3)))),
+            row("AAAA0002", Some(try_(OutboxState::Sent, Some(2), None))),
+            row("AAAA0003", Some(try_(OutboxState::Failed, None, None))),
+            row("AAAA0004", None),
+        ];
+        // A resend after the driver had not read it: the second try is read.
+        rows.push(row(
+            "AAAA0005",
+            Some(try_(OutboxState::Sent, Some(2), None)),
+        ));
+        rows.push(row(
+            "AAAA0005",
+            Some(try_(OutboxState::Sent, Some(5), Some(6))),
+        ));
+        rows[0].reply_event = Some("$answer".into());
+        let s = standings(&rows);
+        assert_eq!(s.len(), 5);
+        let c = count(&s);
+        assert_eq!(
+            (c.total, c.sent, c.received, c.read, c.failed, c.pending),
+            (5, 3, 3, 2, 1, 1)
+        );
+        let text = render(&s, false, 20);
+        assert!(text.starts_with("📢 Broadcast to 5 driver(s): sent 3 · received 3 · read 2 · failed 1 · on the way 1 (of 5)"), "{text}");
+        assert!(
+            text.contains(
+                "Not read yet (3): Driver 2 (AAAA0002), Driver 3 (AAAA0003), Driver 4 (AAAA0004)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("Failed (1): Driver 3 (AAAA0003): this Threema ID does not exist"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Answers (1): Driver 1 https://matrix.to/#/!AAAA0001:x/$answer"),
+            "{text}"
+        );
+        assert!(!settled(&s, false));
+        assert!(render(&s, false, 1).contains("Not read yet (3): Driver 2 (AAAA0002), and 2 more"));
+
+        let csv = String::from_utf8(csv(&s)).unwrap();
+        assert_eq!(csv.lines().count(), 6);
+        assert!(
+            csv.contains("AAAA0003,Driver 3,failed,,,,,,this Threema ID does not exist,"),
+            "{csv}"
+        );
+    }
+
+    #[test]
+    fn an_acknowledgement_request_is_settled_when_everyone_answered_or_failed() {
+        let mut acked = try_(OutboxState::Sent, Some(2), Some(3));
+        acked.reaction = Some(Reaction::Acknowledged);
+        acked.reaction_at = Some(4);
+        let rows = vec![
+            row("AAAA0001", Some(acked)),
+            row("AAAA0002", Some(try_(OutboxState::Sent, Some(2), Some(3)))),
+            row("AAAA0003", Some(try_(OutboxState::Unknown, None, None))),
+        ];
+        let s = standings(&rows);
+        assert!(settled(&s, false));
+        assert!(!settled(&s, true));
+        let text = render(&s, true, 20);
+        assert!(text.contains("acknowledged 1"), "{text}");
+        assert!(
+            text.contains("Read, not acknowledged yet (1): Driver 2 (AAAA0002)"),
+            "{text}"
+        );
+        assert!(text.contains("outcome unknown 1"), "{text}");
+        assert_eq!(time(Some(0)), "1970-01-01 00:00:00");
+    }
+}

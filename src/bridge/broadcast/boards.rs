@@ -1,0 +1,144 @@
+//! Keeps the status boards current: every `broadcast.board_interval` (or when woken) each
+//! unsettled broadcast's standing is read from the store and, if its text changed, the board is
+//! edited in place (`m.replace`). Also the escalation notice.
+
+use std::{sync::Arc, time::Duration};
+
+use ruma::RoomId;
+use serde_json::json;
+use sha2::Digest as _;
+use tokio_util::sync::CancellationToken;
+
+use super::board;
+use crate::{
+    bridge::{Bridge, BridgeError},
+    store::{Broadcast, now_ms},
+};
+
+/// A board stops being recomputed this long after its broadcast started, read or not.
+const BOARD_DAYS: i64 = 7;
+
+impl Bridge {
+    pub async fn run_boards(self: Arc<Self>, shutdown: CancellationToken) {
+        let interval = self.config.broadcast.board_interval;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(interval) => {}
+                () = self.board_wake.notified() => {
+                    // Several changes close together make one edit.
+                    tokio::time::sleep(interval.min(Duration::from_millis(500))).await;
+                }
+            }
+            match self.store.broadcasts_unsettled().await {
+                Ok(broadcasts) => {
+                    for broadcast in broadcasts {
+                        if let Err(e) = self.update_board(&broadcast).await {
+                            tracing::warn!(event = %broadcast.event_id, error = %e, "cannot update a broadcast's board");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the broadcasts"),
+            }
+        }
+    }
+
+    /// Brings one board up to date; returns whether it was edited.
+    pub async fn update_board(&self, broadcast: &Broadcast) -> Result<bool, BridgeError> {
+        let room_id = RoomId::parse(&broadcast.room_id)
+            .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")))?;
+        let standings = board::standings(&self.store.broadcast_report(&broadcast.event_id).await?);
+        let text = board::render(
+            &standings,
+            broadcast.ack,
+            self.config.broadcast.board_unread_names,
+        );
+        let edited = broadcast.board_text.as_deref() != Some(text.as_str());
+        if edited {
+            let board_event = match &broadcast.board_event {
+                Some(board_event) => {
+                    // The transaction id names the text, so a retry does not edit twice.
+                    let digest = sha2::Sha256::digest(text.as_bytes());
+                    let txn = format!("board-{}-{}", board_event, hex::encode(&digest[..8]));
+                    let content = json!({
+                        "msgtype": "m.notice",
+                        "body": format!("* {text}"),
+                        "m.new_content": {"msgtype": "m.notice", "body": text},
+                        "m.relates_to": {"rel_type": "m.replace", "event_id": board_event},
+                    });
+                    self.send_raw_message(&room_id, &content, &txn).await?;
+                    board_event.clone()
+                }
+                None => {
+                    let content = json!({
+                        "msgtype": "m.notice",
+                        "body": text,
+                        "m.relates_to": {"m.in_reply_to": {"event_id": broadcast.event_id}},
+                    });
+                    let txn = format!("board-{}", broadcast.event_id);
+                    self.send_raw_message(&room_id, &content, &txn)
+                        .await?
+                        .to_string()
+                }
+            };
+            self.store
+                .broadcast_set_board(&broadcast.event_id, &board_event, &text)
+                .await?;
+        }
+        let started = broadcast.started_at.unwrap_or_default();
+        if board::settled(&standings, broadcast.ack)
+            || now_ms() - started > BOARD_DAYS * 24 * 3600 * 1000
+        {
+            self.store.broadcast_settle(&broadcast.event_id).await?;
+        }
+        self.escalate(broadcast, &room_id, &standings).await?;
+        Ok(edited)
+    }
+
+    /// `broadcast.escalate_after_minutes`: one notice, mentioning the author, when too few have
+    /// read it by then.
+    async fn escalate(
+        &self,
+        broadcast: &Broadcast,
+        room_id: &RoomId,
+        standings: &[board::Standing],
+    ) -> Result<(), BridgeError> {
+        let Some(after) = self.config.broadcast.escalate_after else {
+            return Ok(());
+        };
+        let started = broadcast.started_at.unwrap_or_default();
+        if broadcast.escalated_at.is_some() || now_ms() - started < after.as_millis() as i64 {
+            return Ok(());
+        }
+        let counts = board::count(standings);
+        let below = self.config.broadcast.escalate_below_percent as usize;
+        if counts.total == 0 || counts.read * 100 >= below * counts.total {
+            return Ok(());
+        }
+        let minutes = after.as_secs_f64() / 60.0;
+        let text = format!(
+            "⏰ {}: only {} of {} recipient(s) ({} %) have read this after {minutes:.0} minute(s). \
+             !report lists who; !resend-unread (as a reply to it) sends it again to them.",
+            broadcast.sender,
+            counts.read,
+            counts.total,
+            counts.read * 100 / counts.total
+        );
+        let content = json!({
+            "msgtype": "m.text",
+            "body": text,
+            "m.mentions": {"user_ids": [broadcast.sender]},
+            "m.relates_to": {"m.in_reply_to": {"event_id": broadcast.event_id}},
+        });
+        self.send_raw_message(
+            room_id,
+            &content,
+            &format!("escalate-{}", broadcast.event_id),
+        )
+        .await?;
+        self.store
+            .broadcast_set_escalated(&broadcast.event_id)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! The fan-out: one durable row per recipient (`broadcast_delivery`), drained by the generic
+//! inbox runner with one lane per driver. For each: the driver's portal (made if needed), the
+//! bot's copy of the message there, then the Threema messages queued in the outbox under the
+//! copy's event id. Each step is idempotent (the copy by its transaction id and the stored event
+//! id, the outbox by its key), so a crash anywhere repeats steps but never sends twice.
+
+use std::{num::NonZeroU32, sync::Arc};
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use ruma::{RoomId, UserId};
+
+use crate::{
+    bridge::{
+        Bridge, BridgeError,
+        inbox::{Inbox, Outcome},
+        outgoing::Outgoing,
+        to_threema::FORMER_DRIVER,
+    },
+    store::{Delivery, NewOutgoing, StoreError},
+    threema::{ThreemaError, ThreemaId},
+};
+
+pub struct BroadcastFanout {
+    bridge: Arc<Bridge>,
+    /// `broadcast.rate_per_second`: recipients queued per second at most.
+    limiter: Option<DefaultDirectRateLimiter>,
+}
+
+impl BroadcastFanout {
+    pub fn new(bridge: Arc<Bridge>) -> Self {
+        let rate = bridge.config.broadcast.rate_per_second;
+        let limiter = (rate > 0.0).then(|| {
+            let quota = if rate >= 1.0 {
+                Quota::per_second(NonZeroU32::new(rate as u32).unwrap_or(NonZeroU32::MIN))
+            } else {
+                Quota::with_period(std::time::Duration::from_secs_f64(1.0 / rate))
+                    .expect("a positive period")
+            };
+            RateLimiter::direct(quota)
+        });
+        BroadcastFanout { bridge, limiter }
+    }
+}
+
+impl Inbox for BroadcastFanout {
+    type Item = Delivery;
+    const NAME: &'static str = "broadcast";
+
+    fn seq(item: &Delivery) -> i64 {
+        item.seq
+    }
+
+    fn lane(item: &Delivery) -> &str {
+        &item.recipient
+    }
+
+    fn key(item: &Delivery) -> String {
+        format!("{}/{}", item.event_id, item.recipient)
+    }
+
+    async fn pending(&self, after_seq: i64, limit: i64) -> Result<Vec<Delivery>, StoreError> {
+        self.bridge.store.delivery_pending(after_seq, limit).await
+    }
+
+    async fn handle(&self, item: &Delivery) -> Result<Outcome, BridgeError> {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        self.bridge.fan_out(item).await
+    }
+
+    async fn finish(&self, item: &Delivery, outcome: &Outcome) -> Result<(), StoreError> {
+        // A failure for good (a bad stored row) is recorded as the recipient's error.
+        let error = outcome.keep_payload.then_some(outcome.summary.as_str());
+        self.bridge.store.delivery_finish(item.seq, error).await
+    }
+
+    async fn record_attempt(&self, _item: &Delivery) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+impl Bridge {
+    async fn fan_out(&self, item: &Delivery) -> Result<Outcome, BridgeError> {
+        let Some(broadcast) = self.store.broadcast_get(&item.event_id).await? else {
+            return Ok(Outcome::kept("the broadcast is gone"));
+        };
+        let Some(driver) = ThreemaId::parse(&item.recipient) else {
+            return Ok(Outcome::kept(format!(
+                "{:?} is not a Threema ID",
+                item.recipient
+            )));
+        };
+        if self.is_former_driver(&driver) {
+            return Ok(Outcome::kept(FORMER_DRIVER));
+        }
+        let (portal, copy) = match (&item.portal_room, &item.copy_event) {
+            (Some(portal), Some(copy)) => (portal.clone(), copy.clone()),
+            _ => {
+                let portal = match self.store.portal_by_threema_id(driver.as_str()).await? {
+                    Some(p) => p.room_id,
+                    None => {
+                        // Not opened yet: only for an ID that exists (as `start` does).
+                        match self.public_key_of(&driver).await {
+                            Ok(_) => {}
+                            Err(BridgeError::Threema(ThreemaError::NotFound)) => {
+                                return Ok(Outcome::kept(
+                                    "this Threema ID does not exist (any more)",
+                                ));
+                            }
+                            Err(e) => return Err(e),
+                        }
+                        let name = self.driver_name(&driver).await?;
+                        let ghost = self.ensure_ghost_profile(&driver, &name).await?;
+                        self.ensure_portal(&driver, &ghost, &name)
+                            .await?
+                            .to_string()
+                    }
+                };
+                let room_id = RoomId::parse(&portal)
+                    .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")))?;
+                let content: serde_json::Value = serde_json::from_str(&broadcast.content)
+                    .map_err(|e| BridgeError::BadEvent(format!("broadcast content: {e}")))?;
+                let copy = self
+                    .send_raw_message(
+                        &room_id,
+                        &content,
+                        &format!("broadcast-{}-{}", item.event_id, item.recipient),
+                    )
+                    .await?;
+                self.store
+                    .delivery_set_copy(item.seq, &portal, copy.as_str())
+                    .await?;
+                (portal, copy.to_string())
+            }
+        };
+        let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload)
+            .map_err(|e| BridgeError::BadEvent(format!("broadcast payload: {e}")))?;
+        let sender = UserId::parse(&broadcast.sender)
+            .map_err(|e| BridgeError::BadEvent(format!("broadcast sender: {e}")))?;
+        let rows: Vec<NewOutgoing> = items
+            .iter()
+            .enumerate()
+            .map(|(part, outgoing)| NewOutgoing {
+                event_id: copy.clone(),
+                recipient: driver.to_string(),
+                part: part as i64,
+                room_id: portal.clone(),
+                sender: sender.to_string(),
+                payload: serde_json::to_string(outgoing).expect("outgoing messages serialise"),
+            })
+            .collect();
+        let new = self.store.outbox_enqueue(&rows).await?;
+        self.outbox_wake.notify_one();
+        Ok(Outcome::done(format!(
+            "copy {copy}, {new} message(s) queued"
+        )))
+    }
+}

@@ -1,0 +1,558 @@
+//! Broadcasts: `broadcast_room`, `broadcast` (one per dispatcher message, with its board),
+//! `broadcast_delivery` (one per recipient: the fan-out's durable queue), `broadcast_list`.
+
+use std::collections::HashMap;
+
+use sqlx::{Row, any::AnyRow};
+
+use super::{OutboxState, Reaction, Store, StoreError, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BroadcastRoom {
+    pub room_id: String,
+    pub owner: String,
+    pub selection: String,
+    /// The selection is evaluated again for every message (else the stored recipients).
+    pub live: bool,
+    pub confirmed_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BroadcastState {
+    /// Waiting for the dispatcher's confirmation.
+    Awaiting,
+    Started,
+    Cancelled,
+}
+
+impl BroadcastState {
+    fn parse(s: &str) -> Self {
+        match s {
+            "started" => Self::Started,
+            "cancelled" => Self::Cancelled,
+            _ => Self::Awaiting,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBroadcast {
+    pub event_id: String,
+    pub room_id: String,
+    pub sender: String,
+    pub content: String,
+    pub payload: String,
+    pub ack: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broadcast {
+    pub event_id: String,
+    pub room_id: String,
+    pub sender: String,
+    /// The dispatcher's Matrix content (JSON), copied into the portals.
+    pub content: String,
+    /// The Threema messages it becomes (JSON list of `Outgoing`).
+    pub payload: String,
+    pub ack: bool,
+    pub state: BroadcastState,
+    pub board_event: Option<String>,
+    pub board_text: Option<String>,
+    pub recipients: i64,
+    pub started_at: Option<i64>,
+    pub escalated_at: Option<i64>,
+}
+
+const BROADCAST_COLUMNS: &str = "event_id, room_id, sender, content, payload, ack, state, \
+    board_event, board_text, recipients, started_at, escalated_at";
+
+impl Broadcast {
+    fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+        Ok(Broadcast {
+            event_id: row.try_get("event_id")?,
+            room_id: row.try_get("room_id")?,
+            sender: row.try_get("sender")?,
+            content: row.try_get("content")?,
+            payload: row.try_get("payload")?,
+            ack: row.try_get::<i64, _>("ack")? != 0,
+            state: BroadcastState::parse(&row.try_get::<String, _>("state")?),
+            board_event: row.try_get("board_event")?,
+            board_text: row.try_get("board_text")?,
+            recipients: row.try_get("recipients")?,
+            started_at: row.try_get("started_at")?,
+            escalated_at: row.try_get("escalated_at")?,
+        })
+    }
+}
+
+/// One recipient's place in the fan-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub seq: i64,
+    pub event_id: String,
+    pub recipient: String,
+    pub portal_room: Option<String>,
+    pub copy_event: Option<String>,
+}
+
+/// One try of part 0 of a recipient's copy, as the outbox has it (`None`: nothing queued yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRow {
+    pub recipient: String,
+    pub name: String,
+    pub portal_room: Option<String>,
+    pub copy_event: Option<String>,
+    /// Why the fan-out queued nothing.
+    pub delivery_error: Option<String>,
+    pub reply_event: Option<String>,
+    pub send: Option<SendTry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendTry {
+    pub state: OutboxState,
+    pub error: Option<String>,
+    pub sent_at: Option<i64>,
+    pub received_at: Option<i64>,
+    pub read_at: Option<i64>,
+    pub reaction: Option<Reaction>,
+    pub reaction_at: Option<i64>,
+}
+
+impl Store {
+    /// Records a broadcast room and, for a frozen selection, its recipients: all or nothing.
+    pub async fn broadcast_room_insert(
+        &self,
+        room: &BroadcastRoom,
+        recipients: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO broadcast_room (room_id, owner, selection, live, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id) DO NOTHING",
+        )
+        .bind(&room.room_id)
+        .bind(&room.owner)
+        .bind(&room.selection)
+        .bind(i64::from(room.live))
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        Self::replace_room_recipients(&mut tx, &room.room_id, recipients).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn replace_room_recipients(
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        room_id: &str,
+        recipients: &[String],
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM broadcast_room_recipient WHERE room_id = $1")
+            .bind(room_id)
+            .execute(&mut **tx)
+            .await?;
+        for recipient in recipients {
+            sqlx::query(
+                "INSERT INTO broadcast_room_recipient (room_id, recipient) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(room_id)
+            .bind(recipient)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// A frozen room's recipients, evaluated anew on request.
+    pub async fn broadcast_room_set_recipients(
+        &self,
+        room_id: &str,
+        recipients: &[String],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        Self::replace_room_recipients(&mut tx, room_id, recipients).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn broadcast_room(&self, room_id: &str) -> Result<Option<BroadcastRoom>, StoreError> {
+        sqlx::query(
+            "SELECT room_id, owner, selection, live, confirmed_at FROM broadcast_room \
+             WHERE room_id = $1",
+        )
+        .bind(room_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| {
+            Ok(BroadcastRoom {
+                room_id: row.try_get("room_id")?,
+                owner: row.try_get("owner")?,
+                selection: row.try_get("selection")?,
+                live: row.try_get::<i64, _>("live")? != 0,
+                confirmed_at: row.try_get("confirmed_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn broadcast_room_recipients(
+        &self,
+        room_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        sqlx::query(
+            "SELECT recipient FROM broadcast_room_recipient WHERE room_id = $1 ORDER BY recipient",
+        )
+        .bind(room_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| Ok(row.try_get("recipient")?))
+        .collect()
+    }
+
+    /// Confirm once: later messages of the room go without asking.
+    pub async fn broadcast_room_confirm(&self, room_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE broadcast_room SET confirmed_at = $1 WHERE room_id = $2 AND confirmed_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(room_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn broadcast_list_save(
+        &self,
+        name: &str,
+        selection: &str,
+        owner: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO broadcast_list (name, selection, owner, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET \
+             selection = excluded.selection, owner = excluded.owner, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(selection)
+        .bind(owner)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Saved selections by name.
+    pub async fn broadcast_lists(&self) -> Result<HashMap<String, String>, StoreError> {
+        sqlx::query("SELECT name, selection FROM broadcast_list")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| Ok((row.try_get("name")?, row.try_get("selection")?)))
+            .collect()
+    }
+
+    /// Records a message of a broadcast room, waiting for confirmation. `false` if it was
+    /// recorded before (a replayed event).
+    pub async fn broadcast_insert(&self, new: &NewBroadcast) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "INSERT INTO broadcast (event_id, room_id, sender, content, payload, ack, state, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, 'awaiting', $7) \
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(&new.event_id)
+        .bind(&new.room_id)
+        .bind(&new.sender)
+        .bind(&new.content)
+        .bind(&new.payload)
+        .bind(i64::from(new.ack))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    pub async fn broadcast_get(&self, event_id: &str) -> Result<Option<Broadcast>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {BROADCAST_COLUMNS} FROM broadcast WHERE event_id = $1 OR board_event = $1"
+        ))
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(Broadcast::from_row)
+        .transpose()
+    }
+
+    /// The newest started broadcast of a room.
+    pub async fn broadcast_latest(&self, room_id: &str) -> Result<Option<Broadcast>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {BROADCAST_COLUMNS} FROM broadcast WHERE room_id = $1 AND state = 'started' \
+             ORDER BY started_at DESC LIMIT 1"
+        ))
+        .bind(room_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(Broadcast::from_row)
+        .transpose()
+    }
+
+    /// Started broadcasts whose board still changes.
+    pub async fn broadcasts_unsettled(&self) -> Result<Vec<Broadcast>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {BROADCAST_COLUMNS} FROM broadcast WHERE state = 'started' \
+             AND settled_at IS NULL ORDER BY started_at"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(Broadcast::from_row)
+        .collect()
+    }
+
+    pub async fn broadcast_set_board(
+        &self,
+        event_id: &str,
+        board_event: &str,
+        board_text: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE broadcast SET board_event = $1, board_text = $2 WHERE event_id = $3")
+            .bind(board_event)
+            .bind(board_text)
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Starts the fan-out: one delivery row per recipient, in the same transaction as the
+    /// state change, so a confirmation handled twice queues once. `false` if it was not waiting.
+    pub async fn broadcast_start(
+        &self,
+        event_id: &str,
+        recipients: &[(String, String)],
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let started = sqlx::query(
+            "UPDATE broadcast SET state = 'started', started_at = $1, recipients = $2 \
+             WHERE event_id = $3 AND state = 'awaiting'",
+        )
+        .bind(now)
+        .bind(recipients.len() as i64)
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if started {
+            for (recipient, name) in recipients {
+                sqlx::query(
+                    "INSERT INTO broadcast_delivery (event_id, recipient, name, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (event_id, recipient) DO NOTHING",
+                )
+                .bind(event_id)
+                .bind(recipient)
+                .bind(name)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(started)
+    }
+
+    pub async fn broadcast_cancel(&self, event_id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE broadcast SET state = 'cancelled' WHERE event_id = $1 AND state = 'awaiting'",
+        )
+        .bind(event_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Every recipient is final: the board is not recomputed any more.
+    pub async fn broadcast_settle(&self, event_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE broadcast SET settled_at = $1 WHERE event_id = $2")
+            .bind(now_ms())
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn broadcast_set_escalated(&self, event_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE broadcast SET escalated_at = $1 WHERE event_id = $2")
+            .bind(now_ms())
+            .bind(event_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Recipients the fan-out has not finished, after `after_seq`.
+    pub async fn delivery_pending(
+        &self,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        sqlx::query(
+            "SELECT seq, event_id, recipient, portal_room, copy_event FROM broadcast_delivery \
+             WHERE processed_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(Delivery {
+                seq: row.try_get("seq")?,
+                event_id: row.try_get("event_id")?,
+                recipient: row.try_get("recipient")?,
+                portal_room: row.try_get("portal_room")?,
+                copy_event: row.try_get("copy_event")?,
+            })
+        })
+        .collect()
+    }
+
+    /// The copy is in the portal: remembered before the Threema messages are queued.
+    pub async fn delivery_set_copy(
+        &self,
+        seq: i64,
+        portal_room: &str,
+        copy_event: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE broadcast_delivery SET portal_room = $1, copy_event = $2 WHERE seq = $3",
+        )
+        .bind(portal_room)
+        .bind(copy_event)
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The fan-out is done with this recipient (`error`: why nothing was queued).
+    pub async fn delivery_finish(&self, seq: i64, error: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE broadcast_delivery SET processed_at = $1, error = COALESCE($2, error) \
+             WHERE seq = $3",
+        )
+        .bind(now_ms())
+        .bind(error)
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A driver's message in their portal answers their newest broadcast of the last day, if
+    /// that has no answer yet. Returns the broadcast answered.
+    pub async fn delivery_note_reply(
+        &self,
+        recipient: &str,
+        reply_event: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let since = now_ms() - 24 * 3600 * 1000;
+        let Some(row) = sqlx::query(
+            "SELECT seq, event_id, reply_event FROM broadcast_delivery \
+             WHERE recipient = $1 AND created_at > $2 AND copy_event IS NOT NULL \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(recipient)
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        if row.try_get::<Option<String>, _>("reply_event")?.is_some() {
+            return Ok(None);
+        }
+        let seq: i64 = row.try_get("seq")?;
+        sqlx::query(
+            "UPDATE broadcast_delivery SET reply_event = $1 WHERE seq = $2 AND reply_event IS NULL",
+        )
+        .bind(reply_event)
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(Some(row.try_get("event_id")?))
+    }
+
+    /// Each recipient of a broadcast with every try of part 0 of their copy, oldest try first.
+    pub async fn broadcast_report(&self, event_id: &str) -> Result<Vec<DeliveryRow>, StoreError> {
+        sqlx::query(
+            "SELECT d.recipient, d.name, d.portal_room, d.copy_event, d.error AS delivery_error, \
+             d.reply_event, o.state, o.error AS send_error, o.sent_at, o.received_at, \
+             o.read_at, o.reaction, o.reaction_at \
+             FROM broadcast_delivery d LEFT JOIN threema_outbox o \
+             ON o.event_id = d.copy_event AND o.recipient = d.recipient AND o.part = 0 \
+             WHERE d.event_id = $1 ORDER BY d.recipient, o.resend",
+        )
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            let state: Option<String> = row.try_get("state")?;
+            let send = match state {
+                None => None,
+                Some(state) => Some(SendTry {
+                    state: OutboxState::parse(&state)?,
+                    error: row.try_get("send_error")?,
+                    sent_at: row.try_get("sent_at")?,
+                    received_at: row.try_get("received_at")?,
+                    read_at: row.try_get("read_at")?,
+                    reaction: row
+                        .try_get::<Option<String>, _>("reaction")?
+                        .as_deref()
+                        .and_then(Reaction::parse),
+                    reaction_at: row.try_get("reaction_at")?,
+                }),
+            };
+            Ok(DeliveryRow {
+                recipient: row.try_get("recipient")?,
+                name: row.try_get("name")?,
+                portal_room: row.try_get("portal_room")?,
+                copy_event: row.try_get("copy_event")?,
+                delivery_error: row.try_get("delivery_error")?,
+                reply_event: row.try_get("reply_event")?,
+                send,
+            })
+        })
+        .collect()
+    }
+
+    /// Queues the copies of a broadcast again for every recipient whose latest try was sent
+    /// but not read (new rows; asking twice before they are sent queues once, as the latest
+    /// try is then queued). Returns how many rows were queued.
+    pub async fn broadcast_resend_unread(&self, event_id: &str) -> Result<u64, StoreError> {
+        let now = now_ms();
+        Ok(sqlx::query(
+            "INSERT INTO threema_outbox (event_id, recipient, part, resend, room_id, sender, \
+             payload, state, created_at, updated_at) \
+             SELECT o.event_id, o.recipient, o.part, o.resend + 1, o.room_id, o.sender, \
+             o.payload, 'queued', $2, $2 FROM threema_outbox o \
+             JOIN broadcast_delivery d ON d.copy_event = o.event_id AND d.recipient = o.recipient \
+             WHERE d.event_id = $1 AND o.state = 'sent' AND o.read_at IS NULL \
+             AND o.resend = (SELECT MAX(l.resend) FROM threema_outbox l \
+                 WHERE l.event_id = o.event_id AND l.recipient = o.recipient \
+                 AND l.part = o.part) \
+             ON CONFLICT (event_id, recipient, part, resend) DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+}

@@ -52,6 +52,24 @@ const ROOM_HELP: &str = "Every message you post here goes to each recipient on T
     !report and !csv (per recipient, for the latest message or the one you reply to), \
     !resend-unread (send it again to those who have not read it), !help.";
 
+/// What the broadcast room answers to; any other message, `!…` or not, is a broadcast.
+const ROOM_COMMANDS: [&str; 7] = [
+    "recipients",
+    "refresh",
+    "report",
+    "csv",
+    "resend-unread",
+    "help",
+    "commands",
+];
+
+/// `!word …` → `word`, lowercased.
+fn command_word(body: &str) -> Option<String> {
+    let rest = body.trim_start().strip_prefix('!')?;
+    let word = rest.split_whitespace().next()?;
+    Some(word.to_lowercase())
+}
+
 /// Credits one recipient costs: every message, and every blob a file needs.
 fn credits_per_recipient(items: &[Outgoing]) -> i64 {
     items
@@ -406,14 +424,11 @@ impl Bridge {
             MessageType::Text(t) => Some(crate::format::strip_reply_fallback(&t.body)),
             _ => None,
         };
-        let ack = body.is_some_and(|b| {
-            b.trim_start()
-                .get(..ACK_PREFIX.len())
-                .is_some_and(|p| p.eq_ignore_ascii_case(ACK_PREFIX))
-        });
-        if let Some(body) = body.filter(|b| b.trim_start().starts_with('!') && !ack) {
+        let word = body.and_then(command_word);
+        let ack = word.as_deref() == Some("ack");
+        if let Some(word) = word.filter(|w| ROOM_COMMANDS.contains(&w.as_str())) {
             return self
-                .broadcast_room_command(room, &room_id, event_id, sender, content, body)
+                .broadcast_room_command(room, &room_id, event_id, sender, content, &word)
                 .await;
         }
         if matches!(content.relates_to, Some(Relation::Replacement(_))) {
@@ -584,15 +599,8 @@ impl Bridge {
         event_id: &EventId,
         sender: &UserId,
         content: &RoomMessageEventContent,
-        body: &str,
+        word: &str,
     ) -> Result<String, BridgeError> {
-        let word = body
-            .trim()
-            .trim_start_matches('!')
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .to_lowercase();
         let reply_to = match &content.relates_to {
             Some(Relation::Reply(r)) => Some(r.in_reply_to.event_id.to_string()),
             _ => None,
@@ -602,7 +610,7 @@ impl Bridge {
             None => self.store.broadcast_latest(&room.room_id).await?,
         };
         let txn = format!("answer-{event_id}");
-        let answer = match word.as_str() {
+        let answer = match word {
             "recipients" => match self.room_recipients(room, sender).await? {
                 Ok(r) => format!(
                     "{} recipient(s) ({}):\n{}",
@@ -685,8 +693,7 @@ impl Bridge {
                     "Sent again to {unread} driver(s) who had not read it ({queued} message(s))."
                 )
             }
-            "help" => ROOM_HELP.into(),
-            other => format!("Unknown command !{other}. {ROOM_HELP}"),
+            _ => ROOM_HELP.into(),
         };
         self.notice(room_id, Some(event_id), &answer, &txn).await?;
         Ok(format!("broadcast room command {word}"))
@@ -825,6 +832,14 @@ mod tests {
         assert_eq!(image["filename"], "map.png");
         assert_eq!(image["body"], "📢 Broadcast from Ann");
         assert_eq!(image["url"], "mxc://x/y");
+    }
+
+    #[test]
+    fn only_known_commands_are_commands() {
+        assert_eq!(command_word(" !Report now").as_deref(), Some("report"));
+        assert_eq!(command_word("!ack Shift at 6").as_deref(), Some("ack"));
+        assert_eq!(command_word("Road closed!"), None);
+        assert!(!ROOM_COMMANDS.contains(&command_word("!Wichtig: Tor 3").unwrap().as_str()));
     }
 
     #[test]

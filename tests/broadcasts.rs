@@ -399,29 +399,50 @@ async fn a_bridge_killed_in_the_middle_of_a_fan_out_sends_to_each_driver_once() 
     assert!(cut_at < 250, "the fan-out was over before the kill");
     let bridge = Process::start(&config_path, log(2)).await;
 
-    wait_for(
-        "every phone to have it",
-        Duration::from_secs(300),
-        || async {
-            let rows = store.broadcast_report(&event).await.unwrap();
-            let unknown: Vec<&str> = rows
+    // A send cut off by the kill is "outcome unknown", not repeated: such a phone may lack it;
+    // every other phone must have it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
+    loop {
+        let rows = store.broadcast_report(&event).await.unwrap();
+        let unknown: Vec<&str> = rows
+            .iter()
+            .filter(|r| {
+                r.send
+                    .as_ref()
+                    .is_some_and(|s| s.state == OutboxState::Unknown)
+            })
+            .map(|r| r.recipient.as_str())
+            .collect();
+        let missing: Vec<&String> = drivers
+            .iter()
+            .filter(|p| received(&sim, p, &text) == 0 && !unknown.contains(&p.as_str()))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let mut kept = dir;
+            kept.disable_cleanup(true);
+            let states: Vec<String> = rows
                 .iter()
-                .filter(|r| {
-                    r.send
-                        .as_ref()
-                        .is_some_and(|s| s.state == OutboxState::Unknown)
+                .filter(|r| missing.contains(&&r.recipient))
+                .take(10)
+                .map(|r| {
+                    format!(
+                        "{} copy {:?} error {:?} send {:?}",
+                        r.recipient, r.copy_event, r.delivery_error, r.send
+                    )
                 })
-                .map(|r| r.recipient.as_str())
                 .collect();
-            // A send cut off by the kill is "outcome unknown", not repeated: such a phone may lack
-            // it; every other phone must have it.
-            drivers
-                .iter()
-                .all(|p| received(&sim, p, &text) == 1 || unknown.contains(&p.as_str()))
-                .then_some(unknown.len())
-        },
-    )
-    .await;
+            panic!(
+                "{} phones never got it; logs kept in {}; e.g.\n{}",
+                missing.len(),
+                kept.path().display(),
+                states.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let mut unknown = 0;
     for row in store.broadcast_report(&event).await.unwrap() {
         let on_phone = received(&sim, &row.recipient, &text);

@@ -151,3 +151,58 @@ async fn a_drivers_first_message_opens_a_portal_for_the_desk() {
         room
     );
 }
+
+/// A portal whose creation was cut off after the room existed but before the homeserver sent
+/// its invites (the bridge killed mid-request): the next attempt finds the room by its alias,
+/// invites the ghost and the desk itself, and the message arrives.
+#[tokio::test]
+async fn a_portal_left_without_its_invites_is_completed() {
+    let desk = unique_localpart("desk");
+    let dispatcher_id = format!("@{desk}:{DOMAIN}");
+    let (h, sim) = Harness::with_simulator(|c| c.dispatchers = vec![dispatcher_id.clone()]).await;
+    let dispatcher = h.synapse.new_user_named(&desk, "Desk").await;
+    let driver = common::threema::add_phone(&sim, 'D', "Cut Off", Behaviour::silent());
+
+    // The room as the cut-off attempt left it: made by the bot under the portal's alias,
+    // nobody invited.
+    let (as_token, _) = h.synapse.tokens();
+    let created: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/_matrix/client/v3/createRoom", h.synapse.url))
+        .bearer_auth(as_token)
+        .json(&serde_json::json!({
+            "preset": "private_chat",
+            "room_alias_name": format!("threema_{}", driver.to_lowercase()),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let room = created["room_id"]
+        .as_str()
+        .expect("room created")
+        .to_owned();
+
+    let sent = sim
+        .send_from_user(&driver, UserMessage::text("Noch jemand da?"))
+        .await
+        .unwrap();
+    sim.wait_callback_outcome(&sent, WAIT).await;
+    common::synapse::wait_for("the message bridged", WAIT, || async {
+        h.bridge
+            .store
+            .message_by_threema_id(&driver, &sent, threema_bridge::store::Direction::In)
+            .await
+            .unwrap()
+    })
+    .await;
+    assert_eq!(dispatcher.wait_invite(WAIT).await, room);
+    dispatcher.join(&room).await;
+    let messages = dispatcher.messages(&room).await;
+    assert_eq!(
+        messages.last().unwrap()["content"]["body"],
+        "Noch jemand da?"
+    );
+    h.stop().await;
+}

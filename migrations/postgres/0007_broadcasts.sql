@@ -49,6 +49,7 @@ CREATE TABLE broadcast_delivery (
     name         TEXT    NOT NULL,           -- as the desk knew them when it started
     portal_room  TEXT,
     copy_event   TEXT,
+    copy_tried_at BIGINT,                    -- the copy was sent (maybe): look before sending again
     error        TEXT,                       -- why nothing was queued
     reply_event  TEXT,                       -- the driver's first answer, in the portal
     processed_at BIGINT,

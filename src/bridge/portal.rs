@@ -54,6 +54,13 @@ impl Bridge {
         let alias = self.portal_alias(driver);
         let request = self.portal_request(driver, ghost, name, topic, invite);
         let (room_id, created) = self.matrix.create_room_with_alias(request, &alias).await?;
+        if !created {
+            // An earlier attempt made the room, but may have been cut off before the
+            // homeserver sent its invites (found by killing the bridge during a broadcast).
+            for user in std::iter::once(ghost).chain(invite.iter().map(|u| &**u)) {
+                self.matrix.ensure_invited(&room_id, user).await?;
+            }
+        }
         // Join before recording: a portal in the store always has its ghost in the room.
         self.matrix.join(&room_id, ghost).await?;
         let room = room_id.as_str();

@@ -93,6 +93,8 @@ pub struct Delivery {
     pub recipient: String,
     pub portal_room: Option<String>,
     pub copy_event: Option<String>,
+    /// A copy was sent before (its event id not recorded): it may be in the portal already.
+    pub copy_tried: bool,
 }
 
 /// One try of part 0 of a recipient's copy, as the outbox has it (`None`: nothing queued yet).
@@ -402,7 +404,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
         sqlx::query(
-            "SELECT seq, event_id, recipient, portal_room, copy_event FROM broadcast_delivery \
+            "SELECT seq, event_id, recipient, portal_room, copy_event, copy_tried_at \
+             FROM broadcast_delivery \
              WHERE processed_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after_seq)
@@ -417,9 +420,24 @@ impl Store {
                 recipient: row.try_get("recipient")?,
                 portal_room: row.try_get("portal_room")?,
                 copy_event: row.try_get("copy_event")?,
+                copy_tried: row.try_get::<Option<i64>, _>("copy_tried_at")?.is_some(),
             })
         })
         .collect()
+    }
+
+    /// Written before the copy is sent: after a crash, the copy is looked for before it is sent
+    /// again (the homeserver's memory of transaction ids does not outlive its restart).
+    pub async fn delivery_copy_tried(&self, seq: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE broadcast_delivery SET copy_tried_at = $1 WHERE seq = $2 \
+             AND copy_tried_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(seq)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// The copy is in the portal: remembered before the Threema messages are queued.

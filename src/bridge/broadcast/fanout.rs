@@ -80,7 +80,27 @@ impl Inbox for BroadcastFanout {
     }
 }
 
+/// Names the broadcast a portal copy belongs to, so that a copy sent before a crash is found.
+const BROADCAST_KEY: &str = "threema_bridge.broadcast";
+
 impl Bridge {
+    /// The bot's copy of `broadcast` among its recent messages in the portal.
+    async fn find_copy(
+        &self,
+        room_id: &RoomId,
+        broadcast: &str,
+    ) -> Result<Option<ruma::OwnedEventId>, BridgeError> {
+        let events = self
+            .matrix
+            .recent_events_of(room_id, &self.bot, 100)
+            .await?;
+        Ok(events
+            .iter()
+            .find(|e| e["content"][BROADCAST_KEY] == broadcast)
+            .and_then(|e| e["event_id"].as_str())
+            .and_then(|id| ruma::OwnedEventId::try_from(id).ok()))
+    }
+
     async fn fan_out(&self, item: &Delivery) -> Result<Outcome, BridgeError> {
         let Some(broadcast) = self.store.broadcast_get(&item.event_id).await? else {
             return Ok(Outcome::kept("the broadcast is gone"));
@@ -119,15 +139,25 @@ impl Bridge {
                 };
                 let room_id = RoomId::parse(&portal)
                     .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")))?;
-                let content: serde_json::Value = serde_json::from_str(&broadcast.content)
+                let mut content: serde_json::Value = serde_json::from_str(&broadcast.content)
                     .map_err(|e| BridgeError::BadEvent(format!("broadcast content: {e}")))?;
-                let copy = self
-                    .send_raw_message(
-                        &room_id,
-                        &content,
-                        &format!("broadcast-{}-{}", item.event_id, item.recipient),
-                    )
-                    .await?;
+                content[BROADCAST_KEY] = item.event_id.clone().into();
+                let earlier = match item.copy_tried {
+                    true => self.find_copy(&room_id, &item.event_id).await?,
+                    false => None,
+                };
+                let copy = match earlier {
+                    Some(copy) => copy,
+                    None => {
+                        self.store.delivery_copy_tried(item.seq).await?;
+                        self.send_raw_message(
+                            &room_id,
+                            &content,
+                            &format!("broadcast-{}-{}", item.event_id, item.recipient),
+                        )
+                        .await?
+                    }
+                };
                 self.store
                     .delivery_set_copy(item.seq, &portal, copy.as_str())
                     .await?;

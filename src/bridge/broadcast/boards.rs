@@ -47,7 +47,7 @@ impl Bridge {
     pub async fn update_board(&self, broadcast: &Broadcast) -> Result<bool, BridgeError> {
         let room_id = RoomId::parse(&broadcast.room_id)
             .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")))?;
-        let standings = board::standings(&self.store.broadcast_report(&broadcast.event_id).await?);
+        let standings = self.standings(&broadcast.event_id).await?;
         let text = board::render(
             &standings,
             broadcast.ack,

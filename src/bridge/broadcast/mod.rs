@@ -651,12 +651,12 @@ impl Bridge {
             }
             "report" => {
                 let b = target.expect("checked above");
-                let standings = board::standings(&self.store.broadcast_report(&b.event_id).await?);
+                let standings = self.standings(&b.event_id).await?;
                 board::report(&standings)
             }
             "csv" => {
                 let b = target.expect("checked above");
-                let standings = board::standings(&self.store.broadcast_report(&b.event_id).await?);
+                let standings = self.standings(&b.event_id).await?;
                 let data = board::csv(&standings);
                 let size = data.len();
                 let name = format!(
@@ -680,7 +680,9 @@ impl Bridge {
             }
             "resend-unread" => {
                 let b = target.expect("checked above");
-                let unread = board::standings(&self.store.broadcast_report(&b.event_id).await?)
+                let unread = self
+                    .standings(&b.event_id)
+                    .await?
                     .iter()
                     .filter(|s| matches!(s.stage, board::Stage::Sent | board::Stage::Received))
                     .count();
@@ -697,6 +699,13 @@ impl Bridge {
         };
         self.notice(room_id, Some(event_id), &answer, &txn).await?;
         Ok(format!("broadcast room command {word}"))
+    }
+
+    /// Where each recipient of a broadcast stands now.
+    pub async fn standings(&self, event_id: &str) -> Result<Vec<board::Standing>, BridgeError> {
+        Ok(board::standings(
+            &self.store.broadcast_report(event_id).await?,
+        ))
     }
 
     /// Sends a message content given as JSON, as the bot.

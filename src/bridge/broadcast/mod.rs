@@ -70,15 +70,17 @@ fn command_word(body: &str) -> Option<String> {
     Some(word.to_lowercase())
 }
 
-/// Credits one recipient costs: every message, and every blob a file needs.
-fn credits_per_recipient(items: &[Outgoing]) -> i64 {
-    items
+/// Credits a broadcast of `items` to `recipients` costs: every message to every recipient, and
+/// each blob of a file once (shared by all).
+fn credits(items: &[Outgoing], recipients: usize) -> i64 {
+    let blobs: i64 = items
         .iter()
         .map(|item| match item {
-            Outgoing::File(file) => 2 + i64::from(file.thumbnail_mxc.is_some()),
-            _ => 1,
+            Outgoing::File(file) => 1 + i64::from(file.thumbnail_mxc.is_some()),
+            _ => 0,
         })
-        .sum()
+        .sum();
+    items.len() as i64 * recipients as i64 + blobs
 }
 
 /// The preview of a selection: who gets it, who is left out and why, what it costs.
@@ -471,7 +473,6 @@ impl Bridge {
                 reply_to: None,
             });
         }
-        let cost = credits_per_recipient(&items);
         let recorded = self
             .store
             .broadcast_insert(&NewBroadcast {
@@ -498,7 +499,7 @@ impl Bridge {
             Ok(r) => r,
             Err(e) => return refuse(format!("The room's selection is not understood: {e}.")).await,
         };
-        let total = cost * recipients.len() as i64;
+        let total = credits(&items, recipients.len());
         let balance = self.refresh_credits().await;
         let mut text = format!(
             "📢 Ready for {} recipient(s): {total} credit(s), {}.",
@@ -841,6 +842,28 @@ mod tests {
         assert_eq!(image["filename"], "map.png");
         assert_eq!(image["body"], "📢 Broadcast from Ann");
         assert_eq!(image["url"], "mxc://x/y");
+    }
+
+    #[test]
+    fn a_file_costs_its_blobs_once() {
+        let file = Outgoing::File(crate::bridge::outgoing::FileToSend {
+            mxc: "mxc://x/y".into(),
+            mimetype: "image/png".into(),
+            file_name: None,
+            caption: None,
+            thumbnail_mxc: Some("mxc://x/t".into()),
+            thumbnail_mimetype: None,
+            media: true,
+            width_height: None,
+            duration_s: None,
+            shared: true,
+        });
+        let text = Outgoing::Text {
+            text: "x".into(),
+            reply_to: None,
+        };
+        assert_eq!(credits(std::slice::from_ref(&text), 250), 250);
+        assert_eq!(credits(&[file, text], 250), 500 + 2);
     }
 
     #[test]

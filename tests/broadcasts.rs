@@ -528,6 +528,35 @@ async fn insufficient_credits_are_said_in_the_preview_and_nothing_is_sent() {
     for d in &drivers {
         assert_eq!(received(&sim, d, "Not for free"), 0);
     }
+
+    // A frozen room keeps its recipients until asked to look again.
+    sim.set_credits(100);
+    let (_, everyone) = open_broadcast(&desk, &dm, "all").await;
+    let newcomer = add_phone(&sim, 'Q', "Quinn", reader());
+    sim.send_from_user(&newcomer, UserMessage::text("neu hier"))
+        .await
+        .unwrap();
+    wait_for("the newcomer's portal", WAIT, || async {
+        h.bridge
+            .store
+            .portal_by_threema_id(&newcomer)
+            .await
+            .unwrap()
+    })
+    .await;
+    let listed = ask(&desk, &everyone, "!recipients").await;
+    assert!(listed.starts_with("4 recipient(s) (frozen)"), "{listed}");
+    assert!(!listed.contains(&newcomer), "{listed}");
+    let refreshed = ask(&desk, &everyone, "!refresh").await;
+    assert!(
+        refreshed.contains("5 recipient(s) now (1 added, 0 removed)"),
+        "{refreshed}"
+    );
+    let listed = ask(&desk, &everyone, "!recipients").await;
+    assert!(
+        listed.contains(&format!("• Quinn ({newcomer})")),
+        "{listed}"
+    );
     h.stop().await;
 }
 

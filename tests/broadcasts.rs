@@ -10,7 +10,7 @@ use common::{
     bridge::{Harness, Process, TestConfig},
     db::TestDb,
     dispatcher::Dispatcher,
-    synapse::{self, Synapse, unique_localpart, wait_for},
+    synapse::{self, unique_localpart, wait_for},
     threema::{add_phone, unique_threema_id},
 };
 use serde_json::Value;
@@ -95,32 +95,6 @@ async fn wait_board(desk: &Dispatcher, room: &str, board: &str, parts: &[&str]) 
         parts.iter().all(|p| text.contains(p)).then_some(text)
     })
     .await
-}
-
-/// The room's messages as the bot reads them (it is in every portal), oldest first.
-async fn messages_as_bot(hs: &Synapse, room_id: &str) -> Vec<Value> {
-    let (as_token, _) = hs.tokens();
-    let page: Value = reqwest::Client::new()
-        .get(format!(
-            "{}/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100&user_id={BOT}",
-            hs.url
-        ))
-        .bearer_auth(as_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut events: Vec<Value> = page["chunk"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no messages: {page}"))
-        .iter()
-        .filter(|e| e["type"] == "m.room.message")
-        .cloned()
-        .collect();
-    events.reverse();
-    events
 }
 
 /// How many texts on the phone contain `needle`.
@@ -297,7 +271,10 @@ async fn a_broadcast_to_250_drivers_by_attribute_reaches_each_phone_once_and_its
             .unwrap()
             .expect("a portal")
             .room_id;
-        let copies: Vec<Value> = messages_as_bot(h.synapse, &portal)
+        let copies: Vec<Value> = h
+            .synapse
+            .appservice_bot()
+            .messages(&portal)
             .await
             .into_iter()
             .filter(|m| {
@@ -461,7 +438,9 @@ async fn a_bridge_killed_in_the_middle_of_a_fan_out_sends_to_each_driver_once() 
     let mut copies: HashMap<String, usize> = HashMap::new();
     for row in store.broadcast_report(&event).await.unwrap() {
         let portal = row.portal_room.expect("a portal");
-        let n = messages_as_bot(hs, &portal)
+        let n = hs
+            .appservice_bot()
+            .messages(&portal)
             .await
             .iter()
             .filter(|m| {

@@ -165,24 +165,14 @@ async fn a_portal_left_without_its_invites_is_completed() {
 
     // The room as the cut-off attempt left it: made by the bot under the portal's alias,
     // nobody invited.
-    let (as_token, _) = h.synapse.tokens();
-    let created: serde_json::Value = reqwest::Client::new()
-        .post(format!("{}/_matrix/client/v3/createRoom", h.synapse.url))
-        .bearer_auth(as_token)
-        .json(&serde_json::json!({
+    let room = h
+        .synapse
+        .appservice_bot()
+        .create_room_with(serde_json::json!({
             "preset": "private_chat",
             "room_alias_name": format!("threema_{}", driver.to_lowercase()),
         }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let room = created["room_id"]
-        .as_str()
-        .expect("room created")
-        .to_owned();
+        .await;
 
     let sent = sim
         .send_from_user(&driver, UserMessage::text("Noch jemand da?"))

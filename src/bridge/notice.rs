@@ -86,4 +86,21 @@ impl Bridge {
                 .map_err(|e| BridgeError::BadEvent(e.to_string()))?;
         Ok(self.matrix.send(request, None).await?.event_id)
     }
+
+    /// Sends a message content given as JSON, as the bot.
+    pub async fn send_raw_message(
+        &self,
+        room_id: &RoomId,
+        content: &serde_json::Value,
+        txn: &str,
+    ) -> Result<OwnedEventId, BridgeError> {
+        let raw = serde_json::value::to_raw_value(content).expect("JSON values serialise");
+        let request = send_message_event::v3::Request::new_raw(
+            room_id.to_owned(),
+            txn.into(),
+            "m.room.message".into(),
+            ruma::serde::Raw::from_json(raw),
+        );
+        Ok(self.matrix.send(request, None).await?.event_id)
+    }
 }

@@ -387,7 +387,7 @@ impl Bridge {
         let mut look_first = incoming.retried || self.is_uncertain(&txn);
         for attempt in 1.. {
             let found = match look_first {
-                true => self.find_bridged(room_id, ghost, &source).await?,
+                true => self.find_sent(room_id, ghost, SOURCE_KEY, &source).await?,
                 false => None,
             };
             if let Some(event_id) = found {
@@ -433,17 +433,19 @@ impl Bridge {
         };
     }
 
-    /// The ghost's event for this Threema message among its latest in the room, if any.
-    async fn find_bridged(
+    /// `sender`'s event whose content has `key` = `value` among its latest in the room, if
+    /// any: a send that may have gone through is looked for before it is repeated.
+    pub(super) async fn find_sent(
         &self,
         room_id: &RoomId,
-        ghost: &UserId,
-        source: &str,
+        sender: &UserId,
+        key: &str,
+        value: &str,
     ) -> Result<Option<OwnedEventId>, BridgeError> {
-        let events = self.matrix.recent_events_of(room_id, ghost, 100).await?;
+        let events = self.matrix.recent_events_of(room_id, sender, 100).await?;
         Ok(events
             .into_iter()
-            .find(|e| e["content"][SOURCE_KEY] == source)
+            .find(|e| e["content"][key] == value)
             .and_then(|e| {
                 e["event_id"]
                     .as_str()

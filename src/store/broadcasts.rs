@@ -554,23 +554,12 @@ impl Store {
     /// but not read (new rows; asking twice before they are sent queues once, as the latest
     /// try is then queued). Returns how many rows were queued.
     pub async fn broadcast_resend_unread(&self, event_id: &str) -> Result<u64, StoreError> {
-        let now = now_ms();
-        Ok(sqlx::query(
-            "INSERT INTO threema_outbox (event_id, recipient, part, resend, room_id, sender, \
-             payload, state, created_at, updated_at) \
-             SELECT o.event_id, o.recipient, o.part, o.resend + 1, o.room_id, o.sender, \
-             o.payload, 'queued', $2, $2 FROM threema_outbox o \
-             JOIN broadcast_delivery d ON d.copy_event = o.event_id AND d.recipient = o.recipient \
-             WHERE d.event_id = $1 AND o.state = 'sent' AND o.read_at IS NULL \
-             AND o.resend = (SELECT MAX(l.resend) FROM threema_outbox l \
-                 WHERE l.event_id = o.event_id AND l.recipient = o.recipient \
-                 AND l.part = o.part) \
-             ON CONFLICT (event_id, recipient, part, resend) DO NOTHING",
+        self.outbox_queue_again(
+            "JOIN broadcast_delivery d ON d.copy_event = o.event_id \
+             AND d.recipient = o.recipient",
+            "d.event_id = $1 AND o.state = 'sent' AND o.read_at IS NULL",
+            event_id,
         )
-        .bind(event_id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        .await
     }
 }

@@ -364,23 +364,39 @@ impl Store {
     /// outcome, as new rows (the old ones stay as history). Asking twice queues once: the
     /// latest try is then queued, not failed. Returns how many rows were queued.
     pub async fn outbox_resend(&self, event_id: &str) -> Result<u64, StoreError> {
-        let now = now_ms();
-        let queued = sqlx::query(
+        self.outbox_queue_again(
+            "",
+            "o.event_id = $1 AND o.state IN ('failed', 'unknown')",
+            event_id,
+        )
+        .await
+    }
+
+    /// Queues a new try (the next `resend`) of every row `o` that `condition` (with `$1` =
+    /// `key`, over `threema_outbox o` and `join`) selects and that is its message's latest try,
+    /// so asking again before the new try is sent queues nothing. Returns how many rows were
+    /// queued.
+    pub(super) async fn outbox_queue_again(
+        &self,
+        join: &str,
+        condition: &str,
+        key: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(&format!(
             "INSERT INTO threema_outbox (event_id, recipient, part, resend, room_id, sender, \
              payload, state, created_at, updated_at) \
              SELECT o.event_id, o.recipient, o.part, o.resend + 1, o.room_id, o.sender, \
-             o.payload, 'queued', $2, $2 FROM threema_outbox o \
-             WHERE o.event_id = $1 AND o.state IN ('failed', 'unknown') \
+             o.payload, 'queued', $2, $2 FROM threema_outbox o {join} \
+             WHERE {condition} \
              AND o.resend = (SELECT MAX(l.resend) FROM threema_outbox l \
                  WHERE l.event_id = o.event_id AND l.recipient = o.recipient \
                  AND l.part = o.part) \
-             ON CONFLICT (event_id, recipient, part, resend) DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(now)
+             ON CONFLICT (event_id, recipient, part, resend) DO NOTHING"
+        ))
+        .bind(key)
+        .bind(now_ms())
         .execute(&self.pool)
         .await?
-        .rows_affected();
-        Ok(queued)
+        .rows_affected())
     }
 }

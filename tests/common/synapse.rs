@@ -253,6 +253,19 @@ impl Synapse {
         );
     }
 
+    /// The bridge's bot, speaking with the appservice token (it is in every portal).
+    pub fn appservice_bot(&self) -> MatrixUser {
+        let text = std::fs::read_to_string(&self.registration).unwrap();
+        let yaml: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let localpart = yaml["sender_localpart"].as_str().unwrap();
+        MatrixUser {
+            user_id: format!("@{localpart}:{DOMAIN}"),
+            token: self.tokens().0,
+            url: self.url.clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
     /// The appservice tokens from the test registration.
     pub fn tokens(&self) -> (String, String) {
         let text = std::fs::read_to_string(&self.registration).unwrap();
@@ -289,7 +302,12 @@ impl MatrixUser {
     }
 
     pub async fn create_room(&self, invite: &[&str]) -> String {
-        let body = json!({"preset": "private_chat", "invite": invite});
+        self.create_room_with(json!({"preset": "private_chat", "invite": invite}))
+            .await
+    }
+
+    /// A room as `body` (a `createRoom` request) describes it.
+    pub async fn create_room_with(&self, body: Value) -> String {
         let room = self
             .call(
                 reqwest::Method::POST,

@@ -84,23 +84,6 @@ impl Inbox for BroadcastFanout {
 const BROADCAST_KEY: &str = "threema_bridge.broadcast";
 
 impl Bridge {
-    /// The bot's copy of `broadcast` among its recent messages in the portal.
-    async fn find_copy(
-        &self,
-        room_id: &RoomId,
-        broadcast: &str,
-    ) -> Result<Option<ruma::OwnedEventId>, BridgeError> {
-        let events = self
-            .matrix
-            .recent_events_of(room_id, &self.bot, 100)
-            .await?;
-        Ok(events
-            .iter()
-            .find(|e| e["content"][BROADCAST_KEY] == broadcast)
-            .and_then(|e| e["event_id"].as_str())
-            .and_then(|id| ruma::OwnedEventId::try_from(id).ok()))
-    }
-
     async fn fan_out(&self, item: &Delivery) -> Result<Outcome, BridgeError> {
         let Some(broadcast) = self.store.broadcast_get(&item.event_id).await? else {
             return Ok(Outcome::kept("the broadcast is gone"));
@@ -143,7 +126,10 @@ impl Bridge {
                     .map_err(|e| BridgeError::BadEvent(format!("broadcast content: {e}")))?;
                 content[BROADCAST_KEY] = item.event_id.clone().into();
                 let earlier = match item.copy_tried {
-                    true => self.find_copy(&room_id, &item.event_id).await?,
+                    true => {
+                        self.find_sent(&room_id, &self.bot, BROADCAST_KEY, &item.event_id)
+                            .await?
+                    }
                     false => None,
                 };
                 let copy = match earlier {

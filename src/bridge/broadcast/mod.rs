@@ -708,23 +708,6 @@ impl Bridge {
             &self.store.broadcast_report(event_id).await?,
         ))
     }
-
-    /// Sends a message content given as JSON, as the bot.
-    pub(super) async fn send_raw_message(
-        &self,
-        room_id: &RoomId,
-        content: &Value,
-        txn: &str,
-    ) -> Result<ruma::OwnedEventId, BridgeError> {
-        let raw = serde_json::value::to_raw_value(content).expect("JSON values serialise");
-        let request = ruma::api::client::message::send_message_event::v3::Request::new_raw(
-            room_id.to_owned(),
-            txn.into(),
-            "m.room.message".into(),
-            ruma::serde::Raw::from_json(raw),
-        );
-        Ok(self.matrix.send(request, None).await?.event_id)
-    }
 }
 
 /// Takes the leading `!ack` off a message's text (body and HTML).

@@ -22,11 +22,6 @@ use crate::registration::Registration;
 /// Prefix of environment variables that override config keys (`__` separates levels).
 pub const ENV_PREFIX: &str = "THREEMA_BRIDGE__";
 
-/// Localpart of the bridge bot; fixed by the operator contract.
-pub const BOT_LOCALPART: &str = "threemabot";
-/// Prefix of ghost localparts: `@threema_<threema id in lowercase>:<domain>`.
-pub const GHOST_PREFIX: &str = "threema_";
-
 /// The config as read from YAML and env, before validation. Every field is optional so that
 /// validation, not the deserialiser, reports what is missing, by its full key.
 #[derive(Debug, Default, Deserialize)]
@@ -696,7 +691,12 @@ impl Config {
             })
             .collect::<Option<Vec<_>>>();
 
-        let directory = directory_config(&mut c, &raw.directory, dispatchers.as_deref());
+        let directory = directory_config(
+            &mut c,
+            &raw.directory,
+            domain.as_deref(),
+            dispatchers.as_deref(),
+        );
 
         let json = match raw.logging.format.as_deref() {
             None | Some("pretty") => Some(false),
@@ -798,13 +798,14 @@ impl Config {
     }
 
     pub fn bot_user_id(&self) -> OwnedUserId {
-        bot_user_id(&self.homeserver.domain)
+        crate::ids::bot_user_id(&self.homeserver.domain)
     }
 }
 
 fn directory_config(
     c: &mut Checker,
     raw: &RawDirectory,
+    domain: Option<&ServerName>,
     dispatchers: Option<&[OwnedUserId]>,
 ) -> Option<DirectoryConfig> {
     let http = match &raw.http {
@@ -865,6 +866,7 @@ fn directory_config(
             seconds => Some(std::time::Duration::from_secs(seconds)),
         },
         plan: crate::directory::plan::Settings {
+            domain: domain?.to_owned(),
             space_attributes: names(&raw.space_attributes),
             scope_attributes: names(&raw.scope_attributes),
             ghost_name_template: raw
@@ -889,11 +891,6 @@ fn directory_config(
         },
         synapse_admin_token,
     })
-}
-
-pub fn bot_user_id(domain: &ServerName) -> OwnedUserId {
-    UserId::parse(format!("@{BOT_LOCALPART}:{domain}"))
-        .expect("bot localpart and server name are valid")
 }
 
 fn server_name(c: &mut Checker, value: &Option<String>) -> Option<OwnedServerName> {

@@ -14,7 +14,7 @@ use ruma::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::config::{BOT_LOCALPART, GHOST_PREFIX};
+use crate::ids::{BOT_LOCALPART, GHOST_PREFIX};
 
 /// The registration's `id` unless `appservice.id` says otherwise.
 pub const DEFAULT_ID: &str = "threema";

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use threema_bridge::threema::callback;
+use threema_protocol::callback;
 
 fuzz_target!(|data: &[u8]| {
     let _ = callback::verify(data, "fuzz-secret", "*DISPTCH");

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use threema_bridge::threema::codec;
+use threema_protocol::codec;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok((message_type, body)) = codec::unpad(data) {

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use ruma::events::room::message::RoomMessageEventContent;
-use threema_bridge::bridge::outgoing::{EditTarget, Relay, plan_message};
+use bridge_convert::plan::{EditTarget, Relay, plan_message};
 
 fn plan(content: &RoomMessageEventContent, display_name: &str) {
     let relay = Relay {

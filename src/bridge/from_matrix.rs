@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use bridge_convert::plan::{EditTarget, Relay, plan_message, plan_redaction};
 use ruma::{
     OwnedEventId, OwnedUserId, RoomId,
     events::room::message::{MessageType, Relation, RoomMessageEventContent},
@@ -13,7 +14,6 @@ use super::{
     broadcast::CONFIRM_KEYS,
     inbox::{Inbox, Outcome},
     management::CommandMessage,
-    outgoing::{EditTarget, Relay, plan_message, plan_redaction},
     quarantine::QUARANTINE_ROOM,
     status,
 };
@@ -162,7 +162,7 @@ impl Bridge {
         }
         if self.is_command_room(&event.room_id).await? {
             let body = match &content.msgtype {
-                MessageType::Text(text) => crate::format::strip_reply_fallback(&text.body),
+                MessageType::Text(text) => bridge_convert::format::strip_reply_fallback(&text.body),
                 _ => return Ok("not a command".into()),
             };
             let reply_to = match &content.relates_to {

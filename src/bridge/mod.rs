@@ -6,12 +6,10 @@ pub mod credits;
 pub mod directory;
 pub mod from_matrix;
 pub mod from_threema;
-pub mod ghost;
 pub mod inbox;
 pub mod keys;
 pub mod management;
 pub mod notice;
-pub mod outgoing;
 pub mod portal;
 pub mod quarantine;
 pub mod receipts;
@@ -27,6 +25,7 @@ use std::sync::{
 use ruma::{OwnedUserId, UserId};
 use tokio::sync::Notify;
 
+use crate::ids::{ghost_user_id, is_own_user};
 use crate::{
     config::Config,
     matrix::{MatrixClient, MatrixError},
@@ -34,7 +33,6 @@ use crate::{
     threema::{ThreemaClient, ThreemaError, ThreemaId},
 };
 pub use from_threema::Incoming;
-use ghost::{ghost_user_id, is_own_user};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {

@@ -1,15 +1,13 @@
 //! Portal rooms: one per driver, holding the driver's whole history.
 
 use ruma::{
-    OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, UserId,
+    OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomId, UserId,
     api::client::room::{Visibility, create_room},
 };
 use serde_json::json;
 
 use super::{Bridge, BridgeError};
-use crate::{
-    config::GHOST_PREFIX, directory::plan::Membership, matrix::initial_state, threema::ThreemaId,
-};
+use crate::{directory::plan::Membership, matrix::initial_state, threema::ThreemaId};
 
 impl Bridge {
     /// The driver's portal room: from the store, or created now with the ghost in it.
@@ -86,9 +84,7 @@ impl Bridge {
     }
 
     fn portal_alias(&self, driver: &ThreemaId) -> OwnedRoomAliasId {
-        let localpart = format!("{GHOST_PREFIX}{}", driver.as_str().to_ascii_lowercase());
-        RoomAliasId::parse(format!("#{localpart}:{}", self.config.homeserver.domain))
-            .expect("a Threema ID makes a valid alias")
+        crate::ids::portal_alias(driver, &self.config.homeserver.domain)
     }
 
     /// A private room run by the bot: the ghost and the dispatch desk invited, shared history so

@@ -3,13 +3,14 @@
 //! log line. Never dropped silently: the inbox row keeps the outcome either way.
 
 use ruma::{
-    OwnedRoomId, RoomAliasId,
+    OwnedRoomId,
     api::client::room::{Visibility, create_room},
 };
 
 use super::{Bridge, BridgeError, Incoming, inbox::Outcome};
 use crate::{
-    config::{GHOST_PREFIX, UnknownSenders},
+    config::UnknownSenders,
+    ids::room_alias,
     threema::{ThreemaId, codec::Message},
 };
 
@@ -77,11 +78,7 @@ impl Bridge {
             return OwnedRoomId::try_from(room)
                 .map_err(|e| BridgeError::BadEvent(format!("stored quarantine room: {e}")));
         }
-        let alias = RoomAliasId::parse(format!(
-            "#{GHOST_PREFIX}quarantine:{}",
-            self.config.homeserver.domain
-        ))
-        .expect("a valid alias");
+        let alias = room_alias("quarantine", &self.config.homeserver.domain);
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
         request.visibility = Visibility::Private;

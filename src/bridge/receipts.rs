@@ -20,15 +20,14 @@ use serde_json::Value;
 
 use super::{
     Bridge, BridgeError, Incoming,
-    ghost::ghost_user_id,
     to_matrix::{Bridged, parse_event_id},
 };
 use crate::{
     config::{Level, ReadReceipts},
+    ids::ghost_user_id,
     store::{OutboxItem, Reaction, ReadThrough},
-    threema::{ThreemaId, codec::ReceiptStatus},
+    threema::{MessageId, ThreemaId, codec::ReceiptStatus},
 };
-use threema_gateway::protocol::MessageId;
 
 /// How many message ids one Threema read receipt carries (well under the message size limit).
 const IDS_PER_RECEIPT: usize = 500;

@@ -14,9 +14,11 @@ use ruma::{
 };
 use serde_json::Value;
 
-use super::{Bridge, BridgeError, Incoming, ghost::ghost_user_id};
+use super::{Bridge, BridgeError, Incoming};
+use bridge_convert::format;
+
 use crate::{
-    format,
+    ids::ghost_user_id,
     matrix::RetryPolicy,
     store::{Direction, MessageMapping, Poll},
     threema::{

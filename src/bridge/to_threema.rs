@@ -7,12 +7,12 @@
 
 use std::sync::Arc;
 
+use bridge_convert::plan::{EditTarget, FileToSend, Outgoing, Plan};
 use ruma::{EventId, RoomId, UserId};
 
 use super::{
     Bridge, BridgeError,
     inbox::{Inbox, Outcome},
-    outgoing::{EditTarget, FileToSend, Outgoing, Plan},
     status::RESEND_KEYS,
 };
 use crate::{

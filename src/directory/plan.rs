@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use ruma::OwnedUserId;
+use ruma::{OwnedServerName, OwnedUserId};
 use time::Date;
 
 use super::{Employee, Record, Role};
@@ -14,6 +14,8 @@ use crate::threema::ThreemaId;
 /// How the directory becomes rooms (the `directory:` config keys).
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The homeserver's name: ghosts are ours only there.
+    pub domain: OwnedServerName,
     /// One space per value of each of these attributes (`depot`, `team`, …).
     pub space_attributes: Vec<String>,
     /// A dispatcher with a value in one of these sees only drivers with the same value.
@@ -451,8 +453,7 @@ pub fn plan(
                 let state = current.rooms.get(room).cloned().unwrap_or_default();
                 update_room(room, desired, &state, current, &managed, &mut updates);
                 let ghost = state.members.iter().find(|(user, _)| {
-                    crate::bridge::ghost::parse_ghost_user_id(user, user.server_name()).as_ref()
-                        == Some(driver)
+                    crate::ids::parse_ghost_user_id(user, &settings.domain).as_ref() == Some(driver)
                 });
                 let ghost_in = ghost.is_none_or(|(_, m)| m.is_in());
                 match (desired.read_only, ghost_in) {
@@ -728,6 +729,7 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
+            domain: "dispatch.test".try_into().unwrap(),
             space_attributes: vec!["depot".into()],
             scope_attributes: vec!["depot".into()],
             ghost_name_template: "{display_name} (Truck {vehicle})".into(),
@@ -768,7 +770,7 @@ mod tests {
                     let state = current.rooms.get_mut(&room).unwrap();
                     state.name = Some(name.clone());
                     state.topic = Some(topic.clone());
-                    let ghost = crate::bridge::ghost::ghost_user_id(
+                    let ghost = crate::ids::ghost_user_id(
                         driver,
                         <&ruma::ServerName>::try_from("dispatch.test").unwrap(),
                     );
@@ -819,7 +821,7 @@ mod tests {
                     current.rooms.get_mut(room).unwrap().read_only = *read_only
                 }
                 Action::GhostJoin { room, driver } | Action::GhostLeave { room, driver } => {
-                    let ghost = crate::bridge::ghost::ghost_user_id(
+                    let ghost = crate::ids::ghost_user_id(
                         driver,
                         <&ruma::ServerName>::try_from("dispatch.test").unwrap(),
                     );

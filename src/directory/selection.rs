@@ -395,6 +395,7 @@ mod tests {
 
     fn settings() -> Settings {
         Settings {
+            domain: "dispatch.test".try_into().unwrap(),
             space_attributes: vec!["depot".into()],
             scope_attributes: Vec::new(),
             ghost_name_template: "{display_name}".into(),

@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
 use crate::{
-    bridge::ghost::parse_ghost_user_id,
+    ids::parse_ghost_user_id,
     store::{InboxKind, NewInboxItem},
 };
 

@@ -6,14 +6,11 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 use threema_gateway::{
     ApiBuilder, E2eApi, EncryptedFileData, FileData, Key,
-    protocol::{
-        BlobId, MessageId,
-        e2e::file::{FileMessage as CrateFileMessage, RenderingType},
-    },
+    protocol::e2e::file::{FileMessage as CrateFileMessage, RenderingType},
 };
 
 use super::{
-    ThreemaError, ThreemaId,
+    BlobId, MessageId, ThreemaError, ThreemaId,
     codec::{self, Location, Message, ReceiptStatus},
     crypto::{self, PublicKey, SecretKey},
 };
@@ -292,7 +289,8 @@ impl ThreemaClient {
 
     /// `GET /blobs/{id}`: the encrypted bytes.
     pub async fn download_blob(&self, blob_id: &BlobId) -> Result<Vec<u8>, ThreemaError> {
-        Ok(self.api.blob_download(blob_id).await?)
+        let blob_id = threema_gateway::protocol::BlobId(blob_id.0);
+        Ok(self.api.blob_download(&blob_id).await?)
     }
 
     /// Downloads and decrypts the blobs a message refers to (file messages and the legacy

@@ -6,6 +6,7 @@
 
 use std::{num::NonZeroU32, sync::Arc};
 
+use bridge_convert::plan::Outgoing;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ruma::{RoomId, UserId};
 
@@ -13,7 +14,6 @@ use crate::{
     bridge::{
         Bridge, BridgeError,
         inbox::{Inbox, Outcome},
-        outgoing::Outgoing,
         to_threema::FORMER_DRIVER,
     },
     store::{Delivery, NewOutgoing, StoreError},

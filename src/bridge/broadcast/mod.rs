@@ -12,8 +12,9 @@ mod fanout;
 
 use std::collections::HashMap;
 
+use bridge_convert::plan::{EditTarget, Outgoing, Plan, Relay, plan_message};
 use ruma::{
-    EventId, OwnedRoomAliasId, OwnedRoomId, RoomAliasId, RoomId, UserId,
+    EventId, OwnedRoomAliasId, OwnedRoomId, RoomId, UserId,
     api::client::room::{Visibility, create_room},
     events::room::message::{MessageType, Relation, RoomMessageEventContent},
 };
@@ -22,17 +23,15 @@ use sha2::{Digest, Sha256};
 
 pub use fanout::BroadcastFanout;
 
-use super::{
-    Bridge, BridgeError,
-    outgoing::{EditTarget, Outgoing, Plan, Relay, plan_message},
-};
+use super::{Bridge, BridgeError};
 use crate::{
-    config::{Confirm, GHOST_PREFIX, Level},
+    config::{Confirm, Level},
     directory::{
         Role,
         plan::{self, may_see},
         selection::{self, Candidate, Exclusion, Selected},
     },
+    ids::room_alias,
     matrix::initial_state,
     store::{Broadcast, BroadcastRoom, BroadcastState, NewBroadcast},
     threema::ThreemaId,
@@ -287,11 +286,8 @@ impl Bridge {
         command_event: &EventId,
     ) -> Result<OwnedRoomId, BridgeError> {
         let hash = hex::encode(&Sha256::digest(command_event.as_bytes())[..8]);
-        let alias: OwnedRoomAliasId = RoomAliasId::parse(format!(
-            "#{GHOST_PREFIX}broadcast_{hash}:{}",
-            self.config.homeserver.domain
-        ))
-        .map_err(|e| BridgeError::BadEvent(format!("broadcast alias: {e}")))?;
+        let alias: OwnedRoomAliasId =
+            room_alias(&format!("broadcast_{hash}"), &self.config.homeserver.domain);
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
         request.visibility = Visibility::Private;
@@ -423,7 +419,7 @@ impl Bridge {
             return refuse("Not sent: you are not permitted to write to drivers.".into()).await;
         }
         let body = match &content.msgtype {
-            MessageType::Text(t) => Some(crate::format::strip_reply_fallback(&t.body)),
+            MessageType::Text(t) => Some(bridge_convert::format::strip_reply_fallback(&t.body)),
             _ => None,
         };
         let word = body.and_then(command_word);
@@ -829,7 +825,7 @@ mod tests {
 
     #[test]
     fn a_file_costs_its_blobs_once() {
-        let file = Outgoing::File(crate::bridge::outgoing::FileToSend {
+        let file = Outgoing::File(bridge_convert::plan::FileToSend {
             mxc: "mxc://x/y".into(),
             mimetype: "image/png".into(),
             file_name: None,

@@ -5,14 +5,14 @@
 use std::collections::BTreeMap;
 
 use futures::{StreamExt, stream};
-use ruma::{OwnedRoomId, RoomAliasId, RoomId, UserId, api::client::room::create_room, serde::Raw};
+use ruma::{OwnedRoomId, RoomId, UserId, api::client::room::create_room, serde::Raw};
 use serde_json::json;
 
 use super::{super::Bridge, SyncReport};
 use crate::{
-    bridge::{BridgeError, ghost::ghost_user_id},
-    config::GHOST_PREFIX,
+    bridge::BridgeError,
     directory::plan::{Action, Membership, Room, SpaceKey},
+    ids::{ghost_user_id, room_alias},
     matrix::initial_state,
     threema::ThreemaId,
 };
@@ -297,11 +297,10 @@ impl Bridge {
             .collect();
         let hashed = format!("{}\n{name}", key.key());
         let hash = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(hashed.as_bytes())[..4]);
-        RoomAliasId::parse(format!(
-            "#{GHOST_PREFIX}space_{slug}_{hash}:{}",
-            self.config.homeserver.domain
-        ))
-        .expect("letters, digits and _ make a valid alias")
+        room_alias(
+            &format!("space_{slug}_{hash}"),
+            &self.config.homeserver.domain,
+        )
     }
 
     /// Raises (or restores) the level needed to post messages; state stays the bot's.

@@ -586,7 +586,7 @@ mod tests {
 
         let legacy = Message::LegacyAudio {
             duration_s: 7,
-            blob_id: threema_gateway::protocol::BlobId([0; 16]),
+            blob_id: crate::threema::BlobId([0; 16]),
             size: 3,
             key: [0; 32],
         };
@@ -603,9 +603,9 @@ mod tests {
     fn legacy_video_has_a_jpeg_thumbnail() {
         let video = Message::LegacyVideo {
             duration_s: 2,
-            blob_id: threema_gateway::protocol::BlobId([0; 16]),
+            blob_id: crate::threema::BlobId([0; 16]),
             size: 3,
-            thumbnail_blob_id: threema_gateway::protocol::BlobId([1; 16]),
+            thumbnail_blob_id: crate::threema::BlobId([1; 16]),
             thumbnail_size: 1,
             key: [0; 32],
         };

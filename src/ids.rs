@@ -1,12 +1,25 @@
-//! The one place that maps Threema IDs to ghost user IDs and back, and that tells our own
-//! users (bot, ghosts) from everybody else.
+//! Our names on the homeserver, fixed by the operator contract: the bot, the ghosts and the
+//! aliases of the rooms the bridge runs. The one place that maps Threema IDs to ghost user IDs
+//! and back, and that tells our own users from everybody else.
+//!
+//! A leaf: config, registration, directory and bridge all depend on it; it depends on no module
+//! of the bridge.
 
-use ruma::{OwnedUserId, ServerName, UserId};
+use ruma::{OwnedRoomAliasId, OwnedUserId, RoomAliasId, ServerName, UserId};
 
-use crate::{
-    config::{BOT_LOCALPART, GHOST_PREFIX},
-    threema::ThreemaId,
-};
+use crate::threema::ThreemaId;
+
+/// Localpart of the bridge bot.
+pub const BOT_LOCALPART: &str = "threemabot";
+/// Prefix of ghost localparts (`@threema_<threema id in lowercase>:<domain>`) and of the
+/// aliases of the bridge's rooms; the registration claims both namespaces exclusively.
+pub const GHOST_PREFIX: &str = "threema_";
+
+/// `@threemabot:<domain>`.
+pub fn bot_user_id(domain: &ServerName) -> OwnedUserId {
+    UserId::parse(format!("@{BOT_LOCALPART}:{domain}"))
+        .expect("bot localpart and server name are valid")
+}
 
 /// `@threema_<id in lowercase>:<domain>`. Only drivers get ghosts, never Gateway (`*`) IDs.
 pub fn ghost_user_id(id: &ThreemaId, domain: &ServerName) -> OwnedUserId {
@@ -30,6 +43,18 @@ pub fn parse_ghost_user_id(user_id: &UserId, domain: &ServerName) -> Option<Thre
 pub fn is_own_user(user_id: &UserId, domain: &ServerName) -> bool {
     user_id.server_name() == domain
         && (user_id.localpart() == BOT_LOCALPART || user_id.localpart().starts_with(GHOST_PREFIX))
+}
+
+/// A driver's portal: `#threema_<id in lowercase>:<domain>`.
+pub fn portal_alias(driver: &ThreemaId, domain: &ServerName) -> OwnedRoomAliasId {
+    room_alias(&driver.as_str().to_ascii_lowercase(), domain)
+}
+
+/// Another room the bridge runs (`quarantine`, `broadcast_<hash>`, `space_<slug>_<hash>`),
+/// under the same prefix. `name` must be letters, digits and `_`.
+pub fn room_alias(name: &str, domain: &ServerName) -> OwnedRoomAliasId {
+    RoomAliasId::parse(format!("#{GHOST_PREFIX}{name}:{domain}"))
+        .expect("letters, digits and _ make a valid alias")
 }
 
 #[cfg(test)]
@@ -64,5 +89,19 @@ mod tests {
         assert!(own("@threema_echo1234:dispatch.test"));
         assert!(!own("@alice:dispatch.test"));
         assert!(!own("@threemabot:other.test"));
+    }
+
+    #[test]
+    fn aliases() {
+        let id = ThreemaId::parse("ECHO1234").unwrap();
+        assert_eq!(
+            portal_alias(&id, domain()).as_str(),
+            "#threema_echo1234:dispatch.test"
+        );
+        assert_eq!(
+            room_alias("quarantine", domain()).as_str(),
+            "#threema_quarantine:dispatch.test"
+        );
+        assert_eq!(bot_user_id(domain()).as_str(), "@threemabot:dispatch.test");
     }
 }

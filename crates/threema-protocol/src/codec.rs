@@ -11,14 +11,8 @@
 
 use rand::Rng;
 use serde::Deserialize;
-use threema_gateway::protocol::{
-    BlobId, MessageId,
-    e2e::{
-        delivery_receipt::{DeliveryReceipt, DeliveryReceiptMessage},
-        edit_delete::{DeleteMessage, EditMessage},
-        typing_indicator::{TypingIndicatorMessage, TypingStatus},
-    },
-};
+
+use crate::{BlobId, MessageId, wire};
 
 pub const TEXT: u8 = 0x01;
 pub const LEGACY_IMAGE: u8 = 0x02;
@@ -102,26 +96,26 @@ pub enum ReceiptStatus {
     Other(u8),
 }
 
-impl From<DeliveryReceipt> for ReceiptStatus {
-    fn from(r: DeliveryReceipt) -> Self {
-        match r {
-            DeliveryReceipt::Received => Self::Received,
-            DeliveryReceipt::Read => Self::Read,
-            DeliveryReceipt::Acknowledged => Self::Acknowledged,
-            DeliveryReceipt::Declined => Self::Declined,
-            DeliveryReceipt::Other(n) => Self::Other(n),
+impl From<u8> for ReceiptStatus {
+    fn from(status: u8) -> Self {
+        match status {
+            wire::RECEIVED => Self::Received,
+            wire::READ => Self::Read,
+            wire::ACKNOWLEDGED => Self::Acknowledged,
+            wire::DECLINED => Self::Declined,
+            n => Self::Other(n),
         }
     }
 }
 
-impl From<ReceiptStatus> for DeliveryReceipt {
-    fn from(r: ReceiptStatus) -> Self {
-        match r {
-            ReceiptStatus::Received => Self::Received,
-            ReceiptStatus::Read => Self::Read,
-            ReceiptStatus::Acknowledged => Self::Acknowledged,
-            ReceiptStatus::Declined => Self::Declined,
-            ReceiptStatus::Other(n) => Self::Other(n),
+impl From<ReceiptStatus> for u8 {
+    fn from(status: ReceiptStatus) -> Self {
+        match status {
+            ReceiptStatus::Received => wire::RECEIVED,
+            ReceiptStatus::Read => wire::READ,
+            ReceiptStatus::Acknowledged => wire::ACKNOWLEDGED,
+            ReceiptStatus::Declined => wire::DECLINED,
+            ReceiptStatus::Other(n) => n,
         }
     }
 }
@@ -264,29 +258,27 @@ pub fn decode(message_type: u8, data: &[u8]) -> Result<Message, DecodeError> {
         FILE => Message::File(serde_json::from_str(text()?).map_err(|e| malformed(FILE, e))?),
         LOCATION => Message::Location(decode_location(text()?)?),
         DELIVERY_RECEIPT => {
-            let receipt =
-                DeliveryReceiptMessage::decode(data).map_err(|e| malformed(message_type, e))?;
+            let (status, message_ids) =
+                wire::decode_receipt(data).map_err(|e| malformed(message_type, e))?;
             Message::DeliveryReceipt {
-                status: receipt.receipt.into(),
-                message_ids: receipt.message_ids.as_slice().to_vec(),
+                status: status.into(),
+                message_ids,
             }
         }
         TYPING => {
-            let typing =
-                TypingIndicatorMessage::decode(data).map_err(|e| malformed(message_type, e))?;
-            Message::Typing(typing.status == TypingStatus::Typing)
+            Message::Typing(wire::decode_typing(data).map_err(|e| malformed(message_type, e))?)
         }
         EDIT => {
-            let edit = EditMessage::decode(data).map_err(|e| malformed(message_type, e))?;
+            let edit = wire::decode_edit(data).map_err(|e| malformed(message_type, e))?;
             Message::Edit {
-                message_id: edit.message_id,
+                message_id: MessageId::from_u64(edit.message_id),
                 text: edit.text,
             }
         }
         DELETE => {
-            let delete = DeleteMessage::decode(data).map_err(|e| malformed(message_type, e))?;
+            let delete = wire::decode_delete(data).map_err(|e| malformed(message_type, e))?;
             Message::Delete {
-                message_id: delete.message_id,
+                message_id: MessageId::from_u64(delete.message_id),
             }
         }
         POLL_SETUP => Message::PollSetup(decode_poll_setup(data)?),
@@ -469,33 +461,20 @@ fn octet_stream() -> String {
 
 /// Encoders for what the bridge sends (the data part; `pad` adds type and padding).
 pub mod encode {
-    use threema_gateway::protocol::{
-        MessageId,
-        e2e::{
-            delivery_receipt::DeliveryReceiptMessage,
-            edit_delete::{DeleteMessage, EditMessage},
-        },
-    };
-
     use super::{Location, ReceiptStatus};
+    use crate::{MessageId, wire};
 
     /// `None` for an empty list: a receipt names at least one message.
     pub fn delivery_receipt(status: ReceiptStatus, message_ids: &[MessageId]) -> Option<Vec<u8>> {
-        DeliveryReceiptMessage::from_slice(status.into(), message_ids)
-            .ok()
-            .map(|m| m.encode())
+        wire::encode_receipt(status.into(), message_ids)
     }
 
     pub fn edit(message_id: MessageId, text: &str) -> Vec<u8> {
-        EditMessage {
-            message_id,
-            text: text.to_owned(),
-        }
-        .encode()
+        wire::encode_edit(message_id, text)
     }
 
     pub fn delete(message_id: MessageId) -> Vec<u8> {
-        DeleteMessage { message_id }.encode()
+        wire::encode_delete(message_id)
     }
 
     /// `lat,lon[,accuracy]` then the name and address lines; newlines in the address are

@@ -4,7 +4,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::ThreemaId;
+use crate::ThreemaId;
 
 /// The fields the MAC covers, in MAC order (reference §4.2).
 const MAC_FIELDS: [&str; 6] = ["from", "to", "messageId", "date", "nonce", "box"];
@@ -43,7 +43,7 @@ pub enum CallbackError {
 /// Verifies and parses an `application/x-www-form-urlencoded` callback body.
 pub fn verify(body: &[u8], secret: &str, gateway_id: &str) -> Result<Callback, CallbackError> {
     let mut fields: Vec<(String, String)> = Vec::with_capacity(8);
-    for (key, value) in url::form_urlencoded::parse(body) {
+    for (key, value) in form_urlencoded::parse(body) {
         if fields.iter().any(|(k, _)| *k == key) {
             return Err(CallbackError::Repeated(key.into_owned()));
         }

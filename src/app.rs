@@ -109,7 +109,7 @@ impl App {
             callback_listener,
         } = self;
         let matrix_wake = Arc::new(Notify::new());
-        let threema_wake = Arc::new(Notify::new());
+        let threema_wake = bridge.threema_wake.clone();
         let tasks = TaskTracker::new();
 
         let state = AppState {

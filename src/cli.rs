@@ -1,4 +1,5 @@
-//! Command line: `generate-registration`, `check-config`, `serve` (see CONTRACT.md).
+//! Command line: `generate-registration`, `check-config`, `serve`, `directory`, `accept-key`
+//! (see CONTRACT.md).
 
 use std::path::PathBuf;
 
@@ -10,7 +11,9 @@ use crate::{
     app::App,
     config::{Config, RawConfig},
     registration::{DEFAULT_ID, Registration},
+    store::{KeyAcceptance, Store},
     telemetry,
+    threema::ThreemaId,
 };
 
 #[derive(Debug, Parser)]
@@ -41,6 +44,13 @@ pub enum Command {
     /// The employee directory.
     #[command(subcommand)]
     Directory(DirectoryCommand),
+    /// Trusts a driver's changed public key and queues the messages held until now, in their
+    /// order; the running bridge delivers them (or the next `serve`). Exits 1 when no changed
+    /// key is pending for the ID.
+    AcceptKey {
+        /// The driver's Threema ID.
+        threema_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +94,37 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve => serve(&cli.config).await,
         Command::Directory(command) => directory(&cli.config, command).await,
+        Command::AcceptKey { threema_id } => accept_key(&cli.config, &threema_id).await,
+    }
+}
+
+/// Only the store is needed: the replay is the inbox runner's, in `serve`. This process does
+/// not replay itself (it would race the running bridge); `serve` rescans its inbox every few
+/// seconds, so it picks the queued messages up without a signal from here.
+async fn accept_key(config_path: &std::path::Path, threema_id: &str) -> anyhow::Result<()> {
+    let Some(id) = ThreemaId::parse(threema_id) else {
+        bail!("{threema_id:?} is not a Threema ID (8 letters and digits); nothing changed")
+    };
+    let config = Config::load(config_path)?;
+    telemetry::init(&config.logging.filter, config.logging.json);
+    let store = Store::connect(
+        secrecy::ExposeSecret::expose_secret(&config.database.url),
+        config.database.max_connections,
+    )
+    .await?;
+    let accepted = store.public_key_accept(id.as_str(), "cli").await;
+    store.close().await;
+    match accepted? {
+        KeyAcceptance::Accepted { requeued } => {
+            tracing::warn!(threema_id = %id, requeued, "changed public key accepted");
+            println!(
+                "accepted the new key of {id}; {requeued} held message(s) queued for the bridge"
+            );
+            Ok(())
+        }
+        KeyAcceptance::NothingPending => {
+            bail!("no changed key of {id} is waiting to be accepted; nothing changed")
+        }
     }
 }
 

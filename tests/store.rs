@@ -4,9 +4,9 @@ mod common;
 
 use common::db::TestDb;
 use threema_bridge::store::{
-    BroadcastRoom, BroadcastState, CachedKey, Direction, InboxKind, MessageMapping, NewBroadcast,
-    NewInboxItem, NewOutgoing, NewThreemaItem, OutboxState, Poll, PollChoice, Reaction,
-    ReadThrough, Store,
+    BroadcastRoom, BroadcastState, CachedKey, Direction, InboxKind, KeyAcceptance, MessageMapping,
+    NewBroadcast, NewInboxItem, NewOutgoing, NewThreemaItem, OutboxState, Poll, PollChoice,
+    Reaction, ReadThrough, Store,
 };
 
 /// Runs `$suite(store, url)` once on SQLite and once on PostgreSQL.
@@ -42,6 +42,9 @@ on_both_databases!(
     migrations_are_idempotent,
     threema_callbacks_dedup_on_sender_and_message_id,
     public_key_changes_are_held_back,
+    held_messages_are_queued_again_in_order_once_the_key_is_accepted,
+    a_key_accepted_twice_at_once_is_accepted_once,
+    nothing_is_held_once_the_key_was_accepted,
     polls_keep_their_choices,
     delivery_status_is_kept_and_resends_are_new_rows,
     unread_messages_are_found_up_to_the_read_event,
@@ -329,14 +332,224 @@ async fn public_key_changes_are_held_back(store: Store, _url: &str) {
             pending_key: Some(k2.clone())
         })
     );
-    assert!(store.public_key_accept_pending("ECHO1234").await.unwrap());
-    assert!(!store.public_key_accept_pending("ECHO1234").await.unwrap());
+    assert_eq!(
+        store.public_key_accept("ECHO1234", "cli").await.unwrap(),
+        KeyAcceptance::Accepted { requeued: 0 }
+    );
+    assert_eq!(
+        store.public_key_accept("ECHO1234", "cli").await.unwrap(),
+        KeyAcceptance::NothingPending
+    );
     assert_eq!(
         store.public_key("ECHO1234").await.unwrap(),
         Some(CachedKey {
             public_key: k2,
             pending_key: None
         })
+    );
+}
+
+/// `sender` has a trusted key and a changed one pending.
+async fn key_pending(store: &Store, sender: &str) {
+    store
+        .public_key_insert(sender, &"11".repeat(32))
+        .await
+        .unwrap();
+    store
+        .public_key_set_pending(sender, &"22".repeat(32))
+        .await
+        .unwrap();
+}
+
+/// Stores a callback and returns its sequence number.
+async fn push(store: &Store, sender: &str, message_id: &str) -> i64 {
+    assert!(
+        store
+            .threema_inbox_push(&callback(sender, message_id))
+            .await
+            .unwrap()
+    );
+    let pending = store.threema_inbox_pending(0, 100).await.unwrap();
+    pending
+        .iter()
+        .find(|i| i.sender == sender && i.message_id == message_id)
+        .unwrap()
+        .seq
+}
+
+async fn held_messages_are_queued_again_in_order_once_the_key_is_accepted(
+    store: Store,
+    _url: &str,
+) {
+    key_pending(&store, "ECHO1234").await;
+    let first = push(&store, "ECHO1234", "00000000000000a1").await;
+    let other = push(&store, "OTHR5678", "00000000000000b1").await;
+    let second = push(&store, "ECHO1234", "00000000000000a2").await;
+    for seq in [first, second] {
+        assert!(
+            store
+                .threema_inbox_hold(seq, "ECHO1234", "held")
+                .await
+                .unwrap()
+        );
+    }
+    store
+        .threema_inbox_finish(other, "bridged", false)
+        .await
+        .unwrap();
+    // A held message counts as handled: the runner does not take it up again by itself.
+    assert!(
+        store
+            .threema_inbox_pending(0, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.threema_inbox_held("ECHO1234").await.unwrap(),
+        ["00000000000000a1", "00000000000000a2"]
+    );
+    assert!(
+        store
+            .threema_inbox_held("OTHR5678")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store
+            .threema_inbox_finish(first, "again", false)
+            .await
+            .unwrap(),
+        "the runner's own finish after the hold changes nothing"
+    );
+
+    assert_eq!(
+        store
+            .public_key_accept("ECHO1234", "@admin:dispatch.test")
+            .await
+            .unwrap(),
+        KeyAcceptance::Accepted { requeued: 2 }
+    );
+    assert_eq!(
+        store.public_key("ECHO1234").await.unwrap(),
+        Some(CachedKey {
+            public_key: "22".repeat(32),
+            pending_key: None
+        })
+    );
+    // Pending again, in their order, after every number the runner has seen (no rescan needed),
+    // with everything needed to open them.
+    let again = store.threema_inbox_pending(second, 100).await.unwrap();
+    let ids: Vec<_> = again.iter().map(|i| i.message_id.as_str()).collect();
+    assert_eq!(ids, ["00000000000000a1", "00000000000000a2"]);
+    assert!(again[0].seq > second && again[0].seq < again[1].seq);
+    let mut expected = callback("ECHO1234", "00000000000000a1");
+    assert_eq!(
+        (
+            &again[0].nonce,
+            &again[0].ciphertext,
+            &again[0].nickname,
+            again[0].date
+        ),
+        (
+            &expected.nonce,
+            &expected.ciphertext,
+            &expected.nickname,
+            expected.date
+        )
+    );
+    assert_eq!(
+        store
+            .threema_inbox_outcome("ECHO1234", "00000000000000a1")
+            .await
+            .unwrap(),
+        Some(None)
+    );
+    assert!(
+        store
+            .threema_inbox_held("ECHO1234")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Still one row per message: a retried callback is still a duplicate.
+    expected.message_id = "00000000000000a2".into();
+    assert!(!store.threema_inbox_push(&expected).await.unwrap());
+    assert_eq!(store.threema_inbox_count().await.unwrap(), 3);
+    let audit = store.audit_recent(Some("ECHO1234"), 10).await.unwrap();
+    assert_eq!(
+        (audit[0].actor.as_str(), audit[0].action.as_str()),
+        ("@admin:dispatch.test", "key.accepted")
+    );
+
+    // Accepting again finds nothing and changes nothing.
+    assert_eq!(
+        store.public_key_accept("ECHO1234", "cli").await.unwrap(),
+        KeyAcceptance::NothingPending
+    );
+    assert_eq!(store.threema_inbox_pending(0, 100).await.unwrap(), again);
+    assert_eq!(
+        store.audit_recent(Some("ECHO1234"), 10).await.unwrap(),
+        audit
+    );
+}
+
+async fn a_key_accepted_twice_at_once_is_accepted_once(store: Store, _url: &str) {
+    key_pending(&store, "ECHO1234").await;
+    let seq = push(&store, "ECHO1234", "00000000000000a1").await;
+    assert!(
+        store
+            .threema_inbox_hold(seq, "ECHO1234", "held")
+            .await
+            .unwrap()
+    );
+    // Two operators (or a command line and the management room) at the same moment.
+    let (a, b) = tokio::join!(
+        store.public_key_accept("ECHO1234", "cli"),
+        store.public_key_accept("ECHO1234", "@admin:dispatch.test")
+    );
+    let mut results = [a.unwrap(), b.unwrap()];
+    results.sort_by_key(|r| *r == KeyAcceptance::NothingPending);
+    assert_eq!(
+        results,
+        [
+            KeyAcceptance::Accepted { requeued: 1 },
+            KeyAcceptance::NothingPending
+        ]
+    );
+    assert_eq!(store.threema_inbox_pending(0, 100).await.unwrap().len(), 1);
+}
+
+async fn nothing_is_held_once_the_key_was_accepted(store: Store, _url: &str) {
+    key_pending(&store, "ECHO1234").await;
+    let seq = push(&store, "ECHO1234", "00000000000000a1").await;
+    // The key is accepted between the failed open and the hold: the message stays pending, to
+    // be opened with the new key, instead of waiting for an acceptance that already happened.
+    store.public_key_accept("ECHO1234", "cli").await.unwrap();
+    assert!(
+        !store
+            .threema_inbox_hold(seq, "ECHO1234", "held")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .threema_inbox_held("ECHO1234")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let pending = store.threema_inbox_pending(0, 100).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].seq, seq);
+    // An ID whose key never changed holds nothing either.
+    let seq = push(&store, "OTHR5678", "00000000000000b1").await;
+    assert!(
+        !store
+            .threema_inbox_hold(seq, "OTHR5678", "held")
+            .await
+            .unwrap()
     );
 }
 

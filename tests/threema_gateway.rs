@@ -426,17 +426,22 @@ async fn undecryptable_messages_and_changed_keys_are_kept_not_bridged() {
         ("ab".repeat(32), Some(new_key))
     );
 
-    // Once an operator accepts the new key, the driver's messages open again.
-    assert!(store.public_key_accept_pending("DRIVER04").await.unwrap());
+    // Once an operator accepts the new key, the held message is opened, then the next ones.
     let mut incoming = b.subscribe_incoming();
+    assert_eq!(
+        b.accept_key(&id("DRIVER04"), "test").await.unwrap(),
+        threema_bridge::store::KeyAcceptance::Accepted { requeued: 1 }
+    );
     sim.send_from_user("DRIVER04", UserMessage::text("jetzt?"))
         .await
         .unwrap();
-    let got = tokio::time::timeout(WAIT, incoming.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(got.message, Message::Text("jetzt?".into()));
+    for expected in ["neues Handy", "jetzt?"] {
+        let got = tokio::time::timeout(WAIT, incoming.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.message, Message::Text(expected.into()));
+    }
 }
 
 #[tokio::test]

@@ -93,7 +93,7 @@ impl Bridge {
             Ok(opened) => opened,
             Err(ThreemaError::Crypto(reason)) => {
                 if self.recheck_public_key(&from).await? {
-                    return Ok(Outcome::kept("held: the sender's public key changed"));
+                    return self.hold(item).await;
                 }
                 tracing::warn!(threema_id = %from, %reason, "cannot open a message");
                 return Ok(Outcome::kept(format!("cannot decrypt: {reason}")));

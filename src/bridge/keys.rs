@@ -1,9 +1,17 @@
 //! Drivers' public keys: looked up at the Gateway once, then taken from the store. A key that
 //! changes is a warning sign (a new phone keeps its ID only with a backup; anything else may be
-//! an attack), so a new key is held back and reported until an operator accepts it.
+//! an attack), so a new key is held back and reported until an operator accepts it
+//! (`accept-key` in the management room or on the command line); then the messages held
+//! meanwhile are replayed through the inbox, in their order.
 
-use super::{Bridge, BridgeError};
-use crate::threema::{ThreemaError, ThreemaId, crypto::key_bytes};
+use super::{Bridge, BridgeError, inbox::Outcome};
+use crate::{
+    store::{KeyAcceptance, ThreemaItem},
+    threema::{ThreemaError, ThreemaId, crypto::key_bytes},
+};
+
+/// The outcome recorded for a held message (the store marks it held in its own column).
+pub const HELD: &str = "held: the sender's public key changed";
 
 impl Bridge {
     /// The trusted key of `id`: from the store, or looked up and stored on first use.
@@ -36,9 +44,41 @@ impl Bridge {
             .await?;
         tracing::error!(
             threema_id = %id,
-            "the Gateway now returns a different public key for this ID; its messages are held until an operator accepts the new key"
+            "the Gateway now returns a different public key for this ID; its messages are held until an operator accepts the new key (accept-key)"
         );
         Ok(true)
+    }
+
+    /// Holds a message that did not open because its sender's key changed. If the new key was
+    /// accepted in the meantime, the item is tried again (transient error: the runner retries
+    /// it in its place in the lane) and now opens with that key.
+    pub(super) async fn hold(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {
+        if self
+            .store
+            .threema_inbox_hold(item.seq, &item.sender, HELD)
+            .await?
+        {
+            return Ok(Outcome::kept(HELD));
+        }
+        Err(BridgeError::NotYet(
+            "the sender's new key was accepted meanwhile".into(),
+        ))
+    }
+
+    /// An operator trusts the pending key of `id`: the held messages are queued again, in their
+    /// order, and this process's Threema inbox is woken for them. Another running bridge (the
+    /// command line runs beside `serve`) finds them at its next rescan, within seconds.
+    pub async fn accept_key(
+        &self,
+        id: &ThreemaId,
+        actor: &str,
+    ) -> Result<KeyAcceptance, BridgeError> {
+        let accepted = self.store.public_key_accept(id.as_str(), actor).await?;
+        if let KeyAcceptance::Accepted { requeued } = accepted {
+            tracing::warn!(threema_id = %id, %actor, requeued, "changed public key accepted");
+            self.threema_wake.notify_one();
+        }
+        Ok(accepted)
     }
 }
 

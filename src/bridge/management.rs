@@ -4,7 +4,7 @@
 use ruma::{EventId, RoomId, UserId};
 
 use super::{Bridge, BridgeError, status};
-use crate::{config::Level, threema::ThreemaId};
+use crate::{config::Level, store::KeyAcceptance, threema::ThreemaId};
 
 /// A command, parsed from a message to the bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub enum Command {
     Select(String),
     /// Save a named selection: `<name> <selection>`.
     SaveList(String),
+    /// Trust a driver's changed public key and replay their held messages (admins).
+    AcceptKey(String),
     Unknown(String),
 }
 
@@ -49,6 +51,8 @@ const HELP: &str = "Commands:\n\
     \"Erika Muster\", broadcast space:North NOT team=B, broadcast list:<name>\n\
     • select <selection> — who a selection reaches, who not, what it costs\n\
     • save-list <name> <selection> — a named selection, used as list:<name>\n\
+    • accept-key <Threema ID> — trust a driver's changed key and deliver the messages held \
+    until then (admins)\n\
     • help — this text";
 
 /// Parses a message body; `None` when it is not addressed to the bot (empty).
@@ -67,6 +71,7 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "broadcast" if !rest.is_empty() => Command::Broadcast(rest),
         "select" | "preview" if !rest.is_empty() => Command::Select(rest),
         "save-list" | "savelist" if !rest.is_empty() => Command::SaveList(rest),
+        "accept-key" | "acceptkey" if !rest.is_empty() => Command::AcceptKey(rest),
         _ => Command::Unknown(word.to_owned()),
     })
 }
@@ -147,7 +152,9 @@ impl Bridge {
                 Some(target) => self.message_status(target.as_str()).await?,
                 None => self.status_command().await?,
             },
-            Command::Sync | Command::Audit(_) if self.level(sender) < Level::Admin => {
+            Command::Sync | Command::Audit(_) | Command::AcceptKey(_)
+                if self.level(sender) < Level::Admin =>
+            {
                 "Only bridge admins may do that.".to_owned()
             }
             Command::Sync => self.sync_command().await?,
@@ -155,6 +162,7 @@ impl Bridge {
             Command::Broadcast(args) => self.broadcast_command(args, sender, event_id).await?,
             Command::Select(text) => self.select_command(text, sender).await?,
             Command::SaveList(args) => self.save_list_command(args, sender).await?,
+            Command::AcceptKey(who) => self.accept_key_command(who, sender).await?,
             Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
         };
         self.notice(room_id, Some(event_id), &answer, &txn).await?;
@@ -204,6 +212,23 @@ impl Bridge {
         Ok(format!(
             "Chat with {name} ({id}): https://matrix.to/#/{room_id} — you are invited."
         ))
+    }
+
+    async fn accept_key_command(&self, who: &str, sender: &UserId) -> Result<String, BridgeError> {
+        let Some(id) = ThreemaId::parse(who) else {
+            return Ok(format!(
+                "{who:?} is not a Threema ID (8 letters and digits). Nothing changed."
+            ));
+        };
+        Ok(match self.accept_key(&id, sender.as_str()).await? {
+            KeyAcceptance::Accepted { requeued } => format!(
+                "The new key of {id} is trusted now. {requeued} held message(s) follow in the \
+                 driver's chat, in their order."
+            ),
+            KeyAcceptance::NothingPending => {
+                format!("No changed key of {id} is waiting to be accepted. Nothing changed.")
+            }
+        })
     }
 
     async fn sync_command(&self) -> Result<String, BridgeError> {
@@ -376,6 +401,14 @@ mod tests {
         assert_eq!(
             parse_command("hallo"),
             Some(Command::Unknown("hallo".into()))
+        );
+        assert_eq!(
+            parse_command("!accept-key abcd1234"),
+            Some(Command::AcceptKey("abcd1234".into()))
+        );
+        assert_eq!(
+            parse_command("accept-key"),
+            Some(Command::Unknown("accept-key".into()))
         );
         assert_eq!(parse_command("   "), None);
     }

@@ -75,6 +75,8 @@ pub struct Bridge {
     credits: AtomicI64,
     /// Admins were told the balance is low (told again once it recovered and fell again).
     credits_warned: AtomicBool,
+    /// Rung when the Threema inbox has new rows (callbacks, held messages queued again).
+    pub threema_wake: Arc<Notify>,
     /// Rung when the outbox has new rows.
     pub outbox_wake: Arc<Notify>,
     /// Rung when broadcasts have recipients to fan out to.
@@ -117,6 +119,7 @@ impl Bridge {
             incoming,
             credits: AtomicI64::new(credits::UNKNOWN),
             credits_warned: AtomicBool::new(false),
+            threema_wake: Arc::new(Notify::new()),
             outbox_wake: Arc::new(Notify::new()),
             broadcast_wake: Arc::new(Notify::new()),
             board_wake: Notify::new(),

@@ -326,7 +326,7 @@ impl Store {
     }
 }
 
-async fn insert_audit<'e>(
+pub(super) async fn insert_audit<'e>(
     executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
     at: i64,
     actor: &str,

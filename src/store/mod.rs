@@ -34,7 +34,7 @@ pub use messages::{Direction, MessageMapping, ReadThrough, UnreadMessage};
 pub use outbox::{DeliveryStatus, NewOutgoing, OutboxItem, OutboxState, Reaction};
 pub use polls::{Poll, PollChoice};
 pub use portals::Portal;
-pub use public_keys::CachedKey;
+pub use public_keys::{CachedKey, KeyAcceptance};
 pub use threema_inbox::{NewThreemaItem, ThreemaItem};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

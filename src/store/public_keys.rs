@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, directory::insert_audit, now_ms, threema_inbox::requeue_held};
 
 /// What the cache says about a Threema ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,6 +10,15 @@ pub struct CachedKey {
     pub public_key: String,
     /// A different key the Gateway returned later, awaiting an operator's decision.
     pub pending_key: Option<String>,
+}
+
+/// What accepting a pending key did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAcceptance {
+    /// The pending key is trusted now; this many held messages are queued again.
+    Accepted { requeued: u64 },
+    /// No changed key was waiting for the ID: nothing changed.
+    NothingPending,
 }
 
 impl Store {
@@ -65,18 +74,39 @@ impl Store {
         Ok(())
     }
 
-    /// An operator accepts the pending key: it replaces the cached one. Returns whether there
-    /// was one to accept.
-    pub async fn public_key_accept_pending(&self, threema_id: &str) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE threema_public_key SET public_key = pending_key, pending_key = NULL, pending_since = NULL, \
-             fetched_at = $1 WHERE threema_id = $2 AND pending_key IS NOT NULL",
+    /// An operator accepts the pending key of `threema_id`: it replaces the trusted one, the
+    /// messages held for it are queued again in their order, and `actor` is audited, all in one
+    /// transaction. Accepting twice (two processes, a repeated command) accepts once.
+    pub async fn public_key_accept(
+        &self,
+        threema_id: &str,
+        actor: &str,
+    ) -> Result<KeyAcceptance, StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let accepted = sqlx::query(
+            "UPDATE threema_public_key SET public_key = pending_key, pending_key = NULL, \
+             pending_since = NULL, fetched_at = $1 WHERE threema_id = $2 AND pending_key IS NOT NULL",
         )
-        .bind(now_ms())
+        .bind(now)
         .bind(threema_id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
-        Ok(updated == 1)
+        if accepted == 0 {
+            return Ok(KeyAcceptance::NothingPending);
+        }
+        let requeued = requeue_held(&mut tx, threema_id).await?;
+        insert_audit(
+            &mut *tx,
+            now,
+            actor,
+            "key.accepted",
+            threema_id,
+            &format!("{requeued} held message(s) queued again"),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(KeyAcceptance::Accepted { requeued })
     }
 }

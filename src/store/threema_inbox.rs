@@ -1,6 +1,6 @@
 //! `threema_inbox`: Gateway callbacks, persisted before we acknowledge them.
 
-use sqlx::{Row, any::AnyRow};
+use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use super::{Store, StoreError, now_ms};
 
@@ -112,6 +112,59 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Marks a callback handled and held, because its sender's public key changed, but only
+    /// while that key is still pending. `false`: it was accepted since (nothing is written; the
+    /// caller opens the box again with it).
+    ///
+    /// The no-op update of the key row comes first so that this and [`Store::public_key_accept`]
+    /// run one after the other (a row lock on PostgreSQL, the write lock on SQLite): a message is
+    /// never held after its sender's key was accepted, where nothing would replay it.
+    pub async fn threema_inbox_hold(
+        &self,
+        seq: i64,
+        sender: &str,
+        outcome: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let pending = sqlx::query(
+            "UPDATE threema_public_key SET pending_since = pending_since \
+             WHERE threema_id = $1 AND pending_key IS NOT NULL",
+        )
+        .bind(sender)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if pending == 0 {
+            return Ok(false);
+        }
+        let now = now_ms();
+        sqlx::query(
+            "UPDATE threema_inbox SET processed_at = $1, held_at = $1, outcome = $2 \
+             WHERE seq = $3 AND processed_at IS NULL",
+        )
+        .bind(now)
+        .bind(outcome)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Message ids of `sender`'s held callbacks, oldest first.
+    pub async fn threema_inbox_held(&self, sender: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query(
+            "SELECT message_id FROM threema_inbox WHERE sender = $1 AND held_at IS NOT NULL \
+             ORDER BY seq",
+        )
+        .bind(sender)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| Ok(row.try_get("message_id")?))
+        .collect()
+    }
+
     /// The outcome of a callback: `None` if unknown, `Some(None)` if still pending.
     pub async fn threema_inbox_outcome(
         &self,
@@ -136,4 +189,47 @@ impl Store {
             .await?;
         Ok(row.try_get("n")?)
     }
+}
+
+/// Queues `sender`'s held callbacks again, in their order, inside the caller's transaction.
+/// Each gets a new sequence number (deleted and inserted again): the inbox runner reads on from
+/// the highest number it has seen, so a row behind it that became pending again would wait for
+/// the next rescan and could be overtaken by a newer message of the same sender. Returns how
+/// many were queued. A held row whose box is gone cannot be replayed and stays held.
+pub(super) async fn requeue_held(
+    conn: &mut AnyConnection,
+    sender: &str,
+) -> Result<u64, StoreError> {
+    let held = sqlx::query(
+        "SELECT seq, sender, message_id, date, nonce, box, nickname, attempts, received_at \
+         FROM threema_inbox WHERE sender = $1 AND held_at IS NOT NULL AND box IS NOT NULL \
+         ORDER BY seq",
+    )
+    .bind(sender)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in &held {
+        let seq: i64 = row.try_get("seq")?;
+        sqlx::query("DELETE FROM threema_inbox WHERE seq = $1")
+            .bind(seq)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for row in &held {
+        sqlx::query(
+            "INSERT INTO threema_inbox (sender, message_id, date, nonce, box, nickname, \
+             attempts, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(row.try_get::<String, _>("sender")?)
+        .bind(row.try_get::<String, _>("message_id")?)
+        .bind(row.try_get::<i64, _>("date")?)
+        .bind(row.try_get::<String, _>("nonce")?)
+        .bind(row.try_get::<String, _>("box")?)
+        .bind(row.try_get::<Option<String>, _>("nickname")?)
+        .bind(row.try_get::<i64, _>("attempts")?)
+        .bind(row.try_get::<i64, _>("received_at")?)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(held.len() as u64)
 }

@@ -312,7 +312,15 @@ impl Harness {
 
     /// With the simulator as the Gateway, posting its callbacks to the bridge.
     pub async fn with_simulator(tweak: impl FnOnce(&mut TestConfig)) -> (Harness, Simulator) {
-        let (harness, sim) = Self::start_inner(TestDb::sqlite(), true, tweak).await;
+        Self::with_simulator_on(TestDb::sqlite(), tweak).await
+    }
+
+    /// [`Harness::with_simulator`] on the given database.
+    pub async fn with_simulator_on(
+        db: TestDb,
+        tweak: impl FnOnce(&mut TestConfig),
+    ) -> (Harness, Simulator) {
+        let (harness, sim) = Self::start_inner(db, true, tweak).await;
         (harness, sim.expect("started with a simulator"))
     }
 

@@ -303,7 +303,7 @@ pub enum ReadReceipts {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KnownDriver {
-    pub id: crate::threema::ThreemaId,
+    pub id: threema_protocol::ThreemaId,
     pub name: Option<String>,
 }
 
@@ -685,7 +685,7 @@ impl Config {
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .map(|d| match crate::threema::ThreemaId::parse(&d.id) {
+            .map(|d| match threema_protocol::ThreemaId::parse(&d.id) {
                 Some(id) => Some(KnownDriver { id, name: d.name }),
                 None => c.fail("bridge.drivers", format!("{:?} is not a Threema ID", d.id)),
             })

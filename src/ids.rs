@@ -7,7 +7,7 @@
 
 use ruma::{OwnedRoomAliasId, OwnedUserId, RoomAliasId, ServerName, UserId};
 
-use crate::threema::ThreemaId;
+use threema_protocol::ThreemaId;
 
 /// Localpart of the bridge bot.
 pub const BOT_LOCALPART: &str = "threemabot";

@@ -18,6 +18,16 @@ use threema_bridge::store::{OutboxState, Store};
 use threema_gateway_sim::{Behaviour, Decoded, Simulator, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(120);
+
+/// Recipients of the two large broadcasts: `BROADCAST_RECIPIENTS`, 250 by default (a desk's
+/// fleet); CI runs them smaller (scripts/test). At least 20.
+fn fleet() -> usize {
+    std::env::var("BROADCAST_RECIPIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(250)
+        .max(20)
+}
 const BOT: &str = "@threemabot:dispatch.test";
 
 /// Opens a DM with the bot and waits for its welcome.
@@ -133,7 +143,9 @@ fn write_csv(path: &PathBuf, rows: &[[String; 7]]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_broadcast_to_250_drivers_by_attribute_reaches_each_phone_once_and_its_board_converges() {
+async fn a_broadcast_to_a_fleet_by_attribute_reaches_each_phone_once_and_its_board_converges() {
+    let n_late = fleet();
+    let (read_end, receive_end) = (n_late - 10, n_late - 5);
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("directory.csv");
     let desk_lp = unique_localpart("bcast");
@@ -149,31 +161,32 @@ async fn a_broadcast_to_250_drivers_by_attribute_reaches_each_phone_once_and_its
     sim.set_credits(100_000);
     let desk = Dispatcher::login(h.synapse, &desk_lp, "Anna Dispo").await;
 
-    // 250 on the late shift: 240 phones read what they get, 5 only confirm receipt, 5 IDs do
-    // not exist. 5 on the early shift are not selected; 1 late driver has left.
+    // The fleet on the late shift (250 by default): all but 10 phones read what they get, 5
+    // only confirm receipt, 5 IDs do not exist. 5 on the early shift are not selected; 1 late
+    // driver has left.
     let mut rows = Vec::new();
     let mut readers = Vec::new();
     let mut receivers = Vec::new();
     let mut unknown = Vec::new();
-    for n in 0..256 {
-        let id = match n {
-            0..240 => add_phone(&sim, 'B', &format!("R{n}"), reader()),
-            240..245 => add_phone(&sim, 'B', &format!("C{n}"), receiver()),
-            250..255 => add_phone(&sim, 'B', &format!("E{n}"), reader()),
-            _ => unique_threema_id('X'),
-        };
-        match n {
-            0..240 => readers.push(id.clone()),
-            240..245 => receivers.push(id.clone()),
-            245..250 => unknown.push(id.clone()),
-            _ => {}
-        }
-        let shift = if (250..255).contains(&n) {
-            "early"
+    let early = n_late..n_late + 5;
+    let left = n_late + 5;
+    for n in 0..=left {
+        let id = if n < read_end || early.contains(&n) {
+            add_phone(&sim, 'B', &format!("R{n}"), reader())
+        } else if n < receive_end {
+            add_phone(&sim, 'B', &format!("C{n}"), receiver())
         } else {
-            "late"
+            unique_threema_id('X')
         };
-        let active = if n == 255 { "false" } else { "true" };
+        if n < read_end {
+            readers.push(id.clone());
+        } else if n < receive_end {
+            receivers.push(id.clone());
+        } else if n < n_late {
+            unknown.push(id.clone());
+        }
+        let shift = if early.contains(&n) { "early" } else { "late" };
+        let active = if n == left { "false" } else { "true" };
         rows.push([
             format!("D{n:04}"),
             format!("Driver {n}"),
@@ -204,20 +217,26 @@ async fn a_broadcast_to_250_drivers_by_attribute_reaches_each_phone_once_and_its
     let dm = management_room(&desk).await;
     let (preview, room) = open_broadcast(&desk, &dm, "shift=late").await;
     assert!(
-        preview.contains("shift=late: 250 recipient(s)"),
+        preview.contains(&format!("shift=late: {n_late} recipient(s)")),
         "{preview}"
     );
     assert!(
-        preview.contains("Left out (1):\n• Driver 255 ("),
+        preview.contains(&format!("Left out (1):\n• Driver {left} (")),
         "{preview}"
     );
     assert!(preview.contains("has left the company"), "{preview}");
-    assert!(preview.contains("Cost: 250 credit(s)"), "{preview}");
+    assert!(
+        preview.contains(&format!("Cost: {n_late} credit(s)")),
+        "{preview}"
+    );
 
     let text = format!("Road A7 closed at exit 12 ({})", desk_lp);
     let started = std::time::Instant::now();
     let (_, board, ready) = broadcast(&desk, &room, &text).await;
-    assert!(ready.contains("Ready for 250 recipient(s)"), "{ready}");
+    assert!(
+        ready.contains(&format!("Ready for {n_late} recipient(s)")),
+        "{ready}"
+    );
 
     let phones: Vec<&String> = readers.iter().chain(&receivers).collect();
     wait_for("every phone to have the broadcast", WAIT, || async {
@@ -233,13 +252,15 @@ async fn a_broadcast_to_250_drivers_by_attribute_reaches_each_phone_once_and_its
         &room,
         &board,
         &[
-            "sent 245 · received 245 · read 240 · failed 5 (of 250)",
+            &format!(
+                "sent {receive_end} · received {receive_end} · read {read_end} · failed 5 (of {n_late})"
+            ),
             "Not read yet (10)",
         ],
     )
     .await;
     eprintln!(
-        "250 phones in {delivered:?}, board converged in {:?}",
+        "{n_late} phones in {delivered:?}, board converged in {:?}",
         started.elapsed()
     );
     for phone in &phones {
@@ -293,7 +314,7 @@ async fn a_broadcast_to_250_drivers_by_attribute_reaches_each_phone_once_and_its
 
     // Per recipient with times, and the same as a CSV file.
     let report = ask(&desk, &room, "!report").await;
-    assert_eq!(report.lines().count(), 251, "{report}");
+    assert_eq!(report.lines().count(), n_late + 1, "{report}");
     assert!(
         report.contains(&format!("({}): received", receivers[0])),
         "{report}"
@@ -306,7 +327,7 @@ async fn a_broadcast_to_250_drivers_by_attribute_reaches_each_phone_once_and_its
             .await,
     )
     .unwrap();
-    assert_eq!(csv_text.lines().count(), 251);
+    assert_eq!(csv_text.lines().count(), n_late + 1);
     assert!(
         csv_text
             .lines()
@@ -337,7 +358,8 @@ async fn a_bridge_killed_in_the_middle_of_a_fan_out_sends_to_each_driver_once() 
         .await;
     // Drivers the bridge knows from its config; their portals are opened by the fan-out
     // itself, which makes it slow enough (Synapse creates a few rooms a second) to be cut.
-    let drivers: Vec<String> = (0..250)
+    let fleet = fleet();
+    let drivers: Vec<String> = (0..fleet)
         .map(|n| add_phone(&sim, 'K', &format!("K{n}"), reader()))
         .collect();
     config.bridge_extra = format!(
@@ -357,7 +379,10 @@ async fn a_bridge_killed_in_the_middle_of_a_fan_out_sends_to_each_driver_once() 
     let desk = Arc::new(Dispatcher::login(hs, &unique_localpart("kill"), "Kim Desk").await);
     let dm = management_room(&desk).await;
     let (preview, room) = open_broadcast(&desk, &dm, "all").await;
-    assert!(preview.contains("all: 250 recipient(s)"), "{preview}");
+    assert!(
+        preview.contains(&format!("all: {fleet} recipient(s)")),
+        "{preview}"
+    );
     let text = format!("Depot closes at 18:00 ({})", unique_localpart("t"));
     let (event, board, _) = broadcast(&desk, &room, &text).await;
 
@@ -368,12 +393,12 @@ async fn a_bridge_killed_in_the_middle_of_a_fan_out_sends_to_each_driver_once() 
             .count()
     };
     wait_for("the fan-out to be under way", WAIT, || async {
-        (phones_with_it() >= 40).then_some(())
+        (phones_with_it() >= fleet / 6).then_some(())
     })
     .await;
     bridge.kill();
     let cut_at = phones_with_it();
-    assert!(cut_at < 250, "the fan-out was over before the kill");
+    assert!(cut_at < fleet, "the fan-out was over before the kill");
     let bridge = Process::start(&config_path, log(2)).await;
 
     // A send cut off by the kill is "outcome unknown", not repeated: such a phone may lack it;
@@ -432,7 +457,7 @@ async fn a_bridge_killed_in_the_middle_of_a_fan_out_sends_to_each_driver_once() 
         }
     }
     assert!(unknown <= 2, "{unknown} sends marked unknown");
-    eprintln!("killed with {cut_at} of 250 phones served; {unknown} marked outcome unknown");
+    eprintln!("killed with {cut_at} of {fleet} phones served; {unknown} marked outcome unknown");
 
     // Each portal has the copy once.
     let mut copies: HashMap<String, usize> = HashMap::new();
@@ -452,7 +477,13 @@ async fn a_bridge_killed_in_the_middle_of_a_fan_out_sends_to_each_driver_once() 
         copies.insert(row.recipient, n);
     }
     assert!(copies.values().all(|&n| n == 1), "{copies:?}");
-    wait_board(&desk, &room, &board, &[&format!("read {}", 250 - unknown)]).await;
+    wait_board(
+        &desk,
+        &room,
+        &board,
+        &[&format!("read {}", fleet - unknown)],
+    )
+    .await;
     bridge.terminate();
     drop(guard);
 }

@@ -9,7 +9,7 @@ use ruma::{OwnedServerName, OwnedUserId};
 use time::Date;
 
 use super::{Employee, Record, Role};
-use crate::threema::ThreemaId;
+use threema_protocol::ThreemaId;
 
 /// How the directory becomes rooms (the `directory:` config keys).
 #[derive(Debug, Clone)]

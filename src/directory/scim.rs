@@ -668,7 +668,7 @@ mod tests {
                 |r| {
                     r.phone = Some("491".into());
                     r.email = Some("x@y.z".into());
-                    r.threema_id = crate::threema::ThreemaId::parse("ABCD1234");
+                    r.threema_id = threema_protocol::ThreemaId::parse("ABCD1234");
                     r.attributes.remove("depot");
                 },
             ),
@@ -812,7 +812,7 @@ mod tests {
             ),
             (
                 json!([{ "op": "replace", "path": ext("threemaId"), "value": "efgh5678" }]),
-                |r| r.threema_id = crate::threema::ThreemaId::parse("EFGH5678"),
+                |r| r.threema_id = threema_protocol::ThreemaId::parse("EFGH5678"),
             ),
             (
                 json!([{ "op": "replace", "path": BRIDGE_SCHEMA, "value": { "phone": "+49 2" } }]),

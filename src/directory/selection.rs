@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::{Record, plan::Settings};
-use crate::threema::ThreemaId;
+use threema_protocol::ThreemaId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expr {

@@ -233,7 +233,7 @@ mod tests {
             display_name: format!("Driver {n}"),
             role: Role::Driver,
             active: true,
-            threema_id: crate::threema::ThreemaId::parse(&format!("DRV{n:05}")),
+            threema_id: threema_protocol::ThreemaId::parse(&format!("DRV{n:05}")),
             phone: None,
             email: None,
             matrix_id: None,

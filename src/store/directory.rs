@@ -20,8 +20,8 @@ pub struct StoredEmployee {
 
 impl StoredEmployee {
     /// The Threema ID found by phone/email lookup, if there was one.
-    pub fn looked_up(&self) -> Option<crate::threema::ThreemaId> {
-        crate::threema::ThreemaId::parse(self.looked_up_id.as_deref()?)
+    pub fn looked_up(&self) -> Option<threema_protocol::ThreemaId> {
+        threema_protocol::ThreemaId::parse(self.looked_up_id.as_deref()?)
     }
 
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {

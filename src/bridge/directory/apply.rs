@@ -25,18 +25,22 @@ const PARALLEL: usize = 4;
 const READ_ONLY_LEVEL: i64 = 100;
 
 impl Bridge {
-    /// Applies `actions` in three steps: ghosts and portals, then spaces (whose children are
-    /// those portals), then everything else. Each failure is reported and the rest goes on.
+    /// Applies `actions` in four steps: ghosts and portals, then spaces (whose children are
+    /// those portals), then everything else, and last the deactivation of departed
+    /// dispatchers' accounts, once they are out of every room (run side by side with the kicks,
+    /// a deactivation was recorded before all of them were). Each failure is reported and the
+    /// rest goes on.
     pub(super) async fn apply_all(&self, actions: Vec<Action>, report: &mut SyncReport) {
         // A driver's ghost comes before their portal: one lane per driver.
         let mut lanes: BTreeMap<ThreemaId, Vec<Action>> = BTreeMap::new();
-        let (mut spaces, mut rest) = (Vec::new(), Vec::new());
+        let (mut spaces, mut rest, mut deactivations) = (Vec::new(), Vec::new(), Vec::new());
         for action in actions {
             match &action {
                 Action::EnsureGhost { driver, .. } | Action::CreatePortal { driver, .. } => {
                     lanes.entry(driver.clone()).or_default().push(action)
                 }
                 Action::CreateSpace { .. } => spaces.push(action),
+                Action::Deactivate { .. } => deactivations.push(action),
                 _ => rest.push(action),
             }
         }
@@ -71,6 +75,10 @@ impl Bridge {
             .await;
         for (what, result) in results {
             tally(report, what, result);
+        }
+        for action in deactivations {
+            let result = self.apply(&action).await;
+            tally(report, action.to_string(), result);
         }
     }
 

@@ -9,8 +9,8 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     bridge::{
-        Bridge, broadcast::BroadcastFanout, credits, from_matrix::MatrixInbox,
-        from_threema::ThreemaInbox, inbox, to_threema::ThreemaOutbox,
+        Bridge, broadcast::BroadcastFanout, credits, matrix_to_threema::MatrixInbox,
+        matrix_to_threema::ThreemaOutbox, queue, threema_to_matrix::ThreemaInbox,
     },
     config::Config,
     http::{
@@ -158,25 +158,25 @@ impl App {
             .started
             .store(true, std::sync::atomic::Ordering::Relaxed);
         let workers = config.bridge.inbox_workers;
-        tasks.spawn(inbox::run(
+        tasks.spawn(queue::run(
             Arc::new(MatrixInbox(bridge.clone())),
             matrix_wake,
             shutdown.clone(),
             workers,
         ));
-        tasks.spawn(inbox::run(
+        tasks.spawn(queue::run(
             Arc::new(ThreemaInbox(bridge.clone())),
             threema_wake,
             shutdown.clone(),
             workers,
         ));
-        tasks.spawn(inbox::run(
+        tasks.spawn(queue::run(
             Arc::new(ThreemaOutbox(bridge.clone())),
             bridge.outbox_wake.clone(),
             shutdown.clone(),
             workers,
         ));
-        tasks.spawn(inbox::run(
+        tasks.spawn(queue::run(
             Arc::new(BroadcastFanout::new(bridge.clone())),
             bridge.broadcast_wake.clone(),
             shutdown.clone(),

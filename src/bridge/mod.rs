@@ -4,18 +4,14 @@
 pub mod broadcast;
 pub mod credits;
 pub mod directory;
-pub mod from_matrix;
-pub mod from_threema;
-pub mod inbox;
-pub mod keys;
 pub mod management;
+pub mod matrix_to_threema;
 pub mod notice;
 pub mod portal;
-pub mod quarantine;
+pub mod queue;
 pub mod receipts;
 pub mod status;
-pub mod to_matrix;
-pub mod to_threema;
+pub mod threema_to_matrix;
 
 use std::sync::{
     Arc,
@@ -32,7 +28,7 @@ use crate::{
     store::{Ghost, Store, StoreError},
     threema::{ThreemaClient, ThreemaError, ThreemaId},
 };
-pub use from_threema::Incoming;
+pub use threema_to_matrix::Incoming;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {

@@ -13,8 +13,8 @@ use ruma::{RoomId, UserId};
 use crate::{
     bridge::{
         Bridge, BridgeError,
-        inbox::{Inbox, Outcome},
-        to_threema::FORMER_DRIVER,
+        matrix_to_threema::FORMER_DRIVER,
+        queue::{Outcome, Queue},
     },
     store::{Delivery, NewOutgoing, StoreError},
     threema::{ThreemaError, ThreemaId},
@@ -42,7 +42,7 @@ impl BroadcastFanout {
     }
 }
 
-impl Inbox for BroadcastFanout {
+impl Queue for BroadcastFanout {
     type Item = Delivery;
     const NAME: &'static str = "broadcast";
 

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use super::{
+use crate::bridge::{
     Bridge, BridgeError,
-    inbox::{Inbox, Outcome},
-    to_matrix::Bridged,
+    queue::{Outcome, Queue},
+    threema_to_matrix::Bridged,
 };
 use crate::{
     store::{StoreError, ThreemaItem},
@@ -33,7 +33,7 @@ pub struct Incoming {
 
 pub struct ThreemaInbox(pub Arc<Bridge>);
 
-impl Inbox for ThreemaInbox {
+impl Queue for ThreemaInbox {
     type Item = ThreemaItem;
     const NAME: &'static str = "threema";
 

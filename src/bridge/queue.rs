@@ -54,7 +54,7 @@ impl Outcome {
 }
 
 /// One durable inbox: where its items come from, how one is handled, how it is marked done.
-pub trait Inbox: Send + Sync + 'static {
+pub trait Queue: Send + Sync + 'static {
     type Item: Send + Sync + 'static;
     /// For logs: "matrix" or "threema".
     const NAME: &'static str;
@@ -92,7 +92,7 @@ pub trait Inbox: Send + Sync + 'static {
 /// lower but which committed later (PostgreSQL hands out identity values before commit), so a
 /// read that skips numbers is followed by a full rescan soon, and every `POLL` there is one
 /// anyway; `in_flight` keeps either pass from dispatching an item twice.
-pub async fn run<I: Inbox>(
+pub async fn run<I: Queue>(
     inbox: Arc<I>,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
@@ -179,7 +179,7 @@ struct LaneWorker<I> {
     shutdown: CancellationToken,
 }
 
-impl<I: Inbox> LaneWorker<I> {
+impl<I: Queue> LaneWorker<I> {
     async fn run(self, mut items: mpsc::UnboundedReceiver<I::Item>) {
         loop {
             let item = tokio::select! {

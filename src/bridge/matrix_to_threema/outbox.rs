@@ -10,9 +10,9 @@ use std::sync::Arc;
 use bridge_convert::plan::{EditTarget, FileToSend, Outgoing, Plan};
 use ruma::{EventId, RoomId, UserId};
 
-use super::{
+use crate::bridge::{
     Bridge, BridgeError,
-    inbox::{Inbox, Outcome},
+    queue::{Outcome, Queue},
     status::RESEND_KEYS,
 };
 use crate::{
@@ -23,7 +23,7 @@ use crate::{
 impl Bridge {
     /// Queues what a dispatcher's event became for `driver`, or tells the dispatcher why it
     /// cannot go. Idempotent: the outbox keys rows by event, recipient and part.
-    pub(super) async fn queue_for_threema(
+    pub(crate) async fn queue_for_threema(
         &self,
         plan: Plan,
         driver: &ThreemaId,
@@ -65,7 +65,7 @@ impl Bridge {
     }
 
     /// What an earlier event became on Threema, for edits and redactions.
-    pub(super) async fn edit_target(
+    pub(crate) async fn edit_target(
         &self,
         target: &str,
         driver: &ThreemaId,
@@ -488,7 +488,7 @@ fn failure_text(e: &ThreemaError) -> String {
 /// The outbox as a durable queue for the generic runner: one lane per driver.
 pub struct ThreemaOutbox(pub Arc<Bridge>);
 
-impl Inbox for ThreemaOutbox {
+impl Queue for ThreemaOutbox {
     type Item = OutboxItem;
     const NAME: &'static str = "outbox";
 

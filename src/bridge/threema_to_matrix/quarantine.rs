@@ -7,7 +7,7 @@ use ruma::{
     api::client::room::{Visibility, create_room},
 };
 
-use super::{Bridge, BridgeError, Incoming, inbox::Outcome};
+use crate::bridge::{Bridge, BridgeError, Incoming, queue::Outcome};
 use crate::{
     config::UnknownSenders,
     ids::room_alias,
@@ -19,7 +19,7 @@ pub const QUARANTINE_ROOM: &str = "quarantine_room";
 
 impl Bridge {
     /// May a message from `from` open (or use) a portal?
-    pub(super) async fn is_known_sender(&self, from: &ThreemaId) -> Result<bool, BridgeError> {
+    pub(crate) async fn is_known_sender(&self, from: &ThreemaId) -> Result<bool, BridgeError> {
         Ok(self.config.bridge.unknown_senders == UnknownSenders::Open
             || self.known_driver(from).is_some()
             || self
@@ -34,7 +34,7 @@ impl Bridge {
     }
 
     /// Handles a message from an unknown sender by the configured policy.
-    pub(super) async fn handle_unknown_sender(
+    pub(crate) async fn handle_unknown_sender(
         &self,
         incoming: &Incoming,
     ) -> Result<Outcome, BridgeError> {

@@ -2,8 +2,6 @@
 //! driver's app sent it. What the event says is worked out in [`content`] (pure); this file
 //! does the look-ups, uploads and sends around it.
 
-pub mod content;
-
 use std::collections::HashMap;
 
 use ruma::{
@@ -14,9 +12,10 @@ use ruma::{
 };
 use serde_json::Value;
 
-use super::{Bridge, BridgeError, Incoming};
+use crate::bridge::{Bridge, BridgeError, Incoming};
 use bridge_convert::format;
 
+use super::convert::{self as content, Uploaded};
 use crate::{
     ids::ghost_user_id,
     matrix::RetryPolicy,
@@ -27,7 +26,6 @@ use crate::{
         quote,
     },
 };
-use content::Uploaded;
 
 /// What became of a driver's message on the Matrix side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -437,7 +435,7 @@ impl Bridge {
 
     /// `sender`'s event whose content has `key` = `value` among its latest in the room, if
     /// any: a send that may have gone through is looked for before it is repeated.
-    pub(super) async fn find_sent(
+    pub(crate) async fn find_sent(
         &self,
         room_id: &RoomId,
         sender: &UserId,
@@ -508,7 +506,7 @@ fn txn_id(incoming: &Incoming) -> String {
     format!("threema-{}-{}", incoming.from, incoming.message_id)
 }
 
-pub(super) fn parse_event_id(event_id: &str) -> Result<OwnedEventId, BridgeError> {
+pub(crate) fn parse_event_id(event_id: &str) -> Result<OwnedEventId, BridgeError> {
     EventId::parse(event_id)
         .map_err(|e| BridgeError::BadEvent(format!("event id {event_id:?}: {e}")))
 }

@@ -1,13 +1,7 @@
-//! Delivery status, both ways.
-//!
 //! Threema → Matrix: the phone's delivery receipts for a dispatcher's message are stored per
 //! recipient and shown in what stock Element renders: the ghost's read receipt (its avatar
 //! under the message), a marker reaction that swaps from "received" to "read", and 👍/👎 for
 //! Threema's acknowledge/decline.
-//!
-//! Matrix → Threema: a dispatcher's read receipt in a portal becomes one Threema read receipt
-//! for every message of the driver it passes that the driver was not told about yet, so several
-//! dispatchers reading the same messages send it once.
 //!
 //! Every Matrix call uses a transaction id derived from the receipt being handled, and the store
 //! is updated after the calls, so a retry of the same item repeats them harmlessly: a marker
@@ -16,25 +10,21 @@
 //! transaction id (after its restart) is looked up rather than refused as a duplicate.
 
 use ruma::{EventId, OwnedEventId, RoomId, UserId};
-use serde_json::Value;
 
-use super::{
+use crate::bridge::{
     Bridge, BridgeError, Incoming,
-    to_matrix::{Bridged, parse_event_id},
+    threema_to_matrix::{Bridged, parse_event_id},
 };
 use crate::{
-    config::{Level, ReadReceipts},
+    config::ReadReceipts,
     ids::ghost_user_id,
-    store::{OutboxItem, Reaction, ReadThrough},
-    threema::{MessageId, ThreemaId, codec::ReceiptStatus},
+    store::{OutboxItem, Reaction},
+    threema::{MessageId, codec::ReceiptStatus},
 };
-
-/// How many message ids one Threema read receipt carries (well under the message size limit).
-const IDS_PER_RECEIPT: usize = 500;
 
 impl Bridge {
     /// A driver's delivery receipt for messages the desk sent.
-    pub(super) async fn receipt_to_matrix(
+    pub(crate) async fn receipt_to_matrix(
         &self,
         incoming: &Incoming,
         status: ReceiptStatus,
@@ -230,78 +220,6 @@ impl Bridge {
             .await?;
         Ok(())
     }
-
-    /// A read receipt in a portal (one `m.receipt` EDU can name several events and readers).
-    pub(super) async fn read_receipt_to_threema(
-        &self,
-        room_id: &str,
-        payload: &str,
-    ) -> Result<String, BridgeError> {
-        if self.config.bridge.read_receipts == ReadReceipts::Off {
-            return Ok("read receipts are off".into());
-        }
-        let Some(portal) = self.store.portal_by_room_id(room_id).await? else {
-            return Ok("receipt outside a portal".into());
-        };
-        let driver = ThreemaId::parse(&portal.threema_id)
-            .ok_or_else(|| BridgeError::BadEvent("stored portal id".into()))?;
-        let edu: Value = serde_json::from_str(payload)
-            .map_err(|e| BridgeError::BadEvent(format!("m.receipt: {e}")))?;
-        let mut told = 0;
-        for event_id in readers_events(&edu, |user| self.is_desk_reader(user)) {
-            told += self.tell_driver_read(room_id, &driver, &event_id).await?;
-        }
-        Ok(format!("{told} message(s) reported read to {driver}"))
-    }
-
-    /// Dispatchers' reading counts; the bridge's own users and strangers' does not.
-    fn is_desk_reader(&self, user: &UserId) -> bool {
-        !self.is_own_user(user) && self.level(user) >= Level::Dispatcher
-    }
-
-    /// Sends the driver one read receipt for their messages up to `event_id` not reported yet.
-    async fn tell_driver_read(
-        &self,
-        room_id: &str,
-        driver: &ThreemaId,
-        event_id: &str,
-    ) -> Result<usize, BridgeError> {
-        let through = if self.store.message_by_event_id(event_id).await?.is_some() {
-            ReadThrough::Event(event_id)
-        } else {
-            // Not a bridged message (the desk's own, a notice): everything bridged before it.
-            let room = RoomId::parse(room_id).map_err(|e| BridgeError::BadEvent(e.to_string()))?;
-            match self
-                .matrix
-                .event_timestamp(&room, &parse_event_id(event_id)?)
-                .await?
-            {
-                Some(ts) => ReadThrough::Time(ts),
-                None => return Ok(0),
-            }
-        };
-        let unread = self.store.messages_unread(room_id, through).await?;
-        let unread: Vec<_> = unread
-            .into_iter()
-            .filter(|m| m.threema_peer == driver.as_str())
-            .collect();
-        if unread.is_empty() {
-            return Ok(0);
-        }
-        let key = self.public_key_of(driver).await?;
-        for chunk in unread.chunks(IDS_PER_RECEIPT) {
-            let ids: Vec<String> = chunk.iter().map(|m| m.threema_message_id.clone()).collect();
-            // Sent before it is marked: after a crash in between the driver gets the same
-            // receipt twice, which changes nothing on the phone; marking first could lose it.
-            self.threema
-                .send_receipt(driver, &key, ReceiptStatus::Read, &ids)
-                .await?;
-            let rows: Vec<i64> = chunk.iter().map(|m| m.id).collect();
-            self.store.messages_mark_read_sent(&rows).await?;
-            self.spent_credit().await;
-        }
-        Ok(unread.len())
-    }
 }
 
 /// One status update being shown: the row, the ghost showing it, the receipt causing it.
@@ -318,46 +236,7 @@ impl StatusChange<'_> {
     }
 }
 
-/// The events of an `m.receipt` EDU that a reader accepted by `counts` read (`m.read`, public).
-fn readers_events(edu: &Value, counts: impl Fn(&UserId) -> bool) -> Vec<String> {
-    let Some(events) = edu["content"].as_object() else {
-        return Vec::new();
-    };
-    events
-        .iter()
-        .filter(|(_, receipts)| {
-            receipts["m.read"].as_object().is_some_and(|readers| {
-                readers
-                    .keys()
-                    .filter_map(|u| <&UserId>::try_from(u.as_str()).ok())
-                    .any(&counts)
-            })
-        })
-        .map(|(event_id, _)| event_id.clone())
-        .collect()
-}
-
 fn ids_of(row: &OutboxItem) -> Result<(ruma::OwnedRoomId, OwnedEventId), BridgeError> {
     let room_id = RoomId::parse(&row.room_id).map_err(|e| BridgeError::BadEvent(e.to_string()))?;
     Ok((room_id, parse_event_id(&row.event_id)?))
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    #[test]
-    fn only_public_reads_of_counted_readers_are_taken() {
-        let edu = json!({"type": "m.receipt", "content": {
-            "$a": {"m.read": {"@desk:x": {"ts": 1}}},
-            "$b": {"m.read.private": {"@desk:x": {"ts": 2}}},
-            "$c": {"m.read": {"@threema_abc:x": {"ts": 3}}},
-            "$d": {"m.read": {"not a user": {"ts": 4}}},
-        }});
-        let events = readers_events(&edu, |u| u.localpart() == "desk");
-        assert_eq!(events, vec!["$a".to_owned()]);
-        assert!(readers_events(&json!({"content": []}), |_| true).is_empty());
-    }
 }

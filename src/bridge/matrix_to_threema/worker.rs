@@ -9,13 +9,13 @@ use ruma::{
 };
 use serde::Deserialize;
 
-use super::{
+use crate::bridge::{
     Bridge, BridgeError,
     broadcast::CONFIRM_KEYS,
-    inbox::{Inbox, Outcome},
     management::CommandMessage,
-    quarantine::QUARANTINE_ROOM,
+    queue::{Outcome, Queue},
     status,
+    threema_to_matrix::quarantine::QUARANTINE_ROOM,
 };
 use crate::{
     config::Level,
@@ -41,7 +41,7 @@ struct EventHead {
 
 pub struct MatrixInbox(pub Arc<Bridge>);
 
-impl Inbox for MatrixInbox {
+impl Queue for MatrixInbox {
     type Item = InboxItem;
     const NAME: &'static str = "matrix";
 
@@ -124,7 +124,7 @@ impl Bridge {
                 return Ok(format!("not sent: {} is not permitted", event.sender));
             }
             if self.is_former_driver(&driver) {
-                let text = format!("Not sent to Threema: {}.", super::to_threema::FORMER_DRIVER);
+                let text = format!("Not sent to Threema: {}.", super::FORMER_DRIVER);
                 self.notice(
                     &event.room_id,
                     Some(event_id),

@@ -4,7 +4,7 @@
 //! (`accept-key` in the management room or on the command line); then the messages held
 //! meanwhile are replayed through the inbox, in their order.
 
-use super::{Bridge, BridgeError, inbox::Outcome};
+use crate::bridge::{Bridge, BridgeError, queue::Outcome};
 use crate::{
     store::{KeyAcceptance, ThreemaItem},
     threema::{ThreemaError, ThreemaId, crypto::key_bytes},
@@ -52,7 +52,7 @@ impl Bridge {
     /// Holds a message that did not open because its sender's key changed. If the new key was
     /// accepted in the meantime, the item is tried again (transient error: the runner retries
     /// it in its place in the lane) and now opens with that key.
-    pub(super) async fn hold(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {
+    pub(crate) async fn hold(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {
         if self
             .store
             .threema_inbox_hold(item.seq, &item.sender, HELD)

@@ -7,7 +7,9 @@ use ruma::{
 use serde_json::json;
 
 use super::{Bridge, BridgeError};
-use crate::{directory::plan::Membership, matrix::initial_state, threema::ThreemaId};
+use crate::{
+    directory::plan::Membership, matrix::initial_state, store::RoomStateKind, threema::ThreemaId,
+};
 
 impl Bridge {
     /// The driver's portal room: from the store, or created now with the ghost in it.
@@ -64,8 +66,12 @@ impl Bridge {
         let room = room_id.as_str();
         self.record_member(room, ghost, Membership::Join).await?;
         if created {
-            self.store.room_state_set(room, "name", "", name).await?;
-            self.store.room_state_set(room, "topic", "", topic).await?;
+            self.store
+                .room_state_set(room, RoomStateKind::Name, "", name)
+                .await?;
+            self.store
+                .room_state_set(room, RoomStateKind::Topic, "", topic)
+                .await?;
             for user in invite {
                 self.record_member(room, user, Membership::Invite).await?;
             }

@@ -138,6 +138,7 @@ async fn portal_of(h: &Harness, threema_id: &str) -> String {
         .unwrap()
         .expect("a portal")
         .room_id
+        .to_string()
 }
 
 async fn space_of(h: &Harness, key: &str) -> String {

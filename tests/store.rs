@@ -157,7 +157,8 @@ async fn portals_are_unique_per_driver(store: Store, _url: &str) {
             .await
             .unwrap()
             .unwrap()
-            .threema_id,
+            .threema_id
+            .as_str(),
         "ECHO1234"
     );
     assert_eq!(store.portal_by_room_id("!room2").await.unwrap(), None);

@@ -1,7 +1,7 @@
 //! Portal rooms: one per driver, holding the driver's whole history.
 
 use ruma::{
-    OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomId, UserId,
+    OwnedRoomAliasId, OwnedRoomId, OwnedUserId, UserId,
     api::client::room::{Visibility, create_room},
 };
 use serde_json::json;
@@ -24,8 +24,7 @@ impl Bridge {
         name: &str,
     ) -> Result<OwnedRoomId, BridgeError> {
         if let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? {
-            return RoomId::parse(&portal.room_id)
-                .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")));
+            return Ok(portal.room_id);
         }
         let topic = self.portal_topic(driver);
         let invite = self.config.bridge.dispatchers.clone();

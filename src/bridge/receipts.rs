@@ -243,8 +243,7 @@ impl Bridge {
         let Some(portal) = self.store.portal_by_room_id(room_id).await? else {
             return Ok("receipt outside a portal".into());
         };
-        let driver = ThreemaId::parse(&portal.threema_id)
-            .ok_or_else(|| BridgeError::BadEvent("stored portal id".into()))?;
+        let driver = portal.threema_id;
         let edu: Value = serde_json::from_str(payload)
             .map_err(|e| BridgeError::BadEvent(format!("m.receipt: {e}")))?;
         let mut told = 0;
@@ -338,8 +337,7 @@ fn readers_events(edu: &Value, counts: impl Fn(&UserId) -> bool) -> Vec<String> 
 }
 
 fn ids_of(row: &OutboxItem) -> Result<(ruma::OwnedRoomId, OwnedEventId), BridgeError> {
-    let room_id = RoomId::parse(&row.room_id).map_err(|e| BridgeError::BadEvent(e.to_string()))?;
-    Ok((room_id, parse_event_id(&row.event_id)?))
+    Ok((row.room_id.clone(), row.event_id.clone()))
 }
 
 #[cfg(test)]

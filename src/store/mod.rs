@@ -60,11 +60,13 @@ mod threema_inbox;
 
 use std::{str::FromStr, time::Duration};
 
+use ruma::{OwnedEventId, OwnedRoomId};
 use sqlx::{
-    AnyPool,
-    any::{AnyConnectOptions, AnyPoolOptions},
+    AnyPool, Row,
+    any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
     migrate::Migrator,
 };
+use threema_protocol::ThreemaId;
 
 pub use broadcasts::{
     Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryRow, NewBroadcast, SendTry,
@@ -217,6 +219,36 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
         params.push("mode=rwc");
     }
     Ok(format!("sqlite://{file}?{}", params.join("&")))
+}
+
+/// Reads a Threema ID column, `Corrupt` when it holds something else.
+fn threema_id_column(
+    row: &AnyRow,
+    table: &'static str,
+    column: &'static str,
+) -> Result<ThreemaId, StoreError> {
+    ThreemaId::parse(&row.try_get::<String, _>(column)?)
+        .ok_or(StoreError::Corrupt { table, column })
+}
+
+/// Reads a Matrix room ID column, `Corrupt` when it holds something else.
+fn room_id_column(
+    row: &AnyRow,
+    table: &'static str,
+    column: &'static str,
+) -> Result<OwnedRoomId, StoreError> {
+    OwnedRoomId::try_from(row.try_get::<String, _>(column)?)
+        .map_err(|_| StoreError::Corrupt { table, column })
+}
+
+/// Reads a Matrix event ID column, `Corrupt` when it holds something else.
+fn event_id_column(
+    row: &AnyRow,
+    table: &'static str,
+    column: &'static str,
+) -> Result<OwnedEventId, StoreError> {
+    OwnedEventId::try_from(row.try_get::<String, _>(column)?)
+        .map_err(|_| StoreError::Corrupt { table, column })
 }
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp column.

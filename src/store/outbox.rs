@@ -1,8 +1,10 @@
 //! `threema_outbox`: dispatcher messages on their way to the Gateway, with their state.
 
+use ruma::{OwnedEventId, OwnedRoomId};
 use sqlx::{Row, any::AnyRow};
+use threema_protocol::ThreemaId;
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, event_id_column, now_ms, room_id_column, threema_id_column};
 
 stored_enum! {
     /// Where one outgoing Threema message stands.
@@ -27,13 +29,14 @@ pub struct NewOutgoing {
     pub payload: String,
 }
 
+/// An outbox row, its IDs parsed once here (a row whose IDs do not parse is corrupt).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxItem {
     pub seq: i64,
-    pub event_id: String,
-    pub recipient: String,
+    pub event_id: OwnedEventId,
+    pub recipient: ThreemaId,
     pub part: i64,
-    pub room_id: String,
+    pub room_id: OwnedRoomId,
     pub sender: String,
     pub payload: String,
     pub state: OutboxState,
@@ -84,10 +87,10 @@ impl OutboxItem {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         Ok(OutboxItem {
             seq: row.try_get("seq")?,
-            event_id: row.try_get("event_id")?,
-            recipient: row.try_get("recipient")?,
+            event_id: event_id_column(&row, "threema_outbox", "event_id")?,
+            recipient: threema_id_column(&row, "threema_outbox", "recipient")?,
             part: row.try_get("part")?,
-            room_id: row.try_get("room_id")?,
+            room_id: room_id_column(&row, "threema_outbox", "room_id")?,
             sender: row.try_get("sender")?,
             payload: row.try_get("payload")?,
             state: OutboxState::parse(&row.try_get::<String, _>("state")?)?,

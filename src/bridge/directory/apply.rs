@@ -246,7 +246,7 @@ impl Bridge {
                 .store
                 .portal_by_threema_id(driver.as_str())
                 .await?
-                .map(|p| p.room_id),
+                .map(|p| p.room_id.to_string()),
             Room::Space(key) => self
                 .store
                 .spaces()

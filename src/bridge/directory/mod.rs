@@ -288,9 +288,9 @@ impl Bridge {
     async fn current_setup(&self) -> Result<Current, BridgeError> {
         let mut current = Current::default();
         for portal in self.store.portals().await? {
-            if let Some(id) = ThreemaId::parse(&portal.threema_id) {
-                current.portals.insert(id, portal.room_id);
-            }
+            current
+                .portals
+                .insert(portal.threema_id, portal.room_id.to_string());
         }
         for ghost in self.store.ghosts().await? {
             if let (Some(id), Some(name)) =

@@ -291,7 +291,8 @@ async fn a_broadcast_to_a_fleet_by_attribute_reaches_each_phone_once_and_its_boa
             .await
             .unwrap()
             .expect("a portal")
-            .room_id;
+            .room_id
+            .to_string();
         let copies: Vec<Value> = h
             .synapse
             .appservice_bot()
@@ -638,7 +639,8 @@ async fn acknowledgements_answers_resends_escalation_and_saved_lists() {
         .await
         .unwrap()
         .unwrap()
-        .room_id;
+        .room_id
+        .to_string();
     let text = wait_board(
         &desk,
         &room,

@@ -188,7 +188,7 @@ async fn twenty_drivers_writing_at_once_each_get_a_complete_ordered_history() {
         let mut rooms = HashMap::new();
         for driver in &drivers {
             let portal = store.portal_by_threema_id(driver).await.unwrap()?;
-            rooms.insert(driver.clone(), portal.room_id);
+            rooms.insert(driver.clone(), portal.room_id.to_string());
         }
         Some(rooms)
     })

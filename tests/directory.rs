@@ -14,6 +14,7 @@ use common::{
 };
 use serde_json::{Value, json};
 use threema_bridge::bridge::directory::{SyncOptions, SyncReport};
+use threema_bridge::store::RoomStateKind;
 use threema_gateway_sim::{Behaviour, Fault, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -137,6 +138,7 @@ async fn portal_of(h: &Harness, threema_id: &str) -> String {
         .unwrap()
         .expect("a portal")
         .room_id
+        .to_string()
 }
 
 async fn space_of(h: &Harness, key: &str) -> String {
@@ -639,7 +641,7 @@ async fn scim_provisions_and_deprovisions_a_dispatcher_within_seconds() {
             states
                 .iter()
                 .any(|(room, kind, _, value)| {
-                    *room == portal && kind == "read_only" && value == "true"
+                    *room == portal && *kind == RoomStateKind::ReadOnly && value == "true"
                 })
                 .then_some(())
         },

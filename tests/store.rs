@@ -6,7 +6,7 @@ use common::db::TestDb;
 use threema_bridge::store::{
     BroadcastRoom, BroadcastState, CachedKey, Direction, InboxKind, KeyAcceptance, MessageMapping,
     NewBroadcast, NewInboxItem, NewOutgoing, NewThreemaItem, OutboxState, Poll, PollChoice,
-    Reaction, ReadThrough, Store,
+    Reaction, ReadThrough, RoomStateKind, Store,
 };
 
 /// Runs `$suite(store, url)` once on SQLite and once on PostgreSQL.
@@ -157,7 +157,8 @@ async fn portals_are_unique_per_driver(store: Store, _url: &str) {
             .await
             .unwrap()
             .unwrap()
-            .threema_id,
+            .threema_id
+            .as_str(),
         "ECHO1234"
     );
     assert_eq!(store.portal_by_room_id("!room2").await.unwrap(), None);
@@ -851,23 +852,23 @@ async fn directory_changes_are_stored_with_their_audit(store: Store, _url: &str)
 
 async fn room_state_records_what_was_set(store: Store, _url: &str) {
     store
-        .room_state_set("!a:x", "name", "", "Erika")
+        .room_state_set("!a:x", RoomStateKind::Name, "", "Erika")
         .await
         .unwrap();
     store
-        .room_state_set("!a:x", "name", "", "Erika M.")
+        .room_state_set("!a:x", RoomStateKind::Name, "", "Erika M.")
         .await
         .unwrap();
     store
-        .room_state_set("!a:x", "member", "@d:x", "invite")
+        .room_state_set("!a:x", RoomStateKind::Member, "@d:x", "invite")
         .await
         .unwrap();
     store
-        .room_state_set("!s:x", "child", "!a:x", "")
+        .room_state_set("!s:x", RoomStateKind::Child, "!a:x", "")
         .await
         .unwrap();
     store
-        .room_state_delete("!s:x", "child", "!a:x")
+        .room_state_delete("!s:x", RoomStateKind::Child, "!a:x")
         .await
         .unwrap();
     let mut rows = store.room_states().await.unwrap();
@@ -877,13 +878,13 @@ async fn room_state_records_what_was_set(store: Store, _url: &str) {
         [
             (
                 "!a:x".to_owned(),
-                "member".to_owned(),
+                RoomStateKind::Member,
                 "@d:x".to_owned(),
                 "invite".to_owned()
             ),
             (
                 "!a:x".to_owned(),
-                "name".to_owned(),
+                RoomStateKind::Name,
                 String::new(),
                 "Erika M.".to_owned()
             ),

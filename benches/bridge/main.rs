@@ -271,7 +271,7 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
         .await
         .unwrap()
         .into_iter()
-        .map(|p| (p.threema_id, p.room_id))
+        .map(|p| (p.threema_id.to_string(), p.room_id.to_string()))
         .collect();
     assert_eq!(portals.len(), sizes.drivers, "a portal per driver");
     table.row(

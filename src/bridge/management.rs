@@ -284,9 +284,8 @@ impl Bridge {
         let rows = self.store.outbox_by_event(event_id).await?;
         let mut names = std::collections::HashMap::new();
         for row in &rows {
-            if let Some(id) = ThreemaId::parse(&row.recipient) {
-                names.insert(row.recipient.clone(), self.driver_name(&id).await?);
-            }
+            let name = self.driver_name(&row.recipient).await?;
+            names.insert(row.recipient.to_string(), name);
         }
         Ok(status::report(&rows, |id| {
             names.get(id).cloned().unwrap_or_else(|| id.to_owned())

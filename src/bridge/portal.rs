@@ -1,13 +1,15 @@
 //! Portal rooms: one per driver, holding the driver's whole history.
 
 use ruma::{
-    OwnedRoomAliasId, OwnedRoomId, OwnedUserId, RoomId, UserId,
+    OwnedRoomAliasId, OwnedRoomId, OwnedUserId, UserId,
     api::client::room::{Visibility, create_room},
 };
 use serde_json::json;
 
 use super::{Bridge, BridgeError};
-use crate::{directory::plan::Membership, matrix::initial_state, threema::ThreemaId};
+use crate::{
+    directory::plan::Membership, matrix::initial_state, store::RoomStateKind, threema::ThreemaId,
+};
 
 impl Bridge {
     /// The driver's portal room: from the store, or created now with the ghost in it.
@@ -22,8 +24,7 @@ impl Bridge {
         name: &str,
     ) -> Result<OwnedRoomId, BridgeError> {
         if let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? {
-            return RoomId::parse(&portal.room_id)
-                .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")));
+            return Ok(portal.room_id);
         }
         let topic = self.portal_topic(driver);
         let invite = self.config.bridge.dispatchers.clone();
@@ -64,8 +65,12 @@ impl Bridge {
         let room = room_id.as_str();
         self.record_member(room, ghost, Membership::Join).await?;
         if created {
-            self.store.room_state_set(room, "name", "", name).await?;
-            self.store.room_state_set(room, "topic", "", topic).await?;
+            self.store
+                .room_state_set(room, RoomStateKind::Name, "", name)
+                .await?;
+            self.store
+                .room_state_set(room, RoomStateKind::Topic, "", topic)
+                .await?;
             for user in invite {
                 self.record_member(room, user, Membership::Invite).await?;
             }

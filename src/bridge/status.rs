@@ -32,7 +32,10 @@ pub fn parse_event_ref(text: &str) -> Option<String> {
 pub fn report(rows: &[OutboxItem], name_of: impl Fn(&str) -> String) -> String {
     let mut by_recipient: BTreeMap<&str, Vec<&OutboxItem>> = BTreeMap::new();
     for row in rows.iter().filter(|r| r.part == 0) {
-        by_recipient.entry(&row.recipient).or_default().push(row);
+        by_recipient
+            .entry(row.recipient.as_str())
+            .or_default()
+            .push(row);
     }
     if by_recipient.is_empty() {
         return "That message was not sent to Threema (not from a portal, or not yours to \
@@ -112,10 +115,10 @@ mod tests {
     fn row(recipient: &str, resend: i64, state: OutboxState) -> OutboxItem {
         OutboxItem {
             seq: 1,
-            event_id: "$e".into(),
-            recipient: recipient.into(),
+            event_id: "$e".try_into().unwrap(),
+            recipient: crate::threema::ThreemaId::parse(recipient).unwrap(),
             part: 0,
-            room_id: "!r:x".into(),
+            room_id: "!r:x".try_into().unwrap(),
             sender: "@d:x".into(),
             payload: "{}".into(),
             state,

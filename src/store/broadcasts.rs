@@ -17,21 +17,12 @@ pub struct BroadcastRoom {
     pub confirmed_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BroadcastState {
-    /// Waiting for the dispatcher's confirmation.
-    Awaiting,
-    Started,
-    Cancelled,
-}
-
-impl BroadcastState {
-    fn parse(s: &str) -> Self {
-        match s {
-            "started" => Self::Started,
-            "cancelled" => Self::Cancelled,
-            _ => Self::Awaiting,
-        }
+stored_enum! {
+    pub enum BroadcastState in broadcast.state {
+        /// Waiting for the dispatcher's confirmation.
+        Awaiting = "awaiting",
+        Started = "started",
+        Cancelled = "cancelled",
     }
 }
 
@@ -75,7 +66,7 @@ impl Broadcast {
             content: row.try_get("content")?,
             payload: row.try_get("payload")?,
             ack: row.try_get::<i64, _>("ack")? != 0,
-            state: BroadcastState::parse(&row.try_get::<String, _>("state")?),
+            state: BroadcastState::parse(&row.try_get::<String, _>("state")?)?,
             board_event: row.try_get("board_event")?,
             board_text: row.try_get("board_text")?,
             recipients: row.try_get("recipients")?,
@@ -261,7 +252,7 @@ impl Store {
     pub async fn broadcast_insert(&self, new: &NewBroadcast) -> Result<bool, StoreError> {
         Ok(sqlx::query(
             "INSERT INTO broadcast (event_id, room_id, sender, content, payload, ack, state, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, 'awaiting', $7) \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $8, $7) \
              ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(&new.event_id)
@@ -271,6 +262,7 @@ impl Store {
         .bind(&new.payload)
         .bind(i64::from(new.ack))
         .bind(now_ms())
+        .bind(BroadcastState::Awaiting.as_str())
         .execute(&self.pool)
         .await?
         .rows_affected()
@@ -291,10 +283,11 @@ impl Store {
     /// The newest started broadcast of a room.
     pub async fn broadcast_latest(&self, room_id: &str) -> Result<Option<Broadcast>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {BROADCAST_COLUMNS} FROM broadcast WHERE room_id = $1 AND state = 'started' \
+            "SELECT {BROADCAST_COLUMNS} FROM broadcast WHERE room_id = $1 AND state = $2 \
              ORDER BY started_at DESC LIMIT 1"
         ))
         .bind(room_id)
+        .bind(BroadcastState::Started.as_str())
         .fetch_optional(&self.pool)
         .await?
         .map(Broadcast::from_row)
@@ -304,9 +297,10 @@ impl Store {
     /// Started broadcasts whose board still changes.
     pub async fn broadcasts_unsettled(&self) -> Result<Vec<Broadcast>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {BROADCAST_COLUMNS} FROM broadcast WHERE state = 'started' \
+            "SELECT {BROADCAST_COLUMNS} FROM broadcast WHERE state = $1 \
              AND settled_at IS NULL ORDER BY started_at"
         ))
+        .bind(BroadcastState::Started.as_str())
         .fetch_all(&self.pool)
         .await?
         .into_iter()
@@ -339,12 +333,14 @@ impl Store {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let started = sqlx::query(
-            "UPDATE broadcast SET state = 'started', started_at = $1, recipients = $2 \
-             WHERE event_id = $3 AND state = 'awaiting'",
+            "UPDATE broadcast SET state = $4, started_at = $1, recipients = $2 \
+             WHERE event_id = $3 AND state = $5",
         )
         .bind(now)
         .bind(recipients.len() as i64)
         .bind(event_id)
+        .bind(BroadcastState::Started.as_str())
+        .bind(BroadcastState::Awaiting.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected()
@@ -368,14 +364,16 @@ impl Store {
     }
 
     pub async fn broadcast_cancel(&self, event_id: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query(
-            "UPDATE broadcast SET state = 'cancelled' WHERE event_id = $1 AND state = 'awaiting'",
+        Ok(
+            sqlx::query("UPDATE broadcast SET state = $2 WHERE event_id = $1 AND state = $3")
+                .bind(event_id)
+                .bind(BroadcastState::Cancelled.as_str())
+                .bind(BroadcastState::Awaiting.as_str())
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
         )
-        .bind(event_id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1)
     }
 
     /// Every recipient is final: the board is not recomputed any more.
@@ -530,10 +528,7 @@ impl Store {
                     sent_at: row.try_get("sent_at")?,
                     received_at: row.try_get("received_at")?,
                     read_at: row.try_get("read_at")?,
-                    reaction: row
-                        .try_get::<Option<String>, _>("reaction")?
-                        .as_deref()
-                        .and_then(Reaction::parse),
+                    reaction: Reaction::parse_optional(row.try_get("reaction")?)?,
                     reaction_at: row.try_get("reaction_at")?,
                 }),
             };
@@ -557,8 +552,9 @@ impl Store {
         self.outbox_queue_again(
             "JOIN broadcast_delivery d ON d.copy_event = o.event_id \
              AND d.recipient = o.recipient",
-            "d.event_id = $1 AND o.state = 'sent' AND o.read_at IS NULL",
+            "d.event_id = $1 AND o.state = $4 AND o.read_at IS NULL",
             event_id,
+            &[OutboxState::Sent],
         )
         .await
     }

@@ -26,11 +26,8 @@ impl StoredEmployee {
 
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         let json: String = row.try_get("record")?;
-        let record: Record = serde_json::from_str(&json).map_err(|e| {
-            StoreError::Sqlx(sqlx::Error::Decode(
-                format!("employee record is not valid JSON: {e}").into(),
-            ))
-        })?;
+        let record: Record =
+            serde_json::from_str(&json).map_err(|_| StoreError::corrupt("employee", "record"))?;
         Ok(StoredEmployee {
             employee: Employee {
                 record,
@@ -43,6 +40,37 @@ impl StoredEmployee {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         })
+    }
+}
+
+stored_enum! {
+    /// What a `room_state` row records about its room.
+    pub enum RoomStateKind in room_state.kind {
+        /// The room's name (key '').
+        Name = "name",
+        /// The room's topic (key '').
+        Topic = "topic",
+        /// Whether only the bridge may write (key '', value `true` | `false`).
+        ReadOnly = "read_only",
+        /// A space's child (key: the child room).
+        Child = "child",
+        /// A member (key: the user, value: their membership).
+        Member = "member",
+        /// A Matrix account the bridge deactivated (room '', key: the user).
+        Account = "account",
+    }
+}
+
+/// Rows sort by the stored word, as the column does.
+impl Ord for RoomStateKind {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for RoomStateKind {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -228,7 +256,9 @@ impl Store {
     }
 
     /// Every recorded `(room, kind, key, value)`.
-    pub async fn room_states(&self) -> Result<Vec<(String, String, String, String)>, StoreError> {
+    pub async fn room_states(
+        &self,
+    ) -> Result<Vec<(String, RoomStateKind, String, String)>, StoreError> {
         sqlx::query("SELECT room_id, kind, key, value FROM room_state")
             .fetch_all(&self.pool)
             .await?
@@ -236,7 +266,7 @@ impl Store {
             .map(|row| {
                 Ok((
                     row.try_get("room_id")?,
-                    row.try_get("kind")?,
+                    RoomStateKind::parse(&row.try_get::<String, _>("kind")?)?,
                     row.try_get("key")?,
                     row.try_get("value")?,
                 ))
@@ -247,7 +277,7 @@ impl Store {
     pub async fn room_state_set(
         &self,
         room_id: &str,
-        kind: &str,
+        kind: RoomStateKind,
         key: &str,
         value: &str,
     ) -> Result<(), StoreError> {
@@ -257,7 +287,7 @@ impl Store {
              updated_at = excluded.updated_at",
         )
         .bind(room_id)
-        .bind(kind)
+        .bind(kind.as_str())
         .bind(key)
         .bind(value)
         .bind(now_ms())
@@ -269,12 +299,12 @@ impl Store {
     pub async fn room_state_delete(
         &self,
         room_id: &str,
-        kind: &str,
+        kind: RoomStateKind,
         key: &str,
     ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM room_state WHERE room_id = $1 AND kind = $2 AND key = $3")
             .bind(room_id)
-            .bind(kind)
+            .bind(kind.as_str())
             .bind(key)
             .execute(&self.pool)
             .await?;

@@ -4,28 +4,12 @@ use sqlx::Row;
 
 use super::{Store, StoreError, now_ms};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboxKind {
-    /// A timeline event (message, state); Synapse retries these until acknowledged.
-    Event,
-    /// Ephemeral data (receipts, typing); sent once, never retried by Synapse.
-    Ephemeral,
-}
-
-impl InboxKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            InboxKind::Event => "event",
-            InboxKind::Ephemeral => "ephemeral",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        if s == "ephemeral" {
-            InboxKind::Ephemeral
-        } else {
-            InboxKind::Event
-        }
+stored_enum! {
+    pub enum InboxKind in matrix_inbox.kind {
+        /// A timeline event (message, state); Synapse retries these until acknowledged.
+        Event = "event",
+        /// Ephemeral data (receipts, typing); sent once, never retried by Synapse.
+        Ephemeral = "ephemeral",
     }
 }
 
@@ -99,7 +83,7 @@ impl Store {
                     seq: row.try_get("seq")?,
                     dedup_key: row.try_get("dedup_key")?,
                     room_id: row.try_get("room_id")?,
-                    kind: InboxKind::parse(&row.try_get::<String, _>("kind")?),
+                    kind: InboxKind::parse(&row.try_get::<String, _>("kind")?)?,
                     event_type: row.try_get("event_type")?,
                     sender: row.try_get("sender")?,
                     payload: row.try_get("payload")?,

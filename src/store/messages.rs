@@ -4,28 +4,12 @@ use sqlx::{Row, any::AnyRow};
 
 use super::{Store, StoreError, now_ms};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Threema -> Matrix.
-    In,
-    /// Matrix -> Threema.
-    Out,
-}
-
-impl Direction {
-    fn as_str(self) -> &'static str {
-        match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-        }
-    }
-
-    fn parse(s: &str) -> Self {
-        if s == "out" {
-            Direction::Out
-        } else {
-            Direction::In
-        }
+stored_enum! {
+    pub enum Direction in message.direction {
+        /// Threema -> Matrix.
+        In = "in",
+        /// Matrix -> Threema.
+        Out = "out",
     }
 }
 
@@ -50,7 +34,7 @@ impl MessageMapping {
             event_id: row.try_get("event_id")?,
             threema_peer: row.try_get("threema_peer")?,
             threema_message_id: row.try_get("threema_message_id")?,
-            direction: Direction::parse(&row.try_get::<String, _>("direction")?),
+            direction: Direction::parse(&row.try_get::<String, _>("direction")?)?,
             matrix_sender: row.try_get("matrix_sender")?,
             part: row.try_get("part")?,
         })
@@ -142,7 +126,7 @@ impl Store {
         };
         let query = format!(
             "SELECT id, threema_peer, threema_message_id FROM message \
-             WHERE room_id = $1 AND direction = 'in' AND read_sent_at IS NULL AND {bound} \
+             WHERE room_id = $1 AND direction = $3 AND read_sent_at IS NULL AND {bound} \
              ORDER BY id"
         );
         let query = sqlx::query(&query).bind(room_id);
@@ -151,6 +135,7 @@ impl Store {
             ReadThrough::Time(ms) => query.bind(ms),
         };
         query
+            .bind(Direction::In.as_str())
             .fetch_all(&self.pool)
             .await?
             .into_iter()

@@ -4,6 +4,48 @@
 //! portable types (TEXT, BIGINT as ms timestamps), and each dialect has its own migrations.
 //! One file per table; `impl Store` blocks are split across them.
 
+/// Declares the enum of a column that holds one of a closed set of words, with its one
+/// `as_str`/`parse` pair: `as_str` is what queries bind (and compare with), `parse` reads a row
+/// back and names the table and column (never the value) when the word is not one of them.
+///
+/// A macro rather than a trait with a word table per enum: each enum then lists its words once,
+/// next to its variants, and the match in `as_str` stays exhaustive (a new variant without a word
+/// does not compile).
+macro_rules! stored_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident in $table:ident . $column:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $word:literal, )+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $( $(#[$vmeta])* $variant, )+
+        }
+
+        impl $name {
+            #[doc = concat!("The word stored in `", stringify!($table), ".", stringify!($column), "`.")]
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $word, )+
+                }
+            }
+
+            /// Reads the stored word back; any other text is a corrupt row.
+            pub fn parse(s: &str) -> Result<Self, $crate::store::StoreError> {
+                match s {
+                    $( $word => Ok(Self::$variant), )+
+                    _ => Err($crate::store::StoreError::Corrupt {
+                        table: stringify!($table),
+                        column: stringify!($column),
+                    }),
+                }
+            }
+        }
+    };
+}
+
 mod broadcasts;
 mod directory;
 mod ghosts;
@@ -18,16 +60,18 @@ mod threema_inbox;
 
 use std::{str::FromStr, time::Duration};
 
+use ruma::{OwnedEventId, OwnedRoomId};
 use sqlx::{
-    AnyPool,
-    any::{AnyConnectOptions, AnyPoolOptions},
+    AnyPool, Row,
+    any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
     migrate::Migrator,
 };
+use threema_protocol::ThreemaId;
 
 pub use broadcasts::{
     Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryRow, NewBroadcast, SendTry,
 };
-pub use directory::{AuditEntry, StoredEmployee};
+pub use directory::{AuditEntry, RoomStateKind, StoredEmployee};
 pub use ghosts::Ghost;
 pub use inbox::{InboxItem, InboxKind, NewInboxItem};
 pub use messages::{Direction, MessageMapping, ReadThrough, UnreadMessage};
@@ -68,6 +112,20 @@ pub enum StoreError {
     Migrate(#[source] sqlx::migrate::MigrateError),
     #[error("database error")]
     Sqlx(#[from] sqlx::Error),
+    /// A stored value that does not read back as what the column holds. The value itself is
+    /// left out: it may be personal data.
+    #[error("corrupt value in {table}.{column}")]
+    Corrupt {
+        table: &'static str,
+        column: &'static str,
+    },
+}
+
+impl StoreError {
+    /// The error for a value of `table`.`column` that does not read back.
+    pub fn corrupt(table: &'static str, column: &'static str) -> Self {
+        StoreError::Corrupt { table, column }
+    }
 }
 
 impl StoreError {
@@ -163,10 +221,76 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     Ok(format!("sqlite://{file}?{}", params.join("&")))
 }
 
+/// Reads a Threema ID column, `Corrupt` when it holds something else.
+fn threema_id_column(
+    row: &AnyRow,
+    table: &'static str,
+    column: &'static str,
+) -> Result<ThreemaId, StoreError> {
+    ThreemaId::parse(&row.try_get::<String, _>(column)?)
+        .ok_or(StoreError::Corrupt { table, column })
+}
+
+/// Reads a Matrix room ID column, `Corrupt` when it holds something else.
+fn room_id_column(
+    row: &AnyRow,
+    table: &'static str,
+    column: &'static str,
+) -> Result<OwnedRoomId, StoreError> {
+    OwnedRoomId::try_from(row.try_get::<String, _>(column)?)
+        .map_err(|_| StoreError::Corrupt { table, column })
+}
+
+/// Reads a Matrix event ID column, `Corrupt` when it holds something else.
+fn event_id_column(
+    row: &AnyRow,
+    table: &'static str,
+    column: &'static str,
+) -> Result<OwnedEventId, StoreError> {
+    OwnedEventId::try_from(row.try_get::<String, _>(column)?)
+        .map_err(|_| StoreError::Corrupt { table, column })
+}
+
 /// Milliseconds since the Unix epoch, the unit of every timestamp column.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_words_read_back_and_junk_is_corrupt() {
+        for direction in [Direction::In, Direction::Out] {
+            assert_eq!(Direction::parse(direction.as_str()).unwrap(), direction);
+        }
+        for state in [
+            OutboxState::Queued,
+            OutboxState::Sending,
+            OutboxState::Sent,
+            OutboxState::Failed,
+            OutboxState::Unknown,
+        ] {
+            assert_eq!(OutboxState::parse(state.as_str()).unwrap(), state);
+        }
+        // Junk is no longer read as a default variant, and the error does not repeat it.
+        let err = Direction::parse("secret@example.com").unwrap_err();
+        assert!(matches!(
+            err,
+            StoreError::Corrupt {
+                table: "message",
+                column: "direction"
+            }
+        ));
+        assert_eq!(err.to_string(), "corrupt value in message.direction");
+        assert!(InboxKind::parse("").is_err());
+        assert!(BroadcastState::parse("Started").is_err());
+        assert!(Reaction::parse("thumbs").is_err());
+        assert!(RoomStateKind::parse("nick").is_err());
+        assert!(!err.is_transient());
+    }
 }

@@ -1,45 +1,21 @@
 //! `threema_outbox`: dispatcher messages on their way to the Gateway, with their state.
 
+use ruma::{OwnedEventId, OwnedRoomId};
 use sqlx::{Row, any::AnyRow};
+use threema_protocol::ThreemaId;
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, event_id_column, now_ms, room_id_column, threema_id_column};
 
-/// Where one outgoing Threema message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutboxState {
-    Queued,
-    /// Written just before the Gateway call: found after a crash, the outcome is unknown.
-    Sending,
-    Sent,
-    Failed,
-    /// The Gateway may have delivered it; it is not resent by itself.
-    Unknown,
-}
-
-impl OutboxState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Sending => "sending",
-            Self::Sent => "sent",
-            Self::Failed => "failed",
-            Self::Unknown => "unknown",
-        }
-    }
-
-    pub(super) fn parse(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "queued" => Self::Queued,
-            "sending" => Self::Sending,
-            "sent" => Self::Sent,
-            "failed" => Self::Failed,
-            "unknown" => Self::Unknown,
-            other => {
-                return Err(StoreError::Sqlx(sqlx::Error::Decode(
-                    format!("outbox state {other:?}").into(),
-                )));
-            }
-        })
+stored_enum! {
+    /// Where one outgoing Threema message stands.
+    pub enum OutboxState in threema_outbox.state {
+        Queued = "queued",
+        /// Written just before the Gateway call: found after a crash, the outcome is unknown.
+        Sending = "sending",
+        Sent = "sent",
+        Failed = "failed",
+        /// The Gateway may have delivered it; it is not resent by itself.
+        Unknown = "unknown",
     }
 }
 
@@ -53,13 +29,14 @@ pub struct NewOutgoing {
     pub payload: String,
 }
 
+/// An outbox row, its IDs parsed once here (a row whose IDs do not parse is corrupt).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxItem {
     pub seq: i64,
-    pub event_id: String,
-    pub recipient: String,
+    pub event_id: OwnedEventId,
+    pub recipient: ThreemaId,
     pub part: i64,
-    pub room_id: String,
+    pub room_id: OwnedRoomId,
     pub sender: String,
     pub payload: String,
     pub state: OutboxState,
@@ -86,27 +63,18 @@ pub struct DeliveryStatus {
     pub reaction_event: Option<String>,
 }
 
-/// The driver's thumbs on a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reaction {
-    Acknowledged,
-    Declined,
+stored_enum! {
+    /// The driver's thumbs on a message.
+    pub enum Reaction in threema_outbox.reaction {
+        Acknowledged = "acknowledged",
+        Declined = "declined",
+    }
 }
 
 impl Reaction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Acknowledged => "acknowledged",
-            Self::Declined => "declined",
-        }
-    }
-
-    pub(super) fn parse(s: &str) -> Option<Self> {
-        match s {
-            "acknowledged" => Some(Self::Acknowledged),
-            "declined" => Some(Self::Declined),
-            _ => None,
-        }
+    /// Reads the nullable `reaction` column.
+    pub(super) fn parse_optional(s: Option<String>) -> Result<Option<Self>, StoreError> {
+        s.as_deref().map(Self::parse).transpose()
     }
 }
 
@@ -119,10 +87,10 @@ impl OutboxItem {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         Ok(OutboxItem {
             seq: row.try_get("seq")?,
-            event_id: row.try_get("event_id")?,
-            recipient: row.try_get("recipient")?,
+            event_id: event_id_column(&row, "threema_outbox", "event_id")?,
+            recipient: threema_id_column(&row, "threema_outbox", "recipient")?,
             part: row.try_get("part")?,
-            room_id: row.try_get("room_id")?,
+            room_id: room_id_column(&row, "threema_outbox", "room_id")?,
             sender: row.try_get("sender")?,
             payload: row.try_get("payload")?,
             state: OutboxState::parse(&row.try_get::<String, _>("state")?)?,
@@ -136,10 +104,7 @@ impl OutboxItem {
                 sent_at: row.try_get("sent_at")?,
                 received_at: row.try_get("received_at")?,
                 read_at: row.try_get("read_at")?,
-                reaction: row
-                    .try_get::<Option<String>, _>("reaction")?
-                    .as_deref()
-                    .and_then(Reaction::parse),
+                reaction: Reaction::parse_optional(row.try_get("reaction")?)?,
                 reaction_at: row.try_get("reaction_at")?,
                 marker_event: row.try_get("marker_event")?,
                 reaction_event: row.try_get("reaction_event")?,
@@ -158,7 +123,7 @@ impl Store {
         for item in items {
             inserted += sqlx::query(
                 "INSERT INTO threema_outbox (event_id, recipient, part, room_id, sender, payload, \
-                 state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7) \
+                 state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7) \
                  ON CONFLICT (event_id, recipient, part, resend) DO NOTHING",
             )
             .bind(&item.event_id)
@@ -168,6 +133,7 @@ impl Store {
             .bind(&item.sender)
             .bind(&item.payload)
             .bind(now)
+            .bind(OutboxState::Queued.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -278,13 +244,14 @@ impl Store {
     /// The sent message a driver's receipt names.
     /// Whether a send to `recipient` is under way (its Gateway answer not recorded yet).
     pub async fn outbox_in_flight_to(&self, recipient: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query(
-            "SELECT 1 FROM threema_outbox WHERE recipient = $1 AND state = 'sending' LIMIT 1",
+        Ok(
+            sqlx::query("SELECT 1 FROM threema_outbox WHERE recipient = $1 AND state = $2 LIMIT 1")
+                .bind(recipient)
+                .bind(OutboxState::Sending.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
         )
-        .bind(recipient)
-        .fetch_optional(&self.pool)
-        .await?
-        .is_some())
     }
 
     pub async fn outbox_by_message(
@@ -366,37 +333,42 @@ impl Store {
     pub async fn outbox_resend(&self, event_id: &str) -> Result<u64, StoreError> {
         self.outbox_queue_again(
             "",
-            "o.event_id = $1 AND o.state IN ('failed', 'unknown')",
+            "o.event_id = $1 AND o.state IN ($4, $5)",
             event_id,
+            &[OutboxState::Failed, OutboxState::Unknown],
         )
         .await
     }
 
     /// Queues a new try (the next `resend`) of every row `o` that `condition` (with `$1` =
-    /// `key`, over `threema_outbox o` and `join`) selects and that is its message's latest try,
-    /// so asking again before the new try is sent queues nothing. Returns how many rows were
-    /// queued.
+    /// `key` and `$4`, `$5`… = `states`, over `threema_outbox o` and `join`) selects and that is
+    /// its message's latest try, so asking again before the new try is sent queues nothing.
+    /// Returns how many rows were queued.
     pub(super) async fn outbox_queue_again(
         &self,
         join: &str,
         condition: &str,
         key: &str,
+        states: &[OutboxState],
     ) -> Result<u64, StoreError> {
-        Ok(sqlx::query(&format!(
+        let query = format!(
             "INSERT INTO threema_outbox (event_id, recipient, part, resend, room_id, sender, \
              payload, state, created_at, updated_at) \
              SELECT o.event_id, o.recipient, o.part, o.resend + 1, o.room_id, o.sender, \
-             o.payload, 'queued', $2, $2 FROM threema_outbox o {join} \
+             o.payload, $3, $2, $2 FROM threema_outbox o {join} \
              WHERE {condition} \
              AND o.resend = (SELECT MAX(l.resend) FROM threema_outbox l \
                  WHERE l.event_id = o.event_id AND l.recipient = o.recipient \
                  AND l.part = o.part) \
              ON CONFLICT (event_id, recipient, part, resend) DO NOTHING"
-        ))
-        .bind(key)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?
-        .rows_affected())
+        );
+        let mut query = sqlx::query(&query)
+            .bind(key)
+            .bind(now_ms())
+            .bind(OutboxState::Queued.as_str());
+        for state in states {
+            query = query.bind(state.as_str());
+        }
+        Ok(query.execute(&self.pool).await?.rows_affected())
     }
 }

@@ -26,16 +26,15 @@ impl Poll {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         let poll_id: String = row.try_get("poll_id")?;
         let choices: String = row.try_get("choices")?;
-        let corrupt = |e: String| StoreError::Sqlx(sqlx::Error::Decode(e.into()));
         Ok(Poll {
             threema_peer: row.try_get("threema_peer")?,
             creator: row.try_get("creator")?,
             poll_id: poll_id
                 .parse()
-                .map_err(|e| corrupt(format!("poll_id: {e}")))?,
+                .map_err(|_| StoreError::corrupt("poll", "poll_id"))?,
             event_id: row.try_get("event_id")?,
             choices: serde_json::from_str(&choices)
-                .map_err(|e| corrupt(format!("poll choices: {e}")))?,
+                .map_err(|_| StoreError::corrupt("poll", "choices"))?,
         })
     }
 }

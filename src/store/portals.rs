@@ -1,21 +1,24 @@
 //! `portal`: one Matrix room per driver.
 
+use ruma::OwnedRoomId;
 use sqlx::{Row, any::AnyRow};
+use threema_protocol::ThreemaId;
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, now_ms, room_id_column, threema_id_column};
 
+/// A portal as stored, its IDs parsed once here (a row whose IDs do not parse is corrupt).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Portal {
-    pub threema_id: String,
-    pub room_id: String,
+    pub threema_id: ThreemaId,
+    pub room_id: OwnedRoomId,
     pub created_at: i64,
 }
 
 impl Portal {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         Ok(Portal {
-            threema_id: row.try_get("threema_id")?,
-            room_id: row.try_get("room_id")?,
+            threema_id: threema_id_column(&row, "portal", "threema_id")?,
+            room_id: room_id_column(&row, "portal", "room_id")?,
             created_at: row.try_get("created_at")?,
         })
     }

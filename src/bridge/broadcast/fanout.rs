@@ -101,7 +101,7 @@ impl Bridge {
             (Some(portal), Some(copy)) => (portal.clone(), copy.clone()),
             _ => {
                 let portal = match self.store.portal_by_threema_id(driver.as_str()).await? {
-                    Some(p) => p.room_id,
+                    Some(p) => p.room_id.to_string(),
                     None => {
                         // Not opened yet: only for an ID that exists (as `start` does).
                         match self.public_key_of(&driver).await {

@@ -184,9 +184,7 @@ impl Bridge {
             .map(|g| (g.threema_id, g.display_name))
             .collect();
         for portal in self.store.portals().await? {
-            let Some(id) = ThreemaId::parse(&portal.threema_id) else {
-                continue;
-            };
+            let id = portal.threema_id;
             let name = ghosts
                 .get(id.as_str())
                 .cloned()

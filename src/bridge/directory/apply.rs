@@ -14,6 +14,7 @@ use crate::{
     directory::plan::{Action, Membership, Room, SpaceKey},
     ids::{ghost_user_id, room_alias},
     matrix::initial_state,
+    store::RoomStateKind,
     threema::ThreemaId,
 };
 
@@ -112,14 +113,18 @@ impl Bridge {
                 self.matrix
                     .set_state(&room_id, "m.room.name", "", &json!({"name": name}))
                     .await?;
-                self.store.room_state_set(room, "name", "", name).await?;
+                self.store
+                    .room_state_set(room, RoomStateKind::Name, "", name)
+                    .await?;
             }
             Action::SetTopic { room, topic } => {
                 let room_id = parse_room(room)?;
                 self.matrix
                     .set_state(&room_id, "m.room.topic", "", &json!({"topic": topic}))
                     .await?;
-                self.store.room_state_set(room, "topic", "", topic).await?;
+                self.store
+                    .room_state_set(room, RoomStateKind::Topic, "", topic)
+                    .await?;
             }
             Action::AddChild { space, child } => {
                 let child = self.resolve(child).await?;
@@ -127,7 +132,7 @@ impl Bridge {
                     .set_state(&parse_room(space)?, "m.space.child", &child, &self.via())
                     .await?;
                 self.store
-                    .room_state_set(space, "child", &child, "")
+                    .room_state_set(space, RoomStateKind::Child, &child, "")
                     .await?;
             }
             Action::RemoveChild { space, child } => {
@@ -135,7 +140,9 @@ impl Bridge {
                 self.matrix
                     .set_state(&parse_room(space)?, "m.space.child", child, &json!({}))
                     .await?;
-                self.store.room_state_delete(space, "child", child).await?;
+                self.store
+                    .room_state_delete(space, RoomStateKind::Child, child)
+                    .await?;
             }
             Action::Invite { room, user } => {
                 self.matrix.ensure_invited(&parse_room(room)?, user).await?;
@@ -152,7 +159,7 @@ impl Bridge {
             Action::SetReadOnly { room, read_only } => {
                 self.set_read_only(&parse_room(room)?, *read_only).await?;
                 self.store
-                    .room_state_set(room, "read_only", "", &read_only.to_string())
+                    .room_state_set(room, RoomStateKind::ReadOnly, "", &read_only.to_string())
                     .await?;
                 self.audit_action("portal.read_only", room, action).await?;
             }
@@ -188,7 +195,7 @@ impl Bridge {
                     .ok_or_else(|| BridgeError::BadEvent("no synapse_admin_token".into()))?;
                 self.matrix.deactivate_account(user, token).await?;
                 self.store
-                    .room_state_set("", "account", user.as_str(), "deactivated")
+                    .room_state_set("", RoomStateKind::Account, user.as_str(), "deactivated")
                     .await?;
                 self.audit_action("account.deactivated", user.as_str(), action)
                     .await?;
@@ -219,7 +226,12 @@ impl Bridge {
     ) -> Result<(), BridgeError> {
         Ok(self
             .store
-            .room_state_set(room, "member", user.as_str(), membership.as_str())
+            .room_state_set(
+                room,
+                RoomStateKind::Member,
+                user.as_str(),
+                membership.as_str(),
+            )
             .await?)
     }
 
@@ -234,7 +246,7 @@ impl Bridge {
                 .store
                 .portal_by_threema_id(driver.as_str())
                 .await?
-                .map(|p| p.room_id),
+                .map(|p| p.room_id.to_string()),
             Room::Space(key) => self
                 .store
                 .spaces()
@@ -279,9 +291,13 @@ impl Bridge {
         let (room_id, created) = self.matrix.create_room_with_alias(request, &alias).await?;
         let room = room_id.as_str();
         if created {
-            self.store.room_state_set(room, "name", "", name).await?;
+            self.store
+                .room_state_set(room, RoomStateKind::Name, "", name)
+                .await?;
             for child in &child_rooms {
-                self.store.room_state_set(room, "child", child, "").await?;
+                self.store
+                    .room_state_set(room, RoomStateKind::Child, child, "")
+                    .await?;
             }
             for user in invite {
                 self.record_member(room, user, Membership::Invite).await?;

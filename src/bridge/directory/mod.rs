@@ -20,7 +20,7 @@ use crate::{
         plan::{self, Current, Membership, RoomState, SpaceKey},
         snapshot::{self, Change, Refused},
     },
-    store::StoredEmployee,
+    store::{RoomStateKind, StoredEmployee},
     threema::ThreemaId,
 };
 
@@ -288,9 +288,9 @@ impl Bridge {
     async fn current_setup(&self) -> Result<Current, BridgeError> {
         let mut current = Current::default();
         for portal in self.store.portals().await? {
-            if let Some(id) = ThreemaId::parse(&portal.threema_id) {
-                current.portals.insert(id, portal.room_id);
-            }
+            current
+                .portals
+                .insert(portal.threema_id, portal.room_id.to_string());
         }
         for ghost in self.store.ghosts().await? {
             if let (Some(id), Some(name)) =
@@ -304,7 +304,7 @@ impl Bridge {
         }
         for (room, kind, key, value) in self.store.room_states().await? {
             if room.is_empty() {
-                if kind == "account"
+                if kind == RoomStateKind::Account
                     && let Ok(user) = ruma::OwnedUserId::try_from(key)
                 {
                     current.deactivated.insert(user);
@@ -312,21 +312,21 @@ impl Bridge {
                 continue;
             }
             let state: &mut RoomState = current.rooms.entry(room).or_default();
-            match kind.as_str() {
-                "name" => state.name = Some(value),
-                "topic" => state.topic = Some(value),
-                "read_only" => state.read_only = value == "true",
-                "child" => {
+            match kind {
+                RoomStateKind::Name => state.name = Some(value),
+                RoomStateKind::Topic => state.topic = Some(value),
+                RoomStateKind::ReadOnly => state.read_only = value == "true",
+                RoomStateKind::Child => {
                     state.children.insert(key);
                 }
-                "member" => {
+                RoomStateKind::Member => {
                     if let (Ok(user), Some(m)) =
                         (ruma::OwnedUserId::try_from(key), Membership::parse(&value))
                     {
                         state.members.insert(user, m);
                     }
                 }
-                _ => {}
+                RoomStateKind::Account => {}
             }
         }
         Ok(current)

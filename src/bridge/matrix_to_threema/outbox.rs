@@ -75,7 +75,7 @@ impl Bridge {
             .outbox_by_event(target)
             .await?
             .into_iter()
-            .filter(|row| row.recipient == driver.as_str())
+            .filter(|row| row.recipient.as_str() == driver.as_str())
             .count();
         if ours > 0 {
             return Ok(EditTarget::Ours { parts: ours });
@@ -115,8 +115,7 @@ impl Bridge {
             OutboxState::Failed => return self.report_failure(&row).await,
             OutboxState::Unknown => return self.report_unknown(&row).await,
         }
-        let recipient = ThreemaId::parse(&row.recipient)
-            .ok_or_else(|| BridgeError::BadEvent(format!("recipient {:?}", row.recipient)))?;
+        let recipient = row.recipient.clone();
         if self.is_former_driver(&recipient) {
             return self.fail(&row, FORMER_DRIVER).await;
         }
@@ -357,9 +356,9 @@ impl Bridge {
         }
         self.store
             .message_insert(&MessageMapping {
-                room_id: row.room_id.clone(),
-                event_id: row.event_id.clone(),
-                threema_peer: row.recipient.clone(),
+                room_id: row.room_id.to_string(),
+                event_id: row.event_id.to_string(),
+                threema_peer: row.recipient.to_string(),
                 threema_message_id: message_id.clone(),
                 direction: Direction::Out,
                 matrix_sender: row.sender.clone(),
@@ -432,13 +431,13 @@ impl Bridge {
     }
 
     async fn notice_on_row(&self, row: &OutboxItem, text: &str) -> Result<(), BridgeError> {
-        let (Ok(room_id), Ok(event_id)) =
-            (RoomId::parse(&row.room_id), EventId::parse(&row.event_id))
-        else {
-            return Ok(());
-        };
-        self.notice_in_thread(&room_id, &event_id, text, &format!("outbox-{}", row.seq))
-            .await
+        self.notice_in_thread(
+            &row.room_id,
+            &row.event_id,
+            text,
+            &format!("outbox-{}", row.seq),
+        )
+        .await
     }
 }
 
@@ -497,7 +496,7 @@ impl Queue for ThreemaOutbox {
     }
 
     fn lane(item: &OutboxItem) -> &str {
-        &item.recipient
+        item.recipient.as_str()
     }
 
     fn key(item: &OutboxItem) -> String {

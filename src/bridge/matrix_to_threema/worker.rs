@@ -21,7 +21,6 @@ use crate::{
     config::Level,
     directory::plan::Membership,
     store::{InboxItem, InboxKind, StoreError},
-    threema::ThreemaId,
 };
 
 /// The fields of a timeline event the core looks at; the rest stays in the stored payload.
@@ -111,8 +110,7 @@ impl Bridge {
             .map_err(|e| BridgeError::BadEvent(format!("message content: {e}")))?;
         let event_id = &event.event_id;
         if let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? {
-            let driver = ThreemaId::parse(&portal.threema_id)
-                .ok_or_else(|| BridgeError::BadEvent("stored portal id".into()))?;
+            let driver = portal.threema_id;
             if self.level(&event.sender) < Level::Dispatcher {
                 self.notice(
                     &event.room_id,
@@ -239,8 +237,7 @@ impl Bridge {
             }
             return Ok("redaction outside a portal".into());
         };
-        let driver = ThreemaId::parse(&portal.threema_id)
-            .ok_or_else(|| BridgeError::BadEvent("stored portal id".into()))?;
+        let driver = portal.threema_id;
         if self.level(&event.sender) < Level::Dispatcher {
             return Ok(format!(
                 "redaction by {} not bridged: not permitted",

@@ -9,7 +9,7 @@
 //! back and must not take it down), and one the homeserver already has but no longer knows by
 //! transaction id (after its restart) is looked up rather than refused as a duplicate.
 
-use ruma::{EventId, OwnedEventId, RoomId, UserId};
+use ruma::{EventId, OwnedEventId, UserId};
 
 use crate::bridge::{
     Bridge, BridgeError, Incoming,
@@ -237,6 +237,5 @@ impl StatusChange<'_> {
 }
 
 fn ids_of(row: &OutboxItem) -> Result<(ruma::OwnedRoomId, OwnedEventId), BridgeError> {
-    let room_id = RoomId::parse(&row.room_id).map_err(|e| BridgeError::BadEvent(e.to_string()))?;
-    Ok((room_id, parse_event_id(&row.event_id)?))
+    Ok((row.room_id.clone(), row.event_id.clone()))
 }

@@ -28,8 +28,7 @@ impl Bridge {
         let Some(portal) = self.store.portal_by_room_id(room_id).await? else {
             return Ok("receipt outside a portal".into());
         };
-        let driver = ThreemaId::parse(&portal.threema_id)
-            .ok_or_else(|| BridgeError::BadEvent("stored portal id".into()))?;
+        let driver = portal.threema_id;
         let edu: Value = serde_json::from_str(payload)
             .map_err(|e| BridgeError::BadEvent(format!("m.receipt: {e}")))?;
         let mut told = 0;

@@ -345,9 +345,7 @@ impl Bridge {
         }
         let ghost = ghost_user_id(&incoming.from, &self.config.homeserver.domain);
         let timeout = typing.then(|| std::time::Duration::from_secs(content::TYPING_TIMEOUT_S));
-        self.matrix
-            .typing(&parse_room_id(&portal.room_id)?, &ghost, timeout)
-            .await?;
+        self.matrix.typing(&portal.room_id, &ghost, timeout).await?;
         Ok(Bridged::Nothing("shown".into()))
     }
 

@@ -1,0 +1,115 @@
+//! `bridge:`: dispatchers, what happens to unknown senders, read tracking, relay templates
+//! and known drivers. `bridge.permissions` is checked in [`crate::config::permissions`].
+
+use std::time::Duration;
+
+use ruma::{OwnedUserId, UserId};
+
+use super::Checker;
+use crate::config::{
+    BridgeConfig, KnownDriver, Permissions, RawBridge, ReadReceipts, UnknownSenders,
+};
+
+/// `bridge.dispatchers`, needed apart from the rest: permissions and the directory build on it.
+pub(super) fn dispatchers(c: &mut Checker, raw: &RawBridge) -> Option<Vec<OwnedUserId>> {
+    raw.dispatchers
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| match UserId::parse(&d) {
+            Ok(id) => Some(id),
+            Err(e) => c.fail(
+                "bridge.dispatchers",
+                format!("{d:?} is not a Matrix user ID: {e}"),
+            ),
+        })
+        .collect()
+}
+
+/// `bridge.unknown_senders`, matched by hand so a bad word is a problem named by its key
+/// among the others, not a parse error that stops the check.
+pub(super) fn unknown_senders(c: &mut Checker, raw: &RawBridge) -> Option<UnknownSenders> {
+    match raw.unknown_senders.as_deref() {
+        None | Some("quarantine") => Some(UnknownSenders::Quarantine),
+        Some("reject") => Some(UnknownSenders::Reject),
+        Some("open") => Some(UnknownSenders::Open),
+        Some(other) => c.fail(
+            "bridge.unknown_senders",
+            format!("{other:?} is none of \"quarantine\", \"reject\", \"open\""),
+        ),
+    }
+}
+
+/// The rest of `bridge:`, with the parts checked before (and in between, by other sections).
+pub(super) fn check(
+    c: &mut Checker,
+    raw: &RawBridge,
+    dispatchers: Option<Vec<OwnedUserId>>,
+    permissions: Option<Permissions>,
+    unknown_senders: Option<UnknownSenders>,
+) -> Option<BridgeConfig> {
+    let read_receipts = read_receipts(c, &raw.read_receipts);
+    let relay_template = template(
+        c,
+        "bridge.relay_template",
+        &raw.relay_template,
+        "{displayname}: {body}",
+    );
+    let emote_template = template(
+        c,
+        "bridge.emote_template",
+        &raw.emote_template,
+        "* {displayname} {body}",
+    );
+    let drivers = drivers(c, raw);
+    Some(BridgeConfig {
+        inbox_workers: raw.inbox_workers.unwrap_or(16),
+        dispatchers: dispatchers?,
+        permissions: permissions?,
+        relay_template: relay_template?,
+        emote_template: emote_template?,
+        unknown_senders: unknown_senders?,
+        drivers: drivers?,
+        read_receipts: read_receipts?,
+        send_give_up: Duration::from_secs(raw.send_give_up_seconds.unwrap_or(900)),
+        received_marker: raw.received_marker.clone().unwrap_or_else(|| "✓".into()),
+        read_marker: raw.read_marker.clone().unwrap_or_else(|| "✓✓".into()),
+    })
+}
+
+/// `bridge.read_receipts`, matched by hand so a bad word is a problem named by its key among
+/// the others, not a parse error that stops the check.
+fn read_receipts(c: &mut Checker, value: &Option<String>) -> Option<ReadReceipts> {
+    match value.as_deref() {
+        None | Some("on") => Some(ReadReceipts::On),
+        Some("off") => Some(ReadReceipts::Off),
+        Some("aggregate") => Some(ReadReceipts::Aggregate),
+        Some(other) => c.fail(
+            "bridge.read_receipts",
+            format!("{other:?} is none of \"on\", \"off\", \"aggregate\""),
+        ),
+    }
+}
+
+/// A relay template: must show the message (`{body}`).
+fn template(c: &mut Checker, key: &str, value: &Option<String>, default: &str) -> Option<String> {
+    let template = value.clone().unwrap_or_else(|| default.to_owned());
+    if template.contains("{body}") {
+        Some(template)
+    } else {
+        c.fail(key, "must contain {body}")
+    }
+}
+
+/// `bridge.drivers`: Threema IDs known to be drivers, with their names.
+fn drivers(c: &mut Checker, raw: &RawBridge) -> Option<Vec<KnownDriver>> {
+    raw.drivers
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| match threema_protocol::ThreemaId::parse(&d.id) {
+            Some(id) => Some(KnownDriver { id, name: d.name }),
+            None => c.fail("bridge.drivers", format!("{:?} is not a Threema ID", d.id)),
+        })
+        .collect()
+}

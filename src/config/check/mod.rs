@@ -1,0 +1,294 @@
+//! Validation: [`Config::from_raw`] turns a [`RawConfig`] into a [`Config`], one function per
+//! section. A [`Checker`] collects every problem by its key instead of stopping at the first,
+//! so `check-config` lists all that is wrong at once; a check that fails returns `None` after
+//! recording why, and the config is only assembled when nothing was recorded.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use ruma::{OwnedServerName, ServerName};
+use secrecy::SecretString;
+use url::Url;
+
+use super::{
+    AppserviceConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, HomeserverConfig,
+    LoggingConfig, RawAppservice, RawConfig, RawDatabase, RawLogging, directory, permissions,
+};
+use crate::registration::Registration;
+
+mod bridge;
+mod broadcast;
+mod threema;
+
+/// Collects problems while validating; each check returns `None` on failure.
+pub(in crate::config) struct Checker {
+    base_dir: PathBuf,
+    problems: Vec<ConfigProblem>,
+}
+
+impl Checker {
+    pub(in crate::config) fn fail<T>(&mut self, key: &str, reason: impl Into<String>) -> Option<T> {
+        self.problems.push(ConfigProblem {
+            key: key.into(),
+            reason: reason.into(),
+        });
+        None
+    }
+
+    pub(in crate::config) fn required<T: Clone>(
+        &mut self,
+        key: &str,
+        value: &Option<T>,
+    ) -> Option<T> {
+        match value {
+            Some(v) => Some(v.clone()),
+            None => self.fail(key, "is required"),
+        }
+    }
+
+    pub(in crate::config) fn http_url(&mut self, key: &str, value: &Option<String>) -> Option<Url> {
+        let raw = self.required(key, value)?;
+        match Url::parse(&raw) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Some(url),
+            Ok(_) => self.fail(key, format!("{raw:?} is not an http(s) URL")),
+            Err(e) => self.fail(key, format!("{raw:?} is not a URL: {e}")),
+        }
+    }
+
+    pub(in crate::config) fn socket_addr(
+        &mut self,
+        key: &str,
+        value: &Option<String>,
+        default: &str,
+    ) -> Option<SocketAddr> {
+        let raw = value.clone().unwrap_or_else(|| default.to_owned());
+        match raw.parse() {
+            Ok(addr) => Some(addr),
+            Err(_) => self.fail(
+                key,
+                format!("{raw:?} is not an address like 127.0.0.1:29318"),
+            ),
+        }
+    }
+
+    /// Resolves a path relative to the config file's directory.
+    pub(in crate::config) fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_owned()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// A secret given inline (`key`) or in a file (`key_file`), exactly one of them.
+    pub(in crate::config) fn secret(
+        &mut self,
+        key: &str,
+        value: &Option<SecretString>,
+        file: &Option<PathBuf>,
+    ) -> Option<SecretString> {
+        match (value, file) {
+            (Some(_), Some(_)) => {
+                self.fail(key, format!("set either {key} or {key}_file, not both"))
+            }
+            (Some(v), None) => Some(v.clone()),
+            (None, Some(path)) => match std::fs::read_to_string(self.path(path)) {
+                Ok(s) => Some(SecretString::from(s.trim().to_owned())),
+                Err(e) => self.fail(
+                    &format!("{key}_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                ),
+            },
+            (None, None) => self.fail(key, format!("is required (or {key}_file)")),
+        }
+    }
+}
+
+impl Config {
+    /// Validates `raw`; relative paths are resolved against `base_dir` (the config's folder).
+    pub fn from_raw(raw: RawConfig, base_dir: &Path) -> Result<Self, ConfigError> {
+        let mut c = Checker {
+            base_dir: base_dir.to_owned(),
+            problems: Vec::new(),
+        };
+        // Problems are listed in the order of these checks. Some sections need another's
+        // result: the domain (registration, permissions, directory) and the dispatchers.
+        let hs_url = c.http_url("homeserver.url", &raw.homeserver.url);
+        let domain = server_name(&mut c, &raw.homeserver.domain);
+        let appservice = appservice(&mut c, &raw.appservice, domain.as_deref());
+        let threema = threema::check(&mut c, &raw.threema);
+        let database = database(&mut c, &raw.database, base_dir);
+        let dispatchers = bridge::dispatchers(&mut c, &raw.bridge);
+        let permissions = permissions::check(
+            &mut c,
+            &raw.bridge,
+            domain.as_deref(),
+            dispatchers.as_deref(),
+        );
+        let unknown_senders = bridge::unknown_senders(&mut c, &raw.bridge);
+        let broadcast = broadcast::check(&mut c, &raw.broadcast);
+        let bridge = bridge::check(
+            &mut c,
+            &raw.bridge,
+            dispatchers.clone(),
+            permissions,
+            unknown_senders,
+        );
+        let directory = directory::check(
+            &mut c,
+            &raw.directory,
+            domain.as_deref(),
+            dispatchers.as_deref(),
+        );
+        let logging = logging(&mut c, &raw.logging);
+
+        if !c.problems.is_empty() {
+            return Err(ConfigError::Invalid(c.problems));
+        }
+        // Every `None` above pushed a problem, so these all hold values now.
+        let missing = || ConfigError::Invalid(Vec::new());
+        Ok(Config {
+            homeserver: HomeserverConfig {
+                url: hs_url.ok_or_else(missing)?,
+                domain: domain.ok_or_else(missing)?,
+            },
+            appservice: appservice.ok_or_else(missing)?,
+            threema: threema.ok_or_else(missing)?,
+            database: database.ok_or_else(missing)?,
+            bridge: bridge.ok_or_else(missing)?,
+            directory: directory.ok_or_else(missing)?,
+            broadcast: broadcast.ok_or_else(missing)?,
+            logging: logging.ok_or_else(missing)?,
+        })
+    }
+}
+
+fn server_name(c: &mut Checker, value: &Option<String>) -> Option<OwnedServerName> {
+    let raw = c.required("homeserver.domain", value)?;
+    match ServerName::parse(&raw) {
+        Ok(name) => Some(name),
+        Err(e) => c.fail(
+            "homeserver.domain",
+            format!("{raw:?} is not a server name: {e}"),
+        ),
+    }
+}
+
+/// `appservice:`; the registration file is read and checked against our ID and the domain.
+fn appservice(
+    c: &mut Checker,
+    raw: &RawAppservice,
+    domain: Option<&ServerName>,
+) -> Option<AppserviceConfig> {
+    let listen = c.socket_addr("appservice.listen", &raw.listen, "127.0.0.1:29318");
+    let url = c.http_url("appservice.url", &raw.url);
+    let registration_path = c.required("appservice.registration", &raw.registration);
+    let registration = match (&registration_path, domain) {
+        (Some(path), Some(domain)) => registration(c, raw, path, domain),
+        _ => None,
+    };
+    Some(AppserviceConfig {
+        registration_path: c.path(&registration_path?),
+        registration: registration?,
+        listen: listen?,
+        url: url?,
+        bot_displayname: raw
+            .bot_displayname
+            .clone()
+            .unwrap_or_else(|| "Threema bridge".into()),
+        max_body_bytes: raw.max_body_bytes.unwrap_or(32 * 1024 * 1024),
+    })
+}
+
+/// The registration at `path`; each way it does not match the config is a problem, but the
+/// registration is still returned (the problems already fail the config).
+fn registration(
+    c: &mut Checker,
+    raw: &RawAppservice,
+    path: &Path,
+    domain: &ServerName,
+) -> Option<Registration> {
+    match Registration::load(&c.path(path)) {
+        Ok(reg) => {
+            let id = raw.id.as_deref().unwrap_or(crate::registration::DEFAULT_ID);
+            for problem in reg.check_against(id, domain) {
+                c.fail::<()>(
+                    "appservice.registration",
+                    format!("{}: {problem}", path.display()),
+                );
+            }
+            Some(reg)
+        }
+        Err(e) => c.fail("appservice.registration", e.to_string()),
+    }
+}
+
+fn database(c: &mut Checker, raw: &RawDatabase, base_dir: &Path) -> Option<DatabaseConfig> {
+    let url = raw
+        .url
+        .clone()
+        .unwrap_or_else(|| "sqlite://data/bridge.db".into());
+    let url = match crate::store::DbKind::of_url(&url) {
+        Some(_) => url,
+        None => return c.fail("database.url", "must start with sqlite:// or postgres://"),
+    };
+    Some(DatabaseConfig {
+        url: SecretString::from(resolve_sqlite_path(&url, base_dir)),
+        max_connections: raw.max_connections.unwrap_or(10),
+    })
+}
+
+/// `sqlite://relative/path` is relative to the config file, so the bridge finds the same
+/// database whatever its working directory.
+fn resolve_sqlite_path(url: &str, base_dir: &Path) -> String {
+    match url.strip_prefix("sqlite://") {
+        Some(rest) if !rest.starts_with('/') && !rest.starts_with(":memory:") => {
+            format!("sqlite://{}", base_dir.join(rest).display())
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn logging(c: &mut Checker, raw: &RawLogging) -> Option<LoggingConfig> {
+    Some(LoggingConfig {
+        filter: raw.filter.clone().unwrap_or_else(|| "info".into()),
+        json: json_format(c, &raw.format)?,
+    })
+}
+
+/// `logging.format`: whether logs are JSON. Matched by hand so a bad word is a problem named
+/// by its key among the others, not a parse error that stops the check.
+fn json_format(c: &mut Checker, value: &Option<String>) -> Option<bool> {
+    match value.as_deref() {
+        None | Some("pretty") => Some(false),
+        Some("json") => Some(true),
+        Some(other) => c.fail(
+            "logging.format",
+            format!("{other:?} is neither \"pretty\" nor \"json\""),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_sqlite_paths_follow_the_config_file() {
+        let base = Path::new("/etc/bridge");
+        assert_eq!(
+            resolve_sqlite_path("sqlite://data/b.db", base),
+            "sqlite:///etc/bridge/data/b.db"
+        );
+        assert_eq!(
+            resolve_sqlite_path("sqlite:///var/b.db", base),
+            "sqlite:///var/b.db"
+        );
+        assert_eq!(
+            resolve_sqlite_path("postgres://u@h/db", base),
+            "postgres://u@h/db"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! The employee directory's keys (`directory:`): its sources (CSV, HTTP, SCIM), the secrets
+//! they need, and the planner's settings and offboarding safety limit, built here as
+//! [`crate::directory::plan::Settings`] and [`crate::directory::snapshot::Safety`] so the
+//! directory code gets them ready to use.
+
+use std::{path::PathBuf, time::Duration};
+
+use ruma::{OwnedUserId, ServerName};
+use secrecy::SecretString;
+
+use super::{DirectoryConfig, HttpSourceConfig, RawDirectory, RawHttpSource, check::Checker};
+use crate::directory::{plan::Settings, snapshot::Safety};
+
+/// Checks `directory:`; the planner needs the homeserver's domain and the configured
+/// dispatchers, so it fails (having listed its own problems) when those did.
+pub(super) fn check(
+    c: &mut Checker,
+    raw: &RawDirectory,
+    domain: Option<&ServerName>,
+    dispatchers: Option<&[OwnedUserId]>,
+) -> Option<DirectoryConfig> {
+    let http = match &raw.http {
+        None => Some(None),
+        Some(http) => http_source(c, http).map(Some),
+    };
+    let scim_token = optional_secret(
+        c,
+        "directory.scim_token",
+        &raw.scim_token,
+        &raw.scim_token_file,
+    );
+    let synapse_admin_token = optional_secret(
+        c,
+        "directory.synapse_admin_token",
+        &raw.synapse_admin_token,
+        &raw.synapse_admin_token_file,
+    );
+    let share = raw.max_offboard_share.unwrap_or(0.1);
+    if !(0.0..=1.0).contains(&share) {
+        c.fail::<()>(
+            "directory.max_offboard_share",
+            format!("{share} is not a share between 0 and 1"),
+        );
+    }
+    let synapse_admin_token = synapse_admin_token?;
+    Some(DirectoryConfig {
+        csv: raw.csv.as_ref().map(|p| c.path(p)),
+        http: http?,
+        scim_token: scim_token?,
+        check_interval: Duration::from_secs(raw.check_seconds.unwrap_or(5).max(1)),
+        sync_interval: match raw.sync_interval_seconds.unwrap_or(300) {
+            0 => None,
+            seconds => Some(Duration::from_secs(seconds)),
+        },
+        plan: plan(raw, domain?, dispatchers?, synapse_admin_token.is_some()),
+        safety: Safety {
+            max_share: share,
+            always_allowed: raw.max_offboard_always.unwrap_or(2),
+        },
+        synapse_admin_token,
+    })
+}
+
+fn http_source(c: &mut Checker, http: &RawHttpSource) -> Option<HttpSourceConfig> {
+    c.http_url("directory.http.url", &http.url)
+        .map(|url| HttpSourceConfig {
+            url,
+            authorization: http.authorization.clone(),
+            items_path: http.items_path.clone().unwrap_or_default(),
+            fields: http.fields.clone().unwrap_or_default(),
+            interval: Duration::from_secs(http.interval_seconds.unwrap_or(300).max(1)),
+        })
+}
+
+/// A secret that may be left out; given, it is checked like a required one.
+fn optional_secret(
+    c: &mut Checker,
+    key: &str,
+    value: &Option<SecretString>,
+    file: &Option<PathBuf>,
+) -> Option<Option<SecretString>> {
+    match (value, file) {
+        (None, None) => Some(None),
+        _ => c.secret(key, value, file).map(Some),
+    }
+}
+
+/// The planner's settings: names and templates with their defaults.
+fn plan(
+    raw: &RawDirectory,
+    domain: &ServerName,
+    dispatchers: &[OwnedUserId],
+    deactivate_dispatchers: bool,
+) -> Settings {
+    Settings {
+        domain: domain.to_owned(),
+        space_attributes: attribute_names(&raw.space_attributes),
+        scope_attributes: attribute_names(&raw.scope_attributes),
+        ghost_name_template: raw
+            .ghost_name_template
+            .clone()
+            .unwrap_or_else(|| "{display_name}".into()),
+        former_name_template: raw
+            .former_name_template
+            .clone()
+            .unwrap_or_else(|| "{name} (former)".into()),
+        root_space_name: raw.space_name.clone().unwrap_or_else(|| "Dispatch".into()),
+        former_space_name: raw
+            .former_space_name
+            .clone()
+            .unwrap_or_else(|| "Former employees".into()),
+        extra_dispatchers: dispatchers.to_vec(),
+        deactivate_dispatchers,
+    }
+}
+
+/// Attribute names as the planner compares them: trimmed, lower case, empty ones dropped.
+fn attribute_names(list: &Option<Vec<String>>) -> Vec<String> {
+    list.iter()
+        .flatten()
+        .map(|a| a.trim().to_lowercase())
+        .filter(|a| !a.is_empty())
+        .collect()
+}

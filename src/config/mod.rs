@@ -1,0 +1,281 @@
+//! Configuration: a YAML file, overridden by `THREEMA_BRIDGE__SECTION__KEY` environment
+//! variables, validated into [`Config`]. Validation collects every problem and names the key,
+//! so `check-config` can tell an operator all that is wrong at once.
+//!
+//! This file holds the validated types the rest of the crate reads and [`Config::load`];
+//! [`raw`] is the shape as read, `check` turns it into a [`Config`] section by section,
+//! [`permissions`] is who may do what, and `directory` checks the employee directory's keys.
+
+use std::{fmt, net::SocketAddr, path::Path, path::PathBuf};
+
+use ruma::{OwnedServerName, OwnedUserId};
+use secrecy::SecretString;
+use url::Url;
+
+use crate::registration::Registration;
+
+mod check;
+mod directory;
+pub mod permissions;
+pub mod raw;
+
+pub use permissions::{Level, Permissions};
+pub use raw::{
+    ENV_PREFIX, RawAppservice, RawBridge, RawBroadcast, RawConfig, RawDatabase, RawDirectory,
+    RawDriver, RawHomeserver, RawHttpSource, RawLogging, RawThreema,
+};
+
+/// The validated configuration the bridge runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub homeserver: HomeserverConfig,
+    pub appservice: AppserviceConfig,
+    pub threema: ThreemaConfig,
+    pub database: DatabaseConfig,
+    pub bridge: BridgeConfig,
+    pub directory: DirectoryConfig,
+    pub broadcast: BroadcastConfig,
+    pub logging: LoggingConfig,
+}
+
+/// Broadcasts (`broadcast:`): how they are confirmed, how fast they fan out, when the desk is
+/// warned about unread ones.
+#[derive(Debug, Clone)]
+pub struct BroadcastConfig {
+    pub confirm: Confirm,
+    /// Recipients whose portal copy is written and whose messages are queued at the same time.
+    pub concurrency: usize,
+    /// Recipients queued per second at most (the Gateway charges and may throttle); 0: no limit.
+    pub rate_per_second: f64,
+    /// How often the status boards are brought up to date.
+    pub board_interval: std::time::Duration,
+    /// How many names of drivers who have not read a board lists before "and N more".
+    pub board_unread_names: usize,
+    /// Warn when fewer than `escalate_below_percent` have read after this long (`None`: never).
+    pub escalate_after: Option<std::time::Duration>,
+    pub escalate_below_percent: u8,
+}
+
+/// When a broadcast room asks before sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Confirm {
+    /// Every message waits for the dispatcher's 👍.
+    Each,
+    /// The room's first message does; the rest go at once.
+    Once,
+}
+
+#[derive(Debug, Clone)]
+pub struct HomeserverConfig {
+    pub url: Url,
+    pub domain: OwnedServerName,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppserviceConfig {
+    pub registration_path: PathBuf,
+    pub registration: Registration,
+    pub listen: SocketAddr,
+    pub url: Url,
+    pub bot_displayname: String,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ThreemaConfig {
+    pub api_url: Url,
+    pub gateway_id: String,
+    pub secret: SecretString,
+    /// The Gateway ID's Curve25519 private key, 32 bytes, checked at load.
+    pub private_key: SecretString,
+    pub callback_listen: SocketAddr,
+    /// Warn when the Gateway balance drops below this many credits.
+    pub credits_warning: i64,
+    /// Longest wait for one Gateway request. A send that times out is not repeated blindly.
+    pub timeout: std::time::Duration,
+    /// A callback body must arrive within this (slow senders are cut off).
+    pub callback_body_timeout: std::time::Duration,
+    /// Refused callbacks (bad MAC, malformed) an address may send per minute before it is
+    /// answered 429 for `callback_block`.
+    pub callback_refusals_per_minute: u32,
+    pub callback_block: std::time::Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: SecretString,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct BridgeConfig {
+    /// Rooms whose inbox events may be handled at the same time. `0` accepts and persists
+    /// transactions without handling them (maintenance: drain later with a normal start).
+    pub inbox_workers: usize,
+    /// Matrix users invited to every portal room (until the employee directory decides).
+    pub dispatchers: Vec<OwnedUserId>,
+    pub permissions: Permissions,
+    /// How a dispatcher's message reads on the phone: `{displayname}` and `{body}` are filled in.
+    pub relay_template: String,
+    /// The same for `m.emote`.
+    pub emote_template: String,
+    pub unknown_senders: UnknownSenders,
+    /// Threema IDs known to be drivers (until the employee directory says), with names.
+    pub drivers: Vec<KnownDriver>,
+    pub read_receipts: ReadReceipts,
+    /// A message the Gateway (or the homeserver, for its media) keeps refusing with transient
+    /// errors is given up after this long: marked failed, with a notice and the resend action.
+    pub send_give_up: std::time::Duration,
+    /// The ghost's reaction on a message the phone received, and the one that replaces it when
+    /// the driver read it (empty: no marker).
+    pub received_marker: String,
+    pub read_marker: String,
+}
+
+/// Read tracking (`bridge.read_receipts`), for works councils that decide on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadReceipts {
+    /// Drivers learn when the desk read their messages; the desk sees per message when the
+    /// driver read it.
+    On,
+    /// Nobody's reading is tracked: no read receipts to drivers, drivers' receipts not kept.
+    Off,
+    /// Drivers learn when the desk read their messages (the desk as a whole, never a person);
+    /// drivers' reads are kept for counts and status only, not shown per message in portals.
+    Aggregate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownDriver {
+    pub id: threema_protocol::ThreemaId,
+    pub name: Option<String>,
+}
+
+/// What happens to a message from a Threema ID that is not a known driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownSenders {
+    /// Into the shared quarantine room, where a dispatcher can `start` a portal for the sender.
+    Quarantine,
+    /// Not bridged; logged and kept in the inbox with the reason.
+    Reject,
+    /// Every sender gets a portal (demo and test setups).
+    Open,
+}
+
+#[derive(Debug, Clone)]
+pub struct DirectoryConfig {
+    pub csv: Option<PathBuf>,
+    pub http: Option<HttpSourceConfig>,
+    /// SCIM 2.0 on the appservice listener, when a token is set.
+    pub scim_token: Option<SecretString>,
+    /// How often the CSV file is checked for a change.
+    pub check_interval: std::time::Duration,
+    /// How often everything is synced anyway (leaving dates), starting at startup; `None`
+    /// (`0`): only when the CSV changes, on SCIM changes and on command.
+    pub sync_interval: Option<std::time::Duration>,
+    pub plan: crate::directory::plan::Settings,
+    pub safety: crate::directory::snapshot::Safety,
+    /// With it, a departed dispatcher's account is deactivated through the Synapse admin API.
+    pub synapse_admin_token: Option<SecretString>,
+}
+
+impl DirectoryConfig {
+    /// Whether the directory decides who is a driver or dispatcher.
+    pub fn enabled(&self) -> bool {
+        self.csv.is_some() || self.http.is_some() || self.scim_token.is_some()
+    }
+}
+
+/// An HTTP endpoint answering the directory as JSON, polled.
+#[derive(Debug, Clone)]
+pub struct HttpSourceConfig {
+    pub url: Url,
+    pub authorization: Option<SecretString>,
+    /// Where the array of employees is in the answer (`data.items`); empty: the answer is it.
+    pub items_path: String,
+    /// Our field name → the JSON key that holds it (unlisted fields keep their names).
+    pub fields: std::collections::BTreeMap<String, String>,
+    pub interval: std::time::Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoggingConfig {
+    pub filter: String,
+    pub json: bool,
+}
+
+/// One thing wrong with the config, named by its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config has {} problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigProblem>),
+}
+
+impl Config {
+    /// Loads and validates the config at `path`, including the registration file it names.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let raw = RawConfig::load(path)?;
+        Self::from_raw(raw, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    pub fn bot_user_id(&self) -> OwnedUserId {
+        crate::ids::bot_user_id(&self.homeserver.domain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::ServerName;
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    #[test]
+    fn config_debug_hides_every_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let domain = ServerName::parse("dispatch.test").unwrap();
+        let registration = Registration::generate("threema", "http://127.0.0.1:29318", &domain);
+        registration
+            .write(&dir.path().join("registration.yaml"))
+            .unwrap();
+        let yaml = format!(
+            "homeserver: {{url: 'http://127.0.0.1:8008', domain: dispatch.test}}\n\
+             appservice: {{registration: registration.yaml, url: 'http://127.0.0.1:29318'}}\n\
+             threema: {{gateway_id: '*DISPTCH', secret: gateway-secret-123, private_key: '{}'}}\n\
+             database: {{url: 'postgres://bridge:db-password-456@db/bridge'}}\n",
+            "cafe".repeat(16)
+        );
+        let raw: RawConfig = serde_yaml::from_str(&yaml).unwrap();
+        let config = Config::from_raw(raw, dir.path()).unwrap();
+        let shown = format!("{config:?}");
+        for secret in [
+            registration.as_token.expose_secret(),
+            registration.hs_token.expose_secret(),
+            "gateway-secret-123",
+            "cafecafe",
+            "db-password-456",
+        ] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert!(shown.contains("dispatch.test"), "the rest stays readable");
+    }
+}

@@ -1,0 +1,229 @@
+//! The config as read: the YAML file, then `THREEMA_BRIDGE__SECTION__KEY` environment
+//! overrides, merged by figment into these serde structs. Every field is optional so that
+//! validation ([`super::check`]), not the deserialiser, reports what is missing, by its full
+//! key; closed sets of words (`logging.format`, `bridge.read_receipts`…) stay strings here for
+//! the same reason: a bad word becomes one named problem among all the others, not a parse
+//! error that hides them.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Yaml},
+};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::ConfigError;
+
+/// Prefix of environment variables that override config keys (`__` separates levels).
+pub const ENV_PREFIX: &str = "THREEMA_BRIDGE__";
+
+/// The config as read from YAML and env, before validation. Every field is optional so that
+/// validation, not the deserialiser, reports what is missing, by its full key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    pub homeserver: RawHomeserver,
+    pub appservice: RawAppservice,
+    pub threema: RawThreema,
+    pub database: RawDatabase,
+    pub bridge: RawBridge,
+    pub directory: RawDirectory,
+    pub broadcast: RawBroadcast,
+    pub logging: RawLogging,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawBroadcast {
+    pub confirm: Option<String>,
+    pub concurrency: Option<usize>,
+    pub rate_per_second: Option<f64>,
+    pub board_interval_ms: Option<u64>,
+    pub board_unread_names: Option<usize>,
+    pub escalate_after_minutes: Option<f64>,
+    pub escalate_below_percent: Option<u8>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawHomeserver {
+    pub url: Option<String>,
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAppservice {
+    pub id: Option<String>,
+    pub registration: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub url: Option<String>,
+    pub bot_displayname: Option<String>,
+    pub max_body_bytes: Option<usize>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawThreema {
+    pub api_url: Option<String>,
+    pub gateway_id: Option<String>,
+    pub secret: Option<SecretString>,
+    pub secret_file: Option<PathBuf>,
+    pub private_key: Option<SecretString>,
+    pub private_key_file: Option<PathBuf>,
+    pub callback_listen: Option<String>,
+    pub credits_warning: Option<i64>,
+    pub timeout_seconds: Option<u64>,
+    pub callback_body_timeout_seconds: Option<u64>,
+    pub callback_refusals_per_minute: Option<u32>,
+    pub callback_block_seconds: Option<u64>,
+}
+
+impl fmt::Debug for RawThreema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawThreema")
+            .field("api_url", &self.api_url)
+            .field("gateway_id", &self.gateway_id)
+            .field("secret", &self.secret.as_ref().map(|_| "[REDACTED]"))
+            .field("secret_file", &self.secret_file)
+            .field(
+                "private_key",
+                &self.private_key.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("private_key_file", &self.private_key_file)
+            .field("callback_listen", &self.callback_listen)
+            .field("credits_warning", &self.credits_warning)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field(
+                "callback_body_timeout_seconds",
+                &self.callback_body_timeout_seconds,
+            )
+            .field(
+                "callback_refusals_per_minute",
+                &self.callback_refusals_per_minute,
+            )
+            .field("callback_block_seconds", &self.callback_block_seconds)
+            .finish()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDatabase {
+    pub url: Option<String>,
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawBridge {
+    pub inbox_workers: Option<usize>,
+    pub dispatchers: Option<Vec<String>>,
+    pub permissions: Option<BTreeMap<String, String>>,
+    pub relay_template: Option<String>,
+    pub emote_template: Option<String>,
+    pub unknown_senders: Option<String>,
+    pub drivers: Option<Vec<RawDriver>>,
+    pub read_receipts: Option<String>,
+    pub send_give_up_seconds: Option<u64>,
+    pub received_marker: Option<String>,
+    pub read_marker: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDriver {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDirectory {
+    pub csv: Option<PathBuf>,
+    pub http: Option<RawHttpSource>,
+    pub scim_token: Option<SecretString>,
+    pub scim_token_file: Option<PathBuf>,
+    pub check_seconds: Option<u64>,
+    pub sync_interval_seconds: Option<u64>,
+    pub space_attributes: Option<Vec<String>>,
+    pub scope_attributes: Option<Vec<String>>,
+    pub ghost_name_template: Option<String>,
+    pub former_name_template: Option<String>,
+    pub space_name: Option<String>,
+    pub former_space_name: Option<String>,
+    pub max_offboard_share: Option<f64>,
+    pub max_offboard_always: Option<usize>,
+    pub synapse_admin_token: Option<SecretString>,
+    pub synapse_admin_token_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawHttpSource {
+    pub url: Option<String>,
+    /// `Authorization` header value (e.g. `Bearer …`); a secret.
+    pub authorization: Option<SecretString>,
+    pub items_path: Option<String>,
+    pub fields: Option<BTreeMap<String, String>>,
+    pub interval_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLogging {
+    pub filter: Option<String>,
+    pub format: Option<String>,
+}
+
+impl RawConfig {
+    /// Reads the YAML file and applies environment overrides.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        // Read it ourselves first: figment treats a missing file as empty.
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Figment::new()
+            .merge(Yaml::file_exact(path))
+            .merge(Env::prefixed(ENV_PREFIX).split("__"))
+            .extract()
+            .map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_threema_debug_hides_secrets() {
+        let raw = RawThreema {
+            secret: Some(SecretString::from("gateway-secret-123")),
+            private_key: Some(SecretString::from("cafe".repeat(16))),
+            ..Default::default()
+        };
+        let shown = format!("{raw:?}");
+        assert!(!shown.contains("gateway-secret-123"), "{shown}");
+        assert!(!shown.contains("cafecafe"), "{shown}");
+        assert!(shown.contains("[REDACTED]"));
+    }
+
+    #[test]
+    fn read_receipts_off_and_on_read_as_words_not_booleans() {
+        for word in ["on", "off", "aggregate"] {
+            let raw: RawConfig =
+                serde_yaml::from_str(&format!("bridge: {{read_receipts: {word}}}")).unwrap();
+            assert_eq!(raw.bridge.read_receipts.as_deref(), Some(word));
+        }
+    }
+}

@@ -200,10 +200,7 @@ async fn a_csv_of_a_fleet_provisions_the_desk_and_follows_its_changes() {
     );
     assert!(report.failed.is_empty(), "{report}");
     assert_eq!(report.sources[0].changes.len(), n + 5);
-    let north: Vec<&Row> = rows[..n]
-        .iter()
-        .filter(|r| r.depot == depots[0])
-        .collect();
+    let north: Vec<&Row> = rows[..n].iter().filter(|r| r.depot == depots[0]).collect();
     let mut portals = HashSet::new();
     for row in &rows[..n] {
         portals.insert(portal_of(&h, &row.threema_id).await);

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use bridge_convert::plan::{EditTarget, FileToSend, Outgoing, Plan};
 use ruma::{EventId, RoomId, UserId};
 
+use super::transitions::{self, Answer, Event, Then};
 use crate::bridge::{
     Bridge, BridgeError,
     queue::{Outcome, Queue},
     status::RESEND_KEYS,
 };
 use crate::{
-    store::{Direction, MessageMapping, NewOutgoing, OutboxItem, OutboxState, StoreError},
+    store::{Direction, MessageMapping, NewOutgoing, OutboxItem, StoreError},
     threema::{OutgoingFile, ThreemaError, ThreemaId, codec::Location},
 };
 
@@ -86,135 +87,129 @@ impl Bridge {
         })
     }
 
-    /// Works on one outbox row until its state is final; see the module comment.
-    async fn deliver(&self, seq: i64) -> Result<Outcome, BridgeError> {
-        let Some(row) = self.store.outbox_get(seq).await? else {
+    /// Works on one outbox row until its state is final, as `transitions::next` says; see the
+    /// module comment. `event` is what happened first: the row is read, or given up on.
+    async fn deliver(&self, seq: i64, mut event: Event) -> Result<Outcome, BridgeError> {
+        let Some(mut row) = self.store.outbox_get(seq).await? else {
             return Ok(Outcome::done("gone"));
         };
-        match row.state {
-            OutboxState::Queued => {}
-            OutboxState::Sending => {
-                self.store
+        let mut prepared = None;
+        let mut gateway_error = None;
+        loop {
+            let step = transitions::next(row.state, event);
+            if let Some(write) = step.write {
+                let written = self
+                    .store
                     .outbox_transition(
                         seq,
-                        OutboxState::Sending,
-                        OutboxState::Unknown,
-                        None,
-                        Some("the bridge stopped while sending"),
+                        write.from,
+                        write.to,
+                        write.message_id.as_deref(),
+                        write.error.as_deref(),
                     )
                     .await?;
-                return self.report_unknown(&row).await;
+                if !written {
+                    // Moved on meanwhile (another process, a resend): start from what it is now.
+                    let Some(now) = self.store.outbox_get(seq).await? else {
+                        return Ok(Outcome::done("gone"));
+                    };
+                    (row, event) = (now, Event::Read);
+                    continue;
+                }
+                row.state = write.to;
+                row.threema_message_id = write.message_id.or(row.threema_message_id);
+                row.error = write.error.or(row.error);
+                if matches!(gateway_error, Some(ThreemaError::NoCredits)) {
+                    self.refresh_credits().await;
+                }
             }
-            OutboxState::Sent => {
-                self.record_sent(&row).await?;
-                return Ok(Outcome::done(format!(
-                    "sent as {}",
-                    row.threema_message_id.as_deref().unwrap_or("?")
-                )));
-            }
-            OutboxState::Failed => return self.report_failure(&row).await,
-            OutboxState::Unknown => return self.report_unknown(&row).await,
+            event = match step.then {
+                Then::Prepare => match self.prepare_row(&row).await? {
+                    Ok(ready) => {
+                        prepared = Some(ready);
+                        Event::Ready
+                    }
+                    Err(reason) => Event::Refused(reason),
+                },
+                Then::Send => {
+                    let (message, key) = prepared.take().expect("prepared before the claim");
+                    let answer = self.send_prepared(&row.recipient, &key, &message).await;
+                    let (answer, error) = classify(answer);
+                    if matches!(answer, Answer::Accepted(_)) {
+                        self.spent_credit().await;
+                    }
+                    gateway_error = error;
+                    Event::Answered(answer)
+                }
+                Then::RecordSent => {
+                    self.record_sent(&row).await?;
+                    return Ok(Outcome::done(format!(
+                        "sent as {}",
+                        row.threema_message_id.as_deref().unwrap_or("?")
+                    )));
+                }
+                Then::ReportFailure => return self.report_failure(&row).await,
+                Then::ReportUnknown => return self.report_unknown(&row).await,
+                Then::Retry => {
+                    return Err(gateway_error.map(BridgeError::from).unwrap_or_else(|| {
+                        BridgeError::NotYet("the Gateway was not reached".into())
+                    }));
+                }
+                Then::ReadAgain => {
+                    let Some(now) = self.store.outbox_get(seq).await? else {
+                        return Ok(Outcome::done("gone"));
+                    };
+                    row = now;
+                    Event::Read
+                }
+            };
         }
-        let recipient = row.recipient.clone();
-        if self.is_former_driver(&recipient) {
-            return self.fail(&row, FORMER_DRIVER).await;
+    }
+
+    /// Everything a send needs that can fail without the Gateway: `Err` is a reason it can
+    /// never go (for the dispatcher); an error of the infrastructure is retried by the queue.
+    async fn prepare_row(
+        &self,
+        row: &OutboxItem,
+    ) -> Result<Result<(Prepared, [u8; 32]), String>, BridgeError> {
+        let recipient = &row.recipient;
+        if self.is_former_driver(recipient) {
+            return Ok(Err(FORMER_DRIVER.into()));
         }
         let item: Outgoing = serde_json::from_str(&row.payload)
             .map_err(|e| BridgeError::BadEvent(format!("outbox payload: {e}")))?;
-        // Everything that can fail without the Gateway comes before `sending`.
-        let prepared = match self.prepare(&item, &recipient).await {
+        let prepared = match self.prepare(&item, recipient).await {
             Ok(prepared) => prepared,
-            Err(Failure::Permanent(reason)) => return self.fail(&row, &reason).await,
+            Err(Failure::Permanent(reason)) => return Ok(Err(reason)),
             Err(Failure::Retry(e)) => return Err(e),
         };
-        let key = match self.public_key_of(&recipient).await {
-            Ok(key) => key,
+        match self.public_key_of(recipient).await {
+            Ok(key) => Ok(Ok((prepared, key))),
             Err(BridgeError::Threema(ThreemaError::NotFound)) => {
-                return self
-                    .fail(&row, "this Threema ID does not exist (any more)")
-                    .await;
+                Ok(Err("this Threema ID does not exist (any more)".into()))
             }
-            Err(e) => return Err(e),
-        };
-        if !self
-            .store
-            .outbox_transition(seq, OutboxState::Queued, OutboxState::Sending, None, None)
-            .await?
-        {
-            return Box::pin(self.deliver(seq)).await;
+            Err(e) => Err(e),
         }
-        let sent = match &prepared {
-            Prepared::Text(text) => self.threema.send_text(&recipient, &key, text).await,
-            Prepared::File(file) => self.threema.send_file(&recipient, &key, file).await,
-            Prepared::FileMessage(json) => {
-                self.threema.send_file_message(&recipient, &key, json).await
-            }
-            Prepared::Location(location) => {
-                self.threema.send_location(&recipient, &key, location).await
-            }
+    }
+
+    /// The one Gateway call of a row.
+    async fn send_prepared(
+        &self,
+        recipient: &ThreemaId,
+        key: &[u8; 32],
+        message: &Prepared,
+    ) -> Result<String, ThreemaError> {
+        let threema = &self.threema;
+        match message {
+            Prepared::Text(text) => threema.send_text(recipient, key, text).await,
+            Prepared::File(file) => threema.send_file(recipient, key, file).await,
+            Prepared::FileMessage(json) => threema.send_file_message(recipient, key, json).await,
+            Prepared::Location(location) => threema.send_location(recipient, key, location).await,
             Prepared::Edit { message_id, text } => {
-                self.threema
-                    .send_edit(&recipient, &key, message_id, text)
-                    .await
+                threema.send_edit(recipient, key, message_id, text).await
             }
             Prepared::Delete { message_id } => {
-                self.threema.send_delete(&recipient, &key, message_id).await
-            }
-        };
-        match sent {
-            Ok(message_id) => {
-                self.store
-                    .outbox_transition(
-                        seq,
-                        OutboxState::Sending,
-                        OutboxState::Sent,
-                        Some(&message_id),
-                        None,
-                    )
-                    .await?;
-                let row = OutboxItem {
-                    threema_message_id: Some(message_id.clone()),
-                    ..row
-                };
-                self.record_sent(&row).await?;
-                self.spent_credit().await;
-                Ok(Outcome::done(format!("sent as {message_id}")))
-            }
-            Err(e) if e.outcome_unknown() => {
-                tracing::warn!(error = %e, "the Gateway did not answer a send; not resending");
-                self.store
-                    .outbox_transition(
-                        seq,
-                        OutboxState::Sending,
-                        OutboxState::Unknown,
-                        None,
-                        Some(&e.to_string()),
-                    )
-                    .await?;
-                self.report_unknown(&row).await
-            }
-            Err(e) if e.is_transient() => {
-                // The Gateway refused or was not reached: nothing was delivered, try again.
-                self.store
-                    .outbox_transition(seq, OutboxState::Sending, OutboxState::Queued, None, None)
-                    .await?;
-                Err(e.into())
-            }
-            Err(e) => {
-                self.store
-                    .outbox_transition(
-                        seq,
-                        OutboxState::Sending,
-                        OutboxState::Failed,
-                        None,
-                        Some(&failure_text(&e)),
-                    )
-                    .await?;
-                if matches!(e, ThreemaError::NoCredits) {
-                    self.refresh_credits().await;
-                }
-                let row = self.store.outbox_get(seq).await?.unwrap_or(row);
-                self.report_failure(&row).await
+                threema.send_delete(recipient, key, message_id).await
             }
         }
     }
@@ -375,34 +370,12 @@ impl Bridge {
         waited > self.config.bridge.send_give_up.as_millis() as i64
     }
 
+    /// A row that could not go for `bridge.send_give_up_seconds` fails, unless it moved on.
     async fn give_up(&self, seq: i64, error: &BridgeError) -> Result<Outcome, BridgeError> {
-        let Some(row) = self.store.outbox_get(seq).await? else {
-            return Ok(Outcome::done("gone"));
-        };
-        if row.state != OutboxState::Queued {
-            return Box::pin(self.deliver(seq)).await;
-        }
         let minutes = self.config.bridge.send_give_up.as_secs().div_ceil(60);
         let reason = format!("it could not be sent for {minutes} minute(s) ({error})");
         tracing::warn!(seq, %error, "giving up on an outgoing message");
-        self.fail(&row, &reason).await
-    }
-
-    async fn fail(&self, row: &OutboxItem, reason: &str) -> Result<Outcome, BridgeError> {
-        self.store
-            .outbox_transition(
-                row.seq,
-                OutboxState::Queued,
-                OutboxState::Failed,
-                None,
-                Some(reason),
-            )
-            .await?;
-        let row = OutboxItem {
-            error: Some(reason.to_owned()),
-            ..row.clone()
-        };
-        self.report_failure(&row).await
+        self.deliver(seq, Event::Refused(reason)).await
     }
 
     async fn report_failure(&self, row: &OutboxItem) -> Result<Outcome, BridgeError> {
@@ -471,6 +444,21 @@ enum Failure {
     Retry(BridgeError),
 }
 
+/// The Gateway's answer as the state machine needs it, and the error behind it (retried as it
+/// is; a refusal for lack of credits also refreshes the balance).
+fn classify(sent: Result<String, ThreemaError>) -> (Answer, Option<ThreemaError>) {
+    match sent {
+        Ok(message_id) => (Answer::Accepted(message_id), None),
+        Err(e) if e.outcome_unknown() => {
+            tracing::warn!(error = %e, "the Gateway did not answer a send; not resending");
+            (Answer::NoAnswer(e.to_string()), None)
+        }
+        // The Gateway refused or was not reached: nothing was delivered, try again.
+        Err(e) if e.is_transient() => (Answer::NotReached, Some(e)),
+        Err(e) => (Answer::Refused(failure_text(&e)), Some(e)),
+    }
+}
+
 /// A Gateway refusal in the dispatcher's words.
 fn failure_text(e: &ThreemaError) -> String {
     match e {
@@ -508,7 +496,7 @@ impl Queue for ThreemaOutbox {
     }
 
     async fn handle(&self, item: &OutboxItem) -> Result<Outcome, BridgeError> {
-        match self.0.deliver(item.seq).await {
+        match self.0.deliver(item.seq, Event::Read).await {
             Err(e) if e.is_transient() && self.0.waited_too_long(item) => {
                 self.0.give_up(item.seq, &e).await
             }

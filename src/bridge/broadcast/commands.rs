@@ -1,0 +1,205 @@
+//! The `!commands` of a broadcast room (`!recipients`, `!refresh`, `!report`, `!csv`,
+//! `!resend-unread`, `!help`), one function each; any other message is a broadcast.
+
+use ruma::{
+    EventId, RoomId, UserId,
+    events::room::message::{Relation, RoomMessageEventContent},
+};
+use serde_json::json;
+
+use super::{ROOM_HELP, board};
+use crate::{
+    bridge::{Bridge, BridgeError},
+    store::{Broadcast, BroadcastRoom},
+};
+
+/// What the broadcast room answers to; any other message, `!…` or not, is a broadcast.
+pub(super) const ROOM_COMMANDS: [&str; 7] = [
+    "recipients",
+    "refresh",
+    "report",
+    "csv",
+    "resend-unread",
+    "help",
+    "commands",
+];
+
+/// `!word …` → `word`, lowercased.
+pub(super) fn command_word(body: &str) -> Option<String> {
+    let rest = body.trim_start().strip_prefix('!')?;
+    let word = rest.split_whitespace().next()?;
+    Some(word.to_lowercase())
+}
+
+impl Bridge {
+    /// Answers `!word` (one of [`ROOM_COMMANDS`]) in a broadcast room; the commands on a
+    /// broadcast act on the one replied to, or else the latest.
+    pub(super) async fn broadcast_room_command(
+        &self,
+        room: &BroadcastRoom,
+        room_id: &RoomId,
+        event_id: &EventId,
+        sender: &UserId,
+        content: &RoomMessageEventContent,
+        word: &str,
+    ) -> Result<String, BridgeError> {
+        let reply_to = match &content.relates_to {
+            Some(Relation::Reply(r)) => Some(r.in_reply_to.event_id.to_string()),
+            _ => None,
+        };
+        let target = match &reply_to {
+            Some(id) => self.store.broadcast_get(id).await?,
+            None => self.store.broadcast_latest(&room.room_id).await?,
+        };
+        let txn = format!("answer-{event_id}");
+        let answer = match word {
+            "recipients" => self.recipients_answer(room, sender).await?,
+            "refresh" => self.refresh_answer(room, sender).await?,
+            "report" | "csv" | "resend-unread" if target.is_none() => {
+                "No broadcast here yet (or reply to one).".into()
+            }
+            "report" => {
+                let b = target.expect("checked above");
+                self.report_answer(&b).await?
+            }
+            "csv" => {
+                let b = target.expect("checked above");
+                self.send_csv(&b, room_id, event_id, &txn).await?;
+                return Ok("report sent as CSV".into());
+            }
+            "resend-unread" => {
+                let b = target.expect("checked above");
+                self.resend_unread(&b).await?
+            }
+            _ => ROOM_HELP.into(),
+        };
+        self.notice(room_id, Some(event_id), &answer, &txn).await?;
+        Ok(format!("broadcast room command {word}"))
+    }
+
+    /// `!recipients`: who the room reaches now.
+    async fn recipients_answer(
+        &self,
+        room: &BroadcastRoom,
+        sender: &UserId,
+    ) -> Result<String, BridgeError> {
+        Ok(match self.room_recipients(room, sender).await? {
+            Ok(r) => format!(
+                "{} recipient(s) ({}):\n{}",
+                r.len(),
+                if room.live { "live" } else { "frozen" },
+                r.iter()
+                    .map(|(id, name)| format!("• {name} ({id})"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+            Err(e) => format!("The selection is not understood: {e}."),
+        })
+    }
+
+    /// `!refresh`: a frozen room's recipients from its selection evaluated again.
+    async fn refresh_answer(
+        &self,
+        room: &BroadcastRoom,
+        sender: &UserId,
+    ) -> Result<String, BridgeError> {
+        if room.live {
+            return Ok("This room's selection is live: it is evaluated for every message.".into());
+        }
+        Ok(match self.select_drivers(&room.selection, sender).await? {
+            Ok(selected) => {
+                let ids: Vec<String> = selected
+                    .recipients
+                    .iter()
+                    .map(|(id, _)| id.to_string())
+                    .collect();
+                let before = self.store.broadcast_room_recipients(&room.room_id).await?;
+                self.store
+                    .broadcast_room_set_recipients(&room.room_id, &ids)
+                    .await?;
+                let added = ids.iter().filter(|id| !before.contains(id)).count();
+                let removed = before.iter().filter(|id| !ids.contains(id)).count();
+                format!(
+                    "{} recipient(s) now ({added} added, {removed} removed).",
+                    ids.len()
+                )
+            }
+            Err(e) => format!("The selection is not understood: {e}."),
+        })
+    }
+
+    /// `!report`: where each recipient of the broadcast stands, as text.
+    async fn report_answer(&self, b: &Broadcast) -> Result<String, BridgeError> {
+        let standings = self.standings(&b.event_id).await?;
+        Ok(board::report(&standings))
+    }
+
+    /// `!csv`: the same per recipient as a CSV file, in reply to the command.
+    async fn send_csv(
+        &self,
+        b: &Broadcast,
+        room_id: &RoomId,
+        event_id: &EventId,
+        txn: &str,
+    ) -> Result<(), BridgeError> {
+        let standings = self.standings(&b.event_id).await?;
+        let data = board::csv(&standings);
+        let size = data.len();
+        let name = format!(
+            "broadcast-{}.csv",
+            &b.event_id.trim_start_matches('$')[..8.min(b.event_id.len() - 1)]
+        );
+        let mxc = self
+            .matrix
+            .upload(data, "text/csv", Some(&name), &self.bot)
+            .await?;
+        let content = json!({
+            "msgtype": "m.file",
+            "body": name,
+            "filename": name,
+            "url": mxc,
+            "info": {"mimetype": "text/csv", "size": size},
+            "m.relates_to": {"m.in_reply_to": {"event_id": event_id}},
+        });
+        self.send_raw_message(room_id, &content, txn).await?;
+        Ok(())
+    }
+
+    /// `!resend-unread`: the broadcast again to the recipients who have not read it.
+    async fn resend_unread(&self, b: &Broadcast) -> Result<String, BridgeError> {
+        let unread = self
+            .standings(&b.event_id)
+            .await?
+            .iter()
+            .filter(|s| matches!(s.stage, board::Stage::Sent | board::Stage::Received))
+            .count();
+        let queued = self.store.broadcast_resend_unread(&b.event_id).await?;
+        if queued > 0 {
+            self.outbox_wake.notify_one();
+            self.board_wake.notify_one();
+        }
+        Ok(format!(
+            "Sent again to {unread} driver(s) who had not read it ({queued} message(s))."
+        ))
+    }
+
+    /// Where each recipient of a broadcast stands now.
+    pub async fn standings(&self, event_id: &str) -> Result<Vec<board::Standing>, BridgeError> {
+        Ok(board::standings(
+            &self.store.broadcast_report(event_id).await?,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_commands_are_commands() {
+        assert_eq!(command_word(" !Report now").as_deref(), Some("report"));
+        assert_eq!(command_word("!ack Shift at 6").as_deref(), Some("ack"));
+        assert_eq!(command_word("Road closed!"), None);
+        assert!(!ROOM_COMMANDS.contains(&command_word("!Wichtig: Tor 3").unwrap().as_str()));
+    }
+}

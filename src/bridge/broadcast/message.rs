@@ -1,0 +1,241 @@
+//! A message posted in a broadcast room: a `!command`, or a broadcast that is planned, recorded
+//! and previewed until the 👍 (or started at once in a room confirmed once).
+
+use bridge_convert::plan::{EditTarget, Outgoing, Plan, Relay, plan_message};
+use ruma::{
+    EventId, RoomId, UserId,
+    events::room::message::{MessageType, Relation, RoomMessageEventContent},
+};
+use serde_json::Value;
+
+use super::{
+    ACK_REQUEST,
+    commands::{ROOM_COMMANDS, command_word},
+    copy::{portal_copy, strip_ack},
+    select::{affordable, credits},
+};
+use crate::{
+    bridge::{Bridge, BridgeError},
+    config::{Confirm, Level},
+    store::{Broadcast, BroadcastRoom, BroadcastState, NewBroadcast},
+};
+
+/// What a message in a broadcast room becomes once planned.
+enum Planned {
+    /// The Threema messages for every recipient, and the copy for each driver's portal.
+    Send { items: Vec<Outgoing>, copy: Value },
+    /// Nothing to send.
+    Nothing,
+    /// Not sent, for this reason (told in the room).
+    Refused(String),
+}
+
+impl Bridge {
+    /// A message in a broadcast room: a command (`!…`) or a broadcast, previewed and waiting for
+    /// the 👍 (or started at once in a room confirmed once).
+    pub(in crate::bridge) async fn handle_broadcast_message(
+        &self,
+        room: &BroadcastRoom,
+        event_id: &EventId,
+        sender: &UserId,
+        content: &RoomMessageEventContent,
+        raw_content: &Value,
+    ) -> Result<String, BridgeError> {
+        let room_id = RoomId::parse(&room.room_id)
+            .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")))?;
+        if self.level(sender) < Level::Dispatcher {
+            let text = "Not sent: you are not permitted to write to drivers.";
+            return self.refuse_broadcast(&room_id, event_id, text.into()).await;
+        }
+        let body = match &content.msgtype {
+            MessageType::Text(t) => Some(bridge_convert::format::strip_reply_fallback(&t.body)),
+            _ => None,
+        };
+        let word = body.and_then(command_word);
+        let ack = word.as_deref() == Some("ack");
+        if let Some(word) = word.filter(|w| ROOM_COMMANDS.contains(&w.as_str())) {
+            return self
+                .broadcast_room_command(room, &room_id, event_id, sender, content, &word)
+                .await;
+        }
+        if matches!(content.relates_to, Some(Relation::Replacement(_))) {
+            return self
+                .refuse_broadcast(
+                    &room_id,
+                    event_id,
+                    "Edits of a broadcast are not sent: drivers keep the first version. Send a \
+                     correction as a new message."
+                        .into(),
+                )
+                .await;
+        }
+        let (items, copy) = match self
+            .plan_broadcast(&room_id, sender, content, raw_content, ack)
+            .await?
+        {
+            Planned::Send { items, copy } => (items, copy),
+            Planned::Nothing => return Ok("nothing to broadcast".into()),
+            Planned::Refused(reason) => {
+                return self.refuse_broadcast(&room_id, event_id, reason).await;
+            }
+        };
+        let (recorded, broadcast) = self
+            .record_broadcast(room, event_id, sender, &items, &copy, ack)
+            .await?;
+        if broadcast.state != BroadcastState::Awaiting {
+            return Ok("broadcast already handled".into());
+        }
+        if self.config.broadcast.confirm == Confirm::Once && room.confirmed_at.is_some() {
+            return self.start_broadcast(room, &broadcast, sender).await;
+        }
+        self.ask_confirmation(room, &room_id, event_id, sender, &items, recorded)
+            .await
+    }
+
+    /// Tells the room why a message is not broadcast.
+    async fn refuse_broadcast(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        text: String,
+    ) -> Result<String, BridgeError> {
+        self.notice(
+            room_id,
+            Some(event_id),
+            &text,
+            &format!("refused-{event_id}"),
+        )
+        .await
+        .map(|()| format!("not broadcast: {text}"))
+    }
+
+    /// The Threema messages a broadcast sends (signed with the sender's name, files uploaded
+    /// once for all, `!ack` turned into a request) and its copy for the portals.
+    async fn plan_broadcast(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        content: &RoomMessageEventContent,
+        raw_content: &Value,
+        ack: bool,
+    ) -> Result<Planned, BridgeError> {
+        let mut content = content.clone();
+        let mut raw_content = raw_content.clone();
+        if ack {
+            strip_ack(&mut content, &mut raw_content);
+        }
+        let display_name = self
+            .matrix
+            .member_display_name(room_id, sender)
+            .await?
+            .unwrap_or_else(|| sender.localpart().to_owned());
+        let relay = Relay {
+            template: &self.config.bridge.relay_template,
+            emote_template: &self.config.bridge.emote_template,
+            display_name: &display_name,
+        };
+        let mut items = match plan_message(&content, relay, |_| EditTarget::Unknown) {
+            Plan::Send(items) if !items.is_empty() => items,
+            Plan::Send(_) => return Ok(Planned::Nothing),
+            Plan::Refuse(reason) => return Ok(Planned::Refused(reason)),
+        };
+        // One upload of a file's blobs serves every recipient.
+        for item in &mut items {
+            if let Outgoing::File(file) = item {
+                file.shared = true;
+            }
+        }
+        if ack {
+            items.push(Outgoing::Text {
+                text: ACK_REQUEST.into(),
+                reply_to: None,
+            });
+        }
+        let copy = portal_copy(&raw_content, &display_name, ack);
+        Ok(Planned::Send { items, copy })
+    }
+
+    /// Records the broadcast (once: seeing the event again keeps the first record) and reads it
+    /// back; `true` if it was recorded now.
+    async fn record_broadcast(
+        &self,
+        room: &BroadcastRoom,
+        event_id: &EventId,
+        sender: &UserId,
+        items: &[Outgoing],
+        copy: &Value,
+        ack: bool,
+    ) -> Result<(bool, Broadcast), BridgeError> {
+        let recorded = self
+            .store
+            .broadcast_insert(&NewBroadcast {
+                event_id: event_id.to_string(),
+                room_id: room.room_id.clone(),
+                sender: sender.to_string(),
+                content: copy.to_string(),
+                payload: serde_json::to_string(items).expect("outgoing messages serialise"),
+                ack,
+            })
+            .await?;
+        let broadcast = self
+            .store
+            .broadcast_get(event_id.as_str())
+            .await?
+            .ok_or_else(|| BridgeError::BadEvent("broadcast just recorded".into()))?;
+        Ok((recorded, broadcast))
+    }
+
+    /// The preview of a waiting broadcast (recipients, credits, balance) that the 👍 confirms,
+    /// or, if the credits do not cover it, its cancellation.
+    async fn ask_confirmation(
+        &self,
+        room: &BroadcastRoom,
+        room_id: &RoomId,
+        event_id: &EventId,
+        sender: &UserId,
+        items: &[Outgoing],
+        recorded: bool,
+    ) -> Result<String, BridgeError> {
+        let recipients = match self.room_recipients(room, sender).await? {
+            Ok(r) => r,
+            Err(e) => {
+                let text = format!("The room's selection is not understood: {e}.");
+                return self.refuse_broadcast(room_id, event_id, text).await;
+            }
+        };
+        let total = credits(items, recipients.len());
+        let balance = self.refresh_credits().await;
+        let mut text = format!(
+            "📢 Ready for {} recipient(s): {total} credit(s), {}.",
+            recipients.len(),
+            match balance {
+                Some(b) => format!("balance {b}"),
+                None => "balance not known".into(),
+            }
+        );
+        if !affordable(total, balance) {
+            self.store.broadcast_cancel(event_id.as_str()).await?;
+            text.push_str(" ⚠️ Not enough credits: this message was not sent. Top up the Gateway account and post it again.");
+        } else {
+            text.push_str(
+                " React with 👍 to this notice to send it; delete your message to cancel.",
+            );
+        }
+        let preview = self
+            .post(
+                room_id,
+                Some(event_id),
+                &mut RoomMessageEventContent::notice_plain(&text),
+                &format!("broadcast-preview-{event_id}"),
+            )
+            .await?;
+        self.store
+            .broadcast_set_board(event_id.as_str(), preview.as_str(), &text)
+            .await?;
+        Ok(format!(
+            "broadcast {} to {} recipient(s): waiting for confirmation",
+            if recorded { "recorded" } else { "seen again" },
+            recipients.len()
+        ))
+    }
+}

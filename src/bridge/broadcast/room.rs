@@ -1,0 +1,170 @@
+//! A broadcast room and the life of its broadcasts: opening the room, who it reaches now, and a
+//! waiting broadcast confirmed (started) or cancelled.
+
+use ruma::{
+    EventId, OwnedRoomAliasId, OwnedRoomId, UserId,
+    api::client::room::{Visibility, create_room},
+};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::ROOM_HELP;
+use crate::{
+    bridge::{Bridge, BridgeError},
+    config::{Confirm, Level},
+    directory::selection::Selected,
+    ids::room_alias,
+    matrix::initial_state,
+    store::{Broadcast, BroadcastRoom, BroadcastState},
+    threema::ThreemaId,
+};
+
+impl Bridge {
+    /// Creates the room through an alias named after the command, so that handling the command
+    /// again (after a crash) finds it instead of opening a second one.
+    pub(super) async fn create_broadcast_room(
+        &self,
+        selection_text: &str,
+        live: bool,
+        selected: &Selected,
+        sender: &UserId,
+        command_event: &EventId,
+    ) -> Result<OwnedRoomId, BridgeError> {
+        let hash = hex::encode(&Sha256::digest(command_event.as_bytes())[..8]);
+        let alias: OwnedRoomAliasId =
+            room_alias(&format!("broadcast_{hash}"), &self.config.homeserver.domain);
+        let mut request = create_room::v3::Request::new();
+        request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
+        request.visibility = Visibility::Private;
+        request.room_alias_name = Some(alias.alias().to_owned());
+        request.name = Some(format!("📢 {selection_text}"));
+        request.topic = Some(format!(
+            "Broadcast to {}{} — {}",
+            selection_text,
+            if live { " (live)" } else { "" },
+            ROOM_HELP
+        ));
+        request.invite = vec![sender.to_owned()];
+        request.initial_state = vec![initial_state(
+            "m.room.history_visibility",
+            "",
+            json!({"history_visibility": "shared"}),
+        )];
+        let (room_id, _) = self.matrix.create_room_with_alias(request, &alias).await?;
+        let recipients: Vec<String> = selected
+            .recipients
+            .iter()
+            .map(|(id, _)| id.to_string())
+            .collect();
+        self.store
+            .broadcast_room_insert(
+                &BroadcastRoom {
+                    room_id: room_id.to_string(),
+                    owner: sender.to_string(),
+                    selection: selection_text.to_owned(),
+                    live,
+                    confirmed_at: None,
+                },
+                &recipients,
+            )
+            .await?;
+        self.notice(
+            &room_id,
+            None,
+            &format!("{} recipient(s). {ROOM_HELP}", selected.recipients.len()),
+            &format!("broadcast-welcome-{room_id}"),
+        )
+        .await?;
+        Ok(room_id)
+    }
+
+    /// The recipients of a broadcast room now: its frozen list, or the selection evaluated for
+    /// `dispatcher`.
+    pub(super) async fn room_recipients(
+        &self,
+        room: &BroadcastRoom,
+        dispatcher: &UserId,
+    ) -> Result<Result<Vec<(String, String)>, String>, BridgeError> {
+        if room.live {
+            return Ok(self
+                .select_drivers(&room.selection, dispatcher)
+                .await?
+                .map(|s| {
+                    s.recipients
+                        .into_iter()
+                        .map(|(id, name)| (id.to_string(), name))
+                        .collect()
+                }));
+        }
+        let mut out = Vec::new();
+        for id in self.store.broadcast_room_recipients(&room.room_id).await? {
+            let name = match ThreemaId::parse(&id) {
+                Some(tid) => self.driver_name(&tid).await?,
+                None => id.clone(),
+            };
+            out.push((id, name));
+        }
+        Ok(Ok(out))
+    }
+
+    /// A 👍 on a waiting broadcast (or its preview) in a broadcast room.
+    pub(in crate::bridge) async fn confirm_broadcast(
+        &self,
+        room: &BroadcastRoom,
+        target: &str,
+        sender: &UserId,
+    ) -> Result<String, BridgeError> {
+        if self.level(sender) < Level::Dispatcher {
+            return Ok(format!("confirmation by {sender} ignored: not permitted"));
+        }
+        let Some(broadcast) = self.store.broadcast_get(target).await? else {
+            return Ok("reaction on no broadcast".into());
+        };
+        if broadcast.state != BroadcastState::Awaiting || broadcast.room_id != room.room_id {
+            return Ok("broadcast not waiting".into());
+        }
+        self.start_broadcast(room, &broadcast, sender).await
+    }
+
+    /// Queues the fan-out to the room's recipients now (one delivery row each, with the state
+    /// change in one transaction) and shows the board.
+    pub(super) async fn start_broadcast(
+        &self,
+        room: &BroadcastRoom,
+        broadcast: &Broadcast,
+        confirmed_by: &UserId,
+    ) -> Result<String, BridgeError> {
+        let author = UserId::parse(&broadcast.sender).unwrap_or_else(|_| confirmed_by.to_owned());
+        let recipients = match self.room_recipients(room, &author).await? {
+            Ok(r) => r,
+            Err(e) => return Ok(format!("selection not understood: {e}")),
+        };
+        let started = self
+            .store
+            .broadcast_start(&broadcast.event_id, &recipients)
+            .await?;
+        if self.config.broadcast.confirm == Confirm::Once {
+            self.store.broadcast_room_confirm(&room.room_id).await?;
+        }
+        if started {
+            self.broadcast_wake.notify_one();
+            self.board_wake.notify_one();
+        }
+        Ok(format!(
+            "broadcast {} started for {} recipient(s)",
+            broadcast.event_id,
+            recipients.len()
+        ))
+    }
+
+    /// A redaction of a waiting broadcast cancels it.
+    pub(in crate::bridge) async fn cancel_broadcast(
+        &self,
+        target: &str,
+    ) -> Result<String, BridgeError> {
+        Ok(match self.store.broadcast_cancel(target).await? {
+            true => format!("broadcast {target} cancelled"),
+            false => "redaction in a broadcast room".into(),
+        })
+    }
+}

@@ -21,9 +21,9 @@ use std::sync::{
 use ruma::{OwnedUserId, UserId};
 use tokio::sync::Notify;
 
-use crate::ids::{ghost_user_id, is_own_user};
 use crate::{
     config::Config,
+    ids::{ghost_user_id, is_own_user},
     matrix::{MatrixClient, MatrixError},
     store::{Ghost, Store, StoreError},
     threema::{ThreemaClient, ThreemaError, ThreemaId},

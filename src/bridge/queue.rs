@@ -1,6 +1,7 @@
-//! Drains a durable inbox (Matrix transactions, Threema callbacks): in order within a lane (a
-//! room, a sender), lanes in parallel, and again after a restart, since everything not marked
-//! handled is loaded anew.
+//! Drains a durable queue (the Matrix and Threema inboxes, the outbox, the broadcast fan-out):
+//! in order within a lane (a room, a sender, a recipient), lanes in parallel, and again after a
+//! restart, since everything not marked handled is loaded anew. A transient failure blocks its
+//! lane and is retried with backoff.
 
 use std::{
     collections::{HashMap, HashSet},

@@ -36,10 +36,10 @@ macro_rules! stored_enum {
             pub fn parse(s: &str) -> Result<Self, $crate::store::StoreError> {
                 match s {
                     $( $word => Ok(Self::$variant), )+
-                    _ => Err($crate::store::StoreError::Corrupt {
-                        table: stringify!($table),
-                        column: stringify!($column),
-                    }),
+                    _ => Err($crate::store::StoreError::corrupt(
+                        stringify!($table),
+                        stringify!($column),
+                    )),
                 }
             }
         }
@@ -60,13 +60,11 @@ mod threema_inbox;
 
 use std::{str::FromStr, time::Duration};
 
-use ruma::{OwnedEventId, OwnedRoomId};
 use sqlx::{
     AnyPool, Row,
     any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
     migrate::Migrator,
 };
-use threema_protocol::ThreemaId;
 
 pub use broadcasts::{
     Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryRow, NewBroadcast, SendTry,
@@ -126,9 +124,7 @@ impl StoreError {
     pub fn corrupt(table: &'static str, column: &'static str) -> Self {
         StoreError::Corrupt { table, column }
     }
-}
 
-impl StoreError {
     /// A failure worth retrying later (the database is unreachable or busy), as opposed to a
     /// bug or a constraint violation.
     pub fn is_transient(&self) -> bool {
@@ -221,34 +217,14 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     Ok(format!("sqlite://{file}?{}", params.join("&")))
 }
 
-/// Reads a Threema ID column, `Corrupt` when it holds something else.
-fn threema_id_column(
+/// Reads an ID column as its type (`ThreemaId`, `OwnedRoomId`, `OwnedEventId`, …), parsed once
+/// here; `Corrupt` when it holds something else.
+fn id_column<T: TryFrom<String>>(
     row: &AnyRow,
     table: &'static str,
     column: &'static str,
-) -> Result<ThreemaId, StoreError> {
-    ThreemaId::parse(&row.try_get::<String, _>(column)?)
-        .ok_or(StoreError::Corrupt { table, column })
-}
-
-/// Reads a Matrix room ID column, `Corrupt` when it holds something else.
-fn room_id_column(
-    row: &AnyRow,
-    table: &'static str,
-    column: &'static str,
-) -> Result<OwnedRoomId, StoreError> {
-    OwnedRoomId::try_from(row.try_get::<String, _>(column)?)
-        .map_err(|_| StoreError::Corrupt { table, column })
-}
-
-/// Reads a Matrix event ID column, `Corrupt` when it holds something else.
-fn event_id_column(
-    row: &AnyRow,
-    table: &'static str,
-    column: &'static str,
-) -> Result<OwnedEventId, StoreError> {
-    OwnedEventId::try_from(row.try_get::<String, _>(column)?)
-        .map_err(|_| StoreError::Corrupt { table, column })
+) -> Result<T, StoreError> {
+    T::try_from(row.try_get::<String, _>(column)?).map_err(|_| StoreError::corrupt(table, column))
 }
 
 /// Milliseconds since the Unix epoch, the unit of every timestamp column.

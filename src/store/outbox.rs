@@ -4,7 +4,7 @@ use ruma::{OwnedEventId, OwnedRoomId};
 use sqlx::{Row, any::AnyRow};
 use threema_protocol::ThreemaId;
 
-use super::{Store, StoreError, event_id_column, now_ms, room_id_column, threema_id_column};
+use super::{Store, StoreError, id_column, now_ms};
 
 stored_enum! {
     /// Where one outgoing Threema message stands.
@@ -87,10 +87,10 @@ impl OutboxItem {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         Ok(OutboxItem {
             seq: row.try_get("seq")?,
-            event_id: event_id_column(&row, "threema_outbox", "event_id")?,
-            recipient: threema_id_column(&row, "threema_outbox", "recipient")?,
+            event_id: id_column(&row, "threema_outbox", "event_id")?,
+            recipient: id_column(&row, "threema_outbox", "recipient")?,
             part: row.try_get("part")?,
-            room_id: room_id_column(&row, "threema_outbox", "room_id")?,
+            room_id: id_column(&row, "threema_outbox", "room_id")?,
             sender: row.try_get("sender")?,
             payload: row.try_get("payload")?,
             state: OutboxState::parse(&row.try_get::<String, _>("state")?)?,

@@ -4,7 +4,7 @@ use ruma::OwnedRoomId;
 use sqlx::{Row, any::AnyRow};
 use threema_protocol::ThreemaId;
 
-use super::{Store, StoreError, now_ms, room_id_column, threema_id_column};
+use super::{Store, StoreError, id_column, now_ms};
 
 /// A portal as stored, its IDs parsed once here (a row whose IDs do not parse is corrupt).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,8 +17,8 @@ pub struct Portal {
 impl Portal {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         Ok(Portal {
-            threema_id: threema_id_column(&row, "portal", "threema_id")?,
-            room_id: room_id_column(&row, "portal", "room_id")?,
+            threema_id: id_column(&row, "portal", "threema_id")?,
+            room_id: id_column(&row, "portal", "room_id")?,
             created_at: row.try_get("created_at")?,
         })
     }

@@ -9,7 +9,7 @@
 //! back and must not take it down), and one the homeserver already has but no longer knows by
 //! transaction id (after its restart) is looked up rather than refused as a duplicate.
 
-use ruma::{EventId, OwnedEventId, UserId};
+use ruma::{EventId, UserId};
 
 use crate::bridge::{
     Bridge, BridgeError, Incoming,
@@ -87,9 +87,8 @@ impl Bridge {
         }
         if let Some(row) = newest_read.filter(|_| mode == ReadReceipts::On) {
             // The avatar moves to the newest message read, as for any Matrix reader.
-            let (room_id, event_id) = ids_of(&row)?;
             self.matrix
-                .read_receipt(&room_id, &event_id, &ghost)
+                .read_receipt(&row.room_id, &row.event_id, &ghost)
                 .await?;
         }
         if !unknown.is_empty() && send_in_flight {
@@ -131,12 +130,11 @@ impl Bridge {
         if row.part != 0 || shown || key.is_empty() {
             return Ok(());
         }
-        let (room_id, event_id) = ids_of(row)?;
         let marker = self
             .matrix
             .react(
-                &room_id,
-                &event_id,
+                &row.room_id,
+                &row.event_id,
                 key,
                 &change.txn(if read { "read" } else { "received" }),
                 change.ghost,
@@ -165,7 +163,6 @@ impl Bridge {
         if row.part != 0 || row.status.reaction == Some(reaction) {
             return Ok(());
         }
-        let (room_id, event_id) = ids_of(row)?;
         let key = match reaction {
             Reaction::Acknowledged => "👍",
             Reaction::Declined => "👎",
@@ -173,8 +170,8 @@ impl Bridge {
         let event = self
             .matrix
             .react(
-                &room_id,
-                &event_id,
+                &row.room_id,
+                &row.event_id,
                 key,
                 &change.txn(reaction.as_str()),
                 change.ghost,
@@ -207,11 +204,10 @@ impl Bridge {
         let Some(old) = old.filter(|old| *old != new.as_str()) else {
             return Ok(());
         };
-        let (room_id, _) = ids_of(change.row)?;
         let event_id = parse_event_id(old)?;
         self.matrix
             .redact(
-                &room_id,
+                &change.row.room_id,
                 &event_id,
                 &change.txn(&format!("replace-{what}")),
                 change.ghost,
@@ -234,8 +230,4 @@ impl StatusChange<'_> {
     fn txn(&self, what: &str) -> String {
         format!("status-{}-{}-{what}", self.row.seq, self.receipt)
     }
-}
-
-fn ids_of(row: &OutboxItem) -> Result<(ruma::OwnedRoomId, OwnedEventId), BridgeError> {
-    Ok((row.room_id.clone(), row.event_id.clone()))
 }

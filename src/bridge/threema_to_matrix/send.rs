@@ -1,5 +1,5 @@
 //! Threema → Matrix: a driver's message into their portal, as their ghost, at the time the
-//! driver's app sent it. What the event says is worked out in [`content`] (pure); this file
+//! driver's app sent it. What the event says is worked out in [`convert`] (pure); this file
 //! does the look-ups, uploads and sends around it.
 
 use std::collections::HashMap;
@@ -12,11 +12,11 @@ use ruma::{
 };
 use serde_json::Value;
 
-use crate::bridge::{Bridge, BridgeError, Incoming};
 use bridge_convert::format;
 
-use super::convert::{self as content, Uploaded};
+use super::convert::{self, Uploaded};
 use crate::{
+    bridge::{Bridge, BridgeError, Incoming},
     ids::ghost_user_id,
     matrix::RetryPolicy,
     store::{Direction, MessageMapping, Poll},
@@ -102,12 +102,12 @@ impl Bridge {
             | Message::LegacyImage { .. }
             | Message::LegacyAudio { .. }
             | Message::LegacyVideo { .. } => self.media_content(incoming, &ghost).await?,
-            Message::Location(location) => content::location(location),
+            Message::Location(location) => convert::location(location),
             Message::Edit { message_id, text } => {
                 self.edit_content(incoming, &room_id, &ghost, &message_id.to_hex_le(), text)
                     .await?
             }
-            Message::PollSetup(poll) => content::poll_setup(poll),
+            Message::PollSetup(poll) => convert::poll_setup(poll),
             Message::PollVote {
                 creator,
                 poll_id,
@@ -115,9 +115,9 @@ impl Bridge {
             } => {
                 let poll = self.store.poll_get(from, creator, *poll_id).await?;
                 let mut content =
-                    content::poll_vote(poll.as_ref().map(|p| &p.choices[..]), choices);
+                    convert::poll_vote(poll.as_ref().map(|p| &p.choices[..]), choices);
                 if let Some(poll) = poll {
-                    content::reply_to(&mut content, &poll.event_id);
+                    convert::reply_to(&mut content, &poll.event_id);
                 }
                 content
             }
@@ -154,19 +154,19 @@ impl Bridge {
     async fn text_content(&self, incoming: &Incoming, text: &str) -> Result<Value, BridgeError> {
         let Some((quoted, reply)) = quote::parse(text) else {
             let html = self.threema_html(text).await?;
-            return Ok(content::text("m.text", text, html));
+            return Ok(convert::text("m.text", text, html));
         };
         let html = self.threema_html(reply).await?;
         Ok(match self.quoted_event(&incoming.from, &quoted).await? {
             Some(event_id) => {
-                let mut content = content::text("m.text", reply, html);
-                content::reply_to(&mut content, &event_id);
+                let mut content = convert::text("m.text", reply, html);
+                convert::reply_to(&mut content, &event_id);
                 content
             }
             None => {
                 let (body, html) =
-                    content::with_note("↩️ (reply to a message not in this room)", reply, html);
-                content::text("m.text", &body, html)
+                    convert::with_note("↩️ (reply to a message not in this room)", reply, html);
+                convert::text("m.text", &body, html)
             }
         })
     }
@@ -192,7 +192,7 @@ impl Bridge {
     /// `formatted_body` for Threema text: mentions of drivers become pills to their ghosts.
     async fn threema_html(&self, text: &str) -> Result<Option<String>, BridgeError> {
         let mut mentions = HashMap::new();
-        for id in content::mentioned_ids(text) {
+        for id in convert::mentioned_ids(text) {
             let Some(threema_id) = ThreemaId::parse(&id).filter(|id| !id.is_gateway_id()) else {
                 continue;
             };
@@ -220,7 +220,7 @@ impl Bridge {
             .media
             .as_ref()
             .ok_or_else(|| BridgeError::BadEvent("a file message without its file".into()))?;
-        let plan = content::media_plan(&incoming.message, media)
+        let plan = convert::media_plan(&incoming.message, media)
             .ok_or_else(|| BridgeError::BadEvent("not a file message".into()))?;
         let url = self
             .matrix
@@ -249,7 +249,7 @@ impl Bridge {
             url: url.to_string(),
             thumbnail,
         };
-        Ok(content::media(&plan, &uploaded, caption_html))
+        Ok(convert::media(&plan, &uploaded, caption_html))
     }
 
     /// An edit replaces the original's event (a file keeps its file and gets the new caption);
@@ -271,14 +271,14 @@ impl Bridge {
             .await?
         else {
             let (body, html) =
-                content::with_note("✏️ (edit of a message not in this room)", text, html);
-            return Ok(content::text("m.text", &body, html));
+                convert::with_note("✏️ (edit of a message not in this room)", text, html);
+            return Ok(convert::text("m.text", &body, html));
         };
         let event_id = parse_event_id(&original.event_id)?;
         let shown = self.event_content(room_id, &event_id, ghost).await?;
-        let new_content = content::recaption(&shown, text, html.clone())
-            .unwrap_or_else(|| content::text("m.text", text, html));
-        Ok(content::edit(event_id.as_str(), new_content))
+        let new_content = convert::recaption(&shown, text, html.clone())
+            .unwrap_or_else(|| convert::text("m.text", text, html));
+        Ok(convert::edit(event_id.as_str(), new_content))
     }
 
     /// The content of an event in a portal, as the ghost sees it.
@@ -340,11 +340,11 @@ impl Bridge {
             return Ok(Bridged::Nothing("no portal yet".into()));
         };
         let now_s = MilliSecondsSinceUnixEpoch::now().as_secs().into();
-        if typing && !content::typing_is_current(incoming.date, now_s) {
+        if typing && !convert::typing_is_current(incoming.date, now_s) {
             return Ok(Bridged::Nothing("stale, not shown".into()));
         }
         let ghost = ghost_user_id(&incoming.from, &self.config.homeserver.domain);
-        let timeout = typing.then(|| std::time::Duration::from_secs(content::TYPING_TIMEOUT_S));
+        let timeout = typing.then(|| std::time::Duration::from_secs(convert::TYPING_TIMEOUT_S));
         self.matrix.typing(&portal.room_id, &ghost, timeout).await?;
         Ok(Bridged::Nothing("shown".into()))
     }
@@ -485,7 +485,7 @@ impl Bridge {
                 creator: incoming.from.to_string(),
                 poll_id: poll.poll_id,
                 event_id: event_id.to_string(),
-                choices: content::poll_choices(poll),
+                choices: convert::poll_choices(poll),
             })
             .await?;
         Ok(())

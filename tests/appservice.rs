@@ -1,6 +1,6 @@
 //! The appservice against a real Synapse: startup, ghosts, transactions, auth and bad input.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

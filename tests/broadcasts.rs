@@ -2,7 +2,7 @@
 //! room, posts, confirms with 👍; the real Synapse, the Gateway simulator's phones and the
 //! board the dispatcher sees.
 
-mod common;
+use crate::common;
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 

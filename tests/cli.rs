@@ -1,6 +1,6 @@
 //! The operator's commands, run as the real binary.
 
-mod common;
+use crate::common;
 
 use std::{path::Path, process::Command};
 

@@ -2,7 +2,7 @@
 //! the client-server API to the real Synapse, drivers are simulated phones behind the Gateway
 //! simulator.
 
-mod common;
+use crate::common;
 
 use std::{collections::HashMap, time::Duration};
 

@@ -1,7 +1,7 @@
 //! Delivery and read status as a dispatcher sees it in a Matrix client (matrix-sdk against the
 //! real Synapse), with drivers' phones simulated behind the Gateway simulator.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! portals, spaces and invites on the real Synapse; changes move, rename and offboard; the
 //! safety stop refuses a truncated export. Dispatchers are matrix-sdk clients.
 
-mod common;
+use crate::common;
 
 use std::{collections::HashSet, path::PathBuf, time::Duration};
 

@@ -10,7 +10,7 @@
 //! damage done to an earlier one's messages. `FAULTS_KILLS` (default 10) and
 //! `FAULTS_OUTAGE_SECONDS` (default 60) size the run.
 
-mod common;
+use crate::common;
 
 use std::{
     collections::HashMap,

@@ -3,7 +3,7 @@
 //! then the held messages appear in the driver's portal, once each, in their order, dated by
 //! the driver's app.
 
-mod common;
+use crate::common;
 
 use std::{path::Path, process::Command, time::Duration};
 

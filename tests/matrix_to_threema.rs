@@ -3,7 +3,7 @@
 //! deletes as Threema edits and deletes. Failures reach the dispatcher as notices; a send whose
 //! outcome is unknown is never repeated.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

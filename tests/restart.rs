@@ -1,7 +1,7 @@
 //! The real binary against a real Synapse: killed between acknowledging a transaction and
 //! handling it, it handles every event exactly once after a restart. Its logs hold no secret.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

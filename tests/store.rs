@@ -1,6 +1,6 @@
 //! The store API on SQLite and on PostgreSQL: the same suite runs on both.
 
-mod common;
+use crate::common;
 
 use common::db::TestDb;
 use threema_bridge::store::{

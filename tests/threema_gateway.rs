@@ -2,22 +2,22 @@
 //! Gateway and of the drivers' phones, real NaCl crypto): every message type both ways, key
 //! caching and key changes, credits, and every Gateway status as a typed error.
 
-mod common;
+use crate::common;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use common::{
     bridge::{GATEWAY_ID, GATEWAY_SECRET, Harness},
+    gateway::GatewaySide,
     synapse::wait_for,
 };
 use serde_json::json;
-use threema_bridge::{
-    bridge::Incoming,
-    threema::{
-        Media, OutgoingFile, ThreemaClient, ThreemaError, ThreemaId,
-        client::parse_message_id,
-        codec::{Location, Message, ReceiptStatus, Rendering},
-    },
+use threema_bridge::threema::{
+    Media, OutgoingFile, ThreemaClient, ThreemaError, ThreemaId,
+    callback::Callback,
+    client::parse_message_id,
+    codec::{Location, Message, ReceiptStatus, Rendering},
+    receive::Received,
 };
 use threema_gateway_sim::{Behaviour, Decoded, Fault, UserMessage, UserSpec};
 
@@ -168,7 +168,9 @@ async fn everything_a_phone_sends_reaches_the_bridge_decoded() {
             .nickname("Dana")
             .behaviour(Behaviour::silent()),
     );
-    let mut incoming = b.subscribe_incoming();
+    // The callbacks go to the bridge's Gateway side on its own, which shows what each became.
+    let gateway = GatewaySide::start(&h.config).await;
+    sim.set_callback_url(&gateway.callback_url);
 
     let long_text = "Stau auf der A9 bei Kilometer 312. ".repeat(170); // ~6000 bytes
     let picture: Vec<u8> = (0..20_000u32).map(|i| (i % 251) as u8).collect();
@@ -234,24 +236,26 @@ async fn everything_a_phone_sends_reaches_the_bridge_decoded() {
     for m in messages {
         ids.push(sim.send_from_user("DRIVER02", m).await.unwrap());
     }
-    let mut got: Vec<Arc<Incoming>> = Vec::new();
+    let mut got = Vec::new();
     for _ in 0..ids.len() {
-        got.push(
-            tokio::time::timeout(WAIT, incoming.recv())
-                .await
-                .expect("a decoded message")
-                .unwrap(),
-        );
+        let callback = gateway.next_callback(WAIT).await;
+        let key = gateway
+            .client
+            .lookup_public_key(&callback.from)
+            .await
+            .unwrap();
+        let received = gateway.receive(&callback, &key).await.unwrap();
+        got.push(Got { callback, received });
     }
     // In the order the phone sent them, each once, with the phone's ids and nickname.
     assert_eq!(
-        got.iter().map(|g| g.message_id.clone()).collect::<Vec<_>>(),
+        got.iter()
+            .map(|g| g.callback.message_id.clone())
+            .collect::<Vec<_>>(),
         ids
     );
-    assert!(
-        got.iter()
-            .all(|g| g.from.as_str() == "DRIVER02" && g.nickname.as_deref() == Some("Dana"))
-    );
+    assert!(got.iter().all(|g| g.callback.from.as_str() == "DRIVER02"
+        && g.callback.nickname.as_deref() == Some("Dana")));
 
     assert_eq!(got[0].message, Message::Text(long_text));
     let Message::File(file) = &got[1].message else {
@@ -352,16 +356,43 @@ async fn everything_a_phone_sends_reaches_the_bridge_decoded() {
         let outcome = sim.wait_callback_outcome(message_id, WAIT).await;
         assert!(format!("{outcome:?}").contains("Delivered"), "{outcome:?}");
     }
+
+    // The running bridge keeps what it cannot bridge, saying what it was.
+    sim.set_callback_url(&h.callback_url);
+    let group_message = sim
+        .send_from_user(
+            "DRIVER02",
+            UserMessage::Raw {
+                message_type: 0x41,
+                data: b"group message".to_vec(),
+            },
+        )
+        .await
+        .unwrap();
     let store = &b.store;
     let unsupported = wait_for("the kept outcome", WAIT, || async {
         store
-            .threema_inbox_outcome("DRIVER02", &ids[12])
+            .threema_inbox_outcome("DRIVER02", &group_message)
             .await
             .unwrap()
             .flatten()
     })
     .await;
     assert_eq!(unsupported, "unsupported type 0x41");
+}
+
+/// A callback and what the bridge's Gateway side made of it.
+struct Got {
+    callback: Callback,
+    received: Received,
+}
+
+impl std::ops::Deref for Got {
+    type Target = Received;
+
+    fn deref(&self) -> &Received {
+        &self.received
+    }
 }
 
 #[tokio::test]
@@ -426,8 +457,8 @@ async fn undecryptable_messages_and_changed_keys_are_kept_not_bridged() {
         ("ab".repeat(32), Some(new_key))
     );
 
-    // Once an operator accepts the new key, the held message is opened, then the next ones.
-    let mut incoming = b.subscribe_incoming();
+    // Once an operator accepts the new key, the held message is opened, then the next ones:
+    // the driver's portal shows both, in that order.
     assert_eq!(
         b.accept_key(&id("DRIVER04"), "test").await.unwrap(),
         threema_bridge::store::KeyAcceptance::Accepted { requeued: 1 }
@@ -435,13 +466,19 @@ async fn undecryptable_messages_and_changed_keys_are_kept_not_bridged() {
     sim.send_from_user("DRIVER04", UserMessage::text("jetzt?"))
         .await
         .unwrap();
-    for expected in ["neues Handy", "jetzt?"] {
-        let got = tokio::time::timeout(WAIT, incoming.recv())
+    let bot = h.synapse.appservice_bot();
+    let texts = wait_for("both messages in the portal", WAIT, || async {
+        let portal = store.portal_by_threema_id("DRIVER04").await.unwrap()?;
+        let texts: Vec<String> = bot
+            .messages(portal.room_id.as_str())
             .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(got.message, Message::Text(expected.into()));
-    }
+            .iter()
+            .map(|m| m["content"]["body"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        (texts.len() >= 2).then_some(texts)
+    })
+    .await;
+    assert_eq!(texts, ["neues Handy", "jetzt?"]);
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! Element: formatted text, files with their bytes on the homeserver, voice messages,
 //! locations, replies, edits, deletions, polls and votes, typing.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -65,8 +65,6 @@ pub struct Bridge {
     pub matrix: MatrixClient,
     pub threema: ThreemaClient,
     pub bot: OwnedUserId,
-    /// Every decoded Threema message, for whoever listens (the Matrix side, tests).
-    incoming: tokio::sync::broadcast::Sender<Arc<Incoming>>,
     /// Last known Gateway credit balance ([`credits::UNKNOWN`] until read).
     credits: AtomicI64,
     /// Admins were told the balance is low (told again once it recovered and fell again).
@@ -87,9 +85,6 @@ pub struct Bridge {
     pub directory_wake: Notify,
     /// The startup steps are done (the homeserver reached us, the bot exists): ready to serve.
     pub started: AtomicBool,
-    /// Transaction ids of sends to the homeserver that failed in a way that may have gone
-    /// through: looked up in the room before they are tried again.
-    uncertain_sends: std::sync::Mutex<std::collections::HashSet<String>>,
     /// File messages whose blobs are uploaded for many recipients (broadcasts), by file.
     shared_uploads: std::sync::Mutex<std::collections::HashMap<String, SharedUpload>>,
 }
@@ -105,14 +100,12 @@ impl Bridge {
         threema: ThreemaClient,
     ) -> Self {
         let bot = config.bot_user_id();
-        let (incoming, _) = tokio::sync::broadcast::channel(1024);
         Bridge {
             config,
             store,
             matrix,
             threema,
             bot,
-            incoming,
             credits: AtomicI64::new(credits::UNKNOWN),
             credits_warned: AtomicBool::new(false),
             threema_wake: Arc::new(Notify::new()),
@@ -123,13 +116,8 @@ impl Bridge {
             directory_lock: Default::default(),
             directory_wake: Notify::new(),
             started: AtomicBool::new(false),
-            uncertain_sends: Default::default(),
             shared_uploads: Default::default(),
         }
-    }
-
-    pub fn subscribe_incoming(&self) -> tokio::sync::broadcast::Receiver<Arc<Incoming>> {
-        self.incoming.subscribe()
     }
 
     fn is_own_user(&self, user_id: &UserId) -> bool {

@@ -80,9 +80,11 @@ pub trait Queue: Send + Sync + 'static {
         item: &Self::Item,
         outcome: &Outcome,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Counts a failed attempt on the stored row and on `item`: the next attempt, here or after
+    /// a restart, knows an earlier one may have gone through (a send whose answer was lost).
     fn record_attempt(
         &self,
-        item: &Self::Item,
+        item: &mut Self::Item,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
@@ -183,7 +185,7 @@ struct LaneWorker<I> {
 impl<I: Queue> LaneWorker<I> {
     async fn run(self, mut items: mpsc::UnboundedReceiver<I::Item>) {
         loop {
-            let item = tokio::select! {
+            let mut item = tokio::select! {
                 _ = self.shutdown.cancelled() => return,
                 item = items.recv() => match item { Some(item) => item, None => return },
             };
@@ -197,7 +199,7 @@ impl<I: Queue> LaneWorker<I> {
                 lane = %I::lane(&item),
                 key = %I::key(&item)
             );
-            if !self.handle_until_done(&item).instrument(span).await {
+            if !self.handle_until_done(&mut item).instrument(span).await {
                 return;
             }
             self.in_flight
@@ -208,14 +210,14 @@ impl<I: Queue> LaneWorker<I> {
     }
 
     /// Returns `false` if shutdown interrupted a retry (the item stays pending for next start).
-    async fn handle_until_done(&self, item: &I::Item) -> bool {
+    async fn handle_until_done(&self, item: &mut I::Item) -> bool {
         let mut backoff = Duration::from_millis(500);
         loop {
             let outcome = match self.inbox.handle(item).await {
                 Ok(outcome) => outcome,
                 Err(e) if e.is_transient() => {
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "inbox item failed, will retry");
-                    if let Err(e) = self.inbox.record_attempt(item).await {
+                    if let Err(e) = self.inbox.record_attempt(&mut *item).await {
                         tracing::warn!(error = %e, "cannot count the attempt");
                     }
                     if !self.pause(&mut backoff).await {

@@ -3,6 +3,7 @@
 
 pub mod client;
 mod error;
+pub mod receive;
 
 pub use client::{Media, OutgoingFile, ThreemaClient};
 pub use error::ThreemaError;

@@ -23,6 +23,8 @@ pub const GATEWAY_ID: &str = "*DISPTCH";
 
 pub struct TestConfig {
     pub db_url: String,
+    /// The homeserver URL the bridge uses, if not the test homeserver's own (a proxy in front).
+    pub homeserver_url: Option<String>,
     /// The Gateway the bridge talks to (the simulator); nothing listens on the default.
     pub gateway_url: String,
     pub gateway_timeout_s: u64,
@@ -48,6 +50,7 @@ impl TestConfig {
     pub fn new(db_url: &str) -> Self {
         TestConfig {
             db_url: db_url.to_owned(),
+            homeserver_url: None,
             gateway_url: "http://127.0.0.1:9".into(),
             gateway_timeout_s: 10,
             inbox_workers: 4,
@@ -85,7 +88,8 @@ impl TestConfig {
 
     /// Writes `config.yaml` into `dir` for the shared test homeserver.
     pub fn write(&self, dir: &Path, synapse: &Synapse) -> PathBuf {
-        self.write_for(dir, &synapse.url, &synapse.registration)
+        let url = self.homeserver_url.as_deref().unwrap_or(&synapse.url);
+        self.write_for(dir, url, &synapse.registration)
     }
 
     /// Writes `config.yaml` into `dir` for the homeserver at `url`.

@@ -4,6 +4,8 @@
 pub mod bridge;
 pub mod db;
 pub mod dispatcher;
+pub mod gateway;
+pub mod http_proxy;
 pub mod python;
 pub mod synapse;
 pub mod tcp_proxy;

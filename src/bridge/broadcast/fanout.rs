@@ -75,7 +75,7 @@ impl Queue for BroadcastFanout {
         self.bridge.store.delivery_finish(item.seq, error).await
     }
 
-    async fn record_attempt(&self, _item: &Delivery) -> Result<(), StoreError> {
+    async fn record_attempt(&self, _item: &mut Delivery) -> Result<(), StoreError> {
         Ok(())
     }
 }

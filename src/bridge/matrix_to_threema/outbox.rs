@@ -508,7 +508,7 @@ impl Queue for ThreemaOutbox {
         self.0.store.outbox_finish(item.seq).await
     }
 
-    async fn record_attempt(&self, _item: &OutboxItem) -> Result<(), StoreError> {
+    async fn record_attempt(&self, _item: &mut OutboxItem) -> Result<(), StoreError> {
         // Attempts at the Gateway are counted when a row goes to `sending`.
         Ok(())
     }

@@ -72,8 +72,10 @@ impl Queue for MatrixInbox {
             .map(drop)
     }
 
-    async fn record_attempt(&self, item: &InboxItem) -> Result<(), StoreError> {
-        self.0.store.inbox_record_attempt(item.seq).await
+    async fn record_attempt(&self, item: &mut InboxItem) -> Result<(), StoreError> {
+        self.0.store.inbox_record_attempt(item.seq).await?;
+        item.attempts += 1;
+        Ok(())
     }
 }
 

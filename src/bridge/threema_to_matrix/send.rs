@@ -38,25 +38,7 @@ pub enum Bridged {
     NotHandled,
 }
 
-impl Bridged {
-    pub fn event_id(self) -> Option<OwnedEventId> {
-        match self {
-            Bridged::Event(event_id) => Some(event_id),
-            _ => None,
-        }
-    }
-}
-
 impl Bridge {
-    /// Bridges one decoded message. Returns its event, or `None` when there is none (typing,
-    /// receipts, a delete of something never bridged…). See [`Bridge::bridge_incoming`].
-    pub async fn bridge_to_matrix(
-        &self,
-        incoming: &Incoming,
-    ) -> Result<Option<OwnedEventId>, BridgeError> {
-        Ok(self.bridge_incoming(incoming).await?.event_id())
-    }
-
     /// Bridges one decoded message into the driver's portal.
     ///
     /// Idempotent: a message bridged before returns its event again, and every send uses a
@@ -349,13 +331,14 @@ impl Bridge {
         Ok(Bridged::Nothing("shown".into()))
     }
 
-    /// Sends the event as the ghost, once.
+    /// Sends the event as the ghost, once: a failure goes back to the Threema inbox, which
+    /// retries with backoff (the one retry layer; the client does not repeat this request).
     ///
     /// The transaction id makes a repeat harmless only while the homeserver remembers it, and
     /// Synapse forgets on restart: a send whose answer was lost in a restart would show twice.
-    /// So every event carries its Threema message ([`SOURCE_KEY`]), and before sending again
-    /// after a failure (here, or in an earlier attempt) the bridge looks whether the room has
-    /// it already.
+    /// So every event carries its Threema message ([`SOURCE_KEY`]), and a retry (the stored
+    /// row counts failed attempts, so this holds across a restart of the bridge too) first
+    /// looks whether the room has it already.
     async fn send_as_ghost(
         &self,
         incoming: &Incoming,
@@ -364,8 +347,14 @@ impl Bridge {
         content: &Value,
     ) -> Result<OwnedEventId, BridgeError> {
         let source = source_of(incoming);
+        if incoming.retried
+            && let Some(event_id) = self.find_sent(room_id, ghost, SOURCE_KEY, &source).await?
+        {
+            tracing::info!(%source, %event_id, "found in the room already; not sent again");
+            return Ok(event_id);
+        }
         let mut content = content.clone();
-        content[SOURCE_KEY] = Value::String(source.clone());
+        content[SOURCE_KEY] = Value::String(source);
         let raw = serde_json::value::to_raw_value(&content).expect("JSON values serialise");
         let mut request = send_message_event::v3::Request::new_raw(
             room_id.to_owned(),
@@ -379,56 +368,7 @@ impl Bridge {
             attempts: 1,
             ..RetryPolicy::default()
         });
-        let policy = RetryPolicy::default();
-        let mut delay = policy.first_delay;
-        let txn = txn_id(incoming);
-        let mut look_first = incoming.retried || self.is_uncertain(&txn);
-        for attempt in 1.. {
-            let found = match look_first {
-                true => self.find_sent(room_id, ghost, SOURCE_KEY, &source).await?,
-                false => None,
-            };
-            if let Some(event_id) = found {
-                tracing::info!(%source, %event_id, "found in the room already; not sent again");
-                self.set_uncertain(&txn, false);
-                return Ok(event_id);
-            }
-            match once.send(request.clone(), Some(ghost)).await {
-                Ok(response) => {
-                    self.set_uncertain(&txn, false);
-                    return Ok(response.event_id);
-                }
-                Err(e) if e.is_transient() => {
-                    // It may have gone through: look before the next try, in this attempt or
-                    // in the inbox's next one.
-                    self.set_uncertain(&txn, true);
-                    if attempt >= policy.attempts {
-                        return Err(e.into());
-                    }
-                    let wait = policy.wait_after(&e, &mut delay);
-                    tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "sending a driver's message failed, retrying");
-                    tokio::time::sleep(wait).await;
-                    look_first = true;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        unreachable!("the loop returns")
-    }
-
-    fn is_uncertain(&self, txn: &str) -> bool {
-        self.uncertain_sends
-            .lock()
-            .expect("not poisoned")
-            .contains(txn)
-    }
-
-    fn set_uncertain(&self, txn: &str, uncertain: bool) {
-        let mut sends = self.uncertain_sends.lock().expect("not poisoned");
-        match uncertain {
-            true => sends.insert(txn.to_owned()),
-            false => sends.remove(txn),
-        };
+        Ok(once.send(request, Some(ghost)).await?.event_id)
     }
 
     /// `sender`'s event whose content has `key` = `value` among its latest in the room, if

@@ -1,5 +1,4 @@
-//! The Threema inbox: open, decode and fetch what a driver sent. Each decoded message is
-//! published to the subscribers of [`Bridge::subscribe_incoming`].
+//! The Threema inbox: open, decode and fetch what a driver sent, then bridge it.
 
 use std::sync::Arc;
 
@@ -13,6 +12,7 @@ use crate::{
     threema::{
         Media, ThreemaError, ThreemaId,
         codec::{Message, ReceiptStatus},
+        receive::{ReceiveError, Received},
     },
 };
 
@@ -26,8 +26,8 @@ pub struct Incoming {
     pub nickname: Option<String>,
     pub message: Message,
     pub media: Option<Media>,
-    /// An earlier attempt may have reached the homeserver (its answer lost): look before
-    /// sending again.
+    /// An earlier attempt failed, here or before a restart, and may have reached the
+    /// homeserver (its answer lost): look before sending again.
     pub retried: bool,
 }
 
@@ -65,8 +65,10 @@ impl Queue for ThreemaInbox {
             .map(drop)
     }
 
-    async fn record_attempt(&self, item: &ThreemaItem) -> Result<(), StoreError> {
-        self.0.store.threema_inbox_record_attempt(item.seq).await
+    async fn record_attempt(&self, item: &mut ThreemaItem) -> Result<(), StoreError> {
+        self.0.store.threema_inbox_record_attempt(item.seq).await?;
+        item.attempts += 1;
+        Ok(())
     }
 }
 
@@ -89,40 +91,26 @@ impl Bridge {
             }
             other => other?,
         };
-        let (message_type, data) = match self.threema.open(&nonce, &ciphertext, &key) {
-            Ok(opened) => opened,
-            Err(ThreemaError::Crypto(reason)) => {
-                if self.recheck_public_key(&from).await? {
-                    return self.hold(item).await;
+        let Received { message, media } =
+            match self.threema.receive(&nonce, &ciphertext, &key).await {
+                Ok(received) => received,
+                Err(ReceiveError::Undecryptable(reason)) => {
+                    if self.recheck_public_key(&from).await? {
+                        return self.hold(item).await;
+                    }
+                    tracing::warn!(threema_id = %from, %reason, "cannot open a message");
+                    return Ok(Outcome::kept(format!("cannot decrypt: {reason}")));
                 }
-                tracing::warn!(threema_id = %from, %reason, "cannot open a message");
-                return Ok(Outcome::kept(format!("cannot decrypt: {reason}")));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let message = match crate::threema::codec::decode(message_type, &data) {
-            Ok(message) => message,
-            Err(e) => {
-                tracing::warn!(threema_id = %from, error = %e, "malformed message kept");
-                return Ok(Outcome::kept(format!("malformed: {e}")));
-            }
-        };
-        let media = match self.threema.download_media(&message, &key).await {
-            Ok(media) => media,
-            Err(ThreemaError::NotFound) => {
-                return Ok(Outcome::kept(format!(
-                    "{}: the blob is no longer at the Gateway",
-                    summary(&message, None)
-                )));
-            }
-            Err(ThreemaError::Crypto(reason)) => {
-                return Ok(Outcome::kept(format!(
-                    "{}: the blob does not decrypt: {reason}",
-                    summary(&message, None)
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        };
+                Err(e @ ReceiveError::Malformed(_)) => {
+                    tracing::warn!(threema_id = %from, error = %e, "malformed message kept");
+                    return Ok(Outcome::kept(e.to_string()));
+                }
+                Err(
+                    ref e @ (ReceiveError::BlobGone(ref message)
+                    | ReceiveError::BlobUndecryptable(ref message, _)),
+                ) => return Ok(Outcome::kept(format!("{}: {e}", summary(message, None)))),
+                Err(ReceiveError::Gateway(e)) => return Err(e.into()),
+            };
         let mut outcome = summary(&message, media.as_ref());
         let unsupported = matches!(message, Message::Unsupported { .. });
         if unsupported {
@@ -161,8 +149,6 @@ impl Bridge {
             Bridged::Nothing(why) => outcome = format!("{outcome}: {why}"),
             Bridged::NotHandled => {}
         }
-        // Nobody listening is fine: the outcome is recorded either way.
-        let _ = self.incoming.send(Arc::new(incoming));
         Ok(if unsupported {
             Outcome::kept(outcome)
         } else {

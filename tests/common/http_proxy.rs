@@ -1,0 +1,117 @@
+//! An HTTP proxy in front of the homeserver that can lose an answer: the request reaches the
+//! server and is carried out, but the bridge gets a 502 instead (what a reverse proxy answers
+//! when the connection to its upstream breaks). From then on every request gets a 502 until the
+//! test lets traffic through again, so the test decides what happens before the retry.
+
+use std::sync::{Arc, Mutex};
+
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::{Request, State},
+    http::StatusCode,
+    response::Response,
+};
+use tokio::sync::Notify;
+
+pub struct HttpProxy {
+    pub url: String,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    target: String,
+    http: reqwest::Client,
+    state: Mutex<Mode>,
+    lost: Notify,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Mode {
+    Pass,
+    /// Lose the answer to the next request whose path contains this, then go down.
+    LoseNext(String),
+    Down,
+}
+
+impl HttpProxy {
+    pub async fn start(target: &str) -> HttpProxy {
+        let shared = Arc::new(Shared {
+            target: target.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+            state: Mutex::new(Mode::Pass),
+            lost: Notify::new(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new().fallback(forward).with_state(shared.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        HttpProxy { url, shared }
+    }
+
+    /// The next request whose path contains `path_part` is carried out but its answer lost;
+    /// every request after it fails until [`HttpProxy::pass`].
+    pub fn lose_next_answer(&self, path_part: &str) {
+        *self.shared.state.lock().unwrap() = Mode::LoseNext(path_part.to_owned());
+    }
+
+    /// Waits until an answer was lost.
+    pub async fn answer_lost(&self) {
+        loop {
+            let lost = self.shared.lost.notified();
+            if *self.shared.state.lock().unwrap() == Mode::Down {
+                return;
+            }
+            lost.await;
+        }
+    }
+
+    pub fn pass(&self) {
+        *self.shared.state.lock().unwrap() = Mode::Pass;
+    }
+}
+
+async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let lose = match &*shared.state.lock().unwrap() {
+        Mode::Down => return bad_gateway(),
+        Mode::LoseNext(part) => request.uri().path().contains(part.as_str()),
+        Mode::Pass => false,
+    };
+    let (parts, body) = request.into_parts();
+    let body: Bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut upstream = shared
+        .http
+        .request(parts.method, format!("{}{path}", shared.target))
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != "host" {
+            upstream = upstream.header(name, value);
+        }
+    }
+    let Ok(answer) = upstream.send().await else {
+        return bad_gateway();
+    };
+    if lose {
+        *shared.state.lock().unwrap() = Mode::Down;
+        shared.lost.notify_waiters();
+        return bad_gateway();
+    }
+    let mut response = Response::builder().status(answer.status());
+    // Hop-by-hop and length headers describe the upstream connection, not this answer.
+    for (name, value) in answer.headers() {
+        if !["transfer-encoding", "connection", "content-length"].contains(&name.as_str()) {
+            response = response.header(name, value);
+        }
+    }
+    response
+        .body(Body::from(answer.bytes().await.unwrap_or_default()))
+        .unwrap()
+}
+
+fn bad_gateway() -> Response {
+    Response::builder()
+        .status(StatusCode::BAD_GATEWAY)
+        .body(Body::empty())
+        .unwrap()
+}

@@ -1,0 +1,25 @@
+//! The integration tests, outside in: a real Synapse, the real binary, both databases, the
+//! Gateway simulator. One test binary, each file a module: as eighteen binaries each compiled the
+//! shared support and linked matrix-sdk, sqlx and the bridge again.
+//!
+//! One file's tests: `scripts/test --test integration conversations::`.
+
+mod common;
+
+mod appservice;
+mod broadcasts;
+mod cli;
+mod conversations;
+mod delivery_status;
+mod directory;
+mod faults;
+mod key_changes;
+mod matrix_client;
+mod matrix_to_threema;
+mod portals;
+mod restart;
+mod sdk_interop;
+mod store;
+mod threema_callback;
+mod threema_gateway;
+mod threema_to_matrix;

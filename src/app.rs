@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use secrecy::ExposeSecret;
-use tokio::{net::TcpListener, sync::Notify};
+use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
@@ -108,8 +108,8 @@ impl App {
             listener,
             callback_listener,
         } = self;
-        let matrix_wake = Arc::new(Notify::new());
-        let threema_wake = bridge.threema_wake.clone();
+        let matrix_wake = bridge.wakes.matrix.clone();
+        let threema_wake = bridge.wakes.threema.clone();
         let tasks = TaskTracker::new();
 
         let state = AppState {
@@ -172,13 +172,13 @@ impl App {
         ));
         tasks.spawn(queue::run(
             Arc::new(ThreemaOutbox(bridge.clone())),
-            bridge.outbox_wake.clone(),
+            bridge.wakes.outbox.clone(),
             shutdown.clone(),
             workers,
         ));
         tasks.spawn(queue::run(
             Arc::new(BroadcastFanout::new(bridge.clone())),
-            bridge.broadcast_wake.clone(),
+            bridge.wakes.broadcast.clone(),
             shutdown.clone(),
             config.broadcast.concurrency,
         ));

@@ -128,7 +128,7 @@ async fn ghosts_are_registered_once_without_a_device() {
     let b = &bridge.bridge;
 
     let id = ThreemaId::parse(&common::threema::unique_threema_id('G')).unwrap();
-    let ghost = b.ensure_ghost(&id).await.unwrap();
+    let ghost = b.ghosts.ensure(&id).await.unwrap();
     assert_eq!(
         ghost.as_str(),
         format!(
@@ -149,7 +149,7 @@ async fn ghosts_are_registered_once_without_a_device() {
             .is_some()
     );
     // Again, and with the homeserver saying "in use": still fine, nothing changes.
-    assert_eq!(b.ensure_ghost(&id).await.unwrap(), ghost);
+    assert_eq!(b.ghosts.ensure(&id).await.unwrap(), ghost);
     b.matrix.register(ghost.localpart()).await.unwrap();
 
     // A ghost speaks with a timestamp of our choosing (the Threema message's date): a dispatcher

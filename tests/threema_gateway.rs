@@ -35,8 +35,8 @@ async fn what_the_bridge_sends_arrives_decrypted_on_the_phone() {
     let driver = id("DRIVER01");
     let credits_before = sim.credits();
 
-    let key = b.public_key_of(&driver).await.unwrap();
-    assert_eq!(b.public_key_of(&driver).await.unwrap(), key);
+    let key = b.keys.trusted(&driver).await.unwrap();
+    assert_eq!(b.keys.trusted(&driver).await.unwrap(), key);
     assert_eq!(
         sim.metrics().count("pubkeys", 200),
         1,
@@ -156,7 +156,7 @@ async fn what_the_bridge_sends_arrives_decrypted_on_the_phone() {
     // Six messages and two blobs, one credit each; the bridge reads the same balance.
     assert_eq!(sim.credits(), credits_before - 8);
     assert_eq!(b.refresh_credits().await, Some(sim.credits()));
-    assert_eq!(b.credits(), Some(sim.credits()));
+    assert_eq!(b.credits.balance(), Some(sim.credits()));
 }
 
 #[tokio::test]
@@ -460,7 +460,7 @@ async fn undecryptable_messages_and_changed_keys_are_kept_not_bridged() {
     // Once an operator accepts the new key, the held message is opened, then the next ones:
     // the driver's portal shows both, in that order.
     assert_eq!(
-        b.accept_key(&id("DRIVER04"), "test").await.unwrap(),
+        b.keys.accept(&id("DRIVER04"), "test").await.unwrap(),
         threema_bridge::store::KeyAcceptance::Accepted { requeued: 1 }
     );
     sim.send_from_user("DRIVER04", UserMessage::text("jetzt?"))
@@ -487,7 +487,7 @@ async fn gateway_statuses_become_typed_errors_without_the_secret() {
     let (sim, b) = (&sim, &h.bridge);
     sim.add_user(UserSpec::new("DRIVER05").behaviour(Behaviour::silent()));
     let driver = id("DRIVER05");
-    let key = b.public_key_of(&driver).await.unwrap();
+    let key = b.keys.trusted(&driver).await.unwrap();
     let client = &b.threema;
     let mut errors = Vec::new();
     let mut check = |e: ThreemaError, what: &str| {

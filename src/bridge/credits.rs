@@ -2,48 +2,92 @@
 //! `/ready`. Every message sent (receipts included) and every blob costs a credit.
 
 use std::{
-    sync::{Arc, atomic::Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicI64, Ordering},
+    },
     time::Duration,
 };
 
 use tokio_util::sync::CancellationToken;
 
 use super::{Bridge, BridgeError};
-use crate::store::now_ms;
+use crate::{store::now_ms, threema::ThreemaClient};
 
 const CHECK_EVERY: Duration = Duration::from_secs(600);
 
 /// Balance unknown (not read yet, or the Gateway did not answer).
-pub const UNKNOWN: i64 = i64::MIN;
+const UNKNOWN: i64 = i64::MIN;
 
-impl Bridge {
-    /// The last balance read, if any.
-    pub fn credits(&self) -> Option<i64> {
-        Some(self.credits.load(Ordering::Relaxed)).filter(|&c| c != UNKNOWN)
+/// The balance as last read and counted down since, and whether the admins were told it is low
+/// (told again once it recovered and fell again).
+pub struct Credits {
+    threema: Arc<ThreemaClient>,
+    warn_below: i64,
+    balance: AtomicI64,
+    warned: AtomicBool,
+}
+
+/// A balance read that fell below the warning threshold for the first time.
+struct Low(i64);
+
+impl Credits {
+    pub fn new(threema: Arc<ThreemaClient>, warn_below: i64) -> Self {
+        Credits {
+            threema,
+            warn_below,
+            balance: AtomicI64::new(UNKNOWN),
+            warned: AtomicBool::new(false),
+        }
     }
 
+    /// The last balance read, if any.
+    pub fn balance(&self) -> Option<i64> {
+        Some(self.balance.load(Ordering::Relaxed)).filter(|&c| c != UNKNOWN)
+    }
+
+    /// Reads the balance; `Low` when the admins are to be told now.
+    async fn read(&self) -> Result<(i64, Option<Low>), crate::threema::ThreemaError> {
+        let balance = self.threema.credits().await?;
+        self.balance.store(balance, Ordering::Relaxed);
+        if balance >= self.warn_below {
+            self.warned.store(false, Ordering::Relaxed);
+            tracing::info!(balance, "Threema Gateway credits");
+            return Ok((balance, None));
+        }
+        tracing::warn!(
+            balance,
+            warn_below = self.warn_below,
+            "Threema Gateway credits are running low"
+        );
+        let first = !self.warned.swap(true, Ordering::Relaxed);
+        Ok((balance, first.then_some(Low(balance))))
+    }
+
+    /// One message sent costs one credit: counts down the last balance read. Returns whether
+    /// to read it again (the count says it is getting low and nobody was told yet), so the
+    /// warning comes before sends fail, without asking the Gateway after every message.
+    fn spend_one(&self) -> bool {
+        let before = self.balance.load(Ordering::Relaxed);
+        if before == UNKNOWN {
+            return false;
+        }
+        self.balance.fetch_sub(1, Ordering::Relaxed);
+        before - 1 < self.warn_below && !self.warned.load(Ordering::Relaxed)
+    }
+}
+
+impl Bridge {
     /// Reads the balance now, remembers it and tells the admins once when it falls below
     /// `threema.credits_warning`.
     pub async fn refresh_credits(&self) -> Option<i64> {
-        match self.threema.credits().await {
-            Ok(balance) => {
-                self.credits.store(balance, Ordering::Relaxed);
-                let warn_below = self.config.threema.credits_warning;
-                if balance >= warn_below {
-                    self.credits_warned.store(false, Ordering::Relaxed);
-                    tracing::info!(balance, "Threema Gateway credits");
-                } else {
-                    tracing::warn!(
-                        balance,
-                        warn_below,
-                        "Threema Gateway credits are running low"
-                    );
-                    if !self.credits_warned.swap(true, Ordering::Relaxed)
-                        && let Err(e) = self.warn_admins(balance).await
-                    {
-                        tracing::warn!(error = %e, "cannot tell the admins about low credits");
-                        self.credits_warned.store(false, Ordering::Relaxed);
-                    }
+        match self.credits.read().await {
+            Ok((balance, low)) => {
+                if let Some(low) = low
+                    && let Err(e) = self.warn_admins(low).await
+                {
+                    tracing::warn!(error = %e, "cannot tell the admins about low credits");
+                    self.credits.warned.store(false, Ordering::Relaxed);
                 }
                 Some(balance)
             }
@@ -54,31 +98,23 @@ impl Bridge {
         }
     }
 
-    /// One message sent costs one credit: counts down the last balance read, and reads it
-    /// again when the count says it is getting low (so the warning comes before sends fail,
-    /// without asking the Gateway after every message).
+    /// Counts a message sent (see [`Credits::spend_one`]).
     pub(super) async fn spent_credit(&self) {
-        let before = self.credits.load(Ordering::Relaxed);
-        if before == UNKNOWN {
-            return;
-        }
-        self.credits.fetch_sub(1, Ordering::Relaxed);
-        if before - 1 < self.config.threema.credits_warning
-            && !self.credits_warned.load(Ordering::Relaxed)
-        {
+        if self.credits.spend_one() {
             self.refresh_credits().await;
         }
     }
 
-    async fn warn_admins(&self, balance: i64) -> Result<(), BridgeError> {
+    async fn warn_admins(&self, Low(balance): Low) -> Result<(), BridgeError> {
         let text = format!(
             "⚠️ The Threema Gateway account {} has {balance} credits left (warning below {}). \
              Every message to a driver costs one; when they run out, messages fail. \
              Top up the account in the Gateway admin panel.",
             self.threema.gateway_id(),
-            self.config.threema.credits_warning
+            self.credits.warn_below
         );
-        self.notice_admins(&text, &format!("credits-low-{}", now_ms()))
+        self.notices
+            .to_admins(&text, &format!("credits-low-{}", now_ms()))
             .await
     }
 }

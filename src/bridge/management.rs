@@ -84,15 +84,16 @@ impl Bridge {
         inviter: &UserId,
     ) -> Result<String, BridgeError> {
         self.matrix.join(room_id, &self.bot).await?;
-        if self.level(inviter) < Level::Dispatcher {
-            self.notice(
-                room_id,
-                None,
-                "Sorry, you are not permitted to use the Threema bridge. \
+        if self.access.level(inviter) < Level::Dispatcher {
+            self.notices
+                .notice(
+                    room_id,
+                    None,
+                    "Sorry, you are not permitted to use the Threema bridge. \
                  Ask your administrator if you need access.",
-                &format!("refusal-{room_id}"),
-            )
-            .await?;
+                    &format!("refusal-{room_id}"),
+                )
+                .await?;
             self.matrix
                 .leave(room_id, &self.bot, "not permitted to use the bridge")
                 .await?;
@@ -101,13 +102,14 @@ impl Bridge {
         self.store
             .management_room_insert(room_id.as_str(), inviter.as_str())
             .await?;
-        self.notice(
-            room_id,
-            None,
-            &format!("Hello! I bridge the dispatch desk to Threema.\n{HELP}"),
-            &format!("welcome-{room_id}"),
-        )
-        .await?;
+        self.notices
+            .notice(
+                room_id,
+                None,
+                &format!("Hello! I bridge the dispatch desk to Threema.\n{HELP}"),
+                &format!("welcome-{room_id}"),
+            )
+            .await?;
         Ok(format!("management room of {inviter}"))
     }
 
@@ -127,14 +129,15 @@ impl Bridge {
             return Ok("empty message".into());
         };
         let txn = format!("answer-{event_id}");
-        if self.level(sender) < Level::Dispatcher {
-            self.notice(
-                room_id,
-                Some(event_id),
-                "Sorry, you are not permitted to use the Threema bridge.",
-                &txn,
-            )
-            .await?;
+        if self.access.level(sender) < Level::Dispatcher {
+            self.notices
+                .notice(
+                    room_id,
+                    Some(event_id),
+                    "Sorry, you are not permitted to use the Threema bridge.",
+                    &txn,
+                )
+                .await?;
             return Ok(format!("refused command of {sender}"));
         }
         let answer = match &command {
@@ -153,7 +156,7 @@ impl Bridge {
                 None => self.status_command().await?,
             },
             Command::Sync | Command::Audit(_) | Command::AcceptKey(_)
-                if self.level(sender) < Level::Admin =>
+                if self.access.level(sender) < Level::Admin =>
             {
                 "Only bridge admins may do that.".to_owned()
             }
@@ -165,7 +168,9 @@ impl Bridge {
             Command::AcceptKey(who) => self.accept_key_command(who, sender).await?,
             Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
         };
-        self.notice(room_id, Some(event_id), &answer, &txn).await?;
+        self.notices
+            .notice(room_id, Some(event_id), &answer, &txn)
+            .await?;
         Ok(format!("command {command:?}"))
     }
 
@@ -187,7 +192,7 @@ impl Bridge {
         if id.is_gateway_id() {
             return Ok(format!("{id} is a Gateway ID, not a driver."));
         }
-        match self.public_key_of(&id).await {
+        match self.keys.trusted(&id).await {
             Ok(_) => {}
             Err(BridgeError::Threema(crate::threema::ThreemaError::NotFound)) => {
                 return Ok(format!("The Threema ID {id} does not exist."));
@@ -195,13 +200,13 @@ impl Bridge {
             Err(e) => return Err(e),
         }
         let name = self.driver_name(&id).await?;
-        if self.is_former_driver(&id) {
+        if self.access.is_former_driver(&id) {
             return Ok(format!(
                 "{name} ({id}) has left the company; nothing is sent to them."
             ));
         }
-        let ghost = self.ensure_ghost_profile(&id, &name).await?;
-        let room_id = self.ensure_portal(&id, &ghost, &name).await?;
+        let ghost = self.ghosts.ensure_named(&id, &name).await?;
+        let room_id = self.portals.ensure(&id, &ghost, &name).await?;
         self.matrix.ensure_invited(&room_id, sender).await?;
         self.record_member(
             room_id.as_str(),
@@ -220,7 +225,7 @@ impl Bridge {
                 "{who:?} is not a Threema ID (8 letters and digits). Nothing changed."
             ));
         };
-        Ok(match self.accept_key(&id, sender.as_str()).await? {
+        Ok(match self.keys.accept(&id, sender.as_str()).await? {
             KeyAcceptance::Accepted { requeued } => format!(
                 "The new key of {id} is trusted now. {requeued} held message(s) follow in the \
                  driver's chat, in their order."
@@ -293,7 +298,7 @@ impl Bridge {
     }
 
     async fn status_command(&self) -> Result<String, BridgeError> {
-        let credits = match self.credits() {
+        let credits = match self.credits.balance() {
             Some(n) => n.to_string(),
             None => "not known yet".into(),
         };
@@ -345,7 +350,7 @@ impl Bridge {
 
     /// The name a driver's ghost and portal get: configured, else as the ghost has it, else the ID.
     pub(super) async fn driver_name(&self, id: &ThreemaId) -> Result<String, BridgeError> {
-        if let Some((name, _)) = self.directory().driver(id) {
+        if let Some((name, _)) = self.access.view().driver(id) {
             return Ok(name.to_owned());
         }
         if let Some(name) = self.known_driver(id).and_then(|d| d.name.clone()) {

@@ -10,15 +10,36 @@ use ruma::{
     },
 };
 
-use super::{Bridge, BridgeError};
-use crate::matrix::MatrixError;
+use std::sync::Arc;
 
-impl Bridge {
+use super::{Access, BridgeError};
+use crate::{
+    config::Level,
+    matrix::{MatrixClient, MatrixError},
+    store::Store,
+};
+
+/// The bot's voice: notices and answers in rooms, each sent once per transaction id.
+pub struct Notices {
+    store: Store,
+    matrix: MatrixClient,
+    access: Arc<Access>,
+}
+
+impl Notices {
+    pub fn new(store: Store, matrix: MatrixClient, access: Arc<Access>) -> Self {
+        Notices {
+            store,
+            matrix,
+            access,
+        }
+    }
+
     /// A notice in the management room of every admin (`bridge.permissions`).
-    pub async fn notice_admins(&self, text: &str, txn: &str) -> Result<(), BridgeError> {
+    pub async fn to_admins(&self, text: &str, txn: &str) -> Result<(), BridgeError> {
         for (room_id, user_id) in self.store.management_rooms().await? {
-            let admin = ruma::UserId::parse(&user_id)
-                .is_ok_and(|u| self.level(&u) >= crate::config::Level::Admin);
+            let admin =
+                ruma::UserId::parse(&user_id).is_ok_and(|u| self.access.level(&u) >= Level::Admin);
             if let (true, Ok(room_id)) = (admin, RoomId::parse(&room_id)) {
                 self.notice(&room_id, None, text, txn).await?;
             }
@@ -43,7 +64,7 @@ impl Bridge {
     /// Posts an `m.notice` in the thread of `root` (a reply for clients without threads), so
     /// that a message's fate is shown on it without cluttering the room. An event that cannot
     /// start a thread (one that is itself in a thread) gets a plain reply.
-    pub async fn notice_in_thread(
+    pub async fn in_thread(
         &self,
         room_id: &RoomId,
         root: &EventId,
@@ -88,7 +109,7 @@ impl Bridge {
     }
 
     /// Sends a message content given as JSON, as the bot.
-    pub async fn send_raw_message(
+    pub async fn post_raw(
         &self,
         room_id: &RoomId,
         content: &serde_json::Value,

@@ -1,23 +1,57 @@
-//! Portal rooms: one per driver, holding the driver's whole history.
+//! Portal rooms: one per driver, holding the driver's whole history, made by the bot with the
+//! driver's ghost in it.
+
+use std::sync::Arc;
 
 use ruma::{
-    OwnedRoomAliasId, OwnedRoomId, OwnedUserId, UserId,
+    OwnedRoomAliasId, OwnedRoomId, OwnedServerName, OwnedUserId, UserId,
     api::client::room::{Visibility, create_room},
 };
 use serde_json::json;
+use tokio::sync::Notify;
 
-use super::{Bridge, BridgeError};
+use super::BridgeError;
 use crate::{
-    directory::plan::Membership, matrix::initial_state, store::RoomStateKind, threema::ThreemaId,
+    directory::plan::Membership,
+    matrix::{MatrixClient, initial_state},
+    store::{RoomStateKind, Store},
+    threema::ThreemaId,
 };
 
-impl Bridge {
-    /// The driver's portal room: from the store, or created now with the ghost in it.
-    ///
-    /// Creating a room is not idempotent, so each portal gets the alias `#threema_<id>` in our
-    /// exclusive namespace. If an earlier attempt created the room and then failed (or its
-    /// answer was lost), creating again answers `M_ROOM_IN_USE` and the alias names the room.
-    pub async fn ensure_portal(
+pub struct Portals {
+    store: Store,
+    matrix: MatrixClient,
+    bot: OwnedUserId,
+    domain: OwnedServerName,
+    /// Invited to every new portal until the directory decides (`bridge.dispatchers`).
+    desk: Vec<OwnedUserId>,
+    /// The directory's wake-up: a new portal is filed in its spaces and shown to its
+    /// dispatchers by the next reconcile.
+    directory_wake: Arc<Notify>,
+}
+
+impl Portals {
+    pub fn new(
+        store: Store,
+        matrix: MatrixClient,
+        bot: OwnedUserId,
+        domain: OwnedServerName,
+        desk: Vec<OwnedUserId>,
+        directory_wake: Arc<Notify>,
+    ) -> Self {
+        Portals {
+            store,
+            matrix,
+            bot,
+            domain,
+            desk,
+            directory_wake,
+        }
+    }
+
+    /// The driver's portal room: from the store, or created now (see [`Portals::create`]) with
+    /// the ghost in it and the desk invited.
+    pub async fn ensure(
         &self,
         driver: &ThreemaId,
         ghost: &UserId,
@@ -26,11 +60,8 @@ impl Bridge {
         if let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? {
             return Ok(portal.room_id);
         }
-        let topic = self.portal_topic(driver);
-        let invite = self.config.bridge.dispatchers.clone();
-        let room_id = self
-            .create_portal(driver, ghost, name, &topic, &invite)
-            .await?;
+        let topic = format!("Threema {driver}");
+        let room_id = self.create(driver, ghost, name, &topic, &self.desk).await?;
         // The directory invites the dispatchers who may see this driver and files the portal
         // in its spaces.
         self.directory_wake.notify_one();
@@ -42,7 +73,7 @@ impl Bridge {
     /// Creating a room is not idempotent, so each portal gets the alias `#threema_<id>` in our
     /// exclusive namespace. If an earlier attempt created the room and then failed (or its
     /// answer was lost), creating again answers `M_ROOM_IN_USE` and the alias names the room.
-    pub async fn create_portal(
+    pub async fn create(
         &self,
         driver: &ThreemaId,
         ghost: &UserId,
@@ -50,8 +81,8 @@ impl Bridge {
         topic: &str,
         invite: &[OwnedUserId],
     ) -> Result<OwnedRoomId, BridgeError> {
-        let alias = self.portal_alias(driver);
-        let request = self.portal_request(driver, ghost, name, topic, invite);
+        let alias = self.alias(driver);
+        let request = self.request(driver, ghost, name, topic, invite);
         let (room_id, created) = self.matrix.create_room_with_alias(request, &alias).await?;
         if !created {
             // An earlier attempt made the room, but may have been cut off before the
@@ -83,18 +114,26 @@ impl Bridge {
         Ok(room_id)
     }
 
-    /// The topic of a portal the directory does not describe.
-    fn portal_topic(&self, driver: &ThreemaId) -> String {
-        format!("Threema {driver}")
+    fn alias(&self, driver: &ThreemaId) -> OwnedRoomAliasId {
+        crate::ids::portal_alias(driver, &self.domain)
     }
 
-    fn portal_alias(&self, driver: &ThreemaId) -> OwnedRoomAliasId {
-        crate::ids::portal_alias(driver, &self.config.homeserver.domain)
+    async fn record_member(
+        &self,
+        room: &str,
+        user: &UserId,
+        membership: Membership,
+    ) -> Result<(), BridgeError> {
+        let (kind, user) = (RoomStateKind::Member, user.as_str());
+        Ok(self
+            .store
+            .room_state_set(room, kind, user, membership.as_str())
+            .await?)
     }
 
     /// A private room run by the bot: the ghost and the dispatch desk invited, shared history so
     /// that dispatchers who join later read everything, and `m.bridge` state naming the driver.
-    fn portal_request(
+    fn request(
         &self,
         driver: &ThreemaId,
         ghost: &UserId,
@@ -112,7 +151,7 @@ impl Bridge {
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
         request.visibility = Visibility::Private;
-        request.room_alias_name = Some(self.portal_alias(driver).alias().to_owned());
+        request.room_alias_name = Some(self.alias(driver).alias().to_owned());
         request.name = Some(name.to_owned());
         request.topic = Some(topic.to_owned());
         request.invite = std::iter::once(ghost.to_owned())

@@ -66,7 +66,9 @@ pub async fn push_events(
         other => ApiError::BadJson(other.body_text()),
     })?;
     let transaction = parse_transaction(&txn_id, &body)?;
-    let items = inbox_items(&transaction, |sender| state.bridge.sent_by_us(sender));
+    let items = inbox_items(&transaction, |sender| {
+        state.bridge.ghosts.sent_by_bridge(sender)
+    });
     let stored = state.bridge.store.inbox_push(&items).await.map_err(|e| {
         tracing::error!(error = %e, txn_id, "cannot persist transaction; the homeserver will retry");
         ApiError::Internal
@@ -178,7 +180,7 @@ pub async fn query_user(
     if known.is_none() {
         return Err(ApiError::NotFound("unknown Threema ID"));
     }
-    bridge.ensure_ghost(&threema_id).await.map_err(|e| {
+    bridge.ghosts.ensure(&threema_id).await.map_err(|e| {
         tracing::warn!(error = %e, %user_id, "cannot register ghost");
         ApiError::Internal
     })?;

@@ -24,7 +24,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         "database": show(database.is_ok(), database.err().map(|e| e.to_string()).unwrap_or_default()),
         "homeserver": show(homeserver.is_ok(), homeserver.err().map(|e| e.to_string()).unwrap_or_default()),
         // Information, not a condition: a bridge out of credits still receives messages.
-        "threema_credits": state.bridge.credits(),
+        "threema_credits": state.bridge.credits.balance(),
     });
     let status = if ready {
         StatusCode::OK

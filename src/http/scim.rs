@@ -18,15 +18,14 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use crate::{
+    bridge::directory::ScimUsersError,
     directory::{
         Record,
-        scim::{self, Filter, Meta, ScimError},
-        snapshot::Change,
+        scim::{self, Meta, ScimError},
     },
     store::StoredEmployee,
 };
 
-const SOURCE: &str = "scim";
 /// A SCIM user is a few hundred bytes; nothing an identity provider sends comes near this.
 const MAX_BODY: usize = 64 * 1024;
 
@@ -54,13 +53,20 @@ impl From<ScimError> for Error {
     }
 }
 
-impl From<crate::store::StoreError> for Error {
-    fn from(e: crate::store::StoreError) -> Self {
-        tracing::error!(error = %crate::error_chain::chain(&e), "SCIM request failed");
-        Error(ScimError {
-            status: 500,
-            scim_type: None,
-            detail: "internal error, try again".into(),
+impl From<ScimUsersError> for Error {
+    fn from(e: ScimUsersError) -> Self {
+        Error(match e {
+            ScimUsersError::Conflict(detail) => ScimError::conflict_uniqueness(detail),
+            ScimUsersError::NotFound(detail) => ScimError::not_found(detail),
+            ScimUsersError::KeyChanged => ScimError::bad_request("mutability", e.to_string()),
+            ScimUsersError::Store(e) => {
+                tracing::error!(error = %crate::error_chain::chain(&e), "SCIM request failed");
+                ScimError {
+                    status: 500,
+                    scim_type: None,
+                    detail: "internal error, try again".into(),
+                }
+            }
         })
     }
 }
@@ -132,19 +138,7 @@ async fn list(
         .as_deref()
         .map(scim::parse_filter)
         .transpose()?;
-    let all: Vec<StoredEmployee> = state
-        .bridge
-        .store
-        .employees()
-        .await?
-        .into_iter()
-        .filter(|e| !e.employee.removed)
-        .filter(|e| match &filter {
-            None => true,
-            Some(Filter::UserName(name)) => e.scim_user_name.as_deref() == Some(name.as_str()),
-            Some(Filter::ExternalId(id)) => e.employee.record.employee_id == *id,
-        })
-        .collect();
+    let all = state.bridge.scim_users.list(filter.as_ref()).await?;
     let start = query.start_index.unwrap_or(1).max(1);
     let count = query
         .count
@@ -164,31 +158,17 @@ async fn list(
 
 async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, Error> {
     let (user_name, record) = scim::record_from_user(&json_body(&body)?)?;
-    let store = &state.bridge.store;
-    let existing = store.employee_by_id(&record.employee_id).await?;
-    if existing
-        .as_ref()
-        .is_some_and(|e| e.scim_id.is_some() && !e.employee.removed)
-    {
-        return Err(ScimError::conflict_uniqueness(format!(
-            "a user with externalId {:?} exists",
-            record.employee_id
-        ))
-        .into());
-    }
-    let scim_id = existing
-        .and_then(|e| e.scim_id)
-        .unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>()));
-    let stored = store_change(&state, &scim_id, &user_name, record).await?;
+    let stored = state.bridge.scim_users.create(&user_name, record).await?;
     let mut response = scim_json(StatusCode::CREATED, &resource(&state, &stored));
-    if let Ok(location) = HeaderValue::from_str(&location(&state, &scim_id)) {
+    let scim_id = stored.scim_id.as_deref().unwrap_or_default();
+    if let Ok(location) = HeaderValue::from_str(&location(&state, scim_id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
 }
 
 async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
-    let employee = find(&state, &id).await?;
+    let employee = state.bridge.scim_users.find(&id).await?;
     Ok(scim_json(StatusCode::OK, &resource(&state, &employee)))
 }
 
@@ -197,9 +177,9 @@ async fn replace(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, Error> {
-    let current = find(&state, &id).await?;
+    let current = state.bridge.scim_users.find(&id).await?;
     let (user_name, record) = scim::record_from_user(&json_body(&body)?)?;
-    update(&state, &id, current, user_name, record).await
+    update(&state, current, user_name, record).await
 }
 
 async fn patch(
@@ -207,84 +187,28 @@ async fn patch(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, Error> {
-    let current = find(&state, &id).await?;
+    let current = state.bridge.scim_users.find(&id).await?;
     let patched = scim::apply_patch(&resource(&state, &current), &json_body(&body)?)?;
     let (user_name, record) = scim::record_from_user(&patched)?;
-    update(&state, &id, current, user_name, record).await
-}
-
-/// Deprovisioning: the employee is offboarded (kept, like a row gone from the CSV).
-async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
-    let current = find(&state, &id).await?;
-    let change = Change::Removed(current.employee.record.clone());
-    state
-        .bridge
-        .store
-        .employees_apply(SOURCE, &[change], "scim")
-        .await?;
-    state.bridge.directory_wake.notify_one();
-    Ok(StatusCode::NO_CONTENT.into_response())
+    update(&state, current, user_name, record).await
 }
 
 async fn update(
     state: &AppState,
-    id: &str,
     current: StoredEmployee,
     user_name: String,
     record: Record,
 ) -> Result<Response, Error> {
-    if record.employee_id != current.employee.record.employee_id {
-        return Err(ScimError::bad_request(
-            "mutability",
-            "externalId is the employee's stable key and cannot change",
-        )
-        .into());
-    }
-    let stored = store_change(state, id, &user_name, record).await?;
+    let users = &state.bridge.scim_users;
+    let stored = users.update(current, &user_name, record).await?;
     Ok(scim_json(StatusCode::OK, &resource(state, &stored)))
 }
 
-/// Stores the record (audited), gives it its SCIM identity, and rings the reconciler.
-async fn store_change(
-    state: &AppState,
-    scim_id: &str,
-    user_name: &str,
-    record: Record,
-) -> Result<StoredEmployee, Error> {
-    let store = &state.bridge.store;
-    let before = store.employee_by_id(&record.employee_id).await?;
-    if store
-        .scim_user_name_taken(user_name, &record.employee_id)
-        .await?
-    {
-        return Err(
-            ScimError::conflict_uniqueness(format!("userName {user_name:?} is taken")).into(),
-        );
-    }
-    let change = match before {
-        Some(b) if !b.employee.removed => (b.employee.record != record
-            || b.employee.source != SOURCE)
-            .then(|| Change::Changed(b.employee.record, record.clone())),
-        _ => Some(Change::Added(record.clone())),
-    };
-    if let Some(change) = change {
-        store.employees_apply(SOURCE, &[change], "scim").await?;
-        state.bridge.directory_wake.notify_one();
-    }
-    store
-        .employee_set_scim(&record.employee_id, scim_id, user_name)
-        .await?;
-    store
-        .employee_by_id(&record.employee_id)
-        .await?
-        .ok_or_else(|| Error(ScimError::not_found("the user vanished")))
-}
-
-async fn find(state: &AppState, id: &str) -> Result<StoredEmployee, Error> {
-    match state.bridge.store.employee_by_scim_id(id).await? {
-        Some(e) if !e.employee.removed => Ok(e),
-        _ => Err(ScimError::not_found(format!("no user {id:?}")).into()),
-    }
+/// Deprovisioning: the employee is offboarded (kept, like a row gone from the CSV).
+async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, Error> {
+    let users = &state.bridge.scim_users;
+    users.deprovision(users.find(&id).await?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 fn json_body(body: &Bytes) -> Result<Value, ScimError> {

@@ -25,7 +25,7 @@ impl Bridge {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(interval) => {}
-                () = self.board_wake.notified() => {
+                () = self.wakes.board.notified() => {
                     // Several changes close together make one edit.
                     tokio::time::sleep(interval.min(Duration::from_millis(500))).await;
                 }
@@ -66,7 +66,7 @@ impl Bridge {
                         "m.new_content": {"msgtype": "m.notice", "body": text},
                         "m.relates_to": {"rel_type": "m.replace", "event_id": board_event},
                     });
-                    self.send_raw_message(&room_id, &content, &txn).await?;
+                    self.notices.post_raw(&room_id, &content, &txn).await?;
                     board_event.clone()
                 }
                 None => {
@@ -76,7 +76,8 @@ impl Bridge {
                         "m.relates_to": {"m.in_reply_to": {"event_id": broadcast.event_id}},
                     });
                     let txn = format!("board-{}", broadcast.event_id);
-                    self.send_raw_message(&room_id, &content, &txn)
+                    self.notices
+                        .post_raw(&room_id, &content, &txn)
                         .await?
                         .to_string()
                 }
@@ -130,12 +131,13 @@ impl Bridge {
             "m.mentions": {"user_ids": [broadcast.sender]},
             "m.relates_to": {"m.in_reply_to": {"event_id": broadcast.event_id}},
         });
-        self.send_raw_message(
-            room_id,
-            &content,
-            &format!("escalate-{}", broadcast.event_id),
-        )
-        .await?;
+        self.notices
+            .post_raw(
+                room_id,
+                &content,
+                &format!("escalate-{}", broadcast.event_id),
+            )
+            .await?;
         self.store
             .broadcast_set_escalated(&broadcast.event_id)
             .await?;

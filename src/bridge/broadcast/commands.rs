@@ -73,7 +73,9 @@ impl Bridge {
             }
             _ => ROOM_HELP.into(),
         };
-        self.notice(room_id, Some(event_id), &answer, &txn).await?;
+        self.notices
+            .notice(room_id, Some(event_id), &answer, &txn)
+            .await?;
         Ok(format!("broadcast room command {word}"))
     }
 
@@ -161,7 +163,7 @@ impl Bridge {
             "info": {"mimetype": "text/csv", "size": size},
             "m.relates_to": {"m.in_reply_to": {"event_id": event_id}},
         });
-        self.send_raw_message(room_id, &content, txn).await?;
+        self.notices.post_raw(room_id, &content, txn).await?;
         Ok(())
     }
 
@@ -175,8 +177,8 @@ impl Bridge {
             .count();
         let queued = self.store.broadcast_resend_unread(&b.event_id).await?;
         if queued > 0 {
-            self.outbox_wake.notify_one();
-            self.board_wake.notify_one();
+            self.wakes.outbox.notify_one();
+            self.wakes.board.notify_one();
         }
         Ok(format!(
             "Sent again to {unread} driver(s) who had not read it ({queued} message(s))."

@@ -94,7 +94,7 @@ impl Bridge {
                 item.recipient
             )));
         };
-        if self.is_former_driver(&driver) {
+        if self.access.is_former_driver(&driver) {
             return Ok(Outcome::kept(FORMER_DRIVER));
         }
         let (portal, copy) = match (&item.portal_room, &item.copy_event) {
@@ -104,7 +104,7 @@ impl Bridge {
                     Some(p) => p.room_id.to_string(),
                     None => {
                         // Not opened yet: only for an ID that exists (as `start` does).
-                        match self.public_key_of(&driver).await {
+                        match self.keys.trusted(&driver).await {
                             Ok(_) => {}
                             Err(BridgeError::Threema(ThreemaError::NotFound)) => {
                                 return Ok(Outcome::kept(
@@ -114,8 +114,9 @@ impl Bridge {
                             Err(e) => return Err(e),
                         }
                         let name = self.driver_name(&driver).await?;
-                        let ghost = self.ensure_ghost_profile(&driver, &name).await?;
-                        self.ensure_portal(&driver, &ghost, &name)
+                        let ghost = self.ghosts.ensure_named(&driver, &name).await?;
+                        self.portals
+                            .ensure(&driver, &ghost, &name)
                             .await?
                             .to_string()
                     }
@@ -136,12 +137,13 @@ impl Bridge {
                     Some(copy) => copy,
                     None => {
                         self.store.delivery_copy_tried(item.seq).await?;
-                        self.send_raw_message(
-                            &room_id,
-                            &content,
-                            &format!("broadcast-{}-{}", item.event_id, item.recipient),
-                        )
-                        .await?
+                        self.notices
+                            .post_raw(
+                                &room_id,
+                                &content,
+                                &format!("broadcast-{}-{}", item.event_id, item.recipient),
+                            )
+                            .await?
                     }
                 };
                 self.store
@@ -167,7 +169,7 @@ impl Bridge {
             })
             .collect();
         let new = self.store.outbox_enqueue(&rows).await?;
-        self.outbox_wake.notify_one();
+        self.wakes.outbox.notify_one();
         Ok(Outcome::done(format!(
             "copy {copy}, {new} message(s) queued"
         )))

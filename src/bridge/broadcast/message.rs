@@ -43,7 +43,7 @@ impl Bridge {
     ) -> Result<String, BridgeError> {
         let room_id = RoomId::parse(&room.room_id)
             .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")))?;
-        if self.level(sender) < Level::Dispatcher {
+        if self.access.level(sender) < Level::Dispatcher {
             let text = "Not sent: you are not permitted to write to drivers.";
             return self.refuse_broadcast(&room_id, event_id, text.into()).await;
         }
@@ -99,14 +99,15 @@ impl Bridge {
         event_id: &EventId,
         text: String,
     ) -> Result<String, BridgeError> {
-        self.notice(
-            room_id,
-            Some(event_id),
-            &text,
-            &format!("refused-{event_id}"),
-        )
-        .await
-        .map(|()| format!("not broadcast: {text}"))
+        self.notices
+            .notice(
+                room_id,
+                Some(event_id),
+                &text,
+                &format!("refused-{event_id}"),
+            )
+            .await
+            .map(|()| format!("not broadcast: {text}"))
     }
 
     /// The Threema messages a broadcast sends (signed with the sender's name, files uploaded
@@ -222,6 +223,7 @@ impl Bridge {
             );
         }
         let preview = self
+            .notices
             .post(
                 room_id,
                 Some(event_id),

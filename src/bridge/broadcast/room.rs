@@ -68,13 +68,14 @@ impl Bridge {
                 &recipients,
             )
             .await?;
-        self.notice(
-            &room_id,
-            None,
-            &format!("{} recipient(s). {ROOM_HELP}", selected.recipients.len()),
-            &format!("broadcast-welcome-{room_id}"),
-        )
-        .await?;
+        self.notices
+            .notice(
+                &room_id,
+                None,
+                &format!("{} recipient(s). {ROOM_HELP}", selected.recipients.len()),
+                &format!("broadcast-welcome-{room_id}"),
+            )
+            .await?;
         Ok(room_id)
     }
 
@@ -114,7 +115,7 @@ impl Bridge {
         target: &str,
         sender: &UserId,
     ) -> Result<String, BridgeError> {
-        if self.level(sender) < Level::Dispatcher {
+        if self.access.level(sender) < Level::Dispatcher {
             return Ok(format!("confirmation by {sender} ignored: not permitted"));
         }
         let Some(broadcast) = self.store.broadcast_get(target).await? else {
@@ -147,8 +148,8 @@ impl Bridge {
             self.store.broadcast_room_confirm(&room.room_id).await?;
         }
         if started {
-            self.broadcast_wake.notify_one();
-            self.board_wake.notify_one();
+            self.wakes.broadcast.notify_one();
+            self.wakes.board.notify_one();
         }
         Ok(format!(
             "broadcast {} started for {} recipient(s)",

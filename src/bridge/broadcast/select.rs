@@ -137,7 +137,7 @@ impl Bridge {
                 .flatten()
                 .unwrap_or_else(|| id.to_string());
             candidates.push(Candidate {
-                active: !self.is_former_driver(&id),
+                active: !self.access.is_former_driver(&id),
                 id: Some(id),
                 name,
                 record: None,

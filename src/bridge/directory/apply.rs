@@ -12,7 +12,7 @@ use super::{super::Bridge, SyncReport};
 use crate::{
     bridge::BridgeError,
     directory::plan::{Action, Membership, Room, SpaceKey},
-    ids::{ghost_user_id, room_alias},
+    ids::room_alias,
     matrix::initial_state,
     store::RoomStateKind,
     threema::ThreemaId,
@@ -86,7 +86,7 @@ impl Bridge {
     async fn apply(&self, action: &Action) -> Result<(), BridgeError> {
         match action {
             Action::EnsureGhost { driver, name } => {
-                self.ensure_ghost_profile(driver, name).await?;
+                self.ghosts.ensure_named(driver, name).await?;
             }
             Action::CreatePortal {
                 driver,
@@ -94,8 +94,9 @@ impl Bridge {
                 topic,
                 invite,
             } => {
-                let ghost = self.ensure_ghost(driver).await?;
-                self.create_portal(driver, &ghost, name, topic, invite)
+                let ghost = self.ghosts.ensure(driver).await?;
+                self.portals
+                    .create(driver, &ghost, name, topic, invite)
                     .await?;
                 for user in invite {
                     self.audit_action("access.granted", user.as_str(), action)
@@ -165,7 +166,7 @@ impl Bridge {
             }
             Action::GhostJoin { room, driver } => {
                 let room_id = parse_room(room)?;
-                let ghost = self.ensure_ghost(driver).await?;
+                let ghost = self.ghosts.ensure(driver).await?;
                 self.matrix.ensure_invited(&room_id, &ghost).await?;
                 self.matrix.join(&room_id, &ghost).await?;
                 self.record_member(room, &ghost, Membership::Join).await?;
@@ -173,7 +174,7 @@ impl Bridge {
                     .await?;
             }
             Action::GhostLeave { room, driver } => {
-                let ghost = ghost_user_id(driver, &self.config.homeserver.domain);
+                let ghost = self.ghosts.user_id(driver);
                 match self
                     .matrix
                     .leave(&parse_room(room)?, &ghost, "left the company")

@@ -3,6 +3,7 @@
 //! nothing; every change and every action lands in the audit log.
 
 mod apply;
+mod scim_users;
 mod sources;
 mod view;
 
@@ -11,6 +12,7 @@ use std::{collections::HashMap, fmt, sync::Arc};
 use time::Date;
 use tokio_util::sync::CancellationToken;
 
+pub use scim_users::{ScimUsers, ScimUsersError};
 pub use view::DirectoryView;
 
 use super::{Bridge, BridgeError};
@@ -200,7 +202,8 @@ impl Bridge {
             let digest = <sha2::Sha256 as sha2::Digest>::digest(refused.to_string().as_bytes());
             let txn = format!("directory-refused-{}", hex::encode(&digest[..8]));
             if let Err(e) = self
-                .notice_admins(&format!("⚠️ Directory sync stopped: {refused}"), &txn)
+                .notices
+                .to_admins(&format!("⚠️ Directory sync stopped: {refused}"), &txn)
                 .await
             {
                 tracing::warn!(error = %e, "cannot tell the admins about the refused snapshot");
@@ -218,7 +221,7 @@ impl Bridge {
         let looked_up = self.look_up_drivers(stored, dry_run, report).await?;
         let directory: Vec<Employee> = stored.iter().map(|s| s.employee.clone()).collect();
         if !dry_run {
-            self.set_directory_view(DirectoryView::new(
+            self.access.replace_view(DirectoryView::new(
                 &directory,
                 &looked_up,
                 &self.config,
@@ -333,7 +336,7 @@ impl Bridge {
     }
 
     /// Runs the directory: a sync at start, when the CSV file changes, on every interval, and
-    /// a reconcile whenever something (SCIM) rings `directory_wake`.
+    /// a reconcile whenever something (SCIM) rings `wakes.directory`.
     pub async fn run_directory(self: Arc<Self>, shutdown: CancellationToken) {
         if !self.config.directory.enabled() {
             return;
@@ -356,7 +359,7 @@ impl Bridge {
                     csv_seen = stamp;
                     changed
                 }
-                _ = self.directory_wake.notified() => false,
+                _ = self.wakes.directory.notified() => false,
             };
             let result = if run_sync {
                 self.directory_sync(SyncOptions::default()).await

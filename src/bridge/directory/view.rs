@@ -1,14 +1,14 @@
 //! The directory as the message flows consult it on every event: who may use the bridge, which
 //! drivers are current and what they are called. Rebuilt after every sync; reads never wait.
 
-use std::{collections::HashMap, sync::Arc};
+use std::collections::HashMap;
 
 use ruma::{OwnedUserId, UserId};
 use time::Date;
 
 use super::super::Bridge;
 use crate::{
-    config::{Config, Level},
+    config::Config,
     directory::{Employee, plan},
     threema::ThreemaId,
 };
@@ -47,6 +47,11 @@ impl DirectoryView {
         }
     }
 
+    /// Whether the dispatcher is current; `None` if the directory does not know them.
+    pub fn dispatcher(&self, user: &UserId) -> Option<bool> {
+        self.dispatchers.get(user).copied()
+    }
+
     /// The driver's name and whether they are current; `None` if the directory does not know
     /// them.
     pub fn driver(&self, id: &ThreemaId) -> Option<(&str, bool)> {
@@ -57,14 +62,6 @@ impl DirectoryView {
 }
 
 impl Bridge {
-    pub fn directory(&self) -> Arc<DirectoryView> {
-        self.directory.read().expect("not poisoned").clone()
-    }
-
-    pub(super) fn set_directory_view(&self, view: DirectoryView) {
-        *self.directory.write().expect("not poisoned") = Arc::new(view);
-    }
-
     /// Builds the view from the store (at startup; syncs rebuild it as they go).
     pub async fn load_directory_view(&self) -> Result<(), super::BridgeError> {
         let stored = self.store.employees().await?;
@@ -73,30 +70,12 @@ impl Bridge {
             .filter_map(|s| Some((s.employee.record.employee_id.clone(), s.looked_up()?)))
             .collect();
         let directory: Vec<Employee> = stored.into_iter().map(|s| s.employee).collect();
-        self.set_directory_view(DirectoryView::new(
+        self.access.replace_view(DirectoryView::new(
             &directory,
             &looked_up,
             &self.config,
             super::today(),
         ));
         Ok(())
-    }
-
-    /// What `user` may do: the config's permissions, raised to dispatcher for the directory's
-    /// current dispatchers, and nothing at all for those who left, whatever the config says.
-    pub fn level(&self, user: &UserId) -> Level {
-        let configured = self.config.bridge.permissions.level(user);
-        match self.directory().dispatchers.get(user) {
-            Some(true) => configured.max(Level::Dispatcher),
-            Some(false) => Level::None,
-            None => configured,
-        }
-    }
-
-    /// A driver the directory lists as gone (left, inactive, removed).
-    pub fn is_former_driver(&self, id: &ThreemaId) -> bool {
-        self.directory()
-            .driver(id)
-            .is_some_and(|(_, active)| !active)
     }
 }

@@ -35,13 +35,14 @@ impl Bridge {
         let items = match plan {
             Plan::Send(items) => items,
             Plan::Refuse(reason) => {
-                self.notice(
-                    room_id,
-                    Some(event_id),
-                    &reason,
-                    &format!("refused-{event_id}"),
-                )
-                .await?;
+                self.notices
+                    .notice(
+                        room_id,
+                        Some(event_id),
+                        &reason,
+                        &format!("refused-{event_id}"),
+                    )
+                    .await?;
                 return Ok(format!("not sent: {reason}"));
             }
         };
@@ -61,7 +62,7 @@ impl Bridge {
             })
             .collect();
         let new = self.store.outbox_enqueue(&rows).await?;
-        self.outbox_wake.notify_one();
+        self.wakes.outbox.notify_one();
         Ok(format!("queued {new} message(s) for {driver}"))
     }
 
@@ -173,7 +174,7 @@ impl Bridge {
         row: &OutboxItem,
     ) -> Result<Result<(Prepared, [u8; 32]), String>, BridgeError> {
         let recipient = &row.recipient;
-        if self.is_former_driver(recipient) {
+        if self.access.is_former_driver(recipient) {
             return Ok(Err(FORMER_DRIVER.into()));
         }
         let item: Outgoing = serde_json::from_str(&row.payload)
@@ -183,7 +184,7 @@ impl Bridge {
             Err(Failure::Permanent(reason)) => return Ok(Err(reason)),
             Err(Failure::Retry(e)) => return Err(e),
         };
-        match self.public_key_of(recipient).await {
+        match self.keys.trusted(recipient).await {
             Ok(key) => Ok(Ok((prepared, key))),
             Err(BridgeError::Threema(ThreemaError::NotFound)) => {
                 Ok(Err("this Threema ID does not exist (any more)".into()))
@@ -404,13 +405,14 @@ impl Bridge {
     }
 
     async fn notice_on_row(&self, row: &OutboxItem, text: &str) -> Result<(), BridgeError> {
-        self.notice_in_thread(
-            &row.room_id,
-            &row.event_id,
-            text,
-            &format!("outbox-{}", row.seq),
-        )
-        .await
+        self.notices
+            .in_thread(
+                &row.room_id,
+                &row.event_id,
+                text,
+                &format!("outbox-{}", row.seq),
+            )
+            .await
     }
 }
 

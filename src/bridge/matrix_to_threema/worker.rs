@@ -94,7 +94,7 @@ impl Bridge {
         }
         let event: EventHead = serde_json::from_str(&item.payload)
             .map_err(|e| BridgeError::BadEvent(e.to_string()))?;
-        if self.is_own_user(&event.sender) {
+        if self.ghosts.is_bridge_user(&event.sender) {
             return Ok("echo".into());
         }
         match event.event_type.as_str() {
@@ -113,25 +113,27 @@ impl Bridge {
         let event_id = &event.event_id;
         if let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? {
             let driver = portal.threema_id;
-            if self.level(&event.sender) < Level::Dispatcher {
-                self.notice(
-                    &event.room_id,
-                    Some(event_id),
-                    "Not sent to Threema: you are not permitted to write to drivers.",
-                    &format!("refused-{event_id}"),
-                )
-                .await?;
+            if self.access.level(&event.sender) < Level::Dispatcher {
+                self.notices
+                    .notice(
+                        &event.room_id,
+                        Some(event_id),
+                        "Not sent to Threema: you are not permitted to write to drivers.",
+                        &format!("refused-{event_id}"),
+                    )
+                    .await?;
                 return Ok(format!("not sent: {} is not permitted", event.sender));
             }
-            if self.is_former_driver(&driver) {
+            if self.access.is_former_driver(&driver) {
                 let text = format!("Not sent to Threema: {}.", super::FORMER_DRIVER);
-                self.notice(
-                    &event.room_id,
-                    Some(event_id),
-                    &text,
-                    &format!("refused-{event_id}"),
-                )
-                .await?;
+                self.notices
+                    .notice(
+                        &event.room_id,
+                        Some(event_id),
+                        &text,
+                        &format!("refused-{event_id}"),
+                    )
+                    .await?;
                 return Ok(format!("not sent: {driver} has left"));
             }
             let display_name = self
@@ -202,12 +204,12 @@ impl Bridge {
         {
             return Ok("reaction not bridged".into());
         }
-        if self.level(&event.sender) < Level::Dispatcher {
+        if self.access.level(&event.sender) < Level::Dispatcher {
             return Ok(format!("resend refused: {} is not permitted", event.sender));
         }
         let queued = self.store.outbox_resend(target).await?;
         if queued > 0 {
-            self.outbox_wake.notify_one();
+            self.wakes.outbox.notify_one();
         }
         Ok(format!(
             "resend of {target}: {queued} message(s) queued again"
@@ -228,7 +230,7 @@ impl Bridge {
             return Err(BridgeError::BadEvent("redaction without redacts".into()));
         };
         let Some(portal) = portal else {
-            if self.level(&event.sender) >= Level::Dispatcher
+            if self.access.level(&event.sender) >= Level::Dispatcher
                 && self
                     .store
                     .broadcast_room(event.room_id.as_str())
@@ -240,7 +242,7 @@ impl Bridge {
             return Ok("redaction outside a portal".into());
         };
         let driver = portal.threema_id;
-        if self.level(&event.sender) < Level::Dispatcher {
+        if self.access.level(&event.sender) < Level::Dispatcher {
             return Ok(format!(
                 "redaction by {} not bridged: not permitted",
                 event.sender

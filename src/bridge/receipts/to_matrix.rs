@@ -17,7 +17,6 @@ use crate::bridge::{
 };
 use crate::{
     config::ReadReceipts,
-    ids::ghost_user_id,
     store::{OutboxItem, Reaction},
     threema::{MessageId, codec::ReceiptStatus},
 };
@@ -34,7 +33,7 @@ impl Bridge {
         if status == ReceiptStatus::Read && mode == ReadReceipts::Off {
             return Ok(Bridged::Nothing("read receipts are off".into()));
         }
-        let ghost = ghost_user_id(&incoming.from, &self.config.homeserver.domain);
+        let ghost = self.ghosts.user_id(&incoming.from);
         let at = incoming.date.max(0) * 1000;
         // Asked before the lookups: a send recorded between a lookup and this question would
         // otherwise be neither found nor in flight, and its receipt dropped.

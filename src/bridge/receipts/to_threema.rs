@@ -40,7 +40,7 @@ impl Bridge {
 
     /// Dispatchers' reading counts; the bridge's own users and strangers' does not.
     fn is_desk_reader(&self, user: &UserId) -> bool {
-        !self.is_own_user(user) && self.level(user) >= Level::Dispatcher
+        !self.ghosts.is_bridge_user(user) && self.access.level(user) >= Level::Dispatcher
     }
 
     /// Sends the driver one read receipt for their messages up to `event_id` not reported yet.
@@ -72,7 +72,7 @@ impl Bridge {
         if unread.is_empty() {
             return Ok(0);
         }
-        let key = self.public_key_of(driver).await?;
+        let key = self.keys.trusted(driver).await?;
         for chunk in unread.chunks(IDS_PER_RECEIPT) {
             let ids: Vec<String> = chunk.iter().map(|m| m.threema_message_id.clone()).collect();
             // Sent before it is marked: after a crash in between the driver gets the same

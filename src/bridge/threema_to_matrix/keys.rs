@@ -4,18 +4,38 @@
 //! (`accept-key` in the management room or on the command line); then the messages held
 //! meanwhile are replayed through the inbox, in their order.
 
-use crate::bridge::{Bridge, BridgeError, queue::Outcome};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::bridge::{BridgeError, queue::Outcome};
 use crate::{
-    store::{KeyAcceptance, ThreemaItem},
-    threema::{ThreemaError, ThreemaId, crypto::key_bytes},
+    store::{KeyAcceptance, Store, ThreemaItem},
+    threema::{ThreemaClient, ThreemaError, ThreemaId, crypto::key_bytes},
 };
 
 /// The outcome recorded for a held message (the store marks it held in its own column).
 pub const HELD: &str = "held: the sender's public key changed";
 
-impl Bridge {
+/// Drivers' keys as the bridge trusts them.
+pub struct Keys {
+    store: Store,
+    threema: Arc<ThreemaClient>,
+    /// The Threema inbox's wake-up, rung when held messages are queued again.
+    inbox_wake: Arc<Notify>,
+}
+
+impl Keys {
+    pub fn new(store: Store, threema: Arc<ThreemaClient>, inbox_wake: Arc<Notify>) -> Self {
+        Keys {
+            store,
+            threema,
+            inbox_wake,
+        }
+    }
+
     /// The trusted key of `id`: from the store, or looked up and stored on first use.
-    pub async fn public_key_of(&self, id: &ThreemaId) -> Result<[u8; 32], BridgeError> {
+    pub async fn trusted(&self, id: &ThreemaId) -> Result<[u8; 32], BridgeError> {
         if let Some(cached) = self.store.public_key(id.as_str()).await? {
             return parse(id, &cached.public_key);
         }
@@ -33,8 +53,8 @@ impl Bridge {
 
     /// Asks the Gateway again, after a box would not open with the stored key. Returns whether
     /// the Gateway now has another key for `id`; that key is recorded as pending, not used.
-    pub async fn recheck_public_key(&self, id: &ThreemaId) -> Result<bool, BridgeError> {
-        let trusted = self.public_key_of(id).await?;
+    pub async fn recheck(&self, id: &ThreemaId) -> Result<bool, BridgeError> {
+        let trusted = self.trusted(id).await?;
         let current = self.threema.lookup_public_key(id).await?;
         if current == trusted {
             return Ok(false);
@@ -68,15 +88,11 @@ impl Bridge {
     /// An operator trusts the pending key of `id`: the held messages are queued again, in their
     /// order, and this process's Threema inbox is woken for them. Another running bridge (the
     /// command line runs beside `serve`) finds them at its next rescan, within seconds.
-    pub async fn accept_key(
-        &self,
-        id: &ThreemaId,
-        actor: &str,
-    ) -> Result<KeyAcceptance, BridgeError> {
+    pub async fn accept(&self, id: &ThreemaId, actor: &str) -> Result<KeyAcceptance, BridgeError> {
         let accepted = self.store.public_key_accept(id.as_str(), actor).await?;
         if let KeyAcceptance::Accepted { requeued } = accepted {
             tracing::warn!(threema_id = %id, %actor, requeued, "changed public key accepted");
-            self.threema_wake.notify_one();
+            self.inbox_wake.notify_one();
         }
         Ok(accepted)
     }

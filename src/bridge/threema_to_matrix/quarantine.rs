@@ -23,7 +23,8 @@ impl Bridge {
         Ok(self.config.bridge.unknown_senders == UnknownSenders::Open
             || self.known_driver(from).is_some()
             || self
-                .directory()
+                .access
+                .view()
                 .driver(from)
                 .is_some_and(|(_, active)| active)
             || self
@@ -59,13 +60,14 @@ impl Bridge {
             "📥 {from}{nickname} is not a known driver and wrote: {what}\n\
              To open a chat with them, answer here: start {from}"
         );
-        self.notice(
-            &room_id,
-            None,
-            &text,
-            &format!("quarantine-{from}-{}", incoming.message_id),
-        )
-        .await?;
+        self.notices
+            .notice(
+                &room_id,
+                None,
+                &text,
+                &format!("quarantine-{from}-{}", incoming.message_id),
+            )
+            .await?;
         Ok(Outcome::kept(format!(
             "unknown sender: quarantined {}",
             describe_kind(&incoming.message)

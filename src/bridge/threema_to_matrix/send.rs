@@ -17,7 +17,6 @@ use bridge_convert::format;
 use super::convert::{self, Uploaded};
 use crate::{
     bridge::{Bridge, BridgeError, Incoming},
-    ids::ghost_user_id,
     matrix::RetryPolicy,
     store::{Direction, MessageMapping, Poll},
     threema::{
@@ -69,15 +68,15 @@ impl Bridge {
         }
 
         // The directory's name wins over the nickname the driver chose in Threema.
-        let name = match self.directory().driver(&incoming.from) {
+        let name = match self.access.view().driver(&incoming.from) {
             Some((name, _)) => name.to_owned(),
             None => incoming
                 .nickname
                 .clone()
                 .unwrap_or_else(|| incoming.from.to_string()),
         };
-        let ghost = self.ensure_ghost_profile(&incoming.from, &name).await?;
-        let room_id = self.ensure_portal(&incoming.from, &ghost, &name).await?;
+        let ghost = self.ghosts.ensure_named(&incoming.from, &name).await?;
+        let room_id = self.portals.ensure(&incoming.from, &ghost, &name).await?;
         let content = match &incoming.message {
             Message::Text(text) => self.text_content(incoming, text).await?,
             Message::File(_)
@@ -125,7 +124,7 @@ impl Bridge {
             .await?
             .is_some()
         {
-            self.board_wake.notify_one();
+            self.wakes.board.notify_one();
         }
         self.record(incoming, &room_id, &event_id, &ghost).await?;
         Ok(Bridged::Event(event_id))
@@ -178,7 +177,7 @@ impl Bridge {
             let Some(threema_id) = ThreemaId::parse(&id).filter(|id| !id.is_gateway_id()) else {
                 continue;
             };
-            let user_id = ghost_user_id(&threema_id, &self.config.homeserver.domain);
+            let user_id = self.ghosts.user_id(&threema_id);
             let name = self
                 .store
                 .ghost_by_threema_id(threema_id.as_str())
@@ -292,7 +291,7 @@ impl Bridge {
             return Ok(Bridged::Nothing("never bridged, nothing to redact".into()));
         };
         let room_id = parse_room_id(&original.room_id)?;
-        let ghost = ghost_user_id(&incoming.from, &self.config.homeserver.domain);
+        let ghost = self.ghosts.user_id(&incoming.from);
         let redaction = self
             .matrix
             .redact(
@@ -325,7 +324,7 @@ impl Bridge {
         if typing && !convert::typing_is_current(incoming.date, now_s) {
             return Ok(Bridged::Nothing("stale, not shown".into()));
         }
-        let ghost = ghost_user_id(&incoming.from, &self.config.homeserver.domain);
+        let ghost = self.ghosts.user_id(&incoming.from);
         let timeout = typing.then(|| std::time::Duration::from_secs(convert::TYPING_TIMEOUT_S));
         self.matrix.typing(&portal.room_id, &ghost, timeout).await?;
         Ok(Bridged::Nothing("shown".into()))

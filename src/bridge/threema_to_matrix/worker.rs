@@ -84,7 +84,7 @@ impl Bridge {
         ) else {
             return Ok(Outcome::kept("malformed stored callback"));
         };
-        let key = match self.public_key_of(&from).await {
+        let key = match self.keys.trusted(&from).await {
             Err(BridgeError::Threema(ThreemaError::NotFound)) => {
                 tracing::warn!(threema_id = %from, "message from an ID the Gateway does not know");
                 return Ok(Outcome::kept("sender unknown to the Gateway"));
@@ -95,8 +95,8 @@ impl Bridge {
             match self.threema.receive(&nonce, &ciphertext, &key).await {
                 Ok(received) => received,
                 Err(ReceiveError::Undecryptable(reason)) => {
-                    if self.recheck_public_key(&from).await? {
-                        return self.hold(item).await;
+                    if self.keys.recheck(&from).await? {
+                        return self.keys.hold(item).await;
                     }
                     tracing::warn!(threema_id = %from, %reason, "cannot open a message");
                     return Ok(Outcome::kept(format!("cannot decrypt: {reason}")));
@@ -125,7 +125,7 @@ impl Bridge {
             media,
             retried: item.attempts > 0,
         };
-        if self.is_former_driver(&incoming.from) {
+        if self.access.is_former_driver(&incoming.from) {
             // Kept in the inbox and audited, not shown: the person has left the company.
             tracing::info!(threema_id = %incoming.from, "message from a former driver, not bridged");
             self.store

@@ -1,0 +1,54 @@
+//! Who may use the bridge and who is current: the config's permissions (`bridge.permissions`)
+//! and the directory as the message flows consult it on every event. The one place entry
+//! points ask; the directory sync replaces its view after every run, and reads never wait.
+
+use std::sync::{Arc, RwLock};
+
+use ruma::UserId;
+
+use super::directory::DirectoryView;
+use crate::{
+    config::{Level, Permissions},
+    threema::ThreemaId,
+};
+
+#[derive(Debug)]
+pub struct Access {
+    configured: Permissions,
+    view: RwLock<Arc<DirectoryView>>,
+}
+
+impl Access {
+    /// With an empty directory view until [`Access::replace_view`] (at startup, from the store).
+    pub fn new(configured: Permissions) -> Self {
+        Access {
+            configured,
+            view: Default::default(),
+        }
+    }
+
+    /// The directory as of its last sync: drivers' names, who is current.
+    pub fn view(&self) -> Arc<DirectoryView> {
+        self.view.read().expect("not poisoned").clone()
+    }
+
+    pub fn replace_view(&self, view: DirectoryView) {
+        *self.view.write().expect("not poisoned") = Arc::new(view);
+    }
+
+    /// What `user` may do: the config's permissions, raised to dispatcher for the directory's
+    /// current dispatchers, and nothing at all for those who left, whatever the config says.
+    pub fn level(&self, user: &UserId) -> Level {
+        let configured = self.configured.level(user);
+        match self.view().dispatcher(user) {
+            Some(true) => configured.max(Level::Dispatcher),
+            Some(false) => Level::None,
+            None => configured,
+        }
+    }
+
+    /// A driver the directory lists as gone (left, inactive, removed).
+    pub fn is_former_driver(&self, id: &ThreemaId) -> bool {
+        self.view().driver(id).is_some_and(|(_, active)| !active)
+    }
+}

@@ -4,7 +4,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use secrecy::ExposeSecret;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
@@ -108,48 +108,22 @@ impl App {
             listener,
             callback_listener,
         } = self;
-        let matrix_wake = bridge.wakes.matrix.clone();
-        let threema_wake = bridge.wakes.threema.clone();
-        let tasks = TaskTracker::new();
-
-        let state = AppState {
-            bridge: bridge.clone(),
-            hs_token: config.appservice.registration.hs_token.clone(),
-            inbox_wake: matrix_wake.clone(),
-            probe: bridge.matrix.clone().with_retry(RetryPolicy {
-                attempts: 1,
-                ..Default::default()
-            }),
-            max_body_bytes: config.appservice.max_body_bytes,
+        let running = Running {
+            config,
+            bridge,
+            tasks: TaskTracker::new(),
+            shutdown,
         };
-        let token = shutdown.clone();
-        let server = tasks.spawn(async move {
-            axum::serve(listener, http::router(state))
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await
-        });
-        let callback_state = CallbackState {
-            bridge: bridge.clone(),
-            secret: config.threema.secret.clone(),
-            wake: threema_wake.clone(),
-            guard: Arc::new(RefusalGuard::new(
-                config.threema.callback_refusals_per_minute,
-                config.threema.callback_block,
-            )),
-        };
-        let body_timeout = config.threema.callback_body_timeout;
-        let token = shutdown.clone();
-        let callback_server = tasks.spawn(async move {
-            let router = http::threema::router(callback_state, body_timeout);
-            axum::serve(
-                callback_listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(token.cancelled_owned())
-            .await
-        });
+        let server = running.serve_appservice(listener);
+        let callback_server = running.serve_callbacks(callback_listener);
+        let Running {
+            config,
+            bridge,
+            tasks,
+            shutdown,
+        } = &running;
 
-        if let Err(e) = startup_with_server(&bridge, &config).await {
+        if let Err(e) = startup_with_server(bridge, config).await {
             shutdown.cancel();
             let _ = tokio::join!(server, callback_server);
             return Err(e);
@@ -157,34 +131,7 @@ impl App {
         bridge
             .started
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        let workers = config.bridge.inbox_workers;
-        tasks.spawn(queue::run(
-            Arc::new(MatrixInbox(bridge.clone())),
-            matrix_wake,
-            shutdown.clone(),
-            workers,
-        ));
-        tasks.spawn(queue::run(
-            Arc::new(ThreemaInbox(bridge.clone())),
-            threema_wake,
-            shutdown.clone(),
-            workers,
-        ));
-        tasks.spawn(queue::run(
-            Arc::new(ThreemaOutbox(bridge.clone())),
-            bridge.wakes.outbox.clone(),
-            shutdown.clone(),
-            workers,
-        ));
-        tasks.spawn(queue::run(
-            Arc::new(BroadcastFanout::new(bridge.clone())),
-            bridge.wakes.broadcast.clone(),
-            shutdown.clone(),
-            config.broadcast.concurrency,
-        ));
-        tasks.spawn(bridge.clone().run_boards(shutdown.clone()));
-        tasks.spawn(credits::watch(bridge.clone(), shutdown.clone()));
-        tasks.spawn(bridge.clone().run_directory(shutdown.clone()));
+        running.spawn_workers();
         tracing::info!(listen = %config.appservice.listen, callbacks = %config.threema.callback_listen, "bridge running");
 
         shutdown.cancelled().await;
@@ -198,6 +145,100 @@ impl App {
             }
         }
         Ok(())
+    }
+}
+
+/// What the running bridge's tasks share: each is spawned on `tasks` and ends when `shutdown`
+/// is cancelled.
+struct Running {
+    config: Arc<Config>,
+    bridge: Arc<Bridge>,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
+
+/// A server's task: it ends at shutdown, or when serving fails.
+type Server = JoinHandle<std::io::Result<()>>;
+
+impl Running {
+    /// The appservice API (and health) for the homeserver; a transaction wakes the Matrix
+    /// inbox.
+    fn serve_appservice(&self, listener: TcpListener) -> Server {
+        let state = AppState {
+            bridge: self.bridge.clone(),
+            hs_token: self.config.appservice.registration.hs_token.clone(),
+            inbox_wake: self.bridge.wakes.matrix.clone(),
+            probe: self.bridge.matrix.clone().with_retry(RetryPolicy {
+                attempts: 1,
+                ..Default::default()
+            }),
+            max_body_bytes: self.config.appservice.max_body_bytes,
+        };
+        let token = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            axum::serve(listener, http::router(state))
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+        })
+    }
+
+    /// The Gateway's callbacks, with the peer's address for the refusal guard; a callback
+    /// wakes the Threema inbox.
+    fn serve_callbacks(&self, listener: TcpListener) -> Server {
+        let config = &self.config;
+        let state = CallbackState {
+            bridge: self.bridge.clone(),
+            secret: config.threema.secret.clone(),
+            wake: self.bridge.wakes.threema.clone(),
+            guard: Arc::new(RefusalGuard::new(
+                config.threema.callback_refusals_per_minute,
+                config.threema.callback_block,
+            )),
+        };
+        let body_timeout = config.threema.callback_body_timeout;
+        let token = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            let router = http::threema::router(state, body_timeout);
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await
+        })
+    }
+
+    /// The queue runners and the periodic jobs (boards, credits, directory).
+    fn spawn_workers(&self) {
+        let (bridge, shutdown, tasks) = (&self.bridge, &self.shutdown, &self.tasks);
+        let workers = self.config.bridge.inbox_workers;
+        tasks.spawn(queue::run(
+            Arc::new(MatrixInbox(bridge.clone())),
+            bridge.wakes.matrix.clone(),
+            shutdown.clone(),
+            workers,
+        ));
+        tasks.spawn(queue::run(
+            Arc::new(ThreemaInbox(bridge.clone())),
+            bridge.wakes.threema.clone(),
+            shutdown.clone(),
+            workers,
+        ));
+        tasks.spawn(queue::run(
+            Arc::new(ThreemaOutbox(bridge.clone())),
+            bridge.wakes.outbox.clone(),
+            shutdown.clone(),
+            workers,
+        ));
+        tasks.spawn(queue::run(
+            Arc::new(BroadcastFanout::new(bridge.clone())),
+            bridge.wakes.broadcast.clone(),
+            shutdown.clone(),
+            self.config.broadcast.concurrency,
+        ));
+        tasks.spawn(bridge.clone().run_boards(shutdown.clone()));
+        tasks.spawn(credits::watch(bridge.clone(), shutdown.clone()));
+        tasks.spawn(bridge.clone().run_directory(shutdown.clone()));
     }
 }
 

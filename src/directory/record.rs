@@ -66,85 +66,24 @@ impl Record {
     /// Builds a record from named text fields (empty means absent). Every problem is reported,
     /// not just the first, so an operator can fix an export in one go.
     pub fn from_fields(fields: &BTreeMap<String, String>) -> Result<Record, Vec<String>> {
-        let get = |key: &str| fields.get(key).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let mut problems = Vec::new();
-        let employee_id = get("employee_id").unwrap_or_else(|| {
-            problems.push("employee_id is missing".into());
-            ""
-        });
-        let display_name = get("display_name").unwrap_or_else(|| {
-            problems.push("display_name is missing".into());
-            ""
-        });
-        let role = match get("role").map(str::to_ascii_lowercase).as_deref() {
-            Some("driver") => Some(Role::Driver),
-            Some("dispatcher") => Some(Role::Dispatcher),
-            Some(other) => {
-                problems.push(format!("role {other:?} is neither driver nor dispatcher"));
-                None
-            }
-            None => {
-                problems.push("role is missing".into());
-                None
-            }
+        let mut reader = FieldReader {
+            fields,
+            problems: Vec::new(),
         };
-        let active = match get("active") {
-            Some(value) => parse_bool(value).unwrap_or_else(|| {
-                problems.push(format!("active {value:?} is not true or false"));
-                false
-            }),
-            None => {
-                problems.push("active is missing".into());
-                false
-            }
-        };
-        let threema_id = get("threema_id").and_then(|value| {
-            let id = ThreemaId::parse(value).filter(|id| !id.is_gateway_id());
-            if id.is_none() {
-                problems.push(format!("threema_id {value:?} is not a Threema ID"));
-            }
-            id
-        });
-        let matrix_id = get("matrix_id").and_then(|value| {
-            ruma::UserId::parse(value)
-                .map_err(|e| problems.push(format!("matrix_id {value:?}: {e}")))
-                .ok()
-        });
-        let leave_date = get("leave_date").and_then(|value| {
-            Date::parse(value, &time::format_description::well_known::Iso8601::DATE)
-                .map_err(|_| problems.push(format!("leave_date {value:?} is not YYYY-MM-DD")))
-                .ok()
-        });
-        let phone = get("phone").map(normalise_phone);
-        let email = get("email").map(|e| e.to_lowercase());
-        // A malformed ID was reported already; a missing one is reported here.
-        let reported = |field: &str| problems.iter().any(|p| p.starts_with(field));
-        let missing = match role {
-            Some(Role::Driver)
-                if threema_id.is_none()
-                    && phone.is_none()
-                    && email.is_none()
-                    && !reported("threema_id") =>
-            {
-                Some("a driver needs threema_id (or phone or email)")
-            }
-            Some(Role::Dispatcher) if matrix_id.is_none() && !reported("matrix_id") => {
-                Some("a dispatcher needs matrix_id")
-            }
-            _ => None,
-        };
-        problems.extend(missing.map(str::to_owned));
-        if !problems.is_empty() {
-            return Err(problems);
+        let employee_id = reader.required("employee_id");
+        let display_name = reader.required("display_name");
+        let role = reader.role();
+        let active = reader.active();
+        let threema_id = reader.threema_id();
+        let matrix_id = reader.matrix_id();
+        let leave_date = reader.leave_date();
+        let phone = reader.get("phone").map(normalise_phone);
+        let email = reader.get("email").map(|e| e.to_lowercase());
+        let findable = threema_id.is_some() || phone.is_some() || email.is_some();
+        reader.check_contact(role, findable, matrix_id.is_some());
+        if !reader.problems.is_empty() {
+            return Err(reader.problems);
         }
-        let attributes = fields
-            .iter()
-            .filter(|(key, _)| !KNOWN_FIELDS.contains(&key.as_str()))
-            .filter_map(|(key, value)| {
-                let value = value.trim();
-                (!value.is_empty()).then(|| (key.trim().to_lowercase(), value.to_owned()))
-            })
-            .collect();
         Ok(Record {
             employee_id: employee_id.to_owned(),
             display_name: display_name.to_owned(),
@@ -155,7 +94,7 @@ impl Record {
             email,
             matrix_id,
             leave_date,
-            attributes,
+            attributes: attributes(fields),
         })
     }
 
@@ -167,6 +106,119 @@ impl Record {
     pub fn attribute(&self, name: &str) -> Option<&str> {
         self.attributes.get(name).map(String::as_str)
     }
+}
+
+/// Reads named text fields, noting each problem rather than stopping at the first.
+struct FieldReader<'a> {
+    fields: &'a BTreeMap<String, String>,
+    problems: Vec<String>,
+}
+
+impl<'a> FieldReader<'a> {
+    /// The trimmed value; empty counts as absent.
+    fn get(&self, key: &str) -> Option<&'a str> {
+        self.fields
+            .get(key)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&mut self, key: &str) -> &'a str {
+        self.get(key).unwrap_or_else(|| {
+            self.problems.push(format!("{key} is missing"));
+            ""
+        })
+    }
+
+    fn role(&mut self) -> Option<Role> {
+        match self.get("role").map(str::to_ascii_lowercase).as_deref() {
+            Some("driver") => Some(Role::Driver),
+            Some("dispatcher") => Some(Role::Dispatcher),
+            Some(other) => {
+                self.problems
+                    .push(format!("role {other:?} is neither driver nor dispatcher"));
+                None
+            }
+            None => {
+                self.problems.push("role is missing".into());
+                None
+            }
+        }
+    }
+
+    fn active(&mut self) -> bool {
+        match self.get("active") {
+            Some(value) => parse_bool(value).unwrap_or_else(|| {
+                self.problems
+                    .push(format!("active {value:?} is not true or false"));
+                false
+            }),
+            None => {
+                self.problems.push("active is missing".into());
+                false
+            }
+        }
+    }
+
+    /// A driver's own ID: a Gateway ID (`*…`) is none.
+    fn threema_id(&mut self) -> Option<ThreemaId> {
+        self.get("threema_id").and_then(|value| {
+            let id = ThreemaId::parse(value).filter(|id| !id.is_gateway_id());
+            if id.is_none() {
+                self.problems
+                    .push(format!("threema_id {value:?} is not a Threema ID"));
+            }
+            id
+        })
+    }
+
+    fn matrix_id(&mut self) -> Option<ruma::OwnedUserId> {
+        self.get("matrix_id").and_then(|value| {
+            ruma::UserId::parse(value)
+                .map_err(|e| self.problems.push(format!("matrix_id {value:?}: {e}")))
+                .ok()
+        })
+    }
+
+    fn leave_date(&mut self) -> Option<Date> {
+        self.get("leave_date").and_then(|value| {
+            Date::parse(value, &time::format_description::well_known::Iso8601::DATE)
+                .map_err(|_| {
+                    self.problems
+                        .push(format!("leave_date {value:?} is not YYYY-MM-DD"))
+                })
+                .ok()
+        })
+    }
+
+    /// A driver needs a way to be found on Threema (`findable`: an ID, a phone number or an
+    /// email), a dispatcher a Matrix account. A malformed ID was reported already; a missing one
+    /// is reported here.
+    fn check_contact(&mut self, role: Option<Role>, findable: bool, has_matrix_id: bool) {
+        let reported = |field: &str| self.problems.iter().any(|p| p.starts_with(field));
+        let missing = match role {
+            Some(Role::Driver) if !findable && !reported("threema_id") => {
+                Some("a driver needs threema_id (or phone or email)")
+            }
+            Some(Role::Dispatcher) if !has_matrix_id && !reported("matrix_id") => {
+                Some("a dispatcher needs matrix_id")
+            }
+            _ => None,
+        };
+        self.problems.extend(missing.map(str::to_owned));
+    }
+}
+
+/// Every field without a meaning of its own, with a value: names lower-case, values trimmed.
+fn attributes(fields: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    fields
+        .iter()
+        .filter(|(key, _)| !KNOWN_FIELDS.contains(&key.as_str()))
+        .filter_map(|(key, value)| {
+            let value = value.trim();
+            (!value.is_empty()).then(|| (key.trim().to_lowercase(), value.to_owned()))
+        })
+        .collect()
 }
 
 /// `true`/`false` as HR systems write them (also `1`/`0`, `yes`/`no`, any case).

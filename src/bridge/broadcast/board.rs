@@ -151,7 +151,43 @@ pub fn event_link(room_id: &str, event_id: &str) -> String {
 /// The board's text: the counts, who has not read it (up to `max_names`), who failed and why,
 /// who answered (linked to the answer in their portal).
 pub fn render(standings: &[Standing], ack: bool, max_names: usize) -> String {
-    let c = count(standings);
+    let mut board = Board {
+        text: summary(&count(standings), ack),
+        max_names,
+    };
+    let plain = |s: &Standing| format!("{} ({})", s.name, s.recipient);
+    // Those it failed for have not read it either: the desk wants every name in one place.
+    board.group(
+        "Not read yet",
+        standings.iter().filter(|s| s.read_at.is_none()),
+        &plain,
+    );
+    if ack {
+        let waiting = standings.iter().filter(|s| {
+            s.read_at.is_some() && s.acknowledged_at.is_none() && s.declined_at.is_none()
+        });
+        board.group("Read, not acknowledged yet", waiting, &plain);
+    }
+    let why = |s: &Standing| match &s.stage {
+        Stage::Failed(reason) => format!("{} ({}): {reason}", s.name, s.recipient),
+        _ => plain(s),
+    };
+    let failed = standings
+        .iter()
+        .filter(|s| matches!(s.stage, Stage::Failed(_)));
+    board.group("Failed", failed, &why);
+    let link = |s: &Standing| match (&s.portal_room, &s.reply_event) {
+        (Some(room), Some(event)) => format!("{} {}", s.name, event_link(room, event)),
+        _ => s.name.clone(),
+    };
+    let replies = standings.iter().filter(|s| s.reply_event.is_some());
+    board.group("Answers", replies, &link);
+    board.text
+}
+
+/// The board's first line: how many were sent, received, read (and answered, if asked), and
+/// how many failed or are still on the way.
+fn summary(c: &Counts, ack: bool) -> String {
     let mut text = format!(
         "📢 Broadcast to {} driver(s): sent {} · received {} · read {}",
         c.total, c.sent, c.received, c.read
@@ -170,72 +206,42 @@ pub fn render(standings: &[Standing], ack: bool, max_names: usize) -> String {
         let _ = write!(text, " · on the way {}", c.pending);
     }
     let _ = write!(text, " (of {})", c.total);
+    text
+}
 
-    let names = |list: Vec<&Standing>, with: &dyn Fn(&Standing) -> String| -> String {
-        let mut out: Vec<String> = list.iter().take(max_names).map(|s| with(s)).collect();
-        if list.len() > max_names {
-            out.push(format!(
+/// A board's text as it is written, one line per group of recipients after the summary.
+struct Board {
+    text: String,
+    /// Names listed per group; the rest are counted, for `!report` to list.
+    max_names: usize,
+}
+
+impl Board {
+    /// `title (n): name, name, … and k more (!report lists all)`, if the group is not empty.
+    fn group<'s>(
+        &mut self,
+        title: &str,
+        members: impl Iterator<Item = &'s Standing>,
+        name: &dyn Fn(&Standing) -> String,
+    ) {
+        let list: Vec<&Standing> = members.collect();
+        if list.is_empty() {
+            return;
+        }
+        let mut names: Vec<String> = list.iter().take(self.max_names).map(|s| name(s)).collect();
+        if list.len() > self.max_names {
+            names.push(format!(
                 "and {} more (!report lists all)",
-                list.len() - max_names
+                list.len() - self.max_names
             ));
         }
-        out.join(", ")
-    };
-    let plain = |s: &Standing| format!("{} ({})", s.name, s.recipient);
-    // Those it failed for have not read it either: the desk wants every name in one place.
-    let unread: Vec<&Standing> = standings.iter().filter(|s| s.read_at.is_none()).collect();
-    if !unread.is_empty() {
         let _ = write!(
-            text,
-            "\nNot read yet ({}): {}",
-            unread.len(),
-            names(unread, &plain)
+            self.text,
+            "\n{title} ({}): {}",
+            list.len(),
+            names.join(", ")
         );
     }
-    if ack {
-        let waiting: Vec<&Standing> = standings
-            .iter()
-            .filter(|s| {
-                s.read_at.is_some() && s.acknowledged_at.is_none() && s.declined_at.is_none()
-            })
-            .collect();
-        if !waiting.is_empty() {
-            let _ = write!(
-                text,
-                "\nRead, not acknowledged yet ({}): {}",
-                waiting.len(),
-                names(waiting, &plain)
-            );
-        }
-    }
-    let failed: Vec<&Standing> = standings
-        .iter()
-        .filter(|s| matches!(s.stage, Stage::Failed(_)))
-        .collect();
-    if !failed.is_empty() {
-        let why = |s: &Standing| match &s.stage {
-            Stage::Failed(reason) => format!("{} ({}): {reason}", s.name, s.recipient),
-            _ => plain(s),
-        };
-        let _ = write!(text, "\nFailed ({}): {}", failed.len(), names(failed, &why));
-    }
-    let replies: Vec<&Standing> = standings
-        .iter()
-        .filter(|s| s.reply_event.is_some())
-        .collect();
-    if !replies.is_empty() {
-        let link = |s: &Standing| match (&s.portal_room, &s.reply_event) {
-            (Some(room), Some(event)) => format!("{} {}", s.name, event_link(room, event)),
-            _ => s.name.clone(),
-        };
-        let _ = write!(
-            text,
-            "\nAnswers ({}): {}",
-            replies.len(),
-            names(replies, &link)
-        );
-    }
-    text
 }
 
 /// UTC time of a Unix-ms timestamp, for reports.

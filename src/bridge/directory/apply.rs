@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use futures::{StreamExt, stream};
-use ruma::{OwnedRoomId, RoomId, UserId, api::client::room::create_room, serde::Raw};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId, api::client::room::create_room, serde::Raw};
 use serde_json::json;
 
 use super::{super::Bridge, SyncReport};
@@ -83,126 +83,201 @@ impl Bridge {
         }
     }
 
+    /// One action: the homeserver call, then its record (room state, audit log).
     async fn apply(&self, action: &Action) -> Result<(), BridgeError> {
         match action {
             Action::EnsureGhost { driver, name } => {
                 self.ghosts.ensure_named(driver, name).await?;
+                Ok(())
             }
             Action::CreatePortal {
                 driver,
                 name,
                 topic,
                 invite,
-            } => {
-                let ghost = self.ghosts.ensure(driver).await?;
-                self.portals
-                    .create(driver, &ghost, name, topic, invite)
-                    .await?;
-                for user in invite {
-                    self.audit_action("access.granted", user.as_str(), action)
-                        .await?;
-                }
-            }
+            } => self.open_portal(driver, name, topic, invite, action).await,
             Action::CreateSpace {
                 key,
                 name,
                 children,
                 invite,
-            } => self.create_space(key, name, children, invite).await?,
+            } => self.create_space(key, name, children, invite).await,
             Action::SetName { room, name } => {
-                let room_id = parse_room(room)?;
-                self.matrix
-                    .set_state(&room_id, "m.room.name", "", &json!({"name": name}))
-                    .await?;
-                self.store
-                    .room_state_set(room, RoomStateKind::Name, "", name)
-                    .await?;
+                self.set_room_text(room, RoomStateKind::Name, "name", name)
+                    .await
             }
             Action::SetTopic { room, topic } => {
-                let room_id = parse_room(room)?;
-                self.matrix
-                    .set_state(&room_id, "m.room.topic", "", &json!({"topic": topic}))
-                    .await?;
-                self.store
-                    .room_state_set(room, RoomStateKind::Topic, "", topic)
-                    .await?;
+                self.set_room_text(room, RoomStateKind::Topic, "topic", topic)
+                    .await
             }
-            Action::AddChild { space, child } => {
-                let child = self.resolve(child).await?;
-                self.matrix
-                    .set_state(&parse_room(space)?, "m.space.child", &child, &self.via())
-                    .await?;
-                self.store
-                    .room_state_set(space, RoomStateKind::Child, &child, "")
-                    .await?;
-            }
-            Action::RemoveChild { space, child } => {
-                // An empty content removes a child (m.space.child).
-                self.matrix
-                    .set_state(&parse_room(space)?, "m.space.child", child, &json!({}))
-                    .await?;
-                self.store
-                    .room_state_delete(space, RoomStateKind::Child, child)
-                    .await?;
-            }
-            Action::Invite { room, user } => {
-                self.matrix.ensure_invited(&parse_room(room)?, user).await?;
-                self.record_member(room, user, Membership::Invite).await?;
-                self.audit_action("access.granted", user.as_str(), action)
-                    .await?;
-            }
+            Action::AddChild { space, child } => self.add_child(space, child).await,
+            Action::RemoveChild { space, child } => self.remove_child(space, child).await,
+            Action::Invite { room, user } => self.grant_access(room, user, action).await,
             Action::Kick { room, user, reason } => {
-                self.matrix.kick(&parse_room(room)?, user, reason).await?;
-                self.record_member(room, user, Membership::Kicked).await?;
-                self.audit_action("access.removed", user.as_str(), action)
-                    .await?;
+                self.remove_access(room, user, reason, action).await
             }
             Action::SetReadOnly { room, read_only } => {
-                self.set_read_only(&parse_room(room)?, *read_only).await?;
-                self.store
-                    .room_state_set(room, RoomStateKind::ReadOnly, "", &read_only.to_string())
-                    .await?;
-                self.audit_action("portal.read_only", room, action).await?;
+                self.apply_read_only(room, *read_only, action).await
             }
-            Action::GhostJoin { room, driver } => {
-                let room_id = parse_room(room)?;
-                let ghost = self.ghosts.ensure(driver).await?;
-                self.matrix.ensure_invited(&room_id, &ghost).await?;
-                self.matrix.join(&room_id, &ghost).await?;
-                self.record_member(room, &ghost, Membership::Join).await?;
-                self.audit_action("driver.returned", driver.as_str(), action)
-                    .await?;
-            }
-            Action::GhostLeave { room, driver } => {
-                let ghost = self.ghosts.user_id(driver);
-                match self
-                    .matrix
-                    .leave(&parse_room(room)?, &ghost, "left the company")
-                    .await
-                {
-                    Err(e) if e.errcode() == Some("M_FORBIDDEN") => {} // not in the room
-                    other => other?,
-                }
-                self.record_member(room, &ghost, Membership::Leave).await?;
-                self.audit_action("driver.offboarded", driver.as_str(), action)
-                    .await?;
-            }
-            Action::Deactivate { user } => {
-                let token = self
-                    .config
-                    .directory
-                    .synapse_admin_token
-                    .as_ref()
-                    .ok_or_else(|| BridgeError::BadEvent("no synapse_admin_token".into()))?;
-                self.matrix.deactivate_account(user, token).await?;
-                self.store
-                    .room_state_set("", RoomStateKind::Account, user.as_str(), "deactivated")
-                    .await?;
-                self.audit_action("account.deactivated", user.as_str(), action)
-                    .await?;
-            }
+            Action::GhostJoin { room, driver } => self.ghost_join(room, driver, action).await,
+            Action::GhostLeave { room, driver } => self.ghost_leave(room, driver, action).await,
+            Action::Deactivate { user } => self.deactivate(user, action).await,
+        }
+    }
+
+    /// A new portal with the driver's ghost in it; each invite is a grant of access.
+    async fn open_portal(
+        &self,
+        driver: &ThreemaId,
+        name: &str,
+        topic: &str,
+        invite: &[OwnedUserId],
+        action: &Action,
+    ) -> Result<(), BridgeError> {
+        let ghost = self.ghosts.ensure(driver).await?;
+        self.portals
+            .create(driver, &ghost, name, topic, invite)
+            .await?;
+        for user in invite {
+            self.audit_action("access.granted", user.as_str(), action)
+                .await?;
         }
         Ok(())
+    }
+
+    /// The room's name or topic: `field` is `name` or `topic`, the event `m.room.<field>` with
+    /// the content `{"<field>": text}`.
+    async fn set_room_text(
+        &self,
+        room: &str,
+        kind: RoomStateKind,
+        field: &str,
+        text: &str,
+    ) -> Result<(), BridgeError> {
+        let room_id = parse_room(room)?;
+        self.matrix
+            .set_state(
+                &room_id,
+                &format!("m.room.{field}"),
+                "",
+                &json!({ field: text }),
+            )
+            .await?;
+        self.store.room_state_set(room, kind, "", text).await?;
+        Ok(())
+    }
+
+    async fn add_child(&self, space: &str, child: &Room) -> Result<(), BridgeError> {
+        let child = self.resolve(child).await?;
+        self.matrix
+            .set_state(&parse_room(space)?, "m.space.child", &child, &self.via())
+            .await?;
+        self.store
+            .room_state_set(space, RoomStateKind::Child, &child, "")
+            .await?;
+        Ok(())
+    }
+
+    async fn remove_child(&self, space: &str, child: &str) -> Result<(), BridgeError> {
+        // An empty content removes a child (m.space.child).
+        self.matrix
+            .set_state(&parse_room(space)?, "m.space.child", child, &json!({}))
+            .await?;
+        self.store
+            .room_state_delete(space, RoomStateKind::Child, child)
+            .await?;
+        Ok(())
+    }
+
+    async fn grant_access(
+        &self,
+        room: &str,
+        user: &UserId,
+        action: &Action,
+    ) -> Result<(), BridgeError> {
+        self.matrix.ensure_invited(&parse_room(room)?, user).await?;
+        self.record_member(room, user, Membership::Invite).await?;
+        self.audit_action("access.granted", user.as_str(), action)
+            .await
+    }
+
+    async fn remove_access(
+        &self,
+        room: &str,
+        user: &UserId,
+        reason: &str,
+        action: &Action,
+    ) -> Result<(), BridgeError> {
+        self.matrix.kick(&parse_room(room)?, user, reason).await?;
+        self.record_member(room, user, Membership::Kicked).await?;
+        self.audit_action("access.removed", user.as_str(), action)
+            .await
+    }
+
+    async fn apply_read_only(
+        &self,
+        room: &str,
+        read_only: bool,
+        action: &Action,
+    ) -> Result<(), BridgeError> {
+        self.set_read_only(&parse_room(room)?, read_only).await?;
+        self.store
+            .room_state_set(room, RoomStateKind::ReadOnly, "", &read_only.to_string())
+            .await?;
+        self.audit_action("portal.read_only", room, action).await
+    }
+
+    /// A returning driver's ghost back in their portal.
+    async fn ghost_join(
+        &self,
+        room: &str,
+        driver: &ThreemaId,
+        action: &Action,
+    ) -> Result<(), BridgeError> {
+        let room_id = parse_room(room)?;
+        let ghost = self.ghosts.ensure(driver).await?;
+        self.matrix.ensure_invited(&room_id, &ghost).await?;
+        self.matrix.join(&room_id, &ghost).await?;
+        self.record_member(room, &ghost, Membership::Join).await?;
+        self.audit_action("driver.returned", driver.as_str(), action)
+            .await
+    }
+
+    /// A departed driver's ghost out of their portal, which stays for the desk to read.
+    async fn ghost_leave(
+        &self,
+        room: &str,
+        driver: &ThreemaId,
+        action: &Action,
+    ) -> Result<(), BridgeError> {
+        let ghost = self.ghosts.user_id(driver);
+        match self
+            .matrix
+            .leave(&parse_room(room)?, &ghost, "left the company")
+            .await
+        {
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") => {} // not in the room
+            other => other?,
+        }
+        self.record_member(room, &ghost, Membership::Leave).await?;
+        self.audit_action("driver.offboarded", driver.as_str(), action)
+            .await
+    }
+
+    /// A departed dispatcher's Matrix account, through the Synapse admin API.
+    async fn deactivate(&self, user: &UserId, action: &Action) -> Result<(), BridgeError> {
+        let token = self
+            .config
+            .directory
+            .synapse_admin_token
+            .as_ref()
+            .ok_or_else(|| BridgeError::BadEvent("no synapse_admin_token".into()))?;
+        self.matrix.deactivate_account(user, token).await?;
+        self.store
+            .room_state_set("", RoomStateKind::Account, user.as_str(), "deactivated")
+            .await?;
+        self.audit_action("account.deactivated", user.as_str(), action)
+            .await
     }
 
     /// Records an action on access in the audit log, as the directory's doing.

@@ -1,0 +1,126 @@
+//! The plan's vocabulary: each change to the homeserver the bridge may make.
+
+use ruma::OwnedUserId;
+use threema_protocol::ThreemaId;
+
+use super::SpaceKey;
+
+/// A room by what it is, for rooms the same plan creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Room {
+    Portal(ThreemaId),
+    Space(SpaceKey),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Register the ghost if needed and give it this display name.
+    EnsureGhost {
+        driver: ThreemaId,
+        name: String,
+    },
+    CreatePortal {
+        driver: ThreemaId,
+        name: String,
+        topic: String,
+        invite: Vec<OwnedUserId>,
+    },
+    /// Created after the portals, so its children are all known.
+    CreateSpace {
+        key: SpaceKey,
+        name: String,
+        children: Vec<Room>,
+        invite: Vec<OwnedUserId>,
+    },
+    SetName {
+        room: String,
+        name: String,
+    },
+    SetTopic {
+        room: String,
+        topic: String,
+    },
+    AddChild {
+        space: String,
+        child: Room,
+    },
+    RemoveChild {
+        space: String,
+        child: String,
+    },
+    Invite {
+        room: String,
+        user: OwnedUserId,
+    },
+    Kick {
+        room: String,
+        user: OwnedUserId,
+        reason: String,
+    },
+    /// Nobody but the bot may post (a former driver's portal), or everybody may again.
+    SetReadOnly {
+        room: String,
+        read_only: bool,
+    },
+    GhostJoin {
+        room: String,
+        driver: ThreemaId,
+    },
+    GhostLeave {
+        room: String,
+        driver: ThreemaId,
+    },
+    Deactivate {
+        user: OwnedUserId,
+    },
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let room = |r: &Room| match r {
+            Room::Portal(id) => format!("portal of {id}"),
+            Room::Space(key) => format!("space {}", key.key()),
+        };
+        match self {
+            Action::EnsureGhost { driver, name } => write!(f, "ghost of {driver}: name {name:?}"),
+            Action::CreatePortal {
+                driver,
+                name,
+                invite,
+                ..
+            } => write!(
+                f,
+                "create portal {name:?} for {driver}, inviting {}",
+                invite.len()
+            ),
+            Action::CreateSpace {
+                key,
+                name,
+                children,
+                invite,
+            } => write!(
+                f,
+                "create space {name:?} ({}) with {} rooms, inviting {}",
+                key.key(),
+                children.len(),
+                invite.len()
+            ),
+            Action::SetName { room, name } => write!(f, "rename {room} to {name:?}"),
+            Action::SetTopic { room, topic } => write!(f, "topic of {room}: {topic:?}"),
+            Action::AddChild { space, child } => write!(f, "add {} to space {space}", room(child)),
+            Action::RemoveChild { space, child } => write!(f, "remove {child} from space {space}"),
+            Action::Invite { room, user } => write!(f, "invite {user} to {room}"),
+            Action::Kick { room, user, reason } => {
+                write!(f, "remove {user} from {room} ({reason})")
+            }
+            Action::SetReadOnly { room, read_only } => write!(
+                f,
+                "{room}: {}",
+                if *read_only { "read-only" } else { "writable" }
+            ),
+            Action::GhostJoin { driver, room } => write!(f, "ghost of {driver} joins {room}"),
+            Action::GhostLeave { driver, room } => write!(f, "ghost of {driver} leaves {room}"),
+            Action::Deactivate { user } => write!(f, "deactivate the account {user}"),
+        }
+    }
+}

@@ -3,7 +3,8 @@
 //! deletes as Threema edits and deletes. Failures reach the dispatcher as notices; a send whose
 //! outcome is unknown is never repeated.
 
-use crate::common;
+use crate::common::{self, recorded};
+use threema_bridge::bridge::Outcome;
 
 use std::time::Duration;
 
@@ -384,7 +385,11 @@ async fn unknown_senders_wait_in_quarantine_until_a_dispatcher_starts_them() {
             .flatten()
     })
     .await;
-    assert!(outcome.contains("quarantined"), "{outcome}");
+    let outcome = recorded(outcome);
+    assert!(
+        matches!(&outcome, Outcome::Refused(why) if why.contains("quarantined")),
+        "{outcome}"
+    );
     let quarantine = store.state_get("quarantine_room").await.unwrap().unwrap();
     let room = dispatcher.wait_invite(WAIT).await;
     assert_eq!(room, quarantine);

@@ -1,7 +1,8 @@
 //! The Gateway callback receiver of the running bridge: what it refuses (and then stores
 //! nothing), what it stores once, and every message type decoded from a real encrypted box.
 
-use crate::common;
+use crate::common::{self, recorded};
+use threema_bridge::bridge::Outcome;
 
 use std::time::Duration;
 
@@ -383,7 +384,9 @@ async fn every_message_type_is_decoded_from_a_real_box() {
         .await
     };
     // Text goes on into the driver's portal; the outcome names the Matrix event.
-    let text = outcome(sent[0].0.clone()).await;
+    let Outcome::Bridged(text) = recorded(outcome(sent[0].0.clone()).await) else {
+        panic!("the text is bridged")
+    };
     let event = text.strip_prefix("text, 6000 bytes → ").expect(&text);
     let mapped = store
         .message_by_threema_id(sender, &sent[0].0, threema_bridge::store::Direction::In)
@@ -392,11 +395,14 @@ async fn every_message_type_is_decoded_from_a_real_box() {
         .unwrap();
     assert_eq!(mapped.event_id, event);
     assert_eq!(
-        outcome(sent[2].0.clone()).await,
-        "receipt read for 2 message(s): 0 message(s) updated, 2 unknown",
+        recorded(outcome(sent[2].0.clone()).await),
+        Outcome::bridged("receipt read for 2 message(s): 0 message(s) updated, 2 unknown"),
         "a receipt for messages the bridge never sent changes nothing"
     );
-    assert_eq!(outcome(sent[8].0.clone()).await, "unsupported type 0x41");
+    assert_eq!(
+        recorded(outcome(sent[8].0.clone()).await),
+        Outcome::failed("unsupported type 0x41")
+    );
 
     bridge.stop().await;
 }

@@ -2,7 +2,8 @@
 //! Gateway and of the drivers' phones, real NaCl crypto): every message type both ways, key
 //! caching and key changes, credits, and every Gateway status as a typed error.
 
-use crate::common;
+use crate::common::{self, recorded};
+use threema_bridge::bridge::Outcome;
 
 use std::time::Duration;
 
@@ -378,7 +379,10 @@ async fn everything_a_phone_sends_reaches_the_bridge_decoded() {
             .flatten()
     })
     .await;
-    assert_eq!(unsupported, "unsupported type 0x41");
+    assert_eq!(
+        recorded(unsupported),
+        Outcome::failed("unsupported type 0x41")
+    );
 }
 
 /// A callback and what the bridge's Gateway side made of it.
@@ -418,7 +422,11 @@ async fn undecryptable_messages_and_changed_keys_are_kept_not_bridged() {
         .send_from_user("DRIVER03", UserMessage::Undecryptable)
         .await
         .unwrap();
-    assert!(outcome(undecryptable).await.starts_with("cannot decrypt"));
+    let kept = recorded(outcome(undecryptable).await);
+    assert!(
+        matches!(&kept, Outcome::Failed(why) if why.starts_with("cannot decrypt")),
+        "{kept}"
+    );
     assert_eq!(
         store
             .public_key("DRIVER03")
@@ -450,7 +458,10 @@ async fn undecryptable_messages_and_changed_keys_are_kept_not_bridged() {
             .flatten()
     })
     .await;
-    assert_eq!(kept, "held: the sender's public key changed");
+    assert_eq!(
+        recorded(kept),
+        Outcome::held("the sender's public key changed")
+    );
     let cached = store.public_key("DRIVER04").await.unwrap().unwrap();
     assert_eq!(
         (cached.public_key, cached.pending_key),
@@ -604,7 +615,11 @@ async fn a_message_waits_out_a_gateway_outage_and_arrives_once() {
         },
     )
     .await;
-    assert!(outcome.starts_with("text, 13 bytes → $"), "{outcome}");
+    let outcome = recorded(outcome);
+    assert!(
+        matches!(&outcome, Outcome::Bridged(what) if what.starts_with("text, 13 bytes → $")),
+        "{outcome}"
+    );
     assert_eq!(
         sim.metrics().count("pubkeys", 500),
         3,

@@ -3,7 +3,7 @@
 
 use ruma::{EventId, RoomId, UserId};
 
-use super::{Bridge, BridgeError, status};
+use super::{Bridge, BridgeError, Outcome, status};
 use crate::{config::Level, store::KeyAcceptance, threema::ThreemaId};
 
 /// A command, parsed from a message to the bot.
@@ -82,7 +82,7 @@ impl Bridge {
         &self,
         room_id: &RoomId,
         inviter: &UserId,
-    ) -> Result<String, BridgeError> {
+    ) -> Result<Outcome, BridgeError> {
         self.matrix.join(room_id, &self.bot).await?;
         if self.access.level(inviter) < Level::Dispatcher {
             self.notices
@@ -97,7 +97,9 @@ impl Bridge {
             self.matrix
                 .leave(room_id, &self.bot, "not permitted to use the bridge")
                 .await?;
-            return Ok(format!("refused {inviter}: not permitted"));
+            return Ok(Outcome::refused(format!(
+                "management room for {inviter}: not permitted"
+            )));
         }
         self.store
             .management_room_insert(room_id.as_str(), inviter.as_str())
@@ -110,7 +112,7 @@ impl Bridge {
                 &format!("welcome-{room_id}"),
             )
             .await?;
-        Ok(format!("management room of {inviter}"))
+        Ok(Outcome::bridged(format!("management room of {inviter}")))
     }
 
     /// A message in a management room (or the quarantine room): a command.
@@ -118,7 +120,7 @@ impl Bridge {
         &self,
         message: &CommandMessage<'_>,
         body: &str,
-    ) -> Result<String, BridgeError> {
+    ) -> Result<Outcome, BridgeError> {
         let CommandMessage {
             room_id,
             event_id,
@@ -126,7 +128,7 @@ impl Bridge {
             reply_to,
         } = *message;
         let Some(command) = parse_command(body) else {
-            return Ok("empty message".into());
+            return Ok(Outcome::skipped("empty message"));
         };
         let txn = format!("answer-{event_id}");
         if self.access.level(sender) < Level::Dispatcher {
@@ -138,7 +140,9 @@ impl Bridge {
                     &txn,
                 )
                 .await?;
-            return Ok(format!("refused command of {sender}"));
+            return Ok(Outcome::refused(format!(
+                "command of {sender}: not permitted"
+            )));
         }
         let answer = match &command {
             Command::Help => HELP.to_owned(),
@@ -171,7 +175,7 @@ impl Bridge {
         self.notices
             .notice(room_id, Some(event_id), &answer, &txn)
             .await?;
-        Ok(format!("command {command:?}"))
+        Ok(Outcome::bridged(format!("command {command:?} answered")))
     }
 
     async fn start_command(&self, who: &str, sender: &UserId) -> Result<String, BridgeError> {

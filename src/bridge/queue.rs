@@ -18,6 +18,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
 
 use super::BridgeError;
+pub use super::outcome::Outcome;
 use crate::store::StoreError;
 
 /// How many pending items are loaded per read.
@@ -29,30 +30,6 @@ const POLL: Duration = Duration::from_secs(5);
 const GAP_RESCAN: Duration = Duration::from_millis(100);
 /// A transient failure of one item blocks its lane; retry with backoff up to this delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
-/// What became of an item, recorded in the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    pub summary: String,
-    /// Keep the raw payload (something we could not bridge stays inspectable).
-    pub keep_payload: bool,
-}
-
-impl Outcome {
-    pub fn done(summary: impl Into<String>) -> Self {
-        Outcome {
-            summary: summary.into(),
-            keep_payload: false,
-        }
-    }
-
-    pub fn kept(summary: impl Into<String>) -> Self {
-        Outcome {
-            summary: summary.into(),
-            keep_payload: true,
-        }
-    }
-}
 
 /// One durable inbox: where its items come from, how one is handled, how it is marked done.
 pub trait Queue: Send + Sync + 'static {
@@ -227,14 +204,14 @@ impl<I: Queue> LaneWorker<I> {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "inbox item failed for good");
-                    Outcome::kept(format!("failed: {e}"))
+                    Outcome::failed(e.to_string())
                 }
             };
             // Marking must succeed, or the item would be handled again after a restart.
             loop {
                 match self.inbox.finish(item, &outcome).await {
                     Ok(()) => {
-                        tracing::info!(outcome = %outcome.summary, "handled inbox item");
+                        tracing::info!(%outcome, "handled inbox item");
                         return true;
                     }
                     Err(e) => {

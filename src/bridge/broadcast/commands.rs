@@ -1,6 +1,7 @@
 //! The `!commands` of a broadcast room (`!recipients`, `!refresh`, `!report`, `!csv`,
 //! `!resend-unread`, `!help`), one function each; any other message is a broadcast.
 
+use crate::bridge::Outcome;
 use ruma::{
     EventId, RoomId, UserId,
     events::room::message::{Relation, RoomMessageEventContent},
@@ -42,7 +43,7 @@ impl Bridge {
         sender: &UserId,
         content: &RoomMessageEventContent,
         word: &str,
-    ) -> Result<String, BridgeError> {
+    ) -> Result<Outcome, BridgeError> {
         let reply_to = match &content.relates_to {
             Some(Relation::Reply(r)) => Some(r.in_reply_to.event_id.to_string()),
             _ => None,
@@ -65,7 +66,7 @@ impl Bridge {
             "csv" => {
                 let b = target.expect("checked above");
                 self.send_csv(&b, room_id, event_id, &txn).await?;
-                return Ok("report sent as CSV".into());
+                return Ok(Outcome::bridged("report sent as CSV"));
             }
             "resend-unread" => {
                 let b = target.expect("checked above");
@@ -76,7 +77,9 @@ impl Bridge {
         self.notices
             .notice(room_id, Some(event_id), &answer, &txn)
             .await?;
-        Ok(format!("broadcast room command {word}"))
+        Ok(Outcome::bridged(format!(
+            "broadcast room command {word} answered"
+        )))
     }
 
     /// `!recipients`: who the room reaches now.

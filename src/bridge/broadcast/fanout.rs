@@ -8,7 +8,7 @@ use std::{num::NonZeroU32, sync::Arc};
 
 use bridge_convert::plan::Outgoing;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use ruma::{RoomId, UserId};
+use ruma::UserId;
 
 use crate::{
     bridge::{
@@ -16,7 +16,7 @@ use crate::{
         matrix_to_threema::FORMER_DRIVER,
         queue::{Outcome, Queue},
     },
-    store::{Delivery, NewOutgoing, StoreError},
+    store::{Broadcast, Delivery, NewOutgoing, StoreError},
     threema::{ThreemaError, ThreemaId},
 };
 
@@ -70,8 +70,8 @@ impl Queue for BroadcastFanout {
     }
 
     async fn finish(&self, item: &Delivery, outcome: &Outcome) -> Result<(), StoreError> {
-        // A failure for good (a bad stored row) is recorded as the recipient's error.
-        let error = outcome.keep_payload.then_some(outcome.summary.as_str());
+        // What did not go through is recorded as the recipient's error (shown on the board).
+        let error = outcome.keeps_payload().then_some(outcome.detail());
         self.bridge.store.delivery_finish(item.seq, error).await
     }
 
@@ -84,73 +84,27 @@ impl Queue for BroadcastFanout {
 const BROADCAST_KEY: &str = "threema_bridge.broadcast";
 
 impl Bridge {
+    /// One recipient of a broadcast: their portal and the bot's copy there, then the
+    /// Threema messages queued under the copy.
     async fn fan_out(&self, item: &Delivery) -> Result<Outcome, BridgeError> {
         let Some(broadcast) = self.store.broadcast_get(&item.event_id).await? else {
-            return Ok(Outcome::kept("the broadcast is gone"));
+            return Ok(Outcome::failed("the broadcast is gone"));
         };
         let Some(driver) = ThreemaId::parse(&item.recipient) else {
-            return Ok(Outcome::kept(format!(
+            return Ok(Outcome::failed(format!(
                 "{:?} is not a Threema ID",
                 item.recipient
             )));
         };
         if self.access.is_former_driver(&driver) {
-            return Ok(Outcome::kept(FORMER_DRIVER));
+            return Ok(Outcome::refused(FORMER_DRIVER));
         }
         let (portal, copy) = match (&item.portal_room, &item.copy_event) {
             (Some(portal), Some(copy)) => (portal.clone(), copy.clone()),
-            _ => {
-                let portal = match self.store.portal_by_threema_id(driver.as_str()).await? {
-                    Some(p) => p.room_id.to_string(),
-                    None => {
-                        // Not opened yet: only for an ID that exists (as `start` does).
-                        match self.keys.trusted(&driver).await {
-                            Ok(_) => {}
-                            Err(BridgeError::Threema(ThreemaError::NotFound)) => {
-                                return Ok(Outcome::kept(
-                                    "this Threema ID does not exist (any more)",
-                                ));
-                            }
-                            Err(e) => return Err(e),
-                        }
-                        let name = self.driver_name(&driver).await?;
-                        let ghost = self.ghosts.ensure_named(&driver, &name).await?;
-                        self.portals
-                            .ensure(&driver, &ghost, &name)
-                            .await?
-                            .to_string()
-                    }
-                };
-                let room_id = RoomId::parse(&portal)
-                    .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")))?;
-                let mut content: serde_json::Value = serde_json::from_str(&broadcast.content)
-                    .map_err(|e| BridgeError::BadEvent(format!("broadcast content: {e}")))?;
-                content[BROADCAST_KEY] = item.event_id.clone().into();
-                let earlier = match item.copy_tried {
-                    true => {
-                        self.find_sent(&room_id, &self.bot, BROADCAST_KEY, &item.event_id)
-                            .await?
-                    }
-                    false => None,
-                };
-                let copy = match earlier {
-                    Some(copy) => copy,
-                    None => {
-                        self.store.delivery_copy_tried(item.seq).await?;
-                        self.notices
-                            .post_raw(
-                                &room_id,
-                                &content,
-                                &format!("broadcast-{}-{}", item.event_id, item.recipient),
-                            )
-                            .await?
-                    }
-                };
-                self.store
-                    .delivery_set_copy(item.seq, &portal, copy.as_str())
-                    .await?;
-                (portal, copy.to_string())
-            }
+            _ => match self.portal_copy(item, &broadcast, &driver).await? {
+                Ok(placed) => placed,
+                Err(not_placed) => return Ok(not_placed),
+            },
         };
         let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload)
             .map_err(|e| BridgeError::BadEvent(format!("broadcast payload: {e}")))?;
@@ -170,8 +124,59 @@ impl Bridge {
             .collect();
         let new = self.store.outbox_enqueue(&rows).await?;
         self.wakes.outbox.notify_one();
-        Ok(Outcome::done(format!(
+        Ok(Outcome::bridged(format!(
             "copy {copy}, {new} message(s) queued"
         )))
+    }
+
+    /// The recipient's portal (opened if needed) and the bot's copy of the broadcast there,
+    /// recorded on the delivery row; or why there is none. A copy whose send may have gone
+    /// through (the row says it was tried) is looked for before it is sent again.
+    async fn portal_copy(
+        &self,
+        item: &Delivery,
+        broadcast: &Broadcast,
+        driver: &ThreemaId,
+    ) -> Result<Result<(String, String), Outcome>, BridgeError> {
+        let portal = match self.store.portal_by_threema_id(driver.as_str()).await? {
+            Some(p) => p.room_id,
+            None => {
+                // Not opened yet: only for an ID that exists (as `start` does).
+                match self.keys.trusted(driver).await {
+                    Ok(_) => {}
+                    Err(BridgeError::Threema(ThreemaError::NotFound)) => {
+                        return Ok(Err(Outcome::failed(
+                            "this Threema ID does not exist (any more)",
+                        )));
+                    }
+                    Err(e) => return Err(e),
+                }
+                let name = self.driver_name(driver).await?;
+                let ghost = self.ghosts.ensure_named(driver, &name).await?;
+                self.portals.ensure(driver, &ghost, &name).await?
+            }
+        };
+        let mut content: serde_json::Value = serde_json::from_str(&broadcast.content)
+            .map_err(|e| BridgeError::BadEvent(format!("broadcast content: {e}")))?;
+        content[BROADCAST_KEY] = item.event_id.clone().into();
+        let earlier = match item.copy_tried {
+            true => {
+                self.find_sent(&portal, &self.bot, BROADCAST_KEY, &item.event_id)
+                    .await?
+            }
+            false => None,
+        };
+        let copy = match earlier {
+            Some(copy) => copy,
+            None => {
+                self.store.delivery_copy_tried(item.seq).await?;
+                let txn = format!("broadcast-{}-{}", item.event_id, item.recipient);
+                self.notices.post_raw(&portal, &content, &txn).await?
+            }
+        };
+        self.store
+            .delivery_set_copy(item.seq, portal.as_str(), copy.as_str())
+            .await?;
+        Ok(Ok((portal.to_string(), copy.to_string())))
     }
 }

@@ -1,6 +1,7 @@
 //! A message posted in a broadcast room: a `!command`, or a broadcast that is planned, recorded
 //! and previewed until the 👍 (or started at once in a room confirmed once).
 
+use crate::bridge::Outcome;
 use bridge_convert::plan::{EditTarget, Outgoing, Plan, Relay, plan_message};
 use ruma::{
     EventId, RoomId, UserId,
@@ -40,7 +41,7 @@ impl Bridge {
         sender: &UserId,
         content: &RoomMessageEventContent,
         raw_content: &Value,
-    ) -> Result<String, BridgeError> {
+    ) -> Result<Outcome, BridgeError> {
         let room_id = RoomId::parse(&room.room_id)
             .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")))?;
         if self.access.level(sender) < Level::Dispatcher {
@@ -74,7 +75,7 @@ impl Bridge {
             .await?
         {
             Planned::Send { items, copy } => (items, copy),
-            Planned::Nothing => return Ok("nothing to broadcast".into()),
+            Planned::Nothing => return Ok(Outcome::skipped("nothing to broadcast")),
             Planned::Refused(reason) => {
                 return self.refuse_broadcast(&room_id, event_id, reason).await;
             }
@@ -83,7 +84,7 @@ impl Bridge {
             .record_broadcast(room, event_id, sender, &items, &copy, ack)
             .await?;
         if broadcast.state != BroadcastState::Awaiting {
-            return Ok("broadcast already handled".into());
+            return Ok(Outcome::skipped("broadcast already handled"));
         }
         if self.config.broadcast.confirm == Confirm::Once && room.confirmed_at.is_some() {
             return self.start_broadcast(room, &broadcast, sender).await;
@@ -98,7 +99,7 @@ impl Bridge {
         room_id: &RoomId,
         event_id: &EventId,
         text: String,
-    ) -> Result<String, BridgeError> {
+    ) -> Result<Outcome, BridgeError> {
         self.notices
             .notice(
                 room_id,
@@ -107,7 +108,7 @@ impl Bridge {
                 &format!("refused-{event_id}"),
             )
             .await
-            .map(|()| format!("not broadcast: {text}"))
+            .map(|()| Outcome::refused(format!("not broadcast: {text}")))
     }
 
     /// The Threema messages a broadcast sends (signed with the sender's name, files uploaded
@@ -196,7 +197,7 @@ impl Bridge {
         sender: &UserId,
         items: &[Outgoing],
         recorded: bool,
-    ) -> Result<String, BridgeError> {
+    ) -> Result<Outcome, BridgeError> {
         let recipients = match self.room_recipients(room, sender).await? {
             Ok(r) => r,
             Err(e) => {
@@ -234,10 +235,10 @@ impl Bridge {
         self.store
             .broadcast_set_board(event_id.as_str(), preview.as_str(), &text)
             .await?;
-        Ok(format!(
-            "broadcast {} to {} recipient(s): waiting for confirmation",
+        Ok(Outcome::bridged(format!(
+            "broadcast {} to {} recipient(s): preview posted, waiting for confirmation",
             if recorded { "recorded" } else { "seen again" },
             recipients.len()
-        ))
+        )))
     }
 }

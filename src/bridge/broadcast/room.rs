@@ -1,6 +1,7 @@
 //! A broadcast room and the life of its broadcasts: opening the room, who it reaches now, and a
 //! waiting broadcast confirmed (started) or cancelled.
 
+use crate::bridge::Outcome;
 use ruma::{
     EventId, OwnedRoomAliasId, OwnedRoomId, UserId,
     api::client::room::{Visibility, create_room},
@@ -114,15 +115,17 @@ impl Bridge {
         room: &BroadcastRoom,
         target: &str,
         sender: &UserId,
-    ) -> Result<String, BridgeError> {
+    ) -> Result<Outcome, BridgeError> {
         if self.access.level(sender) < Level::Dispatcher {
-            return Ok(format!("confirmation by {sender} ignored: not permitted"));
+            return Ok(Outcome::refused(format!(
+                "confirmation by {sender}: not permitted"
+            )));
         }
         let Some(broadcast) = self.store.broadcast_get(target).await? else {
-            return Ok("reaction on no broadcast".into());
+            return Ok(Outcome::skipped("reaction on no broadcast"));
         };
         if broadcast.state != BroadcastState::Awaiting || broadcast.room_id != room.room_id {
-            return Ok("broadcast not waiting".into());
+            return Ok(Outcome::skipped("broadcast not waiting"));
         }
         self.start_broadcast(room, &broadcast, sender).await
     }
@@ -134,11 +137,11 @@ impl Bridge {
         room: &BroadcastRoom,
         broadcast: &Broadcast,
         confirmed_by: &UserId,
-    ) -> Result<String, BridgeError> {
+    ) -> Result<Outcome, BridgeError> {
         let author = UserId::parse(&broadcast.sender).unwrap_or_else(|_| confirmed_by.to_owned());
         let recipients = match self.room_recipients(room, &author).await? {
             Ok(r) => r,
-            Err(e) => return Ok(format!("selection not understood: {e}")),
+            Err(e) => return Ok(Outcome::failed(format!("selection not understood: {e}"))),
         };
         let started = self
             .store
@@ -151,21 +154,21 @@ impl Bridge {
             self.wakes.broadcast.notify_one();
             self.wakes.board.notify_one();
         }
-        Ok(format!(
+        Ok(Outcome::bridged(format!(
             "broadcast {} started for {} recipient(s)",
             broadcast.event_id,
             recipients.len()
-        ))
+        )))
     }
 
     /// A redaction of a waiting broadcast cancels it.
     pub(in crate::bridge) async fn cancel_broadcast(
         &self,
         target: &str,
-    ) -> Result<String, BridgeError> {
+    ) -> Result<Outcome, BridgeError> {
         Ok(match self.store.broadcast_cancel(target).await? {
-            true => format!("broadcast {target} cancelled"),
-            false => "redaction in a broadcast room".into(),
+            true => Outcome::bridged(format!("broadcast {target} cancelled")),
+            false => Outcome::skipped("redaction in a broadcast room"),
         })
     }
 }

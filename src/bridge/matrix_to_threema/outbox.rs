@@ -31,7 +31,7 @@ impl Bridge {
         room_id: &RoomId,
         event_id: &EventId,
         sender: &UserId,
-    ) -> Result<String, BridgeError> {
+    ) -> Result<Outcome, BridgeError> {
         let items = match plan {
             Plan::Send(items) => items,
             Plan::Refuse(reason) => {
@@ -43,11 +43,11 @@ impl Bridge {
                         &format!("refused-{event_id}"),
                     )
                     .await?;
-                return Ok(format!("not sent: {reason}"));
+                return Ok(Outcome::refused(format!("not sent: {reason}")));
             }
         };
         if items.is_empty() {
-            return Ok("nothing to send".into());
+            return Ok(Outcome::skipped("nothing to send"));
         }
         let rows: Vec<NewOutgoing> = items
             .iter()
@@ -63,7 +63,9 @@ impl Bridge {
             .collect();
         let new = self.store.outbox_enqueue(&rows).await?;
         self.wakes.outbox.notify_one();
-        Ok(format!("queued {new} message(s) for {driver}"))
+        Ok(Outcome::bridged(format!(
+            "queued {new} message(s) for {driver}"
+        )))
     }
 
     /// What an earlier event became on Threema, for edits and redactions.
@@ -92,7 +94,7 @@ impl Bridge {
     /// module comment. `event` is what happened first: the row is read, or given up on.
     async fn deliver(&self, seq: i64, mut event: Event) -> Result<Outcome, BridgeError> {
         let Some(mut row) = self.store.outbox_get(seq).await? else {
-            return Ok(Outcome::done("gone"));
+            return Ok(Outcome::skipped("gone"));
         };
         let mut prepared = None;
         let mut gateway_error = None;
@@ -112,7 +114,7 @@ impl Bridge {
                 if !written {
                     // Moved on meanwhile (another process, a resend): start from what it is now.
                     let Some(now) = self.store.outbox_get(seq).await? else {
-                        return Ok(Outcome::done("gone"));
+                        return Ok(Outcome::skipped("gone"));
                     };
                     (row, event) = (now, Event::Read);
                     continue;
@@ -144,7 +146,7 @@ impl Bridge {
                 }
                 Then::RecordSent => {
                     self.record_sent(&row).await?;
-                    return Ok(Outcome::done(format!(
+                    return Ok(Outcome::bridged(format!(
                         "sent as {}",
                         row.threema_message_id.as_deref().unwrap_or("?")
                     )));
@@ -158,7 +160,7 @@ impl Bridge {
                 }
                 Then::ReadAgain => {
                     let Some(now) = self.store.outbox_get(seq).await? else {
-                        return Ok(Outcome::done("gone"));
+                        return Ok(Outcome::skipped("gone"));
                     };
                     row = now;
                     Event::Read
@@ -387,7 +389,7 @@ impl Bridge {
             row.recipient, RESEND_KEYS[0]
         );
         self.notice_on_row(row, &text).await?;
-        Ok(Outcome::kept(format!("failed: {reason}")))
+        Ok(Outcome::failed(reason))
     }
 
     async fn report_unknown(&self, row: &OutboxItem) -> Result<Outcome, BridgeError> {
@@ -398,7 +400,7 @@ impl Bridge {
             row.recipient, RESEND_KEYS[0]
         );
         self.notice_on_row(row, &text).await?;
-        Ok(Outcome::kept(format!(
+        Ok(Outcome::failed(format!(
             "outcome unknown: {}",
             row.error.as_deref().unwrap_or("")
         )))

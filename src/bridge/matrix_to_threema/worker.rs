@@ -61,13 +61,13 @@ impl Queue for MatrixInbox {
     }
 
     async fn handle(&self, item: &InboxItem) -> Result<Outcome, BridgeError> {
-        self.0.handle_matrix_item(item).await.map(Outcome::done)
+        self.0.handle_matrix_item(item).await
     }
 
     async fn finish(&self, item: &InboxItem, outcome: &Outcome) -> Result<(), StoreError> {
         self.0
             .store
-            .inbox_finish(item.seq, &outcome.summary)
+            .inbox_finish(item.seq, &outcome.to_string())
             .await
             .map(drop)
     }
@@ -81,7 +81,7 @@ impl Queue for MatrixInbox {
 
 impl Bridge {
     /// Handles one item of the Matrix inbox and returns the outcome to record.
-    pub async fn handle_matrix_item(&self, item: &InboxItem) -> Result<String, BridgeError> {
+    pub async fn handle_matrix_item(&self, item: &InboxItem) -> Result<Outcome, BridgeError> {
         if item.kind == InboxKind::Ephemeral {
             return match item.event_type.as_str() {
                 "m.receipt" => {
@@ -89,25 +89,25 @@ impl Bridge {
                         .await
                 }
                 // Not sent to drivers: every Gateway message costs a credit.
-                other => Ok(format!("ephemeral {other}: not bridged")),
+                other => Ok(Outcome::skipped(format!("ephemeral {other}: not bridged"))),
             };
         }
         let event: EventHead = serde_json::from_str(&item.payload)
             .map_err(|e| BridgeError::BadEvent(e.to_string()))?;
         if self.ghosts.is_bridge_user(&event.sender) {
-            return Ok("echo".into());
+            return Ok(Outcome::skipped("echo"));
         }
         match event.event_type.as_str() {
             "m.room.member" => self.handle_membership(&event).await,
             "m.room.message" => self.handle_message(&event).await,
             "m.room.redaction" => self.handle_redaction(&event).await,
             "m.reaction" => self.handle_reaction(&event).await,
-            other => Ok(format!("ignored {other}")),
+            other => Ok(Outcome::skipped(format!("ignored {other}"))),
         }
     }
 
     /// A message in a portal goes to the driver; in a management room it is a command.
-    async fn handle_message(&self, event: &EventHead) -> Result<String, BridgeError> {
+    async fn handle_message(&self, event: &EventHead) -> Result<Outcome, BridgeError> {
         let content: RoomMessageEventContent = serde_json::from_value(event.content.clone())
             .map_err(|e| BridgeError::BadEvent(format!("message content: {e}")))?;
         let event_id = &event.event_id;
@@ -122,7 +122,10 @@ impl Bridge {
                         &format!("refused-{event_id}"),
                     )
                     .await?;
-                return Ok(format!("not sent: {} is not permitted", event.sender));
+                return Ok(Outcome::refused(format!(
+                    "not sent: {} is not permitted",
+                    event.sender
+                )));
             }
             if self.access.is_former_driver(&driver) {
                 let text = format!("Not sent to Threema: {}.", super::FORMER_DRIVER);
@@ -134,7 +137,7 @@ impl Bridge {
                         &format!("refused-{event_id}"),
                     )
                     .await?;
-                return Ok(format!("not sent: {driver} has left"));
+                return Ok(Outcome::refused(format!("not sent: {driver} has left")));
             }
             let display_name = self
                 .matrix
@@ -165,7 +168,7 @@ impl Bridge {
         if self.is_command_room(&event.room_id).await? {
             let body = match &content.msgtype {
                 MessageType::Text(text) => bridge_convert::format::strip_reply_fallback(&text.body),
-                _ => return Ok("not a command".into()),
+                _ => return Ok(Outcome::skipped("not a command")),
             };
             let reply_to = match &content.relates_to {
                 Some(Relation::Reply(reply)) => Some(reply.in_reply_to.event_id.as_ref()),
@@ -179,16 +182,16 @@ impl Bridge {
             };
             return self.handle_command(&message, body).await;
         }
-        Ok("message outside a portal".into())
+        Ok(Outcome::skipped("message outside a portal"))
     }
 
     /// 🔁 on a message that failed (or whose outcome is unknown) sends it again: the dispatcher
     /// decides, after reading the notice. Other reactions stay in Matrix.
-    async fn handle_reaction(&self, event: &EventHead) -> Result<String, BridgeError> {
+    async fn handle_reaction(&self, event: &EventHead) -> Result<Outcome, BridgeError> {
         let relates = &event.content["m.relates_to"];
         let (Some(target), Some(key)) = (relates["event_id"].as_str(), relates["key"].as_str())
         else {
-            return Ok("reaction without a target".into());
+            return Ok(Outcome::skipped("reaction without a target"));
         };
         if CONFIRM_KEYS.contains(&key)
             && let Some(room) = self.store.broadcast_room(event.room_id.as_str()).await?
@@ -202,22 +205,25 @@ impl Bridge {
                 .await?
                 .is_none()
         {
-            return Ok("reaction not bridged".into());
+            return Ok(Outcome::skipped("reaction not bridged"));
         }
         if self.access.level(&event.sender) < Level::Dispatcher {
-            return Ok(format!("resend refused: {} is not permitted", event.sender));
+            return Ok(Outcome::refused(format!(
+                "resend: {} is not permitted",
+                event.sender
+            )));
         }
         let queued = self.store.outbox_resend(target).await?;
         if queued > 0 {
             self.wakes.outbox.notify_one();
         }
-        Ok(format!(
+        Ok(Outcome::bridged(format!(
             "resend of {target}: {queued} message(s) queued again"
-        ))
+        )))
     }
 
     /// A dispatcher deleted a message: the driver's copy is deleted too, where Threema can.
-    async fn handle_redaction(&self, event: &EventHead) -> Result<String, BridgeError> {
+    async fn handle_redaction(&self, event: &EventHead) -> Result<Outcome, BridgeError> {
         let portal = self.store.portal_by_room_id(event.room_id.as_str()).await?;
         // Room versions up to 10 carry `redacts` beside the content, 11 inside it.
         let Some(target) = event.redacts.clone().or_else(|| {
@@ -239,14 +245,14 @@ impl Bridge {
             {
                 return self.cancel_broadcast(&target).await;
             }
-            return Ok("redaction outside a portal".into());
+            return Ok(Outcome::skipped("redaction outside a portal"));
         };
         let driver = portal.threema_id;
         if self.access.level(&event.sender) < Level::Dispatcher {
-            return Ok(format!(
-                "redaction by {} not bridged: not permitted",
+            return Ok(Outcome::refused(format!(
+                "redaction by {}: not permitted",
                 event.sender
-            ));
+            )));
         }
         let plan = plan_redaction(&target, self.edit_target(&target, &driver).await?);
         self.queue_for_threema(
@@ -270,7 +276,7 @@ impl Bridge {
 
     /// The bot accepts invites from users of our own homeserver (a DM becomes the management
     /// room) and declines the rest, so that no invite lingers.
-    async fn handle_membership(&self, event: &EventHead) -> Result<String, BridgeError> {
+    async fn handle_membership(&self, event: &EventHead) -> Result<Outcome, BridgeError> {
         let membership = event.content.get("membership").and_then(|m| m.as_str());
         let invited_bot =
             event.state_key.as_deref() == Some(self.bot.as_str()) && membership == Some("invite");
@@ -285,7 +291,7 @@ impl Bridge {
                     "This bridge only serves its own homeserver.",
                 )
                 .await?;
-            return Ok("declined invite from another server".into());
+            return Ok(Outcome::refused("invite from another server declined"));
         }
         self.accept_management_invite(&event.room_id, &event.sender)
             .await
@@ -297,7 +303,7 @@ impl Bridge {
         &self,
         event: &EventHead,
         membership: Option<&str>,
-    ) -> Result<String, BridgeError> {
+    ) -> Result<Outcome, BridgeError> {
         let (Some(user), Some(membership)) = (
             event
                 .state_key
@@ -305,17 +311,21 @@ impl Bridge {
                 .and_then(|k| OwnedUserId::try_from(k).ok()),
             membership,
         ) else {
-            return Ok("membership change".into());
+            return Ok(Outcome::skipped("membership change"));
         };
         let membership = match membership {
             "leave" if user != event.sender => Membership::Kicked,
             other => match Membership::parse(other) {
                 Some(m) => m,
-                None => return Ok(format!("membership {other}: not recorded")),
+                None => {
+                    return Ok(Outcome::skipped(format!(
+                        "membership {other}: not recorded"
+                    )));
+                }
             },
         };
         self.record_member(event.room_id.as_str(), &user, membership)
             .await?;
-        Ok(format!("{user}: {}", membership.as_str()))
+        Ok(Outcome::bridged(format!("{user}: {}", membership.as_str())))
     }
 }

@@ -31,7 +31,7 @@ impl Bridge {
     ) -> Result<Bridged, BridgeError> {
         let mode = self.config.bridge.read_receipts;
         if status == ReceiptStatus::Read && mode == ReadReceipts::Off {
-            return Ok(Bridged::Nothing("read receipts are off".into()));
+            return Ok(Bridged::Skipped("read receipts are off".into()));
         }
         let ghost = self.ghosts.user_id(&incoming.from);
         let at = incoming.date.max(0) * 1000;
@@ -58,29 +58,12 @@ impl Bridge {
                 ghost: &ghost,
                 receipt: &incoming.message_id,
             };
-            match status {
-                ReceiptStatus::Received | ReceiptStatus::Read => {
-                    let read = status == ReceiptStatus::Read;
-                    if mode == ReadReceipts::On || !read {
-                        self.show_marker(&change, read).await?;
-                    }
-                    self.store.outbox_mark_delivered(row.seq, read, at).await?;
-                    if read && newest_read.as_ref().is_none_or(|n| n.seq < row.seq) {
-                        newest_read = Some(row.clone());
-                    }
-                }
-                ReceiptStatus::Acknowledged | ReceiptStatus::Declined => {
-                    let reaction = if status == ReceiptStatus::Acknowledged {
-                        Reaction::Acknowledged
-                    } else {
-                        Reaction::Declined
-                    };
-                    self.show_reaction(&change, reaction).await?;
-                    self.store
-                        .outbox_set_reaction(row.seq, reaction, at)
-                        .await?;
-                }
-                ReceiptStatus::Other(_) => continue,
+            if !self.apply_receipt(&change, status, at).await? {
+                continue;
+            }
+            if status == ReceiptStatus::Read && newest_read.as_ref().is_none_or(|n| n.seq < row.seq)
+            {
+                newest_read = Some(row.clone());
             }
             updated += 1;
         }
@@ -106,10 +89,41 @@ impl Bridge {
                 "receipt for messages the bridge did not send; ignored"
             );
         }
-        Ok(Bridged::Nothing(format!(
+        Ok(Bridged::Done(format!(
             "{updated} message(s) updated, {} unknown",
             unknown.len()
         )))
+    }
+
+    /// Records what the receipt says of one message and shows it on the message (as the
+    /// configured read receipts allow). `false` for a status the bridge does not show.
+    async fn apply_receipt(
+        &self,
+        change: &StatusChange<'_>,
+        status: ReceiptStatus,
+        at: i64,
+    ) -> Result<bool, BridgeError> {
+        let seq = change.row.seq;
+        match status {
+            ReceiptStatus::Received | ReceiptStatus::Read => {
+                let read = status == ReceiptStatus::Read;
+                if self.config.bridge.read_receipts == ReadReceipts::On || !read {
+                    self.show_marker(change, read).await?;
+                }
+                self.store.outbox_mark_delivered(seq, read, at).await?;
+            }
+            ReceiptStatus::Acknowledged | ReceiptStatus::Declined => {
+                let reaction = if status == ReceiptStatus::Acknowledged {
+                    Reaction::Acknowledged
+                } else {
+                    Reaction::Declined
+                };
+                self.show_reaction(change, reaction).await?;
+                self.store.outbox_set_reaction(seq, reaction, at).await?;
+            }
+            ReceiptStatus::Other(_) => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// The received marker, swapped for the read marker once the driver read the message.

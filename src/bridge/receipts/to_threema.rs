@@ -6,7 +6,7 @@ use ruma::{RoomId, UserId};
 use serde_json::Value;
 
 use crate::{
-    bridge::{Bridge, BridgeError, threema_to_matrix::parse_event_id},
+    bridge::{Bridge, BridgeError, Outcome, threema_to_matrix::parse_event_id},
     config::{Level, ReadReceipts},
     store::ReadThrough,
     threema::{ThreemaId, codec::ReceiptStatus},
@@ -21,12 +21,12 @@ impl Bridge {
         &self,
         room_id: &str,
         payload: &str,
-    ) -> Result<String, BridgeError> {
+    ) -> Result<Outcome, BridgeError> {
         if self.config.bridge.read_receipts == ReadReceipts::Off {
-            return Ok("read receipts are off".into());
+            return Ok(Outcome::skipped("read receipts are off"));
         }
         let Some(portal) = self.store.portal_by_room_id(room_id).await? else {
-            return Ok("receipt outside a portal".into());
+            return Ok(Outcome::skipped("receipt outside a portal"));
         };
         let driver = portal.threema_id;
         let edu: Value = serde_json::from_str(payload)
@@ -35,7 +35,9 @@ impl Bridge {
         for event_id in readers_events(&edu, |user| self.is_desk_reader(user)) {
             told += self.tell_driver_read(room_id, &driver, &event_id).await?;
         }
-        Ok(format!("{told} message(s) reported read to {driver}"))
+        Ok(Outcome::bridged(format!(
+            "{told} message(s) reported read to {driver}"
+        )))
     }
 
     /// Dispatchers' reading counts; the bridge's own users and strangers' does not.

@@ -14,8 +14,8 @@ use crate::{
     threema::{ThreemaClient, ThreemaError, ThreemaId, crypto::key_bytes},
 };
 
-/// The outcome recorded for a held message (the store marks it held in its own column).
-pub const HELD: &str = "held: the sender's public key changed";
+/// Why a message is held (the store marks it held in its own column as well).
+const HELD: &str = "the sender's public key changed";
 
 /// Drivers' keys as the bridge trusts them.
 pub struct Keys {
@@ -75,10 +75,10 @@ impl Keys {
     pub(crate) async fn hold(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {
         if self
             .store
-            .threema_inbox_hold(item.seq, &item.sender, HELD)
+            .threema_inbox_hold(item.seq, &item.sender, &Outcome::held(HELD).to_string())
             .await?
         {
-            return Ok(Outcome::kept(HELD));
+            return Ok(Outcome::held(HELD));
         }
         Err(BridgeError::NotYet(
             "the sender's new key was accepted meanwhile".into(),

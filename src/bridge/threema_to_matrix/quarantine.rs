@@ -48,7 +48,7 @@ impl Bridge {
             )
         {
             tracing::warn!(threema_id = %from, %what, "message from an unknown sender, not bridged");
-            return Ok(Outcome::kept(format!("unknown sender: rejected {what}")));
+            return Ok(Outcome::refused(format!("unknown sender: rejected {what}")));
         }
         let room_id = self.ensure_quarantine_room().await?;
         let nickname = incoming
@@ -68,7 +68,7 @@ impl Bridge {
                 &format!("quarantine-{from}-{}", incoming.message_id),
             )
             .await?;
-        Ok(Outcome::kept(format!(
+        Ok(Outcome::refused(format!(
             "unknown sender: quarantined {}",
             describe_kind(&incoming.message)
         )))

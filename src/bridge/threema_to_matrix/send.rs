@@ -31,9 +31,11 @@ use crate::{
 pub enum Bridged {
     /// The event that shows it: a message, an edit, a redaction.
     Event(OwnedEventId),
-    /// Nothing to keep in the room (typing), or nothing to do: why, for the inbox's outcome.
-    Nothing(String),
-    /// Not this direction's business (delivery receipts, unsupported types).
+    /// Done without an event to keep (typing shown, a receipt applied): what happened.
+    Done(String),
+    /// Nothing to do: why (a delete of something never bridged, typing before any portal).
+    Skipped(String),
+    /// A message type the bridge does not show (kept for an operator).
     NotHandled,
 }
 
@@ -77,36 +79,7 @@ impl Bridge {
         };
         let ghost = self.ghosts.ensure_named(&incoming.from, &name).await?;
         let room_id = self.portals.ensure(&incoming.from, &ghost, &name).await?;
-        let content = match &incoming.message {
-            Message::Text(text) => self.text_content(incoming, text).await?,
-            Message::File(_)
-            | Message::LegacyImage { .. }
-            | Message::LegacyAudio { .. }
-            | Message::LegacyVideo { .. } => self.media_content(incoming, &ghost).await?,
-            Message::Location(location) => convert::location(location),
-            Message::Edit { message_id, text } => {
-                self.edit_content(incoming, &room_id, &ghost, &message_id.to_hex_le(), text)
-                    .await?
-            }
-            Message::PollSetup(poll) => convert::poll_setup(poll),
-            Message::PollVote {
-                creator,
-                poll_id,
-                choices,
-            } => {
-                let poll = self.store.poll_get(from, creator, *poll_id).await?;
-                let mut content =
-                    convert::poll_vote(poll.as_ref().map(|p| &p.choices[..]), choices);
-                if let Some(poll) = poll {
-                    convert::reply_to(&mut content, &poll.event_id);
-                }
-                content
-            }
-            Message::DeliveryReceipt { .. }
-            | Message::Unsupported { .. }
-            | Message::Typing(_)
-            | Message::Delete { .. } => unreachable!("handled above"),
-        };
+        let content = self.message_content(incoming, &room_id, &ghost).await?;
         let event_id = self
             .send_as_ghost(incoming, &room_id, &ghost, &content)
             .await?;
@@ -128,6 +101,47 @@ impl Bridge {
         }
         self.record(incoming, &room_id, &event_id, &ghost).await?;
         Ok(Bridged::Event(event_id))
+    }
+
+    /// The event content a message becomes in the portal (receipts, typing and deletes are
+    /// not messages; see [`Bridge::bridge_incoming`]).
+    async fn message_content(
+        &self,
+        incoming: &Incoming,
+        room_id: &RoomId,
+        ghost: &UserId,
+    ) -> Result<Value, BridgeError> {
+        Ok(match &incoming.message {
+            Message::Text(text) => self.text_content(incoming, text).await?,
+            Message::File(_)
+            | Message::LegacyImage { .. }
+            | Message::LegacyAudio { .. }
+            | Message::LegacyVideo { .. } => self.media_content(incoming, ghost).await?,
+            Message::Location(location) => convert::location(location),
+            Message::Edit { message_id, text } => {
+                self.edit_content(incoming, room_id, ghost, &message_id.to_hex_le(), text)
+                    .await?
+            }
+            Message::PollSetup(poll) => convert::poll_setup(poll),
+            Message::PollVote {
+                creator,
+                poll_id,
+                choices,
+            } => {
+                let from = incoming.from.as_str();
+                let poll = self.store.poll_get(from, creator, *poll_id).await?;
+                let mut content =
+                    convert::poll_vote(poll.as_ref().map(|p| &p.choices[..]), choices);
+                if let Some(poll) = poll {
+                    convert::reply_to(&mut content, &poll.event_id);
+                }
+                content
+            }
+            Message::DeliveryReceipt { .. }
+            | Message::Unsupported { .. }
+            | Message::Typing(_)
+            | Message::Delete { .. } => unreachable!("not messages: handled before"),
+        })
     }
 
     /// Text, with Threema markup as HTML; a quote (v2) of a message in the portal becomes a
@@ -288,7 +302,7 @@ impl Bridge {
             .message_by_threema_id(from, original, Direction::In)
             .await?
         else {
-            return Ok(Bridged::Nothing("never bridged, nothing to redact".into()));
+            return Ok(Bridged::Skipped("never bridged, nothing to redact".into()));
         };
         let room_id = parse_room_id(&original.room_id)?;
         let ghost = self.ghosts.user_id(&incoming.from);
@@ -318,16 +332,16 @@ impl Bridge {
             .portal_by_threema_id(incoming.from.as_str())
             .await?
         else {
-            return Ok(Bridged::Nothing("no portal yet".into()));
+            return Ok(Bridged::Skipped("no portal yet".into()));
         };
         let now_s = MilliSecondsSinceUnixEpoch::now().as_secs().into();
         if typing && !convert::typing_is_current(incoming.date, now_s) {
-            return Ok(Bridged::Nothing("stale, not shown".into()));
+            return Ok(Bridged::Skipped("stale, not shown".into()));
         }
         let ghost = self.ghosts.user_id(&incoming.from);
         let timeout = typing.then(|| std::time::Duration::from_secs(convert::TYPING_TIMEOUT_S));
         self.matrix.typing(&portal.room_id, &ghost, timeout).await?;
-        Ok(Bridged::Nothing("shown".into()))
+        Ok(Bridged::Done("shown".into()))
     }
 
     /// Sends the event as the ghost, once: a failure goes back to the Threema inbox, which

@@ -60,7 +60,7 @@ impl Queue for ThreemaInbox {
     async fn finish(&self, item: &ThreemaItem, outcome: &Outcome) -> Result<(), StoreError> {
         self.0
             .store
-            .threema_inbox_finish(item.seq, &outcome.summary, outcome.keep_payload)
+            .threema_inbox_finish(item.seq, &outcome.to_string(), outcome.keeps_payload())
             .await
             .map(drop)
     }
@@ -73,8 +73,21 @@ impl Queue for ThreemaInbox {
 }
 
 impl Bridge {
-    /// Opens and decodes one stored callback. What cannot be bridged is kept with a reason.
+    /// Opens and decodes one stored callback and bridges it. What cannot be bridged is kept
+    /// with a reason.
     pub async fn handle_threema_item(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {
+        match self.open_item(item).await? {
+            Ok(incoming) => self.route_incoming(incoming).await,
+            Err(not_opened) => Ok(not_opened),
+        }
+    }
+
+    /// The stored callback decoded, its media downloaded; or why that cannot be done (a
+    /// changed key holds the message).
+    async fn open_item(
+        &self,
+        item: &ThreemaItem,
+    ) -> Result<Result<Incoming, Outcome>, BridgeError> {
         let (Some(from), Some(nonce), Ok(ciphertext)) = (
             ThreemaId::parse(&item.sender),
             hex::decode(&item.nonce)
@@ -82,12 +95,12 @@ impl Bridge {
                 .and_then(|n| <[u8; 24]>::try_from(n).ok()),
             hex::decode(&item.ciphertext),
         ) else {
-            return Ok(Outcome::kept("malformed stored callback"));
+            return Ok(Err(Outcome::failed("malformed stored callback")));
         };
         let key = match self.keys.trusted(&from).await {
             Err(BridgeError::Threema(ThreemaError::NotFound)) => {
                 tracing::warn!(threema_id = %from, "message from an ID the Gateway does not know");
-                return Ok(Outcome::kept("sender unknown to the Gateway"));
+                return Ok(Err(Outcome::failed("sender unknown to the Gateway")));
             }
             other => other?,
         };
@@ -96,27 +109,27 @@ impl Bridge {
                 Ok(received) => received,
                 Err(ReceiveError::Undecryptable(reason)) => {
                     if self.keys.recheck(&from).await? {
-                        return self.keys.hold(item).await;
+                        return self.keys.hold(item).await.map(Err);
                     }
                     tracing::warn!(threema_id = %from, %reason, "cannot open a message");
-                    return Ok(Outcome::kept(format!("cannot decrypt: {reason}")));
+                    return Ok(Err(Outcome::failed(format!("cannot decrypt: {reason}"))));
                 }
                 Err(e @ ReceiveError::Malformed(_)) => {
                     tracing::warn!(threema_id = %from, error = %e, "malformed message kept");
-                    return Ok(Outcome::kept(e.to_string()));
+                    return Ok(Err(Outcome::failed(e.to_string())));
                 }
                 Err(
                     ref e @ (ReceiveError::BlobGone(ref message)
                     | ReceiveError::BlobUndecryptable(ref message, _)),
-                ) => return Ok(Outcome::kept(format!("{}: {e}", summary(message, None)))),
+                ) => {
+                    return Ok(Err(Outcome::failed(format!(
+                        "{}: {e}",
+                        summary(message, None)
+                    ))));
+                }
                 Err(ReceiveError::Gateway(e)) => return Err(e.into()),
             };
-        let mut outcome = summary(&message, media.as_ref());
-        let unsupported = matches!(message, Message::Unsupported { .. });
-        if unsupported {
-            tracing::warn!(threema_id = %from, %outcome, "message type not bridged; kept");
-        }
-        let incoming = Incoming {
+        Ok(Ok(Incoming {
             from,
             message_id: item.message_id.clone(),
             date: item.date,
@@ -124,7 +137,13 @@ impl Bridge {
             message,
             media,
             retried: item.attempts > 0,
-        };
+        }))
+    }
+
+    /// A decoded message goes to the driver's portal, unless its sender has left the company
+    /// or is unknown (quarantined), or its type is not bridged (kept for an operator).
+    async fn route_incoming(&self, incoming: Incoming) -> Result<Outcome, BridgeError> {
+        let what = summary(&incoming.message, incoming.media.as_ref());
         if self.access.is_former_driver(&incoming.from) {
             // Kept in the inbox and audited, not shown: the person has left the company.
             tracing::info!(threema_id = %incoming.from, "message from a former driver, not bridged");
@@ -139,20 +158,19 @@ impl Bridge {
                     ),
                 )
                 .await?;
-            return Ok(Outcome::kept("from a former driver: not bridged"));
+            return Ok(Outcome::refused("from a former driver: not bridged"));
         }
         if !self.is_known_sender(&incoming.from).await? {
             return self.handle_unknown_sender(&incoming).await;
         }
-        match self.bridge_incoming(&incoming).await? {
-            Bridged::Event(event_id) => outcome = format!("{outcome} → {event_id}"),
-            Bridged::Nothing(why) => outcome = format!("{outcome}: {why}"),
-            Bridged::NotHandled => {}
-        }
-        Ok(if unsupported {
-            Outcome::kept(outcome)
-        } else {
-            Outcome::done(outcome)
+        Ok(match self.bridge_incoming(&incoming).await? {
+            Bridged::Event(event_id) => Outcome::bridged(format!("{what} → {event_id}")),
+            Bridged::Done(how) => Outcome::bridged(format!("{what}: {how}")),
+            Bridged::Skipped(why) => Outcome::skipped(format!("{what}: {why}")),
+            Bridged::NotHandled => {
+                tracing::warn!(threema_id = %incoming.from, %what, "message type not bridged; kept");
+                Outcome::failed(what)
+            }
         })
     }
 }

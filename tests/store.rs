@@ -8,6 +8,7 @@ use threema_bridge::store::{
     NewBroadcast, NewInboxItem, NewOutgoing, NewThreemaItem, OutboxState, Poll, PollChoice,
     Reaction, ReadThrough, RoomStateKind, Store,
 };
+use threema_bridge::threema::ThreemaId;
 
 /// Runs `$suite(store, url)` once on SQLite and once on PostgreSQL.
 macro_rules! on_both_databases {
@@ -166,12 +167,12 @@ async fn portals_are_unique_per_driver(store: Store, _url: &str) {
 
 async fn message_mappings_are_unique_both_ways(store: Store, _url: &str) {
     let m = MessageMapping {
-        room_id: "!room1".into(),
-        event_id: "$ev1".into(),
-        threema_peer: "ECHO1234".into(),
+        room_id: "!room1".try_into().unwrap(),
+        event_id: "$ev1".try_into().unwrap(),
+        threema_peer: ThreemaId::parse("ECHO1234").unwrap(),
         threema_message_id: "0011223344556677".into(),
         direction: Direction::In,
-        matrix_sender: "@threema_echo1234:d.test".into(),
+        matrix_sender: "@threema_echo1234:d.test".try_into().unwrap(),
         part: 0,
     };
     assert!(store.message_insert(&m).await.unwrap());
@@ -199,7 +200,7 @@ async fn message_mappings_are_unique_both_ways(store: Store, _url: &str) {
     );
     // The same id from the other direction is a different message.
     let outgoing = MessageMapping {
-        event_id: "$ev2".into(),
+        event_id: "$ev2".try_into().unwrap(),
         direction: Direction::Out,
         ..m.clone()
     };
@@ -700,12 +701,12 @@ async fn unread_messages_are_found_up_to_the_read_event(store: Store, _url: &str
         (4, Direction::In),
     ] {
         let mapping = MessageMapping {
-            room_id: "!r".into(),
-            event_id: format!("$m{n}"),
-            threema_peer: "ABCD1234".into(),
+            room_id: "!r".try_into().unwrap(),
+            event_id: format!("$m{n}").try_into().unwrap(),
+            threema_peer: ThreemaId::parse("ABCD1234").unwrap(),
             threema_message_id: format!("{n:016x}"),
             direction,
-            matrix_sender: "@x:x".into(),
+            matrix_sender: "@x:x".try_into().unwrap(),
             part: 0,
         };
         store.message_insert(&mapping).await.unwrap();
@@ -900,8 +901,8 @@ async fn room_state_records_what_was_set(store: Store, _url: &str) {
 
 async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &str) {
     let room = BroadcastRoom {
-        room_id: "!b".into(),
-        owner: "@d:x".into(),
+        room_id: "!b".try_into().unwrap(),
+        owner: "@d:x".try_into().unwrap(),
         selection: "depot=North".into(),
         live: false,
         confirmed_at: None,

@@ -67,7 +67,7 @@ impl Bridged<'_> {
                 .message_by_threema_id(self.driver, message_id, Direction::In)
                 .await
                 .unwrap()
-                .map(|m| m.event_id)
+                .map(|m| m.event_id.to_string())
         })
         .await
     }

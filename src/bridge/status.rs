@@ -119,7 +119,7 @@ mod tests {
             recipient: crate::threema::ThreemaId::parse(recipient).unwrap(),
             part: 0,
             room_id: "!r:x".try_into().unwrap(),
-            sender: "@d:x".into(),
+            sender: "@d:x".try_into().unwrap(),
             payload: "{}".into(),
             state,
             threema_message_id: None,

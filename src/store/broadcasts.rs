@@ -3,14 +3,15 @@
 
 use std::collections::HashMap;
 
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
 
-use super::{OutboxState, Reaction, Store, StoreError, now_ms};
+use super::{OutboxState, Reaction, Store, StoreError, id_column, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BroadcastRoom {
-    pub room_id: String,
-    pub owner: String,
+    pub room_id: OwnedRoomId,
+    pub owner: OwnedUserId,
     pub selection: String,
     /// The selection is evaluated again for every message (else the stored recipients).
     pub live: bool,
@@ -38,9 +39,9 @@ pub struct NewBroadcast {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Broadcast {
-    pub event_id: String,
-    pub room_id: String,
-    pub sender: String,
+    pub event_id: OwnedEventId,
+    pub room_id: OwnedRoomId,
+    pub sender: OwnedUserId,
     /// The dispatcher's Matrix content (JSON), copied into the portals.
     pub content: String,
     /// The Threema messages it becomes (JSON list of `Outgoing`).
@@ -60,9 +61,9 @@ const BROADCAST_COLUMNS: &str = "event_id, room_id, sender, content, payload, ac
 impl Broadcast {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         Ok(Broadcast {
-            event_id: row.try_get("event_id")?,
-            room_id: row.try_get("room_id")?,
-            sender: row.try_get("sender")?,
+            event_id: id_column(&row, "broadcast", "event_id")?,
+            room_id: id_column(&row, "broadcast", "room_id")?,
+            sender: id_column(&row, "broadcast", "sender")?,
             content: row.try_get("content")?,
             payload: row.try_get("payload")?,
             ack: row.try_get::<i64, _>("ack")? != 0,
@@ -124,14 +125,14 @@ impl Store {
             "INSERT INTO broadcast_room (room_id, owner, selection, live, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id) DO NOTHING",
         )
-        .bind(&room.room_id)
-        .bind(&room.owner)
+        .bind(room.room_id.as_str())
+        .bind(room.owner.as_str())
         .bind(&room.selection)
         .bind(i64::from(room.live))
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;
-        Self::replace_room_recipients(&mut tx, &room.room_id, recipients).await?;
+        Self::replace_room_recipients(&mut tx, room.room_id.as_str(), recipients).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -180,8 +181,8 @@ impl Store {
         .await?
         .map(|row| {
             Ok(BroadcastRoom {
-                room_id: row.try_get("room_id")?,
-                owner: row.try_get("owner")?,
+                room_id: id_column(&row, "broadcast_room", "room_id")?,
+                owner: id_column(&row, "broadcast_room", "owner")?,
                 selection: row.try_get("selection")?,
                 live: row.try_get::<i64, _>("live")? != 0,
                 confirmed_at: row.try_get("confirmed_at")?,

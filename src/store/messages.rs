@@ -1,8 +1,10 @@
 //! `message`: the one place that maps Matrix events to Threema messages and back.
 
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
+use threema_protocol::ThreemaId;
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, id_column, now_ms};
 
 stored_enum! {
     pub enum Direction in message.direction {
@@ -15,14 +17,14 @@ stored_enum! {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageMapping {
-    pub room_id: String,
-    pub event_id: String,
-    pub threema_peer: String,
+    pub room_id: OwnedRoomId,
+    pub event_id: OwnedEventId,
+    pub threema_peer: ThreemaId,
     /// 16 hex digits.
     pub threema_message_id: String,
     pub direction: Direction,
     /// The real Matrix sender (a dispatcher for `Out`, the ghost for `In`).
-    pub matrix_sender: String,
+    pub matrix_sender: OwnedUserId,
     /// Which of the Threema messages an event became (long text is sent in parts).
     pub part: i64,
 }
@@ -30,12 +32,12 @@ pub struct MessageMapping {
 impl MessageMapping {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         Ok(MessageMapping {
-            room_id: row.try_get("room_id")?,
-            event_id: row.try_get("event_id")?,
-            threema_peer: row.try_get("threema_peer")?,
+            room_id: id_column(&row, "message", "room_id")?,
+            event_id: id_column(&row, "message", "event_id")?,
+            threema_peer: id_column(&row, "message", "threema_peer")?,
             threema_message_id: row.try_get("threema_message_id")?,
             direction: Direction::parse(&row.try_get::<String, _>("direction")?)?,
-            matrix_sender: row.try_get("matrix_sender")?,
+            matrix_sender: id_column(&row, "message", "matrix_sender")?,
             part: row.try_get("part")?,
         })
     }
@@ -51,12 +53,12 @@ impl Store {
         let inserted = sqlx::query(&format!(
             "INSERT INTO message ({COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
         ))
-        .bind(&m.room_id)
-        .bind(&m.event_id)
-        .bind(&m.threema_peer)
+        .bind(m.room_id.as_str())
+        .bind(m.event_id.as_str())
+        .bind(m.threema_peer.as_str())
         .bind(&m.threema_message_id)
         .bind(m.direction.as_str())
-        .bind(&m.matrix_sender)
+        .bind(m.matrix_sender.as_str())
         .bind(m.part)
         .bind(now_ms())
         .execute(&self.pool)

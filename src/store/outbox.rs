@@ -1,6 +1,6 @@
 //! `threema_outbox`: dispatcher messages on their way to the Gateway, with their state.
 
-use ruma::{OwnedEventId, OwnedRoomId};
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
 use threema_protocol::ThreemaId;
 
@@ -37,7 +37,7 @@ pub struct OutboxItem {
     pub recipient: ThreemaId,
     pub part: i64,
     pub room_id: OwnedRoomId,
-    pub sender: String,
+    pub sender: OwnedUserId,
     pub payload: String,
     pub state: OutboxState,
     pub threema_message_id: Option<String>,
@@ -91,7 +91,7 @@ impl OutboxItem {
             recipient: id_column(&row, "threema_outbox", "recipient")?,
             part: row.try_get("part")?,
             room_id: id_column(&row, "threema_outbox", "room_id")?,
-            sender: row.try_get("sender")?,
+            sender: id_column(&row, "threema_outbox", "sender")?,
             payload: row.try_get("payload")?,
             state: OutboxState::parse(&row.try_get::<String, _>("state")?)?,
             threema_message_id: row.try_get("threema_message_id")?,

@@ -45,9 +45,8 @@ impl Bridge {
 
     /// Brings one board up to date; returns whether it was edited.
     pub async fn update_board(&self, broadcast: &Broadcast) -> Result<bool, BridgeError> {
-        let room_id = RoomId::parse(&broadcast.room_id)
-            .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")))?;
-        let standings = self.standings(&broadcast.event_id).await?;
+        let room_id = broadcast.room_id.clone();
+        let standings = self.standings(broadcast.event_id.as_str()).await?;
         let text = board::render(
             &standings,
             broadcast.ack,
@@ -83,14 +82,16 @@ impl Bridge {
                 }
             };
             self.store
-                .broadcast_set_board(&broadcast.event_id, &board_event, &text)
+                .broadcast_set_board(broadcast.event_id.as_str(), &board_event, &text)
                 .await?;
         }
         let started = broadcast.started_at.unwrap_or_default();
         if board::settled(&standings, broadcast.ack)
             || now_ms() - started > BOARD_DAYS * 24 * 3600 * 1000
         {
-            self.store.broadcast_settle(&broadcast.event_id).await?;
+            self.store
+                .broadcast_settle(broadcast.event_id.as_str())
+                .await?;
         }
         self.escalate(broadcast, &room_id, &standings).await?;
         Ok(edited)
@@ -139,7 +140,7 @@ impl Bridge {
             )
             .await?;
         self.store
-            .broadcast_set_escalated(&broadcast.event_id)
+            .broadcast_set_escalated(broadcast.event_id.as_str())
             .await?;
         Ok(())
     }

@@ -50,7 +50,7 @@ impl Bridge {
         };
         let target = match &reply_to {
             Some(id) => self.store.broadcast_get(id).await?,
-            None => self.store.broadcast_latest(&room.room_id).await?,
+            None => self.store.broadcast_latest(room.room_id.as_str()).await?,
         };
         let txn = format!("answer-{event_id}");
         let answer = match word {
@@ -118,9 +118,12 @@ impl Bridge {
                     .iter()
                     .map(|(id, _)| id.to_string())
                     .collect();
-                let before = self.store.broadcast_room_recipients(&room.room_id).await?;
+                let before = self
+                    .store
+                    .broadcast_room_recipients(room.room_id.as_str())
+                    .await?;
                 self.store
-                    .broadcast_room_set_recipients(&room.room_id, &ids)
+                    .broadcast_room_set_recipients(room.room_id.as_str(), &ids)
                     .await?;
                 let added = ids.iter().filter(|id| !before.contains(id)).count();
                 let removed = before.iter().filter(|id| !ids.contains(id)).count();
@@ -135,7 +138,7 @@ impl Bridge {
 
     /// `!report`: where each recipient of the broadcast stands, as text.
     async fn report_answer(&self, b: &Broadcast) -> Result<String, BridgeError> {
-        let standings = self.standings(&b.event_id).await?;
+        let standings = self.standings(b.event_id.as_str()).await?;
         Ok(board::report(&standings))
     }
 
@@ -147,12 +150,12 @@ impl Bridge {
         event_id: &EventId,
         txn: &str,
     ) -> Result<(), BridgeError> {
-        let standings = self.standings(&b.event_id).await?;
+        let standings = self.standings(b.event_id.as_str()).await?;
         let data = board::csv(&standings);
         let size = data.len();
         let name = format!(
             "broadcast-{}.csv",
-            &b.event_id.trim_start_matches('$')[..8.min(b.event_id.len() - 1)]
+            &b.event_id.localpart()[..8.min(b.event_id.localpart().len())]
         );
         let mxc = self
             .matrix
@@ -173,12 +176,15 @@ impl Bridge {
     /// `!resend-unread`: the broadcast again to the recipients who have not read it.
     async fn resend_unread(&self, b: &Broadcast) -> Result<String, BridgeError> {
         let unread = self
-            .standings(&b.event_id)
+            .standings(b.event_id.as_str())
             .await?
             .iter()
             .filter(|s| matches!(s.stage, board::Stage::Sent | board::Stage::Received))
             .count();
-        let queued = self.store.broadcast_resend_unread(&b.event_id).await?;
+        let queued = self
+            .store
+            .broadcast_resend_unread(b.event_id.as_str())
+            .await?;
         if queued > 0 {
             self.wakes.outbox.notify_one();
             self.wakes.board.notify_one();

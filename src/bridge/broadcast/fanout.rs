@@ -8,7 +8,6 @@ use std::{num::NonZeroU32, sync::Arc};
 
 use bridge_convert::plan::Outgoing;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use ruma::UserId;
 
 use crate::{
     bridge::{
@@ -108,8 +107,7 @@ impl Bridge {
         };
         let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload)
             .map_err(|e| BridgeError::BadEvent(format!("broadcast payload: {e}")))?;
-        let sender = UserId::parse(&broadcast.sender)
-            .map_err(|e| BridgeError::BadEvent(format!("broadcast sender: {e}")))?;
+        let sender = &broadcast.sender;
         let rows: Vec<NewOutgoing> = items
             .iter()
             .enumerate()

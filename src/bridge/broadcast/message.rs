@@ -42,8 +42,7 @@ impl Bridge {
         content: &RoomMessageEventContent,
         raw_content: &Value,
     ) -> Result<Outcome, BridgeError> {
-        let room_id = RoomId::parse(&room.room_id)
-            .map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")))?;
+        let room_id = room.room_id.clone();
         if self.access.level(sender) < Level::Dispatcher {
             let text = "Not sent: you are not permitted to write to drivers.";
             return self.refuse_broadcast(&room_id, event_id, text.into()).await;
@@ -87,7 +86,7 @@ impl Bridge {
             return Ok(Outcome::skipped("broadcast already handled"));
         }
         if self.config.broadcast.confirm == Confirm::Once && room.confirmed_at.is_some() {
-            return self.start_broadcast(room, &broadcast, sender).await;
+            return self.start_broadcast(room, &broadcast).await;
         }
         self.ask_confirmation(room, &room_id, event_id, sender, &items, recorded)
             .await
@@ -172,7 +171,7 @@ impl Bridge {
             .store
             .broadcast_insert(&NewBroadcast {
                 event_id: event_id.to_string(),
-                room_id: room.room_id.clone(),
+                room_id: room.room_id.to_string(),
                 sender: sender.to_string(),
                 content: copy.to_string(),
                 payload: serde_json::to_string(items).expect("outgoing messages serialise"),

@@ -60,8 +60,8 @@ impl Bridge {
         self.store
             .broadcast_room_insert(
                 &BroadcastRoom {
-                    room_id: room_id.to_string(),
-                    owner: sender.to_string(),
+                    room_id: room_id.clone(),
+                    owner: sender.to_owned(),
                     selection: selection_text.to_owned(),
                     live,
                     confirmed_at: None,
@@ -99,7 +99,11 @@ impl Bridge {
                 }));
         }
         let mut out = Vec::new();
-        for id in self.store.broadcast_room_recipients(&room.room_id).await? {
+        for id in self
+            .store
+            .broadcast_room_recipients(room.room_id.as_str())
+            .await?
+        {
             let name = match ThreemaId::parse(&id) {
                 Some(tid) => self.driver_name(&tid).await?,
                 None => id.clone(),
@@ -127,28 +131,29 @@ impl Bridge {
         if broadcast.state != BroadcastState::Awaiting || broadcast.room_id != room.room_id {
             return Ok(Outcome::skipped("broadcast not waiting"));
         }
-        self.start_broadcast(room, &broadcast, sender).await
+        self.start_broadcast(room, &broadcast).await
     }
 
     /// Queues the fan-out to the room's recipients now (one delivery row each, with the state
-    /// change in one transaction) and shows the board.
+    /// change in one transaction) and shows the board. The author's selection decides,
+    /// whoever confirms.
     pub(super) async fn start_broadcast(
         &self,
         room: &BroadcastRoom,
         broadcast: &Broadcast,
-        confirmed_by: &UserId,
     ) -> Result<Outcome, BridgeError> {
-        let author = UserId::parse(&broadcast.sender).unwrap_or_else(|_| confirmed_by.to_owned());
-        let recipients = match self.room_recipients(room, &author).await? {
+        let recipients = match self.room_recipients(room, &broadcast.sender).await? {
             Ok(r) => r,
             Err(e) => return Ok(Outcome::failed(format!("selection not understood: {e}"))),
         };
         let started = self
             .store
-            .broadcast_start(&broadcast.event_id, &recipients)
+            .broadcast_start(broadcast.event_id.as_str(), &recipients)
             .await?;
         if self.config.broadcast.confirm == Confirm::Once {
-            self.store.broadcast_room_confirm(&room.room_id).await?;
+            self.store
+                .broadcast_room_confirm(room.room_id.as_str())
+                .await?;
         }
         if started {
             self.wakes.broadcast.notify_one();

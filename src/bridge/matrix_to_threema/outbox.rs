@@ -280,7 +280,7 @@ impl Bridge {
             .map_err(|e| Failure::Retry(e.into()))?;
         Ok(mappings
             .into_iter()
-            .find(|m| m.threema_peer == peer.as_str() && m.part == part)
+            .find(|m| m.threema_peer == *peer && m.part == part)
             .map(|m| m.threema_message_id))
     }
 
@@ -354,9 +354,9 @@ impl Bridge {
         }
         self.store
             .message_insert(&MessageMapping {
-                room_id: row.room_id.to_string(),
-                event_id: row.event_id.to_string(),
-                threema_peer: row.recipient.to_string(),
+                room_id: row.room_id.clone(),
+                event_id: row.event_id.clone(),
+                threema_peer: row.recipient.clone(),
                 threema_message_id: message_id.clone(),
                 direction: Direction::Out,
                 matrix_sender: row.sender.clone(),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use ruma::{
-    EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, RoomId, UInt, UserId,
+    EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, RoomId, UInt, UserId,
     api::client::{message::send_message_event, room::get_room_event},
     events::MessageLikeEventType,
     serde::Raw,
@@ -61,7 +61,7 @@ impl Bridge {
             .message_by_threema_id(from, message_id, Direction::In)
             .await?
         {
-            return Ok(Bridged::Event(parse_event_id(&known.event_id)?));
+            return Ok(Bridged::Event(known.event_id));
         }
         if let Message::Delete { message_id } = &incoming.message {
             return self
@@ -155,7 +155,7 @@ impl Bridge {
         Ok(match self.quoted_event(&incoming.from, &quoted).await? {
             Some(event_id) => {
                 let mut content = convert::text("m.text", reply, html);
-                convert::reply_to(&mut content, &event_id);
+                convert::reply_to(&mut content, event_id.as_str());
                 content
             }
             None => {
@@ -171,7 +171,7 @@ impl Bridge {
         &self,
         driver: &ThreemaId,
         message_id: &str,
-    ) -> Result<Option<String>, BridgeError> {
+    ) -> Result<Option<OwnedEventId>, BridgeError> {
         for direction in [Direction::In, Direction::Out] {
             if let Some(known) = self
                 .store
@@ -269,7 +269,7 @@ impl Bridge {
                 convert::with_note("✏️ (edit of a message not in this room)", text, html);
             return Ok(convert::text("m.text", &body, html));
         };
-        let event_id = parse_event_id(&original.event_id)?;
+        let event_id = original.event_id;
         let shown = self.event_content(room_id, &event_id, ghost).await?;
         let new_content = convert::recaption(&shown, text, html.clone())
             .unwrap_or_else(|| convert::text("m.text", text, html));
@@ -304,19 +304,19 @@ impl Bridge {
         else {
             return Ok(Bridged::Skipped("never bridged, nothing to redact".into()));
         };
-        let room_id = parse_room_id(&original.room_id)?;
         let ghost = self.ghosts.user_id(&incoming.from);
         let redaction = self
             .matrix
             .redact(
-                &room_id,
-                &parse_event_id(&original.event_id)?,
+                &original.room_id,
+                &original.event_id,
                 &txn_id(incoming),
                 &ghost,
                 None,
             )
             .await?;
-        self.record(incoming, &room_id, &redaction, &ghost).await?;
+        self.record(incoming, &original.room_id, &redaction, &ghost)
+            .await?;
         Ok(Bridged::Event(redaction))
     }
 
@@ -413,12 +413,12 @@ impl Bridge {
     ) -> Result<(), BridgeError> {
         self.store
             .message_insert(&MessageMapping {
-                room_id: room_id.to_string(),
-                event_id: event_id.to_string(),
-                threema_peer: incoming.from.to_string(),
+                room_id: room_id.to_owned(),
+                event_id: event_id.to_owned(),
+                threema_peer: incoming.from.clone(),
                 threema_message_id: incoming.message_id.clone(),
                 direction: Direction::In,
-                matrix_sender: ghost.to_string(),
+                matrix_sender: ghost.to_owned(),
                 part: 0,
             })
             .await?;
@@ -460,8 +460,4 @@ fn txn_id(incoming: &Incoming) -> String {
 pub(crate) fn parse_event_id(event_id: &str) -> Result<OwnedEventId, BridgeError> {
     EventId::parse(event_id)
         .map_err(|e| BridgeError::BadEvent(format!("event id {event_id:?}: {e}")))
-}
-
-fn parse_room_id(room_id: &str) -> Result<OwnedRoomId, BridgeError> {
-    RoomId::parse(room_id).map_err(|e| BridgeError::BadEvent(format!("stored room id: {e}")))
 }

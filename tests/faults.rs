@@ -26,7 +26,7 @@ use common::{
     bridge::{Process, TestConfig},
     db::TestDb,
     dispatcher::Dispatcher,
-    synapse::{self, DOMAIN, Synapse, unique_localpart},
+    synapse::{self, DOMAIN, Synapse, unique_localpart, wait_for},
     threema::add_phone,
 };
 use threema_bridge::store::{OutboxState, Store};
@@ -150,12 +150,14 @@ impl World {
                 .unwrap();
             let room = self.desk.wait_invite(settle()).await;
             self.desk.join(&room).await;
-            let portal = self
-                .store
-                .portal_by_threema_id(&driver)
-                .await
-                .unwrap()
-                .expect("the portal of the driver who just wrote");
+            // The invite goes out with the room; the bridge records the portal a moment later.
+            let store = &self.store;
+            let portal = wait_for(
+                "the portal of the driver who just wrote",
+                settle(),
+                || async { store.portal_by_threema_id(&driver).await.unwrap() },
+            )
+            .await;
             assert_eq!(portal.room_id, room);
             self.sent
                 .lock()

@@ -342,9 +342,8 @@ impl Bridge {
             })
             .collect();
         for ghost in self.store.ghost_search(text, 50).await? {
-            if let Some(id) = ThreemaId::parse(&ghost.threema_id)
-                && !found.iter().any(|(known, _)| *known == id)
-            {
+            let id = ghost.threema_id;
+            if !found.iter().any(|(known, _)| *known == id) {
                 let name = ghost.display_name.unwrap_or_else(|| id.to_string());
                 found.push((id, name));
             }

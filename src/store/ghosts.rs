@@ -1,13 +1,15 @@
 //! `ghost`: one Matrix user per Threema ID.
 
+use ruma::OwnedUserId;
 use sqlx::{Row, any::AnyRow};
+use threema_protocol::ThreemaId;
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, id_column, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ghost {
-    pub threema_id: String,
-    pub user_id: String,
+    pub threema_id: ThreemaId,
+    pub user_id: OwnedUserId,
     pub display_name: Option<String>,
     pub avatar_url: Option<String>,
     /// When the homeserver confirmed the user exists; `None` until then.
@@ -17,8 +19,8 @@ pub struct Ghost {
 impl Ghost {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         Ok(Ghost {
-            threema_id: row.try_get("threema_id")?,
-            user_id: row.try_get("user_id")?,
+            threema_id: id_column(&row, "ghost", "threema_id")?,
+            user_id: id_column(&row, "ghost", "user_id")?,
             display_name: row.try_get("display_name")?,
             avatar_url: row.try_get("avatar_url")?,
             registered_at: row.try_get("registered_at")?,

@@ -13,6 +13,7 @@ use crate::{
         plan::{self, may_see},
         selection::{self, Candidate, Exclusion, Selected},
     },
+    threema::ThreemaId,
 };
 
 /// Credits a broadcast of `items` to `recipients` costs: every message to every recipient, and
@@ -122,7 +123,7 @@ impl Bridge {
                 visible: unscoped,
             });
         }
-        let ghosts: HashMap<String, Option<String>> = self
+        let ghosts: HashMap<ThreemaId, Option<String>> = self
             .store
             .ghosts()
             .await?
@@ -132,7 +133,7 @@ impl Bridge {
         for portal in self.store.portals().await? {
             let id = portal.threema_id;
             let name = ghosts
-                .get(id.as_str())
+                .get(&id)
                 .cloned()
                 .flatten()
                 .unwrap_or_else(|| id.to_string());

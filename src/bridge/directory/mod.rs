@@ -296,10 +296,8 @@ impl Bridge {
                 .insert(portal.threema_id, portal.room_id.to_string());
         }
         for ghost in self.store.ghosts().await? {
-            if let (Some(id), Some(name)) =
-                (ThreemaId::parse(&ghost.threema_id), ghost.display_name)
-            {
-                current.ghost_names.insert(id, name);
+            if let Some(name) = ghost.display_name {
+                current.ghost_names.insert(ghost.threema_id, name);
             }
         }
         for (key, room) in self.store.spaces().await? {

@@ -460,7 +460,7 @@ async fn scim_provisions_and_deprovisions_a_dispatcher_within_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("directory.csv");
     let t = tag();
-    let token = format!("scim-{t}");
+    let token = format!("scim-{t}-{}", hex::encode(rand::random::<[u8; 16]>()));
     let admin_token = {
         let guard = common::synapse::acquire().await;
         let token = guard.synapse.admin_token.clone();

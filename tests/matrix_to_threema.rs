@@ -277,6 +277,53 @@ async fn only_permitted_users_write_to_drivers() {
     );
 }
 
+/// An edit or a delete on the phone is always its author's: a colleague's edit or redaction of
+/// a dispatcher's message stays in Matrix, with a notice saying so (Element hides an edit by
+/// another sender, so the desk would not see it either).
+#[tokio::test]
+async fn only_its_author_edits_or_deletes_a_message_on_the_phone() {
+    let (desk, other) = (unique_localpart("desk"), unique_localpart("colleague"));
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}"), format!("@{other}:{DOMAIN}")]
+    })
+    .await;
+    let (dispatcher, driver, room, _) = portal_with_driver(&h, &sim, &desk, "Anna Dispo").await;
+    let colleague = Dispatcher::login(h.synapse, &other, "Ben Dispo").await;
+    assert_eq!(colleague.wait_invite(WAIT).await, room);
+    colleague.join(&room).await;
+    let sent = dispatcher.send_text(&room, "Tour 7 fällt aus").await;
+    sim.wait_inbox(&driver, 1, WAIT).await;
+    let edit = |text: &str| {
+        json!({"msgtype": "m.text", "body": format!("* {text}"),
+               "m.new_content": {"msgtype": "m.text", "body": text},
+               "m.relates_to": {"rel_type": "m.replace", "event_id": sent}})
+    };
+
+    let colleagues_edit = colleague
+        .send_content(&room, edit("Tour 8 fällt aus"))
+        .await;
+    let refused = answer(&dispatcher, &room, &colleagues_edit).await;
+    assert!(refused.contains("only its author"), "{refused}");
+    dispatcher
+        .send_content(&room, edit("Tour 9 fällt aus"))
+        .await;
+    let colleagues_redaction = colleague.redact(&room, &sent).await;
+    let refused = answer(&dispatcher, &room, &colleagues_redaction).await;
+    assert!(refused.contains("only its author"), "{refused}");
+
+    // The phone has the message and its author's edit, nothing of the colleague's.
+    let inbox = sim.wait_inbox(&driver, 2, WAIT).await;
+    assert_eq!(text_of(&inbox[0].message), "Anna Dispo: Tour 7 fällt aus");
+    match &inbox[1].message {
+        Decoded::Edit { text, .. } => assert_eq!(text, "Anna Dispo: Tour 9 fällt aus"),
+        other => panic!("not the author's edit: {other:?}"),
+    }
+    dispatcher.send_text(&room, "Danke").await;
+    let inbox = sim.wait_inbox(&driver, 3, WAIT).await;
+    assert_eq!(inbox.len(), 3, "the colleague's edit and delete never left");
+    assert_eq!(text_of(&inbox[2].message), "Anna Dispo: Danke");
+}
+
 /// The answer of the bot to `event_id` in `room`.
 async fn answer(user: &Dispatcher, room: &str, event_id: &str) -> String {
     let answer: Value = user

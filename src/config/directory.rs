@@ -6,10 +6,15 @@
 use std::{path::PathBuf, time::Duration};
 
 use ruma::{OwnedUserId, ServerName};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{DirectoryConfig, HttpSourceConfig, RawDirectory, RawHttpSource, check::Checker};
 use crate::directory::{plan::Settings, snapshot::Safety};
+
+/// The shortest SCIM bearer token accepted. It is all that stands between the network and the
+/// directory (whoever holds it can make themselves a dispatcher or offboard anyone), and an
+/// identity provider generates long random tokens anyway.
+const MIN_SCIM_TOKEN_CHARS: usize = 32;
 
 /// Checks `directory:`; the planner needs the homeserver's domain and the configured
 /// dispatchers, so it fails (having listed its own problems) when those did.
@@ -28,7 +33,18 @@ pub(super) fn check(
         "directory.scim_token",
         &raw.scim_token,
         &raw.scim_token_file,
-    );
+    )
+    .and_then(|token| match token {
+        Some(token) if token.expose_secret().trim().chars().count() < MIN_SCIM_TOKEN_CHARS => c
+            .fail(
+                "directory.scim_token",
+                format!(
+                    "is shorter than {MIN_SCIM_TOKEN_CHARS} characters; use a long random token \
+                     (e.g. `openssl rand -hex 32`), or leave SCIM off"
+                ),
+            ),
+        token => Some(token),
+    });
     let synapse_admin_token = optional_secret(
         c,
         "directory.synapse_admin_token",

@@ -278,4 +278,39 @@ mod tests {
         }
         assert!(shown.contains("dispatch.test"), "the rest stays readable");
     }
+
+    #[test]
+    fn a_short_or_empty_scim_token_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let domain = ServerName::parse("dispatch.test").unwrap();
+        Registration::generate("threema", "http://127.0.0.1:29318", &domain)
+            .write(&dir.path().join("registration.yaml"))
+            .unwrap();
+        let check = |token: &str| {
+            let yaml = format!(
+                "homeserver: {{url: 'http://127.0.0.1:8008', domain: dispatch.test}}\n\
+                 appservice: {{registration: registration.yaml, url: 'http://127.0.0.1:29318'}}\n\
+                 threema: {{gateway_id: '*DISPTCH', secret: s, private_key: '{}'}}\n\
+                 database: {{url: 'sqlite://b.db'}}\n\
+                 directory: {{scim_token: '{token}'}}\n",
+                "cafe".repeat(16)
+            );
+            let raw: RawConfig = serde_yaml::from_str(&yaml).unwrap();
+            Config::from_raw(raw, dir.path())
+        };
+        for token in ["", "   ", "secret", &"x".repeat(31)] {
+            let Err(ConfigError::Invalid(problems)) = check(token) else {
+                panic!("{token:?} accepted")
+            };
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].key, "directory.scim_token");
+            let shown = &problems[0].reason;
+            assert!(
+                token.trim().is_empty() || !shown.contains(token.trim()),
+                "{shown}"
+            );
+        }
+        let token = "x".repeat(32);
+        assert!(check(&token).unwrap().directory.scim_token.is_some());
+    }
 }

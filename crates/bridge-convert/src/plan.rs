@@ -96,8 +96,11 @@ impl Relay<'_> {
 /// What the edited event became on Threema, as far as planning an edit needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EditTarget {
-    /// A dispatcher's message sent in this many parts.
+    /// The editor's own message, sent in this many parts.
     Ours { parts: usize },
+    /// A colleague's message (or a broadcast of theirs): only its author changes what the
+    /// driver has, so that an edit or a delete on the phone is always its author's.
+    Colleagues,
     /// A driver's message.
     Theirs,
     /// Not bridged.
@@ -119,6 +122,11 @@ pub fn plan_message(
                 EditTarget::Ours { .. } => Plan::Refuse(
                     "This message went to Threema in several parts, so the edit was not sent. \
                      Send the correction as a new message."
+                        .into(),
+                ),
+                EditTarget::Colleagues => Plan::Refuse(
+                    "Not sent to Threema: only its author can edit a message on the driver's \
+                     phone."
                         .into(),
                 ),
                 EditTarget::Theirs => {
@@ -150,6 +158,9 @@ pub fn plan_redaction(target: &str, what: EditTarget) -> Plan {
                     part,
                 })
                 .collect(),
+        ),
+        EditTarget::Colleagues => Plan::Refuse(
+            "Removed here only: only its author can delete a message on the driver's phone.".into(),
         ),
         EditTarget::Theirs => Plan::Refuse(
             "Removed here only: a driver's message cannot be deleted on their phone.".into(),

@@ -69,20 +69,25 @@ impl Bridge {
     }
 
     /// What an earlier event became on Threema, for edits and redactions.
+    /// `editor` may change it on the phone only if it is their own.
     pub(crate) async fn edit_target(
         &self,
         target: &str,
         driver: &ThreemaId,
+        editor: &UserId,
     ) -> Result<EditTarget, BridgeError> {
-        let ours = self
+        let sent: Vec<_> = self
             .store
             .outbox_by_event(target)
             .await?
             .into_iter()
-            .filter(|row| row.recipient.as_str() == driver.as_str())
-            .count();
-        if ours > 0 {
-            return Ok(EditTarget::Ours { parts: ours });
+            .filter(|row| row.recipient == *driver)
+            .collect();
+        if !sent.is_empty() {
+            return Ok(match sent.iter().all(|row| row.sender == *editor) {
+                true => EditTarget::Ours { parts: sent.len() },
+                false => EditTarget::Colleagues,
+            });
         }
         Ok(match self.store.message_by_event_id(target).await? {
             Some(m) if m.direction == Direction::In => EditTarget::Theirs,

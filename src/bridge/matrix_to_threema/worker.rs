@@ -151,7 +151,8 @@ impl Bridge {
             };
             let edit_target = match &content.relates_to {
                 Some(Relation::Replacement(r)) => {
-                    self.edit_target(r.event_id.as_str(), &driver).await?
+                    self.edit_target(r.event_id.as_str(), &driver, &event.sender)
+                        .await?
                 }
                 _ => EditTarget::Unknown,
             };
@@ -254,7 +255,8 @@ impl Bridge {
                 event.sender
             )));
         }
-        let plan = plan_redaction(&target, self.edit_target(&target, &driver).await?);
+        let what = self.edit_target(&target, &driver, &event.sender).await?;
+        let plan = plan_redaction(&target, what);
         self.queue_for_threema(
             plan,
             &driver,

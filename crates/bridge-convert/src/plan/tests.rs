@@ -186,6 +186,8 @@ fn edits_go_only_to_our_single_part_messages() {
     assert!(matches!(split, Plan::Refuse(_)));
     let theirs = plan_message(&content(edit.clone()), RELAY, |_| EditTarget::Theirs);
     assert!(matches!(theirs, Plan::Refuse(_)));
+    let colleagues = plan_message(&content(edit.clone()), RELAY, |_| EditTarget::Colleagues);
+    assert!(matches!(colleagues, Plan::Refuse(_)));
     let unknown = plan_message(&content(edit), RELAY, |_| EditTarget::Unknown);
     assert_eq!(unknown, Plan::Send(vec![]));
 }
@@ -207,6 +209,10 @@ fn redactions_delete_every_part_of_our_messages_only() {
     );
     assert!(matches!(
         plan_redaction("$e", EditTarget::Theirs),
+        Plan::Refuse(_)
+    ));
+    assert!(matches!(
+        plan_redaction("$e", EditTarget::Colleagues),
         Plan::Refuse(_)
     ));
     assert_eq!(

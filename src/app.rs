@@ -15,7 +15,7 @@ use crate::{
     config::Config,
     http::{
         self, AppState,
-        threema::{CallbackState, RefusalGuard},
+        threema::{CallbackState, RefusalGuard, TrustedProxies},
     },
     matrix::{MatrixClient, MatrixError, RetryPolicy},
     store::{Store, StoreError},
@@ -194,6 +194,7 @@ impl Running {
                 config.threema.callback_refusals_per_minute,
                 config.threema.callback_block,
             )),
+            proxies: Arc::new(TrustedProxies::new(config.threema.trusted_proxies.clone())),
         };
         let body_timeout = config.threema.callback_body_timeout;
         let token = self.shutdown.clone();

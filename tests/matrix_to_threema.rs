@@ -420,7 +420,7 @@ async fn unknown_senders_wait_in_quarantine_until_a_dispatcher_starts_them() {
     let dispatcher = Dispatcher::login(h.synapse, &desk, "Anna Dispo").await;
     let stranger = add_phone(&sim, 'M', "Fremder", Behaviour::silent());
     let sent = sim
-        .send_from_user(&stranger, UserMessage::text("Ist da wer?"))
+        .send_from_user(&stranger, UserMessage::text("@room Ist da wer?"))
         .await
         .unwrap();
     let store = &h.bridge.store;
@@ -452,6 +452,8 @@ async fn unknown_senders_wait_in_quarantine_until_a_dispatcher_starts_them() {
             .unwrap()
             .contains("Ist da wer?")
     );
+    // The stranger's "@room" pings nobody: the notice mentions no one.
+    assert_eq!(held["content"]["m.mentions"], json!({}), "{held}");
     assert!(
         h.bridge
             .store

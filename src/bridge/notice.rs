@@ -5,6 +5,7 @@ use ruma::{
     EventId, OwnedEventId, RoomId,
     api::client::message::send_message_event,
     events::{
+        Mentions,
         relation::{InReplyTo, Reply, Thread},
         room::message::{Relation, RoomMessageEventContent},
     },
@@ -72,6 +73,7 @@ impl Notices {
         txn: &str,
     ) -> Result<(), BridgeError> {
         let mut content = RoomMessageEventContent::notice_plain(text);
+        content.mentions = Some(Mentions::new());
         content.relates_to = Some(Relation::Thread(Thread::plain(
             root.to_owned(),
             root.to_owned(),
@@ -97,6 +99,9 @@ impl Notices {
         content: &mut RoomMessageEventContent,
         txn: &str,
     ) -> Result<OwnedEventId, BridgeError> {
+        // Nobody is pinged unless the content names them: a notice quoting a stranger's
+        // "@room" must not alert the whole room.
+        content.mentions.get_or_insert_with(Mentions::new);
         if let Some(event_id) = in_reply_to {
             content.relates_to = Some(Relation::Reply(Reply::new(InReplyTo::new(
                 event_id.to_owned(),

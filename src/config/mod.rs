@@ -99,6 +99,9 @@ pub struct ThreemaConfig {
     /// answered 429 for `callback_block`.
     pub callback_refusals_per_minute: u32,
     pub callback_block: std::time::Duration,
+    /// Reverse proxies in front of the callback listener whose `X-Forwarded-For` names the
+    /// client (the refusal guard then counts the client, not the proxy).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone)]

@@ -83,6 +83,7 @@ pub struct RawThreema {
     pub callback_body_timeout_seconds: Option<u64>,
     pub callback_refusals_per_minute: Option<u32>,
     pub callback_block_seconds: Option<u64>,
+    pub trusted_proxies: Vec<String>,
 }
 
 impl fmt::Debug for RawThreema {
@@ -109,6 +110,7 @@ impl fmt::Debug for RawThreema {
                 &self.callback_refusals_per_minute,
             )
             .field("callback_block_seconds", &self.callback_block_seconds)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }

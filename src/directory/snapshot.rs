@@ -61,14 +61,24 @@ impl Change {
     }
 }
 
-/// Field-by-field differences, `name: old → new`.
+/// Fields (and attributes of these names) that hold personal contact details.
+const CONTACT_FIELDS: [&str; 2] = ["phone", "email"];
+
+/// Field-by-field differences, `name: old → new`; contact details only by name (`phone
+/// changed`), as these words go to the audit log, the management room, logs and the CLI.
 pub fn differences(before: &Record, after: &Record) -> Vec<String> {
     let show = |v: Option<String>| v.unwrap_or_else(|| "—".into());
     let mut out = Vec::new();
     let mut field = |name: &str, a: Option<String>, b: Option<String>| {
-        if a != b {
-            out.push(format!("{name}: {} → {}", show(a), show(b)));
+        if a == b {
+            return;
         }
+        out.push(match (CONTACT_FIELDS.contains(&name), &a, &b) {
+            (true, None, _) => format!("{name} added"),
+            (true, _, None) => format!("{name} removed"),
+            (true, _, _) => format!("{name} changed"),
+            (false, _, _) => format!("{name}: {} → {}", show(a), show(b)),
+        });
     };
     field(
         "display_name",
@@ -277,6 +287,23 @@ mod tests {
         );
         assert!(matches!(&changes[1], Change::Added(r) if r.employee_id == "D9"));
         assert!(matches!(&changes[2], Change::Removed(r) if r.employee_id == "D2"));
+    }
+
+    #[test]
+    fn contact_details_are_named_not_shown() {
+        let before = Record {
+            phone: Some("+41790000001".into()),
+            ..driver(1)
+        };
+        let after = Record {
+            phone: Some("+41790000002".into()),
+            email: Some("d1@example.com".into()),
+            ..driver(1)
+        };
+        let text = Change::Changed(before.clone(), after.clone()).describe();
+        assert_eq!(text, "changed Driver 1 (D1): phone changed, email added");
+        let gone = Change::Changed(after, before).describe();
+        assert_eq!(gone, "changed Driver 1 (D1): phone changed, email removed");
     }
 
     #[test]

@@ -3,9 +3,12 @@
 //! given before the message is durably stored.
 //!
 //! Hostile clients: a body must arrive within `threema.callback_body_timeout_seconds` (slow
-//! senders are cut off with 408), and an address that keeps sending refused requests (bad MAC,
-//! malformed) is answered 429 without reading its body for a while. Only refusals count: the
-//! real Gateway's valid callbacks are never throttled, as a throttled callback may be lost.
+//! senders are cut off with 408), and an address that keeps guessing at the MAC is answered 429
+//! for a while. Every body is still read (up to 64 KB) and its MAC checked, so what the Gateway
+//! sent is taken whatever address it came through: behind a reverse proxy every request has the
+//! proxy's address, unless it is named in `threema.trusted_proxies` (then `X-Forwarded-For`
+//! names the client). An authentic callback whose fields do not parse is stored as it came, not
+//! refused: the Gateway does not send it again, and the Threema inbox reports it.
 
 use std::{
     collections::HashMap,
@@ -17,9 +20,8 @@ use std::{
 
 use axum::{
     Router,
-    body::Body,
     extract::{ConnectInfo, DefaultBodyLimit, Request, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     routing::post,
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -30,7 +32,10 @@ use tower_http::trace::TraceLayer;
 use crate::{
     bridge::Bridge,
     store::NewThreemaItem,
-    threema::callback::{self, CallbackError},
+    threema::{
+        ThreemaId,
+        callback::{self, Authentic, CallbackError},
+    },
 };
 
 #[derive(Clone)]
@@ -39,6 +44,41 @@ pub struct CallbackState {
     pub secret: SecretString,
     pub wake: Arc<Notify>,
     pub guard: Arc<RefusalGuard>,
+    pub proxies: Arc<TrustedProxies>,
+}
+
+/// `threema.trusted_proxies`: reverse proxies whose `X-Forwarded-For` names the client.
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(Vec<IpAddr>);
+
+impl TrustedProxies {
+    pub fn new(proxies: Vec<IpAddr>) -> Self {
+        TrustedProxies(proxies)
+    }
+
+    /// The client a request came from: `peer`, or, when `peer` is a trusted proxy, the last
+    /// address in `X-Forwarded-For` that is not one (each proxy appends the address it was
+    /// connected from, so only the entries our proxies added can be believed).
+    pub fn client_of(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        if !self.0.contains(&peer) {
+            return peer;
+        }
+        let forwarded: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .map(str::trim)
+            .collect();
+        for entry in forwarded.iter().rev() {
+            match entry.parse::<IpAddr>() {
+                Ok(ip) if self.0.contains(&ip) => continue,
+                Ok(ip) => return ip,
+                Err(_) => break,
+            }
+        }
+        peer
+    }
 }
 
 /// Addresses that sent too many refused requests, answered 429 until their block ends.
@@ -96,19 +136,8 @@ async fn callback(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> (StatusCode, &'static str) {
-    let ip = peer.ip();
-    if state.guard.is_blocked(ip) {
-        return (StatusCode::TOO_MANY_REQUESTS, "too many refused requests\n");
-    }
-    let (status, text) = handle(&state, request.into_body()).await;
-    if status.is_client_error() {
-        state.guard.refused(ip);
-    }
-    (status, text)
-}
-
-async fn handle(state: &CallbackState, body: Body) -> (StatusCode, &'static str) {
-    let body = match axum::body::to_bytes(body, MAX_CALLBACK_BYTES).await {
+    let ip = state.proxies.client_of(peer.ip(), request.headers());
+    let body = match axum::body::to_bytes(request.into_body(), MAX_CALLBACK_BYTES).await {
         Ok(body) => body,
         Err(e)
             if std::error::Error::source(&e)
@@ -119,10 +148,19 @@ async fn handle(state: &CallbackState, body: Body) -> (StatusCode, &'static str)
         // The body timeout, or the client went away.
         Err(_) => return (StatusCode::REQUEST_TIMEOUT, "body not received in time\n"),
     };
-    let gateway_id = state.bridge.threema.gateway_id().as_str();
-    let verified = match callback::verify(&body, state.secret.expose_secret(), gateway_id) {
-        Ok(verified) => verified,
+    // Every body is read and its MAC checked, from a blocked address too: what the Gateway sent
+    // is taken whatever address it came through (behind a proxy, every request has the same).
+    let blocked = state.guard.is_blocked(ip);
+    let authentic = match callback::authenticate(&body, state.secret.expose_secret()) {
+        Ok(authentic) => authentic,
         Err(e) => {
+            // Only guessing at the MAC counts toward a block; a blocked address hears 429.
+            if e == CallbackError::BadMac {
+                state.guard.refused(ip);
+            }
+            if blocked {
+                return (StatusCode::TOO_MANY_REQUESTS, "too many refused requests\n");
+            }
             tracing::warn!(error = %e, "callback refused");
             let status = match e {
                 CallbackError::BadMac => StatusCode::UNAUTHORIZED,
@@ -131,14 +169,44 @@ async fn handle(state: &CallbackState, body: Body) -> (StatusCode, &'static str)
             return (status, reason(&e));
         }
     };
-    let item = NewThreemaItem {
-        sender: verified.from.as_str().to_owned(),
-        message_id: verified.message_id,
-        date: verified.date,
-        nonce: hex::encode(verified.nonce),
-        ciphertext: hex::encode(&verified.ciphertext),
-        nickname: verified.nickname,
-    };
+    store(
+        &state,
+        item_of(&authentic, state.bridge.threema.gateway_id()),
+    )
+    .await
+}
+
+/// The inbox row of an authentic callback. One whose fields do not parse is the Gateway's
+/// anomaly: it is stored as it came (the Gateway would not send it again) and the Threema inbox
+/// records why it cannot be read and tells the admins.
+fn item_of(authentic: &Authentic, gateway_id: &ThreemaId) -> NewThreemaItem {
+    match authentic.callback(gateway_id.as_str()) {
+        Ok(verified) => NewThreemaItem {
+            sender: verified.from.as_str().to_owned(),
+            message_id: verified.message_id,
+            date: verified.date,
+            nonce: hex::encode(verified.nonce),
+            ciphertext: hex::encode(&verified.ciphertext),
+            nickname: verified.nickname,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "an authentic callback with a malformed field is kept");
+            let field = |name| authentic.field(name).unwrap_or_default();
+            // The short fields as they came, cut where they cannot be what the protocol says.
+            let cut = |value: &str| value.chars().take(64).collect::<String>();
+            NewThreemaItem {
+                sender: cut(field("from")),
+                message_id: cut(field("messageId")),
+                date: field("date").parse().unwrap_or_default(),
+                nonce: cut(field("nonce")),
+                ciphertext: field("box").to_owned(),
+                nickname: authentic.field("nickname").map(cut),
+            }
+        }
+    }
+}
+
+async fn store(state: &CallbackState, item: NewThreemaItem) -> (StatusCode, &'static str) {
     match state.bridge.store.threema_inbox_push(&item).await {
         Ok(new) => {
             tracing::debug!(from = %item.sender, message_id = %item.message_id, new, "callback stored");
@@ -161,5 +229,41 @@ fn reason(e: &CallbackError) -> &'static str {
         CallbackError::Missing(_) => "missing field\n",
         CallbackError::Repeated(_) => "repeated field\n",
         CallbackError::Malformed { .. } => "malformed field\n",
+        CallbackError::TooManyFields => "too many fields\n",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_trusted_proxies_name_the_client() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxies = TrustedProxies::new(vec![ip("10.0.0.1"), ip("10.0.0.2")]);
+        let forwarded = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", value.parse().unwrap());
+            headers
+        };
+        // Behind our proxies: the last address they did not add themselves.
+        let chain = forwarded("203.0.113.5, 198.51.100.9, 10.0.0.2");
+        assert_eq!(
+            proxies.client_of(ip("10.0.0.1"), &chain),
+            ip("198.51.100.9")
+        );
+        // Anyone else cannot choose their address by sending the header.
+        let claimed = forwarded("203.0.113.5");
+        assert_eq!(
+            proxies.client_of(ip("192.0.2.7"), &claimed),
+            ip("192.0.2.7")
+        );
+        // No header, or junk in it: the proxy's own address.
+        assert_eq!(
+            proxies.client_of(ip("10.0.0.1"), &HeaderMap::new()),
+            ip("10.0.0.1")
+        );
+        let junk = forwarded("not an address");
+        assert_eq!(proxies.client_of(ip("10.0.0.1"), &junk), ip("10.0.0.1"));
     }
 }

@@ -97,5 +97,6 @@ fn threema_config(config: &TestConfig) -> ThreemaConfig {
         callback_body_timeout: Duration::from_secs(10),
         callback_refusals_per_minute: 60,
         callback_block: Duration::from_secs(60),
+        trusted_proxies: Vec::new(),
     }
 }

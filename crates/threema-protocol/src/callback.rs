@@ -38,26 +38,37 @@ pub enum CallbackError {
     },
     #[error("the message is for {0}, not for this Gateway ID")]
     WrongRecipient(String),
+    #[error("more than {MAX_FIELDS} fields")]
+    TooManyFields,
 }
 
-/// Verifies and parses an `application/x-www-form-urlencoded` callback body.
-pub fn verify(body: &[u8], secret: &str, gateway_id: &str) -> Result<Callback, CallbackError> {
-    let mut fields: Vec<(String, String)> = Vec::with_capacity(8);
+/// Most fields a body may have: the Gateway sends nine. Counted before the MAC is checked, so
+/// that a body of thousands of tiny fields is not scanned.
+const MAX_FIELDS: usize = 16;
+
+/// A callback body whose MAC checked out: the Gateway sent it. Its fields are read by
+/// [`Authentic::callback`]; one that does not parse is the Gateway's anomaly, to be kept and
+/// reported, not an attacker's to be refused (the Gateway does not send it again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authentic {
+    fields: Vec<(String, String)>,
+}
+
+/// Checks the MAC of an `application/x-www-form-urlencoded` callback body; nothing else of an
+/// unauthenticated body is interpreted.
+pub fn authenticate(body: &[u8], secret: &str) -> Result<Authentic, CallbackError> {
+    let mut fields: Vec<(String, String)> = Vec::with_capacity(MAX_FIELDS);
     for (key, value) in form_urlencoded::parse(body) {
+        if fields.len() == MAX_FIELDS {
+            return Err(CallbackError::TooManyFields);
+        }
         if fields.iter().any(|(k, _)| *k == key) {
             return Err(CallbackError::Repeated(key.into_owned()));
         }
         fields.push((key.into_owned(), value.into_owned()));
     }
-    let get = |name: &'static str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .ok_or(CallbackError::Missing(name))
-    };
-
-    // The MAC comes first: nothing of an unauthenticated body is interpreted.
+    let authentic = Authentic { fields };
+    let get = |name: &'static str| authentic.field(name).ok_or(CallbackError::Missing(name));
     let mac = hex::decode(get("mac")?).map_err(|_| CallbackError::BadMac)?;
     let mut expected =
         Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
@@ -67,42 +78,61 @@ pub fn verify(body: &[u8], secret: &str, gateway_id: &str) -> Result<Callback, C
     expected
         .verify_slice(&mac)
         .map_err(|_| CallbackError::BadMac)?;
+    Ok(authentic)
+}
 
-    let to = get("to")?;
-    if to != gateway_id {
-        return Err(CallbackError::WrongRecipient(to.to_owned()));
+impl Authentic {
+    /// A field as it arrived (every field the MAC covers is there).
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
-    let malformed = |field, reason| CallbackError::Malformed { field, reason };
-    let from = ThreemaId::parse(get("from")?).ok_or(malformed("from", "not a Threema ID"))?;
-    let message_id = get("messageId")?;
-    if message_id.len() != 16 || hex::decode(message_id).is_err() {
-        return Err(malformed("messageId", "not 16 hex digits"));
+
+    /// The fields read as the protocol defines them, for `gateway_id`.
+    pub fn callback(&self, gateway_id: &str) -> Result<Callback, CallbackError> {
+        let get = |name: &'static str| self.field(name).ok_or(CallbackError::Missing(name));
+        let to = get("to")?;
+        if to != gateway_id {
+            return Err(CallbackError::WrongRecipient(to.to_owned()));
+        }
+        let malformed = |field, reason| CallbackError::Malformed { field, reason };
+        let from = ThreemaId::parse(get("from")?).ok_or(malformed("from", "not a Threema ID"))?;
+        let message_id = get("messageId")?;
+        if message_id.len() != 16 || hex::decode(message_id).is_err() {
+            return Err(malformed("messageId", "not 16 hex digits"));
+        }
+        let date = get("date")?
+            .parse::<i64>()
+            .map_err(|_| malformed("date", "not an integer"))?;
+        let nonce = hex::decode(get("nonce")?)
+            .ok()
+            .and_then(|n| <[u8; 24]>::try_from(n).ok())
+            .ok_or(malformed("nonce", "not 24 bytes of hex"))?;
+        let ciphertext = hex::decode(get("box")?).map_err(|_| malformed("box", "not hex"))?;
+        // Shorter than the Poly1305 tag plus one byte cannot be a message.
+        if ciphertext.len() < 17 {
+            return Err(malformed("box", "too short"));
+        }
+        let nickname = self
+            .field("nickname")
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        Ok(Callback {
+            from,
+            message_id: message_id.to_ascii_lowercase(),
+            date,
+            nonce,
+            ciphertext,
+            nickname,
+        })
     }
-    let date = get("date")?
-        .parse::<i64>()
-        .map_err(|_| malformed("date", "not an integer"))?;
-    let nonce = hex::decode(get("nonce")?)
-        .ok()
-        .and_then(|n| <[u8; 24]>::try_from(n).ok())
-        .ok_or(malformed("nonce", "not 24 bytes of hex"))?;
-    let ciphertext = hex::decode(get("box")?).map_err(|_| malformed("box", "not hex"))?;
-    // Shorter than the Poly1305 tag plus one byte cannot be a message.
-    if ciphertext.len() < 17 {
-        return Err(malformed("box", "too short"));
-    }
-    let nickname = fields
-        .iter()
-        .find(|(k, _)| k == "nickname")
-        .map(|(_, v)| v.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    Ok(Callback {
-        from,
-        message_id: message_id.to_ascii_lowercase(),
-        date,
-        nonce,
-        ciphertext,
-        nickname,
-    })
+}
+
+/// Authenticates and reads a callback body in one step.
+pub fn verify(body: &[u8], secret: &str, gateway_id: &str) -> Result<Callback, CallbackError> {
+    authenticate(body, secret)?.callback(gateway_id)
 }
 
 #[cfg(test)]
@@ -178,5 +208,24 @@ mod tests {
             verify(b"", secret, "*TESTGW1"),
             Err(CallbackError::Missing("mac"))
         );
+        let padded = format!(
+            "{BODY_B}{}",
+            (0..9).map(|i| format!("&x{i}=1")).collect::<String>()
+        );
+        assert_eq!(
+            verify(padded.as_bytes(), secret, "*TESTGW1"),
+            Err(CallbackError::TooManyFields)
+        );
+    }
+
+    #[test]
+    fn an_authentic_callback_keeps_its_fields_when_one_does_not_parse() {
+        let body = "from=ECHOECHO&to=*TESTTST&messageId=0102030405060708&date=1616950936\
+            &nonce=ffffffffffffffffffffffffffffffffffffffffffffffff&box=012345abcdef\
+            &mac=622b362e8353658ee649a5548acecc9ce9b88384d6b7e08e212446d68455b14e";
+        let authentic = authenticate(body.as_bytes(), "nevergonnagiveyouup").unwrap();
+        assert_eq!(authentic.field("from"), Some("ECHOECHO"));
+        assert_eq!(authentic.field("box"), Some("012345abcdef"));
+        assert!(authentic.callback("*TESTTST").is_err());
     }
 }

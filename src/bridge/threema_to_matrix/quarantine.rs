@@ -40,16 +40,18 @@ impl Bridge {
         incoming: &Incoming,
     ) -> Result<Outcome, BridgeError> {
         let from = &incoming.from;
-        let what = describe(&incoming.message);
         if self.config.bridge.unknown_senders == UnknownSenders::Reject
             || matches!(
                 incoming.message,
                 Message::Typing(_) | Message::DeliveryReceipt { .. }
             )
         {
-            tracing::warn!(threema_id = %from, %what, "message from an unknown sender, not bridged");
-            return Ok(Outcome::refused(format!("unknown sender: rejected {what}")));
+            // What kind of message, never its text: the log and the row are no place for it.
+            let kind = describe_kind(&incoming.message);
+            tracing::warn!(threema_id = %from, %kind, "message from an unknown sender, not bridged");
+            return Ok(Outcome::refused(format!("unknown sender: rejected {kind}")));
         }
+        let what = describe(&incoming.message);
         let room_id = self.ensure_quarantine_room().await?;
         let nickname = incoming
             .nickname

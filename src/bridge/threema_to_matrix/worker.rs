@@ -88,14 +88,17 @@ impl Bridge {
         &self,
         item: &ThreemaItem,
     ) -> Result<Result<Incoming, Outcome>, BridgeError> {
-        let (Some(from), Some(nonce), Ok(ciphertext)) = (
-            ThreemaId::parse(&item.sender),
-            hex::decode(&item.nonce)
-                .ok()
-                .and_then(|n| <[u8; 24]>::try_from(n).ok()),
-            hex::decode(&item.ciphertext),
-        ) else {
-            return Ok(Err(Outcome::failed("malformed stored callback")));
+        let Some(from) = ThreemaId::parse(&item.sender) else {
+            return self.unreadable(item, "sender").await.map(Err);
+        };
+        let Some(nonce) = hex::decode(&item.nonce)
+            .ok()
+            .and_then(|n| <[u8; 24]>::try_from(n).ok())
+        else {
+            return self.unreadable(item, "nonce").await.map(Err);
+        };
+        let Ok(ciphertext) = hex::decode(&item.ciphertext) else {
+            return self.unreadable(item, "box").await.map(Err);
         };
         let key = match self.keys.trusted(&from).await {
             Err(BridgeError::Threema(ThreemaError::NotFound)) => {
@@ -138,6 +141,21 @@ impl Bridge {
             media,
             retried: item.attempts > 0,
         }))
+    }
+
+    /// The Gateway sent a callback whose `field` does not parse (stored as it came): nobody
+    /// would notice a message that never shows, so the admins are told. The notice names the
+    /// inbox row, not what the field holds.
+    async fn unreadable(&self, item: &ThreemaItem, field: &str) -> Result<Outcome, BridgeError> {
+        tracing::warn!(seq = item.seq, field, "a stored callback cannot be read");
+        let text = format!(
+            "⚠️ The Threema Gateway delivered a message whose {field} cannot be read (Threema \
+             inbox row {}). It is kept there and was not bridged.",
+            item.seq
+        );
+        let txn = format!("unreadable-{}", item.seq);
+        self.notices.to_admins(&text, &txn).await?;
+        Ok(Outcome::failed(format!("malformed callback: {field}")))
     }
 
     /// A decoded message goes to the driver's portal, unless its sender has left the company

@@ -35,6 +35,7 @@ pub(super) fn check(c: &mut Checker, raw: &RawThreema) -> Option<ThreemaConfig> 
         &raw.callback_listen,
         "0.0.0.0:29319",
     );
+    let trusted_proxies = trusted_proxies(c, &raw.trusted_proxies);
     Some(ThreemaConfig {
         api_url: api_url?,
         gateway_id: gateway_id?,
@@ -48,7 +49,24 @@ pub(super) fn check(c: &mut Checker, raw: &RawThreema) -> Option<ThreemaConfig> 
         ),
         callback_refusals_per_minute: raw.callback_refusals_per_minute.unwrap_or(60),
         callback_block: Duration::from_secs(raw.callback_block_seconds.unwrap_or(300)),
+        trusted_proxies: trusted_proxies?,
     })
+}
+
+/// `threema.trusted_proxies`: IP addresses, each one a problem of its own if it is not one.
+fn trusted_proxies(c: &mut Checker, raw: &[String]) -> Option<Vec<std::net::IpAddr>> {
+    let parsed: Vec<Option<std::net::IpAddr>> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, value)| match value.trim().parse() {
+            Ok(ip) => Some(ip),
+            Err(_) => c.fail(
+                &format!("threema.trusted_proxies[{i}]"),
+                format!("{value:?} is not an IP address"),
+            ),
+        })
+        .collect();
+    parsed.into_iter().collect()
 }
 
 fn gateway_id(c: &mut Checker, value: &Option<String>) -> Option<String> {

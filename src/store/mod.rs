@@ -104,7 +104,7 @@ impl DbKind {
 pub enum StoreError {
     #[error("database URL must start with sqlite:// or postgres://")]
     UnsupportedUrl,
-    #[error("cannot create the folder of the SQLite database: {0}")]
+    #[error("cannot create the SQLite database file or its folder: {0}")]
     CreateDir(#[source] std::io::Error),
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
@@ -210,11 +210,28 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     if let Some(dir) = folder.filter(|_| file != ":memory:") {
         std::fs::create_dir_all(dir).map_err(StoreError::CreateDir)?;
     }
+    if file != ":memory:" {
+        create_private(std::path::Path::new(file)).map_err(StoreError::CreateDir)?;
+    }
     let mut params: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
     if !params.iter().any(|p| p.starts_with("mode=")) {
         params.push("mode=rwc");
     }
     Ok(format!("sqlite://{file}?{}", params.join("&")))
+}
+
+/// Creates the database file readable by its owner only (it holds messages and personal data),
+/// whatever the umask; SQLite gives its journal files the same mode. An existing file is left
+/// as it is.
+fn create_private(file: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other.map(drop),
+    }
 }
 
 /// Reads an ID column as its type (`ThreemaId`, `OwnedRoomId`, `OwnedEventId`, …), parsed once
@@ -238,6 +255,22 @@ pub fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_sqlite_file_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data/bridge.db");
+        prepare_sqlite_url(&format!("sqlite://{}", file.display())).unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // An existing file (and its mode) is left alone.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        prepare_sqlite_url(&format!("sqlite://{}", file.display())).unwrap();
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+    }
 
     #[test]
     fn stored_words_read_back_and_junk_is_corrupt() {

@@ -312,7 +312,7 @@ pub fn csv(standings: &[Standing]) -> Vec<u8> {
         };
         let _ = writer.write_record([
             s.recipient.as_str(),
-            &s.name,
+            &spreadsheet_safe(&s.name),
             s.stage.label(),
             &time(s.sent_at),
             &time(s.received_at),
@@ -324,6 +324,15 @@ pub fn csv(standings: &[Standing]) -> Vec<u8> {
         ]);
     }
     writer.into_inner().unwrap_or_default()
+}
+
+/// A cell a spreadsheet shows as text: names come from drivers' apps and the directory, and a
+/// leading `=`, `+`, `-`, `@` (or tab, CR) would make it a formula (OWASP's CSV injection).
+fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    match cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        true => format!("'{cell}").into(),
+        false => cell.into(),
+    }
 }
 
 #[cfg(test)]
@@ -401,6 +410,9 @@ mod tests {
 
         let csv = String::from_utf8(csv(&s)).unwrap();
         assert_eq!(csv.lines().count(), 6);
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(spreadsheet_safe("Driver 1"), "Driver 1");
         assert!(
             csv.contains("AAAA0003,Driver 3,failed,,,,,,this Threema ID does not exist,"),
             "{csv}"

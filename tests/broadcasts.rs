@@ -14,7 +14,10 @@ use common::{
     threema::{add_phone, unique_threema_id},
 };
 use serde_json::Value;
-use threema_bridge::store::{OutboxState, Store};
+use threema_bridge::{
+    bridge::Outcome,
+    store::{BroadcastState, OutboxState, Store},
+};
 use threema_gateway_sim::{Behaviour, Decoded, Simulator, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(120);
@@ -487,6 +490,66 @@ async fn a_bridge_killed_in_the_middle_of_a_fan_out_sends_to_each_driver_once() 
     .await;
     bridge.terminate();
     drop(guard);
+}
+
+/// Deleting a broadcast that waits for its 👍 cancels it, in its own room only: a redaction
+/// that names it from another broadcast room changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_waiting_broadcast_is_cancelled_by_deleting_it_in_its_own_room() {
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.sections = "broadcast:\n  board_interval_ms: 300\n".into();
+    })
+    .await;
+    let drivers: Vec<String> = (0..2)
+        .map(|n| add_phone(&sim, 'C', &format!("C{n}"), reader()))
+        .collect();
+    for d in &drivers {
+        sim.send_from_user(d, UserMessage::text("hallo"))
+            .await
+            .unwrap();
+    }
+    let store = &h.bridge.store;
+    wait_for("the portals", WAIT, || async {
+        (store.portals().await.unwrap().len() >= 2).then_some(())
+    })
+    .await;
+    let desk = Dispatcher::login(h.synapse, &unique_localpart("cancel"), "Cay Desk").await;
+    let dm = management_room(&desk).await;
+    let selection = drivers.join(", ");
+    let (_, room) = open_broadcast(&desk, &dm, &selection).await;
+    let (_, other) = open_broadcast(&desk, &dm, &selection).await;
+    let event = desk.send_text(&room, "Feierabend um 16 Uhr").await;
+    let preview = answer_to(&desk, &room, &event).await;
+
+    let stray = format!("$stray-{}", unique_localpart("r"));
+    h.push_events(vec![serde_json::json!({
+        "event_id": stray, "room_id": other, "sender": desk.user_id,
+        "type": "m.room.redaction", "redacts": event, "origin_server_ts": 1,
+        "content": {"redacts": event}
+    })])
+    .await;
+    let outcome = wait_for("the stray redaction handled", WAIT, || async {
+        store.inbox_outcome(&stray).await.unwrap().flatten()
+    })
+    .await;
+    let outcome: Outcome = outcome.parse().unwrap();
+    assert!(matches!(outcome, Outcome::Refused(_)), "{outcome}");
+    let waiting = store.broadcast_get(&event).await.unwrap().unwrap();
+    assert_eq!(waiting.state, BroadcastState::Awaiting);
+
+    desk.redact(&room, &event).await;
+    wait_for("the broadcast cancelled", WAIT, || async {
+        let b = store.broadcast_get(&event).await.unwrap()?;
+        (b.state == BroadcastState::Cancelled).then_some(())
+    })
+    .await;
+    desk.react(&room, preview["event_id"].as_str().unwrap(), "👍")
+        .await;
+    let report = ask(&desk, &room, "!report").await;
+    assert!(report.contains("No broadcast here yet"), "{report}");
+    for d in &drivers {
+        assert_eq!(received(&sim, d, "Feierabend um 16 Uhr"), 0);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

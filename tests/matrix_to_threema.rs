@@ -208,6 +208,57 @@ async fn a_send_without_answer_is_reported_and_not_repeated() {
     assert_eq!(rows[0].attempts, 1);
 }
 
+/// 🔁 resends a message of its own room only: a reaction in one portal that names a failed
+/// message of another (a homeserver relays whatever its users send) changes nothing.
+#[tokio::test]
+async fn a_resend_is_only_for_a_message_of_its_own_room() {
+    let desk = unique_localpart("desk");
+    let (h, sim) =
+        Harness::with_simulator(|c| c.dispatchers = vec![format!("@{desk}:{DOMAIN}")]).await;
+    let (dispatcher, driver, room, _) = portal_with_driver(&h, &sim, &desk, "Anna Dispo").await;
+    let other_driver = add_phone(&sim, 'M', "Olga Other", Behaviour::silent());
+    sim.send_from_user(&other_driver, UserMessage::text("Hallo"))
+        .await
+        .unwrap();
+    let other_room = dispatcher.wait_invite(WAIT).await;
+    dispatcher.join(&other_room).await;
+
+    // A message the Gateway refused: failed for good.
+    sim.inject_fault("send_e2e", Fault::status(400).times(1));
+    let failed = dispatcher.send_text(&room, "Tour 5 ab Tor 2").await;
+    let store = &h.bridge.store;
+    wait_for("the failure", WAIT, || async {
+        let rows = store.outbox_by_event(&failed).await.unwrap();
+        rows.iter()
+            .any(|r| r.state == OutboxState::Failed)
+            .then_some(())
+    })
+    .await;
+
+    // A 🔁 on it, sent in the other portal.
+    let stray = format!("$stray-{}", unique_localpart("r"));
+    h.push_events(vec![json!({
+        "event_id": stray, "room_id": other_room, "sender": dispatcher.user_id,
+        "type": "m.reaction", "origin_server_ts": 1,
+        "content": {"m.relates_to": {"rel_type": "m.annotation", "event_id": failed, "key": "🔁"}}
+    })])
+    .await;
+    let outcome = wait_for("the stray reaction handled", WAIT, || async {
+        store.inbox_outcome(&stray).await.unwrap().flatten()
+    })
+    .await;
+    let outcome = recorded(outcome);
+    assert!(matches!(outcome, Outcome::Refused(_)), "{outcome}");
+
+    // In its own room the same reaction resends it, once.
+    dispatcher.react(&room, &failed, "🔁").await;
+    let inbox = sim.wait_inbox(&driver, 1, WAIT).await;
+    assert_eq!(text_of(&inbox[0].message), "Anna Dispo: Tour 5 ab Tor 2");
+    dispatcher.send_text(&room, "Danke").await;
+    let inbox = sim.wait_inbox(&driver, 2, WAIT).await;
+    assert_eq!(inbox.len(), 2, "resent once: {inbox:?}");
+}
+
 #[tokio::test]
 async fn without_credits_the_dispatcher_is_told_and_the_gateway_outage_is_waited_out() {
     let desk = unique_localpart("desk");
@@ -307,7 +358,15 @@ async fn only_its_author_edits_or_deletes_a_message_on_the_phone() {
     dispatcher
         .send_content(&room, edit("Tour 9 fällt aus"))
         .await;
-    let colleagues_redaction = colleague.redact(&room, &sent).await;
+    // In the portal only the bot may redact others' events; a redaction by someone with the
+    // power to (a room admin, another server) reaches the bridge as the homeserver relays it.
+    let colleagues_redaction = format!("$redaction-{}", unique_localpart("r"));
+    h.push_events(vec![json!({
+        "event_id": colleagues_redaction, "room_id": room, "sender": colleague.user_id,
+        "type": "m.room.redaction", "redacts": sent, "origin_server_ts": 1,
+        "content": {"redacts": sent}
+    })])
+    .await;
     let refused = answer(&dispatcher, &room, &colleagues_redaction).await;
     assert!(refused.contains("only its author"), "{refused}");
 

@@ -359,6 +359,25 @@ impl Harness {
         )
     }
 
+    /// Pushes `events` to the bridge as the homeserver does (a transaction of its own), for what
+    /// a homeserver would relay but a test client cannot make it send.
+    pub async fn push_events(&self, events: Vec<serde_json::Value>) {
+        let (_, hs_token) = self.synapse.tokens();
+        let txn = hex::encode(rand::random::<[u8; 8]>());
+        let status = reqwest::Client::new()
+            .put(format!(
+                "{}/_matrix/app/v1/transactions/{txn}",
+                self.base_url
+            ))
+            .bearer_auth(&hs_token)
+            .json(&serde_json::json!({ "events": events }))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "the transaction is taken");
+    }
+
     /// Stops the bridge and drops a PostgreSQL test database.
     pub async fn stop(self) {
         self.running.stop().await;

@@ -3,7 +3,7 @@
 
 use crate::bridge::Outcome;
 use ruma::{
-    EventId, OwnedRoomAliasId, OwnedRoomId, UserId,
+    EventId, OwnedRoomAliasId, OwnedRoomId, RoomId, UserId,
     api::client::room::{Visibility, create_room},
 };
 use serde_json::json;
@@ -166,11 +166,20 @@ impl Bridge {
         )))
     }
 
-    /// A redaction of a waiting broadcast cancels it.
+    /// A redaction of a waiting broadcast of this room cancels it.
     pub(in crate::bridge) async fn cancel_broadcast(
         &self,
         target: &str,
+        room_id: &RoomId,
     ) -> Result<Outcome, BridgeError> {
+        // A redaction names its target by ID only: it must be a broadcast of this room.
+        if let Some(broadcast) = self.store.broadcast_get(target).await?
+            && broadcast.room_id != *room_id
+        {
+            return Ok(Outcome::refused(format!(
+                "cancel of {target}: not a broadcast of this room"
+            )));
+        }
         Ok(match self.store.broadcast_cancel(target).await? {
             true => Outcome::bridged(format!("broadcast {target} cancelled")),
             false => Outcome::skipped("redaction in a broadcast room"),

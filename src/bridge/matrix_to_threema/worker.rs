@@ -214,6 +214,13 @@ impl Bridge {
                 event.sender
             )));
         }
+        // A reaction names its target by ID only: it must be a message of this room.
+        let rows = self.store.outbox_by_event(target).await?;
+        if rows.iter().any(|row| row.room_id != event.room_id) {
+            return Ok(Outcome::refused(format!(
+                "resend of {target}: not a message of this room"
+            )));
+        }
         let queued = self.store.outbox_resend(target).await?;
         if queued > 0 {
             self.wakes.outbox.notify_one();
@@ -244,7 +251,7 @@ impl Bridge {
                     .await?
                     .is_some()
             {
-                return self.cancel_broadcast(&target).await;
+                return self.cancel_broadcast(&target, &event.room_id).await;
             }
             return Ok(Outcome::skipped("redaction outside a portal"));
         };

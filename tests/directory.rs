@@ -332,6 +332,68 @@ async fn a_csv_of_a_fleet_provisions_the_desk_and_follows_its_changes() {
     h.stop().await;
 }
 
+/// The directory's scope holds at the commands, not only in the planner: a North dispatcher
+/// cannot open a South driver's chat (no invite, audited), and `find` shows her North drivers
+/// only.
+#[tokio::test]
+async fn a_dispatcher_opens_and_finds_only_the_drivers_in_her_scope() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("directory.csv");
+    let t = tag();
+    let h = Harness::start(common::db::TestDb::sqlite(), |c| {
+        c.directory = csv_config(&csv, &format!("Dispatch {t}"), "");
+    })
+    .await;
+    let nora = Dispatcher::fresh(h.synapse, "nora").await;
+    let (north, south) = (format!("North{t}"), format!("South{t}"));
+    let rows = vec![
+        Row::driver(1, &north),
+        Row::driver(2, &south),
+        Row::dispatcher(&nora.user_id, &north),
+    ];
+    write_csv(&csv, &rows);
+    let report = sync(&h).await;
+    assert!(report.failed.is_empty(), "{report}");
+    let (mine, theirs) = (&rows[0].threema_id, &rows[1].threema_id);
+    let management = nora.create_room(&[BOT]).await;
+    nora.wait_message(&management, "the bot's welcome", |m| m["sender"] == BOT)
+        .await;
+    let ask = async |text: &str| -> String {
+        let asked = nora.send_text(&management, text).await;
+        let answer = nora
+            .wait_message(&management, "the bot's answer", |m| {
+                m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked.as_str()
+            })
+            .await;
+        answer["content"]["body"].as_str().unwrap().to_owned()
+    };
+
+    let refused = ask(&format!("start {theirs}")).await;
+    assert!(
+        refused.contains("not among the drivers you are responsible for"),
+        "{refused}"
+    );
+    assert_eq!(audited(&h, theirs, "access.refused").await, 1);
+    let found = ask("find Driver").await;
+    assert!(
+        found.contains(mine.as_str()) && !found.contains(theirs.as_str()),
+        "{found}"
+    );
+
+    // She was never invited to the South driver's portal.
+    let south_portal = portal_of(&h, theirs).await;
+    assert!(!nora.rooms_in().contains(&south_portal));
+    let invited = h
+        .bridge
+        .store
+        .room_states()
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|(room, _, key, _)| room == south_portal && key == nora.user_id);
+    assert!(!invited, "no invite, not even for a moment");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_driver_past_the_leaving_date_is_offboarded() {
     let dir = tempfile::tempdir().unwrap();

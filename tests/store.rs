@@ -50,6 +50,7 @@ on_both_databases!(
     delivery_status_is_kept_and_resends_are_new_rows,
     unread_messages_are_found_up_to_the_read_event,
     directory_changes_are_stored_with_their_audit,
+    a_changed_phone_or_email_is_looked_up_again,
     room_state_records_what_was_set,
     broadcasts_start_once_and_report_each_recipient,
 );
@@ -771,6 +772,62 @@ fn record(employee_id: &str, depot: &str) -> threema_bridge::directory::Record {
     threema_bridge::directory::Record::from_fields(&fields).unwrap()
 }
 
+/// A Threema ID found by phone number or email is forgotten when that number or address
+/// changes (it may be someone else's now); other changes keep it.
+async fn a_changed_phone_or_email_is_looked_up_again(store: Store, _url: &str) {
+    use threema_bridge::directory::{Record, snapshot::Change};
+    let before = Record {
+        phone: Some("+41790000001".into()),
+        ..record("D7", "North")
+    };
+    store
+        .employees_apply("csv", &[Change::Added(before.clone())], "t")
+        .await
+        .unwrap();
+    let looked_up = async || {
+        let stored = store.employee_by_id("D7").await.unwrap().unwrap();
+        stored.looked_up()
+    };
+    let found = ThreemaId::parse("LOOKUP01").unwrap();
+    store
+        .employee_set_looked_up("D7", found.as_str())
+        .await
+        .unwrap();
+    let moved = Record {
+        phone: before.phone.clone(),
+        ..record("D7", "South")
+    };
+    store
+        .employees_apply("csv", &[Change::Changed(before, moved.clone())], "t")
+        .await
+        .unwrap();
+    assert_eq!(
+        looked_up().await,
+        Some(found.clone()),
+        "a depot change keeps it"
+    );
+    for changed in [
+        Record {
+            phone: Some("+41790000002".into()),
+            ..moved.clone()
+        },
+        Record {
+            email: Some("d7@example.com".into()),
+            ..moved.clone()
+        },
+    ] {
+        store
+            .employee_set_looked_up("D7", found.as_str())
+            .await
+            .unwrap();
+        store
+            .employees_apply("csv", &[Change::Changed(moved.clone(), changed)], "t")
+            .await
+            .unwrap();
+        assert_eq!(looked_up().await, None, "looked up again");
+    }
+}
+
 async fn directory_changes_are_stored_with_their_audit(store: Store, _url: &str) {
     use threema_bridge::directory::snapshot::Change;
     let north = record("D1", "North");
@@ -916,14 +973,25 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
         store.broadcast_room_recipients("!b").await.unwrap(),
         ["AAAA0001", "AAAA0002"]
     );
-    store
-        .broadcast_list_save("late", "shift=late", "@d:x")
-        .await
-        .unwrap();
-    store
-        .broadcast_list_save("late", "shift=late depot=North", "@d:x")
-        .await
-        .unwrap();
+    assert!(
+        store
+            .broadcast_list_save("late", "shift=late", "@d:x")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .broadcast_list_save("late", "shift=late depot=North", "@d:x")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .broadcast_list_save("late", "all", "@colleague:x")
+            .await
+            .unwrap(),
+        "a colleague's list is not overwritten"
+    );
     assert_eq!(
         store.broadcast_lists().await.unwrap()["late"],
         "shift=late depot=North"

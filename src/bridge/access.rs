@@ -47,6 +47,12 @@ impl Access {
         }
     }
 
+    /// May `user` see `driver` (open the chat, find them, read their messages' status, resend
+    /// to them)? A dispatcher (by permission or directory) within the directory's scope.
+    pub fn may_see(&self, user: &UserId, driver: &ThreemaId) -> bool {
+        self.level(user) >= Level::Dispatcher && self.view().in_scope(user, driver)
+    }
+
     /// A driver the directory lists as gone (left, inactive, removed).
     pub fn is_former_driver(&self, id: &ThreemaId) -> bool {
         self.view().driver(id).is_some_and(|(_, active)| !active)

@@ -147,16 +147,16 @@ impl Bridge {
         let answer = match &command {
             Command::Help => HELP.to_owned(),
             Command::Start(who) => self.start_command(who, sender).await?,
-            Command::Find(text) => self.find_command(text).await?,
+            Command::Find(text) => self.find_command(text, sender).await?,
             Command::Status(Some(link)) => match status::parse_event_ref(link) {
-                Some(target) => self.message_status(&target).await?,
+                Some(target) => self.message_status(&target, sender).await?,
                 None => format!(
                     "{link:?} is no message link. In Element: the message's options → Share → \
                      copy the link, then send `status <link>`."
                 ),
             },
             Command::Status(None) => match reply_to {
-                Some(target) => self.message_status(target.as_str()).await?,
+                Some(target) => self.message_status(target.as_str(), sender).await?,
                 None => self.status_command().await?,
             },
             Command::Sync | Command::Audit(_) | Command::AcceptKey(_)
@@ -181,7 +181,7 @@ impl Bridge {
     async fn start_command(&self, who: &str, sender: &UserId) -> Result<String, BridgeError> {
         let id = match ThreemaId::parse(&who.to_uppercase()) {
             Some(id) => id,
-            None => match self.find_driver(who).await?.as_slice() {
+            None => match self.find_driver(who, sender).await?.as_slice() {
                 [(id, _)] => id.clone(),
                 [] => return Ok(format!("No driver matches {who:?}. Try find.")),
                 many => {
@@ -195,6 +195,16 @@ impl Bridge {
         };
         if id.is_gateway_id() {
             return Ok(format!("{id} is a Gateway ID, not a driver."));
+        }
+        if !self.access.may_see(sender, &id) {
+            // Refused before anything happens: no portal, no invite, not even for a moment.
+            let why = "start: not among the drivers this user is responsible for";
+            self.store
+                .audit(sender.as_str(), "access.refused", id.as_str(), why)
+                .await?;
+            return Ok(format!(
+                "{id} is not among the drivers you are responsible for; nothing was opened."
+            ));
         }
         match self.keys.trusted(&id).await {
             Ok(_) => {}
@@ -279,8 +289,8 @@ impl Bridge {
             .join("\n"))
     }
 
-    async fn find_command(&self, text: &str) -> Result<String, BridgeError> {
-        let found = self.find_driver(text).await?;
+    async fn find_command(&self, text: &str, sender: &UserId) -> Result<String, BridgeError> {
+        let found = self.find_driver(text, sender).await?;
         Ok(if found.is_empty() {
             format!("No driver matches {text:?}.")
         } else {
@@ -288,9 +298,10 @@ impl Bridge {
         })
     }
 
-    /// Each recipient's delivery state of one message.
-    async fn message_status(&self, event_id: &str) -> Result<String, BridgeError> {
-        let rows = self.store.outbox_by_event(event_id).await?;
+    /// Each recipient's delivery state of one message, for the recipients `sender` may see.
+    async fn message_status(&self, event_id: &str, sender: &UserId) -> Result<String, BridgeError> {
+        let mut rows = self.store.outbox_by_event(event_id).await?;
+        rows.retain(|row| self.access.may_see(sender, &row.recipient));
         let mut names = std::collections::HashMap::new();
         for row in &rows {
             let name = self.driver_name(&row.recipient).await?;
@@ -324,8 +335,13 @@ impl Bridge {
         ))
     }
 
-    /// Known drivers (configured, or with a ghost) whose ID or name contains `text`.
-    async fn find_driver(&self, text: &str) -> Result<Vec<(ThreemaId, String)>, BridgeError> {
+    /// Known drivers (configured, or with a ghost) whose ID or name contains `text`, among those
+    /// `sender` may see.
+    async fn find_driver(
+        &self,
+        text: &str,
+        sender: &UserId,
+    ) -> Result<Vec<(ThreemaId, String)>, BridgeError> {
         let needle = text.to_lowercase();
         let mut found: Vec<(ThreemaId, String)> = self
             .config
@@ -348,6 +364,7 @@ impl Bridge {
                 found.push((id, name));
             }
         }
+        found.retain(|(id, _)| self.access.may_see(sender, id));
         Ok(found)
     }
 

@@ -78,7 +78,13 @@ pub(super) fn check(
 }
 
 fn http_source(c: &mut Checker, http: &RawHttpSource) -> Option<HttpSourceConfig> {
-    c.http_url("directory.http.url", &http.url)
+    let key = "directory.http.url";
+    c.http_url(key, &http.url)
+        .and_then(|url| match url.scheme() == "https" || is_loopback(&url) {
+            true => Some(url),
+            // The answer is the whole staff's personal data, and the request carries a token.
+            false => c.fail(key, "must be https:// (plain http only to this machine)"),
+        })
         .map(|url| HttpSourceConfig {
             url,
             authorization: http.authorization.clone(),
@@ -86,6 +92,15 @@ fn http_source(c: &mut Checker, http: &RawHttpSource) -> Option<HttpSourceConfig
             fields: http.fields.clone().unwrap_or_default(),
             interval: Duration::from_secs(http.interval_seconds.unwrap_or(300).max(1)),
         })
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// A secret that may be left out; given, it is checked like a required one.

@@ -282,29 +282,36 @@ mod tests {
         assert!(shown.contains("dispatch.test"), "the rest stays readable");
     }
 
-    #[test]
-    fn a_short_or_empty_scim_token_is_refused() {
+    /// A minimal valid config with `directory` as its `directory:` section (flow YAML).
+    fn with_directory(directory: &str) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let domain = ServerName::parse("dispatch.test").unwrap();
         Registration::generate("threema", "http://127.0.0.1:29318", &domain)
             .write(&dir.path().join("registration.yaml"))
             .unwrap();
-        let check = |token: &str| {
-            let yaml = format!(
-                "homeserver: {{url: 'http://127.0.0.1:8008', domain: dispatch.test}}\n\
-                 appservice: {{registration: registration.yaml, url: 'http://127.0.0.1:29318'}}\n\
-                 threema: {{gateway_id: '*DISPTCH', secret: s, private_key: '{}'}}\n\
-                 database: {{url: 'sqlite://b.db'}}\n\
-                 directory: {{scim_token: '{token}'}}\n",
-                "cafe".repeat(16)
-            );
-            let raw: RawConfig = serde_yaml::from_str(&yaml).unwrap();
-            Config::from_raw(raw, dir.path())
-        };
+        let yaml = format!(
+            "homeserver: {{url: 'http://127.0.0.1:8008', domain: dispatch.test}}\n\
+             appservice: {{registration: registration.yaml, url: 'http://127.0.0.1:29318'}}\n\
+             threema: {{gateway_id: '*DISPTCH', secret: s, private_key: '{}'}}\n\
+             database: {{url: 'sqlite://b.db'}}\n\
+             directory: {directory}\n",
+            "cafe".repeat(16)
+        );
+        let raw: RawConfig = serde_yaml::from_str(&yaml).unwrap();
+        Config::from_raw(raw, dir.path())
+    }
+
+    fn problems(result: Result<Config, ConfigError>) -> Vec<ConfigProblem> {
+        match result {
+            Err(ConfigError::Invalid(problems)) => problems,
+            other => panic!("accepted: {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn a_short_or_empty_scim_token_is_refused() {
         for token in ["", "   ", "secret", &"x".repeat(31)] {
-            let Err(ConfigError::Invalid(problems)) = check(token) else {
-                panic!("{token:?} accepted")
-            };
+            let problems = problems(with_directory(&format!("{{scim_token: '{token}'}}")));
             assert_eq!(problems.len(), 1, "{problems:?}");
             assert_eq!(problems[0].key, "directory.scim_token");
             let shown = &problems[0].reason;
@@ -314,6 +321,22 @@ mod tests {
             );
         }
         let token = "x".repeat(32);
-        assert!(check(&token).unwrap().directory.scim_token.is_some());
+        let config = with_directory(&format!("{{scim_token: '{token}'}}")).unwrap();
+        assert!(config.directory.scim_token.is_some());
+    }
+
+    #[test]
+    fn the_http_source_is_https_unless_it_is_this_machine() {
+        let source = |url: &str| with_directory(&format!("{{http: {{url: '{url}'}}}}"));
+        let refused = problems(source("http://hr.example.com/api"));
+        assert_eq!(refused[0].key, "directory.http.url", "{refused:?}");
+        for url in [
+            "https://hr.example.com/api",
+            "http://127.0.0.1:8080/hr",
+            "http://localhost/hr",
+            "http://[::1]/hr",
+        ] {
+            assert!(source(url).is_ok(), "{url}");
+        }
     }
 }

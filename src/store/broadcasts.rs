@@ -218,24 +218,28 @@ impl Store {
         Ok(())
     }
 
+    /// Saves a selection under `name`, or changes the list `owner` saved before. `false` when
+    /// the name is a colleague's list: it stays as they saved it.
     pub async fn broadcast_list_save(
         &self,
         name: &str,
         selection: &str,
         owner: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
             "INSERT INTO broadcast_list (name, selection, owner, updated_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT (name) DO UPDATE SET \
-             selection = excluded.selection, owner = excluded.owner, updated_at = excluded.updated_at",
+             selection = excluded.selection, updated_at = excluded.updated_at \
+             WHERE broadcast_list.owner = excluded.owner",
         )
         .bind(name)
         .bind(selection)
         .bind(owner)
         .bind(now_ms())
         .execute(&self.pool)
-        .await?;
-        Ok(())
+        .await?
+        .rows_affected()
+            == 1)
     }
 
     /// Saved selections by name.

@@ -162,6 +162,16 @@ impl Store {
                     .await?;
                 }
             }
+            if let Change::Changed(before, after) = change
+                && (before.phone != after.phone || before.email != after.email)
+            {
+                // The ID was found by the old number or address, which may be someone else's
+                // now: the next sync looks it up again.
+                sqlx::query("UPDATE employee SET looked_up_id = NULL WHERE employee_id = $1")
+                    .bind(&after.employee_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             let action = match change {
                 Change::Added(_) => "directory.added",
                 Change::Changed(..) => "directory.changed",

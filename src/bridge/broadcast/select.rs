@@ -235,9 +235,16 @@ impl Bridge {
         if let Err(e) = selection::parse(text).and_then(|e| selection::resolve(e, &lists)) {
             return Ok(format!("The selection {text:?} is not understood: {e}."));
         }
-        self.store
+        if !self
+            .store
             .broadcast_list_save(&name, text.trim(), sender.as_str())
-            .await?;
+            .await?
+        {
+            return Ok(format!(
+                "list:{name} is a colleague's list and stays as they saved it. Save yours \
+                 under another name."
+            ));
+        }
         let count = match self.select_drivers(text, sender).await? {
             Ok(selected) => selected.recipients.len(),
             Err(_) => 0,

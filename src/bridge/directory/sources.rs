@@ -58,6 +58,10 @@ impl Bridge {
     }
 }
 
+/// The largest answer read: some kilobytes an employee, for tens of thousands of them. A bigger
+/// one is refused rather than held in memory.
+const MAX_ANSWER_BYTES: usize = 32 << 20;
+
 /// `GET` the endpoint and read its employees like CSV rows: each object's fields by name,
 /// renamed through `directory.http.fields`.
 async fn fetch(config: &HttpSourceConfig) -> Result<Parsed, String> {
@@ -70,17 +74,29 @@ async fn fetch(config: &HttpSourceConfig) -> Result<Parsed, String> {
         request = request.header(http::header::AUTHORIZATION, authorization.expose_secret());
     }
     // Without the URL: it may carry a token in its query.
-    let response = request
+    let mut response = request
         .send()
         .await
         .map_err(|e| format!("request failed: {}", e.without_url()))?;
     if !response.status().is_success() {
         return Err(format!("the endpoint answered {}", response.status()));
     }
-    let body: Value = response
-        .json()
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| format!("the answer is not JSON: {}", e.without_url()))?;
+        .map_err(|e| format!("reading the answer failed: {}", e.without_url()))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(format!(
+                "the answer is larger than {} MB",
+                MAX_ANSWER_BYTES >> 20
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let body: Value =
+        serde_json::from_slice(&body).map_err(|e| format!("the answer is not JSON: {e}"))?;
     parse_json(&body, &config.items_path, &config.fields)
 }
 
@@ -137,6 +153,37 @@ pub fn parse_json(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An endpoint that answers `body` to every request, on a free loopback port.
+    async fn endpoint(body: Vec<u8>) -> HttpSourceConfig {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hr", listener.local_addr().unwrap());
+        let app = axum::Router::new().route(
+            "/hr",
+            axum::routing::get(move || {
+                let body = body.clone();
+                async move { body }
+            }),
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        HttpSourceConfig {
+            url: url.parse().unwrap(),
+            authorization: None,
+            items_path: String::new(),
+            fields: BTreeMap::new(),
+            interval: std::time::Duration::from_secs(60),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_limit_is_refused_not_held() {
+        let fits = endpoint(b"[]".to_vec()).await;
+        assert!(fetch(&fits).await.is_ok());
+        let mut huge = b"[".to_vec();
+        huge.resize(MAX_ANSWER_BYTES + 1, b' ');
+        let err = fetch(&endpoint(huge).await).await.unwrap_err();
+        assert!(err.contains("larger than 32 MB"), "{err}");
+    }
 
     #[test]
     fn json_items_with_renamed_fields() {

@@ -9,16 +9,26 @@ use time::Date;
 use super::super::Bridge;
 use crate::{
     config::Config,
-    directory::{Employee, plan},
+    directory::{Employee, Record, plan},
     threema::ThreemaId,
 };
 
 #[derive(Debug, Default)]
 pub struct DirectoryView {
-    /// Name (by the ghost name template) and whether the driver is current.
-    drivers: HashMap<ThreemaId, (String, bool)>,
-    /// Dispatchers the directory knows, and whether they are current.
-    dispatchers: HashMap<OwnedUserId, bool>,
+    drivers: HashMap<ThreemaId, ListedDriver>,
+    /// Dispatchers the directory lists: their record, and whether they are current.
+    dispatchers: HashMap<OwnedUserId, (Record, bool)>,
+    /// `directory.scope_attributes`: what limits a dispatcher to some drivers.
+    scope_attributes: Vec<String>,
+}
+
+/// A driver the directory lists: their record, whether they are current, and the name their
+/// ghost has by the name template.
+#[derive(Debug)]
+struct ListedDriver {
+    record: Record,
+    active: bool,
+    name: String,
 }
 
 impl DirectoryView {
@@ -33,31 +43,47 @@ impl DirectoryView {
             .into_values()
             .map(|d| {
                 let name = plan::render_name(&settings.ghost_name_template, &d.id, d.record);
-                (d.id, (name, d.active))
+                let (record, active) = (d.record.clone(), d.active);
+                (
+                    d.id,
+                    ListedDriver {
+                        record,
+                        active,
+                        name,
+                    },
+                )
             })
             .collect();
         let dispatchers = plan::dispatchers(directory, settings, today)
             .into_iter()
-            .filter(|(_, (record, _))| record.is_some())
-            .map(|(user, (_, active))| (user, active))
+            .filter_map(|(user, (record, active))| Some((user, (record?.clone(), active))))
             .collect();
         DirectoryView {
             drivers,
             dispatchers,
+            scope_attributes: settings.scope_attributes.clone(),
         }
-    }
-
-    /// Whether the dispatcher is current; `None` if the directory does not know them.
-    pub fn dispatcher(&self, user: &UserId) -> Option<bool> {
-        self.dispatchers.get(user).copied()
     }
 
     /// The driver's name and whether they are current; `None` if the directory does not know
     /// them.
     pub fn driver(&self, id: &ThreemaId) -> Option<(&str, bool)> {
-        self.drivers
-            .get(id)
-            .map(|(name, active)| (name.as_str(), *active))
+        self.drivers.get(id).map(|d| (d.name.as_str(), d.active))
+    }
+
+    /// Whether the dispatcher is current; `None` if the directory does not list them.
+    pub fn dispatcher(&self, user: &UserId) -> Option<bool> {
+        self.dispatchers.get(user).map(|(_, active)| *active)
+    }
+
+    /// Whether the directory's scopes let `user` see `driver`: a dispatcher it lists sees the
+    /// drivers within their scope attributes; anyone else is not limited here (their level is).
+    pub fn in_scope(&self, user: &UserId, driver: &ThreemaId) -> bool {
+        let Some((dispatcher, _)) = self.dispatchers.get(user) else {
+            return true;
+        };
+        let driver = self.drivers.get(driver).map(|d| &d.record);
+        plan::in_scope(dispatcher, driver, &self.scope_attributes)
     }
 }
 

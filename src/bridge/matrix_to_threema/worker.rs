@@ -113,7 +113,7 @@ impl Bridge {
         let event_id = &event.event_id;
         if let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? {
             let driver = portal.threema_id;
-            if self.access.level(&event.sender) < Level::Dispatcher {
+            if !self.access.may_see(&event.sender, &driver) {
                 self.notices
                     .notice(
                         &event.room_id,
@@ -199,16 +199,13 @@ impl Bridge {
         {
             return self.confirm_broadcast(&room, target, &event.sender).await;
         }
-        if !status::RESEND_KEYS.contains(&key)
-            || self
-                .store
-                .portal_by_room_id(event.room_id.as_str())
-                .await?
-                .is_none()
-        {
+        if !status::RESEND_KEYS.contains(&key) {
             return Ok(Outcome::skipped("reaction not bridged"));
         }
-        if self.access.level(&event.sender) < Level::Dispatcher {
+        let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? else {
+            return Ok(Outcome::skipped("reaction not bridged"));
+        };
+        if !self.access.may_see(&event.sender, &portal.threema_id) {
             return Ok(Outcome::refused(format!(
                 "resend: {} is not permitted",
                 event.sender
@@ -256,7 +253,7 @@ impl Bridge {
             return Ok(Outcome::skipped("redaction outside a portal"));
         };
         let driver = portal.threema_id;
-        if self.access.level(&event.sender) < Level::Dispatcher {
+        if !self.access.may_see(&event.sender, &driver) {
             return Ok(Outcome::refused(format!(
                 "redaction by {}: not permitted",
                 event.sender

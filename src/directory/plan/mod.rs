@@ -25,7 +25,7 @@ use threema_protocol::ThreemaId;
 pub use action::{Action, Room};
 pub use current::{Current, Membership, RoomState};
 pub use names::render_name;
-pub use people::{Driver, dispatchers, drivers, may_see};
+pub use people::{Driver, dispatchers, drivers, in_scope, may_see};
 
 /// How the directory becomes rooms (the `directory:` config keys).
 #[derive(Debug, Clone)]

@@ -73,17 +73,23 @@ pub fn dispatchers<'a>(
     out
 }
 
-/// May this dispatcher see this driver? Scope attributes the dispatcher has a value for must
-/// match (`North|South` lists several).
+/// May this dispatcher see this driver? See [`in_scope`]; a dispatcher without a record is not
+/// limited by the directory.
 pub fn may_see(dispatcher: Option<&Record>, driver: &Record, settings: &Settings) -> bool {
-    let Some(dispatcher) = dispatcher else {
-        return true;
-    };
-    settings.scope_attributes.iter().all(|attribute| {
+    dispatcher.is_none_or(|d| in_scope(d, Some(driver), &settings.scope_attributes))
+}
+
+/// Whether a driver is within a dispatcher's scope: every scope attribute the dispatcher has a
+/// value for must match the driver's (`North|South` lists several). A driver the directory
+/// does not describe (`None`) is within the scope of an unscoped dispatcher only.
+pub fn in_scope(dispatcher: &Record, driver: Option<&Record>, scope_attributes: &[String]) -> bool {
+    scope_attributes.iter().all(|attribute| {
         let Some(allowed) = dispatcher.attribute(attribute) else {
             return true;
         };
-        let value = driver.attribute(attribute).unwrap_or_default();
+        let value = driver
+            .and_then(|d| d.attribute(attribute))
+            .unwrap_or_default();
         allowed
             .split(['|', ','])
             .any(|a| a.trim().eq_ignore_ascii_case(value.trim()))

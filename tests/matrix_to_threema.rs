@@ -513,6 +513,32 @@ async fn unknown_senders_wait_in_quarantine_until_a_dispatcher_starts_them() {
     );
     // The stranger's "@room" pings nobody: the notice mentions no one.
     assert_eq!(held["content"]["m.mentions"], json!({}), "{held}");
+    // A stranger's file is not downloaded: only known senders make the bridge fetch blobs.
+    let file = sim
+        .send_from_user(
+            &stranger,
+            UserMessage::File {
+                data: vec![7; 4096],
+                media_type: "application/pdf".into(),
+                file_name: Some("rechnung.pdf".into()),
+                caption: None,
+                thumbnail: None,
+                rendering: 0,
+                metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    let outcome = wait_for("the file handled", WAIT, || async {
+        store
+            .threema_inbox_outcome(&stranger, &file)
+            .await
+            .unwrap()
+            .flatten()
+    })
+    .await;
+    assert!(matches!(recorded(outcome), Outcome::Refused(_)));
+    assert_eq!(sim.metrics().count("blobs", 200), 0, "no blob fetched");
     assert!(
         h.bridge
             .store

@@ -24,9 +24,9 @@ pub enum ReceiveError {
     Malformed(DecodeError),
     /// The message names a blob the Gateway no longer has (blobs expire).
     #[error("the blob is no longer at the Gateway")]
-    BlobGone(Message),
+    BlobGone(Box<Message>),
     #[error("the blob does not decrypt: {1}")]
-    BlobUndecryptable(Message, String),
+    BlobUndecryptable(Box<Message>, String),
     /// Reaching the Gateway for the blob failed (may be transient).
     #[error(transparent)]
     Gateway(ThreemaError),
@@ -40,19 +40,41 @@ impl ThreemaClient {
         ciphertext: &[u8],
         sender_key: &[u8; 32],
     ) -> Result<Received, ReceiveError> {
+        let message = self.open_message(nonce, ciphertext, sender_key)?;
+        let media = self.fetch_media(&message, sender_key).await?;
+        Ok(Received { message, media })
+    }
+
+    /// Opens and decodes the box without downloading anything: what the bridge decides on
+    /// before it lets a sender make it fetch blobs.
+    pub fn open_message(
+        &self,
+        nonce: &[u8; 24],
+        ciphertext: &[u8],
+        sender_key: &[u8; 32],
+    ) -> Result<Message, ReceiveError> {
         let (message_type, data) =
             self.open(nonce, ciphertext, sender_key)
                 .map_err(|e| match e {
                     ThreemaError::Crypto(reason) => ReceiveError::Undecryptable(reason),
                     other => ReceiveError::Gateway(other),
                 })?;
-        let message = codec::decode(message_type, &data).map_err(ReceiveError::Malformed)?;
-        match self.download_media(&message, sender_key).await {
-            Ok(media) => Ok(Received { message, media }),
-            Err(ThreemaError::NotFound) => Err(ReceiveError::BlobGone(message)),
-            Err(ThreemaError::Crypto(reason)) => {
-                Err(ReceiveError::BlobUndecryptable(message, reason))
-            }
+        codec::decode(message_type, &data).map_err(ReceiveError::Malformed)
+    }
+
+    /// Downloads and decrypts the blobs `message` refers to, if any.
+    pub async fn fetch_media(
+        &self,
+        message: &Message,
+        sender_key: &[u8; 32],
+    ) -> Result<Option<Media>, ReceiveError> {
+        match self.download_media(message, sender_key).await {
+            Ok(media) => Ok(media),
+            Err(ThreemaError::NotFound) => Err(ReceiveError::BlobGone(Box::new(message.clone()))),
+            Err(ThreemaError::Crypto(reason)) => Err(ReceiveError::BlobUndecryptable(
+                Box::new(message.clone()),
+                reason,
+            )),
             Err(e) => Err(ReceiveError::Gateway(e)),
         }
     }

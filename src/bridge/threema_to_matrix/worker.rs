@@ -12,7 +12,7 @@ use crate::{
     threema::{
         Media, ThreemaError, ThreemaId,
         codec::{Message, ReceiptStatus},
-        receive::{ReceiveError, Received},
+        receive::ReceiveError,
     },
 };
 
@@ -77,17 +77,17 @@ impl Bridge {
     /// with a reason.
     pub async fn handle_threema_item(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {
         match self.open_item(item).await? {
-            Ok(incoming) => self.route_incoming(incoming).await,
+            Ok((incoming, key)) => self.route_incoming(incoming, &key).await,
             Err(not_opened) => Ok(not_opened),
         }
     }
 
-    /// The stored callback decoded, its media downloaded; or why that cannot be done (a
-    /// changed key holds the message).
+    /// The stored callback decoded (its media not fetched yet) and the sender's key; or why
+    /// that cannot be done (a changed key holds the message).
     async fn open_item(
         &self,
         item: &ThreemaItem,
-    ) -> Result<Result<Incoming, Outcome>, BridgeError> {
+    ) -> Result<Result<(Incoming, [u8; 32]), Outcome>, BridgeError> {
         let Some(from) = ThreemaId::parse(&item.sender) else {
             return self.unreadable(item, "sender").await.map(Err);
         };
@@ -107,40 +107,32 @@ impl Bridge {
             }
             other => other?,
         };
-        let Received { message, media } =
-            match self.threema.receive(&nonce, &ciphertext, &key).await {
-                Ok(received) => received,
-                Err(ReceiveError::Undecryptable(reason)) => {
-                    if self.keys.recheck(&from).await? {
-                        return self.keys.hold(item).await.map(Err);
-                    }
-                    tracing::warn!(threema_id = %from, %reason, "cannot open a message");
-                    return Ok(Err(Outcome::failed(format!("cannot decrypt: {reason}"))));
+        let message = match self.threema.open_message(&nonce, &ciphertext, &key) {
+            Ok(message) => message,
+            Err(ReceiveError::Undecryptable(reason)) => {
+                if self.keys.recheck(&from).await? {
+                    return self.keys.hold(item).await.map(Err);
                 }
-                Err(e @ ReceiveError::Malformed(_)) => {
-                    tracing::warn!(threema_id = %from, error = %e, "malformed message kept");
-                    return Ok(Err(Outcome::failed(e.to_string())));
-                }
-                Err(
-                    ref e @ (ReceiveError::BlobGone(ref message)
-                    | ReceiveError::BlobUndecryptable(ref message, _)),
-                ) => {
-                    return Ok(Err(Outcome::failed(format!(
-                        "{}: {e}",
-                        summary(message, None)
-                    ))));
-                }
-                Err(ReceiveError::Gateway(e)) => return Err(e.into()),
-            };
-        Ok(Ok(Incoming {
+                tracing::warn!(threema_id = %from, %reason, "cannot open a message");
+                return Ok(Err(Outcome::failed(format!("cannot decrypt: {reason}"))));
+            }
+            Err(e @ ReceiveError::Malformed(_)) => {
+                tracing::warn!(threema_id = %from, error = %e, "malformed message kept");
+                return Ok(Err(Outcome::failed(e.to_string())));
+            }
+            Err(ReceiveError::Gateway(e)) => return Err(e.into()),
+            Err(e) => return Ok(Err(Outcome::failed(e.to_string()))),
+        };
+        let incoming = Incoming {
             from,
             message_id: item.message_id.clone(),
             date: item.date,
             nickname: item.nickname.clone(),
             message,
-            media,
+            media: None,
             retried: item.attempts > 0,
-        }))
+        };
+        Ok(Ok((incoming, key)))
     }
 
     /// The Gateway sent a callback whose `field` does not parse (stored as it came): nobody
@@ -159,9 +151,13 @@ impl Bridge {
     }
 
     /// A decoded message goes to the driver's portal, unless its sender has left the company
-    /// or is unknown (quarantined), or its type is not bridged (kept for an operator).
-    async fn route_incoming(&self, incoming: Incoming) -> Result<Outcome, BridgeError> {
-        let what = summary(&incoming.message, incoming.media.as_ref());
+    /// or is unknown (quarantined), or its type is not bridged (kept for an operator). Its
+    /// blobs are fetched only once the sender is known: nobody else makes the bridge download.
+    async fn route_incoming(
+        &self,
+        mut incoming: Incoming,
+        key: &[u8; 32],
+    ) -> Result<Outcome, BridgeError> {
         if self.access.is_former_driver(&incoming.from) {
             // Kept in the inbox and audited, not shown: the person has left the company.
             tracing::info!(threema_id = %incoming.from, "message from a former driver, not bridged");
@@ -181,6 +177,15 @@ impl Bridge {
         if !self.is_known_sender(&incoming.from).await? {
             return self.handle_unknown_sender(&incoming).await;
         }
+        incoming.media = match self.threema.fetch_media(&incoming.message, key).await {
+            Ok(media) => media,
+            Err(ReceiveError::Gateway(e)) => return Err(e.into()),
+            Err(e) => {
+                let what = summary(&incoming.message, None);
+                return Ok(Outcome::failed(format!("{what}: {e}")));
+            }
+        };
+        let what = summary(&incoming.message, incoming.media.as_ref());
         Ok(match self.bridge_incoming(&incoming).await? {
             Bridged::Event(event_id) => Outcome::bridged(format!("{what} → {event_id}")),
             Bridged::Done(how) => Outcome::bridged(format!("{what}: {how}")),

@@ -167,7 +167,6 @@ impl Running {
         let state = AppState {
             bridge: self.bridge.clone(),
             hs_token: self.config.appservice.registration.hs_token.clone(),
-            inbox_wake: self.bridge.wakes.matrix.clone(),
             probe: self.bridge.matrix.clone().with_retry(RetryPolicy {
                 attempts: 1,
                 ..Default::default()
@@ -189,7 +188,6 @@ impl Running {
         let state = CallbackState {
             bridge: self.bridge.clone(),
             secret: config.threema.secret.clone(),
-            wake: self.bridge.wakes.threema.clone(),
             guard: Arc::new(RefusalGuard::new(
                 config.threema.callback_refusals_per_minute,
                 config.threema.callback_block,

@@ -12,7 +12,6 @@ use common::{
     synapse::{DOMAIN, unique_localpart, wait_for},
     threema::add_phone,
 };
-use serde_json::Value;
 use threema_gateway_sim::{Behaviour, Decoded, Fault, Simulator, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -104,14 +103,7 @@ impl Portal {
 
     /// Sends a command to the bot and returns its answer.
     async fn ask(&self, dm: &str, command: &str) -> String {
-        let asked = self.dispatcher.send_text(dm, command).await;
-        let answer: Value = self
-            .dispatcher
-            .wait_message(dm, "the bot's answer", |m| {
-                m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked.as_str()
-            })
-            .await;
-        answer["content"]["body"].as_str().unwrap().to_owned()
+        self.dispatcher.ask(dm, command).await
     }
 }
 

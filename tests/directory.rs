@@ -358,23 +358,14 @@ async fn a_dispatcher_opens_and_finds_only_the_drivers_in_her_scope() {
     let management = nora.create_room(&[BOT]).await;
     nora.wait_message(&management, "the bot's welcome", |m| m["sender"] == BOT)
         .await;
-    let ask = async |text: &str| -> String {
-        let asked = nora.send_text(&management, text).await;
-        let answer = nora
-            .wait_message(&management, "the bot's answer", |m| {
-                m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked.as_str()
-            })
-            .await;
-        answer["content"]["body"].as_str().unwrap().to_owned()
-    };
 
-    let refused = ask(&format!("start {theirs}")).await;
+    let refused = nora.ask(&management, &format!("start {theirs}")).await;
     assert!(
         refused.contains("not among the drivers you are responsible for"),
         "{refused}"
     );
     assert_eq!(audited(&h, theirs, "access.refused").await, 1);
-    let found = ask("find Driver").await;
+    let found = nora.ask(&management, "find Driver").await;
     assert!(
         found.contains(mine.as_str()) && !found.contains(theirs.as_str()),
         "{found}"

@@ -14,7 +14,7 @@ use common::{
     synapse::{DOMAIN, unique_localpart, wait_for},
     threema::{add_phone, unique_threema_id},
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use threema_bridge::store::OutboxState;
 use threema_gateway_sim::{Behaviour, Decoded, Fault, Simulator, UserMessage, UserSpec};
 
@@ -353,7 +353,7 @@ async fn only_its_author_edits_or_deletes_a_message_on_the_phone() {
     let colleagues_edit = colleague
         .send_content(&room, edit("Tour 8 fällt aus"))
         .await;
-    let refused = answer(&dispatcher, &room, &colleagues_edit).await;
+    let refused = dispatcher.answer_to(&room, &colleagues_edit).await;
     assert!(refused.contains("only its author"), "{refused}");
     dispatcher
         .send_content(&room, edit("Tour 9 fällt aus"))
@@ -367,7 +367,7 @@ async fn only_its_author_edits_or_deletes_a_message_on_the_phone() {
         "content": {"redacts": sent}
     })])
     .await;
-    let refused = answer(&dispatcher, &room, &colleagues_redaction).await;
+    let refused = dispatcher.answer_to(&room, &colleagues_redaction).await;
     assert!(refused.contains("only its author"), "{refused}");
 
     // The phone has the message and its author's edit, nothing of the colleague's.
@@ -381,16 +381,6 @@ async fn only_its_author_edits_or_deletes_a_message_on_the_phone() {
     let inbox = sim.wait_inbox(&driver, 3, WAIT).await;
     assert_eq!(inbox.len(), 3, "the colleague's edit and delete never left");
     assert_eq!(text_of(&inbox[2].message), "Anna Dispo: Danke");
-}
-
-/// The answer of the bot to `event_id` in `room`.
-async fn answer(user: &Dispatcher, room: &str, event_id: &str) -> String {
-    let answer: Value = user
-        .wait_message(room, "the bot's answer", |m| {
-            m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event_id
-        })
-        .await;
-    answer["content"]["body"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -416,14 +406,14 @@ async fn the_management_room_opens_portals_finds_drivers_and_refuses_strangers()
         .await;
 
     let asked = dispatcher.send_text(&dm, "find erika").await;
-    let found = answer(&dispatcher, &dm, &asked).await;
+    let found = dispatcher.answer_to(&dm, &asked).await;
     assert!(
         found.contains(&driver) && found.contains("Erika Muster"),
         "{found}"
     );
 
     let asked = dispatcher.send_text(&dm, "start Erika").await;
-    let started = answer(&dispatcher, &dm, &asked).await;
+    let started = dispatcher.answer_to(&dm, &asked).await;
     assert!(started.contains("https://matrix.to/#/!"), "{started}");
     let portal = dispatcher.wait_invite(WAIT).await;
     dispatcher.join(&portal).await;
@@ -436,7 +426,7 @@ async fn the_management_room_opens_portals_finds_drivers_and_refuses_strangers()
     assert_eq!(text_of(&inbox[0].message), "Anna Dispo: Guten Morgen");
 
     let asked = dispatcher.send_text(&dm, "status").await;
-    let status = answer(&dispatcher, &dm, &asked).await;
+    let status = dispatcher.answer_to(&dm, &asked).await;
     assert!(
         status.contains("*DISPTCH") && status.contains("1 sent"),
         "{status}"
@@ -444,7 +434,8 @@ async fn the_management_room_opens_portals_finds_drivers_and_refuses_strangers()
 
     let asked = dispatcher.send_text(&dm, "start ZZZZZZZZ").await;
     assert!(
-        answer(&dispatcher, &dm, &asked)
+        dispatcher
+            .answer_to(&dm, &asked)
             .await
             .contains("does not exist")
     );
@@ -552,7 +543,8 @@ async fn unknown_senders_wait_in_quarantine_until_a_dispatcher_starts_them() {
         .send_text(&room, &format!("start {stranger}"))
         .await;
     assert!(
-        answer(&dispatcher, &room, &asked)
+        dispatcher
+            .answer_to(&room, &asked)
             .await
             .contains("matrix.to")
     );

@@ -80,7 +80,7 @@ pub async fn push_events(
         "transaction persisted"
     );
     if stored > 0 {
-        state.inbox_wake.notify_one();
+        state.bridge.wakes.matrix.notify_one();
     }
     Ok(Json(json!({})))
 }

@@ -16,7 +16,6 @@ use axum::{
     routing::{get, post, put},
 };
 use secrecy::SecretString;
-use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
@@ -27,8 +26,6 @@ use crate::{bridge::Bridge, matrix::MatrixClient};
 pub struct AppState {
     pub bridge: Arc<Bridge>,
     pub hs_token: SecretString,
-    /// Woken after new inbox items are stored.
-    pub inbox_wake: Arc<Notify>,
     /// A client without retries, for readiness probes.
     pub probe: MatrixClient,
     pub max_body_bytes: usize,

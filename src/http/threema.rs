@@ -26,7 +26,6 @@ use axum::{
 };
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Notify;
 use tower_http::trace::TraceLayer;
 
 use crate::{
@@ -42,7 +41,6 @@ use crate::{
 pub struct CallbackState {
     pub bridge: Arc<Bridge>,
     pub secret: SecretString,
-    pub wake: Arc<Notify>,
     pub guard: Arc<RefusalGuard>,
     pub proxies: Arc<TrustedProxies>,
 }
@@ -211,7 +209,7 @@ async fn store(state: &CallbackState, item: NewThreemaItem) -> (StatusCode, &'st
         Ok(new) => {
             tracing::debug!(from = %item.sender, message_id = %item.message_id, new, "callback stored");
             if new {
-                state.wake.notify_one();
+                state.bridge.wakes.threema.notify_one();
             }
             (StatusCode::OK, "")
         }

@@ -314,6 +314,22 @@ impl Dispatcher {
         events
     }
 
+    /// The body of the bot's answer to `event_id` in `room_id` (a message replying to it).
+    pub async fn answer_to(&self, room_id: &str, event_id: &str) -> String {
+        let answer = self
+            .wait_message(room_id, "the bot's answer", |m| {
+                m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event_id
+            })
+            .await;
+        answer["content"]["body"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends `text` to the bot in `room_id` (a command) and returns its answer.
+    pub async fn ask(&self, room_id: &str, text: &str) -> String {
+        let asked = self.send_text(room_id, text).await;
+        self.answer_to(room_id, &asked).await
+    }
+
     /// Waits until the room holds at least `n` messages; returns all of them.
     pub async fn wait_messages(&self, room_id: &str, n: usize, timeout: Duration) -> Vec<Value> {
         self.wait_until(&format!("{n} messages"), timeout, || async {

@@ -9,8 +9,13 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use crate::{
     bridge::{
-        Bridge, broadcast::BroadcastFanout, credits, matrix_to_threema::MatrixInbox,
-        matrix_to_threema::ThreemaOutbox, queue, threema_to_matrix::ThreemaInbox,
+        Bridge,
+        broadcast::BroadcastFanout,
+        credits,
+        matrix_to_threema::ThreemaOutbox,
+        matrix_to_threema::{MatrixInbox, catch_up},
+        queue,
+        threema_to_matrix::ThreemaInbox,
     },
     config::Config,
     http::{
@@ -72,6 +77,8 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let config = Arc::new(config);
         let bridge = Arc::new(connect(config.clone()).await?);
+        let last_received = bridge.store.inbox_last_received().await?;
+        bridge.catch_up.due_from_last_received(last_received);
         let listener = bind("appservice.listen", config.appservice.listen).await?;
         let callback_listener =
             bind("threema.callback_listen", config.threema.callback_listen).await?;
@@ -207,7 +214,8 @@ impl Running {
         })
     }
 
-    /// The queue runners and the periodic jobs (boards, credits, directory).
+    /// The queue runners and the periodic jobs (boards, credits, directory, the homeserver
+    /// watch).
     fn spawn_workers(&self) {
         let (bridge, shutdown, tasks) = (&self.bridge, &self.shutdown, &self.tasks);
         let workers = self.config.bridge.inbox_workers;
@@ -237,6 +245,7 @@ impl Running {
         ));
         tasks.spawn(bridge.clone().run_boards(shutdown.clone()));
         tasks.spawn(credits::watch(bridge.clone(), shutdown.clone()));
+        tasks.spawn(catch_up::watch(bridge.clone(), shutdown.clone()));
         tasks.spawn(bridge.clone().run_directory(shutdown.clone()));
     }
 }

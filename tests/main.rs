@@ -8,6 +8,7 @@ mod common;
 
 mod appservice;
 mod broadcasts;
+mod catch_up;
 mod cli;
 mod conversations;
 mod delivery_status;

@@ -84,6 +84,8 @@ pub struct Bridge {
     pub notices: Notices,
     pub credits: Credits,
     pub wakes: Wakes,
+    /// A catch-up with the homeserver's timeline is due: transactions wait.
+    pub catch_up: matrix_to_threema::catch_up::CatchUp,
     /// One directory sync at a time.
     directory_lock: tokio::sync::Mutex<()>,
     /// The startup steps are done (the homeserver reached us, the bot exists): ready to serve.
@@ -123,6 +125,7 @@ impl Bridge {
             scim_users: directory::ScimUsers::new(store.clone(), wakes.directory.clone()),
             access,
             wakes,
+            catch_up: Default::default(),
             directory_lock: Default::default(),
             started: AtomicBool::new(false),
             shared_uploads: Default::default(),

@@ -12,18 +12,13 @@ use axum::{
 use ruma::{
     UserId,
     api::{IncomingRequestExt, appservice::event::push_events},
-    serde::Raw,
 };
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
-use crate::{
-    ids::parse_ghost_user_id,
-    store::{InboxKind, NewInboxItem},
-};
+use crate::{bridge::matrix_to_threema::pushed, ids::parse_ghost_user_id};
 
 /// Checks the hs_token, from `Authorization: Bearer` or the legacy `access_token` query
 /// parameter, in constant time.
@@ -55,7 +50,8 @@ fn query_token(uri: &Uri) -> Option<String> {
 }
 
 /// `PUT /_matrix/app/v1/transactions/{txnId}`: persist, then acknowledge. The transaction id
-/// is not a key (Synapse restarts its counter); events dedup on their event id.
+/// is not a key (Synapse restarts its counter); events dedup on their event id. Refused while a
+/// catch-up runs, so that what it recovers is stored before anything newer.
 pub async fn push_events(
     State(state): State<AppState>,
     Path(txn_id): Path<String>,
@@ -65,8 +61,11 @@ pub async fn push_events(
         BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge(state.max_body_bytes),
         other => ApiError::BadJson(other.body_text()),
     })?;
+    if !state.bridge.catch_up.accepts_pushes() {
+        return Err(ApiError::CatchingUp);
+    }
     let transaction = parse_transaction(&txn_id, &body)?;
-    let items = inbox_items(&transaction, |sender| {
+    let items = pushed::inbox_items(&transaction, |sender| {
         state.bridge.ghosts.sent_by_bridge(sender)
     });
     let stored = state.bridge.store.inbox_push(&items).await.map_err(|e| {
@@ -94,71 +93,6 @@ fn parse_transaction(txn_id: &str, body: &[u8]) -> Result<push_events::v1::Reque
         .map_err(|e| ApiError::BadJson(e.to_string()))?;
     push_events::v1::Request::try_from_http_request(request, &[txn_id])
         .map_err(|e| ApiError::BadJson(e.to_string()))
-}
-
-/// Timeline events keyed by event id; receipts and typing (ephemeral data) too, since they are
-/// never resent. Anything we cannot key or route is logged and skipped rather than failing the
-/// whole transaction, which the homeserver would otherwise retry forever. Events the bot or a
-/// ghost sent (`ours`) are echoes of the bridge's own doing and are not stored at all: they
-/// were every bridged message's second inbox write and mark.
-fn inbox_items(
-    transaction: &push_events::v1::Request,
-    ours: impl Fn(&str) -> bool,
-) -> Vec<NewInboxItem> {
-    let mut items = Vec::new();
-    for raw in &transaction.events {
-        let field = |name: &str| raw.get_field::<String>(name).ok().flatten();
-        let (Some(event_id), Some(room_id), Some(event_type)) =
-            (field("event_id"), field("room_id"), field("type"))
-        else {
-            tracing::warn!("skipping an event without event_id, room_id or type");
-            continue;
-        };
-        let sender = field("sender");
-        if sender.as_deref().is_some_and(&ours) {
-            continue;
-        }
-        items.push(NewInboxItem {
-            dedup_key: event_id,
-            room_id,
-            kind: InboxKind::Event,
-            event_type,
-            sender,
-            payload: raw.json().get().to_owned(),
-        });
-    }
-    for raw in &transaction.ephemeral {
-        let raw = raw.cast_ref::<Value>();
-        if let Some(item) = ephemeral_item(raw) {
-            items.push(item);
-        }
-    }
-    items
-}
-
-fn ephemeral_item(raw: &Raw<Value>) -> Option<NewInboxItem> {
-    let event_type = raw.get_field::<String>("type").ok().flatten()?;
-    let payload = raw.json().get().to_owned();
-    let dedup_key = match event_type.as_str() {
-        // A receipt names event, user and time: the same JSON again is the same receipt.
-        "m.receipt" => format!("edu:{}", hex::encode(Sha256::digest(payload.as_bytes()))),
-        // Typing repeats identical content on purpose; each one is new.
-        "m.typing" => format!("edu:typing:{}", hex::encode(rand::random::<[u8; 16]>())),
-        // Presence and anything else: nothing to bridge.
-        _ => return None,
-    };
-    Some(NewInboxItem {
-        dedup_key,
-        room_id: raw
-            .get_field::<String>("room_id")
-            .ok()
-            .flatten()
-            .unwrap_or_default(),
-        kind: InboxKind::Ephemeral,
-        event_type,
-        sender: None,
-        payload,
-    })
 }
 
 /// `GET /_matrix/app/v1/users/{userId}`: the homeserver asks whether a user in our namespace

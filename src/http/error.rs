@@ -23,6 +23,9 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("unknown endpoint")]
     Unrecognized,
+    /// A catch-up with the homeserver's timeline runs first: the homeserver should retry.
+    #[error("catching up with the homeserver's timeline, try again")]
+    CatchingUp,
     /// Our failure (the database is down): the homeserver should retry.
     #[error("internal error, try again")]
     Internal,
@@ -38,6 +41,7 @@ impl ApiError {
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
             ApiError::Unrecognized => (StatusCode::NOT_FOUND, "M_UNRECOGNIZED"),
+            ApiError::CatchingUp => (StatusCode::SERVICE_UNAVAILABLE, "M_UNKNOWN"),
             ApiError::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "M_UNKNOWN"),
         }
     }

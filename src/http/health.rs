@@ -1,5 +1,5 @@
-//! `GET /health` (the process answers) and `GET /ready` (started, database and homeserver
-//! reachable).
+//! `GET /health` (the process answers) and `GET /ready` (started, caught up with the
+//! homeserver's timeline, database and homeserver reachable).
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
@@ -17,10 +17,13 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         .bridge
         .started
         .load(std::sync::atomic::Ordering::Relaxed);
-    let ready = started && database.is_ok() && homeserver.is_ok();
+    // Transactions are refused until a due catch-up with the homeserver's timeline is done.
+    let caught_up = state.bridge.catch_up.accepts_pushes();
+    let ready = started && caught_up && database.is_ok() && homeserver.is_ok();
     let body = json!({
         "status": if ready { "ready" } else { "not ready" },
         "started": started,
+        "caught_up": caught_up,
         "database": show(database.is_ok(), database.err().map(|e| e.to_string()).unwrap_or_default()),
         "homeserver": show(homeserver.is_ok(), homeserver.err().map(|e| e.to_string()).unwrap_or_default()),
         // Information, not a condition: a bridge out of credits still receives messages.

@@ -5,6 +5,7 @@ use ruma::{
     RoomId, UserId,
     api::client::{
         membership::kick_user,
+        message::get_message_events,
         state::{get_state_event_for_key, send_state_event},
     },
     events::StateEventType,
@@ -107,7 +108,7 @@ impl MatrixClient {
         sender: &UserId,
         limit: u32,
     ) -> Result<Vec<Value>, MatrixError> {
-        use ruma::api::client::{filter::RoomEventFilter, message::get_message_events};
+        use ruma::api::client::filter::RoomEventFilter;
         let mut request = get_message_events::v3::Request::new(
             room_id.to_owned(),
             ruma::api::Direction::Backward,
@@ -122,6 +123,23 @@ impl MatrixClient {
             .iter()
             .filter_map(|e| serde_json::from_str(e.json().get()).ok())
             .collect())
+    }
+
+    /// One page of a room's timeline, newest first, from `from` (a token of the page before)
+    /// or from the end.
+    pub async fn timeline_page(
+        &self,
+        room_id: &RoomId,
+        from: Option<&str>,
+        limit: u32,
+    ) -> Result<get_message_events::v3::Response, MatrixError> {
+        let mut request = get_message_events::v3::Request::new(
+            room_id.to_owned(),
+            ruma::api::Direction::Backward,
+        );
+        request.from = from.map(str::to_owned);
+        request.limit = limit.into();
+        self.send(request, None).await
     }
 
     /// `POST /_synapse/admin/v1/deactivate/<user>`: logs the user out everywhere and removes

@@ -63,6 +63,21 @@ impl Store {
         Ok(inserted)
     }
 
+    /// When the newest timeline event was received (ms since the epoch): where a catch-up
+    /// after the bridge's own restart starts looking. Rows are kept after handling, so the
+    /// dedup on event ids also covers what a catch-up reads again.
+    pub async fn inbox_last_received(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT received_at FROM matrix_inbox WHERE kind = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(InboxKind::Event.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| row.try_get("received_at"))
+            .transpose()
+            .map_err(Into::into)
+    }
+
     /// Unhandled items after `after_seq`, oldest first.
     pub async fn inbox_pending(
         &self,
@@ -133,7 +148,6 @@ impl Store {
         })
     }
 
-    /// Number of items not yet handled.
     /// The outcomes of the handled items of one type in a room, oldest first (what became of
     /// read receipts there, say).
     pub async fn inbox_outcomes(

@@ -46,6 +46,22 @@ impl Store {
             .transpose()
     }
 
+    /// Every room the bridge keeps: portals, broadcast rooms, management rooms, and the room
+    /// stored under `state_key` in the bridge's state (the quarantine room).
+    pub async fn bridged_rooms(&self, state_key: &str) -> Result<Vec<OwnedRoomId>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT room_id FROM portal UNION SELECT room_id FROM broadcast_room \
+             UNION SELECT room_id FROM management_room \
+             UNION SELECT value AS room_id FROM bridge_state WHERE key = $1",
+        )
+        .bind(state_key)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| id_column(row, "portal", "room_id"))
+            .collect()
+    }
+
     pub async fn portal_by_room_id(&self, room_id: &str) -> Result<Option<Portal>, StoreError> {
         sqlx::query("SELECT threema_id, room_id, created_at FROM portal WHERE room_id = $1")
             .bind(room_id)

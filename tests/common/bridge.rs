@@ -38,6 +38,8 @@ pub struct TestConfig {
     pub bridge_extra: String,
     /// `threema.callback_listen` port; 0 picks a free one at each start.
     pub callback_port: u16,
+    /// `appservice.listen` port, if not the one the homeserver calls (a proxy in front).
+    pub appservice_listen: Option<u16>,
     /// `directory:` keys, as YAML lines indented by two spaces (none: no directory).
     pub directory: String,
     /// More `threema:` keys, as YAML lines indented by two spaces.
@@ -60,6 +62,7 @@ impl TestConfig {
             unknown_senders: "open".into(),
             bridge_extra: String::new(),
             callback_port: 0,
+            appservice_listen: None,
             directory: String::new(),
             threema_extra: String::new(),
             sections: String::new(),
@@ -101,7 +104,7 @@ impl TestConfig {
   domain: {DOMAIN}
 appservice:
   registration: {registration}
-  listen: 127.0.0.1:{port}
+  listen: 127.0.0.1:{listen}
   url: http://127.0.0.1:{port}
   max_body_bytes: {max_body}
 threema:
@@ -126,6 +129,7 @@ logging:
   filter: info,threema_bridge=debug
 "#,
             hs = url,
+            listen = self.appservice_listen.unwrap_or(port),
             gateway = self.gateway_url,
             gateway_timeout = self.gateway_timeout_s,
             registration = path_str(registration),

@@ -1,9 +1,13 @@
-//! An HTTP proxy in front of the homeserver that can lose an answer: the request reaches the
+//! An HTTP proxy that can lose an answer: in front of the homeserver, the request reaches the
 //! server and is carried out, but the bridge gets a 502 instead (what a reverse proxy answers
 //! when the connection to its upstream breaks). From then on every request gets a 502 until the
-//! test lets traffic through again, so the test decides what happens before the retry.
+//! test lets traffic through again, so the test decides what happens before the retry. In front
+//! of the bridge, it can hold requests (a bridge slow to answer).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    Arc, Mutex,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use axum::{
     Router,
@@ -24,6 +28,10 @@ struct Shared {
     http: reqwest::Client,
     state: Mutex<Mode>,
     lost: Notify,
+    /// Rung when held requests may go on, and when one more is held.
+    released: Notify,
+    held: AtomicUsize,
+    held_more: Notify,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -32,21 +40,49 @@ enum Mode {
     /// Lose the answer to the next request whose path contains this, then go down.
     LoseNext(String),
     Down,
+    /// Requests whose path contains this wait until [`HttpProxy::pass`].
+    Hold(String),
 }
 
 impl HttpProxy {
     pub async fn start(target: &str) -> HttpProxy {
+        Self::listen(0, target)
+    }
+
+    /// On `port` (0: a free one); serving starts at once, so this can run where no `.await` can.
+    pub fn listen(port: u16, target: &str) -> HttpProxy {
         let shared = Arc::new(Shared {
             target: target.trim_end_matches('/').to_owned(),
             http: reqwest::Client::new(),
             state: Mutex::new(Mode::Pass),
             lost: Notify::new(),
+            released: Notify::new(),
+            held: AtomicUsize::new(0),
+            held_more: Notify::new(),
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let app = Router::new().fallback(forward).with_state(shared.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         HttpProxy { url, shared }
+    }
+
+    /// Requests whose path contains `path_part` wait until [`HttpProxy::pass`].
+    pub fn hold(&self, path_part: &str) {
+        *self.shared.state.lock().unwrap() = Mode::Hold(path_part.to_owned());
+    }
+
+    /// Waits until `count` requests were held in all.
+    pub async fn held(&self, count: usize) {
+        loop {
+            let more = self.shared.held_more.notified();
+            if self.shared.held.load(Ordering::SeqCst) >= count {
+                return;
+            }
+            more.await;
+        }
     }
 
     /// The next request whose path contains `path_part` is carried out but its answer lost;
@@ -68,14 +104,26 @@ impl HttpProxy {
 
     pub fn pass(&self) {
         *self.shared.state.lock().unwrap() = Mode::Pass;
+        self.shared.released.notify_waiters();
     }
 }
 
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let lose = match &*shared.state.lock().unwrap() {
-        Mode::Down => return bad_gateway(),
-        Mode::LoseNext(part) => request.uri().path().contains(part.as_str()),
-        Mode::Pass => false,
+    let mut counted = false;
+    let lose = loop {
+        let released = shared.released.notified();
+        match &*shared.state.lock().unwrap() {
+            Mode::Down => return bad_gateway(),
+            Mode::LoseNext(part) => break request.uri().path().contains(part.as_str()),
+            Mode::Hold(part) if request.uri().path().contains(part.as_str()) => {}
+            Mode::Pass | Mode::Hold(_) => break false,
+        }
+        if !counted {
+            counted = true;
+            shared.held.fetch_add(1, Ordering::SeqCst);
+            shared.held_more.notify_waiters();
+        }
+        released.await;
     };
     let (parts, body) = request.into_parts();
     let body: Bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();

@@ -4,8 +4,12 @@
 //! echoes, routes commands, and plans each event with the pure planner (`bridge_convert::plan`).
 //! `outbox` queues the plan's Threema messages and sends them, per driver in order, recording
 //! every state before the Gateway call; the rules it follows are the pure `transitions`.
+//! `pushed` turns what the homeserver hands over into inbox rows; `catch_up` reads back what a
+//! restarting homeserver dropped before it was pushed.
 
+pub mod catch_up;
 pub mod outbox;
+pub mod pushed;
 pub mod transitions;
 pub mod worker;
 

@@ -1,0 +1,198 @@
+//! Events the homeserver never pushed. Synapse keeps the events waiting for the next appservice
+//! transaction in memory and forgets them when it stops (synapse#11637): a dispatcher's message
+//! sent just before a restart would never reach the driver. So at start, and whenever the
+//! homeserver was away, the bridge reads the recent timeline of each room it keeps and stores
+//! what it has not seen (the inbox dedups on event ids). Until that is done, transactions are
+//! refused: Synapse stores refused ones and sends them again, so what was missed keeps its
+//! place before anything newer.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::{StreamExt, stream};
+use ruma::{RoomId, events::AnyTimelineEvent, serde::Raw};
+use tokio_util::sync::CancellationToken;
+
+use super::pushed;
+use crate::{
+    bridge::{Bridge, threema_to_matrix::quarantine::QUARANTINE_ROOM},
+    matrix::{MatrixError, RetryPolicy},
+    store::{NewInboxItem, now_ms},
+};
+
+/// How often the homeserver is asked whether it is there, and how often again while it is not.
+/// A restart takes longer than this, so it is noticed even when nothing else is going on.
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+const PROBE_WHILE_AWAY: Duration = Duration::from_secs(1);
+/// How far before the last contact the timeline is read: Synapse holds events in memory for one
+/// transaction's round trip (its appservice timeout is a minute), plus clock skew.
+const MARGIN_MS: i64 = 2 * 60 * 1000;
+const PAGE: u32 = 100;
+/// A room with more than this many pages since then is left to Synapse: storing only the newest
+/// part would put the older events, which Synapse still holds, after them.
+const MAX_PAGES: usize = 10;
+/// Rooms read at once.
+const CONCURRENCY: usize = 4;
+
+/// Whether a catch-up is due, and from when: transactions wait until it is done.
+#[derive(Debug, Default)]
+pub struct CatchUp {
+    /// Read the timeline from this time on (ms since the epoch).
+    due: Mutex<Option<i64>>,
+}
+
+impl CatchUp {
+    pub fn accepts_pushes(&self) -> bool {
+        self.due().is_none()
+    }
+
+    /// At start: whatever Synapse may have dropped since the newest event received (`None`:
+    /// the bridge has received nothing yet, so there is nothing to miss).
+    pub fn due_from_last_received(&self, last_received_ms: Option<i64>) {
+        if let Some(at) = last_received_ms {
+            self.due_from(at - MARGIN_MS);
+        }
+    }
+
+    fn due(&self) -> Option<i64> {
+        *self.due.lock().expect("catch-up lock")
+    }
+
+    fn due_from(&self, since_ms: i64) {
+        let mut due = self.due.lock().expect("catch-up lock");
+        *due = Some(due.map_or(since_ms, |earlier| earlier.min(since_ms)));
+    }
+
+    fn done(&self) {
+        *self.due.lock().expect("catch-up lock") = None;
+    }
+}
+
+/// Watches the homeserver until `shutdown`: a catch-up at start if one is due, and one after
+/// every time the homeserver could not be reached.
+pub async fn watch(bridge: Arc<Bridge>, shutdown: CancellationToken) {
+    let probe = bridge.matrix.clone().with_retry(RetryPolicy {
+        attempts: 1,
+        ..Default::default()
+    });
+    let mut last_contact = now_ms();
+    loop {
+        let reachable = probe.versions().await.is_ok();
+        match (reachable, bridge.catch_up.due()) {
+            (true, None) => last_contact = now_ms(),
+            (true, Some(since)) => match catch_up(&bridge, since).await {
+                Ok(()) => {
+                    bridge.catch_up.done();
+                    last_contact = now_ms();
+                    resume_pushes(&bridge).await;
+                }
+                Err(e) => tracing::warn!(error = %e, "catch-up failed; trying again"),
+            },
+            (false, None) => {
+                tracing::warn!(
+                    "homeserver unreachable: its timeline is read again when it is back"
+                );
+                bridge.catch_up.due_from(last_contact - MARGIN_MS);
+            }
+            (false, Some(_)) => {}
+        }
+        let wait = match bridge.catch_up.due() {
+            Some(_) => PROBE_WHILE_AWAY,
+            None => PROBE_EVERY,
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Stores the events of every room the bridge keeps from `since_ms` on that it has not seen.
+async fn catch_up(bridge: &Bridge, since_ms: i64) -> Result<(), crate::bridge::BridgeError> {
+    let rooms = bridge.store.bridged_rooms(QUARANTINE_ROOM).await?;
+    let read = stream::iter(rooms.iter().cloned())
+        .map(|room_id| async move {
+            let events = missed_in_room(bridge, &room_id, since_ms).await;
+            (room_id, events)
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    let mut stored = 0;
+    for (room_id, events) in read {
+        match events {
+            Ok(Some(items)) => stored += bridge.store.inbox_push(&items).await?,
+            Ok(None) => {
+                tracing::warn!(%room_id, "too much since the last contact to catch up; left to the homeserver")
+            }
+            // The bot was removed, or the room is gone: nothing of it is bridged any more.
+            Err(e) if !e.is_transient() => {
+                tracing::debug!(%room_id, error = %e, "room not readable; not caught up")
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if stored > 0 {
+        tracing::warn!(
+            stored,
+            rooms = rooms.len(),
+            "caught up: events the homeserver never pushed are stored"
+        );
+        bridge.wakes.matrix.notify_one();
+    } else {
+        tracing::info!(rooms = rooms.len(), "caught up: nothing was missed");
+    }
+    Ok(())
+}
+
+/// The room's timeline from `since_ms` on as inbox rows, oldest first; `None` if it is longer
+/// than [`MAX_PAGES`].
+async fn missed_in_room(
+    bridge: &Bridge,
+    room_id: &RoomId,
+    since_ms: i64,
+) -> Result<Option<Vec<NewInboxItem>>, MatrixError> {
+    let mut newest_first: Vec<Raw<AnyTimelineEvent>> = Vec::new();
+    let mut from: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let page = bridge
+            .matrix
+            .timeline_page(room_id, from.as_deref(), PAGE)
+            .await?;
+        let mut reached = page.chunk.is_empty() || page.end.is_none();
+        for raw in page.chunk {
+            if sent_at(&raw).is_some_and(|ts| ts < since_ms) {
+                reached = true;
+                break;
+            }
+            newest_first.push(raw);
+        }
+        if reached {
+            let ours = |sender: &str| bridge.ghosts.sent_by_bridge(sender);
+            return Ok(Some(
+                newest_first
+                    .iter()
+                    .rev()
+                    .filter_map(|raw| pushed::timeline_item(raw, ours))
+                    .collect(),
+            ));
+        }
+        from = page.end;
+    }
+    Ok(None)
+}
+
+fn sent_at(raw: &Raw<AnyTimelineEvent>) -> Option<i64> {
+    raw.get_field::<i64>("origin_server_ts").ok().flatten()
+}
+
+/// Synapse retries refused transactions with a growing backoff; a ping makes it retry now.
+async fn resume_pushes(bridge: &Bridge) {
+    let registration = &bridge.config.appservice.registration;
+    let txn = format!("catch-up-{}", hex::encode(rand::random::<[u8; 8]>()));
+    if let Err(e) = bridge.matrix.ping(&registration.id, &txn).await {
+        tracing::warn!(error = %e, "ping after the catch-up failed; the homeserver retries on its own");
+    }
+}

@@ -14,7 +14,7 @@ use common::{
 };
 use serde_json::{Value, json};
 use threema_bridge::{store::Direction, threema::quote};
-use threema_gateway_sim::{Behaviour, Simulator, UserMessage};
+use threema_gateway_sim::{Behaviour, Fault, Simulator, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -357,5 +357,104 @@ async fn typing_alone_opens_no_portal_and_deleting_the_unknown_redacts_nothing()
         Outcome::skipped("delete of 0102030405060708: never bridged, nothing to redact")
     );
     assert!(store.portal_by_threema_id(driver).await.unwrap().is_none());
+    h.stop().await;
+}
+
+/// A file the homeserver would not take, or that cannot be fetched, shows in its place as a
+/// notice from the driver's ghost; nothing too large is downloaded (or kept downloading), and
+/// the driver's next message is not held up behind it.
+#[tokio::test]
+async fn a_file_that_cannot_be_bridged_shows_as_a_notice_in_its_place() {
+    let desk_localpart = unique_localpart("desk");
+    let desk_id = format!("@{desk_localpart}:{DOMAIN}");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![desk_id.clone()];
+        c.threema_extra = "  download_attempts: 3".into();
+    })
+    .await;
+    let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;
+    let driver = new_driver(&sim, "Fritz Fracht");
+    let bridged = Bridged {
+        h: &h,
+        sim: &sim,
+        desk: &desk,
+        driver: &driver,
+    };
+    let first = sim
+        .send_from_user(&driver, UserMessage::text("Lieferschein kommt"))
+        .await
+        .unwrap();
+    let room = desk.wait_invite(WAIT).await;
+    desk.join(&room).await;
+    bridged.event_id_of(&first).await;
+
+    // One byte over the homeserver's limit: not downloaded, named with its size.
+    let config: Value = reqwest::Client::new()
+        .get(format!("{}/_matrix/client/v1/media/config", h.synapse.url))
+        .bearer_auth(&h.synapse.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let limit = config["m.upload.size"].as_u64().unwrap();
+    let downloads = sim.metrics().count("blobs", 200);
+    let big = UserMessage::file(vec![0; limit as usize + 1], "video/mp4", Some("tour.mp4"));
+    let (_, notice) = bridged.send(&room, big).await;
+    assert_eq!(notice["content"]["msgtype"], "m.notice", "{notice}");
+    let body = notice["content"]["body"].as_str().unwrap();
+    let megabytes = |bytes: u64| format!("{:.1} MB", bytes as f64 / 1048576.0);
+    assert_eq!(
+        body,
+        format!(
+            "📎 tour.mp4 ({}) was not bridged: the homeserver takes files up to {}.",
+            megabytes(limit + 1),
+            megabytes(limit)
+        )
+    );
+    assert_eq!(
+        sim.metrics().count("blobs", 200),
+        downloads,
+        "nothing downloaded"
+    );
+
+    // A small file whose blob turns out far larger: the download is cut off at the limit.
+    sim.inject_fault("blobs", Fault::body_bytes(limit + 1024).times(1));
+    let (_, cut) = bridged
+        .send(
+            &room,
+            UserMessage::file(b"%PDF-1.4".to_vec(), "application/pdf", Some("klein.pdf")),
+        )
+        .await;
+    assert_eq!(cut["content"]["msgtype"], "m.notice", "{cut}");
+    assert_eq!(
+        cut["content"]["body"],
+        format!(
+            "📎 klein.pdf (over {}) was not bridged: the homeserver takes files up to {}.",
+            megabytes(limit),
+            megabytes(limit)
+        )
+    );
+
+    // The Gateway fails every download: after the attempts allowed, a notice, and the
+    // driver's next message follows it.
+    sim.inject_fault("blobs", Fault::status(500).times(3));
+    let (_, gave_up) = bridged
+        .send(
+            &room,
+            UserMessage::file(b"%PDF-1.4".to_vec(), "application/pdf", Some("ls.pdf")),
+        )
+        .await;
+    assert_eq!(gave_up["content"]["msgtype"], "m.notice", "{gave_up}");
+    assert_eq!(
+        gave_up["content"]["body"],
+        "📎 A file could not be fetched from Threema (3 attempts) and was not bridged. Please ask for it again."
+    );
+    let (_, after) = bridged.send(&room, UserMessage::text("Noch da?")).await;
+    assert_eq!(after["content"]["body"], "Noch da?");
+    let timeline = desk.timeline(&room).await;
+    let position = |id: &Value| timeline.iter().position(|e| e["event_id"] == *id).unwrap();
+    assert!(position(&gave_up["event_id"]) < position(&after["event_id"]));
     h.stop().await;
 }

@@ -86,6 +86,8 @@ pub struct Bridge {
     pub wakes: Wakes,
     /// A catch-up with the homeserver's timeline is due: transactions wait.
     pub catch_up: matrix_to_threema::catch_up::CatchUp,
+    /// The homeserver's upload limit, asked once.
+    upload_limit: threema_to_matrix::files::UploadLimit,
     /// One directory sync at a time.
     directory_lock: tokio::sync::Mutex<()>,
     /// The startup steps are done (the homeserver reached us, the bot exists): ready to serve.
@@ -126,6 +128,7 @@ impl Bridge {
             access,
             wakes,
             catch_up: Default::default(),
+            upload_limit: Default::default(),
             directory_lock: Default::default(),
             started: AtomicBool::new(false),
             shared_uploads: Default::default(),

@@ -102,6 +102,9 @@ pub struct ThreemaConfig {
     /// Reverse proxies in front of the callback listener whose `X-Forwarded-For` names the
     /// client (the refusal guard then counts the client, not the proxy).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Tries to download a driver's file before a notice says it was not bridged (the inbox's
+    /// backoff between them; the driver's later messages wait meanwhile).
+    pub download_attempts: i64,
 }
 
 #[derive(Debug, Clone)]

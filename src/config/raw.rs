@@ -84,6 +84,7 @@ pub struct RawThreema {
     pub callback_refusals_per_minute: Option<u32>,
     pub callback_block_seconds: Option<u64>,
     pub trusted_proxies: Vec<String>,
+    pub download_attempts: Option<i64>,
 }
 
 impl fmt::Debug for RawThreema {
@@ -111,6 +112,7 @@ impl fmt::Debug for RawThreema {
             )
             .field("callback_block_seconds", &self.callback_block_seconds)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("download_attempts", &self.download_attempts)
             .finish()
     }
 }

@@ -223,6 +223,15 @@ impl MatrixClient {
 
     /// Uploads `data` to the media repository as `as_user`; returns its `mxc://` URI.
     ///
+    /// `GET /_matrix/client/v1/media/config`: the largest upload the homeserver takes (bytes).
+    pub async fn upload_limit(&self) -> Result<u64, MatrixError> {
+        use ruma::api::client::authenticated_media::get_media_config;
+        let response = self
+            .send(get_media_config::v1::Request::new(), None)
+            .await?;
+        Ok(response.upload_size.into())
+    }
+
     /// Not idempotent: a retry after a lost answer stores the bytes twice (an unused copy, no
     /// harm to the room).
     pub async fn upload(

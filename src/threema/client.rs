@@ -15,11 +15,21 @@ use super::{
     crypto::{self, PublicKey, SecretKey},
 };
 use crate::config::ThreemaConfig;
+use threema_gateway::errors::ApiError;
 
 pub struct ThreemaClient {
     api: E2eApi,
+    /// Blob downloads go around the crate (see [`ThreemaClient::download_blob`]).
+    blobs: BlobSource,
     gateway_id: ThreemaId,
     secret_key: SecretKey,
+}
+
+/// Where blobs are downloaded from, with the credentials the Gateway asks for.
+struct BlobSource {
+    http: reqwest_gateway::Client,
+    endpoint: String,
+    secret: secrecy::SecretString,
 }
 
 // `E2eApi`'s own Debug prints the API secret: never show it.
@@ -65,17 +75,24 @@ impl ThreemaClient {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| ThreemaError::Invalid(format!("HTTP client: {e}")))?;
+        let endpoint = config.api_url.as_str().trim_end_matches('/').to_owned();
+        let blobs = BlobSource {
+            http: http.clone(),
+            endpoint: endpoint.clone(),
+            secret: config.secret.clone(),
+        };
         let crate_id = threema_gateway::ThreemaId::try_from(gateway_id.as_str())
             .map_err(|e| ThreemaError::Invalid(format!("threema.gateway_id: {e}")))?;
         let api = ApiBuilder::new(crate_id, config.secret.expose_secret())
             // The crate joins some paths onto the endpoint's root, so no trailing slash.
-            .with_custom_endpoint(config.api_url.as_str().trim_end_matches('/').to_owned())
+            .with_custom_endpoint(endpoint)
             .with_client(http)
             .with_private_key(secret_key.clone())
             .into_e2e()
             .map_err(|e| ThreemaError::Invalid(e.to_string()))?;
         Ok(ThreemaClient {
             api,
+            blobs,
             gateway_id,
             secret_key,
         })
@@ -287,10 +304,42 @@ impl ThreemaClient {
         serde_json::to_vec(&message).map_err(|e| ThreemaError::Invalid(e.to_string()))
     }
 
-    /// `GET /blobs/{id}`: the encrypted bytes.
-    pub async fn download_blob(&self, blob_id: &BlobId) -> Result<Vec<u8>, ThreemaError> {
-        let blob_id = threema_gateway::protocol::BlobId(blob_id.0);
-        Ok(self.api.blob_download(&blob_id).await?)
+    /// `GET /blobs/{id}`: the encrypted bytes, cut off past `max_bytes`. By hand, because the
+    /// crate's `blob_download` reads a blob of any size into memory, and the size a file
+    /// message states is only its sender's word.
+    pub async fn download_blob(
+        &self,
+        blob_id: &BlobId,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, ThreemaError> {
+        let BlobSource {
+            http,
+            endpoint,
+            secret,
+        } = &self.blobs;
+        let from = self.gateway_id.as_str();
+        let mut response = http
+            .get(format!("{endpoint}/blobs/{}", hex::encode(blob_id.0)))
+            .query(&[("from", from), ("secret", secret.expose_secret())])
+            .send()
+            .await
+            .map_err(ApiError::from)?;
+        match response.status().as_u16() {
+            200 => {}
+            401 => return Err(ThreemaError::BadCredentials),
+            404 => return Err(ThreemaError::NotFound),
+            429 => return Err(ThreemaError::RateLimited),
+            500..=599 => return Err(ThreemaError::Server),
+            other => return Err(ThreemaError::BadResponse(format!("blob download: {other}"))),
+        }
+        let mut data = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(ApiError::from)? {
+            if (data.len() + chunk.len()) as u64 > max_bytes {
+                return Err(ThreemaError::BlobTooLarge(max_bytes));
+            }
+            data.extend_from_slice(&chunk);
+        }
+        Ok(data)
     }
 
     /// Downloads and decrypts the blobs a message refers to (file messages and the legacy
@@ -299,7 +348,10 @@ impl ThreemaClient {
         &self,
         message: &Message,
         sender_key: &[u8; 32],
+        max_bytes: u64,
     ) -> Result<Option<Media>, ThreemaError> {
+        // A blob is its plaintext and a 16-byte authenticator.
+        let max_blob = max_bytes.saturating_add(16);
         // File, audio and video blobs: secretbox under the message's key, nonces …01 and …02.
         let secretbox = |file, thumbnail, key: [u8; 32]| {
             off_runtime(move || {
@@ -318,15 +370,15 @@ impl ThreemaClient {
         };
         match message {
             Message::File(file) => {
-                let data = self.download_blob(&BlobId(file.blob_id)).await?;
+                let data = self.download_blob(&BlobId(file.blob_id), max_blob).await?;
                 let thumbnail = match file.thumbnail_blob_id {
-                    Some(id) => Some(self.download_blob(&BlobId(id)).await?),
+                    Some(id) => Some(self.download_blob(&BlobId(id), max_blob).await?),
                     None => None,
                 };
                 secretbox(data, thumbnail, file.key).await?
             }
             Message::LegacyAudio { blob_id, key, .. } => {
-                secretbox(self.download_blob(blob_id).await?, None, *key).await?
+                secretbox(self.download_blob(blob_id, max_blob).await?, None, *key).await?
             }
             Message::LegacyVideo {
                 blob_id,
@@ -334,13 +386,13 @@ impl ThreemaClient {
                 key,
                 ..
             } => {
-                let data = self.download_blob(blob_id).await?;
-                let thumbnail = self.download_blob(thumbnail_blob_id).await?;
+                let data = self.download_blob(blob_id, max_blob).await?;
+                let thumbnail = self.download_blob(thumbnail_blob_id, max_blob).await?;
                 secretbox(data, Some(thumbnail), *key).await?
             }
             // The old image type: a crypto_box from the sender under the nonce the message names.
             Message::LegacyImage { blob_id, nonce, .. } => {
-                let sealed = self.download_blob(blob_id).await?;
+                let sealed = self.download_blob(blob_id, max_blob).await?;
                 let (nonce, sender_key, secret_key) =
                     (*nonce, *sender_key, self.secret_key.clone());
                 let data = off_runtime(move || {

@@ -14,6 +14,9 @@ pub enum ThreemaError {
     NotFound,
     #[error("too large for the Gateway (413)")]
     TooLarge,
+    /// A blob larger than we take (the limit in bytes): the download was cut off.
+    #[error("the blob is larger than {0} bytes")]
+    BlobTooLarge(u64),
     #[error("the Gateway rate-limits us (429)")]
     RateLimited,
     #[error("the Gateway failed (5xx)")]

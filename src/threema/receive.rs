@@ -25,6 +25,9 @@ pub enum ReceiveError {
     /// The message names a blob the Gateway no longer has (blobs expire).
     #[error("the blob is no longer at the Gateway")]
     BlobGone(Box<Message>),
+    /// The blob is larger than the limit given (bytes).
+    #[error("the blob is larger than {0} bytes")]
+    BlobTooLarge(u64),
     #[error("the blob does not decrypt: {1}")]
     BlobUndecryptable(Box<Message>, String),
     /// Reaching the Gateway for the blob failed (may be transient).
@@ -33,15 +36,17 @@ pub enum ReceiveError {
 }
 
 impl ThreemaClient {
-    /// Opens the box `sender_key` sealed for us, decodes it and downloads its blobs.
+    /// Opens the box `sender_key` sealed for us, decodes it and downloads its blobs (each up
+    /// to `max_bytes` decrypted).
     pub async fn receive(
         &self,
         nonce: &[u8; 24],
         ciphertext: &[u8],
         sender_key: &[u8; 32],
+        max_bytes: u64,
     ) -> Result<Received, ReceiveError> {
         let message = self.open_message(nonce, ciphertext, sender_key)?;
-        let media = self.fetch_media(&message, sender_key).await?;
+        let media = self.fetch_media(&message, sender_key, max_bytes).await?;
         Ok(Received { message, media })
     }
 
@@ -62,14 +67,17 @@ impl ThreemaClient {
         codec::decode(message_type, &data).map_err(ReceiveError::Malformed)
     }
 
-    /// Downloads and decrypts the blobs `message` refers to, if any.
+    /// Downloads and decrypts the blobs `message` refers to, if any, each up to `max_bytes`
+    /// decrypted.
     pub async fn fetch_media(
         &self,
         message: &Message,
         sender_key: &[u8; 32],
+        max_bytes: u64,
     ) -> Result<Option<Media>, ReceiveError> {
-        match self.download_media(message, sender_key).await {
+        match self.download_media(message, sender_key, max_bytes).await {
             Ok(media) => Ok(media),
+            Err(ThreemaError::BlobTooLarge(_)) => Err(ReceiveError::BlobTooLarge(max_bytes)),
             Err(ThreemaError::NotFound) => Err(ReceiveError::BlobGone(Box::new(message.clone()))),
             Err(ThreemaError::Crypto(reason)) => Err(ReceiveError::BlobUndecryptable(
                 Box::new(message.clone()),

@@ -67,7 +67,7 @@ impl GatewaySide {
         sender_key: &[u8; 32],
     ) -> Result<Received, ReceiveError> {
         self.client
-            .receive(&callback.nonce, &callback.ciphertext, sender_key)
+            .receive(&callback.nonce, &callback.ciphertext, sender_key, u64::MAX)
             .await
     }
 }
@@ -98,5 +98,6 @@ fn threema_config(config: &TestConfig) -> ThreemaConfig {
         callback_refusals_per_minute: 60,
         callback_block: Duration::from_secs(60),
         trusted_proxies: Vec::new(),
+        download_attempts: 10,
     }
 }

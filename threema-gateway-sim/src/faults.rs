@@ -26,6 +26,9 @@ pub struct Fault {
     pub answer_delay: Option<Duration>,
     /// Apply only to this fraction of matching requests (drawn from the simulator's RNG).
     pub probability: Option<f64>,
+    /// Answer 200 with this many zero bytes instead of handling the request (a blob far larger
+    /// than its file message says).
+    pub body_bytes: Option<u64>,
 }
 
 impl Fault {
@@ -57,6 +60,14 @@ impl Fault {
     pub fn answer_after(delay: Duration) -> Self {
         Fault {
             answer_delay: Some(delay),
+            ..Fault::default()
+        }
+    }
+
+    /// Answer every matching request with `n` zero bytes.
+    pub fn body_bytes(n: u64) -> Self {
+        Fault {
+            body_bytes: Some(n),
             ..Fault::default()
         }
     }

@@ -6,6 +6,7 @@
 //! driver's time; `convert` is the pure part (Threema message → Matrix content).
 
 pub mod convert;
+pub mod files;
 pub mod keys;
 pub mod quarantine;
 pub mod send;

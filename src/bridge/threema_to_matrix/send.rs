@@ -211,10 +211,14 @@ impl Bridge {
         incoming: &Incoming,
         ghost: &UserId,
     ) -> Result<Value, BridgeError> {
-        let media = incoming
-            .media
-            .as_ref()
-            .ok_or_else(|| BridgeError::BadEvent("a file message without its file".into()))?;
+        let Some(media) = incoming.media.as_ref() else {
+            return match &incoming.stand_in {
+                Some(stand_in) => Ok(convert::text("m.notice", stand_in.text(), None)),
+                None => Err(BridgeError::BadEvent(
+                    "a file message without its file".into(),
+                )),
+            };
+        };
         let plan = convert::media_plan(&incoming.message, media)
             .ok_or_else(|| BridgeError::BadEvent("not a file message".into()))?;
         let url = self
@@ -360,7 +364,7 @@ impl Bridge {
         content: &Value,
     ) -> Result<OwnedEventId, BridgeError> {
         let source = source_of(incoming);
-        if incoming.retried
+        if incoming.attempts > 0
             && let Some(event_id) = self.find_sent(room_id, ghost, SOURCE_KEY, &source).await?
         {
             tracing::info!(%source, %event_id, "found in the room already; not sent again");

@@ -26,9 +26,11 @@ pub struct Incoming {
     pub nickname: Option<String>,
     pub message: Message,
     pub media: Option<Media>,
-    /// An earlier attempt failed, here or before a restart, and may have reached the
+    /// Shown in place of a file that is not bridged.
+    pub stand_in: Option<super::files::StandIn>,
+    /// Earlier attempts that failed, here or before a restart. One may have reached the
     /// homeserver (its answer lost): look before sending again.
-    pub retried: bool,
+    pub attempts: i64,
 }
 
 pub struct ThreemaInbox(pub Arc<Bridge>);
@@ -130,7 +132,8 @@ impl Bridge {
             nickname: item.nickname.clone(),
             message,
             media: None,
-            retried: item.attempts > 0,
+            stand_in: None,
+            attempts: item.attempts,
         };
         Ok(Ok((incoming, key)))
     }
@@ -177,15 +180,17 @@ impl Bridge {
         if !self.is_known_sender(&incoming.from).await? {
             return self.handle_unknown_sender(&incoming).await;
         }
-        incoming.media = match self.threema.fetch_media(&incoming.message, key).await {
-            Ok(media) => media,
-            Err(ReceiveError::Gateway(e)) => return Err(e.into()),
-            Err(e) => {
-                let what = summary(&incoming.message, None);
-                return Ok(Outcome::failed(format!("{what}: {e}")));
-            }
-        };
-        let what = summary(&incoming.message, incoming.media.as_ref());
+        if let Err(e) = self.fetch_driver_file(&mut incoming, key).await? {
+            let what = summary(&incoming.message, None);
+            return Ok(Outcome::failed(format!("{what}: {e}")));
+        }
+        let mut what = summary(&incoming.message, incoming.media.as_ref());
+        if let Some(stand_in) = &incoming.stand_in {
+            what = format!(
+                "{what}, not bridged ({}), a notice instead",
+                stand_in.reason()
+            );
+        }
         Ok(match self.bridge_incoming(&incoming).await? {
             Bridged::Event(event_id) => Outcome::bridged(format!("{what} → {event_id}")),
             Bridged::Done(how) => Outcome::bridged(format!("{what}: {how}")),

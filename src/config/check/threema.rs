@@ -50,6 +50,7 @@ pub(super) fn check(c: &mut Checker, raw: &RawThreema) -> Option<ThreemaConfig> 
         callback_refusals_per_minute: raw.callback_refusals_per_minute.unwrap_or(60),
         callback_block: Duration::from_secs(raw.callback_block_seconds.unwrap_or(300)),
         trusted_proxies: trusted_proxies?,
+        download_attempts: raw.download_attempts.unwrap_or(10).max(1),
     })
 }
 

@@ -253,9 +253,16 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
         }
     }
     let hang = fault.as_ref().is_some_and(|f| f.accept_then_timeout);
-    let response = match fault.as_ref().and_then(|f| f.status).filter(|_| !hang) {
-        Some(status) => ApiError::new(status, "injected fault").into_response(),
-        None => match read(&shared, request, arg).await {
+    let status = fault.as_ref().and_then(|f| f.status).filter(|_| !hang);
+    let body_bytes = fault.as_ref().and_then(|f| f.body_bytes);
+    let response = match (status, body_bytes) {
+        (Some(status), _) => ApiError::new(status, "injected fault").into_response(),
+        (None, Some(n)) => (
+            [(axum::http::header::CONTENT_TYPE, "application/octet-stream")],
+            vec![0u8; n as usize],
+        )
+            .into_response(),
+        (None, None) => match read(&shared, request, arg).await {
             Ok(ctx) => dispatch(endpoint, ctx)
                 .await
                 .unwrap_or_else(IntoResponse::into_response),

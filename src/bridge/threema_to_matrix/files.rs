@@ -1,0 +1,130 @@
+//! A driver's file: fetched from the Gateway only once the sender is known, only when the
+//! homeserver will take it, and not forever. A file that cannot be bridged is shown in its
+//! place by a notice from the driver's ghost, so that the desk knows something was sent.
+
+use super::Incoming;
+use crate::{
+    bridge::{Bridge, BridgeError},
+    matrix::MatrixClient,
+    threema::{codec::Message, receive::ReceiveError},
+};
+
+/// When the homeserver does not say: Synapse's default `max_upload_size`.
+const DEFAULT_UPLOAD_LIMIT: u64 = 50 * 1024 * 1024;
+
+/// The homeserver's upload limit (`m.upload.size`), asked once.
+#[derive(Debug, Default)]
+pub struct UploadLimit(tokio::sync::OnceCell<u64>);
+
+impl UploadLimit {
+    async fn get(&self, matrix: &MatrixClient) -> u64 {
+        if let Some(limit) = self.0.get() {
+            return *limit;
+        }
+        match matrix.upload_limit().await {
+            Ok(limit) => *self.0.get_or_init(|| async move { limit }).await,
+            // Asked again next time.
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the homeserver's upload limit");
+                DEFAULT_UPLOAD_LIMIT
+            }
+        }
+    }
+}
+
+impl Bridge {
+    /// Downloads the file `incoming` refers to, if any, into it; or puts the notice shown in
+    /// its place there. The inner error: the message is kept and not bridged.
+    pub(super) async fn fetch_driver_file(
+        &self,
+        incoming: &mut Incoming,
+        key: &[u8; 32],
+    ) -> Result<Result<(), ReceiveError>, BridgeError> {
+        let name = match &incoming.message {
+            Message::File(file) => file.file_name.as_deref(),
+            Message::LegacyImage { .. }
+            | Message::LegacyAudio { .. }
+            | Message::LegacyVideo { .. } => None,
+            _ => return Ok(Ok(())),
+        }
+        .unwrap_or("a file");
+        let limit = self.upload_limit.get(&self.matrix).await;
+        if let Message::File(file) = &incoming.message
+            && file.size > limit
+        {
+            incoming.stand_in = Some(StandIn::TooLarge(format!(
+                "📎 {name} ({}) was not bridged: the homeserver takes files up to {}.",
+                megabytes(file.size),
+                megabytes(limit)
+            )));
+            return Ok(Ok(()));
+        }
+        let allowed = self.config.threema.download_attempts;
+        match self
+            .threema
+            .fetch_media(&incoming.message, key, limit)
+            .await
+        {
+            Ok(media) => incoming.media = media,
+            // It said it was smaller: the download was cut off at the limit.
+            Err(ReceiveError::BlobTooLarge(_)) => {
+                incoming.stand_in = Some(StandIn::TooLarge(format!(
+                    "📎 {name} (over {}) was not bridged: the homeserver takes files up to {}.",
+                    megabytes(limit),
+                    megabytes(limit)
+                )));
+            }
+            Err(ReceiveError::Gateway(e))
+                if e.is_transient() && incoming.attempts + 1 < allowed =>
+            {
+                return Err(e.into());
+            }
+            Err(ReceiveError::Gateway(e)) if e.is_transient() => {
+                tracing::warn!(threema_id = %incoming.from, error = %e, "file not fetched; given up");
+                incoming.stand_in = Some(StandIn::NotFetched(format!(
+                    "📎 A file could not be fetched from Threema ({allowed} attempts) and was \
+                     not bridged. Please ask for it again."
+                )));
+            }
+            Err(ReceiveError::Gateway(e)) => return Err(e.into()),
+            Err(ReceiveError::BlobGone(_)) => {
+                incoming.stand_in = Some(StandIn::Gone(
+                    "📎 A file was no longer available at Threema and was not bridged. Please \
+                     ask for it again."
+                        .into(),
+                ));
+            }
+            Err(e) => return Ok(Err(e)),
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// What the portal shows in place of a file that is not bridged, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StandIn {
+    TooLarge(String),
+    NotFetched(String),
+    Gone(String),
+}
+
+impl StandIn {
+    pub fn text(&self) -> &str {
+        match self {
+            StandIn::TooLarge(text) | StandIn::NotFetched(text) | StandIn::Gone(text) => text,
+        }
+    }
+
+    /// For the inbox row's outcome (no file name there).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            StandIn::TooLarge(_) => "over the homeserver's upload limit",
+            StandIn::NotFetched(_) => "download given up",
+            StandIn::Gone(_) => "no longer at the Gateway",
+        }
+    }
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+}

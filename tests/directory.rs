@@ -334,17 +334,22 @@ async fn a_csv_of_a_fleet_provisions_the_desk_and_follows_its_changes() {
 
 /// The directory's scope holds at the commands, not only in the planner: a North dispatcher
 /// cannot open a South driver's chat (no invite, audited), and `find` shows her North drivers
-/// only.
+/// only. With a directory, an account it does not list cannot use the bridge at all, not even
+/// as one of `bridge.dispatchers`.
 #[tokio::test]
 async fn a_dispatcher_opens_and_finds_only_the_drivers_in_her_scope() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("directory.csv");
     let t = tag();
+    let intern = unique_localpart("intern");
+    let intern_id = format!("@{intern}:{DOMAIN}");
     let h = Harness::start(common::db::TestDb::sqlite(), |c| {
         c.directory = csv_config(&csv, &format!("Dispatch {t}"), "");
+        c.dispatchers = vec![intern_id.clone()];
     })
     .await;
     let nora = Dispatcher::fresh(h.synapse, "nora").await;
+    let intern = Dispatcher::login(h.synapse, &intern, "Intern").await;
     let (north, south) = (format!("North{t}"), format!("South{t}"));
     let rows = vec![
         Row::driver(1, &north),
@@ -383,6 +388,25 @@ async fn a_dispatcher_opens_and_finds_only_the_drivers_in_her_scope() {
         .into_iter()
         .any(|(room, _, key, _)| room == south_portal && key == nora.user_id);
     assert!(!invited, "no invite, not even for a moment");
+
+    // The account the directory does not list: the bot will not serve it, and it was invited
+    // to no portal although `bridge.dispatchers` names it.
+    let asked = intern.create_room(&[BOT]).await;
+    let refusal = intern
+        .wait_message(&asked, "the bot's refusal", |m| m["sender"] == BOT)
+        .await;
+    assert!(
+        refusal["content"]["body"]
+            .as_str()
+            .unwrap()
+            .contains("not permitted to use the Threema bridge"),
+        "{refusal}"
+    );
+    assert_eq!(
+        intern.rooms_in(),
+        HashSet::from([asked]),
+        "no portal invite"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

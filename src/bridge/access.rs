@@ -36,15 +36,10 @@ impl Access {
         *self.view.write().expect("not poisoned") = Arc::new(view);
     }
 
-    /// What `user` may do: the config's permissions, raised to dispatcher for the directory's
-    /// current dispatchers, and nothing at all for those who left, whatever the config says.
+    /// What `user` may do: the config's permissions with the directory's dispatchers (see
+    /// [`Permissions::level`]); nothing at all for those who left, whatever the config says.
     pub fn level(&self, user: &UserId) -> Level {
-        let configured = self.configured.level(user);
-        match self.view().dispatcher(user) {
-            Some(true) => configured.max(Level::Dispatcher),
-            Some(false) => Level::None,
-            None => configured,
-        }
+        self.configured.level(user, self.view().dispatcher(user))
     }
 
     /// May `user` see `driver` (open the chat, find them, read their messages' status, resend

@@ -119,6 +119,7 @@ impl Bridge {
                 bot.clone(),
                 domain,
                 config.bridge.dispatchers.clone(),
+                access.clone(),
                 wakes.directory.clone(),
             ),
             keys: Keys::new(store.clone(), threema.clone(), wakes.threema.clone()),

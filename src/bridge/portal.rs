@@ -10,7 +10,7 @@ use ruma::{
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::BridgeError;
+use super::{Access, BridgeError};
 use crate::{
     directory::plan::Membership,
     matrix::{MatrixClient, initial_state},
@@ -23,8 +23,10 @@ pub struct Portals {
     matrix: MatrixClient,
     bot: OwnedUserId,
     domain: OwnedServerName,
-    /// Invited to every new portal until the directory decides (`bridge.dispatchers`).
+    /// Invited to every new portal they may see until the directory decides
+    /// (`bridge.dispatchers`).
     desk: Vec<OwnedUserId>,
+    access: Arc<Access>,
     /// The directory's wake-up: a new portal is filed in its spaces and shown to its
     /// dispatchers by the next reconcile.
     directory_wake: Arc<Notify>,
@@ -37,6 +39,7 @@ impl Portals {
         bot: OwnedUserId,
         domain: OwnedServerName,
         desk: Vec<OwnedUserId>,
+        access: Arc<Access>,
         directory_wake: Arc<Notify>,
     ) -> Self {
         Portals {
@@ -45,6 +48,7 @@ impl Portals {
             bot,
             domain,
             desk,
+            access,
             directory_wake,
         }
     }
@@ -61,7 +65,12 @@ impl Portals {
             return Ok(portal.room_id);
         }
         let topic = format!("Threema {driver}");
-        let room_id = self.create(driver, ghost, name, &topic, &self.desk).await?;
+        // With a directory, `bridge.dispatchers` are scoped like everyone else.
+        let desk: Vec<OwnedUserId> = (self.desk.iter())
+            .filter(|user| self.access.may_see(user, driver))
+            .cloned()
+            .collect();
+        let room_id = self.create(driver, ghost, name, &topic, &desk).await?;
         // The directory invites the dispatchers who may see this driver and files the portal
         // in its spaces.
         self.directory_wake.notify_one();

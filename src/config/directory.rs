@@ -5,7 +5,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use ruma::{OwnedUserId, ServerName};
+use ruma::ServerName;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{DirectoryConfig, HttpSourceConfig, RawDirectory, RawHttpSource, check::Checker};
@@ -16,13 +16,12 @@ use crate::directory::{plan::Settings, snapshot::Safety};
 /// identity provider generates long random tokens anyway.
 const MIN_SCIM_TOKEN_CHARS: usize = 32;
 
-/// Checks `directory:`; the planner needs the homeserver's domain and the configured
-/// dispatchers, so it fails (having listed its own problems) when those did.
+/// Checks `directory:`; the planner needs the homeserver's domain, so it fails (having listed
+/// its own problems) when that did.
 pub(super) fn check(
     c: &mut Checker,
     raw: &RawDirectory,
     domain: Option<&ServerName>,
-    dispatchers: Option<&[OwnedUserId]>,
 ) -> Option<DirectoryConfig> {
     let http = match &raw.http {
         None => Some(None),
@@ -68,7 +67,7 @@ pub(super) fn check(
             0 => None,
             seconds => Some(Duration::from_secs(seconds)),
         },
-        plan: plan(raw, domain?, dispatchers?, synapse_admin_token.is_some()),
+        plan: plan(raw, domain?, synapse_admin_token.is_some()),
         safety: Safety {
             max_share: share,
             always_allowed: raw.max_offboard_always.unwrap_or(2),
@@ -117,12 +116,7 @@ fn optional_secret(
 }
 
 /// The planner's settings: names and templates with their defaults.
-fn plan(
-    raw: &RawDirectory,
-    domain: &ServerName,
-    dispatchers: &[OwnedUserId],
-    deactivate_dispatchers: bool,
-) -> Settings {
+fn plan(raw: &RawDirectory, domain: &ServerName, deactivate_dispatchers: bool) -> Settings {
     Settings {
         domain: domain.to_owned(),
         space_attributes: attribute_names(&raw.space_attributes),
@@ -140,7 +134,6 @@ fn plan(
             .former_space_name
             .clone()
             .unwrap_or_else(|| "Former employees".into()),
-        extra_dispatchers: dispatchers.to_vec(),
         deactivate_dispatchers,
     }
 }

@@ -250,7 +250,7 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
-    use ruma::ServerName;
+    use ruma::{ServerName, UserId};
     use secrecy::ExposeSecret;
 
     use super::*;
@@ -287,6 +287,11 @@ mod tests {
 
     /// A minimal valid config with `directory` as its `directory:` section (flow YAML).
     fn with_directory(directory: &str) -> Result<Config, ConfigError> {
+        with_sections("{}", directory)
+    }
+
+    /// A minimal valid config with these `bridge:` and `directory:` sections (flow YAML).
+    fn with_sections(bridge: &str, directory: &str) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let domain = ServerName::parse("dispatch.test").unwrap();
         Registration::generate("threema", "http://127.0.0.1:29318", &domain)
@@ -297,6 +302,7 @@ mod tests {
              appservice: {{registration: registration.yaml, url: 'http://127.0.0.1:29318'}}\n\
              threema: {{gateway_id: '*DISPTCH', secret: s, private_key: '{}'}}\n\
              database: {{url: 'sqlite://b.db'}}\n\
+             bridge: {bridge}\n\
              directory: {directory}\n",
             "cafe".repeat(16)
         );
@@ -309,6 +315,50 @@ mod tests {
             Err(ConfigError::Invalid(problems)) => problems,
             other => panic!("accepted: {:?}", other.map(|_| ())),
         }
+    }
+
+    #[test]
+    fn with_a_directory_only_its_dispatchers_and_users_named_may_use_the_bridge() {
+        let user = |id: &str| UserId::parse(id).unwrap();
+        let (intern, desk, it) = (
+            user("@intern:dispatch.test"),
+            user("@desk:dispatch.test"),
+            user("@it:dispatch.test"),
+        );
+        let bridge = "{dispatchers: ['@desk:dispatch.test'], \
+                      permissions: {'@it:dispatch.test': admin, 'dispatch.test': admin}}";
+        // Without a directory the config decides: the server entry makes everyone an admin.
+        let open = with_sections(bridge, "{}").unwrap().bridge.permissions;
+        assert_eq!(open.level(&intern, None), Level::Admin);
+        let open = with_sections("{}", "{}").unwrap().bridge.permissions;
+        assert_eq!(open.level(&intern, None), Level::Dispatcher, "the default");
+        assert_eq!(open.level(&user("@x:other.test"), None), Level::None);
+
+        let scim = format!("{{scim_token: '{}'}}", "x".repeat(32));
+        let closed = with_sections(bridge, &scim).unwrap().bridge.permissions;
+        assert_eq!(
+            closed.level(&intern, None),
+            Level::None,
+            "not in the directory"
+        );
+        assert_eq!(
+            closed.level(&desk, None),
+            Level::None,
+            "bridge.dispatchers too"
+        );
+        assert_eq!(closed.level(&it, None), Level::Admin, "named by ID");
+        assert_eq!(
+            closed.level(&intern, Some(true)),
+            Level::Dispatcher,
+            "a server entry does not raise a dispatcher"
+        );
+        assert_eq!(closed.level(&it, Some(false)), Level::None, "left");
+        let lowered = with_sections("{permissions: {'*': none}}", &scim).unwrap();
+        let lowered = lowered.bridge.permissions;
+        assert_eq!(lowered.level(&intern, Some(true)), Level::None, "lowered");
+        let default = with_sections("{}", &scim).unwrap().bridge.permissions;
+        assert_eq!(default.level(&intern, None), Level::None, "the default");
+        assert_eq!(default.level(&intern, Some(true)), Level::Dispatcher);
     }
 
     #[test]

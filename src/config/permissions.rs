@@ -17,21 +17,45 @@ pub enum Level {
 }
 
 /// `bridge.permissions`: levels by exact user ID or by server name (`*` for everyone); the
-/// most specific entry wins.
+/// most specific entry wins. With a directory configured, the directory is authoritative.
 #[derive(Debug, Clone, Default)]
 pub struct Permissions {
     users: BTreeMap<OwnedUserId, Level>,
     servers: BTreeMap<String, Level>,
+    /// A directory is configured: it says who is a dispatcher.
+    directory: bool,
 }
 
 impl Permissions {
-    pub fn level(&self, user: &UserId) -> Level {
-        self.users
-            .get(user)
-            .or_else(|| self.servers.get(user.server_name().as_str()))
+    /// What `user` may do, given whether the directory lists them as a dispatcher
+    /// (`Some(true)` current, `Some(false)` left). Whoever left has nothing. With a directory,
+    /// a user named by ID here has that level, a current dispatcher is one unless a server or
+    /// `*` entry lowers it, and everyone else has nothing: an account the directory does not
+    /// know cannot use the bridge. Without one, the most specific entry wins.
+    pub fn level(&self, user: &UserId, listed: Option<bool>) -> Level {
+        if listed == Some(false) {
+            return Level::None;
+        }
+        let named = self.users.get(user).copied();
+        let by_server = self
+            .servers
+            .get(user.server_name().as_str())
             .or_else(|| self.servers.get("*"))
-            .copied()
-            .unwrap_or(Level::None)
+            .copied();
+        let current = listed == Some(true);
+        if self.directory {
+            return match (named, current) {
+                (Some(level), _) => level,
+                (None, true) => by_server.map_or(Level::Dispatcher, |l| l.min(Level::Dispatcher)),
+                (None, false) => Level::None,
+            };
+        }
+        let configured = named.or(by_server).unwrap_or(Level::None);
+        if current {
+            configured.max(Level::Dispatcher)
+        } else {
+            configured
+        }
     }
 }
 
@@ -46,17 +70,23 @@ fn level_named(word: &str) -> Option<Level> {
     }
 }
 
-/// `bridge.permissions`, by default `dispatcher` for everyone on our own server. Listed
-/// `bridge.dispatchers` are at least dispatchers.
+/// `bridge.permissions`, by default `dispatcher` for everyone on our own server, and listed
+/// `bridge.dispatchers` at least dispatchers; with a `directory`, no default and no
+/// `bridge.dispatchers` (the directory says who is one).
 pub(super) fn check(
     c: &mut Checker,
     raw: &RawBridge,
     domain: Option<&ServerName>,
     dispatchers: Option<&[OwnedUserId]>,
+    directory: bool,
 ) -> Option<Permissions> {
-    let mut permissions = Permissions::default();
+    let mut permissions = Permissions {
+        directory,
+        ..Permissions::default()
+    };
     let entries = match &raw.permissions {
         Some(entries) => entries.clone(),
+        None if directory => Default::default(),
         None => domain
             .map(|d| [(d.to_string(), "dispatcher".to_owned())].into())
             .unwrap_or_default(),
@@ -97,9 +127,11 @@ pub(super) fn check(
                 .is_some();
         }
     }
-    for d in dispatchers.unwrap_or_default() {
-        let level = permissions.level(d).max(Level::Dispatcher);
-        permissions.users.insert(d.clone(), level);
+    if !directory {
+        for d in dispatchers.unwrap_or_default() {
+            let level = permissions.level(d, None).max(Level::Dispatcher);
+            permissions.users.insert(d.clone(), level);
+        }
     }
     ok.then_some(permissions)
 }

@@ -168,6 +168,16 @@ pub struct RawDirectory {
     pub synapse_admin_token_file: Option<PathBuf>,
 }
 
+impl RawDirectory {
+    /// A source or SCIM is configured: the directory decides who is a dispatcher.
+    pub fn enabled(&self) -> bool {
+        self.csv.is_some()
+            || self.http.is_some()
+            || self.scim_token.is_some()
+            || self.scim_token_file.is_some()
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawHttpSource {

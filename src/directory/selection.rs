@@ -402,7 +402,6 @@ mod tests {
             former_name_template: "{name} (former)".into(),
             root_space_name: "Dispatch".into(),
             former_space_name: "Former".into(),
-            extra_dispatchers: Vec::new(),
             deactivate_dispatchers: false,
         }
     }

@@ -84,8 +84,8 @@ impl Bridge {
         let today = crate::bridge::directory::today();
         let settings = &self.config.directory.plan;
         let directory: Vec<_> = stored.iter().map(|s| s.employee.clone()).collect();
-        let dispatchers = plan::dispatchers(&directory, settings, today);
-        let own = dispatchers.get(dispatcher).and_then(|(record, _)| *record);
+        let dispatchers = plan::dispatchers(&directory, today);
+        let own = dispatchers.get(dispatcher).map(|(record, _)| *record);
         let unscoped = own.is_none_or(|d| {
             settings
                 .scope_attributes

@@ -54,9 +54,9 @@ impl DirectoryView {
                 )
             })
             .collect();
-        let dispatchers = plan::dispatchers(directory, settings, today)
+        let dispatchers = plan::dispatchers(directory, today)
             .into_iter()
-            .filter_map(|(user, (record, active))| Some((user, (record?.clone(), active))))
+            .map(|(user, (record, active))| (user, (record.clone(), active)))
             .collect();
         DirectoryView {
             drivers,

@@ -126,6 +126,7 @@ impl Config {
             &raw.bridge,
             domain.as_deref(),
             dispatchers.as_deref(),
+            raw.directory.enabled(),
         );
         let unknown_senders = bridge::unknown_senders(&mut c, &raw.bridge);
         let broadcast = broadcast::check(&mut c, &raw.broadcast);
@@ -136,12 +137,7 @@ impl Config {
             permissions,
             unknown_senders,
         );
-        let directory = directory::check(
-            &mut c,
-            &raw.directory,
-            domain.as_deref(),
-            dispatchers.as_deref(),
-        );
+        let directory = directory::check(&mut c, &raw.directory, domain.as_deref());
         let logging = logging(&mut c, &raw.logging);
 
         if !c.problems.is_empty() {

@@ -146,9 +146,7 @@ impl<'a> Changes<'a> {
         self.people
             .dispatchers
             .iter()
-            .filter(|(user, (record, active))| {
-                record.is_some() && !active && !self.current.deactivated.contains(*user)
-            })
+            .filter(|(user, (_, active))| !active && !self.current.deactivated.contains(*user))
             .map(|(user, _)| Action::Deactivate { user: user.clone() })
             .collect()
     }

@@ -16,7 +16,7 @@ mod wanted;
 
 use std::collections::HashMap;
 
-use ruma::{OwnedServerName, OwnedUserId};
+use ruma::OwnedServerName;
 use time::Date;
 
 use super::Employee;
@@ -43,8 +43,6 @@ pub struct Settings {
     pub former_name_template: String,
     pub root_space_name: String,
     pub former_space_name: String,
-    /// `bridge.dispatchers`: see every driver unless the directory says otherwise.
-    pub extra_dispatchers: Vec<OwnedUserId>,
     /// Deactivate a departed dispatcher's Matrix account (needs the admin token).
     pub deactivate_dispatchers: bool,
 }
@@ -104,7 +102,7 @@ pub fn plan(
     current: &Current,
     today: Date,
 ) -> Vec<Action> {
-    let people = people::People::of(directory, looked_up, settings, today);
+    let people = people::People::of(directory, looked_up, today);
     let wanted = wanted::Wanted::of(&people, settings, current);
     let changes = changes::Changes::new(&people, settings, current);
     let mut actions = changes.ghost_names(&wanted);

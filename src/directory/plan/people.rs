@@ -43,18 +43,12 @@ pub fn drivers<'a>(
     out
 }
 
-/// Dispatchers by Matrix ID: their record (`None` for `bridge.dispatchers` not in the
-/// directory) and whether they are active.
+/// Dispatchers by Matrix ID: their record and whether they are active.
 pub fn dispatchers<'a>(
     directory: &'a [Employee],
-    settings: &Settings,
     today: Date,
-) -> BTreeMap<OwnedUserId, (Option<&'a Record>, bool)> {
-    let mut out: BTreeMap<OwnedUserId, (Option<&'a Record>, bool)> = settings
-        .extra_dispatchers
-        .iter()
-        .map(|user| (user.clone(), (None, true)))
-        .collect();
+) -> BTreeMap<OwnedUserId, (&'a Record, bool)> {
+    let mut out: BTreeMap<OwnedUserId, (&'a Record, bool)> = BTreeMap::new();
     for employee in directory
         .iter()
         .filter(|e| e.record.role == Role::Dispatcher)
@@ -63,11 +57,8 @@ pub fn dispatchers<'a>(
             continue;
         };
         let active = employee.is_active_on(today);
-        if out
-            .get(&user)
-            .is_none_or(|(record, known_active)| record.is_none() || !known_active)
-        {
-            out.insert(user, (Some(&employee.record), active));
+        if out.get(&user).is_none_or(|(_, known_active)| !known_active) {
+            out.insert(user, (&employee.record, active));
         }
     }
     out
@@ -99,25 +90,24 @@ pub fn in_scope(dispatcher: &Record, driver: Option<&Record>, scope_attributes: 
 /// The directory's drivers and dispatchers on one day, for the planning steps that follow.
 pub(super) struct People<'a> {
     pub drivers: BTreeMap<ThreemaId, Driver<'a>>,
-    /// Each with their record (if the directory has one) and whether they are active.
-    pub dispatchers: BTreeMap<OwnedUserId, (Option<&'a Record>, bool)>,
+    /// Each with their record and whether they are active.
+    pub dispatchers: BTreeMap<OwnedUserId, (&'a Record, bool)>,
 }
 
 impl<'a> People<'a> {
     pub fn of(
         directory: &'a [Employee],
         looked_up: &HashMap<String, ThreemaId>,
-        settings: &Settings,
         today: Date,
     ) -> Self {
         People {
             drivers: drivers(directory, looked_up, today),
-            dispatchers: dispatchers(directory, settings, today),
+            dispatchers: dispatchers(directory, today),
         }
     }
 
     /// Active dispatchers, with the record their scope comes from.
-    pub fn active_dispatchers(&self) -> impl Iterator<Item = (&OwnedUserId, Option<&'a Record>)> {
+    pub fn active_dispatchers(&self) -> impl Iterator<Item = (&OwnedUserId, &'a Record)> {
         self.dispatchers
             .iter()
             .filter(|(_, (_, active))| *active)
@@ -127,13 +117,13 @@ impl<'a> People<'a> {
     /// The active dispatchers who may see this driver: the members of the driver's portal.
     pub fn audience(&self, driver: &Record, settings: &Settings) -> BTreeSet<OwnedUserId> {
         self.active_dispatchers()
-            .filter(|(_, record)| may_see(*record, driver, settings))
+            .filter(|(_, record)| may_see(Some(record), driver, settings))
             .map(|(user, _)| user.clone())
             .collect()
     }
 
-    /// Only people the directory (or config) speaks for are invited or removed; anyone else in
-    /// a room is none of its business.
+    /// Only people the directory speaks for are invited or removed; anyone else in a room is
+    /// none of its business.
     pub fn managed(&self) -> HashSet<&OwnedUserId> {
         self.dispatchers.keys().collect()
     }

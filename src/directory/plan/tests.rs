@@ -2,6 +2,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::directory::Record;
+use ruma::OwnedUserId;
 
 fn today() -> Date {
     time::macros::date!(2026 - 11 - 22)
@@ -58,7 +59,6 @@ fn settings() -> Settings {
         former_name_template: "{name} (former)".into(),
         root_space_name: "Dispatch".into(),
         former_space_name: "Former employees".into(),
-        extra_dispatchers: Vec::new(),
         deactivate_dispatchers: true,
     }
 }

@@ -11,9 +11,8 @@ use crate::{
     bridge::{
         Bridge,
         broadcast::BroadcastFanout,
-        credits,
-        matrix_to_threema::ThreemaOutbox,
-        matrix_to_threema::{MatrixInbox, catch_up},
+        closed_rooms, credits,
+        matrix_to_threema::{MatrixInbox, ThreemaOutbox, catch_up},
         queue,
         threema_to_matrix::ThreemaInbox,
     },
@@ -246,6 +245,10 @@ impl Running {
         tasks.spawn(bridge.clone().run_boards(shutdown.clone()));
         tasks.spawn(credits::watch(bridge.clone(), shutdown.clone()));
         tasks.spawn(catch_up::watch(bridge.clone(), shutdown.clone()));
+        tasks.spawn(closed_rooms::close_existing(
+            bridge.clone(),
+            shutdown.clone(),
+        ));
         tasks.spawn(bridge.clone().run_directory(shutdown.clone()));
     }
 }

@@ -141,12 +141,10 @@ async fn two_dispatchers_talk_with_a_driver_who_wrote_first() {
     assert_eq!(seen.len(), 5);
     assert_eq!(seen[4]["event_id"], photo.as_str());
 
-    // A colleague invited later reads the whole history.
+    // A colleague who opens the chat later reads the whole history.
     let cara_lp = unique_localpart("cara");
     let cara = Dispatcher::login(h.synapse, &cara_lp, "Cara Dispo").await;
-    anna.invite(&room, &cara.user_id).await;
-    assert_eq!(cara.wait_invite(WAIT).await, room);
-    cara.join(&room).await;
+    assert_eq!(cara.start_chat(&driver).await, room);
     let history: Vec<_> = cara
         .messages(&room)
         .await

@@ -309,10 +309,21 @@ async fn only_permitted_users_write_to_drivers() {
     .await;
     let (dispatcher, driver, room, _) = portal_with_driver(&h, &sim, &desk, "Anna Dispo").await;
     let visitor = Dispatcher::fresh(h.synapse, "visitor").await;
-    dispatcher.invite(&room, &visitor.user_id).await;
-    visitor.join(&room).await;
-
-    let refused = visitor.send_text(&room, "Hallo?").await;
+    // Only the bot invites to a portal ...
+    let refused = dispatcher.try_invite(&room, &visitor.user_id).await;
+    assert!(
+        refused.is_err(),
+        "the homeserver refuses a dispatcher's invite"
+    );
+    // ... so the visitor's message reaches the bridge only as a homeserver would relay it from
+    // a room it got into otherwise.
+    let refused = format!("$visitor-{}", unique_localpart("m"));
+    h.push_events(vec![json!({
+        "event_id": refused, "room_id": room, "sender": visitor.user_id,
+        "type": "m.room.message", "origin_server_ts": 1,
+        "content": {"msgtype": "m.text", "body": "Hallo?"}
+    })])
+    .await;
     dispatcher
         .wait_message(&room, "the refusal", |m| {
             m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == refused.as_str()

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use common::{
     bridge::Harness,
+    dispatcher::Dispatcher,
     http_proxy::HttpProxy,
     synapse::{DOMAIN, synapse_port, unique_localpart},
 };
+use sqlx::Connection;
 use threema_gateway_sim::{Behaviour, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -110,10 +112,9 @@ async fn a_drivers_first_message_opens_a_portal_for_the_desk() {
         "shared"
     );
 
-    // A colleague invited later reads the whole history.
-    let colleague = h.synapse.new_user("colleague").await;
-    dispatcher.invite(&room, &colleague.user_id).await;
-    colleague.join(&room).await;
+    // A colleague who opens the chat later reads the whole history.
+    let colleague = Dispatcher::fresh(h.synapse, "colleague").await;
+    assert_eq!(colleague.start_chat(&driver).await, room);
     let history: Vec<_> = colleague
         .messages(&room)
         .await
@@ -175,4 +176,99 @@ async fn a_portal_left_without_its_invites_is_completed() {
         "Noch jemand da?"
     );
     h.stop().await;
+}
+
+/// A portal is closed: only the bot invites. A portal from before that (anyone could invite)
+/// is closed at the upgrade's first start, and whoever a member invited meanwhile is removed
+/// at once and audited.
+#[tokio::test]
+async fn a_portal_stays_closed_to_anyone_the_bridge_did_not_invite() {
+    let desk = unique_localpart("desk");
+    let (mut h, sim) =
+        Harness::with_simulator(|c| c.dispatchers = vec![format!("@{desk}:{DOMAIN}")]).await;
+    let dispatcher = Dispatcher::login(h.synapse, &desk, "Desk").await;
+    let driver = common::threema::add_phone(&sim, 'K', "Karl Kurier", Behaviour::silent());
+    sim.send_from_user(&driver, UserMessage::text("Moin"))
+        .await
+        .unwrap();
+    let room = dispatcher.wait_invite(WAIT).await;
+    dispatcher.join(&room).await;
+    let invite_level =
+        || async { dispatcher.state(&room, "m.room.power_levels", "").await["invite"].as_i64() };
+    assert_eq!(invite_level().await, Some(100));
+    let stranger = Dispatcher::fresh(h.synapse, "stranger").await;
+    assert!(
+        dispatcher
+            .try_invite(&room, &stranger.user_id)
+            .await
+            .is_err()
+    );
+
+    // A portal from before: anyone in it could invite.
+    set_invite_level(&h, &room, 0).await;
+    dispatcher.invite(&room, &stranger.user_id).await;
+    let membership = || async {
+        let member = dispatcher
+            .state(&room, "m.room.member", &stranger.user_id)
+            .await;
+        member["membership"].as_str().map(str::to_owned)
+    };
+    dispatcher
+        .wait_until("the stranger removed", WAIT, || async {
+            (membership().await.as_deref() == Some("leave")).then_some(())
+        })
+        .await;
+    let audit = h
+        .bridge
+        .store
+        .audit_recent(Some(&stranger.user_id), 10)
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].action, "access.removed");
+    assert!(audit[0].details.contains(&dispatcher.user_id), "{audit:?}");
+
+    // The store of the version before knows nothing of closed rooms: the first start closes
+    // them.
+    let mut db = sqlx::SqliteConnection::connect(h.db.url()).await.unwrap();
+    sqlx::query("DELETE FROM bridge_state WHERE key = 'rooms_closed'")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    h.restart(Some(&sim)).await;
+    dispatcher
+        .wait_until("the portal closed again", WAIT, || async {
+            (invite_level().await == Some(100)).then_some(())
+        })
+        .await;
+    h.stop().await;
+}
+
+/// Sets the level needed to invite in `room` as the bot (the room's admin), as it was before.
+async fn set_invite_level(h: &Harness, room: &str, level: i64) {
+    let (as_token, _) = h.synapse.tokens();
+    let url = format!(
+        "{}/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/",
+        h.synapse.url
+    );
+    let http = reqwest::Client::new();
+    let mut levels: serde_json::Value = http
+        .get(&url)
+        .bearer_auth(&as_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    levels["invite"] = level.into();
+    let status = http
+        .put(&url)
+        .bearer_auth(&as_token)
+        .json(&levels)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
 }

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod broadcast;
+pub mod closed_rooms;
 pub mod credits;
 pub mod directory;
 pub mod ghosts;

@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use super::{Access, BridgeError};
 use crate::{
     directory::plan::Membership,
-    matrix::{MatrixClient, initial_state},
+    matrix::{MatrixClient, closed_power_levels, initial_state},
     store::{RoomStateKind, Store},
     threema::ThreemaId,
 };
@@ -159,6 +159,7 @@ impl Portals {
         let state_key = format!("threema://threema/{}", driver.as_str());
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
+        request.power_level_content_override = Some(closed_power_levels());
         request.visibility = Visibility::Private;
         request.room_alias_name = Some(self.alias(driver).alias().to_owned());
         request.name = Some(name.to_owned());

@@ -5,7 +5,7 @@ mod error;
 mod intent;
 mod rooms;
 
-pub use rooms::initial_state;
+pub use rooms::{BOT_LEVEL, closed_power_levels, initial_state};
 
 use std::{borrow::Cow, time::Duration};
 

@@ -16,6 +16,18 @@ use serde_json::Value;
 
 use super::{MatrixClient, MatrixError};
 
+/// The level of the bot in the rooms it creates, and the level needed there to invite.
+pub const BOT_LEVEL: i64 = 100;
+
+/// What a room the bridge runs (portal, space, broadcast or quarantine room) changes in the
+/// preset's power levels: only the bot invites, so nobody brings anyone into a driver's chat
+/// past the bridge's access checks.
+pub fn closed_power_levels()
+-> Raw<ruma::api::client::room::create_room::RoomPowerLevelsContentOverride> {
+    let levels = serde_json::json!({ "invite": BOT_LEVEL });
+    Raw::from_json(serde_json::value::to_raw_value(&levels).expect("JSON values serialise"))
+}
+
 /// A state event for `initial_state` of a room creation request.
 pub fn initial_state(
     event_type: &str,

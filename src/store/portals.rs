@@ -6,6 +6,11 @@ use threema_protocol::ThreemaId;
 
 use super::{Store, StoreError, id_column, now_ms};
 
+/// The rooms the bridge runs; `$1` is the bridge state key of the quarantine room.
+const CLOSED_ROOMS: &str = "SELECT room_id FROM portal UNION SELECT room_id FROM space \
+     UNION SELECT room_id FROM broadcast_room \
+     UNION SELECT value AS room_id FROM bridge_state WHERE key = $1";
+
 /// A portal as stored, its IDs parsed once here (a row whose IDs do not parse is corrupt).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Portal {
@@ -60,6 +65,30 @@ impl Store {
         rows.iter()
             .map(|row| id_column(row, "portal", "room_id"))
             .collect()
+    }
+
+    /// The rooms the bridge runs, where only the bot invites: portals, spaces, broadcast rooms
+    /// and the room stored under `state_key` (the quarantine room).
+    pub async fn closed_rooms(&self, state_key: &str) -> Result<Vec<OwnedRoomId>, StoreError> {
+        let rows = sqlx::query(&format!("{CLOSED_ROOMS} ORDER BY room_id"))
+            .bind(state_key)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| id_column(row, "portal", "room_id"))
+            .collect()
+    }
+
+    /// Whether `room_id` is one of [`Store::closed_rooms`].
+    pub async fn is_closed_room(&self, room_id: &str, state_key: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT room_id FROM ({CLOSED_ROOMS}) AS closed WHERE room_id = $2"
+        ))
+        .bind(state_key)
+        .bind(room_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
     }
 
     pub async fn portal_by_room_id(&self, room_id: &str) -> Result<Option<Portal>, StoreError> {

@@ -203,9 +203,13 @@ impl InProcess {
         .await;
     }
 
-    pub async fn stop(self) {
+    pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    async fn shut_down(&mut self) {
         self.shutdown.cancel();
-        self.task.await.unwrap();
+        (&mut self.task).await.unwrap();
     }
 }
 
@@ -380,6 +384,17 @@ impl Harness {
             .unwrap()
             .status();
         assert_eq!(status, 200, "the transaction is taken");
+    }
+
+    /// Stops the bridge and starts it again on the same database and config, as an upgrade or
+    /// an operator would; the simulator's callbacks follow it.
+    pub async fn restart(&mut self, sim: Option<&Simulator>) {
+        self.running.shut_down().await;
+        let path = self.config.write(self._dir.path(), self.synapse);
+        self.running = InProcess::start(&path).await;
+        if let Some(sim) = sim {
+            sim.set_callback_url(&self.running.callback_url);
+        }
     }
 
     /// Stops the bridge and drops a PostgreSQL test database.

@@ -159,6 +159,33 @@ impl Dispatcher {
         self.client.join_room_by_id(&room_id).await.expect("join");
     }
 
+    /// Opens the driver's chat the way a dispatcher does: a DM with the bot, `start <driver>`,
+    /// then joins the portal it invites to; returns the portal.
+    pub async fn start_chat(&self, driver: &str) -> String {
+        let bot = format!("@threemabot:{DOMAIN}");
+        let management = self.create_room(&[&bot]).await;
+        self.wait_message(&management, "the bot's welcome", |m| {
+            m["sender"] == bot.as_str()
+        })
+        .await;
+        let answer = self.ask(&management, &format!("start {driver}")).await;
+        let portal = self.wait_invite(Duration::from_secs(30)).await;
+        assert!(answer.contains(driver), "{answer}");
+        self.join(&portal).await;
+        portal
+    }
+
+    /// Invites as this user: where only the bot may invite (the rooms the bridge runs), the
+    /// homeserver refuses.
+    pub async fn try_invite(&self, room_id: &str, user_id: &str) -> Result<(), String> {
+        let user = UserId::parse(user_id).expect("user id");
+        self.room(room_id)
+            .await
+            .invite_user_by_id(&user)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     pub async fn invite(&self, room_id: &str, user_id: &str) {
         let user = UserId::parse(user_id).expect("user id");
         self.room(room_id)

@@ -15,7 +15,7 @@ use crate::{
     config::{Confirm, Level},
     directory::selection::Selected,
     ids::room_alias,
-    matrix::initial_state,
+    matrix::{closed_power_levels, initial_state},
     store::{Broadcast, BroadcastRoom, BroadcastState},
     threema::ThreemaId,
 };
@@ -36,6 +36,7 @@ impl Bridge {
             room_alias(&format!("broadcast_{hash}"), &self.config.homeserver.domain);
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
+        request.power_level_content_override = Some(closed_power_levels());
         request.visibility = Visibility::Private;
         request.room_alias_name = Some(alias.alias().to_owned());
         request.name = Some(format!("📢 {selection_text}"));

@@ -13,7 +13,7 @@ use crate::{
     bridge::BridgeError,
     directory::plan::{Action, Membership, Room, SpaceKey},
     ids::room_alias,
-    matrix::initial_state,
+    matrix::{closed_power_levels, initial_state},
     store::RoomStateKind,
     threema::ThreemaId,
 };
@@ -350,6 +350,7 @@ impl Bridge {
         let alias = self.space_alias(key, name);
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
+        request.power_level_content_override = Some(closed_power_levels());
         request.room_alias_name = Some(alias.alias().to_owned());
         request.name = Some(name.to_owned());
         request.invite = invite.to_vec();

@@ -319,6 +319,16 @@ impl Bridge {
         ) else {
             return Ok(Outcome::skipped("membership change"));
         };
+        // The bridge's own invites are echoes and never get here: someone else invited.
+        if membership == "invite"
+            && let Some(removed) = self
+                .remove_if_closed(&event.room_id, &user, &event.sender)
+                .await?
+        {
+            self.record_member(event.room_id.as_str(), &user, Membership::Kicked)
+                .await?;
+            return Ok(removed);
+        }
         let membership = match membership {
             "leave" if user != event.sender => Membership::Kicked,
             other => match Membership::parse(other) {

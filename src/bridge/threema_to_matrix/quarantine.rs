@@ -9,8 +9,9 @@ use ruma::{
 
 use crate::bridge::{Bridge, BridgeError, Incoming, queue::Outcome};
 use crate::{
-    config::UnknownSenders,
+    config::{Level, UnknownSenders},
     ids::room_alias,
+    matrix::closed_power_levels,
     threema::{ThreemaId, codec::Message},
 };
 
@@ -85,6 +86,7 @@ impl Bridge {
         let alias = room_alias("quarantine", &self.config.homeserver.domain);
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
+        request.power_level_content_override = Some(closed_power_levels());
         request.visibility = Visibility::Private;
         request.room_alias_name = Some(alias.alias().to_owned());
         request.name = Some("Threema: unknown senders".into());
@@ -93,12 +95,17 @@ impl Bridge {
              Answer `start <ID>` to open a chat with one."
                 .into(),
         );
-        request.invite = self.config.bridge.dispatchers.clone();
+        // `bridge.dispatchers` who may use the bridge (with a directory, it decides).
+        let desk: Vec<_> = (self.config.bridge.dispatchers.iter())
+            .filter(|user| self.access.level(user) >= Level::Dispatcher)
+            .cloned()
+            .collect();
+        request.invite = desk.clone();
         let (room_id, created) = self.matrix.create_room_with_alias(request, &alias).await?;
         if !created {
             // Created before (by an earlier attempt, or an earlier database): today's desk is
             // invited again.
-            for dispatcher in &self.config.bridge.dispatchers {
+            for dispatcher in &desk {
                 self.matrix.ensure_invited(&room_id, dispatcher).await?;
             }
         }

@@ -820,10 +820,12 @@ async fn an_http_source_and_a_driver_known_by_phone() {
     use axum::response::IntoResponse;
     let t = tag();
     let phone_number = format!("4179{:07}", rand::random::<u32>() % 10_000_000);
-    // The company's HR endpoint: JSON with its own field names, behind a token.
+    // The company's HR endpoint: JSON with its own field names, behind a token, and with
+    // more about the person than the bridge needs.
     let body = json!({"people": [
         {"no": 1, "name": "Hanna Http", "kind": "driver", "enabled": "true",
-         "mobile": format!("+{phone_number}"), "depot": format!("Api{t}")}
+         "mobile": format!("+{phone_number}"), "depot": format!("Api{t}"),
+         "salary": "4200", "sick_days": 12, "vehicle": "17"}
     ]});
     let app = axum::Router::new().route(
         "/hr",
@@ -842,7 +844,7 @@ async fn an_http_source_and_a_driver_known_by_phone() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let (h, sim) = Harness::with_simulator(|c| {
         c.directory = format!(
-            "  check_seconds: 3600\n  sync_interval_seconds: 0\n  space_name: \"Dispatch {t}\"\n  http:\n    url: {hr}\n    authorization: \"Bearer hr-secret\"\n    items_path: people\n    fields: {{employee_id: \"no\", display_name: \"name\", role: \"kind\", active: \"enabled\", phone: \"mobile\"}}\n"
+            "  check_seconds: 3600\n  sync_interval_seconds: 0\n  space_name: \"Dispatch {t}\"\n  space_attributes: [depot]\n  http:\n    url: {hr}\n    authorization: \"Bearer hr-secret\"\n    items_path: people\n    fields: {{employee_id: \"no\", display_name: \"name\", role: \"kind\", active: \"enabled\", phone: \"mobile\"}}\n"
         );
     })
     .await;
@@ -855,6 +857,10 @@ async fn an_http_source_and_a_driver_known_by_phone() {
         "{report}"
     );
     assert_eq!(report.sources[0].source, "http");
+    // Only what spaces and scopes use is kept (directory.attributes would name more).
+    let stored = h.bridge.store.employees().await.unwrap();
+    let kept: Vec<&String> = stored[0].employee.record.attributes.keys().collect();
+    assert_eq!(kept, ["depot"]);
     let portal = portal_of(&h, &phone).await;
     assert!(!portal.is_empty());
     let printed = report.to_string();

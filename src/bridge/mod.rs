@@ -126,7 +126,11 @@ impl Bridge {
             keys: Keys::new(store.clone(), threema.clone(), wakes.threema.clone()),
             notices: Notices::new(store.clone(), matrix.clone(), access.clone()),
             credits: Credits::new(threema.clone(), config.threema.credits_warning),
-            scim_users: directory::ScimUsers::new(store.clone(), wakes.directory.clone()),
+            scim_users: directory::ScimUsers::new(
+                store.clone(),
+                wakes.directory.clone(),
+                config.directory.attributes.clone(),
+            ),
             access,
             wakes,
             catch_up: Default::default(),

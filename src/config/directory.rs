@@ -57,8 +57,28 @@ pub(super) fn check(
             format!("{share} is not a share between 0 and 1"),
         );
     }
+    let attributes = raw
+        .attributes
+        .as_ref()
+        .map(|_| attribute_names(&raw.attributes));
+    if let Some(kept) = &attributes {
+        for (key, used) in [
+            ("directory.space_attributes", &raw.space_attributes),
+            ("directory.scope_attributes", &raw.scope_attributes),
+        ] {
+            for name in attribute_names(used) {
+                if !kept.contains(&name) {
+                    c.fail::<()>(
+                        key,
+                        format!("{name:?} is not in directory.attributes, so it would be dropped"),
+                    );
+                }
+            }
+        }
+    }
     let synapse_admin_token = synapse_admin_token?;
     Some(DirectoryConfig {
+        attributes,
         csv: raw.csv.as_ref().map(|p| c.path(p)),
         http: http?,
         scim_token: scim_token?,

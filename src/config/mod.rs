@@ -179,6 +179,8 @@ pub struct DirectoryConfig {
     /// How often everything is synced anyway (leaving dates), starting at startup; `None`
     /// (`0`): only when the CSV changes, on SCIM changes and on command.
     pub sync_interval: Option<std::time::Duration>,
+    /// `directory.attributes`: the only attributes kept from any source, if set.
+    pub attributes: Option<Vec<String>>,
     pub plan: crate::directory::plan::Settings,
     pub safety: crate::directory::snapshot::Safety,
     /// With it, a departed dispatcher's account is deactivated through the Synapse admin API.
@@ -189,6 +191,20 @@ impl DirectoryConfig {
     /// Whether the directory decides who is a driver or dispatcher.
     pub fn enabled(&self) -> bool {
         self.csv.is_some() || self.http.is_some() || self.scim_token.is_some()
+    }
+
+    /// The attributes kept from the HTTP source: `directory.attributes`, or only those spaces
+    /// and scopes use. An HR system answers with whatever it holds about a person; the bridge
+    /// keeps what it was told to need. CSV exports and SCIM keep every attribute unless
+    /// `directory.attributes` is set (see [`DirectoryConfig::attributes`]).
+    pub fn http_attributes(&self) -> Vec<String> {
+        self.attributes.clone().unwrap_or_else(|| {
+            let mut used = self.plan.space_attributes.clone();
+            used.extend(self.plan.scope_attributes.iter().cloned());
+            used.sort();
+            used.dedup();
+            used
+        })
     }
 }
 
@@ -359,6 +375,26 @@ mod tests {
         let default = with_sections("{}", &scim).unwrap().bridge.permissions;
         assert_eq!(default.level(&intern, None), Level::None, "the default");
         assert_eq!(default.level(&intern, Some(true)), Level::Dispatcher);
+    }
+
+    #[test]
+    fn directory_attributes_keep_what_spaces_and_scopes_use() {
+        let scim = format!("scim_token: '{}'", "x".repeat(32));
+        let problems = problems(with_directory(&format!(
+            "{{{scim}, attributes: [Vehicle], scope_attributes: [depot]}}"
+        )));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].key, "directory.scope_attributes");
+        let config = with_directory(&format!(
+            "{{{scim}, attributes: [Vehicle, depot], space_attributes: [depot]}}"
+        ))
+        .unwrap();
+        let kept = Some(vec!["vehicle".to_owned(), "depot".to_owned()]);
+        assert_eq!(config.directory.attributes, kept);
+        let config =
+            with_directory(&format!("{{{scim}, space_attributes: [team, depot]}}")).unwrap();
+        assert_eq!(config.directory.attributes, None, "CSV and SCIM keep all");
+        assert_eq!(config.directory.http_attributes(), ["depot", "team"]);
     }
 
     #[test]

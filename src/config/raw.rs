@@ -156,6 +156,7 @@ pub struct RawDirectory {
     pub scim_token_file: Option<PathBuf>,
     pub check_seconds: Option<u64>,
     pub sync_interval_seconds: Option<u64>,
+    pub attributes: Option<Vec<String>>,
     pub space_attributes: Option<Vec<String>>,
     pub scope_attributes: Option<Vec<String>>,
     pub ghost_name_template: Option<String>,

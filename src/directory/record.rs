@@ -106,6 +106,11 @@ impl Record {
     pub fn attribute(&self, name: &str) -> Option<&str> {
         self.attributes.get(name).map(String::as_str)
     }
+
+    /// Drops every attribute not named in `kept`.
+    pub fn keep_only(&mut self, kept: &[String]) {
+        self.attributes.retain(|name, _| kept.contains(name));
+    }
 }
 
 /// Reads named text fields, noting each problem rather than stopping at the first.

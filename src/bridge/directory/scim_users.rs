@@ -18,6 +18,8 @@ pub struct ScimUsers {
     store: Store,
     /// The directory's wake-up: the rooms follow each change within moments.
     directory_wake: Arc<Notify>,
+    /// `directory.attributes`: the only attributes kept, if set.
+    kept: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,10 +35,11 @@ pub enum ScimUsersError {
 }
 
 impl ScimUsers {
-    pub fn new(store: Store, directory_wake: Arc<Notify>) -> Self {
+    pub fn new(store: Store, directory_wake: Arc<Notify>, kept: Option<Vec<String>>) -> Self {
         ScimUsers {
             store,
             directory_wake,
+            kept,
         }
     }
 
@@ -118,8 +121,11 @@ impl ScimUsers {
         &self,
         scim_id: &str,
         user_name: &str,
-        record: Record,
+        mut record: Record,
     ) -> Result<StoredEmployee, ScimUsersError> {
+        if let Some(kept) = &self.kept {
+            record.keep_only(kept);
+        }
         let store = &self.store;
         if store
             .scim_user_name_taken(user_name, &record.employee_id)

@@ -29,10 +29,11 @@ impl Bridge {
                 .await
                 .map(|bytes| crate::directory::csv::parse(&bytes))
                 .map_err(|e| format!("cannot read {}: {e}", path.display()));
-            out.push(("csv".to_owned(), read));
+            out.push(("csv".to_owned(), keep(read, config.attributes.as_deref())));
         }
         if let Some(http) = &config.http {
-            out.push(("http".to_owned(), fetch(http).await));
+            let kept = config.http_attributes();
+            out.push(("http".to_owned(), keep(fetch(http).await, Some(&kept))));
         }
         out
     }
@@ -98,6 +99,15 @@ async fn fetch(config: &HttpSourceConfig) -> Result<Parsed, String> {
     let body: Value =
         serde_json::from_slice(&body).map_err(|e| format!("the answer is not JSON: {e}"))?;
     parse_json(&body, &config.items_path, &config.fields)
+}
+
+/// The records with only the `kept` attributes (all, if `None`).
+fn keep(read: Result<Parsed, String>, kept: Option<&[String]>) -> Result<Parsed, String> {
+    let mut parsed = read?;
+    if let Some(kept) = kept {
+        parsed.records.iter_mut().for_each(|r| r.keep_only(kept));
+    }
+    Ok(parsed)
 }
 
 /// The employees in a JSON answer: the array at `items_path` (dot separated; empty: the answer

@@ -345,10 +345,11 @@ pub fn select(expr: &Expr, candidates: &[Candidate], settings: &Settings) -> Sel
             (None, Some(r)) => format!("{} (employee {})", c.name, r.employee_id),
             (None, None) => c.name.clone(),
         };
+        // Scope first: whoever is outside it is counted, never named (whatever else applies).
         let exclusion = match &c.id {
+            _ if !c.visible => Some(Exclusion::OutOfScope),
             None => Some(Exclusion::NoThreemaId),
             Some(_) if !c.active => Some(Exclusion::Left),
-            Some(_) if !c.visible => Some(Exclusion::OutOfScope),
             Some(_) => None,
         };
         match (exclusion, &c.id) {
@@ -480,6 +481,7 @@ mod tests {
             record("4", &[("depot", "North"), ("shift", "late")]),
             record("5", &[("depot", "North"), ("shift", "late")]),
             record("6", &[("depot", "North"), ("shift", "late")]),
+            record("7", &[("depot", "North"), ("shift", "late")]),
         ];
         let id = |s: &str| ThreemaId::parse(s);
         let candidates = vec![
@@ -526,6 +528,13 @@ mod tests {
                 visible: false,
             },
             Candidate {
+                id: id("AAAA0007"),
+                name: "Driver 7".into(),
+                record: Some(&records[6]),
+                active: false,
+                visible: false,
+            },
+            Candidate {
                 id: id("PORTAL01"),
                 name: "Kim".into(),
                 record: None,
@@ -544,6 +553,7 @@ mod tests {
                 ("Driver 4 (AAAA0004)".to_owned(), Exclusion::Left),
                 ("Driver 5 (employee E5)".to_owned(), Exclusion::NoThreemaId),
                 ("Driver 6 (AAAA0006)".to_owned(), Exclusion::OutOfScope),
+                ("Driver 7 (AAAA0007)".to_owned(), Exclusion::OutOfScope),
             ]
         );
         assert_eq!(ids(&run("space:north NOT shift=late")), ["AAAA0002"]);

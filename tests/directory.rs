@@ -409,6 +409,93 @@ async fn a_dispatcher_opens_and_finds_only_the_drivers_in_her_scope() {
     );
 }
 
+/// A driver with a new phone and a new Threema ID keeps their portal and its history: the new
+/// ghost joins, the old one leaves, the room's bridge state and alias name the new ID, and
+/// what still comes from the old ID is a former driver's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_driver_with_a_new_threema_id_keeps_the_portal() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("directory.csv");
+    let t = tag();
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.directory = csv_config(&csv, &format!("Dispatch {t}"), "");
+        c.unknown_senders = "reject".into();
+    })
+    .await;
+    let desk = Dispatcher::fresh(h.synapse, "desk").await;
+    let old_phone = add_phone(&sim, 'O', "Olga", Behaviour::default());
+    let new_phone = add_phone(&sim, 'N', "Olga", Behaviour::default());
+    let mut driver = Row::driver(1, &format!("East{t}"));
+    driver.threema_id = old_phone.clone();
+    let mut rows = vec![driver, Row::dispatcher(&desk.user_id, "")];
+    write_csv(&csv, &rows);
+    assert!(sync(&h).await.failed.is_empty());
+    let portal = portal_of(&h, &old_phone).await;
+    desk.wait_until("the portal invite", WAIT, || async {
+        desk.rooms_in().contains(&portal).then_some(())
+    })
+    .await;
+    desk.join(&portal).await;
+    sim.send_from_user(&old_phone, UserMessage::text("Altes Handy"))
+        .await
+        .unwrap();
+    desk.wait_message(&portal, "the old phone's message", |m| {
+        m["content"]["body"] == "Altes Handy"
+    })
+    .await;
+
+    rows[0].threema_id = new_phone.clone();
+    write_csv(&csv, &rows);
+    let report = sync(&h).await;
+    assert!(report.failed.is_empty(), "{report}");
+    assert_eq!(portal_of(&h, &new_phone).await, portal, "the same room");
+    desk.wait_until("the new ghost in, the old one out", WAIT, || async {
+        let members = desk.joined_members(&portal).await;
+        (members.contains(&ghost(&new_phone)) && !members.contains(&ghost(&old_phone)))
+            .then_some(())
+    })
+    .await;
+    let bridge_state = desk
+        .state(
+            &portal,
+            "m.bridge",
+            &format!("threema://threema/{new_phone}"),
+        )
+        .await;
+    assert_eq!(bridge_state["channel"]["id"], new_phone.as_str());
+    let alias = format!("#threema_{}:{DOMAIN}", new_phone.to_lowercase());
+    assert_eq!(
+        desk.resolve_alias(&alias).await.as_deref(),
+        Some(portal.as_str())
+    );
+
+    // The new phone writes into the same room; the old one is a former driver's.
+    sim.send_from_user(&new_phone, UserMessage::text("Neues Handy"))
+        .await
+        .unwrap();
+    let message = desk
+        .wait_message(&portal, "the new phone's message", |m| {
+            m["content"]["body"] == "Neues Handy"
+        })
+        .await;
+    assert_eq!(message["sender"], ghost(&new_phone));
+    sim.send_from_user(&old_phone, UserMessage::text("Noch das alte"))
+        .await
+        .unwrap();
+    common::synapse::wait_for("the audit entry", WAIT, || async {
+        (audited(&h, &old_phone, "inbound.refused").await > 0).then_some(())
+    })
+    .await;
+    let bodies: Vec<String> = desk
+        .messages(&portal)
+        .await
+        .iter()
+        .filter_map(|m| m["content"]["body"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(bodies, ["Altes Handy", "Neues Handy"], "one history");
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_driver_past_the_leaving_date_is_offboarded() {
     let dir = tempfile::tempdir().unwrap();

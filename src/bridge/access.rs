@@ -48,8 +48,9 @@ impl Access {
         self.level(user) >= Level::Dispatcher && self.view().in_scope(user, driver)
     }
 
-    /// A driver the directory lists as gone (left, inactive, removed).
+    /// A driver the directory lists as gone (left, inactive, removed), or a Threema ID a
+    /// driver had before their current one.
     pub fn is_former_driver(&self, id: &ThreemaId) -> bool {
-        self.view().driver(id).is_some_and(|(_, active)| !active)
+        self.view().is_former_driver(id)
     }
 }

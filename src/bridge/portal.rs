@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ruma::{
-    OwnedRoomAliasId, OwnedRoomId, OwnedServerName, OwnedUserId, UserId,
+    OwnedRoomAliasId, OwnedRoomId, OwnedServerName, OwnedUserId, RoomId, UserId,
     api::client::room::{Visibility, create_room},
 };
 use serde_json::json;
@@ -127,6 +127,42 @@ impl Portals {
         crate::ids::portal_alias(driver, &self.domain)
     }
 
+    /// The `m.bridge` (and `uk.half-shot.bridge`) content naming the driver.
+    fn bridge_info(&self, driver: &ThreemaId, name: &str) -> serde_json::Value {
+        json!({
+            "bridgebot": self.bot,
+            "creator": self.bot,
+            "protocol": {"id": "threema", "displayname": "Threema"},
+            "channel": {"id": driver.as_str(), "displayname": name},
+        })
+    }
+
+    /// The portal `room_id` of `from` becomes `to`'s (the driver's new Threema ID): in the
+    /// store, in its bridge state and under its alias. Each step can be repeated.
+    pub async fn move_to(
+        &self,
+        room_id: &RoomId,
+        from: &ThreemaId,
+        to: &ThreemaId,
+        name: &str,
+    ) -> Result<(), BridgeError> {
+        self.store.portal_rekey(from.as_str(), to.as_str()).await?;
+        for event_type in ["m.bridge", "uk.half-shot.bridge"] {
+            let (old, new) = (bridge_state_key(from), bridge_state_key(to));
+            let info = self.bridge_info(to, name);
+            self.matrix
+                .set_state(room_id, event_type, &new, &info)
+                .await?;
+            // State cannot be deleted; empty content is how a bridge state ends.
+            self.matrix
+                .set_state(room_id, event_type, &old, &json!({}))
+                .await?;
+        }
+        self.matrix.set_alias(&self.alias(to), room_id).await?;
+        self.matrix.delete_alias(&self.alias(from)).await?;
+        Ok(())
+    }
+
     async fn record_member(
         &self,
         room: &str,
@@ -150,13 +186,8 @@ impl Portals {
         topic: &str,
         invite: &[OwnedUserId],
     ) -> create_room::v3::Request {
-        let bridge_info = json!({
-            "bridgebot": self.bot,
-            "creator": self.bot,
-            "protocol": {"id": "threema", "displayname": "Threema"},
-            "channel": {"id": driver.as_str(), "displayname": name},
-        });
-        let state_key = format!("threema://threema/{}", driver.as_str());
+        let bridge_info = self.bridge_info(driver, name);
+        let state_key = bridge_state_key(driver);
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
         request.power_level_content_override = Some(closed_power_levels());
@@ -178,4 +209,9 @@ impl Portals {
         ];
         request
     }
+}
+
+/// The state key of a portal's bridge state events.
+fn bridge_state_key(driver: &ThreemaId) -> String {
+    format!("threema://threema/{}", driver.as_str())
 }

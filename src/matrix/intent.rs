@@ -132,6 +132,36 @@ impl MatrixClient {
         Ok(self.send(request, None).await?.room_id)
     }
 
+    /// Points `alias` at `room_id`; an alias that names this room already is fine.
+    pub async fn set_alias(
+        &self,
+        alias: &ruma::RoomAliasId,
+        room_id: &RoomId,
+    ) -> Result<(), MatrixError> {
+        let request = ruma::api::client::alias::create_alias::v3::Request::new(
+            alias.to_owned(),
+            room_id.to_owned(),
+        );
+        match self.send(request, None).await {
+            Err(e) if e.errcode() == Some("M_UNKNOWN") || e.errcode() == Some("M_ROOM_IN_USE") => {
+                match self.resolve_alias(alias).await? {
+                    current if current == room_id => Ok(()),
+                    _ => Err(e),
+                }
+            }
+            other => other.map(drop),
+        }
+    }
+
+    /// Removes `alias`; one that does not exist is removed already.
+    pub async fn delete_alias(&self, alias: &ruma::RoomAliasId) -> Result<(), MatrixError> {
+        let request = ruma::api::client::alias::delete_alias::v3::Request::new(alias.to_owned());
+        match self.send(request, None).await {
+            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
     /// The bot invites `user_id`.
     pub async fn invite(&self, room_id: &RoomId, user_id: &UserId) -> Result<(), MatrixError> {
         use ruma::api::client::membership::invite_user::v3::{

@@ -3,7 +3,9 @@
 
 use sqlx::{Row, any::AnyRow};
 
-use super::{Store, StoreError, now_ms};
+use threema_protocol::ThreemaId;
+
+use super::{Store, StoreError, id_column, now_ms};
 use crate::directory::{Employee, Record, snapshot::Change};
 
 /// A directory row with what only the store knows about it.
@@ -58,6 +60,12 @@ stored_enum! {
         Member = "member",
         /// A Matrix account the bridge deactivated (room '', key: the user).
         Account = "account",
+        /// Whose portal this is (key '', value: the employee id): a driver who gets a new
+        /// Threema ID keeps it.
+        Employee = "employee",
+        /// A driver's Threema ID from before they got a new one (room '', key: the old ID,
+        /// value: the employee id): what still comes from it is a former driver's.
+        Retired = "retired",
     }
 }
 
@@ -266,6 +274,17 @@ impl Store {
     }
 
     /// Every recorded `(room, kind, key, value)`.
+    /// The Threema IDs drivers had before their current one.
+    pub async fn retired_threema_ids(&self) -> Result<Vec<ThreemaId>, StoreError> {
+        let rows = sqlx::query("SELECT key FROM room_state WHERE room_id = '' AND kind = $1")
+            .bind(RoomStateKind::Retired.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| id_column(row, "room_state", "key"))
+            .collect()
+    }
+
     pub async fn room_states(
         &self,
     ) -> Result<Vec<(String, RoomStateKind, String, String)>, StoreError> {

@@ -101,6 +101,21 @@ impl Store {
     }
 
     /// Records a new portal. Returns `false` (and changes nothing) if the driver already has one.
+    /// The portal of `from` becomes `to`'s (a driver's new Threema ID); `false` if `from` has
+    /// none (done before) or `to` has one already.
+    pub async fn portal_rekey(&self, from: &str, to: &str) -> Result<bool, StoreError> {
+        let moved = sqlx::query(
+            "UPDATE portal SET threema_id = $1 WHERE threema_id = $2 \
+             AND NOT EXISTS (SELECT 1 FROM portal WHERE threema_id = $1)",
+        )
+        .bind(to)
+        .bind(from)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(moved == 1)
+    }
+
     pub async fn portal_insert(&self, threema_id: &str, room_id: &str) -> Result<bool, StoreError> {
         let inserted = sqlx::query(
             "INSERT INTO portal (threema_id, room_id, created_at) VALUES ($1, $2, $3) ON CONFLICT (threema_id) DO NOTHING",

@@ -438,6 +438,13 @@ impl Dispatcher {
             .and_then(|v| v.as_str().map(str::to_owned))
     }
 
+    /// The room an alias names, if any.
+    pub async fn resolve_alias(&self, alias: &str) -> Option<String> {
+        let alias = matrix_sdk::ruma::RoomAliasId::parse(alias).expect("alias");
+        let response = self.client.resolve_room_alias(&alias).await.ok()?;
+        Some(response.room_id.to_string())
+    }
+
     /// The joined members as this client's store knows them after the last sync.
     pub async fn joined_members(&self, room_id: &str) -> Vec<String> {
         self.room(room_id)

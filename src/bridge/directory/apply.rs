@@ -37,7 +37,10 @@ impl Bridge {
         let (mut spaces, mut rest, mut deactivations) = (Vec::new(), Vec::new(), Vec::new());
         for action in actions {
             match &action {
-                Action::EnsureGhost { driver, .. } | Action::CreatePortal { driver, .. } => {
+                // A move comes first in its lane: the plan puts it before the new ghost's name.
+                Action::EnsureGhost { driver, .. }
+                | Action::CreatePortal { driver, .. }
+                | Action::MoveDriver { to: driver, .. } => {
                     lanes.entry(driver.clone()).or_default().push(action)
                 }
                 Action::CreateSpace { .. } => spaces.push(action),
@@ -92,10 +95,26 @@ impl Bridge {
             }
             Action::CreatePortal {
                 driver,
+                employee,
                 name,
                 topic,
                 invite,
-            } => self.open_portal(driver, name, topic, invite, action).await,
+            } => {
+                self.open_portal(driver, employee, name, topic, invite, action)
+                    .await
+            }
+            Action::LinkPortal { room, employee } => {
+                self.store
+                    .room_state_set(room, RoomStateKind::Employee, "", employee)
+                    .await?;
+                Ok(())
+            }
+            Action::MoveDriver {
+                room,
+                employee,
+                from,
+                to,
+            } => self.move_driver(room, employee, from, to, action).await,
             Action::CreateSpace {
                 key,
                 name,
@@ -129,14 +148,19 @@ impl Bridge {
     async fn open_portal(
         &self,
         driver: &ThreemaId,
+        employee: &str,
         name: &str,
         topic: &str,
         invite: &[OwnedUserId],
         action: &Action,
     ) -> Result<(), BridgeError> {
         let ghost = self.ghosts.ensure(driver).await?;
-        self.portals
+        let room_id = self
+            .portals
             .create(driver, &ghost, name, topic, invite)
+            .await?;
+        self.store
+            .room_state_set(room_id.as_str(), RoomStateKind::Employee, "", employee)
             .await?;
         for user in invite {
             self.audit_action("access.granted", user.as_str(), action)
@@ -241,6 +265,43 @@ impl Bridge {
         self.record_member(room, &ghost, Membership::Join).await?;
         self.audit_action("driver.returned", driver.as_str(), action)
             .await
+    }
+
+    /// The employee's portal under their new Threema ID: the new ghost in, the old one out, and
+    /// the old ID a former driver's from now on.
+    async fn move_driver(
+        &self,
+        room: &str,
+        employee: &str,
+        from: &ThreemaId,
+        to: &ThreemaId,
+        action: &Action,
+    ) -> Result<(), BridgeError> {
+        let room_id = parse_room(room)?;
+        let name = match self.access.view().driver(to) {
+            Some((name, _)) => name.to_owned(),
+            None => to.to_string(),
+        };
+        self.store
+            .room_state_set("", RoomStateKind::Retired, from.as_str(), employee)
+            .await?;
+        self.portals.move_to(&room_id, from, to, &name).await?;
+        let ghost = self.ghosts.ensure(to).await?;
+        self.matrix.ensure_invited(&room_id, &ghost).await?;
+        self.matrix.join(&room_id, &ghost).await?;
+        self.record_member(room, &ghost, Membership::Join).await?;
+        let old_ghost = self.ghosts.user_id(from);
+        match self
+            .matrix
+            .leave(&room_id, &old_ghost, "new Threema ID")
+            .await
+        {
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") => {} // not in the room
+            other => other?,
+        }
+        self.record_member(room, &old_ghost, Membership::Leave)
+            .await?;
+        self.audit_action("driver.moved", to.as_str(), action).await
     }
 
     /// A departed driver's ghost out of their portal, which stays for the desk to read.

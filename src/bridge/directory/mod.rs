@@ -221,12 +221,9 @@ impl Bridge {
         let looked_up = self.look_up_drivers(stored, dry_run, report).await?;
         let directory: Vec<Employee> = stored.iter().map(|s| s.employee.clone()).collect();
         if !dry_run {
-            self.access.replace_view(DirectoryView::new(
-                &directory,
-                &looked_up,
-                &self.config,
-                today(),
-            ));
+            let view = DirectoryView::new(&directory, &looked_up, &self.config, today());
+            self.access
+                .replace_view(view.with_retired(self.store.retired_threema_ids().await?));
         }
         let current = self.current_setup().await?;
         let actions = plan::plan(
@@ -240,7 +237,14 @@ impl Bridge {
         if dry_run {
             return Ok(());
         }
+        let moved = actions
+            .iter()
+            .any(|a| matches!(a, plan::Action::MoveDriver { .. }));
         self.apply_all(actions, report).await;
+        if moved {
+            // What still comes from an old ID is a former driver's.
+            self.load_directory_view().await?;
+        }
         Ok(())
     }
 
@@ -327,7 +331,8 @@ impl Bridge {
                         state.members.insert(user, m);
                     }
                 }
-                RoomStateKind::Account => {}
+                RoomStateKind::Employee => state.employee = Some(value),
+                RoomStateKind::Account | RoomStateKind::Retired => {}
             }
         }
         Ok(current)

@@ -1,7 +1,7 @@
 //! The directory as the message flows consult it on every event: who may use the bridge, which
 //! drivers are current and what they are called. Rebuilt after every sync; reads never wait.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ruma::{OwnedUserId, UserId};
 use time::Date;
@@ -20,6 +20,8 @@ pub struct DirectoryView {
     dispatchers: HashMap<OwnedUserId, (Record, bool)>,
     /// `directory.scope_attributes`: what limits a dispatcher to some drivers.
     scope_attributes: Vec<String>,
+    /// Threema IDs drivers had before their current one.
+    retired: HashSet<ThreemaId>,
 }
 
 /// A driver the directory lists: their record, whether they are current, and the name their
@@ -62,6 +64,22 @@ impl DirectoryView {
             drivers,
             dispatchers,
             scope_attributes: settings.scope_attributes.clone(),
+            retired: HashSet::new(),
+        }
+    }
+
+    /// With the Threema IDs drivers had before their current one.
+    pub fn with_retired(mut self, retired: impl IntoIterator<Item = ThreemaId>) -> Self {
+        self.retired.extend(retired);
+        self
+    }
+
+    /// A driver the directory lists as gone (left, inactive, removed), or an ID a driver had
+    /// before their current one.
+    pub fn is_former_driver(&self, id: &ThreemaId) -> bool {
+        match self.drivers.get(id) {
+            Some(driver) => !driver.active,
+            None => self.retired.contains(id),
         }
     }
 
@@ -96,12 +114,9 @@ impl Bridge {
             .filter_map(|s| Some((s.employee.record.employee_id.clone(), s.looked_up()?)))
             .collect();
         let directory: Vec<Employee> = stored.into_iter().map(|s| s.employee).collect();
-        self.access.replace_view(DirectoryView::new(
-            &directory,
-            &looked_up,
-            &self.config,
-            super::today(),
-        ));
+        let view = DirectoryView::new(&directory, &looked_up, &self.config, super::today());
+        self.access
+            .replace_view(view.with_retired(self.store.retired_threema_ids().await?));
         Ok(())
     }
 }

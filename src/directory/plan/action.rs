@@ -21,9 +21,24 @@ pub enum Action {
     },
     CreatePortal {
         driver: ThreemaId,
+        /// Whose portal it is (it stays theirs when their Threema ID changes).
+        employee: String,
         name: String,
         topic: String,
         invite: Vec<OwnedUserId>,
+    },
+    /// Records whose portal this is (portals from before the bridge recorded it).
+    LinkPortal {
+        room: String,
+        employee: String,
+    },
+    /// The employee's portal moves to their new Threema ID: the new ghost joins, the old one
+    /// leaves, and the old ID counts as a former driver's.
+    MoveDriver {
+        room: String,
+        employee: String,
+        from: ThreemaId,
+        to: ThreemaId,
     },
     /// Created after the portals, so its children are all known.
     CreateSpace {
@@ -93,6 +108,12 @@ impl std::fmt::Display for Action {
                 "create portal {name:?} for {driver}, inviting {}",
                 invite.len()
             ),
+            Action::LinkPortal { room, employee } => {
+                write!(f, "record {room} as the portal of employee {employee}")
+            }
+            Action::MoveDriver { room, from, to, .. } => {
+                write!(f, "move {room} from {from} to the new Threema ID {to}")
+            }
             Action::CreateSpace {
                 key,
                 name,

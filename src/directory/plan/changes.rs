@@ -52,6 +52,7 @@ impl<'a> Changes<'a> {
             .filter(|(driver, _)| !self.current.portals.contains_key(driver))
             .map(|(driver, desired)| Action::CreatePortal {
                 driver: driver.clone(),
+                employee: self.people.drivers[driver].record.employee_id.clone(),
                 name: desired.name.clone(),
                 topic: desired.topic.clone().unwrap_or_default(),
                 invite: desired.members.iter().cloned().collect(),
@@ -66,6 +67,23 @@ impl<'a> Changes<'a> {
                 invite: desired.members.iter().cloned().collect(),
             });
         portals.chain(spaces).collect()
+    }
+
+    /// Existing portals whose employee is not recorded yet (or another one's).
+    pub fn portal_links(&self) -> Vec<Action> {
+        let mut out = Vec::new();
+        for driver in self.people.drivers.values() {
+            let employee = &driver.record.employee_id;
+            if let Some(room) = self.current.portals.get(&driver.id)
+                && self.state(room).employee.as_ref() != Some(employee)
+            {
+                out.push(Action::LinkPortal {
+                    room: room.clone(),
+                    employee: employee.clone(),
+                });
+            }
+        }
+        out
     }
 
     /// Portals and spaces that exist, brought in line; in a portal, the driver's ghost is in

@@ -57,6 +57,8 @@ pub struct RoomState {
     /// Space children, by room id.
     pub children: BTreeSet<String>,
     pub members: BTreeMap<OwnedUserId, Membership>,
+    /// A portal's employee, as recorded.
+    pub employee: Option<String>,
 }
 
 /// What the bridge last set up, from the store.

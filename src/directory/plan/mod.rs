@@ -10,6 +10,7 @@
 mod action;
 mod changes;
 mod current;
+mod moves;
 mod names;
 mod people;
 mod wanted;
@@ -103,9 +104,18 @@ pub fn plan(
     today: Date,
 ) -> Vec<Action> {
     let people = people::People::of(directory, looked_up, today);
+    let mut actions = moves::moved(&people, current);
+    let moved;
+    let current = if actions.is_empty() {
+        current
+    } else {
+        moved = moves::after(current, &actions, &settings.domain);
+        &moved
+    };
     let wanted = wanted::Wanted::of(&people, settings, current);
     let changes = changes::Changes::new(&people, settings, current);
-    let mut actions = changes.ghost_names(&wanted);
+    actions.extend(changes.portal_links());
+    actions.extend(changes.ghost_names(&wanted));
     actions.extend(changes.new_rooms(&wanted));
     actions.extend(changes.existing_rooms(&wanted));
     actions.extend(changes.unwanted_spaces(&wanted));

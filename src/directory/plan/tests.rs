@@ -83,6 +83,7 @@ fn apply(current: &mut Current, actions: &[Action]) {
             }
             Action::CreatePortal {
                 driver,
+                employee,
                 name,
                 topic,
                 invite,
@@ -90,6 +91,7 @@ fn apply(current: &mut Current, actions: &[Action]) {
                 let room = new_room(current);
                 current.portals.insert(driver.clone(), room.clone());
                 let state = current.rooms.get_mut(&room).unwrap();
+                state.employee = Some(employee.clone());
                 state.name = Some(name.clone());
                 state.topic = Some(topic.clone());
                 let ghost = crate::ids::ghost_user_id(
@@ -159,6 +161,13 @@ fn apply(current: &mut Current, actions: &[Action]) {
             }
             Action::Deactivate { user } => {
                 current.deactivated.insert(user.clone());
+            }
+            Action::LinkPortal { room, employee } => {
+                current.rooms.get_mut(room).unwrap().employee = Some(employee.clone());
+            }
+            Action::MoveDriver { .. } => {
+                let domain = <&ruma::ServerName>::try_from("dispatch.test").unwrap();
+                *current = moves::after(current, std::slice::from_ref(action), domain);
             }
         }
     }
@@ -400,5 +409,63 @@ fn names_from_the_template() {
     assert_eq!(
         erika("{Depot} · {display_name} [{threema_id}]"),
         "North · Driver 17 [DRV00017]"
+    );
+}
+
+#[test]
+fn a_driver_with_a_new_threema_id_keeps_the_portal() {
+    let mut directory = fleet();
+    let mut current = Current::default();
+    run(&directory, &mut current);
+    let room = current.portals[&id("DRV00001")].clone();
+
+    // The phone is new, and so is the Threema ID: the portal moves, nothing is created.
+    directory[0] = employee(&[
+        ("employee_id", "D1"),
+        ("display_name", "Driver 1"),
+        ("role", "driver"),
+        ("threema_id", "NEW00001"),
+        ("depot", "North"),
+        ("vehicle", "1"),
+    ]);
+    let actions = run(&directory, &mut current);
+    assert_eq!(
+        actions[0],
+        Action::MoveDriver {
+            room: room.clone(),
+            employee: "D1".into(),
+            from: id("DRV00001"),
+            to: id("NEW00001"),
+        }
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|a| matches!(a, Action::CreatePortal { .. } | Action::SetReadOnly { .. })),
+        "{actions:#?}"
+    );
+    assert_eq!(current.portals.get(&id("NEW00001")), Some(&room));
+    assert!(!current.portals.contains_key(&id("DRV00001")));
+    assert_eq!(
+        run(&directory, &mut current),
+        Vec::new(),
+        "nothing more to do"
+    );
+}
+
+#[test]
+fn portals_from_before_are_linked_to_their_employee() {
+    let directory = fleet();
+    let mut current = Current::default();
+    run(&directory, &mut current);
+    let room = current.portals[&id("DRV00001")].clone();
+    current.rooms.get_mut(&room).unwrap().employee = None;
+    let actions = run(&directory, &mut current);
+    assert_eq!(
+        actions,
+        [Action::LinkPortal {
+            room,
+            employee: "D1".into()
+        }]
     );
 }

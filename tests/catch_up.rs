@@ -11,9 +11,10 @@ use common::{
     bridge::Harness,
     dispatcher::Dispatcher,
     http_proxy::HttpProxy,
-    synapse::{DOMAIN, appservice_port, unique_localpart},
+    synapse::{DOMAIN, appservice_port, unique_localpart, wait_for},
     threema::add_phone,
 };
+use threema_bridge::store::OutboxState;
 use threema_gateway_sim::{Behaviour, Decoded, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -57,9 +58,18 @@ async fn a_message_the_homeserver_forgot_in_a_restart_still_reaches_the_driver()
     h.synapse.stop().await;
     proxy.pass();
     h.synapse.restart().await;
-    dispatcher.send_text(&room, "vier").await;
+    let vier = dispatcher.send_text(&room, "vier").await;
 
-    let inbox = sim.wait_inbox(&driver, 4, WAIT).await;
+    sim.wait_inbox(&driver, 4, WAIT).await;
+    // Everything the room holds is handled once "vier" is sent: nothing more comes.
+    wait_for("the last message sent", WAIT, || async {
+        let rows = h.bridge.store.outbox_by_event(&vier).await.unwrap();
+        rows.iter()
+            .any(|r| r.state == OutboxState::Sent)
+            .then_some(())
+    })
+    .await;
+    let inbox = sim.inbox(&driver);
     let texts: Vec<&str> = inbox
         .iter()
         .map(|m| match &m.message {

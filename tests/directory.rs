@@ -409,6 +409,39 @@ async fn a_dispatcher_opens_and_finds_only_the_drivers_in_her_scope() {
     );
 }
 
+/// Upgrading to an authoritative directory: whoever the wider rules before let into a portal
+/// (here one of `bridge.dispatchers` whom the directory does not list) is removed, and audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_account_the_directory_does_not_list_is_removed_at_the_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("directory.csv");
+    let t = tag();
+    let intern = unique_localpart("intern");
+    let intern_id = format!("@{intern}:{DOMAIN}");
+    let (mut h, sim) = Harness::with_simulator(|c| c.dispatchers = vec![intern_id.clone()]).await;
+    let intern = Dispatcher::login(h.synapse, &intern, "Intern").await;
+    let phone = add_phone(&sim, 'U', "Uwe", Behaviour::default());
+    sim.send_from_user(&phone, UserMessage::text("Hallo"))
+        .await
+        .unwrap();
+    let portal = intern.wait_invite(WAIT).await;
+    intern.join(&portal).await;
+
+    let mut driver = Row::driver(1, &format!("Up{t}"));
+    driver.threema_id = phone.clone();
+    write_csv(&csv, &[driver]);
+    h.config.directory = csv_config(&csv, &format!("Dispatch {t}"), "");
+    h.restart(Some(&sim)).await;
+    assert!(sync(&h).await.failed.is_empty());
+    intern
+        .wait_until("the intern out of the portal", WAIT, || async {
+            (!intern.rooms_in().contains(&portal)).then_some(())
+        })
+        .await;
+    assert_eq!(audited(&h, &intern.user_id, "access.removed").await, 1);
+    h.stop().await;
+}
+
 /// A driver with a new phone and a new Threema ID keeps their portal and its history: the new
 /// ghost joins, the old one leaves, the room's bridge state and alias name the new ID, and
 /// what still comes from the old ID is a former driver's.

@@ -1,30 +1,58 @@
 //! The rooms the bridge runs (portals, spaces, broadcast and quarantine rooms) stay closed:
 //! only the bot invites. Rooms get those power levels when they are created, rooms from before
 //! are brought there once at startup, and anyone a member invited anyway (before that, or
-//! through a homeserver that ignores it) is removed at once and audited.
+//! through a homeserver that ignores it) is removed at once and audited. Members who may no
+//! longer be there (let in under wider rules, such as `bridge.dispatchers` before a directory
+//! decided) are removed at startup and after every directory sync.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use ruma::{RoomId, UserId};
+use std::collections::{HashMap, HashSet};
+
+use ruma::{OwnedUserId, RoomId, UserId};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{Bridge, BridgeError, Outcome, threema_to_matrix::quarantine::QUARANTINE_ROOM};
-use crate::matrix::BOT_LEVEL;
+use crate::{
+    config::Level, directory::plan::Membership, matrix::BOT_LEVEL, store::RoomStateKind,
+    threema::ThreemaId,
+};
 
 /// Bridge state key: the rooms from before closed power levels have been closed.
 const CLOSED: &str = "rooms_closed";
 
-/// Brings every room the bridge runs to closed power levels, once (until it has succeeded for
-/// all of them, at every start).
+/// Brings every room the bridge runs to closed power levels, once: tried until it has
+/// succeeded for all of them. Under the directory's lock, since the directory changes power
+/// levels too (read-only portals) and either would undo the other's change.
 pub async fn close_existing(bridge: Arc<Bridge>, shutdown: CancellationToken) {
-    tokio::select! {
-        _ = shutdown.cancelled() => {}
-        result = bridge.close_rooms() => match result {
-            Ok(0) => {}
-            Ok(changed) => tracing::info!(changed, "rooms closed: only the bot invites"),
-            Err(e) => tracing::warn!(error = %e, "cannot close the rooms yet; trying at the next start"),
-        },
+    let mut pause = Duration::from_secs(5);
+    loop {
+        let result = {
+            let _one_at_a_time = bridge.directory_lock.lock().await;
+            bridge.close_rooms().await
+        };
+        let result = match result {
+            Ok(changed) => bridge
+                .remove_unpermitted()
+                .await
+                .map(|removed| (changed, removed)),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok((changed, removed)) => {
+                if changed + removed > 0 {
+                    tracing::info!(changed, removed, "rooms closed: only the bot invites");
+                }
+                return;
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot close the rooms yet; trying again"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
+        pause = (pause * 2).min(Duration::from_secs(300));
     }
 }
 
@@ -48,6 +76,58 @@ impl Bridge {
         }
         self.store.state_set_once(CLOSED, "1").await?;
         Ok(changed)
+    }
+
+    /// Removes (and audits) every member of a room the bridge runs who may not be there: in a
+    /// portal, whoever may not see its driver; elsewhere, whoever may not use the bridge. Those
+    /// the bridge knows of: it records memberships as the homeserver reports them. Returns how
+    /// many it removed.
+    pub(super) async fn remove_unpermitted(&self) -> Result<usize, BridgeError> {
+        let closed: HashSet<String> = (self.store.closed_rooms(QUARANTINE_ROOM).await?)
+            .into_iter()
+            .map(|room| room.to_string())
+            .collect();
+        let drivers: HashMap<String, ThreemaId> = (self.store.portals().await?)
+            .into_iter()
+            .map(|p| (p.room_id.to_string(), p.threema_id))
+            .collect();
+        let mut removed = 0;
+        for (room, kind, user, membership) in self.store.room_states().await? {
+            let in_room = Membership::parse(&membership).is_some_and(Membership::is_in);
+            let Ok(user) = OwnedUserId::try_from(user) else {
+                continue;
+            };
+            if kind != RoomStateKind::Member
+                || !in_room
+                || !closed.contains(&room)
+                || self.ghosts.is_bridge_user(&user)
+            {
+                continue;
+            }
+            let permitted = match drivers.get(&room) {
+                Some(driver) => self.access.may_see(&user, driver),
+                None => self.access.level(&user) >= Level::Dispatcher,
+            };
+            if permitted {
+                continue;
+            }
+            let room_id = RoomId::parse(&room)
+                .map_err(|e| BridgeError::BadEvent(format!("stored room {room:?}: {e}")))?;
+            self.matrix
+                .kick(&room_id, &user, "No longer permitted in this room.")
+                .await?;
+            self.record_member(&room, &user, Membership::Kicked).await?;
+            self.store
+                .audit(
+                    "bridge",
+                    "access.removed",
+                    user.as_str(),
+                    &format!("not permitted in {room}: removed"),
+                )
+                .await?;
+            removed += 1;
+        }
+        Ok(removed)
     }
 
     /// Raises the level to invite to the bot's; the rest of the power levels stays.

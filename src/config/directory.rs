@@ -9,7 +9,10 @@ use ruma::ServerName;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{DirectoryConfig, HttpSourceConfig, RawDirectory, RawHttpSource, check::Checker};
-use crate::directory::{plan::Settings, snapshot::Safety};
+use crate::directory::{
+    plan::{Settings, template_attributes},
+    snapshot::Safety,
+};
 
 /// The shortest SCIM bearer token accepted. It is all that stands between the network and the
 /// directory (whoever holds it can make themselves a dispatcher or offboard anyone), and an
@@ -62,11 +65,26 @@ pub(super) fn check(
         .as_ref()
         .map(|_| attribute_names(&raw.attributes));
     if let Some(kept) = &attributes {
+        let templates = |t: &Option<String>| t.as_deref().map(template_attributes);
         for (key, used) in [
-            ("directory.space_attributes", &raw.space_attributes),
-            ("directory.scope_attributes", &raw.scope_attributes),
+            (
+                "directory.space_attributes",
+                Some(attribute_names(&raw.space_attributes)),
+            ),
+            (
+                "directory.scope_attributes",
+                Some(attribute_names(&raw.scope_attributes)),
+            ),
+            (
+                "directory.ghost_name_template",
+                templates(&raw.ghost_name_template),
+            ),
+            (
+                "directory.former_name_template",
+                templates(&raw.former_name_template),
+            ),
         ] {
-            for name in attribute_names(used) {
+            for name in used.into_iter().flatten() {
                 if !kept.contains(&name) {
                     c.fail::<()>(
                         key,

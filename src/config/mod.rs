@@ -193,18 +193,14 @@ impl DirectoryConfig {
         self.csv.is_some() || self.http.is_some() || self.scim_token.is_some()
     }
 
-    /// The attributes kept from the HTTP source: `directory.attributes`, or only those spaces
-    /// and scopes use. An HR system answers with whatever it holds about a person; the bridge
-    /// keeps what it was told to need. CSV exports and SCIM keep every attribute unless
-    /// `directory.attributes` is set (see [`DirectoryConfig::attributes`]).
+    /// The attributes kept from the HTTP source: `directory.attributes`, or only those spaces,
+    /// scopes and name templates use. An HR system answers with whatever it holds about a
+    /// person; the bridge keeps what it was told to need. CSV exports and SCIM keep every
+    /// attribute unless `directory.attributes` is set (see [`DirectoryConfig::attributes`]).
     pub fn http_attributes(&self) -> Vec<String> {
-        self.attributes.clone().unwrap_or_else(|| {
-            let mut used = self.plan.space_attributes.clone();
-            used.extend(self.plan.scope_attributes.iter().cloned());
-            used.sort();
-            used.dedup();
-            used
-        })
+        self.attributes
+            .clone()
+            .unwrap_or_else(|| self.plan.used_attributes())
     }
 }
 
@@ -391,10 +387,22 @@ mod tests {
         .unwrap();
         let kept = Some(vec!["vehicle".to_owned(), "depot".to_owned()]);
         assert_eq!(config.directory.attributes, kept);
-        let config =
-            with_directory(&format!("{{{scim}, space_attributes: [team, depot]}}")).unwrap();
+        let config = with_directory(&format!(
+            "{{{scim}, space_attributes: [team, depot], \
+              ghost_name_template: '{{display_name}} ({{Vehicle}})'}}"
+        ))
+        .unwrap();
         assert_eq!(config.directory.attributes, None, "CSV and SCIM keep all");
-        assert_eq!(config.directory.http_attributes(), ["depot", "team"]);
+        assert_eq!(
+            config.directory.http_attributes(),
+            ["depot", "team", "vehicle"],
+            "what spaces and names use"
+        );
+        let refused = super::tests::problems(with_directory(&format!(
+            "{{{scim}, attributes: [depot], \
+              ghost_name_template: '{{display_name}} ({{vehicle}})'}}"
+        )));
+        assert_eq!(refused[0].key, "directory.ghost_name_template");
     }
 
     #[test]

@@ -18,7 +18,10 @@ use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
-use crate::{bridge::matrix_to_threema::pushed, ids::parse_ghost_user_id};
+use crate::{
+    bridge::matrix_to_threema::{catch_up, pushed},
+    ids::parse_ghost_user_id,
+};
 
 /// Checks the hs_token, from `Authorization: Bearer` or the legacy `access_token` query
 /// parameter, in constant time.
@@ -50,7 +53,7 @@ fn query_token(uri: &Uri) -> Option<String> {
 }
 
 /// `PUT /_matrix/app/v1/transactions/{txnId}`: persist, then acknowledge. The transaction id
-/// is not a key (Synapse restarts its counter); events dedup on their event id. Refused while a
+/// is not a key (Synapse restarts its counter); events dedup on their event id. Held while a
 /// catch-up runs, so that what it recovers is stored before anything newer.
 pub async fn push_events(
     State(state): State<AppState>,
@@ -61,7 +64,7 @@ pub async fn push_events(
         BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge(state.max_body_bytes),
         other => ApiError::BadJson(other.body_text()),
     })?;
-    if !state.bridge.catch_up.accepts_pushes() {
+    if !state.bridge.catch_up.wait(catch_up::HOLD).await {
         return Err(ApiError::CatchingUp);
     }
     let transaction = parse_transaction(&txn_id, &body)?;

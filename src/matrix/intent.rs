@@ -251,17 +251,25 @@ impl MatrixClient {
         }
     }
 
-    /// Uploads `data` to the media repository as `as_user`; returns its `mxc://` URI.
-    ///
-    /// `GET /_matrix/client/v1/media/config`: the largest upload the homeserver takes (bytes).
+    /// `GET /_matrix/client/v1/media/config` (before Matrix 1.11: `/_matrix/media/v3/config`):
+    /// the largest upload the homeserver takes (bytes).
     pub async fn upload_limit(&self) -> Result<u64, MatrixError> {
         use ruma::api::client::authenticated_media::get_media_config;
-        let response = self
-            .send(get_media_config::v1::Request::new(), None)
-            .await?;
-        Ok(response.upload_size.into())
+        match self.send(get_media_config::v1::Request::new(), None).await {
+            Ok(response) => Ok(response.upload_size.into()),
+            Err(e)
+                if e.errcode() == Some("M_UNRECOGNIZED") || e.errcode() == Some("M_NOT_FOUND") =>
+            {
+                #[allow(deprecated)]
+                let request = ruma::api::client::media::get_media_config::v3::Request::new();
+                Ok(self.send(request, None).await?.upload_size.into())
+            }
+            Err(e) => Err(e),
+        }
     }
 
+    /// Uploads `data` to the media repository as `as_user`; returns its `mxc://` URI.
+    ///
     /// Not idempotent: a retry after a lost answer stores the bytes twice (an unused copy, no
     /// harm to the room).
     pub async fn upload(

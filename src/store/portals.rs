@@ -51,19 +51,16 @@ impl Store {
             .transpose()
     }
 
-    /// Every room the bridge keeps: portals, broadcast rooms, management rooms, and the room
-    /// stored under `state_key` in the bridge's state (the quarantine room).
+    /// Every room the bridge keeps: the [`Store::closed_rooms`] and the management rooms.
     pub async fn bridged_rooms(&self, state_key: &str) -> Result<Vec<OwnedRoomId>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT room_id FROM portal UNION SELECT room_id FROM broadcast_room \
-             UNION SELECT room_id FROM management_room \
-             UNION SELECT value AS room_id FROM bridge_state WHERE key = $1",
-        )
+        let rows = sqlx::query(&format!(
+            "{CLOSED_ROOMS} UNION SELECT room_id FROM management_room"
+        ))
         .bind(state_key)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| id_column(row, "portal", "room_id"))
+            .map(|row| id_column(row, "room", "room_id"))
             .collect()
     }
 
@@ -75,7 +72,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
-            .map(|row| id_column(row, "portal", "room_id"))
+            .map(|row| id_column(row, "room", "room_id"))
             .collect()
     }
 

@@ -245,6 +245,10 @@ impl Bridge {
             // What still comes from an old ID is a former driver's.
             self.load_directory_view().await?;
         }
+        // The plan removes the dispatchers the directory lists; this, everyone else.
+        if let Err(e) = self.remove_unpermitted().await {
+            tracing::warn!(error = %e, "cannot remove members who may not be in a room");
+        }
         Ok(())
     }
 

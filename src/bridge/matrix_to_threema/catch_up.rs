@@ -2,9 +2,11 @@
 //! transaction in memory and forgets them when it stops (synapse#11637): a dispatcher's message
 //! sent just before a restart would never reach the driver. So at start, and whenever the
 //! homeserver was away, the bridge reads the recent timeline of each room it keeps and stores
-//! what it has not seen (the inbox dedups on event ids). Until that is done, transactions are
-//! refused: Synapse stores refused ones and sends them again, so what was missed keeps its
-//! place before anything newer.
+//! what it has not seen (the inbox dedups on event ids). Until that is done, a transaction
+//! waits before it is stored, so what was missed keeps its place before anything newer. It is
+//! held rather than refused: Synapse would take a refusal as the bridge being down, and drops
+//! receipts and typing while it thinks so. Only a catch-up longer than [`HOLD`] refuses it
+//! (Synapse keeps it and sends it again).
 
 use std::{
     sync::{Arc, Mutex},
@@ -19,7 +21,7 @@ use super::pushed;
 use crate::{
     bridge::{Bridge, threema_to_matrix::quarantine::QUARANTINE_ROOM},
     matrix::{MatrixError, RetryPolicy},
-    store::{NewInboxItem, now_ms},
+    store::{NewInboxItem, StoreError, now_ms},
 };
 
 /// How often the homeserver is asked whether it is there, and how often again while it is not.
@@ -35,17 +37,35 @@ const PAGE: u32 = 100;
 const MAX_PAGES: usize = 10;
 /// Rooms read at once.
 const CONCURRENCY: usize = 4;
+/// How long a transaction waits for a running catch-up (Synapse gives up on it after a minute).
+pub const HOLD: Duration = Duration::from_secs(30);
 
 /// Whether a catch-up is due, and from when: transactions wait until it is done.
 #[derive(Debug, Default)]
 pub struct CatchUp {
     /// Read the timeline from this time on (ms since the epoch).
     due: Mutex<Option<i64>>,
+    /// Rung when a catch-up is done.
+    finished: tokio::sync::Notify,
 }
 
 impl CatchUp {
     pub fn accepts_pushes(&self) -> bool {
         self.due().is_none()
+    }
+
+    /// Waits up to `limit` until no catch-up is due; whether none is.
+    pub async fn wait(&self, limit: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let finished = self.finished.notified();
+            if self.accepts_pushes() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, finished).await.is_err() {
+                return self.accepts_pushes();
+            }
+        }
     }
 
     /// At start: whatever Synapse may have dropped since the newest event received (`None`:
@@ -67,6 +87,7 @@ impl CatchUp {
 
     fn done(&self) {
         *self.due.lock().expect("catch-up lock") = None;
+        self.finished.notify_waiters();
     }
 }
 
@@ -112,27 +133,14 @@ pub async fn watch(bridge: Arc<Bridge>, shutdown: CancellationToken) {
 /// Stores the events of every room the bridge keeps from `since_ms` on that it has not seen.
 async fn catch_up(bridge: &Bridge, since_ms: i64) -> Result<(), crate::bridge::BridgeError> {
     let rooms = bridge.store.bridged_rooms(QUARANTINE_ROOM).await?;
-    let read = stream::iter(rooms.iter().cloned())
-        .map(|room_id| async move {
-            let events = missed_in_room(bridge, &room_id, since_ms).await;
-            (room_id, events)
-        })
+    let results: Vec<Result<u64, StoreError>> = stream::iter(rooms.iter().cloned())
+        .map(|room_id| async move { catch_up_room(bridge, &room_id, since_ms).await })
         .buffer_unordered(CONCURRENCY)
-        .collect::<Vec<_>>()
+        .collect()
         .await;
     let mut stored = 0;
-    for (room_id, events) in read {
-        match events {
-            Ok(Some(items)) => stored += bridge.store.inbox_push(&items).await?,
-            Ok(None) => {
-                tracing::warn!(%room_id, "too much since the last contact to catch up; left to the homeserver")
-            }
-            // The bot was removed, or the room is gone: nothing of it is bridged any more.
-            Err(e) if !e.is_transient() => {
-                tracing::debug!(%room_id, error = %e, "room not readable; not caught up")
-            }
-            Err(e) => return Err(e.into()),
-        }
+    for result in results {
+        stored += result?;
     }
     if stored > 0 {
         tracing::warn!(
@@ -145,6 +153,26 @@ async fn catch_up(bridge: &Bridge, since_ms: i64) -> Result<(), crate::bridge::B
         tracing::info!(rooms = rooms.len(), "caught up: nothing was missed");
     }
     Ok(())
+}
+
+/// One room's missed events, stored; how many. A room that cannot be read (the client retried
+/// already) is left out with a warning: one room must not hold up every other's messages.
+async fn catch_up_room(
+    bridge: &Bridge,
+    room_id: &RoomId,
+    since_ms: i64,
+) -> Result<u64, StoreError> {
+    match missed_in_room(bridge, room_id, since_ms).await {
+        Ok(Some(items)) => bridge.store.inbox_push(&items).await,
+        Ok(None) => {
+            tracing::warn!(%room_id, "too much since the last contact to catch up; left to the homeserver");
+            Ok(0)
+        }
+        Err(e) => {
+            tracing::warn!(%room_id, error = %e, "room not readable; not caught up");
+            Ok(0)
+        }
+    }
 }
 
 /// The room's timeline from `since_ms` on as inbox rows, oldest first; `None` if it is longer
@@ -188,7 +216,8 @@ fn sent_at(raw: &Raw<AnyTimelineEvent>) -> Option<i64> {
     raw.get_field::<i64>("origin_server_ts").ok().flatten()
 }
 
-/// Synapse retries refused transactions with a growing backoff; a ping makes it retry now.
+/// Synapse retries a transaction refused after [`HOLD`] with a growing backoff; a ping makes
+/// it retry now.
 async fn resume_pushes(bridge: &Bridge) {
     let registration = &bridge.config.appservice.registration;
     let txn = format!("catch-up-{}", hex::encode(rand::random::<[u8; 8]>()));

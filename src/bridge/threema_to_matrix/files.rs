@@ -109,6 +109,14 @@ pub enum StandIn {
 }
 
 impl StandIn {
+    /// The homeserver refused the upload of the file `name` of `size` bytes.
+    pub fn too_large(name: &str, size: u64) -> String {
+        format!(
+            "📎 {name} ({}) was not bridged: the homeserver does not take files this large.",
+            megabytes(size)
+        )
+    }
+
     pub fn text(&self) -> &str {
         match self {
             StandIn::TooLarge(text) | StandIn::NotFetched(text) | StandIn::Gone(text) => text,

@@ -221,7 +221,7 @@ impl Bridge {
         };
         let plan = convert::media_plan(&incoming.message, media)
             .ok_or_else(|| BridgeError::BadEvent("not a file message".into()))?;
-        let url = self
+        let uploaded = self
             .matrix
             .upload(
                 media.data.clone(),
@@ -229,7 +229,16 @@ impl Bridge {
                 Some(&plan.file_name),
                 ghost,
             )
-            .await?;
+            .await;
+        let url = match uploaded {
+            Ok(url) => url,
+            // Its limit is lower than it said: the file's place says so rather than nothing.
+            Err(e) if e.errcode() == Some("M_TOO_LARGE") => {
+                let text = super::files::StandIn::too_large(&plan.file_name, plan.size as u64);
+                return Ok(convert::text("m.notice", &text, None));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let thumbnail = match (&media.thumbnail, &plan.thumbnail_mimetype) {
             (Some(bytes), Some(mimetype)) => Some((
                 self.matrix

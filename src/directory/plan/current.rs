@@ -43,7 +43,7 @@ impl Membership {
     }
 
     /// Invited or joined: in the room as far as access goes.
-    pub(super) fn is_in(self) -> bool {
+    pub fn is_in(self) -> bool {
         matches!(self, Membership::Invite | Membership::Join)
     }
 }

@@ -25,7 +25,7 @@ use threema_protocol::ThreemaId;
 
 pub use action::{Action, Room};
 pub use current::{Current, Membership, RoomState};
-pub use names::render_name;
+pub use names::{render_name, template_attributes};
 pub use people::{Driver, dispatchers, drivers, in_scope, may_see};
 
 /// How the directory becomes rooms (the `directory:` config keys).
@@ -59,6 +59,21 @@ pub enum SpaceKey {
     },
     /// Portals of drivers who left.
     Former,
+}
+
+impl Settings {
+    /// The attributes spaces, scopes and name templates read, each once.
+    pub fn used_attributes(&self) -> Vec<String> {
+        let mut used: Vec<String> = (self.space_attributes.iter())
+            .chain(&self.scope_attributes)
+            .cloned()
+            .chain(template_attributes(&self.ghost_name_template))
+            .chain(template_attributes(&self.former_name_template))
+            .collect();
+        used.sort();
+        used.dedup();
+        used
+    }
 }
 
 impl SpaceKey {

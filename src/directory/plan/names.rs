@@ -4,6 +4,24 @@ use threema_protocol::ThreemaId;
 
 use crate::directory::Record;
 
+/// The attributes a name template reads (its placeholders other than the record's own
+/// fields), lower-case.
+pub fn template_attributes(template: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let Some(len) = rest[open..].find('}') else {
+            break;
+        };
+        let key = rest[open + 1..open + len].trim().to_lowercase();
+        if !["display_name", "employee_id", "threema_id", "name", ""].contains(&key.as_str()) {
+            out.push(key);
+        }
+        rest = &rest[open + len + 1..];
+    }
+    out
+}
+
 /// The template with the record's fields filled in. A bracketed part (`(Truck {vehicle})`,
 /// `[{team}]`) whose placeholders are all empty is left out, so a missing attribute leaves no
 /// `(Truck )` behind.

@@ -5,9 +5,11 @@
 //! longer be there (let in under wider rules, such as `bridge.dispatchers` before a directory
 //! decided) are removed at startup and after every directory sync.
 
-use std::{sync::Arc, time::Duration};
-
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 
 use ruma::{OwnedUserId, RoomId, UserId};
 use serde_json::json;
@@ -28,17 +30,12 @@ const CLOSED: &str = "rooms_closed";
 pub async fn close_existing(bridge: Arc<Bridge>, shutdown: CancellationToken) {
     let mut pause = Duration::from_secs(5);
     loop {
-        let result = {
+        let result = async {
             let _one_at_a_time = bridge.directory_lock.lock().await;
-            bridge.close_rooms().await
-        };
-        let result = match result {
-            Ok(changed) => bridge
-                .remove_unpermitted()
-                .await
-                .map(|removed| (changed, removed)),
-            Err(e) => Err(e),
-        };
+            let changed = bridge.close_rooms().await?;
+            Ok::<_, BridgeError>((changed, bridge.remove_unpermitted().await?))
+        }
+        .await;
         match result {
             Ok((changed, removed)) => {
                 if changed + removed > 0 {

@@ -21,7 +21,7 @@ use crate::{
         self, AppState,
         threema::{CallbackState, RefusalGuard, TrustedProxies},
     },
-    matrix::{MatrixClient, MatrixError, RetryPolicy},
+    matrix::{MatrixClient, MatrixError},
     store::{Store, StoreError},
     threema::{ThreemaClient, ThreemaError},
 };
@@ -173,10 +173,7 @@ impl Running {
         let state = AppState {
             bridge: self.bridge.clone(),
             hs_token: self.config.appservice.registration.hs_token.clone(),
-            probe: self.bridge.matrix.clone().with_retry(RetryPolicy {
-                attempts: 1,
-                ..Default::default()
-            }),
+            probe: self.bridge.matrix.once(),
             max_body_bytes: self.config.appservice.max_body_bytes,
         };
         let token = self.shutdown.clone();

@@ -15,7 +15,7 @@ use common::{
 use serde_json::{Value, json};
 use threema_bridge::bridge::directory::{SyncOptions, SyncReport};
 use threema_bridge::store::RoomStateKind;
-use threema_gateway_sim::{Behaviour, Fault, UserMessage};
+use threema_gateway_sim::{Behaviour, Fault, Simulator, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(120);
 const BOT: &str = "@threemabot:dispatch.test";
@@ -409,6 +409,55 @@ async fn a_dispatcher_opens_and_finds_only_the_drivers_in_her_scope() {
     );
 }
 
+/// A CSV directory of one driver (on a simulated phone) and the desk, synced, with the desk in
+/// the driver's portal; unknown senders are rejected.
+struct OneDriver {
+    h: Harness,
+    sim: Simulator,
+    desk: Dispatcher,
+    csv: PathBuf,
+    rows: Vec<Row>,
+    phone: String,
+    portal: String,
+    _dir: tempfile::TempDir,
+}
+
+/// [`OneDriver`], the phone's ID starting with `letter`, the driver in a depot named `depot`
+/// and a tag of this run.
+async fn one_driver_and_the_desk(letter: char, nickname: &str, depot: &str) -> OneDriver {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("directory.csv");
+    let t = tag();
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.directory = csv_config(&csv, &format!("Dispatch {t}"), "");
+        c.unknown_senders = "reject".into();
+    })
+    .await;
+    let desk = Dispatcher::fresh(h.synapse, "desk").await;
+    let phone = add_phone(&sim, letter, nickname, Behaviour::default());
+    let mut driver = Row::driver(1, &format!("{depot}{t}"));
+    driver.threema_id = phone.clone();
+    let rows = vec![driver, Row::dispatcher(&desk.user_id, "")];
+    write_csv(&csv, &rows);
+    assert!(sync(&h).await.failed.is_empty());
+    let portal = portal_of(&h, &phone).await;
+    desk.wait_until("the portal invite", WAIT, || async {
+        desk.rooms_in().contains(&portal).then_some(())
+    })
+    .await;
+    desk.join(&portal).await;
+    OneDriver {
+        h,
+        sim,
+        desk,
+        csv,
+        rows,
+        phone,
+        portal,
+        _dir: dir,
+    }
+}
+
 /// Upgrading to an authoritative directory: whoever the wider rules before let into a portal
 /// (here one of `bridge.dispatchers` whom the directory does not list) is removed, and audited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -447,28 +496,17 @@ async fn an_account_the_directory_does_not_list_is_removed_at_the_upgrade() {
 /// what still comes from the old ID is a former driver's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_driver_with_a_new_threema_id_keeps_the_portal() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("directory.csv");
-    let t = tag();
-    let (h, sim) = Harness::with_simulator(|c| {
-        c.directory = csv_config(&csv, &format!("Dispatch {t}"), "");
-        c.unknown_senders = "reject".into();
-    })
-    .await;
-    let desk = Dispatcher::fresh(h.synapse, "desk").await;
-    let old_phone = add_phone(&sim, 'O', "Olga", Behaviour::default());
+    let OneDriver {
+        h,
+        sim,
+        desk,
+        csv,
+        mut rows,
+        phone: old_phone,
+        portal,
+        _dir,
+    } = one_driver_and_the_desk('O', "Olga", "East").await;
     let new_phone = add_phone(&sim, 'N', "Olga", Behaviour::default());
-    let mut driver = Row::driver(1, &format!("East{t}"));
-    driver.threema_id = old_phone.clone();
-    let mut rows = vec![driver, Row::dispatcher(&desk.user_id, "")];
-    write_csv(&csv, &rows);
-    assert!(sync(&h).await.failed.is_empty());
-    let portal = portal_of(&h, &old_phone).await;
-    desk.wait_until("the portal invite", WAIT, || async {
-        desk.rooms_in().contains(&portal).then_some(())
-    })
-    .await;
-    desk.join(&portal).await;
     sim.send_from_user(&old_phone, UserMessage::text("Altes Handy"))
         .await
         .unwrap();
@@ -531,27 +569,16 @@ async fn a_driver_with_a_new_threema_id_keeps_the_portal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_driver_past_the_leaving_date_is_offboarded() {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("directory.csv");
-    let t = tag();
-    let (h, sim) = Harness::with_simulator(|c| {
-        c.directory = csv_config(&csv, &format!("Dispatch {t}"), "");
-        c.unknown_senders = "reject".into();
-    })
-    .await;
-    let desk = Dispatcher::fresh(h.synapse, "desk").await;
-    let phone = add_phone(&sim, 'L', "Leo", Behaviour::default());
-    let mut driver = Row::driver(1, &format!("West{t}"));
-    driver.threema_id = phone.clone();
-    let rows = vec![driver, Row::dispatcher(&desk.user_id, "")];
-    write_csv(&csv, &rows);
-    assert!(sync(&h).await.failed.is_empty());
-    let portal = portal_of(&h, &phone).await;
-    desk.wait_until("the portal invite", WAIT, || async {
-        desk.rooms_in().contains(&portal).then_some(())
-    })
-    .await;
-    desk.join(&portal).await;
+    let OneDriver {
+        h,
+        sim,
+        desk,
+        csv,
+        rows,
+        phone,
+        portal,
+        _dir,
+    } = one_driver_and_the_desk('L', "Leo", "West").await;
     sim.send_from_user(&phone, UserMessage::text("Tour beendet"))
         .await
         .unwrap();

@@ -246,29 +246,16 @@ async fn a_portal_stays_closed_to_anyone_the_bridge_did_not_invite() {
 
 /// Sets the level needed to invite in `room` as the bot (the room's admin), as it was before.
 async fn set_invite_level(h: &Harness, room: &str, level: i64) {
-    let (as_token, _) = h.synapse.tokens();
-    let url = format!(
-        "{}/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/",
-        h.synapse.url
-    );
-    let http = reqwest::Client::new();
-    let mut levels: serde_json::Value = http
-        .get(&url)
-        .bearer_auth(&as_token)
-        .send()
+    let room = ruma::RoomId::parse(room).unwrap();
+    let matrix = &h.bridge.matrix;
+    let mut levels = matrix
+        .state(&room, "m.room.power_levels", "")
         .await
         .unwrap()
-        .json()
+        .expect("power levels");
+    levels["invite"] = level.into();
+    matrix
+        .set_state(&room, "m.room.power_levels", "", &levels)
         .await
         .unwrap();
-    levels["invite"] = level.into();
-    let status = http
-        .put(&url)
-        .bearer_auth(&as_token)
-        .json(&levels)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert!(status.is_success(), "{status}");
 }

@@ -110,17 +110,8 @@ impl Bridge {
             }
             let room_id = RoomId::parse(&room)
                 .map_err(|e| BridgeError::BadEvent(format!("stored room {room:?}: {e}")))?;
-            self.matrix
-                .kick(&room_id, &user, "No longer permitted in this room.")
-                .await?;
-            self.record_member(&room, &user, Membership::Kicked).await?;
-            self.store
-                .audit(
-                    "bridge",
-                    "access.removed",
-                    user.as_str(),
-                    &format!("not permitted in {room}: removed"),
-                )
+            let why = format!("not permitted in {room}");
+            self.remove_member(&room_id, &user, "No longer permitted in this room.", &why)
                 .await?;
             removed += 1;
         }
@@ -161,20 +152,34 @@ impl Bridge {
         {
             return Ok(None);
         }
-        self.matrix
-            .kick(room_id, user, "Only the bridge invites to this room.")
+        let why = format!("invited to {room_id} by {inviter}");
+        self.remove_member(room_id, user, "Only the bridge invites to this room.", &why)
+            .await?;
+        tracing::warn!(%room_id, %user, %inviter, "removed a member the bridge did not invite");
+        Ok(Some(Outcome::refused(format!(
+            "{user} invited by {inviter}: removed"
+        ))))
+    }
+
+    /// Kicks `user` (telling them `reason`), records it, and audits `why` they were removed.
+    async fn remove_member(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        reason: &str,
+        why: &str,
+    ) -> Result<(), BridgeError> {
+        self.matrix.kick(room_id, user, reason).await?;
+        self.record_member(room_id.as_str(), user, Membership::Kicked)
             .await?;
         self.store
             .audit(
                 "bridge",
                 "access.removed",
                 user.as_str(),
-                &format!("invited to {room_id} by {inviter}: removed"),
+                &format!("{why}: removed"),
             )
             .await?;
-        tracing::warn!(%room_id, %user, %inviter, "removed a member the bridge did not invite");
-        Ok(Some(Outcome::refused(format!(
-            "{user} invited by {inviter}: removed"
-        ))))
+        Ok(())
     }
 }

@@ -113,6 +113,15 @@ impl MatrixClient {
         self
     }
 
+    /// A client that tries each request once: for asking whether the homeserver is there, and
+    /// for callers that retry themselves.
+    pub fn once(&self) -> Self {
+        self.clone().with_retry(RetryPolicy {
+            attempts: 1,
+            ..Default::default()
+        })
+    }
+
     /// How many requests this client (and its clones) sent to the homeserver.
     pub fn requests_sent(&self) -> u64 {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)

@@ -53,21 +53,20 @@ impl Store {
 
     /// Every room the bridge keeps: the [`Store::closed_rooms`] and the management rooms.
     pub async fn bridged_rooms(&self, state_key: &str) -> Result<Vec<OwnedRoomId>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "{CLOSED_ROOMS} UNION SELECT room_id FROM management_room"
-        ))
-        .bind(state_key)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| id_column(row, "room", "room_id"))
-            .collect()
+        let sql = format!("{CLOSED_ROOMS} UNION SELECT room_id FROM management_room");
+        self.room_ids(&sql, state_key).await
     }
 
     /// The rooms the bridge runs, where only the bot invites: portals, spaces, broadcast rooms
     /// and the room stored under `state_key` (the quarantine room).
     pub async fn closed_rooms(&self, state_key: &str) -> Result<Vec<OwnedRoomId>, StoreError> {
-        let rows = sqlx::query(&format!("{CLOSED_ROOMS} ORDER BY room_id"))
+        self.room_ids(&format!("{CLOSED_ROOMS} ORDER BY room_id"), state_key)
+            .await
+    }
+
+    /// The `room_id` column of a query over [`CLOSED_ROOMS`].
+    async fn room_ids(&self, sql: &str, state_key: &str) -> Result<Vec<OwnedRoomId>, StoreError> {
+        let rows = sqlx::query(sql)
             .bind(state_key)
             .fetch_all(&self.pool)
             .await?;

@@ -258,13 +258,33 @@ impl Bridge {
         driver: &ThreemaId,
         action: &Action,
     ) -> Result<(), BridgeError> {
+        self.ghost_in(room, driver).await?;
+        self.audit_action("driver.returned", driver.as_str(), action)
+            .await
+    }
+
+    /// The driver's ghost (registered if need be) joined to the room, and recorded.
+    async fn ghost_in(&self, room: &str, driver: &ThreemaId) -> Result<(), BridgeError> {
         let room_id = parse_room(room)?;
         let ghost = self.ghosts.ensure(driver).await?;
         self.matrix.ensure_invited(&room_id, &ghost).await?;
         self.matrix.join(&room_id, &ghost).await?;
-        self.record_member(room, &ghost, Membership::Join).await?;
-        self.audit_action("driver.returned", driver.as_str(), action)
-            .await
+        self.record_member(room, &ghost, Membership::Join).await
+    }
+
+    /// The driver's ghost out of the room (if it is in), and recorded.
+    async fn ghost_out(
+        &self,
+        room: &str,
+        driver: &ThreemaId,
+        reason: &str,
+    ) -> Result<(), BridgeError> {
+        let ghost = self.ghosts.user_id(driver);
+        match self.matrix.leave(&parse_room(room)?, &ghost, reason).await {
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") => {} // not in the room
+            other => other?,
+        }
+        self.record_member(room, &ghost, Membership::Leave).await
     }
 
     /// The employee's portal under their new Threema ID: the new ghost in, the old one out, and
@@ -286,21 +306,8 @@ impl Bridge {
             .room_state_set("", RoomStateKind::Retired, from.as_str(), employee)
             .await?;
         self.portals.move_to(&room_id, from, to, &name).await?;
-        let ghost = self.ghosts.ensure(to).await?;
-        self.matrix.ensure_invited(&room_id, &ghost).await?;
-        self.matrix.join(&room_id, &ghost).await?;
-        self.record_member(room, &ghost, Membership::Join).await?;
-        let old_ghost = self.ghosts.user_id(from);
-        match self
-            .matrix
-            .leave(&room_id, &old_ghost, "new Threema ID")
-            .await
-        {
-            Err(e) if e.errcode() == Some("M_FORBIDDEN") => {} // not in the room
-            other => other?,
-        }
-        self.record_member(room, &old_ghost, Membership::Leave)
-            .await?;
+        self.ghost_in(room, to).await?;
+        self.ghost_out(room, from, "new Threema ID").await?;
         self.audit_action("driver.moved", to.as_str(), action).await
     }
 
@@ -311,16 +318,7 @@ impl Bridge {
         driver: &ThreemaId,
         action: &Action,
     ) -> Result<(), BridgeError> {
-        let ghost = self.ghosts.user_id(driver);
-        match self
-            .matrix
-            .leave(&parse_room(room)?, &ghost, "left the company")
-            .await
-        {
-            Err(e) if e.errcode() == Some("M_FORBIDDEN") => {} // not in the room
-            other => other?,
-        }
-        self.record_member(room, &ghost, Membership::Leave).await?;
+        self.ghost_out(room, driver, "left the company").await?;
         self.audit_action("driver.offboarded", driver.as_str(), action)
             .await
     }

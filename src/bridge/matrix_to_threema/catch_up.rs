@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::pushed;
 use crate::{
     bridge::{Bridge, threema_to_matrix::quarantine::QUARANTINE_ROOM},
-    matrix::{MatrixError, RetryPolicy},
+    matrix::MatrixError,
     store::{NewInboxItem, StoreError, now_ms},
 };
 
@@ -94,10 +94,7 @@ impl CatchUp {
 /// Watches the homeserver until `shutdown`: a catch-up at start if one is due, and one after
 /// every time the homeserver could not be reached.
 pub async fn watch(bridge: Arc<Bridge>, shutdown: CancellationToken) {
-    let probe = bridge.matrix.clone().with_retry(RetryPolicy {
-        attempts: 1,
-        ..Default::default()
-    });
+    let probe = bridge.matrix.once();
     let mut last_contact = now_ms();
     loop {
         let reachable = probe.versions().await.is_ok();

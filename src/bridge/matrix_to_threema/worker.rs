@@ -325,8 +325,6 @@ impl Bridge {
                 .remove_if_closed(&event.room_id, &user, &event.sender)
                 .await?
         {
-            self.record_member(event.room_id.as_str(), &user, Membership::Kicked)
-                .await?;
             return Ok(removed);
         }
         let membership = match membership {

@@ -17,7 +17,6 @@ use bridge_convert::format;
 use super::convert::{self, Uploaded};
 use crate::{
     bridge::{Bridge, BridgeError, Incoming},
-    matrix::RetryPolicy,
     store::{Direction, MessageMapping, Poll},
     threema::{
         ThreemaId,
@@ -390,11 +389,12 @@ impl Bridge {
         );
         request.timestamp =
             UInt::new(incoming.date.max(0) as u64 * 1000).map(MilliSecondsSinceUnixEpoch);
-        let once = self.matrix.clone().with_retry(RetryPolicy {
-            attempts: 1,
-            ..RetryPolicy::default()
-        });
-        Ok(once.send(request, Some(ghost)).await?.event_id)
+        Ok(self
+            .matrix
+            .once()
+            .send(request, Some(ghost))
+            .await?
+            .event_id)
     }
 
     /// `sender`'s event whose content has `key` = `value` among its latest in the room, if

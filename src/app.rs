@@ -13,7 +13,7 @@ use crate::{
         broadcast::BroadcastFanout,
         closed_rooms, credits,
         matrix_to_threema::{MatrixInbox, ThreemaOutbox, catch_up},
-        queue,
+        prune, queue,
         threema_to_matrix::ThreemaInbox,
     },
     config::Config,
@@ -247,6 +247,11 @@ impl Running {
             shutdown.clone(),
         ));
         tasks.spawn(bridge.clone().run_directory(shutdown.clone()));
+        tasks.spawn(prune::watch(
+            bridge.store.clone(),
+            self.config.retention.inbox,
+            shutdown.clone(),
+        ));
     }
 }
 

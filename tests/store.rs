@@ -52,6 +52,7 @@ on_both_databases!(
     directory_changes_are_stored_with_their_audit,
     a_changed_phone_or_email_is_looked_up_again,
     room_state_records_what_was_set,
+    handled_rows_past_their_retention_are_pruned,
     broadcasts_start_once_and_report_each_recipient,
 );
 
@@ -953,6 +954,100 @@ async fn room_state_records_what_was_set(store: Store, _url: &str) {
     assert_eq!(
         store.spaces().await.unwrap(),
         [("depot=North".to_owned(), "!s:x".to_owned())]
+    );
+}
+
+async fn handled_rows_past_their_retention_are_pruned(store: Store, _url: &str) {
+    let events = [event("$a", "!r"), event("$b", "!r"), event("$c", "!r")];
+    store.inbox_push(&events).await.unwrap();
+    store.inbox_push(&[event("$d", "!r")]).await.unwrap();
+    let pending = store.inbox_pending(0, 10).await.unwrap();
+    for item in [&pending[0], &pending[1], &pending[3]] {
+        store.inbox_finish(item.seq, "bridged").await.unwrap();
+    }
+    let handled = push(&store, "ECHO1234", "00000000000000a1").await;
+    let held = push(&store, "ECHO1234", "00000000000000a2").await;
+    push(&store, "ECHO1234", "00000000000000a3").await;
+    let newest = push(&store, "ECHO1234", "00000000000000a4").await;
+    store
+        .threema_inbox_finish(handled, "bridged", false)
+        .await
+        .unwrap();
+    key_pending(&store, "ECHO1234").await;
+    assert!(
+        store
+            .threema_inbox_hold(held, "ECHO1234", "held")
+            .await
+            .unwrap()
+    );
+    store
+        .threema_inbox_finish(newest, "bridged", false)
+        .await
+        .unwrap();
+    store.portal_insert("ECHO1234", "!portal:x").await.unwrap();
+    for room in ["!portal:x", "!gone:x"] {
+        store
+            .room_state_set(room, RoomStateKind::Member, "@d:x", "join")
+            .await
+            .unwrap();
+    }
+    store
+        .room_state_set("", RoomStateKind::Account, "@left:x", "deactivated")
+        .await
+        .unwrap();
+
+    // Nothing is old enough yet.
+    let day = 86_400_000;
+    let now = threema_bridge::store::now_ms();
+    assert_eq!(
+        store.prune(now - day, "quarantine_room").await.unwrap(),
+        Default::default()
+    );
+    // A day later: what was handled goes, but not what is pending or held, nor each inbox's
+    // newest row.
+    let pruned = store.prune(now + day, "quarantine_room").await.unwrap();
+    assert_eq!(
+        (pruned.matrix_inbox, pruned.threema_inbox, pruned.room_state),
+        (2, 1, 1)
+    );
+    assert_eq!(store.inbox_outcome("$a").await.unwrap(), None);
+    assert_eq!(store.inbox_outcome("$b").await.unwrap(), None);
+    assert_eq!(store.inbox_outcome("$c").await.unwrap(), Some(None));
+    assert_eq!(
+        store.inbox_outcome("$d").await.unwrap(),
+        Some(Some("bridged".into()))
+    );
+    assert_eq!(
+        store.threema_inbox_outcome("ECHO1234", "00000000000000a1").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.threema_inbox_held("ECHO1234").await.unwrap(),
+        ["00000000000000a2"]
+    );
+    let pending = store.threema_inbox_pending(0, 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].message_id, "00000000000000a3");
+    assert!(
+        store
+            .threema_inbox_outcome("ECHO1234", "00000000000000a4")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let mut rooms: Vec<_> = store
+        .room_states()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(room, ..)| room)
+        .collect();
+    rooms.sort();
+    assert_eq!(rooms, ["", "!portal:x"]);
+    // A second pass finds nothing more.
+    assert_eq!(
+        store.prune(now + day, "quarantine_room").await.unwrap(),
+        Default::default()
     );
 }
 

@@ -12,6 +12,7 @@ pub mod matrix_to_threema;
 pub mod notice;
 pub mod outcome;
 pub mod portal;
+pub mod prune;
 pub mod queue;
 pub mod receipts;
 pub mod status;

@@ -22,7 +22,7 @@ pub mod raw;
 pub use permissions::{Level, Permissions};
 pub use raw::{
     ENV_PREFIX, RawAppservice, RawBridge, RawBroadcast, RawConfig, RawDatabase, RawDirectory,
-    RawDriver, RawHomeserver, RawHttpSource, RawLogging, RawThreema,
+    RawDriver, RawHomeserver, RawHttpSource, RawLogging, RawRetention, RawThreema,
 };
 
 /// The validated configuration the bridge runs with.
@@ -35,7 +35,16 @@ pub struct Config {
     pub bridge: BridgeConfig,
     pub directory: DirectoryConfig,
     pub broadcast: BroadcastConfig,
+    pub retention: RetentionConfig,
     pub logging: LoggingConfig,
+}
+
+/// How long the bridge keeps what it needs only for a while (`retention:`).
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    /// Handled inbox rows: the memory of what was already seen (a replayed transaction or
+    /// callback is recognised within it) and a failed item's raw payload for an operator.
+    pub inbox: std::time::Duration,
 }
 
 /// Broadcasts (`broadcast:`): how they are confirmed, how fast they fan out, when the desk is

@@ -35,7 +35,14 @@ pub struct RawConfig {
     pub bridge: RawBridge,
     pub directory: RawDirectory,
     pub broadcast: RawBroadcast,
+    pub retention: RawRetention,
     pub logging: RawLogging,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawRetention {
+    pub inbox_days: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -55,6 +55,7 @@ mod messages;
 mod outbox;
 mod polls;
 mod portals;
+mod prune;
 mod public_keys;
 mod threema_inbox;
 
@@ -76,6 +77,7 @@ pub use messages::{Direction, MessageMapping, ReadThrough, UnreadMessage};
 pub use outbox::{DeliveryStatus, NewOutgoing, OutboxItem, OutboxState, Reaction};
 pub use polls::{Poll, PollChoice};
 pub use portals::Portal;
+pub use prune::{Pruned, cutoff};
 pub use public_keys::{CachedKey, KeyAcceptance};
 pub use threema_inbox::{NewThreemaItem, ThreemaItem};
 

@@ -7,7 +7,7 @@ use threema_protocol::ThreemaId;
 use super::{Store, StoreError, id_column, now_ms};
 
 /// The rooms the bridge runs; `$1` is the bridge state key of the quarantine room.
-const CLOSED_ROOMS: &str = "SELECT room_id FROM portal UNION SELECT room_id FROM space \
+pub(super) const CLOSED_ROOMS: &str = "SELECT room_id FROM portal UNION SELECT room_id FROM space \
      UNION SELECT room_id FROM broadcast_room \
      UNION SELECT value AS room_id FROM bridge_state WHERE key = $1";
 

@@ -14,7 +14,8 @@ use url::Url;
 
 use super::{
     AppserviceConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, HomeserverConfig,
-    LoggingConfig, RawAppservice, RawConfig, RawDatabase, RawLogging, directory, permissions,
+    LoggingConfig, RawAppservice, RawConfig, RawDatabase, RawLogging, RawRetention,
+    RetentionConfig, directory, permissions,
 };
 use crate::registration::Registration;
 
@@ -138,6 +139,7 @@ impl Config {
             unknown_senders,
         );
         let directory = directory::check(&mut c, &raw.directory, domain.as_deref());
+        let retention = retention(&mut c, &raw.retention);
         let logging = logging(&mut c, &raw.logging);
 
         if !c.problems.is_empty() {
@@ -156,9 +158,25 @@ impl Config {
             bridge: bridge.ok_or_else(missing)?,
             directory: directory.ok_or_else(missing)?,
             broadcast: broadcast.ok_or_else(missing)?,
+            retention: retention.ok_or_else(missing)?,
             logging: logging.ok_or_else(missing)?,
         })
     }
+}
+
+/// Replays come within minutes (Synapse retries a transaction, the Gateway a callback), so a
+/// day is the least that still recognises them; two weeks leave time to look at a failure.
+fn retention(c: &mut Checker, raw: &RawRetention) -> Option<RetentionConfig> {
+    let days = raw.inbox_days.unwrap_or(14.0);
+    if !(1.0..=3650.0).contains(&days) {
+        return c.fail(
+            "retention.inbox_days",
+            format!("{days} is not a number of days from 1 to 3650"),
+        );
+    }
+    Some(RetentionConfig {
+        inbox: std::time::Duration::from_secs_f64(days * 86_400.0),
+    })
 }
 
 fn server_name(c: &mut Checker, value: &Option<String>) -> Option<OwnedServerName> {
@@ -286,5 +304,24 @@ mod tests {
             resolve_sqlite_path("postgres://u@h/db", base),
             "postgres://u@h/db"
         );
+    }
+
+    #[test]
+    fn inbox_retention_is_a_number_of_days() {
+        let check = |days: Option<f64>| {
+            let mut c = Checker {
+                base_dir: PathBuf::new(),
+                problems: Vec::new(),
+            };
+            let kept = retention(&mut c, &RawRetention { inbox_days: days });
+            (kept.map(|r| r.inbox.as_secs()), c.problems)
+        };
+        assert_eq!(check(None), (Some(14 * 86_400), vec![]));
+        assert_eq!(check(Some(1.5)), (Some(129_600), vec![]));
+        for days in [0.0, 0.5, -3.0, 4000.0, f64::NAN] {
+            let (kept, problems) = check(Some(days));
+            assert_eq!(kept, None);
+            assert_eq!(problems[0].key, "retention.inbox_days", "{days}");
+        }
     }
 }

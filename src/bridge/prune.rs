@@ -1,0 +1,41 @@
+//! Keeping the inboxes from growing forever: handled rows older than `retention.inbox_days` are
+//! deleted at start and every few hours, with the state of rooms the bridge no longer runs.
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::threema_to_matrix::quarantine::QUARANTINE_ROOM;
+use crate::store::{Pruned, Store, cutoff};
+
+const EVERY: Duration = Duration::from_secs(6 * 3600);
+/// After a failed pass (the database away): soon, not in six hours.
+const AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// One pass: deletes what is older than `keep`.
+pub async fn once(store: &Store, keep: Duration) -> Result<Pruned, crate::store::StoreError> {
+    let pruned = store.prune(cutoff(keep), QUARANTINE_ROOM).await?;
+    tracing::info!(
+        matrix_inbox = pruned.matrix_inbox,
+        threema_inbox = pruned.threema_inbox,
+        room_state = pruned.room_state,
+        "pruned rows past their retention"
+    );
+    Ok(pruned)
+}
+
+pub async fn watch(store: Store, keep: Duration, shutdown: CancellationToken) {
+    loop {
+        let wait = match once(&store, keep).await {
+            Ok(_) => EVERY,
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning failed; tried again soon");
+                AFTER_FAILURE
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

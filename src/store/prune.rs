@@ -1,0 +1,88 @@
+//! Deleting what the bridge keeps only for a while: handled inbox rows, and state it recorded
+//! about rooms it no longer runs.
+
+use super::{Store, StoreError, now_ms, portals::CLOSED_ROOMS};
+
+/// Rows deleted per statement: a long delete would hold SQLite's write lock against the
+/// workers.
+const BATCH: i64 = 1_000;
+
+/// What one pass deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub matrix_inbox: u64,
+    pub threema_inbox: u64,
+    pub room_state: u64,
+}
+
+impl Store {
+    /// Deletes inbox rows handled before `before_ms` and the state of rooms the bridge no
+    /// longer runs (last written before `before_ms`; `state_key` names the quarantine room).
+    ///
+    /// Kept: anything not handled yet, messages held for a changed key (they are replayed when
+    /// it is accepted), and each inbox's newest row, which says when the homeserver was last
+    /// heard from (the catch-up after a restart reads from there).
+    pub async fn prune(&self, before_ms: i64, state_key: &str) -> Result<Pruned, StoreError> {
+        let matrix_inbox = self
+            .delete_in_batches(
+                "DELETE FROM matrix_inbox WHERE seq IN (SELECT seq FROM matrix_inbox \
+                 WHERE processed_at < $1 AND seq < (SELECT MAX(seq) FROM matrix_inbox) LIMIT $2)",
+                before_ms,
+                None,
+            )
+            .await?;
+        let threema_inbox = self
+            .delete_in_batches(
+                "DELETE FROM threema_inbox WHERE seq IN (SELECT seq FROM threema_inbox \
+                 WHERE processed_at < $1 AND held_at IS NULL \
+                 AND seq < (SELECT MAX(seq) FROM threema_inbox) LIMIT $2)",
+                before_ms,
+                None,
+            )
+            .await?;
+        let rooms = format!("{CLOSED_ROOMS} UNION SELECT room_id FROM management_room");
+        // $1 and $2 as above; the quarantine room's key is $3.
+        let rooms = rooms.replace("$1", "$3");
+        let room_state = self
+            .delete_in_batches(
+                &format!(
+                    "DELETE FROM room_state WHERE (room_id, kind, key) IN (SELECT room_id, kind, key \
+                     FROM room_state WHERE room_id <> '' AND updated_at < $1 \
+                     AND room_id NOT IN ({rooms}) LIMIT $2)"
+                ),
+                before_ms,
+                Some(state_key),
+            )
+            .await?;
+        Ok(Pruned {
+            matrix_inbox,
+            threema_inbox,
+            room_state,
+        })
+    }
+
+    async fn delete_in_batches(
+        &self,
+        sql: &str,
+        before_ms: i64,
+        state_key: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        loop {
+            let mut query = sqlx::query(sql).bind(before_ms).bind(BATCH);
+            if let Some(key) = state_key {
+                query = query.bind(key);
+            }
+            let n = query.execute(&self.pool).await?.rows_affected();
+            deleted += n;
+            if n < BATCH as u64 {
+                return Ok(deleted);
+            }
+        }
+    }
+}
+
+/// The cut-off for rows kept `keep` long.
+pub fn cutoff(keep: std::time::Duration) -> i64 {
+    now_ms().saturating_sub(i64::try_from(keep.as_millis()).unwrap_or(i64::MAX))
+}

@@ -274,6 +274,24 @@ async fn threema_callbacks_dedup_on_sender_and_message_id(store: Store, _url: &s
     assert_eq!(pending.len(), 2);
     assert_eq!(pending[0].nickname.as_deref(), Some("Driver Dan"));
     assert_eq!(pending[0].ciphertext, "ab".repeat(40));
+    // Failed downloads are counted apart from the other failed attempts.
+    store
+        .threema_inbox_record_attempt(pending[0].seq)
+        .await
+        .unwrap();
+    for failed in 1..=2 {
+        assert_eq!(
+            store
+                .threema_inbox_download_failed(pending[0].seq)
+                .await
+                .unwrap(),
+            failed
+        );
+    }
+    assert_eq!(
+        store.threema_inbox_pending(0, 10).await.unwrap()[0].attempts,
+        1
+    );
 
     assert!(
         store
@@ -1018,7 +1036,10 @@ async fn handled_rows_past_their_retention_are_pruned(store: Store, _url: &str) 
         Some(Some("bridged".into()))
     );
     assert_eq!(
-        store.threema_inbox_outcome("ECHO1234", "00000000000000a1").await.unwrap(),
+        store
+            .threema_inbox_outcome("ECHO1234", "00000000000000a1")
+            .await
+            .unwrap(),
         None
     );
     assert_eq!(

@@ -10,7 +10,8 @@ use std::time::Duration;
 use common::{
     bridge::Harness,
     dispatcher::Dispatcher,
-    synapse::{DOMAIN, unique_localpart, wait_for},
+    http_proxy::HttpProxy,
+    synapse::{DOMAIN, synapse_port, unique_localpart, wait_for},
 };
 use serde_json::{Value, json};
 use threema_bridge::{store::Direction, threema::quote};
@@ -456,5 +457,71 @@ async fn a_file_that_cannot_be_bridged_shows_as_a_notice_in_its_place() {
     let timeline = desk.timeline(&room).await;
     let position = |id: &Value| timeline.iter().position(|e| e["event_id"] == *id).unwrap();
     assert!(position(&gave_up["event_id"]) < position(&after["event_id"]));
+    h.stop().await;
+}
+
+/// Only failed downloads count toward `threema.download_attempts`: a file whose bridging failed
+/// for a while because the homeserver was away is still fetched after one more Gateway hiccup.
+#[tokio::test]
+async fn a_homeserver_away_uses_up_none_of_a_files_download_attempts() {
+    let desk_localpart = unique_localpart("desk");
+    let desk_id = format!("@{desk_localpart}:{DOMAIN}");
+    let proxy = HttpProxy::start(&format!("http://127.0.0.1:{}", synapse_port())).await;
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![desk_id.clone()];
+        c.homeserver_url = Some(proxy.url.clone());
+        c.threema_extra = "  download_attempts: 3".into();
+    })
+    .await;
+    let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;
+    let driver = new_driver(&sim, "Fritz Fracht");
+    let bridged = Bridged {
+        h: &h,
+        sim: &sim,
+        desk: &desk,
+        driver: &driver,
+    };
+    let first = sim
+        .send_from_user(&driver, UserMessage::text("Lieferschein kommt"))
+        .await
+        .unwrap();
+    let room = desk.wait_invite(WAIT).await;
+    desk.join(&room).await;
+    bridged.event_id_of(&first).await;
+
+    // The file is fetched, but the homeserver is away when it is to be posted, for as many
+    // attempts as downloads are allowed.
+    proxy.lose_next_answer("/upload");
+    let file = sim
+        .send_from_user(
+            &driver,
+            UserMessage::file(b"%PDF-1.4".to_vec(), "application/pdf", Some("ls.pdf")),
+        )
+        .await
+        .unwrap();
+    tokio::time::timeout(WAIT, proxy.answer_lost())
+        .await
+        .expect("the upload went out");
+    let store = &h.bridge.store;
+    wait_for("three failed attempts", 2 * WAIT, || async {
+        let pending = store.threema_inbox_pending(0, 10).await.unwrap();
+        pending
+            .iter()
+            .any(|item| item.message_id == file && item.attempts >= 3)
+            .then_some(())
+    })
+    .await;
+    // Back, and the Gateway fails the next download once: the file still comes.
+    let failed = sim.metrics().count("blobs", 500);
+    sim.inject_fault("blobs", Fault::status(500).times(1));
+    proxy.pass();
+    let event = desk.event(&room, &bridged.event_id_of(&file).await).await;
+    assert_eq!(event["content"]["msgtype"], "m.file", "{event}");
+    assert_eq!(event["content"]["body"], "ls.pdf");
+    assert_eq!(
+        sim.metrics().count("blobs", 500),
+        failed + 1,
+        "one download failed"
+    );
     h.stop().await;
 }

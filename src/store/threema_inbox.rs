@@ -89,6 +89,19 @@ impl Store {
         Ok(())
     }
 
+    /// The download of the callback's file failed: counts it, apart from the callback's other
+    /// failed attempts, and returns how many downloads failed so far.
+    pub async fn threema_inbox_download_failed(&self, seq: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "UPDATE threema_inbox SET download_failures = download_failures + 1 WHERE seq = $1 \
+             RETURNING download_failures",
+        )
+        .bind(seq)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("download_failures")?)
+    }
+
     /// Marks a callback handled. `keep_box` keeps the ciphertext (a message we could not
     /// bridge stays inspectable); otherwise it is dropped. Only the first call counts.
     pub async fn threema_inbox_finish(

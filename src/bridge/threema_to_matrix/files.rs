@@ -74,12 +74,16 @@ impl Bridge {
                     megabytes(limit)
                 )));
             }
-            Err(ReceiveError::Gateway(e))
-                if e.is_transient() && incoming.attempts + 1 < allowed =>
-            {
-                return Err(e.into());
-            }
+            // Counted in the store, apart from the item's other failures: a homeserver away
+            // after the download uses up none of these, and a restart forgets none.
             Err(ReceiveError::Gateway(e)) if e.is_transient() => {
+                let failed = self
+                    .store
+                    .threema_inbox_download_failed(incoming.seq)
+                    .await?;
+                if failed < allowed {
+                    return Err(e.into());
+                }
                 tracing::warn!(threema_id = %incoming.from, error = %e, "file not fetched; given up");
                 incoming.stand_in = Some(StandIn::NotFetched(format!(
                     "📎 A file could not be fetched from Threema ({allowed} attempts) and was \

@@ -31,6 +31,8 @@ pub struct Incoming {
     /// Earlier attempts that failed, here or before a restart. One may have reached the
     /// homeserver (its answer lost): look before sending again.
     pub attempts: i64,
+    /// Its Threema inbox row.
+    pub seq: i64,
 }
 
 pub struct ThreemaInbox(pub Arc<Bridge>);
@@ -134,6 +136,7 @@ impl Bridge {
             media: None,
             stand_in: None,
             attempts: item.attempts,
+            seq: item.seq,
         };
         Ok(Ok((incoming, key)))
     }

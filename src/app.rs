@@ -240,7 +240,7 @@ impl Running {
             self.config.broadcast.concurrency,
         ));
         tasks.spawn(bridge.clone().run_boards(shutdown.clone()));
-        tasks.spawn(credits::watch(bridge.clone(), shutdown.clone()));
+        tasks.spawn(credits::watch(bridge.credits.clone(), shutdown.clone()));
         tasks.spawn(catch_up::watch(bridge.clone(), shutdown.clone()));
         tasks.spawn(closed_rooms::close_existing(
             bridge.clone(),

@@ -82,8 +82,8 @@ pub struct Bridge {
     pub keys: Keys,
     pub portals: Portals,
     pub scim_users: directory::ScimUsers,
-    pub notices: Notices,
-    pub credits: Credits,
+    pub notices: Arc<Notices>,
+    pub credits: Arc<Credits>,
     pub wakes: Wakes,
     /// A catch-up with the homeserver's timeline is due: transactions wait.
     pub catch_up: matrix_to_threema::catch_up::CatchUp,
@@ -112,6 +112,7 @@ impl Bridge {
         let access = Arc::new(Access::new(config.bridge.permissions.clone()));
         let domain = config.homeserver.domain.clone();
         let bot = config.bot_user_id();
+        let notices = Arc::new(Notices::new(store.clone(), matrix.clone(), access.clone()));
         Bridge {
             ghosts: Ghosts::new(store.clone(), matrix.clone(), domain.clone()),
             portals: Portals::new(
@@ -124,8 +125,12 @@ impl Bridge {
                 wakes.directory.clone(),
             ),
             keys: Keys::new(store.clone(), threema.clone(), wakes.threema.clone()),
-            notices: Notices::new(store.clone(), matrix.clone(), access.clone()),
-            credits: Credits::new(threema.clone(), config.threema.credits_warning),
+            credits: Arc::new(Credits::new(
+                threema.clone(),
+                notices.clone(),
+                config.threema.credits_warning,
+            )),
+            notices,
             scim_users: directory::ScimUsers::new(
                 store.clone(),
                 wakes.directory.clone(),

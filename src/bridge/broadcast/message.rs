@@ -205,7 +205,7 @@ impl Bridge {
             }
         };
         let total = credits(items, recipients.len());
-        let balance = self.refresh_credits().await;
+        let balance = self.credits.refresh().await;
         let mut text = format!(
             "📢 Ready for {} recipient(s): {total} credit(s), {}.",
             recipients.len(),

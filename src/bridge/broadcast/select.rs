@@ -165,7 +165,7 @@ impl Bridge {
             Err(e) => return Ok(format!("The selection {text:?} is not understood: {e}.")),
         };
         let cost = selected.recipients.len() as i64;
-        let balance = self.refresh_credits().await;
+        let balance = self.credits.refresh().await;
         let mut answer = preview(text, &selected, cost, balance);
         if selected.recipients.is_empty() {
             answer.push_str("\nNobody to write to: no broadcast room was opened.");
@@ -201,7 +201,7 @@ impl Bridge {
         Ok(match self.select_drivers(text, sender).await? {
             Ok(selected) => {
                 let cost = selected.recipients.len() as i64;
-                let mut answer = preview(text, &selected, cost, self.refresh_credits().await);
+                let mut answer = preview(text, &selected, cost, self.credits.refresh().await);
                 let names: Vec<String> = selected
                     .recipients
                     .iter()

@@ -114,7 +114,13 @@ impl Bridge {
         let bot = config.bot_user_id();
         let notices = Arc::new(Notices::new(store.clone(), matrix.clone(), access.clone()));
         Bridge {
-            ghosts: Ghosts::new(store.clone(), matrix.clone(), domain.clone()),
+            ghosts: Ghosts::new(
+                store.clone(),
+                matrix.clone(),
+                domain.clone(),
+                access.clone(),
+                config.bridge.drivers.clone(),
+            ),
             portals: Portals::new(
                 store.clone(),
                 matrix.clone(),

@@ -149,7 +149,7 @@ impl Bridge {
                     }
                     Err(e) => return Err(e),
                 }
-                let name = self.driver_name(driver).await?;
+                let name = self.ghosts.driver_name(driver).await?;
                 let ghost = self.ghosts.ensure_named(driver, &name).await?;
                 self.portals.ensure(driver, &ghost, &name).await?
             }

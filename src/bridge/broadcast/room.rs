@@ -106,7 +106,7 @@ impl Bridge {
             .await?
         {
             let name = match ThreemaId::parse(&id) {
-                Some(tid) => self.driver_name(&tid).await?,
+                Some(tid) => self.ghosts.driver_name(&tid).await?,
                 None => id.clone(),
             };
             out.push((id, name));

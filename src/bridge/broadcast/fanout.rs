@@ -159,7 +159,8 @@ impl Bridge {
         content[BROADCAST_KEY] = item.event_id.clone().into();
         let earlier = match item.copy_tried {
             true => {
-                self.find_sent(&portal, &self.bot, BROADCAST_KEY, &item.event_id)
+                self.matrix
+                    .find_sent(&portal, &self.bot, BROADCAST_KEY, &item.event_id)
                     .await?
             }
             false => None,

@@ -166,9 +166,13 @@ impl Bridge {
             }
             Command::Sync => self.sync_command().await?,
             Command::Audit(subject) => self.audit_command(subject.as_deref()).await?,
-            Command::Broadcast(args) => self.broadcast_command(args, sender, event_id).await?,
-            Command::Select(text) => self.select_command(text, sender).await?,
-            Command::SaveList(args) => self.save_list_command(args, sender).await?,
+            Command::Broadcast(args) => {
+                self.broadcasts
+                    .broadcast_command(args, sender, event_id)
+                    .await?
+            }
+            Command::Select(text) => self.broadcasts.select_command(text, sender).await?,
+            Command::SaveList(args) => self.broadcasts.save_list_command(args, sender).await?,
             Command::AcceptKey(who) => self.accept_key_command(who, sender).await?,
             Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
         };

@@ -234,13 +234,13 @@ impl Running {
             workers,
         ));
         tasks.spawn(queue::run(
-            Arc::new(BroadcastFanout::new(bridge.clone())),
+            Arc::new(BroadcastFanout::new(bridge.broadcasts.clone())),
             bridge.wakes.broadcast.clone(),
             shutdown.clone(),
             self.config.broadcast.concurrency,
         ));
-        tasks.spawn(bridge.clone().run_boards(shutdown.clone()));
-        tasks.spawn(credits::watch(bridge.clone(), shutdown.clone()));
+        tasks.spawn(bridge.broadcasts.clone().run_boards(shutdown.clone()));
+        tasks.spawn(credits::watch(bridge.credits.clone(), shutdown.clone()));
         tasks.spawn(catch_up::watch(bridge.clone(), shutdown.clone()));
         tasks.spawn(closed_rooms::close_existing(
             bridge.clone(),

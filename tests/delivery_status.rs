@@ -277,7 +277,7 @@ async fn admins_are_warned_of_low_credits_and_a_failed_message_is_resent_on_requ
 
     // At the warning threshold (100 by default): the next message tips it below.
     sim.set_credits(100);
-    h.bridge.refresh_credits().await;
+    h.bridge.credits.refresh().await;
     p.send(&sim, "Guten Morgen").await;
     let warning = p
         .dispatcher

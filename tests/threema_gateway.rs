@@ -156,7 +156,7 @@ async fn what_the_bridge_sends_arrives_decrypted_on_the_phone() {
 
     // Six messages and two blobs, one credit each; the bridge reads the same balance.
     assert_eq!(sim.credits(), credits_before - 8);
-    assert_eq!(b.refresh_credits().await, Some(sim.credits()));
+    assert_eq!(b.credits.refresh().await, Some(sim.credits()));
     assert_eq!(b.credits.balance(), Some(sim.credits()));
 }
 

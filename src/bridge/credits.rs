@@ -11,7 +11,7 @@ use std::{
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Bridge, BridgeError};
+use super::{BridgeError, Notices};
 use crate::{store::now_ms, threema::ThreemaClient};
 
 const CHECK_EVERY: Duration = Duration::from_secs(600);
@@ -23,6 +23,8 @@ const UNKNOWN: i64 = i64::MIN;
 /// (told again once it recovered and fell again).
 pub struct Credits {
     threema: Arc<ThreemaClient>,
+    /// Where the low-balance warning goes (the admins' management rooms).
+    notices: Arc<Notices>,
     warn_below: i64,
     balance: AtomicI64,
     warned: AtomicBool,
@@ -32,9 +34,10 @@ pub struct Credits {
 struct Low(i64);
 
 impl Credits {
-    pub fn new(threema: Arc<ThreemaClient>, warn_below: i64) -> Self {
+    pub fn new(threema: Arc<ThreemaClient>, notices: Arc<Notices>, warn_below: i64) -> Self {
         Credits {
             threema,
+            notices,
             warn_below,
             balance: AtomicI64::new(UNKNOWN),
             warned: AtomicBool::new(false),
@@ -75,19 +78,17 @@ impl Credits {
         self.balance.fetch_sub(1, Ordering::Relaxed);
         before - 1 < self.warn_below && !self.warned.load(Ordering::Relaxed)
     }
-}
 
-impl Bridge {
     /// Reads the balance now, remembers it and tells the admins once when it falls below
     /// `threema.credits_warning`.
-    pub async fn refresh_credits(&self) -> Option<i64> {
-        match self.credits.read().await {
+    pub async fn refresh(&self) -> Option<i64> {
+        match self.read().await {
             Ok((balance, low)) => {
                 if let Some(low) = low
                     && let Err(e) = self.warn_admins(low).await
                 {
                     tracing::warn!(error = %e, "cannot tell the admins about low credits");
-                    self.credits.warned.store(false, Ordering::Relaxed);
+                    self.warned.store(false, Ordering::Relaxed);
                 }
                 Some(balance)
             }
@@ -99,9 +100,9 @@ impl Bridge {
     }
 
     /// Counts a message sent (see [`Credits::spend_one`]).
-    pub(super) async fn spent_credit(&self) {
-        if self.credits.spend_one() {
-            self.refresh_credits().await;
+    pub async fn spent(&self) {
+        if self.spend_one() {
+            self.refresh().await;
         }
     }
 
@@ -111,7 +112,7 @@ impl Bridge {
              Every message to a driver costs one; when they run out, messages fail. \
              Top up the account in the Gateway admin panel.",
             self.threema.gateway_id(),
-            self.credits.warn_below
+            self.warn_below
         );
         self.notices
             .to_admins(&text, &format!("credits-low-{}", now_ms()))
@@ -119,9 +120,9 @@ impl Bridge {
     }
 }
 
-pub async fn watch(bridge: Arc<Bridge>, shutdown: CancellationToken) {
+pub async fn watch(credits: Arc<Credits>, shutdown: CancellationToken) {
     loop {
-        bridge.refresh_credits().await;
+        credits.refresh().await;
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(CHECK_EVERY) => {}

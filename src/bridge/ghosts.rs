@@ -1,10 +1,13 @@
 //! The drivers' ghosts: the Matrix users that speak for drivers, registered on the homeserver
 //! once (remembered in the store) and named after the driver.
 
+use std::sync::Arc;
+
 use ruma::{OwnedServerName, OwnedUserId, UserId};
 
-use super::BridgeError;
+use super::{Access, BridgeError};
 use crate::{
+    config::KnownDriver,
     ids::{ghost_user_id, is_own_user},
     matrix::MatrixClient,
     store::{Ghost, Store},
@@ -15,15 +18,49 @@ pub struct Ghosts {
     store: Store,
     matrix: MatrixClient,
     domain: OwnedServerName,
+    /// The directory's names come first.
+    access: Arc<Access>,
+    /// `bridge.drivers`: names given in the config.
+    drivers: Vec<KnownDriver>,
 }
 
 impl Ghosts {
-    pub fn new(store: Store, matrix: MatrixClient, domain: OwnedServerName) -> Self {
+    pub fn new(
+        store: Store,
+        matrix: MatrixClient,
+        domain: OwnedServerName,
+        access: Arc<Access>,
+        drivers: Vec<KnownDriver>,
+    ) -> Self {
         Ghosts {
             store,
             matrix,
             domain,
+            access,
+            drivers,
         }
+    }
+
+    /// The name a driver's ghost and portal get: the directory's, else configured, else as the
+    /// ghost has it, else the ID.
+    pub async fn driver_name(&self, id: &ThreemaId) -> Result<String, BridgeError> {
+        if let Some((name, _)) = self.access.view().driver(id) {
+            return Ok(name.to_owned());
+        }
+        if let Some(name) = self.known_driver(id).and_then(|d| d.name.clone()) {
+            return Ok(name);
+        }
+        Ok(self
+            .store
+            .ghost_by_threema_id(id.as_str())
+            .await?
+            .and_then(|g| g.display_name)
+            .unwrap_or_else(|| id.to_string()))
+    }
+
+    /// The driver as `bridge.drivers` lists them, if it does.
+    pub fn known_driver(&self, id: &ThreemaId) -> Option<&KnownDriver> {
+        self.drivers.iter().find(|d| d.id == *id)
     }
 
     /// The driver's ghost's user ID (whether registered or not).

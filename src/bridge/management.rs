@@ -166,9 +166,13 @@ impl Bridge {
             }
             Command::Sync => self.sync_command().await?,
             Command::Audit(subject) => self.audit_command(subject.as_deref()).await?,
-            Command::Broadcast(args) => self.broadcast_command(args, sender, event_id).await?,
-            Command::Select(text) => self.select_command(text, sender).await?,
-            Command::SaveList(args) => self.save_list_command(args, sender).await?,
+            Command::Broadcast(args) => {
+                self.broadcasts
+                    .broadcast_command(args, sender, event_id)
+                    .await?
+            }
+            Command::Select(text) => self.broadcasts.select_command(text, sender).await?,
+            Command::SaveList(args) => self.broadcasts.save_list_command(args, sender).await?,
             Command::AcceptKey(who) => self.accept_key_command(who, sender).await?,
             Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
         };
@@ -213,7 +217,7 @@ impl Bridge {
             }
             Err(e) => return Err(e),
         }
-        let name = self.driver_name(&id).await?;
+        let name = self.ghosts.driver_name(&id).await?;
         if self.access.is_former_driver(&id) {
             return Ok(format!(
                 "{name} ({id}) has left the company; nothing is sent to them."
@@ -304,7 +308,7 @@ impl Bridge {
         rows.retain(|row| self.access.may_see(sender, &row.recipient));
         let mut names = std::collections::HashMap::new();
         for row in &rows {
-            let name = self.driver_name(&row.recipient).await?;
+            let name = self.ghosts.driver_name(&row.recipient).await?;
             names.insert(row.recipient.to_string(), name);
         }
         Ok(status::report(&rows, |id| {
@@ -366,26 +370,6 @@ impl Bridge {
         }
         found.retain(|(id, _)| self.access.may_see(sender, id));
         Ok(found)
-    }
-
-    /// The name a driver's ghost and portal get: configured, else as the ghost has it, else the ID.
-    pub(super) async fn driver_name(&self, id: &ThreemaId) -> Result<String, BridgeError> {
-        if let Some((name, _)) = self.access.view().driver(id) {
-            return Ok(name.to_owned());
-        }
-        if let Some(name) = self.known_driver(id).and_then(|d| d.name.clone()) {
-            return Ok(name);
-        }
-        Ok(self
-            .store
-            .ghost_by_threema_id(id.as_str())
-            .await?
-            .and_then(|g| g.display_name)
-            .unwrap_or_else(|| id.to_string()))
-    }
-
-    pub(super) fn known_driver(&self, id: &ThreemaId) -> Option<&crate::config::KnownDriver> {
-        self.config.bridge.drivers.iter().find(|d| d.id == *id)
     }
 }
 

@@ -30,6 +30,7 @@ use crate::{
     threema::{ThreemaClient, ThreemaError},
 };
 pub use access::Access;
+pub use broadcast::Broadcasts;
 pub use credits::Credits;
 pub use ghosts::Ghosts;
 pub use notice::Notices;
@@ -69,8 +70,8 @@ impl BridgeError {
 }
 
 /// The wiring of the bridge's services, shared by the workers and the HTTP handlers. Each
-/// service owns one noun (ghosts, keys, notices, credits, who may do what); the flows in the
-/// direction folders combine them.
+/// service owns one noun (ghosts, keys, notices, credits, who may do what, broadcasts); the
+/// flows in the direction folders combine them.
 pub struct Bridge {
     pub config: Arc<Config>,
     pub store: Store,
@@ -79,13 +80,15 @@ pub struct Bridge {
     pub bot: OwnedUserId,
     /// Who may use the bridge, and the directory's view of who is current.
     pub access: Arc<Access>,
-    pub ghosts: Ghosts,
-    pub keys: Keys,
-    pub portals: Portals,
+    pub ghosts: Arc<Ghosts>,
+    pub keys: Arc<Keys>,
+    pub portals: Arc<Portals>,
     pub scim_users: directory::ScimUsers,
-    pub notices: Notices,
-    pub credits: Credits,
+    pub notices: Arc<Notices>,
+    pub credits: Arc<Credits>,
     pub wakes: Wakes,
+    /// Broadcast rooms, their fan-out and boards, and the management room's selections.
+    pub broadcasts: Arc<Broadcasts>,
     /// A catch-up with the homeserver's timeline is due: transactions wait.
     pub catch_up: matrix_to_threema::catch_up::CatchUp,
     /// The homeserver's upload limit, asked once.
@@ -113,20 +116,54 @@ impl Bridge {
         let access = Arc::new(Access::new(config.bridge.permissions.clone()));
         let domain = config.homeserver.domain.clone();
         let bot = config.bot_user_id();
+        let notices = Arc::new(Notices::new(store.clone(), matrix.clone(), access.clone()));
+        let credits = Arc::new(Credits::new(
+            threema.clone(),
+            notices.clone(),
+            config.threema.credits_warning,
+        ));
+        let ghosts = Arc::new(Ghosts::new(
+            store.clone(),
+            matrix.clone(),
+            domain.clone(),
+            access.clone(),
+            config.bridge.drivers.clone(),
+        ));
+        let keys = Arc::new(Keys::new(
+            store.clone(),
+            threema.clone(),
+            wakes.threema.clone(),
+        ));
+        let portals = Arc::new(Portals::new(
+            store.clone(),
+            matrix.clone(),
+            bot.clone(),
+            domain,
+            config.bridge.dispatchers.clone(),
+            access.clone(),
+            wakes.directory.clone(),
+        ));
+        let broadcasts = Broadcasts::new(
+            &config,
+            &wakes,
+            broadcast::Deps {
+                store: store.clone(),
+                matrix: matrix.clone(),
+                access: access.clone(),
+                ghosts: ghosts.clone(),
+                keys: keys.clone(),
+                portals: portals.clone(),
+                notices: notices.clone(),
+                credits: credits.clone(),
+            },
+        );
         Bridge {
-            ghosts: Ghosts::new(store.clone(), matrix.clone(), domain.clone()),
-            portals: Portals::new(
-                store.clone(),
-                matrix.clone(),
-                bot.clone(),
-                domain,
-                config.bridge.dispatchers.clone(),
-                access.clone(),
-                wakes.directory.clone(),
-            ),
-            keys: Keys::new(store.clone(), threema.clone(), wakes.threema.clone()),
-            notices: Notices::new(store.clone(), matrix.clone(), access.clone()),
-            credits: Credits::new(threema.clone(), config.threema.credits_warning),
+            ghosts,
+            portals,
+            keys,
+            credits,
+            notices,
+            broadcasts: Arc::new(broadcasts),
             scim_users: directory::ScimUsers::new(
                 store.clone(),
                 wakes.directory.clone(),

@@ -2,7 +2,7 @@
 //! directory uses.
 
 use ruma::{
-    RoomId, UserId,
+    EventId, OwnedEventId, RoomId, UserId,
     api::client::{
         membership::kick_user,
         message::get_message_events,
@@ -135,6 +135,26 @@ impl MatrixClient {
             .iter()
             .filter_map(|e| serde_json::from_str(e.json().get()).ok())
             .collect())
+    }
+
+    /// `sender`'s event whose content has `key` = `value` among its latest in the room, if
+    /// any: a send that may have gone through is looked for before it is repeated.
+    pub async fn find_sent(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<OwnedEventId>, MatrixError> {
+        let events = self.recent_events_of(room_id, sender, 100).await?;
+        Ok(events
+            .into_iter()
+            .find(|e| e["content"][key] == value)
+            .and_then(|e| {
+                e["event_id"]
+                    .as_str()
+                    .and_then(|id| EventId::parse(id).ok())
+            }))
     }
 
     /// One page of a room's timeline, newest first, from `from` (a token of the page before)

@@ -9,23 +9,23 @@ use serde_json::json;
 use sha2::Digest as _;
 use tokio_util::sync::CancellationToken;
 
-use super::board;
+use super::{Broadcasts, board};
 use crate::{
-    bridge::{Bridge, BridgeError},
+    bridge::BridgeError,
     store::{Broadcast, now_ms},
 };
 
 /// A board stops being recomputed this long after its broadcast started, read or not.
 const BOARD_DAYS: i64 = 7;
 
-impl Bridge {
+impl Broadcasts {
     pub async fn run_boards(self: Arc<Self>, shutdown: CancellationToken) {
-        let interval = self.config.broadcast.board_interval;
+        let interval = self.config.board_interval;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(interval) => {}
-                () = self.wakes.board.notified() => {
+                () = self.board_wake.notified() => {
                     // Several changes close together make one edit.
                     tokio::time::sleep(interval.min(Duration::from_millis(500))).await;
                 }
@@ -47,11 +47,7 @@ impl Bridge {
     pub async fn update_board(&self, broadcast: &Broadcast) -> Result<bool, BridgeError> {
         let room_id = broadcast.room_id.clone();
         let standings = self.standings(broadcast.event_id.as_str()).await?;
-        let text = board::render(
-            &standings,
-            broadcast.ack,
-            self.config.broadcast.board_unread_names,
-        );
+        let text = board::render(&standings, broadcast.ack, self.config.board_unread_names);
         let edited = broadcast.board_text.as_deref() != Some(text.as_str());
         if edited {
             let board_event = match &broadcast.board_event {
@@ -105,7 +101,7 @@ impl Bridge {
         room_id: &RoomId,
         standings: &[board::Standing],
     ) -> Result<(), BridgeError> {
-        let Some(after) = self.config.broadcast.escalate_after else {
+        let Some(after) = self.config.escalate_after else {
             return Ok(());
         };
         let started = broadcast.started_at.unwrap_or_default();
@@ -113,7 +109,7 @@ impl Bridge {
             return Ok(());
         }
         let counts = board::count(standings);
-        let below = self.config.broadcast.escalate_below_percent as usize;
+        let below = self.config.escalate_below_percent as usize;
         if counts.total == 0 || counts.read * 100 >= below * counts.total {
             return Ok(());
         }

@@ -8,9 +8,9 @@ use ruma::{
 };
 use serde_json::json;
 
-use super::{ROOM_HELP, board};
+use super::{Broadcasts, ROOM_HELP, board};
 use crate::{
-    bridge::{Bridge, BridgeError},
+    bridge::BridgeError,
     store::{Broadcast, BroadcastRoom},
 };
 
@@ -32,10 +32,10 @@ pub(super) fn command_word(body: &str) -> Option<String> {
     Some(word.to_lowercase())
 }
 
-impl Bridge {
+impl Broadcasts {
     /// Answers `!word` (one of [`ROOM_COMMANDS`]) in a broadcast room; the commands on a
     /// broadcast act on the one replied to, or else the latest.
-    pub(super) async fn broadcast_room_command(
+    pub(super) async fn room_command(
         &self,
         room: &BroadcastRoom,
         room_id: &RoomId,
@@ -186,8 +186,8 @@ impl Bridge {
             .broadcast_resend_unread(b.event_id.as_str())
             .await?;
         if queued > 0 {
-            self.wakes.outbox.notify_one();
-            self.wakes.board.notify_one();
+            self.outbox_wake.notify_one();
+            self.board_wake.notify_one();
         }
         Ok(format!(
             "Sent again to {unread} driver(s) who had not read it ({queued} message(s))."

@@ -9,9 +9,10 @@ use std::{num::NonZeroU32, sync::Arc};
 use bridge_convert::plan::Outgoing;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
+use super::Broadcasts;
 use crate::{
     bridge::{
-        Bridge, BridgeError,
+        BridgeError,
         matrix_to_threema::FORMER_DRIVER,
         queue::{Outcome, Queue},
     },
@@ -20,14 +21,14 @@ use crate::{
 };
 
 pub struct BroadcastFanout {
-    bridge: Arc<Bridge>,
+    broadcasts: Arc<Broadcasts>,
     /// `broadcast.rate_per_second`: recipients queued per second at most.
     limiter: Option<DefaultDirectRateLimiter>,
 }
 
 impl BroadcastFanout {
-    pub fn new(bridge: Arc<Bridge>) -> Self {
-        let rate = bridge.config.broadcast.rate_per_second;
+    pub fn new(broadcasts: Arc<Broadcasts>) -> Self {
+        let rate = broadcasts.config.rate_per_second;
         let limiter = (rate > 0.0).then(|| {
             let quota = if rate >= 1.0 {
                 Quota::per_second(NonZeroU32::new(rate as u32).unwrap_or(NonZeroU32::MIN))
@@ -37,7 +38,10 @@ impl BroadcastFanout {
             };
             RateLimiter::direct(quota)
         });
-        BroadcastFanout { bridge, limiter }
+        BroadcastFanout {
+            broadcasts,
+            limiter,
+        }
     }
 }
 
@@ -58,20 +62,23 @@ impl Queue for BroadcastFanout {
     }
 
     async fn pending(&self, after_seq: i64, limit: i64) -> Result<Vec<Delivery>, StoreError> {
-        self.bridge.store.delivery_pending(after_seq, limit).await
+        self.broadcasts
+            .store
+            .delivery_pending(after_seq, limit)
+            .await
     }
 
     async fn handle(&self, item: &Delivery) -> Result<Outcome, BridgeError> {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
-        self.bridge.fan_out(item).await
+        self.broadcasts.fan_out(item).await
     }
 
     async fn finish(&self, item: &Delivery, outcome: &Outcome) -> Result<(), StoreError> {
         // What did not go through is recorded as the recipient's error (shown on the board).
         let error = outcome.keeps_payload().then_some(outcome.detail());
-        self.bridge.store.delivery_finish(item.seq, error).await
+        self.broadcasts.store.delivery_finish(item.seq, error).await
     }
 
     async fn record_attempt(&self, _item: &mut Delivery) -> Result<(), StoreError> {
@@ -82,7 +89,7 @@ impl Queue for BroadcastFanout {
 /// Names the broadcast a portal copy belongs to, so that a copy sent before a crash is found.
 const BROADCAST_KEY: &str = "threema_bridge.broadcast";
 
-impl Bridge {
+impl Broadcasts {
     /// One recipient of a broadcast: their portal and the bot's copy there, then the
     /// Threema messages queued under the copy.
     async fn fan_out(&self, item: &Delivery) -> Result<Outcome, BridgeError> {
@@ -121,7 +128,7 @@ impl Bridge {
             })
             .collect();
         let new = self.store.outbox_enqueue(&rows).await?;
-        self.wakes.outbox.notify_one();
+        self.outbox_wake.notify_one();
         Ok(Outcome::bridged(format!(
             "copy {copy}, {new} message(s) queued"
         )))
@@ -149,7 +156,7 @@ impl Bridge {
                     }
                     Err(e) => return Err(e),
                 }
-                let name = self.driver_name(driver).await?;
+                let name = self.ghosts.driver_name(driver).await?;
                 let ghost = self.ghosts.ensure_named(driver, &name).await?;
                 self.portals.ensure(driver, &ghost, &name).await?
             }
@@ -159,7 +166,8 @@ impl Bridge {
         content[BROADCAST_KEY] = item.event_id.clone().into();
         let earlier = match item.copy_tried {
             true => {
-                self.find_sent(&portal, &self.bot, BROADCAST_KEY, &item.event_id)
+                self.matrix
+                    .find_sent(&portal, &self.bot, BROADCAST_KEY, &item.event_id)
                     .await?
             }
             false => None,

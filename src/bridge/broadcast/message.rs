@@ -10,13 +10,13 @@ use ruma::{
 use serde_json::Value;
 
 use super::{
-    ACK_REQUEST,
+    ACK_REQUEST, Broadcasts,
     commands::{ROOM_COMMANDS, command_word},
     copy::{portal_copy, strip_ack},
     select::{affordable, credits},
 };
 use crate::{
-    bridge::{Bridge, BridgeError},
+    bridge::BridgeError,
     config::{Confirm, Level},
     store::{Broadcast, BroadcastRoom, BroadcastState, NewBroadcast},
 };
@@ -31,10 +31,10 @@ enum Planned {
     Refused(String),
 }
 
-impl Bridge {
+impl Broadcasts {
     /// A message in a broadcast room: a command (`!…`) or a broadcast, previewed and waiting for
     /// the 👍 (or started at once in a room confirmed once).
-    pub(in crate::bridge) async fn handle_broadcast_message(
+    pub(in crate::bridge) async fn handle_message(
         &self,
         room: &BroadcastRoom,
         event_id: &EventId,
@@ -45,7 +45,7 @@ impl Bridge {
         let room_id = room.room_id.clone();
         if self.access.level(sender) < Level::Dispatcher {
             let text = "Not sent: you are not permitted to write to drivers.";
-            return self.refuse_broadcast(&room_id, event_id, text.into()).await;
+            return self.refuse(&room_id, event_id, text.into()).await;
         }
         let body = match &content.msgtype {
             MessageType::Text(t) => Some(bridge_convert::format::strip_reply_fallback(&t.body)),
@@ -55,12 +55,12 @@ impl Bridge {
         let ack = word.as_deref() == Some("ack");
         if let Some(word) = word.filter(|w| ROOM_COMMANDS.contains(&w.as_str())) {
             return self
-                .broadcast_room_command(room, &room_id, event_id, sender, content, &word)
+                .room_command(room, &room_id, event_id, sender, content, &word)
                 .await;
         }
         if matches!(content.relates_to, Some(Relation::Replacement(_))) {
             return self
-                .refuse_broadcast(
+                .refuse(
                     &room_id,
                     event_id,
                     "Edits of a broadcast are not sent: drivers keep the first version. Send a \
@@ -76,24 +76,24 @@ impl Bridge {
             Planned::Send { items, copy } => (items, copy),
             Planned::Nothing => return Ok(Outcome::skipped("nothing to broadcast")),
             Planned::Refused(reason) => {
-                return self.refuse_broadcast(&room_id, event_id, reason).await;
+                return self.refuse(&room_id, event_id, reason).await;
             }
         };
         let (recorded, broadcast) = self
-            .record_broadcast(room, event_id, sender, &items, &copy, ack)
+            .record(room, event_id, sender, &items, &copy, ack)
             .await?;
         if broadcast.state != BroadcastState::Awaiting {
             return Ok(Outcome::skipped("broadcast already handled"));
         }
-        if self.config.broadcast.confirm == Confirm::Once && room.confirmed_at.is_some() {
-            return self.start_broadcast(room, &broadcast).await;
+        if self.config.confirm == Confirm::Once && room.confirmed_at.is_some() {
+            return self.start(room, &broadcast).await;
         }
         self.ask_confirmation(room, &room_id, event_id, sender, &items, recorded)
             .await
     }
 
     /// Tells the room why a message is not broadcast.
-    async fn refuse_broadcast(
+    async fn refuse(
         &self,
         room_id: &RoomId,
         event_id: &EventId,
@@ -131,8 +131,8 @@ impl Bridge {
             .await?
             .unwrap_or_else(|| sender.localpart().to_owned());
         let relay = Relay {
-            template: &self.config.bridge.relay_template,
-            emote_template: &self.config.bridge.emote_template,
+            template: &self.relay_template,
+            emote_template: &self.emote_template,
             display_name: &display_name,
         };
         let mut items = match plan_message(&content, relay, |_| EditTarget::Unknown) {
@@ -158,7 +158,7 @@ impl Bridge {
 
     /// Records the broadcast (once: seeing the event again keeps the first record) and reads it
     /// back; `true` if it was recorded now.
-    async fn record_broadcast(
+    async fn record(
         &self,
         room: &BroadcastRoom,
         event_id: &EventId,
@@ -201,11 +201,11 @@ impl Bridge {
             Ok(r) => r,
             Err(e) => {
                 let text = format!("The room's selection is not understood: {e}.");
-                return self.refuse_broadcast(room_id, event_id, text).await;
+                return self.refuse(room_id, event_id, text).await;
             }
         };
         let total = credits(items, recipients.len());
-        let balance = self.refresh_credits().await;
+        let balance = self.credits.refresh().await;
         let mut text = format!(
             "📢 Ready for {} recipient(s): {total} credit(s), {}.",
             recipients.len(),

@@ -21,6 +21,99 @@ mod select;
 
 pub use fanout::BroadcastFanout;
 
+use std::sync::Arc;
+
+use ruma::{OwnedServerName, OwnedUserId};
+use tokio::sync::Notify;
+
+use super::{Access, Credits, Ghosts, Keys, Notices, Portals, Wakes};
+use crate::{
+    config::{BroadcastConfig, Config, KnownDriver},
+    directory::plan,
+    matrix::MatrixClient,
+    store::Store,
+};
+
+/// The broadcast flows: the management room's selection commands, the broadcast rooms, the
+/// fan-out and the boards. It holds the services and settings it uses, not the whole bridge,
+/// so what a broadcast can touch is visible here.
+pub struct Broadcasts {
+    store: Store,
+    matrix: MatrixClient,
+    /// The bot: it opens the rooms, posts the copies and uploads the CSV reports.
+    bot: OwnedUserId,
+    /// The broadcast rooms' aliases are on this server.
+    domain: OwnedServerName,
+    /// `broadcast:`.
+    config: BroadcastConfig,
+    /// `directory:`: the scopes and names a selection is evaluated with.
+    plan: plan::Settings,
+    /// `bridge.drivers`: selectable besides the directory's drivers.
+    drivers: Vec<KnownDriver>,
+    /// `bridge.relay_template` and `emote_template`: how a broadcast is signed.
+    relay_template: String,
+    emote_template: String,
+    access: Arc<Access>,
+    ghosts: Arc<Ghosts>,
+    keys: Arc<Keys>,
+    portals: Arc<Portals>,
+    notices: Arc<Notices>,
+    credits: Arc<Credits>,
+    /// Rung when a recipient's Threema messages are queued.
+    outbox_wake: Arc<Notify>,
+    /// Rung when a broadcast has recipients to fan out to.
+    fanout_wake: Arc<Notify>,
+    /// Rung when a board may have changed.
+    board_wake: Arc<Notify>,
+}
+
+/// The bridge's services a broadcast speaks through, shared with the other flows.
+pub struct Deps {
+    pub store: Store,
+    pub matrix: MatrixClient,
+    pub access: Arc<Access>,
+    pub ghosts: Arc<Ghosts>,
+    pub keys: Arc<Keys>,
+    pub portals: Arc<Portals>,
+    pub notices: Arc<Notices>,
+    pub credits: Arc<Credits>,
+}
+
+impl Broadcasts {
+    pub fn new(config: &Config, wakes: &Wakes, deps: Deps) -> Self {
+        let Deps {
+            store,
+            matrix,
+            access,
+            ghosts,
+            keys,
+            portals,
+            notices,
+            credits,
+        } = deps;
+        Broadcasts {
+            store,
+            matrix,
+            bot: config.bot_user_id(),
+            domain: config.homeserver.domain.clone(),
+            config: config.broadcast.clone(),
+            plan: config.directory.plan.clone(),
+            drivers: config.bridge.drivers.clone(),
+            relay_template: config.bridge.relay_template.clone(),
+            emote_template: config.bridge.emote_template.clone(),
+            access,
+            ghosts,
+            keys,
+            portals,
+            notices,
+            credits,
+            outbox_wake: wakes.outbox.clone(),
+            fanout_wake: wakes.broadcast.clone(),
+            board_wake: wakes.board.clone(),
+        }
+    }
+}
+
 /// Reactions that confirm a waiting broadcast.
 pub const CONFIRM_KEYS: [&str; 3] = ["👍", "👍️", "✅"];
 /// A message that starts with this asks drivers to acknowledge it (Threema's thumbs up).

@@ -9,9 +9,9 @@ use ruma::{
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::ROOM_HELP;
+use super::{Broadcasts, ROOM_HELP};
 use crate::{
-    bridge::{Bridge, BridgeError},
+    bridge::BridgeError,
     config::{Confirm, Level},
     directory::selection::Selected,
     ids::room_alias,
@@ -20,10 +20,10 @@ use crate::{
     threema::ThreemaId,
 };
 
-impl Bridge {
+impl Broadcasts {
     /// Creates the room through an alias named after the command, so that handling the command
     /// again (after a crash) finds it instead of opening a second one.
-    pub(super) async fn create_broadcast_room(
+    pub(super) async fn create_room(
         &self,
         selection_text: &str,
         live: bool,
@@ -32,8 +32,7 @@ impl Bridge {
         command_event: &EventId,
     ) -> Result<OwnedRoomId, BridgeError> {
         let hash = hex::encode(&Sha256::digest(command_event.as_bytes())[..8]);
-        let alias: OwnedRoomAliasId =
-            room_alias(&format!("broadcast_{hash}"), &self.config.homeserver.domain);
+        let alias: OwnedRoomAliasId = room_alias(&format!("broadcast_{hash}"), &self.domain);
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
         request.power_level_content_override = Some(closed_power_levels());
@@ -106,7 +105,7 @@ impl Bridge {
             .await?
         {
             let name = match ThreemaId::parse(&id) {
-                Some(tid) => self.driver_name(&tid).await?,
+                Some(tid) => self.ghosts.driver_name(&tid).await?,
                 None => id.clone(),
             };
             out.push((id, name));
@@ -115,7 +114,7 @@ impl Bridge {
     }
 
     /// A 👍 on a waiting broadcast (or its preview) in a broadcast room.
-    pub(in crate::bridge) async fn confirm_broadcast(
+    pub(in crate::bridge) async fn confirm(
         &self,
         room: &BroadcastRoom,
         target: &str,
@@ -132,13 +131,13 @@ impl Bridge {
         if broadcast.state != BroadcastState::Awaiting || broadcast.room_id != room.room_id {
             return Ok(Outcome::skipped("broadcast not waiting"));
         }
-        self.start_broadcast(room, &broadcast).await
+        self.start(room, &broadcast).await
     }
 
     /// Queues the fan-out to the room's recipients now (one delivery row each, with the state
     /// change in one transaction) and shows the board. The author's selection decides,
     /// whoever confirms.
-    pub(super) async fn start_broadcast(
+    pub(super) async fn start(
         &self,
         room: &BroadcastRoom,
         broadcast: &Broadcast,
@@ -151,14 +150,14 @@ impl Bridge {
             .store
             .broadcast_start(broadcast.event_id.as_str(), &recipients)
             .await?;
-        if self.config.broadcast.confirm == Confirm::Once {
+        if self.config.confirm == Confirm::Once {
             self.store
                 .broadcast_room_confirm(room.room_id.as_str())
                 .await?;
         }
         if started {
-            self.wakes.broadcast.notify_one();
-            self.wakes.board.notify_one();
+            self.fanout_wake.notify_one();
+            self.board_wake.notify_one();
         }
         Ok(Outcome::bridged(format!(
             "broadcast {} started for {} recipient(s)",
@@ -168,7 +167,7 @@ impl Bridge {
     }
 
     /// A redaction of a waiting broadcast of this room cancels it.
-    pub(in crate::bridge) async fn cancel_broadcast(
+    pub(in crate::bridge) async fn cancel(
         &self,
         target: &str,
         room_id: &RoomId,

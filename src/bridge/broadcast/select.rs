@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use bridge_convert::plan::Outgoing;
 use ruma::{EventId, UserId};
 
+use super::Broadcasts;
 use crate::{
-    bridge::{Bridge, BridgeError},
+    bridge::BridgeError,
     directory::{
         Role,
         plan::{self, may_see},
@@ -68,7 +69,7 @@ pub(super) fn affordable(cost: i64, balance: Option<i64>) -> bool {
     balance.is_none_or(|b| b >= cost)
 }
 
-impl Bridge {
+impl Broadcasts {
     /// The drivers `text` selects for `dispatcher`, or why the selection is not understood.
     pub async fn select_drivers(
         &self,
@@ -82,7 +83,7 @@ impl Bridge {
         };
         let stored = self.store.employees().await?;
         let today = crate::bridge::directory::today();
-        let settings = &self.config.directory.plan;
+        let settings = &self.plan;
         let directory: Vec<_> = stored.iter().map(|s| s.employee.clone()).collect();
         let dispatchers = plan::dispatchers(&directory, today);
         let own = dispatchers.get(dispatcher).map(|(record, _)| *record);
@@ -114,7 +115,7 @@ impl Bridge {
                 visible: may_see(own, record, settings),
             });
         }
-        for known in &self.config.bridge.drivers {
+        for known in &self.drivers {
             candidates.push(Candidate {
                 id: Some(known.id.clone()),
                 name: known.name.clone().unwrap_or_else(|| known.id.to_string()),
@@ -165,7 +166,7 @@ impl Bridge {
             Err(e) => return Ok(format!("The selection {text:?} is not understood: {e}.")),
         };
         let cost = selected.recipients.len() as i64;
-        let balance = self.refresh_credits().await;
+        let balance = self.credits.refresh().await;
         let mut answer = preview(text, &selected, cost, balance);
         if selected.recipients.is_empty() {
             answer.push_str("\nNobody to write to: no broadcast room was opened.");
@@ -179,7 +180,7 @@ impl Bridge {
             return Ok(answer);
         }
         let room_id = self
-            .create_broadcast_room(text, live, &selected, sender, command_event)
+            .create_room(text, live, &selected, sender, command_event)
             .await?;
         let mode = if live {
             "live: the selection is evaluated again for every message"
@@ -201,7 +202,7 @@ impl Bridge {
         Ok(match self.select_drivers(text, sender).await? {
             Ok(selected) => {
                 let cost = selected.recipients.len() as i64;
-                let mut answer = preview(text, &selected, cost, self.refresh_credits().await);
+                let mut answer = preview(text, &selected, cost, self.credits.refresh().await);
                 let names: Vec<String> = selected
                     .recipients
                     .iter()

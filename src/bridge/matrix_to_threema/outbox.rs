@@ -128,7 +128,7 @@ impl Bridge {
                 row.threema_message_id = write.message_id.or(row.threema_message_id);
                 row.error = write.error.or(row.error);
                 if matches!(gateway_error, Some(ThreemaError::NoCredits)) {
-                    self.refresh_credits().await;
+                    self.credits.refresh().await;
                 }
             }
             event = match step.then {
@@ -144,7 +144,7 @@ impl Bridge {
                     let answer = self.send_prepared(&row.recipient, &key, &message).await;
                     let (answer, error) = classify(answer);
                     if matches!(answer, Answer::Accepted(_)) {
-                        self.spent_credit().await;
+                        self.credits.spent().await;
                     }
                     gateway_error = error;
                     Event::Answered(answer)

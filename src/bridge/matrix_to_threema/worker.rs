@@ -163,7 +163,8 @@ impl Bridge {
         }
         if let Some(room) = self.store.broadcast_room(event.room_id.as_str()).await? {
             return self
-                .handle_broadcast_message(&room, event_id, &event.sender, &content, &event.content)
+                .broadcasts
+                .handle_message(&room, event_id, &event.sender, &content, &event.content)
                 .await;
         }
         if self.is_command_room(&event.room_id).await? {
@@ -197,7 +198,7 @@ impl Bridge {
         if CONFIRM_KEYS.contains(&key)
             && let Some(room) = self.store.broadcast_room(event.room_id.as_str()).await?
         {
-            return self.confirm_broadcast(&room, target, &event.sender).await;
+            return self.broadcasts.confirm(&room, target, &event.sender).await;
         }
         if !status::RESEND_KEYS.contains(&key) {
             return Ok(Outcome::skipped("reaction not bridged"));
@@ -248,7 +249,7 @@ impl Bridge {
                     .await?
                     .is_some()
             {
-                return self.cancel_broadcast(&target, &event.room_id).await;
+                return self.broadcasts.cancel(&target, &event.room_id).await;
             }
             return Ok(Outcome::skipped("redaction outside a portal"));
         };

@@ -84,7 +84,7 @@ impl Bridge {
                 .await?;
             let rows: Vec<i64> = chunk.iter().map(|m| m.id).collect();
             self.store.messages_mark_read_sent(&rows).await?;
-            self.spent_credit().await;
+            self.credits.spent().await;
         }
         Ok(unread.len())
     }

@@ -22,7 +22,7 @@ impl Bridge {
     /// May a message from `from` open (or use) a portal?
     pub(crate) async fn is_known_sender(&self, from: &ThreemaId) -> Result<bool, BridgeError> {
         Ok(self.config.bridge.unknown_senders == UnknownSenders::Open
-            || self.known_driver(from).is_some()
+            || self.ghosts.known_driver(from).is_some()
             || self
                 .access
                 .view()

@@ -373,7 +373,10 @@ impl Bridge {
     ) -> Result<OwnedEventId, BridgeError> {
         let source = source_of(incoming);
         if incoming.attempts > 0
-            && let Some(event_id) = self.find_sent(room_id, ghost, SOURCE_KEY, &source).await?
+            && let Some(event_id) = self
+                .matrix
+                .find_sent(room_id, ghost, SOURCE_KEY, &source)
+                .await?
         {
             tracing::info!(%source, %event_id, "found in the room already; not sent again");
             return Ok(event_id);
@@ -395,26 +398,6 @@ impl Bridge {
             .send(request, Some(ghost))
             .await?
             .event_id)
-    }
-
-    /// `sender`'s event whose content has `key` = `value` among its latest in the room, if
-    /// any: a send that may have gone through is looked for before it is repeated.
-    pub(crate) async fn find_sent(
-        &self,
-        room_id: &RoomId,
-        sender: &UserId,
-        key: &str,
-        value: &str,
-    ) -> Result<Option<OwnedEventId>, BridgeError> {
-        let events = self.matrix.recent_events_of(room_id, sender, 100).await?;
-        Ok(events
-            .into_iter()
-            .find(|e| e["content"][key] == value)
-            .and_then(|e| {
-                e["event_id"]
-                    .as_str()
-                    .and_then(|id| EventId::parse(id).ok())
-            }))
     }
 
     async fn record(

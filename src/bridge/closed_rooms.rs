@@ -12,14 +12,10 @@ use std::{
 };
 
 use ruma::{OwnedUserId, RoomId, UserId};
-use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use super::{Bridge, BridgeError, Outcome, threema_to_matrix::quarantine::QUARANTINE_ROOM};
-use crate::{
-    config::Level, directory::plan::Membership, matrix::BOT_LEVEL, store::RoomStateKind,
-    threema::ThreemaId,
-};
+use crate::{config::Level, directory::plan::Membership, store::RoomStateKind, threema::ThreemaId};
 
 /// Bridge state key: the rooms from before closed power levels have been closed.
 const CLOSED: &str = "rooms_closed";
@@ -61,7 +57,12 @@ impl Bridge {
         }
         let mut changed = 0;
         for room_id in self.store.closed_rooms(QUARANTINE_ROOM).await? {
-            match self.close_room(&room_id).await {
+            match self
+                .matrix
+                .close_room(&room_id)
+                .await
+                .map_err(BridgeError::from)
+            {
                 Ok(true) => changed += 1,
                 Ok(false) => {}
                 // The bot was removed, or the room is gone: nothing to close.
@@ -116,25 +117,6 @@ impl Bridge {
             removed += 1;
         }
         Ok(removed)
-    }
-
-    /// Raises the level to invite to the bot's; the rest of the power levels stays.
-    async fn close_room(&self, room_id: &RoomId) -> Result<bool, BridgeError> {
-        let Some(mut levels) = self
-            .matrix
-            .state(room_id, "m.room.power_levels", "")
-            .await?
-        else {
-            return Ok(false);
-        };
-        if levels["invite"].as_i64().unwrap_or(0) >= BOT_LEVEL {
-            return Ok(false);
-        }
-        levels["invite"] = json!(BOT_LEVEL);
-        self.matrix
-            .set_state(room_id, "m.room.power_levels", "", &levels)
-            .await?;
-        Ok(true)
     }
 
     /// `inviter` (not the bridge) invited `user` into a room: if the bridge runs it, `user` is

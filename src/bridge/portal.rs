@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use super::{Access, BridgeError};
 use crate::{
     directory::plan::Membership,
-    matrix::{MatrixClient, closed_power_levels, initial_state},
+    matrix::{MatrixClient, initial_state},
     store::{RoomStateKind, Store},
     threema::ThreemaId,
 };
@@ -92,7 +92,7 @@ impl Portals {
     ) -> Result<OwnedRoomId, BridgeError> {
         let alias = self.alias(driver);
         let request = self.request(driver, ghost, name, topic, invite);
-        let (room_id, created) = self.matrix.create_room_with_alias(request, &alias).await?;
+        let (room_id, created) = self.matrix.create_closed_room(request, &alias).await?;
         if !created {
             // An earlier attempt made the room, but may have been cut off before the
             // homeserver sent its invites (found by killing the bridge during a broadcast).
@@ -190,7 +190,6 @@ impl Portals {
         let state_key = bridge_state_key(driver);
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
-        request.power_level_content_override = Some(closed_power_levels());
         request.visibility = Visibility::Private;
         request.room_alias_name = Some(self.alias(driver).alias().to_owned());
         request.name = Some(name.to_owned());

@@ -39,6 +39,38 @@ pub fn initial_state(
 }
 
 impl MatrixClient {
+    /// Creates a room that only the bot invites into (see [`closed_power_levels`]) under an
+    /// alias in our namespace, or finds the one an earlier attempt made. A room found that way
+    /// may be older than closed rooms, or one a reset store no longer knows (so the startup
+    /// closing never saw it): it is closed now. Returns the room and whether it is new.
+    pub async fn create_closed_room(
+        &self,
+        mut request: ruma::api::client::room::create_room::v3::Request,
+        alias: &ruma::RoomAliasId,
+    ) -> Result<(ruma::OwnedRoomId, bool), MatrixError> {
+        request.power_level_content_override = Some(closed_power_levels());
+        let (room_id, created) = self.create_room_with_alias(request, alias).await?;
+        if !created {
+            self.close_room(&room_id).await?;
+        }
+        Ok((room_id, created))
+    }
+
+    /// Raises the power level needed to invite to the bot's. Returns whether it changed;
+    /// `false` too for a room without power levels (nothing to close).
+    pub async fn close_room(&self, room_id: &RoomId) -> Result<bool, MatrixError> {
+        let Some(mut levels) = self.state(room_id, "m.room.power_levels", "").await? else {
+            return Ok(false);
+        };
+        if levels["invite"].as_i64().unwrap_or(0) >= BOT_LEVEL {
+            return Ok(false);
+        }
+        levels["invite"] = serde_json::json!(BOT_LEVEL);
+        self.set_state(room_id, "m.room.power_levels", "", &levels)
+            .await?;
+        Ok(true)
+    }
+
     /// Sets a state event as the bot. Setting the same content again is harmless (one more
     /// event in the room), which is why the directory records what it set.
     pub async fn set_state(

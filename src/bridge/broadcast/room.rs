@@ -15,7 +15,7 @@ use crate::{
     config::{Confirm, Level},
     directory::selection::Selected,
     ids::room_alias,
-    matrix::{closed_power_levels, initial_state},
+    matrix::initial_state,
     store::{Broadcast, BroadcastRoom, BroadcastState},
     threema::ThreemaId,
 };
@@ -35,7 +35,6 @@ impl Broadcasts {
         let alias: OwnedRoomAliasId = room_alias(&format!("broadcast_{hash}"), &self.domain);
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
-        request.power_level_content_override = Some(closed_power_levels());
         request.visibility = Visibility::Private;
         request.room_alias_name = Some(alias.alias().to_owned());
         request.name = Some(format!("📢 {selection_text}"));
@@ -51,7 +50,7 @@ impl Broadcasts {
             "",
             json!({"history_visibility": "shared"}),
         )];
-        let (room_id, _) = self.matrix.create_room_with_alias(request, &alias).await?;
+        let (room_id, _) = self.matrix.create_closed_room(request, &alias).await?;
         let recipients: Vec<String> = selected
             .recipients
             .iter()

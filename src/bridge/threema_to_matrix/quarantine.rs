@@ -11,7 +11,6 @@ use crate::bridge::{Bridge, BridgeError, Incoming, queue::Outcome};
 use crate::{
     config::{Level, UnknownSenders},
     ids::room_alias,
-    matrix::closed_power_levels,
     threema::{ThreemaId, codec::Message},
 };
 
@@ -86,7 +85,6 @@ impl Bridge {
         let alias = room_alias("quarantine", &self.config.homeserver.domain);
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
-        request.power_level_content_override = Some(closed_power_levels());
         request.visibility = Visibility::Private;
         request.room_alias_name = Some(alias.alias().to_owned());
         request.name = Some("Threema: unknown senders".into());
@@ -101,7 +99,7 @@ impl Bridge {
             .cloned()
             .collect();
         request.invite = desk.clone();
-        let (room_id, created) = self.matrix.create_room_with_alias(request, &alias).await?;
+        let (room_id, created) = self.matrix.create_closed_room(request, &alias).await?;
         if !created {
             // Created before (by an earlier attempt, or an earlier database): today's desk is
             // invited again.

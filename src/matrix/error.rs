@@ -37,6 +37,18 @@ impl MatrixError {
         }
     }
 
+    /// The homeserver will not take a body this large: `M_TOO_LARGE`, or a bare 413 from a
+    /// reverse proxy in front of it (nginx's `client_max_body_size`), which has no Matrix
+    /// error code.
+    pub fn is_too_large(&self) -> bool {
+        match self {
+            MatrixError::Api {
+                status, errcode, ..
+            } => errcode == "M_TOO_LARGE" || *status == StatusCode::PAYLOAD_TOO_LARGE,
+            _ => false,
+        }
+    }
+
     pub fn errcode(&self) -> Option<&str> {
         match self {
             MatrixError::Api { errcode, .. } => Some(errcode),
@@ -76,5 +88,24 @@ impl MatrixError {
             }),
             retry_after: retry_ms.map(Duration::from_millis).or(retry_header),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_too_large_is_recognised_with_or_without_a_matrix_error() {
+        let synapse = br#"{"errcode":"M_TOO_LARGE","error":"Upload request body is too large"}"#;
+        let proxy = b"<html><head><title>413 Request Entity Too Large</title></head></html>";
+        for body in [&synapse[..], &proxy[..]] {
+            let e = MatrixError::from_response(StatusCode::PAYLOAD_TOO_LARGE, None, body);
+            assert!(e.is_too_large(), "{e}");
+            assert!(!e.is_transient());
+        }
+        let forbidden = br#"{"errcode":"M_FORBIDDEN","error":"no"}"#;
+        let e = MatrixError::from_response(StatusCode::FORBIDDEN, None, forbidden);
+        assert!(!e.is_too_large());
     }
 }

@@ -232,7 +232,7 @@ impl Bridge {
         let url = match uploaded {
             Ok(url) => url,
             // Its limit is lower than it said: the file's place says so rather than nothing.
-            Err(e) if e.errcode() == Some("M_TOO_LARGE") => {
+            Err(e) if e.is_too_large() => {
                 let text = super::files::StandIn::too_large(&plan.file_name, plan.size as u64);
                 return Ok(convert::text("m.notice", &text, None));
             }

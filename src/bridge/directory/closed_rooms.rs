@@ -15,9 +15,13 @@ use ruma::{OwnedUserId, RoomId, UserId};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use super::{Bridge, BridgeError, Outcome, threema_to_matrix::quarantine::QUARANTINE_ROOM};
+use super::Directory;
 use crate::{
-    config::Level, directory::plan::Membership, matrix::BOT_LEVEL, store::RoomStateKind,
+    bridge::{BridgeError, Outcome, threema_to_matrix::quarantine::QUARANTINE_ROOM},
+    config::Level,
+    directory::plan::Membership,
+    matrix::BOT_LEVEL,
+    store::RoomStateKind,
     threema::ThreemaId,
 };
 
@@ -27,13 +31,13 @@ const CLOSED: &str = "rooms_closed";
 /// Brings every room the bridge runs to closed power levels, once: tried until it has
 /// succeeded for all of them. Under the directory's lock, since the directory changes power
 /// levels too (read-only portals) and either would undo the other's change.
-pub async fn close_existing(bridge: Arc<Bridge>, shutdown: CancellationToken) {
+pub async fn close_existing(directory: Arc<Directory>, shutdown: CancellationToken) {
     let mut pause = Duration::from_secs(5);
     loop {
         let result = async {
-            let _one_at_a_time = bridge.directory_lock.lock().await;
-            let changed = bridge.close_rooms().await?;
-            Ok::<_, BridgeError>((changed, bridge.remove_unpermitted().await?))
+            let _one_at_a_time = directory.lock.lock().await;
+            let changed = directory.close_rooms().await?;
+            Ok::<_, BridgeError>((changed, directory.remove_unpermitted().await?))
         }
         .await;
         match result {
@@ -53,7 +57,7 @@ pub async fn close_existing(bridge: Arc<Bridge>, shutdown: CancellationToken) {
     }
 }
 
-impl Bridge {
+impl Directory {
     /// Returns how many rooms it changed.
     async fn close_rooms(&self) -> Result<usize, BridgeError> {
         if self.store.state_get(CLOSED).await?.is_some() {
@@ -139,7 +143,7 @@ impl Bridge {
 
     /// `inviter` (not the bridge) invited `user` into a room: if the bridge runs it, `user` is
     /// removed and the removal audited.
-    pub(super) async fn remove_if_closed(
+    pub(crate) async fn remove_if_closed(
         &self,
         room_id: &RoomId,
         user: &UserId,

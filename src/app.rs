@@ -11,7 +11,8 @@ use crate::{
     bridge::{
         Bridge,
         broadcast::BroadcastFanout,
-        closed_rooms, credits,
+        credits,
+        directory::closed_rooms,
         matrix_to_threema::{MatrixInbox, ThreemaOutbox, catch_up},
         prune, queue,
         threema_to_matrix::ThreemaInbox,
@@ -243,10 +244,10 @@ impl Running {
         tasks.spawn(credits::watch(bridge.credits.clone(), shutdown.clone()));
         tasks.spawn(catch_up::watch(bridge.clone(), shutdown.clone()));
         tasks.spawn(closed_rooms::close_existing(
-            bridge.clone(),
+            bridge.directory.clone(),
             shutdown.clone(),
         ));
-        tasks.spawn(bridge.clone().run_directory(shutdown.clone()));
+        tasks.spawn(bridge.directory.clone().run(shutdown.clone()));
         tasks.spawn(prune::watch(
             bridge.store.clone(),
             self.config.retention.inbox,
@@ -290,7 +291,8 @@ pub async fn connect(config: Arc<Config>) -> Result<Bridge, StartupError> {
     let threema = ThreemaClient::new(&config.threema).map_err(StartupError::Threema)?;
     let bridge = Bridge::new(config, store, matrix, threema);
     bridge
-        .load_directory_view()
+        .directory
+        .load_view()
         .await
         .map_err(StartupError::Directory)?;
     Ok(bridge)

@@ -140,7 +140,7 @@ async fn directory(config_path: &std::path::Path, command: DirectoryCommand) -> 
     match command {
         DirectoryCommand::Sync { dry_run, force } => {
             let options = crate::bridge::directory::SyncOptions { dry_run, force };
-            let report = bridge.directory_sync(options).await?;
+            let report = bridge.directory.sync(options).await?;
             print!("{report}");
             bridge.store.close().await;
             if report.refused() || !report.failed.is_empty() {

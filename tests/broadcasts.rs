@@ -212,7 +212,8 @@ async fn a_broadcast_to_a_fleet_by_attribute_reaches_each_phone_once_and_its_boa
     write_csv(&csv, &rows);
     let report = h
         .bridge
-        .directory_sync(Default::default())
+        .directory
+        .sync(Default::default())
         .await
         .expect("the directory syncs");
     assert!(report.failed.is_empty(), "{report}");

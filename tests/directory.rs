@@ -103,7 +103,8 @@ fn csv_config(csv: &std::path::Path, space_name: &str, extra: &str) -> String {
 
 async fn sync(h: &Harness) -> SyncReport {
     h.bridge
-        .directory_sync(SyncOptions::default())
+        .directory
+        .sync(SyncOptions::default())
         .await
         .expect("sync runs")
 }
@@ -906,7 +907,8 @@ async fn dry_run_prints_the_plan_and_changes_nothing() {
     write_csv(&csv, &rows);
     let report = h
         .bridge
-        .directory_sync(SyncOptions {
+        .directory
+        .sync(SyncOptions {
             dry_run: true,
             force: false,
         })

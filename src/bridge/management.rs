@@ -226,12 +226,13 @@ impl Bridge {
         let ghost = self.ghosts.ensure_named(&id, &name).await?;
         let room_id = self.portals.ensure(&id, &ghost, &name).await?;
         self.matrix.ensure_invited(&room_id, sender).await?;
-        self.record_member(
-            room_id.as_str(),
-            sender,
-            crate::directory::plan::Membership::Invite,
-        )
-        .await?;
+        self.portals
+            .record_member(
+                room_id.as_str(),
+                sender,
+                crate::directory::plan::Membership::Invite,
+            )
+            .await?;
         Ok(format!(
             "Chat with {name} ({id}): https://matrix.to/#/{room_id} — you are invited."
         ))
@@ -259,7 +260,8 @@ impl Bridge {
             return Ok("No employee directory is configured (directory: in the config).".into());
         }
         let report = self
-            .directory_sync(super::directory::SyncOptions::default())
+            .directory
+            .sync(super::directory::SyncOptions::default())
             .await?;
         // A first sync plans thousands of lines; the room gets the head, the log has it all.
         let answer = report.to_string();

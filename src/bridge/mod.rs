@@ -3,7 +3,6 @@
 
 pub mod access;
 pub mod broadcast;
-pub mod closed_rooms;
 pub mod credits;
 pub mod directory;
 pub mod ghosts;
@@ -32,6 +31,7 @@ use crate::{
 pub use access::Access;
 pub use broadcast::Broadcasts;
 pub use credits::Credits;
+pub use directory::Directory;
 pub use ghosts::Ghosts;
 pub use notice::Notices;
 pub use outcome::Outcome;
@@ -70,8 +70,8 @@ impl BridgeError {
 }
 
 /// The wiring of the bridge's services, shared by the workers and the HTTP handlers. Each
-/// service owns one noun (ghosts, keys, notices, credits, who may do what, broadcasts); the
-/// flows in the direction folders combine them.
+/// service owns one noun (ghosts, keys, notices, credits, who may do what, broadcasts, the
+/// directory); the flows in the direction folders combine them.
 pub struct Bridge {
     pub config: Arc<Config>,
     pub store: Store,
@@ -84,6 +84,8 @@ pub struct Bridge {
     pub keys: Arc<Keys>,
     pub portals: Arc<Portals>,
     pub scim_users: directory::ScimUsers,
+    /// Directory syncs, the rooms they keep in line, and the closed rooms' members.
+    pub directory: Arc<Directory>,
     pub notices: Arc<Notices>,
     pub credits: Arc<Credits>,
     pub wakes: Wakes,
@@ -93,8 +95,6 @@ pub struct Bridge {
     pub catch_up: matrix_to_threema::catch_up::CatchUp,
     /// The homeserver's upload limit, asked once.
     upload_limit: threema_to_matrix::files::UploadLimit,
-    /// One directory sync at a time.
-    directory_lock: tokio::sync::Mutex<()>,
     /// The startup steps are done (the homeserver reached us, the bot exists): ready to serve.
     pub started: AtomicBool,
     /// File messages whose blobs are uploaded for many recipients (broadcasts), by file.
@@ -157,7 +157,21 @@ impl Bridge {
                 credits: credits.clone(),
             },
         );
+        let directory = Directory::new(
+            &config,
+            &wakes,
+            directory::Deps {
+                store: store.clone(),
+                matrix: matrix.clone(),
+                threema: threema.clone(),
+                access: access.clone(),
+                ghosts: ghosts.clone(),
+                portals: portals.clone(),
+                notices: notices.clone(),
+            },
+        );
         Bridge {
+            directory: Arc::new(directory),
             ghosts,
             portals,
             keys,
@@ -173,7 +187,6 @@ impl Bridge {
             wakes,
             catch_up: Default::default(),
             upload_limit: Default::default(),
-            directory_lock: Default::default(),
             started: AtomicBool::new(false),
             shared_uploads: Default::default(),
             config,

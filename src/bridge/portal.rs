@@ -163,7 +163,8 @@ impl Portals {
         Ok(())
     }
 
-    async fn record_member(
+    /// Records a membership in a portal the bridge caused.
+    pub(crate) async fn record_member(
         &self,
         room: &str,
         user: &UserId,

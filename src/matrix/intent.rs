@@ -189,7 +189,7 @@ impl MatrixClient {
     /// Creates a room that carries an alias in our namespace, or finds the one an earlier
     /// attempt created: room creation is not idempotent, the alias is. Returns the room and
     /// whether it is new (an existing room did not get the request's invites).
-    pub async fn create_room_with_alias(
+    pub(super) async fn create_room_with_alias(
         &self,
         request: ruma::api::client::room::create_room::v3::Request,
         alias: &ruma::RoomAliasId,

@@ -8,12 +8,12 @@ use futures::{StreamExt, stream};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId, api::client::room::create_room, serde::Raw};
 use serde_json::json;
 
-use super::{super::Bridge, SyncReport};
+use super::{Directory, SyncReport};
 use crate::{
     bridge::BridgeError,
     directory::plan::{Action, Membership, Room, SpaceKey},
     ids::room_alias,
-    matrix::{closed_power_levels, initial_state},
+    matrix::initial_state,
     store::RoomStateKind,
     threema::ThreemaId,
 };
@@ -25,7 +25,7 @@ const PARALLEL: usize = 4;
 /// Power level needed to post in a former driver's portal: only the bot (100) has it.
 const READ_ONLY_LEVEL: i64 = 100;
 
-impl Bridge {
+impl Directory {
     /// Applies `actions` in four steps: ghosts and portals, then spaces (whose children are
     /// those portals), then everything else, and last the deactivation of departed
     /// dispatchers' accounts, once they are out of every room (run side by side with the kicks,
@@ -327,7 +327,6 @@ impl Bridge {
     async fn deactivate(&self, user: &UserId, action: &Action) -> Result<(), BridgeError> {
         let token = self
             .config
-            .directory
             .synapse_admin_token
             .as_ref()
             .ok_or_else(|| BridgeError::BadEvent("no synapse_admin_token".into()))?;
@@ -372,7 +371,7 @@ impl Bridge {
 
     /// `{"via": [our server]}`: the content of a space child event.
     fn via(&self) -> serde_json::Value {
-        json!({"via": [self.config.homeserver.domain.as_str()]})
+        json!({"via": [self.domain.as_str()]})
     }
 
     async fn resolve(&self, room: &Room) -> Result<String, BridgeError> {
@@ -409,7 +408,6 @@ impl Bridge {
         let alias = self.space_alias(key, name);
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
-        request.power_level_content_override = Some(closed_power_levels());
         request.room_alias_name = Some(alias.alias().to_owned());
         request.name = Some(name.to_owned());
         request.invite = invite.to_vec();
@@ -424,7 +422,7 @@ impl Bridge {
             .iter()
             .map(|child| initial_state("m.space.child", child, self.via()))
             .collect();
-        let (room_id, created) = self.matrix.create_room_with_alias(request, &alias).await?;
+        let (room_id, created) = self.matrix.create_closed_room(request, &alias).await?;
         let room = room_id.as_str();
         if created {
             self.store
@@ -457,10 +455,7 @@ impl Bridge {
             .collect();
         let hashed = format!("{}\n{name}", key.key());
         let hash = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(hashed.as_bytes())[..4]);
-        room_alias(
-            &format!("space_{slug}_{hash}"),
-            &self.config.homeserver.domain,
-        )
+        room_alias(&format!("space_{slug}_{hash}"), &self.domain)
     }
 
     /// Raises (or restores) the level needed to post messages; state stays the bot's.

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, path::Path, time::SystemTime};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use super::super::Bridge;
+use super::Directory;
 use crate::{
     config::HttpSourceConfig,
     directory::{Record, csv::Parsed},
@@ -19,10 +19,10 @@ pub fn csv_stamp(path: Option<&Path>) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-impl Bridge {
+impl Directory {
     /// Every configured snapshot source, read: its records, or why it could not be read.
     pub(super) async fn read_sources(&self) -> Vec<(String, Result<Parsed, String>)> {
-        let config = &self.config.directory;
+        let config = &self.config;
         let mut out = Vec::new();
         if let Some(path) = &config.csv {
             let read = tokio::fs::read(path)

@@ -6,9 +6,8 @@ use std::collections::{HashMap, HashSet};
 use ruma::{OwnedUserId, UserId};
 use time::Date;
 
-use super::super::Bridge;
+use super::Directory;
 use crate::{
-    config::Config,
     directory::{Employee, Record, plan},
     threema::ThreemaId,
 };
@@ -37,10 +36,9 @@ impl DirectoryView {
     pub fn new(
         directory: &[Employee],
         looked_up: &HashMap<String, ThreemaId>,
-        config: &Config,
+        settings: &plan::Settings,
         today: Date,
     ) -> Self {
-        let settings = &config.directory.plan;
         let drivers = plan::drivers(directory, looked_up, today)
             .into_values()
             .map(|d| {
@@ -105,16 +103,16 @@ impl DirectoryView {
     }
 }
 
-impl Bridge {
+impl Directory {
     /// Builds the view from the store (at startup; syncs rebuild it as they go).
-    pub async fn load_directory_view(&self) -> Result<(), super::BridgeError> {
+    pub async fn load_view(&self) -> Result<(), crate::bridge::BridgeError> {
         let stored = self.store.employees().await?;
         let looked_up = stored
             .iter()
             .filter_map(|s| Some((s.employee.record.employee_id.clone(), s.looked_up()?)))
             .collect();
         let directory: Vec<Employee> = stored.into_iter().map(|s| s.employee).collect();
-        let view = DirectoryView::new(&directory, &looked_up, &self.config, super::today());
+        let view = DirectoryView::new(&directory, &looked_up, &self.config.plan, super::today());
         self.access
             .replace_view(view.with_retired(self.store.retired_threema_ids().await?));
         Ok(())

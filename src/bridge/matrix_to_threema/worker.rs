@@ -323,6 +323,7 @@ impl Bridge {
         // The bridge's own invites are echoes and never get here: someone else invited.
         if membership == "invite"
             && let Some(removed) = self
+                .directory
                 .remove_if_closed(&event.room_id, &user, &event.sender)
                 .await?
         {
@@ -339,7 +340,8 @@ impl Bridge {
                 }
             },
         };
-        self.record_member(event.room_id.as_str(), &user, membership)
+        self.directory
+            .record_member(event.room_id.as_str(), &user, membership)
             .await?;
         Ok(Outcome::bridged(format!("{user}: {}", membership.as_str())))
     }

@@ -14,8 +14,14 @@ use std::{
 use ruma::{OwnedUserId, RoomId, UserId};
 use tokio_util::sync::CancellationToken;
 
-use super::{Bridge, BridgeError, Outcome, threema_to_matrix::quarantine::QUARANTINE_ROOM};
-use crate::{config::Level, directory::plan::Membership, store::RoomStateKind, threema::ThreemaId};
+use super::Directory;
+use crate::{
+    bridge::{BridgeError, Outcome, threema_to_matrix::quarantine::QUARANTINE_ROOM},
+    config::Level,
+    directory::plan::Membership,
+    store::RoomStateKind,
+    threema::ThreemaId,
+};
 
 /// Bridge state key: the rooms from before closed power levels have been closed.
 const CLOSED: &str = "rooms_closed";
@@ -23,13 +29,13 @@ const CLOSED: &str = "rooms_closed";
 /// Brings every room the bridge runs to closed power levels, once: tried until it has
 /// succeeded for all of them. Under the directory's lock, since the directory changes power
 /// levels too (read-only portals) and either would undo the other's change.
-pub async fn close_existing(bridge: Arc<Bridge>, shutdown: CancellationToken) {
+pub async fn close_existing(directory: Arc<Directory>, shutdown: CancellationToken) {
     let mut pause = Duration::from_secs(5);
     loop {
         let result = async {
-            let _one_at_a_time = bridge.directory_lock.lock().await;
-            let changed = bridge.close_rooms().await?;
-            Ok::<_, BridgeError>((changed, bridge.remove_unpermitted().await?))
+            let _one_at_a_time = directory.lock.lock().await;
+            let changed = directory.close_rooms().await?;
+            Ok::<_, BridgeError>((changed, directory.remove_unpermitted().await?))
         }
         .await;
         match result {
@@ -49,7 +55,7 @@ pub async fn close_existing(bridge: Arc<Bridge>, shutdown: CancellationToken) {
     }
 }
 
-impl Bridge {
+impl Directory {
     /// Returns how many rooms it changed.
     async fn close_rooms(&self) -> Result<usize, BridgeError> {
         if self.store.state_get(CLOSED).await?.is_some() {
@@ -57,19 +63,14 @@ impl Bridge {
         }
         let mut changed = 0;
         for room_id in self.store.closed_rooms(QUARANTINE_ROOM).await? {
-            match self
-                .matrix
-                .close_room(&room_id)
-                .await
-                .map_err(BridgeError::from)
-            {
+            match self.matrix.close_room(&room_id).await {
                 Ok(true) => changed += 1,
                 Ok(false) => {}
                 // The bot was removed, or the room is gone: nothing to close.
-                Err(BridgeError::Matrix(e)) if !e.is_transient() => {
+                Err(e) if !e.is_transient() => {
                     tracing::warn!(%room_id, error = %e, "cannot close a room; left as it is")
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         self.store.state_set_once(CLOSED, "1").await?;
@@ -121,7 +122,7 @@ impl Bridge {
 
     /// `inviter` (not the bridge) invited `user` into a room: if the bridge runs it, `user` is
     /// removed and the removal audited.
-    pub(super) async fn remove_if_closed(
+    pub(crate) async fn remove_if_closed(
         &self,
         room_id: &RoomId,
         user: &UserId,

@@ -278,8 +278,8 @@ async fn everything_a_phone_sends_reaches_the_bridge_decoded() {
     assert_eq!(
         got[1].media,
         Some(Media {
-            data: picture,
-            thumbnail: Some(vec![9, 8, 7])
+            data: picture.into(),
+            thumbnail: Some(vec![9, 8, 7].into())
         })
     );
     assert_eq!(
@@ -340,8 +340,8 @@ async fn everything_a_phone_sends_reaches_the_bridge_decoded() {
     assert_eq!(
         got[11].media,
         Some(Media {
-            data: vec![7; 400],
-            thumbnail: Some(vec![8; 40])
+            data: vec![7; 400].into(),
+            thumbnail: Some(vec![8; 40].into())
         })
     );
     assert_eq!(

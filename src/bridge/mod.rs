@@ -95,6 +95,8 @@ pub struct Bridge {
     pub catch_up: matrix_to_threema::catch_up::CatchUp,
     /// The homeserver's upload limit, asked once.
     upload_limit: threema_to_matrix::files::UploadLimit,
+    /// Memory for drivers' files in flight.
+    file_memory: threema_to_matrix::files::FileMemory,
     /// The startup steps are done (the homeserver reached us, the bot exists): ready to serve.
     pub started: AtomicBool,
     /// File messages whose blobs are uploaded for many recipients (broadcasts), by file.
@@ -187,6 +189,7 @@ impl Bridge {
             wakes,
             catch_up: Default::default(),
             upload_limit: Default::default(),
+            file_memory: threema_to_matrix::files::FileMemory::new(config.threema.file_memory_mib),
             started: AtomicBool::new(false),
             shared_uploads: Default::default(),
             config,

@@ -114,6 +114,8 @@ pub struct ThreemaConfig {
     /// Tries to download a driver's file before a notice says it was not bridged (the inbox's
     /// backoff between them; the driver's later messages wait meanwhile).
     pub download_attempts: i64,
+    /// Memory for drivers' files in flight, in MiB: a file waits until it fits.
+    pub file_memory_mib: u32,
 }
 
 #[derive(Debug, Clone)]

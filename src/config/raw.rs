@@ -92,6 +92,7 @@ pub struct RawThreema {
     pub callback_block_seconds: Option<u64>,
     pub trusted_proxies: Vec<String>,
     pub download_attempts: Option<i64>,
+    pub file_memory_mb: Option<u32>,
 }
 
 impl fmt::Debug for RawThreema {
@@ -120,6 +121,7 @@ impl fmt::Debug for RawThreema {
             .field("callback_block_seconds", &self.callback_block_seconds)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("download_attempts", &self.download_attempts)
+            .field("file_memory_mb", &self.file_memory_mb)
             .finish()
     }
 }

@@ -264,4 +264,31 @@ mod tests {
         let junk = forwarded("not an address");
         assert_eq!(proxies.client_of(ip("10.0.0.1"), &junk), ip("10.0.0.1"));
     }
+
+    proptest::proptest! {
+        /// Whatever a client puts in the header, the answer is the peer or an address the
+        /// header names that is not one of our proxies; a peer that is not a proxy is never
+        /// overruled.
+        #[test]
+        fn the_header_names_only_a_client_behind_our_proxies(
+            value in "[0-9a-f.:, ]{0,80}",
+            peer_is_proxy in proptest::bool::ANY,
+        ) {
+            let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+            let proxies = TrustedProxies::new(vec![proxy]);
+            let peer = if peer_is_proxy { proxy } else { "192.0.2.7".parse().unwrap() };
+            let mut headers = HeaderMap::new();
+            if let Ok(header) = value.parse() {
+                headers.insert("x-forwarded-for", header);
+            }
+            let client = proxies.client_of(peer, &headers);
+            if !peer_is_proxy {
+                proptest::prop_assert_eq!(client, peer);
+            } else if client != peer {
+                proptest::prop_assert!(client != proxy);
+                let named = value.split(',').any(|entry| entry.trim().parse() == Ok(client));
+                proptest::prop_assert!(named);
+            }
+        }
+    }
 }

@@ -181,10 +181,21 @@ impl MatrixClient {
         R::PathBuilder: PathInput,
         for<'a> R::Authentication: AuthScheme<Input<'a> = SendAccessToken<'a>>,
     {
+        self.retrying(|| self.send_once(request.clone(), as_user, token))
+            .await
+    }
+
+    /// Runs `try_once` until it succeeds, fails for good, or the policy's tries are used up:
+    /// rate limits, 5xx and connection errors are tried again with backoff.
+    async fn retrying<T, F, Fut>(&self, mut try_once: F) -> Result<T, MatrixError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, MatrixError>>,
+    {
         let mut delay = self.retry.first_delay;
         let mut attempt = 1;
         loop {
-            match self.send_once(request.clone(), as_user, token).await {
+            match try_once().await {
                 Err(e) if e.is_transient() && attempt < self.retry.attempts => {
                     let wait = self.retry.wait_after(&e, &mut delay);
                     tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "homeserver request failed, retrying");
@@ -225,17 +236,7 @@ impl MatrixClient {
             .execute(request)
             .await
             .map_err(MatrixError::transport)?;
-        let status = response.status();
-        let retry_header = response
-            .headers()
-            .get(http::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let body = response.bytes().await.map_err(MatrixError::transport)?;
-        if !status.is_success() {
-            return Err(MatrixError::from_response(status, retry_header, &body));
-        }
+        let (status, body) = answer(response).await?;
         let http_response = http::Response::builder()
             .status(status)
             .body(body.as_ref())
@@ -243,6 +244,24 @@ impl MatrixClient {
         R::IncomingResponse::try_from_http_response(http_response)
             .map_err(|e| MatrixError::Response(e.to_string()))
     }
+}
+
+/// A successful answer's status and body; anything else as the error it says.
+async fn answer(
+    response: reqwest::Response,
+) -> Result<(http::StatusCode, bytes::Bytes), MatrixError> {
+    let status = response.status();
+    let retry_header = response
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let body = response.bytes().await.map_err(MatrixError::transport)?;
+    if !status.is_success() {
+        return Err(MatrixError::from_response(status, retry_header, &body));
+    }
+    Ok((status, body))
 }
 
 /// Used until `/versions` has answered: the versions every current homeserver speaks.

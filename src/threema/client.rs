@@ -44,8 +44,9 @@ impl std::fmt::Debug for ThreemaClient {
 /// The decrypted bytes a file or legacy media message refers to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Media {
-    pub data: Vec<u8>,
-    pub thumbnail: Option<Vec<u8>>,
+    /// Shared, not copied, on its way to the homeserver.
+    pub data: bytes::Bytes,
+    pub thumbnail: Option<bytes::Bytes>,
 }
 
 /// A file to send: the bytes, and how the driver's app should show them.
@@ -332,7 +333,10 @@ impl ThreemaClient {
             500..=599 => return Err(ThreemaError::Server),
             other => return Err(ThreemaError::BadResponse(format!("blob download: {other}"))),
         }
-        let mut data = Vec::new();
+        // Sized once from the announced length (never past the cut-off): grown by doubling, a
+        // 50 MB blob would briefly take twice that.
+        let announced = response.content_length().unwrap_or(0).min(max_bytes);
+        let mut data = Vec::with_capacity(usize::try_from(announced).unwrap_or(0));
         while let Some(chunk) = response.chunk().await.map_err(ApiError::from)? {
             if (data.len() + chunk.len()) as u64 > max_bytes {
                 return Err(ThreemaError::BlobTooLarge(max_bytes));
@@ -361,8 +365,8 @@ impl ThreemaClient {
                 )
                 .map(|plain| {
                     Some(Media {
-                        data: plain.file,
-                        thumbnail: plain.thumbnail,
+                        data: plain.file.into(),
+                        thumbnail: plain.thumbnail.map(Into::into),
                     })
                 })
                 .map_err(|e| ThreemaError::Crypto(e.to_string()))
@@ -401,7 +405,7 @@ impl ThreemaClient {
                 .await?
                 .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
                 Ok(Some(Media {
-                    data,
+                    data: data.into(),
                     thumbnail: None,
                 }))
             }

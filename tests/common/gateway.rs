@@ -99,5 +99,6 @@ fn threema_config(config: &TestConfig) -> ThreemaConfig {
         callback_block: Duration::from_secs(60),
         trusted_proxies: Vec::new(),
         download_attempts: 10,
+        file_memory_mib: 256,
     }
 }

@@ -159,7 +159,7 @@ impl Broadcasts {
         );
         let mxc = self
             .matrix
-            .upload(data, "text/csv", Some(&name), &self.bot)
+            .upload(data.into(), "text/csv", Some(&name), &self.bot)
             .await?;
         let content = json!({
             "msgtype": "m.file",

@@ -2,6 +2,10 @@
 //! homeserver will take it, and not forever. A file that cannot be bridged is shown in its
 //! place by a notice from the driver's ghost, so that the desk knows something was sent.
 
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 use super::Incoming;
 use crate::{
     bridge::{Bridge, BridgeError},
@@ -34,18 +38,19 @@ impl UploadLimit {
 
 impl Bridge {
     /// Downloads the file `incoming` refers to, if any, into it; or puts the notice shown in
-    /// its place there. The inner error: the message is kept and not bridged.
+    /// its place there. The memory the file takes stays reserved until the returned value is
+    /// dropped. The inner error: the message is kept and not bridged.
     pub(super) async fn fetch_driver_file(
         &self,
         incoming: &mut Incoming,
         key: &[u8; 32],
-    ) -> Result<Result<(), ReceiveError>, BridgeError> {
+    ) -> Result<Result<Reserved, ReceiveError>, BridgeError> {
         let name = match &incoming.message {
             Message::File(file) => file.file_name.as_deref(),
             Message::LegacyImage { .. }
             | Message::LegacyAudio { .. }
             | Message::LegacyVideo { .. } => None,
-            _ => return Ok(Ok(())),
+            _ => return Ok(Ok(None)),
         }
         .unwrap_or("a file");
         let limit = self.upload_limit.get(&self.matrix).await;
@@ -57,8 +62,15 @@ impl Bridge {
                 megabytes(file.size),
                 megabytes(limit)
             )));
-            return Ok(Ok(()));
+            return Ok(Ok(None));
         }
+        // The size a message states is only its sender's word; the download stops at the limit
+        // whatever it says. The old media types state none.
+        let size = match &incoming.message {
+            Message::File(file) => file.size.min(limit),
+            _ => limit,
+        };
+        let reserved = self.file_memory.reserve(size).await;
         let allowed = self.config.threema.download_attempts;
         match self
             .threema
@@ -100,7 +112,36 @@ impl Bridge {
             }
             Err(e) => return Ok(Err(e)),
         }
-        Ok(Ok(()))
+        Ok(Ok(Some(reserved)))
+    }
+}
+
+/// Memory for drivers' files in flight (`threema.file_memory_mb`). Without it, every inbox
+/// worker could hold a large video at once (16 × 50 MB, twice over while decrypting).
+#[derive(Debug)]
+pub struct FileMemory {
+    permits: Arc<Semaphore>,
+    mib: u32,
+}
+
+/// Held while a file is downloaded, decrypted and uploaded.
+pub type Reserved = Option<OwnedSemaphorePermit>;
+
+impl FileMemory {
+    pub fn new(mib: u32) -> Self {
+        FileMemory {
+            permits: Arc::new(Semaphore::new(mib as usize)),
+            mib,
+        }
+    }
+
+    /// Waits until a file of `size` bytes fits: twice its size (the blob and its plaintext
+    /// while it is decrypted) and a MiB for a thumbnail. One larger than everything waits until
+    /// it is alone.
+    async fn reserve(&self, size: u64) -> OwnedSemaphorePermit {
+        let mib = (2 * size).div_ceil(1 << 20) + 1;
+        let mib = u32::try_from(mib).unwrap_or(u32::MAX).min(self.mib);
+        (self.permits.clone().acquire_many_owned(mib).await).expect("the semaphore is never closed")
     }
 }
 
@@ -139,4 +180,30 @@ impl StandIn {
 
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_file_waits_until_it_fits() {
+        let memory = FileMemory::new(32);
+        let mib = 1 << 20;
+        // Twice 10 MiB and one for a thumbnail.
+        let first = memory.reserve(10 * mib).await;
+        assert_eq!(memory.permits.available_permits(), 11);
+        let second = memory.reserve(10 * mib);
+        tokio::pin!(second);
+        assert!(futures::poll!(&mut second).is_pending());
+        drop(first);
+        let held = second.await;
+        // Larger than everything: waits until it is alone, then takes it all.
+        let whole = memory.reserve(u64::MAX / 4);
+        tokio::pin!(whole);
+        assert!(futures::poll!(&mut whole).is_pending());
+        drop(held);
+        let _whole = whole.await;
+        assert_eq!(memory.permits.available_permits(), 0);
+    }
 }

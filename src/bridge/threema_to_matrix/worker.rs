@@ -183,10 +183,14 @@ impl Bridge {
         if !self.is_known_sender(&incoming.from).await? {
             return self.handle_unknown_sender(&incoming).await;
         }
-        if let Err(e) = self.fetch_driver_file(&mut incoming, key).await? {
-            let what = summary(&incoming.message, None);
-            return Ok(Outcome::failed(format!("{what}: {e}")));
-        }
+        // Held until the file is in the portal.
+        let _memory = match self.fetch_driver_file(&mut incoming, key).await? {
+            Ok(reserved) => reserved,
+            Err(e) => {
+                let what = summary(&incoming.message, None);
+                return Ok(Outcome::failed(format!("{what}: {e}")));
+            }
+        };
         let mut what = summary(&incoming.message, incoming.media.as_ref());
         if let Some(stand_in) = &incoming.stand_in {
             what = format!(

@@ -51,6 +51,7 @@ pub(super) fn check(c: &mut Checker, raw: &RawThreema) -> Option<ThreemaConfig> 
         callback_block: Duration::from_secs(raw.callback_block_seconds.unwrap_or(300)),
         trusted_proxies: trusted_proxies?,
         download_attempts: raw.download_attempts.unwrap_or(10).max(1),
+        file_memory_mib: raw.file_memory_mb.unwrap_or(256).max(16),
     })
 }
 

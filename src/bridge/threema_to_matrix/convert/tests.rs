@@ -16,8 +16,8 @@ fn file(json: Value) -> FileMessage {
 
 fn media(data: &[u8], thumbnail: Option<&[u8]>) -> Media {
     Media {
-        data: data.to_vec(),
-        thumbnail: thumbnail.map(<[u8]>::to_vec),
+        data: bytes::Bytes::copy_from_slice(data),
+        thumbnail: thumbnail.map(bytes::Bytes::copy_from_slice),
     }
 }
 

@@ -15,7 +15,10 @@
 //! - **broadcast fan-out**: 250, 1,000 and 5,000 recipients (`BENCH_FANOUT`) against the
 //!   stand-in, time to the last phone and CPU per recipient (`fanout.rs`).
 //!
-//! `BENCH_ONLY=real,large,postgres,fanout` picks groups of rows.
+//! - **driver files**: `BENCH_LANES` drivers sending a `BENCH_FILE_MB` (50) file each at once,
+//!   the bridge's peak memory (`files.rs`).
+//!
+//! `BENCH_ONLY=real,large,postgres,fanout,files` picks groups of rows.
 //! Sizes: `BENCH_DRIVERS` (250), `BENCH_LARGE_DRIVERS` (10000), `BENCH_MESSAGES` (1000 each
 //! way direct/bridged), `BENCH_OUT_MESSAGES` (500), `BENCH_LARGE_MESSAGES` (as many),
 //! `BENCH_LANES` (16). For a look inside: `BENCH_LOG` (the bridge's `RUST_LOG`, default `info`;
@@ -25,6 +28,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 mod fanout;
+mod files;
 mod measure;
 mod stand_in;
 
@@ -60,7 +64,10 @@ struct Sizes {
     lanes: usize,
     /// Recipients of the broadcast fan-out rows.
     fanout: Vec<usize>,
-    /// Which groups of rows run: `real`, `large`, `postgres`, `fanout` (all by default).
+    /// Each driver's file in the memory row, in MB.
+    file_mb: usize,
+    /// Which groups of rows run: `real`, `large`, `postgres`, `fanout`, `files` (all by
+    /// default).
     only: Vec<String>,
 }
 
@@ -84,8 +91,9 @@ impl Sizes {
                 .split(',')
                 .filter_map(|n| n.trim().parse().ok())
                 .collect(),
+            file_mb: get("BENCH_FILE_MB", 50),
             only: std::env::var("BENCH_ONLY")
-                .unwrap_or_else(|_| "real,large,postgres,fanout".into())
+                .unwrap_or_else(|_| "real,large,postgres,fanout,files".into())
                 .split(',')
                 .map(|s| s.trim().to_owned())
                 .collect(),
@@ -167,6 +175,9 @@ async fn main() {
     }
     if runs("fanout") {
         fanout::fanout_rows(guard.synapse, &sizes.fanout, &mut table).await;
+    }
+    if runs("files") {
+        files::file_rows(guard.synapse, sizes.lanes, sizes.file_mb, &mut table).await;
     }
     table.print();
 }

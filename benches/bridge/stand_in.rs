@@ -48,7 +48,11 @@ impl StandIn {
             next: AtomicU64::new(1),
             requests: AtomicU64::new(0),
         });
-        let app = Router::new().fallback(answer).with_state(shared.clone());
+        // Files are uploaded whole: no body limit.
+        let app = Router::new()
+            .fallback(answer)
+            .layer(axum::extract::DefaultBodyLimit::disable())
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -91,6 +95,7 @@ async fn answer(
         Method::GET if path.contains("/profile/") => not_found(),
         Method::GET if path.contains("/state/") => not_found(),
         Method::GET if path.ends_with("/messages") => ok(json!({"chunk": [], "start": "s"})),
+        Method::GET if path.ends_with("/media/config") => ok(json!({"m.upload.size": 1u64 << 30})),
         Method::POST if path.contains("/appservice/") && last == "ping" => {
             ok(json!({"duration_ms": 1}))
         }

@@ -229,7 +229,7 @@ impl Running {
             workers,
         ));
         tasks.spawn(queue::run(
-            Arc::new(ThreemaOutbox(bridge.clone())),
+            Arc::new(ThreemaOutbox(bridge.outbox.clone())),
             bridge.wakes.outbox.clone(),
             shutdown.clone(),
             workers,

@@ -151,14 +151,16 @@ impl Bridge {
             };
             let edit_target = match &content.relates_to {
                 Some(Relation::Replacement(r)) => {
-                    self.edit_target(r.event_id.as_str(), &driver, &event.sender)
+                    self.outbox
+                        .edit_target(r.event_id.as_str(), &driver, &event.sender)
                         .await?
                 }
                 _ => EditTarget::Unknown,
             };
             let plan = plan_message(&content, relay, |_| edit_target);
             return self
-                .queue_for_threema(plan, &driver, &event.room_id, event_id, &event.sender)
+                .outbox
+                .enqueue(plan, &driver, &event.room_id, event_id, &event.sender)
                 .await;
         }
         if let Some(room) = self.store.broadcast_room(event.room_id.as_str()).await? {
@@ -219,10 +221,7 @@ impl Bridge {
                 "resend of {target}: not a message of this room"
             )));
         }
-        let queued = self.store.outbox_resend(target).await?;
-        if queued > 0 {
-            self.wakes.outbox.notify_one();
-        }
+        let queued = self.outbox.resend(target).await?;
         Ok(Outcome::bridged(format!(
             "resend of {target}: {queued} message(s) queued again"
         )))
@@ -260,16 +259,20 @@ impl Bridge {
                 event.sender
             )));
         }
-        let what = self.edit_target(&target, &driver, &event.sender).await?;
+        let what = self
+            .outbox
+            .edit_target(&target, &driver, &event.sender)
+            .await?;
         let plan = plan_redaction(&target, what);
-        self.queue_for_threema(
-            plan,
-            &driver,
-            &event.room_id,
-            &event.event_id,
-            &event.sender,
-        )
-        .await
+        self.outbox
+            .enqueue(
+                plan,
+                &driver,
+                &event.room_id,
+                &event.event_id,
+                &event.sender,
+            )
+            .await
     }
 
     async fn is_command_room(&self, room_id: &RoomId) -> Result<bool, BridgeError> {

@@ -38,6 +38,7 @@ pub use matrix_to_threema::Outbox;
 pub use notice::Notices;
 pub use outcome::Outcome;
 pub use portal::Portals;
+pub use receipts::Receipts;
 pub use threema_to_matrix::Incoming;
 pub use threema_to_matrix::keys::Keys;
 pub use wakes::Wakes;
@@ -102,6 +103,8 @@ pub struct Bridge {
     pub started: AtomicBool,
     /// Dispatchers' messages queued for Threema and sent, per driver in order.
     pub outbox: Arc<Outbox>,
+    /// Read and delivery receipts, both ways.
+    pub receipts: Arc<Receipts>,
 }
 
 impl Bridge {
@@ -116,6 +119,7 @@ impl Bridge {
         let broadcasts = Arc::new(shared.broadcasts(&config, &wakes));
         let directory = Arc::new(shared.directory(&config, &wakes));
         let outbox = Arc::new(shared.outbox(&config, &wakes));
+        let receipts = Arc::new(shared.receipts(&config));
         let scim_users = directory::ScimUsers::new(
             shared.store.clone(),
             wakes.directory.clone(),
@@ -142,6 +146,7 @@ impl Bridge {
             notices,
             broadcasts,
             outbox,
+            receipts,
             scim_users,
             access,
             wakes,

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::{
-    Access, Broadcasts, Credits, Directory, Ghosts, Keys, Notices, Outbox, Portals, Wakes,
-    broadcast, directory, matrix_to_threema::outbox,
+    Access, Broadcasts, Credits, Directory, Ghosts, Keys, Notices, Outbox, Portals, Receipts,
+    Wakes, broadcast, directory, matrix_to_threema::outbox, receipts,
 };
 use crate::{config::Config, matrix::MatrixClient, store::Store, threema::ThreemaClient};
 
@@ -116,6 +116,21 @@ impl Shared {
                 access: self.access.clone(),
                 keys: self.keys.clone(),
                 notices: self.notices.clone(),
+                credits: self.credits.clone(),
+            },
+        )
+    }
+
+    pub fn receipts(&self, config: &Config) -> Receipts {
+        Receipts::new(
+            config,
+            receipts::Deps {
+                store: self.store.clone(),
+                matrix: self.matrix.clone(),
+                threema: self.threema.clone(),
+                access: self.access.clone(),
+                ghosts: self.ghosts.clone(),
+                keys: self.keys.clone(),
                 credits: self.credits.clone(),
             },
         )

@@ -85,7 +85,8 @@ impl Bridge {
         if item.kind == InboxKind::Ephemeral {
             return match item.event_type.as_str() {
                 "m.receipt" => {
-                    self.read_receipt_to_threema(&item.room_id, &item.payload)
+                    self.receipts
+                        .read_receipt_to_threema(&item.room_id, &item.payload)
                         .await
                 }
                 // Not sent to drivers: every Gateway message costs a credit.

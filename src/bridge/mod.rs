@@ -34,6 +34,7 @@ pub use broadcast::Broadcasts;
 pub use credits::Credits;
 pub use directory::Directory;
 pub use ghosts::Ghosts;
+pub use management::Management;
 pub use matrix_to_threema::Outbox;
 pub use notice::Notices;
 pub use outcome::Outcome;
@@ -105,6 +106,8 @@ pub struct Bridge {
     pub outbox: Arc<Outbox>,
     /// Read and delivery receipts, both ways.
     pub receipts: Arc<Receipts>,
+    /// The management rooms' invites and commands.
+    pub management: Arc<Management>,
 }
 
 impl Bridge {
@@ -120,6 +123,7 @@ impl Bridge {
         let directory = Arc::new(shared.directory(&config, &wakes));
         let outbox = Arc::new(shared.outbox(&config, &wakes));
         let receipts = Arc::new(shared.receipts(&config));
+        let management = Arc::new(shared.management(&config, &directory, &broadcasts));
         let scim_users = directory::ScimUsers::new(
             shared.store.clone(),
             wakes.directory.clone(),
@@ -147,6 +151,7 @@ impl Bridge {
             broadcasts,
             outbox,
             receipts,
+            management,
             scim_users,
             access,
             wakes,

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use super::{
-    Access, Broadcasts, Credits, Directory, Ghosts, Keys, Notices, Outbox, Portals, Receipts,
-    Wakes, broadcast, directory, matrix_to_threema::outbox, receipts,
+    Access, Broadcasts, Credits, Directory, Ghosts, Keys, Management, Notices, Outbox, Portals,
+    Receipts, Wakes, broadcast, directory, management, matrix_to_threema::outbox, receipts,
 };
 use crate::{config::Config, matrix::MatrixClient, store::Store, threema::ThreemaClient};
 
@@ -132,6 +132,30 @@ impl Shared {
                 ghosts: self.ghosts.clone(),
                 keys: self.keys.clone(),
                 credits: self.credits.clone(),
+            },
+        )
+    }
+
+    pub fn management(
+        &self,
+        config: &Config,
+        directory: &Arc<Directory>,
+        broadcasts: &Arc<Broadcasts>,
+    ) -> Management {
+        Management::new(
+            config,
+            management::Deps {
+                store: self.store.clone(),
+                matrix: self.matrix.clone(),
+                threema: self.threema.clone(),
+                access: self.access.clone(),
+                ghosts: self.ghosts.clone(),
+                keys: self.keys.clone(),
+                portals: self.portals.clone(),
+                notices: self.notices.clone(),
+                credits: self.credits.clone(),
+                directory: directory.clone(),
+                broadcasts: broadcasts.clone(),
             },
         )
     }

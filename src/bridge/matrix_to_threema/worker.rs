@@ -185,7 +185,7 @@ impl Bridge {
                 sender: &event.sender,
                 reply_to,
             };
-            return self.handle_command(&message, body).await;
+            return self.management.handle_command(&message, body).await;
         }
         Ok(Outcome::skipped("message outside a portal"))
     }
@@ -304,7 +304,8 @@ impl Bridge {
                 .await?;
             return Ok(Outcome::refused("invite from another server declined"));
         }
-        self.accept_management_invite(&event.room_id, &event.sender)
+        self.management
+            .accept_management_invite(&event.room_id, &event.sender)
             .await
     }
 

@@ -217,7 +217,7 @@ impl Running {
         let (bridge, shutdown, tasks) = (&self.bridge, &self.shutdown, &self.tasks);
         let workers = self.config.bridge.inbox_workers;
         tasks.spawn(queue::run(
-            Arc::new(MatrixInbox(bridge.clone())),
+            Arc::new(MatrixInbox(bridge.matrix_to_threema.clone())),
             bridge.wakes.matrix.clone(),
             shutdown.clone(),
             workers,

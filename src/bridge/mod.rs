@@ -35,7 +35,7 @@ pub use credits::Credits;
 pub use directory::Directory;
 pub use ghosts::Ghosts;
 pub use management::Management;
-pub use matrix_to_threema::Outbox;
+pub use matrix_to_threema::{MatrixToThreema, Outbox};
 pub use notice::Notices;
 pub use outcome::Outcome;
 pub use portal::Portals;
@@ -108,6 +108,8 @@ pub struct Bridge {
     pub receipts: Arc<Receipts>,
     /// The management rooms' invites and commands.
     pub management: Arc<Management>,
+    /// The Matrix inbox's worker: each pushed event to the service that handles it.
+    pub matrix_to_threema: Arc<MatrixToThreema>,
 }
 
 impl Bridge {
@@ -124,6 +126,14 @@ impl Bridge {
         let outbox = Arc::new(shared.outbox(&config, &wakes));
         let receipts = Arc::new(shared.receipts(&config));
         let management = Arc::new(shared.management(&config, &directory, &broadcasts));
+        let flows = matrix_to_threema::Flows {
+            outbox: outbox.clone(),
+            receipts: receipts.clone(),
+            management: management.clone(),
+            broadcasts: broadcasts.clone(),
+            directory: directory.clone(),
+        };
+        let matrix_to_threema = Arc::new(shared.matrix_to_threema(&config, flows));
         let scim_users = directory::ScimUsers::new(
             shared.store.clone(),
             wakes.directory.clone(),
@@ -152,6 +162,7 @@ impl Bridge {
             outbox,
             receipts,
             management,
+            matrix_to_threema,
             scim_users,
             access,
             wakes,

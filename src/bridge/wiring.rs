@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use super::{
-    Access, Broadcasts, Credits, Directory, Ghosts, Keys, Management, Notices, Outbox, Portals,
-    Receipts, Wakes, broadcast, directory, management, matrix_to_threema::outbox, receipts,
+    Access, Broadcasts, Credits, Directory, Ghosts, Keys, Management, MatrixToThreema, Notices,
+    Outbox, Portals, Receipts, Wakes, broadcast, directory, management,
+    matrix_to_threema::{Flows, outbox, worker},
+    receipts,
 };
 use crate::{config::Config, matrix::MatrixClient, store::Store, threema::ThreemaClient};
 
@@ -157,6 +159,20 @@ impl Shared {
                 directory: directory.clone(),
                 broadcasts: broadcasts.clone(),
             },
+        )
+    }
+
+    pub fn matrix_to_threema(&self, config: &Config, flows: Flows) -> MatrixToThreema {
+        MatrixToThreema::new(
+            config,
+            worker::Deps {
+                store: self.store.clone(),
+                matrix: self.matrix.clone(),
+                access: self.access.clone(),
+                ghosts: self.ghosts.clone(),
+                notices: self.notices.clone(),
+            },
+            flows,
         )
     }
 }

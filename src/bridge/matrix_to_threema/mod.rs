@@ -14,4 +14,4 @@ pub mod transitions;
 pub mod worker;
 
 pub use outbox::{FORMER_DRIVER, Outbox, ThreemaOutbox};
-pub use worker::MatrixInbox;
+pub use worker::{Flows, MatrixInbox, MatrixToThreema};

@@ -242,7 +242,15 @@ impl Running {
         ));
         tasks.spawn(bridge.broadcasts.clone().run_boards(shutdown.clone()));
         tasks.spawn(credits::watch(bridge.credits.clone(), shutdown.clone()));
-        tasks.spawn(catch_up::watch(bridge.clone(), shutdown.clone()));
+        let watcher = catch_up::Watcher {
+            state: bridge.catch_up.clone(),
+            store: bridge.store.clone(),
+            matrix: bridge.matrix.clone(),
+            ghosts: bridge.ghosts.clone(),
+            wake: bridge.wakes.matrix.clone(),
+            registration_id: self.config.appservice.registration.id.clone(),
+        };
+        tasks.spawn(catch_up::watch(watcher, shutdown.clone()));
         tasks.spawn(closed_rooms::close_existing(
             bridge.directory.clone(),
             shutdown.clone(),

@@ -97,7 +97,7 @@ pub struct Bridge {
     /// Broadcast rooms, their fan-out and boards, and the management room's selections.
     pub broadcasts: Arc<Broadcasts>,
     /// A catch-up with the homeserver's timeline is due: transactions wait.
-    pub catch_up: matrix_to_threema::catch_up::CatchUp,
+    pub catch_up: Arc<matrix_to_threema::catch_up::CatchUp>,
     /// The homeserver's upload limit, asked once.
     upload_limit: threema_to_matrix::files::UploadLimit,
     /// The startup steps are done (the homeserver reached us, the bot exists): ready to serve.

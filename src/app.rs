@@ -217,7 +217,7 @@ impl Running {
         let (bridge, shutdown, tasks) = (&self.bridge, &self.shutdown, &self.tasks);
         let workers = self.config.bridge.inbox_workers;
         tasks.spawn(queue::run(
-            Arc::new(MatrixInbox(bridge.clone())),
+            Arc::new(MatrixInbox(bridge.matrix_to_threema.clone())),
             bridge.wakes.matrix.clone(),
             shutdown.clone(),
             workers,
@@ -229,7 +229,7 @@ impl Running {
             workers,
         ));
         tasks.spawn(queue::run(
-            Arc::new(ThreemaOutbox(bridge.clone())),
+            Arc::new(ThreemaOutbox(bridge.outbox.clone())),
             bridge.wakes.outbox.clone(),
             shutdown.clone(),
             workers,
@@ -242,7 +242,15 @@ impl Running {
         ));
         tasks.spawn(bridge.broadcasts.clone().run_boards(shutdown.clone()));
         tasks.spawn(credits::watch(bridge.credits.clone(), shutdown.clone()));
-        tasks.spawn(catch_up::watch(bridge.clone(), shutdown.clone()));
+        let watcher = catch_up::Watcher {
+            state: bridge.catch_up.clone(),
+            store: bridge.store.clone(),
+            matrix: bridge.matrix.clone(),
+            ghosts: bridge.ghosts.clone(),
+            wake: bridge.wakes.matrix.clone(),
+            registration_id: self.config.appservice.registration.id.clone(),
+        };
+        tasks.spawn(catch_up::watch(watcher, shutdown.clone()));
         tasks.spawn(closed_rooms::close_existing(
             bridge.directory.clone(),
             shutdown.clone(),

@@ -1,10 +1,94 @@
 //! The management room: a dispatcher's DM with the bot, where commands open portals and show
 //! the bridge's state. Bot chatter lives here, never in portal rooms.
 
-use ruma::{EventId, RoomId, UserId};
+use std::sync::Arc;
 
-use super::{Bridge, BridgeError, Outcome, status};
-use crate::{config::Level, store::KeyAcceptance, threema::ThreemaId};
+use ruma::{EventId, OwnedUserId, RoomId, UserId};
+
+use super::{
+    Access, BridgeError, Broadcasts, Credits, Directory, Ghosts, Keys, Notices, Outcome, Portals,
+    status,
+};
+use crate::{
+    config::{Config, KnownDriver, Level},
+    matrix::MatrixClient,
+    store::{KeyAcceptance, Store},
+    threema::{ThreemaClient, ThreemaId},
+};
+
+/// The management rooms: invites to the bot and the commands there. It holds the services the
+/// commands call, not the whole bridge, so what a command can touch is visible here.
+pub struct Management {
+    store: Store,
+    /// Joins and leaves management rooms, invites to portals.
+    matrix: MatrixClient,
+    /// The bot: it answers in the management rooms.
+    bot: OwnedUserId,
+    /// Shown by `status`.
+    gateway_id: ThreemaId,
+    /// `bridge.drivers`: found by `find` and `start` besides the drivers with a ghost.
+    drivers: Vec<KnownDriver>,
+    /// Whether `directory:` names a source, for `sync`.
+    directory_enabled: bool,
+    access: Arc<Access>,
+    ghosts: Arc<Ghosts>,
+    keys: Arc<Keys>,
+    portals: Arc<Portals>,
+    notices: Arc<Notices>,
+    credits: Arc<Credits>,
+    directory: Arc<Directory>,
+    broadcasts: Arc<Broadcasts>,
+}
+
+/// The bridge's services the commands call, shared with the other flows.
+pub struct Deps {
+    pub store: Store,
+    pub matrix: MatrixClient,
+    /// Only its Gateway ID is kept.
+    pub threema: Arc<ThreemaClient>,
+    pub access: Arc<Access>,
+    pub ghosts: Arc<Ghosts>,
+    pub keys: Arc<Keys>,
+    pub portals: Arc<Portals>,
+    pub notices: Arc<Notices>,
+    pub credits: Arc<Credits>,
+    pub directory: Arc<Directory>,
+    pub broadcasts: Arc<Broadcasts>,
+}
+
+impl Management {
+    pub fn new(config: &Config, deps: Deps) -> Self {
+        let Deps {
+            store,
+            matrix,
+            threema,
+            access,
+            ghosts,
+            keys,
+            portals,
+            notices,
+            credits,
+            directory,
+            broadcasts,
+        } = deps;
+        Management {
+            store,
+            matrix,
+            bot: config.bot_user_id(),
+            gateway_id: threema.gateway_id().clone(),
+            drivers: config.bridge.drivers.clone(),
+            directory_enabled: config.directory.enabled(),
+            access,
+            ghosts,
+            keys,
+            portals,
+            notices,
+            credits,
+            directory,
+            broadcasts,
+        }
+    }
+}
 
 /// A command, parsed from a message to the bot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,9 +160,9 @@ pub fn parse_command(body: &str) -> Option<Command> {
     })
 }
 
-impl Bridge {
+impl Management {
     /// The bot was invited: a permitted user gets a management room, others a polite refusal.
-    pub(super) async fn accept_management_invite(
+    pub(crate) async fn accept_management_invite(
         &self,
         room_id: &RoomId,
         inviter: &UserId,
@@ -116,7 +200,7 @@ impl Bridge {
     }
 
     /// A message in a management room (or the quarantine room): a command.
-    pub(super) async fn handle_command(
+    pub(crate) async fn handle_command(
         &self,
         message: &CommandMessage<'_>,
         body: &str,
@@ -256,7 +340,7 @@ impl Bridge {
     }
 
     async fn sync_command(&self) -> Result<String, BridgeError> {
-        if !self.config.directory.enabled() {
+        if !self.directory_enabled {
             return Ok("No employee directory is configured (directory: in the config).".into());
         }
         let report = self
@@ -336,7 +420,7 @@ impl Bridge {
         Ok(format!(
             "Gateway ID {}, credits: {credits}\nMessages to Threema: {outbox}\n\
              Matrix events waiting: {}",
-            self.threema.gateway_id(),
+            self.gateway_id,
             self.store.inbox_backlog().await?
         ))
     }
@@ -350,8 +434,6 @@ impl Bridge {
     ) -> Result<Vec<(ThreemaId, String)>, BridgeError> {
         let needle = text.to_lowercase();
         let mut found: Vec<(ThreemaId, String)> = self
-            .config
-            .bridge
             .drivers
             .iter()
             .map(|d| {

@@ -17,6 +17,7 @@ pub mod receipts;
 pub mod status;
 pub mod threema_to_matrix;
 pub mod wakes;
+mod wiring;
 
 use std::sync::{Arc, atomic::AtomicBool};
 
@@ -33,12 +34,16 @@ pub use broadcast::Broadcasts;
 pub use credits::Credits;
 pub use directory::Directory;
 pub use ghosts::Ghosts;
+pub use management::Management;
+pub use matrix_to_threema::{MatrixToThreema, Outbox};
 pub use notice::Notices;
 pub use outcome::Outcome;
 pub use portal::Portals;
+pub use receipts::Receipts;
 pub use threema_to_matrix::Incoming;
 pub use threema_to_matrix::keys::Keys;
 pub use wakes::Wakes;
+use wiring::Shared;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BridgeError {
@@ -92,19 +97,22 @@ pub struct Bridge {
     /// Broadcast rooms, their fan-out and boards, and the management room's selections.
     pub broadcasts: Arc<Broadcasts>,
     /// A catch-up with the homeserver's timeline is due: transactions wait.
-    pub catch_up: matrix_to_threema::catch_up::CatchUp,
+    pub catch_up: Arc<matrix_to_threema::catch_up::CatchUp>,
     /// The homeserver's upload limit, asked once.
     upload_limit: threema_to_matrix::files::UploadLimit,
     /// Memory for drivers' files in flight.
     file_memory: threema_to_matrix::files::FileMemory,
     /// The startup steps are done (the homeserver reached us, the bot exists): ready to serve.
     pub started: AtomicBool,
-    /// File messages whose blobs are uploaded for many recipients (broadcasts), by file.
-    shared_uploads: std::sync::Mutex<std::collections::HashMap<String, SharedUpload>>,
+    /// Dispatchers' messages queued for Threema and sent, per driver in order.
+    pub outbox: Arc<Outbox>,
+    /// Read and delivery receipts, both ways.
+    pub receipts: Arc<Receipts>,
+    /// The management rooms' invites and commands.
+    pub management: Arc<Management>,
+    /// The Matrix inbox's worker: each pushed event to the service that handles it.
+    pub matrix_to_threema: Arc<MatrixToThreema>,
 }
-
-/// When a shared upload was started, and the file message it became.
-type SharedUpload = (std::time::Instant, Arc<tokio::sync::OnceCell<Arc<Vec<u8>>>>);
 
 impl Bridge {
     pub fn new(
@@ -113,90 +121,61 @@ impl Bridge {
         matrix: MatrixClient,
         threema: ThreemaClient,
     ) -> Self {
-        let threema = Arc::new(threema);
         let wakes = Wakes::default();
-        let access = Arc::new(Access::new(config.bridge.permissions.clone()));
-        let domain = config.homeserver.domain.clone();
-        let bot = config.bot_user_id();
-        let notices = Arc::new(Notices::new(store.clone(), matrix.clone(), access.clone()));
-        let credits = Arc::new(Credits::new(
-            threema.clone(),
-            notices.clone(),
-            config.threema.credits_warning,
-        ));
-        let ghosts = Arc::new(Ghosts::new(
-            store.clone(),
-            matrix.clone(),
-            domain.clone(),
-            access.clone(),
-            config.bridge.drivers.clone(),
-        ));
-        let keys = Arc::new(Keys::new(
-            store.clone(),
-            threema.clone(),
-            wakes.threema.clone(),
-        ));
-        let portals = Arc::new(Portals::new(
-            store.clone(),
-            matrix.clone(),
-            bot.clone(),
-            domain,
-            config.bridge.dispatchers.clone(),
-            access.clone(),
+        let shared = Shared::new(&config, &wakes, store, matrix, Arc::new(threema));
+        let broadcasts = Arc::new(shared.broadcasts(&config, &wakes));
+        let directory = Arc::new(shared.directory(&config, &wakes));
+        let outbox = Arc::new(shared.outbox(&config, &wakes));
+        let receipts = Arc::new(shared.receipts(&config));
+        let management = Arc::new(shared.management(&config, &directory, &broadcasts));
+        let flows = matrix_to_threema::Flows {
+            outbox: outbox.clone(),
+            receipts: receipts.clone(),
+            management: management.clone(),
+            broadcasts: broadcasts.clone(),
+            directory: directory.clone(),
+        };
+        let matrix_to_threema = Arc::new(shared.matrix_to_threema(&config, flows));
+        let scim_users = directory::ScimUsers::new(
+            shared.store.clone(),
             wakes.directory.clone(),
-        ));
-        let broadcasts = Broadcasts::new(
-            &config,
-            &wakes,
-            broadcast::Deps {
-                store: store.clone(),
-                matrix: matrix.clone(),
-                access: access.clone(),
-                ghosts: ghosts.clone(),
-                keys: keys.clone(),
-                portals: portals.clone(),
-                notices: notices.clone(),
-                credits: credits.clone(),
-            },
+            config.directory.attributes.clone(),
         );
-        let directory = Directory::new(
-            &config,
-            &wakes,
-            directory::Deps {
-                store: store.clone(),
-                matrix: matrix.clone(),
-                threema: threema.clone(),
-                access: access.clone(),
-                ghosts: ghosts.clone(),
-                portals: portals.clone(),
-                notices: notices.clone(),
-            },
-        );
+        let Shared {
+            store,
+            matrix,
+            threema,
+            access,
+            ghosts,
+            keys,
+            portals,
+            notices,
+            credits,
+        } = shared;
         Bridge {
-            directory: Arc::new(directory),
+            bot: config.bot_user_id(),
+            directory,
             ghosts,
             portals,
             keys,
             credits,
             notices,
-            broadcasts: Arc::new(broadcasts),
-            scim_users: directory::ScimUsers::new(
-                store.clone(),
-                wakes.directory.clone(),
-                config.directory.attributes.clone(),
-            ),
+            broadcasts,
+            outbox,
+            receipts,
+            management,
+            matrix_to_threema,
+            scim_users,
             access,
             wakes,
             catch_up: Default::default(),
             upload_limit: Default::default(),
             file_memory: threema_to_matrix::files::FileMemory::new(config.threema.file_memory_mib),
             started: AtomicBool::new(false),
-            shared_uploads: Default::default(),
             config,
             store,
             matrix,
             threema,
-            bot,
         }
     }
 }

@@ -15,13 +15,14 @@ use std::{
 
 use futures::{StreamExt, stream};
 use ruma::{RoomId, events::AnyTimelineEvent, serde::Raw};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::pushed;
 use crate::{
-    bridge::{Bridge, threema_to_matrix::quarantine::QUARANTINE_ROOM},
-    matrix::MatrixError,
-    store::{NewInboxItem, StoreError, now_ms},
+    bridge::{Ghosts, threema_to_matrix::quarantine::QUARANTINE_ROOM},
+    matrix::{MatrixClient, MatrixError},
+    store::{NewInboxItem, Store, StoreError, now_ms},
 };
 
 /// How often the homeserver is asked whether it is there, and how often again while it is not.
@@ -91,20 +92,34 @@ impl CatchUp {
     }
 }
 
+/// What the watch reads the timelines with and stores into, not the whole bridge.
+pub struct Watcher {
+    /// Shared with the appservice endpoint, whose transactions wait for it.
+    pub state: Arc<CatchUp>,
+    pub store: Store,
+    pub matrix: MatrixClient,
+    /// Tells the bridge's own events apart: they are not stored.
+    pub ghosts: Arc<Ghosts>,
+    /// The Matrix inbox's wake, rung when missed events are stored.
+    pub wake: Arc<Notify>,
+    /// The registration's id, for the ping that makes the homeserver retry at once.
+    pub registration_id: String,
+}
+
 /// Watches the homeserver until `shutdown`: a catch-up at start if one is due, and one after
 /// every time the homeserver could not be reached.
-pub async fn watch(bridge: Arc<Bridge>, shutdown: CancellationToken) {
-    let probe = bridge.matrix.once();
+pub async fn watch(watcher: Watcher, shutdown: CancellationToken) {
+    let probe = watcher.matrix.once();
     let mut last_contact = now_ms();
     loop {
         let reachable = probe.versions().await.is_ok();
-        match (reachable, bridge.catch_up.due()) {
+        match (reachable, watcher.state.due()) {
             (true, None) => last_contact = now_ms(),
-            (true, Some(since)) => match catch_up(&bridge, since).await {
+            (true, Some(since)) => match catch_up(&watcher, since).await {
                 Ok(()) => {
-                    bridge.catch_up.done();
+                    watcher.state.done();
                     last_contact = now_ms();
-                    resume_pushes(&bridge).await;
+                    resume_pushes(&watcher).await;
                 }
                 Err(e) => tracing::warn!(error = %e, "catch-up failed; trying again"),
             },
@@ -112,11 +127,11 @@ pub async fn watch(bridge: Arc<Bridge>, shutdown: CancellationToken) {
                 tracing::warn!(
                     "homeserver unreachable: its timeline is read again when it is back"
                 );
-                bridge.catch_up.due_from(last_contact - MARGIN_MS);
+                watcher.state.due_from(last_contact - MARGIN_MS);
             }
             (false, Some(_)) => {}
         }
-        let wait = match bridge.catch_up.due() {
+        let wait = match watcher.state.due() {
             Some(_) => PROBE_WHILE_AWAY,
             None => PROBE_EVERY,
         };
@@ -128,10 +143,10 @@ pub async fn watch(bridge: Arc<Bridge>, shutdown: CancellationToken) {
 }
 
 /// Stores the events of every room the bridge keeps from `since_ms` on that it has not seen.
-async fn catch_up(bridge: &Bridge, since_ms: i64) -> Result<(), crate::bridge::BridgeError> {
-    let rooms = bridge.store.bridged_rooms(QUARANTINE_ROOM).await?;
+async fn catch_up(watcher: &Watcher, since_ms: i64) -> Result<(), crate::bridge::BridgeError> {
+    let rooms = watcher.store.bridged_rooms(QUARANTINE_ROOM).await?;
     let results: Vec<Result<u64, StoreError>> = stream::iter(rooms.iter().cloned())
-        .map(|room_id| async move { catch_up_room(bridge, &room_id, since_ms).await })
+        .map(|room_id| async move { catch_up_room(watcher, &room_id, since_ms).await })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -145,7 +160,7 @@ async fn catch_up(bridge: &Bridge, since_ms: i64) -> Result<(), crate::bridge::B
             rooms = rooms.len(),
             "caught up: events the homeserver never pushed are stored"
         );
-        bridge.wakes.matrix.notify_one();
+        watcher.wake.notify_one();
     } else {
         tracing::info!(rooms = rooms.len(), "caught up: nothing was missed");
     }
@@ -155,12 +170,12 @@ async fn catch_up(bridge: &Bridge, since_ms: i64) -> Result<(), crate::bridge::B
 /// One room's missed events, stored; how many. A room that cannot be read (the client retried
 /// already) is left out with a warning: one room must not hold up every other's messages.
 async fn catch_up_room(
-    bridge: &Bridge,
+    watcher: &Watcher,
     room_id: &RoomId,
     since_ms: i64,
 ) -> Result<u64, StoreError> {
-    match missed_in_room(bridge, room_id, since_ms).await {
-        Ok(Some(items)) => bridge.store.inbox_push(&items).await,
+    match missed_in_room(watcher, room_id, since_ms).await {
+        Ok(Some(items)) => watcher.store.inbox_push(&items).await,
         Ok(None) => {
             tracing::warn!(%room_id, "too much since the last contact to catch up; left to the homeserver");
             Ok(0)
@@ -175,14 +190,14 @@ async fn catch_up_room(
 /// The room's timeline from `since_ms` on as inbox rows, oldest first; `None` if it is longer
 /// than [`MAX_PAGES`].
 async fn missed_in_room(
-    bridge: &Bridge,
+    watcher: &Watcher,
     room_id: &RoomId,
     since_ms: i64,
 ) -> Result<Option<Vec<NewInboxItem>>, MatrixError> {
     let mut newest_first: Vec<Raw<AnyTimelineEvent>> = Vec::new();
     let mut from: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let page = bridge
+        let page = watcher
             .matrix
             .timeline_page(room_id, from.as_deref(), PAGE)
             .await?;
@@ -195,7 +210,7 @@ async fn missed_in_room(
             newest_first.push(raw);
         }
         if reached {
-            let ours = |sender: &str| bridge.ghosts.sent_by_bridge(sender);
+            let ours = |sender: &str| watcher.ghosts.sent_by_bridge(sender);
             return Ok(Some(
                 newest_first
                     .iter()
@@ -215,10 +230,9 @@ fn sent_at(raw: &Raw<AnyTimelineEvent>) -> Option<i64> {
 
 /// Synapse retries a transaction refused after [`HOLD`] with a growing backoff; a ping makes
 /// it retry now.
-async fn resume_pushes(bridge: &Bridge) {
-    let registration = &bridge.config.appservice.registration;
+async fn resume_pushes(watcher: &Watcher) {
     let txn = format!("catch-up-{}", hex::encode(rand::random::<[u8; 8]>()));
-    if let Err(e) = bridge.matrix.ping(&registration.id, &txn).await {
+    if let Err(e) = watcher.matrix.ping(&watcher.registration_id, &txn).await {
         tracing::warn!(error = %e, "ping after the catch-up failed; the homeserver retries on its own");
     }
 }

@@ -4,27 +4,98 @@
 //! Each row's state is written before the Gateway call. A row found in `sending` (the bridge
 //! died during the call) or a call that got no answer has an unknown outcome: the driver may
 //! have the message, so it is not sent again by itself; the dispatcher gets a notice instead.
+//!
+//! What a row needs before its Gateway call (payload, key, media) is prepared in `prepare`.
 
-use std::sync::Arc;
+mod prepare;
 
-use bridge_convert::plan::{EditTarget, FileToSend, Outgoing, Plan};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use bridge_convert::plan::{EditTarget, Outgoing, Plan};
 use ruma::{EventId, RoomId, UserId};
+use tokio::sync::{Notify, OnceCell};
 
 use super::transitions::{self, Answer, Event, Then};
 use crate::bridge::{
-    Bridge, BridgeError,
+    Access, BridgeError, Credits, Keys, Notices, Wakes,
     queue::{Outcome, Queue},
     status::RESEND_KEYS,
 };
 use crate::{
-    store::{Direction, MessageMapping, NewOutgoing, OutboxItem, StoreError},
-    threema::{OutgoingFile, ThreemaError, ThreemaId, codec::Location},
+    config::Config,
+    matrix::MatrixClient,
+    store::{Direction, MessageMapping, NewOutgoing, OutboxItem, Store, StoreError},
+    threema::{ThreemaClient, ThreemaError, ThreemaId},
 };
+use prepare::Prepared;
 
-impl Bridge {
+/// The outbox: what dispatchers' events became for Threema, queued and sent. It holds the
+/// services a send goes through, not the whole bridge, so what a send can touch is visible here.
+pub struct Outbox {
+    store: Store,
+    /// Fetches the attachments of outgoing files.
+    matrix: MatrixClient,
+    threema: Arc<ThreemaClient>,
+    /// Nothing goes to a driver who left.
+    access: Arc<Access>,
+    keys: Arc<Keys>,
+    /// Tells the dispatcher what could not go, or may not have.
+    notices: Arc<Notices>,
+    credits: Arc<Credits>,
+    /// `bridge.send_give_up_seconds`.
+    send_give_up: Duration,
+    /// Rung when rows are queued.
+    wake: Arc<Notify>,
+    /// File messages whose blobs are uploaded for many recipients (broadcasts), by file.
+    shared_uploads: Mutex<HashMap<String, SharedUpload>>,
+}
+
+/// When a shared upload was started, and the file message it became.
+type SharedUpload = (Instant, Arc<OnceCell<Arc<Vec<u8>>>>);
+
+/// The bridge's services the outbox sends through, shared with the other flows.
+pub struct Deps {
+    pub store: Store,
+    pub matrix: MatrixClient,
+    pub threema: Arc<ThreemaClient>,
+    pub access: Arc<Access>,
+    pub keys: Arc<Keys>,
+    pub notices: Arc<Notices>,
+    pub credits: Arc<Credits>,
+}
+
+impl Outbox {
+    pub fn new(config: &Config, wakes: &Wakes, deps: Deps) -> Self {
+        let Deps {
+            store,
+            matrix,
+            threema,
+            access,
+            keys,
+            notices,
+            credits,
+        } = deps;
+        Outbox {
+            store,
+            matrix,
+            threema,
+            access,
+            keys,
+            notices,
+            credits,
+            send_give_up: config.bridge.send_give_up,
+            wake: wakes.outbox.clone(),
+            shared_uploads: Mutex::default(),
+        }
+    }
+
     /// Queues what a dispatcher's event became for `driver`, or tells the dispatcher why it
     /// cannot go. Idempotent: the outbox keys rows by event, recipient and part.
-    pub(crate) async fn queue_for_threema(
+    pub(crate) async fn enqueue(
         &self,
         plan: Plan,
         driver: &ThreemaId,
@@ -62,7 +133,7 @@ impl Bridge {
             })
             .collect();
         let new = self.store.outbox_enqueue(&rows).await?;
-        self.wakes.outbox.notify_one();
+        self.wake.notify_one();
         Ok(Outcome::bridged(format!(
             "queued {new} message(s) for {driver}"
         )))
@@ -93,6 +164,16 @@ impl Bridge {
             Some(m) if m.direction == Direction::In => EditTarget::Theirs,
             _ => EditTarget::Unknown,
         })
+    }
+
+    /// Queues a dispatcher's event again for the recipients it failed for (or may have):
+    /// how many rows. The dispatcher decided, after reading the notice.
+    pub(crate) async fn resend(&self, event_id: &str) -> Result<u64, BridgeError> {
+        let queued = self.store.outbox_resend(event_id).await?;
+        if queued > 0 {
+            self.wake.notify_one();
+        }
+        Ok(queued)
     }
 
     /// Works on one outbox row until its state is final, as `transitions::next` says; see the
@@ -174,32 +255,6 @@ impl Bridge {
         }
     }
 
-    /// Everything a send needs that can fail without the Gateway: `Err` is a reason it can
-    /// never go (for the dispatcher); an error of the infrastructure is retried by the queue.
-    async fn prepare_row(
-        &self,
-        row: &OutboxItem,
-    ) -> Result<Result<(Prepared, [u8; 32]), String>, BridgeError> {
-        let recipient = &row.recipient;
-        if self.access.is_former_driver(recipient) {
-            return Ok(Err(FORMER_DRIVER.into()));
-        }
-        let item: Outgoing = serde_json::from_str(&row.payload)
-            .map_err(|e| BridgeError::BadEvent(format!("outbox payload: {e}")))?;
-        let prepared = match self.prepare(&item, recipient).await {
-            Ok(prepared) => prepared,
-            Err(Failure::Permanent(reason)) => return Ok(Err(reason)),
-            Err(Failure::Retry(e)) => return Err(e),
-        };
-        match self.keys.trusted(recipient).await {
-            Ok(key) => Ok(Ok((prepared, key))),
-            Err(BridgeError::Threema(ThreemaError::NotFound)) => {
-                Ok(Err("this Threema ID does not exist (any more)".into()))
-            }
-            Err(e) => Err(e),
-        }
-    }
-
     /// The one Gateway call of a row.
     async fn send_prepared(
         &self,
@@ -220,131 +275,6 @@ impl Bridge {
                 threema.send_delete(recipient, key, message_id).await
             }
         }
-    }
-
-    /// Fetches media and resolves the Threema messages an item refers to.
-    async fn prepare(&self, item: &Outgoing, recipient: &ThreemaId) -> Result<Prepared, Failure> {
-        Ok(match item {
-            Outgoing::Text { text, reply_to } => {
-                let quoted = match reply_to {
-                    Some(event) => self.threema_id_of(event, recipient, 0).await?,
-                    None => None,
-                };
-                Prepared::Text(match quoted {
-                    Some(id) => crate::threema::quote::encode(&id, text),
-                    None => text.clone(),
-                })
-            }
-            Outgoing::File(file) if file.shared => {
-                Prepared::FileMessage(self.shared_upload(file).await?)
-            }
-            Outgoing::File(file) => Prepared::File(self.fetch_file(file).await?),
-            Outgoing::Location {
-                latitude,
-                longitude,
-                accuracy_m,
-                name,
-            } => Prepared::Location(Location {
-                latitude: *latitude,
-                longitude: *longitude,
-                accuracy_m: *accuracy_m,
-                // Threema's format has no name without an address; the app shows either.
-                name: None,
-                address: name.clone(),
-            }),
-            Outgoing::Edit { target, text } => {
-                Prepared::Edit {
-                    message_id: self.threema_id_of(target, recipient, 0).await?.ok_or_else(
-                        || Failure::Permanent("the edited message never reached the driver".into()),
-                    )?,
-                    text: text.clone(),
-                }
-            }
-            Outgoing::Delete { target, part } => Prepared::Delete {
-                message_id: self
-                    .threema_id_of(target, recipient, *part)
-                    .await?
-                    .ok_or_else(|| {
-                        Failure::Permanent("the deleted message never reached the driver".into())
-                    })?,
-            },
-        })
-    }
-
-    /// The Threema message id that part `part` of a Matrix event has in this chat.
-    async fn threema_id_of(
-        &self,
-        event_id: &str,
-        peer: &ThreemaId,
-        part: i64,
-    ) -> Result<Option<String>, Failure> {
-        let mappings = self
-            .store
-            .messages_by_event_id(event_id)
-            .await
-            .map_err(|e| Failure::Retry(e.into()))?;
-        Ok(mappings
-            .into_iter()
-            .find(|m| m.threema_peer == *peer && m.part == part)
-            .map(|m| m.threema_message_id))
-    }
-
-    async fn fetch_file(&self, file: &FileToSend) -> Result<OutgoingFile, Failure> {
-        let download = |mxc: String| async move {
-            match self.matrix.download(&mxc).await {
-                Ok(bytes) => Ok(bytes),
-                Err(e) if e.is_transient() => Err(Failure::Retry(e.into())),
-                Err(e) => Err(Failure::Permanent(format!(
-                    "the attachment could not be fetched from the homeserver: {e}"
-                ))),
-            }
-        };
-        let data = download(file.mxc.clone()).await?;
-        let thumbnail = match &file.thumbnail_mxc {
-            Some(mxc) => Some((
-                download(mxc.clone()).await?,
-                file.thumbnail_mimetype
-                    .clone()
-                    .unwrap_or_else(|| "image/jpeg".into()),
-            )),
-            None => None,
-        };
-        Ok(OutgoingFile {
-            data,
-            media_type: file.mimetype.clone(),
-            file_name: file.file_name.clone(),
-            caption: file.caption.clone(),
-            thumbnail,
-            media: file.media,
-            width_height: file.width_height,
-            duration_s: file.duration_s,
-        })
-    }
-
-    /// The file message of a file that goes to many recipients: its blobs uploaded once (kept
-    /// after the first download) and the message shared, for a day (the Gateway expires blobs).
-    async fn shared_upload(&self, file: &FileToSend) -> Result<Arc<Vec<u8>>, Failure> {
-        let key = serde_json::to_string(file).expect("outgoing messages serialise");
-        let cell = {
-            let mut uploads = self.shared_uploads.lock().expect("not poisoned");
-            let now = std::time::Instant::now();
-            uploads.retain(|_, (at, _)| now.duration_since(*at) < SHARED_UPLOAD_LIFETIME);
-            uploads
-                .entry(key)
-                .or_insert_with(|| (now, Arc::default()))
-                .1
-                .clone()
-        };
-        cell.get_or_try_init(|| async {
-            let data = self.fetch_file(file).await?;
-            match self.threema.upload_file_with(&data, true).await {
-                Ok(json) => Ok(Arc::new(json)),
-                Err(e) if e.is_transient() => Err(Failure::Retry(e.into())),
-                Err(e) => Err(Failure::Permanent(failure_text(&e))),
-            }
-        })
-        .await
-        .cloned()
     }
 
     /// The sent message is part of the chat: quotes and receipts from the driver refer to it.
@@ -375,12 +305,12 @@ impl Bridge {
     /// dispatch desk any more; the dispatcher decides whether to resend it.
     fn waited_too_long(&self, row: &OutboxItem) -> bool {
         let waited = crate::store::now_ms().saturating_sub(row.created_at);
-        waited > self.config.bridge.send_give_up.as_millis() as i64
+        waited > self.send_give_up.as_millis() as i64
     }
 
     /// A row that could not go for `bridge.send_give_up_seconds` fails, unless it moved on.
     async fn give_up(&self, seq: i64, error: &BridgeError) -> Result<Outcome, BridgeError> {
-        let minutes = self.config.bridge.send_give_up.as_secs().div_ceil(60);
+        let minutes = self.send_give_up.as_secs().div_ceil(60);
         let reason = format!("it could not be sent for {minutes} minute(s) ({error})");
         tracing::warn!(seq, %error, "giving up on an outgoing message");
         self.deliver(seq, Event::Refused(reason)).await
@@ -423,35 +353,8 @@ impl Bridge {
     }
 }
 
-/// How long one upload serves further recipients of the same file.
-const SHARED_UPLOAD_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-
 /// Why nothing goes to a driver who left.
 pub const FORMER_DRIVER: &str = "the driver has left the company; nothing is sent to them";
-
-/// An outbox item ready for the Gateway.
-enum Prepared {
-    Text(String),
-    File(OutgoingFile),
-    /// A file message whose blobs are uploaded already.
-    FileMessage(Arc<Vec<u8>>),
-    Location(Location),
-    Edit {
-        message_id: String,
-        text: String,
-    },
-    Delete {
-        message_id: String,
-    },
-}
-
-/// Why an item could not be prepared.
-enum Failure {
-    /// For good, with a reason for the dispatcher.
-    Permanent(String),
-    /// Infrastructure: try again later.
-    Retry(BridgeError),
-}
 
 /// The Gateway's answer as the state machine needs it, and the error behind it (retried as it
 /// is; a refusal for lack of credits also refreshes the balance).
@@ -482,7 +385,7 @@ fn failure_text(e: &ThreemaError) -> String {
 }
 
 /// The outbox as a durable queue for the generic runner: one lane per driver.
-pub struct ThreemaOutbox(pub Arc<Bridge>);
+pub struct ThreemaOutbox(pub Arc<Outbox>);
 
 impl Queue for ThreemaOutbox {
     type Item = OutboxItem;

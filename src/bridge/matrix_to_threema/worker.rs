@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use bridge_convert::plan::{EditTarget, Relay, plan_message, plan_redaction};
 use ruma::{
-    OwnedEventId, OwnedUserId, RoomId,
+    OwnedEventId, OwnedServerName, OwnedUserId, RoomId,
     events::room::message::{MessageType, Relation, RoomMessageEventContent},
 };
 use serde::Deserialize;
 
+use super::Outbox;
 use crate::bridge::{
-    Bridge, BridgeError,
+    Access, BridgeError, Broadcasts, Directory, Ghosts, Management, Notices, Receipts,
     broadcast::CONFIRM_KEYS,
     management::CommandMessage,
     queue::{Outcome, Queue},
@@ -18,10 +19,90 @@ use crate::bridge::{
     threema_to_matrix::quarantine::QUARANTINE_ROOM,
 };
 use crate::{
-    config::Level,
+    config::{Config, Level},
     directory::plan::Membership,
-    store::{InboxItem, InboxKind, StoreError},
+    matrix::MatrixClient,
+    store::{InboxItem, InboxKind, Store, StoreError},
+    threema::ThreemaId,
 };
+
+/// The Matrix inbox's worker: what an event the homeserver pushed means, handed to the service
+/// that does it. It holds those services and what routing reads, not the whole bridge.
+pub struct MatrixToThreema {
+    store: Store,
+    /// Reads a sender's display name; declines invites from other servers.
+    matrix: MatrixClient,
+    /// The bot: invites to it open management rooms.
+    bot: OwnedUserId,
+    /// Invites from users of this server only.
+    domain: OwnedServerName,
+    /// `bridge.relay_template` and `emote_template`: how a dispatcher's message is signed.
+    relay_template: String,
+    emote_template: String,
+    access: Arc<Access>,
+    /// Tells the bridge's own echoes apart.
+    ghosts: Arc<Ghosts>,
+    notices: Arc<Notices>,
+    outbox: Arc<Outbox>,
+    receipts: Arc<Receipts>,
+    management: Arc<Management>,
+    broadcasts: Arc<Broadcasts>,
+    /// Records room membership and keeps closed rooms closed.
+    directory: Arc<Directory>,
+}
+
+/// The bridge's services the worker reads through, shared with the other flows.
+pub struct Deps {
+    pub store: Store,
+    pub matrix: MatrixClient,
+    pub access: Arc<Access>,
+    pub ghosts: Arc<Ghosts>,
+    pub notices: Arc<Notices>,
+}
+
+/// The services the worker hands events to.
+pub struct Flows {
+    pub outbox: Arc<Outbox>,
+    pub receipts: Arc<Receipts>,
+    pub management: Arc<Management>,
+    pub broadcasts: Arc<Broadcasts>,
+    pub directory: Arc<Directory>,
+}
+
+impl MatrixToThreema {
+    pub fn new(config: &Config, deps: Deps, flows: Flows) -> Self {
+        let Deps {
+            store,
+            matrix,
+            access,
+            ghosts,
+            notices,
+        } = deps;
+        let Flows {
+            outbox,
+            receipts,
+            management,
+            broadcasts,
+            directory,
+        } = flows;
+        MatrixToThreema {
+            store,
+            matrix,
+            bot: config.bot_user_id(),
+            domain: config.homeserver.domain.clone(),
+            relay_template: config.bridge.relay_template.clone(),
+            emote_template: config.bridge.emote_template.clone(),
+            access,
+            ghosts,
+            notices,
+            outbox,
+            receipts,
+            management,
+            broadcasts,
+            directory,
+        }
+    }
+}
 
 /// The fields of a timeline event the core looks at; the rest stays in the stored payload.
 #[derive(Debug, Deserialize)]
@@ -38,7 +119,8 @@ struct EventHead {
     content: serde_json::Value,
 }
 
-pub struct MatrixInbox(pub Arc<Bridge>);
+/// The Matrix inbox as a durable queue for the generic runner: one lane per room.
+pub struct MatrixInbox(pub Arc<MatrixToThreema>);
 
 impl Queue for MatrixInbox {
     type Item = InboxItem;
@@ -61,7 +143,7 @@ impl Queue for MatrixInbox {
     }
 
     async fn handle(&self, item: &InboxItem) -> Result<Outcome, BridgeError> {
-        self.0.handle_matrix_item(item).await
+        self.0.handle_item(item).await
     }
 
     async fn finish(&self, item: &InboxItem, outcome: &Outcome) -> Result<(), StoreError> {
@@ -79,13 +161,14 @@ impl Queue for MatrixInbox {
     }
 }
 
-impl Bridge {
+impl MatrixToThreema {
     /// Handles one item of the Matrix inbox and returns the outcome to record.
-    pub async fn handle_matrix_item(&self, item: &InboxItem) -> Result<Outcome, BridgeError> {
+    pub async fn handle_item(&self, item: &InboxItem) -> Result<Outcome, BridgeError> {
         if item.kind == InboxKind::Ephemeral {
             return match item.event_type.as_str() {
                 "m.receipt" => {
-                    self.read_receipt_to_threema(&item.room_id, &item.payload)
+                    self.receipts
+                        .read_receipt_to_threema(&item.room_id, &item.payload)
                         .await
                 }
                 // Not sent to drivers: every Gateway message costs a credit.
@@ -112,53 +195,8 @@ impl Bridge {
             .map_err(|e| BridgeError::BadEvent(format!("message content: {e}")))?;
         let event_id = &event.event_id;
         if let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? {
-            let driver = portal.threema_id;
-            if !self.access.may_see(&event.sender, &driver) {
-                self.notices
-                    .notice(
-                        &event.room_id,
-                        Some(event_id),
-                        "Not sent to Threema: you are not permitted to write to drivers.",
-                        &format!("refused-{event_id}"),
-                    )
-                    .await?;
-                return Ok(Outcome::refused(format!(
-                    "not sent: {} is not permitted",
-                    event.sender
-                )));
-            }
-            if self.access.is_former_driver(&driver) {
-                let text = format!("Not sent to Threema: {}.", super::FORMER_DRIVER);
-                self.notices
-                    .notice(
-                        &event.room_id,
-                        Some(event_id),
-                        &text,
-                        &format!("refused-{event_id}"),
-                    )
-                    .await?;
-                return Ok(Outcome::refused(format!("not sent: {driver} has left")));
-            }
-            let display_name = self
-                .matrix
-                .member_display_name(&event.room_id, &event.sender)
-                .await?
-                .unwrap_or_else(|| event.sender.localpart().to_owned());
-            let relay = Relay {
-                template: &self.config.bridge.relay_template,
-                emote_template: &self.config.bridge.emote_template,
-                display_name: &display_name,
-            };
-            let edit_target = match &content.relates_to {
-                Some(Relation::Replacement(r)) => {
-                    self.edit_target(r.event_id.as_str(), &driver, &event.sender)
-                        .await?
-                }
-                _ => EditTarget::Unknown,
-            };
-            let plan = plan_message(&content, relay, |_| edit_target);
             return self
-                .queue_for_threema(plan, &driver, &event.room_id, event_id, &event.sender)
+                .message_to_driver(event, &content, portal.threema_id)
                 .await;
         }
         if let Some(room) = self.store.broadcast_room(event.room_id.as_str()).await? {
@@ -182,9 +220,68 @@ impl Bridge {
                 sender: &event.sender,
                 reply_to,
             };
-            return self.handle_command(&message, body).await;
+            return self.management.handle_command(&message, body).await;
         }
         Ok(Outcome::skipped("message outside a portal"))
+    }
+
+    /// A dispatcher's message in a portal goes to its driver, unless the dispatcher may not
+    /// write to them or the driver left.
+    async fn message_to_driver(
+        &self,
+        event: &EventHead,
+        content: &RoomMessageEventContent,
+        driver: ThreemaId,
+    ) -> Result<Outcome, BridgeError> {
+        let event_id = &event.event_id;
+        if !self.access.may_see(&event.sender, &driver) {
+            self.notices
+                .notice(
+                    &event.room_id,
+                    Some(event_id),
+                    "Not sent to Threema: you are not permitted to write to drivers.",
+                    &format!("refused-{event_id}"),
+                )
+                .await?;
+            return Ok(Outcome::refused(format!(
+                "not sent: {} is not permitted",
+                event.sender
+            )));
+        }
+        if self.access.is_former_driver(&driver) {
+            let text = format!("Not sent to Threema: {}.", super::FORMER_DRIVER);
+            self.notices
+                .notice(
+                    &event.room_id,
+                    Some(event_id),
+                    &text,
+                    &format!("refused-{event_id}"),
+                )
+                .await?;
+            return Ok(Outcome::refused(format!("not sent: {driver} has left")));
+        }
+        let display_name = self
+            .matrix
+            .member_display_name(&event.room_id, &event.sender)
+            .await?
+            .unwrap_or_else(|| event.sender.localpart().to_owned());
+        let relay = Relay {
+            template: &self.relay_template,
+            emote_template: &self.emote_template,
+            display_name: &display_name,
+        };
+        let edit_target = match &content.relates_to {
+            Some(Relation::Replacement(r)) => {
+                self.outbox
+                    .edit_target(r.event_id.as_str(), &driver, &event.sender)
+                    .await?
+            }
+            _ => EditTarget::Unknown,
+        };
+        let plan = plan_message(content, relay, |_| edit_target);
+        self.outbox
+            .enqueue(plan, &driver, &event.room_id, event_id, &event.sender)
+            .await
     }
 
     /// 🔁 on a message that failed (or whose outcome is unknown) sends it again: the dispatcher
@@ -219,10 +316,7 @@ impl Bridge {
                 "resend of {target}: not a message of this room"
             )));
         }
-        let queued = self.store.outbox_resend(target).await?;
-        if queued > 0 {
-            self.wakes.outbox.notify_one();
-        }
+        let queued = self.outbox.resend(target).await?;
         Ok(Outcome::bridged(format!(
             "resend of {target}: {queued} message(s) queued again"
         )))
@@ -260,16 +354,20 @@ impl Bridge {
                 event.sender
             )));
         }
-        let what = self.edit_target(&target, &driver, &event.sender).await?;
+        let what = self
+            .outbox
+            .edit_target(&target, &driver, &event.sender)
+            .await?;
         let plan = plan_redaction(&target, what);
-        self.queue_for_threema(
-            plan,
-            &driver,
-            &event.room_id,
-            &event.event_id,
-            &event.sender,
-        )
-        .await
+        self.outbox
+            .enqueue(
+                plan,
+                &driver,
+                &event.room_id,
+                &event.event_id,
+                &event.sender,
+            )
+            .await
     }
 
     async fn is_command_room(&self, room_id: &RoomId) -> Result<bool, BridgeError> {
@@ -290,7 +388,7 @@ impl Bridge {
         if !invited_bot {
             return self.note_membership(event, membership).await;
         }
-        if event.sender.server_name() != self.config.homeserver.domain {
+        if event.sender.server_name() != self.domain {
             self.matrix
                 .leave(
                     &event.room_id,
@@ -300,7 +398,8 @@ impl Bridge {
                 .await?;
             return Ok(Outcome::refused("invite from another server declined"));
         }
-        self.accept_management_invite(&event.room_id, &event.sender)
+        self.management
+            .accept_management_invite(&event.room_id, &event.sender)
             .await
     }
 

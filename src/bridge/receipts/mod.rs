@@ -3,3 +3,72 @@
 
 mod to_matrix;
 mod to_threema;
+
+use std::sync::Arc;
+
+use super::{Access, Credits, Ghosts, Keys};
+use crate::{
+    config::{Config, ReadReceipts},
+    matrix::MatrixClient,
+    store::Store,
+    threema::ThreemaClient,
+};
+
+/// Read and delivery receipts, both ways. It holds the services and settings they use, not the
+/// whole bridge, so what a receipt can touch is visible here.
+pub struct Receipts {
+    store: Store,
+    /// Shows the driver's receipts (markers, reactions, the ghost's read receipt) and reads
+    /// when a desk message was sent.
+    matrix: MatrixClient,
+    /// Sends the desk's reading to the driver.
+    threema: Arc<ThreemaClient>,
+    /// Whose reading counts (dispatchers).
+    access: Arc<Access>,
+    /// The drivers' ghosts show their receipts; their own reading does not count.
+    ghosts: Arc<Ghosts>,
+    keys: Arc<Keys>,
+    credits: Arc<Credits>,
+    /// `bridge.read_receipts`.
+    mode: ReadReceipts,
+    /// `bridge.received_marker` and `read_marker`: the reactions that show delivery.
+    received_marker: String,
+    read_marker: String,
+}
+
+/// The bridge's services receipts go through, shared with the other flows.
+pub struct Deps {
+    pub store: Store,
+    pub matrix: MatrixClient,
+    pub threema: Arc<ThreemaClient>,
+    pub access: Arc<Access>,
+    pub ghosts: Arc<Ghosts>,
+    pub keys: Arc<Keys>,
+    pub credits: Arc<Credits>,
+}
+
+impl Receipts {
+    pub fn new(config: &Config, deps: Deps) -> Self {
+        let Deps {
+            store,
+            matrix,
+            threema,
+            access,
+            ghosts,
+            keys,
+            credits,
+        } = deps;
+        Receipts {
+            store,
+            matrix,
+            threema,
+            access,
+            ghosts,
+            keys,
+            credits,
+            mode: config.bridge.read_receipts,
+            received_marker: config.bridge.received_marker.clone(),
+            read_marker: config.bridge.read_marker.clone(),
+        }
+    }
+}

@@ -11,6 +11,7 @@
 
 use ruma::{EventId, UserId};
 
+use super::Receipts;
 use crate::bridge::{
     Bridge, BridgeError, Incoming,
     threema_to_matrix::{Bridged, parse_event_id},
@@ -21,7 +22,7 @@ use crate::{
     threema::{MessageId, codec::ReceiptStatus},
 };
 
-impl Bridge {
+impl Receipts {
     /// A driver's delivery receipt for messages the desk sent.
     pub(crate) async fn receipt_to_matrix(
         &self,
@@ -29,7 +30,7 @@ impl Bridge {
         status: ReceiptStatus,
         message_ids: &[MessageId],
     ) -> Result<Bridged, BridgeError> {
-        let mode = self.config.bridge.read_receipts;
+        let mode = self.mode;
         if status == ReceiptStatus::Read && mode == ReadReceipts::Off {
             return Ok(Bridged::Skipped("read receipts are off".into()));
         }
@@ -107,7 +108,7 @@ impl Bridge {
         match status {
             ReceiptStatus::Received | ReceiptStatus::Read => {
                 let read = status == ReceiptStatus::Read;
-                if self.config.bridge.read_receipts == ReadReceipts::On || !read {
+                if self.mode == ReadReceipts::On || !read {
                     self.show_marker(change, read).await?;
                 }
                 self.store.outbox_mark_delivered(seq, read, at).await?;
@@ -136,9 +137,9 @@ impl Bridge {
             row.status.received_at.is_some()
         };
         let key = if read {
-            &self.config.bridge.read_marker
+            &self.read_marker
         } else {
-            &self.config.bridge.received_marker
+            &self.received_marker
         };
         if row.part != 0 || shown || key.is_empty() {
             return Ok(());
@@ -228,6 +229,21 @@ impl Bridge {
             )
             .await?;
         Ok(())
+    }
+}
+
+impl Bridge {
+    /// A driver's delivery receipt, for the Threema → Matrix flow: it is still written on
+    /// the bridge and calls this; once it has its own service it can hold `Receipts` instead.
+    pub(crate) async fn receipt_to_matrix(
+        &self,
+        incoming: &Incoming,
+        status: ReceiptStatus,
+        message_ids: &[MessageId],
+    ) -> Result<Bridged, BridgeError> {
+        self.receipts
+            .receipt_to_matrix(incoming, status, message_ids)
+            .await
     }
 }
 

@@ -5,8 +5,9 @@
 use ruma::{RoomId, UserId};
 use serde_json::Value;
 
+use super::Receipts;
 use crate::{
-    bridge::{Bridge, BridgeError, Outcome, threema_to_matrix::parse_event_id},
+    bridge::{BridgeError, Outcome, threema_to_matrix::parse_event_id},
     config::{Level, ReadReceipts},
     store::ReadThrough,
     threema::{ThreemaId, codec::ReceiptStatus},
@@ -15,14 +16,14 @@ use crate::{
 /// How many message ids one Threema read receipt carries (well under the message size limit).
 const IDS_PER_RECEIPT: usize = 500;
 
-impl Bridge {
+impl Receipts {
     /// A read receipt in a portal (one `m.receipt` EDU can name several events and readers).
     pub(crate) async fn read_receipt_to_threema(
         &self,
         room_id: &str,
         payload: &str,
     ) -> Result<Outcome, BridgeError> {
-        if self.config.bridge.read_receipts == ReadReceipts::Off {
+        if self.mode == ReadReceipts::Off {
             return Ok(Outcome::skipped("read receipts are off"));
         }
         let Some(portal) = self.store.portal_by_room_id(room_id).await? else {

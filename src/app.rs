@@ -223,7 +223,7 @@ impl Running {
             workers,
         ));
         tasks.spawn(queue::run(
-            Arc::new(ThreemaInbox(bridge.clone())),
+            Arc::new(ThreemaInbox(bridge.threema_to_matrix.clone())),
             bridge.wakes.threema.clone(),
             shutdown.clone(),
             workers,

@@ -40,8 +40,8 @@ pub use notice::Notices;
 pub use outcome::Outcome;
 pub use portal::Portals;
 pub use receipts::Receipts;
-pub use threema_to_matrix::Incoming;
 pub use threema_to_matrix::keys::Keys;
+pub use threema_to_matrix::{Incoming, ThreemaToMatrix};
 pub use wakes::Wakes;
 use wiring::Shared;
 
@@ -98,10 +98,6 @@ pub struct Bridge {
     pub broadcasts: Arc<Broadcasts>,
     /// A catch-up with the homeserver's timeline is due: transactions wait.
     pub catch_up: Arc<matrix_to_threema::catch_up::CatchUp>,
-    /// The homeserver's upload limit, asked once.
-    upload_limit: threema_to_matrix::files::UploadLimit,
-    /// Memory for drivers' files in flight.
-    file_memory: threema_to_matrix::files::FileMemory,
     /// The startup steps are done (the homeserver reached us, the bot exists): ready to serve.
     pub started: AtomicBool,
     /// Dispatchers' messages queued for Threema and sent, per driver in order.
@@ -112,6 +108,8 @@ pub struct Bridge {
     pub management: Arc<Management>,
     /// The Matrix inbox's worker: each pushed event to the service that handles it.
     pub matrix_to_threema: Arc<MatrixToThreema>,
+    /// The Threema inbox's worker: each driver's message into their portal.
+    pub threema_to_matrix: Arc<ThreemaToMatrix>,
 }
 
 impl Bridge {
@@ -136,6 +134,7 @@ impl Bridge {
             directory: directory.clone(),
         };
         let matrix_to_threema = Arc::new(shared.matrix_to_threema(&config, flows));
+        let threema_to_matrix = Arc::new(shared.threema_to_matrix(&config, &wakes, &receipts));
         let scim_users = directory::ScimUsers::new(
             shared.store.clone(),
             wakes.directory.clone(),
@@ -169,8 +168,7 @@ impl Bridge {
             access,
             wakes,
             catch_up: Default::default(),
-            upload_limit: Default::default(),
-            file_memory: threema_to_matrix::files::FileMemory::new(config.threema.file_memory_mib),
+            threema_to_matrix,
             started: AtomicBool::new(false),
             config,
             store,

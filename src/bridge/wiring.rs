@@ -8,6 +8,7 @@ use super::{
     Outbox, Portals, Receipts, Wakes, broadcast, directory, management,
     matrix_to_threema::{Flows, outbox, worker},
     receipts,
+    threema_to_matrix::{self, ThreemaToMatrix},
 };
 use crate::{config::Config, matrix::MatrixClient, store::Store, threema::ThreemaClient};
 
@@ -158,6 +159,29 @@ impl Shared {
                 credits: self.credits.clone(),
                 directory: directory.clone(),
                 broadcasts: broadcasts.clone(),
+            },
+        )
+    }
+
+    pub fn threema_to_matrix(
+        &self,
+        config: &Config,
+        wakes: &Wakes,
+        receipts: &Arc<Receipts>,
+    ) -> ThreemaToMatrix {
+        ThreemaToMatrix::new(
+            config,
+            wakes,
+            threema_to_matrix::Deps {
+                store: self.store.clone(),
+                matrix: self.matrix.clone(),
+                threema: self.threema.clone(),
+                access: self.access.clone(),
+                ghosts: self.ghosts.clone(),
+                keys: self.keys.clone(),
+                portals: self.portals.clone(),
+                notices: self.notices.clone(),
+                receipts: receipts.clone(),
             },
         )
     }

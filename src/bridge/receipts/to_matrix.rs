@@ -13,7 +13,7 @@ use ruma::{EventId, UserId};
 
 use super::Receipts;
 use crate::bridge::{
-    Bridge, BridgeError, Incoming,
+    BridgeError, Incoming,
     threema_to_matrix::{Bridged, parse_event_id},
 };
 use crate::{
@@ -229,21 +229,6 @@ impl Receipts {
             )
             .await?;
         Ok(())
-    }
-}
-
-impl Bridge {
-    /// A driver's delivery receipt, for the Threema → Matrix flow: it is still written on
-    /// the bridge and calls this; once it has its own service it can hold `Receipts` instead.
-    pub(crate) async fn receipt_to_matrix(
-        &self,
-        incoming: &Incoming,
-        status: ReceiptStatus,
-        message_ids: &[MessageId],
-    ) -> Result<Bridged, BridgeError> {
-        self.receipts
-            .receipt_to_matrix(incoming, status, message_ids)
-            .await
     }
 }
 

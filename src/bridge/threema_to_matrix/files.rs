@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::Incoming;
+use super::{Incoming, ThreemaToMatrix};
 use crate::{
-    bridge::{Bridge, BridgeError},
+    bridge::BridgeError,
     matrix::MatrixClient,
     threema::{codec::Message, receive::ReceiveError},
 };
@@ -36,7 +36,7 @@ impl UploadLimit {
     }
 }
 
-impl Bridge {
+impl ThreemaToMatrix {
     /// Downloads the file `incoming` refers to, if any, into it; or puts the notice shown in
     /// its place there. The memory the file takes stays reserved until the returned value is
     /// dropped. The inner error: the message is kept and not bridged.
@@ -71,7 +71,7 @@ impl Bridge {
             _ => limit,
         };
         let reserved = self.file_memory.reserve(size).await;
-        let allowed = self.config.threema.download_attempts;
+        let allowed = self.download_attempts;
         match self
             .threema
             .fetch_media(&incoming.message, key, limit)

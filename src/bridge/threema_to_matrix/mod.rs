@@ -15,3 +15,78 @@ pub mod worker;
 pub use send::Bridged;
 pub(crate) use send::parse_event_id;
 pub use worker::{Incoming, ThreemaInbox};
+
+use std::sync::Arc;
+
+use ruma::{OwnedServerName, OwnedUserId};
+use tokio::sync::Notify;
+
+use super::{Access, Ghosts, Keys, Notices, Portals, Receipts, Wakes};
+use crate::{
+    config::{Config, UnknownSenders},
+    matrix::MatrixClient,
+    store::Store,
+    threema::ThreemaClient,
+};
+
+/// The Threema inbox's worker: a driver's message from the stored callback into the portal.
+pub struct ThreemaToMatrix {
+    store: Store,
+    matrix: MatrixClient,
+    threema: Arc<ThreemaClient>,
+    access: Arc<Access>,
+    ghosts: Arc<Ghosts>,
+    keys: Arc<Keys>,
+    portals: Arc<Portals>,
+    notices: Arc<Notices>,
+    /// A phone's delivery receipts become the ghost's ✓ and ✓✓.
+    receipts: Arc<Receipts>,
+    /// Where the quarantine room's alias lives.
+    domain: OwnedServerName,
+    unknown_senders: UnknownSenders,
+    /// Invited to the quarantine room (`bridge.dispatchers`, as far as they may use it).
+    desk: Vec<OwnedUserId>,
+    download_attempts: i64,
+    /// A driver's answer may change a broadcast's board.
+    board_wake: Arc<Notify>,
+    /// The homeserver's upload limit, asked once.
+    upload_limit: files::UploadLimit,
+    /// Memory for drivers' files in flight.
+    file_memory: files::FileMemory,
+}
+
+/// What [`ThreemaToMatrix`] uses of the shared services.
+pub struct Deps {
+    pub store: Store,
+    pub matrix: MatrixClient,
+    pub threema: Arc<ThreemaClient>,
+    pub access: Arc<Access>,
+    pub ghosts: Arc<Ghosts>,
+    pub keys: Arc<Keys>,
+    pub portals: Arc<Portals>,
+    pub notices: Arc<Notices>,
+    pub receipts: Arc<Receipts>,
+}
+
+impl ThreemaToMatrix {
+    pub fn new(config: &Config, wakes: &Wakes, deps: Deps) -> Self {
+        ThreemaToMatrix {
+            store: deps.store,
+            matrix: deps.matrix,
+            threema: deps.threema,
+            access: deps.access,
+            ghosts: deps.ghosts,
+            keys: deps.keys,
+            portals: deps.portals,
+            notices: deps.notices,
+            receipts: deps.receipts,
+            domain: config.homeserver.domain.clone(),
+            unknown_senders: config.bridge.unknown_senders,
+            desk: config.bridge.dispatchers.clone(),
+            download_attempts: config.threema.download_attempts,
+            board_wake: wakes.board.clone(),
+            upload_limit: Default::default(),
+            file_memory: files::FileMemory::new(config.threema.file_memory_mib),
+        }
+    }
+}

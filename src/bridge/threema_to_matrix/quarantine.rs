@@ -7,7 +7,8 @@ use ruma::{
     api::client::room::{Visibility, create_room},
 };
 
-use crate::bridge::{Bridge, BridgeError, Incoming, queue::Outcome};
+use super::ThreemaToMatrix;
+use crate::bridge::{BridgeError, Incoming, queue::Outcome};
 use crate::{
     config::{Level, UnknownSenders},
     ids::room_alias,
@@ -17,10 +18,10 @@ use crate::{
 /// `bridge_state` key of the quarantine room's ID.
 pub const QUARANTINE_ROOM: &str = "quarantine_room";
 
-impl Bridge {
+impl ThreemaToMatrix {
     /// May a message from `from` open (or use) a portal?
     pub(crate) async fn is_known_sender(&self, from: &ThreemaId) -> Result<bool, BridgeError> {
-        Ok(self.config.bridge.unknown_senders == UnknownSenders::Open
+        Ok(self.unknown_senders == UnknownSenders::Open
             || self.ghosts.known_driver(from).is_some()
             || self
                 .access
@@ -40,7 +41,7 @@ impl Bridge {
         incoming: &Incoming,
     ) -> Result<Outcome, BridgeError> {
         let from = &incoming.from;
-        if self.config.bridge.unknown_senders == UnknownSenders::Reject
+        if self.unknown_senders == UnknownSenders::Reject
             || matches!(
                 incoming.message,
                 Message::Typing(_) | Message::DeliveryReceipt { .. }
@@ -82,7 +83,7 @@ impl Bridge {
             return OwnedRoomId::try_from(room)
                 .map_err(|e| BridgeError::BadEvent(format!("stored quarantine room: {e}")));
         }
-        let alias = room_alias("quarantine", &self.config.homeserver.domain);
+        let alias = room_alias("quarantine", &self.domain);
         let mut request = create_room::v3::Request::new();
         request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
         request.visibility = Visibility::Private;
@@ -94,7 +95,7 @@ impl Bridge {
                 .into(),
         );
         // `bridge.dispatchers` who may use the bridge (with a directory, it decides).
-        let desk: Vec<_> = (self.config.bridge.dispatchers.iter())
+        let desk: Vec<_> = (self.desk.iter())
             .filter(|user| self.access.level(user) >= Level::Dispatcher)
             .cloned()
             .collect();

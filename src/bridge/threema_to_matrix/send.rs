@@ -16,7 +16,7 @@ use bridge_convert::format;
 
 use super::convert::{self, Uploaded};
 use crate::{
-    bridge::{Bridge, BridgeError, Incoming},
+    bridge::{BridgeError, Incoming, threema_to_matrix::ThreemaToMatrix},
     store::{Direction, MessageMapping, Poll},
     threema::{
         ThreemaId,
@@ -38,7 +38,7 @@ pub enum Bridged {
     NotHandled,
 }
 
-impl Bridge {
+impl ThreemaToMatrix {
     /// Bridges one decoded message into the driver's portal.
     ///
     /// Idempotent: a message bridged before returns its event again, and every send uses a
@@ -49,7 +49,12 @@ impl Bridge {
             Message::DeliveryReceipt {
                 status,
                 message_ids,
-            } => return self.receipt_to_matrix(incoming, *status, message_ids).await,
+            } => {
+                return self
+                    .receipts
+                    .receipt_to_matrix(incoming, *status, message_ids)
+                    .await;
+            }
             Message::Unsupported { .. } => return Ok(Bridged::NotHandled),
             Message::Typing(typing) => return self.typing_to_matrix(incoming, *typing).await,
             _ => {}
@@ -96,14 +101,14 @@ impl Bridge {
             .await?
             .is_some()
         {
-            self.wakes.board.notify_one();
+            self.board_wake.notify_one();
         }
         self.record(incoming, &room_id, &event_id, &ghost).await?;
         Ok(Bridged::Event(event_id))
     }
 
     /// The event content a message becomes in the portal (receipts, typing and deletes are
-    /// not messages; see [`Bridge::bridge_incoming`]).
+    /// not messages; see [`ThreemaToMatrix::bridge_incoming`]).
     async fn message_content(
         &self,
         incoming: &Incoming,

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use super::ThreemaToMatrix;
 use crate::bridge::{
-    Bridge, BridgeError,
+    BridgeError,
     queue::{Outcome, Queue},
     threema_to_matrix::Bridged,
 };
@@ -35,7 +36,7 @@ pub struct Incoming {
     pub seq: i64,
 }
 
-pub struct ThreemaInbox(pub Arc<Bridge>);
+pub struct ThreemaInbox(pub Arc<ThreemaToMatrix>);
 
 impl Queue for ThreemaInbox {
     type Item = ThreemaItem;
@@ -76,7 +77,7 @@ impl Queue for ThreemaInbox {
     }
 }
 
-impl Bridge {
+impl ThreemaToMatrix {
     /// Opens and decodes one stored callback and bridges it. What cannot be bridged is kept
     /// with a reason.
     pub async fn handle_threema_item(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {

@@ -30,7 +30,45 @@ pub(super) fn check(
         None => Some(None),
         Some(http) => http_source(c, http).map(Some),
     };
-    let scim_token = optional_secret(
+    let scim_token = scim_token(c, raw);
+    let synapse_admin_token = optional_secret(
+        c,
+        "directory.synapse_admin_token",
+        &raw.synapse_admin_token,
+        &raw.synapse_admin_token_file,
+    );
+    let share = raw.max_offboard_share.unwrap_or(0.1);
+    if !(0.0..=1.0).contains(&share) {
+        c.fail::<()>(
+            "directory.max_offboard_share",
+            format!("{share} is not a share between 0 and 1"),
+        );
+    }
+    let attributes = kept_attributes(c, raw);
+    let synapse_admin_token = synapse_admin_token?;
+    Some(DirectoryConfig {
+        attributes,
+        csv: raw.csv.as_ref().map(|p| c.path(p)),
+        http: http?,
+        scim_token: scim_token?,
+        check_interval: Duration::from_secs(raw.check_seconds.unwrap_or(5).max(1)),
+        sync_interval: match raw.sync_interval_seconds.unwrap_or(300) {
+            0 => None,
+            seconds => Some(Duration::from_secs(seconds)),
+        },
+        plan: plan(raw, domain?, synapse_admin_token.is_some()),
+        safety: Safety {
+            max_share: share,
+            always_allowed: raw.max_offboard_always.unwrap_or(2),
+        },
+        synapse_admin_token,
+    })
+}
+
+/// `directory.scim_token`: long enough that guessing it is hopeless (it makes dispatchers
+/// and offboards people).
+fn scim_token(c: &mut Checker, raw: &RawDirectory) -> Option<Option<SecretString>> {
+    optional_secret(
         c,
         "directory.scim_token",
         &raw.scim_token,
@@ -46,20 +84,12 @@ pub(super) fn check(
                 ),
             ),
         token => Some(token),
-    });
-    let synapse_admin_token = optional_secret(
-        c,
-        "directory.synapse_admin_token",
-        &raw.synapse_admin_token,
-        &raw.synapse_admin_token_file,
-    );
-    let share = raw.max_offboard_share.unwrap_or(0.1);
-    if !(0.0..=1.0).contains(&share) {
-        c.fail::<()>(
-            "directory.max_offboard_share",
-            format!("{share} is not a share between 0 and 1"),
-        );
-    }
+    })
+}
+
+/// `directory.attributes`: the attributes kept from every source; each one spaces, scopes or
+/// name templates use must be among them.
+fn kept_attributes(c: &mut Checker, raw: &RawDirectory) -> Option<Vec<String>> {
     let attributes = raw
         .attributes
         .as_ref()
@@ -94,24 +124,7 @@ pub(super) fn check(
             }
         }
     }
-    let synapse_admin_token = synapse_admin_token?;
-    Some(DirectoryConfig {
-        attributes,
-        csv: raw.csv.as_ref().map(|p| c.path(p)),
-        http: http?,
-        scim_token: scim_token?,
-        check_interval: Duration::from_secs(raw.check_seconds.unwrap_or(5).max(1)),
-        sync_interval: match raw.sync_interval_seconds.unwrap_or(300) {
-            0 => None,
-            seconds => Some(Duration::from_secs(seconds)),
-        },
-        plan: plan(raw, domain?, synapse_admin_token.is_some()),
-        safety: Safety {
-            max_share: share,
-            always_allowed: raw.max_offboard_always.unwrap_or(2),
-        },
-        synapse_admin_token,
-    })
+    attributes
 }
 
 fn http_source(c: &mut Checker, http: &RawHttpSource) -> Option<HttpSourceConfig> {

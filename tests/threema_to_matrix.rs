@@ -361,33 +361,69 @@ async fn typing_alone_opens_no_portal_and_deleting_the_unknown_redacts_nothing()
     h.stop().await;
 }
 
+/// A desk in the portal of a new driver whose first text is bridged, on a bridge that tries a
+/// file's download three times (through `homeserver_url`, a proxy, when given).
+struct FileDesk {
+    h: Harness,
+    sim: Simulator,
+    desk: Dispatcher,
+    driver: String,
+    room: String,
+}
+
+impl FileDesk {
+    async fn open(homeserver_url: Option<String>) -> FileDesk {
+        let desk_localpart = unique_localpart("desk");
+        let desk_id = format!("@{desk_localpart}:{DOMAIN}");
+        let (h, sim) = Harness::with_simulator(|c| {
+            c.dispatchers = vec![desk_id.clone()];
+            c.homeserver_url = homeserver_url;
+            c.threema_extra = "  download_attempts: 3".into();
+        })
+        .await;
+        let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;
+        let driver = new_driver(&sim, "Fritz Fracht");
+        let first = sim
+            .send_from_user(&driver, UserMessage::text("Lieferschein kommt"))
+            .await
+            .unwrap();
+        let room = desk.wait_invite(WAIT).await;
+        desk.join(&room).await;
+        let bridged = Bridged {
+            h: &h,
+            sim: &sim,
+            desk: &desk,
+            driver: &driver,
+        };
+        bridged.event_id_of(&first).await;
+        FileDesk {
+            h,
+            sim,
+            desk,
+            driver,
+            room,
+        }
+    }
+}
+
 /// A file the homeserver would not take, or that cannot be fetched, shows in its place as a
 /// notice from the driver's ghost; nothing too large is downloaded (or kept downloading), and
 /// the driver's next message is not held up behind it.
 #[tokio::test]
 async fn a_file_that_cannot_be_bridged_shows_as_a_notice_in_its_place() {
-    let desk_localpart = unique_localpart("desk");
-    let desk_id = format!("@{desk_localpart}:{DOMAIN}");
-    let (h, sim) = Harness::with_simulator(|c| {
-        c.dispatchers = vec![desk_id.clone()];
-        c.threema_extra = "  download_attempts: 3".into();
-    })
-    .await;
-    let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;
-    let driver = new_driver(&sim, "Fritz Fracht");
+    let FileDesk {
+        h,
+        sim,
+        desk,
+        driver,
+        room,
+    } = FileDesk::open(None).await;
     let bridged = Bridged {
         h: &h,
         sim: &sim,
         desk: &desk,
         driver: &driver,
     };
-    let first = sim
-        .send_from_user(&driver, UserMessage::text("Lieferschein kommt"))
-        .await
-        .unwrap();
-    let room = desk.wait_invite(WAIT).await;
-    desk.join(&room).await;
-    bridged.event_id_of(&first).await;
 
     // One byte over the homeserver's limit: not downloaded, named with its size.
     let config: Value = reqwest::Client::new()
@@ -464,30 +500,20 @@ async fn a_file_that_cannot_be_bridged_shows_as_a_notice_in_its_place() {
 /// for a while because the homeserver was away is still fetched after one more Gateway hiccup.
 #[tokio::test]
 async fn a_homeserver_away_uses_up_none_of_a_files_download_attempts() {
-    let desk_localpart = unique_localpart("desk");
-    let desk_id = format!("@{desk_localpart}:{DOMAIN}");
     let proxy = HttpProxy::start(&format!("http://127.0.0.1:{}", synapse_port())).await;
-    let (h, sim) = Harness::with_simulator(|c| {
-        c.dispatchers = vec![desk_id.clone()];
-        c.homeserver_url = Some(proxy.url.clone());
-        c.threema_extra = "  download_attempts: 3".into();
-    })
-    .await;
-    let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;
-    let driver = new_driver(&sim, "Fritz Fracht");
+    let FileDesk {
+        h,
+        sim,
+        desk,
+        driver,
+        room,
+    } = FileDesk::open(Some(proxy.url.clone())).await;
     let bridged = Bridged {
         h: &h,
         sim: &sim,
         desk: &desk,
         driver: &driver,
     };
-    let first = sim
-        .send_from_user(&driver, UserMessage::text("Lieferschein kommt"))
-        .await
-        .unwrap();
-    let room = desk.wait_invite(WAIT).await;
-    desk.join(&room).await;
-    bridged.event_id_of(&first).await;
 
     // The file is fetched, but the homeserver is away when it is to be posted, for as many
     // attempts as downloads are allowed.

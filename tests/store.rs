@@ -975,14 +975,33 @@ async fn room_state_records_what_was_set(store: Store, _url: &str) {
     );
 }
 
-async fn handled_rows_past_their_retention_are_pruned(store: Store, _url: &str) {
+async fn handled_rows_past_their_retention_are_pruned(store: Store, url: &str) {
+    let day = 86_400_000;
     let events = [event("$a", "!r"), event("$b", "!r"), event("$c", "!r")];
     store.inbox_push(&events).await.unwrap();
     store.inbox_push(&[event("$d", "!r")]).await.unwrap();
+    // A receipt after the newest timeline event.
+    let receipt = NewInboxItem {
+        dedup_key: "edu:1".into(),
+        kind: InboxKind::Ephemeral,
+        event_type: "m.receipt".into(),
+        ..event("edu:1", "!r")
+    };
+    store.inbox_push(&[receipt]).await.unwrap();
     let pending = store.inbox_pending(0, 10).await.unwrap();
-    for item in [&pending[0], &pending[1], &pending[3]] {
+    for item in [&pending[0], &pending[1], &pending[3], &pending[4]] {
         store.inbox_finish(item.seq, "bridged").await.unwrap();
     }
+    // $a and $b came a day before the rest.
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE matrix_inbox SET received_at = received_at - $1 WHERE seq <= $2")
+        .bind(day)
+        .bind(pending[1].seq)
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let handled = push(&store, "ECHO1234", "00000000000000a1").await;
     let held = push(&store, "ECHO1234", "00000000000000a2").await;
     push(&store, "ECHO1234", "00000000000000a3").await;
@@ -1015,15 +1034,22 @@ async fn handled_rows_past_their_retention_are_pruned(store: Store, _url: &str) 
         .unwrap();
 
     // Nothing is old enough yet.
-    let day = 86_400_000;
     let now = threema_bridge::store::now_ms();
+    let catch_up = 120_000;
     assert_eq!(
-        store.prune(now - day, "quarantine_room").await.unwrap(),
+        store
+            .prune(now - 2 * day, "quarantine_room", catch_up)
+            .await
+            .unwrap(),
         Default::default()
     );
-    // A day later: what was handled goes, but not what is pending or held, nor each inbox's
-    // newest row.
-    let pruned = store.prune(now + day, "quarantine_room").await.unwrap();
+    // A day later: what was handled goes, but not what is pending or held, nor the Threema
+    // inbox's newest row, nor the newest timeline event and what came shortly before it (a
+    // catch-up reads from there), although a receipt came after it.
+    let pruned = store
+        .prune(now + day, "quarantine_room", catch_up)
+        .await
+        .unwrap();
     assert_eq!(
         (pruned.matrix_inbox, pruned.threema_inbox, pruned.room_state),
         (2, 1, 1)
@@ -1065,9 +1091,20 @@ async fn handled_rows_past_their_retention_are_pruned(store: Store, _url: &str) 
         .collect();
     rooms.sort();
     assert_eq!(rooms, ["", "!portal:x"]);
+    assert_eq!(
+        store
+            .inbox_last_received()
+            .await
+            .unwrap()
+            .map(|at| at > now - day),
+        Some(true)
+    );
     // A second pass finds nothing more.
     assert_eq!(
-        store.prune(now + day, "quarantine_room").await.unwrap(),
+        store
+            .prune(now + day, "quarantine_room", catch_up)
+            .await
+            .unwrap(),
         Default::default()
     );
 }

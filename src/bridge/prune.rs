@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::threema_to_matrix::quarantine::QUARANTINE_ROOM;
+use super::{matrix_to_threema::catch_up, threema_to_matrix::quarantine::QUARANTINE_ROOM};
 use crate::store::{Pruned, Store, cutoff};
 
 const EVERY: Duration = Duration::from_secs(6 * 3600);
@@ -14,7 +14,9 @@ const AFTER_FAILURE: Duration = Duration::from_secs(60);
 
 /// One pass: deletes what is older than `keep`.
 pub async fn once(store: &Store, keep: Duration) -> Result<Pruned, crate::store::StoreError> {
-    let pruned = store.prune(cutoff(keep), QUARANTINE_ROOM).await?;
+    let pruned = store
+        .prune(cutoff(keep), QUARANTINE_ROOM, catch_up::MARGIN_MS)
+        .await?;
     tracing::info!(
         matrix_inbox = pruned.matrix_inbox,
         threema_inbox = pruned.threema_inbox,

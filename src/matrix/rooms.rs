@@ -51,7 +51,15 @@ impl MatrixClient {
         request.power_level_content_override = Some(closed_power_levels());
         let (room_id, created) = self.create_room_with_alias(request, alias).await?;
         if !created {
-            self.close_room(&room_id).await?;
+            match self.close_room(&room_id).await {
+                Ok(_) => {}
+                // The bot may not change the power levels there: the room is used as it is
+                // rather than never (the startup closing does the same).
+                Err(e) if !e.is_transient() => {
+                    tracing::warn!(%room_id, error = %e, "cannot close a room found by its alias")
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok((room_id, created))
     }

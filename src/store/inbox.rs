@@ -64,8 +64,8 @@ impl Store {
     }
 
     /// When the newest timeline event was received (ms since the epoch): where a catch-up
-    /// after the bridge's own restart starts looking. Rows are kept after handling, so the
-    /// dedup on event ids also covers what a catch-up reads again.
+    /// after the bridge's own restart starts looking. Pruning keeps that row and those received
+    /// shortly before it, so the dedup on event ids also covers what a catch-up reads again.
     pub async fn inbox_last_received(&self) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query(
             "SELECT received_at FROM matrix_inbox WHERE kind = $1 ORDER BY seq DESC LIMIT 1",

@@ -6,10 +6,22 @@ use threema_protocol::ThreemaId;
 
 use super::{Store, StoreError, id_column, now_ms};
 
-/// The rooms the bridge runs; `$1` is the bridge state key of the quarantine room.
-pub(super) const CLOSED_ROOMS: &str = "SELECT room_id FROM portal UNION SELECT room_id FROM space \
-     UNION SELECT room_id FROM broadcast_room \
-     UNION SELECT value AS room_id FROM bridge_state WHERE key = $1";
+/// The rooms the bridge runs; `$1` is the bridge state key of the quarantine room. A macro so
+/// that [`BRIDGED_ROOMS`] can extend it at compile time.
+macro_rules! closed_rooms {
+    () => {
+        "SELECT room_id FROM portal UNION SELECT room_id FROM space \
+         UNION SELECT room_id FROM broadcast_room \
+         UNION SELECT value AS room_id FROM bridge_state WHERE key = $1"
+    };
+}
+const CLOSED_ROOMS: &str = closed_rooms!();
+
+/// Every room the bridge keeps: [`CLOSED_ROOMS`] and the management rooms.
+pub(super) const BRIDGED_ROOMS: &str = concat!(
+    closed_rooms!(),
+    " UNION SELECT room_id FROM management_room"
+);
 
 /// A portal as stored, its IDs parsed once here (a row whose IDs do not parse is corrupt).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,8 +65,7 @@ impl Store {
 
     /// Every room the bridge keeps: the [`Store::closed_rooms`] and the management rooms.
     pub async fn bridged_rooms(&self, state_key: &str) -> Result<Vec<OwnedRoomId>, StoreError> {
-        let sql = format!("{CLOSED_ROOMS} UNION SELECT room_id FROM management_room");
-        self.room_ids(&sql, state_key).await
+        self.room_ids(BRIDGED_ROOMS, state_key).await
     }
 
     /// The rooms the bridge runs, where only the bot invites: portals, spaces, broadcast rooms

@@ -1,7 +1,7 @@
 //! Deleting what the bridge keeps only for a while: handled inbox rows, and state it recorded
 //! about rooms it no longer runs.
 
-use super::{Store, StoreError, now_ms, portals::CLOSED_ROOMS};
+use super::{InboxKind, Store, StoreError, now_ms, portals::BRIDGED_ROOMS};
 
 /// Rows deleted per statement: a long delete would hold SQLite's write lock against the
 /// workers.
@@ -20,15 +20,26 @@ impl Store {
     /// longer runs (last written before `before_ms`; `state_key` names the quarantine room).
     ///
     /// Kept: anything not handled yet, messages held for a changed key (they are replayed when
-    /// it is accepted), and each inbox's newest row, which says when the homeserver was last
-    /// heard from (the catch-up after a restart reads from there).
-    pub async fn prune(&self, before_ms: i64, state_key: &str) -> Result<Pruned, StoreError> {
+    /// it is accepted), the Threema inbox's newest row, and the Matrix inbox's newest timeline
+    /// event with everything received up to `catch_up_ms` before it: a catch-up after a restart
+    /// reads the timeline from there again, and these rows are how it recognises what it saw.
+    pub async fn prune(
+        &self,
+        before_ms: i64,
+        state_key: &str,
+        catch_up_ms: i64,
+    ) -> Result<Pruned, StoreError> {
+        // Without any timeline event, nothing to keep for a catch-up: the cut-off alone counts.
         let matrix_inbox = self
             .delete_in_batches(
-                "DELETE FROM matrix_inbox WHERE seq IN (SELECT seq FROM matrix_inbox \
-                 WHERE processed_at < $1 AND seq < (SELECT MAX(seq) FROM matrix_inbox) LIMIT $2)",
+                &format!(
+                    "DELETE FROM matrix_inbox WHERE seq IN (SELECT seq FROM matrix_inbox \
+                     WHERE processed_at < $1 AND received_at < (SELECT COALESCE(MAX(received_at), \
+                     $1 + {catch_up_ms}) FROM matrix_inbox WHERE kind = $3) - {catch_up_ms} \
+                     LIMIT $2)"
+                ),
                 before_ms,
-                None,
+                Some(InboxKind::Event.as_str()),
             )
             .await?;
         let threema_inbox = self
@@ -40,9 +51,8 @@ impl Store {
                 None,
             )
             .await?;
-        let rooms = format!("{CLOSED_ROOMS} UNION SELECT room_id FROM management_room");
         // $1 and $2 as above; the quarantine room's key is $3.
-        let rooms = rooms.replace("$1", "$3");
+        let rooms = BRIDGED_ROOMS.replace("$1", "$3");
         let room_state = self
             .delete_in_batches(
                 &format!(

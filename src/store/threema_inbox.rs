@@ -102,6 +102,15 @@ impl Store {
         Ok(row.try_get("download_failures")?)
     }
 
+    /// How many downloads of the callback's file failed so far.
+    pub async fn threema_inbox_download_failures(&self, seq: i64) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT download_failures FROM threema_inbox WHERE seq = $1")
+            .bind(seq)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("download_failures")?)
+    }
+
     /// Marks a callback handled. `keep_box` keeps the ciphertext (a message we could not
     /// bridge stays inspectable); otherwise it is dropped. Only the first call counts.
     pub async fn threema_inbox_finish(

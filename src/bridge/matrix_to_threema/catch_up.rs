@@ -31,7 +31,7 @@ const PROBE_EVERY: Duration = Duration::from_secs(2);
 const PROBE_WHILE_AWAY: Duration = Duration::from_secs(1);
 /// How far before the last contact the timeline is read: Synapse holds events in memory for one
 /// transaction's round trip (its appservice timeout is a minute), plus clock skew.
-const MARGIN_MS: i64 = 2 * 60 * 1000;
+pub(crate) const MARGIN_MS: i64 = 2 * 60 * 1000;
 const PAGE: u32 = 100;
 /// A room with more than this many pages since then is left to Synapse: storing only the newest
 /// part would put the older events, which Synapse still holds, after them.

@@ -70,14 +70,27 @@ impl ThreemaToMatrix {
             Message::File(file) => file.size.min(limit),
             _ => limit,
         };
-        let reserved = self.file_memory.reserve(size).await;
         let allowed = self.download_attempts;
+        // Given up before (its notice then failed to post): not downloaded again.
+        if self
+            .store
+            .threema_inbox_download_failures(incoming.seq)
+            .await?
+            >= allowed
+        {
+            incoming.stand_in = Some(StandIn::not_fetched(allowed));
+            return Ok(Ok(None));
+        }
+        let reserved = self.file_memory.reserve(size).await;
         match self
             .threema
             .fetch_media(&incoming.message, key, limit)
             .await
         {
-            Ok(media) => incoming.media = media,
+            Ok(media) => {
+                incoming.media = media;
+                return Ok(Ok(Some(reserved)));
+            }
             // It said it was smaller: the download was cut off at the limit.
             Err(ReceiveError::BlobTooLarge(_)) => {
                 incoming.stand_in = Some(StandIn::TooLarge(format!(
@@ -97,10 +110,7 @@ impl ThreemaToMatrix {
                     return Err(e.into());
                 }
                 tracing::warn!(threema_id = %incoming.from, error = %e, "file not fetched; given up");
-                incoming.stand_in = Some(StandIn::NotFetched(format!(
-                    "📎 A file could not be fetched from Threema ({allowed} attempts) and was \
-                     not bridged. Please ask for it again."
-                )));
+                incoming.stand_in = Some(StandIn::not_fetched(allowed));
             }
             Err(ReceiveError::Gateway(e)) => return Err(e.into()),
             Err(ReceiveError::BlobGone(_)) => {
@@ -112,7 +122,8 @@ impl ThreemaToMatrix {
             }
             Err(e) => return Ok(Err(e)),
         }
-        Ok(Ok(Some(reserved)))
+        // Only a notice goes on: the memory is free for others.
+        Ok(Ok(None))
     }
 }
 
@@ -154,6 +165,13 @@ pub enum StandIn {
 }
 
 impl StandIn {
+    fn not_fetched(attempts: i64) -> StandIn {
+        StandIn::NotFetched(format!(
+            "📎 A file could not be fetched from Threema ({attempts} attempts) and was not \
+             bridged. Please ask for it again."
+        ))
+    }
+
     /// The homeserver refused the upload of the file `name` of `size` bytes.
     pub fn too_large(name: &str, size: u64) -> String {
         format!(

@@ -1,8 +1,9 @@
 //! Threema → Matrix: what a driver's app sent, into the driver's portal.
 //!
 //! `worker` drains the Threema inbox (callbacks persisted by `http::threema`): opens the box with
-//! the driver's key (`keys` holds a changed key back), decodes, downloads media, and routes
-//! strangers to `quarantine`. `send` posts the result as the driver's ghost, once, at the
+//! the driver's key (`keys` holds a changed key back), decodes, routes strangers to
+//! `quarantine`, and has `files` fetch a file within the homeserver's upload limit and the
+//! memory set aside for files. `send` posts the result as the driver's ghost, once, at the
 //! driver's time; `convert` is the pure part (Threema message → Matrix content).
 
 pub mod convert;

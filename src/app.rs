@@ -245,7 +245,7 @@ impl Running {
         let watcher = catch_up::Watcher {
             state: bridge.catch_up.clone(),
             store: bridge.store.clone(),
-            matrix: bridge.matrix.clone(),
+            matrix: bridge.matrix.once(),
             ghosts: bridge.ghosts.clone(),
             wake: bridge.wakes.matrix.clone(),
             registration_id: self.config.appservice.registration.id.clone(),

@@ -7,13 +7,13 @@ use ruma::{EventId, OwnedUserId, RoomId, UserId};
 
 use super::{
     Access, BridgeError, Broadcasts, Credits, Directory, Ghosts, Keys, Notices, Outcome, Portals,
-    status,
+    status, wiring::Shared,
 };
 use crate::{
     config::{Config, KnownDriver, Level},
     matrix::MatrixClient,
     store::{KeyAcceptance, Store},
-    threema::{ThreemaClient, ThreemaId},
+    threema::ThreemaId,
 };
 
 /// The management rooms: invites to the bot and the commands there. It holds the services the
@@ -40,25 +40,14 @@ pub struct Management {
     broadcasts: Arc<Broadcasts>,
 }
 
-/// The bridge's services the commands call, shared with the other flows.
-pub struct Deps {
-    pub store: Store,
-    pub matrix: MatrixClient,
-    /// Only its Gateway ID is kept.
-    pub threema: Arc<ThreemaClient>,
-    pub access: Arc<Access>,
-    pub ghosts: Arc<Ghosts>,
-    pub keys: Arc<Keys>,
-    pub portals: Arc<Portals>,
-    pub notices: Arc<Notices>,
-    pub credits: Arc<Credits>,
-    pub directory: Arc<Directory>,
-    pub broadcasts: Arc<Broadcasts>,
-}
-
 impl Management {
-    pub fn new(config: &Config, deps: Deps) -> Self {
-        let Deps {
+    pub(in crate::bridge) fn new(
+        config: &Config,
+        shared: &Shared,
+        directory: Arc<Directory>,
+        broadcasts: Arc<Broadcasts>,
+    ) -> Self {
+        let Shared {
             store,
             matrix,
             threema,
@@ -68,9 +57,8 @@ impl Management {
             portals,
             notices,
             credits,
-            directory,
-            broadcasts,
-        } = deps;
+            ..
+        } = shared.clone();
         Management {
             store,
             matrix,
@@ -310,7 +298,7 @@ impl Management {
         let ghost = self.ghosts.ensure_named(&id, &name).await?;
         let room_id = self.portals.ensure(&id, &ghost, &name).await?;
         self.matrix.ensure_invited(&room_id, sender).await?;
-        self.portals
+        self.store
             .record_member(
                 room_id.as_str(),
                 sender,

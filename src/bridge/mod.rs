@@ -72,6 +72,14 @@ impl BridgeError {
             BridgeError::NotYet(_) => true,
         }
     }
+
+    /// How long the homeserver asked us to wait (a rate limit's `retry_after`).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            BridgeError::Matrix(MatrixError::Api { retry_after, .. }) => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// The wiring of the bridge's services, shared by the workers and the HTTP handlers. Each
@@ -80,6 +88,7 @@ impl BridgeError {
 pub struct Bridge {
     pub config: Arc<Config>,
     pub store: Store,
+    /// Retries transient failures itself: for the startup steps, which nothing else retries.
     pub matrix: MatrixClient,
     pub threema: Arc<ThreemaClient>,
     pub bot: OwnedUserId,
@@ -120,12 +129,20 @@ impl Bridge {
         threema: ThreemaClient,
     ) -> Self {
         let wakes = Wakes::default();
-        let shared = Shared::new(&config, &wakes, store, matrix, Arc::new(threema));
-        let broadcasts = Arc::new(shared.broadcasts(&config, &wakes));
-        let directory = Arc::new(shared.directory(&config, &wakes));
-        let outbox = Arc::new(shared.outbox(&config, &wakes));
-        let receipts = Arc::new(shared.receipts(&config));
-        let management = Arc::new(shared.management(&config, &directory, &broadcasts));
+        // The services try each homeserver request once: whoever runs them retries (the
+        // durable queues, the directory per action), so that a failure is not retried inside a
+        // retry, and a send whose answer was lost is looked for before it is repeated.
+        let shared = Shared::new(&config, &wakes, store, matrix.once(), Arc::new(threema));
+        let outbox = Arc::new(Outbox::new(&config, &wakes, &shared));
+        let broadcasts = Arc::new(Broadcasts::new(&config, &wakes, &shared, outbox.clone()));
+        let directory = Arc::new(Directory::new(&config, &wakes, &shared));
+        let receipts = Arc::new(Receipts::new(&config, &shared));
+        let management = Arc::new(Management::new(
+            &config,
+            &shared,
+            directory.clone(),
+            broadcasts.clone(),
+        ));
         let flows = matrix_to_threema::Flows {
             outbox: outbox.clone(),
             receipts: receipts.clone(),
@@ -133,8 +150,13 @@ impl Bridge {
             broadcasts: broadcasts.clone(),
             directory: directory.clone(),
         };
-        let matrix_to_threema = Arc::new(shared.matrix_to_threema(&config, flows));
-        let threema_to_matrix = Arc::new(shared.threema_to_matrix(&config, &wakes, &receipts));
+        let matrix_to_threema = Arc::new(MatrixToThreema::new(&config, &shared, flows));
+        let threema_to_matrix = Arc::new(ThreemaToMatrix::new(
+            &config,
+            &wakes,
+            &shared,
+            receipts.clone(),
+        ));
         let scim_users = directory::ScimUsers::new(
             shared.store.clone(),
             wakes.directory.clone(),
@@ -142,7 +164,7 @@ impl Bridge {
         );
         let Shared {
             store,
-            matrix,
+            matrix: _,
             threema,
             access,
             ghosts,

@@ -103,7 +103,9 @@ impl Portals {
         // Join before recording: a portal in the store always has its ghost in the room.
         self.matrix.join(&room_id, ghost).await?;
         let room = room_id.as_str();
-        self.record_member(room, ghost, Membership::Join).await?;
+        self.store
+            .record_member(room, ghost, Membership::Join)
+            .await?;
         if created {
             self.store
                 .room_state_set(room, RoomStateKind::Name, "", name)
@@ -112,7 +114,9 @@ impl Portals {
                 .room_state_set(room, RoomStateKind::Topic, "", topic)
                 .await?;
             for user in invite {
-                self.record_member(room, user, Membership::Invite).await?;
+                self.store
+                    .record_member(room, user, Membership::Invite)
+                    .await?;
             }
         }
         if !self.store.portal_insert(driver.as_str(), room).await? {
@@ -161,20 +165,6 @@ impl Portals {
         self.matrix.set_alias(&self.alias(to), room_id).await?;
         self.matrix.delete_alias(&self.alias(from)).await?;
         Ok(())
-    }
-
-    /// Records a membership in a portal the bridge caused.
-    pub(crate) async fn record_member(
-        &self,
-        room: &str,
-        user: &UserId,
-        membership: Membership,
-    ) -> Result<(), BridgeError> {
-        let (kind, user) = (RoomStateKind::Member, user.as_str());
-        Ok(self
-            .store
-            .room_state_set(room, kind, user, membership.as_str())
-            .await?)
     }
 
     /// A private room run by the bot: the ghost and the dispatch desk invited, shared history so

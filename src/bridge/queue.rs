@@ -28,8 +28,10 @@ const POLL: Duration = Duration::from_secs(5);
 /// A wake-up read that skipped sequence numbers may have passed an item that had its number but
 /// had not committed yet (PostgreSQL): look again this soon.
 const GAP_RESCAN: Duration = Duration::from_millis(100);
-/// A transient failure of one item blocks its lane; retry with backoff up to this delay.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A transient failure of one item blocks its lane; retry with backoff up to this delay. This
+/// is the only retry of the flows' homeserver and Gateway requests (their clients try once), so
+/// it also bounds how long after an outage a lane notices the other side is back.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// One durable inbox: where its items come from, how one is handled, how it is marked done.
 pub trait Queue: Send + Sync + 'static {
@@ -193,6 +195,9 @@ impl<I: Queue> LaneWorker<I> {
             let outcome = match self.inbox.handle(item).await {
                 Ok(outcome) => outcome,
                 Err(e) if e.is_transient() => {
+                    if let Some(asked) = e.retry_after() {
+                        backoff = backoff.max(asked);
+                    }
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "inbox item failed, will retry");
                     if let Err(e) = self.inbox.record_attempt(&mut *item).await {
                         tracing::warn!(error = %e, "cannot count the attempt");

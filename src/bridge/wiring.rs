@@ -1,18 +1,13 @@
-//! How `Bridge::new` builds the services: the ones every flow shares first, then each flow's
-//! service from those it uses, so that each constructor names its dependencies.
+//! The services every flow shares, built first by `Bridge::new`; each flow's service then takes
+//! what it uses of them (its fields name its dependencies).
 
 use std::sync::Arc;
 
-use super::{
-    Access, Broadcasts, Credits, Directory, Ghosts, Keys, Management, MatrixToThreema, Notices,
-    Outbox, Portals, Receipts, Wakes, broadcast, directory, management,
-    matrix_to_threema::{Flows, outbox, worker},
-    receipts,
-    threema_to_matrix::{self, ThreemaToMatrix},
-};
+use super::{Access, Credits, Ghosts, Keys, Notices, Portals, Wakes};
 use crate::{config::Config, matrix::MatrixClient, store::Store, threema::ThreemaClient};
 
 /// The services the flows share.
+#[derive(Clone)]
 pub(super) struct Shared {
     pub store: Store,
     pub matrix: MatrixClient,
@@ -73,130 +68,5 @@ impl Shared {
             notices,
             credits,
         }
-    }
-
-    pub fn broadcasts(&self, config: &Config, wakes: &Wakes) -> Broadcasts {
-        Broadcasts::new(
-            config,
-            wakes,
-            broadcast::Deps {
-                store: self.store.clone(),
-                matrix: self.matrix.clone(),
-                access: self.access.clone(),
-                ghosts: self.ghosts.clone(),
-                keys: self.keys.clone(),
-                portals: self.portals.clone(),
-                notices: self.notices.clone(),
-                credits: self.credits.clone(),
-            },
-        )
-    }
-
-    pub fn directory(&self, config: &Config, wakes: &Wakes) -> Directory {
-        Directory::new(
-            config,
-            wakes,
-            directory::Deps {
-                store: self.store.clone(),
-                matrix: self.matrix.clone(),
-                threema: self.threema.clone(),
-                access: self.access.clone(),
-                ghosts: self.ghosts.clone(),
-                portals: self.portals.clone(),
-                notices: self.notices.clone(),
-            },
-        )
-    }
-
-    pub fn outbox(&self, config: &Config, wakes: &Wakes) -> Outbox {
-        Outbox::new(
-            config,
-            wakes,
-            outbox::Deps {
-                store: self.store.clone(),
-                matrix: self.matrix.clone(),
-                threema: self.threema.clone(),
-                access: self.access.clone(),
-                keys: self.keys.clone(),
-                notices: self.notices.clone(),
-                credits: self.credits.clone(),
-            },
-        )
-    }
-
-    pub fn receipts(&self, config: &Config) -> Receipts {
-        Receipts::new(
-            config,
-            receipts::Deps {
-                store: self.store.clone(),
-                matrix: self.matrix.clone(),
-                threema: self.threema.clone(),
-                access: self.access.clone(),
-                ghosts: self.ghosts.clone(),
-                keys: self.keys.clone(),
-                credits: self.credits.clone(),
-            },
-        )
-    }
-
-    pub fn management(
-        &self,
-        config: &Config,
-        directory: &Arc<Directory>,
-        broadcasts: &Arc<Broadcasts>,
-    ) -> Management {
-        Management::new(
-            config,
-            management::Deps {
-                store: self.store.clone(),
-                matrix: self.matrix.clone(),
-                threema: self.threema.clone(),
-                access: self.access.clone(),
-                ghosts: self.ghosts.clone(),
-                keys: self.keys.clone(),
-                portals: self.portals.clone(),
-                notices: self.notices.clone(),
-                credits: self.credits.clone(),
-                directory: directory.clone(),
-                broadcasts: broadcasts.clone(),
-            },
-        )
-    }
-
-    pub fn threema_to_matrix(
-        &self,
-        config: &Config,
-        wakes: &Wakes,
-        receipts: &Arc<Receipts>,
-    ) -> ThreemaToMatrix {
-        ThreemaToMatrix::new(
-            config,
-            wakes,
-            threema_to_matrix::Deps {
-                store: self.store.clone(),
-                matrix: self.matrix.clone(),
-                threema: self.threema.clone(),
-                access: self.access.clone(),
-                ghosts: self.ghosts.clone(),
-                keys: self.keys.clone(),
-                portals: self.portals.clone(),
-                notices: self.notices.clone(),
-                receipts: receipts.clone(),
-            },
-        )
-    }
-
-    pub fn matrix_to_threema(&self, config: &Config, flows: Flows) -> MatrixToThreema {
-        MatrixToThreema::new(
-            config,
-            worker::Deps {
-                store: self.store.clone(),
-                matrix: self.matrix.clone(),
-                access: self.access.clone(),
-                ghosts: self.ghosts.clone(),
-                notices: self.notices.clone(),
-            },
-            flows,
-        )
     }
 }

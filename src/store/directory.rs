@@ -6,7 +6,7 @@ use sqlx::{Row, any::AnyRow};
 use threema_protocol::ThreemaId;
 
 use super::{Store, StoreError, id_column, now_ms};
-use crate::directory::{Employee, Record, snapshot::Change};
+use crate::directory::{Employee, Record, plan::Membership, snapshot::Change};
 
 /// A directory row with what only the store knows about it.
 #[derive(Debug, Clone)]
@@ -301,6 +301,22 @@ impl Store {
                 ))
             })
             .collect()
+    }
+
+    /// Records a membership the bridge caused or the homeserver reported.
+    pub async fn record_member(
+        &self,
+        room_id: &str,
+        user: &ruma::UserId,
+        membership: Membership,
+    ) -> Result<(), StoreError> {
+        self.room_state_set(
+            room_id,
+            RoomStateKind::Member,
+            user.as_str(),
+            membership.as_str(),
+        )
+        .await
     }
 
     pub async fn room_state_set(

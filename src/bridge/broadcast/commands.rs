@@ -186,7 +186,7 @@ impl Broadcasts {
             .broadcast_resend_unread(b.event_id.as_str())
             .await?;
         if queued > 0 {
-            self.outbox_wake.notify_one();
+            self.outbox.wake();
             self.board_wake.notify_one();
         }
         Ok(format!(

@@ -16,7 +16,7 @@ use crate::{
         matrix_to_threema::FORMER_DRIVER,
         queue::{Outcome, Queue},
     },
-    store::{Broadcast, Delivery, NewOutgoing, StoreError},
+    store::{Broadcast, Delivery, StoreError},
     threema::{ThreemaError, ThreemaId},
 };
 
@@ -114,21 +114,10 @@ impl Broadcasts {
         };
         let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload)
             .map_err(|e| BridgeError::BadEvent(format!("broadcast payload: {e}")))?;
-        let sender = &broadcast.sender;
-        let rows: Vec<NewOutgoing> = items
-            .iter()
-            .enumerate()
-            .map(|(part, outgoing)| NewOutgoing {
-                event_id: copy.clone(),
-                recipient: driver.to_string(),
-                part: part as i64,
-                room_id: portal.clone(),
-                sender: sender.to_string(),
-                payload: serde_json::to_string(outgoing).expect("outgoing messages serialise"),
-            })
-            .collect();
-        let new = self.store.outbox_enqueue(&rows).await?;
-        self.outbox_wake.notify_one();
+        let new = self
+            .outbox
+            .queue(&items, &driver, &copy, &portal, broadcast.sender.as_str())
+            .await?;
         Ok(Outcome::bridged(format!(
             "copy {copy}, {new} message(s) queued"
         )))

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use ruma::{OwnedServerName, OwnedUserId};
 use tokio::sync::Notify;
 
-use super::{Access, Credits, Ghosts, Keys, Notices, Portals, Wakes};
+use super::{Access, Credits, Ghosts, Keys, Notices, Outbox, Portals, Wakes, wiring::Shared};
 use crate::{
     config::{BroadcastConfig, Config, KnownDriver},
     directory::plan,
@@ -59,29 +59,22 @@ pub struct Broadcasts {
     portals: Arc<Portals>,
     notices: Arc<Notices>,
     credits: Arc<Credits>,
-    /// Rung when a recipient's Threema messages are queued.
-    outbox_wake: Arc<Notify>,
+    /// Where each recipient's Threema messages are queued.
+    outbox: Arc<Outbox>,
     /// Rung when a broadcast has recipients to fan out to.
     fanout_wake: Arc<Notify>,
     /// Rung when a board may have changed.
     board_wake: Arc<Notify>,
 }
 
-/// The bridge's services a broadcast speaks through, shared with the other flows.
-pub struct Deps {
-    pub store: Store,
-    pub matrix: MatrixClient,
-    pub access: Arc<Access>,
-    pub ghosts: Arc<Ghosts>,
-    pub keys: Arc<Keys>,
-    pub portals: Arc<Portals>,
-    pub notices: Arc<Notices>,
-    pub credits: Arc<Credits>,
-}
-
 impl Broadcasts {
-    pub fn new(config: &Config, wakes: &Wakes, deps: Deps) -> Self {
-        let Deps {
+    pub(in crate::bridge) fn new(
+        config: &Config,
+        wakes: &Wakes,
+        shared: &Shared,
+        outbox: Arc<Outbox>,
+    ) -> Self {
+        let Shared {
             store,
             matrix,
             access,
@@ -90,7 +83,8 @@ impl Broadcasts {
             portals,
             notices,
             credits,
-        } = deps;
+            ..
+        } = shared.clone();
         Broadcasts {
             store,
             matrix,
@@ -107,7 +101,7 @@ impl Broadcasts {
             portals,
             notices,
             credits,
-            outbox_wake: wakes.outbox.clone(),
+            outbox,
             fanout_wake: wakes.broadcast.clone(),
             board_wake: wakes.board.clone(),
         }

@@ -13,7 +13,7 @@ use crate::{
     bridge::BridgeError,
     directory::plan::{Action, Membership, Room, SpaceKey},
     ids::room_alias,
-    matrix::initial_state,
+    matrix::{RetryPolicy, initial_state},
     store::RoomStateKind,
     threema::ThreemaId,
 };
@@ -53,7 +53,7 @@ impl Directory {
                 .map(|lane| async move {
                     let mut out = Vec::new();
                     for action in lane {
-                        let result = self.apply(&action).await;
+                        let result = self.apply_retrying(&action).await;
                         let failed = result.is_err();
                         out.push((action.to_string(), result));
                         if failed {
@@ -69,11 +69,11 @@ impl Directory {
             tally(report, what, result);
         }
         for action in spaces {
-            let result = self.apply(&action).await;
+            let result = self.apply_retrying(&action).await;
             tally(report, action.to_string(), result);
         }
         let results: Vec<(String, Result<(), BridgeError>)> = stream::iter(rest)
-            .map(|action| async move { (action.to_string(), self.apply(&action).await) })
+            .map(|action| async move { (action.to_string(), self.apply_retrying(&action).await) })
             .buffer_unordered(PARALLEL)
             .collect()
             .await;
@@ -81,8 +81,30 @@ impl Directory {
             tally(report, what, result);
         }
         for action in deactivations {
-            let result = self.apply(&action).await;
+            let result = self.apply_retrying(&action).await;
             tally(report, action.to_string(), result);
+        }
+    }
+
+    /// One action, again after a transient failure (with backoff, a few times): the
+    /// homeserver client tries each request once, so this is where the directory's requests
+    /// are retried. Every action can be tried again (a room is found by its alias, invites
+    /// and joins are ensured, not repeated).
+    async fn apply_retrying(&self, action: &Action) -> Result<(), BridgeError> {
+        let policy = RetryPolicy::default();
+        let mut delay = policy.first_delay;
+        let mut attempt = 1;
+        loop {
+            match self.apply(action).await {
+                Err(e) if e.is_transient() && attempt < policy.attempts => {
+                    let wait = e.retry_after().unwrap_or(delay);
+                    delay = (delay * 2).min(policy.max_delay);
+                    tracing::debug!(action = %action, error = %e, attempt, "directory action failed; trying again");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                result => return result,
+            }
         }
     }
 
@@ -220,7 +242,9 @@ impl Directory {
         action: &Action,
     ) -> Result<(), BridgeError> {
         self.matrix.ensure_invited(&parse_room(room)?, user).await?;
-        self.record_member(room, user, Membership::Invite).await?;
+        self.store
+            .record_member(room, user, Membership::Invite)
+            .await?;
         self.audit_action("access.granted", user.as_str(), action)
             .await
     }
@@ -233,7 +257,9 @@ impl Directory {
         action: &Action,
     ) -> Result<(), BridgeError> {
         self.matrix.kick(&parse_room(room)?, user, reason).await?;
-        self.record_member(room, user, Membership::Kicked).await?;
+        self.store
+            .record_member(room, user, Membership::Kicked)
+            .await?;
         self.audit_action("access.removed", user.as_str(), action)
             .await
     }
@@ -269,7 +295,10 @@ impl Directory {
         let ghost = self.ghosts.ensure(driver).await?;
         self.matrix.ensure_invited(&room_id, &ghost).await?;
         self.matrix.join(&room_id, &ghost).await?;
-        self.record_member(room, &ghost, Membership::Join).await
+        Ok(self
+            .store
+            .record_member(room, &ghost, Membership::Join)
+            .await?)
     }
 
     /// The driver's ghost out of the room (if it is in), and recorded.
@@ -284,7 +313,10 @@ impl Directory {
             Err(e) if e.errcode() == Some("M_FORBIDDEN") => {} // not in the room
             other => other?,
         }
-        self.record_member(room, &ghost, Membership::Leave).await
+        Ok(self
+            .store
+            .record_member(room, &ghost, Membership::Leave)
+            .await?)
     }
 
     /// The employee's portal under their new Threema ID: the new ghost in, the old one out, and
@@ -348,24 +380,6 @@ impl Directory {
         Ok(self
             .store
             .audit("directory", what, subject, &action.to_string())
-            .await?)
-    }
-
-    /// Records a membership the bridge caused or the homeserver reported.
-    pub(crate) async fn record_member(
-        &self,
-        room: &str,
-        user: &UserId,
-        membership: Membership,
-    ) -> Result<(), BridgeError> {
-        Ok(self
-            .store
-            .room_state_set(
-                room,
-                RoomStateKind::Member,
-                user.as_str(),
-                membership.as_str(),
-            )
             .await?)
     }
 
@@ -434,7 +448,9 @@ impl Directory {
                     .await?;
             }
             for user in invite {
-                self.record_member(room, user, Membership::Invite).await?;
+                self.store
+                    .record_member(room, user, Membership::Invite)
+                    .await?;
             }
         }
         self.store.space_insert(&key.key(), room).await?;

@@ -153,7 +153,8 @@ impl Directory {
         why: &str,
     ) -> Result<(), BridgeError> {
         self.matrix.kick(room_id, user, reason).await?;
-        self.record_member(room_id.as_str(), user, Membership::Kicked)
+        self.store
+            .record_member(room_id.as_str(), user, Membership::Kicked)
             .await?;
         self.store
             .audit(

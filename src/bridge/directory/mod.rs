@@ -22,7 +22,7 @@ use tokio::sync::{Mutex, Notify};
 pub use scim_users::{ScimUsers, ScimUsersError};
 pub use view::DirectoryView;
 
-use super::{Access, Ghosts, Notices, Portals, Wakes};
+use super::{Access, Ghosts, Notices, Portals, Wakes, wiring::Shared};
 use crate::{
     config::{Config, DirectoryConfig},
     matrix::MatrixClient,
@@ -53,20 +53,9 @@ pub struct Directory {
     lock: Mutex<()>,
 }
 
-/// The bridge's services the directory speaks through, shared with the other flows.
-pub struct Deps {
-    pub store: Store,
-    pub matrix: MatrixClient,
-    pub threema: Arc<ThreemaClient>,
-    pub access: Arc<Access>,
-    pub ghosts: Arc<Ghosts>,
-    pub portals: Arc<Portals>,
-    pub notices: Arc<Notices>,
-}
-
 impl Directory {
-    pub fn new(config: &Config, wakes: &Wakes, deps: Deps) -> Self {
-        let Deps {
+    pub(in crate::bridge) fn new(config: &Config, wakes: &Wakes, shared: &Shared) -> Self {
+        let Shared {
             store,
             matrix,
             threema,
@@ -74,7 +63,8 @@ impl Directory {
             ghosts,
             portals,
             notices,
-        } = deps;
+            ..
+        } = shared.clone();
         Directory {
             store,
             matrix,

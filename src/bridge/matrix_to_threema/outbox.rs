@@ -24,6 +24,7 @@ use crate::bridge::{
     Access, BridgeError, Credits, Keys, Notices, Wakes,
     queue::{Outcome, Queue},
     status::RESEND_KEYS,
+    wiring::Shared,
 };
 use crate::{
     config::Config,
@@ -57,20 +58,9 @@ pub struct Outbox {
 /// When a shared upload was started, and the file message it became.
 type SharedUpload = (Instant, Arc<OnceCell<Arc<Vec<u8>>>>);
 
-/// The bridge's services the outbox sends through, shared with the other flows.
-pub struct Deps {
-    pub store: Store,
-    pub matrix: MatrixClient,
-    pub threema: Arc<ThreemaClient>,
-    pub access: Arc<Access>,
-    pub keys: Arc<Keys>,
-    pub notices: Arc<Notices>,
-    pub credits: Arc<Credits>,
-}
-
 impl Outbox {
-    pub fn new(config: &Config, wakes: &Wakes, deps: Deps) -> Self {
-        let Deps {
+    pub(in crate::bridge) fn new(config: &Config, wakes: &Wakes, shared: &Shared) -> Self {
+        let Shared {
             store,
             matrix,
             threema,
@@ -78,7 +68,8 @@ impl Outbox {
             keys,
             notices,
             credits,
-        } = deps;
+            ..
+        } = shared.clone();
         Outbox {
             store,
             matrix,
@@ -120,23 +111,50 @@ impl Outbox {
         if items.is_empty() {
             return Ok(Outcome::skipped("nothing to send"));
         }
+        let new = self
+            .queue(
+                &items,
+                driver,
+                event_id.as_str(),
+                room_id.as_str(),
+                sender.as_str(),
+            )
+            .await?;
+        Ok(Outcome::bridged(format!(
+            "queued {new} message(s) for {driver}"
+        )))
+    }
+
+    /// Stores the parts of one event for `driver` and wakes the outbox; how many rows are new
+    /// (queueing the same event again adds none).
+    pub(crate) async fn queue(
+        &self,
+        items: &[Outgoing],
+        driver: &ThreemaId,
+        event_id: &str,
+        room_id: &str,
+        sender: &str,
+    ) -> Result<u64, StoreError> {
         let rows: Vec<NewOutgoing> = items
             .iter()
             .enumerate()
             .map(|(part, item)| NewOutgoing {
-                event_id: event_id.to_string(),
+                event_id: event_id.to_owned(),
                 recipient: driver.to_string(),
                 part: part as i64,
-                room_id: room_id.to_string(),
-                sender: sender.to_string(),
+                room_id: room_id.to_owned(),
+                sender: sender.to_owned(),
                 payload: serde_json::to_string(item).expect("outgoing messages serialise"),
             })
             .collect();
         let new = self.store.outbox_enqueue(&rows).await?;
+        self.wake();
+        Ok(new)
+    }
+
+    /// Looks for work now (rows were queued or made pending again).
+    pub(crate) fn wake(&self) {
         self.wake.notify_one();
-        Ok(Outcome::bridged(format!(
-            "queued {new} message(s) for {driver}"
-        )))
     }
 
     /// What an earlier event became on Threema, for edits and redactions.

@@ -17,6 +17,7 @@ use crate::bridge::{
     queue::{Outcome, Queue},
     status,
     threema_to_matrix::quarantine::QUARANTINE_ROOM,
+    wiring::Shared,
 };
 use crate::{
     config::{Config, Level},
@@ -51,15 +52,6 @@ pub struct MatrixToThreema {
     directory: Arc<Directory>,
 }
 
-/// The bridge's services the worker reads through, shared with the other flows.
-pub struct Deps {
-    pub store: Store,
-    pub matrix: MatrixClient,
-    pub access: Arc<Access>,
-    pub ghosts: Arc<Ghosts>,
-    pub notices: Arc<Notices>,
-}
-
 /// The services the worker hands events to.
 pub struct Flows {
     pub outbox: Arc<Outbox>,
@@ -70,14 +62,15 @@ pub struct Flows {
 }
 
 impl MatrixToThreema {
-    pub fn new(config: &Config, deps: Deps, flows: Flows) -> Self {
-        let Deps {
+    pub(in crate::bridge) fn new(config: &Config, shared: &Shared, flows: Flows) -> Self {
+        let Shared {
             store,
             matrix,
             access,
             ghosts,
             notices,
-        } = deps;
+            ..
+        } = shared.clone();
         let Flows {
             outbox,
             receipts,
@@ -439,7 +432,7 @@ impl MatrixToThreema {
                 }
             },
         };
-        self.directory
+        self.store
             .record_member(event.room_id.as_str(), &user, membership)
             .await?;
         Ok(Outcome::bridged(format!("{user}: {}", membership.as_str())))

@@ -6,7 +6,7 @@ mod to_threema;
 
 use std::sync::Arc;
 
-use super::{Access, Credits, Ghosts, Keys};
+use super::{Access, Credits, Ghosts, Keys, wiring::Shared};
 use crate::{
     config::{Config, ReadReceipts},
     matrix::MatrixClient,
@@ -36,20 +36,9 @@ pub struct Receipts {
     read_marker: String,
 }
 
-/// The bridge's services receipts go through, shared with the other flows.
-pub struct Deps {
-    pub store: Store,
-    pub matrix: MatrixClient,
-    pub threema: Arc<ThreemaClient>,
-    pub access: Arc<Access>,
-    pub ghosts: Arc<Ghosts>,
-    pub keys: Arc<Keys>,
-    pub credits: Arc<Credits>,
-}
-
 impl Receipts {
-    pub fn new(config: &Config, deps: Deps) -> Self {
-        let Deps {
+    pub(in crate::bridge) fn new(config: &Config, shared: &Shared) -> Self {
+        let Shared {
             store,
             matrix,
             threema,
@@ -57,7 +46,8 @@ impl Receipts {
             ghosts,
             keys,
             credits,
-        } = deps;
+            ..
+        } = shared.clone();
         Receipts {
             store,
             matrix,

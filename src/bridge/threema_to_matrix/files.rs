@@ -45,31 +45,20 @@ impl ThreemaToMatrix {
         incoming: &mut Incoming,
         key: &[u8; 32],
     ) -> Result<Result<Reserved, ReceiveError>, BridgeError> {
-        let name = match &incoming.message {
-            Message::File(file) => file.file_name.as_deref(),
-            Message::LegacyImage { .. }
-            | Message::LegacyAudio { .. }
-            | Message::LegacyVideo { .. } => None,
-            _ => return Ok(Ok(None)),
-        }
-        .unwrap_or("a file");
+        let Some((name, stated)) = announced(&incoming.message) else {
+            return Ok(Ok(None));
+        };
         let limit = self.upload_limit.get(&self.matrix).await;
-        if let Message::File(file) = &incoming.message
-            && file.size > limit
+        if let Some(stated) = stated
+            && stated > limit
         {
             incoming.stand_in = Some(StandIn::TooLarge(format!(
                 "📎 {name} ({}) was not bridged: the homeserver takes files up to {}.",
-                megabytes(file.size),
+                megabytes(stated),
                 megabytes(limit)
             )));
             return Ok(Ok(None));
         }
-        // The size a message states is only its sender's word; the download stops at the limit
-        // whatever it says. The old media types state none.
-        let size = match &incoming.message {
-            Message::File(file) => file.size.min(limit),
-            _ => limit,
-        };
         let allowed = self.download_attempts;
         // Given up before (its notice then failed to post): not downloaded again.
         if self
@@ -81,7 +70,12 @@ impl ThreemaToMatrix {
             incoming.stand_in = Some(StandIn::not_fetched(allowed));
             return Ok(Ok(None));
         }
-        let reserved = self.file_memory.reserve(size).await;
+        // The size a message states is only its sender's word; the download stops at the limit
+        // whatever it says.
+        let reserved = self
+            .file_memory
+            .reserve(stated.unwrap_or(limit).min(limit))
+            .await;
         match self
             .threema
             .fetch_media(&incoming.message, key, limit)
@@ -89,19 +83,36 @@ impl ThreemaToMatrix {
         {
             Ok(media) => {
                 incoming.media = media;
-                return Ok(Ok(Some(reserved)));
+                Ok(Ok(Some(reserved)))
             }
+            // Only a notice goes on: the memory is free for others.
+            Err(error) => Ok(self
+                .not_downloaded(incoming, error, &name, limit)
+                .await?
+                .map(|()| None)),
+        }
+    }
+
+    /// Puts the notice for a download that failed in `incoming`, or says why the message
+    /// cannot go on (the outer error: try again later; the inner: keep it, not bridged).
+    async fn not_downloaded(
+        &self,
+        incoming: &mut Incoming,
+        error: ReceiveError,
+        name: &str,
+        limit: u64,
+    ) -> Result<Result<(), ReceiveError>, BridgeError> {
+        let allowed = self.download_attempts;
+        incoming.stand_in = Some(match error {
             // It said it was smaller: the download was cut off at the limit.
-            Err(ReceiveError::BlobTooLarge(_)) => {
-                incoming.stand_in = Some(StandIn::TooLarge(format!(
-                    "📎 {name} (over {}) was not bridged: the homeserver takes files up to {}.",
-                    megabytes(limit),
-                    megabytes(limit)
-                )));
-            }
+            ReceiveError::BlobTooLarge(_) => StandIn::TooLarge(format!(
+                "📎 {name} (over {}) was not bridged: the homeserver takes files up to {}.",
+                megabytes(limit),
+                megabytes(limit)
+            )),
             // Counted in the store, apart from the item's other failures: a homeserver away
             // after the download uses up none of these, and a restart forgets none.
-            Err(ReceiveError::Gateway(e)) if e.is_transient() => {
+            ReceiveError::Gateway(e) if e.is_transient() => {
                 let failed = self
                     .store
                     .threema_inbox_download_failed(incoming.seq)
@@ -110,21 +121,31 @@ impl ThreemaToMatrix {
                     return Err(e.into());
                 }
                 tracing::warn!(threema_id = %incoming.from, error = %e, "file not fetched; given up");
-                incoming.stand_in = Some(StandIn::not_fetched(allowed));
+                StandIn::not_fetched(allowed)
             }
-            Err(ReceiveError::Gateway(e)) => return Err(e.into()),
-            Err(ReceiveError::BlobGone(_)) => {
-                incoming.stand_in = Some(StandIn::Gone(
-                    "📎 A file was no longer available at Threema and was not bridged. Please \
-                     ask for it again."
-                        .into(),
-                ));
-            }
-            Err(e) => return Ok(Err(e)),
-        }
-        // Only a notice goes on: the memory is free for others.
-        Ok(Ok(None))
+            ReceiveError::Gateway(e) => return Err(e.into()),
+            ReceiveError::BlobGone(_) => StandIn::Gone(
+                "📎 A file was no longer available at Threema and was not bridged. Please ask \
+                 for it again."
+                    .into(),
+            ),
+            e => return Ok(Err(e)),
+        });
+        Ok(Ok(()))
     }
+}
+
+/// The name to show and the stated size of the file a message refers to, if it refers to one
+/// (the old media types state no size).
+fn announced(message: &Message) -> Option<(String, Option<u64>)> {
+    let (name, size) = match message {
+        Message::File(file) => (file.file_name.as_deref(), Some(file.size)),
+        Message::LegacyImage { .. } | Message::LegacyAudio { .. } | Message::LegacyVideo { .. } => {
+            (None, None)
+        }
+        _ => return None,
+    };
+    Some((name.unwrap_or("a file").to_owned(), size))
 }
 
 /// Memory for drivers' files in flight (`threema.file_memory_mb`). Without it, every inbox

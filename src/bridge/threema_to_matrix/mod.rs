@@ -22,7 +22,7 @@ use std::sync::Arc;
 use ruma::{OwnedServerName, OwnedUserId};
 use tokio::sync::Notify;
 
-use super::{Access, Ghosts, Keys, Notices, Portals, Receipts, Wakes};
+use super::{Access, Ghosts, Keys, Notices, Portals, Receipts, Wakes, wiring::Shared};
 use crate::{
     config::{Config, UnknownSenders},
     matrix::MatrixClient,
@@ -56,31 +56,34 @@ pub struct ThreemaToMatrix {
     file_memory: files::FileMemory,
 }
 
-/// What [`ThreemaToMatrix`] uses of the shared services.
-pub struct Deps {
-    pub store: Store,
-    pub matrix: MatrixClient,
-    pub threema: Arc<ThreemaClient>,
-    pub access: Arc<Access>,
-    pub ghosts: Arc<Ghosts>,
-    pub keys: Arc<Keys>,
-    pub portals: Arc<Portals>,
-    pub notices: Arc<Notices>,
-    pub receipts: Arc<Receipts>,
-}
-
 impl ThreemaToMatrix {
-    pub fn new(config: &Config, wakes: &Wakes, deps: Deps) -> Self {
+    pub(in crate::bridge) fn new(
+        config: &Config,
+        wakes: &Wakes,
+        shared: &Shared,
+        receipts: Arc<Receipts>,
+    ) -> Self {
+        let Shared {
+            store,
+            matrix,
+            threema,
+            access,
+            ghosts,
+            keys,
+            portals,
+            notices,
+            ..
+        } = shared.clone();
         ThreemaToMatrix {
-            store: deps.store,
-            matrix: deps.matrix,
-            threema: deps.threema,
-            access: deps.access,
-            ghosts: deps.ghosts,
-            keys: deps.keys,
-            portals: deps.portals,
-            notices: deps.notices,
-            receipts: deps.receipts,
+            store,
+            matrix,
+            threema,
+            access,
+            ghosts,
+            keys,
+            portals,
+            notices,
+            receipts,
             domain: config.homeserver.domain.clone(),
             unknown_senders: config.bridge.unknown_senders,
             desk: config.bridge.dispatchers.clone(),

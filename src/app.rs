@@ -258,6 +258,7 @@ impl Running {
         tasks.spawn(bridge.directory.clone().run(shutdown.clone()));
         tasks.spawn(prune::watch(
             bridge.store.clone(),
+            self.config.homeserver.domain.clone(),
             self.config.retention.inbox,
             shutdown.clone(),
         ));

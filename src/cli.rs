@@ -1,5 +1,5 @@
-//! Command line: `generate-registration`, `check-config`, `serve`, `directory`, `accept-key`
-//! (see CONTRACT.md).
+//! Command line: `generate-registration`, `check-config`, `serve`, `directory`, `accept-key`,
+//! `gdpr` (see CONTRACT.md).
 
 use std::path::PathBuf;
 
@@ -51,6 +51,39 @@ pub enum Command {
         /// The driver's Threema ID.
         threema_id: String,
     },
+    /// Data protection (GDPR).
+    #[command(subcommand)]
+    Gdpr(GdprCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GdprCommand {
+    /// Legal holds: what a hold covers is neither erased nor pruned while it is in force.
+    #[command(subcommand)]
+    Hold(HoldCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HoldCommand {
+    /// Puts a person (employee ID, Threema ID or Matrix ID) or a room (room ID, or a portal's
+    /// alias) under a hold. A hold in force already stays as it is.
+    Set {
+        target: String,
+        /// Why (recorded with the hold and in the audit log).
+        #[arg(long)]
+        reason: String,
+        /// The case or matter it belongs to.
+        #[arg(long = "case")]
+        case_ref: Option<String>,
+    },
+    /// Releases the hold on a person or a room. Exits 1 when none is in force.
+    Release { target: String },
+    /// Lists the holds in force.
+    List {
+        /// Released holds too.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,11 +123,70 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ))
                 .expect("validated"),
             );
+            for warning in &config.warnings {
+                println!("warning: {warning}");
+            }
+            let off = config.features_without_admin();
+            if !off.is_empty() {
+                println!("without synapse_admin, these are off: {}", off.join("; "));
+            }
             Ok(())
         }
         Command::Serve => serve(&cli.config).await,
         Command::Directory(command) => directory(&cli.config, command).await,
         Command::AcceptKey { threema_id } => accept_key(&cli.config, &threema_id).await,
+        Command::Gdpr(GdprCommand::Hold(command)) => hold(&cli.config, command).await,
+    }
+}
+
+/// Legal holds need only the store, like `accept-key`.
+async fn hold(config_path: &std::path::Path, command: HoldCommand) -> anyhow::Result<()> {
+    use crate::bridge::lifecycle::{LifecycleError, holds};
+    let config = Config::load(config_path)?;
+    telemetry::init(&config.logging.filter, config.logging.json);
+    let store = Store::connect(
+        secrecy::ExposeSecret::expose_secret(&config.database.url),
+        config.database.max_connections,
+    )
+    .await?;
+    let domain = &config.homeserver.domain;
+    let actor = cli_actor();
+    let result: Result<Vec<String>, LifecycleError> = match command {
+        HoldCommand::Set {
+            target,
+            reason,
+            case_ref,
+        } => holds::set(
+            &store,
+            domain,
+            &target,
+            &reason,
+            case_ref.as_deref(),
+            &actor,
+        )
+        .await
+        .map(|set| vec![set.to_string()]),
+        HoldCommand::Release { target } => holds::release(&store, domain, &target, &actor)
+            .await
+            .map(|target| vec![format!("hold on {target} released")]),
+        HoldCommand::List { all } => match store.holds(all).await {
+            Ok(holds) if holds.is_empty() => Ok(vec!["no holds".to_owned()]),
+            Ok(holds) => Ok(holds.iter().map(holds::describe).collect()),
+            Err(e) => Err(e.into()),
+        },
+    };
+    store.close().await;
+    for line in result? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// Who ran a command, for the audit log: the login name behind the CLI.
+fn cli_actor() -> String {
+    match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
+        Ok(user) if !user.is_empty() => format!("cli:{user}"),
+        _ => "cli".to_owned(),
     }
 }
 
@@ -203,6 +295,9 @@ fn generate_registration(
 async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     telemetry::init(&config.logging.filter, config.logging.json);
+    for warning in &config.warnings {
+        tracing::warn!("config: {warning}");
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     let app = App::build(config).await?;

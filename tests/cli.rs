@@ -62,6 +62,51 @@ fn check_config_accepts_a_valid_config() {
         !out.contains(PRIVATE_KEY) && !out.contains("s3cr3t-gateway"),
         "{out}"
     );
+    assert!(
+        out.contains("without synapse_admin, these are off: deactivating departed dispatchers"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_config_warns_of_the_old_admin_token_key_and_refuses_an_open_token_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let config = valid_setup(dir.path(), "http://127.0.0.1:8008");
+    let base = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{base}directory:\n  synapse_admin_token: \"adm1n-t0ken\"\n"),
+    )
+    .unwrap();
+    let (ok, out, err) = bridge(&config, &["check-config"], &[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("warning: directory.synapse_admin_token is deprecated"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("these are off") && !out.contains("adm1n-t0ken"),
+        "{out}"
+    );
+
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, "adm1n-t0ken").unwrap();
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644)).unwrap();
+    std::fs::write(
+        &config,
+        format!("{base}synapse_admin:\n  token_file: admin-token\n"),
+    )
+    .unwrap();
+    let (ok, _, err) = bridge(&config, &["check-config"], &[]);
+    assert!(!ok, "an admin token others may read is refused");
+    assert!(
+        err.contains("synapse_admin.token_file") && err.contains("chmod 600"),
+        "{err}"
+    );
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (ok, _, err) = bridge(&config, &["check-config"], &[]);
+    assert!(ok, "{err}");
 }
 
 #[test]

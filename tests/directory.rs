@@ -696,8 +696,9 @@ async fn scim_provisions_and_deprovisions_a_dispatcher_within_seconds() {
         c.directory = csv_config(
             &csv,
             &format!("Dispatch {t}"),
-            &format!("  scim_token: \"{token}\"\n  synapse_admin_token: \"{admin_token}\"\n"),
+            &format!("  scim_token: \"{token}\"\n"),
         );
+        c.sections = format!("synapse_admin:\n  token: \"{admin_token}\"\n");
     })
     .await;
     let sam = Dispatcher::fresh(h.synapse, "sam").await;

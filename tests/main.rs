@@ -15,6 +15,7 @@ mod delivery_status;
 mod directory;
 mod faults;
 mod key_changes;
+mod lifecycle;
 mod matrix_client;
 mod matrix_to_threema;
 mod portals;

@@ -4,9 +4,9 @@ use crate::common;
 
 use common::db::TestDb;
 use threema_bridge::store::{
-    BroadcastRoom, BroadcastState, CachedKey, Direction, InboxKind, KeyAcceptance, MessageMapping,
-    NewBroadcast, NewInboxItem, NewOutgoing, NewThreemaItem, OutboxState, Poll, PollChoice,
-    Reaction, ReadThrough, RoomStateKind, Store,
+    BroadcastRoom, BroadcastState, CachedKey, Direction, HeldScope, HoldTarget, InboxKind,
+    KeyAcceptance, MessageMapping, NewBroadcast, NewInboxItem, NewOutgoing, NewThreemaItem,
+    OutboxState, Poll, PollChoice, Reaction, ReadThrough, RoomStateKind, Store,
 };
 use threema_bridge::threema::ThreemaId;
 
@@ -53,6 +53,7 @@ on_both_databases!(
     a_changed_phone_or_email_is_looked_up_again,
     room_state_records_what_was_set,
     handled_rows_past_their_retention_are_pruned,
+    legal_holds_keep_what_they_cover_and_are_audited,
     broadcasts_start_once_and_report_each_recipient,
 );
 
@@ -1036,9 +1037,10 @@ async fn handled_rows_past_their_retention_are_pruned(store: Store, url: &str) {
     // Nothing is old enough yet.
     let now = threema_bridge::store::now_ms();
     let catch_up = 120_000;
+    let none = HeldScope::default();
     assert_eq!(
         store
-            .prune(now - 2 * day, "quarantine_room", catch_up)
+            .prune(now - 2 * day, "quarantine_room", catch_up, &none)
             .await
             .unwrap(),
         Default::default()
@@ -1047,7 +1049,7 @@ async fn handled_rows_past_their_retention_are_pruned(store: Store, url: &str) {
     // inbox's newest row, nor the newest timeline event and what came shortly before it (a
     // catch-up reads from there), although a receipt came after it.
     let pruned = store
-        .prune(now + day, "quarantine_room", catch_up)
+        .prune(now + day, "quarantine_room", catch_up, &none)
         .await
         .unwrap();
     assert_eq!(
@@ -1102,11 +1104,118 @@ async fn handled_rows_past_their_retention_are_pruned(store: Store, url: &str) {
     // A second pass finds nothing more.
     assert_eq!(
         store
-            .prune(now + day, "quarantine_room", catch_up)
+            .prune(now + day, "quarantine_room", catch_up, &none)
             .await
             .unwrap(),
         Default::default()
     );
+}
+
+async fn legal_holds_keep_what_they_cover_and_are_audited(store: Store, url: &str) {
+    let driver = HoldTarget::Driver(ThreemaId::parse("HELD1234").unwrap());
+    let room = HoldTarget::Room("!held:x".try_into().unwrap());
+    let id = store
+        .hold_set(&driver, "dispute over a delivery", Some("C-17"), "@dpo:x")
+        .await
+        .unwrap()
+        .expect("a new hold");
+    // One hold in force per target: a second is refused and changes nothing.
+    assert_eq!(
+        store
+            .hold_set(&driver, "again", None, "@it:x")
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .hold_set(&room, "works council", None, "cli")
+        .await
+        .unwrap()
+        .unwrap();
+    let holds = store.holds(false).await.unwrap();
+    assert_eq!(holds.len(), 2);
+    assert_eq!(
+        (
+            &holds[0].target,
+            holds[0].reason.as_str(),
+            holds[0].case_ref.as_deref()
+        ),
+        (&driver, "dispute over a delivery", Some("C-17"))
+    );
+    assert_eq!(holds[0].set_by, "@dpo:x");
+
+    // Handled rows of the held driver and room outlive their retention; the others go.
+    for (key, room) in [
+        ("$held", "!held:x"),
+        ("$free", "!free:x"),
+        ("$last", "!free:x"),
+    ] {
+        store.inbox_push(&[event(key, room)]).await.unwrap();
+    }
+    for item in store.inbox_pending(0, 10).await.unwrap() {
+        store.inbox_finish(item.seq, "bridged").await.unwrap();
+    }
+    // Both came well before the newest event, which a catch-up would read from.
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE matrix_inbox SET received_at = received_at - 60000 WHERE dedup_key <> $1")
+        .bind("$last")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    for (sender, message_id) in [
+        ("HELD1234", "00000000000000b1"),
+        ("FREE1234", "00000000000000b2"),
+        ("FREE1234", "00000000000000b3"),
+    ] {
+        let seq = push(&store, sender, message_id).await;
+        store
+            .threema_inbox_finish(seq, "bridged", false)
+            .await
+            .unwrap();
+    }
+    let held = HeldScope {
+        rooms: vec!["!held:x".into()],
+        drivers: vec!["HELD1234".into()],
+        users: Vec::new(),
+    };
+    let later = threema_bridge::store::now_ms() + 86_400_000;
+    let pruned = store.prune(later, "q", 1000, &held).await.unwrap();
+    assert_eq!((pruned.matrix_inbox, pruned.threema_inbox), (1, 1));
+    assert!(store.inbox_outcome("$held").await.unwrap().is_some());
+    assert!(store.inbox_outcome("$free").await.unwrap().is_none());
+    assert!(
+        store
+            .threema_inbox_outcome("HELD1234", "00000000000000b1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Released, the hold stays on record; a second release finds nothing in force.
+    assert!(store.hold_release(&driver, "@dpo:x").await.unwrap());
+    assert!(!store.hold_release(&driver, "@dpo:x").await.unwrap());
+    assert_eq!(store.holds(false).await.unwrap().len(), 1);
+    let all = store.holds(true).await.unwrap();
+    assert_eq!(all[0].id, id);
+    assert_eq!(
+        all[0].released.as_ref().map(|(by, _)| by.as_str()),
+        Some("@dpo:x")
+    );
+    // And a new one may be set.
+    assert!(
+        store
+            .hold_set(&driver, "new dispute", None, "cli")
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let audit = store.audit_recent(Some("HELD1234"), 10).await.unwrap();
+    let actions: Vec<_> = audit.iter().rev().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["hold.set", "hold.released", "hold.set"]);
+    assert!(audit.last().unwrap().details.contains("case C-17"));
 }
 
 async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &str) {

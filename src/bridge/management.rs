@@ -7,7 +7,7 @@ use ruma::{EventId, OwnedUserId, RoomId, UserId};
 
 use super::{
     Access, BridgeError, Broadcasts, Credits, Directory, Ghosts, Keys, Notices, Outcome, Portals,
-    status, wiring::Shared,
+    lifecycle::holds, status, wiring::Shared,
 };
 use crate::{
     config::{Config, KnownDriver, Level},
@@ -99,6 +99,8 @@ pub enum Command {
     SaveList(String),
     /// Trust a driver's changed public key and replay their held messages (admins).
     AcceptKey(String),
+    /// Set, release or list legal holds (admins).
+    Hold(holds::HoldRequest),
     Unknown(String),
 }
 
@@ -125,6 +127,9 @@ const HELP: &str = "Commands:\n\
     • save-list <name> <selection> — a named selection, used as list:<name>\n\
     • accept-key <Threema ID> — trust a driver's changed key and deliver the messages held \
     until then (admins)\n\
+    • hold set <employee ID, Threema ID, Matrix ID or room> --reason <text> [--case <reference>], \
+    hold release <…>, hold list [all] — legal holds: what they cover is neither erased nor \
+    pruned (admins)\n\
     • help — this text";
 
 /// Parses a message body; `None` when it is not addressed to the bot (empty).
@@ -144,6 +149,7 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "select" | "preview" if !rest.is_empty() => Command::Select(rest),
         "save-list" | "savelist" if !rest.is_empty() => Command::SaveList(rest),
         "accept-key" | "acceptkey" if !rest.is_empty() => Command::AcceptKey(rest),
+        "hold" | "holds" => Command::Hold(holds::HoldRequest::parse(&rest)),
         _ => Command::Unknown(word.to_owned()),
     })
 }
@@ -231,7 +237,7 @@ impl Management {
                 Some(target) => self.message_status(target.as_str(), sender).await?,
                 None => self.status_command().await?,
             },
-            Command::Sync | Command::Audit(_) | Command::AcceptKey(_)
+            Command::Sync | Command::Audit(_) | Command::AcceptKey(_) | Command::Hold(_)
                 if self.access.level(sender) < Level::Admin =>
             {
                 "Only bridge admins may do that.".to_owned()
@@ -246,6 +252,10 @@ impl Management {
             Command::Select(text) => self.broadcasts.select_command(text, sender).await?,
             Command::SaveList(args) => self.broadcasts.save_list_command(args, sender).await?,
             Command::AcceptKey(who) => self.accept_key_command(who, sender).await?,
+            Command::Hold(request) => {
+                let domain = self.bot.server_name();
+                holds::answer(&self.store, domain, request.clone(), sender.as_str()).await?
+            }
             Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
         };
         self.notices

@@ -6,6 +6,7 @@ pub mod broadcast;
 pub mod credits;
 pub mod directory;
 pub mod ghosts;
+pub mod lifecycle;
 pub mod management;
 pub mod matrix_to_threema;
 pub mod notice;

@@ -1,11 +1,15 @@
 //! Keeping the inboxes from growing forever: handled rows older than `retention.inbox_days` are
 //! deleted at start and every few hours, with the state of rooms the bridge no longer runs.
+//! What a legal hold covers is kept.
 
 use std::time::Duration;
 
+use ruma::ServerName;
 use tokio_util::sync::CancellationToken;
 
-use super::{matrix_to_threema::catch_up, threema_to_matrix::quarantine::QUARANTINE_ROOM};
+use super::{
+    lifecycle::holds, matrix_to_threema::catch_up, threema_to_matrix::quarantine::QUARANTINE_ROOM,
+};
 use crate::store::{Pruned, Store, cutoff};
 
 const EVERY: Duration = Duration::from_secs(6 * 3600);
@@ -13,9 +17,14 @@ const EVERY: Duration = Duration::from_secs(6 * 3600);
 const AFTER_FAILURE: Duration = Duration::from_secs(60);
 
 /// One pass: deletes what is older than `keep`.
-pub async fn once(store: &Store, keep: Duration) -> Result<Pruned, crate::store::StoreError> {
+pub async fn once(
+    store: &Store,
+    domain: &ServerName,
+    keep: Duration,
+) -> Result<Pruned, crate::store::StoreError> {
+    let held = holds::scope(store, domain).await?;
     let pruned = store
-        .prune(cutoff(keep), QUARANTINE_ROOM, catch_up::MARGIN_MS)
+        .prune(cutoff(keep), QUARANTINE_ROOM, catch_up::MARGIN_MS, &held)
         .await?;
     tracing::info!(
         matrix_inbox = pruned.matrix_inbox,
@@ -26,9 +35,14 @@ pub async fn once(store: &Store, keep: Duration) -> Result<Pruned, crate::store:
     Ok(pruned)
 }
 
-pub async fn watch(store: Store, keep: Duration, shutdown: CancellationToken) {
+pub async fn watch(
+    store: Store,
+    domain: ruma::OwnedServerName,
+    keep: Duration,
+    shutdown: CancellationToken,
+) {
     loop {
-        let wait = match once(&store, keep).await {
+        let wait = match once(&store, &domain, keep).await {
             Ok(_) => EVERY,
             Err(e) => {
                 tracing::warn!(error = %e, "pruning failed; tried again soon");

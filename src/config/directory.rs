@@ -25,18 +25,13 @@ pub(super) fn check(
     c: &mut Checker,
     raw: &RawDirectory,
     domain: Option<&ServerName>,
+    deactivate_dispatchers: bool,
 ) -> Option<DirectoryConfig> {
     let http = match &raw.http {
         None => Some(None),
         Some(http) => http_source(c, http).map(Some),
     };
     let scim_token = scim_token(c, raw);
-    let synapse_admin_token = optional_secret(
-        c,
-        "directory.synapse_admin_token",
-        &raw.synapse_admin_token,
-        &raw.synapse_admin_token_file,
-    );
     let share = raw.max_offboard_share.unwrap_or(0.1);
     if !(0.0..=1.0).contains(&share) {
         c.fail::<()>(
@@ -45,7 +40,6 @@ pub(super) fn check(
         );
     }
     let attributes = kept_attributes(c, raw);
-    let synapse_admin_token = synapse_admin_token?;
     Some(DirectoryConfig {
         attributes,
         csv: raw.csv.as_ref().map(|p| c.path(p)),
@@ -56,12 +50,11 @@ pub(super) fn check(
             0 => None,
             seconds => Some(Duration::from_secs(seconds)),
         },
-        plan: plan(raw, domain?, synapse_admin_token.is_some()),
+        plan: plan(raw, domain?, deactivate_dispatchers),
         safety: Safety {
             max_share: share,
             always_allowed: raw.max_offboard_always.unwrap_or(2),
         },
-        synapse_admin_token,
     })
 }
 

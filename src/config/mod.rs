@@ -22,7 +22,7 @@ pub mod raw;
 pub use permissions::{Level, Permissions};
 pub use raw::{
     ENV_PREFIX, RawAppservice, RawBridge, RawBroadcast, RawConfig, RawDatabase, RawDirectory,
-    RawDriver, RawHomeserver, RawHttpSource, RawLogging, RawRetention, RawThreema,
+    RawDriver, RawHomeserver, RawHttpSource, RawLogging, RawRetention, RawSynapseAdmin, RawThreema,
 };
 
 /// The validated configuration the bridge runs with.
@@ -36,7 +36,29 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub broadcast: BroadcastConfig,
     pub retention: RetentionConfig,
+    /// Admin rights on the homeserver (`synapse_admin:`); without them, what needs them is off.
+    pub synapse_admin: Option<SynapseAdmin>,
     pub logging: LoggingConfig,
+    /// What is accepted but should change (deprecated keys): printed by `check-config`,
+    /// logged at start.
+    pub warnings: Vec<String>,
+}
+
+/// A Synapse admin API token: `synapse_admin.token(_file)`, or the appservice token when the
+/// bot is a server admin.
+#[derive(Debug, Clone)]
+pub struct SynapseAdmin {
+    pub token: SecretString,
+}
+
+impl Config {
+    /// What is off for want of `synapse_admin`, for `check-config`.
+    pub fn features_without_admin(&self) -> &'static [&'static str] {
+        if self.synapse_admin.is_some() {
+            return &[];
+        }
+        &["deactivating departed dispatchers' accounts"]
+    }
 }
 
 /// How long the bridge keeps what it needs only for a while (`retention:`).
@@ -194,8 +216,6 @@ pub struct DirectoryConfig {
     pub attributes: Option<Vec<String>>,
     pub plan: crate::directory::plan::Settings,
     pub safety: crate::directory::snapshot::Safety,
-    /// With it, a departed dispatcher's account is deactivated through the Synapse admin API.
-    pub synapse_admin_token: Option<SecretString>,
 }
 
 impl DirectoryConfig {
@@ -316,21 +336,100 @@ mod tests {
     /// A minimal valid config with these `bridge:` and `directory:` sections (flow YAML).
     fn with_sections(bridge: &str, directory: &str) -> Result<Config, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
+        in_dir(
+            dir.path(),
+            &format!("bridge: {bridge}\ndirectory: {directory}\n"),
+        )
+    }
+
+    /// A minimal valid config in `dir` (where its relative paths point) with `sections`
+    /// (top-level YAML) added.
+    fn in_dir(dir: &Path, sections: &str) -> Result<Config, ConfigError> {
         let domain = ServerName::parse("dispatch.test").unwrap();
         Registration::generate("threema", "http://127.0.0.1:29318", &domain)
-            .write(&dir.path().join("registration.yaml"))
+            .write(&dir.join("registration.yaml"))
             .unwrap();
         let yaml = format!(
             "homeserver: {{url: 'http://127.0.0.1:8008', domain: dispatch.test}}\n\
              appservice: {{registration: registration.yaml, url: 'http://127.0.0.1:29318'}}\n\
              threema: {{gateway_id: '*DISPTCH', secret: s, private_key: '{}'}}\n\
              database: {{url: 'sqlite://b.db'}}\n\
-             bridge: {bridge}\n\
-             directory: {directory}\n",
+             {sections}",
             "cafe".repeat(16)
         );
         let raw: RawConfig = serde_yaml::from_str(&yaml).unwrap();
-        Config::from_raw(raw, dir.path())
+        Config::from_raw(raw, dir)
+    }
+
+    #[test]
+    fn the_admin_token_comes_from_synapse_admin_from_its_old_key_with_a_warning_or_the_bot() {
+        let dir = tempfile::tempdir().unwrap();
+        let token_of = |c: &Config| {
+            c.synapse_admin
+                .as_ref()
+                .map(|a| a.token.expose_secret().to_owned())
+        };
+        let none = in_dir(dir.path(), "").unwrap();
+        assert_eq!(token_of(&none), None);
+        assert!(!none.features_without_admin().is_empty());
+        assert!(!none.directory.plan.deactivate_dispatchers);
+
+        let new = in_dir(dir.path(), "synapse_admin: {token: t1}\n").unwrap();
+        assert_eq!(token_of(&new).as_deref(), Some("t1"));
+        assert!(new.warnings.is_empty(), "{:?}", new.warnings);
+        assert!(new.features_without_admin().is_empty());
+        assert!(new.directory.plan.deactivate_dispatchers);
+
+        let old = in_dir(dir.path(), "directory: {synapse_admin_token: t2}\n").unwrap();
+        assert_eq!(token_of(&old).as_deref(), Some("t2"));
+        assert!(old.warnings[0].contains("directory.synapse_admin_token is deprecated"));
+        assert!(old.directory.plan.deactivate_dispatchers);
+
+        let bot = in_dir(dir.path(), "synapse_admin: {bot_is_admin: true}\n").unwrap();
+        let as_token = bot
+            .appservice
+            .registration
+            .as_token
+            .expose_secret()
+            .to_owned();
+        assert_eq!(token_of(&bot), Some(as_token));
+
+        for (yaml, key) in [
+            (
+                "synapse_admin: {token: a, bot_is_admin: true}\n",
+                "synapse_admin.bot_is_admin",
+            ),
+            (
+                "synapse_admin: {token: a}\ndirectory: {synapse_admin_token: b}\n",
+                "directory.synapse_admin_token",
+            ),
+        ] {
+            let keys: Vec<_> = problems(in_dir(dir.path(), yaml))
+                .into_iter()
+                .map(|p| p.key)
+                .collect();
+            assert_eq!(keys, [key], "{yaml}");
+        }
+    }
+
+    #[test]
+    fn an_admin_token_file_others_may_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("admin-token");
+        std::fs::write(&file, "secret-admin-token\n").unwrap();
+        let yaml = "synapse_admin: {token_file: admin-token}\n";
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let found = problems(in_dir(dir.path(), yaml));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].key, "synapse_admin.token_file");
+        assert!(found[0].reason.contains("mode 644"), "{}", found[0].reason);
+        assert!(!found[0].reason.contains("secret-admin-token"));
+
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let config = in_dir(dir.path(), yaml).unwrap();
+        let token = config.synapse_admin.unwrap().token;
+        assert_eq!(token.expose_secret(), "secret-admin-token");
     }
 
     fn problems(result: Result<Config, ConfigError>) -> Vec<ConfigProblem> {

@@ -36,7 +36,18 @@ pub struct RawConfig {
     pub directory: RawDirectory,
     pub broadcast: RawBroadcast,
     pub retention: RawRetention,
+    pub synapse_admin: RawSynapseAdmin,
     pub logging: RawLogging,
+}
+
+/// `synapse_admin:`: admin rights on the homeserver, for every feature that needs them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSynapseAdmin {
+    pub token: Option<SecretString>,
+    pub token_file: Option<PathBuf>,
+    /// The bot is a server admin: its appservice token serves.
+    pub bot_is_admin: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

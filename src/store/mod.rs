@@ -49,6 +49,7 @@ macro_rules! stored_enum {
 mod broadcasts;
 mod directory;
 mod ghosts;
+mod holds;
 mod inbox;
 mod management;
 mod messages;
@@ -72,12 +73,13 @@ pub use broadcasts::{
 };
 pub use directory::{AuditEntry, RoomStateKind, StoredEmployee};
 pub use ghosts::Ghost;
+pub use holds::{Hold, HoldTarget};
 pub use inbox::{InboxItem, InboxKind, NewInboxItem};
 pub use messages::{Direction, MessageMapping, ReadThrough, UnreadMessage};
 pub use outbox::{DeliveryStatus, NewOutgoing, OutboxItem, OutboxState, Reaction};
 pub use polls::{Poll, PollChoice};
 pub use portals::Portal;
-pub use prune::{Pruned, cutoff};
+pub use prune::{HeldScope, Pruned, cutoff};
 pub use public_keys::{CachedKey, KeyAcceptance};
 pub use threema_inbox::{NewThreemaItem, ThreemaItem};
 

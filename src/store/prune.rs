@@ -15,20 +15,39 @@ pub struct Pruned {
     pub room_state: u64,
 }
 
+/// What the legal holds in force cover, as the IDs inbox rows carry: kept whatever their age.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeldScope {
+    pub rooms: Vec<String>,
+    pub drivers: Vec<String>,
+    pub users: Vec<String>,
+}
+
 impl Store {
     /// Deletes inbox rows handled before `before_ms` and the state of rooms the bridge no
     /// longer runs (last written before `before_ms`; `state_key` names the quarantine room).
     ///
     /// Kept: anything not handled yet, messages held for a changed key (they are replayed when
-    /// it is accepted), the Threema inbox's newest row, and the Matrix inbox's newest timeline
-    /// event with everything received up to `catch_up_ms` before it: a catch-up after a restart
-    /// reads the timeline from there again, and these rows are how it recognises what it saw.
+    /// it is accepted), what a legal hold covers (`held`), the Threema inbox's newest row, and
+    /// the Matrix inbox's newest timeline event with everything received up to `catch_up_ms`
+    /// before it: a catch-up after a restart reads the timeline from there again, and these
+    /// rows are how it recognises what it saw.
     pub async fn prune(
         &self,
         before_ms: i64,
         state_key: &str,
         catch_up_ms: i64,
+        held: &HeldScope,
     ) -> Result<Pruned, StoreError> {
+        // $1 is the cut-off, $2 the batch size; the first of `binds` is $3.
+        let kind = InboxKind::Event.as_str();
+        let mut binds = vec![kind];
+        let rooms = not_in("room_id", &held.rooms, &mut binds)
+            .map(|c| format!("AND {c}"))
+            .unwrap_or_default();
+        let users = not_in("sender", &held.users, &mut binds)
+            .map(|c| format!("AND (sender IS NULL OR {c})"))
+            .unwrap_or_default();
         // Without any timeline event, nothing to keep for a catch-up: the cut-off alone counts.
         let matrix_inbox = self
             .delete_in_batches(
@@ -36,32 +55,41 @@ impl Store {
                     "DELETE FROM matrix_inbox WHERE seq IN (SELECT seq FROM matrix_inbox \
                      WHERE processed_at < $1 AND received_at < (SELECT COALESCE(MAX(received_at), \
                      $1 + {catch_up_ms}) FROM matrix_inbox WHERE kind = $3) - {catch_up_ms} \
-                     LIMIT $2)"
+                     {rooms} {users} LIMIT $2)"
                 ),
                 before_ms,
-                Some(InboxKind::Event.as_str()),
+                &binds,
             )
             .await?;
+        let mut binds = Vec::new();
+        let drivers = not_in("sender", &held.drivers, &mut binds)
+            .map(|c| format!("AND {c}"))
+            .unwrap_or_default();
         let threema_inbox = self
             .delete_in_batches(
-                "DELETE FROM threema_inbox WHERE seq IN (SELECT seq FROM threema_inbox \
-                 WHERE processed_at < $1 AND held_at IS NULL \
-                 AND seq < (SELECT MAX(seq) FROM threema_inbox) LIMIT $2)",
+                &format!(
+                    "DELETE FROM threema_inbox WHERE seq IN (SELECT seq FROM threema_inbox \
+                     WHERE processed_at < $1 AND held_at IS NULL {drivers} \
+                     AND seq < (SELECT MAX(seq) FROM threema_inbox) LIMIT $2)"
+                ),
                 before_ms,
-                None,
+                &binds,
             )
             .await?;
-        // $1 and $2 as above; the quarantine room's key is $3.
-        let rooms = BRIDGED_ROOMS.replace("$1", "$3");
+        let mut binds = vec![state_key];
+        let bridged = BRIDGED_ROOMS.replace("$1", "$3");
+        let held_rooms = not_in("room_id", &held.rooms, &mut binds)
+            .map(|c| format!("AND {c}"))
+            .unwrap_or_default();
         let room_state = self
             .delete_in_batches(
                 &format!(
                     "DELETE FROM room_state WHERE (room_id, kind, key) IN (SELECT room_id, kind, key \
                      FROM room_state WHERE room_id <> '' AND updated_at < $1 \
-                     AND room_id NOT IN ({rooms}) LIMIT $2)"
+                     AND room_id NOT IN ({bridged}) {held_rooms} LIMIT $2)"
                 ),
                 before_ms,
-                Some(state_key),
+                &binds,
             )
             .await?;
         Ok(Pruned {
@@ -75,13 +103,13 @@ impl Store {
         &self,
         sql: &str,
         before_ms: i64,
-        state_key: Option<&str>,
+        binds: &[&str],
     ) -> Result<u64, StoreError> {
         let mut deleted = 0;
         loop {
             let mut query = sqlx::query(sql).bind(before_ms).bind(BATCH);
-            if let Some(key) = state_key {
-                query = query.bind(key);
+            for value in binds {
+                query = query.bind(*value);
             }
             let n = query.execute(&self.pool).await?.rows_affected();
             deleted += n;
@@ -90,6 +118,22 @@ impl Store {
             }
         }
     }
+}
+
+/// `column NOT IN ($n, …)` for `values` (`None` for none), their placeholders numbered on from
+/// `binds` (the query's first two parameters come before them).
+fn not_in<'a>(column: &str, values: &'a [String], binds: &mut Vec<&'a str>) -> Option<String> {
+    if values.is_empty() {
+        return None;
+    }
+    let placeholders: Vec<String> = values
+        .iter()
+        .map(|value| {
+            binds.push(value);
+            format!("${}", binds.len() + 2)
+        })
+        .collect();
+    Some(format!("{column} NOT IN ({})", placeholders.join(", ")))
 }
 
 /// The cut-off for rows kept `keep` long.

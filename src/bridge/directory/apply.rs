@@ -357,12 +357,11 @@ impl Directory {
 
     /// A departed dispatcher's Matrix account, through the Synapse admin API.
     async fn deactivate(&self, user: &UserId, action: &Action) -> Result<(), BridgeError> {
-        let token = self
-            .config
-            .synapse_admin_token
+        let admin = self
+            .synapse_admin
             .as_ref()
-            .ok_or_else(|| BridgeError::BadEvent("no synapse_admin_token".into()))?;
-        self.matrix.deactivate_account(user, token).await?;
+            .ok_or_else(|| BridgeError::BadEvent("no synapse_admin token".into()))?;
+        self.matrix.deactivate_account(user, &admin.token).await?;
         self.store
             .room_state_set("", RoomStateKind::Account, user.as_str(), "deactivated")
             .await?;

@@ -24,7 +24,7 @@ pub use view::DirectoryView;
 
 use super::{Access, Ghosts, Notices, Portals, Wakes, wiring::Shared};
 use crate::{
-    config::{Config, DirectoryConfig},
+    config::{Config, DirectoryConfig, SynapseAdmin},
     matrix::MatrixClient,
     store::Store,
     threema::ThreemaClient,
@@ -40,6 +40,8 @@ pub struct Directory {
     threema: Arc<ThreemaClient>,
     /// `directory:`.
     config: DirectoryConfig,
+    /// Deactivates departed dispatchers' accounts (without it the plan does not ask to).
+    synapse_admin: Option<SynapseAdmin>,
     /// Spaces' aliases and their children's `via` are on this server.
     domain: OwnedServerName,
     access: Arc<Access>,
@@ -70,6 +72,7 @@ impl Directory {
             matrix,
             threema,
             config: config.directory.clone(),
+            synapse_admin: config.synapse_admin.clone(),
             domain: config.homeserver.domain.clone(),
             access,
             ghosts,

@@ -21,15 +21,22 @@ use crate::registration::Registration;
 
 mod bridge;
 mod broadcast;
+mod synapse_admin;
 mod threema;
 
 /// Collects problems while validating; each check returns `None` on failure.
 pub(in crate::config) struct Checker {
     base_dir: PathBuf,
     problems: Vec<ConfigProblem>,
+    warnings: Vec<String>,
 }
 
 impl Checker {
+    /// Accepted, but the operator should change it.
+    pub(in crate::config) fn warn(&mut self, warning: impl Into<String>) {
+        self.warnings.push(warning.into());
+    }
+
     pub(in crate::config) fn fail<T>(&mut self, key: &str, reason: impl Into<String>) -> Option<T> {
         self.problems.push(ConfigProblem {
             key: key.into(),
@@ -113,6 +120,7 @@ impl Config {
         let mut c = Checker {
             base_dir: base_dir.to_owned(),
             problems: Vec::new(),
+            warnings: Vec::new(),
         };
         // Problems are listed in the order of these checks. Some sections need another's
         // result: the domain (registration, permissions, directory) and the dispatchers.
@@ -138,7 +146,15 @@ impl Config {
             permissions,
             unknown_senders,
         );
-        let directory = directory::check(&mut c, &raw.directory, domain.as_deref());
+        let as_token = appservice.as_ref().map(|a| &a.registration.as_token);
+        let synapse_admin = synapse_admin::check(&mut c, &raw, as_token);
+        let deactivate_dispatchers = matches!(synapse_admin, Some(Some(_)));
+        let directory = directory::check(
+            &mut c,
+            &raw.directory,
+            domain.as_deref(),
+            deactivate_dispatchers,
+        );
         let retention = retention(&mut c, &raw.retention);
         let logging = logging(&mut c, &raw.logging);
 
@@ -159,7 +175,9 @@ impl Config {
             directory: directory.ok_or_else(missing)?,
             broadcast: broadcast.ok_or_else(missing)?,
             retention: retention.ok_or_else(missing)?,
+            synapse_admin: synapse_admin.ok_or_else(missing)?,
             logging: logging.ok_or_else(missing)?,
+            warnings: c.warnings,
         })
     }
 }
@@ -312,6 +330,7 @@ mod tests {
             let mut c = Checker {
                 base_dir: PathBuf::new(),
                 problems: Vec::new(),
+                warnings: Vec::new(),
             };
             let kept = retention(&mut c, &RawRetention { inbox_days: days });
             (kept.map(|r| r.inbox.as_secs()), c.problems)

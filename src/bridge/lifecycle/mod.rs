@@ -1,0 +1,20 @@
+//! The data lifecycle (GDPR): who a request is about ([`subject`]) and the legal holds that
+//! keep what they cover from erasure and pruning ([`holds`]). These need only the store, so the
+//! CLI runs them without a homeserver; the management room offers the same verbs to admins.
+
+pub mod holds;
+pub mod subject;
+
+pub use subject::{Subject, resolve, resolve_target};
+
+use crate::store::StoreError;
+
+/// Why a lifecycle command did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// The operator's input names nobody (or nothing) the bridge knows: nothing changed.
+    #[error("{0}")]
+    Input(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,168 @@
+//! `SUBJECT` of a data-protection command: an employee ID, a Threema ID or a Matrix ID,
+//! resolved to every ID the person has, so that a request names them however it likes.
+
+use std::fmt;
+
+use ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, ServerName, UserId};
+use threema_protocol::ThreemaId;
+
+use super::LifecycleError;
+use crate::{
+    directory::Role,
+    ids,
+    store::{HoldTarget, Store, StoredEmployee},
+};
+
+/// One person as the bridge knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// Their directory record's key, if the directory knows them.
+    pub employee_id: Option<String>,
+    /// A driver's Threema ID (from the record, a lookup, or the request itself).
+    pub driver: Option<ThreemaId>,
+    /// A dispatcher's Matrix account.
+    pub user: Option<OwnedUserId>,
+}
+
+impl Subject {
+    /// A hold on this person: on their directory record if they have one (it follows a
+    /// changed Threema ID), else on the ID they were named by.
+    pub fn hold_target(&self) -> HoldTarget {
+        match (&self.employee_id, &self.driver, &self.user) {
+            (Some(id), _, _) => HoldTarget::Employee(id.clone()),
+            (None, Some(driver), _) => HoldTarget::Driver(driver.clone()),
+            (None, None, Some(user)) => HoldTarget::User(user.clone()),
+            (None, None, None) => unreachable!("a subject is resolved from at least one ID"),
+        }
+    }
+
+    fn of_employee(stored: &StoredEmployee) -> Subject {
+        let record = &stored.employee.record;
+        Subject {
+            employee_id: Some(record.employee_id.clone()),
+            driver: match record.role {
+                Role::Driver => record.threema_id.clone().or_else(|| stored.looked_up()),
+                Role::Dispatcher => None,
+            },
+            user: record.matrix_id.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(id) = &self.employee_id {
+            parts.push(format!("employee {id}"));
+        }
+        if let Some(id) = &self.driver {
+            parts.push(format!("Threema ID {id}"));
+        }
+        if let Some(id) = &self.user {
+            parts.push(format!("Matrix ID {id}"));
+        }
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// The person `text` names: an employee ID of the directory first (so that an employee ID
+/// shaped like a Threema ID means the employee), then a Threema ID, then a Matrix user ID (a
+/// driver's ghost means the driver). Refused: text that is none of these.
+pub async fn resolve(
+    store: &Store,
+    domain: &ServerName,
+    text: &str,
+) -> Result<Subject, LifecycleError> {
+    let text = text.trim();
+    if let Some(stored) = store.employee_by_id(text).await? {
+        return Ok(Subject::of_employee(&stored));
+    }
+    let driver = if text.starts_with('@') {
+        let user = UserId::parse(text)
+            .map_err(|e| LifecycleError::Input(format!("{text:?} is not a Matrix user ID: {e}")))?;
+        match ids::parse_ghost_user_id(&user, domain) {
+            Some(driver) => driver,
+            None => {
+                let employees = store.employees().await?;
+                let found = employees
+                    .iter()
+                    .find(|e| e.employee.record.matrix_id.as_ref() == Some(&user));
+                return Ok(match found {
+                    Some(stored) => Subject::of_employee(stored),
+                    None => Subject {
+                        employee_id: None,
+                        driver: None,
+                        user: Some(user),
+                    },
+                });
+            }
+        }
+    } else {
+        ThreemaId::parse(text).ok_or_else(|| {
+            LifecycleError::Input(format!(
+                "{text:?} is neither an employee ID of the directory, a Threema ID nor a Matrix \
+                 user ID; nothing changed"
+            ))
+        })?
+    };
+    let employees = store.employees().await?;
+    let found = employees.iter().find(|e| {
+        e.employee.record.threema_id.as_ref() == Some(&driver)
+            || e.looked_up().as_ref() == Some(&driver)
+    });
+    Ok(match found {
+        Some(stored) => Subject::of_employee(stored),
+        None => Subject {
+            employee_id: None,
+            driver: Some(driver),
+            user: None,
+        },
+    })
+}
+
+/// What a hold command names: a room (`!room:server`, or a portal's alias
+/// `#threema_<id>:server`) or a person (see [`resolve`]).
+pub async fn resolve_target(
+    store: &Store,
+    domain: &ServerName,
+    text: &str,
+) -> Result<HoldTarget, LifecycleError> {
+    let text = text.trim();
+    if text.starts_with('!') {
+        let room = RoomId::parse(text)
+            .map_err(|e| LifecycleError::Input(format!("{text:?} is not a room ID: {e}")))?;
+        return Ok(HoldTarget::Room(room));
+    }
+    if text.starts_with('#') {
+        return Ok(HoldTarget::Room(
+            portal_of_alias(store, domain, text).await?,
+        ));
+    }
+    Ok(resolve(store, domain, text).await?.hold_target())
+}
+
+/// The portal a `#threema_<id>:<domain>` alias names (other aliases would need the
+/// homeserver, which these commands do without).
+async fn portal_of_alias(
+    store: &Store,
+    domain: &ServerName,
+    text: &str,
+) -> Result<OwnedRoomId, LifecycleError> {
+    let not_a_portal = || {
+        LifecycleError::Input(format!(
+            "{text:?} is not a portal's alias (#threema_<id>:{domain}); name the room by its ID"
+        ))
+    };
+    let alias = RoomAliasId::parse(text).map_err(|_| not_a_portal())?;
+    let driver = alias
+        .alias()
+        .strip_prefix(ids::GHOST_PREFIX)
+        .and_then(ThreemaId::parse)
+        .filter(|_| alias.server_name() == domain)
+        .ok_or_else(not_a_portal)?;
+    let portal = store
+        .portal_by_threema_id(driver.as_str())
+        .await?
+        .ok_or_else(|| LifecycleError::Input(format!("{driver} has no portal")))?;
+    Ok(portal.room_id)
+}

@@ -61,6 +61,18 @@ pub enum GdprCommand {
     /// Legal holds: what a hold covers is neither erased nor pruned while it is in force.
     #[command(subcommand)]
     Hold(HoldCommand),
+    /// Erases a driver (employee ID, Threema ID or their ghost's Matrix ID): their portal and
+    /// its media purged on the homeserver, their ghost deactivated and erased, their rows in
+    /// the bridge deleted. Needs `synapse_admin`. Exits 3 when a legal hold covers them.
+    Erase {
+        subject: String,
+        /// Print what would go; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Erase a driver the directory still lists as active.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +148,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Directory(command) => directory(&cli.config, command).await,
         Command::AcceptKey { threema_id } => accept_key(&cli.config, &threema_id).await,
         Command::Gdpr(GdprCommand::Hold(command)) => hold(&cli.config, command).await,
+        Command::Gdpr(GdprCommand::Erase {
+            subject,
+            dry_run,
+            force,
+        }) => erase(&cli.config, &subject, dry_run, force).await,
     }
 }
 
@@ -178,6 +195,54 @@ async fn hold(config_path: &std::path::Path, command: HoldCommand) -> anyhow::Re
     store.close().await;
     for line in result? {
         println!("{line}");
+    }
+    Ok(())
+}
+
+/// Erasure talks to the homeserver (admin API) and the store; the running bridge needs no
+/// signal (what it would look up is gone).
+async fn erase(
+    config_path: &std::path::Path,
+    subject: &str,
+    dry_run: bool,
+    force: bool,
+) -> anyhow::Result<()> {
+    use crate::bridge::lifecycle::erase::{Erased, Eraser, IdHasher};
+    let config = Config::load(config_path)?;
+    telemetry::init(&config.logging.filter, config.logging.json);
+    let Some(admin) = config.synapse_admin.clone() else {
+        bail!("gdpr erase needs admin rights on the homeserver: set synapse_admin; nothing changed")
+    };
+    let hasher = IdHasher::new(&config);
+    let domain = config.homeserver.domain.clone();
+    let bridge = crate::app::connect(std::sync::Arc::new(config)).await?;
+    let eraser = Eraser {
+        store: &bridge.store,
+        matrix: &bridge.matrix,
+        admin: &admin,
+        domain: &domain,
+        hasher: &hasher,
+    };
+    let result = eraser.erase(subject, &cli_actor(), force, dry_run).await;
+    bridge.store.close().await;
+    match result? {
+        Erased::Done { tombstone, report } => {
+            print!("erased (tombstone {tombstone}):\n{report}");
+            println!(
+                "kept: the database's and the homeserver's backups, until their rotation drops them"
+            );
+        }
+        Erased::WouldErase(report) => {
+            print!("would erase:\n{report}");
+            println!("nothing changed (--dry-run)");
+        }
+        Erased::Held(holds) => {
+            eprintln!("under a legal hold, nothing erased:");
+            for hold in holds {
+                eprintln!("  {hold}");
+            }
+            std::process::exit(3);
+        }
     }
     Ok(())
 }

@@ -34,6 +34,8 @@ async fn portal(h: &Harness, sim: &Simulator, desk: &str, behaviour: Behaviour) 
         .unwrap();
     let room = dispatcher.wait_invite(WAIT).await;
     dispatcher.join(&room).await;
+    // The driver's message first: tests read up to it and count on its place.
+    dispatcher.wait_messages(&room, 1, WAIT).await;
     Portal {
         dispatcher,
         driver,

@@ -174,3 +174,270 @@ async fn legal_holds_are_set_listed_and_released_in_the_management_room_and_on_t
     );
     h.stop().await;
 }
+
+/// Every text in every column of every table, the tables and columns read from the schema (so
+/// that a table added later is searched too): (table, column, value).
+async fn every_text(url: &str) -> Vec<(String, String, String)> {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let columns: Vec<(String, String)> = if url.starts_with("sqlite:") {
+        sqlx::query(
+            "SELECT m.name AS t, c.name AS c FROM sqlite_master m, pragma_table_info(m.name) c \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND c.type = 'TEXT'",
+        )
+    } else {
+        sqlx::query(
+            "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND data_type = 'text'",
+        )
+    }
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get("t"), r.get("c")))
+    .collect();
+    assert!(columns.len() > 40, "the schema was read: {columns:?}");
+    let mut texts = Vec::new();
+    for (table, column) in columns {
+        let sql = format!("SELECT {column} AS v FROM {table} WHERE {column} IS NOT NULL");
+        for row in sqlx::query(&sql).fetch_all(&mut conn).await.unwrap() {
+            texts.push((table.clone(), column.clone(), row.get::<String, _>("v")));
+        }
+    }
+    texts
+}
+
+/// The texts that mention any of `needles` (case-insensitive).
+async fn mentions(url: &str, needles: &[&str]) -> Vec<(String, String, String)> {
+    every_text(url)
+        .await
+        .into_iter()
+        .filter(|(_, _, v)| {
+            let v = v.to_lowercase();
+            needles.iter().any(|n| v.contains(&n.to_lowercase()))
+        })
+        .collect()
+}
+
+/// `threema-bridge -c CONFIG gdpr erase ARGS`: (exit code, stdout, stderr).
+fn erase(config: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
+        .arg("-c")
+        .arg(config)
+        .args(["gdpr", "erase"])
+        .args(args)
+        .env("USER", "dpo")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// The admin API's answer about `path` (status, JSON).
+async fn admin_get(h: &Harness, path: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .get(format!("{}/_synapse/admin/{path}", h.synapse.url))
+        .bearer_auth(&h.synapse.admin_token)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// The status of a client-server API GET (`/_matrix/client/<path>`), as an admin.
+async fn client_get(h: &Harness, path: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/_matrix/client/{path}", h.synapse.url))
+        .bearer_auth(&h.synapse.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn encoded(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table_on_sqlite() {
+    an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(TestDb::sqlite()).await;
+}
+
+#[tokio::test]
+async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table_on_postgres() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db).await;
+}
+
+async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db: TestDb) {
+    use common::threema::add_phone;
+    use threema_bridge::store::Direction;
+    use threema_gateway_sim::{Behaviour, UserMessage};
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+    let desk_localpart = unique_localpart("desk");
+    let desk_id = format!("@{desk_localpart}:{DOMAIN}");
+    let admin_token = {
+        let guard = common::synapse::acquire().await;
+        guard.synapse.admin_token.clone()
+    };
+    let url = db.url().to_owned();
+    let (h, sim) = Harness::with_simulator_on(db, |c| {
+        c.dispatchers = vec![desk_id.clone()];
+        c.sections = format!("synapse_admin:\n  token: \"{admin_token}\"\n");
+    })
+    .await;
+    let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;
+    let name = "Erika Erasmus";
+    let driver = add_phone(&sim, 'E', name, Behaviour::silent());
+    let other = add_phone(&sim, 'O', "Otto Other", Behaviour::silent());
+    let dir = tempfile::tempdir().unwrap();
+    let config = h.config.write(dir.path(), h.synapse);
+
+    // A text and a file from the driver, an answer from the desk, and a colleague's chat that
+    // mentions her.
+    let first = sim
+        .send_from_user(&driver, UserMessage::text("Hallo, hier Erika"))
+        .await
+        .unwrap();
+    let room = desk.wait_invite(WAIT).await;
+    desk.join(&room).await;
+    let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
+    sim.send_from_user(
+        &driver,
+        UserMessage::file(
+            b"%PDF-1.4 Lieferschein".to_vec(),
+            "application/pdf",
+            Some("ls.pdf"),
+        ),
+    )
+    .await
+    .unwrap();
+    let file = desk.wait_messages(&room, 2, WAIT).await[1]["content"]["url"]
+        .as_str()
+        .expect("the file's mxc URI")
+        .to_owned();
+    let download = format!("v1/media/download/{}", file.strip_prefix("mxc://").unwrap());
+    assert_eq!(
+        client_get(&h, &download).await,
+        200,
+        "the file is on the homeserver"
+    );
+    let (_, media) = admin_get(&h, &format!("v1/users/{}/media", encoded(&ghost))).await;
+    assert_eq!(media["total"], 1, "the ghost uploaded it: {media}");
+    desk.send_text(&room, "Danke, Erika Erasmus!").await;
+    common::synapse::wait_for("the answer on the phone", WAIT, || async {
+        (!sim.inbox(&driver).is_empty()).then_some(())
+    })
+    .await;
+    sim.send_from_user(&other, UserMessage::text("Otto hier"))
+        .await
+        .unwrap();
+    let other_room = desk.wait_invite(WAIT).await;
+    desk.join(&other_room).await;
+    desk.send_text(&other_room, &format!("Bitte mit {name} tauschen"))
+        .await;
+    let store = &h.bridge.store;
+    common::synapse::wait_for("both answers sent", WAIT, || async {
+        (sim.inbox(&other).len() == 1).then_some(())
+    })
+    .await;
+    assert!(
+        store
+            .message_by_threema_id(&driver, &first, Direction::In)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let before = mentions(&url, &[&driver, name]).await;
+    assert!(
+        before.len() > 5,
+        "the driver is all over the store: {before:?}"
+    );
+
+    // Still active: a driver in no directory is not; --dry-run changes nothing.
+    let (code, out, err) = erase(&config, &[&driver, "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("would erase") && out.contains("bridge table message:"),
+        "{out}"
+    );
+    assert_eq!(mentions(&url, &[&driver, name]).await, before);
+    assert_eq!(
+        admin_get(&h, &format!("v1/rooms/{}", encoded(&room)))
+            .await
+            .0,
+        200
+    );
+
+    // Under a legal hold: exit 3, nothing erased.
+    let (ok, _, err) = hold(&config, &["set", &driver, "--reason", "dispute"]);
+    assert!(ok, "{err}");
+    let (code, _, err) = erase(&config, &[&driver]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("under a legal hold"), "{err}");
+    assert_eq!(
+        admin_get(&h, &format!("v1/rooms/{}", encoded(&room)))
+            .await
+            .0,
+        200
+    );
+    let (ok, _, err) = hold(&config, &["release", &driver]);
+    assert!(ok, "{err}");
+
+    let (code, out, err) = erase(&config, &[&driver]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("erased (tombstone"), "{out}");
+    // The portal is purged, the ghost deactivated and its media gone.
+    let (status, _) = admin_get(&h, &format!("v1/rooms/{}", encoded(&room))).await;
+    assert_eq!(status, 404, "the portal is gone");
+    let (_, user) = admin_get(&h, &format!("v2/users/{}", encoded(&ghost))).await;
+    assert_eq!(user["deactivated"], true, "{user}");
+    let (_, media) = admin_get(&h, &format!("v1/users/{}/media", encoded(&ghost))).await;
+    assert_eq!(media["total"], 0, "{media}");
+    assert_eq!(client_get(&h, &download).await, 404, "the file is gone");
+    // Neither her ID nor her name is in any text of any table; the colleague's chat stays,
+    // without her name.
+    let left = mentions(&url, &[&driver, name]).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(store.portal_by_threema_id(&other).await.unwrap().is_some());
+    // The tombstone: done, and without personal data (the scan above covers it).
+    let audit = store.audit_recent(None, 5).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "gdpr.erased" && e.actor == "cli:dpo")
+    );
+
+    // A second run finds nothing more and still succeeds.
+    let (code, _, err) = erase(&config, &[&driver]);
+    assert_eq!(code, 0, "{err}");
+
+    // A later message from her ID opens no portal and no ghost by itself (tests run with
+    // `unknown_senders: open`): it is quarantined like an unknown sender's.
+    let later = sim
+        .send_from_user(&driver, UserMessage::text("noch da?"))
+        .await
+        .unwrap();
+    let outcome = common::synapse::wait_for("the later message handled", WAIT, || async {
+        store
+            .threema_inbox_outcome(&driver, &later)
+            .await
+            .unwrap()
+            .flatten()
+    })
+    .await;
+    assert!(outcome.contains("unknown sender: quarantined"), "{outcome}");
+    assert!(store.portal_by_threema_id(&driver).await.unwrap().is_none());
+    assert!(store.ghost_by_threema_id(&driver).await.unwrap().is_none());
+    h.stop().await;
+}

@@ -1,7 +1,10 @@
 //! Portal rooms: one per driver, holding the driver's whole history, made by the bot with the
 //! driver's ghost in it.
 
-use std::sync::Arc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
 use ruma::{
     OwnedRoomAliasId, OwnedRoomId, OwnedServerName, OwnedUserId, RoomId, UserId,
@@ -30,6 +33,18 @@ pub struct Portals {
     /// The directory's wake-up: a new portal is filed in its spaces and shown to its
     /// dispatchers by the next reconcile.
     directory_wake: Arc<Notify>,
+    /// Portals being created now: their rooms exist (and the desk, invited, may write in them)
+    /// before they are recorded.
+    opening: AtomicUsize,
+}
+
+/// Counts a portal as being opened while it lives.
+struct Opening<'a>(&'a AtomicUsize);
+
+impl Drop for Opening<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Portals {
@@ -50,6 +65,7 @@ impl Portals {
             desk,
             access,
             directory_wake,
+            opening: AtomicUsize::new(0),
         }
     }
 
@@ -92,6 +108,8 @@ impl Portals {
     ) -> Result<OwnedRoomId, BridgeError> {
         let alias = self.alias(driver);
         let request = self.request(driver, ghost, name, topic, invite);
+        self.opening.fetch_add(1, Ordering::SeqCst);
+        let _opening = Opening(&self.opening);
         let (room_id, created) = self.matrix.create_closed_room(request, &alias).await?;
         if !created {
             // An earlier attempt made the room, but may have been cut off before the
@@ -125,6 +143,12 @@ impl Portals {
         }
         tracing::info!(threema_id = %driver, room_id = %room_id, "created portal");
         Ok(room_id)
+    }
+
+    /// Is a portal being created right now? An event in a room that is no portal (yet) may be
+    /// in one that is about to be.
+    pub fn opening(&self) -> bool {
+        self.opening.load(Ordering::SeqCst) > 0
     }
 
     fn alias(&self, driver: &ThreemaId) -> OwnedRoomAliasId {

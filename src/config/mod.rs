@@ -57,7 +57,7 @@ impl Config {
         if self.synapse_admin.is_some() {
             return &[];
         }
-        &["deactivating departed dispatchers' accounts"]
+        &["deactivating departed dispatchers' accounts", "gdpr erase"]
     }
 }
 

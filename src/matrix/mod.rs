@@ -1,6 +1,7 @@
 //! Outbound client-server API: ruma request types sent with reqwest, as the bot or
 //! masquerading as a ghost. Knows nothing of Threema.
 
+mod admin;
 mod error;
 mod intent;
 mod rooms;

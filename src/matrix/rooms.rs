@@ -11,7 +11,6 @@ use ruma::{
     events::StateEventType,
     serde::Raw,
 };
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::{MatrixClient, MatrixError};
@@ -212,33 +211,5 @@ impl MatrixClient {
         request.from = from.map(str::to_owned);
         request.limit = limit.into();
         self.send(request, None).await
-    }
-
-    /// `POST /_synapse/admin/v1/deactivate/<user>`: logs the user out everywhere and removes
-    /// them from every room (Synapse-specific, so plain HTTP; ruma has no type for it).
-    pub async fn deactivate_account(
-        &self,
-        user_id: &UserId,
-        admin_token: &SecretString,
-    ) -> Result<(), MatrixError> {
-        let url = format!(
-            "{}/_synapse/admin/v1/deactivate/{}",
-            self.base_url,
-            url::form_urlencoded::byte_serialize(user_id.as_str().as_bytes()).collect::<String>()
-        );
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(admin_token.expose_secret())
-            .json(&serde_json::json!({"erase": false}))
-            .send()
-            .await
-            .map_err(MatrixError::transport)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(MatrixError::transport)?;
-        if status.is_success() {
-            return Ok(());
-        }
-        Err(MatrixError::from_response(status, None, &body))
     }
 }

@@ -48,6 +48,7 @@ macro_rules! stored_enum {
 
 mod broadcasts;
 mod directory;
+mod erasure;
 mod ghosts;
 mod holds;
 mod inbox;
@@ -72,6 +73,7 @@ pub use broadcasts::{
     Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryRow, NewBroadcast, SendTry,
 };
 pub use directory::{AuditEntry, RoomStateKind, StoredEmployee};
+pub use erasure::{ErasedRows, ErasureTarget};
 pub use ghosts::Ghost;
 pub use holds::{Hold, HoldTarget};
 pub use inbox::{InboxItem, InboxKind, NewInboxItem};

@@ -361,7 +361,9 @@ impl Directory {
             .synapse_admin
             .as_ref()
             .ok_or_else(|| BridgeError::BadEvent("no synapse_admin token".into()))?;
-        self.matrix.deactivate_account(user, &admin.token).await?;
+        self.matrix
+            .deactivate_account(user, &admin.token, false)
+            .await?;
         self.store
             .room_state_set("", RoomStateKind::Account, user.as_str(), "deactivated")
             .await?;

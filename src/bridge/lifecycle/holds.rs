@@ -247,8 +247,9 @@ pub async fn answer(
     };
     match result {
         Ok(answer) => Ok(answer),
-        Err(LifecycleError::Input(why)) => Ok(why),
         Err(LifecycleError::Store(e)) => Err(e),
+        // Input (what the admin typed names nobody); holds never ask the homeserver.
+        Err(e) => Ok(e.to_string()),
     }
 }
 

@@ -2,6 +2,7 @@
 //! keep what they cover from erasure and pruning ([`holds`]). These need only the store, so the
 //! CLI runs them without a homeserver; the management room offers the same verbs to admins.
 
+pub mod erase;
 pub mod holds;
 pub mod subject;
 
@@ -17,4 +18,7 @@ pub enum LifecycleError {
     Input(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The homeserver refused or was away: nothing recorded as done that was not.
+    #[error("homeserver: {0}")]
+    Homeserver(crate::bridge::BridgeError),
 }

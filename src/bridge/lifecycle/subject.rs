@@ -22,6 +22,8 @@ pub struct Subject {
     pub driver: Option<ThreemaId>,
     /// A dispatcher's Matrix account.
     pub user: Option<OwnedUserId>,
+    /// The directory lists them as active today (not offboarded).
+    pub active: bool,
 }
 
 impl Subject {
@@ -45,6 +47,9 @@ impl Subject {
                 Role::Dispatcher => None,
             },
             user: record.matrix_id.clone(),
+            active: stored
+                .employee
+                .is_active_on(crate::bridge::directory::today()),
         }
     }
 }
@@ -93,6 +98,7 @@ pub async fn resolve(
                         employee_id: None,
                         driver: None,
                         user: Some(user),
+                        active: false,
                     },
                 });
             }
@@ -116,6 +122,7 @@ pub async fn resolve(
             employee_id: None,
             driver: Some(driver),
             user: None,
+            active: false,
         },
     })
 }

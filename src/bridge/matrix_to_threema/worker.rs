@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::Outbox;
 use crate::bridge::{
-    Access, BridgeError, Broadcasts, Directory, Ghosts, Management, Notices, Receipts,
+    Access, BridgeError, Broadcasts, Directory, Ghosts, Management, Notices, Portals, Receipts,
     broadcast::CONFIRM_KEYS,
     management::CommandMessage,
     queue::{Outcome, Queue},
@@ -43,6 +43,8 @@ pub struct MatrixToThreema {
     access: Arc<Access>,
     /// Tells the bridge's own echoes apart.
     ghosts: Arc<Ghosts>,
+    /// Tells a message in a portal being opened from one outside any portal.
+    portals: Arc<Portals>,
     notices: Arc<Notices>,
     outbox: Arc<Outbox>,
     receipts: Arc<Receipts>,
@@ -68,6 +70,7 @@ impl MatrixToThreema {
             matrix,
             access,
             ghosts,
+            portals,
             notices,
             ..
         } = shared.clone();
@@ -87,6 +90,7 @@ impl MatrixToThreema {
             emote_template: config.bridge.emote_template.clone(),
             access,
             ghosts,
+            portals,
             notices,
             outbox,
             receipts,
@@ -214,6 +218,11 @@ impl MatrixToThreema {
                 reply_to,
             };
             return self.management.handle_command(&message, body).await;
+        }
+        if self.portals.opening() {
+            // Perhaps the desk wrote in a portal the bridge has created but not yet recorded
+            // (a dispatcher quick off the mark): look again shortly.
+            return Err(BridgeError::NotYet("a portal is being opened".into()));
         }
         Ok(Outcome::skipped("message outside a portal"))
     }

@@ -45,6 +45,8 @@ pub struct ThreemaToMatrix {
     /// Where the quarantine room's alias lives.
     domain: OwnedServerName,
     unknown_senders: UnknownSenders,
+    /// Recognises erased drivers' IDs.
+    erased_ids: crate::bridge::lifecycle::erase::IdHasher,
     /// Invited to the quarantine room (`bridge.dispatchers`, as far as they may use it).
     desk: Vec<OwnedUserId>,
     download_attempts: i64,
@@ -86,6 +88,7 @@ impl ThreemaToMatrix {
             receipts,
             domain: config.homeserver.domain.clone(),
             unknown_senders: config.bridge.unknown_senders,
+            erased_ids: crate::bridge::lifecycle::erase::IdHasher::new(config),
             desk: config.bridge.dispatchers.clone(),
             download_attempts: config.threema.download_attempts,
             board_wake: wakes.board.clone(),

@@ -19,10 +19,10 @@ use crate::{
 pub const QUARANTINE_ROOM: &str = "quarantine_room";
 
 impl ThreemaToMatrix {
-    /// May a message from `from` open (or use) a portal?
+    /// May a message from `from` open (or use) a portal? With `unknown_senders: open` anyone
+    /// may, except an erased driver: their ID opens nothing by itself again.
     pub(crate) async fn is_known_sender(&self, from: &ThreemaId) -> Result<bool, BridgeError> {
-        Ok(self.unknown_senders == UnknownSenders::Open
-            || self.ghosts.known_driver(from).is_some()
+        let known = self.ghosts.known_driver(from).is_some()
             || self
                 .access
                 .view()
@@ -32,7 +32,10 @@ impl ThreemaToMatrix {
                 .store
                 .portal_by_threema_id(from.as_str())
                 .await?
-                .is_some())
+                .is_some();
+        Ok(known
+            || (self.unknown_senders == UnknownSenders::Open
+                && !self.store.is_erased(&self.erased_ids.hash(from)).await?))
     }
 
     /// Handles a message from an unknown sender by the configured policy.

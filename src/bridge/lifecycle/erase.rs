@@ -1,0 +1,370 @@
+//! Erasing a driver (GDPR Art. 17): their portal with its media purged on the homeserver, their
+//! ghost deactivated and erased, their rows in every bridge table deleted and their ID and
+//! names taken out of what is kept for others. Each step is recorded on the erasure's
+//! tombstone as it is done and can be run again, so a run cut off (SIGKILL) is finished by the
+//! next. A hold in force stops it; a driver the directory still lists as active is refused.
+
+use std::{collections::BTreeMap, fmt, time::Duration};
+
+use hmac::{Hmac, Mac};
+use ruma::{OwnedRoomId, OwnedUserId, ServerName};
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use threema_protocol::ThreemaId;
+
+use super::{LifecycleError, Subject, holds, resolve};
+use crate::{
+    bridge::BridgeError,
+    config::{Config, SynapseAdmin},
+    ids,
+    matrix::MatrixClient,
+    store::{ErasedRows, ErasureTarget, Store},
+};
+
+/// How long a room's purge may take before the run stops (the next run waits for it again).
+const PURGE_WAIT: Duration = Duration::from_secs(600);
+
+/// Keyed hashes of Threema IDs: an erased ID is recognised, not kept. The key is derived from
+/// the Gateway's private key, which every installation has and keeps secret.
+#[derive(Clone)]
+pub struct IdHasher([u8; 32]);
+
+impl IdHasher {
+    pub fn new(config: &Config) -> Self {
+        use sha2::Digest;
+        let mut hash = sha2::Sha256::new();
+        hash.update(b"threema-bridge erased ids\0");
+        hash.update(config.threema.private_key.expose_secret().as_bytes());
+        IdHasher(hash.finalize().into())
+    }
+
+    pub fn hash(&self, id: &ThreemaId) -> String {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&self.0).expect("any key length");
+        mac.update(id.as_str().as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// What `gdpr erase` did, or would do.
+#[derive(Debug)]
+pub enum Erased {
+    /// Done: the tombstone's id and what went where.
+    Done { tombstone: i64, report: Report },
+    /// `--dry-run`: what would go.
+    WouldErase(Report),
+    /// A hold covers the driver or their portal: nothing was erased.
+    Held(Vec<String>),
+}
+
+/// What went (or would go) per system.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub portal: Option<OwnedRoomId>,
+    /// The homeserver: media deleted, the room purged, the ghost erased.
+    pub homeserver: BTreeMap<String, Value>,
+    /// The bridge's tables.
+    pub rows: ErasedRows,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (step, what) in &self.homeserver {
+            writeln!(f, "  homeserver {step}: {what}")?;
+        }
+        for (table, n) in &self.rows {
+            writeln!(f, "  bridge table {table}: {n} row(s)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Everything an erasure talks to.
+pub struct Eraser<'a> {
+    pub store: &'a Store,
+    /// A client that retries: this runs outside the queues.
+    pub matrix: &'a MatrixClient,
+    pub admin: &'a SynapseAdmin,
+    pub domain: &'a ServerName,
+    pub hasher: &'a IdHasher,
+}
+
+impl Eraser<'_> {
+    /// Erases the driver `text` names (an employee ID, a Threema ID or the ghost's Matrix ID).
+    pub async fn erase(
+        &self,
+        text: &str,
+        actor: &str,
+        force: bool,
+        dry_run: bool,
+    ) -> Result<Erased, LifecycleError> {
+        let subject = resolve(self.store, self.domain, text).await?;
+        let Some(driver) = subject.driver.clone() else {
+            return Err(LifecycleError::Input(format!(
+                "{subject} is not a driver: erasing a dispatcher is not supported yet; nothing \
+                 changed"
+            )));
+        };
+        if subject.active && !force {
+            return Err(LifecycleError::Input(format!(
+                "{subject} is still active in the directory: offboard them first (or --force, \
+                 and the next directory sync brings them back); nothing changed"
+            )));
+        }
+        let target = self.target(&subject, &driver).await?;
+        let room = target
+            .room
+            .as_deref()
+            .map(OwnedRoomId::try_from)
+            .transpose();
+        let room = room.map_err(|_| crate::store::StoreError::corrupt("portal", "room_id"))?;
+        let held = self.holds_on(&driver, room.as_ref()).await?;
+        if !held.is_empty() {
+            return Ok(Erased::Held(held));
+        }
+        if dry_run {
+            return Ok(Erased::WouldErase(self.preview(&target, room).await?));
+        }
+        let hash = self.hasher.hash(&driver);
+        let tombstone = self.store.erasure_start(&hash, actor).await?;
+        let report = self.run(tombstone, &target, room).await?;
+        self.store.erasure_finish(tombstone, &hash).await?;
+        // The audit names the tombstone, never the person.
+        self.store
+            .audit(
+                actor,
+                "gdpr.erased",
+                &format!("erasure {tombstone}"),
+                &format!(
+                    "a driver: {} homeserver step(s), {} bridge row(s)",
+                    report.homeserver.len(),
+                    report.rows.values().sum::<u64>()
+                ),
+            )
+            .await?;
+        Ok(Erased::Done { tombstone, report })
+    }
+
+    /// Every ID and name the driver's rows may carry.
+    async fn target(
+        &self,
+        subject: &Subject,
+        driver: &ThreemaId,
+    ) -> Result<ErasureTarget, LifecycleError> {
+        let mut names = Vec::new();
+        if let Some(id) = &subject.employee_id
+            && let Some(stored) = self.store.employee_by_id(id).await?
+        {
+            names.push(stored.employee.record.display_name.clone());
+        }
+        if let Some(ghost) = self.store.ghost_by_threema_id(driver.as_str()).await?
+            && let Some(name) = ghost.display_name
+        {
+            names.push(name);
+        }
+        let room = self
+            .store
+            .portal_by_threema_id(driver.as_str())
+            .await?
+            .map(|p| p.room_id.to_string());
+        Ok(ErasureTarget {
+            threema_id: driver.to_string(),
+            ghost: ids::ghost_user_id(driver, self.domain).to_string(),
+            room,
+            employee_id: subject.employee_id.clone(),
+            names,
+        })
+    }
+
+    /// The holds in force that cover the driver or their portal.
+    async fn holds_on(
+        &self,
+        driver: &ThreemaId,
+        room: Option<&OwnedRoomId>,
+    ) -> Result<Vec<String>, LifecycleError> {
+        let scope = holds::scope(self.store, self.domain).await?;
+        let covered = scope.drivers.iter().any(|d| d == driver.as_str())
+            || room.is_some_and(|r| scope.rooms.iter().any(|held| held == r.as_str()));
+        if !covered {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .store
+            .holds(false)
+            .await?
+            .iter()
+            .map(holds::describe)
+            .collect())
+    }
+
+    async fn preview(
+        &self,
+        target: &ErasureTarget,
+        room: Option<OwnedRoomId>,
+    ) -> Result<Report, LifecycleError> {
+        let token = &self.admin.token;
+        let mut report = Report::default();
+        if let Some(room) = &room
+            && self.matrix.room_exists(room, token).await.map_err(bridge)?
+        {
+            let media = self.matrix.room_media(room, token).await.map_err(bridge)?;
+            report
+                .homeserver
+                .insert("room media".into(), json!(media.len()));
+            report.homeserver.insert("room".into(), json!("purged"));
+        }
+        report
+            .homeserver
+            .insert("ghost".into(), json!("deactivated, erased"));
+        report.rows = self.store.erase_driver(target, true).await?;
+        report.portal = room;
+        Ok(report)
+    }
+
+    /// The steps not done yet, each recorded as soon as it is.
+    async fn run(
+        &self,
+        tombstone: i64,
+        target: &ErasureTarget,
+        room: Option<OwnedRoomId>,
+    ) -> Result<Report, LifecycleError> {
+        let token = &self.admin.token;
+        let mut steps = self.store.erasure_steps(tombstone).await?;
+        // Before the purge: the room's events are how the media are found.
+        if steps.get("room media").is_none() {
+            let mut deleted = 0;
+            if let Some(room) = &room
+                && self.matrix.room_exists(room, token).await.map_err(bridge)?
+            {
+                for uri in self.matrix.room_media(room, token).await.map_err(bridge)? {
+                    deleted += u64::from(
+                        self.matrix
+                            .delete_media(&uri, token)
+                            .await
+                            .map_err(bridge)?,
+                    );
+                }
+            }
+            self.done(tombstone, &mut steps, "room media", json!(deleted))
+                .await?;
+        }
+        if steps.get("room").is_none() {
+            let purged = match &room {
+                Some(room) => self.purge_room(tombstone, &mut steps, room).await?,
+                None => json!("no portal"),
+            };
+            self.done(tombstone, &mut steps, "room", purged).await?;
+        }
+        let ghost = OwnedUserId::try_from(target.ghost.as_str())
+            .map_err(|_| crate::store::StoreError::corrupt("ghost", "user_id"))?;
+        if steps.get("ghost media").is_none() {
+            let deleted = match self.matrix.delete_user_media(&ghost, token).await {
+                Ok(n) => n,
+                // Never registered: nothing uploaded.
+                Err(e) if e.errcode() == Some("M_NOT_FOUND") => 0,
+                Err(e) => return Err(bridge(e)),
+            };
+            self.done(tombstone, &mut steps, "ghost media", json!(deleted))
+                .await?;
+        }
+        if steps.get("ghost").is_none() {
+            let what = match self.matrix.deactivate_account(&ghost, token, true).await {
+                Ok(()) => "deactivated, erased",
+                Err(e) if e.errcode() == Some("M_NOT_FOUND") => "never registered",
+                Err(e) => return Err(bridge(e)),
+            };
+            self.done(tombstone, &mut steps, "ghost", json!(what))
+                .await?;
+        }
+        // Last: until here the rows name what the steps above act on.
+        let rows = self.store.erase_driver(target, false).await?;
+        let mut report = Report {
+            portal: room,
+            rows,
+            ..Default::default()
+        };
+        if let Value::Object(steps) = steps {
+            // The task's id is in "room" too.
+            report.homeserver = steps
+                .into_iter()
+                .filter(|(s, _)| s != "room task")
+                .collect();
+        }
+        Ok(report)
+    }
+
+    /// Records `step` as done, here and on the tombstone.
+    async fn done(
+        &self,
+        tombstone: i64,
+        steps: &mut Value,
+        step: &str,
+        details: Value,
+    ) -> Result<(), LifecycleError> {
+        steps[step] = details.clone();
+        Ok(self
+            .store
+            .erasure_step_done(tombstone, step, details)
+            .await?)
+    }
+
+    /// Deletes and purges the room, and waits until the homeserver says it is done. The task's
+    /// id is recorded first, so that a second run waits for the same task.
+    async fn purge_room(
+        &self,
+        tombstone: i64,
+        steps: &mut Value,
+        room: &OwnedRoomId,
+    ) -> Result<Value, LifecycleError> {
+        let token = &self.admin.token;
+        let delete_id = match steps["room task"].as_str() {
+            Some(id) => id.to_owned(),
+            None => {
+                if !self.matrix.room_exists(room, token).await.map_err(bridge)? {
+                    return Ok(json!("gone already"));
+                }
+                let id = self.matrix.delete_room(room, token).await.map_err(bridge)?;
+                steps["room task"] = json!(id);
+                self.store
+                    .erasure_step_done(tombstone, "room task", json!(id))
+                    .await?;
+                id
+            }
+        };
+        let deadline = tokio::time::Instant::now() + PURGE_WAIT;
+        loop {
+            let status = match self.matrix.room_delete_status(&delete_id, token).await {
+                Ok(status) => status,
+                // Synapse forgets finished tasks after a while (and on restart).
+                Err(e) if e.errcode() == Some("M_NOT_FOUND") => {
+                    if self.matrix.room_exists(room, token).await.map_err(bridge)? {
+                        return Err(LifecycleError::Input(format!(
+                            "the homeserver lost the deletion task of {room}; run the erasure \
+                             again"
+                        )));
+                    }
+                    "complete".to_owned()
+                }
+                Err(e) => return Err(bridge(e)),
+            };
+            match status.as_str() {
+                "complete" => return Ok(json!({"purged": true, "task": delete_id})),
+                "failed" => {
+                    return Err(LifecycleError::Input(format!(
+                        "the homeserver failed to delete {room} (task {delete_id}); see its log"
+                    )));
+                }
+                _ if tokio::time::Instant::now() > deadline => {
+                    return Err(LifecycleError::Input(format!(
+                        "{room} is still being deleted (task {delete_id}); run the erasure again \
+                         later to finish"
+                    )));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+}
+
+fn bridge(e: crate::matrix::MatrixError) -> LifecycleError {
+    LifecycleError::Homeserver(BridgeError::Matrix(e))
+}

@@ -1,0 +1,263 @@
+//! Erasing a driver from the bridge's own tables (GDPR Art. 17), the `erasure` tombstones and
+//! the `erased_id` hashes that keep an erased ID from getting a ghost again by itself.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+
+use super::{Store, StoreError, now_ms};
+
+/// Everything the bridge's tables may hold about one driver, as the rows name it.
+#[derive(Debug, Clone)]
+pub struct ErasureTarget {
+    pub threema_id: String,
+    /// Their ghost's user ID.
+    pub ghost: String,
+    /// Their portal, if they have one.
+    pub room: Option<String>,
+    /// Their directory record's key, if the directory knows them.
+    pub employee_id: Option<String>,
+    /// Names they went by (directory, Threema nickname): taken out of texts that mention them.
+    pub names: Vec<String>,
+}
+
+/// Per table, how many rows went (or would go) and how many texts were cleaned of the person.
+pub type ErasedRows = BTreeMap<&'static str, u64>;
+
+/// What replaces the person in texts that are kept (boards, selections, audit details).
+const ERASED: &str = "[erased]";
+
+impl Store {
+    /// Deletes every row about `who` in one transaction, and takes their ID and names out of the
+    /// texts of rows about others; with `dry_run` only counts. Running it again finds nothing.
+    pub async fn erase_driver(
+        &self,
+        who: &ErasureTarget,
+        dry_run: bool,
+    ) -> Result<ErasedRows, StoreError> {
+        let id = who.threema_id.as_str();
+        let ghost = who.ghost.as_str();
+        // An absent room or record binds NULL, which equals nothing (an empty string would
+        // match the rows that belong to no room).
+        let values = [
+            ("{id}", Some(id)),
+            ("{room}", who.room.as_deref()),
+            ("{ghost}", Some(ghost)),
+            ("{employee}", who.employee_id.as_deref()),
+        ];
+        let deletions: [(&'static str, &str); 14] = [
+            ("message", "threema_peer = {id} OR room_id = {room}"),
+            ("threema_inbox", "sender = {id}"),
+            ("threema_outbox", "recipient = {id} OR room_id = {room}"),
+            ("matrix_inbox", "room_id = {room} OR sender = {ghost}"),
+            ("poll", "threema_peer = {id} OR creator = {id}"),
+            ("threema_public_key", "threema_id = {id}"),
+            ("ghost", "threema_id = {id}"),
+            ("portal", "threema_id = {id}"),
+            (
+                "room_state",
+                "room_id = {room} OR key = {room} OR key = {ghost} OR key = {id} \
+                 OR (kind = 'employee' AND value = {employee})",
+            ),
+            ("broadcast_room_recipient", "recipient = {id}"),
+            ("broadcast_delivery", "recipient = {id}"),
+            (
+                "employee",
+                "employee_id = {employee} OR looked_up_id = {id}",
+            ),
+            ("audit", "subject IN ({id}, {room}, {ghost}, {employee})"),
+            // Released holds (one in force stops the erasure before it gets here).
+            (
+                "legal_hold",
+                "target IN ({id}, {room}, {ghost}, {employee})",
+            ),
+        ];
+        let mut tx = self.pool.begin().await?;
+        let mut rows = ErasedRows::new();
+        for (table, condition) in deletions {
+            let (condition, binds) = numbered(condition, &values);
+            let sql = if dry_run {
+                format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}")
+            } else {
+                format!("DELETE FROM {table} WHERE {condition}")
+            };
+            let n = count_or_run(&mut tx, &sql, &binds, dry_run).await?;
+            if n > 0 {
+                rows.insert(table, n);
+            }
+        }
+        // Texts kept for others that mention the person: their ID (as typed, and the ghost's
+        // lower-case form) and their names.
+        let mut mentions = vec![id.to_owned(), id.to_lowercase()];
+        mentions.extend(who.names.iter().filter(|n| n.len() >= 3).cloned());
+        let texts: [(&'static str, &str); 11] = [
+            ("broadcast", "board_text"),
+            ("broadcast", "content"),
+            ("broadcast", "payload"),
+            ("broadcast_room", "selection"),
+            ("broadcast_list", "selection"),
+            ("threema_outbox", "payload"),
+            ("threema_outbox", "error"),
+            ("matrix_inbox", "payload"),
+            ("matrix_inbox", "outcome"),
+            ("threema_inbox", "outcome"),
+            ("audit", "details"),
+        ];
+        for (table, column) in texts {
+            let mut n = 0;
+            for mention in &mentions {
+                let pattern = format!("%{}%", like_escaped(mention));
+                let found = format!("{column} LIKE $1 ESCAPE '\\'");
+                let (sql, binds) = if dry_run {
+                    (
+                        format!("SELECT COUNT(*) AS n FROM {table} WHERE {found}"),
+                        vec![Some(pattern.as_str())],
+                    )
+                } else {
+                    (
+                        format!(
+                            "UPDATE {table} SET {column} = REPLACE({column}, $2, $3) WHERE {found}"
+                        ),
+                        vec![Some(pattern.as_str()), Some(mention.as_str()), Some(ERASED)],
+                    )
+                };
+                n += count_or_run(&mut tx, &sql, &binds, dry_run).await?;
+            }
+            if n > 0 {
+                *rows.entry(table).or_default() += n;
+            }
+        }
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(rows)
+    }
+
+    /// Starts (or finds, when an earlier run was cut off) the erasure of `subject_hash`.
+    pub async fn erasure_start(&self, subject_hash: &str, actor: &str) -> Result<i64, StoreError> {
+        sqlx::query(
+            "INSERT INTO erasure (subject_hash, requested_by, started_at, steps) \
+             VALUES ($1, $2, $3, '{}') \
+             ON CONFLICT (subject_hash) WHERE finished_at IS NULL DO NOTHING",
+        )
+        .bind(subject_hash)
+        .bind(actor)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        let row =
+            sqlx::query("SELECT id FROM erasure WHERE subject_hash = $1 AND finished_at IS NULL")
+                .bind(subject_hash)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    /// The steps an erasure has done so far (JSON object: step → what it did).
+    pub async fn erasure_steps(&self, id: i64) -> Result<serde_json::Value, StoreError> {
+        let row = sqlx::query("SELECT steps FROM erasure WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        let steps: String = row.try_get("steps")?;
+        serde_json::from_str(&steps).map_err(|_| StoreError::corrupt("erasure", "steps"))
+    }
+
+    /// Records that `step` is done, with what it did.
+    pub async fn erasure_step_done(
+        &self,
+        id: i64,
+        step: &str,
+        details: serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut steps = self.erasure_steps(id).await?;
+        steps[step] = details;
+        sqlx::query("UPDATE erasure SET steps = $1 WHERE id = $2")
+            .bind(steps.to_string())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends the erasure: the tombstone is complete, and the ID's hash is kept so that a later
+    /// message from it opens nothing by itself.
+    pub async fn erasure_finish(&self, id: i64, id_hash: &str) -> Result<(), StoreError> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO erased_id (id_hash, erased_at) VALUES ($1, $2) \
+             ON CONFLICT (id_hash) DO NOTHING",
+        )
+        .bind(id_hash)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE erasure SET finished_at = $1 WHERE id = $2 AND finished_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Was the Threema ID with this keyed hash erased?
+    pub async fn is_erased(&self, id_hash: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT 1 AS one FROM erased_id WHERE id_hash = $1")
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+}
+
+/// `condition` with its `{name}` tokens as `$1`, `$2`, … in order of first use, and the values
+/// to bind (PostgreSQL takes exactly as many as the statement uses).
+fn numbered<'a>(
+    condition: &str,
+    values: &[(&str, Option<&'a str>)],
+) -> (String, Vec<Option<&'a str>>) {
+    let mut condition = condition.to_owned();
+    let mut binds = Vec::new();
+    loop {
+        let next = values
+            .iter()
+            .filter_map(|(token, value)| condition.find(token).map(|at| (at, *token, *value)))
+            .min_by_key(|(at, ..)| *at);
+        let Some((_, token, value)) = next else {
+            return (condition, binds);
+        };
+        binds.push(value);
+        condition = condition.replace(token, &format!("${}", binds.len()));
+    }
+}
+
+/// Runs `sql` with `binds`: the count it selects (`dry_run`), or the rows it changed.
+async fn count_or_run(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sql: &str,
+    binds: &[Option<&str>],
+    dry_run: bool,
+) -> Result<u64, StoreError> {
+    let mut query = sqlx::query(sql);
+    for value in binds {
+        query = query.bind(*value);
+    }
+    Ok(if dry_run {
+        query.fetch_one(&mut **tx).await?.try_get::<i64, _>("n")? as u64
+    } else {
+        query.execute(&mut **tx).await?.rows_affected()
+    })
+}
+
+/// `text` for a LIKE pattern with `\` as the escape character.
+fn like_escaped(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

@@ -128,8 +128,15 @@ async fn sigkill_after_ack_handles_each_event_exactly_once_after_restart() {
             .then_some(())
     })
     .await;
-    // Ordering within the room: messages in sending order.
-    let log = second.log_text();
+    // Ordering within the room: messages in sending order (the lines come just after the
+    // rows are marked).
+    let log = wait_for("the handled events' log lines", WAIT, || async {
+        let log = second.log_text();
+        keys.iter()
+            .all(|key| handled_lines(&log, key) >= 1)
+            .then_some(log)
+    })
+    .await;
     for key in &keys {
         assert_eq!(handled_lines(&log, key), 1, "{key} handled once in:\n{log}");
     }
@@ -163,7 +170,12 @@ async fn sigkill_after_ack_handles_each_event_exactly_once_after_restart() {
         (inbox_state(db.url(), &marker_keys).await == (1, 1)).then_some(())
     })
     .await;
-    let log = third.log_text();
+    // The row is marked before the line is logged: wait for the line too.
+    let log = wait_for("the marker's log line", WAIT, || async {
+        let log = third.log_text();
+        (handled_lines(&log, &marker) == 1).then_some(log)
+    })
+    .await;
     for key in &keys {
         assert_eq!(
             handled_lines(&log, key),
@@ -171,7 +183,6 @@ async fn sigkill_after_ack_handles_each_event_exactly_once_after_restart() {
             "{key} handled again after restart:\n{log}"
         );
     }
-    assert_eq!(handled_lines(&log, &marker), 1);
 
     // No secret in any of the logs (debug level everywhere).
     let (as_token, hs_token) = hs.tokens();

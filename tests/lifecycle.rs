@@ -394,6 +394,32 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
     let (ok, _, err) = hold(&config, &["release", &driver]);
     assert!(ok, "{err}");
 
+    // Killed (SIGKILL) after the room is purged, while the ghost is being deactivated: the
+    // next run finishes what is left.
+    let proxy = common::http_proxy::HttpProxy::start(&h.synapse.url).await;
+    let mut through_proxy = h.config.clone();
+    through_proxy.homeserver_url = Some(proxy.url.clone());
+    let proxy_dir = tempfile::tempdir().unwrap();
+    let proxy_config = through_proxy.write(proxy_dir.path(), h.synapse);
+    proxy.hold("/deactivate/");
+    let mut cut_off = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
+        .arg("-c")
+        .arg(&proxy_config)
+        .args(["gdpr", "erase", &driver])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(WAIT, proxy.held(1))
+        .await
+        .expect("the erasure reached the ghost");
+    cut_off.kill().unwrap();
+    cut_off.wait().unwrap();
+    proxy.pass();
+    let (status, _) = admin_get(&h, &format!("v1/rooms/{}", encoded(&room))).await;
+    assert_eq!(status, 404, "the portal was purged before the kill");
+    assert!(store.portal_by_threema_id(&driver).await.unwrap().is_some());
+
     let (code, out, err) = erase(&config, &[&driver]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("erased (tombstone"), "{out}");
@@ -439,5 +465,70 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
     assert!(outcome.contains("unknown sender: quarantined"), "{outcome}");
     assert!(store.portal_by_threema_id(&driver).await.unwrap().is_none());
     assert!(store.ghost_by_threema_id(&driver).await.unwrap().is_none());
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn an_admin_erases_a_driver_from_the_management_room() {
+    use common::threema::add_phone;
+    use threema_gateway_sim::{Behaviour, UserMessage};
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+    let desk_localpart = unique_localpart("desk");
+    let admin_localpart = unique_localpart("admin");
+    let desk_id = format!("@{desk_localpart}:{DOMAIN}");
+    let admin_id = format!("@{admin_localpart}:{DOMAIN}");
+    let admin_token = {
+        let guard = common::synapse::acquire().await;
+        guard.synapse.admin_token.clone()
+    };
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![desk_id.clone()];
+        c.bridge_extra = format!("  permissions: {{ \"{admin_id}\": admin }}");
+        c.sections = format!("synapse_admin:\n  token: \"{admin_token}\"\n");
+    })
+    .await;
+    let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;
+    let admin = Dispatcher::login(h.synapse, &admin_localpart, "Admin").await;
+    let driver = add_phone(&sim, 'M', "Mara Management", Behaviour::silent());
+    sim.send_from_user(&driver, UserMessage::text("Hallo"))
+        .await
+        .unwrap();
+    let room = desk.wait_invite(WAIT).await;
+    desk.join(&room).await;
+    desk.wait_messages(&room, 1, WAIT).await;
+
+    let desk_dm = management_room(&desk).await;
+    let refused = ask(&desk, &desk_dm, &format!("erase {driver}")).await;
+    assert_eq!(refused, "Only bridge admins may do that.");
+    let admin_dm = management_room(&admin).await;
+    let preview = ask(&admin, &admin_dm, &format!("erase {driver} --dry-run")).await;
+    assert!(
+        preview.starts_with("Would erase:") && preview.contains("bridge table portal: 1 row(s)"),
+        "{preview}"
+    );
+    assert_eq!(
+        admin_get(&h, &format!("v1/rooms/{}", encoded(&room)))
+            .await
+            .0,
+        200
+    );
+    let done = ask(&admin, &admin_dm, &format!("erase {driver}")).await;
+    assert!(done.starts_with("Erased (tombstone"), "{done}");
+    assert_eq!(
+        admin_get(&h, &format!("v1/rooms/{}", encoded(&room)))
+            .await
+            .0,
+        404
+    );
+    let store = &h.bridge.store;
+    assert!(store.portal_by_threema_id(&driver).await.unwrap().is_none());
+    let audit = store.audit_recent(None, 5).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "gdpr.erased" && e.actor == admin_id),
+        "{audit:?}"
+    );
     h.stop().await;
 }

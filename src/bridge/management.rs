@@ -7,7 +7,9 @@ use ruma::{EventId, OwnedUserId, RoomId, UserId};
 
 use super::{
     Access, BridgeError, Broadcasts, Credits, Directory, Ghosts, Keys, Notices, Outcome, Portals,
-    lifecycle::holds, status, wiring::Shared,
+    lifecycle::{erase, holds},
+    status,
+    wiring::Shared,
 };
 use crate::{
     config::{Config, KnownDriver, Level},
@@ -30,6 +32,9 @@ pub struct Management {
     drivers: Vec<KnownDriver>,
     /// Whether `directory:` names a source, for `sync`.
     directory_enabled: bool,
+    /// `erase` needs admin rights on the homeserver.
+    synapse_admin: Option<crate::config::SynapseAdmin>,
+    erased_ids: erase::IdHasher,
     access: Arc<Access>,
     ghosts: Arc<Ghosts>,
     keys: Arc<Keys>,
@@ -66,6 +71,8 @@ impl Management {
             gateway_id: threema.gateway_id().clone(),
             drivers: config.bridge.drivers.clone(),
             directory_enabled: config.directory.enabled(),
+            synapse_admin: config.synapse_admin.clone(),
+            erased_ids: erase::IdHasher::new(config),
             access,
             ghosts,
             keys,
@@ -101,6 +108,8 @@ pub enum Command {
     AcceptKey(String),
     /// Set, release or list legal holds (admins).
     Hold(holds::HoldRequest),
+    /// Erase a driver, or say what would go (admins).
+    Erase(String),
     Unknown(String),
 }
 
@@ -130,6 +139,8 @@ const HELP: &str = "Commands:\n\
     • hold set <employee ID, Threema ID, Matrix ID or room> --reason <text> [--case <reference>], \
     hold release <…>, hold list [all] — legal holds: what they cover is neither erased nor \
     pruned (admins)\n\
+    • erase <employee ID, Threema ID or Matrix ID> [--dry-run] [--force] — erase a driver from \
+    the homeserver and the bridge (admins; see the README)\n\
     • help — this text";
 
 /// Parses a message body; `None` when it is not addressed to the bot (empty).
@@ -150,6 +161,7 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "save-list" | "savelist" if !rest.is_empty() => Command::SaveList(rest),
         "accept-key" | "acceptkey" if !rest.is_empty() => Command::AcceptKey(rest),
         "hold" | "holds" => Command::Hold(holds::HoldRequest::parse(&rest)),
+        "erase" => Command::Erase(rest),
         _ => Command::Unknown(word.to_owned()),
     })
 }
@@ -237,7 +249,11 @@ impl Management {
                 Some(target) => self.message_status(target.as_str(), sender).await?,
                 None => self.status_command().await?,
             },
-            Command::Sync | Command::Audit(_) | Command::AcceptKey(_) | Command::Hold(_)
+            Command::Sync
+            | Command::Audit(_)
+            | Command::AcceptKey(_)
+            | Command::Hold(_)
+            | Command::Erase(_)
                 if self.access.level(sender) < Level::Admin =>
             {
                 "Only bridge admins may do that.".to_owned()
@@ -252,6 +268,7 @@ impl Management {
             Command::Select(text) => self.broadcasts.select_command(text, sender).await?,
             Command::SaveList(args) => self.broadcasts.save_list_command(args, sender).await?,
             Command::AcceptKey(who) => self.accept_key_command(who, sender).await?,
+            Command::Erase(args) => self.erase_command(args, sender).await?,
             Command::Hold(request) => {
                 let domain = self.bot.server_name();
                 holds::answer(&self.store, domain, request.clone(), sender.as_str()).await?
@@ -335,6 +352,24 @@ impl Management {
                 format!("No changed key of {id} is waiting to be accepted. Nothing changed.")
             }
         })
+    }
+
+    async fn erase_command(&self, args: &str, sender: &UserId) -> Result<String, BridgeError> {
+        let Some(admin) = &self.synapse_admin else {
+            return Ok(
+                "Erasing needs admin rights on the homeserver (synapse_admin in the \
+                config). Nothing changed."
+                    .into(),
+            );
+        };
+        let eraser = erase::Eraser {
+            store: &self.store,
+            matrix: &self.matrix,
+            admin,
+            domain: self.bot.server_name(),
+            hasher: &self.erased_ids,
+        };
+        erase::answer(&eraser, args, sender.as_str()).await
     }
 
     async fn sync_command(&self) -> Result<String, BridgeError> {

@@ -21,6 +21,7 @@ use super::{
 pub const GATEWAY_SECRET: &str = "gw-secret-Zq81mV0pLx";
 pub const GATEWAY_ID: &str = "*DISPTCH";
 
+#[derive(Clone)]
 pub struct TestConfig {
     pub db_url: String,
     /// The homeserver URL the bridge uses, if not the test homeserver's own (a proxy in front).

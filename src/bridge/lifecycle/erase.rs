@@ -307,8 +307,10 @@ impl Eraser<'_> {
             .await?)
     }
 
-    /// Deletes and purges the room, and waits until the homeserver says it is done. The task's
-    /// id is recorded first, so that a second run waits for the same task.
+    /// Deletes and purges the room, and waits until the homeserver no longer has it (its admin
+    /// API answers 404): that, not the task's status, says it is done, so a run whose answer
+    /// was lost, or that was killed while the homeserver purged, finishes the same way. The
+    /// task's id is recorded for the tombstone and to see a failed purge.
     async fn purge_room(
         &self,
         tombstone: i64,
@@ -316,55 +318,88 @@ impl Eraser<'_> {
         room: &OwnedRoomId,
     ) -> Result<Value, LifecycleError> {
         let token = &self.admin.token;
-        let delete_id = match steps["room task"].as_str() {
-            Some(id) => id.to_owned(),
-            None => {
-                if !self.matrix.room_exists(room, token).await.map_err(bridge)? {
-                    return Ok(json!("gone already"));
-                }
-                let id = self.matrix.delete_room(room, token).await.map_err(bridge)?;
-                steps["room task"] = json!(id);
-                self.store
-                    .erasure_step_done(tombstone, "room task", json!(id))
-                    .await?;
-                id
-            }
-        };
         let deadline = tokio::time::Instant::now() + PURGE_WAIT;
         loop {
-            let status = match self.matrix.room_delete_status(&delete_id, token).await {
-                Ok(status) => status,
-                // Synapse forgets finished tasks after a while (and on restart).
-                Err(e) if e.errcode() == Some("M_NOT_FOUND") => {
-                    if self.matrix.room_exists(room, token).await.map_err(bridge)? {
+            if !self.matrix.room_exists(room, token).await.map_err(bridge)? {
+                return Ok(json!({"purged": true, "task": steps["room task"]}));
+            }
+            match steps["room task"].as_str().map(str::to_owned) {
+                None => {
+                    let id = self.matrix.delete_room(room, token).await.map_err(bridge)?;
+                    self.done(tombstone, steps, "room task", json!(id)).await?;
+                }
+                Some(id) => {
+                    // Synapse forgets finished tasks after a while and on restart: then only
+                    // the room's presence tells.
+                    let status = match self.matrix.room_delete_status(&id, token).await {
+                        Ok(status) => status,
+                        Err(e) if e.errcode() == Some("M_NOT_FOUND") => "unknown".to_owned(),
+                        Err(e) => return Err(bridge(e)),
+                    };
+                    if status == "failed" {
+                        // Asked again on the next run.
+                        self.done(tombstone, steps, "room task", Value::Null)
+                            .await?;
                         return Err(LifecycleError::Input(format!(
-                            "the homeserver lost the deletion task of {room}; run the erasure \
-                             again"
+                            "the homeserver failed to delete {room} (task {id}); see its log, \
+                             then run the erasure again"
                         )));
                     }
-                    "complete".to_owned()
                 }
-                Err(e) => return Err(bridge(e)),
-            };
-            match status.as_str() {
-                "complete" => return Ok(json!({"purged": true, "task": delete_id})),
-                "failed" => {
-                    return Err(LifecycleError::Input(format!(
-                        "the homeserver failed to delete {room} (task {delete_id}); see its log"
-                    )));
-                }
-                _ if tokio::time::Instant::now() > deadline => {
-                    return Err(LifecycleError::Input(format!(
-                        "{room} is still being deleted (task {delete_id}); run the erasure again \
-                         later to finish"
-                    )));
-                }
-                _ => tokio::time::sleep(Duration::from_millis(500)).await,
             }
+            if tokio::time::Instant::now() > deadline {
+                return Err(LifecycleError::Input(format!(
+                    "{room} is still being deleted; run the erasure again later to finish"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 }
 
 fn bridge(e: crate::matrix::MatrixError) -> LifecycleError {
     LifecycleError::Homeserver(BridgeError::Matrix(e))
+}
+
+/// `erase <who> [--dry-run] [--force]` in the management room: what happened, as the answer.
+/// Bad input and holds are told, not errors.
+pub async fn answer(eraser: &Eraser<'_>, args: &str, actor: &str) -> Result<String, BridgeError> {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    let dry_run = words.contains(&"--dry-run");
+    let force = words.contains(&"--force");
+    let subject: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| !w.starts_with("--"))
+        .collect();
+    if subject.is_empty()
+        || words
+            .iter()
+            .any(|w| w.starts_with("--") && *w != "--dry-run" && *w != "--force")
+    {
+        return Ok("Usage: erase <employee ID, Threema ID or the driver's Matrix ID> [--dry-run] [--force]".into());
+    }
+    Ok(
+        match eraser
+            .erase(&subject.join(" "), actor, force, dry_run)
+            .await
+        {
+            Ok(Erased::Done { tombstone, report }) => {
+                format!("Erased (tombstone {tombstone}):\n{report}")
+            }
+            Ok(Erased::WouldErase(report)) => {
+                format!("Would erase:\n{report}Nothing changed (--dry-run).")
+            }
+            Ok(Erased::Held(holds)) => {
+                format!("Under a legal hold, nothing erased:\n{}", holds.join("\n"))
+            }
+            Err(LifecycleError::Store(e)) => return Err(e.into()),
+            Err(LifecycleError::Homeserver(e)) => {
+                format!(
+                    "The homeserver did not carry it out ({e}); what was done is kept: run it again."
+                )
+            }
+            Err(LifecycleError::Input(why)) => why,
+        },
+    )
 }

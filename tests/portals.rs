@@ -183,6 +183,60 @@ async fn a_portal_left_without_its_invites_is_completed() {
     h.stop().await;
 }
 
+/// The desk is invited the moment the portal's room is made, but the bridge records the portal
+/// only once the ghost is in: a dispatcher who writes in between is not lost.
+#[tokio::test]
+async fn a_dispatcher_who_writes_before_the_portal_is_recorded_reaches_the_driver() {
+    let desk = unique_localpart("desk");
+    let dispatcher_id = format!("@{desk}:{DOMAIN}");
+    // The bridge reaches the homeserver through a proxy that holds the ghost's join.
+    let proxy = HttpProxy::start(&format!("http://127.0.0.1:{}", synapse_port())).await;
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![dispatcher_id.clone()];
+        c.homeserver_url = Some(proxy.url.clone());
+    })
+    .await;
+    let dispatcher = h.synapse.new_user_named(&desk, "Desk").await;
+    let driver = common::threema::add_phone(&sim, 'Q', "Quick Desk", Behaviour::silent());
+
+    proxy.hold("/join");
+    sim.send_from_user(&driver, UserMessage::text("Hallo"))
+        .await
+        .unwrap();
+    let room = dispatcher.wait_invite(WAIT).await;
+    proxy.held(1).await;
+    dispatcher.join(&room).await;
+    let quick = dispatcher.send_text(&room, "Schon da!").await;
+    let store = &h.bridge.store;
+    // Handled once at least while the portal was being opened: it waits, it is not skipped.
+    let url = h.config.db_url.clone();
+    common::synapse::wait_for("the quick message tried", WAIT, || {
+        let (quick, url) = (quick.clone(), url.clone());
+        async move {
+            let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+            let row: Option<(i64, Option<String>)> =
+                sqlx::query_as("SELECT attempts, outcome FROM matrix_inbox WHERE dedup_key = $1")
+                    .bind(&quick)
+                    .fetch_optional(&mut conn)
+                    .await
+                    .unwrap();
+            row.filter(|(attempts, outcome)| *attempts > 0 || outcome.is_some())
+        }
+    })
+    .await;
+    assert_eq!(store.inbox_outcome(&quick).await.unwrap(), Some(None));
+
+    proxy.pass();
+    sim.wait_inbox(&driver, 1, WAIT).await;
+    let texts: Vec<String> = sim
+        .inbox(&driver)
+        .iter()
+        .map(|m| format!("{:?}", m.message))
+        .collect();
+    assert!(texts[0].contains("Schon da!"), "{texts:?}");
+    h.stop().await;
+}
+
 /// A portal is closed: only the bot invites. A portal from before that (anyone could invite)
 /// is closed at the upgrade's first start, and whoever a member invited meanwhile is removed
 /// at once and audited.

@@ -35,97 +35,10 @@ impl Store {
         who: &ErasureTarget,
         dry_run: bool,
     ) -> Result<ErasedRows, StoreError> {
-        let id = who.threema_id.as_str();
-        let ghost = who.ghost.as_str();
-        // An absent room or record binds NULL, which equals nothing (an empty string would
-        // match the rows that belong to no room).
-        let values = [
-            ("{id}", Some(id)),
-            ("{room}", who.room.as_deref()),
-            ("{ghost}", Some(ghost)),
-            ("{employee}", who.employee_id.as_deref()),
-        ];
-        let deletions: [(&'static str, &str); 14] = [
-            ("message", "threema_peer = {id} OR room_id = {room}"),
-            ("threema_inbox", "sender = {id}"),
-            ("threema_outbox", "recipient = {id} OR room_id = {room}"),
-            ("matrix_inbox", "room_id = {room} OR sender = {ghost}"),
-            ("poll", "threema_peer = {id} OR creator = {id}"),
-            ("threema_public_key", "threema_id = {id}"),
-            ("ghost", "threema_id = {id}"),
-            ("portal", "threema_id = {id}"),
-            (
-                "room_state",
-                "room_id = {room} OR key = {room} OR key = {ghost} OR key = {id} \
-                 OR (kind = 'employee' AND value = {employee})",
-            ),
-            ("broadcast_room_recipient", "recipient = {id}"),
-            ("broadcast_delivery", "recipient = {id}"),
-            (
-                "employee",
-                "employee_id = {employee} OR looked_up_id = {id}",
-            ),
-            ("audit", "subject IN ({id}, {room}, {ghost}, {employee})"),
-            // Released holds (one in force stops the erasure before it gets here).
-            (
-                "legal_hold",
-                "target IN ({id}, {room}, {ghost}, {employee})",
-            ),
-        ];
         let mut tx = self.pool.begin().await?;
-        let mut rows = ErasedRows::new();
-        for (table, condition) in deletions {
-            let (condition, binds) = numbered(condition, &values);
-            let sql = if dry_run {
-                format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}")
-            } else {
-                format!("DELETE FROM {table} WHERE {condition}")
-            };
-            let n = count_or_run(&mut tx, &sql, &binds, dry_run).await?;
-            if n > 0 {
-                rows.insert(table, n);
-            }
-        }
-        // Texts kept for others that mention the person: their ID (as typed, and the ghost's
-        // lower-case form) and their names.
-        let mut mentions = vec![id.to_owned(), id.to_lowercase()];
-        mentions.extend(who.names.iter().filter(|n| n.len() >= 3).cloned());
-        let texts: [(&'static str, &str); 11] = [
-            ("broadcast", "board_text"),
-            ("broadcast", "content"),
-            ("broadcast", "payload"),
-            ("broadcast_room", "selection"),
-            ("broadcast_list", "selection"),
-            ("threema_outbox", "payload"),
-            ("threema_outbox", "error"),
-            ("matrix_inbox", "payload"),
-            ("matrix_inbox", "outcome"),
-            ("threema_inbox", "outcome"),
-            ("audit", "details"),
-        ];
-        for (table, column) in texts {
-            let mut n = 0;
-            for mention in &mentions {
-                let pattern = format!("%{}%", like_escaped(mention));
-                let found = format!("{column} LIKE $1 ESCAPE '\\'");
-                let (sql, binds) = if dry_run {
-                    (
-                        format!("SELECT COUNT(*) AS n FROM {table} WHERE {found}"),
-                        vec![Some(pattern.as_str())],
-                    )
-                } else {
-                    (
-                        format!(
-                            "UPDATE {table} SET {column} = REPLACE({column}, $2, $3) WHERE {found}"
-                        ),
-                        vec![Some(pattern.as_str()), Some(mention.as_str()), Some(ERASED)],
-                    )
-                };
-                n += count_or_run(&mut tx, &sql, &binds, dry_run).await?;
-            }
-            if n > 0 {
-                *rows.entry(table).or_default() += n;
-            }
+        let mut rows = delete_rows(&mut tx, who, dry_run).await?;
+        for (table, n) in clean_mentions(&mut tx, who, dry_run).await? {
+            *rows.entry(table).or_default() += n;
         }
         if dry_run {
             tx.rollback().await?;
@@ -214,6 +127,119 @@ impl Store {
                 .is_some(),
         )
     }
+}
+
+/// The rows about a driver: (table, condition on `{id}` their Threema ID, `{room}` their
+/// portal, `{ghost}` their ghost, `{employee}` their directory record).
+const ROWS: [(&str, &str); 14] = [
+    ("message", "threema_peer = {id} OR room_id = {room}"),
+    ("threema_inbox", "sender = {id}"),
+    ("threema_outbox", "recipient = {id} OR room_id = {room}"),
+    ("matrix_inbox", "room_id = {room} OR sender = {ghost}"),
+    ("poll", "threema_peer = {id} OR creator = {id}"),
+    ("threema_public_key", "threema_id = {id}"),
+    ("ghost", "threema_id = {id}"),
+    ("portal", "threema_id = {id}"),
+    (
+        "room_state",
+        "room_id = {room} OR key = {room} OR key = {ghost} OR key = {id} \
+         OR (kind = 'employee' AND value = {employee})",
+    ),
+    ("broadcast_room_recipient", "recipient = {id}"),
+    ("broadcast_delivery", "recipient = {id}"),
+    (
+        "employee",
+        "employee_id = {employee} OR looked_up_id = {id}",
+    ),
+    ("audit", "subject IN ({id}, {room}, {ghost}, {employee})"),
+    // Released holds (one in force stops the erasure before it gets here).
+    (
+        "legal_hold",
+        "target IN ({id}, {room}, {ghost}, {employee})",
+    ),
+];
+
+/// Texts kept for others that may mention a driver: (table, column).
+const MENTIONS: [(&str, &str); 11] = [
+    ("broadcast", "board_text"),
+    ("broadcast", "content"),
+    ("broadcast", "payload"),
+    ("broadcast_room", "selection"),
+    ("broadcast_list", "selection"),
+    ("threema_outbox", "payload"),
+    ("threema_outbox", "error"),
+    ("matrix_inbox", "payload"),
+    ("matrix_inbox", "outcome"),
+    ("threema_inbox", "outcome"),
+    ("audit", "details"),
+];
+
+/// Deletes (or counts) the rows about `who`.
+async fn delete_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    who: &ErasureTarget,
+    dry_run: bool,
+) -> Result<ErasedRows, StoreError> {
+    // An absent room or record binds NULL, which equals nothing (an empty string would match
+    // the rows that belong to no room).
+    let values = [
+        ("{id}", Some(who.threema_id.as_str())),
+        ("{room}", who.room.as_deref()),
+        ("{ghost}", Some(who.ghost.as_str())),
+        ("{employee}", who.employee_id.as_deref()),
+    ];
+    let mut rows = ErasedRows::new();
+    for (table, condition) in ROWS {
+        let (condition, binds) = numbered(condition, &values);
+        let sql = if dry_run {
+            format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}")
+        } else {
+            format!("DELETE FROM {table} WHERE {condition}")
+        };
+        let n = count_or_run(tx, &sql, &binds, dry_run).await?;
+        if n > 0 {
+            rows.insert(table, n);
+        }
+    }
+    Ok(rows)
+}
+
+/// Replaces (or counts) the mentions of `who` in texts kept for others: their ID (as typed,
+/// and the ghost's lower-case form) and their names.
+async fn clean_mentions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    who: &ErasureTarget,
+    dry_run: bool,
+) -> Result<ErasedRows, StoreError> {
+    let id = who.threema_id.as_str();
+    let mut mentions = vec![id.to_owned(), id.to_lowercase()];
+    mentions.extend(who.names.iter().filter(|n| n.len() >= 3).cloned());
+    let mut rows = ErasedRows::new();
+    for (table, column) in MENTIONS {
+        let mut n = 0;
+        for mention in &mentions {
+            let pattern = format!("%{}%", like_escaped(mention));
+            let found = format!("{column} LIKE $1 ESCAPE '\\'");
+            let (sql, binds) = if dry_run {
+                (
+                    format!("SELECT COUNT(*) AS n FROM {table} WHERE {found}"),
+                    vec![Some(pattern.as_str())],
+                )
+            } else {
+                (
+                    format!(
+                        "UPDATE {table} SET {column} = REPLACE({column}, $2, $3) WHERE {found}"
+                    ),
+                    vec![Some(pattern.as_str()), Some(mention.as_str()), Some(ERASED)],
+                )
+            };
+            n += count_or_run(tx, &sql, &binds, dry_run).await?;
+        }
+        if n > 0 {
+            *rows.entry(table).or_default() += n;
+        }
+    }
+    Ok(rows)
 }
 
 /// `condition` with its `{name}` tokens as `$1`, `$2`, … in order of first use, and the values

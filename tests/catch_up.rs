@@ -11,7 +11,7 @@ use common::{
     bridge::Harness,
     dispatcher::Dispatcher,
     http_proxy::HttpProxy,
-    synapse::{DOMAIN, appservice_port, unique_localpart, wait_for},
+    synapse::{DOMAIN, unique_localpart, wait_for},
     threema::add_phone,
 };
 use threema_bridge::store::OutboxState;
@@ -35,7 +35,7 @@ async fn a_message_the_homeserver_forgot_in_a_restart_still_reaches_the_driver()
         c.dispatchers = vec![dispatcher_id.clone()];
         c.appservice_listen = Some(listen);
         let target = format!("http://127.0.0.1:{listen}");
-        proxy = Some(HttpProxy::listen(appservice_port(), &target));
+        proxy = Some(HttpProxy::listen(c.synapse().appservice_port, &target));
     })
     .await;
     let proxy = proxy.unwrap();

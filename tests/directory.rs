@@ -686,19 +686,13 @@ async fn scim_provisions_and_deprovisions_a_dispatcher_within_seconds() {
     let csv = dir.path().join("directory.csv");
     let t = tag();
     let token = format!("scim-{t}-{}", hex::encode(rand::random::<[u8; 16]>()));
-    let admin_token = {
-        let guard = common::synapse::acquire().await;
-        let token = guard.synapse.admin_token.clone();
-        drop(guard);
-        token
-    };
     let h = Harness::start(common::db::TestDb::sqlite(), |c| {
         c.directory = csv_config(
             &csv,
             &format!("Dispatch {t}"),
             &format!("  scim_token: \"{token}\"\n"),
         );
-        c.sections = format!("synapse_admin:\n  token: \"{admin_token}\"\n");
+        c.with_synapse_admin();
     })
     .await;
     let sam = Dispatcher::fresh(h.synapse, "sam").await;

@@ -286,14 +286,10 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
 
     let desk_localpart = unique_localpart("desk");
     let desk_id = format!("@{desk_localpart}:{DOMAIN}");
-    let admin_token = {
-        let guard = common::synapse::acquire().await;
-        guard.synapse.admin_token.clone()
-    };
     let url = db.url().to_owned();
     let (h, sim) = Harness::with_simulator_on(db, |c| {
         c.dispatchers = vec![desk_id.clone()];
-        c.sections = format!("synapse_admin:\n  token: \"{admin_token}\"\n");
+        c.with_synapse_admin();
     })
     .await;
     let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;
@@ -478,14 +474,10 @@ async fn an_admin_erases_a_driver_from_the_management_room() {
     let admin_localpart = unique_localpart("admin");
     let desk_id = format!("@{desk_localpart}:{DOMAIN}");
     let admin_id = format!("@{admin_localpart}:{DOMAIN}");
-    let admin_token = {
-        let guard = common::synapse::acquire().await;
-        guard.synapse.admin_token.clone()
-    };
     let (h, sim) = Harness::with_simulator(|c| {
         c.dispatchers = vec![desk_id.clone()];
         c.bridge_extra = format!("  permissions: {{ \"{admin_id}\": admin }}");
-        c.sections = format!("synapse_admin:\n  token: \"{admin_token}\"\n");
+        c.with_synapse_admin();
     })
     .await;
     let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;

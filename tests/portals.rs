@@ -10,7 +10,7 @@ use common::{
     bridge::Harness,
     dispatcher::Dispatcher,
     http_proxy::HttpProxy,
-    synapse::{DOMAIN, synapse_port, unique_localpart},
+    synapse::{DOMAIN, unique_localpart},
 };
 use sqlx::Connection;
 use threema_gateway_sim::{Behaviour, UserMessage};
@@ -22,12 +22,15 @@ async fn a_drivers_first_message_opens_a_portal_for_the_desk() {
     let desk = unique_localpart("desk");
     let dispatcher_id = format!("@{desk}:{DOMAIN}");
     // The bridge reaches the homeserver through a proxy that can lose an answer.
-    let proxy = HttpProxy::start(&format!("http://127.0.0.1:{}", synapse_port())).await;
+    let mut proxy = None;
     let (h, sim) = Harness::with_simulator(|c| {
         c.dispatchers = vec![dispatcher_id.clone()];
-        c.homeserver_url = Some(proxy.url.clone());
+        let through = HttpProxy::listen(0, &c.synapse().url);
+        c.homeserver_url = Some(through.url.clone());
+        proxy = Some(through);
     })
     .await;
+    let proxy = proxy.unwrap();
     let dispatcher = h.synapse.new_user_named(&desk, "Desk").await;
     // The homeserver outlives a test run: a driver ID of its own keeps this test's portal new.
     let driver = common::threema::add_phone(&sim, 'D', "Erik Express", Behaviour::silent());
@@ -190,12 +193,15 @@ async fn a_dispatcher_who_writes_before_the_portal_is_recorded_reaches_the_drive
     let desk = unique_localpart("desk");
     let dispatcher_id = format!("@{desk}:{DOMAIN}");
     // The bridge reaches the homeserver through a proxy that holds the ghost's join.
-    let proxy = HttpProxy::start(&format!("http://127.0.0.1:{}", synapse_port())).await;
+    let mut proxy = None;
     let (h, sim) = Harness::with_simulator(|c| {
         c.dispatchers = vec![dispatcher_id.clone()];
-        c.homeserver_url = Some(proxy.url.clone());
+        let through = HttpProxy::listen(0, &c.synapse().url);
+        c.homeserver_url = Some(through.url.clone());
+        proxy = Some(through);
     })
     .await;
+    let proxy = proxy.unwrap();
     let dispatcher = h.synapse.new_user_named(&desk, "Desk").await;
     let driver = common::threema::add_phone(&sim, 'Q', "Quick Desk", Behaviour::silent());
 

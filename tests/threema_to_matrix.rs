@@ -11,7 +11,7 @@ use common::{
     bridge::Harness,
     dispatcher::Dispatcher,
     http_proxy::HttpProxy,
-    synapse::{DOMAIN, synapse_port, unique_localpart, wait_for},
+    synapse::{DOMAIN, unique_localpart, wait_for},
 };
 use serde_json::{Value, json};
 use threema_bridge::{store::Direction, threema::quote};
@@ -369,15 +369,22 @@ struct FileDesk {
     desk: Dispatcher,
     driver: String,
     room: String,
+    /// In front of the homeserver, if asked for.
+    proxy: Option<HttpProxy>,
 }
 
 impl FileDesk {
-    async fn open(homeserver_url: Option<String>) -> FileDesk {
+    async fn open(proxied: bool) -> FileDesk {
         let desk_localpart = unique_localpart("desk");
         let desk_id = format!("@{desk_localpart}:{DOMAIN}");
+        let mut proxy = None;
         let (h, sim) = Harness::with_simulator(|c| {
             c.dispatchers = vec![desk_id.clone()];
-            c.homeserver_url = homeserver_url;
+            if proxied {
+                let through = HttpProxy::listen(0, &c.synapse().url);
+                c.homeserver_url = Some(through.url.clone());
+                proxy = Some(through);
+            }
             c.threema_extra = "  download_attempts: 3".into();
         })
         .await;
@@ -402,6 +409,7 @@ impl FileDesk {
             desk,
             driver,
             room,
+            proxy,
         }
     }
 }
@@ -417,7 +425,8 @@ async fn a_file_that_cannot_be_bridged_shows_as_a_notice_in_its_place() {
         desk,
         driver,
         room,
-    } = FileDesk::open(None).await;
+        ..
+    } = FileDesk::open(false).await;
     let bridged = Bridged {
         h: &h,
         sim: &sim,
@@ -500,14 +509,15 @@ async fn a_file_that_cannot_be_bridged_shows_as_a_notice_in_its_place() {
 /// for a while because the homeserver was away is still fetched after one more Gateway hiccup.
 #[tokio::test]
 async fn a_homeserver_away_uses_up_none_of_a_files_download_attempts() {
-    let proxy = HttpProxy::start(&format!("http://127.0.0.1:{}", synapse_port())).await;
     let FileDesk {
         h,
         sim,
         desk,
         driver,
         room,
-    } = FileDesk::open(Some(proxy.url.clone())).await;
+        proxy,
+    } = FileDesk::open(true).await;
+    let proxy = proxy.unwrap();
     let bridged = Bridged {
         h: &h,
         sim: &sim,

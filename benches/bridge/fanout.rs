@@ -82,7 +82,7 @@ pub async fn fanout_rows(hs: &Synapse, sizes: &[usize], table: &mut Table) {
         let sim = simulator(&mut config).await;
         let fleet = Fleet::new(&sim, n, dir.path(), &desk);
         config.directory = fleet.directory_config(0);
-        let config_path = config.write_for(dir.path(), &stand_in.url, &hs.registration);
+        let config_path = config.write_for(dir.path(), &stand_in.url, hs);
         directory_sync(&config_path);
         let bridge =
             Process::start_logging(&config_path, dir.path().join("bridge.log"), &log_filter())

@@ -27,7 +27,7 @@ pub async fn file_rows(hs: &Synapse, lanes: usize, file_mb: usize, table: &mut T
     let sim = simulator(&mut config).await;
     let fleet = Fleet::new(&sim, lanes, dir.path(), &desk);
     config.directory = fleet.directory_config(0);
-    let config_path = config.write_for(dir.path(), &stand_in.url, &hs.registration);
+    let config_path = config.write_for(dir.path(), &stand_in.url, hs);
     directory_sync(&config_path);
     let storing =
         Process::start_logging(&config_path, dir.path().join("storing.log"), &log_filter()).await;
@@ -47,7 +47,7 @@ pub async fn file_rows(hs: &Synapse, lanes: usize, file_mb: usize, table: &mut T
     storing.terminate();
 
     config.inbox_workers = lanes;
-    let config_path = config.write_for(dir.path(), &stand_in.url, &hs.registration);
+    let config_path = config.write_for(dir.path(), &stand_in.url, hs);
     let started = Instant::now();
     let bridge =
         Process::start_logging(&config_path, dir.path().join("bridge.log"), &log_filter()).await;

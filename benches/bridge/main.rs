@@ -539,7 +539,7 @@ async fn stand_in_rows(
     let fleet = Fleet::new(&sim, n, dir.path(), &desk);
     // No schedule: the syncs below are the CLI's, timed one by one.
     config.directory = fleet.directory_config(0);
-    let config_path = config.write_for(dir.path(), &stand_in.url, &hs.registration);
+    let config_path = config.write_for(dir.path(), &stand_in.url, hs);
 
     let (took, _) = directory_sync(&config_path);
     table.row(

@@ -14,7 +14,7 @@ use threema_gateway_sim::{SimConfig, Simulator};
 
 use super::{
     db::TestDb,
-    synapse::{DOMAIN, Synapse, SynapseGuard, appservice_port, path_str, wait_for},
+    synapse::{DOMAIN, Synapse, SynapseGuard, path_str, wait_for},
 };
 
 /// Values that are secrets in the config; tests check they never reach a log.
@@ -47,6 +47,9 @@ pub struct TestConfig {
     pub threema_extra: String,
     /// More top-level sections (e.g. `broadcast:`), as YAML.
     pub sections: String,
+    /// The homeserver a [`Harness`] holds, set before its tweak runs (a proxy in front of it
+    /// needs its address).
+    pub synapse: Option<&'static Synapse>,
 }
 
 impl TestConfig {
@@ -67,7 +70,20 @@ impl TestConfig {
             directory: String::new(),
             threema_extra: String::new(),
             sections: String::new(),
+            synapse: None,
         }
+    }
+
+    /// The homeserver the [`Harness`] holds.
+    pub fn synapse(&self) -> &'static Synapse {
+        self.synapse.expect("set by the Harness before its tweak")
+    }
+
+    /// Gives the bridge admin rights on that homeserver (`synapse_admin:`).
+    pub fn with_synapse_admin(&mut self) {
+        let token = &self.synapse().admin_token;
+        self.sections
+            .push_str(&format!("synapse_admin:\n  token: \"{token}\"\n"));
     }
 
     /// Starts the Gateway simulator for this bridge (its key, 1/100 of the real delays, then
@@ -93,12 +109,14 @@ impl TestConfig {
     /// Writes `config.yaml` into `dir` for the shared test homeserver.
     pub fn write(&self, dir: &Path, synapse: &Synapse) -> PathBuf {
         let url = self.homeserver_url.as_deref().unwrap_or(&synapse.url);
-        self.write_for(dir, url, &synapse.registration)
+        self.write_for(dir, url, synapse)
     }
 
-    /// Writes `config.yaml` into `dir` for the homeserver at `url`.
-    pub fn write_for(&self, dir: &Path, url: &str, registration: &Path) -> PathBuf {
-        let port = appservice_port();
+    /// Writes `config.yaml` into `dir` for the homeserver at `url` (`synapse` itself or a
+    /// stand-in for it), which pushes to `synapse`'s appservice port.
+    pub fn write_for(&self, dir: &Path, url: &str, synapse: &Synapse) -> PathBuf {
+        let registration = &synapse.registration;
+        let port = synapse.appservice_port;
         let yaml = format!(
             r#"homeserver:
   url: {hs}
@@ -240,7 +258,7 @@ impl Process {
         let mut process = Process {
             child,
             log,
-            base_url: format!("http://127.0.0.1:{}", appservice_port()),
+            base_url: format!("http://{}", appservice_url_host(config_path)),
         };
         let url = format!("{}/ready", process.base_url);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -345,6 +363,7 @@ impl Harness {
         let guard = super::synapse::acquire().await;
         let dir = tempfile::tempdir().unwrap();
         let mut config = TestConfig::new(db.url());
+        config.synapse = Some(guard.synapse);
         let sim = match with_simulator {
             true => Some(config.start_simulator(|_| {}).await),
             false => None,
@@ -403,4 +422,14 @@ impl Harness {
         self.running.stop().await;
         self.db.cleanup().await;
     }
+}
+
+/// Where the homeserver reaches the bridge of `config_path` (`appservice.url`'s host and port).
+fn appservice_url_host(config_path: &Path) -> String {
+    let config: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(config_path).unwrap()).unwrap();
+    let url = config["appservice"]["url"]
+        .as_str()
+        .expect("appservice.url");
+    url.trim_start_matches("http://").to_owned()
 }

@@ -1,6 +1,8 @@
-//! A real Synapse for integration tests, started once per test run by `scripts/synapse` and
-//! shared by every test binary. The homeserver pushes to one appservice URL, so tests that run a
-//! bridge hold [`SynapseGuard`] (a cross-process lock) while they do.
+//! Real Synapses for integration tests, started on first use by `scripts/synapse` and shared by
+//! every test binary. A homeserver pushes to one appservice URL, so a test that runs a bridge
+//! holds one homeserver ([`SynapseGuard`], a cross-process lock) while it does; with
+//! `TEST_HOMESERVERS` of them (2 by default) that many such tests run at once. Most of a test's
+//! time is waiting on a homeserver that is mostly idle, so two halve the suite on two cores.
 
 use std::{
     collections::HashMap,
@@ -18,15 +20,32 @@ pub const DOMAIN: &str = "dispatch.test";
 /// The password of every test user.
 pub const PASSWORD: &str = "test-password";
 
-/// Ports of the test homeserver and of the bridge under test (the registration's URL).
-pub fn synapse_port() -> u16 {
-    env_port("TEST_SYNAPSE_PORT", 18008)
-}
-pub fn appservice_port() -> u16 {
-    env_port("TEST_APPSERVICE_PORT", 29328)
+/// At most this many homeservers (`TEST_HOMESERVERS`).
+const MAX_HOMESERVERS: usize = 4;
+
+fn homeservers() -> usize {
+    env_number("TEST_HOMESERVERS", 2).clamp(1, MAX_HOMESERVERS as u64) as usize
 }
 
-fn env_port(name: &str, default: u16) -> u16 {
+/// Ports of homeserver `slot` and of the bridge it pushes to (its registration's URL):
+/// `TEST_SYNAPSE_PORT` and `TEST_APPSERVICE_PORT` for the first, `…_PORT_1` and so on for the
+/// others (by default the first's plus the slot).
+fn synapse_port(slot: usize) -> u16 {
+    slot_port("TEST_SYNAPSE_PORT", 18008, slot)
+}
+fn appservice_port(slot: usize) -> u16 {
+    slot_port("TEST_APPSERVICE_PORT", 29328, slot)
+}
+
+fn slot_port(name: &str, default: u16, slot: usize) -> u16 {
+    let base = env_number(name, u64::from(default)) as u16;
+    match slot {
+        0 => base,
+        n => env_number(&format!("{name}_{n}"), u64::from(base) + n as u64) as u16,
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .and_then(|p| p.parse().ok())
@@ -37,11 +56,20 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `TEST_SYNAPSE_DIR` (default `target/test-synapse`): the bench keeps its own.
-fn harness_dir() -> PathBuf {
-    std::env::var_os("TEST_SYNAPSE_DIR")
+/// `TEST_SYNAPSE_DIR` (default `target/test-synapse`) for the first homeserver, with `-1`,
+/// `-2`… for the others; the bench keeps its own.
+fn harness_dir(slot: usize) -> PathBuf {
+    let first = std::env::var_os("TEST_SYNAPSE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target/test-synapse"))
+        .unwrap_or_else(|| repo_root().join("target/test-synapse"));
+    match slot {
+        0 => first,
+        n => {
+            let mut name = first.file_name().unwrap().to_owned();
+            name.push(format!("-{n}"));
+            first.with_file_name(name)
+        }
+    }
 }
 
 /// A localpart no other test uses.
@@ -54,35 +82,48 @@ pub struct Synapse {
     pub registration: PathBuf,
     pub admin_token: String,
     pub log: PathBuf,
+    /// Where this homeserver pushes transactions: the bridge under test listens here.
+    pub appservice_port: u16,
+    slot: usize,
 }
 
-/// Held for the length of a test that runs a bridge: one bridge at a time owns the port.
+/// Held for the length of a test that runs a bridge: one bridge at a time owns a homeserver.
 pub struct SynapseGuard {
     _lock: File,
     pub synapse: &'static Synapse,
 }
 
-static SYNAPSE: OnceLock<Synapse> = OnceLock::new();
+static SYNAPSES: [OnceLock<Synapse>; MAX_HOMESERVERS] =
+    [const { OnceLock::new() }; MAX_HOMESERVERS];
 
-/// Waits for the lock, then makes sure Synapse runs with the test registration.
+/// Waits for a free homeserver, then makes sure it runs with the test registration.
 pub async fn acquire() -> SynapseGuard {
-    let lock = tokio::task::spawn_blocking(|| {
-        std::fs::create_dir_all(repo_root().join("target")).unwrap();
-        let file = File::create(harness_dir().with_extension("bridge.lock")).unwrap();
-        file.lock_exclusive().unwrap();
-        file
-    })
-    .await
-    .unwrap();
-    let synapse = match SYNAPSE.get() {
+    let (slot, lock) = loop {
+        let free = tokio::task::spawn_blocking(|| {
+            std::fs::create_dir_all(repo_root().join("target")).unwrap();
+            (0..homeservers()).find_map(|slot| {
+                let file = File::create(harness_dir(slot).with_extension("bridge.lock")).unwrap();
+                file.try_lock_exclusive().ok()?.then_some((slot, file))
+            })
+        })
+        .await
+        .unwrap();
+        match free {
+            Some(free) => break free,
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let synapse = match SYNAPSES[slot].get() {
         Some(s) => s,
         None => {
-            let s = tokio::task::spawn_blocking(start).await.unwrap();
+            let s = tokio::task::spawn_blocking(move || start(slot))
+                .await
+                .unwrap();
             let s = Synapse {
                 admin_token: admin_login(&s.url).await,
                 ..s
             };
-            SYNAPSE.get_or_init(|| s)
+            SYNAPSES[slot].get_or_init(|| s)
         }
     };
     SynapseGuard {
@@ -93,11 +134,11 @@ pub async fn acquire() -> SynapseGuard {
 
 /// The registration every test bridge uses: generated once by the real binary (so Synapse
 /// loading it is itself the test that `generate-registration` output is accepted).
-fn test_registration() -> PathBuf {
-    let dir = harness_dir().with_extension("registration");
+fn test_registration(slot: usize) -> PathBuf {
+    let dir = harness_dir(slot).with_extension("registration");
     std::fs::create_dir_all(&dir).unwrap();
     let registration = dir.join("registration.yaml");
-    let url = format!("http://127.0.0.1:{}", appservice_port());
+    let url = format!("http://127.0.0.1:{}", appservice_port(slot));
     // Generated anew when the appservice port changed since the last run.
     let current = std::fs::read_to_string(&registration).unwrap_or_default();
     if !current.contains(&format!("url: {url}\n")) {
@@ -125,12 +166,12 @@ fn test_registration() -> PathBuf {
     registration
 }
 
-fn start() -> Synapse {
-    let registration = test_registration();
+fn start(slot: usize) -> Synapse {
+    let registration = test_registration(slot);
     let out = Command::new(repo_root().join("scripts/synapse"))
         .arg("up")
-        .args(["--dir", harness_dir().to_str().unwrap()])
-        .args(["--port", &synapse_port().to_string()])
+        .args(["--dir", harness_dir(slot).to_str().unwrap()])
+        .args(["--port", &synapse_port(slot).to_string()])
         .args(["--registration", registration.to_str().unwrap()])
         .output()
         .expect("scripts/synapse runs");
@@ -150,6 +191,8 @@ fn start() -> Synapse {
         registration,
         admin_token: String::new(),
         log: PathBuf::from(&env["SYNAPSE_LOG"]),
+        appservice_port: appservice_port(slot),
+        slot,
     }
 }
 
@@ -199,10 +242,11 @@ impl Synapse {
     /// Stops the homeserver (an outage); [`Synapse::restart`] brings it back on the same port
     /// with the same database.
     pub async fn stop(&self) {
-        let out = tokio::task::spawn_blocking(|| {
+        let slot = self.slot;
+        let out = tokio::task::spawn_blocking(move || {
             Command::new(repo_root().join("scripts/synapse"))
                 .arg("down")
-                .args(["--dir", harness_dir().to_str().unwrap()])
+                .args(["--dir", harness_dir(slot).to_str().unwrap()])
                 .output()
                 .expect("scripts/synapse runs")
         })
@@ -212,7 +256,10 @@ impl Synapse {
     }
 
     pub async fn restart(&self) {
-        tokio::task::spawn_blocking(start).await.unwrap();
+        let slot = self.slot;
+        tokio::task::spawn_blocking(move || start(slot))
+            .await
+            .unwrap();
     }
 
     /// Creates (or updates) the account `@localpart` with [`PASSWORD`]; returns its user id.

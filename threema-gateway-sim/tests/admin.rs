@@ -1,6 +1,6 @@
 //! The admin API under /_sim/ as a client in another language would use it.
 
-mod common;
+use crate::common;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use common::{GATEWAY_SK, Receiver};

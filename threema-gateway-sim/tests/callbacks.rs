@@ -1,7 +1,7 @@
 //! The callback engine (§4.3, §9.4): retries after the (scaled) interval, success only on 200,
 //! discard after the last attempt, order with concurrency 1, every attempt recorded.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,7 +1,7 @@
 //! The published test vectors of the reference (§3.4, §4.2, §5.5) against the simulator's
 //! crypto and codec, and the simulator's callback form against vector B's MAC.
 
-mod common;
+use crate::common;
 
 use threema_gateway_sim::{
     SimConfig, UserMessage, UserSpec,

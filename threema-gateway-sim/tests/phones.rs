@@ -1,7 +1,7 @@
 //! The simulated phones (§9.3): what they decode, when they answer, what they send, and the
 //! simulator's deterministic mode and reset.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

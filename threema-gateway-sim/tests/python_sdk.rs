@@ -3,7 +3,7 @@
 //! what a phone sends. The SDK runs in the venv of `scripts/synapse python`; without it the
 //! tests skip with a message, except under `CI=true`, where they fail.
 
-mod common;
+use crate::common;
 
 use std::{io::Write, path::PathBuf, process::Stdio, time::Duration};
 

@@ -2,7 +2,7 @@
 //! what it encrypts arrives decoded on the phone, and what a phone sends passes the SDK's MAC
 //! check and decryption with the same content.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The status-code matrix of §2.1/§3 and the evaluation order of §9.2, over raw HTTP, plus
 //! fault injection including "accept, then never answer".
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

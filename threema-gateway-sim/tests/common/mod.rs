@@ -1,6 +1,5 @@
 //! Shared fixtures: a simulator with fast simulated time, and a callback receiver that records
 //! what it got and answers with scripted statuses.
-#![allow(dead_code)] // each test binary uses a different part
 
 use std::{
     collections::VecDeque,

@@ -13,6 +13,7 @@ use crate::{
         broadcast::BroadcastFanout,
         credits,
         directory::closed_rooms,
+        lifecycle::{due::DueErasures, erase::IdHasher},
         matrix_to_threema::{MatrixInbox, ThreemaOutbox, catch_up},
         prune, queue,
         threema_to_matrix::ThreemaInbox,
@@ -262,6 +263,21 @@ impl Running {
             self.config.retention.inbox,
             shutdown.clone(),
         ));
+        if let (Some(after), Some(admin)) =
+            (self.config.gdpr.erase_after, &self.config.synapse_admin)
+        {
+            let due = DueErasures {
+                store: bridge.store.clone(),
+                matrix: bridge.matrix.clone(),
+                admin: admin.clone(),
+                domain: self.config.homeserver.domain.clone(),
+                hasher: IdHasher::new(&self.config),
+                after,
+                wake: bridge.wakes.erasures.clone(),
+                directory: bridge.wakes.directory.clone(),
+            };
+            tasks.spawn(due.run(shutdown.clone()));
+        }
     }
 }
 

@@ -524,3 +524,136 @@ async fn an_admin_erases_a_driver_from_the_management_room() {
     );
     h.stop().await;
 }
+
+/// `gdpr.erase_after_days`: a driver the directory offboarded is erased by the bridge itself
+/// once that many days have passed (0 here: after the directory's next pass), as `gdpr erase`
+/// would; one under a legal hold is kept.
+#[tokio::test]
+async fn the_bridge_erases_offboarded_drivers_after_erase_after_days_unless_held() {
+    use common::threema::unique_threema_id;
+    use threema_bridge::{
+        bridge::{
+            directory::SyncOptions,
+            lifecycle::{due, erase::IdHasher},
+        },
+        config::Config,
+        store::HoldTarget,
+        threema::ThreemaId,
+    };
+    use threema_gateway_sim::{Behaviour, UserMessage, UserSpec};
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("directory.csv");
+    let t = hex::encode(rand::random::<[u8; 3]>());
+    let drivers = [
+        (format!("E{t}-1"), unique_threema_id('E'), "Elsa Erasmus"),
+        (format!("E{t}-2"), unique_threema_id('E'), "Hanna Hold"),
+    ];
+    let write_csv = |listed: &[(String, String, &str)]| {
+        let mut text =
+            "employee_id,display_name,role,active,threema_id,matrix_id,depot,vehicle,leave_date\n"
+                .to_owned();
+        for (employee, id, name) in listed {
+            text.push_str(&format!("{employee},{name},driver,true,{id},,North,1,\n"));
+        }
+        std::fs::write(&csv, text).unwrap();
+    };
+    write_csv(&drivers);
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.directory = format!(
+            "  csv: {}\n  check_seconds: 3600\n  sync_interval_seconds: 0\n",
+            csv.display()
+        );
+        c.with_synapse_admin();
+        c.sections.push_str("gdpr:\n  erase_after_days: 0\n");
+    })
+    .await;
+    let store = &h.bridge.store;
+    // No timers in this config: the test says when the directory is read.
+    h.bridge
+        .directory
+        .sync(SyncOptions::default())
+        .await
+        .expect("sync runs");
+    let mut rooms = Vec::new();
+    for (_, id, name) in &drivers {
+        sim.add_user(
+            UserSpec::new(id)
+                .nickname(name)
+                .behaviour(Behaviour::silent()),
+        );
+        sim.send_from_user(id, UserMessage::text("Guten Morgen"))
+            .await
+            .unwrap();
+        let portal = common::synapse::wait_for("the driver's portal", WAIT, || async {
+            store.portal_by_threema_id(id).await.unwrap()
+        })
+        .await;
+        rooms.push(portal.room_id.to_string());
+    }
+    let (held_employee, held_id, _) = &drivers[1];
+    let held = ThreemaId::parse(held_id).unwrap();
+    store
+        .hold_set(&HoldTarget::Driver(held), "dispute", None, "cli:dpo")
+        .await
+        .unwrap()
+        .expect("a new hold");
+
+    // Both leave the company: the directory offboards them, the bridge erases the one it may.
+    write_csv(&[]);
+    let force = SyncOptions {
+        force: true, // every driver gone at once trips the safety stop otherwise
+        ..SyncOptions::default()
+    };
+    h.bridge.directory.sync(force).await.expect("sync runs");
+    let (erased_employee, erased_id, _) = &drivers[0];
+    // The audit entry is the erasure's last step.
+    common::synapse::wait_for("the offboarded driver erased", WAIT, || async {
+        let audit = store.audit_recent(None, 20).await.unwrap();
+        audit
+            .iter()
+            .any(|e| e.action == "gdpr.erased" && e.actor == due::ACTOR)
+            .then_some(())
+    })
+    .await;
+    let room = admin_get(&h, &format!("v1/rooms/{}", encoded(&rooms[0]))).await;
+    assert_eq!(room.0, 404, "the portal is purged");
+    assert!(
+        store
+            .portal_by_threema_id(erased_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let names = [erased_id.as_str(), erased_employee, "Elsa Erasmus"];
+    let left = mentions(&h.config.db_url, &names).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // The held one is due too, and kept: a pass run now finds her held, and nothing else.
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = Config::load(&h.config.write(config_dir.path(), h.synapse)).unwrap();
+    let pass = due::DueErasures {
+        store: store.clone(),
+        matrix: h.bridge.matrix.clone(),
+        admin: config.synapse_admin.clone().expect("set"),
+        domain: config.homeserver.domain.clone(),
+        hasher: IdHasher::new(&config),
+        after: std::time::Duration::ZERO,
+        wake: Default::default(),
+        directory: Default::default(),
+    }
+    .once()
+    .await
+    .unwrap();
+    assert_eq!(pass, due::Pass { erased: 0, held: 1 });
+    assert_eq!(
+        admin_get(&h, &format!("v1/rooms/{}", encoded(&rooms[1])))
+            .await
+            .0,
+        200
+    );
+    assert!(store.portal_by_threema_id(held_id).await.unwrap().is_some());
+    assert!(store.employee_by_id(held_employee).await.unwrap().is_some());
+    h.stop().await;
+}

@@ -19,4 +19,6 @@ pub struct Wakes {
     pub board: Arc<Notify>,
     /// The rooms should be brought in line with the directory (SCIM, a new portal).
     pub directory: Arc<Notify>,
+    /// A directory pass ran: an offboarded driver may be due for erasure.
+    pub erasures: Arc<Notify>,
 }

@@ -22,7 +22,8 @@ pub mod raw;
 pub use permissions::{Level, Permissions};
 pub use raw::{
     ENV_PREFIX, RawAppservice, RawBridge, RawBroadcast, RawConfig, RawDatabase, RawDirectory,
-    RawDriver, RawHomeserver, RawHttpSource, RawLogging, RawRetention, RawSynapseAdmin, RawThreema,
+    RawDriver, RawGdpr, RawHomeserver, RawHttpSource, RawLogging, RawRetention, RawSynapseAdmin,
+    RawThreema,
 };
 
 /// The validated configuration the bridge runs with.
@@ -36,6 +37,7 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub broadcast: BroadcastConfig,
     pub retention: RetentionConfig,
+    pub gdpr: GdprConfig,
     /// Admin rights on the homeserver (`synapse_admin:`); without them, what needs them is off.
     pub synapse_admin: Option<SynapseAdmin>,
     pub logging: LoggingConfig,
@@ -67,6 +69,13 @@ pub struct RetentionConfig {
     /// Handled inbox rows: the memory of what was already seen (a replayed transaction or
     /// callback is recognised within it) and a failed item's raw payload for an operator.
     pub inbox: std::time::Duration,
+}
+
+/// What data protection asks of the bridge by itself (`gdpr:`).
+#[derive(Debug, Clone, Default)]
+pub struct GdprConfig {
+    /// Drivers offboarded longer ago than this are erased (`None`: only by `gdpr erase`).
+    pub erase_after: Option<std::time::Duration>,
 }
 
 /// Broadcasts (`broadcast:`): how they are confirmed, how fast they fan out, when the desk is

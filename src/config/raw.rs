@@ -28,15 +28,27 @@ pub const ENV_PREFIX: &str = "THREEMA_BRIDGE__";
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
+    #[serde(deserialize_with = "null_is_default")]
     pub homeserver: RawHomeserver,
+    #[serde(deserialize_with = "null_is_default")]
     pub appservice: RawAppservice,
+    #[serde(deserialize_with = "null_is_default")]
     pub threema: RawThreema,
+    #[serde(deserialize_with = "null_is_default")]
     pub database: RawDatabase,
+    #[serde(deserialize_with = "null_is_default")]
     pub bridge: RawBridge,
+    #[serde(deserialize_with = "null_is_default")]
     pub directory: RawDirectory,
+    #[serde(deserialize_with = "null_is_default")]
     pub broadcast: RawBroadcast,
+    #[serde(deserialize_with = "null_is_default")]
     pub retention: RawRetention,
+    #[serde(deserialize_with = "null_is_default")]
+    pub gdpr: RawGdpr,
+    #[serde(deserialize_with = "null_is_default")]
     pub synapse_admin: RawSynapseAdmin,
+    #[serde(deserialize_with = "null_is_default")]
     pub logging: RawLogging,
 }
 
@@ -54,6 +66,14 @@ pub struct RawSynapseAdmin {
 #[serde(default, deny_unknown_fields)]
 pub struct RawRetention {
     pub inbox_days: Option<f64>,
+}
+
+/// `gdpr:`: what data protection asks of the bridge by itself.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawGdpr {
+    /// Offboarded drivers are erased this many days after they left (absent: never by itself).
+    pub erase_after_days: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -217,6 +237,16 @@ pub struct RawLogging {
     pub format: Option<String>,
 }
 
+/// A section written with every key commented out (`gdpr:` and nothing under it, as in the
+/// example config) is YAML's null: it means the section's defaults, not a parse error.
+fn null_is_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 impl RawConfig {
     /// Reads the YAML file and applies environment overrides.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -239,6 +269,23 @@ impl RawConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An operator starts from the example: every section of it, its keys commented out or
+    /// not, is read (what it lacks is for validation to say).
+    #[test]
+    fn the_example_config_is_read() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/config.example.yaml");
+        let raw = RawConfig::load(&example).expect("the example parses");
+        assert!(raw.synapse_admin.token.is_none());
+        assert!(raw.gdpr.erase_after_days.is_none());
+        let empty = "synapse_admin:\ngdpr:\nretention:\n";
+        let dir = std::env::temp_dir().join(format!("raw-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("c.yaml"), empty).unwrap();
+        let raw = RawConfig::load(&dir.join("c.yaml")).expect("empty sections parse");
+        assert!(raw.retention.inbox_days.is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn raw_threema_debug_hides_secrets() {

@@ -135,6 +135,20 @@ impl Store {
         .transpose()
     }
 
+    /// The employees the directory removed at or before `cutoff` (Unix ms), longest gone first.
+    pub async fn employees_removed_before(&self, cutoff: i64) -> Result<Vec<String>, StoreError> {
+        sqlx::query(
+            "SELECT employee_id FROM employee WHERE removed_at <= $1 \
+             ORDER BY removed_at, employee_id",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| Ok(row.try_get("employee_id")?))
+        .collect()
+    }
+
     /// Writes a source's changes and their audit entries in one transaction: all or nothing.
     pub async fn employees_apply(
         &self,

@@ -50,6 +50,8 @@ pub struct Directory {
     notices: Arc<Notices>,
     /// Rung when the rooms should follow the stored directory (SCIM, a new portal).
     wake: Arc<Notify>,
+    /// Rung after each pass: someone offboarded may be due for erasure.
+    passed: Arc<Notify>,
     /// One sync at a time; closing the rooms at startup waits for it too, since both change
     /// power levels and either would undo the other's change.
     lock: Mutex<()>,
@@ -79,6 +81,7 @@ impl Directory {
             portals,
             notices,
             wake: wakes.directory.clone(),
+            passed: wakes.erasures.clone(),
             lock: Mutex::new(()),
         }
     }

@@ -153,6 +153,7 @@ impl Directory {
         if let Err(e) = self.remove_unpermitted().await {
             tracing::warn!(error = %e, "cannot remove members who may not be in a room");
         }
+        self.passed.notify_one();
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! keep what they cover from erasure and pruning ([`holds`]). These need only the store, so the
 //! CLI runs them without a homeserver; the management room offers the same verbs to admins.
 
+pub mod due;
 pub mod erase;
 pub mod holds;
 pub mod subject;

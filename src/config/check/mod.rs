@@ -13,9 +13,9 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::{
-    AppserviceConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, HomeserverConfig,
-    LoggingConfig, RawAppservice, RawConfig, RawDatabase, RawLogging, RawRetention,
-    RetentionConfig, directory, permissions,
+    AppserviceConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, GdprConfig,
+    HomeserverConfig, LoggingConfig, RawAppservice, RawConfig, RawDatabase, RawGdpr, RawLogging,
+    RawRetention, RetentionConfig, directory, permissions,
 };
 use crate::registration::Registration;
 
@@ -148,14 +148,10 @@ impl Config {
         );
         let as_token = appservice.as_ref().map(|a| &a.registration.as_token);
         let synapse_admin = synapse_admin::check(&mut c, &raw, as_token);
-        let deactivate_dispatchers = matches!(synapse_admin, Some(Some(_)));
-        let directory = directory::check(
-            &mut c,
-            &raw.directory,
-            domain.as_deref(),
-            deactivate_dispatchers,
-        );
+        let has_admin = matches!(synapse_admin, Some(Some(_)));
+        let directory = directory::check(&mut c, &raw.directory, domain.as_deref(), has_admin);
         let retention = retention(&mut c, &raw.retention);
+        let gdpr = gdpr(&mut c, &raw.gdpr, has_admin);
         let logging = logging(&mut c, &raw.logging);
 
         if !c.problems.is_empty() {
@@ -175,6 +171,7 @@ impl Config {
             directory: directory.ok_or_else(missing)?,
             broadcast: broadcast.ok_or_else(missing)?,
             retention: retention.ok_or_else(missing)?,
+            gdpr: gdpr.ok_or_else(missing)?,
             synapse_admin: synapse_admin.ok_or_else(missing)?,
             logging: logging.ok_or_else(missing)?,
             warnings: c.warnings,
@@ -194,6 +191,28 @@ fn retention(c: &mut Checker, raw: &RawRetention) -> Option<RetentionConfig> {
     }
     Some(RetentionConfig {
         inbox: std::time::Duration::from_secs_f64(days * 86_400.0),
+    })
+}
+
+/// Erasing goes through the homeserver's admin API, so erasing by itself needs admin rights.
+fn gdpr(c: &mut Checker, raw: &RawGdpr, has_admin: bool) -> Option<GdprConfig> {
+    let Some(days) = raw.erase_after_days else {
+        return Some(GdprConfig::default());
+    };
+    if !(0.0..=3650.0).contains(&days) {
+        return c.fail(
+            "gdpr.erase_after_days",
+            format!("{days} is not a number of days from 0 to 3650"),
+        );
+    }
+    if !has_admin {
+        return c.fail(
+            "gdpr.erase_after_days",
+            "erasing needs admin rights on the homeserver: set synapse_admin",
+        );
+    }
+    Some(GdprConfig {
+        erase_after: Some(std::time::Duration::from_secs_f64(days * 86_400.0)),
     })
 }
 
@@ -342,5 +361,36 @@ mod tests {
             assert_eq!(kept, None);
             assert_eq!(problems[0].key, "retention.inbox_days", "{days}");
         }
+    }
+
+    #[test]
+    fn erasing_after_offboarding_is_a_number_of_days_and_needs_admin_rights() {
+        let check = |days: Option<f64>, has_admin: bool| {
+            let mut c = Checker {
+                base_dir: PathBuf::new(),
+                problems: Vec::new(),
+                warnings: Vec::new(),
+            };
+            let raw = RawGdpr {
+                erase_after_days: days,
+            };
+            let gdpr = gdpr(&mut c, &raw, has_admin);
+            let problems: Vec<_> = c.problems.into_iter().map(|p| p.key).collect();
+            (gdpr.map(|g| g.erase_after.map(|d| d.as_secs())), problems)
+        };
+        assert_eq!(check(None, false), (Some(None), vec![]));
+        assert_eq!(check(Some(0.0), true), (Some(Some(0)), vec![]));
+        assert_eq!(check(Some(30.0), true), (Some(Some(30 * 86_400)), vec![]));
+        for days in [-1.0, 3651.0, f64::NAN] {
+            assert_eq!(
+                check(Some(days), true),
+                (None, vec!["gdpr.erase_after_days".to_owned()]),
+                "{days}"
+            );
+        }
+        assert_eq!(
+            check(Some(30.0), false),
+            (None, vec!["gdpr.erase_after_days".to_owned()])
+        );
     }
 }

@@ -464,6 +464,37 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
     h.stop().await;
 }
 
+/// The events of the bot's and of `ghost`'s, in every room the bot is in (edits included),
+/// whose content mentions any of `needles` (case-insensitive).
+async fn bridge_events_naming(
+    h: &Harness,
+    ghost: &str,
+    needles: &[&str],
+) -> Vec<serde_json::Value> {
+    let bot = h.synapse.appservice_bot();
+    let mut found = Vec::new();
+    for room in bot.joined_rooms().await {
+        for event in bot.timeline(&room).await {
+            let sender = event["sender"].as_str().unwrap_or_default();
+            let content = event["content"].to_string().to_lowercase();
+            if (sender == bot.user_id || sender == ghost)
+                && needles.iter().any(|n| content.contains(&n.to_lowercase()))
+            {
+                found.push(event);
+            }
+        }
+    }
+    found
+}
+
+/// The line of an erasure's report on the events outside the portal.
+fn elsewhere(report: &str) -> &str {
+    report
+        .lines()
+        .find(|l| l.contains("homeserver events elsewhere:"))
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn an_admin_erases_a_driver_from_the_management_room() {
     use common::threema::add_phone;
@@ -491,12 +522,20 @@ async fn an_admin_erases_a_driver_from_the_management_room() {
     desk.wait_messages(&room, 1, WAIT).await;
 
     let desk_dm = management_room(&desk).await;
+    // The bot names her in the desk's management room.
+    let found = ask(&desk, &desk_dm, "find Mara").await;
+    assert!(found.contains("Mara Management"), "{found}");
+    let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
+    let needles = [driver.as_str(), "Mara Management"];
+    assert!(!bridge_events_naming(&h, &ghost, &needles).await.is_empty());
     let refused = ask(&desk, &desk_dm, &format!("erase {driver}")).await;
     assert_eq!(refused, "Only bridge admins may do that.");
     let admin_dm = management_room(&admin).await;
     let preview = ask(&admin, &admin_dm, &format!("erase {driver} --dry-run")).await;
     assert!(
-        preview.starts_with("Would erase:") && preview.contains("bridge table portal: 1 row(s)"),
+        preview.starts_with("Would erase:")
+            && preview.contains("bridge table portal: 1 row(s)")
+            && elsewhere(&preview).contains(r#""redacted":1,"#),
         "{preview}"
     );
     assert_eq!(
@@ -507,6 +546,12 @@ async fn an_admin_erases_a_driver_from_the_management_room() {
     );
     let done = ask(&admin, &admin_dm, &format!("erase {driver}")).await;
     assert!(done.starts_with("Erased (tombstone"), "{done}");
+    // Nothing the bridge posted anywhere names her any more; what the desk wrote stays.
+    let left = bridge_events_naming(&h, &ghost, &needles).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert!(elsewhere(&done).contains(r#""redacted":1,"#), "{done}");
+    let asked = desk.messages(&desk_dm).await;
+    assert!(asked.iter().any(|m| m["content"]["body"] == "find Mara"));
     assert_eq!(
         admin_get(&h, &format!("v1/rooms/{}", encoded(&room)))
             .await

@@ -2,9 +2,9 @@
 //! directory uses.
 
 use ruma::{
-    EventId, OwnedEventId, RoomId, UserId,
+    EventId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId,
     api::client::{
-        membership::kick_user,
+        membership::{joined_rooms, kick_user},
         message::get_message_events,
         state::{get_state_event_for_key, send_state_event},
     },
@@ -159,16 +159,9 @@ impl MatrixClient {
         sender: &UserId,
         limit: u32,
     ) -> Result<Vec<Value>, MatrixError> {
-        use ruma::api::client::filter::RoomEventFilter;
-        let mut request = get_message_events::v3::Request::new(
-            room_id.to_owned(),
-            ruma::api::Direction::Backward,
-        );
-        request.limit = limit.into();
-        let mut filter = RoomEventFilter::default();
-        filter.senders = Some(vec![sender.to_owned()]);
-        request.filter = filter;
-        let response = self.send(request, None).await?;
+        let response = self
+            .timeline_page_of(room_id, &[sender.to_owned()], None, limit)
+            .await?;
         Ok(response
             .chunk
             .iter()
@@ -194,6 +187,34 @@ impl MatrixClient {
                     .as_str()
                     .and_then(|id| EventId::parse(id).ok())
             }))
+    }
+
+    /// The rooms the bot is joined to.
+    pub async fn joined_rooms(&self) -> Result<Vec<OwnedRoomId>, MatrixError> {
+        let request = joined_rooms::v3::Request::new();
+        Ok(self.send(request, None).await?.joined_rooms)
+    }
+
+    /// One page of what `senders` sent in a room, newest first, from `from` (a token of the
+    /// page before) or from the end.
+    pub async fn timeline_page_of(
+        &self,
+        room_id: &RoomId,
+        senders: &[OwnedUserId],
+        from: Option<&str>,
+        limit: u32,
+    ) -> Result<get_message_events::v3::Response, MatrixError> {
+        use ruma::api::client::filter::RoomEventFilter;
+        let mut request = get_message_events::v3::Request::new(
+            room_id.to_owned(),
+            ruma::api::Direction::Backward,
+        );
+        request.from = from.map(str::to_owned);
+        request.limit = limit.into();
+        let mut filter = RoomEventFilter::default();
+        filter.senders = Some(senders.to_vec());
+        request.filter = filter;
+        self.send(request, None).await
     }
 
     /// One page of a room's timeline, newest first, from `from` (a token of the page before)

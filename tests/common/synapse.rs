@@ -437,6 +437,41 @@ impl MatrixUser {
         events
     }
 
+    /// Every event of the room's timeline this user can see, oldest first.
+    pub async fn timeline(&self, room_id: &str) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut from = String::new();
+        loop {
+            let path =
+                format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=1000{from}");
+            let page = self.call(reqwest::Method::GET, &path, None).await;
+            let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
+            events.extend(chunk.iter().cloned());
+            match page["end"].as_str() {
+                Some(end) if !chunk.is_empty() => from = format!("&from={end}"),
+                _ => break,
+            }
+        }
+        events.reverse();
+        events
+    }
+
+    pub async fn joined_rooms(&self) -> Vec<String> {
+        let joined = self
+            .call(
+                reqwest::Method::GET,
+                "/_matrix/client/v3/joined_rooms",
+                None,
+            )
+            .await;
+        joined["joined_rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap().to_owned())
+            .collect()
+    }
+
     pub async fn state(&self, room_id: &str, event_type: &str, state_key: &str) -> Value {
         let state_key: String =
             url::form_urlencoded::byte_serialize(state_key.as_bytes()).collect();

@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use threema_protocol::ThreemaId;
 
-use super::{LifecycleError, Subject, holds, resolve};
+use super::{LifecycleError, Subject, holds, redact, resolve};
 use crate::{
     bridge::BridgeError,
     config::{Config, SynapseAdmin},
@@ -212,6 +212,12 @@ impl Eraser<'_> {
                 .insert("room media".into(), json!(media.len()));
             report.homeserver.insert("room".into(), json!("purged"));
         }
+        let (bot, ghost) = self.bot_and_ghost(target)?;
+        let named = named(target, &bot, &ghost, room.as_deref());
+        let elsewhere = redact::everywhere(self.matrix, &named, "", true)
+            .await
+            .map_err(bridge)?;
+        report.homeserver.insert(ELSEWHERE.into(), elsewhere);
         report
             .homeserver
             .insert("ghost".into(), json!("deactivated, erased"));
@@ -254,8 +260,16 @@ impl Eraser<'_> {
             };
             self.done(tombstone, &mut steps, "room", purged).await?;
         }
-        let ghost = OwnedUserId::try_from(target.ghost.as_str())
-            .map_err(|_| crate::store::StoreError::corrupt("ghost", "user_id"))?;
+        let (bot, ghost) = self.bot_and_ghost(target)?;
+        // While the ghost can still redact its own.
+        if steps.get(ELSEWHERE).is_none() {
+            let named = named(target, &bot, &ghost, room.as_deref());
+            let txn = format!("erase-{tombstone}");
+            let counts = redact::everywhere(self.matrix, &named, &txn, false)
+                .await
+                .map_err(bridge)?;
+            self.done(tombstone, &mut steps, ELSEWHERE, counts).await?;
+        }
         if steps.get("ghost media").is_none() {
             let deleted = match self.matrix.delete_user_media(&ghost, token).await {
                 Ok(n) => n,
@@ -290,6 +304,15 @@ impl Eraser<'_> {
                 .collect();
         }
         Ok(report)
+    }
+
+    fn bot_and_ghost(
+        &self,
+        target: &ErasureTarget,
+    ) -> Result<(OwnedUserId, OwnedUserId), LifecycleError> {
+        let ghost = OwnedUserId::try_from(target.ghost.as_str())
+            .map_err(|_| crate::store::StoreError::corrupt("ghost", "user_id"))?;
+        Ok((ids::bot_user_id(self.domain), ghost))
     }
 
     /// Records `step` as done, here and on the tombstone.
@@ -354,6 +377,34 @@ impl Eraser<'_> {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+}
+
+/// The step that redacts the ghost's and the bot's events outside the portal.
+const ELSEWHERE: &str = "events elsewhere";
+
+/// What names the driver in an event. Names shorter than 4 letters would match too much else.
+fn named<'a>(
+    target: &ErasureTarget,
+    bot: &'a OwnedUserId,
+    ghost: &'a OwnedUserId,
+    portal: Option<&'a ruma::RoomId>,
+) -> redact::Named<'a> {
+    let needles = [&target.threema_id, &target.ghost]
+        .into_iter()
+        .chain(
+            target
+                .names
+                .iter()
+                .filter(|n| n.trim().chars().count() >= 4),
+        )
+        .map(|n| n.trim().to_lowercase())
+        .collect();
+    redact::Named {
+        bot,
+        ghost,
+        portal,
+        needles,
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod due;
 pub mod erase;
 pub mod holds;
+pub mod redact;
 pub mod subject;
 
 pub use subject::{Subject, resolve, resolve_target};

@@ -702,3 +702,211 @@ async fn the_bridge_erases_offboarded_drivers_after_erase_after_days_unless_held
     assert!(store.employee_by_id(held_employee).await.unwrap().is_some());
     h.stop().await;
 }
+
+/// `gdpr.driver_notice` (Art. 13): a driver who writes first gets the privacy notice in answer,
+/// one the desk writes to first gets it before the desk's message, each once; the portal shows
+/// it as the bot's notice; a changed text goes out again, once, before what follows.
+#[tokio::test]
+async fn each_driver_gets_the_privacy_notice_once_per_text_before_anything_else() {
+    use common::threema::add_phone;
+    use threema_gateway_sim::{Behaviour, Decoded, Simulator, UserMessage};
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+    const FIRST: &str =
+        "Datenschutzhinweis: Ihre Nachrichten an die Disposition werden 90 Tage gespeichert.";
+    const CHANGED: &str = "Datenschutzhinweis (neu): 60 Tage.";
+    let texts = |sim: &Simulator, driver: &str| -> Vec<String> {
+        sim.inbox(driver)
+            .into_iter()
+            .filter_map(|m| match m.message {
+                Decoded::Text(text) => Some(text),
+                _ => None,
+            })
+            .collect()
+    };
+    let phone_has = async |sim: &Simulator, driver: &str, n: usize| {
+        common::synapse::wait_for("the phone's messages", WAIT, || async {
+            (texts(sim, driver).len() >= n).then_some(())
+        })
+        .await;
+        texts(sim, driver)
+    };
+
+    let desk_localpart = unique_localpart("desk");
+    let desk_id = format!("@{desk_localpart}:{DOMAIN}");
+    let gdpr = |text: &str| format!("gdpr:\n  driver_notice: \"{text}\"\n");
+    let (mut h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![desk_id.clone()];
+        c.sections.push_str(&gdpr(FIRST));
+    })
+    .await;
+    let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;
+
+    // Nora writes first: the notice answers her, and the desk sees it in her portal.
+    let nora = add_phone(&sim, 'N', "Nora Notice", Behaviour::silent());
+    sim.send_from_user(&nora, UserMessage::text("Hallo"))
+        .await
+        .unwrap();
+    let room = desk.wait_invite(WAIT).await;
+    desk.join(&room).await;
+    assert_eq!(phone_has(&sim, &nora, 1).await, [FIRST]);
+    let shown = desk
+        .wait_message(&room, "the notice in the portal", |m| {
+            m["sender"] == BOT
+                && m["content"]["body"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains(FIRST)
+        })
+        .await;
+    assert_eq!(shown["content"]["msgtype"], "m.notice");
+    // The desk answers, she writes again: no second notice.
+    desk.send_text(&room, "Guten Tag").await;
+    let got = phone_has(&sim, &nora, 2).await;
+    assert!(got[1].ends_with("Guten Tag"), "{got:?}");
+    sim.send_from_user(&nora, UserMessage::text("Danke"))
+        .await
+        .unwrap();
+    desk.wait_messages(&room, 2, WAIT).await;
+    desk.send_text(&room, "Gern").await;
+    let got = phone_has(&sim, &nora, 3).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(got[2].ends_with("Gern"), "{got:?}");
+
+    // Otto is written to first: the notice goes before the desk's message.
+    let otto = add_phone(&sim, 'N', "Otto Offen", Behaviour::silent());
+    let dm = management_room(&desk).await;
+    let started = ask(&desk, &dm, &format!("start {otto}")).await;
+    let otto_room = started
+        .split("https://matrix.to/#/")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("the portal's link")
+        .to_owned();
+    desk.join(&otto_room).await;
+    desk.send_text(&otto_room, "Willkommen").await;
+    let got = phone_has(&sim, &otto, 2).await;
+    assert_eq!(got[0], FIRST, "{got:?}");
+    assert!(got[1].ends_with("Willkommen"), "{got:?}");
+
+    // A new text: Nora gets it once, before the desk's next message.
+    h.config.sections = h.config.sections.replace(&gdpr(FIRST), &gdpr(CHANGED));
+    h.restart(Some(&sim)).await;
+    desk.send_text(&room, "Neue Regeln").await;
+    desk.send_text(&room, "Und noch was").await;
+    let got = phone_has(&sim, &nora, 6).await;
+    assert_eq!(got[3], CHANGED, "{got:?}");
+    assert!(
+        got[4].ends_with("Neue Regeln") && got[5].ends_with("Und noch was"),
+        "{got:?}"
+    );
+    assert_eq!(got.iter().filter(|t| *t == CHANGED).count(), 1, "{got:?}");
+    h.stop().await;
+}
+
+/// The log keeps no personal data: the real binary at debug level, fed a directory with phone
+/// numbers and email addresses and bridging texts both ways, writes neither, nor a message's
+/// words.
+#[tokio::test]
+async fn the_log_at_debug_level_holds_no_phone_number_email_or_message_text() {
+    use common::bridge::{Process, TestConfig};
+    use threema_gateway_sim::{Behaviour, UserMessage, UserSpec};
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+    let guard = common::synapse::acquire().await;
+    let hs = guard.synapse;
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite();
+    let desk_localpart = unique_localpart("desk");
+    let mut config = TestConfig::new(db.url());
+    config.dispatchers = vec![format!("@{desk_localpart}:{DOMAIN}")];
+    let sim = config.start_simulator(|_| {}).await;
+    // One driver found by phone, one by email; the directory has both for each.
+    let t = hex::encode(rand::random::<[u8; 3]>());
+    let phones = [
+        format!("4179{:07}", rand::random::<u32>() % 10_000_000),
+        format!("4178{:07}", rand::random::<u32>() % 10_000_000),
+    ];
+    let emails = [
+        format!("paula.{t}@example.com"),
+        format!("emil.{t}@example.com"),
+    ];
+    let by_phone = common::threema::unique_threema_id('L');
+    let by_email = common::threema::unique_threema_id('L');
+    sim.add_user(
+        UserSpec::new(&by_phone)
+            .phone(&phones[0])
+            .behaviour(Behaviour::silent()),
+    );
+    sim.add_user(
+        UserSpec::new(&by_email)
+            .email(&emails[1])
+            .behaviour(Behaviour::silent()),
+    );
+    let csv = dir.path().join("directory.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "employee_id,display_name,role,active,phone,email,matrix_id\n\
+             L{t}-1,Paula Phone,driver,true,+{},{},\n\
+             L{t}-2,Emil Email,driver,true,,{},\n\
+             L{t}-3,Desk,dispatcher,true,+{},,@{desk_localpart}:{DOMAIN}\n",
+            phones[0], emails[0], emails[1], phones[1]
+        ),
+    )
+    .unwrap();
+    config.directory = format!("  csv: {}\n  check_seconds: 3600\n", csv.display());
+    let config_path = config.write(dir.path(), hs);
+    let log = dir.path().join("bridge.log");
+    let bridge = Process::start(&config_path, log.clone()).await;
+    let desk = Dispatcher::login(hs, &desk_localpart, "Desk").await;
+
+    let words = ["Ladeliste Kiesgrube Nord", "Kennwort Blau bitte"];
+    sim.send_from_user(&by_phone, UserMessage::text(words[0]))
+        .await
+        .unwrap();
+    let store = threema_bridge::store::Store::connect(db.url(), 2)
+        .await
+        .unwrap();
+    let portal = common::synapse::wait_for("the driver's portal", WAIT, || async {
+        store.portal_by_threema_id(&by_phone).await.unwrap()
+    })
+    .await;
+    let room = portal.room_id.to_string();
+    // The directory invites the desk to its space and the portal.
+    common::synapse::wait_for("the desk in the portal", WAIT, || async {
+        desk.try_join(&room).await.then_some(())
+    })
+    .await;
+    desk.send_text(&room, words[1]).await;
+    common::synapse::wait_for("the answer on the phone", WAIT, || async {
+        (!sim.inbox(&by_phone).is_empty()).then_some(())
+    })
+    .await;
+    // The driver found by email was looked up too: the directory's sync has run.
+    common::synapse::wait_for("both drivers looked up", WAIT, || async {
+        let employees = store.employees().await.unwrap();
+        (employees
+            .iter()
+            .filter(|e| e.looked_up_id.is_some())
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await;
+    assert!(bridge.terminate().success());
+
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("DEBUG"), "a debug log:\n{text}");
+    for (what, needle) in [
+        ("a phone number", phones[0].as_str()),
+        ("a phone number", &phones[0][2..]),
+        ("a phone number", phones[1].as_str()),
+        ("an email address", emails[0].as_str()),
+        ("an email address", emails[1].as_str()),
+        ("a driver's words", words[0]),
+        ("a dispatcher's words", words[1]),
+    ] {
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(needle)).collect();
+        assert!(lines.is_empty(), "{what} in the log: {lines:#?}");
+    }
+}

@@ -504,7 +504,11 @@ async fn unknown_senders_wait_in_quarantine_until_a_dispatcher_starts_them() {
     dispatcher.join(&room).await;
     let held = dispatcher
         .wait_message(&room, "the held message", |m| {
-            m["content"]["body"].as_str().unwrap().contains(&stranger)
+            // The quarantine room is the homeserver's, shared with other tests: some of its
+            // posts are redacted (their drivers erased) and have no body.
+            m["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.contains(&stranger))
         })
         .await;
     assert!(

@@ -157,6 +157,7 @@ impl Bridge {
             &wakes,
             &shared,
             receipts.clone(),
+            outbox.clone(),
         ));
         let scim_users = directory::ScimUsers::new(
             shared.store.clone(),

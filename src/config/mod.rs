@@ -76,6 +76,8 @@ pub struct RetentionConfig {
 pub struct GdprConfig {
     /// Drivers offboarded longer ago than this are erased (`None`: only by `gdpr erase`).
     pub erase_after: Option<std::time::Duration>,
+    /// Sent to each driver before anything else, and again when it changes (`None`: none).
+    pub driver_notice: Option<String>,
 }
 
 /// Broadcasts (`broadcast:`): how they are confirmed, how fast they fan out, when the desk is

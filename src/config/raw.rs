@@ -74,6 +74,8 @@ pub struct RawRetention {
 pub struct RawGdpr {
     /// Offboarded drivers are erased this many days after they left (absent: never by itself).
     pub erase_after_days: Option<f64>,
+    /// The privacy notice each driver gets on first contact (GDPR Art. 13).
+    pub driver_notice: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -48,6 +48,7 @@ macro_rules! stored_enum {
 
 mod broadcasts;
 mod directory;
+mod driver_notices;
 mod erasure;
 mod ghosts;
 mod holds;
@@ -73,6 +74,7 @@ pub use broadcasts::{
     Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryRow, NewBroadcast, SendTry,
 };
 pub use directory::{AuditEntry, RoomStateKind, StoredEmployee};
+pub use driver_notices::NoticeState;
 pub use erasure::{ErasedRows, ErasureTarget};
 pub use ghosts::Ghost;
 pub use holds::{Hold, HoldTarget};

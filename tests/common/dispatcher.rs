@@ -159,6 +159,12 @@ impl Dispatcher {
         self.client.join_room_by_id(&room_id).await.expect("join");
     }
 
+    /// Joins if the homeserver lets them (they are invited): whether they are in.
+    pub async fn try_join(&self, room_id: &str) -> bool {
+        let room_id = RoomId::parse(room_id).expect("room id");
+        self.client.join_room_by_id(&room_id).await.is_ok()
+    }
+
     /// Opens the driver's chat the way a dispatcher does: a DM with the bot, `start <driver>`,
     /// then joins the portal it invites to; returns the portal.
     pub async fn start_chat(&self, driver: &str) -> String {

@@ -114,6 +114,8 @@ impl Broadcasts {
         };
         let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload)
             .map_err(|e| BridgeError::BadEvent(format!("broadcast payload: {e}")))?;
+        let portal = ruma::OwnedRoomId::try_from(portal)
+            .map_err(|_| StoreError::corrupt("broadcast_delivery", "portal_room"))?;
         let new = self
             .outbox
             .queue(&items, &driver, &copy, &portal, broadcast.sender.as_str())

@@ -8,6 +8,7 @@
 //! What a row needs before its Gateway call (payload, key, media) is prepared in `prepare`.
 
 mod prepare;
+mod privacy_notice;
 
 use std::{
     collections::HashMap,
@@ -33,6 +34,7 @@ use crate::{
     threema::{ThreemaClient, ThreemaError, ThreemaId},
 };
 use prepare::Prepared;
+use privacy_notice::PrivacyNotice;
 
 /// The outbox: what dispatchers' events became for Threema, queued and sent. It holds the
 /// services a send goes through, not the whole bridge, so what a send can touch is visible here.
@@ -53,6 +55,8 @@ pub struct Outbox {
     wake: Arc<Notify>,
     /// File messages whose blobs are uploaded for many recipients (broadcasts), by file.
     shared_uploads: Mutex<HashMap<String, SharedUpload>>,
+    /// `gdpr.driver_notice`: goes to each driver before anything else.
+    privacy_notice: Option<PrivacyNotice>,
 }
 
 /// When a shared upload was started, and the file message it became.
@@ -81,6 +85,7 @@ impl Outbox {
             send_give_up: config.bridge.send_give_up,
             wake: wakes.outbox.clone(),
             shared_uploads: Mutex::default(),
+            privacy_notice: PrivacyNotice::new(config),
         }
     }
 
@@ -112,22 +117,31 @@ impl Outbox {
             return Ok(Outcome::skipped("nothing to send"));
         }
         let new = self
-            .queue(
-                &items,
-                driver,
-                event_id.as_str(),
-                room_id.as_str(),
-                sender.as_str(),
-            )
+            .queue(&items, driver, event_id.as_str(), room_id, sender.as_str())
             .await?;
         Ok(Outcome::bridged(format!(
             "queued {new} message(s) for {driver}"
         )))
     }
 
-    /// Stores the parts of one event for `driver` and wakes the outbox; how many rows are new
-    /// (queueing the same event again adds none).
+    /// Stores the parts of one event for `driver` in `portal` and wakes the outbox; how many
+    /// rows are new (queueing the same event again adds none). The privacy notice goes first
+    /// if the driver has not had it.
     pub(crate) async fn queue(
+        &self,
+        items: &[Outgoing],
+        driver: &ThreemaId,
+        event_id: &str,
+        portal: &RoomId,
+        sender: &str,
+    ) -> Result<u64, BridgeError> {
+        self.privacy_notice(driver, portal).await?;
+        Ok(self
+            .queue_rows(items, driver, event_id, portal.as_str(), sender)
+            .await?)
+    }
+
+    async fn queue_rows(
         &self,
         items: &[Outgoing],
         driver: &ThreemaId,

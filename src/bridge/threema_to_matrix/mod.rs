@@ -22,7 +22,7 @@ use std::sync::Arc;
 use ruma::{OwnedServerName, OwnedUserId};
 use tokio::sync::Notify;
 
-use super::{Access, Ghosts, Keys, Notices, Portals, Receipts, Wakes, wiring::Shared};
+use super::{Access, Ghosts, Keys, Notices, Outbox, Portals, Receipts, Wakes, wiring::Shared};
 use crate::{
     config::{Config, UnknownSenders},
     matrix::MatrixClient,
@@ -42,6 +42,8 @@ pub struct ThreemaToMatrix {
     notices: Arc<Notices>,
     /// A phone's delivery receipts become the ghost's ✓ and ✓✓.
     receipts: Arc<Receipts>,
+    /// A driver who writes first is answered with the privacy notice.
+    outbox: Arc<Outbox>,
     /// Where the quarantine room's alias lives.
     domain: OwnedServerName,
     unknown_senders: UnknownSenders,
@@ -64,6 +66,7 @@ impl ThreemaToMatrix {
         wakes: &Wakes,
         shared: &Shared,
         receipts: Arc<Receipts>,
+        outbox: Arc<Outbox>,
     ) -> Self {
         let Shared {
             store,
@@ -86,6 +89,7 @@ impl ThreemaToMatrix {
             portals,
             notices,
             receipts,
+            outbox,
             domain: config.homeserver.domain.clone(),
             unknown_senders: config.bridge.unknown_senders,
             erased_ids: crate::bridge::lifecycle::erase::IdHasher::new(config),

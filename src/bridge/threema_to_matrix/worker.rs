@@ -200,7 +200,10 @@ impl ThreemaToMatrix {
             );
         }
         Ok(match self.bridge_incoming(&incoming).await? {
-            Bridged::Event(event_id) => Outcome::bridged(format!("{what} → {event_id}")),
+            Bridged::Event(event_id) => {
+                self.outbox.privacy_notice_in_answer(&incoming.from).await?;
+                Outcome::bridged(format!("{what} → {event_id}"))
+            }
             Bridged::Done(how) => Outcome::bridged(format!("{what}: {how}")),
             Bridged::Skipped(why) => Outcome::skipped(format!("{what}: {why}")),
             Bridged::NotHandled => {

@@ -196,8 +196,18 @@ fn retention(c: &mut Checker, raw: &RawRetention) -> Option<RetentionConfig> {
 
 /// Erasing goes through the homeserver's admin API, so erasing by itself needs admin rights.
 fn gdpr(c: &mut Checker, raw: &RawGdpr, has_admin: bool) -> Option<GdprConfig> {
+    let driver_notice = match raw.driver_notice.as_deref().map(str::trim) {
+        Some("") => c.fail(
+            "gdpr.driver_notice",
+            "is empty: remove the key to send no notice",
+        )?,
+        notice => notice.map(str::to_owned),
+    };
     let Some(days) = raw.erase_after_days else {
-        return Some(GdprConfig::default());
+        return Some(GdprConfig {
+            erase_after: None,
+            driver_notice,
+        });
     };
     if !(0.0..=3650.0).contains(&days) {
         return c.fail(
@@ -213,6 +223,7 @@ fn gdpr(c: &mut Checker, raw: &RawGdpr, has_admin: bool) -> Option<GdprConfig> {
     }
     Some(GdprConfig {
         erase_after: Some(std::time::Duration::from_secs_f64(days * 86_400.0)),
+        driver_notice,
     })
 }
 
@@ -373,6 +384,7 @@ mod tests {
             };
             let raw = RawGdpr {
                 erase_after_days: days,
+                driver_notice: None,
             };
             let gdpr = gdpr(&mut c, &raw, has_admin);
             let problems: Vec<_> = c.problems.into_iter().map(|p| p.key).collect();
@@ -392,5 +404,28 @@ mod tests {
             check(Some(30.0), false),
             (None, vec!["gdpr.erase_after_days".to_owned()])
         );
+    }
+
+    #[test]
+    fn a_driver_notice_is_some_text() {
+        let check = |text: &str| {
+            let mut c = Checker {
+                base_dir: PathBuf::new(),
+                problems: Vec::new(),
+                warnings: Vec::new(),
+            };
+            let raw = RawGdpr {
+                erase_after_days: None,
+                driver_notice: Some(text.into()),
+            };
+            let notice = gdpr(&mut c, &raw, false).map(|g| g.driver_notice);
+            let problems: Vec<_> = c.problems.into_iter().map(|p| p.key).collect();
+            (notice, problems)
+        };
+        assert_eq!(
+            check(" Hinweis \n"),
+            (Some(Some("Hinweis".to_owned())), vec![])
+        );
+        assert_eq!(check(" \n"), (None, vec!["gdpr.driver_notice".to_owned()]));
     }
 }

@@ -33,23 +33,6 @@ fn fleet() -> usize {
 }
 const BOT: &str = "@threemabot:dispatch.test";
 
-/// Opens a DM with the bot and waits for its welcome.
-async fn management_room(desk: &Dispatcher) -> String {
-    let dm = desk.create_room(&[BOT]).await;
-    desk.wait_message(&dm, "the welcome", |m| m["sender"] == BOT)
-        .await;
-    dm
-}
-
-/// The bot's answer to `text` sent in `room` (a reply to it).
-async fn ask(desk: &Dispatcher, room: &str, text: &str) -> String {
-    let asked = desk.send_text(room, text).await;
-    answer_to(desk, room, &asked).await["content"]["body"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn answer_to(desk: &Dispatcher, room: &str, event: &str) -> Value {
     desk.wait_message(room, "the bot's answer", |m| {
         m["sender"] == BOT && m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == event
@@ -59,7 +42,7 @@ async fn answer_to(desk: &Dispatcher, room: &str, event: &str) -> Value {
 
 /// `broadcast <selection>`: the preview, and the broadcast room joined.
 async fn open_broadcast(desk: &Dispatcher, dm: &str, selection: &str) -> (String, String) {
-    let preview = ask(desk, dm, &format!("broadcast {selection}")).await;
+    let preview = desk.ask(dm, &format!("broadcast {selection}")).await;
     let room = preview
         .split("https://matrix.to/#/")
         .nth(1)
@@ -218,7 +201,7 @@ async fn a_broadcast_to_a_fleet_by_attribute_reaches_each_phone_once_and_its_boa
         .expect("the directory syncs");
     assert!(report.failed.is_empty(), "{report}");
 
-    let dm = management_room(&desk).await;
+    let dm = desk.management_room().await;
     let (preview, room) = open_broadcast(&desk, &dm, "shift=late").await;
     assert!(
         preview.contains(&format!("shift=late: {n_late} recipient(s)")),
@@ -318,7 +301,7 @@ async fn a_broadcast_to_a_fleet_by_attribute_reaches_each_phone_once_and_its_boa
     }
 
     // Per recipient with times, and the same as a CSV file.
-    let report = ask(&desk, &room, "!report").await;
+    let report = desk.ask(&room, "!report").await;
     assert_eq!(report.lines().count(), n_late + 1, "{report}");
     assert!(
         report.contains(&format!("({}): received", receivers[0])),
@@ -382,7 +365,7 @@ async fn a_bridge_killed_in_the_middle_of_a_fan_out_sends_to_each_driver_once() 
     let bridge = Process::start(&config_path, log(1)).await;
 
     let desk = Arc::new(Dispatcher::login(hs, &unique_localpart("kill"), "Kim Desk").await);
-    let dm = management_room(&desk).await;
+    let dm = desk.management_room().await;
     let (preview, room) = open_broadcast(&desk, &dm, "all").await;
     assert!(
         preview.contains(&format!("all: {fleet} recipient(s)")),
@@ -515,7 +498,7 @@ async fn a_waiting_broadcast_is_cancelled_by_deleting_it_in_its_own_room() {
     })
     .await;
     let desk = Dispatcher::login(h.synapse, &unique_localpart("cancel"), "Cay Desk").await;
-    let dm = management_room(&desk).await;
+    let dm = desk.management_room().await;
     let selection = drivers.join(", ");
     let (_, room) = open_broadcast(&desk, &dm, &selection).await;
     let (_, other) = open_broadcast(&desk, &dm, &selection).await;
@@ -546,7 +529,7 @@ async fn a_waiting_broadcast_is_cancelled_by_deleting_it_in_its_own_room() {
     .await;
     desk.react(&room, preview["event_id"].as_str().unwrap(), "👍")
         .await;
-    let report = ask(&desk, &room, "!report").await;
+    let report = desk.ask(&room, "!report").await;
     assert!(report.contains("No broadcast here yet"), "{report}");
     for d in &drivers {
         assert_eq!(received(&sim, d, "Feierabend um 16 Uhr"), 0);
@@ -574,11 +557,11 @@ async fn insufficient_credits_are_said_in_the_preview_and_nothing_is_sent() {
     })
     .await;
     let desk = Dispatcher::login(h.synapse, &unique_localpart("poor"), "Pat Desk").await;
-    let dm = management_room(&desk).await;
+    let dm = desk.management_room().await;
     let selection = drivers.join(", ");
 
     sim.set_credits(3);
-    let answer = ask(&desk, &dm, &format!("broadcast {selection}")).await;
+    let answer = desk.ask(&dm, &format!("broadcast {selection}")).await;
     assert!(answer.contains(": 4 recipient(s)"), "{answer}");
     assert!(answer.contains("balance 3"), "{answer}");
     assert!(answer.contains("Not enough credits"), "{answer}");
@@ -598,7 +581,7 @@ async fn insufficient_credits_are_said_in_the_preview_and_nothing_is_sent() {
     desk.react(&room, preview["event_id"].as_str().unwrap(), "👍")
         .await;
     // A command after the 👍 is handled after it (one room, in order): then nothing was sent.
-    let report = ask(&desk, &room, "!report").await;
+    let report = desk.ask(&room, "!report").await;
     assert!(report.contains("No broadcast here yet"), "{report}");
     for d in &drivers {
         assert_eq!(received(&sim, d, "Not for free"), 0);
@@ -619,15 +602,15 @@ async fn insufficient_credits_are_said_in_the_preview_and_nothing_is_sent() {
             .unwrap()
     })
     .await;
-    let listed = ask(&desk, &everyone, "!recipients").await;
+    let listed = desk.ask(&everyone, "!recipients").await;
     assert!(listed.starts_with("4 recipient(s) (frozen)"), "{listed}");
     assert!(!listed.contains(&newcomer), "{listed}");
-    let refreshed = ask(&desk, &everyone, "!refresh").await;
+    let refreshed = desk.ask(&everyone, "!refresh").await;
     assert!(
         refreshed.contains("5 recipient(s) now (1 added, 0 removed)"),
         "{refreshed}"
     );
-    let listed = ask(&desk, &everyone, "!recipients").await;
+    let listed = desk.ask(&everyone, "!recipients").await;
     assert!(
         listed.contains(&format!("• Quinn ({newcomer})")),
         "{listed}"
@@ -656,15 +639,19 @@ async fn acknowledgements_answers_resends_escalation_and_saved_lists() {
     })
     .await;
     let desk = Dispatcher::login(h.synapse, &unique_localpart("ack"), "Dora Desk").await;
-    let dm = management_room(&desk).await;
+    let dm = desk.management_room().await;
 
     let list = format!("crew{}", hex::encode(rand::random::<[u8; 2]>()));
-    let saved = ask(&desk, &dm, &format!("save-list {list} {ann}, {ben}, {cem}")).await;
+    let saved = desk
+        .ask(&dm, &format!("save-list {list} {ann}, {ben}, {cem}"))
+        .await;
     assert!(saved.contains("(3 recipient(s) now)"), "{saved}");
-    let selected = ask(&desk, &dm, &format!("select list:{list} NOT {cem}")).await;
+    let selected = desk
+        .ask(&dm, &format!("select list:{list} NOT {cem}"))
+        .await;
     assert!(selected.contains(": 2 recipient(s)"), "{selected}");
     assert!(selected.contains(&format!("• Ben ({ben})")), "{selected}");
-    let bad = ask(&desk, &dm, "select depot=").await;
+    let bad = desk.ask(&dm, "select depot=").await;
     assert!(bad.contains("is not understood"), "{bad}");
 
     let (_, room) = open_broadcast(&desk, &dm, &format!("live list:{list}")).await;
@@ -740,7 +727,7 @@ async fn acknowledgements_answers_resends_escalation_and_saved_lists() {
     );
 
     // Sent again to whoever has not read it: Ben only.
-    let resent = ask(&desk, &room, "!resend-unread").await;
+    let resent = desk.ask(&room, "!resend-unread").await;
     assert!(resent.contains("Sent again to 1 driver(s)"), "{resent}");
     wait_for("Ben's second copy", WAIT, || async {
         (received(&sim, &ben, "Shift starts at 6:00") == 2).then_some(())

@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{path::Path, time::Duration};
 
 use common::{
     bridge::Harness,
@@ -19,7 +19,6 @@ use threema_bridge::store::Direction;
 use threema_gateway_sim::{Behaviour, Simulator, UserMessage, UserSpec};
 
 const WAIT: Duration = Duration::from_secs(30);
-const BOT: &str = "@threemabot:dispatch.test";
 
 fn ghost(driver: &str) -> String {
     format!("@threema_{}:{DOMAIN}", driver.to_lowercase())
@@ -103,25 +102,6 @@ fn expected(sim: &Simulator, driver: &str, sent: &[(&str, &str)]) -> Vec<(String
         .collect()
 }
 
-/// Opens a DM with the bot and waits for its welcome.
-async fn management_room(user: &Dispatcher) -> String {
-    let dm = user.create_room(&[BOT]).await;
-    user.wait_message(&dm, "the welcome", |m| m["sender"] == BOT)
-        .await;
-    dm
-}
-
-/// The bot's answer to `text` sent in `room`.
-async fn ask(user: &Dispatcher, room: &str, text: &str) -> String {
-    let asked = user.send_text(room, text).await;
-    let answer = user
-        .wait_message(room, "the bot's answer", |m| {
-            m["sender"] == BOT && m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
-        })
-        .await;
-    answer["content"]["body"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn an_admin_accepts_a_changed_key_and_the_held_messages_appear_once_in_order() {
     let desk_localpart = unique_localpart("desk");
@@ -144,30 +124,27 @@ async fn an_admin_accepts_a_changed_key_and_the_held_messages_appear_once_in_ord
     assert_eq!(before.len(), 1, "held messages are not shown: {before:?}");
 
     // A dispatcher who is not an admin cannot accept it.
-    let desk_dm = management_room(&desk).await;
-    let refusal = ask(&desk, &desk_dm, &format!("accept-key {driver}")).await;
+    let desk_dm = desk.management_room().await;
+    let refusal = desk.ask(&desk_dm, &format!("accept-key {driver}")).await;
     assert_eq!(refusal, "Only bridge admins may do that.");
     assert_eq!(
         h.bridge.store.threema_inbox_held(&driver).await.unwrap(),
         held
     );
 
-    let admin_dm = management_room(&admin).await;
-    let help = ask(&admin, &admin_dm, "help").await;
+    let admin_dm = admin.management_room().await;
+    let help = admin.ask(&admin_dm, "help").await;
     assert!(help.contains("accept-key <Threema ID>"), "{help}");
-    let malformed = ask(&admin, &admin_dm, "accept-key K-123").await;
+    let malformed = admin.ask(&admin_dm, "accept-key K-123").await;
     assert!(malformed.contains("not a Threema ID"), "{malformed}");
     assert_eq!(
         h.bridge.store.threema_inbox_held(&driver).await.unwrap(),
         held
     );
 
-    let accepted = ask(
-        &admin,
-        &admin_dm,
-        &format!("accept-key {}", driver.to_lowercase()),
-    )
-    .await;
+    let accepted = admin
+        .ask(&admin_dm, &format!("accept-key {}", driver.to_lowercase()))
+        .await;
     assert!(
         accepted.contains("trusted now") && accepted.contains("2 held message(s)"),
         "{accepted}"
@@ -182,7 +159,7 @@ async fn an_admin_accepts_a_changed_key_and_the_held_messages_appear_once_in_ord
     assert_eq!(seen(&messages), want);
 
     // Nothing is pending any more: a second accept changes nothing.
-    let again = ask(&admin, &admin_dm, &format!("accept-key {driver}")).await;
+    let again = admin.ask(&admin_dm, &format!("accept-key {driver}")).await;
     assert!(again.contains("No changed key"), "{again}");
 
     // The driver's next message opens with the accepted key, after the replayed ones.
@@ -198,17 +175,8 @@ async fn an_admin_accepts_a_changed_key_and_the_held_messages_appear_once_in_ord
 
 /// `threema-bridge -c CONFIG accept-key ID`: (exit success, stdout, stderr).
 fn accept_key(config: &Path, id: &str) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
-        .arg("-c")
-        .arg(config)
-        .args(["accept-key", id])
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    let (code, out, err) = common::bridge::run_cli(config, &["accept-key", id], &[]);
+    (code == 0, out, err)
 }
 
 /// The command line accepts while `serve` runs (here in the test process): the running bridge

@@ -14,39 +14,16 @@ use common::{
 
 const BOT: &str = "@threemabot:dispatch.test";
 
-/// `threema-bridge -c CONFIG gdpr hold ARGS`: (exit success, stdout, stderr).
+/// `threema-bridge -c CONFIG gdpr SUBCOMMAND ARGS` as the operator `dpo`.
+fn gdpr(config: &Path, subcommand: &str, args: &[&str]) -> (i32, String, String) {
+    let args = [&["gdpr", subcommand], args].concat();
+    common::bridge::run_cli(config, &args, &[("USER", "dpo")])
+}
+
+/// `gdpr hold ARGS`: (exit success, stdout, stderr).
 fn hold(config: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
-        .arg("-c")
-        .arg(config)
-        .args(["gdpr", "hold"])
-        .args(args)
-        .env("USER", "dpo")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
-
-/// The bot's answer to `text` sent in `room`.
-async fn ask(user: &Dispatcher, room: &str, text: &str) -> String {
-    let asked = user.send_text(room, text).await;
-    let answer = user
-        .wait_message(room, "the bot's answer", |m| {
-            m["sender"] == BOT && m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
-        })
-        .await;
-    answer["content"]["body"].as_str().unwrap().to_owned()
-}
-
-async fn management_room(user: &Dispatcher) -> String {
-    let dm = user.create_room(&[BOT]).await;
-    user.wait_message(&dm, "the welcome", |m| m["sender"] == BOT)
-        .await;
-    dm
+    let (code, out, err) = gdpr(config, "hold", args);
+    (code == 0, out, err)
 }
 
 #[tokio::test]
@@ -65,30 +42,30 @@ async fn legal_holds_are_set_listed_and_released_in_the_management_room_and_on_t
     let dir = tempfile::tempdir().unwrap();
     let config = h.config.write(dir.path(), h.synapse);
 
-    let admin_dm = management_room(&admin).await;
-    let set = ask(
-        &admin,
-        &admin_dm,
-        "hold set abcd1234 --reason dispute over a delivery --case C-17",
-    )
-    .await;
+    let admin_dm = admin.management_room().await;
+    let set = admin
+        .ask(
+            &admin_dm,
+            "hold set abcd1234 --reason dispute over a delivery --case C-17",
+        )
+        .await;
     assert!(set.ends_with("set on driver ABCD1234"), "{set}");
     // A dispatcher who is not an admin may not even look.
-    let desk_dm = management_room(&desk).await;
-    let refused = ask(&desk, &desk_dm, "hold list").await;
+    let desk_dm = desk.management_room().await;
+    let refused = desk.ask(&desk_dm, "hold list").await;
     assert_eq!(refused, "Only bridge admins may do that.");
     // The driver's ghost names the same person: one hold in force per person.
-    let again = ask(
-        &admin,
-        &admin_dm,
-        &format!("hold set @threema_abcd1234:{DOMAIN} --reason again"),
-    )
-    .await;
+    let again = admin
+        .ask(
+            &admin_dm,
+            &format!("hold set @threema_abcd1234:{DOMAIN} --reason again"),
+        )
+        .await;
     assert_eq!(
         again,
         "driver ABCD1234 is under a hold already; nothing changed"
     );
-    let usage = ask(&admin, &admin_dm, "hold set ABCD1234").await;
+    let usage = admin.ask(&admin_dm, "hold set ABCD1234").await;
     assert!(usage.starts_with("Usage: hold set"), "{usage}");
 
     // The command line sees the same holds and adds its own.
@@ -125,7 +102,7 @@ async fn legal_holds_are_set_listed_and_released_in_the_management_room_and_on_t
     }
     assert_eq!(h.bridge.store.holds(false).await.unwrap().len(), 2);
 
-    let released = ask(&admin, &admin_dm, "hold release ABCD1234").await;
+    let released = admin.ask(&admin_dm, "hold release ABCD1234").await;
     assert_eq!(released, "hold on driver ABCD1234 released");
     let (ok, _, err) = hold(&config, &["release", "ABCD1234"]);
     assert!(
@@ -142,7 +119,7 @@ async fn legal_holds_are_set_listed_and_released_in_the_management_room_and_on_t
         ok && out.contains("ABCD1234") && out.contains(&format!("by {admin_id})")),
         "{out}"
     );
-    let list = ask(&admin, &admin_dm, "hold list").await;
+    let list = admin.ask(&admin_dm, "hold list").await;
     assert!(
         list.contains(&room) && list.contains("by cli:dpo"),
         "{list}"
@@ -220,21 +197,9 @@ async fn mentions(url: &str, needles: &[&str]) -> Vec<(String, String, String)> 
         .collect()
 }
 
-/// `threema-bridge -c CONFIG gdpr erase ARGS`: (exit code, stdout, stderr).
+/// `gdpr erase ARGS`: (exit code, stdout, stderr).
 fn erase(config: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
-        .arg("-c")
-        .arg(config)
-        .args(["gdpr", "erase"])
-        .args(args)
-        .env("USER", "dpo")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    gdpr(config, "erase", args)
 }
 
 /// The admin API's answer about `path` (status, JSON).
@@ -521,17 +486,19 @@ async fn an_admin_erases_a_driver_from_the_management_room() {
     desk.join(&room).await;
     desk.wait_messages(&room, 1, WAIT).await;
 
-    let desk_dm = management_room(&desk).await;
+    let desk_dm = desk.management_room().await;
     // The bot names her in the desk's management room.
-    let found = ask(&desk, &desk_dm, "find Mara").await;
+    let found = desk.ask(&desk_dm, "find Mara").await;
     assert!(found.contains("Mara Management"), "{found}");
     let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
     let needles = [driver.as_str(), "Mara Management"];
     assert!(!bridge_events_naming(&h, &ghost, &needles).await.is_empty());
-    let refused = ask(&desk, &desk_dm, &format!("erase {driver}")).await;
+    let refused = desk.ask(&desk_dm, &format!("erase {driver}")).await;
     assert_eq!(refused, "Only bridge admins may do that.");
-    let admin_dm = management_room(&admin).await;
-    let preview = ask(&admin, &admin_dm, &format!("erase {driver} --dry-run")).await;
+    let admin_dm = admin.management_room().await;
+    let preview = admin
+        .ask(&admin_dm, &format!("erase {driver} --dry-run"))
+        .await;
     assert!(
         preview.starts_with("Would erase:")
             && preview.contains("bridge table portal: 1 row(s)")
@@ -544,7 +511,7 @@ async fn an_admin_erases_a_driver_from_the_management_room() {
             .0,
         200
     );
-    let done = ask(&admin, &admin_dm, &format!("erase {driver}")).await;
+    let done = admin.ask(&admin_dm, &format!("erase {driver}")).await;
     assert!(done.starts_with("Erased (tombstone"), "{done}");
     // Nothing the bridge posted anywhere names her any more; what the desk wrote stays.
     let left = bridge_events_naming(&h, &ghost, &needles).await;
@@ -567,6 +534,84 @@ async fn an_admin_erases_a_driver_from_the_management_room() {
             .any(|e| e.action == "gdpr.erased" && e.actor == admin_id),
         "{audit:?}"
     );
+    h.stop().await;
+}
+
+/// A directory CSV listing these drivers: (employee ID, Threema ID, name).
+fn drivers_csv(path: &Path, drivers: &[(String, String, &str)]) {
+    let mut text = "employee_id,display_name,role,active,threema_id\n".to_owned();
+    for (employee, id, name) in drivers {
+        text.push_str(&format!("{employee},{name},driver,true,{id}\n"));
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// An erasure on the command line while the bridge runs: a later message from the erased
+/// driver, whom the running bridge's directory view still holds as a former driver until its
+/// next pass, is a stranger's (quarantined), and nothing is audited under their ID again.
+#[tokio::test]
+async fn a_driver_erased_on_the_command_line_is_a_stranger_to_the_running_bridge() {
+    use threema_bridge::bridge::directory::SyncOptions;
+    use threema_gateway_sim::{Behaviour, UserMessage, UserSpec};
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("directory.csv");
+    let t = hex::encode(rand::random::<[u8; 3]>());
+    let id = common::threema::unique_threema_id('S');
+    let employee = format!("S{t}");
+    drivers_csv(&csv, &[(employee.clone(), id.clone(), "Stella Stranger")]);
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.directory = format!(
+            "  csv: {}\n  check_seconds: 3600\n  sync_interval_seconds: 0\n",
+            csv.display()
+        );
+        c.with_synapse_admin();
+    })
+    .await;
+    let store = &h.bridge.store;
+    let sync = async |force| {
+        let options = SyncOptions {
+            force,
+            ..Default::default()
+        };
+        h.bridge.directory.sync(options).await.expect("sync runs");
+    };
+    sync(false).await;
+    sim.add_user(
+        UserSpec::new(&id)
+            .nickname("Stella")
+            .behaviour(Behaviour::silent()),
+    );
+    sim.send_from_user(&id, UserMessage::text("Hallo"))
+        .await
+        .unwrap();
+    common::synapse::wait_for("her portal", WAIT, || async {
+        store.portal_by_threema_id(&id).await.unwrap()
+    })
+    .await;
+    drivers_csv(&csv, &[]);
+    sync(true).await;
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = h.config.write(config_dir.path(), h.synapse);
+    let (code, _, err) = erase(&config, &[&employee]);
+    assert_eq!(code, 0, "{err}");
+
+    let later = sim
+        .send_from_user(&id, UserMessage::text("noch da?"))
+        .await
+        .unwrap();
+    let outcome = common::synapse::wait_for("the later message handled", WAIT, || async {
+        store
+            .threema_inbox_outcome(&id, &later)
+            .await
+            .unwrap()
+            .flatten()
+    })
+    .await;
+    assert!(outcome.contains("unknown sender: quarantined"), "{outcome}");
+    let audit = store.audit_recent(Some(&id), 10).await.unwrap();
+    assert!(audit.is_empty(), "{audit:?}");
     h.stop().await;
 }
 
@@ -595,15 +640,7 @@ async fn the_bridge_erases_offboarded_drivers_after_erase_after_days_unless_held
         (format!("E{t}-1"), unique_threema_id('E'), "Elsa Erasmus"),
         (format!("E{t}-2"), unique_threema_id('E'), "Hanna Hold"),
     ];
-    let write_csv = |listed: &[(String, String, &str)]| {
-        let mut text =
-            "employee_id,display_name,role,active,threema_id,matrix_id,depot,vehicle,leave_date\n"
-                .to_owned();
-        for (employee, id, name) in listed {
-            text.push_str(&format!("{employee},{name},driver,true,{id},,North,1,\n"));
-        }
-        std::fs::write(&csv, text).unwrap();
-    };
+    let write_csv = |listed: &[(String, String, &str)]| drivers_csv(&csv, listed);
     write_csv(&drivers);
     let (h, sim) = Harness::with_simulator(|c| {
         c.directory = format!(
@@ -774,8 +811,8 @@ async fn each_driver_gets_the_privacy_notice_once_per_text_before_anything_else(
 
     // Otto is written to first: the notice goes before the desk's message.
     let otto = add_phone(&sim, 'N', "Otto Offen", Behaviour::silent());
-    let dm = management_room(&desk).await;
-    let started = ask(&desk, &dm, &format!("start {otto}")).await;
+    let dm = desk.management_room().await;
+    let started = desk.ask(&dm, &format!("start {otto}")).await;
     let otto_room = started
         .split("https://matrix.to/#/")
         .nth(1)

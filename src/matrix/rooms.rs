@@ -160,7 +160,7 @@ impl MatrixClient {
         limit: u32,
     ) -> Result<Vec<Value>, MatrixError> {
         let response = self
-            .timeline_page_of(room_id, &[sender.to_owned()], None, limit)
+            .timeline_page(room_id, Some(&[sender.to_owned()]), None, limit)
             .await?;
         Ok(response
             .chunk
@@ -195,33 +195,12 @@ impl MatrixClient {
         Ok(self.send(request, None).await?.joined_rooms)
     }
 
-    /// One page of what `senders` sent in a room, newest first, from `from` (a token of the
-    /// page before) or from the end.
-    pub async fn timeline_page_of(
-        &self,
-        room_id: &RoomId,
-        senders: &[OwnedUserId],
-        from: Option<&str>,
-        limit: u32,
-    ) -> Result<get_message_events::v3::Response, MatrixError> {
-        use ruma::api::client::filter::RoomEventFilter;
-        let mut request = get_message_events::v3::Request::new(
-            room_id.to_owned(),
-            ruma::api::Direction::Backward,
-        );
-        request.from = from.map(str::to_owned);
-        request.limit = limit.into();
-        let mut filter = RoomEventFilter::default();
-        filter.senders = Some(senders.to_vec());
-        request.filter = filter;
-        self.send(request, None).await
-    }
-
-    /// One page of a room's timeline, newest first, from `from` (a token of the page before)
-    /// or from the end.
+    /// One page of a room's timeline (only what `senders` sent, if given), newest first, from
+    /// `from` (a token of the page before) or from the end.
     pub async fn timeline_page(
         &self,
         room_id: &RoomId,
+        senders: Option<&[OwnedUserId]>,
         from: Option<&str>,
         limit: u32,
     ) -> Result<get_message_events::v3::Response, MatrixError> {
@@ -231,6 +210,7 @@ impl MatrixClient {
         );
         request.from = from.map(str::to_owned);
         request.limit = limit.into();
+        request.filter.senders = senders.map(<[OwnedUserId]>::to_vec);
         self.send(request, None).await
     }
 }

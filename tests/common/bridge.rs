@@ -17,6 +17,22 @@ use super::{
     synapse::{DOMAIN, Synapse, SynapseGuard, path_str, wait_for},
 };
 
+/// `threema-bridge -c CONFIG ARGS` with `env` added: (exit code, stdout, stderr).
+pub fn run_cli(config: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 /// Values that are secrets in the config; tests check they never reach a log.
 pub const GATEWAY_SECRET: &str = "gw-secret-Zq81mV0pLx";
 pub const GATEWAY_ID: &str = "*DISPTCH";

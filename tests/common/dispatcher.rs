@@ -165,15 +165,21 @@ impl Dispatcher {
         self.client.join_room_by_id(&room_id).await.is_ok()
     }
 
-    /// Opens the driver's chat the way a dispatcher does: a DM with the bot, `start <driver>`,
-    /// then joins the portal it invites to; returns the portal.
-    pub async fn start_chat(&self, driver: &str) -> String {
+    /// A DM with the bot (a management room), once the bot has welcomed them there.
+    pub async fn management_room(&self) -> String {
         let bot = format!("@threemabot:{DOMAIN}");
         let management = self.create_room(&[&bot]).await;
         self.wait_message(&management, "the bot's welcome", |m| {
             m["sender"] == bot.as_str()
         })
         .await;
+        management
+    }
+
+    /// Opens the driver's chat the way a dispatcher does: a DM with the bot, `start <driver>`,
+    /// then joins the portal it invites to; returns the portal.
+    pub async fn start_chat(&self, driver: &str) -> String {
+        let management = self.management_room().await;
         let answer = self.ask(&management, &format!("start {driver}")).await;
         let portal = self.wait_invite(Duration::from_secs(30)).await;
         assert!(answer.contains(driver), "{answer}");

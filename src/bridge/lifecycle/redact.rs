@@ -61,7 +61,7 @@ pub async fn everywhere(
         let mut from = None;
         loop {
             let page = matrix
-                .timeline_page_of(room, &senders, from.as_deref(), PAGE)
+                .timeline_page(room, Some(&senders), from.as_deref(), PAGE)
                 .await?;
             for raw in &page.chunk {
                 let event: Value = serde_json::from_str(raw.json().get()).unwrap_or_default();

@@ -199,7 +199,7 @@ async fn missed_in_room(
     for _ in 0..MAX_PAGES {
         let page = watcher
             .matrix
-            .timeline_page(room_id, from.as_deref(), PAGE)
+            .timeline_page(room_id, None, from.as_deref(), PAGE)
             .await?;
         let mut reached = page.chunk.is_empty() || page.end.is_none();
         for raw in page.chunk {

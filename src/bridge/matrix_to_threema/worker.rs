@@ -191,6 +191,9 @@ impl MatrixToThreema {
         let content: RoomMessageEventContent = serde_json::from_value(event.content.clone())
             .map_err(|e| BridgeError::BadEvent(format!("message content: {e}")))?;
         let event_id = &event.event_id;
+        // Asked before the store: a portal is recorded before it stops counting as opening,
+        // so one that finishes in between is found below, not taken for no portal.
+        let opening = self.portals.opening();
         if let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? {
             return self
                 .message_to_driver(event, &content, portal.threema_id)
@@ -219,7 +222,7 @@ impl MatrixToThreema {
             };
             return self.management.handle_command(&message, body).await;
         }
-        if self.portals.opening() {
+        if opening {
             // Perhaps the desk wrote in a portal the bridge has created but not yet recorded
             // (a dispatcher quick off the mark): look again shortly.
             return Err(BridgeError::NotYet("a portal is being opened".into()));

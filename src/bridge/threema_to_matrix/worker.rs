@@ -165,6 +165,16 @@ impl ThreemaToMatrix {
         mut incoming: Incoming,
         key: &[u8; 32],
     ) -> Result<Outcome, BridgeError> {
+        // An erased driver is a stranger now, whatever this process's caches and the
+        // directory's view still say: an erasure by the command line reaches them only with
+        // the next directory pass, and a former driver's message would be audited by ID.
+        if self
+            .store
+            .is_erased(&self.erased_ids.hash(&incoming.from))
+            .await?
+        {
+            return self.handle_unknown_sender(&incoming).await;
+        }
         if self.access.is_former_driver(&incoming.from) {
             // Kept in the inbox and audited, not shown: the person has left the company.
             tracing::info!(threema_id = %incoming.from, "message from a former driver, not bridged");

@@ -411,18 +411,7 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
 
     // A later message from her ID opens no portal and no ghost by itself (tests run with
     // `unknown_senders: open`): it is quarantined like an unknown sender's.
-    let later = sim
-        .send_from_user(&driver, UserMessage::text("noch da?"))
-        .await
-        .unwrap();
-    let outcome = common::synapse::wait_for("the later message handled", WAIT, || async {
-        store
-            .threema_inbox_outcome(&driver, &later)
-            .await
-            .unwrap()
-            .flatten()
-    })
-    .await;
+    let outcome = later_message_outcome(&sim, store, &driver).await;
     assert!(outcome.contains("unknown sender: quarantined"), "{outcome}");
     assert!(store.portal_by_threema_id(&driver).await.unwrap().is_none());
     assert!(store.ghost_by_threema_id(&driver).await.unwrap().is_none());
@@ -546,6 +535,27 @@ fn drivers_csv(path: &Path, drivers: &[(String, String, &str)]) {
     std::fs::write(path, text).unwrap();
 }
 
+/// What became of a message `driver` sends now, as the Threema inbox recorded it.
+async fn later_message_outcome(
+    sim: &threema_gateway_sim::Simulator,
+    store: &threema_bridge::store::Store,
+    driver: &str,
+) -> String {
+    let later = sim
+        .send_from_user(driver, threema_gateway_sim::UserMessage::text("noch da?"))
+        .await
+        .unwrap();
+    let wait = std::time::Duration::from_secs(30);
+    common::synapse::wait_for("the later message handled", wait, || async {
+        store
+            .threema_inbox_outcome(driver, &later)
+            .await
+            .unwrap()
+            .flatten()
+    })
+    .await
+}
+
 /// An erasure on the command line while the bridge runs: a later message from the erased
 /// driver, whom the running bridge's directory view still holds as a former driver until its
 /// next pass, is a stranger's (quarantined), and nothing is audited under their ID again.
@@ -597,18 +607,7 @@ async fn a_driver_erased_on_the_command_line_is_a_stranger_to_the_running_bridge
     let (code, _, err) = erase(&config, &[&employee]);
     assert_eq!(code, 0, "{err}");
 
-    let later = sim
-        .send_from_user(&id, UserMessage::text("noch da?"))
-        .await
-        .unwrap();
-    let outcome = common::synapse::wait_for("the later message handled", WAIT, || async {
-        store
-            .threema_inbox_outcome(&id, &later)
-            .await
-            .unwrap()
-            .flatten()
-    })
-    .await;
+    let outcome = later_message_outcome(&sim, store, &id).await;
     assert!(outcome.contains("unknown sender: quarantined"), "{outcome}");
     let audit = store.audit_recent(Some(&id), 10).await.unwrap();
     assert!(audit.is_empty(), "{audit:?}");

@@ -2,7 +2,7 @@
 //! not be delivered, a command's answer).
 
 use ruma::{
-    EventId, OwnedEventId, RoomId,
+    EventId, OwnedEventId, OwnedUserId, RoomId,
     api::client::message::send_message_event,
     events::{
         Mentions,
@@ -11,13 +11,13 @@ use ruma::{
     },
 };
 
-use std::sync::Arc;
+use std::{future::Future, sync::Arc};
 
 use super::{Access, BridgeError};
 use crate::{
     config::Level,
     matrix::{MatrixClient, MatrixError},
-    store::Store,
+    store::{Store, StoreError},
 };
 
 /// The bot's voice: notices and answers in rooms, each sent once per transaction id.
@@ -25,15 +25,44 @@ pub struct Notices {
     store: Store,
     matrix: MatrixClient,
     access: Arc<Access>,
+    bot: OwnedUserId,
 }
 
 impl Notices {
-    pub fn new(store: Store, matrix: MatrixClient, access: Arc<Access>) -> Self {
+    pub fn new(store: Store, matrix: MatrixClient, access: Arc<Access>, bot: OwnedUserId) -> Self {
         Notices {
             store,
             matrix,
             access,
+            bot,
         }
+    }
+
+    /// Posts `content` (a message content naming what it is by `content[key]`) as the bot,
+    /// once across crashes: when `tried` says an earlier attempt may have gone through (its
+    /// answer was lost), the bot's latest events are looked through for it first. Otherwise
+    /// `mark_tried` records the attempt, then it is posted.
+    pub async fn post_once(
+        &self,
+        room_id: &RoomId,
+        content: &serde_json::Value,
+        key: &str,
+        tried: bool,
+        txn: &str,
+        mark_tried: impl Future<Output = Result<(), StoreError>>,
+    ) -> Result<OwnedEventId, BridgeError> {
+        if tried {
+            let value = content[key].as_str().unwrap_or_default();
+            if let Some(earlier) = self
+                .matrix
+                .find_sent(room_id, &self.bot, key, value)
+                .await?
+            {
+                return Ok(earlier);
+            }
+        }
+        mark_tried.await?;
+        self.post_raw(room_id, content, txn).await
     }
 
     /// A notice in the management room of every admin (`bridge.permissions`).

@@ -30,7 +30,12 @@ impl Shared {
     ) -> Self {
         let access = Arc::new(Access::new(config.bridge.permissions.clone()));
         let domain = config.homeserver.domain.clone();
-        let notices = Arc::new(Notices::new(store.clone(), matrix.clone(), access.clone()));
+        let notices = Arc::new(Notices::new(
+            store.clone(),
+            matrix.clone(),
+            access.clone(),
+            config.bot_user_id(),
+        ));
         let credits = Arc::new(Credits::new(
             threema.clone(),
             notices.clone(),

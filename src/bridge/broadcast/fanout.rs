@@ -155,22 +155,19 @@ impl Broadcasts {
         let mut content: serde_json::Value = serde_json::from_str(&broadcast.content)
             .map_err(|e| BridgeError::BadEvent(format!("broadcast content: {e}")))?;
         content[BROADCAST_KEY] = item.event_id.clone().into();
-        let earlier = match item.copy_tried {
-            true => {
-                self.matrix
-                    .find_sent(&portal, &self.bot, BROADCAST_KEY, &item.event_id)
-                    .await?
-            }
-            false => None,
-        };
-        let copy = match earlier {
-            Some(copy) => copy,
-            None => {
-                self.store.delivery_copy_tried(item.seq).await?;
-                let txn = format!("broadcast-{}-{}", item.event_id, item.recipient);
-                self.notices.post_raw(&portal, &content, &txn).await?
-            }
-        };
+        let txn = format!("broadcast-{}-{}", item.event_id, item.recipient);
+        let mark_tried = self.store.delivery_copy_tried(item.seq);
+        let copy = self
+            .notices
+            .post_once(
+                &portal,
+                &content,
+                BROADCAST_KEY,
+                item.copy_tried,
+                &txn,
+                mark_tried,
+            )
+            .await?;
         self.store
             .delivery_set_copy(item.seq, portal.as_str(), copy.as_str())
             .await?;

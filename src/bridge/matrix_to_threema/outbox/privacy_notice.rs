@@ -69,28 +69,19 @@ impl Outbox {
             NoticeState::Queued => return Ok(()),
             NoticeState::Posted(event_id) => event_id,
             NoticeState::New | NoticeState::Tried => {
-                let earlier = match state {
-                    NoticeState::Tried => {
-                        self.matrix
-                            .find_sent(portal, &notice.bot, NOTICE_KEY, hash)
-                            .await?
-                    }
-                    _ => None,
-                };
-                let event_id = match earlier {
-                    Some(event_id) => event_id,
-                    None => {
-                        self.store.driver_notice_tried(id, hash).await?;
-                        let content = json!({
-                            "msgtype": "m.notice",
-                            "body": format!("Privacy notice for the driver:\n\n{}", notice.text),
-                            "m.mentions": {},
-                            NOTICE_KEY: hash,
-                        });
-                        let txn = format!("privacy-notice-{}-{id}", &hash[..16]);
-                        self.notices.post_raw(portal, &content, &txn).await?
-                    }
-                };
+                let content = json!({
+                    "msgtype": "m.notice",
+                    "body": format!("Privacy notice for the driver:\n\n{}", notice.text),
+                    "m.mentions": {},
+                    NOTICE_KEY: hash,
+                });
+                let txn = format!("privacy-notice-{}-{id}", &hash[..16]);
+                let tried = state == NoticeState::Tried;
+                let mark_tried = self.store.driver_notice_tried(id, hash);
+                let event_id = self
+                    .notices
+                    .post_once(portal, &content, NOTICE_KEY, tried, &txn, mark_tried)
+                    .await?;
                 self.store
                     .driver_notice_posted(id, hash, event_id.as_str())
                     .await?;

@@ -4,11 +4,13 @@
 use crate::common::{self, recorded};
 use threema_bridge::bridge::Outcome;
 
+use sqlx::Connection;
 use std::time::Duration;
 
 use common::{
     bridge::Harness,
     dispatcher::Dispatcher,
+    http_proxy::HttpProxy,
     synapse::{DOMAIN, unique_localpart, wait_for},
     threema::add_phone,
 };
@@ -235,6 +237,66 @@ async fn reading_a_drivers_messages_sends_one_receipt_for_them_once() {
     .await;
     let newest = sim.outbox(&p.driver).last().unwrap().message_id.clone();
     assert_eq!(read_receipts(&sim, &p.driver), vec![sent, vec![newest]]);
+    h.stop().await;
+}
+
+/// The desk can read a driver's message before the bridge has recorded it as sent (the
+/// homeserver's answer to the ghost's send is still on its way): the receipt waits for it
+/// rather than tell the phone nothing.
+#[tokio::test]
+async fn a_message_read_before_its_send_was_recorded_is_reported_read() {
+    let desk = unique_localpart("desk");
+    let mut proxy = None;
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        let through = HttpProxy::listen(0, &c.synapse().url);
+        c.homeserver_url = Some(through.url.clone());
+        proxy = Some(through);
+    })
+    .await;
+    let proxy = proxy.unwrap();
+    let p = portal(&h, &sim, &desk, Behaviour::silent()).await;
+
+    proxy.hold_answer("/send/m.room.message/");
+    sim.send_from_user(&p.driver, UserMessage::text("Rampe 4 frei?"))
+        .await
+        .unwrap();
+    proxy.held(1).await;
+    let messages = p.dispatcher.wait_messages(&p.room, 2, WAIT).await;
+    p.dispatcher
+        .read_up_to(&p.room, messages[1]["event_id"].as_str().unwrap())
+        .await;
+    let url = h.config.db_url.clone();
+    wait_for(
+        "the receipt tried while the send is unanswered",
+        WAIT,
+        || {
+            let (url, room) = (url.clone(), p.room.clone());
+            async move {
+                let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+                let tried: Option<(i64,)> = sqlx::query_as(
+                    "SELECT seq FROM matrix_inbox WHERE room_id = $1 AND event_type = 'm.receipt' \
+                 AND (attempts > 0 OR processed_at IS NOT NULL)",
+                )
+                .bind(&room)
+                .fetch_optional(&mut conn)
+                .await
+                .unwrap();
+                tried
+            }
+        },
+    )
+    .await;
+    assert!(read_receipts(&sim, &p.driver).is_empty());
+
+    proxy.pass();
+    let newest = sim.outbox(&p.driver).last().unwrap().message_id.clone();
+    wait_for("the phone's read receipt", WAIT, || async {
+        (!read_receipts(&sim, &p.driver).is_empty()).then_some(())
+    })
+    .await;
+    let first = sim.outbox(&p.driver)[0].message_id.clone();
+    assert_eq!(read_receipts(&sim, &p.driver), vec![vec![first, newest]]);
     h.stop().await;
 }
 

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ruma::{
-    EventId, OwnedEventId, OwnedMxcUri, OwnedRoomId, RoomId, UserId,
+    EventId, OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedUserId, RoomId, UserId,
     api::{
         SupportedVersions,
         client::{
@@ -415,22 +415,33 @@ impl MatrixClient {
         Ok(())
     }
 
-    /// When the homeserver says an event was sent (Unix ms), as the bot sees it; `None` if the
-    /// event is not there (or not visible).
-    pub async fn event_timestamp(
+    /// Who sent an event and when the homeserver says it was sent (Unix ms), as the bot sees
+    /// it; `None` if the event is not there (or not visible).
+    pub async fn event_origin(
         &self,
         room_id: &RoomId,
         event_id: &EventId,
-    ) -> Result<Option<i64>, MatrixError> {
+    ) -> Result<Option<EventOrigin>, MatrixError> {
         let request = get_room_event::v3::Request::new(room_id.to_owned(), event_id.to_owned());
         match self.send(request, None).await {
-            Ok(response) => Ok(response
-                .event
-                .get_field::<i64>("origin_server_ts")
-                .ok()
-                .flatten()),
+            Ok(response) => {
+                let event = &response.event;
+                let sender = event.get_field::<OwnedUserId>("sender").ok().flatten();
+                let ts = event.get_field::<i64>("origin_server_ts").ok().flatten();
+                Ok(sender
+                    .zip(ts)
+                    .map(|(sender, ts)| EventOrigin { sender, ts }))
+            }
             Err(MatrixError::Api { errcode, .. }) if errcode == "M_NOT_FOUND" => Ok(None),
             Err(e) => Err(e),
         }
     }
+}
+
+/// The sender and time of an event the bridge looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventOrigin {
+    pub sender: OwnedUserId,
+    /// `origin_server_ts`, Unix ms.
+    pub ts: i64,
 }

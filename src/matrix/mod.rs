@@ -6,6 +6,7 @@ mod error;
 mod intent;
 mod rooms;
 
+pub use intent::EventOrigin;
 pub use rooms::{BOT_LEVEL, closed_power_levels, initial_state};
 
 use std::{borrow::Cow, time::Duration};

@@ -173,6 +173,18 @@ impl Store {
         Ok(true)
     }
 
+    /// Whether a callback of `sender`'s is still to be handled (not held): a message of theirs
+    /// may be on its way into their portal.
+    pub async fn threema_inbox_has_pending(&self, sender: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM threema_inbox WHERE processed_at IS NULL AND sender = $1 LIMIT 1",
+        )
+        .bind(sender)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Message ids of `sender`'s held callbacks, oldest first.
     pub async fn threema_inbox_held(&self, sender: &str) -> Result<Vec<String>, StoreError> {
         sqlx::query(

@@ -1,8 +1,9 @@
 //! An HTTP proxy that can lose an answer: in front of the homeserver, the request reaches the
 //! server and is carried out, but the bridge gets a 502 instead (what a reverse proxy answers
 //! when the connection to its upstream breaks). From then on every request gets a 502 until the
-//! test lets traffic through again, so the test decides what happens before the retry. In front
-//! of the bridge, it can hold requests (a bridge slow to answer).
+//! test lets traffic through again, so the test decides what happens before the retry. It can
+//! hold requests (a bridge slow to answer) or only their answers (a client slow to hear what the
+//! server did).
 
 use std::sync::{
     Arc, Mutex,
@@ -42,6 +43,9 @@ enum Mode {
     Down,
     /// Requests whose path contains this wait until [`HttpProxy::pass`].
     Hold(String),
+    /// Requests whose path contains this are carried out, their answers wait until
+    /// [`HttpProxy::pass`].
+    HoldAnswer(String),
 }
 
 impl HttpProxy {
@@ -74,7 +78,13 @@ impl HttpProxy {
         *self.shared.state.lock().unwrap() = Mode::Hold(path_part.to_owned());
     }
 
-    /// Waits until `count` requests were held in all.
+    /// Requests whose path contains `path_part` reach the server at once; their answers wait
+    /// until [`HttpProxy::pass`] (what the server did is there before the client knows it).
+    pub fn hold_answer(&self, path_part: &str) {
+        *self.shared.state.lock().unwrap() = Mode::HoldAnswer(path_part.to_owned());
+    }
+
+    /// Waits until `count` requests (or answers) were held in all.
     pub async fn held(&self, count: usize) {
         loop {
             let more = self.shared.held_more.notified();
@@ -110,20 +120,16 @@ impl HttpProxy {
 
 async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let mut counted = false;
+    let request_path = request.uri().path().to_owned();
     let lose = loop {
         let released = shared.released.notified();
         match &*shared.state.lock().unwrap() {
             Mode::Down => return bad_gateway(),
-            Mode::LoseNext(part) => break request.uri().path().contains(part.as_str()),
-            Mode::Hold(part) if request.uri().path().contains(part.as_str()) => {}
-            Mode::Pass | Mode::Hold(_) => break false,
+            Mode::LoseNext(part) => break request_path.contains(part.as_str()),
+            Mode::Hold(part) if request_path.contains(part.as_str()) => {}
+            Mode::Pass | Mode::Hold(_) | Mode::HoldAnswer(_) => break false,
         }
-        if !counted {
-            counted = true;
-            shared.held.fetch_add(1, Ordering::SeqCst);
-            shared.held_more.notify_waiters();
-        }
-        released.await;
+        shared.wait_released(released, &mut counted).await;
     };
     let (parts, body) = request.into_parts();
     let body: Bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap();
@@ -145,6 +151,15 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
         shared.lost.notify_waiters();
         return bad_gateway();
     }
+    let mut counted = false;
+    loop {
+        let released = shared.released.notified();
+        match &*shared.state.lock().unwrap() {
+            Mode::HoldAnswer(part) if request_path.contains(part.as_str()) => {}
+            _ => break,
+        }
+        shared.wait_released(released, &mut counted).await;
+    }
     let mut response = Response::builder().status(answer.status());
     // Hop-by-hop and length headers describe the upstream connection, not this answer.
     for (name, value) in answer.headers() {
@@ -155,6 +170,22 @@ async fn forward(State(shared): State<Arc<Shared>>, request: Request) -> Respons
     response
         .body(Body::from(answer.bytes().await.unwrap_or_default()))
         .unwrap()
+}
+
+impl Shared {
+    /// Counts a request as held (once) and waits for the next release.
+    async fn wait_released(
+        &self,
+        released: tokio::sync::futures::Notified<'_>,
+        counted: &mut bool,
+    ) {
+        if !*counted {
+            *counted = true;
+            self.held.fetch_add(1, Ordering::SeqCst);
+            self.held_more.notify_waiters();
+        }
+        released.await;
+    }
 }
 
 fn bad_gateway() -> Response {

@@ -56,16 +56,28 @@ impl Receipts {
         let through = if self.store.message_by_event_id(event_id).await?.is_some() {
             ReadThrough::Event(event_id)
         } else {
-            // Not a bridged message (the desk's own, a notice): everything bridged before it.
             let room = RoomId::parse(room_id).map_err(|e| BridgeError::BadEvent(e.to_string()))?;
-            match self
+            let Some(origin) = self
                 .matrix
-                .event_timestamp(&room, &parse_event_id(event_id)?)
+                .event_origin(&room, &parse_event_id(event_id)?)
                 .await?
+            else {
+                return Ok(0);
+            };
+            // The driver's message whose send was answered but not recorded yet: read
+            // through the time alone would miss it, and nothing would tell the driver later.
+            if origin.sender == self.ghosts.user_id(driver)
+                && self
+                    .store
+                    .threema_inbox_has_pending(driver.as_str())
+                    .await?
             {
-                Some(ts) => ReadThrough::Time(ts),
-                None => return Ok(0),
+                return Err(BridgeError::NotYet(
+                    "receipt for a driver's message still being bridged".into(),
+                ));
             }
+            // Not a bridged message (the desk's own, a notice): everything bridged before it.
+            ReadThrough::Time(origin.ts)
         };
         let unread = self.store.messages_unread(room_id, through).await?;
         let unread: Vec<_> = unread

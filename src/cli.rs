@@ -61,6 +61,23 @@ pub enum GdprCommand {
     /// Legal holds: what a hold covers is neither erased nor pruned while it is in force.
     #[command(subcommand)]
     Hold(HoldCommand),
+    /// Writes everything held about a person (employee ID, Threema ID or Matrix ID) to one
+    /// ZIP with a manifest of SHA-256 hashes (GDPR Art. 15): their history as the homeserver
+    /// has it, its media, delivery status, directory record, audit entries, and the Art. 15
+    /// information. Colleagues appear as stable pseudonyms (gdpr.pseudonymise_colleagues).
+    Export {
+        subject: String,
+        /// Where to write the ZIP (default: gdpr-export-<id>-<request date>.zip here).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The day the request came in (YYYY-MM-DD, default today): the answer is due a month
+        /// later.
+        #[arg(long)]
+        requested_on: Option<String>,
+        /// Print what it would hold (counts, sizes); write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Erases a driver (employee ID, Threema ID or their ghost's Matrix ID): their portal and
     /// its media purged on the homeserver, their ghost deactivated and erased, their rows in
     /// the bridge deleted. Needs `synapse_admin`. Exits 3 when a legal hold covers them.
@@ -148,6 +165,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Directory(command) => directory(&cli.config, command).await,
         Command::AcceptKey { threema_id } => accept_key(&cli.config, &threema_id).await,
         Command::Gdpr(GdprCommand::Hold(command)) => hold(&cli.config, command).await,
+        Command::Gdpr(GdprCommand::Export {
+            subject,
+            output,
+            requested_on,
+            dry_run,
+        }) => {
+            export(
+                &cli.config,
+                &subject,
+                output.as_deref(),
+                requested_on.as_deref(),
+                dry_run,
+            )
+            .await
+        }
         Command::Gdpr(GdprCommand::Erase {
             subject,
             dry_run,
@@ -242,6 +274,52 @@ async fn erase(
                 eprintln!("  {hold}");
             }
             std::process::exit(3);
+        }
+    }
+    Ok(())
+}
+
+/// Reads the history as the bot through the client API, and the store.
+async fn export(
+    config_path: &std::path::Path,
+    subject: &str,
+    output: Option<&std::path::Path>,
+    requested_on: Option<&str>,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    use crate::bridge::lifecycle::export::{Exported, Exporter};
+    let requested_on = match requested_on {
+        Some(day) => time::Date::parse(
+            day,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .with_context(|| format!("--requested-on {day:?} is not a date (YYYY-MM-DD)"))?,
+        None => time::OffsetDateTime::now_utc().date(),
+    };
+    let config = Config::load(config_path)?;
+    telemetry::init(&config.logging.filter, config.logging.json);
+    let config = std::sync::Arc::new(config);
+    let bridge = crate::app::connect(config.clone()).await?;
+    let exporter = Exporter {
+        store: &bridge.store,
+        matrix: &bridge.matrix,
+        config: &config,
+    };
+    let result = exporter
+        .export(subject, &cli_actor(), requested_on, output, dry_run)
+        .await;
+    bridge.store.close().await;
+    match result? {
+        Exported::Written {
+            path,
+            bytes,
+            summary,
+        } => {
+            println!("wrote {} ({bytes} bytes):\n{summary}", path.display());
+        }
+        Exported::WouldWrite(summary) => {
+            println!("would write:\n{summary}");
+            println!("nothing written (--dry-run)");
         }
     }
     Ok(())

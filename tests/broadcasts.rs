@@ -41,7 +41,11 @@ async fn answer_to(desk: &Dispatcher, room: &str, event: &str) -> Value {
 }
 
 /// `broadcast <selection>`: the preview, and the broadcast room joined.
-async fn open_broadcast(desk: &Dispatcher, dm: &str, selection: &str) -> (String, String) {
+pub(crate) async fn open_broadcast(
+    desk: &Dispatcher,
+    dm: &str,
+    selection: &str,
+) -> (String, String) {
     let preview = desk.ask(dm, &format!("broadcast {selection}")).await;
     let room = preview
         .split("https://matrix.to/#/")
@@ -55,7 +59,11 @@ async fn open_broadcast(desk: &Dispatcher, dm: &str, selection: &str) -> (String
 
 /// Posts `text` in the broadcast room and confirms it with 👍 on the bot's preview; returns
 /// the message's event id and the preview (the board from then on).
-async fn broadcast(desk: &Dispatcher, room: &str, text: &str) -> (String, String, String) {
+pub(crate) async fn broadcast(
+    desk: &Dispatcher,
+    room: &str,
+    text: &str,
+) -> (String, String, String) {
     let event = desk.send_text(room, text).await;
     let preview = answer_to(desk, room, &event).await;
     let board = preview["event_id"].as_str().unwrap().to_owned();
@@ -101,7 +109,7 @@ fn received(sim: &Simulator, phone: &str, needle: &str) -> usize {
         .count()
 }
 
-fn reader() -> Behaviour {
+pub(crate) fn reader() -> Behaviour {
     Behaviour {
         auto_received: true,
         receipt_delay: Duration::from_millis(100),

@@ -14,6 +14,7 @@ mod conversations;
 mod delivery_status;
 mod directory;
 mod faults;
+mod gdpr_export;
 mod key_changes;
 mod lifecycle;
 mod matrix_client;

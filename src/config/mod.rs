@@ -72,12 +72,24 @@ pub struct RetentionConfig {
 }
 
 /// What data protection asks of the bridge by itself (`gdpr:`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct GdprConfig {
     /// Drivers offboarded longer ago than this are erased (`None`: only by `gdpr erase`).
     pub erase_after: Option<std::time::Duration>,
     /// Sent to each driver before anything else, and again when it changes (`None`: none).
     pub driver_notice: Option<String>,
+    /// Exports show colleagues by stable pseudonyms (Art. 15(4): others' rights).
+    pub pseudonymise_colleagues: bool,
+}
+
+impl Default for GdprConfig {
+    fn default() -> Self {
+        GdprConfig {
+            erase_after: None,
+            driver_notice: None,
+            pseudonymise_colleagues: true,
+        }
+    }
 }
 
 /// Broadcasts (`broadcast:`): how they are confirmed, how fast they fan out, when the desk is

@@ -76,6 +76,8 @@ pub struct RawGdpr {
     pub erase_after_days: Option<f64>,
     /// The privacy notice each driver gets on first contact (GDPR Art. 13).
     pub driver_notice: Option<String>,
+    /// `gdpr export` replaces colleagues' IDs and names by stable pseudonyms (default true).
+    pub pseudonymise_colleagues: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -50,6 +50,7 @@ mod broadcasts;
 mod directory;
 mod driver_notices;
 mod erasure;
+mod export;
 mod ghosts;
 mod holds;
 mod inbox;
@@ -76,6 +77,7 @@ pub use broadcasts::{
 pub use directory::{AuditEntry, RoomStateKind, StoredEmployee};
 pub use driver_notices::NoticeState;
 pub use erasure::{ErasedRows, ErasureTarget};
+pub use export::IncomingMessage;
 pub use ghosts::Ghost;
 pub use holds::{Hold, HoldTarget};
 pub use inbox::{InboxItem, InboxKind, NewInboxItem};

@@ -78,13 +78,13 @@ impl Reaction {
     }
 }
 
-const COLUMNS: &str = "seq, event_id, recipient, part, room_id, sender, payload, state, \
+pub(super) const COLUMNS: &str = "seq, event_id, recipient, part, room_id, sender, payload, state, \
                        threema_message_id, error, attempts, resend, created_at, updated_at, \
                        sent_at, received_at, read_at, reaction, reaction_at, marker_event, \
                        reaction_event";
 
 impl OutboxItem {
-    fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+    pub(super) fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         Ok(OutboxItem {
             seq: row.try_get("seq")?,
             event_id: id_column(&row, "threema_outbox", "event_id")?,

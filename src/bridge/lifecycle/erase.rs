@@ -30,17 +30,37 @@ const PURGE_WAIT: Duration = Duration::from_secs(600);
 pub struct IdHasher([u8; 32]);
 
 impl IdHasher {
+    /// For erased Threema IDs.
     pub fn new(config: &Config) -> Self {
+        Self::for_purpose(config, b"threema-bridge erased ids\0")
+    }
+
+    /// For colleagues' pseudonyms in exports: a key of its own, so that a pseudonym says
+    /// nothing about an erased ID's hash.
+    pub fn pseudonyms(config: &Config) -> Self {
+        Self::for_purpose(config, b"threema-bridge pseudonyms\0")
+    }
+
+    fn for_purpose(config: &Config, purpose: &[u8]) -> Self {
         use sha2::Digest;
         let mut hash = sha2::Sha256::new();
-        hash.update(b"threema-bridge erased ids\0");
+        hash.update(purpose);
         hash.update(config.threema.private_key.expose_secret().as_bytes());
         IdHasher(hash.finalize().into())
     }
 
+    #[cfg(test)]
+    pub fn from_key(key: [u8; 32]) -> Self {
+        IdHasher(key)
+    }
+
     pub fn hash(&self, id: &ThreemaId) -> String {
+        self.hash_text(id.as_str())
+    }
+
+    pub fn hash_text(&self, text: &str) -> String {
         let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&self.0).expect("any key length");
-        mac.update(id.as_str().as_bytes());
+        mac.update(text.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
 }
@@ -450,7 +470,7 @@ pub async fn answer(eraser: &Eraser<'_>, args: &str, actor: &str) -> Result<Stri
                     "The homeserver did not carry it out ({e}); what was done is kept: run it again."
                 )
             }
-            Err(LifecycleError::Input(why)) => why,
+            Err(e @ (LifecycleError::Input(_) | LifecycleError::Write { .. })) => e.to_string(),
         },
     )
 }

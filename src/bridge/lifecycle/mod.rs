@@ -4,6 +4,7 @@
 
 pub mod due;
 pub mod erase;
+pub mod export;
 pub mod holds;
 pub mod redact;
 pub mod subject;
@@ -20,6 +21,12 @@ pub enum LifecycleError {
     Input(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The export's file could not be written.
+    #[error("writing {path}: {source}")]
+    Write {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     /// The homeserver refused or was away: nothing recorded as done that was not.
     #[error("homeserver: {0}")]
     Homeserver(crate::bridge::BridgeError),

@@ -203,10 +203,12 @@ fn gdpr(c: &mut Checker, raw: &RawGdpr, has_admin: bool) -> Option<GdprConfig> {
         )?,
         notice => notice.map(str::to_owned),
     };
+    let pseudonymise_colleagues = raw.pseudonymise_colleagues.unwrap_or(true);
     let Some(days) = raw.erase_after_days else {
         return Some(GdprConfig {
             erase_after: None,
             driver_notice,
+            pseudonymise_colleagues,
         });
     };
     if !(0.0..=3650.0).contains(&days) {
@@ -224,6 +226,7 @@ fn gdpr(c: &mut Checker, raw: &RawGdpr, has_admin: bool) -> Option<GdprConfig> {
     Some(GdprConfig {
         erase_after: Some(std::time::Duration::from_secs_f64(days * 86_400.0)),
         driver_notice,
+        pseudonymise_colleagues,
     })
 }
 
@@ -384,7 +387,7 @@ mod tests {
             };
             let raw = RawGdpr {
                 erase_after_days: days,
-                driver_notice: None,
+                ..RawGdpr::default()
             };
             let gdpr = gdpr(&mut c, &raw, has_admin);
             let problems: Vec<_> = c.problems.into_iter().map(|p| p.key).collect();
@@ -415,8 +418,8 @@ mod tests {
                 warnings: Vec::new(),
             };
             let raw = RawGdpr {
-                erase_after_days: None,
                 driver_notice: Some(text.into()),
+                ..RawGdpr::default()
             };
             let notice = gdpr(&mut c, &raw, false).map(|g| g.driver_notice);
             let problems: Vec<_> = c.problems.into_iter().map(|p| p.key).collect();

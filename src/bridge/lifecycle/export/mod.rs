@@ -1,0 +1,583 @@
+//! `gdpr export` (Art. 15): everything the bridge and the homeserver hold about one person, in
+//! one ZIP with a manifest of hashes. The history is read as the bot sees it through the
+//! ordinary client API (it is in every portal with shared history), so the export shows what
+//! the homeserver has, not what the bridge remembers of it. Gathering is IO; what the files say
+//! is built by the pure modules beside this one.
+
+mod archive;
+mod art15;
+mod pseudonyms;
+mod render;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    fmt,
+    path::{Path, PathBuf},
+};
+
+use ruma::{OwnedRoomId, OwnedUserId, UserId};
+use serde_json::{Value, json};
+use time::{Date, OffsetDateTime};
+
+use archive::File;
+pub use archive::{MANIFEST, Manifest};
+use art15::Held;
+use pseudonyms::Pseudonyms;
+use render::DeliveryLine;
+
+use super::{LifecycleError, Subject, erase::IdHasher, resolve};
+use crate::{
+    bridge::{BridgeError, status},
+    config::Config,
+    ids,
+    matrix::MatrixClient,
+    store::{IncomingMessage, OutboxItem, Store},
+    threema::ThreemaId,
+};
+
+/// Events per timeline page.
+const PAGE: u32 = 200;
+
+/// What `gdpr export` did, or would do.
+#[derive(Debug)]
+pub enum Exported {
+    Written {
+        path: PathBuf,
+        bytes: u64,
+        summary: Summary,
+    },
+    /// `--dry-run`: what the ZIP would hold.
+    WouldWrite(Summary),
+}
+
+/// Counts and sizes, for the operator and the audit entry (no personal data).
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub held: Held,
+    pub media_bytes: u64,
+    pub colleagues: usize,
+    pub due_on: String,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = &self.held;
+        writeln!(f, "  messages.jsonl, messages.html: {} event(s)", h.events)?;
+        writeln!(
+            f,
+            "  media/: {} file(s), {} byte(s)",
+            h.media, self.media_bytes
+        )?;
+        writeln!(f, "  delivery.csv: {} row(s)", h.delivery_rows)?;
+        writeln!(f, "  audit.jsonl: {} entr(ies)", h.audit_entries)?;
+        writeln!(
+            f,
+            "  profile.json: {}",
+            if h.has_directory_record {
+                "directory record and its history"
+            } else {
+                "IDs only (not in the directory)"
+            }
+        )?;
+        writeln!(f, "  colleagues pseudonymised: {}", self.colleagues)?;
+        write!(f, "  due on {}", self.due_on)
+    }
+}
+
+/// Everything an export reads.
+pub struct Exporter<'a> {
+    pub store: &'a Store,
+    /// A client that retries, as the bot: this runs outside the queues.
+    pub matrix: &'a MatrixClient,
+    pub config: &'a Config,
+}
+
+/// The IDs and names that are the subject's own (never pseudonymised).
+struct Own {
+    keys: Vec<String>,
+    names: Vec<String>,
+    ghost: Option<OwnedUserId>,
+}
+
+impl Exporter<'_> {
+    /// Exports the person `text` names to `output` (default: a file named after the request in
+    /// the working directory), or with `dry_run` says what it would hold.
+    pub async fn export(
+        &self,
+        text: &str,
+        actor: &str,
+        requested_on: Date,
+        output: Option<&Path>,
+        dry_run: bool,
+    ) -> Result<Exported, LifecycleError> {
+        let domain = &self.config.homeserver.domain;
+        let subject = resolve(self.store, domain, text).await?;
+        let own = self.own(&subject).await?;
+        let bot = self.config.bot_user_id();
+
+        let mut events = self.history(&subject, own.ghost.as_deref()).await?;
+        let recipient = subject.driver.as_ref().map(|d| d.as_str());
+        let sender = subject.user.as_ref().map(|u| u.as_str());
+        let outgoing = match (recipient, sender) {
+            (None, None) => Vec::new(),
+            _ => self.store.outbox_of(recipient, sender).await?,
+        };
+        let incoming = match &subject.driver {
+            Some(driver) => self.store.messages_from_driver(driver.as_str()).await?,
+            None => Vec::new(),
+        };
+        // The drivers a dispatcher wrote to are colleagues too.
+        let recipients = outgoing
+            .iter()
+            .map(|row| ids::ghost_user_id(&row.recipient, domain).to_string());
+        let pseudonyms = self.pseudonyms(&own, &events, recipients, &bot).await?;
+        let delivery = delivery_lines(&subject, outgoing, incoming, &pseudonyms, domain);
+        let mut by_event: HashMap<&str, Vec<&DeliveryLine>> = HashMap::new();
+        for line in &delivery {
+            by_event.entry(&line.event_id).or_default().push(line);
+        }
+        let mut media = Vec::new();
+        let mut media_bytes = 0;
+        for event in &mut events {
+            let mut export = json!({"time": status::time(event["origin_server_ts"].as_i64().unwrap_or_default())});
+            if let Some(lines) = event["event_id"].as_str().and_then(|id| by_event.get(id)) {
+                export["delivery"] = json!(lines);
+            }
+            if let Some(uri) = event["content"]["url"].as_str().map(str::to_owned) {
+                let name = format!(
+                    "media/{:04}{}",
+                    media.len() + 1,
+                    extension(&event["content"])
+                );
+                let bytes = if dry_run {
+                    Vec::new()
+                } else {
+                    self.matrix.download(&uri).await.map_err(homeserver)?
+                };
+                media_bytes += if dry_run {
+                    event["content"]["info"]["size"]
+                        .as_u64()
+                        .unwrap_or_default()
+                } else {
+                    bytes.len() as u64
+                };
+                export["media"] = name.clone().into();
+                media.push(File { name, bytes });
+            }
+            pseudonyms.apply(event);
+            event["export"] = export;
+        }
+        let audit: Vec<Value> = self
+            .store
+            .audit_about(&own.keys)
+            .await?
+            .into_iter()
+            .map(|e| {
+                let mut entry = json!({
+                    "at": status::time(e.at), "actor": e.actor, "action": e.action,
+                    "subject": e.subject, "details": e.details,
+                });
+                pseudonyms.apply(&mut entry);
+                entry
+            })
+            .collect();
+        let profile = self.profile(&subject, &own, &audit).await?;
+
+        let held = Held {
+            events: events.len(),
+            media: media.len(),
+            delivery_rows: delivery.len(),
+            audit_entries: audit.len(),
+            has_directory_record: profile["directory"].is_object(),
+        };
+        let due = due_on(requested_on);
+        let summary = Summary {
+            held: held.clone(),
+            media_bytes,
+            colleagues: pseudonyms.len(),
+            due_on: due.to_string(),
+        };
+        if dry_run {
+            return Ok(Exported::WouldWrite(summary));
+        }
+
+        let statement = art15::statement(self.config, subject_ids(&subject), &held);
+        let mut files = vec![
+            json_file("art15.json", &statement),
+            File {
+                name: "art15.html".into(),
+                bytes: render::art15_html(&statement),
+            },
+            json_file("profile.json", &profile),
+            File {
+                name: "messages.jsonl".into(),
+                bytes: render::jsonl(&events),
+            },
+            File {
+                name: "messages.html".into(),
+                bytes: render::messages_html(&events),
+            },
+            File {
+                name: "delivery.csv".into(),
+                bytes: render::csv(&delivery),
+            },
+            File {
+                name: "audit.jsonl".into(),
+                bytes: render::jsonl(&audit),
+            },
+        ];
+        files.extend(media);
+        let now = OffsetDateTime::now_utc();
+        let manifest = Manifest {
+            format: "threema-bridge gdpr export 1",
+            subject: subject_ids(&subject),
+            requested_on: requested_on.to_string(),
+            due_on: due.to_string(),
+            generated_at: status::time((now.unix_timestamp_nanos() / 1_000_000) as i64),
+            colleagues_pseudonymised: self.config.gdpr.pseudonymise_colleagues,
+            files: files.iter().map(archive::entry).collect(),
+        };
+        let path = match output {
+            Some(path) => path.to_owned(),
+            None => PathBuf::from(format!(
+                "gdpr-export-{}-{}.zip",
+                subject.hold_target().id(),
+                requested_on
+            )),
+        };
+        let bytes =
+            archive::write(&path, &files, &manifest).map_err(|source| LifecycleError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        // The audit names whom it was about by their key and what went out by counts only.
+        self.store
+            .audit(
+                actor,
+                "gdpr.exported",
+                &subject.hold_target().to_string(),
+                &format!(
+                    "{} event(s), {} file(s), {} delivery row(s), {bytes} byte(s); due {due}",
+                    held.events, held.media, held.delivery_rows
+                ),
+            )
+            .await?;
+        Ok(Exported::Written {
+            path,
+            bytes,
+            summary,
+        })
+    }
+
+    async fn own(&self, subject: &Subject) -> Result<Own, LifecycleError> {
+        let domain = &self.config.homeserver.domain;
+        let mut keys = Vec::new();
+        let mut names = Vec::new();
+        if let Some(id) = &subject.employee_id {
+            keys.push(id.clone());
+            if let Some(stored) = self.store.employee_by_id(id).await? {
+                names.push(stored.employee.record.display_name);
+            }
+        }
+        let ghost = subject
+            .driver
+            .as_ref()
+            .map(|d| ids::ghost_user_id(d, domain));
+        if let Some(driver) = &subject.driver {
+            keys.push(driver.to_string());
+            if let Some(g) = self.store.ghost_by_threema_id(driver.as_str()).await?
+                && let Some(name) = g.display_name
+            {
+                names.push(name);
+            }
+        }
+        keys.extend(ghost.iter().map(ToString::to_string));
+        keys.extend(subject.user.iter().map(ToString::to_string));
+        // Holds and exports name their subject this way.
+        keys.push(subject.hold_target().to_string());
+        Ok(Own { keys, names, ghost })
+    }
+
+    /// A driver's whole portal; a dispatcher's own events in every room the bot is in (portals,
+    /// broadcast rooms, their management room). Each event once, oldest first.
+    async fn history(
+        &self,
+        subject: &Subject,
+        ghost: Option<&UserId>,
+    ) -> Result<Vec<Value>, LifecycleError> {
+        let mut rooms: Vec<(OwnedRoomId, Option<OwnedUserId>)> = Vec::new();
+        if let (Some(driver), Some(_)) = (&subject.driver, ghost)
+            && let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await?
+        {
+            rooms.push((portal.room_id, None));
+        }
+        if let Some(user) = &subject.user {
+            for room in self.matrix.joined_rooms().await.map_err(homeserver)? {
+                rooms.push((room, Some(user.clone())));
+            }
+        }
+        let mut seen = BTreeSet::new();
+        let mut events = Vec::new();
+        for (room, sender) in rooms {
+            let senders = sender.map(|s| vec![s]);
+            let mut from: Option<String> = None;
+            let mut room_events = Vec::new();
+            loop {
+                let page = self
+                    .matrix
+                    .timeline_page(&room, senders.as_deref(), from.as_deref(), PAGE)
+                    .await
+                    .map_err(homeserver)?;
+                for raw in &page.chunk {
+                    let Ok(event) = serde_json::from_str::<Value>(raw.json().get()) else {
+                        continue;
+                    };
+                    let id = event["event_id"].as_str().unwrap_or_default().to_owned();
+                    if seen.insert(id) {
+                        room_events.push(event);
+                    }
+                }
+                match page.end {
+                    Some(end) if !page.chunk.is_empty() => from = Some(end),
+                    _ => break,
+                }
+            }
+            room_events.reverse();
+            events.extend(room_events);
+        }
+        Ok(events)
+    }
+
+    /// Everyone the events name but the subject and the bridge, with the names they go by.
+    async fn pseudonyms(
+        &self,
+        own: &Own,
+        events: &[Value],
+        also: impl Iterator<Item = String>,
+        bot: &UserId,
+    ) -> Result<Pseudonyms, LifecycleError> {
+        let hasher = self
+            .config
+            .gdpr
+            .pseudonymise_colleagues
+            .then(|| IdHasher::pseudonyms(self.config));
+        let mut own_ids = own.keys.clone();
+        own_ids.extend(own.names.iter().cloned());
+        let mut pseudonyms = Pseudonyms::new(hasher, own_ids);
+        let mut people: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for event in events {
+            let mut named = vec![event["sender"].as_str()];
+            if event["type"] == "m.room.member" {
+                let user = event["state_key"].as_str();
+                named.push(user);
+                if let (Some(user), Some(name)) = (user, event["content"]["displayname"].as_str()) {
+                    people
+                        .entry(user.to_owned())
+                        .or_default()
+                        .insert(name.to_owned());
+                }
+            }
+            if let Some(mentioned) = event["content"]["m.mentions"]["user_ids"].as_array() {
+                named.extend(mentioned.iter().map(Value::as_str));
+            }
+            for user in named.into_iter().flatten() {
+                people.entry(user.to_owned()).or_default();
+            }
+        }
+        for user in also {
+            people.entry(user).or_default();
+        }
+        people.remove(bot.as_str());
+        // Names the directory and the ghosts know them by, beyond the room's member events.
+        let employees = self.store.employees().await?;
+        let domain = &self.config.homeserver.domain;
+        for (user, names) in &mut people {
+            let Ok(user_id) = <&UserId>::try_from(user.as_str()) else {
+                continue;
+            };
+            let driver = ids::parse_ghost_user_id(user_id, domain);
+            for e in &employees {
+                let record = &e.employee.record;
+                let same_driver =
+                    driver.is_some() && (record.threema_id == driver || e.looked_up() == driver);
+                if record.matrix_id.as_deref() == Some(user_id) || same_driver {
+                    names.insert(record.display_name.clone());
+                }
+            }
+            if let Some(driver) = &driver {
+                // Rows and audit entries name a driver by their Threema ID.
+                names.insert(driver.to_string());
+                if let Some(g) = self.store.ghost_by_threema_id(driver.as_str()).await?
+                    && let Some(name) = g.display_name
+                {
+                    names.insert(name);
+                }
+            }
+        }
+        for (user, names) in people {
+            pseudonyms.add(&user, names);
+        }
+        Ok(pseudonyms)
+    }
+
+    /// The directory record with its history, the ghost and the portal.
+    async fn profile(
+        &self,
+        subject: &Subject,
+        own: &Own,
+        audit: &[Value],
+    ) -> Result<Value, LifecycleError> {
+        let mut profile = json!({
+            "employee_id": subject.employee_id,
+            "threema_id": subject.driver.as_ref().map(ToString::to_string),
+            "matrix_id": subject.user.as_ref().map(ToString::to_string),
+            "ghost": own.ghost.as_ref().map(ToString::to_string),
+        });
+        if let Some(id) = &subject.employee_id
+            && let Some(stored) = self.store.employee_by_id(id).await?
+        {
+            profile["directory"] = json!({
+                "record": stored.employee.record,
+                "source": stored.employee.source,
+                "offboarded": stored.employee.removed,
+                "scim_user_name": stored.scim_user_name,
+                "threema_id_looked_up": stored.looked_up_id,
+                "first_seen": status::time(stored.created_at),
+                "last_changed": status::time(stored.updated_at),
+            });
+            profile["directory"]["history"] = audit
+                .iter()
+                .filter(|e| {
+                    e["action"]
+                        .as_str()
+                        .is_some_and(|a| a.starts_with("directory") || a.starts_with("scim"))
+                })
+                .cloned()
+                .collect();
+        }
+        if let Some(driver) = &subject.driver {
+            if let Some(g) = self.store.ghost_by_threema_id(driver.as_str()).await? {
+                profile["ghost_display_name"] = g.display_name.into();
+            }
+            if let Some(p) = self.store.portal_by_threema_id(driver.as_str()).await? {
+                profile["portal"] =
+                    json!({"room_id": p.room_id, "opened": status::time(p.created_at)});
+            }
+        }
+        Ok(profile)
+    }
+}
+
+/// The Threema side of the messages: sends to the driver (or by the dispatcher) with their
+/// delivery status, and the driver's messages with when they were told the desk read them.
+fn delivery_lines(
+    subject: &Subject,
+    outgoing: Vec<OutboxItem>,
+    incoming: Vec<IncomingMessage>,
+    pseudonyms: &Pseudonyms,
+    domain: &ruma::ServerName,
+) -> Vec<DeliveryLine> {
+    let driver_name = |id: &ThreemaId| match subject.driver.as_ref() == Some(id) {
+        true => id.to_string(),
+        false => pseudonyms.user(ids::ghost_user_id(id, domain).as_str()),
+    };
+    let at = |ms: Option<i64>| ms.map(status::time);
+    let mut lines: Vec<DeliveryLine> = outgoing
+        .into_iter()
+        .map(|row| DeliveryLine {
+            direction: "out",
+            event_id: row.event_id.to_string(),
+            driver: driver_name(&row.recipient),
+            threema_message_id: row.threema_message_id,
+            part: row.part,
+            resend: row.resend,
+            state: row.state.as_str().to_owned(),
+            sent_at: at(row.status.sent_at),
+            received_at: at(row.status.received_at),
+            read_at: at(row.status.read_at),
+            reaction: row.status.reaction.map(|r| r.as_str().to_owned()),
+            reaction_at: at(row.status.reaction_at),
+            read_reported_at: None,
+        })
+        .collect();
+    if let Some(driver) = &subject.driver {
+        lines.extend(incoming.into_iter().map(|m| DeliveryLine {
+            direction: "in",
+            event_id: m.event_id,
+            driver: driver.to_string(),
+            threema_message_id: Some(m.threema_message_id),
+            part: m.part,
+            resend: 0,
+            state: String::new(),
+            sent_at: Some(status::time(m.created_at)),
+            received_at: None,
+            read_at: None,
+            reaction: None,
+            reaction_at: None,
+            read_reported_at: at(m.read_sent_at),
+        }));
+    }
+    lines
+}
+
+fn homeserver(e: crate::matrix::MatrixError) -> LifecycleError {
+    LifecycleError::Homeserver(BridgeError::Matrix(e))
+}
+
+fn subject_ids(subject: &Subject) -> Vec<String> {
+    subject.to_string().split(", ").map(str::to_owned).collect()
+}
+
+fn json_file(name: &str, value: &impl serde::Serialize) -> File {
+    File {
+        name: name.to_owned(),
+        bytes: serde_json::to_vec_pretty(value).expect("JSON to memory"),
+    }
+}
+
+/// A file's extension from its name in the event (`body` or `filename`), if it looks like one.
+fn extension(content: &Value) -> String {
+    let name = content["filename"]
+        .as_str()
+        .or_else(|| content["body"].as_str())
+        .unwrap_or_default();
+    match name.rsplit_once('.') {
+        Some((_, ext))
+            if (1..=5).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            format!(".{}", ext.to_ascii_lowercase())
+        }
+        _ => String::new(),
+    }
+}
+
+/// One month after the request (Art. 12(3)); the last day of a shorter month if need be.
+pub fn due_on(requested: Date) -> Date {
+    let month = requested.month().next();
+    let year = requested.year() + i32::from(month == time::Month::January);
+    let last = time::util::days_in_month(month, year);
+    Date::from_calendar_date(year, month, requested.day().min(last)).expect("a valid day")
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::date;
+
+    use super::*;
+
+    #[test]
+    fn the_answer_is_due_a_month_later() {
+        assert_eq!(due_on(date!(2026 - 12 - 03)), date!(2027 - 01 - 03));
+        assert_eq!(due_on(date!(2027 - 01 - 31)), date!(2027 - 02 - 28));
+    }
+
+    #[test]
+    fn media_keep_a_plausible_extension_only() {
+        assert_eq!(extension(&json!({"body": "Foto.JPG"})), ".jpg");
+        assert_eq!(extension(&json!({"body": "a caption. really"})), "");
+        assert_eq!(
+            extension(&json!({"filename": "x.pdf", "body": "caption"})),
+            ".pdf"
+        );
+    }
+}

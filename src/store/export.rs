@@ -1,0 +1,89 @@
+//! What `gdpr export` reads about one person across the tables.
+
+use sqlx::Row;
+
+use super::{AuditEntry, OutboxItem, Store, StoreError, outbox};
+
+/// A driver's message bridged to the desk, and when the driver was told the desk read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingMessage {
+    pub event_id: String,
+    pub threema_message_id: String,
+    pub part: i64,
+    pub created_at: i64,
+    pub read_sent_at: Option<i64>,
+}
+
+impl Store {
+    /// Every send to `recipient`, or by `sender` (a dispatcher), in the order they were queued.
+    pub async fn outbox_of(
+        &self,
+        recipient: Option<&str>,
+        sender: Option<&str>,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {} FROM threema_outbox WHERE recipient = $1 OR sender = $2 ORDER BY seq",
+            outbox::COLUMNS
+        ))
+        .bind(recipient.unwrap_or_default())
+        .bind(sender.unwrap_or_default())
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(OutboxItem::from_row)
+        .collect()
+    }
+
+    /// The messages `driver` sent that reached the desk, oldest first.
+    pub async fn messages_from_driver(
+        &self,
+        driver: &str,
+    ) -> Result<Vec<IncomingMessage>, StoreError> {
+        sqlx::query(
+            "SELECT event_id, threema_message_id, part, created_at, read_sent_at FROM message \
+             WHERE threema_peer = $1 AND direction = 'in' ORDER BY id",
+        )
+        .bind(driver)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok(IncomingMessage {
+                event_id: row.try_get("event_id")?,
+                threema_message_id: row.try_get("threema_message_id")?,
+                part: row.try_get("part")?,
+                created_at: row.try_get("created_at")?,
+                read_sent_at: row.try_get("read_sent_at")?,
+            })
+        })
+        .collect()
+    }
+
+    /// Audit entries about any of `keys` (as subject) or by any of them (as actor), oldest
+    /// first.
+    pub async fn audit_about(&self, keys: &[String]) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut entries = Vec::new();
+        for key in keys {
+            let rows = sqlx::query(
+                "SELECT id, at, actor, action, subject, details FROM audit \
+                 WHERE subject = $1 OR actor = $1 ORDER BY id",
+            )
+            .bind(key)
+            .fetch_all(&self.pool)
+            .await?;
+            for row in rows {
+                entries.push(AuditEntry {
+                    id: row.try_get("id")?,
+                    at: row.try_get("at")?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    subject: row.try_get("subject")?,
+                    details: row.try_get("details")?,
+                });
+            }
+        }
+        entries.sort_by_key(|e| e.id);
+        entries.dedup_by_key(|e| e.id);
+        Ok(entries)
+    }
+}

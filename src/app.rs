@@ -13,7 +13,7 @@ use crate::{
         broadcast::BroadcastFanout,
         credits,
         directory::closed_rooms,
-        lifecycle::{due::DueErasures, erase::IdHasher},
+        lifecycle::{due::DueErasures, erase::IdHasher, retention},
         matrix_to_threema::{MatrixInbox, ThreemaOutbox, catch_up},
         prune, queue,
         threema_to_matrix::ThreemaInbox,
@@ -263,6 +263,16 @@ impl Running {
             self.config.retention.inbox,
             shutdown.clone(),
         ));
+        if self.config.retention.has_periods() {
+            tasks.spawn(retention::watch(
+                bridge.store.clone(),
+                bridge.matrix.clone(),
+                self.config.synapse_admin.clone(),
+                self.config.retention.clone(),
+                self.config.homeserver.domain.clone(),
+                shutdown.clone(),
+            ));
+        }
         if let (Some(after), Some(admin)) =
             (self.config.gdpr.erase_after, &self.config.synapse_admin)
         {

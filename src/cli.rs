@@ -1,5 +1,5 @@
 //! Command line: `generate-registration`, `check-config`, `serve`, `directory`, `accept-key`,
-//! `gdpr` (see CONTRACT.md).
+//! `gdpr`, `retention` (see CONTRACT.md).
 
 use std::path::PathBuf;
 
@@ -54,6 +54,23 @@ pub enum Command {
     /// Data protection (GDPR).
     #[command(subcommand)]
     Gdpr(GdprCommand),
+    /// The retention periods (`retention:`).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Applies the retention periods now, as the running bridge does daily: portal history
+    /// older than retention.history_days purged on the homeserver with its media (the newest
+    /// event stays), dispatchers' texts of sends older than retention.outbox_days cleared,
+    /// handled inbox rows older than retention.inbox_days deleted. What a legal hold covers is
+    /// kept.
+    Run {
+        /// Print what would go; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +182,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Directory(command) => directory(&cli.config, command).await,
         Command::AcceptKey { threema_id } => accept_key(&cli.config, &threema_id).await,
         Command::Gdpr(GdprCommand::Hold(command)) => hold(&cli.config, command).await,
+        Command::Retention(RetentionCommand::Run { dry_run }) => {
+            retention(&cli.config, dry_run).await
+        }
         Command::Gdpr(GdprCommand::Export {
             subject,
             output,
@@ -321,6 +341,34 @@ async fn export(
             println!("would write:\n{summary}");
             println!("nothing written (--dry-run)");
         }
+    }
+    Ok(())
+}
+
+/// Reads the portals as the bot; purges through the admin API.
+async fn retention(config_path: &std::path::Path, dry_run: bool) -> anyhow::Result<()> {
+    use crate::bridge::lifecycle::retention::Retention;
+    let config = Config::load(config_path)?;
+    telemetry::init(&config.logging.filter, config.logging.json);
+    let config = std::sync::Arc::new(config);
+    let bridge = crate::app::connect(config.clone()).await?;
+    let retention = Retention {
+        store: &bridge.store,
+        matrix: &bridge.matrix,
+        admin: config.synapse_admin.as_ref(),
+        config: &config.retention,
+        domain: &config.homeserver.domain,
+    };
+    let result = retention.run(&cli_actor(), dry_run).await;
+    bridge.store.close().await;
+    let report = result?;
+    if dry_run {
+        println!("would apply the retention periods:\n{report}\nnothing changed (--dry-run)");
+    } else {
+        println!("applied the retention periods:\n{report}");
+    }
+    if config.retention.history.is_none() {
+        println!("portal history is kept: retention.history_days is not set");
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ mod matrix_client;
 mod matrix_to_threema;
 mod portals;
 mod restart;
+mod retention;
 mod sdk_interop;
 mod store;
 mod threema_callback;

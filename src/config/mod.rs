@@ -69,6 +69,19 @@ pub struct RetentionConfig {
     /// Handled inbox rows: the memory of what was already seen (a replayed transaction or
     /// callback is recognised within it) and a failed item's raw payload for an operator.
     pub inbox: std::time::Duration,
+    /// Portal history older than this (by the events' own dates) is purged on the homeserver
+    /// with its media, the newest event kept (`None`: kept).
+    pub history: Option<std::time::Duration>,
+    /// A send's payload (the dispatcher's text) is cleared this long after it was handled
+    /// (`None`: kept).
+    pub outbox: Option<std::time::Duration>,
+}
+
+impl RetentionConfig {
+    /// Whether `retention run` (and the daily pass) has anything beyond the inbox pruning.
+    pub fn has_periods(&self) -> bool {
+        self.history.is_some() || self.outbox.is_some()
+    }
 }
 
 /// What data protection asks of the bridge by itself (`gdpr:`).

@@ -66,6 +66,10 @@ pub struct RawSynapseAdmin {
 #[serde(default, deny_unknown_fields)]
 pub struct RawRetention {
     pub inbox_days: Option<f64>,
+    /// Portal history (and its media) on the homeserver, by the events' own dates.
+    pub history_days: Option<f64>,
+    /// Dispatchers' texts kept with their sends (for 🔁 resends).
+    pub outbox_days: Option<f64>,
 }
 
 /// `gdpr:`: what data protection asks of the bridge by itself.

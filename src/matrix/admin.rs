@@ -1,5 +1,6 @@
-//! The Synapse admin API (`/_synapse/admin`), as far as offboarding and erasure need it. It is
-//! Synapse's own, so plain HTTP with JSON (ruma has no types for it), sent with an admin token.
+//! The Synapse admin API (`/_synapse/admin`), as far as offboarding, erasure and retention need
+//! it. It is Synapse's own, so plain HTTP with JSON (ruma has no types for it), sent with an
+//! admin token.
 
 use reqwest::Method;
 use ruma::{RoomId, UserId};
@@ -97,6 +98,38 @@ impl MatrixClient {
         token: &SecretString,
     ) -> Result<String, MatrixError> {
         let path = format!("v2/rooms/delete_status/{}", segment(delete_id));
+        let answer = self.admin(Method::GET, &path, None, token).await?;
+        answer["status"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| MatrixError::Response("no status in the answer".into()))
+    }
+
+    /// Starts deleting the room's events before `up_to` (which stays, with its state and the
+    /// room's whole state); local users' events too. Returns the purge's id for
+    /// [`MatrixClient::purge_status`].
+    pub async fn purge_history(
+        &self,
+        room_id: &RoomId,
+        up_to: &ruma::EventId,
+        token: &SecretString,
+    ) -> Result<String, MatrixError> {
+        let path = format!("v1/purge_history/{}", segment(room_id.as_str()));
+        let body = json!({"delete_local_events": true, "purge_up_to_event_id": up_to});
+        let answer = self.admin(Method::POST, &path, Some(body), token).await?;
+        answer["purge_id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| MatrixError::Response("no purge_id in the answer".into()))
+    }
+
+    /// `active`, `complete` or `failed`.
+    pub async fn purge_status(
+        &self,
+        purge_id: &str,
+        token: &SecretString,
+    ) -> Result<String, MatrixError> {
+        let path = format!("v1/purge_history_status/{}", segment(purge_id));
         let answer = self.admin(Method::GET, &path, None, token).await?;
         answer["status"]
             .as_str()

@@ -356,7 +356,7 @@ impl Store {
              payload, state, created_at, updated_at) \
              SELECT o.event_id, o.recipient, o.part, o.resend + 1, o.room_id, o.sender, \
              o.payload, $3, $2, $2 FROM threema_outbox o {join} \
-             WHERE {condition} \
+             WHERE {condition} AND o.payload <> '' \
              AND o.resend = (SELECT MAX(l.resend) FROM threema_outbox l \
                  WHERE l.event_id = o.event_id AND l.recipient = o.recipient \
                  AND l.part = o.part) \

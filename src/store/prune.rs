@@ -1,6 +1,8 @@
 //! Deleting what the bridge keeps only for a while: handled inbox rows, and state it recorded
 //! about rooms it no longer runs.
 
+use sqlx::Row;
+
 use super::{InboxKind, Store, StoreError, now_ms, portals::BRIDGED_ROOMS};
 
 /// Rows deleted per statement: a long delete would hold SQLite's write lock against the
@@ -50,7 +52,7 @@ impl Store {
             .unwrap_or_default();
         // Without any timeline event, nothing to keep for a catch-up: the cut-off alone counts.
         let matrix_inbox = self
-            .delete_in_batches(
+            .in_batches(
                 &format!(
                     "DELETE FROM matrix_inbox WHERE seq IN (SELECT seq FROM matrix_inbox \
                      WHERE processed_at < $1 AND received_at < (SELECT COALESCE(MAX(received_at), \
@@ -66,7 +68,7 @@ impl Store {
             .map(|c| format!("AND {c}"))
             .unwrap_or_default();
         let threema_inbox = self
-            .delete_in_batches(
+            .in_batches(
                 &format!(
                     "DELETE FROM threema_inbox WHERE seq IN (SELECT seq FROM threema_inbox \
                      WHERE processed_at < $1 AND held_at IS NULL {drivers} \
@@ -82,7 +84,7 @@ impl Store {
             .map(|c| format!("AND {c}"))
             .unwrap_or_default();
         let room_state = self
-            .delete_in_batches(
+            .in_batches(
                 &format!(
                     "DELETE FROM room_state WHERE (room_id, kind, key) IN (SELECT room_id, kind, key \
                      FROM room_state WHERE room_id <> '' AND updated_at < $1 \
@@ -99,7 +101,45 @@ impl Store {
         })
     }
 
-    async fn delete_in_batches(
+    /// Clears the payload (the dispatcher's text, kept for 🔁 resends) of sends handled before
+    /// `before_ms`, except what a hold covers; with `dry_run` only counts them. Such a send can
+    /// no longer be resent.
+    pub async fn outbox_expire_payloads(
+        &self,
+        before_ms: i64,
+        held: &HeldScope,
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
+        let mut binds = Vec::new();
+        let mut conditions = String::new();
+        for (column, values) in [("room_id", &held.rooms), ("recipient", &held.drivers)] {
+            if let Some(c) = not_in(column, values, &mut binds) {
+                conditions += &format!(" AND {c}");
+            }
+        }
+        let expired =
+            format!("FROM threema_outbox WHERE processed_at < $1 AND payload <> '' {conditions}");
+        if dry_run {
+            // $2 is unused here but keeps the numbering of `binds`.
+            let sql = format!("SELECT COUNT(*) AS n {expired} AND $2 > 0");
+            let mut query = sqlx::query(&sql).bind(before_ms).bind(BATCH);
+            for value in &binds {
+                query = query.bind(*value);
+            }
+            let n: i64 = query.fetch_one(&self.pool).await?.try_get("n")?;
+            return Ok(n as u64);
+        }
+        self.in_batches(
+            &format!(
+                "UPDATE threema_outbox SET payload = '' WHERE seq IN (SELECT seq {expired} LIMIT $2)"
+            ),
+            before_ms,
+            &binds,
+        )
+        .await
+    }
+
+    async fn in_batches(
         &self,
         sql: &str,
         before_ms: i64,

@@ -10,6 +10,8 @@ pub(crate) struct Clock {
     /// `Some`: manual clock starting at this UNIX time.
     manual_start: Option<u64>,
     offset: Mutex<Duration>,
+    /// Set back by this much (phones whose messages carry an old date).
+    behind: Mutex<Duration>,
     time_scale: f64,
 }
 
@@ -18,6 +20,7 @@ impl Clock {
         Clock {
             manual_start,
             offset: Mutex::new(Duration::ZERO),
+            behind: Mutex::new(Duration::ZERO),
             time_scale,
         }
     }
@@ -31,15 +34,22 @@ impl Clock {
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default(),
         };
-        (base + offset).as_secs()
+        let behind = *self.behind.lock().expect("clock lock");
+        (base + offset).saturating_sub(behind).as_secs()
     }
 
     pub(crate) fn advance(&self, by: Duration) {
         *self.offset.lock().expect("clock lock") += by;
     }
 
+    /// Sets the clock `by` behind where it would be (`ZERO`: back to normal).
+    pub(crate) fn set_behind(&self, by: Duration) {
+        *self.behind.lock().expect("clock lock") = by;
+    }
+
     pub(crate) fn reset(&self) {
         *self.offset.lock().expect("clock lock") = Duration::ZERO;
+        *self.behind.lock().expect("clock lock") = Duration::ZERO;
     }
 
     /// A simulated delay in real time.
@@ -65,6 +75,10 @@ mod tests {
         let clock = Clock::new(Some(1_700_000_000), 0.001);
         assert_eq!(clock.now_unix(), 1_700_000_000);
         clock.advance(Duration::from_secs(61));
+        assert_eq!(clock.now_unix(), 1_700_000_061);
+        clock.set_behind(Duration::from_secs(100));
+        assert_eq!(clock.now_unix(), 1_699_999_961);
+        clock.set_behind(Duration::ZERO);
         assert_eq!(clock.now_unix(), 1_700_000_061);
         assert_eq!(
             clock.scaled(Duration::from_secs(300)),

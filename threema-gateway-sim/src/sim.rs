@@ -401,6 +401,12 @@ impl Simulator {
         self.shared.clock.advance(by);
     }
 
+    /// Sets the simulated clock `by` behind (`ZERO`: back): later phone messages carry dates
+    /// that long ago, as from a phone that was offline or whose clock is wrong.
+    pub fn set_clock_behind(&self, by: Duration) {
+        self.shared.clock.set_behind(by);
+    }
+
     /// Back to the starting state: no messages, blobs, callbacks, faults or counters; pending
     /// receipts and deliveries cancelled; starting balance and callback URL restored. Users
     /// (with their keys) stay unless `remove_users`.

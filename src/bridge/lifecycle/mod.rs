@@ -7,6 +7,7 @@ pub mod erase;
 pub mod export;
 pub mod holds;
 pub mod redact;
+pub mod retention;
 pub mod subject;
 
 pub use subject::{Subject, resolve, resolve_target};

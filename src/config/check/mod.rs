@@ -150,7 +150,7 @@ impl Config {
         let synapse_admin = synapse_admin::check(&mut c, &raw, as_token);
         let has_admin = matches!(synapse_admin, Some(Some(_)));
         let directory = directory::check(&mut c, &raw.directory, domain.as_deref(), has_admin);
-        let retention = retention(&mut c, &raw.retention);
+        let retention = retention(&mut c, &raw.retention, has_admin);
         let gdpr = gdpr(&mut c, &raw.gdpr, has_admin);
         let logging = logging(&mut c, &raw.logging);
 
@@ -181,7 +181,7 @@ impl Config {
 
 /// Replays come within minutes (Synapse retries a transaction, the Gateway a callback), so a
 /// day is the least that still recognises them; two weeks leave time to look at a failure.
-fn retention(c: &mut Checker, raw: &RawRetention) -> Option<RetentionConfig> {
+fn retention(c: &mut Checker, raw: &RawRetention, has_admin: bool) -> Option<RetentionConfig> {
     let days = raw.inbox_days.unwrap_or(14.0);
     if !(1.0..=3650.0).contains(&days) {
         return c.fail(
@@ -189,8 +189,28 @@ fn retention(c: &mut Checker, raw: &RawRetention) -> Option<RetentionConfig> {
             format!("{days} is not a number of days from 1 to 3650"),
         );
     }
+    let period = |c: &mut Checker, key: &str, value: Option<f64>| match value {
+        None => Some(None),
+        Some(days) if (1.0..=36_500.0).contains(&days) => {
+            Some(Some(std::time::Duration::from_secs_f64(days * 86_400.0)))
+        }
+        Some(days) => c.fail(
+            key,
+            format!("{days} is not a number of days from 1 to 36500"),
+        ),
+    };
+    let history = period(c, "retention.history_days", raw.history_days)?;
+    if history.is_some() && !has_admin {
+        return c.fail(
+            "retention.history_days",
+            "purging history needs admin rights on the homeserver: set synapse_admin",
+        );
+    }
+    let outbox = period(c, "retention.outbox_days", raw.outbox_days)?;
     Some(RetentionConfig {
         inbox: std::time::Duration::from_secs_f64(days * 86_400.0),
+        history,
+        outbox,
     })
 }
 
@@ -365,7 +385,11 @@ mod tests {
                 problems: Vec::new(),
                 warnings: Vec::new(),
             };
-            let kept = retention(&mut c, &RawRetention { inbox_days: days });
+            let raw = RawRetention {
+                inbox_days: days,
+                ..RawRetention::default()
+            };
+            let kept = retention(&mut c, &raw, false);
             (kept.map(|r| r.inbox.as_secs()), c.problems)
         };
         assert_eq!(check(None), (Some(14 * 86_400), vec![]));
@@ -375,6 +399,42 @@ mod tests {
             assert_eq!(kept, None);
             assert_eq!(problems[0].key, "retention.inbox_days", "{days}");
         }
+    }
+
+    #[test]
+    fn history_retention_needs_admin_rights_and_periods_are_days() {
+        let check = |raw: RawRetention, has_admin: bool| {
+            let mut c = Checker {
+                base_dir: PathBuf::new(),
+                problems: Vec::new(),
+                warnings: Vec::new(),
+            };
+            let kept = retention(&mut c, &raw, has_admin);
+            let problems: Vec<String> = c.problems.into_iter().map(|p| p.key).collect();
+            (kept.map(|r| (r.history, r.outbox)), problems)
+        };
+        let day = std::time::Duration::from_secs(86_400);
+        let history = |days| RawRetention {
+            history_days: Some(days),
+            ..RawRetention::default()
+        };
+        assert_eq!(
+            check(history(30.0), true),
+            (Some((Some(day * 30), None)), vec![])
+        );
+        assert_eq!(
+            check(history(30.0), false),
+            (None, vec!["retention.history_days".to_owned()])
+        );
+        assert_eq!(
+            check(history(0.5), true),
+            (None, vec!["retention.history_days".to_owned()])
+        );
+        let outbox = RawRetention {
+            outbox_days: Some(90.0),
+            ..RawRetention::default()
+        };
+        assert_eq!(check(outbox, false), (Some((None, Some(day * 90))), vec![]));
     }
 
     #[test]

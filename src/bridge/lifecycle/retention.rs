@@ -1,0 +1,349 @@
+//! Retention (GDPR Art. 5(1)(e)): what is kept only for a period goes when it is over, daily
+//! and by `retention run`. A portal's history is cut by the events' own dates (bridged events
+//! carry the Threema date, not when the homeserver received them, so Synapse's own `purge by
+//! time` would keep a driver's old messages), its newest event always stays, and the media of
+//! what goes are deleted first. Dispatchers' texts kept with their sends are cleared, and the
+//! inboxes pruned. What a legal hold covers is untouched. Each pass is worked out again from
+//! what is there, so a pass cut off is finished by the next.
+
+use std::{fmt, time::Duration};
+
+use ruma::{OwnedEventId, OwnedRoomId, RoomId, ServerName};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use super::{LifecycleError, holds};
+use crate::{
+    bridge::{BridgeError, prune},
+    config::{RetentionConfig, SynapseAdmin},
+    matrix::{MatrixClient, MatrixError},
+    store::{Pruned, Store, cutoff},
+};
+
+/// Events per timeline page.
+const PAGE: u32 = 500;
+/// How long one room's purge may take before the pass moves on (the next pass looks again).
+const PURGE_WAIT: Duration = Duration::from_secs(600);
+const DAILY: Duration = Duration::from_secs(24 * 3600);
+const AFTER_FAILURE: Duration = Duration::from_secs(600);
+pub const ACTOR: &str = "bridge:retention";
+
+/// Where a portal's history is cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// The oldest event that stays: everything before it goes (the room's state stays).
+    pub keep_from: OwnedEventId,
+    /// Non-state events that go.
+    pub events: usize,
+    /// The `mxc://` URIs they refer to.
+    pub media: Vec<String>,
+}
+
+/// The cut for a room's timeline (newest first) at `cutoff_ms`: the newest non-state event
+/// older than the cut-off and all before it go; the event after it stays, and so does the
+/// newest event when all are old. `None` when nothing goes.
+pub fn cut(newest_first: &[Value], cutoff_ms: i64) -> Option<Cut> {
+    let is_state = |e: &Value| e.get("state_key").is_some();
+    let old = newest_first.iter().position(|e| {
+        !is_state(e)
+            && e["origin_server_ts"]
+                .as_i64()
+                .is_some_and(|ts| ts < cutoff_ms)
+    })?;
+    let (keep, gone) = match old {
+        0 => (&newest_first[0], &newest_first[1..]),
+        n => (&newest_first[n - 1], &newest_first[n..]),
+    };
+    let gone: Vec<&Value> = gone.iter().filter(|e| !is_state(e)).collect();
+    if gone.is_empty() {
+        return None;
+    }
+    let media = gone
+        .iter()
+        .flat_map(|e| {
+            let content = &e["content"];
+            [&content["url"], &content["info"]["thumbnail_url"]]
+        })
+        .filter_map(|uri| uri.as_str().map(str::to_owned))
+        .collect();
+    Some(Cut {
+        keep_from: keep["event_id"].as_str()?.parse().ok()?,
+        events: gone.len(),
+        media,
+    })
+}
+
+/// What a pass did, or would do.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub dry_run: bool,
+    /// Portals whose history was cut, events and media that went.
+    pub rooms: usize,
+    pub events: usize,
+    pub media: usize,
+    /// Portals (and their drivers' rows) a hold kept.
+    pub held: usize,
+    /// Sends whose text was cleared.
+    pub outbox_payloads: u64,
+    /// Inbox rows and room state (not counted in a dry run).
+    pub pruned: Option<Pruned>,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.dry_run { "would go" } else { "gone" };
+        writeln!(
+            f,
+            "  homeserver: {} event(s) and {} medi(a) in {} portal(s) {verb}",
+            self.events, self.media, self.rooms
+        )?;
+        writeln!(f, "  kept by a legal hold: {} portal(s)", self.held)?;
+        writeln!(
+            f,
+            "  bridge: {} dispatcher text(s) of sends {verb}",
+            self.outbox_payloads
+        )?;
+        match &self.pruned {
+            Some(p) => write!(
+                f,
+                "  bridge: {} Matrix and {} Threema inbox row(s), {} room state row(s) gone",
+                p.matrix_inbox, p.threema_inbox, p.room_state
+            ),
+            None => write!(
+                f,
+                "  bridge: inbox rows past retention.inbox_days are not counted"
+            ),
+        }
+    }
+}
+
+/// Everything a retention pass talks to.
+pub struct Retention<'a> {
+    pub store: &'a Store,
+    /// As the bot (reads the portals), retrying: this runs outside the queues.
+    pub matrix: &'a MatrixClient,
+    /// Needed for the history; checked by the config when `retention.history_days` is set.
+    pub admin: Option<&'a SynapseAdmin>,
+    pub config: &'a RetentionConfig,
+    pub domain: &'a ServerName,
+}
+
+impl Retention<'_> {
+    pub async fn run(&self, actor: &str, dry_run: bool) -> Result<Report, LifecycleError> {
+        let held = holds::scope(self.store, self.domain).await?;
+        let mut report = Report {
+            dry_run,
+            ..Report::default()
+        };
+        if let (Some(keep), Some(admin)) = (self.config.history, self.admin) {
+            let cutoff_ms = cutoff(keep);
+            for portal in self.store.portals().await? {
+                let room = portal.room_id;
+                if held.rooms.iter().any(|r| r == room.as_str())
+                    || held.drivers.iter().any(|d| d == portal.threema_id.as_str())
+                {
+                    report.held += 1;
+                    continue;
+                }
+                let Some(cut) = self.cut_of(&room, cutoff_ms).await? else {
+                    continue;
+                };
+                if !dry_run {
+                    self.apply(&room, &cut, admin).await?;
+                }
+                report.rooms += 1;
+                report.events += cut.events;
+                report.media += cut.media.len();
+            }
+        }
+        if let Some(keep) = self.config.outbox {
+            report.outbox_payloads = self
+                .store
+                .outbox_expire_payloads(cutoff(keep), &held, dry_run)
+                .await?;
+        }
+        if !dry_run {
+            report.pruned = Some(prune::once(self.store, self.domain, self.config.inbox).await?);
+            // Counts only: what went says nothing about whom.
+            self.store
+                .audit(
+                    actor,
+                    "retention.run",
+                    "",
+                    &format!(
+                        "{} event(s), {} medi(a) in {} portal(s); {} send text(s); {} held \
+                         portal(s) kept",
+                        report.events,
+                        report.media,
+                        report.rooms,
+                        report.outbox_payloads,
+                        report.held
+                    ),
+                )
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// Reads the room's whole timeline as the bot (newest first) and works out its cut.
+    async fn cut_of(&self, room: &RoomId, cutoff_ms: i64) -> Result<Option<Cut>, LifecycleError> {
+        let mut events = Vec::new();
+        let mut from: Option<String> = None;
+        loop {
+            let page = self
+                .matrix
+                .timeline_page(room, None, from.as_deref(), PAGE)
+                .await
+                .map_err(homeserver)?;
+            events.extend(
+                page.chunk
+                    .iter()
+                    .filter_map(|raw| serde_json::from_str::<Value>(raw.json().get()).ok()),
+            );
+            match page.end {
+                Some(end) if !page.chunk.is_empty() => from = Some(end),
+                _ => break,
+            }
+        }
+        Ok(cut(&events, cutoff_ms))
+    }
+
+    /// Media first (the events are how they are found), then the purge, waited for.
+    async fn apply(
+        &self,
+        room: &OwnedRoomId,
+        cut: &Cut,
+        admin: &SynapseAdmin,
+    ) -> Result<(), LifecycleError> {
+        let token = &admin.token;
+        for uri in &cut.media {
+            // A medium deleted by an earlier pass, or another server's: nothing to do.
+            match self.matrix.delete_media(uri, token).await {
+                Ok(_) => {}
+                Err(e) if e.errcode() == Some("M_NOT_FOUND") => {}
+                Err(e) => return Err(homeserver(e)),
+            }
+        }
+        let purge = self
+            .matrix
+            .purge_history(room, &cut.keep_from, token)
+            .await
+            .map_err(homeserver)?;
+        let deadline = tokio::time::Instant::now() + PURGE_WAIT;
+        loop {
+            match self
+                .matrix
+                .purge_status(&purge, token)
+                .await
+                .map_err(homeserver)?
+                .as_str()
+            {
+                "complete" => return Ok(()),
+                "failed" => {
+                    return Err(LifecycleError::Input(format!(
+                        "the homeserver failed to purge {room}'s history (purge {purge}); see \
+                         its log; the next pass tries again"
+                    )));
+                }
+                _ if tokio::time::Instant::now() > deadline => {
+                    return Err(LifecycleError::Input(format!(
+                        "{room}'s history is still being purged (purge {purge}); the next pass \
+                         looks again"
+                    )));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+}
+
+fn homeserver(e: MatrixError) -> LifecycleError {
+    LifecycleError::Homeserver(BridgeError::Matrix(e))
+}
+
+/// The daily pass in the running bridge (the first an hour after the start, so a restart
+/// loop does not purge in a loop).
+pub async fn watch(
+    store: Store,
+    matrix: MatrixClient,
+    admin: Option<SynapseAdmin>,
+    config: RetentionConfig,
+    domain: ruma::OwnedServerName,
+    shutdown: CancellationToken,
+) {
+    let mut wait = Duration::from_secs(3600);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        let retention = Retention {
+            store: &store,
+            matrix: &matrix,
+            admin: admin.as_ref(),
+            config: &config,
+            domain: &domain,
+        };
+        wait = match retention.run(ACTOR, false).await {
+            Ok(report) => {
+                tracing::info!(
+                    rooms = report.rooms,
+                    events = report.events,
+                    media = report.media,
+                    held = report.held,
+                    outbox_payloads = report.outbox_payloads,
+                    "retention pass done"
+                );
+                DAILY
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention pass failed; tried again later");
+                AFTER_FAILURE
+            }
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn message(id: &str, ts: i64) -> Value {
+        json!({"event_id": id, "origin_server_ts": ts, "type": "m.room.message",
+               "content": {"body": id}})
+    }
+
+    #[test]
+    fn history_is_cut_after_the_newest_old_message_and_state_stays() {
+        let member = json!({"event_id": "$m", "origin_server_ts": 1, "type": "m.room.member",
+                            "state_key": "@a:x", "content": {}});
+        let mut photo = message("$p", 5);
+        photo["content"]["url"] = "mxc://x/photo".into();
+        photo["content"]["info"] = json!({"thumbnail_url": "mxc://x/thumb"});
+        // Newest first: a new message, a state event with a new time, old ones.
+        let timeline = vec![
+            message("$new", 100),
+            json!({"event_id": "$s", "origin_server_ts": 100, "state_key": "", "type": "m.room.name", "content": {}}),
+            message("$old2", 10),
+            photo,
+            member,
+            message("$old1", 2),
+        ];
+        let cut = cut(&timeline, 50).unwrap();
+        assert_eq!(cut.keep_from.as_str(), "$s");
+        assert_eq!(cut.events, 3);
+        assert_eq!(cut.media, vec!["mxc://x/photo", "mxc://x/thumb"]);
+    }
+
+    #[test]
+    fn the_newest_event_stays_when_all_are_old_and_nothing_new_means_no_cut() {
+        let timeline = vec![message("$b", 2), message("$a", 1)];
+        let all_old = cut(&timeline, 50).unwrap();
+        assert_eq!(all_old.keep_from.as_str(), "$b");
+        assert_eq!(all_old.events, 1);
+        assert_eq!(cut(&timeline, 1), None, "only newer ones");
+        assert_eq!(cut(&timeline[..1], 50), None, "one event stays");
+    }
+}

@@ -97,7 +97,9 @@ pub enum GdprCommand {
     },
     /// Erases a driver (employee ID, Threema ID or their ghost's Matrix ID): their portal and
     /// its media purged on the homeserver, their ghost deactivated and erased, their rows in
-    /// the bridge deleted. Needs `synapse_admin`. Exits 3 when a legal hold covers them.
+    /// the bridge deleted. Needs `synapse_admin`. Exits 3 when a legal hold covers them: then
+    /// nothing is erased and their processing is restricted instead (portal read-only without
+    /// dispatchers, nothing bridged).
     Erase {
         subject: String,
         /// Print what would go; change nothing.

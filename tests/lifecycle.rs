@@ -340,7 +340,8 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
         200
     );
 
-    // Under a legal hold: exit 3, nothing erased.
+    // Under a legal hold: exit 3, nothing erased, processing restricted instead (Art. 18):
+    // the portal read-only without the desk, nothing bridged from her.
     let (ok, _, err) = hold(&config, &["set", &driver, "--reason", "dispute"]);
     assert!(ok, "{err}");
     let (code, _, err) = erase(&config, &[&driver]);
@@ -351,6 +352,31 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
             .await
             .0,
         200
+    );
+    assert_eq!(client_get(&h, &download).await, 200, "her file stays");
+    let (_, members) = admin_get(&h, &format!("v1/rooms/{}/members", encoded(&room))).await;
+    let members: Vec<&str> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.as_str())
+        .collect();
+    assert!(!members.contains(&desk_id.as_str()), "{members:?}");
+    let (_, state) = admin_get(&h, &format!("v1/rooms/{}/state", encoded(&room))).await;
+    let levels = state["state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.room.power_levels")
+        .unwrap();
+    assert_eq!(levels["content"]["events_default"], 100, "read-only");
+    let shown = bridge_events_naming(&h, &ghost, &["noch da?"]).await.len();
+    let outcome = later_message_outcome(&sim, store, &driver).await;
+    assert!(outcome.contains("restricted"), "{outcome}");
+    assert_eq!(
+        bridge_events_naming(&h, &ghost, &["noch da?"]).await.len(),
+        shown,
+        "not in her portal"
     );
     let (ok, _, err) = hold(&config, &["release", &driver]);
     assert!(ok, "{err}");

@@ -4,7 +4,7 @@
 use ruma::{
     EventId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId,
     api::client::{
-        membership::{joined_rooms, kick_user},
+        membership::{get_member_events, joined_rooms, kick_user},
         message::get_message_events,
         state::{get_state_event_for_key, send_state_event},
     },
@@ -26,6 +26,10 @@ pub fn closed_power_levels()
     let levels = serde_json::json!({ "invite": BOT_LEVEL });
     Raw::from_json(serde_json::value::to_raw_value(&levels).expect("JSON values serialise"))
 }
+
+/// Power level needed to post in a read-only room (a former or restricted driver's portal):
+/// only the bot has it.
+const READ_ONLY_LEVEL: i64 = BOT_LEVEL;
 
 /// A state event for `initial_state` of a room creation request.
 pub fn initial_state(
@@ -187,6 +191,41 @@ impl MatrixClient {
                     .as_str()
                     .and_then(|id| EventId::parse(id).ok())
             }))
+    }
+
+    /// Only the bot may post (`true`), or everybody may again. The power levels are changed in
+    /// place: a fresh content would drop the bot's own level.
+    pub async fn set_read_only(
+        &self,
+        room_id: &RoomId,
+        read_only: bool,
+    ) -> Result<(), MatrixError> {
+        let mut levels = self
+            .state(room_id, "m.room.power_levels", "")
+            .await?
+            .ok_or_else(|| MatrixError::Response(format!("{room_id} has no power levels")))?;
+        levels["events_default"] = serde_json::json!(if read_only { READ_ONLY_LEVEL } else { 0 });
+        self.set_state(room_id, "m.room.power_levels", "", &levels)
+            .await?;
+        Ok(())
+    }
+
+    /// Who is joined to or invited into the room, as the bot sees it.
+    pub async fn members(&self, room_id: &RoomId) -> Result<Vec<OwnedUserId>, MatrixError> {
+        let request = get_member_events::v3::Request::new(room_id.to_owned());
+        let response = self.send(request, None).await?;
+        Ok(response
+            .chunk
+            .iter()
+            .filter_map(|raw| {
+                let event: Value = serde_json::from_str(raw.json().get()).ok()?;
+                let membership = event["content"]["membership"].as_str()?;
+                if membership != "join" && membership != "invite" {
+                    return None;
+                }
+                UserId::parse(event["state_key"].as_str()?).ok()
+            })
+            .collect())
     }
 
     /// The rooms the bot is joined to.

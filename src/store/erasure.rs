@@ -131,9 +131,10 @@ impl Store {
 
 /// The rows about a driver: (table, condition on `{id}` their Threema ID, `{room}` their
 /// portal, `{ghost}` their ghost, `{employee}` their directory record).
-const ROWS: [(&str, &str); 15] = [
+const ROWS: [(&str, &str); 16] = [
     ("message", "threema_peer = {id} OR room_id = {room}"),
     ("driver_notice", "threema_id = {id}"),
+    ("restriction", "threema_id = {id}"),
     ("threema_inbox", "sender = {id}"),
     ("threema_outbox", "recipient = {id} OR room_id = {room}"),
     ("matrix_inbox", "room_id = {room} OR sender = {ghost}"),

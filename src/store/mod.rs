@@ -61,6 +61,7 @@ mod polls;
 mod portals;
 mod prune;
 mod public_keys;
+mod restrictions;
 mod threema_inbox;
 
 use std::{str::FromStr, time::Duration};

@@ -134,6 +134,12 @@ impl Broadcasts {
         broadcast: &Broadcast,
         driver: &ThreemaId,
     ) -> Result<Result<(String, String), Outcome>, BridgeError> {
+        if self.store.is_restricted(driver.as_str()).await? {
+            return Ok(Err(Outcome::failed(format!(
+                "not sent: {}",
+                crate::bridge::matrix_to_threema::RESTRICTED
+            ))));
+        }
         let portal = match self.store.portal_by_threema_id(driver.as_str()).await? {
             Some(p) => p.room_id,
             None => {

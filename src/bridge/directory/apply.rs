@@ -22,9 +22,6 @@ use crate::{
 /// the message flows on a small homeserver.
 const PARALLEL: usize = 4;
 
-/// Power level needed to post in a former driver's portal: only the bot (100) has it.
-const READ_ONLY_LEVEL: i64 = 100;
-
 impl Directory {
     /// Applies `actions` in four steps: ghosts and portals, then spaces (whose children are
     /// those portals), then everything else, and last the deactivation of departed
@@ -270,7 +267,9 @@ impl Directory {
         read_only: bool,
         action: &Action,
     ) -> Result<(), BridgeError> {
-        self.set_read_only(&parse_room(room)?, read_only).await?;
+        self.matrix
+            .set_read_only(&parse_room(room)?, read_only)
+            .await?;
         self.store
             .room_state_set(room, RoomStateKind::ReadOnly, "", &read_only.to_string())
             .await?;
@@ -473,21 +472,6 @@ impl Directory {
         let hashed = format!("{}\n{name}", key.key());
         let hash = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(hashed.as_bytes())[..4]);
         room_alias(&format!("space_{slug}_{hash}"), &self.domain)
-    }
-
-    /// Raises (or restores) the level needed to post messages; state stays the bot's.
-    async fn set_read_only(&self, room_id: &RoomId, read_only: bool) -> Result<(), BridgeError> {
-        // Changed in place: a fresh content would drop the bot's own level.
-        let mut levels = self
-            .matrix
-            .state(room_id, "m.room.power_levels", "")
-            .await?
-            .ok_or_else(|| BridgeError::BadEvent(format!("{room_id} has no power levels")))?;
-        levels["events_default"] = json!(if read_only { READ_ONLY_LEVEL } else { 0 });
-        self.matrix
-            .set_state(room_id, "m.room.power_levels", "", &levels)
-            .await?;
-        Ok(())
     }
 }
 

@@ -216,6 +216,13 @@ impl Directory {
         for (key, room) in self.store.spaces().await? {
             current.spaces.insert(SpaceKey::parse(&key), room);
         }
+        current.restricted = self
+            .store
+            .restricted()
+            .await?
+            .iter()
+            .filter_map(|id| ThreemaId::parse(id))
+            .collect();
         for (room, kind, key, value) in self.store.room_states().await? {
             if room.is_empty() {
                 if kind == RoomStateKind::Account

@@ -16,6 +16,7 @@ use super::{LifecycleError, Subject, holds, redact, resolve};
 use crate::{
     bridge::BridgeError,
     config::{Config, SynapseAdmin},
+    directory::plan::Membership,
     ids,
     matrix::MatrixClient,
     store::{ErasedRows, ErasureTarget, Store},
@@ -139,6 +140,9 @@ impl Eraser<'_> {
         let room = room.map_err(|_| crate::store::StoreError::corrupt("portal", "room_id"))?;
         let held = self.holds_on(&driver, room.as_ref()).await?;
         if !held.is_empty() {
+            if !dry_run {
+                self.restrict(&target, room.as_ref(), actor).await?;
+            }
             return Ok(Erased::Held(held));
         }
         if dry_run {
@@ -324,6 +328,56 @@ impl Eraser<'_> {
                 .collect();
         }
         Ok(report)
+    }
+
+    /// Art. 18 instead of Art. 17 while a hold is in force: the portal read-only with nobody
+    /// but the bot and the ghost in it, nothing bridged to or from the driver (the flows and the
+    /// directory read the restriction), until an erasure can run. Nothing is deleted.
+    async fn restrict(
+        &self,
+        target: &ErasureTarget,
+        room: Option<&OwnedRoomId>,
+        actor: &str,
+    ) -> Result<(), LifecycleError> {
+        let new = self
+            .store
+            .restriction_set(&target.threema_id, target.room.as_deref(), actor)
+            .await?;
+        if let Some(room) = room {
+            self.matrix
+                .set_read_only(room, true)
+                .await
+                .map_err(bridge)?;
+            let (bot, ghost) = self.bot_and_ghost(target)?;
+            for member in self.matrix.members(room).await.map_err(bridge)? {
+                if member == bot || member == ghost {
+                    continue;
+                }
+                self.matrix
+                    .kick(
+                        room,
+                        &member,
+                        "restricted (GDPR Art. 18) under a legal hold",
+                    )
+                    .await
+                    .map_err(bridge)?;
+                self.store
+                    .record_member(room.as_str(), &member, Membership::Leave)
+                    .await?;
+            }
+        }
+        if new {
+            self.store
+                .audit(
+                    actor,
+                    "gdpr.restricted",
+                    &target.threema_id,
+                    "erasure asked for under a legal hold: portal read-only, dispatchers \
+                     removed, nothing bridged",
+                )
+                .await?;
+        }
+        Ok(())
     }
 
     fn bot_and_ghost(

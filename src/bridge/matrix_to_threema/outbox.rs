@@ -388,6 +388,9 @@ impl Outbox {
 /// Why nothing goes to a driver who left.
 pub const FORMER_DRIVER: &str = "the driver has left the company; nothing is sent to them";
 
+/// Why nothing goes to or comes from a driver whose erasure waits for a legal hold.
+pub const RESTRICTED: &str = "the driver's data are restricted under a legal hold";
+
 /// The Gateway's answer as the state machine needs it, and the error behind it (retried as it
 /// is; a refusal for lack of credits also refreshes the balance).
 fn classify(sent: Result<String, ThreemaError>) -> (Answer, Option<ThreemaError>) {

@@ -265,6 +265,13 @@ impl MatrixToThreema {
                 .await?;
             return Ok(Outcome::refused(format!("not sent: {driver} has left")));
         }
+        // Only the bot can still post in a restricted portal; nothing of it leaves.
+        if self.store.is_restricted(driver.as_str()).await? {
+            return Ok(Outcome::refused(format!(
+                "not sent: {} (GDPR Art. 18)",
+                super::RESTRICTED
+            )));
+        }
         let display_name = self
             .matrix
             .member_display_name(&event.room_id, &event.sender)

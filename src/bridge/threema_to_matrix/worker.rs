@@ -175,6 +175,13 @@ impl ThreemaToMatrix {
         {
             return self.handle_unknown_sender(&incoming).await;
         }
+        if self.store.is_restricted(incoming.from.as_str()).await? {
+            // Kept as the callback, not shown: only storing is allowed while restricted.
+            return Ok(Outcome::refused(format!(
+                "not bridged: {} (GDPR Art. 18)",
+                crate::bridge::matrix_to_threema::RESTRICTED
+            )));
+        }
         if self.access.is_former_driver(&incoming.from) {
             // Kept in the inbox and audited, not shown: the person has left the company.
             tracing::info!(threema_id = %incoming.from, "message from a former driver, not bridged");

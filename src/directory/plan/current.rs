@@ -69,4 +69,7 @@ pub struct Current {
     pub spaces: HashMap<SpaceKey, String>,
     pub rooms: HashMap<String, RoomState>,
     pub deactivated: HashSet<OwnedUserId>,
+    /// Drivers restricted under a legal hold (GDPR Art. 18): their portal stays read-only with
+    /// no dispatcher in it, whatever the directory says.
+    pub restricted: HashSet<ThreemaId>,
 }

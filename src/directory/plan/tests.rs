@@ -334,6 +334,30 @@ fn a_departed_dispatcher_leaves_every_room_and_comes_back() {
 }
 
 #[test]
+fn a_restricted_drivers_portal_is_read_only_without_dispatchers_and_stays_so() {
+    let mut current = Current::default();
+    run(&fleet(), &mut current);
+    let portal = current.portals[&id("DRV00001")].clone();
+    current.restricted.insert(id("DRV00001"));
+    let actions = run(&fleet(), &mut current);
+    assert!(actions.contains(&Action::SetReadOnly {
+        room: portal.clone(),
+        read_only: true
+    }));
+    for desk in ["@nora:dispatch.test", "@boss:dispatch.test"] {
+        assert!(
+            actions.iter().any(
+                |a| matches!(a, Action::Kick { room, user, .. } if *room == portal && user == desk)
+            ),
+            "{desk} not removed: {actions:?}"
+        );
+        assert!(!current.rooms[&portal].members[&user(desk)].is_in());
+    }
+    // Nobody is invited back while it lasts.
+    assert_eq!(run(&fleet(), &mut current), vec![]);
+}
+
+#[test]
 fn a_driver_past_the_leaving_date_becomes_former() {
     let mut current = Current::default();
     run(&fleet(), &mut current);

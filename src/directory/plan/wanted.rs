@@ -60,7 +60,11 @@ impl Wanted {
             return;
         };
         let name = render_name(&settings.ghost_name_template, &driver.id, driver.record);
-        let members = people.audience(driver.record, settings);
+        let restricted = current.restricted.contains(&driver.id);
+        let members = match restricted {
+            true => BTreeSet::new(),
+            false => people.audience(driver.record, settings),
+        };
         if driver.active {
             self.ghost_names.push((driver.id.clone(), name.clone()));
         }
@@ -78,7 +82,7 @@ impl Wanted {
             Desired {
                 name,
                 topic: Some(topic(&driver.id, driver.record)),
-                read_only: !driver.active,
+                read_only: !driver.active || restricted,
                 children: Vec::new(),
                 members,
             },

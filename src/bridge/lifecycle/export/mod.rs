@@ -255,7 +255,7 @@ impl Exporter<'_> {
             .audit(
                 actor,
                 "gdpr.exported",
-                &subject.hold_target().to_string(),
+                subject.hold_target().id(),
                 &format!(
                     "{} event(s), {} file(s), {} delivery row(s), {bytes} byte(s); due {due}",
                     held.events, held.media, held.delivery_rows
@@ -293,8 +293,6 @@ impl Exporter<'_> {
         }
         keys.extend(ghost.iter().map(ToString::to_string));
         keys.extend(subject.user.iter().map(ToString::to_string));
-        // Holds and exports name their subject this way.
-        keys.push(subject.hold_target().to_string());
         Ok(Own { keys, names, ghost })
     }
 

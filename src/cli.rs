@@ -97,9 +97,11 @@ pub enum GdprCommand {
     },
     /// Erases a driver (employee ID, Threema ID or their ghost's Matrix ID): their portal and
     /// its media purged on the homeserver, their ghost deactivated and erased, their rows in
-    /// the bridge deleted. Needs `synapse_admin`. Exits 3 when a legal hold covers them: then
-    /// nothing is erased and their processing is restricted instead (portal read-only without
-    /// dispatchers, nothing bridged).
+    /// the bridge deleted. A dispatcher (employee ID or Matrix ID): removed from the bridge's
+    /// rooms, their rows deleted, their ID and name replaced by a fixed pseudonym where what
+    /// they wrote is kept (nothing redacted). Needs `synapse_admin`. Exits 3 when a legal hold
+    /// covers them: then nothing is erased (a driver's processing is restricted instead:
+    /// portal read-only without dispatchers, nothing bridged).
     Erase {
         subject: String,
         /// Print what would go; change nothing.

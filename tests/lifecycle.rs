@@ -444,6 +444,97 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
     h.stop().await;
 }
 
+/// A dispatcher's erasure: their access and their own rows go; what they wrote to drivers stays
+/// in the portals and in the bridge's records, under a fixed pseudonym instead of their ID and
+/// name.
+#[tokio::test]
+async fn an_erased_dispatcher_loses_access_and_their_name_but_what_they_wrote_stays() {
+    use common::threema::add_phone;
+    use threema_gateway_sim::{Behaviour, UserMessage};
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+    let desk_localpart = unique_localpart("dora");
+    let desk_id = format!("@{desk_localpart}:{DOMAIN}");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![desk_id.clone()];
+        c.with_synapse_admin();
+    })
+    .await;
+    let url = h.config.db_url.clone();
+    let desk = Dispatcher::login(h.synapse, &desk_localpart, "Dora Deskwoman").await;
+    let driver = add_phone(&sim, 'D', "Dieter Fahrer", Behaviour::silent());
+    sim.send_from_user(&driver, UserMessage::text("Hallo"))
+        .await
+        .unwrap();
+    let room = desk.wait_invite(WAIT).await;
+    desk.join(&room).await;
+    let answer = desk.send_text(&room, "Tour 7 geht heute an Dieter").await;
+    sim.wait_inbox(&driver, 1, WAIT).await;
+    let dm = desk.management_room().await;
+    desk.ask(&dm, "help").await;
+    assert!(
+        !mentions(&url, &[&desk_id, "Dora Deskwoman"])
+            .await
+            .is_empty()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = h.config.write(dir.path(), h.synapse);
+
+    let (code, out, err) = erase(&config, &[&desk_id, "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("rooms left: 2"), "{out}");
+    let (code, out, err) = erase(&config, &[&desk_id]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("erased (tombstone"), "{out}");
+
+    // No access: out of the portal; the bot left the management room.
+    let (_, members) = admin_get(&h, &format!("v1/rooms/{}/members", encoded(&room))).await;
+    assert!(
+        !members["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == desk_id.as_str()),
+        "{members}"
+    );
+    assert!(
+        !h.synapse
+            .appservice_bot()
+            .joined_rooms()
+            .await
+            .contains(&dm)
+    );
+    // What they wrote stays in the portal, unredacted.
+    let timeline = h.synapse.appservice_bot().timeline(&room).await;
+    let kept = timeline.iter().find(|e| e["event_id"] == answer.as_str());
+    assert_eq!(
+        kept.unwrap()["content"]["body"],
+        "Tour 7 geht heute an Dieter"
+    );
+    // Nowhere in the bridge's tables under their ID or name; the send is the pseudonym's.
+    let left = mentions(&url, &[&desk_id, "Dora Deskwoman"]).await;
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let sends = h.bridge.store.outbox_by_event(&answer).await.unwrap();
+    assert!(
+        sends[0].sender.localpart().starts_with("erased-"),
+        "{:?}",
+        sends[0].sender
+    );
+    assert!(
+        h.bridge
+            .store
+            .audit_recent(None, 5)
+            .await
+            .unwrap()
+            .iter()
+            .any(|e| e.action == "gdpr.erased" && e.details.contains("a dispatcher"))
+    );
+    // Again: nothing left to do.
+    let (code, _, err) = erase(&config, &[&desk_id]);
+    assert_eq!(code, 0, "{err}");
+    h.stop().await;
+}
+
 /// The events of the bot's and of `ghost`'s, in every room the bot is in (edits included),
 /// whose content mentions any of `needles` (case-insensitive).
 async fn bridge_events_naming(

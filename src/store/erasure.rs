@@ -21,6 +21,18 @@ pub struct ErasureTarget {
     pub names: Vec<String>,
 }
 
+/// A dispatcher as the bridge's rows name them, and the fixed pseudonym that replaces them.
+#[derive(Debug, Clone)]
+pub struct DispatcherTarget {
+    pub user: String,
+    pub employee_id: Option<String>,
+    /// Names they went by: replaced in texts, with `pseudonym_name`.
+    pub names: Vec<String>,
+    /// A Matrix ID (`@erased-…:domain`), so rows that name a sender still parse.
+    pub pseudonym: String,
+    pub pseudonym_name: String,
+}
+
 /// Per table, how many rows went (or would go) and how many texts were cleaned of the person.
 pub type ErasedRows = BTreeMap<&'static str, u64>;
 
@@ -38,6 +50,52 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut rows = delete_rows(&mut tx, who, dry_run).await?;
         for (table, n) in clean_mentions(&mut tx, who, dry_run).await? {
+            *rows.entry(table).or_default() += n;
+        }
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(rows)
+    }
+
+    /// Deletes the dispatcher's own rows (directory record, memberships, management room,
+    /// released holds) and replaces their ID and names by the pseudonym wherever rows about
+    /// others keep them (as sender of what they wrote to drivers, in the audit, in texts); with
+    /// `dry_run` only counts. Running it again finds nothing.
+    pub async fn erase_dispatcher(
+        &self,
+        who: &DispatcherTarget,
+        dry_run: bool,
+    ) -> Result<ErasedRows, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let values = [
+            ("{user}", Some(who.user.as_str())),
+            ("{employee}", who.employee_id.as_deref()),
+        ];
+        let mut rows = ErasedRows::new();
+        for (table, condition) in DISPATCHER_ROWS {
+            let (condition, binds) = numbered(condition, &values);
+            let sql = if dry_run {
+                format!("SELECT COUNT(*) AS n FROM {table} WHERE {condition}")
+            } else {
+                format!("DELETE FROM {table} WHERE {condition}")
+            };
+            let n = count_or_run(&mut tx, &sql, &binds, dry_run).await?;
+            if n > 0 {
+                rows.insert(table, n);
+            }
+        }
+        let mut replacements = vec![(who.user.clone(), who.pseudonym.as_str())];
+        replacements.extend(
+            who.names
+                .iter()
+                .filter(|n| n.len() >= 3)
+                .map(|n| (n.clone(), who.pseudonym_name.as_str())),
+        );
+        let columns = DISPATCHER_IDS.iter().chain(MENTIONS.iter());
+        for (table, n) in replace(&mut tx, columns, &replacements, dry_run).await? {
             *rows.entry(table).or_default() += n;
         }
         if dry_run {
@@ -161,6 +219,26 @@ const ROWS: [(&str, &str); 16] = [
     ),
 ];
 
+/// A dispatcher's own rows: (table, condition on `{user}` their Matrix ID, `{employee}` their
+/// directory record).
+const DISPATCHER_ROWS: [(&str, &str); 4] = [
+    ("employee", "employee_id = {employee}"),
+    ("room_state", "kind = 'member' AND key = {user}"),
+    ("management_room", "user_id = {user}"),
+    // Released holds (one in force stops the erasure before it gets here).
+    ("legal_hold", "target IN ({user}, {employee})"),
+];
+
+/// Columns that name a dispatcher by their Matrix ID, in rows kept for others.
+const DISPATCHER_IDS: [(&str, &str); 6] = [
+    ("threema_outbox", "sender"),
+    ("broadcast", "sender"),
+    ("message", "matrix_sender"),
+    ("matrix_inbox", "sender"),
+    ("audit", "actor"),
+    ("audit", "subject"),
+];
+
 /// Texts kept for others that may mention a driver: (table, column).
 const MENTIONS: [(&str, &str); 11] = [
     ("broadcast", "board_text"),
@@ -216,11 +294,22 @@ async fn clean_mentions(
     let id = who.threema_id.as_str();
     let mut mentions = vec![id.to_owned(), id.to_lowercase()];
     mentions.extend(who.names.iter().filter(|n| n.len() >= 3).cloned());
+    let replacements: Vec<(String, &str)> = mentions.into_iter().map(|m| (m, ERASED)).collect();
+    replace(tx, MENTIONS.iter(), &replacements, dry_run).await
+}
+
+/// Replaces (or counts) each `(from, to)` of `replacements` in each `(table, column)`.
+async fn replace<'c>(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    columns: impl Iterator<Item = &'c (&'static str, &'static str)>,
+    replacements: &[(String, &str)],
+    dry_run: bool,
+) -> Result<ErasedRows, StoreError> {
     let mut rows = ErasedRows::new();
-    for (table, column) in MENTIONS {
+    for (table, column) in columns {
         let mut n = 0;
-        for mention in &mentions {
-            let pattern = format!("%{}%", like_escaped(mention));
+        for (from, to) in replacements {
+            let pattern = format!("%{}%", like_escaped(from));
             let found = format!("{column} LIKE $1 ESCAPE '\\'");
             let (sql, binds) = if dry_run {
                 (
@@ -232,13 +321,13 @@ async fn clean_mentions(
                     format!(
                         "UPDATE {table} SET {column} = REPLACE({column}, $2, $3) WHERE {found}"
                     ),
-                    vec![Some(pattern.as_str()), Some(mention.as_str()), Some(ERASED)],
+                    vec![Some(pattern.as_str()), Some(from.as_str()), Some(*to)],
                 )
             };
             n += count_or_run(tx, &sql, &binds, dry_run).await?;
         }
         if n > 0 {
-            *rows.entry(table).or_default() += n;
+            *rows.entry(*table).or_default() += n;
         }
     }
     Ok(rows)

@@ -77,7 +77,7 @@ pub use broadcasts::{
 };
 pub use directory::{AuditEntry, RoomStateKind, StoredEmployee};
 pub use driver_notices::NoticeState;
-pub use erasure::{ErasedRows, ErasureTarget};
+pub use erasure::{DispatcherTarget, ErasedRows, ErasureTarget};
 pub use export::IncomingMessage;
 pub use ghosts::Ghost;
 pub use holds::{Hold, HoldTarget};

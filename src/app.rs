@@ -13,7 +13,7 @@ use crate::{
         broadcast::BroadcastFanout,
         credits,
         directory::closed_rooms,
-        lifecycle::{due::DueErasures, erase::IdHasher, retention},
+        lifecycle::{due::DueErasures, erase::IdHasher, requests, retention},
         matrix_to_threema::{MatrixInbox, ThreemaOutbox, catch_up},
         prune, queue,
         threema_to_matrix::ThreemaInbox,
@@ -261,6 +261,11 @@ impl Running {
             bridge.store.clone(),
             self.config.homeserver.domain.clone(),
             self.config.retention.inbox,
+            shutdown.clone(),
+        ));
+        tasks.spawn(requests::watch(
+            bridge.store.clone(),
+            bridge.notices.clone(),
             shutdown.clone(),
         ));
         if self.config.retention.has_periods() {

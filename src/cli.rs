@@ -78,6 +78,12 @@ pub enum GdprCommand {
     /// Legal holds: what a hold covers is neither erased nor pruned while it is in force.
     #[command(subcommand)]
     Hold(HoldCommand),
+    /// The register of export and erasure requests: open ones with the days left (admins are
+    /// reminded a week before one is due); `add` registers one, `done` closes one.
+    Requests {
+        #[command(subcommand)]
+        command: Option<RequestsCommand>,
+    },
     /// Writes everything held about a person (employee ID, Threema ID or Matrix ID) to one
     /// ZIP with a manifest of SHA-256 hashes (GDPR Art. 15): their history as the homeserver
     /// has it, its media, delivery status, directory record, audit entries, and the Art. 15
@@ -111,6 +117,31 @@ pub enum GdprCommand {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestsCommand {
+    /// The open requests, the soonest due first, with the days left (the default).
+    List,
+    /// Registers a request that came in (by letter, email, in person).
+    Add {
+        kind: RequestKindArg,
+        /// Employee ID, Threema ID or Matrix ID.
+        subject: String,
+        /// The day it came in (YYYY-MM-DD, default today): it is due a month later.
+        #[arg(long)]
+        received: Option<String>,
+    },
+    /// Closes a request answered some other way.
+    Done { id: i64 },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RequestKindArg {
+    /// A copy of their data (Art. 15): `gdpr export` closes it.
+    Export,
+    /// Erasure (Art. 17): `gdpr erase` closes it once done.
+    Erasure,
 }
 
 #[derive(Debug, Subcommand)]
@@ -186,6 +217,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Directory(command) => directory(&cli.config, command).await,
         Command::AcceptKey { threema_id } => accept_key(&cli.config, &threema_id).await,
         Command::Gdpr(GdprCommand::Hold(command)) => hold(&cli.config, command).await,
+        Command::Gdpr(GdprCommand::Requests { command }) => requests(&cli.config, command).await,
         Command::Retention(RetentionCommand::Run { dry_run }) => {
             retention(&cli.config, dry_run).await
         }
@@ -312,14 +344,7 @@ async fn export(
     dry_run: bool,
 ) -> anyhow::Result<()> {
     use crate::bridge::lifecycle::export::{Exported, Exporter};
-    let requested_on = match requested_on {
-        Some(day) => time::Date::parse(
-            day,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .with_context(|| format!("--requested-on {day:?} is not a date (YYYY-MM-DD)"))?,
-        None => time::OffsetDateTime::now_utc().date(),
-    };
+    let requested_on = requested_on.map(parse_day).transpose()?;
     let config = Config::load(config_path)?;
     telemetry::init(&config.logging.filter, config.logging.json);
     let config = std::sync::Arc::new(config);
@@ -373,6 +398,71 @@ async fn retention(config_path: &std::path::Path, dry_run: bool) -> anyhow::Resu
     }
     if config.retention.history.is_none() {
         println!("portal history is kept: retention.history_days is not set");
+    }
+    Ok(())
+}
+
+/// A `YYYY-MM-DD` argument.
+fn parse_day(day: &str) -> anyhow::Result<time::Date> {
+    time::Date::parse(
+        day,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .with_context(|| format!("{day:?} is not a date (YYYY-MM-DD); nothing changed"))
+}
+
+/// The register needs only the store.
+async fn requests(
+    config_path: &std::path::Path,
+    command: Option<RequestsCommand>,
+) -> anyhow::Result<()> {
+    use crate::bridge::lifecycle::requests;
+    let config = Config::load(config_path)?;
+    telemetry::init(&config.logging.filter, config.logging.json);
+    let store = Store::connect(
+        secrecy::ExposeSecret::expose_secret(&config.database.url),
+        config.database.max_connections,
+    )
+    .await?;
+    let today = requests::today();
+    let result: anyhow::Result<Vec<String>> = async {
+        Ok(match command.unwrap_or(RequestsCommand::List) {
+            RequestsCommand::List => {
+                let open = store.requests_open().await?;
+                match open.is_empty() {
+                    true => vec!["no open requests".to_owned()],
+                    false => open.iter().map(|r| requests::describe(r, today)).collect(),
+                }
+            }
+            RequestsCommand::Add {
+                kind,
+                subject,
+                received,
+            } => {
+                let received = received
+                    .as_deref()
+                    .map(parse_day)
+                    .transpose()?
+                    .unwrap_or(today);
+                let kind = match kind {
+                    RequestKindArg::Export => crate::store::RequestKind::Export,
+                    RequestKindArg::Erasure => crate::store::RequestKind::Erasure,
+                };
+                let domain = &config.homeserver.domain;
+                let (id, due) =
+                    requests::add(&store, domain, kind, &subject, received, &cli_actor()).await?;
+                vec![format!("request #{id} registered, due {due}")]
+            }
+            RequestsCommand::Done { id } => match store.request_close(id, &cli_actor()).await? {
+                true => vec![format!("request #{id} closed")],
+                false => bail!("no open request #{id}; nothing changed"),
+            },
+        })
+    }
+    .await;
+    store.close().await;
+    for line in result? {
+        println!("{line}");
     }
     Ok(())
 }

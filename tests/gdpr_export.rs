@@ -164,6 +164,29 @@ async fn exports_of_a_driver_and_a_dispatcher(db: TestDb) {
     let zip_path = dir.path().join("erika.zip");
     let zip_arg = zip_path.to_str().unwrap();
 
+    // The request as it came in ten days ago, in the register.
+    let received = (time::OffsetDateTime::now_utc() - time::Duration::days(10)).date();
+    let register = |args: &[&str]| {
+        let args: Vec<&str> = ["gdpr", "requests"].iter().chain(args).copied().collect();
+        let (code, out, err) = common::bridge::run_cli(&config, &args, &[("USER", "dpo")]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let out = register(&[
+        "add",
+        "export",
+        &driver,
+        "--received",
+        &received.to_string(),
+    ]);
+    assert!(out.contains("registered, due"), "{out}");
+    let open = register(&[]);
+    assert!(
+        open.contains(&format!("export of {driver}: received {received}"))
+            && open.contains("day(s) left"),
+        "{open}"
+    );
+
     // --dry-run: what it would hold, nothing written, nothing audited.
     let audit_before = audit_rows(&url).await;
     let (code, out, err) = gdpr(&config, &[&driver, "-o", zip_arg, "--dry-run"]);
@@ -178,7 +201,13 @@ async fn exports_of_a_driver_and_a_dispatcher(db: TestDb) {
     assert!(out.contains("erika.zip"), "{out}");
     let files = unzip(&zip_path);
     let manifest = verified(&files);
+    assert_eq!(manifest["requested_on"], received.to_string(), "{manifest}");
     assert!(manifest["due_on"].as_str().is_some(), "{manifest}");
+    assert_eq!(
+        register(&[]).trim(),
+        "no open requests",
+        "the export answered it"
+    );
     for name in [
         "art15.json",
         "art15.html",

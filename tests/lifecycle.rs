@@ -319,6 +319,10 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
             .unwrap()
             .is_some()
     );
+    // Her erasure request, in the register until the erasure is done.
+    let (code, _, err) = gdpr(&config, "requests", &["add", "erasure", &driver]);
+    assert_eq!(code, 0, "{err}");
+
     let before = mentions(&url, &[&driver, name]).await;
     assert!(
         before.len() > 5,
@@ -431,6 +435,9 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
             .any(|e| e.action == "gdpr.erased" && e.actor == "cli:dpo")
     );
 
+    let (_, open, _) = gdpr(&config, "requests", &[]);
+    assert_eq!(open.trim(), "no open requests", "the erasure answered it");
+
     // A second run finds nothing more and still succeeds.
     let (code, _, err) = erase(&config, &[&driver]);
     assert_eq!(code, 0, "{err}");
@@ -441,6 +448,61 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
     assert!(outcome.contains("unknown sender: quarantined"), "{outcome}");
     assert!(store.portal_by_threema_id(&driver).await.unwrap().is_none());
     assert!(store.ghost_by_threema_id(&driver).await.unwrap().is_none());
+    h.stop().await;
+}
+
+/// Admins are reminded of a request a week before it is due, once.
+#[tokio::test]
+async fn admins_are_reminded_of_a_request_a_week_before_it_is_due_once() {
+    let admin = unique_localpart("dpo");
+    let admin_id = format!("@{admin}:{DOMAIN}");
+    let (mut h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![admin_id.clone()];
+        c.bridge_extra = format!("  permissions:\n    \"{admin_id}\": admin");
+    })
+    .await;
+    let desk = Dispatcher::login(h.synapse, &admin, "Dana Protect").await;
+    let dm = desk.management_room().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = h.config.write(dir.path(), h.synapse);
+    let soon = (time::OffsetDateTime::now_utc() - time::Duration::days(26)).date();
+    let later = time::OffsetDateTime::now_utc().date();
+    for (who, received) in [("ECHO1234", soon), ("FOXY5678", later)] {
+        let (code, _, err) = gdpr(
+            &config,
+            "requests",
+            &["add", "erasure", who, "--received", &received.to_string()],
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let reminders = || async {
+        desk.timeline(&dm)
+            .await
+            .into_iter()
+            .filter(|e| e["sender"] == BOT)
+            .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+            .filter(|b| b.starts_with("GDPR request"))
+            .collect::<Vec<_>>()
+    };
+    // The bridge looks at start (and hourly).
+    h.restart(Some(&sim)).await;
+    let wait = std::time::Duration::from_secs(30);
+    let shown = desk
+        .wait_until("the reminder", wait, || async {
+            let shown = reminders().await;
+            (!shown.is_empty()).then_some(shown)
+        })
+        .await;
+    assert!(shown[0].contains("erasure of ECHO1234"), "{shown:?}");
+    assert!(shown[0].contains("gdpr erase ECHO1234"), "{shown:?}");
+    h.restart(Some(&sim)).await;
+    let (_, open, _) = gdpr(&config, "requests", &[]);
+    assert!(open.contains("FOXY5678"), "{open}");
+    assert_eq!(
+        reminders().await.len(),
+        1,
+        "once, and not for the later one"
+    );
     h.stop().await;
 }
 

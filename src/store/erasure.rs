@@ -48,7 +48,16 @@ impl Store {
         dry_run: bool,
     ) -> Result<ErasedRows, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let keys = [
+            Some(who.threema_id.as_str()),
+            Some(who.ghost.as_str()),
+            who.employee_id.as_deref(),
+        ];
+        let answered = close_requests(&mut tx, &keys, dry_run).await?;
         let mut rows = delete_rows(&mut tx, who, dry_run).await?;
+        if answered > 0 {
+            rows.insert("gdpr_request", answered);
+        }
         for (table, n) in clean_mentions(&mut tx, who, dry_run).await? {
             *rows.entry(table).or_default() += n;
         }
@@ -75,6 +84,11 @@ impl Store {
             ("{employee}", who.employee_id.as_deref()),
         ];
         let mut rows = ErasedRows::new();
+        let keys = [Some(who.user.as_str()), who.employee_id.as_deref()];
+        let answered = close_requests(&mut tx, &keys, dry_run).await?;
+        if answered > 0 {
+            rows.insert("gdpr_request", answered);
+        }
         for (table, condition) in DISPATCHER_ROWS {
             let (condition, binds) = numbered(condition, &values);
             let sql = if dry_run {
@@ -282,6 +296,36 @@ async fn delete_rows(
         }
     }
     Ok(rows)
+}
+
+/// The person's requests in the register: closed (an erasure answers its own request and ends
+/// any other) and kept without naming them.
+async fn close_requests(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    keys: &[Option<&str>],
+    dry_run: bool,
+) -> Result<u64, StoreError> {
+    let mut n = 0;
+    // An integer of ours, written into the statement: bound as text it would not be a BIGINT.
+    let now = now_ms();
+    for key in keys.iter().flatten() {
+        let (sql, binds) = if dry_run {
+            (
+                "SELECT COUNT(*) AS n FROM gdpr_request WHERE subject = $1".to_owned(),
+                vec![Some(*key)],
+            )
+        } else {
+            (
+                format!(
+                    "UPDATE gdpr_request SET subject = $2, done_at = COALESCE(done_at, {now}), \
+                     done_by = COALESCE(done_by, 'gdpr erase') WHERE subject = $1"
+                ),
+                vec![Some(*key), Some(ERASED)],
+            )
+        };
+        n += count_or_run(tx, &sql, &binds, dry_run).await?;
+    }
+    Ok(n)
 }
 
 /// Replaces (or counts) the mentions of `who` in texts kept for others: their ID (as typed,

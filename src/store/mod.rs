@@ -61,6 +61,7 @@ mod polls;
 mod portals;
 mod prune;
 mod public_keys;
+mod requests;
 mod restrictions;
 mod threema_inbox;
 
@@ -88,6 +89,7 @@ pub use polls::{Poll, PollChoice};
 pub use portals::Portal;
 pub use prune::{HeldScope, Pruned, cutoff};
 pub use public_keys::{CachedKey, KeyAcceptance};
+pub use requests::{GdprRequest, RequestKind};
 pub use threema_inbox::{NewThreemaItem, ThreemaItem};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

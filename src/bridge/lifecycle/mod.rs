@@ -7,6 +7,7 @@ pub mod erase;
 pub mod export;
 pub mod holds;
 pub mod redact;
+pub mod requests;
 pub mod retention;
 pub mod subject;
 

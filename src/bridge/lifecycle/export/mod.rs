@@ -25,13 +25,13 @@ use art15::Held;
 use pseudonyms::Pseudonyms;
 use render::DeliveryLine;
 
-use super::{LifecycleError, Subject, erase::IdHasher, resolve};
+use super::{LifecycleError, Subject, erase::IdHasher, requests, resolve};
 use crate::{
     bridge::{BridgeError, status},
     config::Config,
     ids,
     matrix::MatrixClient,
-    store::{IncomingMessage, OutboxItem, Store},
+    store::{IncomingMessage, OutboxItem, RequestKind, Store},
     threema::ThreemaId,
 };
 
@@ -106,12 +106,20 @@ impl Exporter<'_> {
         &self,
         text: &str,
         actor: &str,
-        requested_on: Date,
+        requested_on: Option<Date>,
         output: Option<&Path>,
         dry_run: bool,
     ) -> Result<Exported, LifecycleError> {
         let domain = &self.config.homeserver.domain;
         let subject = resolve(self.store, domain, text).await?;
+        let key = subject.hold_target().id().to_owned();
+        // The day the request came in: given, else as registered, else today.
+        let requested_on = match requested_on {
+            Some(day) => day,
+            None => requests::received_on(self.store, RequestKind::Export, &key)
+                .await?
+                .unwrap_or_else(requests::today),
+        };
         let own = self.own(&subject).await?;
         let bot = self.config.bot_user_id();
 
@@ -190,7 +198,7 @@ impl Exporter<'_> {
             audit_entries: audit.len(),
             has_directory_record: profile["directory"].is_object(),
         };
-        let due = due_on(requested_on);
+        let due = requests::due_on(requested_on);
         let summary = Summary {
             held: held.clone(),
             media_bytes,
@@ -261,6 +269,9 @@ impl Exporter<'_> {
                     held.events, held.media, held.delivery_rows
                 ),
             )
+            .await?;
+        self.store
+            .requests_done(RequestKind::Export, &key, actor)
             .await?;
         Ok(Exported::Written {
             path,
@@ -549,25 +560,9 @@ fn extension(content: &Value) -> String {
     }
 }
 
-/// One month after the request (Art. 12(3)); the last day of a shorter month if need be.
-pub fn due_on(requested: Date) -> Date {
-    let month = requested.month().next();
-    let year = requested.year() + i32::from(month == time::Month::January);
-    let last = time::util::days_in_month(month, year);
-    Date::from_calendar_date(year, month, requested.day().min(last)).expect("a valid day")
-}
-
 #[cfg(test)]
 mod tests {
-    use time::macros::date;
-
     use super::*;
-
-    #[test]
-    fn the_answer_is_due_a_month_later() {
-        assert_eq!(due_on(date!(2026 - 12 - 03)), date!(2027 - 01 - 03));
-        assert_eq!(due_on(date!(2027 - 01 - 31)), date!(2027 - 02 - 28));
-    }
 
     #[test]
     fn media_keep_a_plausible_extension_only() {

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use threema_gateway_sim::UserMessage;
 
 const WAIT: Duration = Duration::from_secs(60);
+const BOT: &str = "@threemabot:dispatch.test";
 
 fn gdpr(config: &Path, args: &[&str]) -> (i32, String, String) {
     let args: Vec<&str> = ["gdpr", "export"].iter().chain(args).copied().collect();
@@ -306,6 +307,35 @@ async fn exports_of_a_driver_and_a_dispatcher(db: TestDb) {
         .expect("audited");
     assert_eq!(entry.actor, "cli:dpo");
     assert!(!entry.details.contains("Guten") && !entry.details.contains("Erika"));
+
+    // The same verb for admins in the management room: the ZIP is posted there.
+    let answer_text = desk.ask(&dm, &format!("export {driver}")).await;
+    assert!(answer_text.starts_with("Exported ("), "{answer_text}");
+    let posted = desk
+        .timeline(&dm)
+        .await
+        .into_iter()
+        .rfind(|e| e["sender"] == BOT && e["content"]["msgtype"] == "m.file")
+        .expect("the ZIP in the management room");
+    let mxc = posted["content"]["url"].as_str().unwrap();
+    let bytes = reqwest::Client::new()
+        .get(format!(
+            "{}/_matrix/client/v1/media/download/{}",
+            h.synapse.url,
+            mxc.strip_prefix("mxc://").unwrap()
+        ))
+        .bearer_auth(&h.synapse.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let posted_zip = dir.path().join("posted.zip");
+    std::fs::write(&posted_zip, &bytes).unwrap();
+    let posted_files = unzip(&posted_zip);
+    verified(&posted_files);
+    assert_eq!(lines(&posted_files["messages.jsonl"]).len(), exported.len());
 
     // The dispatcher's export: what they sent, in the portal and as a broadcast, and not the
     // driver's messages; the driver a pseudonym.

@@ -7,7 +7,7 @@ use ruma::{EventId, OwnedUserId, RoomId, UserId};
 
 use super::{
     Access, BridgeError, Broadcasts, Credits, Directory, Ghosts, Keys, Notices, Outcome, Portals,
-    lifecycle::{erase, holds},
+    lifecycle::{LifecycleError, erase, export, holds, requests},
     status,
     wiring::Shared,
 };
@@ -35,6 +35,8 @@ pub struct Management {
     /// `erase` needs admin rights on the homeserver.
     synapse_admin: Option<crate::config::SynapseAdmin>,
     erased_ids: erase::IdHasher,
+    /// `export` reads the live config for its Art. 15 statement.
+    config: Arc<Config>,
     access: Arc<Access>,
     ghosts: Arc<Ghosts>,
     keys: Arc<Keys>,
@@ -47,7 +49,7 @@ pub struct Management {
 
 impl Management {
     pub(in crate::bridge) fn new(
-        config: &Config,
+        config: &Arc<Config>,
         shared: &Shared,
         directory: Arc<Directory>,
         broadcasts: Arc<Broadcasts>,
@@ -73,6 +75,7 @@ impl Management {
             directory_enabled: config.directory.enabled(),
             synapse_admin: config.synapse_admin.clone(),
             erased_ids: erase::IdHasher::new(config),
+            config: config.clone(),
             access,
             ghosts,
             keys,
@@ -110,6 +113,11 @@ pub enum Command {
     Hold(holds::HoldRequest),
     /// Erase a driver, or say what would go (admins).
     Erase(String),
+    /// Export what is held about a person as a ZIP posted here, or say what it would hold
+    /// (admins).
+    Export(String),
+    /// The open export and erasure requests (admins).
+    Requests,
     Unknown(String),
 }
 
@@ -140,7 +148,10 @@ const HELP: &str = "Commands:\n\
     hold release <…>, hold list [all] — legal holds: what they cover is neither erased nor \
     pruned (admins)\n\
     • erase <employee ID, Threema ID or Matrix ID> [--dry-run] [--force] — erase a driver from \
-    the homeserver and the bridge (admins; see the README)\n\
+    the homeserver and the bridge, or a dispatcher from the bridge (admins; see the README)\n\
+    • export <employee ID, Threema ID or Matrix ID> [--dry-run] — everything held about a \
+    person, as a ZIP posted here (admins)\n\
+    • requests — open export and erasure requests and when they are due (admins)\n\
     • help — this text";
 
 /// Parses a message body; `None` when it is not addressed to the bot (empty).
@@ -162,6 +173,8 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "accept-key" | "acceptkey" if !rest.is_empty() => Command::AcceptKey(rest),
         "hold" | "holds" => Command::Hold(holds::HoldRequest::parse(&rest)),
         "erase" => Command::Erase(rest),
+        "export" => Command::Export(rest),
+        "requests" => Command::Requests,
         _ => Command::Unknown(word.to_owned()),
     })
 }
@@ -254,6 +267,8 @@ impl Management {
             | Command::AcceptKey(_)
             | Command::Hold(_)
             | Command::Erase(_)
+            | Command::Export(_)
+            | Command::Requests
                 if self.access.level(sender) < Level::Admin =>
             {
                 "Only bridge admins may do that.".to_owned()
@@ -269,6 +284,19 @@ impl Management {
             Command::SaveList(args) => self.broadcasts.save_list_command(args, sender).await?,
             Command::AcceptKey(who) => self.accept_key_command(who, sender).await?,
             Command::Erase(args) => self.erase_command(args, sender).await?,
+            Command::Export(args) => self.export_command(args, room_id, event_id, sender).await?,
+            Command::Requests => {
+                let today = requests::today();
+                let open = self.store.requests_open().await?;
+                match open.is_empty() {
+                    true => "No open requests.".to_owned(),
+                    false => open
+                        .iter()
+                        .map(|r| requests::describe(r, today))
+                        .collect::<Vec<_>>()
+                        .join("\n"),
+                }
+            }
             Command::Hold(request) => {
                 let domain = self.bot.server_name();
                 holds::answer(&self.store, domain, request.clone(), sender.as_str()).await?
@@ -370,6 +398,89 @@ impl Management {
             hasher: &self.erased_ids,
         };
         erase::answer(&eraser, args, sender.as_str()).await
+    }
+
+    /// The ZIP goes into the homeserver's media store, readable by the room's members: the
+    /// answer says to remove it once handed over.
+    async fn export_command(
+        &self,
+        args: &str,
+        room_id: &RoomId,
+        event_id: &EventId,
+        sender: &UserId,
+    ) -> Result<String, BridgeError> {
+        let words: Vec<&str> = args.split_whitespace().collect();
+        let dry_run = words.contains(&"--dry-run");
+        let subject: Vec<&str> = words
+            .iter()
+            .copied()
+            .filter(|w| !w.starts_with("--"))
+            .collect();
+        if subject.is_empty()
+            || words
+                .iter()
+                .any(|w| w.starts_with("--") && *w != "--dry-run")
+        {
+            return Ok("Usage: export <employee ID, Threema ID or Matrix ID> [--dry-run]".into());
+        }
+        let exporter = export::Exporter {
+            store: &self.store,
+            matrix: &self.matrix,
+            config: &self.config,
+        };
+        let file = std::env::temp_dir().join(format!(
+            "threema-bridge-export-{}.zip",
+            hex::encode(rand::random::<[u8; 8]>())
+        ));
+        let result = exporter
+            .export(
+                &subject.join(" "),
+                sender.as_str(),
+                None,
+                Some(&file),
+                dry_run,
+            )
+            .await;
+        let summary = match result {
+            Ok(export::Exported::WouldWrite(summary)) => {
+                return Ok(format!(
+                    "Would export:\n{summary}\nNothing written (--dry-run)."
+                ));
+            }
+            Ok(export::Exported::Written { summary, .. }) => summary,
+            Err(LifecycleError::Store(e)) => return Err(e.into()),
+            Err(LifecycleError::Homeserver(e)) => {
+                return Ok(format!(
+                    "The homeserver did not answer ({e}); run it again."
+                ));
+            }
+            Err(e @ (LifecycleError::Input(_) | LifecycleError::Write { .. })) => {
+                return Ok(e.to_string());
+            }
+        };
+        let bytes = std::fs::read(&file);
+        let _ = std::fs::remove_file(&file);
+        let bytes = bytes.map_err(|e| BridgeError::BadEvent(format!("the export's file: {e}")))?;
+        let name = format!("gdpr-export-{}.zip", requests::today());
+        let size = bytes.len();
+        let uri = self
+            .matrix
+            .upload(bytes.into(), "application/zip", Some(&name), &self.bot)
+            .await?;
+        let content = serde_json::json!({
+            "msgtype": "m.file",
+            "body": name,
+            "filename": name,
+            "url": uri,
+            "info": {"mimetype": "application/zip", "size": size},
+        });
+        self.notices
+            .post_raw(room_id, &content, &format!("export-{event_id}"))
+            .await?;
+        Ok(format!(
+            "Exported ({size} bytes, above):\n{summary}\nThe file stays in this room and the \
+             homeserver's media store: delete the message once it is handed over."
+        ))
     }
 
     async fn sync_command(&self) -> Result<String, BridgeError> {

@@ -5,6 +5,8 @@ use crate::common;
 
 use std::{path::Path, process::Command};
 
+use serde_json::Value;
+
 use common::{
     bridge::Harness,
     db::TestDb,
@@ -701,6 +703,76 @@ async fn an_admin_erases_a_driver_from_the_management_room() {
             .iter()
             .any(|e| e.action == "gdpr.erased" && e.actor == admin_id),
         "{audit:?}"
+    );
+    h.stop().await;
+}
+
+/// A broadcast that reached an erased driver gets a new board without them; the old one, which
+/// counted (and named) them, is redacted.
+#[tokio::test]
+async fn an_erasure_rebuilds_the_boards_of_broadcasts_that_reached_the_driver() {
+    use common::threema::add_phone;
+    use threema_gateway_sim::{Behaviour, UserMessage};
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+    let desk_localpart = unique_localpart("desk");
+    let desk_id = format!("@{desk_localpart}:{DOMAIN}");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![desk_id.clone()];
+        c.sections = "broadcast:\n  board_interval_ms: 300\n".into();
+        c.with_synapse_admin();
+    })
+    .await;
+    let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;
+    let mara = add_phone(&sim, 'M', "Mara Board", Behaviour::silent());
+    let otto = add_phone(&sim, 'O', "Otto Board", Behaviour::silent());
+    for driver in [&mara, &otto] {
+        sim.send_from_user(driver, UserMessage::text("Hallo"))
+            .await
+            .unwrap();
+        let room = desk.wait_invite(WAIT).await;
+        desk.join(&room).await;
+    }
+    let dm = desk.management_room().await;
+    let (_, room) = crate::broadcasts::open_broadcast(&desk, &dm, "all").await;
+    let (_, old_board, _) = crate::broadcasts::broadcast(&desk, &room, "Tor 3 gesperrt").await;
+    let board_body = |event: Value| event["content"]["body"].as_str().map(str::to_owned);
+    desk.wait_until("both sent", WAIT, || async {
+        let timeline = desk.timeline(&room).await;
+        timeline
+            .iter()
+            .any(|e| {
+                e["content"]["m.relates_to"]["event_id"] == old_board.as_str()
+                    && e["content"]["m.new_content"]["body"]
+                        .as_str()
+                        .is_some_and(|b| b.contains("to 2 driver(s): sent 2"))
+            })
+            .then_some(())
+    })
+    .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = h.config.write(dir.path(), h.synapse);
+    let (code, out, err) = erase(&config, &[&mara]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("homeserver boards: 1"), "{out}");
+    let new_board = desk
+        .wait_until("a new board", WAIT, || async {
+            desk.timeline(&room).await.into_iter().find(|e| {
+                e["sender"] == BOT
+                    && e["event_id"] != old_board.as_str()
+                    && e["content"]["m.relates_to"]["rel_type"].is_null()
+                    && board_body(e.clone()).is_some_and(|b| b.starts_with("📢"))
+            })
+        })
+        .await;
+    let text = board_body(new_board).unwrap();
+    assert!(text.contains("Broadcast to 1 driver(s): sent 1"), "{text}");
+    assert!(!text.contains("Mara"), "{text}");
+    let old = desk.event(&room, &old_board).await;
+    assert!(
+        old["content"].as_object().unwrap().is_empty(),
+        "redacted: {old}"
     );
     h.stop().await;
 }

@@ -50,13 +50,15 @@ pub struct Broadcast {
     pub state: BroadcastState,
     pub board_event: Option<String>,
     pub board_text: Option<String>,
+    /// How often the board was started anew (an erasure took a recipient out).
+    pub board_rebuilds: i64,
     pub recipients: i64,
     pub started_at: Option<i64>,
     pub escalated_at: Option<i64>,
 }
 
 const BROADCAST_COLUMNS: &str = "event_id, room_id, sender, content, payload, ack, state, \
-    board_event, board_text, recipients, started_at, escalated_at";
+    board_event, board_text, board_rebuilds, recipients, started_at, escalated_at";
 
 impl Broadcast {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
@@ -70,6 +72,7 @@ impl Broadcast {
             state: BroadcastState::parse(&row.try_get::<String, _>("state")?)?,
             board_event: row.try_get("board_event")?,
             board_text: row.try_get("board_text")?,
+            board_rebuilds: row.try_get("board_rebuilds")?,
             recipients: row.try_get("recipients")?,
             started_at: row.try_get("started_at")?,
             escalated_at: row.try_get("escalated_at")?,

@@ -54,7 +54,11 @@ impl Store {
             who.employee_id.as_deref(),
         ];
         let answered = close_requests(&mut tx, &keys, dry_run).await?;
+        let rebuilt = rebuild_boards(&mut tx, &who.threema_id, dry_run).await?;
         let mut rows = delete_rows(&mut tx, who, dry_run).await?;
+        if rebuilt > 0 {
+            rows.insert("broadcast (boards rebuilt)", rebuilt);
+        }
         if answered > 0 {
             rows.insert("gdpr_request", answered);
         }
@@ -118,6 +122,23 @@ impl Store {
             tx.commit().await?;
         }
         Ok(rows)
+    }
+
+    /// The boards (room, event) of the broadcasts that reached `threema_id`.
+    pub async fn boards_of_recipient(
+        &self,
+        threema_id: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query(
+            "SELECT room_id, board_event FROM broadcast WHERE board_event IS NOT NULL \
+             AND event_id IN (SELECT event_id FROM broadcast_delivery WHERE recipient = $1)",
+        )
+        .bind(threema_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| Ok((row.try_get("room_id")?, row.try_get("board_event")?)))
+        .collect()
     }
 
     /// Starts (or finds, when an earlier run was cut off) the erasure of `subject_hash`.
@@ -296,6 +317,26 @@ async fn delete_rows(
         }
     }
     Ok(rows)
+}
+
+/// The broadcasts that reached the driver get a new board (the running bridge posts it, counted
+/// without them once their delivery rows are gone): their board is forgotten and they are
+/// unsettled.
+async fn rebuild_boards(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    threema_id: &str,
+    dry_run: bool,
+) -> Result<u64, StoreError> {
+    let which = "event_id IN (SELECT event_id FROM broadcast_delivery WHERE recipient = $1)";
+    let sql = if dry_run {
+        format!("SELECT COUNT(*) AS n FROM broadcast WHERE {which}")
+    } else {
+        format!(
+            "UPDATE broadcast SET board_event = NULL, board_text = NULL, settled_at = NULL, \
+             board_rebuilds = board_rebuilds + 1 WHERE {which}"
+        )
+    };
+    count_or_run(tx, &sql, &[Some(threema_id)], dry_run).await
 }
 
 /// The person's requests in the register: closed (an erasure answers its own request and ends

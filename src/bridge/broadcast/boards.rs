@@ -70,7 +70,11 @@ impl Broadcasts {
                         "body": text,
                         "m.relates_to": {"m.in_reply_to": {"event_id": broadcast.event_id}},
                     });
-                    let txn = format!("board-{}", broadcast.event_id);
+                    // A board started anew (after an erasure) is a new post, not a retry.
+                    let txn = match broadcast.board_rebuilds {
+                        0 => format!("board-{}", broadcast.event_id),
+                        n => format!("board-{}-{n}", broadcast.event_id),
+                    };
                     self.notices
                         .post_raw(&room_id, &content, &txn)
                         .await?

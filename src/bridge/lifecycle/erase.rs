@@ -430,6 +430,32 @@ impl Eraser<'_> {
                 .map_err(bridge)?;
             self.done(tombstone, &mut steps, ELSEWHERE, counts).await?;
         }
+        // The boards of broadcasts that reached them: the old one goes (whether or not it named
+        // them: its counts did), the running bridge posts one without them once the rows below
+        // are gone.
+        if steps.get("boards").is_none() {
+            let mut redacted = 0;
+            for (room, board) in self.store.boards_of_recipient(&target.threema_id).await? {
+                let (Ok(room), Ok(board)) = (
+                    OwnedRoomId::try_from(room.as_str()),
+                    ruma::OwnedEventId::try_from(board.as_str()),
+                ) else {
+                    continue;
+                };
+                let txn = format!("erase-{tombstone}-board-{board}");
+                match self
+                    .matrix
+                    .redact(&room, &board, &txn, &bot, Some("rebuilt after an erasure"))
+                    .await
+                {
+                    Ok(_) => redacted += 1,
+                    Err(e) if e.errcode() == Some("M_NOT_FOUND") => {}
+                    Err(e) => return Err(bridge(e)),
+                }
+            }
+            self.done(tombstone, &mut steps, "boards", json!(redacted))
+                .await?;
+        }
         if steps.get("ghost media").is_none() {
             let deleted = match self.matrix.delete_user_media(&ghost, token).await {
                 Ok(n) => n,

@@ -247,13 +247,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// Legal holds need only the store, like `accept-key`.
 async fn hold(config_path: &std::path::Path, command: HoldCommand) -> anyhow::Result<()> {
     use crate::bridge::lifecycle::{LifecycleError, holds};
-    let config = Config::load(config_path)?;
-    telemetry::init(&config.logging.filter, config.logging.json);
-    let store = Store::connect(
-        secrecy::ExposeSecret::expose_secret(&config.database.url),
-        config.database.max_connections,
-    )
-    .await?;
+    let (config, store) = store_only(config_path).await?;
     let domain = &config.homeserver.domain;
     let actor = cli_actor();
     let result: Result<Vec<String>, LifecycleError> = match command {
@@ -345,10 +339,7 @@ async fn export(
 ) -> anyhow::Result<()> {
     use crate::bridge::lifecycle::export::{Exported, Exporter};
     let requested_on = requested_on.map(parse_day).transpose()?;
-    let config = Config::load(config_path)?;
-    telemetry::init(&config.logging.filter, config.logging.json);
-    let config = std::sync::Arc::new(config);
-    let bridge = crate::app::connect(config.clone()).await?;
+    let (config, bridge) = connected(config_path).await?;
     let exporter = Exporter {
         store: &bridge.store,
         matrix: &bridge.matrix,
@@ -377,10 +368,7 @@ async fn export(
 /// Reads the portals as the bot; purges through the admin API.
 async fn retention(config_path: &std::path::Path, dry_run: bool) -> anyhow::Result<()> {
     use crate::bridge::lifecycle::retention::Retention;
-    let config = Config::load(config_path)?;
-    telemetry::init(&config.logging.filter, config.logging.json);
-    let config = std::sync::Arc::new(config);
-    let bridge = crate::app::connect(config.clone()).await?;
+    let (config, bridge) = connected(config_path).await?;
     let retention = Retention {
         store: &bridge.store,
         matrix: &bridge.matrix,
@@ -417,13 +405,7 @@ async fn requests(
     command: Option<RequestsCommand>,
 ) -> anyhow::Result<()> {
     use crate::bridge::lifecycle::requests;
-    let config = Config::load(config_path)?;
-    telemetry::init(&config.logging.filter, config.logging.json);
-    let store = Store::connect(
-        secrecy::ExposeSecret::expose_secret(&config.database.url),
-        config.database.max_connections,
-    )
-    .await?;
+    let (config, store) = store_only(config_path).await?;
     let today = requests::today();
     let result: anyhow::Result<Vec<String>> = async {
         Ok(match command.unwrap_or(RequestsCommand::List) {
@@ -467,6 +449,29 @@ async fn requests(
     Ok(())
 }
 
+/// A one-off command's config and store (logging set up): what needs no homeserver.
+async fn store_only(config_path: &std::path::Path) -> anyhow::Result<(Config, Store)> {
+    let config = Config::load(config_path)?;
+    telemetry::init(&config.logging.filter, config.logging.json);
+    let store = Store::connect(
+        secrecy::ExposeSecret::expose_secret(&config.database.url),
+        config.database.max_connections,
+    )
+    .await?;
+    Ok((config, store))
+}
+
+/// A one-off command's config and bridge services, the homeserver checked (see `app::connect`).
+async fn connected(
+    config_path: &std::path::Path,
+) -> anyhow::Result<(std::sync::Arc<Config>, crate::bridge::Bridge)> {
+    let config = Config::load(config_path)?;
+    telemetry::init(&config.logging.filter, config.logging.json);
+    let config = std::sync::Arc::new(config);
+    let bridge = crate::app::connect(config.clone()).await?;
+    Ok((config, bridge))
+}
+
 /// Who ran a command, for the audit log: the login name behind the CLI.
 fn cli_actor() -> String {
     match std::env::var("USER").or_else(|_| std::env::var("LOGNAME")) {
@@ -482,13 +487,7 @@ async fn accept_key(config_path: &std::path::Path, threema_id: &str) -> anyhow::
     let Some(id) = ThreemaId::parse(threema_id) else {
         bail!("{threema_id:?} is not a Threema ID (8 letters and digits); nothing changed")
     };
-    let config = Config::load(config_path)?;
-    telemetry::init(&config.logging.filter, config.logging.json);
-    let store = Store::connect(
-        secrecy::ExposeSecret::expose_secret(&config.database.url),
-        config.database.max_connections,
-    )
-    .await?;
+    let (_, store) = store_only(config_path).await?;
     let accepted = store.public_key_accept(id.as_str(), "cli").await;
     store.close().await;
     match accepted? {

@@ -7,7 +7,7 @@ use ruma::{EventId, OwnedUserId, RoomId, UserId};
 
 use super::{
     Access, BridgeError, Broadcasts, Credits, Directory, Ghosts, Keys, Notices, Outcome, Portals,
-    lifecycle::{LifecycleError, erase, export, holds, requests},
+    lifecycle::{self, LifecycleError, erase, export, holds, requests},
     status,
     wiring::Shared,
 };
@@ -409,20 +409,10 @@ impl Management {
         event_id: &EventId,
         sender: &UserId,
     ) -> Result<String, BridgeError> {
-        let words: Vec<&str> = args.split_whitespace().collect();
-        let dry_run = words.contains(&"--dry-run");
-        let subject: Vec<&str> = words
-            .iter()
-            .copied()
-            .filter(|w| !w.starts_with("--"))
-            .collect();
-        if subject.is_empty()
-            || words
-                .iter()
-                .any(|w| w.starts_with("--") && *w != "--dry-run")
-        {
+        let Some((subject, flags)) = lifecycle::command_args(args, &["--dry-run"]) else {
             return Ok("Usage: export <employee ID, Threema ID or Matrix ID> [--dry-run]".into());
-        }
+        };
+        let dry_run = flags.contains(&"--dry-run");
         let exporter = export::Exporter {
             store: &self.store,
             matrix: &self.matrix,
@@ -434,7 +424,7 @@ impl Management {
         ));
         let result = exporter
             .export(
-                &subject.join(" "),
+                &subject,
                 sender.as_str(),
                 None,
                 Some(&file),

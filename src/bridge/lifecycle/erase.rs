@@ -651,42 +651,28 @@ fn bridge(e: crate::matrix::MatrixError) -> LifecycleError {
 /// `erase <who> [--dry-run] [--force]` in the management room: what happened, as the answer.
 /// Bad input and holds are told, not errors.
 pub async fn answer(eraser: &Eraser<'_>, args: &str, actor: &str) -> Result<String, BridgeError> {
-    let words: Vec<&str> = args.split_whitespace().collect();
-    let dry_run = words.contains(&"--dry-run");
-    let force = words.contains(&"--force");
-    let subject: Vec<&str> = words
-        .iter()
-        .copied()
-        .filter(|w| !w.starts_with("--"))
-        .collect();
-    if subject.is_empty()
-        || words
-            .iter()
-            .any(|w| w.starts_with("--") && *w != "--dry-run" && *w != "--force")
-    {
-        return Ok("Usage: erase <employee ID, Threema ID or the driver's Matrix ID> [--dry-run] [--force]".into());
-    }
-    Ok(
-        match eraser
-            .erase(&subject.join(" "), actor, force, dry_run)
-            .await
-        {
-            Ok(Erased::Done { tombstone, report }) => {
-                format!("Erased (tombstone {tombstone}):\n{report}")
-            }
-            Ok(Erased::WouldErase(report)) => {
-                format!("Would erase:\n{report}Nothing changed (--dry-run).")
-            }
-            Ok(Erased::Held(holds)) => {
-                format!("Under a legal hold, nothing erased:\n{}", holds.join("\n"))
-            }
-            Err(LifecycleError::Store(e)) => return Err(e.into()),
-            Err(LifecycleError::Homeserver(e)) => {
-                format!(
-                    "The homeserver did not carry it out ({e}); what was done is kept: run it again."
-                )
-            }
-            Err(e @ (LifecycleError::Input(_) | LifecycleError::Write { .. })) => e.to_string(),
-        },
-    )
+    let Some((subject, flags)) = super::command_args(args, &["--dry-run", "--force"]) else {
+        return Ok(
+            "Usage: erase <employee ID, Threema ID or Matrix ID> [--dry-run] [--force]".into(),
+        );
+    };
+    let (dry_run, force) = (flags.contains(&"--dry-run"), flags.contains(&"--force"));
+    Ok(match eraser.erase(&subject, actor, force, dry_run).await {
+        Ok(Erased::Done { tombstone, report }) => {
+            format!("Erased (tombstone {tombstone}):\n{report}")
+        }
+        Ok(Erased::WouldErase(report)) => {
+            format!("Would erase:\n{report}Nothing changed (--dry-run).")
+        }
+        Ok(Erased::Held(holds)) => {
+            format!("Under a legal hold, nothing erased:\n{}", holds.join("\n"))
+        }
+        Err(LifecycleError::Store(e)) => return Err(e.into()),
+        Err(LifecycleError::Homeserver(e)) => {
+            format!(
+                "The homeserver did not carry it out ({e}); what was done is kept: run it again."
+            )
+        }
+        Err(e @ (LifecycleError::Input(_) | LifecycleError::Write { .. })) => e.to_string(),
+    })
 }

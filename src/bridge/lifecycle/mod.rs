@@ -15,6 +15,17 @@ pub use subject::{Subject, resolve, resolve_target};
 
 use crate::store::StoreError;
 
+/// A management-room command's words: the subject and the flags of `allowed` it has, or
+/// `None` when it names nobody or has a flag it does not know.
+pub fn command_args<'a>(args: &'a str, allowed: &[&str]) -> Option<(String, Vec<&'a str>)> {
+    let (flags, subject): (Vec<&str>, Vec<&str>) =
+        args.split_whitespace().partition(|w| w.starts_with("--"));
+    if subject.is_empty() || flags.iter().any(|f| !allowed.contains(f)) {
+        return None;
+    }
+    Some((subject.join(" "), flags))
+}
+
 /// Why a lifecycle command did nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {

@@ -78,8 +78,9 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
     let (h, sim) = Harness::with_simulator_on(db, |c| {
         c.dispatchers = vec![desk_id.clone()];
         c.with_synapse_admin();
-        c.sections
-            .push_str("retention:\n  history_days: 30\n  outbox_days: 90\n");
+        c.sections.push_str(
+            "retention:\n  history_days: 30\n  outbox_days: 90\n  delivery_times_days: 30\n",
+        );
     })
     .await;
     let desk = Dispatcher::login(h.synapse, &desk_localpart, "Desk").await;
@@ -172,6 +173,10 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
         "{out}"
     );
     assert!(out.contains("kept by a legal hold: 1 portal(s)"), "{out}");
+    assert!(
+        out.contains("the delivery times of 1 send(s) would go"),
+        "{out}"
+    );
     assert_eq!(bodies(&h, &room).await, before);
     assert_eq!(counts(&url, &alice).await, counted);
     assert_eq!(media_status().await, 200);
@@ -200,6 +205,11 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
     );
     let (payloads, inbox, audit) = counts(&url, &alice).await;
     assert_eq!(payloads, 0, "the answer's text past outbox_days");
+    // When it was sent is forgotten, that it was sent is not.
+    let sends = h.bridge.store.outbox_of(Some(&alice), None).await.unwrap();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].status.sent_at, Some(0), "{:?}", sends[0].status);
+    assert_eq!(sends[0].state.as_str(), "sent");
     assert!(inbox < counted.1, "callbacks past inbox_days: {inbox}");
     assert_eq!(
         counts(&url, &held).await.1,

@@ -423,13 +423,7 @@ impl Management {
             hex::encode(rand::random::<[u8; 8]>())
         ));
         let result = exporter
-            .export(
-                &subject,
-                sender.as_str(),
-                None,
-                Some(&file),
-                dry_run,
-            )
+            .export(&subject, sender.as_str(), None, Some(&file), dry_run)
             .await;
         let summary = match result {
             Ok(export::Exported::WouldWrite(summary)) => {

@@ -100,6 +100,10 @@ fn state(row: &OutboxItem) -> String {
 
 /// Unix milliseconds as `2026-11-22 10:02:11 UTC`.
 pub fn time(ms: i64) -> String {
+    // What retention.delivery_times_days left of a time: that it happened.
+    if ms == 0 {
+        return "(time no longer kept)".to_owned();
+    }
     let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
         .ok()

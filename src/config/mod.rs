@@ -75,12 +75,15 @@ pub struct RetentionConfig {
     /// A send's payload (the dispatcher's text) is cleared this long after it was handled
     /// (`None`: kept).
     pub outbox: Option<std::time::Duration>,
+    /// When a driver received, read or answered a send is forgotten this long after it was
+    /// handled; that it happened stays, so boards and counts still add up (`None`: kept).
+    pub delivery_times: Option<std::time::Duration>,
 }
 
 impl RetentionConfig {
     /// Whether `retention run` (and the daily pass) has anything beyond the inbox pruning.
     pub fn has_periods(&self) -> bool {
-        self.history.is_some() || self.outbox.is_some()
+        self.history.is_some() || self.outbox.is_some() || self.delivery_times.is_some()
     }
 }
 

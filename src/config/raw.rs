@@ -70,6 +70,8 @@ pub struct RawRetention {
     pub history_days: Option<f64>,
     /// Dispatchers' texts kept with their sends (for 🔁 resends).
     pub outbox_days: Option<f64>,
+    /// When each driver received and read each message (the state and the counts stay).
+    pub delivery_times_days: Option<f64>,
 }
 
 /// `gdpr:`: what data protection asks of the bridge by itself.

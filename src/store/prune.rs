@@ -110,6 +110,42 @@ impl Store {
         held: &HeldScope,
         dry_run: bool,
     ) -> Result<u64, StoreError> {
+        self.outbox_expire("payload = ''", "payload <> ''", before_ms, held, dry_run)
+            .await
+    }
+
+    /// Forgets when the driver received, read and answered sends handled before `before_ms`,
+    /// except what a hold covers; with `dry_run` only counts them. That it happened stays (the
+    /// time becomes 0), so counts and boards still add up.
+    pub async fn outbox_expire_times(
+        &self,
+        before_ms: i64,
+        held: &HeldScope,
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
+        self.outbox_expire(
+            "sent_at = CASE WHEN sent_at IS NULL THEN NULL ELSE 0 END, \
+             received_at = CASE WHEN received_at IS NULL THEN NULL ELSE 0 END, \
+             read_at = CASE WHEN read_at IS NULL THEN NULL ELSE 0 END, \
+             reaction_at = CASE WHEN reaction_at IS NULL THEN NULL ELSE 0 END",
+            "(sent_at > 0 OR received_at > 0 OR read_at > 0 OR reaction_at > 0)",
+            before_ms,
+            held,
+            dry_run,
+        )
+        .await
+    }
+
+    /// `UPDATE threema_outbox SET {set}` on the rows handled before `before_ms` for which
+    /// `unexpired` holds, outside the holds, in batches; or counts them.
+    async fn outbox_expire(
+        &self,
+        set: &str,
+        unexpired: &str,
+        before_ms: i64,
+        held: &HeldScope,
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
         let mut binds = Vec::new();
         let mut conditions = String::new();
         for (column, values) in [("room_id", &held.rooms), ("recipient", &held.drivers)] {
@@ -118,7 +154,7 @@ impl Store {
             }
         }
         let expired =
-            format!("FROM threema_outbox WHERE processed_at < $1 AND payload <> '' {conditions}");
+            format!("FROM threema_outbox WHERE processed_at < $1 AND {unexpired} {conditions}");
         if dry_run {
             // $2 is unused here but keeps the numbering of `binds`.
             let sql = format!("SELECT COUNT(*) AS n {expired} AND $2 > 0");
@@ -131,7 +167,7 @@ impl Store {
         }
         self.in_batches(
             &format!(
-                "UPDATE threema_outbox SET payload = '' WHERE seq IN (SELECT seq {expired} LIMIT $2)"
+                "UPDATE threema_outbox SET {set} WHERE seq IN (SELECT seq {expired} LIMIT $2)"
             ),
             before_ms,
             &binds,

@@ -85,6 +85,8 @@ pub struct Report {
     pub held: usize,
     /// Sends whose text was cleared.
     pub outbox_payloads: u64,
+    /// Sends whose delivery times were forgotten.
+    pub delivery_times: u64,
     /// Inbox rows and room state (not counted in a dry run).
     pub pruned: Option<Pruned>,
 }
@@ -102,6 +104,11 @@ impl fmt::Display for Report {
             f,
             "  bridge: {} dispatcher text(s) of sends {verb}",
             self.outbox_payloads
+        )?;
+        writeln!(
+            f,
+            "  bridge: the delivery times of {} send(s) {verb} (their state stays)",
+            self.delivery_times
         )?;
         match &self.pruned {
             Some(p) => write!(
@@ -162,6 +169,12 @@ impl Retention<'_> {
                 .outbox_expire_payloads(cutoff(keep), &held, dry_run)
                 .await?;
         }
+        if let Some(keep) = self.config.delivery_times {
+            report.delivery_times = self
+                .store
+                .outbox_expire_times(cutoff(keep), &held, dry_run)
+                .await?;
+        }
         if !dry_run {
             report.pruned = Some(prune::once(self.store, self.domain, self.config.inbox).await?);
             // Counts only: what went says nothing about whom.
@@ -171,12 +184,13 @@ impl Retention<'_> {
                     "retention.run",
                     "",
                     &format!(
-                        "{} event(s), {} medi(a) in {} portal(s); {} send text(s); {} held \
-                         portal(s) kept",
+                        "{} event(s), {} medi(a) in {} portal(s); {} send text(s), {} send(s)' \
+                         delivery times; {} held portal(s) kept",
                         report.events,
                         report.media,
                         report.rooms,
                         report.outbox_payloads,
+                        report.delivery_times,
                         report.held
                     ),
                 )

@@ -207,10 +207,12 @@ fn retention(c: &mut Checker, raw: &RawRetention, has_admin: bool) -> Option<Ret
         );
     }
     let outbox = period(c, "retention.outbox_days", raw.outbox_days)?;
+    let delivery_times = period(c, "retention.delivery_times_days", raw.delivery_times_days)?;
     Some(RetentionConfig {
         inbox: std::time::Duration::from_secs_f64(days * 86_400.0),
         history,
         outbox,
+        delivery_times,
     })
 }
 

@@ -77,6 +77,7 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
     let url = db.url().to_owned();
     let (h, sim) = Harness::with_simulator_on(db, |c| {
         c.dispatchers = vec![desk_id.clone()];
+        c.bridge_extra = format!("  permissions:\n    \"{desk_id}\": admin");
         c.with_synapse_admin();
         c.sections.push_str(
             "retention:\n  history_days: 30\n  outbox_days: 90\n  delivery_times_days: 30\n",
@@ -176,6 +177,13 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
     assert!(
         out.contains("the delivery times of 1 send(s) would go"),
         "{out}"
+    );
+    // The same for an admin in the management room.
+    let dm = desk.management_room().await;
+    let answer = desk.ask(&dm, "retention run --dry-run").await;
+    assert!(
+        answer.contains("3 event(s) and 1 medi(a) in 1 portal(s) would go"),
+        "{answer}"
     );
     assert_eq!(bodies(&h, &room).await, before);
     assert_eq!(counts(&url, &alice).await, counted);

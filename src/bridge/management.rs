@@ -7,7 +7,7 @@ use ruma::{EventId, OwnedUserId, RoomId, UserId};
 
 use super::{
     Access, BridgeError, Broadcasts, Credits, Directory, Ghosts, Keys, Notices, Outcome, Portals,
-    lifecycle::{self, LifecycleError, erase, export, holds, requests},
+    lifecycle::{self, LifecycleError, erase, export, holds, requests, retention},
     status,
     wiring::Shared,
 };
@@ -118,6 +118,8 @@ pub enum Command {
     Export(String),
     /// The open export and erasure requests (admins).
     Requests,
+    /// Apply the retention periods now, or say what would go (admins).
+    Retention(String),
     Unknown(String),
 }
 
@@ -152,6 +154,8 @@ const HELP: &str = "Commands:\n\
     • export <employee ID, Threema ID or Matrix ID> [--dry-run] — everything held about a \
     person, as a ZIP posted here (admins)\n\
     • requests — open export and erasure requests and when they are due (admins)\n\
+    • retention run [--dry-run] — apply the retention periods now, as the bridge does daily \
+    (admins)\n\
     • help — this text";
 
 /// Parses a message body; `None` when it is not addressed to the bot (empty).
@@ -175,6 +179,7 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "erase" => Command::Erase(rest),
         "export" => Command::Export(rest),
         "requests" => Command::Requests,
+        "retention" => Command::Retention(rest),
         _ => Command::Unknown(word.to_owned()),
     })
 }
@@ -269,6 +274,7 @@ impl Management {
             | Command::Erase(_)
             | Command::Export(_)
             | Command::Requests
+            | Command::Retention(_)
                 if self.access.level(sender) < Level::Admin =>
             {
                 "Only bridge admins may do that.".to_owned()
@@ -285,6 +291,7 @@ impl Management {
             Command::AcceptKey(who) => self.accept_key_command(who, sender).await?,
             Command::Erase(args) => self.erase_command(args, sender).await?,
             Command::Export(args) => self.export_command(args, room_id, event_id, sender).await?,
+            Command::Retention(args) => self.retention_command(args, sender).await?,
             Command::Requests => {
                 let today = requests::today();
                 let open = self.store.requests_open().await?;
@@ -465,6 +472,31 @@ impl Management {
             "Exported ({size} bytes, above):\n{summary}\nThe file stays in this room and the \
              homeserver's media store: delete the message once it is handed over."
         ))
+    }
+
+    async fn retention_command(&self, args: &str, sender: &UserId) -> Result<String, BridgeError> {
+        let dry_run = match args.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["run"] => false,
+            ["run", "--dry-run"] => true,
+            _ => return Ok("Usage: retention run [--dry-run]".into()),
+        };
+        let retention = retention::Retention {
+            store: &self.store,
+            matrix: &self.matrix,
+            admin: self.synapse_admin.as_ref(),
+            config: &self.config.retention,
+            domain: self.bot.server_name(),
+        };
+        Ok(match retention.run(sender.as_str(), dry_run).await {
+            Ok(report) if dry_run => {
+                format!(
+                    "Would apply the retention periods:\n{report}\nNothing changed (--dry-run)."
+                )
+            }
+            Ok(report) => format!("Applied the retention periods:\n{report}"),
+            Err(LifecycleError::Store(e)) => return Err(e.into()),
+            Err(e) => format!("{e}; what was done is kept: run it again."),
+        })
     }
 
     async fn sync_command(&self) -> Result<String, BridgeError> {

@@ -140,41 +140,9 @@ impl Exporter<'_> {
             .map(|row| ids::ghost_user_id(&row.recipient, domain).to_string());
         let pseudonyms = self.pseudonyms(&own, &events, recipients, &bot).await?;
         let delivery = delivery_lines(&subject, outgoing, incoming, &pseudonyms, domain);
-        let mut by_event: HashMap<&str, Vec<&DeliveryLine>> = HashMap::new();
-        for line in &delivery {
-            by_event.entry(&line.event_id).or_default().push(line);
-        }
-        let mut media = Vec::new();
-        let mut media_bytes = 0;
-        for event in &mut events {
-            let mut export = json!({"time": status::time(event["origin_server_ts"].as_i64().unwrap_or_default())});
-            if let Some(lines) = event["event_id"].as_str().and_then(|id| by_event.get(id)) {
-                export["delivery"] = json!(lines);
-            }
-            if let Some(uri) = event["content"]["url"].as_str().map(str::to_owned) {
-                let name = format!(
-                    "media/{:04}{}",
-                    media.len() + 1,
-                    extension(&event["content"])
-                );
-                let bytes = if dry_run {
-                    Vec::new()
-                } else {
-                    self.matrix.download(&uri).await.map_err(homeserver)?
-                };
-                media_bytes += if dry_run {
-                    event["content"]["info"]["size"]
-                        .as_u64()
-                        .unwrap_or_default()
-                } else {
-                    bytes.len() as u64
-                };
-                export["media"] = name.clone().into();
-                media.push(File { name, bytes });
-            }
-            pseudonyms.apply(event);
-            event["export"] = export;
-        }
+        let (media, media_bytes) = self
+            .annotate(&mut events, &delivery, &pseudonyms, dry_run)
+            .await?;
         let audit: Vec<Value> = self
             .store
             .audit_about(&own.keys)
@@ -210,31 +178,7 @@ impl Exporter<'_> {
         }
 
         let statement = art15::statement(self.config, subject_ids(&subject), &held);
-        let mut files = vec![
-            json_file("art15.json", &statement),
-            File {
-                name: "art15.html".into(),
-                bytes: render::art15_html(&statement),
-            },
-            json_file("profile.json", &profile),
-            File {
-                name: "messages.jsonl".into(),
-                bytes: render::jsonl(&events),
-            },
-            File {
-                name: "messages.html".into(),
-                bytes: render::messages_html(&events),
-            },
-            File {
-                name: "delivery.csv".into(),
-                bytes: render::csv(&delivery),
-            },
-            File {
-                name: "audit.jsonl".into(),
-                bytes: render::jsonl(&audit),
-            },
-        ];
-        files.extend(media);
+        let files = files(&statement, &profile, &events, &delivery, &audit, media);
         let now = OffsetDateTime::now_utc();
         let manifest = Manifest {
             format: "threema-bridge gdpr export 1",
@@ -247,11 +191,7 @@ impl Exporter<'_> {
         };
         let path = match output {
             Some(path) => path.to_owned(),
-            None => PathBuf::from(format!(
-                "gdpr-export-{}-{}.zip",
-                subject.hold_target().id(),
-                requested_on
-            )),
+            None => PathBuf::from(format!("gdpr-export-{key}-{requested_on}.zip")),
         };
         let bytes =
             archive::write(&path, &files, &manifest).map_err(|source| LifecycleError::Write {
@@ -263,7 +203,7 @@ impl Exporter<'_> {
             .audit(
                 actor,
                 "gdpr.exported",
-                subject.hold_target().id(),
+                &key,
                 &format!(
                     "{} event(s), {} file(s), {} delivery row(s), {bytes} byte(s); due {due}",
                     held.events, held.media, held.delivery_rows
@@ -278,6 +218,52 @@ impl Exporter<'_> {
             bytes,
             summary,
         })
+    }
+
+    /// Gives each event its time, its delivery rows and its file (downloaded, unless
+    /// `dry_run`), then replaces the colleagues in it. Returns the files and their bytes.
+    async fn annotate(
+        &self,
+        events: &mut [Value],
+        delivery: &[DeliveryLine],
+        pseudonyms: &Pseudonyms,
+        dry_run: bool,
+    ) -> Result<(Vec<File>, u64), LifecycleError> {
+        let mut by_event: HashMap<&str, Vec<&DeliveryLine>> = HashMap::new();
+        for line in delivery {
+            by_event.entry(&line.event_id).or_default().push(line);
+        }
+        let mut media = Vec::new();
+        let mut media_bytes = 0;
+        for event in events {
+            let ts = event["origin_server_ts"].as_i64().unwrap_or_default();
+            let mut export = json!({ "time": status::time(ts) });
+            if let Some(lines) = event["event_id"].as_str().and_then(|id| by_event.get(id)) {
+                export["delivery"] = json!(lines);
+            }
+            if let Some(uri) = event["content"]["url"].as_str().map(str::to_owned) {
+                let name = format!(
+                    "media/{:04}{}",
+                    media.len() + 1,
+                    extension(&event["content"])
+                );
+                let bytes = match dry_run {
+                    true => Vec::new(),
+                    false => self.matrix.download(&uri).await.map_err(homeserver)?,
+                };
+                media_bytes += match dry_run {
+                    true => event["content"]["info"]["size"]
+                        .as_u64()
+                        .unwrap_or_default(),
+                    false => bytes.len() as u64,
+                };
+                export["media"] = name.clone().into();
+                media.push(File { name, bytes });
+            }
+            pseudonyms.apply(event);
+            event["export"] = export;
+        }
+        Ok((media, media_bytes))
     }
 
     async fn own(&self, subject: &Subject) -> Result<Own, LifecycleError> {
@@ -535,6 +521,32 @@ fn homeserver(e: crate::matrix::MatrixError) -> LifecycleError {
 
 fn subject_ids(subject: &Subject) -> Vec<String> {
     subject.to_string().split(", ").map(str::to_owned).collect()
+}
+
+/// The export's files, the media last.
+fn files(
+    statement: &art15::Art15,
+    profile: &Value,
+    events: &[Value],
+    delivery: &[DeliveryLine],
+    audit: &[Value],
+    media: Vec<File>,
+) -> Vec<File> {
+    let file = |name: &str, bytes: Vec<u8>| File {
+        name: name.to_owned(),
+        bytes,
+    };
+    let mut files = vec![
+        json_file("art15.json", statement),
+        file("art15.html", render::art15_html(statement)),
+        json_file("profile.json", profile),
+        file("messages.jsonl", render::jsonl(events)),
+        file("messages.html", render::messages_html(events)),
+        file("delivery.csv", render::csv(delivery)),
+        file("audit.jsonl", render::jsonl(audit)),
+    ];
+    files.extend(media);
+    files
 }
 
 fn json_file(name: &str, value: &impl serde::Serialize) -> File {

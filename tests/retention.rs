@@ -80,7 +80,8 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
         c.bridge_extra = format!("  permissions:\n    \"{desk_id}\": admin");
         c.with_synapse_admin();
         c.sections.push_str(
-            "retention:\n  history_days: 30\n  outbox_days: 90\n  delivery_times_days: 30\n",
+            "retention:\n  history_days: 30\n  media_days: 10\n  outbox_days: 90\n  \
+             delivery_times_days: 30\n  audit_days: 30\n",
         );
     })
     .await;
@@ -109,15 +110,28 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
         .unwrap();
     let held_room = desk.wait_invite(WAIT).await;
     desk.join(&held_room).await;
+    // Three weeks ago: a photo whose message stays (history_days) but whose file goes
+    // (media_days).
+    sim.set_clock_behind(Duration::from_secs(20 * 86_400));
+    sim.send_from_user(
+        &alice,
+        UserMessage::file(vec![9u8; 3_000], "image/jpeg", Some("mittel.jpg")),
+    )
+    .await
+    .unwrap();
     // Today.
     sim.set_clock_behind(Duration::ZERO);
     sim.send_from_user(&alice, UserMessage::text("neu"))
         .await
         .unwrap();
-    let photo = desk.wait_messages(&room, 4, WAIT).await[1]["content"]["url"]
-        .as_str()
-        .expect("the photo")
-        .to_owned();
+    let messages = desk.wait_messages(&room, 5, WAIT).await;
+    let url_of = |n: usize| {
+        messages[n]["content"]["url"]
+            .as_str()
+            .expect("a photo")
+            .to_owned()
+    };
+    let (photo, recent_photo) = (url_of(1), url_of(3));
     desk.send_text(&room, "Antwort").await;
     sim.wait_inbox(&alice, 1, WAIT).await;
     desk.wait_messages(&held_room, 1, WAIT).await;
@@ -128,8 +142,17 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
         &["gdpr", "hold", "set", &held, "--reason", "Streitfall"],
     );
     assert_eq!(code, 0, "{err}");
+    // A hold on her, since released: its two audit entries are past audit_days below.
+    for args in [
+        &["gdpr", "hold", "set", &alice, "--reason", "Prüfung"][..],
+        &["gdpr", "hold", "release", &alice][..],
+    ] {
+        let (code, _, err) = cli(&config, args);
+        assert_eq!(code, 0, "{err}");
+    }
 
-    // The bridge's rows past their periods: the send 100 days ago, the callbacks 20.
+    // The bridge's rows past their periods: the send 100 days ago, the callbacks 20, the audit
+    // (the hold's entry included) 40.
     {
         let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
         sqlx::query("UPDATE threema_outbox SET processed_at = processed_at - $1")
@@ -142,26 +165,33 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
             .execute(&mut conn)
             .await
             .unwrap();
+        sqlx::query("UPDATE audit SET at = at - $1")
+            .bind(40 * DAY_MS)
+            .execute(&mut conn)
+            .await
+            .unwrap();
     }
     let before = bodies(&h, &room).await;
     for text in ["alt eins", "alt zwei", "neu", "Antwort"] {
         assert!(before.iter().any(|b| b == text), "{text}: {before:?}");
     }
-    let download = format!(
-        "v1/media/download/{}",
-        photo.strip_prefix("mxc://").unwrap()
-    );
-    let media_status = || async {
-        reqwest::Client::new()
-            .get(format!("{}/_matrix/client/{download}", h.synapse.url))
-            .bearer_auth(&h.synapse.admin_token)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16()
+    let media_status = |uri: &str| {
+        let path = uri.strip_prefix("mxc://").unwrap().to_owned();
+        let request = reqwest::Client::new()
+            .get(format!(
+                "{}/_matrix/client/v1/media/download/{path}",
+                h.synapse.url
+            ))
+            .bearer_auth(&h.synapse.admin_token);
+        async move { request.send().await.unwrap().status().as_u16() }
     };
-    assert_eq!(media_status().await, 200);
+    let both_files = || async {
+        (
+            media_status(&photo).await,
+            media_status(&recent_photo).await,
+        )
+    };
+    assert_eq!(both_files().await, (200, 200));
     let counted = counts(&url, &alice).await;
     assert_eq!(counted.0, 1, "the answer's text is kept with its send");
     let held_before = counts(&url, &held).await.1;
@@ -178,6 +208,11 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
         out.contains("the delivery times of 1 send(s) would go"),
         "{out}"
     );
+    assert!(out.contains("1 file(s) past media_days would go"), "{out}");
+    assert!(
+        out.contains("2 audit entr(ies) would go"),
+        "the released hold's, not the one in force: {out}"
+    );
     // The same for an admin in the management room.
     let dm = desk.management_room().await;
     let answer = desk.ask(&dm, "retention run --dry-run").await;
@@ -187,7 +222,7 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
     );
     assert_eq!(bodies(&h, &room).await, before);
     assert_eq!(counts(&url, &alice).await, counted);
-    assert_eq!(media_status().await, 200);
+    assert_eq!(both_files().await, (200, 200));
 
     let (code, out, err) = cli(&config, &["retention", "run"]);
     assert_eq!(code, 0, "{err}");
@@ -203,7 +238,15 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
     for text in ["neu", "Antwort"] {
         assert!(after.iter().any(|b| b == text), "{text} gone: {after:?}");
     }
-    assert_eq!(media_status().await, 404, "the old photo's file");
+    assert_eq!(
+        both_files().await,
+        (404, 404),
+        "the old photo's file with its message, the three-week-old one's past media_days"
+    );
+    assert!(
+        after.iter().any(|b| b == "mittel.jpg"),
+        "the three-week-old photo's message stays: {after:?}"
+    );
     assert!(
         bodies(&h, &held_room)
             .await
@@ -224,7 +267,22 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
         held_before,
         "the held driver's"
     );
-    assert!(audit > counted.2, "the run is audited");
+    // The audit past audit_days is gone but for the hold's entry; the run is audited.
+    let old_audit: Vec<String> = {
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar("SELECT subject FROM audit WHERE at < $1")
+            .bind(threema_bridge::store::now_ms() - 30 * DAY_MS)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        old_audit,
+        vec![held.clone()],
+        "{old_audit:?} ({audit} in all)"
+    );
+    let recent = h.bridge.store.audit_recent(None, 5).await.unwrap();
+    assert!(recent.iter().any(|e| e.action == "retention.run"));
 
     // A second run finds nothing more; the newest event stays whatever its age.
     let (code, out, _) = cli(&config, &["retention", "run"]);

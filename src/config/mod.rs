@@ -78,12 +78,22 @@ pub struct RetentionConfig {
     /// When a driver received, read or answered a send is forgotten this long after it was
     /// handled; that it happened stays, so boards and counts still add up (`None`: kept).
     pub delivery_times: Option<std::time::Duration>,
+    /// Portal files older than this (by their event's date) are deleted on the homeserver;
+    /// the events stay (`None`: the files go with the history).
+    pub media: Option<std::time::Duration>,
+    /// Audit entries older than this are deleted, except about what a hold covers (`None`:
+    /// kept).
+    pub audit: Option<std::time::Duration>,
 }
 
 impl RetentionConfig {
     /// Whether `retention run` (and the daily pass) has anything beyond the inbox pruning.
     pub fn has_periods(&self) -> bool {
-        self.history.is_some() || self.outbox.is_some() || self.delivery_times.is_some()
+        self.history.is_some()
+            || self.media.is_some()
+            || self.outbox.is_some()
+            || self.delivery_times.is_some()
+            || self.audit.is_some()
     }
 }
 

@@ -72,6 +72,10 @@ pub struct RawRetention {
     pub outbox_days: Option<f64>,
     /// When each driver received and read each message (the state and the counts stay).
     pub delivery_times_days: Option<f64>,
+    /// Portal files on the homeserver, by the date of the event that carries them.
+    pub media_days: Option<f64>,
+    /// Audit entries (those about a person or room under a hold stay).
+    pub audit_days: Option<f64>,
 }
 
 /// `gdpr:`: what data protection asks of the bridge by itself.

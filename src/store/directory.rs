@@ -66,6 +66,9 @@ stored_enum! {
         /// A driver's Threema ID from before they got a new one (room '', key: the old ID,
         /// value: the employee id): what still comes from it is a former driver's.
         Retired = "retired",
+        /// A portal's files of events before this time (Unix ms, key '') are deleted
+        /// (`retention.media_days`): a pass looks only at what came after.
+        MediaExpired = "media_expired",
     }
 }
 
@@ -331,6 +334,27 @@ impl Store {
             membership.as_str(),
         )
         .await
+    }
+
+    /// One recorded value about a room.
+    pub async fn room_state_get(
+        &self,
+        room_id: &str,
+        kind: RoomStateKind,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT value FROM room_state WHERE room_id = $1 AND kind = $2 AND key = $3",
+        )
+        .bind(room_id)
+        .bind(kind.as_str())
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("value")?),
+            None => None,
+        })
     }
 
     pub async fn room_state_set(

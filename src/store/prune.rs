@@ -155,24 +155,61 @@ impl Store {
         }
         let expired =
             format!("FROM threema_outbox WHERE processed_at < $1 AND {unexpired} {conditions}");
-        if dry_run {
-            // $2 is unused here but keeps the numbering of `binds`.
-            let sql = format!("SELECT COUNT(*) AS n {expired} AND $2 > 0");
-            let mut query = sqlx::query(&sql).bind(before_ms).bind(BATCH);
-            for value in &binds {
-                query = query.bind(*value);
-            }
-            let n: i64 = query.fetch_one(&self.pool).await?.try_get("n")?;
-            return Ok(n as u64);
+        let apply =
+            format!("UPDATE threema_outbox SET {set} WHERE seq IN (SELECT seq {expired} LIMIT $2)");
+        self.count_or_apply(&expired, &apply, before_ms, &binds, dry_run)
+            .await
+    }
+
+    /// Deletes audit entries from before `before_ms`, except those about what a hold in force
+    /// covers (by the hold's own target too: an employee ID); with `dry_run` only counts them.
+    pub async fn audit_expire(
+        &self,
+        before_ms: i64,
+        held: &HeldScope,
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
+        let mut binds = Vec::new();
+        let kept: Vec<String> = held
+            .rooms
+            .iter()
+            .chain(&held.drivers)
+            .chain(&held.users)
+            .cloned()
+            .collect();
+        let not_held = not_in("subject", &kept, &mut binds)
+            .map(|c| format!("AND {c}"))
+            .unwrap_or_default();
+        let expired = format!(
+            "FROM audit WHERE at < $1 {not_held} AND subject NOT IN \
+             (SELECT target FROM legal_hold WHERE released_at IS NULL)"
+        );
+        let apply = format!("DELETE FROM audit WHERE id IN (SELECT id {expired} LIMIT $2)");
+        self.count_or_apply(&expired, &apply, before_ms, &binds, dry_run)
+            .await
+    }
+
+    /// Runs `apply` (a statement on `$1` the cut-off, `$2` the batch size, then `binds`) in
+    /// batches, or with `dry_run` counts the rows of `from` (`FROM … WHERE …`) it would touch.
+    async fn count_or_apply(
+        &self,
+        from: &str,
+        apply: &str,
+        before_ms: i64,
+        binds: &[&str],
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
+        if !dry_run {
+            return self.in_batches(apply, before_ms, binds).await;
         }
-        self.in_batches(
-            &format!(
-                "UPDATE threema_outbox SET {set} WHERE seq IN (SELECT seq {expired} LIMIT $2)"
-            ),
-            before_ms,
-            &binds,
-        )
-        .await
+        // $2 is unused here but keeps the numbering of `binds`.
+        let sql = format!("SELECT COUNT(*) AS n {from} AND $2 > 0");
+        let mut query = sqlx::query(&sql).bind(before_ms).bind(BATCH);
+        for value in binds {
+            query = query.bind(*value);
+        }
+        let n: i64 = query.fetch_one(&self.pool).await?.try_get("n")?;
+        Ok(n as u64)
     }
 
     async fn in_batches(

@@ -248,7 +248,7 @@ impl Directory {
                     }
                 }
                 RoomStateKind::Employee => state.employee = Some(value),
-                RoomStateKind::Account | RoomStateKind::Retired => {}
+                RoomStateKind::Account | RoomStateKind::Retired | RoomStateKind::MediaExpired => {}
             }
         }
         Ok(current)

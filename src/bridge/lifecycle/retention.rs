@@ -17,7 +17,7 @@ use crate::{
     bridge::{BridgeError, prune},
     config::{RetentionConfig, SynapseAdmin},
     matrix::{MatrixClient, MatrixError},
-    store::{Pruned, Store, cutoff},
+    store::{Pruned, RoomStateKind, Store, cutoff},
 };
 
 /// Events per timeline page.
@@ -58,19 +58,33 @@ pub fn cut(newest_first: &[Value], cutoff_ms: i64) -> Option<Cut> {
     if gone.is_empty() {
         return None;
     }
-    let media = gone
-        .iter()
-        .flat_map(|e| {
-            let content = &e["content"];
-            [&content["url"], &content["info"]["thumbnail_url"]]
-        })
-        .filter_map(|uri| uri.as_str().map(str::to_owned))
-        .collect();
+    let media = gone.iter().flat_map(|e| media_of(&e["content"])).collect();
     Some(Cut {
         keep_from: keep["event_id"].as_str()?.parse().ok()?,
         events: gone.len(),
         media,
     })
+}
+
+/// The files of the non-state events dated from `from_ms` up to (not including) `to_ms`.
+pub fn expired_media(events: &[Value], from_ms: i64, to_ms: i64) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.get("state_key").is_none())
+        .filter(|e| {
+            e["origin_server_ts"]
+                .as_i64()
+                .is_some_and(|ts| (from_ms..to_ms).contains(&ts))
+        })
+        .flat_map(|e| media_of(&e["content"]))
+        .collect()
+}
+
+/// An event's file and thumbnail.
+fn media_of(content: &Value) -> impl Iterator<Item = String> + '_ {
+    [&content["url"], &content["info"]["thumbnail_url"]]
+        .into_iter()
+        .filter_map(|uri| uri.as_str().map(str::to_owned))
 }
 
 /// What a pass did, or would do.
@@ -87,6 +101,10 @@ pub struct Report {
     pub outbox_payloads: u64,
     /// Sends whose delivery times were forgotten.
     pub delivery_times: u64,
+    /// Files past `media_days` of events that stay.
+    pub expired_media: usize,
+    /// Audit entries past `audit_days`.
+    pub audit: u64,
     /// Inbox rows and room state (not counted in a dry run).
     pub pruned: Option<Pruned>,
 }
@@ -99,6 +117,11 @@ impl fmt::Display for Report {
             "  homeserver: {} event(s) and {} medi(a) in {} portal(s) {verb}",
             self.events, self.media, self.rooms
         )?;
+        writeln!(
+            f,
+            "  homeserver: {} file(s) past media_days {verb} (their events stay)",
+            self.expired_media
+        )?;
         writeln!(f, "  kept by a legal hold: {} portal(s)", self.held)?;
         writeln!(
             f,
@@ -110,6 +133,7 @@ impl fmt::Display for Report {
             "  bridge: the delivery times of {} send(s) {verb} (their state stays)",
             self.delivery_times
         )?;
+        writeln!(f, "  bridge: {} audit entr(ies) {verb}", self.audit)?;
         match &self.pruned {
             Some(p) => write!(
                 f,
@@ -142,8 +166,8 @@ impl Retention<'_> {
             dry_run,
             ..Report::default()
         };
-        if let (Some(keep), Some(admin)) = (self.config.history, self.admin) {
-            let cutoff_ms = cutoff(keep);
+        let on_homeserver = self.config.history.is_some() || self.config.media.is_some();
+        if let (true, Some(admin)) = (on_homeserver, self.admin) {
             for portal in self.store.portals().await? {
                 let room = portal.room_id;
                 if held.rooms.iter().any(|r| r == room.as_str())
@@ -152,15 +176,7 @@ impl Retention<'_> {
                     report.held += 1;
                     continue;
                 }
-                let Some(cut) = self.cut_of(&room, cutoff_ms).await? else {
-                    continue;
-                };
-                if !dry_run {
-                    self.apply(&room, &cut, admin).await?;
-                }
-                report.rooms += 1;
-                report.events += cut.events;
-                report.media += cut.media.len();
+                self.portal(&room, admin, dry_run, &mut report).await?;
             }
         }
         if let Some(keep) = self.config.outbox {
@@ -175,6 +191,12 @@ impl Retention<'_> {
                 .outbox_expire_times(cutoff(keep), &held, dry_run)
                 .await?;
         }
+        if let Some(keep) = self.config.audit {
+            report.audit = self
+                .store
+                .audit_expire(cutoff(keep), &held, dry_run)
+                .await?;
+        }
         if !dry_run {
             report.pruned = Some(prune::once(self.store, self.domain, self.config.inbox).await?);
             // Counts only: what went says nothing about whom.
@@ -184,13 +206,16 @@ impl Retention<'_> {
                     "retention.run",
                     "",
                     &format!(
-                        "{} event(s), {} medi(a) in {} portal(s); {} send text(s), {} send(s)' \
-                         delivery times; {} held portal(s) kept",
+                        "{} event(s), {} medi(a) in {} portal(s), {} older file(s); {} send \
+                         text(s), {} send(s)' delivery times, {} audit entr(ies); {} held \
+                         portal(s) kept",
                         report.events,
                         report.media,
                         report.rooms,
+                        report.expired_media,
                         report.outbox_payloads,
                         report.delivery_times,
+                        report.audit,
                         report.held
                     ),
                 )
@@ -199,8 +224,79 @@ impl Retention<'_> {
         Ok(report)
     }
 
-    /// Reads the room's whole timeline as the bot (newest first) and works out its cut.
-    async fn cut_of(&self, room: &RoomId, cutoff_ms: i64) -> Result<Option<Cut>, LifecycleError> {
+    /// One portal: its history cut (`history_days`), then the files of what stays that are past
+    /// `media_days` and newer than what an earlier pass looked at.
+    async fn portal(
+        &self,
+        room: &OwnedRoomId,
+        admin: &SynapseAdmin,
+        dry_run: bool,
+        report: &mut Report,
+    ) -> Result<(), LifecycleError> {
+        let events = self.timeline(room).await?;
+        let cut = self
+            .config
+            .history
+            .and_then(|keep| cut(&events, cutoff(keep)));
+        let kept = match &cut {
+            // Newest first: what stays runs up to the first event that stays.
+            Some(cut) => {
+                let end = events
+                    .iter()
+                    .position(|e| e["event_id"] == cut.keep_from.as_str())
+                    .map_or(events.len(), |at| at + 1);
+                &events[..end]
+            }
+            None => &events[..],
+        };
+        if let Some(cut) = &cut {
+            if !dry_run {
+                self.apply(room, cut, admin).await?;
+            }
+            report.rooms += 1;
+            report.events += cut.events;
+            report.media += cut.media.len();
+        }
+        let Some(keep) = self.config.media else {
+            return Ok(());
+        };
+        let to_ms = cutoff(keep);
+        let from_ms = self
+            .store
+            .room_state_get(room.as_str(), RoomStateKind::MediaExpired, "")
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let files = expired_media(kept, from_ms, to_ms);
+        report.expired_media += files.len();
+        if dry_run {
+            return Ok(());
+        }
+        for uri in &files {
+            self.delete_media(uri, admin).await?;
+        }
+        self.store
+            .room_state_set(
+                room.as_str(),
+                RoomStateKind::MediaExpired,
+                "",
+                &to_ms.to_string(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// A medium deleted by an earlier pass, or another server's: nothing to do.
+    async fn delete_media(&self, uri: &str, admin: &SynapseAdmin) -> Result<(), LifecycleError> {
+        match self.matrix.delete_media(uri, &admin.token).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.errcode() == Some("M_NOT_FOUND") => Ok(()),
+            Err(e) => Err(homeserver(e)),
+        }
+    }
+
+    /// The room's whole timeline as the bot reads it, newest first.
+    async fn timeline(&self, room: &RoomId) -> Result<Vec<Value>, LifecycleError> {
         let mut events = Vec::new();
         let mut from: Option<String> = None;
         loop {
@@ -219,7 +315,7 @@ impl Retention<'_> {
                 _ => break,
             }
         }
-        Ok(cut(&events, cutoff_ms))
+        Ok(events)
     }
 
     /// Media first (the events are how they are found), then the purge, waited for.
@@ -231,12 +327,7 @@ impl Retention<'_> {
     ) -> Result<(), LifecycleError> {
         let token = &admin.token;
         for uri in &cut.media {
-            // A medium deleted by an earlier pass, or another server's: nothing to do.
-            match self.matrix.delete_media(uri, token).await {
-                Ok(_) => {}
-                Err(e) if e.errcode() == Some("M_NOT_FOUND") => {}
-                Err(e) => return Err(homeserver(e)),
-            }
+            self.delete_media(uri, admin).await?;
         }
         let purge = self
             .matrix
@@ -349,6 +440,19 @@ mod tests {
         assert_eq!(cut.keep_from.as_str(), "$s");
         assert_eq!(cut.events, 3);
         assert_eq!(cut.media, vec!["mxc://x/photo", "mxc://x/thumb"]);
+    }
+
+    #[test]
+    fn files_expire_in_the_window_since_the_last_pass() {
+        let photo = |id: &str, ts: i64| {
+            let mut event = message(id, ts);
+            event["content"]["url"] = format!("mxc://x/{id}").into();
+            event
+        };
+        let timeline = vec![photo("new", 100), photo("mid", 20), photo("older", 5)];
+        assert_eq!(expired_media(&timeline, 10, 50), vec!["mxc://x/mid"]);
+        assert_eq!(expired_media(&timeline, 0, 50).len(), 2);
+        assert!(expired_media(&timeline, 50, 50).is_empty());
     }
 
     #[test]

@@ -200,19 +200,28 @@ fn retention(c: &mut Checker, raw: &RawRetention, has_admin: bool) -> Option<Ret
         ),
     };
     let history = period(c, "retention.history_days", raw.history_days)?;
-    if history.is_some() && !has_admin {
-        return c.fail(
-            "retention.history_days",
-            "purging history needs admin rights on the homeserver: set synapse_admin",
-        );
+    let media = period(c, "retention.media_days", raw.media_days)?;
+    for (key, set) in [
+        ("retention.history_days", history.is_some()),
+        ("retention.media_days", media.is_some()),
+    ] {
+        if set && !has_admin {
+            return c.fail(
+                key,
+                "deleting on the homeserver needs admin rights there: set synapse_admin",
+            );
+        }
     }
     let outbox = period(c, "retention.outbox_days", raw.outbox_days)?;
     let delivery_times = period(c, "retention.delivery_times_days", raw.delivery_times_days)?;
+    let audit = period(c, "retention.audit_days", raw.audit_days)?;
     Some(RetentionConfig {
         inbox: std::time::Duration::from_secs_f64(days * 86_400.0),
         history,
+        media,
         outbox,
         delivery_times,
+        audit,
     })
 }
 

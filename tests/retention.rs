@@ -81,7 +81,7 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
         c.with_synapse_admin();
         c.sections.push_str(
             "retention:\n  history_days: 30\n  media_days: 10\n  outbox_days: 90\n  \
-             delivery_times_days: 30\n  audit_days: 30\n",
+             delivery_times_days: 30\n  audit_days: 30\n  room_state: true\n",
         );
     })
     .await;
@@ -266,6 +266,14 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
         counts(&url, &held).await.1,
         held_before,
         "the held driver's"
+    );
+    // The period shown on the portal, not on the held one.
+    let shown = desk.state(&room, "m.room.retention", "").await;
+    assert_eq!(shown["max_lifetime"], 30 * DAY_MS, "{shown}");
+    let held_state = desk.all_state(&held_room).await;
+    assert!(
+        !held_state.iter().any(|e| e["type"] == "m.room.retention"),
+        "the held portal is left as it is"
     );
     // The audit past audit_days is gone but for the hold's entry; the run is audited.
     let old_audit: Vec<String> = {

@@ -84,6 +84,8 @@ pub struct RetentionConfig {
     /// Audit entries older than this are deleted, except about what a hold covers (`None`:
     /// kept).
     pub audit: Option<std::time::Duration>,
+    /// Portals carry `m.room.retention` with `history`'s period, for clients that show it.
+    pub room_state: bool,
 }
 
 impl RetentionConfig {

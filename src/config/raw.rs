@@ -76,6 +76,8 @@ pub struct RawRetention {
     pub media_days: Option<f64>,
     /// Audit entries (those about a person or room under a hold stay).
     pub audit_days: Option<f64>,
+    /// Set `m.room.retention` on portals, for clients that show it.
+    pub room_state: Option<bool>,
 }
 
 /// `gdpr:`: what data protection asks of the bridge by itself.

@@ -233,6 +233,9 @@ impl Retention<'_> {
         dry_run: bool,
         report: &mut Report,
     ) -> Result<(), LifecycleError> {
+        if let (true, Some(keep), false) = (self.config.room_state, self.config.history, dry_run) {
+            self.announce(room, keep).await?;
+        }
         let events = self.timeline(room).await?;
         let cut = self
             .config
@@ -283,6 +286,24 @@ impl Retention<'_> {
                 &to_ms.to_string(),
             )
             .await?;
+        Ok(())
+    }
+
+    /// `m.room.retention` with the history's period, where it says otherwise (clients that
+    /// know the event show it; the bridge itself purges, whatever the homeserver does with it).
+    async fn announce(&self, room: &RoomId, keep: Duration) -> Result<(), LifecycleError> {
+        let wanted = serde_json::json!({ "max_lifetime": keep.as_millis() as u64 });
+        let current = self
+            .matrix
+            .state(room, "m.room.retention", "")
+            .await
+            .map_err(homeserver)?;
+        if current.as_ref() != Some(&wanted) {
+            self.matrix
+                .set_state(room, "m.room.retention", "", &wanted)
+                .await
+                .map_err(homeserver)?;
+        }
         Ok(())
     }
 

@@ -222,6 +222,7 @@ fn retention(c: &mut Checker, raw: &RawRetention, has_admin: bool) -> Option<Ret
         outbox,
         delivery_times,
         audit,
+        room_state: raw.room_state.unwrap_or(false),
     })
 }
 

@@ -310,12 +310,11 @@ async fn erase(
     match result? {
         Erased::Done { tombstone, report } => {
             print!("erased (tombstone {tombstone}):\n{report}");
-            println!(
-                "kept: the database's and the homeserver's backups, until their rotation drops them"
-            );
+            println!("kept: {STILL_KEPT}");
         }
         Erased::WouldErase(report) => {
             print!("would erase:\n{report}");
+            println!("would remain: {STILL_KEPT}");
             println!("nothing changed (--dry-run)");
         }
         Erased::Held(holds) => {
@@ -471,6 +470,11 @@ async fn connected(
     let bridge = crate::app::connect(config.clone()).await?;
     Ok((config, bridge))
 }
+
+/// What an erasure cannot reach.
+const STILL_KEPT: &str = "the database's and the homeserver's backups, until their rotation \
+     drops them; the content of redacted events in Synapse's database for its \
+     redaction_retention_period";
 
 /// Who ran a command, for the audit log: the login name behind the CLI.
 fn cli_actor() -> String {

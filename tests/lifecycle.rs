@@ -325,6 +325,17 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
     let (code, _, err) = gdpr(&config, "requests", &["add", "erasure", &driver]);
     assert_eq!(code, 0, "{err}");
 
+    // Reported to the homeserver's admins (the report quotes her message).
+    let reported = desk.wait_messages(&room, 1, WAIT).await[0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    h.synapse
+        .appservice_bot()
+        .report(&room, &reported, "Ton")
+        .await;
+    let (_, reports) = admin_get(&h, &format!("v1/event_reports?room_id={}", encoded(&room))).await;
+    assert_eq!(reports["total"], 1, "{reports}");
     let before = mentions(&url, &[&driver, name]).await;
     assert!(
         before.len() > 5,
@@ -423,6 +434,8 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
     assert_eq!(user["deactivated"], true, "{user}");
     let (_, media) = admin_get(&h, &format!("v1/users/{}/media", encoded(&ghost))).await;
     assert_eq!(media["total"], 0, "{media}");
+    let (_, reports) = admin_get(&h, &format!("v1/event_reports?room_id={}", encoded(&room))).await;
+    assert_eq!(reports["total"], 0, "the report is gone: {reports}");
     assert_eq!(client_get(&h, &download).await, 404, "the file is gone");
     // Neither her ID nor her name is in any text of any table; the colleague's chat stays,
     // without her name.

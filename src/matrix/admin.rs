@@ -153,6 +153,41 @@ impl MatrixClient {
             .collect())
     }
 
+    /// The ids of the reports users made about events of the room (they quote the events).
+    pub async fn event_reports(
+        &self,
+        room_id: &RoomId,
+        token: &SecretString,
+    ) -> Result<Vec<i64>, MatrixError> {
+        let path = format!(
+            "v1/event_reports?limit=1000&room_id={}",
+            segment(room_id.as_str())
+        );
+        let answer = self.admin(Method::GET, &path, None, token).await?;
+        Ok(answer["event_reports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|report| report["id"].as_i64())
+            .collect())
+    }
+
+    /// Deletes one event report; `false` if it was gone already.
+    pub async fn delete_event_report(
+        &self,
+        id: i64,
+        token: &SecretString,
+    ) -> Result<bool, MatrixError> {
+        let path = format!("v1/event_reports/{id}");
+        match self.admin(Method::DELETE, &path, None, token).await {
+            Ok(_) => Ok(true),
+            Err(MatrixError::Api { status, .. }) if status == http::StatusCode::NOT_FOUND => {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Deletes one medium of this server (`mxc://server/id`); `false` if it was gone already.
     pub async fn delete_media(&self, uri: &str, token: &SecretString) -> Result<bool, MatrixError> {
         let Some((server, id)) = uri.strip_prefix("mxc://").and_then(|r| r.split_once('/')) else {

@@ -348,6 +348,16 @@ impl MatrixUser {
         value
     }
 
+    /// Reports an event to the homeserver's admins, as a user of its room would.
+    pub async fn report(&self, room_id: &str, event_id: &str, reason: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room_id}/report/{event_id}"),
+            Some(json!({"reason": reason, "score": -100})),
+        )
+        .await;
+    }
+
     pub async fn create_room(&self, invite: &[&str]) -> String {
         self.create_room_with(json!({"preset": "private_chat", "invite": invite}))
             .await

@@ -370,6 +370,14 @@ impl Eraser<'_> {
             report
                 .homeserver
                 .insert("room media".into(), json!(media.len()));
+            let reports = self
+                .matrix
+                .event_reports(room, token)
+                .await
+                .map_err(bridge)?;
+            report
+                .homeserver
+                .insert("event reports".into(), json!(reports.len()));
             report.homeserver.insert("room".into(), json!("purged"));
         }
         let (bot, ghost) = self.bot_and_ghost(target)?;
@@ -411,6 +419,29 @@ impl Eraser<'_> {
                 }
             }
             self.done(tombstone, &mut steps, "room media", json!(deleted))
+                .await?;
+        }
+        // Before the purge: users' reports quote the room's events, and are found by the room.
+        if steps.get("event reports").is_none() {
+            let mut deleted = 0;
+            if let Some(room) = &room
+                && self.matrix.room_exists(room, token).await.map_err(bridge)?
+            {
+                for id in self
+                    .matrix
+                    .event_reports(room, token)
+                    .await
+                    .map_err(bridge)?
+                {
+                    deleted += u64::from(
+                        self.matrix
+                            .delete_event_report(id, token)
+                            .await
+                            .map_err(bridge)?,
+                    );
+                }
+            }
+            self.done(tombstone, &mut steps, "event reports", json!(deleted))
                 .await?;
         }
         if steps.get("room").is_none() {

@@ -95,6 +95,20 @@ pub struct AuditEntry {
     pub details: String,
 }
 
+impl AuditEntry {
+    /// A row of `SELECT id, at, actor, action, subject, details FROM audit`.
+    pub(super) fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+        Ok(AuditEntry {
+            id: row.try_get("id")?,
+            at: row.try_get("at")?,
+            actor: row.try_get("actor")?,
+            action: row.try_get("action")?,
+            subject: row.try_get("subject")?,
+            details: row.try_get("details")?,
+        })
+    }
+}
+
 const EMPLOYEE_COLUMNS: &str = "employee_id, source, record, removed_at, scim_id, scim_user_name, \
      looked_up_id, created_at, updated_at";
 
@@ -424,18 +438,7 @@ impl Store {
         }
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    id: row.try_get("id")?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    subject: row.try_get("subject")?,
-                    details: row.try_get("details")?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(AuditEntry::from_row).collect()
     }
 }
 

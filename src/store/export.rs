@@ -72,14 +72,7 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
             for row in rows {
-                entries.push(AuditEntry {
-                    id: row.try_get("id")?,
-                    at: row.try_get("at")?,
-                    actor: row.try_get("actor")?,
-                    action: row.try_get("action")?,
-                    subject: row.try_get("subject")?,
-                    details: row.try_get("details")?,
-                });
+                entries.push(AuditEntry::from_row(row)?);
             }
         }
         entries.sort_by_key(|e| e.id);

@@ -10,6 +10,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use crate::{
     bridge::{
         Bridge,
+        audit::{self, AuditError, AuditRoom, Checkpoints},
         broadcast::BroadcastFanout,
         credits,
         directory::closed_rooms,
@@ -60,6 +61,8 @@ pub enum StartupError {
     Bot(#[source] MatrixError),
     #[error("cannot read the employee directory from the database")]
     Directory(#[source] crate::bridge::BridgeError),
+    #[error("cannot set up the audit checkpoints")]
+    Audit(#[source] AuditError),
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
 }
@@ -69,6 +72,7 @@ pub struct App {
     bridge: Arc<Bridge>,
     listener: TcpListener,
     callback_listener: TcpListener,
+    checkpoints: Option<Checkpoints>,
 }
 
 impl App {
@@ -83,11 +87,29 @@ impl App {
         let listener = bind("appservice.listen", config.appservice.listen).await?;
         let callback_listener =
             bind("threema.callback_listen", config.threema.callback_listen).await?;
+        let room = AuditRoom {
+            matrix: bridge.matrix.clone(),
+            notices: bridge.notices.clone(),
+            domain: config.homeserver.domain.clone(),
+            admins: config.bridge.permissions.admins().cloned().collect(),
+        };
+        let checkpoints = Checkpoints::new(&config, bridge.store.clone(), Some(room))
+            .map_err(StartupError::Audit)?;
+        // Which settings this run had: a changed one shows as a new hash.
+        let details = format!(
+            "version {}, configuration sha256 {}",
+            env!("CARGO_PKG_VERSION"),
+            config.fingerprint
+        );
+        (bridge.store)
+            .audit("bridge", "bridge.started", "configuration", &details)
+            .await?;
         Ok(App {
             config,
             bridge,
             listener,
             callback_listener,
+            checkpoints,
         })
     }
 
@@ -115,6 +137,7 @@ impl App {
             bridge,
             listener,
             callback_listener,
+            checkpoints,
         } = self;
         let running = Running {
             config,
@@ -140,6 +163,9 @@ impl App {
             .started
             .store(true, std::sync::atomic::Ordering::Relaxed);
         running.spawn_workers();
+        if let Some(checkpoints) = checkpoints {
+            tasks.spawn(checkpoints.watch(config.audit.checkpoint_every, shutdown.clone()));
+        }
         tracing::info!(listen = %config.appservice.listen, callbacks = %config.threema.callback_listen, "bridge running");
 
         shutdown.cancelled().await;
@@ -300,9 +326,10 @@ impl Running {
 /// Gateway client (not contacted: the bridge starts, and stores what arrives, while Threema is
 /// unreachable). Enough for one-off commands (`directory sync`); `App` adds the listeners.
 pub async fn connect(config: Arc<Config>) -> Result<Bridge, StartupError> {
-    let store = Store::connect(
+    let store = Store::connect_keyed(
         config.database.url.expose_secret(),
         config.database.max_connections,
+        audit::key(&config),
     )
     .await?;
     let mut matrix = MatrixClient::new(

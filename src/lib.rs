@@ -5,6 +5,7 @@
 //! talks to the homeserver (`matrix`) and keeps its state in `store`. `app` wires them up.
 
 pub mod app;
+pub mod audit;
 pub mod bridge;
 pub mod cli;
 pub mod config;

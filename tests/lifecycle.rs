@@ -6,6 +6,7 @@ use crate::common;
 use std::{path::Path, process::Command};
 
 use serde_json::Value;
+use threema_bridge::store::UNREADABLE;
 
 use common::{
     bridge::Harness,
@@ -873,8 +874,20 @@ async fn a_driver_erased_on_the_command_line_is_a_stranger_to_the_running_bridge
 
     let outcome = later_message_outcome(&sim, store, &id).await;
     assert!(outcome.contains("unknown sender: quarantined"), "{outcome}");
+    // Her audit entries stay in the chain, which still verifies, and nothing in them can be
+    // read: her key is gone.
     let audit = store.audit_recent(Some(&id), 10).await.unwrap();
-    assert!(audit.is_empty(), "{audit:?}");
+    assert!(!audit.is_empty());
+    for entry in &audit {
+        assert_eq!(
+            (entry.subject.as_str(), entry.details.as_str()),
+            (UNREADABLE, UNREADABLE),
+            "{audit:?}"
+        );
+    }
+    let (code, out, err) = common::bridge::run_cli(&config, &["audit", "verify"], &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("OK "), "{out}");
     h.stop().await;
 }
 

@@ -7,6 +7,7 @@
 mod common;
 
 mod appservice;
+mod audit;
 mod broadcasts;
 mod catch_up;
 mod cli;

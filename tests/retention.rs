@@ -137,12 +137,8 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
     desk.wait_messages(&held_room, 1, WAIT).await;
     let dir = tempfile::tempdir().unwrap();
     let config = h.config.write(dir.path(), h.synapse);
-    let (code, _, err) = cli(
-        &config,
-        &["gdpr", "hold", "set", &held, "--reason", "Streitfall"],
-    );
-    assert_eq!(code, 0, "{err}");
-    // A hold on her, since released: its two audit entries are past audit_days below.
+    // A hold on her, since released: its two audit entries are past audit_days below, and
+    // go.
     for args in [
         &["gdpr", "hold", "set", &alice, "--reason", "Prüfung"][..],
         &["gdpr", "hold", "release", &alice][..],
@@ -150,6 +146,13 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
         let (code, _, err) = cli(&config, args);
         assert_eq!(code, 0, "{err}");
     }
+    // The hold in force comes last: pruning takes only a prefix of the chain, up to the first
+    // entry about what is held.
+    let (code, _, err) = cli(
+        &config,
+        &["gdpr", "hold", "set", &held, "--reason", "Streitfall"],
+    );
+    assert_eq!(code, 0, "{err}");
 
     // The bridge's rows past their periods: the send 100 days ago, the callbacks 20, the audit
     // (the hold's entry included) 40.
@@ -165,12 +168,13 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
             .execute(&mut conn)
             .await
             .unwrap();
-        sqlx::query("UPDATE audit SET at = at - $1")
-            .bind(40 * DAY_MS)
-            .execute(&mut conn)
-            .await
-            .unwrap();
     }
+    common::audit::backdate(&url, 40 * DAY_MS).await;
+    // Everything before the held driver's entry goes.
+    let all = h.bridge.store.audit_recent(None, 100).await.unwrap();
+    let held_entry = all.iter().find(|e| e.subject == held).unwrap().seq;
+    let prunable = all.iter().filter(|e| e.seq < held_entry).count();
+    assert!(prunable >= 3, "{all:?}");
     let before = bodies(&h, &room).await;
     for text in ["alt eins", "alt zwei", "neu", "Antwort"] {
         assert!(before.iter().any(|b| b == text), "{text}: {before:?}");
@@ -210,8 +214,8 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
     );
     assert!(out.contains("1 file(s) past media_days would go"), "{out}");
     assert!(
-        out.contains("2 audit entr(ies) would go"),
-        "the released hold's, not the one in force: {out}"
+        out.contains(&format!("{prunable} audit entr(ies) would go")),
+        "the released hold's and those before, not the one in force: {out}"
     );
     // The same for an admin in the management room.
     let dm = desk.management_room().await;
@@ -275,19 +279,23 @@ async fn old_history_goes_and_held_history_stays(db: TestDb) {
         !held_state.iter().any(|e| e["type"] == "m.room.retention"),
         "the held portal is left as it is"
     );
-    // The audit past audit_days is gone but for the hold's entry; the run is audited.
-    let old_audit: Vec<String> = {
-        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-        sqlx::query_scalar("SELECT subject FROM audit WHERE at < $1")
-            .bind(threema_bridge::store::now_ms() - 30 * DAY_MS)
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-    };
+    // The audit past audit_days is gone from its start to the hold's entry; the rest of the
+    // chain still verifies from the recorded start; the run is audited.
+    let old_audit: Vec<String> = (h.bridge.store.audit_recent(None, 100).await.unwrap())
+        .into_iter()
+        .filter(|e| e.at < threema_bridge::store::now_ms() - 30 * DAY_MS)
+        .map(|e| e.subject)
+        .collect();
     assert_eq!(
         old_audit,
         vec![held.clone()],
         "{old_audit:?} ({audit} in all)"
+    );
+    let (code, out, err) = cli(&config, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("the chain starts at entry {held_entry}")),
+        "{out}"
     );
     let recent = h.bridge.store.audit_recent(None, 5).await.unwrap();
     assert!(recent.iter().any(|e| e.action == "retention.run"));

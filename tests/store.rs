@@ -10,6 +10,16 @@ use threema_bridge::store::{
 };
 use threema_bridge::threema::ThreemaId;
 
+/// An audit entry to write with a change.
+fn audit_record(action: &str) -> threema_bridge::store::AuditRecord {
+    threema_bridge::store::AuditRecord {
+        actor: "@d:x".into(),
+        action: action.into(),
+        subject: "!broadcast:x".into(),
+        details: "2 recipient(s)".into(),
+    }
+}
+
 /// Runs `$suite(store, url)` once on SQLite and once on PostgreSQL.
 macro_rules! on_both_databases {
     ($($suite:ident),* $(,)?) => {
@@ -645,7 +655,7 @@ async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &s
     ] {
         assert!(
             store
-                .outbox_transition(seq, from, to, None, Some("no credits"))
+                .outbox_transition(seq, from, to, None, Some("no credits"), None)
                 .await
                 .unwrap()
         );
@@ -660,7 +670,14 @@ async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &s
 
     let retry = rows[1].seq;
     store
-        .outbox_transition(retry, OutboxState::Queued, OutboxState::Sending, None, None)
+        .outbox_transition(
+            retry,
+            OutboxState::Queued,
+            OutboxState::Sending,
+            None,
+            None,
+            None,
+        )
         .await
         .unwrap();
     store
@@ -669,6 +686,7 @@ async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &s
             OutboxState::Sending,
             OutboxState::Sent,
             Some("00000000000000aa"),
+            None,
             None,
         )
         .await
@@ -1274,8 +1292,19 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
         ("AAAA0002".to_owned(), "Ben".to_owned()),
     ];
     // A confirmation handled twice starts once.
-    assert!(store.broadcast_start("$b", &recipients).await.unwrap());
-    assert!(!store.broadcast_start("$b", &recipients).await.unwrap());
+    let started = audit_record("broadcast.started");
+    assert!(
+        store
+            .broadcast_start("$b", &recipients, &started)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .broadcast_start("$b", &recipients, &started)
+            .await
+            .unwrap()
+    );
     let b = store.broadcast_get("$b").await.unwrap().unwrap();
     assert_eq!(
         (b.state, b.recipients, b.ack),
@@ -1316,7 +1345,14 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
     assert!(store.delivery_pending(0, 10).await.unwrap().is_empty());
     let seq = store.outbox_by_event("$c1").await.unwrap()[0].seq;
     store
-        .outbox_transition(seq, OutboxState::Queued, OutboxState::Sending, None, None)
+        .outbox_transition(
+            seq,
+            OutboxState::Queued,
+            OutboxState::Sending,
+            None,
+            None,
+            None,
+        )
         .await
         .unwrap();
     store
@@ -1326,10 +1362,15 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
             OutboxState::Sent,
             Some("0102030405060708"),
             None,
+            Some(&audit_record("message.sent")),
         )
         .await
         .unwrap();
     store.outbox_mark_delivered(seq, false, 5).await.unwrap();
+    // The broadcast is one entry; its copies' sends add none.
+    let audit = store.audit_recent(None, 10).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["broadcast.started"]);
 
     // The driver's next message answers the broadcast, once.
     assert_eq!(

@@ -158,6 +158,33 @@ const HELP: &str = "Commands:\n\
     (admins)\n\
     • help — this text";
 
+/// The first argument that is not an option: what a command is about.
+fn about(args: &str) -> &str {
+    args.split_whitespace()
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or("bridge")
+}
+
+impl Command {
+    /// An admin-only command's word and the identifier it is about (`bridge` when none), for
+    /// the audit trail; `None` for the others.
+    fn admin(&self) -> Option<(&'static str, &str)> {
+        Some(match self {
+            Command::Sync => ("sync", "bridge"),
+            Command::Audit(subject) => ("audit", subject.as_deref().unwrap_or("bridge")),
+            Command::AcceptKey(who) => ("accept-key", about(who)),
+            Command::Hold(holds::HoldRequest::Set { target, .. })
+            | Command::Hold(holds::HoldRequest::Release(target)) => ("hold", target.as_str()),
+            Command::Hold(_) => ("hold", "bridge"),
+            Command::Erase(args) => ("erase", about(args)),
+            Command::Export(args) => ("export", about(args)),
+            Command::Requests => ("requests", "bridge"),
+            Command::Retention(_) => ("retention", "bridge"),
+            _ => return None,
+        })
+    }
+}
+
 /// Parses a message body; `None` when it is not addressed to the bot (empty).
 pub fn parse_command(body: &str) -> Option<Command> {
     let body = body.trim().trim_start_matches('!');
@@ -251,6 +278,18 @@ impl Management {
             return Ok(Outcome::refused(format!(
                 "command of {sender}: not permitted"
             )));
+        }
+        if let Some((word, about)) = command.admin() {
+            // Every admin command, refused or not: the command's own entry (an erasure, a
+            // hold) follows when it acts.
+            let refused = self.access.level(sender) < Level::Admin;
+            let details = match refused {
+                true => format!("refused (not an admin): {body}"),
+                false => body.trim().to_owned(),
+            };
+            (self.store)
+                .audit(sender.as_str(), &format!("command.{word}"), about, &details)
+                .await?;
         }
         let answer = match &command {
             Command::Help => HELP.to_owned(),
@@ -552,6 +591,11 @@ impl Management {
     async fn message_status(&self, event_id: &str, sender: &UserId) -> Result<String, BridgeError> {
         let mut rows = self.store.outbox_by_event(event_id).await?;
         rows.retain(|row| self.access.may_see(sender, &row.recipient));
+        // A look at who received and read what is itself recorded (works council).
+        let details = format!("per-person status of {} recipient(s)", rows.len());
+        (self.store)
+            .audit(sender.as_str(), "status.viewed", event_id, &details)
+            .await?;
         let mut names = std::collections::HashMap::new();
         for row in &rows {
             let name = self.ghosts.driver_name(&row.recipient).await?;

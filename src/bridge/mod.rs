@@ -2,6 +2,7 @@
 //! item means and does it through `matrix`, `threema` and `store`.
 
 pub mod access;
+pub mod audit;
 pub mod broadcast;
 pub mod credits;
 pub mod directory;

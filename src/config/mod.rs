@@ -21,9 +21,9 @@ pub mod raw;
 
 pub use permissions::{Level, Permissions};
 pub use raw::{
-    ENV_PREFIX, RawAppservice, RawBridge, RawBroadcast, RawConfig, RawDatabase, RawDirectory,
-    RawDriver, RawGdpr, RawHomeserver, RawHttpSource, RawLogging, RawRetention, RawSynapseAdmin,
-    RawThreema,
+    ENV_PREFIX, RawAppservice, RawAudit, RawBridge, RawBroadcast, RawConfig, RawDatabase,
+    RawDirectory, RawDriver, RawGdpr, RawHomeserver, RawHttpSource, RawLogging, RawRetention,
+    RawSynapseAdmin, RawThreema,
 };
 
 /// The validated configuration the bridge runs with.
@@ -40,7 +40,11 @@ pub struct Config {
     pub gdpr: GdprConfig,
     /// Admin rights on the homeserver (`synapse_admin:`); without them, what needs them is off.
     pub synapse_admin: Option<SynapseAdmin>,
+    pub audit: AuditConfig,
     pub logging: LoggingConfig,
+    /// SHA-256 of the file and the environment overrides it was loaded with (empty when not
+    /// loaded from a file), audited at each start.
+    pub fingerprint: String,
     /// What is accepted but should change (deprecated keys): printed by `check-config`,
     /// logged at start.
     pub warnings: Vec<String>,
@@ -96,6 +100,25 @@ impl RetentionConfig {
             || self.outbox.is_some()
             || self.delivery_times.is_some()
             || self.audit.is_some()
+    }
+}
+
+/// The audit trail's checkpoints (`audit:`): signed with the key in `signing_key_file`, written
+/// to `checkpoint_dir` and posted to the admins' audit room every `checkpoint_every`.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    pub signing_key_file: Option<PathBuf>,
+    pub checkpoint_dir: Option<PathBuf>,
+    pub checkpoint_every: std::time::Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            signing_key_file: None,
+            checkpoint_dir: None,
+            checkpoint_every: std::time::Duration::from_secs(3600),
+        }
     }
 }
 
@@ -334,7 +357,9 @@ impl Config {
     /// Loads and validates the config at `path`, including the registration file it names.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let raw = RawConfig::load(path)?;
-        Self::from_raw(raw, path.parent().unwrap_or(Path::new(".")))
+        let mut config = Self::from_raw(raw, path.parent().unwrap_or(Path::new(".")))?;
+        config.fingerprint = RawConfig::fingerprint(path)?;
+        Ok(config)
     }
 
     pub fn bot_user_id(&self) -> OwnedUserId {

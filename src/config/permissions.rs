@@ -27,6 +27,13 @@ pub struct Permissions {
 }
 
 impl Permissions {
+    /// The users named admins by their ID.
+    pub fn admins(&self) -> impl Iterator<Item = &OwnedUserId> {
+        (self.users.iter())
+            .filter(|(_, level)| **level == Level::Admin)
+            .map(|(user, _)| user)
+    }
+
     /// What `user` may do, given whether the directory lists them as a dispatcher
     /// (`Some(true)` current, `Some(false)` left). Whoever left has nothing. With a directory,
     /// a user named by ID here has that level, a current dispatcher is one unless a server or

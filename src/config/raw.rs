@@ -49,6 +49,8 @@ pub struct RawConfig {
     #[serde(deserialize_with = "null_is_default")]
     pub synapse_admin: RawSynapseAdmin,
     #[serde(deserialize_with = "null_is_default")]
+    pub audit: RawAudit,
+    #[serde(deserialize_with = "null_is_default")]
     pub logging: RawLogging,
 }
 
@@ -78,6 +80,17 @@ pub struct RawRetention {
     pub audit_days: Option<f64>,
     /// Set `m.room.retention` on portals, for clients that show it.
     pub room_state: Option<bool>,
+}
+
+/// `audit:`: the signed checkpoints of the audit trail.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAudit {
+    /// Ed25519 key (`audit keygen` writes one); without it no checkpoints are taken.
+    pub signing_key_file: Option<PathBuf>,
+    /// Where checkpoint files go: another disk or a backed-up folder.
+    pub checkpoint_dir: Option<PathBuf>,
+    pub checkpoint_minutes: Option<f64>,
 }
 
 /// `gdpr:`: what data protection asks of the bridge by itself.
@@ -265,12 +278,33 @@ where
 
 impl RawConfig {
     /// Reads the YAML file and applies environment overrides.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        // Read it ourselves first: figment treats a missing file as empty.
+    /// The file's text.
+    pub fn source(path: &Path) -> Result<String, ConfigError> {
         std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
-        })?;
+        })
+    }
+
+    /// SHA-256 over the file and the environment overrides (sorted): what the bridge runs
+    /// with, for the audit trail. Secrets are in it, hashed with the rest, never shown.
+    pub fn fingerprint(path: &Path) -> Result<String, ConfigError> {
+        use sha2::{Digest, Sha256};
+        let mut hash = Sha256::new();
+        hash.update(Self::source(path)?);
+        let mut overrides: Vec<(String, String)> = std::env::vars()
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+            .collect();
+        overrides.sort();
+        for (name, value) in overrides {
+            hash.update(format!("\0{name}={value}"));
+        }
+        Ok(hex::encode(hash.finalize()))
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        // Read it ourselves first: figment treats a missing file as empty.
+        Self::source(path)?;
         Figment::new()
             .merge(Yaml::file_exact(path))
             .merge(Env::prefixed(ENV_PREFIX).split("__"))

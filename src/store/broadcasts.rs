@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
 
-use super::{OutboxState, Reaction, Store, StoreError, id_column, now_ms};
+use super::{AuditRecord, OutboxState, Reaction, Store, StoreError, id_column, now_ms};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BroadcastRoom {
@@ -331,12 +331,14 @@ impl Store {
         Ok(())
     }
 
-    /// Starts the fan-out: one delivery row per recipient, in the same transaction as the
-    /// state change, so a confirmation handled twice queues once. `false` if it was not waiting.
+    /// Starts the fan-out: one delivery row per recipient and the broadcast's one audit entry,
+    /// in the same transaction as the state change, so a confirmation handled twice queues
+    /// once. `false` if it was not waiting.
     pub async fn broadcast_start(
         &self,
         event_id: &str,
         recipients: &[(String, String)],
+        audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
@@ -366,6 +368,22 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            let AuditRecord {
+                actor,
+                action,
+                subject,
+                details,
+            } = audit;
+            super::audit::append(
+                &mut tx,
+                &self.audit_key,
+                now,
+                actor,
+                action,
+                subject,
+                details,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(started)

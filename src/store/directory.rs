@@ -5,7 +5,7 @@ use sqlx::{Row, any::AnyRow};
 
 use threema_protocol::ThreemaId;
 
-use super::{Store, StoreError, id_column, now_ms};
+use super::{Store, StoreError, audit, id_column, now_ms};
 use crate::directory::{Employee, Record, plan::Membership, snapshot::Change};
 
 /// A directory row with what only the store knows about it.
@@ -82,30 +82,6 @@ impl Ord for RoomStateKind {
 impl PartialOrd for RoomStateKind {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: i64,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub details: String,
-}
-
-impl AuditEntry {
-    /// A row of `SELECT id, at, actor, action, subject, details FROM audit`.
-    pub(super) fn from_row(row: AnyRow) -> Result<Self, StoreError> {
-        Ok(AuditEntry {
-            id: row.try_get("id")?,
-            at: row.try_get("at")?,
-            actor: row.try_get("actor")?,
-            action: row.try_get("action")?,
-            subject: row.try_get("subject")?,
-            details: row.try_get("details")?,
-        })
     }
 }
 
@@ -216,8 +192,9 @@ impl Store {
                 Change::Changed(..) => "directory.changed",
                 Change::Removed(_) => "directory.removed",
             };
-            insert_audit(
-                &mut *tx,
+            audit::append(
+                &mut tx,
+                &self.audit_key,
                 now,
                 actor,
                 action,
@@ -407,58 +384,4 @@ impl Store {
             .await?;
         Ok(())
     }
-
-    pub async fn audit(
-        &self,
-        actor: &str,
-        action: &str,
-        subject: &str,
-        details: &str,
-    ) -> Result<(), StoreError> {
-        insert_audit(&self.pool, now_ms(), actor, action, subject, details).await
-    }
-
-    /// The newest entries, optionally only those about `subject`, newest first.
-    pub async fn audit_recent(
-        &self,
-        subject: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
-        let rows = match subject {
-            Some(subject) => sqlx::query(
-                "SELECT id, at, actor, action, subject, details FROM audit \
-                 WHERE subject = $1 ORDER BY id DESC LIMIT $2",
-            )
-            .bind(subject)
-            .bind(limit),
-            None => sqlx::query(
-                "SELECT id, at, actor, action, subject, details FROM audit ORDER BY id DESC LIMIT $1",
-            )
-            .bind(limit),
-        }
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter().map(AuditEntry::from_row).collect()
-    }
-}
-
-pub(super) async fn insert_audit<'e>(
-    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
-    at: i64,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    details: &str,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO audit (at, actor, action, subject, details) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(at)
-    .bind(actor)
-    .bind(action)
-    .bind(subject)
-    .bind(details)
-    .execute(executor)
-    .await?;
-    Ok(())
 }

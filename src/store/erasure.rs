@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, audit, now_ms};
 
 /// Everything the bridge's tables may hold about one driver, as the rows name it.
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ pub struct DispatcherTarget {
 /// Per table, how many rows went (or would go) and how many texts were cleaned of the person.
 pub type ErasedRows = BTreeMap<&'static str, u64>;
 
-/// What replaces the person in texts that are kept (boards, selections, audit details).
+/// What replaces the person in texts that are kept (boards, selections).
 const ERASED: &str = "[erased]";
 
 impl Store {
@@ -65,6 +65,14 @@ impl Store {
         for (table, n) in clean_mentions(&mut tx, who, dry_run).await? {
             *rows.entry(table).or_default() += n;
         }
+        let identifiers = [
+            Some(who.threema_id.as_str()),
+            who.room.as_deref(),
+            Some(who.ghost.as_str()),
+            who.employee_id.as_deref(),
+        ];
+        self.shred_audit_keys(&mut tx, &identifiers, dry_run, &mut rows)
+            .await?;
         if dry_run {
             tx.rollback().await?;
         } else {
@@ -74,9 +82,9 @@ impl Store {
     }
 
     /// Deletes the dispatcher's own rows (directory record, memberships, management room,
-    /// released holds) and replaces their ID and names by the pseudonym wherever rows about
-    /// others keep them (as sender of what they wrote to drivers, in the audit, in texts); with
-    /// `dry_run` only counts. Running it again finds nothing.
+    /// released holds), replaces their ID and names by the pseudonym wherever rows about
+    /// others keep them (as sender of what they wrote to drivers, in texts), and deletes their
+    /// audit keys; with `dry_run` only counts. Running it again finds nothing.
     pub async fn erase_dispatcher(
         &self,
         who: &DispatcherTarget,
@@ -116,12 +124,31 @@ impl Store {
         for (table, n) in replace(&mut tx, columns, &replacements, dry_run).await? {
             *rows.entry(table).or_default() += n;
         }
+        self.shred_audit_keys(&mut tx, &keys, dry_run, &mut rows)
+            .await?;
         if dry_run {
             tx.rollback().await?;
         } else {
             tx.commit().await?;
         }
         Ok(rows)
+    }
+
+    /// Deletes the audit keys of `identifiers`: the person's entries stay in the chain (it
+    /// still verifies) and can no longer be opened.
+    async fn shred_audit_keys(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        identifiers: &[Option<&str>],
+        dry_run: bool,
+        rows: &mut ErasedRows,
+    ) -> Result<(), StoreError> {
+        let identifiers: Vec<&str> = identifiers.iter().flatten().copied().collect();
+        let n = audit::shred(tx, &self.audit_key, &identifiers, dry_run).await?;
+        if n > 0 {
+            rows.insert("audit_key", n);
+        }
+        Ok(())
     }
 
     /// The boards (room, event) of the broadcasts that reached `threema_id`.
@@ -224,7 +251,7 @@ impl Store {
 
 /// The rows about a driver: (table, condition on `{id}` their Threema ID, `{room}` their
 /// portal, `{ghost}` their ghost, `{employee}` their directory record).
-const ROWS: [(&str, &str); 16] = [
+const ROWS: [(&str, &str); 15] = [
     ("message", "threema_peer = {id} OR room_id = {room}"),
     ("driver_notice", "threema_id = {id}"),
     ("restriction", "threema_id = {id}"),
@@ -246,7 +273,6 @@ const ROWS: [(&str, &str); 16] = [
         "employee",
         "employee_id = {employee} OR looked_up_id = {id}",
     ),
-    ("audit", "subject IN ({id}, {room}, {ghost}, {employee})"),
     // Released holds (one in force stops the erasure before it gets here).
     (
         "legal_hold",
@@ -265,17 +291,15 @@ const DISPATCHER_ROWS: [(&str, &str); 4] = [
 ];
 
 /// Columns that name a dispatcher by their Matrix ID, in rows kept for others.
-const DISPATCHER_IDS: [(&str, &str); 6] = [
+const DISPATCHER_IDS: [(&str, &str); 4] = [
     ("threema_outbox", "sender"),
     ("broadcast", "sender"),
     ("message", "matrix_sender"),
     ("matrix_inbox", "sender"),
-    ("audit", "actor"),
-    ("audit", "subject"),
 ];
 
 /// Texts kept for others that may mention a driver: (table, column).
-const MENTIONS: [(&str, &str); 11] = [
+const MENTIONS: [(&str, &str); 10] = [
     ("broadcast", "board_text"),
     ("broadcast", "content"),
     ("broadcast", "payload"),
@@ -286,7 +310,6 @@ const MENTIONS: [(&str, &str); 11] = [
     ("matrix_inbox", "payload"),
     ("matrix_inbox", "outcome"),
     ("threema_inbox", "outcome"),
-    ("audit", "details"),
 ];
 
 /// Deletes (or counts) the rows about `who`.

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{AuditEntry, OutboxItem, Store, StoreError, outbox};
+use super::{OutboxItem, Store, StoreError, outbox};
 
 /// A driver's message bridged to the desk, and when the driver was told the desk read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,26 +57,5 @@ impl Store {
             })
         })
         .collect()
-    }
-
-    /// Audit entries about any of `keys` (as subject) or by any of them (as actor), oldest
-    /// first.
-    pub async fn audit_about(&self, keys: &[String]) -> Result<Vec<AuditEntry>, StoreError> {
-        let mut entries = Vec::new();
-        for key in keys {
-            let rows = sqlx::query(
-                "SELECT id, at, actor, action, subject, details FROM audit \
-                 WHERE subject = $1 OR actor = $1 ORDER BY id",
-            )
-            .bind(key)
-            .fetch_all(&self.pool)
-            .await?;
-            for row in rows {
-                entries.push(AuditEntry::from_row(row)?);
-            }
-        }
-        entries.sort_by_key(|e| e.id);
-        entries.dedup_by_key(|e| e.id);
-        Ok(entries)
     }
 }

@@ -6,7 +6,7 @@ use ruma::{OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
 use threema_protocol::ThreemaId;
 
-use super::{Store, StoreError, directory::insert_audit, now_ms};
+use super::{Store, StoreError, audit, now_ms};
 
 /// What a hold covers: one person (however the directory knows them) or one room.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -123,7 +123,16 @@ impl Store {
         let id: i64 = row.try_get("id")?;
         let case = case_ref.map(|c| format!(", case {c}")).unwrap_or_default();
         let details = format!("hold {id}{case}: {reason}");
-        insert_audit(&mut *tx, now, actor, "hold.set", target.id(), &details).await?;
+        audit::append(
+            &mut tx,
+            &self.audit_key,
+            now,
+            actor,
+            "hold.set",
+            target.id(),
+            &details,
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(id))
     }
@@ -146,8 +155,9 @@ impl Store {
             return Ok(false);
         };
         let id: i64 = row.try_get("id")?;
-        insert_audit(
-            &mut *tx,
+        audit::append(
+            &mut tx,
+            &self.audit_key,
             now,
             actor,
             "hold.released",

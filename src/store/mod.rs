@@ -46,6 +46,7 @@ macro_rules! stored_enum {
     };
 }
 
+mod audit;
 mod broadcasts;
 mod directory;
 mod driver_notices;
@@ -67,16 +68,18 @@ mod threema_inbox;
 
 use std::{str::FromStr, time::Duration};
 
+use crate::audit::AuditKey;
 use sqlx::{
     AnyPool, Row,
     any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
     migrate::Migrator,
 };
 
+pub use audit::{AuditEntry, AuditRecord, ChainHead, UNREADABLE, Walked};
 pub use broadcasts::{
     Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryRow, NewBroadcast, SendTry,
 };
-pub use directory::{AuditEntry, RoomStateKind, StoredEmployee};
+pub use directory::{RoomStateKind, StoredEmployee};
 pub use driver_notices::NoticeState;
 pub use erasure::{DispatcherTarget, ErasedRows, ErasureTarget};
 pub use export::IncomingMessage;
@@ -163,11 +166,24 @@ impl StoreError {
 pub struct Store {
     pool: AnyPool,
     kind: DbKind,
+    /// Hashes the audit trail's identifiers (`audit::seal`).
+    audit_key: AuditKey,
 }
 
 impl Store {
-    /// Connects (creating a SQLite file and its folder if needed) and applies migrations.
+    /// `connect_keyed` with a fixed audit key: for tests and benches, which read what they
+    /// wrote through the same store. The bridge and its commands use `connect_keyed`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::connect_keyed(url, max_connections, AuditKey::new([0; 32])).await
+    }
+
+    /// Connects (creating a SQLite file and its folder if needed), applies migrations and
+    /// moves audit entries from before the chain into it.
+    pub async fn connect_keyed(
+        url: &str,
+        max_connections: u32,
+        audit_key: AuditKey,
+    ) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let kind = DbKind::of_url(url).ok_or(StoreError::UnsupportedUrl)?;
         let url = match kind {
@@ -187,8 +203,13 @@ impl Store {
                 .execute(&pool)
                 .await?;
         }
-        let store = Store { pool, kind };
+        let store = Store {
+            pool,
+            kind,
+            audit_key,
+        };
         store.migrate().await?;
+        store.audit_seal_legacy().await?;
         Ok(store)
     }
 

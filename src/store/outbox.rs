@@ -4,7 +4,7 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
 use threema_protocol::ThreemaId;
 
-use super::{Store, StoreError, id_column, now_ms};
+use super::{AuditRecord, Store, StoreError, audit, id_column, now_ms};
 
 stored_enum! {
     /// Where one outgoing Threema message stands.
@@ -186,8 +186,10 @@ impl Store {
         .collect()
     }
 
-    /// Moves a row from `from` to `to`, recording the Gateway message id or the error. Returns
-    /// `false` (and changes nothing) if the row was not in state `from`.
+    /// Moves a row from `from` to `to`, recording the Gateway message id or the error, and
+    /// `audit` in the same transaction unless the row is a broadcast's copy (a broadcast has
+    /// one entry of its own). Returns `false` (and changes nothing) if the row was not in
+    /// state `from`.
     pub async fn outbox_transition(
         &self,
         seq: i64,
@@ -195,7 +197,9 @@ impl Store {
         to: OutboxState,
         threema_message_id: Option<&str>,
         error: Option<&str>,
+        audit: Option<&AuditRecord>,
     ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let attempt = i64::from(to == OutboxState::Sending);
         let now = now_ms();
         let sent_at = (to == OutboxState::Sent).then_some(now);
@@ -213,9 +217,37 @@ impl Store {
         .bind(seq)
         .bind(from.as_str())
         .bind(sent_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        if let (1, Some(entry)) = (changed, audit) {
+            let copy: Option<i64> = sqlx::query_scalar(
+                "SELECT d.seq FROM broadcast_delivery d JOIN threema_outbox o \
+                 ON d.copy_event = o.event_id WHERE o.seq = $1",
+            )
+            .bind(seq)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if copy.is_none() {
+                let AuditRecord {
+                    actor,
+                    action,
+                    subject,
+                    details,
+                } = entry;
+                audit::append(
+                    &mut tx,
+                    &self.audit_key,
+                    now,
+                    actor,
+                    action,
+                    subject,
+                    details,
+                )
+                .await?;
+            }
+        }
+        tx.commit().await?;
         Ok(changed == 1)
     }
 

@@ -25,6 +25,18 @@ pub struct HeldScope {
     pub users: Vec<String>,
 }
 
+impl HeldScope {
+    /// Every room, driver and user held.
+    pub fn all(&self) -> Vec<String> {
+        self.rooms
+            .iter()
+            .chain(&self.drivers)
+            .chain(&self.users)
+            .cloned()
+            .collect()
+    }
+}
+
 impl Store {
     /// Deletes inbox rows handled before `before_ms` and the state of rooms the bridge no
     /// longer runs (last written before `before_ms`; `state_key` names the quarantine room).
@@ -157,34 +169,6 @@ impl Store {
             format!("FROM threema_outbox WHERE processed_at < $1 AND {unexpired} {conditions}");
         let apply =
             format!("UPDATE threema_outbox SET {set} WHERE seq IN (SELECT seq {expired} LIMIT $2)");
-        self.count_or_apply(&expired, &apply, before_ms, &binds, dry_run)
-            .await
-    }
-
-    /// Deletes audit entries from before `before_ms`, except those about what a hold in force
-    /// covers (by the hold's own target too: an employee ID); with `dry_run` only counts them.
-    pub async fn audit_expire(
-        &self,
-        before_ms: i64,
-        held: &HeldScope,
-        dry_run: bool,
-    ) -> Result<u64, StoreError> {
-        let mut binds = Vec::new();
-        let kept: Vec<String> = held
-            .rooms
-            .iter()
-            .chain(&held.drivers)
-            .chain(&held.users)
-            .cloned()
-            .collect();
-        let not_held = not_in("subject", &kept, &mut binds)
-            .map(|c| format!("AND {c}"))
-            .unwrap_or_default();
-        let expired = format!(
-            "FROM audit WHERE at < $1 {not_held} AND subject NOT IN \
-             (SELECT target FROM legal_hold WHERE released_at IS NULL)"
-        );
-        let apply = format!("DELETE FROM audit WHERE id IN (SELECT id {expired} LIMIT $2)");
         self.count_or_apply(&expired, &apply, before_ms, &binds, dry_run)
             .await
     }

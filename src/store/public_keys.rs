@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, directory::insert_audit, now_ms, threema_inbox::requeue_held};
+use super::{Store, StoreError, audit, now_ms, threema_inbox::requeue_held};
 
 /// What the cache says about a Threema ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,8 +97,9 @@ impl Store {
             return Ok(KeyAcceptance::NothingPending);
         }
         let requeued = requeue_held(&mut tx, threema_id).await?;
-        insert_audit(
-            &mut *tx,
+        audit::append(
+            &mut tx,
+            &self.audit_key,
             now,
             actor,
             "key.accepted",

@@ -1,6 +1,7 @@
 //! Shared test support: fresh databases, a real Synapse, the bridge under test, a driver.
 #![allow(dead_code)]
 
+pub mod audit;
 pub mod bridge;
 pub mod db;
 pub mod dispatcher;

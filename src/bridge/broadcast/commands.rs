@@ -53,6 +53,17 @@ impl Broadcasts {
             None => self.store.broadcast_latest(room.room_id.as_str()).await?,
         };
         let txn = format!("answer-{event_id}");
+        if let (Some(b), "report" | "csv") = (&target, word) {
+            // Who looked at per-person delivery and read times (works council).
+            (self.store)
+                .audit(
+                    sender.as_str(),
+                    &format!("broadcast.{word}"),
+                    b.event_id.as_str(),
+                    &format!("per-person report of {} recipient(s)", b.recipients),
+                )
+                .await?;
+        }
         let answer = match word {
             "recipients" => self.recipients_answer(room, sender).await?,
             "refresh" => self.refresh_answer(room, sender).await?,

@@ -145,9 +145,11 @@ impl Broadcasts {
             Ok(r) => r,
             Err(e) => return Ok(Outcome::failed(format!("selection not understood: {e}"))),
         };
+        let record =
+            crate::bridge::audit::broadcast(broadcast, &recipients, self.store.audit_key());
         let started = self
             .store
-            .broadcast_start(broadcast.event_id.as_str(), &recipients)
+            .broadcast_start(broadcast.event_id.as_str(), &recipients, &record)
             .await?;
         if self.config.confirm == Confirm::Once {
             self.store

@@ -194,7 +194,7 @@ impl Retention<'_> {
         if let Some(keep) = self.config.audit {
             report.audit = self
                 .store
-                .audit_expire(cutoff(keep), &held, dry_run)
+                .audit_prune(cutoff(keep), &held.all(), dry_run)
                 .await?;
         }
         if !dry_run {

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, OnceCell};
 
 use super::transitions::{self, Answer, Event, Then};
 use crate::bridge::{
-    Access, BridgeError, Credits, Keys, Notices, Wakes,
+    Access, BridgeError, Credits, Keys, Notices, Wakes, audit,
     queue::{Outcome, Queue},
     status::RESEND_KEYS,
     wiring::Shared,
@@ -30,7 +30,7 @@ use crate::bridge::{
 use crate::{
     config::Config,
     matrix::MatrixClient,
-    store::{Direction, MessageMapping, NewOutgoing, OutboxItem, Store, StoreError},
+    store::{Direction, MessageMapping, NewOutgoing, OutboxItem, OutboxState, Store, StoreError},
     threema::{ThreemaClient, ThreemaError, ThreemaId},
 };
 use prepare::Prepared;
@@ -219,6 +219,13 @@ impl Outbox {
         loop {
             let step = transitions::next(row.state, event);
             if let Some(write) = step.write {
+                // What reached the phone is recorded with the state that says so.
+                let record = match (write.to, &write.message_id) {
+                    (OutboxState::Sent, Some(id)) => {
+                        Some(audit::sent(&row, id, self.store.audit_key()))
+                    }
+                    _ => None,
+                };
                 let written = self
                     .store
                     .outbox_transition(
@@ -227,6 +234,7 @@ impl Outbox {
                         write.to,
                         write.message_id.as_deref(),
                         write.error.as_deref(),
+                        record.as_ref(),
                     )
                     .await?;
                 if !written {

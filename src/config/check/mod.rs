@@ -13,9 +13,9 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::{
-    AppserviceConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, GdprConfig,
-    HomeserverConfig, LoggingConfig, RawAppservice, RawConfig, RawDatabase, RawGdpr, RawLogging,
-    RawRetention, RetentionConfig, directory, permissions,
+    AppserviceConfig, AuditConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, GdprConfig,
+    HomeserverConfig, LoggingConfig, RawAppservice, RawAudit, RawConfig, RawDatabase, RawGdpr,
+    RawLogging, RawRetention, RetentionConfig, directory, permissions,
 };
 use crate::registration::Registration;
 
@@ -152,6 +152,7 @@ impl Config {
         let directory = directory::check(&mut c, &raw.directory, domain.as_deref(), has_admin);
         let retention = retention(&mut c, &raw.retention, has_admin);
         let gdpr = gdpr(&mut c, &raw.gdpr, has_admin);
+        let audit = audit(&mut c, &raw.audit);
         let logging = logging(&mut c, &raw.logging);
 
         if !c.problems.is_empty() {
@@ -173,7 +174,9 @@ impl Config {
             retention: retention.ok_or_else(missing)?,
             gdpr: gdpr.ok_or_else(missing)?,
             synapse_admin: synapse_admin.ok_or_else(missing)?,
+            audit: audit.ok_or_else(missing)?,
             logging: logging.ok_or_else(missing)?,
+            fingerprint: String::new(),
             warnings: c.warnings,
         })
     }
@@ -223,6 +226,41 @@ fn retention(c: &mut Checker, raw: &RawRetention, has_admin: bool) -> Option<Ret
         delivery_times,
         audit,
         room_state: raw.room_state.unwrap_or(false),
+    })
+}
+
+/// The key file may not exist yet (`audit keygen` reads this config to know where to write
+/// it); `serve` and `audit verify` say so when it is missing. Checkpoints are signed, so a
+/// folder without a key would stay empty.
+fn audit(c: &mut Checker, raw: &RawAudit) -> Option<AuditConfig> {
+    let minutes = raw.checkpoint_minutes.unwrap_or(60.0);
+    if !(1.0..=10_080.0).contains(&minutes) {
+        return c.fail(
+            "audit.checkpoint_minutes",
+            format!("{minutes} is not a number of minutes from 1 to 10080"),
+        );
+    }
+    let signing_key_file = raw.signing_key_file.as_deref().map(|p| c.path(p));
+    if let Some(path) = &signing_key_file {
+        synapse_admin::private_file(c, "audit.signing_key_file", path)?;
+    }
+    let checkpoint_dir = raw.checkpoint_dir.as_deref().map(|p| c.path(p));
+    if checkpoint_dir.is_some() && signing_key_file.is_none() {
+        return c.fail(
+            "audit.checkpoint_dir",
+            "checkpoints are signed: set audit.signing_key_file too",
+        );
+    }
+    if signing_key_file.is_some() && checkpoint_dir.is_none() {
+        return c.fail(
+            "audit.signing_key_file",
+            "set audit.checkpoint_dir too: where the signed checkpoints go (another disk or a backed-up folder)",
+        );
+    }
+    Some(AuditConfig {
+        signing_key_file,
+        checkpoint_dir,
+        checkpoint_every: std::time::Duration::from_secs_f64(minutes * 60.0),
     })
 }
 

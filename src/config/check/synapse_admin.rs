@@ -66,7 +66,7 @@ pub(super) fn check(
 
 /// An admin token gives power over every account and room: its file must not be readable by
 /// anyone but its owner (Art. 32 GDPR).
-fn private_file(c: &mut Checker, key: &str, path: &Path) -> Option<()> {
+pub(super) fn private_file(c: &mut Checker, key: &str, path: &Path) -> Option<()> {
     use std::os::unix::fs::PermissionsExt;
     let mode = match std::fs::metadata(path) {
         Ok(meta) => meta.permissions().mode() & 0o777,

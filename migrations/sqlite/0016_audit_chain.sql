@@ -1,0 +1,39 @@
+-- The audit trail becomes one hash chain (see src/audit/chain.rs) with personal values sealed
+-- under a key per person (src/audit/seal.rs). The entries from before move into the chain at
+-- the bridge's next start: hashing and sealing them needs the bridge's key, which SQL has not.
+DROP INDEX audit_subject;
+ALTER TABLE audit RENAME TO audit_legacy;
+
+CREATE TABLE audit (
+    seq         BIGINT NOT NULL PRIMARY KEY,  -- 1, 2, 3, … without gaps
+    at          BIGINT NOT NULL,
+    action      TEXT   NOT NULL,
+    actor_ref   TEXT   NOT NULL,  -- keyed hash of the actor's identifier
+    actor       TEXT   NOT NULL,  -- sealed under the actor's key
+    subject_ref TEXT   NOT NULL,  -- keyed hash of the subject's identifier
+    subject     TEXT   NOT NULL,  -- sealed under the subject's key
+    details     TEXT   NOT NULL,  -- sealed under the subject's key
+    leaf        TEXT   NOT NULL,  -- hex SHA-256 over the fields above
+    head        TEXT   NOT NULL   -- hex SHA-256 of the previous head and the leaf
+);
+CREATE INDEX audit_subject ON audit (subject_ref, seq);
+CREATE INDEX audit_actor ON audit (actor_ref, seq);
+
+-- The chain's end and start in one row: every append updates it first, which serialises
+-- writers in every process on both databases.
+CREATE TABLE audit_head (
+    id         BIGINT NOT NULL PRIMARY KEY CHECK (id = 1),
+    seq        BIGINT NOT NULL,
+    head       TEXT   NOT NULL,
+    first_seq  BIGINT NOT NULL,  -- retention prunes a prefix: the first entry kept
+    start_head TEXT   NOT NULL   -- and the head before it
+);
+INSERT INTO audit_head (id, seq, head, first_seq, start_head) VALUES (1, 0,
+    '0000000000000000000000000000000000000000000000000000000000000000', 1,
+    '0000000000000000000000000000000000000000000000000000000000000000');
+
+-- One key per identifier; an erasure deletes the person's keys (crypto-shredding).
+CREATE TABLE audit_key (
+    person_ref  TEXT NOT NULL PRIMARY KEY,
+    sealing_key TEXT NOT NULL
+);

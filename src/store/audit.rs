@@ -1,0 +1,441 @@
+//! The audit trail in the database: appends that keep one chain across processes, reads that
+//! open what is still readable, the walk `audit verify` makes, pruning of a prefix, and the
+//! shredding of a person's keys.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::TryStreamExt;
+use sqlx::{AnyConnection, Row, any::AnyRow};
+
+use super::{Store, StoreError, now_ms};
+use crate::audit::{
+    AuditKey, Break, ChainStart, Hash, PersonKey, SealedEntry, Verified,
+    chain::{Walker, link},
+};
+
+/// What stands where a value can no longer be opened: its person was erased.
+pub const UNREADABLE: &str = "[erased]";
+
+/// An entry as read back: values opened where the person's key still exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub details: String,
+}
+
+/// An entry written together with another change, in its transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub details: String,
+}
+
+/// The chain's recorded end and start (the `audit_head` row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainHead {
+    pub seq: i64,
+    pub head: Hash,
+    pub start: ChainStart,
+}
+
+/// The outcome of walking the chain: verified, with the heads after the entries asked for, or
+/// the first break.
+#[derive(Debug)]
+pub struct Walked {
+    pub result: Result<Verified, Break>,
+    pub start: ChainStart,
+    pub heads: BTreeMap<i64, Hash>,
+}
+
+const SEALED_COLUMNS: &str = "seq, at, action, actor_ref, actor, subject_ref, subject, details";
+
+/// Appends one entry on `conn` (inside the caller's transaction when it has one): the first
+/// statement bumps the head row, which waits for any other writer's transaction to end, so
+/// entries from every process form one chain.
+pub(super) async fn append(
+    conn: &mut AnyConnection,
+    key: &AuditKey,
+    at: i64,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &str,
+) -> Result<i64, StoreError> {
+    let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, head")
+        .fetch_one(&mut *conn)
+        .await?;
+    let seq: i64 = row.try_get("seq")?;
+    let previous = hash_column(&row, "head")?;
+    let actor_ref = key.reference(actor);
+    let subject_ref = key.reference(subject);
+    let actor_key = person_key(conn, &actor_ref).await?;
+    let subject_key = person_key(conn, &subject_ref).await?;
+    let entry = SealedEntry {
+        seq,
+        at,
+        action: action.to_owned(),
+        actor: actor_key.seal(actor),
+        actor_ref,
+        subject: subject_key.seal(subject),
+        details: subject_key.seal(details),
+        subject_ref,
+    };
+    let leaf = entry.leaf();
+    let head = link(previous, leaf);
+    sqlx::query(&format!(
+        "INSERT INTO audit ({SEALED_COLUMNS}, leaf, head) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ))
+    .bind(entry.seq)
+    .bind(entry.at)
+    .bind(&entry.action)
+    .bind(&entry.actor_ref)
+    .bind(&entry.actor)
+    .bind(&entry.subject_ref)
+    .bind(&entry.subject)
+    .bind(&entry.details)
+    .bind(leaf.hex())
+    .bind(head.hex())
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE audit_head SET head = $1 WHERE id = 1")
+        .bind(head.hex())
+        .execute(&mut *conn)
+        .await?;
+    Ok(seq)
+}
+
+/// The key sealing values of `person_ref`, made the first time it is needed.
+async fn person_key(conn: &mut AnyConnection, person_ref: &str) -> Result<PersonKey, StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_key (person_ref, sealing_key) VALUES ($1, $2) \
+         ON CONFLICT (person_ref) DO NOTHING",
+    )
+    .bind(person_ref)
+    .bind(PersonKey::generate().hex())
+    .execute(&mut *conn)
+    .await?;
+    let key: String = sqlx::query_scalar("SELECT sealing_key FROM audit_key WHERE person_ref = $1")
+        .bind(person_ref)
+        .fetch_one(&mut *conn)
+        .await?;
+    PersonKey::parse(&key).ok_or(StoreError::corrupt("audit_key", "sealing_key"))
+}
+
+fn hash_column(row: &AnyRow, column: &'static str) -> Result<Hash, StoreError> {
+    Hash::parse(&row.try_get::<String, _>(column)?).ok_or(StoreError::corrupt("audit_head", column))
+}
+
+fn sealed(row: &AnyRow) -> Result<SealedEntry, StoreError> {
+    Ok(SealedEntry {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        action: row.try_get("action")?,
+        actor_ref: row.try_get("actor_ref")?,
+        actor: row.try_get("actor")?,
+        subject_ref: row.try_get("subject_ref")?,
+        subject: row.try_get("subject")?,
+        details: row.try_get("details")?,
+    })
+}
+
+/// A row of the readable query (sealed columns and both keys) with its values opened.
+fn opened(row: AnyRow) -> Result<AuditEntry, StoreError> {
+    let entry = sealed(&row)?;
+    let open = |key: Option<String>, value: &str| {
+        key.and_then(|k| PersonKey::parse(&k))
+            .and_then(|k| k.open(value))
+            .unwrap_or_else(|| UNREADABLE.to_owned())
+    };
+    let actor_key: Option<String> = row.try_get("actor_key")?;
+    let subject_key: Option<String> = row.try_get("subject_key")?;
+    Ok(AuditEntry {
+        seq: entry.seq,
+        at: entry.at,
+        actor: open(actor_key, &entry.actor),
+        action: entry.action,
+        subject: open(subject_key.clone(), &entry.subject),
+        details: open(subject_key, &entry.details),
+    })
+}
+
+/// The entries with both keys joined (absent once erased); `{where}` filters, `{order}` sorts.
+fn readable(filter: &str, order: &str) -> String {
+    format!(
+        "SELECT a.seq, a.at, a.action, a.actor_ref, a.actor, a.subject_ref, a.subject, a.details, \
+         ka.sealing_key AS actor_key, ks.sealing_key AS subject_key FROM audit a \
+         LEFT JOIN audit_key ka ON ka.person_ref = a.actor_ref \
+         LEFT JOIN audit_key ks ON ks.person_ref = a.subject_ref {filter} ORDER BY a.seq {order}"
+    )
+}
+
+impl Store {
+    /// The key of the trail's keyed hashes (message bodies are hashed with it too).
+    pub fn audit_key(&self) -> &AuditKey {
+        &self.audit_key
+    }
+
+    /// Appends one entry in a transaction of its own.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        details: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        append(
+            &mut tx,
+            &self.audit_key,
+            now_ms(),
+            actor,
+            action,
+            subject,
+            details,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest entries, optionally only those about `subject`, newest first.
+    pub async fn audit_recent(
+        &self,
+        subject: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_show(subject, 0, limit).await
+    }
+
+    /// Entries at or after `since_ms`, about `subject` (as subject or actor) when given, newest
+    /// first, at most `limit`.
+    pub async fn audit_show(
+        &self,
+        subject: Option<&str>,
+        since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let about = readable(
+            "WHERE (a.subject_ref = $1 OR a.actor_ref = $1) AND a.at >= $2",
+            "DESC LIMIT $3",
+        );
+        let all = readable("WHERE a.at >= $1", "DESC LIMIT $2");
+        let rows = match subject {
+            Some(subject) => sqlx::query(&about).bind(self.audit_key.reference(subject)),
+            None => sqlx::query(&all),
+        }
+        .bind(since_ms)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(opened).collect()
+    }
+
+    /// Entries about any of `keys` (as subject) or by any of them (as actor), oldest first.
+    pub async fn audit_about(&self, keys: &[String]) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut entries = Vec::new();
+        for key in keys {
+            let rows = sqlx::query(&readable(
+                "WHERE a.subject_ref = $1 OR a.actor_ref = $1",
+                "",
+            ))
+            .bind(self.audit_key.reference(key))
+            .fetch_all(&self.pool)
+            .await?;
+            for row in rows {
+                entries.push(opened(row)?);
+            }
+        }
+        entries.sort_by_key(|e| e.seq);
+        entries.dedup_by_key(|e| e.seq);
+        Ok(entries)
+    }
+
+    pub async fn audit_head(&self) -> Result<ChainHead, StoreError> {
+        let row =
+            sqlx::query("SELECT seq, head, first_seq, start_head FROM audit_head WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(ChainHead {
+            seq: row.try_get("seq")?,
+            head: hash_column(&row, "head")?,
+            start: ChainStart {
+                first_seq: row.try_get("first_seq")?,
+                previous: hash_column(&row, "start_head")?,
+            },
+        })
+    }
+
+    /// Walks the whole chain from its recorded start to its recorded end, reading entries as a
+    /// stream; keeps the heads after the entries in `wanted` (the checkpoints' sequence
+    /// numbers). The head row is read first and entries after it ignored, so appends while it
+    /// runs do not count as a mismatch.
+    pub async fn audit_walk(&self, wanted: &BTreeSet<i64>) -> Result<Walked, StoreError> {
+        let recorded = self.audit_head().await?;
+        let mut walker = Walker::new(recorded.start);
+        let mut heads = BTreeMap::new();
+        let sql =
+            format!("SELECT {SEALED_COLUMNS}, leaf, head FROM audit WHERE seq <= $1 ORDER BY seq");
+        let mut rows = sqlx::query(&sql).bind(recorded.seq).fetch(&self.pool);
+        let mut broken = None;
+        while let Some(row) = rows.try_next().await? {
+            let entry = sealed(&row)?;
+            let leaf: String = row.try_get("leaf")?;
+            let head: String = row.try_get("head")?;
+            match walker.step(&entry, &leaf, &head) {
+                Ok(head) => {
+                    if wanted.contains(&entry.seq) {
+                        heads.insert(entry.seq, head);
+                    }
+                }
+                Err(e) => {
+                    broken = Some(e);
+                    break;
+                }
+            }
+        }
+        let result = match broken {
+            Some(e) => Err(e),
+            None => walker.finish(recorded.seq, recorded.head),
+        };
+        Ok(Walked {
+            result,
+            start: recorded.start,
+            heads,
+        })
+    }
+
+    /// Deletes the oldest entries, all from before `before_ms`, up to (not including) the
+    /// first entry that is newer or about one of `kept` (what a hold in force covers, and the
+    /// holds' own targets), and records the new start; with `dry_run` only counts. A prefix
+    /// only: the rest of the chain still verifies from the recorded start.
+    pub async fn audit_prune(
+        &self,
+        before_ms: i64,
+        kept: &[String],
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Taking the head row first keeps appends out until this ends.
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        let holds: Vec<String> =
+            sqlx::query_scalar("SELECT target FROM legal_hold WHERE released_at IS NULL")
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut refs: Vec<String> = kept
+            .iter()
+            .chain(&holds)
+            .map(|k| self.audit_key.reference(k))
+            .collect();
+        refs.sort();
+        refs.dedup();
+        let placeholders: Vec<String> = (0..refs.len()).map(|i| format!("${}", i + 2)).collect();
+        let held = if refs.is_empty() {
+            String::new()
+        } else {
+            let list = placeholders.join(", ");
+            format!(" OR subject_ref IN ({list}) OR actor_ref IN ({list})")
+        };
+        let sql = format!("SELECT MIN(seq) FROM audit WHERE at >= $1{held}");
+        let mut first_kept = sqlx::query_scalar::<_, Option<i64>>(&sql).bind(before_ms);
+        for r in &refs {
+            first_kept = first_kept.bind(r);
+        }
+        let first_kept = first_kept.fetch_one(&mut *tx).await?;
+        let recorded: (i64, i64) =
+            sqlx::query_as("SELECT seq, first_seq FROM audit_head WHERE id = 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        let (last, first) = recorded;
+        let cut = first_kept.unwrap_or(last + 1);
+        let n = (cut - first).max(0) as u64;
+        if n == 0 || dry_run {
+            tx.rollback().await?;
+            return Ok(n);
+        }
+        let start_head: String = sqlx::query_scalar("SELECT head FROM audit WHERE seq = $1")
+            .bind(cut - 1)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM audit WHERE seq < $1")
+            .bind(cut)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE audit_head SET first_seq = $1, start_head = $2 WHERE id = 1")
+            .bind(cut)
+            .bind(start_head)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Moves the entries written before the chain existed into it, oldest first, once.
+    pub(super) async fn audit_seal_legacy(&self) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Writers first: two processes starting at once do not both move the same rows.
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, subject, details FROM audit_legacy ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            append(
+                &mut tx,
+                &self.audit_key,
+                row.try_get("at")?,
+                &row.try_get::<String, _>("actor")?,
+                &row.try_get::<String, _>("action")?,
+                &row.try_get::<String, _>("subject")?,
+                &row.try_get::<String, _>("details")?,
+            )
+            .await?;
+        }
+        sqlx::query("DELETE FROM audit_legacy")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Deletes the keys of `identifiers` (crypto-shredding): their entries stay in the chain and can
+/// no longer be opened; with `dry_run` only counts.
+pub(super) async fn shred(
+    tx: &mut AnyConnection,
+    key: &AuditKey,
+    identifiers: &[&str],
+    dry_run: bool,
+) -> Result<u64, StoreError> {
+    let mut n = 0;
+    for identifier in identifiers {
+        let person_ref = key.reference(identifier);
+        n += if dry_run {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_key WHERE person_ref = $1")
+                .bind(&person_ref)
+                .fetch_one(&mut *tx)
+                .await? as u64
+        } else {
+            sqlx::query("DELETE FROM audit_key WHERE person_ref = $1")
+                .bind(&person_ref)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+        };
+    }
+    Ok(n)
+}

@@ -60,6 +60,16 @@ pub enum Command {
     /// The audit trail: who sent what to whom, who looked, what changed.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The works council's view.
+    #[command(subcommand)]
+    Privacy(PrivacyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrivacyCommand {
+    /// Prints, from this configuration, what is recorded about drivers and dispatchers, who
+    /// can see it and for how long: the annex a works council asks for.
+    Report,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +116,8 @@ pub enum RetentionCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum GdprCommand {
+    /// Prints the Art. 30 record of processing activities from this configuration.
+    Ropa,
     /// Legal holds: what a hold covers is neither erased nor pruned while it is in force.
     #[command(subcommand)]
     Hold(HoldCommand),
@@ -250,6 +262,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gdpr(GdprCommand::Hold(command)) => hold(&cli.config, command).await,
         Command::Gdpr(GdprCommand::Requests { command }) => requests(&cli.config, command).await,
         Command::Audit(command) => audit(&cli.config, command).await,
+        Command::Privacy(PrivacyCommand::Report) => {
+            let config = Config::load(&cli.config)?;
+            print!("{}", crate::bridge::lifecycle::processing::report(&config));
+            Ok(())
+        }
+        Command::Gdpr(GdprCommand::Ropa) => {
+            let config = Config::load(&cli.config)?;
+            print!("{}", crate::bridge::lifecycle::processing::ropa(&config));
+            Ok(())
+        }
         Command::Retention(RetentionCommand::Run { dry_run }) => {
             retention(&cli.config, dry_run).await
         }

@@ -73,7 +73,7 @@ pub(crate) async fn broadcast(
 }
 
 /// The board's text as the client shows it: the newest edit's new content, else the original.
-async fn board_text(desk: &Dispatcher, room: &str, board: &str) -> String {
+pub(crate) async fn board_text(desk: &Dispatcher, room: &str, board: &str) -> String {
     let timeline = desk.timeline(room).await;
     let edits = timeline.iter().rfind(|e| {
         e["content"]["m.relates_to"]["rel_type"] == "m.replace"

@@ -648,3 +648,100 @@ async fn a_marker_that_is_already_there_is_taken_as_sent() {
     .await;
     h.stop().await;
 }
+
+/// `privacy.receipt_detail: admins`: a dispatcher who is no admin sees counts only in
+/// `status`, on a broadcast's board and in `!report` (no `!csv`), and the portal shows no
+/// per-person read sign (the ✓ for received stays, the ghost's read receipt does not move);
+/// an admin's `status` still names the driver with the read time.
+#[tokio::test]
+async fn without_the_receipt_detail_right_a_dispatcher_sees_counts_only() {
+    use crate::broadcasts::{board_text, broadcast, open_broadcast};
+    let desk = unique_localpart("desk");
+    let boss = unique_localpart("boss");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}"), format!("@{boss}:{DOMAIN}")];
+        c.bridge_extra = format!("  permissions:\n    \"@{boss}:{DOMAIN}\": admin");
+        c.sections =
+            "privacy:\n  receipt_detail: admins\nbroadcast:\n  board_interval_ms: 300\n".into();
+    })
+    .await;
+    let p = portal(&h, &sim, &desk, Behaviour::silent()).await;
+    let ghost = ghost(&p.driver);
+    let (one, one_id) = p.send(&sim, "Eins").await;
+    p.receipt(&sim, RECEIVED, &[&one_id]).await;
+    p.wait_reactions(&one, &["✓"]).await;
+    let read = p.receipt(&sim, READ, &[&one_id]).await;
+    let store = &h.bridge.store;
+    let outcome = wait_for("the read receipt handled", WAIT, || async {
+        store
+            .threema_inbox_outcome(&p.driver, &read)
+            .await
+            .unwrap()
+            .flatten()
+    })
+    .await;
+    assert!(
+        recorded(outcome)
+            .to_string()
+            .contains("1 message(s) updated")
+    );
+    // A later message's ✓ shows the portal is synced past the read receipt.
+    let (two, two_id) = p.send(&sim, "Zwei").await;
+    p.receipt(&sim, RECEIVED, &[&two_id]).await;
+    p.wait_reactions(&two, &["✓"]).await;
+    p.wait_reactions(&one, &["✓"]).await;
+    assert!(!p.dispatcher.read_by(&p.room, &one).await.contains(&ghost));
+
+    // `status`: counts for the dispatcher, the person for the admin.
+    let dm = p.management_room().await;
+    let status = p.ask(&dm, &format!("status {one}")).await;
+    assert_eq!(
+        status,
+        "1 recipient(s): sent 1 · received 1 · read 1 · failed 0 · on the way 0 (not per \
+         person: privacy.receipt_detail)"
+    );
+    let admin = Dispatcher::login(h.synapse, &boss, "Bea Boss").await;
+    let admin_dm = admin.create_room(&[BOT]).await;
+    admin
+        .wait_message(&admin_dm, "the welcome", |m| m["sender"] == BOT)
+        .await;
+    let full = admin.ask(&admin_dm, &format!("status {one}")).await;
+    assert!(
+        full.starts_with(&format!("• Erika Muster ({}): read 20", p.driver)),
+        "{full}"
+    );
+
+    // A broadcast: its board and `!report` count, naming nobody; `!csv` is refused.
+    sim.set_behaviour(
+        &p.driver,
+        Behaviour {
+            auto_received: true,
+            receipt_delay: Duration::from_millis(100),
+            ..Behaviour::silent()
+        },
+    )
+    .unwrap();
+    let (_, room) = open_broadcast(&p.dispatcher, &dm, "all").await;
+    let (_, board, _) = broadcast(&p.dispatcher, &room, "Depot zu").await;
+    let last = p
+        .dispatcher
+        .wait_until("the board counts the receipt", WAIT, || async {
+            let text = board_text(&p.dispatcher, &room, &board).await;
+            text.contains("received 1").then_some(text)
+        })
+        .await;
+    assert!(last.contains("read 0"), "{last}");
+    assert!(
+        !last.contains("Erika") && !last.contains("Not read yet"),
+        "{last}"
+    );
+    let report = p.ask(&room, "!report").await;
+    assert!(
+        report.contains("Per-person times are not shown to you"),
+        "{report}"
+    );
+    assert!(!report.contains("Erika"), "{report}");
+    let csv = p.ask(&room, "!csv").await;
+    assert!(csv.contains("not available to you"), "{csv}");
+    h.stop().await;
+}

@@ -591,19 +591,25 @@ impl Management {
     async fn message_status(&self, event_id: &str, sender: &UserId) -> Result<String, BridgeError> {
         let mut rows = self.store.outbox_by_event(event_id).await?;
         rows.retain(|row| self.access.may_see(sender, &row.recipient));
-        // A look at who received and read what is itself recorded (works council).
-        let details = format!("per-person status of {} recipient(s)", rows.len());
-        (self.store)
-            .audit(sender.as_str(), "status.viewed", event_id, &details)
-            .await?;
         let mut names = std::collections::HashMap::new();
         for row in &rows {
             let name = self.ghosts.driver_name(&row.recipient).await?;
             names.insert(row.recipient.to_string(), name);
         }
-        Ok(status::report(&rows, |id| {
-            names.get(id).cloned().unwrap_or_else(|| id.to_owned())
-        }))
+        let recipients = names.len();
+        let view = (self.config.privacy).view(Some(self.access.level(sender)), recipients);
+        // A look at who received and read what is itself recorded (works council).
+        let shown = if view.per_person {
+            "per-person status"
+        } else {
+            "status counts"
+        };
+        let details = format!("{shown} of {recipients} recipient(s)");
+        (self.store)
+            .audit(sender.as_str(), "status.viewed", event_id, &details)
+            .await?;
+        let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
+        Ok(status::report(&rows, name_of, view))
     }
 
     async fn status_command(&self) -> Result<String, BridgeError> {

@@ -13,6 +13,7 @@ pub mod matrix_to_threema;
 pub mod notice;
 pub mod outcome;
 pub mod portal;
+pub mod privacy;
 pub mod prune;
 pub mod queue;
 pub mod receipts;

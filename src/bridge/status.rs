@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use time::{OffsetDateTime, macros::format_description};
 
-use crate::store::{OutboxItem, OutboxState, Reaction};
+use crate::{
+    bridge::privacy::ReadView,
+    store::{OutboxItem, OutboxState, Reaction},
+};
 
 /// The reaction a dispatcher puts on their message to send it again after a failure.
 pub const RESEND_KEYS: &[&str] = &["🔁", "🔄"];
@@ -28,8 +31,16 @@ pub fn parse_event_ref(text: &str) -> Option<String> {
 }
 
 /// One line per recipient, named by `name_of`; the latest try of each counts, earlier failed
-/// tries are mentioned.
-pub fn report(rows: &[OutboxItem], name_of: impl Fn(&str) -> String) -> String {
+/// tries are mentioned. What `view` does not allow is left out: reading altogether, or every
+/// person (then counts only).
+pub fn report(rows: &[OutboxItem], name_of: impl Fn(&str) -> String, view: ReadView) -> String {
+    let hidden: Vec<OutboxItem>;
+    let rows = if view.reads {
+        rows
+    } else {
+        hidden = rows.iter().cloned().map(without_read).collect();
+        &hidden
+    };
     let mut by_recipient: BTreeMap<&str, Vec<&OutboxItem>> = BTreeMap::new();
     for row in rows.iter().filter(|r| r.part == 0) {
         by_recipient
@@ -41,6 +52,12 @@ pub fn report(rows: &[OutboxItem], name_of: impl Fn(&str) -> String) -> String {
         return "That message was not sent to Threema (not from a portal, or not yours to \
                 send)."
             .into();
+    }
+    if !view.per_person {
+        let latest = by_recipient
+            .values()
+            .map(|tries| *tries.iter().max_by_key(|r| r.resend).expect("non-empty"));
+        return counts(latest, view.reads);
     }
     let parts = rows.iter().map(|r| r.part + 1).max().unwrap_or(1);
     let mut lines = Vec::new();
@@ -57,6 +74,37 @@ pub fn report(rows: &[OutboxItem], name_of: impl Fn(&str) -> String) -> String {
         lines.push(line);
     }
     lines.join("\n")
+}
+
+/// A row as if the phone had never said it was read.
+fn without_read(mut row: OutboxItem) -> OutboxItem {
+    row.status.read_at = None;
+    row
+}
+
+/// How many recipients are where, without naming anyone (`privacy.receipt_detail`).
+fn counts<'r>(latest: impl Iterator<Item = &'r OutboxItem>, reads: bool) -> String {
+    let (mut total, mut sent, mut received, mut read, mut failed, mut waiting) = (0, 0, 0, 0, 0, 0);
+    for row in latest {
+        total += 1;
+        match row.state {
+            OutboxState::Sent => {
+                sent += 1;
+                received += usize::from(row.status.received_at.is_some());
+                read += usize::from(row.status.read_at.is_some());
+            }
+            OutboxState::Failed | OutboxState::Unknown => failed += 1,
+            OutboxState::Queued | OutboxState::Sending => waiting += 1,
+        }
+    }
+    let read = match reads {
+        true => format!(" · read {read}"),
+        false => String::new(),
+    };
+    format!(
+        "{total} recipient(s): sent {sent} · received {received}{read} · failed {failed} · on \
+         the way {waiting} (not per person: privacy.receipt_detail)"
+    )
 }
 
 fn state(row: &OutboxItem) -> String {
@@ -165,7 +213,27 @@ mod tests {
         let mut failed = row("BBBBBBBB", 0, OutboxState::Failed);
         failed.error = Some("no credits".into());
         let retried = row("BBBBBBBB", 1, OutboxState::Queued);
-        let text = report(&[read, failed, retried], |id| format!("Name {id}"));
+        let rows = [read, failed, retried];
+        let text = report(&rows, |id| format!("Name {id}"), ReadView::FULL);
+        // Counts only, or without reading: what the works council's settings leave.
+        let counts = ReadView {
+            per_person: false,
+            reads: true,
+        };
+        assert_eq!(
+            report(&rows, |id| format!("Name {id}"), counts),
+            "2 recipient(s): sent 1 · received 1 · read 1 · failed 0 · on the way 1 (not per \
+             person: privacy.receipt_detail)"
+        );
+        let unread = ReadView {
+            per_person: true,
+            reads: false,
+        };
+        let without = report(&rows, |id| format!("Name {id}"), unread);
+        assert!(
+            without.contains("Name AAAAAAAA") && !without.contains("read 2023"),
+            "{without}"
+        );
         assert_eq!(
             text,
             "• Name AAAAAAAA (AAAAAAAA): 👍 acknowledged 2023-11-14 22:13:24 UTC · \
@@ -180,9 +248,9 @@ mod tests {
     fn failures_say_how_to_resend_and_unknown_events_say_so() {
         let mut failed = row("AAAAAAAA", 0, OutboxState::Failed);
         failed.error = Some("the Threema Gateway account has no credits left".into());
-        let text = report(&[failed], |_| "Erika".into());
+        let text = report(&[failed], |_| "Erika".into(), ReadView::FULL);
         assert!(text.contains("failed at 2023-11-14 22:13:21 UTC: the Threema Gateway"));
         assert!(text.contains("react with 🔁"));
-        assert!(report(&[], |_| String::new()).contains("not sent to Threema"));
+        assert!(report(&[], |_| String::new(), ReadView::FULL).contains("not sent to Threema"));
     }
 }

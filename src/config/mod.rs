@@ -22,8 +22,8 @@ pub mod raw;
 pub use permissions::{Level, Permissions};
 pub use raw::{
     ENV_PREFIX, RawAppservice, RawAudit, RawBridge, RawBroadcast, RawConfig, RawDatabase,
-    RawDirectory, RawDriver, RawGdpr, RawHomeserver, RawHttpSource, RawLogging, RawRetention,
-    RawSynapseAdmin, RawThreema,
+    RawDirectory, RawDriver, RawGdpr, RawHomeserver, RawHttpSource, RawLogging, RawPrivacy,
+    RawRetention, RawSynapseAdmin, RawThreema,
 };
 
 /// The validated configuration the bridge runs with.
@@ -41,6 +41,7 @@ pub struct Config {
     /// Admin rights on the homeserver (`synapse_admin:`); without them, what needs them is off.
     pub synapse_admin: Option<SynapseAdmin>,
     pub audit: AuditConfig,
+    pub privacy: PrivacyConfig,
     pub logging: LoggingConfig,
     /// SHA-256 of the file and the environment overrides it was loaded with (empty when not
     /// loaded from a file), audited at each start.
@@ -100,6 +101,35 @@ impl RetentionConfig {
             || self.outbox.is_some()
             || self.delivery_times.is_some()
             || self.audit.is_some()
+    }
+}
+
+/// The works council's settings (`privacy:`): who sees each driver's reading.
+#[derive(Debug, Clone, Default)]
+pub struct PrivacyConfig {
+    pub receipt_detail: ReceiptDetail,
+    /// Reading is shown (counted or per person) only for groups of at least this many
+    /// recipients; 0 and 1 show it always.
+    pub minimum_group: usize,
+}
+
+/// Who may see per-person read and delivery times (`privacy.receipt_detail`); the others see
+/// counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReceiptDetail {
+    Admins,
+    #[default]
+    Dispatchers,
+    Nobody,
+}
+
+impl ReceiptDetail {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptDetail::Admins => "admins",
+            ReceiptDetail::Dispatchers => "dispatchers",
+            ReceiptDetail::Nobody => "nobody",
+        }
     }
 }
 
@@ -256,6 +286,9 @@ pub enum ReadReceipts {
     /// Drivers learn when the desk read their messages (the desk as a whole, never a person);
     /// drivers' reads are kept for counts and status only, not shown per message in portals.
     Aggregate,
+    /// Drivers' reads tracked and shown as with `on`; no read receipts sent to drivers (each
+    /// costs a Gateway credit).
+    TrackOnly,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -368,7 +401,7 @@ impl Config {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use ruma::{ServerName, UserId};
     use secrecy::ExposeSecret;
 
@@ -420,7 +453,7 @@ mod tests {
 
     /// A minimal valid config in `dir` (where its relative paths point) with `sections`
     /// (top-level YAML) added.
-    fn in_dir(dir: &Path, sections: &str) -> Result<Config, ConfigError> {
+    pub(crate) fn in_dir(dir: &Path, sections: &str) -> Result<Config, ConfigError> {
         let domain = ServerName::parse("dispatch.test").unwrap();
         Registration::generate("threema", "http://127.0.0.1:29318", &domain)
             .write(&dir.join("registration.yaml"))

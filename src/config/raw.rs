@@ -51,6 +51,8 @@ pub struct RawConfig {
     #[serde(deserialize_with = "null_is_default")]
     pub audit: RawAudit,
     #[serde(deserialize_with = "null_is_default")]
+    pub privacy: RawPrivacy,
+    #[serde(deserialize_with = "null_is_default")]
     pub logging: RawLogging,
 }
 
@@ -80,6 +82,17 @@ pub struct RawRetention {
     pub audit_days: Option<f64>,
     /// Set `m.room.retention` on portals, for clients that show it.
     pub room_state: Option<bool>,
+}
+
+/// `privacy:`: the works council's settings on who sees drivers' reading.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPrivacy {
+    /// `admins`, `dispatchers` (default) or `nobody`: who sees per-person read and delivery
+    /// times.
+    pub receipt_detail: Option<String>,
+    /// Read counts only for groups of at least this many recipients (0: always).
+    pub minimum_group: Option<usize>,
 }
 
 /// `audit:`: the signed checkpoints of the audit trail.

@@ -3,7 +3,10 @@
 
 use std::fmt::Write;
 
-use crate::store::{DeliveryRow, OutboxState, Reaction};
+use crate::{
+    bridge::privacy::ReadView,
+    store::{DeliveryRow, OutboxState, Reaction},
+};
 
 /// Where one recipient stands, from the fan-out's and the outbox's rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,19 +153,25 @@ pub fn event_link(room_id: &str, event_id: &str) -> String {
 
 /// The board's text: the counts, who has not read it (up to `max_names`), who failed and why,
 /// who answered (linked to the answer in their portal).
-pub fn render(standings: &[Standing], ack: bool, max_names: usize) -> String {
+/// What `view` does not allow stays out: who read (the lists of who has not), or reading at all.
+/// Whom it failed for and who answered stay: the desk must call them, and an answer is the
+/// driver's own message.
+pub fn render(standings: &[Standing], ack: bool, max_names: usize, view: ReadView) -> String {
     let mut board = Board {
-        text: summary(&count(standings), ack),
+        text: summary(&count(standings), ack, view.reads),
         max_names,
     };
     let plain = |s: &Standing| format!("{} ({})", s.name, s.recipient);
+    let by_person = view.per_person && view.reads;
     // Those it failed for have not read it either: the desk wants every name in one place.
-    board.group(
-        "Not read yet",
-        standings.iter().filter(|s| s.read_at.is_none()),
-        &plain,
-    );
-    if ack {
+    if by_person {
+        board.group(
+            "Not read yet",
+            standings.iter().filter(|s| s.read_at.is_none()),
+            &plain,
+        );
+    }
+    if ack && by_person {
         let waiting = standings.iter().filter(|s| {
             s.read_at.is_some() && s.acknowledged_at.is_none() && s.declined_at.is_none()
         });
@@ -187,11 +196,14 @@ pub fn render(standings: &[Standing], ack: bool, max_names: usize) -> String {
 
 /// The board's first line: how many were sent, received, read (and answered, if asked), and
 /// how many failed or are still on the way.
-fn summary(c: &Counts, ack: bool) -> String {
+fn summary(c: &Counts, ack: bool, reads: bool) -> String {
     let mut text = format!(
-        "📢 Broadcast to {} driver(s): sent {} · received {} · read {}",
-        c.total, c.sent, c.received, c.read
+        "📢 Broadcast to {} driver(s): sent {} · received {}",
+        c.total, c.sent, c.received
     );
+    if reads {
+        let _ = write!(text, " · read {}", c.read);
+    }
     if ack {
         let _ = write!(text, " · acknowledged {}", c.acknowledged);
         if c.declined > 0 {
@@ -263,8 +275,22 @@ pub fn time(ms: Option<i64>) -> String {
     .unwrap_or_default()
 }
 
-/// Per recipient with times, one line each (`!report`).
-pub fn report(standings: &[Standing]) -> String {
+/// Per recipient with times, one line each (`!report`); only the counts when `view` does not
+/// allow per-person detail.
+pub fn report(standings: &[Standing], view: ReadView) -> String {
+    if !view.per_person {
+        return format!(
+            "{}\nPer-person times are not shown to you (privacy.receipt_detail).",
+            summary(&count(standings), false, view.reads)
+        );
+    }
+    let hidden: Vec<Standing>;
+    let standings = if view.reads {
+        standings
+    } else {
+        hidden = standings.iter().cloned().map(without_read).collect();
+        &hidden
+    };
     let mut text =
         String::from("Per recipient (UTC): state · sent · received · read · acknowledged");
     for s in standings {
@@ -286,8 +312,29 @@ pub fn report(standings: &[Standing]) -> String {
     text
 }
 
-/// The same as CSV (`!csv`), for spreadsheets.
-pub fn csv(standings: &[Standing]) -> Vec<u8> {
+/// A standing as if nobody had read (`privacy.minimum_group`).
+fn without_read(mut s: Standing) -> Standing {
+    s.read_at = None;
+    if s.stage == Stage::Read {
+        s.stage = if s.received_at.is_some() {
+            Stage::Received
+        } else {
+            Stage::Sent
+        };
+    }
+    s
+}
+
+/// The same as CSV (`!csv`), for spreadsheets; read times only as `view` allows (a viewer
+/// without per-person detail gets no file).
+pub fn csv(standings: &[Standing], view: ReadView) -> Vec<u8> {
+    let hidden: Vec<Standing>;
+    let standings = if view.reads {
+        standings
+    } else {
+        hidden = standings.iter().cloned().map(without_read).collect();
+        &hidden
+    };
     let mut writer = ::csv::Writer::from_writer(Vec::new());
     let _ = writer.write_record([
         "threema_id",
@@ -389,7 +436,7 @@ mod tests {
             (c.total, c.sent, c.received, c.read, c.failed, c.pending),
             (5, 3, 3, 2, 1, 1)
         );
-        let text = render(&s, false, 20);
+        let text = render(&s, false, 20, ReadView::FULL);
         assert!(text.starts_with("📢 Broadcast to 5 driver(s): sent 3 · received 3 · read 2 · failed 1 · on the way 1 (of 5)"), "{text}");
         assert!(
             text.contains(
@@ -406,9 +453,39 @@ mod tests {
             "{text}"
         );
         assert!(!settled(&s, false));
-        assert!(render(&s, false, 1).contains("Not read yet (3): Driver 2 (AAAA0002), and 2 more"));
+        assert!(
+            render(&s, false, 1, ReadView::FULL)
+                .contains("Not read yet (3): Driver 2 (AAAA0002), and 2 more")
+        );
 
-        let csv = String::from_utf8(csv(&s)).unwrap();
+        // Counts only: nobody named as not having read it; without reading: no read count.
+        let counts = render(
+            &s,
+            false,
+            20,
+            ReadView {
+                per_person: false,
+                reads: true,
+            },
+        );
+        assert!(
+            !counts.contains("Not read yet") && counts.contains("read "),
+            "{counts}"
+        );
+        let unread = ReadView {
+            per_person: true,
+            reads: false,
+        };
+        let text = render(&s, false, 20, unread);
+        assert!(
+            !text.contains("read") && !text.contains("Not read"),
+            "{text}"
+        );
+        assert!(report(&s, ReadView::FULL).contains("(AAAA0001): read ·"));
+        let reported = report(&s, unread);
+        assert!(reported.contains("(AAAA0001): received ·"), "{reported}");
+        assert!(!reported.contains(": read ·"), "{reported}");
+        let csv = String::from_utf8(csv(&s, ReadView::FULL)).unwrap();
         assert_eq!(csv.lines().count(), 6);
         assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
@@ -432,7 +509,7 @@ mod tests {
         let s = standings(&rows);
         assert!(settled(&s, false));
         assert!(!settled(&s, true));
-        let text = render(&s, true, 20);
+        let text = render(&s, true, 20, ReadView::FULL);
         assert!(text.contains("acknowledged 1"), "{text}");
         assert!(
             text.contains("Read, not acknowledged yet (1): Driver 2 (AAAA0002)"),

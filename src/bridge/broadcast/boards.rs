@@ -47,7 +47,14 @@ impl Broadcasts {
     pub async fn update_board(&self, broadcast: &Broadcast) -> Result<bool, BridgeError> {
         let room_id = broadcast.room_id.clone();
         let standings = self.standings(broadcast.event_id.as_str()).await?;
-        let text = board::render(&standings, broadcast.ack, self.config.board_unread_names);
+        // Everyone in the broadcast room reads the board.
+        let view = self.privacy.view(None, standings.len());
+        let text = board::render(
+            &standings,
+            broadcast.ack,
+            self.config.board_unread_names,
+            view,
+        );
         let edited = broadcast.board_text.as_deref() != Some(text.as_str());
         if edited {
             let board_event = match &broadcast.board_event {

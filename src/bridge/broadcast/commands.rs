@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::{Broadcasts, ROOM_HELP, board};
 use crate::{
-    bridge::BridgeError,
+    bridge::{BridgeError, privacy::ReadView},
     store::{Broadcast, BroadcastRoom},
 };
 
@@ -60,7 +60,7 @@ impl Broadcasts {
                     sender.as_str(),
                     &format!("broadcast.{word}"),
                     b.event_id.as_str(),
-                    &format!("per-person report of {} recipient(s)", b.recipients),
+                    &format!("{word} of {} recipient(s) asked", b.recipients),
                 )
                 .await?;
         }
@@ -72,12 +72,20 @@ impl Broadcasts {
             }
             "report" => {
                 let b = target.expect("checked above");
-                self.report_answer(&b).await?
+                self.report_answer(&b, sender).await?
             }
             "csv" => {
                 let b = target.expect("checked above");
-                self.send_csv(&b, room_id, event_id, &txn).await?;
-                return Ok(Outcome::bridged("report sent as CSV"));
+                let standings = self.standings(b.event_id.as_str()).await?;
+                let view = self.read_view(sender, standings.len());
+                if view.per_person {
+                    self.send_csv(&b, &standings, view, room_id, event_id, &txn)
+                        .await?;
+                    return Ok(Outcome::bridged("report sent as CSV"));
+                }
+                "The per-person report is not available to you (privacy.receipt_detail); \
+                 `!report` gives the counts."
+                    .into()
             }
             "resend-unread" => {
                 let b = target.expect("checked above");
@@ -148,21 +156,30 @@ impl Broadcasts {
     }
 
     /// `!report`: where each recipient of the broadcast stands, as text.
-    async fn report_answer(&self, b: &Broadcast) -> Result<String, BridgeError> {
+    async fn report_answer(&self, b: &Broadcast, sender: &UserId) -> Result<String, BridgeError> {
         let standings = self.standings(b.event_id.as_str()).await?;
-        Ok(board::report(&standings))
+        Ok(board::report(
+            &standings,
+            self.read_view(sender, standings.len()),
+        ))
+    }
+
+    /// What `sender` may see of the reading of a broadcast to `recipients` drivers.
+    fn read_view(&self, sender: &UserId, recipients: usize) -> ReadView {
+        (self.privacy).view(Some(self.access.level(sender)), recipients)
     }
 
     /// `!csv`: the same per recipient as a CSV file, in reply to the command.
     async fn send_csv(
         &self,
         b: &Broadcast,
+        standings: &[board::Standing],
+        view: ReadView,
         room_id: &RoomId,
         event_id: &EventId,
         txn: &str,
     ) -> Result<(), BridgeError> {
-        let standings = self.standings(b.event_id.as_str()).await?;
-        let data = board::csv(&standings);
+        let data = board::csv(standings, view);
         let size = data.len();
         let name = format!(
             "broadcast-{}.csv",

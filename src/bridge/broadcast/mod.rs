@@ -28,7 +28,7 @@ use tokio::sync::Notify;
 
 use super::{Access, Credits, Ghosts, Keys, Notices, Outbox, Portals, Wakes, wiring::Shared};
 use crate::{
-    config::{BroadcastConfig, Config, KnownDriver},
+    config::{BroadcastConfig, Config, KnownDriver, PrivacyConfig},
     directory::plan,
     matrix::MatrixClient,
     store::Store,
@@ -46,6 +46,8 @@ pub struct Broadcasts {
     domain: OwnedServerName,
     /// `broadcast:`.
     config: BroadcastConfig,
+    /// `privacy:`: what boards and reports show of drivers' reading.
+    privacy: PrivacyConfig,
     /// `directory:`: the scopes and names a selection is evaluated with.
     plan: plan::Settings,
     /// `bridge.drivers`: selectable besides the directory's drivers.
@@ -91,6 +93,7 @@ impl Broadcasts {
             bot: config.bot_user_id(),
             domain: config.homeserver.domain.clone(),
             config: config.broadcast.clone(),
+            privacy: config.privacy.clone(),
             plan: config.directory.plan.clone(),
             drivers: config.bridge.drivers.clone(),
             relay_template: config.bridge.relay_template.clone(),

@@ -6,6 +6,7 @@ pub mod due;
 pub mod erase;
 pub mod export;
 pub mod holds;
+pub mod processing;
 pub mod redact;
 pub mod requests;
 pub mod retention;

@@ -31,6 +31,8 @@ pub struct Receipts {
     credits: Arc<Credits>,
     /// `bridge.read_receipts`.
     mode: ReadReceipts,
+    /// Portals show each driver's reading (`bridge.read_receipts` and `privacy:` allow).
+    reads_in_portals: bool,
     /// `bridge.received_marker` and `read_marker`: the reactions that show delivery.
     received_marker: String,
     read_marker: String,
@@ -57,6 +59,7 @@ impl Receipts {
             keys,
             credits,
             mode: config.bridge.read_receipts,
+            reads_in_portals: config.privacy.reads_in_portals(config.bridge.read_receipts),
             received_marker: config.bridge.received_marker.clone(),
             read_marker: config.bridge.read_marker.clone(),
         }

@@ -68,7 +68,7 @@ impl Receipts {
             }
             updated += 1;
         }
-        if let Some(row) = newest_read.filter(|_| mode == ReadReceipts::On) {
+        if let Some(row) = newest_read.filter(|_| self.reads_in_portals) {
             // The avatar moves to the newest message read, as for any Matrix reader.
             self.matrix
                 .read_receipt(&row.room_id, &row.event_id, &ghost)
@@ -108,7 +108,7 @@ impl Receipts {
         match status {
             ReceiptStatus::Received | ReceiptStatus::Read => {
                 let read = status == ReceiptStatus::Read;
-                if self.mode == ReadReceipts::On || !read {
+                if self.reads_in_portals || !read {
                     self.show_marker(change, read).await?;
                 }
                 self.store.outbox_mark_delivered(seq, read, at).await?;

@@ -84,9 +84,10 @@ fn read_receipts(c: &mut Checker, value: &Option<String>) -> Option<ReadReceipts
         None | Some("on") => Some(ReadReceipts::On),
         Some("off") => Some(ReadReceipts::Off),
         Some("aggregate") => Some(ReadReceipts::Aggregate),
+        Some("track_only") => Some(ReadReceipts::TrackOnly),
         Some(other) => c.fail(
             "bridge.read_receipts",
-            format!("{other:?} is none of \"on\", \"off\", \"aggregate\""),
+            format!("{other:?} is none of \"on\", \"off\", \"aggregate\", \"track_only\""),
         ),
     }
 }

@@ -14,8 +14,9 @@ use url::Url;
 
 use super::{
     AppserviceConfig, AuditConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, GdprConfig,
-    HomeserverConfig, LoggingConfig, RawAppservice, RawAudit, RawConfig, RawDatabase, RawGdpr,
-    RawLogging, RawRetention, RetentionConfig, directory, permissions,
+    HomeserverConfig, LoggingConfig, PrivacyConfig, RawAppservice, RawAudit, RawConfig,
+    RawDatabase, RawGdpr, RawLogging, RawPrivacy, RawRetention, ReceiptDetail, RetentionConfig,
+    directory, permissions,
 };
 use crate::registration::Registration;
 
@@ -153,6 +154,7 @@ impl Config {
         let retention = retention(&mut c, &raw.retention, has_admin);
         let gdpr = gdpr(&mut c, &raw.gdpr, has_admin);
         let audit = audit(&mut c, &raw.audit);
+        let privacy = privacy(&mut c, &raw.privacy);
         let logging = logging(&mut c, &raw.logging);
 
         if !c.problems.is_empty() {
@@ -175,6 +177,7 @@ impl Config {
             gdpr: gdpr.ok_or_else(missing)?,
             synapse_admin: synapse_admin.ok_or_else(missing)?,
             audit: audit.ok_or_else(missing)?,
+            privacy: privacy.ok_or_else(missing)?,
             logging: logging.ok_or_else(missing)?,
             fingerprint: String::new(),
             warnings: c.warnings,
@@ -226,6 +229,22 @@ fn retention(c: &mut Checker, raw: &RawRetention, has_admin: bool) -> Option<Ret
         delivery_times,
         audit,
         room_state: raw.room_state.unwrap_or(false),
+    })
+}
+
+fn privacy(c: &mut Checker, raw: &RawPrivacy) -> Option<PrivacyConfig> {
+    let receipt_detail = match raw.receipt_detail.as_deref() {
+        None | Some("dispatchers") => ReceiptDetail::Dispatchers,
+        Some("admins") => ReceiptDetail::Admins,
+        Some("nobody") => ReceiptDetail::Nobody,
+        Some(other) => c.fail(
+            "privacy.receipt_detail",
+            format!("{other:?} is none of \"admins\", \"dispatchers\", \"nobody\""),
+        )?,
+    };
+    Some(PrivacyConfig {
+        receipt_detail,
+        minimum_group: raw.minimum_group.unwrap_or(0),
     })
 }
 

@@ -64,7 +64,7 @@ pub fn statement(config: &Config, subject: Vec<String>, held: &Held) -> Art15 {
     if receipts != ReadReceipts::Off {
         purposes.push(
             "read status: whether a message was read (per message, or as counts only when \
-             bridge.read_receipts is aggregate)"
+             bridge.read_receipts is aggregate or privacy.receipt_detail limits who sees it)"
                 .to_owned(),
         );
     }
@@ -149,7 +149,16 @@ pub fn statement(config: &Config, subject: Vec<String>, held: &Held) -> Art15 {
     });
     retention.push(Period {
         what: "records of actions (audit)".into(),
-        kept: "as long as the bridge runs; erasure removes your ID from them".into(),
+        kept: match config.retention.audit {
+            Some(keep) => format!(
+                "{} day(s) (retention.audit_days); erasure makes them unreadable (your key is \
+                 deleted)",
+                keep.as_secs() / 86_400
+            ),
+            None => "as long as the bridge runs; erasure makes them unreadable (your key is \
+                     deleted)"
+                .into(),
+        },
     });
 
     let mut sources = vec![

@@ -1,0 +1,286 @@
+//! What the bridge records about whom, who sees it and for how long, from the live
+//! configuration: `privacy report` (the annex a works council asks for) and `gdpr ropa` (the
+//! Art. 30 record of processing) print the same facts, so neither can say what the
+//! installation does not do.
+
+use std::fmt::Write;
+
+use crate::config::{Config, ReadReceipts, ReceiptDetail};
+
+/// One kind of record about one kind of person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    pub person: Person,
+    pub what: String,
+    pub who_sees: String,
+    pub kept: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Person {
+    Driver,
+    Dispatcher,
+}
+
+impl Person {
+    fn label(self) -> &'static str {
+        match self {
+            Person::Driver => "Drivers (Threema)",
+            Person::Dispatcher => "Dispatchers and admins (Matrix)",
+        }
+    }
+}
+
+fn days(period: Option<std::time::Duration>, key: &str, otherwise: &str) -> String {
+    match period {
+        Some(p) => format!("{} day(s) ({key})", p.as_secs() / 86_400),
+        None => otherwise.to_owned(),
+    }
+}
+
+/// Who sees per-person read and delivery times.
+fn per_person_viewers(detail: ReceiptDetail) -> &'static str {
+    match detail {
+        ReceiptDetail::Dispatchers => "every dispatcher who may see the driver",
+        ReceiptDetail::Admins => "bridge admins only; other dispatchers see counts",
+        ReceiptDetail::Nobody => "nobody; everyone sees counts only",
+    }
+}
+
+/// The facts, drivers first.
+pub fn facts(config: &Config) -> Vec<Fact> {
+    let r = &config.retention;
+    let privacy = &config.privacy;
+    let erase = match config.gdpr.erase_after {
+        Some(after) => format!(
+            "until erased: on request, or {} day(s) after leaving (gdpr.erase_after_days)",
+            after.as_secs() / 86_400
+        ),
+        None => "until erased on request (gdpr erase)".to_owned(),
+    };
+    let history = days(r.history, "retention.history_days", &erase);
+    let audit_kept = days(
+        r.audit,
+        "retention.audit_days",
+        "as long as the bridge runs; an erasure makes the person's entries unreadable",
+    );
+    let scope = if config.directory.enabled() {
+        "the dispatchers whose directory scope includes the driver, and admins"
+    } else {
+        "every dispatcher of the bridge"
+    };
+    let minimum = match privacy.minimum_group {
+        0 | 1 => String::new(),
+        n => format!("; read counts only for groups of {n} or more (privacy.minimum_group)"),
+    };
+    let mut facts = vec![Fact {
+        person: Person::Driver,
+        what: "messages and files to and from the desk (portal room on the homeserver)".into(),
+        who_sees: scope.into(),
+        kept: history.clone(),
+    }];
+    facts.push(Fact {
+        person: Person::Driver,
+        what: "delivery: when each message was sent and received on the phone".into(),
+        who_sees: format!(
+            "per person with times: {} (privacy.receipt_detail)",
+            per_person_viewers(privacy.receipt_detail)
+        ),
+        kept: days(
+            r.delivery_times,
+            "retention.delivery_times_days; the state stays",
+            "as long as the message's record",
+        ),
+    });
+    let reading = match config.bridge.read_receipts {
+        ReadReceipts::Off => Fact {
+            person: Person::Driver,
+            what: "reading: not recorded (bridge.read_receipts: off)".into(),
+            who_sees: "nobody".into(),
+            kept: "-".into(),
+        },
+        mode => Fact {
+            person: Person::Driver,
+            what: "reading: when each message was read on the phone".into(),
+            who_sees: format!(
+                "per person with times: {}{minimum}; in portals {} (bridge.read_receipts: {})",
+                per_person_viewers(privacy.receipt_detail),
+                if privacy.reads_in_portals(mode) {
+                    "every member sees each driver's read marker and read position"
+                } else {
+                    "only whether a message was received is shown"
+                },
+                match mode {
+                    ReadReceipts::On => "on",
+                    ReadReceipts::TrackOnly => "track_only",
+                    ReadReceipts::Aggregate => "aggregate",
+                    ReadReceipts::Off => "off",
+                }
+            ),
+            kept: days(
+                r.delivery_times,
+                "retention.delivery_times_days; the state stays",
+                "as long as the message's record",
+            ),
+        },
+    };
+    facts.push(reading);
+    if config.directory.enabled() {
+        facts.push(Fact {
+            person: Person::Driver,
+            what: "directory record: name, employee ID, Threema ID, attributes (depot, team, \
+                   vehicle), leaving date"
+                .into(),
+            who_sees: "admins (audit, export); dispatchers see names and attributes in spaces"
+                .into(),
+            kept: erase.clone(),
+        });
+    }
+    facts.push(Fact {
+        person: Person::Driver,
+        what: "raw messages as received from the Gateway (the bridge's inbox)".into(),
+        who_sees: "operators with database access".into(),
+        kept: format!(
+            "{} day(s) after handling (retention.inbox_days)",
+            r.inbox.as_secs() / 86_400
+        ),
+    });
+    facts.push(Fact {
+        person: Person::Dispatcher,
+        what: "messages they send to drivers, signed with their name".into(),
+        who_sees: "the driver, and the dispatchers who see the driver's portal".into(),
+        kept: history,
+    });
+    facts.push(Fact {
+        person: Person::Dispatcher,
+        what: "their own reading of drivers' messages".into(),
+        who_sees: match config.bridge.read_receipts {
+            ReadReceipts::On | ReadReceipts::Aggregate => {
+                "the driver learns the desk read it (as the company, never naming the \
+                 dispatcher); not stored"
+            }
+            _ => "not passed on, not stored",
+        }
+        .into(),
+        kept: "-".into(),
+    });
+    facts.push(Fact {
+        person: Person::Dispatcher,
+        what: "audit trail: each message sent (who, to whom, a keyed hash of the content, \
+               never the text), broadcasts, looks at per-person status and reports, admin \
+               commands, directory changes, exports, erasures, holds"
+            .into(),
+        who_sees: "bridge admins (audit show, the management room's audit); tamper-evident \
+                   (hash chain, signed checkpoints)"
+            .into(),
+        kept: audit_kept,
+    });
+    if config.directory.enabled() {
+        facts.push(Fact {
+            person: Person::Dispatcher,
+            what: "directory record: name, Matrix ID, scope attributes, leaving date".into(),
+            who_sees: "admins".into(),
+            kept: erase,
+        });
+    }
+    facts
+}
+
+/// `privacy report`: the facts per kind of person.
+pub fn report(config: &Config) -> String {
+    let facts = facts(config);
+    let mut text = format!(
+        "What threema-bridge records about whom ({}), who sees it, for how long.\n\
+         Generated from the running configuration.\n",
+        config.homeserver.domain
+    );
+    for person in [Person::Driver, Person::Dispatcher] {
+        let _ = write!(text, "\n{}\n", person.label());
+        for fact in facts.iter().filter(|f| f.person == person) {
+            let _ = write!(
+                text,
+                "- {}\n    seen by: {}\n    kept: {}\n",
+                fact.what, fact.who_sees, fact.kept
+            );
+        }
+    }
+    text
+}
+
+/// `gdpr ropa`: the Art. 30(1) record of this processing activity.
+pub fn ropa(config: &Config) -> String {
+    let domain = &config.homeserver.domain;
+    let gateway = config
+        .threema
+        .api_url
+        .host_str()
+        .unwrap_or("the Threema Gateway");
+    let mut text = format!(
+        "Record of processing activities (Art. 30(1) GDPR): dispatch messaging bridge\n\n\
+         (a) Controller: the company operating the Matrix homeserver {domain}; fill in its name, \
+         address and data protection officer.\n\
+         (b) Purposes: dispatch communication between the desk and drivers; proof of what was \
+         sent to whom and when; access control and offboarding from the employee directory; \
+         accountability (audit trail).\n\
+         (c) Data subjects: drivers (Threema), dispatchers and admins (Matrix).\n    \
+         Categories of personal data:\n"
+    );
+    for fact in facts(config) {
+        let _ = writeln!(text, "    - {}: {}", fact.person.label(), fact.what);
+    }
+    let _ = write!(
+        text,
+        "(d) Recipients: dispatchers of the company through its homeserver {domain}; Threema \
+         GmbH as operator of the Threema Gateway ({gateway}) for delivery, end-to-end \
+         encrypted.\n\
+         (e) Transfers to third countries: Switzerland (Threema GmbH), adequacy decision \
+         2000/518/EC.\n\
+         (f) Erasure periods:\n"
+    );
+    for fact in facts(config).iter().filter(|f| f.kept != "-") {
+        let _ = writeln!(text, "    - {}: {}", fact.what, fact.kept);
+    }
+    let _ = writeln!(
+        text,
+        "(g) Technical and organisational measures (Art. 32): messages to and from phones \
+         end-to-end encrypted (NaCl); database file readable by its owner only; admin tokens \
+         in files of mode 600; access to each driver by directory scope; personal data kept \
+         out of logs; tamper-evident audit trail (hash chain{}) with personal values encrypted \
+         per person; retention periods applied daily; legal holds; erasure on request.",
+        if config.audit.signing_key_file.is_some() {
+            ", Ed25519-signed checkpoints kept outside the database"
+        } else {
+            "; no signed checkpoints: set audit.signing_key_file"
+        }
+    );
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_follows_the_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = crate::config::tests::in_dir(dir.path(), "").unwrap();
+        let open = report(&config);
+        assert!(
+            open.contains("every dispatcher who may see the driver"),
+            "{open}"
+        );
+        assert!(open.contains("read marker"), "{open}");
+        config.privacy.receipt_detail = ReceiptDetail::Admins;
+        config.privacy.minimum_group = 5;
+        config.retention.audit = Some(std::time::Duration::from_secs(400 * 86_400));
+        let limited = report(&config);
+        assert!(limited.contains("bridge admins only"), "{limited}");
+        assert!(limited.contains("groups of 5 or more"), "{limited}");
+        assert!(limited.contains("only whether a message was received is shown"));
+        assert!(limited.contains("400 day(s) (retention.audit_days)"));
+        config.bridge.read_receipts = ReadReceipts::Off;
+        let off = ropa(&config);
+        assert!(off.contains("reading: not recorded"), "{off}");
+        assert!(off.contains("no signed checkpoints"), "{off}");
+    }
+}

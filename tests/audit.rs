@@ -397,8 +397,18 @@ async fn a_message_a_broadcast_a_status_look_and_a_directory_change_are_audited_
         std::fs::write(&csv, text).unwrap();
     };
     let mut driver = String::new();
+    let key_file = dir.path().join("audit.key");
+    let checkpoints = dir.path().join("checkpoints");
+    threema_bridge::audit::SigningKey::generate()
+        .write_new(&key_file)
+        .unwrap();
     let (h, sim) = Harness::with_simulator(|c| {
-        c.sections = "broadcast:\n  board_interval_ms: 300\n".into();
+        c.sections = format!(
+            "broadcast:\n  board_interval_ms: 300\naudit:\n  signing_key_file: {}\n  \
+             checkpoint_dir: {}\n",
+            key_file.display(),
+            checkpoints.display()
+        );
         c.bridge_extra = format!("  permissions:\n    \"{desk_id}\": admin");
         c.directory = format!(
             "  csv: {}\n  check_seconds: 3600\n  sync_interval_seconds: 0\n",
@@ -493,9 +503,25 @@ async fn a_message_a_broadcast_a_status_look_and_a_directory_change_are_audited_
         out.contains(&format!("{desk_id} message.sent {driver}")),
         "{out}"
     );
+    // The checkpoint taken at start: in the folder, and posted in the admins' audit room.
     let (code, out, err) = common::bridge::run_cli(&config, &["audit", "verify"], &[]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("last checkpoint none"), "{out}");
+    assert!(!out.contains("last checkpoint none"), "{out}");
+    let audit_room = wait_for("the audit room", WAIT, || async {
+        store.state_get("audit_room").await.unwrap()
+    })
+    .await;
+    desk.join(&audit_room).await;
+    let posted = desk.wait_messages(&audit_room, 1, WAIT).await;
+    let body = posted[0]["content"]["body"].as_str().unwrap();
+    let file = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let written = std::fs::read_to_string(file.path()).unwrap();
+    assert!(body.starts_with("Audit checkpoint: entry "), "{body}");
+    assert!(body.ends_with(&written), "{body}\n{written}");
     h.stop().await;
 }
 

@@ -237,6 +237,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             let config = Config::load(&cli.config)?;
+            // Loading leaves the key to `audit keygen`, which needs the config; serving needs it.
+            if let Some(key_file) = &config.audit.signing_key_file {
+                crate::audit::SigningKey::read(key_file)
+                    .context("audit.signing_key_file: make the key with `audit keygen`")?;
+            }
             println!(
                 "{}: OK (homeserver {} as {}, database {:?})",
                 cli.config.display(),

@@ -370,7 +370,8 @@ async fn an_erased_persons_entries_stay_in_the_chain_unreadable(url: &str) {
 /// End to end: a dispatcher's message, a broadcast, a `status` look and a directory change
 /// each appear once in the trail with the right actor; a broadcast's copies add no entry of
 /// their own; `audit show` prints them and the chain verifies.
-#[tokio::test]
+// The command-line calls below block the test's thread: the bridge runs on the workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_a_broadcast_a_status_look_and_a_directory_change_are_audited_once() {
     use crate::broadcasts::{broadcast, open_broadcast, reader};
     use common::{

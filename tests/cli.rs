@@ -246,7 +246,7 @@ fn serve_explains_an_unreachable_homeserver() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_explains_a_rejected_as_token() {
     let guard = synapse::acquire().await;
     let dir = tempfile::tempdir().unwrap();

@@ -337,7 +337,7 @@ async fn a_csv_of_a_fleet_provisions_the_desk_and_follows_its_changes() {
 /// cannot open a South driver's chat (no invite, audited), and `find` shows her North drivers
 /// only. With a directory, an account it does not list cannot use the bridge at all, not even
 /// as one of `bridge.dispatchers`.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispatcher_opens_and_finds_only_the_drivers_in_her_scope() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("directory.csv");

@@ -85,12 +85,12 @@ async fn audit_rows(url: &str) -> i64 {
         .unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drivers_export_holds_their_whole_portal_once_and_a_dispatchers_what_they_sent_sqlite() {
     exports_of_a_driver_and_a_dispatcher(TestDb::sqlite()).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drivers_export_holds_their_whole_portal_once_and_a_dispatchers_what_they_sent_postgres()
 {
     let Some(db) = TestDb::postgres().await else {

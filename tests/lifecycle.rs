@@ -29,7 +29,7 @@ fn hold(config: &Path, args: &[&str]) -> (bool, String, String) {
     (code == 0, out, err)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legal_holds_are_set_listed_and_released_in_the_management_room_and_on_the_command_line() {
     let desk_localpart = unique_localpart("desk");
     let admin_localpart = unique_localpart("admin");
@@ -140,10 +140,13 @@ async fn legal_holds_are_set_listed_and_released_in_the_management_room_and_on_t
         .rev()
         .map(|e| (e.action.as_str(), e.actor.as_str()))
         .collect();
+    // The admin's commands are recorded as typed (the set named `abcd1234`), their actions
+    // under the person they resolved to.
     assert_eq!(
         entries,
         [
             ("hold.set", admin_id.as_str()),
+            ("command.hold", admin_id.as_str()),
             ("hold.released", admin_id.as_str())
         ]
     );
@@ -233,12 +236,12 @@ fn encoded(id: &str) -> String {
     url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table_on_sqlite() {
     an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(TestDb::sqlite()).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table_on_postgres() {
     let Some(db) = TestDb::postgres().await else {
         return;
@@ -468,7 +471,7 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
 }
 
 /// Admins are reminded of a request a week before it is due, once.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_are_reminded_of_a_request_a_week_before_it_is_due_once() {
     let admin = unique_localpart("dpo");
     let admin_id = format!("@{admin}:{DOMAIN}");
@@ -525,7 +528,7 @@ async fn admins_are_reminded_of_a_request_a_week_before_it_is_due_once() {
 /// A dispatcher's erasure: their access and their own rows go; what they wrote to drivers stays
 /// in the portals and in the bridge's records, under a fixed pseudonym instead of their ID and
 /// name.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erased_dispatcher_loses_access_and_their_name_but_what_they_wrote_stays() {
     use common::threema::add_phone;
     use threema_gateway_sim::{Behaviour, UserMessage};
@@ -644,7 +647,7 @@ fn elsewhere(report: &str) -> &str {
         .unwrap_or_default()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_erases_a_driver_from_the_management_room() {
     use common::threema::add_phone;
     use threema_gateway_sim::{Behaviour, UserMessage};
@@ -723,7 +726,7 @@ async fn an_admin_erases_a_driver_from_the_management_room() {
 
 /// A broadcast that reached an erased driver gets a new board without them; the old one, which
 /// counted (and named) them, is redacted.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erasure_rebuilds_the_boards_of_broadcasts_that_reached_the_driver() {
     use common::threema::add_phone;
     use threema_gateway_sim::{Behaviour, UserMessage};
@@ -824,7 +827,7 @@ async fn later_message_outcome(
 /// An erasure on the command line while the bridge runs: a later message from the erased
 /// driver, whom the running bridge's directory view still holds as a former driver until its
 /// next pass, is a stranger's (quarantined), and nothing is audited under their ID again.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_driver_erased_on_the_command_line_is_a_stranger_to_the_running_bridge() {
     use threema_bridge::bridge::directory::SyncOptions;
     use threema_gateway_sim::{Behaviour, UserMessage, UserSpec};
@@ -894,7 +897,7 @@ async fn a_driver_erased_on_the_command_line_is_a_stranger_to_the_running_bridge
 /// `gdpr.erase_after_days`: a driver the directory offboarded is erased by the bridge itself
 /// once that many days have passed (0 here: after the directory's next pass), as `gdpr erase`
 /// would; one under a legal hold is kept.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bridge_erases_offboarded_drivers_after_erase_after_days_unless_held() {
     use common::threema::unique_threema_id;
     use threema_bridge::{
@@ -1019,7 +1022,7 @@ async fn the_bridge_erases_offboarded_drivers_after_erase_after_days_unless_held
 /// `gdpr.driver_notice` (Art. 13): a driver who writes first gets the privacy notice in answer,
 /// one the desk writes to first gets it before the desk's message, each once; the portal shows
 /// it as the bot's notice; a changed text goes out again, once, before what follows.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_driver_gets_the_privacy_notice_once_per_text_before_anything_else() {
     use common::threema::add_phone;
     use threema_gateway_sim::{Behaviour, Decoded, Simulator, UserMessage};
@@ -1119,7 +1122,7 @@ async fn each_driver_gets_the_privacy_notice_once_per_text_before_anything_else(
 /// The log keeps no personal data: the real binary at debug level, fed a directory with phone
 /// numbers and email addresses and bridging texts both ways, writes neither, nor a message's
 /// words.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_at_debug_level_holds_no_phone_number_email_or_message_text() {
     use common::bridge::{Process, TestConfig};
     use threema_gateway_sim::{Behaviour, UserMessage, UserSpec};

@@ -18,6 +18,10 @@ use super::{
 };
 
 /// `threema-bridge -c CONFIG ARGS` with `env` added: (exit code, stdout, stderr).
+///
+/// It blocks its thread until the process ends: a test that runs it while a bridge runs in the
+/// test's own runtime must use the multi-thread runtime, or the bridge stops on that thread,
+/// perhaps holding a database lock the command then waits for.
 pub fn run_cli(config: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
         .arg("-c")

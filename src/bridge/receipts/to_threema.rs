@@ -23,8 +23,12 @@ impl Receipts {
         room_id: &str,
         payload: &str,
     ) -> Result<Outcome, BridgeError> {
-        if matches!(self.mode, ReadReceipts::Off | ReadReceipts::TrackOnly) {
-            return Ok(Outcome::skipped("no read receipts to drivers"));
+        match self.mode {
+            ReadReceipts::Off => return Ok(Outcome::skipped("read receipts are off")),
+            ReadReceipts::TrackOnly => {
+                return Ok(Outcome::skipped("no read receipts to drivers (track_only)"));
+            }
+            ReadReceipts::On | ReadReceipts::Aggregate => {}
         }
         let Some(portal) = self.store.portal_by_room_id(room_id).await? else {
             return Ok(Outcome::skipped("receipt outside a portal"));

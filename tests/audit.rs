@@ -45,6 +45,8 @@ on_both_databases!(
     checkpoints_catch_another_key_a_rewrite_and_an_older_database,
     an_erased_persons_entries_stay_in_the_chain_unreadable,
     entries_from_before_the_chain_are_moved_into_it_at_the_next_start,
+    a_start_moved_by_hand_and_a_row_past_the_end_are_caught,
+    pruning_records_the_new_start_and_the_rest_still_verifies,
 );
 
 /// A config for the store-only commands (no homeserver is contacted), with a checkpoint key.
@@ -568,6 +570,88 @@ async fn entries_from_before_the_chain_are_moved_into_it_at_the_next_start(url: 
             .unwrap()
             .entries,
         3
+    );
+    store.close().await;
+}
+
+async fn a_start_moved_by_hand_and_a_row_past_the_end_are_caught(url: &str) {
+    let setup = Setup::new(url);
+    setup.write(4, "ENDS");
+    let mut conn = connect(url).await;
+    // A row added after the recorded end (a copy of entry 4 as entry 9).
+    sqlx::query(
+        "INSERT INTO audit (seq, at, action, actor_ref, actor, subject_ref, subject, details, \
+         leaf, head) SELECT 9, at, action, actor_ref, actor, subject_ref, subject, details, \
+         leaf, head FROM audit WHERE seq = 4",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    setup.assert_fails("entry 9 lies beyond the recorded end", "a row past the end");
+    sqlx::query("DELETE FROM audit WHERE seq = 9")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    setup.assert_ok(4);
+    // The first two deleted and the start moved to match, as retention would, unrecorded.
+    sqlx::query(
+        "UPDATE audit_head SET first_seq = 3, start_head = (SELECT head FROM audit WHERE seq = 2)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM audit WHERE seq < 3")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    setup.assert_fails(
+        "the chain starts at entry 3, but no retention run recorded that start",
+        "a start moved by hand",
+    );
+}
+
+async fn pruning_records_the_new_start_and_the_rest_still_verifies(url: &str) {
+    let store = Store::connect(url, 2).await.unwrap();
+    for subject in ["OLD00001", "OLD00002", "HELD0001", "NEW00001"] {
+        store
+            .audit("bridge", "test.entry", subject, "x")
+            .await
+            .unwrap();
+    }
+    // Everything is old; what is about the held driver stops the prefix.
+    let later = threema_bridge::store::now_ms() + 60_000;
+    assert_eq!(
+        store
+            .audit_prune(later, &["HELD0001".into()], true)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store.audit_recent(None, 10).await.unwrap().len(),
+        4,
+        "a dry run"
+    );
+    assert_eq!(
+        store
+            .audit_prune(later, &["HELD0001".into()], false)
+            .await
+            .unwrap(),
+        2
+    );
+    let walked = store.audit_walk(&Default::default()).await.unwrap();
+    assert_eq!(walked.start.first_seq, 3);
+    assert_eq!(
+        walked.result.unwrap().entries,
+        3,
+        "held, new and the pruning's own entry"
+    );
+    let newest = &store.audit_recent(None, 1).await.unwrap()[0];
+    assert_eq!(newest.action, "audit.pruned");
+    assert!(
+        newest
+            .details
+            .starts_with("entries 1 to 2 deleted; the chain now starts at entry 3")
     );
     store.close().await;
 }

@@ -99,6 +99,14 @@ impl ChainStart {
         first_seq: 1,
         previous: Hash::ZERO,
     };
+
+    /// How the pruning entry (`audit.pruned`) states this start, for `audit verify` to find.
+    pub fn record(&self) -> String {
+        format!(
+            "the chain now starts at entry {} after head {}",
+            self.first_seq, self.previous
+        )
+    }
 }
 
 /// A chain that verified: how many entries, the last sequence number and the head after it.
@@ -126,6 +134,12 @@ pub enum Break {
     Truncated { last: i64, expected: i64 },
     #[error("the chain's head does not match the head recorded after entry {seq}")]
     RecordedHead { seq: i64 },
+    #[error(
+        "the chain starts at entry {first_seq}, but no retention run recorded that start (entries were deleted from its beginning)"
+    )]
+    UnrecordedStart { first_seq: i64 },
+    #[error("entry {seq} lies beyond the recorded end of the chain (added outside the bridge)")]
+    Beyond { seq: i64 },
 }
 
 fn missing(from: i64, to: i64) -> String {

@@ -91,12 +91,6 @@ pub fn broadcast(
     }
 }
 
-/// The configuration's fingerprint, audited at each start: a changed setting shows as a new
-/// hash. Secrets go into it too, hashed with everything else, never in the clear.
-pub fn config_hash(config_file: &[u8]) -> String {
-    hex::encode(Sha256::digest(config_file))
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error(transparent)]

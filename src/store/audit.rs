@@ -13,6 +13,9 @@ use crate::audit::{
     chain::{Walker, link},
 };
 
+/// The action of the entry that records a pruned prefix and the new start.
+const PRUNED: &str = "audit.pruned";
+
 /// What stands where a value can no longer be opened: its person was erased.
 pub const UNREADABLE: &str = "[erased]";
 
@@ -300,14 +303,49 @@ impl Store {
                 }
             }
         }
+        drop(rows);
         let result = match broken {
             Some(e) => Err(e),
-            None => walker.finish(recorded.seq, recorded.head),
+            None => match walker.finish(recorded.seq, recorded.head) {
+                Ok(verified) => self.audit_ends(recorded.start, verified).await?,
+                Err(e) => Err(e),
+            },
         };
         Ok(Walked {
             result,
             start: recorded.start,
             heads,
+        })
+    }
+
+    /// What a walk cannot see: a start moved without a pruning entry that states it, and
+    /// rows past the recorded end (the head row is read again: appends meanwhile are fine).
+    async fn audit_ends(
+        &self,
+        start: ChainStart,
+        verified: Verified,
+    ) -> Result<Result<Verified, Break>, StoreError> {
+        if start != ChainStart::GENESIS {
+            let sql = readable("WHERE a.action = $1", "DESC LIMIT 1");
+            let row = sqlx::query(&sql)
+                .bind(PRUNED)
+                .fetch_optional(&self.pool)
+                .await?;
+            let stated = row.map(opened).transpose()?;
+            if !stated.is_some_and(|e| e.details.ends_with(&start.record())) {
+                return Ok(Err(Break::UnrecordedStart {
+                    first_seq: start.first_seq,
+                }));
+            }
+        }
+        let end = self.audit_head().await?.seq;
+        let beyond: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM audit WHERE seq > $1")
+            .bind(end)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(match beyond {
+            Some(seq) => Err(Break::Beyond { seq }),
+            None => Ok(verified),
         })
     }
 
@@ -371,9 +409,25 @@ impl Store {
             .await?;
         sqlx::query("UPDATE audit_head SET first_seq = $1, start_head = $2 WHERE id = 1")
             .bind(cut)
-            .bind(start_head)
+            .bind(&start_head)
             .execute(&mut *tx)
             .await?;
+        // The new start, in the chain itself: a start moved by hand has no such entry.
+        let start = ChainStart {
+            first_seq: cut,
+            previous: Hash::parse(&start_head).ok_or(StoreError::corrupt("audit", "head"))?,
+        };
+        let details = format!("entries {first} to {} deleted; {}", cut - 1, start.record());
+        append(
+            &mut tx,
+            &self.audit_key,
+            now_ms(),
+            "retention",
+            PRUNED,
+            "audit",
+            &details,
+        )
+        .await?;
         tx.commit().await?;
         Ok(n)
     }

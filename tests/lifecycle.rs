@@ -140,11 +140,11 @@ async fn legal_holds_are_set_listed_and_released_in_the_management_room_and_on_t
         .rev()
         .map(|e| (e.action.as_str(), e.actor.as_str()))
         .collect();
-    // The admin's commands are recorded as typed (the set named `abcd1234`), their actions
-    // under the person they resolved to.
+    // The admin's commands (a Threema ID typed in any case) and what they did.
     assert_eq!(
         entries,
         [
+            ("command.hold", admin_id.as_str()),
             ("hold.set", admin_id.as_str()),
             ("command.hold", admin_id.as_str()),
             ("hold.released", admin_id.as_str())
@@ -877,11 +877,15 @@ async fn a_driver_erased_on_the_command_line_is_a_stranger_to_the_running_bridge
 
     let outcome = later_message_outcome(&sim, store, &id).await;
     assert!(outcome.contains("unknown sender: quarantined"), "{outcome}");
-    // Her audit entries stay in the chain, which still verifies, and nothing in them can be
-    // read: her key is gone.
-    let audit = store.audit_recent(Some(&id), 10).await.unwrap();
-    assert!(!audit.is_empty());
-    for entry in &audit {
+    // Her audit entries stay in the chain, which still verifies; her ID no longer finds them
+    // and nothing in them can be read: her pseudonym and key are gone.
+    assert!(store.audit_recent(Some(&id), 10).await.unwrap().is_empty());
+    let audit = store.audit_recent(None, 50).await.unwrap();
+    let hers = (audit.iter())
+        .filter(|e| e.action == "driver.offboarded" || e.action == "inbound.refused")
+        .collect::<Vec<_>>();
+    assert!(!hers.is_empty(), "{audit:?}");
+    for entry in hers {
         assert_eq!(
             (entry.subject.as_str(), entry.details.as_str()),
             (UNREADABLE, UNREADABLE),

@@ -8,9 +8,9 @@ CREATE TABLE audit (
     seq         BIGINT NOT NULL PRIMARY KEY,  -- 1, 2, 3, … without gaps
     at          BIGINT NOT NULL,
     action      TEXT   NOT NULL,
-    actor_ref   TEXT   NOT NULL,  -- keyed hash of the actor's identifier
+    actor_ref   TEXT   NOT NULL,  -- the actor's pseudonym (audit_key)
     actor       TEXT   NOT NULL,  -- sealed under the actor's key
-    subject_ref TEXT   NOT NULL,  -- keyed hash of the subject's identifier
+    subject_ref TEXT   NOT NULL,  -- the subject's pseudonym (audit_key)
     subject     TEXT   NOT NULL,  -- sealed under the subject's key
     details     TEXT   NOT NULL,  -- sealed under the subject's key
     leaf        TEXT   NOT NULL,  -- hex SHA-256 over the fields above
@@ -32,8 +32,11 @@ INSERT INTO audit_head (id, seq, head, first_seq, start_head) VALUES (1, 0,
     '0000000000000000000000000000000000000000000000000000000000000000', 1,
     '0000000000000000000000000000000000000000000000000000000000000000');
 
--- One key per identifier; an erasure deletes the person's keys (crypto-shredding).
+-- Per identifier (its keyed hash): the random pseudonym its entries carry and the key their
+-- values are sealed under. An erasure deletes the person's rows: their entries can then be
+-- neither found by their ID nor read (crypto-shredding), and the chain still verifies.
 CREATE TABLE audit_key (
     person_ref  TEXT NOT NULL PRIMARY KEY,
+    pseudonym   TEXT NOT NULL UNIQUE,
     sealing_key TEXT NOT NULL
 );

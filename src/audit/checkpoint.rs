@@ -139,11 +139,12 @@ impl Checkpoint {
         serde_json::to_string_pretty(self).expect("a checkpoint serialises")
     }
 
-    /// Writes `checkpoint-<seq>.json` into `dir` (made if missing), whole or not at all
-    /// (a temporary file renamed into place), synced to disk.
+    /// Writes `checkpoint-<seq>-<at>.json` into `dir` (made if missing), whole or not at all,
+    /// synced to disk. An existing file is never replaced: it may be the evidence against
+    /// the database.
     pub fn write_into(&self, dir: &Path) -> Result<PathBuf, CheckpointError> {
         use std::io::Write;
-        let path = dir.join(format!("checkpoint-{:012}.json", self.seq));
+        let path = dir.join(format!("checkpoint-{:012}-{}.json", self.seq, self.at));
         let error = |source| CheckpointError::Write {
             path: path.clone(),
             source,
@@ -153,7 +154,10 @@ impl Checkpoint {
         let mut file = std::fs::File::create(&temporary).map_err(error)?;
         file.write_all(self.to_json().as_bytes()).map_err(error)?;
         file.sync_all().map_err(error)?;
-        std::fs::rename(&temporary, &path).map_err(error)?;
+        // A link fails where a rename would replace.
+        let linked = std::fs::hard_link(&temporary, &path);
+        let _ = std::fs::remove_file(&temporary);
+        linked.map_err(error)?;
         if let Ok(folder) = std::fs::File::open(dir) {
             let _ = folder.sync_all();
         }

@@ -40,6 +40,12 @@ impl AuditKey {
         self.mac(b"audit reference\0", identifier)
     }
 
+    /// What authenticates the start a pruning recorded: without the bridge's key nobody can
+    /// write a pruning entry that `audit verify` accepts.
+    pub fn start_mac(&self, record: &str) -> String {
+        self.mac(b"audit start\0", record)
+    }
+
     /// A keyed hash of a message body: whoever holds a body can show it was the one sent, the
     /// audit trail does not hold it.
     pub fn body_hash(&self, body: &str) -> String {

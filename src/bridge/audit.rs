@@ -101,6 +101,10 @@ pub enum AuditError {
     Bridge(#[from] BridgeError),
     #[error("audit.signing_key_file is not set: checkpoints need a key (`audit keygen` makes one)")]
     NoKey,
+    #[error(
+        "the database's audit chain ends at entry {head}, before the newest checkpoint's entry {checkpoint}: restored from an older backup or cut? Run `audit verify`; no checkpoint is signed until it is resolved"
+    )]
+    Behind { head: i64, checkpoint: i64 },
 }
 
 /// Takes checkpoints: the head signed, written into the folder, posted in the audit room.
@@ -143,9 +147,17 @@ impl Checkpoints {
     /// new checkpoint.
     pub async fn take(&self) -> Result<Option<Checkpoint>, AuditError> {
         let head = self.store.audit_head().await?;
-        let newest = Checkpoint::read_dir(&self.dir)?.into_iter().next_back();
-        if newest.is_some_and(|(_, c)| c.seq == head.seq && c.head == head.head.hex()) {
-            return Ok(None);
+        if let Some((_, newest)) = Checkpoint::read_dir(&self.dir)?.into_iter().next_back() {
+            if newest.seq > head.seq {
+                // Signing the older head would bury the evidence under a newer file.
+                return Err(AuditError::Behind {
+                    head: head.seq,
+                    checkpoint: newest.seq,
+                });
+            }
+            if newest.seq == head.seq && newest.head == head.head.hex() {
+                return Ok(None);
+            }
         }
         let checkpoint = Checkpoint::sign(&self.key, head.seq, head.head, crate::store::now_ms());
         let path = checkpoint.write_into(&self.dir)?;
@@ -164,7 +176,7 @@ impl Checkpoints {
                     &room_id,
                     None,
                     &text,
-                    &format!("audit-checkpoint-{}", checkpoint.seq),
+                    &format!("audit-checkpoint-{}-{}", checkpoint.seq, checkpoint.at),
                 )
                 .await?;
         }

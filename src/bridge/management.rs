@@ -158,28 +158,33 @@ const HELP: &str = "Commands:\n\
     (admins)\n\
     • help — this text";
 
-/// The first argument that is not an option: what a command is about.
-fn about(args: &str) -> &str {
-    args.split_whitespace()
+/// The first argument that is not an option: what a command is about, a Threema ID in
+/// capitals as everything else records it (so an erasure finds the command too).
+fn about(args: &str) -> String {
+    let first = (args.split_whitespace())
         .find(|a| !a.starts_with("--"))
-        .unwrap_or("bridge")
+        .unwrap_or("bridge");
+    match ThreemaId::parse(first) {
+        Some(id) => id.to_string(),
+        None => first.to_owned(),
+    }
 }
 
 impl Command {
     /// An admin-only command's word and the identifier it is about (`bridge` when none), for
     /// the audit trail; `None` for the others.
-    fn admin(&self) -> Option<(&'static str, &str)> {
+    fn admin(&self) -> Option<(&'static str, String)> {
         Some(match self {
-            Command::Sync => ("sync", "bridge"),
-            Command::Audit(subject) => ("audit", subject.as_deref().unwrap_or("bridge")),
+            Command::Sync => ("sync", about("")),
+            Command::Audit(subject) => ("audit", about(subject.as_deref().unwrap_or(""))),
             Command::AcceptKey(who) => ("accept-key", about(who)),
             Command::Hold(holds::HoldRequest::Set { target, .. })
-            | Command::Hold(holds::HoldRequest::Release(target)) => ("hold", target.as_str()),
-            Command::Hold(_) => ("hold", "bridge"),
+            | Command::Hold(holds::HoldRequest::Release(target)) => ("hold", about(target)),
+            Command::Hold(_) => ("hold", about("")),
             Command::Erase(args) => ("erase", about(args)),
             Command::Export(args) => ("export", about(args)),
-            Command::Requests => ("requests", "bridge"),
-            Command::Retention(_) => ("retention", "bridge"),
+            Command::Requests => ("requests", about("")),
+            Command::Retention(_) => ("retention", about("")),
             _ => return None,
         })
     }
@@ -288,7 +293,12 @@ impl Management {
                 false => body.trim().to_owned(),
             };
             (self.store)
-                .audit(sender.as_str(), &format!("command.{word}"), about, &details)
+                .audit(
+                    sender.as_str(),
+                    &format!("command.{word}"),
+                    &about,
+                    &details,
+                )
                 .await?;
         }
         let answer = match &command {

@@ -75,10 +75,8 @@ pub(super) async fn append(
         .await?;
     let seq: i64 = row.try_get("seq")?;
     let previous = hash_column(&row, "head")?;
-    let actor_ref = key.reference(actor);
-    let subject_ref = key.reference(subject);
-    let actor_key = person_key(conn, &actor_ref).await?;
-    let subject_key = person_key(conn, &subject_ref).await?;
+    let (actor_ref, actor_key) = person(conn, &key.reference(actor)).await?;
+    let (subject_ref, subject_key) = person(conn, &key.reference(subject)).await?;
     let entry = SealedEntry {
         seq,
         at,
@@ -114,21 +112,34 @@ pub(super) async fn append(
     Ok(seq)
 }
 
-/// The key sealing values of `person_ref`, made the first time it is needed.
-async fn person_key(conn: &mut AnyConnection, person_ref: &str) -> Result<PersonKey, StoreError> {
+/// The pseudonym entries about `person_ref` carry and the key sealing their values, made the
+/// first time they are needed. The pseudonym is random, not derived from the ID: once the row
+/// is deleted, nothing leads from the ID to the entries.
+async fn person(
+    conn: &mut AnyConnection,
+    person_ref: &str,
+) -> Result<(String, PersonKey), StoreError> {
     sqlx::query(
-        "INSERT INTO audit_key (person_ref, sealing_key) VALUES ($1, $2) \
+        "INSERT INTO audit_key (person_ref, pseudonym, sealing_key) VALUES ($1, $2, $3) \
          ON CONFLICT (person_ref) DO NOTHING",
     )
     .bind(person_ref)
+    .bind(hex::encode(rand::random::<[u8; 16]>()))
     .bind(PersonKey::generate().hex())
     .execute(&mut *conn)
     .await?;
-    let key: String = sqlx::query_scalar("SELECT sealing_key FROM audit_key WHERE person_ref = $1")
-        .bind(person_ref)
-        .fetch_one(&mut *conn)
-        .await?;
-    PersonKey::parse(&key).ok_or(StoreError::corrupt("audit_key", "sealing_key"))
+    let (pseudonym, key): (String, String) =
+        sqlx::query_as("SELECT pseudonym, sealing_key FROM audit_key WHERE person_ref = $1")
+            .bind(person_ref)
+            .fetch_one(&mut *conn)
+            .await?;
+    let key = PersonKey::parse(&key).ok_or(StoreError::corrupt("audit_key", "sealing_key"))?;
+    Ok((pseudonym, key))
+}
+
+/// The entries' pseudonym of the identifier bound as `$n`.
+fn pseudonym_of(n: usize) -> String {
+    format!("(SELECT pseudonym FROM audit_key WHERE person_ref = ${n})")
 }
 
 fn hash_column(row: &AnyRow, column: &'static str) -> Result<Hash, StoreError> {
@@ -173,8 +184,8 @@ fn readable(filter: &str, order: &str) -> String {
     format!(
         "SELECT a.seq, a.at, a.action, a.actor_ref, a.actor, a.subject_ref, a.subject, a.details, \
          ka.sealing_key AS actor_key, ks.sealing_key AS subject_key FROM audit a \
-         LEFT JOIN audit_key ka ON ka.person_ref = a.actor_ref \
-         LEFT JOIN audit_key ks ON ks.person_ref = a.subject_ref {filter} ORDER BY a.seq {order}"
+         LEFT JOIN audit_key ka ON ka.pseudonym = a.actor_ref \
+         LEFT JOIN audit_key ks ON ks.pseudonym = a.subject_ref {filter} ORDER BY a.seq {order}"
     )
 }
 
@@ -225,7 +236,10 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         let about = readable(
-            "WHERE (a.subject_ref = $1 OR a.actor_ref = $1) AND a.at >= $2",
+            &format!(
+                "WHERE {} IN (a.subject_ref, a.actor_ref) AND a.at >= $2",
+                pseudonym_of(1)
+            ),
             "DESC LIMIT $3",
         );
         let all = readable("WHERE a.at >= $1", "DESC LIMIT $2");
@@ -245,7 +259,7 @@ impl Store {
         let mut entries = Vec::new();
         for key in keys {
             let rows = sqlx::query(&readable(
-                "WHERE a.subject_ref = $1 OR a.actor_ref = $1",
+                &format!("WHERE {} IN (a.subject_ref, a.actor_ref)", pseudonym_of(1)),
                 "",
             ))
             .bind(self.audit_key.reference(key))
@@ -280,6 +294,15 @@ impl Store {
     /// numbers). The head row is read first and entries after it ignored, so appends while it
     /// runs do not count as a mismatch.
     pub async fn audit_walk(&self, wanted: &BTreeSet<i64>) -> Result<Walked, StoreError> {
+        let walked = self.audit_walk_once(wanted).await?;
+        // A retention run that cut the start meanwhile looks like a gap: walk again.
+        if walked.result.is_err() && self.audit_head().await?.start != walked.start {
+            return self.audit_walk_once(wanted).await;
+        }
+        Ok(walked)
+    }
+
+    async fn audit_walk_once(&self, wanted: &BTreeSet<i64>) -> Result<Walked, StoreError> {
         let recorded = self.audit_head().await?;
         let mut walker = Walker::new(recorded.start);
         let mut heads = BTreeMap::new();
@@ -332,20 +355,24 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await?;
             let stated = row.map(opened).transpose()?;
-            if !stated.is_some_and(|e| e.details.ends_with(&start.record())) {
+            let record = start.record();
+            let expected = format!("{record} (mac {})", self.audit_key.start_mac(&record));
+            if !stated.is_some_and(|e| e.details.ends_with(&expected)) {
                 return Ok(Err(Break::UnrecordedStart {
                     first_seq: start.first_seq,
                 }));
             }
         }
-        let end = self.audit_head().await?.seq;
+        // Rows first, the head row after: a row and the head that counts it commit together,
+        // so one appended meanwhile is within the head read second.
         let beyond: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM audit WHERE seq > $1")
-            .bind(end)
+            .bind(verified.last_seq)
             .fetch_one(&self.pool)
             .await?;
+        let end = self.audit_head().await?.seq;
         Ok(match beyond {
-            Some(seq) => Err(Break::Beyond { seq }),
-            None => Ok(verified),
+            Some(seq) if seq > end => Err(Break::Beyond { seq }),
+            _ => Ok(verified),
         })
     }
 
@@ -380,7 +407,9 @@ impl Store {
             String::new()
         } else {
             let list = placeholders.join(", ");
-            format!(" OR subject_ref IN ({list}) OR actor_ref IN ({list})")
+            let pseudonyms =
+                format!("SELECT pseudonym FROM audit_key WHERE person_ref IN ({list})");
+            format!(" OR subject_ref IN ({pseudonyms}) OR actor_ref IN ({pseudonyms})")
         };
         let sql = format!("SELECT MIN(seq) FROM audit WHERE at >= $1{held}");
         let mut first_kept = sqlx::query_scalar::<_, Option<i64>>(&sql).bind(before_ms);
@@ -417,7 +446,12 @@ impl Store {
             first_seq: cut,
             previous: Hash::parse(&start_head).ok_or(StoreError::corrupt("audit", "head"))?,
         };
-        let details = format!("entries {first} to {} deleted; {}", cut - 1, start.record());
+        let record = start.record();
+        let details = format!(
+            "entries {first} to {} deleted; {record} (mac {})",
+            cut - 1,
+            self.audit_key.start_mac(&record)
+        );
         append(
             &mut tx,
             &self.audit_key,
@@ -474,8 +508,8 @@ impl Store {
     }
 }
 
-/// Deletes the keys of `identifiers` (crypto-shredding): their entries stay in the chain and can
-/// no longer be opened; with `dry_run` only counts.
+/// Deletes the pseudonyms and keys of `identifiers` (crypto-shredding): their entries stay in
+/// the chain and can no longer be found by the ID nor opened; with `dry_run` only counts.
 pub(super) async fn shred(
     tx: &mut AnyConnection,
     key: &AuditKey,

@@ -187,6 +187,10 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
+        }
+        // After every row is written: the chain's lock is taken last and held briefly, and
+        // always after the employee rows (another writer of both cannot wait the other way).
+        for change in changes {
             let action = match change {
                 Change::Added(_) => "directory.added",
                 Change::Changed(..) => "directory.changed",

@@ -280,7 +280,7 @@ pub fn time(ms: Option<i64>) -> String {
 pub fn report(standings: &[Standing], view: ReadView) -> String {
     if !view.per_person {
         return format!(
-            "{}\nPer-person times are not shown to you (privacy.receipt_detail).",
+            "{}\nPer-person times are not shown in a room the desk shares (privacy.receipt_detail).",
             summary(&count(standings), false, view.reads)
         );
     }

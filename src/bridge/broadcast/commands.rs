@@ -72,19 +72,19 @@ impl Broadcasts {
             }
             "report" => {
                 let b = target.expect("checked above");
-                self.report_answer(&b, sender).await?
+                self.report_answer(&b).await?
             }
             "csv" => {
                 let b = target.expect("checked above");
                 let standings = self.standings(b.event_id.as_str()).await?;
-                let view = self.read_view(sender, standings.len());
+                let view = self.read_view(standings.len());
                 if view.per_person {
                     self.send_csv(&b, &standings, view, room_id, event_id, &txn)
                         .await?;
                     return Ok(Outcome::bridged("report sent as CSV"));
                 }
-                "The per-person report is not available to you (privacy.receipt_detail); \
-                 `!report` gives the counts."
+                "The per-person report is not shown in a room the desk shares \
+                 (privacy.receipt_detail); `!report` gives the counts."
                     .into()
             }
             "resend-unread" => {
@@ -156,17 +156,16 @@ impl Broadcasts {
     }
 
     /// `!report`: where each recipient of the broadcast stands, as text.
-    async fn report_answer(&self, b: &Broadcast, sender: &UserId) -> Result<String, BridgeError> {
+    async fn report_answer(&self, b: &Broadcast) -> Result<String, BridgeError> {
         let standings = self.standings(b.event_id.as_str()).await?;
-        Ok(board::report(
-            &standings,
-            self.read_view(sender, standings.len()),
-        ))
+        Ok(board::report(&standings, self.read_view(standings.len())))
     }
 
-    /// What `sender` may see of the reading of a broadcast to `recipients` drivers.
-    fn read_view(&self, sender: &UserId, recipients: usize) -> ReadView {
-        (self.privacy).view(Some(self.access.level(sender)), recipients)
+    /// What an answer in the broadcast room may show of the reading of `recipients` drivers:
+    /// every member reads it, so per person only where all of them may see that, whoever
+    /// asked (an admin included).
+    fn read_view(&self, recipients: usize) -> ReadView {
+        self.privacy.view(None, recipients)
     }
 
     /// `!csv`: the same per recipient as a CSV file, in reply to the command.
@@ -203,12 +202,11 @@ impl Broadcasts {
 
     /// `!resend-unread`: the broadcast again to the recipients who have not read it.
     async fn resend_unread(&self, b: &Broadcast) -> Result<String, BridgeError> {
-        let unread = self
-            .standings(b.event_id.as_str())
-            .await?
-            .iter()
+        let standings = self.standings(b.event_id.as_str()).await?;
+        let unread = (standings.iter())
             .filter(|s| matches!(s.stage, board::Stage::Sent | board::Stage::Received))
             .count();
+        let reads_shown = self.read_view(standings.len()).reads;
         let queued = self
             .store
             .broadcast_resend_unread(b.event_id.as_str())
@@ -217,9 +215,13 @@ impl Broadcasts {
             self.outbox.wake();
             self.board_wake.notify_one();
         }
-        Ok(format!(
-            "Sent again to {unread} driver(s) who had not read it ({queued} message(s))."
-        ))
+        Ok(match reads_shown {
+            true => format!(
+                "Sent again to {unread} driver(s) who had not read it ({queued} message(s))."
+            ),
+            // How many had not read it is what privacy.minimum_group keeps from small groups.
+            false => "Sent again to the drivers who had not read it.".to_owned(),
+        })
     }
 
     /// Where each recipient of a broadcast stands now.

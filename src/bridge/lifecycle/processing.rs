@@ -59,10 +59,15 @@ pub fn facts(config: &Config) -> Vec<Fact> {
         None => "until erased on request (gdpr erase)".to_owned(),
     };
     let history = days(r.history, "retention.history_days", &erase);
-    let audit_kept = days(
-        r.audit,
-        "retention.audit_days",
-        "as long as the bridge runs; an erasure makes the person's entries unreadable",
+    let audit_kept = format!(
+        "{}; an erasure deletes the person's pseudonym and key: their entries can no longer be \
+         found by their ID nor read",
+        days(
+            r.audit,
+            "retention.audit_days, from the oldest up to the first entry about someone under a \
+             legal hold",
+            "as long as the bridge runs",
+        )
     );
     let scope = if config.directory.enabled() {
         "the dispatchers whose directory scope includes the driver, and admins"
@@ -83,7 +88,8 @@ pub fn facts(config: &Config) -> Vec<Fact> {
         person: Person::Driver,
         what: "delivery: when each message was sent and received on the phone".into(),
         who_sees: format!(
-            "per person with times: {} (privacy.receipt_detail)",
+            "per person with times: {} (privacy.receipt_detail); in portals every member sees \
+             the ✓ when a driver's phone received a message",
             per_person_viewers(privacy.receipt_detail)
         ),
         kept: days(
@@ -170,8 +176,9 @@ pub fn facts(config: &Config) -> Vec<Fact> {
                never the text), broadcasts, looks at per-person status and reports, admin \
                commands, directory changes, exports, erasures, holds"
             .into(),
-        who_sees: "bridge admins (audit show, the management room's audit); tamper-evident \
-                   (hash chain, signed checkpoints)"
+        who_sees: "bridge admins (audit show, the management room's audit), operators with \
+                   database access, the person in their own export; tamper-evident (hash chain, \
+                   signed checkpoints)"
             .into(),
         kept: audit_kept,
     });
@@ -246,7 +253,8 @@ pub fn ropa(config: &Config) -> String {
          end-to-end encrypted (NaCl); database file readable by its owner only; admin tokens \
          in files of mode 600; access to each driver by directory scope; personal data kept \
          out of logs; tamper-evident audit trail (hash chain{}) with personal values encrypted \
-         per person; retention periods applied daily; legal holds; erasure on request.",
+         under a key per person, so that an erasure can delete them while the chain stays \
+         verifiable; retention periods applied daily; legal holds; erasure on request.",
         if config.audit.signing_key_file.is_some() {
             ", Ed25519-signed checkpoints kept outside the database"
         } else {
@@ -277,7 +285,7 @@ mod tests {
         assert!(limited.contains("bridge admins only"), "{limited}");
         assert!(limited.contains("groups of 5 or more"), "{limited}");
         assert!(limited.contains("only whether a message was received is shown"));
-        assert!(limited.contains("400 day(s) (retention.audit_days)"));
+        assert!(limited.contains("400 day(s) (retention.audit_days, from the oldest"));
         config.bridge.read_receipts = ReadReceipts::Off;
         let off = ropa(&config);
         assert!(off.contains("reading: not recorded"), "{off}");

@@ -11,19 +11,19 @@ use super::Hash;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("cannot read the signing key {path}: {source}")]
+    #[error("cannot read the signing key {path}")]
     ReadKey {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("{path} does not hold a signing key (64 hex characters); make one with `audit keygen`")]
     BadKey { path: PathBuf },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot read the checkpoint folder {path}: {source}")]
+    #[error("cannot read the checkpoint folder {path}")]
     ReadDir {
         path: PathBuf,
         source: std::io::Error,

@@ -146,6 +146,12 @@ pub fn settled(standings: &[Standing], ack: bool) -> bool {
     })
 }
 
+/// Whether too few have read it: fewer than `below_percent` of the recipients. Never where
+/// reading is not shown (`privacy.minimum_group`): the notice would say how many read it.
+pub fn escalation_due(c: &Counts, below_percent: usize, view: ReadView) -> bool {
+    view.reads && c.total > 0 && c.read * 100 < below_percent * c.total
+}
+
 /// A link to an event, for Matrix clients.
 pub fn event_link(room_id: &str, event_id: &str) -> String {
     format!("https://matrix.to/#/{room_id}/{event_id}")
@@ -409,6 +415,23 @@ mod tests {
             reaction: None,
             reaction_at: None,
         }
+    }
+
+    #[test]
+    fn too_few_readers_escalate_unless_reading_is_hidden_for_the_group() {
+        let c = Counts {
+            total: 4,
+            read: 2,
+            ..Counts::default()
+        };
+        assert!(escalation_due(&c, 80, ReadView::FULL));
+        assert!(!escalation_due(&c, 50, ReadView::FULL));
+        let hidden = ReadView {
+            per_person: true,
+            reads: false,
+        };
+        assert!(!escalation_due(&c, 80, hidden));
+        assert!(!escalation_due(&Counts::default(), 80, ReadView::FULL));
     }
 
     #[test]

@@ -121,7 +121,8 @@ impl Broadcasts {
         }
         let counts = board::count(standings);
         let below = self.config.escalate_below_percent as usize;
-        if counts.total == 0 || counts.read * 100 >= below * counts.total {
+        let view = self.privacy.view(None, counts.total);
+        if !board::escalation_due(&counts, below, view) {
             return Ok(());
         }
         let minutes = after.as_secs_f64() / 60.0;

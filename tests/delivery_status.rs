@@ -300,14 +300,14 @@ async fn a_message_read_before_its_send_was_recorded_is_reported_read() {
     h.stop().await;
 }
 
-/// `track_only`: the desk's reading is not sent to the phone (each read receipt costs a
-/// credit), the driver's reading is tracked and shown as with `on`.
-#[tokio::test]
-async fn with_read_receipts_track_only_reads_are_shown_and_the_phone_gets_none() {
+/// A portal with `bridge.read_receipts: mode` whose dispatcher read the driver's first
+/// message; returns once the bridge handled that reading with `outcome`, which sent nothing to
+/// the phone.
+async fn desk_read_with(mode: &str, outcome: &str) -> (Harness, Simulator, Portal) {
     let desk = unique_localpart("desk");
     let (h, sim) = Harness::with_simulator(|c| {
         c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
-        c.bridge_extra = "  read_receipts: track_only".into();
+        c.bridge_extra = format!("  read_receipts: {mode}");
     })
     .await;
     let p = portal(&h, &sim, &desk, Behaviour::silent()).await;
@@ -316,16 +316,24 @@ async fn with_read_receipts_track_only_reads_are_shown_and_the_phone_gets_none()
         .read_up_to(&p.room, messages[0]["event_id"].as_str().unwrap())
         .await;
     let store = &h.bridge.store;
-    let skipped = Outcome::skipped("no read receipts to drivers (track_only)");
     wait_for("the desk's receipt handled", WAIT, || async {
         let outcomes = store.inbox_outcomes(&p.room, "m.receipt").await.unwrap();
         outcomes
             .iter()
-            .any(|o| o.parse() == Ok(skipped.clone()))
+            .any(|o| o.parse() == Ok(Outcome::skipped(outcome)))
             .then_some(())
     })
     .await;
     assert!(read_receipts(&sim, &p.driver).is_empty());
+    (h, sim, p)
+}
+
+/// `track_only`: the desk's reading is not sent to the phone (each read receipt costs a
+/// credit), the driver's reading is tracked and shown as with `on`.
+#[tokio::test]
+async fn with_read_receipts_track_only_reads_are_shown_and_the_phone_gets_none() {
+    let (h, sim, p) =
+        desk_read_with("track_only", "no read receipts to drivers (track_only)").await;
     let (one, one_id) = p.send(&sim, "Eins").await;
     p.receipt(&sim, READ, &[&one_id]).await;
     p.wait_reactions(&one, &["✓✓"]).await;
@@ -334,27 +342,7 @@ async fn with_read_receipts_track_only_reads_are_shown_and_the_phone_gets_none()
 
 #[tokio::test]
 async fn with_read_receipts_off_the_phone_gets_none() {
-    let desk = unique_localpart("desk");
-    let (h, sim) = Harness::with_simulator(|c| {
-        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
-        c.bridge_extra = "  read_receipts: off".into();
-    })
-    .await;
-    let p = portal(&h, &sim, &desk, Behaviour::silent()).await;
-    let messages = p.dispatcher.wait_messages(&p.room, 1, WAIT).await;
-    p.dispatcher
-        .read_up_to(&p.room, messages[0]["event_id"].as_str().unwrap())
-        .await;
-    let store = &h.bridge.store;
-    wait_for("the desk's receipt handled", WAIT, || async {
-        let outcomes = store.inbox_outcomes(&p.room, "m.receipt").await.unwrap();
-        outcomes
-            .iter()
-            .any(|o| o.parse() == Ok(Outcome::skipped("read receipts are off")))
-            .then_some(())
-    })
-    .await;
-    assert!(read_receipts(&sim, &p.driver).is_empty());
+    let (h, sim, p) = desk_read_with("off", "read receipts are off").await;
     assert!(sim.inbox(&p.driver).is_empty(), "nothing reached the phone");
     h.stop().await;
 }

@@ -112,6 +112,22 @@ pub(super) async fn append(
     Ok(seq)
 }
 
+/// [`append`] of a record built elsewhere (written with the change it records).
+pub(super) async fn append_record(
+    conn: &mut AnyConnection,
+    key: &AuditKey,
+    at: i64,
+    record: &AuditRecord,
+) -> Result<i64, StoreError> {
+    let AuditRecord {
+        actor,
+        action,
+        subject,
+        details,
+    } = record;
+    append(conn, key, at, actor, action, subject, details).await
+}
+
 /// The pseudonym entries about `person_ref` carry and the key sealing their values, made the
 /// first time they are needed. The pseudonym is random, not derived from the ID: once the row
 /// is deleted, nothing leads from the ID to the entries.

@@ -368,22 +368,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            let AuditRecord {
-                actor,
-                action,
-                subject,
-                details,
-            } = audit;
-            super::audit::append(
-                &mut tx,
-                &self.audit_key,
-                now,
-                actor,
-                action,
-                subject,
-                details,
-            )
-            .await?;
+            super::audit::append_record(&mut tx, &self.audit_key, now, audit).await?;
         }
         tx.commit().await?;
         Ok(started)

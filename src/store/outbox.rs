@@ -229,22 +229,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             if copy.is_none() {
-                let AuditRecord {
-                    actor,
-                    action,
-                    subject,
-                    details,
-                } = entry;
-                audit::append(
-                    &mut tx,
-                    &self.audit_key,
-                    now,
-                    actor,
-                    action,
-                    subject,
-                    details,
-                )
-                .await?;
+                audit::append_record(&mut tx, &self.audit_key, now, entry).await?;
             }
         }
         tx.commit().await?;

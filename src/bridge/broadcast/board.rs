@@ -290,16 +290,10 @@ pub fn report(standings: &[Standing], view: ReadView) -> String {
             summary(&count(standings), false, view.reads)
         );
     }
-    let hidden: Vec<Standing>;
-    let standings = if view.reads {
-        standings
-    } else {
-        hidden = standings.iter().cloned().map(without_read).collect();
-        &hidden
-    };
+    let standings = visible(standings, view);
     let mut text =
         String::from("Per recipient (UTC): state · sent · received · read · acknowledged");
-    for s in standings {
+    for s in standings.iter() {
         let _ = write!(
             text,
             "\n• {} ({}): {} · {} · {} · {} · {}",
@@ -318,6 +312,14 @@ pub fn report(standings: &[Standing], view: ReadView) -> String {
     text
 }
 
+/// The standings as `view` shows them: without reading when it hides that.
+fn visible(standings: &[Standing], view: ReadView) -> std::borrow::Cow<'_, [Standing]> {
+    match view.reads {
+        true => std::borrow::Cow::Borrowed(standings),
+        false => std::borrow::Cow::Owned(standings.iter().cloned().map(without_read).collect()),
+    }
+}
+
 /// A standing as if nobody had read (`privacy.minimum_group`).
 fn without_read(mut s: Standing) -> Standing {
     s.read_at = None;
@@ -334,13 +336,7 @@ fn without_read(mut s: Standing) -> Standing {
 /// The same as CSV (`!csv`), for spreadsheets; read times only as `view` allows (a viewer
 /// without per-person detail gets no file).
 pub fn csv(standings: &[Standing], view: ReadView) -> Vec<u8> {
-    let hidden: Vec<Standing>;
-    let standings = if view.reads {
-        standings
-    } else {
-        hidden = standings.iter().cloned().map(without_read).collect();
-        &hidden
-    };
+    let standings = visible(standings, view);
     let mut writer = ::csv::Writer::from_writer(Vec::new());
     let _ = writer.write_record([
         "threema_id",
@@ -354,7 +350,7 @@ pub fn csv(standings: &[Standing], view: ReadView) -> Vec<u8> {
         "error",
         "answer",
     ]);
-    for s in standings {
+    for s in standings.iter() {
         let error = match &s.stage {
             Stage::Failed(reason) => reason.clone(),
             _ => String::new(),

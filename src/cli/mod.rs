@@ -1,5 +1,7 @@
 //! Command line: `generate-registration`, `check-config`, `serve`, `directory`, `accept-key`,
-//! `gdpr`, `retention` (see CONTRACT.md).
+//! `gdpr`, `retention`, `audit` (in `audit.rs`), `privacy` (see CONTRACT.md).
+
+mod audit;
 
 use std::path::PathBuf;
 
@@ -59,7 +61,7 @@ pub enum Command {
     Retention(RetentionCommand),
     /// The audit trail: who sent what to whom, who looked, what changed.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(audit::AuditCommand),
     /// The works council's view.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
@@ -70,34 +72,6 @@ pub enum PrivacyCommand {
     /// Prints, from this configuration, what is recorded about drivers and dispatchers, who
     /// can see it and for how long: the annex a works council asks for.
     Report,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Checks the hash chain from its start and every signed checkpoint in
-    /// audit.checkpoint_dir against it. Prints `OK <n> entries, head <hash>, last checkpoint
-    /// <time>`, or names the first entry that does not match, a gap or a bad checkpoint and
-    /// exits 2.
-    Verify,
-    /// Prints entries, oldest first: the newest `--limit`, about (or by) SUBJECT when given
-    /// (employee ID, Threema ID, Matrix user or room), from `--since` on.
-    Show {
-        subject: Option<String>,
-        /// YYYY-MM-DD (UTC).
-        #[arg(long)]
-        since: Option<String>,
-        #[arg(long, default_value_t = 100)]
-        limit: i64,
-    },
-    /// Signs the chain's head now and writes the checkpoint into audit.checkpoint_dir (the
-    /// running bridge does every audit.checkpoint_minutes), e.g. before a backup.
-    Checkpoint,
-    /// Writes a new checkpoint signing key to audit.signing_key_file (or `-o`), readable by
-    /// its owner only; never overwrites one. Prints the public key.
-    Keygen {
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,7 +240,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AcceptKey { threema_id } => accept_key(&cli.config, &threema_id).await,
         Command::Gdpr(GdprCommand::Hold(command)) => hold(&cli.config, command).await,
         Command::Gdpr(GdprCommand::Requests { command }) => requests(&cli.config, command).await,
-        Command::Audit(command) => audit(&cli.config, command).await,
+        Command::Audit(command) => audit::run(&cli.config, command).await,
         Command::Privacy(PrivacyCommand::Report) => {
             let config = Config::load(&cli.config)?;
             print!("{}", crate::bridge::lifecycle::processing::report(&config));
@@ -444,104 +418,6 @@ async fn retention(config_path: &std::path::Path, dry_run: bool) -> anyhow::Resu
     }
     if config.retention.history.is_none() {
         println!("portal history is kept: retention.history_days is not set");
-    }
-    Ok(())
-}
-
-async fn audit(config_path: &std::path::Path, command: AuditCommand) -> anyhow::Result<()> {
-    match command {
-        AuditCommand::Keygen { output } => audit_keygen(config_path, output),
-        AuditCommand::Verify => audit_verify(config_path).await,
-        AuditCommand::Checkpoint => audit_checkpoint(config_path).await,
-        AuditCommand::Show {
-            subject,
-            since,
-            limit,
-        } => audit_show(config_path, subject, since, limit).await,
-    }
-}
-
-fn audit_keygen(config_path: &std::path::Path, output: Option<PathBuf>) -> anyhow::Result<()> {
-    let config = Config::load(config_path)?;
-    let path = output
-        .or(config.audit.signing_key_file)
-        .context("set audit.signing_key_file in the config or name the file with -o")?;
-    let key = crate::audit::SigningKey::generate();
-    key.write_new(&path)?;
-    println!(
-        "wrote {} (mode 600); public key {}",
-        path.display(),
-        key.public_hex()
-    );
-    Ok(())
-}
-
-async fn audit_checkpoint(config_path: &std::path::Path) -> anyhow::Result<()> {
-    let (config, store) = store_only(config_path).await?;
-    let checkpoints = crate::bridge::audit::Checkpoints::new(&config, store.clone(), None)?
-        .ok_or(crate::bridge::audit::AuditError::NoKey)?;
-    let taken = checkpoints.take().await;
-    store.close().await;
-    match taken? {
-        Some(c) => println!("checkpoint at entry {} head {}", c.seq, c.head),
-        None => println!("the newest checkpoint has the head already"),
-    }
-    Ok(())
-}
-
-/// Exit 2 when something does not match (1 when the check itself could not run).
-async fn audit_verify(config_path: &std::path::Path) -> anyhow::Result<()> {
-    let (config, store) = store_only(config_path).await?;
-    let result = crate::bridge::audit::verify(&store, &config).await;
-    store.close().await;
-    match result? {
-        Ok(verified) => {
-            let last = verified
-                .last_checkpoint
-                .map(|c| crate::bridge::status::time(c.at))
-                .unwrap_or_else(|| "none".to_owned());
-            println!(
-                "OK {} entries, head {}, last checkpoint {last}",
-                verified.entries, verified.head
-            );
-            if verified.first_seq > 1 {
-                println!(
-                    "the chain starts at entry {} (retention pruned the ones before)",
-                    verified.first_seq
-                );
-            }
-            Ok(())
-        }
-        Err(failure) => {
-            println!("FAILED: {failure}");
-            std::process::exit(2);
-        }
-    }
-}
-
-async fn audit_show(
-    config_path: &std::path::Path,
-    subject: Option<String>,
-    since: Option<String>,
-    limit: i64,
-) -> anyhow::Result<()> {
-    let since = match since {
-        Some(day) => parse_day(&day)?.midnight().assume_utc().unix_timestamp() * 1000,
-        None => 0,
-    };
-    let (_, store) = store_only(config_path).await?;
-    let result = store.audit_show(subject.as_deref(), since, limit).await;
-    store.close().await;
-    for entry in result?.into_iter().rev() {
-        println!(
-            "{} #{} {} {} {} {}",
-            crate::bridge::status::time(entry.at),
-            entry.seq,
-            entry.actor,
-            entry.action,
-            entry.subject,
-            entry.details
-        );
     }
     Ok(())
 }

@@ -7,19 +7,15 @@ use std::{
     sync::Arc,
 };
 
-use ruma::{
-    OwnedRoomId, OwnedUserId,
-    api::client::room::{Visibility, create_room},
-};
+use ruma::{OwnedRoomId, OwnedUserId};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::{BridgeError, notice::Notices};
+use super::{BridgeError, bot_room::BotRoom, notice::Notices};
 use crate::{
     audit::{AuditKey, Break, Checkpoint, CheckpointError, Hash, SigningKey},
     config::Config,
-    ids::room_alias,
     matrix::MatrixClient,
     store::{AuditRecord, Broadcast, OutboxItem, Store, StoreError},
 };
@@ -201,30 +197,15 @@ impl Checkpoints {
 impl AuditRoom {
     /// The room, created once (found again through its alias) with the admins invited.
     async fn ensure(&self, store: &Store) -> Result<OwnedRoomId, BridgeError> {
-        if let Some(room) = store.state_get(AUDIT_ROOM).await? {
-            return OwnedRoomId::try_from(room)
-                .map_err(|e| BridgeError::BadEvent(format!("stored audit room: {e}")));
-        }
-        let alias = room_alias("audit", &self.domain);
-        let mut request = create_room::v3::Request::new();
-        request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
-        request.visibility = Visibility::Private;
-        request.room_alias_name = Some(alias.alias().to_owned());
-        request.name = Some("Threema bridge: audit checkpoints".into());
-        request.topic = Some(
-            "Signed heads of the bridge's audit trail, for `audit verify` against a database \
-             that may have been rewritten. Admins only."
-                .into(),
-        );
-        request.invite = self.admins.clone();
-        let (room_id, created) = self.matrix.create_closed_room(request, &alias).await?;
-        if !created {
-            for admin in &self.admins {
-                self.matrix.ensure_invited(&room_id, admin).await?;
-            }
-        }
-        let stored = store.state_set_once(AUDIT_ROOM, room_id.as_str()).await?;
-        OwnedRoomId::try_from(stored).map_err(|e| BridgeError::BadEvent(e.to_string()))
+        let room = BotRoom {
+            state_key: AUDIT_ROOM,
+            alias: "audit",
+            name: "Threema bridge: audit checkpoints",
+            topic: "Signed heads of the bridge's audit trail, for `audit verify` against a \
+                    database that may have been rewritten. Admins only.",
+            invite: self.admins.clone(),
+        };
+        room.ensure(store, &self.matrix, &self.domain).await
     }
 }
 

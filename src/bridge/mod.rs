@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod bot_room;
 pub mod broadcast;
 pub mod credits;
 pub mod directory;

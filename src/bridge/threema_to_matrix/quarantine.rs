@@ -2,16 +2,12 @@
 //! quarantine room, where dispatchers can `start` a portal for the sender, or rejected with a
 //! log line. Never dropped silently: the inbox row keeps the outcome either way.
 
-use ruma::{
-    OwnedRoomId,
-    api::client::room::{Visibility, create_room},
-};
+use ruma::OwnedRoomId;
 
 use super::ThreemaToMatrix;
-use crate::bridge::{BridgeError, Incoming, queue::Outcome};
+use crate::bridge::{BridgeError, Incoming, bot_room::BotRoom, queue::Outcome};
 use crate::{
     config::{Level, UnknownSenders},
-    ids::room_alias,
     threema::{ThreemaId, codec::Message},
 };
 
@@ -80,41 +76,19 @@ impl ThreemaToMatrix {
 
     /// The shared room for unknown senders: created once, found again through its alias.
     async fn ensure_quarantine_room(&self) -> Result<OwnedRoomId, BridgeError> {
-        if let Some(room) = self.store.state_get(QUARANTINE_ROOM).await? {
-            return OwnedRoomId::try_from(room)
-                .map_err(|e| BridgeError::BadEvent(format!("stored quarantine room: {e}")));
-        }
-        let alias = room_alias("quarantine", &self.domain);
-        let mut request = create_room::v3::Request::new();
-        request.preset = Some(create_room::v3::RoomPreset::PrivateChat);
-        request.visibility = Visibility::Private;
-        request.room_alias_name = Some(alias.alias().to_owned());
-        request.name = Some("Threema: unknown senders".into());
-        request.topic = Some(
-            "Messages from Threema IDs that are not known drivers. \
-             Answer `start <ID>` to open a chat with one."
-                .into(),
-        );
-        // `bridge.dispatchers` who may use the bridge (with a directory, it decides).
-        let desk: Vec<_> = (self.desk.iter())
-            .filter(|user| self.access.level(user) >= Level::Dispatcher)
-            .cloned()
-            .collect();
-        request.invite = desk.clone();
-        let (room_id, created) = self.matrix.create_closed_room(request, &alias).await?;
-        if !created {
-            // Created before (by an earlier attempt, or an earlier database): today's desk is
-            // invited again.
-            for dispatcher in &desk {
-                self.matrix.ensure_invited(&room_id, dispatcher).await?;
-            }
-        }
-        let stored = self
-            .store
-            .state_set_once(QUARANTINE_ROOM, room_id.as_str())
-            .await?;
-        tracing::info!(room_id = %stored, "quarantine room for unknown senders");
-        OwnedRoomId::try_from(stored).map_err(|e| BridgeError::BadEvent(e.to_string()))
+        let room = BotRoom {
+            state_key: QUARANTINE_ROOM,
+            alias: "quarantine",
+            name: "Threema: unknown senders",
+            topic: "Messages from Threema IDs that are not known drivers. \
+                    Answer `start <ID>` to open a chat with one.",
+            // `bridge.dispatchers` who may use the bridge (with a directory, it decides).
+            invite: (self.desk.iter())
+                .filter(|user| self.access.level(user) >= Level::Dispatcher)
+                .cloned()
+                .collect(),
+        };
+        room.ensure(&self.store, &self.matrix, &self.domain).await
     }
 }
 

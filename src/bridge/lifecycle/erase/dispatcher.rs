@@ -137,18 +137,11 @@ impl Eraser<'_> {
         report
             .homeserver
             .insert("rooms left".into(), steps["rooms left"].clone());
-        self.store.erasure_finish(tombstone, &hash).await?;
-        self.store
-            .audit(
-                actor,
-                "gdpr.erased",
-                &format!("erasure {tombstone}"),
-                &format!(
-                    "a dispatcher: {} bridge row(s); what they wrote to drivers kept as {}",
-                    steps["bridge rows"], target.pseudonym
-                ),
-            )
-            .await?;
+        let what = format!(
+            "a dispatcher: {} bridge row(s); what they wrote to drivers kept as {}",
+            steps["bridge rows"], target.pseudonym
+        );
+        self.finish(tombstone, &hash, actor, &what).await?;
         Ok(Erased::Done { tombstone, report })
     }
 }

@@ -150,20 +150,12 @@ impl Eraser<'_> {
         let hash = self.hasher.hash(&driver);
         let tombstone = self.store.erasure_start(&hash, actor).await?;
         let report = self.run(tombstone, &target, room).await?;
-        self.store.erasure_finish(tombstone, &hash).await?;
-        // The audit names the tombstone, never the person.
-        self.store
-            .audit(
-                actor,
-                "gdpr.erased",
-                &format!("erasure {tombstone}"),
-                &format!(
-                    "a driver: {} homeserver step(s), {} bridge row(s)",
-                    report.homeserver.len(),
-                    report.rows.values().sum::<u64>()
-                ),
-            )
-            .await?;
+        let what = format!(
+            "a driver: {} homeserver step(s), {} bridge row(s)",
+            report.homeserver.len(),
+            report.rows.values().sum::<u64>()
+        );
+        self.finish(tombstone, &hash, actor, &what).await?;
         Ok(Erased::Done { tombstone, report })
     }
 
@@ -396,6 +388,22 @@ impl Eraser<'_> {
     }
 
     /// Records `step` as done, here and on the tombstone.
+    /// Closes the tombstone and audits the erasure: the entry names the tombstone, never the
+    /// person, and says `what` went by counts.
+    async fn finish(
+        &self,
+        tombstone: i64,
+        hash: &str,
+        actor: &str,
+        what: &str,
+    ) -> Result<(), LifecycleError> {
+        self.store.erasure_finish(tombstone, hash).await?;
+        (self.store)
+            .audit(actor, "gdpr.erased", &format!("erasure {tombstone}"), what)
+            .await?;
+        Ok(())
+    }
+
     async fn done(
         &self,
         tombstone: i64,

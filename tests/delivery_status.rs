@@ -60,6 +60,20 @@ impl Portal {
         (event, inbox[before].message_id.clone())
     }
 
+    /// What the bridge made of the phone's message `message_id`, once it handled it.
+    async fn handled(&self, h: &Harness, message_id: &str) -> Outcome {
+        let store = &h.bridge.store;
+        let outcome = wait_for("the phone's message handled", WAIT, || async {
+            store
+                .threema_inbox_outcome(&self.driver, message_id)
+                .await
+                .unwrap()
+                .flatten()
+        })
+        .await;
+        recorded(outcome)
+    }
+
     /// The phone's receipt for `ids`; returns the receipt's own message id.
     async fn receipt(&self, sim: &Simulator, status: u8, ids: &[&str]) -> String {
         let message_ids = ids.iter().map(|id| id.to_string()).collect();
@@ -462,16 +476,7 @@ async fn in_aggregate_mode_reads_are_counted_but_not_shown_per_message() {
         )
         .await
         .unwrap();
-    let store = &h.bridge.store;
-    let outcome = wait_for("the read receipt handled", WAIT, || async {
-        store
-            .threema_inbox_outcome(&p.driver, &read)
-            .await
-            .unwrap()
-            .flatten()
-    })
-    .await;
-    let outcome = recorded(outcome);
+    let outcome = p.handled(&h, &read).await;
     assert!(
         matches!(&outcome, Outcome::Bridged(what) if what.contains("2 message(s) updated")),
         "{outcome}"
@@ -691,20 +696,8 @@ async fn without_the_receipt_detail_right_a_dispatcher_sees_counts_only() {
     p.receipt(&sim, RECEIVED, &[&one_id]).await;
     p.wait_reactions(&one, &["✓"]).await;
     let read = p.receipt(&sim, READ, &[&one_id]).await;
-    let store = &h.bridge.store;
-    let outcome = wait_for("the read receipt handled", WAIT, || async {
-        store
-            .threema_inbox_outcome(&p.driver, &read)
-            .await
-            .unwrap()
-            .flatten()
-    })
-    .await;
-    assert!(
-        recorded(outcome)
-            .to_string()
-            .contains("1 message(s) updated")
-    );
+    let outcome = p.handled(&h, &read).await;
+    assert!(outcome.to_string().contains("1 message(s) updated"));
     // A later message's ✓ shows the portal is synced past the read receipt.
     let (two, two_id) = p.send(&sim, "Zwei").await;
     p.receipt(&sim, RECEIVED, &[&two_id]).await;

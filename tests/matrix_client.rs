@@ -109,3 +109,31 @@ async fn an_unreachable_homeserver_is_a_transient_transport_error() {
     assert!(err.is_transient());
     assert!(!err.to_string().contains("as-token"));
 }
+
+/// A directory sync reports the requests it sent; a request another task sends meanwhile (the
+/// bridge answering a dispatcher) is not one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counted_requests_are_the_counting_tasks_own() {
+    let (addr, calls) = scripted(vec![whoami_ok()]).await;
+    let matrix = client(addr);
+    let (gate_tx, gate_rx) = tokio::sync::oneshot::channel::<()>();
+    let (sent_tx, sent_rx) = tokio::sync::oneshot::channel::<()>();
+    let other = matrix.clone();
+    let elsewhere = tokio::spawn(async move {
+        gate_rx.await.unwrap();
+        for _ in 0..3 {
+            other.whoami(None).await.unwrap();
+        }
+        sent_tx.send(()).unwrap();
+    });
+    let ((), counted) = threema_bridge::matrix::counting_requests(async {
+        matrix.whoami(None).await.unwrap();
+        gate_tx.send(()).unwrap();
+        sent_rx.await.unwrap();
+        matrix.whoami(None).await.unwrap();
+    })
+    .await;
+    elsewhere.await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    assert_eq!(counted, 2);
+}

@@ -32,8 +32,7 @@ impl MatrixClient {
             if let Some(body) = &body {
                 request = request.json(body);
             }
-            self.requests
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            super::count_request();
             let response = request.send().await.map_err(MatrixError::transport)?;
             let (_, body) = answer(response).await?;
             if body.is_empty() {

@@ -292,8 +292,7 @@ impl MatrixClient {
             query.append_pair("user_id", as_user.as_str());
         }
         self.retrying(|| async {
-            self.requests
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            super::count_request();
             let response = (self.http.post(url.clone()))
                 .bearer_auth(secrecy::ExposeSecret::expose_secret(&self.as_token))
                 .header(http::header::CONTENT_TYPE, content_type)

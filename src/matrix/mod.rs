@@ -59,6 +59,25 @@ impl Default for RetryPolicy {
     }
 }
 
+tokio::task_local! {
+    static REQUESTS: std::cell::Cell<u64>;
+}
+
+/// Runs `work` and counts the homeserver requests it sends, on its own task only: a directory
+/// sync reports what it cost, not what the bridge sent meanwhile for someone else.
+pub async fn counting_requests<T>(work: impl std::future::Future<Output = T>) -> (T, u64) {
+    REQUESTS
+        .scope(std::cell::Cell::new(0), async {
+            let out = work.await;
+            (out, REQUESTS.with(std::cell::Cell::get))
+        })
+        .await
+}
+
+fn count_request() {
+    let _ = REQUESTS.try_with(|n| n.set(n.get() + 1));
+}
+
 #[derive(Clone)]
 pub struct MatrixClient {
     http: reqwest::Client,
@@ -66,8 +85,6 @@ pub struct MatrixClient {
     as_token: SecretString,
     versions: SupportedVersions,
     retry: RetryPolicy,
-    /// Requests sent so far (shared by clones): the directory sync reports what it cost.
-    requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for MatrixClient {
@@ -106,7 +123,6 @@ impl MatrixClient {
             as_token,
             versions: default_versions(),
             retry: RetryPolicy::default(),
-            requests: Default::default(),
         }
     }
 
@@ -122,11 +138,6 @@ impl MatrixClient {
             attempts: 1,
             ..Default::default()
         })
-    }
-
-    /// How many requests this client (and its clones) sent to the homeserver.
-    pub fn requests_sent(&self) -> u64 {
-        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Uses the versions the homeserver advertises to pick endpoint paths.
@@ -231,8 +242,7 @@ impl MatrixClient {
             .map_err(|e| MatrixError::Request(e.to_string()))?;
         let request = reqwest::Request::try_from(http_request)
             .map_err(|e| MatrixError::Request(e.without_url().to_string()))?;
-        self.requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        count_request();
         let response = self
             .http
             .execute(request)

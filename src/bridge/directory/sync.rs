@@ -13,6 +13,7 @@ use crate::{
         plan::{self, Current, Membership, RoomState, SpaceKey},
         snapshot::{self, Change, Refused},
     },
+    matrix::counting_requests,
     store::{RoomStateKind, StoredEmployee},
     threema::ThreemaId,
 };
@@ -22,7 +23,13 @@ impl Directory {
     /// sync at a time; SCIM changes and timers queue behind a running one.
     pub async fn sync(&self, options: SyncOptions) -> Result<SyncReport, BridgeError> {
         let _one_at_a_time = self.lock.lock().await;
-        let calls_before = self.matrix.requests_sent();
+        let (report, calls) = counting_requests(self.sync_sources(options)).await;
+        let mut report = report?;
+        report.homeserver_calls = calls;
+        Ok(report)
+    }
+
+    async fn sync_sources(&self, options: SyncOptions) -> Result<SyncReport, BridgeError> {
         let mut report = SyncReport {
             dry_run: options.dry_run,
             ..Default::default()
@@ -76,18 +83,20 @@ impl Directory {
         }
         self.reconcile_with(&stored, options.dry_run, &mut report)
             .await?;
-        report.homeserver_calls = self.matrix.requests_sent() - calls_before;
         Ok(report)
     }
 
     /// Brings the rooms in line with the stored directory (after a SCIM change, on a timer).
     pub async fn reconcile(&self) -> Result<SyncReport, BridgeError> {
         let _one_at_a_time = self.lock.lock().await;
-        let calls_before = self.matrix.requests_sent();
         let mut report = SyncReport::default();
-        let stored = self.store.employees().await?;
-        self.reconcile_with(&stored, false, &mut report).await?;
-        report.homeserver_calls = self.matrix.requests_sent() - calls_before;
+        let (done, calls) = counting_requests(async {
+            let stored = self.store.employees().await?;
+            self.reconcile_with(&stored, false, &mut report).await
+        })
+        .await;
+        done?;
+        report.homeserver_calls = calls;
         Ok(report)
     }
 

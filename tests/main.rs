@@ -14,6 +14,7 @@ mod cli;
 mod conversations;
 mod delivery_status;
 mod directory;
+mod encryption;
 mod faults;
 mod gdpr_export;
 mod key_changes;

@@ -77,6 +77,27 @@ impl Notices {
         Ok(())
     }
 
+    /// Tells an encrypted room, once, that the bridge (`bridge.encryption: off`) cannot read
+    /// it and what that means here (`consequence`, a sentence), instead of staying silent.
+    /// Said as the bot in plain text, which every member's client shows.
+    pub async fn encrypted_room(
+        &self,
+        room_id: &RoomId,
+        consequence: &str,
+    ) -> Result<(), BridgeError> {
+        let key = format!("encrypted-notice:{room_id}");
+        if self.store.state_get(&key).await?.is_some() {
+            return Ok(());
+        }
+        let text = format!(
+            "This room is encrypted and the bridge is set up without encryption: {consequence}"
+        );
+        // The same transaction id if a crash comes between posting and recording.
+        self.notice(room_id, None, &text, &key).await?;
+        self.store.state_set_once(&key, "1").await?;
+        Ok(())
+    }
+
     /// Posts an `m.notice` as the bot, as a reply to `in_reply_to` if given. `txn` names the
     /// notice, so that posting it again after a retry does not show it twice.
     pub async fn notice(

@@ -217,6 +217,7 @@ pub struct RawBridge {
     pub unknown_senders: Option<String>,
     pub drivers: Option<Vec<RawDriver>>,
     pub read_receipts: Option<String>,
+    pub encryption: Option<String>,
     pub send_give_up_seconds: Option<u64>,
     pub received_marker: Option<String>,
     pub read_marker: Option<String>,

@@ -123,6 +123,14 @@ impl MatrixClient {
         }
     }
 
+    /// Whether the room is encrypted (has `m.room.encryption`), as the bot sees it.
+    pub async fn is_encrypted(&self, room_id: &RoomId) -> Result<bool, MatrixError> {
+        Ok(self
+            .state(room_id, "m.room.encryption", "")
+            .await?
+            .is_some())
+    }
+
     /// The bot removes `user_id` from the room. Someone no longer in it counts as removed.
     pub async fn kick(
         &self,

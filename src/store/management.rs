@@ -22,6 +22,15 @@ impl Store {
         Ok(())
     }
 
+    /// The room is no management room any more (the bot left it).
+    pub async fn management_room_delete(&self, room_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM management_room WHERE room_id = $1")
+            .bind(room_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// The user a management room belongs to.
     pub async fn management_room_owner(&self, room_id: &str) -> Result<Option<String>, StoreError> {
         Ok(

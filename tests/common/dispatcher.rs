@@ -16,7 +16,7 @@ use matrix_sdk::{
         api::client::{
             profile::get_profile::v3::Request as GetProfile,
             receipt::create_receipt::v3::ReceiptType as SendReceiptType,
-            room::create_room::v3::Request as CreateRoom,
+            room::create_room::v3::{Request as CreateRoom, RoomPreset},
             state::{
                 get_state_event_for_key::v3::Request as GetState,
                 get_state_events::v3::Request as GetAllState,
@@ -27,6 +27,7 @@ use matrix_sdk::{
             receipt::{ReceiptThread, ReceiptType},
             room::MediaSource,
         },
+        serde::Raw,
     },
 };
 use serde_json::{Value, json};
@@ -217,6 +218,34 @@ impl Dispatcher {
         request.is_direct = invite.len() == 1;
         let room = self.client.create_room(request).await.expect("create room");
         room.room_id().to_string()
+    }
+
+    /// A DM with `user` as Element X creates one: encrypted from the start.
+    pub async fn create_encrypted_dm(&self, user: &str) -> String {
+        let mut request = CreateRoom::new();
+        request.invite = vec![UserId::parse(user).expect("user id")];
+        request.is_direct = true;
+        request.preset = Some(RoomPreset::TrustedPrivateChat);
+        request.initial_state = vec![
+            Raw::new(&json!({
+                "type": "m.room.encryption",
+                "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+            }))
+            .expect("JSON values serialise")
+            .cast_unchecked(),
+        ];
+        let room = self.client.create_room(request).await.expect("create room");
+        room.room_id().to_string()
+    }
+
+    /// Sets a state event as this user.
+    pub async fn set_state(&self, room_id: &str, event_type: &str, content: Value) {
+        self.room(room_id)
+            .await
+            .send_state_event_raw(event_type, "", content)
+            .await
+            .unwrap_or_else(|e| panic!("set {event_type}: {e}"));
     }
 
     /// Sends a plain `m.text`; returns the event id.

@@ -2,6 +2,7 @@
 //! the bridge's state. Bot chatter lives here, never in portal rooms.
 
 mod command;
+mod unencrypted;
 
 use std::sync::Arc;
 
@@ -129,6 +130,15 @@ impl Management {
         self.store
             .management_room_insert(room_id.as_str(), inviter.as_str())
             .await?;
+        // Element X makes every DM encrypted: the bot could not read a word there.
+        if self.matrix.is_encrypted(room_id).await? {
+            return self.move_to_unencrypted(room_id, inviter).await;
+        }
+        self.welcome(room_id).await?;
+        Ok(Outcome::bridged(format!("management room of {inviter}")))
+    }
+
+    async fn welcome(&self, room_id: &RoomId) -> Result<(), BridgeError> {
         self.notices
             .notice(
                 room_id,
@@ -136,8 +146,7 @@ impl Management {
                 &format!("Hello! I bridge the dispatch desk to Threema.\n{HELP}"),
                 &format!("welcome-{room_id}"),
             )
-            .await?;
-        Ok(Outcome::bridged(format!("management room of {inviter}")))
+            .await
     }
 
     /// A message in a management room (or the quarantine room): a command.

@@ -182,6 +182,10 @@ impl MatrixToThreema {
             "m.room.message" => self.handle_message(&event).await,
             "m.room.redaction" => self.handle_redaction(&event).await,
             "m.reaction" => self.handle_reaction(&event).await,
+            "m.room.encrypted" => self.handle_encrypted(&event).await,
+            "m.room.encryption" if event.state_key.as_deref() == Some("") => {
+                self.handle_encrypted(&event).await
+            }
             other => Ok(Outcome::skipped(format!("ignored {other}"))),
         }
     }
@@ -380,6 +384,38 @@ impl MatrixToThreema {
                 &event.sender,
             )
             .await
+    }
+
+    /// An encrypted event, or encryption turned on, in a room the bridge runs: the bridge has
+    /// no keys (`bridge.encryption: off`) and says so once rather than staying silent. A
+    /// management room moves to an unencrypted one.
+    async fn handle_encrypted(&self, event: &EventHead) -> Result<Outcome, BridgeError> {
+        let room = event.room_id.as_str();
+        if let Some(owner) = self.store.management_room_owner(room).await? {
+            let owner = OwnedUserId::try_from(owner)
+                .map_err(|e| BridgeError::BadEvent(format!("stored management room owner: {e}")))?;
+            return self
+                .management
+                .move_to_unencrypted(&event.room_id, &owner)
+                .await;
+        }
+        let consequence = if self.store.portal_by_room_id(room).await?.is_some() {
+            "what is written here does not reach the driver. Ask your administrator."
+        } else if self.store.broadcast_room(room).await?.is_some() {
+            "broadcasts written here are not sent. Open a new broadcast room from your \
+             management room."
+        } else if self.is_command_room(&event.room_id).await? {
+            "commands written here are not read."
+        } else {
+            return Ok(Outcome::skipped("encrypted room the bridge does not run"));
+        };
+        self.notices
+            .encrypted_room(&event.room_id, consequence)
+            .await?;
+        Ok(Outcome::failed(format!(
+            "{} in an encrypted room: no keys to decrypt (bridge.encryption: off)",
+            event.event_type
+        )))
     }
 
     async fn is_command_room(&self, room_id: &RoomId) -> Result<bool, BridgeError> {

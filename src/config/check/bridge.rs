@@ -49,6 +49,7 @@ pub(super) fn check(
     unknown_senders: Option<UnknownSenders>,
 ) -> Option<BridgeConfig> {
     let read_receipts = read_receipts(c, &raw.read_receipts);
+    let encryption = encryption(c, &raw.encryption);
     let relay_template = template(
         c,
         "bridge.relay_template",
@@ -62,6 +63,7 @@ pub(super) fn check(
         "* {displayname} {body}",
     );
     let drivers = drivers(c, raw);
+    encryption?;
     Some(BridgeConfig {
         inbox_workers: raw.inbox_workers.unwrap_or(16),
         dispatchers: dispatchers?,
@@ -92,6 +94,23 @@ fn read_receipts(c: &mut Checker, value: &Option<String>) -> Option<ReadReceipts
     }
 }
 
+/// `bridge.encryption`: `off` is what this version does (an encrypted room is told so, see
+/// `bridge::encrypted`); the modes that read and write encrypted rooms need end-to-bridge
+/// encryption, which is refused by name rather than ignored.
+fn encryption(c: &mut Checker, value: &Option<String>) -> Option<()> {
+    match value.as_deref() {
+        None | Some("off") => Some(()),
+        Some(mode @ ("allow" | "default" | "require")) => c.fail(
+            "bridge.encryption",
+            format!("{mode:?} needs end-to-bridge encryption, which this version does not have yet; use \"off\""),
+        ),
+        Some(other) => c.fail(
+            "bridge.encryption",
+            format!("{other:?} is none of \"off\", \"allow\", \"default\", \"require\""),
+        ),
+    }
+}
+
 /// A relay template: must show the message (`{body}`).
 fn template(c: &mut Checker, key: &str, value: &Option<String>, default: &str) -> Option<String> {
     let template = value.clone().unwrap_or_else(|| default.to_owned());
@@ -113,4 +132,36 @@ fn drivers(c: &mut Checker, raw: &RawBridge) -> Option<Vec<KnownDriver>> {
             None => c.fail("bridge.drivers", format!("{:?} is not a Threema ID", d.id)),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    #[test]
+    fn encryption_off_is_taken_and_the_modes_not_built_yet_are_refused_by_name() {
+        let check = |word: Option<&str>| {
+            let mut c = Checker {
+                base_dir: PathBuf::new(),
+                problems: Vec::new(),
+                warnings: Vec::new(),
+            };
+            let taken = encryption(&mut c, &word.map(str::to_owned));
+            let reasons: Vec<String> = c.problems.into_iter().map(|p| p.reason).collect();
+            (taken, reasons)
+        };
+        assert_eq!(check(None), (Some(()), vec![]));
+        assert_eq!(check(Some("off")), (Some(()), vec![]));
+        let (taken, reasons) = check(Some("require"));
+        assert_eq!(taken, None);
+        assert!(
+            reasons[0].contains("end-to-bridge encryption"),
+            "{reasons:?}"
+        );
+        let (taken, reasons) = check(Some("on"));
+        assert_eq!(taken, None);
+        assert!(reasons[0].contains("none of"), "{reasons:?}");
+    }
 }

@@ -1,0 +1,158 @@
+//! Encrypted rooms with the bridge set up without encryption (`bridge.encryption: off`, the
+//! default): what a dispatcher sees instead of silence, against the real Synapse.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::{
+    bridge::Harness,
+    dispatcher::Dispatcher,
+    synapse::{DOMAIN, unique_localpart, wait_for},
+    threema::add_phone,
+};
+use serde_json::{Value, json};
+use threema_gateway_sim::{Behaviour, Decoded, UserMessage};
+
+const WAIT: Duration = Duration::from_secs(60);
+const BOT: &str = "@threemabot:dispatch.test";
+const ENCRYPTED: &str = "This room is encrypted and the bridge is set up without encryption";
+
+fn body(message: &Value) -> &str {
+    message["content"]["body"].as_str().unwrap_or_default()
+}
+
+/// The bot's notices in a room that say it is encrypted.
+async fn encryption_notices(desk: &Dispatcher, room: &str) -> Vec<Value> {
+    let mut messages = desk.messages(room).await;
+    messages.retain(|m| m["sender"] == BOT && body(m).starts_with(ENCRYPTED));
+    messages
+}
+
+/// Waits until the bot has left `room`.
+async fn bot_left(desk: &Dispatcher, room: &str) {
+    desk.wait_until("the bot leaving", WAIT, || async {
+        (desk.state(room, "m.room.member", BOT).await["membership"] == "leave").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_encrypted_dm_with_the_bot_gets_an_unencrypted_management_room_instead() {
+    let lp = unique_localpart("erin");
+    let user = format!("@{lp}:{DOMAIN}");
+    let h = Harness::start(common::db::TestDb::sqlite(), |c| {
+        c.dispatchers = vec![user.clone()]
+    })
+    .await;
+    let desk = Dispatcher::login(h.synapse, &lp, "Erin Dispo").await;
+
+    // Element X's DM: encrypted from the start. The bot says why it cannot stay, in plain text
+    // every client shows, invites to an unencrypted room and leaves.
+    let encrypted = desk.create_encrypted_dm(BOT).await;
+    let notice = desk
+        .wait_message(&encrypted, "the bot's notice", |m| m["sender"] == BOT)
+        .await;
+    assert!(body(&notice).starts_with(ENCRYPTED), "{notice}");
+    assert!(body(&notice).contains("“Threema bridge”"), "{notice}");
+    let room = desk.wait_invite(WAIT).await;
+    assert_ne!(room, encrypted);
+    desk.join(&room).await;
+    let welcome = desk
+        .wait_message(&room, "the bot's welcome", |m| m["sender"] == BOT)
+        .await;
+    assert!(body(&welcome).starts_with("Hello!"), "{welcome}");
+    let state = desk.all_state(&room).await;
+    assert!(state.iter().all(|e| e["type"] != "m.room.encryption"));
+    assert!(
+        state
+            .iter()
+            .any(|e| e["type"] == "m.room.name" && e["content"]["name"] == "Threema bridge")
+    );
+    assert!(desk.ask(&room, "help").await.contains("Commands"));
+    bot_left(&desk, &encrypted).await;
+    let management = |rooms: Vec<(String, String)>| -> Vec<String> {
+        rooms
+            .into_iter()
+            .filter(|(_, owner)| *owner == user)
+            .map(|(room, _)| room)
+            .collect()
+    };
+    assert_eq!(
+        management(h.bridge.store.management_rooms().await.unwrap()),
+        std::slice::from_ref(&room)
+    );
+
+    // A management room she turns encryption on in later goes the same way, to the same room.
+    let plain = desk.management_room().await;
+    assert!(desk.ask(&plain, "help").await.contains("Commands"));
+    desk.set_state(
+        &plain,
+        "m.room.encryption",
+        json!({"algorithm": "m.megolm.v1.aes-sha2"}),
+    )
+    .await;
+    desk.wait_message(&plain, "the bot's notice", |m| {
+        m["sender"] == BOT && body(m).starts_with(ENCRYPTED)
+    })
+    .await;
+    bot_left(&desk, &plain).await;
+    let store = &h.bridge.store;
+    wait_for("the encrypted room no management room", WAIT, || async {
+        (management(store.management_rooms().await.unwrap()) == [room.clone()]).then_some(())
+    })
+    .await;
+    assert_eq!(
+        desk.state(&room, "m.room.member", &user).await["membership"],
+        "join"
+    );
+}
+
+#[tokio::test]
+async fn an_encrypted_portal_says_once_that_the_driver_does_not_get_what_is_written() {
+    let lp = unique_localpart("finn");
+    let (h, sim) =
+        Harness::with_simulator(|c| c.dispatchers = vec![format!("@{lp}:{DOMAIN}")]).await;
+    let desk = Dispatcher::login(h.synapse, &lp, "Finn Dispo").await;
+    let driver = add_phone(&sim, 'C', "Ella Express", Behaviour::silent());
+    sim.send_from_user(&driver, UserMessage::text("Bin da"))
+        .await
+        .unwrap();
+    let portal = desk.wait_invite(WAIT).await;
+    desk.join(&portal).await;
+    desk.wait_messages(&portal, 1, WAIT).await;
+
+    // What an encrypting client sends: ciphertext the bridge has no key for. Twice.
+    let ciphertext = json!({
+        "algorithm": "m.megolm.v1.aes-sha2",
+        "ciphertext": "AwgAEnAC0o2X...",
+        "device_id": "ELEMENTX",
+        "sender_key": "c2VuZGVyIGtleQ",
+        "session_id": "c2Vzc2lvbg",
+    });
+    desk.send_event(&portal, "m.room.encrypted", ciphertext.clone())
+        .await;
+    desk.send_event(&portal, "m.room.encrypted", ciphertext)
+        .await;
+    // A plain message after them still goes out; handled in order, so both came before it.
+    desk.send_text(&portal, "Danke").await;
+    let inbox = sim.wait_inbox(&driver, 1, WAIT).await;
+    assert!(
+        matches!(&inbox[0].message, Decoded::Text(t) if t == "Finn Dispo: Danke"),
+        "{:?}",
+        inbox[0].message
+    );
+
+    let notices = encryption_notices(&desk, &portal).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        body(&notices[0]).contains("does not reach the driver"),
+        "{}",
+        notices[0]
+    );
+    assert_eq!(
+        sim.inbox(&driver).len(),
+        1,
+        "nothing of the ciphertext left"
+    );
+}

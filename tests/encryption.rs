@@ -71,17 +71,17 @@ async fn an_encrypted_dm_with_the_bot_gets_an_unencrypted_management_room_instea
     );
     assert!(desk.ask(&room, "help").await.contains("Commands"));
     bot_left(&desk, &encrypted).await;
-    let management = |rooms: Vec<(String, String)>| -> Vec<String> {
-        rooms
+    let store = &h.bridge.store;
+    let management_rooms = || async {
+        let rooms = store.management_rooms().await.unwrap();
+        let hers: Vec<String> = rooms
             .into_iter()
             .filter(|(_, owner)| *owner == user)
             .map(|(room, _)| room)
-            .collect()
+            .collect();
+        (hers == [room.clone()]).then_some(())
     };
-    assert_eq!(
-        management(h.bridge.store.management_rooms().await.unwrap()),
-        std::slice::from_ref(&room)
-    );
+    wait_for("only the unencrypted room as hers", WAIT, management_rooms).await;
 
     // A management room she turns encryption on in later goes the same way, to the same room.
     let plain = desk.management_room().await;
@@ -97,15 +97,19 @@ async fn an_encrypted_dm_with_the_bot_gets_an_unencrypted_management_room_instea
     })
     .await;
     bot_left(&desk, &plain).await;
-    let store = &h.bridge.store;
-    wait_for("the encrypted room no management room", WAIT, || async {
-        (management(store.management_rooms().await.unwrap()) == [room.clone()]).then_some(())
+    wait_for("only the unencrypted room as hers", WAIT, management_rooms).await;
+
+    // She left that room; her next encrypted DM brings her back to it.
+    desk.room(&room).await.leave().await.expect("leave");
+    let again = desk.create_encrypted_dm(BOT).await;
+    desk.wait_message(&again, "the bot's notice", |m| {
+        m["sender"] == BOT && body(m).starts_with(ENCRYPTED)
     })
     .await;
-    assert_eq!(
-        desk.state(&room, "m.room.member", &user).await["membership"],
-        "join"
-    );
+    desk.wait_invited_to(&room, WAIT).await;
+    desk.join(&room).await;
+    assert!(desk.ask(&room, "help").await.contains("Commands"));
+    bot_left(&desk, &again).await;
 }
 
 #[tokio::test]
@@ -122,7 +126,8 @@ async fn an_encrypted_portal_says_once_that_the_driver_does_not_get_what_is_writ
     desk.join(&portal).await;
     desk.wait_messages(&portal, 1, WAIT).await;
 
-    // What an encrypting client sends: ciphertext the bridge has no key for. Twice.
+    // Ciphertext in a room that is not encrypted says nothing about the room (anyone can send
+    // it): no notice.
     let ciphertext = json!({
         "algorithm": "m.megolm.v1.aes-sha2",
         "ciphertext": "AwgAEnAC0o2X...",
@@ -130,7 +135,27 @@ async fn an_encrypted_portal_says_once_that_the_driver_does_not_get_what_is_writ
         "sender_key": "c2VuZGVyIGtleQ",
         "session_id": "c2Vzc2lvbg",
     });
-    desk.send_event(&portal, "m.room.encrypted", ciphertext.clone())
+    let forged = desk
+        .send_event(&portal, "m.room.encrypted", ciphertext.clone())
+        .await;
+    let store = &h.bridge.store;
+    let outcome = wait_for("the forged event handled", WAIT, || async {
+        store.inbox_outcome(&forged).await.unwrap().flatten()
+    })
+    .await;
+    assert!(outcome.starts_with("failed"), "{outcome}");
+
+    // The homeserver encrypts the room (as with encryption by default); a client then sends
+    // what the bridge has no key for. Twice.
+    h.synapse
+        .appservice_state(
+            &portal,
+            "m.room.encryption",
+            json!({"algorithm": "m.megolm.v1.aes-sha2"}),
+        )
+        .await;
+    let first = desk
+        .send_event(&portal, "m.room.encrypted", ciphertext.clone())
         .await;
     desk.send_event(&portal, "m.room.encrypted", ciphertext)
         .await;
@@ -154,5 +179,12 @@ async fn an_encrypted_portal_says_once_that_the_driver_does_not_get_what_is_writ
         sim.inbox(&driver).len(),
         1,
         "nothing of the ciphertext left"
+    );
+    let outcome = store.inbox_outcome(&first).await.unwrap().flatten();
+    assert!(
+        outcome
+            .as_deref()
+            .is_some_and(|o| o.starts_with("failed") && o.contains("bridge.encryption: off")),
+        "{outcome:?}"
     );
 }

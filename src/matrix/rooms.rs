@@ -131,6 +131,16 @@ impl MatrixClient {
             .is_some())
     }
 
+    /// Whether `user_id` is joined to the room, as the bot sees it: a room the bot is not in
+    /// answers that it is not.
+    pub async fn is_joined(&self, room_id: &RoomId, user_id: &UserId) -> Result<bool, MatrixError> {
+        match self.state(room_id, "m.room.member", user_id.as_str()).await {
+            Ok(member) => Ok(member.is_some_and(|m| m["membership"] == "join")),
+            Err(e) if e.errcode() == Some("M_FORBIDDEN") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The bot removes `user_id` from the room. Someone no longer in it counts as removed.
     pub async fn kick(
         &self,

@@ -155,6 +155,15 @@ impl Dispatcher {
         .await
     }
 
+    /// Waits for an invite to `room_id`, one seen before too (a room left and invited to again).
+    pub async fn wait_invited_to(&self, room_id: &str, timeout: Duration) {
+        self.wait_until(&format!("an invite to {room_id}"), timeout, || async {
+            (self.client.invited_rooms().iter()).find(|r| r.room_id().as_str() == room_id)?;
+            Some(())
+        })
+        .await
+    }
+
     pub async fn join(&self, room_id: &str) {
         let room_id = RoomId::parse(room_id).expect("room id");
         self.client.join_room_by_id(&room_id).await.expect("join");

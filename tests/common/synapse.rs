@@ -280,6 +280,26 @@ impl Synapse {
         user_id
     }
 
+    /// Sets a state event as the bot (the appservice token), as test setup.
+    pub async fn appservice_state(&self, room_id: &str, event_type: &str, content: Value) {
+        let (as_token, _) = self.tokens();
+        let response = reqwest::Client::new()
+            .put(format!(
+                "{}/_matrix/client/v3/rooms/{room_id}/state/{event_type}/",
+                self.url
+            ))
+            .bearer_auth(as_token)
+            .json(&content)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "set {event_type}: {}",
+            response.text().await.unwrap()
+        );
+    }
+
     /// Joins `user_id` (the bot or a ghost) to a room with the appservice token, as test setup.
     pub async fn appservice_join(&self, room_id: &str, user_id: &str) {
         let (as_token, _) = self.tokens();

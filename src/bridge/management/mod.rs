@@ -40,6 +40,8 @@ pub struct Management {
     /// `erase` needs admin rights on the homeserver.
     synapse_admin: Option<crate::config::SynapseAdmin>,
     erased_ids: erase::IdHasher,
+    /// The aliases of the unencrypted management rooms the bot opens.
+    desk_aliases: erase::IdHasher,
     /// `export` reads the live config for its Art. 15 statement.
     config: Arc<Config>,
     access: Arc<Access>,
@@ -80,6 +82,7 @@ impl Management {
             directory_enabled: config.directory.enabled(),
             synapse_admin: config.synapse_admin.clone(),
             erased_ids: erase::IdHasher::new(config),
+            desk_aliases: erase::IdHasher::desk_aliases(config),
             config: config.clone(),
             access,
             ghosts,
@@ -108,6 +111,7 @@ impl Management {
         &self,
         room_id: &RoomId,
         inviter: &UserId,
+        invite: &EventId,
     ) -> Result<Outcome, BridgeError> {
         self.matrix.join(room_id, &self.bot).await?;
         if self.access.level(inviter) < Level::Dispatcher {
@@ -132,7 +136,7 @@ impl Management {
             .await?;
         // Element X makes every DM encrypted: the bot could not read a word there.
         if self.matrix.is_encrypted(room_id).await? {
-            return self.move_to_unencrypted(room_id, inviter).await;
+            return self.move_to_unencrypted(room_id, inviter, invite).await;
         }
         self.welcome(room_id).await?;
         Ok(Outcome::bridged(format!("management room of {inviter}")))

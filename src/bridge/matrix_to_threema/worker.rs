@@ -391,12 +391,20 @@ impl MatrixToThreema {
     /// management room moves to an unencrypted one.
     async fn handle_encrypted(&self, event: &EventHead) -> Result<Outcome, BridgeError> {
         let room = event.room_id.as_str();
+        // Anyone can send an `m.room.encrypted` event: only the room's state says it is
+        // encrypted for everyone.
+        if !self.matrix.is_encrypted(&event.room_id).await? {
+            return Ok(Outcome::failed(format!(
+                "{} in a room without encryption: not bridged",
+                event.event_type
+            )));
+        }
         if let Some(owner) = self.store.management_room_owner(room).await? {
             let owner = OwnedUserId::try_from(owner)
                 .map_err(|e| BridgeError::BadEvent(format!("stored management room owner: {e}")))?;
             return self
                 .management
-                .move_to_unencrypted(&event.room_id, &owner)
+                .move_to_unencrypted(&event.room_id, &owner, &event.event_id)
                 .await;
         }
         let consequence = if self.store.portal_by_room_id(room).await?.is_some() {
@@ -447,7 +455,7 @@ impl MatrixToThreema {
             return Ok(Outcome::refused("invite from another server declined"));
         }
         self.management
-            .accept_management_invite(&event.room_id, &event.sender)
+            .accept_management_invite(&event.room_id, &event.sender, &event.event_id)
             .await
     }
 

@@ -44,6 +44,12 @@ impl IdHasher {
         Self::for_purpose(config, b"threema-bridge pseudonyms\0")
     }
 
+    /// For the aliases of the unencrypted management rooms the bot opens (see
+    /// `management::unencrypted`): nobody can tell from one whose room it is.
+    pub fn desk_aliases(config: &Config) -> Self {
+        Self::for_purpose(config, b"threema-bridge desk aliases\0")
+    }
+
     fn for_purpose(config: &Config, purpose: &[u8]) -> Self {
         use sha2::Digest;
         let mut hash = sha2::Sha256::new();

@@ -25,6 +25,7 @@ use crate::{
         threema::{CallbackState, RefusalGuard, TrustedProxies},
     },
     matrix::{MatrixClient, MatrixError},
+    metrics::Metrics,
     store::{Store, StoreError},
     threema::{ThreemaClient, ThreemaError},
 };
@@ -72,6 +73,8 @@ pub struct App {
     bridge: Arc<Bridge>,
     listener: TcpListener,
     callback_listener: TcpListener,
+    /// `metrics.listen`, when configured.
+    metrics_listener: Option<TcpListener>,
     checkpoints: Option<Checkpoints>,
 }
 
@@ -87,6 +90,10 @@ impl App {
         let listener = bind("appservice.listen", config.appservice.listen).await?;
         let callback_listener =
             bind("threema.callback_listen", config.threema.callback_listen).await?;
+        let metrics_listener = match config.metrics.listen {
+            Some(addr) => Some(bind("metrics.listen", addr).await?),
+            None => None,
+        };
         let room = AuditRoom {
             matrix: bridge.matrix.clone(),
             notices: bridge.notices.clone(),
@@ -109,6 +116,7 @@ impl App {
             bridge,
             listener,
             callback_listener,
+            metrics_listener,
             checkpoints,
         })
     }
@@ -125,6 +133,11 @@ impl App {
             .expect("a bound listener has an address")
     }
 
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        (self.metrics_listener.as_ref()).map(|l| l.local_addr().expect("a bound listener"))
+    }
+
     pub fn bridge(&self) -> Arc<Bridge> {
         self.bridge.clone()
     }
@@ -137,6 +150,7 @@ impl App {
             bridge,
             listener,
             callback_listener,
+            metrics_listener,
             checkpoints,
         } = self;
         let running = Running {
@@ -147,6 +161,7 @@ impl App {
         };
         let server = running.serve_appservice(listener);
         let callback_server = running.serve_callbacks(callback_listener);
+        let metrics_server = metrics_listener.map(|l| running.serve_metrics(l));
         let Running {
             config,
             bridge,
@@ -157,6 +172,9 @@ impl App {
         if let Err(e) = startup_with_server(bridge, config).await {
             shutdown.cancel();
             let _ = tokio::join!(server, callback_server);
+            if let Some(metrics_server) = metrics_server {
+                let _ = metrics_server.await;
+            }
             return Err(e);
         }
         bridge
@@ -173,7 +191,7 @@ impl App {
         tasks.close();
         tasks.wait().await;
         bridge.store.close().await;
-        for server in [server, callback_server] {
+        for server in [server, callback_server].into_iter().chain(metrics_server) {
             if let Ok(Err(e)) = server.await {
                 return Err(StartupError::Serve(e));
             }
@@ -238,6 +256,17 @@ impl Running {
         })
     }
 
+    /// `GET /metrics` for Prometheus.
+    fn serve_metrics(&self, listener: TcpListener) -> Server {
+        let router = http::metrics::router(self.bridge.clone());
+        let token = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+        })
+    }
+
     /// The queue runners and the periodic jobs (boards, credits, directory, the homeserver
     /// watch).
     fn spawn_workers(&self) {
@@ -248,24 +277,28 @@ impl Running {
             bridge.wakes.matrix.clone(),
             shutdown.clone(),
             workers,
+            bridge.metrics.clone(),
         ));
         tasks.spawn(queue::run(
             Arc::new(ThreemaInbox(bridge.threema_to_matrix.clone())),
             bridge.wakes.threema.clone(),
             shutdown.clone(),
             workers,
+            bridge.metrics.clone(),
         ));
         tasks.spawn(queue::run(
             Arc::new(ThreemaOutbox(bridge.outbox.clone())),
             bridge.wakes.outbox.clone(),
             shutdown.clone(),
             workers,
+            bridge.metrics.clone(),
         ));
         tasks.spawn(queue::run(
             Arc::new(BroadcastFanout::new(bridge.broadcasts.clone())),
             bridge.wakes.broadcast.clone(),
             shutdown.clone(),
             self.config.broadcast.concurrency,
+            bridge.metrics.clone(),
         ));
         tasks.spawn(bridge.broadcasts.clone().run_boards(shutdown.clone()));
         tasks.spawn(credits::watch(bridge.credits.clone(), shutdown.clone()));
@@ -332,10 +365,12 @@ pub async fn connect(config: Arc<Config>) -> Result<Bridge, StartupError> {
         audit::key(&config),
     )
     .await?;
+    let metrics = Arc::new(Metrics::new());
     let mut matrix = MatrixClient::new(
         &config.homeserver.url,
         config.appservice.registration.as_token.clone(),
-    );
+    )
+    .with_metrics(metrics.homeserver_requests.clone());
     let versions =
         matrix
             .versions()
@@ -355,8 +390,10 @@ pub async fn connect(config: Arc<Config>) -> Result<Bridge, StartupError> {
             actual: me.to_string(),
         });
     }
-    let threema = ThreemaClient::new(&config.threema).map_err(StartupError::Threema)?;
-    let bridge = Bridge::new(config, store, matrix, threema);
+    let threema = ThreemaClient::new(&config.threema)
+        .map_err(StartupError::Threema)?
+        .with_metrics(metrics.gateway_requests.clone());
+    let bridge = Bridge::new(config, store, matrix, threema, metrics);
     bridge
         .directory
         .load_view()

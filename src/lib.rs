@@ -14,6 +14,7 @@ mod error_chain;
 pub mod http;
 pub mod ids;
 pub mod matrix;
+pub mod metrics;
 pub mod registration;
 pub mod store;
 pub mod telemetry;

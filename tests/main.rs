@@ -21,6 +21,8 @@ mod key_changes;
 mod lifecycle;
 mod matrix_client;
 mod matrix_to_threema;
+mod metrics;
+mod operations;
 mod portals;
 mod restart;
 mod retention;

@@ -7,6 +7,7 @@ pub mod bot_room;
 pub mod broadcast;
 pub mod credits;
 pub mod directory;
+mod figures;
 pub mod ghosts;
 pub mod lifecycle;
 pub mod management;
@@ -123,6 +124,8 @@ pub struct Bridge {
     pub matrix_to_threema: Arc<MatrixToThreema>,
     /// The Threema inbox's worker: each driver's message into their portal.
     pub threema_to_matrix: Arc<ThreemaToMatrix>,
+    /// What `/metrics` shows (`metrics.listen`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Bridge {
@@ -131,12 +134,20 @@ impl Bridge {
         store: Store,
         matrix: MatrixClient,
         threema: ThreemaClient,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         let wakes = Wakes::default();
         // The services try each homeserver request once: whoever runs them retries (the
         // durable queues, the directory per action), so that a failure is not retried inside a
         // retry, and a send whose answer was lost is looked for before it is repeated.
-        let shared = Shared::new(&config, &wakes, store, matrix.once(), Arc::new(threema));
+        let shared = Shared::new(
+            &config,
+            &wakes,
+            store,
+            matrix.once(),
+            Arc::new(threema),
+            metrics,
+        );
         let outbox = Arc::new(Outbox::new(&config, &wakes, &shared));
         let broadcasts = Arc::new(Broadcasts::new(&config, &wakes, &shared, outbox.clone()));
         let directory = Arc::new(Directory::new(&config, &wakes, &shared));
@@ -177,6 +188,7 @@ impl Bridge {
             portals,
             notices,
             credits,
+            metrics,
         } = shared;
         Bridge {
             bot: config.bot_user_id(),
@@ -197,6 +209,7 @@ impl Bridge {
             catch_up: Default::default(),
             threema_to_matrix,
             started: AtomicBool::new(false),
+            metrics,
             config,
             store,
             matrix,

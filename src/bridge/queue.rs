@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use super::BridgeError;
 pub use super::outcome::Outcome;
-use crate::store::StoreError;
+use crate::{metrics::Metrics, store::StoreError};
 
 /// How many pending items are loaded per read.
 const BATCH: i64 = 200;
@@ -79,6 +79,7 @@ pub async fn run<I: Queue>(
     wake: Arc<Notify>,
     shutdown: CancellationToken,
     workers: usize,
+    metrics: Arc<Metrics>,
 ) {
     if workers == 0 {
         tracing::warn!(
@@ -128,6 +129,7 @@ pub async fn run<I: Queue>(
                         permits: permits.clone(),
                         in_flight: in_flight.clone(),
                         shutdown: shutdown.clone(),
+                        metrics: metrics.clone(),
                     };
                     tracker.spawn(worker.run(rx));
                     tx
@@ -159,6 +161,8 @@ struct LaneWorker<I> {
     permits: Arc<Semaphore>,
     in_flight: InFlight,
     shutdown: CancellationToken,
+    /// Each item's outcome and each retry, per queue.
+    metrics: Arc<Metrics>,
 }
 
 impl<I: Queue> LaneWorker<I> {
@@ -199,6 +203,7 @@ impl<I: Queue> LaneWorker<I> {
                         backoff = backoff.max(asked);
                     }
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "inbox item failed, will retry");
+                    self.metrics.queue_retry(I::NAME);
                     if let Err(e) = self.inbox.record_attempt(&mut *item).await {
                         tracing::warn!(error = %e, "cannot count the attempt");
                     }
@@ -217,6 +222,7 @@ impl<I: Queue> LaneWorker<I> {
                 match self.inbox.finish(item, &outcome).await {
                     Ok(()) => {
                         tracing::info!(%outcome, "handled inbox item");
+                        self.metrics.queue_item(I::NAME, outcome.kind());
                         return true;
                     }
                     Err(e) => {

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use super::{Access, Credits, Ghosts, Keys, Notices, Portals, Wakes};
-use crate::{config::Config, matrix::MatrixClient, store::Store, threema::ThreemaClient};
+use crate::{
+    config::Config, matrix::MatrixClient, metrics::Metrics, store::Store, threema::ThreemaClient,
+};
 
 /// The services the flows share.
 #[derive(Clone)]
@@ -18,6 +20,7 @@ pub(super) struct Shared {
     pub portals: Arc<Portals>,
     pub notices: Arc<Notices>,
     pub credits: Arc<Credits>,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Shared {
@@ -27,6 +30,7 @@ impl Shared {
         store: Store,
         matrix: MatrixClient,
         threema: Arc<ThreemaClient>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let access = Arc::new(Access::new(config.bridge.permissions.clone()));
         let domain = config.homeserver.domain.clone();
@@ -72,6 +76,7 @@ impl Shared {
             portals,
             notices,
             credits,
+            metrics,
         }
     }
 }

@@ -43,12 +43,19 @@ pub struct Config {
     pub audit: AuditConfig,
     pub privacy: PrivacyConfig,
     pub logging: LoggingConfig,
+    pub metrics: MetricsConfig,
     /// SHA-256 of the file and the environment overrides it was loaded with (empty when not
     /// loaded from a file), audited at each start.
     pub fingerprint: String,
     /// What is accepted but should change (deprecated keys): printed by `check-config`,
     /// logged at start.
     pub warnings: Vec<String>,
+}
+
+/// `metrics:`: where Prometheus scrapes `GET /metrics`; nowhere unless `listen` is given.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 /// A Synapse admin API token: `synapse_admin.token(_file)`, or the appservice token when the

@@ -53,6 +53,8 @@ pub struct RawConfig {
     #[serde(deserialize_with = "null_is_default")]
     pub privacy: RawPrivacy,
     #[serde(deserialize_with = "null_is_default")]
+    pub metrics: RawMetrics,
+    #[serde(deserialize_with = "null_is_default")]
     pub logging: RawLogging,
 }
 
@@ -271,6 +273,12 @@ pub struct RawHttpSource {
     pub items_path: Option<String>,
     pub fields: Option<BTreeMap<String, String>>,
     pub interval_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawMetrics {
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -4,6 +4,7 @@
 mod appservice;
 mod error;
 mod health;
+pub mod metrics;
 mod scim;
 pub mod threema;
 

@@ -135,16 +135,21 @@ async fn callback(
     request: Request,
 ) -> (StatusCode, &'static str) {
     let ip = state.proxies.client_of(peer.ip(), request.headers());
+    let refused = |reason| state.bridge.metrics.callback_refused(reason);
     let body = match axum::body::to_bytes(request.into_body(), MAX_CALLBACK_BYTES).await {
         Ok(body) => body,
         Err(e)
             if std::error::Error::source(&e)
                 .is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) =>
         {
+            refused("too_large");
             return (StatusCode::PAYLOAD_TOO_LARGE, "body too large\n");
         }
         // The body timeout, or the client went away.
-        Err(_) => return (StatusCode::REQUEST_TIMEOUT, "body not received in time\n"),
+        Err(_) => {
+            refused("timeout");
+            return (StatusCode::REQUEST_TIMEOUT, "body not received in time\n");
+        }
     };
     // Every body is read and its MAC checked, from a blocked address too: what the Gateway sent
     // is taken whatever address it came through (behind a proxy, every request has the same).
@@ -157,8 +162,14 @@ async fn callback(
                 state.guard.refused(ip);
             }
             if blocked {
+                refused("blocked");
                 return (StatusCode::TOO_MANY_REQUESTS, "too many refused requests\n");
             }
+            refused(match e {
+                CallbackError::BadMac => "bad_mac",
+                CallbackError::WrongRecipient(_) => "wrong_recipient",
+                _ => "malformed",
+            });
             tracing::warn!(error = %e, "callback refused");
             let status = match e {
                 CallbackError::BadMac => StatusCode::UNAUTHORIZED,

@@ -7,7 +7,7 @@ use ruma::{RoomId, UserId};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use super::{MatrixClient, MatrixError, answer};
+use super::{MatrixClient, MatrixError};
 
 /// A path segment: room and user IDs carry `!`, `@` and `:`.
 fn segment(id: &str) -> String {
@@ -32,9 +32,10 @@ impl MatrixClient {
             if let Some(body) = &body {
                 request = request.json(body);
             }
-            super::count_request();
-            let response = request.send().await.map_err(MatrixError::transport)?;
-            let (_, body) = answer(response).await?;
+            let request = request
+                .build()
+                .map_err(|e| MatrixError::Request(e.without_url().to_string()))?;
+            let (_, body) = self.exchange("synapse_admin", request).await?;
             if body.is_empty() {
                 return Ok(Value::Null);
             }

@@ -292,15 +292,13 @@ impl MatrixClient {
             query.append_pair("user_id", as_user.as_str());
         }
         self.retrying(|| async {
-            super::count_request();
-            let response = (self.http.post(url.clone()))
+            let request = (self.http.post(url.clone()))
                 .bearer_auth(secrecy::ExposeSecret::expose_secret(&self.as_token))
                 .header(http::header::CONTENT_TYPE, content_type)
                 .body(data.clone())
-                .send()
-                .await
-                .map_err(MatrixError::transport)?;
-            let (_, body) = super::answer(response).await?;
+                .build()
+                .map_err(|e| MatrixError::Request(e.without_url().to_string()))?;
+            let (_, body) = self.exchange("media::create_content", request).await?;
             #[derive(serde::Deserialize)]
             struct Uploaded {
                 content_uri: OwnedMxcUri,

@@ -85,6 +85,9 @@ pub struct MatrixClient {
     as_token: SecretString,
     versions: SupportedVersions,
     retry: RetryPolicy,
+    /// Counts each request by endpoint and status for `/metrics` (the bridge's own counter
+    /// once it hands one over, see [`MatrixClient::with_metrics`]).
+    requests: crate::metrics::Requests,
 }
 
 impl std::fmt::Debug for MatrixClient {
@@ -123,7 +126,14 @@ impl MatrixClient {
             as_token,
             versions: default_versions(),
             retry: RetryPolicy::default(),
+            requests: Default::default(),
         }
+    }
+
+    /// Counts this client's (and its clones') requests into `requests`.
+    pub fn with_metrics(mut self, requests: crate::metrics::Requests) -> Self {
+        self.requests = requests;
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
@@ -242,19 +252,49 @@ impl MatrixClient {
             .map_err(|e| MatrixError::Request(e.to_string()))?;
         let request = reqwest::Request::try_from(http_request)
             .map_err(|e| MatrixError::Request(e.without_url().to_string()))?;
-        count_request();
-        let response = self
-            .http
-            .execute(request)
-            .await
-            .map_err(MatrixError::transport)?;
-        let (status, body) = answer(response).await?;
+        let (status, body) = self.exchange(endpoint::<R>(), request).await?;
         let http_response = http::Response::builder()
             .status(status)
             .body(body.as_ref())
             .map_err(|e| MatrixError::Response(e.to_string()))?;
         R::IncomingResponse::try_from_http_response(http_response)
             .map_err(|e| MatrixError::Response(e.to_string()))
+    }
+}
+
+impl MatrixClient {
+    /// Sends one request and reads its answer, counted: on this task (see
+    /// [`counting_requests`]) and by endpoint and status for `/metrics`.
+    async fn exchange(
+        &self,
+        endpoint: &'static str,
+        request: reqwest::Request,
+    ) -> Result<(http::StatusCode, bytes::Bytes), MatrixError> {
+        count_request();
+        let answered = match self.http.execute(request).await {
+            Ok(response) => answer(response).await,
+            Err(e) => Err(MatrixError::transport(e)),
+        };
+        let status = match &answered {
+            Ok((status, _)) => crate::metrics::status_label(*status),
+            Err(MatrixError::Api { status, .. }) => crate::metrics::status_label(*status),
+            Err(_) => "unreachable",
+        };
+        self.requests.count(endpoint, status);
+        answered
+    }
+}
+
+/// A ruma request type's endpoint, for a metric's label: `membership::join_room_by_id` of
+/// `ruma_client_api::membership::join_room_by_id::v3::Request`. A closed set (the types
+/// the bridge uses), never a path with an ID in it.
+fn endpoint<R>() -> &'static str {
+    let name = std::any::type_name::<R>();
+    let name = name.split_once("::").map_or(name, |(_, rest)| rest);
+    let name = name.strip_suffix("::Request").unwrap_or(name);
+    match name.rsplit_once("::") {
+        Some((endpoint, version)) if version.starts_with('v') => endpoint,
+        _ => name,
     }
 }
 
@@ -282,5 +322,23 @@ fn default_versions() -> SupportedVersions {
     SupportedVersions {
         versions: [MatrixVersion::V1_11].into(),
         features: Default::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_type_names_its_endpoint_without_crate_or_version() {
+        use ruma::api::client::{membership::join_room_by_id, message::send_message_event};
+        assert_eq!(
+            endpoint::<join_room_by_id::v3::Request>(),
+            "membership::join_room_by_id"
+        );
+        assert_eq!(
+            endpoint::<send_message_event::v3::Request>(),
+            "message::send_message_event"
+        );
     }
 }

@@ -133,6 +133,18 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// When the homeserver's transaction brought the event (ms), if it is still kept.
+    pub async fn inbox_received_at(&self, dedup_key: &str) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT received_at FROM matrix_inbox WHERE dedup_key = $1")
+            .bind(dedup_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get("received_at")?),
+            None => None,
+        })
+    }
+
     /// The outcome of an item by its key: `None` if unknown, `Some(None)` if still pending.
     pub async fn inbox_outcome(
         &self,

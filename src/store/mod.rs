@@ -52,6 +52,7 @@ mod directory;
 mod driver_notices;
 mod erasure;
 mod export;
+mod figures;
 mod ghosts;
 mod holds;
 mod inbox;

@@ -24,6 +24,8 @@ pub struct ThreemaItem {
     pub ciphertext: String,
     pub nickname: Option<String>,
     pub attempts: i64,
+    /// When the callback arrived (ms).
+    pub received_at: i64,
 }
 
 impl ThreemaItem {
@@ -36,6 +38,7 @@ impl ThreemaItem {
             nonce: row.try_get("nonce")?,
             ciphertext: row.try_get("box")?,
             nickname: row.try_get("nickname")?,
+            received_at: row.try_get("received_at")?,
             attempts: row.try_get("attempts")?,
         })
     }
@@ -69,8 +72,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<ThreemaItem>, StoreError> {
         sqlx::query(
-            "SELECT seq, sender, message_id, date, nonce, box, nickname, attempts FROM threema_inbox \
-             WHERE processed_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, sender, message_id, date, nonce, box, nickname, attempts, received_at \
+             FROM threema_inbox WHERE processed_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after_seq)
         .bind(limit)

@@ -23,6 +23,8 @@ pub struct ThreemaClient {
     blobs: BlobSource,
     gateway_id: ThreemaId,
     secret_key: SecretKey,
+    /// Each request by endpoint and how it ended, for `/metrics`.
+    requests: crate::metrics::Requests,
 }
 
 /// Where blobs are downloaded from, with the credentials the Gateway asks for.
@@ -96,7 +98,26 @@ impl ThreemaClient {
             blobs,
             gateway_id,
             secret_key,
+            requests: Default::default(),
         })
+    }
+
+    /// Counts this client's requests into `requests`.
+    pub fn with_metrics(mut self, requests: crate::metrics::Requests) -> Self {
+        self.requests = requests;
+        self
+    }
+
+    /// A Gateway call's result, counted by `endpoint` and how it ended.
+    fn counted<T>(
+        &self,
+        endpoint: &'static str,
+        result: Result<T, ApiError>,
+    ) -> Result<T, ThreemaError> {
+        let result = result.map_err(ThreemaError::from);
+        let status = result.as_ref().map_or_else(ThreemaError::label, |_| "200");
+        self.requests.count(endpoint, status);
+        result
     }
 
     pub fn gateway_id(&self) -> &ThreemaId {
@@ -110,7 +131,7 @@ impl ThreemaClient {
     /// `GET /pubkeys/{id}`. Callers cache the answer (and notice when it changes).
     pub async fn lookup_public_key(&self, id: &ThreemaId) -> Result<[u8; 32], ThreemaError> {
         let crate_id = crate_id(id)?;
-        let key = self.api.lookup_pubkey(&crate_id).await?;
+        let key = self.counted("lookup_pubkey", self.api.lookup_pubkey(&crate_id).await)?;
         Ok(*key.0.as_bytes())
     }
 
@@ -133,13 +154,13 @@ impl ThreemaClient {
         &self,
         criterion: &threema_gateway::LookupCriterion,
     ) -> Result<ThreemaId, ThreemaError> {
-        let id = self.api.lookup_id(criterion).await?;
+        let id = self.counted("lookup_id", self.api.lookup_id(criterion).await)?;
         ThreemaId::parse(&id.to_string()).ok_or(ThreemaError::NotFound)
     }
 
     /// `GET /credits`: the account's balance.
     pub async fn credits(&self) -> Result<i64, ThreemaError> {
-        Ok(self.api.lookup_credits().await?)
+        self.counted("credits", self.api.lookup_credits().await)
     }
 
     /// Pads and encrypts one message for `recipient_key`: the nonce and the box.
@@ -170,7 +191,8 @@ impl ThreemaClient {
             ciphertext,
             nonce: nonce.into(),
         };
-        let id = self.api.send(&crate_id(to)?, &message, true).await?;
+        let sent = self.api.send(&crate_id(to)?, &message, true).await;
+        let id = self.counted("send_e2e", sent)?;
         Ok(id.to_hex_le())
     }
 
@@ -273,12 +295,13 @@ impl ThreemaClient {
         let (encrypted, blob_key) = off_runtime(move || threema_gateway::encrypt_file_data(&plain))
             .await?
             .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
-        let blob_id = self.api.blob_upload_raw(&encrypted.file, persist).await?;
+        let uploaded = self.api.blob_upload_raw(&encrypted.file, persist).await;
+        let blob_id = self.counted("upload_blob", uploaded)?;
         let thumbnail = match (&encrypted.thumbnail, &file.thumbnail) {
-            (Some(bytes), Some((_, media_type))) => Some((
-                self.api.blob_upload_raw(bytes, persist).await?,
-                media_type.clone(),
-            )),
+            (Some(bytes), Some((_, media_type))) => {
+                let uploaded = self.api.blob_upload_raw(bytes, persist).await;
+                Some((self.counted("upload_blob", uploaded)?, media_type.clone()))
+            }
             _ => None,
         };
         let size = u32::try_from(file.data.len()).map_err(|_| ThreemaError::TooLarge)?;
@@ -319,12 +342,17 @@ impl ThreemaClient {
             secret,
         } = &self.blobs;
         let from = self.gateway_id.as_str();
-        let mut response = http
+        let sent = http
             .get(format!("{endpoint}/blobs/{}", hex::encode(blob_id.0)))
             .query(&[("from", from), ("secret", secret.expose_secret())])
             .send()
-            .await
-            .map_err(ApiError::from)?;
+            .await;
+        let status = match &sent {
+            Ok(response) => crate::metrics::status_label(response.status()),
+            Err(_) => "unreachable",
+        };
+        self.requests.count("download_blob", status);
+        let mut response = sent.map_err(ApiError::from)?;
         match response.status().as_u16() {
             200 => {}
             401 => return Err(ThreemaError::BadCredentials),

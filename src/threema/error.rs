@@ -45,6 +45,22 @@ impl ThreemaError {
         )
     }
 
+    /// How a request ended, as a metric's label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::BadCredentials => "401",
+            Self::NoCredits => "402",
+            Self::BadRecipient => "400",
+            Self::NotFound => "404",
+            Self::TooLarge | Self::BlobTooLarge(_) => "413",
+            Self::RateLimited => "429",
+            Self::Server => "5xx",
+            Self::Unreachable(_) => "unreachable",
+            Self::NoAnswer(_) => "no_answer",
+            Self::BadResponse(_) | Self::Crypto(_) | Self::Invalid(_) => "other",
+        }
+    }
+
     /// The Gateway may have carried out the request although we saw no answer: a send must
     /// not be repeated blindly.
     pub fn outcome_unknown(&self) -> bool {

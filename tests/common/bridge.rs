@@ -199,6 +199,8 @@ pub struct InProcess {
     pub base_url: String,
     /// Where the Gateway (or a test) posts callbacks.
     pub callback_url: String,
+    /// `GET /metrics`, with `metrics.listen` configured.
+    pub metrics_url: Option<String>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -214,6 +216,7 @@ impl InProcess {
         let app = App::build(config).await.expect("bridge starts");
         let base_url = format!("http://{}", app.appservice_addr());
         let callback_url = format!("http://{}/threema/callback", app.callback_addr());
+        let metrics_url = app.metrics_addr().map(|a| format!("http://{a}/metrics"));
         let bridge = app.bridge();
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -222,6 +225,7 @@ impl InProcess {
             bridge,
             base_url,
             callback_url,
+            metrics_url,
             shutdown,
             task,
         };

@@ -48,6 +48,8 @@ pub struct Directory {
     ghosts: Arc<Ghosts>,
     portals: Arc<Portals>,
     notices: Arc<Notices>,
+    /// Each sync's result, for `/metrics`.
+    metrics: Arc<crate::metrics::Metrics>,
     /// Rung when the rooms should follow the stored directory (SCIM, a new portal).
     wake: Arc<Notify>,
     /// Rung after each pass: someone offboarded may be due for erasure.
@@ -67,6 +69,7 @@ impl Directory {
             ghosts,
             portals,
             notices,
+            metrics,
             ..
         } = shared.clone();
         Directory {
@@ -80,6 +83,7 @@ impl Directory {
             ghosts,
             portals,
             notices,
+            metrics,
             wake: wakes.directory.clone(),
             passed: wakes.erasures.clone(),
             lock: Mutex::new(()),

@@ -24,6 +24,16 @@ impl Directory {
     pub async fn sync(&self, options: SyncOptions) -> Result<SyncReport, BridgeError> {
         let _one_at_a_time = self.lock.lock().await;
         let (report, calls) = counting_requests(self.sync_sources(options)).await;
+        if !options.dry_run {
+            let result = match &report {
+                Err(_) => "failed",
+                Ok(report) if report.refused() => "refused",
+                Ok(report) if !report.failed.is_empty() => "partial",
+                Ok(_) => "ok",
+            };
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            self.metrics.directory_sync(result, now);
+        }
         let mut report = report?;
         report.homeserver_calls = calls;
         Ok(report)

@@ -30,7 +30,10 @@ use crate::bridge::{
 use crate::{
     config::Config,
     matrix::MatrixClient,
-    store::{Direction, MessageMapping, NewOutgoing, OutboxItem, OutboxState, Store, StoreError},
+    metrics::{self, Metrics},
+    store::{
+        Direction, MessageMapping, NewOutgoing, OutboxItem, OutboxState, Store, StoreError, now_ms,
+    },
     threema::{ThreemaClient, ThreemaError, ThreemaId},
 };
 use prepare::Prepared;
@@ -57,6 +60,7 @@ pub struct Outbox {
     shared_uploads: Mutex<HashMap<String, SharedUpload>>,
     /// `gdpr.driver_notice`: goes to each driver before anything else.
     privacy_notice: Option<PrivacyNotice>,
+    metrics: Arc<Metrics>,
 }
 
 /// When a shared upload was started, and the file message it became.
@@ -72,6 +76,7 @@ impl Outbox {
             keys,
             notices,
             credits,
+            metrics,
             ..
         } = shared.clone();
         Outbox {
@@ -86,6 +91,7 @@ impl Outbox {
             wake: wakes.outbox.clone(),
             shared_uploads: Mutex::default(),
             privacy_notice: PrivacyNotice::new(config),
+            metrics,
         }
     }
 
@@ -110,6 +116,9 @@ impl Outbox {
                         &format!("refused-{event_id}"),
                     )
                     .await?;
+                // What Threema cannot take (an encrypted attachment, an edit it cannot do).
+                self.metrics
+                    .failed(metrics::Direction::ToThreema, "not_supported");
                 return Ok(Outcome::refused(format!("not sent: {reason}")));
             }
         };
@@ -272,13 +281,23 @@ impl Outbox {
                 }
                 Then::RecordSent => {
                     self.record_sent(&row).await?;
+                    self.count_sent(&row).await?;
                     return Ok(Outcome::bridged(format!(
                         "sent as {}",
                         row.threema_message_id.as_deref().unwrap_or("?")
                     )));
                 }
-                Then::ReportFailure => return self.report_failure(&row).await,
-                Then::ReportUnknown => return self.report_unknown(&row).await,
+                Then::ReportFailure => {
+                    let reason = gateway_error
+                        .as_ref()
+                        .map_or("refused", ThreemaError::label);
+                    self.metrics.failed(metrics::Direction::ToThreema, reason);
+                    return self.report_failure(&row).await;
+                }
+                Then::ReportUnknown => {
+                    self.metrics.outcome_unknown();
+                    return self.report_unknown(&row).await;
+                }
                 Then::Retry => {
                     return Err(gateway_error.map(BridgeError::from).unwrap_or_else(|| {
                         BridgeError::NotYet("the Gateway was not reached".into())
@@ -354,6 +373,29 @@ impl Outbox {
         let reason = format!("it could not be sent for {minutes} minute(s) ({error})");
         tracing::warn!(seq, %error, "giving up on an outgoing message");
         self.deliver(seq, Event::Refused(reason)).await
+    }
+
+    /// A row the Gateway accepted, for `/metrics`: its kind, and how long after its event
+    /// reached the bridge.
+    async fn count_sent(&self, row: &OutboxItem) -> Result<(), BridgeError> {
+        let kind = serde_json::from_str::<serde_json::Value>(&row.payload)
+            .ok()
+            .and_then(|p| match p["kind"].as_str()? {
+                "text" => Some("text"),
+                "file" => Some("file"),
+                "location" => Some("location"),
+                "edit" => Some("edit"),
+                "delete" => Some("delete"),
+                _ => None,
+            })
+            .unwrap_or("other");
+        self.metrics.bridged(metrics::Direction::ToThreema, kind);
+        // From the transaction that brought the event (a broadcast's copies: its message).
+        let arrived =
+            (self.store.inbox_received_at(row.event_id.as_str()).await?).unwrap_or(row.created_at);
+        let waited = (now_ms() - arrived).max(0) as u64;
+        self.metrics.reached_gateway(Duration::from_millis(waited));
+        Ok(())
     }
 
     async fn report_failure(&self, row: &OutboxItem) -> Result<Outcome, BridgeError> {

@@ -58,6 +58,7 @@ pub struct ThreemaToMatrix {
     upload_limit: files::UploadLimit,
     /// Memory for drivers' files in flight.
     file_memory: files::FileMemory,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl ThreemaToMatrix {
@@ -77,6 +78,7 @@ impl ThreemaToMatrix {
             keys,
             portals,
             notices,
+            metrics,
             ..
         } = shared.clone();
         ThreemaToMatrix {
@@ -98,6 +100,7 @@ impl ThreemaToMatrix {
             board_wake: wakes.board.clone(),
             upload_limit: Default::default(),
             file_memory: files::FileMemory::new(config.threema.file_memory_mib),
+            metrics,
         }
     }
 }

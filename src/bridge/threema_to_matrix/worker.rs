@@ -1,6 +1,6 @@
 //! The Threema inbox: open, decode and fetch what a driver sent, then bridge it.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use super::ThreemaToMatrix;
 use crate::bridge::{
@@ -9,7 +9,8 @@ use crate::bridge::{
     threema_to_matrix::Bridged,
 };
 use crate::{
-    store::{StoreError, ThreemaItem},
+    metrics,
+    store::{StoreError, ThreemaItem, now_ms},
     threema::{
         Media, ThreemaError, ThreemaId,
         codec::{Message, ReceiptStatus},
@@ -81,9 +82,32 @@ impl ThreemaToMatrix {
     /// Opens and decodes one stored callback and bridges it. What cannot be bridged is kept
     /// with a reason.
     pub async fn handle_threema_item(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {
-        match self.open_item(item).await? {
-            Ok((incoming, key)) => self.route_incoming(incoming, &key).await,
-            Err(not_opened) => Ok(not_opened),
+        let (outcome, kind) = match self.open_item(item).await? {
+            Ok((incoming, key)) => {
+                let kind = kind_of(&incoming.message);
+                (self.route_incoming(incoming, &key).await?, Some(kind))
+            }
+            Err(not_opened) => (not_opened, None),
+        };
+        self.count(item, kind, &outcome);
+        Ok(outcome)
+    }
+
+    /// What became of a driver's message, for `/metrics`; typing is no message.
+    fn count(&self, item: &ThreemaItem, kind: Option<&'static str>, outcome: &Outcome) {
+        let waited = Duration::from_millis((now_ms() - item.received_at).max(0) as u64);
+        let to_matrix = metrics::Direction::ToMatrix;
+        match (outcome, kind) {
+            (_, Some("typing")) => {}
+            (Outcome::Bridged(_), Some("receipt")) => self.metrics.receipt_shown(waited),
+            (Outcome::Bridged(_), Some(kind)) => {
+                self.metrics.bridged(to_matrix, kind);
+                self.metrics.reached_portal(waited);
+            }
+            (Outcome::Failed(_), _) => self.metrics.failed(to_matrix, "failed"),
+            (Outcome::Refused(_), _) => self.metrics.failed(to_matrix, "refused"),
+            (Outcome::Held(_), _) => self.metrics.failed(to_matrix, "held"),
+            _ => {}
         }
     }
 
@@ -228,6 +252,25 @@ impl ThreemaToMatrix {
                 Outcome::failed(what)
             }
         })
+    }
+}
+
+/// A message's kind, as a metric's label.
+fn kind_of(message: &Message) -> &'static str {
+    match message {
+        Message::Text(_) => "text",
+        Message::File(_) => "file",
+        Message::Location(_) => "location",
+        Message::DeliveryReceipt { .. } => "receipt",
+        Message::Typing(_) => "typing",
+        Message::Edit { .. } => "edit",
+        Message::Delete { .. } => "delete",
+        Message::PollSetup(_) => "poll",
+        Message::PollVote { .. } => "poll_vote",
+        Message::LegacyImage { .. } => "image",
+        Message::LegacyAudio { .. } => "audio",
+        Message::LegacyVideo { .. } => "video",
+        Message::Unsupported { .. } => "unsupported",
     }
 }
 

@@ -14,9 +14,9 @@ use url::Url;
 
 use super::{
     AppserviceConfig, AuditConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, GdprConfig,
-    HomeserverConfig, LoggingConfig, PrivacyConfig, RawAppservice, RawAudit, RawConfig,
-    RawDatabase, RawGdpr, RawLogging, RawPrivacy, RawRetention, ReceiptDetail, RetentionConfig,
-    directory, permissions,
+    HomeserverConfig, LoggingConfig, MetricsConfig, PrivacyConfig, RawAppservice, RawAudit,
+    RawConfig, RawDatabase, RawGdpr, RawLogging, RawPrivacy, RawRetention, ReceiptDetail,
+    RetentionConfig, directory, permissions,
 };
 use crate::registration::Registration;
 
@@ -156,6 +156,11 @@ impl Config {
         let audit = audit(&mut c, &raw.audit);
         let privacy = privacy(&mut c, &raw.privacy);
         let logging = logging(&mut c, &raw.logging);
+        // Off unless given: the figures are for the internal network only.
+        let metrics_listen = match &raw.metrics.listen {
+            None => Some(None),
+            some => c.socket_addr("metrics.listen", some, "").map(Some),
+        };
 
         if !c.problems.is_empty() {
             return Err(ConfigError::Invalid(c.problems));
@@ -179,6 +184,9 @@ impl Config {
             audit: audit.ok_or_else(missing)?,
             privacy: privacy.ok_or_else(missing)?,
             logging: logging.ok_or_else(missing)?,
+            metrics: MetricsConfig {
+                listen: metrics_listen.ok_or_else(missing)?,
+            },
             fingerprint: String::new(),
             warnings: c.warnings,
         })

@@ -1,0 +1,483 @@
+//! The bridge's Prometheus metrics. One registry per bridge (the tests run several in one
+//! process), counted where things happen; what the store knows (queue depths, the directory)
+//! is read when Prometheus scrapes. Every name starts with `threema_bridge_`; every label is a
+//! closed set of words, never an ID, a name or a number, so no personal data reaches a label.
+
+mod process;
+
+use std::time::Duration;
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::{Registry, Unit},
+};
+
+/// Which way a message went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// A driver's message into a portal.
+    ToMatrix,
+    /// A dispatcher's message to a phone.
+    ToThreema,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Direction::ToMatrix => "to_matrix",
+            Direction::ToThreema => "to_threema",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MessageLabels {
+    direction: &'static str,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    direction: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    queue: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueOutcomeLabels {
+    queue: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    endpoint: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeopleLabels {
+    role: &'static str,
+    state: &'static str,
+}
+
+/// Requests to one peer (the homeserver or the Gateway) by endpoint and status: a handle the
+/// clients keep, unregistered (counting into nothing) unless the bridge gave them its own.
+#[derive(Clone, Default)]
+pub struct Requests(Family<RequestLabels, Counter>);
+
+impl Requests {
+    pub fn count(&self, endpoint: &'static str, status: &'static str) {
+        self.0
+            .get_or_create(&RequestLabels { endpoint, status })
+            .inc();
+    }
+}
+
+/// What is read at each scrape rather than counted as it happens.
+#[derive(Debug, Default)]
+pub struct Figures {
+    /// Per durable queue: items waiting, and how long the oldest has waited.
+    pub queues: Vec<(&'static str, i64, Option<Duration>)>,
+    /// Employees per role and state.
+    pub people: Vec<((&'static str, &'static str), i64)>,
+    pub broadcasts_in_flight: i64,
+    /// The Gateway's credit balance as last read, if it was.
+    pub credits: Option<i64>,
+    /// `threema.credits_warning`: below it the admins are warned (and an alert may fire).
+    pub credits_warning: i64,
+    /// The startup is done: the bridge serves.
+    pub up: bool,
+}
+
+/// The durable queues, by their runners' names.
+const QUEUES: [&str; 4] = ["matrix", "threema", "outbox", "broadcast"];
+/// Why a Gateway callback is refused.
+const REFUSED_CALLBACKS: [&str; 6] = [
+    "bad_mac",
+    "wrong_recipient",
+    "malformed",
+    "too_large",
+    "timeout",
+    "blocked",
+];
+/// How a directory sync ends.
+const SYNC_RESULTS: [&str; 4] = ["ok", "partial", "refused", "failed"];
+
+fn latency() -> Histogram {
+    // 10 ms … ~80 s: a message through the bridge, a receipt to its marker.
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
+pub struct Metrics {
+    registry: Registry,
+    bridged: Family<MessageLabels, Counter>,
+    failed: Family<FailureLabels, Counter>,
+    outcome_unknown: Counter,
+    to_matrix_latency: Histogram,
+    to_threema_latency: Histogram,
+    receipt_latency: Histogram,
+    queue_items: Family<QueueOutcomeLabels, Counter>,
+    queue_retries: Family<QueueLabels, Counter>,
+    queue_depth: Family<QueueLabels, Gauge>,
+    queue_oldest: Family<QueueLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    pub homeserver_requests: Requests,
+    pub gateway_requests: Requests,
+    callbacks_refused: Family<ReasonLabels, Counter>,
+    /// No sample until the balance was read once: an unknown balance is not a zero one.
+    credits: Family<Vec<(String, String)>, Gauge>,
+    credits_warning: Gauge,
+    directory_syncs: Family<ResultLabels, Counter>,
+    directory_last_sync: Gauge,
+    people: Family<PeopleLabels, Gauge>,
+    broadcasts_in_flight: Gauge,
+    up: Gauge,
+    process: process::ProcessMetrics,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("threema_bridge");
+        let metrics = Metrics {
+            bridged: Family::default(),
+            failed: Family::default(),
+            outcome_unknown: Counter::default(),
+            to_matrix_latency: latency(),
+            to_threema_latency: latency(),
+            receipt_latency: latency(),
+            queue_items: Family::default(),
+            queue_retries: Family::default(),
+            queue_depth: Family::default(),
+            queue_oldest: Family::default(),
+            homeserver_requests: Requests::default(),
+            gateway_requests: Requests::default(),
+            callbacks_refused: Family::default(),
+            credits: Family::default(),
+            credits_warning: Gauge::default(),
+            directory_syncs: Family::default(),
+            directory_last_sync: Gauge::default(),
+            people: Family::default(),
+            broadcasts_in_flight: Gauge::default(),
+            up: Gauge::default(),
+            process: process::ProcessMetrics::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "messages_bridged",
+            "Messages bridged, per direction and kind",
+            metrics.bridged.clone(),
+        );
+        r.register(
+            "messages_failed",
+            "Messages not bridged, per direction and reason",
+            metrics.failed.clone(),
+        );
+        r.register(
+            "outbox_outcome_unknown",
+            "Sends to the Gateway that got no answer (may or may not have arrived; never repeated by themselves)",
+            metrics.outcome_unknown.clone(),
+        );
+        r.register_with_unit(
+            "threema_to_matrix_latency",
+            "From a Gateway callback received to the driver's message in the portal",
+            Unit::Seconds,
+            metrics.to_matrix_latency.clone(),
+        );
+        r.register_with_unit(
+            "matrix_to_threema_latency",
+            "From the homeserver's transaction received to the Gateway accepting the message",
+            Unit::Seconds,
+            metrics.to_threema_latency.clone(),
+        );
+        r.register_with_unit(
+            "receipt_to_marker_latency",
+            "From a phone's delivery receipt received to its marker in the portal",
+            Unit::Seconds,
+            metrics.receipt_latency.clone(),
+        );
+        r.register(
+            "queue_items",
+            "Items of the durable queues handled, per queue and outcome",
+            metrics.queue_items.clone(),
+        );
+        r.register(
+            "queue_retries",
+            "Attempts of queue items that failed transiently and wait to be retried",
+            metrics.queue_retries.clone(),
+        );
+        r.register(
+            "queue_depth",
+            "Items waiting in each durable queue",
+            metrics.queue_depth.clone(),
+        );
+        r.register_with_unit(
+            "queue_oldest_age",
+            "How long the oldest waiting item of each durable queue has waited (0 when empty)",
+            Unit::Seconds,
+            metrics.queue_oldest.clone(),
+        );
+        r.register(
+            "homeserver_requests",
+            "Requests to the homeserver, per endpoint and status",
+            metrics.homeserver_requests.0.clone(),
+        );
+        r.register(
+            "gateway_requests",
+            "Requests to the Threema Gateway, per endpoint and status",
+            metrics.gateway_requests.0.clone(),
+        );
+        r.register(
+            "callbacks_refused",
+            "Gateway callbacks refused, per reason",
+            metrics.callbacks_refused.clone(),
+        );
+        r.register(
+            "gateway_credits",
+            "The Gateway account's credit balance, as last read",
+            metrics.credits.clone(),
+        );
+        r.register(
+            "gateway_credits_warning",
+            "The balance below which the admins are warned (threema.credits_warning)",
+            metrics.credits_warning.clone(),
+        );
+        r.register(
+            "directory_syncs",
+            "Directory syncs, per result",
+            metrics.directory_syncs.clone(),
+        );
+        r.register_with_unit(
+            "directory_last_sync_timestamp",
+            "When the last directory sync finished (Unix time)",
+            Unit::Seconds,
+            metrics.directory_last_sync.clone(),
+        );
+        r.register(
+            "directory_people",
+            "People in the employee directory, per role and state",
+            metrics.people.clone(),
+        );
+        r.register(
+            "broadcasts_in_flight",
+            "Broadcasts with copies still to send",
+            metrics.broadcasts_in_flight.clone(),
+        );
+        r.register(
+            "up",
+            "1 while the bridge serves (its startup done)",
+            metrics.up.clone(),
+        );
+        metrics.process.register(r);
+        // The closed sets start at zero, so that `increase()` and `rate()` see the first event
+        // of each (a series that appears with 1 has not increased to Prometheus).
+        for queue in QUEUES {
+            for outcome in ["bridged", "skipped", "refused", "held", "failed"] {
+                let labels = QueueOutcomeLabels { queue, outcome };
+                metrics.queue_items.get_or_create(&labels).inc_by(0);
+            }
+            metrics
+                .queue_retries
+                .get_or_create(&QueueLabels { queue })
+                .inc_by(0);
+        }
+        for reason in REFUSED_CALLBACKS {
+            let labels = ReasonLabels { reason };
+            metrics.callbacks_refused.get_or_create(&labels).inc_by(0);
+        }
+        for result in SYNC_RESULTS {
+            let labels = ResultLabels { result };
+            metrics.directory_syncs.get_or_create(&labels).inc_by(0);
+        }
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    pub fn bridged(&self, direction: Direction, kind: &'static str) {
+        let labels = MessageLabels {
+            direction: direction.as_str(),
+            kind,
+        };
+        self.bridged.get_or_create(&labels).inc();
+    }
+
+    pub fn failed(&self, direction: Direction, reason: &'static str) {
+        let labels = FailureLabels {
+            direction: direction.as_str(),
+            reason,
+        };
+        self.failed.get_or_create(&labels).inc();
+    }
+
+    pub fn outcome_unknown(&self) {
+        self.outcome_unknown.inc();
+    }
+
+    /// A driver's message is in the portal, `since` after its callback arrived.
+    pub fn reached_portal(&self, since: Duration) {
+        self.to_matrix_latency.observe(since.as_secs_f64());
+    }
+
+    /// The Gateway accepted a dispatcher's message, `since` after its transaction arrived.
+    pub fn reached_gateway(&self, since: Duration) {
+        self.to_threema_latency.observe(since.as_secs_f64());
+    }
+
+    /// A phone's receipt shows in the portal, `since` after it arrived.
+    pub fn receipt_shown(&self, since: Duration) {
+        self.receipt_latency.observe(since.as_secs_f64());
+    }
+
+    pub fn queue_item(&self, queue: &'static str, outcome: &'static str) {
+        let labels = QueueOutcomeLabels { queue, outcome };
+        self.queue_items.get_or_create(&labels).inc();
+    }
+
+    pub fn queue_retry(&self, queue: &'static str) {
+        self.queue_retries
+            .get_or_create(&QueueLabels { queue })
+            .inc();
+    }
+
+    pub fn callback_refused(&self, reason: &'static str) {
+        let labels = ReasonLabels { reason };
+        self.callbacks_refused.get_or_create(&labels).inc();
+    }
+
+    /// A directory sync ended (`result`: ok, failed, refused by the safety stop) at `unix_s`.
+    pub fn directory_sync(&self, result: &'static str, unix_s: i64) {
+        let labels = ResultLabels { result };
+        self.directory_syncs.get_or_create(&labels).inc();
+        if result == "ok" {
+            self.directory_last_sync.set(unix_s);
+        }
+    }
+
+    /// The text Prometheus scrapes (OpenMetrics), with what the store knows as of now.
+    pub fn render(&self, figures: &Figures) -> String {
+        for &(queue, depth, oldest) in &figures.queues {
+            let labels = QueueLabels { queue };
+            self.queue_depth.get_or_create(&labels).set(depth);
+            let age = oldest.map_or(0.0, |d| d.as_secs_f64());
+            self.queue_oldest.get_or_create(&labels).set(age);
+        }
+        self.people.clear();
+        for &((role, state), n) in &figures.people {
+            let labels = PeopleLabels { role, state };
+            self.people.get_or_create(&labels).set(n);
+        }
+        self.broadcasts_in_flight.set(figures.broadcasts_in_flight);
+        if let Some(balance) = figures.credits {
+            self.credits.get_or_create(&Vec::new()).set(balance);
+        }
+        self.credits_warning.set(figures.credits_warning);
+        self.up.set(i64::from(figures.up));
+        self.process.refresh();
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+}
+
+/// The content type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// An HTTP status as a label: the codes the bridge meets by themselves, the rest by class.
+pub fn status_label(status: http::StatusCode) -> &'static str {
+    const NAMED: [&str; 12] = [
+        "200", "400", "401", "403", "404", "409", "413", "429", "500", "502", "503", "504",
+    ];
+    let code = status.as_u16();
+    if let Some(named) = NAMED.iter().find(|n| n.parse() == Ok(code)) {
+        return named;
+    }
+    match code {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scrape_carries_the_prefix_base_units_and_what_was_counted() {
+        let metrics = Metrics::new();
+        metrics.bridged(Direction::ToMatrix, "text");
+        metrics.bridged(Direction::ToMatrix, "text");
+        metrics.reached_portal(Duration::from_millis(250));
+        metrics
+            .homeserver_requests
+            .count("membership::join_room_by_id", "200");
+        let figures = Figures {
+            queues: vec![("outbox", 3, Some(Duration::from_secs(90)))],
+            people: vec![(("driver", "active"), 7)],
+            credits_warning: 100,
+            up: true,
+            ..Figures::default()
+        };
+        let text = metrics.render(&figures);
+        for line in [
+            r#"threema_bridge_messages_bridged_total{direction="to_matrix",kind="text"} 2"#,
+            "threema_bridge_threema_to_matrix_latency_seconds_count 1",
+            r#"threema_bridge_queue_depth{queue="outbox"} 3"#,
+            r#"threema_bridge_queue_oldest_age_seconds{queue="outbox"} 90.0"#,
+            r#"threema_bridge_directory_people{role="driver",state="active"} 7"#,
+            r#"threema_bridge_homeserver_requests_total{endpoint="membership::join_room_by_id",status="200"} 1"#,
+            "threema_bridge_gateway_credits_warning 100",
+            "threema_bridge_up 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
+        // A balance never read has no sample (it is not zero).
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("threema_bridge_gateway_credits "))
+        );
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("threema_bridge_"), "{line}");
+        }
+        assert_eq!(text.lines().last(), Some("# EOF"));
+    }
+
+    #[test]
+    fn statuses_are_a_closed_set() {
+        assert_eq!(status_label(http::StatusCode::TOO_MANY_REQUESTS), "429");
+        assert_eq!(status_label(http::StatusCode::IM_A_TEAPOT), "4xx");
+        assert_eq!(status_label(http::StatusCode::INSUFFICIENT_STORAGE), "5xx");
+    }
+}

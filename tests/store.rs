@@ -51,6 +51,7 @@ on_both_databases!(
     portals_are_unique_per_driver,
     message_mappings_are_unique_both_ways,
     migrations_are_idempotent,
+    a_schema_from_a_newer_release_is_refused_by_name,
     threema_callbacks_dedup_on_sender_and_message_id,
     public_key_changes_are_held_back,
     held_messages_are_queued_again_in_order_once_the_key_is_accepted,
@@ -1412,4 +1413,53 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
     store.broadcast_settle("$b").await.unwrap();
     assert!(store.broadcasts_unsettled().await.unwrap().is_empty());
     assert!(!store.broadcast_cancel("$b").await.unwrap());
+}
+
+async fn raw(url: &str) -> sqlx::AnyConnection {
+    sqlx::any::install_default_drivers();
+    <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+        .await
+        .unwrap()
+}
+
+/// A database a newer release migrated: this binary refuses it and says what to do.
+async fn a_schema_from_a_newer_release_is_refused_by_name(store: Store, url: &str) {
+    store.close().await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from a newer release', TRUE, $1, 1)",
+    )
+    .bind(vec![0u8; 48])
+    .execute(&mut raw(url).await)
+    .await
+    .unwrap();
+    let refused = Store::connect(url, 2).await.unwrap_err();
+    let said = refused.to_string();
+    assert!(
+        said.contains("newer threema-bridge") && said.contains("schema 9999"),
+        "{said}"
+    );
+}
+
+/// Four bridge processes starting on a fresh PostgreSQL database at once (a pair upgraded
+/// together): all start, and each migration ran once. (SQLite serves one process.)
+#[tokio::test]
+async fn processes_starting_at_once_on_postgres_migrate_once() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let starts = (0..4).map(|_| Store::connect(db.url(), 2));
+    let stores: Vec<Store> = futures::future::try_join_all(starts).await.unwrap();
+    let ran: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&mut raw(db.url()).await)
+        .await
+        .unwrap();
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
+        .unwrap()
+        .count();
+    assert_eq!(ran as usize, files);
+    for store in stores {
+        store.close().await;
+    }
+    db.cleanup().await;
 }

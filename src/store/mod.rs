@@ -125,6 +125,12 @@ pub enum StoreError {
     CreateDir(#[source] std::io::Error),
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A newer release migrated the database: this binary would not know its tables.
+    #[error(
+        "the database was upgraded by a newer threema-bridge (schema {found}; this one knows up \
+         to {known}): run the newer release, or restore the backup taken before the upgrade"
+    )]
+    NewerSchema { found: i64, known: i64 },
     #[error("database error")]
     Sqlx(#[from] sqlx::Error),
     /// A stored value that does not read back as what the column holds. The value itself is
@@ -219,7 +225,16 @@ impl Store {
             DbKind::Sqlite => &SQLITE_MIGRATIONS,
             DbKind::Postgres => &POSTGRES_MIGRATIONS,
         };
-        migrator.run(&self.pool).await.map_err(StoreError::Migrate)
+        // sqlx holds an advisory lock on PostgreSQL while it migrates: of several processes
+        // starting at once (a rolling upgrade of a pair), one migrates, the others wait and
+        // then find nothing to do.
+        match migrator.run(&self.pool).await {
+            Err(sqlx::migrate::MigrateError::VersionMissing(found)) => {
+                let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+                Err(StoreError::NewerSchema { found, known })
+            }
+            other => other.map_err(StoreError::Migrate),
+        }
     }
 
     /// Readiness probe: one round trip.

@@ -139,6 +139,13 @@ async fn prometheus_scrapes_what_the_bridge_did_without_personal_data() {
     desk.wait_messages(&portal, 1, WAIT).await;
     desk.send_text(&portal, "Morgen, Moritz").await;
     sim.wait_inbox(&driver, 1, WAIT).await;
+    // Out of credits: the next message fails, once, for the Gateway's reason.
+    sim.set_credits(0);
+    let refused = desk.send_text(&portal, "Und jetzt?").await;
+    desk.wait_message(&portal, "the no-credits notice", |m| {
+        m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == refused.as_str()
+    })
+    .await;
 
     // What Prometheus stored from its scrapes, as IT would query it.
     let expected = [
@@ -167,6 +174,15 @@ async fn prometheus_scrapes_what_the_bridge_did_without_personal_data() {
             1.0,
         ),
         (
+            r#"threema_bridge_gateway_requests_total{endpoint="send_e2e",status="402"}"#,
+            1.0,
+        ),
+        (
+            r#"threema_bridge_messages_failed_total{direction="to_threema",reason="402"}"#,
+            1.0,
+        ),
+        ("threema_bridge_outbox_outcome_unknown_total", 0.0),
+        (
             r#"sum(threema_bridge_queue_items_total{queue="threema",outcome="bridged"})"#,
             2.0,
         ),
@@ -175,7 +191,7 @@ async fn prometheus_scrapes_what_the_bridge_did_without_personal_data() {
             r#"threema_bridge_queue_oldest_age_seconds{queue="matrix"}"#,
             0.0,
         ),
-        ("threema_bridge_up", 1.0),
+        ("threema_bridge_serving", 1.0),
         (r#"up{job="threema_bridge"}"#, 1.0),
     ];
     wait_for("the bridge's figures in Prometheus", WAIT, || async {
@@ -210,7 +226,15 @@ async fn prometheus_scrapes_what_the_bridge_did_without_personal_data() {
         .text()
         .await
         .unwrap();
-    for personal in [driver.as_str(), &lp, "Moritz", "Mona", "Morgen", DOMAIN] {
+    for personal in [
+        driver.as_str(),
+        &lp,
+        "Moritz",
+        "Mona",
+        "Morgen",
+        "jetzt",
+        DOMAIN,
+    ] {
         assert!(!text.contains(personal), "{personal:?} in /metrics");
     }
 }
@@ -228,6 +252,7 @@ fn exported_names() -> BTreeSet<String> {
         queues: vec![("outbox", 0, None)],
         people: vec![(("driver", "active"), 1)],
         credits: Some(1000),
+        broadcasts_in_flight: Some(0),
         ..Figures::default()
     };
     let text = metrics.render(&figures);

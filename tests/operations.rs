@@ -21,8 +21,9 @@ fn the_systemd_unit_verifies() {
         String::from_utf8_lossy(&verified.stdout),
         String::from_utf8_lossy(&verified.stderr)
     );
+    // Other units of the machine may draw remarks; ours may not.
     assert!(
-        verified.status.success() && said.trim().is_empty(),
+        verified.status.success() && !said.contains("threema-bridge.service"),
         "{said}"
     );
     for hardening in [

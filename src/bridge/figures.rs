@@ -3,12 +3,56 @@
 
 use std::{sync::atomic::Ordering, time::Duration};
 
-use super::{Bridge, BridgeError, directory::today};
-use crate::{metrics::Figures, store::now_ms};
+use super::{Bridge, directory::today};
+use crate::{
+    metrics::Figures,
+    store::{StoreError, now_ms},
+};
+
+/// A scrape does not wait longer for the database than Prometheus waits for it (10 s by
+/// default): the counters and the process figures come without the store's part.
+const STORE_WAIT: Duration = Duration::from_secs(3);
+
+/// The store's part of a scrape.
+struct StoreFigures {
+    queues: Vec<(&'static str, i64, Option<Duration>)>,
+    people: Vec<((&'static str, &'static str), i64)>,
+    broadcasts_in_flight: i64,
+}
 
 impl Bridge {
-    /// The text of `GET /metrics`.
-    pub async fn metrics_text(&self) -> Result<String, BridgeError> {
+    /// The text of `GET /metrics`. What the database cannot say in time is left out (and
+    /// logged); the rest is always there.
+    pub async fn metrics_text(&self) -> String {
+        let store = match tokio::time::timeout(STORE_WAIT, self.store_figures()).await {
+            Ok(Ok(figures)) => Some(figures),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "/metrics without the database's figures");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    "/metrics without the database's figures: it did not answer in time"
+                );
+                None
+            }
+        };
+        let (queues, people, broadcasts_in_flight) = match store {
+            Some(s) => (s.queues, s.people, Some(s.broadcasts_in_flight)),
+            None => Default::default(),
+        };
+        let figures = Figures {
+            queues,
+            people,
+            broadcasts_in_flight,
+            credits: self.credits.balance(),
+            credits_warning: self.config.threema.credits_warning,
+            serving: self.started.load(Ordering::Relaxed),
+        };
+        self.metrics.render(&figures)
+    }
+
+    async fn store_figures(&self) -> Result<StoreFigures, StoreError> {
         let now = now_ms();
         let queues = (self.store.queue_figures().await?)
             .into_iter()
@@ -32,14 +76,10 @@ impl Bridge {
                 .entry((employee.record.role.as_str(), state))
                 .or_insert(0) += 1;
         }
-        let figures = Figures {
+        Ok(StoreFigures {
             queues,
             people: people.into_iter().collect(),
             broadcasts_in_flight: self.store.broadcasts_in_flight().await?,
-            credits: self.credits.balance(),
-            credits_warning: self.config.threema.credits_warning,
-            up: self.started.load(Ordering::Relaxed),
-        };
-        Ok(self.metrics.render(&figures))
+        })
     }
 }

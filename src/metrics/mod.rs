@@ -101,13 +101,14 @@ pub struct Figures {
     pub queues: Vec<(&'static str, i64, Option<Duration>)>,
     /// Employees per role and state.
     pub people: Vec<((&'static str, &'static str), i64)>,
-    pub broadcasts_in_flight: i64,
+    /// `None` when the store did not answer (left out, like the queues and the directory).
+    pub broadcasts_in_flight: Option<i64>,
     /// The Gateway's credit balance as last read, if it was.
     pub credits: Option<i64>,
     /// `threema.credits_warning`: below it the admins are warned (and an alert may fire).
     pub credits_warning: i64,
     /// The startup is done: the bridge serves.
-    pub up: bool,
+    pub serving: bool,
 }
 
 /// The durable queues, by their runners' names.
@@ -125,8 +126,9 @@ const REFUSED_CALLBACKS: [&str; 6] = [
 const SYNC_RESULTS: [&str; 4] = ["ok", "partial", "refused", "failed"];
 
 fn latency() -> Histogram {
-    // 10 ms … ~80 s: a message through the bridge, a receipt to its marker.
-    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+    // 10 ms … ~44 min: a message through the bridge in seconds, and through an outage of the
+    // Gateway or the homeserver (retried, not lost) in minutes.
+    Histogram::new(exponential_buckets(0.01, 2.0, 19))
 }
 
 pub struct Metrics {
@@ -150,8 +152,10 @@ pub struct Metrics {
     directory_syncs: Family<ResultLabels, Counter>,
     directory_last_sync: Gauge,
     people: Family<PeopleLabels, Gauge>,
-    broadcasts_in_flight: Gauge,
-    up: Gauge,
+    broadcasts_in_flight: Family<Vec<(String, String)>, Gauge>,
+    serving: Gauge,
+    /// One scrape at a time: each rewrites the gauges read from the store.
+    rendering: std::sync::Mutex<()>,
     process: process::ProcessMetrics,
 }
 
@@ -183,8 +187,9 @@ impl Metrics {
             directory_syncs: Family::default(),
             directory_last_sync: Gauge::default(),
             people: Family::default(),
-            broadcasts_in_flight: Gauge::default(),
-            up: Gauge::default(),
+            broadcasts_in_flight: Family::default(),
+            serving: Gauge::default(),
+            rendering: Default::default(),
             process: process::ProcessMetrics::default(),
             registry: Registry::default(),
         };
@@ -260,7 +265,7 @@ impl Metrics {
         );
         r.register(
             "gateway_credits",
-            "The Gateway account's credit balance, as last read",
+            "The Gateway account's credit balance: as last read, less the messages sent since",
             metrics.credits.clone(),
         );
         r.register(
@@ -290,9 +295,9 @@ impl Metrics {
             metrics.broadcasts_in_flight.clone(),
         );
         r.register(
-            "up",
-            "1 while the bridge serves (its startup done)",
-            metrics.up.clone(),
+            "serving",
+            "1 once the bridge's startup is done (the homeserver reached it, the bot exists)",
+            metrics.serving.clone(),
         );
         metrics.process.register(r);
         // The closed sets start at zero, so that `increase()` and `rate()` see the first event
@@ -383,6 +388,10 @@ impl Metrics {
 
     /// The text Prometheus scrapes (OpenMetrics), with what the store knows as of now.
     pub fn render(&self, figures: &Figures) -> String {
+        let _one_at_a_time = self.rendering.lock().expect("render lock");
+        // What the store could not say this time is left out, not shown as it was.
+        self.queue_depth.clear();
+        self.queue_oldest.clear();
         for &(queue, depth, oldest) in &figures.queues {
             let labels = QueueLabels { queue };
             self.queue_depth.get_or_create(&labels).set(depth);
@@ -394,12 +403,17 @@ impl Metrics {
             let labels = PeopleLabels { role, state };
             self.people.get_or_create(&labels).set(n);
         }
-        self.broadcasts_in_flight.set(figures.broadcasts_in_flight);
+        match figures.broadcasts_in_flight {
+            Some(n) => {
+                self.broadcasts_in_flight.get_or_create(&Vec::new()).set(n);
+            }
+            None => self.broadcasts_in_flight.clear(),
+        }
         if let Some(balance) = figures.credits {
             self.credits.get_or_create(&Vec::new()).set(balance);
         }
         self.credits_warning.set(figures.credits_warning);
-        self.up.set(i64::from(figures.up));
+        self.serving.set(i64::from(figures.serving));
         self.process.refresh();
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
@@ -446,7 +460,7 @@ mod tests {
             queues: vec![("outbox", 3, Some(Duration::from_secs(90)))],
             people: vec![(("driver", "active"), 7)],
             credits_warning: 100,
-            up: true,
+            serving: true,
             ..Figures::default()
         };
         let text = metrics.render(&figures);
@@ -458,7 +472,7 @@ mod tests {
             r#"threema_bridge_directory_people{role="driver",state="active"} 7"#,
             r#"threema_bridge_homeserver_requests_total{endpoint="membership::join_room_by_id",status="200"} 1"#,
             "threema_bridge_gateway_credits_warning 100",
-            "threema_bridge_up 1",
+            "threema_bridge_serving 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
         }

@@ -254,6 +254,9 @@ impl Outbox {
                     (row, event) = (now, Event::Read);
                     continue;
                 }
+                // Counted where the final state is written, once: a retry re-enters it.
+                self.count_final(&row, write.to, gateway_error.as_ref())
+                    .await;
                 row.state = write.to;
                 row.threema_message_id = write.message_id.or(row.threema_message_id);
                 row.error = write.error.or(row.error);
@@ -281,23 +284,13 @@ impl Outbox {
                 }
                 Then::RecordSent => {
                     self.record_sent(&row).await?;
-                    self.count_sent(&row).await?;
                     return Ok(Outcome::bridged(format!(
                         "sent as {}",
                         row.threema_message_id.as_deref().unwrap_or("?")
                     )));
                 }
-                Then::ReportFailure => {
-                    let reason = gateway_error
-                        .as_ref()
-                        .map_or("refused", ThreemaError::label);
-                    self.metrics.failed(metrics::Direction::ToThreema, reason);
-                    return self.report_failure(&row).await;
-                }
-                Then::ReportUnknown => {
-                    self.metrics.outcome_unknown();
-                    return self.report_unknown(&row).await;
-                }
+                Then::ReportFailure => return self.report_failure(&row).await,
+                Then::ReportUnknown => return self.report_unknown(&row).await,
                 Then::Retry => {
                     return Err(gateway_error.map(BridgeError::from).unwrap_or_else(|| {
                         BridgeError::NotYet("the Gateway was not reached".into())
@@ -375,9 +368,19 @@ impl Outbox {
         self.deliver(seq, Event::Refused(reason)).await
     }
 
-    /// A row the Gateway accepted, for `/metrics`: its kind, and how long after its event
-    /// reached the bridge.
-    async fn count_sent(&self, row: &OutboxItem) -> Result<(), BridgeError> {
+    /// A row that reached a final state, for `/metrics`: sent (its kind, and how long after
+    /// its event reached the bridge), failed (why), or of unknown outcome.
+    async fn count_final(&self, row: &OutboxItem, to: OutboxState, error: Option<&ThreemaError>) {
+        let to_threema = metrics::Direction::ToThreema;
+        match to {
+            OutboxState::Sent => {}
+            OutboxState::Failed => {
+                let reason = error.map_or("refused", ThreemaError::label);
+                return self.metrics.failed(to_threema, reason);
+            }
+            OutboxState::Unknown => return self.metrics.outcome_unknown(),
+            OutboxState::Queued | OutboxState::Sending => return,
+        }
         let kind = serde_json::from_str::<serde_json::Value>(&row.payload)
             .ok()
             .and_then(|p| match p["kind"].as_str()? {
@@ -389,13 +392,13 @@ impl Outbox {
                 _ => None,
             })
             .unwrap_or("other");
-        self.metrics.bridged(metrics::Direction::ToThreema, kind);
-        // From the transaction that brought the event (a broadcast's copies: its message).
-        let arrived =
-            (self.store.inbox_received_at(row.event_id.as_str()).await?).unwrap_or(row.created_at);
+        self.metrics.bridged(to_threema, kind);
+        // From the transaction that brought the event; from the row's queueing where that is
+        // not kept (a broadcast's copies, the privacy notice, a pruned inbox row).
+        let received = self.store.inbox_received_at(row.event_id.as_str()).await;
+        let arrived = received.ok().flatten().unwrap_or(row.created_at);
         let waited = (now_ms() - arrived).max(0) as u64;
         self.metrics.reached_gateway(Duration::from_millis(waited));
-        Ok(())
     }
 
     async fn report_failure(&self, row: &OutboxItem) -> Result<Outcome, BridgeError> {

@@ -36,6 +36,8 @@ pub struct Receipts {
     /// `bridge.received_marker` and `read_marker`: the reactions that show delivery.
     received_marker: String,
     read_marker: String,
+    /// How long a receipt took to show.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Receipts {
@@ -48,6 +50,7 @@ impl Receipts {
             ghosts,
             keys,
             credits,
+            metrics,
             ..
         } = shared.clone();
         Receipts {
@@ -62,6 +65,7 @@ impl Receipts {
             reads_in_portals: config.privacy.reads_in_portals(config.bridge.read_receipts),
             received_marker: config.bridge.received_marker.clone(),
             read_marker: config.bridge.read_marker.clone(),
+            metrics,
         }
     }
 }

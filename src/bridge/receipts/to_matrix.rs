@@ -90,6 +90,10 @@ impl Receipts {
                 "receipt for messages the bridge did not send; ignored"
             );
         }
+        if updated > 0 {
+            let waited = (crate::store::now_ms() - incoming.received_at).max(0) as u64;
+            (self.metrics).receipt_shown(std::time::Duration::from_millis(waited));
+        }
         Ok(Bridged::Done(format!(
             "{updated} message(s) updated, {} unknown",
             unknown.len()

@@ -35,6 +35,8 @@ pub struct Incoming {
     pub attempts: i64,
     /// Its Threema inbox row.
     pub seq: i64,
+    /// When its callback arrived (ms).
+    pub received_at: i64,
 }
 
 pub struct ThreemaInbox(pub Arc<ThreemaToMatrix>);
@@ -82,31 +84,44 @@ impl ThreemaToMatrix {
     /// Opens and decodes one stored callback and bridges it. What cannot be bridged is kept
     /// with a reason.
     pub async fn handle_threema_item(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {
-        let (outcome, kind) = match self.open_item(item).await? {
-            Ok((incoming, key)) => {
-                let kind = kind_of(&incoming.message);
-                (self.route_incoming(incoming, &key).await?, Some(kind))
+        let handled: Result<_, BridgeError> = async {
+            Ok(match self.open_item(item).await? {
+                Ok((incoming, key)) => {
+                    let kind = kind_of(&incoming.message);
+                    (self.route_incoming(incoming, &key).await?, Some(kind))
+                }
+                Err(not_opened) => (not_opened, None),
+            })
+        }
+        .await;
+        match handled {
+            Ok((outcome, kind)) => {
+                self.count(item, kind, &outcome);
+                Ok(outcome)
             }
-            Err(not_opened) => (not_opened, None),
-        };
-        self.count(item, kind, &outcome);
-        Ok(outcome)
+            Err(e) => {
+                // Failed for good: the queue records it so.
+                if !e.is_transient() {
+                    self.metrics.failed(metrics::Direction::ToMatrix, "failed");
+                }
+                Err(e)
+            }
+        }
     }
 
-    /// What became of a driver's message, for `/metrics`; typing is no message.
+    /// What became of a driver's message, for `/metrics`; typing is no message, a receipt
+    /// is timed where it shows. A held message (a changed key) is counted when it goes on.
     fn count(&self, item: &ThreemaItem, kind: Option<&'static str>, outcome: &Outcome) {
         let waited = Duration::from_millis((now_ms() - item.received_at).max(0) as u64);
         let to_matrix = metrics::Direction::ToMatrix;
         match (outcome, kind) {
-            (_, Some("typing")) => {}
-            (Outcome::Bridged(_), Some("receipt")) => self.metrics.receipt_shown(waited),
+            (_, Some("typing" | "receipt")) => {}
             (Outcome::Bridged(_), Some(kind)) => {
                 self.metrics.bridged(to_matrix, kind);
                 self.metrics.reached_portal(waited);
             }
             (Outcome::Failed(_), _) => self.metrics.failed(to_matrix, "failed"),
             (Outcome::Refused(_), _) => self.metrics.failed(to_matrix, "refused"),
-            (Outcome::Held(_), _) => self.metrics.failed(to_matrix, "held"),
             _ => {}
         }
     }
@@ -162,6 +177,7 @@ impl ThreemaToMatrix {
             stand_in: None,
             attempts: item.attempts,
             seq: item.seq,
+            received_at: item.received_at,
         };
         Ok(Ok((incoming, key)))
     }

@@ -66,6 +66,14 @@ pub enum StartupError {
     Audit(#[source] AuditError),
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    /// SQLite serves one process: two would both send every queued message.
+    #[error(
+        "another threema-bridge already serves the SQLite database {0} (SQLite is for one \
+         process; run two on PostgreSQL)"
+    )]
+    SqliteInUse(String),
+    #[error("cannot lock the SQLite database {0}")]
+    SqliteLock(String, #[source] std::io::Error),
 }
 
 pub struct App {
@@ -75,6 +83,8 @@ pub struct App {
     callback_listener: TcpListener,
     /// `metrics.listen`, when configured.
     metrics_listener: Option<TcpListener>,
+    /// Held while this process serves a SQLite database (see [`serve_alone`]).
+    _sqlite_lock: Option<std::fs::File>,
     checkpoints: Option<Checkpoints>,
 }
 
@@ -83,6 +93,7 @@ impl App {
     /// appservice and callback listeners. Nothing is served yet. The Gateway is not contacted:
     /// the bridge starts (and stores what arrives) while Threema is unreachable.
     pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let sqlite_lock = serve_alone(config.database.url.expose_secret())?;
         let config = Arc::new(config);
         let bridge = Arc::new(connect(config.clone()).await?);
         let last_received = bridge.store.inbox_last_received().await?;
@@ -117,6 +128,7 @@ impl App {
             listener,
             callback_listener,
             metrics_listener,
+            _sqlite_lock: sqlite_lock,
             checkpoints,
         })
     }
@@ -151,6 +163,7 @@ impl App {
             listener,
             callback_listener,
             metrics_listener,
+            _sqlite_lock,
             checkpoints,
         } = self;
         let running = Running {
@@ -400,6 +413,33 @@ pub async fn connect(config: Arc<Config>) -> Result<Bridge, StartupError> {
         .await
         .map_err(StartupError::Directory)?;
     Ok(bridge)
+}
+
+/// On SQLite, only one process serves: an exclusive lock on `<database>.serve.lock`, held
+/// until this process ends (the system drops it with a killed process too). The command line's
+/// other commands do not take it: they run beside the serving bridge.
+fn serve_alone(database_url: &str) -> Result<Option<std::fs::File>, StartupError> {
+    let Some(file) = crate::store::sqlite_file(database_url) else {
+        return Ok(None);
+    };
+    let mut path = file.into_os_string();
+    path.push(".serve.lock");
+    let path = std::path::PathBuf::from(path);
+    let shown = path.display().to_string();
+    if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder).map_err(|e| StartupError::SqliteLock(shown.clone(), e))?;
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StartupError::SqliteLock(shown.clone(), e))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(lock)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartupError::SqliteInUse(shown)),
+        Err(std::fs::TryLockError::Error(e)) => Err(StartupError::SqliteLock(shown, e)),
+    }
 }
 
 async fn bind(key: &'static str, addr: SocketAddr) -> Result<TcpListener, StartupError> {

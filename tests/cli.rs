@@ -270,3 +270,23 @@ async fn serve_explains_a_rejected_as_token() {
         "the token is not in the error"
     );
 }
+
+/// SQLite serves one process: a second `serve` on the same database refuses to start and says
+/// why, while the first goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_serve_on_the_same_sqlite_database_refuses_to_start() {
+    let h = common::bridge::Harness::start(common::db::TestDb::sqlite(), |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = h.config.write(dir.path(), h.synapse);
+    let (code, _, err) =
+        tokio::task::spawn_blocking(move || common::bridge::run_cli(&config, &["serve"], &[]))
+            .await
+            .unwrap();
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("another threema-bridge already serves the SQLite database"),
+        "{err}"
+    );
+    let ready = reqwest::get(format!("{}/ready", h.base_url)).await.unwrap();
+    assert!(ready.status().is_success(), "the first bridge still serves");
+}

@@ -248,6 +248,15 @@ impl Store {
     }
 }
 
+/// The file of a `sqlite://` database URL (`None` for PostgreSQL and for `:memory:`).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let file = path.split_once('?').map_or(path, |(file, _)| file);
+    (file != ":memory:" && !file.is_empty()).then(|| file.into())
+}
+
 /// Adds `mode=rwc` (create if missing) and makes the folder.
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     let path = url

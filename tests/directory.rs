@@ -254,6 +254,20 @@ async fn a_csv_of_a_fleet_provisions_the_desk_and_follows_its_changes() {
     let again = sync(&h).await;
     assert!(again.planned.is_empty(), "{again}");
     assert_eq!(again.homeserver_calls, 0, "{again}");
+    // What IT's Prometheus sees of it: two good syncs, the time of the last one, the people.
+    let scrape = h.bridge.metrics_text().await;
+    for line in [
+        r#"threema_bridge_directory_syncs_total{result="ok"} 2"#,
+        &format!(r#"threema_bridge_directory_people{{role="driver",state="active"}} {n}"#),
+    ] {
+        assert!(scrape.lines().any(|l| l == line), "{line} not in\n{scrape}");
+    }
+    assert!(
+        scrape
+            .lines()
+            .any(|l| l.starts_with("threema_bridge_directory_last_sync_timestamp_seconds ")),
+        "{scrape}"
+    );
 
     // Driver 0 moves from North to South and is renamed; the boss has their portal open.
     let moved_portal = portal_of(&h, &first.threema_id).await;

@@ -253,6 +253,7 @@ fn exported_names() -> BTreeSet<String> {
         people: vec![(("driver", "active"), 1)],
         credits: Some(1000),
         broadcasts_in_flight: Some(0),
+        directory_last_sync: Some(0),
         ..Figures::default()
     };
     let text = metrics.render(&figures);

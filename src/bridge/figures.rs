@@ -18,6 +18,7 @@ struct StoreFigures {
     queues: Vec<(&'static str, i64, Option<Duration>)>,
     people: Vec<((&'static str, &'static str), i64)>,
     broadcasts_in_flight: i64,
+    directory_last_sync: Option<i64>,
 }
 
 impl Bridge {
@@ -37,8 +38,13 @@ impl Bridge {
                 None
             }
         };
-        let (queues, people, broadcasts_in_flight) = match store {
-            Some(s) => (s.queues, s.people, Some(s.broadcasts_in_flight)),
+        let (queues, people, broadcasts_in_flight, directory_last_sync) = match store {
+            Some(s) => (
+                s.queues,
+                s.people,
+                Some(s.broadcasts_in_flight),
+                s.directory_last_sync,
+            ),
             None => Default::default(),
         };
         let figures = Figures {
@@ -48,6 +54,7 @@ impl Bridge {
             credits: self.credits.balance(),
             credits_warning: self.config.threema.credits_warning,
             serving: self.started.load(Ordering::Relaxed),
+            directory_last_sync,
         };
         self.metrics.render(&figures)
     }
@@ -80,6 +87,11 @@ impl Bridge {
             queues,
             people: people.into_iter().collect(),
             broadcasts_in_flight: self.store.broadcasts_in_flight().await?,
+            directory_last_sync: (self
+                .store
+                .state_get(super::directory::sync::LAST_SYNC)
+                .await?)
+                .and_then(|at| at.parse().ok()),
         })
     }
 }

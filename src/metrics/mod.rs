@@ -109,6 +109,8 @@ pub struct Figures {
     pub credits_warning: i64,
     /// The startup is done: the bridge serves.
     pub serving: bool,
+    /// When the last directory sync succeeded (Unix seconds), if one did.
+    pub directory_last_sync: Option<i64>,
 }
 
 /// The durable queues, by their runners' names.
@@ -150,7 +152,8 @@ pub struct Metrics {
     credits: Family<Vec<(String, String)>, Gauge>,
     credits_warning: Gauge,
     directory_syncs: Family<ResultLabels, Counter>,
-    directory_last_sync: Gauge,
+    /// No sample before the first successful sync.
+    directory_last_sync: Family<Vec<(String, String)>, Gauge>,
     people: Family<PeopleLabels, Gauge>,
     broadcasts_in_flight: Family<Vec<(String, String)>, Gauge>,
     serving: Gauge,
@@ -185,7 +188,7 @@ impl Metrics {
             credits: Family::default(),
             credits_warning: Gauge::default(),
             directory_syncs: Family::default(),
-            directory_last_sync: Gauge::default(),
+            directory_last_sync: Family::default(),
             people: Family::default(),
             broadcasts_in_flight: Family::default(),
             serving: Gauge::default(),
@@ -280,7 +283,7 @@ impl Metrics {
         );
         r.register_with_unit(
             "directory_last_sync_timestamp",
-            "When the last directory sync finished (Unix time)",
+            "When the last directory sync succeeded (Unix time)",
             Unit::Seconds,
             metrics.directory_last_sync.clone(),
         );
@@ -377,13 +380,10 @@ impl Metrics {
         self.callbacks_refused.get_or_create(&labels).inc();
     }
 
-    /// A directory sync ended (`result`: ok, failed, refused by the safety stop) at `unix_s`.
-    pub fn directory_sync(&self, result: &'static str, unix_s: i64) {
+    /// A directory sync ended: ok, partial, refused (the safety stop) or failed.
+    pub fn directory_sync(&self, result: &'static str) {
         let labels = ResultLabels { result };
         self.directory_syncs.get_or_create(&labels).inc();
-        if result == "ok" {
-            self.directory_last_sync.set(unix_s);
-        }
     }
 
     /// The text Prometheus scrapes (OpenMetrics), with what the store knows as of now.
@@ -414,6 +414,12 @@ impl Metrics {
         }
         self.credits_warning.set(figures.credits_warning);
         self.serving.set(i64::from(figures.serving));
+        match figures.directory_last_sync {
+            Some(at) => {
+                self.directory_last_sync.get_or_create(&Vec::new()).set(at);
+            }
+            None => self.directory_last_sync.clear(),
+        }
         self.process.refresh();
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
@@ -461,6 +467,7 @@ mod tests {
             people: vec![(("driver", "active"), 7)],
             credits_warning: 100,
             serving: true,
+            directory_last_sync: Some(1_800_000_000),
             ..Figures::default()
         };
         let text = metrics.render(&figures);
@@ -473,6 +480,7 @@ mod tests {
             r#"threema_bridge_homeserver_requests_total{endpoint="membership::join_room_by_id",status="200"} 1"#,
             "threema_bridge_gateway_credits_warning 100",
             "threema_bridge_serving 1",
+            "threema_bridge_directory_last_sync_timestamp_seconds 1800000000",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
         }

@@ -62,6 +62,19 @@ impl Store {
             .transpose()?)
     }
 
+    /// Sets `key`, whatever it held.
+    pub async fn state_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO bridge_state (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Sets `key` unless it is set; returns the value that holds (ours or the earlier one).
     pub async fn state_set_once(&self, key: &str, value: &str) -> Result<String, StoreError> {
         sqlx::query(

@@ -10,7 +10,7 @@ mod apply;
 pub mod closed_rooms;
 mod scim_users;
 mod sources;
-mod sync;
+pub(crate) mod sync;
 mod view;
 
 use std::{fmt, sync::Arc};

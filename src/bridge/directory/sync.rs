@@ -18,6 +18,9 @@ use crate::{
     threema::ThreemaId,
 };
 
+/// `bridge_state` key: when the last directory sync succeeded (Unix seconds), for `/metrics`.
+pub const LAST_SYNC: &str = "directory.last_sync";
+
 impl Directory {
     /// Reads every snapshot source, stores what passes the safety stop, and reconciles. One
     /// sync at a time; SCIM changes and timers queue behind a running one.
@@ -31,8 +34,14 @@ impl Directory {
                 Ok(report) if !report.failed.is_empty() => "partial",
                 Ok(_) => "ok",
             };
-            let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            self.metrics.directory_sync(result, now);
+            self.metrics.directory_sync(result);
+            if result == "ok" {
+                // Kept across restarts: a stale directory is noticed after one too.
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                if let Err(e) = self.store.state_set(LAST_SYNC, &now.to_string()).await {
+                    tracing::warn!(error = %e, "cannot record the time of the directory sync");
+                }
+            }
         }
         let mut report = report?;
         report.homeserver_calls = calls;

@@ -87,11 +87,20 @@ impl Bridge {
             queues,
             people: people.into_iter().collect(),
             broadcasts_in_flight: self.store.broadcasts_in_flight().await?,
-            directory_last_sync: (self
-                .store
-                .state_get(super::directory::sync::LAST_SYNC)
-                .await?)
-                .and_then(|at| at.parse().ok()),
+            directory_last_sync: self.last_sync().await?,
         })
+    }
+
+    /// When the directory last synced, while there is one: a directory switched off is not
+    /// stale.
+    async fn last_sync(&self) -> Result<Option<i64>, StoreError> {
+        if !self.config.directory.enabled() {
+            return Ok(None);
+        }
+        let at = self
+            .store
+            .state_get(super::directory::sync::LAST_SYNC)
+            .await?;
+        Ok(at.and_then(|at| at.parse().ok()))
     }
 }

@@ -229,7 +229,11 @@ impl Store {
         // starting at once (a rolling upgrade of a pair), one migrates, the others wait and
         // then find nothing to do.
         match migrator.run(&self.pool).await {
-            Err(sqlx::migrate::MigrateError::VersionMissing(found)) => {
+            // Applied but unknown here, and newer than anything this binary has (an unknown
+            // older one is a damaged history, reported as sqlx says it).
+            Err(sqlx::migrate::MigrateError::VersionMissing(found))
+                if found > migrator.iter().map(|m| m.version).max().unwrap_or(0) =>
+            {
                 let known = migrator.iter().map(|m| m.version).max().unwrap_or(0);
                 Err(StoreError::NewerSchema { found, known })
             }

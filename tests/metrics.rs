@@ -59,35 +59,53 @@ impl Prometheus {
             ),
         )
         .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let child = Command::new(program("prometheus"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("prometheus starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let ready = format!("{url}/-/ready");
-        wait_for("Prometheus to be ready", WAIT, || async {
-            let ok = reqwest::get(&ready).await.ok()?.status().is_success();
-            ok.then_some(())
-        })
-        .await;
-        Prometheus {
-            child,
-            url,
-            _dir: dir,
+        // A free port, handed over: another process may take it first, and then Prometheus
+        // exits at once and the next port is tried.
+        for _ in 0..3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+            let mut child = Command::new(program("prometheus"))
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("prometheus starts");
+            let url = format!("http://127.0.0.1:{port}");
+            let ready = format!("{url}/-/ready");
+            let deadline = tokio::time::Instant::now() + WAIT;
+            let up = loop {
+                if child.try_wait().unwrap().is_some() {
+                    break false;
+                }
+                let answer = reqwest::get(&ready).await;
+                if answer.is_ok_and(|a| a.status().is_success()) {
+                    break true;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "Prometheus never got ready"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            if up {
+                return Prometheus {
+                    child,
+                    url,
+                    _dir: dir,
+                };
+            }
         }
+        let log = std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+        panic!("Prometheus did not start:\n{log}");
     }
 
     /// The value of an instant query that returns one series, if it returns one.

@@ -76,6 +76,11 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    version: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PeopleLabels {
     role: &'static str,
     state: &'static str,
@@ -303,6 +308,11 @@ impl Metrics {
             metrics.serving.clone(),
         );
         metrics.process.register(r);
+        // The usual `_info` series: always 1, the release in its label.
+        let build = Family::<BuildLabels, Gauge>::default();
+        let version = env!("CARGO_PKG_VERSION");
+        build.get_or_create(&BuildLabels { version }).set(1);
+        r.register("build_info", "The running release of threema-bridge", build);
         // The closed sets start at zero, so that `increase()` and `rate()` see the first event
         // of each (a series that appears with 1 has not increased to Prometheus).
         for queue in QUEUES {
@@ -480,6 +490,11 @@ mod tests {
             r#"threema_bridge_homeserver_requests_total{endpoint="membership::join_room_by_id",status="200"} 1"#,
             "threema_bridge_gateway_credits_warning 100",
             "threema_bridge_serving 1",
+            concat!(
+                r#"threema_bridge_build_info{version=""#,
+                env!("CARGO_PKG_VERSION"),
+                r#""} 1"#
+            ),
             "threema_bridge_directory_last_sync_timestamp_seconds 1800000000",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");

@@ -20,6 +20,9 @@ use crate::{
     store::{Store, StoreError},
 };
 
+/// Marks the bot's notice that a room is encrypted, so that a retry finds it.
+const ENCRYPTED_NOTICE_KEY: &str = "threema_bridge.encrypted_room";
+
 /// The bot's voice: notices and answers in rooms, each sent once per transaction id.
 pub struct Notices {
     store: Store,
@@ -79,22 +82,39 @@ impl Notices {
 
     /// Tells an encrypted room, once, that the bridge (`bridge.encryption: off`) cannot read
     /// it and what that means here (`consequence`, a sentence), instead of staying silent.
-    /// Said as the bot in plain text, which every member's client shows.
+    /// Said as the bot in plain text, which every member's client shows. Once across crashes
+    /// too: an attempt whose answer was lost is looked for in the room before another.
     pub async fn encrypted_room(
         &self,
         room_id: &RoomId,
         consequence: &str,
     ) -> Result<(), BridgeError> {
+        const TRIED: &str = "tried";
         let key = format!("encrypted-notice:{room_id}");
-        if self.store.state_get(&key).await?.is_some() {
-            return Ok(());
-        }
-        let text = format!(
-            "This room is encrypted and the bridge is set up without encryption: {consequence}"
-        );
-        // The same transaction id if a crash comes between posting and recording.
-        self.notice(room_id, None, &text, &key).await?;
-        self.store.state_set_once(&key, "1").await?;
+        let tried = match self.store.state_get(&key).await?.as_deref() {
+            None => false,
+            Some(TRIED) => true,
+            Some(_) => return Ok(()),
+        };
+        let content = serde_json::json!({
+            "msgtype": "m.notice",
+            "body": format!(
+                "This room is encrypted and the bridge is set up without encryption: {consequence}"
+            ),
+            "m.mentions": {},
+            ENCRYPTED_NOTICE_KEY: "off",
+        });
+        let mark_tried = self.store.state_set(&key, TRIED);
+        (self.post_once(
+            room_id,
+            &content,
+            ENCRYPTED_NOTICE_KEY,
+            tried,
+            &key,
+            mark_tried,
+        ))
+        .await?;
+        self.store.state_set(&key, "posted").await?;
         Ok(())
     }
 

@@ -132,6 +132,19 @@ const REFUSED_CALLBACKS: [&str; 6] = [
 /// How a directory sync ends.
 const SYNC_RESULTS: [&str; 4] = ["ok", "partial", "refused", "failed"];
 
+/// A gauge without labels that can have no sample: a value not known is left out of the scrape,
+/// not shown as 0 (a family without labels, as the crate has no optional gauge).
+type MaybeGauge = Family<Vec<(String, String)>, Gauge>;
+
+fn set_or_leave_out(gauge: &MaybeGauge, value: Option<i64>) {
+    match value {
+        Some(value) => {
+            gauge.get_or_create(&Vec::new()).set(value);
+        }
+        None => gauge.clear(),
+    }
+}
+
 fn latency() -> Histogram {
     // 10 ms … ~44 min: a message through the bridge in seconds, and through an outage of the
     // Gateway or the homeserver (retried, not lost) in minutes.
@@ -154,13 +167,13 @@ pub struct Metrics {
     pub gateway_requests: Requests,
     callbacks_refused: Family<ReasonLabels, Counter>,
     /// No sample until the balance was read once: an unknown balance is not a zero one.
-    credits: Family<Vec<(String, String)>, Gauge>,
+    credits: MaybeGauge,
     credits_warning: Gauge,
     directory_syncs: Family<ResultLabels, Counter>,
     /// No sample before the first successful sync.
-    directory_last_sync: Family<Vec<(String, String)>, Gauge>,
+    directory_last_sync: MaybeGauge,
     people: Family<PeopleLabels, Gauge>,
-    broadcasts_in_flight: Family<Vec<(String, String)>, Gauge>,
+    broadcasts_in_flight: MaybeGauge,
     serving: Gauge,
     /// One scrape at a time: each rewrites the gauges read from the store.
     rendering: std::sync::Mutex<()>,
@@ -413,23 +426,14 @@ impl Metrics {
             let labels = PeopleLabels { role, state };
             self.people.get_or_create(&labels).set(n);
         }
-        match figures.broadcasts_in_flight {
-            Some(n) => {
-                self.broadcasts_in_flight.get_or_create(&Vec::new()).set(n);
-            }
-            None => self.broadcasts_in_flight.clear(),
-        }
-        if let Some(balance) = figures.credits {
-            self.credits.get_or_create(&Vec::new()).set(balance);
+        set_or_leave_out(&self.broadcasts_in_flight, figures.broadcasts_in_flight);
+        // Once read, a balance stays known: an unread one leaves the last value.
+        if figures.credits.is_some() {
+            set_or_leave_out(&self.credits, figures.credits);
         }
         self.credits_warning.set(figures.credits_warning);
         self.serving.set(i64::from(figures.serving));
-        match figures.directory_last_sync {
-            Some(at) => {
-                self.directory_last_sync.get_or_create(&Vec::new()).set(at);
-            }
-            None => self.directory_last_sync.clear(),
-        }
+        set_or_leave_out(&self.directory_last_sync, figures.directory_last_sync);
         self.process.refresh();
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)

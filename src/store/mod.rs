@@ -254,19 +254,24 @@ impl Store {
 
 /// The file of a `sqlite://` database URL (`None` for PostgreSQL and for `:memory:`).
 pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let file = path.split_once('?').map_or(path, |(file, _)| file);
+    if !url.starts_with("sqlite:") {
+        return None;
+    }
+    let (file, _) = sqlite_file_and_query(url);
     (file != ":memory:" && !file.is_empty()).then(|| file.into())
+}
+
+/// A `sqlite:` URL's file and its query (after `?`, empty if none).
+fn sqlite_file_and_query(url: &str) -> (&str, &str) {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    path.split_once('?').unwrap_or((path, ""))
 }
 
 /// Adds `mode=rwc` (create if missing) and makes the folder.
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    let (file, query) = path.split_once('?').unwrap_or((path, ""));
+    let (file, query) = sqlite_file_and_query(url);
     let folder = std::path::Path::new(file)
         .parent()
         .filter(|d| !d.as_os_str().is_empty());

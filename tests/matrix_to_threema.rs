@@ -432,9 +432,18 @@ async fn the_management_room_opens_portals_finds_drivers_and_refuses_strangers()
         dispatcher.state(&portal, "m.room.name", "").await["name"],
         "Erika Muster"
     );
-    dispatcher.send_text(&portal, "Guten Morgen").await;
+    let morning = dispatcher.send_text(&portal, "Guten Morgen").await;
     let inbox = sim.wait_inbox(&driver, 1, WAIT).await;
     assert_eq!(text_of(&inbox[0].message), "Anna Dispo: Guten Morgen");
+    // The phone can have it before the bridge has recorded the Gateway's answer.
+    let store = &h.bridge.store;
+    wait_for("the send recorded", WAIT, || async {
+        let rows = store.outbox_by_event(&morning).await.unwrap();
+        rows.iter()
+            .all(|r| r.state == OutboxState::Sent)
+            .then_some(())
+    })
+    .await;
 
     let asked = dispatcher.send_text(&dm, "status").await;
     let status = dispatcher.answer_to(&dm, &asked).await;

@@ -20,6 +20,10 @@ use crate::{
         threema_to_matrix::ThreemaInbox,
     },
     config::Config,
+    ha::{
+        Fence,
+        lease::{self, Ended, Held, Lease},
+    },
     http::{
         self, AppState,
         threema::{CallbackState, RefusalGuard, TrustedProxies},
@@ -85,7 +89,10 @@ pub struct App {
     metrics_listener: Option<TcpListener>,
     /// Held while this process serves a SQLite database (see [`serve_alone`]).
     _sqlite_lock: Option<std::fs::File>,
-    checkpoints: Option<Checkpoints>,
+    checkpoints: Option<Arc<Checkpoints>>,
+    /// On PostgreSQL: the lease, and this process's first term as the active one if it took
+    /// the lease at once.
+    ha: Option<(Lease, Option<Held>)>,
 }
 
 impl App {
@@ -95,9 +102,7 @@ impl App {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let sqlite_lock = serve_alone(config.database.url.expose_secret())?;
         let config = Arc::new(config);
-        let bridge = Arc::new(connect(config.clone()).await?);
-        let last_received = bridge.store.inbox_last_received().await?;
-        bridge.catch_up.due_from_last_received(last_received);
+        let bridge = Arc::new(connect_serving(config.clone()).await?);
         let listener = bind("appservice.listen", config.appservice.listen).await?;
         let callback_listener =
             bind("threema.callback_listen", config.threema.callback_listen).await?;
@@ -105,6 +110,27 @@ impl App {
             Some(addr) => Some(bind("metrics.listen", addr).await?),
             None => None,
         };
+        // Asked once the listener is ours: the lease's holder is named by its address.
+        let ha = match bridge.store.is_shared() {
+            true => {
+                let lease = Lease::new(
+                    bridge.store.clone(),
+                    lease::holder(config.appservice.listen),
+                    config.ha.lease,
+                    bridge.store.fence().clone(),
+                    bridge.metrics.clone(),
+                );
+                let first = lease.try_take().await?;
+                Some((lease, first))
+            }
+            false => None,
+        };
+        // Before a transaction is stored: what the homeserver never pushed keeps its place
+        // before what it pushes now. A standby catches up when it takes over.
+        if !matches!(ha, Some((_, None))) {
+            let last_received = bridge.store.inbox_last_received().await?;
+            bridge.catch_up.due_from_last_received(last_received);
+        }
         let room = AuditRoom {
             matrix: bridge.matrix.clone(),
             notices: bridge.notices.clone(),
@@ -112,7 +138,8 @@ impl App {
             admins: config.bridge.permissions.admins().cloned().collect(),
         };
         let checkpoints = Checkpoints::new(&config, bridge.store.clone(), Some(room))
-            .map_err(StartupError::Audit)?;
+            .map_err(StartupError::Audit)?
+            .map(Arc::new);
         // Which settings this run had: a changed one shows as a new hash.
         let details = format!(
             "version {}, configuration sha256 {}",
@@ -130,6 +157,7 @@ impl App {
             metrics_listener,
             _sqlite_lock: sqlite_lock,
             checkpoints,
+            ha,
         })
     }
 
@@ -165,12 +193,14 @@ impl App {
             metrics_listener,
             _sqlite_lock,
             checkpoints,
+            ha,
         } = self;
         let running = Running {
             config,
             bridge,
             tasks: TaskTracker::new(),
             shutdown,
+            checkpoints,
         };
         let server = running.serve_appservice(listener);
         let callback_server = running.serve_callbacks(callback_listener);
@@ -180,6 +210,7 @@ impl App {
             bridge,
             tasks,
             shutdown,
+            ..
         } = &running;
 
         if let Err(e) = startup_with_server(bridge, config).await {
@@ -193,13 +224,14 @@ impl App {
         bridge
             .started
             .store(true, std::sync::atomic::Ordering::Relaxed);
-        running.spawn_workers();
-        if let Some(checkpoints) = checkpoints {
-            tasks.spawn(checkpoints.watch(config.audit.checkpoint_every, shutdown.clone()));
-        }
         tracing::info!(listen = %config.appservice.listen, callbacks = %config.threema.callback_listen, "bridge running");
-
-        shutdown.cancelled().await;
+        match ha {
+            Some((lease, first)) => running.take_turns(lease, first).await,
+            None => {
+                running.spawn_workers(shutdown, tasks);
+                shutdown.cancelled().await;
+            }
+        }
         tracing::info!("shutting down");
         tasks.close();
         tasks.wait().await;
@@ -220,6 +252,7 @@ struct Running {
     bridge: Arc<Bridge>,
     tasks: TaskTracker,
     shutdown: CancellationToken,
+    checkpoints: Option<Arc<Checkpoints>>,
 }
 
 /// A server's task: it ends at shutdown, or when serving fails.
@@ -280,10 +313,77 @@ impl Running {
         })
     }
 
+    /// Active/standby until shutdown: standby (passing wake-ups on) while another process
+    /// holds the lease, active (the workers, woken by the standbys too) while this one does.
+    async fn take_turns(&self, lease: Lease, mut first: Option<Held>) {
+        let (bridge, shutdown) = (&self.bridge, &self.shutdown);
+        loop {
+            let held = match first.take() {
+                Some(held) => held,
+                None => {
+                    tracing::info!(
+                        holder = lease.holder(),
+                        "standby: another process holds the lease"
+                    );
+                    let standby = shutdown.child_token();
+                    let forward = bridge
+                        .wakes
+                        .forward_to_active(&bridge.store, standby.clone());
+                    let taken = tokio::select! {
+                        taken = lease.take(shutdown) => taken,
+                        _ = forward => None,
+                    };
+                    standby.cancel();
+                    let Some(held) = taken else { return };
+                    if let Err(e) = self.take_over().await {
+                        tracing::error!(error = %crate::error_chain::chain(&e), "cannot take over; standby again");
+                        lease.release(held).await;
+                        continue;
+                    }
+                    held
+                }
+            };
+            tracing::info!(
+                token = held.token,
+                holder = lease.holder(),
+                "active: this process holds the lease"
+            );
+            let (term, tasks) = (shutdown.child_token(), TaskTracker::new());
+            self.spawn_workers(&term, &tasks);
+            let url = self.config.database.url.clone();
+            let wakes = bridge.clone();
+            let relay_term = term.clone();
+            tasks.spawn(async move { wakes.wakes.relay_from_standbys(&url, relay_term).await });
+            let ended = lease.hold(held, shutdown).await;
+            // The fence is down already: what the workers have in hand stops before it leaves.
+            term.cancel();
+            tasks.close();
+            tasks.wait().await;
+            if ended == Ended::Shutdown {
+                lease.release(held).await;
+                return;
+            }
+        }
+    }
+
+    /// What a process taking over reads anew: the homeserver's timeline since the last event
+    /// stored (the old active may have died with events in flight), and the directory as the
+    /// old active left it.
+    async fn take_over(&self) -> Result<(), StartupError> {
+        let bridge = &self.bridge;
+        let last_received = bridge.store.inbox_last_received().await?;
+        bridge.catch_up.due_from_last_received(last_received);
+        (bridge.directory.load_view().await).map_err(StartupError::Directory)
+    }
+
     /// The queue runners and the periodic jobs (boards, credits, directory, the homeserver
-    /// watch).
-    fn spawn_workers(&self) {
-        let (bridge, shutdown, tasks) = (&self.bridge, &self.shutdown, &self.tasks);
+    /// watch, audit checkpoints), for as long as `shutdown` lasts.
+    fn spawn_workers(&self, shutdown: &CancellationToken, tasks: &TaskTracker) {
+        let bridge = &self.bridge;
+        if let Some(checkpoints) = &self.checkpoints {
+            let every = self.config.audit.checkpoint_every;
+            tasks.spawn(checkpoints.clone().watch(every, shutdown.clone()));
+        }
         let workers = self.config.bridge.inbox_workers;
         tasks.spawn(queue::run(
             Arc::new(MatrixInbox(bridge.matrix_to_threema.clone())),
@@ -372,18 +472,34 @@ impl Running {
 /// Gateway client (not contacted: the bridge starts, and stores what arrives, while Threema is
 /// unreachable). Enough for one-off commands (`directory sync`); `App` adds the listeners.
 pub async fn connect(config: Arc<Config>) -> Result<Bridge, StartupError> {
+    connect_as(config, false).await
+}
+
+/// `connect` for `serve`: on PostgreSQL, everything it changes outside and every queue state
+/// change is fenced by the lease (`ha`).
+async fn connect_serving(config: Arc<Config>) -> Result<Bridge, StartupError> {
+    connect_as(config, true).await
+}
+
+async fn connect_as(config: Arc<Config>, serving: bool) -> Result<Bridge, StartupError> {
+    let metrics = Arc::new(Metrics::new());
     let store = Store::connect_keyed(
         config.database.url.expose_secret(),
         config.database.max_connections,
         audit::key(&config),
     )
     .await?;
-    let metrics = Arc::new(Metrics::new());
+    let fence = Arc::new(match serving && store.is_shared() {
+        true => Fence::leased(metrics.ha_fenced_calls.clone()),
+        false => Fence::open(),
+    });
+    let store = store.fenced_by(fence.clone());
     let mut matrix = MatrixClient::new(
         &config.homeserver.url,
         config.appservice.registration.as_token.clone(),
     )
-    .with_metrics(metrics.homeserver_requests.clone());
+    .with_metrics(metrics.homeserver_requests.clone())
+    .with_fence(fence.clone());
     let versions =
         matrix
             .versions()
@@ -405,7 +521,8 @@ pub async fn connect(config: Arc<Config>) -> Result<Bridge, StartupError> {
     }
     let threema = ThreemaClient::new(&config.threema)
         .map_err(StartupError::Threema)?
-        .with_metrics(metrics.gateway_requests.clone());
+        .with_metrics(metrics.gateway_requests.clone())
+        .with_fence(fence);
     let bridge = Bridge::new(config, store, matrix, threema, metrics);
     bridge
         .directory

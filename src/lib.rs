@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 mod error_chain;
+pub mod ha;
 pub mod http;
 pub mod ids;
 pub mod matrix;

@@ -69,6 +69,29 @@ struct World {
     portals: Vec<(String, String)>,
     sent: Arc<Mutex<Sent>>,
     starts: usize,
+    /// Active/standby: the second process and the proxies in front of both.
+    pair: Option<Pair>,
+}
+
+/// Two bridge processes on one PostgreSQL database. The homeserver and the Gateway reach the
+/// one `World::bridge` runs (the active) through proxies, as through a load balancer whose
+/// health check follows `/ready`'s role.
+struct Pair {
+    configs: [PathBuf; 2],
+    /// Which of `configs` `World::bridge` runs.
+    active: usize,
+    standby: Option<Process>,
+    appservice: common::tcp_proxy::Proxy,
+    callbacks: common::tcp_proxy::Proxy,
+    ports: [(u16, u16); 2],
+}
+
+/// How the active process goes away.
+#[derive(Clone, Copy, Debug)]
+enum Failure {
+    Kill,
+    /// SIGSTOP, and SIGCONT once the standby has taken over.
+    Pause,
 }
 
 /// The checks' result for one scenario.
@@ -88,6 +111,20 @@ impl World {
     /// The bridge uses `bridge_db`; the checks read `check_db` (the same database, reached
     /// directly when the bridge's way to it is part of the fault).
     async fn new(hs: &'static Synapse, bridge_db: &str, check_db: &str) -> World {
+        Self::build(hs, bridge_db, check_db, None).await
+    }
+
+    /// Two processes on `db` (PostgreSQL), `ha.lease_seconds` = `lease`.
+    async fn pair(hs: &'static Synapse, db: &str, lease: u64) -> World {
+        Self::build(hs, db, db, Some(lease)).await
+    }
+
+    async fn build(
+        hs: &'static Synapse,
+        bridge_db: &str,
+        check_db: &str,
+        lease: Option<u64>,
+    ) -> World {
         let dir = tempfile::tempdir().unwrap();
         let desk_lp = unique_localpart("desk");
         let mut config = TestConfig::new(bridge_db);
@@ -102,7 +139,37 @@ impl World {
                 sim.callback_retry_interval = Duration::from_millis(20_000);
             })
             .await;
-        let config_path = config.write(dir.path(), hs);
+        let (config_path, pair) = match lease {
+            None => (config.write(dir.path(), hs), None),
+            Some(lease) => {
+                config.sections = format!("ha:\n  lease_seconds: {lease}\n");
+                let ports = [(free_port(), free_port()), (free_port(), free_port())];
+                let configs = ports.map(|(listen, callbacks)| {
+                    config.appservice_listen = Some(listen);
+                    config.callback_port = callbacks;
+                    let sub = dir.path().join(format!("{listen}"));
+                    std::fs::create_dir(&sub).unwrap();
+                    config.write(&sub, hs)
+                });
+                let at = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                let appservice =
+                    common::tcp_proxy::Proxy::start_on(hs.appservice_port, at(ports[0].0)).await;
+                let callbacks = common::tcp_proxy::Proxy::start(at(ports[0].1)).await;
+                sim.set_callback_url(&format!(
+                    "http://127.0.0.1:{}/threema/callback",
+                    callbacks.port
+                ));
+                let pair = Pair {
+                    configs: configs.clone(),
+                    active: 0,
+                    standby: None,
+                    appservice,
+                    callbacks,
+                    ports,
+                };
+                (configs[0].clone(), Some(pair))
+            }
+        };
         let store = Store::connect(check_db, 2).await.unwrap();
         let desk = Arc::new(Dispatcher::login(hs, &desk_lp, "Desk").await);
         let mut world = World {
@@ -116,16 +183,87 @@ impl World {
             portals: Vec::new(),
             sent: Arc::default(),
             starts: 0,
+            pair,
         };
         world.start_bridge().await;
+        if let Some(config) = world.pair.as_ref().map(|p| p.configs[1].clone()) {
+            let standby = world.start_own(&config).await;
+            assert_eq!(standby.role().await.as_deref(), Some("standby"));
+            assert_eq!(
+                world.bridge.as_ref().unwrap().role().await.as_deref(),
+                Some("active")
+            );
+            world.pair.as_mut().unwrap().standby = Some(standby);
+        }
         world.open_portals().await;
         world
     }
 
     async fn start_bridge(&mut self) {
+        let config = self.config_path.clone();
+        self.bridge = Some(self.start_own(&config).await);
+    }
+
+    async fn start_own(&mut self, config: &std::path::Path) -> Process {
         self.starts += 1;
         let log = self.dir.path().join(format!("bridge-{}.log", self.starts));
-        self.bridge = Some(Process::start(&self.config_path, log).await);
+        match self.pair {
+            None => Process::start(config, log).await,
+            Some(_) => Process::start_own(config, log).await,
+        }
+    }
+
+    /// The active process fails; the proxies turn to the standby, which takes over. Returns how
+    /// long that took (from the failure to the standby's `/ready` saying `active`). The failed
+    /// process comes back (started again, or resumed) and must end up standby.
+    async fn fail_over(&mut self, failure: Failure) -> Duration {
+        let old = self.bridge.take().expect("running");
+        let pair = self.pair.as_mut().expect("a pair");
+        let new = pair.standby.take().expect("a standby");
+        let failed_at = tokio::time::Instant::now();
+        let paused = match failure {
+            Failure::Kill => {
+                old.kill();
+                None
+            }
+            Failure::Pause => {
+                old.pause(true);
+                Some(old)
+            }
+        };
+        pair.active = 1 - pair.active;
+        let (listen, callbacks) = pair.ports[pair.active];
+        let at = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        pair.appservice.point_to(at(listen));
+        pair.callbacks.point_to(at(callbacks));
+        wait_for(
+            "the standby to take over",
+            Duration::from_secs(120),
+            || async { (new.role().await.as_deref() == Some("active")).then_some(()) },
+        )
+        .await;
+        let took = failed_at.elapsed();
+        self.bridge = Some(new);
+        let standby = match paused {
+            None => {
+                let pair = self.pair.as_ref().unwrap();
+                let config = pair.configs[1 - pair.active].clone();
+                self.start_own(&config).await
+            }
+            Some(old) => {
+                old.pause(false);
+                old
+            }
+        };
+        // The old active, back, finds its lease taken and stays standby.
+        wait_for(
+            "the old active to be standby",
+            Duration::from_secs(60),
+            || async { (standby.role().await.as_deref() == Some("standby")).then_some(()) },
+        )
+        .await;
+        self.pair.as_mut().unwrap().standby = Some(standby);
+        took
     }
 
     fn kill_bridge(&mut self) {
@@ -580,5 +718,46 @@ async fn nothing_is_lost_or_duplicated_when_postgresql_goes_away() {
         .await;
     report(&[("PostgreSQL connections cut twice", tally)]);
     world.bridge.take().unwrap().terminate();
+    db.cleanup().await;
+}
+
+/// Active/standby: two processes on one PostgreSQL database, the homeserver and the Gateway
+/// reaching the active through proxies. The active is SIGKILLed, then (the other one) paused
+/// with SIGSTOP and resumed after the takeover: the standby takes over within the lease, and
+/// nothing is lost, doubled or reordered; the resumed old active sends nothing (it would show
+/// as a duplicate) and stays standby.
+#[tokio::test]
+async fn nothing_is_lost_or_duplicated_when_the_active_process_fails_over() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let guard = synapse::acquire().await;
+    let lease = env_number("FAULTS_LEASE_SECONDS", 6);
+    let mut world = World::pair(guard.synapse, db.url(), lease).await;
+    let mut tallies = Vec::new();
+    for (name, failure) in [
+        ("active SIGKILLed", Failure::Kill),
+        ("active SIGSTOPped, resumed", Failure::Pause),
+    ] {
+        let mut took = Duration::ZERO;
+        let tally = world
+            .scenario(name, async |w: &mut World, _| {
+                tokio::time::sleep(Duration::from_millis(500 + rand::random::<u64>() % 1000)).await;
+                took = w.fail_over(failure).await;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            })
+            .await;
+        eprintln!("{name}: the standby took over after {took:?} (lease {lease} s)");
+        assert!(
+            took < Duration::from_secs(lease + 3),
+            "{name}: takeover within the lease ({took:?})"
+        );
+        tallies.push((name, tally));
+    }
+    report(&tallies);
+    world.bridge.take().unwrap().terminate();
+    if let Some(standby) = world.pair.as_mut().and_then(|p| p.standby.take()) {
+        standby.terminate();
+    }
     db.cleanup().await;
 }

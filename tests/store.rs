@@ -1463,3 +1463,117 @@ async fn processes_starting_at_once_on_postgres_migrate_once() {
     }
     db.cleanup().await;
 }
+
+/// Active/standby on PostgreSQL: one holder at a time; a holder's own restart takes the lease
+/// at once, another process only once it ran out; and after a takeover the old holder's queue
+/// state changes are refused and change nothing, while the new holder's go through.
+#[tokio::test]
+async fn the_lease_has_one_holder_and_a_takeover_fences_the_old_one() {
+    use std::{sync::Arc, time::Duration};
+    use threema_bridge::{ha::Fence, store::StoreError};
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let fenced =
+        |fence: Arc<Fence>| async { (Store::connect(db.url(), 2).await.unwrap()).fenced_by(fence) };
+    let (fence_a, fence_b) = (
+        Arc::new(Fence::leased(Default::default())),
+        Arc::new(Fence::leased(Default::default())),
+    );
+    let (a, b) = (fenced(fence_a.clone()).await, fenced(fence_b.clone()).await);
+    let period = Duration::from_secs(2);
+    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+
+    let first = a.lease_take("host-a 127.0.0.1:1", period).await.unwrap();
+    assert_eq!(first, Some(1));
+    fence_a.activate(1, until);
+    assert_eq!(
+        b.lease_take("host-b 127.0.0.1:2", period).await.unwrap(),
+        None
+    );
+    // A restart of the same process (same host and address) takes it over at once.
+    assert_eq!(
+        a.lease_take("host-a 127.0.0.1:1", period).await.unwrap(),
+        Some(2)
+    );
+    assert!(
+        !a.lease_renew("host-a 127.0.0.1:1", 1, period)
+            .await
+            .unwrap(),
+        "old token"
+    );
+    assert!(
+        a.lease_renew("host-a 127.0.0.1:1", 2, period)
+            .await
+            .unwrap()
+    );
+    fence_a.activate(2, until);
+
+    let item = |id: &str| NewThreemaItem {
+        sender: "ABCD1234".into(),
+        message_id: id.into(),
+        date: 1,
+        nonce: "00".into(),
+        ciphertext: "00".into(),
+        nickname: None,
+    };
+    assert!(a.threema_inbox_push(&item("01")).await.unwrap());
+    assert!(
+        b.threema_inbox_push(&item("02")).await.unwrap(),
+        "a standby stores pushes"
+    );
+    let pending = a.threema_inbox_pending(0, 10).await.unwrap();
+    let (one, two) = (pending[0].seq, pending[1].seq);
+    assert!(a.threema_inbox_finish(one, "bridged", false).await.unwrap());
+
+    // The other process waits until the lease ran out (A stopped renewing), then takes it.
+    let taken =
+        common::synapse::wait_for("the lease to run out", Duration::from_secs(10), || async {
+            b.lease_take("host-b 127.0.0.1:2", period).await.unwrap()
+        })
+        .await;
+    assert_eq!(taken, 3);
+    fence_b.activate(3, until);
+    let holder = b.lease_holder().await.unwrap().unwrap();
+    assert_eq!(
+        (holder.holder.as_str(), holder.token),
+        ("host-b 127.0.0.1:2", 3)
+    );
+    assert!(
+        !a.lease_renew("host-a 127.0.0.1:1", 2, period)
+            .await
+            .unwrap()
+    );
+
+    // A, still believing it is active, changes nothing any more.
+    let refused = a.threema_inbox_finish(two, "bridged", false).await;
+    assert!(matches!(refused, Err(StoreError::NotActive)), "{refused:?}");
+    assert!(matches!(
+        a.threema_inbox_record_attempt(two).await,
+        Err(StoreError::NotActive)
+    ));
+    let still = b.threema_inbox_pending(0, 10).await.unwrap();
+    assert_eq!(
+        still
+            .iter()
+            .map(|i| (i.seq, i.attempts))
+            .collect::<Vec<_>>(),
+        [(two, 0)]
+    );
+    assert!(b.threema_inbox_finish(two, "bridged", false).await.unwrap());
+
+    // A standby's fence refuses too; a clean shutdown hands the lease on at once.
+    fence_a.stand_by();
+    assert!(matches!(
+        a.inbox_record_attempt(1).await,
+        Err(StoreError::NotActive)
+    ));
+    b.lease_release("host-b 127.0.0.1:2", 3).await.unwrap();
+    assert_eq!(
+        a.lease_take("host-a 127.0.0.1:1", period).await.unwrap(),
+        Some(4)
+    );
+    a.close().await;
+    b.close().await;
+    db.cleanup().await;
+}

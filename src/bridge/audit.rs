@@ -181,7 +181,7 @@ impl Checkpoints {
 
     /// Takes one now and then every `every`, until `shutdown`. A failure is logged and tried
     /// again at the next turn.
-    pub async fn watch(self, every: std::time::Duration, shutdown: CancellationToken) {
+    pub async fn watch(self: Arc<Self>, every: std::time::Duration, shutdown: CancellationToken) {
         loop {
             if let Err(e) = self.take().await {
                 tracing::warn!(error = %crate::error_chain::chain(&e), "audit checkpoint failed");

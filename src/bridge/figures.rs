@@ -55,6 +55,7 @@ impl Bridge {
             credits_warning: self.config.threema.credits_warning,
             serving: self.started.load(Ordering::Relaxed),
             directory_last_sync,
+            role: self.store.fence().role(),
         };
         self.metrics.render(&figures)
     }

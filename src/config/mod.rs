@@ -22,7 +22,7 @@ pub mod raw;
 pub use permissions::{Level, Permissions};
 pub use raw::{
     ENV_PREFIX, RawAppservice, RawAudit, RawBridge, RawBroadcast, RawConfig, RawDatabase,
-    RawDirectory, RawDriver, RawGdpr, RawHomeserver, RawHttpSource, RawLogging, RawPrivacy,
+    RawDirectory, RawDriver, RawGdpr, RawHa, RawHomeserver, RawHttpSource, RawLogging, RawPrivacy,
     RawRetention, RawSynapseAdmin, RawThreema,
 };
 
@@ -44,6 +44,7 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     pub logging: LoggingConfig,
     pub metrics: MetricsConfig,
+    pub ha: HaConfig,
     /// SHA-256 of the file and the environment overrides it was loaded with (empty when not
     /// loaded from a file), audited at each start.
     pub fingerprint: String,
@@ -56,6 +57,14 @@ pub struct Config {
 #[derive(Debug, Clone, Default)]
 pub struct MetricsConfig {
     pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `ha:`: several `serve` processes on one PostgreSQL database, one active at a time.
+#[derive(Debug, Clone)]
+pub struct HaConfig {
+    /// How long the active's lease lasts unrenewed: a standby takes over at most this long
+    /// after the active died or lost the database.
+    pub lease: std::time::Duration,
 }
 
 /// A Synapse admin API token: `synapse_admin.token(_file)`, or the appservice token when the

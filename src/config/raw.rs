@@ -55,6 +55,8 @@ pub struct RawConfig {
     #[serde(deserialize_with = "null_is_default")]
     pub metrics: RawMetrics,
     #[serde(deserialize_with = "null_is_default")]
+    pub ha: RawHa,
+    #[serde(deserialize_with = "null_is_default")]
     pub logging: RawLogging,
 }
 
@@ -279,6 +281,13 @@ pub struct RawHttpSource {
 #[serde(default, deny_unknown_fields)]
 pub struct RawMetrics {
     pub listen: Option<String>,
+}
+
+/// `ha:`: active/standby on PostgreSQL.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawHa {
+    pub lease_seconds: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

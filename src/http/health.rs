@@ -1,5 +1,6 @@
 //! `GET /health` (the process answers) and `GET /ready` (started, caught up with the
-//! homeserver's timeline, database and homeserver reachable).
+//! homeserver's timeline, database and homeserver reachable; with the process's role, active
+//! or standby).
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde_json::{Value, json};
@@ -26,6 +27,8 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
         "caught_up": caught_up,
         "database": show(database.is_ok(), database.err().map(|e| e.to_string()).unwrap_or_default()),
         "homeserver": show(homeserver.is_ok(), homeserver.err().map(|e| e.to_string()).unwrap_or_default()),
+        // A standby is ready too: it stores what is pushed to it for the active one.
+        "role": state.bridge.store.fence().role().as_str(),
         // Information, not a condition: a bridge out of credits still receives messages.
         "threema_credits": state.bridge.credits.balance(),
     });

@@ -23,6 +23,9 @@ pub enum MatrixError {
     /// A success status with a body we cannot read.
     #[error("unexpected response from the homeserver: {0}")]
     Response(String),
+    /// Not sent: this process is standby (`ha`); the active one does it.
+    #[error(transparent)]
+    NotActive(#[from] crate::ha::NotActive),
 }
 
 impl MatrixError {
@@ -32,7 +35,7 @@ impl MatrixError {
             MatrixError::Api { status, .. } => {
                 *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
             }
-            MatrixError::Transport(_) => true,
+            MatrixError::Transport(_) | MatrixError::NotActive(_) => true,
             MatrixError::Request(_) | MatrixError::Response(_) => false,
         }
     }

@@ -9,7 +9,9 @@ mod rooms;
 pub use intent::EventOrigin;
 pub use rooms::{BOT_LEVEL, closed_power_levels, initial_state};
 
-use std::{borrow::Cow, time::Duration};
+use std::{borrow::Cow, sync::Arc, time::Duration};
+
+use crate::ha::Fence;
 
 use ruma::{
     UserId,
@@ -88,6 +90,8 @@ pub struct MatrixClient {
     /// Counts each request by endpoint and status for `/metrics` (the bridge's own counter
     /// once it hands one over, see [`MatrixClient::with_metrics`]).
     requests: crate::metrics::Requests,
+    /// Asked before each request that changes something (`ha`): a standby writes nothing.
+    fence: Arc<Fence>,
 }
 
 impl std::fmt::Debug for MatrixClient {
@@ -127,7 +131,14 @@ impl MatrixClient {
             versions: default_versions(),
             retry: RetryPolicy::default(),
             requests: Default::default(),
+            fence: Arc::new(Fence::open()),
         }
+    }
+
+    /// Writes only while `fence` allows it (a `serve` process sharing its database).
+    pub fn with_fence(mut self, fence: Arc<Fence>) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// Counts this client's (and its clones') requests into `requests`.
@@ -219,6 +230,7 @@ impl MatrixClient {
         let mut attempt = 1;
         loop {
             match try_once().await {
+                Err(MatrixError::NotActive(e)) => return Err(e.into()),
                 Err(e) if e.is_transient() && attempt < self.retry.attempts => {
                     let wait = self.retry.wait_after(&e, &mut delay);
                     tracing::warn!(error = %e, attempt, wait_ms = wait.as_millis() as u64, "homeserver request failed, retrying");
@@ -270,6 +282,9 @@ impl MatrixClient {
         endpoint: &'static str,
         request: reqwest::Request,
     ) -> Result<(http::StatusCode, bytes::Bytes), MatrixError> {
+        if request.method() != reqwest::Method::GET {
+            self.fence.check()?;
+        }
         count_request();
         let answered = match self.http.execute(request).await {
             Ok(response) => answer(response).await,

@@ -76,6 +76,11 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoleLabels {
+    role: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     version: &'static str,
 }
@@ -116,6 +121,8 @@ pub struct Figures {
     pub serving: bool,
     /// When the last directory sync succeeded (Unix seconds), if one did.
     pub directory_last_sync: Option<i64>,
+    /// Active or standby (a process alone on its database is active).
+    pub role: crate::ha::Role,
 }
 
 /// The durable queues, by their runners' names.
@@ -175,6 +182,13 @@ pub struct Metrics {
     people: Family<PeopleLabels, Gauge>,
     broadcasts_in_flight: MaybeGauge,
     serving: Gauge,
+    ha_role: Family<RoleLabels, Gauge>,
+    ha_takeovers: Counter,
+    ha_renewals: Counter,
+    ha_losses: Counter,
+    /// Outside calls not made because this process did not hold the lease (given to its
+    /// [`crate::ha::Fence`]).
+    pub ha_fenced_calls: Counter,
     /// One scrape at a time: each rewrites the gauges read from the store.
     rendering: std::sync::Mutex<()>,
     process: process::ProcessMetrics,
@@ -210,6 +224,11 @@ impl Metrics {
             people: Family::default(),
             broadcasts_in_flight: Family::default(),
             serving: Gauge::default(),
+            ha_role: Family::default(),
+            ha_takeovers: Counter::default(),
+            ha_renewals: Counter::default(),
+            ha_losses: Counter::default(),
+            ha_fenced_calls: Counter::default(),
             rendering: Default::default(),
             process: process::ProcessMetrics::default(),
             registry: Registry::default(),
@@ -320,6 +339,31 @@ impl Metrics {
             "1 once the bridge's startup is done (the homeserver reached it, the bot exists)",
             metrics.serving.clone(),
         );
+        r.register(
+            "ha_role",
+            "1 for this process's role: active (does the work) or standby (stores what is pushed to it)",
+            metrics.ha_role.clone(),
+        );
+        r.register(
+            "ha_takeovers",
+            "Times this process took the lease and became active",
+            metrics.ha_takeovers.clone(),
+        );
+        r.register(
+            "ha_lease_renewals",
+            "Renewals of the lease by this process while active",
+            metrics.ha_renewals.clone(),
+        );
+        r.register(
+            "ha_lease_losses",
+            "Times this process lost the lease (taken over, or not renewed in time)",
+            metrics.ha_losses.clone(),
+        );
+        r.register(
+            "ha_fenced_calls",
+            "Gateway sends and homeserver writes not made because this process did not hold the lease",
+            metrics.ha_fenced_calls.clone(),
+        );
         metrics.process.register(r);
         // The usual `_info` series: always 1, the release in its label.
         let build = Family::<BuildLabels, Gauge>::default();
@@ -403,6 +447,18 @@ impl Metrics {
         self.callbacks_refused.get_or_create(&labels).inc();
     }
 
+    pub fn ha_took_over(&self) {
+        self.ha_takeovers.inc();
+    }
+
+    pub fn ha_renewed(&self) {
+        self.ha_renewals.inc();
+    }
+
+    pub fn ha_lost(&self) {
+        self.ha_losses.inc();
+    }
+
     /// A directory sync ended: ok, partial, refused (the safety stop) or failed.
     pub fn directory_sync(&self, result: &'static str) {
         let labels = ResultLabels { result };
@@ -433,6 +489,13 @@ impl Metrics {
         }
         self.credits_warning.set(figures.credits_warning);
         self.serving.set(i64::from(figures.serving));
+        for role in [crate::ha::Role::Active, crate::ha::Role::Standby] {
+            let labels = RoleLabels {
+                role: role.as_str(),
+            };
+            let this = i64::from(role == figures.role);
+            self.ha_role.get_or_create(&labels).set(this);
+        }
         set_or_leave_out(&self.directory_last_sync, figures.directory_last_sync);
         self.process.refresh();
         let mut text = String::new();

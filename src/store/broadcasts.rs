@@ -438,13 +438,14 @@ impl Store {
     /// Written before the copy is sent: after a crash, the copy is looked for before it is sent
     /// again (the homeserver's memory of transaction ids does not outlive its restart).
     pub async fn delivery_copy_tried(&self, seq: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE broadcast_delivery SET copy_tried_at = $1 WHERE seq = $2 \
-             AND copy_tried_at IS NULL",
+        self.fenced_execute(
+            sqlx::query(
+                "UPDATE broadcast_delivery SET copy_tried_at = $1 WHERE seq = $2 \
+                 AND copy_tried_at IS NULL",
+            )
+            .bind(now_ms())
+            .bind(seq),
         )
-        .bind(now_ms())
-        .bind(seq)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -456,27 +457,29 @@ impl Store {
         portal_room: &str,
         copy_event: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE broadcast_delivery SET portal_room = $1, copy_event = $2 WHERE seq = $3",
+        self.fenced_execute(
+            sqlx::query(
+                "UPDATE broadcast_delivery SET portal_room = $1, copy_event = $2 WHERE seq = $3",
+            )
+            .bind(portal_room)
+            .bind(copy_event)
+            .bind(seq),
         )
-        .bind(portal_room)
-        .bind(copy_event)
-        .bind(seq)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     /// The fan-out is done with this recipient (`error`: why nothing was queued).
     pub async fn delivery_finish(&self, seq: i64, error: Option<&str>) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE broadcast_delivery SET processed_at = $1, error = COALESCE($2, error) \
-             WHERE seq = $3",
+        self.fenced_execute(
+            sqlx::query(
+                "UPDATE broadcast_delivery SET processed_at = $1, error = COALESCE($2, error) \
+                 WHERE seq = $3",
+            )
+            .bind(now_ms())
+            .bind(error)
+            .bind(seq),
         )
-        .bind(now_ms())
-        .bind(error)
-        .bind(seq)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }

@@ -110,26 +110,28 @@ impl Store {
 
     /// Counts a failed attempt, so that repeated failures are visible and bounded.
     pub async fn inbox_record_attempt(&self, seq: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE matrix_inbox SET attempts = attempts + 1 WHERE seq = $1")
-            .bind(seq)
-            .execute(&self.pool)
-            .await?;
+        self.fenced_execute(
+            sqlx::query("UPDATE matrix_inbox SET attempts = attempts + 1 WHERE seq = $1").bind(seq),
+        )
+        .await?;
         Ok(())
     }
 
     /// Marks an item handled and drops its payload (message content is not kept here longer
     /// than needed). Only the first call for an item counts; returns whether it was this one.
     pub async fn inbox_finish(&self, seq: i64, outcome: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE matrix_inbox SET processed_at = $1, outcome = $2, payload = NULL \
-             WHERE seq = $3 AND processed_at IS NULL",
-        )
-        .bind(now_ms())
-        .bind(outcome)
-        .bind(seq)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let done = self
+            .fenced_execute(
+                sqlx::query(
+                    "UPDATE matrix_inbox SET processed_at = $1, outcome = $2, payload = NULL \
+                     WHERE seq = $3 AND processed_at IS NULL",
+                )
+                .bind(now_ms())
+                .bind(outcome)
+                .bind(seq),
+            )
+            .await?
+            .rows_affected();
         Ok(done == 1)
     }
 

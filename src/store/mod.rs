@@ -56,6 +56,7 @@ mod figures;
 mod ghosts;
 mod holds;
 mod inbox;
+mod lease;
 mod management;
 mod messages;
 mod outbox;
@@ -67,9 +68,9 @@ mod requests;
 mod restrictions;
 mod threema_inbox;
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
-use crate::audit::AuditKey;
+use crate::{audit::AuditKey, ha::Fence};
 use sqlx::{
     AnyPool, Row,
     any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
@@ -87,6 +88,7 @@ pub use export::IncomingMessage;
 pub use ghosts::Ghost;
 pub use holds::{Hold, HoldTarget};
 pub use inbox::{InboxItem, InboxKind, NewInboxItem};
+pub use lease::{LeaseHolder, WAKE_CHANNEL};
 pub use messages::{Direction, MessageMapping, ReadThrough, UnreadMessage};
 pub use outbox::{DeliveryStatus, NewOutgoing, OutboxItem, OutboxState, Reaction};
 pub use polls::{Poll, PollChoice};
@@ -131,6 +133,12 @@ pub enum StoreError {
          to {known}): run the newer release, or restore the backup taken before the upgrade"
     )]
     NewerSchema { found: i64, known: i64 },
+    /// A queue state change refused: another process took the lease over (see `ha`).
+    #[error("this bridge process is not the active one any more")]
+    NotActive,
+    /// Active/standby needs a database several processes share.
+    #[error("active/standby needs PostgreSQL")]
+    NotShared,
     #[error("database error")]
     Sqlx(#[from] sqlx::Error),
     /// A stored value that does not read back as what the column holds. The value itself is
@@ -152,6 +160,8 @@ impl StoreError {
     /// bug or a constraint violation.
     pub fn is_transient(&self) -> bool {
         match self {
+            // Left for the active process, which takes it up.
+            StoreError::NotActive => true,
             StoreError::Sqlx(e) => {
                 matches!(
                     e,
@@ -175,6 +185,8 @@ pub struct Store {
     kind: DbKind,
     /// Hashes the audit trail's identifiers (`audit::seal`).
     audit_key: AuditKey,
+    /// Whether queue state changes are fenced (a `serve` process on a shared database).
+    fence: Arc<Fence>,
 }
 
 impl Store {
@@ -201,6 +213,19 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if kind == DbKind::Postgres {
+                        // A process stopped inside a transaction (SIGSTOP, a frozen VM) would
+                        // hold its row locks until it wakes, the lease row's among them: the
+                        // server ends such a session, and a standby can take over.
+                        sqlx::query("SET idle_in_transaction_session_timeout = 5000")
+                            .execute(conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         if kind == DbKind::Sqlite {
@@ -214,6 +239,7 @@ impl Store {
             pool,
             kind,
             audit_key,
+            fence: Arc::new(Fence::open()),
         };
         store.migrate().await?;
         store.audit_seal_legacy().await?;

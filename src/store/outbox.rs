@@ -199,7 +199,7 @@ impl Store {
         error: Option<&str>,
         audit: Option<&AuditRecord>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.fenced_tx().await?;
         let attempt = i64::from(to == OutboxState::Sending);
         let now = now_ms();
         let sent_at = (to == OutboxState::Sent).then_some(now);
@@ -238,12 +238,14 @@ impl Store {
 
     /// The outbox is done with this row (whatever its state).
     pub async fn outbox_finish(&self, seq: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE threema_outbox SET processed_at = $1 WHERE seq = $2 AND processed_at IS NULL",
+        self.fenced_execute(
+            sqlx::query(
+                "UPDATE threema_outbox SET processed_at = $1 WHERE seq = $2 \
+                 AND processed_at IS NULL",
+            )
+            .bind(now_ms())
+            .bind(seq),
         )
-        .bind(now_ms())
-        .bind(seq)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }

@@ -85,10 +85,11 @@ impl Store {
     }
 
     pub async fn threema_inbox_record_attempt(&self, seq: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE threema_inbox SET attempts = attempts + 1 WHERE seq = $1")
-            .bind(seq)
-            .execute(&self.pool)
-            .await?;
+        self.fenced_execute(
+            sqlx::query("UPDATE threema_inbox SET attempts = attempts + 1 WHERE seq = $1")
+                .bind(seq),
+        )
+        .await?;
         Ok(())
     }
 
@@ -122,18 +123,20 @@ impl Store {
         outcome: &str,
         keep_box: bool,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE threema_inbox SET processed_at = $1, outcome = $2, \
-             box = CASE WHEN $3 = 1 THEN box ELSE NULL END \
-             WHERE seq = $4 AND processed_at IS NULL",
-        )
-        .bind(now_ms())
-        .bind(outcome)
-        .bind(i64::from(keep_box))
-        .bind(seq)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let done = self
+            .fenced_execute(
+                sqlx::query(
+                    "UPDATE threema_inbox SET processed_at = $1, outcome = $2, \
+                     box = CASE WHEN $3 = 1 THEN box ELSE NULL END \
+                     WHERE seq = $4 AND processed_at IS NULL",
+                )
+                .bind(now_ms())
+                .bind(outcome)
+                .bind(i64::from(keep_box))
+                .bind(seq),
+            )
+            .await?
+            .rows_affected();
         Ok(done == 1)
     }
 
@@ -150,7 +153,7 @@ impl Store {
         sender: &str,
         outcome: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.fenced_tx().await?;
         let pending = sqlx::query(
             "UPDATE threema_public_key SET pending_since = pending_since \
              WHERE threema_id = $1 AND pending_key IS NOT NULL",

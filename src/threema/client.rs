@@ -1,7 +1,7 @@
 //! The Gateway client: the official crate's E2E API at a configurable endpoint (the simulator in
 //! tests), with our padding and typed errors. No caching and no store: the core decides.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use secrecy::ExposeSecret;
 use threema_gateway::{
@@ -14,7 +14,7 @@ use super::{
     codec::{self, Location, Message, ReceiptStatus},
     crypto::{self, PublicKey, SecretKey},
 };
-use crate::config::ThreemaConfig;
+use crate::{config::ThreemaConfig, ha::Fence};
 use threema_gateway::errors::ApiError;
 
 pub struct ThreemaClient {
@@ -25,6 +25,8 @@ pub struct ThreemaClient {
     secret_key: SecretKey,
     /// Each request by endpoint and how it ended, for `/metrics`.
     requests: crate::metrics::Requests,
+    /// Asked before each send (`ha`): a standby sends nothing.
+    fence: Arc<Fence>,
 }
 
 /// Where blobs are downloaded from, with the credentials the Gateway asks for.
@@ -99,12 +101,19 @@ impl ThreemaClient {
             gateway_id,
             secret_key,
             requests: Default::default(),
+            fence: Arc::new(Fence::open()),
         })
     }
 
     /// Counts this client's requests into `requests`.
     pub fn with_metrics(mut self, requests: crate::metrics::Requests) -> Self {
         self.requests = requests;
+        self
+    }
+
+    /// Sends only while `fence` allows it (a `serve` process sharing its database).
+    pub fn with_fence(mut self, fence: Arc<Fence>) -> Self {
+        self.fence = fence;
         self
     }
 
@@ -186,6 +195,8 @@ impl ThreemaClient {
         message_type: u8,
         data: &[u8],
     ) -> Result<String, ThreemaError> {
+        // Last moment before a message leaves: a standby, or an active past its lease, stops.
+        self.fence.check()?;
         let (nonce, ciphertext) = self.seal(recipient_key, message_type, data);
         let message = threema_gateway::EncryptedMessage {
             ciphertext,

@@ -33,6 +33,9 @@ pub enum ThreemaError {
     Crypto(String),
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// Not sent: this process is standby (`ha`); the active one sends it.
+    #[error(transparent)]
+    NotActive(#[from] crate::ha::NotActive),
 }
 
 impl ThreemaError {
@@ -41,7 +44,11 @@ impl ThreemaError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited | Self::Server | Self::Unreachable(_) | Self::NoAnswer(_)
+            Self::RateLimited
+                | Self::Server
+                | Self::Unreachable(_)
+                | Self::NoAnswer(_)
+                | Self::NotActive(_)
         )
     }
 
@@ -56,6 +63,7 @@ impl ThreemaError {
             Self::RateLimited => "429",
             Self::Server => "5xx",
             Self::Unreachable(_) => "unreachable",
+            Self::NotActive(_) => "not_active",
             Self::NoAnswer(_) => "no_answer",
             Self::BadResponse(_) | Self::Crypto(_) | Self::Invalid(_) => "other",
         }

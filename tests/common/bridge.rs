@@ -271,6 +271,22 @@ impl Process {
 
     /// With `RUST_LOG` set to `filter` (the benchmark runs at a production level).
     pub async fn start_logging(config_path: &Path, log: PathBuf, filter: &str) -> Self {
+        let base_url = format!("http://{}", appservice_url_host(config_path));
+        Self::start_at(config_path, log, filter, base_url).await
+    }
+
+    /// Ready when its own `appservice.listen` answers (the homeserver's URL may lead to
+    /// another process).
+    pub async fn start_own(config_path: &Path, log: PathBuf) -> Self {
+        let config: serde_yaml::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(config_path).unwrap()).unwrap();
+        let listen = config["appservice"]["listen"]
+            .as_str()
+            .expect("appservice.listen");
+        Self::start_at(config_path, log, "debug", format!("http://{listen}")).await
+    }
+
+    async fn start_at(config_path: &Path, log: PathBuf, filter: &str, base_url: String) -> Self {
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
             .args(["-c", path_str(config_path), "serve"])
@@ -282,7 +298,7 @@ impl Process {
         let mut process = Process {
             child,
             log,
-            base_url: format!("http://{}", appservice_url_host(config_path)),
+            base_url,
         };
         let url = format!("{}/ready", process.base_url);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
@@ -304,6 +320,28 @@ impl Process {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         process
+    }
+
+    /// `active` or `standby`, as `/ready` says (`None`: no answer).
+    pub async fn role(&self) -> Option<String> {
+        let ready: serde_json::Value = reqwest::get(format!("{}/ready", self.base_url))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        ready["role"].as_str().map(str::to_owned)
+    }
+
+    /// SIGSTOP (`pause`) or SIGCONT: the process stops and goes on where it was.
+    pub fn pause(&self, pause: bool) {
+        let signal = if pause { "-STOP" } else { "-CONT" };
+        let ok = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {signal}");
     }
 
     pub fn pid(&self) -> u32 {

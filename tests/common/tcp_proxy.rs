@@ -1,5 +1,6 @@
 //! A TCP proxy in front of a server, whose outage a test controls: every open connection is cut
-//! and new ones are dropped at once, as the bridge sees a database server restart.
+//! and new ones are dropped at once, as the bridge sees a database server restart. It can also
+//! be pointed at another server, as a load balancer fails over.
 
 use std::{
     net::SocketAddr,
@@ -14,6 +15,7 @@ use tokio::{net::TcpListener, task::JoinHandle};
 
 pub struct Proxy {
     pub port: u16,
+    target: Arc<Mutex<SocketAddr>>,
     down: Arc<AtomicBool>,
     connections: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
@@ -21,12 +23,18 @@ pub struct Proxy {
 
 impl Proxy {
     pub async fn start(target: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on(0, target).await
+    }
+
+    /// Listening on `port` (0: a free one).
+    pub async fn start_on(port: u16, target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let down = Arc::new(AtomicBool::new(false));
+        let target = Arc::new(Mutex::new(target));
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let accept = tokio::spawn({
-            let (down, connections) = (down.clone(), connections.clone());
+            let (down, connections, target) = (down.clone(), connections.clone(), target.clone());
             async move {
                 loop {
                     let Ok((mut client, _)) = listener.accept().await else {
@@ -35,6 +43,7 @@ impl Proxy {
                     if down.load(Ordering::SeqCst) {
                         continue; // dropped: the client sees the connection closed
                     }
+                    let target = *target.lock().unwrap();
                     let task = tokio::spawn(async move {
                         if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
                             let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
@@ -48,9 +57,18 @@ impl Proxy {
         });
         Proxy {
             port,
+            target,
             down,
             connections,
             accept,
+        }
+    }
+
+    /// Sends new connections to `target`; the open ones are cut.
+    pub fn point_to(&self, target: SocketAddr) {
+        *self.target.lock().unwrap() = target;
+        for task in self.connections.lock().unwrap().drain(..) {
+            task.abort();
         }
     }
 

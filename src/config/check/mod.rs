@@ -14,9 +14,9 @@ use url::Url;
 
 use super::{
     AppserviceConfig, AuditConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, GdprConfig,
-    HomeserverConfig, LoggingConfig, MetricsConfig, PrivacyConfig, RawAppservice, RawAudit,
-    RawConfig, RawDatabase, RawGdpr, RawLogging, RawPrivacy, RawRetention, ReceiptDetail,
-    RetentionConfig, directory, permissions,
+    HaConfig, HomeserverConfig, LoggingConfig, MetricsConfig, PrivacyConfig, RawAppservice,
+    RawAudit, RawConfig, RawDatabase, RawGdpr, RawHa, RawLogging, RawPrivacy, RawRetention,
+    ReceiptDetail, RetentionConfig, directory, permissions,
 };
 use crate::registration::Registration;
 
@@ -157,6 +157,7 @@ impl Config {
         let privacy = privacy(&mut c, &raw.privacy);
         let logging = logging(&mut c, &raw.logging);
         // Off unless given: the figures are for the internal network only.
+        let ha = ha(&mut c, &raw.ha);
         let metrics_listen = match &raw.metrics.listen {
             None => Some(None),
             some => c.socket_addr("metrics.listen", some, "").map(Some),
@@ -187,10 +188,26 @@ impl Config {
             metrics: MetricsConfig {
                 listen: metrics_listen.ok_or_else(missing)?,
             },
+            ha: ha.ok_or_else(missing)?,
             fingerprint: String::new(),
             warnings: c.warnings,
         })
     }
+}
+
+/// A lease shorter than a few seconds would be lost to a slow database answer; one over a few
+/// minutes leaves the desk without a bridge that long after a crash.
+fn ha(c: &mut Checker, raw: &RawHa) -> Option<HaConfig> {
+    let seconds = raw.lease_seconds.unwrap_or(15.0);
+    if !(3.0..=600.0).contains(&seconds) {
+        return c.fail(
+            "ha.lease_seconds",
+            format!("{seconds} is not a number of seconds from 3 to 600"),
+        );
+    }
+    Some(HaConfig {
+        lease: std::time::Duration::from_secs_f64(seconds),
+    })
 }
 
 /// Replays come within minutes (Synapse retries a transaction, the Gateway a callback), so a

@@ -1,0 +1,158 @@
+//! Taking and keeping the lease: a standby asks for it every third of `ha.lease_seconds`; the
+//! active renews it as often, and stops calling out two thirds into a period it could not
+//! renew, a third before a standby may take over.
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::Fence;
+use crate::{
+    metrics::Metrics,
+    store::{Store, StoreError},
+};
+
+/// The lease, as this process holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub token: i64,
+    until: Instant,
+}
+
+/// Why a term as the active process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Taken over, or not renewed in time: back to standby.
+    Lost,
+    Shutdown,
+}
+
+pub struct Lease {
+    store: Store,
+    /// Who this process is in the lease row: the host and the appservice address it listens
+    /// on. Nobody else can listen there, so a row of this holder's is a dead predecessor's:
+    /// a restart takes the lease at once instead of waiting for it to run out.
+    holder: String,
+    period: Duration,
+    fence: Arc<Fence>,
+    metrics: Arc<Metrics>,
+}
+
+impl Lease {
+    pub fn new(
+        store: Store,
+        holder: String,
+        period: Duration,
+        fence: Arc<Fence>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Lease {
+            store,
+            holder,
+            period,
+            fence,
+            metrics,
+        }
+    }
+
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    fn every(&self) -> Duration {
+        self.period / 3
+    }
+
+    /// Until when a lease asked for at `asked` may be used: a third short of its end, for the
+    /// time the request took, for the renewals that may fail and for clock drift.
+    fn deadline(&self, asked: Instant) -> Instant {
+        asked + self.period * 2 / 3
+    }
+
+    /// Asks once. `None`: another process holds it.
+    pub async fn try_take(&self) -> Result<Option<Held>, StoreError> {
+        let asked = Instant::now();
+        let token = self.store.lease_take(&self.holder, self.period).await?;
+        Ok(token.map(|token| Held {
+            token,
+            until: self.deadline(asked),
+        }))
+    }
+
+    /// Standby until the lease is this process's (`None`: shut down first).
+    pub async fn take(&self, shutdown: &CancellationToken) -> Option<Held> {
+        self.fence.stand_by();
+        loop {
+            match self.try_take().await {
+                Ok(Some(held)) => return Some(held),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot ask for the lease; standby"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(self.every()) => {}
+            }
+        }
+    }
+
+    /// Active with `held` until the lease is lost or `shutdown`; renews it meanwhile.
+    pub async fn hold(&self, held: Held, shutdown: &CancellationToken) -> Ended {
+        let token = held.token;
+        let mut until = held.until;
+        self.fence.activate(token, until);
+        self.metrics.ha_took_over();
+        let mut next = Instant::now() + self.every();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return Ended::Shutdown,
+                _ = tokio::time::sleep_until(next.min(until)) => {}
+            }
+            let asked = Instant::now();
+            if asked >= until {
+                tracing::error!(token, "the lease could not be renewed in time: standby");
+                return self.lost();
+            }
+            let renewal = self.store.lease_renew(&self.holder, token, self.period);
+            match tokio::time::timeout(until - asked, renewal).await {
+                Ok(Ok(true)) => {
+                    until = self.deadline(asked);
+                    self.fence.activate(token, until);
+                    self.metrics.ha_renewed();
+                    next = asked + self.every();
+                }
+                Ok(Ok(false)) => {
+                    tracing::error!(token, "another process took the lease over: standby");
+                    return self.lost();
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot renew the lease; trying again");
+                    next = Instant::now() + Duration::from_secs(1);
+                }
+                Err(_) => next = Instant::now(),
+            }
+        }
+    }
+
+    fn lost(&self) -> Ended {
+        self.fence.stand_by();
+        self.metrics.ha_lost();
+        Ended::Lost
+    }
+
+    /// Gives the lease up after a clean shutdown's last work, so a standby need not wait.
+    pub async fn release(&self, held: Held) {
+        self.fence.stand_by();
+        if let Err(e) = self.store.lease_release(&self.holder, held.token).await {
+            tracing::warn!(error = %e, "cannot give the lease up; it runs out by itself");
+        }
+    }
+}
+
+/// This process's name in the lease row: the host's name and the appservice address.
+pub fn holder(listen: std::net::SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{host} {listen}")
+}

@@ -1,0 +1,173 @@
+//! `ha_lease`: which `serve` process is active on a shared PostgreSQL database, and the fencing
+//! of queue state changes by its token. Times are the database's own clock (`clock_timestamp`),
+//! the one clock all processes share.
+
+use std::{sync::Arc, time::Duration};
+
+use sqlx::{Any, Transaction, any::AnyQueryResult};
+
+use super::{DbKind, Store, StoreError};
+use crate::ha::Fence;
+
+/// Now on the database server, in Unix milliseconds.
+const DB_NOW: &str = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT";
+
+/// Who holds the lease, as `status` and the tests read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHolder {
+    pub holder: String,
+    pub token: i64,
+    /// Milliseconds until it expires on the database's clock (negative: expired).
+    pub expires_in_ms: i64,
+}
+
+/// A query as the store builds them.
+type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+impl Store {
+    /// This store with its queue state changes fenced by `fence` (a `serve` process sharing
+    /// its database).
+    pub fn fenced_by(mut self, fence: Arc<Fence>) -> Self {
+        self.fence = fence;
+        self
+    }
+
+    /// Takes the lease for `holder` if it is free, expired, or `holder`'s own (a restart of
+    /// the same process: nobody else can hold its listening address). Returns the new fencing
+    /// token, or `None` while another process holds it.
+    pub async fn lease_take(
+        &self,
+        holder: &str,
+        period: Duration,
+    ) -> Result<Option<i64>, StoreError> {
+        self.postgres_only()?;
+        let token = sqlx::query_scalar(&format!(
+            "INSERT INTO ha_lease (id, holder, token, expires_at, taken_at) \
+             VALUES (1, $1, 1, {DB_NOW} + $2, {DB_NOW}) \
+             ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, \
+             token = ha_lease.token + 1, expires_at = EXCLUDED.expires_at, \
+             taken_at = EXCLUDED.taken_at \
+             WHERE ha_lease.expires_at <= {DB_NOW} OR ha_lease.holder = EXCLUDED.holder \
+             RETURNING token"
+        ))
+        .bind(holder)
+        .bind(period.as_millis() as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(token)
+    }
+
+    /// Extends the lease `holder` holds with `token` by `period` from now. `false`: it is not
+    /// theirs any more (taken over after it expired).
+    pub async fn lease_renew(
+        &self,
+        holder: &str,
+        token: i64,
+        period: Duration,
+    ) -> Result<bool, StoreError> {
+        self.postgres_only()?;
+        let renewed = sqlx::query(&format!(
+            "UPDATE ha_lease SET expires_at = {DB_NOW} + $1 \
+             WHERE id = 1 AND holder = $2 AND token = $3"
+        ))
+        .bind(period.as_millis() as i64)
+        .bind(holder)
+        .bind(token)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(renewed == 1)
+    }
+
+    /// Gives the lease up at a clean shutdown, so that a standby takes over at once.
+    pub async fn lease_release(&self, holder: &str, token: i64) -> Result<(), StoreError> {
+        self.postgres_only()?;
+        sqlx::query(&format!(
+            "UPDATE ha_lease SET expires_at = {DB_NOW} WHERE id = 1 AND holder = $1 AND token = $2"
+        ))
+        .bind(holder)
+        .bind(token)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Who holds the lease, if anybody ever took it.
+    pub async fn lease_holder(&self) -> Result<Option<LeaseHolder>, StoreError> {
+        self.postgres_only()?;
+        let row: Option<(String, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT holder, token, expires_at - {DB_NOW} FROM ha_lease WHERE id = 1"
+        ))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(holder, token, expires_in_ms)| LeaseHolder {
+            holder,
+            token,
+            expires_in_ms,
+        }))
+    }
+
+    /// Tells the other processes on this database that `queue` has new rows (a standby stored
+    /// what was pushed to it; the active wakes that queue). Nothing on SQLite.
+    pub async fn announce(&self, queue: &str) -> Result<(), StoreError> {
+        if self.kind == DbKind::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(WAKE_CHANNEL)
+                .bind(queue)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A transaction for a queue state change: it goes on only while this process's token is
+    /// the lease's. The row is read `FOR SHARE`, so a takeover (which updates it) waits for
+    /// the change to commit, and every change after the takeover sees the new token.
+    pub(super) async fn fenced_tx(&self) -> Result<Transaction<'static, Any>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(token) = self.fence.token() {
+            let current: Option<i64> =
+                sqlx::query_scalar("SELECT token FROM ha_lease WHERE id = 1 FOR SHARE")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if current != Some(token) {
+                return Err(StoreError::NotActive);
+            }
+        }
+        Ok(tx)
+    }
+
+    /// Runs one queue state change, fenced (see [`Store::fenced_tx`]); alone on the database,
+    /// it is just the statement.
+    pub(super) async fn fenced_execute(
+        &self,
+        query: Query<'_>,
+    ) -> Result<AnyQueryResult, StoreError> {
+        if self.fence.token().is_none() {
+            return Ok(query.execute(&self.pool).await?);
+        }
+        let mut tx = self.fenced_tx().await?;
+        let result = query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    fn postgres_only(&self) -> Result<(), StoreError> {
+        match self.kind {
+            DbKind::Postgres => Ok(()),
+            DbKind::Sqlite => Err(StoreError::NotShared),
+        }
+    }
+
+    /// What this store's queue state changes are fenced by.
+    pub fn fence(&self) -> &Arc<Fence> {
+        &self.fence
+    }
+
+    pub fn is_shared(&self) -> bool {
+        self.kind == DbKind::Postgres
+    }
+}
+
+/// The `NOTIFY` channel on which standby processes wake the active one.
+pub const WAKE_CHANNEL: &str = "threema_bridge_wake";

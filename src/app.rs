@@ -128,6 +128,7 @@ impl App {
         // Before a transaction is stored: what the homeserver never pushed keeps its place
         // before what it pushes now. A standby catches up when it takes over.
         if !matches!(ha, Some((_, None))) {
+            bridge.settle_restore().await?;
             let last_received = bridge.store.inbox_last_received().await?;
             bridge.catch_up.due_from_last_received(last_received);
         }
@@ -366,11 +367,12 @@ impl Running {
         }
     }
 
-    /// What a process taking over reads anew: the homeserver's timeline since the last event
-    /// stored (the old active may have died with events in flight), and the directory as the
-    /// old active left it.
+    /// What a process taking over reads anew: a restore to settle, the homeserver's timeline
+    /// since the last event stored (the old active may have died with events in flight), and
+    /// the directory as the old active left it.
     async fn take_over(&self) -> Result<(), StartupError> {
         let bridge = &self.bridge;
+        bridge.settle_restore().await?;
         let last_received = bridge.store.inbox_last_received().await?;
         bridge.catch_up.due_from_last_received(last_received);
         (bridge.directory.load_view().await).map_err(StartupError::Directory)

@@ -290,3 +290,49 @@ async fn a_second_serve_on_the_same_sqlite_database_refuses_to_start() {
     let ready = reqwest::get(format!("{}/ready", h.base_url)).await.unwrap();
     assert!(ready.status().is_success(), "the first bridge still serves");
 }
+
+/// `database backup` writes a marked copy only its owner can read and never overwrites a file;
+/// `database restored` marks a database restored from a backup made otherwise.
+#[tokio::test]
+async fn database_backup_writes_a_marked_private_copy_and_overwrites_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    use threema_bridge::store::{RESTORE_PENDING, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let config = valid_setup(dir.path(), "http://127.0.0.1:9");
+    let live = format!("sqlite://{}/data/bridge.db", dir.path().display());
+    let store = Store::connect(&live, 1).await.unwrap();
+    store.state_set("kept", "yes").await.unwrap();
+    let backup = dir.path().join("backup.db");
+    let backup_arg = backup.to_str().unwrap();
+    let (ok, out, err) = bridge(&config, &["database", "backup", backup_arg], &[]);
+    assert!(ok, "{out}{err}");
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "owner only");
+    let copy = Store::connect(&format!("sqlite://{backup_arg}"), 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        copy.state_get("kept").await.unwrap().as_deref(),
+        Some("yes")
+    );
+    assert!(
+        copy.state_get(RESTORE_PENDING).await.unwrap().is_some(),
+        "the copy is marked"
+    );
+    copy.close().await;
+    assert_eq!(
+        store.state_get(RESTORE_PENDING).await.unwrap(),
+        None,
+        "the live one is not"
+    );
+
+    let before = std::fs::read(&backup).unwrap();
+    let (ok, _, err) = bridge(&config, &["database", "backup", backup_arg], &[]);
+    assert!(!ok && err.contains("exists"), "{err}");
+    assert_eq!(std::fs::read(&backup).unwrap(), before, "left as it was");
+
+    let (ok, out, err) = bridge(&config, &["database", "restored"], &[]);
+    assert!(ok && out.contains("marked as restored"), "{out}{err}");
+    assert!(store.state_get(RESTORE_PENDING).await.unwrap().is_some());
+    store.close().await;
+}

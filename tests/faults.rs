@@ -761,3 +761,148 @@ async fn nothing_is_lost_or_duplicated_when_the_active_process_fails_over() {
     }
     db.cleanup().await;
 }
+
+/// Backup and restore: `database backup` taken while both sides write, more traffic after it,
+/// then the bridge dies and a fresh install starts on the restored backup. It sends again
+/// nothing the old install had sent (the phone has each dispatcher message once), posts again
+/// nothing it had posted (each driver message once in its portal), marks what it cannot know
+/// (the dispatcher's messages after the backup, found in the timeline again) outcome unknown,
+/// and then bridges new messages both ways as before.
+async fn a_restored_backup_repeats_nothing(db: &TestDb, fresh: &TestDb) {
+    let guard = synapse::acquire().await;
+    let mut world = World::new(guard.synapse, db.url(), db.url()).await;
+    let backup = world.dir.path().join("backup");
+    let (stop, desk_on) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(true)),
+    );
+    let traffic = world.traffic("before", stop.clone(), desk_on.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (code, out, err) = common::bridge::run_cli(
+        &world.config_path,
+        &["database", "backup", backup.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    traffic.await.unwrap();
+    let before = world.check((0, 0)).await;
+    report(&[("before the disaster", before)]);
+    let old = std::mem::take(&mut *world.sent.lock().unwrap());
+    world.kill_bridge();
+
+    // The fresh install: the backup restored into a new database, the config pointed at it.
+    match fresh {
+        TestDb::Sqlite { .. } => {
+            let path = fresh.url().trim_start_matches("sqlite://");
+            std::fs::copy(&backup, path).unwrap();
+        }
+        TestDb::Postgres { .. } => {
+            let out = std::process::Command::new("psql")
+                .args(["-v", "ON_ERROR_STOP=1", "-q", "-d", fresh.url(), "-f"])
+                .arg(&backup)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    let config = std::fs::read_to_string(&world.config_path).unwrap();
+    std::fs::write(&world.config_path, config.replace(db.url(), fresh.url())).unwrap();
+    world.store = Store::connect(fresh.url(), 2).await.unwrap();
+    world.start_bridge().await;
+    let store = &world.store;
+    assert_eq!(
+        store
+            .state_get(threema_bridge::store::RESTORE_PENDING)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store.restored_at().await.unwrap().is_some(),
+        "the restore was settled"
+    );
+
+    // What only the old install knew is now outcome unknown, and said so in the portals.
+    let unknown = wait_for("the caught-up messages to be settled", settle(), || async {
+        let mut n = 0;
+        for (event, _) in old.by_desk.values().flatten() {
+            let rows = store.outbox_by_event(event).await.unwrap();
+            n += rows
+                .iter()
+                .filter(|r| r.error.as_deref() == Some(threema_bridge::store::RESTORED))
+                .count();
+        }
+        (n > 0).then_some(n)
+    })
+    .await;
+    eprintln!("{unknown} dispatcher message(s) from after the backup marked outcome unknown");
+
+    // New traffic goes through both ways.
+    let after = world
+        .scenario("after the restore", async |_: &mut World, _| {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        })
+        .await;
+
+    // Nothing from before is there twice: not on the phones, not in the portals.
+    let mut repeated = Tally {
+        sent: old
+            .by_driver
+            .values()
+            .chain(old.by_desk.values())
+            .map(Vec::len)
+            .sum(),
+        ..Tally::default()
+    };
+    for (driver, room) in &world.portals {
+        let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
+        let portal: Vec<String> = (world.desk.messages(room).await.iter())
+            .filter(|m| m["sender"] == ghost.as_str())
+            .filter_map(|m| m["content"]["body"].as_str().map(str::to_owned))
+            .collect();
+        let texts: Vec<&String> = old.by_driver[driver].iter().map(|(_, t)| t).collect();
+        compare(&texts, &portal, &mut repeated, |_| false);
+        let phone: Vec<String> = (world.sim.inbox(driver).into_iter())
+            .filter_map(|m| match m.message {
+                Decoded::Text(text) => Some(text),
+                _ => None,
+            })
+            .collect();
+        let texts: Vec<String> = (old.by_desk.get(driver).into_iter().flatten())
+            .map(|(_, t)| format!("Desk: {t}"))
+            .collect();
+        compare(
+            &texts.iter().collect::<Vec<_>>(),
+            &phone,
+            &mut repeated,
+            |_| false,
+        );
+    }
+    report(&[
+        ("after the restore", after),
+        ("from before the disaster, after the restore", repeated),
+    ]);
+    world.bridge.take().unwrap().terminate();
+}
+
+#[tokio::test]
+async fn a_restored_sqlite_backup_repeats_nothing() {
+    let (db, fresh) = (TestDb::sqlite(), TestDb::sqlite());
+    a_restored_backup_repeats_nothing(&db, &fresh).await;
+}
+
+#[tokio::test]
+async fn a_restored_postgresql_backup_repeats_nothing() {
+    let (Some(db), Some(fresh)) = (TestDb::postgres().await, TestDb::postgres().await) else {
+        return;
+    };
+    a_restored_backup_repeats_nothing(&db, &fresh).await;
+    db.cleanup().await;
+    fresh.cleanup().await;
+}

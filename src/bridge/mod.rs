@@ -19,6 +19,7 @@ pub mod privacy;
 pub mod prune;
 pub mod queue;
 pub mod receipts;
+mod restore;
 pub mod status;
 pub mod threema_to_matrix;
 pub mod wakes;

@@ -2,6 +2,7 @@
 //! `gdpr`, `retention`, `audit` (in `audit.rs`), `privacy` (see CONTRACT.md).
 
 mod audit;
+mod database;
 
 use std::path::PathBuf;
 
@@ -65,6 +66,9 @@ pub enum Command {
     /// The works council's view.
     #[command(subcommand)]
     Privacy(PrivacyCommand),
+    /// Backups, and restoring one.
+    #[command(subcommand)]
+    Database(database::DatabaseCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -241,6 +245,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Gdpr(GdprCommand::Hold(command)) => hold(&cli.config, command).await,
         Command::Gdpr(GdprCommand::Requests { command }) => requests(&cli.config, command).await,
         Command::Audit(command) => audit::run(&cli.config, command).await,
+        Command::Database(command) => database::run(&cli.config, command).await,
         Command::Privacy(PrivacyCommand::Report) => {
             let config = Config::load(&cli.config)?;
             print!("{}", crate::bridge::lifecycle::processing::report(&config));

@@ -80,12 +80,15 @@ impl Lease {
         }))
     }
 
-    /// Standby until the lease is this process's (`None`: shut down first).
+    /// Standby until the lease is this process's (`None`: shut down first); then active.
     pub async fn take(&self, shutdown: &CancellationToken) -> Option<Held> {
         self.fence.stand_by();
         loop {
             match self.try_take().await {
-                Ok(Some(held)) => return Some(held),
+                Ok(Some(held)) => {
+                    self.fence.activate(held.token, held.until);
+                    return Some(held);
+                }
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot ask for the lease; standby"),
             }

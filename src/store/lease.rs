@@ -155,7 +155,7 @@ impl Store {
     fn postgres_only(&self) -> Result<(), StoreError> {
         match self.kind {
             DbKind::Postgres => Ok(()),
-            DbKind::Sqlite => Err(StoreError::NotShared),
+            DbKind::Sqlite => Err(StoreError::Needs("PostgreSQL (active/standby)")),
         }
     }
 

@@ -65,6 +65,7 @@ mod portals;
 mod prune;
 mod public_keys;
 mod requests;
+mod restore;
 mod restrictions;
 mod threema_inbox;
 
@@ -96,6 +97,7 @@ pub use portals::Portal;
 pub use prune::{HeldScope, Pruned, cutoff};
 pub use public_keys::{CachedKey, KeyAcceptance};
 pub use requests::{GdprRequest, RequestKind};
+pub use restore::{RESTORE_PENDING, RESTORED, RESTORED_AT, Settled};
 pub use threema_inbox::{NewThreemaItem, ThreemaItem};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -136,9 +138,9 @@ pub enum StoreError {
     /// A queue state change refused: another process took the lease over (see `ha`).
     #[error("this bridge process is not the active one any more")]
     NotActive,
-    /// Active/standby needs a database several processes share.
-    #[error("active/standby needs PostgreSQL")]
-    NotShared,
+    /// Something only one kind of database does.
+    #[error("this needs {0}")]
+    Needs(&'static str),
     #[error("database error")]
     Sqlx(#[from] sqlx::Error),
     /// A stored value that does not read back as what the column holds. The value itself is

@@ -117,13 +117,26 @@ impl Store {
     /// Queues the messages an event became, all or none. Queuing the same event again changes
     /// nothing (a replayed Matrix event is not sent twice). Returns how many rows are new.
     pub async fn outbox_enqueue(&self, items: &[NewOutgoing]) -> Result<u64, StoreError> {
+        self.outbox_enqueue_as(items, OutboxState::Queued, None)
+            .await
+    }
+
+    /// `outbox_enqueue`, the rows starting in `state` with `error` (a message from before a
+    /// restore starts as outcome unknown: it may have been sent before).
+    pub async fn outbox_enqueue_as(
+        &self,
+        items: &[NewOutgoing],
+        state: OutboxState,
+        error: Option<&str>,
+    ) -> Result<u64, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
         for item in items {
             inserted += sqlx::query(
                 "INSERT INTO threema_outbox (event_id, recipient, part, room_id, sender, payload, \
-                 state, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $8, $7, $7) \
+                 state, error, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $8, $9, $7, $7) \
                  ON CONFLICT (event_id, recipient, part, resend) DO NOTHING",
             )
             .bind(&item.event_id)
@@ -133,7 +146,8 @@ impl Store {
             .bind(&item.sender)
             .bind(&item.payload)
             .bind(now)
-            .bind(OutboxState::Queued.as_str())
+            .bind(state.as_str())
+            .bind(error)
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -12,7 +12,10 @@ mod privacy_notice;
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicI64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -61,6 +64,9 @@ pub struct Outbox {
     /// `gdpr.driver_notice`: goes to each driver before anything else.
     privacy_notice: Option<PrivacyNotice>,
     metrics: Arc<Metrics>,
+    /// When the last restore from a backup was settled (Unix ms, 0: never): a message from
+    /// before it may have been sent already and is not sent again.
+    restored_at: AtomicI64,
 }
 
 /// When a shared upload was started, and the file message it became.
@@ -92,11 +98,25 @@ impl Outbox {
             shared_uploads: Mutex::default(),
             privacy_notice: PrivacyNotice::new(config),
             metrics,
+            restored_at: AtomicI64::new(0),
         }
     }
 
-    /// Queues what a dispatcher's event became for `driver`, or tells the dispatcher why it
-    /// cannot go. Idempotent: the outbox keys rows by event, recipient and part.
+    /// See [`Store::settle_restore`]; read at each start as the active process.
+    pub(crate) fn set_restored_at(&self, at: Option<i64>) {
+        self.restored_at.store(at.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Whether a dispatcher's event sent at `sent_at_ms` is from before the last restore: the
+    /// bridge may have acted on it before the disaster, so it does not again.
+    pub(crate) fn predates_restore(&self, sent_at_ms: i64) -> bool {
+        sent_at_ms <= self.restored_at.load(Ordering::Relaxed)
+    }
+
+    /// Queues what a dispatcher's event (sent at `sent_at_ms`) became for `driver`, or tells the
+    /// dispatcher why it cannot go. Idempotent: the outbox keys rows by event, recipient and
+    /// part. From before a restore, the rows start as outcome unknown (see
+    /// [`Outbox::predates_restore`]).
     pub(crate) async fn enqueue(
         &self,
         plan: Plan,
@@ -104,6 +124,7 @@ impl Outbox {
         room_id: &RoomId,
         event_id: &EventId,
         sender: &UserId,
+        sent_at_ms: i64,
     ) -> Result<Outcome, BridgeError> {
         let items = match plan {
             Plan::Send(items) => items,
@@ -124,6 +145,22 @@ impl Outbox {
         };
         if items.is_empty() {
             return Ok(Outcome::skipped("nothing to send"));
+        }
+        if self.predates_restore(sent_at_ms) {
+            let rows = new_rows(
+                &items,
+                event_id.as_str(),
+                driver,
+                room_id.as_str(),
+                sender.as_str(),
+            );
+            let new = (self.store)
+                .outbox_enqueue_as(&rows, OutboxState::Unknown, Some(crate::store::RESTORED))
+                .await?;
+            self.wake();
+            return Ok(Outcome::skipped(format!(
+                "{new} message(s) for {driver} from before the restore: outcome unknown"
+            )));
         }
         let new = self
             .queue(&items, driver, event_id.as_str(), room_id, sender.as_str())
@@ -158,18 +195,7 @@ impl Outbox {
         room_id: &str,
         sender: &str,
     ) -> Result<u64, StoreError> {
-        let rows: Vec<NewOutgoing> = items
-            .iter()
-            .enumerate()
-            .map(|(part, item)| NewOutgoing {
-                event_id: event_id.to_owned(),
-                recipient: driver.to_string(),
-                part: part as i64,
-                room_id: room_id.to_owned(),
-                sender: sender.to_owned(),
-                payload: serde_json::to_string(item).expect("outgoing messages serialise"),
-            })
-            .collect();
+        let rows = new_rows(items, event_id, driver, room_id, sender);
         let new = self.store.outbox_enqueue(&rows).await?;
         self.wake();
         Ok(new)
@@ -413,8 +439,14 @@ impl Outbox {
     }
 
     async fn report_unknown(&self, row: &OutboxItem) -> Result<Outcome, BridgeError> {
+        let why = match row.error.as_deref() {
+            Some(crate::store::RESTORED) => {
+                "the bridge was restored from a backup taken before it was settled"
+            }
+            _ => "the Threema Gateway did not confirm it",
+        };
         let text = format!(
-            "⚠️ It is unknown whether this reached {}: the Threema Gateway did not confirm it. \
+            "⚠️ It is unknown whether this reached {}: {why}. \
              It was not sent again, to avoid a duplicate on the driver's phone; if the driver \
              did not get it, react with {} to the message to send it again.",
             row.recipient, RESEND_KEYS[0]
@@ -436,6 +468,25 @@ impl Outbox {
             )
             .await
     }
+}
+
+/// The outbox rows of the parts one event became for `driver`.
+fn new_rows(
+    items: &[Outgoing],
+    event_id: &str,
+    driver: &ThreemaId,
+    room_id: &str,
+    sender: &str,
+) -> Vec<NewOutgoing> {
+    let row = |(part, item)| NewOutgoing {
+        event_id: event_id.to_owned(),
+        recipient: driver.to_string(),
+        part: part as i64,
+        room_id: room_id.to_owned(),
+        sender: sender.to_owned(),
+        payload: serde_json::to_string(item).expect("outgoing messages serialise"),
+    };
+    items.iter().enumerate().map(row).collect()
 }
 
 /// Why nothing goes to a driver who left.

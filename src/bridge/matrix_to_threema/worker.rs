@@ -101,6 +101,12 @@ impl MatrixToThreema {
     }
 }
 
+/// The answer to a broadcast the homeserver has from before the bridge was restored from a
+/// backup: it may have gone out then.
+const BROADCAST_BEFORE_RESTORE: &str = "⚠️ Not sent: the bridge was restored from a backup \
+    taken before this broadcast, and it may have gone out before that. Check the recipients \
+    and send it again if needed.";
+
 /// The fields of a timeline event the core looks at; the rest stays in the stored payload.
 #[derive(Debug, Deserialize)]
 struct EventHead {
@@ -114,6 +120,9 @@ struct EventHead {
     state_key: Option<String>,
     #[serde(default)]
     content: serde_json::Value,
+    /// When the sender's homeserver took it (Unix ms).
+    #[serde(default)]
+    origin_server_ts: i64,
 }
 
 /// The Matrix inbox as a durable queue for the generic runner: one lane per room.
@@ -204,12 +213,26 @@ impl MatrixToThreema {
                 .await;
         }
         if let Some(room) = self.store.broadcast_room(event.room_id.as_str()).await? {
+            if self.outbox.predates_restore(event.origin_server_ts) {
+                self.notices
+                    .notice(
+                        &event.room_id,
+                        Some(event_id),
+                        BROADCAST_BEFORE_RESTORE,
+                        &format!("restored-{event_id}"),
+                    )
+                    .await?;
+                return Ok(Outcome::skipped("broadcast from before the restore"));
+            }
             return self
                 .broadcasts
                 .handle_message(&room, event_id, &event.sender, &content, &event.content)
                 .await;
         }
         if self.is_command_room(&event.room_id).await? {
+            if self.outbox.predates_restore(event.origin_server_ts) {
+                return Ok(Outcome::skipped("command from before the restore"));
+            }
             let body = match &content.msgtype {
                 MessageType::Text(text) => bridge_convert::format::strip_reply_fallback(&text.body),
                 _ => return Ok(Outcome::skipped("not a command")),
@@ -296,7 +319,14 @@ impl MatrixToThreema {
         };
         let plan = plan_message(content, relay, |_| edit_target);
         self.outbox
-            .enqueue(plan, &driver, &event.room_id, event_id, &event.sender)
+            .enqueue(
+                plan,
+                &driver,
+                &event.room_id,
+                event_id,
+                &event.sender,
+                event.origin_server_ts,
+            )
             .await
     }
 
@@ -311,6 +341,9 @@ impl MatrixToThreema {
         if CONFIRM_KEYS.contains(&key)
             && let Some(room) = self.store.broadcast_room(event.room_id.as_str()).await?
         {
+            if self.outbox.predates_restore(event.origin_server_ts) {
+                return Ok(Outcome::skipped("confirmation from before the restore"));
+            }
             return self.broadcasts.confirm(&room, target, &event.sender).await;
         }
         if !status::RESEND_KEYS.contains(&key) {
@@ -319,6 +352,11 @@ impl MatrixToThreema {
         let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? else {
             return Ok(Outcome::skipped("reaction not bridged"));
         };
+        // A resend asked before a restore may have been carried out: the dispatcher can ask
+        // again, the driver cannot take a message back.
+        if self.outbox.predates_restore(event.origin_server_ts) {
+            return Ok(Outcome::skipped("resend from before the restore"));
+        }
         if !self.access.may_see(&event.sender, &portal.threema_id) {
             return Ok(Outcome::refused(format!(
                 "resend: {} is not permitted",
@@ -382,6 +420,7 @@ impl MatrixToThreema {
                 &event.room_id,
                 &event.event_id,
                 &event.sender,
+                event.origin_server_ts,
             )
             .await
     }

@@ -105,35 +105,36 @@ impl Lease {
         let mut until = held.until;
         self.fence.activate(token, until);
         self.metrics.ha_took_over();
-        let mut next = Instant::now() + self.every();
+        // Renewed at once: the startup or the takeover may have used part of the period.
+        let mut next = Instant::now();
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return Ended::Shutdown,
-                _ = tokio::time::sleep_until(next.min(until)) => {}
+                _ = tokio::time::sleep_until(next) => {}
             }
             let asked = Instant::now();
-            if asked >= until {
-                tracing::error!(token, "the lease could not be renewed in time: standby");
-                return self.lost();
-            }
+            // Late is fine: the row only renews while the token is still this process's.
             let renewal = self.store.lease_renew(&self.holder, token, self.period);
-            match tokio::time::timeout(until - asked, renewal).await {
+            match tokio::time::timeout(self.every(), renewal).await {
                 Ok(Ok(true)) => {
                     until = self.deadline(asked);
                     self.fence.activate(token, until);
                     self.metrics.ha_renewed();
                     next = asked + self.every();
+                    continue;
                 }
                 Ok(Ok(false)) => {
                     tracing::error!(token, "another process took the lease over: standby");
                     return self.lost();
                 }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "cannot renew the lease; trying again");
-                    next = Instant::now() + Duration::from_secs(1);
-                }
-                Err(_) => next = Instant::now(),
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot renew the lease; trying again"),
+                Err(_) => tracing::warn!("the database did not answer the lease's renewal in time"),
             }
+            if Instant::now() >= until {
+                tracing::error!(token, "the lease could not be renewed in time: standby");
+                return self.lost();
+            }
+            next = Instant::now() + Duration::from_secs(1);
         }
     }
 

@@ -113,8 +113,15 @@ impl App {
         // Asked once the listener is ours: the lease's holder is named by its address.
         let ha = match bridge.store.is_shared() {
             true => {
+                // Its own connections: a renewal never waits for a busy pool.
+                let lease_store = Store::connect_keyed(
+                    config.database.url.expose_secret(),
+                    2,
+                    audit::key(&config),
+                )
+                .await?;
                 let lease = Lease::new(
-                    bridge.store.clone(),
+                    lease_store,
                     lease::holder(config.appservice.listen),
                     config.ha.lease,
                     bridge.store.fence().clone(),
@@ -215,6 +222,9 @@ impl App {
         } = &running;
 
         if let Err(e) = startup_with_server(bridge, config).await {
+            if let Some((lease, Some(held))) = &ha {
+                lease.release(*held).await;
+            }
             shutdown.cancel();
             let _ = tokio::join!(server, callback_server);
             if let Some(metrics_server) = metrics_server {
@@ -339,6 +349,11 @@ impl Running {
                     if let Err(e) = self.take_over().await {
                         tracing::error!(error = %crate::error_chain::chain(&e), "cannot take over; standby again");
                         lease.release(held).await;
+                        // Another standby's turn, or this one's again in a moment.
+                        tokio::select! {
+                            _ = shutdown.cancelled() => return,
+                            _ = tokio::time::sleep(self.config.ha.lease / 3) => {}
+                        }
                         continue;
                     }
                     held
@@ -356,10 +371,14 @@ impl Running {
             let relay_term = term.clone();
             tasks.spawn(async move { wakes.wakes.relay_from_standbys(&url, relay_term).await });
             let ended = lease.hold(held, shutdown).await;
-            // The fence is down already: what the workers have in hand stops before it leaves.
+            // Lost: the fence stopped the outside calls already, and what the workers have in
+            // hand stops before it leaves. Shut down: they finish the item at hand.
             term.cancel();
             tasks.close();
             tasks.wait().await;
+            // A standby leaves catching up with the homeserver to the active one: it stores
+            // what is pushed to it meanwhile.
+            bridge.catch_up.leave_to_active();
             if ended == Ended::Shutdown {
                 lease.release(held).await;
                 return;

@@ -59,7 +59,7 @@ async fn backup(store: &Store, url: &str, file: &Path) -> anyhow::Result<()> {
         })?;
     let written = match store.is_shared() {
         false => backup_sqlite(store, &file).await,
-        true => backup_postgres(url, &file),
+        true => backup_postgres(store, url, &file).await,
     };
     if let Err(e) = written {
         let _ = std::fs::remove_file(&file);
@@ -90,10 +90,9 @@ async fn backup_sqlite(store: &Store, file: &Path) -> anyhow::Result<()> {
 
 /// pg_dump as a plain SQL script, the mark appended. The password goes through the
 /// environment, not the command line other users can see.
-fn backup_postgres(url: &str, file: &Path) -> anyhow::Result<()> {
-    let mut url = url::Url::parse(url).context("database.url")?;
-    let password = url.password().map(str::to_owned);
-    let _ = url.set_password(None);
+async fn backup_postgres(store: &Store, url: &str, file: &Path) -> anyhow::Result<()> {
+    let schema = store.current_schema().await?;
+    let (url, password) = without_password(url)?;
     let mut command = std::process::Command::new("pg_dump");
     command
         .args(["--format=plain", "--no-owner", "--no-privileges", "--file"])
@@ -109,7 +108,52 @@ fn backup_postgres(url: &str, file: &Path) -> anyhow::Result<()> {
         bail!("pg_dump failed ({status}); no backup written");
     }
     let mut dump = std::fs::OpenOptions::new().append(true).open(file)?;
-    dump.write_all(Store::mark_restored_sql().as_bytes())?;
+    dump.write_all(Store::mark_restored_sql(&schema).as_bytes())?;
     dump.sync_all()?;
     Ok(())
+}
+
+/// `url` without its password (from the user part or a `password` parameter), and the
+/// password, decoded.
+fn without_password(url: &str) -> anyhow::Result<(url::Url, Option<String>)> {
+    let mut url = url::Url::parse(url).context("database.url is not a URL")?;
+    let mut password = url.password().map(|p| {
+        let decoded = percent_encoding::percent_decode_str(p).decode_utf8_lossy();
+        decoded.into_owned()
+    });
+    let _ = url.set_password(None);
+    let (others, given): (Vec<_>, Vec<_>) = url
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .partition(|(k, _)| k != "password");
+    if let Some((_, p)) = given.into_iter().next() {
+        password = Some(p);
+        url.query_pairs_mut().clear().extend_pairs(others);
+    }
+    if url.query() == Some("") {
+        url.set_query(None);
+    }
+    Ok((url, password))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_password_leaves_the_url_decoded() {
+        let (url, password) =
+            super::without_password("postgres://bridge:p%40ss%3Aw@db:5432/bridge?sslmode=require")
+                .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "postgres://bridge@db:5432/bridge?sslmode=require"
+        );
+        assert_eq!(password.as_deref(), Some("p@ss:w"));
+        let (url, password) =
+            super::without_password("postgres://bridge@db/bridge?password=s%20t&sslmode=disable")
+                .unwrap();
+        assert_eq!(url.as_str(), "postgres://bridge@db/bridge?sslmode=disable");
+        assert_eq!(password.as_deref(), Some("s t"));
+        let (url, password) = super::without_password("postgres://db/bridge").unwrap();
+        assert_eq!((url.as_str(), password), ("postgres://db/bridge", None));
+    }
 }

@@ -35,8 +35,9 @@ enum State {
     Open,
     Standby,
     /// Holds the lease with `token`, and may call out until `until` (a monotonic deadline
-    /// short of the lease's end on the database's clock: a process paused past it stops by
-    /// itself, whatever its wall clock says).
+    /// short of the lease's end on the database's clock: a process stopped past it, SIGSTOP
+    /// or a debugger, stops by itself whatever its wall clock says; a suspended machine's
+    /// monotonic clock may not count the suspension, which this cannot see).
     Active {
         token: i64,
         until: Instant,
@@ -93,6 +94,19 @@ impl Fence {
         self.set(State::Standby);
     }
 
+    /// The lease is lost: no more outside calls, while the workers finish what they hold.
+    /// Their database writes keep the token, which the database refuses once another process
+    /// took over, and accepts when nobody did (a send refused here goes back to the queue).
+    pub fn stop_calls(&self) {
+        let mut state = self.state.lock().expect("fence lock");
+        if let State::Active { token, .. } = *state {
+            *state = State::Active {
+                token,
+                until: Instant::now(),
+            };
+        }
+    }
+
     pub fn role(&self) -> Role {
         match self.state() {
             State::Active { .. } => Role::Active,
@@ -120,11 +134,11 @@ impl Fence {
     }
 
     /// The token a fenced database write must find in the lease row: `None` when nothing is
-    /// fenced, 0 (no token is 0) on a standby.
+    /// fenced, -1 (no token is negative) on a standby.
     pub fn token(&self) -> Option<i64> {
         match self.state() {
             State::Open => None,
-            State::Standby => Some(0),
+            State::Standby => Some(-1),
             State::Active { token, .. } => Some(token),
         }
     }
@@ -143,16 +157,20 @@ mod tests {
         assert_eq!(fence.token(), None);
         fence.stand_by();
         assert_eq!(fence.check(), Err(NotActive));
-        assert_eq!(fence.token(), Some(0));
+        assert_eq!(fence.token(), Some(-1));
         fence.activate(7, Instant::now() + Duration::from_secs(60));
         assert_eq!((fence.check(), fence.token()), (Ok(()), Some(7)));
         assert_eq!(fence.role(), Role::Active);
-        // Paused past the deadline (SIGSTOP, a VM frozen): no more calls, and the database
-        // writes still carry the old token, which the next active has replaced.
+        // Paused past the deadline (SIGSTOP): no more calls, and the database writes still
+        // carry the old token, which the next active has replaced.
         fence.activate(7, Instant::now());
         assert_eq!(fence.check(), Err(NotActive));
         assert_eq!(fence.token(), Some(7));
         assert_eq!(fence.refused.get(), 2);
+        // The lease lost: calls stop at once, the workers' last writes keep the token.
+        fence.activate(8, Instant::now() + Duration::from_secs(60));
+        fence.stop_calls();
+        assert_eq!((fence.check(), fence.token()), (Err(NotActive), Some(8)));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Taking and keeping the lease: a standby asks for it every third of `ha.lease_seconds`; the
-//! active renews it as often, and stops calling out two thirds into a period it could not
-//! renew, a third before a standby may take over.
+//! Taking and keeping the lease: the active renews it every third of `ha.lease_seconds`, and
+//! stops calling out two thirds into a period it could not renew, a third before a standby may
+//! take over; a standby asks again when the lease runs out (at least every third).
 
 use std::{sync::Arc, time::Duration};
 
@@ -30,9 +30,7 @@ pub enum Ended {
 
 pub struct Lease {
     store: Store,
-    /// Who this process is in the lease row: the host and the appservice address it listens
-    /// on. Nobody else can listen there, so a row of this holder's is a dead predecessor's:
-    /// a restart takes the lease at once instead of waiting for it to run out.
+    /// Who this process is in the lease row (see [`holder`]).
     holder: String,
     period: Duration,
     fence: Arc<Fence>,
@@ -92,9 +90,16 @@ impl Lease {
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot ask for the lease; standby"),
             }
+            // Asked again as the lease runs out, so a dead active is replaced within the
+            // period, and at least every third of it.
+            let runs_out = match self.store.lease_holder().await {
+                Ok(Some(held)) => Duration::from_millis(held.expires_in_ms.max(0) as u64 + 20),
+                _ => self.every(),
+            };
+            let wait = runs_out.clamp(Duration::from_millis(100), self.every());
             tokio::select! {
                 _ = shutdown.cancelled() => return None,
-                _ = tokio::time::sleep(self.every()) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
         }
     }
@@ -138,8 +143,9 @@ impl Lease {
         }
     }
 
+    /// No more outside calls; the caller lets the workers finish, then stands by.
     fn lost(&self) -> Ended {
-        self.fence.stand_by();
+        self.fence.stop_calls();
         self.metrics.ha_lost();
         Ended::Lost
     }
@@ -153,10 +159,20 @@ impl Lease {
     }
 }
 
-/// This process's name in the lease row: the host's name and the appservice address.
+/// This process's name in the lease row: the host's name and the appservice address it
+/// listens on, with the machine's boot and the network namespace it listens in. Only one live
+/// process can listen on one address in one namespace, so a row under this name is a dead
+/// predecessor's, and a restart takes the lease at once instead of waiting for it to run out.
+/// Where the system does not say, the name is this process's alone (no shortcut).
 pub fn holder(listen: std::net::SocketAddr) -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{host} {listen}")
+    let read = |path: &str| std::fs::read_to_string(path).map(|s| s.trim().to_owned());
+    let host = read("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
+    let namespace = std::fs::read_link("/proc/self/ns/net").map(|l| l.display().to_string());
+    match (read("/proc/sys/kernel/random/boot_id"), namespace) {
+        (Ok(boot), Ok(namespace)) => format!("{host} {listen} boot {boot} {namespace}"),
+        _ => format!(
+            "{host} {listen} process {}",
+            hex::encode(rand::random::<[u8; 8]>())
+        ),
+    }
 }

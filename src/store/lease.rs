@@ -33,8 +33,9 @@ impl Store {
     }
 
     /// Takes the lease for `holder` if it is free, expired, or `holder`'s own (a restart of
-    /// the same process: nobody else can hold its listening address). Returns the new fencing
-    /// token, or `None` while another process holds it.
+    /// the same process, see `ha::lease::holder`). Returns the new fencing token, or `None`
+    /// while another process holds it. A plain UPDATE: while the lease is held its condition is
+    /// false and it locks nothing, so polling standbys do not queue before the renewals.
     pub async fn lease_take(
         &self,
         holder: &str,
@@ -42,13 +43,9 @@ impl Store {
     ) -> Result<Option<i64>, StoreError> {
         self.postgres_only()?;
         let token = sqlx::query_scalar(&format!(
-            "INSERT INTO ha_lease (id, holder, token, expires_at, taken_at) \
-             VALUES (1, $1, 1, {DB_NOW} + $2, {DB_NOW}) \
-             ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, \
-             token = ha_lease.token + 1, expires_at = EXCLUDED.expires_at, \
-             taken_at = EXCLUDED.taken_at \
-             WHERE ha_lease.expires_at <= {DB_NOW} OR ha_lease.holder = EXCLUDED.holder \
-             RETURNING token"
+            "UPDATE ha_lease SET holder = $1, token = token + 1, \
+             expires_at = {DB_NOW} + $2, taken_at = {DB_NOW} \
+             WHERE id = 1 AND (expires_at <= {DB_NOW} OR holder = $1) RETURNING token"
         ))
         .bind(holder)
         .bind(period.as_millis() as i64)
@@ -121,13 +118,14 @@ impl Store {
     }
 
     /// A transaction for a queue state change: it goes on only while this process's token is
-    /// the lease's. The row is read `FOR SHARE`, so a takeover (which updates it) waits for
-    /// the change to commit, and every change after the takeover sees the new token.
+    /// the lease's. The row is read `FOR KEY SHARE`, so a takeover (which changes the token, a
+    /// key column) waits for the change to commit and every change after it sees the new
+    /// token, while renewals (which change no key) never wait for the queues.
     pub(super) async fn fenced_tx(&self) -> Result<Transaction<'static, Any>, StoreError> {
         let mut tx = self.pool.begin().await?;
         if let Some(token) = self.fence.token() {
             let current: Option<i64> =
-                sqlx::query_scalar("SELECT token FROM ha_lease WHERE id = 1 FOR SHARE")
+                sqlx::query_scalar("SELECT token FROM ha_lease WHERE id = 1 FOR KEY SHARE")
                     .fetch_optional(&mut *tx)
                     .await?;
             if current != Some(token) {

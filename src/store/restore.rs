@@ -33,14 +33,23 @@ impl Store {
         self.state_set(RESTORE_PENDING, &now_ms().to_string()).await
     }
 
-    /// The SQL that marks a database restored, appended to a PostgreSQL dump (which empties
-    /// `search_path` for itself: the default finds the tables as the bridge does).
-    pub fn mark_restored_sql() -> String {
+    /// The SQL that marks a database restored, appended to a PostgreSQL dump of the bridge's
+    /// tables in `schema` (the dump empties `search_path`, so the name is qualified).
+    pub fn mark_restored_sql(schema: &str) -> String {
+        let schema = schema.replace('"', "\"\"");
         format!(
-            "RESET search_path;\nINSERT INTO bridge_state (key, value) VALUES ('{RESTORE_PENDING}', '{}') \
+            "INSERT INTO \"{schema}\".bridge_state (key, value) \
+             VALUES ('{RESTORE_PENDING}', '{}') \
              ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;\n",
             now_ms()
         )
+    }
+
+    /// The schema the bridge's tables are in (PostgreSQL).
+    pub async fn current_schema(&self) -> Result<String, StoreError> {
+        Ok(sqlx::query_scalar("SELECT current_schema()::TEXT")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Settles a restored database once (nothing when it is not one), in one transaction:

@@ -77,6 +77,11 @@ impl CatchUp {
         }
     }
 
+    /// No catch-up here: this process is standby now (`ha`), and the active one catches up.
+    pub fn leave_to_active(&self) {
+        self.done();
+    }
+
     fn due(&self) -> Option<i64> {
         *self.due.lock().expect("catch-up lock")
     }

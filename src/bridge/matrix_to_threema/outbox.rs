@@ -110,7 +110,8 @@ impl Outbox {
     /// Whether a dispatcher's event sent at `sent_at_ms` is from before the last restore: the
     /// bridge may have acted on it before the disaster, so it does not again.
     pub(crate) fn predates_restore(&self, sent_at_ms: i64) -> bool {
-        sent_at_ms <= self.restored_at.load(Ordering::Relaxed)
+        let restored_at = self.restored_at.load(Ordering::Relaxed);
+        restored_at > 0 && sent_at_ms <= restored_at
     }
 
     /// Queues what a dispatcher's event (sent at `sent_at_ms`) became for `driver`, or tells the

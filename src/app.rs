@@ -406,13 +406,19 @@ impl Running {
             tasks.spawn(checkpoints.clone().watch(every, shutdown.clone()));
         }
         let workers = self.config.bridge.inbox_workers;
-        tasks.spawn(queue::run(
+        let matrix_inbox = queue::run(
             Arc::new(MatrixInbox(bridge.matrix_to_threema.clone())),
             bridge.wakes.matrix.clone(),
             shutdown.clone(),
             workers,
             bridge.metrics.clone(),
-        ));
+        );
+        let (catch_up, token) = (bridge.catch_up.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            if catch_up.first_done(&token).await {
+                matrix_inbox.await;
+            }
+        });
         tasks.spawn(queue::run(
             Arc::new(ThreemaInbox(bridge.threema_to_matrix.clone())),
             bridge.wakes.threema.clone(),

@@ -83,7 +83,8 @@ struct Pair {
     standby: Option<Process>,
     appservice: common::tcp_proxy::Proxy,
     callbacks: common::tcp_proxy::Proxy,
-    ports: [(u16, u16); 2],
+    /// Per process: `appservice.listen`, `threema.callback_listen`, `metrics.listen`.
+    ports: [(u16, u16, u16); 2],
 }
 
 /// How the active process goes away.
@@ -142,9 +143,11 @@ impl World {
         let (config_path, pair) = match lease {
             None => (config.write(dir.path(), hs), None),
             Some(lease) => {
-                config.sections = format!("ha:\n  lease_seconds: {lease}\n");
-                let ports = [(free_port(), free_port()), (free_port(), free_port())];
-                let configs = ports.map(|(listen, callbacks)| {
+                let ports = [0, 1].map(|_| (free_port(), free_port(), free_port()));
+                let configs = ports.map(|(listen, callbacks, metrics)| {
+                    config.sections = format!(
+                        "ha:\n  lease_seconds: {lease}\nmetrics:\n  listen: 127.0.0.1:{metrics}\n"
+                    );
                     config.appservice_listen = Some(listen);
                     config.callback_port = callbacks;
                     let sub = dir.path().join(format!("{listen}"));
@@ -232,7 +235,7 @@ impl World {
             }
         };
         pair.active = 1 - pair.active;
-        let (listen, callbacks) = pair.ports[pair.active];
+        let (listen, callbacks, _) = pair.ports[pair.active];
         let at = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
         pair.appservice.point_to(at(listen));
         pair.callbacks.point_to(at(callbacks));
@@ -244,6 +247,7 @@ impl World {
         .await;
         let took = failed_at.elapsed();
         self.bridge = Some(new);
+        let paused_was_active = paused.is_some();
         let standby = match paused {
             None => {
                 let pair = self.pair.as_ref().unwrap();
@@ -262,6 +266,23 @@ impl World {
             || async { (standby.role().await.as_deref() == Some("standby")).then_some(()) },
         )
         .await;
+        if paused_was_active {
+            // It lost the lease, rather than having started afresh, and knows it.
+            let pair = self.pair.as_ref().unwrap();
+            let metrics = pair.ports[1 - pair.active].2;
+            let text = reqwest::get(format!("http://127.0.0.1:{metrics}/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            for line in [
+                "threema_bridge_ha_lease_losses_total 1",
+                "threema_bridge_ha_role{role=\"standby\"} 1",
+            ] {
+                assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+            }
+        }
         self.pair.as_mut().unwrap().standby = Some(standby);
         took
     }

@@ -46,6 +46,7 @@ macro_rules! on_both_databases {
 
 on_both_databases!(
     inbox_dedups_and_keeps_order,
+    a_catch_up_puts_what_it_missed_in_its_place,
     inbox_finish_counts_once,
     ghosts_are_idempotent,
     portals_are_unique_per_driver,
@@ -77,6 +78,55 @@ fn event(key: &str, room: &str) -> NewInboxItem {
         sender: Some("@alice:dispatch.test".into()),
         payload: format!(r#"{{"event_id":"{key}"}}"#),
     }
+}
+
+/// An event the homeserver never pushed, found by the first catch-up of a term, goes before the
+/// newer unhandled events of its room (a standby stored those meanwhile); handled rows, other
+/// rooms' and failed attempts stay as they were.
+async fn a_catch_up_puts_what_it_missed_in_its_place(store: Store, _url: &str) {
+    let stored = [
+        event("$a", "!r"),
+        event("$c", "!r"),
+        event("$x", "!other"),
+        event("$d", "!r"),
+    ];
+    assert_eq!(store.inbox_push(&stored).await.unwrap(), 4);
+    let seq_of = |items: &[threema_bridge::store::InboxItem], key: &str| {
+        items.iter().find(|i| i.dedup_key == key).map(|i| i.seq)
+    };
+    let pending = store.inbox_pending(0, 10).await.unwrap();
+    assert!(
+        store
+            .inbox_finish(seq_of(&pending, "$a").unwrap(), "bridged")
+            .await
+            .unwrap()
+    );
+    store
+        .inbox_record_attempt(seq_of(&pending, "$d").unwrap())
+        .await
+        .unwrap();
+    let timeline = [
+        event("$a", "!r"),
+        event("$b", "!r"),
+        event("$c", "!r"),
+        event("$d", "!r"),
+    ];
+    assert_eq!(
+        store.inbox_push_in_place(&timeline).await.unwrap(),
+        1,
+        "one was missing"
+    );
+    let pending = store.inbox_pending(0, 10).await.unwrap();
+    let order: Vec<(&str, i64)> = (pending.iter())
+        .map(|i| (i.dedup_key.as_str(), i.attempts))
+        .collect();
+    assert_eq!(order, [("$x", 0), ("$b", 0), ("$c", 0), ("$d", 1)]);
+    // Nothing missing: nothing moves.
+    assert_eq!(store.inbox_push_in_place(&timeline).await.unwrap(), 0);
+    let again: Vec<i64> = (store.inbox_pending(0, 10).await.unwrap().iter())
+        .map(|i| i.seq)
+        .collect();
+    assert_eq!(again, pending.iter().map(|i| i.seq).collect::<Vec<_>>());
 }
 
 async fn inbox_dedups_and_keeps_order(store: Store, _url: &str) {

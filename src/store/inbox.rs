@@ -44,23 +44,64 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
         for item in items {
-            inserted += sqlx::query(
-                "INSERT INTO matrix_inbox (dedup_key, room_id, kind, event_type, sender, payload, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
-            )
-            .bind(&item.dedup_key)
-            .bind(&item.room_id)
-            .bind(item.kind.as_str())
-            .bind(&item.event_type)
-            .bind(&item.sender)
-            .bind(&item.payload)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            inserted += insert_item(&mut tx, item, now).await?;
         }
         tx.commit().await?;
         Ok(inserted)
+    }
+
+    /// Stores one room's timeline `items` (oldest first, as a catch-up read them) so that the
+    /// room's unhandled rows follow the timeline: from the first item the inbox lacks on, the
+    /// unhandled rows among the later items are taken out and stored again after it, in the
+    /// timeline's order. (A standby stores what the homeserver pushes while the active one may
+    /// have missed something older: without this, the older message would go out after the
+    /// newer.) Only while nothing handles the room's rows: before the Matrix inbox runs. Returns
+    /// how many items were missing.
+    pub async fn inbox_push_in_place(&self, items: &[NewInboxItem]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut first_missing = None;
+        for (i, item) in items.iter().enumerate() {
+            let known: Option<i64> =
+                sqlx::query_scalar("SELECT seq FROM matrix_inbox WHERE dedup_key = $1")
+                    .bind(&item.dedup_key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if known.is_none() {
+                first_missing = Some(i);
+                break;
+            }
+        }
+        let Some(first) = first_missing else {
+            return Ok(0);
+        };
+        // Taken out with their failed attempts, which go with them.
+        let mut moved = std::collections::HashMap::new();
+        for item in &items[first..] {
+            let attempts: Option<i64> = sqlx::query_scalar(
+                "DELETE FROM matrix_inbox WHERE dedup_key = $1 AND processed_at IS NULL \
+                 RETURNING attempts",
+            )
+            .bind(&item.dedup_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(attempts) = attempts {
+                moved.insert(item.dedup_key.as_str(), attempts);
+            }
+        }
+        let now = now_ms();
+        let mut inserted = 0;
+        for item in &items[first..] {
+            inserted += insert_item(&mut tx, item, now).await?;
+            if let Some(&attempts) = moved.get(item.dedup_key.as_str()).filter(|&&a| a > 0) {
+                sqlx::query("UPDATE matrix_inbox SET attempts = $1 WHERE dedup_key = $2")
+                    .bind(attempts)
+                    .bind(&item.dedup_key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(inserted - moved.len() as u64)
     }
 
     /// When the newest timeline event was received (ms since the epoch): where a catch-up
@@ -192,4 +233,26 @@ impl Store {
             .await?;
         Ok(row.try_get("n")?)
     }
+}
+
+/// Stores one item unless its key is known; 1 if it was new.
+async fn insert_item(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    item: &NewInboxItem,
+    now: i64,
+) -> Result<u64, StoreError> {
+    Ok(sqlx::query(
+        "INSERT INTO matrix_inbox (dedup_key, room_id, kind, event_type, sender, payload, \
+         received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(&item.dedup_key)
+    .bind(&item.room_id)
+    .bind(item.kind.as_str())
+    .bind(&item.event_type)
+    .bind(&item.sender)
+    .bind(&item.payload)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
 }

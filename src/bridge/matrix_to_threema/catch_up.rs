@@ -77,6 +77,17 @@ impl CatchUp {
         }
     }
 
+    /// Until no catch-up is due (`false`: `shutdown` came first). The Matrix inbox starts
+    /// after the first one of a term, which may reorder its unhandled rows.
+    pub async fn first_done(&self, shutdown: &CancellationToken) -> bool {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return false,
+                done = self.wait(Duration::from_secs(3600)) => if done { return true },
+            }
+        }
+    }
+
     /// No catch-up here: this process is standby now (`ha`), and the active one catches up.
     pub fn leave_to_active(&self) {
         self.done();
@@ -116,12 +127,19 @@ pub struct Watcher {
 pub async fn watch(watcher: Watcher, shutdown: CancellationToken) {
     let probe = watcher.matrix.once();
     let mut last_contact = now_ms();
+    // The first catch-up runs before the Matrix inbox does (see `CatchUp::first_done`), so it
+    // may put what it finds in its place among the unhandled rows.
+    let mut first = true;
     loop {
         let reachable = probe.versions().await.is_ok();
         match (reachable, watcher.state.due()) {
-            (true, None) => last_contact = now_ms(),
-            (true, Some(since)) => match catch_up(&watcher, since).await {
+            (true, None) => {
+                last_contact = now_ms();
+                first = false;
+            }
+            (true, Some(since)) => match catch_up(&watcher, since, first).await {
                 Ok(()) => {
+                    first = false;
                     watcher.state.done();
                     last_contact = now_ms();
                     resume_pushes(&watcher).await;
@@ -147,11 +165,16 @@ pub async fn watch(watcher: Watcher, shutdown: CancellationToken) {
     }
 }
 
-/// Stores the events of every room the bridge keeps from `since_ms` on that it has not seen.
-async fn catch_up(watcher: &Watcher, since_ms: i64) -> Result<(), crate::bridge::BridgeError> {
+/// Stores the events of every room the bridge keeps from `since_ms` on that it has not seen;
+/// `in_place`: in their place among the unhandled rows ([`Store::inbox_push_in_place`]).
+async fn catch_up(
+    watcher: &Watcher,
+    since_ms: i64,
+    in_place: bool,
+) -> Result<(), crate::bridge::BridgeError> {
     let rooms = watcher.store.bridged_rooms(QUARANTINE_ROOM).await?;
     let results: Vec<Result<u64, StoreError>> = stream::iter(rooms.iter().cloned())
-        .map(|room_id| async move { catch_up_room(watcher, &room_id, since_ms).await })
+        .map(|room_id| async move { catch_up_room(watcher, &room_id, since_ms, in_place).await })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -178,8 +201,10 @@ async fn catch_up_room(
     watcher: &Watcher,
     room_id: &RoomId,
     since_ms: i64,
+    in_place: bool,
 ) -> Result<u64, StoreError> {
     match missed_in_room(watcher, room_id, since_ms).await {
+        Ok(Some(items)) if in_place => watcher.store.inbox_push_in_place(&items).await,
         Ok(Some(items)) => watcher.store.inbox_push(&items).await,
         Ok(None) => {
             tracing::warn!(%room_id, "too much since the last contact to catch up; left to the homeserver");

@@ -27,6 +27,7 @@ mod portals;
 mod restart;
 mod retention;
 mod sdk_interop;
+mod shared_inbox;
 mod store;
 mod threema_callback;
 mod threema_gateway;

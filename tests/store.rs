@@ -47,6 +47,7 @@ macro_rules! on_both_databases {
 on_both_databases!(
     inbox_dedups_and_keeps_order,
     a_catch_up_puts_what_it_missed_in_its_place,
+    conversations_open_close_move_and_are_erased_with_the_people_in_them,
     inbox_finish_counts_once,
     ghosts_are_idempotent,
     portals_are_unique_per_driver,
@@ -78,6 +79,101 @@ fn event(key: &str, room: &str) -> NewInboxItem {
         sender: Some("@alice:dispatch.test".into()),
         payload: format!(r#"{{"event_id":"{key}"}}"#),
     }
+}
+
+/// The shared inbox's rows: a driver's message opens (once), an answer closes, a claim and a
+/// handover move it; erasing the driver deletes it, erasing a dispatcher replaces their ID.
+async fn conversations_open_close_move_and_are_erased_with_the_people_in_them(
+    store: Store,
+    _url: &str,
+) {
+    use threema_bridge::store::{Closed, ConversationState, DispatcherTarget, ErasureTarget};
+    assert!(
+        store
+            .conversation_driver_wrote("ABCD1234", "$1", 1000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .conversation_driver_wrote("ABCD1234", "$2", 2000)
+            .await
+            .unwrap(),
+        "still open"
+    );
+    let open = store.conversation("ABCD1234").await.unwrap().unwrap();
+    assert_eq!(
+        (open.waiting_since, open.waiting_event.as_deref()),
+        (Some(1000), Some("$1"))
+    );
+    assert!(
+        store
+            .conversation_set_owner("ABCD1234", Some("@anna:x"))
+            .await
+            .unwrap()
+    );
+    store
+        .conversation_shown("ABCD1234", "… Anna Dispo has it")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .conversations_hand_over("@anna:x", "@ben:x")
+            .await
+            .unwrap(),
+        ["ABCD1234"]
+    );
+    assert!(
+        store
+            .conversation_close("ABCD1234", "@ben:x", Closed::Answered)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .conversation_close("ABCD1234", "@ben:x", Closed::Done)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .conversation_set_owner("ABCD1234", Some("@anna:x"))
+            .await
+            .unwrap(),
+        "closed"
+    );
+    let closed = store.conversation("ABCD1234").await.unwrap().unwrap();
+    assert_eq!(
+        (closed.state, closed.closed_how, closed.owner.as_deref()),
+        (
+            ConversationState::Closed,
+            Some(Closed::Answered),
+            Some("@ben:x")
+        )
+    );
+
+    let ben = DispatcherTarget {
+        user: "@ben:x".into(),
+        employee_id: None,
+        names: vec!["Ben Dispo".into()],
+        pseudonym: "@erased-1:x".into(),
+        pseudonym_name: "[erased dispatcher]".into(),
+    };
+    store.erase_dispatcher(&ben, false).await.unwrap();
+    let kept = store.conversation("ABCD1234").await.unwrap().unwrap();
+    assert_eq!(
+        (kept.owner.as_deref(), kept.closed_by.as_deref()),
+        (Some("@erased-1:x"), Some("@erased-1:x"))
+    );
+    let driver = ErasureTarget {
+        threema_id: "ABCD1234".into(),
+        ghost: "@threema_abcd1234:x".into(),
+        room: None,
+        employee_id: None,
+        names: Vec::new(),
+    };
+    store.erase_driver(&driver, false).await.unwrap();
+    assert_eq!(store.conversation("ABCD1234").await.unwrap(), None);
 }
 
 /// An event the homeserver never pushed, found by the first catch-up of a term, goes before the

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod bot_room;
 pub mod broadcast;
 pub mod credits;
+pub mod desk;
 pub mod directory;
 mod figures;
 pub mod ghosts;
@@ -127,6 +128,8 @@ pub struct Bridge {
     pub threema_to_matrix: Arc<ThreemaToMatrix>,
     /// What `/metrics` shows (`metrics.listen`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The shared inbox: who answers which driver (`inbox:`).
+    pub conversations: Arc<desk::Conversations>,
 }
 
 impl Bridge {
@@ -190,8 +193,10 @@ impl Bridge {
             notices,
             credits,
             metrics,
+            conversations,
         } = shared;
         Bridge {
+            conversations,
             bot: config.bot_user_id(),
             directory,
             ghosts,

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Access, Credits, Ghosts, Keys, Notices, Portals, Wakes};
+use super::{Access, Credits, Ghosts, Keys, Notices, Portals, Wakes, desk::Conversations};
 use crate::{
     config::Config, matrix::MatrixClient, metrics::Metrics, store::Store, threema::ThreemaClient,
 };
@@ -21,6 +21,8 @@ pub(super) struct Shared {
     pub notices: Arc<Notices>,
     pub credits: Arc<Credits>,
     pub metrics: Arc<Metrics>,
+    /// The shared inbox's conversations (`inbox:`).
+    pub conversations: Arc<Conversations>,
 }
 
 impl Shared {
@@ -66,7 +68,15 @@ impl Shared {
             access.clone(),
             wakes.directory.clone(),
         ));
+        let conversations = Arc::new(Conversations::new(
+            &config.inbox,
+            store.clone(),
+            matrix.clone(),
+            access.clone(),
+            notices.clone(),
+        ));
         Shared {
+            conversations,
             store,
             matrix,
             threema,

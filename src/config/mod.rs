@@ -22,8 +22,8 @@ pub mod raw;
 pub use permissions::{Level, Permissions};
 pub use raw::{
     ENV_PREFIX, RawAppservice, RawAudit, RawBridge, RawBroadcast, RawConfig, RawDatabase,
-    RawDirectory, RawDriver, RawGdpr, RawHa, RawHomeserver, RawHttpSource, RawLogging, RawPrivacy,
-    RawRetention, RawSynapseAdmin, RawThreema,
+    RawDirectory, RawDriver, RawGdpr, RawHa, RawHomeserver, RawHttpSource, RawInbox, RawLogging,
+    RawPrivacy, RawRetention, RawSynapseAdmin, RawThreema,
 };
 
 /// The validated configuration the bridge runs with.
@@ -45,6 +45,7 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub metrics: MetricsConfig,
     pub ha: HaConfig,
+    pub inbox: InboxConfig,
     /// SHA-256 of the file and the environment overrides it was loaded with (empty when not
     /// loaded from a file), audited at each start.
     pub fingerprint: String,
@@ -57,6 +58,17 @@ pub struct Config {
 #[derive(Debug, Clone, Default)]
 pub struct MetricsConfig {
     pub listen: Option<std::net::SocketAddr>,
+}
+
+/// `inbox:`: the shared inbox. Off: no conversation state, no topics, the portal commands
+/// go to the driver as text.
+#[derive(Debug, Clone)]
+pub struct InboxConfig {
+    pub enabled: bool,
+    /// A dispatcher's reaction with one of these on a driver's message marks it handled.
+    pub handled_reactions: Vec<String>,
+    /// A dispatcher's reaction with this on a driver's message takes the conversation.
+    pub claim_reaction: String,
 }
 
 /// `ha:`: several `serve` processes on one PostgreSQL database, one active at a time.

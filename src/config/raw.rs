@@ -57,6 +57,8 @@ pub struct RawConfig {
     #[serde(deserialize_with = "null_is_default")]
     pub ha: RawHa,
     #[serde(deserialize_with = "null_is_default")]
+    pub inbox: RawInbox,
+    #[serde(deserialize_with = "null_is_default")]
     pub logging: RawLogging,
 }
 
@@ -281,6 +283,15 @@ pub struct RawHttpSource {
 #[serde(default, deny_unknown_fields)]
 pub struct RawMetrics {
     pub listen: Option<String>,
+}
+
+/// `inbox:`: the shared inbox (who answers which driver).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawInbox {
+    pub enabled: Option<bool>,
+    pub handled_reactions: Option<Vec<String>>,
+    pub claim_reaction: Option<String>,
 }
 
 /// `ha:`: active/standby on PostgreSQL.

@@ -251,8 +251,9 @@ impl Store {
 
 /// The rows about a driver: (table, condition on `{id}` their Threema ID, `{room}` their
 /// portal, `{ghost}` their ghost, `{employee}` their directory record).
-const ROWS: [(&str, &str); 15] = [
+const ROWS: [(&str, &str); 16] = [
     ("message", "threema_peer = {id} OR room_id = {room}"),
+    ("conversation", "threema_id = {id}"),
     ("driver_notice", "threema_id = {id}"),
     ("restriction", "threema_id = {id}"),
     ("threema_inbox", "sender = {id}"),
@@ -291,7 +292,9 @@ const DISPATCHER_ROWS: [(&str, &str); 4] = [
 ];
 
 /// Columns that name a dispatcher by their Matrix ID, in rows kept for others.
-const DISPATCHER_IDS: [(&str, &str); 4] = [
+const DISPATCHER_IDS: [(&str, &str); 6] = [
+    ("conversation", "owner"),
+    ("conversation", "closed_by"),
     ("threema_outbox", "sender"),
     ("broadcast", "sender"),
     ("message", "matrix_sender"),
@@ -299,7 +302,8 @@ const DISPATCHER_IDS: [(&str, &str); 4] = [
 ];
 
 /// Texts kept for others that may mention a driver: (table, column).
-const MENTIONS: [(&str, &str); 10] = [
+const MENTIONS: [(&str, &str); 11] = [
+    ("conversation", "shown_topic"),
     ("broadcast", "board_text"),
     ("broadcast", "content"),
     ("broadcast", "payload"),

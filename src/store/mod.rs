@@ -48,6 +48,7 @@ macro_rules! stored_enum {
 
 mod audit;
 mod broadcasts;
+mod conversations;
 mod directory;
 mod driver_notices;
 mod erasure;
@@ -82,6 +83,7 @@ pub use audit::{AuditEntry, AuditRecord, ChainHead, UNREADABLE, Walked};
 pub use broadcasts::{
     Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryRow, NewBroadcast, SendTry,
 };
+pub use conversations::{Closed, Conversation, ConversationState};
 pub use directory::{RoomStateKind, StoredEmployee};
 pub use driver_notices::NoticeState;
 pub use erasure::{DispatcherTarget, ErasedRows, ErasureTarget};

@@ -182,6 +182,16 @@ pub fn facts(config: &Config) -> Vec<Fact> {
             .into(),
         kept: audit_kept,
     });
+    if config.inbox.enabled {
+        facts.push(Fact {
+            person: Person::Dispatcher,
+            what: "shared inbox: which driver's conversation they took or were given, and which                    they answered or marked handled (with when a driver's message began to                    wait), shown in the portal's topic; the changes in the audit trail"
+                .into(),
+            who_sees: "the dispatchers who see the driver's portal; admins".into(),
+            kept: "until the driver writes again (the next conversation replaces it), or until                    the driver or the dispatcher is erased"
+                .into(),
+        });
+    }
     if config.directory.enabled() {
         facts.push(Fact {
             person: Person::Dispatcher,
@@ -290,5 +300,12 @@ mod tests {
         let off = ropa(&config);
         assert!(off.contains("reading: not recorded"), "{off}");
         assert!(off.contains("no signed checkpoints"), "{off}");
+        assert!(!off.contains("shared inbox"), "off by default");
+        config.inbox.enabled = true;
+        let inbox = report(&config);
+        assert!(
+            inbox.contains("shared inbox: which driver's conversation"),
+            "{inbox}"
+        );
     }
 }

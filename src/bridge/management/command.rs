@@ -36,6 +36,8 @@ pub enum Command {
     Requests,
     /// Apply the retention periods now, or say what would go (admins).
     Retention(String),
+    /// Give all of one's open conversations to a colleague (the shared inbox).
+    Handover(String),
     Unknown(String),
 }
 
@@ -63,6 +65,7 @@ pub(super) const HELP: &str = "Commands:\n\
     • requests — open export and erasure requests and when they are due (admins)\n\
     • retention run [--dry-run] — apply the retention periods now, as the bridge does daily \
     (admins)\n\
+    • handover @colleague — give them all your open conversations (with inbox.enabled)\n\
     • help — this text";
 
 /// The first argument that is not an option: what a command is about, a Threema ID in
@@ -119,6 +122,7 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "export" => Command::Export(rest),
         "requests" => Command::Requests,
         "retention" => Command::Retention(rest),
+        "handover" if !rest.is_empty() => Command::Handover(rest),
         _ => Command::Unknown(word.to_owned()),
     })
 }

@@ -50,6 +50,8 @@ pub struct Management {
     portals: Arc<Portals>,
     notices: Arc<Notices>,
     credits: Arc<Credits>,
+    /// `handover`: the shared inbox's conversations.
+    conversations: Arc<crate::bridge::desk::Conversations>,
     directory: Arc<Directory>,
     broadcasts: Arc<Broadcasts>,
 }
@@ -71,9 +73,11 @@ impl Management {
             portals,
             notices,
             credits,
+            conversations,
             ..
         } = shared.clone();
         Management {
+            conversations,
             store,
             matrix,
             bot: config.bot_user_id(),
@@ -255,6 +259,7 @@ impl Management {
                 let domain = self.bot.server_name();
                 holds::answer(&self.store, domain, request.clone(), sender.as_str()).await?
             }
+            Command::Handover(to) => self.conversations.hand_over(sender, to).await?,
             Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
         };
         self.notices

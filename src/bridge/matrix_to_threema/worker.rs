@@ -13,6 +13,7 @@ use super::Outbox;
 use crate::bridge::{
     Access, BridgeError, Broadcasts, Directory, Ghosts, Management, Notices, Portals, Receipts,
     broadcast::CONFIRM_KEYS,
+    desk::PortalCommand,
     management::CommandMessage,
     queue::{Outcome, Queue},
     status,
@@ -52,6 +53,8 @@ pub struct MatrixToThreema {
     broadcasts: Arc<Broadcasts>,
     /// Records room membership and keeps closed rooms closed.
     directory: Arc<Directory>,
+    /// The shared inbox: answers, claims, handled marks (`inbox:`).
+    conversations: Arc<crate::bridge::desk::Conversations>,
 }
 
 /// The services the worker hands events to.
@@ -72,6 +75,7 @@ impl MatrixToThreema {
             ghosts,
             portals,
             notices,
+            conversations,
             ..
         } = shared.clone();
         let Flows {
@@ -97,6 +101,7 @@ impl MatrixToThreema {
             management,
             broadcasts,
             directory,
+            conversations,
         }
     }
 }
@@ -299,6 +304,15 @@ impl MatrixToThreema {
                 super::RESTRICTED
             )));
         }
+        // `!claim`, `!done`, …: the desk's words about the conversation, not for the driver.
+        if self.conversations.enabled()
+            && let MessageType::Text(text) = &content.msgtype
+            && let Some(command) = PortalCommand::parse(&text.body)
+        {
+            return (self.conversations)
+                .command(&driver, &event.room_id, event_id, &event.sender, command)
+                .await;
+        }
         let display_name = self
             .matrix
             .member_display_name(&event.room_id, &event.sender)
@@ -318,7 +332,8 @@ impl MatrixToThreema {
             _ => EditTarget::Unknown,
         };
         let plan = plan_message(content, relay, |_| edit_target);
-        self.outbox
+        let outcome = self
+            .outbox
             .enqueue(
                 plan,
                 &driver,
@@ -327,7 +342,16 @@ impl MatrixToThreema {
                 &event.sender,
                 event.origin_server_ts,
             )
-            .await
+            .await?;
+        // Written to the driver (an edit of an earlier answer is not a new one).
+        if matches!(outcome, Outcome::Bridged(_))
+            && !matches!(content.relates_to, Some(Relation::Replacement(_)))
+        {
+            (self.conversations)
+                .answered(&driver, &event.room_id, &event.sender)
+                .await?;
+        }
+        Ok(outcome)
     }
 
     /// 🔁 on a message that failed (or whose outcome is unknown) sends it again: the dispatcher
@@ -346,12 +370,25 @@ impl MatrixToThreema {
             }
             return self.broadcasts.confirm(&room, target, &event.sender).await;
         }
-        if !status::RESEND_KEYS.contains(&key) {
-            return Ok(Outcome::skipped("reaction not bridged"));
-        }
         let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? else {
             return Ok(Outcome::skipped("reaction not bridged"));
         };
+        if self.access.may_see(&event.sender, &portal.threema_id)
+            && let Some(outcome) = (self.conversations)
+                .reaction(
+                    &portal.threema_id,
+                    &event.room_id,
+                    &event.sender,
+                    target,
+                    key,
+                )
+                .await?
+        {
+            return Ok(outcome);
+        }
+        if !status::RESEND_KEYS.contains(&key) {
+            return Ok(Outcome::skipped("reaction not bridged"));
+        }
         // A resend asked before a restore may have been carried out: the dispatcher can ask
         // again, the driver cannot take a message back.
         if self.outbox.predates_restore(event.origin_server_ts) {

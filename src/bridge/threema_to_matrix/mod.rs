@@ -59,6 +59,8 @@ pub struct ThreemaToMatrix {
     /// Memory for drivers' files in flight.
     file_memory: files::FileMemory,
     metrics: Arc<crate::metrics::Metrics>,
+    /// A driver's message waits for the desk (`inbox:`).
+    conversations: Arc<crate::bridge::desk::Conversations>,
 }
 
 impl ThreemaToMatrix {
@@ -79,9 +81,11 @@ impl ThreemaToMatrix {
             portals,
             notices,
             metrics,
+            conversations,
             ..
         } = shared.clone();
         ThreemaToMatrix {
+            conversations,
             store,
             matrix,
             threema,

@@ -103,6 +103,15 @@ impl ThreemaToMatrix {
         {
             self.board_wake.notify_one();
         }
+        if !matches!(
+            incoming.message,
+            Message::Edit { .. } | Message::PollVote { .. }
+        ) {
+            let at = incoming.date.saturating_mul(1000);
+            (self.conversations)
+                .driver_wrote(&incoming.from, &room_id, &event_id, at)
+                .await?;
+        }
         self.record(incoming, &room_id, &event_id, &ghost).await?;
         Ok(Bridged::Event(event_id))
     }

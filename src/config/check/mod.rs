@@ -14,9 +14,9 @@ use url::Url;
 
 use super::{
     AppserviceConfig, AuditConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, GdprConfig,
-    HaConfig, HomeserverConfig, LoggingConfig, MetricsConfig, PrivacyConfig, RawAppservice,
-    RawAudit, RawConfig, RawDatabase, RawGdpr, RawHa, RawLogging, RawPrivacy, RawRetention,
-    ReceiptDetail, RetentionConfig, directory, permissions,
+    HaConfig, HomeserverConfig, InboxConfig, LoggingConfig, MetricsConfig, PrivacyConfig,
+    RawAppservice, RawAudit, RawConfig, RawDatabase, RawGdpr, RawHa, RawInbox, RawLogging,
+    RawPrivacy, RawRetention, ReceiptDetail, RetentionConfig, directory, permissions,
 };
 use crate::registration::Registration;
 
@@ -158,6 +158,7 @@ impl Config {
         let logging = logging(&mut c, &raw.logging);
         // Off unless given: the figures are for the internal network only.
         let ha = ha(&mut c, &raw.ha);
+        let inbox = inbox(&mut c, &raw.inbox);
         let metrics_listen = match &raw.metrics.listen {
             None => Some(None),
             some => c.socket_addr("metrics.listen", some, "").map(Some),
@@ -189,10 +190,31 @@ impl Config {
                 listen: metrics_listen.ok_or_else(missing)?,
             },
             ha: ha.ok_or_else(missing)?,
+            inbox: inbox.ok_or_else(missing)?,
             fingerprint: String::new(),
             warnings: c.warnings,
         })
     }
+}
+
+/// The claim reaction cannot also mark a message handled: one reaction, one meaning.
+fn inbox(c: &mut Checker, raw: &RawInbox) -> Option<InboxConfig> {
+    let handled = (raw.handled_reactions.clone()).unwrap_or_else(|| vec!["✅".into(), "👍".into()]);
+    let claim = raw.claim_reaction.clone().unwrap_or_else(|| "🙋".into());
+    if claim.trim().is_empty() || handled.iter().any(|h| h.trim().is_empty()) {
+        return c.fail("inbox", "a reaction cannot be empty");
+    }
+    if handled.contains(&claim) {
+        return c.fail(
+            "inbox.claim_reaction",
+            format!("{claim} is also one of inbox.handled_reactions"),
+        );
+    }
+    Some(InboxConfig {
+        enabled: raw.enabled.unwrap_or(false),
+        handled_reactions: handled,
+        claim_reaction: claim,
+    })
 }
 
 /// A lease shorter than a few seconds would be lost to a slow database answer; one over a few

@@ -1,0 +1,175 @@
+//! `conversation`: the shared inbox's state per driver (see `bridge::inbox`).
+
+use sqlx::{Row, any::AnyRow};
+
+use super::{Store, StoreError, now_ms};
+
+stored_enum! {
+    /// Whether a driver's message waits for the desk.
+    pub enum ConversationState in conversation.state {
+        Open = "open",
+        Closed = "closed",
+    }
+}
+
+stored_enum! {
+    /// How a conversation was closed.
+    pub enum Closed in conversation.closed_how {
+        /// A dispatcher wrote to the driver in the portal.
+        Answered = "answered",
+        /// A dispatcher marked the driver's message handled with a reaction.
+        Reaction = "reaction",
+        /// `!done` in the portal.
+        Done = "done",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    pub threema_id: String,
+    pub state: ConversationState,
+    pub waiting_since: Option<i64>,
+    pub waiting_event: Option<String>,
+    pub owner: Option<String>,
+    pub closed_by: Option<String>,
+    pub closed_how: Option<Closed>,
+    pub shown_topic: Option<String>,
+}
+
+impl Conversation {
+    fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+        let closed_how: Option<String> = row.try_get("closed_how")?;
+        Ok(Conversation {
+            threema_id: row.try_get("threema_id")?,
+            state: ConversationState::parse(&row.try_get::<String, _>("state")?)?,
+            waiting_since: row.try_get("waiting_since")?,
+            waiting_event: row.try_get("waiting_event")?,
+            owner: row.try_get("owner")?,
+            closed_by: row.try_get("closed_by")?,
+            closed_how: closed_how.as_deref().map(Closed::parse).transpose()?,
+            shown_topic: row.try_get("shown_topic")?,
+        })
+    }
+}
+
+const COLUMNS: &str = "threema_id, state, waiting_since, waiting_event, owner, closed_by, \
+                       closed_how, shown_topic";
+
+impl Store {
+    pub async fn conversation(&self, threema_id: &str) -> Result<Option<Conversation>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM conversation WHERE threema_id = $1"
+        ))
+        .bind(threema_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(Conversation::from_row)
+        .transpose()
+    }
+
+    /// A driver wrote (their message `event_id`, sent at `at`): their conversation opens, or
+    /// stays open waiting since its first unanswered message. Returns whether it opened now.
+    pub async fn conversation_driver_wrote(
+        &self,
+        threema_id: &str,
+        event_id: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let opened = sqlx::query(
+            "INSERT INTO conversation (threema_id, state, waiting_since, waiting_event, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (threema_id) DO UPDATE SET state = EXCLUDED.state, \
+             waiting_since = EXCLUDED.waiting_since, waiting_event = EXCLUDED.waiting_event, \
+             owner = NULL, closed_by = NULL, closed_how = NULL, updated_at = EXCLUDED.updated_at \
+             WHERE conversation.state <> EXCLUDED.state",
+        )
+        .bind(threema_id)
+        .bind(ConversationState::Open.as_str())
+        .bind(at)
+        .bind(event_id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(opened == 1)
+    }
+
+    /// Closes an open conversation; whether it was open.
+    pub async fn conversation_close(
+        &self,
+        threema_id: &str,
+        by: &str,
+        how: Closed,
+    ) -> Result<bool, StoreError> {
+        let closed = sqlx::query(
+            "UPDATE conversation SET state = $1, closed_by = $2, closed_how = $3, \
+             waiting_since = NULL, waiting_event = NULL, updated_at = $4 \
+             WHERE threema_id = $5 AND state = $6",
+        )
+        .bind(ConversationState::Closed.as_str())
+        .bind(by)
+        .bind(how.as_str())
+        .bind(now_ms())
+        .bind(threema_id)
+        .bind(ConversationState::Open.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(closed == 1)
+    }
+
+    /// Gives an open conversation to `owner` (`None`: to nobody); whether it is open.
+    pub async fn conversation_set_owner(
+        &self,
+        threema_id: &str,
+        owner: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let set = sqlx::query(
+            "UPDATE conversation SET owner = $1, updated_at = $2 \
+             WHERE threema_id = $3 AND state = $4",
+        )
+        .bind(owner)
+        .bind(now_ms())
+        .bind(threema_id)
+        .bind(ConversationState::Open.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(set == 1)
+    }
+
+    /// Moves every open conversation `from` owns to `to`; the drivers concerned.
+    pub async fn conversations_hand_over(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE conversation SET owner = $1, updated_at = $2 \
+             WHERE owner = $3 AND state = $4 RETURNING threema_id",
+        )
+        .bind(to)
+        .bind(now_ms())
+        .bind(from)
+        .bind(ConversationState::Open.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|row| Ok(row.try_get("threema_id")?))
+            .collect()
+    }
+
+    /// Remembers the portal topic set for the conversation.
+    pub async fn conversation_shown(
+        &self,
+        threema_id: &str,
+        topic: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE conversation SET shown_topic = $1 WHERE threema_id = $2")
+            .bind(topic)
+            .bind(threema_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -58,7 +58,19 @@ impl Store {
     /// newer.) Only while nothing handles the room's rows: before the Matrix inbox runs. Returns
     /// how many items were missing.
     pub async fn inbox_push_in_place(&self, items: &[NewInboxItem]) -> Result<u64, StoreError> {
+        let Some(room) = items.first().map(|i| i.room_id.as_str()) else {
+            return Ok(0);
+        };
         let mut tx = self.pool.begin().await?;
+        // A write first: SQLite takes its write lock now (waiting for it), instead of failing
+        // the upgrade from a read after another writer committed; PostgreSQL locks the room's
+        // unhandled rows.
+        sqlx::query(
+            "UPDATE matrix_inbox SET attempts = attempts WHERE room_id = $1 AND processed_at IS NULL",
+        )
+        .bind(room)
+        .execute(&mut *tx)
+        .await?;
         let mut first_missing = None;
         for (i, item) in items.iter().enumerate() {
             let known: Option<i64> =

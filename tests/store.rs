@@ -112,29 +112,32 @@ async fn conversations_open_close_move_and_are_erased_with_the_people_in_them(
             .await
             .unwrap()
     );
+    assert!(
+        !store
+            .conversation_set_owner("ABCD1234", Some("@anna:x"))
+            .await
+            .unwrap(),
+        "no change"
+    );
     store
         .conversation_shown("ABCD1234", "… Anna Dispo has it")
         .await
         .unwrap();
     assert_eq!(
-        store
-            .conversations_hand_over("@anna:x", "@ben:x")
-            .await
-            .unwrap(),
+        store.conversations_owned_by("@anna:x").await.unwrap(),
         ["ABCD1234"]
     );
-    assert!(
-        store
-            .conversation_close("ABCD1234", "@ben:x", Closed::Answered)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .conversation_close("ABCD1234", "@ben:x", Closed::Done)
-            .await
-            .unwrap()
-    );
+    let moved = store.conversation_move_owner("ABCD1234", "@anna:x", "@ben:x");
+    assert!(moved.await.unwrap());
+    let again = store.conversation_move_owner("ABCD1234", "@anna:x", "@ben:x");
+    assert!(!again.await.unwrap(), "Anna has it no more");
+    // An answer written before the waiting message does not answer it.
+    let early = store.conversation_close("ABCD1234", "@ben:x", Closed::Answered, 999);
+    assert!(!early.await.unwrap());
+    let answer = store.conversation_close("ABCD1234", "@ben:x", Closed::Answered, 1000);
+    assert!(answer.await.unwrap());
+    let twice = store.conversation_close("ABCD1234", "@ben:x", Closed::Done, i64::MAX);
+    assert!(!twice.await.unwrap());
     assert!(
         !store
             .conversation_set_owner("ABCD1234", Some("@anna:x"))

@@ -1,4 +1,4 @@
--- The shared inbox (src/bridge/inbox): per driver, whether a message of theirs waits for the
+-- The shared inbox (src/bridge/desk): per driver, whether a message of theirs waits for the
 -- desk, since when, and which dispatcher took it. No message text: the portal has it.
 CREATE TABLE conversation (
     threema_id    TEXT   NOT NULL PRIMARY KEY,

@@ -1,4 +1,4 @@
-//! `conversation`: the shared inbox's state per driver (see `bridge::inbox`).
+//! `conversation`: the shared inbox's state per driver (see `bridge::desk`).
 
 use sqlx::{Row, any::AnyRow};
 
@@ -94,17 +94,19 @@ impl Store {
         Ok(opened == 1)
     }
 
-    /// Closes an open conversation; whether it was open.
+    /// Closes an open conversation that has waited since `at` (Unix ms) or earlier (an answer
+    /// written before the driver's newer message does not answer it); whether it closed.
     pub async fn conversation_close(
         &self,
         threema_id: &str,
         by: &str,
         how: Closed,
+        at: i64,
     ) -> Result<bool, StoreError> {
         let closed = sqlx::query(
             "UPDATE conversation SET state = $1, closed_by = $2, closed_how = $3, \
              waiting_since = NULL, waiting_event = NULL, updated_at = $4 \
-             WHERE threema_id = $5 AND state = $6",
+             WHERE threema_id = $5 AND state = $6 AND waiting_since <= $7",
         )
         .bind(ConversationState::Closed.as_str())
         .bind(by)
@@ -112,13 +114,14 @@ impl Store {
         .bind(now_ms())
         .bind(threema_id)
         .bind(ConversationState::Open.as_str())
+        .bind(at)
         .execute(&self.pool)
         .await?
         .rows_affected();
         Ok(closed == 1)
     }
 
-    /// Gives an open conversation to `owner` (`None`: to nobody); whether it is open.
+    /// Gives an open conversation to `owner` (`None`: to nobody); whether that changed it.
     pub async fn conversation_set_owner(
         &self,
         threema_id: &str,
@@ -126,7 +129,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let set = sqlx::query(
             "UPDATE conversation SET owner = $1, updated_at = $2 \
-             WHERE threema_id = $3 AND state = $4",
+             WHERE threema_id = $3 AND state = $4 AND owner IS DISTINCT FROM $1",
         )
         .bind(owner)
         .bind(now_ms())
@@ -138,25 +141,41 @@ impl Store {
         Ok(set == 1)
     }
 
-    /// Moves every open conversation `from` owns to `to`; the drivers concerned.
-    pub async fn conversations_hand_over(
-        &self,
-        from: &str,
-        to: &str,
-    ) -> Result<Vec<String>, StoreError> {
+    /// The drivers whose open conversations `owner` has.
+    pub async fn conversations_owned_by(&self, owner: &str) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
-            "UPDATE conversation SET owner = $1, updated_at = $2 \
-             WHERE owner = $3 AND state = $4 RETURNING threema_id",
+            "SELECT threema_id FROM conversation WHERE owner = $1 AND state = $2 \
+             ORDER BY threema_id",
         )
-        .bind(to)
-        .bind(now_ms())
-        .bind(from)
+        .bind(owner)
         .bind(ConversationState::Open.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
             .map(|row| Ok(row.try_get("threema_id")?))
             .collect()
+    }
+
+    /// Moves the driver's open conversation from `from` to `to`, if `from` still has it.
+    pub async fn conversation_move_owner(
+        &self,
+        threema_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        let moved = sqlx::query(
+            "UPDATE conversation SET owner = $1, updated_at = $2 \
+             WHERE threema_id = $3 AND owner = $4 AND state = $5",
+        )
+        .bind(to)
+        .bind(now_ms())
+        .bind(threema_id)
+        .bind(from)
+        .bind(ConversationState::Open.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(moved == 1)
     }
 
     /// Remembers the portal topic set for the conversation.

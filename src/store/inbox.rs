@@ -61,7 +61,8 @@ impl Store {
         let Some(room) = items.first().map(|i| i.room_id.as_str()) else {
             return Ok(0);
         };
-        let mut tx = self.pool.begin().await?;
+        // Fenced: an old active that wakes up must not move rows the new one handles.
+        let mut tx = self.fenced_tx().await?;
         // A write first: SQLite takes its write lock now (waiting for it), instead of failing
         // the upgrade from a read after another writer committed; PostgreSQL locks the room's
         // unhandled rows.
@@ -113,7 +114,7 @@ impl Store {
             }
         }
         tx.commit().await?;
-        Ok(inserted - moved.len() as u64)
+        Ok(inserted.saturating_sub(moved.len() as u64))
     }
 
     /// When the newest timeline event was received (ms since the epoch): where a catch-up

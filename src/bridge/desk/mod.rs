@@ -1,9 +1,10 @@
 //! The shared inbox (`inbox:`): every driver message has an owner and a clock. A driver's
 //! message opens their conversation (or keeps it open, waiting since the first unanswered
-//! one) until a dispatcher answers in the portal, marks the message handled with a reaction,
-//! or says `!done`; `!claim` or the claim reaction takes it, `!assign @colleague` gives it,
-//! `!release` lets it go, and `handover @colleague` in the management room moves all of one's
-//! open conversations. The portal's topic shows it, so every dispatcher sees it in any client.
+//! one) until a dispatcher answers in the portal, marks a message of the driver's handled with
+//! a reaction, or says `!done`; `!claim` or the claim reaction takes it, `!assign @colleague`
+//! gives it, `!release` lets it go, and `handover @colleague` in the management room moves all
+//! of one's open conversations. The portal's topic shows it (after the directory's part of
+//! the topic, which stays), so every dispatcher sees it in any client.
 
 mod said;
 
@@ -18,7 +19,7 @@ use super::{Access, BridgeError, Notices, Outcome};
 use crate::{
     config::InboxConfig,
     matrix::MatrixClient,
-    store::{Closed, Store},
+    store::{Closed, Direction, RoomStateKind, Store},
     threema::ThreemaId,
 };
 
@@ -28,6 +29,9 @@ pub struct Conversations {
     matrix: MatrixClient,
     access: Arc<Access>,
     notices: Arc<Notices>,
+    /// One topic update at a time: two lanes (the driver's, the portal's) may change one
+    /// conversation at once, and the later write must show the later state.
+    showing: tokio::sync::Mutex<()>,
 }
 
 impl Conversations {
@@ -44,6 +48,7 @@ impl Conversations {
             matrix,
             access,
             notices,
+            showing: Default::default(),
         }
     }
 
@@ -51,7 +56,8 @@ impl Conversations {
         self.config.enabled
     }
 
-    /// A driver's message `event_id` (sent at `at`) is in their portal: it waits for the desk.
+    /// A driver's message `event_id` (sent at `at`, Unix ms) is in their portal, recorded: it
+    /// waits for the desk.
     pub async fn driver_wrote(
         &self,
         driver: &ThreemaId,
@@ -65,28 +71,34 @@ impl Conversations {
         (self.store)
             .conversation_driver_wrote(driver.as_str(), event_id.as_str(), at)
             .await?;
-        self.show(driver, room_id).await
+        self.show(driver, room_id).await;
+        Ok(())
     }
 
-    /// A dispatcher wrote to the driver in the portal: answered.
+    /// A dispatcher's message sent at `sent_at` (Unix ms) went to the driver: it answers what
+    /// waited since before it (not a driver's message that came after it).
     pub async fn answered(
         &self,
         driver: &ThreemaId,
         room_id: &RoomId,
         by: &UserId,
+        sent_at: i64,
     ) -> Result<(), BridgeError> {
         if !self.enabled() {
             return Ok(());
         }
-        (self.store)
-            .conversation_close(driver.as_str(), by.as_str(), Closed::Answered)
+        let closed = (self.store)
+            .conversation_close(driver.as_str(), by.as_str(), Closed::Answered, sent_at)
             .await?;
-        self.show(driver, room_id).await
+        if closed {
+            self.show(driver, room_id).await;
+        }
+        Ok(())
     }
 
     /// A dispatcher's reaction `key` on `target` in the portal, if it means something here:
-    /// the claim reaction takes the conversation, a handled reaction on the driver's message
-    /// closes it. `None`: not the desk's (the caller goes on).
+    /// the claim reaction takes the conversation, a handled reaction on a message of the
+    /// driver's closes it. `None`: not the desk's (the caller goes on).
     pub async fn reaction(
         &self,
         driver: &ThreemaId,
@@ -95,35 +107,24 @@ impl Conversations {
         target: &str,
         key: &str,
     ) -> Result<Option<Outcome>, BridgeError> {
-        if !self.enabled() {
+        let handled = self.config.handled_reactions.iter().any(|k| k == key);
+        if !self.enabled() || (key != self.config.claim_reaction && !handled) {
             return Ok(None);
         }
-        // Only on what the driver wrote: a reaction on the desk's own message means nothing.
-        let from_driver = (self.store)
-            .message_by_event_id(target)
-            .await?
-            .is_some_and(|m| m.direction == crate::store::Direction::In);
+        // Only on what the driver wrote in this portal: a reaction on the desk's own message
+        // means nothing.
+        let from_driver = (self.store.message_by_event_id(target).await?)
+            .is_some_and(|m| m.direction == Direction::In && m.room_id == room_id);
         if !from_driver {
             return Ok(None);
         }
-        if key == self.config.claim_reaction {
-            return self.take(driver, room_id, by, Some(by)).await.map(Some);
-        }
-        if self.config.handled_reactions.iter().any(|k| k == key) {
-            let closed = (self.store)
-                .conversation_close(driver.as_str(), by.as_str(), Closed::Reaction)
-                .await?;
-            self.audit(by, "inbox.handled", driver).await?;
-            self.show(driver, room_id).await?;
-            return Ok(Some(match closed {
-                true => Outcome::bridged(format!("conversation with {driver} marked handled")),
-                false => Outcome::skipped("nothing was waiting"),
-            }));
-        }
-        Ok(None)
+        Ok(Some(match handled {
+            true => self.close(driver, room_id, by, Closed::Reaction).await?,
+            false => self.take(driver, room_id, by, Some(by)).await?,
+        }))
     }
 
-    /// A portal command by `by`; the answer is a notice in the portal.
+    /// A portal command by `by`. Refusals are said in the portal.
     pub async fn command(
         &self,
         driver: &ThreemaId,
@@ -132,46 +133,54 @@ impl Conversations {
         by: &UserId,
         command: PortalCommand,
     ) -> Result<Outcome, BridgeError> {
-        let outcome = match &command {
-            PortalCommand::Claim => self.take(driver, room_id, by, Some(by)).await?,
-            PortalCommand::Release => self.take(driver, room_id, by, None).await?,
-            PortalCommand::Assign(who) => {
-                let Ok(who) = OwnedUserId::try_from(who.as_str()) else {
-                    return self
-                        .refuse(
-                            room_id,
-                            event_id,
-                            &format!("{who} is not a Matrix user ID (like @anna:example.org)."),
-                        )
-                        .await;
-                };
+        match command {
+            PortalCommand::Claim => self.take(driver, room_id, by, Some(by)).await,
+            PortalCommand::Release => self.take(driver, room_id, by, None).await,
+            PortalCommand::Done => self.close(driver, room_id, by, Closed::Done).await,
+            PortalCommand::Assign(None) => {
+                let usage = "Not sent to the driver. Usage: !assign @colleague (mention them).";
+                self.refuse(room_id, event_id, usage).await
+            }
+            PortalCommand::Assign(Some(who)) => {
                 if !self.access.may_see(&who, driver) {
-                    return self
-                        .refuse(
-                            room_id,
-                            event_id,
-                            &format!("{who} may not see this driver: not assigned."),
-                        )
-                        .await;
+                    let text = "Not assigned: they may not see this driver.";
+                    return self.refuse(room_id, event_id, text).await;
                 }
-                self.take(driver, room_id, by, Some(&who)).await?
+                self.take(driver, room_id, by, Some(&who)).await
             }
-            PortalCommand::Done => {
-                let closed = (self.store)
-                    .conversation_close(driver.as_str(), by.as_str(), Closed::Done)
-                    .await?;
-                self.audit(by, "inbox.done", driver).await?;
-                self.show(driver, room_id).await?;
-                match closed {
-                    true => Outcome::bridged(format!("conversation with {driver} done")),
-                    false => Outcome::skipped("nothing was waiting"),
-                }
-            }
-        };
-        Ok(outcome)
+        }
     }
 
-    /// Gives the open conversation to `owner` (`None`: to nobody), as `by` asked.
+    /// Closes the open conversation, as `by` said; audited when something was open.
+    async fn close(
+        &self,
+        driver: &ThreemaId,
+        room_id: &RoomId,
+        by: &UserId,
+        how: Closed,
+    ) -> Result<Outcome, BridgeError> {
+        let closed = (self.store)
+            .conversation_close(driver.as_str(), by.as_str(), how, i64::MAX)
+            .await?;
+        if !closed {
+            return Ok(Outcome::skipped("nothing was waiting"));
+        }
+        let action = match how {
+            Closed::Answered => "inbox.answered",
+            Closed::Reaction => "inbox.handled",
+            Closed::Done => "inbox.done",
+        };
+        self.store
+            .audit(by.as_str(), action, driver.as_str(), "")
+            .await?;
+        self.show(driver, room_id).await;
+        Ok(Outcome::bridged(format!(
+            "conversation with {driver}: {action}"
+        )))
+    }
+
+    /// Gives the open conversation to `owner` (`None`: to nobody), as `by` asked; audited
+    /// when it changed.
     async fn take(
         &self,
         driver: &ThreemaId,
@@ -179,75 +188,77 @@ impl Conversations {
         by: &UserId,
         owner: Option<&UserId>,
     ) -> Result<Outcome, BridgeError> {
-        let open = (self.store)
+        let changed = (self.store)
             .conversation_set_owner(driver.as_str(), owner.map(|o| o.as_str()))
             .await?;
-        if !open {
-            return Ok(Outcome::skipped("nothing is waiting"));
+        if !changed {
+            return Ok(Outcome::skipped("nothing waiting, or no change"));
         }
-        let details = owner.map_or_else(|| "released".to_owned(), |o| format!("owner {o}"));
-        (self.store)
-            .audit(by.as_str(), "inbox.owner", driver.as_str(), &details)
+        let action = match owner {
+            Some(owner) if owner == by => "inbox.claim",
+            Some(_) => "inbox.assign",
+            None => "inbox.release",
+        };
+        self.store
+            .audit(by.as_str(), action, driver.as_str(), "")
             .await?;
-        self.show(driver, room_id).await?;
+        self.show(driver, room_id).await;
         Ok(Outcome::bridged(format!(
-            "conversation with {driver}: {details}"
+            "conversation with {driver}: {action}"
         )))
     }
 
-    /// `handover @colleague` in the management room: all of `from`'s open conversations go to
-    /// `to`, if `to` may see each driver; the answer for the room.
+    /// `handover @colleague` in the management room: all of `from`'s open conversations that
+    /// `to` may see go to `to`; the answer for the room.
     pub async fn hand_over(&self, from: &UserId, to: &str) -> Result<String, BridgeError> {
         if !self.enabled() {
             return Ok("The shared inbox is off (inbox.enabled).".into());
         }
-        let Ok(to) = OwnedUserId::try_from(to) else {
-            return Ok(format!(
-                "{to} is not a Matrix user ID (like @anna:example.org)."
-            ));
+        let Ok(to) = OwnedUserId::try_from(to.trim()) else {
+            return Ok("Usage: handover @colleague (their Matrix ID).".into());
         };
-        let moved = self
-            .store
-            .conversations_hand_over(from.as_str(), to.as_str())
-            .await?;
-        let mut kept = Vec::new();
-        for driver in &moved {
-            let Some(driver) = ThreemaId::parse(driver) else {
-                continue;
-            };
-            if !self.access.may_see(&to, &driver) {
-                // Back to the one handing over: the colleague may not see this driver.
-                (self.store)
-                    .conversation_set_owner(driver.as_str(), Some(from.as_str()))
-                    .await?;
-                kept.push(driver.to_string());
-                continue;
-            }
-            if let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? {
-                self.show(&driver, &portal.room_id).await?;
+        let owned = self.store.conversations_owned_by(from.as_str()).await?;
+        let (given, kept): (Vec<ThreemaId>, Vec<ThreemaId>) = (owned.iter())
+            .filter_map(|id| ThreemaId::parse(id))
+            .partition(|driver| self.access.may_see(&to, driver));
+        for driver in &given {
+            let moved = (self.store)
+                .conversation_move_owner(driver.as_str(), from.as_str(), to.as_str())
+                .await?;
+            if moved && let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? {
+                self.show(driver, &portal.room_id).await;
             }
         }
-        let given = moved.len() - kept.len();
+        let details = format!("{} conversation(s)", given.len());
         (self.store)
-            .audit(
-                from.as_str(),
-                "inbox.handover",
-                to.as_str(),
-                &format!("{given} conversation(s)"),
-            )
+            .audit(from.as_str(), "inbox.handover", to.as_str(), &details)
             .await?;
         Ok(match kept.is_empty() {
-            true => format!("{given} open conversation(s) handed over to {to}."),
+            true => format!("{} open conversation(s) handed over to {to}.", given.len()),
             false => format!(
-                "{given} open conversation(s) handed over to {to}; kept {} they may not see: {}.",
+                "{} open conversation(s) handed over to {to}; {} stay with you (they may not see \
+                 these drivers): {}.",
+                given.len(),
                 kept.len(),
-                kept.join(", ")
+                kept.iter()
+                    .map(ThreemaId::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })
     }
 
-    /// Sets the portal's topic to what the conversation is now, unless it says that already.
-    async fn show(&self, driver: &ThreemaId, room_id: &RoomId) -> Result<(), BridgeError> {
+    /// Sets the portal's topic to what the conversation is now, after the directory's part,
+    /// unless it says that already. Best effort: the conversation's state is recorded either
+    /// way, and the next change shows it again.
+    async fn show(&self, driver: &ThreemaId, room_id: &RoomId) {
+        let _one_at_a_time = self.showing.lock().await;
+        if let Err(e) = self.try_show(driver, room_id).await {
+            tracing::warn!(%room_id, error = %e, "cannot show the conversation in the topic");
+        }
+    }
+
+    async fn try_show(&self, driver: &ThreemaId, room_id: &RoomId) -> Result<(), BridgeError> {
         let Some(conversation) = self.store.conversation(driver.as_str()).await? else {
             return Ok(());
         };
@@ -263,9 +274,16 @@ impl Conversations {
             };
             names.insert(user.clone(), name);
         }
-        let topic = said::topic(&conversation, |user| {
+        let status = said::status(&conversation, &self.config.claim_reaction, |user| {
             names.get(user).cloned().unwrap_or_else(|| user.to_owned())
         });
+        let directory = (self.store)
+            .room_state_get(room_id.as_str(), RoomStateKind::Topic, "")
+            .await?;
+        let topic = match directory {
+            Some(directory) if !directory.is_empty() => format!("{directory} · {status}"),
+            _ => status,
+        };
         if conversation.shown_topic.as_deref() == Some(topic.as_str()) {
             return Ok(());
         }
@@ -288,17 +306,5 @@ impl Conversations {
             .notice(room_id, Some(event_id), text, &format!("desk-{event_id}"))
             .await?;
         Ok(Outcome::refused(text.to_owned()))
-    }
-
-    async fn audit(
-        &self,
-        by: &UserId,
-        action: &str,
-        driver: &ThreemaId,
-    ) -> Result<(), BridgeError> {
-        (self.store)
-            .audit(by.as_str(), action, driver.as_str(), "")
-            .await?;
-        Ok(())
     }
 }

@@ -1,15 +1,17 @@
 //! What the desk reads and writes about a conversation, pure: the portal commands and the
-//! portal topic.
+//! status shown in the portal's topic.
+
+use ruma::OwnedUserId;
 
 use crate::store::{Closed, Conversation, ConversationState};
 
-/// A dispatcher's word about a conversation, written in its portal (not sent to the driver).
+/// A dispatcher's word about a conversation, written in its portal: never sent to the driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PortalCommand {
     /// `!claim`: I answer this one.
     Claim,
-    /// `!assign @colleague`: they answer it.
-    Assign(String),
+    /// `!assign @colleague`: they answer it (`None`: nobody named).
+    Assign(Option<OwnedUserId>),
     /// `!release`: nobody has it any more.
     Release,
     /// `!done`: handled without writing to the driver.
@@ -17,34 +19,30 @@ pub enum PortalCommand {
 }
 
 impl PortalCommand {
-    /// `None` when `body` is not one (a message for the driver).
-    pub fn parse(body: &str) -> Option<Self> {
+    /// `None` when `body` (its reply fallback taken off) is a message for the driver. A known
+    /// `!word` is always a command, whatever follows it: text meant for the desk never goes
+    /// to the phone. `!assign` names its colleague by a mention (`mentioned`, what Element
+    /// sends for a pill) or by a Matrix ID in the text.
+    pub fn parse(body: &str, mentioned: &[OwnedUserId]) -> Option<Self> {
         let mut words = body.split_whitespace();
-        let word = words.next()?.strip_prefix('!')?.to_lowercase();
-        let rest: Vec<&str> = words.collect();
-        match (word.as_str(), rest.as_slice()) {
-            ("claim", []) => Some(Self::Claim),
-            ("release", []) => Some(Self::Release),
-            ("done", []) => Some(Self::Done),
-            ("assign", [who]) => Some(Self::Assign((*who).to_owned())),
-            _ => None,
-        }
-    }
-
-    pub fn word(&self) -> &'static str {
-        match self {
-            Self::Claim => "claim",
-            Self::Assign(_) => "assign",
-            Self::Release => "release",
-            Self::Done => "done",
-        }
+        let word = words.next()?.strip_prefix('!')?;
+        let word = word.trim_end_matches([',', '.', ':', ';']).to_lowercase();
+        Some(match word.as_str() {
+            "claim" => Self::Claim,
+            "release" => Self::Release,
+            "done" => Self::Done,
+            "assign" => Self::Assign(mentioned.first().cloned().or_else(|| {
+                words.find_map(|w| OwnedUserId::try_from(w.trim_end_matches([',', '.'])).ok())
+            })),
+            _ => return None,
+        })
     }
 }
 
-/// The portal's topic for `conversation`; `name` gives a dispatcher's display name.
-/// The topic, not the name: the directory owns the room name, and an unchanged directory sync
-/// must not touch it.
-pub fn topic(conversation: &Conversation, name: impl Fn(&str) -> String) -> String {
+/// Where `conversation` stands, for the portal's topic (after the directory's part); `name`
+/// gives a dispatcher's display name. The topic, not the room name: the directory owns the
+/// names, and an unchanged directory sync must not touch them.
+pub fn status(conversation: &Conversation, claim: &str, name: impl Fn(&str) -> String) -> String {
     match conversation.state {
         ConversationState::Open => {
             let since = conversation
@@ -57,7 +55,7 @@ pub fn topic(conversation: &Conversation, name: impl Fn(&str) -> String) -> Stri
                     name(owner)
                 ),
                 None => format!(
-                    "⏳ Waiting for an answer since {since} · nobody has it yet (!claim or 🙋)"
+                    "⏳ Waiting for an answer since {since} · nobody has it yet (!claim or {claim})"
                 ),
             }
         }
@@ -98,21 +96,42 @@ mod tests {
 
     #[test]
     fn portal_commands_are_words_of_their_own() {
-        assert_eq!(PortalCommand::parse("!claim"), Some(PortalCommand::Claim));
-        assert_eq!(PortalCommand::parse(" !DONE "), Some(PortalCommand::Done));
+        let anna: OwnedUserId = "@anna:x".try_into().unwrap();
         assert_eq!(
-            PortalCommand::parse("!assign @anna:x"),
-            Some(PortalCommand::Assign("@anna:x".into()))
+            PortalCommand::parse("!claim", &[]),
+            Some(PortalCommand::Claim)
+        );
+        assert_eq!(
+            PortalCommand::parse(" !DONE ", &[]),
+            Some(PortalCommand::Done)
+        );
+        // Whatever follows a known word: still the desk's, never the driver's.
+        assert_eq!(
+            PortalCommand::parse("!done, thanks", &[]),
+            Some(PortalCommand::Done)
+        );
+        assert_eq!(
+            PortalCommand::parse("!assign @anna:x", &[]),
+            Some(PortalCommand::Assign(Some(anna.clone())))
+        );
+        // A pill: the display name in the body, the user in the mentions.
+        assert_eq!(
+            PortalCommand::parse("!assign Anna Dispo", std::slice::from_ref(&anna)),
+            Some(PortalCommand::Assign(Some(anna)))
+        );
+        assert_eq!(
+            PortalCommand::parse("!assign", &[]),
+            Some(PortalCommand::Assign(None))
         );
         // Text for the driver stays text.
         for body in [
-            "!claim the pallet",
             "claim",
-            "!assign",
             "Bitte !done melden",
             "!doneX",
+            "!!claim",
+            "> quote",
         ] {
-            assert_eq!(PortalCommand::parse(body), None, "{body}");
+            assert_eq!(PortalCommand::parse(body, &[]), None, "{body}");
         }
     }
 
@@ -127,19 +146,19 @@ mod tests {
         };
         let mut c = conversation(ConversationState::Open);
         assert_eq!(
-            topic(&c, name),
+            status(&c, "🙋", name),
             "⏳ Waiting for an answer since 22:15 UTC · nobody has it yet (!claim or 🙋)"
         );
         c.owner = Some("@anna:x".into());
         assert_eq!(
-            topic(&c, name),
+            status(&c, "🙋", name),
             "⏳ Waiting for an answer since 22:15 UTC · anna has it"
         );
         let mut c = conversation(ConversationState::Closed);
         c.closed_by = Some("@ben:x".into());
         c.closed_how = Some(Closed::Answered);
-        assert_eq!(topic(&c, name), "✓ Answered by ben");
+        assert_eq!(status(&c, "🙋", name), "✓ Answered by ben");
         c.closed_how = Some(Closed::Done);
-        assert_eq!(topic(&c, name), "✓ Handled by ben");
+        assert_eq!(status(&c, "🙋", name), "✓ Handled by ben");
     }
 }

@@ -185,10 +185,14 @@ pub fn facts(config: &Config) -> Vec<Fact> {
     if config.inbox.enabled {
         facts.push(Fact {
             person: Person::Dispatcher,
-            what: "shared inbox: which driver's conversation they took or were given, and which                    they answered or marked handled (with when a driver's message began to                    wait), shown in the portal's topic; the changes in the audit trail"
+            what: "shared inbox: which driver's conversation they took or were given, and which \
+                   they answered or marked handled (with when a driver's message began to \
+                   wait), shown in the portal's topic; each change in the audit trail"
                 .into(),
             who_sees: "the dispatchers who see the driver's portal; admins".into(),
-            kept: "until the driver writes again (the next conversation replaces it), or until                    the driver or the dispatcher is erased"
+            kept: "the driver's latest conversation (who has it, who closed it) until the driver \
+                   or the dispatcher is erased; the topic's history stays in the portal, as \
+                   long as its messages"
                 .into(),
         });
     }

@@ -128,8 +128,9 @@ pub async fn watch(watcher: Watcher, shutdown: CancellationToken) {
     let probe = watcher.matrix.once();
     let mut last_contact = now_ms();
     // The first catch-up runs before the Matrix inbox does (see `CatchUp::first_done`), so it
-    // may put what it finds in its place among the unhandled rows.
-    let mut first = true;
+    // may put what it finds in its place among the unhandled rows. Only one due at the start
+    // is that one: a later one (the homeserver away) runs beside the Matrix inbox.
+    let mut first = watcher.state.due().is_some();
     loop {
         let reachable = probe.versions().await.is_ok();
         match (reachable, watcher.state.due()) {
@@ -147,6 +148,7 @@ pub async fn watch(watcher: Watcher, shutdown: CancellationToken) {
                 Err(e) => tracing::warn!(error = %e, "catch-up failed; trying again"),
             },
             (false, None) => {
+                first = false;
                 tracing::warn!(
                     "homeserver unreachable: its timeline is read again when it is back"
                 );
@@ -204,7 +206,14 @@ async fn catch_up_room(
     in_place: bool,
 ) -> Result<u64, StoreError> {
     match missed_in_room(watcher, room_id, since_ms).await {
-        Ok(Some(items)) if in_place => watcher.store.inbox_push_in_place(&items).await,
+        Ok(Some(items)) if in_place => match watcher.store.inbox_push_in_place(&items).await {
+            // Stored after the rest rather than not at all: the Matrix inbox waits for this.
+            Err(e) if !e.is_transient() => {
+                tracing::warn!(%room_id, error = %e, "missed events stored after the newer ones");
+                watcher.store.inbox_push(&items).await
+            }
+            stored => stored,
+        },
         Ok(Some(items)) => watcher.store.inbox_push(&items).await,
         Ok(None) => {
             tracing::warn!(%room_id, "too much since the last contact to catch up; left to the homeserver");

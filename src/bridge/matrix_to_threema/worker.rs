@@ -307,11 +307,20 @@ impl MatrixToThreema {
         // `!claim`, `!done`, …: the desk's words about the conversation, not for the driver.
         if self.conversations.enabled()
             && let MessageType::Text(text) = &content.msgtype
-            && let Some(command) = PortalCommand::parse(&text.body)
+            && !matches!(content.relates_to, Some(Relation::Replacement(_)))
         {
-            return (self.conversations)
-                .command(&driver, &event.room_id, event_id, &event.sender, command)
-                .await;
+            let body = bridge_convert::format::strip_reply_fallback(&text.body);
+            let mentioned: Vec<OwnedUserId> = (content.mentions.iter())
+                .flat_map(|m| m.user_ids.iter().cloned())
+                .collect();
+            if let Some(command) = PortalCommand::parse(body, &mentioned) {
+                if self.outbox.predates_restore(event.origin_server_ts) {
+                    return Ok(Outcome::skipped("desk command from before the restore"));
+                }
+                return (self.conversations)
+                    .command(&driver, &event.room_id, event_id, &event.sender, command)
+                    .await;
+            }
         }
         let display_name = self
             .matrix
@@ -348,7 +357,12 @@ impl MatrixToThreema {
             && !matches!(content.relates_to, Some(Relation::Replacement(_)))
         {
             (self.conversations)
-                .answered(&driver, &event.room_id, &event.sender)
+                .answered(
+                    &driver,
+                    &event.room_id,
+                    &event.sender,
+                    event.origin_server_ts,
+                )
                 .await?;
         }
         Ok(outcome)
@@ -374,6 +388,7 @@ impl MatrixToThreema {
             return Ok(Outcome::skipped("reaction not bridged"));
         };
         if self.access.may_see(&event.sender, &portal.threema_id)
+            && !self.outbox.predates_restore(event.origin_server_ts)
             && let Some(outcome) = (self.conversations)
                 .reaction(
                     &portal.threema_id,

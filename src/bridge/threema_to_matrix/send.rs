@@ -103,16 +103,21 @@ impl ThreemaToMatrix {
         {
             self.board_wake.notify_one();
         }
+        self.record(incoming, &room_id, &event_id, &ghost).await?;
+        // After the record, so that a claim on the message finds it; the desk's bookkeeping
+        // never holds up (or fails) bridging the message.
         if !matches!(
             incoming.message,
             Message::Edit { .. } | Message::PollVote { .. }
         ) {
             let at = incoming.date.saturating_mul(1000);
-            (self.conversations)
-                .driver_wrote(&incoming.from, &room_id, &event_id, at)
-                .await?;
+            let waiting = self
+                .conversations
+                .driver_wrote(&incoming.from, &room_id, &event_id, at);
+            if let Err(e) = waiting.await {
+                tracing::warn!(%room_id, error = %e, "the driver's message is not marked waiting");
+            }
         }
-        self.record(incoming, &room_id, &event_id, &ghost).await?;
         Ok(Bridged::Event(event_id))
     }
 

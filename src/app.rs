@@ -114,14 +114,8 @@ impl App {
         let ha = match bridge.store.is_shared() {
             true => {
                 // Its own connections: a renewal never waits for a busy pool.
-                let lease_store = Store::connect_keyed(
-                    config.database.url.expose_secret(),
-                    2,
-                    audit::key(&config),
-                )
-                .await?;
                 let lease = Lease::new(
-                    lease_store,
+                    bridge.store.with_own_connections(2),
                     lease::holder(config.appservice.listen),
                     config.ha.lease,
                     bridge.store.fence().clone(),
@@ -135,9 +129,7 @@ impl App {
         // Before a transaction is stored: what the homeserver never pushed keeps its place
         // before what it pushes now. A standby catches up when it takes over.
         if !matches!(ha, Some((_, None))) {
-            bridge.settle_restore().await?;
-            let last_received = bridge.store.inbox_last_received().await?;
-            bridge.catch_up.due_from_last_received(last_received);
+            begin_term(&bridge).await?;
         }
         let room = AuditRoom {
             matrix: bridge.matrix.clone(),
@@ -391,9 +383,7 @@ impl Running {
     /// the directory as the old active left it.
     async fn take_over(&self) -> Result<(), StartupError> {
         let bridge = &self.bridge;
-        bridge.settle_restore().await?;
-        let last_received = bridge.store.inbox_last_received().await?;
-        bridge.catch_up.due_from_last_received(last_received);
+        begin_term(bridge).await?;
         (bridge.directory.load_view().await).map_err(StartupError::Directory)
     }
 
@@ -557,6 +547,15 @@ async fn connect_as(config: Arc<Config>, serving: bool) -> Result<Bridge, Startu
         .await
         .map_err(StartupError::Directory)?;
     Ok(bridge)
+}
+
+/// Before a term's workers start as the active process: a restored database settled, and a
+/// catch-up with the homeserver's timeline due from the newest event stored.
+async fn begin_term(bridge: &Bridge) -> Result<(), StartupError> {
+    bridge.settle_restore().await?;
+    let last_received = bridge.store.inbox_last_received().await?;
+    bridge.catch_up.due_from_last_received(last_received);
+    Ok(())
 }
 
 /// On SQLite, only one process serves: an exclusive lock on `<database>.serve.lock`, held

@@ -193,11 +193,44 @@ pub struct Store {
     fence: Arc<Fence>,
 }
 
+/// The pool every store of the bridge uses, `max_connections` at most.
+fn pool_options(kind: DbKind, max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections.max(1))
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                if kind == DbKind::Postgres {
+                    // A process stopped inside a transaction (SIGSTOP) would hold its row
+                    // locks until it wakes, the lease row's among them: the server ends such a
+                    // session, and a standby can take over.
+                    sqlx::query("SET idle_in_transaction_session_timeout = 5000")
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(())
+            })
+        })
+}
+
 impl Store {
     /// `connect_keyed` with a fixed audit key: for tests and benches, which read what they
     /// wrote through the same store. The bridge and its commands use `connect_keyed`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         Self::connect_keyed(url, max_connections, AuditKey::new([0; 32])).await
+    }
+
+    /// The same database through `max_connections` connections of its own (opened as they
+    /// are needed), unfenced: for work that must not wait for this store's busy pool. Nothing
+    /// is migrated again.
+    pub fn with_own_connections(&self, max_connections: u32) -> Store {
+        let options = (*self.pool.connect_options()).clone();
+        Store {
+            pool: pool_options(self.kind, max_connections).connect_lazy_with(options),
+            kind: self.kind,
+            audit_key: self.audit_key.clone(),
+            fence: Arc::new(Fence::open()),
+        }
     }
 
     /// Connects (creating a SQLite file and its folder if needed), applies migrations and
@@ -214,22 +247,7 @@ impl Store {
             DbKind::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if kind == DbKind::Postgres {
-                        // A process stopped inside a transaction (SIGSTOP, a frozen VM) would
-                        // hold its row locks until it wakes, the lease row's among them: the
-                        // server ends such a session, and a standby can take over.
-                        sqlx::query("SET idle_in_transaction_session_timeout = 5000")
-                            .execute(conn)
-                            .await?;
-                    }
-                    Ok(())
-                })
-            })
+        let pool = pool_options(kind, max_connections)
             .connect_with(options)
             .await?;
         if kind == DbKind::Sqlite {

@@ -46,6 +46,7 @@ macro_rules! on_both_databases {
 
 on_both_databases!(
     inbox_dedups_and_keeps_order,
+    queue_rows_become_visible_in_the_order_of_their_numbers,
     a_catch_up_puts_what_it_missed_in_its_place,
     conversations_open_close_move_and_are_erased_with_the_people_in_them,
     inbox_finish_counts_once,
@@ -226,6 +227,91 @@ async fn a_catch_up_puts_what_it_missed_in_its_place(store: Store, _url: &str) {
         .map(|i| i.seq)
         .collect();
     assert_eq!(again, pending.iter().map(|i| i.seq).collect::<Vec<_>>());
+}
+
+/// The queues read on from the last sequence number they saw. PostgreSQL numbers a row when it
+/// is inserted, not when it commits: a row that became visible after one numbered later would
+/// be passed over by that read and found only by a rescan, after its lane had handled newer
+/// rows (a dispatcher's message overtaken by the next one). Writers at once on every queue, and
+/// a reader that reads on: it passes over nothing.
+async fn queue_rows_become_visible_in_the_order_of_their_numbers(store: Store, url: &str) {
+    const WRITERS: usize = 8;
+    const ROWS: usize = 50;
+    // A connection each, so that they do write at once.
+    let writer_store = Store::connect(url, WRITERS as u32).await.unwrap();
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(WRITERS));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (store, writing) = (writer_store.clone(), writing.clone());
+            tokio::spawn(async move {
+                for i in 0..ROWS {
+                    let key = format!("$w{w}-{i}");
+                    let outgoing = NewOutgoing {
+                        event_id: key.clone(),
+                        recipient: format!("WRITER{w:02}"),
+                        part: 0,
+                        room_id: format!("!w{w}"),
+                        sender: "@d:x".into(),
+                        payload: "{}".into(),
+                    };
+                    store.outbox_enqueue(&[outgoing]).await.unwrap();
+                    store
+                        .inbox_push(&[event(&key, &format!("!w{w}"))])
+                        .await
+                        .unwrap();
+                    let message_id = format!("{w:08x}{i:08x}");
+                    let callback = callback(&format!("WRITER{w:02}"), &message_id);
+                    assert!(store.threema_inbox_push(&callback).await.unwrap());
+                }
+                writing.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            })
+        })
+        .collect();
+    // Read on from the last number seen, as `queue::run` does between its full scans.
+    let mut seen: [Vec<i64>; 3] = Default::default();
+    loop {
+        let last = writing.load(std::sync::atomic::Ordering::SeqCst) == 0;
+        let after = |seen: &Vec<i64>| seen.last().copied().unwrap_or(0);
+        let outbox = store.outbox_pending(after(&seen[0]), 1000).await.unwrap();
+        seen[0].extend(outbox.iter().map(|r| r.seq));
+        let inbox = store.inbox_pending(after(&seen[1]), 1000).await.unwrap();
+        seen[1].extend(inbox.iter().map(|r| r.seq));
+        let threema = store
+            .threema_inbox_pending(after(&seen[2]), 1000)
+            .await
+            .unwrap();
+        seen[2].extend(threema.iter().map(|r| r.seq));
+        if last {
+            break;
+        }
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    writer_store.close().await;
+    let all: [Vec<i64>; 3] = [
+        (store.outbox_pending(0, 1000).await.unwrap().iter())
+            .map(|r| r.seq)
+            .collect(),
+        (store.inbox_pending(0, 1000).await.unwrap().iter())
+            .map(|r| r.seq)
+            .collect(),
+        (store.threema_inbox_pending(0, 1000).await.unwrap().iter())
+            .map(|r| r.seq)
+            .collect(),
+    ];
+    for ((queue, seen), all) in ["outbox", "Matrix inbox", "Threema inbox"]
+        .iter()
+        .zip(&seen)
+        .zip(&all)
+    {
+        assert_eq!(all.len(), WRITERS * ROWS, "{queue}");
+        let passed_over: Vec<&i64> = all.iter().filter(|seq| !seen.contains(seq)).collect();
+        assert!(
+            passed_over.is_empty(),
+            "{queue}: the reader passed over {passed_over:?}"
+        );
+    }
 }
 
 async fn inbox_dedups_and_keeps_order(store: Store, _url: &str) {

@@ -25,8 +25,9 @@ use crate::{metrics::Metrics, store::StoreError};
 const BATCH: i64 = 200;
 /// Safety net and rescan: look for work at least this often, wake-ups or not.
 const POLL: Duration = Duration::from_secs(5);
-/// A wake-up read that skipped sequence numbers may have passed an item that had its number but
-/// had not committed yet (PostgreSQL): look again this soon.
+/// A wake-up read that skipped sequence numbers: look again this soon. Queue rows commit in
+/// the order of their numbers (`store::queue_order`), so a skipped number is one a dedup used up;
+/// the rescan is the net should a row ever be stored some other way.
 const GAP_RESCAN: Duration = Duration::from_millis(100);
 /// A transient failure of one item blocks its lane; retry with backoff up to this delay. This
 /// is the only retry of the flows' homeserver and Gateway requests (their clients try once), so
@@ -70,10 +71,11 @@ pub trait Queue: Send + Sync + 'static {
 /// Runs until `shutdown`. Handled items are marked in the store; an item that fails for good is
 /// marked with its error and the lane moves on. `wake` is notified when new items are stored.
 ///
-/// A wake-up reads on from the last item seen. That misses an item whose sequence number is
-/// lower but which committed later (PostgreSQL hands out identity values before commit), so a
-/// read that skips numbers is followed by a full rescan soon, and every `POLL` there is one
-/// anyway; `in_flight` keeps either pass from dispatching an item twice.
+/// A wake-up reads on from the last item seen, which is safe because the store makes rows
+/// visible in the order of their numbers (a lower one committing later would be found only by
+/// a rescan, after its lane went on). A read that skips numbers is followed by a full rescan
+/// soon, and every `POLL` there is one anyway; `in_flight` keeps either pass from dispatching
+/// an item twice.
 pub async fn run<I: Queue>(
     inbox: Arc<I>,
     wake: Arc<Notify>,

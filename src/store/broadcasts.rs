@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
 
-use super::{AuditRecord, OutboxState, Reaction, Store, StoreError, id_column, now_ms};
+use super::{
+    AuditRecord, OutboxState, Reaction, Store, StoreError, id_column, now_ms,
+    queue_order::QueueTable,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BroadcastRoom {
@@ -356,6 +359,8 @@ impl Store {
         .rows_affected()
             == 1;
         if started {
+            self.lock_queue(&mut tx, QueueTable::BroadcastDelivery)
+                .await?;
             for (recipient, name) in recipients {
                 sqlx::query(
                     "INSERT INTO broadcast_delivery (event_id, recipient, name, created_at) \

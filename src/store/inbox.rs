@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, now_ms, queue_order::QueueTable};
 
 stored_enum! {
     pub enum InboxKind in matrix_inbox.kind {
@@ -42,6 +42,7 @@ impl Store {
     pub async fn inbox_push(&self, items: &[NewInboxItem]) -> Result<u64, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
+        self.lock_queue(&mut tx, QueueTable::MatrixInbox).await?;
         let mut inserted = 0;
         for item in items {
             inserted += insert_item(&mut tx, item, now).await?;
@@ -63,6 +64,8 @@ impl Store {
         };
         // Fenced: an old active that wakes up must not move rows the new one handles.
         let mut tx = self.fenced_tx().await?;
+        // Before the rows it takes out: a push waiting on one of them must not hold the lock.
+        self.lock_queue(&mut tx, QueueTable::MatrixInbox).await?;
         // A write first: SQLite takes its write lock now (waiting for it), instead of failing
         // the upgrade from a read after another writer committed; PostgreSQL locks the room's
         // unhandled rows.

@@ -65,6 +65,7 @@ mod polls;
 mod portals;
 mod prune;
 mod public_keys;
+mod queue_order;
 mod requests;
 mod restore;
 mod restrictions;

@@ -4,7 +4,7 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
 use threema_protocol::ThreemaId;
 
-use super::{AuditRecord, Store, StoreError, audit, id_column, now_ms};
+use super::{AuditRecord, Store, StoreError, audit, id_column, now_ms, queue_order::QueueTable};
 
 stored_enum! {
     /// Where one outgoing Threema message stands.
@@ -131,6 +131,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
+        self.lock_queue(&mut tx, QueueTable::Outbox).await?;
         let mut inserted = 0;
         for item in items {
             inserted += sqlx::query(
@@ -402,6 +403,10 @@ impl Store {
         for state in states {
             query = query.bind(state.as_str());
         }
-        Ok(query.execute(&self.pool).await?.rows_affected())
+        let mut tx = self.pool.begin().await?;
+        self.lock_queue(&mut tx, QueueTable::Outbox).await?;
+        let queued = query.execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        Ok(queued)
     }
 }

@@ -2,7 +2,9 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, audit, now_ms, threema_inbox::requeue_held};
+use super::{
+    Store, StoreError, audit, now_ms, queue_order::QueueTable, threema_inbox::requeue_held,
+};
 
 /// What the cache says about a Threema ID.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +98,7 @@ impl Store {
         if accepted == 0 {
             return Ok(KeyAcceptance::NothingPending);
         }
+        self.lock_queue(&mut tx, QueueTable::ThreemaInbox).await?;
         let requeued = requeue_held(&mut tx, threema_id).await?;
         audit::append(
             &mut tx,

@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{Store, StoreError, now_ms};
+use super::{Store, StoreError, now_ms, queue_order::QueueTable};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewThreemaItem {
@@ -48,6 +48,8 @@ impl Store {
     /// Stores a callback once per (sender, message id): the Gateway retries a callback it did
     /// not see acknowledged. Returns whether it was new.
     pub async fn threema_inbox_push(&self, item: &NewThreemaItem) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        self.lock_queue(&mut tx, QueueTable::ThreemaInbox).await?;
         let inserted = sqlx::query(
             "INSERT INTO threema_inbox (sender, message_id, date, nonce, box, nickname, received_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sender, message_id) DO NOTHING",
@@ -59,9 +61,10 @@ impl Store {
         .bind(&item.ciphertext)
         .bind(&item.nickname)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+        tx.commit().await?;
         Ok(inserted == 1)
     }
 

@@ -145,3 +145,165 @@ async fn a_drivers_message_waits_with_its_owner_until_the_desk_answers_or_marks_
     }
     h.stop().await;
 }
+
+/// The desk room's messages whose body starts with `mark`.
+async fn alerts(dispatcher: &Dispatcher, room: &str, mark: &str) -> Vec<serde_json::Value> {
+    (dispatcher.messages(room).await.into_iter())
+        .filter(|m| {
+            m["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with(mark))
+        })
+        .collect()
+}
+
+fn mentioned(alert: &serde_json::Value) -> Vec<String> {
+    let mut users: Vec<String> = (alert["content"]["m.mentions"]["user_ids"].as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|u| u.as_str().map(str::to_owned))
+        .collect();
+    users.sort();
+    users
+}
+
+/// What waits too long is said in the desk room: after the (shortened) period, mentioning
+/// every dispatcher who may see the driver since nobody has it; after the second, the admins.
+/// An urgent word is said at once, mentioning only who has the conversation. Each once, a
+/// restart in between too; an answer ends it.
+#[tokio::test]
+async fn the_desk_room_hears_what_waits_too_long_and_what_is_urgent_once() {
+    let (anna_lp, ben_lp, carl_lp) = (
+        unique_localpart("anna"),
+        unique_localpart("ben"),
+        unique_localpart("carl"),
+    );
+    let [anna_id, ben_id, carl_id] =
+        [&anna_lp, &ben_lp, &carl_lp].map(|lp| format!("@{lp}:{DOMAIN}"));
+    let desk = vec![anna_id.clone(), ben_id.clone()];
+    let (mut h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = desk.clone();
+        c.bridge_extra =
+            format!("  permissions:\n    \"{DOMAIN}\": dispatcher\n    \"{carl_id}\": admin");
+        c.sections.push_str(
+            "inbox:\n  enabled: true\n  answer_within_minutes: 0.05\n  \
+             escalate_after_minutes: 0.05\n  urgent_keywords: [Panne, Unfall]\n",
+        );
+    })
+    .await;
+    let anna = Dispatcher::login(h.synapse, &anna_lp, "Anna Dispo").await;
+    let ben = Dispatcher::login(h.synapse, &ben_lp, "Ben Dispo").await;
+    let carl = Dispatcher::login(h.synapse, &carl_lp, "Carl Admin").await;
+    let driver = add_phone(&sim, 'J', "Erika Muster", Behaviour::silent());
+    sim.send_from_user(&driver, UserMessage::text("Bin am Lager"))
+        .await
+        .unwrap();
+    let portal = anna.wait_invite(WAIT).await;
+    anna.join(&portal).await;
+    ben.wait_invited_to(&portal, WAIT).await;
+    ben.join(&portal).await;
+
+    // Nobody answers: the desk room, made now, hears of it, with both dispatchers mentioned.
+    let room = ben.wait_invite(WAIT).await;
+    ben.join(&room).await;
+    let late = ben
+        .wait_until("the late alert", WAIT, || async {
+            alerts(&ben, &room, "⏰").await.into_iter().next()
+        })
+        .await;
+    let body = late["content"]["body"].as_str().unwrap();
+    assert!(body.contains("Erika Muster has waited"), "{body}");
+    assert!(
+        body.contains(&format!("https://matrix.to/#/{portal}/$")),
+        "{body}"
+    );
+    let mentions = mentioned(&late);
+    for who in [&anna_id, &ben_id] {
+        assert!(mentions.contains(who), "{who} in {mentions:?}");
+    }
+    // Still nobody: the admins.
+    carl.wait_invited_to(&room, WAIT).await;
+    carl.join(&room).await;
+    let escalated = carl
+        .wait_until("the admins' alert", WAIT, || async {
+            alerts(&carl, &room, "⚠️").await.into_iter().next()
+        })
+        .await;
+    assert_eq!(mentioned(&escalated), [carl_id.as_str()]);
+    assert!(
+        (escalated["content"]["body"].as_str().unwrap())
+            .contains("Erika Muster still has no answer")
+    );
+
+    // Anna has it: an urgent word is said at once, to her alone.
+    anna.send_text(&portal, "!claim").await;
+    wait_topic(&ben, &portal, |t| t.ends_with("Anna Dispo has it")).await;
+    sim.send_from_user(&driver, UserMessage::text("Panne auf der A7"))
+        .await
+        .unwrap();
+    let urgent = ben
+        .wait_until("the urgent alert", WAIT, || async {
+            alerts(&ben, &room, "🆘").await.into_iter().next()
+        })
+        .await;
+    assert_eq!(mentioned(&urgent), [anna_id.as_str()]);
+    let body = urgent["content"]["body"].as_str().unwrap();
+    assert!(
+        body.contains("Urgent from Erika Muster: “Panne auf der A7”"),
+        "{body}"
+    );
+    // Not urgent: a keyword inside a word.
+    sim.send_from_user(&driver, UserMessage::text("Pannenhilfe ist da"))
+        .await
+        .unwrap();
+    anna.wait_message(&portal, "the driver's next message", |m| {
+        m["content"]["body"] == "Pannenhilfe ist da"
+    })
+    .await;
+
+    // A restart says nothing again; the next urgent message is said (and shows the rest came).
+    // Ben may no longer use the bridge after it: the desk room loses him with that alert.
+    h.config.dispatchers.retain(|d| *d != ben_id);
+    h.config
+        .bridge_extra
+        .push_str(&format!("\n    \"{ben_id}\": none"));
+    h.restart(Some(&sim)).await;
+    sim.send_from_user(&driver, UserMessage::text("🆘 bitte anrufen"))
+        .await
+        .unwrap();
+    carl.wait_until("the second urgent alert", WAIT, || async {
+        (alerts(&carl, &room, "🆘").await.len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(alerts(&carl, &room, "⏰").await.len(), 1);
+    assert_eq!(alerts(&carl, &room, "⚠️").await.len(), 1);
+    assert_eq!(alerts(&carl, &room, "🆘").await.len(), 2);
+    let ben_there = (carl.all_state(&room).await.into_iter())
+        .find(|e| e["type"] == "m.room.member" && e["state_key"] == ben_id.as_str())
+        .map(|e| e["content"]["membership"].clone());
+    assert_eq!(
+        ben_there,
+        Some(serde_json::json!("leave")),
+        "Ben is out of the desk room"
+    );
+
+    // An answer ends it: nothing is due any more.
+    anna.send_text(&portal, "Ich rufe an").await;
+    wait_topic(&anna, &portal, |t| {
+        t.ends_with(" · ✓ Answered by Anna Dispo")
+    })
+    .await;
+    let stored = (h.bridge.store.conversation(&driver).await.unwrap()).expect("recorded");
+    assert_eq!((stored.late_at, stored.escalated_at), (None, None));
+    let audited = (h.bridge.store.audit_recent(Some(&driver), 50).await).unwrap();
+    let actions: Vec<&str> = audited.iter().map(|e| e.action.as_str()).collect();
+    for (action, times) in [
+        ("inbox.late", 1),
+        ("inbox.escalated", 1),
+        ("inbox.urgent", 2),
+    ] {
+        let n = actions.iter().filter(|a| **a == action).count();
+        assert_eq!(n, times, "{action} in {actions:?}");
+    }
+    h.stop().await;
+}

@@ -132,6 +132,39 @@ async fn conversations_open_close_move_and_are_erased_with_the_people_in_them(
     assert!(moved.await.unwrap());
     let again = store.conversation_move_owner("ABCD1234", "@anna:x", "@ben:x");
     assert!(!again.await.unwrap(), "Anna has it no more");
+    // The desk room is told once per waiting message, the admins after it.
+    use threema_bridge::store::Told;
+    let waiting = store.conversations_waiting().await.unwrap();
+    assert_eq!(waiting.len(), 1);
+    let since = waiting[0].waiting_since.unwrap();
+    assert!(
+        !store
+            .conversation_told("ABCD1234", since + 1, Told::Late)
+            .await
+            .unwrap(),
+        "another message"
+    );
+    assert!(
+        store
+            .conversation_told("ABCD1234", since, Told::Late)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .conversation_told("ABCD1234", since, Told::Late)
+            .await
+            .unwrap(),
+        "once"
+    );
+    assert!(
+        store
+            .conversation_told("ABCD1234", since, Told::Escalated)
+            .await
+            .unwrap()
+    );
+    let told = store.conversation("ABCD1234").await.unwrap().unwrap();
+    assert!(told.late_at.is_some() && told.escalated_at.is_some());
     // An answer written before the waiting message does not answer it.
     let early = store.conversation_close("ABCD1234", "@ben:x", Closed::Answered, 999);
     assert!(!early.await.unwrap());
@@ -147,6 +180,12 @@ async fn conversations_open_close_move_and_are_erased_with_the_people_in_them(
         "closed"
     );
     let closed = store.conversation("ABCD1234").await.unwrap().unwrap();
+    assert_eq!(
+        (closed.late_at, closed.escalated_at),
+        (None, None),
+        "what was told ends"
+    );
+    assert!(store.conversations_waiting().await.unwrap().is_empty());
     assert_eq!(
         (closed.state, closed.closed_how, closed.owner.as_deref()),
         (

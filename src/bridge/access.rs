@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, RwLock};
 
-use ruma::UserId;
+use ruma::{OwnedUserId, UserId};
 
 use super::directory::DirectoryView;
 use crate::{
@@ -46,6 +46,32 @@ impl Access {
     /// to them)? A dispatcher (by permission or directory) within the directory's scope.
     pub fn may_see(&self, user: &UserId, driver: &ThreemaId) -> bool {
         self.level(user) >= Level::Dispatcher && self.view().in_scope(user, driver)
+    }
+
+    /// Who may see `driver` among those the bridge can name: users named in
+    /// `bridge.permissions`, `also` (the portals' `bridge.dispatchers`) and the directory's
+    /// current dispatchers. (Those allowed by a server name are nobody in particular.)
+    pub fn who_may_see(&self, driver: &ThreemaId, also: &[OwnedUserId]) -> Vec<OwnedUserId> {
+        let view = self.view();
+        let candidates = (self.configured.named(Level::Dispatcher))
+            .map(|u| u.as_ref())
+            .chain(also.iter().map(|u| u.as_ref()))
+            .chain(view.current_dispatchers());
+        let mut seen: Vec<OwnedUserId> = candidates
+            .filter(|u| self.may_see(u, driver))
+            .map(ToOwned::to_owned)
+            .collect();
+        seen.sort();
+        seen.dedup();
+        seen
+    }
+
+    /// The admins named in `bridge.permissions`.
+    pub fn admins(&self) -> Vec<OwnedUserId> {
+        (self.configured.admins())
+            .filter(|u| self.level(u) >= Level::Admin)
+            .cloned()
+            .collect()
     }
 
     /// A driver the directory lists as gone (left, inactive, removed), or a Threema ID a

@@ -1,4 +1,4 @@
-//! Rooms of the bot's own (the quarantine room, the admins' audit room): created once as a
+//! Rooms of the bot's own (the quarantine room, the admins' audit room, the desk rooms): created once as a
 //! closed room under an alias in our namespace, found again through it after a lost answer or
 //! a reset store, their ID kept in `bridge_state`.
 
@@ -13,9 +13,9 @@ use crate::{ids::room_alias, matrix::MatrixClient, store::Store};
 /// What the room is.
 pub struct BotRoom<'a> {
     /// The `bridge_state` key of its ID.
-    pub state_key: &'static str,
+    pub state_key: &'a str,
     /// The alias's name: `#threema_<alias>:<domain>`.
-    pub alias: &'static str,
+    pub alias: &'a str,
     pub name: &'a str,
     pub topic: &'a str,
     /// Invited when it is made, and again when it is found by its alias.

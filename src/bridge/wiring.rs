@@ -69,11 +69,12 @@ impl Shared {
             wakes.directory.clone(),
         ));
         let conversations = Arc::new(Conversations::new(
-            &config.inbox,
+            config,
             store.clone(),
             matrix.clone(),
             access.clone(),
             notices.clone(),
+            metrics.clone(),
         ));
         Shared {
             conversations,

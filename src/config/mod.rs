@@ -69,6 +69,15 @@ pub struct InboxConfig {
     pub handled_reactions: Vec<String>,
     /// A dispatcher's reaction with this on a driver's message takes the conversation.
     pub claim_reaction: String,
+    /// How long a driver's message may wait before the desk room is told.
+    pub answer_within: std::time::Duration,
+    /// Other periods for drivers with a directory attribute's value: (attribute, value,
+    /// period); of several that apply, the shortest.
+    pub answer_within_by: Vec<(String, String, std::time::Duration)>,
+    /// How long after the desk room was told the admins are, if it still waits.
+    pub escalate_after: std::time::Duration,
+    /// Words that make a driver's message urgent (matched whole, in any case); 🆘 always does.
+    pub urgent_keywords: Vec<String>,
 }
 
 /// `ha:`: several `serve` processes on one PostgreSQL database, one active at a time.
@@ -618,6 +627,46 @@ pub(crate) mod tests {
         let default = with_sections("{}", &scim).unwrap().bridge.permissions;
         assert_eq!(default.level(&intern, None), Level::None, "the default");
         assert_eq!(default.level(&intern, Some(true)), Level::Dispatcher);
+    }
+
+    #[test]
+    fn inbox_periods_are_minutes_above_zero_by_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = in_dir(
+            dir.path(),
+            "inbox: {answer_within_minutes: 0.05, answer_within_minutes_by: {depot: {Nord: 5}}, \
+             urgent_keywords: [' Panne ']}",
+        )
+        .unwrap();
+        let inbox = config.inbox;
+        assert_eq!(inbox.answer_within, std::time::Duration::from_secs(3));
+        assert_eq!(
+            inbox.escalate_after,
+            std::time::Duration::from_secs(1800),
+            "the default"
+        );
+        let by = (
+            "depot".to_owned(),
+            "Nord".to_owned(),
+            std::time::Duration::from_secs(300),
+        );
+        assert_eq!(inbox.answer_within_by, [by]);
+        assert_eq!(inbox.urgent_keywords, ["Panne"]);
+        let refused = problems(in_dir(
+            dir.path(),
+            "inbox: {answer_within_minutes: 0, escalate_after_minutes: 2000, \
+             answer_within_minutes_by: {team: {A: -1}}, urgent_keywords: ['']}",
+        ));
+        let keys: Vec<&str> = refused.iter().map(|p| p.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "inbox.answer_within_minutes",
+                "inbox.escalate_after_minutes",
+                "inbox.answer_within_minutes_by.team.A",
+                "inbox.urgent_keywords"
+            ]
+        );
     }
 
     #[test]

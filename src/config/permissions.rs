@@ -27,6 +27,13 @@ pub struct Permissions {
 }
 
 impl Permissions {
+    /// The users named by their ID with at least `level`.
+    pub fn named(&self, level: Level) -> impl Iterator<Item = &OwnedUserId> {
+        (self.users.iter())
+            .filter(move |(_, named)| **named >= level)
+            .map(|(user, _)| user)
+    }
+
     /// The users named admins by their ID.
     pub fn admins(&self) -> impl Iterator<Item = &OwnedUserId> {
         (self.users.iter())

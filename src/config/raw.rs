@@ -292,6 +292,12 @@ pub struct RawInbox {
     pub enabled: Option<bool>,
     pub handled_reactions: Option<Vec<String>>,
     pub claim_reaction: Option<String>,
+    pub answer_within_minutes: Option<f64>,
+    /// Tighter (or looser) periods by a driver's directory attribute: attribute → value →
+    /// minutes.
+    pub answer_within_minutes_by: Option<BTreeMap<String, BTreeMap<String, f64>>>,
+    pub escalate_after_minutes: Option<f64>,
+    pub urgent_keywords: Option<Vec<String>>,
 }
 
 /// `ha:`: active/standby on PostgreSQL.

@@ -71,6 +71,11 @@ pub struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AlertLabels {
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
     result: &'static str,
 }
@@ -189,6 +194,7 @@ pub struct Metrics {
     /// Outside calls not made because this process did not hold the lease (given to its
     /// [`crate::ha::Fence`]).
     pub ha_fenced_calls: Counter,
+    inbox_alerts: Family<AlertLabels, Counter>,
     /// One scrape at a time: each rewrites the gauges read from the store.
     rendering: std::sync::Mutex<()>,
     process: process::ProcessMetrics,
@@ -229,6 +235,7 @@ impl Metrics {
             ha_renewals: Counter::default(),
             ha_losses: Counter::default(),
             ha_fenced_calls: Counter::default(),
+            inbox_alerts: Family::default(),
             rendering: Default::default(),
             process: process::ProcessMetrics::default(),
             registry: Registry::default(),
@@ -345,6 +352,11 @@ impl Metrics {
             metrics.ha_role.clone(),
         );
         r.register(
+            "inbox_alerts",
+            "Shared inbox alerts in the desk rooms: late (unanswered too long), escalated (to the admins), urgent",
+            metrics.inbox_alerts.clone(),
+        );
+        r.register(
             "ha_takeovers",
             "Times this process took the lease and became active",
             metrics.ha_takeovers.clone(),
@@ -445,6 +457,11 @@ impl Metrics {
     pub fn callback_refused(&self, reason: &'static str) {
         let labels = ReasonLabels { reason };
         self.callbacks_refused.get_or_create(&labels).inc();
+    }
+
+    /// A desk-room alert of the shared inbox: `late`, `escalated` or `urgent`.
+    pub fn inbox_alert(&self, kind: &'static str) {
+        self.inbox_alerts.get_or_create(&AlertLabels { kind }).inc();
     }
 
     pub fn ha_took_over(&self) {

@@ -34,6 +34,19 @@ pub struct Conversation {
     pub closed_by: Option<String>,
     pub closed_how: Option<Closed>,
     pub shown_topic: Option<String>,
+    /// When the desk room was told it waits too long (Unix ms), while open.
+    pub late_at: Option<i64>,
+    /// When the admins were.
+    pub escalated_at: Option<i64>,
+}
+
+/// What the desk was told about a waiting conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Told {
+    /// The desk room: it waits longer than it should.
+    Late,
+    /// The admins: it still waits.
+    Escalated,
 }
 
 impl Conversation {
@@ -48,12 +61,14 @@ impl Conversation {
             closed_by: row.try_get("closed_by")?,
             closed_how: closed_how.as_deref().map(Closed::parse).transpose()?,
             shown_topic: row.try_get("shown_topic")?,
+            late_at: row.try_get("late_at")?,
+            escalated_at: row.try_get("escalated_at")?,
         })
     }
 }
 
 const COLUMNS: &str = "threema_id, state, waiting_since, waiting_event, owner, closed_by, \
-                       closed_how, shown_topic";
+                       closed_how, shown_topic, late_at, escalated_at";
 
 impl Store {
     pub async fn conversation(&self, threema_id: &str) -> Result<Option<Conversation>, StoreError> {
@@ -80,7 +95,8 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (threema_id) DO UPDATE SET state = EXCLUDED.state, \
              waiting_since = EXCLUDED.waiting_since, waiting_event = EXCLUDED.waiting_event, \
-             owner = NULL, closed_by = NULL, closed_how = NULL, updated_at = EXCLUDED.updated_at \
+             owner = NULL, closed_by = NULL, closed_how = NULL, late_at = NULL, \
+             escalated_at = NULL, updated_at = EXCLUDED.updated_at \
              WHERE conversation.state <> EXCLUDED.state",
         )
         .bind(threema_id)
@@ -105,7 +121,8 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let closed = sqlx::query(
             "UPDATE conversation SET state = $1, closed_by = $2, closed_how = $3, \
-             waiting_since = NULL, waiting_event = NULL, updated_at = $4 \
+             waiting_since = NULL, waiting_event = NULL, late_at = NULL, escalated_at = NULL, \
+             updated_at = $4 \
              WHERE threema_id = $5 AND state = $6 AND waiting_since <= $7",
         )
         .bind(ConversationState::Closed.as_str())
@@ -176,6 +193,46 @@ impl Store {
         .await?
         .rows_affected();
         Ok(moved == 1)
+    }
+
+    /// The open conversations, longest waiting first: what the inbox's clock looks at.
+    pub async fn conversations_waiting(&self) -> Result<Vec<Conversation>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM conversation WHERE state = $1 ORDER BY waiting_since"
+        ))
+        .bind(ConversationState::Open.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(Conversation::from_row)
+        .collect()
+    }
+
+    /// Records that the desk was `told` about the driver's conversation waiting since
+    /// `waiting_since`, unless it was already, or it was answered or opened again meanwhile;
+    /// whether it was recorded now.
+    pub async fn conversation_told(
+        &self,
+        threema_id: &str,
+        waiting_since: i64,
+        told: Told,
+    ) -> Result<bool, StoreError> {
+        let column = match told {
+            Told::Late => "late_at",
+            Told::Escalated => "escalated_at",
+        };
+        let set = sqlx::query(&format!(
+            "UPDATE conversation SET {column} = $1 \
+             WHERE threema_id = $2 AND state = $3 AND waiting_since = $4 AND {column} IS NULL"
+        ))
+        .bind(now_ms())
+        .bind(threema_id)
+        .bind(ConversationState::Open.as_str())
+        .bind(waiting_since)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(set == 1)
     }
 
     /// Remembers the portal topic set for the conversation.

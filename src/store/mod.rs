@@ -84,7 +84,7 @@ pub use audit::{AuditEntry, AuditRecord, ChainHead, UNREADABLE, Walked};
 pub use broadcasts::{
     Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryRow, NewBroadcast, SendTry,
 };
-pub use conversations::{Closed, Conversation, ConversationState};
+pub use conversations::{Closed, Conversation, ConversationState, Told};
 pub use directory::{RoomStateKind, StoredEmployee};
 pub use driver_notices::NoticeState;
 pub use erasure::{DispatcherTarget, ErasedRows, ErasureTarget};

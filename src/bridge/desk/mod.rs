@@ -6,19 +6,22 @@
 //! of one's open conversations. The portal's topic shows it (after the directory's part of
 //! the topic, which stays), so every dispatcher sees it in any client.
 
+mod alerts;
 mod said;
 
 use std::sync::Arc;
 
-use ruma::{EventId, OwnedUserId, RoomId, UserId};
+use ruma::{EventId, OwnedServerName, OwnedUserId, RoomId, UserId};
 use serde_json::json;
+use tokio::sync::Notify;
 
 pub use said::PortalCommand;
 
 use super::{Access, BridgeError, Notices, Outcome};
 use crate::{
-    config::InboxConfig,
+    config::{Config, InboxConfig},
     matrix::MatrixClient,
+    metrics::Metrics,
     store::{Closed, Direction, RoomStateKind, Store},
     threema::ThreemaId,
 };
@@ -29,6 +32,13 @@ pub struct Conversations {
     matrix: MatrixClient,
     access: Arc<Access>,
     notices: Arc<Notices>,
+    metrics: Arc<Metrics>,
+    /// `bridge.dispatchers`: people the desk can name besides the directory's.
+    dispatchers: Vec<OwnedUserId>,
+    domain: OwnedServerName,
+    bot: OwnedUserId,
+    /// Rung when a conversation opens: the clock looks again.
+    clock: Notify,
     /// One topic update at a time: two lanes (the driver's, the portal's) may change one
     /// conversation at once, and the later write must show the later state.
     showing: tokio::sync::Mutex<()>,
@@ -36,18 +46,24 @@ pub struct Conversations {
 
 impl Conversations {
     pub(super) fn new(
-        config: &InboxConfig,
+        config: &Config,
         store: Store,
         matrix: MatrixClient,
         access: Arc<Access>,
         notices: Arc<Notices>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Conversations {
-            config: config.clone(),
+            config: config.inbox.clone(),
             store,
             matrix,
             access,
             notices,
+            metrics,
+            dispatchers: config.bridge.dispatchers.clone(),
+            domain: config.homeserver.domain.clone(),
+            bot: config.bot_user_id(),
+            clock: Notify::new(),
             showing: Default::default(),
         }
     }
@@ -56,14 +72,16 @@ impl Conversations {
         self.config.enabled
     }
 
-    /// A driver's message `event_id` (sent at `at`, Unix ms) is in their portal, recorded: it
-    /// waits for the desk.
+    /// A driver's message `event_id` (sent at `at`, Unix ms; `text` what it says, if it is
+    /// text) is in their portal, recorded: it waits for the desk, which hears of it at once if
+    /// it is urgent.
     pub async fn driver_wrote(
         &self,
         driver: &ThreemaId,
         room_id: &RoomId,
         event_id: &EventId,
         at: i64,
+        text: Option<&str>,
     ) -> Result<(), BridgeError> {
         if !self.enabled() {
             return Ok(());
@@ -71,7 +89,11 @@ impl Conversations {
         (self.store)
             .conversation_driver_wrote(driver.as_str(), event_id.as_str(), at)
             .await?;
+        self.clock.notify_one();
         self.show(driver, room_id).await;
+        if let Some(text) = text {
+            self.urgent(driver, room_id, event_id, text).await?;
+        }
         Ok(())
     }
 

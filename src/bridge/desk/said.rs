@@ -1,9 +1,12 @@
-//! What the desk reads and writes about a conversation, pure: the portal commands and the
-//! status shown in the portal's topic.
+//! What the desk reads and writes about a conversation, pure: the portal commands, the
+//! status shown in the portal's topic, what the inbox's clock is due to say, and what makes a
+//! driver's message urgent.
+
+use std::time::Duration;
 
 use ruma::OwnedUserId;
 
-use crate::store::{Closed, Conversation, ConversationState};
+use crate::store::{Closed, Conversation, ConversationState, Told};
 
 /// A dispatcher's word about a conversation, written in its portal: never sent to the driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,6 +80,61 @@ fn clock(ms: i64) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
+/// What the inbox's clock has to do about a conversation at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Tell the desk this now.
+    Now(Told),
+    /// Nothing before this time (Unix ms).
+    At(i64),
+    /// Nothing: answered, or everybody was told.
+    Never,
+}
+
+/// What is due for `conversation` at `now` (Unix ms): the desk room once it waited
+/// `answer_within`, the admins `escalate_after` after that.
+pub fn due(
+    conversation: &Conversation,
+    answer_within: Duration,
+    escalate_after: Duration,
+    now: i64,
+) -> Due {
+    let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let (ConversationState::Open, Some(since)) = (conversation.state, conversation.waiting_since)
+    else {
+        return Due::Never;
+    };
+    let (told, at) = match (conversation.late_at, conversation.escalated_at) {
+        (None, _) => (Told::Late, since.saturating_add(ms(answer_within))),
+        (Some(late), None) => (Told::Escalated, late.saturating_add(ms(escalate_after))),
+        (Some(_), Some(_)) => return Due::Never,
+    };
+    if now >= at {
+        Due::Now(told)
+    } else {
+        Due::At(at)
+    }
+}
+
+/// Whether a driver's `text` needs the desk at once: 🆘 anywhere, or one of `keywords` as
+/// whole words in any case ("Panne" in "Panne auf der A7", not in "Pannenhilfe").
+pub fn is_urgent(text: &str, keywords: &[String]) -> bool {
+    fn words(text: &str) -> Vec<String> {
+        text.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect()
+    }
+    if text.contains('🆘') {
+        return true;
+    }
+    let said = words(text);
+    keywords.iter().any(|keyword| {
+        let keyword = words(keyword);
+        !keyword.is_empty() && said.windows(keyword.len()).any(|w| w == keyword.as_slice())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,7 +149,64 @@ mod tests {
             closed_by: None,
             closed_how: None,
             shown_topic: None,
+            late_at: None,
+            escalated_at: None,
         }
+    }
+
+    #[test]
+    fn the_clock_tells_the_desk_room_then_the_admins_then_nobody() {
+        let (answer, escalate) = (Duration::from_secs(600), Duration::from_secs(1800));
+        let mut open = conversation(ConversationState::Open);
+        let since = open.waiting_since.unwrap();
+        assert_eq!(
+            due(&open, answer, escalate, since),
+            Due::At(since + 600_000)
+        );
+        assert_eq!(
+            due(&open, answer, escalate, since + 600_000),
+            Due::Now(Told::Late)
+        );
+        open.late_at = Some(since + 601_000);
+        assert_eq!(
+            due(&open, answer, escalate, since + 700_000),
+            Due::At(since + 601_000 + 1_800_000)
+        );
+        assert_eq!(
+            due(&open, answer, escalate, since + 601_000 + 1_800_000),
+            Due::Now(Told::Escalated)
+        );
+        open.escalated_at = Some(since + 2_500_000);
+        assert_eq!(due(&open, answer, escalate, i64::MAX), Due::Never);
+        let closed = conversation(ConversationState::Closed);
+        assert_eq!(due(&closed, answer, escalate, i64::MAX), Due::Never);
+    }
+
+    #[test]
+    fn urgent_is_sos_or_a_keyword_as_a_whole_word() {
+        let keywords = [
+            "Panne".to_owned(),
+            "Unfall".to_owned(),
+            "kein Diesel".to_owned(),
+        ];
+        for text in [
+            "Panne auf der A7",
+            "UNFALL!!",
+            "hatte einen unfall, alles ok",
+            "🆘",
+            "Kein  Diesel mehr",
+        ] {
+            assert!(is_urgent(text, &keywords), "{text}");
+        }
+        for text in [
+            "Pannenhilfe war da",
+            "Unfallstelle geräumt",
+            "kein Problem",
+            "",
+        ] {
+            assert!(!is_urgent(text, &keywords), "{text}");
+        }
+        assert!(!is_urgent("Panne", &[]));
     }
 
     #[test]

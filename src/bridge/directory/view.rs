@@ -87,6 +87,27 @@ impl DirectoryView {
         self.drivers.get(id).map(|d| (d.name.as_str(), d.active))
     }
 
+    /// The current dispatchers the directory lists.
+    pub fn current_dispatchers(&self) -> impl Iterator<Item = &UserId> {
+        (self.dispatchers.iter())
+            .filter(|(_, (_, active))| *active)
+            .map(|(user, _)| user.as_ref())
+    }
+
+    /// The driver's value of a directory attribute ("" when it has none).
+    pub fn driver_attribute(&self, driver: &ThreemaId, attribute: &str) -> &str {
+        (self.drivers.get(driver))
+            .and_then(|d| d.record.attribute(attribute))
+            .unwrap_or_default()
+    }
+
+    /// The driver's values of the scope attributes: who may see them depends on these alone.
+    pub fn driver_scope(&self, driver: &ThreemaId) -> Vec<(&str, &str)> {
+        (self.scope_attributes.iter())
+            .map(|a| (a.as_str(), self.driver_attribute(driver, a)))
+            .collect()
+    }
+
     /// Whether the dispatcher is current; `None` if the directory does not list them.
     pub fn dispatcher(&self, user: &UserId) -> Option<bool> {
         self.dispatchers.get(user).map(|(_, active)| *active)

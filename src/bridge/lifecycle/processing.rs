@@ -195,6 +195,17 @@ pub fn facts(config: &Config) -> Vec<Fact> {
                    long as its messages"
                 .into(),
         });
+        facts.push(Fact {
+            person: Person::Driver,
+            what: "shared inbox desk rooms: the driver's name with how long their message has \
+                   waited, and the text of a message found urgent (🆘, inbox.urgent_keywords), \
+                   mentioning the dispatchers to answer it"
+                .into(),
+            who_sees: "the dispatchers who may see the driver, in the desk room of the driver's \
+                       scope; admins"
+                .into(),
+            kept: "until the driver is erased (the bot's events naming them are redacted)".into(),
+        });
     }
     if config.directory.enabled() {
         facts.push(Fact {
@@ -311,5 +322,6 @@ mod tests {
             inbox.contains("shared inbox: which driver's conversation"),
             "{inbox}"
         );
+        assert!(inbox.contains("shared inbox desk rooms"), "{inbox}");
     }
 }

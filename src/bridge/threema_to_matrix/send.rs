@@ -111,9 +111,14 @@ impl ThreemaToMatrix {
             Message::Edit { .. } | Message::PollVote { .. }
         ) {
             let at = incoming.date.saturating_mul(1000);
-            let waiting = self
-                .conversations
-                .driver_wrote(&incoming.from, &room_id, &event_id, at);
+            let text = match &incoming.message {
+                Message::Text(text) => Some(text.as_str()),
+                Message::File(file) => file.caption.as_deref(),
+                _ => None,
+            };
+            let waiting =
+                self.conversations
+                    .driver_wrote(&incoming.from, &room_id, &event_id, at, text);
             if let Err(e) = waiting.await {
                 tracing::warn!(%room_id, error = %e, "the driver's message is not marked waiting");
             }

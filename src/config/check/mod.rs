@@ -210,11 +210,52 @@ fn inbox(c: &mut Checker, raw: &RawInbox) -> Option<InboxConfig> {
             format!("{claim} is also one of inbox.handled_reactions"),
         );
     }
+    let answer_within = minutes(
+        c,
+        "inbox.answer_within_minutes",
+        raw.answer_within_minutes.unwrap_or(15.0),
+    );
+    let escalate_after = minutes(
+        c,
+        "inbox.escalate_after_minutes",
+        raw.escalate_after_minutes.unwrap_or(30.0),
+    );
+    let mut answer_within_by = Vec::new();
+    for (attribute, values) in raw.answer_within_minutes_by.iter().flatten() {
+        for (value, m) in values {
+            let key = format!("inbox.answer_within_minutes_by.{attribute}.{value}");
+            if let Some(period) = minutes(c, &key, *m) {
+                answer_within_by.push((attribute.clone(), value.clone(), period));
+            }
+        }
+    }
+    let urgent_keywords: Vec<String> = (raw.urgent_keywords.iter().flatten())
+        .map(|k| k.trim().to_owned())
+        .collect();
+    if urgent_keywords.iter().any(String::is_empty) {
+        return c.fail("inbox.urgent_keywords", "a keyword cannot be empty");
+    }
     Some(InboxConfig {
         enabled: raw.enabled.unwrap_or(false),
         handled_reactions: handled,
         claim_reaction: claim,
+        answer_within: answer_within?,
+        answer_within_by,
+        escalate_after: escalate_after?,
+        urgent_keywords,
     })
+}
+
+/// A period of the shared inbox: fractions are allowed (a test's seconds), a day at most.
+fn minutes(c: &mut Checker, key: &str, value: f64) -> Option<std::time::Duration> {
+    if value > 0.0 && value <= 1440.0 {
+        Some(std::time::Duration::from_secs_f64(value * 60.0))
+    } else {
+        c.fail(
+            key,
+            format!("{value} is not a number of minutes above 0 and up to 1440"),
+        )
+    }
 }
 
 /// A lease shorter than a few seconds would be lost to a slow database answer; one over a few

@@ -1,0 +1,338 @@
+//! The shared inbox's clock and alarms, in the desk rooms. A driver's message that waits longer
+//! than `inbox.answer_within_minutes` (or the period for one of the driver's attributes) is
+//! said in the desk room of the driver's scope, mentioning who has it, or everyone there who
+//! may see the driver when nobody does; still waiting `inbox.escalate_after_minutes` later,
+//! the admins are mentioned. An urgent message (🆘, `inbox.urgent_keywords`) is said there at
+//! once. What was said is recorded on the conversation, so a restart says nothing twice.
+//!
+//! A desk room per combination of the directory's scope attribute values (one for everyone
+//! without scopes): made by the bot under an alias, with those who may see its drivers and the
+//! admins invited. Before each alert, whoever it mentions is invited and whoever may no longer
+//! see its drivers (left, moved to another depot) is removed.
+
+use std::{sync::Arc, time::Duration};
+
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Conversations,
+    said::{self, Due},
+};
+use crate::{
+    bridge::{BridgeError, bot_room::BotRoom},
+    store::{Conversation, Told, now_ms},
+    threema::ThreemaId,
+};
+
+/// Looks at the open conversations at least this often (a new one wakes the clock at once).
+const LOOK_EVERY: Duration = Duration::from_secs(30);
+/// An alert that could not be said is tried again this soon.
+const RETRY: Duration = Duration::from_secs(5);
+
+/// A desk room: which drivers' alerts it gets.
+struct Desk {
+    /// The `bridge_state` key of its ID.
+    state_key: String,
+    alias: String,
+    name: String,
+}
+
+impl Conversations {
+    /// The clock, until `shutdown` (the active process's only).
+    pub async fn watch(self: Arc<Self>, shutdown: CancellationToken) {
+        if !self.enabled() {
+            return;
+        }
+        loop {
+            let wait = match self.tick().await {
+                Ok(Some(at)) => Duration::from_millis(at.saturating_sub(now_ms()).max(0) as u64),
+                Ok(None) => LOOK_EVERY,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the shared inbox's clock failed; trying again");
+                    RETRY
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait.clamp(Duration::from_millis(200), LOOK_EVERY)) => {}
+                _ = self.clock.notified() => {}
+            }
+        }
+    }
+
+    /// Says what is due; when to look next (`None`: nothing waits).
+    async fn tick(&self) -> Result<Option<i64>, BridgeError> {
+        let mut next: Option<i64> = None;
+        let mut soon = |at: i64| next = Some(next.map_or(at, |n| n.min(at)));
+        for conversation in self.store.conversations_waiting().await? {
+            let Some(driver) = ThreemaId::parse(&conversation.threema_id) else {
+                continue;
+            };
+            let (answer_within, escalate_after) =
+                (self.answer_within(&driver), self.config.escalate_after);
+            match said::due(&conversation, answer_within, escalate_after, now_ms()) {
+                Due::Now(told) => match self.tell(&driver, &conversation, told).await {
+                    // The next step (the admins) is looked at again right away.
+                    Ok(()) => soon(now_ms()),
+                    Err(e) => {
+                        tracing::warn!(%driver, error = %e, "cannot tell the desk room; trying again");
+                        soon(now_ms() + RETRY.as_millis() as i64);
+                    }
+                },
+                Due::At(at) => soon(at),
+                Due::Never => {}
+            }
+        }
+        Ok(next)
+    }
+
+    /// Who is to answer the driver: who has the conversation, or, when nobody has it (or its
+    /// owner may no longer see the driver), everyone who may see the driver.
+    fn to_answer(&self, driver: &ThreemaId, owner: Option<&str>) -> Vec<OwnedUserId> {
+        match owner.map(UserId::parse) {
+            Some(Ok(owner)) if self.access.may_see(&owner, driver) => vec![owner],
+            _ => self.access.who_may_see(driver, &self.dispatchers),
+        }
+    }
+
+    /// How long the driver's message may wait: the shortest period among those for the
+    /// driver's attribute values, else `inbox.answer_within_minutes`.
+    fn answer_within(&self, driver: &ThreemaId) -> Duration {
+        let view = self.access.view();
+        (self.config.answer_within_by.iter())
+            .filter(|(attribute, value, _)| {
+                view.driver_attribute(driver, attribute)
+                    .trim()
+                    .eq_ignore_ascii_case(value.trim())
+            })
+            .map(|(_, _, period)| *period)
+            .min()
+            .unwrap_or(self.config.answer_within)
+    }
+
+    /// Says in the desk room that the conversation waits too long (`told`), then records it.
+    async fn tell(
+        &self,
+        driver: &ThreemaId,
+        conversation: &Conversation,
+        told: Told,
+    ) -> Result<(), BridgeError> {
+        let since = conversation.waiting_since.unwrap_or_default();
+        let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? else {
+            // Nothing to link to (the portal was closed): nothing to say, now or later.
+            (self.store)
+                .conversation_told(driver.as_str(), since, told)
+                .await?;
+            return Ok(());
+        };
+        let portal = RoomId::parse(&portal.room_id)
+            .map_err(|e| BridgeError::BadEvent(format!("stored portal: {e}")))?;
+        let waited = waited(now_ms().saturating_sub(since));
+        let name = self.driver_name(driver).await?;
+        let (kind, text, mentioned) = match told {
+            Told::Late => (
+                "late",
+                format!("⏰ {name} has waited {waited} for an answer"),
+                self.to_answer(driver, conversation.owner.as_deref()),
+            ),
+            Told::Escalated => (
+                "escalated",
+                format!("⚠️ {name} still has no answer after {waited}"),
+                (self.access.admins().into_iter())
+                    .filter(|admin| self.access.may_see(admin, driver))
+                    .collect(),
+            ),
+        };
+        let link = permalink(&portal, conversation.waiting_event.as_deref());
+        let txn = format!("desk-{kind}-{driver}-{since}");
+        self.alert(driver, &portal, &text, &link, &mentioned, &txn)
+            .await?;
+        if self
+            .store
+            .conversation_told(driver.as_str(), since, told)
+            .await?
+        {
+            let action = format!("inbox.{kind}");
+            let details = format!("{} mentioned", mentioned.len());
+            (self.store)
+                .audit("inbox", &action, driver.as_str(), &details)
+                .await?;
+            self.metrics.inbox_alert(kind);
+        }
+        Ok(())
+    }
+
+    /// A driver's message `event_id` in `portal` that says `text`: if it is urgent, the desk
+    /// room hears it now, mentioning who has the conversation, or everyone who may see the
+    /// driver.
+    pub(super) async fn urgent(
+        &self,
+        driver: &ThreemaId,
+        portal: &RoomId,
+        event_id: &ruma::EventId,
+        text: &str,
+    ) -> Result<(), BridgeError> {
+        if !said::is_urgent(text, &self.config.urgent_keywords) {
+            return Ok(());
+        }
+        let owner = (self.store.conversation(driver.as_str()).await?).and_then(|c| c.owner);
+        let mentioned = self.to_answer(driver, owner.as_deref());
+        let name = self.driver_name(driver).await?;
+        let line: String = text.chars().take(200).collect();
+        let said = format!("🆘 Urgent from {name}: “{line}”");
+        let link = permalink(portal, Some(event_id.as_str()));
+        let txn = format!("desk-urgent-{event_id}");
+        self.alert(driver, portal, &said, &link, &mentioned, &txn)
+            .await?;
+        let details = format!("{} mentioned", mentioned.len());
+        (self.store)
+            .audit("inbox", "inbox.urgent", driver.as_str(), &details)
+            .await?;
+        self.metrics.inbox_alert("urgent");
+        Ok(())
+    }
+
+    /// Posts `text` with a link into the portal in the driver's desk room, mentioning
+    /// `mentioned` by name (Element highlights and notifies them). An `m.text`: the default
+    /// push rules keep notices silent, mentions or not. `txn` makes a retry post it once.
+    async fn alert(
+        &self,
+        driver: &ThreemaId,
+        portal: &RoomId,
+        text: &str,
+        link: &str,
+        mentioned: &[OwnedUserId],
+        txn: &str,
+    ) -> Result<(), BridgeError> {
+        let room = self.desk_room(driver).await?;
+        for user in mentioned {
+            self.matrix.ensure_invited(&room, user).await?;
+        }
+        let mut names = Vec::new();
+        for user in mentioned {
+            let name = (self.matrix.member_display_name(portal, user).await)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| user.localpart().to_owned());
+            names.push((user, name));
+        }
+        let plain: Vec<&str> = names.iter().map(|(_, name)| name.as_str()).collect();
+        let pills: Vec<String> = (names.iter())
+            .map(|(user, name)| {
+                let name = html_escape::encode_text(name);
+                format!("<a href=\"https://matrix.to/#/{user}\">{name}</a>")
+            })
+            .collect();
+        let mut body = format!("{text} — {link}");
+        let mut html = format!(
+            "{} — <a href=\"{link}\">open the chat</a>",
+            html_escape::encode_text(text)
+        );
+        if !names.is_empty() {
+            body.push_str(&format!("\n{}", plain.join(", ")));
+            html.push_str(&format!("<br>{}", pills.join(", ")));
+        }
+        let content = json!({
+            "msgtype": "m.text",
+            "body": body,
+            "format": "org.matrix.custom.html",
+            "formatted_body": html,
+            "m.mentions": { "user_ids": mentioned },
+        });
+        self.notices.post_raw(&room, &content, txn).await?;
+        Ok(())
+    }
+
+    /// The driver's desk room: made (with its people invited) if it is not there yet; members
+    /// who may no longer see its drivers removed.
+    async fn desk_room(&self, driver: &ThreemaId) -> Result<OwnedRoomId, BridgeError> {
+        let desk = self.desk_of(driver);
+        let admins = self.access.admins();
+        let belong: Vec<OwnedUserId> = (self.access.who_may_see(driver, &self.dispatchers))
+            .into_iter()
+            .chain(admins.iter().cloned())
+            .collect();
+        let topic = "The shared inbox: drivers' messages that wait too long for an answer, and \
+                     urgent ones at once. Kept by the bridge.";
+        let room = BotRoom {
+            state_key: &desk.state_key,
+            alias: &desk.alias,
+            name: &desk.name,
+            topic,
+            invite: belong,
+        };
+        let room_id = room.ensure(&self.store, &self.matrix, &self.domain).await?;
+        for member in self.matrix.members(&room_id).await? {
+            let belongs = self.access.may_see(&member, driver) || admins.contains(&member);
+            if member != self.bot && !belongs {
+                let reason = "no longer sees the drivers of this desk";
+                self.matrix.kick(&room_id, &member, reason).await?;
+            }
+        }
+        Ok(room_id)
+    }
+
+    /// Which desk room the driver's alerts go to: the values of the directory's scope
+    /// attributes decide who may see a driver, so drivers alike in these share one.
+    fn desk_of(&self, driver: &ThreemaId) -> Desk {
+        let view = self.access.view();
+        let scope = view.driver_scope(driver);
+        if scope.is_empty() {
+            return Desk {
+                state_key: "desk_room".into(),
+                alias: "desk".into(),
+                name: "Desk".into(),
+            };
+        }
+        let key: Vec<String> = (scope.iter())
+            .map(|(attribute, value)| format!("{attribute}={}", value.trim().to_lowercase()))
+            .collect();
+        let key = key.join(",");
+        let label: Vec<&str> = (scope.iter())
+            .map(|(_, value)| if value.is_empty() { "–" } else { *value })
+            .collect();
+        // Letters and digits of the values for people, a hash of the key for uniqueness: two
+        // scopes must never share a room.
+        let slug: String = (label.join("_").to_lowercase().chars())
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .take(32)
+            .collect();
+        let hash = hex::encode(&Sha256::digest(key.as_bytes())[..4]);
+        Desk {
+            state_key: format!("desk_room:{key}"),
+            alias: format!("desk_{slug}_{hash}"),
+            name: format!("Desk · {}", label.join(" · ")),
+        }
+    }
+
+    /// The driver's name as the desk knows it.
+    async fn driver_name(&self, driver: &ThreemaId) -> Result<String, BridgeError> {
+        if let Some((name, _)) = self.access.view().driver(driver) {
+            return Ok(name.to_owned());
+        }
+        Ok((self.store.ghost_by_threema_id(driver.as_str()).await?)
+            .and_then(|g| g.display_name)
+            .unwrap_or_else(|| driver.to_string()))
+    }
+}
+
+/// A link that opens the event (or the room) in the reader's client.
+fn permalink(room: &RoomId, event: Option<&str>) -> String {
+    match event {
+        Some(event) => format!("https://matrix.to/#/{room}/{event}"),
+        None => format!("https://matrix.to/#/{room}"),
+    }
+}
+
+/// "12 min", "2 h 5 min".
+fn waited(ms: i64) -> String {
+    let minutes = (ms.max(0) + 30_000) / 60_000;
+    match minutes {
+        0 => "less than a minute".into(),
+        m if m < 60 => format!("{m} min"),
+        m => format!("{} h {} min", m / 60, m % 60),
+    }
+}

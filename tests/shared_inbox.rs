@@ -146,13 +146,12 @@ async fn a_drivers_message_waits_with_its_owner_until_the_desk_answers_or_marks_
     h.stop().await;
 }
 
-/// The desk room's messages whose body starts with `mark`.
+/// The desk room's messages about Erika Muster whose body starts with `mark`.
 async fn alerts(dispatcher: &Dispatcher, room: &str, mark: &str) -> Vec<serde_json::Value> {
     (dispatcher.messages(room).await.into_iter())
         .filter(|m| {
-            m["content"]["body"]
-                .as_str()
-                .is_some_and(|b| b.starts_with(mark))
+            (m["content"]["body"].as_str())
+                .is_some_and(|b| b.starts_with(mark) && b.contains("Erika Muster"))
         })
         .collect()
 }
@@ -206,6 +205,8 @@ async fn the_desk_room_hears_what_waits_too_long_and_what_is_urgent_once() {
     // Nobody answers: the desk room, made now, hears of it, with both dispatchers mentioned.
     let room = ben.wait_invite(WAIT).await;
     ben.join(&room).await;
+    anna.wait_invited_to(&room, WAIT).await;
+    anna.join(&room).await;
     let late = ben
         .wait_until("the late alert", WAIT, || async {
             alerts(&ben, &room, "⏰").await.into_iter().next()
@@ -260,6 +261,31 @@ async fn the_desk_room_hears_what_waits_too_long_and_what_is_urgent_once() {
         m["content"]["body"] == "Pannenhilfe ist da"
     })
     .await;
+
+    // A second driver, answered: the shift summary lists exactly what is open.
+    let max = add_phone(&sim, 'K', "Max Fahrer", Behaviour::silent());
+    sim.send_from_user(&max, UserMessage::text("Bin da"))
+        .await
+        .unwrap();
+    let max_portal = anna.wait_invite(WAIT).await;
+    ben.wait_invited_to(&max_portal, WAIT).await;
+    ben.join(&max_portal).await;
+    wait_topic(&ben, &max_portal, |t| t.contains("⏳")).await;
+    ben.send_text(&max_portal, "Gut").await;
+    wait_topic(&ben, &max_portal, |t| t.ends_with("Answered by Ben Dispo")).await;
+    let management = anna.management_room().await;
+    let summary = anna.ask(&management, "summary").await;
+    let waiting: Vec<&str> = (summary.lines())
+        .filter(|l| l.starts_with("• ") && l.contains(" has it"))
+        .collect();
+    assert_eq!(waiting.len(), 1, "{summary}");
+    assert!(
+        waiting[0].starts_with("• Erika Muster — since ")
+            && waiting[0].contains("Anna Dispo has it — https://matrix.to/#/"),
+        "{summary}"
+    );
+    assert!(summary.contains("Waiting for an answer (1):"), "{summary}");
+    assert!(!summary.contains("Max Fahrer"), "{summary}");
 
     // A restart says nothing again; the next urgent message is said (and shows the rest came).
     // Ben may no longer use the bridge after it: the desk room loses him with that alert.

@@ -935,6 +935,11 @@ async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &s
                 .unwrap()
         );
     }
+    // For the shift summary: one failed message for the driver, none before the period.
+    let failed = store.outbox_failed_since(0).await.unwrap();
+    assert_eq!(failed, [("ABCD1234".to_owned(), "!r".to_owned(), 1)]);
+    let later = store.outbox_failed_since(i64::MAX).await.unwrap();
+    assert!(later.is_empty());
     // Resending queues one new row, asking again queues nothing, replaying the event neither.
     assert_eq!(store.outbox_resend("$e").await.unwrap(), 1);
     assert_eq!(store.outbox_resend("$e").await.unwrap(), 0);
@@ -942,6 +947,10 @@ async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &s
     let rows = store.outbox_by_event("$e").await.unwrap();
     assert_eq!(rows.len(), 2);
     assert_eq!((rows[1].resend, rows[1].state), (1, OutboxState::Queued));
+    assert!(
+        store.outbox_failed_since(0).await.unwrap().is_empty(),
+        "a resend replaces the failure"
+    );
 
     let retry = rows[1].seq;
     store

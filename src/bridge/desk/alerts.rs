@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Conversations,
+    Conversations, permalink,
     said::{self, Due},
 };
 use crate::{
@@ -146,7 +146,7 @@ impl Conversations {
                     .collect(),
             ),
         };
-        let link = permalink(&portal, conversation.waiting_event.as_deref());
+        let link = permalink(portal.as_str(), conversation.waiting_event.as_deref());
         let txn = format!("desk-{kind}-{driver}-{since}");
         self.alert(driver, &portal, &text, &link, &mentioned, &txn)
             .await?;
@@ -183,7 +183,7 @@ impl Conversations {
         let name = self.driver_name(driver).await?;
         let line: String = text.chars().take(200).collect();
         let said = format!("🆘 Urgent from {name}: “{line}”");
-        let link = permalink(portal, Some(event_id.as_str()));
+        let link = permalink(portal.as_str(), Some(event_id.as_str()));
         let txn = format!("desk-urgent-{event_id}");
         self.alert(driver, portal, &said, &link, &mentioned, &txn)
             .await?;
@@ -213,11 +213,7 @@ impl Conversations {
         }
         let mut names = Vec::new();
         for user in mentioned {
-            let name = (self.matrix.member_display_name(portal, user).await)
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| user.localpart().to_owned());
-            names.push((user, name));
+            names.push((user, self.person_name(portal, user).await));
         }
         let plain: Vec<&str> = names.iter().map(|(_, name)| name.as_str()).collect();
         let pills: Vec<String> = (names.iter())
@@ -309,21 +305,13 @@ impl Conversations {
     }
 
     /// The driver's name as the desk knows it.
-    async fn driver_name(&self, driver: &ThreemaId) -> Result<String, BridgeError> {
+    pub(super) async fn driver_name(&self, driver: &ThreemaId) -> Result<String, BridgeError> {
         if let Some((name, _)) = self.access.view().driver(driver) {
             return Ok(name.to_owned());
         }
         Ok((self.store.ghost_by_threema_id(driver.as_str()).await?)
             .and_then(|g| g.display_name)
             .unwrap_or_else(|| driver.to_string()))
-    }
-}
-
-/// A link that opens the event (or the room) in the reader's client.
-fn permalink(room: &RoomId, event: Option<&str>) -> String {
-    match event {
-        Some(event) => format!("https://matrix.to/#/{room}/{event}"),
-        None => format!("https://matrix.to/#/{room}"),
     }
 }
 

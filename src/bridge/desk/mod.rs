@@ -8,6 +8,7 @@
 
 mod alerts;
 mod said;
+mod summary;
 
 use std::sync::Arc;
 
@@ -328,5 +329,13 @@ impl Conversations {
             .notice(room_id, Some(event_id), text, &format!("desk-{event_id}"))
             .await?;
         Ok(Outcome::refused(text.to_owned()))
+    }
+}
+
+/// A link that opens the event (or the room) in the reader's client.
+fn permalink(room: &str, event: Option<&str>) -> String {
+    match event {
+        Some(event) => format!("https://matrix.to/#/{room}/{event}"),
+        None => format!("https://matrix.to/#/{room}"),
     }
 }

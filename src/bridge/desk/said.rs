@@ -135,6 +135,88 @@ pub fn is_urgent(text: &str, keywords: &[String]) -> bool {
     })
 }
 
+/// An open conversation in a shift summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenLine {
+    pub driver: String,
+    pub waiting_since: i64,
+    /// Who has it, by name.
+    pub owner: Option<String>,
+    pub link: String,
+}
+
+/// A broadcast in a shift summary: how many of the recipients the reader may see have not
+/// read it, and (when it asks for one) not acknowledged it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BroadcastLine {
+    pub link: String,
+    pub recipients: usize,
+    pub unread: usize,
+    pub unacknowledged: Option<usize>,
+}
+
+/// A driver whose messages failed or may not have arrived, in a shift summary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedLine {
+    pub driver: String,
+    pub messages: i64,
+    pub link: String,
+}
+
+/// What the next shift takes over, at `now` (Unix ms).
+pub fn summary(
+    now: i64,
+    open: &[OpenLine],
+    broadcasts: &[BroadcastLine],
+    failed: &[FailedLine],
+) -> String {
+    let mut out = format!("Shift summary, {}:", clock(now));
+    if open.is_empty() {
+        out.push_str("\nNo driver waits for an answer.");
+    } else {
+        out.push_str(&format!("\nWaiting for an answer ({}):", open.len()));
+        for line in open {
+            let waited = now.saturating_sub(line.waiting_since) / 60_000;
+            let owner = match &line.owner {
+                Some(owner) => format!("{owner} has it"),
+                None => "nobody has it".into(),
+            };
+            out.push_str(&format!(
+                "\n• {} — since {} ({waited} min), {owner} — {}",
+                line.driver,
+                clock(line.waiting_since),
+                line.link
+            ));
+        }
+    }
+    if !broadcasts.is_empty() {
+        out.push_str(&format!(
+            "\nBroadcasts not read by everyone ({}):",
+            broadcasts.len()
+        ));
+        for line in broadcasts {
+            let mut said = format!("{} of {} not read", line.unread, line.recipients);
+            if let Some(unacknowledged) = line.unacknowledged {
+                said.push_str(&format!(", {unacknowledged} not acknowledged"));
+            }
+            out.push_str(&format!("\n• {said} — {}", line.link));
+        }
+    }
+    if !failed.is_empty() {
+        out.push_str(&format!(
+            "\nMessages that failed or may not have arrived, last 24 h ({} driver(s)):",
+            failed.len()
+        ));
+        for line in failed {
+            out.push_str(&format!(
+                "\n• {}: {} message(s) — {}",
+                line.driver, line.messages, line.link
+            ));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +262,56 @@ mod tests {
         assert_eq!(due(&open, answer, escalate, i64::MAX), Due::Never);
         let closed = conversation(ConversationState::Closed);
         assert_eq!(due(&closed, answer, escalate, i64::MAX), Due::Never);
+    }
+
+    #[test]
+    fn the_summary_lists_what_waits_what_is_unread_and_what_failed() {
+        let at = |hh: i64, mm: i64| 1_700_006_400_000 + (hh * 60 + mm) * 60_000;
+        let open = [
+            OpenLine {
+                driver: "Erika Muster".into(),
+                waiting_since: at(13, 40),
+                owner: None,
+                link: "L1".into(),
+            },
+            OpenLine {
+                driver: "Max Fahrer".into(),
+                waiting_since: at(13, 58),
+                owner: Some("Anna Dispo".into()),
+                link: "L2".into(),
+            },
+        ];
+        let broadcasts = [BroadcastLine {
+            link: "B1".into(),
+            recipients: 12,
+            unread: 3,
+            unacknowledged: Some(5),
+        }];
+        let failed = [FailedLine {
+            driver: "Erika Muster".into(),
+            messages: 2,
+            link: "L1".into(),
+        }];
+        let text = summary(at(14, 5), &open, &broadcasts, &failed);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "Shift summary, 14:05 UTC:",
+                "Waiting for an answer (2):",
+                "• Erika Muster — since 13:40 UTC (25 min), nobody has it — L1",
+                "• Max Fahrer — since 13:58 UTC (7 min), Anna Dispo has it — L2",
+                "Broadcasts not read by everyone (1):",
+                "• 3 of 12 not read, 5 not acknowledged — B1",
+                "Messages that failed or may not have arrived, last 24 h (1 driver(s)):",
+                "• Erika Muster: 2 message(s) — L1",
+            ]
+        );
+        let quiet = summary(at(22, 0), &[], &[], &[]);
+        assert_eq!(
+            quiet,
+            "Shift summary, 22:00 UTC:\nNo driver waits for an answer."
+        );
     }
 
     #[test]

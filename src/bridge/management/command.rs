@@ -38,6 +38,8 @@ pub enum Command {
     Retention(String),
     /// Give all of one's open conversations to a colleague (the shared inbox).
     Handover(String),
+    /// What the next shift takes over (the shared inbox).
+    Summary,
     Unknown(String),
 }
 
@@ -66,6 +68,8 @@ pub(super) const HELP: &str = "Commands:\n\
     • retention run [--dry-run] — apply the retention periods now, as the bridge does daily \
     (admins)\n\
     • handover @colleague — give them all your open conversations (with inbox.enabled)\n\
+    • summary — what the next shift takes over: open conversations, unread broadcasts, \
+    failed messages (with inbox.enabled)\n\
     • help — this text";
 
 /// The first argument that is not an option: what a command is about, a Threema ID in
@@ -123,6 +127,7 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "requests" => Command::Requests,
         "retention" => Command::Retention(rest),
         "handover" if !rest.is_empty() => Command::Handover(rest),
+        "summary" => Command::Summary,
         _ => Command::Unknown(word.to_owned()),
     })
 }
@@ -134,6 +139,7 @@ mod tests {
     #[test]
     fn commands_parse_with_or_without_a_bang() {
         assert_eq!(parse_command("help"), Some(Command::Help));
+        assert_eq!(parse_command("!summary"), Some(Command::Summary));
         assert_eq!(
             parse_command("  !Start  ABCD1234 "),
             Some(Command::Start("ABCD1234".into()))

@@ -260,6 +260,7 @@ impl Management {
                 holds::answer(&self.store, domain, request.clone(), sender.as_str()).await?
             }
             Command::Handover(to) => self.conversations.hand_over(sender, to).await?,
+            Command::Summary => self.conversations.summary(sender).await?,
             Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
         };
         self.notices

@@ -18,6 +18,18 @@ use threema_gateway_sim::{Behaviour, Decoded, UserMessage};
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The driver's portal, once the bridge made it, with `dispatcher` invited (the desk room
+/// may invite them at about the same time).
+async fn portal_of(h: &Harness, dispatcher: &Dispatcher, driver: &str) -> String {
+    let store = &h.bridge.store;
+    let portal = common::synapse::wait_for("the portal", WAIT, || async {
+        (store.portal_by_threema_id(driver).await.unwrap()).map(|p| p.room_id.to_string())
+    })
+    .await;
+    dispatcher.wait_invited_to(&portal, WAIT).await;
+    portal
+}
+
 /// The portal's topic as `dispatcher` sees it ("" before there is one).
 async fn topic(dispatcher: &Dispatcher, room: &str) -> String {
     (dispatcher.all_state(room).await.into_iter())
@@ -54,7 +66,7 @@ async fn a_drivers_message_waits_with_its_owner_until_the_desk_answers_or_marks_
     sim.send_from_user(&driver, UserMessage::text("Panne auf der A7"))
         .await
         .unwrap();
-    let room = anna.wait_invite(WAIT).await;
+    let room = portal_of(&h, &anna, &driver).await;
     anna.join(&room).await;
     ben.wait_invited_to(&room, WAIT).await;
     ben.join(&room).await;
@@ -156,6 +168,22 @@ async fn alerts(dispatcher: &Dispatcher, room: &str, mark: &str) -> Vec<serde_js
         .collect()
 }
 
+/// The desk board as the room shows it now (its latest edit), once there is one that `wanted`.
+async fn wait_board(dispatcher: &Dispatcher, room: &str, wanted: impl Fn(&str) -> bool) -> String {
+    dispatcher
+        .wait_until("the desk board", WAIT, || async {
+            let messages = dispatcher.messages(room).await;
+            let latest = (messages.iter().rev())
+                .find(|m| m["content"]["org.threema_bridge.desk_board"].is_string())?;
+            let content = &latest["content"];
+            let text = (content["m.new_content"]["body"].as_str())
+                .or(content["body"].as_str())?
+                .to_owned();
+            wanted(&text).then_some(text)
+        })
+        .await
+}
+
 fn mentioned(alert: &serde_json::Value) -> Vec<String> {
     let mut users: Vec<String> = (alert["content"]["m.mentions"]["user_ids"].as_array())
         .into_iter()
@@ -197,13 +225,17 @@ async fn the_desk_room_hears_what_waits_too_long_and_what_is_urgent_once() {
     sim.send_from_user(&driver, UserMessage::text("Bin am Lager"))
         .await
         .unwrap();
-    let portal = anna.wait_invite(WAIT).await;
+    let portal = portal_of(&h, &anna, &driver).await;
     anna.join(&portal).await;
     ben.wait_invited_to(&portal, WAIT).await;
     ben.join(&portal).await;
 
     // Nobody answers: the desk room, made now, hears of it, with both dispatchers mentioned.
-    let room = ben.wait_invite(WAIT).await;
+    let room = common::synapse::wait_for("the desk room", WAIT, || async {
+        h.bridge.store.state_get("desk_room").await.unwrap()
+    })
+    .await;
+    ben.wait_invited_to(&room, WAIT).await;
     ben.join(&room).await;
     anna.wait_invited_to(&room, WAIT).await;
     anna.join(&room).await;
@@ -222,6 +254,12 @@ async fn the_desk_room_hears_what_waits_too_long_and_what_is_urgent_once() {
     for who in [&anna_id, &ben_id] {
         assert!(mentions.contains(who), "{who} in {mentions:?}");
     }
+    // The board lists it, with what the driver wrote.
+    wait_board(&ben, &room, |b| {
+        b.contains("• Erika Muster — since ")
+            && b.contains(", nobody has it — “Bin am Lager” — https://")
+    })
+    .await;
     // Still nobody: the admins.
     carl.wait_invited_to(&room, WAIT).await;
     carl.join(&room).await;
@@ -239,6 +277,10 @@ async fn the_desk_room_hears_what_waits_too_long_and_what_is_urgent_once() {
     // Anna has it: an urgent word is said at once, to her alone.
     anna.send_text(&portal, "!claim").await;
     wait_topic(&ben, &portal, |t| t.ends_with("Anna Dispo has it")).await;
+    wait_board(&ben, &room, |b| {
+        b.contains(", Anna Dispo has it — “Bin am Lager”")
+    })
+    .await;
     sim.send_from_user(&driver, UserMessage::text("Panne auf der A7"))
         .await
         .unwrap();
@@ -267,7 +309,7 @@ async fn the_desk_room_hears_what_waits_too_long_and_what_is_urgent_once() {
     sim.send_from_user(&max, UserMessage::text("Bin da"))
         .await
         .unwrap();
-    let max_portal = anna.wait_invite(WAIT).await;
+    let max_portal = portal_of(&h, &anna, &max).await;
     ben.wait_invited_to(&max_portal, WAIT).await;
     ben.join(&max_portal).await;
     wait_topic(&ben, &max_portal, |t| t.contains("⏳")).await;
@@ -317,6 +359,10 @@ async fn the_desk_room_hears_what_waits_too_long_and_what_is_urgent_once() {
     anna.send_text(&portal, "Ich rufe an").await;
     wait_topic(&anna, &portal, |t| {
         t.ends_with(" · ✓ Answered by Anna Dispo")
+    })
+    .await;
+    wait_board(&anna, &room, |b| {
+        b.ends_with("no driver waits for an answer.")
     })
     .await;
     let stored = (h.bridge.store.conversation(&driver).await.unwrap()).expect("recorded");

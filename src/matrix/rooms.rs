@@ -211,6 +211,16 @@ impl MatrixClient {
             }))
     }
 
+    /// One event of a room, as the bot reads it (its JSON).
+    pub async fn event(&self, room_id: &RoomId, event_id: &EventId) -> Result<Value, MatrixError> {
+        let request = ruma::api::client::room::get_room_event::v3::Request::new(
+            room_id.to_owned(),
+            event_id.to_owned(),
+        );
+        let response = self.send(request, None).await?;
+        Ok(serde_json::from_str(response.event.json().get()).unwrap_or_default())
+    }
+
     /// Only the bot may post (`true`), or everybody may again. The power levels are changed in
     /// place: a fresh content would drop the bot's own level.
     pub async fn set_read_only(

@@ -55,6 +55,12 @@ impl Store {
         ];
         let answered = close_requests(&mut tx, &keys, dry_run).await?;
         let rebuilt = rebuild_boards(&mut tx, &who.threema_id, dry_run).await?;
+        // The desk boards named the driver (their events are redacted): posted anew.
+        if !dry_run {
+            sqlx::query("DELETE FROM bridge_state WHERE key LIKE 'desk\\_board%' ESCAPE '\\'")
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut rows = delete_rows(&mut tx, who, dry_run).await?;
         if rebuilt > 0 {
             rows.insert("broadcast (boards rebuilt)", rebuilt);

@@ -62,6 +62,25 @@ impl Store {
             .transpose()?)
     }
 
+    /// The keys starting with `prefix`, with their values, in key order.
+    pub async fn state_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query(
+            "SELECT key, value FROM bridge_state WHERE key LIKE $1 ESCAPE '\\' ORDER BY key",
+        )
+        .bind(format!(
+            "{}%",
+            prefix.replace('%', "\\%").replace('_', "\\_")
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| Ok((row.try_get("key")?, row.try_get("value")?)))
+        .collect()
+    }
+
     /// Sets `key`, whatever it held.
     pub async fn state_set(&self, key: &str, value: &str) -> Result<(), StoreError> {
         sqlx::query(

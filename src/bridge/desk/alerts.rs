@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Conversations, permalink,
+    Conversations, Desk, permalink,
     said::{self, Due},
 };
 use crate::{
@@ -31,14 +31,6 @@ use crate::{
 const LOOK_EVERY: Duration = Duration::from_secs(30);
 /// An alert that could not be said is tried again this soon.
 const RETRY: Duration = Duration::from_secs(5);
-
-/// A desk room: which drivers' alerts it gets.
-struct Desk {
-    /// The `bridge_state` key of its ID.
-    state_key: String,
-    alias: String,
-    name: String,
-}
 
 impl Conversations {
     /// The clock, until `shutdown` (the active process's only).
@@ -245,22 +237,8 @@ impl Conversations {
     /// The driver's desk room: made (with its people invited) if it is not there yet; members
     /// who may no longer see its drivers removed.
     async fn desk_room(&self, driver: &ThreemaId) -> Result<OwnedRoomId, BridgeError> {
-        let desk = self.desk_of(driver);
+        let room_id = self.ensure_desk_room(&self.desk_of(driver), driver).await?;
         let admins = self.access.admins();
-        let belong: Vec<OwnedUserId> = (self.access.who_may_see(driver, &self.dispatchers))
-            .into_iter()
-            .chain(admins.iter().cloned())
-            .collect();
-        let topic = "The shared inbox: drivers' messages that wait too long for an answer, and \
-                     urgent ones at once. Kept by the bridge.";
-        let room = BotRoom {
-            state_key: &desk.state_key,
-            alias: &desk.alias,
-            name: &desk.name,
-            topic,
-            invite: belong,
-        };
-        let room_id = room.ensure(&self.store, &self.matrix, &self.domain).await?;
         for member in self.matrix.members(&room_id).await? {
             let belongs = self.access.may_see(&member, driver) || admins.contains(&member);
             if member != self.bot && !belongs {
@@ -271,9 +249,32 @@ impl Conversations {
         Ok(room_id)
     }
 
+    /// The desk room of `driver` (of `desk`), made with those who may see its drivers and the
+    /// admins invited if it is not there yet.
+    pub(super) async fn ensure_desk_room(
+        &self,
+        desk: &Desk,
+        driver: &ThreemaId,
+    ) -> Result<OwnedRoomId, BridgeError> {
+        let belong: Vec<OwnedUserId> = (self.access.who_may_see(driver, &self.dispatchers))
+            .into_iter()
+            .chain(self.access.admins())
+            .collect();
+        let topic = "The shared inbox: the desk board of what waits for an answer, drivers' \
+                     messages that wait too long, and urgent ones at once. Kept by the bridge.";
+        let room = BotRoom {
+            state_key: &desk.state_key,
+            alias: &desk.alias,
+            name: &desk.name,
+            topic,
+            invite: belong,
+        };
+        room.ensure(&self.store, &self.matrix, &self.domain).await
+    }
+
     /// Which desk room the driver's alerts go to: the values of the directory's scope
     /// attributes decide who may see a driver, so drivers alike in these share one.
-    fn desk_of(&self, driver: &ThreemaId) -> Desk {
+    pub(super) fn desk_of(&self, driver: &ThreemaId) -> Desk {
         let view = self.access.view();
         let scope = view.driver_scope(driver);
         if scope.is_empty() {

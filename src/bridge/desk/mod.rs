@@ -7,10 +7,14 @@
 //! the topic, which stays), so every dispatcher sees it in any client.
 
 mod alerts;
+mod board;
 mod said;
 mod summary;
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use ruma::{EventId, OwnedServerName, OwnedUserId, RoomId, UserId};
 use serde_json::json;
@@ -40,6 +44,10 @@ pub struct Conversations {
     bot: OwnedUserId,
     /// Rung when a conversation opens: the clock looks again.
     clock: Notify,
+    /// Rung when a conversation changes: the desk boards are brought up to date.
+    board_wake: Notify,
+    /// The beginnings of the waiting messages the boards show, by event.
+    first_lines: Mutex<HashMap<String, String>>,
     /// One topic update at a time: two lanes (the driver's, the portal's) may change one
     /// conversation at once, and the later write must show the later state.
     showing: tokio::sync::Mutex<()>,
@@ -65,6 +73,8 @@ impl Conversations {
             domain: config.homeserver.domain.clone(),
             bot: config.bot_user_id(),
             clock: Notify::new(),
+            board_wake: Notify::new(),
+            first_lines: Mutex::default(),
             showing: Default::default(),
         }
     }
@@ -275,6 +285,7 @@ impl Conversations {
     /// unless it says that already. Best effort: the conversation's state is recorded either
     /// way, and the next change shows it again.
     async fn show(&self, driver: &ThreemaId, room_id: &RoomId) {
+        self.board_wake.notify_one();
         let _one_at_a_time = self.showing.lock().await;
         if let Err(e) = self.try_show(driver, room_id).await {
             tracing::warn!(%room_id, error = %e, "cannot show the conversation in the topic");
@@ -338,4 +349,12 @@ fn permalink(room: &str, event: Option<&str>) -> String {
         Some(event) => format!("https://matrix.to/#/{room}/{event}"),
         None => format!("https://matrix.to/#/{room}"),
     }
+}
+
+/// A desk room: which drivers' alerts and board it gets (see `alerts`).
+struct Desk {
+    /// The `bridge_state` key of its ID.
+    state_key: String,
+    alias: String,
+    name: String,
 }

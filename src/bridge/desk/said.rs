@@ -143,6 +143,8 @@ pub struct OpenLine {
     /// Who has it, by name.
     pub owner: Option<String>,
     pub link: String,
+    /// The beginning of what the driver wrote first (the desk board shows it).
+    pub first_line: Option<String>,
 }
 
 /// A broadcast in a shift summary: how many of the recipients the reader may see have not
@@ -161,6 +163,34 @@ pub struct FailedLine {
     pub driver: String,
     pub messages: i64,
     pub link: String,
+}
+
+/// The desk board: what waits in a desk room's scope, longest first.
+pub fn board(open: &[OpenLine]) -> String {
+    if open.is_empty() {
+        return "📋 Desk board: no driver waits for an answer.".into();
+    }
+    let mut out = format!(
+        "📋 Desk board: waiting for an answer ({}), longest first:",
+        open.len()
+    );
+    for line in open {
+        let owner = match &line.owner {
+            Some(owner) => format!("{owner} has it"),
+            None => "nobody has it".into(),
+        };
+        let said = match &line.first_line {
+            Some(text) => format!(" — “{text}”"),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            "\n• {} — since {}, {owner}{said} — {}",
+            line.driver,
+            clock(line.waiting_since),
+            line.link
+        ));
+    }
+    out
 }
 
 /// What the next shift takes over, at `now` (Unix ms).
@@ -273,12 +303,14 @@ mod tests {
                 waiting_since: at(13, 40),
                 owner: None,
                 link: "L1".into(),
+                first_line: None,
             },
             OpenLine {
                 driver: "Max Fahrer".into(),
                 waiting_since: at(13, 58),
                 owner: Some("Anna Dispo".into()),
                 link: "L2".into(),
+                first_line: Some("Bin da".into()),
             },
         ];
         let broadcasts = [BroadcastLine {
@@ -305,6 +337,15 @@ mod tests {
                 "• 3 of 12 not read, 5 not acknowledged — B1",
                 "Messages that failed or may not have arrived, last 24 h (1 driver(s)):",
                 "• Erika Muster: 2 message(s) — L1",
+            ]
+        );
+        let board = board(&open);
+        assert_eq!(
+            board.lines().collect::<Vec<_>>(),
+            [
+                "📋 Desk board: waiting for an answer (2), longest first:",
+                "• Erika Muster — since 13:40 UTC, nobody has it — L1",
+                "• Max Fahrer — since 13:58 UTC, Anna Dispo has it — “Bin da” — L2",
             ]
         );
         let quiet = summary(at(22, 0), &[], &[], &[]);

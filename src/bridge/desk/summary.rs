@@ -52,6 +52,7 @@ impl Conversations {
                     portal.room_id.as_str(),
                     conversation.waiting_event.as_deref(),
                 ),
+                first_line: None,
             });
         }
 

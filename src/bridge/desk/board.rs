@@ -1,0 +1,188 @@
+//! The desk board: in each desk room one notice, edited in place (`m.replace`) when a
+//! conversation of its drivers changes, listing what waits there: the driver, since when, who
+//! has it, the beginning of what they wrote first, a link into the portal. The board's event
+//! and the hash of its text are kept in `bridge_state` (`desk_board:<desk>`), so an unchanged
+//! board costs no request and a restart edits the same board. An erasure forgets the boards
+//! (their events named the driver and are redacted): they are posted anew.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use ruma::{EventId, OwnedRoomId, RoomId, UserId};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    Conversations, Desk, permalink,
+    said::{self, OpenLine},
+};
+
+/// The open conversations of one desk room: the desk, one of its drivers, the board's lines.
+type DeskLines = (Desk, ThreemaId, Vec<OpenLine>);
+use crate::{bridge::BridgeError, threema::ThreemaId};
+
+/// Marks the board's events, so that a post whose answer was lost is found again.
+const BOARD_KEY: &str = "org.threema_bridge.desk_board";
+/// How much of the driver's first waiting message the board shows.
+const FIRST_LINE_CHARS: usize = 80;
+/// Boards are looked at this often anyway (after an erasure, a failed edit).
+const REFRESH: Duration = Duration::from_secs(300);
+
+impl Conversations {
+    /// Keeps the boards current until `shutdown` (the active process's only).
+    pub async fn run_boards(self: Arc<Self>, shutdown: CancellationToken) {
+        if !self.enabled() {
+            return;
+        }
+        loop {
+            if let Err(e) = self.update_boards().await {
+                tracing::warn!(error = %e, "cannot update the desk boards");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(REFRESH) => {}
+                _ = self.board_wake.notified() => {
+                    // Several changes close together make one edit.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// Renders every desk's board: those with something waiting, and those that have a board.
+    async fn update_boards(&self) -> Result<(), BridgeError> {
+        let mut desks: BTreeMap<String, DeskLines> = BTreeMap::new();
+        let mut waiting_events = HashSet::new();
+        for conversation in self.store.conversations_waiting().await? {
+            let (Some(driver), Some(since)) = (
+                ThreemaId::parse(&conversation.threema_id),
+                conversation.waiting_since,
+            ) else {
+                continue;
+            };
+            let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? else {
+                continue;
+            };
+            let owner = match conversation.owner.as_deref().map(UserId::parse) {
+                Some(Ok(owner)) => Some(self.person_name(&portal.room_id, &owner).await),
+                _ => None,
+            };
+            let waiting = conversation.waiting_event.as_deref();
+            waiting_events.extend(waiting.map(str::to_owned));
+            let line = OpenLine {
+                driver: self.driver_name(&driver).await?,
+                waiting_since: since,
+                owner,
+                link: permalink(portal.room_id.as_str(), waiting),
+                first_line: match waiting.map(EventId::parse) {
+                    Some(Ok(event)) => self.first_line(&portal.room_id, &event).await,
+                    _ => None,
+                },
+            };
+            let desk = self.desk_of(&driver);
+            (desks.entry(desk.state_key.clone()))
+                .or_insert_with(|| (desk, driver, Vec::new()))
+                .2
+                .push(line);
+        }
+        for (desk, driver, lines) in desks.values() {
+            let room = self.ensure_desk_room(desk, driver).await?;
+            self.show_board(&desk.state_key, &room, lines).await?;
+        }
+        // Boards whose drivers all got their answer.
+        for (key, _) in self.store.state_with_prefix("desk_board:").await? {
+            let desk_key = key.trim_start_matches("desk_board:");
+            if desks.contains_key(desk_key) {
+                continue;
+            }
+            let Some(room) = self.store.state_get(desk_key).await? else {
+                continue;
+            };
+            let room = OwnedRoomId::try_from(room)
+                .map_err(|e| BridgeError::BadEvent(format!("stored desk room: {e}")))?;
+            self.show_board(desk_key, &room, &[]).await?;
+        }
+        // Only what still waits is remembered.
+        (self.first_lines.lock().expect("not poisoned"))
+            .retain(|event, _| waiting_events.contains(event));
+        Ok(())
+    }
+
+    /// Posts the board, or edits it, unless it says that already.
+    async fn show_board(
+        &self,
+        desk: &str,
+        room: &RoomId,
+        lines: &[OpenLine],
+    ) -> Result<(), BridgeError> {
+        let text = said::board(lines);
+        let hash = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
+        let (board_key, hash_key, tried_key) = (
+            format!("desk_board:{desk}"),
+            format!("desk_board_hash:{}", desk),
+            format!("desk_board_tried:{}", desk),
+        );
+        if self.store.state_get(&hash_key).await?.as_deref() == Some(hash.as_str()) {
+            return Ok(());
+        }
+        match self.store.state_get(&board_key).await? {
+            Some(board) => {
+                let content = json!({
+                    "msgtype": "m.notice",
+                    "body": format!("* {text}"),
+                    "m.new_content": {"msgtype": "m.notice", "body": text},
+                    "m.relates_to": {"rel_type": "m.replace", "event_id": board},
+                    "m.mentions": {},
+                    BOARD_KEY: desk,
+                });
+                let txn = format!("desk-board-{board}-{hash}");
+                self.notices.post_raw(room, &content, &txn).await?;
+            }
+            None => {
+                let content = json!({
+                    "msgtype": "m.notice",
+                    "body": text,
+                    "m.mentions": {},
+                    BOARD_KEY: desk,
+                });
+                let tried = self.store.state_get(&tried_key).await?.is_some();
+                let txn = format!(
+                    "desk-board-{}",
+                    hex::encode(&Sha256::digest(board_key.as_bytes())[..8])
+                );
+                let mark_tried = self.store.state_set(&tried_key, "1");
+                let board = (self.notices)
+                    .post_once(room, &content, BOARD_KEY, tried, &txn, mark_tried)
+                    .await?;
+                self.store.state_set(&board_key, board.as_str()).await?;
+            }
+        }
+        self.store.state_set(&hash_key, &hash).await?;
+        Ok(())
+    }
+
+    /// The beginning of a driver's message, read from the portal once and remembered while it
+    /// waits (not stored: the portal has it).
+    async fn first_line(&self, portal: &RoomId, event: &EventId) -> Option<String> {
+        if let Some(line) = self
+            .first_lines
+            .lock()
+            .expect("not poisoned")
+            .get(event.as_str())
+        {
+            return Some(line.clone());
+        }
+        let read = self.matrix.event(portal, event).await.ok()?;
+        let body = read["content"]["body"].as_str()?;
+        let mut line: String = body.chars().take(FIRST_LINE_CHARS).collect();
+        if body.chars().count() > FIRST_LINE_CHARS {
+            line.push('…');
+        }
+        (self.first_lines.lock().expect("not poisoned")).insert(event.to_string(), line.clone());
+        Some(line)
+    }
+}

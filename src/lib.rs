@@ -20,3 +20,4 @@ pub mod registration;
 pub mod store;
 pub mod telemetry;
 pub mod threema;
+pub mod zone;

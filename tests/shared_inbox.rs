@@ -210,8 +210,9 @@ async fn the_desk_room_hears_what_waits_too_long_and_what_is_urgent_once() {
     let desk = vec![anna_id.clone(), ben_id.clone()];
     let (mut h, sim) = Harness::with_simulator(|c| {
         c.dispatchers = desk.clone();
-        c.bridge_extra =
-            format!("  permissions:\n    \"{DOMAIN}\": dispatcher\n    \"{carl_id}\": admin");
+        c.bridge_extra = format!(
+            "  timezone: Europe/Berlin\n  permissions:\n    \"{DOMAIN}\": dispatcher\n    \"{carl_id}\": admin"
+        );
         c.sections.push_str(
             "inbox:\n  enabled: true\n  answer_within_minutes: 0.05\n  \
              escalate_after_minutes: 0.05\n  urgent_keywords: [Panne, Unfall]\n",
@@ -327,6 +328,11 @@ async fn the_desk_room_hears_what_waits_too_long_and_what_is_urgent_once() {
         "{summary}"
     );
     assert!(summary.contains("Waiting for an answer (1):"), "{summary}");
+    // In bridge.timezone.
+    assert!(
+        waiting[0].contains(" CET (") || waiting[0].contains(" CEST ("),
+        "{summary}"
+    );
     assert!(!summary.contains("Max Fahrer"), "{summary}");
 
     // A restart says nothing again; the next urgent message is said (and shows the rest came).

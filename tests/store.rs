@@ -935,9 +935,15 @@ async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &s
                 .unwrap()
         );
     }
-    // For the shift summary: one failed message for the driver, none before the period.
+    // For the shift summary: one failed message for the driver, none before the period;
+    // with the driver's portal, whichever room the message was written in.
+    assert!(
+        store.outbox_failed_since(0).await.unwrap().is_empty(),
+        "no portal"
+    );
+    store.portal_insert("ABCD1234", "!portal").await.unwrap();
     let failed = store.outbox_failed_since(0).await.unwrap();
-    assert_eq!(failed, [("ABCD1234".to_owned(), "!r".to_owned(), 1)]);
+    assert_eq!(failed, [("ABCD1234".to_owned(), "!portal".to_owned(), 1)]);
     let later = store.outbox_failed_since(i64::MAX).await.unwrap();
     assert!(later.is_empty());
     // Resending queues one new row, asking again queues nothing, replaying the event neither.

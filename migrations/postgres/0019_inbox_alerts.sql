@@ -1,4 +1,6 @@
 -- The shared inbox's clock (src/bridge/desk/alerts.rs): when the desk room was told that a
--- driver's message waits too long, and when the admins were; cleared when it opens again.
+-- driver's message waits too long, and when the admins were; a driver's urgent message not
+-- said in the desk room yet (its event, read again from the portal). Cleared when it closes.
 ALTER TABLE conversation ADD COLUMN late_at BIGINT;
 ALTER TABLE conversation ADD COLUMN escalated_at BIGINT;
+ALTER TABLE conversation ADD COLUMN urgent_event TEXT;

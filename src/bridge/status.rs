@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use time::{OffsetDateTime, macros::format_description};
+use crate::zone::Zone;
 
 use crate::{
     bridge::privacy::ReadView,
@@ -33,7 +33,12 @@ pub fn parse_event_ref(text: &str) -> Option<String> {
 /// One line per recipient, named by `name_of`; the latest try of each counts, earlier failed
 /// tries are mentioned. What `view` does not allow is left out: reading altogether, or every
 /// person (then counts only).
-pub fn report(rows: &[OutboxItem], name_of: impl Fn(&str) -> String, view: ReadView) -> String {
+pub fn report(
+    rows: &[OutboxItem],
+    name_of: impl Fn(&str) -> String,
+    view: ReadView,
+    zone: &Zone,
+) -> String {
     let hidden: Vec<OutboxItem>;
     let rows = if view.reads {
         rows
@@ -66,7 +71,11 @@ pub fn report(rows: &[OutboxItem], name_of: impl Fn(&str) -> String, view: ReadV
     }
     for (recipient, tries) in by_recipient {
         let latest = tries.iter().max_by_key(|r| r.resend).expect("non-empty");
-        let mut line = format!("• {} ({recipient}): {}", name_of(recipient), state(latest));
+        let mut line = format!(
+            "• {} ({recipient}): {}",
+            name_of(recipient),
+            state(latest, zone)
+        );
         let earlier = tries.len() - 1;
         if earlier > 0 {
             line.push_str(&format!(" — after {earlier} earlier try(s)"));
@@ -107,32 +116,34 @@ fn counts<'r>(latest: impl Iterator<Item = &'r OutboxItem>, reads: bool) -> Stri
     )
 }
 
-fn state(row: &OutboxItem) -> String {
+fn state(row: &OutboxItem, zone: &Zone) -> String {
     let s = &row.status;
     let mut parts = Vec::new();
     match row.state {
-        OutboxState::Queued => parts.push(format!("queued since {}", time(row.created_at))),
+        OutboxState::Queued => {
+            parts.push(format!("queued since {}", time_in(row.created_at, zone)))
+        }
         OutboxState::Sending => parts.push("being sent".into()),
         OutboxState::Failed => parts.push(format!(
             "failed at {}: {} (react with {} to the message to send it again)",
-            time(row.updated_at),
+            time_in(row.updated_at, zone),
             row.error.as_deref().unwrap_or("unknown error"),
             RESEND_KEYS[0]
         )),
         OutboxState::Unknown => parts.push(format!(
             "outcome unknown since {}: the Threema Gateway did not confirm it",
-            time(row.updated_at)
+            time_in(row.updated_at, zone)
         )),
         OutboxState::Sent => {
             if let Some(at) = s.read_at {
-                parts.push(format!("read {}", time(at)));
+                parts.push(format!("read {}", time_in(at, zone)));
             }
             if let Some(at) = s.received_at {
-                parts.push(format!("received {}", time(at)));
+                parts.push(format!("received {}", time_in(at, zone)));
             }
             parts.push(format!(
                 "sent {}",
-                time(s.sent_at.unwrap_or(row.updated_at))
+                time_in(s.sent_at.unwrap_or(row.updated_at), zone)
             ));
         }
     }
@@ -141,22 +152,24 @@ fn state(row: &OutboxItem) -> String {
             Reaction::Acknowledged => "👍 acknowledged",
             Reaction::Declined => "👎 declined",
         };
-        parts.insert(0, format!("{shown} {}", time(at)));
+        parts.insert(0, format!("{shown} {}", time_in(at, zone)));
     }
     parts.join(" · ")
 }
 
-/// Unix milliseconds as `2026-11-22 10:02:11 UTC`.
+/// Unix milliseconds as `2026-11-22 10:02:11 UTC`, for records (exports, the audit trail).
 pub fn time(ms: i64) -> String {
+    time_in(ms, &Zone::default())
+}
+
+/// Unix milliseconds as `2026-11-22 10:02:11 CET`, in `zone` (`bridge.timezone`): what the
+/// bot tells people.
+pub fn time_in(ms: i64, zone: &Zone) -> String {
     // What retention.delivery_times_days left of a time: that it happened.
     if ms == 0 {
         return "(time no longer kept)".to_owned();
     }
-    let format = format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(format).ok())
-        .unwrap_or_else(|| format!("{ms} ms"))
+    zone.time(ms)
 }
 
 #[cfg(test)]
@@ -214,14 +227,19 @@ mod tests {
         failed.error = Some("no credits".into());
         let retried = row("BBBBBBBB", 1, OutboxState::Queued);
         let rows = [read, failed, retried];
-        let text = report(&rows, |id| format!("Name {id}"), ReadView::FULL);
+        let text = report(
+            &rows,
+            |id| format!("Name {id}"),
+            ReadView::FULL,
+            &Zone::default(),
+        );
         // Counts only, or without reading: what the works council's settings leave.
         let counts = ReadView {
             per_person: false,
             reads: true,
         };
         assert_eq!(
-            report(&rows, |id| format!("Name {id}"), counts),
+            report(&rows, |id| format!("Name {id}"), counts, &Zone::default()),
             "2 recipient(s): sent 1 · received 1 · read 1 · failed 0 · on the way 1 (not per \
              person: privacy.receipt_detail)"
         );
@@ -229,7 +247,7 @@ mod tests {
             per_person: true,
             reads: false,
         };
-        let without = report(&rows, |id| format!("Name {id}"), unread);
+        let without = report(&rows, |id| format!("Name {id}"), unread, &Zone::default());
         assert!(
             without.contains("Name AAAAAAAA") && !without.contains("read 2023"),
             "{without}"
@@ -248,9 +266,17 @@ mod tests {
     fn failures_say_how_to_resend_and_unknown_events_say_so() {
         let mut failed = row("AAAAAAAA", 0, OutboxState::Failed);
         failed.error = Some("the Threema Gateway account has no credits left".into());
-        let text = report(&[failed], |_| "Erika".into(), ReadView::FULL);
+        let text = report(
+            &[failed],
+            |_| "Erika".into(),
+            ReadView::FULL,
+            &Zone::default(),
+        );
         assert!(text.contains("failed at 2023-11-14 22:13:21 UTC: the Threema Gateway"));
         assert!(text.contains("react with 🔁"));
-        assert!(report(&[], |_| String::new(), ReadView::FULL).contains("not sent to Threema"));
+        assert!(
+            report(&[], |_| String::new(), ReadView::FULL, &Zone::default())
+                .contains("not sent to Threema")
+        );
     }
 }

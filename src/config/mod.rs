@@ -289,6 +289,8 @@ pub struct DatabaseConfig {
 
 #[derive(Debug, Clone)]
 pub struct BridgeConfig {
+    /// `bridge.timezone`: what people read and schedule is in this zone.
+    pub timezone: crate::zone::Zone,
     /// Rooms whose inbox events may be handled at the same time. `0` accepts and persists
     /// transactions without handling them (maintenance: drain later with a normal start).
     pub inbox_workers: usize,
@@ -627,6 +629,22 @@ pub(crate) mod tests {
         let default = with_sections("{}", &scim).unwrap().bridge.permissions;
         assert_eq!(default.level(&intern, None), Level::None, "the default");
         assert_eq!(default.level(&intern, Some(true)), Level::Dispatcher);
+    }
+
+    #[test]
+    fn the_time_zone_is_an_iana_name() {
+        let config = with_sections("{timezone: Europe/Berlin}", "{}").unwrap();
+        assert_eq!(config.bridge.timezone.clock(0), "01:00 CET");
+        assert_eq!(
+            with_sections("{}", "{}").unwrap().bridge.timezone.clock(0),
+            "00:00 UTC"
+        );
+        let refused = problems(with_sections("{timezone: Europe/Berln}", "{}"));
+        assert_eq!(refused[0].key, "bridge.timezone");
+        assert!(
+            refused[0].reason.contains("not a time zone name"),
+            "{refused:?}"
+        );
     }
 
     #[test]

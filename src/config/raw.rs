@@ -215,6 +215,7 @@ pub struct RawDatabase {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawBridge {
+    pub timezone: Option<String>,
     pub inbox_workers: Option<usize>,
     pub dispatchers: Option<Vec<String>>,
     pub permissions: Option<BTreeMap<String, String>>,

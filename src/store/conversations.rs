@@ -38,6 +38,8 @@ pub struct Conversation {
     pub late_at: Option<i64>,
     /// When the admins were.
     pub escalated_at: Option<i64>,
+    /// A driver's urgent message the desk room has not heard of yet.
+    pub urgent_event: Option<String>,
 }
 
 /// What the desk was told about a waiting conversation.
@@ -63,12 +65,13 @@ impl Conversation {
             shown_topic: row.try_get("shown_topic")?,
             late_at: row.try_get("late_at")?,
             escalated_at: row.try_get("escalated_at")?,
+            urgent_event: row.try_get("urgent_event")?,
         })
     }
 }
 
 const COLUMNS: &str = "threema_id, state, waiting_since, waiting_event, owner, closed_by, \
-                       closed_how, shown_topic, late_at, escalated_at";
+                       closed_how, shown_topic, late_at, escalated_at, urgent_event";
 
 impl Store {
     pub async fn conversation(&self, threema_id: &str) -> Result<Option<Conversation>, StoreError> {
@@ -122,7 +125,7 @@ impl Store {
         let closed = sqlx::query(
             "UPDATE conversation SET state = $1, closed_by = $2, closed_how = $3, \
              waiting_since = NULL, waiting_event = NULL, late_at = NULL, escalated_at = NULL, \
-             updated_at = $4 \
+             urgent_event = NULL, updated_at = $4 \
              WHERE threema_id = $5 AND state = $6 AND waiting_since <= $7",
         )
         .bind(ConversationState::Closed.as_str())
@@ -233,6 +236,51 @@ impl Store {
         .await?
         .rows_affected();
         Ok(set == 1)
+    }
+
+    /// A driver's message `event_id` is urgent: the desk room is to hear of it (the newest,
+    /// if several wait).
+    pub async fn conversation_urgent(
+        &self,
+        threema_id: &str,
+        event_id: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE conversation SET urgent_event = $1 WHERE threema_id = $2 AND state = $3",
+        )
+        .bind(event_id)
+        .bind(threema_id)
+        .bind(ConversationState::Open.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The desk room heard of the urgent message `event_id`; whether it was still waiting.
+    pub async fn conversation_urgent_told(
+        &self,
+        threema_id: &str,
+        event_id: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE conversation SET urgent_event = NULL WHERE threema_id = $1 AND urgent_event = $2",
+        )
+        .bind(threema_id)
+        .bind(event_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Forgets the driver's conversation (their erasure begins: nothing may name them any
+    /// more in the desk rooms).
+    pub async fn conversation_forget(&self, threema_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM conversation WHERE threema_id = $1")
+            .bind(threema_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Remembers the portal topic set for the conversation.

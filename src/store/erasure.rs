@@ -55,11 +55,14 @@ impl Store {
         ];
         let answered = close_requests(&mut tx, &keys, dry_run).await?;
         let rebuilt = rebuild_boards(&mut tx, &who.threema_id, dry_run).await?;
-        // The desk boards named the driver (their events are redacted): posted anew.
+        // A desk board that named the driver is redacted: each is looked at again (and one
+        // found redacted posted anew).
         if !dry_run {
-            sqlx::query("DELETE FROM bridge_state WHERE key LIKE 'desk\\_board%' ESCAPE '\\'")
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "DELETE FROM bridge_state WHERE key LIKE 'desk\\_board\\_hash:%' ESCAPE '\\'",
+            )
+            .execute(&mut *tx)
+            .await?;
         }
         let mut rows = delete_rows(&mut tx, who, dry_run).await?;
         if rebuilt > 0 {
@@ -491,7 +494,7 @@ async fn count_or_run(
 }
 
 /// `text` for a LIKE pattern with `\` as the escape character.
-fn like_escaped(text: &str) -> String {
+pub(super) fn like_escaped(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")

@@ -70,15 +70,20 @@ impl Store {
         sqlx::query(
             "SELECT key, value FROM bridge_state WHERE key LIKE $1 ESCAPE '\\' ORDER BY key",
         )
-        .bind(format!(
-            "{}%",
-            prefix.replace('%', "\\%").replace('_', "\\_")
-        ))
+        .bind(format!("{}%", super::erasure::like_escaped(prefix)))
         .fetch_all(&self.pool)
         .await?
         .into_iter()
         .map(|row| Ok((row.try_get("key")?, row.try_get("value")?)))
         .collect()
+    }
+
+    pub async fn state_delete(&self, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM bridge_state WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     /// Sets `key`, whatever it held.

@@ -275,19 +275,20 @@ impl Store {
             .collect()
     }
 
-    /// Per driver, how many messages failed or may not have arrived since `since` (Unix ms),
-    /// counting only each message's latest try (a resend that went replaces its failure), with
-    /// the room of the newest: `(recipient, room, count)`.
+    /// Per driver with a portal, how many messages failed or may not have arrived since `since`
+    /// (Unix ms), counting only each message's latest try (a resend that went replaces its
+    /// failure): `(recipient, portal, count)`.
     pub async fn outbox_failed_since(
         &self,
         since: i64,
     ) -> Result<Vec<(String, String, i64)>, StoreError> {
         sqlx::query(
-            "SELECT o.recipient, MAX(o.room_id) AS room_id, COUNT(*) AS n FROM threema_outbox o \
+            "SELECT o.recipient, p.room_id, COUNT(*) AS n FROM threema_outbox o \
+             JOIN portal p ON p.threema_id = o.recipient \
              WHERE o.state IN ($1, $2) AND o.updated_at >= $3 \
              AND o.resend = (SELECT MAX(l.resend) FROM threema_outbox l \
                  WHERE l.event_id = o.event_id AND l.recipient = o.recipient AND l.part = o.part) \
-             GROUP BY o.recipient ORDER BY o.recipient",
+             GROUP BY o.recipient, p.room_id ORDER BY o.recipient",
         )
         .bind(OutboxState::Failed.as_str())
         .bind(OutboxState::Unknown.as_str())

@@ -63,6 +63,12 @@ impl Conversations {
             let Some(driver) = ThreemaId::parse(&conversation.threema_id) else {
                 continue;
             };
+            if let Some(event) = &conversation.urgent_event
+                && let Err(e) = self.urgent(&driver, &conversation, event).await
+            {
+                tracing::warn!(%driver, error = %e, "cannot say an urgent message in the desk room; trying again");
+                soon(now_ms() + RETRY.as_millis() as i64);
+            }
             let (answer_within, escalate_after) =
                 (self.answer_within(&driver), self.config.escalate_after);
             match said::due(&conversation, answer_within, escalate_after, now_ms()) {
@@ -106,12 +112,25 @@ impl Conversations {
     }
 
     /// Says in the desk room that the conversation waits too long (`told`), then records it.
+    /// The conversation is read again first: answered meanwhile, it is not said.
     async fn tell(
         &self,
         driver: &ThreemaId,
-        conversation: &Conversation,
+        seen: &Conversation,
         told: Told,
     ) -> Result<(), BridgeError> {
+        let Some(conversation) = self.store.conversation(driver.as_str()).await? else {
+            return Ok(());
+        };
+        let due = said::due(
+            &conversation,
+            self.answer_within(driver),
+            self.config.escalate_after,
+            now_ms(),
+        );
+        if due != Due::Now(told) || conversation.waiting_since != seen.waiting_since {
+            return Ok(());
+        }
         let since = conversation.waiting_since.unwrap_or_default();
         let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? else {
             // Nothing to link to (the portal was closed): nothing to say, now or later.
@@ -133,6 +152,7 @@ impl Conversations {
             Told::Escalated => (
                 "escalated",
                 format!("⚠️ {name} still has no answer after {waited}"),
+                // Only those who may see the driver, as everywhere in the desk rooms.
                 (self.access.admins().into_iter())
                     .filter(|admin| self.access.may_see(admin, driver))
                     .collect(),
@@ -157,33 +177,45 @@ impl Conversations {
         Ok(())
     }
 
-    /// A driver's message `event_id` in `portal` that says `text`: if it is urgent, the desk
-    /// room hears it now, mentioning who has the conversation, or everyone who may see the
-    /// driver.
-    pub(super) async fn urgent(
+    /// Says the driver's urgent message `event` in the desk room, mentioning who has the
+    /// conversation, or everyone who may see the driver; then records it said. Its text is
+    /// read again from the portal (the bridge does not keep it).
+    async fn urgent(
         &self,
         driver: &ThreemaId,
-        portal: &RoomId,
-        event_id: &ruma::EventId,
-        text: &str,
+        conversation: &Conversation,
+        event: &str,
     ) -> Result<(), BridgeError> {
-        if !said::is_urgent(text, &self.config.urgent_keywords) {
+        let (Some(portal), Ok(event_id)) = (
+            self.store.portal_by_threema_id(driver.as_str()).await?,
+            ruma::EventId::parse(event),
+        ) else {
+            self.store
+                .conversation_urgent_told(driver.as_str(), event)
+                .await?;
             return Ok(());
-        }
-        let owner = (self.store.conversation(driver.as_str()).await?).and_then(|c| c.owner);
-        let mentioned = self.to_answer(driver, owner.as_deref());
+        };
+        let read = self.matrix.event(&portal.room_id, &event_id).await?;
+        let text = read["content"]["body"].as_str().unwrap_or_default();
+        let mentioned = self.to_answer(driver, conversation.owner.as_deref());
         let name = self.driver_name(driver).await?;
         let line: String = text.chars().take(200).collect();
         let said = format!("🆘 Urgent from {name}: “{line}”");
-        let link = permalink(portal.as_str(), Some(event_id.as_str()));
-        let txn = format!("desk-urgent-{event_id}");
-        self.alert(driver, portal, &said, &link, &mentioned, &txn)
+        let link = permalink(portal.room_id.as_str(), Some(event));
+        let txn = format!("desk-urgent-{event}");
+        self.alert(driver, &portal.room_id, &said, &link, &mentioned, &txn)
             .await?;
-        let details = format!("{} mentioned", mentioned.len());
-        (self.store)
-            .audit("inbox", "inbox.urgent", driver.as_str(), &details)
-            .await?;
-        self.metrics.inbox_alert("urgent");
+        if self
+            .store
+            .conversation_urgent_told(driver.as_str(), event)
+            .await?
+        {
+            let details = format!("{} mentioned", mentioned.len());
+            (self.store)
+                .audit("inbox", "inbox.urgent", driver.as_str(), &details)
+                .await?;
+            self.metrics.inbox_alert("urgent");
+        }
         Ok(())
     }
 
@@ -238,15 +270,35 @@ impl Conversations {
     /// who may no longer see its drivers removed.
     async fn desk_room(&self, driver: &ThreemaId) -> Result<OwnedRoomId, BridgeError> {
         let room_id = self.ensure_desk_room(&self.desk_of(driver), driver).await?;
-        let admins = self.access.admins();
-        for member in self.matrix.members(&room_id).await? {
-            let belongs = self.access.may_see(&member, driver) || admins.contains(&member);
-            if member != self.bot && !belongs {
+        self.keep_members(&room_id, driver).await?;
+        Ok(room_id)
+    }
+
+    /// The desk room's members are those who may see its drivers (`driver` is one): whoever
+    /// may no longer is removed, whoever may now and is not in is invited. One member that
+    /// cannot be removed or invited holds up nobody else.
+    pub(super) async fn keep_members(
+        &self,
+        room_id: &RoomId,
+        driver: &ThreemaId,
+    ) -> Result<(), BridgeError> {
+        let members = self.matrix.members(room_id).await?;
+        for member in &members {
+            if *member != self.bot && !self.access.may_see(member, driver) {
                 let reason = "no longer sees the drivers of this desk";
-                self.matrix.kick(&room_id, &member, reason).await?;
+                if let Err(e) = self.matrix.kick(room_id, member, reason).await {
+                    tracing::warn!(%room_id, %member, error = %e, "cannot remove from the desk room");
+                }
             }
         }
-        Ok(room_id)
+        for user in self.access.who_may_see(driver, &self.dispatchers) {
+            if !members.contains(&user)
+                && let Err(e) = self.matrix.ensure_invited(room_id, &user).await
+            {
+                tracing::warn!(%room_id, %user, error = %e, "cannot invite to the desk room");
+            }
+        }
+        Ok(())
     }
 
     /// The desk room of `driver` (of `desk`), made with those who may see its drivers and the
@@ -256,10 +308,7 @@ impl Conversations {
         desk: &Desk,
         driver: &ThreemaId,
     ) -> Result<OwnedRoomId, BridgeError> {
-        let belong: Vec<OwnedUserId> = (self.access.who_may_see(driver, &self.dispatchers))
-            .into_iter()
-            .chain(self.access.admins())
-            .collect();
+        let belong = self.access.who_may_see(driver, &self.dispatchers);
         let topic = "The shared inbox: the desk board of what waits for an answer, drivers' \
                      messages that wait too long, and urgent ones at once. Kept by the bridge.";
         let room = BotRoom {
@@ -285,7 +334,8 @@ impl Conversations {
             };
         }
         let key: Vec<String> = (scope.iter())
-            .map(|(attribute, value)| format!("{attribute}={}", value.trim().to_lowercase()))
+            // As the scopes compare them (`plan::in_scope`): letters in any ASCII case.
+            .map(|(attribute, value)| format!("{attribute}={}", value.trim().to_ascii_lowercase()))
             .collect();
         let key = key.join(",");
         let label: Vec<&str> = (scope.iter())
@@ -293,7 +343,7 @@ impl Conversations {
             .collect();
         // Letters and digits of the values for people, a hash of the key for uniqueness: two
         // scopes must never share a room.
-        let slug: String = (label.join("_").to_lowercase().chars())
+        let slug: String = (label.join("_").to_ascii_lowercase().chars())
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
             .take(32)
             .collect();

@@ -89,9 +89,12 @@ impl Conversations {
                 .2
                 .push(line);
         }
+        // Each desk on its own: one that fails holds up no other (and is tried again at the
+        // next change, or the next refresh).
         for (desk, driver, lines) in desks.values() {
-            let room = self.ensure_desk_room(desk, driver).await?;
-            self.show_board(&desk.state_key, &room, lines).await?;
+            if let Err(e) = self.desk_board(desk, driver, lines).await {
+                tracing::warn!(desk = %desk.name, error = %e, "cannot update a desk board");
+            }
         }
         // Boards whose drivers all got their answer.
         for (key, _) in self.store.state_with_prefix("desk_board:").await? {
@@ -104,7 +107,9 @@ impl Conversations {
             };
             let room = OwnedRoomId::try_from(room)
                 .map_err(|e| BridgeError::BadEvent(format!("stored desk room: {e}")))?;
-            self.show_board(desk_key, &room, &[]).await?;
+            if let Err(e) = self.show_board(desk_key, &room, &[]).await {
+                tracing::warn!(%room, error = %e, "cannot update a desk board");
+            }
         }
         // Only what still waits is remembered.
         (self.first_lines.lock().expect("not poisoned"))
@@ -112,24 +117,54 @@ impl Conversations {
         Ok(())
     }
 
-    /// Posts the board, or edits it, unless it says that already.
+    /// One desk's room, kept to those who may see its drivers, and its board.
+    async fn desk_board(
+        &self,
+        desk: &Desk,
+        driver: &ThreemaId,
+        lines: &[OpenLine],
+    ) -> Result<(), BridgeError> {
+        let room = self.ensure_desk_room(desk, driver).await?;
+        self.keep_members(&room, driver).await?;
+        self.show_board(&desk.state_key, &room, lines).await
+    }
+
+    /// Posts the board, or edits it, unless it says that already. Without a known text (after
+    /// an erasure) the board is looked at first: redacted, it is posted anew.
     async fn show_board(
         &self,
         desk: &str,
         room: &RoomId,
         lines: &[OpenLine],
     ) -> Result<(), BridgeError> {
-        let text = said::board(lines);
+        let text = said::board(lines, &self.zone);
         let hash = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
-        let (board_key, hash_key, tried_key) = (
+        let (board_key, hash_key, tried_key, generation_key) = (
             format!("desk_board:{desk}"),
-            format!("desk_board_hash:{}", desk),
-            format!("desk_board_tried:{}", desk),
+            format!("desk_board_hash:{desk}"),
+            format!("desk_board_tried:{desk}"),
+            format!("desk_board_generation:{desk}"),
         );
-        if self.store.state_get(&hash_key).await?.as_deref() == Some(hash.as_str()) {
+        let shown = self.store.state_get(&hash_key).await?;
+        if shown.as_deref() == Some(hash.as_str()) {
             return Ok(());
         }
-        match self.store.state_get(&board_key).await? {
+        let mut board = self.store.state_get(&board_key).await?;
+        if let (None, Some(posted)) = (&shown, &board)
+            && let Ok(posted) = EventId::parse(posted)
+            && self.redacted(room, &posted).await?
+        {
+            self.store.state_delete(&board_key).await?;
+            self.store.state_delete(&tried_key).await?;
+            let generation = (self.store.state_get(&generation_key).await?)
+                .and_then(|g| g.parse::<u64>().ok())
+                .unwrap_or(0);
+            (self.store)
+                .state_set(&generation_key, &(generation + 1).to_string())
+                .await?;
+            board = None;
+        }
+        match board {
             Some(board) => {
                 let content = json!({
                     "msgtype": "m.notice",
@@ -139,7 +174,9 @@ impl Conversations {
                     "m.mentions": {},
                     BOARD_KEY: desk,
                 });
-                let txn = format!("desk-board-{board}-{hash}");
+                // Unique per edit: the homeserver would take a text shown before (the empty
+                // board, again) for a retry of that edit and post nothing.
+                let txn = format!("desk-board-{board}-{hash}-{}", crate::store::now_ms());
                 self.notices.post_raw(room, &content, &txn).await?;
             }
             None => {
@@ -150,10 +187,10 @@ impl Conversations {
                     BOARD_KEY: desk,
                 });
                 let tried = self.store.state_get(&tried_key).await?.is_some();
-                let txn = format!(
-                    "desk-board-{}",
-                    hex::encode(&Sha256::digest(board_key.as_bytes())[..8])
-                );
+                // A board posted anew (after an erasure) is a new post, not a retry.
+                let generation = (self.store.state_get(&generation_key).await?).unwrap_or_default();
+                let key_hash = hex::encode(&Sha256::digest(board_key.as_bytes())[..8]);
+                let txn = format!("desk-board-{key_hash}-{generation}");
                 let mark_tried = self.store.state_set(&tried_key, "1");
                 let board = (self.notices)
                     .post_once(room, &content, BOARD_KEY, tried, &txn, mark_tried)
@@ -163,6 +200,13 @@ impl Conversations {
         }
         self.store.state_set(&hash_key, &hash).await?;
         Ok(())
+    }
+
+    /// Whether the bot's event was redacted (an erasure took it).
+    async fn redacted(&self, room: &RoomId, event: &EventId) -> Result<bool, BridgeError> {
+        let read = self.matrix.event(room, event).await?;
+        Ok(read["unsigned"]["redacted_because"].is_object()
+            || read["content"].as_object().is_none_or(|c| c.is_empty()))
     }
 
     /// The beginning of a driver's message, read from the portal once and remembered while it

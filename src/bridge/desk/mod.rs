@@ -29,6 +29,7 @@ use crate::{
     metrics::Metrics,
     store::{Closed, Direction, RoomStateKind, Store},
     threema::ThreemaId,
+    zone::Zone,
 };
 
 pub struct Conversations {
@@ -42,6 +43,8 @@ pub struct Conversations {
     dispatchers: Vec<OwnedUserId>,
     domain: OwnedServerName,
     bot: OwnedUserId,
+    /// `bridge.timezone`: the times the desk reads.
+    zone: Zone,
     /// Rung when a conversation opens: the clock looks again.
     clock: Notify,
     /// Rung when a conversation changes: the desk boards are brought up to date.
@@ -72,6 +75,7 @@ impl Conversations {
             dispatchers: config.bridge.dispatchers.clone(),
             domain: config.homeserver.domain.clone(),
             bot: config.bot_user_id(),
+            zone: config.bridge.timezone.clone(),
             clock: Notify::new(),
             board_wake: Notify::new(),
             first_lines: Mutex::default(),
@@ -100,11 +104,14 @@ impl Conversations {
         (self.store)
             .conversation_driver_wrote(driver.as_str(), event_id.as_str(), at)
             .await?;
+        // Said by the clock, which tries again until the desk room has it.
+        if text.is_some_and(|text| said::is_urgent(text, &self.config.urgent_keywords)) {
+            (self.store)
+                .conversation_urgent(driver.as_str(), event_id.as_str())
+                .await?;
+        }
         self.clock.notify_one();
         self.show(driver, room_id).await;
-        if let Some(text) = text {
-            self.urgent(driver, room_id, event_id, text).await?;
-        }
         Ok(())
     }
 
@@ -308,9 +315,12 @@ impl Conversations {
             };
             names.insert(user.clone(), name);
         }
-        let status = said::status(&conversation, &self.config.claim_reaction, |user| {
-            names.get(user).cloned().unwrap_or_else(|| user.to_owned())
-        });
+        let status = said::status(
+            &conversation,
+            &self.config.claim_reaction,
+            &self.zone,
+            |user| names.get(user).cloned().unwrap_or_else(|| user.to_owned()),
+        );
         let directory = (self.store)
             .room_state_get(room_id.as_str(), RoomStateKind::Topic, "")
             .await?;

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use ruma::OwnedUserId;
 
-use crate::store::{Closed, Conversation, ConversationState, Told};
+use crate::{
+    store::{Closed, Conversation, ConversationState, Told},
+    zone::Zone,
+};
 
 /// A dispatcher's word about a conversation, written in its portal: never sent to the driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,12 +48,17 @@ impl PortalCommand {
 /// Where `conversation` stands, for the portal's topic (after the directory's part); `name`
 /// gives a dispatcher's display name. The topic, not the room name: the directory owns the
 /// names, and an unchanged directory sync must not touch them.
-pub fn status(conversation: &Conversation, claim: &str, name: impl Fn(&str) -> String) -> String {
+pub fn status(
+    conversation: &Conversation,
+    claim: &str,
+    zone: &Zone,
+    name: impl Fn(&str) -> String,
+) -> String {
     match conversation.state {
         ConversationState::Open => {
             let since = conversation
                 .waiting_since
-                .map(clock)
+                .map(|at| zone.clock(at))
                 .unwrap_or_else(|| "?".into());
             match &conversation.owner {
                 Some(owner) => format!(
@@ -71,13 +79,6 @@ pub fn status(conversation: &Conversation, claim: &str, name: impl Fn(&str) -> S
             }
         }
     }
-}
-
-/// A time of day as the desk reads it (UTC until a time zone is configured).
-fn clock(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .map(|t| format!("{:02}:{:02} UTC", t.hour(), t.minute()))
-        .unwrap_or_else(|_| "?".into())
 }
 
 /// What the inbox's clock has to do about a conversation at a time.
@@ -117,7 +118,8 @@ pub fn due(
 }
 
 /// Whether a driver's `text` needs the desk at once: 🆘 anywhere, or one of `keywords` as
-/// whole words in any case ("Panne" in "Panne auf der A7", not in "Pannenhilfe").
+/// whole words in any case ("Panne" in "Panne auf der A7", not in "Pannenhilfe"); a keyword
+/// of emoji or signs only ("🚑") anywhere.
 pub fn is_urgent(text: &str, keywords: &[String]) -> bool {
     fn words(text: &str) -> Vec<String> {
         text.split(|c: char| !c.is_alphanumeric())
@@ -129,10 +131,13 @@ pub fn is_urgent(text: &str, keywords: &[String]) -> bool {
         return true;
     }
     let said = words(text);
-    keywords.iter().any(|keyword| {
-        let keyword = words(keyword);
-        !keyword.is_empty() && said.windows(keyword.len()).any(|w| w == keyword.as_slice())
-    })
+    keywords
+        .iter()
+        .any(|keyword| match words(keyword).as_slice() {
+            // Emoji and signs: anywhere in the text.
+            [] => text.contains(keyword.as_str()),
+            keyword => said.windows(keyword.len()).any(|w| w == keyword),
+        })
 }
 
 /// An open conversation in a shift summary.
@@ -166,7 +171,7 @@ pub struct FailedLine {
 }
 
 /// The desk board: what waits in a desk room's scope, longest first.
-pub fn board(open: &[OpenLine]) -> String {
+pub fn board(open: &[OpenLine], zone: &Zone) -> String {
     if open.is_empty() {
         return "📋 Desk board: no driver waits for an answer.".into();
     }
@@ -186,7 +191,7 @@ pub fn board(open: &[OpenLine]) -> String {
         out.push_str(&format!(
             "\n• {} — since {}, {owner}{said} — {}",
             line.driver,
-            clock(line.waiting_since),
+            zone.clock(line.waiting_since),
             line.link
         ));
     }
@@ -199,8 +204,9 @@ pub fn summary(
     open: &[OpenLine],
     broadcasts: &[BroadcastLine],
     failed: &[FailedLine],
+    zone: &Zone,
 ) -> String {
-    let mut out = format!("Shift summary, {}:", clock(now));
+    let mut out = format!("Shift summary, {}:", zone.clock(now));
     if open.is_empty() {
         out.push_str("\nNo driver waits for an answer.");
     } else {
@@ -214,7 +220,7 @@ pub fn summary(
             out.push_str(&format!(
                 "\n• {} — since {} ({waited} min), {owner} — {}",
                 line.driver,
-                clock(line.waiting_since),
+                zone.clock(line.waiting_since),
                 line.link
             ));
         }
@@ -263,6 +269,7 @@ mod tests {
             shown_topic: None,
             late_at: None,
             escalated_at: None,
+            urgent_event: None,
         }
     }
 
@@ -324,7 +331,7 @@ mod tests {
             messages: 2,
             link: "L1".into(),
         }];
-        let text = summary(at(14, 5), &open, &broadcasts, &failed);
+        let text = summary(at(14, 5), &open, &broadcasts, &failed, &Zone::default());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines,
@@ -339,7 +346,7 @@ mod tests {
                 "• Erika Muster: 2 message(s) — L1",
             ]
         );
-        let board = board(&open);
+        let board = board(&open, &Zone::default());
         assert_eq!(
             board.lines().collect::<Vec<_>>(),
             [
@@ -348,7 +355,7 @@ mod tests {
                 "• Max Fahrer — since 13:58 UTC, Anna Dispo has it — “Bin da” — L2",
             ]
         );
-        let quiet = summary(at(22, 0), &[], &[], &[]);
+        let quiet = summary(at(22, 0), &[], &[], &[], &Zone::default());
         assert_eq!(
             quiet,
             "Shift summary, 22:00 UTC:\nNo driver waits for an answer."
@@ -380,6 +387,7 @@ mod tests {
             assert!(!is_urgent(text, &keywords), "{text}");
         }
         assert!(!is_urgent("Panne", &[]));
+        assert!(is_urgent("Fahrer verletzt 🚑", &["🚑".to_owned()]));
     }
 
     #[test]
@@ -434,19 +442,27 @@ mod tests {
         };
         let mut c = conversation(ConversationState::Open);
         assert_eq!(
-            status(&c, "🙋", name),
+            status(&c, "🙋", &Zone::default(), name),
             "⏳ Waiting for an answer since 22:15 UTC · nobody has it yet (!claim or 🙋)"
         );
         c.owner = Some("@anna:x".into());
         assert_eq!(
-            status(&c, "🙋", name),
+            status(&c, "🙋", &Zone::default(), name),
             "⏳ Waiting for an answer since 22:15 UTC · anna has it"
+        );
+        let berlin = Zone::named("Europe/Berlin").unwrap();
+        assert_eq!(
+            status(&c, "🙋", &berlin, name),
+            "⏳ Waiting for an answer since 23:15 CET · anna has it"
         );
         let mut c = conversation(ConversationState::Closed);
         c.closed_by = Some("@ben:x".into());
         c.closed_how = Some(Closed::Answered);
-        assert_eq!(status(&c, "🙋", name), "✓ Answered by ben");
+        assert_eq!(
+            status(&c, "🙋", &Zone::default(), name),
+            "✓ Answered by ben"
+        );
         c.closed_how = Some(Closed::Done);
-        assert_eq!(status(&c, "🙋", name), "✓ Handled by ben");
+        assert_eq!(status(&c, "🙋", &Zone::default(), name), "✓ Handled by ben");
     }
 }

@@ -97,7 +97,7 @@ impl Conversations {
                 link: permalink(&room, None),
             });
         }
-        Ok(said::summary(now, &open, &broadcasts, &failed))
+        Ok(said::summary(now, &open, &broadcasts, &failed, &self.zone))
     }
 
     /// A dispatcher's display name in a room, else their ID's localpart.

@@ -481,7 +481,7 @@ impl Management {
             .map(|e| {
                 format!(
                     "{} {} {} {}: {}",
-                    status::time(e.at),
+                    status::time_in(e.at, &self.config.bridge.timezone),
                     e.actor,
                     e.action,
                     e.subject,
@@ -523,7 +523,12 @@ impl Management {
             .audit(sender.as_str(), "status.viewed", event_id, &details)
             .await?;
         let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
-        Ok(status::report(&rows, name_of, view))
+        Ok(status::report(
+            &rows,
+            name_of,
+            view,
+            &self.config.bridge.timezone,
+        ))
     }
 
     async fn status_command(&self) -> Result<String, BridgeError> {

@@ -1,6 +1,7 @@
 //! `bridge:`: dispatchers, what happens to unknown senders, read tracking, relay templates
 //! and known drivers. `bridge.permissions` is checked in [`crate::config::permissions`].
 
+use crate::zone::Zone;
 use std::time::Duration;
 
 use ruma::{OwnedUserId, UserId};
@@ -63,8 +64,18 @@ pub(super) fn check(
         "* {displayname} {body}",
     );
     let drivers = drivers(c, raw);
+    let timezone = match raw.timezone.as_deref() {
+        None => Some(Zone::default()),
+        Some(name) => Zone::named(name.trim()).or_else(|| {
+            c.fail(
+                "bridge.timezone",
+                format!("{name:?} is not a time zone name (IANA, e.g. \"Europe/Berlin\")"),
+            )
+        }),
+    };
     encryption?;
     Some(BridgeConfig {
+        timezone: timezone?,
         inbox_workers: raw.inbox_workers.unwrap_or(16),
         dispatchers: dispatchers?,
         permissions: permissions?,

@@ -313,8 +313,10 @@ impl Eraser<'_> {
             self.done(tombstone, &mut steps, "room", purged).await?;
         }
         let (bot, ghost) = self.bot_and_ghost(target)?;
-        // While the ghost can still redact its own.
+        // While the ghost can still redact its own. The shared inbox forgets the driver first,
+        // so that no desk alert or board names them after the redaction.
         if steps.get(ELSEWHERE).is_none() {
+            self.store.conversation_forget(&target.threema_id).await?;
             let named = named(target, &bot, &ghost, room.as_deref());
             let txn = format!("erase-{tombstone}");
             let counts = redact::everywhere(self.matrix, &named, &txn, false)

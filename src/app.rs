@@ -434,6 +434,12 @@ impl Running {
         tasks.spawn(credits::watch(bridge.credits.clone(), shutdown.clone()));
         tasks.spawn(bridge.conversations.clone().watch(shutdown.clone()));
         tasks.spawn(bridge.conversations.clone().run_boards(shutdown.clone()));
+        tasks.spawn(
+            bridge
+                .conversations
+                .clone()
+                .run_shift_summaries(shutdown.clone()),
+        );
         let watcher = catch_up::Watcher {
             state: bridge.catch_up.clone(),
             store: bridge.store.clone(),

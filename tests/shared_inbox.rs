@@ -385,3 +385,68 @@ async fn the_desk_room_hears_what_waits_too_long_and_what_is_urgent_once() {
     }
     h.stop().await;
 }
+
+/// At a shift change (`inbox.shift_changes`, in `bridge.timezone`) the desk room gets the
+/// summary by itself: exactly the conversation still open, not the one answered.
+#[tokio::test]
+async fn at_the_shift_change_the_desk_room_gets_the_summary_of_what_is_open() {
+    let (anna_lp, anna_id) = {
+        let lp = unique_localpart("anna");
+        (lp.clone(), format!("@{lp}:{DOMAIN}"))
+    };
+    let (mut h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![anna_id.clone()];
+        c.bridge_extra = "  timezone: Europe/Berlin".into();
+        c.sections.push_str("inbox:\n  enabled: true\n");
+    })
+    .await;
+    let anna = Dispatcher::login(h.synapse, &anna_lp, "Anna Dispo").await;
+    let (erika, max) = (
+        add_phone(&sim, 'L', "Erika Muster", Behaviour::silent()),
+        add_phone(&sim, 'M', "Max Fahrer", Behaviour::silent()),
+    );
+    for (driver, text) in [(&erika, "Wo ist Tor 3?"), (&max, "Bin da")] {
+        sim.send_from_user(driver, UserMessage::text(text))
+            .await
+            .unwrap();
+    }
+    let max_portal = portal_of(&h, &anna, &max).await;
+    anna.join(&max_portal).await;
+    wait_topic(&anna, &max_portal, |t| t.contains("⏳")).await;
+    anna.send_text(&max_portal, "Gut").await;
+    wait_topic(&anna, &max_portal, |t| {
+        t.ends_with("Answered by Anna Dispo")
+    })
+    .await;
+    let room = common::synapse::wait_for("the desk room", WAIT, || async {
+        h.bridge.store.state_get("desk_room").await.unwrap()
+    })
+    .await;
+    anna.wait_invited_to(&room, WAIT).await;
+    anna.join(&room).await;
+
+    // The shift ends a few seconds from now on the Berlin wall clock (set now, so that the
+    // time does not pass while the desk is at work above).
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let at = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(8))
+        .to_zoned_datetime(berlin)
+        .strftime("%H:%M:%S")
+        .to_string();
+    h.config.sections = format!("inbox:\n  enabled: true\n  shift_changes: [\"{at}\"]\n");
+    h.restart(Some(&sim)).await;
+    let summary = anna
+        .wait_message(&room, "the shift summary", |m| {
+            (m["content"]["body"].as_str()).is_some_and(|b| b.starts_with("Shift summary, "))
+        })
+        .await;
+    let body = summary["content"]["body"].as_str().unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    assert!(
+        lines[0].ends_with(" CET:") || lines[0].ends_with(" CEST:"),
+        "{body}"
+    );
+    assert_eq!(lines[1], "Waiting for an answer (1):", "{body}");
+    assert!(lines[2].starts_with("• Erika Muster — since "), "{body}");
+    assert!(!body.contains("Max Fahrer"), "{body}");
+    h.stop().await;
+}

@@ -78,6 +78,8 @@ pub struct InboxConfig {
     pub escalate_after: std::time::Duration,
     /// Words that make a driver's message urgent (matched whole, in any case); 🆘 always does.
     pub urgent_keywords: Vec<String>,
+    /// When a shift ends (in `bridge.timezone`): each desk room gets the shift summary.
+    pub shift_changes: Vec<crate::zone::WallTime>,
 }
 
 /// `ha:`: several `serve` processes on one PostgreSQL database, one active at a time.
@@ -673,7 +675,8 @@ pub(crate) mod tests {
         let refused = problems(in_dir(
             dir.path(),
             "inbox: {answer_within_minutes: 0, escalate_after_minutes: 2000, \
-             answer_within_minutes_by: {team: {A: -1}}, urgent_keywords: ['']}",
+             answer_within_minutes_by: {team: {A: -1}}, urgent_keywords: [''], \
+             shift_changes: ['6', '14:00']}",
         ));
         let keys: Vec<&str> = refused.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
@@ -682,7 +685,8 @@ pub(crate) mod tests {
                 "inbox.answer_within_minutes",
                 "inbox.escalate_after_minutes",
                 "inbox.answer_within_minutes_by.team.A",
-                "inbox.urgent_keywords"
+                "inbox.urgent_keywords",
+                "inbox.shift_changes"
             ]
         );
     }

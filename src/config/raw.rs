@@ -299,6 +299,7 @@ pub struct RawInbox {
     pub answer_within_minutes_by: Option<BTreeMap<String, BTreeMap<String, f64>>>,
     pub escalate_after_minutes: Option<f64>,
     pub urgent_keywords: Option<Vec<String>>,
+    pub shift_changes: Option<Vec<String>>,
 }
 
 /// `ha:`: active/standby on PostgreSQL.

@@ -301,19 +301,30 @@ impl Conversations {
         Ok(())
     }
 
-    /// The desk room of `driver` (of `desk`), made with those who may see its drivers and the
-    /// admins invited if it is not there yet.
+    /// The desk room of `driver` (of `desk`), made with those who may see its drivers invited
+    /// if it is not there yet. Its alias ends in this installation's mark: another bridge (a
+    /// test's, a new install) on the homeserver has desk rooms of its own.
     pub(super) async fn ensure_desk_room(
         &self,
         desk: &Desk,
         driver: &ThreemaId,
     ) -> Result<OwnedRoomId, BridgeError> {
+        if let Some(room) = self.store.state_get(&desk.state_key).await? {
+            return OwnedRoomId::try_from(room)
+                .map_err(|e| BridgeError::BadEvent(format!("stored desk room: {e}")));
+        }
+        let mark = hex::encode(rand::random::<[u8; 4]>());
+        let mark = self
+            .store
+            .state_set_once("inbox_installation_mark", &mark)
+            .await?;
+        let alias = format!("{}_{mark}", desk.alias);
         let belong = self.access.who_may_see(driver, &self.dispatchers);
         let topic = "The shared inbox: the desk board of what waits for an answer, drivers' \
                      messages that wait too long, and urgent ones at once. Kept by the bridge.";
         let room = BotRoom {
             state_key: &desk.state_key,
-            alias: &desk.alias,
+            alias: &alias,
             name: &desk.name,
             topic,
             invite: belong,

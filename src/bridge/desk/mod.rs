@@ -9,6 +9,7 @@
 mod alerts;
 mod board;
 mod said;
+mod shifts;
 mod summary;
 
 use std::{

@@ -26,8 +26,17 @@ impl Conversations {
         if !self.enabled() {
             return Ok("The shared inbox is off (inbox.enabled).".into());
         }
+        self.summary_of(|driver| self.access.may_see(reader, driver))
+            .await
+    }
+
+    /// The summary over the drivers `shown` picks.
+    pub(super) async fn summary_of(
+        &self,
+        shown: impl Fn(&ThreemaId) -> bool,
+    ) -> Result<String, BridgeError> {
         let now = now_ms();
-        let may_see = |id: &str| ThreemaId::parse(id).filter(|d| self.access.may_see(reader, d));
+        let may_see = |id: &str| ThreemaId::parse(id).filter(|d| shown(d));
 
         let mut open = Vec::new();
         for conversation in self.store.conversations_waiting().await? {

@@ -232,10 +232,24 @@ fn inbox(c: &mut Checker, raw: &RawInbox) -> Option<InboxConfig> {
     let urgent_keywords: Vec<String> = (raw.urgent_keywords.iter().flatten())
         .map(|k| k.trim().to_owned())
         .collect();
-    if urgent_keywords.iter().any(String::is_empty) {
-        return c.fail("inbox.urgent_keywords", "a keyword cannot be empty");
+    let keywords_ok = !urgent_keywords.iter().any(String::is_empty)
+        || c.fail::<()>("inbox.urgent_keywords", "a keyword cannot be empty")
+            .is_some();
+    let mut shift_changes = Vec::new();
+    for at in raw.shift_changes.iter().flatten() {
+        match crate::zone::WallTime::parse(at) {
+            Some(at) => shift_changes.push(at),
+            None => {
+                c.fail::<()>(
+                    "inbox.shift_changes",
+                    format!("{at:?} is not a time of day (\"06:00\", \"14:00:30\")"),
+                );
+            }
+        }
     }
+    keywords_ok.then_some(())?;
     Some(InboxConfig {
+        shift_changes,
         enabled: raw.enabled.unwrap_or(false),
         handled_reactions: handled,
         claim_reaction: claim,

@@ -202,7 +202,38 @@ async fn conversations_open_close_move_and_are_erased_with_the_people_in_them(
         pseudonym: "@erased-1:x".into(),
         pseudonym_name: "[erased dispatcher]".into(),
     };
+    // Off shift until on-shift or erasure.
+    assert!(
+        store
+            .dispatcher_set_off_shift("@ben:x", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .dispatcher_set_off_shift("@ben:x", true)
+            .await
+            .unwrap(),
+        "no change"
+    );
+    assert!(
+        store
+            .dispatcher_set_off_shift("@anna:x", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .dispatcher_set_off_shift("@anna:x", false)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.dispatchers_off_shift().await.unwrap(), ["@ben:x"]);
     store.erase_dispatcher(&ben, false).await.unwrap();
+    assert!(
+        store.dispatchers_off_shift().await.unwrap().is_empty(),
+        "erased"
+    );
     let kept = store.conversation("ABCD1234").await.unwrap().unwrap();
     assert_eq!(
         (kept.owner.as_deref(), kept.closed_by.as_deref()),

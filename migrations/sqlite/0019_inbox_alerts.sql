@@ -4,3 +4,10 @@
 ALTER TABLE conversation ADD COLUMN late_at BIGINT;
 ALTER TABLE conversation ADD COLUMN escalated_at BIGINT;
 ALTER TABLE conversation ADD COLUMN urgent_event TEXT;
+
+-- Dispatchers who said `off-shift` in the management room (until `on-shift`): the desk rooms'
+-- alerts mention the others.
+CREATE TABLE dispatcher_off_shift (
+    user_id TEXT   NOT NULL PRIMARY KEY,
+    since   BIGINT NOT NULL
+);

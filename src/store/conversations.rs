@@ -283,6 +283,41 @@ impl Store {
         Ok(())
     }
 
+    /// Whether the dispatcher said `off-shift` (and not `on-shift` since); sets it to
+    /// `off`, returning whether that changed it.
+    pub async fn dispatcher_set_off_shift(
+        &self,
+        user: &str,
+        off: bool,
+    ) -> Result<bool, StoreError> {
+        let changed = if off {
+            sqlx::query(
+                "INSERT INTO dispatcher_off_shift (user_id, since) VALUES ($1, $2) \
+                 ON CONFLICT (user_id) DO NOTHING",
+            )
+            .bind(user)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?
+        } else {
+            sqlx::query("DELETE FROM dispatcher_off_shift WHERE user_id = $1")
+                .bind(user)
+                .execute(&self.pool)
+                .await?
+        };
+        Ok(changed.rows_affected() == 1)
+    }
+
+    /// The dispatchers off shift.
+    pub async fn dispatchers_off_shift(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query("SELECT user_id FROM dispatcher_off_shift ORDER BY user_id")
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|row| Ok(row.try_get("user_id")?))
+            .collect()
+    }
+
     /// Remembers the portal topic set for the conversation.
     pub async fn conversation_shown(
         &self,

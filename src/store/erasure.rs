@@ -292,8 +292,9 @@ const ROWS: [(&str, &str); 16] = [
 
 /// A dispatcher's own rows: (table, condition on `{user}` their Matrix ID, `{employee}` their
 /// directory record).
-const DISPATCHER_ROWS: [(&str, &str); 4] = [
+const DISPATCHER_ROWS: [(&str, &str); 5] = [
     ("employee", "employee_id = {employee}"),
+    ("dispatcher_off_shift", "user_id = {user}"),
     ("room_state", "kind = 'member' AND key = {user}"),
     ("management_room", "user_id = {user}"),
     // Released holds (one in force stops the erasure before it gets here).

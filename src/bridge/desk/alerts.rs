@@ -87,13 +87,51 @@ impl Conversations {
         Ok(next)
     }
 
-    /// Who is to answer the driver: who has the conversation, or, when nobody has it (or its
-    /// owner may no longer see the driver), everyone who may see the driver.
-    fn to_answer(&self, driver: &ThreemaId, owner: Option<&str>) -> Vec<OwnedUserId> {
-        match owner.map(UserId::parse) {
-            Some(Ok(owner)) if self.access.may_see(&owner, driver) => vec![owner],
-            _ => self.access.who_may_see(driver, &self.dispatchers),
+    /// Who is to answer the driver: who has the conversation; when nobody has it (or its owner
+    /// is off shift or may no longer see the driver), everyone on shift who may see the driver,
+    /// and when nobody is on shift, everyone who may: nothing falls through.
+    async fn to_answer(
+        &self,
+        driver: &ThreemaId,
+        owner: Option<&str>,
+    ) -> Result<Vec<OwnedUserId>, BridgeError> {
+        let off = self.store.dispatchers_off_shift().await?;
+        let on_shift = |user: &UserId| !off.iter().any(|o| o == user.as_str());
+        if let Some(Ok(owner)) = owner.map(UserId::parse)
+            && self.access.may_see(&owner, driver)
+            && on_shift(&owner)
+        {
+            return Ok(vec![owner]);
         }
+        let everyone = self.access.who_may_see(driver, &self.dispatchers);
+        let on: Vec<OwnedUserId> = everyone.iter().filter(|u| on_shift(u)).cloned().collect();
+        Ok(if on.is_empty() { everyone } else { on })
+    }
+
+    /// `on-shift` / `off-shift` in the management room; the answer.
+    pub async fn set_on_shift(&self, user: &UserId, on: bool) -> Result<String, BridgeError> {
+        if !self.enabled() {
+            return Ok("The shared inbox is off (inbox.enabled).".into());
+        }
+        let changed = (self.store)
+            .dispatcher_set_off_shift(user.as_str(), !on)
+            .await?;
+        let action = if on {
+            "inbox.on_shift"
+        } else {
+            "inbox.off_shift"
+        };
+        if changed {
+            self.store
+                .audit(user.as_str(), action, user.as_str(), "")
+                .await?;
+        }
+        Ok(match on {
+            true => "On shift: the desk rooms' alerts mention you again.".into(),
+            false => "Off shift: the desk rooms' alerts mention your colleagues on shift (you, if \
+                      nobody is); what you have stays yours. on-shift when you are back."
+                .into(),
+        })
     }
 
     /// How long the driver's message may wait: the shortest period among those for the
@@ -147,7 +185,8 @@ impl Conversations {
             Told::Late => (
                 "late",
                 format!("⏰ {name} has waited {waited} for an answer"),
-                self.to_answer(driver, conversation.owner.as_deref()),
+                self.to_answer(driver, conversation.owner.as_deref())
+                    .await?,
             ),
             Told::Escalated => (
                 "escalated",
@@ -197,7 +236,9 @@ impl Conversations {
         };
         let read = self.matrix.event(&portal.room_id, &event_id).await?;
         let text = read["content"]["body"].as_str().unwrap_or_default();
-        let mentioned = self.to_answer(driver, conversation.owner.as_deref());
+        let mentioned = self
+            .to_answer(driver, conversation.owner.as_deref())
+            .await?;
         let name = self.driver_name(driver).await?;
         let line: String = text.chars().take(200).collect();
         let said = format!("🆘 Urgent from {name}: “{line}”");

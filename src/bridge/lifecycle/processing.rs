@@ -187,12 +187,13 @@ pub fn facts(config: &Config) -> Vec<Fact> {
             person: Person::Dispatcher,
             what: "shared inbox: which driver's conversation they took or were given, and which \
                    they answered or marked handled (with when a driver's message began to \
-                   wait), shown in the portal's topic; each change in the audit trail"
+                   wait), shown in the portal's topic; whether they said they are off shift \
+                   (and since when); each change in the audit trail"
                 .into(),
             who_sees: "the dispatchers who see the driver's portal; admins".into(),
             kept: "the driver's latest conversation (who has it, who closed it) until the driver \
-                   or the dispatcher is erased; the topic's history stays in the portal, as \
-                   long as its messages"
+                   or the dispatcher is erased; off shift until they say on-shift or are \
+                   erased; the topic's history stays in the portal, as long as its messages"
                 .into(),
         });
         facts.push(Fact {

@@ -40,6 +40,8 @@ pub enum Command {
     Handover(String),
     /// What the next shift takes over (the shared inbox).
     Summary,
+    /// `on-shift` (`true`) / `off-shift`: whether the desk rooms' alerts mention me.
+    OnShift(bool),
     Unknown(String),
 }
 
@@ -70,6 +72,7 @@ pub(super) const HELP: &str = "Commands:\n\
     • handover @colleague — give them all your open conversations (with inbox.enabled)\n\
     • summary — what the next shift takes over: open conversations, unread broadcasts, \
     failed messages (with inbox.enabled)\n\
+    • off-shift / on-shift — whether the desk rooms' alerts mention you (with inbox.enabled)\n\
     • help — this text";
 
 /// The first argument that is not an option: what a command is about, a Threema ID in
@@ -128,6 +131,8 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "retention" => Command::Retention(rest),
         "handover" if !rest.is_empty() => Command::Handover(rest),
         "summary" => Command::Summary,
+        "on-shift" | "onshift" => Command::OnShift(true),
+        "off-shift" | "offshift" => Command::OnShift(false),
         _ => Command::Unknown(word.to_owned()),
     })
 }
@@ -140,6 +145,7 @@ mod tests {
     fn commands_parse_with_or_without_a_bang() {
         assert_eq!(parse_command("help"), Some(Command::Help));
         assert_eq!(parse_command("!summary"), Some(Command::Summary));
+        assert_eq!(parse_command("Off-Shift"), Some(Command::OnShift(false)));
         assert_eq!(
             parse_command("  !Start  ABCD1234 "),
             Some(Command::Start("ABCD1234".into()))

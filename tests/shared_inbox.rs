@@ -79,6 +79,31 @@ async fn a_drivers_message_waits_with_its_owner_until_the_desk_answers_or_marks_
         "{waiting}"
     );
     assert!(waiting.contains(&driver), "{waiting}");
+    // And the bot's ⏳ on the message that waits.
+    let first = anna
+        .wait_message(&room, "the driver's message", |m| {
+            m["content"]["body"] == "Panne auf der A7"
+        })
+        .await;
+    let first = first["event_id"].as_str().unwrap().to_owned();
+    let bot = format!("@threemabot:{DOMAIN}");
+    let marked = |want: bool| {
+        let (anna, room, first, bot) = (&anna, &room, &first, &bot);
+        async move {
+            let what = if want {
+                "the ⏳ marker"
+            } else {
+                "the ⏳ marker gone"
+            };
+            anna.wait_until(what, WAIT, || async {
+                let reactions = anna.reactions(room, first).await;
+                let there = reactions.iter().any(|(who, key)| who == bot && key == "⏳");
+                (there == want).then_some(())
+            })
+            .await
+        }
+    };
+    marked(true).await;
 
     // Anna takes it; Ben sees who has it. Then she gives it to Ben.
     anna.send_text(&room, "!claim").await;
@@ -101,6 +126,7 @@ async fn a_drivers_message_waits_with_its_owner_until_the_desk_answers_or_marks_
     // Ben answers: it is closed, and the phone has the answer, none of the desk's words.
     ben.send_text(&room, "Abschleppdienst kommt").await;
     wait_topic(&anna, &room, |t| t.ends_with(" · ✓ Answered by Ben Dispo")).await;
+    marked(false).await;
     let phone = sim.wait_inbox(&driver, 1, WAIT).await;
     let texts: Vec<String> = (phone.into_iter())
         .filter_map(|m| match m.message {

@@ -4,6 +4,9 @@
 ALTER TABLE conversation ADD COLUMN late_at BIGINT;
 ALTER TABLE conversation ADD COLUMN escalated_at BIGINT;
 ALTER TABLE conversation ADD COLUMN urgent_event TEXT;
+-- The bot's ⏳ on the waiting message while it waits (its reaction event, and the message).
+ALTER TABLE conversation ADD COLUMN marker_event TEXT;
+ALTER TABLE conversation ADD COLUMN marker_on TEXT;
 
 -- Dispatchers who said `off-shift` in the management room (until `on-shift`): the desk rooms'
 -- alerts mention the others.

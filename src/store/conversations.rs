@@ -40,6 +40,9 @@ pub struct Conversation {
     pub escalated_at: Option<i64>,
     /// A driver's urgent message the desk room has not heard of yet.
     pub urgent_event: Option<String>,
+    /// The bot's ⏳ reaction, and the message it is on.
+    pub marker_event: Option<String>,
+    pub marker_on: Option<String>,
 }
 
 /// What the desk was told about a waiting conversation.
@@ -66,12 +69,15 @@ impl Conversation {
             late_at: row.try_get("late_at")?,
             escalated_at: row.try_get("escalated_at")?,
             urgent_event: row.try_get("urgent_event")?,
+            marker_event: row.try_get("marker_event")?,
+            marker_on: row.try_get("marker_on")?,
         })
     }
 }
 
 const COLUMNS: &str = "threema_id, state, waiting_since, waiting_event, owner, closed_by, \
-                       closed_how, shown_topic, late_at, escalated_at, urgent_event";
+                       closed_how, shown_topic, late_at, escalated_at, urgent_event, \
+                       marker_event, marker_on";
 
 impl Store {
     pub async fn conversation(&self, threema_id: &str) -> Result<Option<Conversation>, StoreError> {
@@ -316,6 +322,23 @@ impl Store {
             .into_iter()
             .map(|row| Ok(row.try_get("user_id")?))
             .collect()
+    }
+
+    /// Remembers the bot's ⏳ reaction `marker` on the message `on` (`None`: there is none).
+    pub async fn conversation_marked(
+        &self,
+        threema_id: &str,
+        marker: Option<(&str, &str)>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE conversation SET marker_event = $1, marker_on = $2 WHERE threema_id = $3",
+        )
+        .bind(marker.map(|(event, _)| event))
+        .bind(marker.map(|(_, on)| on))
+        .bind(threema_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Remembers the portal topic set for the conversation.

@@ -28,10 +28,13 @@ use crate::{
     config::{Config, InboxConfig},
     matrix::MatrixClient,
     metrics::Metrics,
-    store::{Closed, Direction, RoomStateKind, Store},
+    store::{Closed, ConversationState, Direction, RoomStateKind, Store},
     threema::ThreemaId,
     zone::Zone,
 };
+
+/// The bot's reaction on a driver's message that waits for an answer.
+const WAITING_MARK: &str = "⏳";
 
 pub struct Conversations {
     config: InboxConfig,
@@ -298,6 +301,47 @@ impl Conversations {
         if let Err(e) = self.try_show(driver, room_id).await {
             tracing::warn!(%room_id, error = %e, "cannot show the conversation in the topic");
         }
+        if let Err(e) = self.mark(driver, room_id).await {
+            tracing::warn!(%room_id, error = %e, "cannot mark the waiting message");
+        }
+    }
+
+    /// The bot's ⏳ on the message the conversation waits since, while it waits: put on when it
+    /// opens, taken off when it closes (or moved, should it wait since another message).
+    async fn mark(&self, driver: &ThreemaId, room_id: &RoomId) -> Result<(), BridgeError> {
+        let Some(conversation) = self.store.conversation(driver.as_str()).await? else {
+            return Ok(());
+        };
+        let wanted = match conversation.state {
+            ConversationState::Open => conversation.waiting_event.as_deref(),
+            ConversationState::Closed => None,
+        };
+        if conversation.marker_on.as_deref() == wanted {
+            return Ok(());
+        }
+        if let Some(marker) = conversation.marker_event.as_deref() {
+            let marker = EventId::parse(marker)
+                .map_err(|e| BridgeError::BadEvent(format!("stored marker: {e}")))?;
+            let txn = format!("desk-unmark-{marker}");
+            (self.matrix)
+                .redact(room_id, &marker, &txn, &self.bot, Some("answered"))
+                .await?;
+        }
+        self.store
+            .conversation_marked(driver.as_str(), None)
+            .await?;
+        if let Some(waiting) = wanted {
+            let waiting = EventId::parse(waiting)
+                .map_err(|e| BridgeError::BadEvent(format!("stored waiting event: {e}")))?;
+            let txn = format!("desk-mark-{waiting}");
+            let marker = (self.matrix)
+                .react(room_id, &waiting, WAITING_MARK, &txn, &self.bot)
+                .await?;
+            (self.store)
+                .conversation_marked(driver.as_str(), Some((marker.as_str(), waiting.as_str())))
+                .await?;
+        }
+        Ok(())
     }
 
     async fn try_show(&self, driver: &ThreemaId, room_id: &RoomId) -> Result<(), BridgeError> {

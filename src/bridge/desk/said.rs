@@ -270,6 +270,8 @@ mod tests {
             late_at: None,
             escalated_at: None,
             urgent_event: None,
+            marker_event: None,
+            marker_on: None,
         }
     }
 

@@ -190,6 +190,20 @@ async fn exports_of_a_driver_and_a_dispatcher(db: TestDb) {
 
     // --dry-run: what it would hold, nothing written, nothing audited.
     let audit_before = audit_rows(&url).await;
+    // What the shared inbox holds about both (its state is exported whether the inbox is on).
+    let store = &h.bridge.store;
+    store
+        .conversation_driver_wrote(&driver, "$waiting", 1_700_000_000_000)
+        .await
+        .unwrap();
+    store
+        .conversation_set_owner(&driver, Some(&desk_id))
+        .await
+        .unwrap();
+    store
+        .dispatcher_set_off_shift(&desk_id, true)
+        .await
+        .unwrap();
     let (code, out, err) = gdpr(&config, &[&driver, "-o", zip_arg, "--dry-run"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("media/: 1 file(s), 20000 byte(s)"), "{out}");
@@ -297,6 +311,13 @@ async fn exports_of_a_driver_and_a_dispatcher(db: TestDb) {
     );
     let profile: Value = serde_json::from_slice(&files["profile.json"]).unwrap();
     assert_eq!(profile["threema_id"], driver.as_str());
+    let conversation = &profile["shared_inbox"]["conversation"];
+    assert_eq!(conversation["state"], "open", "{profile}");
+    assert_eq!(conversation["waiting_since"], "2023-11-14 22:13:20 UTC");
+    assert!(
+        (conversation["owner"].as_str()).is_some_and(|o| o.starts_with("colleague-")),
+        "{profile}"
+    );
     let art15 = String::from_utf8_lossy(&files["art15.json"]);
     assert!(art15.contains("Threema Gateway"), "{art15}");
     // The export itself is audited, by counts and the subject's key only.
@@ -356,6 +377,14 @@ async fn exports_of_a_driver_and_a_dispatcher(db: TestDb) {
     assert!(exported.iter().all(|e| e["sender"] == desk_id.as_str()));
     let csv = String::from_utf8(files["delivery.csv"].clone()).unwrap();
     assert!(csv.contains(&format!("out,{answer},colleague-")), "{csv}");
+    let profile: Value = serde_json::from_slice(&files["profile.json"]).unwrap();
+    let inbox = &profile["shared_inbox"]["dispatcher"];
+    assert_eq!(inbox["off_shift"], true, "{profile}");
+    let theirs = inbox["open_conversations_they_have"].as_array().unwrap();
+    assert!(
+        theirs.len() == 1 && theirs[0].as_str().unwrap().starts_with("colleague-"),
+        "{profile}"
+    );
     for (name, bytes) in &files {
         let text = String::from_utf8_lossy(bytes);
         assert!(

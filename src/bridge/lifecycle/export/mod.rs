@@ -134,10 +134,13 @@ impl Exporter<'_> {
             Some(driver) => self.store.messages_from_driver(driver.as_str()).await?,
             None => Vec::new(),
         };
-        // The drivers a dispatcher wrote to are colleagues too.
-        let recipients = outgoing
-            .iter()
-            .map(|row| ids::ghost_user_id(&row.recipient, domain).to_string());
+        let inbox = self.shared_inbox(&subject).await?;
+        // The drivers a dispatcher wrote to, or whose conversations they have, are colleagues
+        // too, and so are the dispatchers who have a driver's.
+        let recipients = (outgoing.iter().map(|row| &row.recipient))
+            .chain(inbox.drivers.iter())
+            .map(|driver| ids::ghost_user_id(driver, domain).to_string())
+            .chain(inbox.dispatchers.iter().cloned());
         let pseudonyms = self.pseudonyms(&own, &events, recipients, &bot).await?;
         let delivery = delivery_lines(&subject, outgoing, incoming, &pseudonyms, domain);
         let (media, media_bytes) = self
@@ -157,7 +160,11 @@ impl Exporter<'_> {
                 entry
             })
             .collect();
-        let profile = self.profile(&subject, &own, &audit).await?;
+        let mut profile = self.profile(&subject, &own, &audit).await?;
+        if !inbox.held.is_null() {
+            profile["shared_inbox"] = inbox.held;
+            pseudonyms.apply(&mut profile["shared_inbox"]);
+        }
 
         let held = Held {
             events: events.len(),
@@ -415,6 +422,49 @@ impl Exporter<'_> {
         Ok(pseudonyms)
     }
 
+    /// What the shared inbox holds about the subject: a driver's conversation (its state, since
+    /// when it waits, who has it, who closed it and how, when the desk was told), a
+    /// dispatcher's conversations and whether they are off shift; with the others it names.
+    async fn shared_inbox(&self, subject: &Subject) -> Result<InboxHeld, LifecycleError> {
+        let mut held = serde_json::Map::new();
+        let (mut drivers, mut dispatchers) = (Vec::new(), Vec::new());
+        let at = |ms: Option<i64>| ms.map(status::time);
+        if let Some(driver) = &subject.driver
+            && let Some(c) = self.store.conversation(driver.as_str()).await?
+        {
+            dispatchers.extend(c.owner.iter().chain(c.closed_by.iter()).cloned());
+            held.insert(
+                "conversation".into(),
+                json!({
+                    "state": c.state.as_str(),
+                    "waiting_since": at(c.waiting_since),
+                    "owner": c.owner,
+                    "closed_by": c.closed_by,
+                    "closed_how": c.closed_how.map(|h| h.as_str()),
+                    "desk_told_late_at": at(c.late_at),
+                    "admins_told_at": at(c.escalated_at),
+                }),
+            );
+        }
+        if let Some(user) = &subject.user {
+            let owned = self.store.conversations_owned_by(user.as_str()).await?;
+            let off = (self.store.dispatchers_off_shift().await?).contains(&user.to_string());
+            drivers.extend(owned.iter().filter_map(|id| ThreemaId::parse(id)));
+            held.insert(
+                "dispatcher".into(),
+                json!({ "open_conversations_they_have": owned, "off_shift": off }),
+            );
+        }
+        Ok(InboxHeld {
+            held: match held.is_empty() {
+                true => Value::Null,
+                false => Value::Object(held),
+            },
+            drivers,
+            dispatchers,
+        })
+    }
+
     /// The directory record with its history, the ghost and the portal.
     async fn profile(
         &self,
@@ -461,6 +511,14 @@ impl Exporter<'_> {
         }
         Ok(profile)
     }
+}
+
+/// The shared inbox's part of an export, and the people it names.
+struct InboxHeld {
+    held: Value,
+    drivers: Vec<ThreemaId>,
+    /// Matrix IDs.
+    dispatchers: Vec<String>,
 }
 
 /// The Threema side of the messages: sends to the driver (or by the dispatcher) with their

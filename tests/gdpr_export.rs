@@ -379,10 +379,13 @@ async fn exports_of_a_driver_and_a_dispatcher(db: TestDb) {
     assert!(csv.contains(&format!("out,{answer},colleague-")), "{csv}");
     let profile: Value = serde_json::from_slice(&files["profile.json"]).unwrap();
     let inbox = &profile["shared_inbox"]["dispatcher"];
-    assert_eq!(inbox["off_shift"], true, "{profile}");
-    let theirs = inbox["open_conversations_they_have"].as_array().unwrap();
+    assert!(inbox["off_shift_since"].is_string(), "{profile}");
+    let theirs = inbox["conversations"].as_array().unwrap();
+    assert_eq!(theirs.len(), 1, "{profile}");
     assert!(
-        theirs.len() == 1 && theirs[0].as_str().unwrap().starts_with("colleague-"),
+        (theirs[0]["driver"].as_str()).is_some_and(|d| d.starts_with("colleague-"))
+            && theirs[0]["they_have_it"] == true
+            && theirs[0]["state"] == "open",
         "{profile}"
     );
     for (name, bytes) in &files {

@@ -314,6 +314,33 @@ impl Store {
         Ok(changed.rows_affected() == 1)
     }
 
+    /// The conversations a dispatcher has or closed (for their export).
+    pub async fn conversations_of_dispatcher(
+        &self,
+        user: &str,
+    ) -> Result<Vec<Conversation>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM conversation WHERE owner = $1 OR closed_by = $1 \
+             ORDER BY threema_id"
+        ))
+        .bind(user)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(Conversation::from_row)
+        .collect()
+    }
+
+    /// Since when the dispatcher is off shift, if they are.
+    pub async fn dispatcher_off_shift_since(&self, user: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT since FROM dispatcher_off_shift WHERE user_id = $1")
+                .bind(user)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// The dispatchers off shift.
     pub async fn dispatchers_off_shift(&self) -> Result<Vec<String>, StoreError> {
         sqlx::query("SELECT user_id FROM dispatcher_off_shift ORDER BY user_id")

@@ -2,13 +2,15 @@
 //! than `inbox.answer_within_minutes` (or the period for one of the driver's attributes) is
 //! said in the desk room of the driver's scope, mentioning who has it, or everyone there who
 //! may see the driver when nobody does; still waiting `inbox.escalate_after_minutes` later,
-//! the admins are mentioned. An urgent message (🆘, `inbox.urgent_keywords`) is said there at
-//! once. What was said is recorded on the conversation, so a restart says nothing twice.
+//! the admins are mentioned. An urgent message (🆘, `inbox.urgent_keywords`) is recorded and
+//! said there at once. What was said is recorded on the conversation, so a restart says
+//! nothing twice. Dispatchers off shift are mentioned only when nobody else may answer.
 //!
 //! A desk room per combination of the directory's scope attribute values (one for everyone
-//! without scopes): made by the bot under an alias, with those who may see its drivers and the
-//! admins invited. Before each alert, whoever it mentions is invited and whoever may no longer
-//! see its drivers (left, moved to another depot) is removed.
+//! without scopes): made by the bot under an alias, with those who may see its drivers invited.
+//! Before each alert and board update its members are kept to those (whoever may no longer see
+//! its drivers, left or moved to another depot, is removed); whoever an alert mentions is
+//! invited.
 
 use std::{sync::Arc, time::Duration};
 
@@ -64,7 +66,7 @@ impl Conversations {
                 continue;
             };
             if let Some(event) = &conversation.urgent_event
-                && let Err(e) = self.urgent(&driver, &conversation, event).await
+                && let Err(e) = self.urgent(&driver, event).await
             {
                 tracing::warn!(%driver, error = %e, "cannot say an urgent message in the desk room; trying again");
                 soon(now_ms() + RETRY.as_millis() as i64);
@@ -199,32 +201,33 @@ impl Conversations {
         };
         let link = permalink(portal.as_str(), conversation.waiting_event.as_deref());
         let txn = format!("desk-{kind}-{driver}-{since}");
-        self.alert(driver, &portal, &text, &link, &mentioned, &txn)
-            .await?;
-        if self
-            .store
+        let posted = (self.alert(driver, &portal, &text, &link, &mentioned, &txn)).await?;
+        let recorded = (self.store)
             .conversation_told(driver.as_str(), since, told)
-            .await?
-        {
-            let action = format!("inbox.{kind}");
-            let details = format!("{} mentioned", mentioned.len());
-            (self.store)
-                .audit("inbox", &action, driver.as_str(), &details)
-                .await?;
-            self.metrics.inbox_alert(kind);
+            .await?;
+        if !recorded {
+            return self.take_back_if_gone(driver, posted).await;
         }
+        let action = format!("inbox.{kind}");
+        let details = format!("{} mentioned", mentioned.len());
+        (self.store)
+            .audit("inbox", &action, driver.as_str(), &details)
+            .await?;
+        self.metrics.inbox_alert(kind);
         Ok(())
     }
 
     /// Says the driver's urgent message `event` in the desk room, mentioning who has the
     /// conversation, or everyone who may see the driver; then records it said. Its text is
     /// read again from the portal (the bridge does not keep it).
-    async fn urgent(
-        &self,
-        driver: &ThreemaId,
-        conversation: &Conversation,
-        event: &str,
-    ) -> Result<(), BridgeError> {
+    async fn urgent(&self, driver: &ThreemaId, event: &str) -> Result<(), BridgeError> {
+        // As it is now: answered meanwhile, or taken over by someone else.
+        let Some(conversation) = self.store.conversation(driver.as_str()).await? else {
+            return Ok(());
+        };
+        if conversation.urgent_event.as_deref() != Some(event) {
+            return Ok(());
+        }
         let (Some(portal), Ok(event_id)) = (
             self.store.portal_by_threema_id(driver.as_str()).await?,
             ruma::EventId::parse(event),
@@ -234,29 +237,43 @@ impl Conversations {
                 .await?;
             return Ok(());
         };
-        let read = self.matrix.event(&portal.room_id, &event_id).await?;
-        let text = read["content"]["body"].as_str().unwrap_or_default();
+        let read = match self.matrix.event(&portal.room_id, &event_id).await {
+            Ok(read) => read,
+            // Gone from the portal (redacted, purged): nothing to say any more.
+            Err(e) if matches!(e.errcode(), Some("M_NOT_FOUND" | "M_FORBIDDEN")) => {
+                self.store
+                    .conversation_urgent_told(driver.as_str(), event)
+                    .await?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let mentioned = self
             .to_answer(driver, conversation.owner.as_deref())
             .await?;
         let name = self.driver_name(driver).await?;
-        let line: String = text.chars().take(200).collect();
-        let said = format!("🆘 Urgent from {name}: “{line}”");
+        let said = match read["content"]["body"].as_str().filter(|t| !t.is_empty()) {
+            Some(text) => {
+                let line: String = text.chars().take(200).collect();
+                format!("🆘 Urgent from {name}: “{line}”")
+            }
+            None => format!("🆘 Urgent from {name}"),
+        };
         let link = permalink(portal.room_id.as_str(), Some(event));
         let txn = format!("desk-urgent-{event}");
-        self.alert(driver, &portal.room_id, &said, &link, &mentioned, &txn)
-            .await?;
-        if self
+        let posted = (self.alert(driver, &portal.room_id, &said, &link, &mentioned, &txn)).await?;
+        if !self
             .store
             .conversation_urgent_told(driver.as_str(), event)
             .await?
         {
-            let details = format!("{} mentioned", mentioned.len());
-            (self.store)
-                .audit("inbox", "inbox.urgent", driver.as_str(), &details)
-                .await?;
-            self.metrics.inbox_alert("urgent");
+            return self.take_back_if_gone(driver, posted).await;
         }
+        let details = format!("{} mentioned", mentioned.len());
+        (self.store)
+            .audit("inbox", "inbox.urgent", driver.as_str(), &details)
+            .await?;
+        self.metrics.inbox_alert("urgent");
         Ok(())
     }
 
@@ -271,7 +288,7 @@ impl Conversations {
         link: &str,
         mentioned: &[OwnedUserId],
         txn: &str,
-    ) -> Result<(), BridgeError> {
+    ) -> Result<(OwnedRoomId, ruma::OwnedEventId), BridgeError> {
         let room = self.desk_room(driver).await?;
         for user in mentioned {
             self.matrix.ensure_invited(&room, user).await?;
@@ -303,7 +320,23 @@ impl Conversations {
             "formatted_body": html,
             "m.mentions": { "user_ids": mentioned },
         });
-        self.notices.post_raw(&room, &content, txn).await?;
+        let posted = self.notices.post_raw(&room, &content, txn).await?;
+        Ok((room, posted))
+    }
+
+    /// An alert posted for a driver whose conversation went meanwhile (their erasure began)
+    /// is taken back: nothing may name them after the erasure's redaction.
+    async fn take_back_if_gone(
+        &self,
+        driver: &ThreemaId,
+        (room, posted): (OwnedRoomId, ruma::OwnedEventId),
+    ) -> Result<(), BridgeError> {
+        if self.store.conversation(driver.as_str()).await?.is_none() {
+            let txn = format!("desk-takeback-{posted}");
+            (self.matrix)
+                .redact(&room, &posted, &txn, &self.bot, Some("erased"))
+                .await?;
+        }
         Ok(())
     }
 
@@ -315,28 +348,21 @@ impl Conversations {
         Ok(room_id)
     }
 
-    /// The desk room's members are those who may see its drivers (`driver` is one): whoever
-    /// may no longer is removed, whoever may now and is not in is invited. One member that
-    /// cannot be removed or invited holds up nobody else.
+    /// The desk room's members are kept to those who may see its drivers (`driver` is one):
+    /// whoever may no longer is removed; one that cannot be holds up nobody else. (Invited are
+    /// those who may see them when the room is made, and whoever an alert mentions: someone
+    /// who left the room is not asked back at every change.)
     pub(super) async fn keep_members(
         &self,
         room_id: &RoomId,
         driver: &ThreemaId,
     ) -> Result<(), BridgeError> {
-        let members = self.matrix.members(room_id).await?;
-        for member in &members {
-            if *member != self.bot && !self.access.may_see(member, driver) {
+        for member in self.matrix.members(room_id).await? {
+            if member != self.bot && !self.access.may_see(&member, driver) {
                 let reason = "no longer sees the drivers of this desk";
-                if let Err(e) = self.matrix.kick(room_id, member, reason).await {
+                if let Err(e) = self.matrix.kick(room_id, &member, reason).await {
                     tracing::warn!(%room_id, %member, error = %e, "cannot remove from the desk room");
                 }
-            }
-        }
-        for user in self.access.who_may_see(driver, &self.dispatchers) {
-            if !members.contains(&user)
-                && let Err(e) = self.matrix.ensure_invited(room_id, &user).await
-            {
-                tracing::warn!(%room_id, %user, error = %e, "cannot invite to the desk room");
             }
         }
         Ok(())

@@ -323,9 +323,15 @@ impl Conversations {
             let marker = EventId::parse(marker)
                 .map_err(|e| BridgeError::BadEvent(format!("stored marker: {e}")))?;
             let txn = format!("desk-unmark-{marker}");
-            (self.matrix)
+            let taken = (self.matrix)
                 .redact(room_id, &marker, &txn, &self.bot, Some("answered"))
-                .await?;
+                .await;
+            match taken {
+                Ok(_) => {}
+                // Gone already (the portal purged or made anew): nothing to take off.
+                Err(e) if matches!(e.errcode(), Some("M_NOT_FOUND" | "M_FORBIDDEN")) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
         self.store
             .conversation_marked(driver.as_str(), None)

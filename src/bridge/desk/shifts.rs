@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::Conversations;
-use crate::{bridge::BridgeError, store::now_ms};
+use crate::{bridge::BridgeError, store::now_ms, threema::ThreemaId};
 
 /// The last shift change whose summaries went out (Unix ms).
 const SAID_UNTIL: &str = "inbox_shift_summary_at";
@@ -70,20 +70,37 @@ impl Conversations {
             .min()
     }
 
-    /// Each desk room's summary over its own drivers.
+    /// Each desk room's summary over its own drivers. One desk that fails holds up no other
+    /// (and is not tried again for this shift change).
     async fn say_shift_summaries(&self, at: i64) -> Result<(), BridgeError> {
-        for (desk, room) in self.store.state_with_prefix("desk_room").await? {
-            let Ok(room) = OwnedRoomId::try_from(room) else {
-                continue;
-            };
-            let text = self
-                .summary_of(|driver| self.desk_of(driver).state_key == desk)
-                .await?;
-            let content = json!({ "msgtype": "m.notice", "body": text, "m.mentions": {} });
-            let desk_hash = hex::encode(&Sha256::digest(desk.as_bytes())[..8]);
-            let txn = format!("desk-shift-{desk_hash}-{at}");
-            self.notices.post_raw(&room, &content, &txn).await?;
+        let mut desks = self.store.state_with_prefix("desk_room:").await?;
+        desks.extend(
+            (self.store.state_get("desk_room").await?).map(|room| ("desk_room".into(), room)),
+        );
+        for (desk, room) in desks {
+            if let Err(e) = self.shift_summary(&desk, &room, at).await {
+                tracing::warn!(%room, error = %e, "cannot say the shift summary in a desk room");
+            }
         }
+        Ok(())
+    }
+
+    /// One desk room's: its members kept to those who may see its drivers first (a room
+    /// without drivers any more gets none).
+    async fn shift_summary(&self, desk: &str, room: &str, at: i64) -> Result<(), BridgeError> {
+        let room = OwnedRoomId::try_from(room)
+            .map_err(|e| BridgeError::BadEvent(format!("stored desk room: {e}")))?;
+        let of_desk = |driver: &ThreemaId| self.desk_of(driver).state_key == desk;
+        let portals = self.store.portals().await?;
+        let Some(driver) = (portals.iter()).map(|p| &p.threema_id).find(|d| of_desk(d)) else {
+            return Ok(());
+        };
+        self.keep_members(&room, driver).await?;
+        let text = self.summary_of(of_desk).await?;
+        let content = json!({ "msgtype": "m.notice", "body": text, "m.mentions": {} });
+        let desk_hash = hex::encode(&Sha256::digest(desk.as_bytes())[..8]);
+        let txn = format!("desk-shift-{desk_hash}-{at}");
+        self.notices.post_raw(&room, &content, &txn).await?;
         Ok(())
     }
 }

@@ -447,12 +447,31 @@ impl Exporter<'_> {
             );
         }
         if let Some(user) = &subject.user {
-            let owned = self.store.conversations_owned_by(user.as_str()).await?;
-            let off = (self.store.dispatchers_off_shift().await?).contains(&user.to_string());
-            drivers.extend(owned.iter().filter_map(|id| ThreemaId::parse(id)));
+            let theirs = (self.store)
+                .conversations_of_dispatcher(user.as_str())
+                .await?;
+            drivers.extend(
+                theirs
+                    .iter()
+                    .filter_map(|c| ThreemaId::parse(&c.threema_id)),
+            );
+            let conversations: Vec<Value> = (theirs.iter())
+                .map(|c| {
+                    json!({
+                        "driver": c.threema_id,
+                        "state": c.state.as_str(),
+                        "they_have_it": c.owner.as_deref() == Some(user.as_str()),
+                        "they_closed_it": c.closed_by.as_deref() == Some(user.as_str()),
+                        "closed_how": c.closed_how.map(|h| h.as_str()),
+                    })
+                })
+                .collect();
+            let off_since = (self.store)
+                .dispatcher_off_shift_since(user.as_str())
+                .await?;
             held.insert(
                 "dispatcher".into(),
-                json!({ "open_conversations_they_have": owned, "off_shift": off }),
+                json!({ "conversations": conversations, "off_shift_since": at(off_since) }),
             );
         }
         Ok(InboxHeld {

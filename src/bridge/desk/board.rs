@@ -11,14 +11,15 @@ use std::{
     time::Duration,
 };
 
-use ruma::{EventId, OwnedRoomId, RoomId, UserId};
+use ruma::{EventId, OwnedRoomId, RoomId};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Conversations, Desk, permalink,
+    Conversations, Desk,
     said::{self, OpenLine},
+    summary::Waiting,
 };
 
 /// The open conversations of one desk room: the desk, one of its drivers, the board's lines.
@@ -57,32 +58,17 @@ impl Conversations {
     async fn update_boards(&self) -> Result<(), BridgeError> {
         let mut desks: BTreeMap<String, DeskLines> = BTreeMap::new();
         let mut waiting_events = HashSet::new();
-        for conversation in self.store.conversations_waiting().await? {
-            let (Some(driver), Some(since)) = (
-                ThreemaId::parse(&conversation.threema_id),
-                conversation.waiting_since,
-            ) else {
-                continue;
-            };
-            let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? else {
-                continue;
-            };
-            let owner = match conversation.owner.as_deref().map(UserId::parse) {
-                Some(Ok(owner)) => Some(self.person_name(&portal.room_id, &owner).await),
-                _ => None,
-            };
-            let waiting = conversation.waiting_event.as_deref();
-            waiting_events.extend(waiting.map(str::to_owned));
-            let line = OpenLine {
-                driver: self.driver_name(&driver).await?,
-                waiting_since: since,
-                owner,
-                link: permalink(portal.room_id.as_str(), waiting),
-                first_line: match waiting.map(EventId::parse) {
-                    Some(Ok(event)) => self.first_line(&portal.room_id, &event).await,
-                    _ => None,
-                },
-            };
+        for waiting in self.waiting(|_| true).await? {
+            let Waiting {
+                driver,
+                portal,
+                event,
+                mut line,
+            } = waiting;
+            if let Some(Ok(event)) = event.as_deref().map(EventId::parse) {
+                line.first_line = self.first_line(&portal, &event).await;
+                waiting_events.insert(event.to_string());
+            }
             let desk = self.desk_of(&driver);
             (desks.entry(desk.state_key.clone()))
                 .or_insert_with(|| (desk, driver, Vec::new()))

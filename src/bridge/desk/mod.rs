@@ -214,13 +214,7 @@ impl Conversations {
             Closed::Reaction => "inbox.handled",
             Closed::Done => "inbox.done",
         };
-        self.store
-            .audit(by.as_str(), action, driver.as_str(), "")
-            .await?;
-        self.show(driver, room_id).await;
-        Ok(Outcome::bridged(format!(
-            "conversation with {driver}: {action}"
-        )))
+        self.changed(driver, room_id, by, action).await
     }
 
     /// Gives the open conversation to `owner` (`None`: to nobody), as `by` asked; audited
@@ -243,6 +237,18 @@ impl Conversations {
             Some(_) => "inbox.assign",
             None => "inbox.release",
         };
+        self.changed(driver, room_id, by, action).await
+    }
+
+    /// A change `by` made to the driver's conversation: in the audit trail as `action`, and
+    /// shown in the portal.
+    async fn changed(
+        &self,
+        driver: &ThreemaId,
+        room_id: &RoomId,
+        by: &UserId,
+        action: &str,
+    ) -> Result<Outcome, BridgeError> {
         self.store
             .audit(by.as_str(), action, driver.as_str(), "")
             .await?;

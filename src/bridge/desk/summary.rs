@@ -3,7 +3,7 @@
 //! recipients have not read or acknowledged, and drivers whose messages failed or may not have
 //! arrived in the last 24 hours, each with a link.
 
-use ruma::{RoomId, UserId};
+use ruma::{OwnedRoomId, RoomId, UserId};
 
 use super::{
     Conversations, permalink,
@@ -38,32 +38,10 @@ impl Conversations {
         let now = now_ms();
         let may_see = |id: &str| ThreemaId::parse(id).filter(|d| shown(d));
 
-        let mut open = Vec::new();
-        for conversation in self.store.conversations_waiting().await? {
-            let (Some(driver), Some(since)) = (
-                may_see(&conversation.threema_id),
-                conversation.waiting_since,
-            ) else {
-                continue;
-            };
-            let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? else {
-                continue;
-            };
-            let owner = match conversation.owner.as_deref().map(UserId::parse) {
-                Some(Ok(owner)) => Some(self.person_name(&portal.room_id, &owner).await),
-                _ => None,
-            };
-            open.push(OpenLine {
-                driver: self.driver_name(&driver).await?,
-                waiting_since: since,
-                owner,
-                link: permalink(
-                    portal.room_id.as_str(),
-                    conversation.waiting_event.as_deref(),
-                ),
-                first_line: None,
-            });
-        }
+        let open = (self.waiting(&shown).await?)
+            .into_iter()
+            .map(|w| w.line)
+            .collect::<Vec<_>>();
 
         let mut broadcasts = Vec::new();
         for broadcast in self.store.broadcasts_unsettled().await? {
@@ -109,6 +87,45 @@ impl Conversations {
         Ok(said::summary(now, &open, &broadcasts, &failed, &self.zone))
     }
 
+    /// The open conversations of the drivers `shown` picks that have a portal, longest waiting
+    /// first, each as a summary or board line (without the driver's first words).
+    pub(super) async fn waiting(
+        &self,
+        shown: impl Fn(&ThreemaId) -> bool,
+    ) -> Result<Vec<Waiting>, BridgeError> {
+        let mut waiting = Vec::new();
+        for conversation in self.store.conversations_waiting().await? {
+            let (Some(driver), Some(since)) = (
+                ThreemaId::parse(&conversation.threema_id).filter(|d| shown(d)),
+                conversation.waiting_since,
+            ) else {
+                continue;
+            };
+            let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? else {
+                continue;
+            };
+            let owner = match conversation.owner.as_deref().map(UserId::parse) {
+                Some(Ok(owner)) => Some(self.person_name(&portal.room_id, &owner).await),
+                _ => None,
+            };
+            let event = conversation.waiting_event;
+            let line = OpenLine {
+                driver: self.driver_name(&driver).await?,
+                waiting_since: since,
+                owner,
+                link: permalink(portal.room_id.as_str(), event.as_deref()),
+                first_line: None,
+            };
+            waiting.push(Waiting {
+                driver,
+                portal: portal.room_id,
+                event,
+                line,
+            });
+        }
+        Ok(waiting)
+    }
+
     /// A dispatcher's display name in a room, else their ID's localpart.
     pub(super) async fn person_name(&self, room: &RoomId, user: &UserId) -> String {
         (self.matrix.member_display_name(room, user).await)
@@ -116,4 +133,13 @@ impl Conversations {
             .flatten()
             .unwrap_or_else(|| user.localpart().to_owned())
     }
+}
+
+/// An open conversation as the desk reads it: the driver, their portal, the message it waits
+/// since, and its line.
+pub(super) struct Waiting {
+    pub driver: ThreemaId,
+    pub portal: OwnedRoomId,
+    pub event: Option<String>,
+    pub line: OpenLine,
 }

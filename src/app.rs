@@ -484,6 +484,7 @@ impl Running {
                 admin: admin.clone(),
                 domain: self.config.homeserver.domain.clone(),
                 hasher: IdHasher::new(&self.config),
+                zone: self.config.bridge.timezone.clone(),
                 after,
                 wake: bridge.wakes.erasures.clone(),
                 directory: bridge.wakes.directory.clone(),

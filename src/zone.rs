@@ -27,6 +27,40 @@ impl WallTime {
     }
 }
 
+/// A daily stretch of the wall clock, `22:00-06:00` (over midnight when it ends before it
+/// starts): a shift, or when drivers are off duty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: WallTime,
+    pub until: WallTime,
+}
+
+impl Window {
+    /// `06:00-14:00` or `21:59:30-06:00`; `None` if a time is not one or both are the same
+    /// (all day or never: neither is a shift).
+    pub fn parse(text: &str) -> Option<Window> {
+        let (from, until) = text.split_once('-')?;
+        let (from, until) = (WallTime::parse(from)?, WallTime::parse(until)?);
+        (from != until).then_some(Window { from, until })
+    }
+
+    /// When the stretch around `at_ms` ends, if `at_ms` is within it in `zone`; `None` outside.
+    /// Read off the next start and end, so days the clock skips or repeats an hour count as
+    /// the wall clock shows them.
+    pub fn ends_after(&self, zone: &Zone, at_ms: i64) -> Option<i64> {
+        let until = zone.next_at(at_ms, self.until)?;
+        let from = zone.next_at(at_ms, self.from)?;
+        // Within, the end comes first; outside, the next start does. At the start itself:
+        // within (`next_at` looks past `at_ms`, so the next start is a day away).
+        (until < from).then_some(until)
+    }
+
+    /// The next time it starts after `at_ms`.
+    pub fn next_start(&self, zone: &Zone, at_ms: i64) -> Option<i64> {
+        zone.next_at(at_ms, self.from)
+    }
+}
+
 impl Default for Zone {
     fn default() -> Self {
         Zone(TimeZone::UTC)
@@ -37,6 +71,15 @@ impl Zone {
     /// The zone of an IANA name (`Europe/Berlin`), `None` if the database has no such zone.
     pub fn named(name: &str) -> Option<Zone> {
         TimeZone::get(name).ok().map(Zone)
+    }
+
+    /// Today's date on this zone's wall clock: the day leaving dates are compared with (an
+    /// employee whose last day is today leaves at midnight here, not at midnight UTC).
+    pub fn today(&self) -> time::Date {
+        let date = Timestamp::now().to_zoned_datetime(self.0.clone()).date();
+        let month = time::Month::try_from(date.month() as u8).expect("jiff months are 1..=12");
+        time::Date::from_calendar_date(i32::from(date.year()), month, date.day() as u8)
+            .expect("jiff dates are valid dates")
     }
 
     /// `14:05 CET`: a time of today, for the desk.
@@ -104,6 +147,50 @@ mod tests {
         assert_eq!(WallTime::parse("22:05:30"), Some(WallTime(22, 5, 30)));
         for bad in ["24:00", "6", "06:60", "06:00:00:00", "six", ""] {
             assert_eq!(WallTime::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn today_is_the_date_on_the_zones_wall_clock() {
+        // 25 hours apart: it is never the same day in both.
+        let (east, west) = (
+            Zone::named("Pacific/Kiritimati").unwrap(),
+            Zone::named("Pacific/Pago_Pago").unwrap(),
+        );
+        assert!(east.today() > west.today());
+        let utc = jiff::Timestamp::now()
+            .to_zoned_datetime(TimeZone::UTC)
+            .date();
+        assert_eq!(Zone::default().today().day(), utc.day() as u8);
+    }
+
+    #[test]
+    fn a_window_knows_whether_a_time_is_within_and_when_it_ends() {
+        let berlin = Zone::named("Europe/Berlin").unwrap();
+        let hour = 3_600_000;
+        let night = Window::parse("22:00-06:00").unwrap();
+        let day = Window::parse("06:00-22:00").unwrap();
+        let at = 1_700_000_000_000; // 23:13:20 CET
+        let six = 1_700_024_400_000; // 06:00 CET the next morning
+        assert_eq!(night.ends_after(&berlin, at), Some(six));
+        assert_eq!(day.ends_after(&berlin, at), None);
+        assert_eq!(day.next_start(&berlin, at), Some(six));
+        // The start belongs to it, the end does not.
+        assert_eq!(day.ends_after(&berlin, six), Some(six + 16 * hour));
+        assert_eq!(night.ends_after(&berlin, six), None);
+        // Within the same day.
+        let noon = six + 6 * hour;
+        assert_eq!(day.ends_after(&berlin, noon), Some(six + 16 * hour));
+        // The night the clocks go back (2023-10-29, 03:00 CEST → 02:00 CET) is an hour longer.
+        let before = 1_698_525_000_000; // 2023-10-28 22:30 CEST
+        let end = night.ends_after(&berlin, before).unwrap();
+        assert_eq!(berlin.time(end), "2023-10-29 06:00:00 CET");
+        assert_eq!(
+            Window::parse("21:59:30-06:00").unwrap().from,
+            WallTime(21, 59, 30)
+        );
+        for bad in ["06:00", "06:00-06:00", "6-14", "06:00-", "-14:00"] {
+            assert_eq!(Window::parse(bad), None, "{bad}");
         }
     }
 }

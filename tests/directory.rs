@@ -611,7 +611,7 @@ async fn a_driver_past_the_leaving_date_is_offboarded() {
     })
     .await;
     let mut left = rows.clone();
-    left[0].leave_date = threema_bridge::bridge::directory::today().to_string();
+    left[0].leave_date = h.bridge.config.bridge.timezone.today().to_string();
     write_csv(&csv, &left);
     let report = sync(&h).await;
     assert!(report.failed.is_empty(), "{report}");

@@ -1004,6 +1004,7 @@ async fn the_bridge_erases_offboarded_drivers_after_erase_after_days_unless_held
         admin: config.synapse_admin.clone().expect("set"),
         domain: config.homeserver.domain.clone(),
         hasher: IdHasher::new(&config),
+        zone: config.bridge.timezone.clone(),
         after: std::time::Duration::ZERO,
         wake: Default::default(),
         directory: Default::default(),

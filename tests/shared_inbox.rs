@@ -487,3 +487,128 @@ async fn at_the_shift_change_the_desk_room_gets_the_summary_of_what_is_open() {
     assert!(!body.contains("Max Fahrer"), "{body}");
     h.stop().await;
 }
+
+/// The phone's texts, in the order they arrived.
+fn texts(phone: &[threema_gateway_sim::ReceivedMessage]) -> Vec<String> {
+    (phone.iter())
+        .filter_map(|m| match &m.message {
+            Decoded::Text(text) => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A dispatcher's message to a driver off duty (`inbox.off_duty`, here until a few seconds
+/// from now on the Berlin wall clock) reaches the phone when the driver's duty starts, and
+/// not before, a restart in between; the dispatcher is told until when. `!urgent` sends a
+/// message at once, `!urgent` answering a held message sends that one, and a held message
+/// deleted never goes.
+#[tokio::test]
+async fn a_message_to_a_driver_off_duty_reaches_the_phone_when_the_duty_starts() {
+    let (anna_lp, anna_id) = {
+        let lp = unique_localpart("anna");
+        (lp.clone(), format!("@{lp}:{DOMAIN}"))
+    };
+    let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+    let wall = |at: jiff::Timestamp, format: &str| {
+        at.to_zoned_datetime(berlin.clone())
+            .strftime(format)
+            .to_string()
+    };
+    // Off duty since an hour ago until 50 s from now (whole seconds, as the config says it).
+    let now = jiff::Timestamp::now();
+    let until = jiff::Timestamp::from_second(now.as_second() + 50).unwrap();
+    let off_duty = format!(
+        "{}-{}",
+        wall(now - jiff::SignedDuration::from_hours(1), "%H:%M:%S"),
+        wall(until, "%H:%M:%S")
+    );
+    let (mut h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![anna_id.clone()];
+        c.bridge_extra = "  timezone: Europe/Berlin".into();
+        c.sections.push_str(&format!(
+            "inbox:\n  enabled: true\n  off_duty: \"{off_duty}\"\n"
+        ));
+    })
+    .await;
+    let anna = Dispatcher::login(h.synapse, &anna_lp, "Anna Dispo").await;
+    let driver = add_phone(&sim, 'U', "Erika Muster", Behaviour::silent());
+    sim.send_from_user(&driver, UserMessage::text("Bin morgen früh in Kassel"))
+        .await
+        .unwrap();
+    let room = portal_of(&h, &anna, &driver).await;
+    anna.join(&room).await;
+
+    let held = anna.send_text(&room, "Morgen Tour 5 ab Tor 3").await;
+    let told = anna.answer_to(&room, &held).await;
+    let shown = wall(until, "%H:%M %Z");
+    assert!(
+        told.starts_with(&format!("⏸ Held until {shown}: Erika Muster is off duty")),
+        "{told}"
+    );
+    // Deleted while held: it never goes.
+    let wrong = anna.send_text(&room, "Tour 6 fällt aus").await;
+    anna.answer_to(&room, &wrong).await;
+    anna.redact(&room, &wrong).await;
+    let store = &h.bridge.store;
+    common::synapse::wait_for("the held message withdrawn", WAIT, || async {
+        store
+            .outbox_by_event(&wrong)
+            .await
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+
+    // `!urgent …` goes now, without the word.
+    anna.send_text(&room, "!urgent Bitte sofort anrufen").await;
+    let phone = sim.wait_inbox(&driver, 1, WAIT).await;
+    assert_eq!(texts(&phone), ["Anna Dispo: Bitte sofort anrufen"]);
+    // `!urgent` answering a held message sends that one; the first stays held.
+    let closed = anna.send_text(&room, "Tor 3 ist gesperrt").await;
+    anna.answer_to(&room, &closed).await;
+    let release = serde_json::json!({
+        "msgtype": "m.text",
+        "body": "!urgent",
+        "m.relates_to": {"m.in_reply_to": {"event_id": closed}},
+    });
+    let asked = anna.send_content(&room, release).await;
+    let answer = anna.answer_to(&room, &asked).await;
+    assert!(answer.starts_with("Sending now what was held"), "{answer}");
+    let phone = sim.wait_inbox(&driver, 2, WAIT).await;
+    assert_eq!(
+        texts(&phone),
+        [
+            "Anna Dispo: Bitte sofort anrufen",
+            "Anna Dispo: Tor 3 ist gesperrt"
+        ]
+    );
+
+    // A restart while it is held changes nothing; at the end of the off-duty time it goes,
+    // once, and the desk's words never.
+    h.restart(Some(&sim)).await;
+    assert!(
+        jiff::Timestamp::now() < until,
+        "restarted only after the hold ended: the test's 50 s were too short"
+    );
+    let phone = sim.wait_inbox(&driver, 3, Duration::from_secs(120)).await;
+    assert_eq!(
+        texts(&phone)[2..],
+        ["Anna Dispo: Morgen Tour 5 ab Tor 3".to_owned()]
+    );
+    assert!(
+        phone[2].date as i64 >= until.as_second(),
+        "sent at {} before the duty began at {}",
+        phone[2].date,
+        until.as_second()
+    );
+    assert_eq!(sim.inbox(&driver).len(), 3);
+    let audited = (h.bridge.store.audit_recent(Some(&driver), 50).await).unwrap();
+    assert!(
+        audited.iter().any(|e| e.action == "outbox.release_held"),
+        "{:?}",
+        audited.iter().map(|e| &e.action).collect::<Vec<_>>()
+    );
+    h.stop().await;
+}

@@ -62,6 +62,7 @@ on_both_databases!(
     nothing_is_held_once_the_key_was_accepted,
     polls_keep_their_choices,
     delivery_status_is_kept_and_resends_are_new_rows,
+    messages_held_for_a_driver_off_duty_wait_until_their_time_or_urgent,
     unread_messages_are_found_up_to_the_read_event,
     directory_changes_are_stored_with_their_audit,
     a_changed_phone_or_email_is_looked_up_again,
@@ -323,6 +324,7 @@ async fn queue_rows_become_visible_in_the_order_of_their_numbers(store: Store, u
                         room_id: format!("!w{w}"),
                         sender: "@d:x".into(),
                         payload: "{}".into(),
+                        hold_until: None,
                     };
                     store.outbox_enqueue(&[outgoing]).await.unwrap();
                     store
@@ -938,6 +940,81 @@ async fn polls_keep_their_choices(store: Store, _url: &str) {
     );
 }
 
+async fn messages_held_for_a_driver_off_duty_wait_until_their_time_or_urgent(
+    store: Store,
+    _url: &str,
+) {
+    let now = threema_bridge::store::now_ms();
+    let row = |event: &str, driver: &str, hold_until: Option<i64>| NewOutgoing {
+        event_id: event.into(),
+        recipient: driver.into(),
+        part: 0,
+        room_id: "!r".into(),
+        sender: "@d:x".into(),
+        payload: "{}".into(),
+        hold_until,
+    };
+    let hour = 3_600_000;
+    (store.outbox_enqueue(&[
+        row("$night", "ABCD1234", Some(now + hour)),
+        row("$urgent", "ABCD1234", None),
+        row("$also", "ABCD1234", Some(now + hour)),
+        row("$past", "EFGH5678", Some(now - 1)),
+        row("$other", "EFGH5678", Some(now + hour)),
+    ]))
+    .await
+    .unwrap();
+    let pending = |store: Store| async move {
+        let rows = store.outbox_pending(0, 100).await.unwrap();
+        rows.into_iter()
+            .map(|r| r.event_id.to_string())
+            .collect::<Vec<_>>()
+    };
+    // Only what is due: not held, or held until a time that has passed.
+    assert_eq!(pending(store.clone()).await, ["$urgent", "$past"]);
+    let outbox = store.queue_figures().await.unwrap();
+    let (_, waiting, oldest) = outbox.iter().find(|(q, _, _)| *q == "outbox").unwrap();
+    assert_eq!(*waiting, 2, "held messages are not waiting in the queue");
+    assert!(oldest.unwrap() >= now - 1);
+    // `!urgent` on one message sends it, on none all the driver's; not another driver's.
+    assert_eq!(
+        store
+            .outbox_release_held("ABCD1234", Some("$night"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(pending(store.clone()).await, ["$night", "$urgent", "$past"]);
+    assert_eq!(
+        store.outbox_release_held("ABCD1234", None).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.outbox_release_held("ABCD1234", None).await.unwrap(),
+        0
+    );
+    // Deleted while held: gone. Not once it is due.
+    assert_eq!(
+        store
+            .outbox_withdraw_held("EFGH5678", "$past")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .outbox_withdraw_held("EFGH5678", "$other")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.outbox_by_event("$other").await.unwrap().is_empty());
+    assert_eq!(
+        pending(store.clone()).await,
+        ["$night", "$urgent", "$also", "$past"]
+    );
+}
+
 async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &str) {
     let outgoing = NewOutgoing {
         event_id: "$e".into(),
@@ -946,6 +1023,7 @@ async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &s
         room_id: "!r".into(),
         sender: "@d:x".into(),
         payload: "{}".into(),
+        hold_until: None,
     };
     assert_eq!(
         store
@@ -1655,6 +1733,7 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
             room_id: "!p1".into(),
             sender: "@d:x".into(),
             payload: "{}".into(),
+            hold_until: None,
         }])
         .await
         .unwrap();

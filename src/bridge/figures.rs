@@ -3,7 +3,7 @@
 
 use std::{sync::atomic::Ordering, time::Duration};
 
-use super::{Bridge, directory::today};
+use super::Bridge;
 use crate::{
     metrics::Figures,
     store::{StoreError, now_ms},
@@ -69,7 +69,7 @@ impl Bridge {
                 (queue, waiting, age)
             })
             .collect();
-        let today = today();
+        let today = self.config.bridge.timezone.today();
         let mut people = std::collections::BTreeMap::new();
         for stored in self.store.employees().await? {
             let employee = &stored.employee;

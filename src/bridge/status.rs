@@ -120,9 +120,13 @@ fn state(row: &OutboxItem, zone: &Zone) -> String {
     let s = &row.status;
     let mut parts = Vec::new();
     match row.state {
-        OutboxState::Queued => {
-            parts.push(format!("queued since {}", time_in(row.created_at, zone)))
-        }
+        OutboxState::Queued => match row.hold_until {
+            Some(until) => parts.push(format!(
+                "held until {} (the driver is off duty; !urgent sends it now)",
+                time_in(until, zone)
+            )),
+            None => parts.push(format!("queued since {}", time_in(row.created_at, zone))),
+        },
         OutboxState::Sending => parts.push("being sent".into()),
         OutboxState::Failed => parts.push(format!(
             "failed at {}: {} (react with {} to the message to send it again)",
@@ -193,6 +197,7 @@ mod tests {
             resend,
             created_at: 1_700_000_000_000,
             updated_at: 1_700_000_001_000,
+            hold_until: None,
             status: DeliveryStatus::default(),
         }
     }
@@ -274,6 +279,15 @@ mod tests {
         );
         assert!(text.contains("failed at 2023-11-14 22:13:21 UTC: the Threema Gateway"));
         assert!(text.contains("react with 🔁"));
+        let mut held = row("AAAAAAAA", 0, OutboxState::Queued);
+        held.hold_until = Some(1_700_024_400_000);
+        let berlin = Zone::named("Europe/Berlin").unwrap();
+        let text = report(&[held], |_| "Erika".into(), ReadView::FULL, &berlin);
+        assert_eq!(
+            text,
+            "• Erika (AAAAAAAA): held until 2023-11-15 06:00:00 CET (the driver is off duty; \
+             !urgent sends it now)"
+        );
         assert!(
             report(&[], |_| String::new(), ReadView::FULL, &Zone::default())
                 .contains("not sent to Threema")

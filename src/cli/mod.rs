@@ -335,6 +335,7 @@ async fn erase(
     };
     let hasher = IdHasher::new(&config);
     let domain = config.homeserver.domain.clone();
+    let zone = config.bridge.timezone.clone();
     let bridge = crate::app::connect(std::sync::Arc::new(config)).await?;
     let eraser = Eraser {
         store: &bridge.store,
@@ -342,6 +343,7 @@ async fn erase(
         admin: &admin,
         domain: &domain,
         hasher: &hasher,
+        zone: &zone,
     };
     let result = eraser.erase(subject, &cli_actor(), force, dry_run).await;
     bridge.store.close().await;

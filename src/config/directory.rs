@@ -42,6 +42,7 @@ pub(super) fn check(
     let attributes = kept_attributes(c, raw);
     Some(DirectoryConfig {
         attributes,
+        inbox_attributes: Vec::new(),
         csv: raw.csv.as_ref().map(|p| c.path(p)),
         http: http?,
         scim_token: scim_token?,

@@ -80,6 +80,19 @@ pub struct InboxConfig {
     pub urgent_keywords: Vec<String>,
     /// When a shift ends (in `bridge.timezone`): each desk room gets the shift summary.
     pub shift_changes: Vec<crate::zone::WallTime>,
+    /// Who works when: held messages, and whom alerts mention.
+    pub duty: Duty,
+}
+
+/// Who works when (in `bridge.timezone`): `inbox.shifts`, `inbox.shift_attribute`,
+/// `inbox.off_duty`. What it means is in `bridge::desk::duty`.
+#[derive(Debug, Clone, Default)]
+pub struct Duty {
+    /// Named shifts; a person's `shift_attribute` names theirs.
+    pub shifts: Vec<(String, crate::zone::Window)>,
+    pub shift_attribute: Option<String>,
+    /// When drivers whose attribute names no shift are off duty.
+    pub off_duty: Option<crate::zone::Window>,
 }
 
 /// `ha:`: several `serve` processes on one PostgreSQL database, one active at a time.
@@ -362,6 +375,9 @@ pub struct DirectoryConfig {
     pub sync_interval: Option<std::time::Duration>,
     /// `directory.attributes`: the only attributes kept from any source, if set.
     pub attributes: Option<Vec<String>>,
+    /// What the shared inbox reads of drivers and dispatchers (`inbox.shift_attribute`,
+    /// `inbox.answer_within_minutes_by`).
+    pub inbox_attributes: Vec<String>,
     pub plan: crate::directory::plan::Settings,
     pub safety: crate::directory::snapshot::Safety,
 }
@@ -373,13 +389,17 @@ impl DirectoryConfig {
     }
 
     /// The attributes kept from the HTTP source: `directory.attributes`, or only those spaces,
-    /// scopes and name templates use. An HR system answers with whatever it holds about a
+    /// scopes, name templates and the shared inbox use. An HR system answers with whatever it holds about a
     /// person; the bridge keeps what it was told to need. CSV exports and SCIM keep every
     /// attribute unless `directory.attributes` is set (see [`DirectoryConfig::attributes`]).
     pub fn http_attributes(&self) -> Vec<String> {
-        self.attributes
-            .clone()
-            .unwrap_or_else(|| self.plan.used_attributes())
+        self.attributes.clone().unwrap_or_else(|| {
+            let mut used = self.plan.used_attributes();
+            used.extend(self.inbox_attributes.iter().cloned());
+            used.sort();
+            used.dedup();
+            used
+        })
     }
 }
 

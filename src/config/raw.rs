@@ -300,6 +300,12 @@ pub struct RawInbox {
     pub escalate_after_minutes: Option<f64>,
     pub urgent_keywords: Option<Vec<String>>,
     pub shift_changes: Option<Vec<String>>,
+    /// Named shifts: name → `"06:00-14:00"`.
+    pub shifts: Option<BTreeMap<String, String>>,
+    /// The directory attribute that names a person's shift.
+    pub shift_attribute: Option<String>,
+    /// When drivers without a shift are off duty: `"22:00-06:00"`.
+    pub off_duty: Option<String>,
 }
 
 /// `ha:`: active/standby on PostgreSQL.

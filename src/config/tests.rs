@@ -249,6 +249,56 @@ fn inbox_periods_are_minutes_above_zero_by_their_key() {
 }
 
 #[test]
+fn shifts_and_off_duty_are_stretches_of_the_day_and_their_attribute_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let scim = format!("scim_token: '{}'", "x".repeat(32));
+    let config = in_dir(
+        dir.path(),
+        &format!(
+            "inbox: {{shifts: {{early: '06:00-14:00', night: '22:00-06:00'}}, \
+             shift_attribute: shift, off_duty: '20:00-05:30', \
+             answer_within_minutes_by: {{depot: {{Nord: 5}}}}}}\n\
+             directory: {{{scim}, space_attributes: [depot]}}\n"
+        ),
+    )
+    .unwrap();
+    let duty = &config.inbox.duty;
+    assert_eq!(duty.shifts.len(), 2);
+    assert_eq!(duty.shift_attribute.as_deref(), Some("shift"));
+    assert_eq!(
+        duty.off_duty.unwrap().until,
+        crate::zone::WallTime(5, 30, 0)
+    );
+    // The HTTP source keeps what the inbox reads, not only what spaces use.
+    assert_eq!(config.directory.http_attributes(), ["depot", "shift"]);
+    let refused = problems(in_dir(
+        dir.path(),
+        &format!(
+            "inbox: {{shifts: {{early: '06:00', late: '14:00-14:00'}}, off_duty: 'nachts'}}\n\
+             directory: {{{scim}, attributes: [depot]}}\n"
+        ),
+    ));
+    let keys: Vec<&str> = refused.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["inbox.shifts.early", "inbox.shifts.late", "inbox.off_duty"]
+    );
+    // An attribute without shifts to name, and one the directory drops.
+    let refused = problems(in_dir(dir.path(), "inbox: {shift_attribute: shift}\n"));
+    assert_eq!(refused[0].key, "inbox.shift_attribute");
+    let refused = problems(in_dir(
+        dir.path(),
+        &format!(
+            "inbox: {{shifts: {{early: '06:00-14:00'}}, shift_attribute: shift}}\n\
+             directory: {{{scim}, attributes: [depot]}}\n"
+        ),
+    ));
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].key, "inbox.shift_attribute");
+    assert!(refused[0].reason.contains("directory.attributes"));
+}
+
+#[test]
 fn directory_attributes_keep_what_spaces_and_scopes_use() {
     let scim = format!("scim_token: '{}'", "x".repeat(32));
     let problems = problems(with_directory(&format!(

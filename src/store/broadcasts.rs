@@ -111,6 +111,8 @@ pub struct DeliveryRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendTry {
     pub state: OutboxState,
+    /// Waits for the driver's shift until then (Unix ms).
+    pub hold_until: Option<i64>,
     pub error: Option<String>,
     pub sent_at: Option<i64>,
     pub received_at: Option<i64>,
@@ -528,7 +530,7 @@ impl Store {
         sqlx::query(
             "SELECT d.recipient, d.name, d.portal_room, d.copy_event, d.error AS delivery_error, \
              d.reply_event, o.state, o.error AS send_error, o.sent_at, o.received_at, \
-             o.read_at, o.reaction, o.reaction_at \
+             o.read_at, o.reaction, o.reaction_at, o.hold_until \
              FROM broadcast_delivery d LEFT JOIN threema_outbox o \
              ON o.event_id = d.copy_event AND o.recipient = d.recipient AND o.part = 0 \
              WHERE d.event_id = $1 ORDER BY d.recipient, o.resend",
@@ -543,6 +545,7 @@ impl Store {
                 None => None,
                 Some(state) => Some(SendTry {
                     state: OutboxState::parse(&state)?,
+                    hold_until: row.try_get("hold_until")?,
                     error: row.try_get("send_error")?,
                     sent_at: row.try_get("sent_at")?,
                     received_at: row.try_get("received_at")?,

@@ -4,27 +4,37 @@ use sqlx::Row;
 
 use super::{Store, StoreError};
 
-/// Each durable queue (named as its runner is) and its table; the column that says when an
-/// item arrived.
-const QUEUES: [(&str, &str, &str); 4] = [
-    ("matrix", "matrix_inbox", "received_at"),
-    ("threema", "threema_inbox", "received_at"),
-    ("outbox", "threema_outbox", "created_at"),
-    ("broadcast", "broadcast_delivery", "created_at"),
+/// Each durable queue (named as its runner is) and its table; what says when an item arrived
+/// and which unhandled items are due. A message held for a driver off duty is not waiting:
+/// it arrives, for the queue, when its hold ends (else a night's holds would look like a
+/// stuck outbox).
+const QUEUES: [(&str, &str, &str, &str); 4] = [
+    ("matrix", "matrix_inbox", "received_at", "TRUE"),
+    ("threema", "threema_inbox", "received_at", "TRUE"),
+    (
+        "outbox",
+        "threema_outbox",
+        "COALESCE(hold_until, created_at)",
+        "(hold_until IS NULL OR hold_until <= $1)",
+    ),
+    ("broadcast", "broadcast_delivery", "created_at", "TRUE"),
 ];
 
 impl Store {
     /// Per durable queue: the items not handled yet, and when the oldest arrived (ms).
     pub async fn queue_figures(&self) -> Result<Vec<(&'static str, i64, Option<i64>)>, StoreError> {
         let mut figures = Vec::with_capacity(QUEUES.len());
-        for (queue, table, arrived) in QUEUES {
+        for (queue, table, arrived, due) in QUEUES {
             // The partial index on unhandled rows keeps this cheap however long the history.
-            let row = sqlx::query(&format!(
+            let sql = format!(
                 "SELECT COUNT(*) AS waiting, MIN({arrived}) AS oldest FROM {table} \
-                 WHERE processed_at IS NULL"
-            ))
-            .fetch_one(&self.pool)
-            .await?;
+                 WHERE processed_at IS NULL AND {due}"
+            );
+            let mut query = sqlx::query(&sql);
+            if due.contains("$1") {
+                query = query.bind(super::now_ms());
+            }
+            let row = query.fetch_one(&self.pool).await?;
             figures.push((queue, row.try_get("waiting")?, row.try_get("oldest")?));
         }
         Ok(figures)

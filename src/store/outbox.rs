@@ -27,6 +27,8 @@ pub struct NewOutgoing {
     pub room_id: String,
     pub sender: String,
     pub payload: String,
+    /// Held until then (Unix ms): the driver is off duty.
+    pub hold_until: Option<i64>,
 }
 
 /// An outbox row, its IDs parsed once here (a row whose IDs do not parse is corrupt).
@@ -47,6 +49,8 @@ pub struct OutboxItem {
     pub resend: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Not sent before then (Unix ms): the driver was off duty when it was written.
+    pub hold_until: Option<i64>,
     pub status: DeliveryStatus,
 }
 
@@ -81,7 +85,7 @@ impl Reaction {
 pub(super) const COLUMNS: &str = "seq, event_id, recipient, part, room_id, sender, payload, state, \
                        threema_message_id, error, attempts, resend, created_at, updated_at, \
                        sent_at, received_at, read_at, reaction, reaction_at, marker_event, \
-                       reaction_event";
+                       reaction_event, hold_until";
 
 impl OutboxItem {
     pub(super) fn from_row(row: AnyRow) -> Result<Self, StoreError> {
@@ -100,6 +104,7 @@ impl OutboxItem {
             resend: row.try_get("resend")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
+            hold_until: row.try_get("hold_until")?,
             status: DeliveryStatus {
                 sent_at: row.try_get("sent_at")?,
                 received_at: row.try_get("received_at")?,
@@ -136,8 +141,8 @@ impl Store {
         for item in items {
             inserted += sqlx::query(
                 "INSERT INTO threema_outbox (event_id, recipient, part, room_id, sender, payload, \
-                 state, error, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $8, $9, $7, $7) \
+                 state, error, created_at, updated_at, hold_until) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $8, $9, $7, $7, $10) \
                  ON CONFLICT (event_id, recipient, part, resend) DO NOTHING",
             )
             .bind(&item.event_id)
@@ -149,6 +154,7 @@ impl Store {
             .bind(now)
             .bind(state.as_str())
             .bind(error)
+            .bind(item.hold_until)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -157,7 +163,8 @@ impl Store {
         Ok(inserted)
     }
 
-    /// Rows the outbox still has work on after `after_seq`, oldest first.
+    /// Rows the outbox still has work on after `after_seq`, oldest first; a held row once its
+    /// time has come (the queue's rescan finds it then, however far back its number is).
     pub async fn outbox_pending(
         &self,
         after_seq: i64,
@@ -165,10 +172,11 @@ impl Store {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         sqlx::query(&format!(
             "SELECT {COLUMNS} FROM threema_outbox WHERE processed_at IS NULL AND seq > $1 \
-             ORDER BY seq LIMIT $2"
+             AND (hold_until IS NULL OR hold_until <= $3) ORDER BY seq LIMIT $2"
         ))
         .bind(after_seq)
         .bind(limit)
+        .bind(now_ms())
         .fetch_all(&self.pool)
         .await?
         .into_iter()
@@ -403,6 +411,46 @@ impl Store {
             &[OutboxState::Failed, OutboxState::Unknown],
         )
         .await
+    }
+
+    /// Sends now what waits for `recipient` to come on duty: every held row, or those of
+    /// `event_id`. How many rows (0: nothing was held).
+    pub async fn outbox_release_held(
+        &self,
+        recipient: &str,
+        event_id: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE threema_outbox SET hold_until = NULL, updated_at = $1 \
+             WHERE recipient = $2 AND processed_at IS NULL AND hold_until > $1 \
+             AND ($3 IS NULL OR event_id = $3)",
+        )
+        .bind(now_ms())
+        .bind(recipient)
+        .bind(event_id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Takes back what `event_id` became for `recipient` while it is held (deleted before it
+    /// went: nothing of it is sent, so nothing of it is kept either). How many rows.
+    pub async fn outbox_withdraw_held(
+        &self,
+        recipient: &str,
+        event_id: &str,
+    ) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM threema_outbox WHERE recipient = $1 AND event_id = $2 \
+             AND processed_at IS NULL AND state = $3 AND hold_until > $4",
+        )
+        .bind(recipient)
+        .bind(event_id)
+        .bind(OutboxState::Queued.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// Queues a new try (the next `resend`) of every row `o` that `condition` (with `$1` =

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use crate::{
     bridge::privacy::ReadView,
     store::{DeliveryRow, OutboxState, Reaction},
+    zone::Zone,
 };
 
 /// Where one recipient stands, from the fan-out's and the outbox's rows.
@@ -27,6 +28,8 @@ pub struct Standing {
 pub enum Stage {
     /// Not yet in the outbox, or queued there.
     Pending,
+    /// Queued, waiting for the driver's shift (`inbox.off_duty`, `inbox.shifts`).
+    Held,
     Sent,
     Received,
     Read,
@@ -39,6 +42,7 @@ impl Stage {
     pub fn label(&self) -> &str {
         match self {
             Stage::Pending => "pending",
+            Stage::Held => "held (off duty)",
             Stage::Sent => "sent",
             Stage::Received => "received",
             Stage::Read => "read",
@@ -82,6 +86,7 @@ pub fn standings(rows: &[DeliveryRow]) -> Vec<Standing> {
             None => {}
         }
         standing.stage = match send.state {
+            OutboxState::Queued if send.hold_until.is_some() => Stage::Held,
             OutboxState::Queued | OutboxState::Sending => Stage::Pending,
             OutboxState::Failed => {
                 Stage::Failed(send.error.clone().unwrap_or_else(|| "unknown error".into()))
@@ -113,6 +118,7 @@ pub struct Counts {
     pub failed: usize,
     pub unknown: usize,
     pub pending: usize,
+    pub held: usize,
 }
 
 pub fn count(standings: &[Standing]) -> Counts {
@@ -130,6 +136,7 @@ pub fn count(standings: &[Standing]) -> Counts {
             Stage::Failed(_) => c.failed += 1,
             Stage::Unknown => c.unknown += 1,
             Stage::Pending => c.pending += 1,
+            Stage::Held => c.held += 1,
             _ => {}
         }
     }
@@ -223,6 +230,9 @@ fn summary(c: &Counts, ack: bool, reads: bool) -> String {
     if c.pending > 0 {
         let _ = write!(text, " · on the way {}", c.pending);
     }
+    if c.held > 0 {
+        let _ = write!(text, " · held for drivers off duty {}", c.held);
+    }
     let _ = write!(text, " (of {})", c.total);
     text
 }
@@ -262,7 +272,7 @@ impl Board {
     }
 }
 
-/// UTC time of a Unix-ms timestamp, for reports.
+/// UTC time of a Unix-ms timestamp, for the CSV file (an export, as the audit trail's: UTC).
 pub fn time(ms: Option<i64>) -> String {
     ms.and_then(|ms| {
         time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
@@ -281,9 +291,9 @@ pub fn time(ms: Option<i64>) -> String {
     .unwrap_or_default()
 }
 
-/// Per recipient with times, one line each (`!report`); only the counts when `view` does not
-/// allow per-person detail.
-pub fn report(standings: &[Standing], view: ReadView) -> String {
+/// Per recipient with times in `zone` (`bridge.timezone`), one line each (`!report`); only
+/// the counts when `view` does not allow per-person detail.
+pub fn report(standings: &[Standing], view: ReadView, zone: &Zone) -> String {
     if !view.per_person {
         return format!(
             "{}\nPer-person times are not shown in a room the desk shares (privacy.receipt_detail).",
@@ -291,8 +301,8 @@ pub fn report(standings: &[Standing], view: ReadView) -> String {
         );
     }
     let standings = visible(standings, view);
-    let mut text =
-        String::from("Per recipient (UTC): state · sent · received · read · acknowledged");
+    let mut text = String::from("Per recipient: state · sent · received · read · acknowledged");
+    let time = |ms: Option<i64>| ms.map(|ms| zone.time(ms)).unwrap_or_default();
     for s in standings.iter() {
         let _ = write!(
             text,
@@ -401,9 +411,17 @@ mod tests {
         }
     }
 
+    /// A try sent at `at`, not received yet.
+    fn acked_at(at: i64) -> SendTry {
+        let mut sent = try_(OutboxState::Sent, None, None);
+        sent.sent_at = Some(at);
+        sent
+    }
+
     fn try_(state: OutboxState, received: Option<i64>, read: Option<i64>) -> SendTry {
         SendTry {
             state,
+            hold_until: None,
             error: (state == OutboxState::Failed).then(|| "this Threema ID does not exist".into()),
             sent_at: (state != OutboxState::Failed).then_some(1),
             received_at: received,
@@ -500,8 +518,9 @@ mod tests {
             !text.contains("read") && !text.contains("Not read"),
             "{text}"
         );
-        assert!(report(&s, ReadView::FULL).contains("(AAAA0001): read ·"));
-        let reported = report(&s, unread);
+        let utc = Zone::default();
+        assert!(report(&s, ReadView::FULL, &utc).contains("(AAAA0001): read ·"));
+        let reported = report(&s, unread, &utc);
         assert!(reported.contains("(AAAA0001): received ·"), "{reported}");
         assert!(!reported.contains(": read ·"), "{reported}");
         let csv = String::from_utf8(csv(&s, ReadView::FULL)).unwrap();
@@ -536,5 +555,26 @@ mod tests {
         );
         assert!(text.contains("outcome unknown 1"), "{text}");
         assert_eq!(time(Some(0)), "1970-01-01 00:00:00");
+        // `!report` in bridge.timezone; a copy held for a driver off duty says so.
+        let mut held = try_(OutboxState::Queued, None, None);
+        held.hold_until = Some(1_700_024_400_000);
+        let rows = vec![
+            row("AAAA0001", Some(acked_at(1_700_000_000_000))),
+            row("AAAA0002", Some(held)),
+        ];
+        let s = standings(&rows);
+        assert!(!settled(&s, false));
+        let text = render(&s, false, 20, ReadView::FULL);
+        assert!(
+            text.contains(" · held for drivers off duty 1 (of 2)"),
+            "{text}"
+        );
+        let berlin = Zone::named("Europe/Berlin").unwrap();
+        let text = report(&s, ReadView::FULL, &berlin);
+        assert!(
+            text.contains("(AAAA0001): sent · 2023-11-14 23:13:20 CET ·"),
+            "{text}"
+        );
+        assert!(text.contains("(AAAA0002): held (off duty) ·"), "{text}");
     }
 }

@@ -158,7 +158,8 @@ impl Broadcasts {
     /// `!report`: where each recipient of the broadcast stands, as text.
     async fn report_answer(&self, b: &Broadcast) -> Result<String, BridgeError> {
         let standings = self.standings(b.event_id.as_str()).await?;
-        Ok(board::report(&standings, self.read_view(standings.len())))
+        let view = self.read_view(standings.len());
+        Ok(board::report(&standings, view, &self.zone))
     }
 
     /// What an answer in the broadcast room may show of the reading of `recipients` drivers:

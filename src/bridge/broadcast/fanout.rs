@@ -116,12 +116,20 @@ impl Broadcasts {
             .map_err(|e| BridgeError::BadEvent(format!("broadcast payload: {e}")))?;
         let portal = ruma::OwnedRoomId::try_from(portal)
             .map_err(|_| StoreError::corrupt("broadcast_delivery", "portal_room"))?;
-        let new = self
-            .outbox
-            .queue(&items, &driver, &copy, &portal, broadcast.sender.as_str())
+        // A broadcast to drivers off duty waits for each one's shift, as any message does.
+        let queued = (self.outbox)
+            .queue(
+                &items,
+                &driver,
+                &copy,
+                &portal,
+                broadcast.sender.as_str(),
+                false,
+            )
             .await?;
         Ok(Outcome::bridged(format!(
-            "copy {copy}, {new} message(s) queued"
+            "copy {copy}, {} message(s) queued",
+            queued.new
         )))
     }
 

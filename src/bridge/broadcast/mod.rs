@@ -67,6 +67,8 @@ pub struct Broadcasts {
     fanout_wake: Arc<Notify>,
     /// Rung when a board may have changed.
     board_wake: Arc<Notify>,
+    /// `bridge.timezone`: the times `!report` shows.
+    zone: crate::zone::Zone,
 }
 
 impl Broadcasts {
@@ -107,6 +109,7 @@ impl Broadcasts {
             outbox,
             fanout_wake: wakes.broadcast.clone(),
             board_wake: wakes.board.clone(),
+            zone: config.bridge.timezone.clone(),
         }
     }
 }

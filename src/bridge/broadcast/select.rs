@@ -82,7 +82,7 @@ impl Broadcasts {
             Err(e) => return Ok(Err(e)),
         };
         let stored = self.store.employees().await?;
-        let today = crate::bridge::directory::today();
+        let today = self.zone.today();
         let settings = &self.plan;
         let directory: Vec<_> = stored.iter().map(|s| s.employee.clone()).collect();
         let dispatchers = plan::dispatchers(&directory, today);

@@ -20,11 +20,11 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Conversations, Desk, permalink,
+    Conversations, Desk, duty, permalink,
     said::{self, Due},
 };
 use crate::{
-    bridge::{BridgeError, bot_room::BotRoom},
+    bridge::{BridgeError, bot_room::BotRoom, directory::DirectoryView},
     store::{Conversation, Told, now_ms},
     threema::ThreemaId,
 };
@@ -98,7 +98,10 @@ impl Conversations {
         owner: Option<&str>,
     ) -> Result<Vec<OwnedUserId>, BridgeError> {
         let off = self.store.dispatchers_off_shift().await?;
-        let on_shift = |user: &UserId| !off.iter().any(|o| o == user.as_str());
+        let (view, now) = (self.access.view(), now_ms());
+        let on_shift = |user: &UserId| {
+            !off.iter().any(|o| o == user.as_str()) && self.on_shift_by_schedule(&view, user, now)
+        };
         if let Some(Ok(owner)) = owner.map(UserId::parse)
             && self.access.may_see(&owner, driver)
             && on_shift(&owner)
@@ -108,6 +111,15 @@ impl Conversations {
         let everyone = self.access.who_may_see(driver, &self.dispatchers);
         let on: Vec<OwnedUserId> = everyone.iter().filter(|u| on_shift(u)).cloned().collect();
         Ok(if on.is_empty() { everyone } else { on })
+    }
+
+    /// Whether `user` works at `now` by their shift (`inbox.shift_attribute`; without one,
+    /// always).
+    fn on_shift_by_schedule(&self, view: &DirectoryView, user: &UserId, now: i64) -> bool {
+        let duty = &self.config.duty;
+        let shift = (duty.shift_attribute.as_deref())
+            .map_or("", |attribute| view.dispatcher_attribute(user, attribute));
+        duty::on_shift(duty, shift, &self.zone, now)
     }
 
     /// `on-shift` / `off-shift` in the management room; the answer.
@@ -128,7 +140,11 @@ impl Conversations {
                 .audit(user.as_str(), action, user.as_str(), "")
                 .await?;
         }
+        let scheduled = self.on_shift_by_schedule(&self.access.view(), user, now_ms());
         Ok(match on {
+            true if !scheduled => "On shift as far as you are concerned; by the directory your \
+                 shift has not started, so the desk rooms' alerts mention you only once it has."
+                .into(),
             true => "On shift: the desk rooms' alerts mention you again.".into(),
             false => "Off shift: the desk rooms' alerts mention your colleagues on shift (you, if \
                       nobody is); what you have stays yours. on-shift when you are back."

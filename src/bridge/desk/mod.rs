@@ -8,6 +8,7 @@
 
 mod alerts;
 mod board;
+pub mod duty;
 mod said;
 mod shifts;
 mod summary;

@@ -16,7 +16,6 @@ mod view;
 use std::{fmt, sync::Arc};
 
 use ruma::OwnedServerName;
-use time::Date;
 use tokio::sync::{Mutex, Notify};
 
 pub use scim_users::{ScimUsers, ScimUsersError};
@@ -40,6 +39,8 @@ pub struct Directory {
     threema: Arc<ThreemaClient>,
     /// `directory:`.
     config: DirectoryConfig,
+    /// `bridge.timezone`: leaving dates are days of its calendar.
+    zone: crate::zone::Zone,
     /// Deactivates departed dispatchers' accounts (without it the plan does not ask to).
     synapse_admin: Option<SynapseAdmin>,
     /// Spaces' aliases and their children's `via` are on this server.
@@ -77,6 +78,7 @@ impl Directory {
             matrix,
             threema,
             config: config.directory.clone(),
+            zone: config.bridge.timezone.clone(),
             synapse_admin: config.synapse_admin.clone(),
             domain: config.homeserver.domain.clone(),
             access,
@@ -165,9 +167,4 @@ impl fmt::Display for SyncReport {
         }
         Ok(())
     }
-}
-
-/// Today in UTC, the day leaving dates are compared with.
-pub fn today() -> Date {
-    time::OffsetDateTime::now_utc().date()
 }

@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Directory, DirectoryView, SourceReport, SyncOptions, SyncReport, sources, today};
+use super::{Directory, DirectoryView, SourceReport, SyncOptions, SyncReport, sources};
 use crate::{
     bridge::BridgeError,
     directory::{
@@ -73,7 +73,7 @@ impl Directory {
                         &parsed.records,
                         &changes,
                         self.config.safety,
-                        today(),
+                        self.zone.today(),
                     );
                     match check {
                         Err(refused) if !options.force => {
@@ -159,12 +159,19 @@ impl Directory {
         let looked_up = self.look_up_drivers(stored, dry_run, report).await?;
         let directory: Vec<Employee> = stored.iter().map(|s| s.employee.clone()).collect();
         if !dry_run {
-            let view = DirectoryView::new(&directory, &looked_up, &self.config.plan, today());
+            let view =
+                DirectoryView::new(&directory, &looked_up, &self.config.plan, self.zone.today());
             self.access
                 .replace_view(view.with_retired(self.store.retired_threema_ids().await?));
         }
         let current = self.current_setup().await?;
-        let actions = plan::plan(&directory, &looked_up, &self.config.plan, &current, today());
+        let actions = plan::plan(
+            &directory,
+            &looked_up,
+            &self.config.plan,
+            &current,
+            self.zone.today(),
+        );
         report.planned = actions.iter().map(ToString::to_string).collect();
         if dry_run {
             return Ok(());

@@ -108,6 +108,13 @@ impl DirectoryView {
             .collect()
     }
 
+    /// The dispatcher's value of a directory attribute ("" when it has none or is not listed).
+    pub fn dispatcher_attribute(&self, user: &UserId, attribute: &str) -> &str {
+        (self.dispatchers.get(user))
+            .and_then(|(record, _)| record.attribute(attribute))
+            .unwrap_or_default()
+    }
+
     /// Whether the dispatcher is current; `None` if the directory does not list them.
     pub fn dispatcher(&self, user: &UserId) -> Option<bool> {
         self.dispatchers.get(user).map(|(_, active)| *active)
@@ -133,7 +140,7 @@ impl Directory {
             .filter_map(|s| Some((s.employee.record.employee_id.clone(), s.looked_up()?)))
             .collect();
         let directory: Vec<Employee> = stored.into_iter().map(|s| s.employee).collect();
-        let view = DirectoryView::new(&directory, &looked_up, &self.config.plan, super::today());
+        let view = DirectoryView::new(&directory, &looked_up, &self.config.plan, self.zone.today());
         self.access
             .replace_view(view.with_retired(self.store.retired_threema_ids().await?));
         Ok(())

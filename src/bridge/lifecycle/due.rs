@@ -37,6 +37,7 @@ pub struct DueErasures {
     pub admin: SynapseAdmin,
     pub domain: OwnedServerName,
     pub hasher: IdHasher,
+    pub zone: crate::zone::Zone,
     /// `gdpr.erase_after_days`.
     pub after: Duration,
     /// Rung after each directory pass.
@@ -55,6 +56,7 @@ impl DueErasures {
             admin: &self.admin,
             domain: &self.domain,
             hasher: &self.hasher,
+            zone: &self.zone,
         };
         let mut pass = Pass::default();
         let cutoff = crate::store::cutoff(self.after);

@@ -188,7 +188,9 @@ pub fn facts(config: &Config) -> Vec<Fact> {
             what: "shared inbox: which driver's conversation they took or were given, and which \
                    they answered or marked handled (with when a driver's message began to \
                    wait), shown in the portal's topic; whether they said they are off shift \
-                   (and since when); each change in the audit trail"
+                   (and since when), and, with inbox.shift_attribute, whether their shift in \
+                   the directory is on (not stored: read when an alert is said); each change \
+                   in the audit trail"
                 .into(),
             who_sees: "the dispatchers who see the driver's portal; admins".into(),
             kept: "the driver's latest conversation (who has it, who closed it) until the driver \
@@ -207,6 +209,32 @@ pub fn facts(config: &Config) -> Vec<Fact> {
                 .into(),
             kept: "until the driver is erased (the bot's events naming them are redacted)".into(),
         });
+        if crate::bridge::desk::duty::holds_any(&config.inbox.duty) {
+            let duty = &config.inbox.duty;
+            let by = match (&duty.shift_attribute, &duty.off_duty) {
+                (Some(attribute), Some(_)) => format!(
+                    "their shift (directory attribute {attribute:?}, inbox.shifts), else \
+                     inbox.off_duty"
+                ),
+                (Some(attribute), None) => {
+                    format!("their shift (directory attribute {attribute:?}, inbox.shifts)")
+                }
+                (None, _) => "inbox.off_duty".into(),
+            };
+            facts.push(Fact {
+                person: Person::Driver,
+                what: format!(
+                    "off duty by {by}: a dispatcher's message to them waits (with the time it \
+                     waits until) and goes when their duty starts, unless sent with !urgent"
+                ),
+                who_sees: "the dispatchers who see the driver's portal (\"held until 06:00\"); \
+                           not the driver"
+                    .into(),
+                kept: "the time with the message until it is sent (no record of when someone \
+                       works is kept: it is read from the directory and the config)"
+                    .into(),
+            });
+        }
     }
     if config.directory.enabled() {
         facts.push(Fact {
@@ -324,5 +352,12 @@ mod tests {
             "{inbox}"
         );
         assert!(inbox.contains("shared inbox desk rooms"), "{inbox}");
+        assert!(
+            !inbox.contains("off duty by"),
+            "no holds without a schedule"
+        );
+        config.inbox.duty.off_duty = crate::zone::Window::parse("22:00-06:00");
+        let held = report(&config);
+        assert!(held.contains("off duty by inbox.off_duty"), "{held}");
     }
 }

@@ -22,11 +22,18 @@ pub struct Subject {
     pub driver: Option<ThreemaId>,
     /// A dispatcher's Matrix account.
     pub user: Option<OwnedUserId>,
-    /// The directory lists them as active today (not offboarded).
-    pub active: bool,
+    /// The directory lists them as active (not removed, not marked inactive), leaving on
+    /// `leave_date` if it has one.
+    pub listed_active: bool,
+    pub leave_date: Option<time::Date>,
 }
 
 impl Subject {
+    /// Whether they still work here on `today` (in `bridge.timezone`): not offboarded.
+    pub fn is_active_on(&self, today: time::Date) -> bool {
+        self.listed_active && self.leave_date.is_none_or(|leave| leave > today)
+    }
+
     /// A hold on this person: on their directory record if they have one (it follows a
     /// changed Threema ID), else on the ID they were named by.
     pub fn hold_target(&self) -> HoldTarget {
@@ -47,9 +54,8 @@ impl Subject {
                 Role::Dispatcher => None,
             },
             user: record.matrix_id.clone(),
-            active: stored
-                .employee
-                .is_active_on(crate::bridge::directory::today()),
+            listed_active: !stored.employee.removed && record.active,
+            leave_date: record.leave_date,
         }
     }
 }
@@ -98,7 +104,8 @@ pub async fn resolve(
                         employee_id: None,
                         driver: None,
                         user: Some(user),
-                        active: false,
+                        listed_active: false,
+                        leave_date: None,
                     },
                 });
             }
@@ -122,7 +129,8 @@ pub async fn resolve(
             employee_id: None,
             driver: Some(driver),
             user: None,
-            active: false,
+            listed_active: false,
+            leave_date: None,
         },
     })
 }

@@ -357,6 +357,7 @@ impl Management {
             admin,
             domain: self.bot.server_name(),
             hasher: &self.erased_ids,
+            zone: &self.config.bridge.timezone,
         };
         erase::answer(&eraser, args, sender.as_str()).await
     }

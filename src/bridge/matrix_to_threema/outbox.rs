@@ -25,19 +25,21 @@ use tokio::sync::{Notify, OnceCell};
 
 use super::transitions::{self, Answer, Event, Then};
 use crate::bridge::{
-    Access, BridgeError, Credits, Keys, Notices, Wakes, audit,
+    Access, BridgeError, Credits, Ghosts, Keys, Notices, Wakes, audit,
     queue::{Outcome, Queue},
     status::RESEND_KEYS,
     wiring::Shared,
 };
 use crate::{
-    config::Config,
+    bridge::desk::duty,
+    config::{Config, Duty},
     matrix::MatrixClient,
     metrics::{self, Metrics},
     store::{
         Direction, MessageMapping, NewOutgoing, OutboxItem, OutboxState, Store, StoreError, now_ms,
     },
     threema::{ThreemaClient, ThreemaError, ThreemaId},
+    zone::Zone,
 };
 use prepare::Prepared;
 use privacy_notice::PrivacyNotice;
@@ -52,8 +54,10 @@ pub struct Outbox {
     /// Nothing goes to a driver who left.
     access: Arc<Access>,
     keys: Arc<Keys>,
-    /// Tells the dispatcher what could not go, or may not have.
+    /// Tells the dispatcher what could not go, or may not have (or waits).
     notices: Arc<Notices>,
+    /// The driver's name in those notices.
+    ghosts: Arc<Ghosts>,
     credits: Arc<Credits>,
     /// `bridge.send_give_up_seconds`.
     send_give_up: Duration,
@@ -67,6 +71,16 @@ pub struct Outbox {
     /// When the last restore from a backup was settled (Unix ms, 0: never): a message from
     /// before it may have been sent already and is not sent again.
     restored_at: AtomicI64,
+    /// `inbox.shifts`, `inbox.off_duty`: messages to drivers off duty wait (`None`: never).
+    holds: Option<(Duty, Zone)>,
+}
+
+/// What queuing one event did: how many rows are new, and until when they wait for the driver
+/// to come on duty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Queued {
+    pub new: u64,
+    pub held_until: Option<i64>,
 }
 
 /// When a shared upload was started, and the file message it became.
@@ -83,6 +97,7 @@ impl Outbox {
             notices,
             credits,
             metrics,
+            ghosts,
             ..
         } = shared.clone();
         Outbox {
@@ -92,6 +107,7 @@ impl Outbox {
             access,
             keys,
             notices,
+            ghosts,
             credits,
             send_give_up: config.bridge.send_give_up,
             wake: wakes.outbox.clone(),
@@ -99,7 +115,44 @@ impl Outbox {
             privacy_notice: PrivacyNotice::new(config),
             metrics,
             restored_at: AtomicI64::new(0),
+            holds: (config.inbox.enabled && duty::holds_any(&config.inbox.duty))
+                .then(|| (config.inbox.duty.clone(), config.bridge.timezone.clone())),
         }
+    }
+
+    /// Until when a message written now to `driver` waits: they are off duty (`desk::duty`).
+    fn off_duty_until(&self, driver: &ThreemaId) -> Option<i64> {
+        let (duty, zone) = self.holds.as_ref()?;
+        let view = self.access.view();
+        let shift = (duty.shift_attribute.as_deref())
+            .map_or("", |attribute| view.driver_attribute(driver, attribute));
+        duty::driver_held_until(duty, shift, zone, now_ms())
+    }
+
+    /// Each part's hold: an edit or a deletion waits as long as its message does (it would
+    /// find nothing on the phone before), whatever the time; anything else until the driver is
+    /// on duty, unless `urgent`.
+    async fn holds_of(
+        &self,
+        items: &[Outgoing],
+        driver: &ThreemaId,
+        urgent: bool,
+    ) -> Result<Vec<Option<i64>>, StoreError> {
+        let mut holds = Vec::with_capacity(items.len());
+        for item in items {
+            holds.push(match item {
+                Outgoing::Edit { target, .. } | Outgoing::Delete { target, .. } => {
+                    let now = now_ms();
+                    (self.store.outbox_by_event(target).await?.into_iter())
+                        .filter(|row| row.recipient == *driver && row.state == OutboxState::Queued)
+                        .filter_map(|row| row.hold_until.filter(|at| *at > now))
+                        .max()
+                }
+                _ if urgent => None,
+                _ => self.off_duty_until(driver),
+            });
+        }
+        Ok(holds)
     }
 
     /// See [`Store::settle_restore`]; read at each start as the active process.
@@ -117,7 +170,9 @@ impl Outbox {
     /// Queues what a dispatcher's event (sent at `sent_at_ms`) became for `driver`, or tells the
     /// dispatcher why it cannot go. Idempotent: the outbox keys rows by event, recipient and
     /// part. From before a restore, the rows start as outcome unknown (see
-    /// [`Outbox::predates_restore`]).
+    /// [`Outbox::predates_restore`]). To a driver off duty it waits for their shift, unless
+    /// `urgent`; the dispatcher is told until when.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn enqueue(
         &self,
         plan: Plan,
@@ -126,6 +181,7 @@ impl Outbox {
         event_id: &EventId,
         sender: &UserId,
         sent_at_ms: i64,
+        urgent: bool,
     ) -> Result<Outcome, BridgeError> {
         let items = match plan {
             Plan::Send(items) => items,
@@ -150,6 +206,7 @@ impl Outbox {
         if self.predates_restore(sent_at_ms) {
             let rows = new_rows(
                 &items,
+                &vec![None; items.len()],
                 event_id.as_str(),
                 driver,
                 room_id.as_str(),
@@ -163,17 +220,58 @@ impl Outbox {
                 "{new} message(s) for {driver} from before the restore: outcome unknown"
             )));
         }
-        let new = self
-            .queue(&items, driver, event_id.as_str(), room_id, sender.as_str())
+        let queued = self
+            .queue(
+                &items,
+                driver,
+                event_id.as_str(),
+                room_id,
+                sender.as_str(),
+                urgent,
+            )
             .await?;
+        let Some(until) = queued.held_until else {
+            return Ok(Outcome::bridged(format!(
+                "queued {} message(s) for {driver}",
+                queued.new
+            )));
+        };
+        self.tell_held(driver, room_id, event_id, until).await?;
         Ok(Outcome::bridged(format!(
-            "queued {new} message(s) for {driver}"
+            "queued {} message(s) for {driver}, held until {until} (off duty)",
+            queued.new
         )))
     }
 
-    /// Stores the parts of one event for `driver` in `portal` and wakes the outbox; how many
-    /// rows are new (queueing the same event again adds none). The privacy notice goes first
-    /// if the driver has not had it.
+    /// Tells the dispatcher, in answer to their message, that it waits for the driver's shift.
+    async fn tell_held(
+        &self,
+        driver: &ThreemaId,
+        room_id: &RoomId,
+        event_id: &EventId,
+        until: i64,
+    ) -> Result<(), BridgeError> {
+        let zone = self
+            .holds
+            .as_ref()
+            .map(|(_, zone)| zone)
+            .cloned()
+            .unwrap_or_default();
+        let name = self.ghosts.driver_name(driver).await?;
+        let text = format!(
+            "⏸ Held until {}: {name} is off duty, so it goes to the phone when the shift starts. \
+             Answer it with !urgent to send it now.",
+            zone.clock(until)
+        );
+        self.notices
+            .notice(room_id, Some(event_id), &text, &format!("held-{event_id}"))
+            .await
+    }
+
+    /// Stores the parts of one event for `driver` in `portal` and wakes the outbox: how many
+    /// rows are new (queueing the same event again adds none) and until when they wait for
+    /// the driver's shift (not if `urgent`). The privacy notice goes first if the driver has
+    /// not had it, held as long.
     pub(crate) async fn queue(
         &self,
         items: &[Outgoing],
@@ -181,30 +279,61 @@ impl Outbox {
         event_id: &str,
         portal: &RoomId,
         sender: &str,
-    ) -> Result<u64, BridgeError> {
-        self.privacy_notice(driver, portal).await?;
-        Ok(self
-            .queue_rows(items, driver, event_id, portal.as_str(), sender)
-            .await?)
+        urgent: bool,
+    ) -> Result<Queued, BridgeError> {
+        let holds = self.holds_of(items, driver, urgent).await?;
+        let held_until = holds.first().copied().flatten();
+        self.privacy_notice(driver, portal, held_until).await?;
+        let new =
+            (self.queue_rows(items, &holds, driver, event_id, portal.as_str(), sender)).await?;
+        Ok(Queued { new, held_until })
     }
 
     async fn queue_rows(
         &self,
         items: &[Outgoing],
+        holds: &[Option<i64>],
         driver: &ThreemaId,
         event_id: &str,
         room_id: &str,
         sender: &str,
     ) -> Result<u64, StoreError> {
-        let rows = new_rows(items, event_id, driver, room_id, sender);
+        let rows = new_rows(items, holds, event_id, driver, room_id, sender);
         let new = self.store.outbox_enqueue(&rows).await?;
         self.wake();
         Ok(new)
     }
 
+    /// `!urgent` for `driver`: what waits for their shift goes now, all of it or the message
+    /// `event_id` became. How many rows.
+    pub(crate) async fn release_held(
+        &self,
+        driver: &ThreemaId,
+        event_id: Option<&str>,
+    ) -> Result<u64, BridgeError> {
+        let released = (self.store)
+            .outbox_release_held(driver.as_str(), event_id)
+            .await?;
+        self.wake();
+        Ok(released)
+    }
+
     /// Looks for work now (rows were queued or made pending again).
     pub(crate) fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// A dispatcher deleted `event_id` while it waited for `driver`'s shift: it is not sent at
+    /// all. How many rows were taken back (0: not held, it went or goes now).
+    pub(crate) async fn withdraw_held(
+        &self,
+        driver: &ThreemaId,
+        event_id: &str,
+    ) -> Result<u64, BridgeError> {
+        Ok(self
+            .store
+            .outbox_withdraw_held(driver.as_str(), event_id)
+            .await?)
     }
 
     /// What an earlier event became on Threema, for edits and redactions.
@@ -383,7 +512,9 @@ impl Outbox {
     /// A message that could not be sent for `bridge.send_give_up_seconds` is of no use to a
     /// dispatch desk any more; the dispatcher decides whether to resend it.
     fn waited_too_long(&self, row: &OutboxItem) -> bool {
-        let waited = crate::store::now_ms().saturating_sub(row.created_at);
+        // A message held for the driver's shift waits from then.
+        let since = row.created_at.max(row.hold_until.unwrap_or(0));
+        let waited = crate::store::now_ms().saturating_sub(since);
         waited > self.send_give_up.as_millis() as i64
     }
 
@@ -471,23 +602,25 @@ impl Outbox {
     }
 }
 
-/// The outbox rows of the parts one event became for `driver`.
+/// The outbox rows of the parts one event became for `driver`, each held as `holds` says.
 fn new_rows(
     items: &[Outgoing],
+    holds: &[Option<i64>],
     event_id: &str,
     driver: &ThreemaId,
     room_id: &str,
     sender: &str,
 ) -> Vec<NewOutgoing> {
-    let row = |(part, item)| NewOutgoing {
+    let row = |(part, (item, hold_until)): (usize, (&Outgoing, &Option<i64>))| NewOutgoing {
         event_id: event_id.to_owned(),
         recipient: driver.to_string(),
         part: part as i64,
         room_id: room_id.to_owned(),
         sender: sender.to_owned(),
         payload: serde_json::to_string(item).expect("outgoing messages serialise"),
+        hold_until: *hold_until,
     };
-    items.iter().enumerate().map(row).collect()
+    items.iter().zip(holds).enumerate().map(row).collect()
 }
 
 /// Why nothing goes to a driver who left.

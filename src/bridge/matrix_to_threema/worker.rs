@@ -13,7 +13,10 @@ use super::Outbox;
 use crate::bridge::{
     Access, BridgeError, Broadcasts, Directory, Ghosts, Management, Notices, Portals, Receipts,
     broadcast::CONFIRM_KEYS,
-    desk::PortalCommand,
+    desk::{
+        PortalCommand,
+        duty::{self, Urgent},
+    },
     management::CommandMessage,
     queue::{Outcome, Queue},
     status,
@@ -322,6 +325,24 @@ impl MatrixToThreema {
                     .await;
             }
         }
+        // `!urgent`: past the driver's off-duty hold (an edit follows its message instead).
+        let mut content = content.clone();
+        let urgent = match self.conversations.enabled()
+            && !matches!(content.relates_to, Some(Relation::Replacement(_)))
+        {
+            true => duty::take_urgent(&mut content),
+            false => Urgent::No,
+        };
+        if urgent == Urgent::Release {
+            if self.outbox.predates_restore(event.origin_server_ts) {
+                return Ok(Outcome::skipped("!urgent from before the restore"));
+            }
+            let answered = match &content.relates_to {
+                Some(Relation::Reply(reply)) => Some(reply.in_reply_to.event_id.as_str()),
+                _ => None,
+            };
+            return self.release_held(event, &driver, answered).await;
+        }
         let display_name = self
             .matrix
             .member_display_name(&event.room_id, &event.sender)
@@ -340,7 +361,7 @@ impl MatrixToThreema {
             }
             _ => EditTarget::Unknown,
         };
-        let plan = plan_message(content, relay, |_| edit_target);
+        let plan = plan_message(&content, relay, |_| edit_target);
         let outcome = self
             .outbox
             .enqueue(
@@ -350,6 +371,7 @@ impl MatrixToThreema {
                 event_id,
                 &event.sender,
                 event.origin_server_ts,
+                urgent == Urgent::Message,
             )
             .await?;
         // Written to the driver (an edit of an earlier answer is not a new one).
@@ -366,6 +388,45 @@ impl MatrixToThreema {
                 .await?;
         }
         Ok(outcome)
+    }
+
+    /// `!urgent` alone in a portal: what waits for the driver's shift goes now, the message it
+    /// answers or everything held for them. Told in answer; never sent to the driver.
+    async fn release_held(
+        &self,
+        event: &EventHead,
+        driver: &ThreemaId,
+        answered: Option<&str>,
+    ) -> Result<Outcome, BridgeError> {
+        let released = self.outbox.release_held(driver, answered).await?;
+        if released > 0 {
+            let details = format!("{released} message part(s)");
+            (self.store)
+                .audit(
+                    event.sender.as_str(),
+                    "outbox.release_held",
+                    driver.as_str(),
+                    &details,
+                )
+                .await?;
+        }
+        let text = match (released, answered) {
+            (0, Some(_)) => "That message is not held: nothing to send now.".to_owned(),
+            (0, None) => "Nothing is held for this driver.".to_owned(),
+            (n, _) => format!("Sending now what was held for the driver ({n} message part(s))."),
+        };
+        let event_id = &event.event_id;
+        (self.notices)
+            .notice(
+                &event.room_id,
+                Some(event_id),
+                &text,
+                &format!("released-{event_id}"),
+            )
+            .await?;
+        Ok(Outcome::bridged(format!(
+            "{released} held part(s) released"
+        )))
     }
 
     /// 🔁 on a message that failed (or whose outcome is unknown) sends it again: the dispatcher
@@ -464,6 +525,10 @@ impl MatrixToThreema {
             .outbox
             .edit_target(&target, &driver, &event.sender)
             .await?;
+        // Taken back while it waited for the driver's shift: it never goes.
+        if self.outbox.withdraw_held(&driver, &target).await? > 0 {
+            return Ok(Outcome::skipped("withdrawn before it was sent (held)"));
+        }
         let plan = plan_redaction(&target, what);
         self.outbox
             .enqueue(
@@ -473,6 +538,7 @@ impl MatrixToThreema {
                 &event.event_id,
                 &event.sender,
                 event.origin_server_ts,
+                false,
             )
             .await
     }

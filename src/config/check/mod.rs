@@ -13,12 +13,12 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::{
-    AppserviceConfig, AuditConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, GdprConfig,
-    HaConfig, HomeserverConfig, InboxConfig, LoggingConfig, MetricsConfig, PrivacyConfig,
-    RawAppservice, RawAudit, RawConfig, RawDatabase, RawGdpr, RawHa, RawInbox, RawLogging,
-    RawPrivacy, RawRetention, ReceiptDetail, RetentionConfig, directory, permissions,
+    AppserviceConfig, AuditConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, Duty,
+    GdprConfig, HaConfig, HomeserverConfig, InboxConfig, LoggingConfig, MetricsConfig,
+    PrivacyConfig, RawAppservice, RawAudit, RawConfig, RawDatabase, RawGdpr, RawHa, RawInbox,
+    RawLogging, RawPrivacy, RawRetention, ReceiptDetail, RetentionConfig, directory, permissions,
 };
-use crate::registration::Registration;
+use crate::{registration::Registration, zone::Window};
 
 mod bridge;
 mod broadcast;
@@ -159,6 +159,10 @@ impl Config {
         // Off unless given: the figures are for the internal network only.
         let ha = ha(&mut c, &raw.ha);
         let inbox = inbox(&mut c, &raw.inbox);
+        let mut directory = directory;
+        if let (Some(directory), Some(inbox)) = (&mut directory, &inbox) {
+            directory.inbox_attributes = inbox_attributes(&mut c, inbox, &directory.attributes);
+        }
         let metrics_listen = match &raw.metrics.listen {
             None => Some(None),
             some => c.socket_addr("metrics.listen", some, "").map(Some),
@@ -195,6 +199,68 @@ impl Config {
             warnings: c.warnings,
         })
     }
+}
+
+/// The directory attributes the inbox reads, each to be kept by `directory.attributes` if that
+/// is set.
+fn inbox_attributes(
+    c: &mut Checker,
+    inbox: &InboxConfig,
+    kept: &Option<Vec<String>>,
+) -> Vec<String> {
+    let shift = (inbox.duty.shift_attribute.iter()).map(|a| ("inbox.shift_attribute", a));
+    let periods =
+        (inbox.answer_within_by.iter()).map(|(a, _, _)| ("inbox.answer_within_minutes_by", a));
+    let mut used = Vec::new();
+    for (key, attribute) in shift.chain(periods) {
+        if kept.as_ref().is_some_and(|kept| !kept.contains(attribute)) {
+            c.fail::<()>(
+                key,
+                format!("{attribute:?} is not in directory.attributes, so it would be dropped"),
+            );
+        }
+        used.push(attribute.clone());
+    }
+    used
+}
+
+/// `inbox.shifts`, `inbox.shift_attribute`, `inbox.off_duty`: windows of the wall clock; a
+/// shift attribute without shifts to name would hold nothing.
+fn duty(c: &mut Checker, raw: &RawInbox) -> Option<Duty> {
+    let window = |c: &mut Checker, key: &str, text: &str| match Window::parse(text) {
+        Some(window) => Some(window),
+        None => c.fail(
+            key,
+            format!("{text:?} is not a stretch of the day (\"22:00-06:00\", two different times)"),
+        ),
+    };
+    let mut shifts = Vec::new();
+    let mut ok = true;
+    for (name, text) in raw.shifts.iter().flatten() {
+        match window(c, &format!("inbox.shifts.{name}"), text) {
+            Some(w) => shifts.push((name.trim().to_owned(), w)),
+            None => ok = false,
+        }
+    }
+    let off_duty = match &raw.off_duty {
+        Some(text) => Some(window(c, "inbox.off_duty", text)?),
+        None => None,
+    };
+    let shift_attribute = (raw.shift_attribute.as_deref())
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned);
+    if shift_attribute.is_some() == shifts.is_empty() {
+        return c.fail(
+            "inbox.shift_attribute",
+            "inbox.shifts and inbox.shift_attribute go together (the attribute names a shift)",
+        );
+    }
+    ok.then_some(Duty {
+        shifts,
+        shift_attribute,
+        off_duty,
+    })
 }
 
 /// The claim reaction cannot also mark a message handled: one reaction, one meaning.
@@ -247,8 +313,10 @@ fn inbox(c: &mut Checker, raw: &RawInbox) -> Option<InboxConfig> {
             }
         }
     }
+    let duty = duty(c, raw);
     keywords_ok.then_some(())?;
     Some(InboxConfig {
+        duty: duty?,
         shift_changes,
         enabled: raw.enabled.unwrap_or(false),
         handled_reactions: handled,

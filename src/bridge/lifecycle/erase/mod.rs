@@ -22,6 +22,7 @@ use crate::{
     ids,
     matrix::MatrixClient,
     store::{ErasedRows, ErasureTarget, Store},
+    zone::Zone,
 };
 
 /// How long a room's purge may take before the run stops (the next run waits for it again).
@@ -115,6 +116,8 @@ pub struct Eraser<'a> {
     pub admin: &'a SynapseAdmin,
     pub domain: &'a ServerName,
     pub hasher: &'a IdHasher,
+    /// `bridge.timezone`: whether the driver has left yet is read on its calendar.
+    pub zone: &'a Zone,
 }
 
 impl Eraser<'_> {
@@ -127,7 +130,7 @@ impl Eraser<'_> {
         dry_run: bool,
     ) -> Result<Erased, LifecycleError> {
         let subject = resolve(self.store, self.domain, text).await?;
-        if subject.active && !force {
+        if subject.is_active_on(self.zone.today()) && !force {
             return Err(LifecycleError::Input(format!(
                 "{subject} is still active in the directory: offboard them first (or --force, \
                  and the next directory sync brings them back); nothing changed"

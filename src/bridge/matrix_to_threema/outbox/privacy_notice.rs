@@ -48,17 +48,19 @@ impl Outbox {
             return Ok(());
         }
         match self.store.portal_by_threema_id(driver.as_str()).await? {
-            Some(portal) => self.privacy_notice(driver, &portal.room_id).await,
+            Some(portal) => self.privacy_notice(driver, &portal.room_id, None).await,
             None => Ok(()),
         }
     }
 
     /// Queues the privacy notice for `driver`, whose portal is `portal`, unless they had this
-    /// text already. Each step is recorded, so a retry after a crash finishes it once.
+    /// text already; held until `hold_until` with the message it comes before. Each step is
+    /// recorded, so a retry after a crash finishes it once.
     pub(crate) async fn privacy_notice(
         &self,
         driver: &ThreemaId,
         portal: &RoomId,
+        hold_until: Option<i64>,
     ) -> Result<(), BridgeError> {
         let Some(notice) = &self.privacy_notice else {
             return Ok(());
@@ -97,6 +99,7 @@ impl Outbox {
             .collect();
         self.queue_rows(
             &parts,
+            &vec![hold_until; parts.len()],
             driver,
             &event_id,
             portal.as_str(),

@@ -612,3 +612,96 @@ async fn a_message_to_a_driver_off_duty_reaches_the_phone_when_the_duty_starts()
     );
     h.stop().await;
 }
+
+/// `retention.history_days` cuts a desk room's history as a portal's: an alert the bot wrote a
+/// year ago goes with what came before it (the board too), and the board is posted anew at the
+/// next update.
+#[tokio::test]
+async fn retention_cuts_a_desk_rooms_old_history_and_the_board_is_posted_anew() {
+    use ruma::{
+        MilliSecondsSinceUnixEpoch, TransactionId, UInt, api::client::message::send_message_event,
+        events::MessageLikeEventType, serde::Raw,
+    };
+    let (anna_lp, anna_id) = {
+        let lp = unique_localpart("anna");
+        (lp.clone(), format!("@{lp}:{DOMAIN}"))
+    };
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![anna_id.clone()];
+        c.bridge_extra = format!("  permissions:\n    \"{anna_id}\": admin");
+        c.with_synapse_admin();
+        c.sections
+            .push_str("inbox:\n  enabled: true\nretention:\n  history_days: 30\n");
+    })
+    .await;
+    let anna = Dispatcher::login(h.synapse, &anna_lp, "Anna Dispo").await;
+    let driver = add_phone(&sim, 'Q', "Erika Muster", Behaviour::silent());
+    sim.send_from_user(&driver, UserMessage::text("Wo ist Tor 3?"))
+        .await
+        .unwrap();
+    let portal = portal_of(&h, &anna, &driver).await;
+    anna.join(&portal).await;
+    let store = &h.bridge.store;
+    let room = common::synapse::wait_for("the desk room", WAIT, || async {
+        store.state_get("desk_room").await.unwrap()
+    })
+    .await;
+    anna.wait_invited_to(&room, WAIT).await;
+    anna.join(&room).await;
+    wait_board(&anna, &room, |b| b.contains("Erika Muster")).await;
+    let first_board = store
+        .state_get("desk_board:desk_room")
+        .await
+        .unwrap()
+        .unwrap();
+
+    // An alert the bot wrote a year ago (as the homeserver dates it), and a word of today.
+    let year_ago = jiff::Timestamp::now().as_millisecond() - 365 * 86_400_000;
+    let content = serde_json::json!({
+        "msgtype": "m.text",
+        "body": "⏰ Max Fahrer has waited 15 min for an answer",
+    });
+    let mut old = send_message_event::v3::Request::new_raw(
+        room.as_str().try_into().unwrap(),
+        TransactionId::new(),
+        MessageLikeEventType::RoomMessage,
+        Raw::from_json(serde_json::value::to_raw_value(&content).unwrap()),
+    );
+    old.timestamp = UInt::new(year_ago as u64).map(MilliSecondsSinceUnixEpoch);
+    h.bridge.matrix.send(old, None).await.unwrap();
+    anna.send_text(&room, "Guten Morgen").await;
+
+    let management = anna.management_room().await;
+    let answer = anna.ask(&management, "retention run").await;
+    assert!(
+        answer.contains(" in 0 portal(s) and 1 desk room(s) gone"),
+        "{answer}"
+    );
+    let left = anna.messages(&room).await;
+    let bodies: Vec<&str> = (left.iter())
+        .filter_map(|m| m["content"]["body"].as_str())
+        .collect();
+    assert!(
+        !bodies.iter().any(|b| b.contains("Max Fahrer")),
+        "{bodies:?}"
+    );
+    assert!(
+        bodies.contains(&"Guten Morgen"),
+        "the newest stays: {bodies:?}"
+    );
+    assert!(
+        !left.iter().any(|m| m["event_id"] == first_board.as_str()),
+        "the board went with what came before the cut"
+    );
+
+    // The next change posts the board anew.
+    anna.send_text(&portal, "!claim").await;
+    wait_board(&anna, &room, |b| b.contains("Anna Dispo has it")).await;
+    let board = store
+        .state_get("desk_board:desk_room")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(board, first_board);
+    h.stop().await;
+}

@@ -78,6 +78,20 @@ impl Store {
         .collect()
     }
 
+    /// The shared inbox's desk rooms: their keys (`desk_room`, `desk_room:<scope>`, which also
+    /// name their boards) and rooms.
+    pub async fn desk_rooms(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut desks = self.state_with_prefix("desk_room:").await?;
+        desks.extend((self.state_get("desk_room").await?).map(|room| ("desk_room".into(), room)));
+        Ok(desks)
+    }
+
+    /// Forgets what the desk room `desk`'s board shows, so that the next update looks at its
+    /// event (posted anew if it is gone).
+    pub async fn desk_board_forget(&self, desk: &str) -> Result<(), StoreError> {
+        self.state_delete(&format!("desk_board_hash:{desk}")).await
+    }
+
     pub async fn state_delete(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM bridge_state WHERE key = $1")
             .bind(key)

@@ -3,7 +3,8 @@
 //! has it, the beginning of what they wrote first, a link into the portal. The board's event
 //! and the hash of its text are kept in `bridge_state` (`desk_board:<desk>`), so an unchanged
 //! board costs no request and a restart edits the same board. An erasure forgets the boards
-//! (their events named the driver and are redacted): they are posted anew.
+//! (their events named the driver and are redacted), and so does retention when it cut a desk
+//! room's history: they are posted anew.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -138,7 +139,7 @@ impl Conversations {
         let mut board = self.store.state_get(&board_key).await?;
         if let (None, Some(posted)) = (&shown, &board)
             && let Ok(posted) = EventId::parse(posted)
-            && self.redacted(room, &posted).await?
+            && self.gone(room, &posted).await?
         {
             self.store.state_delete(&board_key).await?;
             self.store.state_delete(&tried_key).await?;
@@ -188,9 +189,14 @@ impl Conversations {
         Ok(())
     }
 
-    /// Whether the bot's event was redacted (an erasure took it).
-    async fn redacted(&self, room: &RoomId, event: &EventId) -> Result<bool, BridgeError> {
-        let read = self.matrix.event(room, event).await?;
+    /// Whether the bot's event is gone: redacted (an erasure took it) or purged (retention
+    /// cut the desk room's history).
+    async fn gone(&self, room: &RoomId, event: &EventId) -> Result<bool, BridgeError> {
+        let read = match self.matrix.event(room, event).await {
+            Ok(read) => read,
+            Err(e) if e.errcode() == Some("M_NOT_FOUND") => return Ok(true),
+            Err(e) => return Err(e.into()),
+        };
         Ok(read["unsigned"]["redacted_because"].is_object()
             || read["content"].as_object().is_none_or(|c| c.is_empty()))
     }

@@ -73,11 +73,7 @@ impl Conversations {
     /// Each desk room's summary over its own drivers. One desk that fails holds up no other
     /// (and is not tried again for this shift change).
     async fn say_shift_summaries(&self, at: i64) -> Result<(), BridgeError> {
-        let mut desks = self.store.state_with_prefix("desk_room:").await?;
-        desks.extend(
-            (self.store.state_get("desk_room").await?).map(|room| ("desk_room".into(), room)),
-        );
-        for (desk, room) in desks {
+        for (desk, room) in self.store.desk_rooms().await? {
             if let Err(e) = self.shift_summary(&desk, &room, at).await {
                 tracing::warn!(%room, error = %e, "cannot say the shift summary in a desk room");
             }

@@ -207,7 +207,16 @@ pub fn facts(config: &Config) -> Vec<Fact> {
             who_sees: "the dispatchers who may see the driver, in the desk room of the driver's \
                        scope; admins"
                 .into(),
-            kept: "until the driver is erased (the bot's events naming them are redacted)".into(),
+            kept: match r.history {
+                Some(keep) => format!(
+                    "{} day(s) (retention.history_days, unless a legal hold covers any driver), \
+                     or until the driver is erased (the bot's events naming them are redacted)",
+                    keep.as_secs() / 86_400
+                ),
+                None => {
+                    "until the driver is erased (the bot's events naming them are redacted)".into()
+                }
+            },
         });
         if crate::bridge::desk::duty::holds_any(&config.inbox.duty) {
             let duty = &config.inbox.duty;

@@ -17,7 +17,7 @@ use crate::{
     bridge::{BridgeError, prune},
     config::{RetentionConfig, SynapseAdmin},
     matrix::{MatrixClient, MatrixError},
-    store::{Pruned, RoomStateKind, Store, cutoff},
+    store::{HeldScope, Pruned, RoomStateKind, Store, cutoff},
 };
 
 /// Events per timeline page.
@@ -93,6 +93,9 @@ pub struct Report {
     pub dry_run: bool,
     /// Portals whose history was cut, events and media that went.
     pub rooms: usize,
+    /// The shared inbox's desk rooms whose history was cut (their events and media counted
+    /// with the portals').
+    pub desk_rooms: usize,
     pub events: usize,
     pub media: usize,
     /// Portals (and their drivers' rows) a hold kept.
@@ -112,9 +115,13 @@ pub struct Report {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let verb = if self.dry_run { "would go" } else { "gone" };
+        let desks = match self.desk_rooms {
+            0 => String::new(),
+            n => format!(" and {n} desk room(s)"),
+        };
         writeln!(
             f,
-            "  homeserver: {} event(s) and {} medi(a) in {} portal(s) {verb}",
+            "  homeserver: {} event(s) and {} medi(a) in {} portal(s){desks} {verb}",
             self.events, self.media, self.rooms
         )?;
         writeln!(
@@ -176,8 +183,11 @@ impl Retention<'_> {
                     report.held += 1;
                     continue;
                 }
-                self.portal(&room, admin, dry_run, &mut report).await?;
+                if self.room(&room, admin, dry_run, &mut report).await? {
+                    report.rooms += 1;
+                }
             }
+            self.desk_rooms(&held, admin, dry_run, &mut report).await?;
         }
         if let Some(keep) = self.config.outbox {
             report.outbox_payloads = self
@@ -224,15 +234,43 @@ impl Retention<'_> {
         Ok(report)
     }
 
-    /// One portal: its history cut (`history_days`), then the files of what stays that are past
-    /// `media_days` and newer than what an earlier pass looked at.
-    async fn portal(
+    /// The shared inbox's desk rooms, as portals: their alerts and boards name drivers. Any
+    /// legal hold on a driver keeps them whole (they may name the driver). A desk room whose
+    /// history was cut gets its board posted anew (its event may have gone with the cut).
+    async fn desk_rooms(
+        &self,
+        held: &HeldScope,
+        admin: &SynapseAdmin,
+        dry_run: bool,
+        report: &mut Report,
+    ) -> Result<(), LifecycleError> {
+        for (desk, room) in self.store.desk_rooms().await? {
+            let Ok(room) = OwnedRoomId::try_from(room) else {
+                continue;
+            };
+            if !held.drivers.is_empty() || held.rooms.iter().any(|r| r == room.as_str()) {
+                report.held += 1;
+                continue;
+            }
+            if self.room(&room, admin, dry_run, report).await? {
+                report.desk_rooms += 1;
+                if !dry_run {
+                    self.store.desk_board_forget(&desk).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One room: its history cut (`history_days`), then the files of what stays that are past
+    /// `media_days` and newer than what an earlier pass looked at. Whether the history was cut.
+    async fn room(
         &self,
         room: &OwnedRoomId,
         admin: &SynapseAdmin,
         dry_run: bool,
         report: &mut Report,
-    ) -> Result<(), LifecycleError> {
+    ) -> Result<bool, LifecycleError> {
         if let (true, Some(keep), false) = (self.config.room_state, self.config.history, dry_run) {
             self.announce(room, keep).await?;
         }
@@ -256,12 +294,11 @@ impl Retention<'_> {
             if !dry_run {
                 self.apply(room, cut, admin).await?;
             }
-            report.rooms += 1;
             report.events += cut.events;
             report.media += cut.media.len();
         }
         let Some(keep) = self.config.media else {
-            return Ok(());
+            return Ok(cut.is_some());
         };
         let to_ms = cutoff(keep);
         let from_ms = self
@@ -273,7 +310,7 @@ impl Retention<'_> {
         let files = expired_media(kept, from_ms, to_ms);
         report.expired_media += files.len();
         if dry_run {
-            return Ok(());
+            return Ok(cut.is_some());
         }
         for uri in &files {
             self.delete_media(uri, admin).await?;
@@ -286,7 +323,7 @@ impl Retention<'_> {
                 &to_ms.to_string(),
             )
             .await?;
-        Ok(())
+        Ok(cut.is_some())
     }
 
     /// `m.room.retention` with the history's period, where it says otherwise (clients that

@@ -87,6 +87,16 @@ impl Zone {
         self.format(ms, "%H:%M %Z")
     }
 
+    /// A time to come: `14:05 CET` later today, `Sat 06:00 CET` on another day (a week ahead at
+    /// most: shifts).
+    pub fn when(&self, ms: i64, now_ms: i64) -> String {
+        let day = |ms: i64| self.format(ms, "%Y-%m-%d");
+        match day(ms) == day(now_ms) {
+            true => self.clock(ms),
+            false => self.format(ms, "%a %H:%M %Z"),
+        }
+    }
+
     /// `2026-11-22 10:02:11 CET`.
     pub fn time(&self, ms: i64) -> String {
         self.format(ms, "%Y-%m-%d %H:%M:%S %Z")
@@ -135,6 +145,8 @@ mod tests {
         assert_eq!(berlin.clock(at), "23:13 CET");
         assert_eq!(berlin.time(at), "2023-11-14 23:13:20 CET");
         assert_eq!(Zone::default().clock(at), "22:13 UTC");
+        assert_eq!(berlin.when(at + 60_000, at), "23:14 CET");
+        assert_eq!(berlin.when(at + 3_600_000, at), "Wed 00:13 CET");
         // The next 06:00 in Berlin is 05:00 UTC the next day.
         assert_eq!(berlin.next_at(at, six_am), Some(1_700_024_400_000));
         // Exactly at the time: the next day's.

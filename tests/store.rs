@@ -976,43 +976,55 @@ async fn messages_held_for_a_driver_off_duty_wait_until_their_time_or_urgent(
     let (_, waiting, oldest) = outbox.iter().find(|(q, _, _)| *q == "outbox").unwrap();
     assert_eq!(*waiting, 2, "held messages are not waiting in the queue");
     assert!(oldest.unwrap() >= now - 1);
-    // `!urgent` on one message sends it, on none all the driver's; not another driver's.
+    // An edit of one and of another (whose ID starts like the first's) wait with them.
+    let edit = |of: &str, driver: &str| NewOutgoing {
+        payload: format!(r#"{{"kind":"edit","target":"{of}","text":"x"}}"#),
+        ..row(&format!("$edit{of}"), driver, Some(now + hour))
+    };
+    (store.outbox_enqueue(&[edit("$night", "ABCD1234"), edit("$nigh", "ABCD1234")]))
+        .await
+        .unwrap();
+    // `!urgent` on one message sends it with its edit, on none all the driver's; not another
+    // driver's. The next hold to come due is known.
+    let release = |event: Option<&'static str>| {
+        let store = store.clone();
+        async move { store.outbox_release_held("ABCD1234", event).await.unwrap() }
+    };
+    assert_eq!(release(Some("$night")).await, 2);
     assert_eq!(
-        store
-            .outbox_release_held("ABCD1234", Some("$night"))
-            .await
-            .unwrap(),
-        1
+        pending(store.clone()).await,
+        ["$night", "$urgent", "$past", "$edit$night"]
     );
-    assert_eq!(pending(store.clone()).await, ["$night", "$urgent", "$past"]);
-    assert_eq!(
-        store.outbox_release_held("ABCD1234", None).await.unwrap(),
-        1
-    );
-    assert_eq!(
-        store.outbox_release_held("ABCD1234", None).await.unwrap(),
-        0
-    );
-    // Deleted while held: gone. Not once it is due.
-    assert_eq!(
-        store
-            .outbox_withdraw_held("EFGH5678", "$past")
-            .await
-            .unwrap(),
-        0
-    );
-    assert_eq!(
-        store
-            .outbox_withdraw_held("EFGH5678", "$other")
-            .await
-            .unwrap(),
-        1
-    );
+    let next_hold = |store: Store| async move {
+        let now = threema_bridge::store::now_ms();
+        store.outbox_next_hold(now).await.unwrap()
+    };
+    assert_eq!(next_hold(store.clone()).await, Some(now + hour));
+    assert_eq!(release(None).await, 2);
+    assert_eq!(release(None).await, 0);
+    // Deleted while held: gone, with its held edits. Not once it is due.
+    let withdraw = |event: &'static str| {
+        let store = store.clone();
+        async move { store.outbox_withdraw_held("EFGH5678", event).await.unwrap() }
+    };
+    assert_eq!(withdraw("$past").await, 0);
+    (store.outbox_enqueue(&[edit("$other", "EFGH5678")]))
+        .await
+        .unwrap();
+    assert_eq!(withdraw("$other").await, 2);
     assert!(store.outbox_by_event("$other").await.unwrap().is_empty());
     assert_eq!(
         pending(store.clone()).await,
-        ["$night", "$urgent", "$also", "$past"]
+        [
+            "$night",
+            "$urgent",
+            "$also",
+            "$past",
+            "$edit$night",
+            "$edit$nigh"
+        ]
     );
+    assert_eq!(next_hold(store.clone()).await, None);
 }
 
 async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &str) {

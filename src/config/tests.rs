@@ -274,14 +274,20 @@ fn shifts_and_off_duty_are_stretches_of_the_day_and_their_attribute_is_kept() {
     let refused = problems(in_dir(
         dir.path(),
         &format!(
-            "inbox: {{shifts: {{early: '06:00', late: '14:00-14:00'}}, off_duty: 'nachts'}}\n\
+            "inbox: {{shifts: {{early: '06:00', late: '14:00-14:00', Früh: '06:00-14:00', \
+             FRÜH: '06:00-14:00'}}, off_duty: 'nachts'}}\n\
              directory: {{{scim}, attributes: [depot]}}\n"
         ),
     ));
     let keys: Vec<&str> = refused.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(
         keys,
-        ["inbox.shifts.early", "inbox.shifts.late", "inbox.off_duty"]
+        [
+            "inbox.shifts.Früh",
+            "inbox.shifts.early",
+            "inbox.shifts.late",
+            "inbox.off_duty"
+        ]
     );
     // An attribute without shifts to name, and one the directory drops.
     let refused = problems(in_dir(dir.path(), "inbox: {shift_attribute: shift}\n"));

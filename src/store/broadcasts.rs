@@ -111,7 +111,7 @@ pub struct DeliveryRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendTry {
     pub state: OutboxState,
-    /// Waits for the driver's shift until then (Unix ms).
+    /// Waits for the driver's shift until then (Unix ms; only while it waits).
     pub hold_until: Option<i64>,
     pub error: Option<String>,
     pub sent_at: Option<i64>,
@@ -530,12 +530,14 @@ impl Store {
         sqlx::query(
             "SELECT d.recipient, d.name, d.portal_room, d.copy_event, d.error AS delivery_error, \
              d.reply_event, o.state, o.error AS send_error, o.sent_at, o.received_at, \
-             o.read_at, o.reaction, o.reaction_at, o.hold_until \
+             o.read_at, o.reaction, o.reaction_at, \
+             CASE WHEN o.hold_until > $2 THEN o.hold_until END AS hold_until \
              FROM broadcast_delivery d LEFT JOIN threema_outbox o \
              ON o.event_id = d.copy_event AND o.recipient = d.recipient AND o.part = 0 \
              WHERE d.event_id = $1 ORDER BY d.recipient, o.resend",
         )
         .bind(event_id)
+        .bind(now_ms())
         .fetch_all(&self.pool)
         .await?
         .into_iter()

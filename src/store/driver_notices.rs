@@ -13,8 +13,8 @@ pub enum NoticeState {
     Tried,
     /// Posted as this event, not queued yet.
     Posted(String),
-    /// Queued for the phone: done.
-    Queued,
+    /// Queued for the phone (as this event, if known): done.
+    Queued(Option<String>),
 }
 
 impl Store {
@@ -37,7 +37,7 @@ impl Store {
         let event_id: Option<String> = row.try_get("event_id")?;
         let queued: Option<i64> = row.try_get("queued_at")?;
         Ok(match (event_id, queued) {
-            (_, Some(_)) => NoticeState::Queued,
+            (event_id, Some(_)) => NoticeState::Queued(event_id),
             (Some(event_id), None) => NoticeState::Posted(event_id),
             (None, None) => NoticeState::Tried,
         })

@@ -259,11 +259,12 @@ impl Store {
         Ok(changed == 1)
     }
 
-    /// The outbox is done with this row (whatever its state).
+    /// The outbox is done with this row (whatever its state). Its hold is forgotten: kept,
+    /// the rows would record when the driver works.
     pub async fn outbox_finish(&self, seq: i64) -> Result<(), StoreError> {
         self.fenced_execute(
             sqlx::query(
-                "UPDATE threema_outbox SET processed_at = $1 WHERE seq = $2 \
+                "UPDATE threema_outbox SET processed_at = $1, hold_until = NULL WHERE seq = $2 \
                  AND processed_at IS NULL",
             )
             .bind(now_ms())
@@ -414,40 +415,58 @@ impl Store {
     }
 
     /// Sends now what waits for `recipient` to come on duty: every held row, or those of
-    /// `event_id`. How many rows (0: nothing was held).
+    /// `event_id` and the edits and deletions of it. Their hold ends now (not cleared: a send
+    /// gives up counting from it, not from hours ago). How many rows (0: nothing was held).
     pub async fn outbox_release_held(
         &self,
         recipient: &str,
         event_id: Option<&str>,
     ) -> Result<u64, StoreError> {
         Ok(sqlx::query(
-            "UPDATE threema_outbox SET hold_until = NULL, updated_at = $1 \
+            "UPDATE threema_outbox SET hold_until = $1, updated_at = $1 \
              WHERE recipient = $2 AND processed_at IS NULL AND hold_until > $1 \
-             AND ($3 IS NULL OR event_id = $3)",
+             AND ($3 IS NULL OR event_id = $3 OR payload LIKE $4 ESCAPE '\\')",
         )
         .bind(now_ms())
         .bind(recipient)
         .bind(event_id)
+        .bind(event_id.map(about_event))
         .execute(&self.pool)
         .await?
         .rows_affected())
     }
 
-    /// Takes back what `event_id` became for `recipient` while it is held (deleted before it
-    /// went: nothing of it is sent, so nothing of it is kept either). How many rows.
+    /// The earliest time a held row comes due after `now`, if any: the outbox reads from its
+    /// start then, so that the held row goes before what was queued after it.
+    pub async fn outbox_next_hold(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT MIN(hold_until) AS next FROM threema_outbox \
+             WHERE processed_at IS NULL AND hold_until > $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("next")?)
+    }
+
+    /// Takes back what `event_id` became for `recipient` while it is held, with its held edits
+    /// (deleted before it went: nothing of it is sent, so nothing of it is kept either). How
+    /// many rows.
     pub async fn outbox_withdraw_held(
         &self,
         recipient: &str,
         event_id: &str,
     ) -> Result<u64, StoreError> {
         Ok(sqlx::query(
-            "DELETE FROM threema_outbox WHERE recipient = $1 AND event_id = $2 \
+            "DELETE FROM threema_outbox WHERE recipient = $1 \
+             AND (event_id = $2 OR payload LIKE $5 ESCAPE '\\') \
              AND processed_at IS NULL AND state = $3 AND hold_until > $4",
         )
         .bind(recipient)
         .bind(event_id)
         .bind(OutboxState::Queued.as_str())
         .bind(now_ms())
+        .bind(about_event(event_id))
         .execute(&self.pool)
         .await?
         .rows_affected())
@@ -488,4 +507,11 @@ impl Store {
         tx.commit().await?;
         Ok(queued)
     }
+}
+
+/// A `LIKE` pattern for the payloads of edits and deletions of `event_id` (`"target":"…"` as
+/// `Outgoing` serialises it).
+fn about_event(event_id: &str) -> String {
+    let target = serde_json::to_string(event_id).expect("strings serialise");
+    format!("%\"target\":{}%", super::erasure::like_escaped(&target))
 }

@@ -156,7 +156,9 @@ pub fn settled(standings: &[Standing], ack: bool) -> bool {
 /// Whether too few have read it: fewer than `below_percent` of the recipients. Never where
 /// reading is not shown (`privacy.minimum_group`): the notice would say how many read it.
 pub fn escalation_due(c: &Counts, below_percent: usize, view: ReadView) -> bool {
-    view.reads && c.total > 0 && c.read * 100 < below_percent * c.total
+    // Those off duty cannot have read it yet.
+    let could = c.total - c.held;
+    view.reads && could > 0 && c.read * 100 < below_percent * could
 }
 
 /// A link to an event, for Matrix clients.

@@ -4,7 +4,7 @@
 //! their shift (works councils ask for it; it also keeps the phone quiet while driving at
 //! night); a dispatcher outside their shift is not who the desk room's alerts mention.
 
-use ruma::events::room::message::{MessageType, RoomMessageEventContent};
+use ruma::events::room::message::{MessageType, Relation, RoomMessageEventContent};
 
 use crate::{
     config::Duty,
@@ -15,7 +15,7 @@ use crate::{
 fn shift<'d>(duty: &'d Duty, value: &str) -> Option<&'d Window> {
     let value = value.trim();
     (duty.shifts.iter())
-        .find(|(name, _)| !value.is_empty() && name.eq_ignore_ascii_case(value))
+        .find(|(name, _)| !value.is_empty() && name.to_lowercase() == value.to_lowercase())
         .map(|(_, window)| window)
 }
 
@@ -57,16 +57,25 @@ pub enum Urgent {
 const URGENT: &str = "!urgent";
 
 /// Reads `!urgent` off the start of a text message (after a reply's quote) and takes it off the
-/// body and the formatted body.
+/// body and the formatted body. An edit says nothing, but the word is taken off what replaces
+/// the text too (Element repeats it there).
 pub fn take_urgent(content: &mut RoomMessageEventContent) -> Urgent {
-    let (body, formatted) = match &mut content.msgtype {
+    if let Some(Relation::Replacement(replacement)) = &mut content.relates_to {
+        take_off(&mut replacement.new_content.msgtype);
+        return Urgent::No;
+    }
+    take_off(&mut content.msgtype)
+}
+
+fn take_off(msgtype: &mut MessageType) -> Urgent {
+    let (body, formatted) = match msgtype {
         MessageType::Text(m) => (&mut m.body, &mut m.formatted),
         MessageType::Notice(m) => (&mut m.body, &mut m.formatted),
         MessageType::Emote(m) => (&mut m.body, &mut m.formatted),
         _ => return Urgent::No,
     };
     let quote = body.len() - bridge_convert::format::strip_reply_fallback(body).len();
-    let Some(rest) = after_urgent(&body[quote..]) else {
+    let Some(rest) = after_urgent(&body[quote..], char::is_whitespace) else {
         return Urgent::No;
     };
     if rest.is_empty() {
@@ -74,7 +83,7 @@ pub fn take_urgent(content: &mut RoomMessageEventContent) -> Urgent {
     }
     *body = format!("{}{rest}", &body[..quote]);
     if let Some(html) = formatted.as_mut().map(|f| &mut f.body) {
-        // After Element's `<mx-reply>` quote, past the opening tags (`<p>`).
+        // After Element's `<mx-reply>` quote, past the opening tags (`<p>`, `<strong>`).
         let start = html
             .find("</mx-reply>")
             .map_or(0, |i| i + "</mx-reply>".len());
@@ -87,19 +96,26 @@ pub fn take_urgent(content: &mut RoomMessageEventContent) -> Urgent {
                 None => break,
             }
         }
-        if let Some(after) = after_urgent(&html[at..]) {
-            *html = format!("{}{after}", &html[..at]);
+        // The word ends at a space, a tag (`<br />`) or an entity (`&nbsp;`).
+        let ends = |c: char| c.is_whitespace() || c == '<' || c == '&';
+        match after_urgent(&html[at..], ends) {
+            Some(after) => {
+                let after = after.strip_prefix("&nbsp;").unwrap_or(after);
+                *html = format!("{}{after}", &html[..at]);
+            }
+            // Markup the word cannot be found in: the plain text goes, without it.
+            None => *formatted = None,
         }
     }
     Urgent::Message
 }
 
 /// What follows `!urgent` (in any case) and the spaces after it; `None` if `text` does not
-/// start with the word.
-fn after_urgent(text: &str) -> Option<&str> {
+/// start with the word, ended by a character `ends` accepts or by the end.
+fn after_urgent(text: &str, ends: impl Fn(char) -> bool) -> Option<&str> {
     let head = text.get(..URGENT.len())?;
     let rest = &text[URGENT.len()..];
-    (head.eq_ignore_ascii_case(URGENT) && rest.chars().next().is_none_or(char::is_whitespace))
+    (head.eq_ignore_ascii_case(URGENT) && rest.chars().next().is_none_or(ends))
         .then(|| rest.trim_start())
 }
 
@@ -144,6 +160,32 @@ mod tests {
             html.unwrap(),
             "<mx-reply><blockquote>Wann?</blockquote></mx-reply>Jetzt"
         );
+        // A line break, bold, a non-breaking space in the markup.
+        for (html, left) in [
+            ("!urgent<br />Tor 3", "<br />Tor 3"),
+            ("<strong>!urgent</strong> Tor 3", "<strong></strong> Tor 3"),
+            ("<p>!urgent&nbsp;Tor 3</p>", "<p>Tor 3</p>"),
+        ] {
+            let (said, body, stripped) = urgent("!urgent\nTor 3", Some(html));
+            assert_eq!((said, body.as_str()), (Urgent::Message, "Tor 3"));
+            assert_eq!(stripped.as_deref(), Some(left), "{html}");
+        }
+        // Markup it cannot be found in: the plain text goes.
+        let (said, _, html) = urgent("!urgent Tor 3", Some("<em>Dringend</em>: Tor 3"));
+        assert_eq!((said, html), (Urgent::Message, None));
+        // An edit (Element repeats the word in what replaces the text): taken off, nothing said.
+        let mut edit = RoomMessageEventContent::text_plain("* !urgent Tor 4");
+        edit.relates_to = Some(Relation::Replacement(
+            ruma::events::relation::Replacement::new(
+                "$m".try_into().unwrap(),
+                RoomMessageEventContent::text_plain("!urgent Tor 4").into(),
+            ),
+        ));
+        assert_eq!(take_urgent(&mut edit), Urgent::No);
+        let Some(Relation::Replacement(replaced)) = edit.relates_to else {
+            unreachable!()
+        };
+        assert_eq!(replaced.new_content.msgtype.body(), "Tor 4");
         assert_eq!(urgent("!urgent", None).0, Urgent::Release);
         assert_eq!(urgent("!Urgent  ", None).0, Urgent::Release);
         for not in ["!urgently", "urgent: Tor 3", "Bitte !urgent", ""] {

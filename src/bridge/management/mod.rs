@@ -507,6 +507,11 @@ impl Management {
     async fn message_status(&self, event_id: &str, sender: &UserId) -> Result<String, BridgeError> {
         let mut rows = self.store.outbox_by_event(event_id).await?;
         rows.retain(|row| self.access.may_see(sender, &row.recipient));
+        // Held only while the hold lasts (a row past it may still wait for the Gateway).
+        let now = crate::store::now_ms();
+        for row in &mut rows {
+            row.hold_until = row.hold_until.filter(|at| *at > now);
+        }
         let mut names = std::collections::HashMap::new();
         for row in &rows {
             let name = self.ghosts.driver_name(&row.recipient).await?;

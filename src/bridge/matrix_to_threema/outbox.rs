@@ -73,6 +73,9 @@ pub struct Outbox {
     restored_at: AtomicI64,
     /// `inbox.shifts`, `inbox.off_duty`: messages to drivers off duty wait (`None`: never).
     holds: Option<(Duty, Zone)>,
+    /// When the next held row comes due (Unix ms; 0: look now). A read after that starts
+    /// from the outbox's beginning (see `hold_came_due`).
+    next_hold: AtomicI64,
 }
 
 /// What queuing one event did: how many rows are new, and until when they wait for the driver
@@ -117,7 +120,38 @@ impl Outbox {
             restored_at: AtomicI64::new(0),
             holds: (config.inbox.enabled && duty::holds_any(&config.inbox.duty))
                 .then(|| (config.inbox.duty.clone(), config.bridge.timezone.clone())),
+            next_hold: AtomicI64::new(0),
         }
+    }
+
+    /// Whether a held row came due (or was released) since the last read. The queue reads on
+    /// from the last row it saw, so such a row, numbered before rows queued while it waited,
+    /// would be found only by the next rescan, after the driver's later rows (an edit or a
+    /// deletion of it among them); the read starts from the beginning instead.
+    async fn hold_came_due(&self) -> Result<bool, StoreError> {
+        let now = now_ms();
+        if self.next_hold.load(Ordering::Relaxed) > now {
+            return Ok(false);
+        }
+        // Before the read, so that a hold queued meanwhile (it lowers the value after its
+        // commit) is not overwritten.
+        self.next_hold.store(i64::MAX, Ordering::Relaxed);
+        match self.store.outbox_next_hold(now).await {
+            Ok(next) => {
+                (self.next_hold).fetch_min(next.unwrap_or(i64::MAX), Ordering::Relaxed);
+                Ok(true)
+            }
+            Err(e) => {
+                self.hold_ended();
+                Err(e)
+            }
+        }
+    }
+
+    /// A hold ended before its time (`!urgent`): the next read starts from the beginning.
+    pub(crate) fn hold_ended(&self) {
+        self.next_hold.store(0, Ordering::Relaxed);
+        self.wake();
     }
 
     /// Until when a message written now to `driver` waits: they are off duty (`desk::duty`).
@@ -261,7 +295,7 @@ impl Outbox {
         let text = format!(
             "⏸ Held until {}: {name} is off duty, so it goes to the phone when the shift starts. \
              Answer it with !urgent to send it now.",
-            zone.clock(until)
+            zone.when(until, now_ms())
         );
         self.notices
             .notice(room_id, Some(event_id), &text, &format!("held-{event_id}"))
@@ -282,10 +316,21 @@ impl Outbox {
         urgent: bool,
     ) -> Result<Queued, BridgeError> {
         let holds = self.holds_of(items, driver, urgent).await?;
-        let held_until = holds.first().copied().flatten();
-        self.privacy_notice(driver, portal, held_until).await?;
+        self.privacy_notice(driver, portal, holds.first().copied().flatten())
+            .await?;
         let new =
             (self.queue_rows(items, &holds, driver, event_id, portal.as_str(), sender)).await?;
+        // As stored: an event handled again finds its rows as they were queued the first time.
+        let held_until = match self.holds {
+            None => None,
+            Some(_) => {
+                let now = now_ms();
+                (self.store.outbox_by_event(event_id).await?.into_iter())
+                    .filter(|row| row.recipient == *driver && row.part == 0)
+                    .filter(|row| row.state == OutboxState::Queued)
+                    .find_map(|row| row.hold_until.filter(|at| *at > now))
+            }
+        };
         Ok(Queued { new, held_until })
     }
 
@@ -300,21 +345,27 @@ impl Outbox {
     ) -> Result<u64, StoreError> {
         let rows = new_rows(items, holds, event_id, driver, room_id, sender);
         let new = self.store.outbox_enqueue(&rows).await?;
+        if let Some(due) = holds.iter().flatten().min() {
+            self.next_hold.fetch_min(*due, Ordering::Relaxed);
+        }
         self.wake();
         Ok(new)
     }
 
-    /// `!urgent` for `driver`: what waits for their shift goes now, all of it or the message
-    /// `event_id` became. How many rows.
+    /// `!urgent` for `driver` in `portal`: what waits for their shift goes now, all of it or the
+    /// message `event_id` became (with its edits), after the privacy notice if that waited
+    /// too. How many rows.
     pub(crate) async fn release_held(
         &self,
         driver: &ThreemaId,
+        portal: &RoomId,
         event_id: Option<&str>,
     ) -> Result<u64, BridgeError> {
+        self.privacy_notice(driver, portal, None).await?;
         let released = (self.store)
             .outbox_release_held(driver.as_str(), event_id)
             .await?;
-        self.wake();
+        self.hold_ended();
         Ok(released)
     }
 
@@ -555,6 +606,8 @@ impl Outbox {
         // not kept (a broadcast's copies, the privacy notice, a pruned inbox row).
         let received = self.store.inbox_received_at(row.event_id.as_str()).await;
         let arrived = received.ok().flatten().unwrap_or(row.created_at);
+        // A held message: the bridge's time counts from the end of the hold.
+        let arrived = arrived.max(row.hold_until.unwrap_or(0));
         let waited = (now_ms() - arrived).max(0) as u64;
         self.metrics.reached_gateway(Duration::from_millis(waited));
     }
@@ -677,6 +730,10 @@ impl Queue for ThreemaOutbox {
     }
 
     async fn pending(&self, after_seq: i64, limit: i64) -> Result<Vec<OutboxItem>, StoreError> {
+        let after_seq = match self.0.hold_came_due().await? {
+            true => 0,
+            false => after_seq,
+        };
         self.0.store.outbox_pending(after_seq, limit).await
     }
 

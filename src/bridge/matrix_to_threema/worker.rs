@@ -327,9 +327,7 @@ impl MatrixToThreema {
         }
         // `!urgent`: past the driver's off-duty hold (an edit follows its message instead).
         let mut content = content.clone();
-        let urgent = match self.conversations.enabled()
-            && !matches!(content.relates_to, Some(Relation::Replacement(_)))
-        {
+        let urgent = match self.conversations.enabled() {
             true => duty::take_urgent(&mut content),
             false => Urgent::No,
         };
@@ -338,10 +336,19 @@ impl MatrixToThreema {
                 return Ok(Outcome::skipped("!urgent from before the restore"));
             }
             let answered = match &content.relates_to {
-                Some(Relation::Reply(reply)) => Some(reply.in_reply_to.event_id.as_str()),
+                Some(Relation::Reply(reply)) => Some(reply.in_reply_to.event_id.clone()),
+                // In a thread: the message answered there, else the thread's first.
+                Some(Relation::Thread(thread)) => Some(match &thread.in_reply_to {
+                    Some(reply) if !thread.is_falling_back => reply.event_id.clone(),
+                    _ => thread.event_id.clone(),
+                }),
                 _ => None,
             };
-            return self.release_held(event, &driver, answered).await;
+            let answered = match answered {
+                Some(answered) => Some(self.held_message_of(&event.room_id, answered).await),
+                None => None,
+            };
+            return (self.release_held(event, &driver, answered.as_ref())).await;
         }
         let display_name = self
             .matrix
@@ -396,9 +403,12 @@ impl MatrixToThreema {
         &self,
         event: &EventHead,
         driver: &ThreemaId,
-        answered: Option<&str>,
+        answered: Option<&OwnedEventId>,
     ) -> Result<Outcome, BridgeError> {
-        let released = self.outbox.release_held(driver, answered).await?;
+        let answered = answered.map(|e| e.as_str());
+        let released = (self.outbox)
+            .release_held(driver, &event.room_id, answered)
+            .await?;
         if released > 0 {
             let details = format!("{released} message part(s)");
             (self.store)
@@ -427,6 +437,22 @@ impl MatrixToThreema {
         Ok(Outcome::bridged(format!(
             "{released} held part(s) released"
         )))
+    }
+
+    /// The message `answered` stands for: the bot's "held until" notice stands for the message
+    /// it answers (a dispatcher answers the notice that told them to).
+    async fn held_message_of(&self, room: &RoomId, answered: OwnedEventId) -> OwnedEventId {
+        let Ok(read) = self.matrix.event(room, &answered).await else {
+            return answered;
+        };
+        let of = read["content"]["m.relates_to"]["m.in_reply_to"]["event_id"].as_str();
+        match (
+            read["sender"] == self.bot.as_str(),
+            of.map(OwnedEventId::try_from),
+        ) {
+            (true, Some(Ok(message))) => message,
+            _ => answered,
+        }
     }
 
     /// 🔁 on a message that failed (or whose outcome is unknown) sends it again: the dispatcher
@@ -525,8 +551,11 @@ impl MatrixToThreema {
             .outbox
             .edit_target(&target, &driver, &event.sender)
             .await?;
-        // Taken back while it waited for the driver's shift: it never goes.
-        if self.outbox.withdraw_held(&driver, &target).await? > 0 {
+        // Taken back while it waited for the driver's shift: it never goes. Only one's own, as
+        // for what went (a colleague's, or the bot's notice, stays).
+        if matches!(what, EditTarget::Ours { .. })
+            && self.outbox.withdraw_held(&driver, &target).await? > 0
+        {
             return Ok(Outcome::skipped("withdrawn before it was sent (held)"));
         }
         let plan = plan_redaction(&target, what);

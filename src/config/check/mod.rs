@@ -234,11 +234,23 @@ fn duty(c: &mut Checker, raw: &RawInbox) -> Option<Duty> {
             format!("{text:?} is not a stretch of the day (\"22:00-06:00\", two different times)"),
         ),
     };
-    let mut shifts = Vec::new();
+    let mut shifts: Vec<(String, Window)> = Vec::new();
     let mut ok = true;
     for (name, text) in raw.shifts.iter().flatten() {
-        match window(c, &format!("inbox.shifts.{name}"), text) {
-            Some(w) => shifts.push((name.trim().to_owned(), w)),
+        let key = format!("inbox.shifts.{name}");
+        let name = name.trim().to_owned();
+        // The directory's value names a shift in any case: two names alike would be one.
+        if name.is_empty()
+            || shifts
+                .iter()
+                .any(|(n, _)| n.to_lowercase() == name.to_lowercase())
+        {
+            c.fail::<()>(&key, "a shift needs a name of its own (any case)");
+            ok = false;
+            continue;
+        }
+        match window(c, &key, text) {
+            Some(w) => shifts.push((name, w)),
             None => ok = false,
         }
     }
@@ -256,11 +268,18 @@ fn duty(c: &mut Checker, raw: &RawInbox) -> Option<Duty> {
             "inbox.shifts and inbox.shift_attribute go together (the attribute names a shift)",
         );
     }
-    ok.then_some(Duty {
+    let duty = Duty {
         shifts,
         shift_attribute,
         off_duty,
-    })
+    };
+    if crate::bridge::desk::duty::holds_any(&duty) && raw.enabled != Some(true) {
+        c.warn(
+            "inbox.shifts/inbox.off_duty are set but inbox.enabled is not: nothing is held and \
+             shifts decide nothing",
+        );
+    }
+    ok.then_some(duty)
 }
 
 /// The claim reaction cannot also mark a message handled: one reaction, one meaning.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bridge_convert::plan::{FileToSend, Outgoing};
 
-use super::{FORMER_DRIVER, Outbox, failure_text};
+use super::{FORMER_DRIVER, Outbox, RESTRICTED, failure_text};
 use crate::{
     bridge::BridgeError,
     store::OutboxItem,
@@ -23,6 +23,11 @@ impl Outbox {
         let recipient = &row.recipient;
         if self.access.is_former_driver(recipient) {
             return Ok(Err(FORMER_DRIVER.into()));
+        }
+        // Checked when it was queued; a message that waited for the driver's shift is checked
+        // again (a legal hold may have restricted the driver overnight).
+        if row.hold_until.is_some() && self.store.is_restricted(recipient.as_str()).await? {
+            return Ok(Err(format!("not sent: {RESTRICTED}")));
         }
         let item: Outgoing = serde_json::from_str(&row.payload)
             .map_err(|e| BridgeError::BadEvent(format!("outbox payload: {e}")))?;

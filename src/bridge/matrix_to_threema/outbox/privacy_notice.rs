@@ -68,7 +68,17 @@ impl Outbox {
         let (id, hash) = (driver.as_str(), notice.hash.as_str());
         let state = self.store.driver_notice_state(id, hash).await?;
         let event_id = match state {
-            NoticeState::Queued => return Ok(()),
+            NoticeState::Queued(event_id) => {
+                // Queued with a message that waits for the driver's shift, and now something
+                // goes at once: the notice goes first.
+                if hold_until.is_none()
+                    && let Some(event_id) = event_id
+                    && self.store.outbox_release_held(id, Some(&event_id)).await? > 0
+                {
+                    self.hold_ended();
+                }
+                return Ok(());
+            }
             NoticeState::Posted(event_id) => event_id,
             NoticeState::New | NoticeState::Tried => {
                 let content = json!({

@@ -761,3 +761,91 @@ async fn without_the_receipt_detail_right_a_dispatcher_sees_counts_only() {
     );
     h.stop().await;
 }
+
+/// The phone's agree / decline receipts so far: (status, message ids).
+fn agreements(sim: &Simulator, driver: &str) -> Vec<(u8, Vec<String>)> {
+    (sim.inbox(driver).into_iter())
+        .filter_map(|m| match m.message {
+            Decoded::DeliveryReceipt {
+                status,
+                message_ids,
+            } if status == ACKNOWLEDGED || status == DECLINED => Some((status, message_ids)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A dispatcher's 👍 / 👎 on a driver's message reaches the phone as Threema's agree / decline
+/// on that message; other emoji, and thumbs on the desk's own messages, stay on the desk;
+/// taking one back is explained in the portal once; `bridge.reactions_to_drivers: off` keeps
+/// them all on the desk.
+#[tokio::test]
+async fn thumbs_on_a_drivers_message_reach_the_phone_as_agree_and_decline() {
+    let desk = unique_localpart("desk");
+    let (mut h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+    })
+    .await;
+    let p = portal(&h, &sim, &desk, Behaviour::silent()).await;
+    let desk_client = &p.dispatcher;
+    let from_phone = |text: &'static str| {
+        let (sim, driver, room) = (&sim, &p.driver, &p.room);
+        async move {
+            let id = sim
+                .send_from_user(driver, UserMessage::text(text))
+                .await
+                .unwrap();
+            let event = desk_client
+                .wait_message(room, "the driver's message", |m| {
+                    m["content"]["body"] == text
+                })
+                .await;
+            (id, event["event_id"].as_str().unwrap().to_owned())
+        }
+    };
+    let (loaded_id, loaded) = from_phone("Ladung ist drin").await;
+    let (late_id, late) = from_phone("Komme 30 min später").await;
+    let (own, _) = p.send(&sim, "Danke").await;
+    desk_client.react(&p.room, &loaded, "🎉").await;
+    desk_client.react(&p.room, &own, "👎").await;
+    let thumbs = desk_client.react(&p.room, &loaded, "👍🏽").await;
+    desk_client.react(&p.room, &late, "👎").await;
+    let got = wait_for("agree and decline on the phone", WAIT, || async {
+        let got = agreements(&sim, &p.driver);
+        (got.len() >= 2).then_some(got)
+    })
+    .await;
+    assert_eq!(
+        got,
+        [
+            (ACKNOWLEDGED, vec![loaded_id.clone()]),
+            (DECLINED, vec![late_id.clone()])
+        ]
+    );
+
+    // Taken back: said once in the portal; the phone keeps it.
+    desk_client.redact(&p.room, &thumbs).await;
+    let told = desk_client
+        .wait_message(&p.room, "the notice", |m| {
+            (m["content"]["body"].as_str()).is_some_and(|b| b.starts_with("A 👍 or 👎 taken back"))
+        })
+        .await;
+    assert_eq!(told["sender"], BOT);
+    let again = desk_client.react(&p.room, &late, "👍").await;
+    wait_for("the second agree", WAIT, || async {
+        (agreements(&sim, &p.driver).len() == 3).then_some(())
+    })
+    .await;
+    desk_client.redact(&p.room, &again).await;
+    // Off: thumbs stay on the desk. What the phone gets next is the text written after them.
+    h.config.bridge_extra = "  reactions_to_drivers: \"off\"".into();
+    h.restart(Some(&sim)).await;
+    desk_client.react(&p.room, &loaded, "👍").await;
+    p.send(&sim, "Bis morgen").await;
+    assert_eq!(agreements(&sim, &p.driver).len(), 3);
+    let notices = (desk_client.messages(&p.room).await.into_iter())
+        .filter(|m| (m["content"]["body"].as_str()).is_some_and(|b| b.starts_with("A 👍 or 👎")))
+        .count();
+    assert_eq!(notices, 1, "told once");
+    h.stop().await;
+}

@@ -595,3 +595,45 @@ async fn unknown_senders_wait_in_quarantine_until_a_dispatcher_starts_them() {
     })
     .await;
 }
+
+/// `!t <name>` in a portal sends the template filled in for the driver and the dispatcher,
+/// signed as any message, and shows the desk what went; `templates` lists them; an unknown
+/// name sends nothing.
+#[tokio::test]
+async fn a_template_goes_to_the_phone_filled_in_for_the_driver() {
+    let desk = unique_localpart("desk");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        c.sections.push_str(
+            "templates:\n  gruss: \"Guten Morgen {driver}, hier {dispatcher}.\"\n  \
+             pause: \"Bitte Pause machen.\"\n",
+        );
+    })
+    .await;
+    let (dispatcher, driver, room, _) = portal_with_driver(&h, &sim, &desk, "Anna Dispo").await;
+    let unknown = dispatcher.send_text(&room, "!t tschuess").await;
+    let refused = dispatcher.answer_to(&room, &unknown).await;
+    assert!(refused.contains("no template \"tschuess\""), "{refused}");
+    let asked = dispatcher.send_text(&room, "!t Gruss").await;
+    let shown = dispatcher.answer_to(&room, &asked).await;
+    assert_eq!(shown, "Sent: Guten Morgen Erik Express, hier Anna Dispo.");
+    let phone = sim.wait_inbox(&driver, 1, WAIT).await;
+    match &phone[0].message {
+        Decoded::Text(text) => {
+            assert_eq!(
+                text,
+                "Anna Dispo: Guten Morgen Erik Express, hier Anna Dispo."
+            )
+        }
+        other => panic!("not a text: {other:?}"),
+    }
+    let dm = dispatcher.management_room().await;
+    let listed = dispatcher.ask(&dm, "templates").await;
+    assert!(
+        listed.starts_with("Templates (2):") && listed.contains("• !t pause — Bitte Pause machen."),
+        "{listed}"
+    );
+    // Nothing else reached the phone (the unknown one was before the one that went).
+    assert_eq!(sim.inbox(&driver).len(), 1);
+    h.stop().await;
+}

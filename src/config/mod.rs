@@ -46,6 +46,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub ha: HaConfig,
     pub inbox: InboxConfig,
+    /// Quick replies (`templates:`): name → text, sent with `!t <name>` in a portal.
+    pub templates: std::collections::BTreeMap<String, String>,
     /// SHA-256 of the file and the environment overrides it was loaded with (empty when not
     /// loaded from a file), audited at each start.
     pub fingerprint: String,
@@ -320,6 +322,9 @@ pub struct BridgeConfig {
     /// Threema IDs known to be drivers (until the employee directory says), with names.
     pub drivers: Vec<KnownDriver>,
     pub read_receipts: ReadReceipts,
+    /// `bridge.reactions_to_drivers`: a dispatcher's 👍 / 👎 on a driver's message reaches the
+    /// phone as Threema's agree / decline (one credit each).
+    pub reactions_to_drivers: bool,
     /// A message the Gateway (or the homeserver, for its media) keeps refusing with transient
     /// errors is given up after this long: marked failed, with a notice and the resend action.
     pub send_give_up: std::time::Duration,
@@ -375,8 +380,8 @@ pub struct DirectoryConfig {
     pub sync_interval: Option<std::time::Duration>,
     /// `directory.attributes`: the only attributes kept from any source, if set.
     pub attributes: Option<Vec<String>>,
-    /// What the shared inbox reads of drivers and dispatchers (`inbox.shift_attribute`,
-    /// `inbox.answer_within_minutes_by`).
+    /// What the shared inbox and the templates read of drivers and dispatchers
+    /// (`inbox.shift_attribute`, `inbox.answer_within_minutes_by`, `templates:`).
     pub inbox_attributes: Vec<String>,
     pub plan: crate::directory::plan::Settings,
     pub safety: crate::directory::snapshot::Safety,

@@ -58,6 +58,9 @@ pub struct RawConfig {
     pub ha: RawHa,
     #[serde(deserialize_with = "null_is_default")]
     pub inbox: RawInbox,
+    /// Quick replies: name → text.
+    #[serde(deserialize_with = "null_is_default")]
+    pub templates: BTreeMap<String, String>,
     #[serde(deserialize_with = "null_is_default")]
     pub logging: RawLogging,
 }
@@ -224,6 +227,7 @@ pub struct RawBridge {
     pub unknown_senders: Option<String>,
     pub drivers: Option<Vec<RawDriver>>,
     pub read_receipts: Option<String>,
+    pub reactions_to_drivers: Option<String>,
     pub encryption: Option<String>,
     pub send_give_up_seconds: Option<u64>,
     pub received_marker: Option<String>,

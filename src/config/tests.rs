@@ -305,6 +305,39 @@ fn shifts_and_off_duty_are_stretches_of_the_day_and_their_attribute_is_kept() {
 }
 
 #[test]
+fn templates_have_one_word_names_and_their_attributes_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let scim = format!("scim_token: '{}'", "x".repeat(32));
+    let config = in_dir(
+        dir.path(),
+        &format!(
+            "templates: {{gruss: 'Hallo {{driver}} ({{vehicle}})'}}\n\
+             directory: {{{scim}, space_attributes: [depot]}}\n"
+        ),
+    )
+    .unwrap();
+    assert_eq!(config.templates.len(), 1);
+    assert_eq!(config.directory.http_attributes(), ["depot", "vehicle"]);
+    let refused = problems(in_dir(
+        dir.path(),
+        &format!(
+            "templates: {{'zwei worte': x, Gruss: a, gruss: b, leer: ' ', tour: '{{vehicle}}'}}\n\
+             directory: {{{scim}, attributes: [depot]}}\n"
+        ),
+    ));
+    let keys: Vec<&str> = refused.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "templates.gruss",
+            "templates.leer",
+            "templates.tour",
+            "templates.zwei worte"
+        ]
+    );
+}
+
+#[test]
 fn directory_attributes_keep_what_spaces_and_scopes_use() {
     let scim = format!("scim_token: '{}'", "x".repeat(32));
     let problems = problems(with_directory(&format!(

@@ -170,6 +170,18 @@ pub fn facts(config: &Config) -> Vec<Fact> {
         .into(),
         kept: "-".into(),
     });
+    if config.bridge.reactions_to_drivers {
+        facts.push(Fact {
+            person: Person::Dispatcher,
+            what: "their 👍 / 👎 on a driver's message".into(),
+            who_sees: "the driver, as the company's agree / decline (never naming the \
+                       dispatcher); the desk in the portal"
+                .into(),
+            kept: "not stored by the bridge; the reaction stays in the portal as long as its \
+                   messages"
+                .into(),
+        });
+    }
     facts.push(Fact {
         person: Person::Dispatcher,
         what: "audit trail: each message sent (who, to whom, a keyed hash of the content, \

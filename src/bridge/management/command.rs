@@ -42,6 +42,8 @@ pub enum Command {
     Summary,
     /// `on-shift` (`true`) / `off-shift`: whether the desk rooms' alerts mention me.
     OnShift(bool),
+    /// The quick replies `!t <name>` sends (`templates:`).
+    Templates,
     Unknown(String),
 }
 
@@ -73,6 +75,7 @@ pub(super) const HELP: &str = "Commands:\n\
     • summary — what the next shift takes over: open conversations, unread broadcasts, \
     failed messages (with inbox.enabled)\n\
     • off-shift / on-shift — whether the desk rooms' alerts mention you (with inbox.enabled)\n\
+    • templates — the quick replies: !t <name> in a driver's chat sends one, filled in\n\
     • help — this text";
 
 /// The first argument that is not an option: what a command is about, a Threema ID in
@@ -133,6 +136,7 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "summary" => Command::Summary,
         "on-shift" | "onshift" => Command::OnShift(true),
         "off-shift" | "offshift" => Command::OnShift(false),
+        "templates" | "template" => Command::Templates,
         _ => Command::Unknown(word.to_owned()),
     })
 }

@@ -261,6 +261,7 @@ impl Management {
             }
             Command::Handover(to) => self.conversations.hand_over(sender, to).await?,
             Command::Summary => self.conversations.summary(sender).await?,
+            Command::Templates => crate::bridge::quick_replies::list(&self.config.templates),
             Command::OnShift(on) => self.conversations.set_on_shift(sender, *on).await?,
             Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
         };

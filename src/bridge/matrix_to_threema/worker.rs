@@ -19,7 +19,7 @@ use crate::bridge::{
     },
     management::CommandMessage,
     queue::{Outcome, Queue},
-    status,
+    quick_replies, status,
     threema_to_matrix::quarantine::QUARANTINE_ROOM,
     wiring::Shared,
 };
@@ -58,6 +58,8 @@ pub struct MatrixToThreema {
     directory: Arc<Directory>,
     /// The shared inbox: answers, claims, handled marks (`inbox:`).
     conversations: Arc<crate::bridge::desk::Conversations>,
+    /// `templates:`: what `!t <name>` sends.
+    templates: std::collections::BTreeMap<String, String>,
 }
 
 /// The services the worker hands events to.
@@ -105,6 +107,7 @@ impl MatrixToThreema {
             broadcasts,
             directory,
             conversations,
+            templates: config.templates.clone(),
         }
     }
 }
@@ -114,6 +117,16 @@ impl MatrixToThreema {
 const BROADCAST_BEFORE_RESTORE: &str = "⚠️ Not sent: the bridge was restored from a backup \
     taken before this broadcast, and it may have gone out before that. Check the recipients \
     and send it again if needed.";
+
+/// What `!t` in a message asks for.
+enum Template {
+    /// Not a template: the message goes as written.
+    None,
+    /// Not sent, and why.
+    Refused(String),
+    /// This text goes instead.
+    Filled(String),
+}
 
 /// The fields of a timeline event the core looks at; the rest stays in the stored payload.
 #[derive(Debug, Deserialize)]
@@ -355,6 +368,29 @@ impl MatrixToThreema {
             .member_display_name(&event.room_id, &event.sender)
             .await?
             .unwrap_or_else(|| event.sender.localpart().to_owned());
+        // `!t <name>`: a template filled in for this driver goes instead; the desk is shown
+        // what went.
+        let template = match self.template(&content, &driver, &display_name).await? {
+            Template::None => None,
+            Template::Refused(why) => {
+                let event_id = &event.event_id;
+                (self.notices)
+                    .notice(
+                        &event.room_id,
+                        Some(event_id),
+                        &why,
+                        &format!("refused-{event_id}"),
+                    )
+                    .await?;
+                return Ok(Outcome::refused(format!("not sent: {why}")));
+            }
+            Template::Filled(text) => {
+                let relates_to = content.relates_to.take();
+                content = RoomMessageEventContent::text_plain(text.clone());
+                content.relates_to = relates_to;
+                Some(text)
+            }
+        };
         let relay = Relay {
             template: &self.relay_template,
             emote_template: &self.emote_template,
@@ -381,6 +417,17 @@ impl MatrixToThreema {
                 urgent == Urgent::Message,
             )
             .await?;
+        if let (Some(text), Outcome::Bridged(_)) = (&template, &outcome) {
+            let event_id = &event.event_id;
+            (self.notices)
+                .notice(
+                    &event.room_id,
+                    Some(event_id),
+                    &format!("Sent: {text}"),
+                    &format!("template-{event_id}"),
+                )
+                .await?;
+        }
         // Written to the driver (an edit of an earlier answer is not a new one).
         if matches!(outcome, Outcome::Bridged(_))
             && !matches!(content.relates_to, Some(Relation::Replacement(_)))
@@ -395,6 +442,44 @@ impl MatrixToThreema {
                 .await?;
         }
         Ok(outcome)
+    }
+
+    /// `!t <name>` in `content`: the template filled in for `driver`, written by
+    /// `dispatcher` (their display name).
+    async fn template(
+        &self,
+        content: &RoomMessageEventContent,
+        driver: &ThreemaId,
+        dispatcher: &str,
+    ) -> Result<Template, BridgeError> {
+        let MessageType::Text(text) = &content.msgtype else {
+            return Ok(Template::None);
+        };
+        if matches!(content.relates_to, Some(Relation::Replacement(_))) {
+            return Ok(Template::None);
+        }
+        let body = bridge_convert::format::strip_reply_fallback(&text.body);
+        let name = match quick_replies::requested(body) {
+            None => return Ok(Template::None),
+            Some(Err(why)) => return Ok(Template::Refused(why.to_owned())),
+            Some(Ok(name)) => name,
+        };
+        let Some(template) = quick_replies::find(&self.templates, name) else {
+            return Ok(Template::Refused(format!(
+                "Not sent: there is no template {name:?}; `templates` in the management room \
+                 lists them."
+            )));
+        };
+        let driver_name = self.ghosts.driver_name(driver).await?;
+        let view = self.access.view();
+        Ok(Template::Filled(quick_replies::expand(
+            template,
+            |key| match key {
+                "driver" => driver_name.clone(),
+                "dispatcher" => dispatcher.to_owned(),
+                attribute => view.driver_attribute(driver, attribute).to_owned(),
+            },
+        )))
     }
 
     /// `!urgent` alone in a portal: what waits for the driver's shift goes now, the message it
@@ -474,8 +559,18 @@ impl MatrixToThreema {
         let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? else {
             return Ok(Outcome::skipped("reaction not bridged"));
         };
-        if self.access.may_see(&event.sender, &portal.threema_id)
-            && !self.outbox.predates_restore(event.origin_server_ts)
+        let allowed = self.access.may_see(&event.sender, &portal.threema_id)
+            && !self.outbox.predates_restore(event.origin_server_ts);
+        // 👍 / 👎 reach the phone; they may also mark the conversation handled.
+        let to_driver = match allowed {
+            true => {
+                (self.receipts)
+                    .reaction_to_driver(&portal.threema_id, target, key, &event.sender)
+                    .await?
+            }
+            false => None,
+        };
+        if allowed
             && let Some(outcome) = (self.conversations)
                 .reaction(
                     &portal.threema_id,
@@ -486,6 +581,9 @@ impl MatrixToThreema {
                 )
                 .await?
         {
+            return Ok(outcome);
+        }
+        if let Some(outcome) = to_driver {
             return Ok(outcome);
         }
         if !status::RESEND_KEYS.contains(&key) {
@@ -551,6 +649,15 @@ impl MatrixToThreema {
             .outbox
             .edit_target(&target, &driver, &event.sender)
             .await?;
+        // Not a message: perhaps a reaction taken back, which the phone keeps.
+        if what == EditTarget::Unknown
+            && let Ok(reaction) = OwnedEventId::try_from(target.as_str())
+            && let Some(outcome) = (self.receipts)
+                .reaction_taken_back(&event.room_id, &reaction, &event.sender)
+                .await?
+        {
+            return Ok(outcome);
+        }
         // Taken back while it waited for the driver's shift: it never goes. Only one's own, as
         // for what went (a colleague's, or the bot's notice, stays).
         if matches!(what, EditTarget::Ours { .. })

@@ -50,6 +50,14 @@ pub(super) fn check(
     unknown_senders: Option<UnknownSenders>,
 ) -> Option<BridgeConfig> {
     let read_receipts = read_receipts(c, &raw.read_receipts);
+    let reactions_to_drivers = match raw.reactions_to_drivers.as_deref() {
+        None | Some("on") => Some(true),
+        Some("off") => Some(false),
+        Some(other) => c.fail(
+            "bridge.reactions_to_drivers",
+            format!("{other:?} is neither \"on\" nor \"off\""),
+        ),
+    };
     let encryption = encryption(c, &raw.encryption);
     let relay_template = template(
         c,
@@ -84,6 +92,7 @@ pub(super) fn check(
         unknown_senders: unknown_senders?,
         drivers: drivers?,
         read_receipts: read_receipts?,
+        reactions_to_drivers: reactions_to_drivers?,
         send_give_up: Duration::from_secs(raw.send_give_up_seconds.unwrap_or(900)),
         received_marker: raw.received_marker.clone().unwrap_or_else(|| "✓".into()),
         read_marker: raw.read_marker.clone().unwrap_or_else(|| "✓✓".into()),

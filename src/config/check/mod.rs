@@ -163,6 +163,7 @@ impl Config {
         if let (Some(directory), Some(inbox)) = (&mut directory, &inbox) {
             directory.inbox_attributes = inbox_attributes(&mut c, inbox, &directory.attributes);
         }
+        let templates = templates(&mut c, &raw.templates, &mut directory);
         let metrics_listen = match &raw.metrics.listen {
             None => Some(None),
             some => c.socket_addr("metrics.listen", some, "").map(Some),
@@ -195,10 +196,55 @@ impl Config {
             },
             ha: ha.ok_or_else(missing)?,
             inbox: inbox.ok_or_else(missing)?,
+            templates: templates.ok_or_else(missing)?,
             fingerprint: String::new(),
             warnings: c.warnings,
         })
     }
+}
+
+/// `templates:`: a name is one word, unique in any case; a text says something; its
+/// attributes are kept by the directory (the HTTP source keeps them without
+/// `directory.attributes`).
+fn templates(
+    c: &mut Checker,
+    raw: &std::collections::BTreeMap<String, String>,
+    directory: &mut Option<super::DirectoryConfig>,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    use crate::bridge::quick_replies::{OWN_PLACEHOLDERS, placeholders};
+    let mut templates = std::collections::BTreeMap::new();
+    let mut ok = true;
+    for (name, text) in raw {
+        let key = format!("templates.{name}");
+        let lower = name.to_lowercase();
+        if name.is_empty() || name.contains(char::is_whitespace) || name.contains('{') {
+            c.fail::<()>(&key, "a template's name is one word");
+            ok = false;
+        } else if templates.keys().any(|n: &String| n.to_lowercase() == lower) {
+            c.fail::<()>(&key, "another template has this name (in another case)");
+            ok = false;
+        } else if text.trim().is_empty() {
+            c.fail::<()>(&key, "the text is empty");
+            ok = false;
+        }
+        for attribute in placeholders(text) {
+            if OWN_PLACEHOLDERS.contains(&attribute.as_str()) {
+                continue;
+            }
+            if let Some(directory) = directory.as_mut() {
+                if (directory.attributes.as_ref()).is_some_and(|kept| !kept.contains(&attribute)) {
+                    c.fail::<()>(
+                        &key,
+                        format!("{{{attribute}}} is not in directory.attributes, so it is empty"),
+                    );
+                    ok = false;
+                }
+                directory.inbox_attributes.push(attribute);
+            }
+        }
+        templates.insert(name.clone(), text.clone());
+    }
+    ok.then_some(templates)
 }
 
 /// The directory attributes the inbox reads, each to be kept by `directory.attributes` if that

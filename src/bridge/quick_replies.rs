@@ -1,0 +1,107 @@
+//! Quick replies (`templates:`), pure: the sentences a desk types all day, written once in the
+//! config and sent with `!t <name>` in a portal: `{driver}` (the driver's name), `{dispatcher}`
+//! (the sender's) and directory attributes (`{depot}`) filled in.
+
+use std::collections::BTreeMap;
+
+/// The placeholders every template may use besides directory attributes.
+pub const OWN_PLACEHOLDERS: [&str; 2] = ["driver", "dispatcher"];
+
+/// `!t <name>`: the template's name (`None` when the message is something else). A name alone:
+/// what follows it is not a template's.
+pub fn requested(body: &str) -> Option<Result<&str, &'static str>> {
+    let rest = body.trim().strip_prefix("!t")?;
+    if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let mut words = rest.split_whitespace();
+    Some(match (words.next(), words.next()) {
+        (Some(name), None) => Ok(name),
+        (None, _) => Err("Which one? !t <name>; `templates` in the management room lists them."),
+        (Some(_), Some(_)) => Err("!t takes a template's name only; `templates` lists them."),
+    })
+}
+
+/// The template `name` (any case).
+pub fn find<'t>(templates: &'t BTreeMap<String, String>, name: &str) -> Option<&'t str> {
+    (templates.iter())
+        .find(|(n, _)| n.to_lowercase() == name.to_lowercase())
+        .map(|(_, text)| text.as_str())
+}
+
+/// The `{placeholders}` of a template (lower case), in order.
+pub fn placeholders(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('{') {
+        let Some(len) = rest[open..].find('}') else {
+            break;
+        };
+        out.push(rest[open + 1..open + len].trim().to_lowercase());
+        rest = &rest[open + len + 1..];
+    }
+    out
+}
+
+/// The text with its placeholders filled by `value` (an attribute the driver lacks: empty).
+pub fn expand(text: &str, value: impl Fn(&str) -> String) -> String {
+    let (mut out, mut rest) = (String::new(), text);
+    while let Some(open) = rest.find('{') {
+        let Some(len) = rest[open..].find('}') else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        out.push_str(&value(
+            rest[open + 1..open + len].trim().to_lowercase().as_str(),
+        ));
+        rest = &rest[open + len + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `templates` in the management room.
+pub fn list(templates: &BTreeMap<String, String>) -> String {
+    if templates.is_empty() {
+        return "No templates (templates: in the config).".into();
+    }
+    let lines: Vec<String> = (templates.iter())
+        .map(|(name, text)| format!("• !t {name} — {text}"))
+        .collect();
+    format!("Templates ({}):\n{}", templates.len(), lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_template_is_asked_for_by_name_and_filled_in() {
+        assert_eq!(requested("!t gruss"), Some(Ok("gruss")));
+        assert_eq!(requested("  !t   Gruss "), Some(Ok("Gruss")));
+        assert!(matches!(requested("!t"), Some(Err(_))));
+        assert!(matches!(requested("!t gruss extra"), Some(Err(_))));
+        for other in ["!tour 5", "t gruss", "Bitte !t gruss", ""] {
+            assert_eq!(requested(other), None, "{other}");
+        }
+        let templates = BTreeMap::from([(
+            "Gruss".to_owned(),
+            "Guten Morgen {driver}, hier {Dispatcher} (Depot {depot}{ vehicle }).".to_owned(),
+        )]);
+        let text = find(&templates, "gruss").unwrap();
+        assert_eq!(
+            placeholders(text),
+            ["driver", "dispatcher", "depot", "vehicle"]
+        );
+        let filled = expand(text, |key| match key {
+            "driver" => "Erika Muster".into(),
+            "dispatcher" => "Anna".into(),
+            "depot" => "Nord".into(),
+            _ => String::new(),
+        });
+        assert_eq!(filled, "Guten Morgen Erika Muster, hier Anna (Depot Nord).");
+        assert!(find(&templates, "tschuess").is_none());
+        assert!(list(&templates).contains("• !t Gruss — Guten Morgen"));
+        assert!(list(&BTreeMap::new()).starts_with("No templates"));
+    }
+}

@@ -784,6 +784,7 @@ async fn thumbs_on_a_drivers_message_reach_the_phone_as_agree_and_decline() {
     let desk = unique_localpart("desk");
     let (mut h, sim) = Harness::with_simulator(|c| {
         c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        c.bridge_extra = "  reactions_to_drivers: \"on\"".into();
     })
     .await;
     let p = portal(&h, &sim, &desk, Behaviour::silent()).await;
@@ -837,8 +838,9 @@ async fn thumbs_on_a_drivers_message_reach_the_phone_as_agree_and_decline() {
     })
     .await;
     desk_client.redact(&p.room, &again).await;
-    // Off: thumbs stay on the desk. What the phone gets next is the text written after them.
-    h.config.bridge_extra = "  reactions_to_drivers: \"off\"".into();
+    // Off (the default): thumbs stay on the desk. What the phone gets next is the text written
+    // after them.
+    h.config.bridge_extra = String::new();
     h.restart(Some(&sim)).await;
     desk_client.react(&p.room, &loaded, "👍").await;
     p.send(&sim, "Bis morgen").await;

@@ -616,7 +616,10 @@ async fn a_template_goes_to_the_phone_filled_in_for_the_driver() {
     assert!(refused.contains("no template \"tschuess\""), "{refused}");
     let asked = dispatcher.send_text(&room, "!t Gruss").await;
     let shown = dispatcher.answer_to(&room, &asked).await;
-    assert_eq!(shown, "Sent: Guten Morgen Erik Express, hier Anna Dispo.");
+    assert_eq!(
+        shown,
+        "To the driver: Guten Morgen Erik Express, hier Anna Dispo."
+    );
     let phone = sim.wait_inbox(&driver, 1, WAIT).await;
     match &phone[0].message {
         Decoded::Text(text) => {
@@ -627,6 +630,16 @@ async fn a_template_goes_to_the_phone_filled_in_for_the_driver() {
         }
         other => panic!("not a text: {other:?}"),
     }
+    // An edit of it into another template: refused, the phone keeps what it has.
+    let edit = json!({
+        "msgtype": "m.text",
+        "body": "* !t pause",
+        "m.new_content": {"msgtype": "m.text", "body": "!t pause"},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": asked},
+    });
+    let edited = dispatcher.send_content(&room, edit).await;
+    let refused = dispatcher.answer_to(&room, &edited).await;
+    assert!(refused.contains("cannot be edited"), "{refused}");
     let dm = dispatcher.management_room().await;
     let listed = dispatcher.ask(&dm, "templates").await;
     assert!(

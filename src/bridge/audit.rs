@@ -39,6 +39,14 @@ pub fn sent(row: &OutboxItem, message_id: &str, key: &AuditKey) -> AuditRecord {
     let (kind, target) = match serde_json::from_str::<Outgoing>(&row.payload) {
         Ok(Outgoing::Edit { target, .. }) => ("message.edited", Some(target)),
         Ok(Outgoing::Delete { target, .. }) => ("message.deleted", Some(target)),
+        Ok(Outgoing::Agreement { target, agree }) => (
+            if agree {
+                "message.agreed"
+            } else {
+                "message.declined"
+            },
+            Some(target),
+        ),
         _ if row.resend > 0 => ("message.resent", None),
         _ => ("message.sent", None),
     };

@@ -10,7 +10,9 @@ pub const OWN_PLACEHOLDERS: [&str; 2] = ["driver", "dispatcher"];
 /// `!t <name>`: the template's name (`None` when the message is something else). A name alone:
 /// what follows it is not a template's.
 pub fn requested(body: &str) -> Option<Result<&str, &'static str>> {
-    let rest = body.trim().strip_prefix("!t")?;
+    let body = body.trim();
+    let rest = (body.strip_prefix("!t").or_else(|| body.strip_prefix("!T")))?;
+    let rest = rest.strip_prefix(':').unwrap_or(rest);
     if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
         return None;
     }
@@ -79,6 +81,7 @@ mod tests {
     fn a_template_is_asked_for_by_name_and_filled_in() {
         assert_eq!(requested("!t gruss"), Some(Ok("gruss")));
         assert_eq!(requested("  !t   Gruss "), Some(Ok("Gruss")));
+        assert_eq!(requested("!T: gruss"), Some(Ok("gruss")));
         assert!(matches!(requested("!t"), Some(Err(_))));
         assert!(matches!(requested("!t gruss extra"), Some(Err(_))));
         for other in ["!tour 5", "t gruss", "Bitte !t gruss", ""] {

@@ -45,6 +45,12 @@ pub enum Outgoing {
         target: String,
         part: i64,
     },
+    /// Threema's agree (`agree`) or decline on the driver's message `target` (a Matrix event):
+    /// a dispatcher's 👍 / 👎 on it.
+    Agreement {
+        target: String,
+        agree: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -152,8 +152,11 @@ impl Conversations {
         target: &str,
         key: &str,
     ) -> Result<Option<Outcome>, BridgeError> {
-        let handled = self.config.handled_reactions.iter().any(|k| k == key);
-        if !self.enabled() || (key != self.config.claim_reaction && !handled) {
+        // As people mean them: Element's 👍️ and a 👍🏽 are 👍.
+        let key = bridge_convert::format::bare_emoji(key);
+        let same = |configured: &str| bridge_convert::format::bare_emoji(configured) == key;
+        let handled = self.config.handled_reactions.iter().any(|k| same(k));
+        if !self.enabled() || (!same(&self.config.claim_reaction) && !handled) {
             return Ok(None);
         }
         // Only on what the driver wrote in this portal: a reaction on the desk's own message

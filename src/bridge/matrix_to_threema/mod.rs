@@ -14,4 +14,4 @@ pub mod transitions;
 pub mod worker;
 
 pub use outbox::{FORMER_DRIVER, Outbox, RESTRICTED, ThreemaOutbox};
-pub use worker::{Flows, MatrixInbox, MatrixToThreema};
+pub use worker::{Flows, MatrixInbox, MatrixToThreema, agreement};

@@ -414,6 +414,10 @@ impl Outbox {
             Prepared::Delete { message_id } => {
                 threema.send_delete(recipient, key, message_id).await
             }
+            Prepared::Receipt { message_id, status } => {
+                (threema.send_receipt(recipient, key, *status, std::slice::from_ref(message_id)))
+                    .await
+            }
         }
     }
 
@@ -423,8 +427,11 @@ impl Outbox {
             return Ok(());
         };
         let item: Option<Outgoing> = serde_json::from_str(&row.payload).ok();
-        // Edits and deletes are about another message; they are not messages of their own.
-        if matches!(item, Some(Outgoing::Edit { .. } | Outgoing::Delete { .. })) {
+        // Edits, deletes and agreements are about another message, not messages of their own.
+        if matches!(
+            item,
+            Some(Outgoing::Edit { .. } | Outgoing::Delete { .. } | Outgoing::Agreement { .. })
+        ) {
             return Ok(());
         }
         self.store
@@ -479,6 +486,7 @@ impl Outbox {
                 "location" => Some("location"),
                 "edit" => Some("edit"),
                 "delete" => Some("delete"),
+                "agreement" => Some("agreement"),
                 _ => None,
             })
             .unwrap_or("other");

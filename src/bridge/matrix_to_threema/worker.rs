@@ -1,5 +1,9 @@
 //! The Matrix inbox: what each event the homeserver pushed means to the bridge.
 
+mod agreements;
+
+pub use agreements::agreement;
+
 use std::sync::Arc;
 
 use bridge_convert::plan::{EditTarget, Relay, plan_message, plan_redaction};
@@ -60,6 +64,8 @@ pub struct MatrixToThreema {
     conversations: Arc<crate::bridge::desk::Conversations>,
     /// `templates:`: what `!t <name>` sends.
     templates: std::collections::BTreeMap<String, String>,
+    /// `bridge.reactions_to_drivers`: 👍 / 👎 on a driver's message reach the phone.
+    reactions_to_drivers: bool,
 }
 
 /// The services the worker hands events to.
@@ -108,6 +114,7 @@ impl MatrixToThreema {
             directory,
             conversations,
             templates: config.templates.clone(),
+            reactions_to_drivers: config.bridge.reactions_to_drivers,
         }
     }
 }
@@ -382,7 +389,10 @@ impl MatrixToThreema {
                         &format!("refused-{event_id}"),
                     )
                     .await?;
-                return Ok(Outcome::refused(format!("not sent: {why}")));
+                // Not the words: they are the dispatcher's message.
+                return Ok(Outcome::refused(
+                    "not sent: the template asked for was refused",
+                ));
             }
             Template::Filled(text) => {
                 let relates_to = content.relates_to.take();
@@ -423,7 +433,7 @@ impl MatrixToThreema {
                 .notice(
                     &event.room_id,
                     Some(event_id),
-                    &format!("Sent: {text}"),
+                    &format!("To the driver: {text}"),
                     &format!("template-{event_id}"),
                 )
                 .await?;
@@ -452,12 +462,20 @@ impl MatrixToThreema {
         driver: &ThreemaId,
         dispatcher: &str,
     ) -> Result<Template, BridgeError> {
+        // An edit of a `!t` message would send the words `!t …` as the edit: refused.
+        if let Some(Relation::Replacement(replacement)) = &content.relates_to {
+            let body = replacement.new_content.msgtype.body();
+            return Ok(match quick_replies::requested(body) {
+                Some(_) => Template::Refused(
+                    "Not sent: a template cannot be edited into another; send a new !t <name>."
+                        .into(),
+                ),
+                None => Template::None,
+            });
+        }
         let MessageType::Text(text) = &content.msgtype else {
             return Ok(Template::None);
         };
-        if matches!(content.relates_to, Some(Relation::Replacement(_))) {
-            return Ok(Template::None);
-        }
         let body = bridge_convert::format::strip_reply_fallback(&text.body);
         let name = match quick_replies::requested(body) {
             None => return Ok(Template::None),
@@ -561,29 +579,29 @@ impl MatrixToThreema {
         };
         let allowed = self.access.may_see(&event.sender, &portal.threema_id)
             && !self.outbox.predates_restore(event.origin_server_ts);
-        // 👍 / 👎 reach the phone; they may also mark the conversation handled.
-        let to_driver = match allowed {
+        // The desk's part first (a handled mark, a claim); 👍 / 👎 then go to the phone too.
+        let desk = match allowed {
             true => {
-                (self.receipts)
-                    .reaction_to_driver(&portal.threema_id, target, key, &event.sender)
+                (self.conversations)
+                    .reaction(
+                        &portal.threema_id,
+                        &event.room_id,
+                        &event.sender,
+                        target,
+                        key,
+                    )
                     .await?
             }
             false => None,
         };
-        if allowed
-            && let Some(outcome) = (self.conversations)
-                .reaction(
-                    &portal.threema_id,
-                    &event.room_id,
-                    &event.sender,
-                    target,
-                    key,
-                )
-                .await?
-        {
-            return Ok(outcome);
-        }
-        if let Some(outcome) = to_driver {
+        let to_driver = match allowed {
+            true => {
+                self.agreement_to_driver(event, &portal.threema_id, target, key)
+                    .await?
+            }
+            false => None,
+        };
+        if let Some(outcome) = to_driver.or(desk) {
             return Ok(outcome);
         }
         if !status::RESEND_KEYS.contains(&key) {
@@ -649,11 +667,10 @@ impl MatrixToThreema {
             .outbox
             .edit_target(&target, &driver, &event.sender)
             .await?;
-        // Not a message: perhaps a reaction taken back, which the phone keeps.
-        if what == EditTarget::Unknown
-            && let Ok(reaction) = OwnedEventId::try_from(target.as_str())
-            && let Some(outcome) = (self.receipts)
-                .reaction_taken_back(&event.room_id, &reaction, &event.sender)
+        // A 👍 / 👎 taken back: withdrawn while held, else the phone keeps it.
+        if let Ok(reaction) = OwnedEventId::try_from(target.as_str())
+            && let Some(outcome) = self
+                .agreement_taken_back(&event.room_id, &driver, &reaction)
                 .await?
         {
             return Ok(outcome);

@@ -1,13 +1,12 @@
 //! Delivery status, both ways: a phone's receipts shown on the desk (`to_matrix`), and the
-//! desk's reading (`to_threema`) and its 👍 / 👎 (`reactions`) told to the phone.
+//! desk's reading told to the phone (`to_threema`).
 
-mod reactions;
 mod to_matrix;
 mod to_threema;
 
 use std::sync::Arc;
 
-use super::{Access, Credits, Ghosts, Keys, Notices, wiring::Shared};
+use super::{Access, Credits, Ghosts, Keys, wiring::Shared};
 use crate::{
     config::{Config, ReadReceipts},
     matrix::MatrixClient,
@@ -39,10 +38,6 @@ pub struct Receipts {
     read_marker: String,
     /// How long a receipt took to show.
     metrics: Arc<crate::metrics::Metrics>,
-    /// `bridge.reactions_to_drivers`.
-    reactions_to_drivers: bool,
-    /// Says in a portal that a reaction taken back stays on the phone.
-    notices: Arc<Notices>,
 }
 
 impl Receipts {
@@ -56,12 +51,9 @@ impl Receipts {
             keys,
             credits,
             metrics,
-            notices,
             ..
         } = shared.clone();
         Receipts {
-            reactions_to_drivers: config.bridge.reactions_to_drivers,
-            notices,
             store,
             matrix,
             threema,

@@ -50,9 +50,10 @@ pub(super) fn check(
     unknown_senders: Option<UnknownSenders>,
 ) -> Option<BridgeConfig> {
     let read_receipts = read_receipts(c, &raw.read_receipts);
+    // Off unless asked for: it speaks to drivers in the company's name and costs credits.
     let reactions_to_drivers = match raw.reactions_to_drivers.as_deref() {
-        None | Some("on") => Some(true),
-        Some("off") => Some(false),
+        Some("on") => Some(true),
+        None | Some("off") => Some(false),
         Some(other) => c.fail(
             "bridge.reactions_to_drivers",
             format!("{other:?} is neither \"on\" nor \"off\""),

@@ -164,6 +164,18 @@ impl Config {
             directory.inbox_attributes = inbox_attributes(&mut c, inbox, &directory.attributes);
         }
         let templates = templates(&mut c, &raw.templates, &mut directory);
+        if let (Some(bridge), Some(inbox)) = (&bridge, &inbox)
+            && bridge.reactions_to_drivers
+            && inbox.enabled
+            && (inbox.handled_reactions.iter())
+                .any(|k| crate::bridge::matrix_to_threema::agreement(k).is_some())
+        {
+            c.warn(
+                "a 👍 or 👎 in inbox.handled_reactions also reaches the driver as the company's \
+                 agree / decline (bridge.reactions_to_drivers): mark handled with ✅ where that \
+                 is not meant",
+            );
+        }
         let metrics_listen = match &raw.metrics.listen {
             None => Some(None),
             some => c.socket_addr("metrics.listen", some, "").map(Some),
@@ -230,6 +242,11 @@ fn templates(
         for attribute in placeholders(text) {
             if OWN_PLACEHOLDERS.contains(&attribute.as_str()) {
                 continue;
+            }
+            if directory.as_ref().is_none_or(|d| !d.enabled()) {
+                c.warn(format!(
+                    "templates.{name}: {{{attribute}}} stays empty without an employee directory"
+                ));
             }
             if let Some(directory) = directory.as_mut() {
                 if (directory.attributes.as_ref()).is_some_and(|kept| !kept.contains(&attribute)) {

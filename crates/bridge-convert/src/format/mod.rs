@@ -23,6 +23,14 @@ pub fn html_to_threema(html: &str) -> String {
 /// Drops the reply fallback (`> <@user> …` lines and the blank line after them) that older
 /// clients put in front of a reply's plain `body`. Only a body whose first line starts with
 /// `> <` is touched; any other body comes back unchanged.
+/// A reaction's key as people mean it: without the emoji presentation selector and skin tones
+/// (Element sends `👍️`, others `👍` or `👍🏽`).
+pub fn bare_emoji(key: &str) -> String {
+    key.chars()
+        .filter(|c| *c != '\u{FE0F}' && !('\u{1F3FB}'..='\u{1F3FF}').contains(c))
+        .collect()
+}
+
 pub fn strip_reply_fallback(body: &str) -> &str {
     if !body.starts_with("> <") {
         return body;

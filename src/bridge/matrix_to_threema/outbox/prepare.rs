@@ -10,7 +10,10 @@ use super::{FORMER_DRIVER, Outbox, RESTRICTED, failure_text};
 use crate::{
     bridge::BridgeError,
     store::OutboxItem,
-    threema::{OutgoingFile, ThreemaError, ThreemaId, codec::Location},
+    threema::{
+        OutgoingFile, ThreemaError, ThreemaId,
+        codec::{Location, ReceiptStatus},
+    },
 };
 
 impl Outbox {
@@ -83,6 +86,18 @@ impl Outbox {
                     text: text.clone(),
                 }
             }
+            Outgoing::Agreement { target, agree } => Prepared::Receipt {
+                message_id: self
+                    .threema_id_of(target, recipient, 0)
+                    .await?
+                    .ok_or_else(|| {
+                        Failure::Permanent("the driver's message is not known on Threema".into())
+                    })?,
+                status: match agree {
+                    true => ReceiptStatus::Acknowledged,
+                    false => ReceiptStatus::Declined,
+                },
+            },
             Outgoing::Delete { target, part } => Prepared::Delete {
                 message_id: self
                     .threema_id_of(target, recipient, *part)
@@ -187,6 +202,11 @@ pub(super) enum Prepared {
     },
     Delete {
         message_id: String,
+    },
+    /// Agree / decline on a driver's message.
+    Receipt {
+        message_id: String,
+        status: ReceiptStatus,
     },
 }
 

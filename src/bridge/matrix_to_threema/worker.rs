@@ -1,8 +1,10 @@
 //! The Matrix inbox: what each event the homeserver pushed means to the bridge.
 
 mod agreements;
+mod portal_words;
 
 pub use agreements::agreement;
+use portal_words::{Template, answered_event};
 
 use std::sync::Arc;
 
@@ -23,7 +25,7 @@ use crate::bridge::{
     },
     management::CommandMessage,
     queue::{Outcome, Queue},
-    quick_replies, status,
+    status,
     threema_to_matrix::quarantine::QUARANTINE_ROOM,
     wiring::Shared,
 };
@@ -124,16 +126,6 @@ impl MatrixToThreema {
 const BROADCAST_BEFORE_RESTORE: &str = "⚠️ Not sent: the bridge was restored from a backup \
     taken before this broadcast, and it may have gone out before that. Check the recipients \
     and send it again if needed.";
-
-/// What `!t` in a message asks for.
-enum Template {
-    /// Not a template: the message goes as written.
-    None,
-    /// Not sent, and why.
-    Refused(String),
-    /// This text goes instead.
-    Filled(String),
-}
 
 /// The fields of a timeline event the core looks at; the rest stays in the stored payload.
 #[derive(Debug, Deserialize)]
@@ -355,16 +347,7 @@ impl MatrixToThreema {
             if self.outbox.predates_restore(event.origin_server_ts) {
                 return Ok(Outcome::skipped("!urgent from before the restore"));
             }
-            let answered = match &content.relates_to {
-                Some(Relation::Reply(reply)) => Some(reply.in_reply_to.event_id.clone()),
-                // In a thread: the message answered there, else the thread's first.
-                Some(Relation::Thread(thread)) => Some(match &thread.in_reply_to {
-                    Some(reply) if !thread.is_falling_back => reply.event_id.clone(),
-                    _ => thread.event_id.clone(),
-                }),
-                _ => None,
-            };
-            let answered = match answered {
+            let answered = match answered_event(&content) {
                 Some(answered) => Some(self.held_message_of(&event.room_id, answered).await),
                 None => None,
             };
@@ -452,110 +435,6 @@ impl MatrixToThreema {
                 .await?;
         }
         Ok(outcome)
-    }
-
-    /// `!t <name>` in `content`: the template filled in for `driver`, written by
-    /// `dispatcher` (their display name).
-    async fn template(
-        &self,
-        content: &RoomMessageEventContent,
-        driver: &ThreemaId,
-        dispatcher: &str,
-    ) -> Result<Template, BridgeError> {
-        // An edit of a `!t` message would send the words `!t …` as the edit: refused.
-        if let Some(Relation::Replacement(replacement)) = &content.relates_to {
-            let body = replacement.new_content.msgtype.body();
-            return Ok(match quick_replies::requested(body) {
-                Some(_) => Template::Refused(
-                    "Not sent: a template cannot be edited into another; send a new !t <name>."
-                        .into(),
-                ),
-                None => Template::None,
-            });
-        }
-        let MessageType::Text(text) = &content.msgtype else {
-            return Ok(Template::None);
-        };
-        let body = bridge_convert::format::strip_reply_fallback(&text.body);
-        let name = match quick_replies::requested(body) {
-            None => return Ok(Template::None),
-            Some(Err(why)) => return Ok(Template::Refused(why.to_owned())),
-            Some(Ok(name)) => name,
-        };
-        let Some(template) = quick_replies::find(&self.templates, name) else {
-            return Ok(Template::Refused(format!(
-                "Not sent: there is no template {name:?}; `templates` in the management room \
-                 lists them."
-            )));
-        };
-        let driver_name = self.ghosts.driver_name(driver).await?;
-        let view = self.access.view();
-        Ok(Template::Filled(quick_replies::expand(
-            template,
-            |key| match key {
-                "driver" => driver_name.clone(),
-                "dispatcher" => dispatcher.to_owned(),
-                attribute => view.driver_attribute(driver, attribute).to_owned(),
-            },
-        )))
-    }
-
-    /// `!urgent` alone in a portal: what waits for the driver's shift goes now, the message it
-    /// answers or everything held for them. Told in answer; never sent to the driver.
-    async fn release_held(
-        &self,
-        event: &EventHead,
-        driver: &ThreemaId,
-        answered: Option<&OwnedEventId>,
-    ) -> Result<Outcome, BridgeError> {
-        let answered = answered.map(|e| e.as_str());
-        let released = (self.outbox)
-            .release_held(driver, &event.room_id, answered)
-            .await?;
-        if released > 0 {
-            let details = format!("{released} message part(s)");
-            (self.store)
-                .audit(
-                    event.sender.as_str(),
-                    "outbox.release_held",
-                    driver.as_str(),
-                    &details,
-                )
-                .await?;
-        }
-        let text = match (released, answered) {
-            (0, Some(_)) => "That message is not held: nothing to send now.".to_owned(),
-            (0, None) => "Nothing is held for this driver.".to_owned(),
-            (n, _) => format!("Sending now what was held for the driver ({n} message part(s))."),
-        };
-        let event_id = &event.event_id;
-        (self.notices)
-            .notice(
-                &event.room_id,
-                Some(event_id),
-                &text,
-                &format!("released-{event_id}"),
-            )
-            .await?;
-        Ok(Outcome::bridged(format!(
-            "{released} held part(s) released"
-        )))
-    }
-
-    /// The message `answered` stands for: the bot's "held until" notice stands for the message
-    /// it answers (a dispatcher answers the notice that told them to).
-    async fn held_message_of(&self, room: &RoomId, answered: OwnedEventId) -> OwnedEventId {
-        let Ok(read) = self.matrix.event(room, &answered).await else {
-            return answered;
-        };
-        let of = read["content"]["m.relates_to"]["m.in_reply_to"]["event_id"].as_str();
-        match (
-            read["sender"] == self.bot.as_str(),
-            of.map(OwnedEventId::try_from),
-        ) {
-            (true, Some(Ok(message))) => message,
-            _ => answered,
-        }
     }
 
     /// 🔁 on a message that failed (or whose outcome is unknown) sends it again: the dispatcher

@@ -169,7 +169,21 @@ async fn conversations_open_close_move_and_are_erased_with_the_people_in_them(
     // An answer written before the waiting message does not answer it.
     let early = store.conversation_close("ABCD1234", "@ben:x", Closed::Answered, 999);
     assert!(!early.await.unwrap());
-    let answer = store.conversation_close("ABCD1234", "@ben:x", Closed::Answered, 1000);
+    // One written between the driver's two messages answers the first: it waits since the
+    // second, told nothing yet.
+    let between = store.conversation_close("ABCD1234", "@ben:x", Closed::Answered, 1500);
+    assert!(between.await.unwrap());
+    let still = store.conversation("ABCD1234").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            still.state,
+            still.waiting_since,
+            still.waiting_event.as_deref()
+        ),
+        (ConversationState::Open, Some(2000), Some("$2"))
+    );
+    assert_eq!((still.late_at, still.escalated_at), (None, None));
+    let answer = store.conversation_close("ABCD1234", "@ben:x", Closed::Answered, 2000);
     assert!(answer.await.unwrap());
     let twice = store.conversation_close("ABCD1234", "@ben:x", Closed::Done, i64::MAX);
     assert!(!twice.await.unwrap());

@@ -116,11 +116,23 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
+        // The newest message, whatever the state: an answer older than it leaves it waiting.
+        sqlx::query(
+            "UPDATE conversation SET latest_at = $1, latest_event = $2 \
+             WHERE threema_id = $3 AND (latest_at IS NULL OR latest_at < $1)",
+        )
+        .bind(at)
+        .bind(event_id)
+        .bind(threema_id)
+        .execute(&self.pool)
+        .await?;
         Ok(opened == 1)
     }
 
     /// Closes an open conversation that has waited since `at` (Unix ms) or earlier (an answer
-    /// written before the driver's newer message does not answer it); whether it closed.
+    /// written before the driver's newer message does not answer it); whether it changed. When
+    /// the driver wrote again after `at`, it stays open, waiting since their newest message
+    /// (an answer handled only after it arrived answers what came before, not it).
     pub async fn conversation_close(
         &self,
         threema_id: &str,
@@ -128,6 +140,21 @@ impl Store {
         how: Closed,
         at: i64,
     ) -> Result<bool, StoreError> {
+        let moved = sqlx::query(
+            "UPDATE conversation SET waiting_since = latest_at, waiting_event = latest_event, \
+             late_at = NULL, escalated_at = NULL, updated_at = $1 \
+             WHERE threema_id = $2 AND state = $3 AND waiting_since <= $4 AND latest_at > $4",
+        )
+        .bind(now_ms())
+        .bind(threema_id)
+        .bind(ConversationState::Open.as_str())
+        .bind(at)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if moved == 1 {
+            return Ok(true);
+        }
         let closed = sqlx::query(
             "UPDATE conversation SET state = $1, closed_by = $2, closed_how = $3, \
              waiting_since = NULL, waiting_event = NULL, late_at = NULL, escalated_at = NULL, \

@@ -1372,6 +1372,30 @@ async fn directory_changes_are_stored_with_their_audit(store: Store, _url: &str)
 }
 
 async fn room_state_records_what_was_set(store: Store, _url: &str) {
+    // A membership event older than what the bridge recorded since (a join delivered late
+    // after the bridge removed the user) changes nothing; a newer one does.
+    use threema_bridge::directory::plan::Membership;
+    let user = ruma::UserId::parse("@late:x").unwrap();
+    let now = threema_bridge::store::now_ms();
+    store
+        .record_member("!k:x", &user, Membership::Kicked)
+        .await
+        .unwrap();
+    let stale = store.record_member_from_event("!k:x", &user, Membership::Join, now - 5_000);
+    assert!(!stale.await.unwrap());
+    let member = |store: Store| async move {
+        store
+            .room_state_get("!k:x", RoomStateKind::Member, "@late:x")
+            .await
+            .unwrap()
+    };
+    assert_eq!(member(store.clone()).await.as_deref(), Some("kicked"));
+    let later = store.record_member_from_event("!k:x", &user, Membership::Join, now + 5_000);
+    assert!(later.await.unwrap());
+    assert_eq!(member(store.clone()).await.as_deref(), Some("join"));
+    (store.room_state_delete("!k:x", RoomStateKind::Member, "@late:x"))
+        .await
+        .unwrap();
     store
         .room_state_set("!a:x", RoomStateKind::Name, "", "Erika")
         .await

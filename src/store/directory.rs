@@ -331,6 +331,34 @@ impl Store {
         .await
     }
 
+    /// A membership the homeserver reported in an event sent at `event_ts` (Unix ms): recorded
+    /// unless what is recorded is newer. A join delivered late (a transaction retried after a
+    /// restart) must not undo a removal the bridge made after it: the removal would be made,
+    /// and audited, again. Whether it was recorded.
+    pub async fn record_member_from_event(
+        &self,
+        room_id: &str,
+        user: &ruma::UserId,
+        membership: Membership,
+        event_ts: i64,
+    ) -> Result<bool, StoreError> {
+        let recorded = sqlx::query(
+            "INSERT INTO room_state (room_id, kind, key, value, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (room_id, kind, key) DO UPDATE SET value = excluded.value, \
+             updated_at = excluded.updated_at WHERE room_state.updated_at <= excluded.updated_at",
+        )
+        .bind(room_id)
+        .bind(RoomStateKind::Member.as_str())
+        .bind(user.as_str())
+        .bind(membership.as_str())
+        .bind(event_ts)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(recorded == 1)
+    }
+
     /// One recorded value about a room.
     pub async fn room_state_get(
         &self,

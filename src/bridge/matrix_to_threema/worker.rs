@@ -684,9 +684,14 @@ impl MatrixToThreema {
                 }
             },
         };
-        self.store
-            .record_member(event.room_id.as_str(), &user, membership)
-            .await?;
+        let room = event.room_id.as_str();
+        let ts = event.origin_server_ts;
+        if !(self.store)
+            .record_member_from_event(room, &user, membership, ts)
+            .await?
+        {
+            return Ok(Outcome::skipped("membership older than what is recorded"));
+        }
         Ok(Outcome::bridged(format!("{user}: {}", membership.as_str())))
     }
 }

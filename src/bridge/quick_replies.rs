@@ -31,22 +31,18 @@ pub fn find<'t>(templates: &'t BTreeMap<String, String>, name: &str) -> Option<&
         .map(|(_, text)| text.as_str())
 }
 
-/// The `{placeholders}` of a template (lower case), in order.
+/// The `{placeholders}` of a template (lower case), in order: read as `expand` fills them.
 pub fn placeholders(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(open) = rest.find('{') {
-        let Some(len) = rest[open..].find('}') else {
-            break;
-        };
-        out.push(rest[open + 1..open + len].trim().to_lowercase());
-        rest = &rest[open + len + 1..];
-    }
+    expand(text, |key| {
+        out.push(key.to_owned());
+        String::new()
+    });
     out
 }
 
 /// The text with its placeholders filled by `value` (an attribute the driver lacks: empty).
-pub fn expand(text: &str, value: impl Fn(&str) -> String) -> String {
+pub fn expand(text: &str, mut value: impl FnMut(&str) -> String) -> String {
     let (mut out, mut rest) = (String::new(), text);
     while let Some(open) = rest.find('{') {
         let Some(len) = rest[open..].find('}') else {

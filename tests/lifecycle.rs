@@ -301,6 +301,36 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
     );
     let (_, media) = admin_get(&h, &format!("v1/users/{}/media", encoded(&ghost))).await;
     assert_eq!(media["total"], 1, "the ghost uploaded it: {media}");
+    // Her poll, and her vote in it.
+    let pause = |closed| UserMessage::PollSetup {
+        poll_id: 5,
+        description: "Pause?".into(),
+        choices: vec!["Ja".into(), "Nein".into()],
+        multiple: false,
+        closed,
+    };
+    sim.send_from_user(&driver, pause(false)).await.unwrap();
+    sim.send_from_user(
+        &driver,
+        UserMessage::PollVote {
+            creator: driver.clone(),
+            poll_id: 5,
+            choices: vec![(0, true), (1, false)],
+        },
+    )
+    .await
+    .unwrap();
+    common::synapse::wait_for("her vote recorded", WAIT, || async {
+        let poll = h
+            .bridge
+            .store
+            .poll_get(&driver, &driver, 5)
+            .await
+            .unwrap()?;
+        let votes = h.bridge.store.poll_votes(&poll).await.unwrap();
+        (!votes.is_empty()).then_some(())
+    })
+    .await;
     desk.send_text(&room, "Danke, Erika Erasmus!").await;
     common::synapse::wait_for("the answer on the phone", WAIT, || async {
         (!sim.inbox(&driver).is_empty()).then_some(())

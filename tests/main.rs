@@ -23,6 +23,7 @@ mod matrix_client;
 mod matrix_to_threema;
 mod metrics;
 mod operations;
+mod polls;
 mod portals;
 mod restart;
 mod retention;

@@ -919,12 +919,19 @@ async fn polls_keep_their_choices(store: Store, _url: &str) {
             PollChoice {
                 id: 1,
                 name: "Ja".into(),
+                answer: None,
             },
             PollChoice {
                 id: 0,
                 name: "Nein, \"leider\"".into(),
+                answer: Some("a-0".into()),
             },
         ],
+        question: "Pause?".into(),
+        multiple: true,
+        namespace: "stable".into(),
+        broadcast_event: Some("$broadcast".into()),
+        closed_at: None,
     };
     assert!(store.poll_insert(&poll).await.unwrap());
     assert!(
@@ -942,7 +949,7 @@ async fn polls_keep_their_choices(store: Store, _url: &str) {
             .poll_get("ECHO1234", "ECHO1234", u64::MAX - 1)
             .await
             .unwrap(),
-        Some(poll)
+        Some(poll.clone())
     );
     // Poll ids are per creator.
     assert_eq!(
@@ -952,6 +959,91 @@ async fn polls_keep_their_choices(store: Store, _url: &str) {
             .unwrap(),
         None
     );
+    assert_eq!(
+        store
+            .poll_by_event("ECHO1234", "$poll")
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&poll)
+    );
+    assert_eq!(
+        store.poll_by_event("OTHR5678", "$poll").await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.polls_of_broadcast("$broadcast").await.unwrap(),
+        vec![poll.clone()]
+    );
+    assert_eq!(
+        poll.choices[0].answer_id(),
+        "1",
+        "a driver's choice by its id"
+    );
+    assert_eq!(
+        poll.choices[1].answer_id(),
+        "a-0",
+        "the desk's answer by its Matrix id"
+    );
+
+    // Each voter's current choice: a later vote replaces the earlier one.
+    store.poll_vote_set(&poll, "ECHO1234", &[1]).await.unwrap();
+    store
+        .poll_vote_set(&poll, "*DISPTCH", &[0, 1])
+        .await
+        .unwrap();
+    store.poll_vote_set(&poll, "ECHO1234", &[0]).await.unwrap();
+    let votes = store.poll_votes(&poll).await.unwrap();
+    let votes: Vec<(&str, &[u64])> = votes
+        .iter()
+        .map(|v| (v.voter.as_str(), v.choices.as_slice()))
+        .collect();
+    assert_eq!(
+        votes,
+        vec![("*DISPTCH", &[0, 1][..]), ("ECHO1234", &[0][..])]
+    );
+
+    // Closed once.
+    assert!(store.poll_close(&poll).await.unwrap());
+    assert!(!store.poll_close(&poll).await.unwrap());
+    let closed = store
+        .poll_get("ECHO1234", "ECHO1234", u64::MAX - 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(closed.closed_at.is_some());
+
+    // Retention: a driver under a legal hold keeps theirs; the rest goes with its votes.
+    let future = i64::MAX;
+    assert_eq!(
+        store
+            .polls_prune(future, &["ECHO1234".into()], false)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.polls_prune(future, &[], true).await.unwrap(),
+        1,
+        "dry run counts"
+    );
+    assert!(
+        store
+            .poll_get("ECHO1234", "ECHO1234", u64::MAX - 1)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.polls_prune(future, &[], false).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .poll_get("ECHO1234", "ECHO1234", u64::MAX - 1)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.poll_votes(&poll).await.unwrap().is_empty());
+    assert_eq!(store.polls_prune(0, &[], false).await.unwrap(), 0);
 }
 
 async fn messages_held_for_a_driver_off_duty_wait_until_their_time_or_urgent(

@@ -210,6 +210,7 @@ async fn everything_a_phone_sends_reaches_the_bridge_decoded() {
             description: "Pause jetzt?".into(),
             choices: vec!["Ja".into(), "Nein".into()],
             multiple: false,
+            closed: false,
         },
         UserMessage::PollVote {
             creator: GATEWAY_ID.into(),

@@ -258,22 +258,28 @@ async fn every_kind_of_driver_message_reaches_the_desk() {
             .ends_with("\nJa")
     );
 
-    // A poll, readable, and a vote naming the choice, replying to the poll.
-    let (_, poll) = bridged
-        .send(
-            &room,
-            UserMessage::PollSetup {
-                poll_id: 42,
-                description: "Zusatzfahrt heute?".into(),
-                choices: vec!["Ja".into(), "Nein".into()],
-                multiple: false,
-            },
-        )
-        .await;
-    let body = poll["content"]["body"].as_str().unwrap();
+    // A poll becomes a Matrix poll from the ghost (Element shows and counts it), its choice
+    // ids the answers' ids; a vote a poll response; the close the poll's end.
+    let setup = |closed| UserMessage::PollSetup {
+        poll_id: 42,
+        description: "Zusatzfahrt heute?".into(),
+        choices: vec!["Ja".into(), "Nein".into()],
+        multiple: false,
+        closed,
+    };
+    let (_, poll) = bridged.send(&room, setup(false)).await;
+    assert_eq!(poll["type"], "org.matrix.msc3381.poll.start", "{poll}");
+    let start = &poll["content"]["org.matrix.msc3381.poll.start"];
+    assert_eq!(
+        start["question"]["org.matrix.msc1767.text"], "Zusatzfahrt heute?",
+        "{poll}"
+    );
+    assert_eq!(start["kind"], "org.matrix.msc3381.poll.disclosed");
+    assert_eq!(start["answers"][1]["id"], "1");
+    assert_eq!(start["answers"][1]["org.matrix.msc1767.text"], "Nein");
     assert!(
-        body.contains("Zusatzfahrt heute?") && body.contains("1. Ja") && body.contains("2. Nein"),
-        "{body}"
+        (poll["content"]["org.matrix.msc1767.text"].as_str().unwrap()).contains("2. Nein"),
+        "a text for clients without polls: {poll}"
     );
     let (_, vote) = bridged
         .send(
@@ -285,18 +291,21 @@ async fn every_kind_of_driver_message_reaches_the_desk() {
             },
         )
         .await;
-    assert_eq!(vote["content"]["msgtype"], "m.notice");
-    assert!(
-        vote["content"]["body"]
-            .as_str()
-            .unwrap()
-            .ends_with("Voted: Nein"),
-        "{vote}"
-    );
+    assert_eq!(vote["type"], "org.matrix.msc3381.poll.response", "{vote}");
     assert_eq!(
-        vote["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        vote["content"]["org.matrix.msc3381.poll.response"]["answers"],
+        json!(["1"])
+    );
+    assert_eq!(vote["content"]["m.relates_to"]["rel_type"], "m.reference");
+    assert_eq!(
+        vote["content"]["m.relates_to"]["event_id"],
         poll["event_id"]
     );
+    let (_, end) = bridged.send(&room, setup(true)).await;
+    assert_eq!(end["type"], "org.matrix.msc3381.poll.end", "{end}");
+    assert_eq!(end["content"]["m.relates_to"]["event_id"], poll["event_id"]);
+    let results = end["content"]["org.matrix.msc1767.text"].as_str().unwrap();
+    assert!(results.contains("Ja 0 · Nein 1"), "{results}");
 
     // Typing shows the ghost typing in the portal.
     let mut typing = desk.watch_typing(&room).await;
@@ -313,8 +322,9 @@ async fn every_kind_of_driver_message_reaches_the_desk() {
     assert_eq!(ids.len(), messages.len());
     assert_eq!(
         messages.len(),
-        9,
-        "text, image, voice, (redacted) location, edit, two replies, poll, vote"
+        7,
+        "text, image, voice, (redacted) location, edit, two replies (the poll's events are not \
+         messages)"
     );
     h.stop().await;
 }

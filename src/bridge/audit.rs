@@ -47,6 +47,9 @@ pub fn sent(row: &OutboxItem, message_id: &str, key: &AuditKey) -> AuditRecord {
             },
             Some(target),
         ),
+        Ok(Outgoing::Poll(_)) if row.resend == 0 => ("poll.sent", None),
+        Ok(Outgoing::PollClose { target }) => ("poll.closed", Some(target)),
+        Ok(Outgoing::PollVote { target, .. }) => ("poll.voted", Some(target)),
         _ if row.resend > 0 => ("message.resent", None),
         _ => ("message.sent", None),
     };

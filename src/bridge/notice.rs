@@ -41,7 +41,7 @@ impl Notices {
         }
     }
 
-    /// Posts `content` (a message content naming what it is by `content[key]`) as the bot,
+    /// Posts `content` (a message's or a poll's content naming what it is by `content[key]`) as the bot,
     /// once across crashes: when `tried` says an earlier attempt may have gone through (its
     /// answer was lost), the bot's latest events are looked through for it first. Otherwise
     /// `mark_tried` records the attempt, then it is posted.
@@ -65,7 +65,9 @@ impl Notices {
             }
         }
         mark_tried.await?;
-        self.post_raw(room_id, content, txn).await
+        // A broadcast poll's copy is a poll; everything else a message.
+        let event_type = bridge_convert::poll::start_type_of(content).unwrap_or("m.room.message");
+        self.post_event(room_id, event_type, content, txn).await
     }
 
     /// A notice in the management room of every admin (`bridge.permissions`).
@@ -190,11 +192,23 @@ impl Notices {
         content: &serde_json::Value,
         txn: &str,
     ) -> Result<OwnedEventId, BridgeError> {
+        self.post_event(room_id, "m.room.message", content, txn)
+            .await
+    }
+
+    /// Sends an event of `event_type` (a poll's, a message's) given as JSON, as the bot.
+    pub async fn post_event(
+        &self,
+        room_id: &RoomId,
+        event_type: &str,
+        content: &serde_json::Value,
+        txn: &str,
+    ) -> Result<OwnedEventId, BridgeError> {
         let raw = serde_json::value::to_raw_value(content).expect("JSON values serialise");
         let request = send_message_event::v3::Request::new_raw(
             room_id.to_owned(),
             txn.into(),
-            "m.room.message".into(),
+            event_type.into(),
             ruma::serde::Raw::from_json(raw),
         );
         Ok(self.matrix.send(request, None).await?.event_id)

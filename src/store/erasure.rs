@@ -260,7 +260,7 @@ impl Store {
 
 /// The rows about a driver: (table, condition on `{id}` their Threema ID, `{room}` their
 /// portal, `{ghost}` their ghost, `{employee}` their directory record).
-const ROWS: [(&str, &str); 16] = [
+const ROWS: [(&str, &str); 17] = [
     ("message", "threema_peer = {id} OR room_id = {room}"),
     ("conversation", "threema_id = {id}"),
     ("driver_notice", "threema_id = {id}"),
@@ -268,6 +268,10 @@ const ROWS: [(&str, &str); 16] = [
     ("threema_inbox", "sender = {id}"),
     ("threema_outbox", "recipient = {id} OR room_id = {room}"),
     ("matrix_inbox", "room_id = {room} OR sender = {ghost}"),
+    (
+        "poll_vote",
+        "threema_peer = {id} OR creator = {id} OR voter = {id}",
+    ),
     ("poll", "threema_peer = {id} OR creator = {id}"),
     ("threema_public_key", "threema_id = {id}"),
     ("ghost", "threema_id = {id}"),

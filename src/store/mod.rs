@@ -95,7 +95,7 @@ pub use inbox::{InboxItem, InboxKind, NewInboxItem};
 pub use lease::{LeaseHolder, WAKE_CHANNEL};
 pub use messages::{Direction, MessageMapping, ReadThrough, UnreadMessage};
 pub use outbox::{DeliveryStatus, NewOutgoing, OutboxItem, OutboxState, Reaction};
-pub use polls::{Poll, PollChoice};
+pub use polls::{Poll, PollChoice, PollVote};
 pub use portals::Portal;
 pub use prune::{HeldScope, Pruned, cutoff};
 pub use public_keys::{CachedKey, KeyAcceptance};

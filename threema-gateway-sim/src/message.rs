@@ -203,13 +203,14 @@ pub fn encode_delete(message_id: &str) -> Result<Vec<u8>, CodecError> {
     Ok(proto_fixed64(1, message_id_bytes(message_id)?))
 }
 
-/// Poll setup (0x15): `poll-id:u64-le || JSON` for an open poll that reports votes only to the
-/// creator, shown as a list (§5.7).
+/// Poll setup (0x15): `poll-id:u64-le || JSON` for a poll that reports votes only to the
+/// creator, shown as a list (§5.7); sent open, then once more closed.
 pub fn encode_poll_setup(
     poll_id: u64,
     description: &str,
     choices: &[String],
     multiple: bool,
+    closed: bool,
 ) -> Vec<u8> {
     let choices: Vec<Value> = choices
         .iter()
@@ -217,7 +218,7 @@ pub fn encode_poll_setup(
         .map(|(i, text)| json!({"i": i, "n": text, "o": i}))
         .collect();
     let body = json!({
-        "d": description, "s": 0, "a": u8::from(multiple), "t": 0, "u": 0, "o": 0, "c": choices,
+        "d": description, "s": u8::from(closed), "a": u8::from(multiple), "t": 0, "u": 0, "o": 0, "c": choices,
     });
     let mut out = poll_id.to_le_bytes().to_vec();
     out.extend_from_slice(body.to_string().as_bytes());

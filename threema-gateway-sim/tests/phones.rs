@@ -241,6 +241,7 @@ async fn phone_sends_legacy_media_and_polls_like_an_app() {
             description: "Pause?".into(),
             choices: vec!["Ja".into(), "Nein".into()],
             multiple: false,
+            closed: false,
         },
         UserMessage::Raw {
             message_type: 0x82,

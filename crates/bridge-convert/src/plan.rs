@@ -3,6 +3,7 @@
 //! send needs is in it; only media bytes are fetched at send time.
 
 mod file;
+mod poll;
 
 use ruma::events::room::message::{
     FormattedBody, MessageFormat, MessageType, Relation, RoomMessageEventContent,
@@ -10,8 +11,12 @@ use ruma::events::room::message::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::format;
+use crate::{
+    format,
+    poll::{Namespace, PollAnswer},
+};
 use file::{file_parts, plan_file};
+pub use poll::plan_poll;
 
 /// The Gateway's limit for a text message, in UTF-8 bytes.
 pub const MAX_TEXT_BYTES: usize = 3500;
@@ -51,6 +56,35 @@ pub enum Outgoing {
         target: String,
         agree: bool,
     },
+    /// A poll for the driver (Threema's poll-setup); their votes come back as Matrix poll
+    /// responses in `namespace`.
+    Poll(PollToSend),
+    /// Close the poll that `target` (a Matrix event) became on the phone, with its results.
+    PollClose {
+        target: String,
+    },
+    /// The company's vote in the driver's poll that `target` (a Matrix event) shows: the
+    /// Matrix ids of the answers chosen (none takes the vote back).
+    PollVote {
+        target: String,
+        answers: Vec<String>,
+    },
+}
+
+/// A poll as it goes to the phone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PollToSend {
+    /// Threema's poll id: random, kept with the item so a retry sends the same poll.
+    pub poll_id: u64,
+    /// Signed like a message.
+    pub question: String,
+    /// In order; the Threema choice ids are their positions.
+    pub answers: Vec<PollAnswer>,
+    pub multiple: bool,
+    pub namespace: Namespace,
+    /// The broadcast's event in its room, for a broadcast's poll (its board counts the votes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broadcast: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,7 +121,7 @@ pub struct Relay<'a> {
 }
 
 impl Relay<'_> {
-    fn render(&self, template: &str, body: &str) -> String {
+    pub(crate) fn render(&self, template: &str, body: &str) -> String {
         template
             .replace("{displayname}", self.display_name)
             .replace("{body}", body)

@@ -461,8 +461,86 @@ fn octet_stream() -> String {
 
 /// Encoders for what the bridge sends (the data part; `pad` adds type and padding).
 pub mod encode {
-    use super::{Location, ReceiptStatus};
+    use serde::Serialize;
+
+    use super::{Location, PollSetup, ReceiptStatus};
     use crate::{MessageId, wire};
+
+    /// Who voted what in a poll being closed: each participant's Threema ID with the ids of
+    /// the choices they chose (none: they took their vote back).
+    #[derive(Debug, Clone, Default, PartialEq)]
+    pub struct PollResults {
+        pub votes: Vec<(String, Vec<u64>)>,
+    }
+
+    /// Poll setup (0x15): `poll-id:u64-le ‖ JSON{d, s, a, t, u, o, c[, p]}`. A closed poll
+    /// (sent the second and last time) carries the participants (`p`) and, per choice, each
+    /// one's vote in their order (`r`) and the total (`t`). Votes go only to the creator
+    /// (`t: 0`), shown as a list (`u: 0`); choices are ordered as given.
+    pub fn poll_setup(poll: &PollSetup, results: Option<&PollResults>) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Json<'a> {
+            d: &'a str,
+            s: u8,
+            a: u8,
+            t: u8,
+            u: u8,
+            o: u8,
+            c: Vec<Choice<'a>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            p: Option<Vec<&'a str>>,
+        }
+        #[derive(Serialize)]
+        struct Choice<'a> {
+            i: u64,
+            n: &'a str,
+            o: usize,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            r: Option<Vec<u8>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            t: Option<usize>,
+        }
+        let json = Json {
+            d: &poll.description,
+            s: u8::from(poll.closed),
+            a: u8::from(poll.multiple_choice),
+            t: 0,
+            u: 0,
+            o: 0,
+            c: (poll.choices.iter().enumerate())
+                .map(|(o, choice)| {
+                    let chose = |(_, chosen): &(String, Vec<u64>)| chosen.contains(&choice.id);
+                    let r = results.map(|r| r.votes.iter().map(|v| u8::from(chose(v))).collect());
+                    Choice {
+                        i: choice.id,
+                        n: &choice.name,
+                        o,
+                        t: results.map(|r| r.votes.iter().filter(|v| chose(v)).count()),
+                        r,
+                    }
+                })
+                .collect(),
+            p: results.map(|r| r.votes.iter().map(|(id, _)| id.as_str()).collect()),
+        };
+        let mut out = poll.poll_id.to_le_bytes().to_vec();
+        out.extend(serde_json::to_vec(&json).expect("a poll serialises"));
+        out
+    }
+
+    /// Poll vote (0x16): `creator(8) ‖ poll-id:u64-le ‖ JSON [[choice id, 0|1], …]`, every
+    /// choice of the poll named (`choices`: each id and whether it is chosen).
+    pub fn poll_vote(creator: &str, poll_id: u64, choices: &[(u64, bool)]) -> Vec<u8> {
+        let pairs: Vec<(u64, u8)> = (choices.iter())
+            .map(|(id, chosen)| (*id, u8::from(*chosen)))
+            .collect();
+        let mut out = creator.as_bytes().to_vec();
+        out.extend_from_slice(&poll_id.to_le_bytes());
+        out.extend(serde_json::to_vec(&pairs).expect("votes serialise"));
+        out
+    }
+
+    /// The JSON of a poll setup is limited to this many bytes.
+    pub const MAX_POLL_JSON_BYTES: usize = 6000;
 
     /// `None` for an empty list: a receipt names at least one message.
     pub fn delivery_receipt(status: ReceiptStatus, message_ids: &[MessageId]) -> Option<Vec<u8>> {

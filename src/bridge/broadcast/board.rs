@@ -209,6 +209,14 @@ pub fn render(standings: &[Standing], ack: bool, max_names: usize, view: ReadVie
     board.text
 }
 
+/// `text` with `line` after its first line (a poll's tally under the counts).
+pub fn with_line(text: &str, line: &str) -> String {
+    match text.split_once('\n') {
+        Some((first, rest)) => format!("{first}\n{line}\n{rest}"),
+        None => format!("{text}\n{line}"),
+    }
+}
+
 /// The board's first line: how many were sent, received, read (and answered, if asked), and
 /// how many failed or are still on the way.
 fn summary(c: &Counts, ack: bool, reads: bool) -> String {

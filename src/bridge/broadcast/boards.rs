@@ -49,12 +49,18 @@ impl Broadcasts {
         let standings = self.standings(broadcast.event_id.as_str()).await?;
         // Everyone in the broadcast room reads the board.
         let view = self.privacy.view(None, standings.len());
-        let text = board::render(
+        let mut text = board::render(
             &standings,
             broadcast.ack,
             self.config.board_unread_names,
             view,
         );
+        // A poll's tally under the first line; the board follows the votes until it ends.
+        let poll = self.poll_line(broadcast).await?;
+        if let Some((line, _)) = &poll {
+            text = board::with_line(&text, line);
+        }
+        let poll_open = poll.is_some_and(|(_, open)| open);
         let edited = broadcast.board_text.as_deref() != Some(text.as_str());
         if edited {
             let board_event = match &broadcast.board_event {
@@ -93,7 +99,7 @@ impl Broadcasts {
                 .await?;
         }
         let started = broadcast.started_at.unwrap_or_default();
-        if board::settled(&standings, broadcast.ack)
+        if (board::settled(&standings, broadcast.ack) && !poll_open)
             || now_ms() - started > BOARD_DAYS * 24 * 3600 * 1000
         {
             self.store

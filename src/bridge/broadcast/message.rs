@@ -79,8 +79,24 @@ impl Broadcasts {
                 return self.refuse(&room_id, event_id, reason).await;
             }
         };
+        self.record_and_confirm(room, event_id, sender, &items, &copy, ack)
+            .await
+    }
+
+    /// Records a planned broadcast, then starts it (a room confirmed once) or previews it for
+    /// the 👍.
+    pub(super) async fn record_and_confirm(
+        &self,
+        room: &BroadcastRoom,
+        event_id: &EventId,
+        sender: &UserId,
+        items: &[Outgoing],
+        copy: &Value,
+        ack: bool,
+    ) -> Result<Outcome, BridgeError> {
+        let room_id = room.room_id.clone();
         let (recorded, broadcast) = self
-            .record(room, event_id, sender, &items, &copy, ack)
+            .record(room, event_id, sender, items, copy, ack)
             .await?;
         if broadcast.state != BroadcastState::Awaiting {
             return Ok(Outcome::skipped("broadcast already handled"));
@@ -88,12 +104,12 @@ impl Broadcasts {
         if self.config.confirm == Confirm::Once && room.confirmed_at.is_some() {
             return self.start(room, &broadcast).await;
         }
-        self.ask_confirmation(room, &room_id, event_id, sender, &items, recorded)
+        self.ask_confirmation(room, &room_id, event_id, sender, items, recorded)
             .await
     }
 
     /// Tells the room why a message is not broadcast.
-    async fn refuse(
+    pub(super) async fn refuse(
         &self,
         room_id: &RoomId,
         event_id: &EventId,

@@ -8,7 +8,8 @@
 //!
 //! The management room's selection commands live in `select`, the broadcast room and the life
 //! of its broadcasts in `room`, a message posted there in `message`, its `!commands` in
-//! `commands`, and the copy written into each portal in `copy`.
+//! `commands`, the copy written into each portal in `copy`, and polls (the copy a Matrix poll,
+//! the board counting the votes, their end) in `polls`.
 
 pub mod board;
 mod boards;
@@ -16,6 +17,7 @@ mod commands;
 mod copy;
 mod fanout;
 mod message;
+mod polls;
 mod room;
 mod select;
 

@@ -155,7 +155,7 @@ pub fn facts(config: &Config) -> Vec<Fact> {
         person: Person::Dispatcher,
         what: "messages they send to drivers, signed with their name".into(),
         who_sees: "the driver, and the dispatchers who see the driver's portal".into(),
-        kept: history,
+        kept: history.clone(),
     });
     facts.push(Fact {
         person: Person::Dispatcher,
@@ -169,6 +169,16 @@ pub fn facts(config: &Config) -> Vec<Fact> {
         }
         .into(),
         kept: "-".into(),
+    });
+    facts.push(Fact {
+        person: Person::Driver,
+        what: "polls: a poll they started or were sent, and their vote in it (which answers)"
+            .into(),
+        who_sees: format!(
+            "{scope}, in the portal; for a broadcast's poll the broadcast room sees the counts \
+             only"
+        ),
+        kept: history,
     });
     if config.bridge.reactions_to_drivers {
         facts.push(Fact {

@@ -102,6 +102,8 @@ pub struct Report {
     pub held: usize,
     /// Sends whose text was cleared.
     pub outbox_payloads: u64,
+    /// Polls (question, choices, votes) past the history's days.
+    pub polls: u64,
     /// Sends whose delivery times were forgotten.
     pub delivery_times: u64,
     /// Files past `media_days` of events that stay.
@@ -139,6 +141,11 @@ impl fmt::Display for Report {
             f,
             "  bridge: the delivery times of {} send(s) {verb} (their state stays)",
             self.delivery_times
+        )?;
+        writeln!(
+            f,
+            "  bridge: {} poll(s) with their votes {verb}",
+            self.polls
         )?;
         writeln!(f, "  bridge: {} audit entr(ies) {verb}", self.audit)?;
         match &self.pruned {
@@ -189,6 +196,12 @@ impl Retention<'_> {
             }
             self.desk_rooms(&held, admin, dry_run, &mut report).await?;
         }
+        // A poll's question and votes go with the portal's history.
+        if let Some(keep) = self.config.history {
+            report.polls = (self.store)
+                .polls_prune(cutoff(keep), &held.drivers, dry_run)
+                .await?;
+        }
         if let Some(keep) = self.config.outbox {
             report.outbox_payloads = self
                 .store
@@ -217,13 +230,14 @@ impl Retention<'_> {
                     "",
                     &format!(
                         "{} event(s), {} medi(a) in {} portal(s), {} older file(s); {} send \
-                         text(s), {} send(s)' delivery times, {} audit entr(ies); {} held \
-                         portal(s) kept",
+                         text(s), {} poll(s), {} send(s)' delivery times, {} audit entr(ies); \
+                         {} held portal(s) kept",
                         report.events,
                         report.media,
                         report.rooms,
                         report.expired_media,
                         report.outbox_payloads,
+                        report.polls,
                         report.delivery_times,
                         report.audit,
                         report.held

@@ -404,6 +404,9 @@ impl Outbox {
     ) -> Result<String, ThreemaError> {
         let threema = &self.threema;
         match message {
+            Prepared::Raw { message_type, data } => {
+                threema.send(recipient, key, *message_type, data).await
+            }
             Prepared::Text(text) => threema.send_text(recipient, key, text).await,
             Prepared::File(file) => threema.send_file(recipient, key, file).await,
             Prepared::FileMessage(json) => threema.send_file_message(recipient, key, json).await,
@@ -427,10 +430,17 @@ impl Outbox {
             return Ok(());
         };
         let item: Option<Outgoing> = serde_json::from_str(&row.payload).ok();
-        // Edits, deletes and agreements are about another message, not messages of their own.
+        // Edits, deletes, agreements, a poll's close and votes are about another message, not
+        // messages of their own.
         if matches!(
             item,
-            Some(Outgoing::Edit { .. } | Outgoing::Delete { .. } | Outgoing::Agreement { .. })
+            Some(
+                Outgoing::Edit { .. }
+                    | Outgoing::Delete { .. }
+                    | Outgoing::Agreement { .. }
+                    | Outgoing::PollClose { .. }
+                    | Outgoing::PollVote { .. }
+            )
         ) {
             return Ok(());
         }

@@ -1,6 +1,7 @@
 //! The Matrix inbox: what each event the homeserver pushed means to the bridge.
 
 mod agreements;
+mod polls;
 mod portal_words;
 
 pub use agreements::agreement;
@@ -8,7 +9,10 @@ use portal_words::{Template, answered_event};
 
 use std::sync::Arc;
 
-use bridge_convert::plan::{EditTarget, Relay, plan_message, plan_redaction};
+use bridge_convert::{
+    plan::{EditTarget, Relay, plan_message, plan_redaction},
+    poll,
+};
 use ruma::{
     OwnedEventId, OwnedServerName, OwnedUserId, RoomId,
     events::room::message::{MessageType, Relation, RoomMessageEventContent},
@@ -211,6 +215,9 @@ impl MatrixToThreema {
             "m.room.message" => self.handle_message(&event).await,
             "m.room.redaction" => self.handle_redaction(&event).await,
             "m.reaction" => self.handle_reaction(&event).await,
+            other if let Some((_, kind)) = poll::Namespace::of(other) => {
+                self.handle_poll(&event, kind).await
+            }
             "m.room.encrypted" => self.handle_encrypted(&event).await,
             "m.room.encryption" if event.state_key.as_deref() == Some("") => {
                 self.handle_encrypted(&event).await
@@ -286,38 +293,8 @@ impl MatrixToThreema {
         driver: ThreemaId,
     ) -> Result<Outcome, BridgeError> {
         let event_id = &event.event_id;
-        if !self.access.may_see(&event.sender, &driver) {
-            self.notices
-                .notice(
-                    &event.room_id,
-                    Some(event_id),
-                    "Not sent to Threema: you are not permitted to write to drivers.",
-                    &format!("refused-{event_id}"),
-                )
-                .await?;
-            return Ok(Outcome::refused(format!(
-                "not sent: {} is not permitted",
-                event.sender
-            )));
-        }
-        if self.access.is_former_driver(&driver) {
-            let text = format!("Not sent to Threema: {}.", super::FORMER_DRIVER);
-            self.notices
-                .notice(
-                    &event.room_id,
-                    Some(event_id),
-                    &text,
-                    &format!("refused-{event_id}"),
-                )
-                .await?;
-            return Ok(Outcome::refused(format!("not sent: {driver} has left")));
-        }
-        // Only the bot can still post in a restricted portal; nothing of it leaves.
-        if self.store.is_restricted(driver.as_str()).await? {
-            return Ok(Outcome::refused(format!(
-                "not sent: {} (GDPR Art. 18)",
-                super::RESTRICTED
-            )));
+        if let Some(refused) = self.refused(event, &driver).await? {
+            return Ok(refused);
         }
         // `!claim`, `!done`, …: the desk's words about the conversation, not for the driver.
         if self.conversations.enabled()
@@ -353,11 +330,7 @@ impl MatrixToThreema {
             };
             return (self.release_held(event, &driver, answered.as_ref())).await;
         }
-        let display_name = self
-            .matrix
-            .member_display_name(&event.room_id, &event.sender)
-            .await?
-            .unwrap_or_else(|| event.sender.localpart().to_owned());
+        let display_name = self.sender_name(event).await?;
         // `!t <name>`: a template filled in for this driver goes instead; the desk is shown
         // what went.
         let template = match self.template(&content, &driver, &display_name).await? {
@@ -435,6 +408,52 @@ impl MatrixToThreema {
                 .await?;
         }
         Ok(outcome)
+    }
+
+    /// Why nothing of `event` may go to `driver` (told in the portal), if so: the dispatcher
+    /// may not see the driver, the driver left, or they are restricted (GDPR Art. 18).
+    async fn refused(
+        &self,
+        event: &EventHead,
+        driver: &ThreemaId,
+    ) -> Result<Option<Outcome>, BridgeError> {
+        let event_id = &event.event_id;
+        let (text, outcome) = if !self.access.may_see(&event.sender, driver) {
+            (
+                "Not sent to Threema: you are not permitted to write to drivers.".to_owned(),
+                format!("not sent: {} is not permitted", event.sender),
+            )
+        } else if self.access.is_former_driver(driver) {
+            (
+                format!("Not sent to Threema: {}.", super::FORMER_DRIVER),
+                format!("not sent: {driver} has left"),
+            )
+        } else if self.store.is_restricted(driver.as_str()).await? {
+            // Only the bot can still post in a restricted portal; nothing of it leaves.
+            return Ok(Some(Outcome::refused(format!(
+                "not sent: {} (GDPR Art. 18)",
+                super::RESTRICTED
+            ))));
+        } else {
+            return Ok(None);
+        };
+        (self.notices)
+            .notice(
+                &event.room_id,
+                Some(event_id),
+                &text,
+                &format!("refused-{event_id}"),
+            )
+            .await?;
+        Ok(Some(Outcome::refused(outcome)))
+    }
+
+    /// The name the driver sees a dispatcher's messages signed with.
+    async fn sender_name(&self, event: &EventHead) -> Result<String, BridgeError> {
+        Ok((self.matrix)
+            .member_display_name(&event.room_id, &event.sender)
+            .await?
+            .unwrap_or_else(|| event.sender.localpart().to_owned()))
     }
 
     /// 🔁 on a message that failed (or whose outcome is unknown) sends it again: the dispatcher

@@ -349,6 +349,7 @@ pub fn poll_choices(poll: &PollSetup) -> Vec<PollChoice> {
         .map(|c| PollChoice {
             id: c.id,
             name: c.name.clone(),
+            answer: None,
         })
         .collect()
 }

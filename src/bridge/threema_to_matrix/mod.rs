@@ -4,11 +4,13 @@
 //! the driver's key (`keys` holds a changed key back), decodes, routes strangers to
 //! `quarantine`, and has `files` fetch a file within the homeserver's upload limit and the
 //! memory set aside for files. `send` posts the result as the driver's ghost, once, at the
-//! driver's time; `convert` is the pure part (Threema message → Matrix content).
+//! driver's time; `convert` is the pure part (Threema message → Matrix content); `polls` makes a
+//! driver's polls and votes Matrix poll events.
 
 pub mod convert;
 pub mod files;
 pub mod keys;
+mod polls;
 pub mod quarantine;
 pub mod send;
 pub mod worker;

@@ -14,15 +14,14 @@ use serde_json::Value;
 
 use bridge_convert::format;
 
-use super::convert::{self, Uploaded};
+use super::{
+    convert::{self, Uploaded},
+    polls,
+};
 use crate::{
     bridge::{BridgeError, Incoming, threema_to_matrix::ThreemaToMatrix},
-    store::{Direction, MessageMapping, Poll},
-    threema::{
-        ThreemaId,
-        codec::{Message, PollSetup},
-        quote,
-    },
+    store::{Direction, MessageMapping},
+    threema::{ThreemaId, codec::Message, quote},
 };
 
 /// What became of a driver's message on the Matrix side.
@@ -83,12 +82,14 @@ impl ThreemaToMatrix {
         };
         let ghost = self.ghosts.ensure_named(&incoming.from, &name).await?;
         let room_id = self.portals.ensure(&incoming.from, &ghost, &name).await?;
-        let content = self.message_content(incoming, &room_id, &ghost).await?;
+        let (event_type, content) = self.message_content(incoming, &room_id, &ghost).await?;
         let event_id = self
-            .send_as_ghost(incoming, &room_id, &ghost, &content)
+            .send_as_ghost(incoming, &room_id, &ghost, event_type, &content)
             .await?;
         // The poll first: once the message is recorded, a retry stops before this point.
-        if let Message::PollSetup(poll) = &incoming.message {
+        if let Message::PollSetup(poll) = &incoming.message
+            && !poll.closed
+        {
             self.record_poll(incoming, poll, &event_id).await?;
         }
         // A driver's new message after a broadcast answers it: linked from its board.
@@ -133,6 +134,29 @@ impl ThreemaToMatrix {
         incoming: &Incoming,
         room_id: &RoomId,
         ghost: &UserId,
+    ) -> Result<polls::Content, BridgeError> {
+        const MESSAGE: &str = "m.room.message";
+        Ok(match &incoming.message {
+            Message::PollSetup(poll) => return self.poll_content(incoming, poll).await,
+            Message::PollVote {
+                creator,
+                poll_id,
+                choices,
+            } => {
+                return self
+                    .vote_content(incoming, creator, *poll_id, choices)
+                    .await;
+            }
+            _ => (MESSAGE, self.message_body(incoming, room_id, ghost).await?),
+        })
+    }
+
+    /// The `m.room.message` content of a message that is not a poll.
+    async fn message_body(
+        &self,
+        incoming: &Incoming,
+        room_id: &RoomId,
+        ghost: &UserId,
     ) -> Result<Value, BridgeError> {
         Ok(match &incoming.message {
             Message::Text(text) => self.text_content(incoming, text).await?,
@@ -145,21 +169,7 @@ impl ThreemaToMatrix {
                 self.edit_content(incoming, room_id, ghost, &message_id.to_hex_le(), text)
                     .await?
             }
-            Message::PollSetup(poll) => convert::poll_setup(poll),
-            Message::PollVote {
-                creator,
-                poll_id,
-                choices,
-            } => {
-                let from = incoming.from.as_str();
-                let poll = self.store.poll_get(from, creator, *poll_id).await?;
-                let mut content =
-                    convert::poll_vote(poll.as_ref().map(|p| &p.choices[..]), choices);
-                if let Some(poll) = poll {
-                    convert::reply_to(&mut content, &poll.event_id);
-                }
-                content
-            }
+            Message::PollSetup(_) | Message::PollVote { .. } => unreachable!("polls: above"),
             Message::DeliveryReceipt { .. }
             | Message::Unsupported { .. }
             | Message::Typing(_)
@@ -393,6 +403,7 @@ impl ThreemaToMatrix {
         incoming: &Incoming,
         room_id: &RoomId,
         ghost: &UserId,
+        event_type: &str,
         content: &Value,
     ) -> Result<OwnedEventId, BridgeError> {
         let source = source_of(incoming);
@@ -411,7 +422,7 @@ impl ThreemaToMatrix {
         let mut request = send_message_event::v3::Request::new_raw(
             room_id.to_owned(),
             txn_id(incoming).into(),
-            MessageLikeEventType::RoomMessage,
+            MessageLikeEventType::from(event_type),
             Raw::from_json(raw),
         );
         request.timestamp =
@@ -440,25 +451,6 @@ impl ThreemaToMatrix {
                 direction: Direction::In,
                 matrix_sender: ghost.to_owned(),
                 part: 0,
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// Keeps the choices, so that votes can name them.
-    async fn record_poll(
-        &self,
-        incoming: &Incoming,
-        poll: &PollSetup,
-        event_id: &EventId,
-    ) -> Result<(), BridgeError> {
-        self.store
-            .poll_insert(&Poll {
-                threema_peer: incoming.from.to_string(),
-                creator: incoming.from.to_string(),
-                poll_id: poll.poll_id,
-                event_id: event_id.to_string(),
-                choices: convert::poll_choices(poll),
             })
             .await?;
         Ok(())

@@ -51,6 +51,8 @@ pub enum UserMessage {
         description: String,
         choices: Vec<String>,
         multiple: bool,
+        /// Sent a second time, closed: the poll takes no more votes.
+        closed: bool,
     },
     PollVote {
         creator: String,
@@ -152,6 +154,8 @@ enum MessageJson {
         choices: Vec<String>,
         #[serde(default)]
         multiple: bool,
+        #[serde(default)]
+        closed: bool,
     },
     PollVote {
         creator: String,
@@ -235,11 +239,13 @@ impl From<UserMessage> for MessageJson {
                 description,
                 choices,
                 multiple,
+                closed,
             } => MessageJson::PollSetup {
                 poll_id,
                 description,
                 choices,
                 multiple,
+                closed,
             },
             UserMessage::PollVote {
                 creator,
@@ -327,11 +333,13 @@ impl TryFrom<MessageJson> for UserMessage {
                 description,
                 choices,
                 multiple,
+                closed,
             } => UserMessage::PollSetup {
                 poll_id,
                 description,
                 choices,
                 multiple,
+                closed,
             },
             MessageJson::PollVote {
                 creator,

@@ -180,9 +180,10 @@ fn encode(
             description,
             choices,
             multiple,
+            closed,
         } => (
             message_type::POLL_SETUP,
-            message::encode_poll_setup(*poll_id, description, choices, *multiple),
+            message::encode_poll_setup(*poll_id, description, choices, *multiple, *closed),
         ),
         UserMessage::PollVote {
             creator,

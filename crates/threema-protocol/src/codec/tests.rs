@@ -261,3 +261,67 @@ fn encoders_round_trip_through_the_decoder() {
         Ok(Message::Location(location))
     );
 }
+
+/// Vectors written from the protocol description (poll-setup 0x15, poll-vote 0x16): the poll
+/// id little-endian, then the JSON with the keys it names.
+#[test]
+fn polls_are_encoded_as_the_protocol_describes() {
+    let poll = PollSetup {
+        poll_id: 0x0102_0304_0506_0708,
+        description: "Take tour 17?".into(),
+        closed: false,
+        multiple_choice: false,
+        choices: vec![
+            PollChoice {
+                id: 0,
+                name: "Yes".into(),
+            },
+            PollChoice {
+                id: 1,
+                name: "No".into(),
+            },
+        ],
+    };
+    let open = encode::poll_setup(&poll, None);
+    let mut expected = vec![8, 7, 6, 5, 4, 3, 2, 1];
+    expected.extend_from_slice(
+        br#"{"d":"Take tour 17?","s":0,"a":0,"t":0,"u":0,"o":0,"c":[{"i":0,"n":"Yes","o":0},{"i":1,"n":"No","o":1}]}"#,
+    );
+    assert_eq!(open, expected);
+    assert_eq!(
+        decode(POLL_SETUP, &open).unwrap(),
+        Message::PollSetup(poll.clone())
+    );
+
+    let closed = PollSetup {
+        closed: true,
+        ..poll.clone()
+    };
+    let results = encode::PollResults {
+        votes: vec![("ECHOECHO".into(), vec![0]), ("DRIVER02".into(), vec![])],
+    };
+    let mut expected = vec![8, 7, 6, 5, 4, 3, 2, 1];
+    expected.extend_from_slice(
+        br#"{"d":"Take tour 17?","s":1,"a":0,"t":0,"u":0,"o":0,"c":[{"i":0,"n":"Yes","o":0,"r":[1,0],"t":1},{"i":1,"n":"No","o":1,"r":[0,0],"t":0}],"p":["ECHOECHO","DRIVER02"]}"#,
+    );
+    let encoded = encode::poll_setup(&closed, Some(&results));
+    assert_eq!(encoded, expected);
+    assert_eq!(
+        decode(POLL_SETUP, &encoded).unwrap(),
+        Message::PollSetup(closed)
+    );
+
+    let vote = encode::poll_vote("ECHOECHO", 0x0102_0304_0506_0708, &[(0, true), (1, false)]);
+    let mut expected = b"ECHOECHO".to_vec();
+    expected.extend_from_slice(&[8, 7, 6, 5, 4, 3, 2, 1]);
+    expected.extend_from_slice(b"[[0,1],[1,0]]");
+    assert_eq!(vote, expected);
+    assert_eq!(
+        decode(POLL_VOTE, &vote).unwrap(),
+        Message::PollVote {
+            creator: "ECHOECHO".into(),
+            poll_id: 0x0102_0304_0506_0708,
+            choices: vec![(0, true), (1, false)],
+        }
+    );
+}

@@ -1,5 +1,8 @@
 //! The export's readable files: pure functions from what was gathered to bytes.
 
+use std::collections::HashMap;
+
+use bridge_convert::poll::{self, MatrixPoll, Namespace, PollEvent};
 use html_escape::encode_text;
 use serde::Serialize;
 use serde_json::Value;
@@ -130,10 +133,11 @@ pub fn art15_html(art15: &Art15) -> Vec<u8> {
 pub fn messages_html(events: &[Value]) -> Vec<u8> {
     let mut body = format!("<p class=\"meta\">{} event(s)</p>\n", events.len());
     body += "<table><tr><th>Time</th><th>From</th><th>Message</th><th>Status</th></tr>\n";
+    let polls = polls(events);
     for event in events {
         let ts = event["origin_server_ts"].as_i64().unwrap_or_default();
         let sender = event["sender"].as_str().unwrap_or_default();
-        let mut what = encode_text(&summary(event)).into_owned();
+        let mut what = encode_text(&summary(event, &polls)).into_owned();
         if let Some(file) = event["export"]["media"].as_str() {
             what += &format!(
                 " <a href=\"{}\">{}</a>",
@@ -152,12 +156,54 @@ pub fn messages_html(events: &[Value]) -> Vec<u8> {
     page("Messages", &body)
 }
 
+/// The polls among `events`: each start's event id with the poll, so that a vote can be shown
+/// by its answers' texts.
+fn polls(events: &[Value]) -> HashMap<&str, MatrixPoll> {
+    (events.iter())
+        .filter_map(|e| {
+            let kind = e["type"].as_str()?;
+            let poll = poll::read_start(kind, &e["content"]).ok()?;
+            Some((e["event_id"].as_str()?, poll))
+        })
+        .collect()
+}
+
 /// What an event says, in a line.
-fn summary(event: &Value) -> String {
+fn summary(event: &Value, polls: &HashMap<&str, MatrixPoll>) -> String {
     let content = &event["content"];
     let kind = event["type"].as_str().unwrap_or_default();
     if let Some(body) = content["body"].as_str() {
         return body.to_owned();
+    }
+    match Namespace::of(kind) {
+        Some((_, PollEvent::Start)) => {
+            if let Ok(poll) = poll::read_start(kind, content) {
+                let answers: Vec<&str> = poll.answers.iter().map(|a| a.text.as_str()).collect();
+                return format!("poll: {} ({})", poll.question, answers.join(" / "));
+            }
+        }
+        Some((_, PollEvent::Response)) => {
+            if let Some((start, chosen)) = poll::read_response(kind, content) {
+                let texts: Vec<String> = match polls.get(start.as_str()) {
+                    Some(poll) => (poll.answers.iter())
+                        .filter(|a| chosen.contains(&a.id))
+                        .map(|a| a.text.clone())
+                        .collect(),
+                    None => chosen,
+                };
+                return match texts.is_empty() {
+                    true => "vote taken back".into(),
+                    false => format!("vote: {}", texts.join(", ")),
+                };
+            }
+        }
+        Some((_, PollEvent::End)) => {
+            let text = (content["org.matrix.msc1767.text"].as_str())
+                .or_else(|| content["m.text"][0]["body"].as_str())
+                .unwrap_or("poll ended");
+            return text.to_owned();
+        }
+        None => {}
     }
     match kind {
         "m.room.member" => format!(
@@ -219,6 +265,36 @@ mod tests {
         assert!(html.contains("&lt;b&gt;Stau&lt;/b&gt;"), "{html}");
         assert!(html.contains("href=\"media/1.jpg\""), "{html}");
         assert!(html.contains("sent, read t"), "{html}");
+    }
+
+    #[test]
+    fn a_poll_and_the_votes_in_it_read_as_text() {
+        let events = vec![
+            json!({
+                "event_id": "$poll", "origin_server_ts": 0, "sender": "@d:x",
+                "type": "org.matrix.msc3381.poll.start",
+                "content": {
+                    "org.matrix.msc3381.poll.start": {
+                        "kind": "org.matrix.msc3381.poll.disclosed", "max_selections": 1,
+                        "question": {"org.matrix.msc1767.text": "Tour 17?"},
+                        "answers": [{"id": "a", "org.matrix.msc1767.text": "Yes"},
+                                    {"id": "b", "org.matrix.msc1767.text": "No"}]
+                    },
+                    "org.matrix.msc1767.text": "Tour 17?"
+                },
+            }),
+            json!({
+                "event_id": "$vote", "origin_server_ts": 1, "sender": "@threema_x:x",
+                "type": "org.matrix.msc3381.poll.response",
+                "content": {
+                    "org.matrix.msc3381.poll.response": {"answers": ["b"]},
+                    "m.relates_to": {"rel_type": "m.reference", "event_id": "$poll"}
+                },
+            }),
+        ];
+        let html = String::from_utf8(messages_html(&events)).unwrap();
+        assert!(html.contains("poll: Tour 17? (Yes / No)"), "{html}");
+        assert!(html.contains("vote: No"), "{html}");
     }
 
     #[test]

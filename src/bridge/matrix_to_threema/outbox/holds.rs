@@ -68,7 +68,9 @@ impl Outbox {
         let mut holds = Vec::with_capacity(items.len());
         for item in items {
             holds.push(match item {
-                Outgoing::Edit { target, .. } | Outgoing::Delete { target, .. } => {
+                Outgoing::Edit { target, .. }
+                | Outgoing::Delete { target, .. }
+                | Outgoing::PollClose { target } => {
                     let now = now_ms();
                     (self.store.outbox_by_event(target).await?.into_iter())
                         .filter(|row| row.recipient == *driver && row.state == OutboxState::Queued)

@@ -4,15 +4,15 @@
 
 use std::sync::Arc;
 
-use bridge_convert::plan::{FileToSend, Outgoing};
+use bridge_convert::plan::{FileToSend, Outgoing, PollToSend};
 
 use super::{FORMER_DRIVER, Outbox, RESTRICTED, failure_text};
 use crate::{
     bridge::BridgeError,
-    store::OutboxItem,
+    store::{OutboxItem, Poll, PollChoice},
     threema::{
         OutgoingFile, ThreemaError, ThreemaId,
-        codec::{Location, ReceiptStatus},
+        codec::{self, Location, PollSetup, ReceiptStatus},
     },
 };
 
@@ -34,7 +34,7 @@ impl Outbox {
         }
         let item: Outgoing = serde_json::from_str(&row.payload)
             .map_err(|e| BridgeError::BadEvent(format!("outbox payload: {e}")))?;
-        let prepared = match self.prepare(&item, recipient).await {
+        let prepared = match self.prepare(&item, row).await {
             Ok(prepared) => prepared,
             Err(Failure::Permanent(reason)) => return Ok(Err(reason)),
             Err(Failure::Retry(e)) => return Err(e),
@@ -49,7 +49,8 @@ impl Outbox {
     }
 
     /// Fetches media and resolves the Threema messages an item refers to.
-    async fn prepare(&self, item: &Outgoing, recipient: &ThreemaId) -> Result<Prepared, Failure> {
+    async fn prepare(&self, item: &Outgoing, row: &OutboxItem) -> Result<Prepared, Failure> {
+        let recipient = &row.recipient;
         Ok(match item {
             Outgoing::Text { text, reply_to } => {
                 let quoted = match reply_to {
@@ -98,6 +99,11 @@ impl Outbox {
                     false => ReceiptStatus::Declined,
                 },
             },
+            Outgoing::Poll(poll) => self.prepare_poll(poll, row).await?,
+            Outgoing::PollClose { target } => self.prepare_poll_close(target, recipient).await?,
+            Outgoing::PollVote { target, answers } => {
+                self.prepare_poll_vote(target, answers, recipient).await?
+            }
             Outgoing::Delete { target, part } => Prepared::Delete {
                 message_id: self
                     .threema_id_of(target, recipient, *part)
@@ -106,6 +112,84 @@ impl Outbox {
                         Failure::Permanent("the deleted message never reached the driver".into())
                     })?,
             },
+        })
+    }
+
+    /// A desk's poll: recorded (before it leaves, so that the driver's votes find it) with
+    /// the Matrix ids of its answers, then encoded.
+    async fn prepare_poll(&self, poll: &PollToSend, row: &OutboxItem) -> Result<Prepared, Failure> {
+        let stored = Poll {
+            threema_peer: row.recipient.to_string(),
+            creator: self.threema.gateway_id().to_string(),
+            poll_id: poll.poll_id,
+            event_id: row.event_id.to_string(),
+            choices: (poll.answers.iter().enumerate())
+                .map(|(i, answer)| PollChoice {
+                    id: i as u64,
+                    name: answer.text.clone(),
+                    answer: Some(answer.id.clone()),
+                })
+                .collect(),
+            question: poll.question.clone(),
+            multiple: poll.multiple,
+            namespace: poll.namespace.as_str().into(),
+            broadcast_event: poll.broadcast.clone(),
+            closed_at: None,
+        };
+        self.store.poll_insert(&stored).await.map_err(retry)?;
+        Ok(Prepared::Raw {
+            message_type: codec::POLL_SETUP,
+            data: codec::encode::poll_setup(&setup_of(&stored, false), None),
+        })
+    }
+
+    /// The desk's poll `target` sent again, closed, with each vote: the phone shows the
+    /// results and takes no more votes.
+    async fn prepare_poll_close(
+        &self,
+        target: &str,
+        recipient: &ThreemaId,
+    ) -> Result<Prepared, Failure> {
+        let poll = (self.store.poll_by_event(recipient.as_str(), target).await)
+            .map_err(retry)?
+            .filter(|p| p.creator == self.threema.gateway_id().as_str())
+            .ok_or_else(|| Failure::Permanent("the poll never reached the driver".into()))?;
+        let votes = self.store.poll_votes(&poll).await.map_err(retry)?;
+        self.store.poll_close(&poll).await.map_err(retry)?;
+        let results = codec::encode::PollResults {
+            votes: votes.into_iter().map(|v| (v.voter, v.choices)).collect(),
+        };
+        Ok(Prepared::Raw {
+            message_type: codec::POLL_SETUP,
+            data: codec::encode::poll_setup(&setup_of(&poll, true), Some(&results)),
+        })
+    }
+
+    /// The company's vote in the driver's poll `target`: every choice, chosen or not. Kept as
+    /// the Gateway ID's vote, for the results the driver's close repeats.
+    async fn prepare_poll_vote(
+        &self,
+        target: &str,
+        answers: &[String],
+        recipient: &ThreemaId,
+    ) -> Result<Prepared, Failure> {
+        let poll = (self.store.poll_by_event(recipient.as_str(), target).await)
+            .map_err(retry)?
+            .filter(|p| p.creator == recipient.as_str())
+            .ok_or_else(|| Failure::Permanent("the driver's poll is not known".into()))?;
+        let choices: Vec<(u64, bool)> = (poll.choices.iter())
+            .map(|c| (c.id, answers.contains(&c.answer_id())))
+            .collect();
+        let chosen: Vec<u64> = choices
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(id, _)| *id)
+            .collect();
+        let gateway = self.threema.gateway_id().to_string();
+        (self.store.poll_vote_set(&poll, &gateway, &chosen).await).map_err(retry)?;
+        Ok(Prepared::Raw {
+            message_type: codec::POLL_VOTE,
+            data: codec::encode::poll_vote(&poll.creator, poll.poll_id, &choices),
         })
     }
 
@@ -189,8 +273,33 @@ impl Outbox {
 /// How long one upload serves further recipients of the same file.
 const SHARED_UPLOAD_LIFETIME: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
+/// A stored poll as Threema's poll-setup describes it.
+fn setup_of(poll: &Poll, closed: bool) -> PollSetup {
+    PollSetup {
+        poll_id: poll.poll_id,
+        description: poll.question.clone(),
+        closed,
+        multiple_choice: poll.multiple,
+        choices: (poll.choices.iter())
+            .map(|c| codec::PollChoice {
+                id: c.id,
+                name: c.name.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn retry(e: crate::store::StoreError) -> Failure {
+    Failure::Retry(e.into())
+}
+
 /// An outbox item ready for the Gateway.
 pub(super) enum Prepared {
+    /// A message of a type encoded here (polls and votes).
+    Raw {
+        message_type: u8,
+        data: Vec<u8>,
+    },
     Text(String),
     File(OutgoingFile),
     /// A file message whose blobs are uploaded already.

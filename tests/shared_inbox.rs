@@ -737,3 +737,58 @@ async fn retention_cuts_a_desk_rooms_old_history_and_the_board_is_posted_anew() 
     assert_ne!(board, first_board);
     h.stop().await;
 }
+
+/// A driver's message that is exactly a quick code shows its meaning in the portal and counts
+/// as their status on the desk board; it does not wait for an answer. Anything else still does.
+#[tokio::test]
+async fn a_quick_code_is_shown_with_its_meaning_and_counted_as_a_status() {
+    let (anna_lp, anna_id) = {
+        let lp = unique_localpart("anna");
+        (lp.clone(), format!("@{lp}:{DOMAIN}"))
+    };
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![anna_id.clone()];
+        c.sections
+            .push_str("inbox:\n  enabled: true\nquick_codes:\n  \"1\": arrived\n  \"2\": loaded\n");
+    })
+    .await;
+    let anna = Dispatcher::login(h.synapse, &anna_lp, "Anna Dispo").await;
+    let driver = add_phone(&sim, 'K', "Erika Muster", Behaviour::silent());
+    sim.send_from_user(&driver, UserMessage::text(" 2 "))
+        .await
+        .unwrap();
+    let portal = portal_of(&h, &anna, &driver).await;
+    anna.join(&portal).await;
+    let shown = anna
+        .wait_message(&portal, "the status", |m| {
+            m["content"]["org.threema_bridge.quick_code"].is_object()
+        })
+        .await;
+    assert_eq!(shown["content"]["body"], "🏷️ loaded (2)");
+    let store = &h.bridge.store;
+    let room = common::synapse::wait_for("the desk room", WAIT, || async {
+        store.state_get("desk_room").await.unwrap()
+    })
+    .await;
+    anna.wait_invited_to(&room, WAIT).await;
+    anna.join(&room).await;
+    let board = wait_board(&anna, &room, |b| b.contains("🏷️ Status")).await;
+    assert!(
+        board.starts_with("📋 Desk board: no driver waits for an answer."),
+        "a status waits for nothing: {board}"
+    );
+    assert!(board.contains("• Erika Muster — loaded (2) at "), "{board}");
+    // The next code replaces it; a question waits as before.
+    sim.send_from_user(&driver, UserMessage::text("1"))
+        .await
+        .unwrap();
+    sim.send_from_user(&driver, UserMessage::text("1 Palette fehlt"))
+        .await
+        .unwrap();
+    let board = wait_board(&anna, &room, |b| {
+        b.contains("— arrived (1) at ") && b.contains("waiting for an answer (1)")
+    })
+    .await;
+    assert!(!board.contains("loaded"), "{board}");
+    h.stop().await;
+}

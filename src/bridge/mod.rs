@@ -19,6 +19,7 @@ pub mod portal;
 pub mod privacy;
 pub mod prune;
 pub mod queue;
+pub mod quick_codes;
 pub mod quick_replies;
 pub mod receipts;
 mod restore;

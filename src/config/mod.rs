@@ -48,6 +48,8 @@ pub struct Config {
     pub inbox: InboxConfig,
     /// Quick replies (`templates:`): name → text, sent with `!t <name>` in a portal.
     pub templates: std::collections::BTreeMap<String, String>,
+    /// Drivers' quick codes (`quick_codes:`): a message that is exactly a code is a status.
+    pub quick_codes: crate::bridge::quick_codes::QuickCodes,
     /// SHA-256 of the file and the environment overrides it was loaded with (empty when not
     /// loaded from a file), audited at each start.
     pub fingerprint: String,

@@ -61,6 +61,9 @@ pub struct RawConfig {
     /// Quick replies: name → text.
     #[serde(deserialize_with = "null_is_default")]
     pub templates: BTreeMap<String, String>,
+    /// Drivers' quick codes: code → meaning.
+    #[serde(deserialize_with = "null_is_default")]
+    pub quick_codes: BTreeMap<String, String>,
     #[serde(deserialize_with = "null_is_default")]
     pub logging: RawLogging,
 }

@@ -338,6 +338,27 @@ fn templates_have_one_word_names_and_their_attributes_are_kept() {
 }
 
 #[test]
+fn quick_codes_are_short_words_unique_in_any_case_with_a_meaning() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = in_dir(dir.path(), "quick_codes: {'1': arrived, OK: 'all fine'}\n").unwrap();
+    assert_eq!(config.quick_codes.status("ok").unwrap().meaning, "all fine");
+    let refused = problems(in_dir(
+        dir.path(),
+        "quick_codes: {'a b': x, ok: y, OK: z, leer: ' ', '12345678901234567': w}\n",
+    ));
+    let keys: Vec<&str> = refused.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "quick_codes.12345678901234567",
+            "quick_codes.a b",
+            "quick_codes.leer",
+            "quick_codes.ok"
+        ]
+    );
+}
+
+#[test]
 fn directory_attributes_keep_what_spaces_and_scopes_use() {
     let scim = format!("scim_token: '{}'", "x".repeat(32));
     let problems = problems(with_directory(&format!(

@@ -260,10 +260,11 @@ impl Store {
 
 /// The rows about a driver: (table, condition on `{id}` their Threema ID, `{room}` their
 /// portal, `{ghost}` their ghost, `{employee}` their directory record).
-const ROWS: [(&str, &str); 17] = [
+const ROWS: [(&str, &str); 18] = [
     ("message", "threema_peer = {id} OR room_id = {room}"),
     ("conversation", "threema_id = {id}"),
     ("driver_notice", "threema_id = {id}"),
+    ("driver_status", "threema_id = {id}"),
     ("restriction", "threema_id = {id}"),
     ("threema_inbox", "sender = {id}"),
     ("threema_outbox", "recipient = {id} OR room_id = {room}"),

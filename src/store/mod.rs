@@ -69,6 +69,7 @@ mod queue_order;
 mod requests;
 mod restore;
 mod restrictions;
+mod statuses;
 mod threema_inbox;
 
 use std::{str::FromStr, sync::Arc, time::Duration};
@@ -101,6 +102,7 @@ pub use prune::{HeldScope, Pruned, cutoff};
 pub use public_keys::{CachedKey, KeyAcceptance};
 pub use requests::{GdprRequest, RequestKind};
 pub use restore::{RESTORE_PENDING, RESTORED, RESTORED_AT, Settled};
+pub use statuses::DriverStatus;
 pub use threema_inbox::{NewThreemaItem, ThreemaItem};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");

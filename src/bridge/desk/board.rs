@@ -19,12 +19,15 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Conversations, Desk,
-    said::{self, OpenLine},
+    said::{self, OpenLine, StatusLine},
     summary::Waiting,
 };
 
-/// The open conversations of one desk room: the desk, one of its drivers, the board's lines.
-type DeskLines = (Desk, ThreemaId, Vec<OpenLine>);
+/// What one desk room's board shows: the desk, one of its drivers, the open conversations and
+/// the drivers' recent statuses.
+type DeskLines = (Desk, ThreemaId, Vec<OpenLine>, Vec<StatusLine>);
+/// How long a driver's quick-code status stays on the board.
+const STATUS_HOURS: i64 = 24;
 use crate::{bridge::BridgeError, threema::ThreemaId};
 
 /// Marks the board's events, so that a post whose answer was lost is found again.
@@ -72,14 +75,35 @@ impl Conversations {
             }
             let desk = self.desk_of(&driver);
             (desks.entry(desk.state_key.clone()))
-                .or_insert_with(|| (desk, driver, Vec::new()))
+                .or_insert_with(|| (desk, driver, Vec::new(), Vec::new()))
                 .2
+                .push(line);
+        }
+        let since = crate::store::now_ms() - STATUS_HOURS * 3600 * 1000;
+        for status in self.store.driver_statuses_since(since).await? {
+            let Some(driver) = ThreemaId::parse(&status.threema_id) else {
+                continue;
+            };
+            let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? else {
+                continue;
+            };
+            let line = StatusLine {
+                driver: self.driver_name(&driver).await?,
+                meaning: status.meaning,
+                code: status.code,
+                at: status.at,
+                link: super::permalink(portal.room_id.as_str(), Some(&status.event_id)),
+            };
+            let desk = self.desk_of(&driver);
+            (desks.entry(desk.state_key.clone()))
+                .or_insert_with(|| (desk, driver, Vec::new(), Vec::new()))
+                .3
                 .push(line);
         }
         // Each desk on its own: one that fails holds up no other (and is tried again at the
         // next change, or the next refresh).
-        for (desk, driver, lines) in desks.values() {
-            if let Err(e) = self.desk_board(desk, driver, lines).await {
+        for (desk, driver, lines, statuses) in desks.values() {
+            if let Err(e) = self.desk_board(desk, driver, lines, statuses).await {
                 tracing::warn!(desk = %desk.name, error = %e, "cannot update a desk board");
             }
         }
@@ -94,7 +118,7 @@ impl Conversations {
             };
             let room = OwnedRoomId::try_from(room)
                 .map_err(|e| BridgeError::BadEvent(format!("stored desk room: {e}")))?;
-            if let Err(e) = self.show_board(desk_key, &room, &[]).await {
+            if let Err(e) = self.show_board(desk_key, &room, &[], &[]).await {
                 tracing::warn!(%room, error = %e, "cannot update a desk board");
             }
         }
@@ -110,10 +134,12 @@ impl Conversations {
         desk: &Desk,
         driver: &ThreemaId,
         lines: &[OpenLine],
+        statuses: &[StatusLine],
     ) -> Result<(), BridgeError> {
         let room = self.ensure_desk_room(desk, driver).await?;
         self.keep_members(&room, driver).await?;
-        self.show_board(&desk.state_key, &room, lines).await
+        self.show_board(&desk.state_key, &room, lines, statuses)
+            .await
     }
 
     /// Posts the board, or edits it, unless it says that already. Without a known text (after
@@ -123,8 +149,9 @@ impl Conversations {
         desk: &str,
         room: &RoomId,
         lines: &[OpenLine],
+        statuses: &[StatusLine],
     ) -> Result<(), BridgeError> {
-        let text = said::board(lines, &self.zone);
+        let text = said::board(lines, statuses, &self.zone);
         let hash = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
         let (board_key, hash_key, tried_key, generation_key) = (
             format!("desk_board:{desk}"),

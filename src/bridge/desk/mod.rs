@@ -120,6 +120,31 @@ impl Conversations {
         Ok(())
     }
 
+    /// A driver's quick code (`quick_codes:`), in their portal as `event_id`: their status,
+    /// which the desk board shows. A report, not a question: nothing waits for an answer.
+    pub async fn driver_status(
+        &self,
+        driver: &ThreemaId,
+        status: &crate::bridge::quick_codes::Status,
+        event_id: &EventId,
+        at: i64,
+    ) -> Result<(), BridgeError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        (self.store)
+            .driver_status_set(&crate::store::DriverStatus {
+                threema_id: driver.to_string(),
+                code: status.code.clone(),
+                meaning: status.meaning.clone(),
+                at,
+                event_id: event_id.to_string(),
+            })
+            .await?;
+        self.board_wake.notify_one();
+        Ok(())
+    }
+
     /// A dispatcher's message sent at `sent_at` (Unix ms) went to the driver: it answers what
     /// waited since before it (not a driver's message that came after it).
     pub async fn answered(

@@ -170,15 +170,24 @@ pub struct FailedLine {
     pub link: String,
 }
 
-/// The desk board: what waits in a desk room's scope, longest first.
-pub fn board(open: &[OpenLine], zone: &Zone) -> String {
-    if open.is_empty() {
-        return "📋 Desk board: no driver waits for an answer.".into();
-    }
-    let mut out = format!(
-        "📋 Desk board: waiting for an answer ({}), longest first:",
-        open.len()
-    );
+/// A driver's latest quick-code status on the desk board.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusLine {
+    pub driver: String,
+    pub meaning: String,
+    pub code: String,
+    /// When the driver sent it (Unix ms).
+    pub at: i64,
+    pub link: String,
+}
+
+/// The desk board: what waits in a desk room's scope, longest first, then the drivers' latest
+/// statuses (quick codes), newest first.
+pub fn board(open: &[OpenLine], statuses: &[StatusLine], zone: &Zone) -> String {
+    let mut out = match open.len() {
+        0 => "📋 Desk board: no driver waits for an answer.".to_owned(),
+        n => format!("📋 Desk board: waiting for an answer ({n}), longest first:"),
+    };
     for line in open {
         let owner = match &line.owner {
             Some(owner) => format!("{owner} has it"),
@@ -194,6 +203,19 @@ pub fn board(open: &[OpenLine], zone: &Zone) -> String {
             zone.clock(line.waiting_since),
             line.link
         ));
+    }
+    if !statuses.is_empty() {
+        out.push_str("\n\n🏷️ Status (last 24 h), newest first:");
+        for s in statuses {
+            out.push_str(&format!(
+                "\n• {} — {} ({}) at {} — {}",
+                s.driver,
+                s.meaning,
+                s.code,
+                zone.clock(s.at),
+                s.link
+            ));
+        }
     }
     out
 }
@@ -348,13 +370,31 @@ mod tests {
                 "• Erika Muster: 2 message(s) — L1",
             ]
         );
-        let board = board(&open, &Zone::default());
+        let board_text = board(&open, &[], &Zone::default());
         assert_eq!(
-            board.lines().collect::<Vec<_>>(),
+            board_text.lines().collect::<Vec<_>>(),
             [
                 "📋 Desk board: waiting for an answer (2), longest first:",
                 "• Erika Muster — since 13:40 UTC, nobody has it — L1",
                 "• Max Fahrer — since 13:58 UTC, Anna Dispo has it — “Bin da” — L2",
+            ]
+        );
+        let statuses = [StatusLine {
+            driver: "Max Fahrer".into(),
+            meaning: "loaded".into(),
+            code: "2".into(),
+            at: at(13, 50),
+            link: "S1".into(),
+        }];
+        assert_eq!(
+            board(&[], &statuses, &Zone::default())
+                .lines()
+                .collect::<Vec<_>>(),
+            [
+                "📋 Desk board: no driver waits for an answer.",
+                "",
+                "🏷️ Status (last 24 h), newest first:",
+                "• Max Fahrer — loaded (2) at 13:50 UTC — S1",
             ]
         );
         let quiet = summary(at(22, 0), &[], &[], &[], &Zone::default());

@@ -178,8 +178,17 @@ pub fn facts(config: &Config) -> Vec<Fact> {
             "{scope}, in the portal; for a broadcast's poll the broadcast room sees the counts \
              only"
         ),
-        kept: history,
+        kept: history.clone(),
     });
+    if !config.quick_codes.is_empty() && config.inbox.enabled {
+        facts.push(Fact {
+            person: Person::Driver,
+            what: "status: the latest quick code they sent (quick_codes:), what it means and when"
+                .into(),
+            who_sees: "the desk room of the shared inbox, for 24 hours".into(),
+            kept: format!("the latest only; {history}"),
+        });
+    }
     if config.bridge.reactions_to_drivers {
         facts.push(Fact {
             person: Person::Dispatcher,

@@ -104,6 +104,8 @@ pub struct Report {
     pub outbox_payloads: u64,
     /// Polls (question, choices, votes) past the history's days.
     pub polls: u64,
+    /// Drivers' quick-code statuses past the history's days.
+    pub statuses: u64,
     /// Sends whose delivery times were forgotten.
     pub delivery_times: u64,
     /// Files past `media_days` of events that stay.
@@ -144,8 +146,8 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  bridge: {} poll(s) with their votes {verb}",
-            self.polls
+            "  bridge: {} poll(s) with their votes, {} driver status(es) {verb}",
+            self.polls, self.statuses
         )?;
         writeln!(f, "  bridge: {} audit entr(ies) {verb}", self.audit)?;
         match &self.pruned {
@@ -200,6 +202,9 @@ impl Retention<'_> {
         if let Some(keep) = self.config.history {
             report.polls = (self.store)
                 .polls_prune(cutoff(keep), &held.drivers, dry_run)
+                .await?;
+            report.statuses = (self.store)
+                .driver_statuses_prune(cutoff(keep), &held.drivers, dry_run)
                 .await?;
         }
         if let Some(keep) = self.config.outbox {

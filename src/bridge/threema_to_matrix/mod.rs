@@ -56,6 +56,8 @@ pub struct ThreemaToMatrix {
     download_attempts: i64,
     /// A driver's answer may change a broadcast's board.
     board_wake: Arc<Notify>,
+    /// `quick_codes:`: a driver's text that is exactly a code is a status.
+    quick_codes: crate::bridge::quick_codes::QuickCodes,
     /// The homeserver's upload limit, asked once.
     upload_limit: files::UploadLimit,
     /// Memory for drivers' files in flight.
@@ -104,6 +106,7 @@ impl ThreemaToMatrix {
             desk: config.bridge.dispatchers.clone(),
             download_attempts: config.threema.download_attempts,
             board_wake: wakes.board.clone(),
+            quick_codes: config.quick_codes.clone(),
             upload_limit: Default::default(),
             file_memory: files::FileMemory::new(config.threema.file_memory_mib),
             metrics,

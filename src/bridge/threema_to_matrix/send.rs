@@ -117,10 +117,23 @@ impl ThreemaToMatrix {
                 Message::File(file) => file.caption.as_deref(),
                 _ => None,
             };
-            let waiting =
-                self.conversations
-                    .driver_wrote(&incoming.from, &room_id, &event_id, at, text);
-            if let Err(e) = waiting.await {
+            let status = match &incoming.message {
+                Message::Text(text) => self.quick_codes.status(text),
+                _ => None,
+            };
+            let waiting = match status {
+                Some(status) => {
+                    (self.conversations)
+                        .driver_status(&incoming.from, &status, &event_id, at)
+                        .await
+                }
+                None => {
+                    (self.conversations)
+                        .driver_wrote(&incoming.from, &room_id, &event_id, at, text)
+                        .await
+                }
+            };
+            if let Err(e) = waiting {
                 tracing::warn!(%room_id, error = %e, "the driver's message is not marked waiting");
             }
         }
@@ -159,7 +172,10 @@ impl ThreemaToMatrix {
         ghost: &UserId,
     ) -> Result<Value, BridgeError> {
         Ok(match &incoming.message {
-            Message::Text(text) => self.text_content(incoming, text).await?,
+            Message::Text(text) => match self.quick_codes.status(text) {
+                Some(status) => status.content(),
+                None => self.text_content(incoming, text).await?,
+            },
             Message::File(_)
             | Message::LegacyImage { .. }
             | Message::LegacyAudio { .. }

@@ -213,3 +213,30 @@ fn minutes(c: &mut Checker, key: &str, value: f64) -> Option<std::time::Duration
         )
     }
 }
+
+/// `quick_codes:`: a code is a short word without spaces, unique in any case; its meaning says
+/// something.
+pub(super) fn quick_codes(
+    c: &mut Checker,
+    raw: &std::collections::BTreeMap<String, String>,
+) -> Option<crate::bridge::quick_codes::QuickCodes> {
+    let mut ok = true;
+    let mut seen: Vec<String> = Vec::new();
+    for (code, meaning) in raw {
+        let key = format!("quick_codes.{code}");
+        let folded = code.trim().to_lowercase();
+        if folded.is_empty() || folded.contains(char::is_whitespace) || folded.chars().count() > 16
+        {
+            c.fail::<()>(&key, "a code is one short word (up to 16 characters)");
+            ok = false;
+        } else if seen.contains(&folded) {
+            c.fail::<()>(&key, "another code is the same (in another case)");
+            ok = false;
+        } else if meaning.trim().is_empty() {
+            c.fail::<()>(&key, "the meaning is empty");
+            ok = false;
+        }
+        seen.push(folded);
+    }
+    ok.then(|| crate::bridge::quick_codes::QuickCodes::new(raw))
+}

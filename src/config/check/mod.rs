@@ -165,6 +165,7 @@ impl Config {
             directory.inbox_attributes = inbox::attributes(&mut c, inbox, &directory.attributes);
         }
         let templates = inbox::templates(&mut c, &raw.templates, &mut directory);
+        let quick_codes = inbox::quick_codes(&mut c, &raw.quick_codes);
         if let (Some(bridge), Some(inbox)) = (&bridge, &inbox)
             && bridge.reactions_to_drivers
             && inbox.enabled
@@ -210,6 +211,7 @@ impl Config {
             ha: ha.ok_or_else(missing)?,
             inbox: inbox.ok_or_else(missing)?,
             templates: templates.ok_or_else(missing)?,
+            quick_codes: quick_codes.ok_or_else(missing)?,
             fingerprint: String::new(),
             warnings: c.warnings,
         })

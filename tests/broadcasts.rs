@@ -791,3 +791,74 @@ async fn acknowledgements_answers_resends_escalation_and_saved_lists() {
     assert_eq!(sim.metrics().count("upload_blob", 200) - uploads, 1);
     h.stop().await;
 }
+
+/// `!t <name>` in a broadcast room: previewed with the template, each driver gets it filled in
+/// with their own name (and their portal's copy shows what they got).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_template_in_a_broadcast_reaches_each_driver_filled_in_for_them() {
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.sections = "broadcast:\n  board_interval_ms: 300\n\
+                      templates:\n  gruss: \"Guten Morgen {driver}, hier {dispatcher}.\"\n"
+            .into();
+    })
+    .await;
+    let names = ["Erika Muster", "Max Fahrer"];
+    let drivers: Vec<String> = (names.iter())
+        .map(|name| add_phone(&sim, 'T', name, reader()))
+        .collect();
+    for d in &drivers {
+        sim.send_from_user(d, UserMessage::text("hallo"))
+            .await
+            .unwrap();
+    }
+    let store = &h.bridge.store;
+    wait_for("the portals", WAIT, || async {
+        (store.portals().await.unwrap().len() >= 2).then_some(())
+    })
+    .await;
+    let desk = Dispatcher::login(h.synapse, &unique_localpart("tmpl"), "Cay Desk").await;
+    let dm = desk.management_room().await;
+    let (_, room) = open_broadcast(&desk, &dm, &drivers.join(", ")).await;
+    let (event, _, preview) = broadcast(&desk, &room, "!t Gruss").await;
+    assert!(
+        preview.contains("Each driver gets: Guten Morgen {driver}, hier {dispatcher}."),
+        "{preview}"
+    );
+    for (driver, name) in drivers.iter().zip(names) {
+        let phone = sim.wait_inbox(driver, 1, WAIT).await;
+        let expected = format!("Cay Desk: Guten Morgen {name}, hier Cay Desk.");
+        assert!(
+            matches!(&phone[0].message, Decoded::Text(text) if *text == expected),
+            "{:?}",
+            phone[0].message
+        );
+        let delivery = store.broadcast_report(&event).await.unwrap();
+        let copy = (delivery.iter())
+            .find(|d| d.recipient == *driver)
+            .and_then(|d| d.copy_event.clone())
+            .expect("the portal copy");
+        let portal = store
+            .portal_by_threema_id(driver)
+            .await
+            .unwrap()
+            .unwrap()
+            .room_id;
+        let copy = h
+            .synapse
+            .appservice_bot()
+            .event(portal.as_str(), &copy)
+            .await;
+        assert_eq!(
+            copy["content"]["body"],
+            format!("📢 Broadcast from Cay Desk: Guten Morgen {name}, hier Cay Desk.")
+        );
+    }
+    // An unknown name sends nothing.
+    let unknown = desk.send_text(&room, "!t tschuess").await;
+    let refused = answer_to(&desk, &room, &unknown).await;
+    assert!(
+        (refused["content"]["body"].as_str().unwrap()).contains("no template \"tschuess\""),
+        "{refused}"
+    );
+    h.stop().await;
+}

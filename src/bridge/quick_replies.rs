@@ -1,6 +1,7 @@
 //! Quick replies (`templates:`), pure: the sentences a desk types all day, written once in the
-//! config and sent with `!t <name>` in a portal: `{driver}` (the driver's name), `{dispatcher}`
-//! (the sender's) and directory attributes (`{depot}`) filled in.
+//! config and sent with `!t <name>` in a portal or a broadcast room: `{driver}` (the driver's
+//! name), `{dispatcher}` (the sender's) and directory attributes (`{depot}`) filled in, in a
+//! broadcast for each recipient.
 
 use std::collections::BTreeMap;
 
@@ -56,6 +57,21 @@ pub fn expand(text: &str, mut value: impl FnMut(&str) -> String) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The template filled in for a driver: `{driver}` their name, `{dispatcher}` the sender's,
+/// any other placeholder the driver's directory attribute (empty when they have none).
+pub fn fill(
+    template: &str,
+    driver: &str,
+    dispatcher: &str,
+    attribute: impl Fn(&str) -> String,
+) -> String {
+    expand(template, |key| match key {
+        "driver" => driver.to_owned(),
+        "dispatcher" => dispatcher.to_owned(),
+        other => attribute(other),
+    })
 }
 
 /// `templates` in the management room.

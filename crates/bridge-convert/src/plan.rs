@@ -56,6 +56,13 @@ pub enum Outgoing {
         target: String,
         agree: bool,
     },
+    /// A quick reply in a broadcast (`!t <name>`): `text` is the template, filled in and signed
+    /// for each recipient by the fan-out (it never reaches the Gateway as it is); `dispatcher`
+    /// the sender's display name.
+    Template {
+        text: String,
+        dispatcher: String,
+    },
     /// A poll for the driver (Threema's poll-setup); their votes come back as Matrix poll
     /// responses in `namespace`.
     Poll(PollToSend),
@@ -222,6 +229,15 @@ fn plan_new(msgtype: &MessageType, relay: Relay<'_>, reply_to: Option<String>) -
             "Messages of type {} cannot be sent to Threema.",
             msgtype.msgtype()
         )),
+    }
+}
+
+/// A plain text of the bridge's making (a filled-in template, a vote's line), signed like a
+/// dispatcher's message, in as many parts as it needs.
+pub fn signed_text(body: &str, relay: Relay<'_>) -> Vec<Outgoing> {
+    match plan_text(body, relay.template, relay, None) {
+        Plan::Send(items) => items,
+        Plan::Refuse(_) => unreachable!("plain text is always planned"),
     }
 }
 

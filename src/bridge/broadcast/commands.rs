@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// What the broadcast room answers to; any other message, `!…` or not, is a broadcast.
-pub(super) const ROOM_COMMANDS: [&str; 8] = [
+pub(super) const ROOM_COMMANDS: [&str; 7] = [
     "recipients",
     "refresh",
     "report",
@@ -23,8 +23,6 @@ pub(super) const ROOM_COMMANDS: [&str; 8] = [
     "resend-unread",
     "help",
     "commands",
-    // Quick replies are a portal's: refused here rather than broadcast as written.
-    "t",
 ];
 
 /// `!word …` → `word`, lowercased.
@@ -93,9 +91,6 @@ impl Broadcasts {
                 let b = target.expect("checked above");
                 self.resend_unread(&b).await?
             }
-            "t" => "Not sent: templates (!t) work in a driver's own chat, not in a broadcast \
-                    room yet; write the text here."
-                .into(),
             _ => ROOM_HELP.into(),
         };
         self.notices

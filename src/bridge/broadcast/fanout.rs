@@ -6,7 +6,7 @@
 
 use std::{num::NonZeroU32, sync::Arc};
 
-use bridge_convert::plan::Outgoing;
+use bridge_convert::plan::{Outgoing, Relay, signed_text};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use super::Broadcasts;
@@ -15,6 +15,7 @@ use crate::{
         BridgeError,
         matrix_to_threema::FORMER_DRIVER,
         queue::{Outcome, Queue},
+        quick_replies,
     },
     store::{Broadcast, Delivery, StoreError},
     threema::{ThreemaError, ThreemaId},
@@ -90,6 +91,48 @@ impl Queue for BroadcastFanout {
 const BROADCAST_KEY: &str = "threema_bridge.broadcast";
 
 impl Broadcasts {
+    /// A broadcast's messages for one recipient: a template (`!t`) filled in for them and
+    /// signed with the sender's name; the rest as they are.
+    async fn filled_in(
+        &self,
+        items: &[Outgoing],
+        driver: &ThreemaId,
+    ) -> Result<Vec<Outgoing>, BridgeError> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Outgoing::Template { text, dispatcher } => {
+                    let relay = Relay {
+                        template: &self.relay_template,
+                        emote_template: &self.emote_template,
+                        display_name: dispatcher,
+                    };
+                    let filled = self.fill(text, dispatcher, driver).await?;
+                    out.extend(signed_text(&filled, relay));
+                }
+                other => out.push(other.clone()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `template` filled in for `driver` (their name, their directory attributes).
+    async fn fill(
+        &self,
+        template: &str,
+        dispatcher: &str,
+        driver: &ThreemaId,
+    ) -> Result<String, BridgeError> {
+        let name = self.ghosts.driver_name(driver).await?;
+        let view = self.access.view();
+        Ok(quick_replies::fill(
+            template,
+            &name,
+            dispatcher,
+            |attribute| view.driver_attribute(driver, attribute).to_owned(),
+        ))
+    }
+
     /// One recipient of a broadcast: their portal and the bot's copy there, then the
     /// Threema messages queued under the copy.
     async fn fan_out(&self, item: &Delivery) -> Result<Outcome, BridgeError> {
@@ -114,6 +157,7 @@ impl Broadcasts {
         };
         let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload)
             .map_err(|e| BridgeError::BadEvent(format!("broadcast payload: {e}")))?;
+        let items = self.filled_in(&items, &driver).await?;
         let portal = ruma::OwnedRoomId::try_from(portal)
             .map_err(|_| StoreError::corrupt("broadcast_delivery", "portal_room"))?;
         // A broadcast to drivers off duty waits for each one's shift, as any message does.
@@ -168,6 +212,13 @@ impl Broadcasts {
         };
         let mut content: serde_json::Value = serde_json::from_str(&broadcast.content)
             .map_err(|e| BridgeError::BadEvent(format!("broadcast content: {e}")))?;
+        // A template's copy shows what this driver got.
+        let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload).unwrap_or_default();
+        if let Some(Outgoing::Template { text, dispatcher }) = items.first() {
+            let filled = self.fill(text, dispatcher, driver).await?;
+            let text = serde_json::json!({"msgtype": "m.text", "body": filled});
+            content = super::copy::portal_copy(&text, dispatcher, broadcast.ack);
+        }
         content[BROADCAST_KEY] = item.event_id.clone().into();
         let txn = format!("broadcast-{}-{}", item.event_id, item.recipient);
         let mark_tried = self.store.delivery_copy_tried(item.seq);

@@ -2,12 +2,13 @@
 //! and previewed until the 👍 (or started at once in a room confirmed once).
 
 use crate::bridge::Outcome;
+use bridge_convert::format::strip_reply_fallback;
 use bridge_convert::plan::{EditTarget, Outgoing, Plan, Relay, plan_message};
 use ruma::{
     EventId, RoomId, UserId,
     events::room::message::{MessageType, Relation, RoomMessageEventContent},
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{
     ACK_REQUEST, Broadcasts,
@@ -16,7 +17,7 @@ use super::{
     select::{affordable, credits},
 };
 use crate::{
-    bridge::BridgeError,
+    bridge::{BridgeError, quick_replies},
     config::{Confirm, Level},
     store::{Broadcast, BroadcastRoom, BroadcastState, NewBroadcast},
 };
@@ -48,7 +49,7 @@ impl Broadcasts {
             return self.refuse(&room_id, event_id, text.into()).await;
         }
         let body = match &content.msgtype {
-            MessageType::Text(t) => Some(bridge_convert::format::strip_reply_fallback(&t.body)),
+            MessageType::Text(t) => Some(strip_reply_fallback(&t.body)),
             _ => None,
         };
         let word = body.and_then(command_word);
@@ -146,6 +147,38 @@ impl Broadcasts {
             .member_display_name(room_id, sender)
             .await?
             .unwrap_or_else(|| sender.localpart().to_owned());
+        // `!t <name>`: the template goes, filled in and signed for each recipient at the fan-out.
+        if let MessageType::Text(text) = &content.msgtype
+            && let Some(asked) = quick_replies::requested(strip_reply_fallback(&text.body))
+        {
+            let name = match asked {
+                Ok(name) => name,
+                Err(why) => return Ok(Planned::Refused(why.into())),
+            };
+            let Some(template) = quick_replies::find(&self.templates, name) else {
+                return Ok(Planned::Refused(format!(
+                    "Not sent: there is no template {name:?}; `templates` in the management \
+                     room lists them."
+                )));
+            };
+            let mut items = vec![Outgoing::Template {
+                text: template.to_owned(),
+                dispatcher: display_name.clone(),
+            }];
+            if ack {
+                items.push(Outgoing::Text {
+                    text: ACK_REQUEST.into(),
+                    reply_to: None,
+                });
+            }
+            // Each portal's copy is written from the template filled in for its driver.
+            let copy = portal_copy(
+                &json!({"msgtype": "m.text", "body": template}),
+                &display_name,
+                ack,
+            );
+            return Ok(Planned::Send { items, copy });
+        }
         let relay = Relay {
             template: &self.relay_template,
             emote_template: &self.emote_template,
@@ -230,6 +263,9 @@ impl Broadcasts {
                 None => "balance not known".into(),
             }
         );
+        if let Some(Outgoing::Template { text: template, .. }) = items.first() {
+            text.push_str(&format!(" Each driver gets: {template}"));
+        }
         if !affordable(total, balance) {
             self.store.broadcast_cancel(event_id.as_str()).await?;
             text.push_str(" ⚠️ Not enough credits: this message was not sent. Top up the Gateway account and post it again.");

@@ -71,6 +71,8 @@ pub struct Broadcasts {
     board_wake: Arc<Notify>,
     /// `bridge.timezone`: the times `!report` shows.
     zone: crate::zone::Zone,
+    /// `templates:`: what `!t <name>` sends, filled in per recipient.
+    templates: std::collections::BTreeMap<String, String>,
 }
 
 impl Broadcasts {
@@ -112,6 +114,7 @@ impl Broadcasts {
             fanout_wake: wakes.broadcast.clone(),
             board_wake: wakes.board.clone(),
             zone: config.bridge.timezone.clone(),
+            templates: config.templates.clone(),
         }
     }
 }
@@ -125,7 +128,8 @@ const ACK_REQUEST: &str = "Please confirm with 👍 (tap and hold the message)."
 
 const ROOM_HELP: &str = "Every message you post here goes to each recipient on Threema, \
     after you react with 👍 to the bot's preview, and into each driver's own chat. \
-    Start a message with !ack to ask drivers to confirm it with 👍.\n\
+    Start a message with !ack to ask drivers to confirm it with 👍; !t <name> sends a \
+    template, filled in for each driver.\n\
     Commands (start with !): !recipients, !refresh (evaluate the selection again), \
     !report and !csv (per recipient, for the latest message or the one you reply to), \
     !resend-unread (send it again to those who have not read it), !help.";

@@ -99,6 +99,11 @@ impl Outbox {
                     false => ReceiptStatus::Declined,
                 },
             },
+            Outgoing::Template { .. } => {
+                return Err(Failure::Permanent(
+                    "a template was queued without being filled in".into(),
+                ));
+            }
             Outgoing::Poll(poll) => self.prepare_poll(poll, row).await?,
             Outgoing::PollClose { target } => self.prepare_poll_close(target, recipient).await?,
             Outgoing::PollVote { target, answers } => {

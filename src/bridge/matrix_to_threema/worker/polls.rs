@@ -5,7 +5,7 @@
 //! desk. Everything goes through the outbox like a message.
 
 use bridge_convert::{
-    plan::{Outgoing, Plan, Relay, plan_poll},
+    plan::{Outgoing, Plan, Relay, plan_poll, signed_text},
     poll::{self, PollEvent},
 };
 
@@ -130,17 +130,14 @@ impl MatrixToThreema {
             false => format!("🗳️ voted {}", chosen.join(", ")),
         };
         let display_name = self.sender_name(event).await?;
-        let text = self
-            .relay_template
-            .replace("{displayname}", &display_name)
-            .replace("{body}", &said);
-        let plan = Plan::Send(vec![
-            Outgoing::PollVote { target, answers },
-            Outgoing::Text {
-                text,
-                reply_to: None,
-            },
-        ]);
+        let relay = Relay {
+            template: &self.relay_template,
+            emote_template: &self.emote_template,
+            display_name: &display_name,
+        };
+        let mut items = vec![Outgoing::PollVote { target, answers }];
+        items.extend(signed_text(&said, relay));
+        let plan = Plan::Send(items);
         self.enqueue(event, driver, plan).await
     }
 

@@ -60,13 +60,11 @@ impl MatrixToThreema {
         };
         let driver_name = self.ghosts.driver_name(driver).await?;
         let view = self.access.view();
-        Ok(Template::Filled(quick_replies::expand(
+        Ok(Template::Filled(quick_replies::fill(
             template,
-            |key| match key {
-                "driver" => driver_name.clone(),
-                "dispatcher" => dispatcher.to_owned(),
-                attribute => view.driver_attribute(driver, attribute).to_owned(),
-            },
+            &driver_name,
+            dispatcher,
+            |attribute| view.driver_attribute(driver, attribute).to_owned(),
         )))
     }
 

@@ -434,6 +434,7 @@ impl Running {
         tasks.spawn(credits::watch(bridge.credits.clone(), shutdown.clone()));
         tasks.spawn(bridge.conversations.clone().watch(shutdown.clone()));
         tasks.spawn(bridge.conversations.clone().run_boards(shutdown.clone()));
+        tasks.spawn(bridge.schedules.clone().run(shutdown.clone()));
         tasks.spawn(
             bridge
                 .conversations

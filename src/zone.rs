@@ -112,6 +112,47 @@ impl Zone {
         }
     }
 
+    /// `date` (year, month, day) at `at` on this zone's wall clock, in Unix ms; `None` for a
+    /// date that does not exist. A time the clock skips (daylight saving) is the time it
+    /// becomes.
+    pub fn at_date(&self, (year, month, day): (i16, i8, i8), at: WallTime) -> Option<i64> {
+        let WallTime(hour, minute, second) = at;
+        let date = jiff::civil::Date::new(year, month, day).ok()?;
+        let zoned = (date.at(hour, minute, second, 0))
+            .to_zoned_datetime(self.0.clone())
+            .ok()?;
+        Some(zoned.timestamp().as_millisecond())
+    }
+
+    /// The first time after `after_ms` at which the wall clock shows `at` on a day `on` takes
+    /// (its weekday, Monday 0 to Sunday 6); `None` if `on` takes no day.
+    pub fn next_on(&self, after_ms: i64, at: WallTime, on: impl Fn(u8) -> bool) -> Option<i64> {
+        let mut after = after_ms;
+        for _ in 0..8 {
+            let next = self.next_at(after, at)?;
+            if on(self.weekday(next)?) {
+                return Some(next);
+            }
+            after = next;
+        }
+        None
+    }
+
+    /// The weekday at `ms` here: Monday 0 to Sunday 6.
+    pub fn weekday(&self, ms: i64) -> Option<u8> {
+        let at = Timestamp::from_millisecond(ms).ok()?;
+        Some(
+            at.to_zoned_datetime(self.0.clone())
+                .weekday()
+                .to_monday_zero_offset() as u8,
+        )
+    }
+
+    /// `Mon 2027-01-04 05:55 CET`: a time to come, days ahead.
+    pub fn day_and_time(&self, ms: i64) -> String {
+        self.format(ms, "%a %Y-%m-%d %H:%M %Z")
+    }
+
     /// The first time after `after_ms` (Unix ms) at which the wall clock here shows `at`
     /// (hour, minute, second); on a day the clock skips that time (daylight saving), the time
     /// it becomes.
@@ -160,6 +201,23 @@ mod tests {
         for bad in ["24:00", "6", "06:60", "06:00:00:00", "six", ""] {
             assert_eq!(WallTime::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_date_and_weekdays_are_read_on_the_wall_clock() {
+        let berlin = Zone::named("Europe/Berlin").unwrap();
+        let five_55 = WallTime::parse("05:55").unwrap();
+        let monday = berlin.at_date((2027, 1, 4), five_55).unwrap();
+        assert_eq!(berlin.day_and_time(monday), "Mon 2027-01-04 05:55 CET");
+        assert_eq!(berlin.weekday(monday), Some(0));
+        assert_eq!(berlin.at_date((2027, 2, 30), five_55), None);
+        // From Friday 06:00: the next weekday 05:55 is Monday's, the next Sunday's is Sunday's.
+        let friday = berlin.at_date((2027, 1, 8), WallTime(6, 0, 0)).unwrap();
+        let next = berlin.next_on(friday, five_55, |d| d < 5).unwrap();
+        assert_eq!(berlin.day_and_time(next), "Mon 2027-01-11 05:55 CET");
+        let sunday = berlin.next_on(friday, five_55, |d| d == 6).unwrap();
+        assert_eq!(berlin.day_and_time(sunday), "Sun 2027-01-10 05:55 CET");
+        assert_eq!(berlin.next_on(friday, five_55, |_| false), None);
     }
 
     #[test]

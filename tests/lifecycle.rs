@@ -331,6 +331,11 @@ async fn an_erased_driver_is_gone_from_the_homeserver_and_every_bridge_table(db:
         (!votes.is_empty()).then_some(())
     })
     .await;
+    // A greeting scheduled for her (tomorrow's 05:55 is far off).
+    let scheduled = desk
+        .ask(&room, "!every daily 05:55 Guten Morgen, Erika Erasmus")
+        .await;
+    assert!(scheduled.starts_with("⏰ Scheduled #"), "{scheduled}");
     desk.send_text(&room, "Danke, Erika Erasmus!").await;
     common::synapse::wait_for("the answer on the phone", WAIT, || async {
         (!sim.inbox(&driver).is_empty()).then_some(())

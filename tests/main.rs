@@ -27,6 +27,7 @@ mod polls;
 mod portals;
 mod restart;
 mod retention;
+mod schedules;
 mod sdk_interop;
 mod shared_inbox;
 mod store;

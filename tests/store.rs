@@ -61,6 +61,7 @@ on_both_databases!(
     a_key_accepted_twice_at_once_is_accepted_once,
     nothing_is_held_once_the_key_was_accepted,
     polls_keep_their_choices,
+    a_schedule_is_recorded_once_and_moves_on_once_per_occurrence,
     delivery_status_is_kept_and_resends_are_new_rows,
     messages_held_for_a_driver_off_duty_wait_until_their_time_or_urgent,
     unread_messages_are_found_up_to_the_read_event,
@@ -2117,4 +2118,63 @@ async fn the_lease_has_one_holder_and_a_takeover_fences_the_old_one() {
     a.close().await;
     b.close().await;
     db.cleanup().await;
+}
+
+async fn a_schedule_is_recorded_once_and_moves_on_once_per_occurrence(store: Store, _url: &str) {
+    use threema_bridge::store::NewSchedule;
+    let new = NewSchedule {
+        room_id: "!portal:x",
+        driver: Some("ECHO1234"),
+        sender: "@anna:x",
+        sender_name: "Anna",
+        body: "Schichtbeginn",
+        rule: "every:31@05:55:00",
+        next_at: 1_000,
+        command_event: "$every",
+    };
+    let (first, new_now) = store.schedule_insert(&new).await.unwrap();
+    assert!(new_now);
+    let (again, new_now) = store
+        .schedule_insert(&NewSchedule {
+            next_at: 5_000,
+            ..new.clone()
+        })
+        .await
+        .unwrap();
+    assert!(!new_now, "the same command schedules once");
+    assert_eq!(again, first);
+    assert_eq!(first.next_at, 1_000);
+    assert_eq!(store.schedules_due(999).await.unwrap(), vec![]);
+    assert_eq!(store.schedule_next_due().await.unwrap(), Some(1_000));
+
+    // Firing: marked, then moved on once (a second advance from the same time does nothing).
+    store.schedule_firing(first.id, 1_000).await.unwrap();
+    let due = store.schedules_due(1_000).await.unwrap();
+    assert_eq!(due[0].firing_at, Some(1_000));
+    store
+        .schedule_advance(first.id, 1_000, Some(2_000))
+        .await
+        .unwrap();
+    store
+        .schedule_advance(first.id, 1_000, Some(3_000))
+        .await
+        .unwrap();
+    let listed = store.schedules_in_room("!portal:x").await.unwrap();
+    assert_eq!((listed[0].next_at, listed[0].firing_at), (2_000, None));
+
+    // A one-off is gone after its occurrence; a cancel only in its own room.
+    let (once, _) = store
+        .schedule_insert(&NewSchedule {
+            rule: "once:1500",
+            next_at: 1_500,
+            command_event: "$once",
+            ..new.clone()
+        })
+        .await
+        .unwrap();
+    store.schedule_advance(once.id, 1_500, None).await.unwrap();
+    assert_eq!(store.schedules_in_room("!portal:x").await.unwrap().len(), 1);
+    assert!(!store.schedule_delete(first.id, "!other:x").await.unwrap());
+    assert!(store.schedule_delete(first.id, "!portal:x").await.unwrap());
+    assert_eq!(store.schedule_next_due().await.unwrap(), None);
 }

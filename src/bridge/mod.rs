@@ -23,6 +23,7 @@ pub mod quick_codes;
 pub mod quick_replies;
 pub mod receipts;
 mod restore;
+pub mod schedule;
 pub mod status;
 pub mod threema_to_matrix;
 pub mod wakes;
@@ -49,6 +50,7 @@ pub use notice::Notices;
 pub use outcome::Outcome;
 pub use portal::Portals;
 pub use receipts::Receipts;
+pub use schedule::Schedules;
 pub use threema_to_matrix::keys::Keys;
 pub use threema_to_matrix::{Incoming, ThreemaToMatrix};
 pub use wakes::Wakes;
@@ -132,6 +134,8 @@ pub struct Bridge {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The shared inbox: who answers which driver (`inbox:`).
     pub conversations: Arc<desk::Conversations>,
+    /// Scheduled messages (`!at`, `!every`).
+    pub schedules: Arc<Schedules>,
 }
 
 impl Bridge {
@@ -164,12 +168,19 @@ impl Bridge {
             directory.clone(),
             broadcasts.clone(),
         ));
+        let schedules = Arc::new(Schedules::new(
+            &config,
+            &shared,
+            outbox.clone(),
+            broadcasts.clone(),
+        ));
         let flows = matrix_to_threema::Flows {
             outbox: outbox.clone(),
             receipts: receipts.clone(),
             management: management.clone(),
             broadcasts: broadcasts.clone(),
             directory: directory.clone(),
+            schedules: schedules.clone(),
         };
         let matrix_to_threema = Arc::new(MatrixToThreema::new(&config, &shared, flows));
         let threema_to_matrix = Arc::new(ThreemaToMatrix::new(
@@ -199,6 +210,7 @@ impl Bridge {
         } = shared;
         Bridge {
             conversations,
+            schedules,
             bot: config.bot_user_id(),
             directory,
             ghosts,

@@ -260,11 +260,12 @@ impl Store {
 
 /// The rows about a driver: (table, condition on `{id}` their Threema ID, `{room}` their
 /// portal, `{ghost}` their ghost, `{employee}` their directory record).
-const ROWS: [(&str, &str); 18] = [
+const ROWS: [(&str, &str); 19] = [
     ("message", "threema_peer = {id} OR room_id = {room}"),
     ("conversation", "threema_id = {id}"),
     ("driver_notice", "threema_id = {id}"),
     ("driver_status", "threema_id = {id}"),
+    ("schedule", "driver = {id} OR room_id = {room}"),
     ("restriction", "threema_id = {id}"),
     ("threema_inbox", "sender = {id}"),
     ("threema_outbox", "recipient = {id} OR room_id = {room}"),
@@ -297,8 +298,10 @@ const ROWS: [(&str, &str); 18] = [
 
 /// A dispatcher's own rows: (table, condition on `{user}` their Matrix ID, `{employee}` their
 /// directory record).
-const DISPATCHER_ROWS: [(&str, &str); 5] = [
+const DISPATCHER_ROWS: [(&str, &str); 6] = [
     ("employee", "employee_id = {employee}"),
+    // What they scheduled goes with them: nothing more is sent in their name.
+    ("schedule", "sender = {user}"),
     ("dispatcher_off_shift", "user_id = {user}"),
     ("room_state", "kind = 'member' AND key = {user}"),
     ("management_room", "user_id = {user}"),

@@ -69,6 +69,7 @@ mod queue_order;
 mod requests;
 mod restore;
 mod restrictions;
+mod schedules;
 mod statuses;
 mod threema_inbox;
 
@@ -102,6 +103,7 @@ pub use prune::{HeldScope, Pruned, cutoff};
 pub use public_keys::{CachedKey, KeyAcceptance};
 pub use requests::{GdprRequest, RequestKind};
 pub use restore::{RESTORE_PENDING, RESTORED, RESTORED_AT, Settled};
+pub use schedules::{NewSchedule, Schedule};
 pub use statuses::DriverStatus;
 pub use threema_inbox::{NewThreemaItem, ThreemaItem};
 

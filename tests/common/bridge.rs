@@ -286,10 +286,27 @@ impl Process {
         Self::start_at(config_path, log, "debug", format!("http://{listen}")).await
     }
 
+    /// With environment variables set (a test clock).
+    pub async fn start_with_env(config_path: &Path, log: PathBuf, env: &[(&str, String)]) -> Self {
+        let base_url = format!("http://{}", appservice_url_host(config_path));
+        Self::start_env(config_path, log, "debug", base_url, env).await
+    }
+
     async fn start_at(config_path: &Path, log: PathBuf, filter: &str, base_url: String) -> Self {
+        Self::start_env(config_path, log, filter, base_url, &[]).await
+    }
+
+    async fn start_env(
+        config_path: &Path,
+        log: PathBuf,
+        filter: &str,
+        base_url: String,
+        env: &[(&str, String)],
+    ) -> Self {
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))
             .args(["-c", path_str(config_path), "serve"])
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", filter)
             .stdout(Stdio::from(log_file.try_clone().unwrap()))
             .stderr(Stdio::from(log_file))

@@ -3,7 +3,7 @@
 
 use crate::bridge::Outcome;
 use bridge_convert::format::strip_reply_fallback;
-use bridge_convert::plan::{EditTarget, Outgoing, Plan, Relay, plan_message};
+use bridge_convert::plan::{EditTarget, Outgoing, Plan, Relay, plan_message, signed_text};
 use ruma::{
     EventId, RoomId, UserId,
     events::room::message::{MessageType, Relation, RoomMessageEventContent},
@@ -107,6 +107,37 @@ impl Broadcasts {
         }
         self.ask_confirmation(room, &room_id, event_id, sender, items, recorded)
             .await
+    }
+
+    /// An occurrence of a scheduled message (`!every` in this room), posted by the bot as
+    /// `event_id`: recorded as a broadcast of `sender` and started at once (the schedule was
+    /// the confirmation), to the room's selection as it is now.
+    pub(in crate::bridge) async fn scheduled(
+        &self,
+        room: &BroadcastRoom,
+        event_id: &EventId,
+        sender: &UserId,
+        sender_name: &str,
+        text: &str,
+    ) -> Result<Outcome, BridgeError> {
+        let relay = Relay {
+            template: &self.relay_template,
+            emote_template: &self.emote_template,
+            display_name: sender_name,
+        };
+        let items = signed_text(text, relay);
+        let copy = portal_copy(
+            &json!({"msgtype": "m.text", "body": text}),
+            sender_name,
+            false,
+        );
+        let (_, broadcast) = self
+            .record(room, event_id, sender, &items, &copy, false)
+            .await?;
+        if broadcast.state != BroadcastState::Awaiting {
+            return Ok(Outcome::skipped("scheduled broadcast already started"));
+        }
+        self.start(room, &broadcast).await
     }
 
     /// Tells the room why a message is not broadcast.

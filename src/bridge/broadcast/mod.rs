@@ -130,6 +130,8 @@ const ROOM_HELP: &str = "Every message you post here goes to each recipient on T
     after you react with 👍 to the bot's preview, and into each driver's own chat. \
     Start a message with !ack to ask drivers to confirm it with 👍; !t <name> sends a \
     template, filled in for each driver.\n\
+    Schedule one with !at 2027-01-04 05:55 <text> or !every mon-fri 05:55 <text> (!scheduled \
+    lists them, !cancel <n> removes one).\n\
     Commands (start with !): !recipients, !refresh (evaluate the selection again), \
     !report and !csv (per recipient, for the latest message or the one you reply to), \
     !resend-unread (send it again to those who have not read it), !help.";

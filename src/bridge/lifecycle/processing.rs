@@ -180,6 +180,16 @@ pub fn facts(config: &Config) -> Vec<Fact> {
         ),
         kept: history.clone(),
     });
+    facts.push(Fact {
+        person: Person::Driver,
+        what: "scheduled messages to them (!at, !every): the text, when it goes, who scheduled \
+               it"
+        .into(),
+        who_sees: format!("{scope}, in the portal (!scheduled)"),
+        kept: "until it went for the last time or was cancelled; erased with the driver or the \
+               dispatcher who scheduled it"
+            .into(),
+    });
     if !config.quick_codes.is_empty() && config.inbox.enabled {
         facts.push(Fact {
             person: Person::Driver,

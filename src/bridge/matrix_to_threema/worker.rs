@@ -68,6 +68,9 @@ pub struct MatrixToThreema {
     directory: Arc<Directory>,
     /// The shared inbox: answers, claims, handled marks (`inbox:`).
     conversations: Arc<crate::bridge::desk::Conversations>,
+    /// Scheduled messages: `!at`, `!every`, `!scheduled`, `!cancel` in portals and broadcast
+    /// rooms.
+    schedules: Arc<crate::bridge::Schedules>,
     /// `templates:`: what `!t <name>` sends.
     templates: std::collections::BTreeMap<String, String>,
     /// `bridge.reactions_to_drivers`: 👍 / 👎 on a driver's message reach the phone.
@@ -81,6 +84,7 @@ pub struct Flows {
     pub management: Arc<Management>,
     pub broadcasts: Arc<Broadcasts>,
     pub directory: Arc<Directory>,
+    pub schedules: Arc<crate::bridge::Schedules>,
 }
 
 impl MatrixToThreema {
@@ -101,6 +105,7 @@ impl MatrixToThreema {
             management,
             broadcasts,
             directory,
+            schedules,
         } = flows;
         MatrixToThreema {
             store,
@@ -119,6 +124,7 @@ impl MatrixToThreema {
             broadcasts,
             directory,
             conversations,
+            schedules,
             templates: config.templates.clone(),
             reactions_to_drivers: config.bridge.reactions_to_drivers,
         }
@@ -251,6 +257,18 @@ impl MatrixToThreema {
                     .await?;
                 return Ok(Outcome::skipped("broadcast from before the restore"));
             }
+            if let MessageType::Text(text) = &content.msgtype
+                && self.access.level(&event.sender) >= Level::Dispatcher
+                && !matches!(content.relates_to, Some(Relation::Replacement(_)))
+            {
+                let body = bridge_convert::format::strip_reply_fallback(&text.body);
+                if let Some(outcome) = (self.schedules)
+                    .command(&event.room_id, event_id, &event.sender, None, body)
+                    .await?
+                {
+                    return Ok(outcome);
+                }
+            }
             return self
                 .broadcasts
                 .handle_message(&room, event_id, &event.sender, &content, &event.content)
@@ -295,6 +313,19 @@ impl MatrixToThreema {
         let event_id = &event.event_id;
         if let Some(refused) = self.refused(event, &driver).await? {
             return Ok(refused);
+        }
+        // `!at`, `!every`, `!scheduled`, `!cancel`: the schedules of this portal.
+        if let MessageType::Text(text) = &content.msgtype
+            && !matches!(content.relates_to, Some(Relation::Replacement(_)))
+            && !self.outbox.predates_restore(event.origin_server_ts)
+        {
+            let body = bridge_convert::format::strip_reply_fallback(&text.body);
+            if let Some(outcome) = (self.schedules)
+                .command(&event.room_id, event_id, &event.sender, Some(&driver), body)
+                .await?
+            {
+                return Ok(outcome);
+            }
         }
         // `!claim`, `!done`, …: the desk's words about the conversation, not for the driver.
         if self.conversations.enabled()

@@ -1,0 +1,16 @@
+-- Scheduled messages (`!at`, `!every`): what a dispatcher asked to be sent in a portal or a
+-- broadcast room later. A row lives until its last occurrence went or it was cancelled.
+CREATE TABLE schedule (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    room_id       TEXT   NOT NULL,   -- the portal or broadcast room it goes from
+    driver        TEXT,              -- the portal's driver; NULL in a broadcast room
+    sender        TEXT   NOT NULL,   -- who scheduled it (it goes signed with sender_name)
+    sender_name   TEXT   NOT NULL,
+    body          TEXT   NOT NULL,
+    rule          TEXT   NOT NULL,   -- once:<ms> or every:<day mask>@HH:MM:SS
+    next_at       BIGINT NOT NULL,   -- the next occurrence (Unix ms)
+    firing_at     BIGINT,            -- the occurrence being sent (set before anything goes)
+    command_event TEXT   NOT NULL UNIQUE,
+    created_at    BIGINT NOT NULL
+);
+CREATE INDEX schedule_next ON schedule (next_at);

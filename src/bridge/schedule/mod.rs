@@ -1,0 +1,398 @@
+//! Scheduled messages: `!at 2027-01-04 05:55 <text>` and `!every mon-fri 05:55 <text>` in a
+//! portal or a broadcast room, `!scheduled` and `!cancel <n>` there; the times on the
+//! `bridge.timezone` wall clock. Each schedule is a row until its last occurrence went or it
+//! was cancelled (the rule and its parsing are pure, in `rule`).
+//!
+//! An occurrence goes once, whatever crashes: it is marked as being sent (`firing_at`) before
+//! anything leaves, the bot's message for it is posted once (its transaction id and a key in
+//! its content name the occurrence, and after a crash the room is looked through first), the
+//! Threema messages are queued under that message's event (the outbox keeps one row per event
+//! and part), and only then does the schedule move on. A crash anywhere repeats steps, never
+//! sends twice, and the occurrence still goes when the bridge is back, unless that is more
+//! than an hour after its time: then it is skipped and the room told so.
+//!
+//! In a portal the bot writes the message into the portal, signed by the dispatcher who
+//! scheduled it, and queues it for the driver (held for a driver off duty like any message).
+//! In a broadcast room the bot posts it there and it starts as a broadcast without asking for
+//! a 👍 (the schedule was the confirmation): the room's selection is evaluated then.
+
+pub mod rule;
+
+use std::{sync::Arc, time::Duration};
+
+use bridge_convert::plan::{Relay, signed_text};
+use ruma::{EventId, OwnedRoomId, RoomId, UserId};
+use serde_json::json;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use rule::{Command, Rule};
+
+use super::{Access, BridgeError, Broadcasts, Notices, Outbox, Outcome, wiring::Shared};
+use crate::{
+    config::{Config, Level},
+    matrix::MatrixClient,
+    store::{NewSchedule, Schedule, Store, now_ms},
+    threema::ThreemaId,
+    zone::Zone,
+};
+
+/// How late an occurrence still goes (the bridge was not running at its time).
+const MAX_LATE_MS: i64 = 3_600_000;
+/// Names the occurrence a bot's message was posted for, so that a post whose answer was lost
+/// is found again.
+const SCHEDULE_KEY: &str = "org.threema_bridge.schedule";
+/// A test clock: the bridge's "now" for schedules is this far ahead of the system clock
+/// (`THREEMA_BRIDGE_CLOCK_OFFSET_MS`), so a test reaches a due time without waiting for it.
+const CLOCK_OFFSET_VAR: &str = "THREEMA_BRIDGE_CLOCK_OFFSET_MS";
+
+pub struct Schedules {
+    store: Store,
+    matrix: MatrixClient,
+    access: Arc<Access>,
+    notices: Arc<Notices>,
+    outbox: Arc<Outbox>,
+    broadcasts: Arc<Broadcasts>,
+    zone: Zone,
+    relay_template: String,
+    emote_template: String,
+    offset_ms: i64,
+    wake: Notify,
+}
+
+impl Schedules {
+    pub(in crate::bridge) fn new(
+        config: &Config,
+        shared: &Shared,
+        outbox: Arc<Outbox>,
+        broadcasts: Arc<Broadcasts>,
+    ) -> Self {
+        Schedules {
+            store: shared.store.clone(),
+            matrix: shared.matrix.clone(),
+            access: shared.access.clone(),
+            notices: shared.notices.clone(),
+            outbox,
+            broadcasts,
+            zone: config.bridge.timezone.clone(),
+            relay_template: config.bridge.relay_template.clone(),
+            emote_template: config.bridge.emote_template.clone(),
+            offset_ms: (std::env::var(CLOCK_OFFSET_VAR).ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Now, as schedules count it.
+    fn now(&self) -> i64 {
+        now_ms() + self.offset_ms
+    }
+
+    /// A schedule word (`!at`, `!every`, `!scheduled`, `!cancel`) in `room_id`, a portal of
+    /// `driver` or a broadcast room (`None`), by `sender`, who may write there: answered in
+    /// the room. `None` when `body` is something else.
+    pub async fn command(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        sender: &UserId,
+        driver: Option<&ThreemaId>,
+        body: &str,
+    ) -> Result<Option<Outcome>, BridgeError> {
+        let Some(command) = rule::parse(body, &self.zone, self.now()) else {
+            return Ok(None);
+        };
+        let (answer, outcome) = match command {
+            Err(why) => (why, "schedule command not understood".to_owned()),
+            Ok(Command::List) => (self.list(room_id).await?, "scheduled listed".into()),
+            Ok(Command::Cancel(id)) => {
+                match self.store.schedule_delete(id, room_id.as_str()).await? {
+                    true => {
+                        let subject = driver.map_or(room_id.to_string(), |d| d.to_string());
+                        (self.store)
+                            .audit(
+                                sender.as_str(),
+                                "schedule.cancelled",
+                                &subject,
+                                &format!("#{id}"),
+                            )
+                            .await?;
+                        self.wake.notify_one();
+                        (
+                            format!("⏰ #{id} cancelled."),
+                            format!("schedule #{id} cancelled"),
+                        )
+                    }
+                    false => (
+                        format!("There is no #{id} here; !scheduled lists this room's."),
+                        "no such schedule".into(),
+                    ),
+                }
+            }
+            Ok(Command::Schedule { rule, text }) => {
+                self.schedule(room_id, event_id, sender, driver, &rule, &text)
+                    .await?
+            }
+        };
+        (self.notices)
+            .notice(
+                room_id,
+                Some(event_id),
+                &answer,
+                &format!("schedule-answer-{event_id}"),
+            )
+            .await?;
+        Ok(Some(Outcome::bridged(outcome)))
+    }
+
+    /// Records a schedule (once per command event) and says when it goes.
+    async fn schedule(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        sender: &UserId,
+        driver: Option<&ThreemaId>,
+        rule: &Rule,
+        text: &str,
+    ) -> Result<(String, String), BridgeError> {
+        let Some(next_at) = rule.next(&self.zone, self.now()) else {
+            return Ok(("Not scheduled: it would never go.".into(), "never".into()));
+        };
+        let sender_name = (self.matrix)
+            .member_display_name(room_id, sender)
+            .await?
+            .unwrap_or_else(|| sender.localpart().to_owned());
+        let stored = rule.to_stored();
+        let (schedule, new) = (self.store)
+            .schedule_insert(&NewSchedule {
+                room_id: room_id.as_str(),
+                driver: driver.map(ThreemaId::as_str),
+                sender: sender.as_str(),
+                sender_name: &sender_name,
+                body: text,
+                rule: &stored,
+                next_at,
+                command_event: event_id.as_str(),
+            })
+            .await?;
+        if new {
+            let subject = driver.map_or(room_id.to_string(), |d| d.to_string());
+            let details = format!("#{} {}", schedule.id, rule.describe(&self.zone));
+            (self.store)
+                .audit(sender.as_str(), "schedule.created", &subject, &details)
+                .await?;
+        }
+        self.wake.notify_one();
+        let answer = format!(
+            "⏰ Scheduled #{}: {}, next {}. !scheduled lists this room's, !cancel {} removes it.",
+            schedule.id,
+            rule.describe(&self.zone),
+            self.zone.day_and_time(schedule.next_at),
+            schedule.id
+        );
+        Ok((answer, format!("schedule #{} recorded", schedule.id)))
+    }
+
+    /// `!scheduled`: this room's schedules, the next first.
+    async fn list(&self, room_id: &RoomId) -> Result<String, BridgeError> {
+        let schedules = self.store.schedules_in_room(room_id.as_str()).await?;
+        if schedules.is_empty() {
+            return Ok("Nothing is scheduled here.".into());
+        }
+        let mut out = format!("⏰ Scheduled here ({}):", schedules.len());
+        for s in &schedules {
+            let rule = Rule::from_stored(&s.rule)
+                .map_or_else(|| "?".to_owned(), |r| r.describe(&self.zone));
+            let text: String = s.body.chars().take(60).collect();
+            let more = if s.body.chars().count() > 60 {
+                "…"
+            } else {
+                ""
+            };
+            out.push_str(&format!(
+                "\n#{} {rule}, next {} — {}: {text}{more}",
+                s.id,
+                self.zone.day_and_time(s.next_at),
+                s.sender_name
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Sends what is due until `shutdown` (the active process's only).
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let next = match self.fire_due().await {
+                Ok(next) => next,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot send the scheduled messages");
+                    Some(self.now() + 10_000)
+                }
+            };
+            let wait = next.map_or(60_000, |at| (at - self.now()).clamp(0, 60_000));
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => {}
+            }
+        }
+    }
+
+    /// Sends every occurrence due now; returns when the next is.
+    async fn fire_due(&self) -> Result<Option<i64>, BridgeError> {
+        for schedule in self.store.schedules_due(self.now()).await? {
+            // One failing (its room gone, the homeserver away) holds up no other; it is tried
+            // again at the next pass.
+            if let Err(e) = self.fire(&schedule).await {
+                tracing::warn!(id = schedule.id, error = %e, "a scheduled message did not go yet");
+            }
+        }
+        Ok(self.store.schedule_next_due().await?)
+    }
+
+    /// One occurrence of `schedule`: sent (or skipped, said), then on to the next.
+    async fn fire(&self, schedule: &Schedule) -> Result<(), BridgeError> {
+        let at = schedule.next_at;
+        let room = OwnedRoomId::try_from(schedule.room_id.as_str())
+            .map_err(|e| BridgeError::BadEvent(format!("schedule room: {e}")))?;
+        let Some(rule) = Rule::from_stored(&schedule.rule) else {
+            self.store.schedule_advance(schedule.id, at, None).await?;
+            return Ok(());
+        };
+        let now = self.now();
+        let next = rule.next(&self.zone, at.max(now));
+        let tried = schedule.firing_at == Some(at);
+        let txn = |what: &str| format!("schedule-{what}-{}-{at}", schedule.id);
+        if now - at > MAX_LATE_MS && !tried {
+            let text = format!(
+                "⏰ Not sent: #{} was due {}, while the bridge was not running.",
+                schedule.id,
+                self.zone.day_and_time(at)
+            );
+            self.notices
+                .notice(&room, None, &text, &txn("late"))
+                .await?;
+            self.store.schedule_advance(schedule.id, at, next).await?;
+            return Ok(());
+        }
+        if let Some(why) = self.refused(schedule).await? {
+            let text = format!("⏰ #{} cancelled: {why}.", schedule.id);
+            self.notices
+                .notice(&room, None, &text, &txn("refused"))
+                .await?;
+            self.store.schedule_advance(schedule.id, at, None).await?;
+            return Ok(());
+        }
+        self.store.schedule_firing(schedule.id, at).await?;
+        match schedule.driver.as_deref().and_then(ThreemaId::parse) {
+            Some(driver) => self.to_driver(schedule, &room, &driver, at, tried).await?,
+            None => self.to_broadcast(schedule, &room, at, tried).await?,
+        }
+        self.store.schedule_advance(schedule.id, at, next).await?;
+        Ok(())
+    }
+
+    /// Why `schedule` may no longer go, if so: its author may not write here any more, or the
+    /// driver left or is restricted.
+    async fn refused(&self, schedule: &Schedule) -> Result<Option<String>, BridgeError> {
+        let Ok(sender) = UserId::parse(schedule.sender.as_str()) else {
+            return Ok(Some("its author is not known".into()));
+        };
+        let Some(driver) = schedule.driver.as_deref() else {
+            let allowed = self.access.level(&sender) >= Level::Dispatcher
+                && (self.store.broadcast_room(&schedule.room_id).await?).is_some();
+            return Ok((!allowed).then(|| format!("{sender} may not broadcast here any more")));
+        };
+        let Some(driver) = ThreemaId::parse(driver) else {
+            return Ok(Some("the driver is not known".into()));
+        };
+        Ok(if !self.access.may_see(&sender, &driver) {
+            Some(format!("{sender} may not write to this driver any more"))
+        } else if self.access.is_former_driver(&driver) {
+            Some(crate::bridge::matrix_to_threema::FORMER_DRIVER.into())
+        } else if self.store.is_restricted(driver.as_str()).await? {
+            Some(crate::bridge::matrix_to_threema::RESTRICTED.into())
+        } else {
+            None
+        })
+    }
+
+    /// The bot's message in the portal, then the Threema message queued under it.
+    async fn to_driver(
+        &self,
+        schedule: &Schedule,
+        portal: &RoomId,
+        driver: &ThreemaId,
+        at: i64,
+        tried: bool,
+    ) -> Result<(), BridgeError> {
+        let content = json!({
+            "msgtype": "m.text",
+            "body": format!("⏰ {} (scheduled): {}", schedule.sender_name, schedule.body),
+            "m.mentions": {},
+            SCHEDULE_KEY: format!("{}/{at}", schedule.id),
+        });
+        let txn = format!("schedule-{}-{at}", schedule.id);
+        let posted = (self.notices)
+            .post_once(portal, &content, SCHEDULE_KEY, tried, &txn, async {
+                Ok(())
+            })
+            .await?;
+        let relay = Relay {
+            template: &self.relay_template,
+            emote_template: &self.emote_template,
+            display_name: &schedule.sender_name,
+        };
+        let items = signed_text(&schedule.body, relay);
+        (self.outbox)
+            .queue(
+                &items,
+                driver,
+                posted.as_str(),
+                portal,
+                &schedule.sender,
+                false,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The bot's message in the broadcast room, started as a broadcast to the room's
+    /// selection as it is now.
+    async fn to_broadcast(
+        &self,
+        schedule: &Schedule,
+        room_id: &RoomId,
+        at: i64,
+        tried: bool,
+    ) -> Result<(), BridgeError> {
+        let Some(room) = self.store.broadcast_room(room_id.as_str()).await? else {
+            return Ok(());
+        };
+        let content = json!({
+            "msgtype": "m.text",
+            "body": format!("⏰ Scheduled by {}: {}", schedule.sender_name, schedule.body),
+            "m.mentions": {},
+            SCHEDULE_KEY: format!("{}/{at}", schedule.id),
+        });
+        let txn = format!("schedule-{}-{at}", schedule.id);
+        let posted = (self.notices)
+            .post_once(room_id, &content, SCHEDULE_KEY, tried, &txn, async {
+                Ok(())
+            })
+            .await?;
+        let sender = UserId::parse(schedule.sender.as_str())
+            .map_err(|e| BridgeError::BadEvent(format!("schedule sender: {e}")))?;
+        (self.broadcasts)
+            .scheduled(
+                &room,
+                &posted,
+                &sender,
+                &schedule.sender_name,
+                &schedule.body,
+            )
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,173 @@
+//! `schedule`: the messages dispatchers scheduled (`!at`, `!every`), until their last
+//! occurrence went or they were cancelled.
+
+use sqlx::{Row, any::AnyRow};
+
+use super::{Store, StoreError, now_ms};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub id: i64,
+    pub room_id: String,
+    /// The portal's driver; `None` in a broadcast room.
+    pub driver: Option<String>,
+    pub sender: String,
+    pub sender_name: String,
+    pub body: String,
+    /// `once:<ms>` or `every:<day mask>@HH:MM:SS`.
+    pub rule: String,
+    pub next_at: i64,
+    /// The occurrence being sent, if one was begun (a crash may have cut it off).
+    pub firing_at: Option<i64>,
+}
+
+/// A schedule to record, named by the command's event.
+#[derive(Debug, Clone)]
+pub struct NewSchedule<'a> {
+    pub room_id: &'a str,
+    pub driver: Option<&'a str>,
+    pub sender: &'a str,
+    pub sender_name: &'a str,
+    pub body: &'a str,
+    pub rule: &'a str,
+    pub next_at: i64,
+    pub command_event: &'a str,
+}
+
+const COLUMNS: &str = "id, room_id, driver, sender, sender_name, body, rule, next_at, firing_at";
+
+impl Schedule {
+    fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+        Ok(Schedule {
+            id: row.try_get("id")?,
+            room_id: row.try_get("room_id")?,
+            driver: row.try_get("driver")?,
+            sender: row.try_get("sender")?,
+            sender_name: row.try_get("sender_name")?,
+            body: row.try_get("body")?,
+            rule: row.try_get("rule")?,
+            next_at: row.try_get("next_at")?,
+            firing_at: row.try_get("firing_at")?,
+        })
+    }
+}
+
+impl Store {
+    /// Records a schedule once per command event; returns it (as first recorded) and whether
+    /// it was recorded now.
+    pub async fn schedule_insert(
+        &self,
+        new: &NewSchedule<'_>,
+    ) -> Result<(Schedule, bool), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO schedule (room_id, driver, sender, sender_name, body, rule, next_at, \
+             command_event, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (command_event) DO NOTHING",
+        )
+        .bind(new.room_id)
+        .bind(new.driver)
+        .bind(new.sender)
+        .bind(new.sender_name)
+        .bind(new.body)
+        .bind(new.rule)
+        .bind(new.next_at)
+        .bind(new.command_event)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM schedule WHERE command_event = $1"
+        ))
+        .bind(new.command_event)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok((Schedule::from_row(row)?, inserted)),
+            // Done (a one-off that went) or cancelled since: the command is old news.
+            None => Err(StoreError::corrupt("schedule", "command_event")),
+        }
+    }
+
+    /// A room's schedules, the next first.
+    pub async fn schedules_in_room(&self, room_id: &str) -> Result<Vec<Schedule>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM schedule WHERE room_id = $1 ORDER BY next_at, id"
+        ))
+        .bind(room_id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(Schedule::from_row)
+        .collect()
+    }
+
+    /// Schedules due at `now_ms`, the earliest first.
+    pub async fn schedules_due(&self, now_ms: i64) -> Result<Vec<Schedule>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM schedule WHERE next_at <= $1 ORDER BY next_at, id"
+        ))
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(Schedule::from_row)
+        .collect()
+    }
+
+    /// When the next schedule is due.
+    pub async fn schedule_next_due(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT MIN(next_at) AS next FROM schedule")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("next")?)
+    }
+
+    /// Cancels schedule `id` of `room_id`; `false` if there is none.
+    pub async fn schedule_delete(&self, id: i64, room_id: &str) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("DELETE FROM schedule WHERE id = $1 AND room_id = $2")
+                .bind(id)
+                .bind(room_id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                == 1,
+        )
+    }
+
+    /// Notes that occurrence `at` of schedule `id` is being sent, before anything of it goes.
+    pub async fn schedule_firing(&self, id: i64, at: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE schedule SET firing_at = $2 WHERE id = $1 AND next_at = $2")
+            .bind(id)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Occurrence `at` of schedule `id` is done: on to `next`, or, without one, the schedule
+    /// is over and goes. Only from `at`: done twice, it moves on once.
+    pub async fn schedule_advance(
+        &self,
+        id: i64,
+        at: i64,
+        next: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let query = match next {
+            Some(next) => sqlx::query(
+                "UPDATE schedule SET next_at = $3, firing_at = NULL \
+                 WHERE id = $1 AND next_at = $2",
+            )
+            .bind(id)
+            .bind(at)
+            .bind(next),
+            None => sqlx::query("DELETE FROM schedule WHERE id = $1 AND next_at = $2")
+                .bind(id)
+                .bind(at),
+        };
+        query.execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -650,3 +650,67 @@ async fn a_template_goes_to_the_phone_filled_in_for_the_driver() {
     assert_eq!(sim.inbox(&driver).len(), 1);
     h.stop().await;
 }
+
+/// `!where` sends the driver the configured request, signed; the next location they share is
+/// the answer (a reply to it), the one after is not; `last-positions` lists the newest, and
+/// looking is audited.
+#[tokio::test]
+async fn where_asks_the_driver_and_their_next_location_answers_it() {
+    let desk = unique_localpart("desk");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        c.bridge_extra = "  location_request: \"Wo bist du gerade? Bitte Standort teilen.\"".into();
+    })
+    .await;
+    let (dispatcher, driver, room, _) = portal_with_driver(&h, &sim, &desk, "Anna Dispo").await;
+    let asked = dispatcher.send_text(&room, "!where").await;
+    let told = dispatcher.answer_to(&room, &asked).await;
+    assert!(told.starts_with("📍 Location requested"), "{told}");
+    let phone = sim.wait_inbox(&driver, 1, WAIT).await;
+    assert_eq!(
+        text_of(&phone[0].message),
+        "Anna Dispo: Wo bist du gerade? Bitte Standort teilen."
+    );
+    let share = |lat: f64| UserMessage::Location {
+        lat,
+        lon: 9.99,
+        accuracy: Some(12.0),
+        name: None,
+        address: None,
+    };
+    sim.send_from_user(&driver, share(53.55)).await.unwrap();
+    let answer = dispatcher
+        .wait_message(&room, "the shared location", |m| {
+            m["content"]["msgtype"] == "m.location"
+        })
+        .await;
+    assert_eq!(
+        answer["content"]["m.relates_to"]["m.in_reply_to"]["event_id"],
+        asked.as_str(),
+        "the answer to !where: {answer}"
+    );
+    sim.send_from_user(&driver, share(53.6)).await.unwrap();
+    let later = dispatcher
+        .wait_message(&room, "the second location", |m| {
+            m["content"]["msgtype"] == "m.location" && m["event_id"] != answer["event_id"]
+        })
+        .await;
+    assert!(later["content"]["m.relates_to"].is_null(), "{later}");
+    let dm = dispatcher.management_room().await;
+    let listed = dispatcher.ask(&dm, "last-positions").await;
+    assert!(
+        listed.starts_with("📍 Last shared locations (1)")
+            && listed.contains("• Erik Express — 53.60000, 9.99000 (±12 m) at ")
+            && listed.contains(&format!(
+                "https://matrix.to/#/{room}/{}",
+                later["event_id"].as_str().unwrap()
+            )),
+        "{listed}"
+    );
+    let audited = h.bridge.store.audit_recent(None, 20).await.unwrap();
+    assert!(
+        audited.iter().any(|e| e.action == "positions.viewed"),
+        "{audited:?}"
+    );
+    h.stop().await;
+}

@@ -231,6 +231,7 @@ pub struct RawBridge {
     pub drivers: Option<Vec<RawDriver>>,
     pub read_receipts: Option<String>,
     pub reactions_to_drivers: Option<String>,
+    pub location_request: Option<String>,
     pub encryption: Option<String>,
     pub send_give_up_seconds: Option<u64>,
     pub received_marker: Option<String>,

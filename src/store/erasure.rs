@@ -260,11 +260,12 @@ impl Store {
 
 /// The rows about a driver: (table, condition on `{id}` their Threema ID, `{room}` their
 /// portal, `{ghost}` their ghost, `{employee}` their directory record).
-const ROWS: [(&str, &str); 19] = [
+const ROWS: [(&str, &str); 20] = [
     ("message", "threema_peer = {id} OR room_id = {room}"),
     ("conversation", "threema_id = {id}"),
     ("driver_notice", "threema_id = {id}"),
     ("driver_status", "threema_id = {id}"),
+    ("driver_location", "threema_id = {id}"),
     ("schedule", "driver = {id} OR room_id = {room}"),
     ("restriction", "threema_id = {id}"),
     ("threema_inbox", "sender = {id}"),

@@ -190,6 +190,14 @@ pub fn facts(config: &Config) -> Vec<Fact> {
                dispatcher who scheduled it"
             .into(),
     });
+    facts.push(Fact {
+        person: Person::Driver,
+        what: "location: the last location they shared in their chat (when asked with !where or \
+               not), and when; never tracked otherwise"
+            .into(),
+        who_sees: format!("{scope}: in the portal, and with last-positions (each look audited)"),
+        kept: format!("the latest only; {history}"),
+    });
     if !config.quick_codes.is_empty() && config.inbox.enabled {
         facts.push(Fact {
             person: Person::Driver,

@@ -104,7 +104,7 @@ pub struct Report {
     pub outbox_payloads: u64,
     /// Polls (question, choices, votes) past the history's days.
     pub polls: u64,
-    /// Drivers' quick-code statuses past the history's days.
+    /// Drivers' quick-code statuses and last shared locations past the history's days.
     pub statuses: u64,
     /// Sends whose delivery times were forgotten.
     pub delivery_times: u64,
@@ -146,7 +146,7 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  bridge: {} poll(s) with their votes, {} driver status(es) {verb}",
+            "  bridge: {} poll(s) with their votes, {} driver status(es) and location(s) {verb}",
             self.polls, self.statuses
         )?;
         writeln!(f, "  bridge: {} audit entr(ies) {verb}", self.audit)?;
@@ -205,6 +205,9 @@ impl Retention<'_> {
                 .await?;
             report.statuses = (self.store)
                 .driver_statuses_prune(cutoff(keep), &held.drivers, dry_run)
+                .await?;
+            report.statuses += (self.store)
+                .driver_locations_prune(cutoff(keep), &held.drivers, dry_run)
                 .await?;
         }
         if let Some(keep) = self.config.outbox {

@@ -44,6 +44,8 @@ pub enum Command {
     OnShift(bool),
     /// The quick replies `!t <name>` sends (`templates:`).
     Templates,
+    /// Each driver's last shared location, of the drivers one may see.
+    LastPositions,
     Unknown(String),
 }
 
@@ -76,6 +78,8 @@ pub(super) const HELP: &str = "Commands:\n\
     failed messages (with inbox.enabled)\n\
     • off-shift / on-shift — whether the desk rooms' alerts mention you (with inbox.enabled)\n\
     • templates — the quick replies: !t <name> in a driver's chat sends one, filled in\n\
+    • last-positions — each driver's last shared location and when (!where in a driver's chat \
+    asks for it)\n\
     • help — this text";
 
 /// The first argument that is not an option: what a command is about, a Threema ID in
@@ -137,6 +141,7 @@ pub fn parse_command(body: &str) -> Option<Command> {
         "on-shift" | "onshift" => Command::OnShift(true),
         "off-shift" | "offshift" => Command::OnShift(false),
         "templates" | "template" => Command::Templates,
+        "last-positions" | "positions" => Command::LastPositions,
         _ => Command::Unknown(word.to_owned()),
     })
 }

@@ -262,6 +262,7 @@ impl Management {
             Command::Handover(to) => self.conversations.hand_over(sender, to).await?,
             Command::Summary => self.conversations.summary(sender).await?,
             Command::Templates => crate::bridge::quick_replies::list(&self.config.templates),
+            Command::LastPositions => self.last_positions(sender).await?,
             Command::OnShift(on) => self.conversations.set_on_shift(sender, *on).await?,
             Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
         };
@@ -493,6 +494,57 @@ impl Management {
             })
             .collect::<Vec<_>>()
             .join("\n"))
+    }
+
+    /// `last-positions`: each driver's last shared location, of the drivers `sender` may see,
+    /// the newest first. A look at where people are is recorded (works council).
+    async fn last_positions(&self, sender: &UserId) -> Result<String, BridgeError> {
+        let zone = &self.config.bridge.timezone;
+        let mut lines = Vec::new();
+        for location in self.store.driver_locations().await? {
+            let Some(driver) = ThreemaId::parse(&location.threema_id) else {
+                continue;
+            };
+            if !self.access.may_see(sender, &driver) {
+                continue;
+            }
+            let name = self.ghosts.driver_name(&driver).await?;
+            let accuracy = (location.accuracy_m)
+                .map(|m| format!(" (±{m:.0} m)"))
+                .unwrap_or_default();
+            let link = match self.store.portal_by_threema_id(driver.as_str()).await? {
+                Some(portal) => format!(
+                    " — https://matrix.to/#/{}/{}",
+                    portal.room_id, location.event_id
+                ),
+                None => String::new(),
+            };
+            lines.push(format!(
+                "• {name} — {:.5}, {:.5}{accuracy} at {} — geo:{},{}{link}",
+                location.latitude,
+                location.longitude,
+                zone.time(location.shared_at),
+                location.latitude,
+                location.longitude,
+            ));
+        }
+        (self.store)
+            .audit(
+                sender.as_str(),
+                "positions.viewed",
+                "",
+                &format!("{} driver(s) shown", lines.len()),
+            )
+            .await?;
+        Ok(match lines.is_empty() {
+            true => "No driver you may see has shared a location yet (!where in their chat asks)."
+                .into(),
+            false => format!(
+                "📍 Last shared locations ({}), newest first:\n{}",
+                lines.len(),
+                lines.join("\n")
+            ),
+        })
     }
 
     async fn find_command(&self, text: &str, sender: &UserId) -> Result<String, BridgeError> {

@@ -5,7 +5,7 @@ mod polls;
 mod portal_words;
 
 pub use agreements::agreement;
-use portal_words::{Template, answered_event};
+use portal_words::{Template, answered_event, is_location_request};
 
 use std::sync::Arc;
 
@@ -73,6 +73,8 @@ pub struct MatrixToThreema {
     schedules: Arc<crate::bridge::Schedules>,
     /// `templates:`: what `!t <name>` sends.
     templates: std::collections::BTreeMap<String, String>,
+    /// `bridge.location_request`: what `!where` sends.
+    location_request_text: String,
     /// `bridge.reactions_to_drivers`: 👍 / 👎 on a driver's message reach the phone.
     reactions_to_drivers: bool,
 }
@@ -126,6 +128,7 @@ impl MatrixToThreema {
             conversations,
             schedules,
             templates: config.templates.clone(),
+            location_request_text: config.bridge.location_request.clone(),
             reactions_to_drivers: config.bridge.reactions_to_drivers,
         }
     }
@@ -325,6 +328,9 @@ impl MatrixToThreema {
                 .await?
             {
                 return Ok(outcome);
+            }
+            if is_location_request(body) {
+                return self.location_request(event, &driver).await;
             }
         }
         // `!claim`, `!done`, …: the desk's words about the conversation, not for the driver.

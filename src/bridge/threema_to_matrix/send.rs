@@ -20,7 +20,7 @@ use super::{
 };
 use crate::{
     bridge::{BridgeError, Incoming, threema_to_matrix::ThreemaToMatrix},
-    store::{Direction, MessageMapping},
+    store::{Direction, DriverLocation, MessageMapping},
     threema::{ThreemaId, codec::Message, quote},
 };
 
@@ -104,6 +104,19 @@ impl ThreemaToMatrix {
         {
             self.board_wake.notify_one();
         }
+        // Before the record: a retry after a crash in between finds its event, and does this.
+        if let Message::Location(location) = &incoming.message {
+            let shared = DriverLocation {
+                threema_id: incoming.from.to_string(),
+                latitude: location.latitude,
+                longitude: location.longitude,
+                accuracy_m: location.accuracy_m,
+                shared_at: incoming.date.saturating_mul(1000),
+                event_id: event_id.to_string(),
+            };
+            let answered = content[LOCATION_ANSWER_KEY].as_str();
+            self.store.location_shared(&shared, answered).await?;
+        }
         self.record(incoming, &room_id, &event_id, &ghost).await?;
         // After the record, so that a claim on the message finds it; the desk's bookkeeping
         // never holds up (or fails) bridging the message.
@@ -180,7 +193,16 @@ impl ThreemaToMatrix {
             | Message::LegacyImage { .. }
             | Message::LegacyAudio { .. }
             | Message::LegacyVideo { .. } => self.media_content(incoming, ghost).await?,
-            Message::Location(location) => convert::location(location),
+            Message::Location(location) => {
+                let mut content = convert::location(location);
+                // The answer to a `!where`: a reply to it.
+                let from = incoming.from.as_str();
+                if let Some(request) = self.store.location_request_pending(from).await? {
+                    convert::reply_to(&mut content, &request);
+                    content[LOCATION_ANSWER_KEY] = Value::String(request);
+                }
+                content
+            }
             Message::Edit { message_id, text } => {
                 self.edit_content(incoming, room_id, ghost, &message_id.to_hex_le(), text)
                     .await?
@@ -472,6 +494,9 @@ impl ThreemaToMatrix {
         Ok(())
     }
 }
+
+/// Content key of a location that answers a `!where` (the request's event).
+const LOCATION_ANSWER_KEY: &str = "org.threema_bridge.location_request";
 
 /// Content key naming the Threema message an event shows (`<sender>/<message id>`).
 pub const SOURCE_KEY: &str = "threema_bridge.source";

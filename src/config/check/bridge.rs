@@ -59,6 +59,11 @@ pub(super) fn check(
             format!("{other:?} is neither \"on\" nor \"off\""),
         ),
     };
+    let location_request = match raw.location_request.as_deref().map(str::trim) {
+        None => Some(DEFAULT_LOCATION_REQUEST.to_owned()),
+        Some("") => c.fail("bridge.location_request", "the text is empty"),
+        Some(text) => Some(text.to_owned()),
+    };
     let encryption = encryption(c, &raw.encryption);
     let relay_template = template(
         c,
@@ -94,6 +99,7 @@ pub(super) fn check(
         drivers: drivers?,
         read_receipts: read_receipts?,
         reactions_to_drivers: reactions_to_drivers?,
+        location_request: location_request?,
         send_give_up: Duration::from_secs(raw.send_give_up_seconds.unwrap_or(900)),
         received_marker: raw.received_marker.clone().unwrap_or_else(|| "✓".into()),
         read_marker: raw.read_marker.clone().unwrap_or_else(|| "✓✓".into()),
@@ -154,6 +160,10 @@ fn drivers(c: &mut Checker, raw: &RawBridge) -> Option<Vec<KnownDriver>> {
         })
         .collect()
 }
+
+/// What `!where` sends by default.
+const DEFAULT_LOCATION_REQUEST: &str =
+    "Please share your current location: tap 📎 (or +), then Location.";
 
 #[cfg(test)]
 mod tests {

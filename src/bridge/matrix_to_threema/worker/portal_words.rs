@@ -1,11 +1,14 @@
 //! A dispatcher's words to the bridge inside a portal, beside the desk's `!claim` & co.:
 //! `!urgent` (answering a held message, or alone) sends what waits for the driver's shift now,
-//! `!t <name>` sends a quick reply filled in for the driver.
+//! `!t <name>` sends a quick reply filled in for the driver, `!where` asks the driver for their
+//! location (the next one they share answers it).
 
 use ruma::{
     OwnedEventId, RoomId,
     events::room::message::{MessageType, Relation, RoomMessageEventContent},
 };
+
+use bridge_convert::plan::{Plan, Relay, signed_text};
 
 use super::{EventHead, MatrixToThreema};
 use crate::{
@@ -23,7 +26,58 @@ pub(super) enum Template {
     Filled(String),
 }
 
+/// `!where`: a location request.
+pub(super) fn is_location_request(body: &str) -> bool {
+    body.trim().eq_ignore_ascii_case("!where")
+}
+
 impl MatrixToThreema {
+    /// `!where` in `driver`'s portal: `bridge.location_request` goes to the driver, signed by
+    /// the dispatcher; the next location the driver shares answers it (a reply to this event).
+    pub(super) async fn location_request(
+        &self,
+        event: &EventHead,
+        driver: &ThreemaId,
+    ) -> Result<Outcome, BridgeError> {
+        let display_name = self.sender_name(event).await?;
+        let relay = Relay {
+            template: &self.relay_template,
+            emote_template: &self.emote_template,
+            display_name: &display_name,
+        };
+        let plan = Plan::Send(signed_text(&self.location_request_text, relay));
+        let outcome = (self.outbox)
+            .enqueue(
+                plan,
+                driver,
+                &event.room_id,
+                &event.event_id,
+                &event.sender,
+                event.origin_server_ts,
+                false,
+            )
+            .await?;
+        if matches!(outcome, Outcome::Bridged(_)) {
+            (self.store)
+                .location_requested(
+                    driver.as_str(),
+                    event.event_id.as_str(),
+                    event.origin_server_ts,
+                )
+                .await?;
+            let event_id = &event.event_id;
+            (self.notices)
+                .notice(
+                    &event.room_id,
+                    Some(event_id),
+                    "📍 Location requested: the next location the driver shares answers this.",
+                    &format!("where-{event_id}"),
+                )
+                .await?;
+        }
+        Ok(outcome)
+    }
+
     /// `!t <name>` in `content`: the template filled in for `driver`, written by
     /// `dispatcher` (their display name).
     pub(super) async fn template(

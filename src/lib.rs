@@ -19,5 +19,6 @@ pub mod metrics;
 pub mod registration;
 pub mod store;
 pub mod telemetry;
+pub mod texts;
 pub mod threema;
 pub mod zone;

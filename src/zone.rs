@@ -87,16 +87,6 @@ impl Zone {
         self.format(ms, "%H:%M %Z")
     }
 
-    /// A time to come: `14:05 CET` later today, `Sat 06:00 CET` on another day (a week ahead at
-    /// most: shifts).
-    pub fn when(&self, ms: i64, now_ms: i64) -> String {
-        let day = |ms: i64| self.format(ms, "%Y-%m-%d");
-        match day(ms) == day(now_ms) {
-            true => self.clock(ms),
-            false => self.format(ms, "%a %H:%M %Z"),
-        }
-    }
-
     /// `2026-11-22 10:02:11 CET`.
     pub fn time(&self, ms: i64) -> String {
         self.format(ms, "%Y-%m-%d %H:%M:%S %Z")
@@ -148,9 +138,16 @@ impl Zone {
         )
     }
 
-    /// `Mon 2027-01-04 05:55 CET`: a time to come, days ahead.
-    pub fn day_and_time(&self, ms: i64) -> String {
-        self.format(ms, "%a %Y-%m-%d %H:%M %Z")
+    /// `2027-01-04 05:55 CET` (the bot's texts put the weekday in the desk's language before
+    /// it).
+    pub fn date_and_clock(&self, ms: i64) -> String {
+        self.format(ms, "%Y-%m-%d %H:%M %Z")
+    }
+
+    /// Whether `ms` is today (as `now_ms` is) on this wall clock.
+    pub fn same_day(&self, ms: i64, now_ms: i64) -> bool {
+        let day = |ms: i64| self.format(ms, "%Y-%m-%d");
+        day(ms) == day(now_ms)
     }
 
     /// The first time after `after_ms` (Unix ms) at which the wall clock here shows `at`
@@ -186,8 +183,8 @@ mod tests {
         assert_eq!(berlin.clock(at), "23:13 CET");
         assert_eq!(berlin.time(at), "2023-11-14 23:13:20 CET");
         assert_eq!(Zone::default().clock(at), "22:13 UTC");
-        assert_eq!(berlin.when(at + 60_000, at), "23:14 CET");
-        assert_eq!(berlin.when(at + 3_600_000, at), "Wed 00:13 CET");
+        assert!(berlin.same_day(at + 60_000, at));
+        assert!(!berlin.same_day(at + 3_600_000, at));
         // The next 06:00 in Berlin is 05:00 UTC the next day.
         assert_eq!(berlin.next_at(at, six_am), Some(1_700_024_400_000));
         // Exactly at the time: the next day's.
@@ -208,15 +205,16 @@ mod tests {
         let berlin = Zone::named("Europe/Berlin").unwrap();
         let five_55 = WallTime::parse("05:55").unwrap();
         let monday = berlin.at_date((2027, 1, 4), five_55).unwrap();
-        assert_eq!(berlin.day_and_time(monday), "Mon 2027-01-04 05:55 CET");
+        assert_eq!(berlin.date_and_clock(monday), "2027-01-04 05:55 CET");
         assert_eq!(berlin.weekday(monday), Some(0));
         assert_eq!(berlin.at_date((2027, 2, 30), five_55), None);
         // From Friday 06:00: the next weekday 05:55 is Monday's, the next Sunday's is Sunday's.
         let friday = berlin.at_date((2027, 1, 8), WallTime(6, 0, 0)).unwrap();
         let next = berlin.next_on(friday, five_55, |d| d < 5).unwrap();
-        assert_eq!(berlin.day_and_time(next), "Mon 2027-01-11 05:55 CET");
+        assert_eq!(berlin.date_and_clock(next), "2027-01-11 05:55 CET");
+        assert_eq!(berlin.weekday(next), Some(0));
         let sunday = berlin.next_on(friday, five_55, |d| d == 6).unwrap();
-        assert_eq!(berlin.day_and_time(sunday), "Sun 2027-01-10 05:55 CET");
+        assert_eq!(berlin.date_and_clock(sunday), "2027-01-10 05:55 CET");
         assert_eq!(berlin.next_on(friday, five_55, |_| false), None);
     }
 

@@ -207,6 +207,7 @@ impl Bridge {
             credits,
             metrics,
             conversations,
+            texts: _,
         } = shared;
         Bridge {
             conversations,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use super::{Access, Credits, Ghosts, Keys, Notices, Portals, Wakes, desk::Conversations};
 use crate::{
-    config::Config, matrix::MatrixClient, metrics::Metrics, store::Store, threema::ThreemaClient,
+    config::Config, matrix::MatrixClient, metrics::Metrics, store::Store, texts::Texts,
+    threema::ThreemaClient,
 };
 
 /// The services the flows share.
@@ -23,6 +24,8 @@ pub(super) struct Shared {
     pub metrics: Arc<Metrics>,
     /// The shared inbox's conversations (`inbox:`).
     pub conversations: Arc<Conversations>,
+    /// What the bot writes, in `bridge.language`.
+    pub texts: Arc<Texts>,
 }
 
 impl Shared {
@@ -77,6 +80,7 @@ impl Shared {
             metrics.clone(),
         ));
         Shared {
+            texts: Arc::new(Texts::new(config.bridge.language)),
             conversations,
             store,
             matrix,

@@ -310,6 +310,8 @@ pub struct DatabaseConfig {
 pub struct BridgeConfig {
     /// `bridge.timezone`: what people read and schedule is in this zone.
     pub timezone: crate::zone::Zone,
+    /// `bridge.language`: what the bot and the boards write in.
+    pub language: crate::texts::Language,
     /// Rooms whose inbox events may be handled at the same time. `0` accepts and persists
     /// transactions without handling them (maintenance: drain later with a normal start).
     pub inbox_workers: usize,

@@ -222,6 +222,7 @@ pub struct RawDatabase {
 #[serde(default, deny_unknown_fields)]
 pub struct RawBridge {
     pub timezone: Option<String>,
+    pub language: Option<String>,
     pub inbox_workers: Option<usize>,
     pub dispatchers: Option<Vec<String>>,
     pub permissions: Option<BTreeMap<String, String>>,

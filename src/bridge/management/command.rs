@@ -49,39 +49,6 @@ pub enum Command {
     Unknown(String),
 }
 
-pub(super) const HELP: &str = "Commands:\n\
-    • start <Threema ID or name> — open the chat with a driver (you are invited)\n\
-    • find <text> — search drivers by name or Threema ID\n\
-    • status — the bridge's state: Gateway credits, queues\n\
-    • status <message link> (or as a reply to a message) — who received and read it, when\n\
-    • sync — read the employee directory now (admins)\n\
-    • audit [employee, user or Threema ID] — the newest audit entries (admins)\n\
-    • broadcast [live] <selection> — a room whose messages go to all selected drivers, e.g. \
-    broadcast depot=North AND shift=late, broadcast vehicle=12|17|40, broadcast DRIVER01, \
-    \"Erika Muster\", broadcast space:North NOT team=B, broadcast list:<name>\n\
-    • select <selection> — who a selection reaches, who not, what it costs\n\
-    • save-list <name> <selection> — a named selection, used as list:<name>\n\
-    • accept-key <Threema ID> — trust a driver's changed key and deliver the messages held \
-    until then (admins)\n\
-    • hold set <employee ID, Threema ID, Matrix ID or room> --reason <text> [--case <reference>], \
-    hold release <…>, hold list [all] — legal holds: what they cover is neither erased nor \
-    pruned (admins)\n\
-    • erase <employee ID, Threema ID or Matrix ID> [--dry-run] [--force] — erase a driver from \
-    the homeserver and the bridge, or a dispatcher from the bridge (admins; see the README)\n\
-    • export <employee ID, Threema ID or Matrix ID> [--dry-run] — everything held about a \
-    person, as a ZIP posted here (admins)\n\
-    • requests — open export and erasure requests and when they are due (admins)\n\
-    • retention run [--dry-run] — apply the retention periods now, as the bridge does daily \
-    (admins)\n\
-    • handover @colleague — give them all your open conversations (with inbox.enabled)\n\
-    • summary — what the next shift takes over: open conversations, unread broadcasts, \
-    failed messages (with inbox.enabled)\n\
-    • off-shift / on-shift — whether the desk rooms' alerts mention you (with inbox.enabled)\n\
-    • templates — the quick replies: !t <name> in a driver's chat sends one, filled in\n\
-    • last-positions — each driver's last shared location and when (!where in a driver's chat \
-    asks for it)\n\
-    • help — this text";
-
 /// The first argument that is not an option: what a command is about, a Threema ID in
 /// capitals as everything else records it (so an erasure finds the command too).
 fn about(args: &str) -> String {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use ruma::{EventId, OwnedUserId, RoomId, UserId};
 
-use command::{Command, HELP, parse_command};
+use crate::tr;
+use command::{Command, parse_command};
 
 use super::{
     Access, BridgeError, Broadcasts, Credits, Directory, Ghosts, Keys, Notices, Outcome, Portals,
@@ -44,6 +45,8 @@ pub struct Management {
     desk_aliases: erase::IdHasher,
     /// `export` reads the live config for its Art. 15 statement.
     config: Arc<Config>,
+    /// What the bot answers, in `bridge.language`.
+    texts: Arc<crate::texts::Texts>,
     access: Arc<Access>,
     ghosts: Arc<Ghosts>,
     keys: Arc<Keys>,
@@ -77,6 +80,7 @@ impl Management {
             ..
         } = shared.clone();
         Management {
+            texts: shared.texts.clone(),
             conversations,
             store,
             matrix,
@@ -123,8 +127,7 @@ impl Management {
                 .notice(
                     room_id,
                     None,
-                    "Sorry, you are not permitted to use the Threema bridge. \
-                 Ask your administrator if you need access.",
+                    &tr!(self.texts, "mgmt-not-permitted-ask"),
                     &format!("refusal-{room_id}"),
                 )
                 .await?;
@@ -151,7 +154,11 @@ impl Management {
             .notice(
                 room_id,
                 None,
-                &format!("Hello! I bridge the dispatch desk to Threema.\n{HELP}"),
+                &tr!(
+                    self.texts,
+                    "mgmt-welcome",
+                    help = tr!(self.texts, "mgmt-help")
+                ),
                 &format!("welcome-{room_id}"),
             )
             .await
@@ -178,7 +185,7 @@ impl Management {
                 .notice(
                     room_id,
                     Some(event_id),
-                    "Sorry, you are not permitted to use the Threema bridge.",
+                    &tr!(self.texts, "mgmt-not-permitted"),
                     &txn,
                 )
                 .await?;
@@ -204,15 +211,12 @@ impl Management {
                 .await?;
         }
         let answer = match &command {
-            Command::Help => HELP.to_owned(),
+            Command::Help => tr!(self.texts, "mgmt-help"),
             Command::Start(who) => self.start_command(who, sender).await?,
             Command::Find(text) => self.find_command(text, sender).await?,
             Command::Status(Some(link)) => match status::parse_event_ref(link) {
                 Some(target) => self.message_status(&target, sender).await?,
-                None => format!(
-                    "{link:?} is no message link. In Element: the message's options → Share → \
-                     copy the link, then send `status <link>`."
-                ),
+                None => tr!(self.texts, "mgmt-not-a-link", link = link.as_str()),
             },
             Command::Status(None) => match reply_to {
                 Some(target) => self.message_status(target.as_str(), sender).await?,
@@ -228,7 +232,7 @@ impl Management {
             | Command::Retention(_)
                 if self.access.level(sender) < Level::Admin =>
             {
-                "Only bridge admins may do that.".to_owned()
+                tr!(self.texts, "mgmt-admins-only")
             }
             Command::Sync => self.sync_command().await?,
             Command::Audit(subject) => self.audit_command(subject.as_deref()).await?,
@@ -247,7 +251,7 @@ impl Management {
                 let today = requests::today();
                 let open = self.store.requests_open().await?;
                 match open.is_empty() {
-                    true => "No open requests.".to_owned(),
+                    true => tr!(self.texts, "mgmt-no-requests"),
                     false => open
                         .iter()
                         .map(|r| requests::describe(r, today))
@@ -264,7 +268,12 @@ impl Management {
             Command::Templates => crate::bridge::quick_replies::list(&self.config.templates),
             Command::LastPositions => self.last_positions(sender).await?,
             Command::OnShift(on) => self.conversations.set_on_shift(sender, *on).await?,
-            Command::Unknown(word) => format!("Unknown command {word:?}.\n{HELP}"),
+            Command::Unknown(word) => tr!(
+                self.texts,
+                "mgmt-unknown",
+                word = word.as_str(),
+                help = tr!(self.texts, "mgmt-help")
+            ),
         };
         self.notices
             .notice(room_id, Some(event_id), &answer, &txn)
@@ -277,18 +286,20 @@ impl Management {
             Some(id) => id,
             None => match self.find_driver(who, sender).await?.as_slice() {
                 [(id, _)] => id.clone(),
-                [] => return Ok(format!("No driver matches {who:?}. Try find.")),
+                [] => return Ok(tr!(self.texts, "mgmt-start-none", who = who)),
                 many => {
-                    return Ok(format!(
-                        "{} drivers match {who:?}; use the Threema ID:\n{}",
-                        many.len(),
-                        list(many)
+                    return Ok(tr!(
+                        self.texts,
+                        "mgmt-start-many",
+                        count = many.len(),
+                        who = who,
+                        list = list(many)
                     ));
                 }
             },
         };
         if id.is_gateway_id() {
-            return Ok(format!("{id} is a Gateway ID, not a driver."));
+            return Ok(tr!(self.texts, "mgmt-start-gateway", id = id.as_str()));
         }
         if !self.access.may_see(sender, &id) {
             // Refused before anything happens: no portal, no invite, not even for a moment.
@@ -296,21 +307,22 @@ impl Management {
             self.store
                 .audit(sender.as_str(), "access.refused", id.as_str(), why)
                 .await?;
-            return Ok(format!(
-                "{id} is not among the drivers you are responsible for; nothing was opened."
-            ));
+            return Ok(tr!(self.texts, "mgmt-start-not-yours", id = id.as_str()));
         }
         match self.keys.trusted(&id).await {
             Ok(_) => {}
             Err(BridgeError::Threema(crate::threema::ThreemaError::NotFound)) => {
-                return Ok(format!("The Threema ID {id} does not exist."));
+                return Ok(tr!(self.texts, "mgmt-start-no-such-id", id = id.as_str()));
             }
             Err(e) => return Err(e),
         }
         let name = self.ghosts.driver_name(&id).await?;
         if self.access.is_former_driver(&id) {
-            return Ok(format!(
-                "{name} ({id}) has left the company; nothing is sent to them."
+            return Ok(tr!(
+                self.texts,
+                "mgmt-start-left",
+                name = name.as_str(),
+                id = id.as_str()
             ));
         }
         let ghost = self.ghosts.ensure_named(&id, &name).await?;
@@ -323,35 +335,35 @@ impl Management {
                 crate::directory::plan::Membership::Invite,
             )
             .await?;
-        Ok(format!(
-            "Chat with {name} ({id}): https://matrix.to/#/{room_id} — you are invited."
+        Ok(tr!(
+            self.texts,
+            "mgmt-start-opened",
+            name = name.as_str(),
+            id = id.as_str(),
+            link = format!("https://matrix.to/#/{room_id}")
         ))
     }
 
     async fn accept_key_command(&self, who: &str, sender: &UserId) -> Result<String, BridgeError> {
         let Some(id) = ThreemaId::parse(who) else {
-            return Ok(format!(
-                "{who:?} is not a Threema ID (8 letters and digits). Nothing changed."
-            ));
+            return Ok(tr!(self.texts, "mgmt-not-a-threema-id", who = who));
         };
         Ok(match self.keys.accept(&id, sender.as_str()).await? {
-            KeyAcceptance::Accepted { requeued } => format!(
-                "The new key of {id} is trusted now. {requeued} held message(s) follow in the \
-                 driver's chat, in their order."
+            KeyAcceptance::Accepted { requeued } => tr!(
+                self.texts,
+                "mgmt-key-accepted",
+                id = id.as_str(),
+                count = requeued
             ),
             KeyAcceptance::NothingPending => {
-                format!("No changed key of {id} is waiting to be accepted. Nothing changed.")
+                tr!(self.texts, "mgmt-key-nothing", id = id.as_str())
             }
         })
     }
 
     async fn erase_command(&self, args: &str, sender: &UserId) -> Result<String, BridgeError> {
         let Some(admin) = &self.synapse_admin else {
-            return Ok(
-                "Erasing needs admin rights on the homeserver (synapse_admin in the \
-                config). Nothing changed."
-                    .into(),
-            );
+            return Ok(tr!(self.texts, "mgmt-erase-needs-admin"));
         };
         let eraser = erase::Eraser {
             store: &self.store,
@@ -374,7 +386,7 @@ impl Management {
         sender: &UserId,
     ) -> Result<String, BridgeError> {
         let Some((subject, flags)) = lifecycle::command_args(args, &["--dry-run"]) else {
-            return Ok("Usage: export <employee ID, Threema ID or Matrix ID> [--dry-run]".into());
+            return Ok(tr!(self.texts, "mgmt-export-usage"));
         };
         let dry_run = flags.contains(&"--dry-run");
         let exporter = export::Exporter {
@@ -391,15 +403,19 @@ impl Management {
             .await;
         let summary = match result {
             Ok(export::Exported::WouldWrite(summary)) => {
-                return Ok(format!(
-                    "Would export:\n{summary}\nNothing written (--dry-run)."
+                return Ok(tr!(
+                    self.texts,
+                    "mgmt-export-dry-run",
+                    summary = summary.to_string()
                 ));
             }
             Ok(export::Exported::Written { summary, .. }) => summary,
             Err(LifecycleError::Store(e)) => return Err(e.into()),
             Err(LifecycleError::Homeserver(e)) => {
-                return Ok(format!(
-                    "The homeserver did not answer ({e}); run it again."
+                return Ok(tr!(
+                    self.texts,
+                    "mgmt-homeserver-silent",
+                    error = e.to_string()
                 ));
             }
             Err(e @ (LifecycleError::Input(_) | LifecycleError::Write { .. })) => {
@@ -425,9 +441,11 @@ impl Management {
         self.notices
             .post_raw(room_id, &content, &format!("export-{event_id}"))
             .await?;
-        Ok(format!(
-            "Exported ({size} bytes, above):\n{summary}\nThe file stays in this room and the \
-             homeserver's media store: delete the message once it is handed over."
+        Ok(tr!(
+            self.texts,
+            "mgmt-exported",
+            size = size,
+            summary = summary.to_string()
         ))
     }
 
@@ -435,7 +453,7 @@ impl Management {
         let dry_run = match args.split_whitespace().collect::<Vec<_>>().as_slice() {
             ["run"] => false,
             ["run", "--dry-run"] => true,
-            _ => return Ok("Usage: retention run [--dry-run]".into()),
+            _ => return Ok(tr!(self.texts, "mgmt-retention-usage")),
         };
         let retention = retention::Retention {
             store: &self.store,
@@ -446,19 +464,25 @@ impl Management {
         };
         Ok(match retention.run(sender.as_str(), dry_run).await {
             Ok(report) if dry_run => {
-                format!(
-                    "Would apply the retention periods:\n{report}\nNothing changed (--dry-run)."
+                tr!(
+                    self.texts,
+                    "mgmt-retention-dry-run",
+                    report = report.to_string()
                 )
             }
-            Ok(report) => format!("Applied the retention periods:\n{report}"),
+            Ok(report) => tr!(
+                self.texts,
+                "mgmt-retention-done",
+                report = report.to_string()
+            ),
             Err(LifecycleError::Store(e)) => return Err(e.into()),
-            Err(e) => format!("{e}; what was done is kept: run it again."),
+            Err(e) => tr!(self.texts, "mgmt-retention-failed", error = e.to_string()),
         })
     }
 
     async fn sync_command(&self) -> Result<String, BridgeError> {
         if !self.directory_enabled {
-            return Ok("No employee directory is configured (directory: in the config).".into());
+            return Ok(tr!(self.texts, "mgmt-no-directory"));
         }
         let report = self
             .directory
@@ -467,9 +491,9 @@ impl Management {
         // A first sync plans thousands of lines; the room gets the head, the log has it all.
         let answer = report.to_string();
         let mut lines = answer.lines();
-        let mut head: Vec<&str> = lines.by_ref().take(40).collect();
+        let mut head: Vec<String> = lines.by_ref().take(40).map(str::to_owned).collect();
         if lines.next().is_some() {
-            head.push("… (the rest is in the bridge log)");
+            head.push(tr!(self.texts, "mgmt-rest-in-log"));
             tracing::info!(report = %answer, "directory sync from the management room");
         }
         Ok(head.join("\n"))
@@ -478,7 +502,7 @@ impl Management {
     async fn audit_command(&self, subject: Option<&str>) -> Result<String, BridgeError> {
         let entries = self.store.audit_recent(subject, 20).await?;
         if entries.is_empty() {
-            return Ok("No audit entries.".into());
+            return Ok(tr!(self.texts, "mgmt-no-audit"));
         }
         Ok(entries
             .iter()
@@ -512,6 +536,10 @@ impl Management {
             let accuracy = (location.accuracy_m)
                 .map(|m| format!(" (±{m:.0} m)"))
                 .unwrap_or_default();
+            let position = format!(
+                "{:.5}, {:.5}{accuracy}",
+                location.latitude, location.longitude
+            );
             let link = match self.store.portal_by_threema_id(driver.as_str()).await? {
                 Some(portal) => format!(
                     " — https://matrix.to/#/{}/{}",
@@ -519,13 +547,14 @@ impl Management {
                 ),
                 None => String::new(),
             };
-            lines.push(format!(
-                "• {name} — {:.5}, {:.5}{accuracy} at {} — geo:{},{}{link}",
-                location.latitude,
-                location.longitude,
-                zone.time(location.shared_at),
-                location.latitude,
-                location.longitude,
+            lines.push(tr!(
+                self.texts,
+                "mgmt-position-line",
+                name = name.as_str(),
+                position = position,
+                at = zone.time(location.shared_at),
+                geo = format!("geo:{},{}", location.latitude, location.longitude),
+                link = link
             ));
         }
         (self.store)
@@ -537,12 +566,12 @@ impl Management {
             )
             .await?;
         Ok(match lines.is_empty() {
-            true => "No driver you may see has shared a location yet (!where in their chat asks)."
-                .into(),
-            false => format!(
-                "📍 Last shared locations ({}), newest first:\n{}",
-                lines.len(),
-                lines.join("\n")
+            true => tr!(self.texts, "mgmt-positions-none"),
+            false => tr!(
+                self.texts,
+                "mgmt-positions",
+                count = lines.len(),
+                lines = lines.join("\n")
             ),
         })
     }
@@ -550,9 +579,14 @@ impl Management {
     async fn find_command(&self, text: &str, sender: &UserId) -> Result<String, BridgeError> {
         let found = self.find_driver(text, sender).await?;
         Ok(if found.is_empty() {
-            format!("No driver matches {text:?}.")
+            tr!(self.texts, "mgmt-find-none", text = text)
         } else {
-            format!("{} driver(s):\n{}", found.len(), list(&found))
+            tr!(
+                self.texts,
+                "mgmt-find",
+                count = found.len(),
+                list = list(&found)
+            )
         })
     }
 
@@ -594,11 +628,11 @@ impl Management {
     async fn status_command(&self) -> Result<String, BridgeError> {
         let credits = match self.credits.balance() {
             Some(n) => n.to_string(),
-            None => "not known yet".into(),
+            None => tr!(self.texts, "mgmt-credits-unknown"),
         };
         let outbox = self.store.outbox_counts().await?;
         let outbox = if outbox.is_empty() {
-            "empty".into()
+            tr!(self.texts, "mgmt-outbox-empty")
         } else {
             outbox
                 .iter()
@@ -606,11 +640,13 @@ impl Management {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        Ok(format!(
-            "Gateway ID {}, credits: {credits}\nMessages to Threema: {outbox}\n\
-             Matrix events waiting: {}",
-            self.gateway_id,
-            self.store.inbox_backlog().await?
+        Ok(tr!(
+            self.texts,
+            "mgmt-status",
+            gateway = self.gateway_id.as_str(),
+            credits = credits,
+            outbox = outbox,
+            backlog = self.store.inbox_backlog().await?
         ))
     }
 

@@ -49,6 +49,8 @@ use privacy_notice::PrivacyNotice;
 /// services a send goes through, not the whole bridge, so what a send can touch is visible here.
 pub struct Outbox {
     store: Store,
+    /// What the bot says about sends, in `bridge.language`.
+    texts: Arc<crate::texts::Texts>,
     /// Fetches the attachments of outgoing files.
     matrix: MatrixClient,
     threema: Arc<ThreemaClient>,
@@ -122,6 +124,7 @@ impl Outbox {
             holds: (config.inbox.enabled && duty::holds_any(&config.inbox.duty))
                 .then(|| (config.inbox.duty.clone(), config.bridge.timezone.clone())),
             next_hold: AtomicI64::new(0),
+            texts: shared.texts.clone(),
         }
     }
 
@@ -513,10 +516,12 @@ impl Outbox {
 
     async fn report_failure(&self, row: &OutboxItem) -> Result<Outcome, BridgeError> {
         let reason = row.error.as_deref().unwrap_or("unknown error");
-        let text = format!(
-            "⚠️ Not delivered to {}: {reason}. To send it again once that is solved, react \
-             with {} to the message.",
-            row.recipient, RESEND_KEYS[0]
+        let text = crate::tr!(
+            self.texts,
+            "outbox-failed",
+            recipient = row.recipient.as_str(),
+            reason = reason,
+            resend = RESEND_KEYS[0]
         );
         self.notice_on_row(row, &text).await?;
         Ok(Outcome::failed(reason))
@@ -524,16 +529,15 @@ impl Outbox {
 
     async fn report_unknown(&self, row: &OutboxItem) -> Result<Outcome, BridgeError> {
         let why = match row.error.as_deref() {
-            Some(crate::store::RESTORED) => {
-                "the bridge was restored from a backup taken before it was settled"
-            }
-            _ => "the Threema Gateway did not confirm it",
+            Some(crate::store::RESTORED) => crate::tr!(self.texts, "outbox-unknown-restored"),
+            _ => crate::tr!(self.texts, "outbox-unknown-unconfirmed"),
         };
-        let text = format!(
-            "⚠️ It is unknown whether this reached {}: {why}. \
-             It was not sent again, to avoid a duplicate on the driver's phone; if the driver \
-             did not get it, react with {} to the message to send it again.",
-            row.recipient, RESEND_KEYS[0]
+        let text = crate::tr!(
+            self.texts,
+            "outbox-unknown",
+            recipient = row.recipient.as_str(),
+            why = why,
+            resend = RESEND_KEYS[0]
         );
         self.notice_on_row(row, &text).await?;
         Ok(Outcome::failed(format!(

@@ -33,7 +33,9 @@ use crate::{
     config::{Config, Level},
     matrix::MatrixClient,
     store::{NewSchedule, Schedule, Store, now_ms},
+    texts::Texts,
     threema::ThreemaId,
+    tr,
     zone::Zone,
 };
 
@@ -54,6 +56,7 @@ pub struct Schedules {
     outbox: Arc<Outbox>,
     broadcasts: Arc<Broadcasts>,
     zone: Zone,
+    texts: Arc<Texts>,
     relay_template: String,
     emote_template: String,
     offset_ms: i64,
@@ -75,6 +78,7 @@ impl Schedules {
             outbox,
             broadcasts,
             zone: config.bridge.timezone.clone(),
+            texts: shared.texts.clone(),
             relay_template: config.bridge.relay_template.clone(),
             emote_template: config.bridge.emote_template.clone(),
             offset_ms: (std::env::var(CLOCK_OFFSET_VAR).ok())
@@ -104,7 +108,10 @@ impl Schedules {
             return Ok(None);
         };
         let (answer, outcome) = match command {
-            Err(why) => (why, "schedule command not understood".to_owned()),
+            Err(problem) => (
+                problem.say(&self.texts, &self.zone),
+                "schedule command not understood".to_owned(),
+            ),
             Ok(Command::List) => (self.list(room_id).await?, "scheduled listed".into()),
             Ok(Command::Cancel(id)) => {
                 match self.store.schedule_delete(id, room_id.as_str()).await? {
@@ -120,12 +127,12 @@ impl Schedules {
                             .await?;
                         self.wake.notify_one();
                         (
-                            format!("⏰ #{id} cancelled."),
+                            tr!(self.texts, "schedule-cancelled", id = id),
                             format!("schedule #{id} cancelled"),
                         )
                     }
                     false => (
-                        format!("There is no #{id} here; !scheduled lists this room's."),
+                        tr!(self.texts, "schedule-no-such", id = id),
                         "no such schedule".into(),
                     ),
                 }
@@ -157,7 +164,7 @@ impl Schedules {
         text: &str,
     ) -> Result<(String, String), BridgeError> {
         let Some(next_at) = rule.next(&self.zone, self.now()) else {
-            return Ok(("Not scheduled: it would never go.".into(), "never".into()));
+            return Ok((tr!(self.texts, "schedule-never"), "never".into()));
         };
         let sender_name = (self.matrix)
             .member_display_name(room_id, sender)
@@ -178,18 +185,23 @@ impl Schedules {
             .await?;
         if new {
             let subject = driver.map_or(room_id.to_string(), |d| d.to_string());
-            let details = format!("#{} {}", schedule.id, rule.describe(&self.zone));
+            // The trail is read by the operator: in English whatever the desk speaks.
+            let details = format!(
+                "#{} {}",
+                schedule.id,
+                rule.describe(&Texts::default(), &self.zone)
+            );
             (self.store)
                 .audit(sender.as_str(), "schedule.created", &subject, &details)
                 .await?;
         }
         self.wake.notify_one();
-        let answer = format!(
-            "⏰ Scheduled #{}: {}, next {}. !scheduled lists this room's, !cancel {} removes it.",
-            schedule.id,
-            rule.describe(&self.zone),
-            self.zone.day_and_time(schedule.next_at),
-            schedule.id
+        let answer = tr!(
+            self.texts,
+            "schedule-recorded",
+            id = schedule.id,
+            rule = rule.describe(&self.texts, &self.zone),
+            next = self.texts.day_and_time(&self.zone, schedule.next_at),
         );
         Ok((answer, format!("schedule #{} recorded", schedule.id)))
     }
@@ -198,23 +210,27 @@ impl Schedules {
     async fn list(&self, room_id: &RoomId) -> Result<String, BridgeError> {
         let schedules = self.store.schedules_in_room(room_id.as_str()).await?;
         if schedules.is_empty() {
-            return Ok("Nothing is scheduled here.".into());
+            return Ok(tr!(self.texts, "schedule-none"));
         }
-        let mut out = format!("⏰ Scheduled here ({}):", schedules.len());
+        let mut out = tr!(self.texts, "schedule-list", count = schedules.len());
         for s in &schedules {
             let rule = Rule::from_stored(&s.rule)
-                .map_or_else(|| "?".to_owned(), |r| r.describe(&self.zone));
+                .map_or_else(|| "?".to_owned(), |r| r.describe(&self.texts, &self.zone));
             let text: String = s.body.chars().take(60).collect();
             let more = if s.body.chars().count() > 60 {
                 "…"
             } else {
                 ""
             };
-            out.push_str(&format!(
-                "\n#{} {rule}, next {} — {}: {text}{more}",
-                s.id,
-                self.zone.day_and_time(s.next_at),
-                s.sender_name
+            out.push('\n');
+            out.push_str(&tr!(
+                self.texts,
+                "schedule-list-line",
+                id = s.id,
+                rule = rule,
+                next = self.texts.day_and_time(&self.zone, s.next_at),
+                sender = s.sender_name.as_str(),
+                text = format!("{text}{more}"),
             ));
         }
         Ok(out)
@@ -265,10 +281,11 @@ impl Schedules {
         let tried = schedule.firing_at == Some(at);
         let txn = |what: &str| format!("schedule-{what}-{}-{at}", schedule.id);
         if now - at > MAX_LATE_MS && !tried {
-            let text = format!(
-                "⏰ Not sent: #{} was due {}, while the bridge was not running.",
-                schedule.id,
-                self.zone.day_and_time(at)
+            let text = tr!(
+                self.texts,
+                "schedule-skipped",
+                id = schedule.id,
+                at = self.texts.day_and_time(&self.zone, at),
             );
             self.notices
                 .notice(&room, None, &text, &txn("late"))
@@ -277,7 +294,7 @@ impl Schedules {
             return Ok(());
         }
         if let Some(why) = self.refused(schedule).await? {
-            let text = format!("⏰ #{} cancelled: {why}.", schedule.id);
+            let text = tr!(self.texts, "schedule-refused", id = schedule.id, why = why);
             self.notices
                 .notice(&room, None, &text, &txn("refused"))
                 .await?;
@@ -296,23 +313,25 @@ impl Schedules {
     /// Why `schedule` may no longer go, if so: its author may not write here any more, or the
     /// driver left or is restricted.
     async fn refused(&self, schedule: &Schedule) -> Result<Option<String>, BridgeError> {
+        let texts = &self.texts;
         let Ok(sender) = UserId::parse(schedule.sender.as_str()) else {
-            return Ok(Some("its author is not known".into()));
+            return Ok(Some(tr!(texts, "schedule-author-unknown")));
         };
+        let who = sender.as_str();
         let Some(driver) = schedule.driver.as_deref() else {
             let allowed = self.access.level(&sender) >= Level::Dispatcher
                 && (self.store.broadcast_room(&schedule.room_id).await?).is_some();
-            return Ok((!allowed).then(|| format!("{sender} may not broadcast here any more")));
+            return Ok((!allowed).then(|| tr!(texts, "schedule-may-not-broadcast", who = who)));
         };
         let Some(driver) = ThreemaId::parse(driver) else {
-            return Ok(Some("the driver is not known".into()));
+            return Ok(Some(tr!(texts, "schedule-driver-unknown")));
         };
         Ok(if !self.access.may_see(&sender, &driver) {
-            Some(format!("{sender} may not write to this driver any more"))
+            Some(tr!(texts, "schedule-may-not-write", who = who))
         } else if self.access.is_former_driver(&driver) {
-            Some(crate::bridge::matrix_to_threema::FORMER_DRIVER.into())
+            Some(tr!(texts, "driver-left"))
         } else if self.store.is_restricted(driver.as_str()).await? {
-            Some(crate::bridge::matrix_to_threema::RESTRICTED.into())
+            Some(tr!(texts, "driver-restricted"))
         } else {
             None
         })
@@ -329,7 +348,12 @@ impl Schedules {
     ) -> Result<(), BridgeError> {
         let content = json!({
             "msgtype": "m.text",
-            "body": format!("⏰ {} (scheduled): {}", schedule.sender_name, schedule.body),
+            "body": tr!(
+                self.texts,
+                "schedule-portal-copy",
+                sender = schedule.sender_name.as_str(),
+                text = schedule.body.as_str()
+            ),
             "m.mentions": {},
             SCHEDULE_KEY: format!("{}/{at}", schedule.id),
         });
@@ -372,7 +396,12 @@ impl Schedules {
         };
         let content = json!({
             "msgtype": "m.text",
-            "body": format!("⏰ Scheduled by {}: {}", schedule.sender_name, schedule.body),
+            "body": tr!(
+                self.texts,
+                "schedule-broadcast-copy",
+                sender = schedule.sender_name.as_str(),
+                text = schedule.body.as_str()
+            ),
             "m.mentions": {},
             SCHEDULE_KEY: format!("{}/{at}", schedule.id),
         });

@@ -2,7 +2,11 @@
 //! when a rule's next occurrence is on the `bridge.timezone` wall clock, and how a rule is
 //! stored and shown.
 
-use crate::zone::{WallTime, Zone};
+use crate::{
+    texts::Texts,
+    tr,
+    zone::{WallTime, Zone},
+};
 
 /// When a scheduled message goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +15,19 @@ pub enum Rule {
     Once(i64),
     /// On the days of `days` (bit 0 Monday … bit 6 Sunday) at `at`.
     Every { days: u8, at: WallTime },
+}
+
+/// Why a schedule command is not taken, for the bot to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The time given has passed (Unix ms).
+    Passed(i64),
+    NotADate(String),
+    NotATime(String),
+    NotDays(String),
+    NoText,
+    /// `!cancel` without a number.
+    WhichOne,
 }
 
 /// What a dispatcher asked for.
@@ -33,17 +50,12 @@ const DAY_NAMES: [[&str; 2]; 7] = [
     ["sat", "sa"],
     ["sun", "so"],
 ];
-const SHORT: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const WEEKDAYS: u8 = 0b001_1111;
 const EVERY_DAY: u8 = 0b111_1111;
 
-const HOW: &str = "!at 2027-01-04 05:55 <text>, !at 05:55 <text> (the next 05:55), \
-    !every mon-fri 05:55 <text> (days: mon … sun, ranges, lists, daily, weekdays, weekend), \
-    !scheduled, !cancel <n>";
-
 /// The schedule command in `body`, if it is one; `Err` says what is wrong with it. `now_ms`
 /// is when it was written: a time already past is refused.
-pub fn parse(body: &str, zone: &Zone, now_ms: i64) -> Option<Result<Command, String>> {
+pub fn parse(body: &str, zone: &Zone, now_ms: i64) -> Option<Result<Command, Problem>> {
     let body = body.trim();
     let rest = body.strip_prefix('!')?;
     let (word, rest) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
@@ -52,7 +64,7 @@ pub fn parse(body: &str, zone: &Zone, now_ms: i64) -> Option<Result<Command, Str
         "scheduled" => Ok(Command::List),
         "cancel" => (rest.trim_start_matches('#').parse::<i64>())
             .map(Command::Cancel)
-            .map_err(|_| format!("Which one? !cancel <n>, n as !scheduled lists it. ({HOW})")),
+            .map_err(|_| Problem::WhichOne),
         "at" => at(rest, zone, now_ms),
         "every" => every(rest),
         _ => return None,
@@ -60,26 +72,23 @@ pub fn parse(body: &str, zone: &Zone, now_ms: i64) -> Option<Result<Command, Str
 }
 
 /// `2027-01-04 05:55 text` or `05:55 text`.
-fn at(rest: &str, zone: &Zone, now_ms: i64) -> Result<Command, String> {
+fn at(rest: &str, zone: &Zone, now_ms: i64) -> Result<Command, Problem> {
     let (first, after) = split_word(rest);
     let (when, text) = match date(first) {
         Some(day) => {
             let (time, text) = split_word(after);
             let time = wall_time(time)?;
-            let when = (zone.at_date(day, time))
-                .ok_or_else(|| format!("{first} is not a date. ({HOW})"))?;
+            let when = (zone.at_date(day, time)).ok_or_else(|| Problem::NotADate(first.into()))?;
             (when, text)
         }
         None => {
             let time = wall_time(first)?;
-            (zone.next_at(now_ms, time).ok_or("no such time")?, after)
+            let when = zone.next_at(now_ms, time);
+            (when.ok_or_else(|| Problem::NotATime(first.into()))?, after)
         }
     };
     if when <= now_ms {
-        return Err(format!(
-            "Not scheduled: {} has passed.",
-            zone.day_and_time(when)
-        ));
+        return Err(Problem::Passed(when));
     }
     Ok(Command::Schedule {
         rule: Rule::Once(when),
@@ -88,9 +97,9 @@ fn at(rest: &str, zone: &Zone, now_ms: i64) -> Result<Command, String> {
 }
 
 /// `mon-fri 05:55 text`.
-fn every(rest: &str) -> Result<Command, String> {
+fn every(rest: &str) -> Result<Command, Problem> {
     let (days_word, after) = split_word(rest);
-    let days = days(days_word).ok_or_else(|| format!("Which days is {days_word:?}? ({HOW})"))?;
+    let days = days(days_word).ok_or_else(|| Problem::NotDays(days_word.into()))?;
     let (time, text) = split_word(after);
     Ok(Command::Schedule {
         rule: Rule::Every {
@@ -107,16 +116,16 @@ fn split_word(text: &str) -> (&str, &str) {
     (word, rest.trim_start())
 }
 
-fn wall_time(word: &str) -> Result<WallTime, String> {
+fn wall_time(word: &str) -> Result<WallTime, Problem> {
     match WallTime::parse(word) {
         Some(at) if !word.is_empty() => Ok(at),
-        _ => Err(format!("{word:?} is not a time of day (HH:MM). ({HOW})")),
+        _ => Err(Problem::NotATime(word.into())),
     }
 }
 
-fn message(text: &str) -> Result<String, String> {
+fn message(text: &str) -> Result<String, Problem> {
     match text.trim() {
-        "" => Err(format!("What should it say? ({HOW})")),
+        "" => Err(Problem::NoText),
         text => Ok(text.to_owned()),
     }
 }
@@ -192,22 +201,61 @@ impl Rule {
         })
     }
 
-    /// `once, Mon 2027-01-04 05:55 CET` or `every Mon–Fri at 05:55`.
-    pub fn describe(&self, zone: &Zone) -> String {
+    /// `once, Mon 2027-01-04 05:55 CET` or `every Mon–Fri at 05:55`, in the desk's language.
+    pub fn describe(&self, texts: &Texts, zone: &Zone) -> String {
         match self {
-            Rule::Once(at) => format!("once, {}", zone.day_and_time(*at)),
+            Rule::Once(at) => tr!(texts, "schedule-once", at = texts.day_and_time(zone, *at)),
             Rule::Every { days, at } => {
                 let days = match *days {
-                    EVERY_DAY => "day".to_owned(),
-                    WEEKDAYS => "Mon–Fri".to_owned(),
+                    EVERY_DAY => tr!(texts, "schedule-every-day"),
+                    WEEKDAYS => tr!(
+                        texts,
+                        "schedule-day-range",
+                        from = texts.weekday(0),
+                        until = texts.weekday(4)
+                    ),
                     mask => (0..7)
                         .filter(|d| mask & (1 << d) != 0)
-                        .map(|d| SHORT[d])
+                        .map(|d| texts.weekday(d))
                         .collect::<Vec<_>>()
                         .join(", "),
                 };
-                format!("every {days} at {:02}:{:02}", at.0, at.1)
+                let time = format!("{:02}:{:02}", at.0, at.1);
+                tr!(texts, "schedule-every", days = days, time = time)
             }
+        }
+    }
+}
+
+impl Problem {
+    /// What the bot answers.
+    pub fn say(&self, texts: &Texts, zone: &Zone) -> String {
+        let how = tr!(texts, "schedule-how");
+        match self {
+            Problem::Passed(at) => {
+                tr!(texts, "schedule-passed", at = texts.day_and_time(zone, *at))
+            }
+            Problem::NotADate(word) => {
+                tr!(
+                    texts,
+                    "schedule-not-a-date",
+                    word = word.as_str(),
+                    how = how
+                )
+            }
+            Problem::NotATime(word) => {
+                tr!(
+                    texts,
+                    "schedule-not-a-time",
+                    word = word.as_str(),
+                    how = how
+                )
+            }
+            Problem::NotDays(word) => {
+                tr!(texts, "schedule-not-days", word = word.as_str(), how = how)
+            }
+            Problem::NoText => tr!(texts, "schedule-no-text", how = how),
+            Problem::WhichOne => tr!(texts, "schedule-which-one", how = how),
         }
     }
 }
@@ -218,6 +266,10 @@ mod tests {
 
     fn berlin() -> Zone {
         Zone::named("Europe/Berlin").unwrap()
+    }
+
+    fn en() -> Texts {
+        Texts::default()
     }
 
     fn schedule(body: &str, now: i64) -> (Rule, String) {
@@ -233,14 +285,20 @@ mod tests {
         let now = zone.at_date((2027, 1, 1), WallTime(12, 0, 0)).unwrap();
         let (rule, text) = schedule("!at 2027-01-04 05:55 Guten Morgen, heute Tour 17", now);
         assert_eq!(text, "Guten Morgen, heute Tour 17");
-        assert_eq!(rule.describe(&zone), "once, Mon 2027-01-04 05:55 CET");
+        assert_eq!(
+            rule.describe(&en(), &zone),
+            "once, Mon 2027-01-04 05:55 CET"
+        );
         assert_eq!(
             rule.next(&zone, now),
             zone.at_date((2027, 1, 4), WallTime(5, 55, 0))
         );
         // 05:55 alone: tomorrow's, it being noon.
         let (rule, _) = schedule("!at 05:55 Los", now);
-        assert_eq!(rule.describe(&zone), "once, Sat 2027-01-02 05:55 CET");
+        assert_eq!(
+            rule.describe(&en(), &zone),
+            "once, Sat 2027-01-02 05:55 CET"
+        );
         assert_eq!(Rule::from_stored(&rule.to_stored()), Some(rule.clone()));
         assert_eq!(rule.next(&zone, rule.next(&zone, now).unwrap()), None);
     }
@@ -252,11 +310,11 @@ mod tests {
         let friday = zone.at_date((2027, 1, 8), WallTime(6, 0, 0)).unwrap();
         let (rule, text) = schedule("!every mon-fri 05:55 Schichtbeginn", friday);
         assert_eq!(text, "Schichtbeginn");
-        assert_eq!(rule.describe(&zone), "every Mon–Fri at 05:55");
+        assert_eq!(rule.describe(&en(), &zone), "every Mon–Fri at 05:55");
         let next = rule.next(&zone, friday).unwrap();
-        assert_eq!(zone.day_and_time(next), "Mon 2027-01-11 05:55 CET");
+        assert_eq!(en().day_and_time(&zone, next), "Mon 2027-01-11 05:55 CET");
         let after = rule.next(&zone, next).unwrap();
-        assert_eq!(zone.day_and_time(after), "Tue 2027-01-12 05:55 CET");
+        assert_eq!(en().day_and_time(&zone, after), "Tue 2027-01-12 05:55 CET");
         assert_eq!(Rule::from_stored(&rule.to_stored()), Some(rule));
         for (days, described) in [
             ("sat", "every Sat at 07:00"),
@@ -266,12 +324,12 @@ mod tests {
             ("weekend", "every Sat, Sun at 07:00"),
         ] {
             let (rule, _) = schedule(&format!("!every {days} 07:00 x"), friday);
-            assert_eq!(rule.describe(&zone), described, "{days}");
+            assert_eq!(rule.describe(&en(), &zone), described, "{days}");
         }
         // A weekend rule from Friday: Saturday.
         let (rule, _) = schedule("!every weekend 07:00 x", friday);
         assert_eq!(
-            zone.day_and_time(rule.next(&zone, friday).unwrap()),
+            en().day_and_time(&zone, rule.next(&zone, friday).unwrap()),
             "Sat 2027-01-09 07:00 CET"
         );
     }
@@ -295,12 +353,20 @@ mod tests {
                 parse(bad, &zone, now)
             );
         }
-        assert!(
-            parse("!at 2027-01-04 05:55 x", &zone, now)
-                .unwrap()
-                .unwrap_err()
-                .contains("has passed")
+        let passed = parse("!at 2027-01-04 05:55 x", &zone, now)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            passed.say(&en(), &zone),
+            "Not scheduled: Mon 2027-01-04 05:55 CET has passed."
         );
+        let de = Texts::new(crate::texts::Language::De);
+        assert_eq!(
+            passed.say(&de, &zone),
+            "Nicht geplant: Mo 2027-01-04 05:55 CET ist vorbei."
+        );
+        let (rule, _) = schedule("!every mon-fri 05:55 x", now);
+        assert_eq!(rule.describe(&de, &zone), "jeden Mo–Fr um 05:55");
         assert_eq!(parse("!scheduled", &zone, now), Some(Ok(Command::List)));
         assert_eq!(
             parse("!cancel #3", &zone, now),

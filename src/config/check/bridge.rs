@@ -87,9 +87,19 @@ pub(super) fn check(
             )
         }),
     };
+    let language = match raw.language.as_deref().map(str::trim) {
+        None => Some(crate::texts::Language::default()),
+        Some(code) => crate::texts::Language::parse(code).or_else(|| {
+            c.fail(
+                "bridge.language",
+                format!("{code:?} is not a language of the bridge (de, en)"),
+            )
+        }),
+    };
     encryption?;
     Some(BridgeConfig {
         timezone: timezone?,
+        language: language?,
         inbox_workers: raw.inbox_workers.unwrap_or(16),
         dispatchers: dispatchers?,
         permissions: permissions?,

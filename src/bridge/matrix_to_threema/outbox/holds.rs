@@ -99,10 +99,11 @@ impl Outbox {
             .cloned()
             .unwrap_or_default();
         let name = self.ghosts.driver_name(driver).await?;
-        let text = format!(
-            "⏸ Held until {}: {name} is off duty, so it goes to the phone when the shift starts. \
-             Answer it with !urgent to send it now.",
-            zone.when(until, now_ms())
+        let text = crate::tr!(
+            self.texts,
+            "outbox-held",
+            until = self.texts.when(&zone, until, now_ms()),
+            name = name
         );
         self.notices
             .notice(room_id, Some(event_id), &text, &format!("held-{event_id}"))

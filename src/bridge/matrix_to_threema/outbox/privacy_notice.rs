@@ -83,7 +83,7 @@ impl Outbox {
             NoticeState::New | NoticeState::Tried => {
                 let content = json!({
                     "msgtype": "m.notice",
-                    "body": format!("Privacy notice for the driver:\n\n{}", notice.text),
+                    "body": crate::tr!(self.texts, "outbox-privacy-notice", text = notice.text.as_str()),
                     "m.mentions": {},
                     NOTICE_KEY: hash,
                 });

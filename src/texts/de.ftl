@@ -1,0 +1,136 @@
+# Was der Bot und die Übersichten schreiben, auf Deutsch (bridge.language: de). Jeder Schlüssel
+# hat seinen Zwilling in en.ftl mit denselben Variablen; die Tests prüfen beide und jeden
+# Schlüssel, den der Code verwendet.
+
+## Tage und Zeiten
+
+weekday-mon = Mo
+weekday-tue = Di
+weekday-wed = Mi
+weekday-thu = Do
+weekday-fri = Fr
+weekday-sat = Sa
+weekday-sun = So
+
+## Fahrer, denen nicht geschrieben werden kann
+
+driver-left = der Fahrer ist nicht mehr im Unternehmen
+driver-restricted = die Verarbeitung der Daten dieses Fahrers ist eingeschränkt (Aufbewahrungspflicht oder Widerspruch)
+
+## Geplante Nachrichten (!at, !every, !scheduled, !cancel)
+
+schedule-how = !at 2027-01-04 05:55 <Text>, !at 05:55 <Text> (das nächste 05:55), !every mo-fr 05:55 <Text> (Tage: mo … so, Bereiche, Listen, täglich, werktags, wochenende), !scheduled, !cancel <n>
+schedule-once = einmal, { $at }
+schedule-every = jeden { $days } um { $time }
+schedule-every-day = Tag
+schedule-day-range = { $from }–{ $until }
+schedule-passed = Nicht geplant: { $at } ist vorbei.
+schedule-not-a-date = { $word } ist kein Datum. ({ $how })
+schedule-not-a-time = „{ $word }“ ist keine Uhrzeit (HH:MM). ({ $how })
+schedule-not-days = Welche Tage sind „{ $word }“? ({ $how })
+schedule-no-text = Was soll gesendet werden? ({ $how })
+schedule-which-one = Welche? !cancel <n>, n wie !scheduled es anzeigt. ({ $how })
+schedule-never = Nicht geplant: sie würde nie gesendet.
+schedule-recorded = ⏰ Geplant als #{ $id }: { $rule }, als Nächstes { $next }. !scheduled zeigt die Planungen dieses Raums, !cancel { $id } löscht sie.
+schedule-cancelled = ⏰ #{ $id } gelöscht.
+schedule-no-such = Hier gibt es keine #{ $id }; !scheduled zeigt die Planungen dieses Raums.
+schedule-none = Hier ist nichts geplant.
+schedule-list = ⏰ Hier geplant ({ $count }):
+schedule-list-line = #{ $id } { $rule }, als Nächstes { $next } — { $sender }: { $text }
+schedule-skipped = ⏰ Nicht gesendet: #{ $id } war für { $at } geplant, als die Bridge nicht lief.
+schedule-refused = ⏰ #{ $id } gelöscht: { $why }.
+schedule-author-unknown = wer sie geplant hat, ist nicht bekannt
+schedule-may-not-broadcast = { $who } darf hier nicht mehr senden
+schedule-driver-unknown = der Fahrer ist nicht bekannt
+schedule-may-not-write = { $who } darf diesem Fahrer nicht mehr schreiben
+schedule-portal-copy = ⏰ { $sender } (geplant): { $text }
+schedule-broadcast-copy = ⏰ Geplant von { $sender }: { $text }
+
+## Der Verwaltungsraum
+
+mgmt-not-permitted-ask = Sie dürfen die Threema-Bridge leider nicht verwenden. Wenden Sie sich an Ihre Administration, wenn Sie Zugang brauchen.
+mgmt-not-permitted = Sie dürfen die Threema-Bridge leider nicht verwenden.
+mgmt-welcome = Hallo! Ich verbinde die Disposition mit Threema.
+    { $help }
+mgmt-help =
+    Befehle:
+    • start <Threema-ID oder Name> — den Chat mit einem Fahrer öffnen (Sie werden eingeladen)
+    • find <Text> — Fahrer nach Name oder Threema-ID suchen
+    • status — der Zustand der Bridge: Gateway-Guthaben, Warteschlangen
+    • status <Link zu einer Nachricht> (oder als Antwort auf eine Nachricht) — wer sie wann erhalten und gelesen hat
+    • sync — das Mitarbeiterverzeichnis jetzt lesen (Admins)
+    • audit [Personalnummer, Benutzer oder Threema-ID] — die neuesten Protokolleinträge (Admins)
+    • broadcast [live] <Auswahl> — ein Raum, dessen Nachrichten an alle ausgewählten Fahrer gehen, z. B. broadcast depot=Nord AND shift=spät, broadcast vehicle=12|17|40, broadcast DRIVER01, "Erika Muster", broadcast space:Nord NOT team=B, broadcast list:<Name>
+    • select <Auswahl> — wen eine Auswahl erreicht, wen nicht, was es kostet
+    • save-list <Name> <Auswahl> — eine benannte Auswahl, verwendet als list:<Name>
+    • accept-key <Threema-ID> — dem geänderten Schlüssel eines Fahrers vertrauen und die bis dahin zurückgehaltenen Nachrichten zustellen (Admins)
+    • hold set <Personalnummer, Threema-ID, Matrix-ID oder Raum> --reason <Text> [--case <Aktenzeichen>], hold release <…>, hold list [all] — Aufbewahrungspflichten: was sie betreffen, wird weder gelöscht noch bereinigt (Admins)
+    • erase <Personalnummer, Threema-ID oder Matrix-ID> [--dry-run] [--force] — einen Fahrer vom Homeserver und aus der Bridge löschen, oder einen Disponenten aus der Bridge (Admins; siehe README)
+    • export <Personalnummer, Threema-ID oder Matrix-ID> [--dry-run] — alles, was über eine Person gespeichert ist, als ZIP hier (Admins)
+    • requests — offene Auskunfts- und Löschanträge und ihre Fristen (Admins)
+    • retention run [--dry-run] — die Aufbewahrungsfristen jetzt anwenden, wie die Bridge es täglich tut (Admins)
+    • handover @Kollegin — ihr alle Ihre offenen Gespräche übergeben (mit inbox.enabled)
+    • summary — was die nächste Schicht übernimmt: offene Gespräche, ungelesene Rundsendungen, fehlgeschlagene Nachrichten (mit inbox.enabled)
+    • off-shift / on-shift — ob die Meldungen der Dispo-Räume Sie erwähnen (mit inbox.enabled)
+    • templates — die Textbausteine: !t <Name> im Chat eines Fahrers sendet einen, ausgefüllt
+    • last-positions — der zuletzt geteilte Standort jedes Fahrers und wann (!where im Chat eines Fahrers fragt danach)
+    • help — dieser Text
+    Im Chat eines Fahrers: !t <Name>, !where, !urgent, !at / !every (geplante Nachrichten), !scheduled, !cancel <n>.
+mgmt-not-a-link = „{ $link }“ ist kein Link zu einer Nachricht. In Element: Optionen der Nachricht → Teilen → Link kopieren, dann `status <Link>` senden.
+mgmt-admins-only = Das dürfen nur Admins der Bridge.
+mgmt-no-requests = Keine offenen Anträge.
+mgmt-unknown = Unbekannter Befehl „{ $word }“.
+    { $help }
+mgmt-start-none = Kein Fahrer passt zu „{ $who }“. Versuchen Sie find.
+mgmt-start-many = { $count } Fahrer passen zu „{ $who }“; bitte die Threema-ID verwenden:
+    { $list }
+mgmt-start-gateway = { $id } ist eine Gateway-ID, kein Fahrer.
+mgmt-start-not-yours = { $id } gehört nicht zu den Fahrern, für die Sie zuständig sind; es wurde nichts geöffnet.
+mgmt-start-no-such-id = Die Threema-ID { $id } gibt es nicht.
+mgmt-start-left = { $name } ({ $id }) ist nicht mehr im Unternehmen; es wird nichts an sie gesendet.
+mgmt-start-opened = Chat mit { $name } ({ $id }): { $link } — Sie sind eingeladen.
+mgmt-not-a-threema-id = „{ $who }“ ist keine Threema-ID (8 Buchstaben und Ziffern). Nichts geändert.
+mgmt-key-accepted = Dem neuen Schlüssel von { $id } wird jetzt vertraut. { $count } zurückgehaltene Nachricht(en) folgen im Chat des Fahrers, in ihrer Reihenfolge.
+mgmt-key-nothing = Für { $id } wartet kein geänderter Schlüssel auf Bestätigung. Nichts geändert.
+mgmt-erase-needs-admin = Löschen braucht Admin-Rechte auf dem Homeserver (synapse_admin in der Konfiguration). Nichts geändert.
+mgmt-export-usage = Aufruf: export <Personalnummer, Threema-ID oder Matrix-ID> [--dry-run]
+mgmt-export-dry-run = Würde exportieren:
+    { $summary }
+    Nichts geschrieben (--dry-run).
+mgmt-homeserver-silent = Der Homeserver hat nicht geantwortet ({ $error }); bitte noch einmal.
+mgmt-exported = Exportiert ({ $size } Bytes, oben):
+    { $summary }
+    Die Datei bleibt in diesem Raum und im Medienspeicher des Homeservers: löschen Sie die Nachricht, sobald sie übergeben ist.
+mgmt-retention-usage = Aufruf: retention run [--dry-run]
+mgmt-retention-dry-run = Würde die Aufbewahrungsfristen anwenden:
+    { $report }
+    Nichts geändert (--dry-run).
+mgmt-retention-done = Aufbewahrungsfristen angewendet:
+    { $report }
+mgmt-retention-failed = { $error }; was erledigt ist, bleibt: bitte noch einmal.
+mgmt-no-directory = Es ist kein Mitarbeiterverzeichnis eingerichtet (directory: in der Konfiguration).
+mgmt-rest-in-log = … (der Rest steht im Log der Bridge)
+mgmt-no-audit = Keine Protokolleinträge.
+mgmt-position-line = • { $name } — { $position } um { $at } — { $geo }{ $link }
+mgmt-positions-none = Kein Fahrer, den Sie sehen dürfen, hat bisher einen Standort geteilt (!where in seinem Chat fragt danach).
+mgmt-positions = 📍 Zuletzt geteilte Standorte ({ $count }), neueste zuerst:
+    { $lines }
+mgmt-find-none = Kein Fahrer passt zu „{ $text }“.
+mgmt-find = { $count } Fahrer:
+    { $list }
+mgmt-credits-unknown = noch nicht bekannt
+mgmt-outbox-empty = leer
+mgmt-status = Gateway-ID { $gateway }, Guthaben: { $credits }
+    Nachrichten an Threema: { $outbox }
+    Wartende Matrix-Ereignisse: { $backlog }
+
+## Nachrichten an Fahrer: was aus ihnen wurde
+
+outbox-failed = ⚠️ Nicht zugestellt an { $recipient }: { $reason }. Um sie erneut zu senden, sobald das behoben ist, reagieren Sie mit { $resend } auf die Nachricht.
+outbox-unknown = ⚠️ Es ist unbekannt, ob dies { $recipient } erreicht hat: { $why }. Es wurde nicht erneut gesendet, um eine doppelte Nachricht auf dem Telefon zu vermeiden; wenn der Fahrer sie nicht bekommen hat, reagieren Sie mit { $resend } auf die Nachricht, um sie erneut zu senden.
+outbox-unknown-restored = die Bridge wurde aus einer Sicherung wiederhergestellt, die vor dem Abschluss erstellt wurde
+outbox-unknown-unconfirmed = das Threema Gateway hat es nicht bestätigt
+outbox-held = ⏸ Zurückgehalten bis { $until }: { $name } hat keinen Dienst, die Nachricht geht bei Schichtbeginn aufs Telefon. Antworten Sie mit !urgent, um sie jetzt zu senden.
+outbox-privacy-notice = Datenschutzhinweis für den Fahrer:
+
+    { $text }

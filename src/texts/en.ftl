@@ -1,0 +1,135 @@
+# What the bot and the boards write, in English (bridge.language: en). Each key has its twin in
+# de.ftl with the same variables; the tests check both and every key the code uses.
+
+## Days and times
+
+weekday-mon = Mon
+weekday-tue = Tue
+weekday-wed = Wed
+weekday-thu = Thu
+weekday-fri = Fri
+weekday-sat = Sat
+weekday-sun = Sun
+
+## Drivers who cannot be written to
+
+driver-left = the driver has left the company
+driver-restricted = the processing of this driver's data is restricted (a legal hold or an objection)
+
+## Scheduled messages (!at, !every, !scheduled, !cancel)
+
+schedule-how = !at 2027-01-04 05:55 <text>, !at 05:55 <text> (the next 05:55), !every mon-fri 05:55 <text> (days: mon … sun, ranges, lists, daily, weekdays, weekend), !scheduled, !cancel <n>
+schedule-once = once, { $at }
+schedule-every = every { $days } at { $time }
+schedule-every-day = day
+schedule-day-range = { $from }–{ $until }
+schedule-passed = Not scheduled: { $at } has passed.
+schedule-not-a-date = { $word } is not a date. ({ $how })
+schedule-not-a-time = "{ $word }" is not a time of day (HH:MM). ({ $how })
+schedule-not-days = Which days are "{ $word }"? ({ $how })
+schedule-no-text = What should it say? ({ $how })
+schedule-which-one = Which one? !cancel <n>, n as !scheduled lists it. ({ $how })
+schedule-never = Not scheduled: it would never go.
+schedule-recorded = ⏰ Scheduled #{ $id }: { $rule }, next { $next }. !scheduled lists this room's, !cancel { $id } removes it.
+schedule-cancelled = ⏰ #{ $id } cancelled.
+schedule-no-such = There is no #{ $id } here; !scheduled lists this room's.
+schedule-none = Nothing is scheduled here.
+schedule-list = ⏰ Scheduled here ({ $count }):
+schedule-list-line = #{ $id } { $rule }, next { $next } — { $sender }: { $text }
+schedule-skipped = ⏰ Not sent: #{ $id } was due { $at }, while the bridge was not running.
+schedule-refused = ⏰ #{ $id } cancelled: { $why }.
+schedule-author-unknown = its author is not known
+schedule-may-not-broadcast = { $who } may not broadcast here any more
+schedule-driver-unknown = the driver is not known
+schedule-may-not-write = { $who } may not write to this driver any more
+schedule-portal-copy = ⏰ { $sender } (scheduled): { $text }
+schedule-broadcast-copy = ⏰ Scheduled by { $sender }: { $text }
+
+## The management room
+
+mgmt-not-permitted-ask = Sorry, you are not permitted to use the Threema bridge. Ask your administrator if you need access.
+mgmt-not-permitted = Sorry, you are not permitted to use the Threema bridge.
+mgmt-welcome = Hello! I bridge the dispatch desk to Threema.
+    { $help }
+mgmt-help =
+    Commands:
+    • start <Threema ID or name> — open the chat with a driver (you are invited)
+    • find <text> — search drivers by name or Threema ID
+    • status — the bridge's state: Gateway credits, queues
+    • status <message link> (or as a reply to a message) — who received and read it, when
+    • sync — read the employee directory now (admins)
+    • audit [employee, user or Threema ID] — the newest audit entries (admins)
+    • broadcast [live] <selection> — a room whose messages go to all selected drivers, e.g. broadcast depot=North AND shift=late, broadcast vehicle=12|17|40, broadcast DRIVER01, "Erika Muster", broadcast space:North NOT team=B, broadcast list:<name>
+    • select <selection> — who a selection reaches, who not, what it costs
+    • save-list <name> <selection> — a named selection, used as list:<name>
+    • accept-key <Threema ID> — trust a driver's changed key and deliver the messages held until then (admins)
+    • hold set <employee ID, Threema ID, Matrix ID or room> --reason <text> [--case <reference>], hold release <…>, hold list [all] — legal holds: what they cover is neither erased nor pruned (admins)
+    • erase <employee ID, Threema ID or Matrix ID> [--dry-run] [--force] — erase a driver from the homeserver and the bridge, or a dispatcher from the bridge (admins; see the README)
+    • export <employee ID, Threema ID or Matrix ID> [--dry-run] — everything held about a person, as a ZIP posted here (admins)
+    • requests — open export and erasure requests and when they are due (admins)
+    • retention run [--dry-run] — apply the retention periods now, as the bridge does daily (admins)
+    • handover @colleague — give them all your open conversations (with inbox.enabled)
+    • summary — what the next shift takes over: open conversations, unread broadcasts, failed messages (with inbox.enabled)
+    • off-shift / on-shift — whether the desk rooms' alerts mention you (with inbox.enabled)
+    • templates — the quick replies: !t <name> in a driver's chat sends one, filled in
+    • last-positions — each driver's last shared location and when (!where in a driver's chat asks for it)
+    • help — this text
+    In a driver's chat: !t <name>, !where, !urgent, !at / !every (scheduled messages), !scheduled, !cancel <n>.
+mgmt-not-a-link = "{ $link }" is no message link. In Element: the message's options → Share → copy the link, then send `status <link>`.
+mgmt-admins-only = Only bridge admins may do that.
+mgmt-no-requests = No open requests.
+mgmt-unknown = Unknown command "{ $word }".
+    { $help }
+mgmt-start-none = No driver matches "{ $who }". Try find.
+mgmt-start-many = { $count } drivers match "{ $who }"; use the Threema ID:
+    { $list }
+mgmt-start-gateway = { $id } is a Gateway ID, not a driver.
+mgmt-start-not-yours = { $id } is not among the drivers you are responsible for; nothing was opened.
+mgmt-start-no-such-id = The Threema ID { $id } does not exist.
+mgmt-start-left = { $name } ({ $id }) has left the company; nothing is sent to them.
+mgmt-start-opened = Chat with { $name } ({ $id }): { $link } — you are invited.
+mgmt-not-a-threema-id = "{ $who }" is not a Threema ID (8 letters and digits). Nothing changed.
+mgmt-key-accepted = The new key of { $id } is trusted now. { $count } held message(s) follow in the driver's chat, in their order.
+mgmt-key-nothing = No changed key of { $id } is waiting to be accepted. Nothing changed.
+mgmt-erase-needs-admin = Erasing needs admin rights on the homeserver (synapse_admin in the config). Nothing changed.
+mgmt-export-usage = Usage: export <employee ID, Threema ID or Matrix ID> [--dry-run]
+mgmt-export-dry-run = Would export:
+    { $summary }
+    Nothing written (--dry-run).
+mgmt-homeserver-silent = The homeserver did not answer ({ $error }); run it again.
+mgmt-exported = Exported ({ $size } bytes, above):
+    { $summary }
+    The file stays in this room and the homeserver's media store: delete the message once it is handed over.
+mgmt-retention-usage = Usage: retention run [--dry-run]
+mgmt-retention-dry-run = Would apply the retention periods:
+    { $report }
+    Nothing changed (--dry-run).
+mgmt-retention-done = Applied the retention periods:
+    { $report }
+mgmt-retention-failed = { $error }; what was done is kept: run it again.
+mgmt-no-directory = No employee directory is configured (directory: in the config).
+mgmt-rest-in-log = … (the rest is in the bridge log)
+mgmt-no-audit = No audit entries.
+mgmt-position-line = • { $name } — { $position } at { $at } — { $geo }{ $link }
+mgmt-positions-none = No driver you may see has shared a location yet (!where in their chat asks).
+mgmt-positions = 📍 Last shared locations ({ $count }), newest first:
+    { $lines }
+mgmt-find-none = No driver matches "{ $text }".
+mgmt-find = { $count } driver(s):
+    { $list }
+mgmt-credits-unknown = not known yet
+mgmt-outbox-empty = empty
+mgmt-status = Gateway ID { $gateway }, credits: { $credits }
+    Messages to Threema: { $outbox }
+    Matrix events waiting: { $backlog }
+
+## Messages to drivers: what became of them
+
+outbox-failed = ⚠️ Not delivered to { $recipient }: { $reason }. To send it again once that is solved, react with { $resend } to the message.
+outbox-unknown = ⚠️ It is unknown whether this reached { $recipient }: { $why }. It was not sent again, to avoid a duplicate on the driver's phone; if the driver did not get it, react with { $resend } to the message to send it again.
+outbox-unknown-restored = the bridge was restored from a backup taken before it was settled
+outbox-unknown-unconfirmed = the Threema Gateway did not confirm it
+outbox-held = ⏸ Held until { $until }: { $name } is off duty, so it goes to the phone when the shift starts. Answer it with !urgent to send it now.
+outbox-privacy-notice = Privacy notice for the driver:
+
+    { $text }

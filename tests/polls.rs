@@ -332,7 +332,8 @@ async fn polls_in_a_portal_go_both_ways() {
         RESPONSE,
         json!({
             "m.relates_to": {"rel_type": "m.reference", "event_id": theirs_id},
-            RESPONSE: {"answers": ["1"]},
+            // Two answers in a single-choice poll: the first counts (MSC3381).
+            RESPONSE: {"answers": ["1", "0"]},
         }),
     )
     .await;

@@ -2143,7 +2143,7 @@ async fn a_schedule_is_recorded_once_and_moves_on_once_per_occurrence(store: Sto
         .unwrap();
     assert!(!new_now, "the same command schedules once");
     assert_eq!(again, first);
-    assert_eq!(first.next_at, 1_000);
+    assert_eq!(first.next_at, Some(1_000));
     assert_eq!(store.schedules_due(999).await.unwrap(), vec![]);
     assert_eq!(store.schedule_next_due().await.unwrap(), Some(1_000));
 
@@ -2160,7 +2160,10 @@ async fn a_schedule_is_recorded_once_and_moves_on_once_per_occurrence(store: Sto
         .await
         .unwrap();
     let listed = store.schedules_in_room("!portal:x").await.unwrap();
-    assert_eq!((listed[0].next_at, listed[0].firing_at), (2_000, None));
+    assert_eq!(
+        (listed[0].next_at, listed[0].firing_at),
+        (Some(2_000), None)
+    );
 
     // A one-off is gone after its occurrence; a cancel only in its own room.
     let (once, _) = store
@@ -2174,7 +2177,27 @@ async fn a_schedule_is_recorded_once_and_moves_on_once_per_occurrence(store: Sto
         .unwrap();
     store.schedule_advance(once.id, 1_500, None).await.unwrap();
     assert_eq!(store.schedules_in_room("!portal:x").await.unwrap().len(), 1);
+    // Its command seen again schedules nothing: the marker stays, without the text.
+    let (again, new_now) = store
+        .schedule_insert(&NewSchedule {
+            rule: "once:1500",
+            next_at: 1_500,
+            command_event: "$once",
+            ..new.clone()
+        })
+        .await
+        .unwrap();
+    assert!(!new_now);
+    assert_eq!((again.next_at, again.body.as_str()), (None, ""));
     assert!(!store.schedule_delete(first.id, "!other:x").await.unwrap());
     assert!(store.schedule_delete(first.id, "!portal:x").await.unwrap());
+    assert!(
+        !store.schedule_delete(first.id, "!portal:x").await.unwrap(),
+        "once"
+    );
     assert_eq!(store.schedule_next_due().await.unwrap(), None);
+    assert_eq!(store.schedules_due(i64::MAX).await.unwrap(), vec![]);
+    // The markers go with the inbox's retention.
+    assert_eq!(store.schedules_prune(i64::MAX).await.unwrap(), 2);
+    assert_eq!(store.schedules_prune(i64::MAX).await.unwrap(), 0);
 }

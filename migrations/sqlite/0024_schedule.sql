@@ -1,5 +1,6 @@
 -- Scheduled messages (`!at`, `!every`): what a dispatcher asked to be sent in a portal or a
--- broadcast room later. A row lives until its last occurrence went or it was cancelled.
+-- broadcast room later. Once its last occurrence went or it was cancelled, a row keeps only
+-- that (`done_at`, the text cleared), so that its command seen again schedules nothing.
 CREATE TABLE schedule (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     room_id       TEXT   NOT NULL,   -- the portal or broadcast room it goes from
@@ -8,9 +9,10 @@ CREATE TABLE schedule (
     sender_name   TEXT   NOT NULL,
     body          TEXT   NOT NULL,
     rule          TEXT   NOT NULL,   -- once:<ms> or every:<day mask>@HH:MM:SS
-    next_at       BIGINT NOT NULL,   -- the next occurrence (Unix ms)
+    next_at       BIGINT,            -- the next occurrence (Unix ms); NULL once done
     firing_at     BIGINT,            -- the occurrence being sent (set before anything goes)
     command_event TEXT   NOT NULL UNIQUE,
-    created_at    BIGINT NOT NULL
+    created_at    BIGINT NOT NULL,
+    done_at       BIGINT             -- went for the last time, or cancelled
 );
 CREATE INDEX schedule_next ON schedule (next_at);

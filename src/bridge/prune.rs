@@ -26,10 +26,14 @@ pub async fn once(
     let pruned = store
         .prune(cutoff(keep), QUARANTINE_ROOM, catch_up::MARGIN_MS, &held)
         .await?;
+    // A done schedule's marker lives as long as the inbox rows that could bring its command
+    // again.
+    let schedules = store.schedules_prune(cutoff(keep)).await?;
     tracing::info!(
         matrix_inbox = pruned.matrix_inbox,
         threema_inbox = pruned.threema_inbox,
         room_state = pruned.room_state,
+        schedules,
         "pruned rows past their retention"
     );
     Ok(pruned)

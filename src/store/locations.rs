@@ -115,7 +115,8 @@ impl Store {
     }
 
     /// Forgets locations and requests from before `before_ms` of drivers not in `held` (they
-    /// go with the portal's history); counts only when `dry_run`.
+    /// go with the portal's history): an old location goes even while a newer request waits.
+    /// How many drivers' rows changed; counts only when `dry_run`.
     pub async fn driver_locations_prune(
         &self,
         before_ms: i64,
@@ -124,7 +125,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let old: Vec<String> = sqlx::query(
             "SELECT threema_id FROM driver_location \
-             WHERE COALESCE(shared_at, requested_at) < $1",
+             WHERE shared_at < $1 OR requested_at < $1",
         )
         .bind(before_ms)
         .fetch_all(&self.pool)
@@ -133,17 +134,27 @@ impl Store {
         .map(|row| row.try_get("threema_id"))
         .collect::<Result<_, _>>()?;
         let gone: Vec<&String> = old.iter().filter(|id| !held.contains(id)).collect();
-        if !dry_run {
-            for id in &gone {
-                sqlx::query(
-                    "DELETE FROM driver_location \
-                     WHERE threema_id = $1 AND COALESCE(shared_at, requested_at) < $2",
-                )
-                .bind(id.as_str())
-                .bind(before_ms)
-                .execute(&self.pool)
-                .await?;
+        if dry_run {
+            return Ok(gone.len() as u64);
+        }
+        for id in &gone {
+            let mut tx = self.pool.begin().await?;
+            for forget in [
+                "UPDATE driver_location SET latitude = NULL, longitude = NULL, \
+                 accuracy_m = NULL, shared_at = NULL, event_id = NULL \
+                 WHERE threema_id = $1 AND shared_at < $2",
+                "UPDATE driver_location SET requested_event = NULL, requested_at = NULL \
+                 WHERE threema_id = $1 AND requested_at < $2",
+                "DELETE FROM driver_location \
+                 WHERE threema_id = $1 AND shared_at IS NULL AND requested_at IS NULL",
+            ] {
+                sqlx::query(forget)
+                    .bind(id.as_str())
+                    .bind(before_ms)
+                    .execute(&mut *tx)
+                    .await?;
             }
+            tx.commit().await?;
         }
         Ok(gone.len() as u64)
     }

@@ -1,5 +1,6 @@
-//! `schedule`: the messages dispatchers scheduled (`!at`, `!every`), until their last
-//! occurrence went or they were cancelled.
+//! `schedule`: the messages dispatchers scheduled (`!at`, `!every`). One whose last occurrence
+//! went, or that was cancelled, stays as a marker without its text (`done_at`): its command,
+//! seen again (a retried transaction, a catch-up), schedules nothing.
 
 use sqlx::{Row, any::AnyRow};
 
@@ -16,7 +17,8 @@ pub struct Schedule {
     pub body: String,
     /// `once:<ms>` or `every:<day mask>@HH:MM:SS`.
     pub rule: String,
-    pub next_at: i64,
+    /// `None` once done (or cancelled).
+    pub next_at: Option<i64>,
     /// The occurrence being sent, if one was begun (a crash may have cut it off).
     pub firing_at: Option<i64>,
 }
@@ -35,6 +37,10 @@ pub struct NewSchedule<'a> {
 }
 
 const COLUMNS: &str = "id, room_id, driver, sender, sender_name, body, rule, next_at, firing_at";
+/// The schedules still to go.
+const PENDING: &str = "done_at IS NULL";
+/// Done ($3 the time): the text goes, the marker stays.
+const DONE: &str = "next_at = NULL, firing_at = NULL, body = '', done_at = $3";
 
 impl Schedule {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
@@ -85,7 +91,6 @@ impl Store {
         .await?;
         match row {
             Some(row) => Ok((Schedule::from_row(row)?, inserted)),
-            // Done (a one-off that went) or cancelled since: the command is old news.
             None => Err(StoreError::corrupt("schedule", "command_event")),
         }
     }
@@ -93,7 +98,7 @@ impl Store {
     /// A room's schedules, the next first.
     pub async fn schedules_in_room(&self, room_id: &str) -> Result<Vec<Schedule>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM schedule WHERE room_id = $1 ORDER BY next_at, id"
+            "SELECT {COLUMNS} FROM schedule WHERE room_id = $1 AND {PENDING} ORDER BY next_at, id"
         ))
         .bind(room_id)
         .fetch_all(&self.pool)
@@ -106,7 +111,7 @@ impl Store {
     /// Schedules due at `now_ms`, the earliest first.
     pub async fn schedules_due(&self, now_ms: i64) -> Result<Vec<Schedule>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM schedule WHERE next_at <= $1 ORDER BY next_at, id"
+            "SELECT {COLUMNS} FROM schedule WHERE next_at <= $1 AND {PENDING} ORDER BY next_at, id"
         ))
         .bind(now_ms)
         .fetch_all(&self.pool)
@@ -118,22 +123,37 @@ impl Store {
 
     /// When the next schedule is due.
     pub async fn schedule_next_due(&self) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT MIN(next_at) AS next FROM schedule")
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT MIN(next_at) AS next FROM schedule WHERE {PENDING}"
+        ))
+        .fetch_one(&self.pool)
+        .await?;
         Ok(row.try_get("next")?)
     }
 
-    /// Cancels schedule `id` of `room_id`; `false` if there is none.
+    /// Cancels schedule `id` of `room_id`; `false` if there is none to go.
     pub async fn schedule_delete(&self, id: i64, room_id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query(&format!(
+            "UPDATE schedule SET {DONE} WHERE id = $1 AND room_id = $2 AND {PENDING}"
+        ))
+        .bind(id)
+        .bind(room_id)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Forgets the markers of schedules done before `before_ms`: their commands are long
+    /// handled (with the inbox rows that could bring them again).
+    pub async fn schedules_prune(&self, before_ms: i64) -> Result<u64, StoreError> {
         Ok(
-            sqlx::query("DELETE FROM schedule WHERE id = $1 AND room_id = $2")
-                .bind(id)
-                .bind(room_id)
+            sqlx::query("DELETE FROM schedule WHERE done_at IS NOT NULL AND done_at < $1")
+                .bind(before_ms)
                 .execute(&self.pool)
                 .await?
-                .rows_affected()
-                == 1,
+                .rows_affected(),
         )
     }
 
@@ -155,19 +175,29 @@ impl Store {
         at: i64,
         next: Option<i64>,
     ) -> Result<(), StoreError> {
-        let query = match next {
-            Some(next) => sqlx::query(
-                "UPDATE schedule SET next_at = $3, firing_at = NULL \
-                 WHERE id = $1 AND next_at = $2",
-            )
-            .bind(id)
-            .bind(at)
-            .bind(next),
-            None => sqlx::query("DELETE FROM schedule WHERE id = $1 AND next_at = $2")
+        match next {
+            Some(next) => {
+                sqlx::query(
+                    "UPDATE schedule SET next_at = $3, firing_at = NULL \
+                     WHERE id = $1 AND next_at = $2",
+                )
                 .bind(id)
-                .bind(at),
-        };
-        query.execute(&self.pool).await?;
+                .bind(at)
+                .bind(next)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query(&format!(
+                    "UPDATE schedule SET {DONE} WHERE id = $1 AND next_at = $2"
+                ))
+                .bind(id)
+                .bind(at)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await?;
+            }
+        }
         Ok(())
     }
 }

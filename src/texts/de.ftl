@@ -134,3 +134,9 @@ outbox-held = ⏸ Zurückgehalten bis { $until }: { $name } hat keinen Dienst, d
 outbox-privacy-notice = Datenschutzhinweis für den Fahrer:
 
     { $text }
+schedule-done = ⏰ #{ $id } wurde zum letzten Mal gesendet oder gelöscht; es ist nichts mehr geplant.
+schedule-restored = ⏰ Nicht erneut gesendet: #{ $id } war für { $at } geplant, vor der Wiederherstellung der Bridge aus einer Sicherung; sie ist vielleicht schon damals gesendet worden.
+
+## Rundsendungen
+
+broadcast-scheduled-no-credits = ⚠️ Nicht gesendet: diese geplante Nachricht würde { $cost } Credit(s) kosten, das Guthaben beträgt { $balance }. Laden Sie das Gateway-Konto auf; die Planung bleibt bestehen.

@@ -133,3 +133,9 @@ outbox-held = ⏸ Held until { $until }: { $name } is off duty, so it goes to th
 outbox-privacy-notice = Privacy notice for the driver:
 
     { $text }
+schedule-done = ⏰ #{ $id } went for the last time or was cancelled; nothing more is scheduled by it.
+schedule-restored = ⏰ Not sent again: #{ $id } was due { $at }, before the bridge was restored from a backup; it may have gone then.
+
+## Broadcasts
+
+broadcast-scheduled-no-credits = ⚠️ Not sent: this scheduled message would cost { $cost } credit(s), the balance is { $balance }. Top up the Gateway account; the schedule goes on.

@@ -108,7 +108,8 @@ pub struct MatrixPoll {
 
 /// Reads a poll start. `Err` says, for the dispatcher, why it cannot go to Threema.
 pub fn read_start(event_type: &str, content: &Value) -> Result<MatrixPoll, String> {
-    let not_understood = |e: serde_json::Error| format!("This poll is not understood: {e}.");
+    // Not the parser's words: they may quote the poll's text, and the reason is kept.
+    let not_understood = |_: serde_json::Error| NOT_UNDERSTOOD.to_owned();
     let poll = match Namespace::of(event_type) {
         Some((Namespace::Unstable, PollEvent::Start)) => {
             match serde_json::from_value::<UnstablePollStartEventContent>(content.clone())
@@ -158,6 +159,9 @@ pub fn read_start(event_type: &str, content: &Value) -> Result<MatrixPoll, Strin
     }
     Ok(poll)
 }
+
+const NOT_UNDERSTOOD: &str = "This poll is not understood (its format is not one Element or the \
+    Matrix specification sends), so it was not sent.";
 
 const EDITED: &str =
     "Edits of a poll are not sent: the driver keeps the first version. End it and start a new one.";

@@ -148,6 +148,13 @@ impl Broadcasts {
         if self.access.is_former_driver(&driver) {
             return Ok(Outcome::refused(FORMER_DRIVER));
         }
+        let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload)
+            .map_err(|e| BridgeError::BadEvent(format!("broadcast payload: {e}")))?;
+        if matches!(items.first(), Some(Outgoing::Poll(_)))
+            && self.poll_ended(&item.event_id).await?
+        {
+            return Ok(Outcome::skipped("the poll ended before it reached them"));
+        }
         let (portal, copy) = match (&item.portal_room, &item.copy_event) {
             (Some(portal), Some(copy)) => (portal.clone(), copy.clone()),
             _ => match self.portal_copy(item, &broadcast, &driver).await? {
@@ -155,8 +162,6 @@ impl Broadcasts {
                 Err(not_placed) => return Ok(not_placed),
             },
         };
-        let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload)
-            .map_err(|e| BridgeError::BadEvent(format!("broadcast payload: {e}")))?;
         let items = self.filled_in(&items, &driver).await?;
         let portal = ruma::OwnedRoomId::try_from(portal)
             .map_err(|_| StoreError::corrupt("broadcast_delivery", "portal_room"))?;

@@ -103,7 +103,7 @@ impl Broadcasts {
             return Ok(Outcome::skipped("broadcast already handled"));
         }
         if self.config.confirm == Confirm::Once && room.confirmed_at.is_some() {
-            return self.start(room, &broadcast).await;
+            return self.start(room, &broadcast, false).await;
         }
         self.ask_confirmation(room, &room_id, event_id, sender, items, recorded)
             .await
@@ -137,7 +137,32 @@ impl Broadcasts {
         if broadcast.state != BroadcastState::Awaiting {
             return Ok(Outcome::skipped("scheduled broadcast already started"));
         }
-        self.start(room, &broadcast).await
+        // Nobody is asked before it goes: the credits are checked here instead.
+        let recipients = match self.room_recipients(room, sender).await? {
+            Ok(recipients) => recipients.len(),
+            Err(_) => 0,
+        };
+        let total = credits(&items, recipients);
+        let balance = self.credits.refresh().await;
+        if !affordable(total, balance) {
+            self.store.broadcast_cancel(event_id.as_str()).await?;
+            let text = crate::tr!(
+                self.texts,
+                "broadcast-scheduled-no-credits",
+                cost = total,
+                balance = balance.unwrap_or_default()
+            );
+            (self.notices)
+                .notice(
+                    &room.room_id,
+                    Some(event_id),
+                    &text,
+                    &format!("credits-{event_id}"),
+                )
+                .await?;
+            return Ok(Outcome::failed("scheduled broadcast: not enough credits"));
+        }
+        self.start(room, &broadcast, false).await
     }
 
     /// Tells the room why a message is not broadcast.

@@ -73,6 +73,8 @@ pub struct Broadcasts {
     zone: crate::zone::Zone,
     /// `templates:`: what `!t <name>` sends, filled in per recipient.
     templates: std::collections::BTreeMap<String, String>,
+    /// What the bot writes here, in `bridge.language`.
+    texts: Arc<crate::texts::Texts>,
 }
 
 impl Broadcasts {
@@ -115,6 +117,7 @@ impl Broadcasts {
             board_wake: wakes.board.clone(),
             zone: config.bridge.timezone.clone(),
             templates: config.templates.clone(),
+            texts: shared.texts.clone(),
         }
     }
 }

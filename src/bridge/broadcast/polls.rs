@@ -94,6 +94,12 @@ impl Broadcasts {
         if broadcast.room_id != room.room_id {
             return Ok(Outcome::skipped("the end of a poll of another room"));
         }
+        // Ended: recipients the fan-out has not reached yet do not get it, nor does anyone if
+        // it was never confirmed.
+        (self.store)
+            .state_set(&ended_key(target), end.as_str())
+            .await?;
+        self.store.broadcast_cancel(target).await?;
         let polls = self.store.polls_of_broadcast(target).await?;
         let text = format!(
             "The poll has ended. Results: {}",
@@ -162,7 +168,7 @@ impl Broadcasts {
             poll::tally_line(&tally),
             polls.len() - voted
         );
-        let open = polls.is_empty() || polls.iter().any(|p| p.closed_at.is_none());
+        let open = polls.iter().any(|p| p.closed_at.is_none());
         Ok((line, open))
     }
 
@@ -180,8 +186,22 @@ impl Broadcasts {
             .polls_of_broadcast(broadcast.event_id.as_str())
             .await?;
         let (tally, open) = self.tally(&sent.answers, &polls).await?;
+        let ended = self.poll_ended(broadcast.event_id.as_str()).await?;
+        let open = !ended && (open || polls.is_empty());
         let state = if open { "" } else { " (ended)" };
         Ok(Some((format!("🗳️ {tally}{state}"), open)))
+    }
+}
+
+/// `bridge_state` key marking a broadcast poll ended (the end's event).
+fn ended_key(broadcast: &str) -> String {
+    format!("broadcast_poll_ended:{broadcast}")
+}
+
+impl Broadcasts {
+    /// Whether the broadcast poll `broadcast` was ended in its room.
+    pub(super) async fn poll_ended(&self, broadcast: &str) -> Result<bool, BridgeError> {
+        Ok(self.store.state_get(&ended_key(broadcast)).await?.is_some())
     }
 }
 

@@ -130,16 +130,18 @@ impl Broadcasts {
         if broadcast.state != BroadcastState::Awaiting || broadcast.room_id != room.room_id {
             return Ok(Outcome::skipped("broadcast not waiting"));
         }
-        self.start(room, &broadcast).await
+        self.start(room, &broadcast, true).await
     }
 
     /// Queues the fan-out to the room's recipients now (one delivery row each, with the state
     /// change in one transaction) and shows the board. The author's selection decides,
-    /// whoever confirms.
+    /// whoever confirms. Only a 👍 confirms the room (`broadcast.confirm: once`), not a
+    /// scheduled message starting.
     pub(super) async fn start(
         &self,
         room: &BroadcastRoom,
         broadcast: &Broadcast,
+        by_hand: bool,
     ) -> Result<Outcome, BridgeError> {
         let recipients = match self.room_recipients(room, &broadcast.sender).await? {
             Ok(r) => r,
@@ -151,7 +153,7 @@ impl Broadcasts {
             .store
             .broadcast_start(broadcast.event_id.as_str(), &recipients, &record)
             .await?;
-        if self.config.confirm == Confirm::Once {
+        if by_hand && self.config.confirm == Confirm::Once {
             self.store
                 .broadcast_room_confirm(room.room_id.as_str())
                 .await?;

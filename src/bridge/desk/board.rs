@@ -84,6 +84,11 @@ impl Conversations {
             let Some(driver) = ThreemaId::parse(&status.threema_id) else {
                 continue;
             };
+            if self.access.is_former_driver(&driver)
+                || self.store.is_restricted(driver.as_str()).await?
+            {
+                continue;
+            }
             let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? else {
                 continue;
             };

@@ -529,7 +529,11 @@ impl Management {
             let Some(driver) = ThreemaId::parse(&location.threema_id) else {
                 continue;
             };
-            if !self.access.may_see(sender, &driver) {
+            // Restricted (GDPR Art. 18) or gone: kept, not shown.
+            if !self.access.may_see(sender, &driver)
+                || self.access.is_former_driver(&driver)
+                || self.store.is_restricted(driver.as_str()).await?
+            {
                 continue;
             }
             let name = self.ghosts.driver_name(&driver).await?;

@@ -433,6 +433,14 @@ impl Outbox {
             return Ok(());
         };
         let item: Option<Outgoing> = serde_json::from_str(&row.payload).ok();
+        // What a poll's close or the company's vote changes holds once it went.
+        match &item {
+            Some(Outgoing::PollClose { target }) => self.poll_closed(row, target).await?,
+            Some(Outgoing::PollVote { target, answers }) => {
+                self.company_voted(row, target, answers).await?
+            }
+            _ => {}
+        }
         // Edits, deletes, agreements, a poll's close and votes are about another message, not
         // messages of their own.
         if matches!(

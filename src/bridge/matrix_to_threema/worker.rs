@@ -266,7 +266,14 @@ impl MatrixToThreema {
             {
                 let body = bridge_convert::format::strip_reply_fallback(&text.body);
                 if let Some(outcome) = (self.schedules)
-                    .command(&event.room_id, event_id, &event.sender, None, body)
+                    .command(
+                        &event.room_id,
+                        event_id,
+                        &event.sender,
+                        None,
+                        body,
+                        event.origin_server_ts,
+                    )
                     .await?
                 {
                     return Ok(outcome);
@@ -324,7 +331,14 @@ impl MatrixToThreema {
         {
             let body = bridge_convert::format::strip_reply_fallback(&text.body);
             if let Some(outcome) = (self.schedules)
-                .command(&event.room_id, event_id, &event.sender, Some(&driver), body)
+                .command(
+                    &event.room_id,
+                    event_id,
+                    &event.sender,
+                    Some(&driver),
+                    body,
+                    event.origin_server_ts,
+                )
                 .await?
             {
                 return Ok(outcome);

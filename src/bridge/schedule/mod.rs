@@ -41,12 +41,33 @@ use crate::{
 
 /// How late an occurrence still goes (the bridge was not running at its time).
 const MAX_LATE_MS: i64 = 3_600_000;
+/// After an occurrence could not go for a passing reason, the next try.
+const RETRY_MS: i64 = 10_000;
+
+/// When to look at the schedules again.
+enum Due {
+    /// At the next occurrence (`None`: none is scheduled).
+    Next(Option<i64>),
+    /// Soon: something could not go.
+    Retry,
+}
 /// Names the occurrence a bot's message was posted for, so that a post whose answer was lost
 /// is found again.
 const SCHEDULE_KEY: &str = "org.threema_bridge.schedule";
 /// A test clock: the bridge's "now" for schedules is this far ahead of the system clock
 /// (`THREEMA_BRIDGE_CLOCK_OFFSET_MS`), so a test reaches a due time without waiting for it.
 const CLOCK_OFFSET_VAR: &str = "THREEMA_BRIDGE_CLOCK_OFFSET_MS";
+
+/// Where a schedule was asked for, by whom, when.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    room_id: &'a RoomId,
+    event_id: &'a EventId,
+    sender: &'a UserId,
+    driver: Option<&'a ThreemaId>,
+    /// On the schedules' clock.
+    written_at: i64,
+}
 
 pub struct Schedules {
     store: Store,
@@ -94,8 +115,9 @@ impl Schedules {
     }
 
     /// A schedule word (`!at`, `!every`, `!scheduled`, `!cancel`) in `room_id`, a portal of
-    /// `driver` or a broadcast room (`None`), by `sender`, who may write there: answered in
-    /// the room. `None` when `body` is something else.
+    /// `driver` or a broadcast room (`None`), by `sender`, who may write there, at
+    /// `written_at` (the event's time: a command seen again means what it meant then):
+    /// answered in the room. `None` when `body` is something else.
     pub async fn command(
         &self,
         room_id: &RoomId,
@@ -103,8 +125,10 @@ impl Schedules {
         sender: &UserId,
         driver: Option<&ThreemaId>,
         body: &str,
+        written_at: i64,
     ) -> Result<Option<Outcome>, BridgeError> {
-        let Some(command) = rule::parse(body, &self.zone, self.now()) else {
+        let written_at = written_at + self.offset_ms;
+        let Some(command) = rule::parse(body, &self.zone, written_at) else {
             return Ok(None);
         };
         let (answer, outcome) = match command {
@@ -138,8 +162,14 @@ impl Schedules {
                 }
             }
             Ok(Command::Schedule { rule, text }) => {
-                self.schedule(room_id, event_id, sender, driver, &rule, &text)
-                    .await?
+                let asked = Asked {
+                    room_id,
+                    event_id,
+                    sender,
+                    driver,
+                    written_at,
+                };
+                self.schedule(&asked, &rule, &text).await?
             }
         };
         (self.notices)
@@ -153,17 +183,22 @@ impl Schedules {
         Ok(Some(Outcome::bridged(outcome)))
     }
 
-    /// Records a schedule (once per command event) and says when it goes.
+    /// Records a schedule (once per command event, even after it went or was cancelled) and
+    /// says when it goes.
     async fn schedule(
         &self,
-        room_id: &RoomId,
-        event_id: &EventId,
-        sender: &UserId,
-        driver: Option<&ThreemaId>,
+        asked: &Asked<'_>,
         rule: &Rule,
         text: &str,
     ) -> Result<(String, String), BridgeError> {
-        let Some(next_at) = rule.next(&self.zone, self.now()) else {
+        let Asked {
+            room_id,
+            event_id,
+            sender,
+            driver,
+            written_at,
+        } = *asked;
+        let Some(next_at) = rule.next(&self.zone, written_at) else {
             return Ok((tr!(self.texts, "schedule-never"), "never".into()));
         };
         let sender_name = (self.matrix)
@@ -196,12 +231,17 @@ impl Schedules {
                 .await?;
         }
         self.wake.notify_one();
+        let Some(next) = schedule.next_at else {
+            // Seen again after it went or was cancelled: nothing more.
+            let answer = tr!(self.texts, "schedule-done", id = schedule.id);
+            return Ok((answer, format!("schedule #{} done before", schedule.id)));
+        };
         let answer = tr!(
             self.texts,
             "schedule-recorded",
             id = schedule.id,
             rule = rule.describe(&self.texts, &self.zone),
-            next = self.texts.day_and_time(&self.zone, schedule.next_at),
+            next = self.texts.day_and_time(&self.zone, next),
         );
         Ok((answer, format!("schedule #{} recorded", schedule.id)))
     }
@@ -228,7 +268,8 @@ impl Schedules {
                 "schedule-list-line",
                 id = s.id,
                 rule = rule,
-                next = self.texts.day_and_time(&self.zone, s.next_at),
+                next = (s.next_at)
+                    .map_or_else(String::new, |at| self.texts.day_and_time(&self.zone, at)),
                 sender = s.sender_name.as_str(),
                 text = format!("{text}{more}"),
             ));
@@ -239,14 +280,15 @@ impl Schedules {
     /// Sends what is due until `shutdown` (the active process's only).
     pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
         loop {
-            let next = match self.fire_due().await {
-                Ok(next) => next,
+            let wait = match self.fire_due().await {
+                Ok(Due::Next(next)) => next.map_or(60_000, |at| (at - self.now()).clamp(0, 60_000)),
+                // What could not go is tried again after a pause, not at once and again.
+                Ok(Due::Retry) => RETRY_MS,
                 Err(e) => {
-                    tracing::warn!(error = %e, "cannot send the scheduled messages");
-                    Some(self.now() + 10_000)
+                    tracing::warn!(error = %e, "cannot read the scheduled messages");
+                    RETRY_MS
                 }
             };
-            let wait = next.map_or(60_000, |at| (at - self.now()).clamp(0, 60_000));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = self.wake.notified() => {}
@@ -255,21 +297,36 @@ impl Schedules {
         }
     }
 
-    /// Sends every occurrence due now; returns when the next is.
-    async fn fire_due(&self) -> Result<Option<i64>, BridgeError> {
+    /// Sends every occurrence due now; says when to look again.
+    async fn fire_due(&self) -> Result<Due, BridgeError> {
+        let mut retry = false;
         for schedule in self.store.schedules_due(self.now()).await? {
-            // One failing (its room gone, the homeserver away) holds up no other; it is tried
-            // again at the next pass.
+            // One failing holds up no other. The homeserver or the database away: tried again
+            // shortly. Anything else (its room gone, the bot not let in) will not mend: the
+            // schedule ends, and the log says why.
             if let Err(e) = self.fire(&schedule).await {
-                tracing::warn!(id = schedule.id, error = %e, "a scheduled message did not go yet");
+                if e.is_transient() {
+                    tracing::warn!(id = schedule.id, error = %e, "a scheduled message did not go yet");
+                    retry = true;
+                } else {
+                    tracing::warn!(id = schedule.id, error = %e, "a scheduled message cannot go: ended");
+                    if let Some(at) = schedule.next_at {
+                        self.store.schedule_advance(schedule.id, at, None).await?;
+                    }
+                }
             }
         }
-        Ok(self.store.schedule_next_due().await?)
+        Ok(match retry {
+            true => Due::Retry,
+            false => Due::Next(self.store.schedule_next_due().await?),
+        })
     }
 
     /// One occurrence of `schedule`: sent (or skipped, said), then on to the next.
     async fn fire(&self, schedule: &Schedule) -> Result<(), BridgeError> {
-        let at = schedule.next_at;
+        let Some(at) = schedule.next_at else {
+            return Ok(());
+        };
         let room = OwnedRoomId::try_from(schedule.room_id.as_str())
             .map_err(|e| BridgeError::BadEvent(format!("schedule room: {e}")))?;
         let Some(rule) = Rule::from_stored(&schedule.rule) else {
@@ -280,15 +337,24 @@ impl Schedules {
         let next = rule.next(&self.zone, at.max(now));
         let tried = schedule.firing_at == Some(at);
         let txn = |what: &str| format!("schedule-{what}-{}-{at}", schedule.id);
+        let said = |key: &str| {
+            let at = self.texts.day_and_time(&self.zone, at);
+            match key {
+                "late" => tr!(self.texts, "schedule-skipped", id = schedule.id, at = at),
+                _ => tr!(self.texts, "schedule-restored", id = schedule.id, at = at),
+            }
+        };
+        // Due before the bridge was restored from a backup: it may have gone then. Not again.
+        if self.outbox.predates_restore(at - self.offset_ms) {
+            (self.notices)
+                .notice(&room, None, &said("restored"), &txn("restored"))
+                .await?;
+            self.store.schedule_advance(schedule.id, at, next).await?;
+            return Ok(());
+        }
         if now - at > MAX_LATE_MS && !tried {
-            let text = tr!(
-                self.texts,
-                "schedule-skipped",
-                id = schedule.id,
-                at = self.texts.day_and_time(&self.zone, at),
-            );
-            self.notices
-                .notice(&room, None, &text, &txn("late"))
+            (self.notices)
+                .notice(&room, None, &said("late"), &txn("late"))
                 .await?;
             self.store.schedule_advance(schedule.id, at, next).await?;
             return Ok(());

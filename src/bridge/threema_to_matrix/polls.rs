@@ -90,9 +90,12 @@ impl ThreemaToMatrix {
             .filter(|(_, on)| *on)
             .map(|(id, _)| *id)
             .collect();
-        self.store.poll_vote_set(&known, from, &chosen).await?;
-        if known.broadcast_event.is_some() {
-            self.board_wake.notify_one();
+        // After the poll ended, the results stay as they were.
+        if known.closed_at.is_none() {
+            self.store.poll_vote_set(&known, from, &chosen).await?;
+            if known.broadcast_event.is_some() {
+                self.board_wake.notify_one();
+            }
         }
         let namespace = Namespace::parse(&known.namespace);
         let start: OwnedEventId = parse_event_id(&known.event_id)?;

@@ -105,6 +105,14 @@ impl ThreemaToMatrix {
             self.board_wake.notify_one();
         }
         // Before the record: a retry after a crash in between finds its event, and does this.
+        if let Message::Text(text) = &incoming.message
+            && let Some(status) = self.quick_codes.status(text)
+        {
+            let at = incoming.date.saturating_mul(1000);
+            (self.conversations)
+                .driver_status(&incoming.from, &status, &event_id, at)
+                .await?;
+        }
         if let Message::Location(location) = &incoming.message {
             let shared = DriverLocation {
                 threema_id: incoming.from.to_string(),
@@ -130,17 +138,13 @@ impl ThreemaToMatrix {
                 Message::File(file) => file.caption.as_deref(),
                 _ => None,
             };
-            let status = match &incoming.message {
-                Message::Text(text) => self.quick_codes.status(text),
-                _ => None,
-            };
+            // A status (quick code) waits for no answer; it was recorded above.
+            let status = text.is_some_and(|t| {
+                matches!(incoming.message, Message::Text(_)) && self.quick_codes.status(t).is_some()
+            });
             let waiting = match status {
-                Some(status) => {
-                    (self.conversations)
-                        .driver_status(&incoming.from, &status, &event_id, at)
-                        .await
-                }
-                None => {
+                true => Ok(()),
+                false => {
                     (self.conversations)
                         .driver_wrote(&incoming.from, &room_id, &event_id, at, text)
                         .await

@@ -35,11 +35,11 @@ pub fn plan_poll(
             n + 1
         ));
     }
-    let size: usize = question.len()
-        + poll
-            .answers
-            .iter()
-            .map(|a| a.text.len() + 30)
+    // As JSON, escapes and all, with room for each choice's keys.
+    let json_len = |text: &str| serde_json::to_string(text).map_or(text.len() * 6, |j| j.len());
+    let size: usize = json_len(&question)
+        + (poll.answers.iter())
+            .map(|a| json_len(&a.text) + 30)
             .sum::<usize>();
     if size > MAX_POLL_CONTENT_BYTES {
         return Plan::Refuse(
@@ -109,6 +109,13 @@ mod tests {
         assert!(matches!(
             plan_poll(&poll("?", &[&answer]), RELAY, 1, None),
             Plan::Refuse(why) if why.contains("answer")
+        ));
+        // Within the limits as text, not once escaped as JSON.
+        let quoted: Vec<String> = (0..19).map(|_| "\"".repeat(200)).collect();
+        let quoted: Vec<&str> = quoted.iter().map(String::as_str).collect();
+        assert!(matches!(
+            plan_poll(&poll("?", &quoted), RELAY, 1, None),
+            Plan::Refuse(_)
         ));
         let many: Vec<String> = (0..20).map(|_| "z".repeat(250)).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();

@@ -141,10 +141,12 @@ impl Outbox {
             broadcast_event: poll.broadcast.clone(),
             closed_at: None,
         };
+        let data = codec::encode::poll_setup(&setup_of(&stored, false), None);
+        within_poll_limit(&data)?;
         self.store.poll_insert(&stored).await.map_err(retry)?;
         Ok(Prepared::Raw {
             message_type: codec::POLL_SETUP,
-            data: codec::encode::poll_setup(&setup_of(&stored, false), None),
+            data,
         })
     }
 
@@ -160,18 +162,18 @@ impl Outbox {
             .filter(|p| p.creator == self.threema.gateway_id().as_str())
             .ok_or_else(|| Failure::Permanent("the poll never reached the driver".into()))?;
         let votes = self.store.poll_votes(&poll).await.map_err(retry)?;
-        self.store.poll_close(&poll).await.map_err(retry)?;
         let results = codec::encode::PollResults {
             votes: votes.into_iter().map(|v| (v.voter, v.choices)).collect(),
         };
+        let data = codec::encode::poll_setup(&setup_of(&poll, true), Some(&results));
+        within_poll_limit(&data)?;
         Ok(Prepared::Raw {
             message_type: codec::POLL_SETUP,
-            data: codec::encode::poll_setup(&setup_of(&poll, true), Some(&results)),
+            data,
         })
     }
 
-    /// The company's vote in the driver's poll `target`: every choice, chosen or not. Kept as
-    /// the Gateway ID's vote, for the results the driver's close repeats.
+    /// The company's vote in the driver's poll `target`: every choice, chosen or not.
     async fn prepare_poll_vote(
         &self,
         target: &str,
@@ -185,17 +187,51 @@ impl Outbox {
         let choices: Vec<(u64, bool)> = (poll.choices.iter())
             .map(|c| (c.id, answers.contains(&c.answer_id())))
             .collect();
-        let chosen: Vec<u64> = choices
-            .iter()
-            .filter(|(_, on)| *on)
-            .map(|(id, _)| *id)
-            .collect();
-        let gateway = self.threema.gateway_id().to_string();
-        (self.store.poll_vote_set(&poll, &gateway, &chosen).await).map_err(retry)?;
         Ok(Prepared::Raw {
             message_type: codec::POLL_VOTE,
             data: codec::encode::poll_vote(&poll.creator, poll.poll_id, &choices),
         })
+    }
+
+    /// A poll's close reached the Gateway: the poll takes no more votes from the desk, and a
+    /// broadcast's board shows it ended.
+    pub(super) async fn poll_closed(
+        &self,
+        row: &OutboxItem,
+        target: &str,
+    ) -> Result<(), BridgeError> {
+        if let Some(poll) = self
+            .store
+            .poll_by_event(row.recipient.as_str(), target)
+            .await?
+        {
+            self.store.poll_close(&poll).await?;
+        }
+        Ok(())
+    }
+
+    /// The company's vote reached the Gateway: kept as the Gateway ID's, for the results the
+    /// driver's close repeats.
+    pub(super) async fn company_voted(
+        &self,
+        row: &OutboxItem,
+        target: &str,
+        answers: &[String],
+    ) -> Result<(), BridgeError> {
+        let Some(poll) = self
+            .store
+            .poll_by_event(row.recipient.as_str(), target)
+            .await?
+        else {
+            return Ok(());
+        };
+        let chosen: Vec<u64> = (poll.choices.iter())
+            .filter(|c| answers.contains(&c.answer_id()))
+            .map(|c| c.id)
+            .collect();
+        let gateway = self.threema.gateway_id().to_string();
+        self.store.poll_vote_set(&poll, &gateway, &chosen).await?;
+        Ok(())
     }
 
     /// The Threema message id that part `part` of a Matrix event has in this chat.
@@ -291,6 +327,16 @@ fn setup_of(poll: &Poll, closed: bool) -> PollSetup {
                 name: c.name.clone(),
             })
             .collect(),
+    }
+}
+
+/// Threema's poll JSON holds 6000 bytes (after the 8-byte poll id).
+fn within_poll_limit(data: &[u8]) -> Result<(), Failure> {
+    match data.len().saturating_sub(8) > codec::encode::MAX_POLL_JSON_BYTES {
+        true => Err(Failure::Permanent(
+            "the poll is larger than a Threema poll may be".into(),
+        )),
+        false => Ok(()),
     }
 }
 

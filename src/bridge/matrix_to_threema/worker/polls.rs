@@ -105,7 +105,8 @@ impl MatrixToThreema {
         event: &EventHead,
         driver: &ThreemaId,
     ) -> Result<Outcome, BridgeError> {
-        let Some((target, answers)) = poll::read_response(&event.event_type, &event.content) else {
+        let Some((target, mut answers)) = poll::read_response(&event.event_type, &event.content)
+        else {
             return Ok(Outcome::skipped("poll response without its poll"));
         };
         let Some(known) = self.store.poll_by_event(driver.as_str(), &target).await? else {
@@ -120,6 +121,12 @@ impl MatrixToThreema {
         }
         if known.closed_at.is_some() {
             return Ok(Outcome::skipped("a vote in a closed poll"));
+        }
+        // Answers the poll does not have are dropped; in a single-choice poll only the first
+        // counts (MSC3381: the first max_selections).
+        answers.retain(|a| known.choices.iter().any(|c| c.answer_id() == *a));
+        if !known.multiple {
+            answers.truncate(1);
         }
         let chosen: Vec<&str> = (known.choices.iter())
             .filter(|c| answers.contains(&c.answer_id()))

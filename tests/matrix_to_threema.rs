@@ -714,3 +714,39 @@ async fn where_asks_the_driver_and_their_next_location_answers_it() {
     );
     h.stop().await;
 }
+
+/// `bridge.language: de`: the bot answers in German, in the management room and in a driver's
+/// chat, and what it sends the driver on its own (the location request) is German too; what
+/// the dispatcher writes goes as written.
+#[tokio::test]
+async fn with_bridge_language_de_the_bot_speaks_german() {
+    let desk = unique_localpart("desk");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        c.bridge_extra = "  language: de".into();
+    })
+    .await;
+    let (dispatcher, driver, room, _) = portal_with_driver(&h, &sim, &desk, "Anna Dispo").await;
+    let dm = dispatcher.management_room().await;
+    let help = dispatcher.ask(&dm, "help").await;
+    assert!(
+        help.starts_with("Befehle:\n• start <Threema-ID oder Name>"),
+        "{help}"
+    );
+    let none = dispatcher.ask(&room, "!scheduled").await;
+    assert_eq!(none, "Hier ist nichts geplant.");
+    let unknown = dispatcher.ask(&room, "!t tschuess").await;
+    assert!(
+        unknown.contains("es gibt keinen Textbaustein „tschuess“"),
+        "{unknown}"
+    );
+    let passed = dispatcher.ask(&room, "!at 2020-01-06 05:55 zu spät").await;
+    assert_eq!(passed, "Nicht geplant: Mo 2020-01-06 05:55 UTC ist vorbei.");
+    dispatcher.send_text(&room, "!where").await;
+    let phone = sim.wait_inbox(&driver, 1, WAIT).await;
+    assert_eq!(
+        text_of(&phone[0].message),
+        "Anna Dispo: Bitte teile deinen aktuellen Standort: 📎 (oder +) antippen, dann Standort."
+    );
+    h.stop().await;
+}

@@ -10,7 +10,7 @@ pub const OWN_PLACEHOLDERS: [&str; 2] = ["driver", "dispatcher"];
 
 /// `!t <name>`: the template's name (`None` when the message is something else). A name alone:
 /// what follows it is not a template's.
-pub fn requested(body: &str) -> Option<Result<&str, &'static str>> {
+pub fn requested(body: &str) -> Option<Result<&str, Asked>> {
     let body = body.trim();
     let rest = (body.strip_prefix("!t").or_else(|| body.strip_prefix("!T")))?;
     let rest = rest.strip_prefix(':').unwrap_or(rest);
@@ -20,9 +20,31 @@ pub fn requested(body: &str) -> Option<Result<&str, &'static str>> {
     let mut words = rest.split_whitespace();
     Some(match (words.next(), words.next()) {
         (Some(name), None) => Ok(name),
-        (None, _) => Err("Which one? !t <name>; `templates` in the management room lists them."),
-        (Some(_), Some(_)) => Err("!t takes a template's name only; `templates` lists them."),
+        (None, _) => Err(Asked::NoName),
+        (Some(_), Some(_)) => Err(Asked::MoreThanAName),
     })
+}
+
+/// What is wrong with a `!t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    NoName,
+    MoreThanAName,
+}
+
+impl Asked {
+    /// What the bot answers.
+    pub fn say(self, texts: &crate::texts::Texts) -> String {
+        match self {
+            Asked::NoName => crate::tr!(texts, "template-which"),
+            Asked::MoreThanAName => crate::tr!(texts, "template-name-only"),
+        }
+    }
+}
+
+/// The answer to a `!t` naming no template.
+pub fn unknown(texts: &crate::texts::Texts, name: &str) -> String {
+    crate::tr!(texts, "template-unknown", name = name)
 }
 
 /// The template `name` (any case).
@@ -75,14 +97,19 @@ pub fn fill(
 }
 
 /// `templates` in the management room.
-pub fn list(templates: &BTreeMap<String, String>) -> String {
+pub fn list(texts: &crate::texts::Texts, templates: &BTreeMap<String, String>) -> String {
     if templates.is_empty() {
-        return "No templates (templates: in the config).".into();
+        return crate::tr!(texts, "template-none");
     }
     let lines: Vec<String> = (templates.iter())
         .map(|(name, text)| format!("• !t {name} — {text}"))
         .collect();
-    format!("Templates ({}):\n{}", templates.len(), lines.join("\n"))
+    crate::tr!(
+        texts,
+        "template-list",
+        count = templates.len(),
+        lines = lines.join("\n")
+    )
 }
 
 #[cfg(test)]
@@ -116,7 +143,8 @@ mod tests {
         });
         assert_eq!(filled, "Guten Morgen Erika Muster, hier Anna (Depot Nord).");
         assert!(find(&templates, "tschuess").is_none());
-        assert!(list(&templates).contains("• !t Gruss — Guten Morgen"));
-        assert!(list(&BTreeMap::new()).starts_with("No templates"));
+        let texts = crate::texts::Texts::default();
+        assert!(list(&texts, &templates).contains("• !t Gruss — Guten Morgen"));
+        assert!(list(&texts, &BTreeMap::new()).starts_with("No templates"));
     }
 }

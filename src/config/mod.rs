@@ -329,8 +329,9 @@ pub struct BridgeConfig {
     /// `bridge.reactions_to_drivers`: a dispatcher's 👍 / 👎 on a driver's message reaches the
     /// phone as Threema's agree / decline (one credit each).
     pub reactions_to_drivers: bool,
-    /// `bridge.location_request`: what `!where` in a portal sends the driver.
-    pub location_request: String,
+    /// `bridge.location_request`: what `!where` in a portal sends the driver (`None`: the
+    /// catalogue's, in `bridge.language`).
+    pub location_request: Option<String>,
     /// A message the Gateway (or the homeserver, for its media) keeps refusing with transient
     /// errors is given up after this long: marked failed, with a notice and the resend action.
     pub send_give_up: std::time::Duration,

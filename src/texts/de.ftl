@@ -140,3 +140,63 @@ schedule-restored = ⏰ Nicht erneut gesendet: #{ $id } war für { $at } geplant
 ## Rundsendungen
 
 broadcast-scheduled-no-credits = ⚠️ Nicht gesendet: diese geplante Nachricht würde { $cost } Credit(s) kosten, das Guthaben beträgt { $balance }. Laden Sie das Gateway-Konto auf; die Planung bleibt bestehen.
+
+## Im Chat eines Fahrers
+
+portal-not-permitted = Nicht an Threema gesendet: Sie dürfen Fahrern nicht schreiben.
+portal-driver-left = Nicht an Threema gesendet: der Fahrer ist nicht mehr im Unternehmen; es wird nichts an ihn gesendet.
+broadcast-before-restore = ⚠️ Nicht gesendet: die Bridge wurde aus einer Sicherung von vor dieser Rundsendung wiederhergestellt, sie ist vielleicht schon damals hinausgegangen. Prüfen Sie die Empfänger und senden Sie sie bei Bedarf erneut.
+template-sent = An den Fahrer: { $text }
+template-which = Welcher? !t <Name>; `templates` im Verwaltungsraum zeigt sie.
+template-name-only = !t nimmt nur den Namen eines Textbausteins; `templates` zeigt sie.
+template-unknown = Nicht gesendet: es gibt keinen Textbaustein „{ $name }“; `templates` im Verwaltungsraum zeigt sie.
+template-no-edit = Nicht gesendet: ein Textbaustein kann nicht in einen anderen geändert werden; senden Sie ein neues !t <Name>.
+template-none = Keine Textbausteine (templates: in der Konfiguration).
+template-list = Textbausteine ({ $count }):
+    { $lines }
+location-requested = 📍 Standort angefragt: der nächste Standort, den der Fahrer teilt, beantwortet dies.
+urgent-not-held = Diese Nachricht wird nicht zurückgehalten: jetzt ist nichts zu senden.
+urgent-nothing-held = Für diesen Fahrer wird nichts zurückgehalten.
+urgent-released = Was für den Fahrer zurückgehalten wurde, wird jetzt gesendet ({ $count } Nachrichtenteil(e)).
+agreement-taken-back = Ein zurückgenommenes 👍 oder 👎 bleibt auf dem Telefon: Threema kann eine Zustimmung nicht zurückziehen. Schreiben Sie dem Fahrer, wenn sie nicht mehr gilt.
+poll-vote-taken-back = 🗳️ hat die Stimme des Unternehmens zurückgenommen
+poll-voted = 🗳️ hat abgestimmt: { $answers }
+broadcast-not-permitted = Nicht gesendet: Sie dürfen Fahrern nicht schreiben.
+broadcast-no-edits = Änderungen einer Rundsendung werden nicht gesendet: die Fahrer behalten die erste Fassung. Senden Sie eine Korrektur als neue Nachricht.
+broadcast-ack-request = Bitte mit 👍 bestätigen (Nachricht gedrückt halten).
+broadcast-selection-not-understood = Die Auswahl ist nicht verständlich: { $error }.
+broadcast-balance = Guthaben { $balance }
+broadcast-balance-unknown = Guthaben unbekannt
+broadcast-preview = 📢 Bereit für { $count } Empfänger: { $credits } Credit(s), { $balance }.
+broadcast-each-gets = Jeder Fahrer bekommt: { $template }
+broadcast-no-credits = ⚠️ Nicht genug Guthaben: diese Nachricht wurde nicht gesendet. Laden Sie das Gateway-Konto auf und senden Sie sie erneut.
+broadcast-confirm-how = Reagieren Sie mit 👍 auf diesen Hinweis, um sie zu senden; löschen Sie Ihre Nachricht, um abzubrechen.
+broadcast-none-yet = Hier gibt es noch keine Rundsendung (oder antworten Sie auf eine).
+broadcast-csv-private = Der Bericht pro Person wird in einem Raum, den die Dispo teilt, nicht gezeigt (privacy.receipt_detail); `!report` nennt die Zahlen.
+broadcast-room-help =
+    Jede Nachricht, die Sie hier schreiben, geht nach einem 👍 auf die Vorschau des Bots an jeden Empfänger auf Threema und in den Chat jedes Fahrers. Beginnen Sie eine Nachricht mit !ack, damit die Fahrer sie mit 👍 bestätigen; !t <Name> sendet einen Textbaustein, für jeden Fahrer ausgefüllt.
+    Planen mit !at 2027-01-04 05:55 <Text> oder !every mo-fr 05:55 <Text> (!scheduled zeigt sie, !cancel <n> löscht eine).
+    Befehle (mit ! am Anfang): !recipients, !refresh (die Auswahl neu auswerten), !report und !csv (pro Empfänger, für die letzte Nachricht oder die, auf die Sie antworten), !resend-unread (erneut an alle, die sie nicht gelesen haben), !help.
+broadcast-recipients = { $count } Empfänger ({ $live }):
+    { $list }
+broadcast-refresh-live = Die Auswahl dieses Raums ist live: sie wird für jede Nachricht neu ausgewertet.
+broadcast-refreshed = Jetzt { $count } Empfänger ({ $added } dazu, { $removed } entfernt).
+broadcast-resent-unread = Erneut an { $count } Fahrer gesendet, die sie nicht gelesen hatten ({ $messages } Nachricht(en)).
+broadcast-resent-unread-private = Erneut an die Fahrer gesendet, die sie nicht gelesen hatten.
+broadcast-copy-marker = 📢 Rundsendung von { $name }
+broadcast-copy-marker-ack = 📢 Rundsendung von { $name } (bittet um 👍)
+broadcast-poll-question = 📢 Rundsendung von { $name }: { $question }
+
+## Umfragen
+
+poll-too-many-answers = Diese Umfrage wurde nicht gesendet: Matrix-Umfragen haben 1 bis 20 Antworten.
+poll-ended = Die Umfrage ist beendet. Ergebnis: { $results }
+poll-tally = { $tally } · nicht abgestimmt { $not_voted }
+poll-board-line = 🗳️ { $tally }
+poll-board-line-ended = 🗳️ { $tally } (beendet)
+broadcast-live = live
+broadcast-frozen = fest
+broadcast-room-topic = Rundsendung an { $selection } — { $help }
+broadcast-room-topic-live = Rundsendung an { $selection } (live) — { $help }
+broadcast-room-welcome = { $count } Empfänger. { $help }
+location-request-default = Bitte teile deinen aktuellen Standort: 📎 (oder +) antippen, dann Standort.

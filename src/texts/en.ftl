@@ -139,3 +139,63 @@ schedule-restored = ⏰ Not sent again: #{ $id } was due { $at }, before the bri
 ## Broadcasts
 
 broadcast-scheduled-no-credits = ⚠️ Not sent: this scheduled message would cost { $cost } credit(s), the balance is { $balance }. Top up the Gateway account; the schedule goes on.
+
+## In a driver's chat
+
+portal-not-permitted = Not sent to Threema: you are not permitted to write to drivers.
+portal-driver-left = Not sent to Threema: the driver has left the company; nothing is sent to them.
+broadcast-before-restore = ⚠️ Not sent: the bridge was restored from a backup taken before this broadcast, and it may have gone out before that. Check the recipients and send it again if needed.
+template-sent = To the driver: { $text }
+template-which = Which one? !t <name>; `templates` in the management room lists them.
+template-name-only = !t takes a template's name only; `templates` lists them.
+template-unknown = Not sent: there is no template "{ $name }"; `templates` in the management room lists them.
+template-no-edit = Not sent: a template cannot be edited into another; send a new !t <name>.
+template-none = No templates (templates: in the config).
+template-list = Templates ({ $count }):
+    { $lines }
+location-requested = 📍 Location requested: the next location the driver shares answers this.
+urgent-not-held = That message is not held: nothing to send now.
+urgent-nothing-held = Nothing is held for this driver.
+urgent-released = Sending now what was held for the driver ({ $count } message part(s)).
+agreement-taken-back = A 👍 or 👎 taken back stays on the phone: Threema cannot withdraw an agreement. Write to the driver if it no longer holds.
+poll-vote-taken-back = 🗳️ took the company's vote back
+poll-voted = 🗳️ voted { $answers }
+broadcast-not-permitted = Not sent: you are not permitted to write to drivers.
+broadcast-no-edits = Edits of a broadcast are not sent: drivers keep the first version. Send a correction as a new message.
+broadcast-ack-request = Please confirm with 👍 (tap and hold the message).
+broadcast-selection-not-understood = The selection is not understood: { $error }.
+broadcast-balance = balance { $balance }
+broadcast-balance-unknown = balance not known
+broadcast-preview = 📢 Ready for { $count } recipient(s): { $credits } credit(s), { $balance }.
+broadcast-each-gets = Each driver gets: { $template }
+broadcast-no-credits = ⚠️ Not enough credits: this message was not sent. Top up the Gateway account and post it again.
+broadcast-confirm-how = React with 👍 to this notice to send it; delete your message to cancel.
+broadcast-none-yet = No broadcast here yet (or reply to one).
+broadcast-csv-private = The per-person report is not shown in a room the desk shares (privacy.receipt_detail); `!report` gives the counts.
+broadcast-room-help =
+    Every message you post here goes to each recipient on Threema, after you react with 👍 to the bot's preview, and into each driver's own chat. Start a message with !ack to ask drivers to confirm it with 👍; !t <name> sends a template, filled in for each driver.
+    Schedule one with !at 2027-01-04 05:55 <text> or !every mon-fri 05:55 <text> (!scheduled lists them, !cancel <n> removes one).
+    Commands (start with !): !recipients, !refresh (evaluate the selection again), !report and !csv (per recipient, for the latest message or the one you reply to), !resend-unread (send it again to those who have not read it), !help.
+broadcast-recipients = { $count } recipient(s) ({ $live }):
+    { $list }
+broadcast-refresh-live = This room's selection is live: it is evaluated for every message.
+broadcast-refreshed = { $count } recipient(s) now ({ $added } added, { $removed } removed).
+broadcast-resent-unread = Sent again to { $count } driver(s) who had not read it ({ $messages } message(s)).
+broadcast-resent-unread-private = Sent again to the drivers who had not read it.
+broadcast-copy-marker = 📢 Broadcast from { $name }
+broadcast-copy-marker-ack = 📢 Broadcast from { $name } (asks for 👍)
+broadcast-poll-question = 📢 Broadcast from { $name }: { $question }
+
+## Polls
+
+poll-too-many-answers = This poll was not sent: Matrix polls hold 1 to 20 answers.
+poll-ended = The poll has ended. Results: { $results }
+poll-tally = { $tally } · not voted { $not_voted }
+poll-board-line = 🗳️ { $tally }
+poll-board-line-ended = 🗳️ { $tally } (ended)
+broadcast-live = live
+broadcast-frozen = frozen
+broadcast-room-topic = Broadcast to { $selection } — { $help }
+broadcast-room-topic-live = Broadcast to { $selection } (live) — { $help }
+broadcast-room-welcome = { $count } recipient(s). { $help }
+location-request-default = Please share your current location: tap 📎 (or +), then Location.

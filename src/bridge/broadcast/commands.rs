@@ -8,7 +8,7 @@ use ruma::{
 };
 use serde_json::json;
 
-use super::{Broadcasts, ROOM_HELP, board};
+use super::{Broadcasts, board};
 use crate::{
     bridge::{BridgeError, privacy::ReadView},
     store::{Broadcast, BroadcastRoom},
@@ -68,7 +68,7 @@ impl Broadcasts {
             "recipients" => self.recipients_answer(room, sender).await?,
             "refresh" => self.refresh_answer(room, sender).await?,
             "report" | "csv" | "resend-unread" if target.is_none() => {
-                "No broadcast here yet (or reply to one).".into()
+                crate::tr!(self.texts, "broadcast-none-yet")
             }
             "report" => {
                 let b = target.expect("checked above");
@@ -83,15 +83,13 @@ impl Broadcasts {
                         .await?;
                     return Ok(Outcome::bridged("report sent as CSV"));
                 }
-                "The per-person report is not shown in a room the desk shares \
-                 (privacy.receipt_detail); `!report` gives the counts."
-                    .into()
+                crate::tr!(self.texts, "broadcast-csv-private")
             }
             "resend-unread" => {
                 let b = target.expect("checked above");
                 self.resend_unread(&b).await?
             }
-            _ => ROOM_HELP.into(),
+            _ => crate::tr!(self.texts, "broadcast-room-help"),
         };
         self.notices
             .notice(room_id, Some(event_id), &answer, &txn)
@@ -108,16 +106,25 @@ impl Broadcasts {
         sender: &UserId,
     ) -> Result<String, BridgeError> {
         Ok(match self.room_recipients(room, sender).await? {
-            Ok(r) => format!(
-                "{} recipient(s) ({}):\n{}",
-                r.len(),
-                if room.live { "live" } else { "frozen" },
-                r.iter()
+            Ok(r) => crate::tr!(
+                self.texts,
+                "broadcast-recipients",
+                count = r.len(),
+                live = match room.live {
+                    true => crate::tr!(self.texts, "broadcast-live"),
+                    false => crate::tr!(self.texts, "broadcast-frozen"),
+                },
+                list = r
+                    .iter()
                     .map(|(id, name)| format!("• {name} ({id})"))
                     .collect::<Vec<_>>()
                     .join("\n")
             ),
-            Err(e) => format!("The selection is not understood: {e}."),
+            Err(e) => crate::tr!(
+                self.texts,
+                "broadcast-selection-not-understood",
+                error = e.to_string()
+            ),
         })
     }
 
@@ -128,7 +135,7 @@ impl Broadcasts {
         sender: &UserId,
     ) -> Result<String, BridgeError> {
         if room.live {
-            return Ok("This room's selection is live: it is evaluated for every message.".into());
+            return Ok(crate::tr!(self.texts, "broadcast-refresh-live"));
         }
         Ok(match self.select_drivers(&room.selection, sender).await? {
             Ok(selected) => {
@@ -146,12 +153,19 @@ impl Broadcasts {
                     .await?;
                 let added = ids.iter().filter(|id| !before.contains(id)).count();
                 let removed = before.iter().filter(|id| !ids.contains(id)).count();
-                format!(
-                    "{} recipient(s) now ({added} added, {removed} removed).",
-                    ids.len()
+                crate::tr!(
+                    self.texts,
+                    "broadcast-refreshed",
+                    count = ids.len(),
+                    added = added,
+                    removed = removed
                 )
             }
-            Err(e) => format!("The selection is not understood: {e}."),
+            Err(e) => crate::tr!(
+                self.texts,
+                "broadcast-selection-not-understood",
+                error = e.to_string()
+            ),
         })
     }
 
@@ -217,11 +231,14 @@ impl Broadcasts {
             self.board_wake.notify_one();
         }
         Ok(match reads_shown {
-            true => format!(
-                "Sent again to {unread} driver(s) who had not read it ({queued} message(s))."
+            true => crate::tr!(
+                self.texts,
+                "broadcast-resent-unread",
+                count = unread,
+                messages = queued
             ),
             // How many had not read it is what privacy.minimum_group keeps from small groups.
-            false => "Sent again to the drivers who had not read it.".to_owned(),
+            false => crate::tr!(self.texts, "broadcast-resent-unread-private"),
         })
     }
 

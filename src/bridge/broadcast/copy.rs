@@ -33,17 +33,14 @@ pub(super) fn strip_ack(content: &mut RoomMessageEventContent, raw: &mut Value) 
 }
 
 /// The message as it is written into each recipient's portal, by the bot: marked as a
-/// broadcast and signed, media and locations as they were.
-pub(super) fn portal_copy(content: &Value, display_name: &str, ack: bool) -> Value {
+/// broadcast and signed (`marker`, `📢 Broadcast from Anna Dispo`), media and locations as
+/// they were.
+pub(super) fn portal_copy(content: &Value, marker: &str) -> Value {
     let mut copy = content.clone();
     if let Some(map) = copy.as_object_mut() {
         map.remove("m.relates_to");
         map.remove("m.mentions");
     }
-    let marker = format!(
-        "📢 Broadcast from {display_name}{}",
-        if ack { " (asks for 👍)" } else { "" }
-    );
     let msgtype = copy["msgtype"].as_str().unwrap_or_default().to_owned();
     let body = copy["body"].as_str().unwrap_or_default().to_owned();
     match msgtype.as_str() {
@@ -60,13 +57,23 @@ pub(super) fn portal_copy(content: &Value, display_name: &str, ack: bool) -> Val
         _ => {
             if copy.get("filename").is_none() && copy.get("url").is_some() {
                 copy["filename"] = Value::String(body.clone());
-                copy["body"] = Value::String(marker);
+                copy["body"] = Value::String(marker.to_owned());
             } else {
                 copy["body"] = Value::String(format!("{marker}: {body}"));
             }
         }
     }
     copy
+}
+
+impl super::Broadcasts {
+    /// What marks a broadcast's copy in a portal: who sent it, whether it asks for 👍.
+    pub(super) fn copy_marker(&self, name: &str, ack: bool) -> String {
+        match ack {
+            true => crate::tr!(self.texts, "broadcast-copy-marker-ack", name = name),
+            false => crate::tr!(self.texts, "broadcast-copy-marker", name = name),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -79,8 +86,7 @@ mod tests {
     fn the_portal_copy_is_marked_and_keeps_media() {
         let text = portal_copy(
             &json!({"msgtype": "m.text", "body": "Road closed", "formatted_body": "<i>Road</i> closed", "format": "org.matrix.custom.html", "m.relates_to": {"m.in_reply_to": {"event_id": "$x"}}}),
-            "Ann",
-            true,
+            "📢 Broadcast from Ann (asks for 👍)",
         );
         assert_eq!(
             text["body"],
@@ -93,8 +99,7 @@ mod tests {
         assert!(text.get("m.relates_to").is_none());
         let image = portal_copy(
             &json!({"msgtype": "m.image", "body": "map.png", "url": "mxc://x/y"}),
-            "Ann",
-            false,
+            "📢 Broadcast from Ann",
         );
         assert_eq!(image["filename"], "map.png");
         assert_eq!(image["body"], "📢 Broadcast from Ann");

@@ -222,7 +222,8 @@ impl Broadcasts {
         if let Some(Outgoing::Template { text, dispatcher }) = items.first() {
             let filled = self.fill(text, dispatcher, driver).await?;
             let text = serde_json::json!({"msgtype": "m.text", "body": filled});
-            content = super::copy::portal_copy(&text, dispatcher, broadcast.ack);
+            let marker = self.copy_marker(dispatcher, broadcast.ack);
+            content = super::copy::portal_copy(&text, &marker);
         }
         content[BROADCAST_KEY] = item.event_id.clone().into();
         let txn = format!("broadcast-{}-{}", item.event_id, item.recipient);

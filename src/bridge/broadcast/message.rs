@@ -11,7 +11,7 @@ use ruma::{
 use serde_json::{Value, json};
 
 use super::{
-    ACK_REQUEST, Broadcasts,
+    Broadcasts,
     commands::{ROOM_COMMANDS, command_word},
     copy::{portal_copy, strip_ack},
     select::{affordable, credits},
@@ -45,8 +45,8 @@ impl Broadcasts {
     ) -> Result<Outcome, BridgeError> {
         let room_id = room.room_id.clone();
         if self.access.level(sender) < Level::Dispatcher {
-            let text = "Not sent: you are not permitted to write to drivers.";
-            return self.refuse(&room_id, event_id, text.into()).await;
+            let text = crate::tr!(self.texts, "broadcast-not-permitted");
+            return self.refuse(&room_id, event_id, text).await;
         }
         let body = match &content.msgtype {
             MessageType::Text(t) => Some(strip_reply_fallback(&t.body)),
@@ -64,9 +64,7 @@ impl Broadcasts {
                 .refuse(
                     &room_id,
                     event_id,
-                    "Edits of a broadcast are not sent: drivers keep the first version. Send a \
-                     correction as a new message."
-                        .into(),
+                    crate::tr!(self.texts, "broadcast-no-edits"),
                 )
                 .await;
         }
@@ -126,11 +124,8 @@ impl Broadcasts {
             display_name: sender_name,
         };
         let items = signed_text(text, relay);
-        let copy = portal_copy(
-            &json!({"msgtype": "m.text", "body": text}),
-            sender_name,
-            false,
-        );
+        let marker = self.copy_marker(sender_name, false);
+        let copy = portal_copy(&json!({"msgtype": "m.text", "body": text}), &marker);
         let (_, broadcast) = self
             .record(room, event_id, sender, &items, &copy, false)
             .await?;
@@ -209,13 +204,10 @@ impl Broadcasts {
         {
             let name = match asked {
                 Ok(name) => name,
-                Err(why) => return Ok(Planned::Refused(why.into())),
+                Err(asked) => return Ok(Planned::Refused(asked.say(&self.texts))),
             };
             let Some(template) = quick_replies::find(&self.templates, name) else {
-                return Ok(Planned::Refused(format!(
-                    "Not sent: there is no template {name:?}; `templates` in the management \
-                     room lists them."
-                )));
+                return Ok(Planned::Refused(quick_replies::unknown(&self.texts, name)));
             };
             let mut items = vec![Outgoing::Template {
                 text: template.to_owned(),
@@ -223,16 +215,13 @@ impl Broadcasts {
             }];
             if ack {
                 items.push(Outgoing::Text {
-                    text: ACK_REQUEST.into(),
+                    text: crate::tr!(self.texts, "broadcast-ack-request"),
                     reply_to: None,
                 });
             }
             // Each portal's copy is written from the template filled in for its driver.
-            let copy = portal_copy(
-                &json!({"msgtype": "m.text", "body": template}),
-                &display_name,
-                ack,
-            );
+            let marker = self.copy_marker(&display_name, ack);
+            let copy = portal_copy(&json!({"msgtype": "m.text", "body": template}), &marker);
             return Ok(Planned::Send { items, copy });
         }
         let relay = Relay {
@@ -253,11 +242,12 @@ impl Broadcasts {
         }
         if ack {
             items.push(Outgoing::Text {
-                text: ACK_REQUEST.into(),
+                text: crate::tr!(self.texts, "broadcast-ack-request"),
                 reply_to: None,
             });
         }
-        let copy = portal_copy(&raw_content, &display_name, ack);
+        let marker = self.copy_marker(&display_name, ack);
+        let copy = portal_copy(&raw_content, &marker);
         Ok(Planned::Send { items, copy })
     }
 
@@ -305,30 +295,41 @@ impl Broadcasts {
         let recipients = match self.room_recipients(room, sender).await? {
             Ok(r) => r,
             Err(e) => {
-                let text = format!("The room's selection is not understood: {e}.");
+                let text = crate::tr!(
+                    self.texts,
+                    "broadcast-selection-not-understood",
+                    error = e.to_string()
+                );
                 return self.refuse(room_id, event_id, text).await;
             }
         };
         let total = credits(items, recipients.len());
         let balance = self.credits.refresh().await;
-        let mut text = format!(
-            "📢 Ready for {} recipient(s): {total} credit(s), {}.",
-            recipients.len(),
-            match balance {
-                Some(b) => format!("balance {b}"),
-                None => "balance not known".into(),
-            }
+        let balance_text = match balance {
+            Some(b) => crate::tr!(self.texts, "broadcast-balance", balance = b),
+            None => crate::tr!(self.texts, "broadcast-balance-unknown"),
+        };
+        let mut text = crate::tr!(
+            self.texts,
+            "broadcast-preview",
+            count = recipients.len(),
+            credits = total,
+            balance = balance_text
         );
         if let Some(Outgoing::Template { text: template, .. }) = items.first() {
-            text.push_str(&format!(" Each driver gets: {template}"));
+            text.push(' ');
+            text.push_str(&crate::tr!(
+                self.texts,
+                "broadcast-each-gets",
+                template = template.as_str()
+            ));
         }
+        text.push(' ');
         if !affordable(total, balance) {
             self.store.broadcast_cancel(event_id.as_str()).await?;
-            text.push_str(" ⚠️ Not enough credits: this message was not sent. Top up the Gateway account and post it again.");
+            text.push_str(&crate::tr!(self.texts, "broadcast-no-credits"));
         } else {
-            text.push_str(
-                " React with 👍 to this notice to send it; delete your message to cancel.",
-            );
+            text.push_str(&crate::tr!(self.texts, "broadcast-confirm-how"));
         }
         let preview = self
             .notices

@@ -126,15 +126,3 @@ impl Broadcasts {
 pub const CONFIRM_KEYS: [&str; 3] = ["👍", "👍️", "✅"];
 /// A message that starts with this asks drivers to acknowledge it (Threema's thumbs up).
 pub const ACK_PREFIX: &str = "!ack";
-/// What drivers read under a message that asks for acknowledgement.
-const ACK_REQUEST: &str = "Please confirm with 👍 (tap and hold the message).";
-
-const ROOM_HELP: &str = "Every message you post here goes to each recipient on Threema, \
-    after you react with 👍 to the bot's preview, and into each driver's own chat. \
-    Start a message with !ack to ask drivers to confirm it with 👍; !t <name> sends a \
-    template, filled in for each driver.\n\
-    Schedule one with !at 2027-01-04 05:55 <text> or !every mon-fri 05:55 <text> (!scheduled \
-    lists them, !cancel <n> removes one).\n\
-    Commands (start with !): !recipients, !refresh (evaluate the selection again), \
-    !report and !csv (per recipient, for the latest message or the one you reply to), \
-    !resend-unread (send it again to those who have not read it), !help.";

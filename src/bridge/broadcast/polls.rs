@@ -31,8 +31,8 @@ impl Broadcasts {
     ) -> Result<Outcome, BridgeError> {
         let room_id = room.room_id.clone();
         if self.access.level(sender) < Level::Dispatcher {
-            let text = "Not sent: you are not permitted to write to drivers.";
-            return self.refuse(&room_id, event_id, text.into()).await;
+            let text = crate::tr!(self.texts, "broadcast-not-permitted");
+            return self.refuse(&room_id, event_id, text).await;
         }
         let start = match poll::read_start(event_type, content) {
             Ok(start) => start,
@@ -54,14 +54,16 @@ impl Broadcasts {
             Plan::Send(items) => items,
             Plan::Refuse(why) => return self.refuse(&room_id, event_id, why).await,
         };
-        let question = format!(
-            "📢 Broadcast from {display_name}: {}",
-            start.question.trim()
+        let question = crate::tr!(
+            self.texts,
+            "broadcast-poll-question",
+            name = display_name.as_str(),
+            question = start.question.trim()
         );
         let Some(copy) =
             poll::start_content(start.namespace, &question, &start.answers, start.multiple)
         else {
-            let why = "This poll was not sent: Matrix polls hold 1 to 20 answers.".to_owned();
+            let why = crate::tr!(self.texts, "poll-too-many-answers");
             return self.refuse(&room_id, event_id, why).await;
         };
         self.record_and_confirm(room, event_id, sender, &items, &copy, false)
@@ -101,9 +103,10 @@ impl Broadcasts {
             .await?;
         self.store.broadcast_cancel(target).await?;
         let polls = self.store.polls_of_broadcast(target).await?;
-        let text = format!(
-            "The poll has ended. Results: {}",
-            self.tally(&sent.answers, &polls).await?.0
+        let text = crate::tr!(
+            self.texts,
+            "poll-ended",
+            results = self.tally(&sent.answers, &polls).await?.0
         );
         let mut closed = 0;
         for row in self.store.broadcast_report(target).await? {
@@ -163,10 +166,11 @@ impl Broadcasts {
         }
         let voted = chosen.iter().filter(|c| !c.is_empty()).count();
         let tally = poll::tally(answers, chosen.iter().map(Vec::as_slice));
-        let line = format!(
-            "{} · not voted {}",
-            poll::tally_line(&tally),
-            polls.len() - voted
+        let line = crate::tr!(
+            self.texts,
+            "poll-tally",
+            tally = poll::tally_line(&tally),
+            not_voted = polls.len() - voted
         );
         let open = polls.iter().any(|p| p.closed_at.is_none());
         Ok((line, open))
@@ -188,8 +192,11 @@ impl Broadcasts {
         let (tally, open) = self.tally(&sent.answers, &polls).await?;
         let ended = self.poll_ended(broadcast.event_id.as_str()).await?;
         let open = !ended && (open || polls.is_empty());
-        let state = if open { "" } else { " (ended)" };
-        Ok(Some((format!("🗳️ {tally}{state}"), open)))
+        let line = match open {
+            true => crate::tr!(self.texts, "poll-board-line", tally = tally),
+            false => crate::tr!(self.texts, "poll-board-line-ended", tally = tally),
+        };
+        Ok(Some((line, open)))
     }
 }
 

@@ -9,7 +9,7 @@ use ruma::{
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Broadcasts, ROOM_HELP};
+use super::Broadcasts;
 use crate::{
     bridge::BridgeError,
     config::{Confirm, Level},
@@ -38,12 +38,21 @@ impl Broadcasts {
         request.visibility = Visibility::Private;
         request.room_alias_name = Some(alias.alias().to_owned());
         request.name = Some(format!("📢 {selection_text}"));
-        request.topic = Some(format!(
-            "Broadcast to {}{} — {}",
-            selection_text,
-            if live { " (live)" } else { "" },
-            ROOM_HELP
-        ));
+        let help = crate::tr!(self.texts, "broadcast-room-help");
+        request.topic = Some(match live {
+            true => crate::tr!(
+                self.texts,
+                "broadcast-room-topic-live",
+                selection = selection_text,
+                help = help.as_str()
+            ),
+            false => crate::tr!(
+                self.texts,
+                "broadcast-room-topic",
+                selection = selection_text,
+                help = help.as_str()
+            ),
+        });
         request.invite = vec![sender.to_owned()];
         request.initial_state = vec![initial_state(
             "m.room.history_visibility",
@@ -72,7 +81,12 @@ impl Broadcasts {
             .notice(
                 &room_id,
                 None,
-                &format!("{} recipient(s). {ROOM_HELP}", selected.recipients.len()),
+                &crate::tr!(
+                    self.texts,
+                    "broadcast-room-welcome",
+                    count = selected.recipients.len(),
+                    help = help
+                ),
                 &format!("broadcast-welcome-{room_id}"),
             )
             .await?;

@@ -265,7 +265,9 @@ impl Management {
             }
             Command::Handover(to) => self.conversations.hand_over(sender, to).await?,
             Command::Summary => self.conversations.summary(sender).await?,
-            Command::Templates => crate::bridge::quick_replies::list(&self.config.templates),
+            Command::Templates => {
+                crate::bridge::quick_replies::list(&self.texts, &self.config.templates)
+            }
             Command::LastPositions => self.last_positions(sender).await?,
             Command::OnShift(on) => self.conversations.set_on_shift(sender, *on).await?,
             Command::Unknown(word) => tr!(

@@ -75,6 +75,8 @@ pub struct MatrixToThreema {
     templates: std::collections::BTreeMap<String, String>,
     /// `bridge.location_request`: what `!where` sends.
     location_request_text: String,
+    /// What the bot writes, in `bridge.language`.
+    texts: Arc<crate::texts::Texts>,
     /// `bridge.reactions_to_drivers`: 👍 / 👎 on a driver's message reach the phone.
     reactions_to_drivers: bool,
 }
@@ -128,17 +130,13 @@ impl MatrixToThreema {
             conversations,
             schedules,
             templates: config.templates.clone(),
-            location_request_text: config.bridge.location_request.clone(),
+            location_request_text: (config.bridge.location_request.clone())
+                .unwrap_or_else(|| crate::tr!(shared.texts, "location-request-default")),
+            texts: shared.texts.clone(),
             reactions_to_drivers: config.bridge.reactions_to_drivers,
         }
     }
 }
-
-/// The answer to a broadcast the homeserver has from before the bridge was restored from a
-/// backup: it may have gone out then.
-const BROADCAST_BEFORE_RESTORE: &str = "⚠️ Not sent: the bridge was restored from a backup \
-    taken before this broadcast, and it may have gone out before that. Check the recipients \
-    and send it again if needed.";
 
 /// The fields of a timeline event the core looks at; the rest stays in the stored payload.
 #[derive(Debug, Deserialize)]
@@ -254,7 +252,7 @@ impl MatrixToThreema {
                     .notice(
                         &event.room_id,
                         Some(event_id),
-                        BROADCAST_BEFORE_RESTORE,
+                        &crate::tr!(self.texts, "broadcast-before-restore"),
                         &format!("restored-{event_id}"),
                     )
                     .await?;
@@ -440,7 +438,7 @@ impl MatrixToThreema {
                 .notice(
                     &event.room_id,
                     Some(event_id),
-                    &format!("To the driver: {text}"),
+                    &crate::tr!(self.texts, "template-sent", text = text.as_str()),
                     &format!("template-{event_id}"),
                 )
                 .await?;
@@ -471,12 +469,12 @@ impl MatrixToThreema {
         let event_id = &event.event_id;
         let (text, outcome) = if !self.access.may_see(&event.sender, driver) {
             (
-                "Not sent to Threema: you are not permitted to write to drivers.".to_owned(),
+                crate::tr!(self.texts, "portal-not-permitted"),
                 format!("not sent: {} is not permitted", event.sender),
             )
         } else if self.access.is_former_driver(driver) {
             (
-                format!("Not sent to Threema: {}.", super::FORMER_DRIVER),
+                crate::tr!(self.texts, "portal-driver-left"),
                 format!("not sent: {driver} has left"),
             )
         } else if self.store.is_restricted(driver.as_str()).await? {

@@ -58,6 +58,8 @@ pub struct ThreemaToMatrix {
     board_wake: Arc<Notify>,
     /// `quick_codes:`: a driver's text that is exactly a code is a status.
     quick_codes: crate::bridge::quick_codes::QuickCodes,
+    /// What the bot writes, in `bridge.language`.
+    texts: Arc<crate::texts::Texts>,
     /// The homeserver's upload limit, asked once.
     upload_limit: files::UploadLimit,
     /// Memory for drivers' files in flight.
@@ -107,6 +109,7 @@ impl ThreemaToMatrix {
             download_attempts: config.threema.download_attempts,
             board_wake: wakes.board.clone(),
             quick_codes: config.quick_codes.clone(),
+            texts: shared.texts.clone(),
             upload_limit: Default::default(),
             file_memory: files::FileMemory::new(config.threema.file_memory_mib),
             metrics,

@@ -41,7 +41,7 @@ impl ThreemaToMatrix {
                 .map(|v| known_answers(&known.choices, &v.choices))
                 .collect();
             let tally = poll::tally(&answers, chosen.iter().map(Vec::as_slice));
-            let text = format!("The poll has ended. Results: {}", poll::tally_line(&tally));
+            let text = crate::tr!(self.texts, "poll-ended", results = poll::tally_line(&tally));
             let namespace = Namespace::parse(&known.namespace);
             let start = parse_event_id(&known.event_id)?;
             self.store.poll_close(&known).await?;

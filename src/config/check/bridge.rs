@@ -60,9 +60,9 @@ pub(super) fn check(
         ),
     };
     let location_request = match raw.location_request.as_deref().map(str::trim) {
-        None => Some(DEFAULT_LOCATION_REQUEST.to_owned()),
+        None => Some(None),
         Some("") => c.fail("bridge.location_request", "the text is empty"),
-        Some(text) => Some(text.to_owned()),
+        Some(text) => Some(Some(text.to_owned())),
     };
     let encryption = encryption(c, &raw.encryption);
     let relay_template = template(
@@ -170,10 +170,6 @@ fn drivers(c: &mut Checker, raw: &RawBridge) -> Option<Vec<KnownDriver>> {
         })
         .collect()
 }
-
-/// What `!where` sends by default.
-const DEFAULT_LOCATION_REQUEST: &str =
-    "Please share your current location: tap 📎 (or +), then Location.";
 
 #[cfg(test)]
 mod tests {

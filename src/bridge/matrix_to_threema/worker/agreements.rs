@@ -16,10 +16,6 @@ use crate::{
     threema::ThreemaId,
 };
 
-/// Said in a portal the first time a dispatcher takes back a 👍 or 👎 the phone has.
-const TAKEN_BACK: &str = "A 👍 or 👎 taken back stays on the phone: Threema cannot withdraw an \
-    agreement. Write to the driver if it no longer holds.";
-
 /// What a reaction says to the driver: agree (`true`) for 👍, decline for 👎 (any skin tone,
 /// with or without the emoji presentation selector); anything else nothing.
 pub fn agreement(key: &str) -> Option<bool> {
@@ -107,7 +103,8 @@ impl MatrixToThreema {
             return Ok(Some(Outcome::skipped("agreement taken back (told before)")));
         }
         let txn = format!("agreement-taken-back-{reaction}");
-        self.notices.notice(room, None, TAKEN_BACK, &txn).await?;
+        let text = crate::tr!(self.texts, "agreement-taken-back");
+        self.notices.notice(room, None, &text, &txn).await?;
         self.store.state_set(&told, "1").await?;
         Ok(Some(Outcome::bridged("agreement taken back: told once")))
     }

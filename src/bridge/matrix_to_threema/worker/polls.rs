@@ -133,8 +133,8 @@ impl MatrixToThreema {
             .map(|c| c.name.as_str())
             .collect();
         let said = match chosen.is_empty() {
-            true => "🗳️ took the company's vote back".to_owned(),
-            false => format!("🗳️ voted {}", chosen.join(", ")),
+            true => crate::tr!(self.texts, "poll-vote-taken-back"),
+            false => crate::tr!(self.texts, "poll-voted", answers = chosen.join(", ")),
         };
         let display_name = self.sender_name(event).await?;
         let relay = Relay {

@@ -70,7 +70,7 @@ impl MatrixToThreema {
                 .notice(
                     &event.room_id,
                     Some(event_id),
-                    "📍 Location requested: the next location the driver shares answers this.",
+                    &crate::tr!(self.texts, "location-requested"),
                     &format!("where-{event_id}"),
                 )
                 .await?;
@@ -90,10 +90,7 @@ impl MatrixToThreema {
         if let Some(Relation::Replacement(replacement)) = &content.relates_to {
             let body = replacement.new_content.msgtype.body();
             return Ok(match quick_replies::requested(body) {
-                Some(_) => Template::Refused(
-                    "Not sent: a template cannot be edited into another; send a new !t <name>."
-                        .into(),
-                ),
+                Some(_) => Template::Refused(crate::tr!(self.texts, "template-no-edit")),
                 None => Template::None,
             });
         }
@@ -103,14 +100,11 @@ impl MatrixToThreema {
         let body = bridge_convert::format::strip_reply_fallback(&text.body);
         let name = match quick_replies::requested(body) {
             None => return Ok(Template::None),
-            Some(Err(why)) => return Ok(Template::Refused(why.to_owned())),
+            Some(Err(asked)) => return Ok(Template::Refused(asked.say(&self.texts))),
             Some(Ok(name)) => name,
         };
         let Some(template) = quick_replies::find(&self.templates, name) else {
-            return Ok(Template::Refused(format!(
-                "Not sent: there is no template {name:?}; `templates` in the management room \
-                 lists them."
-            )));
+            return Ok(Template::Refused(quick_replies::unknown(&self.texts, name)));
         };
         let driver_name = self.ghosts.driver_name(driver).await?;
         let view = self.access.view();
@@ -146,9 +140,9 @@ impl MatrixToThreema {
                 .await?;
         }
         let text = match (released, answered) {
-            (0, Some(_)) => "That message is not held: nothing to send now.".to_owned(),
-            (0, None) => "Nothing is held for this driver.".to_owned(),
-            (n, _) => format!("Sending now what was held for the driver ({n} message part(s))."),
+            (0, Some(_)) => crate::tr!(self.texts, "urgent-not-held"),
+            (0, None) => crate::tr!(self.texts, "urgent-nothing-held"),
+            (n, _) => crate::tr!(self.texts, "urgent-released", count = n),
         };
         let event_id = &event.event_id;
         (self.notices)

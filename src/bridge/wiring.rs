@@ -71,6 +71,7 @@ impl Shared {
             access.clone(),
             wakes.directory.clone(),
         ));
+        let texts = Arc::new(Texts::new(config.bridge.language));
         let conversations = Arc::new(Conversations::new(
             config,
             store.clone(),
@@ -78,9 +79,10 @@ impl Shared {
             access.clone(),
             notices.clone(),
             metrics.clone(),
+            texts.clone(),
         ));
         Shared {
-            texts: Arc::new(Texts::new(config.bridge.language)),
+            texts,
             conversations,
             store,
             matrix,

@@ -6,6 +6,8 @@ use std::fmt::Write;
 use crate::{
     bridge::privacy::ReadView,
     store::{DeliveryRow, OutboxState, Reaction},
+    texts::Texts,
+    tr,
     zone::Zone,
 };
 
@@ -39,6 +41,21 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The state in the desk's language (`!report`).
+    pub fn said(&self, texts: &Texts) -> String {
+        match self {
+            Stage::Pending => tr!(texts, "stage-pending"),
+            Stage::Held => tr!(texts, "stage-held"),
+            Stage::Sent => tr!(texts, "stage-sent"),
+            Stage::Received => tr!(texts, "stage-received"),
+            Stage::Read => tr!(texts, "stage-read"),
+            Stage::Failed(_) => tr!(texts, "stage-failed"),
+            Stage::Unknown => tr!(texts, "stage-unknown"),
+        }
+    }
+
+    /// The state as the CSV file has it: the same words whatever the desk's language, for
+    /// what reads the file.
     pub fn label(&self) -> &str {
         match self {
             Stage::Pending => "pending",
@@ -171,17 +188,24 @@ pub fn event_link(room_id: &str, event_id: &str) -> String {
 /// What `view` does not allow stays out: who read (the lists of who has not), or reading at all.
 /// Whom it failed for and who answered stay: the desk must call them, and an answer is the
 /// driver's own message.
-pub fn render(standings: &[Standing], ack: bool, max_names: usize, view: ReadView) -> String {
+pub fn render(
+    texts: &Texts,
+    standings: &[Standing],
+    ack: bool,
+    max_names: usize,
+    view: ReadView,
+) -> String {
     let mut board = Board {
-        text: summary(&count(standings), ack, view.reads),
+        text: summary(texts, &count(standings), ack, view.reads),
         max_names,
+        texts,
     };
     let plain = |s: &Standing| format!("{} ({})", s.name, s.recipient);
     let by_person = view.per_person && view.reads;
     // Those it failed for have not read it either: the desk wants every name in one place.
     if by_person {
         board.group(
-            "Not read yet",
+            &tr!(texts, "board-not-read"),
             standings.iter().filter(|s| s.read_at.is_none()),
             &plain,
         );
@@ -190,7 +214,7 @@ pub fn render(standings: &[Standing], ack: bool, max_names: usize, view: ReadVie
         let waiting = standings.iter().filter(|s| {
             s.read_at.is_some() && s.acknowledged_at.is_none() && s.declined_at.is_none()
         });
-        board.group("Read, not acknowledged yet", waiting, &plain);
+        board.group(&tr!(texts, "board-not-acknowledged"), waiting, &plain);
     }
     let why = |s: &Standing| match &s.stage {
         Stage::Failed(reason) => format!("{} ({}): {reason}", s.name, s.recipient),
@@ -199,13 +223,13 @@ pub fn render(standings: &[Standing], ack: bool, max_names: usize, view: ReadVie
     let failed = standings
         .iter()
         .filter(|s| matches!(s.stage, Stage::Failed(_)));
-    board.group("Failed", failed, &why);
+    board.group(&tr!(texts, "board-failed"), failed, &why);
     let link = |s: &Standing| match (&s.portal_room, &s.reply_event) {
         (Some(room), Some(event)) => format!("{} {}", s.name, event_link(room, event)),
         _ => s.name.clone(),
     };
     let replies = standings.iter().filter(|s| s.reply_event.is_some());
-    board.group("Answers", replies, &link);
+    board.group(&tr!(texts, "board-answers"), replies, &link);
     board.text
 }
 
@@ -219,42 +243,51 @@ pub fn with_line(text: &str, line: &str) -> String {
 
 /// The board's first line: how many were sent, received, read (and answered, if asked), and
 /// how many failed or are still on the way.
-fn summary(c: &Counts, ack: bool, reads: bool) -> String {
-    let mut text = format!(
-        "📢 Broadcast to {} driver(s): sent {} · received {}",
-        c.total, c.sent, c.received
+fn summary(texts: &Texts, c: &Counts, ack: bool, reads: bool) -> String {
+    let mut text = tr!(
+        texts,
+        "board-summary",
+        total = c.total,
+        sent = c.sent,
+        received = c.received
     );
-    if reads {
-        let _ = write!(text, " · read {}", c.read);
-    }
-    if ack {
-        let _ = write!(text, " · acknowledged {}", c.acknowledged);
-        if c.declined > 0 {
-            let _ = write!(text, " · declined {}", c.declined);
+    let mut part = |shown: bool, said: String| {
+        if shown {
+            let _ = write!(text, " · {said}");
         }
-    }
-    let _ = write!(text, " · failed {}", c.failed);
-    if c.unknown > 0 {
-        let _ = write!(text, " · outcome unknown {}", c.unknown);
-    }
-    if c.pending > 0 {
-        let _ = write!(text, " · on the way {}", c.pending);
-    }
-    if c.held > 0 {
-        let _ = write!(text, " · held for drivers off duty {}", c.held);
-    }
-    let _ = write!(text, " (of {})", c.total);
+    };
+    part(reads, tr!(texts, "board-read", count = c.read));
+    part(
+        ack,
+        tr!(texts, "board-acknowledged", count = c.acknowledged),
+    );
+    part(
+        ack && c.declined > 0,
+        tr!(texts, "board-declined", count = c.declined),
+    );
+    part(true, tr!(texts, "board-failed-count", count = c.failed));
+    part(
+        c.unknown > 0,
+        tr!(texts, "board-unknown", count = c.unknown),
+    );
+    part(
+        c.pending > 0,
+        tr!(texts, "board-pending", count = c.pending),
+    );
+    part(c.held > 0, tr!(texts, "board-held", count = c.held));
+    let _ = write!(text, " {}", tr!(texts, "board-of", total = c.total));
     text
 }
 
 /// A board's text as it is written, one line per group of recipients after the summary.
-struct Board {
+struct Board<'t> {
     text: String,
     /// Names listed per group; the rest are counted, for `!report` to list.
     max_names: usize,
+    texts: &'t Texts,
 }
 
-impl Board {
+impl Board<'_> {
     /// `title (n): name, name, … and k more (!report lists all)`, if the group is not empty.
     fn group<'s>(
         &mut self,
@@ -268,9 +301,10 @@ impl Board {
         }
         let mut names: Vec<String> = list.iter().take(self.max_names).map(|s| name(s)).collect();
         if list.len() > self.max_names {
-            names.push(format!(
-                "and {} more (!report lists all)",
-                list.len() - self.max_names
+            names.push(tr!(
+                self.texts,
+                "board-more",
+                count = list.len() - self.max_names
             ));
         }
         let _ = write!(
@@ -303,15 +337,16 @@ pub fn time(ms: Option<i64>) -> String {
 
 /// Per recipient with times in `zone` (`bridge.timezone`), one line each (`!report`); only
 /// the counts when `view` does not allow per-person detail.
-pub fn report(standings: &[Standing], view: ReadView, zone: &Zone) -> String {
+pub fn report(texts: &Texts, standings: &[Standing], view: ReadView, zone: &Zone) -> String {
     if !view.per_person {
         return format!(
-            "{}\nPer-person times are not shown in a room the desk shares (privacy.receipt_detail).",
-            summary(&count(standings), false, view.reads)
+            "{}\n{}",
+            summary(texts, &count(standings), false, view.reads),
+            tr!(texts, "report-private")
         );
     }
     let standings = visible(standings, view);
-    let mut text = String::from("Per recipient: state · sent · received · read · acknowledged");
+    let mut text = tr!(texts, "report-head");
     let time = |ms: Option<i64>| ms.map(|ms| zone.time(ms)).unwrap_or_default();
     for s in standings.iter() {
         let _ = write!(
@@ -319,7 +354,7 @@ pub fn report(standings: &[Standing], view: ReadView, zone: &Zone) -> String {
             "\n• {} ({}): {} · {} · {} · {} · {}",
             s.name,
             s.recipient,
-            s.stage.label(),
+            s.stage.said(texts),
             time(s.sent_at),
             time(s.received_at),
             time(s.read_at),
@@ -483,7 +518,7 @@ mod tests {
             (c.total, c.sent, c.received, c.read, c.failed, c.pending),
             (5, 3, 3, 2, 1, 1)
         );
-        let text = render(&s, false, 20, ReadView::FULL);
+        let text = render(&Texts::default(), &s, false, 20, ReadView::FULL);
         assert!(text.starts_with("📢 Broadcast to 5 driver(s): sent 3 · received 3 · read 2 · failed 1 · on the way 1 (of 5)"), "{text}");
         assert!(
             text.contains(
@@ -501,12 +536,13 @@ mod tests {
         );
         assert!(!settled(&s, false));
         assert!(
-            render(&s, false, 1, ReadView::FULL)
+            render(&Texts::default(), &s, false, 1, ReadView::FULL)
                 .contains("Not read yet (3): Driver 2 (AAAA0002), and 2 more")
         );
 
         // Counts only: nobody named as not having read it; without reading: no read count.
         let counts = render(
+            &Texts::default(),
             &s,
             false,
             20,
@@ -523,14 +559,14 @@ mod tests {
             per_person: true,
             reads: false,
         };
-        let text = render(&s, false, 20, unread);
+        let text = render(&Texts::default(), &s, false, 20, unread);
         assert!(
             !text.contains("read") && !text.contains("Not read"),
             "{text}"
         );
         let utc = Zone::default();
-        assert!(report(&s, ReadView::FULL, &utc).contains("(AAAA0001): read ·"));
-        let reported = report(&s, unread, &utc);
+        assert!(report(&Texts::default(), &s, ReadView::FULL, &utc).contains("(AAAA0001): read ·"));
+        let reported = report(&Texts::default(), &s, unread, &utc);
         assert!(reported.contains("(AAAA0001): received ·"), "{reported}");
         assert!(!reported.contains(": read ·"), "{reported}");
         let csv = String::from_utf8(csv(&s, ReadView::FULL)).unwrap();
@@ -557,7 +593,7 @@ mod tests {
         let s = standings(&rows);
         assert!(settled(&s, false));
         assert!(!settled(&s, true));
-        let text = render(&s, true, 20, ReadView::FULL);
+        let text = render(&Texts::default(), &s, true, 20, ReadView::FULL);
         assert!(text.contains("acknowledged 1"), "{text}");
         assert!(
             text.contains("Read, not acknowledged yet (1): Driver 2 (AAAA0002)"),
@@ -574,13 +610,13 @@ mod tests {
         ];
         let s = standings(&rows);
         assert!(!settled(&s, false));
-        let text = render(&s, false, 20, ReadView::FULL);
+        let text = render(&Texts::default(), &s, false, 20, ReadView::FULL);
         assert!(
             text.contains(" · held for drivers off duty 1 (of 2)"),
             "{text}"
         );
         let berlin = Zone::named("Europe/Berlin").unwrap();
-        let text = report(&s, ReadView::FULL, &berlin);
+        let text = report(&Texts::default(), &s, ReadView::FULL, &berlin);
         assert!(
             text.contains("(AAAA0001): sent · 2023-11-14 23:13:20 CET ·"),
             "{text}"

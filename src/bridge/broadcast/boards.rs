@@ -50,6 +50,7 @@ impl Broadcasts {
         // Everyone in the broadcast room reads the board.
         let view = self.privacy.view(None, standings.len());
         let mut text = board::render(
+            &self.texts,
             &standings,
             broadcast.ack,
             self.config.board_unread_names,

@@ -173,7 +173,7 @@ impl Broadcasts {
     async fn report_answer(&self, b: &Broadcast) -> Result<String, BridgeError> {
         let standings = self.standings(b.event_id.as_str()).await?;
         let view = self.read_view(standings.len());
-        Ok(board::report(&standings, view, &self.zone))
+        Ok(board::report(&self.texts, &standings, view, &self.zone))
     }
 
     /// What an answer in the broadcast room may show of the reading of `recipients` drivers:

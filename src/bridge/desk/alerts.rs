@@ -125,7 +125,7 @@ impl Conversations {
     /// `on-shift` / `off-shift` in the management room; the answer.
     pub async fn set_on_shift(&self, user: &UserId, on: bool) -> Result<String, BridgeError> {
         if !self.enabled() {
-            return Ok("The shared inbox is off (inbox.enabled).".into());
+            return Ok(crate::tr!(self.texts, "desk-off"));
         }
         let changed = (self.store)
             .dispatcher_set_off_shift(user.as_str(), !on)
@@ -142,13 +142,9 @@ impl Conversations {
         }
         let scheduled = self.on_shift_by_schedule(&self.access.view(), user, now_ms());
         Ok(match on {
-            true if !scheduled => "On shift as far as you are concerned; by the directory your \
-                 shift has not started, so the desk rooms' alerts mention you only once it has."
-                .into(),
-            true => "On shift: the desk rooms' alerts mention you again.".into(),
-            false => "Off shift: the desk rooms' alerts mention your colleagues on shift (you, if \
-                      nobody is); what you have stays yours. on-shift when you are back."
-                .into(),
+            true if !scheduled => crate::tr!(self.texts, "desk-on-shift-not-yet"),
+            true => crate::tr!(self.texts, "desk-on-shift"),
+            false => crate::tr!(self.texts, "desk-off-shift"),
         })
     }
 
@@ -197,18 +193,28 @@ impl Conversations {
         };
         let portal = RoomId::parse(&portal.room_id)
             .map_err(|e| BridgeError::BadEvent(format!("stored portal: {e}")))?;
-        let waited = waited(now_ms().saturating_sub(since));
+        let waited = self.waited(now_ms().saturating_sub(since));
         let name = self.driver_name(driver).await?;
         let (kind, text, mentioned) = match told {
             Told::Late => (
                 "late",
-                format!("⏰ {name} has waited {waited} for an answer"),
+                crate::tr!(
+                    self.texts,
+                    "desk-late",
+                    name = name.as_str(),
+                    waited = waited.as_str()
+                ),
                 self.to_answer(driver, conversation.owner.as_deref())
                     .await?,
             ),
             Told::Escalated => (
                 "escalated",
-                format!("⚠️ {name} still has no answer after {waited}"),
+                crate::tr!(
+                    self.texts,
+                    "desk-escalated",
+                    name = name.as_str(),
+                    waited = waited.as_str()
+                ),
                 // Only those who may see the driver, as everywhere in the desk rooms.
                 (self.access.admins().into_iter())
                     .filter(|admin| self.access.may_see(admin, driver))
@@ -271,9 +277,14 @@ impl Conversations {
         let said = match read["content"]["body"].as_str().filter(|t| !t.is_empty()) {
             Some(text) => {
                 let line: String = text.chars().take(200).collect();
-                format!("🆘 Urgent from {name}: “{line}”")
+                crate::tr!(
+                    self.texts,
+                    "desk-urgent-said",
+                    name = name.as_str(),
+                    line = line
+                )
             }
-            None => format!("🆘 Urgent from {name}"),
+            None => crate::tr!(self.texts, "desk-urgent", name = name.as_str()),
         };
         let link = permalink(portal.room_id.as_str(), Some(event));
         let txn = format!("desk-urgent-{event}");
@@ -403,13 +414,12 @@ impl Conversations {
             .await?;
         let alias = format!("{}_{mark}", desk.alias);
         let belong = self.access.who_may_see(driver, &self.dispatchers);
-        let topic = "The shared inbox: the desk board of what waits for an answer, drivers' \
-                     messages that wait too long, and urgent ones at once. Kept by the bridge.";
+        let topic = crate::tr!(self.texts, "desk-room-topic");
         let room = BotRoom {
             state_key: &desk.state_key,
             alias: &alias,
             name: &desk.name,
-            topic,
+            topic: &topic,
             invite: belong,
         };
         room.ensure(&self.store, &self.matrix, &self.domain).await
@@ -424,7 +434,7 @@ impl Conversations {
             return Desk {
                 state_key: "desk_room".into(),
                 alias: "desk".into(),
-                name: "Desk".into(),
+                name: crate::tr!(self.texts, "desk-room-name"),
             };
         }
         let key: Vec<String> = (scope.iter())
@@ -445,7 +455,11 @@ impl Conversations {
         Desk {
             state_key: format!("desk_room:{key}"),
             alias: format!("desk_{slug}_{hash}"),
-            name: format!("Desk · {}", label.join(" · ")),
+            name: crate::tr!(
+                self.texts,
+                "desk-room-name-scoped",
+                scope = label.join(" · ")
+            ),
         }
     }
 
@@ -460,12 +474,19 @@ impl Conversations {
     }
 }
 
-/// "12 min", "2 h 5 min".
-fn waited(ms: i64) -> String {
-    let minutes = (ms.max(0) + 30_000) / 60_000;
-    match minutes {
-        0 => "less than a minute".into(),
-        m if m < 60 => format!("{m} min"),
-        m => format!("{} h {} min", m / 60, m % 60),
+impl Conversations {
+    /// "12 min", "2 h 5 min".
+    fn waited(&self, ms: i64) -> String {
+        let minutes = (ms.max(0) + 30_000) / 60_000;
+        match minutes {
+            0 => crate::tr!(self.texts, "desk-waited-moment"),
+            m if m < 60 => crate::tr!(self.texts, "desk-waited-minutes", minutes = m),
+            m => crate::tr!(
+                self.texts,
+                "desk-waited-hours",
+                hours = m / 60,
+                minutes = m % 60
+            ),
+        }
     }
 }

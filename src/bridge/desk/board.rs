@@ -156,7 +156,7 @@ impl Conversations {
         lines: &[OpenLine],
         statuses: &[StatusLine],
     ) -> Result<(), BridgeError> {
-        let text = said::board(lines, statuses, &self.zone);
+        let text = said::board(&self.texts, lines, statuses, &self.zone);
         let hash = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
         let (board_key, hash_key, tried_key, generation_key) = (
             format!("desk_board:{desk}"),

@@ -39,6 +39,8 @@ const WAITING_MARK: &str = "⏳";
 
 pub struct Conversations {
     config: InboxConfig,
+    /// What the desk is told, in `bridge.language`.
+    texts: Arc<crate::texts::Texts>,
     store: Store,
     matrix: MatrixClient,
     access: Arc<Access>,
@@ -69,9 +71,11 @@ impl Conversations {
         access: Arc<Access>,
         notices: Arc<Notices>,
         metrics: Arc<Metrics>,
+        texts: Arc<crate::texts::Texts>,
     ) -> Self {
         Conversations {
             config: config.inbox.clone(),
+            texts,
             store,
             matrix,
             access,
@@ -211,13 +215,13 @@ impl Conversations {
             PortalCommand::Release => self.take(driver, room_id, by, None).await,
             PortalCommand::Done => self.close(driver, room_id, by, Closed::Done).await,
             PortalCommand::Assign(None) => {
-                let usage = "Not sent to the driver. Usage: !assign @colleague (mention them).";
-                self.refuse(room_id, event_id, usage).await
+                let usage = crate::tr!(self.texts, "desk-assign-usage");
+                self.refuse(room_id, event_id, &usage).await
             }
             PortalCommand::Assign(Some(who)) => {
                 if !self.access.may_see(&who, driver) {
-                    let text = "Not assigned: they may not see this driver.";
-                    return self.refuse(room_id, event_id, text).await;
+                    let text = crate::tr!(self.texts, "desk-assign-not-theirs");
+                    return self.refuse(room_id, event_id, &text).await;
                 }
                 self.take(driver, room_id, by, Some(&who)).await
             }
@@ -291,10 +295,10 @@ impl Conversations {
     /// `to` may see go to `to`; the answer for the room.
     pub async fn hand_over(&self, from: &UserId, to: &str) -> Result<String, BridgeError> {
         if !self.enabled() {
-            return Ok("The shared inbox is off (inbox.enabled).".into());
+            return Ok(crate::tr!(self.texts, "desk-off"));
         }
         let Ok(to) = OwnedUserId::try_from(to.trim()) else {
-            return Ok("Usage: handover @colleague (their Matrix ID).".into());
+            return Ok(crate::tr!(self.texts, "desk-handover-usage"));
         };
         let owned = self.store.conversations_owned_by(from.as_str()).await?;
         let (given, kept): (Vec<ThreemaId>, Vec<ThreemaId>) = (owned.iter())
@@ -313,13 +317,20 @@ impl Conversations {
             .audit(from.as_str(), "inbox.handover", to.as_str(), &details)
             .await?;
         Ok(match kept.is_empty() {
-            true => format!("{} open conversation(s) handed over to {to}.", given.len()),
-            false => format!(
-                "{} open conversation(s) handed over to {to}; {} stay with you (they may not see \
-                 these drivers): {}.",
-                given.len(),
-                kept.len(),
-                kept.iter()
+            true => crate::tr!(
+                self.texts,
+                "desk-handed-over",
+                count = given.len(),
+                to = to.as_str()
+            ),
+            false => crate::tr!(
+                self.texts,
+                "desk-handed-over-some",
+                count = given.len(),
+                to = to.as_str(),
+                kept = kept.len(),
+                drivers = kept
+                    .iter()
                     .map(ThreemaId::as_str)
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -402,6 +413,7 @@ impl Conversations {
             names.insert(user.clone(), name);
         }
         let status = said::status(
+            &self.texts,
             &conversation,
             &self.config.claim_reaction,
             &self.zone,

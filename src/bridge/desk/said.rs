@@ -8,6 +8,8 @@ use ruma::OwnedUserId;
 
 use crate::{
     store::{Closed, Conversation, ConversationState, Told},
+    texts::Texts,
+    tr,
     zone::Zone,
 };
 
@@ -49,6 +51,7 @@ impl PortalCommand {
 /// gives a dispatcher's display name. The topic, not the room name: the directory owns the
 /// names, and an unchanged directory sync must not touch them.
 pub fn status(
+    texts: &Texts,
     conversation: &Conversation,
     claim: &str,
     zone: &Zone,
@@ -61,21 +64,21 @@ pub fn status(
                 .map(|at| zone.clock(at))
                 .unwrap_or_else(|| "?".into());
             match &conversation.owner {
-                Some(owner) => format!(
-                    "⏳ Waiting for an answer since {since} · {} has it",
-                    name(owner)
+                Some(owner) => tr!(
+                    texts,
+                    "desk-topic-waiting-owned",
+                    since = since,
+                    owner = name(owner)
                 ),
-                None => format!(
-                    "⏳ Waiting for an answer since {since} · nobody has it yet (!claim or {claim})"
-                ),
+                None => tr!(texts, "desk-topic-waiting", since = since, claim = claim),
             }
         }
         ConversationState::Closed => {
             let by = conversation.closed_by.as_deref().map(&name);
             match (conversation.closed_how, by) {
-                (Some(Closed::Answered), Some(by)) => format!("✓ Answered by {by}"),
-                (Some(_), Some(by)) => format!("✓ Handled by {by}"),
-                _ => "✓ Nothing waiting".into(),
+                (Some(Closed::Answered), Some(by)) => tr!(texts, "desk-topic-answered", by = by),
+                (Some(_), Some(by)) => tr!(texts, "desk-topic-handled", by = by),
+                _ => tr!(texts, "desk-topic-nothing"),
             }
         }
     }
@@ -183,37 +186,44 @@ pub struct StatusLine {
 
 /// The desk board: what waits in a desk room's scope, longest first, then the drivers' latest
 /// statuses (quick codes), newest first.
-pub fn board(open: &[OpenLine], statuses: &[StatusLine], zone: &Zone) -> String {
+pub fn board(texts: &Texts, open: &[OpenLine], statuses: &[StatusLine], zone: &Zone) -> String {
     let mut out = match open.len() {
-        0 => "📋 Desk board: no driver waits for an answer.".to_owned(),
-        n => format!("📋 Desk board: waiting for an answer ({n}), longest first:"),
+        0 => tr!(texts, "desk-board-empty"),
+        n => tr!(texts, "desk-board", count = n),
     };
     for line in open {
         let owner = match &line.owner {
-            Some(owner) => format!("{owner} has it"),
-            None => "nobody has it".into(),
+            Some(owner) => tr!(texts, "desk-has-it", owner = owner.as_str()),
+            None => tr!(texts, "desk-nobody-has-it"),
         };
         let said = match &line.first_line {
             Some(text) => format!(" — “{text}”"),
             None => String::new(),
         };
-        out.push_str(&format!(
-            "\n• {} — since {}, {owner}{said} — {}",
-            line.driver,
-            zone.clock(line.waiting_since),
-            line.link
+        out.push('\n');
+        out.push_str(&tr!(
+            texts,
+            "desk-board-line",
+            driver = line.driver.as_str(),
+            since = zone.clock(line.waiting_since),
+            owner = owner,
+            said = said,
+            link = line.link.as_str()
         ));
     }
     if !statuses.is_empty() {
-        out.push_str("\n\n🏷️ Status (last 24 h), newest first:");
+        out.push_str("\n\n");
+        out.push_str(&tr!(texts, "desk-statuses"));
         for s in statuses {
-            out.push_str(&format!(
-                "\n• {} — {} ({}) at {} — {}",
-                s.driver,
-                s.meaning,
-                s.code,
-                zone.clock(s.at),
-                s.link
+            out.push('\n');
+            out.push_str(&tr!(
+                texts,
+                "desk-status-line",
+                driver = s.driver.as_str(),
+                meaning = s.meaning.as_str(),
+                code = s.code.as_str(),
+                at = zone.clock(s.at),
+                link = s.link.as_str()
             ));
         }
     }
@@ -222,53 +232,74 @@ pub fn board(open: &[OpenLine], statuses: &[StatusLine], zone: &Zone) -> String 
 
 /// What the next shift takes over, at `now` (Unix ms).
 pub fn summary(
+    texts: &Texts,
     now: i64,
     open: &[OpenLine],
     broadcasts: &[BroadcastLine],
     failed: &[FailedLine],
     zone: &Zone,
 ) -> String {
-    let mut out = format!("Shift summary, {}:", zone.clock(now));
+    let mut out = tr!(texts, "desk-summary", at = zone.clock(now));
+    out.push('\n');
     if open.is_empty() {
-        out.push_str("\nNo driver waits for an answer.");
+        out.push_str(&tr!(texts, "desk-summary-nothing-waits"));
     } else {
-        out.push_str(&format!("\nWaiting for an answer ({}):", open.len()));
+        out.push_str(&tr!(texts, "desk-summary-waiting", count = open.len()));
         for line in open {
             let waited = now.saturating_sub(line.waiting_since) / 60_000;
             let owner = match &line.owner {
-                Some(owner) => format!("{owner} has it"),
-                None => "nobody has it".into(),
+                Some(owner) => tr!(texts, "desk-has-it", owner = owner.as_str()),
+                None => tr!(texts, "desk-nobody-has-it"),
             };
-            out.push_str(&format!(
-                "\n• {} — since {} ({waited} min), {owner} — {}",
-                line.driver,
-                zone.clock(line.waiting_since),
-                line.link
+            out.push('\n');
+            out.push_str(&tr!(
+                texts,
+                "desk-summary-line",
+                driver = line.driver.as_str(),
+                since = zone.clock(line.waiting_since),
+                minutes = waited,
+                owner = owner,
+                link = line.link.as_str()
             ));
         }
     }
     if !broadcasts.is_empty() {
-        out.push_str(&format!(
-            "\nBroadcasts not read by everyone ({}):",
-            broadcasts.len()
+        out.push('\n');
+        out.push_str(&tr!(
+            texts,
+            "desk-summary-broadcasts",
+            count = broadcasts.len()
         ));
         for line in broadcasts {
-            let mut said = format!("{} of {} not read", line.unread, line.recipients);
-            if let Some(unacknowledged) = line.unacknowledged {
-                said.push_str(&format!(", {unacknowledged} not acknowledged"));
-            }
+            let said = match line.unacknowledged {
+                Some(unacknowledged) => tr!(
+                    texts,
+                    "desk-summary-unread-unacknowledged",
+                    unread = line.unread,
+                    recipients = line.recipients,
+                    unacknowledged = unacknowledged
+                ),
+                None => tr!(
+                    texts,
+                    "desk-summary-unread",
+                    unread = line.unread,
+                    recipients = line.recipients
+                ),
+            };
             out.push_str(&format!("\n• {said} — {}", line.link));
         }
     }
     if !failed.is_empty() {
-        out.push_str(&format!(
-            "\nMessages that failed or may not have arrived, last 24 h ({} driver(s)):",
-            failed.len()
-        ));
+        out.push('\n');
+        out.push_str(&tr!(texts, "desk-summary-failed", count = failed.len()));
         for line in failed {
-            out.push_str(&format!(
-                "\n• {}: {} message(s) — {}",
-                line.driver, line.messages, line.link
+            out.push('\n');
+            out.push_str(&tr!(
+                texts,
+                "desk-summary-failed-line",
+                driver = line.driver.as_str(),
+                count = line.messages,
+                link = line.link.as_str()
             ));
         }
     }
@@ -355,7 +386,14 @@ mod tests {
             messages: 2,
             link: "L1".into(),
         }];
-        let text = summary(at(14, 5), &open, &broadcasts, &failed, &Zone::default());
+        let text = summary(
+            &Texts::default(),
+            at(14, 5),
+            &open,
+            &broadcasts,
+            &failed,
+            &Zone::default(),
+        );
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines,
@@ -370,7 +408,7 @@ mod tests {
                 "• Erika Muster: 2 message(s) — L1",
             ]
         );
-        let board_text = board(&open, &[], &Zone::default());
+        let board_text = board(&Texts::default(), &open, &[], &Zone::default());
         assert_eq!(
             board_text.lines().collect::<Vec<_>>(),
             [
@@ -387,7 +425,7 @@ mod tests {
             link: "S1".into(),
         }];
         assert_eq!(
-            board(&[], &statuses, &Zone::default())
+            board(&Texts::default(), &[], &statuses, &Zone::default())
                 .lines()
                 .collect::<Vec<_>>(),
             [
@@ -397,7 +435,14 @@ mod tests {
                 "• Max Fahrer — loaded (2) at 13:50 UTC — S1",
             ]
         );
-        let quiet = summary(at(22, 0), &[], &[], &[], &Zone::default());
+        let quiet = summary(
+            &Texts::default(),
+            at(22, 0),
+            &[],
+            &[],
+            &[],
+            &Zone::default(),
+        );
         assert_eq!(
             quiet,
             "Shift summary, 22:00 UTC:\nNo driver waits for an answer."
@@ -484,27 +529,30 @@ mod tests {
         };
         let mut c = conversation(ConversationState::Open);
         assert_eq!(
-            status(&c, "🙋", &Zone::default(), name),
+            status(&Texts::default(), &c, "🙋", &Zone::default(), name),
             "⏳ Waiting for an answer since 22:15 UTC · nobody has it yet (!claim or 🙋)"
         );
         c.owner = Some("@anna:x".into());
         assert_eq!(
-            status(&c, "🙋", &Zone::default(), name),
+            status(&Texts::default(), &c, "🙋", &Zone::default(), name),
             "⏳ Waiting for an answer since 22:15 UTC · anna has it"
         );
         let berlin = Zone::named("Europe/Berlin").unwrap();
         assert_eq!(
-            status(&c, "🙋", &berlin, name),
+            status(&Texts::default(), &c, "🙋", &berlin, name),
             "⏳ Waiting for an answer since 23:15 CET · anna has it"
         );
         let mut c = conversation(ConversationState::Closed);
         c.closed_by = Some("@ben:x".into());
         c.closed_how = Some(Closed::Answered);
         assert_eq!(
-            status(&c, "🙋", &Zone::default(), name),
+            status(&Texts::default(), &c, "🙋", &Zone::default(), name),
             "✓ Answered by ben"
         );
         c.closed_how = Some(Closed::Done);
-        assert_eq!(status(&c, "🙋", &Zone::default(), name), "✓ Handled by ben");
+        assert_eq!(
+            status(&Texts::default(), &c, "🙋", &Zone::default(), name),
+            "✓ Handled by ben"
+        );
     }
 }

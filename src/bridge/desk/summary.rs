@@ -24,7 +24,7 @@ impl Conversations {
     /// The summary for `reader`: only drivers they may see, and broadcasts counted over those.
     pub async fn summary(&self, reader: &UserId) -> Result<String, BridgeError> {
         if !self.enabled() {
-            return Ok("The shared inbox is off (inbox.enabled).".into());
+            return Ok(crate::tr!(self.texts, "desk-off"));
         }
         self.summary_of(|driver| self.access.may_see(reader, driver))
             .await
@@ -84,7 +84,14 @@ impl Conversations {
                 link: permalink(&room, None),
             });
         }
-        Ok(said::summary(now, &open, &broadcasts, &failed, &self.zone))
+        Ok(said::summary(
+            &self.texts,
+            now,
+            &open,
+            &broadcasts,
+            &failed,
+            &self.zone,
+        ))
     }
 
     /// The open conversations of the drivers `shown` picks that have a portal, longest waiting

@@ -8,6 +8,8 @@ use crate::zone::Zone;
 use crate::{
     bridge::privacy::ReadView,
     store::{OutboxItem, OutboxState, Reaction},
+    texts::Texts,
+    tr,
 };
 
 /// The reaction a dispatcher puts on their message to send it again after a failure.
@@ -34,6 +36,7 @@ pub fn parse_event_ref(text: &str) -> Option<String> {
 /// tries are mentioned. What `view` does not allow is left out: reading altogether, or every
 /// person (then counts only).
 pub fn report(
+    texts: &Texts,
     rows: &[OutboxItem],
     name_of: impl Fn(&str) -> String,
     view: ReadView,
@@ -54,31 +57,30 @@ pub fn report(
             .push(row);
     }
     if by_recipient.is_empty() {
-        return "That message was not sent to Threema (not from a portal, or not yours to \
-                send)."
-            .into();
+        return tr!(texts, "status-not-sent");
     }
     if !view.per_person {
         let latest = by_recipient
             .values()
             .map(|tries| *tries.iter().max_by_key(|r| r.resend).expect("non-empty"));
-        return counts(latest, view.reads);
+        return counts(texts, latest, view.reads);
     }
     let parts = rows.iter().map(|r| r.part + 1).max().unwrap_or(1);
     let mut lines = Vec::new();
     if parts > 1 {
-        lines.push(format!("Sent in {parts} parts; the first part's state:"));
+        lines.push(tr!(texts, "status-parts", parts = parts));
     }
     for (recipient, tries) in by_recipient {
         let latest = tries.iter().max_by_key(|r| r.resend).expect("non-empty");
         let mut line = format!(
             "• {} ({recipient}): {}",
             name_of(recipient),
-            state(latest, zone)
+            state(texts, latest, zone)
         );
         let earlier = tries.len() - 1;
         if earlier > 0 {
-            line.push_str(&format!(" — after {earlier} earlier try(s)"));
+            line.push_str(" — ");
+            line.push_str(&tr!(texts, "status-earlier-tries", count = earlier));
         }
         lines.push(line);
     }
@@ -92,7 +94,7 @@ fn without_read(mut row: OutboxItem) -> OutboxItem {
 }
 
 /// How many recipients are where, without naming anyone (`privacy.receipt_detail`).
-fn counts<'r>(latest: impl Iterator<Item = &'r OutboxItem>, reads: bool) -> String {
+fn counts<'r>(texts: &Texts, latest: impl Iterator<Item = &'r OutboxItem>, reads: bool) -> String {
     let (mut total, mut sent, mut received, mut read, mut failed, mut waiting) = (0, 0, 0, 0, 0, 0);
     for row in latest {
         total += 1;
@@ -106,57 +108,72 @@ fn counts<'r>(latest: impl Iterator<Item = &'r OutboxItem>, reads: bool) -> Stri
             OutboxState::Queued | OutboxState::Sending => waiting += 1,
         }
     }
-    let read = match reads {
-        true => format!(" · read {read}"),
-        false => String::new(),
-    };
-    format!(
-        "{total} recipient(s): sent {sent} · received {received}{read} · failed {failed} · on \
-         the way {waiting} (not per person: privacy.receipt_detail)"
-    )
+    match reads {
+        true => tr!(
+            texts,
+            "status-counts-read",
+            total = total,
+            sent = sent,
+            received = received,
+            read = read,
+            failed = failed,
+            waiting = waiting
+        ),
+        false => tr!(
+            texts,
+            "status-counts",
+            total = total,
+            sent = sent,
+            received = received,
+            failed = failed,
+            waiting = waiting
+        ),
+    }
 }
 
-fn state(row: &OutboxItem, zone: &Zone) -> String {
+fn state(texts: &Texts, row: &OutboxItem, zone: &Zone) -> String {
     let s = &row.status;
     let mut parts = Vec::new();
     match row.state {
         OutboxState::Queued => match row.hold_until {
-            Some(until) => parts.push(format!(
-                "held until {} (the driver is off duty; !urgent sends it now)",
-                time_in(until, zone)
+            Some(until) => parts.push(tr!(texts, "status-held", at = time_in(until, zone))),
+            None => parts.push(tr!(
+                texts,
+                "status-queued",
+                at = time_in(row.created_at, zone)
             )),
-            None => parts.push(format!("queued since {}", time_in(row.created_at, zone))),
         },
-        OutboxState::Sending => parts.push("being sent".into()),
-        OutboxState::Failed => parts.push(format!(
-            "failed at {}: {} (react with {} to the message to send it again)",
-            time_in(row.updated_at, zone),
-            row.error.as_deref().unwrap_or("unknown error"),
-            RESEND_KEYS[0]
+        OutboxState::Sending => parts.push(tr!(texts, "status-sending")),
+        OutboxState::Failed => parts.push(tr!(
+            texts,
+            "status-failed",
+            at = time_in(row.updated_at, zone),
+            reason = row.error.as_deref().unwrap_or("?"),
+            resend = RESEND_KEYS[0]
         )),
-        OutboxState::Unknown => parts.push(format!(
-            "outcome unknown since {}: the Threema Gateway did not confirm it",
-            time_in(row.updated_at, zone)
+        OutboxState::Unknown => parts.push(tr!(
+            texts,
+            "status-unknown",
+            at = time_in(row.updated_at, zone)
         )),
         OutboxState::Sent => {
             if let Some(at) = s.read_at {
-                parts.push(format!("read {}", time_in(at, zone)));
+                parts.push(tr!(texts, "status-read", at = time_in(at, zone)));
             }
             if let Some(at) = s.received_at {
-                parts.push(format!("received {}", time_in(at, zone)));
+                parts.push(tr!(texts, "status-received", at = time_in(at, zone)));
             }
-            parts.push(format!(
-                "sent {}",
-                time_in(s.sent_at.unwrap_or(row.updated_at), zone)
-            ));
+            let sent = time_in(s.sent_at.unwrap_or(row.updated_at), zone);
+            parts.push(tr!(texts, "status-sent", at = sent));
         }
     }
     if let (Some(reaction), Some(at)) = (s.reaction, s.reaction_at) {
+        let at = time_in(at, zone);
         let shown = match reaction {
-            Reaction::Acknowledged => "👍 acknowledged",
-            Reaction::Declined => "👎 declined",
+            Reaction::Acknowledged => tr!(texts, "status-acknowledged", at = at),
+            Reaction::Declined => tr!(texts, "status-declined", at = at),
         };
-        parts.insert(0, format!("{shown} {}", time_in(at, zone)));
+        parts.insert(0, shown);
     }
     parts.join(" · ")
 }
@@ -233,6 +250,7 @@ mod tests {
         let retried = row("BBBBBBBB", 1, OutboxState::Queued);
         let rows = [read, failed, retried];
         let text = report(
+            &Texts::default(),
             &rows,
             |id| format!("Name {id}"),
             ReadView::FULL,
@@ -244,7 +262,13 @@ mod tests {
             reads: true,
         };
         assert_eq!(
-            report(&rows, |id| format!("Name {id}"), counts, &Zone::default()),
+            report(
+                &Texts::default(),
+                &rows,
+                |id| format!("Name {id}"),
+                counts,
+                &Zone::default()
+            ),
             "2 recipient(s): sent 1 · received 1 · read 1 · failed 0 · on the way 1 (not per \
              person: privacy.receipt_detail)"
         );
@@ -252,7 +276,13 @@ mod tests {
             per_person: true,
             reads: false,
         };
-        let without = report(&rows, |id| format!("Name {id}"), unread, &Zone::default());
+        let without = report(
+            &Texts::default(),
+            &rows,
+            |id| format!("Name {id}"),
+            unread,
+            &Zone::default(),
+        );
         assert!(
             without.contains("Name AAAAAAAA") && !without.contains("read 2023"),
             "{without}"
@@ -272,6 +302,7 @@ mod tests {
         let mut failed = row("AAAAAAAA", 0, OutboxState::Failed);
         failed.error = Some("the Threema Gateway account has no credits left".into());
         let text = report(
+            &Texts::default(),
             &[failed],
             |_| "Erika".into(),
             ReadView::FULL,
@@ -282,15 +313,27 @@ mod tests {
         let mut held = row("AAAAAAAA", 0, OutboxState::Queued);
         held.hold_until = Some(1_700_024_400_000);
         let berlin = Zone::named("Europe/Berlin").unwrap();
-        let text = report(&[held], |_| "Erika".into(), ReadView::FULL, &berlin);
+        let text = report(
+            &Texts::default(),
+            &[held],
+            |_| "Erika".into(),
+            ReadView::FULL,
+            &berlin,
+        );
         assert_eq!(
             text,
             "• Erika (AAAAAAAA): held until 2023-11-15 06:00:00 CET (the driver is off duty; \
              !urgent sends it now)"
         );
         assert!(
-            report(&[], |_| String::new(), ReadView::FULL, &Zone::default())
-                .contains("not sent to Threema")
+            report(
+                &Texts::default(),
+                &[],
+                |_| String::new(),
+                ReadView::FULL,
+                &Zone::default()
+            )
+            .contains("not sent to Threema")
         );
     }
 }

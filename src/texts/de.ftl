@@ -269,3 +269,44 @@ board-answers = Antworten
 board-more = und { $count } weitere (!report zeigt alle)
 report-private = Zeiten pro Person werden in einem Raum, den die Dispo teilt, nicht gezeigt (privacy.receipt_detail).
 report-head = Pro Empfänger: Stand · gesendet · empfangen · gelesen · bestätigt
+
+## Auswahlen (select, broadcast, save-list)
+
+select-head = 📢 { $selection }: { $count } Empfänger
+select-left-out = Nicht dabei ({ $count }):
+select-more = und { $count } weitere
+select-out-of-scope = { $count } Fahrer außerhalb Ihres Zuständigkeitsbereichs
+select-balance-unknown = Guthaben unbekannt (das Gateway hat nicht geantwortet)
+select-cost = Kosten: { $cost } Credit(s) pro Textnachricht (eine Datei kostet mehr); { $balance }.
+select-why-left = ist nicht mehr im Unternehmen
+select-why-no-id = hat im Verzeichnis keine Threema-ID
+select-why-out-of-scope = liegt außerhalb Ihres Zuständigkeitsbereichs
+select-why-unknown = ist kein Fahrer, den die Bridge kennt (öffnen Sie zuerst einen Chat mit start <ID>)
+select-nobody = Niemand, dem geschrieben werden kann: es wurde kein Rundsende-Raum geöffnet.
+select-no-credits = ⚠️ Nicht genug Guthaben für eine Nachricht an alle: die Rundsendung wurde nicht gestartet und kein Raum geöffnet. Laden Sie zuerst das Gateway-Konto auf.
+select-room-live = Rundsende-Raum (live: die Auswahl wird für jede Nachricht neu ausgewertet): { $link } — Sie sind eingeladen.
+select-room-frozen = Rundsende-Raum (fest: diese Empfänger, bis Sie dort !refresh senden): { $link } — Sie sind eingeladen.
+select-recipients = Empfänger:
+    { $list }
+select-save-usage = Aufruf: save-list <Name> <Auswahl>
+select-list-theirs = list:{ $name } ist die Liste einer Kollegin und bleibt, wie sie sie gespeichert hat. Speichern Sie Ihre unter einem anderen Namen.
+select-list-saved = list:{ $name } = { $selection } gespeichert (jetzt { $count } Empfänger). Verwenden Sie sie als broadcast list:{ $name }.
+select-not-understood = Die Auswahl „{ $selection }“ ist nicht verständlich: { $error }.
+
+## Zustellstand einer Nachricht (status <Link>)
+
+status-not-sent = Diese Nachricht wurde nicht an Threema gesendet (nicht aus einem Fahrer-Chat, oder nicht Ihre).
+status-parts = In { $parts } Teilen gesendet; der Stand des ersten Teils:
+status-earlier-tries = nach { $count } früheren Versuch(en)
+status-counts-read = { $total } Empfänger: gesendet { $sent } · empfangen { $received } · gelesen { $read } · fehlgeschlagen { $failed } · unterwegs { $waiting } (nicht pro Person: privacy.receipt_detail)
+status-counts = { $total } Empfänger: gesendet { $sent } · empfangen { $received } · fehlgeschlagen { $failed } · unterwegs { $waiting } (nicht pro Person: privacy.receipt_detail)
+status-held = zurückgehalten bis { $at } (der Fahrer ist außer Dienst; !urgent sendet sie jetzt)
+status-queued = in der Warteschlange seit { $at }
+status-sending = wird gesendet
+status-failed = fehlgeschlagen um { $at }: { $reason } (reagieren Sie mit { $resend } auf die Nachricht, um sie erneut zu senden)
+status-unknown = Ergebnis unbekannt seit { $at }: das Threema Gateway hat es nicht bestätigt
+status-read = gelesen { $at }
+status-received = empfangen { $at }
+status-sent = gesendet { $at }
+status-acknowledged = 👍 bestätigt { $at }
+status-declined = 👎 abgelehnt { $at }

@@ -268,3 +268,44 @@ board-answers = Answers
 board-more = and { $count } more (!report lists all)
 report-private = Per-person times are not shown in a room the desk shares (privacy.receipt_detail).
 report-head = Per recipient: state · sent · received · read · acknowledged
+
+## Selections (select, broadcast, save-list)
+
+select-head = 📢 { $selection }: { $count } recipient(s)
+select-left-out = Left out ({ $count }):
+select-more = and { $count } more
+select-out-of-scope = { $count } driver(s) outside your scope
+select-balance-unknown = balance not known (the Gateway did not answer)
+select-cost = Cost: { $cost } credit(s) per text message (a file costs more); { $balance }.
+select-why-left = has left the company
+select-why-no-id = has no Threema ID in the directory
+select-why-out-of-scope = is outside your scope
+select-why-unknown = is no driver the bridge knows (open a chat with start <ID> first)
+select-nobody = Nobody to write to: no broadcast room was opened.
+select-no-credits = ⚠️ Not enough credits for one message to everyone: the broadcast was not started and no room was opened. Top up the Gateway account first.
+select-room-live = Broadcast room (live: the selection is evaluated again for every message): { $link } — you are invited.
+select-room-frozen = Broadcast room (frozen: these recipients, until you send !refresh there): { $link } — you are invited.
+select-recipients = Recipients:
+    { $list }
+select-save-usage = Usage: save-list <name> <selection>
+select-list-theirs = list:{ $name } is a colleague's list and stays as they saved it. Save yours under another name.
+select-list-saved = Saved list:{ $name } = { $selection } ({ $count } recipient(s) now). Use it as broadcast list:{ $name }.
+select-not-understood = The selection "{ $selection }" is not understood: { $error }.
+
+## A message's delivery status (status <link>)
+
+status-not-sent = That message was not sent to Threema (not from a portal, or not yours to send).
+status-parts = Sent in { $parts } parts; the first part's state:
+status-earlier-tries = after { $count } earlier try(s)
+status-counts-read = { $total } recipient(s): sent { $sent } · received { $received } · read { $read } · failed { $failed } · on the way { $waiting } (not per person: privacy.receipt_detail)
+status-counts = { $total } recipient(s): sent { $sent } · received { $received } · failed { $failed } · on the way { $waiting } (not per person: privacy.receipt_detail)
+status-held = held until { $at } (the driver is off duty; !urgent sends it now)
+status-queued = queued since { $at }
+status-sending = being sent
+status-failed = failed at { $at }: { $reason } (react with { $resend } to the message to send it again)
+status-unknown = outcome unknown since { $at }: the Threema Gateway did not confirm it
+status-read = read { $at }
+status-received = received { $at }
+status-sent = sent { $at }
+status-acknowledged = 👍 acknowledged { $at }
+status-declined = 👎 declined { $at }

@@ -14,7 +14,9 @@ use crate::{
         plan::{self, may_see},
         selection::{self, Candidate, Exclusion, Selected},
     },
+    texts::Texts,
     threema::ThreemaId,
+    tr,
 };
 
 /// Credits a broadcast of `items` to `recipients` costs: every message to every recipient, and
@@ -31,37 +33,56 @@ pub(super) fn credits(items: &[Outgoing], recipients: usize) -> i64 {
 }
 
 /// The preview of a selection: who gets it, who is left out and why, what it costs.
-fn preview(selection: &str, selected: &Selected, cost: i64, balance: Option<i64>) -> String {
+fn preview(
+    texts: &Texts,
+    selection: &str,
+    selected: &Selected,
+    cost: i64,
+    balance: Option<i64>,
+) -> String {
     let n = selected.recipients.len();
-    let mut text = format!("📢 {selection}: {n} recipient(s)");
+    let mut text = tr!(texts, "select-head", selection = selection, count = n);
     if !selected.excluded.is_empty() {
-        text.push_str(&format!("\nLeft out ({}):", selected.excluded.len()));
+        text.push('\n');
+        text.push_str(&tr!(
+            texts,
+            "select-left-out",
+            count = selected.excluded.len()
+        ));
         // Drivers outside the dispatcher's scope are counted, not named.
         let (hidden, named): (Vec<_>, Vec<_>) = selected
             .excluded
             .iter()
             .partition(|(_, why)| *why == Exclusion::OutOfScope);
         for (label, why) in named.iter().take(30) {
-            text.push_str(&format!("\n• {label} {}", why.reason()));
+            text.push_str(&format!("\n• {label} {}", exclusion(texts, *why)));
         }
         if named.len() > 30 {
-            text.push_str(&format!("\n• and {} more", named.len() - 30));
+            text.push_str("\n• ");
+            text.push_str(&tr!(texts, "select-more", count = named.len() - 30));
         }
         if !hidden.is_empty() {
-            text.push_str(&format!(
-                "\n• {} driver(s) outside your scope",
-                hidden.len()
-            ));
+            text.push_str("\n• ");
+            text.push_str(&tr!(texts, "select-out-of-scope", count = hidden.len()));
         }
     }
     let balance = match balance {
-        Some(b) => format!("balance {b}"),
-        None => "balance not known (the Gateway did not answer)".into(),
+        Some(b) => tr!(texts, "broadcast-balance", balance = b),
+        None => tr!(texts, "select-balance-unknown"),
     };
-    text.push_str(&format!(
-        "\nCost: {cost} credit(s) per text message (a file costs more); {balance}."
-    ));
+    text.push('\n');
+    text.push_str(&tr!(texts, "select-cost", cost = cost, balance = balance));
     text
+}
+
+/// Why a selected driver gets nothing, in the desk's language.
+fn exclusion(texts: &Texts, why: Exclusion) -> String {
+    match why {
+        Exclusion::Left => tr!(texts, "select-why-left"),
+        Exclusion::NoThreemaId => tr!(texts, "select-why-no-id"),
+        Exclusion::OutOfScope => tr!(texts, "select-why-out-of-scope"),
+        Exclusion::Unknown => tr!(texts, "select-why-unknown"),
+    }
 }
 
 /// Whether the balance covers `cost` (an unknown balance does not stop anything).
@@ -163,33 +184,28 @@ impl Broadcasts {
         };
         let selected = match self.select_drivers(text, sender).await? {
             Ok(selected) => selected,
-            Err(e) => return Ok(format!("The selection {text:?} is not understood: {e}.")),
+            Err(e) => return Ok(self.not_understood(text, &e.to_string())),
         };
         let cost = selected.recipients.len() as i64;
         let balance = self.credits.refresh().await;
-        let mut answer = preview(text, &selected, cost, balance);
+        let mut answer = preview(&self.texts, text, &selected, cost, balance);
+        answer.push('\n');
         if selected.recipients.is_empty() {
-            answer.push_str("\nNobody to write to: no broadcast room was opened.");
+            answer.push_str(&tr!(self.texts, "select-nobody"));
             return Ok(answer);
         }
         if !affordable(cost, balance) {
-            answer.push_str(
-                "\n⚠️ Not enough credits for one message to everyone: the broadcast was not \
-                 started and no room was opened. Top up the Gateway account first.",
-            );
+            answer.push_str(&tr!(self.texts, "select-no-credits"));
             return Ok(answer);
         }
         let room_id = self
             .create_room(text, live, &selected, sender, command_event)
             .await?;
-        let mode = if live {
-            "live: the selection is evaluated again for every message"
-        } else {
-            "frozen: these recipients, until you send !refresh there"
-        };
-        answer.push_str(&format!(
-            "\nBroadcast room ({mode}): https://matrix.to/#/{room_id} — you are invited."
-        ));
+        let link = format!("https://matrix.to/#/{room_id}");
+        answer.push_str(&match live {
+            true => tr!(self.texts, "select-room-live", link = link),
+            false => tr!(self.texts, "select-room-frozen", link = link),
+        });
         Ok(answer)
     }
 
@@ -202,7 +218,8 @@ impl Broadcasts {
         Ok(match self.select_drivers(text, sender).await? {
             Ok(selected) => {
                 let cost = selected.recipients.len() as i64;
-                let mut answer = preview(text, &selected, cost, self.credits.refresh().await);
+                let balance = self.credits.refresh().await;
+                let mut answer = preview(&self.texts, text, &selected, cost, balance);
                 let names: Vec<String> = selected
                     .recipients
                     .iter()
@@ -210,14 +227,21 @@ impl Broadcasts {
                     .map(|(id, name)| format!("• {name} ({id})"))
                     .collect();
                 if !names.is_empty() {
-                    answer.push_str(&format!("\nRecipients:\n{}", names.join("\n")));
+                    answer.push('\n');
+                    answer.push_str(&tr!(
+                        self.texts,
+                        "select-recipients",
+                        list = names.join("\n")
+                    ));
                 }
                 if selected.recipients.len() > 50 {
-                    answer.push_str(&format!("\n• and {} more", selected.recipients.len() - 50));
+                    answer.push_str("\n• ");
+                    let more = selected.recipients.len() - 50;
+                    answer.push_str(&tr!(self.texts, "select-more", count = more));
                 }
                 answer
             }
-            Err(e) => format!("The selection {text:?} is not understood: {e}."),
+            Err(e) => self.not_understood(text, &e.to_string()),
         })
     }
 
@@ -228,32 +252,41 @@ impl Broadcasts {
         sender: &UserId,
     ) -> Result<String, BridgeError> {
         let Some((name, text)) = args.trim().split_once(char::is_whitespace) else {
-            return Ok("Usage: save-list <name> <selection>".into());
+            return Ok(tr!(self.texts, "select-save-usage"));
         };
         let name = name.to_lowercase();
         let mut lists = self.store.broadcast_lists().await?;
         lists.insert(name.clone(), text.trim().to_owned());
         if let Err(e) = selection::parse(text).and_then(|e| selection::resolve(e, &lists)) {
-            return Ok(format!("The selection {text:?} is not understood: {e}."));
+            return Ok(self.not_understood(text, &e.to_string()));
         }
         if !self
             .store
             .broadcast_list_save(&name, text.trim(), sender.as_str())
             .await?
         {
-            return Ok(format!(
-                "list:{name} is a colleague's list and stays as they saved it. Save yours \
-                 under another name."
-            ));
+            return Ok(tr!(self.texts, "select-list-theirs", name = name.as_str()));
         }
         let count = match self.select_drivers(text, sender).await? {
             Ok(selected) => selected.recipients.len(),
             Err(_) => 0,
         };
-        Ok(format!(
-            "Saved list:{name} = {} ({count} recipient(s) now). Use it as broadcast list:{name}.",
-            text.trim()
+        Ok(tr!(
+            self.texts,
+            "select-list-saved",
+            name = name.as_str(),
+            selection = text.trim(),
+            count = count
         ))
+    }
+
+    fn not_understood(&self, selection: &str, error: &str) -> String {
+        tr!(
+            self.texts,
+            "select-not-understood",
+            selection = selection,
+            error = error
+        )
     }
 }
 
@@ -271,7 +304,7 @@ mod tests {
                 ("Secret (AAAA0003)".into(), Exclusion::OutOfScope),
             ],
         };
-        let text = preview("depot=North", &selected, 1, Some(0));
+        let text = preview(&Texts::default(), "depot=North", &selected, 1, Some(0));
         assert!(text.contains("depot=North: 1 recipient(s)"), "{text}");
         assert!(
             text.contains("Max (AAAA0002) has left the company"),

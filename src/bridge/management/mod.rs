@@ -624,6 +624,7 @@ impl Management {
             .await?;
         let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
         Ok(status::report(
+            &self.texts,
             &rows,
             name_of,
             view,

@@ -265,17 +265,6 @@ pub enum Exclusion {
     Unknown,
 }
 
-impl Exclusion {
-    pub fn reason(self) -> &'static str {
-        match self {
-            Self::Left => "has left the company",
-            Self::NoThreemaId => "has no Threema ID in the directory",
-            Self::OutOfScope => "is outside your scope",
-            Self::Unknown => "is no driver the bridge knows (open a chat with start <ID> first)",
-        }
-    }
-}
-
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Selected {
     /// By Threema ID, with their names.

@@ -23,6 +23,8 @@ const UNKNOWN: i64 = i64::MIN;
 /// (told again once it recovered and fell again).
 pub struct Credits {
     threema: Arc<ThreemaClient>,
+    /// The warning's words, in `bridge.language`.
+    texts: Arc<crate::texts::Texts>,
     /// Where the low-balance warning goes (the admins' management rooms).
     notices: Arc<Notices>,
     warn_below: i64,
@@ -34,9 +36,15 @@ pub struct Credits {
 struct Low(i64);
 
 impl Credits {
-    pub fn new(threema: Arc<ThreemaClient>, notices: Arc<Notices>, warn_below: i64) -> Self {
+    pub fn new(
+        threema: Arc<ThreemaClient>,
+        notices: Arc<Notices>,
+        warn_below: i64,
+        texts: Arc<crate::texts::Texts>,
+    ) -> Self {
         Credits {
             threema,
+            texts,
             notices,
             warn_below,
             balance: AtomicI64::new(UNKNOWN),
@@ -107,12 +115,12 @@ impl Credits {
     }
 
     async fn warn_admins(&self, Low(balance): Low) -> Result<(), BridgeError> {
-        let text = format!(
-            "⚠️ The Threema Gateway account {} has {balance} credits left (warning below {}). \
-             Every message to a driver costs one; when they run out, messages fail. \
-             Top up the account in the Gateway admin panel.",
-            self.threema.gateway_id(),
-            self.warn_below
+        let text = crate::tr!(
+            self.texts,
+            "credits-low",
+            gateway = self.threema.gateway_id().as_str(),
+            balance = balance,
+            below = self.warn_below
         );
         self.notices
             .to_admins(&text, &format!("credits-low-{}", now_ms()))

@@ -83,14 +83,11 @@ impl Notices {
     }
 
     /// Tells an encrypted room, once, that the bridge (`bridge.encryption: off`) cannot read
-    /// it and what that means here (`consequence`, a sentence), instead of staying silent.
+    /// it and what that means here (`said`, in the desk's language), instead of staying
+    /// silent.
     /// Said as the bot in plain text, which every member's client shows. Once across crashes
     /// too: an attempt whose answer was lost is looked for in the room before another.
-    pub async fn encrypted_room(
-        &self,
-        room_id: &RoomId,
-        consequence: &str,
-    ) -> Result<(), BridgeError> {
+    pub async fn encrypted_room(&self, room_id: &RoomId, said: &str) -> Result<(), BridgeError> {
         const TRIED: &str = "tried";
         let key = format!("encrypted-notice:{room_id}");
         let tried = match self.store.state_get(&key).await?.as_deref() {
@@ -100,9 +97,7 @@ impl Notices {
         };
         let content = serde_json::json!({
             "msgtype": "m.notice",
-            "body": format!(
-                "This room is encrypted and the bridge is set up without encryption: {consequence}"
-            ),
+            "body": said,
             "m.mentions": {},
             ENCRYPTED_NOTICE_KEY: "off",
         });

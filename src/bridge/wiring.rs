@@ -45,10 +45,12 @@ impl Shared {
             access.clone(),
             config.bot_user_id(),
         ));
+        let texts = Arc::new(Texts::new(config.bridge.language));
         let credits = Arc::new(Credits::new(
             threema.clone(),
             notices.clone(),
             config.threema.credits_warning,
+            texts.clone(),
         ));
         let ghosts = Arc::new(Ghosts::new(
             store.clone(),
@@ -71,7 +73,6 @@ impl Shared {
             access.clone(),
             wakes.directory.clone(),
         ));
-        let texts = Arc::new(Texts::new(config.bridge.language));
         let conversations = Arc::new(Conversations::new(
             config,
             store.clone(),

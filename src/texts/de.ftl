@@ -310,3 +310,20 @@ status-received = empfangen { $at }
 status-sent = gesendet { $at }
 status-acknowledged = 👍 bestätigt { $at }
 status-declined = 👎 abgelehnt { $at }
+
+## Verschlüsselte Räume, unbekannte Absender, Guthaben
+
+encrypted-portal = Dieser Raum ist verschlüsselt, die Bridge ist ohne Verschlüsselung eingerichtet: was hier geschrieben wird, erreicht den Fahrer nicht. Wenden Sie sich an Ihre Administration.
+encrypted-broadcast-room = Dieser Raum ist verschlüsselt, die Bridge ist ohne Verschlüsselung eingerichtet: Rundsendungen von hier werden nicht gesendet. Öffnen Sie aus Ihrem Verwaltungsraum einen neuen Rundsende-Raum.
+encrypted-command-room = Dieser Raum ist verschlüsselt, die Bridge ist ohne Verschlüsselung eingerichtet: Befehle hier werden nicht gelesen.
+encrypted-dm-not-permitted = Dieser Raum ist verschlüsselt, die Bridge ist ohne Verschlüsselung eingerichtet; Sie dürfen die Bridge außerdem nicht verwenden.
+encrypted-dm-nowhere = Dieser Raum ist verschlüsselt, die Bridge ist ohne Verschlüsselung eingerichtet, und dieser Homeserver verschlüsselt jeden neuen Raum: ich kann Ihre Befehle nicht lesen. Wenden Sie sich an Ihre Administration.
+encrypted-dm-moved = Dieser Raum ist verschlüsselt, die Bridge ist ohne Verschlüsselung eingerichtet: ich kann nicht lesen, was Sie hier schreiben. Ich habe Sie in einen unverschlüsselten Raum „{ $name }“ eingeladen: geben Sie mir dort Ihre Befehle.
+management-room-name = Threema-Bridge
+management-room-topic = Befehle an die Threema-Bridge. Nicht verschlüsselt: die Bridge ist ohne Verschlüsselung eingerichtet.
+quarantine-message = 📥 { $from }{ $nickname } ist kein bekannter Fahrer und schrieb: { $what }
+    Um einen Chat mit ihm zu öffnen, antworten Sie hier: start { $from }
+quarantine-room-name = Threema: unbekannte Absender
+quarantine-room-topic = Nachrichten von Threema-IDs, die keine bekannten Fahrer sind. Antworten Sie `start <ID>`, um einen Chat mit einem zu öffnen.
+credits-low = ⚠️ Das Threema-Gateway-Konto { $gateway } hat noch { $balance } Credits (Warnung unter { $below }). Jede Nachricht an einen Fahrer kostet einen; sind sie aufgebraucht, schlagen Nachrichten fehl. Laden Sie das Konto im Gateway-Verwaltungsbereich auf.
+broadcast-escalation = ⏰ { $sender }: erst { $read } von { $total } Empfängern ({ $percent } %) haben dies nach { $minutes } Minute(n) gelesen. !report zeigt wer; !resend-unread (als Antwort darauf) sendet es ihnen erneut.

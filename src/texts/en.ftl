@@ -309,3 +309,20 @@ status-received = received { $at }
 status-sent = sent { $at }
 status-acknowledged = 👍 acknowledged { $at }
 status-declined = 👎 declined { $at }
+
+## Encrypted rooms, unknown senders, credits
+
+encrypted-portal = This room is encrypted and the bridge is set up without encryption: what is written here does not reach the driver. Ask your administrator.
+encrypted-broadcast-room = This room is encrypted and the bridge is set up without encryption: broadcasts written here are not sent. Open a new broadcast room from your management room.
+encrypted-command-room = This room is encrypted and the bridge is set up without encryption: commands written here are not read.
+encrypted-dm-not-permitted = This room is encrypted and the bridge is set up without encryption; you are not permitted to use the bridge either.
+encrypted-dm-nowhere = This room is encrypted and the bridge is set up without encryption, and this homeserver encrypts every new room: I cannot read your commands. Ask your administrator.
+encrypted-dm-moved = This room is encrypted and the bridge is set up without encryption: I cannot read what you write here. I have invited you to an unencrypted room, “{ $name }”: give me your commands there.
+management-room-name = Threema bridge
+management-room-topic = Commands to the Threema bridge. Not encrypted: the bridge is set up without encryption.
+quarantine-message = 📥 { $from }{ $nickname } is not a known driver and wrote: { $what }
+    To open a chat with them, answer here: start { $from }
+quarantine-room-name = Threema: unknown senders
+quarantine-room-topic = Messages from Threema IDs that are not known drivers. Answer `start <ID>` to open a chat with one.
+credits-low = ⚠️ The Threema Gateway account { $gateway } has { $balance } credits left (warning below { $below }). Every message to a driver costs one; when they run out, messages fail. Top up the account in the Gateway admin panel.
+broadcast-escalation = ⏰ { $sender }: only { $read } of { $total } recipient(s) ({ $percent } %) have read this after { $minutes } minute(s). !report lists who; !resend-unread (as a reply to it) sends it again to them.

@@ -133,13 +133,14 @@ impl Broadcasts {
             return Ok(());
         }
         let minutes = after.as_secs_f64() / 60.0;
-        let text = format!(
-            "⏰ {}: only {} of {} recipient(s) ({} %) have read this after {minutes:.0} minute(s). \
-             !report lists who; !resend-unread (as a reply to it) sends it again to them.",
-            broadcast.sender,
-            counts.read,
-            counts.total,
-            counts.read * 100 / counts.total
+        let text = crate::tr!(
+            self.texts,
+            "broadcast-escalation",
+            sender = broadcast.sender.as_str(),
+            read = counts.read,
+            total = counts.total,
+            percent = counts.read * 100 / counts.total,
+            minutes = minutes.round() as i64
         );
         let content = json!({
             "msgtype": "m.text",

@@ -13,9 +13,6 @@ use crate::{
     ids::room_alias,
 };
 
-/// The unencrypted management room's name, as the notice in the encrypted one calls it.
-const NAME: &str = "Threema bridge";
-
 impl Management {
     /// `encrypted` is `owner`'s management room and encrypted (`event` said so): the bot opens
     /// (or finds) an unencrypted one, invites `owner` and welcomes them there, says why in the
@@ -30,9 +27,8 @@ impl Management {
         // bot to the same DM again hears why it leaves again.
         let txn = format!("encrypted-{event}");
         if self.access.level(owner) < Level::Dispatcher {
-            let text = "This room is encrypted and the bridge is set up without encryption; \
-                        you are not permitted to use the bridge either.";
-            self.notices.notice(encrypted, None, text, &txn).await?;
+            let text = crate::tr!(self.texts, "encrypted-dm-not-permitted");
+            self.notices.notice(encrypted, None, &text, &txn).await?;
             self.forget_and_leave(encrypted).await?;
             return Ok(Outcome::refused(
                 "encrypted management room: owner not permitted",
@@ -42,10 +38,8 @@ impl Management {
         if room == encrypted || self.matrix.is_encrypted(&room).await? {
             // The homeserver encrypts every new room: nowhere to go without end-to-bridge
             // encryption. The room stays (a later configuration may serve it).
-            let text = "This room is encrypted and the bridge is set up without encryption, and \
-                        this homeserver encrypts every new room: I cannot read your commands. \
-                        Ask your administrator.";
-            self.notices.notice(encrypted, None, text, &txn).await?;
+            let text = crate::tr!(self.texts, "encrypted-dm-nowhere");
+            self.notices.notice(encrypted, None, &text, &txn).await?;
             return Ok(Outcome::failed(
                 "encrypted management room: the homeserver encrypts new rooms too",
             ));
@@ -54,11 +48,8 @@ impl Management {
             .management_room_insert(room.as_str(), owner.as_str())
             .await?;
         self.welcome(&room).await?;
-        let text = format!(
-            "This room is encrypted and the bridge is set up without encryption: I cannot read \
-             what you write here. I have invited you to an unencrypted room, “{NAME}”: give me \
-             your commands there."
-        );
+        let name = crate::tr!(self.texts, "management-room-name");
+        let text = crate::tr!(self.texts, "encrypted-dm-moved", name = name);
         self.notices.notice(encrypted, None, &text, &txn).await?;
         self.forget_and_leave(encrypted).await?;
         Ok(Outcome::bridged(format!(
@@ -100,12 +91,8 @@ impl Management {
             request.visibility = Visibility::Private;
             request.is_direct = true;
             request.room_alias_name = Some(alias.alias().to_owned());
-            request.name = Some(NAME.to_owned());
-            request.topic = Some(
-                "Commands to the Threema bridge. Not encrypted: the bridge is set up without \
-                 encryption."
-                    .to_owned(),
-            );
+            request.name = Some(crate::tr!(self.texts, "management-room-name"));
+            request.topic = Some(crate::tr!(self.texts, "management-room-topic"));
             request.invite = vec![owner.to_owned()];
             request
         };

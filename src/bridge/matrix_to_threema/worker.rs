@@ -664,19 +664,16 @@ impl MatrixToThreema {
                 .move_to_unencrypted(&event.room_id, &owner, &event.event_id)
                 .await;
         }
-        let consequence = if self.store.portal_by_room_id(room).await?.is_some() {
-            "what is written here does not reach the driver. Ask your administrator."
+        let said = if self.store.portal_by_room_id(room).await?.is_some() {
+            crate::tr!(self.texts, "encrypted-portal")
         } else if self.store.broadcast_room(room).await?.is_some() {
-            "broadcasts written here are not sent. Open a new broadcast room from your \
-             management room."
+            crate::tr!(self.texts, "encrypted-broadcast-room")
         } else if self.is_command_room(&event.room_id).await? {
-            "commands written here are not read."
+            crate::tr!(self.texts, "encrypted-command-room")
         } else {
             return Ok(Outcome::skipped("encrypted room the bridge does not run"));
         };
-        self.notices
-            .encrypted_room(&event.room_id, consequence)
-            .await?;
+        self.notices.encrypted_room(&event.room_id, &said).await?;
         Ok(Outcome::failed(format!(
             "{} in an encrypted room: no keys to decrypt (bridge.encryption: off)",
             event.event_type

@@ -56,9 +56,12 @@ impl ThreemaToMatrix {
             .as_deref()
             .map(|n| format!(" ({n})"))
             .unwrap_or_default();
-        let text = format!(
-            "📥 {from}{nickname} is not a known driver and wrote: {what}\n\
-             To open a chat with them, answer here: start {from}"
+        let text = crate::tr!(
+            self.texts,
+            "quarantine-message",
+            from = from.as_str(),
+            nickname = nickname,
+            what = what
         );
         self.notices
             .notice(
@@ -76,12 +79,13 @@ impl ThreemaToMatrix {
 
     /// The shared room for unknown senders: created once, found again through its alias.
     async fn ensure_quarantine_room(&self) -> Result<OwnedRoomId, BridgeError> {
+        let name = crate::tr!(self.texts, "quarantine-room-name");
+        let topic = crate::tr!(self.texts, "quarantine-room-topic");
         let room = BotRoom {
             state_key: QUARANTINE_ROOM,
             alias: "quarantine",
-            name: "Threema: unknown senders",
-            topic: "Messages from Threema IDs that are not known drivers. \
-                    Answer `start <ID>` to open a chat with one.",
+            name: &name,
+            topic: &topic,
             // `bridge.dispatchers` who may use the bridge (with a directory, it decides).
             invite: (self.desk.iter())
                 .filter(|user| self.access.level(user) >= Level::Dispatcher)

@@ -327,3 +327,22 @@ quarantine-room-name = Threema: unbekannte Absender
 quarantine-room-topic = Nachrichten von Threema-IDs, die keine bekannten Fahrer sind. Antworten Sie `start <ID>`, um einen Chat mit einem zu öffnen.
 credits-low = ⚠️ Das Threema-Gateway-Konto { $gateway } hat noch { $balance } Credits (Warnung unter { $below }). Jede Nachricht an einen Fahrer kostet einen; sind sie aufgebraucht, schlagen Nachrichten fehl. Laden Sie das Konto im Gateway-Verwaltungsbereich auf.
 broadcast-escalation = ⏰ { $sender }: erst { $read } von { $total } Empfängern ({ $percent } %) haben dies nach { $minutes } Minute(n) gelesen. !report zeigt wer; !resend-unread (als Antwort darauf) sendet es ihnen erneut.
+
+## Was nicht an Threema gehen kann
+
+refused-edit-of-parts = Diese Nachricht ging in mehreren Teilen an Threema, die Änderung wurde daher nicht gesendet. Senden Sie die Korrektur als neue Nachricht.
+refused-edit-of-colleagues = Nicht an Threema gesendet: nur wer eine Nachricht geschrieben hat, kann sie auf dem Telefon des Fahrers ändern.
+refused-edit-of-drivers = Die Nachricht eines Fahrers kann auf Threema nicht geändert werden.
+refused-delete-of-colleagues = Nur hier entfernt: nur wer eine Nachricht geschrieben hat, kann sie auf dem Telefon des Fahrers löschen.
+refused-delete-of-drivers = Nur hier entfernt: die Nachricht eines Fahrers kann auf seinem Telefon nicht gelöscht werden.
+refused-type = Nachrichten vom Typ { $msgtype } können nicht an Threema gesendet werden.
+refused-location = Dieser Standort konnte nicht gesendet werden: er hat keine geo:-URI, die die Bridge lesen kann.
+refused-edit-not-text = Auf Threema kann nur Text geändert werden.
+refused-edit-too-long = Der geänderte Text ist für Threema zu lang ({ $bytes } von höchstens { $max } Bytes); die Änderung wurde nicht gesendet.
+refused-encrypted-attachment = Verschlüsselte Anhänge können nicht an Threema gesendet werden.
+refused-poll-question = Diese Umfrage wurde nicht gesendet: ihre Frage ist mit Ihrem Namen länger als Threemas { $max } Bytes. Kürzen Sie sie und starten Sie sie erneut.
+refused-poll-answer = Diese Umfrage wurde nicht gesendet: Antwort { $n } ist länger als Threemas { $max } Bytes.
+refused-poll-too-large = Diese Umfrage wurde nicht gesendet: Frage und Antworten zusammen sind mehr, als eine Threema-Umfrage fasst. Verwenden Sie weniger oder kürzere Antworten.
+refused-poll-edited = Änderungen einer Umfrage werden nicht gesendet: der Fahrer behält die erste Fassung. Beenden Sie sie und starten Sie eine neue.
+refused-poll-not-understood = Diese Umfrage ist nicht verständlich (ihr Format ist keines, das Element oder die Matrix-Spezifikation sendet), sie wurde daher nicht gesendet.
+refused-poll-empty = Eine Umfrage braucht eine Frage und mindestens eine Antwort.

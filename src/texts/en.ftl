@@ -326,3 +326,22 @@ quarantine-room-name = Threema: unknown senders
 quarantine-room-topic = Messages from Threema IDs that are not known drivers. Answer `start <ID>` to open a chat with one.
 credits-low = ⚠️ The Threema Gateway account { $gateway } has { $balance } credits left (warning below { $below }). Every message to a driver costs one; when they run out, messages fail. Top up the account in the Gateway admin panel.
 broadcast-escalation = ⏰ { $sender }: only { $read } of { $total } recipient(s) ({ $percent } %) have read this after { $minutes } minute(s). !report lists who; !resend-unread (as a reply to it) sends it again to them.
+
+## What cannot go to Threema
+
+refused-edit-of-parts = This message went to Threema in several parts, so the edit was not sent. Send the correction as a new message.
+refused-edit-of-colleagues = Not sent to Threema: only its author can edit a message on the driver's phone.
+refused-edit-of-drivers = A driver's message cannot be edited on Threema.
+refused-delete-of-colleagues = Removed here only: only its author can delete a message on the driver's phone.
+refused-delete-of-drivers = Removed here only: a driver's message cannot be deleted on their phone.
+refused-type = Messages of type { $msgtype } cannot be sent to Threema.
+refused-location = This location could not be sent: it has no geo: URI the bridge can read.
+refused-edit-not-text = Only text can be edited on Threema.
+refused-edit-too-long = The edited text is too long for Threema ({ $bytes } of at most { $max } bytes); the edit was not sent.
+refused-encrypted-attachment = Encrypted attachments cannot be sent to Threema.
+refused-poll-question = This poll was not sent: its question, signed with your name, is longer than Threema's { $max } bytes. Shorten it and start it again.
+refused-poll-answer = This poll was not sent: answer { $n } is longer than Threema's { $max } bytes.
+refused-poll-too-large = This poll was not sent: its question and answers together are more than a Threema poll holds. Use fewer or shorter answers.
+refused-poll-edited = Edits of a poll are not sent: the driver keeps the first version. End it and start a new one.
+refused-poll-not-understood = This poll is not understood (its format is not one Element or the Matrix specification sends), so it was not sent.
+refused-poll-empty = A poll needs a question and at least one answer.

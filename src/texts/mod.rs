@@ -142,5 +142,6 @@ impl Default for Texts {
     }
 }
 
+mod refusals;
 #[cfg(test)]
 mod tests;

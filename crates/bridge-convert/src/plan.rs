@@ -116,7 +116,45 @@ pub struct FileToSend {
 pub enum Plan {
     Send(Vec<Outgoing>),
     /// Cannot go to Threema: tell the dispatcher why (a notice replying to the event).
-    Refuse(String),
+    Refuse(Refusal),
+}
+
+/// Why a dispatcher's event cannot go to Threema; the bridge says it in the desk's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// An edit of a message that went in several parts.
+    EditOfParts,
+    /// An edit of a colleague's message.
+    EditOfColleagues,
+    /// An edit of a driver's message.
+    EditOfDrivers,
+    /// A deletion of a colleague's message (removed on the desk only).
+    DeleteOfColleagues,
+    /// A deletion of a driver's message (removed on the desk only).
+    DeleteOfDrivers,
+    /// A message type Threema has nothing for.
+    UnsupportedType(String),
+    /// A location whose `geo:` URI does not parse.
+    BadLocation,
+    /// An edit into something other than text.
+    EditNotText,
+    /// An edit longer than Threema's text (its bytes).
+    EditTooLong(usize),
+    EncryptedAttachment,
+    /// A poll's question, signed, is longer than Threema takes.
+    PollQuestionTooLong,
+    /// A poll's answer (1-based) is longer than Threema takes.
+    PollAnswerTooLong(usize),
+    /// A poll's question and answers together are more than a Threema poll holds.
+    PollTooLarge,
+    /// A poll's edit.
+    PollEdited,
+    /// A poll in a form the bridge does not read.
+    PollNotUnderstood,
+    /// A poll without question or answers.
+    PollEmpty,
+    /// More answers than Matrix polls hold.
+    PollTooManyAnswers,
 }
 
 /// How the driver sees who wrote.
@@ -166,19 +204,9 @@ pub fn plan_message(
             let target = replacement.event_id.to_string();
             match edit_target(&target) {
                 EditTarget::Ours { parts: 1 } => plan_edit(&replacement.new_content, relay, target),
-                EditTarget::Ours { .. } => Plan::Refuse(
-                    "This message went to Threema in several parts, so the edit was not sent. \
-                     Send the correction as a new message."
-                        .into(),
-                ),
-                EditTarget::Colleagues => Plan::Refuse(
-                    "Not sent to Threema: only its author can edit a message on the driver's \
-                     phone."
-                        .into(),
-                ),
-                EditTarget::Theirs => {
-                    Plan::Refuse("A driver's message cannot be edited on Threema.".into())
-                }
+                EditTarget::Ours { .. } => Plan::Refuse(Refusal::EditOfParts),
+                EditTarget::Colleagues => Plan::Refuse(Refusal::EditOfColleagues),
+                EditTarget::Theirs => Plan::Refuse(Refusal::EditOfDrivers),
                 EditTarget::Unknown => Plan::Send(Vec::new()),
             }
         }
@@ -206,12 +234,8 @@ pub fn plan_redaction(target: &str, what: EditTarget) -> Plan {
                 })
                 .collect(),
         ),
-        EditTarget::Colleagues => Plan::Refuse(
-            "Removed here only: only its author can delete a message on the driver's phone.".into(),
-        ),
-        EditTarget::Theirs => Plan::Refuse(
-            "Removed here only: a driver's message cannot be deleted on their phone.".into(),
-        ),
+        EditTarget::Colleagues => Plan::Refuse(Refusal::DeleteOfColleagues),
+        EditTarget::Theirs => Plan::Refuse(Refusal::DeleteOfDrivers),
         EditTarget::Unknown => Plan::Send(Vec::new()),
     }
 }
@@ -225,10 +249,7 @@ fn plan_new(msgtype: &MessageType, relay: Relay<'_>, reply_to: Option<String>) -
     }
     match file_parts(msgtype) {
         Some(file) => plan_file(file, relay),
-        None => Plan::Refuse(format!(
-            "Messages of type {} cannot be sent to Threema.",
-            msgtype.msgtype()
-        )),
+        None => Plan::Refuse(Refusal::UnsupportedType(msgtype.msgtype().to_owned())),
     }
 }
 
@@ -265,9 +286,7 @@ fn plan_location(geo_uri: &str, body: &str, relay: Relay<'_>) -> Plan {
             accuracy_m,
             name: Some(relay.render(relay.template, body.trim())),
         }]),
-        None => Plan::Refuse(format!(
-            "This location could not be sent: {geo_uri:?} is not a geo: URI."
-        )),
+        None => Plan::Refuse(Refusal::BadLocation),
     }
 }
 
@@ -277,15 +296,11 @@ fn plan_edit(
     target: String,
 ) -> Plan {
     let Some((template, body)) = text_message(&new_content.msgtype, relay) else {
-        return Plan::Refuse("Only text can be edited on Threema.".into());
+        return Plan::Refuse(Refusal::EditNotText);
     };
     let text = relay.render(template, &body);
     if text.len() > MAX_TEXT_BYTES {
-        return Plan::Refuse(format!(
-            "The edited text is too long for Threema ({} of at most {MAX_TEXT_BYTES} bytes); \
-             the edit was not sent.",
-            text.len()
-        ));
+        return Plan::Refuse(Refusal::EditTooLong(text.len()));
     }
     Plan::Send(vec![Outgoing::Edit { target, text }])
 }

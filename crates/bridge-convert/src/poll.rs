@@ -25,6 +25,8 @@ use ruma::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::plan::Refusal;
+
 /// Threema's limit for a poll's question and for each choice, in UTF-8 bytes (poll-setup).
 pub const MAX_POLL_TEXT_BYTES: usize = 256;
 /// Matrix's limit on a poll's answers (MSC3381).
@@ -106,10 +108,10 @@ pub struct MatrixPoll {
     pub namespace: Namespace,
 }
 
-/// Reads a poll start. `Err` says, for the dispatcher, why it cannot go to Threema.
-pub fn read_start(event_type: &str, content: &Value) -> Result<MatrixPoll, String> {
+/// Reads a poll start. `Err` says why it cannot go to Threema.
+pub fn read_start(event_type: &str, content: &Value) -> Result<MatrixPoll, Refusal> {
     // Not the parser's words: they may quote the poll's text, and the reason is kept.
-    let not_understood = |_: serde_json::Error| NOT_UNDERSTOOD.to_owned();
+    let not_understood = |_: serde_json::Error| Refusal::PollNotUnderstood;
     let poll = match Namespace::of(event_type) {
         Some((Namespace::Unstable, PollEvent::Start)) => {
             match serde_json::from_value::<UnstablePollStartEventContent>(content.clone())
@@ -129,13 +131,13 @@ pub fn read_start(event_type: &str, content: &Value) -> Result<MatrixPoll, Strin
                         namespace: Namespace::Unstable,
                     }
                 }
-                UnstablePollStartEventContent::Replacement(_) => return Err(EDITED.into()),
-                _ => return Err(EDITED.into()),
+                UnstablePollStartEventContent::Replacement(_) => return Err(Refusal::PollEdited),
+                _ => return Err(Refusal::PollEdited),
             }
         }
         Some((Namespace::Stable, PollEvent::Start)) => {
             if content["m.relates_to"]["rel_type"] == "m.replace" {
-                return Err(EDITED.into());
+                return Err(Refusal::PollEdited);
             }
             let start: PollStartEventContent =
                 serde_json::from_value(content.clone()).map_err(not_understood)?;
@@ -152,19 +154,13 @@ pub fn read_start(event_type: &str, content: &Value) -> Result<MatrixPoll, Strin
                 namespace: Namespace::Stable,
             }
         }
-        _ => return Err("This is not a poll.".into()),
+        _ => return Err(Refusal::PollNotUnderstood),
     };
     if poll.question.trim().is_empty() || poll.answers.is_empty() {
-        return Err("A poll needs a question and at least one answer.".into());
+        return Err(Refusal::PollEmpty);
     }
     Ok(poll)
 }
-
-const NOT_UNDERSTOOD: &str = "This poll is not understood (its format is not one Element or the \
-    Matrix specification sends), so it was not sent.";
-
-const EDITED: &str =
-    "Edits of a poll are not sent: the driver keeps the first version. End it and start a new one.";
 
 /// The poll a response or an end refers to, and (for a response) the answers chosen; an empty
 /// list takes the vote back. `None` when the event names no poll.
@@ -382,7 +378,7 @@ mod tests {
         edit["m.relates_to"] = json!({"rel_type": "m.replace", "event_id": "$old"});
         assert_eq!(
             read_start("org.matrix.msc3381.poll.start", &edit),
-            Err(EDITED.into())
+            Err(Refusal::PollEdited)
         );
         assert!(read_start("m.room.message", &json!({"body": "hi"})).is_err());
     }

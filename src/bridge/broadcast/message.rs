@@ -232,7 +232,7 @@ impl Broadcasts {
         let mut items = match plan_message(&content, relay, |_| EditTarget::Unknown) {
             Plan::Send(items) if !items.is_empty() => items,
             Plan::Send(_) => return Ok(Planned::Nothing),
-            Plan::Refuse(reason) => return Ok(Planned::Refused(reason)),
+            Plan::Refuse(reason) => return Ok(Planned::Refused(self.texts.refusal(&reason))),
         };
         // One upload of a file's blobs serves every recipient.
         for item in &mut items {

@@ -4,7 +4,7 @@
 //! the broadcast room closes it on every phone, with the results, and ends each copy.
 
 use bridge_convert::{
-    plan::{Outgoing, Plan, Relay, plan_poll},
+    plan::{Outgoing, Plan, Refusal, Relay, plan_poll},
     poll::{self, PollAnswer, PollEvent},
 };
 use ruma::{EventId, OwnedRoomId, UserId};
@@ -36,7 +36,10 @@ impl Broadcasts {
         }
         let start = match poll::read_start(event_type, content) {
             Ok(start) => start,
-            Err(why) => return self.refuse(&room_id, event_id, why).await,
+            Err(why) => {
+                let why = self.texts.refusal(&why);
+                return self.refuse(&room_id, event_id, why).await;
+            }
         };
         let display_name = self
             .matrix
@@ -52,7 +55,10 @@ impl Broadcasts {
         // broadcast's record, so a retry of this event plans nothing new.
         let items = match plan_poll(&start, relay, rand::random(), Some(event_id.to_string())) {
             Plan::Send(items) => items,
-            Plan::Refuse(why) => return self.refuse(&room_id, event_id, why).await,
+            Plan::Refuse(why) => {
+                let why = self.texts.refusal(&why);
+                return self.refuse(&room_id, event_id, why).await;
+            }
         };
         let question = crate::tr!(
             self.texts,
@@ -63,7 +69,7 @@ impl Broadcasts {
         let Some(copy) =
             poll::start_content(start.namespace, &question, &start.answers, start.multiple)
         else {
-            let why = crate::tr!(self.texts, "poll-too-many-answers");
+            let why = self.texts.refusal(&Refusal::PollTooManyAnswers);
             return self.refuse(&room_id, event_id, why).await;
         };
         self.record_and_confirm(room, event_id, sender, &items, &copy, false)

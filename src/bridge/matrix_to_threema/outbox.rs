@@ -159,18 +159,20 @@ impl Outbox {
         let items = match plan {
             Plan::Send(items) => items,
             Plan::Refuse(reason) => {
-                self.notices
+                let said = self.texts.refusal(&reason);
+                (self.notices)
                     .notice(
                         room_id,
                         Some(event_id),
-                        &reason,
+                        &said,
                         &format!("refused-{event_id}"),
                     )
                     .await?;
                 // What Threema cannot take (an encrypted attachment, an edit it cannot do).
                 self.metrics
                     .failed(metrics::Direction::ToThreema, "not_supported");
-                return Ok(Outcome::refused(format!("not sent: {reason}")));
+                // The kind only: the record is the operator's.
+                return Ok(Outcome::refused(format!("not sent: {reason:?}")));
             }
         };
         if items.is_empty() {

@@ -126,7 +126,7 @@ pub(super) fn plan_file(parts: FileParts<'_>, relay: Relay<'_>) -> Plan {
         filename,
     } = parts.attachment;
     let MediaSource::Plain(mxc) = source else {
-        return Plan::Refuse("Encrypted attachments cannot be sent to Threema.".into());
+        return Plan::Refuse(super::Refusal::EncryptedAttachment);
     };
     // Since Matrix 1.10 a `filename` different from `body` makes `body` a caption.
     let (file_name, caption) = match filename {

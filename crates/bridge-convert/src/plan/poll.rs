@@ -1,7 +1,7 @@
 //! A dispatcher's Matrix poll as a Threema poll: the question signed like a message, the
 //! answers in order, within Threema's limits.
 
-use super::{Outgoing, Plan, PollToSend, Relay};
+use super::{Outgoing, Plan, PollToSend, Refusal, Relay};
 use crate::poll::{MAX_POLL_TEXT_BYTES, MatrixPoll};
 
 /// What Threema's poll-setup JSON may hold (6000 bytes), less room for its keys.
@@ -18,22 +18,14 @@ pub fn plan_poll(
 ) -> Plan {
     let question = relay.render(relay.template, poll.question.trim());
     if question.len() > MAX_POLL_TEXT_BYTES {
-        return Plan::Refuse(format!(
-            "This poll was not sent: its question, signed with your name, is longer than \
-             Threema's {MAX_POLL_TEXT_BYTES} bytes. Shorten it and start it again."
-        ));
+        return Plan::Refuse(Refusal::PollQuestionTooLong);
     }
-    // Numbered, not quoted: the reason is kept with the event's outcome.
     if let Some(n) = poll
         .answers
         .iter()
         .position(|a| a.text.len() > MAX_POLL_TEXT_BYTES)
     {
-        return Plan::Refuse(format!(
-            "This poll was not sent: answer {} is longer than Threema's {MAX_POLL_TEXT_BYTES} \
-             bytes.",
-            n + 1
-        ));
+        return Plan::Refuse(Refusal::PollAnswerTooLong(n + 1));
     }
     // As JSON, escapes and all, with room for each choice's keys.
     let json_len = |text: &str| serde_json::to_string(text).map_or(text.len() * 6, |j| j.len());
@@ -42,11 +34,7 @@ pub fn plan_poll(
             .map(|a| json_len(&a.text) + 30)
             .sum::<usize>();
     if size > MAX_POLL_CONTENT_BYTES {
-        return Plan::Refuse(
-            "This poll was not sent: its question and answers together are more than a Threema \
-             poll holds. Use fewer or shorter answers."
-                .into(),
-        );
+        return Plan::Refuse(Refusal::PollTooLarge);
     }
     Plan::Send(vec![Outgoing::Poll(PollToSend {
         poll_id,
@@ -103,12 +91,12 @@ mod tests {
         let long = "x".repeat(251); // 257 bytes with "Anna: "
         assert!(matches!(
             plan_poll(&poll(&long, &["Yes"]), RELAY, 1, None),
-            Plan::Refuse(why) if why.contains("question")
+            Plan::Refuse(Refusal::PollQuestionTooLong)
         ));
         let answer = "y".repeat(300);
         assert!(matches!(
             plan_poll(&poll("?", &[&answer]), RELAY, 1, None),
-            Plan::Refuse(why) if why.contains("answer")
+            Plan::Refuse(Refusal::PollAnswerTooLong(1))
         ));
         // Within the limits as text, not once escaped as JSON.
         let quoted: Vec<String> = (0..19).map(|_| "\"".repeat(200)).collect();

@@ -346,3 +346,22 @@ refused-poll-too-large = Diese Umfrage wurde nicht gesendet: Frage und Antworten
 refused-poll-edited = Änderungen einer Umfrage werden nicht gesendet: der Fahrer behält die erste Fassung. Beenden Sie sie und starten Sie eine neue.
 refused-poll-not-understood = Diese Umfrage ist nicht verständlich (ihr Format ist keines, das Element oder die Matrix-Spezifikation sendet), sie wurde daher nicht gesendet.
 refused-poll-empty = Eine Umfrage braucht eine Frage und mindestens eine Antwort.
+
+## Warum eine Nachricht an einen Fahrer fehlschlug
+
+failed-gave-up = sie konnte { $minutes } Minute(n) lang nicht gesendet werden ({ $error })
+failed-no-credits = das Threema-Gateway-Konto hat kein Guthaben mehr
+failed-bad-recipient = das Threema Gateway nimmt diesen Empfänger nicht an
+failed-too-large = zu groß für Threema
+failed-credentials = die Zugangsdaten der Bridge für das Threema Gateway wurden abgelehnt (IT informieren)
+failed-driver-left = der Fahrer ist nicht mehr im Unternehmen; es wird nichts an ihn gesendet
+failed-restricted = nicht gesendet: die Daten des Fahrers sind wegen einer Aufbewahrungspflicht eingeschränkt
+failed-no-such-id = diese Threema-ID gibt es nicht (mehr)
+failed-edited-never-sent = die geänderte Nachricht hat den Fahrer nie erreicht
+failed-drivers-message-unknown = die Nachricht des Fahrers ist auf Threema nicht bekannt
+failed-template = ein Textbaustein wurde unausgefüllt in die Warteschlange gestellt
+failed-deleted-never-sent = die gelöschte Nachricht hat den Fahrer nie erreicht
+failed-poll-never-sent = die Umfrage hat den Fahrer nie erreicht
+failed-drivers-poll-unknown = die Umfrage des Fahrers ist nicht bekannt
+failed-attachment = der Anhang konnte nicht vom Homeserver geholt werden: { $error }
+failed-poll-too-large = die Umfrage ist größer, als eine Threema-Umfrage sein darf

@@ -345,3 +345,22 @@ refused-poll-too-large = This poll was not sent: its question and answers togeth
 refused-poll-edited = Edits of a poll are not sent: the driver keeps the first version. End it and start a new one.
 refused-poll-not-understood = This poll is not understood (its format is not one Element or the Matrix specification sends), so it was not sent.
 refused-poll-empty = A poll needs a question and at least one answer.
+
+## Why a message to a driver failed
+
+failed-gave-up = it could not be sent for { $minutes } minute(s) ({ $error })
+failed-no-credits = the Threema Gateway account has no credits left
+failed-bad-recipient = the Threema Gateway does not accept this recipient
+failed-too-large = too large for Threema
+failed-credentials = the bridge's Threema Gateway credentials were rejected (tell IT)
+failed-driver-left = the driver has left the company; nothing is sent to them
+failed-restricted = not sent: the driver's data are restricted under a legal hold
+failed-no-such-id = this Threema ID does not exist (any more)
+failed-edited-never-sent = the edited message never reached the driver
+failed-drivers-message-unknown = the driver's message is not known on Threema
+failed-template = a template was queued without being filled in
+failed-deleted-never-sent = the deleted message never reached the driver
+failed-poll-never-sent = the poll never reached the driver
+failed-drivers-poll-unknown = the driver's poll is not known
+failed-attachment = the attachment could not be fetched from the homeserver: { $error }
+failed-poll-too-large = the poll is larger than a Threema poll may be

@@ -13,7 +13,6 @@ use super::Broadcasts;
 use crate::{
     bridge::{
         BridgeError,
-        matrix_to_threema::FORMER_DRIVER,
         queue::{Outcome, Queue},
         quick_replies,
     },
@@ -146,7 +145,10 @@ impl Broadcasts {
             )));
         };
         if self.access.is_former_driver(&driver) {
-            return Ok(Outcome::refused(FORMER_DRIVER));
+            return Ok(Outcome::refused(crate::tr!(
+                self.texts,
+                "failed-driver-left"
+            )));
         }
         let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload)
             .map_err(|e| BridgeError::BadEvent(format!("broadcast payload: {e}")))?;
@@ -192,9 +194,9 @@ impl Broadcasts {
         driver: &ThreemaId,
     ) -> Result<Result<(String, String), Outcome>, BridgeError> {
         if self.store.is_restricted(driver.as_str()).await? {
-            return Ok(Err(Outcome::failed(format!(
-                "not sent: {}",
-                crate::bridge::matrix_to_threema::RESTRICTED
+            return Ok(Err(Outcome::failed(crate::tr!(
+                self.texts,
+                "failed-restricted"
             ))));
         }
         let portal = match self.store.portal_by_threema_id(driver.as_str()).await? {
@@ -204,9 +206,10 @@ impl Broadcasts {
                 match self.keys.trusted(driver).await {
                     Ok(_) => {}
                     Err(BridgeError::Threema(ThreemaError::NotFound)) => {
-                        return Ok(Err(Outcome::failed(
-                            "this Threema ID does not exist (any more)",
-                        )));
+                        return Ok(Err(Outcome::failed(crate::tr!(
+                            self.texts,
+                            "failed-no-such-id"
+                        ))));
                     }
                     Err(e) => return Err(e),
                 }

@@ -13,5 +13,5 @@ pub mod pushed;
 pub mod transitions;
 pub mod worker;
 
-pub use outbox::{FORMER_DRIVER, Outbox, RESTRICTED, ThreemaOutbox};
+pub use outbox::{Outbox, RESTRICTED, ThreemaOutbox};
 pub use worker::{Flows, MatrixInbox, MatrixToThreema, agreement};

@@ -368,7 +368,7 @@ impl Outbox {
                 Then::Send => {
                     let (message, key) = prepared.take().expect("prepared before the claim");
                     let answer = self.send_prepared(&row.recipient, &key, &message).await;
-                    let (answer, error) = classify(answer);
+                    let (answer, error) = classify(&self.texts, answer);
                     if matches!(answer, Answer::Accepted(_)) {
                         self.credits.spent().await;
                     }
@@ -483,7 +483,12 @@ impl Outbox {
     /// A row that could not go for `bridge.send_give_up_seconds` fails, unless it moved on.
     async fn give_up(&self, seq: i64, error: &BridgeError) -> Result<Outcome, BridgeError> {
         let minutes = self.send_give_up.as_secs().div_ceil(60);
-        let reason = format!("it could not be sent for {minutes} minute(s) ({error})");
+        let reason = crate::tr!(
+            self.texts,
+            "failed-gave-up",
+            minutes = minutes,
+            error = error.to_string()
+        );
         tracing::warn!(seq, %error, "giving up on an outgoing message");
         self.deliver(seq, Event::Refused(reason)).await
     }
@@ -589,15 +594,15 @@ fn new_rows(
     items.iter().zip(holds).enumerate().map(row).collect()
 }
 
-/// Why nothing goes to a driver who left.
-pub const FORMER_DRIVER: &str = "the driver has left the company; nothing is sent to them";
-
 /// Why nothing goes to or comes from a driver whose erasure waits for a legal hold.
 pub const RESTRICTED: &str = "the driver's data are restricted under a legal hold";
 
 /// The Gateway's answer as the state machine needs it, and the error behind it (retried as it
 /// is; a refusal for lack of credits also refreshes the balance).
-fn classify(sent: Result<String, ThreemaError>) -> (Answer, Option<ThreemaError>) {
+fn classify(
+    texts: &crate::texts::Texts,
+    sent: Result<String, ThreemaError>,
+) -> (Answer, Option<ThreemaError>) {
     match sent {
         Ok(message_id) => (Answer::Accepted(message_id), None),
         Err(e) if e.outcome_unknown() => {
@@ -606,19 +611,17 @@ fn classify(sent: Result<String, ThreemaError>) -> (Answer, Option<ThreemaError>
         }
         // The Gateway refused or was not reached: nothing was delivered, try again.
         Err(e) if e.is_transient() => (Answer::NotReached, Some(e)),
-        Err(e) => (Answer::Refused(failure_text(&e)), Some(e)),
+        Err(e) => (Answer::Refused(failure_text(texts, &e)), Some(e)),
     }
 }
 
 /// A Gateway refusal in the dispatcher's words.
-fn failure_text(e: &ThreemaError) -> String {
+fn failure_text(texts: &crate::texts::Texts, e: &ThreemaError) -> String {
     match e {
-        ThreemaError::NoCredits => "the Threema Gateway account has no credits left".into(),
-        ThreemaError::BadRecipient => "the Threema Gateway does not accept this recipient".into(),
-        ThreemaError::TooLarge => "too large for Threema".into(),
-        ThreemaError::BadCredentials => {
-            "the bridge's Threema Gateway credentials were rejected (tell IT)".into()
-        }
+        ThreemaError::NoCredits => crate::tr!(texts, "failed-no-credits"),
+        ThreemaError::BadRecipient => crate::tr!(texts, "failed-bad-recipient"),
+        ThreemaError::TooLarge => crate::tr!(texts, "failed-too-large"),
+        ThreemaError::BadCredentials => crate::tr!(texts, "failed-credentials"),
         other => other.to_string(),
     }
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use bridge_convert::plan::{FileToSend, Outgoing, PollToSend};
 
-use super::{FORMER_DRIVER, Outbox, RESTRICTED, failure_text};
+use super::{Outbox, failure_text};
+use crate::tr;
 use crate::{
     bridge::BridgeError,
     store::{OutboxItem, Poll, PollChoice},
@@ -25,12 +26,12 @@ impl Outbox {
     ) -> Result<Result<(Prepared, [u8; 32]), String>, BridgeError> {
         let recipient = &row.recipient;
         if self.access.is_former_driver(recipient) {
-            return Ok(Err(FORMER_DRIVER.into()));
+            return Ok(Err(tr!(self.texts, "failed-driver-left")));
         }
         // Checked when it was queued; a message that waited for the driver's shift is checked
         // again (a legal hold may have restricted the driver overnight).
         if row.hold_until.is_some() && self.store.is_restricted(recipient.as_str()).await? {
-            return Ok(Err(format!("not sent: {RESTRICTED}")));
+            return Ok(Err(tr!(self.texts, "failed-restricted")));
         }
         let item: Outgoing = serde_json::from_str(&row.payload)
             .map_err(|e| BridgeError::BadEvent(format!("outbox payload: {e}")))?;
@@ -42,7 +43,7 @@ impl Outbox {
         match self.keys.trusted(recipient).await {
             Ok(key) => Ok(Ok((prepared, key))),
             Err(BridgeError::Threema(ThreemaError::NotFound)) => {
-                Ok(Err("this Threema ID does not exist (any more)".into()))
+                Ok(Err(tr!(self.texts, "failed-no-such-id")))
             }
             Err(e) => Err(e),
         }
@@ -82,27 +83,24 @@ impl Outbox {
             Outgoing::Edit { target, text } => {
                 Prepared::Edit {
                     message_id: self.threema_id_of(target, recipient, 0).await?.ok_or_else(
-                        || Failure::Permanent("the edited message never reached the driver".into()),
+                        || Failure::Permanent(tr!(self.texts, "failed-edited-never-sent")),
                     )?,
                     text: text.clone(),
                 }
             }
-            Outgoing::Agreement { target, agree } => Prepared::Receipt {
-                message_id: self
-                    .threema_id_of(target, recipient, 0)
-                    .await?
-                    .ok_or_else(|| {
-                        Failure::Permanent("the driver's message is not known on Threema".into())
-                    })?,
-                status: match agree {
-                    true => ReceiptStatus::Acknowledged,
-                    false => ReceiptStatus::Declined,
-                },
-            },
+            Outgoing::Agreement { target, agree } => {
+                Prepared::Receipt {
+                    message_id: self.threema_id_of(target, recipient, 0).await?.ok_or_else(
+                        || Failure::Permanent(tr!(self.texts, "failed-drivers-message-unknown")),
+                    )?,
+                    status: match agree {
+                        true => ReceiptStatus::Acknowledged,
+                        false => ReceiptStatus::Declined,
+                    },
+                }
+            }
             Outgoing::Template { .. } => {
-                return Err(Failure::Permanent(
-                    "a template was queued without being filled in".into(),
-                ));
+                return Err(Failure::Permanent(tr!(self.texts, "failed-template")));
             }
             Outgoing::Poll(poll) => self.prepare_poll(poll, row).await?,
             Outgoing::PollClose { target } => self.prepare_poll_close(target, recipient).await?,
@@ -114,7 +112,7 @@ impl Outbox {
                     .threema_id_of(target, recipient, *part)
                     .await?
                     .ok_or_else(|| {
-                        Failure::Permanent("the deleted message never reached the driver".into())
+                        Failure::Permanent(tr!(self.texts, "failed-deleted-never-sent"))
                     })?,
             },
         })
@@ -142,7 +140,7 @@ impl Outbox {
             closed_at: None,
         };
         let data = codec::encode::poll_setup(&setup_of(&stored, false), None);
-        within_poll_limit(&data)?;
+        self.within_poll_limit(&data)?;
         self.store.poll_insert(&stored).await.map_err(retry)?;
         Ok(Prepared::Raw {
             message_type: codec::POLL_SETUP,
@@ -160,13 +158,13 @@ impl Outbox {
         let poll = (self.store.poll_by_event(recipient.as_str(), target).await)
             .map_err(retry)?
             .filter(|p| p.creator == self.threema.gateway_id().as_str())
-            .ok_or_else(|| Failure::Permanent("the poll never reached the driver".into()))?;
+            .ok_or_else(|| Failure::Permanent(tr!(self.texts, "failed-poll-never-sent")))?;
         let votes = self.store.poll_votes(&poll).await.map_err(retry)?;
         let results = codec::encode::PollResults {
             votes: votes.into_iter().map(|v| (v.voter, v.choices)).collect(),
         };
         let data = codec::encode::poll_setup(&setup_of(&poll, true), Some(&results));
-        within_poll_limit(&data)?;
+        self.within_poll_limit(&data)?;
         Ok(Prepared::Raw {
             message_type: codec::POLL_SETUP,
             data,
@@ -183,7 +181,7 @@ impl Outbox {
         let poll = (self.store.poll_by_event(recipient.as_str(), target).await)
             .map_err(retry)?
             .filter(|p| p.creator == recipient.as_str())
-            .ok_or_else(|| Failure::Permanent("the driver's poll is not known".into()))?;
+            .ok_or_else(|| Failure::Permanent(tr!(self.texts, "failed-drivers-poll-unknown")))?;
         let choices: Vec<(u64, bool)> = (poll.choices.iter())
             .map(|c| (c.id, answers.contains(&c.answer_id())))
             .collect();
@@ -257,8 +255,10 @@ impl Outbox {
             match self.matrix.download(&mxc).await {
                 Ok(bytes) => Ok(bytes),
                 Err(e) if e.is_transient() => Err(Failure::Retry(e.into())),
-                Err(e) => Err(Failure::Permanent(format!(
-                    "the attachment could not be fetched from the homeserver: {e}"
+                Err(e) => Err(Failure::Permanent(tr!(
+                    self.texts,
+                    "failed-attachment",
+                    error = e.to_string()
                 ))),
             }
         };
@@ -303,7 +303,7 @@ impl Outbox {
             match self.threema.upload_file_with(&data, true).await {
                 Ok(json) => Ok(Arc::new(json)),
                 Err(e) if e.is_transient() => Err(Failure::Retry(e.into())),
-                Err(e) => Err(Failure::Permanent(failure_text(&e))),
+                Err(e) => Err(Failure::Permanent(failure_text(&self.texts, &e))),
             }
         })
         .await
@@ -330,13 +330,13 @@ fn setup_of(poll: &Poll, closed: bool) -> PollSetup {
     }
 }
 
-/// Threema's poll JSON holds 6000 bytes (after the 8-byte poll id).
-fn within_poll_limit(data: &[u8]) -> Result<(), Failure> {
-    match data.len().saturating_sub(8) > codec::encode::MAX_POLL_JSON_BYTES {
-        true => Err(Failure::Permanent(
-            "the poll is larger than a Threema poll may be".into(),
-        )),
-        false => Ok(()),
+impl Outbox {
+    /// Threema's poll JSON holds 6000 bytes (after the 8-byte poll id).
+    fn within_poll_limit(&self, data: &[u8]) -> Result<(), Failure> {
+        match data.len().saturating_sub(8) > codec::encode::MAX_POLL_JSON_BYTES {
+            true => Err(Failure::Permanent(tr!(self.texts, "failed-poll-too-large"))),
+            false => Ok(()),
+        }
     }
 }
 

@@ -365,3 +365,13 @@ failed-poll-never-sent = die Umfrage hat den Fahrer nie erreicht
 failed-drivers-poll-unknown = die Umfrage des Fahrers ist nicht bekannt
 failed-attachment = der Anhang konnte nicht vom Homeserver geholt werden: { $error }
 failed-poll-too-large = die Umfrage ist größer, als eine Threema-Umfrage sein darf
+
+## Dateien und Nachrichten eines Fahrers, die die Bridge nicht zeigen konnte
+
+file-too-large = 📎 { $name } ({ $size }) wurde nicht übertragen: der Homeserver nimmt Dateien bis { $limit }.
+file-over-limit = 📎 { $name } (über { $limit }) wurde nicht übertragen: der Homeserver nimmt Dateien bis { $limit }.
+file-gone = 📎 Eine Datei war bei Threema nicht mehr verfügbar und wurde nicht übertragen. Bitte fragen Sie erneut danach.
+file-not-fetched = 📎 Eine Datei konnte nicht von Threema geholt werden ({ $attempts } Versuche) und wurde nicht übertragen. Bitte fragen Sie erneut danach.
+file-refused-by-homeserver = 📎 { $name } ({ $size }) wurde nicht übertragen: der Homeserver nimmt so große Dateien nicht.
+callback-unreadable = ⚠️ Das Threema Gateway hat eine Nachricht geliefert, deren { $field } nicht lesbar ist (Threema-Eingang, Zeile { $row }). Sie bleibt dort und wurde nicht übertragen.
+reply-not-here = ↩️ (Antwort auf eine Nachricht, die nicht in diesem Raum ist)

@@ -364,3 +364,13 @@ failed-poll-never-sent = the poll never reached the driver
 failed-drivers-poll-unknown = the driver's poll is not known
 failed-attachment = the attachment could not be fetched from the homeserver: { $error }
 failed-poll-too-large = the poll is larger than a Threema poll may be
+
+## A driver's files and messages the bridge could not show
+
+file-too-large = 📎 { $name } ({ $size }) was not bridged: the homeserver takes files up to { $limit }.
+file-over-limit = 📎 { $name } (over { $limit }) was not bridged: the homeserver takes files up to { $limit }.
+file-gone = 📎 A file was no longer available at Threema and was not bridged. Please ask for it again.
+file-not-fetched = 📎 A file could not be fetched from Threema ({ $attempts } attempts) and was not bridged. Please ask for it again.
+file-refused-by-homeserver = 📎 { $name } ({ $size }) was not bridged: the homeserver does not take files this large.
+callback-unreadable = ⚠️ The Threema Gateway delivered a message whose { $field } cannot be read (Threema inbox row { $row }). It is kept there and was not bridged.
+reply-not-here = ↩️ (reply to a message not in this room)

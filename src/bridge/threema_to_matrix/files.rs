@@ -52,10 +52,12 @@ impl ThreemaToMatrix {
         if let Some(stated) = stated
             && stated > limit
         {
-            incoming.stand_in = Some(StandIn::TooLarge(format!(
-                "📎 {name} ({}) was not bridged: the homeserver takes files up to {}.",
-                megabytes(stated),
-                megabytes(limit)
+            incoming.stand_in = Some(StandIn::TooLarge(crate::tr!(
+                self.texts,
+                "file-too-large",
+                name = name.as_str(),
+                size = megabytes(stated),
+                limit = megabytes(limit)
             )));
             return Ok(Ok(None));
         }
@@ -67,7 +69,7 @@ impl ThreemaToMatrix {
             .await?
             >= allowed
         {
-            incoming.stand_in = Some(StandIn::not_fetched(allowed));
+            incoming.stand_in = Some(StandIn::not_fetched(&self.texts, allowed));
             return Ok(Ok(None));
         }
         // The size a message states is only its sender's word; the download stops at the limit
@@ -105,10 +107,11 @@ impl ThreemaToMatrix {
         let allowed = self.download_attempts;
         incoming.stand_in = Some(match error {
             // It said it was smaller: the download was cut off at the limit.
-            ReceiveError::BlobTooLarge(_) => StandIn::TooLarge(format!(
-                "📎 {name} (over {}) was not bridged: the homeserver takes files up to {}.",
-                megabytes(limit),
-                megabytes(limit)
+            ReceiveError::BlobTooLarge(_) => StandIn::TooLarge(crate::tr!(
+                self.texts,
+                "file-over-limit",
+                name = name,
+                limit = megabytes(limit)
             )),
             // Counted in the store, apart from the item's other failures: a homeserver away
             // after the download uses up none of these, and a restart forgets none.
@@ -121,14 +124,10 @@ impl ThreemaToMatrix {
                     return Err(e.into());
                 }
                 tracing::warn!(threema_id = %incoming.from, error = %e, "file not fetched; given up");
-                StandIn::not_fetched(allowed)
+                StandIn::not_fetched(&self.texts, allowed)
             }
             ReceiveError::Gateway(e) => return Err(e.into()),
-            ReceiveError::BlobGone(_) => StandIn::Gone(
-                "📎 A file was no longer available at Threema and was not bridged. Please ask \
-                 for it again."
-                    .into(),
-            ),
+            ReceiveError::BlobGone(_) => StandIn::Gone(crate::tr!(self.texts, "file-gone")),
             e => return Ok(Err(e)),
         });
         Ok(Ok(()))
@@ -186,18 +185,17 @@ pub enum StandIn {
 }
 
 impl StandIn {
-    fn not_fetched(attempts: i64) -> StandIn {
-        StandIn::NotFetched(format!(
-            "📎 A file could not be fetched from Threema ({attempts} attempts) and was not \
-             bridged. Please ask for it again."
-        ))
+    fn not_fetched(texts: &crate::texts::Texts, attempts: i64) -> StandIn {
+        StandIn::NotFetched(crate::tr!(texts, "file-not-fetched", attempts = attempts))
     }
 
     /// The homeserver refused the upload of the file `name` of `size` bytes.
-    pub fn too_large(name: &str, size: u64) -> String {
-        format!(
-            "📎 {name} ({}) was not bridged: the homeserver does not take files this large.",
-            megabytes(size)
+    pub fn too_large(texts: &crate::texts::Texts, name: &str, size: u64) -> String {
+        crate::tr!(
+            texts,
+            "file-refused-by-homeserver",
+            name = name,
+            size = megabytes(size)
         )
     }
 

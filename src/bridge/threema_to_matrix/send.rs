@@ -235,7 +235,7 @@ impl ThreemaToMatrix {
             }
             None => {
                 let (body, html) =
-                    convert::with_note("↩️ (reply to a message not in this room)", reply, html);
+                    convert::with_note(&crate::tr!(self.texts, "reply-not-here"), reply, html);
                 convert::text("m.text", &body, html)
             }
         })
@@ -309,7 +309,11 @@ impl ThreemaToMatrix {
             Ok(url) => url,
             // Its limit is lower than it said: the file's place says so rather than nothing.
             Err(e) if e.is_too_large() => {
-                let text = super::files::StandIn::too_large(&plan.file_name, plan.size as u64);
+                let text = super::files::StandIn::too_large(
+                    &self.texts,
+                    &plan.file_name,
+                    plan.size as u64,
+                );
                 return Ok(convert::text("m.notice", &text, None));
             }
             Err(e) => return Err(e.into()),

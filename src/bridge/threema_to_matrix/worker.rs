@@ -187,10 +187,11 @@ impl ThreemaToMatrix {
     /// inbox row, not what the field holds.
     async fn unreadable(&self, item: &ThreemaItem, field: &str) -> Result<Outcome, BridgeError> {
         tracing::warn!(seq = item.seq, field, "a stored callback cannot be read");
-        let text = format!(
-            "⚠️ The Threema Gateway delivered a message whose {field} cannot be read (Threema \
-             inbox row {}). It is kept there and was not bridged.",
-            item.seq
+        let text = crate::tr!(
+            self.texts,
+            "callback-unreadable",
+            field = field,
+            row = item.seq
         );
         let txn = format!("unreadable-{}", item.seq);
         self.notices.to_admins(&text, &txn).await?;

@@ -375,3 +375,9 @@ file-not-fetched = 📎 Eine Datei konnte nicht von Threema geholt werden ({ $at
 file-refused-by-homeserver = 📎 { $name } ({ $size }) wurde nicht übertragen: der Homeserver nimmt so große Dateien nicht.
 callback-unreadable = ⚠️ Das Threema Gateway hat eine Nachricht geliefert, deren { $field } nicht lesbar ist (Threema-Eingang, Zeile { $row }). Sie bleibt dort und wurde nicht übertragen.
 reply-not-here = ↩️ (Antwort auf eine Nachricht, die nicht in diesem Raum ist)
+
+## Räume, die die Bridge geschlossen hält, das Verzeichnis
+
+room-no-longer-permitted = In diesem Raum nicht mehr zugelassen.
+room-only-bridge-invites = In diesen Raum lädt nur die Bridge ein.
+directory-sync-stopped = ⚠️ Abgleich mit dem Verzeichnis angehalten: { $why }

@@ -374,3 +374,9 @@ file-not-fetched = 📎 A file could not be fetched from Threema ({ $attempts } 
 file-refused-by-homeserver = 📎 { $name } ({ $size }) was not bridged: the homeserver does not take files this large.
 callback-unreadable = ⚠️ The Threema Gateway delivered a message whose { $field } cannot be read (Threema inbox row { $row }). It is kept there and was not bridged.
 reply-not-here = ↩️ (reply to a message not in this room)
+
+## Rooms the bridge keeps closed, the directory
+
+room-no-longer-permitted = No longer permitted in this room.
+room-only-bridge-invites = Only the bridge invites to this room.
+directory-sync-stopped = ⚠️ Directory sync stopped: { $why }

@@ -113,8 +113,8 @@ impl Directory {
             let room_id = RoomId::parse(&room)
                 .map_err(|e| BridgeError::BadEvent(format!("stored room {room:?}: {e}")))?;
             let why = format!("not permitted in {room}");
-            self.remove_member(&room_id, &user, "No longer permitted in this room.", &why)
-                .await?;
+            let reason = crate::tr!(self.texts, "room-no-longer-permitted");
+            self.remove_member(&room_id, &user, &reason, &why).await?;
             removed += 1;
         }
         Ok(removed)
@@ -136,8 +136,8 @@ impl Directory {
             return Ok(None);
         }
         let why = format!("invited to {room_id} by {inviter}");
-        self.remove_member(room_id, user, "Only the bridge invites to this room.", &why)
-            .await?;
+        let reason = crate::tr!(self.texts, "room-only-bridge-invites");
+        self.remove_member(room_id, user, &reason, &why).await?;
         tracing::warn!(%room_id, %user, %inviter, "removed a member the bridge did not invite");
         Ok(Some(Outcome::refused(format!(
             "{user} invited by {inviter}: removed"

@@ -34,6 +34,8 @@ use crate::{
 /// uses, not the whole bridge, so what a directory sync can touch is visible here.
 pub struct Directory {
     store: Store,
+    /// What members and admins are told, in `bridge.language`.
+    texts: Arc<crate::texts::Texts>,
     matrix: MatrixClient,
     /// Looks up drivers known by phone or email.
     threema: Arc<ThreemaClient>,
@@ -74,6 +76,7 @@ impl Directory {
             ..
         } = shared.clone();
         Directory {
+            texts: shared.texts.clone(),
             store,
             matrix,
             threema,

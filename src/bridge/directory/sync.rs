@@ -141,7 +141,14 @@ impl Directory {
             let txn = format!("directory-refused-{}", hex::encode(&digest[..8]));
             if let Err(e) = self
                 .notices
-                .to_admins(&format!("⚠️ Directory sync stopped: {refused}"), &txn)
+                .to_admins(
+                    &crate::tr!(
+                        self.texts,
+                        "directory-sync-stopped",
+                        why = refused.to_string()
+                    ),
+                    &txn,
+                )
                 .await
             {
                 tracing::warn!(error = %e, "cannot tell the admins about the refused snapshot");

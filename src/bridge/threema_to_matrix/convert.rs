@@ -6,10 +6,12 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     store::PollChoice,
+    texts::Texts,
     threema::{
         Media,
         codec::{Location, Message, PollSetup, Rendering},
     },
+    tr,
 };
 
 /// How long the ghost shows as typing when the driver's app says "typing" (the apps repeat
@@ -243,7 +245,7 @@ fn default_file_name(msgtype: &str, mimetype: &str) -> String {
 
 /// An `m.location`: a `geo:` URI (with the accuracy in metres) and a readable body with the
 /// place's name, address and coordinates.
-pub fn location(location: &Location) -> Value {
+pub fn location(texts: &Texts, location: &Location) -> Value {
     let Location {
         latitude,
         longitude,
@@ -265,7 +267,7 @@ pub fn location(location: &Location) -> Value {
         .collect();
     let coordinates = format!("{latitude}, {longitude}");
     let body = if place.is_empty() {
-        format!("📍 Location: {coordinates}")
+        tr!(texts, "location-body", coordinates = coordinates)
     } else {
         format!("📍 {} ({coordinates})", place.join(", "))
     };
@@ -280,16 +282,19 @@ pub fn location(location: &Location) -> Value {
     })
 }
 
-/// A poll as readable text: the question, the numbered choices, how to answer.
-pub fn poll_setup(poll: &PollSetup) -> Value {
+/// A poll as readable text (one Matrix cannot hold as a poll): the question, the numbered
+/// choices, how to answer.
+pub fn poll_setup(texts: &Texts, poll: &PollSetup) -> Value {
     let how = match (poll.closed, poll.multiple_choice) {
-        (true, _) => "closed",
-        (false, true) => "multiple choice",
-        (false, false) => "single choice",
+        (true, _) => tr!(texts, "poll-text-closed"),
+        (false, true) => tr!(texts, "poll-text-multiple"),
+        (false, false) => tr!(texts, "poll-text-single"),
     };
-    let mut body = format!("📊 Poll: {}", poll.description);
+    let poll_word = tr!(texts, "poll-text-poll");
+    let mut body = format!("📊 {poll_word}: {}", poll.description);
     let mut html = format!(
-        "<p>📊 <strong>Poll:</strong> {}</p><ol>",
+        "<p>📊 <strong>{}:</strong> {}</p><ol>",
+        escape_html(&poll_word),
         escape_html(&poll.description)
     );
     for (n, choice) in poll.choices.iter().enumerate() {
@@ -297,13 +302,13 @@ pub fn poll_setup(poll: &PollSetup) -> Value {
         html.push_str(&format!("<li>{}</li>", escape_html(&choice.name)));
     }
     body.push_str(&format!("\n({how})"));
-    html.push_str(&format!("</ol><p><em>({how})</em></p>"));
+    html.push_str(&format!("</ol><p><em>({})</em></p>", escape_html(&how)));
     text("m.text", &body, Some(html))
 }
 
 /// A vote as a notice naming the chosen choices (`choices` of the poll when it is known; a
 /// vote carries choice ids only).
-pub fn poll_vote(choices: Option<&[PollChoice]>, votes: &[(u64, bool)]) -> Value {
+pub fn poll_vote(texts: &Texts, choices: Option<&[PollChoice]>, votes: &[(u64, bool)]) -> Value {
     let chosen: Vec<u64> = votes
         .iter()
         .filter(|(_, on)| *on)
@@ -318,24 +323,21 @@ pub fn poll_vote(choices: Option<&[PollChoice]>, votes: &[(u64, bool)]) -> Value
                         .iter()
                         .find(|c| c.id == *id)
                         .map(|c| c.name.clone())
-                        .unwrap_or_else(|| format!("choice #{id}"))
+                        .unwrap_or_else(|| tr!(texts, "poll-text-choice", id = *id))
                 })
                 .collect();
             if names.is_empty() {
-                "🗳️ Withdrew the vote".to_owned()
+                tr!(texts, "poll-text-withdrew")
             } else {
-                format!("🗳️ Voted: {}", names.join(", "))
+                tr!(texts, "poll-text-voted", choices = names.join(", "))
             }
         }
         None => {
             let ids: Vec<String> = chosen.iter().map(|id| format!("#{id}")).collect();
             if ids.is_empty() {
-                "🗳️ Withdrew the vote in a poll not in this room".to_owned()
+                tr!(texts, "poll-text-withdrew-elsewhere")
             } else {
-                format!(
-                    "🗳️ Voted in a poll not in this room: choice {}",
-                    ids.join(", ")
-                )
+                tr!(texts, "poll-text-voted-elsewhere", choices = ids.join(", "))
             }
         }
     };

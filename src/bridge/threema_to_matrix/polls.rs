@@ -69,7 +69,7 @@ impl ThreemaToMatrix {
             .flatten()
         {
             Some(content) => Ok((namespace.event_type(PollEvent::Start), content)),
-            None => Ok((MESSAGE, convert::poll_setup(setup))),
+            None => Ok((MESSAGE, convert::poll_setup(&self.texts, setup))),
         }
     }
 
@@ -84,7 +84,7 @@ impl ThreemaToMatrix {
     ) -> Result<Content, BridgeError> {
         let from = incoming.from.as_str();
         let Some(known) = self.store.poll_get(from, creator, poll_id).await? else {
-            return Ok((MESSAGE, convert::poll_vote(None, votes)));
+            return Ok((MESSAGE, convert::poll_vote(&self.texts, None, votes)));
         };
         let chosen: Vec<u64> = (votes.iter())
             .filter(|(_, on)| *on)

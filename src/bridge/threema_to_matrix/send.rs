@@ -198,7 +198,7 @@ impl ThreemaToMatrix {
             | Message::LegacyAudio { .. }
             | Message::LegacyVideo { .. } => self.media_content(incoming, ghost).await?,
             Message::Location(location) => {
-                let mut content = convert::location(location);
+                let mut content = convert::location(&self.texts, location);
                 // The answer to a `!where`: a reply to it.
                 let from = incoming.from.as_str();
                 if let Some(request) = self.store.location_request_pending(from).await? {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::texts::Texts;
 use crate::threema::codec::{self, FileMessage, PollChoice as ThreemaChoice};
 
 fn file(json: Value) -> FileMessage {
@@ -235,13 +236,16 @@ fn default_file_names() {
 
 #[test]
 fn locations() {
-    let content = location(&Location {
-        latitude: 47.3769,
-        longitude: 8.5417,
-        accuracy_m: Some(12.5),
-        name: Some("Depot Nord".into()),
-        address: Some("Hauptstr. 1\n8000 Zurich".into()),
-    });
+    let content = location(
+        &Texts::default(),
+        &Location {
+            latitude: 47.3769,
+            longitude: 8.5417,
+            accuracy_m: Some(12.5),
+            name: Some("Depot Nord".into()),
+            address: Some("Hauptstr. 1\n8000 Zurich".into()),
+        },
+    );
     assert_eq!(content["msgtype"], "m.location");
     assert_eq!(content["geo_uri"], "geo:47.3769,8.5417;u=12.5");
     assert_eq!(
@@ -249,13 +253,16 @@ fn locations() {
         "📍 Depot Nord, Hauptstr. 1, 8000 Zurich (47.3769, 8.5417)"
     );
     assert_eq!(content["org.matrix.msc3488.asset"]["type"], "m.pin");
-    let bare = location(&Location {
-        latitude: -33.9,
-        longitude: 151.2,
-        accuracy_m: None,
-        name: None,
-        address: None,
-    });
+    let bare = location(
+        &Texts::default(),
+        &Location {
+            latitude: -33.9,
+            longitude: 151.2,
+            accuracy_m: None,
+            name: None,
+            address: None,
+        },
+    );
     assert_eq!(bare["geo_uri"], "geo:-33.9,151.2");
     assert_eq!(bare["body"], "📍 Location: -33.9, 151.2");
     assert_eq!(bare["org.matrix.msc3488.asset"]["type"], "m.self");
@@ -279,7 +286,7 @@ fn polls_and_votes() {
             },
         ],
     };
-    let content = poll_setup(&poll);
+    let content = poll_setup(&Texts::default(), &poll);
     assert_eq!(
         content["body"],
         "📊 Poll: Accept job <42>?\n1. Yes\n2. No\n(single choice)"
@@ -290,19 +297,27 @@ fn polls_and_votes() {
     );
     let choices = poll_choices(&poll);
     assert_eq!(
-        poll_vote(Some(&choices[..]), &[(1, false), (2, true)]),
+        poll_vote(
+            &Texts::default(),
+            Some(&choices[..]),
+            &[(1, false), (2, true)]
+        ),
         json!({"msgtype": "m.notice", "body": "🗳️ Voted: No"})
     );
     assert_eq!(
-        poll_vote(Some(&choices[..]), &[(1, true), (2, true), (9, true)])["body"],
+        poll_vote(
+            &Texts::default(),
+            Some(&choices[..]),
+            &[(1, true), (2, true), (9, true)]
+        )["body"],
         "🗳️ Voted: Yes, No, choice #9"
     );
     assert_eq!(
-        poll_vote(Some(&choices[..]), &[(1, false)])["body"],
+        poll_vote(&Texts::default(), Some(&choices[..]), &[(1, false)])["body"],
         "🗳️ Withdrew the vote"
     );
     assert_eq!(
-        poll_vote(None, &[(0, true), (3, true)])["body"],
+        poll_vote(&Texts::default(), None, &[(0, true), (3, true)])["body"],
         "🗳️ Voted in a poll not in this room: choice #0, #3"
     );
 }

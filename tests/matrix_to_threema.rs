@@ -746,7 +746,7 @@ async fn with_bridge_language_de_the_bot_speaks_german() {
     let phone = sim.wait_inbox(&driver, 1, WAIT).await;
     assert_eq!(
         text_of(&phone[0].message),
-        "Anna Dispo: Bitte teile deinen aktuellen Standort: 📎 (oder +) antippen, dann Standort."
+        "Anna Dispo: Bitte aktuellen Standort teilen: 📎 (oder +) antippen, dann Standort."
     );
     h.stop().await;
 }

@@ -15,7 +15,7 @@ weekday-sun = So
 ## Fahrer, denen nicht geschrieben werden kann
 
 driver-left = der Fahrer ist nicht mehr im Unternehmen
-driver-restricted = die Verarbeitung der Daten dieses Fahrers ist eingeschränkt (Aufbewahrungspflicht oder Widerspruch)
+driver-restricted = die Verarbeitung der Daten dieses Fahrers ist eingeschränkt (Löschsperre oder Widerspruch)
 
 ## Geplante Nachrichten (!at, !every, !scheduled, !cancel)
 
@@ -30,8 +30,8 @@ schedule-not-a-time = „{ $word }“ ist keine Uhrzeit (HH:MM). ({ $how })
 schedule-not-days = Welche Tage sind „{ $word }“? ({ $how })
 schedule-no-text = Was soll gesendet werden? ({ $how })
 schedule-which-one = Welche? !cancel <n>, n wie !scheduled es anzeigt. ({ $how })
-schedule-never = Nicht geplant: sie würde nie gesendet.
-schedule-recorded = ⏰ Geplant als #{ $id }: { $rule }, als Nächstes { $next }. !scheduled zeigt die Planungen dieses Raums, !cancel { $id } löscht sie.
+schedule-never = Nicht geplant: sie würde nie gesendet werden.
+schedule-recorded = ⏰ Geplant als #{ $id }: { $rule }, als Nächstes { $next }. !scheduled zeigt die Planungen dieses Raums, !cancel { $id } löscht diese Planung.
 schedule-cancelled = ⏰ #{ $id } gelöscht.
 schedule-no-such = Hier gibt es keine #{ $id }; !scheduled zeigt die Planungen dieses Raums.
 schedule-none = Hier ist nichts geplant.
@@ -64,7 +64,7 @@ mgmt-help =
     • select <Auswahl> — wen eine Auswahl erreicht, wen nicht, was es kostet
     • save-list <Name> <Auswahl> — eine benannte Auswahl, verwendet als list:<Name>
     • accept-key <Threema-ID> — dem geänderten Schlüssel eines Fahrers vertrauen und die bis dahin zurückgehaltenen Nachrichten zustellen (Admins)
-    • hold set <Personalnummer, Threema-ID, Matrix-ID oder Raum> --reason <Text> [--case <Aktenzeichen>], hold release <…>, hold list [all] — Aufbewahrungspflichten: was sie betreffen, wird weder gelöscht noch bereinigt (Admins)
+    • hold set <Personalnummer, Threema-ID, Matrix-ID oder Raum> --reason <Text> [--case <Aktenzeichen>], hold release <…>, hold list [all] — Löschsperren (Legal Hold): was sie betreffen, wird weder gelöscht noch bereinigt (Admins)
     • erase <Personalnummer, Threema-ID oder Matrix-ID> [--dry-run] [--force] — einen Fahrer vom Homeserver und aus der Bridge löschen, oder einen Disponenten aus der Bridge (Admins; siehe README)
     • export <Personalnummer, Threema-ID oder Matrix-ID> [--dry-run] — alles, was über eine Person gespeichert ist, als ZIP hier (Admins)
     • requests — offene Auskunfts- und Löschanträge und ihre Fristen (Admins)
@@ -87,7 +87,7 @@ mgmt-start-many = { $count } Fahrer passen zu „{ $who }“; bitte die Threema-
 mgmt-start-gateway = { $id } ist eine Gateway-ID, kein Fahrer.
 mgmt-start-not-yours = { $id } gehört nicht zu den Fahrern, für die Sie zuständig sind; es wurde nichts geöffnet.
 mgmt-start-no-such-id = Die Threema-ID { $id } gibt es nicht.
-mgmt-start-left = { $name } ({ $id }) ist nicht mehr im Unternehmen; es wird nichts an sie gesendet.
+mgmt-start-left = { $name } ({ $id }) ist nicht mehr im Unternehmen; es wird nichts mehr an diese Person gesendet.
 mgmt-start-opened = Chat mit { $name } ({ $id }): { $link } — Sie sind eingeladen.
 mgmt-not-a-threema-id = „{ $who }“ ist keine Threema-ID (8 Buchstaben und Ziffern). Nichts geändert.
 mgmt-key-accepted = Dem neuen Schlüssel von { $id } wird jetzt vertraut. { $count } zurückgehaltene Nachricht(en) folgen im Chat des Fahrers, in ihrer Reihenfolge.
@@ -144,7 +144,7 @@ broadcast-scheduled-no-credits = ⚠️ Nicht gesendet: diese geplante Nachricht
 ## Im Chat eines Fahrers
 
 portal-not-permitted = Nicht an Threema gesendet: Sie dürfen Fahrern nicht schreiben.
-portal-driver-left = Nicht an Threema gesendet: der Fahrer ist nicht mehr im Unternehmen; es wird nichts an ihn gesendet.
+portal-driver-left = Nicht an Threema gesendet: der Fahrer ist nicht mehr im Unternehmen; es wird nichts mehr an diese Person gesendet.
 broadcast-before-restore = ⚠️ Nicht gesendet: die Bridge wurde aus einer Sicherung von vor dieser Rundsendung wiederhergestellt, sie ist vielleicht schon damals hinausgegangen. Prüfen Sie die Empfänger und senden Sie sie bei Bedarf erneut.
 template-sent = An den Fahrer: { $text }
 template-which = Welcher? !t <Name>; `templates` im Verwaltungsraum zeigt sie.
@@ -165,6 +165,7 @@ broadcast-not-permitted = Nicht gesendet: Sie dürfen Fahrern nicht schreiben.
 broadcast-no-edits = Änderungen einer Rundsendung werden nicht gesendet: die Fahrer behalten die erste Fassung. Senden Sie eine Korrektur als neue Nachricht.
 broadcast-ack-request = Bitte mit 👍 bestätigen (Nachricht gedrückt halten).
 broadcast-selection-not-understood = Die Auswahl ist nicht verständlich: { $error }.
+broadcast-room-selection-not-understood = Die Auswahl dieses Raums ist nicht verständlich: { $error }.
 broadcast-balance = Guthaben { $balance }
 broadcast-balance-unknown = Guthaben unbekannt
 broadcast-preview = 📢 Bereit für { $count } Empfänger: { $credits } Credit(s), { $balance }.
@@ -199,7 +200,7 @@ broadcast-frozen = fest
 broadcast-room-topic = Rundsendung an { $selection } — { $help }
 broadcast-room-topic-live = Rundsendung an { $selection } (live) — { $help }
 broadcast-room-welcome = { $count } Empfänger. { $help }
-location-request-default = Bitte teile deinen aktuellen Standort: 📎 (oder +) antippen, dann Standort.
+location-request-default = Bitte aktuellen Standort teilen: 📎 (oder +) antippen, dann Standort.
 
 ## Der gemeinsame Posteingang
 
@@ -225,7 +226,7 @@ desk-summary-unread-unacknowledged = { $unread } von { $recipients } nicht geles
 desk-summary-failed = Fehlgeschlagene oder vielleicht nicht angekommene Nachrichten, letzte 24 h ({ $count } Fahrer):
 desk-summary-failed-line = • { $driver }: { $count } Nachricht(en) — { $link }
 desk-off = Der gemeinsame Posteingang ist aus (inbox.enabled).
-desk-on-shift-not-yet = Für Sie im Dienst; laut Verzeichnis hat Ihre Schicht noch nicht begonnen, die Meldungen der Dispo-Räume erwähnen Sie erst dann.
+desk-on-shift-not-yet = Laut Ihrer Angabe im Dienst; laut Verzeichnis hat Ihre Schicht noch nicht begonnen, die Meldungen der Dispo-Räume erwähnen Sie erst ab Schichtbeginn.
 desk-on-shift = Im Dienst: die Meldungen der Dispo-Räume erwähnen Sie wieder.
 desk-off-shift = Außer Dienst: die Meldungen der Dispo-Räume erwähnen Ihre Kolleginnen und Kollegen im Dienst (Sie, wenn niemand im Dienst ist); was Sie übernommen haben, bleibt bei Ihnen. on-shift, wenn Sie zurück sind.
 desk-late = ⏰ { $name } wartet seit { $waited } auf Antwort
@@ -354,8 +355,8 @@ failed-no-credits = das Threema-Gateway-Konto hat kein Guthaben mehr
 failed-bad-recipient = das Threema Gateway nimmt diesen Empfänger nicht an
 failed-too-large = zu groß für Threema
 failed-credentials = die Zugangsdaten der Bridge für das Threema Gateway wurden abgelehnt (IT informieren)
-failed-driver-left = der Fahrer ist nicht mehr im Unternehmen; es wird nichts an ihn gesendet
-failed-restricted = nicht gesendet: die Daten des Fahrers sind wegen einer Aufbewahrungspflicht eingeschränkt
+failed-driver-left = der Fahrer ist nicht mehr im Unternehmen; es wird nichts mehr an diese Person gesendet
+failed-restricted = nicht gesendet: die Daten des Fahrers sind wegen einer Löschsperre (Legal Hold) eingeschränkt
 failed-no-such-id = diese Threema-ID gibt es nicht (mehr)
 failed-edited-never-sent = die geänderte Nachricht hat den Fahrer nie erreicht
 failed-drivers-message-unknown = die Nachricht des Fahrers ist auf Threema nicht bekannt
@@ -368,11 +369,11 @@ failed-poll-too-large = die Umfrage ist größer, als eine Threema-Umfrage sein 
 
 ## Dateien und Nachrichten eines Fahrers, die die Bridge nicht zeigen konnte
 
-file-too-large = 📎 { $name } ({ $size }) wurde nicht übertragen: der Homeserver nimmt Dateien bis { $limit }.
-file-over-limit = 📎 { $name } (über { $limit }) wurde nicht übertragen: der Homeserver nimmt Dateien bis { $limit }.
+file-too-large = 📎 { $name } ({ $size }) wurde nicht übertragen: der Homeserver nimmt Dateien bis { $limit } an.
+file-over-limit = 📎 { $name } (über { $limit }) wurde nicht übertragen: der Homeserver nimmt Dateien bis { $limit } an.
 file-gone = 📎 Eine Datei war bei Threema nicht mehr verfügbar und wurde nicht übertragen. Bitte fragen Sie erneut danach.
 file-not-fetched = 📎 Eine Datei konnte nicht von Threema geholt werden ({ $attempts } Versuche) und wurde nicht übertragen. Bitte fragen Sie erneut danach.
-file-refused-by-homeserver = 📎 { $name } ({ $size }) wurde nicht übertragen: der Homeserver nimmt so große Dateien nicht.
+file-refused-by-homeserver = 📎 { $name } ({ $size }) wurde nicht übertragen: der Homeserver nimmt so große Dateien nicht an.
 callback-unreadable = ⚠️ Das Threema Gateway hat eine Nachricht geliefert, deren { $field } nicht lesbar ist (Threema-Eingang, Zeile { $row }). Sie bleibt dort und wurde nicht übertragen.
 reply-not-here = ↩️ (Antwort auf eine Nachricht, die nicht in diesem Raum ist)
 

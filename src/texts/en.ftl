@@ -164,6 +164,7 @@ broadcast-not-permitted = Not sent: you are not permitted to write to drivers.
 broadcast-no-edits = Edits of a broadcast are not sent: drivers keep the first version. Send a correction as a new message.
 broadcast-ack-request = Please confirm with 👍 (tap and hold the message).
 broadcast-selection-not-understood = The selection is not understood: { $error }.
+broadcast-room-selection-not-understood = The room's selection is not understood: { $error }.
 broadcast-balance = balance { $balance }
 broadcast-balance-unknown = balance not known
 broadcast-preview = 📢 Ready for { $count } recipient(s): { $credits } credit(s), { $balance }.

@@ -297,7 +297,7 @@ impl Broadcasts {
             Err(e) => {
                 let text = crate::tr!(
                     self.texts,
-                    "broadcast-selection-not-understood",
+                    "broadcast-room-selection-not-understood",
                     error = e.to_string()
                 );
                 return self.refuse(room_id, event_id, text).await;

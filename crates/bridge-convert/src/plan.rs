@@ -178,6 +178,25 @@ impl Relay<'_> {
     }
 }
 
+/// A deployment's signatures (`bridge.relay_template`, `emote_template`): each dispatcher's
+/// [`Relay`] is made from them with their display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayTemplates {
+    pub template: String,
+    pub emote_template: String,
+}
+
+impl RelayTemplates {
+    /// How `display_name`'s messages are signed.
+    pub fn by<'a>(&'a self, display_name: &'a str) -> Relay<'a> {
+        Relay {
+            template: &self.template,
+            emote_template: &self.emote_template,
+            display_name,
+        }
+    }
+}
+
 /// What the edited event became on Threema, as far as planning an edit needs to know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EditTarget {

@@ -6,7 +6,7 @@
 
 use std::{num::NonZeroU32, sync::Arc};
 
-use bridge_convert::plan::{Outgoing, Relay, signed_text};
+use bridge_convert::plan::{Outgoing, signed_text};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use super::Broadcasts;
@@ -101,11 +101,7 @@ impl Broadcasts {
         for item in items {
             match item {
                 Outgoing::Template { text, dispatcher } => {
-                    let relay = Relay {
-                        template: &self.relay_template,
-                        emote_template: &self.emote_template,
-                        display_name: dispatcher,
-                    };
+                    let relay = self.relay.by(dispatcher);
                     let filled = self.fill(text, dispatcher, driver).await?;
                     out.extend(signed_text(&filled, relay));
                 }

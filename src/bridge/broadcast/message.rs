@@ -3,7 +3,7 @@
 
 use crate::bridge::Outcome;
 use bridge_convert::format::strip_reply_fallback;
-use bridge_convert::plan::{EditTarget, Outgoing, Plan, Relay, plan_message, signed_text};
+use bridge_convert::plan::{EditTarget, Outgoing, Plan, plan_message, signed_text};
 use ruma::{
     EventId, RoomId, UserId,
     events::room::message::{MessageType, Relation, RoomMessageEventContent},
@@ -118,11 +118,7 @@ impl Broadcasts {
         sender_name: &str,
         text: &str,
     ) -> Result<Outcome, BridgeError> {
-        let relay = Relay {
-            template: &self.relay_template,
-            emote_template: &self.emote_template,
-            display_name: sender_name,
-        };
+        let relay = self.relay.by(sender_name);
         let items = signed_text(text, relay);
         let marker = self.copy_marker(sender_name, false);
         let copy = portal_copy(&json!({"msgtype": "m.text", "body": text}), &marker);
@@ -224,11 +220,7 @@ impl Broadcasts {
             let copy = portal_copy(&json!({"msgtype": "m.text", "body": template}), &marker);
             return Ok(Planned::Send { items, copy });
         }
-        let relay = Relay {
-            template: &self.relay_template,
-            emote_template: &self.emote_template,
-            display_name: &display_name,
-        };
+        let relay = self.relay.by(&display_name);
         let mut items = match plan_message(&content, relay, |_| EditTarget::Unknown) {
             Plan::Send(items) if !items.is_empty() => items,
             Plan::Send(_) => return Ok(Planned::Nothing),

@@ -25,6 +25,7 @@ pub use fanout::BroadcastFanout;
 
 use std::sync::Arc;
 
+use bridge_convert::plan::RelayTemplates;
 use ruma::{OwnedServerName, OwnedUserId};
 use tokio::sync::Notify;
 
@@ -54,9 +55,8 @@ pub struct Broadcasts {
     plan: plan::Settings,
     /// `bridge.drivers`: selectable besides the directory's drivers.
     drivers: Vec<KnownDriver>,
-    /// `bridge.relay_template` and `emote_template`: how a broadcast is signed.
-    relay_template: String,
-    emote_template: String,
+    /// `bridge.relay_template` and `emote_template`: how messages are signed.
+    relay: RelayTemplates,
     access: Arc<Access>,
     ghosts: Arc<Ghosts>,
     keys: Arc<Keys>,
@@ -104,8 +104,10 @@ impl Broadcasts {
             privacy: config.privacy.clone(),
             plan: config.directory.plan.clone(),
             drivers: config.bridge.drivers.clone(),
-            relay_template: config.bridge.relay_template.clone(),
-            emote_template: config.bridge.emote_template.clone(),
+            relay: RelayTemplates {
+                template: config.bridge.relay_template.clone(),
+                emote_template: config.bridge.emote_template.clone(),
+            },
             access,
             ghosts,
             keys,

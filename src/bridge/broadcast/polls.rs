@@ -4,7 +4,7 @@
 //! the broadcast room closes it on every phone, with the results, and ends each copy.
 
 use bridge_convert::{
-    plan::{Outgoing, Plan, Refusal, Relay, plan_poll},
+    plan::{Outgoing, Plan, Refusal, plan_poll},
     poll::{self, PollAnswer, PollEvent},
 };
 use ruma::{EventId, OwnedRoomId, UserId};
@@ -46,11 +46,7 @@ impl Broadcasts {
             .member_display_name(&room_id, sender)
             .await?
             .unwrap_or_else(|| sender.localpart().to_owned());
-        let relay = Relay {
-            template: &self.relay_template,
-            emote_template: &self.emote_template,
-            display_name: &display_name,
-        };
+        let relay = self.relay.by(&display_name);
         // One poll id for every recipient (each chat holds its own poll); kept with the
         // broadcast's record, so a retry of this event plans nothing new.
         let items = match plan_poll(&start, relay, rand::random(), Some(event_id.to_string())) {

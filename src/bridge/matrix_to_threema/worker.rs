@@ -10,7 +10,7 @@ use portal_words::{Template, answered_event, is_location_request};
 use std::sync::Arc;
 
 use bridge_convert::{
-    plan::{EditTarget, Relay, plan_message, plan_redaction},
+    plan::{EditTarget, RelayTemplates, plan_message, plan_redaction},
     poll,
 };
 use ruma::{
@@ -51,9 +51,8 @@ pub struct MatrixToThreema {
     bot: OwnedUserId,
     /// Invites from users of this server only.
     domain: OwnedServerName,
-    /// `bridge.relay_template` and `emote_template`: how a dispatcher's message is signed.
-    relay_template: String,
-    emote_template: String,
+    /// `bridge.relay_template` and `emote_template`: how messages are signed.
+    relay: RelayTemplates,
     access: Arc<Access>,
     /// Tells the bridge's own echoes apart.
     ghosts: Arc<Ghosts>,
@@ -116,8 +115,10 @@ impl MatrixToThreema {
             matrix,
             bot: config.bot_user_id(),
             domain: config.homeserver.domain.clone(),
-            relay_template: config.bridge.relay_template.clone(),
-            emote_template: config.bridge.emote_template.clone(),
+            relay: RelayTemplates {
+                template: config.bridge.relay_template.clone(),
+                emote_template: config.bridge.emote_template.clone(),
+            },
             access,
             ghosts,
             portals,
@@ -406,11 +407,7 @@ impl MatrixToThreema {
                 Some(text)
             }
         };
-        let relay = Relay {
-            template: &self.relay_template,
-            emote_template: &self.emote_template,
-            display_name: &display_name,
-        };
+        let relay = self.relay.by(&display_name);
         let edit_target = match &content.relates_to {
             Some(Relation::Replacement(r)) => {
                 self.outbox

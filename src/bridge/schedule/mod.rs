@@ -20,7 +20,7 @@ pub mod rule;
 
 use std::{sync::Arc, time::Duration};
 
-use bridge_convert::plan::{Relay, signed_text};
+use bridge_convert::plan::{RelayTemplates, signed_text};
 use ruma::{EventId, OwnedRoomId, RoomId, UserId};
 use serde_json::json;
 use tokio::sync::Notify;
@@ -78,8 +78,8 @@ pub struct Schedules {
     broadcasts: Arc<Broadcasts>,
     zone: Zone,
     texts: Arc<Texts>,
-    relay_template: String,
-    emote_template: String,
+    /// `bridge.relay_template` and `emote_template`: how messages are signed.
+    relay: RelayTemplates,
     offset_ms: i64,
     wake: Notify,
 }
@@ -100,8 +100,10 @@ impl Schedules {
             broadcasts,
             zone: config.bridge.timezone.clone(),
             texts: shared.texts.clone(),
-            relay_template: config.bridge.relay_template.clone(),
-            emote_template: config.bridge.emote_template.clone(),
+            relay: RelayTemplates {
+                template: config.bridge.relay_template.clone(),
+                emote_template: config.bridge.emote_template.clone(),
+            },
             offset_ms: (std::env::var(CLOCK_OFFSET_VAR).ok())
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
@@ -429,11 +431,7 @@ impl Schedules {
                 Ok(())
             })
             .await?;
-        let relay = Relay {
-            template: &self.relay_template,
-            emote_template: &self.emote_template,
-            display_name: &schedule.sender_name,
-        };
+        let relay = self.relay.by(&schedule.sender_name);
         let items = signed_text(&schedule.body, relay);
         (self.outbox)
             .queue(

@@ -5,7 +5,7 @@
 //! desk. Everything goes through the outbox like a message.
 
 use bridge_convert::{
-    plan::{Outgoing, Plan, Relay, plan_poll, signed_text},
+    plan::{Outgoing, Plan, plan_poll, signed_text},
     poll::{self, PollEvent},
 };
 
@@ -73,11 +73,7 @@ impl MatrixToThreema {
         driver: &ThreemaId,
     ) -> Result<Outcome, BridgeError> {
         let display_name = self.sender_name(event).await?;
-        let relay = Relay {
-            template: &self.relay_template,
-            emote_template: &self.emote_template,
-            display_name: &display_name,
-        };
+        let relay = self.relay.by(&display_name);
         // Chosen here, kept with the queued item: a retry of this event is deduplicated by the
         // outbox and sends the poll id chosen first.
         let plan = match poll::read_start(&event.event_type, &event.content) {
@@ -137,11 +133,7 @@ impl MatrixToThreema {
             false => crate::tr!(self.texts, "poll-voted", answers = chosen.join(", ")),
         };
         let display_name = self.sender_name(event).await?;
-        let relay = Relay {
-            template: &self.relay_template,
-            emote_template: &self.emote_template,
-            display_name: &display_name,
-        };
+        let relay = self.relay.by(&display_name);
         let mut items = vec![Outgoing::PollVote { target, answers }];
         items.extend(signed_text(&said, relay));
         let plan = Plan::Send(items);

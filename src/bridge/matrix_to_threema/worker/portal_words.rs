@@ -8,7 +8,7 @@ use ruma::{
     events::room::message::{MessageType, Relation, RoomMessageEventContent},
 };
 
-use bridge_convert::plan::{Plan, Relay, signed_text};
+use bridge_convert::plan::{Plan, signed_text};
 
 use super::{EventHead, MatrixToThreema};
 use crate::{
@@ -40,11 +40,7 @@ impl MatrixToThreema {
         driver: &ThreemaId,
     ) -> Result<Outcome, BridgeError> {
         let display_name = self.sender_name(event).await?;
-        let relay = Relay {
-            template: &self.relay_template,
-            emote_template: &self.emote_template,
-            display_name: &display_name,
-        };
+        let relay = self.relay.by(&display_name);
         let plan = Plan::Send(signed_text(&self.location_request_text, relay));
         let outcome = (self.outbox)
             .enqueue(

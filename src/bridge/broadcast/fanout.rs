@@ -155,7 +155,7 @@ impl Broadcasts {
         }
         let (portal, copy) = match (&item.portal_room, &item.copy_event) {
             (Some(portal), Some(copy)) => (portal.clone(), copy.clone()),
-            _ => match self.portal_copy(item, &broadcast, &driver).await? {
+            _ => match self.portal_copy(item, &broadcast, &items, &driver).await? {
                 Ok(placed) => placed,
                 Err(not_placed) => return Ok(not_placed),
             },
@@ -182,11 +182,13 @@ impl Broadcasts {
 
     /// The recipient's portal (opened if needed) and the bot's copy of the broadcast there,
     /// recorded on the delivery row; or why there is none. A copy whose send may have gone
-    /// through (the row says it was tried) is looked for before it is sent again.
+    /// through (the row says it was tried) is looked for before it is sent again. `items` is
+    /// the broadcast's payload, read once by the caller (a template's copy is filled from it).
     async fn portal_copy(
         &self,
         item: &Delivery,
         broadcast: &Broadcast,
+        items: &[Outgoing],
         driver: &ThreemaId,
     ) -> Result<Result<(String, String), Outcome>, BridgeError> {
         if self.store.is_restricted(driver.as_str()).await? {
@@ -217,7 +219,6 @@ impl Broadcasts {
         let mut content: serde_json::Value = serde_json::from_str(&broadcast.content)
             .map_err(|e| BridgeError::BadEvent(format!("broadcast content: {e}")))?;
         // A template's copy shows what this driver got.
-        let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload).unwrap_or_default();
         if let Some(Outgoing::Template { text, dispatcher }) = items.first() {
             let filled = self.fill(text, dispatcher, driver).await?;
             let text = serde_json::json!({"msgtype": "m.text", "body": filled});

@@ -21,7 +21,7 @@ pub mod rule;
 use std::{sync::Arc, time::Duration};
 
 use bridge_convert::plan::{RelayTemplates, signed_text};
-use ruma::{EventId, OwnedRoomId, RoomId, UserId};
+use ruma::{EventId, OwnedEventId, OwnedRoomId, RoomId, UserId};
 use serde_json::json;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -405,6 +405,29 @@ impl Schedules {
         })
     }
 
+    /// The bot's message for occurrence `at` of `schedule` in `room`, posted once: its
+    /// transaction id and a key in its content name the occurrence, and after a try whose
+    /// answer was lost (`tried`) the room is looked through first.
+    async fn post(
+        &self,
+        schedule: &Schedule,
+        room: &RoomId,
+        body: String,
+        at: i64,
+        tried: bool,
+    ) -> Result<OwnedEventId, BridgeError> {
+        let content = json!({
+            "msgtype": "m.text",
+            "body": body,
+            "m.mentions": {},
+            SCHEDULE_KEY: format!("{}/{at}", schedule.id),
+        });
+        let txn = format!("schedule-{}-{at}", schedule.id);
+        (self.notices)
+            .post_once(room, &content, SCHEDULE_KEY, tried, &txn, async { Ok(()) })
+            .await
+    }
+
     /// The bot's message in the portal, then the Threema message queued under it.
     async fn to_driver(
         &self,
@@ -414,23 +437,13 @@ impl Schedules {
         at: i64,
         tried: bool,
     ) -> Result<(), BridgeError> {
-        let content = json!({
-            "msgtype": "m.text",
-            "body": tr!(
-                self.texts,
-                "schedule-portal-copy",
-                sender = schedule.sender_name.as_str(),
-                text = schedule.body.as_str()
-            ),
-            "m.mentions": {},
-            SCHEDULE_KEY: format!("{}/{at}", schedule.id),
-        });
-        let txn = format!("schedule-{}-{at}", schedule.id);
-        let posted = (self.notices)
-            .post_once(portal, &content, SCHEDULE_KEY, tried, &txn, async {
-                Ok(())
-            })
-            .await?;
+        let body = tr!(
+            self.texts,
+            "schedule-portal-copy",
+            sender = schedule.sender_name.as_str(),
+            text = schedule.body.as_str()
+        );
+        let posted = self.post(schedule, portal, body, at, tried).await?;
         let relay = self.relay.by(&schedule.sender_name);
         let items = signed_text(&schedule.body, relay);
         (self.outbox)
@@ -458,23 +471,13 @@ impl Schedules {
         let Some(room) = self.store.broadcast_room(room_id.as_str()).await? else {
             return Ok(());
         };
-        let content = json!({
-            "msgtype": "m.text",
-            "body": tr!(
-                self.texts,
-                "schedule-broadcast-copy",
-                sender = schedule.sender_name.as_str(),
-                text = schedule.body.as_str()
-            ),
-            "m.mentions": {},
-            SCHEDULE_KEY: format!("{}/{at}", schedule.id),
-        });
-        let txn = format!("schedule-{}-{at}", schedule.id);
-        let posted = (self.notices)
-            .post_once(room_id, &content, SCHEDULE_KEY, tried, &txn, async {
-                Ok(())
-            })
-            .await?;
+        let body = tr!(
+            self.texts,
+            "schedule-broadcast-copy",
+            sender = schedule.sender_name.as_str(),
+            text = schedule.body.as_str()
+        );
+        let posted = self.post(schedule, room_id, body, at, tried).await?;
         let sender = UserId::parse(schedule.sender.as_str())
             .map_err(|e| BridgeError::BadEvent(format!("schedule sender: {e}")))?;
         (self.broadcasts)

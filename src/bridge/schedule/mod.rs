@@ -339,24 +339,20 @@ impl Schedules {
         let next = rule.next(&self.zone, at.max(now));
         let tried = schedule.firing_at == Some(at);
         let txn = |what: &str| format!("schedule-{what}-{}-{at}", schedule.id);
-        let said = |key: &str| {
-            let at = self.texts.day_and_time(&self.zone, at);
-            match key {
-                "late" => tr!(self.texts, "schedule-skipped", id = schedule.id, at = at),
-                _ => tr!(self.texts, "schedule-restored", id = schedule.id, at = at),
-            }
-        };
+        let due = self.texts.day_and_time(&self.zone, at);
         // Due before the bridge was restored from a backup: it may have gone then. Not again.
         if self.outbox.predates_restore(at - self.offset_ms) {
+            let text = tr!(self.texts, "schedule-restored", id = schedule.id, at = due);
             (self.notices)
-                .notice(&room, None, &said("restored"), &txn("restored"))
+                .notice(&room, None, &text, &txn("restored"))
                 .await?;
             self.store.schedule_advance(schedule.id, at, next).await?;
             return Ok(());
         }
         if now - at > MAX_LATE_MS && !tried {
+            let text = tr!(self.texts, "schedule-skipped", id = schedule.id, at = due);
             (self.notices)
-                .notice(&room, None, &said("late"), &txn("late"))
+                .notice(&room, None, &text, &txn("late"))
                 .await?;
             self.store.schedule_advance(schedule.id, at, next).await?;
             return Ok(());

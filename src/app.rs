@@ -464,6 +464,7 @@ impl Running {
         tasks.spawn(requests::watch(
             bridge.store.clone(),
             bridge.notices.clone(),
+            bridge.texts.clone(),
             shutdown.clone(),
         ));
         if self.config.retention.has_periods() {

@@ -723,7 +723,9 @@ async fn with_bridge_language_de_the_bot_speaks_german() {
     let desk = unique_localpart("desk");
     let (h, sim) = Harness::with_simulator(|c| {
         c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
-        c.bridge_extra = "  language: de".into();
+        // An admin too: the data-protection answers speak the desk's language as well.
+        c.bridge_extra =
+            format!("  language: de\n  permissions: {{ \"@{desk}:{DOMAIN}\": admin }}");
     })
     .await;
     let (dispatcher, driver, room, _) = portal_with_driver(&h, &sim, &desk, "Anna Dispo").await;
@@ -747,6 +749,41 @@ async fn with_bridge_language_de_the_bot_speaks_german() {
     assert_eq!(
         text_of(&phone[0].message),
         "Anna Dispo: Bitte aktuellen Standort teilen: 📎 (oder +) antippen, dann Standort."
+    );
+
+    let set = (dispatcher.ask(
+        &dm,
+        &format!("hold set {driver} --reason Streit --case C-1"),
+    ))
+    .await;
+    assert!(
+        set.starts_with("Aufbewahrung ") && set.ends_with(&format!(" für Fahrer {driver} gesetzt")),
+        "{set}"
+    );
+    let list = dispatcher.ask(&dm, "hold list").await;
+    assert!(
+        list.contains(&format!("für Fahrer {driver}: gesetzt "))
+            && list.ends_with("; Aktenzeichen C-1; Streit"),
+        "{list}"
+    );
+    let nobody = dispatcher.ask(&dm, "hold release ?").await;
+    assert_eq!(
+        nobody,
+        "„?“ ist weder eine Personalnummer aus dem Verzeichnis noch eine Threema-ID oder \
+         Matrix-Benutzer-ID; nichts geändert"
+    );
+    let released = dispatcher.ask(&dm, &format!("hold release {driver}")).await;
+    assert_eq!(
+        released,
+        format!("Aufbewahrung für Fahrer {driver} aufgehoben")
+    );
+    let retention = dispatcher.ask(&dm, "retention run --dry-run").await;
+    assert!(
+        retention.starts_with("Würde die Aufbewahrungsfristen anwenden:\n  Homeserver: ")
+            && retention.contains(
+                "Bridge: Eingangszeilen älter als retention.inbox_days werden nicht gezählt"
+            ),
+        "{retention}"
     );
     h.stop().await;
 }

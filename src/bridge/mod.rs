@@ -37,6 +37,7 @@ use crate::{
     config::Config,
     matrix::{MatrixClient, MatrixError},
     store::{Store, StoreError},
+    texts::Texts,
     threema::{ThreemaClient, ThreemaError},
 };
 pub use access::Access;
@@ -136,6 +137,8 @@ pub struct Bridge {
     pub conversations: Arc<desk::Conversations>,
     /// Scheduled messages (`!at`, `!every`).
     pub schedules: Arc<Schedules>,
+    /// What the bot writes, in `bridge.language`.
+    pub texts: Arc<Texts>,
 }
 
 impl Bridge {
@@ -207,9 +210,10 @@ impl Bridge {
             credits,
             metrics,
             conversations,
-            texts: _,
+            texts,
         } = shared;
         Bridge {
+            texts,
             conversations,
             schedules,
             bot: config.bot_user_id(),

@@ -16,6 +16,7 @@ use crate::{
     registration::{DEFAULT_ID, Registration},
     store::{KeyAcceptance, Store},
     telemetry,
+    texts::Texts,
     threema::ThreemaId,
 };
 
@@ -305,10 +306,20 @@ async fn hold(config_path: &std::path::Path, command: HoldCommand) -> anyhow::Re
         .map(|set| vec![set.to_string()]),
         HoldCommand::Release { target } => holds::release(&store, domain, &target, &actor)
             .await
-            .map(|target| vec![format!("hold on {target} released")]),
+            .map(|target| {
+                let target = Texts::english().hold_target(&target);
+                vec![crate::tr!(
+                    Texts::english(),
+                    "hold-released",
+                    target = target
+                )]
+            }),
         HoldCommand::List { all } => match store.holds(all).await {
             Ok(holds) if holds.is_empty() => Ok(vec!["no holds".to_owned()]),
-            Ok(holds) => Ok(holds.iter().map(holds::describe).collect()),
+            Ok(holds) => Ok(holds
+                .iter()
+                .map(|h| holds::describe(Texts::english(), h))
+                .collect()),
             Err(e) => Err(e.into()),
         },
     };
@@ -349,18 +360,21 @@ async fn erase(
     bridge.store.close().await;
     match result? {
         Erased::Done { tombstone, report } => {
-            print!("erased (tombstone {tombstone}):\n{report}");
+            println!("erased (tombstone {tombstone}):\n{report}");
             println!("kept: {STILL_KEPT}");
         }
         Erased::WouldErase(report) => {
-            print!("would erase:\n{report}");
+            println!("would erase:\n{report}");
             println!("would remain: {STILL_KEPT}");
             println!("nothing changed (--dry-run)");
         }
         Erased::Held(holds) => {
             eprintln!("under a legal hold, nothing erased:");
             for hold in holds {
-                eprintln!("  {hold}");
+                eprintln!(
+                    "  {}",
+                    crate::bridge::lifecycle::holds::describe(Texts::english(), &hold)
+                );
             }
             std::process::exit(3);
         }
@@ -452,7 +466,9 @@ async fn requests(
                 let open = store.requests_open().await?;
                 match open.is_empty() {
                     true => vec!["no open requests".to_owned()],
-                    false => open.iter().map(|r| requests::describe(r, today)).collect(),
+                    false => (open.iter())
+                        .map(|r| requests::describe(Texts::english(), r, today))
+                        .collect(),
                 }
             }
             RequestsCommand::Add {

@@ -37,7 +37,7 @@ pub const KNOWN_FIELDS: &[&str] = &[
     "leave_date",
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     /// The stable key (personnel number); names and IDs may change, this may not.
     pub employee_id: String,
@@ -60,6 +60,32 @@ pub struct Record {
     /// `depot`, `team`, `vehicle`, …: for spaces, access scopes and broadcast selection.
     #[serde(default)]
     pub attributes: BTreeMap<String, String>,
+}
+
+/// Phone numbers and email addresses only as whether they are there: a `Debug` print (an error,
+/// a sync report in a log) must not carry them.
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let given = |v: &Option<String>| v.as_ref().map(|_| "<redacted>");
+        let attributes: BTreeMap<&str, &str> = (self.attributes.iter())
+            .map(|(name, value)| match name.as_str() {
+                "phone" | "email" => (name.as_str(), "<redacted>"),
+                _ => (name.as_str(), value.as_str()),
+            })
+            .collect();
+        f.debug_struct("Record")
+            .field("employee_id", &self.employee_id)
+            .field("display_name", &self.display_name)
+            .field("role", &self.role)
+            .field("active", &self.active)
+            .field("threema_id", &self.threema_id)
+            .field("phone", &given(&self.phone))
+            .field("email", &given(&self.email))
+            .field("matrix_id", &self.matrix_id)
+            .field("leave_date", &self.leave_date)
+            .field("attributes", &attributes)
+            .finish()
+    }
 }
 
 impl Record {
@@ -249,6 +275,31 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn debug_output_names_contact_details_without_them() {
+        let mut record = Record::from_fields(&fields(&[
+            ("employee_id", "E-1"),
+            ("display_name", "Tom"),
+            ("role", "driver"),
+            ("active", "true"),
+            ("phone", "+41791234567"),
+            ("email", "tom@example.org"),
+        ]))
+        .unwrap();
+        record
+            .attributes
+            .insert("phone".into(), "+41790000000".into());
+        record.attributes.insert("depot".into(), "North".into());
+        let debug = format!("{record:?}");
+        for secret in ["+4179", "tom@example.org"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(
+            debug.contains("<redacted>") && debug.contains("North"),
+            "{debug}"
+        );
     }
 
     #[test]

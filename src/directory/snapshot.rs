@@ -38,26 +38,9 @@ impl Change {
         }
     }
 
-    /// For the audit log and `--dry-run`: what changed, in words.
+    /// For the audit log and the command line: what changed, in (English) words.
     pub fn describe(&self) -> String {
-        match self {
-            Change::Added(r) => format!(
-                "added {} {} ({}){}",
-                r.role.as_str(),
-                r.display_name,
-                r.employee_id,
-                if r.active { "" } else { ", inactive" }
-            ),
-            Change::Removed(r) => format!("removed {} ({})", r.display_name, r.employee_id),
-            Change::Changed(before, after) => {
-                format!(
-                    "changed {} ({}): {}",
-                    after.display_name,
-                    after.employee_id,
-                    { differences(before, after).join(", ") }
-                )
-            }
-        }
+        crate::texts::Texts::english().directory_change(self)
     }
 }
 
@@ -168,14 +151,11 @@ pub struct Safety {
 }
 
 /// Why a snapshot is refused.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Refused {
-    #[error("the {origin} snapshot is empty; an empty export is never applied")]
-    Empty { origin: String },
-    #[error(
-        "the {origin} snapshot would offboard {offboard} of {active} active people ({percent:.0} %), more than the allowed {allowed:.0} %; \
-         check the export, or apply it anyway with `directory sync --force`"
-    )]
+    Empty {
+        origin: String,
+    },
     TooManyOffboarded {
         origin: String,
         offboard: usize,
@@ -184,6 +164,16 @@ pub enum Refused {
         allowed: f64,
     },
 }
+
+/// English, as the log and the audit entry say it (the management room says it in the desk's
+/// language, see `Texts::snapshot_refused`).
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::texts::Texts::english().snapshot_refused(self))
+    }
+}
+
+impl std::error::Error for Refused {}
 
 /// Refuses a snapshot that is empty or would offboard too many people at once: a truncated or
 /// half-written export must not wipe the desk.

@@ -392,3 +392,145 @@ poll-text-withdrew = 🗳️ Stimme zurückgenommen
 poll-text-voted = 🗳️ Abgestimmt: { $choices }
 poll-text-withdrew-elsewhere = 🗳️ Stimme in einer Umfrage zurückgenommen, die nicht in diesem Raum ist
 poll-text-voted-elsewhere = 🗳️ Abgestimmt in einer Umfrage, die nicht in diesem Raum ist: Antwort { $choices }
+
+## Die Antworten zum Datenschutz für Admins (erase, export, hold, requests, retention) und der
+## Bericht des Verzeichnisabgleichs.
+mgmt-homeserver-failed = Der Homeserver hat es nicht ausgeführt ({ $error }); was erledigt ist, bleibt: bitte noch einmal.
+mgmt-erase-usage = Aufruf: erase <Personalnummer, Threema-ID oder Matrix-ID> [--dry-run] [--force]
+mgmt-erased = Gelöscht (Grabstein { $tombstone }):
+    { $report }
+mgmt-erase-dry-run = Würde löschen:
+    { $report }
+    Nichts geändert (--dry-run).
+mgmt-erase-held = Unter rechtlicher Aufbewahrung (Legal Hold), nichts gelöscht:
+    { $holds }
+erase-report-homeserver = Homeserver { $step }: { $what }
+erase-report-table = Bridge-Tabelle { $table }: { $count ->
+        [one] 1 Zeile
+       *[other] { $count } Zeilen
+    }
+subject-employee = Mitarbeiter { $id }
+subject-driver = Threema-ID { $id }
+subject-user = Matrix-ID { $id }
+target-employee = Mitarbeiter { $id }
+target-driver = Fahrer { $id }
+target-user = Benutzer { $id }
+target-room = Raum { $id }
+refused-not-a-user-id = „{ $text }“ ist keine Matrix-Benutzer-ID; nichts geändert
+refused-nobody-named = „{ $text }“ ist weder eine Personalnummer aus dem Verzeichnis noch eine Threema-ID oder Matrix-Benutzer-ID; nichts geändert
+refused-not-a-room-id = „{ $text }“ ist keine Raum-ID; nichts geändert
+refused-not-a-portal-alias = „{ $text }“ ist keine Adresse eines Fahrer-Chats (#threema_<id>:{ $domain }); bitte den Raum über seine ID angeben
+refused-no-portal = { $driver } hat keinen Chat
+refused-still-active = { $subject } ist im Verzeichnis noch aktiv: zuerst austragen (oder --force, dann bringt der nächste Verzeichnisabgleich die Person zurück); nichts geändert
+refused-nothing-to-erase = { $subject } hat weder eine Threema-ID noch ein Matrix-Konto; nichts geändert
+refused-hold-without-reason = eine Aufbewahrung braucht einen Grund; nichts geändert
+refused-no-hold-on = für { $target } gilt keine Aufbewahrung; nichts geändert
+unfinished-room-delete-failed = der Homeserver konnte { $room } nicht löschen (Aufgabe { $task }); siehe sein Log, dann das Löschen erneut ausführen
+unfinished-room-deleting = { $room } wird noch gelöscht; das Löschen später erneut ausführen, um es abzuschließen
+unfinished-purge-failed = der Homeserver konnte den Verlauf von { $room } nicht bereinigen (Vorgang { $purge }); siehe sein Log; der nächste Durchlauf versucht es erneut
+unfinished-purging = der Verlauf von { $room } wird noch bereinigt (Vorgang { $purge }); der nächste Durchlauf sieht wieder nach
+hold-set = Aufbewahrung { $id } für { $target } gesetzt
+hold-already = für { $target } gilt bereits eine Aufbewahrung; nichts geändert
+hold-released = Aufbewahrung für { $target } aufgehoben
+hold-none = Keine Aufbewahrungen.
+hold-usage = Aufruf: hold set <Personalnummer, Threema-ID, Matrix-ID oder Raum> --reason <Text> [--case <Aktenzeichen>] · hold release <…> · hold list [all]
+hold-line = Aufbewahrung { $id } für { $target }: gesetzt { $at } von { $by };{ $case } { $reason }{ $released }
+hold-case = { " " }Aktenzeichen { $case };
+hold-released-at = { " " }(aufgehoben { $at } von { $by })
+request-line = #{ $id } { $kind ->
+        [export] Auskunft
+       *[erasure] Löschung
+    } von { $subject }: eingegangen { $received }, fällig { $due } ({ $when }), erfasst von { $by }
+request-due-today = heute fällig
+request-overdue = { $days ->
+        [one] seit 1 Tag überfällig
+       *[other] seit { $days } Tagen überfällig
+    }
+request-days-left = { $days ->
+        [one] noch 1 Tag
+       *[other] noch { $days } Tage
+    }
+request-reminder = DSGVO-Anfrage { $request } — beantworten mit `gdpr { $verb } { $subject }` (oder schließen mit `gdpr requests done { $id }`).
+export-summary-messages = messages.jsonl, messages.html: { $count ->
+        [one] 1 Ereignis
+       *[other] { $count } Ereignisse
+    }
+export-summary-media = media/: { $count ->
+        [one] 1 Datei
+       *[other] { $count } Dateien
+    }, { $bytes } Bytes
+export-summary-delivery = delivery.csv: { $count ->
+        [one] 1 Zeile
+       *[other] { $count } Zeilen
+    }
+export-summary-audit = audit.jsonl: { $count ->
+        [one] 1 Eintrag
+       *[other] { $count } Einträge
+    }
+export-summary-profile = profile.json: { $what }
+export-summary-profile-record = Verzeichniseintrag mit seiner Geschichte
+export-summary-profile-ids = nur IDs (nicht im Verzeichnis)
+export-summary-colleagues = pseudonymisierte Kollegen: { $count }
+export-summary-due = fällig am { $day }
+retention-gone = gelöscht
+retention-would-go = würden gelöscht
+retention-report-history = Homeserver: { $events } Ereignis(se) und { $media } Medien in { $rooms } Fahrer-Chat(s){ $desks ->
+        [0] {""}
+       *[other] { " " }und { $desks } Desk-Raum/-Räumen
+    } { $verb }
+retention-report-media = Homeserver: { $count } Datei(en) älter als media_days { $verb } (ihre Ereignisse bleiben)
+retention-report-held = durch rechtliche Aufbewahrung erhalten: { $count } Fahrer-Chat(s)
+retention-report-texts = Bridge: { $count } Disponententext(e) von Sendungen { $verb }
+retention-report-delivery-times = Bridge: die Zustellzeiten von { $count } Sendung(en) { $verb } (ihr Zustand bleibt)
+retention-report-polls = Bridge: { $polls } Umfrage(n) mit ihren Stimmen, { $statuses } Fahrerstatus und Standort(e) { $verb }
+retention-report-audit = Bridge: { $count } Audit-Einträge { $verb }
+retention-report-inboxes = Bridge: { $matrix } Matrix- und { $threema } Threema-Eingangszeilen, { $state } Raumzustandszeilen gelöscht
+retention-report-inboxes-not-counted = Bridge: Eingangszeilen älter als retention.inbox_days werden nicht gezählt
+sync-source-refused = { $source }: ABGELEHNT: { $why }
+sync-source-changes = { $source }: { $count ->
+        [one] 1 Änderung
+       *[other] { $count } Änderungen
+    }
+sync-skipped = übersprungen: { $problem }
+sync-problem = Problem: { $problem }
+sync-would-do = würde { $count ->
+        [one] 1 Aktion
+       *[other] { $count } Aktionen
+    } ausführen
+sync-planned = { $count ->
+        [one] 1 Aktion
+       *[other] { $count } Aktionen
+    } geplant
+sync-applied = ausgeführt { $applied }, fehlgeschlagen { $failed }, Anfragen an den Homeserver { $calls }
+sync-failed = fehlgeschlagen: { $what }
+snapshot-empty = der Stand aus { $origin } ist leer; ein leerer Export wird nie übernommen
+snapshot-too-many-offboarded = der Stand aus { $origin } würde { $offboard } von { $active } aktiven Personen austragen ({ $percent } %), mehr als die erlaubten { $allowed } %; bitte den Export prüfen oder ihn trotzdem übernehmen mit `directory sync --force`
+change-added = hinzugefügt: { $role ->
+        [driver] Fahrer
+       *[dispatcher] Disponent
+    } { $name } ({ $id }){ $active ->
+        [no] , inaktiv
+       *[yes] {""}
+    }
+change-removed = entfernt: { $name } ({ $id })
+change-changed = geändert: { $name } ({ $id }): { $what }
+action-room-portal = Fahrer-Chat von { $id }
+action-room-space = Space { $key }
+action-ghost = Ghost von { $driver }: Name „{ $name }“
+action-create-portal = Fahrer-Chat „{ $name }“ für { $driver } anlegen, { $count } eingeladen
+action-link-portal = { $room } als Fahrer-Chat von Mitarbeiter { $employee } vermerken
+action-move-driver = { $room } von { $from } auf die neue Threema-ID { $to } umziehen
+action-create-space = Space „{ $name }“ ({ $key }) mit { $rooms } Räumen anlegen, { $count } eingeladen
+action-set-name = { $room } umbenennen in „{ $name }“
+action-set-topic = Thema von { $room }: „{ $topic }“
+action-add-child = { $child } zu Space { $space } hinzufügen
+action-remove-child = { $child } aus Space { $space } entfernen
+action-invite = { $user } in { $room } einladen
+action-kick = { $user } aus { $room } entfernen ({ $reason })
+action-read-only = { $room }: { $read_only ->
+        [yes] nur lesen
+       *[no] beschreibbar
+    }
+action-ghost-join = Ghost von { $driver } tritt { $room } bei
+action-ghost-leave = Ghost von { $driver } verlässt { $room }
+action-deactivate = Konto { $user } deaktivieren

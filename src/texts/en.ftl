@@ -391,3 +391,112 @@ poll-text-withdrew = 🗳️ Withdrew the vote
 poll-text-voted = 🗳️ Voted: { $choices }
 poll-text-withdrew-elsewhere = 🗳️ Withdrew the vote in a poll not in this room
 poll-text-voted-elsewhere = 🗳️ Voted in a poll not in this room: choice { $choices }
+
+## The admins' data-protection answers (erase, export, hold, requests, retention) and the
+## directory sync's report. English is also what the command line and the audit log say.
+mgmt-homeserver-failed = The homeserver did not carry it out ({ $error }); what was done is kept: run it again.
+mgmt-erase-usage = Usage: erase <employee ID, Threema ID or Matrix ID> [--dry-run] [--force]
+mgmt-erased = Erased (tombstone { $tombstone }):
+    { $report }
+mgmt-erase-dry-run = Would erase:
+    { $report }
+    Nothing changed (--dry-run).
+mgmt-erase-held = Under a legal hold, nothing erased:
+    { $holds }
+erase-report-homeserver = homeserver { $step }: { $what }
+erase-report-table = bridge table { $table }: { $count } row(s)
+subject-employee = employee { $id }
+subject-driver = Threema ID { $id }
+subject-user = Matrix ID { $id }
+target-employee = employee { $id }
+target-driver = driver { $id }
+target-user = user { $id }
+target-room = room { $id }
+refused-not-a-user-id = "{ $text }" is not a Matrix user ID; nothing changed
+refused-nobody-named = "{ $text }" is neither an employee ID of the directory, a Threema ID nor a Matrix user ID; nothing changed
+refused-not-a-room-id = "{ $text }" is not a room ID; nothing changed
+refused-not-a-portal-alias = "{ $text }" is not a portal's alias (#threema_<id>:{ $domain }); name the room by its ID
+refused-no-portal = { $driver } has no portal
+refused-still-active = { $subject } is still active in the directory: offboard them first (or --force, and the next directory sync brings them back); nothing changed
+refused-nothing-to-erase = { $subject } has neither a Threema ID nor a Matrix account; nothing changed
+refused-hold-without-reason = a hold needs a reason; nothing changed
+refused-no-hold-on = no hold is in force on { $target }; nothing changed
+unfinished-room-delete-failed = the homeserver failed to delete { $room } (task { $task }); see its log, then run the erasure again
+unfinished-room-deleting = { $room } is still being deleted; run the erasure again later to finish
+unfinished-purge-failed = the homeserver failed to purge the history of { $room } (purge { $purge }); see its log; the next pass tries again
+unfinished-purging = the history of { $room } is still being purged (purge { $purge }); the next pass looks again
+hold-set = hold { $id } set on { $target }
+hold-already = { $target } is under a hold already; nothing changed
+hold-released = hold on { $target } released
+hold-none = No holds.
+hold-usage = Usage: hold set <employee ID, Threema ID, Matrix ID or room> --reason <text> [--case <reference>] · hold release <…> · hold list [all]
+hold-line = hold { $id } on { $target }: set { $at } by { $by };{ $case } { $reason }{ $released }
+hold-case = { " " }case { $case };
+hold-released-at = { " " }(released { $at } by { $by })
+request-line = #{ $id } { $kind ->
+        [export] export
+       *[erasure] erasure
+    } of { $subject }: received { $received }, due { $due } ({ $when }), registered by { $by }
+request-due-today = due today
+request-overdue = overdue by { $days } day(s)
+request-days-left = { $days } day(s) left
+request-reminder = GDPR request { $request } — answer it with `gdpr { $verb } { $subject }` (or close it with `gdpr requests done { $id }`).
+export-summary-messages = messages.jsonl, messages.html: { $count } event(s)
+export-summary-media = media/: { $count } file(s), { $bytes } byte(s)
+export-summary-delivery = delivery.csv: { $count } row(s)
+export-summary-audit = audit.jsonl: { $count } entr(ies)
+export-summary-profile = profile.json: { $what }
+export-summary-profile-record = directory record and its history
+export-summary-profile-ids = IDs only (not in the directory)
+export-summary-colleagues = colleagues pseudonymised: { $count }
+export-summary-due = due on { $day }
+retention-gone = gone
+retention-would-go = would go
+retention-report-history = homeserver: { $events } event(s) and { $media } medi(a) in { $rooms } portal(s){ $desks ->
+        [0] {""}
+       *[other] { " " }and { $desks } desk room(s)
+    } { $verb }
+retention-report-media = homeserver: { $count } file(s) past media_days { $verb } (their events stay)
+retention-report-held = kept by a legal hold: { $count } portal(s)
+retention-report-texts = bridge: { $count } dispatcher text(s) of sends { $verb }
+retention-report-delivery-times = bridge: the delivery times of { $count } send(s) { $verb } (their state stays)
+retention-report-polls = bridge: { $polls } poll(s) with their votes, { $statuses } driver status(es) and location(s) { $verb }
+retention-report-audit = bridge: { $count } audit entr(ies) { $verb }
+retention-report-inboxes = bridge: { $matrix } Matrix and { $threema } Threema inbox row(s), { $state } room state row(s) gone
+retention-report-inboxes-not-counted = bridge: inbox rows past retention.inbox_days are not counted
+sync-source-refused = { $source }: REFUSED: { $why }
+sync-source-changes = { $source }: { $count } change(s)
+sync-skipped = skipped: { $problem }
+sync-problem = problem: { $problem }
+sync-would-do = would do { $count } action(s)
+sync-planned = planned { $count } action(s)
+sync-applied = applied { $applied }, failed { $failed }, homeserver calls { $calls }
+sync-failed = failed: { $what }
+snapshot-empty = the { $origin } snapshot is empty; an empty export is never applied
+snapshot-too-many-offboarded = the { $origin } snapshot would offboard { $offboard } of { $active } active people ({ $percent } %), more than the allowed { $allowed } %; check the export, or apply it anyway with `directory sync --force`
+change-added = added { $role } { $name } ({ $id }){ $active ->
+        [no] , inactive
+       *[yes] {""}
+    }
+change-removed = removed { $name } ({ $id })
+change-changed = changed { $name } ({ $id }): { $what }
+action-room-portal = portal of { $id }
+action-room-space = space { $key }
+action-ghost = ghost of { $driver }: name "{ $name }"
+action-create-portal = create portal "{ $name }" for { $driver }, inviting { $count }
+action-link-portal = record { $room } as the portal of employee { $employee }
+action-move-driver = move { $room } from { $from } to the new Threema ID { $to }
+action-create-space = create space "{ $name }" ({ $key }) with { $rooms } rooms, inviting { $count }
+action-set-name = rename { $room } to "{ $name }"
+action-set-topic = topic of { $room }: "{ $topic }"
+action-add-child = add { $child } to space { $space }
+action-remove-child = remove { $child } from space { $space }
+action-invite = invite { $user } to { $room }
+action-kick = remove { $user } from { $room } ({ $reason })
+action-read-only = { $room }: { $read_only ->
+        [yes] read-only
+       *[no] writable
+    }
+action-ghost-join = ghost of { $driver } joins { $room }
+action-ghost-leave = ghost of { $driver } leaves { $room }
+action-deactivate = deactivate the account { $user }

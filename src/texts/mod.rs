@@ -81,6 +81,14 @@ impl Texts {
         Texts { bundle }
     }
 
+    /// English, built once: the command line's answers, logs and `Display` impls say what the
+    /// catalogue says, so the two never drift apart.
+    pub fn english() -> &'static Texts {
+        static ENGLISH: std::sync::LazyLock<Texts> =
+            std::sync::LazyLock::new(|| Texts::new(Language::En));
+        &ENGLISH
+    }
+
     /// The text `key` with `args` filled in. A key the catalogue lacks (the tests keep that
     /// from happening) shows as itself.
     pub fn format(&self, key: &str, args: Option<&FluentArgs<'_>>) -> String {
@@ -142,6 +150,7 @@ impl Default for Texts {
     }
 }
 
+mod directory;
 mod refusals;
 #[cfg(test)]
 mod tests;

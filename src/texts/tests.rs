@@ -150,3 +150,103 @@ fn plurals_and_variables_are_filled_in() {
     assert_eq!(Language::parse("DE"), Some(Language::De));
     assert_eq!(Language::parse("fr"), None);
 }
+
+/// The admins' data-protection answers and the directory sync's report follow the desk's
+/// language; English (the command line's `Display`) says the same as before the catalogue.
+#[test]
+fn the_data_protection_answers_and_the_sync_report_speak_the_desks_language() {
+    use crate::{
+        bridge::{
+            directory::{SourceRefused, SourceReport, SyncReport},
+            lifecycle::{Refused, retention},
+        },
+        directory::{Record, Role, plan::Action, snapshot},
+        store::HoldTarget,
+    };
+    let de = Texts::new(Language::De);
+    let report = retention::Report {
+        dry_run: true,
+        rooms: 2,
+        events: 10,
+        held: 1,
+        polls: 3,
+        ..Default::default()
+    };
+    let said = report.said(&de);
+    assert!(
+        said.contains(
+            "  Homeserver: 10 Ereignis(se) und 0 Medien in 2 Fahrer-Chat(s) würden gelöscht"
+        ),
+        "{said}"
+    );
+    assert!(
+        said.contains("durch rechtliche Aufbewahrung erhalten: 1"),
+        "{said}"
+    );
+    assert!(
+        report
+            .to_string()
+            .contains("  homeserver: 10 event(s) and 0 medi(a) in 2 portal(s) would go"),
+        "{report}"
+    );
+
+    let driver = threema_protocol::ThreemaId::parse("ABCD1234").unwrap();
+    let refused = Refused::NoHoldOn(HoldTarget::Driver(driver.clone()));
+    assert_eq!(
+        de.lifecycle_refused(&refused),
+        "für Fahrer ABCD1234 gilt keine Aufbewahrung; nichts geändert"
+    );
+    assert_eq!(
+        refused.to_string(),
+        "no hold is in force on driver ABCD1234; nothing changed"
+    );
+
+    let record = Record {
+        employee_id: "E-17".into(),
+        display_name: "Tom Fahrer".into(),
+        role: Role::Driver,
+        active: false,
+        threema_id: Some(driver.clone()),
+        phone: None,
+        email: None,
+        matrix_id: None,
+        leave_date: None,
+        attributes: Default::default(),
+    };
+    let sync = SyncReport {
+        sources: vec![
+            SourceReport {
+                source: "hr.csv".into(),
+                changes: vec![snapshot::Change::Added(record)],
+                ..Default::default()
+            },
+            SourceReport {
+                source: "scim".into(),
+                refused: Some(SourceRefused::Stopped(snapshot::Refused::Empty {
+                    origin: "scim".into(),
+                })),
+                ..Default::default()
+            },
+        ],
+        planned: vec![Action::EnsureGhost {
+            driver,
+            name: "Tom Fahrer".into(),
+        }],
+        applied: 1,
+        ..Default::default()
+    };
+    assert_eq!(
+        sync.said(&de),
+        "hr.csv: 1 Änderung\n  hinzugefügt: Fahrer Tom Fahrer (E-17), inaktiv\n\
+         scim: ABGELEHNT: der Stand aus scim ist leer; ein leerer Export wird nie übernommen\n\
+         1 Aktion geplant\n  Ghost von ABCD1234: Name „Tom Fahrer“\n\
+         ausgeführt 1, fehlgeschlagen 0, Anfragen an den Homeserver 0\n"
+    );
+    assert_eq!(
+        sync.to_string(),
+        "hr.csv: 1 change(s)\n  added driver Tom Fahrer (E-17), inactive\n\
+         scim: REFUSED: the scim snapshot is empty; an empty export is never applied\n\
+         planned 1 action(s)\n  ghost of ABCD1234: name \"Tom Fahrer\"\n\
+         applied 1, failed 0, homeserver calls 0\n"
+    );
+}

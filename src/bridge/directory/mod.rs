@@ -24,9 +24,12 @@ pub use view::DirectoryView;
 use super::{Access, Ghosts, Notices, Portals, Wakes, wiring::Shared};
 use crate::{
     config::{Config, DirectoryConfig, SynapseAdmin},
+    directory::{plan::Action, snapshot, snapshot::Change},
     matrix::MatrixClient,
     store::Store,
+    texts::Texts,
     threema::ThreemaClient,
+    tr,
 };
 
 /// The directory flows: syncs and reconciles, carrying out plans (portals, spaces, membership,
@@ -108,11 +111,19 @@ pub struct SyncOptions {
 #[derive(Debug, Default)]
 pub struct SourceReport {
     pub source: String,
-    pub changes: Vec<String>,
-    /// Rows that could not be read (they change nothing).
+    pub changes: Vec<Change>,
+    /// Rows that could not be read (they change nothing; the parser's own words).
     pub problems: Vec<String>,
     /// Why nothing of this source was applied.
-    pub refused: Option<String>,
+    pub refused: Option<SourceRefused>,
+}
+
+#[derive(Debug)]
+pub enum SourceRefused {
+    /// The source could not be read at all (the reader's own words).
+    Unreadable(String),
+    /// The safety stop.
+    Stopped(snapshot::Refused),
 }
 
 #[derive(Debug, Default)]
@@ -121,8 +132,9 @@ pub struct SyncReport {
     pub sources: Vec<SourceReport>,
     /// Drivers whose Threema ID could not be found by phone or email, and the like.
     pub problems: Vec<String>,
-    pub planned: Vec<String>,
+    pub planned: Vec<Action>,
     pub applied: usize,
+    /// The action and why it failed (the homeserver's words).
     pub failed: Vec<String>,
     /// Requests sent to the homeserver by this sync.
     pub homeserver_calls: u64,
@@ -134,40 +146,67 @@ impl SyncReport {
     }
 }
 
+impl SyncReport {
+    /// Per source its changes, then the plan and what became of it; a line each.
+    pub fn said(&self, texts: &Texts) -> String {
+        let mut lines = Vec::new();
+        for source in &self.sources {
+            let name = source.source.as_str();
+            lines.push(match &source.refused {
+                Some(SourceRefused::Unreadable(why)) => {
+                    tr!(
+                        texts,
+                        "sync-source-refused",
+                        source = name,
+                        why = why.as_str()
+                    )
+                }
+                Some(SourceRefused::Stopped(why)) => tr!(
+                    texts,
+                    "sync-source-refused",
+                    source = name,
+                    why = texts.snapshot_refused(why)
+                ),
+                None => tr!(
+                    texts,
+                    "sync-source-changes",
+                    source = name,
+                    count = source.changes.len()
+                ),
+            });
+            let changes = source.changes.iter().map(|c| texts.directory_change(c));
+            let skipped =
+                (source.problems.iter()).map(|p| tr!(texts, "sync-skipped", problem = p.as_str()));
+            lines.extend(changes.chain(skipped).map(|line| format!("  {line}")));
+        }
+        let problems = self.problems.iter();
+        lines.extend(problems.map(|p| tr!(texts, "sync-problem", problem = p.as_str())));
+        let count = self.planned.len();
+        lines.push(match self.dry_run {
+            true => tr!(texts, "sync-would-do", count = count),
+            false => tr!(texts, "sync-planned", count = count),
+        });
+        let actions = self.planned.iter().map(|a| texts.directory_action(a));
+        lines.extend(actions.map(|line| format!("  {line}")));
+        if !self.dry_run {
+            lines.push(tr!(
+                texts,
+                "sync-applied",
+                applied = self.applied,
+                failed = self.failed.len(),
+                calls = self.homeserver_calls
+            ));
+            let failed = self.failed.iter();
+            lines.extend(
+                failed.map(|f| format!("  {}", tr!(texts, "sync-failed", what = f.as_str()))),
+            );
+        }
+        lines.iter().map(|line| format!("{line}\n")).collect()
+    }
+}
+
 impl fmt::Display for SyncReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for source in &self.sources {
-            match &source.refused {
-                Some(why) => writeln!(f, "{}: REFUSED: {why}", source.source)?,
-                None => writeln!(f, "{}: {} change(s)", source.source, source.changes.len())?,
-            }
-            for change in &source.changes {
-                writeln!(f, "  {change}")?;
-            }
-            for problem in &source.problems {
-                writeln!(f, "  skipped: {problem}")?;
-            }
-        }
-        for problem in &self.problems {
-            writeln!(f, "problem: {problem}")?;
-        }
-        let verb = if self.dry_run { "would do" } else { "planned" };
-        writeln!(f, "{verb} {} action(s)", self.planned.len())?;
-        for action in &self.planned {
-            writeln!(f, "  {action}")?;
-        }
-        if !self.dry_run {
-            writeln!(
-                f,
-                "applied {}, failed {}, homeserver calls {}",
-                self.applied,
-                self.failed.len(),
-                self.homeserver_calls
-            )?;
-            for failure in &self.failed {
-                writeln!(f, "  failed: {failure}")?;
-            }
-        }
-        Ok(())
+        f.write_str(&self.said(Texts::english()))
     }
 }

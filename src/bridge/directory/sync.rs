@@ -5,7 +5,9 @@ use std::{collections::HashMap, sync::Arc};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{Directory, DirectoryView, SourceReport, SyncOptions, SyncReport, sources};
+use super::{
+    Directory, DirectoryView, SourceRefused, SourceReport, SyncOptions, SyncReport, sources,
+};
 use crate::{
     bridge::BridgeError,
     directory::{
@@ -60,13 +62,13 @@ impl Directory {
                 ..Default::default()
             };
             match read {
-                Err(e) => source_report.refused = Some(e),
+                Err(e) => source_report.refused = Some(SourceRefused::Unreadable(e)),
                 Ok(parsed) => {
                     source_report.problems = parsed.problems;
                     let current: Vec<Employee> =
                         stored.iter().map(|s| s.employee.clone()).collect();
                     let changes = snapshot::diff(&current, &source, &parsed.records);
-                    source_report.changes = changes.iter().map(Change::describe).collect();
+                    source_report.changes = changes.clone();
                     let check = snapshot::check(
                         &current,
                         &source,
@@ -78,7 +80,7 @@ impl Directory {
                     match check {
                         Err(refused) if !options.force => {
                             self.refuse(&source, &refused, options.dry_run).await?;
-                            source_report.refused = Some(refused.to_string());
+                            source_report.refused = Some(SourceRefused::Stopped(refused));
                         }
                         _ if options.dry_run => {
                             stored = merged(stored, &source, &changes);
@@ -145,7 +147,7 @@ impl Directory {
                     &crate::tr!(
                         self.texts,
                         "directory-sync-stopped",
-                        why = refused.to_string()
+                        why = self.texts.snapshot_refused(refused)
                     ),
                     &txn,
                 )
@@ -179,7 +181,7 @@ impl Directory {
             &current,
             self.zone.today(),
         );
-        report.planned = actions.iter().map(ToString::to_string).collect();
+        report.planned = actions.clone();
         if dry_run {
             return Ok(());
         }

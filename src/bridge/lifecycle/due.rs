@@ -79,7 +79,7 @@ impl DueErasures {
                 Ok(Erased::Held(_)) => pass.held += 1,
                 Ok(Erased::WouldErase(_)) => unreachable!("not a dry run"),
                 // About this one driver: the others are still erased.
-                Err(LifecycleError::Input(why)) => {
+                Err(why @ (LifecycleError::Input(_) | LifecycleError::Unfinished(_))) => {
                     tracing::warn!(%why, "an offboarded driver is due for erasure, not erased");
                 }
                 Err(e) => return Err(e),

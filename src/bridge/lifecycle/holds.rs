@@ -5,11 +5,13 @@ use std::fmt;
 
 use ruma::ServerName;
 
-use super::{LifecycleError, resolve_target};
+use super::{LifecycleError, Refused, resolve_target};
 use crate::{
     directory::Role,
     ids,
     store::{HeldScope, Hold, HoldTarget, Store, StoreError},
+    texts::Texts,
+    tr,
 };
 
 /// What `hold set` did.
@@ -23,14 +25,25 @@ pub enum HoldSet {
     AlreadyHeld(HoldTarget),
 }
 
-impl fmt::Display for HoldSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl HoldSet {
+    pub fn said(&self, texts: &Texts) -> String {
         match self {
-            HoldSet::Set { id, target } => write!(f, "hold {id} set on {target}"),
+            HoldSet::Set { id, target } => tr!(
+                texts,
+                "hold-set",
+                id = *id,
+                target = texts.hold_target(target)
+            ),
             HoldSet::AlreadyHeld(target) => {
-                write!(f, "{target} is under a hold already; nothing changed")
+                tr!(texts, "hold-already", target = texts.hold_target(target))
             }
         }
+    }
+}
+
+impl fmt::Display for HoldSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.said(Texts::english()))
     }
 }
 
@@ -45,9 +58,7 @@ pub async fn set(
 ) -> Result<HoldSet, LifecycleError> {
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(LifecycleError::Input(
-            "a hold needs a reason; nothing changed".into(),
-        ));
+        return Err(LifecycleError::Input(Refused::HoldWithoutReason));
     }
     let case_ref = case_ref.map(str::trim).filter(|c| !c.is_empty());
     let target = resolve_target(store, domain, text).await?;
@@ -70,31 +81,30 @@ pub async fn release(
     if store.hold_release(&target, actor).await? {
         Ok(target)
     } else {
-        Err(LifecycleError::Input(format!(
-            "no hold is in force on {target}; nothing changed"
-        )))
+        Err(LifecycleError::Input(Refused::NoHoldOn(target)))
     }
 }
 
 /// One line per hold, for the CLI and the management room.
-pub fn describe(hold: &Hold) -> String {
+pub fn describe(texts: &Texts, hold: &Hold) -> String {
     let time = crate::bridge::status::time;
-    let case = hold
-        .case_ref
-        .as_deref()
-        .map(|c| format!(" case {c};"))
+    let case = (hold.case_ref.as_deref())
+        .map(|case| tr!(texts, "hold-case", case = case))
         .unwrap_or_default();
     let released = match &hold.released {
-        Some((by, at)) => format!(" (released {} by {by})", time(*at)),
+        Some((by, at)) => tr!(texts, "hold-released-at", at = time(*at), by = by.as_str()),
         None => String::new(),
     };
-    format!(
-        "hold {} on {}: set {} by {};{case} {}{released}",
-        hold.id,
-        hold.target,
-        time(hold.set_at),
-        hold.set_by,
-        hold.reason
+    tr!(
+        texts,
+        "hold-line",
+        id = hold.id,
+        target = texts.hold_target(&hold.target),
+        at = time(hold.set_at),
+        by = hold.set_by.as_str(),
+        case = case,
+        reason = hold.reason.as_str(),
+        released = released
     )
 }
 
@@ -171,9 +181,6 @@ pub enum HoldRequest {
     Usage,
 }
 
-pub const HOLD_USAGE: &str = "hold set <employee ID, Threema ID, Matrix ID or room> --reason \
-    <text> [--case <reference>] · hold release <…> · hold list [all]";
-
 impl HoldRequest {
     /// Parses what follows `hold`.
     pub fn parse(args: &str) -> HoldRequest {
@@ -220,6 +227,7 @@ impl HoldRequest {
 /// error).
 pub async fn answer(
     store: &Store,
+    texts: &Texts,
     domain: &ServerName,
     request: HoldRequest,
     actor: &str,
@@ -231,25 +239,26 @@ pub async fn answer(
             case_ref,
         } => set(store, domain, &target, &reason, case_ref.as_deref(), actor)
             .await
-            .map(|set| set.to_string()),
+            .map(|set| set.said(texts)),
         HoldRequest::Release(target) => release(store, domain, &target, actor)
             .await
-            .map(|target| format!("hold on {target} released")),
+            .map(|target| tr!(texts, "hold-released", target = texts.hold_target(&target))),
         HoldRequest::List { all } => {
             let holds = store.holds(all).await?;
             Ok(if holds.is_empty() {
-                "No holds.".to_owned()
+                tr!(texts, "hold-none")
             } else {
-                holds.iter().map(describe).collect::<Vec<_>>().join("\n")
+                let lines = holds.iter().map(|h| describe(texts, h));
+                lines.collect::<Vec<_>>().join("\n")
             })
         }
-        HoldRequest::Usage => Ok(format!("Usage: {HOLD_USAGE}")),
+        HoldRequest::Usage => Ok(tr!(texts, "hold-usage")),
     };
     match result {
         Ok(answer) => Ok(answer),
         Err(LifecycleError::Store(e)) => Err(e),
         // Input (what the admin typed names nobody); holds never ask the homeserver.
-        Err(e) => Ok(e.to_string()),
+        Err(e) => Ok(e.said(texts)),
     }
 }
 

@@ -3,7 +3,7 @@
 //! export or erasure that answers it; admins are reminded in their management rooms a week
 //! before one is due.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use time::{Date, OffsetDateTime};
 use tokio_util::sync::CancellationToken;
@@ -12,6 +12,8 @@ use super::{LifecycleError, resolve};
 use crate::{
     bridge::Notices,
     store::{GdprRequest, RequestKind, Store, StoreError},
+    texts::Texts,
+    tr,
 };
 
 /// Reminded this many days before a request is due.
@@ -81,21 +83,23 @@ pub fn days_left(request: &GdprRequest, today: Date) -> i64 {
 }
 
 /// A line of the register.
-pub fn describe(request: &GdprRequest, today: Date) -> String {
+pub fn describe(texts: &Texts, request: &GdprRequest, today: Date) -> String {
     let left = days_left(request, today);
     let when = match left {
-        0 => "due today".to_owned(),
-        n if n < 0 => format!("overdue by {} day(s)", -n),
-        n => format!("{n} day(s) left"),
+        0 => tr!(texts, "request-due-today"),
+        n if n < 0 => tr!(texts, "request-overdue", days = -n),
+        n => tr!(texts, "request-days-left", days = n),
     };
-    format!(
-        "#{} {} of {}: received {}, due {} ({when}), registered by {}",
-        request.id,
-        request.kind.as_str(),
-        request.subject,
-        request.received_on,
-        request.due_on,
-        request.created_by
+    tr!(
+        texts,
+        "request-line",
+        id = request.id,
+        kind = request.kind.as_str(),
+        subject = request.subject.as_str(),
+        received = request.received_on.as_str(),
+        due = request.due_on.as_str(),
+        when = when,
+        by = request.created_by.as_str()
     )
 }
 
@@ -103,6 +107,7 @@ pub fn describe(request: &GdprRequest, today: Date) -> String {
 pub async fn remind(
     store: &Store,
     notices: &Notices,
+    texts: &Texts,
     today: Date,
 ) -> Result<usize, LifecycleError> {
     let mut reminded = 0;
@@ -114,12 +119,13 @@ pub async fn remind(
             RequestKind::Export => "export",
             RequestKind::Erasure => "erase",
         };
-        let text = format!(
-            "GDPR request {} — answer it with `gdpr {verb} {}` (or close it with `gdpr requests \
-             done {}`).",
-            describe(&request, today),
-            request.subject,
-            request.id
+        let text = tr!(
+            texts,
+            "request-reminder",
+            request = describe(texts, &request, today),
+            verb = verb,
+            subject = request.subject.as_str(),
+            id = request.id
         );
         notices
             .to_admins(&text, &format!("gdpr-request-{}", request.id))
@@ -132,9 +138,14 @@ pub async fn remind(
 }
 
 /// At start and hourly in the running bridge.
-pub async fn watch(store: Store, notices: std::sync::Arc<Notices>, shutdown: CancellationToken) {
+pub async fn watch(
+    store: Store,
+    notices: Arc<Notices>,
+    texts: Arc<Texts>,
+    shutdown: CancellationToken,
+) {
     loop {
-        if let Err(e) = remind(&store, &notices, today()).await {
+        if let Err(e) = remind(&store, &notices, &texts, today()).await {
             tracing::warn!(error = %e, "reminding admins of GDPR requests failed; tried again later");
         }
         tokio::select! {
@@ -167,12 +178,19 @@ mod tests {
             created_by: "cli:dpo".into(),
             reminded_at: None,
         };
-        let line = describe(&request, date!(2026 - 12 - 03));
+        let en = Texts::english();
+        let line = describe(en, &request, date!(2026 - 12 - 03));
         assert!(
             line.contains("#4 erasure of E-17") && line.contains("5 day(s) left"),
             "{line}"
         );
-        assert!(describe(&request, date!(2026 - 12 - 10)).contains("overdue by 2 day(s)"));
-        assert!(describe(&request, date!(2026 - 12 - 08)).contains("due today"));
+        assert!(describe(en, &request, date!(2026 - 12 - 10)).contains("overdue by 2 day(s)"));
+        assert!(describe(en, &request, date!(2026 - 12 - 08)).contains("due today"));
+        let de = Texts::new(crate::texts::Language::De);
+        let line = describe(&de, &request, date!(2026 - 12 - 03));
+        assert!(
+            line.contains("#4 Löschung von E-17") && line.contains("noch 5 Tage"),
+            "{line}"
+        );
     }
 }

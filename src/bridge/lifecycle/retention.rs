@@ -12,12 +12,14 @@ use ruma::{OwnedEventId, OwnedRoomId, RoomId, ServerName};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{LifecycleError, holds};
+use super::{LifecycleError, Unfinished, holds};
 use crate::{
     bridge::{BridgeError, prune},
     config::{RetentionConfig, SynapseAdmin},
     matrix::{MatrixClient, MatrixError},
     store::{HeldScope, Pruned, RoomStateKind, Store, cutoff},
+    texts::Texts,
+    tr,
 };
 
 /// Events per timeline page.
@@ -116,51 +118,76 @@ pub struct Report {
     pub pruned: Option<Pruned>,
 }
 
+impl Report {
+    /// A line per kind of data (no line break after the last).
+    pub fn said(&self, texts: &Texts) -> String {
+        let verb = match self.dry_run {
+            true => tr!(texts, "retention-would-go"),
+            false => tr!(texts, "retention-gone"),
+        };
+        let verb = verb.as_str();
+        let pruned = match &self.pruned {
+            Some(p) => tr!(
+                texts,
+                "retention-report-inboxes",
+                matrix = p.matrix_inbox,
+                threema = p.threema_inbox,
+                state = p.room_state
+            ),
+            None => tr!(texts, "retention-report-inboxes-not-counted"),
+        };
+        [
+            tr!(
+                texts,
+                "retention-report-history",
+                events = self.events,
+                media = self.media,
+                rooms = self.rooms,
+                desks = self.desk_rooms,
+                verb = verb
+            ),
+            tr!(
+                texts,
+                "retention-report-media",
+                count = self.expired_media,
+                verb = verb
+            ),
+            tr!(texts, "retention-report-held", count = self.held),
+            tr!(
+                texts,
+                "retention-report-texts",
+                count = self.outbox_payloads,
+                verb = verb
+            ),
+            tr!(
+                texts,
+                "retention-report-delivery-times",
+                count = self.delivery_times,
+                verb = verb
+            ),
+            tr!(
+                texts,
+                "retention-report-polls",
+                polls = self.polls,
+                statuses = self.statuses,
+                verb = verb
+            ),
+            tr!(
+                texts,
+                "retention-report-audit",
+                count = self.audit,
+                verb = verb
+            ),
+            pruned,
+        ]
+        .map(|line| format!("  {line}"))
+        .join("\n")
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = if self.dry_run { "would go" } else { "gone" };
-        let desks = match self.desk_rooms {
-            0 => String::new(),
-            n => format!(" and {n} desk room(s)"),
-        };
-        writeln!(
-            f,
-            "  homeserver: {} event(s) and {} medi(a) in {} portal(s){desks} {verb}",
-            self.events, self.media, self.rooms
-        )?;
-        writeln!(
-            f,
-            "  homeserver: {} file(s) past media_days {verb} (their events stay)",
-            self.expired_media
-        )?;
-        writeln!(f, "  kept by a legal hold: {} portal(s)", self.held)?;
-        writeln!(
-            f,
-            "  bridge: {} dispatcher text(s) of sends {verb}",
-            self.outbox_payloads
-        )?;
-        writeln!(
-            f,
-            "  bridge: the delivery times of {} send(s) {verb} (their state stays)",
-            self.delivery_times
-        )?;
-        writeln!(
-            f,
-            "  bridge: {} poll(s) with their votes, {} driver status(es) and location(s) {verb}",
-            self.polls, self.statuses
-        )?;
-        writeln!(f, "  bridge: {} audit entr(ies) {verb}", self.audit)?;
-        match &self.pruned {
-            Some(p) => write!(
-                f,
-                "  bridge: {} Matrix and {} Threema inbox row(s), {} room state row(s) gone",
-                p.matrix_inbox, p.threema_inbox, p.room_state
-            ),
-            None => write!(
-                f,
-                "  bridge: inbox rows past retention.inbox_days are not counted"
-            ),
-        }
+        f.write_str(&self.said(Texts::english()))
     }
 }
 
@@ -425,16 +452,16 @@ impl Retention<'_> {
             {
                 "complete" => return Ok(()),
                 "failed" => {
-                    return Err(LifecycleError::Input(format!(
-                        "the homeserver failed to purge {room}'s history (purge {purge}); see \
-                         its log; the next pass tries again"
-                    )));
+                    return Err(LifecycleError::Unfinished(Unfinished::PurgeFailed {
+                        room: room.to_string(),
+                        purge: purge.to_string(),
+                    }));
                 }
                 _ if tokio::time::Instant::now() > deadline => {
-                    return Err(LifecycleError::Input(format!(
-                        "{room}'s history is still being purged (purge {purge}); the next pass \
-                         looks again"
-                    )));
+                    return Err(LifecycleError::Unfinished(Unfinished::PurgeStillRunning {
+                        room: room.to_string(),
+                        purge: purge.to_string(),
+                    }));
                 }
                 _ => tokio::time::sleep(Duration::from_millis(500)).await,
             }

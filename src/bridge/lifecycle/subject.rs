@@ -6,11 +6,13 @@ use std::fmt;
 use ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, RoomId, ServerName, UserId};
 use threema_protocol::ThreemaId;
 
-use super::LifecycleError;
+use super::{LifecycleError, Refused};
 use crate::{
     directory::Role,
     ids,
     store::{HoldTarget, Store, StoredEmployee},
+    texts::Texts,
+    tr,
 };
 
 /// One person as the bridge knows them.
@@ -60,19 +62,26 @@ impl Subject {
     }
 }
 
-impl fmt::Display for Subject {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Subject {
+    /// `employee E-17, Threema ID ABCD1234, Matrix ID @…`: the IDs known, in `texts`' language.
+    pub fn said(&self, texts: &Texts) -> String {
         let mut parts = Vec::new();
         if let Some(id) = &self.employee_id {
-            parts.push(format!("employee {id}"));
+            parts.push(tr!(texts, "subject-employee", id = id.as_str()));
         }
         if let Some(id) = &self.driver {
-            parts.push(format!("Threema ID {id}"));
+            parts.push(tr!(texts, "subject-driver", id = id.as_str()));
         }
         if let Some(id) = &self.user {
-            parts.push(format!("Matrix ID {id}"));
+            parts.push(tr!(texts, "subject-user", id = id.as_str()));
         }
-        f.write_str(&parts.join(", "))
+        parts.join(", ")
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.said(Texts::english()))
     }
 }
 
@@ -90,7 +99,7 @@ pub async fn resolve(
     }
     let driver = if text.starts_with('@') {
         let user = UserId::parse(text)
-            .map_err(|e| LifecycleError::Input(format!("{text:?} is not a Matrix user ID: {e}")))?;
+            .map_err(|_| LifecycleError::Input(Refused::NotAUserId(text.to_owned())))?;
         match ids::parse_ghost_user_id(&user, domain) {
             Some(driver) => driver,
             None => {
@@ -111,12 +120,8 @@ pub async fn resolve(
             }
         }
     } else {
-        ThreemaId::parse(text).ok_or_else(|| {
-            LifecycleError::Input(format!(
-                "{text:?} is neither an employee ID of the directory, a Threema ID nor a Matrix \
-                 user ID; nothing changed"
-            ))
-        })?
+        ThreemaId::parse(text)
+            .ok_or_else(|| LifecycleError::Input(Refused::NobodyNamed(text.to_owned())))?
     };
     let employees = store.employees().await?;
     let found = employees.iter().find(|e| {
@@ -145,7 +150,7 @@ pub async fn resolve_target(
     let text = text.trim();
     if text.starts_with('!') {
         let room = RoomId::parse(text)
-            .map_err(|e| LifecycleError::Input(format!("{text:?} is not a room ID: {e}")))?;
+            .map_err(|_| LifecycleError::Input(Refused::NotARoomId(text.to_owned())))?;
         return Ok(HoldTarget::Room(room));
     }
     if text.starts_with('#') {
@@ -164,9 +169,10 @@ async fn portal_of_alias(
     text: &str,
 ) -> Result<OwnedRoomId, LifecycleError> {
     let not_a_portal = || {
-        LifecycleError::Input(format!(
-            "{text:?} is not a portal's alias (#threema_<id>:{domain}); name the room by its ID"
-        ))
+        LifecycleError::Input(Refused::NotAPortalAlias {
+            text: text.to_owned(),
+            domain: domain.to_string(),
+        })
     };
     let alias = RoomAliasId::parse(text).map_err(|_| not_a_portal())?;
     let driver = alias
@@ -178,6 +184,6 @@ async fn portal_of_alias(
     let portal = store
         .portal_by_threema_id(driver.as_str())
         .await?
-        .ok_or_else(|| LifecycleError::Input(format!("{driver} has no portal")))?;
+        .ok_or_else(|| LifecycleError::Input(Refused::NoPortal(driver)))?;
     Ok(portal.room_id)
 }

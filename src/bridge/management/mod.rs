@@ -254,14 +254,21 @@ impl Management {
                     true => tr!(self.texts, "mgmt-no-requests"),
                     false => open
                         .iter()
-                        .map(|r| requests::describe(r, today))
+                        .map(|r| requests::describe(&self.texts, r, today))
                         .collect::<Vec<_>>()
                         .join("\n"),
                 }
             }
             Command::Hold(request) => {
                 let domain = self.bot.server_name();
-                holds::answer(&self.store, domain, request.clone(), sender.as_str()).await?
+                holds::answer(
+                    &self.store,
+                    &self.texts,
+                    domain,
+                    request.clone(),
+                    sender.as_str(),
+                )
+                .await?
             }
             Command::Handover(to) => self.conversations.hand_over(sender, to).await?,
             Command::Summary => self.conversations.summary(sender).await?,
@@ -375,7 +382,7 @@ impl Management {
             hasher: &self.erased_ids,
             zone: &self.config.bridge.timezone,
         };
-        erase::answer(&eraser, args, sender.as_str()).await
+        erase::answer(&eraser, &self.texts, args, sender.as_str()).await
     }
 
     /// The ZIP goes into the homeserver's media store, readable by the room's members: the
@@ -408,7 +415,7 @@ impl Management {
                 return Ok(tr!(
                     self.texts,
                     "mgmt-export-dry-run",
-                    summary = summary.to_string()
+                    summary = summary.said(&self.texts)
                 ));
             }
             Ok(export::Exported::Written { summary, .. }) => summary,
@@ -420,9 +427,7 @@ impl Management {
                     error = e.to_string()
                 ));
             }
-            Err(e @ (LifecycleError::Input(_) | LifecycleError::Write { .. })) => {
-                return Ok(e.to_string());
-            }
+            Err(e) => return Ok(e.said(&self.texts)),
         };
         let bytes = std::fs::read(&file);
         let _ = std::fs::remove_file(&file);
@@ -447,7 +452,7 @@ impl Management {
             self.texts,
             "mgmt-exported",
             size = size,
-            summary = summary.to_string()
+            summary = summary.said(&self.texts)
         ))
     }
 
@@ -469,16 +474,20 @@ impl Management {
                 tr!(
                     self.texts,
                     "mgmt-retention-dry-run",
-                    report = report.to_string()
+                    report = report.said(&self.texts)
                 )
             }
             Ok(report) => tr!(
                 self.texts,
                 "mgmt-retention-done",
-                report = report.to_string()
+                report = report.said(&self.texts)
             ),
             Err(LifecycleError::Store(e)) => return Err(e.into()),
-            Err(e) => tr!(self.texts, "mgmt-retention-failed", error = e.to_string()),
+            Err(e) => tr!(
+                self.texts,
+                "mgmt-retention-failed",
+                error = e.said(&self.texts)
+            ),
         })
     }
 
@@ -491,7 +500,7 @@ impl Management {
             .sync(super::directory::SyncOptions::default())
             .await?;
         // A first sync plans thousands of lines; the room gets the head, the log has it all.
-        let answer = report.to_string();
+        let answer = report.said(&self.texts);
         let mut lines = answer.lines();
         let mut head: Vec<String> = lines.by_ref().take(40).map(str::to_owned).collect();
         if lines.next().is_some() {

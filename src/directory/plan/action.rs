@@ -92,56 +92,6 @@ pub enum Action {
 
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let room = |r: &Room| match r {
-            Room::Portal(id) => format!("portal of {id}"),
-            Room::Space(key) => format!("space {}", key.key()),
-        };
-        match self {
-            Action::EnsureGhost { driver, name } => write!(f, "ghost of {driver}: name {name:?}"),
-            Action::CreatePortal {
-                driver,
-                name,
-                invite,
-                ..
-            } => write!(
-                f,
-                "create portal {name:?} for {driver}, inviting {}",
-                invite.len()
-            ),
-            Action::LinkPortal { room, employee } => {
-                write!(f, "record {room} as the portal of employee {employee}")
-            }
-            Action::MoveDriver { room, from, to, .. } => {
-                write!(f, "move {room} from {from} to the new Threema ID {to}")
-            }
-            Action::CreateSpace {
-                key,
-                name,
-                children,
-                invite,
-            } => write!(
-                f,
-                "create space {name:?} ({}) with {} rooms, inviting {}",
-                key.key(),
-                children.len(),
-                invite.len()
-            ),
-            Action::SetName { room, name } => write!(f, "rename {room} to {name:?}"),
-            Action::SetTopic { room, topic } => write!(f, "topic of {room}: {topic:?}"),
-            Action::AddChild { space, child } => write!(f, "add {} to space {space}", room(child)),
-            Action::RemoveChild { space, child } => write!(f, "remove {child} from space {space}"),
-            Action::Invite { room, user } => write!(f, "invite {user} to {room}"),
-            Action::Kick { room, user, reason } => {
-                write!(f, "remove {user} from {room} ({reason})")
-            }
-            Action::SetReadOnly { room, read_only } => write!(
-                f,
-                "{room}: {}",
-                if *read_only { "read-only" } else { "writable" }
-            ),
-            Action::GhostJoin { driver, room } => write!(f, "ghost of {driver} joins {room}"),
-            Action::GhostLeave { driver, room } => write!(f, "ghost of {driver} leaves {room}"),
-            Action::Deactivate { user } => write!(f, "deactivate the account {user}"),
-        }
+        f.write_str(&crate::texts::Texts::english().directory_action(self))
     }
 }

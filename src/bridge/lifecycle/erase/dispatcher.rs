@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{Erased, Eraser, Report, bridge};
 use crate::{
-    bridge::lifecycle::{LifecycleError, Subject, holds},
+    bridge::lifecycle::{LifecycleError, Refused, Subject, holds},
     directory::plan::Membership,
     ids,
     store::{DispatcherTarget, RoomStateKind},
@@ -23,8 +23,8 @@ impl Eraser<'_> {
         dry_run: bool,
     ) -> Result<Erased, LifecycleError> {
         let Some(user) = subject.user.clone() else {
-            return Err(LifecycleError::Input(format!(
-                "{subject} has neither a Threema ID nor a Matrix account; nothing changed"
+            return Err(LifecycleError::Input(Refused::NothingToErase(
+                subject.clone(),
             )));
         };
         let scope = holds::scope(self.store, self.domain).await?;
@@ -32,8 +32,7 @@ impl Eraser<'_> {
             scope.users.iter().any(|u| u == id) || scope.drivers.iter().any(|d| d == id)
         });
         if scope.users.iter().any(|u| u == user.as_str()) || held_employee {
-            let holds = self.store.holds(false).await?;
-            return Ok(Erased::Held(holds.iter().map(holds::describe).collect()));
+            return Ok(Erased::Held(self.store.holds(false).await?));
         }
         let mut names = Vec::new();
         if let Some(id) = &subject.employee_id

@@ -15,13 +15,15 @@ use threema_protocol::ThreemaId;
 mod dispatcher;
 mod restrict;
 
-use super::{LifecycleError, Subject, holds, redact, resolve};
+use super::{LifecycleError, Refused, Subject, Unfinished, holds, redact, resolve};
 use crate::{
     bridge::BridgeError,
     config::{Config, SynapseAdmin},
     ids,
     matrix::MatrixClient,
-    store::{ErasedRows, ErasureTarget, Store},
+    store::{ErasedRows, ErasureTarget, Hold, Store},
+    texts::Texts,
+    tr,
     zone::Zone,
 };
 
@@ -82,8 +84,8 @@ pub enum Erased {
     Done { tombstone: i64, report: Report },
     /// `--dry-run`: what would go.
     WouldErase(Report),
-    /// A hold covers the driver or their portal: nothing was erased.
-    Held(Vec<String>),
+    /// A hold covers the driver or their portal: nothing was erased (the holds in force).
+    Held(Vec<Hold>),
 }
 
 /// What went (or would go) per system.
@@ -96,15 +98,27 @@ pub struct Report {
     pub rows: ErasedRows,
 }
 
+impl Report {
+    /// A line per step and table.
+    pub fn said(&self, texts: &Texts) -> String {
+        let homeserver = self.homeserver.iter().map(|(step, what)| {
+            tr!(
+                texts,
+                "erase-report-homeserver",
+                step = step.as_str(),
+                what = what.to_string()
+            )
+        });
+        let rows = (self.rows.iter())
+            .map(|(table, n)| tr!(texts, "erase-report-table", table = *table, count = *n));
+        let lines = homeserver.chain(rows).map(|line| format!("  {line}"));
+        lines.collect::<Vec<_>>().join("\n")
+    }
+}
+
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (step, what) in &self.homeserver {
-            writeln!(f, "  homeserver {step}: {what}")?;
-        }
-        for (table, n) in &self.rows {
-            writeln!(f, "  bridge table {table}: {n} row(s)")?;
-        }
-        Ok(())
+        f.write_str(&self.said(Texts::english()))
     }
 }
 
@@ -131,10 +145,7 @@ impl Eraser<'_> {
     ) -> Result<Erased, LifecycleError> {
         let subject = resolve(self.store, self.domain, text).await?;
         if subject.is_active_on(self.zone.today()) && !force {
-            return Err(LifecycleError::Input(format!(
-                "{subject} is still active in the directory: offboard them first (or --force, \
-                 and the next directory sync brings them back); nothing changed"
-            )));
+            return Err(LifecycleError::Input(Refused::StillActive(subject)));
         }
         let Some(driver) = subject.driver.clone() else {
             return self.erase_dispatcher(&subject, actor, dry_run).await;
@@ -204,20 +215,14 @@ impl Eraser<'_> {
         &self,
         driver: &ThreemaId,
         room: Option<&OwnedRoomId>,
-    ) -> Result<Vec<String>, LifecycleError> {
+    ) -> Result<Vec<Hold>, LifecycleError> {
         let scope = holds::scope(self.store, self.domain).await?;
         let covered = scope.drivers.iter().any(|d| d == driver.as_str())
             || room.is_some_and(|r| scope.rooms.iter().any(|held| held == r.as_str()));
         if !covered {
             return Ok(Vec::new());
         }
-        Ok(self
-            .store
-            .holds(false)
-            .await?
-            .iter()
-            .map(holds::describe)
-            .collect())
+        Ok(self.store.holds(false).await?)
     }
 
     async fn preview(
@@ -462,17 +467,17 @@ impl Eraser<'_> {
                         // Asked again on the next run.
                         self.done(tombstone, steps, "room task", Value::Null)
                             .await?;
-                        return Err(LifecycleError::Input(format!(
-                            "the homeserver failed to delete {room} (task {id}); see its log, \
-                             then run the erasure again"
-                        )));
+                        return Err(LifecycleError::Unfinished(Unfinished::RoomDeleteFailed {
+                            room: room.to_string(),
+                            task: id.to_string(),
+                        }));
                     }
                 }
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(LifecycleError::Input(format!(
-                    "{room} is still being deleted; run the erasure again later to finish"
-                )));
+                return Err(LifecycleError::Unfinished(Unfinished::RoomStillDeleting {
+                    room: room.to_string(),
+                }));
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
@@ -511,31 +516,37 @@ fn bridge(e: crate::matrix::MatrixError) -> LifecycleError {
     LifecycleError::Homeserver(BridgeError::Matrix(e))
 }
 
-/// `erase <who> [--dry-run] [--force]` in the management room: what happened, as the answer.
-/// Bad input and holds are told, not errors.
-pub async fn answer(eraser: &Eraser<'_>, args: &str, actor: &str) -> Result<String, BridgeError> {
+/// `erase <who> [--dry-run] [--force]` in the management room: what happened, as the answer
+/// in `texts`' language. Bad input and holds are told, not errors.
+pub async fn answer(
+    eraser: &Eraser<'_>,
+    texts: &Texts,
+    args: &str,
+    actor: &str,
+) -> Result<String, BridgeError> {
     let Some((subject, flags)) = super::command_args(args, &["--dry-run", "--force"]) else {
-        return Ok(
-            "Usage: erase <employee ID, Threema ID or Matrix ID> [--dry-run] [--force]".into(),
-        );
+        return Ok(tr!(texts, "mgmt-erase-usage"));
     };
     let (dry_run, force) = (flags.contains(&"--dry-run"), flags.contains(&"--force"));
     Ok(match eraser.erase(&subject, actor, force, dry_run).await {
-        Ok(Erased::Done { tombstone, report }) => {
-            format!("Erased (tombstone {tombstone}):\n{report}")
-        }
+        Ok(Erased::Done { tombstone, report }) => tr!(
+            texts,
+            "mgmt-erased",
+            tombstone = tombstone,
+            report = report.said(texts)
+        ),
         Ok(Erased::WouldErase(report)) => {
-            format!("Would erase:\n{report}Nothing changed (--dry-run).")
+            tr!(texts, "mgmt-erase-dry-run", report = report.said(texts))
         }
         Ok(Erased::Held(holds)) => {
-            format!("Under a legal hold, nothing erased:\n{}", holds.join("\n"))
-        }
-        Err(LifecycleError::Store(e)) => return Err(e.into()),
-        Err(LifecycleError::Homeserver(e)) => {
-            format!(
-                "The homeserver did not carry it out ({e}); what was done is kept: run it again."
+            let holds = holds.iter().map(|h| holds::describe(texts, h));
+            tr!(
+                texts,
+                "mgmt-erase-held",
+                holds = holds.collect::<Vec<_>>().join("\n")
             )
         }
-        Err(e @ (LifecycleError::Input(_) | LifecycleError::Write { .. })) => e.to_string(),
+        Err(LifecycleError::Store(e)) => return Err(e.into()),
+        Err(e) => e.said(texts),
     })
 }

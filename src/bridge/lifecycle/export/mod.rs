@@ -32,7 +32,9 @@ use crate::{
     ids,
     matrix::MatrixClient,
     store::{IncomingMessage, OutboxItem, RequestKind, Store},
+    texts::Texts,
     threema::ThreemaId,
+    tr,
 };
 
 /// Events per timeline page.
@@ -59,28 +61,36 @@ pub struct Summary {
     pub due_on: String,
 }
 
+impl Summary {
+    /// A line per file of the ZIP, then the pseudonymised colleagues and the due day.
+    pub fn said(&self, texts: &Texts) -> String {
+        let h = &self.held;
+        let profile = match h.has_directory_record {
+            true => tr!(texts, "export-summary-profile-record"),
+            false => tr!(texts, "export-summary-profile-ids"),
+        };
+        [
+            tr!(texts, "export-summary-messages", count = h.events),
+            tr!(
+                texts,
+                "export-summary-media",
+                count = h.media,
+                bytes = self.media_bytes
+            ),
+            tr!(texts, "export-summary-delivery", count = h.delivery_rows),
+            tr!(texts, "export-summary-audit", count = h.audit_entries),
+            tr!(texts, "export-summary-profile", what = profile),
+            tr!(texts, "export-summary-colleagues", count = self.colleagues),
+            tr!(texts, "export-summary-due", day = self.due_on.as_str()),
+        ]
+        .map(|line| format!("  {line}"))
+        .join("\n")
+    }
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let h = &self.held;
-        writeln!(f, "  messages.jsonl, messages.html: {} event(s)", h.events)?;
-        writeln!(
-            f,
-            "  media/: {} file(s), {} byte(s)",
-            h.media, self.media_bytes
-        )?;
-        writeln!(f, "  delivery.csv: {} row(s)", h.delivery_rows)?;
-        writeln!(f, "  audit.jsonl: {} entr(ies)", h.audit_entries)?;
-        writeln!(
-            f,
-            "  profile.json: {}",
-            if h.has_directory_record {
-                "directory record and its history"
-            } else {
-                "IDs only (not in the directory)"
-            }
-        )?;
-        writeln!(f, "  colleagues pseudonymised: {}", self.colleagues)?;
-        write!(f, "  due on {}", self.due_on)
+        f.write_str(&self.said(Texts::english()))
     }
 }
 

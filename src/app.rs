@@ -87,6 +87,8 @@ pub struct App {
     callback_listener: TcpListener,
     /// `metrics.listen`, when configured.
     metrics_listener: Option<TcpListener>,
+    /// `api.listen`, when configured.
+    api_listener: Option<TcpListener>,
     /// Held while this process serves a SQLite database (see [`serve_alone`]).
     _sqlite_lock: Option<std::fs::File>,
     checkpoints: Option<Arc<Checkpoints>>,
@@ -108,6 +110,10 @@ impl App {
             bind("threema.callback_listen", config.threema.callback_listen).await?;
         let metrics_listener = match config.metrics.listen {
             Some(addr) => Some(bind("metrics.listen", addr).await?),
+            None => None,
+        };
+        let api_listener = match config.api.listen {
+            Some(addr) => Some(bind("api.listen", addr).await?),
             None => None,
         };
         // Asked once the listener is ours: the lease's holder is named by its address.
@@ -155,6 +161,7 @@ impl App {
             listener,
             callback_listener,
             metrics_listener,
+            api_listener,
             _sqlite_lock: sqlite_lock,
             checkpoints,
             ha,
@@ -178,6 +185,11 @@ impl App {
         (self.metrics_listener.as_ref()).map(|l| l.local_addr().expect("a bound listener"))
     }
 
+    /// Where the integration API is served, if it is.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        (self.api_listener.as_ref()).map(|l| l.local_addr().expect("a bound listener"))
+    }
+
     pub fn bridge(&self) -> Arc<Bridge> {
         self.bridge.clone()
     }
@@ -191,6 +203,7 @@ impl App {
             listener,
             callback_listener,
             metrics_listener,
+            api_listener,
             _sqlite_lock,
             checkpoints,
             ha,
@@ -205,6 +218,7 @@ impl App {
         let server = running.serve_appservice(listener);
         let callback_server = running.serve_callbacks(callback_listener);
         let metrics_server = metrics_listener.map(|l| running.serve_metrics(l));
+        let api_server = api_listener.map(|l| running.serve_api(l));
         let Running {
             config,
             bridge,
@@ -219,8 +233,8 @@ impl App {
             }
             shutdown.cancel();
             let _ = tokio::join!(server, callback_server);
-            if let Some(metrics_server) = metrics_server {
-                let _ = metrics_server.await;
+            for server in metrics_server.into_iter().chain(api_server) {
+                let _ = server.await;
             }
             return Err(e);
         }
@@ -239,7 +253,8 @@ impl App {
         tasks.close();
         tasks.wait().await;
         bridge.store.close().await;
-        for server in [server, callback_server].into_iter().chain(metrics_server) {
+        let servers = [server, callback_server].into_iter().chain(metrics_server);
+        for server in servers.chain(api_server) {
             if let Ok(Err(e)) = server.await {
                 return Err(StartupError::Serve(e));
             }
@@ -308,6 +323,17 @@ impl Running {
     /// `GET /metrics` for Prometheus.
     fn serve_metrics(&self, listener: TcpListener) -> Server {
         let router = http::metrics::router(self.bridge.clone());
+        let token = self.shutdown.clone();
+        self.tasks.spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+        })
+    }
+
+    /// The integration API (`api.listen`).
+    fn serve_api(&self, listener: TcpListener) -> Server {
+        let router = http::api::router(self.bridge.clone());
         let token = self.shutdown.clone();
         self.tasks.spawn(async move {
             axum::serve(listener, router)
@@ -435,6 +461,7 @@ impl Running {
         tasks.spawn(bridge.conversations.clone().watch(shutdown.clone()));
         tasks.spawn(bridge.conversations.clone().run_boards(shutdown.clone()));
         tasks.spawn(bridge.schedules.clone().run(shutdown.clone()));
+        tasks.spawn(bridge.integration.clone().run(shutdown.clone()));
         tasks.spawn(
             bridge
                 .conversations

@@ -6,6 +6,7 @@
 
 mod common;
 
+mod api;
 mod appservice;
 mod audit;
 mod broadcasts;

@@ -10,6 +10,7 @@ pub mod desk;
 pub mod directory;
 mod figures;
 pub mod ghosts;
+pub mod integration;
 pub mod lifecycle;
 pub mod management;
 pub mod matrix_to_threema;
@@ -139,6 +140,8 @@ pub struct Bridge {
     pub schedules: Arc<Schedules>,
     /// What the bot writes, in `bridge.language`.
     pub texts: Arc<Texts>,
+    /// The integration API's sends (`api:`).
+    pub integration: Arc<integration::Integration>,
 }
 
 impl Bridge {
@@ -172,6 +175,12 @@ impl Bridge {
             broadcasts.clone(),
         ));
         let schedules = Arc::new(Schedules::new(
+            &config,
+            &shared,
+            outbox.clone(),
+            broadcasts.clone(),
+        ));
+        let integration = Arc::new(integration::Integration::new(
             &config,
             &shared,
             outbox.clone(),
@@ -213,6 +222,7 @@ impl Bridge {
             texts,
         } = shared;
         Bridge {
+            integration,
             texts,
             conversations,
             schedules,

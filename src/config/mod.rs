@@ -21,9 +21,9 @@ pub mod raw;
 
 pub use permissions::{Level, Permissions};
 pub use raw::{
-    ENV_PREFIX, RawAppservice, RawAudit, RawBridge, RawBroadcast, RawConfig, RawDatabase,
-    RawDirectory, RawDriver, RawGdpr, RawHa, RawHomeserver, RawHttpSource, RawInbox, RawLogging,
-    RawPrivacy, RawRetention, RawSynapseAdmin, RawThreema,
+    ENV_PREFIX, RawApi, RawApiClient, RawAppservice, RawAudit, RawBridge, RawBroadcast, RawConfig,
+    RawDatabase, RawDirectory, RawDriver, RawGdpr, RawHa, RawHomeserver, RawHttpSource, RawInbox,
+    RawLogging, RawPrivacy, RawRetention, RawSynapseAdmin, RawThreema,
 };
 
 /// The validated configuration the bridge runs with.
@@ -44,6 +44,7 @@ pub struct Config {
     pub privacy: PrivacyConfig,
     pub logging: LoggingConfig,
     pub metrics: MetricsConfig,
+    pub api: ApiConfig,
     pub ha: HaConfig,
     pub inbox: InboxConfig,
     /// Quick replies (`templates:`): name → text, sent with `!t <name>` in a portal.
@@ -56,6 +57,35 @@ pub struct Config {
     /// What is accepted but should change (deprecated keys): printed by `check-config`,
     /// logged at start.
     pub warnings: Vec<String>,
+}
+
+/// `api:`: the integration API, on its own listener (internal network); off unless
+/// `listen` is given.
+#[derive(Debug, Clone, Default)]
+pub struct ApiConfig {
+    pub listen: Option<std::net::SocketAddr>,
+    pub clients: Vec<ApiClient>,
+}
+
+/// A program that may use the API, known by its bearer token.
+#[derive(Clone)]
+pub struct ApiClient {
+    /// Shown on the desk (who sent what) and in the audit trail.
+    pub name: String,
+    pub token: SecretString,
+    /// The drivers it may reach (`None`: all), a selection in the broadcast syntax.
+    pub scope: Option<crate::directory::selection::Expr>,
+    /// The scope as written, for the audit trail and `status`.
+    pub scope_text: Option<String>,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("name", &self.name)
+            .field("scope", &self.scope_text)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `metrics:`: where Prometheus scrapes `GET /metrics`; nowhere unless `listen` is given.

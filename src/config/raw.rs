@@ -66,6 +66,28 @@ pub struct RawConfig {
     pub quick_codes: BTreeMap<String, String>,
     #[serde(deserialize_with = "null_is_default")]
     pub logging: RawLogging,
+    #[serde(deserialize_with = "null_is_default")]
+    pub api: RawApi,
+}
+
+/// `api:`: the integration API for the ERP or transport system (off unless `listen` is set).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawApi {
+    pub listen: Option<String>,
+    pub clients: Vec<RawApiClient>,
+}
+
+/// One program that may use the API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawApiClient {
+    pub name: Option<String>,
+    pub token: Option<SecretString>,
+    pub token_file: Option<PathBuf>,
+    /// A selection in the broadcast syntax (`depot=North`): the drivers it may reach (absent:
+    /// all).
+    pub scope: Option<String>,
 }
 
 /// `synapse_admin:`: admin rights on the homeserver, for every feature that needs them.

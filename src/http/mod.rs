@@ -1,6 +1,7 @@
 //! Inbound HTTP: the appservice API and health probes on `appservice.listen`. Handlers stay
 //! thin: authenticate, parse, persist or call the core, map errors.
 
+pub mod api;
 mod appservice;
 mod error;
 mod health;

@@ -46,6 +46,7 @@ macro_rules! stored_enum {
     };
 }
 
+mod api;
 mod audit;
 mod broadcasts;
 mod conversations;
@@ -83,6 +84,7 @@ use sqlx::{
     migrate::Migrator,
 };
 
+pub use api::{ApiMessage, ApiPending, ApiRecipient, ApiStored};
 pub use audit::{AuditEntry, AuditRecord, ChainHead, UNREADABLE, Walked};
 pub use broadcasts::{
     Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryRow, NewBroadcast, SendTry,

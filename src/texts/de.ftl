@@ -534,3 +534,6 @@ action-read-only = { $room }: { $read_only ->
 action-ghost-join = Ghost von { $driver } tritt { $room } bei
 action-ghost-leave = Ghost von { $driver } verlässt { $room }
 action-deactivate = Konto { $user } deaktivieren
+
+## Die Integrations-API.
+api-portal-copy = 🔌 { $client }: { $text }

@@ -500,3 +500,6 @@ action-read-only = { $room }: { $read_only ->
 action-ghost-join = ghost of { $driver } joins { $room }
 action-ghost-leave = ghost of { $driver } leaves { $room }
 action-deactivate = deactivate the account { $user }
+
+## The integration API.
+api-portal-copy = 🔌 { $client }: { $text }

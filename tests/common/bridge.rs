@@ -201,6 +201,8 @@ pub struct InProcess {
     pub callback_url: String,
     /// `GET /metrics`, with `metrics.listen` configured.
     pub metrics_url: Option<String>,
+    /// The integration API's base (`http://host:port`), with `api.listen` configured.
+    pub api_url: Option<String>,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -217,6 +219,7 @@ impl InProcess {
         let base_url = format!("http://{}", app.appservice_addr());
         let callback_url = format!("http://{}/threema/callback", app.callback_addr());
         let metrics_url = app.metrics_addr().map(|a| format!("http://{a}/metrics"));
+        let api_url = app.api_addr().map(|a| format!("http://{a}"));
         let bridge = app.bridge();
         let shutdown = CancellationToken::new();
         let token = shutdown.clone();
@@ -226,6 +229,7 @@ impl InProcess {
             base_url,
             callback_url,
             metrics_url,
+            api_url,
             shutdown,
             task,
         };

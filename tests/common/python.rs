@@ -16,22 +16,7 @@ pub async fn sdk(request: &Value) -> Value {
 }
 
 fn run(request: &Value) -> Value {
-    let root = repo_root();
-    let mut child = Command::new(root.join("scripts/synapse"))
-        .arg("python")
-        .arg(root.join("tests/python/sdk_interop.py"))
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("scripts/synapse python runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = script("sdk_interop.py", request.to_string().as_bytes());
     assert!(
         out.status.success(),
         "Python SDK failed:\n{}\n{}",
@@ -39,4 +24,19 @@ fn run(request: &Value) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("the SDK script answers JSON")
+}
+
+/// Runs `tests/python/<name>` in the test venv with `input` on its standard input.
+pub fn script(name: &str, input: &[u8]) -> std::process::Output {
+    let root = repo_root();
+    let mut child = Command::new(root.join("scripts/synapse"))
+        .arg("python")
+        .arg(root.join("tests/python").join(name))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("scripts/synapse python runs");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }

@@ -22,6 +22,7 @@ mod room;
 mod select;
 
 pub use fanout::BroadcastFanout;
+pub use select::Viewer;
 
 use std::sync::Arc;
 

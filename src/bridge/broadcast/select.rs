@@ -12,7 +12,7 @@ use crate::{
     directory::{
         Role,
         plan::{self, may_see},
-        selection::{self, Candidate, Exclusion, Selected},
+        selection::{self, Candidate, Exclusion, Expr, Selected},
     },
     texts::Texts,
     threema::ThreemaId,
@@ -90,6 +90,15 @@ pub(super) fn affordable(cost: i64, balance: Option<i64>) -> bool {
     balance.is_none_or(|b| b >= cost)
 }
 
+/// Whose reach a selection is limited to.
+#[derive(Debug, Clone, Copy)]
+pub enum Viewer<'a> {
+    /// A dispatcher: the directory's scope attributes.
+    Dispatcher(&'a UserId),
+    /// An integration API client: its `scope` selection (`None`: every driver).
+    Client(Option<&'a Expr>),
+}
+
 impl Broadcasts {
     /// The drivers `text` selects for `dispatcher`, or why the selection is not understood.
     pub async fn select_drivers(
@@ -97,23 +106,40 @@ impl Broadcasts {
         text: &str,
         dispatcher: &UserId,
     ) -> Result<Result<Selected, String>, BridgeError> {
+        Ok(match self.parse_selection(text).await? {
+            Ok(expr) => Ok(self.select(&expr, Viewer::Dispatcher(dispatcher)).await?),
+            Err(e) => Err(e),
+        })
+    }
+
+    /// `text` as a selection, its saved lists resolved, or why it is not understood.
+    pub async fn parse_selection(&self, text: &str) -> Result<Result<Expr, String>, BridgeError> {
         let lists = self.store.broadcast_lists().await?;
-        let expr = match selection::parse(text).and_then(|e| selection::resolve(e, &lists)) {
-            Ok(expr) => expr,
-            Err(e) => return Ok(Err(e)),
-        };
+        Ok(selection::parse(text).and_then(|e| selection::resolve(e, &lists)))
+    }
+
+    /// The drivers `expr` selects among those `viewer` may reach, and who is left out.
+    pub async fn select(&self, expr: &Expr, viewer: Viewer<'_>) -> Result<Selected, BridgeError> {
         let stored = self.store.employees().await?;
         let today = self.zone.today();
         let settings = &self.plan;
         let directory: Vec<_> = stored.iter().map(|s| s.employee.clone()).collect();
         let dispatchers = plan::dispatchers(&directory, today);
-        let own = dispatchers.get(dispatcher).map(|(record, _)| *record);
+        let own = match viewer {
+            Viewer::Dispatcher(user) => dispatchers.get(user).map(|(record, _)| *record),
+            Viewer::Client(_) => None,
+        };
         let unscoped = own.is_none_or(|d| {
             settings
                 .scope_attributes
                 .iter()
                 .all(|a| d.attribute(a).is_none())
         });
+        // A client's scope is a selection of its own: whom it matches, the client may reach.
+        let visible = |c: &Candidate, by_dispatcher: bool| match viewer {
+            Viewer::Dispatcher(_) => by_dispatcher,
+            Viewer::Client(scope) => scope.is_none_or(|s| s.matches(c, settings)),
+        };
         let mut candidates: Vec<Candidate> = Vec::new();
         // Active records first: an ID's first candidate wins.
         let mut drivers: Vec<_> = stored
@@ -128,22 +154,26 @@ impl Broadcasts {
                 Some(id) => plan::render_name(&settings.ghost_name_template, id, record),
                 None => record.display_name.clone(),
             };
-            candidates.push(Candidate {
+            let mut candidate = Candidate {
                 id,
                 name,
                 record: Some(record),
                 active: s.employee.is_active_on(today),
-                visible: may_see(own, record, settings),
-            });
+                visible: false,
+            };
+            candidate.visible = visible(&candidate, may_see(own, record, settings));
+            candidates.push(candidate);
         }
         for known in &self.drivers {
-            candidates.push(Candidate {
+            let mut candidate = Candidate {
                 id: Some(known.id.clone()),
                 name: known.name.clone().unwrap_or_else(|| known.id.to_string()),
                 record: None,
                 active: true,
-                visible: unscoped,
-            });
+                visible: false,
+            };
+            candidate.visible = visible(&candidate, unscoped);
+            candidates.push(candidate);
         }
         let ghosts: HashMap<ThreemaId, Option<String>> = self
             .store
@@ -159,15 +189,17 @@ impl Broadcasts {
                 .cloned()
                 .flatten()
                 .unwrap_or_else(|| id.to_string());
-            candidates.push(Candidate {
+            let mut candidate = Candidate {
                 active: !self.access.is_former_driver(&id),
                 id: Some(id),
                 name,
                 record: None,
-                visible: unscoped,
-            });
+                visible: false,
+            };
+            candidate.visible = visible(&candidate, unscoped);
+            candidates.push(candidate);
         }
-        Ok(Ok(selection::select(&expr, &candidates, settings)))
+        Ok(selection::select(expr, &candidates, settings))
     }
 
     /// `broadcast [live] <selection>`: the preview and, if the credits cover a message to

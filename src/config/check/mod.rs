@@ -20,6 +20,7 @@ use super::{
 };
 use crate::registration::Registration;
 
+mod api;
 mod bridge;
 mod broadcast;
 mod inbox;
@@ -183,6 +184,8 @@ impl Config {
             some => c.socket_addr("metrics.listen", some, "").map(Some),
         };
 
+        let api = api::check(&mut c, &raw.api);
+
         if !c.problems.is_empty() {
             return Err(ConfigError::Invalid(c.problems));
         }
@@ -208,6 +211,7 @@ impl Config {
             metrics: MetricsConfig {
                 listen: metrics_listen.ok_or_else(missing)?,
             },
+            api: api.ok_or_else(missing)?,
             ha: ha.ok_or_else(missing)?,
             inbox: inbox.ok_or_else(missing)?,
             templates: templates.ok_or_else(missing)?,

@@ -274,7 +274,8 @@ pub struct Selected {
 }
 
 impl Expr {
-    fn matches(&self, c: &Candidate, settings: &Settings) -> bool {
+    /// Whether `c` is one of the drivers this expression means.
+    pub fn matches(&self, c: &Candidate, settings: &Settings) -> bool {
         let attribute = |key: &str| -> Option<String> {
             let record = c.record;
             match key {

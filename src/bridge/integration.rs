@@ -1,0 +1,467 @@
+//! The integration API's sends: a program of the company (the ERP, the transport management
+//! system) writes to drivers through the bridge. A request is checked against the client's
+//! scope, stored with its recipients in one transaction (an `Idempotency-Key` seen before
+//! finds the stored message instead) and only then acknowledged; a worker then gives each
+//! recipient their copy: the bot's message in the driver's portal, named after the client, and
+//! the Threema message queued under it, signed with the client's name. Each step is recorded,
+//! and repeated after a crash without a second copy (the post is found again by a key in its
+//! content, the outbox keeps one row per event and part).
+
+use std::{sync::Arc, time::Duration};
+
+use bridge_convert::plan::{Outgoing, RelayTemplates, signed_text};
+use ruma::{OwnedRoomId, OwnedUserId};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{BridgeError, Broadcasts, Ghosts, Notices, Outbox, Portals, broadcast::Viewer};
+use crate::{
+    config::{ApiClient, Config},
+    directory::selection::{Exclusion, Expr},
+    store::{ApiMessage, ApiPending, ApiStored, OutboxState, Reaction, Store, now_ms},
+    texts::Texts,
+    threema::ThreemaId,
+    tr,
+};
+
+/// Names the API message and recipient a portal copy was posted for.
+const API_KEY: &str = "org.threema_bridge.api_message";
+/// A text longer than this is not a dispatch message (the outbox splits what fits Threema).
+pub const MAX_TEXT_CHARS: usize = 10_000;
+pub const MAX_REFERENCE_CHARS: usize = 200;
+pub const MAX_KEY_CHARS: usize = 255;
+/// Recipients one request may reach (a selection of the whole fleet is a broadcast's job).
+pub const MAX_RECIPIENTS: usize = 5_000;
+/// After a copy could not be given (the homeserver away), the next try.
+const RETRY: Duration = Duration::from_secs(10);
+
+/// Whom a message is for.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Recipient {
+    EmployeeId(String),
+    ThreemaId(String),
+    /// A selection in the broadcast syntax (`depot=North AND shift=late`).
+    Selection(String),
+}
+
+/// `POST /api/v1/messages`, as the client sent it.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    pub to: Recipient,
+    pub text: String,
+    #[serde(default)]
+    pub reference: Option<String>,
+    #[serde(default)]
+    pub ack_requested: bool,
+}
+
+/// Why a request sends nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendRefused {
+    #[error("{0}")]
+    Invalid(String),
+    /// The driver named is outside the client's scope (never said who they are).
+    #[error("the recipient is outside this client's scope")]
+    OutOfScope,
+    #[error("{0}")]
+    NotReachable(String),
+    #[error("the selection matches no driver this client may reach")]
+    NobodySelected,
+    #[error("this Idempotency-Key was used with a different request")]
+    KeyReused,
+}
+
+/// A request taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Accepted {
+    pub id: String,
+    /// A repeated request (same Idempotency-Key): nothing new was sent.
+    pub replayed: bool,
+}
+
+/// Where one recipient's copy is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Stored; the copy is not queued yet.
+    Accepted,
+    Queued,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+    /// The Gateway may have taken it (a crash during the call): not resent by itself.
+    Unknown,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Accepted => "accepted",
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Read => "read",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Unknown => "unknown",
+        }
+    }
+}
+
+/// One recipient of a message, as far as it got (times in Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientStatus {
+    pub threema_id: String,
+    pub name: String,
+    pub state: DeliveryState,
+    pub sent_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+    pub read_at: Option<i64>,
+    /// The driver's 👍 (acknowledged) or 👎 (declined), and when.
+    pub reaction: Option<(&'static str, i64)>,
+}
+
+pub struct Integration {
+    store: Store,
+    ghosts: Arc<Ghosts>,
+    portals: Arc<Portals>,
+    notices: Arc<Notices>,
+    outbox: Arc<Outbox>,
+    broadcasts: Arc<Broadcasts>,
+    texts: Arc<Texts>,
+    relay: RelayTemplates,
+    bot: OwnedUserId,
+    wake: Notify,
+}
+
+impl Integration {
+    pub(in crate::bridge) fn new(
+        config: &Config,
+        shared: &super::wiring::Shared,
+        outbox: Arc<Outbox>,
+        broadcasts: Arc<Broadcasts>,
+    ) -> Self {
+        Integration {
+            store: shared.store.clone(),
+            ghosts: shared.ghosts.clone(),
+            portals: shared.portals.clone(),
+            notices: shared.notices.clone(),
+            outbox,
+            broadcasts,
+            texts: shared.texts.clone(),
+            relay: RelayTemplates {
+                template: config.bridge.relay_template.clone(),
+                emote_template: config.bridge.emote_template.clone(),
+            },
+            bot: config.bot_user_id(),
+            wake: Notify::new(),
+        }
+    }
+
+    /// Checks and stores `request` of `client`; acknowledged once stored.
+    pub async fn send(
+        &self,
+        client: &ApiClient,
+        idempotency_key: Option<&str>,
+        request: &SendRequest,
+    ) -> Result<Result<Accepted, SendRefused>, BridgeError> {
+        if let Err(refused) = check(request, idempotency_key) {
+            return Ok(Err(refused));
+        }
+        let request_hash = hex::encode(Sha256::digest(
+            serde_json::to_vec(request).expect("a request serialises"),
+        ));
+        // A repeated request is answered before its recipients are looked at again: they may
+        // have changed since, the message may not.
+        if let Some(key) = idempotency_key
+            && let Some(earlier) = self.store.api_message_by_key(&client.name, key).await?
+        {
+            return Ok(replayed(earlier, &request_hash));
+        }
+        let recipients = match self.recipients(client, &request.to).await? {
+            Ok(recipients) => recipients,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let message = ApiMessage {
+            id: format!("msg_{}", hex::encode(rand::random::<[u8; 12]>())),
+            client: client.name.clone(),
+            idempotency_key: idempotency_key.map(str::to_owned),
+            request_hash: request_hash.clone(),
+            reference: request.reference.clone(),
+            ack_requested: request.ack_requested,
+            created_at: now_ms(),
+        };
+        let rows: Vec<(String, String)> = (recipients.iter())
+            .map(|(id, name)| (id.to_string(), name.clone()))
+            .collect();
+        match (self.store)
+            .api_message_insert(&message, &request.text, &rows)
+            .await?
+        {
+            ApiStored::Existing(earlier) => return Ok(replayed(earlier, &request_hash)),
+            ApiStored::Created => {}
+        }
+        let actor = format!("api:{}", client.name);
+        for (driver, _) in &recipients {
+            let details = match &message.reference {
+                Some(reference) => format!("message {} (reference {reference})", message.id),
+                None => format!("message {}", message.id),
+            };
+            (self.store)
+                .audit(&actor, "api.message", driver.as_str(), &details)
+                .await?;
+        }
+        self.wake.notify_one();
+        Ok(Ok(Accepted {
+            id: message.id,
+            replayed: false,
+        }))
+    }
+
+    /// The drivers `to` names that `client` may reach, or why none.
+    async fn recipients(
+        &self,
+        client: &ApiClient,
+        to: &Recipient,
+    ) -> Result<Result<Vec<(ThreemaId, String)>, SendRefused>, BridgeError> {
+        let (expr, named) = match to {
+            Recipient::EmployeeId(id) => (
+                Expr::Attribute("employee".into(), vec![id.trim().to_owned()]),
+                true,
+            ),
+            Recipient::ThreemaId(id) => match ThreemaId::parse(&id.trim().to_uppercase()) {
+                Some(id) if !id.is_gateway_id() => (Expr::Id(id), true),
+                _ => {
+                    return Ok(Err(SendRefused::Invalid(
+                        "to.threema_id is not a driver's Threema ID (8 letters and digits)".into(),
+                    )));
+                }
+            },
+            Recipient::Selection(text) => match self.broadcasts.parse_selection(text).await? {
+                Ok(expr) => (expr, false),
+                Err(e) => {
+                    return Ok(Err(SendRefused::Invalid(format!(
+                        "to.selection is not understood: {e}"
+                    ))));
+                }
+            },
+        };
+        let selected = (self.broadcasts)
+            .select(&expr, Viewer::Client(client.scope.as_ref()))
+            .await?;
+        if named && selected.recipients.is_empty() {
+            // Outside the scope is said as such, whatever else applies: who is there stays
+            // unsaid.
+            let why = selected.excluded.iter().map(|(_, why)| *why);
+            return Ok(Err(
+                match why.min_by_key(|why| *why != Exclusion::OutOfScope) {
+                    Some(Exclusion::OutOfScope) => SendRefused::OutOfScope,
+                    Some(Exclusion::Left) => {
+                        SendRefused::NotReachable("the driver has left the company".into())
+                    }
+                    Some(Exclusion::NoThreemaId) => {
+                        SendRefused::NotReachable("the driver has no Threema ID yet".into())
+                    }
+                    Some(Exclusion::Unknown) | None => {
+                        SendRefused::NotReachable("no driver the bridge knows has this ID".into())
+                    }
+                },
+            ));
+        }
+        if selected.recipients.is_empty() {
+            return Ok(Err(SendRefused::NobodySelected));
+        }
+        if selected.recipients.len() > MAX_RECIPIENTS {
+            return Ok(Err(SendRefused::Invalid(format!(
+                "the selection matches {} drivers, more than the {MAX_RECIPIENTS} one request \
+                 may reach",
+                selected.recipients.len()
+            ))));
+        }
+        Ok(Ok(selected.recipients))
+    }
+
+    /// The message `id` of `client` with each recipient's state.
+    pub async fn status(
+        &self,
+        client: &ApiClient,
+        id: &str,
+    ) -> Result<Option<(ApiMessage, Vec<RecipientStatus>)>, BridgeError> {
+        let Some((message, recipients)) = self.store.api_message(&client.name, id).await? else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        for recipient in recipients {
+            let rows = match &recipient.portal_event {
+                Some(event) if recipient.queued_at.is_some() => {
+                    self.store.outbox_by_event(event).await?
+                }
+                _ => Vec::new(),
+            };
+            let first = (rows.iter())
+                .filter(|row| row.recipient.as_str() == recipient.driver && row.part == 0)
+                .max_by_key(|row| row.resend);
+            let status = first.map(|row| &row.status);
+            let state = match first {
+                None if recipient.queued_at.is_some() => DeliveryState::Queued,
+                None => DeliveryState::Accepted,
+                Some(row) => match row.state {
+                    OutboxState::Queued | OutboxState::Sending => DeliveryState::Queued,
+                    OutboxState::Failed => DeliveryState::Failed,
+                    OutboxState::Unknown => DeliveryState::Unknown,
+                    OutboxState::Sent if row.status.read_at.is_some() => DeliveryState::Read,
+                    OutboxState::Sent if row.status.received_at.is_some() => {
+                        DeliveryState::Delivered
+                    }
+                    OutboxState::Sent => DeliveryState::Sent,
+                },
+            };
+            out.push(RecipientStatus {
+                threema_id: recipient.driver,
+                name: recipient.name,
+                state,
+                sent_at: status.and_then(|s| s.sent_at),
+                delivered_at: status.and_then(|s| s.received_at),
+                read_at: status.and_then(|s| s.read_at),
+                reaction: status.and_then(|s| {
+                    let word = match s.reaction? {
+                        Reaction::Acknowledged => "acknowledged",
+                        Reaction::Declined => "declined",
+                    };
+                    Some((word, s.reaction_at?))
+                }),
+            });
+        }
+        Ok(Some((message, out)))
+    }
+
+    /// Gives every stored recipient their copy, until shutdown.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        loop {
+            let wait = match self.deliver_pending().await {
+                Ok(true) => Duration::ZERO,
+                Ok(false) => Duration::from_secs(60),
+                Err(e) => {
+                    tracing::warn!(error = %e, "integration API: a copy could not be given; tried again shortly");
+                    RETRY
+                }
+            };
+            if wait.is_zero() {
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// One batch; whether there may be more.
+    async fn deliver_pending(&self) -> Result<bool, BridgeError> {
+        let pending = self.store.api_pending(50).await?;
+        for item in &pending {
+            self.deliver(item).await?;
+        }
+        Ok(pending.len() == 50)
+    }
+
+    /// The portal copy (posted once), then the Threema message queued under it.
+    async fn deliver(&self, item: &ApiPending) -> Result<(), BridgeError> {
+        let recipient = &item.recipient;
+        let Some(driver) = ThreemaId::parse(&recipient.driver) else {
+            // Not a Threema ID (cannot happen: stored from a selection): nothing to give.
+            (self.store)
+                .api_recipient_queued(&recipient.message_id, &recipient.driver)
+                .await?;
+            return Ok(());
+        };
+        let portal = self.portal(&driver, &recipient.name).await?;
+        let event = match &recipient.portal_event {
+            Some(event) => event.clone(),
+            None => {
+                let content = json!({
+                    "msgtype": "m.text",
+                    "body": tr!(
+                        self.texts,
+                        "api-portal-copy",
+                        client = item.client.as_str(),
+                        text = item.body.as_str()
+                    ),
+                    "m.mentions": {},
+                    API_KEY: format!("{}/{}", recipient.message_id, recipient.driver),
+                });
+                let txn = format!("api-{}-{}", recipient.message_id, recipient.driver);
+                let posted = (self.notices)
+                    .post_once(&portal, &content, API_KEY, true, &txn, async { Ok(()) })
+                    .await?;
+                (self.store)
+                    .api_recipient_posted(&recipient.message_id, &recipient.driver, posted.as_str())
+                    .await?;
+                posted.to_string()
+            }
+        };
+        let mut items = signed_text(&item.body, self.relay.by(&item.client));
+        if item.ack_requested {
+            items.push(Outgoing::Text {
+                text: tr!(self.texts, "broadcast-ack-request"),
+                reply_to: None,
+            });
+        }
+        (self.outbox)
+            .queue(&items, &driver, &event, &portal, self.bot.as_str(), false)
+            .await?;
+        (self.store)
+            .api_recipient_queued(&recipient.message_id, &recipient.driver)
+            .await?;
+        Ok(())
+    }
+
+    /// The driver's portal, made if they have none yet.
+    async fn portal(&self, driver: &ThreemaId, name: &str) -> Result<OwnedRoomId, BridgeError> {
+        if let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? {
+            return Ok(portal.room_id);
+        }
+        let ghost = self.ghosts.ensure_named(driver, name).await?;
+        self.portals.ensure(driver, &ghost, name).await
+    }
+}
+
+/// Bounds and shape, before anything is looked up.
+fn check(request: &SendRequest, key: Option<&str>) -> Result<(), SendRefused> {
+    let invalid = |why: &str| Err(SendRefused::Invalid(why.to_owned()));
+    if request.text.trim().is_empty() {
+        return invalid("text is empty");
+    }
+    if request.text.chars().count() > MAX_TEXT_CHARS {
+        return Err(SendRefused::Invalid(format!(
+            "text is longer than {MAX_TEXT_CHARS} characters"
+        )));
+    }
+    if (request.reference.as_ref()).is_some_and(|r| r.chars().count() > MAX_REFERENCE_CHARS) {
+        return Err(SendRefused::Invalid(format!(
+            "reference is longer than {MAX_REFERENCE_CHARS} characters"
+        )));
+    }
+    if key.is_some_and(|k| k.is_empty() || k.chars().count() > MAX_KEY_CHARS) {
+        return Err(SendRefused::Invalid(format!(
+            "the Idempotency-Key header must have 1 to {MAX_KEY_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// The answer to a request whose Idempotency-Key was seen before.
+fn replayed(earlier: ApiMessage, request_hash: &str) -> Result<Accepted, SendRefused> {
+    match earlier.request_hash == request_hash {
+        true => Ok(Accepted {
+            id: earlier.id,
+            replayed: true,
+        }),
+        false => Err(SendRefused::KeyReused),
+    }
+}

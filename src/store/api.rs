@@ -1,0 +1,239 @@
+//! `api_message`, `api_recipient`: what the integration API accepted, and how far each
+//! recipient's copy got (posted in the portal, queued for Threema).
+
+use sqlx::Row;
+
+use super::{Store, StoreError, now_ms};
+
+/// A message a client asked to send, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiMessage {
+    pub id: String,
+    pub client: String,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+    pub reference: Option<String>,
+    pub ack_requested: bool,
+    pub created_at: i64,
+}
+
+/// One recipient of an API message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRecipient {
+    pub message_id: String,
+    pub driver: String,
+    /// The driver's name when it was sent (the portal copy's "to").
+    pub name: String,
+    /// The bot's copy in the portal, once posted.
+    pub portal_event: Option<String>,
+    pub queued_at: Option<i64>,
+}
+
+/// A recipient whose copy is still to be posted or queued, with what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiPending {
+    pub recipient: ApiRecipient,
+    pub client: String,
+    pub body: String,
+    pub ack_requested: bool,
+}
+
+/// What storing a request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiStored {
+    Created,
+    /// The client sent this Idempotency-Key before: the message stored then.
+    Existing(ApiMessage),
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, client, idempotency_key, request_hash, reference, ack_requested, created_at";
+
+fn message(row: &sqlx::any::AnyRow) -> Result<ApiMessage, StoreError> {
+    Ok(ApiMessage {
+        id: row.try_get("id")?,
+        client: row.try_get("client")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        request_hash: row.try_get("request_hash")?,
+        reference: row.try_get("reference")?,
+        ack_requested: row.try_get::<i64, _>("ack_requested")? != 0,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn recipient(row: &sqlx::any::AnyRow) -> Result<ApiRecipient, StoreError> {
+    Ok(ApiRecipient {
+        message_id: row.try_get("message_id")?,
+        driver: row.try_get("driver")?,
+        name: row.try_get("name")?,
+        portal_event: row.try_get("portal_event")?,
+        queued_at: row.try_get("queued_at")?,
+    })
+}
+
+impl Store {
+    /// Stores `message` with its text and recipients (driver, name) in one transaction, unless
+    /// the client used its Idempotency-Key before: then nothing changes and the earlier message
+    /// is returned.
+    pub async fn api_message_insert(
+        &self,
+        message: &ApiMessage,
+        body: &str,
+        recipients: &[(String, String)],
+    ) -> Result<ApiStored, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO api_message (id, client, idempotency_key, request_hash, reference, \
+             body, ack_requested, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (client, idempotency_key) DO NOTHING",
+        )
+        .bind(&message.id)
+        .bind(&message.client)
+        .bind(&message.idempotency_key)
+        .bind(&message.request_hash)
+        .bind(&message.reference)
+        .bind(body)
+        .bind(i64::from(message.ack_requested))
+        .bind(message.created_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            let row = sqlx::query(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM api_message WHERE client = $1 AND idempotency_key = $2"
+            ))
+            .bind(&message.client)
+            .bind(&message.idempotency_key)
+            .fetch_one(&mut *tx)
+            .await?;
+            return Ok(ApiStored::Existing(self::message(&row)?));
+        }
+        for (driver, name) in recipients {
+            sqlx::query("INSERT INTO api_recipient (message_id, driver, name) VALUES ($1, $2, $3)")
+                .bind(&message.id)
+                .bind(driver)
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(ApiStored::Created)
+    }
+
+    /// The message `client` sent with Idempotency-Key `key`, if any.
+    pub async fn api_message_by_key(
+        &self,
+        client: &str,
+        key: &str,
+    ) -> Result<Option<ApiMessage>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM api_message WHERE client = $1 AND idempotency_key = $2"
+        ))
+        .bind(client)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(message)
+        .transpose()
+    }
+
+    /// The message `id` if `client` sent it.
+    pub async fn api_message(
+        &self,
+        client: &str,
+        id: &str,
+    ) -> Result<Option<(ApiMessage, Vec<ApiRecipient>)>, StoreError> {
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM api_message WHERE id = $1 AND client = $2"
+        ))
+        .bind(id)
+        .bind(client)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let recipients = sqlx::query(
+            "SELECT message_id, driver, name, portal_event, queued_at FROM api_recipient \
+             WHERE message_id = $1 ORDER BY name, driver",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(recipient)
+        .collect::<Result<_, _>>()?;
+        Ok(Some((message(&row)?, recipients)))
+    }
+
+    /// Recipients whose copy is not queued yet, oldest message first.
+    pub async fn api_pending(&self, limit: i64) -> Result<Vec<ApiPending>, StoreError> {
+        sqlx::query(
+            "SELECT r.message_id, r.driver, r.name, r.portal_event, r.queued_at, m.client, \
+             m.body, m.ack_requested FROM api_recipient r \
+             JOIN api_message m ON m.id = r.message_id \
+             WHERE r.queued_at IS NULL ORDER BY m.created_at, r.message_id, r.driver LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(ApiPending {
+                recipient: recipient(row)?,
+                client: row.try_get("client")?,
+                body: row
+                    .try_get::<Option<String>, _>("body")?
+                    .unwrap_or_default(),
+                ack_requested: row.try_get::<i64, _>("ack_requested")? != 0,
+            })
+        })
+        .collect()
+    }
+
+    /// The portal copy of `driver`'s recipient row was posted as `event`.
+    pub async fn api_recipient_posted(
+        &self,
+        message_id: &str,
+        driver: &str,
+        event: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE api_recipient SET portal_event = $1 WHERE message_id = $2 AND driver = $3",
+        )
+        .bind(event)
+        .bind(message_id)
+        .bind(driver)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The copy for `driver` is queued in the outbox; once every recipient's is, the message's
+    /// text is forgotten here (the outbox keeps it under `retention.outbox_days`).
+    pub async fn api_recipient_queued(
+        &self,
+        message_id: &str,
+        driver: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE api_recipient SET queued_at = $1 WHERE message_id = $2 AND driver = $3",
+        )
+        .bind(now_ms())
+        .bind(message_id)
+        .bind(driver)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE api_message SET body = NULL WHERE id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM api_recipient WHERE message_id = $1 AND queued_at IS NULL)",
+        )
+        .bind(message_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,318 @@
+//! The integration API end to end: an ERP client sends to drivers over HTTP, the simulator's
+//! phones get the messages once (also when a request is repeated with its Idempotency-Key,
+//! before and after a restart), the driver's portal shows what the ERP told them, read and 👍
+//! on the phone show in the message's state; a client scoped to depot North cannot reach a
+//! South driver; wrong tokens get 401; the OpenAPI document validates and lists every route.
+
+use crate::common;
+
+use std::time::Duration;
+
+use common::{
+    bridge::Harness,
+    dispatcher::Dispatcher,
+    synapse::{DOMAIN, unique_localpart, wait_for},
+    threema::unique_threema_id,
+};
+use reqwest::StatusCode;
+use threema_bridge::bridge::directory::SyncOptions;
+use serde_json::{Value, json};
+use threema_gateway_sim::{Decoded, UserMessage, UserSpec};
+
+const WAIT: Duration = Duration::from_secs(120);
+const ERP_TOKEN: &str = "erp-token-0123456789abcdef0123456789abcdef";
+const NORTH_TOKEN: &str = "north-token-0123456789abcdef0123456789abcdef";
+
+async fn post(
+    api: &str,
+    token: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> (StatusCode, Option<String>, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{api}/api/v1/messages"))
+        .bearer_auth(token)
+        .json(body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let kind = (response.headers().get("content-type")).map(|v| v.to_str().unwrap().to_owned());
+    (status, kind, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(api: &str, token: &str, path: &str) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .get(format!("{api}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+fn texts(sim: &threema_gateway_sim::Simulator, phone: &str) -> Vec<(String, String)> {
+    (sim.inbox(phone).into_iter())
+        .filter_map(|m| match m.message {
+            Decoded::Text(text) => Some((m.message_id, text)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_erp_sends_to_drivers_once_per_key_within_its_scope_and_reads_their_states() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("directory.csv");
+    let (north1, north2, south) = (
+        unique_threema_id('N'),
+        unique_threema_id('N'),
+        unique_threema_id('S'),
+    );
+    let desk = unique_localpart("apidesk");
+    // The desk sees every depot (no depot of its own).
+    std::fs::write(
+        &csv,
+        format!(
+            "employee_id,display_name,role,active,threema_id,matrix_id,depot\n\
+             N-1,Nina North,driver,true,{north1},,North\n\
+             N-2,Nils North,driver,true,{north2},,North\n\
+             S-1,Sven South,driver,true,{south},,South\n\
+             X-1,Desk,dispatcher,true,,@{desk}:{DOMAIN},\n"
+        ),
+    )
+    .unwrap();
+    let (mut h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{desk}:{DOMAIN}")];
+        c.directory = format!(
+            "  csv: {}\n  sync_interval_seconds: 0\n  scope_attributes: [depot]\n",
+            csv.display()
+        );
+        c.sections = format!(
+            "api:\n  listen: 127.0.0.1:0\n  clients:\n    - name: ERP\n      token: {ERP_TOKEN}\n    \
+             - name: North ERP\n      token: {NORTH_TOKEN}\n      scope: depot=North\n"
+        );
+    })
+    .await;
+    for id in [&north1, &north2, &south] {
+        sim.add_user(UserSpec::new(id).nickname("driver"));
+    }
+    let dispatcher = Dispatcher::login(h.synapse, &desk, "Desk").await;
+    let synced = (h.bridge.directory.sync(SyncOptions::default()).await).unwrap();
+    assert!(synced.failed.is_empty(), "{synced}");
+    let api = h.api_url.clone().expect("api.listen is set");
+
+    // Without the right token: 401, a problem document, nothing sent.
+    let message = json!({"to": {"employee_id": "N-1"}, "text": "Tour 17: Lager Nord, 14:00"});
+    for token in ["", "wrong-token-0123456789abcdef0123456789abcdef"] {
+        let (status, kind, problem) = post(&api, token, None, &message).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{problem}");
+        assert_eq!(kind.as_deref(), Some("application/problem+json"));
+        assert_eq!(problem["status"], 401);
+    }
+
+    // The North client cannot reach the South driver, by employee ID or Threema ID.
+    for to in [json!({"employee_id": "S-1"}), json!({"threema_id": south})] {
+        let body = json!({"to": to, "text": "Hallo Sven"});
+        let (status, _, problem) = post(&api, NORTH_TOKEN, None, &body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+        assert!(!problem.to_string().contains("Sven"), "{problem}");
+    }
+
+    // The ERP sends to Nina, asking for a 👍; the same key again sends nothing new.
+    let sent = json!({
+        "to": {"employee_id": "N-1"},
+        "text": "Tour 17: Lager Nord, 14:00",
+        "reference": "ORD-17",
+        "ack_requested": true,
+    });
+    let (status, _, accepted) = post(&api, ERP_TOKEN, Some("order-17"), &sent).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    assert_eq!(accepted["replayed"], false);
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    let (_, _, again) = post(&api, ERP_TOKEN, Some("order-17"), &sent).await;
+    assert_eq!(
+        (again["id"].as_str(), &again["replayed"]),
+        (Some(id.as_str()), &json!(true))
+    );
+    let other = json!({"to": {"employee_id": "N-1"}, "text": "Tour 18"});
+    let (status, _, problem) = post(&api, ERP_TOKEN, Some("order-17"), &other).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+
+    let on_phone = wait_for(
+        "the ERP's message and the ack request on Nina's phone",
+        WAIT,
+        || async {
+            let texts = texts(&sim, &north1);
+            (texts.len() >= 2).then_some(texts)
+        },
+    )
+    .await;
+    assert_eq!(on_phone[0].1, "ERP: Tour 17: Lager Nord, 14:00");
+    assert!(on_phone[1].1.contains("👍"), "{on_phone:?}");
+
+    // The desk sees in Nina's portal what the ERP told her.
+    let portal = (h.bridge.store.portal_by_threema_id(&north1).await.unwrap())
+        .expect("Nina's portal")
+        .room_id
+        .to_string();
+    dispatcher.wait_invited_to(&portal, WAIT).await;
+    dispatcher.join(&portal).await;
+    let copy = dispatcher
+        .wait_until("the ERP's message in the portal", WAIT, || async {
+            (dispatcher.messages(&portal).await.into_iter())
+                .find(|m| m["content"]["body"] == "🔌 ERP: Tour 17: Lager Nord, 14:00")
+        })
+        .await;
+    assert_eq!(copy["sender"], format!("@threemabot:{DOMAIN}"));
+
+    // Nina reads it and gives a 👍: the message's state says so.
+    for status in [2, 3] {
+        let receipt = UserMessage::DeliveryReceipt {
+            status,
+            message_ids: vec![on_phone[0].0.clone()],
+        };
+        sim.send_from_user(&north1, receipt).await.unwrap();
+    }
+    let state = wait_for(
+        "Nina's read and 👍 in the message's state",
+        WAIT,
+        || async {
+            let (_, message) = get(&api, ERP_TOKEN, &format!("/api/v1/messages/{id}")).await;
+            let nina = message["recipients"][0].clone();
+            (nina["state"] == "read" && nina["reaction"] == "acknowledged").then_some(message)
+        },
+    )
+    .await;
+    assert_eq!(state["reference"], "ORD-17");
+    assert_eq!(state["recipients"].as_array().unwrap().len(), 1);
+    let nina = &state["recipients"][0];
+    assert_eq!(nina["threema_id"], north1.as_str());
+    assert!(
+        nina["delivered_at"].is_string() && nina["read_at"].is_string(),
+        "{nina}"
+    );
+    // Another client does not see it.
+    let (status, _) = get(&api, NORTH_TOKEN, &format!("/api/v1/messages/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The North client's selection of everyone reaches the North drivers only.
+    let all = json!({"to": {"selection": "all"}, "text": "Hof Nord schließt um 18 Uhr"});
+    let (status, _, accepted) = post(&api, NORTH_TOKEN, Some("close-1"), &all).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let north_id = accepted["id"].as_str().unwrap().to_owned();
+    for phone in [&north1, &north2] {
+        wait_for("the North message on each North phone", WAIT, || async {
+            (texts(&sim, phone).iter())
+                .any(|(_, t)| t == "North ERP: Hof Nord schließt um 18 Uhr")
+                .then_some(())
+        })
+        .await;
+    }
+    let (_, message) = get(&api, NORTH_TOKEN, &format!("/api/v1/messages/{north_id}")).await;
+    let reached: Vec<&str> = (message["recipients"].as_array().unwrap().iter())
+        .map(|r| r["threema_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(reached.len(), 2, "{message}");
+    assert!(reached.contains(&north1.as_str()) && reached.contains(&north2.as_str()));
+
+    // Across a restart the key still finds the message: nothing is sent again.
+    h.restart(Some(&sim)).await;
+    let api = h.api_url.clone().unwrap();
+    let (status, _, again) = post(&api, ERP_TOKEN, Some("order-17"), &sent).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        (again["id"].as_str(), &again["replayed"]),
+        (Some(id.as_str()), &json!(true))
+    );
+    let (status, _, again) = post(&api, NORTH_TOKEN, Some("close-1"), &all).await;
+    assert_eq!(
+        (status, again["id"].as_str()),
+        (StatusCode::ACCEPTED, Some(north_id.as_str()))
+    );
+    // A message sent after the restart arrives after the replays would have: none did.
+    let probe = json!({"to": {"threema_id": north1}, "text": "probe"});
+    let (status, _, _) = post(&api, ERP_TOKEN, None, &probe).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    wait_for("the probe on Nina's phone", WAIT, || async {
+        texts(&sim, &north1)
+            .iter()
+            .any(|(_, t)| t == "ERP: probe")
+            .then_some(())
+    })
+    .await;
+    let nina_texts: Vec<String> = texts(&sim, &north1).into_iter().map(|(_, t)| t).collect();
+    let once = |needle: &str| nina_texts.iter().filter(|t| *t == needle).count();
+    assert_eq!(once("ERP: Tour 17: Lager Nord, 14:00"), 1, "{nina_texts:?}");
+    assert_eq!(
+        once("North ERP: Hof Nord schließt um 18 Uhr"),
+        1,
+        "{nina_texts:?}"
+    );
+    assert!(
+        texts(&sim, &south).is_empty(),
+        "the South driver got nothing"
+    );
+
+    // Audited with the client's name.
+    let audit = h
+        .bridge
+        .store
+        .audit_recent(Some(&north1), 50)
+        .await
+        .unwrap();
+    let by_erp = audit
+        .iter()
+        .filter(|e| e.actor == "api:ERP" && e.action == "api.message");
+    assert_eq!(by_erp.count(), 2, "{audit:?}");
+    h.stop().await;
+}
+
+/// The served OpenAPI document passes openapi-spec-validator and lists every route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_validates_and_lists_every_route() {
+    let (h, _sim) = Harness::with_simulator(|c| {
+        c.sections = format!(
+            "api:\n  listen: 127.0.0.1:0\n  clients:\n    - name: ERP\n      token: {ERP_TOKEN}\n"
+        );
+    })
+    .await;
+    let api = h.api_url.clone().unwrap();
+    let response = reqwest::get(format!("{api}/api/v1/openapi.json"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let document = response.bytes().await.unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        common::python::script("validate_openapi.py", &document)
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let routes: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        routes,
+        [
+            "POST /api/v1/messages",
+            "GET /api/v1/messages/{id}",
+            "GET /api/v1/openapi.json",
+        ]
+    );
+    // The routes are served (a message that does not exist is the handler's 404, not the
+    // fallback's for a route that does not).
+    let (status, problem) = get(&api, ERP_TOKEN, "/api/v1/messages/msg_nothing").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(problem["detail"], "no message of this client has this id");
+    let (_, problem) = get(&api, ERP_TOKEN, "/api/v1/nothing").await;
+    assert_eq!(problem["detail"], "no such route");
+    h.stop().await;
+}

@@ -462,6 +462,7 @@ impl Running {
         tasks.spawn(bridge.conversations.clone().run_boards(shutdown.clone()));
         tasks.spawn(bridge.schedules.clone().run(shutdown.clone()));
         tasks.spawn(bridge.integration.clone().run(shutdown.clone()));
+        tasks.spawn(bridge.webhooks.clone().run(shutdown.clone()));
         tasks.spawn(
             bridge
                 .conversations

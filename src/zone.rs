@@ -171,6 +171,11 @@ impl Zone {
     }
 }
 
+/// `2026-12-06T05:55:00Z`: a time (Unix ms) as APIs exchange it (RFC 3339, UTC).
+pub fn rfc3339(ms: i64) -> String {
+    Timestamp::from_millisecond(ms).map_or_else(|_| String::new(), |t| t.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,12 +14,94 @@ use common::{
     synapse::{DOMAIN, unique_localpart, wait_for},
     threema::unique_threema_id,
 };
+use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
-use threema_bridge::bridge::directory::SyncOptions;
 use serde_json::{Value, json};
+use sha2::Sha256;
+use std::sync::{Arc, Mutex};
+use threema_bridge::bridge::directory::SyncOptions;
 use threema_gateway_sim::{Decoded, UserMessage, UserSpec};
 
 const WAIT: Duration = Duration::from_secs(120);
+const HOOK_SECRET: &str = "hook-secret-0123456789abcdef";
+
+/// What the test's webhook receiver saw: each delivery it accepted (verified, while up), and
+/// how many it turned away while down.
+#[derive(Default)]
+struct Received {
+    up: bool,
+    accepted: Vec<(String, Value)>,
+    turned_away: usize,
+    bad_signatures: usize,
+}
+
+/// A webhook receiver on a free port that checks each signature as a receiver would
+/// (HMAC-SHA256 over `<t>.<body>`, the timestamp fresh); down (503) until `up` is set.
+async fn receiver() -> (String, Arc<Mutex<Received>>) {
+    let received = Arc::new(Mutex::new(Received::default()));
+    let state = received.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let state = state.clone();
+                async move {
+                    let mut seen = state.lock().unwrap();
+                    if !seen.up {
+                        seen.turned_away += 1;
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    let signature = header("webhook-signature");
+                    let (t, v1) = signature
+                        .split_once(',')
+                        .and_then(|(t, v1)| Some((t.strip_prefix("t=")?, v1.strip_prefix("v1=")?)))
+                        .unwrap_or(("", ""));
+                    let mut mac = Hmac::<Sha256>::new_from_slice(HOOK_SECRET.as_bytes()).unwrap();
+                    mac.update(t.as_bytes());
+                    mac.update(b".");
+                    mac.update(&body);
+                    let fresh = t.parse::<i64>().is_ok_and(|t| (now_secs() - t).abs() < 300);
+                    let valid = hex::decode(v1).is_ok_and(|v| mac.verify_slice(&v).is_ok());
+                    if !(valid && fresh) {
+                        seen.bad_signatures += 1;
+                        return StatusCode::UNAUTHORIZED;
+                    }
+                    let event: Value = serde_json::from_slice(&body).unwrap();
+                    assert_eq!(header("webhook-id"), event["id"].as_str().unwrap());
+                    seen.accepted
+                        .push((event["id"].as_str().unwrap().to_owned(), event));
+                    StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, received)
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// The events the receiver accepted of `kind` about `message`.
+fn events(received: &Mutex<Received>, kind: &str, message: &str) -> Vec<Value> {
+    (received.lock().unwrap().accepted.iter())
+        .filter(|(_, e)| e["type"] == kind && e["data"]["message_id"] == message)
+        .map(|(_, e)| e.clone())
+        .collect()
+}
 const ERP_TOKEN: &str = "erp-token-0123456789abcdef0123456789abcdef";
 const NORTH_TOKEN: &str = "north-token-0123456789abcdef0123456789abcdef";
 
@@ -73,6 +155,7 @@ async fn an_erp_sends_to_drivers_once_per_key_within_its_scope_and_reads_their_s
         unique_threema_id('N'),
         unique_threema_id('S'),
     );
+    let (hook, received) = receiver().await;
     let desk = unique_localpart("apidesk");
     // The desk sees every depot (no depot of its own).
     std::fs::write(
@@ -94,7 +177,9 @@ async fn an_erp_sends_to_drivers_once_per_key_within_its_scope_and_reads_their_s
         );
         c.sections = format!(
             "api:\n  listen: 127.0.0.1:0\n  clients:\n    - name: ERP\n      token: {ERP_TOKEN}\n    \
-             - name: North ERP\n      token: {NORTH_TOKEN}\n      scope: depot=North\n"
+             - name: North ERP\n      token: {NORTH_TOKEN}\n      scope: depot=North\n  \
+             webhooks:\n    - url: {hook}\n      secret: {HOOK_SECRET}\n\
+             quick_codes: {{\"2\": loaded}}\n"
         );
     })
     .await;
@@ -196,6 +281,24 @@ async fn an_erp_sends_to_drivers_once_per_key_within_its_scope_and_reads_their_s
         nina["delivered_at"].is_string() && nina["read_at"].is_string(),
         "{nina}"
     );
+    // The receiver was down meanwhile: turned away, the events wait and come once it is up,
+    // each accepted once, signed.
+    wait_for(
+        "a webhook turned away while the receiver is down",
+        WAIT,
+        || async { (received.lock().unwrap().turned_away > 0).then_some(()) },
+    )
+    .await;
+    received.lock().unwrap().up = true;
+    for kind in ["message.delivered", "message.read", "message.acknowledged"] {
+        let event = wait_for(&format!("{kind} at the receiver"), WAIT, || async {
+            events(&received, kind, &id).pop()
+        })
+        .await;
+        assert_eq!(event["data"]["reference"], "ORD-17");
+        assert_eq!(event["data"]["threema_id"], north1.as_str());
+        assert_eq!(event["client"], "ERP");
+    }
     // Another client does not see it.
     let (status, _) = get(&api, NORTH_TOKEN, &format!("/api/v1/messages/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -219,6 +322,18 @@ async fn an_erp_sends_to_drivers_once_per_key_within_its_scope_and_reads_their_s
         .collect();
     assert_eq!(reached.len(), 2, "{message}");
     assert!(reached.contains(&north1.as_str()) && reached.contains(&north2.as_str()));
+
+    // Nina answers with a quick code: the answer to the newest message the API sent her.
+    sim.send_from_user(&north1, UserMessage::text("2"))
+        .await
+        .unwrap();
+    let answer = wait_for("message.answered at the receiver", WAIT, || async {
+        events(&received, "message.answered", &north_id).pop()
+    })
+    .await;
+    assert_eq!(answer["data"]["quick_code"]["meaning"], "loaded");
+    assert_eq!(answer["data"]["text"], "2");
+    assert_eq!(answer["client"], "North ERP");
 
     // Across a restart the key still finds the message: nothing is sent again.
     h.restart(Some(&sim)).await;
@@ -257,6 +372,15 @@ async fn an_erp_sends_to_drivers_once_per_key_within_its_scope_and_reads_their_s
         texts(&sim, &south).is_empty(),
         "the South driver got nothing"
     );
+    // Each event reached the receiver once (at least once, and nothing repeated it), every
+    // signature held.
+    {
+        let seen = received.lock().unwrap();
+        assert_eq!(seen.bad_signatures, 0);
+        let ids: std::collections::BTreeSet<&String> =
+            seen.accepted.iter().map(|(id, _)| id).collect();
+        assert_eq!(ids.len(), seen.accepted.len(), "an event accepted twice");
+    }
 
     // Audited with the client's name.
     let audit = h

@@ -142,6 +142,8 @@ pub struct Bridge {
     pub texts: Arc<Texts>,
     /// The integration API's sends (`api:`).
     pub integration: Arc<integration::Integration>,
+    /// … and its webhooks.
+    pub webhooks: Arc<integration::webhooks::Webhooks>,
 }
 
 impl Bridge {
@@ -220,8 +222,10 @@ impl Bridge {
             metrics,
             conversations,
             texts,
+            webhooks,
         } = shared;
         Bridge {
+            webhooks,
             integration,
             texts,
             conversations,

@@ -26,6 +26,8 @@ pub(super) struct Shared {
     pub conversations: Arc<Conversations>,
     /// What the bot writes, in `bridge.language`.
     pub texts: Arc<Texts>,
+    /// The integration API's webhooks: told what became of its messages.
+    pub webhooks: Arc<super::integration::webhooks::Webhooks>,
 }
 
 impl Shared {
@@ -46,6 +48,11 @@ impl Shared {
             config.bot_user_id(),
         ));
         let texts = Arc::new(Texts::new(config.bridge.language));
+        let webhooks = Arc::new(super::integration::webhooks::Webhooks::new(
+            config,
+            store.clone(),
+            metrics.clone(),
+        ));
         let credits = Arc::new(Credits::new(
             threema.clone(),
             notices.clone(),
@@ -83,6 +90,7 @@ impl Shared {
             texts.clone(),
         ));
         Shared {
+            webhooks,
             texts,
             conversations,
             store,

@@ -23,7 +23,7 @@ pub use permissions::{Level, Permissions};
 pub use raw::{
     ENV_PREFIX, RawApi, RawApiClient, RawAppservice, RawAudit, RawBridge, RawBroadcast, RawConfig,
     RawDatabase, RawDirectory, RawDriver, RawGdpr, RawHa, RawHomeserver, RawHttpSource, RawInbox,
-    RawLogging, RawPrivacy, RawRetention, RawSynapseAdmin, RawThreema,
+    RawLogging, RawPrivacy, RawRetention, RawSynapseAdmin, RawThreema, RawWebhook,
 };
 
 /// The validated configuration the bridge runs with.
@@ -65,6 +65,62 @@ pub struct Config {
 pub struct ApiConfig {
     pub listen: Option<std::net::SocketAddr>,
     pub clients: Vec<ApiClient>,
+    pub webhooks: Vec<Webhook>,
+}
+
+/// An event a webhook reports about a message the API sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum WebhookEvent {
+    Delivered,
+    Read,
+    Acknowledged,
+    Declined,
+    /// The driver's next message (or quick code) after it.
+    Answered,
+    Failed,
+}
+
+impl WebhookEvent {
+    pub const ALL: [WebhookEvent; 6] = [
+        WebhookEvent::Delivered,
+        WebhookEvent::Read,
+        WebhookEvent::Acknowledged,
+        WebhookEvent::Declined,
+        WebhookEvent::Answered,
+        WebhookEvent::Failed,
+    ];
+
+    /// As in the config and the payload's `type` (`message.<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            WebhookEvent::Delivered => "delivered",
+            WebhookEvent::Read => "read",
+            WebhookEvent::Acknowledged => "acknowledged",
+            WebhookEvent::Declined => "declined",
+            WebhookEvent::Answered => "answered",
+            WebhookEvent::Failed => "failed",
+        }
+    }
+}
+
+/// `api.webhooks[]`: a receiver of events, with the secret that signs them.
+#[derive(Clone)]
+pub struct Webhook {
+    pub url: url::Url,
+    pub secret: SecretString,
+    pub events: Vec<WebhookEvent>,
+    /// `None`: every client's messages.
+    pub clients: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.url.as_str())
+            .field("events", &self.events)
+            .field("clients", &self.clients)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A program that may use the API, known by its bearer token.

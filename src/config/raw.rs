@@ -76,6 +76,21 @@ pub struct RawConfig {
 pub struct RawApi {
     pub listen: Option<String>,
     pub clients: Vec<RawApiClient>,
+    pub webhooks: Vec<RawWebhook>,
+}
+
+/// Where the bridge reports what became of the API's messages.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: Option<String>,
+    /// Signs each delivery (HMAC-SHA256).
+    pub secret: Option<SecretString>,
+    pub secret_file: Option<PathBuf>,
+    /// Which events (default: all).
+    pub events: Option<Vec<String>>,
+    /// Whose messages (client names; default: every client's).
+    pub clients: Option<Vec<String>>,
 }
 
 /// One program that may use the API.

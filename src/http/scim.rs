@@ -24,6 +24,7 @@ use crate::{
         scim::{self, Meta, ScimError},
     },
     store::StoredEmployee,
+    zone::rfc3339,
 };
 
 /// A SCIM user is a few hundred bytes; nothing an identity provider sends comes near this.
@@ -239,14 +240,4 @@ fn location(state: &AppState, id: &str) -> String {
         .as_str()
         .trim_end_matches('/');
     format!("{base}/scim/v2/Users/{id}")
-}
-
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }

@@ -131,7 +131,7 @@ pub struct Figures {
 }
 
 /// The durable queues, by their runners' names.
-const QUEUES: [&str; 4] = ["matrix", "threema", "outbox", "broadcast"];
+const QUEUES: [&str; 5] = ["matrix", "threema", "outbox", "broadcast", "webhooks"];
 /// Why a Gateway callback is refused.
 const REFUSED_CALLBACKS: [&str; 6] = [
     "bad_mac",

@@ -48,6 +48,9 @@ pub enum ApiStored {
 
 const MESSAGE_COLUMNS: &str =
     "id, client, idempotency_key, request_hash, reference, ack_requested, created_at";
+/// The same, of `api_message m` in a join.
+const MESSAGE_COLUMNS_M: &str = "m.id, m.client, m.idempotency_key, m.request_hash, \
+    m.reference, m.ack_requested, m.created_at";
 
 fn message(row: &sqlx::any::AnyRow) -> Result<ApiMessage, StoreError> {
     Ok(ApiMessage {
@@ -190,6 +193,62 @@ impl Store {
             })
         })
         .collect()
+    }
+
+    /// The message and recipient whose portal copy is `event` to `driver`, if the API sent it.
+    pub async fn api_recipient_by_event(
+        &self,
+        event: &str,
+        driver: &str,
+    ) -> Result<Option<(ApiMessage, ApiRecipient)>, StoreError> {
+        self.api_recipient_where("r.portal_event = $1 AND r.driver = $2", event, driver)
+            .await
+    }
+
+    /// The newest message the API sent `driver` that their next message has not answered yet
+    /// (queued since `since_ms`).
+    pub async fn api_unanswered(
+        &self,
+        driver: &str,
+        since_ms: i64,
+    ) -> Result<Option<(ApiMessage, ApiRecipient)>, StoreError> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event,              r.queued_at FROM api_recipient r JOIN api_message m ON m.id = r.message_id              WHERE r.driver = $1 AND r.queued_at >= $2 AND r.answered_at IS NULL              ORDER BY r.queued_at DESC LIMIT 1"
+        );
+        let row = (sqlx::query(&sql).bind(driver).bind(since_ms))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok((message(&row)?, recipient(&row)?)))
+            .transpose()
+    }
+
+    /// `driver`'s answer to every message of the API not answered yet, at `at`: the newest is
+    /// the one reported, the older ones are answered by it too.
+    pub async fn api_answered(&self, driver: &str, at: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE api_recipient SET answered_at = $1              WHERE driver = $2 AND answered_at IS NULL AND queued_at IS NOT NULL",
+        )
+        .bind(at)
+        .bind(driver)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn api_recipient_where(
+        &self,
+        condition: &str,
+        a: &str,
+        b: &str,
+    ) -> Result<Option<(ApiMessage, ApiRecipient)>, StoreError> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event,              r.queued_at FROM api_recipient r JOIN api_message m ON m.id = r.message_id              WHERE {condition}"
+        );
+        let row = (sqlx::query(&sql).bind(a).bind(b))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok((message(&row)?, recipient(&row)?)))
+            .transpose()
     }
 
     /// The portal copy of `driver`'s recipient row was posted as `event`.

@@ -8,7 +8,7 @@ use super::{Store, StoreError};
 /// and which unhandled items are due. A message held for a driver off duty is not waiting:
 /// it arrives, for the queue, when its hold ends (else a night's holds would look like a
 /// stuck outbox).
-const QUEUES: [(&str, &str, &str, &str); 4] = [
+const QUEUES: [(&str, &str, &str, &str); 5] = [
     ("matrix", "matrix_inbox", "received_at", "TRUE"),
     ("threema", "threema_inbox", "received_at", "TRUE"),
     (
@@ -18,6 +18,7 @@ const QUEUES: [(&str, &str, &str, &str); 4] = [
         "(hold_until IS NULL OR hold_until <= $1)",
     ),
     ("broadcast", "broadcast_delivery", "created_at", "TRUE"),
+    ("webhooks", "webhook_delivery", "created_at", "TRUE"),
 ];
 
 impl Store {

@@ -74,6 +74,7 @@ mod restrictions;
 mod schedules;
 mod statuses;
 mod threema_inbox;
+mod webhooks;
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 
@@ -110,6 +111,7 @@ pub use restore::{RESTORE_PENDING, RESTORED, RESTORED_AT, Settled};
 pub use schedules::{NewSchedule, Schedule};
 pub use statuses::DriverStatus;
 pub use threema_inbox::{NewThreemaItem, ThreemaItem};
+pub use webhooks::WebhookDelivery;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");

@@ -79,6 +79,8 @@ pub struct Outbox {
     /// When the next held row comes due (Unix ms; 0: look now). A read after that starts
     /// from the outbox's beginning (see `hold_came_due`).
     next_hold: AtomicI64,
+    /// What the API sent: failures are reported to its webhooks.
+    webhooks: Arc<crate::bridge::integration::webhooks::Webhooks>,
 }
 
 /// What queuing one event did: how many rows are new, and until when they wait for the driver
@@ -125,6 +127,7 @@ impl Outbox {
                 .then(|| (config.inbox.duty.clone(), config.bridge.timezone.clone())),
             next_hold: AtomicI64::new(0),
             texts: shared.texts.clone(),
+            webhooks: shared.webhooks.clone(),
         }
     }
 
@@ -539,6 +542,7 @@ impl Outbox {
             resend = RESEND_KEYS[0]
         );
         self.notice_on_row(row, &text).await?;
+        self.webhooks.on_failed(row).await?;
         Ok(Outcome::failed(reason))
     }
 

@@ -38,6 +38,8 @@ pub struct Receipts {
     read_marker: String,
     /// How long a receipt took to show.
     metrics: Arc<crate::metrics::Metrics>,
+    /// What the API sent: receipts are reported to its webhooks.
+    webhooks: Arc<crate::bridge::integration::webhooks::Webhooks>,
 }
 
 impl Receipts {
@@ -66,6 +68,7 @@ impl Receipts {
             received_marker: config.bridge.received_marker.clone(),
             read_marker: config.bridge.read_marker.clone(),
             metrics,
+            webhooks: shared.webhooks.clone(),
         }
     }
 }

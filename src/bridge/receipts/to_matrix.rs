@@ -17,7 +17,7 @@ use crate::bridge::{
     threema_to_matrix::{Bridged, parse_event_id},
 };
 use crate::{
-    config::ReadReceipts,
+    config::{ReadReceipts, WebhookEvent},
     store::{OutboxItem, Reaction},
     threema::{MessageId, codec::ReceiptStatus},
 };
@@ -116,6 +116,12 @@ impl Receipts {
                     self.show_marker(change, read).await?;
                 }
                 self.store.outbox_mark_delivered(seq, read, at).await?;
+                let event = if read {
+                    WebhookEvent::Read
+                } else {
+                    WebhookEvent::Delivered
+                };
+                self.webhooks.on_receipt(change.row, event, at).await?;
             }
             ReceiptStatus::Acknowledged | ReceiptStatus::Declined => {
                 let reaction = if status == ReceiptStatus::Acknowledged {
@@ -125,6 +131,11 @@ impl Receipts {
                 };
                 self.show_reaction(change, reaction).await?;
                 self.store.outbox_set_reaction(seq, reaction, at).await?;
+                let event = match reaction {
+                    Reaction::Acknowledged => WebhookEvent::Acknowledged,
+                    Reaction::Declined => WebhookEvent::Declined,
+                };
+                self.webhooks.on_receipt(change.row, event, at).await?;
             }
             ReceiptStatus::Other(_) => return Ok(false),
         }

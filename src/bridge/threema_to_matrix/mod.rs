@@ -67,6 +67,8 @@ pub struct ThreemaToMatrix {
     metrics: Arc<crate::metrics::Metrics>,
     /// A driver's message waits for the desk (`inbox:`).
     conversations: Arc<crate::bridge::desk::Conversations>,
+    /// A driver's message answers what the API sent them: reported to its webhooks.
+    webhooks: Arc<crate::bridge::integration::webhooks::Webhooks>,
 }
 
 impl ThreemaToMatrix {
@@ -113,6 +115,7 @@ impl ThreemaToMatrix {
             upload_limit: Default::default(),
             file_memory: files::FileMemory::new(config.threema.file_memory_mib),
             metrics,
+            webhooks: shared.webhooks.clone(),
         }
     }
 }

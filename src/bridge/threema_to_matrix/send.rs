@@ -113,6 +113,24 @@ impl ThreemaToMatrix {
                 .driver_status(&incoming.from, &status, &event_id, at)
                 .await?;
         }
+        // The answer to what the API sent (an event queued once, whatever repeats this).
+        if !matches!(
+            incoming.message,
+            Message::Edit { .. } | Message::PollVote { .. }
+        ) {
+            let text = match &incoming.message {
+                Message::Text(text) => Some(text.as_str()),
+                Message::File(file) => file.caption.as_deref(),
+                _ => None,
+            };
+            let status = (text.filter(|_| matches!(incoming.message, Message::Text(_))))
+                .and_then(|t| Some((t, self.quick_codes.status(t)?)));
+            let status = (status.as_ref()).map(|(code, s)| (code.trim(), s.meaning.as_str()));
+            let at = incoming.date.saturating_mul(1000);
+            (self.webhooks)
+                .on_driver_message(incoming.from.as_str(), text, status, at)
+                .await?;
+        }
         if let Message::Location(location) = &incoming.message {
             let shared = DriverLocation {
                 threema_id: incoming.from.to_string(),

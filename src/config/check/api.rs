@@ -6,9 +6,12 @@ use secrecy::ExposeSecret;
 
 use super::Checker;
 use crate::{
-    config::{ApiClient, ApiConfig, RawApi},
+    config::{ApiClient, ApiConfig, RawApi, Webhook, WebhookEvent},
     directory::selection,
 };
+
+/// A webhook's secret signs what the receiver acts on.
+const MIN_SECRET_CHARS: usize = 16;
 
 /// A client's token opens sending to drivers: long enough that guessing it is hopeless.
 const MIN_TOKEN_CHARS: usize = 32;
@@ -89,5 +92,82 @@ pub(super) fn check(c: &mut Checker, raw: &RawApi) -> Option<ApiConfig> {
             scope_text: scope_text.map(str::to_owned),
         });
     }
-    (!failed).then_some(ApiConfig { listen, clients })
+    let webhooks = webhooks(c, raw, &names);
+    match (failed, webhooks) {
+        (false, Some(webhooks)) => Some(ApiConfig {
+            listen,
+            clients,
+            webhooks,
+        }),
+        _ => None,
+    }
+}
+
+/// The receivers: an http(s) URL each, a secret long enough to sign with, known events and
+/// clients. Their URLs key the delivery queue, so each is named once.
+fn webhooks(c: &mut Checker, raw: &RawApi, clients: &BTreeSet<String>) -> Option<Vec<Webhook>> {
+    let mut out = Vec::new();
+    let mut urls = BTreeSet::new();
+    let mut failed = false;
+    for (i, hook) in raw.webhooks.iter().enumerate() {
+        let key = format!("api.webhooks[{i}]");
+        let Some(url) = c.http_url(&format!("{key}.url"), &hook.url) else {
+            failed = true;
+            continue;
+        };
+        if !urls.insert(url.to_string()) {
+            failed = true;
+            c.fail::<()>(&format!("{key}.url"), "is another webhook's URL too");
+            continue;
+        }
+        let Some(secret) = c.secret(&format!("{key}.secret"), &hook.secret, &hook.secret_file)
+        else {
+            failed = true;
+            continue;
+        };
+        if secret.expose_secret().chars().count() < MIN_SECRET_CHARS {
+            failed = true;
+            c.fail::<()>(
+                &format!("{key}.secret"),
+                format!("is shorter than {MIN_SECRET_CHARS} characters"),
+            );
+            continue;
+        }
+        let events = match &hook.events {
+            None => WebhookEvent::ALL.to_vec(),
+            Some(names) => {
+                let parsed: Option<Vec<WebhookEvent>> = (names.iter())
+                    .map(|n| WebhookEvent::ALL.into_iter().find(|e| e.name() == n.trim()))
+                    .collect();
+                let Some(events) = parsed.filter(|e| !e.is_empty()) else {
+                    failed = true;
+                    let known: Vec<&str> = WebhookEvent::ALL.iter().map(|e| e.name()).collect();
+                    c.fail::<()>(
+                        &format!("{key}.events"),
+                        format!("names an event that is not one of {}", known.join(", ")),
+                    );
+                    continue;
+                };
+                events
+            }
+        };
+        if let Some(unknown) = (hook.clients.iter().flatten())
+            .find(|name| !clients.contains(&name.trim().to_lowercase()))
+        {
+            failed = true;
+            c.fail::<()>(
+                &format!("{key}.clients"),
+                format!("{unknown:?} is not a name in api.clients"),
+            );
+            continue;
+        }
+        out.push(Webhook {
+            url,
+            secret,
+            events,
+            clients: (hook.clients.as_ref())
+                .map(|names| names.iter().map(|n| n.trim().to_owned()).collect()),
+        });
+    }
+    (!failed).then_some(out)
 }

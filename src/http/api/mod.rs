@@ -29,6 +29,7 @@ use crate::{
         integration::{DeliveryState, RecipientStatus, SendRefused, SendRequest},
     },
     config::ApiClient,
+    zone::rfc3339,
 };
 
 /// The OpenAPI 3.1 description of every route, as served.
@@ -186,14 +187,4 @@ fn refused(refused: SendRefused) -> Problem {
             Problem::invalid(refused.to_string())
         }
     }
-}
-
-fn rfc3339(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
 }

@@ -22,6 +22,27 @@ CREATE TABLE api_recipient (
     name         TEXT   NOT NULL,
     portal_event TEXT,
     queued_at    BIGINT,
+    -- When the driver's next message (the answer webhooks report) arrived.
+    answered_at  BIGINT,
     PRIMARY KEY (message_id, driver)
 );
+CREATE INDEX api_recipient_event ON api_recipient (portal_event);
+CREATE INDEX api_recipient_driver ON api_recipient (driver, queued_at);
 CREATE INDEX api_recipient_pending ON api_recipient (queued_at);
+
+-- The webhooks' durable queue: one row per webhook URL and event (the event id makes a
+-- repeated enqueue a no-op and lets the receiver drop a repeated delivery), tried with
+-- back-off until the receiver answers 2xx (`processed_at`) or it is given up (`failed`).
+CREATE TABLE webhook_delivery (
+    url          TEXT   NOT NULL,
+    event_id     TEXT   NOT NULL,
+    payload      TEXT   NOT NULL,
+    created_at   BIGINT NOT NULL,
+    attempts     BIGINT NOT NULL DEFAULT 0,
+    next_at      BIGINT NOT NULL,
+    last_error   TEXT,
+    processed_at BIGINT,
+    failed       BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (url, event_id)
+);
+CREATE INDEX webhook_delivery_due ON webhook_delivery (next_at) WHERE processed_at IS NULL;

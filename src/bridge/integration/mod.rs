@@ -7,6 +7,8 @@
 //! and repeated after a crash without a second copy (the post is found again by a key in its
 //! content, the outbox keeps one row per event and part).
 
+pub mod webhooks;
+
 use std::{sync::Arc, time::Duration};
 
 use bridge_convert::plan::{Outgoing, RelayTemplates, signed_text};

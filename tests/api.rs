@@ -12,7 +12,7 @@ use common::{
     bridge::Harness,
     dispatcher::Dispatcher,
     synapse::{DOMAIN, unique_localpart, wait_for},
-    threema::unique_threema_id,
+    threema::{add_phone, unique_threema_id},
 };
 use hmac::{Hmac, Mac};
 use reqwest::StatusCode;
@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use std::sync::{Arc, Mutex};
 use threema_bridge::bridge::directory::SyncOptions;
-use threema_gateway_sim::{Decoded, UserMessage, UserSpec};
+use threema_gateway_sim::{Behaviour, Decoded, UserMessage, UserSpec};
 
 const WAIT: Duration = Duration::from_secs(120);
 const HOOK_SECRET: &str = "hook-secret-0123456789abcdef";
@@ -438,5 +438,147 @@ async fn the_openapi_document_validates_and_lists_every_route() {
     assert_eq!(problem["detail"], "no message of this client has this id");
     let (_, problem) = get(&api, ERP_TOKEN, "/api/v1/nothing").await;
     assert_eq!(problem["detail"], "no such route");
+    h.stop().await;
+}
+
+/// A job card reaches the phone readably; the driver's 👍 accepts it and a quick code sets
+/// its state, seen in the API, in a webhook and on the shared inbox's desk board.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_card_answered_on_the_phone_changes_state_in_the_api_and_on_the_desk_board() {
+    let (hook, received) = receiver().await;
+    received.lock().unwrap().up = true;
+    let (anna_lp, anna_id) = {
+        let lp = unique_localpart("jobdesk");
+        (lp.clone(), format!("@{lp}:{DOMAIN}"))
+    };
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![anna_id.clone()];
+        c.sections = format!(
+            "inbox:\n  enabled: true\nquick_codes:\n  \"1\": arrived\n  \"2\": loaded\n\
+             api:\n  listen: 127.0.0.1:0\n  clients:\n    - name: ERP\n      token: {ERP_TOKEN}\n  \
+             webhooks:\n    - url: {hook}\n      secret: {HOOK_SECRET}\n      events: [job]\n"
+        );
+    })
+    .await;
+    let api = h.api_url.clone().unwrap();
+    let anna = Dispatcher::login(h.synapse, &anna_lp, "Anna Dispo").await;
+    let driver = add_phone(&sim, 'J', "Jana Fahrer", Behaviour::default());
+    // The driver wrote once: the bridge knows her.
+    sim.send_from_user(&driver, UserMessage::text("Hallo"))
+        .await
+        .unwrap();
+    wait_for("the driver's portal", WAIT, || async {
+        h.bridge.store.portal_by_threema_id(&driver).await.unwrap()
+    })
+    .await;
+
+    let card = json!({
+        "to": {"threema_id": driver},
+        "title": "Tour 17",
+        "fields": [
+            {"name": "Address", "value": "Hafenstr. 1, Hamburg"},
+            {"name": "Window", "value": "14:00–15:00"},
+        ],
+        "answers": {"kind": "accept_decline"},
+        "reference": "ORD-17",
+    });
+    let jobs = |body: &Value| {
+        let body = body.clone();
+        let api = api.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{api}/api/v1/jobs"))
+                .bearer_auth(ERP_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, accepted) = jobs(&card).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("job_"), "{id}");
+    let on_phone = wait_for("the job card on the phone", WAIT, || async {
+        (texts(&sim, &driver).into_iter()).find(|(_, t)| t.contains("Tour 17"))
+    })
+    .await;
+    assert_eq!(
+        on_phone.1,
+        "ERP: 📋 Job: Tour 17\n• Address: Hafenstr. 1, Hamburg\n• Window: 14:00–15:00\n\
+         Reply with 👍 to accept or 👎 to decline (tap and hold this message)."
+    );
+    let (_, job) = get(&api, ERP_TOKEN, &format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(
+        (job["state"].as_str(), job["job"]["title"].as_str()),
+        (Some("open"), Some("Tour 17"))
+    );
+
+    // Her 👍 accepts it.
+    let receipt = UserMessage::DeliveryReceipt {
+        status: 3,
+        message_ids: vec![on_phone.0.clone()],
+    };
+    sim.send_from_user(&driver, receipt).await.unwrap();
+    wait_for("the job accepted in the API", WAIT, || async {
+        let (_, job) = get(&api, ERP_TOKEN, &format!("/api/v1/jobs/{id}")).await;
+        (job["state"] == "accepted").then_some(())
+    })
+    .await;
+    let event = wait_for("job.state_changed at the receiver", WAIT, || async {
+        events(&received, "job.state_changed", &id).pop()
+    })
+    .await;
+    assert_eq!(event["data"]["state"], "accepted");
+    assert_eq!(event["data"]["reference"], "ORD-17");
+
+    // A card answered with quick codes takes the code's meaning.
+    let mut coded = card.clone();
+    coded["title"] = json!("Tour 18");
+    coded["answers"] = json!({"kind": "quick_codes", "codes": ["1", "2"]});
+    let (_, accepted) = jobs(&coded).await;
+    let coded_id = accepted["id"].as_str().unwrap().to_owned();
+    let on_phone = wait_for("the coded card on the phone", WAIT, || async {
+        (texts(&sim, &driver).into_iter()).find(|(_, t)| t.contains("Tour 18"))
+    })
+    .await;
+    assert!(
+        on_phone
+            .1
+            .ends_with("Answer with a code: 1 = arrived, 2 = loaded"),
+        "{on_phone:?}"
+    );
+    sim.send_from_user(&driver, UserMessage::text("2"))
+        .await
+        .unwrap();
+    wait_for("the coded job loaded in the API", WAIT, || async {
+        let (_, job) = get(&api, ERP_TOKEN, &format!("/api/v1/jobs/{coded_id}")).await;
+        (job["state"] == "loaded").then_some(())
+    })
+    .await;
+
+    // The desk sees both on its board.
+    let room = wait_for("the desk room", WAIT, || async {
+        h.bridge.store.state_get("desk_room").await.unwrap()
+    })
+    .await;
+    anna.wait_invited_to(&room, WAIT).await;
+    anna.join(&room).await;
+    let board = crate::shared_inbox::wait_board(&anna, &room, |b| {
+        b.contains("Tour 17 (ERP): ✅ accepted at ") && b.contains("Tour 18 (ERP): loaded at ")
+    })
+    .await;
+    assert!(board.contains("📋 Jobs (last 24 h)"), "{board}");
+
+    // What cannot be a card is refused, and nothing goes.
+    let mut bad = card.clone();
+    bad["answers"] = json!({"kind": "quick_codes", "codes": ["9"]});
+    let (status, problem) = jobs(&bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    let mut many = card.clone();
+    many["to"] = json!({"selection": "all"});
+    let (status, _) = jobs(&many).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     h.stop().await;
 }

@@ -195,7 +195,11 @@ async fn alerts(dispatcher: &Dispatcher, room: &str, mark: &str) -> Vec<serde_js
 }
 
 /// The desk board as the room shows it now (its latest edit), once there is one that `wanted`.
-async fn wait_board(dispatcher: &Dispatcher, room: &str, wanted: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn wait_board(
+    dispatcher: &Dispatcher,
+    room: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> String {
     dispatcher
         .wait_until("the desk board", WAIT, || async {
             let messages = dispatcher.messages(room).await;

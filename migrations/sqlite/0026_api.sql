@@ -1,4 +1,4 @@
--- Messages the integration API accepted (`POST /api/v1/messages`): per client and
+-- Messages and job cards the integration API accepted (`POST /api/v1/messages`, `/jobs`): per client and
 -- Idempotency-Key at most one (a repeated request finds it), with a hash of the request so
 -- that the same key with another request is refused. `body` is kept until every recipient's
 -- copy is queued (the outbox holds it from then on, under its own retention).
@@ -10,8 +10,15 @@ CREATE TABLE api_message (
     reference       TEXT,
     body            TEXT,
     ack_requested   BIGINT  NOT NULL,
-    created_at      BIGINT  NOT NULL
+    created_at      BIGINT  NOT NULL,
+    -- A job card (`POST /api/v1/jobs`): its title, fields and the answers the driver may give
+    -- (JSON), and its state (`open`, `accepted`, `declined`, a quick code's meaning, `failed`)
+    -- with when it was reached.
+    job             TEXT,
+    job_state       TEXT,
+    job_state_at    BIGINT
 );
+CREATE INDEX api_message_jobs ON api_message (job_state_at) WHERE job IS NOT NULL;
 CREATE UNIQUE INDEX api_message_key ON api_message (client, idempotency_key);
 
 -- Each recipient of an accepted message: its copy in the driver's portal (the bot's event,

@@ -222,8 +222,15 @@ impl Bridge {
             metrics,
             conversations,
             texts,
-            webhooks,
+            api_events: _,
+            webhooks_queued,
         } = shared;
+        let webhooks = Arc::new(integration::webhooks::Webhooks::new(
+            &config,
+            store.clone(),
+            metrics.clone(),
+            webhooks_queued,
+        ));
         Bridge {
             webhooks,
             integration,

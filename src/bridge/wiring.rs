@@ -26,8 +26,10 @@ pub(super) struct Shared {
     pub conversations: Arc<Conversations>,
     /// What the bot writes, in `bridge.language`.
     pub texts: Arc<Texts>,
-    /// The integration API's webhooks: told what became of its messages.
-    pub webhooks: Arc<super::integration::webhooks::Webhooks>,
+    /// What became of the integration API's messages (job states, webhook events).
+    pub api_events: Arc<super::integration::events::ApiEvents>,
+    /// Rung when a webhook event is queued.
+    pub webhooks_queued: Arc<tokio::sync::Notify>,
 }
 
 impl Shared {
@@ -48,11 +50,7 @@ impl Shared {
             config.bot_user_id(),
         ));
         let texts = Arc::new(Texts::new(config.bridge.language));
-        let webhooks = Arc::new(super::integration::webhooks::Webhooks::new(
-            config,
-            store.clone(),
-            metrics.clone(),
-        ));
+
         let credits = Arc::new(Credits::new(
             threema.clone(),
             notices.clone(),
@@ -89,8 +87,16 @@ impl Shared {
             metrics.clone(),
             texts.clone(),
         ));
+        let webhooks_queued = Arc::new(tokio::sync::Notify::new());
+        let api_events = Arc::new(super::integration::events::ApiEvents::new(
+            config,
+            store.clone(),
+            webhooks_queued.clone(),
+            conversations.clone(),
+        ));
         Shared {
-            webhooks,
+            api_events,
+            webhooks_queued,
             texts,
             conversations,
             store,

@@ -78,16 +78,19 @@ pub enum WebhookEvent {
     /// The driver's next message (or quick code) after it.
     Answered,
     Failed,
+    /// A job card's state changed.
+    Job,
 }
 
 impl WebhookEvent {
-    pub const ALL: [WebhookEvent; 6] = [
+    pub const ALL: [WebhookEvent; 7] = [
         WebhookEvent::Delivered,
         WebhookEvent::Read,
         WebhookEvent::Acknowledged,
         WebhookEvent::Declined,
         WebhookEvent::Answered,
         WebhookEvent::Failed,
+        WebhookEvent::Job,
     ];
 
     /// As in the config and the payload's `type` (`message.<name>`).
@@ -99,6 +102,15 @@ impl WebhookEvent {
             WebhookEvent::Declined => "declined",
             WebhookEvent::Answered => "answered",
             WebhookEvent::Failed => "failed",
+            WebhookEvent::Job => "job",
+        }
+    }
+
+    /// The payload's `type`: `message.read`, `job.state_changed`, …
+    pub fn kind(self) -> String {
+        match self {
+            WebhookEvent::Job => "job.state_changed".into(),
+            other => format!("message.{}", other.name()),
         }
     }
 }

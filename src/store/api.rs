@@ -15,6 +15,10 @@ pub struct ApiMessage {
     pub reference: Option<String>,
     pub ack_requested: bool,
     pub created_at: i64,
+    /// A job card's title, fields and answers (JSON), its state and when it was reached.
+    pub job: Option<String>,
+    pub job_state: Option<String>,
+    pub job_state_at: Option<i64>,
 }
 
 /// One recipient of an API message.
@@ -46,11 +50,11 @@ pub enum ApiStored {
     Existing(ApiMessage),
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, client, idempotency_key, request_hash, reference, ack_requested, created_at";
+const MESSAGE_COLUMNS: &str = "id, client, idempotency_key, request_hash, reference, \
+    ack_requested, created_at, job, job_state, job_state_at";
 /// The same, of `api_message m` in a join.
 const MESSAGE_COLUMNS_M: &str = "m.id, m.client, m.idempotency_key, m.request_hash, \
-    m.reference, m.ack_requested, m.created_at";
+    m.reference, m.ack_requested, m.created_at, m.job, m.job_state, m.job_state_at";
 
 fn message(row: &sqlx::any::AnyRow) -> Result<ApiMessage, StoreError> {
     Ok(ApiMessage {
@@ -61,6 +65,9 @@ fn message(row: &sqlx::any::AnyRow) -> Result<ApiMessage, StoreError> {
         reference: row.try_get("reference")?,
         ack_requested: row.try_get::<i64, _>("ack_requested")? != 0,
         created_at: row.try_get("created_at")?,
+        job: row.try_get("job")?,
+        job_state: row.try_get("job_state")?,
+        job_state_at: row.try_get("job_state_at")?,
     })
 }
 
@@ -87,7 +94,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO api_message (id, client, idempotency_key, request_hash, reference, \
-             body, ack_requested, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             body, ack_requested, created_at, job, job_state, job_state_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (client, idempotency_key) DO NOTHING",
         )
         .bind(&message.id)
@@ -98,6 +106,9 @@ impl Store {
         .bind(body)
         .bind(i64::from(message.ack_requested))
         .bind(message.created_at)
+        .bind(&message.job)
+        .bind(&message.job_state)
+        .bind(message.job_state_at)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -249,6 +260,48 @@ impl Store {
             .await?;
         row.map(|row| Ok((message(&row)?, recipient(&row)?)))
             .transpose()
+    }
+
+    /// Moves job `id` to `state` at `at` (the phone's time, in seconds), unless it is there
+    /// already or a later answer was recorded (receipts can arrive out of order); whether it
+    /// moved. An open job takes any answer (it was opened on the bridge's clock).
+    pub async fn api_job_set_state(
+        &self,
+        id: &str,
+        state: &str,
+        at: i64,
+    ) -> Result<bool, StoreError> {
+        let moved = sqlx::query(
+            "UPDATE api_message SET job_state = $1, job_state_at = $2 WHERE id = $3 \
+             AND job IS NOT NULL AND job_state <> $1 \
+             AND (job_state = 'open' OR job_state_at <= $2)",
+        )
+        .bind(state)
+        .bind(at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(moved > 0)
+    }
+
+    /// Jobs whose state changed since `since_ms` (open ones since they were sent), with their
+    /// recipient, newest first.
+    pub async fn api_jobs_since(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(ApiMessage, ApiRecipient)>, StoreError> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event, \
+             r.queued_at FROM api_message m JOIN api_recipient r ON r.message_id = m.id \
+             WHERE m.job IS NOT NULL AND m.job_state_at >= $1 ORDER BY m.job_state_at DESC"
+        );
+        (sqlx::query(&sql).bind(since_ms))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((message(row)?, recipient(row)?)))
+            .collect()
     }
 
     /// The portal copy of `driver`'s recipient row was posted as `event`.

@@ -537,3 +537,12 @@ action-deactivate = Konto { $user } deaktivieren
 
 ## Die Integrations-API.
 api-portal-copy = 🔌 { $client }: { $text }
+job-title = 📋 Auftrag: { $title }
+job-answer-accept-decline = Mit 👍 annehmen oder mit 👎 ablehnen (Nachricht lange drücken).
+job-answer-codes = Antworten Sie mit einem Code: { $codes }
+desk-jobs = 📋 Aufträge (letzte 24 h), neueste zuerst:
+desk-job-line = • { $driver } — { $title } ({ $client }): { $state } um { $at } — { $link }
+desk-job-open = offen
+desk-job-accepted = ✅ angenommen
+desk-job-declined = ❌ abgelehnt
+desk-job-failed = ⚠️ nicht zugestellt

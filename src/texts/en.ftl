@@ -503,3 +503,12 @@ action-deactivate = deactivate the account { $user }
 
 ## The integration API.
 api-portal-copy = 🔌 { $client }: { $text }
+job-title = 📋 Job: { $title }
+job-answer-accept-decline = Reply with 👍 to accept or 👎 to decline (tap and hold this message).
+job-answer-codes = Answer with a code: { $codes }
+desk-jobs = 📋 Jobs (last 24 h), newest first:
+desk-job-line = • { $driver } — { $title } ({ $client }): { $state } at { $at } — { $link }
+desk-job-open = open
+desk-job-accepted = ✅ accepted
+desk-job-declined = ❌ declined
+desk-job-failed = ⚠️ not delivered

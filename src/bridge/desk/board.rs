@@ -19,14 +19,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     Conversations, Desk,
-    said::{self, OpenLine, StatusLine},
+    said::{self, BoardLines, JobLine, StatusLine},
     summary::Waiting,
 };
 
-/// What one desk room's board shows: the desk, one of its drivers, the open conversations and
-/// the drivers' recent statuses.
-type DeskLines = (Desk, ThreemaId, Vec<OpenLine>, Vec<StatusLine>);
-/// How long a driver's quick-code status stays on the board.
+/// What one desk room's board shows: the desk, one of its drivers, and its lines.
+type DeskLines = (Desk, ThreemaId, BoardLines);
+/// How long a driver's quick-code status (and a job card's state) stays on the board.
 const STATUS_HOURS: i64 = 24;
 use crate::{bridge::BridgeError, threema::ThreemaId};
 
@@ -75,8 +74,9 @@ impl Conversations {
             }
             let desk = self.desk_of(&driver);
             (desks.entry(desk.state_key.clone()))
-                .or_insert_with(|| (desk, driver, Vec::new(), Vec::new()))
+                .or_insert_with(|| (desk, driver, BoardLines::default()))
                 .2
+                .open
                 .push(line);
         }
         let since = crate::store::now_ms() - STATUS_HOURS * 3600 * 1000;
@@ -101,14 +101,23 @@ impl Conversations {
             };
             let desk = self.desk_of(&driver);
             (desks.entry(desk.state_key.clone()))
-                .or_insert_with(|| (desk, driver, Vec::new(), Vec::new()))
-                .3
+                .or_insert_with(|| (desk, driver, BoardLines::default()))
+                .2
+                .statuses
+                .push(line);
+        }
+        for (driver, line) in self.job_lines(since).await? {
+            let desk = self.desk_of(&driver);
+            (desks.entry(desk.state_key.clone()))
+                .or_insert_with(|| (desk, driver, BoardLines::default()))
+                .2
+                .jobs
                 .push(line);
         }
         // Each desk on its own: one that fails holds up no other (and is tried again at the
         // next change, or the next refresh).
-        for (desk, driver, lines, statuses) in desks.values() {
-            if let Err(e) = self.desk_board(desk, driver, lines, statuses).await {
+        for (desk, driver, lines) in desks.values() {
+            if let Err(e) = self.desk_board(desk, driver, lines).await {
                 tracing::warn!(desk = %desk.name, error = %e, "cannot update a desk board");
             }
         }
@@ -123,7 +132,7 @@ impl Conversations {
             };
             let room = OwnedRoomId::try_from(room)
                 .map_err(|e| BridgeError::BadEvent(format!("stored desk room: {e}")))?;
-            if let Err(e) = self.show_board(desk_key, &room, &[], &[]).await {
+            if let Err(e) = (self.show_board(desk_key, &room, &BoardLines::default())).await {
                 tracing::warn!(%room, error = %e, "cannot update a desk board");
             }
         }
@@ -138,13 +147,44 @@ impl Conversations {
         &self,
         desk: &Desk,
         driver: &ThreemaId,
-        lines: &[OpenLine],
-        statuses: &[StatusLine],
+        lines: &BoardLines,
     ) -> Result<(), BridgeError> {
         let room = self.ensure_desk_room(desk, driver).await?;
         self.keep_members(&room, driver).await?;
-        self.show_board(&desk.state_key, &room, lines, statuses)
-            .await
+        self.show_board(&desk.state_key, &room, lines).await
+    }
+
+    /// The job cards of the integration API whose state changed since `since` (Unix ms), of
+    /// drivers the desk still serves, newest first.
+    async fn job_lines(&self, since: i64) -> Result<Vec<(ThreemaId, JobLine)>, BridgeError> {
+        let mut out = Vec::new();
+        for (message, recipient) in self.store.api_jobs_since(since).await? {
+            let Some(driver) = ThreemaId::parse(&recipient.driver) else {
+                continue;
+            };
+            if self.access.is_former_driver(&driver)
+                || self.store.is_restricted(driver.as_str()).await?
+            {
+                continue;
+            }
+            let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? else {
+                continue;
+            };
+            let title = (message.job.as_deref())
+                .and_then(|j| serde_json::from_str::<crate::bridge::integration::job::Job>(j).ok())
+                .map(|job| job.title)
+                .unwrap_or_default();
+            let line = JobLine {
+                driver: self.driver_name(&driver).await?,
+                client: message.client,
+                title,
+                state: message.job_state.unwrap_or_default(),
+                at: message.job_state_at.unwrap_or(message.created_at),
+                link: super::permalink(portal.room_id.as_str(), recipient.portal_event.as_deref()),
+            };
+            out.push((driver, line));
+        }
+        Ok(out)
     }
 
     /// Posts the board, or edits it, unless it says that already. Without a known text (after
@@ -153,10 +193,9 @@ impl Conversations {
         &self,
         desk: &str,
         room: &RoomId,
-        lines: &[OpenLine],
-        statuses: &[StatusLine],
+        lines: &BoardLines,
     ) -> Result<(), BridgeError> {
-        let text = said::board(&self.texts, lines, statuses, &self.zone);
+        let text = said::board(&self.texts, lines, &self.zone);
         let hash = hex::encode(&Sha256::digest(text.as_bytes())[..8]);
         let (board_key, hash_key, tried_key, generation_key) = (
             format!("desk_board:{desk}"),

@@ -149,6 +149,11 @@ impl Conversations {
         Ok(())
     }
 
+    /// Something the boards show changed (a job card's state).
+    pub fn boards_changed(&self) {
+        self.board_wake.notify_one();
+    }
+
     /// A dispatcher's message sent at `sent_at` (Unix ms) went to the driver: it answers what
     /// waited since before it (not a driver's message that came after it).
     pub async fn answered(

@@ -184,9 +184,35 @@ pub struct StatusLine {
     pub link: String,
 }
 
+/// A job card of the integration API on the desk board: its driver, title and state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLine {
+    pub driver: String,
+    pub client: String,
+    pub title: String,
+    /// `open`, `accepted`, `declined`, a quick code's meaning, `failed`.
+    pub state: String,
+    /// When it reached that state (Unix ms).
+    pub at: i64,
+    pub link: String,
+}
+
+/// What one desk room's board lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BoardLines {
+    pub open: Vec<OpenLine>,
+    pub statuses: Vec<StatusLine>,
+    pub jobs: Vec<JobLine>,
+}
+
 /// The desk board: what waits in a desk room's scope, longest first, then the drivers' latest
-/// statuses (quick codes), newest first.
-pub fn board(texts: &Texts, open: &[OpenLine], statuses: &[StatusLine], zone: &Zone) -> String {
+/// statuses (quick codes) and the job cards' states, newest first.
+pub fn board(texts: &Texts, lines: &BoardLines, zone: &Zone) -> String {
+    let BoardLines {
+        open,
+        statuses,
+        jobs,
+    } = lines;
     let mut out = match open.len() {
         0 => tr!(texts, "desk-board-empty"),
         n => tr!(texts, "desk-board", count = n),
@@ -224,6 +250,30 @@ pub fn board(texts: &Texts, open: &[OpenLine], statuses: &[StatusLine], zone: &Z
                 code = s.code.as_str(),
                 at = zone.clock(s.at),
                 link = s.link.as_str()
+            ));
+        }
+    }
+    if !jobs.is_empty() {
+        out.push_str("\n\n");
+        out.push_str(&tr!(texts, "desk-jobs"));
+        for job in jobs {
+            let state = match job.state.as_str() {
+                "open" => tr!(texts, "desk-job-open"),
+                "accepted" => tr!(texts, "desk-job-accepted"),
+                "declined" => tr!(texts, "desk-job-declined"),
+                "failed" => tr!(texts, "desk-job-failed"),
+                meaning => meaning.to_owned(),
+            };
+            out.push('\n');
+            out.push_str(&tr!(
+                texts,
+                "desk-job-line",
+                driver = job.driver.as_str(),
+                client = job.client.as_str(),
+                title = job.title.as_str(),
+                state = state,
+                at = zone.clock(job.at),
+                link = job.link.as_str()
             ));
         }
     }
@@ -408,7 +458,11 @@ mod tests {
                 "• Erika Muster: 2 message(s) — L1",
             ]
         );
-        let board_text = board(&Texts::default(), &open, &[], &Zone::default());
+        let lines = BoardLines {
+            open: open.to_vec(),
+            ..Default::default()
+        };
+        let board_text = board(&Texts::default(), &lines, &Zone::default());
         assert_eq!(
             board_text.lines().collect::<Vec<_>>(),
             [
@@ -425,9 +479,16 @@ mod tests {
             link: "S1".into(),
         }];
         assert_eq!(
-            board(&Texts::default(), &[], &statuses, &Zone::default())
-                .lines()
-                .collect::<Vec<_>>(),
+            board(
+                &Texts::default(),
+                &BoardLines {
+                    statuses: statuses.to_vec(),
+                    ..Default::default()
+                },
+                &Zone::default()
+            )
+            .lines()
+            .collect::<Vec<_>>(),
             [
                 "📋 Desk board: no driver waits for an answer.",
                 "",

@@ -7,6 +7,8 @@
 //! and repeated after a crash without a second copy (the post is found again by a key in its
 //! content, the outbox keeps one row per event and part).
 
+pub mod events;
+pub mod job;
 pub mod webhooks;
 
 use std::{sync::Arc, time::Duration};
@@ -19,7 +21,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::{BridgeError, Broadcasts, Ghosts, Notices, Outbox, Portals, broadcast::Viewer};
+use job::JobRequest;
+
+use super::{
+    BridgeError, Broadcasts, Ghosts, Notices, Outbox, Portals, broadcast::Viewer,
+    quick_codes::QuickCodes,
+};
 use crate::{
     config::{ApiClient, Config},
     directory::selection::{Exclusion, Expr},
@@ -137,6 +144,8 @@ pub struct Integration {
     texts: Arc<Texts>,
     relay: RelayTemplates,
     bot: OwnedUserId,
+    /// What a job card's codes mean.
+    quick_codes: QuickCodes,
     wake: Notify,
 }
 
@@ -160,6 +169,7 @@ impl Integration {
                 emote_template: config.bridge.emote_template.clone(),
             },
             bot: config.bot_user_id(),
+            quick_codes: config.quick_codes.clone(),
             wake: Notify::new(),
         }
     }
@@ -171,12 +181,57 @@ impl Integration {
         idempotency_key: Option<&str>,
         request: &SendRequest,
     ) -> Result<Result<Accepted, SendRefused>, BridgeError> {
-        if let Err(refused) = check(request, idempotency_key) {
+        if let Err(refused) = check(&request.text, &request.reference, idempotency_key) {
             return Ok(Err(refused));
         }
-        let request_hash = hex::encode(Sha256::digest(
-            serde_json::to_vec(request).expect("a request serialises"),
-        ));
+        let content = Content {
+            text: request.text.clone(),
+            reference: request.reference.clone(),
+            ack_requested: request.ack_requested,
+            job: None,
+        };
+        (self.accept(client, idempotency_key, &request.to, hash(request), content)).await
+    }
+
+    /// Checks and stores job card `request` of `client` (to one driver); acknowledged once
+    /// stored, sent like a message.
+    pub async fn job(
+        &self,
+        client: &ApiClient,
+        idempotency_key: Option<&str>,
+        request: &JobRequest,
+    ) -> Result<Result<Accepted, SendRefused>, BridgeError> {
+        if let Recipient::Selection(_) = request.to {
+            return Ok(Err(SendRefused::Invalid(
+                "a job goes to one driver: to.employee_id or to.threema_id".into(),
+            )));
+        }
+        if let Some(problem) = request.job.problem(&self.quick_codes) {
+            return Ok(Err(SendRefused::Invalid(problem)));
+        }
+        let text = request.job.render(&self.texts, &self.quick_codes);
+        if let Err(refused) = check(&text, &request.reference, idempotency_key) {
+            return Ok(Err(refused));
+        }
+        let content = Content {
+            text,
+            reference: request.reference.clone(),
+            ack_requested: false,
+            job: Some(serde_json::to_string(&request.job).expect("a job serialises")),
+        };
+        (self.accept(client, idempotency_key, &request.to, hash(request), content)).await
+    }
+
+    /// Stores what `client` asked to send to `to` (a repeated Idempotency-Key finds the
+    /// earlier request instead), audits it per driver and wakes the worker.
+    async fn accept(
+        &self,
+        client: &ApiClient,
+        idempotency_key: Option<&str>,
+        to: &Recipient,
+        request_hash: String,
+        content: Content,
+    ) -> Result<Result<Accepted, SendRefused>, BridgeError> {
         // A repeated request is answered before its recipients are looked at again: they may
         // have changed since, the message may not.
         if let Some(key) = idempotency_key
@@ -184,37 +239,47 @@ impl Integration {
         {
             return Ok(replayed(earlier, &request_hash));
         }
-        let recipients = match self.recipients(client, &request.to).await? {
+        let recipients = match self.recipients(client, to).await? {
             Ok(recipients) => recipients,
             Err(refused) => return Ok(Err(refused)),
         };
+        let now = now_ms();
+        let is_job = content.job.is_some();
         let message = ApiMessage {
-            id: format!("msg_{}", hex::encode(rand::random::<[u8; 12]>())),
+            id: format!(
+                "{}_{}",
+                if is_job { "job" } else { "msg" },
+                hex::encode(rand::random::<[u8; 12]>())
+            ),
             client: client.name.clone(),
             idempotency_key: idempotency_key.map(str::to_owned),
             request_hash: request_hash.clone(),
-            reference: request.reference.clone(),
-            ack_requested: request.ack_requested,
-            created_at: now_ms(),
+            reference: content.reference,
+            ack_requested: content.ack_requested,
+            created_at: now,
+            job: content.job,
+            job_state: is_job.then(|| job::OPEN.to_owned()),
+            job_state_at: is_job.then_some(now),
         };
         let rows: Vec<(String, String)> = (recipients.iter())
             .map(|(id, name)| (id.to_string(), name.clone()))
             .collect();
         match (self.store)
-            .api_message_insert(&message, &request.text, &rows)
+            .api_message_insert(&message, &content.text, &rows)
             .await?
         {
             ApiStored::Existing(earlier) => return Ok(replayed(earlier, &request_hash)),
             ApiStored::Created => {}
         }
         let actor = format!("api:{}", client.name);
+        let action = if is_job { "api.job" } else { "api.message" };
         for (driver, _) in &recipients {
             let details = match &message.reference {
                 Some(reference) => format!("message {} (reference {reference})", message.id),
                 None => format!("message {}", message.id),
             };
             (self.store)
-                .audit(&actor, "api.message", driver.as_str(), &details)
+                .audit(&actor, action, driver.as_str(), &details)
                 .await?;
         }
         self.wake.notify_one();
@@ -433,18 +498,34 @@ impl Integration {
     }
 }
 
+/// What a request sends, however it was asked.
+struct Content {
+    text: String,
+    reference: Option<String>,
+    ack_requested: bool,
+    /// A job card (JSON).
+    job: Option<String>,
+}
+
+/// What a request is, to tell a repeated one from another with the same key.
+fn hash(request: &impl serde::Serialize) -> String {
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(request).expect("a request serialises"),
+    ))
+}
+
 /// Bounds and shape, before anything is looked up.
-fn check(request: &SendRequest, key: Option<&str>) -> Result<(), SendRefused> {
+fn check(text: &str, reference: &Option<String>, key: Option<&str>) -> Result<(), SendRefused> {
     let invalid = |why: &str| Err(SendRefused::Invalid(why.to_owned()));
-    if request.text.trim().is_empty() {
+    if text.trim().is_empty() {
         return invalid("text is empty");
     }
-    if request.text.chars().count() > MAX_TEXT_CHARS {
+    if text.chars().count() > MAX_TEXT_CHARS {
         return Err(SendRefused::Invalid(format!(
             "text is longer than {MAX_TEXT_CHARS} characters"
         )));
     }
-    if (request.reference.as_ref()).is_some_and(|r| r.chars().count() > MAX_REFERENCE_CHARS) {
+    if (reference.as_ref()).is_some_and(|r| r.chars().count() > MAX_REFERENCE_CHARS) {
         return Err(SendRefused::Invalid(format!(
             "reference is longer than {MAX_REFERENCE_CHARS} characters"
         )));

@@ -80,7 +80,7 @@ pub struct Outbox {
     /// from the outbox's beginning (see `hold_came_due`).
     next_hold: AtomicI64,
     /// What the API sent: failures are reported to its webhooks.
-    webhooks: Arc<crate::bridge::integration::webhooks::Webhooks>,
+    api_events: Arc<crate::bridge::integration::events::ApiEvents>,
 }
 
 /// What queuing one event did: how many rows are new, and until when they wait for the driver
@@ -127,7 +127,7 @@ impl Outbox {
                 .then(|| (config.inbox.duty.clone(), config.bridge.timezone.clone())),
             next_hold: AtomicI64::new(0),
             texts: shared.texts.clone(),
-            webhooks: shared.webhooks.clone(),
+            api_events: shared.api_events.clone(),
         }
     }
 
@@ -542,7 +542,7 @@ impl Outbox {
             resend = RESEND_KEYS[0]
         );
         self.notice_on_row(row, &text).await?;
-        self.webhooks.on_failed(row).await?;
+        self.api_events.on_failed(row).await?;
         Ok(Outcome::failed(reason))
     }
 

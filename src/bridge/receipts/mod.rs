@@ -39,7 +39,7 @@ pub struct Receipts {
     /// How long a receipt took to show.
     metrics: Arc<crate::metrics::Metrics>,
     /// What the API sent: receipts are reported to its webhooks.
-    webhooks: Arc<crate::bridge::integration::webhooks::Webhooks>,
+    api_events: Arc<crate::bridge::integration::events::ApiEvents>,
 }
 
 impl Receipts {
@@ -68,7 +68,7 @@ impl Receipts {
             received_marker: config.bridge.received_marker.clone(),
             read_marker: config.bridge.read_marker.clone(),
             metrics,
-            webhooks: shared.webhooks.clone(),
+            api_events: shared.api_events.clone(),
         }
     }
 }

@@ -121,7 +121,7 @@ impl Receipts {
                 } else {
                     WebhookEvent::Delivered
                 };
-                self.webhooks.on_receipt(change.row, event, at).await?;
+                self.api_events.on_receipt(change.row, event, at).await?;
             }
             ReceiptStatus::Acknowledged | ReceiptStatus::Declined => {
                 let reaction = if status == ReceiptStatus::Acknowledged {
@@ -135,7 +135,7 @@ impl Receipts {
                     Reaction::Acknowledged => WebhookEvent::Acknowledged,
                     Reaction::Declined => WebhookEvent::Declined,
                 };
-                self.webhooks.on_receipt(change.row, event, at).await?;
+                self.api_events.on_receipt(change.row, event, at).await?;
             }
             ReceiptStatus::Other(_) => return Ok(false),
         }

@@ -68,7 +68,7 @@ pub struct ThreemaToMatrix {
     /// A driver's message waits for the desk (`inbox:`).
     conversations: Arc<crate::bridge::desk::Conversations>,
     /// A driver's message answers what the API sent them: reported to its webhooks.
-    webhooks: Arc<crate::bridge::integration::webhooks::Webhooks>,
+    api_events: Arc<crate::bridge::integration::events::ApiEvents>,
 }
 
 impl ThreemaToMatrix {
@@ -115,7 +115,7 @@ impl ThreemaToMatrix {
             upload_limit: Default::default(),
             file_memory: files::FileMemory::new(config.threema.file_memory_mib),
             metrics,
-            webhooks: shared.webhooks.clone(),
+            api_events: shared.api_events.clone(),
         }
     }
 }

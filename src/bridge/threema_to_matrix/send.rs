@@ -127,7 +127,7 @@ impl ThreemaToMatrix {
                 .and_then(|t| Some((t, self.quick_codes.status(t)?)));
             let status = (status.as_ref()).map(|(code, s)| (code.trim(), s.meaning.as_str()));
             let at = incoming.date.saturating_mul(1000);
-            (self.webhooks)
+            (self.api_events)
                 .on_driver_message(incoming.from.as_str(), text, status, at)
                 .await?;
         }

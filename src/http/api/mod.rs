@@ -26,7 +26,9 @@ pub use problem::Problem;
 use crate::{
     bridge::{
         Bridge,
-        integration::{DeliveryState, RecipientStatus, SendRefused, SendRequest},
+        integration::{
+            Accepted, DeliveryState, RecipientStatus, SendRefused, SendRequest, job::JobRequest,
+        },
     },
     config::ApiClient,
     zone::rfc3339,
@@ -56,6 +58,8 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
     let authenticated = Router::new()
         .route("/api/v1/messages", post(send))
         .route("/api/v1/messages/{id}", get(message))
+        .route("/api/v1/jobs", post(job))
+        .route("/api/v1/jobs/{id}", get(job_state))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .merge(authenticated)
@@ -116,18 +120,43 @@ async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(key)) => Some(key.trim()),
-        Some(Err(_)) => return Err(Problem::invalid("the Idempotency-Key header is not text")),
-    };
+    let key = idempotency_key(&headers)?;
     let request: SendRequest = serde_json::from_slice(&body)
         .map_err(|e| Problem::bad_request(format!("the body is not a message request: {e}")))?;
     let integration = &state.bridge.integration;
     let accepted = (integration.send(&client, key, &request).await)
         .map_err(|e| Problem::internal(&e))?
         .map_err(refused)?;
-    let location = format!("/api/v1/messages/{}", accepted.id);
+    Ok(accepted_response(&accepted, "messages"))
+}
+
+/// `POST /api/v1/jobs`: 202 with the job's id once it is stored.
+async fn job(
+    State(state): State<ApiState>,
+    axum::Extension(client): axum::Extension<ApiClient>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    let key = idempotency_key(&headers)?;
+    let request: JobRequest = serde_json::from_slice(&body)
+        .map_err(|e| Problem::bad_request(format!("the body is not a job request: {e}")))?;
+    let integration = &state.bridge.integration;
+    let accepted = (integration.job(&client, key, &request).await)
+        .map_err(|e| Problem::internal(&e))?
+        .map_err(refused)?;
+    Ok(accepted_response(&accepted, "jobs"))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Problem> {
+    match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(key)) => Ok(Some(key.trim())),
+        Some(Err(_)) => Err(Problem::invalid("the Idempotency-Key header is not text")),
+    }
+}
+
+fn accepted_response(accepted: &Accepted, collection: &str) -> Response {
+    let location = format!("/api/v1/{collection}/{}", accepted.id);
     let mut response = (
         StatusCode::ACCEPTED,
         Json(json!({
@@ -140,10 +169,10 @@ async fn send(
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
-    Ok(response)
+    response
 }
 
-/// `GET /api/v1/messages/{id}`: each recipient's state and times.
+/// `GET /api/v1/messages/{id}`: each recipient's state and times (a job card's too).
 async fn message(
     State(state): State<ApiState>,
     axum::Extension(client): axum::Extension<ApiClient>,
@@ -155,13 +184,36 @@ async fn message(
     else {
         return Err(Problem::not_found("no message of this client has this id"));
     };
-    Ok(Json(json!({
+    let mut out = json!({
         "id": message.id,
         "reference": message.reference,
         "ack_requested": message.ack_requested,
         "created_at": rfc3339(message.created_at),
         "recipients": recipients.iter().map(recipient).collect::<Vec<_>>(),
-    })))
+    });
+    if let Some(job) = message
+        .job
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+    {
+        out["job"] = job;
+        out["state"] = json!(message.job_state);
+        out["state_at"] = json!(message.job_state_at.map(rfc3339));
+    }
+    Ok(Json(out))
+}
+
+/// `GET /api/v1/jobs/{id}`: the job card, its state and its delivery.
+async fn job_state(
+    state: State<ApiState>,
+    client: axum::Extension<ApiClient>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    let found = message(state, client, Path(id)).await?;
+    match found.0.get("job") {
+        Some(_) => Ok(found),
+        None => Err(Problem::not_found("no job of this client has this id")),
+    }
 }
 
 fn recipient(r: &RecipientStatus) -> Value {

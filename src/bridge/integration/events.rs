@@ -1,0 +1,237 @@
+//! What became of the API's messages, derived where the bridge learns it (a driver's
+//! receipt, a failure, the driver's next message), while that item is handled: a job card's
+//! state moves, and an event is queued for each webhook that wants it, under an id derived
+//! from the message, the driver and the event, so a repeated step queues nothing new (the
+//! delivery is `webhooks`').
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use super::job::{self, Job};
+use crate::{
+    bridge::desk::Conversations,
+    config::{Config, Webhook, WebhookEvent},
+    store::{ApiMessage, OutboxItem, Reaction, Store, StoreError, now_ms},
+    zone::rfc3339,
+};
+
+/// A driver's message counts as the answer to the API's message for this long after it.
+const ANSWER_WINDOW_MS: i64 = 7 * 86_400_000;
+
+pub struct ApiEvents {
+    store: Store,
+    /// The API is configured: without it no message is the API's, nothing is looked up.
+    active: bool,
+    hooks: Vec<Webhook>,
+    /// Wakes the webhooks' worker.
+    queued: Arc<Notify>,
+    /// A job's new state shows on the desk board.
+    conversations: Arc<Conversations>,
+}
+
+impl ApiEvents {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        queued: Arc<Notify>,
+        conversations: Arc<Conversations>,
+    ) -> Self {
+        ApiEvents {
+            store,
+            active: !config.api.clients.is_empty(),
+            hooks: config.api.webhooks.clone(),
+            queued,
+            conversations,
+        }
+    }
+
+    /// A driver's receipt for `row` (delivered, read, 👍, 👎), if the API sent it: a job
+    /// card's 👍/👎 is its answer.
+    pub async fn on_receipt(
+        &self,
+        row: &OutboxItem,
+        event: WebhookEvent,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        if !self.active || row.part != 0 {
+            return Ok(());
+        }
+        let found = (self.store)
+            .api_recipient_by_event(row.event_id.as_str(), row.recipient.as_str())
+            .await?;
+        let Some((message, recipient)) = found else {
+            return Ok(());
+        };
+        let reaction = match event {
+            WebhookEvent::Acknowledged => Some(Reaction::Acknowledged),
+            WebhookEvent::Declined => Some(Reaction::Declined),
+            _ => None,
+        };
+        if let (Some(job), Some(reaction)) = (job_of(&message), reaction)
+            && let Some(state) = job.state_of_reaction(reaction == Reaction::Acknowledged)
+        {
+            self.job_state(&message, &recipient.driver, state, at)
+                .await?;
+        }
+        self.report(&message, &recipient.driver, event, at, json!({}))
+            .await
+    }
+
+    /// `row` failed for good (the reason as the desk was told).
+    pub async fn on_failed(&self, row: &OutboxItem) -> Result<(), StoreError> {
+        if !self.active {
+            return Ok(());
+        }
+        let found = (self.store)
+            .api_recipient_by_event(row.event_id.as_str(), row.recipient.as_str())
+            .await?;
+        let Some((message, recipient)) = found else {
+            return Ok(());
+        };
+        let at = now_ms();
+        if job_of(&message).is_some() {
+            self.job_state(&message, &recipient.driver, job::FAILED, at)
+                .await?;
+        }
+        let reason = json!({"reason": row.error});
+        (self.report(
+            &message,
+            &recipient.driver,
+            WebhookEvent::Failed,
+            at,
+            reason,
+        ))
+        .await
+    }
+
+    /// The driver wrote (`text`, or a quick code's `status`: code and meaning): the answer to
+    /// the newest message the API sent them that is not answered yet; a job card asking for
+    /// that code takes its meaning as its state.
+    pub async fn on_driver_message(
+        &self,
+        driver: &str,
+        text: Option<&str>,
+        status: Option<(&str, &str)>,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        if !self.active {
+            return Ok(());
+        }
+        let since = at - ANSWER_WINDOW_MS;
+        let Some((message, _)) = self.store.api_unanswered(driver, since).await? else {
+            return Ok(());
+        };
+        if let (Some(job), Some((code, meaning))) = (job_of(&message), status)
+            && let Some(state) = job.state_of_code(code, meaning)
+        {
+            self.job_state(&message, driver, &state, at).await?;
+        }
+        let answer = json!({
+            "text": text,
+            "quick_code": status.map(|(code, meaning)| json!({"code": code, "meaning": meaning})),
+        });
+        (self.report(&message, driver, WebhookEvent::Answered, at, answer)).await?;
+        self.store.api_answered(driver, at).await
+    }
+
+    /// Moves the job to `state`, shows it on the desk board and reports the change.
+    async fn job_state(
+        &self,
+        message: &ApiMessage,
+        driver: &str,
+        state: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        if !(self.store)
+            .api_job_set_state(&message.id, state, at)
+            .await?
+        {
+            return Ok(());
+        }
+        self.conversations.boards_changed();
+        let data = json!({"state": state});
+        (self.report(message, driver, WebhookEvent::Job, at, data)).await
+    }
+
+    /// Queues `event` about `message` to `driver` for every webhook that wants it.
+    async fn report(
+        &self,
+        message: &ApiMessage,
+        driver: &str,
+        event: WebhookEvent,
+        at: i64,
+        extra: Value,
+    ) -> Result<(), StoreError> {
+        let hooks: Vec<&Webhook> = (self.hooks.iter())
+            .filter(|h| wants(h, event, &message.client))
+            .collect();
+        if hooks.is_empty() {
+            return Ok(());
+        }
+        // A job's every state is its own event; the others happen once per message.
+        let occurrence = extra["state"].as_str().unwrap_or_default();
+        let id = event_id(&message.id, driver, event, occurrence);
+        let mut data = json!({
+            "message_id": message.id,
+            "reference": message.reference,
+            "threema_id": driver,
+            "at": rfc3339(at),
+        });
+        if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
+            data.extend(extra);
+        }
+        let payload = json!({
+            "id": id,
+            "type": event.kind(),
+            "client": message.client,
+            "data": data,
+        })
+        .to_string();
+        let mut queued = false;
+        for hook in hooks {
+            queued |= (self.store)
+                .webhook_enqueue(hook.url.as_str(), &id, &payload)
+                .await?;
+        }
+        if queued {
+            self.queued.notify_one();
+        }
+        Ok(())
+    }
+}
+
+fn job_of(message: &ApiMessage) -> Option<Job> {
+    serde_json::from_str(message.job.as_deref()?).ok()
+}
+
+fn wants(hook: &Webhook, event: WebhookEvent, client: &str) -> bool {
+    hook.events.contains(&event)
+        && (hook.clients.as_ref())
+            .is_none_or(|names| names.iter().any(|n| n.eq_ignore_ascii_case(client)))
+}
+
+/// The same for the same message, driver and event (and job state), however often derived.
+fn event_id(message: &str, driver: &str, event: WebhookEvent, occurrence: &str) -> String {
+    let digest = Sha256::digest(format!("{message}/{driver}/{}/{occurrence}", event.name()));
+    format!("evt_{}", hex::encode(&digest[..12]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_has_one_id_however_often_it_is_derived() {
+        let read = |occurrence| event_id("msg_1", "ABCD1234", WebhookEvent::Read, occurrence);
+        assert_eq!(read(""), read(""));
+        assert_ne!(
+            read(""),
+            event_id("msg_1", "ABCD1234", WebhookEvent::Delivered, "")
+        );
+        let job = |state| event_id("job_1", "ABCD1234", WebhookEvent::Job, state);
+        assert_ne!(job("accepted"), job("declined"));
+    }
+}

@@ -382,6 +382,25 @@ async fn an_erp_sends_to_drivers_once_per_key_within_its_scope_and_reads_their_s
         assert_eq!(ids.len(), seen.accepted.len(), "an event accepted twice");
     }
 
+    // Nina's export holds what the programs sent her, with the job-less message's reference.
+    let dir = tempfile::tempdir().unwrap();
+    let config = h.config.write(dir.path(), h.synapse);
+    let zip = dir.path().join("nina.zip");
+    let args = ["gdpr", "export", "N-1", "-o", zip.to_str().unwrap()];
+    let (code, _, err) = common::bridge::run_cli(&config, &args, &[("USER", "dpo")]);
+    assert_eq!(code, 0, "{err}");
+    let files = crate::gdpr_export::unzip(&zip);
+    let profile: Value = serde_json::from_slice(&files["profile.json"]).unwrap();
+    let sent = profile["integration_api"]
+        .as_array()
+        .expect("the API's messages");
+    assert_eq!(sent.len(), 3, "{sent:?}");
+    assert_eq!(
+        (sent[0]["sent_by"].as_str(), sent[0]["reference"].as_str()),
+        (Some("ERP"), Some("ORD-17"))
+    );
+    assert_eq!(sent[1]["sent_by"], "North ERP");
+
     // Audited with the client's name.
     let audit = h
         .bridge
@@ -426,6 +445,8 @@ async fn the_openapi_document_validates_and_lists_every_route() {
     assert_eq!(
         routes,
         [
+            "POST /api/v1/jobs",
+            "GET /api/v1/jobs/{id}",
             "POST /api/v1/messages",
             "GET /api/v1/messages/{id}",
             "GET /api/v1/openapi.json",

@@ -33,7 +33,7 @@ fn gdpr(config: &Path, args: &[&str]) -> (i32, String, String) {
 }
 
 /// The ZIP's files by name.
-fn unzip(path: &Path) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn unzip(path: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
     (0..zip.len())
         .map(|i| {

@@ -4,9 +4,10 @@ use crate::common;
 
 use common::db::TestDb;
 use threema_bridge::store::{
-    BroadcastRoom, BroadcastState, CachedKey, Direction, HeldScope, HoldTarget, InboxKind,
-    KeyAcceptance, MessageMapping, NewBroadcast, NewInboxItem, NewOutgoing, NewThreemaItem,
-    OutboxState, Poll, PollChoice, Reaction, ReadThrough, RoomStateKind, Store,
+    ApiMessage, ApiStored, BroadcastRoom, BroadcastState, CachedKey, Direction, ErasureTarget,
+    HeldScope, HoldTarget, InboxKind, KeyAcceptance, MessageMapping, NewBroadcast, NewInboxItem,
+    NewOutgoing, NewThreemaItem, OutboxState, Poll, PollChoice, Reaction, ReadThrough,
+    RoomStateKind, Store,
 };
 use threema_bridge::threema::ThreemaId;
 
@@ -71,6 +72,7 @@ on_both_databases!(
     handled_rows_past_their_retention_are_pruned,
     legal_holds_keep_what_they_cover_and_are_audited,
     broadcasts_start_once_and_report_each_recipient,
+    api_messages_are_stored_once_per_key_and_go_with_their_driver,
 );
 
 fn event(key: &str, room: &str) -> NewInboxItem {
@@ -2200,4 +2202,158 @@ async fn a_schedule_is_recorded_once_and_moves_on_once_per_occurrence(store: Sto
     // The markers go with the inbox's retention.
     assert_eq!(store.schedules_prune(i64::MAX).await.unwrap(), 2);
     assert_eq!(store.schedules_prune(i64::MAX).await.unwrap(), 0);
+}
+
+fn api_message(id: &str, key: &str, job: bool) -> ApiMessage {
+    ApiMessage {
+        id: id.into(),
+        client: "ERP".into(),
+        idempotency_key: Some(key.into()),
+        request_hash: format!("hash-{id}"),
+        reference: Some("ORD-17".into()),
+        ack_requested: false,
+        created_at: 1_000,
+        job: job.then(|| r#"{"title":"Tour 17"}"#.into()),
+        job_state: job.then(|| "open".into()),
+        job_state_at: job.then_some(1_000),
+    }
+}
+
+/// The integration API's rows: a key stores a message once; a job's state takes any answer
+/// while open, then only newer ones; the text goes once every copy is queued; erasing a
+/// driver takes their rows, what was theirs alone and the webhook events about them, and
+/// leaves the others'; retention forgets old messages but a held driver's.
+async fn api_messages_are_stored_once_per_key_and_go_with_their_driver(store: Store, _url: &str) {
+    let (a, b) = ("AAAA1111", "BBBB2222");
+    let both = [
+        (a.to_owned(), "Ann".to_owned()),
+        (b.to_owned(), "Ben".to_owned()),
+    ];
+    let m1 = api_message("msg_1", "k1", false);
+    assert_eq!(
+        store.api_message_insert(&m1, "Hallo", &both).await.unwrap(),
+        ApiStored::Created
+    );
+    let again = api_message("msg_other", "k1", false);
+    assert_eq!(
+        store
+            .api_message_insert(&again, "Hallo", &both)
+            .await
+            .unwrap(),
+        ApiStored::Existing(m1.clone())
+    );
+    let j1 = api_message("job_1", "k2", true);
+    let only_a = [(a.to_owned(), "Ann".to_owned())];
+    store
+        .api_message_insert(&j1, "Tour 17", &only_a)
+        .await
+        .unwrap();
+    assert_eq!(store.api_pending(10).await.unwrap().len(), 3);
+
+    // Open takes an answer dated before it was opened (the phone's clock, in seconds); then
+    // only a newer one moves it.
+    assert!(
+        store
+            .api_job_set_state("job_1", "accepted", 500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .api_job_set_state("job_1", "declined", 400)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .api_job_set_state("job_1", "declined", 600)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .api_job_set_state("msg_1", "accepted", 700)
+            .await
+            .unwrap(),
+        "not a job"
+    );
+
+    // The text stays until both copies are queued.
+    store.api_recipient_posted("msg_1", a, "$e1").await.unwrap();
+    store.api_recipient_queued("msg_1", a).await.unwrap();
+    let pending = store.api_pending(10).await.unwrap();
+    let ben = pending.iter().find(|p| p.recipient.driver == b).unwrap();
+    assert_eq!(ben.body, "Hallo");
+    store.api_recipient_queued("msg_1", b).await.unwrap();
+    let found = store
+        .api_recipient_by_event("$e1", a)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.0.id, "msg_1");
+
+    let payload = |driver: &str| format!(r#"{{"data":{{"threema_id":"{driver}"}}}}"#);
+    assert!(
+        store
+            .webhook_enqueue("http://h/1", "evt_a", &payload(a))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .webhook_enqueue("http://h/1", "evt_a", &payload(a))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .webhook_enqueue("http://h/1", "evt_b", &payload(b))
+            .await
+            .unwrap()
+    );
+
+    let ann = ErasureTarget {
+        threema_id: a.into(),
+        ghost: "@threema_aaaa1111:x".into(),
+        room: None,
+        employee_id: None,
+        names: Vec::new(),
+    };
+    let would = store.erase_driver(&ann, true).await.unwrap();
+    assert_eq!(
+        (
+            would.get("api_message"),
+            would.get("api_recipient"),
+            would.get("webhook_delivery")
+        ),
+        (Some(&1), Some(&2), Some(&1))
+    );
+    store.erase_driver(&ann, false).await.unwrap();
+    assert!(store.api_messages_to(a).await.unwrap().is_empty());
+    assert!(
+        store.api_message("ERP", "job_1").await.unwrap().is_none(),
+        "hers alone"
+    );
+    let (_, left) = store.api_message("ERP", "msg_1").await.unwrap().unwrap();
+    assert_eq!(
+        left.iter().map(|r| r.driver.as_str()).collect::<Vec<_>>(),
+        [b]
+    );
+    let (due, _) = store.webhook_due(i64::MAX, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|d| d.event_id.as_str()).collect::<Vec<_>>(),
+        ["evt_b"]
+    );
+
+    // Retention: Ben's message is old; held, it stays.
+    assert_eq!(
+        store
+            .api_prune(2_000, &[b.to_owned()], false)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.api_prune(2_000, &[], true).await.unwrap(), 1);
+    assert_eq!(store.api_prune(2_000, &[], false).await.unwrap(), 1);
+    assert!(store.api_messages_to(b).await.unwrap().is_empty());
 }

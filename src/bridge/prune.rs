@@ -29,11 +29,14 @@ pub async fn once(
     // A done schedule's marker lives as long as the inbox rows that could bring its command
     // again.
     let schedules = store.schedules_prune(cutoff(keep)).await?;
+    // A webhook event the receiver took lives as long as the inbox rows it came from.
+    let webhooks = store.webhooks_prune(cutoff(keep)).await?;
     tracing::info!(
         matrix_inbox = pruned.matrix_inbox,
         threema_inbox = pruned.threema_inbox,
         room_state = pruned.room_state,
         schedules,
+        webhooks,
         "pruned rows past their retention"
     );
     Ok(pruned)

@@ -304,6 +304,24 @@ impl Store {
             .collect()
     }
 
+    /// Everything the API sent `driver`, oldest first (for their export).
+    pub async fn api_messages_to(
+        &self,
+        driver: &str,
+    ) -> Result<Vec<(ApiMessage, ApiRecipient)>, StoreError> {
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event, \
+             r.queued_at FROM api_message m JOIN api_recipient r ON r.message_id = m.id \
+             WHERE r.driver = $1 ORDER BY m.created_at"
+        );
+        (sqlx::query(&sql).bind(driver))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((message(row)?, recipient(row)?)))
+            .collect()
+    }
+
     /// The portal copy of `driver`'s recipient row was posted as `event`.
     pub async fn api_recipient_posted(
         &self,
@@ -347,5 +365,46 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Forgets the API's messages and job cards sent before `before_ms` (they go with the
+    /// portals' history), except those to a driver in `held`; counts only when `dry_run`.
+    pub async fn api_prune(
+        &self,
+        before_ms: i64,
+        held: &[String],
+        dry_run: bool,
+    ) -> Result<u64, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.id, r.driver FROM api_message m \
+             LEFT JOIN api_recipient r ON r.message_id = m.id WHERE m.created_at < $1",
+        )
+        .bind(before_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut old: std::collections::BTreeMap<String, bool> = Default::default();
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let driver: Option<String> = row.try_get("driver")?;
+            let kept = driver.is_some_and(|d| held.contains(&d));
+            *old.entry(id).or_default() |= kept;
+        }
+        let gone: Vec<String> = (old.into_iter())
+            .filter(|(_, kept)| !kept)
+            .map(|(id, _)| id)
+            .collect();
+        if !dry_run {
+            for id in &gone {
+                let mut tx = self.pool.begin().await?;
+                for sql in [
+                    "DELETE FROM api_recipient WHERE message_id = $1",
+                    "DELETE FROM api_message WHERE id = $1",
+                ] {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(gone.len() as u64)
     }
 }

@@ -260,7 +260,7 @@ impl Store {
 
 /// The rows about a driver: (table, condition on `{id}` their Threema ID, `{room}` their
 /// portal, `{ghost}` their ghost, `{employee}` their directory record).
-const ROWS: [(&str, &str); 20] = [
+const ROWS: [(&str, &str); 23] = [
     ("message", "threema_peer = {id} OR room_id = {room}"),
     ("conversation", "threema_id = {id}"),
     ("driver_notice", "threema_id = {id}"),
@@ -285,6 +285,16 @@ const ROWS: [(&str, &str); 20] = [
          OR (kind = 'employee' AND value = {employee})",
     ),
     ("broadcast_room_recipient", "recipient = {id}"),
+    // The integration API's messages and job cards to the driver alone (before their
+    // recipient rows, which say so), the driver's rows of the others, the webhook events
+    // about them.
+    (
+        "api_message",
+        "id IN (SELECT message_id FROM api_recipient WHERE driver = {id}) AND NOT EXISTS \
+         (SELECT 1 FROM api_recipient o WHERE o.message_id = api_message.id AND o.driver <> {id})",
+    ),
+    ("api_recipient", "driver = {id}"),
+    ("webhook_delivery", "payload LIKE '%' || {id} || '%'"),
     ("broadcast_delivery", "recipient = {id}"),
     (
         "employee",

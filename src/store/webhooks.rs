@@ -130,4 +130,15 @@ impl Store {
         .await?;
         Ok((row.try_get("waiting")?, row.try_get("given_up")?))
     }
+
+    /// Forgets deliveries made (or given up) before `before_ms`: the receiver has them.
+    pub async fn webhooks_prune(&self, before_ms: i64) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM webhook_delivery WHERE processed_at IS NOT NULL AND processed_at < $1",
+        )
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
 }

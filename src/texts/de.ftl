@@ -546,3 +546,4 @@ desk-job-open = offen
 desk-job-accepted = ✅ angenommen
 desk-job-declined = ❌ abgelehnt
 desk-job-failed = ⚠️ nicht zugestellt
+retention-report-api = Bridge: { $count } Nachricht(en) und Auftrag/Aufträge der Integrations-API { $verb }

@@ -512,3 +512,4 @@ desk-job-open = open
 desk-job-accepted = ✅ accepted
 desk-job-declined = ❌ declined
 desk-job-failed = ⚠️ not delivered
+retention-report-api = bridge: { $count } integration API message(s) and job card(s) { $verb }

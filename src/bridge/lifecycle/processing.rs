@@ -207,6 +207,34 @@ pub fn facts(config: &Config) -> Vec<Fact> {
             kept: format!("the latest only; {history}"),
         });
     }
+    if !config.api.clients.is_empty() {
+        let clients: Vec<&str> = config.api.clients.iter().map(|c| c.name.as_str()).collect();
+        let hooks: Vec<&str> = (config.api.webhooks.iter())
+            .filter_map(|h| h.url.host_str())
+            .collect();
+        facts.push(Fact {
+            person: Person::Driver,
+            what: format!(
+                "integration API ({}): the messages and job cards the company's programs sent \
+                 them (sender, reference, job fields and state), their delivery, read and 👍/👎, \
+                 and their next message after one as its answer",
+                clients.join(", ")
+            ),
+            who_sees: match hooks.is_empty() {
+                true => format!("{scope}, in the portal; the sending program, by its API"),
+                false => format!(
+                    "{scope}, in the portal; the sending program, by its API and the webhooks \
+                     ({}), which receive the answer's text",
+                    hooks.join(", ")
+                ),
+            },
+            kept: format!(
+                "the message's text until each copy is queued, then with the send \
+                 (retention.outbox_days); its record {history}; webhook events until the \
+                 receiver took them, then retention.inbox_days"
+            ),
+        });
+    }
     if config.bridge.reactions_to_drivers {
         facts.push(Fact {
             person: Person::Dispatcher,
@@ -347,11 +375,28 @@ pub fn ropa(config: &Config) -> String {
     for fact in facts(config) {
         let _ = writeln!(text, "    - {}: {}", fact.person.label(), fact.what);
     }
+    let programs = match config.api.clients.is_empty() {
+        true => String::new(),
+        false => {
+            let clients: Vec<&str> = config.api.clients.iter().map(|c| c.name.as_str()).collect();
+            let hooks: Vec<&str> = (config.api.webhooks.iter())
+                .filter_map(|h| h.url.host_str())
+                .collect();
+            let hooks = match hooks.is_empty() {
+                true => String::new(),
+                false => format!(" and their webhook receivers ({})", hooks.join(", ")),
+            };
+            format!(
+                "; the company's own programs through the integration API ({}){hooks}",
+                clients.join(", ")
+            )
+        }
+    };
     let _ = write!(
         text,
         "(d) Recipients: dispatchers of the company through its homeserver {domain}; Threema \
          GmbH as operator of the Threema Gateway ({gateway}) for delivery, end-to-end \
-         encrypted.\n\
+         encrypted{programs}.\n\
          (e) Transfers to third countries: Switzerland (Threema GmbH), adequacy decision \
          2000/518/EC.\n\
          (f) Erasure periods:\n"
@@ -403,6 +448,28 @@ mod tests {
         assert!(off.contains("reading: not recorded"), "{off}");
         assert!(off.contains("no signed checkpoints"), "{off}");
         assert!(!off.contains("shared inbox"), "off by default");
+        assert!(!off.contains("integration API"), "off by default");
+        config.api.clients.push(crate::config::ApiClient {
+            name: "ERP".into(),
+            token: "t".repeat(32).into(),
+            scope: None,
+            scope_text: None,
+        });
+        config.api.webhooks.push(crate::config::Webhook {
+            url: "https://erp.example.com/hook?token=secret".parse().unwrap(),
+            secret: "s".repeat(16).into(),
+            events: crate::config::WebhookEvent::ALL.to_vec(),
+            clients: None,
+        });
+        let api = ropa(&config);
+        assert!(api.contains("integration API (ERP)"), "{api}");
+        assert!(
+            api.contains("integration API (ERP) and their webhook receivers (erp.example.com)")
+                && !api.contains("token=secret"),
+            "{api}"
+        );
+        let seen = report(&config);
+        assert!(seen.contains("the webhooks (erp.example.com)"), "{seen}");
         config.inbox.enabled = true;
         let inbox = report(&config);
         assert!(

@@ -108,6 +108,8 @@ pub struct Report {
     pub polls: u64,
     /// Drivers' quick-code statuses and last shared locations past the history's days.
     pub statuses: u64,
+    /// The integration API's messages and job cards past the history's days.
+    pub api_messages: u64,
     /// Sends whose delivery times were forgotten.
     pub delivery_times: u64,
     /// Files past `media_days` of events that stay.
@@ -174,6 +176,12 @@ impl Report {
             ),
             tr!(
                 texts,
+                "retention-report-api",
+                count = self.api_messages,
+                verb = verb
+            ),
+            tr!(
+                texts,
                 "retention-report-audit",
                 count = self.audit,
                 verb = verb
@@ -233,6 +241,9 @@ impl Retention<'_> {
             report.statuses = (self.store)
                 .driver_statuses_prune(cutoff(keep), &held.drivers, dry_run)
                 .await?;
+            report.api_messages = (self.store)
+                .api_prune(cutoff(keep), &held.drivers, dry_run)
+                .await?;
             report.statuses += (self.store)
                 .driver_locations_prune(cutoff(keep), &held.drivers, dry_run)
                 .await?;
@@ -265,14 +276,15 @@ impl Retention<'_> {
                     "",
                     &format!(
                         "{} event(s), {} medi(a) in {} portal(s), {} older file(s); {} send \
-                         text(s), {} poll(s), {} send(s)' delivery times, {} audit entr(ies); \
-                         {} held portal(s) kept",
+                         text(s), {} poll(s), {} API message(s), {} send(s)' delivery times, \
+                         {} audit entr(ies); {} held portal(s) kept",
                         report.events,
                         report.media,
                         report.rooms,
                         report.expired_media,
                         report.outbox_payloads,
                         report.polls,
+                        report.api_messages,
                         report.delivery_times,
                         report.audit,
                         report.held

@@ -175,6 +175,12 @@ impl Exporter<'_> {
             profile["shared_inbox"] = inbox.held;
             pseudonyms.apply(&mut profile["shared_inbox"]);
         }
+        if let Some(driver) = &subject.driver {
+            let sent = self.store.api_messages_to(driver.as_str()).await?;
+            if !sent.is_empty() {
+                profile["integration_api"] = sent.iter().map(api_message).collect();
+            }
+        }
 
         let held = Held {
             events: events.len(),
@@ -634,6 +640,22 @@ fn files(
     ];
     files.extend(media);
     files
+}
+
+/// What the company's programs sent the driver through the integration API (the text is the
+/// portal copy's, in the messages), with a job card's fields and state.
+fn api_message(
+    (message, recipient): &(crate::store::ApiMessage, crate::store::ApiRecipient),
+) -> Value {
+    json!({
+        "id": message.id,
+        "sent_by": message.client,
+        "reference": message.reference,
+        "at": status::time(message.created_at),
+        "portal_event": recipient.portal_event,
+        "job": message.job.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
+        "job_state": message.job_state,
+    })
 }
 
 fn json_file(name: &str, value: &impl serde::Serialize) -> File {

@@ -9,7 +9,7 @@ use crate::common;
 use std::time::Duration;
 
 use common::{
-    bridge::Harness,
+    bridge::{Harness, Process},
     dispatcher::Dispatcher,
     synapse::{DOMAIN, unique_localpart, wait_for},
     threema::{add_phone, unique_threema_id},
@@ -179,7 +179,7 @@ async fn an_erp_sends_to_drivers_once_per_key_within_its_scope_and_reads_their_s
             "api:\n  listen: 127.0.0.1:0\n  clients:\n    - name: ERP\n      token: {ERP_TOKEN}\n    \
              - name: North ERP\n      token: {NORTH_TOKEN}\n      scope: depot=North\n  \
              webhooks:\n    - url: {hook}\n      secret: {HOOK_SECRET}\n\
-             quick_codes: {{\"2\": loaded}}\n"
+             quick_codes: {{\"2\": loaded}}\nmetrics:\n  listen: 127.0.0.1:0\n"
         );
     })
     .await;
@@ -289,6 +289,19 @@ async fn an_erp_sends_to_drivers_once_per_key_within_its_scope_and_reads_their_s
         || async { (received.lock().unwrap().turned_away > 0).then_some(()) },
     )
     .await;
+    // The waiting events show in `status` and in /metrics.
+    let dm = dispatcher.management_room().await;
+    let status = dispatcher.ask(&dm, "status").await;
+    assert!(
+        status.contains("Webhook events waiting: ") && !status.contains("waiting: 0,"),
+        "{status}"
+    );
+    let metrics = reqwest::get(h.metrics_url.clone().unwrap()).await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    let depth = (metrics.lines())
+        .find_map(|l| l.strip_prefix(r#"threema_bridge_queue_depth{queue="webhooks"} "#))
+        .expect("the webhooks queue in /metrics");
+    assert_ne!(depth, "0", "{metrics}");
     received.lock().unwrap().up = true;
     for kind in ["message.delivered", "message.read", "message.acknowledged"] {
         let event = wait_for(&format!("{kind} at the receiver"), WAIT, || async {
@@ -602,4 +615,81 @@ async fn a_job_card_answered_on_the_phone_changes_state_in_the_api_and_on_the_de
     let (status, _) = jobs(&many).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     h.stop().await;
+}
+
+/// The real binary is SIGKILLed while the ERP's message is half given (its portal copy reached
+/// the homeserver, the answer did not reach the bridge): the ERP repeats its request with the
+/// same Idempotency-Key after the restart and the phone and the portal get it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_repeated_across_a_kill_sends_once() {
+    let guard = common::synapse::acquire().await;
+    let hs = guard.synapse;
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::db::TestDb::sqlite();
+    let desk_lp = unique_localpart("apikill");
+    let free_port = || {
+        (std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let api_port = free_port();
+    let mut config = common::bridge::TestConfig::new(db.url());
+    config.callback_port = free_port();
+    config.dispatchers = vec![format!("@{desk_lp}:{DOMAIN}")];
+    config.sections = format!(
+        "api:\n  listen: 127.0.0.1:{api_port}\n  clients:\n    - name: ERP\n      token: {ERP_TOKEN}\n"
+    );
+    let sim = config.start_simulator(|_| {}).await;
+    let direct = config.write(dir.path(), hs);
+    let proxy = common::http_proxy::HttpProxy::start(&hs.url).await;
+    let mut through_proxy = config.clone();
+    through_proxy.homeserver_url = Some(proxy.url.clone());
+    let proxy_dir = tempfile::tempdir().unwrap();
+    let via_proxy = through_proxy.write(proxy_dir.path(), hs);
+    let log = |n: u32| dir.path().join(format!("bridge-{n}.log"));
+    let api = format!("http://127.0.0.1:{api_port}");
+
+    let bridge = Process::start(&via_proxy, log(1)).await;
+    let desk = Dispatcher::login(hs, &desk_lp, "Desk").await;
+    let driver = add_phone(&sim, 'K', "Kai Kill", Behaviour::silent());
+    sim.send_from_user(&driver, UserMessage::text("Hallo"))
+        .await
+        .unwrap();
+    let portal = desk.wait_invite(WAIT).await;
+    desk.join(&portal).await;
+
+    proxy.hold_answer("/send/m.room.message/api-");
+    let sent = json!({"to": {"threema_id": driver}, "text": "Rampe 4 statt 2"});
+    let (status, _, accepted) = post(&api, ERP_TOKEN, Some("ramp-4"), &sent).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    proxy.held(1).await;
+    bridge.kill();
+    proxy.pass();
+
+    let bridge = Process::start(&direct, log(2)).await;
+    let (status, _, again) = post(&api, ERP_TOKEN, Some("ramp-4"), &sent).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        (&again["id"], &again["replayed"]),
+        (&accepted["id"], &json!(true))
+    );
+    let after = json!({"to": {"threema_id": driver}, "text": "danach"});
+    post(&api, ERP_TOKEN, Some("after"), &after).await;
+    wait_for("the later message on the phone", WAIT, || async {
+        texts(&sim, &driver)
+            .iter()
+            .any(|(_, t)| t == "ERP: danach")
+            .then_some(())
+    })
+    .await;
+    let on_phone = (texts(&sim, &driver).into_iter())
+        .filter(|(_, t)| t == "ERP: Rampe 4 statt 2")
+        .count();
+    assert_eq!(on_phone, 1, "once on the phone");
+    let copies = (desk.messages(&portal).await.iter())
+        .filter(|m| m["content"]["body"] == "🔌 ERP: Rampe 4 statt 2")
+        .count();
+    assert_eq!(copies, 1, "once in the portal");
+    assert!(bridge.terminate().success());
 }

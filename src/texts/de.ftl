@@ -547,3 +547,4 @@ desk-job-accepted = ✅ angenommen
 desk-job-declined = ❌ abgelehnt
 desk-job-failed = ⚠️ nicht zugestellt
 retention-report-api = Bridge: { $count } Nachricht(en) und Auftrag/Aufträge der Integrations-API { $verb }
+mgmt-status-webhooks = Wartende Webhook-Ereignisse: { $waiting }, aufgegeben in den letzten 24 h: { $given_up }

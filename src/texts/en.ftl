@@ -513,3 +513,4 @@ desk-job-accepted = ✅ accepted
 desk-job-declined = ❌ declined
 desk-job-failed = ⚠️ not delivered
 retention-report-api = bridge: { $count } integration API message(s) and job card(s) { $verb }
+mgmt-status-webhooks = Webhook events waiting: { $waiting }, given up in the last 24 h: { $given_up }

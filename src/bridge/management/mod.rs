@@ -656,14 +656,26 @@ impl Management {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        Ok(tr!(
+        let mut status = tr!(
             self.texts,
             "mgmt-status",
             gateway = self.gateway_id.as_str(),
             credits = credits,
             outbox = outbox,
             backlog = self.store.inbox_backlog().await?
-        ))
+        );
+        if !self.config.api.webhooks.is_empty() {
+            let day_ago = crate::store::now_ms() - 86_400_000;
+            let (waiting, given_up) = self.store.webhook_counts(day_ago).await?;
+            status.push('\n');
+            status.push_str(&tr!(
+                self.texts,
+                "mgmt-status-webhooks",
+                waiting = waiting,
+                given_up = given_up
+            ));
+        }
+        Ok(status)
     }
 
     /// Known drivers (configured, or with a ghost) whose ID or name contains `text`, among those

@@ -421,3 +421,75 @@ fn the_http_source_is_https_unless_it_is_this_machine() {
         assert!(source(url).is_ok(), "{url}");
     }
 }
+
+#[test]
+fn the_integration_api_needs_long_distinct_tokens_known_clients_and_readable_scopes() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "t".repeat(32);
+    let good = format!(
+        "api:\n  listen: 127.0.0.1:29320\n  clients:\n    - {{name: ERP, token: {token}}}\n    \
+         - {{name: North, token: n{token}, scope: 'depot=North'}}\n  webhooks:\n    \
+         - {{url: 'https://erp.internal/hook', secret: {token}, events: [read, job], clients: [erp]}}\n"
+    );
+    let config = in_dir(dir.path(), &good).unwrap();
+    assert_eq!(config.api.clients.len(), 2);
+    assert!(config.api.clients[1].scope.is_some());
+    assert_eq!(
+        config.api.webhooks[0].events,
+        [WebhookEvent::Read, WebhookEvent::Job]
+    );
+    // Debug output names clients and receivers, never their secrets.
+    let debug = format!("{:?}", config.api);
+    assert!(debug.contains("ERP") && !debug.contains(&token), "{debug}");
+
+    let keys = |yaml: &str| -> Vec<String> {
+        problems(in_dir(dir.path(), yaml))
+            .into_iter()
+            .map(|p| p.key)
+            .collect()
+    };
+    assert_eq!(
+        keys(&format!("api:\n  clients:\n    - {{name: ERP, token: {token}}}\n")),
+        ["api.listen"]
+    );
+    assert_eq!(
+        keys("api:\n  listen: 127.0.0.1:1\n  clients:\n    - {name: ERP, token: short}\n"),
+        ["api.clients[0].token"]
+    );
+    assert_eq!(
+        keys(&format!(
+            "api:\n  listen: 127.0.0.1:1\n  clients:\n    - {{name: ERP, token: {token}}}\n    \
+             - {{name: erp, token: x{token}}}\n"
+        )),
+        ["api.clients[1].name"]
+    );
+    assert_eq!(
+        keys(&format!(
+            "api:\n  listen: 127.0.0.1:1\n  clients:\n    - {{name: A, token: {token}}}\n    \
+             - {{name: B, token: {token}}}\n"
+        )),
+        ["api.clients[1].token"]
+    );
+    assert_eq!(
+        keys(&format!(
+            "api:\n  listen: 127.0.0.1:1\n  clients:\n    \
+             - {{name: A, token: {token}, scope: 'depot=(North'}}\n"
+        )),
+        ["api.clients[0].scope"]
+    );
+    assert_eq!(
+        keys(&format!(
+            "api:\n  listen: 127.0.0.1:1\n  clients:\n    - {{name: A, token: {token}}}\n  \
+             webhooks:\n    - {{url: 'ftp://x', secret: {token}}}\n    \
+             - {{url: 'https://x', secret: short}}\n    \
+             - {{url: 'https://y', secret: {token}, events: [sent]}}\n    \
+             - {{url: 'https://z', secret: {token}, clients: [nobody]}}\n"
+        )),
+        [
+            "api.webhooks[0].url",
+            "api.webhooks[1].secret",
+            "api.webhooks[2].events",
+            "api.webhooks[3].clients"
+        ]
+    );
+}

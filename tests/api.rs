@@ -23,6 +23,8 @@ use threema_bridge::bridge::directory::SyncOptions;
 use threema_gateway_sim::{Behaviour, Decoded, UserMessage, UserSpec};
 
 const WAIT: Duration = Duration::from_secs(120);
+/// A 4×3 PNG.
+const PNG: &str = "89504e470d0a1a0a0000000d49484452000000040000000308020000003b9639910000001049444154789c6338212707470c383900f5c70c3107ebad990000000049454e44ae426082";
 const HOOK_SECRET: &str = "hook-secret-0123456789abcdef";
 
 /// What the test's webhook receiver saw: each delivery it accepted (verified, while up), and
@@ -335,6 +337,35 @@ async fn an_erp_sends_to_drivers_once_per_key_within_its_scope_and_reads_their_s
         .collect();
     assert_eq!(reached.len(), 2, "{message}");
     assert!(reached.contains(&north1.as_str()) && reached.contains(&north2.as_str()));
+
+    // A delivery note with the text as its caption: an image on the phone, the file in the
+    // portal.
+    use base64::Engine;
+    let png = hex::decode(PNG).unwrap();
+    let note = json!({
+        "to": {"employee_id": "N-2"},
+        "text": "Lieferschein Tour 9",
+        "file": {
+            "name": "lieferschein.png",
+            "mime_type": "image/png",
+            "data_base64": base64::engine::general_purpose::STANDARD.encode(&png),
+        },
+    });
+    let (status, _, accepted) = post(&api, ERP_TOKEN, Some("note-9"), &note).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let (data, json) = wait_for("the delivery note on Nils' phone", WAIT, || async {
+        (sim.inbox(&north2).into_iter()).find_map(|m| match m.message {
+            Decoded::File { data, json, .. } => Some((data, json)),
+            _ => None,
+        })
+    })
+    .await;
+    assert_eq!(data, png);
+    assert_eq!(json["d"], "ERP: Lieferschein Tour 9");
+    let mut broken = note.clone();
+    broken["file"]["data_base64"] = json!("not base64!");
+    let (status, _, problem) = post(&api, ERP_TOKEN, None, &broken).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
 
     // Nina answers with a quick code: the answer to the newest message the API sent her.
     sim.send_from_user(&north1, UserMessage::text("2"))

@@ -2216,6 +2216,7 @@ fn api_message(id: &str, key: &str, job: bool) -> ApiMessage {
         job: job.then(|| r#"{"title":"Tour 17"}"#.into()),
         job_state: job.then(|| "open".into()),
         job_state_at: job.then_some(1_000),
+        file: None,
     }
 }
 
@@ -2240,7 +2241,7 @@ async fn api_messages_are_stored_once_per_key_and_go_with_their_driver(store: St
             .api_message_insert(&again, "Hallo", &both)
             .await
             .unwrap(),
-        ApiStored::Existing(m1.clone())
+        ApiStored::Existing(Box::new(m1.clone()))
     );
     let j1 = api_message("job_1", "k2", true);
     let only_a = [(a.to_owned(), "Ann".to_owned())];

@@ -16,7 +16,10 @@ CREATE TABLE api_message (
     -- with when it was reached.
     job             TEXT,
     job_state       TEXT,
-    job_state_at    BIGINT
+    job_state_at    BIGINT,
+    -- A file sent with the text, uploaded to the homeserver's media store when the request
+    -- was taken (JSON: mxc, name, mime type, size).
+    file            TEXT
 );
 CREATE INDEX api_message_jobs ON api_message (job_state_at) WHERE job IS NOT NULL;
 CREATE UNIQUE INDEX api_message_key ON api_message (client, idempotency_key);

@@ -449,7 +449,9 @@ fn the_integration_api_needs_long_distinct_tokens_known_clients_and_readable_sco
             .collect()
     };
     assert_eq!(
-        keys(&format!("api:\n  clients:\n    - {{name: ERP, token: {token}}}\n")),
+        keys(&format!(
+            "api:\n  clients:\n    - {{name: ERP, token: {token}}}\n"
+        )),
         ["api.listen"]
     );
     assert_eq!(

@@ -19,6 +19,8 @@ pub struct ApiMessage {
     pub job: Option<String>,
     pub job_state: Option<String>,
     pub job_state_at: Option<i64>,
+    /// A file sent with the text (JSON: mxc, name, mime type, size).
+    pub file: Option<String>,
 }
 
 /// One recipient of an API message.
@@ -40,6 +42,8 @@ pub struct ApiPending {
     pub client: String,
     pub body: String,
     pub ack_requested: bool,
+    /// The file to send with it (JSON).
+    pub file: Option<String>,
 }
 
 /// What storing a request did.
@@ -47,14 +51,14 @@ pub struct ApiPending {
 pub enum ApiStored {
     Created,
     /// The client sent this Idempotency-Key before: the message stored then.
-    Existing(ApiMessage),
+    Existing(Box<ApiMessage>),
 }
 
 const MESSAGE_COLUMNS: &str = "id, client, idempotency_key, request_hash, reference, \
-    ack_requested, created_at, job, job_state, job_state_at";
+    ack_requested, created_at, job, job_state, job_state_at, file";
 /// The same, of `api_message m` in a join.
 const MESSAGE_COLUMNS_M: &str = "m.id, m.client, m.idempotency_key, m.request_hash, \
-    m.reference, m.ack_requested, m.created_at, m.job, m.job_state, m.job_state_at";
+    m.reference, m.ack_requested, m.created_at, m.job, m.job_state, m.job_state_at, m.file";
 
 fn message(row: &sqlx::any::AnyRow) -> Result<ApiMessage, StoreError> {
     Ok(ApiMessage {
@@ -68,6 +72,7 @@ fn message(row: &sqlx::any::AnyRow) -> Result<ApiMessage, StoreError> {
         job: row.try_get("job")?,
         job_state: row.try_get("job_state")?,
         job_state_at: row.try_get("job_state_at")?,
+        file: row.try_get("file")?,
     })
 }
 
@@ -94,8 +99,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO api_message (id, client, idempotency_key, request_hash, reference, \
-             body, ack_requested, created_at, job, job_state, job_state_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             body, ack_requested, created_at, job, job_state, job_state_at, file) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (client, idempotency_key) DO NOTHING",
         )
         .bind(&message.id)
@@ -109,6 +114,7 @@ impl Store {
         .bind(&message.job)
         .bind(&message.job_state)
         .bind(message.job_state_at)
+        .bind(&message.file)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -120,7 +126,7 @@ impl Store {
             .bind(&message.idempotency_key)
             .fetch_one(&mut *tx)
             .await?;
-            return Ok(ApiStored::Existing(self::message(&row)?));
+            return Ok(ApiStored::Existing(Box::new(self::message(&row)?)));
         }
         for (driver, name) in recipients {
             sqlx::query("INSERT INTO api_recipient (message_id, driver, name) VALUES ($1, $2, $3)")
@@ -185,7 +191,7 @@ impl Store {
     pub async fn api_pending(&self, limit: i64) -> Result<Vec<ApiPending>, StoreError> {
         sqlx::query(
             "SELECT r.message_id, r.driver, r.name, r.portal_event, r.queued_at, m.client, \
-             m.body, m.ack_requested FROM api_recipient r \
+             m.body, m.ack_requested, m.file FROM api_recipient r \
              JOIN api_message m ON m.id = r.message_id \
              WHERE r.queued_at IS NULL ORDER BY m.created_at, r.message_id, r.driver LIMIT $1",
         )
@@ -201,6 +207,7 @@ impl Store {
                     .try_get::<Option<String>, _>("body")?
                     .unwrap_or_default(),
                 ack_requested: row.try_get::<i64, _>("ack_requested")? != 0,
+                file: row.try_get("file")?,
             })
         })
         .collect()

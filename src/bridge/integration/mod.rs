@@ -13,7 +13,8 @@ pub mod webhooks;
 
 use std::{sync::Arc, time::Duration};
 
-use bridge_convert::plan::{Outgoing, RelayTemplates, signed_text};
+use bridge_convert::plan::{EditTarget, Outgoing, Plan, RelayTemplates, plan_message, signed_text};
+use ruma::events::room::message::RoomMessageEventContent;
 use ruma::{OwnedRoomId, OwnedUserId};
 use serde::Deserialize;
 use serde_json::json;
@@ -42,6 +43,8 @@ const API_KEY: &str = "org.threema_bridge.api_message";
 pub const MAX_TEXT_CHARS: usize = 10_000;
 pub const MAX_REFERENCE_CHARS: usize = 200;
 pub const MAX_KEY_CHARS: usize = 255;
+/// A delivery note or a photo, not a video archive.
+pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
 /// Recipients one request may reach (a selection of the whole fleet is a broadcast's job).
 pub const MAX_RECIPIENTS: usize = 5_000;
 /// After a copy could not be given (the homeserver away), the next try.
@@ -58,15 +61,62 @@ pub enum Recipient {
 }
 
 /// `POST /api/v1/messages`, as the client sent it.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     pub to: Recipient,
+    /// With a file: its caption.
     pub text: String,
     #[serde(default)]
     pub reference: Option<String>,
     #[serde(default)]
     pub ack_requested: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileUpload>,
+}
+
+/// A file sent with the text (a delivery note, a map), in the request's JSON.
+#[derive(Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileUpload {
+    pub name: String,
+    pub mime_type: String,
+    pub data_base64: String,
+}
+
+/// Without the texts and the file's bytes (personal data).
+impl std::fmt::Debug for SendRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendRequest")
+            .field("to", &self.to)
+            .field("ack_requested", &self.ack_requested)
+            .field("file", &self.file.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A file as stored with the message once it is in the homeserver's media store.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct StoredFile {
+    pub mxc: String,
+    pub name: String,
+    pub mime_type: String,
+    pub size: usize,
+}
+
+impl StoredFile {
+    /// As a Matrix message with `caption` (an image or a file; Matrix 1.10 captions).
+    fn content(&self, caption: &str) -> RoomMessageEventContent {
+        let image = self.mime_type.starts_with("image/");
+        serde_json::from_value(json!({
+            "msgtype": if image { "m.image" } else { "m.file" },
+            "body": if caption.is_empty() { self.name.as_str() } else { caption },
+            "filename": self.name,
+            "url": self.mxc,
+            "info": {"mimetype": self.mime_type, "size": self.size},
+        }))
+        .expect("a file message")
+    }
 }
 
 /// Why a request sends nothing.
@@ -136,6 +186,8 @@ pub struct RecipientStatus {
 
 pub struct Integration {
     store: Store,
+    /// Uploads a request's file (retrying: the request waits for it).
+    matrix: crate::matrix::MatrixClient,
     ghosts: Arc<Ghosts>,
     portals: Arc<Portals>,
     notices: Arc<Notices>,
@@ -158,6 +210,7 @@ impl Integration {
     ) -> Self {
         Integration {
             store: shared.store.clone(),
+            matrix: shared.matrix.clone(),
             ghosts: shared.ghosts.clone(),
             portals: shared.portals.clone(),
             notices: shared.notices.clone(),
@@ -184,11 +237,16 @@ impl Integration {
         if let Err(refused) = check(&request.text, &request.reference, idempotency_key) {
             return Ok(Err(refused));
         }
+        let file = match request.file.as_ref().map(decode).transpose() {
+            Ok(file) => file,
+            Err(refused) => return Ok(Err(refused)),
+        };
         let content = Content {
             text: request.text.clone(),
             reference: request.reference.clone(),
             ack_requested: request.ack_requested,
             job: None,
+            file,
         };
         (self.accept(client, idempotency_key, &request.to, hash(request), content)).await
     }
@@ -218,6 +276,7 @@ impl Integration {
             reference: request.reference.clone(),
             ack_requested: false,
             job: Some(serde_json::to_string(&request.job).expect("a job serialises")),
+            file: None,
         };
         (self.accept(client, idempotency_key, &request.to, hash(request), content)).await
     }
@@ -243,6 +302,28 @@ impl Integration {
             Ok(recipients) => recipients,
             Err(refused) => return Ok(Err(refused)),
         };
+        // In the media store before the request is stored: what is stored can be sent.
+        let file = match content.file {
+            None => None,
+            Some((upload, bytes)) => {
+                let size = bytes.len();
+                let mxc = (self.matrix)
+                    .upload(
+                        bytes.into(),
+                        &upload.mime_type,
+                        Some(&upload.name),
+                        &self.bot,
+                    )
+                    .await?;
+                let stored = StoredFile {
+                    mxc: mxc.to_string(),
+                    name: upload.name.clone(),
+                    mime_type: upload.mime_type.clone(),
+                    size,
+                };
+                Some(serde_json::to_string(&stored).expect("a file serialises"))
+            }
+        };
         let now = now_ms();
         let is_job = content.job.is_some();
         let message = ApiMessage {
@@ -260,6 +341,7 @@ impl Integration {
             job: content.job,
             job_state: is_job.then(|| job::OPEN.to_owned()),
             job_state_at: is_job.then_some(now),
+            file,
         };
         let rows: Vec<(String, String)> = (recipients.iter())
             .map(|(id, name)| (id.to_string(), name.clone()))
@@ -268,7 +350,7 @@ impl Integration {
             .api_message_insert(&message, &content.text, &rows)
             .await?
         {
-            ApiStored::Existing(earlier) => return Ok(replayed(earlier, &request_hash)),
+            ApiStored::Existing(earlier) => return Ok(replayed(*earlier, &request_hash)),
             ApiStored::Created => {}
         }
         let actor = format!("api:{}", client.name);
@@ -448,20 +530,34 @@ impl Integration {
             return Ok(());
         };
         let portal = self.portal(&driver, &recipient.name).await?;
+        let file: Option<StoredFile> = item
+            .file
+            .as_deref()
+            .and_then(|f| serde_json::from_str(f).ok());
         let event = match &recipient.portal_event {
             Some(event) => event.clone(),
             None => {
-                let content = json!({
+                let body = tr!(
+                    self.texts,
+                    "api-portal-copy",
+                    client = item.client.as_str(),
+                    text = item.body.as_str()
+                );
+                let mut content = json!({
                     "msgtype": "m.text",
-                    "body": tr!(
-                        self.texts,
-                        "api-portal-copy",
-                        client = item.client.as_str(),
-                        text = item.body.as_str()
-                    ),
+                    "body": body,
                     "m.mentions": {},
                     API_KEY: format!("{}/{}", recipient.message_id, recipient.driver),
                 });
+                // With a file the copy is the file, the text its caption (Matrix 1.10).
+                if let Some(file) = &file {
+                    let body = content["body"].clone();
+                    content = serde_json::to_value(file.content("")).expect("content serialises");
+                    content["body"] = body;
+                    content["m.mentions"] = json!({});
+                    content[API_KEY] =
+                        json!(format!("{}/{}", recipient.message_id, recipient.driver));
+                }
                 let txn = format!("api-{}-{}", recipient.message_id, recipient.driver);
                 let posted = (self.notices)
                     .post_once(&portal, &content, API_KEY, true, &txn, async { Ok(()) })
@@ -472,7 +568,19 @@ impl Integration {
                 posted.to_string()
             }
         };
-        let mut items = signed_text(&item.body, self.relay.by(&item.client));
+        let relay = self.relay.by(&item.client);
+        let mut items = match &file {
+            None => signed_text(&item.body, relay),
+            // Planned as a dispatcher's file with that caption would be.
+            Some(file) => {
+                match plan_message(&file.content(&item.body), relay, |_| EditTarget::Unknown) {
+                    Plan::Send(items) => items,
+                    Plan::Refuse(why) => {
+                        return Err(BridgeError::BadEvent(format!("an API file: {why:?}")));
+                    }
+                }
+            }
+        };
         if item.ack_requested {
             items.push(Outgoing::Text {
                 text: tr!(self.texts, "broadcast-ack-request"),
@@ -505,6 +613,40 @@ struct Content {
     ack_requested: bool,
     /// A job card (JSON).
     job: Option<String>,
+    /// A file and its bytes.
+    file: Option<(FileUpload, Vec<u8>)>,
+}
+
+/// The file's bytes, if it is one the bridge sends.
+fn decode(file: &FileUpload) -> Result<(FileUpload, Vec<u8>), SendRefused> {
+    use base64::Engine;
+    let invalid = |why: String| Err(SendRefused::Invalid(why));
+    let name = file.name.trim();
+    if name.is_empty() || name.chars().count() > 255 || name.contains(['/', '\\']) {
+        return invalid("file.name must have 1 to 255 characters and no path".into());
+    }
+    let mime = file.mime_type.trim();
+    let media_type = mime.split_once('/').is_some_and(|(kind, sub)| {
+        let token =
+            |s: &str| !s.is_empty() && !s.contains(|c: char| c.is_whitespace() || c.is_control());
+        token(kind) && token(sub.split(';').next().unwrap_or_default())
+    });
+    if !media_type {
+        return invalid("file.mime_type is not a media type (like application/pdf)".into());
+    }
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(file.data_base64.trim())
+    else {
+        return invalid("file.data_base64 is not base64".into());
+    };
+    if bytes.is_empty() || bytes.len() > MAX_FILE_BYTES {
+        return invalid(format!("the file must have 1 to {MAX_FILE_BYTES} bytes"));
+    }
+    let upload = FileUpload {
+        name: name.to_owned(),
+        mime_type: mime.to_owned(),
+        data_base64: String::new(),
+    };
+    Ok((upload, bytes))
 }
 
 /// What a request is, to tell a repeated one from another with the same key.

@@ -38,6 +38,8 @@ use crate::{
 pub const OPENAPI: &str = include_str!("openapi.json");
 /// A message with a long text and its JSON is a few kilobytes.
 const MAX_BODY: usize = 64 * 1024;
+/// A message may carry a file (10 MiB, base64 in the JSON).
+const MAX_MESSAGE_BODY: usize = 16 * 1024 * 1024;
 /// Requests per second and client, and the burst above it: an ERP's batch, not a flood.
 const PER_SECOND: u32 = 20;
 const BURST: u32 = 100;
@@ -56,7 +58,10 @@ pub fn router(bridge: Arc<Bridge>) -> Router {
         limiter: Arc::new(RateLimiter::keyed(quota)),
     };
     let authenticated = Router::new()
-        .route("/api/v1/messages", post(send))
+        .route(
+            "/api/v1/messages",
+            post(send).layer(DefaultBodyLimit::max(MAX_MESSAGE_BODY)),
+        )
         .route("/api/v1/messages/{id}", get(message))
         .route("/api/v1/jobs", post(job))
         .route("/api/v1/jobs/{id}", get(job_state))

@@ -60,7 +60,7 @@ async fn receiver() -> (String, Arc<Mutex<Received>>) {
                             .unwrap_or("")
                             .to_owned()
                     };
-                    let signature = header("webhook-signature");
+                    let signature = header("threema-bridge-signature");
                     let (t, v1) = signature
                         .split_once(',')
                         .and_then(|(t, v1)| Some((t.strip_prefix("t=")?, v1.strip_prefix("v1=")?)))
@@ -76,7 +76,10 @@ async fn receiver() -> (String, Arc<Mutex<Received>>) {
                         return StatusCode::UNAUTHORIZED;
                     }
                     let event: Value = serde_json::from_slice(&body).unwrap();
-                    assert_eq!(header("webhook-id"), event["id"].as_str().unwrap());
+                    assert_eq!(
+                        header("threema-bridge-event-id"),
+                        event["id"].as_str().unwrap()
+                    );
                     seen.accepted
                         .push((event["id"].as_str().unwrap().to_owned(), event));
                     StatusCode::NO_CONTENT
@@ -597,6 +600,30 @@ async fn a_job_card_answered_on_the_phone_changes_state_in_the_api_and_on_the_de
     .await;
     assert_eq!(event["data"]["state"], "accepted");
     assert_eq!(event["data"]["reference"], "ORD-17");
+    // She changes her mind, and back: the receiver hears each, the last one last.
+    for (status, state) in [(4, "declined"), (3, "accepted")] {
+        // A second apart: the phone's clock counts whole seconds.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let receipt = UserMessage::DeliveryReceipt {
+            status,
+            message_ids: vec![on_phone.0.clone()],
+        };
+        sim.send_from_user(&driver, receipt).await.unwrap();
+        wait_for(&format!("the job {state} in the API"), WAIT, || async {
+            let (_, job) = get(&api, ERP_TOKEN, &format!("/api/v1/jobs/{id}")).await;
+            (job["state"] == state).then_some(())
+        })
+        .await;
+    }
+    let states = wait_for("three job.state_changed at the receiver", WAIT, || async {
+        let events = events(&received, "job.state_changed", &id);
+        let states: Vec<String> = (events.iter())
+            .map(|e| e["data"]["state"].as_str().unwrap().to_owned())
+            .collect();
+        (states.len() >= 3).then_some(states)
+    })
+    .await;
+    assert_eq!(states, ["accepted", "declined", "accepted"]);
 
     // A card answered with quick codes takes the code's meaning.
     let mut coded = card.clone();

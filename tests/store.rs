@@ -2232,13 +2232,16 @@ async fn api_messages_are_stored_once_per_key_and_go_with_their_driver(store: St
     ];
     let m1 = api_message("msg_1", "k1", false);
     assert_eq!(
-        store.api_message_insert(&m1, "Hallo", &both).await.unwrap(),
+        store
+            .api_message_insert(&m1, "Hallo", &both, &[])
+            .await
+            .unwrap(),
         ApiStored::Created
     );
     let again = api_message("msg_other", "k1", false);
     assert_eq!(
         store
-            .api_message_insert(&again, "Hallo", &both)
+            .api_message_insert(&again, "Hallo", &both, &[])
             .await
             .unwrap(),
         ApiStored::Existing(Box::new(m1.clone()))
@@ -2246,12 +2249,12 @@ async fn api_messages_are_stored_once_per_key_and_go_with_their_driver(store: St
     let j1 = api_message("job_1", "k2", true);
     let only_a = [(a.to_owned(), "Ann".to_owned())];
     store
-        .api_message_insert(&j1, "Tour 17", &only_a)
+        .api_message_insert(&j1, "Tour 17", &only_a, &[])
         .await
         .unwrap();
     assert_eq!(store.api_pending(10).await.unwrap().len(), 3);
 
-    // Open takes an answer dated before it was opened (the phone's clock, in seconds); then
+    // Open takes an answer dated before it was opened (the phone's clock, whole seconds); then
     // only a newer one moves it.
     assert!(
         store

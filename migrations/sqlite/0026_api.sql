@@ -34,6 +34,11 @@ CREATE TABLE api_recipient (
     queued_at    BIGINT,
     -- When the driver's next message (the answer webhooks report) arrived.
     answered_at  BIGINT,
+    -- A copy that could not be given (the homeserver refused) is tried again from `next_at`,
+    -- and given up (`failed_at`) after many tries; the others go on meanwhile.
+    attempts     BIGINT NOT NULL DEFAULT 0,
+    next_at      BIGINT NOT NULL DEFAULT 0,
+    failed_at    BIGINT,
     PRIMARY KEY (message_id, driver)
 );
 CREATE INDEX api_recipient_event ON api_recipient (portal_event);

@@ -127,8 +127,9 @@ pub struct Webhook {
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The host only: a receiver's URL may carry a token in its path or query.
         f.debug_struct("Webhook")
-            .field("url", &self.url.as_str())
+            .field("host", &self.url.host_str())
             .field("events", &self.events)
             .field("clients", &self.clients)
             .finish_non_exhaustive()

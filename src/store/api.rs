@@ -33,6 +33,9 @@ pub struct ApiRecipient {
     /// The bot's copy in the portal, once posted.
     pub portal_event: Option<String>,
     pub queued_at: Option<i64>,
+    /// Tries of giving the copy that failed, and when it was given up.
+    pub attempts: i64,
+    pub failed_at: Option<i64>,
 }
 
 /// A recipient whose copy is still to be posted or queued, with what it needs.
@@ -56,6 +59,10 @@ pub enum ApiStored {
 
 const MESSAGE_COLUMNS: &str = "id, client, idempotency_key, request_hash, reference, \
     ack_requested, created_at, job, job_state, job_state_at, file";
+/// A message's text is forgotten once no copy of it waits to be given.
+const FORGET_DONE_BODY: &str = "UPDATE api_message SET body = NULL WHERE id = $1 AND NOT EXISTS \
+    (SELECT 1 FROM api_recipient WHERE message_id = $1 AND queued_at IS NULL \
+    AND failed_at IS NULL)";
 /// The same, of `api_message m` in a join.
 const MESSAGE_COLUMNS_M: &str = "m.id, m.client, m.idempotency_key, m.request_hash, \
     m.reference, m.ack_requested, m.created_at, m.job, m.job_state, m.job_state_at, m.file";
@@ -83,18 +90,21 @@ fn recipient(row: &sqlx::any::AnyRow) -> Result<ApiRecipient, StoreError> {
         name: row.try_get("name")?,
         portal_event: row.try_get("portal_event")?,
         queued_at: row.try_get("queued_at")?,
+        attempts: row.try_get("attempts")?,
+        failed_at: row.try_get("failed_at")?,
     })
 }
 
 impl Store {
-    /// Stores `message` with its text and recipients (driver, name) in one transaction, unless
-    /// the client used its Idempotency-Key before: then nothing changes and the earlier message
-    /// is returned.
+    /// Stores `message` with its text, recipients (driver, name) and audit entries in one
+    /// transaction, unless the client used its Idempotency-Key before: then nothing changes and
+    /// the earlier message is returned.
     pub async fn api_message_insert(
         &self,
         message: &ApiMessage,
         body: &str,
         recipients: &[(String, String)],
+        audit: &[super::AuditRecord],
     ) -> Result<ApiStored, StoreError> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
@@ -136,6 +146,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        for record in audit {
+            super::audit::append_record(&mut tx, &self.audit_key, message.created_at, record)
+                .await?;
+        }
         tx.commit().await?;
         Ok(ApiStored::Created)
     }
@@ -158,6 +172,16 @@ impl Store {
         .transpose()
     }
 
+    /// The message `id`, whoever sent it.
+    pub async fn api_message_any(&self, id: &str) -> Result<Option<ApiMessage>, StoreError> {
+        let sql = format!("SELECT {MESSAGE_COLUMNS} FROM api_message WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(message).transpose()
+    }
+
     /// The message `id` if `client` sent it.
     pub async fn api_message(
         &self,
@@ -175,7 +199,8 @@ impl Store {
             return Ok(None);
         };
         let recipients = sqlx::query(
-            "SELECT message_id, driver, name, portal_event, queued_at FROM api_recipient \
+            "SELECT message_id, driver, name, portal_event, queued_at, attempts, failed_at \
+             FROM api_recipient \
              WHERE message_id = $1 ORDER BY name, driver",
         )
         .bind(id)
@@ -187,15 +212,17 @@ impl Store {
         Ok(Some((message(&row)?, recipients)))
     }
 
-    /// Recipients whose copy is not queued yet, oldest message first.
+    /// Recipients whose copy is not queued yet and due to be tried, oldest message first.
     pub async fn api_pending(&self, limit: i64) -> Result<Vec<ApiPending>, StoreError> {
         sqlx::query(
-            "SELECT r.message_id, r.driver, r.name, r.portal_event, r.queued_at, m.client, \
+            "SELECT r.message_id, r.driver, r.name, r.portal_event, r.queued_at, r.attempts, r.failed_at, m.client, \
              m.body, m.ack_requested, m.file FROM api_recipient r \
              JOIN api_message m ON m.id = r.message_id \
-             WHERE r.queued_at IS NULL ORDER BY m.created_at, r.message_id, r.driver LIMIT $1",
+             WHERE r.queued_at IS NULL AND r.failed_at IS NULL AND r.next_at <= $2 \
+             ORDER BY m.created_at, r.message_id, r.driver LIMIT $1",
         )
         .bind(limit)
+        .bind(now_ms())
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -223,33 +250,53 @@ impl Store {
             .await
     }
 
-    /// The newest message the API sent `driver` that their next message has not answered yet
-    /// (queued since `since_ms`).
+    /// The messages the API sent `driver` that reached the Gateway between `since_ms` and
+    /// `until_ms` and that no message of the driver answered yet, newest first: what a driver's
+    /// message written at `until_ms` may answer (one held for their shift, or still on its
+    /// way, it cannot).
     pub async fn api_unanswered(
         &self,
         driver: &str,
         since_ms: i64,
-    ) -> Result<Option<(ApiMessage, ApiRecipient)>, StoreError> {
+        until_ms: i64,
+    ) -> Result<Vec<(ApiMessage, ApiRecipient)>, StoreError> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event,              r.queued_at FROM api_recipient r JOIN api_message m ON m.id = r.message_id              WHERE r.driver = $1 AND r.queued_at >= $2 AND r.answered_at IS NULL              ORDER BY r.queued_at DESC LIMIT 1"
+            "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event, \
+             r.queued_at, r.attempts, r.failed_at, o.sent_at FROM api_recipient r \
+             JOIN api_message m ON m.id = r.message_id \
+             JOIN threema_outbox o ON o.event_id = r.portal_event AND o.recipient = r.driver \
+             AND o.part = 0 AND o.resend = 0 \
+             WHERE r.driver = $1 AND r.answered_at IS NULL \
+             AND o.sent_at >= $2 AND o.sent_at <= $3 ORDER BY o.sent_at DESC"
         );
-        let row = (sqlx::query(&sql).bind(driver).bind(since_ms))
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| Ok((message(&row)?, recipient(&row)?)))
-            .transpose()
+        (sqlx::query(&sql).bind(driver).bind(since_ms).bind(until_ms))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| Ok((message(row)?, recipient(row)?)))
+            .collect()
     }
 
-    /// `driver`'s answer to every message of the API not answered yet, at `at`: the newest is
-    /// the one reported, the older ones are answered by it too.
-    pub async fn api_answered(&self, driver: &str, at: i64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE api_recipient SET answered_at = $1              WHERE driver = $2 AND answered_at IS NULL AND queued_at IS NOT NULL",
-        )
-        .bind(at)
-        .bind(driver)
-        .execute(&self.pool)
-        .await?;
+    /// `driver`'s message at `at` answered `messages` (what had reached them by then).
+    pub async fn api_answered(
+        &self,
+        driver: &str,
+        messages: &[String],
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for id in messages {
+            sqlx::query(
+                "UPDATE api_recipient SET answered_at = $1 \
+                 WHERE message_id = $2 AND driver = $3 AND answered_at IS NULL",
+            )
+            .bind(at)
+            .bind(id)
+            .bind(driver)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -260,7 +307,9 @@ impl Store {
         b: &str,
     ) -> Result<Option<(ApiMessage, ApiRecipient)>, StoreError> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event,              r.queued_at FROM api_recipient r JOIN api_message m ON m.id = r.message_id              WHERE {condition}"
+            "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event, \
+             r.queued_at, r.attempts, r.failed_at FROM api_recipient r JOIN api_message m ON m.id = r.message_id \
+             WHERE {condition}"
         );
         let row = (sqlx::query(&sql).bind(a).bind(b))
             .fetch_optional(&self.pool)
@@ -269,9 +318,9 @@ impl Store {
             .transpose()
     }
 
-    /// Moves job `id` to `state` at `at` (the phone's time, in seconds), unless it is there
-    /// already or a later answer was recorded (receipts can arrive out of order); whether it
-    /// moved. An open job takes any answer (it was opened on the bridge's clock).
+    /// Moves job `id` to `state` at `at` (the phone's time: whole seconds, in ms), unless it is
+    /// there already or a later answer was recorded (receipts can arrive out of order);
+    /// whether it moved. An open job takes any answer (it was opened on the bridge's clock).
     pub async fn api_job_set_state(
         &self,
         id: &str,
@@ -300,7 +349,7 @@ impl Store {
     ) -> Result<Vec<(ApiMessage, ApiRecipient)>, StoreError> {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event, \
-             r.queued_at FROM api_message m JOIN api_recipient r ON r.message_id = m.id \
+             r.queued_at, r.attempts, r.failed_at FROM api_message m JOIN api_recipient r ON r.message_id = m.id \
              WHERE m.job IS NOT NULL AND m.job_state_at >= $1 ORDER BY m.job_state_at DESC"
         );
         (sqlx::query(&sql).bind(since_ms))
@@ -318,7 +367,7 @@ impl Store {
     ) -> Result<Vec<(ApiMessage, ApiRecipient)>, StoreError> {
         let sql = format!(
             "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event, \
-             r.queued_at FROM api_message m JOIN api_recipient r ON r.message_id = m.id \
+             r.queued_at, r.attempts, r.failed_at FROM api_message m JOIN api_recipient r ON r.message_id = m.id \
              WHERE r.driver = $1 ORDER BY m.created_at"
         );
         (sqlx::query(&sql).bind(driver))
@@ -327,6 +376,33 @@ impl Store {
             .iter()
             .map(|row| Ok((message(row)?, recipient(row)?)))
             .collect()
+    }
+
+    /// `driver`'s copy of `message_id` could not be given: tried again from `next_at`, or
+    /// (`None`) given up.
+    pub async fn api_recipient_retry(
+        &self,
+        message_id: &str,
+        driver: &str,
+        next_at: Option<i64>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE api_recipient SET attempts = attempts + 1, next_at = COALESCE($1, next_at), \
+             failed_at = CASE WHEN $1 IS NULL THEN $2 ELSE NULL END \
+             WHERE message_id = $3 AND driver = $4",
+        )
+        .bind(next_at)
+        .bind(now_ms())
+        .bind(message_id)
+        .bind(driver)
+        .execute(&self.pool)
+        .await?;
+        if next_at.is_none() {
+            (sqlx::query(FORGET_DONE_BODY).bind(message_id))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The portal copy of `driver`'s recipient row was posted as `event`.
@@ -363,13 +439,10 @@ impl Store {
         .bind(driver)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "UPDATE api_message SET body = NULL WHERE id = $1 AND NOT EXISTS \
-             (SELECT 1 FROM api_recipient WHERE message_id = $1 AND queued_at IS NULL)",
-        )
-        .bind(message_id)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(FORGET_DONE_BODY)
+            .bind(message_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -49,14 +49,16 @@ impl ApiEvents {
     }
 
     /// A driver's receipt for `row` (delivered, read, 👍, 👎), if the API sent it: a job
-    /// card's 👍/👎 is its answer.
+    /// card's 👍/👎 is its answer. Delivery counts by the first part; a 👍 on any (the ack
+    /// request is a part of its own).
     pub async fn on_receipt(
         &self,
         row: &OutboxItem,
         event: WebhookEvent,
         at: i64,
     ) -> Result<(), StoreError> {
-        if !self.active || row.part != 0 {
+        let reaction = matches!(event, WebhookEvent::Acknowledged | WebhookEvent::Declined);
+        if !self.active || (row.part != 0 && !reaction) {
             return Ok(());
         }
         let found = (self.store)
@@ -80,9 +82,10 @@ impl ApiEvents {
             .await
     }
 
-    /// `row` failed for good (the reason as the desk was told).
+    /// `row` failed for good (the reason as the desk was told): the message failed if its
+    /// first part did.
     pub async fn on_failed(&self, row: &OutboxItem) -> Result<(), StoreError> {
-        if !self.active {
+        if !self.active || row.part != 0 {
             return Ok(());
         }
         let found = (self.store)
@@ -107,9 +110,23 @@ impl ApiEvents {
         .await
     }
 
-    /// The driver wrote (`text`, or a quick code's `status`: code and meaning): the answer to
-    /// the newest message the API sent them that is not answered yet; a job card asking for
-    /// that code takes its meaning as its state.
+    /// The copy of `message_id` for `driver` could not be given at all (given up).
+    pub async fn on_copy_failed(&self, message_id: &str, driver: &str) -> Result<(), StoreError> {
+        let Some(message) = self.store.api_message_any(message_id).await? else {
+            return Ok(());
+        };
+        let at = now_ms();
+        if job_of(&message).is_some() {
+            self.job_state(&message, driver, job::FAILED, at).await?;
+        }
+        let reason = json!({"reason": "the bridge could not give the driver's portal its copy"});
+        (self.report(&message, driver, WebhookEvent::Failed, at, reason)).await
+    }
+
+    /// The driver wrote at `at` (`text`, or a quick code's `status`: code and meaning): the
+    /// answer to what the API had sent them by then and no message of theirs answered yet. A
+    /// quick code answers the newest job card asking for it (which takes its meaning as its
+    /// state), anything else the newest message.
     pub async fn on_driver_message(
         &self,
         driver: &str,
@@ -120,24 +137,36 @@ impl ApiEvents {
         if !self.active {
             return Ok(());
         }
-        let since = at - ANSWER_WINDOW_MS;
-        let Some((message, _)) = self.store.api_unanswered(driver, since).await? else {
+        // The phone's time is in whole seconds: a message sent in the same second counts.
+        let until = at + 999;
+        let open = (self.store)
+            .api_unanswered(driver, at - ANSWER_WINDOW_MS, until)
+            .await?;
+        let by_code = status.and_then(|(code, meaning)| {
+            open.iter().find_map(|(message, _)| {
+                let state = job_of(message)?.state_of_code(code, meaning)?;
+                Some((message, state))
+            })
+        });
+        let newest = open.first().map(|(message, _)| message);
+        let Some(answered) = by_code.as_ref().map(|(message, _)| *message).or(newest) else {
             return Ok(());
         };
-        if let (Some(job), Some((code, meaning))) = (job_of(&message), status)
-            && let Some(state) = job.state_of_code(code, meaning)
-        {
-            self.job_state(&message, driver, &state, at).await?;
+        if let Some((message, state)) = &by_code {
+            self.job_state(message, driver, state, at).await?;
         }
         let answer = json!({
             "text": text,
             "quick_code": status.map(|(code, meaning)| json!({"code": code, "meaning": meaning})),
         });
-        (self.report(&message, driver, WebhookEvent::Answered, at, answer)).await?;
-        self.store.api_answered(driver, at).await
+        (self.report(answered, driver, WebhookEvent::Answered, at, answer)).await?;
+        let ids: Vec<String> = open.iter().map(|(message, _)| message.id.clone()).collect();
+        self.store.api_answered(driver, &ids, at).await
     }
 
-    /// Moves the job to `state`, shows it on the desk board and reports the change.
+    /// Moves the job to `state`, shows it on the desk board and reports the change. Reported
+    /// also when it is there already at that very time: a crash after the move and before the
+    /// report left it unsaid (the event's id makes a second report nothing new).
     async fn job_state(
         &self,
         message: &ApiMessage,
@@ -145,13 +174,15 @@ impl ApiEvents {
         state: &str,
         at: i64,
     ) -> Result<(), StoreError> {
-        if !(self.store)
+        let moved = (self.store)
             .api_job_set_state(&message.id, state, at)
-            .await?
-        {
+            .await?;
+        let there = message.job_state.as_deref() == Some(state) && message.job_state_at == Some(at);
+        if moved {
+            self.conversations.boards_changed();
+        } else if !there {
             return Ok(());
         }
-        self.conversations.boards_changed();
         let data = json!({"state": state});
         (self.report(message, driver, WebhookEvent::Job, at, data)).await
     }
@@ -171,9 +202,14 @@ impl ApiEvents {
         if hooks.is_empty() {
             return Ok(());
         }
-        // A job's every state is its own event; the others happen once per message.
-        let occurrence = extra["state"].as_str().unwrap_or_default();
-        let id = event_id(&message.id, driver, event, occurrence);
+        // A job's every state and a driver's every 👍 or 👎 is an event of its own (👍, 👎, 👍
+        // again: the receiver hears the last); the others happen once per message.
+        let occurrence = match event {
+            WebhookEvent::Job => format!("{}@{at}", extra["state"].as_str().unwrap_or_default()),
+            WebhookEvent::Acknowledged | WebhookEvent::Declined => at.to_string(),
+            _ => String::new(),
+        };
+        let id = event_id(&message.id, driver, event, &occurrence);
         let mut data = json!({
             "message_id": message.id,
             "reference": message.reference,
@@ -232,6 +268,7 @@ mod tests {
             event_id("msg_1", "ABCD1234", WebhookEvent::Delivered, "")
         );
         let job = |state| event_id("job_1", "ABCD1234", WebhookEvent::Job, state);
-        assert_ne!(job("accepted"), job("declined"));
+        assert_ne!(job("accepted@1000"), job("declined@2000"));
+        assert_ne!(job("accepted@1000"), job("accepted@3000"), "accepted again");
     }
 }

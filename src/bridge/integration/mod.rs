@@ -31,7 +31,7 @@ use super::{
 use crate::{
     config::{ApiClient, Config},
     directory::selection::{Exclusion, Expr},
-    store::{ApiMessage, ApiPending, ApiStored, OutboxState, Reaction, Store, now_ms},
+    store::{ApiMessage, ApiPending, ApiStored, AuditRecord, OutboxState, Reaction, Store, now_ms},
     texts::Texts,
     threema::ThreemaId,
     tr,
@@ -47,8 +47,11 @@ pub const MAX_KEY_CHARS: usize = 255;
 pub const MAX_FILE_BYTES: usize = 10 * 1024 * 1024;
 /// Recipients one request may reach (a selection of the whole fleet is a broadcast's job).
 pub const MAX_RECIPIENTS: usize = 5_000;
-/// After a copy could not be given (the homeserver away), the next try.
+/// After the store could not be read, the next look.
 const RETRY: Duration = Duration::from_secs(10);
+/// A copy that could not be given is tried this often, at most this far apart (about a day).
+const MAX_ATTEMPTS: i64 = 30;
+const MAX_BACKOFF_MS: i64 = 3_600_000;
 
 /// Whom a message is for.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -198,6 +201,8 @@ pub struct Integration {
     bot: OwnedUserId,
     /// What a job card's codes mean.
     quick_codes: QuickCodes,
+    /// A copy given up is reported.
+    events: Arc<events::ApiEvents>,
     wake: Notify,
 }
 
@@ -223,6 +228,7 @@ impl Integration {
             },
             bot: config.bot_user_id(),
             quick_codes: config.quick_codes.clone(),
+            events: shared.api_events.clone(),
             wake: Notify::new(),
         }
     }
@@ -346,23 +352,24 @@ impl Integration {
         let rows: Vec<(String, String)> = (recipients.iter())
             .map(|(id, name)| (id.to_string(), name.clone()))
             .collect();
+        // Audited with the message, in its transaction: by message id (the reference is the
+        // client's free text).
+        let actor = format!("api:{}", client.name);
+        let action = if is_job { "api.job" } else { "api.message" };
+        let audit: Vec<AuditRecord> = (recipients.iter())
+            .map(|(driver, _)| AuditRecord {
+                actor: actor.clone(),
+                action: action.to_owned(),
+                subject: driver.to_string(),
+                details: format!("message {}", message.id),
+            })
+            .collect();
         match (self.store)
-            .api_message_insert(&message, &content.text, &rows)
+            .api_message_insert(&message, &content.text, &rows, &audit)
             .await?
         {
             ApiStored::Existing(earlier) => return Ok(replayed(*earlier, &request_hash)),
             ApiStored::Created => {}
-        }
-        let actor = format!("api:{}", client.name);
-        let action = if is_job { "api.job" } else { "api.message" };
-        for (driver, _) in &recipients {
-            let details = match &message.reference {
-                Some(reference) => format!("message {} (reference {reference})", message.id),
-                None => format!("message {}", message.id),
-            };
-            (self.store)
-                .audit(&actor, action, driver.as_str(), &details)
-                .await?;
         }
         self.wake.notify_one();
         Ok(Ok(Accepted {
@@ -456,6 +463,7 @@ impl Integration {
                 .max_by_key(|row| row.resend);
             let status = first.map(|row| &row.status);
             let state = match first {
+                None if recipient.failed_at.is_some() => DeliveryState::Failed,
                 None if recipient.queued_at.is_some() => DeliveryState::Queued,
                 None => DeliveryState::Accepted,
                 Some(row) => match row.state {
@@ -510,11 +518,25 @@ impl Integration {
         }
     }
 
-    /// One batch; whether there may be more.
+    /// One batch; whether there may be more. A copy that cannot be given is tried again
+    /// later, with back-off, and given up after a day of tries (the client told by the
+    /// message's state and a `message.failed`); the others go on meanwhile.
     async fn deliver_pending(&self) -> Result<bool, BridgeError> {
         let pending = self.store.api_pending(50).await?;
         for item in &pending {
-            self.deliver(item).await?;
+            let Err(e) = self.deliver(item).await else {
+                continue;
+            };
+            let recipient = &item.recipient;
+            let (id, driver) = (&recipient.message_id, &recipient.driver);
+            tracing::warn!(message = %id, error = %crate::error_chain::chain(&e), "integration API: a copy could not be given");
+            let attempts = recipient.attempts + 1;
+            let next_at = (attempts < MAX_ATTEMPTS)
+                .then(|| now_ms() + (1000_i64 << attempts.min(10)).min(MAX_BACKOFF_MS));
+            self.store.api_recipient_retry(id, driver, next_at).await?;
+            if next_at.is_none() {
+                self.events.on_copy_failed(id, driver).await?;
+            }
         }
         Ok(pending.len() == 50)
     }

@@ -1,8 +1,9 @@
 //! Webhooks: the events `events` queued, pushed to the company's receivers
-//! (`api.webhooks`). A worker POSTs each queued event, signed like Stripe's (`Webhook-Signature:
-//! t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`), until the receiver answers 2xx,
-//! with back-off from one second to an hour, for three days at most: at least once, and the
-//! receiver drops repeats by `Webhook-Id` (the event's `id`).
+//! (`api.webhooks`). A worker POSTs each queued event, signed like Stripe's
+//! (`Threema-Bridge-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`), until
+//! the receiver answers 2xx, with back-off from one second to an hour, for three days at most:
+//! at least once, and the receiver drops repeats by `Threema-Bridge-Event-Id` (the event's
+//! `id`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -23,9 +24,11 @@ const GIVE_UP_MS: i64 = 3 * 86_400_000;
 const MAX_BACKOFF_MS: i64 = 3_600_000;
 /// One receiver taking its time holds up the others no longer than this.
 const TIMEOUT: Duration = Duration::from_secs(10);
-/// `Webhook-Signature` (named as Stripe's, whose receivers' libraries check this scheme).
-pub const SIGNATURE_HEADER: &str = "webhook-signature";
-pub const ID_HEADER: &str = "webhook-id";
+/// The signature, in Stripe's scheme (`t=…,v1=…`) under the bridge's own name (the Standard
+/// Webhooks headers `webhook-*` mean another scheme).
+pub const SIGNATURE_HEADER: &str = "threema-bridge-signature";
+/// The event's id, for the receiver to drop a repeat.
+pub const ID_HEADER: &str = "threema-bridge-event-id";
 
 pub struct Webhooks {
     store: Store,

@@ -127,9 +127,14 @@ impl ThreemaToMatrix {
                 .and_then(|t| Some((t, self.quick_codes.status(t)?)));
             let status = (status.as_ref()).map(|(code, s)| (code.trim(), s.meaning.as_str()));
             let at = incoming.date.saturating_mul(1000);
-            (self.api_events)
+            // The API's bookkeeping never holds up bridging the message: a database away fails
+            // the record below too, and the whole is tried again.
+            let answered = (self.api_events)
                 .on_driver_message(incoming.from.as_str(), text, status, at)
-                .await?;
+                .await;
+            if let Err(e) = answered {
+                tracing::warn!(error = %e, "the driver's answer to the integration API is not recorded");
+            }
         }
         if let Message::Location(location) = &incoming.message {
             let shared = DriverLocation {

@@ -320,16 +320,20 @@ impl Expr {
 }
 
 /// The recipients of `expr` among `candidates`, and who is left out and why. Each Threema ID
-/// once (the first candidate with it wins: the directory's, then the portals').
+/// is one driver, judged by their first candidate (the directory's, then the portals'): a
+/// driver's portal, which knows no attributes, never matches for a record that does not.
 pub fn select(expr: &Expr, candidates: &[Candidate], settings: &Settings) -> Selected {
     let mut selected = Selected::default();
     let mut seen = BTreeSet::new();
-    for c in candidates.iter().filter(|c| expr.matches(c, settings)) {
-        if let Some(id) = &c.id
-            && !seen.insert(id.clone())
-        {
-            continue;
-        }
+    let first = candidates.iter().filter(|c| match &c.id {
+        Some(id) => seen.insert(id.clone()),
+        None => true,
+    });
+    for c in first
+        .collect::<Vec<_>>()
+        .into_iter()
+        .filter(|c| expr.matches(c, settings))
+    {
         let label = match (&c.id, c.record) {
             (Some(id), _) => format!("{} ({id})", c.name),
             (None, Some(r)) => format!("{} (employee {})", c.name, r.employee_id),

@@ -230,3 +230,29 @@ fn saved_lists_are_resolved_and_may_not_name_themselves() {
             .contains("no saved list")
     );
 }
+
+/// A driver is judged by their directory record: their portal (no attributes) does not let a
+/// negation select them, nor a scope that excludes them see them.
+#[test]
+fn a_drivers_portal_never_matches_where_their_record_does_not() {
+    let south = record("1", &[("depot", "South")]);
+    let id = ThreemaId::parse("SOUTH001").unwrap();
+    let candidate = |record: Option<&'static Record>| Candidate {
+        id: Some(id.clone()),
+        name: "Driver 1".into(),
+        record,
+        active: true,
+        visible: true,
+    };
+    let south: &'static Record = Box::leak(Box::new(south));
+    let candidates = [candidate(Some(south)), candidate(None)];
+    let not_south = parse("NOT depot=South").unwrap();
+    let selected = select(&not_south, &candidates, &settings());
+    assert!(selected.recipients.is_empty(), "{selected:?}");
+    assert!(
+        selected.excluded.is_empty(),
+        "not matched, not unknown: {selected:?}"
+    );
+    let named = parse("SOUTH001 AND depot=North").unwrap();
+    assert!(select(&named, &candidates, &settings()).excluded.is_empty());
+}

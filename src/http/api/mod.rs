@@ -83,7 +83,10 @@ async fn authenticate(
 ) -> Result<Response, Problem> {
     let given = (request.headers().get(header::AUTHORIZATION))
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then_some(token)
+        })
         .map(str::trim)
         .unwrap_or_default();
     let clients = &state.bridge.config.api.clients;

@@ -757,7 +757,7 @@ async fn with_bridge_language_de_the_bot_speaks_german() {
     ))
     .await;
     assert!(
-        set.starts_with("Aufbewahrung ") && set.ends_with(&format!(" für Fahrer {driver} gesetzt")),
+        set.starts_with("Löschsperre ") && set.ends_with(&format!(" für Fahrer {driver} gesetzt")),
         "{set}"
     );
     let list = dispatcher.ask(&dm, "hold list").await;
@@ -775,7 +775,7 @@ async fn with_bridge_language_de_the_bot_speaks_german() {
     let released = dispatcher.ask(&dm, &format!("hold release {driver}")).await;
     assert_eq!(
         released,
-        format!("Aufbewahrung für Fahrer {driver} aufgehoben")
+        format!("Löschsperre für Fahrer {driver} aufgehoben")
     );
     let retention = dispatcher.ask(&dm, "retention run --dry-run").await;
     assert!(

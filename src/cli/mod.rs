@@ -306,14 +306,7 @@ async fn hold(config_path: &std::path::Path, command: HoldCommand) -> anyhow::Re
         .map(|set| vec![set.to_string()]),
         HoldCommand::Release { target } => holds::release(&store, domain, &target, &actor)
             .await
-            .map(|target| {
-                let target = Texts::english().hold_target(&target);
-                vec![crate::tr!(
-                    Texts::english(),
-                    "hold-released",
-                    target = target
-                )]
-            }),
+            .map(|target| vec![holds::released(Texts::english(), &target)]),
         HoldCommand::List { all } => match store.holds(all).await {
             Ok(holds) if holds.is_empty() => Ok(vec!["no holds".to_owned()]),
             Ok(holds) => Ok(holds

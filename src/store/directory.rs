@@ -9,7 +9,7 @@ use super::{Store, StoreError, audit, id_column, now_ms};
 use crate::directory::{Employee, Record, plan::Membership, snapshot::Change};
 
 /// A directory row with what only the store knows about it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoredEmployee {
     pub employee: Employee,
     pub scim_id: Option<String>,
@@ -18,6 +18,23 @@ pub struct StoredEmployee {
     pub looked_up_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// The SCIM user name only as whether it is there (it is usually the work email).
+impl std::fmt::Debug for StoredEmployee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredEmployee")
+            .field("employee", &self.employee)
+            .field("scim_id", &self.scim_id)
+            .field(
+                "scim_user_name",
+                &self.scim_user_name.as_ref().map(|_| "<redacted>"),
+            )
+            .field("looked_up_id", &self.looked_up_id)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish()
+    }
 }
 
 impl StoredEmployee {

@@ -397,12 +397,12 @@ poll-text-voted-elsewhere = 🗳️ Abgestimmt in einer Umfrage, die nicht in di
 ## Bericht des Verzeichnisabgleichs.
 mgmt-homeserver-failed = Der Homeserver hat es nicht ausgeführt ({ $error }); was erledigt ist, bleibt: bitte noch einmal.
 mgmt-erase-usage = Aufruf: erase <Personalnummer, Threema-ID oder Matrix-ID> [--dry-run] [--force]
-mgmt-erased = Gelöscht (Grabstein { $tombstone }):
+mgmt-erased = Gelöscht (Löschnachweis { $tombstone }):
     { $report }
 mgmt-erase-dry-run = Würde löschen:
     { $report }
     Nichts geändert (--dry-run).
-mgmt-erase-held = Unter rechtlicher Aufbewahrung (Legal Hold), nichts gelöscht:
+mgmt-erase-held = Unter Löschsperre (Legal Hold), nichts gelöscht:
     { $holds }
 erase-report-homeserver = Homeserver { $step }: { $what }
 erase-report-table = Bridge-Tabelle { $table }: { $count ->
@@ -420,27 +420,27 @@ refused-not-a-user-id = „{ $text }“ ist keine Matrix-Benutzer-ID; nichts ge�
 refused-nobody-named = „{ $text }“ ist weder eine Personalnummer aus dem Verzeichnis noch eine Threema-ID oder Matrix-Benutzer-ID; nichts geändert
 refused-not-a-room-id = „{ $text }“ ist keine Raum-ID; nichts geändert
 refused-not-a-portal-alias = „{ $text }“ ist keine Adresse eines Fahrer-Chats (#threema_<id>:{ $domain }); bitte den Raum über seine ID angeben
-refused-no-portal = { $driver } hat keinen Chat
+refused-no-portal = { $driver } hat keinen Fahrer-Chat
 refused-still-active = { $subject } ist im Verzeichnis noch aktiv: zuerst austragen (oder --force, dann bringt der nächste Verzeichnisabgleich die Person zurück); nichts geändert
 refused-nothing-to-erase = { $subject } hat weder eine Threema-ID noch ein Matrix-Konto; nichts geändert
-refused-hold-without-reason = eine Aufbewahrung braucht einen Grund; nichts geändert
-refused-no-hold-on = für { $target } gilt keine Aufbewahrung; nichts geändert
+refused-hold-without-reason = eine Löschsperre braucht einen Grund; nichts geändert
+refused-no-hold-on = für { $target } gilt keine Löschsperre; nichts geändert
 unfinished-room-delete-failed = der Homeserver konnte { $room } nicht löschen (Aufgabe { $task }); siehe sein Log, dann das Löschen erneut ausführen
 unfinished-room-deleting = { $room } wird noch gelöscht; das Löschen später erneut ausführen, um es abzuschließen
 unfinished-purge-failed = der Homeserver konnte den Verlauf von { $room } nicht bereinigen (Vorgang { $purge }); siehe sein Log; der nächste Durchlauf versucht es erneut
 unfinished-purging = der Verlauf von { $room } wird noch bereinigt (Vorgang { $purge }); der nächste Durchlauf sieht wieder nach
-hold-set = Aufbewahrung { $id } für { $target } gesetzt
-hold-already = für { $target } gilt bereits eine Aufbewahrung; nichts geändert
-hold-released = Aufbewahrung für { $target } aufgehoben
-hold-none = Keine Aufbewahrungen.
+hold-set = Löschsperre { $id } für { $target } gesetzt
+hold-already = für { $target } gilt bereits eine Löschsperre; nichts geändert
+hold-released = Löschsperre für { $target } aufgehoben
+hold-none = Keine Löschsperren.
 hold-usage = Aufruf: hold set <Personalnummer, Threema-ID, Matrix-ID oder Raum> --reason <Text> [--case <Aktenzeichen>] · hold release <…> · hold list [all]
-hold-line = Aufbewahrung { $id } für { $target }: gesetzt { $at } von { $by };{ $case } { $reason }{ $released }
+hold-line = Löschsperre { $id } für { $target }: gesetzt { $at } von { $by };{ $case } { $reason }{ $released }
 hold-case = { " " }Aktenzeichen { $case };
 hold-released-at = { " " }(aufgehoben { $at } von { $by })
 request-line = #{ $id } { $kind ->
         [export] Auskunft
        *[erasure] Löschung
-    } von { $subject }: eingegangen { $received }, fällig { $due } ({ $when }), erfasst von { $by }
+    } für { $subject }: eingegangen { $received }, fällig { $due } ({ $when }), erfasst von { $by }
 request-due-today = heute fällig
 request-overdue = { $days ->
         [one] seit 1 Tag überfällig
@@ -479,7 +479,7 @@ retention-report-history = Homeserver: { $events } Ereignis(se) und { $media } M
        *[other] { " " }und { $desks } Desk-Raum/-Räumen
     } { $verb }
 retention-report-media = Homeserver: { $count } Datei(en) älter als media_days { $verb } (ihre Ereignisse bleiben)
-retention-report-held = durch rechtliche Aufbewahrung erhalten: { $count } Fahrer-Chat(s)
+retention-report-held = durch Löschsperre erhalten: { $count } Fahrer-Chat(s)
 retention-report-texts = Bridge: { $count } Disponententext(e) von Sendungen { $verb }
 retention-report-delivery-times = Bridge: die Zustellzeiten von { $count } Sendung(en) { $verb } (ihr Zustand bleibt)
 retention-report-polls = Bridge: { $polls } Umfrage(n) mit ihren Stimmen, { $statuses } Fahrerstatus und Standort(e) { $verb }
@@ -520,7 +520,10 @@ action-ghost = Ghost von { $driver }: Name „{ $name }“
 action-create-portal = Fahrer-Chat „{ $name }“ für { $driver } anlegen, { $count } eingeladen
 action-link-portal = { $room } als Fahrer-Chat von Mitarbeiter { $employee } vermerken
 action-move-driver = { $room } von { $from } auf die neue Threema-ID { $to } umziehen
-action-create-space = Space „{ $name }“ ({ $key }) mit { $rooms } Räumen anlegen, { $count } eingeladen
+action-create-space = Space „{ $name }“ ({ $key }) mit { $rooms ->
+        [one] 1 Raum
+       *[other] { $rooms } Räumen
+    } anlegen, { $count } eingeladen
 action-set-name = { $room } umbenennen in „{ $name }“
 action-set-topic = Thema von { $room }: „{ $topic }“
 action-add-child = { $child } zu Space { $space } hinzufügen

@@ -70,7 +70,7 @@ impl Texts {
                 self,
                 "action-ghost",
                 driver = driver.as_str(),
-                name = name.as_str()
+                name = quoted(name)
             ),
             Action::CreatePortal {
                 driver,
@@ -80,7 +80,7 @@ impl Texts {
             } => tr!(
                 self,
                 "action-create-portal",
-                name = name.as_str(),
+                name = quoted(name),
                 driver = driver.as_str(),
                 count = invite.len()
             ),
@@ -105,7 +105,7 @@ impl Texts {
             } => tr!(
                 self,
                 "action-create-space",
-                name = name.as_str(),
+                name = quoted(name),
                 key = key.key(),
                 rooms = children.len(),
                 count = invite.len()
@@ -114,13 +114,13 @@ impl Texts {
                 self,
                 "action-set-name",
                 room = room.as_str(),
-                name = name.as_str()
+                name = quoted(name)
             ),
             Action::SetTopic { room, topic } => tr!(
                 self,
                 "action-set-topic",
                 room = room.as_str(),
-                topic = topic.as_str()
+                topic = quoted(topic)
             ),
             Action::AddChild { space, child } => tr!(
                 self,
@@ -168,4 +168,11 @@ impl Texts {
             Action::Deactivate { user } => tr!(self, "action-deactivate", user = user.as_str()),
         }
     }
+}
+
+/// A name or topic from the directory as the report shows it between quotes: escaped like
+/// Rust's `{:?}` (quotes, backslashes, line breaks, invisible controls), so that it cannot
+/// break a line of the report or of the audit log, nor hide what follows.
+fn quoted(text: &str) -> String {
+    text.escape_debug().to_string()
 }

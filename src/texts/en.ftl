@@ -486,7 +486,10 @@ action-ghost = ghost of { $driver }: name "{ $name }"
 action-create-portal = create portal "{ $name }" for { $driver }, inviting { $count }
 action-link-portal = record { $room } as the portal of employee { $employee }
 action-move-driver = move { $room } from { $from } to the new Threema ID { $to }
-action-create-space = create space "{ $name }" ({ $key }) with { $rooms } rooms, inviting { $count }
+action-create-space = create space "{ $name }" ({ $key }) with { $rooms } { $rooms ->
+        [one] room
+       *[other] rooms
+    }, inviting { $count }
 action-set-name = rename { $room } to "{ $name }"
 action-set-topic = topic of { $room }: "{ $topic }"
 action-add-child = add { $child } to space { $space }

@@ -179,10 +179,7 @@ fn the_data_protection_answers_and_the_sync_report_speak_the_desks_language() {
         ),
         "{said}"
     );
-    assert!(
-        said.contains("durch rechtliche Aufbewahrung erhalten: 1"),
-        "{said}"
-    );
+    assert!(said.contains("durch Löschsperre erhalten: 1"), "{said}");
     assert!(
         report
             .to_string()
@@ -194,7 +191,7 @@ fn the_data_protection_answers_and_the_sync_report_speak_the_desks_language() {
     let refused = Refused::NoHoldOn(HoldTarget::Driver(driver.clone()));
     assert_eq!(
         de.lifecycle_refused(&refused),
-        "für Fahrer ABCD1234 gilt keine Aufbewahrung; nichts geändert"
+        "für Fahrer ABCD1234 gilt keine Löschsperre; nichts geändert"
     );
     assert_eq!(
         refused.to_string(),
@@ -241,6 +238,15 @@ fn the_data_protection_answers_and_the_sync_report_speak_the_desks_language() {
          scim: ABGELEHNT: der Stand aus scim ist leer; ein leerer Export wird nie übernommen\n\
          1 Aktion geplant\n  Ghost von ABCD1234: Name „Tom Fahrer“\n\
          ausgeführt 1, fehlgeschlagen 0, Anfragen an den Homeserver 0\n"
+    );
+    // A name from the directory cannot break the report's (or the audit log's) lines.
+    let rename = Action::SetName {
+        room: "!r:x".into(),
+        name: "Tom\nFahrer \"T\"".into(),
+    };
+    assert_eq!(
+        Texts::english().directory_action(&rename),
+        r#"rename !r:x to "Tom\nFahrer \"T\"""#
     );
     assert_eq!(
         sync.to_string(),

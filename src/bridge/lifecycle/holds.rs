@@ -85,6 +85,11 @@ pub async fn release(
     }
 }
 
+/// What `hold release` says it did.
+pub fn released(texts: &Texts, target: &HoldTarget) -> String {
+    tr!(texts, "hold-released", target = texts.hold_target(target))
+}
+
 /// One line per hold, for the CLI and the management room.
 pub fn describe(texts: &Texts, hold: &Hold) -> String {
     let time = crate::bridge::status::time;
@@ -242,7 +247,7 @@ pub async fn answer(
             .map(|set| set.said(texts)),
         HoldRequest::Release(target) => release(store, domain, &target, actor)
             .await
-            .map(|target| tr!(texts, "hold-released", target = texts.hold_target(&target))),
+            .map(|target| released(texts, &target)),
         HoldRequest::List { all } => {
             let holds = store.holds(all).await?;
             Ok(if holds.is_empty() {

@@ -189,7 +189,7 @@ mod tests {
         let de = Texts::new(crate::texts::Language::De);
         let line = describe(&de, &request, date!(2026 - 12 - 03));
         assert!(
-            line.contains("#4 Löschung von E-17") && line.contains("noch 5 Tage"),
+            line.contains("#4 Löschung für E-17") && line.contains("noch 5 Tage"),
             "{line}"
         );
     }

@@ -483,6 +483,8 @@ impl Management {
                 report = report.said(&self.texts)
             ),
             Err(LifecycleError::Store(e)) => return Err(e.into()),
+            // The homeserver's failure says itself what to do.
+            Err(e @ LifecycleError::Homeserver(_)) => e.said(&self.texts),
             Err(e) => tr!(
                 self.texts,
                 "mgmt-retention-failed",
@@ -505,7 +507,7 @@ impl Management {
         let mut head: Vec<String> = lines.by_ref().take(40).map(str::to_owned).collect();
         if lines.next().is_some() {
             head.push(tr!(self.texts, "mgmt-rest-in-log"));
-            tracing::info!(report = %answer, "directory sync from the management room");
+            tracing::info!(report = %report, "directory sync from the management room");
         }
         Ok(head.join("\n"))
     }

@@ -650,6 +650,40 @@ async fn a_job_card_answered_on_the_phone_changes_state_in_the_api_and_on_the_de
     })
     .await;
 
+    // A card answered in a poll: the choice is the state.
+    let mut polled = card.clone();
+    polled["title"] = json!("Tour 19");
+    polled["answers"] = json!({"kind": "choices", "choices": ["Jetzt", "Später"]});
+    let (_, accepted) = jobs(&polled).await;
+    let polled_id = accepted["id"].as_str().unwrap().to_owned();
+    let (poll_id, setup) = wait_for("the job's poll on the phone", WAIT, || async {
+        (sim.inbox(&driver).into_iter()).find_map(|m| match m.message {
+            Decoded::PollSetup { poll_id, json } => Some((poll_id, json)),
+            _ => None,
+        })
+    })
+    .await;
+    assert_eq!(setup["d"], "ERP: Tour 19", "{setup}");
+    assert_eq!(setup["c"][1]["n"], "Später");
+    assert!(
+        texts(&sim, &driver)
+            .iter()
+            .any(|(_, t)| t.starts_with("ERP: 📋 Job: Tour 19\n")
+                && t.ends_with("Answer in the poll that follows.")),
+        "the card before its poll"
+    );
+    let vote = UserMessage::PollVote {
+        creator: common::bridge::GATEWAY_ID.into(),
+        poll_id,
+        choices: vec![(0, false), (1, true)],
+    };
+    sim.send_from_user(&driver, vote).await.unwrap();
+    wait_for("the polled job's state in the API", WAIT, || async {
+        let (_, job) = get(&api, ERP_TOKEN, &format!("/api/v1/jobs/{polled_id}")).await;
+        (job["state"] == "Später").then_some(())
+    })
+    .await;
+
     // The desk sees both on its board.
     let room = wait_for("the desk room", WAIT, || async {
         h.bridge.store.state_get("desk_room").await.unwrap()

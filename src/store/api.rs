@@ -47,6 +47,8 @@ pub struct ApiPending {
     pub ack_requested: bool,
     /// The file to send with it (JSON).
     pub file: Option<String>,
+    /// A job card (JSON).
+    pub job: Option<String>,
 }
 
 /// What storing a request did.
@@ -216,7 +218,7 @@ impl Store {
     pub async fn api_pending(&self, limit: i64) -> Result<Vec<ApiPending>, StoreError> {
         sqlx::query(
             "SELECT r.message_id, r.driver, r.name, r.portal_event, r.queued_at, r.attempts, r.failed_at, m.client, \
-             m.body, m.ack_requested, m.file FROM api_recipient r \
+             m.body, m.ack_requested, m.file, m.job FROM api_recipient r \
              JOIN api_message m ON m.id = r.message_id \
              WHERE r.queued_at IS NULL AND r.failed_at IS NULL AND r.next_at <= $2 \
              ORDER BY m.created_at, r.message_id, r.driver LIMIT $1",
@@ -235,6 +237,7 @@ impl Store {
                     .unwrap_or_default(),
                 ack_requested: row.try_get::<i64, _>("ack_requested")? != 0,
                 file: row.try_get("file")?,
+                job: row.try_get("job")?,
             })
         })
         .collect()

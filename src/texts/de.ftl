@@ -551,3 +551,4 @@ desk-job-declined = ❌ abgelehnt
 desk-job-failed = ⚠️ nicht zugestellt
 retention-report-api = Bridge: { $count } Nachricht(en) und Auftrag/Aufträge der Integrations-API { $verb }
 mgmt-status-webhooks = Wartende Webhook-Ereignisse: { $waiting }, aufgegeben in den letzten 24 h: { $given_up }
+job-answer-poll = Antworten Sie in der folgenden Umfrage.

@@ -517,3 +517,4 @@ desk-job-declined = ❌ declined
 desk-job-failed = ⚠️ not delivered
 retention-report-api = bridge: { $count } integration API message(s) and job card(s) { $verb }
 mgmt-status-webhooks = Webhook events waiting: { $waiting }, given up in the last 24 h: { $given_up }
+job-answer-poll = Answer in the poll that follows.

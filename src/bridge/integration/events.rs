@@ -110,6 +110,27 @@ impl ApiEvents {
         .await
     }
 
+    /// The driver voted `chosen` (answers' texts) in the poll whose portal event is `event`: a
+    /// job card answered in a poll takes the choice as its state.
+    pub async fn on_poll_vote(
+        &self,
+        event: &str,
+        driver: &str,
+        chosen: &[String],
+        at: i64,
+    ) -> Result<(), StoreError> {
+        if !self.active {
+            return Ok(());
+        }
+        let Some((message, _)) = self.store.api_recipient_by_event(event, driver).await? else {
+            return Ok(());
+        };
+        match job_of(&message).and_then(|job| job.state_of_vote(chosen)) {
+            Some(state) => self.job_state(&message, driver, &state, at).await,
+            None => Ok(()),
+        }
+    }
+
     /// The copy of `message_id` for `driver` could not be given at all (given up).
     pub async fn on_copy_failed(&self, message_id: &str, driver: &str) -> Result<(), StoreError> {
         let Some(message) = self.store.api_message_any(message_id).await? else {

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use bridge_convert::poll::{MAX_ANSWERS, MAX_POLL_TEXT_BYTES, MatrixPoll, Namespace, PollAnswer};
+
 use super::Recipient;
 use crate::{bridge::quick_codes::QuickCodes, texts::Texts, tr};
 
@@ -46,6 +48,8 @@ pub enum Answers {
     AcceptDecline,
     /// One of these quick codes (`quick_codes:`) is the state: its meaning.
     QuickCodes { codes: Vec<String> },
+    /// A poll on the phone (and in the portal): the chosen answer is the state.
+    Choices { choices: Vec<String> },
 }
 
 /// A job's state: `open` until the driver answers.
@@ -72,6 +76,12 @@ impl Job {
         }
         match &self.answers {
             Answers::AcceptDecline => None,
+            Answers::Choices { choices } if !(2..=MAX_ANSWERS).contains(&choices.len()) => Some(
+                format!("answers.choices must have 2 to {MAX_ANSWERS} answers"),
+            ),
+            Answers::Choices { choices } => (choices.iter())
+                .any(|c| c.trim().is_empty() || c.trim().len() > MAX_POLL_TEXT_BYTES)
+                .then(|| format!("each answer must have 1 to {MAX_POLL_TEXT_BYTES} bytes")),
             Answers::QuickCodes { codes: asked } if asked.is_empty() => {
                 Some("answers.codes is empty".into())
             }
@@ -96,8 +106,35 @@ impl Job {
                     .collect();
                 tr!(texts, "job-answer-codes", codes = choices.join(", "))
             }
+            Answers::Choices { .. } => tr!(texts, "job-answer-poll"),
         });
         lines.join("\n")
+    }
+
+    /// The poll the driver answers in (choice ids `1`, `2`, … in order), for `Choices`.
+    pub fn poll(&self) -> Option<MatrixPoll> {
+        let Answers::Choices { choices } = &self.answers else {
+            return None;
+        };
+        Some(MatrixPoll {
+            question: self.title.trim().to_owned(),
+            answers: (choices.iter().enumerate())
+                .map(|(i, text)| PollAnswer {
+                    id: (i + 1).to_string(),
+                    text: text.trim().to_owned(),
+                })
+                .collect(),
+            multiple: false,
+            namespace: Namespace::Unstable,
+        })
+    }
+
+    /// The state the driver's vote for `chosen` (answers' texts) moves it to.
+    pub fn state_of_vote(&self, chosen: &[String]) -> Option<String> {
+        match &self.answers {
+            Answers::Choices { .. } => chosen.first().cloned(),
+            _ => None,
+        }
     }
 
     /// The state a 👍 (`true`) or 👎 on the card moves it to.
@@ -105,7 +142,7 @@ impl Job {
         match (&self.answers, acknowledged) {
             (Answers::AcceptDecline, true) => Some(ACCEPTED),
             (Answers::AcceptDecline, false) => Some(DECLINED),
-            (Answers::QuickCodes { .. }, _) => None,
+            (Answers::QuickCodes { .. } | Answers::Choices { .. }, _) => None,
         }
     }
 
@@ -168,5 +205,29 @@ mod tests {
             ..job.job
         };
         assert!(unknown.problem(&codes()).unwrap().contains("\"9\""));
+        let polled = Job {
+            answers: Answers::Choices {
+                choices: vec!["Jetzt".into(), " Später ".into()],
+            },
+            ..agree.clone()
+        };
+        assert_eq!(polled.problem(&codes()), None);
+        let poll = polled.poll().unwrap();
+        assert_eq!(
+            (poll.question.as_str(), poll.answers[1].text.as_str()),
+            ("Tour 17", "Später")
+        );
+        assert_eq!(
+            polled.state_of_vote(&["Später".into()]).as_deref(),
+            Some("Später")
+        );
+        assert_eq!(agree.state_of_vote(&["Später".into()]), None);
+        let single = Job {
+            answers: Answers::Choices {
+                choices: vec!["Ja".into()],
+            },
+            ..agree
+        };
+        assert!(single.problem(&codes()).unwrap().contains("2 to 20"));
     }
 }

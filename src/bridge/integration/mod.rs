@@ -13,7 +13,10 @@ pub mod webhooks;
 
 use std::{sync::Arc, time::Duration};
 
-use bridge_convert::plan::{EditTarget, Outgoing, Plan, RelayTemplates, plan_message, signed_text};
+use bridge_convert::{
+    plan::{EditTarget, Outgoing, Plan, RelayTemplates, plan_message, plan_poll, signed_text},
+    poll::start_content,
+};
 use ruma::events::room::message::RoomMessageEventContent;
 use ruma::{OwnedRoomId, OwnedUserId};
 use serde::Deserialize;
@@ -552,6 +555,9 @@ impl Integration {
             return Ok(());
         };
         let portal = self.portal(&driver, &recipient.name).await?;
+        let poll = (item.job.as_deref())
+            .and_then(|j| serde_json::from_str::<job::Job>(j).ok())
+            .and_then(|job| job.poll());
         let file: Option<StoredFile> = item
             .file
             .as_deref()
@@ -565,21 +571,22 @@ impl Integration {
                     client = item.client.as_str(),
                     text = item.body.as_str()
                 );
-                let mut content = json!({
-                    "msgtype": "m.text",
-                    "body": body,
-                    "m.mentions": {},
-                    API_KEY: format!("{}/{}", recipient.message_id, recipient.driver),
-                });
-                // With a file the copy is the file, the text its caption (Matrix 1.10).
-                if let Some(file) = &file {
-                    let body = content["body"].clone();
-                    content = serde_json::to_value(file.content("")).expect("content serialises");
-                    content["body"] = body;
-                    content["m.mentions"] = json!({});
-                    content[API_KEY] =
-                        json!(format!("{}/{}", recipient.message_id, recipient.driver));
-                }
+                // A job card answered in a poll: the copy is the poll, the card its question;
+                // with a file, the file with the text as its caption (Matrix 1.10).
+                let poll_start = (poll.as_ref())
+                    .and_then(|p| start_content(p.namespace, &body, &p.answers, false));
+                let mut content = match (poll_start, &file) {
+                    (Some(start), _) => start,
+                    (None, Some(file)) => {
+                        let mut content =
+                            serde_json::to_value(file.content("")).expect("content serialises");
+                        content["body"] = json!(body);
+                        content
+                    }
+                    (None, None) => json!({"msgtype": "m.text", "body": body}),
+                };
+                content["m.mentions"] = json!({});
+                content[API_KEY] = json!(format!("{}/{}", recipient.message_id, recipient.driver));
                 let txn = format!("api-{}-{}", recipient.message_id, recipient.driver);
                 let posted = (self.notices)
                     .post_once(&portal, &content, API_KEY, true, &txn, async { Ok(()) })
@@ -603,6 +610,17 @@ impl Integration {
                 }
             }
         };
+        if let Some(poll) = &poll {
+            // The same poll id whenever this is repeated: the outbox keeps the first.
+            let digest = Sha256::digest(format!("{}/{}", recipient.message_id, recipient.driver));
+            let poll_id = u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+            match plan_poll(poll, relay, poll_id, None) {
+                Plan::Send(poll) => items.extend(poll),
+                Plan::Refuse(why) => {
+                    return Err(BridgeError::BadEvent(format!("an API job's poll: {why:?}")));
+                }
+            }
+        }
         if item.ack_requested {
             items.push(Outgoing::Text {
                 text: tr!(self.texts, "broadcast-ack-request"),

@@ -100,6 +100,20 @@ impl ThreemaToMatrix {
         let namespace = Namespace::parse(&known.namespace);
         let start: OwnedEventId = parse_event_id(&known.event_id)?;
         let answers = known_answers(&known.choices, &chosen);
+        // A job card of the integration API answered in its poll (never holding up the vote).
+        if known.closed_at.is_none() {
+            let at = incoming.date.saturating_mul(1000);
+            let texts: Vec<String> = (known.choices.iter())
+                .filter(|c| chosen.contains(&c.id))
+                .map(|c| c.name.clone())
+                .collect();
+            let voted = (self.api_events)
+                .on_poll_vote(&known.event_id, from, &texts, at)
+                .await;
+            if let Err(e) = voted {
+                tracing::warn!(error = %e, "the driver's vote on an API job card is not recorded");
+            }
+        }
         Ok((
             namespace.event_type(PollEvent::Response),
             poll::response_content(namespace, start, answers),

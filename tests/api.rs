@@ -206,7 +206,12 @@ async fn an_erp_sends_to_drivers_once_per_key_within_its_scope_and_reads_their_s
     }
 
     // The North client cannot reach the South driver, by employee ID or Threema ID.
-    for to in [json!({"employee_id": "S-1"}), json!({"threema_id": south})] {
+    // Nor does it learn who exists outside its scope: an unknown ID is refused alike.
+    for to in [
+        json!({"employee_id": "S-1"}),
+        json!({"threema_id": south}),
+        json!({"threema_id": "ZZZZ9999"}),
+    ] {
         let body = json!({"to": to, "text": "Hallo Sven"});
         let (status, _, problem) = post(&api, NORTH_TOKEN, None, &body).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");

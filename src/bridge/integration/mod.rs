@@ -336,6 +336,10 @@ impl Integration {
             return Ok(Err(
                 match why.min_by_key(|why| *why != Exclusion::OutOfScope) {
                     Some(Exclusion::OutOfScope) => SendRefused::OutOfScope,
+                    // A scoped client learns nothing of who exists outside its scope.
+                    Some(Exclusion::Unknown) | None if client.scope.is_some() => {
+                        SendRefused::OutOfScope
+                    }
                     Some(Exclusion::Left) => {
                         SendRefused::NotReachable("the driver has left the company".into())
                     }
@@ -397,6 +401,18 @@ impl Integration {
                     OutboxState::Sent => DeliveryState::Sent,
                 },
             };
+            // The driver's latest 👍/👎 on any part (the ack request is a part of its own).
+            let reaction = (rows.iter())
+                .filter(|row| row.recipient.as_str() == recipient.driver)
+                .filter_map(|row| Some((row.status.reaction?, row.status.reaction_at?)))
+                .max_by_key(|(_, at)| *at)
+                .map(|(reaction, at)| {
+                    let word = match reaction {
+                        Reaction::Acknowledged => "acknowledged",
+                        Reaction::Declined => "declined",
+                    };
+                    (word, at)
+                });
             out.push(RecipientStatus {
                 threema_id: recipient.driver,
                 name: recipient.name,
@@ -404,13 +420,7 @@ impl Integration {
                 sent_at: status.and_then(|s| s.sent_at),
                 delivered_at: status.and_then(|s| s.received_at),
                 read_at: status.and_then(|s| s.read_at),
-                reaction: status.and_then(|s| {
-                    let word = match s.reaction? {
-                        Reaction::Acknowledged => "acknowledged",
-                        Reaction::Declined => "declined",
-                    };
-                    Some((word, s.reaction_at?))
-                }),
+                reaction,
             });
         }
         Ok(Some((message, out)))

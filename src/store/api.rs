@@ -61,6 +61,9 @@ pub enum ApiStored {
 
 const MESSAGE_COLUMNS: &str = "id, client, idempotency_key, request_hash, reference, \
     ack_requested, created_at, job, job_state, job_state_at, file";
+/// `api_recipient r` in a join.
+const RECIPIENT_COLUMNS_R: &str =
+    "r.message_id, r.driver, r.name, r.portal_event, r.queued_at, r.attempts, r.failed_at";
 /// A message's text is forgotten once no copy of it waits to be given.
 const FORGET_DONE_BODY: &str = "UPDATE api_message SET body = NULL WHERE id = $1 AND NOT EXISTS \
     (SELECT 1 FROM api_recipient WHERE message_id = $1 AND queued_at IS NULL \
@@ -216,13 +219,12 @@ impl Store {
 
     /// Recipients whose copy is not queued yet and due to be tried, oldest message first.
     pub async fn api_pending(&self, limit: i64) -> Result<Vec<ApiPending>, StoreError> {
-        sqlx::query(
-            "SELECT r.message_id, r.driver, r.name, r.portal_event, r.queued_at, r.attempts, r.failed_at, m.client, \
-             m.body, m.ack_requested, m.file, m.job FROM api_recipient r \
-             JOIN api_message m ON m.id = r.message_id \
+        sqlx::query(&format!(
+            "SELECT {RECIPIENT_COLUMNS_R}, m.client, m.body, m.ack_requested, m.file, m.job \
+             FROM api_recipient r JOIN api_message m ON m.id = r.message_id \
              WHERE r.queued_at IS NULL AND r.failed_at IS NULL AND r.next_at <= $2 \
-             ORDER BY m.created_at, r.message_id, r.driver LIMIT $1",
-        )
+             ORDER BY m.created_at, r.message_id, r.driver LIMIT $1"
+        ))
         .bind(limit)
         .bind(now_ms())
         .fetch_all(&self.pool)
@@ -264,8 +266,8 @@ impl Store {
         until_ms: i64,
     ) -> Result<Vec<(ApiMessage, ApiRecipient)>, StoreError> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event, \
-             r.queued_at, r.attempts, r.failed_at, o.sent_at FROM api_recipient r \
+            "SELECT {MESSAGE_COLUMNS_M}, {RECIPIENT_COLUMNS_R} \
+             FROM api_recipient r \
              JOIN api_message m ON m.id = r.message_id \
              JOIN threema_outbox o ON o.event_id = r.portal_event AND o.recipient = r.driver \
              AND o.part = 0 AND o.resend = 0 \
@@ -310,8 +312,8 @@ impl Store {
         b: &str,
     ) -> Result<Option<(ApiMessage, ApiRecipient)>, StoreError> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event, \
-             r.queued_at, r.attempts, r.failed_at FROM api_recipient r JOIN api_message m ON m.id = r.message_id \
+            "SELECT {MESSAGE_COLUMNS_M}, {RECIPIENT_COLUMNS_R} \
+             FROM api_recipient r JOIN api_message m ON m.id = r.message_id \
              WHERE {condition}"
         );
         let row = (sqlx::query(&sql).bind(a).bind(b))
@@ -351,8 +353,8 @@ impl Store {
         since_ms: i64,
     ) -> Result<Vec<(ApiMessage, ApiRecipient)>, StoreError> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event, \
-             r.queued_at, r.attempts, r.failed_at FROM api_message m JOIN api_recipient r ON r.message_id = m.id \
+            "SELECT {MESSAGE_COLUMNS_M}, {RECIPIENT_COLUMNS_R} \
+             FROM api_message m JOIN api_recipient r ON r.message_id = m.id \
              WHERE m.job IS NOT NULL AND m.job_state_at >= $1 ORDER BY m.job_state_at DESC"
         );
         (sqlx::query(&sql).bind(since_ms))
@@ -369,8 +371,8 @@ impl Store {
         driver: &str,
     ) -> Result<Vec<(ApiMessage, ApiRecipient)>, StoreError> {
         let sql = format!(
-            "SELECT {MESSAGE_COLUMNS_M}, r.message_id, r.driver, r.name, r.portal_event, \
-             r.queued_at, r.attempts, r.failed_at FROM api_message m JOIN api_recipient r ON r.message_id = m.id \
+            "SELECT {MESSAGE_COLUMNS_M}, {RECIPIENT_COLUMNS_R} \
+             FROM api_message m JOIN api_recipient r ON r.message_id = m.id \
              WHERE r.driver = $1 ORDER BY m.created_at"
         );
         (sqlx::query(&sql).bind(driver))

@@ -81,15 +81,7 @@ impl Conversations {
         }
         let since = crate::store::now_ms() - STATUS_HOURS * 3600 * 1000;
         for status in self.store.driver_statuses_since(since).await? {
-            let Some(driver) = ThreemaId::parse(&status.threema_id) else {
-                continue;
-            };
-            if self.access.is_former_driver(&driver)
-                || self.store.is_restricted(driver.as_str()).await?
-            {
-                continue;
-            }
-            let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? else {
+            let Some((driver, portal)) = self.served(&status.threema_id).await? else {
                 continue;
             };
             let line = StatusLine {
@@ -154,20 +146,29 @@ impl Conversations {
         self.show_board(&desk.state_key, &room, lines).await
     }
 
+    /// A driver the board still names (not former, not restricted) and their portal.
+    async fn served(
+        &self,
+        threema_id: &str,
+    ) -> Result<Option<(ThreemaId, crate::store::Portal)>, BridgeError> {
+        let Some(driver) = ThreemaId::parse(threema_id) else {
+            return Ok(None);
+        };
+        if self.access.is_former_driver(&driver)
+            || self.store.is_restricted(driver.as_str()).await?
+        {
+            return Ok(None);
+        }
+        let portal = self.store.portal_by_threema_id(driver.as_str()).await?;
+        Ok(portal.map(|portal| (driver, portal)))
+    }
+
     /// The job cards of the integration API whose state changed since `since` (Unix ms), of
     /// drivers the desk still serves, newest first.
     async fn job_lines(&self, since: i64) -> Result<Vec<(ThreemaId, JobLine)>, BridgeError> {
         let mut out = Vec::new();
         for (message, recipient) in self.store.api_jobs_since(since).await? {
-            let Some(driver) = ThreemaId::parse(&recipient.driver) else {
-                continue;
-            };
-            if self.access.is_former_driver(&driver)
-                || self.store.is_restricted(driver.as_str()).await?
-            {
-                continue;
-            }
-            let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? else {
+            let Some((driver, portal)) = self.served(&recipient.driver).await? else {
                 continue;
             };
             let title = (message.job.as_deref())

@@ -14,7 +14,7 @@ use super::job::{self, Job};
 use crate::{
     bridge::desk::Conversations,
     config::{Config, Webhook, WebhookEvent},
-    store::{ApiMessage, OutboxItem, Reaction, Store, StoreError, now_ms},
+    store::{ApiMessage, ApiRecipient, OutboxItem, Store, StoreError, now_ms},
     zone::rfc3339,
 };
 
@@ -57,57 +57,64 @@ impl ApiEvents {
         event: WebhookEvent,
         at: i64,
     ) -> Result<(), StoreError> {
-        let reaction = matches!(event, WebhookEvent::Acknowledged | WebhookEvent::Declined);
-        if !self.active || (row.part != 0 && !reaction) {
-            return Ok(());
-        }
-        let found = (self.store)
-            .api_recipient_by_event(row.event_id.as_str(), row.recipient.as_str())
-            .await?;
-        let Some((message, recipient)) = found else {
-            return Ok(());
-        };
-        let reaction = match event {
-            WebhookEvent::Acknowledged => Some(Reaction::Acknowledged),
-            WebhookEvent::Declined => Some(Reaction::Declined),
+        let thumbs_up = match event {
+            WebhookEvent::Acknowledged => Some(true),
+            WebhookEvent::Declined => Some(false),
             _ => None,
         };
-        if let (Some(job), Some(reaction)) = (job_of(&message), reaction)
-            && let Some(state) = job.state_of_reaction(reaction == Reaction::Acknowledged)
-        {
-            self.job_state(&message, &recipient.driver, state, at)
-                .await?;
+        if row.part != 0 && thumbs_up.is_none() {
+            return Ok(());
         }
-        self.report(&message, &recipient.driver, event, at, json!({}))
-            .await
+        let Some((message, recipient)) = self.api_of(row).await? else {
+            return Ok(());
+        };
+        let driver = &recipient.driver;
+        if let (Some(job), Some(up)) = (job_of(&message), thumbs_up)
+            && let Some(state) = job.state_of_reaction(up)
+        {
+            self.job_state(&message, driver, state, at).await?;
+        }
+        (self.report(&message, driver, event, at, json!({}))).await
     }
 
     /// `row` failed for good (the reason as the desk was told): the message failed if its
     /// first part did.
     pub async fn on_failed(&self, row: &OutboxItem) -> Result<(), StoreError> {
-        if !self.active || row.part != 0 {
+        if row.part != 0 {
             return Ok(());
         }
-        let found = (self.store)
-            .api_recipient_by_event(row.event_id.as_str(), row.recipient.as_str())
-            .await?;
-        let Some((message, recipient)) = found else {
+        let Some((message, recipient)) = self.api_of(row).await? else {
             return Ok(());
         };
-        let at = now_ms();
-        if job_of(&message).is_some() {
-            self.job_state(&message, &recipient.driver, job::FAILED, at)
-                .await?;
+        (self.failed(&message, &recipient.driver, json!(row.error))).await
+    }
+
+    /// The API's message and recipient `row` is the Threema message of, if it is one.
+    async fn api_of(
+        &self,
+        row: &OutboxItem,
+    ) -> Result<Option<(ApiMessage, ApiRecipient)>, StoreError> {
+        if !self.active {
+            return Ok(None);
         }
-        let reason = json!({"reason": row.error});
-        (self.report(
-            &message,
-            &recipient.driver,
-            WebhookEvent::Failed,
-            at,
-            reason,
-        ))
-        .await
+        (self.store)
+            .api_recipient_by_event(row.event_id.as_str(), row.recipient.as_str())
+            .await
+    }
+
+    /// The message did not reach `driver` (`reason`): a job card fails with it.
+    async fn failed(
+        &self,
+        message: &ApiMessage,
+        driver: &str,
+        reason: Value,
+    ) -> Result<(), StoreError> {
+        let at = now_ms();
+        if job_of(message).is_some() {
+            self.job_state(message, driver, job::FAILED, at).await?;
+        }
+        let reason = json!({ "reason": reason });
+        (self.report(message, driver, WebhookEvent::Failed, at, reason)).await
     }
 
     /// The driver voted `chosen` (answers' texts) in the poll whose portal event is `event`: a
@@ -136,12 +143,8 @@ impl ApiEvents {
         let Some(message) = self.store.api_message_any(message_id).await? else {
             return Ok(());
         };
-        let at = now_ms();
-        if job_of(&message).is_some() {
-            self.job_state(&message, driver, job::FAILED, at).await?;
-        }
-        let reason = json!({"reason": "the bridge could not give the driver's portal its copy"});
-        (self.report(&message, driver, WebhookEvent::Failed, at, reason)).await
+        let reason = json!("the bridge could not give the driver's portal its copy");
+        (self.failed(&message, driver, reason)).await
     }
 
     /// The driver wrote at `at` (`text`, or a quick code's `status`: code and meaning): the

@@ -226,7 +226,7 @@ impl Schedules {
             let details = format!(
                 "#{} {}",
                 schedule.id,
-                rule.describe(&Texts::default(), &self.zone)
+                rule.describe(Texts::english(), &self.zone)
             );
             (self.store)
                 .audit(sender.as_str(), "schedule.created", &subject, &details)

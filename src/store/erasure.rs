@@ -260,7 +260,7 @@ impl Store {
 
 /// The rows about a driver: (table, condition on `{id}` their Threema ID, `{room}` their
 /// portal, `{ghost}` their ghost, `{employee}` their directory record).
-const ROWS: [(&str, &str); 23] = [
+const ROWS: [(&str, &str); 26] = [
     ("message", "threema_peer = {id} OR room_id = {room}"),
     ("conversation", "threema_id = {id}"),
     ("driver_notice", "threema_id = {id}"),
@@ -277,7 +277,11 @@ const ROWS: [(&str, &str); 23] = [
     ),
     ("poll", "threema_peer = {id} OR creator = {id}"),
     ("threema_public_key", "threema_id = {id}"),
-    ("ghost", "threema_id = {id}"),
+        ("ghost", "threema_id = {id}"),
+    // The ghost's crypto device (end-to-bridge encryption): its keys and the room keys it got.
+    ("crypto_value", "account = {ghost}"),
+    ("crypto_inbound_group_session", "account = {ghost}"),
+    ("crypto_lease", "id LIKE {ghost} || ' %'"),
     ("portal", "threema_id = {id}"),
     (
         "room_state",

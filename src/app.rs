@@ -64,6 +64,9 @@ pub enum StartupError {
     PingFailed { url: String, source: MatrixError },
     #[error("cannot set up the bridge bot")]
     Bot(#[source] MatrixError),
+    /// `bridge.encryption`: the crypto state cannot be opened (a changed key, the database).
+    #[error("cannot set up end-to-bridge encryption: {0}")]
+    Encryption(String),
     #[error("cannot read the employee directory from the database")]
     Directory(#[source] crate::bridge::BridgeError),
     #[error("cannot set up the audit checkpoints")]
@@ -575,6 +578,13 @@ async fn connect_as(config: Arc<Config>, serving: bool) -> Result<Bridge, Startu
             actual: me.to_string(),
         });
     }
+    // Only the serving process holds the devices: two `OlmMachine`s on one device's state (a
+    // command beside the bridge) would spoil it. Commands post unencrypted.
+    if serving && let Some(key) = config.bridge.encryption.key() {
+        matrix = matrix
+            .clone()
+            .with_crypto(room_crypto(&config, &store, &matrix, key).await?);
+    }
     let threema = ThreemaClient::new(&config.threema)
         .map_err(StartupError::Threema)?
         .with_metrics(metrics.gateway_requests.clone())
@@ -588,10 +598,45 @@ async fn connect_as(config: Arc<Config>, serving: bool) -> Result<Bridge, Startu
     Ok(bridge)
 }
 
+/// The devices of the bot and the ghosts over the bridge's database (`bridge.encryption`).
+async fn room_crypto(
+    config: &Config,
+    store: &Store,
+    matrix: &MatrixClient,
+    key: &crate::config::EncryptionKey,
+) -> Result<Arc<crate::matrix::crypto::RoomCrypto>, StartupError> {
+    let db =
+        bridge_crypto::CryptoDatabase::open(store.pool(), &bridge_crypto::StoreKey::new(key.0))
+            .await
+            .map_err(|e| StartupError::Encryption(e.to_string()))?;
+    let homeserver = bridge_crypto::Homeserver::new(
+        config.homeserver.url.as_str(),
+        config.appservice.registration.as_token.expose_secret(),
+    );
+    let devices = bridge_crypto::Devices::new(db, Arc::new(homeserver));
+    let domain = config.homeserver.domain.clone();
+    let ours = move |user: &str| {
+        ruma::UserId::parse(user).is_ok_and(|user| crate::ids::is_own_user(&user, &domain))
+    };
+    Ok(Arc::new(crate::matrix::crypto::RoomCrypto::new(
+        devices,
+        matrix.clone(),
+        config.bot_user_id(),
+        ours,
+        config.bridge.encryption.creates_encrypted(),
+    )))
+}
+
 /// Before a term's workers start as the active process: a restored database settled, and a
 /// catch-up with the homeserver's timeline due from the newest event stored.
 async fn begin_term(bridge: &Bridge) -> Result<(), StartupError> {
     bridge.settle_restore().await?;
+    if let Some(crypto) = bridge.matrix.crypto() {
+        crypto
+            .open_bot_device()
+            .await
+            .map_err(|e| StartupError::Encryption(e.to_string()))?;
+    }
     let last_received = bridge.store.inbox_last_received().await?;
     bridge.catch_up.due_from_last_received(last_received);
     Ok(())

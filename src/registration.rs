@@ -28,7 +28,18 @@ pub struct Registration {
     pub sender_localpart: String,
     pub namespaces: Namespaces,
     pub receive_ephemeral: bool,
+    /// The appservice extensions end-to-bridge encryption needs: to-device events, device
+    /// lists and one-time key counts in transactions (MSC2409, MSC3202), devices created by the
+    /// appservice (MSC4190).
+    pub encryption: bool,
 }
+
+/// The registration flags of [`Registration::encryption`].
+const ENCRYPTION_FLAGS: [&str; 3] = [
+    "org.matrix.msc3202",
+    "io.element.msc4190",
+    "de.sorunome.msc2409.push_ephemeral",
+];
 
 impl fmt::Debug for Registration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -40,6 +51,7 @@ impl fmt::Debug for Registration {
             .field("sender_localpart", &self.sender_localpart)
             .field("namespaces", &self.namespaces)
             .field("receive_ephemeral", &self.receive_ephemeral)
+            .field("encryption", &self.encryption)
             .finish()
     }
 }
@@ -79,7 +91,14 @@ impl Registration {
             sender_localpart: BOT_LOCALPART.to_owned(),
             namespaces,
             receive_ephemeral: true,
+            encryption: false,
         }
+    }
+
+    /// With the flags end-to-bridge encryption needs (`bridge.encryption` not `off`).
+    pub fn with_encryption(mut self, encryption: bool) -> Self {
+        self.encryption = encryption;
+        self
     }
 
     pub fn load(path: &Path) -> Result<Self, RegistrationError> {
@@ -87,12 +106,16 @@ impl Registration {
             path: path.to_owned(),
             source,
         })?;
-        let parsed: RumaRegistration = serde_yaml::from_str(&text)
-            // serde_yaml's message names the field and position, never a value.
-            .map_err(|e| RegistrationError::Parse {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?;
+        // serde_yaml's message names the field and position, never a value.
+        let parse_error = |e: serde_yaml::Error| RegistrationError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
+        let parsed: RumaRegistration = serde_yaml::from_str(&text).map_err(parse_error)?;
+        let flags: serde_yaml::Value = serde_yaml::from_str(&text).map_err(parse_error)?;
+        let encryption = ENCRYPTION_FLAGS[..2]
+            .iter()
+            .all(|flag| flags.get(flag).and_then(serde_yaml::Value::as_bool) == Some(true));
         Ok(Registration {
             id: parsed.id,
             url: parsed.url,
@@ -101,6 +124,7 @@ impl Registration {
             sender_localpart: parsed.sender_localpart,
             namespaces: parsed.namespaces,
             receive_ephemeral: parsed.receive_ephemeral,
+            encryption,
         })
     }
 
@@ -133,7 +157,13 @@ impl Registration {
         }
         .into();
         reg.receive_ephemeral = self.receive_ephemeral;
-        let body = serde_yaml::to_string(&reg).expect("a registration serialises to YAML");
+        let mut body = serde_yaml::to_string(&reg).expect("a registration serialises to YAML");
+        if self.encryption {
+            body.push_str("# End-to-bridge encryption (bridge.encryption): the appservice extensions it needs.\n");
+            for flag in ENCRYPTION_FLAGS {
+                body.push_str(&format!("{flag}: true\n"));
+            }
+        }
         format!(
             "# Appservice registration for threema-bridge. Give this file to the homeserver\n\
              # (Synapse: app_service_config_files) and restart it. It holds secrets: keep it private.\n{body}"
@@ -141,8 +171,15 @@ impl Registration {
     }
 
     /// What in this registration does not fit the bridge's config (empty when all is well).
-    pub fn check_against(&self, id: &str, domain: &ServerName) -> Vec<String> {
+    pub fn check_against(&self, id: &str, domain: &ServerName, encryption: bool) -> Vec<String> {
         let mut problems = Vec::new();
+        if encryption && !self.encryption {
+            problems.push(
+                "bridge.encryption needs org.matrix.msc3202 and io.element.msc4190 set to true \
+                 (generate-registration writes them when encryption is on)"
+                    .into(),
+            );
+        }
         if self.id != id {
             problems.push(format!("id is {:?}, the config expects {id:?}", self.id));
         }
@@ -201,12 +238,36 @@ mod tests {
         assert_eq!(back.hs_token.expose_secret(), reg.hs_token.expose_secret());
         assert!(back.receive_ephemeral);
         assert_eq!(
-            back.check_against("threema", domain()),
+            back.check_against("threema", domain(), false),
             Vec::<String>::new()
         );
         let yaml = std::fs::read_to_string(&path).unwrap();
         assert!(yaml.contains("rate_limited: false"), "{yaml}");
         assert!(yaml.contains(r"@threema_.*:dispatch\.test"), "{yaml}");
+    }
+
+    #[test]
+    fn encryption_writes_the_appservice_extensions_and_a_registration_without_them_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registration.yaml");
+        let plain = Registration::generate("threema", "http://127.0.0.1:29318", domain());
+        plain.write(&path).unwrap();
+        let back = Registration::load(&path).unwrap();
+        assert!(!back.encryption);
+        let problems = back.check_against("threema", domain(), true);
+        assert!(problems[0].contains("org.matrix.msc3202"), "{problems:?}");
+
+        plain.with_encryption(true).write(&path).unwrap();
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        for flag in ENCRYPTION_FLAGS {
+            assert!(yaml.contains(&format!("{flag}: true")), "{yaml}");
+        }
+        let back = Registration::load(&path).unwrap();
+        assert!(back.encryption);
+        assert_eq!(
+            back.check_against("threema", domain(), true),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
@@ -221,7 +282,7 @@ mod tests {
     fn mismatches_are_named() {
         let mut reg = Registration::generate("other", "http://x", domain());
         reg.namespaces.users.clear();
-        let problems = reg.check_against("threema", domain());
+        let problems = reg.check_against("threema", domain(), false);
         assert!(problems.iter().any(|p| p.contains("id is")), "{problems:?}");
         assert!(
             problems.iter().any(|p| p.contains("namespace")),

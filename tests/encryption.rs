@@ -1,5 +1,7 @@
-//! Encrypted rooms with the bridge set up without encryption (`bridge.encryption: off`, the
-//! default): what a dispatcher sees instead of silence, against the real Synapse.
+//! Encrypted rooms against the real Synapse: with the bridge set up without encryption
+//! (`bridge.encryption: off`, the default), what a dispatcher sees instead of silence; with
+//! end-to-bridge encryption, conversations both ways in encrypted portals with a client as
+//! strict as Element X excluding insecure devices.
 
 use crate::common;
 
@@ -8,6 +10,7 @@ use std::time::Duration;
 use common::{
     bridge::Harness,
     dispatcher::Dispatcher,
+    encrypting_client::EncryptingClient,
     synapse::{DOMAIN, unique_localpart, wait_for},
     threema::add_phone,
 };
@@ -186,5 +189,78 @@ async fn an_encrypted_portal_says_once_that_the_driver_does_not_get_what_is_writ
             .as_deref()
             .is_some_and(|o| o.starts_with("failed") && o.contains("bridge.encryption: off")),
         "{outcome:?}"
+    );
+}
+
+/// `bridge.encryption: default`: portals are created encrypted. The driver's text reaches a
+/// strict client decryptable, from the ghost's own cross-signed device (the client decrypts
+/// nothing else), and nothing of it is in the clear on the homeserver; the dispatcher's
+/// encrypted text and its edit reach the phone.
+#[tokio::test]
+async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client() {
+    let lp = unique_localpart("gina");
+    let (h, sim) = Harness::with_simulator(|c| {
+        c.dispatchers = vec![format!("@{lp}:{DOMAIN}")];
+        c.bridge_extra.push_str(&format!(
+            "  encryption: default\n  encryption_key: {}\n",
+            hex::encode([9u8; 32])
+        ));
+    })
+    .await;
+    h.synapse.create_user(&lp, "Gina Dispo").await;
+    let desk = EncryptingClient::login(h.synapse, &lp).await;
+    let driver = add_phone(&sim, 'G', "Gustav Gut", Behaviour::silent());
+    sim.send_from_user(&driver, UserMessage::text("Rampe 4 ist frei"))
+        .await
+        .unwrap();
+    let store = &h.bridge.store;
+    let portal = wait_for("the driver's portal", WAIT, || async {
+        store.portal_by_threema_id(&driver).await.unwrap()
+    })
+    .await
+    .room_id
+    .to_string();
+    desk.join(&portal).await;
+
+    let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
+    let shown = desk
+        .wait_for(&portal, "the driver's text, decrypted", WAIT, |timeline| {
+            timeline
+                .iter()
+                .find(|e| e["sender"] == ghost && e["type"] == "m.room.message")
+                .cloned()
+        })
+        .await;
+    assert_eq!(shown["content"]["body"], "Rampe 4 ist frei");
+    // What the homeserver holds of it: ciphertext only.
+    assert_eq!(shown["wire"]["type"], "m.room.encrypted", "{shown}");
+    assert!(!shown["wire"].to_string().contains("Rampe 4"), "{shown}");
+    let timeline = desk.timeline(&portal).await;
+    assert!(
+        timeline.iter().any(|e| e["type"] == "m.room.encryption"),
+        "created encrypted"
+    );
+
+    let sent = desk.send_text(&portal, "Danke, Tor 2").await;
+    desk.send(
+        &portal,
+        "m.room.message",
+        json!({"msgtype": "m.text", "body": "* Danke, Tor 3",
+               "m.new_content": {"msgtype": "m.text", "body": "Danke, Tor 3"},
+               "m.relates_to": {"rel_type": "m.replace", "event_id": sent}}),
+    )
+    .await;
+    let inbox = sim.wait_inbox(&driver, 2, WAIT).await;
+    assert!(
+        matches!(&inbox[0].message, Decoded::Text(t) if t == "Gina Dispo: Danke, Tor 2"),
+        "{:?}",
+        inbox[0].message
+    );
+    assert_eq!(
+        inbox[1].message,
+        Decoded::Edit {
+            message_id: inbox[0].message_id.clone(),
+            text: "Gina Dispo: Danke, Tor 3".into()
+        }
     );
 }

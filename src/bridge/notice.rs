@@ -3,7 +3,6 @@
 
 use ruma::{
     EventId, OwnedEventId, OwnedUserId, RoomId,
-    api::client::message::send_message_event,
     events::{
         Mentions,
         relation::{InReplyTo, Reply, Thread},
@@ -145,10 +144,11 @@ impl Notices {
             root.to_owned(),
             root.to_owned(),
         )));
-        let request =
-            send_message_event::v3::Request::new(room_id.to_owned(), txn.into(), &content)
-                .map_err(|e| BridgeError::BadEvent(e.to_string()))?;
-        match self.matrix.send(request, None).await {
+        let content = serde_json::to_value(&content).expect("a message serialises");
+        match (self.matrix)
+            .send_event(room_id, None, "m.room.message", &content, txn, None)
+            .await
+        {
             Ok(_) => Ok(()),
             Err(MatrixError::Api { status, .. }) if status.is_client_error() => {
                 self.notice(room_id, Some(root), text, &format!("{txn}-reply"))
@@ -174,10 +174,10 @@ impl Notices {
                 event_id.to_owned(),
             ))));
         }
-        let request =
-            send_message_event::v3::Request::new(room_id.to_owned(), txn.into(), &*content)
-                .map_err(|e| BridgeError::BadEvent(e.to_string()))?;
-        Ok(self.matrix.send(request, None).await?.event_id)
+        let content = serde_json::to_value(&*content).expect("a message serialises");
+        Ok((self.matrix)
+            .send_event(room_id, None, "m.room.message", &content, txn, None)
+            .await?)
     }
 
     /// Sends a message content given as JSON, as the bot.
@@ -199,13 +199,8 @@ impl Notices {
         content: &serde_json::Value,
         txn: &str,
     ) -> Result<OwnedEventId, BridgeError> {
-        let raw = serde_json::value::to_raw_value(content).expect("JSON values serialise");
-        let request = send_message_event::v3::Request::new_raw(
-            room_id.to_owned(),
-            txn.into(),
-            event_type.into(),
-            ruma::serde::Raw::from_json(raw),
-        );
-        Ok(self.matrix.send(request, None).await?.event_id)
+        Ok((self.matrix)
+            .send_event(room_id, None, event_type, content, txn, None)
+            .await?)
     }
 }

@@ -221,6 +221,13 @@ impl Portals {
             initial_state("m.bridge", &state_key, bridge_info.clone()),
             initial_state("uk.half-shot.bridge", &state_key, bridge_info),
         ];
+        if self.matrix.crypto().is_some_and(|c| c.creates_encrypted()) {
+            request.initial_state.push(initial_state(
+                "m.room.encryption",
+                "",
+                json!({"algorithm": "m.megolm.v1.aes-sha2"}),
+            ));
+        }
         request
     }
 }

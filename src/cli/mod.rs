@@ -622,7 +622,11 @@ fn generate_registration(
         );
     }
     let id = raw.appservice.id.as_deref().unwrap_or(DEFAULT_ID);
-    Registration::generate(id, url, &domain).write(&output)?;
+    // The extensions end-to-bridge encryption needs, when the config asks for it.
+    let encryption = matches!(raw.bridge.encryption.as_deref(), Some("allow" | "default"));
+    Registration::generate(id, url, &domain)
+        .with_encryption(encryption)
+        .write(&output)?;
     println!(
         "wrote {}; add it to the homeserver's app_service_config_files and restart the homeserver",
         output.display()

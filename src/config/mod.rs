@@ -438,6 +438,45 @@ pub struct BridgeConfig {
     /// the driver read it (empty: no marker).
     pub received_marker: String,
     pub read_marker: String,
+    /// `bridge.encryption`: end-to-bridge encryption, and the key its state is sealed with.
+    pub encryption: Encryption,
+}
+
+/// `bridge.encryption`: whether the bridge reads and writes encrypted rooms.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Encryption {
+    /// An encrypted room is told that the bridge cannot read it.
+    #[default]
+    Off,
+    /// The bridge's bot and ghosts have devices: rooms others encrypted work.
+    Allow(EncryptionKey),
+    /// As `Allow`, and the rooms the bridge creates are encrypted.
+    Default(EncryptionKey),
+}
+
+impl Encryption {
+    /// The key the crypto state is sealed with, unless encryption is off.
+    pub fn key(&self) -> Option<&EncryptionKey> {
+        match self {
+            Encryption::Off => None,
+            Encryption::Allow(key) | Encryption::Default(key) => Some(key),
+        }
+    }
+
+    /// Whether the rooms the bridge creates are encrypted.
+    pub fn creates_encrypted(&self) -> bool {
+        matches!(self, Encryption::Default(_))
+    }
+}
+
+/// `bridge.encryption_key`: 32 bytes. `Debug` shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EncryptionKey(pub [u8; 32]);
+
+impl std::fmt::Debug for EncryptionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EncryptionKey(<redacted>)")
+    }
 }
 
 /// Read tracking (`bridge.read_receipts`), for works councils that decide on it.

@@ -271,6 +271,9 @@ pub struct RawBridge {
     pub reactions_to_drivers: Option<String>,
     pub location_request: Option<String>,
     pub encryption: Option<String>,
+    /// 64 hex characters: what the bridge's crypto state is sealed with.
+    pub encryption_key: Option<secrecy::SecretString>,
+    pub encryption_key_file: Option<std::path::PathBuf>,
     pub send_give_up_seconds: Option<u64>,
     pub received_marker: Option<String>,
     pub read_marker: Option<String>,

@@ -68,6 +68,22 @@ pub async fn push_events(
         return Err(ApiError::CatchingUp);
     }
     let transaction = parse_transaction(&txn_id, &body)?;
+    if let Some(crypto) = state.bridge.matrix.crypto() {
+        // Room keys are stored before the transaction is acknowledged (and before the events
+        // they unlock are handled); a failure makes the homeserver send it all again.
+        crypto.receive_transaction(&body).await.map_err(|e| {
+            tracing::error!(error = %e, txn_id, "cannot take in the transaction's keys; the homeserver will retry");
+            ApiError::Internal
+        })?;
+        for raw in &transaction.events {
+            if raw.get_field::<String>("type").ok().flatten().as_deref()
+                == Some("m.room.encryption")
+                && let Ok(Some(room)) = raw.get_field::<ruma::OwnedRoomId>("room_id")
+            {
+                crypto.mark_encrypted(&room);
+            }
+        }
+    }
     let items = pushed::inbox_items(&transaction, |sender| {
         state.bridge.ghosts.sent_by_bridge(sender)
     });

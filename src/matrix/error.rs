@@ -26,6 +26,10 @@ pub enum MatrixError {
     /// Not sent: this process is standby (`ha`); the active one does it.
     #[error(transparent)]
     NotActive(#[from] crate::ha::NotActive),
+    /// Encrypting for an encrypted room failed (its crypto store, or a homeserver request on
+    /// the way: keys of the members' devices, the room key sent to them). Tried again.
+    #[error("cannot encrypt: {0}")]
+    Encryption(String),
 }
 
 impl MatrixError {
@@ -35,7 +39,9 @@ impl MatrixError {
             MatrixError::Api { status, .. } => {
                 *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
             }
-            MatrixError::Transport(_) | MatrixError::NotActive(_) => true,
+            MatrixError::Transport(_) | MatrixError::NotActive(_) | MatrixError::Encryption(_) => {
+                true
+            }
             MatrixError::Request(_) | MatrixError::Response(_) => false,
         }
     }

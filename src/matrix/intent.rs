@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use ruma::{
-    EventId, OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedUserId, RoomId, UserId,
+    EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedMxcUri, OwnedRoomId, OwnedUserId,
+    RoomId, UserId,
     api::{
         SupportedVersions,
         client::{
@@ -342,6 +343,41 @@ impl MatrixClient {
         Ok(self.send(request, Some(as_user)).await?.event_id)
     }
 
+    /// Sends a room event of `event_type` (a message, a reaction, a poll's) with `content` as
+    /// `as_user` (the bot if `None`), encrypted by the sender's device where the room is
+    /// encrypted. `txn_id` makes a retry a no-op; `timestamp` dates a ghost's message at the
+    /// driver's time (an appservice's right).
+    pub async fn send_event(
+        &self,
+        room_id: &RoomId,
+        as_user: Option<&UserId>,
+        event_type: &str,
+        content: &serde_json::Value,
+        txn_id: &str,
+        timestamp: Option<MilliSecondsSinceUnixEpoch>,
+    ) -> Result<OwnedEventId, MatrixError> {
+        let (event_type, content) = match &self.crypto {
+            Some(crypto) if crypto.is_encrypted(room_id).await? => (
+                "m.room.encrypted",
+                crypto
+                    .encrypt(room_id, as_user, event_type, content)
+                    .await?,
+            ),
+            _ => (
+                event_type,
+                serde_json::value::to_raw_value(content).expect("JSON values serialise"),
+            ),
+        };
+        let mut request = send_message_event::v3::Request::new_raw(
+            room_id.to_owned(),
+            txn_id.into(),
+            event_type.into(),
+            ruma::serde::Raw::from_json(content),
+        );
+        request.timestamp = timestamp;
+        Ok(self.send(request, as_user).await?.event_id)
+    }
+
     /// Reacts to `event_id` with `key` as `as_user`; `txn_id` makes a retry a no-op, and a
     /// reaction that is already there (a retry the homeserver no longer knows by its
     /// transaction id, e.g. after its restart) is found and returned.
@@ -355,11 +391,10 @@ impl MatrixClient {
     ) -> Result<OwnedEventId, MatrixError> {
         let content =
             ReactionEventContent::new(Annotation::new(event_id.to_owned(), key.to_owned()));
-        let request =
-            send_message_event::v3::Request::new(room_id.to_owned(), txn_id.into(), &content)
-                .map_err(|e| MatrixError::Request(e.to_string()))?;
-        match self.send(request, Some(as_user)).await {
-            Ok(response) => Ok(response.event_id),
+        let content = serde_json::to_value(&content).expect("a reaction serialises");
+        match (self.send_event(room_id, Some(as_user), "m.reaction", &content, txn_id, None)).await
+        {
+            Ok(event_id) => Ok(event_id),
             Err(e) if e.errcode() == Some("M_DUPLICATE_ANNOTATION") => {
                 match self.reaction_of(room_id, event_id, key, as_user).await? {
                     Some(existing) => Ok(existing),

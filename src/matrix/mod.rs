@@ -2,6 +2,7 @@
 //! masquerading as a ghost. Knows nothing of Threema.
 
 mod admin;
+pub mod crypto;
 mod error;
 mod intent;
 mod rooms;
@@ -92,6 +93,9 @@ pub struct MatrixClient {
     requests: crate::metrics::Requests,
     /// Asked before each request that changes something (`ha`): a standby writes nothing.
     fence: Arc<Fence>,
+    /// End-to-bridge encryption (`bridge.encryption`): what goes into encrypted rooms is
+    /// encrypted by its sender's device.
+    crypto: Option<Arc<crypto::RoomCrypto>>,
 }
 
 impl std::fmt::Debug for MatrixClient {
@@ -132,7 +136,19 @@ impl MatrixClient {
             retry: RetryPolicy::default(),
             requests: Default::default(),
             fence: Arc::new(Fence::open()),
+            crypto: None,
         }
+    }
+
+    /// Encrypts what it sends into encrypted rooms with `crypto`'s devices.
+    pub fn with_crypto(mut self, crypto: Arc<crypto::RoomCrypto>) -> Self {
+        self.crypto = Some(crypto);
+        self
+    }
+
+    /// The rooms' encryption and the bridge's devices, unless `bridge.encryption` is off.
+    pub fn crypto(&self) -> Option<&Arc<crypto::RoomCrypto>> {
+        self.crypto.as_ref()
     }
 
     /// Writes only while `fence` allows it (a `serve` process sharing its database).

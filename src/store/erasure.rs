@@ -277,7 +277,7 @@ const ROWS: [(&str, &str); 26] = [
     ),
     ("poll", "threema_peer = {id} OR creator = {id}"),
     ("threema_public_key", "threema_id = {id}"),
-        ("ghost", "threema_id = {id}"),
+    ("ghost", "threema_id = {id}"),
     // The ghost's crypto device (end-to-bridge encryption): its keys and the room keys it got.
     ("crypto_value", "account = {ghost}"),
     ("crypto_inbound_group_session", "account = {ghost}"),

@@ -225,6 +225,11 @@ fn pool_options(kind: DbKind, max_connections: u32) -> AnyPoolOptions {
 }
 
 impl Store {
+    /// The connection pool, for a store of its own over the same database (the crypto state).
+    pub fn pool(&self) -> AnyPool {
+        self.pool.clone()
+    }
+
     /// `connect_keyed` with a fixed audit key: for tests and benches, which read what they
     /// wrote through the same store. The bridge and its commands use `connect_keyed`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {

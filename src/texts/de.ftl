@@ -320,6 +320,7 @@ encrypted-command-room = Dieser Raum ist verschlüsselt, die Bridge ist ohne Ver
 encrypted-dm-not-permitted = Dieser Raum ist verschlüsselt, die Bridge ist ohne Verschlüsselung eingerichtet; Sie dürfen die Bridge außerdem nicht verwenden.
 encrypted-dm-nowhere = Dieser Raum ist verschlüsselt, die Bridge ist ohne Verschlüsselung eingerichtet, und dieser Homeserver verschlüsselt jeden neuen Raum: ich kann Ihre Befehle nicht lesen. Wenden Sie sich an Ihre Administration.
 encrypted-dm-moved = Dieser Raum ist verschlüsselt, die Bridge ist ohne Verschlüsselung eingerichtet: ich kann nicht lesen, was Sie hier schreiben. Ich habe Sie in einen unverschlüsselten Raum „{ $name }“ eingeladen: geben Sie mir dort Ihre Befehle.
+undecryptable = ⚠️ Diese Nachricht konnte nicht entschlüsselt werden: ihr Schlüssel hat die Bridge nicht erreicht, sie ging nicht an den Fahrer. Bitte senden Sie sie noch einmal.
 management-room-name = Threema-Bridge
 management-room-topic = Befehle an die Threema-Bridge. Nicht verschlüsselt: die Bridge ist ohne Verschlüsselung eingerichtet.
 quarantine-message = 📥 { $from }{ $nickname } ist kein bekannter Fahrer und schrieb: { $what }

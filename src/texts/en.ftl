@@ -319,6 +319,7 @@ encrypted-command-room = This room is encrypted and the bridge is set up without
 encrypted-dm-not-permitted = This room is encrypted and the bridge is set up without encryption; you are not permitted to use the bridge either.
 encrypted-dm-nowhere = This room is encrypted and the bridge is set up without encryption, and this homeserver encrypts every new room: I cannot read your commands. Ask your administrator.
 encrypted-dm-moved = This room is encrypted and the bridge is set up without encryption: I cannot read what you write here. I have invited you to an unencrypted room, “{ $name }”: give me your commands there.
+undecryptable = ⚠️ This message could not be decrypted: its key did not reach the bridge, so it did not go to the driver. Please send it again.
 management-room-name = Threema bridge
 management-room-topic = Commands to the Threema bridge. Not encrypted: the bridge is set up without encryption.
 quarantine-message = 📥 { $from }{ $nickname } is not a known driver and wrote: { $what }

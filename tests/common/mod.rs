@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bridge;
 pub mod db;
 pub mod dispatcher;
+pub mod encrypting_client;
 pub mod gateway;
 pub mod http_proxy;
 pub mod python;

@@ -139,13 +139,19 @@ fn test_registration(slot: usize) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let registration = dir.join("registration.yaml");
     let url = format!("http://127.0.0.1:{}", appservice_port(slot));
-    // Generated anew when the appservice port changed since the last run.
+    // Generated anew when the appservice port changed since the last run, or it was made
+    // before the encryption extensions.
     let current = std::fs::read_to_string(&registration).unwrap_or_default();
-    if !current.contains(&format!("url: {url}\n")) {
+    if !current.contains(&format!("url: {url}\n")) || !current.contains("io.element.msc4190: true")
+    {
         let config = dir.join("registration-config.yaml");
+        // With the extensions end-to-bridge encryption needs: a bridge without encryption
+        // ignores what they add to its transactions.
         std::fs::write(
             &config,
-            format!("homeserver: {{ domain: {DOMAIN} }}\nappservice: {{ url: '{url}', registration: registration.yaml }}\n"),
+            format!(
+                "homeserver: {{ domain: {DOMAIN} }}\nappservice: {{ url: '{url}', registration: registration.yaml }}\nbridge: {{ encryption: allow }}\n"
+            ),
         )
         .unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_threema-bridge"))

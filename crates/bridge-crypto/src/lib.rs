@@ -6,8 +6,12 @@
 //! The crate speaks ruma 0.16 (matrix-sdk-crypto's); it is re-exported as [`ruma`] for the
 //! bridge's one boundary with it.
 
+mod device;
+mod devices;
 mod store;
 
+pub use device::{DEVICE_ID, DecryptError, Device, Homeserver};
+pub use devices::{Devices, TransactionCrypto};
 pub use matrix_sdk_crypto;
 pub use ruma;
 pub use store::{AccountStore, CryptoDatabase, Error, StoreKey};

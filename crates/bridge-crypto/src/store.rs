@@ -59,6 +59,18 @@ pub enum Error {
         "the crypto store was written with another encryption key (bridge.encryption_key changed?)"
     )]
     WrongKey,
+    /// A homeserver request could not be made or its answer not read.
+    #[error("homeserver request failed: {0}")]
+    Request(String),
+    /// The homeserver refused a request.
+    #[error("homeserver answered {status} {}", errcode.as_deref().unwrap_or("(no errcode)"))]
+    Homeserver {
+        status: u16,
+        errcode: Option<String>,
+    },
+    /// The `OlmMachine` failed (its errors name no keys or plaintext).
+    #[error("end-to-end encryption failed: {0}")]
+    Crypto(String),
 }
 
 impl From<Error> for matrix_sdk_crypto::CryptoStoreError {

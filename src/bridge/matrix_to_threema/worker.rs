@@ -1,6 +1,7 @@
 //! The Matrix inbox: what each event the homeserver pushed means to the bridge.
 
 mod agreements;
+mod decrypt;
 mod polls;
 mod portal_words;
 mod room_events;
@@ -217,17 +218,39 @@ impl MatrixToThreema {
         if self.ghosts.is_bridge_user(&event.sender) {
             return Ok(Outcome::skipped("echo"));
         }
-        match event.event_type.as_str() {
-            "m.room.member" => self.handle_membership(&event).await,
-            "m.room.message" => self.handle_message(&event).await,
-            "m.room.redaction" => self.handle_redaction(&event).await,
-            "m.reaction" => self.handle_reaction(&event).await,
-            other if let Some((_, kind)) = poll::Namespace::of(other) => {
-                self.handle_poll(&event, kind).await
+        if let Some(crypto) = self.matrix.crypto() {
+            match event.event_type.as_str() {
+                "m.room.encrypted" => {
+                    return match self.decrypted(crypto, &item.payload, &event).await? {
+                        Ok(inner) => self.handle_event(&inner).await,
+                        Err(outcome) => Ok(outcome),
+                    };
+                }
+                "m.room.encryption" if event.state_key.as_deref() == Some("") => {
+                    crypto.mark_encrypted(&event.room_id);
+                    return Ok(Outcome::skipped(
+                        "encryption turned on: the bridge encrypts here",
+                    ));
+                }
+                _ => {}
             }
-            "m.room.encrypted" => self.handle_encrypted(&event).await,
+        }
+        self.handle_event(&event).await
+    }
+
+    /// A timeline event (decrypted, where it was encrypted) to the service that handles it.
+    async fn handle_event(&self, event: &EventHead) -> Result<Outcome, BridgeError> {
+        match event.event_type.as_str() {
+            "m.room.member" => self.handle_membership(event).await,
+            "m.room.message" => self.handle_message(event).await,
+            "m.room.redaction" => self.handle_redaction(event).await,
+            "m.reaction" => self.handle_reaction(event).await,
+            other if let Some((_, kind)) = poll::Namespace::of(other) => {
+                self.handle_poll(event, kind).await
+            }
+            "m.room.encrypted" => self.handle_encrypted(event).await,
             "m.room.encryption" if event.state_key.as_deref() == Some("") => {
-                self.handle_encrypted(&event).await
+                self.handle_encrypted(event).await
             }
             other => Ok(Outcome::skipped(format!("ignored {other}"))),
         }

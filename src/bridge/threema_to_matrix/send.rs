@@ -6,9 +6,7 @@ use std::collections::HashMap;
 
 use ruma::{
     EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, RoomId, UInt, UserId,
-    api::client::{message::send_message_event, room::get_room_event},
-    events::MessageLikeEventType,
-    serde::Raw,
+    api::client::room::get_room_event,
 };
 use serde_json::Value;
 
@@ -487,21 +485,19 @@ impl ThreemaToMatrix {
         }
         let mut content = content.clone();
         content[SOURCE_KEY] = Value::String(source);
-        let raw = serde_json::value::to_raw_value(&content).expect("JSON values serialise");
-        let mut request = send_message_event::v3::Request::new_raw(
-            room_id.to_owned(),
-            txn_id(incoming).into(),
-            MessageLikeEventType::from(event_type),
-            Raw::from_json(raw),
-        );
-        request.timestamp =
-            UInt::new(incoming.date.max(0) as u64 * 1000).map(MilliSecondsSinceUnixEpoch);
+        let at = UInt::new(incoming.date.max(0) as u64 * 1000).map(MilliSecondsSinceUnixEpoch);
         Ok(self
             .matrix
             .once()
-            .send(request, Some(ghost))
-            .await?
-            .event_id)
+            .send_event(
+                room_id,
+                Some(ghost),
+                event_type,
+                &content,
+                &txn_id(incoming),
+                at,
+            )
+            .await?)
     }
 
     async fn record(

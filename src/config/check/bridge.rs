@@ -7,8 +7,11 @@ use std::time::Duration;
 use ruma::{OwnedUserId, UserId};
 
 use super::Checker;
+use secrecy::ExposeSecret;
+
 use crate::config::{
-    BridgeConfig, KnownDriver, Permissions, RawBridge, ReadReceipts, UnknownSenders,
+    BridgeConfig, Encryption, EncryptionKey, KnownDriver, Permissions, RawBridge, ReadReceipts,
+    UnknownSenders,
 };
 
 /// `bridge.dispatchers`, needed apart from the rest: permissions and the directory build on it.
@@ -64,7 +67,7 @@ pub(super) fn check(
         Some("") => c.fail("bridge.location_request", "the text is empty"),
         Some(text) => Some(Some(text.to_owned())),
     };
-    let encryption = encryption(c, &raw.encryption);
+    let encryption = encryption(c, raw);
     let relay_template = template(
         c,
         "bridge.relay_template",
@@ -96,8 +99,8 @@ pub(super) fn check(
             )
         }),
     };
-    encryption?;
     Some(BridgeConfig {
+        encryption: encryption?,
         timezone: timezone?,
         language: language?,
         inbox_workers: raw.inbox_workers.unwrap_or(16),
@@ -131,21 +134,53 @@ fn read_receipts(c: &mut Checker, value: &Option<String>) -> Option<ReadReceipts
     }
 }
 
-/// `bridge.encryption`: `off` is what this version does (an encrypted room is told so, see
-/// `bridge::encrypted`); the modes that read and write encrypted rooms need end-to-bridge
-/// encryption, which is refused by name rather than ignored.
-fn encryption(c: &mut Checker, value: &Option<String>) -> Option<()> {
-    match value.as_deref() {
-        None | Some("off") => Some(()),
-        Some(mode @ ("allow" | "default" | "require")) => c.fail(
-            "bridge.encryption",
-            format!("{mode:?} needs end-to-bridge encryption, which this version does not have yet; use \"off\""),
-        ),
-        Some(other) => c.fail(
-            "bridge.encryption",
-            format!("{other:?} is none of \"off\", \"allow\", \"default\", \"require\""),
-        ),
-    }
+/// `bridge.encryption` and, unless it is `off`, `bridge.encryption_key` (or `_file`): 64 hex
+/// characters, never quoted back. `require` is refused by name rather than taken for
+/// `default`: the bridge does not yet turn encryption on in rooms others made.
+fn encryption(c: &mut Checker, raw: &RawBridge) -> Option<Encryption> {
+    let mode = match raw.encryption.as_deref() {
+        None | Some("off") => {
+            if raw.encryption_key.is_some() || raw.encryption_key_file.is_some() {
+                c.warn("bridge.encryption_key is set but bridge.encryption is off: nothing is encrypted");
+            }
+            return Some(Encryption::Off);
+        }
+        Some(mode @ ("allow" | "default")) => mode,
+        Some("require") => {
+            return c.fail(
+                "bridge.encryption",
+                "\"require\" (turning encryption on in the rooms others made) is not built yet; use \"allow\" or \"default\"",
+            );
+        }
+        Some(other) => {
+            return c.fail(
+                "bridge.encryption",
+                format!("{other:?} is none of \"off\", \"allow\", \"default\", \"require\""),
+            );
+        }
+    };
+    let key = c.secret(
+        "bridge.encryption_key",
+        &raw.encryption_key,
+        &raw.encryption_key_file,
+    )?;
+    let key = match hex::decode(key.expose_secret())
+        .ok()
+        .and_then(|k| <[u8; 32]>::try_from(k).ok())
+    {
+        Some(key) => EncryptionKey(key),
+        // The reason never quotes the value: it is a secret.
+        None => {
+            return c.fail(
+                "bridge.encryption_key",
+                "is not 64 hex characters (32 bytes; `openssl rand -hex 32` makes one)",
+            );
+        }
+    };
+    Some(match mode {
+        "allow" => Encryption::Allow(key),
+        _ => Encryption::Default(key),
+    })
 }
 
 /// A relay template: must show the message (`{body}`).
@@ -178,27 +213,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn encryption_off_is_taken_and_the_modes_not_built_yet_are_refused_by_name() {
-        let check = |word: Option<&str>| {
+    fn encryption_takes_its_modes_and_a_key_and_never_quotes_the_key() {
+        let check = |mode: Option<&str>, key: Option<&str>| {
             let mut c = Checker {
                 base_dir: PathBuf::new(),
                 problems: Vec::new(),
                 warnings: Vec::new(),
             };
-            let taken = encryption(&mut c, &word.map(str::to_owned));
+            let raw = RawBridge {
+                encryption: mode.map(str::to_owned),
+                encryption_key: key.map(|k| secrecy::SecretString::from(k.to_owned())),
+                ..RawBridge::default()
+            };
+            let taken = encryption(&mut c, &raw);
             let reasons: Vec<String> = c.problems.into_iter().map(|p| p.reason).collect();
-            (taken, reasons)
+            (taken, reasons, c.warnings)
         };
-        assert_eq!(check(None), (Some(()), vec![]));
-        assert_eq!(check(Some("off")), (Some(()), vec![]));
-        let (taken, reasons) = check(Some("require"));
-        assert_eq!(taken, None);
+        let hex_key = "ab".repeat(32);
+        assert_eq!(check(None, None).0, Some(Encryption::Off));
+        assert_eq!(check(Some("off"), None).0, Some(Encryption::Off));
+        let (taken, _, warnings) = check(Some("off"), Some(&hex_key));
+        assert_eq!(taken, Some(Encryption::Off));
         assert!(
-            reasons[0].contains("end-to-bridge encryption"),
-            "{reasons:?}"
+            warnings[0].contains("bridge.encryption is off"),
+            "{warnings:?}"
         );
-        let (taken, reasons) = check(Some("on"));
+        assert_eq!(
+            check(Some("allow"), Some(&hex_key)).0,
+            Some(Encryption::Allow(EncryptionKey([0xab; 32])))
+        );
+        assert_eq!(
+            check(Some("default"), Some(&hex_key)).0,
+            Some(Encryption::Default(EncryptionKey([0xab; 32])))
+        );
+        let (taken, reasons, _) = check(Some("allow"), None);
+        assert_eq!(taken, None);
+        assert!(reasons[0].contains("is required"), "{reasons:?}");
+        let secret = "not-a-key-but-a-secret";
+        let (taken, reasons, _) = check(Some("default"), Some(secret));
+        assert_eq!(taken, None);
+        assert!(reasons[0].contains("64 hex characters"), "{reasons:?}");
+        assert!(!reasons[0].contains(secret));
+        let (taken, reasons, _) = check(Some("require"), Some(&hex_key));
+        assert_eq!(taken, None);
+        assert!(reasons[0].contains("not built yet"), "{reasons:?}");
+        let (taken, reasons, _) = check(Some("on"), None);
         assert_eq!(taken, None);
         assert!(reasons[0].contains("none of"), "{reasons:?}");
+        assert!(!format!("{:?}", EncryptionKey([0xab; 32])).contains("ab"));
     }
 }

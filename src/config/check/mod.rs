@@ -129,7 +129,10 @@ impl Config {
         // result: the domain (registration, permissions, directory) and the dispatchers.
         let hs_url = c.http_url("homeserver.url", &raw.homeserver.url);
         let domain = server_name(&mut c, &raw.homeserver.domain);
-        let appservice = appservice(&mut c, &raw.appservice, domain.as_deref());
+        // Whether the registration must carry the encryption extensions (the mode itself is
+        // checked with `bridge:`).
+        let encryption = matches!(raw.bridge.encryption.as_deref(), Some("allow" | "default"));
+        let appservice = appservice(&mut c, &raw.appservice, domain.as_deref(), encryption);
         let threema = threema::check(&mut c, &raw.threema);
         let database = database(&mut c, &raw.database, base_dir);
         let dispatchers = bridge::dispatchers(&mut c, &raw.bridge);
@@ -387,12 +390,13 @@ fn appservice(
     c: &mut Checker,
     raw: &RawAppservice,
     domain: Option<&ServerName>,
+    encryption: bool,
 ) -> Option<AppserviceConfig> {
     let listen = c.socket_addr("appservice.listen", &raw.listen, "127.0.0.1:29318");
     let url = c.http_url("appservice.url", &raw.url);
     let registration_path = c.required("appservice.registration", &raw.registration);
     let registration = match (&registration_path, domain) {
-        (Some(path), Some(domain)) => registration(c, raw, path, domain),
+        (Some(path), Some(domain)) => registration(c, raw, path, domain, encryption),
         _ => None,
     };
     Some(AppserviceConfig {
@@ -415,11 +419,12 @@ fn registration(
     raw: &RawAppservice,
     path: &Path,
     domain: &ServerName,
+    encryption: bool,
 ) -> Option<Registration> {
     match Registration::load(&c.path(path)) {
         Ok(reg) => {
             let id = raw.id.as_deref().unwrap_or(crate::registration::DEFAULT_ID);
-            for problem in reg.check_against(id, domain) {
+            for problem in reg.check_against(id, domain, encryption) {
                 c.fail::<()>(
                     "appservice.registration",
                     format!("{}: {problem}", path.display()),

@@ -1,0 +1,224 @@
+//! End-to-bridge encryption at the homeserver boundary: which rooms are encrypted, and the
+//! devices of the bot and the ghosts (`bridge_crypto`) that encrypt what the bridge posts there
+//! and decrypt what others wrote. `bridge_crypto` speaks matrix-sdk-crypto's ruma; IDs cross
+//! here as strings, events as JSON.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use bridge_crypto::{DecryptError, Devices, TransactionCrypto, ruma as crypto_ruma};
+use ruma::{
+    OwnedUserId, RoomId, UserId, api::client::membership::get_member_events,
+    events::room::member::MembershipState,
+};
+use serde_json::Value;
+use serde_json::value::{RawValue, to_raw_value};
+
+use super::{MatrixClient, MatrixError};
+
+/// Why an event could not be decrypted.
+#[derive(Debug, thiserror::Error)]
+pub enum Undecryptable {
+    /// Its room key has not arrived (yet).
+    #[error("the room key has not arrived")]
+    MissingKey,
+    #[error("cannot decrypt: {0}")]
+    Failed(String),
+    /// The crypto store could not be reached: worth trying again.
+    #[error("crypto store: {0}")]
+    Store(String),
+}
+
+/// The rooms' encryption and the bridge's devices.
+pub struct RoomCrypto {
+    devices: Devices,
+    /// Looks up rooms' state and members (as the bot, without encryption of its own).
+    matrix: MatrixClient,
+    bot: OwnedUserId,
+    /// Whether each room seen so far is encrypted: once it is, it stays so.
+    encrypted: Mutex<HashMap<String, bool>>,
+    /// Which users are the bridge's (the bot and the ghosts): only their devices are ours.
+    ours: Box<dyn Fn(&str) -> bool + Send + Sync>,
+    /// `bridge.encryption: default`: the portals the bridge creates are encrypted.
+    creates_encrypted: bool,
+}
+
+impl std::fmt::Debug for RoomCrypto {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomCrypto").finish_non_exhaustive()
+    }
+}
+
+/// The other side's ID type from ours (both are valid Matrix IDs).
+fn their_user(user: &UserId) -> crypto_ruma::OwnedUserId {
+    crypto_ruma::OwnedUserId::try_from(user.as_str()).expect("a user ID is a user ID")
+}
+
+fn their_room(room: &RoomId) -> crypto_ruma::OwnedRoomId {
+    crypto_ruma::OwnedRoomId::try_from(room.as_str()).expect("a room ID is a room ID")
+}
+
+fn crypto_error(e: bridge_crypto::Error) -> MatrixError {
+    MatrixError::Encryption(e.to_string())
+}
+
+impl RoomCrypto {
+    pub fn new(
+        devices: Devices,
+        matrix: MatrixClient,
+        bot: OwnedUserId,
+        ours: impl Fn(&str) -> bool + Send + Sync + 'static,
+        creates_encrypted: bool,
+    ) -> Self {
+        RoomCrypto {
+            devices,
+            matrix,
+            bot,
+            encrypted: Mutex::default(),
+            ours: Box::new(ours),
+            creates_encrypted,
+        }
+    }
+
+    /// Whether the portals the bridge creates are encrypted (`bridge.encryption: default`).
+    pub fn creates_encrypted(&self) -> bool {
+        self.creates_encrypted
+    }
+
+    /// Opens the bot's device (made and cross-signed on first start).
+    pub async fn open_bot_device(&self) -> Result<(), MatrixError> {
+        self.devices
+            .device(&their_user(&self.bot))
+            .await
+            .map(drop)
+            .map_err(crypto_error)
+    }
+
+    /// Opens `user`'s device, so that others' clients share room keys with it from now on (a
+    /// ghost about to join an encrypted room).
+    pub async fn open_device(&self, user: &UserId) -> Result<(), MatrixError> {
+        self.devices
+            .device(&their_user(user))
+            .await
+            .map(drop)
+            .map_err(crypto_error)
+    }
+
+    /// Takes in the encryption part of a transaction's `body` (room keys, device changes, key
+    /// counts); stored when this returns. The devices' answers (new one-time keys, key
+    /// queries) are sent in the background.
+    pub async fn receive_transaction(&self, body: &[u8]) -> Result<(), MatrixError> {
+        let crypto = TransactionCrypto::parse(body)
+            .map_err(|e| MatrixError::Encryption(format!("transaction: {e}")))?;
+        if crypto.is_empty() {
+            return Ok(());
+        }
+        let ours = |user: &crypto_ruma::UserId| (self.ours)(user.as_str());
+        let devices = self
+            .devices
+            .receive(crypto, ours)
+            .await
+            .map_err(crypto_error)?;
+        for device in devices {
+            tokio::spawn(async move {
+                if let Err(e) = device.flush().await {
+                    tracing::warn!(error = %e, "crypto requests not sent yet; sent with the next ones");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Notes that `room_id` is encrypted (its `m.room.encryption` went by).
+    pub fn mark_encrypted(&self, room_id: &RoomId) {
+        self.encrypted
+            .lock()
+            .expect("encrypted rooms lock")
+            .insert(room_id.to_string(), true);
+    }
+
+    /// Whether `room_id` is encrypted, asked of the homeserver once per room.
+    pub async fn is_encrypted(&self, room_id: &RoomId) -> Result<bool, MatrixError> {
+        if let Some(known) = self
+            .encrypted
+            .lock()
+            .expect("encrypted rooms lock")
+            .get(room_id.as_str())
+        {
+            return Ok(*known);
+        }
+        let encrypted = self.matrix.is_encrypted(room_id).await?;
+        let mut known = self.encrypted.lock().expect("encrypted rooms lock");
+        // An `m.room.encryption` seen meanwhile wins.
+        Ok(*known.entry(room_id.to_string()).or_insert(encrypted) || encrypted)
+    }
+
+    /// The members whose devices get the room key: those joined and those invited.
+    async fn members(
+        &self,
+        room_id: &RoomId,
+    ) -> Result<Vec<crypto_ruma::OwnedUserId>, MatrixError> {
+        let mut request = get_member_events::v3::Request::new(room_id.to_owned());
+        request.not_membership = Some(MembershipState::Leave);
+        let response = self.matrix.send(request, None).await?;
+        Ok(response
+            .chunk
+            .iter()
+            .filter_map(|raw| {
+                let event: Value = serde_json::from_str(raw.json().get()).ok()?;
+                let membership = event["content"]["membership"].as_str()?;
+                matches!(membership, "join" | "invite")
+                    .then(|| event["state_key"].as_str()?.parse().ok())?
+            })
+            .collect())
+    }
+
+    /// `content` (an `event_type` message) encrypted by `sender`'s device for everyone in the
+    /// room: the `m.room.encrypted` content to send instead.
+    pub async fn encrypt(
+        &self,
+        room_id: &RoomId,
+        sender: Option<&UserId>,
+        event_type: &str,
+        content: &Value,
+    ) -> Result<Box<RawValue>, MatrixError> {
+        let sender = their_user(sender.unwrap_or(&self.bot));
+        let device = self.devices.device(&sender).await.map_err(crypto_error)?;
+        let members = self.members(room_id).await?;
+        let content = to_raw_value(content).expect("JSON values serialise");
+        device
+            .encrypt(&their_room(room_id), &members, event_type, &content)
+            .await
+            .map_err(crypto_error)
+    }
+
+    /// Decrypts `event` (an `m.room.encrypted` event of `room_id`, as the homeserver sent it)
+    /// with `reader`'s device: the ghost's in a portal, the bot's elsewhere.
+    pub async fn decrypt(
+        &self,
+        room_id: &RoomId,
+        reader: Option<&UserId>,
+        event: &str,
+    ) -> Result<Value, Undecryptable> {
+        let reader = their_user(reader.unwrap_or(&self.bot));
+        let device = self
+            .devices
+            .device(&reader)
+            .await
+            .map_err(|e| Undecryptable::Store(e.to_string()))?;
+        let event: Box<RawValue> = serde_json::from_str(event)
+            .map_err(|e| Undecryptable::Failed(format!("not an event: {e}")))?;
+        match device.decrypt(&their_room(room_id), &event).await {
+            Ok(decrypted) => serde_json::from_str(decrypted.get())
+                .map_err(|e| Undecryptable::Failed(e.to_string())),
+            Err(DecryptError::MissingKey) => Err(Undecryptable::MissingKey),
+            Err(DecryptError::Failed(reason)) => Err(Undecryptable::Failed(reason)),
+            Err(DecryptError::Store(e)) => Err(Undecryptable::Store(e.to_string())),
+        }
+    }
+}
+
+/// Shared by every clone of a client.
+pub type SharedRoomCrypto = Arc<RoomCrypto>;

@@ -631,11 +631,12 @@ async fn room_crypto(
 /// catch-up with the homeserver's timeline due from the newest event stored.
 async fn begin_term(bridge: &Bridge) -> Result<(), StartupError> {
     bridge.settle_restore().await?;
-    if let Some(crypto) = bridge.matrix.crypto() {
-        crypto
-            .open_bot_device()
-            .await
-            .map_err(|e| StartupError::Encryption(e.to_string()))?;
+        // The bot's device is there before anyone writes to it (made and cross-signed the first
+    // time); if the homeserver stumbles now, it is opened when first needed.
+    if let Some(crypto) = bridge.matrix.crypto()
+        && let Err(e) = crypto.open_bot_device().await
+    {
+        tracing::warn!(error = %e, "the bot's crypto device is not open yet; opened when needed");
     }
     let last_received = bridge.store.inbox_last_received().await?;
     bridge.catch_up.due_from_last_received(last_received);

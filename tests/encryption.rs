@@ -264,3 +264,52 @@ async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client
         }
     );
 }
+
+/// With `bridge.encryption` on, the bot stays in a DM created as Element X creates them
+/// (encrypted from the start): its welcome and its answers arrive encrypted from its own
+/// cross-signed device, and it reads the commands.
+#[tokio::test]
+async fn with_encryption_a_management_room_created_as_element_x_creates_dms_works() {
+    let lp = unique_localpart("hanna");
+    let user = format!("@{lp}:{DOMAIN}");
+    let h = Harness::start(common::db::TestDb::sqlite(), |c| {
+        c.dispatchers = vec![user.clone()];
+        c.bridge_extra.push_str(&format!(
+            "  encryption: allow\n  encryption_key: {}\n",
+            hex::encode([5u8; 32])
+        ));
+    })
+    .await;
+    h.synapse.create_user(&lp, "Hanna Dispo").await;
+    let desk = EncryptingClient::login(h.synapse, &lp).await;
+    let room = desk.create_encrypted_dm(BOT).await;
+    let from_bot = |timeline: &[Value]| {
+        timeline
+            .iter()
+            .find(|e| e["sender"] == BOT && e["type"] == "m.room.message")
+            .cloned()
+    };
+    let welcome = desk.wait_for(&room, "the bot's welcome", WAIT, from_bot).await;
+    assert!(body(&welcome).starts_with("Hello!"), "{welcome}");
+    assert_eq!(welcome["wire"]["type"], "m.room.encrypted", "{welcome}");
+
+    let asked = desk.send_text(&room, "help").await;
+    let answer = desk
+        .wait_for(&room, "the answer to help", WAIT, |timeline| {
+            timeline
+                .iter()
+                .find(|e| {
+                    e["sender"] == BOT
+                        && e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
+                })
+                .cloned()
+        })
+        .await;
+    assert!(body(&answer).contains("Commands"), "{answer}");
+    assert_eq!(answer["wire"]["type"], "m.room.encrypted", "{answer}");
+    let rooms = h.bridge.store.management_rooms().await.unwrap();
+    assert!(
+        rooms.iter().any(|(r, owner)| *r == room && *owner == user),
+        "the encrypted DM is her management room: {rooms:?}"
+    );
+}

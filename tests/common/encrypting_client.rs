@@ -177,6 +177,24 @@ impl EncryptingClient {
         self.flush().await;
     }
 
+        /// Creates a direct chat with `invitee` encrypted from the start, as Element X does; its ID.
+    pub async fn create_encrypted_dm(&self, invitee: &str) -> String {
+        use matrix_sdk::ruma::{
+            api::client::room::create_room::v3::{Request as CreateRoom, RoomPreset},
+            events::AnyInitialStateEvent,
+        };
+        let mut request = CreateRoom::new();
+        request.is_direct = true;
+        request.preset = Some(RoomPreset::TrustedPrivateChat);
+        request.invite = vec![UserId::parse(invitee).unwrap()];
+        let encryption = json!({"type": "m.room.encryption", "state_key": "",
+                                "content": {"algorithm": "m.megolm.v1.aes-sha2"}});
+        let encryption = serde_json::value::to_raw_value(&encryption).unwrap();
+        request.initial_state = vec![Raw::<AnyInitialStateEvent>::from_json(encryption)];
+        let room = self.client.send(request).await.expect("create the DM");
+        room.room_id.to_string()
+    }
+
     /// Joins and, as a client does on entering an encrypted room, learns the members' devices.
     pub async fn join(&self, room_id: &str) {
         let room = RoomId::parse(room_id).unwrap();
@@ -282,8 +300,15 @@ impl EncryptingClient {
                 let plain: Value = serde_json::from_str(decrypted.event.json().get()).unwrap();
                 // What the homeserver holds stays beside it.
                 event["wire"] = json!({"type": event["type"], "content": event["content"]});
-                event["type"] = plain["type"].clone();
-                event["content"] = plain["content"].clone();
+                                event["type"] = plain["type"].clone();
+                let mut content = plain["content"].clone();
+                // A relation travels outside the ciphertext.
+                if let Some(relation) = event["wire"]["content"].get("m.relates_to")
+                    && content.get("m.relates_to").is_none()
+                {
+                    content["m.relates_to"] = relation.clone();
+                }
+                event["content"] = content;
             }
             shown.push(event);
         }
@@ -299,8 +324,14 @@ impl EncryptingClient {
         timeout: Duration,
         check: impl Fn(&[Value]) -> Option<Value>,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
+                let deadline = Instant::now() + timeout;
         loop {
+            // Who is in the room now, as a client keeps track: their devices' keys are fetched.
+            let room = RoomId::parse(room_id).unwrap();
+            let members = self.members(&room).await;
+            let users = members.iter().map(|u| u.as_ref() as &UserId);
+            self.machine.update_tracked_users(users).await.unwrap();
+            self.flush().await;
             let timeline = self.timeline(room_id).await;
             if let Some(found) = check(&timeline) {
                 return found;

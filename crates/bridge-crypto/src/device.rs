@@ -38,9 +38,11 @@ use tokio::sync::Mutex;
 
 use crate::{AccountStore, CryptoDatabase, Error};
 
-/// The device ID the bridge gives each of its users' devices: one device per user, the same
-/// across restarts.
-pub const DEVICE_ID: &str = "THREEMABRIDGE";
+/// Where an account keeps the ID of its device: made once (random, like a client's), the same
+/// across restarts. Not one fixed ID for all: a database started afresh (a reset, an old backup)
+/// makes new devices rather than new keys under IDs the homeserver knows with others.
+const DEVICE_ID_KEY: &str = "threema_bridge.device_id";
+
 
 /// How the homeserver is reached: its URL and the appservice's token.
 pub struct Homeserver {
@@ -186,13 +188,25 @@ impl Device {
         homeserver: Arc<Homeserver>,
         user_id: &UserId,
     ) -> Result<Device, Error> {
-        let device_id: OwnedDeviceId = DEVICE_ID.into();
+                let store = db.account(user_id);
+        let device_id: OwnedDeviceId = match store.get_custom_value(DEVICE_ID_KEY).await? {
+            Some(stored) => String::from_utf8(stored)
+                .map_err(|_| Error::Unpickle)?
+                .into(),
+            None => {
+                let new = DeviceId::new();
+                // Kept before the homeserver hears of it: a second try uses the same ID.
+                store
+                    .set_custom_value(DEVICE_ID_KEY, new.as_bytes().to_vec())
+                    .await?;
+                new
+            }
+        };
         // Creating a device that exists changes nothing but its name.
         let mut create = update_device::v3::Request::new(device_id.clone());
         create.display_name = Some("Threema bridge".to_owned());
-        homeserver.send(create, user_id, None).await?;
+                homeserver.send(create, user_id, None).await?;
 
-        let store = db.account(user_id);
         let machine = OlmMachine::with_store(user_id, &device_id, store.clone(), None)
             .await
             .map_err(|e| Error::Crypto(e.to_string()))?;
@@ -214,8 +228,12 @@ impl Device {
         Ok(device)
     }
 
-    pub fn user_id(&self) -> &UserId {
+        pub fn user_id(&self) -> &UserId {
         self.machine.user_id()
+    }
+
+    pub fn device_id(&self) -> &DeviceId {
+        self.machine.device_id()
     }
 
     /// Makes the device's own cross-signing identity (master, self-signing, user-signing keys),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::OnceCell;
 
-use crate::{CryptoDatabase, DEVICE_ID, Device, Error, Homeserver};
+use crate::{CryptoDatabase, Device, Error, Homeserver};
 
 /// The encryption part of an appservice transaction, under the names Synapse sends it.
 #[derive(Debug, Default, Deserialize)]
@@ -114,32 +114,21 @@ impl Devices {
         crypto: TransactionCrypto,
         ours: impl Fn(&UserId) -> bool,
     ) -> Result<Vec<Arc<Device>>, Error> {
-        let mut to_device: BTreeMap<OwnedUserId, Vec<Raw<AnyToDeviceEvent>>> = BTreeMap::new();
+                // Per user of ours, the events to each of their devices (only one is ours).
+        let mut to_device: BTreeMap<OwnedUserId, Vec<(OwnedDeviceId, Raw<AnyToDeviceEvent>)>> =
+            BTreeMap::new();
         for event in crypto.to_device {
             let Ok(to) = serde_json::from_str::<Addressee>(event.get()) else {
                 tracing::warn!("a to-device event without its addressee; ignored");
                 continue;
             };
-            if to.to_device_id.as_str() == DEVICE_ID && ours(&to.to_user_id) {
+            if ours(&to.to_user_id) {
                 to_device
                     .entry(to.to_user_id)
                     .or_default()
-                    .push(Raw::from_json(event));
+                    .push((to.to_device_id, Raw::from_json(event)));
             }
         }
-        let counts = |user: &UserId| {
-            crypto
-                .one_time_keys
-                .get(user)
-                .and_then(|devices| devices.get(<&ruma::DeviceId>::from(DEVICE_ID)))
-        };
-        let fallback = |user: &UserId| {
-            crypto
-                .fallback_keys
-                .get(user)
-                .and_then(|devices| devices.get(<&ruma::DeviceId>::from(DEVICE_ID)))
-                .map(Vec::as_slice)
-        };
         // Those addressed are opened (a ghost's first room key opens its device); the others
         // already open hear of the device list changes.
         let mut users: Vec<OwnedUserId> = to_device.keys().cloned().collect();
@@ -159,15 +148,24 @@ impl Devices {
                 }
             }
         }
-        let none = BTreeMap::new();
+                let none = BTreeMap::new();
         for device in &devices {
-            let user = device.user_id().to_owned();
+            let (user, id) = (device.user_id(), device.device_id());
+            let events = to_device.remove(user).unwrap_or_default();
+            // Events to a device of the user's that is not this one (one an earlier database
+            // made) cannot be read: left alone.
+            let events = events
+                .into_iter()
+                .filter_map(|(to, event)| (to == id).then_some(event))
+                .collect();
+            let counts = crypto.one_time_keys.get(user).and_then(|d| d.get(id));
+            let fallback = crypto.fallback_keys.get(user).and_then(|d| d.get(id));
             device
                 .receive(
-                    to_device.remove(&user).unwrap_or_default(),
+                    events,
                     &crypto.device_lists,
-                    counts(&user).unwrap_or(&none),
-                    fallback(&user),
+                    counts.unwrap_or(&none),
+                    fallback.map(Vec::as_slice),
                 )
                 .await?;
         }

@@ -10,7 +10,7 @@ mod device;
 mod devices;
 mod store;
 
-pub use device::{DEVICE_ID, DecryptError, Device, Homeserver};
+pub use device::{DecryptError, Device, Homeserver};
 pub use devices::{Devices, TransactionCrypto};
 pub use matrix_sdk_crypto;
 pub use ruma;

@@ -631,7 +631,7 @@ async fn room_crypto(
 /// catch-up with the homeserver's timeline due from the newest event stored.
 async fn begin_term(bridge: &Bridge) -> Result<(), StartupError> {
     bridge.settle_restore().await?;
-        // The bot's device is there before anyone writes to it (made and cross-signed the first
+    // The bot's device is there before anyone writes to it (made and cross-signed the first
     // time); if the homeserver stumbles now, it is opened when first needed.
     if let Some(crypto) = bridge.matrix.crypto()
         && let Err(e) = crypto.open_bot_device().await

@@ -289,7 +289,9 @@ async fn with_encryption_a_management_room_created_as_element_x_creates_dms_work
             .find(|e| e["sender"] == BOT && e["type"] == "m.room.message")
             .cloned()
     };
-    let welcome = desk.wait_for(&room, "the bot's welcome", WAIT, from_bot).await;
+    let welcome = desk
+        .wait_for(&room, "the bot's welcome", WAIT, from_bot)
+        .await;
     assert!(body(&welcome).starts_with("Hello!"), "{welcome}");
     assert_eq!(welcome["wire"]["type"], "m.room.encrypted", "{welcome}");
 
@@ -312,4 +314,72 @@ async fn with_encryption_a_management_room_created_as_element_x_creates_dms_work
         rooms.iter().any(|(r, owner)| *r == room && *owner == user),
         "the encrypted DM is her management room: {rooms:?}"
     );
+}
+
+/// A SIGKILL between the room key and the message it unlocks loses nothing: the key is stored
+/// before the transaction that brought it is acknowledged, so after the restart the message is
+/// decrypted and reaches the phone (the real binary; a first run with `bridge.inbox_workers: 0`
+/// stores the transactions without handling them).
+#[tokio::test]
+async fn with_encryption_a_sigkill_after_the_room_key_loses_nothing() {
+    let guard = common::synapse::acquire().await;
+    let hs = guard.synapse;
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::db::TestDb::sqlite();
+    let lp = unique_localpart("ida");
+    hs.create_user(&lp, "Ida Dispo").await;
+    let mut config = common::bridge::TestConfig::new(db.url());
+    config.dispatchers = vec![format!("@{lp}:{DOMAIN}")];
+    config.bridge_extra.push_str(&format!(
+        "  encryption: default\n  encryption_key: {}\n",
+        hex::encode([3u8; 32])
+    ));
+    config.callback_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sim = config.start_simulator(|_| {}).await;
+    let start = |config: &common::bridge::TestConfig, log: &str| {
+        let path = config.write(dir.path(), hs);
+        let log = dir.path().join(log);
+        async move { common::bridge::Process::start(&path, log).await }
+    };
+    let first = start(&config, "first.log").await;
+    let desk = EncryptingClient::login(hs, &lp).await;
+    let driver = add_phone(&sim, 'I', "Igor Ilg", Behaviour::silent());
+    sim.send_from_user(&driver, UserMessage::text("Bin an Tor 5"))
+        .await
+        .unwrap();
+    let store = threema_bridge::store::Store::connect(db.url(), 1)
+        .await
+        .unwrap();
+    let portal = wait_for("the driver's portal", WAIT, || async {
+        store.portal_by_threema_id(&driver).await.unwrap()
+    })
+    .await
+    .room_id
+    .to_string();
+    desk.join(&portal).await;
+    first.kill();
+
+    // Transactions are stored and acknowledged, room keys with them; nothing is handled.
+    config.inbox_workers = 0;
+    let second = start(&config, "second.log").await;
+    let sent = desk.send_text(&portal, "Bitte an Tor 6").await;
+    wait_for("the encrypted message stored", WAIT, || async {
+        store.inbox_received_at(&sent).await.unwrap()
+    })
+    .await;
+    second.kill();
+
+    config.inbox_workers = 4;
+    let third = start(&config, "third.log").await;
+    let inbox = sim.wait_inbox(&driver, 1, WAIT).await;
+    assert!(
+        matches!(&inbox[0].message, Decoded::Text(t) if t == "Ida Dispo: Bitte an Tor 6"),
+        "{:?}",
+        inbox[0].message
+    );
+    third.terminate();
 }

@@ -177,7 +177,7 @@ impl EncryptingClient {
         self.flush().await;
     }
 
-        /// Creates a direct chat with `invitee` encrypted from the start, as Element X does; its ID.
+    /// Creates a direct chat with `invitee` encrypted from the start, as Element X does; its ID.
     pub async fn create_encrypted_dm(&self, invitee: &str) -> String {
         use matrix_sdk::ruma::{
             api::client::room::create_room::v3::{Request as CreateRoom, RoomPreset},
@@ -300,7 +300,7 @@ impl EncryptingClient {
                 let plain: Value = serde_json::from_str(decrypted.event.json().get()).unwrap();
                 // What the homeserver holds stays beside it.
                 event["wire"] = json!({"type": event["type"], "content": event["content"]});
-                                event["type"] = plain["type"].clone();
+                event["type"] = plain["type"].clone();
                 let mut content = plain["content"].clone();
                 // A relation travels outside the ciphertext.
                 if let Some(relation) = event["wire"]["content"].get("m.relates_to")
@@ -324,7 +324,7 @@ impl EncryptingClient {
         timeout: Duration,
         check: impl Fn(&[Value]) -> Option<Value>,
     ) -> Value {
-                let deadline = Instant::now() + timeout;
+        let deadline = Instant::now() + timeout;
         loop {
             // Who is in the room now, as a client keeps track: their devices' keys are fetched.
             let room = RoomId::parse(room_id).unwrap();

@@ -43,7 +43,6 @@ use crate::{AccountStore, CryptoDatabase, Error};
 /// makes new devices rather than new keys under IDs the homeserver knows with others.
 const DEVICE_ID_KEY: &str = "threema_bridge.device_id";
 
-
 /// How the homeserver is reached: its URL and the appservice's token.
 pub struct Homeserver {
     http: reqwest::Client,
@@ -188,7 +187,7 @@ impl Device {
         homeserver: Arc<Homeserver>,
         user_id: &UserId,
     ) -> Result<Device, Error> {
-                let store = db.account(user_id);
+        let store = db.account(user_id);
         let device_id: OwnedDeviceId = match store.get_custom_value(DEVICE_ID_KEY).await? {
             Some(stored) => String::from_utf8(stored)
                 .map_err(|_| Error::Unpickle)?
@@ -205,7 +204,7 @@ impl Device {
         // Creating a device that exists changes nothing but its name.
         let mut create = update_device::v3::Request::new(device_id.clone());
         create.display_name = Some("Threema bridge".to_owned());
-                homeserver.send(create, user_id, None).await?;
+        homeserver.send(create, user_id, None).await?;
 
         let machine = OlmMachine::with_store(user_id, &device_id, store.clone(), None)
             .await
@@ -228,7 +227,7 @@ impl Device {
         Ok(device)
     }
 
-        pub fn user_id(&self) -> &UserId {
+    pub fn user_id(&self) -> &UserId {
         self.machine.user_id()
     }
 

@@ -114,7 +114,7 @@ impl Devices {
         crypto: TransactionCrypto,
         ours: impl Fn(&UserId) -> bool,
     ) -> Result<Vec<Arc<Device>>, Error> {
-                // Per user of ours, the events to each of their devices (only one is ours).
+        // Per user of ours, the events to each of their devices (only one is ours).
         let mut to_device: BTreeMap<OwnedUserId, Vec<(OwnedDeviceId, Raw<AnyToDeviceEvent>)>> =
             BTreeMap::new();
         for event in crypto.to_device {
@@ -148,7 +148,7 @@ impl Devices {
                 }
             }
         }
-                let none = BTreeMap::new();
+        let none = BTreeMap::new();
         for device in &devices {
             let (user, id) = (device.user_id(), device.device_id());
             let events = to_device.remove(user).unwrap_or_default();

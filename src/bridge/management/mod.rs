@@ -142,7 +142,7 @@ impl Management {
         self.store
             .management_room_insert(room_id.as_str(), inviter.as_str())
             .await?;
-                // Element X makes every DM encrypted: without encryption of its own (`bridge.encryption:
+        // Element X makes every DM encrypted: without encryption of its own (`bridge.encryption:
         // off`) the bot could not read a word there.
         if self.matrix.crypto().is_none() && self.matrix.is_encrypted(room_id).await? {
             return self.move_to_unencrypted(room_id, inviter, invite).await;

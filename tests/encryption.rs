@@ -250,7 +250,11 @@ async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client
                "m.relates_to": {"rel_type": "m.replace", "event_id": sent}}),
     )
     .await;
-    let inbox = sim.wait_inbox(&driver, 2, WAIT).await;
+    // The dispatcher's photo, encrypted as Element X sends it.
+    let photo: Vec<u8> = (0..3000u32).map(|i| (i * 13 % 251) as u8).collect();
+    desk.send_file(&portal, "m.image", "tor.jpg", "image/jpeg", &photo)
+        .await;
+    let inbox = sim.wait_inbox(&driver, 3, WAIT).await;
     assert!(
         matches!(&inbox[0].message, Decoded::Text(t) if t == "Gina Dispo: Danke, Tor 2"),
         "{:?}",
@@ -263,6 +267,75 @@ async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client
             text: "Gina Dispo: Danke, Tor 3".into()
         }
     );
+    match &inbox[2].message {
+        Decoded::File { data, json, .. } => {
+            assert_eq!(data, &photo, "the phone gets the photo, not its ciphertext");
+            assert_eq!(json["n"], "tor.jpg");
+        }
+        other => panic!("not a file: {other:?}"),
+    }
+
+    // The driver's photo and location: decryptable, the photo's bytes only encrypted on the
+    // homeserver (`file`, never `url`).
+    let picture: Vec<u8> = (0..2000u32).map(|i| (i * 7 % 253) as u8).collect();
+    sim.send_from_user(
+        &driver,
+        UserMessage::File {
+            data: picture.clone(),
+            media_type: "image/jpeg".into(),
+            file_name: Some("rampe.jpg".into()),
+            caption: Some("Rampe 4".into()),
+            thumbnail: None,
+            rendering: 1,
+            metadata: Some(json!({"w": 4, "h": 3})),
+        },
+    )
+    .await
+    .unwrap();
+    sim.send_from_user(
+        &driver,
+        UserMessage::Location {
+            lat: 52.52,
+            lon: 13.405,
+            accuracy: None,
+            name: Some("Tor 4".into()),
+            address: Some("Hafenstr. 4".into()),
+        },
+    )
+    .await
+    .unwrap();
+    let image = desk
+        .wait_for(&portal, "the driver's photo, decrypted", WAIT, |timeline| {
+            timeline
+                .iter()
+                .find(|e| e["sender"] == ghost && e["content"]["msgtype"] == "m.image")
+                .cloned()
+        })
+        .await;
+    assert_eq!(image["wire"]["type"], "m.room.encrypted", "{image}");
+    assert!(image["content"]["url"].is_null(), "{image}");
+    assert_eq!(
+        desk.download_decrypted(&image["content"]["file"]).await,
+        picture
+    );
+    let location = desk
+        .wait_for(
+            &portal,
+            "the driver's location, decrypted",
+            WAIT,
+            |timeline| {
+                timeline
+                    .iter()
+                    .find(|e| e["sender"] == ghost && e["content"]["msgtype"] == "m.location")
+                    .cloned()
+            },
+        )
+        .await;
+    assert_eq!(
+        location["content"]["geo_uri"], "geo:52.52,13.405",
+        "{location}"
+    );
+    assert_eq!(location["wire"]["type"], "m.room.encrypted");
 }
 
 /// With `bridge.encryption` on, the bot stays in a DM created as Element X creates them

@@ -32,6 +32,30 @@ use ruma::{
 
 use super::{MatrixClient, MatrixError};
 
+/// Where an uploaded file is, as a message refers to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaRef {
+    /// `url`: an `mxc://` URI.
+    Plain(String),
+    /// `file`: the URI with the key, IV and hash that open it (an encrypted room).
+    Encrypted(serde_json::Value),
+}
+
+impl MediaRef {
+    /// Puts the reference into `object` under `url_key`, or `file_key` where it is encrypted.
+    pub fn insert_into(
+        &self,
+        object: &mut serde_json::Map<String, serde_json::Value>,
+        url_key: &str,
+        file_key: &str,
+    ) {
+        match self {
+            MediaRef::Plain(url) => object.insert(url_key.into(), url.clone().into()),
+            MediaRef::Encrypted(file) => object.insert(file_key.into(), file.clone()),
+        };
+    }
+}
+
 impl MatrixClient {
     /// `GET /_matrix/client/versions`: is this a Matrix homeserver, and what does it speak?
     pub async fn versions(&self) -> Result<SupportedVersions, MatrixError> {
@@ -376,6 +400,37 @@ impl MatrixClient {
         );
         request.timestamp = timestamp;
         Ok(self.send(request, as_user).await?.event_id)
+    }
+
+    /// Uploads a file for a message in `room_id` as `as_user`: as it is, or, where the room is
+    /// encrypted, encrypted with a key of its own that goes into the (encrypted) message.
+    pub async fn upload_media(
+        &self,
+        room_id: &RoomId,
+        data: bytes::Bytes,
+        content_type: &str,
+        filename: Option<&str>,
+        as_user: &UserId,
+    ) -> Result<MediaRef, MatrixError> {
+        match &self.crypto {
+            Some(crypto) if crypto.is_encrypted(room_id).await? => {
+                let (ciphertext, mut file) =
+                    tokio::task::spawn_blocking(move || bridge_crypto::attachment::encrypt(&data))
+                        .await
+                        .expect("encrypting does not panic");
+                // The type and name stay inside the message: the repository sees only bytes.
+                let mxc =
+                    (self.upload(ciphertext.into(), "application/octet-stream", None, as_user))
+                        .await?;
+                file["url"] = serde_json::Value::String(mxc.to_string());
+                Ok(MediaRef::Encrypted(file))
+            }
+            _ => Ok(MediaRef::Plain(
+                self.upload(data, content_type, filename, as_user)
+                    .await?
+                    .to_string(),
+            )),
+        }
     }
 
     /// Reacts to `event_id` with `key` as `as_user`; `txn_id` makes a retry a no-op, and a

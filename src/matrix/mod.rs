@@ -7,7 +7,7 @@ mod error;
 mod intent;
 mod rooms;
 
-pub use intent::EventOrigin;
+pub use intent::{EventOrigin, MediaRef};
 pub use rooms::{BOT_LEVEL, closed_power_levels, initial_state};
 
 use std::{borrow::Cow, sync::Arc, time::Duration};

@@ -341,7 +341,6 @@ refused-type = Nachrichten vom Typ { $msgtype } können nicht an Threema gesende
 refused-location = Dieser Standort konnte nicht gesendet werden: er hat keine geo:-URI, die die Bridge lesen kann.
 refused-edit-not-text = Auf Threema kann nur Text geändert werden.
 refused-edit-too-long = Der geänderte Text ist für Threema zu lang ({ $bytes } von höchstens { $max } Bytes); die Änderung wurde nicht gesendet.
-refused-encrypted-attachment = Verschlüsselte Anhänge können nicht an Threema gesendet werden.
 refused-poll-question = Diese Umfrage wurde nicht gesendet: ihre Frage ist mit Ihrem Namen länger als Threemas { $max } Bytes. Kürzen Sie sie und starten Sie sie erneut.
 refused-poll-answer = Diese Umfrage wurde nicht gesendet: Antwort { $n } ist länger als Threemas { $max } Bytes.
 refused-poll-too-large = Diese Umfrage wurde nicht gesendet: Frage und Antworten zusammen sind mehr, als eine Threema-Umfrage fasst. Verwenden Sie weniger oder kürzere Antworten.

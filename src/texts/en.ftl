@@ -340,7 +340,6 @@ refused-type = Messages of type { $msgtype } cannot be sent to Threema.
 refused-location = This location could not be sent: it has no geo: URI the bridge can read.
 refused-edit-not-text = Only text can be edited on Threema.
 refused-edit-too-long = The edited text is too long for Threema ({ $bytes } of at most { $max } bytes); the edit was not sent.
-refused-encrypted-attachment = Encrypted attachments cannot be sent to Threema.
 refused-poll-question = This poll was not sent: its question, signed with your name, is longer than Threema's { $max } bytes. Shorten it and start it again.
 refused-poll-answer = This poll was not sent: answer { $n } is longer than Threema's { $max } bytes.
 refused-poll-too-large = This poll was not sent: its question and answers together are more than a Threema poll holds. Use fewer or shorter answers.

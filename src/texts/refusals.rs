@@ -29,7 +29,6 @@ impl Texts {
                 bytes = *bytes,
                 max = bridge_convert::plan::MAX_TEXT_BYTES
             ),
-            Refusal::EncryptedAttachment => tr!(self, "refused-encrypted-attachment"),
             Refusal::PollQuestionTooLong => tr!(
                 self,
                 "refused-poll-question",

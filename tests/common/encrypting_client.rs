@@ -7,15 +7,20 @@
 //! Not matrix-sdk's own encryption: that feature links its SQLite store, which cannot share the
 //! process with sqlx's SQLite.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    io::{Cursor, Read},
+    time::Duration,
+};
 
 use bridge_crypto::matrix_sdk_crypto::{
-    CollectStrategy, CrossSigningBootstrapRequests, DecryptionSettings, EncryptionSettings,
-    EncryptionSyncChanges, OlmMachine, TrustRequirement,
+    AttachmentDecryptor, AttachmentEncryptor, CollectStrategy, CrossSigningBootstrapRequests,
+    DecryptionSettings, EncryptionSettings, EncryptionSyncChanges, OlmMachine, TrustRequirement,
     types::requests::{AnyOutgoingRequest, ToDeviceRequest},
 };
 use matrix_sdk::{
     Client,
+    media::{MediaFormat, MediaRequestParameters},
     ruma::{
         OwnedRoomId, OwnedUserId, RoomId, TransactionId, UserId,
         api::client::{
@@ -25,7 +30,10 @@ use matrix_sdk::{
             sync::sync_events,
             to_device::send_event_to_device,
         },
-        events::{AnyMessageLikeEventContent, AnySyncTimelineEvent},
+        events::{
+            AnyMessageLikeEventContent, AnySyncTimelineEvent,
+            room::{EncryptedFile, MediaSource},
+        },
         serde::Raw,
     },
 };
@@ -264,6 +272,55 @@ impl EncryptingClient {
             .unwrap()
             .event_id
             .to_string()
+    }
+
+    /// Sends a file as Element X does in an encrypted room: encrypted with a key of its own,
+    /// the ciphertext uploaded, the key in the (encrypted) message's `file`.
+    pub async fn send_file(
+        &self,
+        room_id: &str,
+        msgtype: &str,
+        name: &str,
+        mimetype: &str,
+        data: &[u8],
+    ) -> String {
+        let mut input = Cursor::new(data);
+        let mut encryptor = AttachmentEncryptor::new(&mut input);
+        let mut ciphertext = Vec::new();
+        encryptor.read_to_end(&mut ciphertext).unwrap();
+        let mut file = serde_json::to_value(encryptor.finish()).unwrap();
+        let uploaded = self
+            .client
+            .media()
+            .upload(&mime::APPLICATION_OCTET_STREAM, ciphertext, None)
+            .await
+            .expect("upload");
+        file["url"] = json!(uploaded.content_uri);
+        let content = json!({"msgtype": msgtype, "body": name, "file": file,
+                             "info": {"mimetype": mimetype, "size": data.len()}});
+        self.send(room_id, "m.room.message", content).await
+    }
+
+    /// Downloads what a message's `file` points to and decrypts it, checking its hash.
+    pub async fn download_decrypted(&self, file: &Value) -> Vec<u8> {
+        let file: EncryptedFile = serde_json::from_value(file.clone()).expect("a `file`");
+        let request = MediaRequestParameters {
+            source: MediaSource::Plain(file.url.clone()),
+            format: MediaFormat::File,
+        };
+        let ciphertext = self
+            .client
+            .media()
+            .get_media_content(&request, false)
+            .await
+            .expect("download");
+        let mut input = Cursor::new(ciphertext);
+        let mut decryptor = AttachmentDecryptor::new(&mut input, file.into()).unwrap();
+        let mut plain = Vec::new();
+        decryptor
+            .read_to_end(&mut plain)
+            .expect("decrypts, hash matches");
+        plain
     }
 
     pub async fn send_text(&self, room_id: &str, body: &str) -> String {

@@ -97,10 +97,16 @@ pub struct PollToSend {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileToSend {
     pub mxc: String,
+    /// In an encrypted room: how to decrypt what `mxc` holds (the message's `file`: key, IV,
+    /// hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encrypted: Option<serde_json::Value>,
     pub mimetype: String,
     pub file_name: Option<String>,
     pub caption: Option<String>,
     pub thumbnail_mxc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thumbnail_encrypted: Option<serde_json::Value>,
     pub thumbnail_mimetype: Option<String>,
     /// Shown inline (image, video, audio) rather than as a file.
     pub media: bool,
@@ -140,7 +146,6 @@ pub enum Refusal {
     EditNotText,
     /// An edit longer than Threema's text (its bytes).
     EditTooLong(usize),
-    EncryptedAttachment,
     /// A poll's question, signed, is longer than Threema takes.
     PollQuestionTooLong,
     /// A poll's answer (1-based) is longer than Threema takes.

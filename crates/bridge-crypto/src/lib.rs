@@ -6,6 +6,7 @@
 //! The crate speaks ruma 0.16 (matrix-sdk-crypto's); it is re-exported as [`ruma`] for the
 //! bridge's one boundary with it.
 
+pub mod attachment;
 mod device;
 mod devices;
 mod store;

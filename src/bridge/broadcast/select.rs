@@ -355,10 +355,12 @@ mod tests {
     fn a_file_costs_its_blobs_once() {
         let file = Outgoing::File(bridge_convert::plan::FileToSend {
             mxc: "mxc://x/y".into(),
+            encrypted: None,
             mimetype: "image/png".into(),
             file_name: None,
             caption: None,
             thumbnail_mxc: Some("mxc://x/t".into()),
+            thumbnail_encrypted: None,
             thumbnail_mimetype: None,
             media: true,
             width_height: None,

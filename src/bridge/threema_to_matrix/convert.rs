@@ -5,6 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::{
+    matrix::MediaRef,
     store::PollChoice,
     texts::Texts,
     threema::{
@@ -61,7 +62,8 @@ pub fn edit(original: &str, new_content: Value) -> Value {
 /// `None` when `original` is not a media event.
 pub fn recaption(original: &Value, caption: &str, html: Option<String>) -> Option<Value> {
     let msgtype = original["msgtype"].as_str()?;
-    if !matches!(msgtype, "m.image" | "m.video" | "m.audio" | "m.file") || original["url"].is_null()
+    if !matches!(msgtype, "m.image" | "m.video" | "m.audio" | "m.file")
+        || (original["url"].is_null() && original["file"].is_null())
     {
         return None;
     }
@@ -172,8 +174,9 @@ pub fn media_plan(message: &Message, media: &Media) -> Option<MediaPlan> {
 /// The mxc URIs of an uploaded file and its thumbnail (with the thumbnail's size).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Uploaded {
-    pub url: String,
-    pub thumbnail: Option<(String, usize)>,
+    pub file: MediaRef,
+    /// The thumbnail and its size.
+    pub thumbnail: Option<(MediaRef, usize)>,
 }
 
 /// A media event (spec v1.10 captions: `body` is the caption when there is one, `filename` the
@@ -193,8 +196,10 @@ pub fn media(plan: &MediaPlan, uploaded: &Uploaded, caption_html: Option<String>
             info.insert("duration".into(), json!(d));
         }
     }
-    if let (Some((url, size)), Some(mimetype)) = (&uploaded.thumbnail, &plan.thumbnail_mimetype) {
-        info.insert("thumbnail_url".into(), json!(url));
+    if let (Some((thumbnail, size)), Some(mimetype)) =
+        (&uploaded.thumbnail, &plan.thumbnail_mimetype)
+    {
+        thumbnail.insert_into(&mut info, "thumbnail_url", "thumbnail_file");
         info.insert(
             "thumbnail_info".into(),
             json!({"mimetype": mimetype, "size": size}),
@@ -203,10 +208,12 @@ pub fn media(plan: &MediaPlan, uploaded: &Uploaded, caption_html: Option<String>
     let mut content = json!({
         "msgtype": plan.msgtype,
         "body": plan.caption.as_deref().unwrap_or(&plan.file_name),
-        "filename": plan.file_name,
-        "url": uploaded.url,
+                "filename": plan.file_name,
         "info": info,
     });
+    if let Some(object) = content.as_object_mut() {
+        uploaded.file.insert_into(object, "url", "file");
+    }
     if let (Some(_), Some(html)) = (&plan.caption, caption_html) {
         content["format"] = json!("org.matrix.custom.html");
         content["formatted_body"] = json!(html);

@@ -217,7 +217,7 @@ impl ThreemaToMatrix {
             Message::File(_)
             | Message::LegacyImage { .. }
             | Message::LegacyAudio { .. }
-            | Message::LegacyVideo { .. } => self.media_content(incoming, ghost).await?,
+            | Message::LegacyVideo { .. } => self.media_content(incoming, room_id, ghost).await?,
             Message::Location(location) => {
                 let mut content = convert::location(&self.texts, location);
                 // The answer to a `!where`: a reply to it.
@@ -305,6 +305,7 @@ impl ThreemaToMatrix {
     async fn media_content(
         &self,
         incoming: &Incoming,
+        room_id: &RoomId,
         ghost: &UserId,
     ) -> Result<Value, BridgeError> {
         let Some(media) = incoming.media.as_ref() else {
@@ -319,15 +320,16 @@ impl ThreemaToMatrix {
             .ok_or_else(|| BridgeError::BadEvent("not a file message".into()))?;
         let uploaded = self
             .matrix
-            .upload(
+            .upload_media(
+                room_id,
                 media.data.clone(),
                 &plan.mimetype,
                 Some(&plan.file_name),
                 ghost,
             )
             .await;
-        let url = match uploaded {
-            Ok(url) => url,
+        let file = match uploaded {
+            Ok(file) => file,
             // Its limit is lower than it said: the file's place says so rather than nothing.
             Err(e) if e.is_too_large() => {
                 let text = super::files::StandIn::too_large(
@@ -341,10 +343,9 @@ impl ThreemaToMatrix {
         };
         let thumbnail = match (&media.thumbnail, &plan.thumbnail_mimetype) {
             (Some(bytes), Some(mimetype)) => Some((
-                self.matrix
-                    .upload(bytes.clone(), mimetype, None, ghost)
-                    .await?
-                    .to_string(),
+                (self.matrix)
+                    .upload_media(room_id, bytes.clone(), mimetype, None, ghost)
+                    .await?,
                 bytes.len(),
             )),
             _ => None,
@@ -353,10 +354,7 @@ impl ThreemaToMatrix {
             Some(caption) => self.threema_html(caption).await?,
             None => None,
         };
-        let uploaded = Uploaded {
-            url: url.to_string(),
-            thumbnail,
-        };
+        let uploaded = Uploaded { file, thumbnail };
         Ok(convert::media(&plan, &uploaded, caption_html))
     }
 

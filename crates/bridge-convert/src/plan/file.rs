@@ -36,7 +36,7 @@ impl<'a> Attachment<'a> {
 pub(super) struct FileParts<'a> {
     attachment: Attachment<'a>,
     mimetype: &'a str,
-    thumbnail: Option<(String, Option<String>)>,
+    thumbnail: Option<Thumbnail>,
     /// Shown inline (image, video, audio) rather than as a file.
     media: bool,
     width_height: Option<(u32, u32)>,
@@ -125,8 +125,10 @@ pub(super) fn plan_file(parts: FileParts<'_>, relay: Relay<'_>) -> Plan {
         formatted,
         filename,
     } = parts.attachment;
-    let MediaSource::Plain(mxc) = source else {
-        return Plan::Refuse(super::Refusal::EncryptedAttachment);
+    // In an encrypted room the file comes encrypted, with what opens it.
+    let (mxc, encrypted) = match source {
+        MediaSource::Plain(mxc) => (mxc.to_string(), None),
+        MediaSource::Encrypted(file) => (file.url.to_string(), Some(encrypted_json(file))),
     };
     // Since Matrix 1.10 a `filename` different from `body` makes `body` a caption.
     let (file_name, caption) = match filename {
@@ -138,14 +140,16 @@ pub(super) fn plan_file(parts: FileParts<'_>, relay: Relay<'_>) -> Plan {
         Some(caption) => relay.render(relay.template, &caption),
         None => relay.display_name.to_owned(),
     };
-    let (thumbnail_mxc, thumbnail_mimetype) = parts.thumbnail.unzip();
+    let thumbnail = parts.thumbnail;
     Plan::Send(vec![Outgoing::File(FileToSend {
-        mxc: mxc.to_string(),
+        mxc,
+        encrypted,
         mimetype: parts.mimetype.to_owned(),
         file_name: Some(file_name.to_owned()).filter(|n| !n.is_empty()),
         caption: Some(caption),
-        thumbnail_mxc,
-        thumbnail_mimetype: thumbnail_mimetype.flatten(),
+        thumbnail_mxc: thumbnail.as_ref().map(|t| t.mxc.clone()),
+        thumbnail_encrypted: thumbnail.as_ref().and_then(|t| t.encrypted.clone()),
+        thumbnail_mimetype: thumbnail.and_then(|t| t.mimetype),
         media: parts.media,
         width_height: parts.width_height,
         duration_s: parts.duration_s,
@@ -153,17 +157,31 @@ pub(super) fn plan_file(parts: FileParts<'_>, relay: Relay<'_>) -> Plan {
     })])
 }
 
+/// A file's thumbnail: where it is (with its `file` description where it is encrypted) and its
+/// type.
+struct Thumbnail {
+    mxc: String,
+    encrypted: Option<serde_json::Value>,
+    mimetype: Option<String>,
+}
+
 fn thumbnail(
     source: &Option<MediaSource>,
     info: &Option<Box<ruma::events::room::ThumbnailInfo>>,
-) -> Option<(String, Option<String>)> {
-    match source {
-        Some(MediaSource::Plain(mxc)) => Some((
-            mxc.to_string(),
-            info.as_ref().and_then(|i| i.mimetype.clone()),
-        )),
-        _ => None,
-    }
+) -> Option<Thumbnail> {
+    let (mxc, encrypted) = match source.as_ref()? {
+        MediaSource::Plain(mxc) => (mxc.to_string(), None),
+        MediaSource::Encrypted(file) => (file.url.to_string(), Some(encrypted_json(file))),
+    };
+    Some(Thumbnail {
+        mxc,
+        encrypted,
+        mimetype: info.as_ref().and_then(|i| i.mimetype.clone()),
+    })
+}
+
+fn encrypted_json(file: &ruma::events::room::EncryptedFile) -> serde_json::Value {
+    serde_json::to_value(file).expect("an encrypted file description serialises")
 }
 
 fn wh(width: Option<ruma::UInt>, height: Option<ruma::UInt>) -> Option<(u32, u32)> {

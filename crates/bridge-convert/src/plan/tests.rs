@@ -98,10 +98,12 @@ fn an_image_keeps_its_caption_dimensions_and_thumbnail() {
         plan,
         Plan::Send(vec![Outgoing::File(FileToSend {
             mxc: "mxc://d.test/abc".into(),
+            encrypted: None,
             mimetype: "image/jpeg".into(),
             file_name: Some("IMG_1.jpg".into()),
             caption: Some("Anna Dispo: Schaden hinten links".into()),
             thumbnail_mxc: Some("mxc://d.test/thumb".into()),
+            thumbnail_encrypted: None,
             thumbnail_mimetype: Some("image/png".into()),
             media: true,
             width_height: Some((640, 480)),
@@ -128,7 +130,7 @@ fn a_file_without_caption_is_signed_by_name() {
 }
 
 #[test]
-fn encrypted_media_and_unknown_types_are_refused_with_a_reason() {
+fn encrypted_media_goes_with_what_opens_it_and_unknown_types_are_refused_with_a_reason() {
     let encrypted = plan(json!({
         "msgtype": "m.image", "body": "x.jpg",
         "file": {
@@ -138,7 +140,26 @@ fn encrypted_media_and_unknown_types_are_refused_with_a_reason() {
             "hashes": {"sha256": "5qG4fFnbbVdlAB1Q72JDKwCagV6Dbkx9qpn4lLHuz84"}
         }
     }));
-    assert_eq!(encrypted, Plan::Refuse(Refusal::EncryptedAttachment));
+    let Plan::Send(out) = encrypted else {
+        panic!("{encrypted:?}")
+    };
+    let Outgoing::File(file) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(file.mxc, "mxc://d.test/e");
+    let opens = file
+        .encrypted
+        .as_ref()
+        .expect("the file's key goes with it");
+    assert_eq!(
+        opens["key"]["k"],
+        "qcHVMSgYg-71CauWBezXI5qkaRb0LuIy-Wx5kIaHMIA"
+    );
+    assert_eq!(
+        opens["hashes"]["sha256"],
+        "5qG4fFnbbVdlAB1Q72JDKwCagV6Dbkx9qpn4lLHuz84"
+    );
+    assert_eq!(file.thumbnail_encrypted, None);
     let custom = plan(json!({"msgtype": "org.example.custom", "body": "?"}));
     assert_eq!(
         custom,

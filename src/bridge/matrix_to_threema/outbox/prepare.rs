@@ -251,21 +251,32 @@ impl Outbox {
     }
 
     async fn fetch_file(&self, file: &FileToSend) -> Result<OutgoingFile, Failure> {
-        let download = |mxc: String| async move {
-            match self.matrix.download(&mxc).await {
-                Ok(bytes) => Ok(bytes),
-                Err(e) if e.is_transient() => Err(Failure::Retry(e.into())),
-                Err(e) => Err(Failure::Permanent(tr!(
-                    self.texts,
-                    "failed-attachment",
-                    error = e.to_string()
-                ))),
+        let failed =
+            |error: String| Failure::Permanent(tr!(self.texts, "failed-attachment", error = error));
+        // From an encrypted room the media repository has ciphertext: opened with the key the
+        // (decrypted) message carries.
+        let download = |mxc: String, encrypted: Option<serde_json::Value>| async move {
+            let bytes = match self.matrix.download(&mxc).await {
+                Ok(bytes) => bytes,
+                Err(e) if e.is_transient() => return Err(Failure::Retry(e.into())),
+                Err(e) => return Err(failed(e.to_string())),
+            };
+            match encrypted {
+                None => Ok(bytes),
+                Some(file) => {
+                    let plain = tokio::task::spawn_blocking(move || {
+                        bridge_crypto::attachment::decrypt(&bytes, &file)
+                    })
+                    .await
+                    .expect("decrypting does not panic");
+                    plain.map_err(|e| failed(e.to_string()))
+                }
             }
         };
-        let data = download(file.mxc.clone()).await?;
+        let data = download(file.mxc.clone(), file.encrypted.clone()).await?;
         let thumbnail = match &file.thumbnail_mxc {
             Some(mxc) => Some((
-                download(mxc.clone()).await?,
+                download(mxc.clone(), file.thumbnail_encrypted.clone()).await?,
                 file.thumbnail_mimetype
                     .clone()
                     .unwrap_or_else(|| "image/jpeg".into()),

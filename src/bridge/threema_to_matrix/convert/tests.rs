@@ -120,8 +120,8 @@ fn an_image_with_thumbnail_and_caption() {
     let content = super::media(
         &plan,
         &Uploaded {
-            url: "mxc://hs/file".into(),
-            thumbnail: Some(("mxc://hs/thumb".into(), 5)),
+            file: MediaRef::Plain("mxc://hs/file".into()),
+            thumbnail: Some((MediaRef::Plain("mxc://hs/thumb".into()), 5)),
         },
         Some("Delivery <strong>note</strong>".into()),
     );
@@ -148,11 +148,38 @@ fn an_image_with_thumbnail_and_caption() {
 }
 
 #[test]
+fn in_an_encrypted_room_a_file_and_its_thumbnail_are_referred_to_by_their_keys() {
+    let message = Message::File(file(json!({
+        "m": "image/png", "j": 1, "n": "scan.png", "s": 9,
+        "t": "bb".repeat(16), "p": "image/png"
+    })));
+    let plan = media_plan(&message, &media(b"png bytes", Some(b"thumb"))).unwrap();
+    let file = json!({"url": "mxc://hs/file", "v": "v2", "iv": "iv", "key": {"k": "k"},
+                      "hashes": {"sha256": "h"}});
+    let thumb = json!({"url": "mxc://hs/thumb", "v": "v2"});
+    let content = super::media(
+        &plan,
+        &Uploaded {
+            file: MediaRef::Encrypted(file.clone()),
+            thumbnail: Some((MediaRef::Encrypted(thumb.clone()), 5)),
+        },
+        None,
+    );
+    assert_eq!(content["file"], file);
+    assert!(content.get("url").is_none(), "{content}");
+    assert_eq!(content["info"]["thumbnail_file"], thumb);
+    assert!(content["info"].get("thumbnail_url").is_none(), "{content}");
+    // An edit of its caption keeps the encrypted file.
+    let recaptioned = recaption(&content, "Neu", None).expect("still a file message");
+    assert_eq!(recaptioned["file"], file);
+}
+
+#[test]
 fn a_file_without_name_or_caption() {
     let message = Message::File(file(json!({"m": "application/pdf"})));
     let plan = media_plan(&message, &media(b"%PDF", None)).unwrap();
     let uploaded = Uploaded {
-        url: "mxc://hs/f".into(),
+        file: MediaRef::Plain("mxc://hs/f".into()),
         thumbnail: None,
     };
     let content = super::media(&plan, &uploaded, Some("<b>ignored</b>".into()));
@@ -170,7 +197,7 @@ fn voice_messages() {
     let message = Message::File(file(json!({"m": "audio/aac", "j": 1, "x": {"d": 3.4}})));
     let plan = media_plan(&message, &media(b"aac", None)).unwrap();
     let uploaded = Uploaded {
-        url: "mxc://hs/v".into(),
+        file: MediaRef::Plain("mxc://hs/v".into()),
         thumbnail: None,
     };
     let content = super::media(&plan, &uploaded, None);

@@ -192,17 +192,17 @@ async fn an_encrypted_portal_says_once_that_the_driver_does_not_get_what_is_writ
     );
 }
 
-/// `bridge.encryption: default`: portals are created encrypted. The driver's text reaches a
-/// strict client decryptable, from the ghost's own cross-signed device (the client decrypts
-/// nothing else), and nothing of it is in the clear on the homeserver; the dispatcher's
-/// encrypted text and its edit reach the phone.
+/// `bridge.encryption: default`: portals are created encrypted. The driver's text, photo and
+/// location reach a strict client decryptable, from the ghost's own cross-signed device (the
+/// client decrypts nothing else), and nothing of them is in the clear on the homeserver; the
+/// dispatcher's encrypted text, edit, photo and 👍 reach the phone.
 #[tokio::test]
 async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client() {
     let lp = unique_localpart("gina");
     let (h, sim) = Harness::with_simulator(|c| {
         c.dispatchers = vec![format!("@{lp}:{DOMAIN}")];
         c.bridge_extra.push_str(&format!(
-            "  encryption: default\n  encryption_key: {}\n",
+            "  encryption: default\n  encryption_key: {}\n  reactions_to_drivers: \"on\"\n",
             hex::encode([9u8; 32])
         ));
     })
@@ -210,7 +210,8 @@ async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client
     h.synapse.create_user(&lp, "Gina Dispo").await;
     let desk = EncryptingClient::login(h.synapse, &lp).await;
     let driver = add_phone(&sim, 'G', "Gustav Gut", Behaviour::silent());
-    sim.send_from_user(&driver, UserMessage::text("Rampe 4 ist frei"))
+    let first = sim
+        .send_from_user(&driver, UserMessage::text("Rampe 4 ist frei"))
         .await
         .unwrap();
     let store = &h.bridge.store;
@@ -336,6 +337,27 @@ async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client
         "{location}"
     );
     assert_eq!(location["wire"]["type"], "m.room.encrypted");
+
+    // The dispatcher's 👍 on the driver's first message, encrypted: the phone's agree on it.
+    desk.send(
+        &portal,
+        "m.reaction",
+        json!({"m.relates_to": {"rel_type": "m.annotation",
+                                "event_id": shown["event_id"], "key": "👍"}}),
+    )
+    .await;
+    wait_for("the agree on the phone", WAIT, || async {
+        sim.inbox(&driver)
+            .into_iter()
+            .find_map(|m| match m.message {
+                Decoded::DeliveryReceipt {
+                    status: 3,
+                    message_ids,
+                } if message_ids == [first.clone()] => Some(()),
+                _ => None,
+            })
+    })
+    .await;
 }
 
 /// With `bridge.encryption` on, the bot stays in a DM created as Element X creates them

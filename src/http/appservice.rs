@@ -21,6 +21,7 @@ use super::{ApiError, AppState};
 use crate::{
     bridge::matrix_to_threema::{catch_up, pushed},
     ids::parse_ghost_user_id,
+    matrix::MatrixError,
 };
 
 /// Checks the hs_token, from `Authorization: Bearer` or the legacy `access_token` query
@@ -71,10 +72,20 @@ pub async fn push_events(
     if let Some(crypto) = state.bridge.matrix.crypto() {
         // Room keys are stored before the transaction is acknowledged (and before the events
         // they unlock are handled); a failure makes the homeserver send it all again.
-        crypto.receive_transaction(&body).await.map_err(|e| {
-            tracing::error!(error = %e, txn_id, "cannot take in the transaction's keys; the homeserver will retry");
-            ApiError::Internal
-        })?;
+        let fence = state.bridge.store.fence();
+        crypto
+            .receive_transaction(&body, fence)
+            .await
+            .map_err(|e| {
+                match e {
+                    MatrixError::NotActive(_) => tracing::info!(
+                        txn_id,
+                        "standby: a transaction with keys is left to the active process"
+                    ),
+                    e => tracing::error!(error = %e, txn_id, "cannot take in the transaction's keys; the homeserver will retry"),
+                }
+                ApiError::Internal
+            })?;
         for raw in &transaction.events {
             if raw.get_field::<String>("type").ok().flatten().as_deref()
                 == Some("m.room.encryption")

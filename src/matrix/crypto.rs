@@ -109,12 +109,20 @@ impl RoomCrypto {
     /// Takes in the encryption part of a transaction's `body` (room keys, device changes, key
     /// counts); stored when this returns. The devices' answers (new one-time keys, key
     /// queries) are sent in the background.
-    pub async fn receive_transaction(&self, body: &[u8]) -> Result<(), MatrixError> {
+    ///
+    /// Only the active process runs the devices (`ha`): a standby refuses a transaction with
+    /// anything for them, and the homeserver sends it again, to the active one.
+    pub async fn receive_transaction(
+        &self,
+        body: &[u8],
+        fence: &crate::ha::Fence,
+    ) -> Result<(), MatrixError> {
         let crypto = TransactionCrypto::parse(body)
             .map_err(|e| MatrixError::Encryption(format!("transaction: {e}")))?;
         if crypto.is_empty() {
             return Ok(());
         }
+        fence.check()?;
         let ours = |user: &crypto_ruma::UserId| (self.ours)(user.as_str());
         let devices = self
             .devices

@@ -580,10 +580,14 @@ async fn connect_as(config: Arc<Config>, serving: bool) -> Result<Bridge, Startu
     }
     // Only the serving process holds the devices: two `OlmMachine`s on one device's state (a
     // command beside the bridge) would spoil it. Commands post unencrypted.
-    if serving && let Some(key) = config.bridge.encryption.key() {
-        matrix = matrix
-            .clone()
-            .with_crypto(room_crypto(&config, &store, &matrix, key).await?);
+    if serving
+        && let (Some(key), Some(policy)) = (
+            config.bridge.encryption.key(),
+            config.bridge.encryption.policy(),
+        )
+    {
+        let crypto = room_crypto(&config, &store, &matrix, key, policy).await?;
+        matrix = matrix.clone().with_crypto(crypto);
     }
     let threema = ThreemaClient::new(&config.threema)
         .map_err(StartupError::Threema)?
@@ -604,6 +608,7 @@ async fn room_crypto(
     store: &Store,
     matrix: &MatrixClient,
     key: &crate::config::EncryptionKey,
+    policy: crate::matrix::crypto::Policy,
 ) -> Result<Arc<crate::matrix::crypto::RoomCrypto>, StartupError> {
     let db =
         bridge_crypto::CryptoDatabase::open(store.pool(), &bridge_crypto::StoreKey::new(key.0))
@@ -623,7 +628,7 @@ async fn room_crypto(
         matrix.clone(),
         config.bot_user_id(),
         ours,
-        config.bridge.encryption.creates_encrypted(),
+        policy,
     )))
 }
 

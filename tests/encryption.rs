@@ -478,3 +478,79 @@ async fn with_encryption_a_sigkill_after_the_room_key_loses_nothing() {
     );
     third.terminate();
 }
+
+/// `bridge.encryption: require`: a portal made before, unencrypted, is encrypted by the bot
+/// before the bridge posts there again; nothing more of the driver's goes there in the clear.
+#[tokio::test]
+async fn with_encryption_required_the_bridge_turns_encryption_on_before_it_posts() {
+    let guard = common::synapse::acquire().await;
+    let hs = guard.synapse;
+    let dir = tempfile::tempdir().unwrap();
+    let db = common::db::TestDb::sqlite();
+    let lp = unique_localpart("jona");
+    hs.create_user(&lp, "Jona Dispo").await;
+    let mut config = common::bridge::TestConfig::new(db.url());
+    config.dispatchers = vec![format!("@{lp}:{DOMAIN}")];
+    config.callback_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sim = config.start_simulator(|_| {}).await;
+    let key = hex::encode([4u8; 32]);
+    config.bridge_extra = format!("  encryption: allow\n  encryption_key: {key}\n");
+    let path = config.write(dir.path(), hs);
+    let first = common::bridge::Process::start(&path, dir.path().join("first.log")).await;
+    let desk = EncryptingClient::login(hs, &lp).await;
+    let driver = add_phone(&sim, 'J', "Jan Jung", Behaviour::silent());
+    sim.send_from_user(&driver, UserMessage::text("vorher"))
+        .await
+        .unwrap();
+    let store = threema_bridge::store::Store::connect(db.url(), 1)
+        .await
+        .unwrap();
+    let portal = wait_for("the driver's portal", WAIT, || async {
+        store.portal_by_threema_id(&driver).await.unwrap()
+    })
+    .await
+    .room_id
+    .to_string();
+    desk.join(&portal).await;
+    let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
+    let before = desk
+        .wait_for(&portal, "the first text", WAIT, |timeline| {
+            timeline
+                .iter()
+                .find(|e| e["sender"] == ghost && e["content"]["body"] == "vorher")
+                .cloned()
+        })
+        .await;
+    assert!(
+        before.get("wire").is_none(),
+        "allow: not encrypted here {before}"
+    );
+    first.terminate();
+
+    config.bridge_extra = format!("  encryption: require\n  encryption_key: {key}\n");
+    let path = config.write(dir.path(), hs);
+    let second = common::bridge::Process::start(&path, dir.path().join("second.log")).await;
+    sim.send_from_user(&driver, UserMessage::text("nachher"))
+        .await
+        .unwrap();
+    let after = desk
+        .wait_for(&portal, "the second text, decrypted", WAIT, |timeline| {
+            timeline
+                .iter()
+                .find(|e| e["sender"] == ghost && e["content"]["body"] == "nachher")
+                .cloned()
+        })
+        .await;
+    assert_eq!(after["wire"]["type"], "m.room.encrypted", "{after}");
+    let timeline = desk.timeline(&portal).await;
+    let turned_on = timeline
+        .iter()
+        .find(|e| e["type"] == "m.room.encryption")
+        .expect("encryption turned on");
+    assert_eq!(turned_on["sender"], BOT);
+    second.terminate();
+}

@@ -452,6 +452,9 @@ pub enum Encryption {
     Allow(EncryptionKey),
     /// As `Allow`, and the rooms the bridge creates are encrypted.
     Default(EncryptionKey),
+    /// As `Default`, and nothing is posted in the clear: encryption is turned on where it is
+    /// not yet before the bridge posts there.
+    Require(EncryptionKey),
 }
 
 impl Encryption {
@@ -459,13 +462,21 @@ impl Encryption {
     pub fn key(&self) -> Option<&EncryptionKey> {
         match self {
             Encryption::Off => None,
-            Encryption::Allow(key) | Encryption::Default(key) => Some(key),
+            Encryption::Allow(key) | Encryption::Default(key) | Encryption::Require(key) => {
+                Some(key)
+            }
         }
     }
 
-    /// Whether the rooms the bridge creates are encrypted.
-    pub fn creates_encrypted(&self) -> bool {
-        matches!(self, Encryption::Default(_))
+    /// Which rooms the bridge encrypts, unless encryption is off.
+    pub fn policy(&self) -> Option<crate::matrix::crypto::Policy> {
+        use crate::matrix::crypto::Policy;
+        match self {
+            Encryption::Off => None,
+            Encryption::Allow(_) => Some(Policy::Allow),
+            Encryption::Default(_) => Some(Policy::Default),
+            Encryption::Require(_) => Some(Policy::Require),
+        }
     }
 }
 

@@ -18,6 +18,18 @@ use serde_json::value::{RawValue, to_raw_value};
 
 use super::{MatrixClient, MatrixError};
 
+/// Which rooms the bridge encrypts (`bridge.encryption`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Those others encrypted.
+    Allow,
+    /// Those others encrypted, and the portals it creates.
+    Default,
+    /// Every room it posts in: it turns encryption on where it is not yet, and posts nothing
+    /// in the clear (where it may not turn it on, it does not post).
+    Require,
+}
+
 /// Why an event could not be decrypted.
 #[derive(Debug, thiserror::Error)]
 pub enum Undecryptable {
@@ -41,8 +53,7 @@ pub struct RoomCrypto {
     encrypted: Mutex<HashMap<String, bool>>,
     /// Which users are the bridge's (the bot and the ghosts): only their devices are ours.
     ours: Box<dyn Fn(&str) -> bool + Send + Sync>,
-    /// `bridge.encryption: default`: the portals the bridge creates are encrypted.
-    creates_encrypted: bool,
+    policy: Policy,
 }
 
 impl std::fmt::Debug for RoomCrypto {
@@ -70,7 +81,7 @@ impl RoomCrypto {
         matrix: MatrixClient,
         bot: OwnedUserId,
         ours: impl Fn(&str) -> bool + Send + Sync + 'static,
-        creates_encrypted: bool,
+        policy: Policy,
     ) -> Self {
         RoomCrypto {
             devices,
@@ -78,13 +89,32 @@ impl RoomCrypto {
             bot,
             encrypted: Mutex::default(),
             ours: Box::new(ours),
-            creates_encrypted,
+            policy,
         }
     }
 
-    /// Whether the portals the bridge creates are encrypted (`bridge.encryption: default`).
+    /// Whether the portals the bridge creates are encrypted.
     pub fn creates_encrypted(&self) -> bool {
-        self.creates_encrypted
+        matches!(self.policy, Policy::Default | Policy::Require)
+    }
+
+    /// Whether what the bridge posts in `room_id` is encrypted. With [`Policy::Require`] a room
+    /// not encrypted yet is encrypted first (by the bot); where it may not, the error says so
+    /// and nothing is posted.
+    pub async fn encrypts(&self, room_id: &RoomId) -> Result<bool, MatrixError> {
+        if self.is_encrypted(room_id).await? {
+            return Ok(true);
+        }
+        if self.policy != Policy::Require {
+            return Ok(false);
+        }
+        let algorithm = serde_json::json!({"algorithm": "m.megolm.v1.aes-sha2"});
+        self.matrix
+            .set_state(room_id, "m.room.encryption", "", &algorithm)
+            .await?;
+        tracing::info!(%room_id, "encryption turned on (bridge.encryption: require)");
+        self.mark_encrypted(room_id);
+        Ok(true)
     }
 
     /// Opens the bot's device (made and cross-signed on first start).
@@ -202,9 +232,33 @@ impl RoomCrypto {
             .map_err(crypto_error)
     }
 
-    /// Decrypts `event` (an `m.room.encrypted` event of `room_id`, as the homeserver sent it)
-    /// with `reader`'s device: the ghost's in a portal, the bot's elsewhere.
-    pub async fn decrypt(
+    /// `event` (an `m.room.encrypted` event of `room_id`, as the homeserver sent it) as its
+    /// sender wrote it: type and content from the plaintext (with the relation clients keep
+    /// outside the ciphertext), sender, room and ID as the homeserver has them. Decrypted with
+    /// `reader`'s device (the bot's if `None`: it is in every room the bridge keeps).
+    pub async fn decrypt_event(
+        &self,
+        room_id: &RoomId,
+        reader: Option<&UserId>,
+        event: &str,
+    ) -> Result<Value, Undecryptable> {
+        let plain = self.decrypt(room_id, reader, event).await?;
+        let mut whole: Value = serde_json::from_str(event)
+            .map_err(|e| Undecryptable::Failed(format!("not an event: {e}")))?;
+        let mut content = plain["content"].clone();
+        if content.get("m.relates_to").is_none()
+            && let Some(relation) = whole["content"].get("m.relates_to").cloned()
+            && let Some(fields) = content.as_object_mut()
+        {
+            fields.insert("m.relates_to".into(), relation);
+        }
+        whole["type"] = plain["type"].clone();
+        whole["content"] = content;
+        Ok(whole)
+    }
+
+    /// The decrypted event as matrix-sdk-crypto gives it.
+    async fn decrypt(
         &self,
         room_id: &RoomId,
         reader: Option<&UserId>,

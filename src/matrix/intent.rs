@@ -381,7 +381,7 @@ impl MatrixClient {
         timestamp: Option<MilliSecondsSinceUnixEpoch>,
     ) -> Result<OwnedEventId, MatrixError> {
         let (event_type, content) = match &self.crypto {
-            Some(crypto) if crypto.is_encrypted(room_id).await? => (
+            Some(crypto) if crypto.encrypts(room_id).await? => (
                 "m.room.encrypted",
                 crypto
                     .encrypt(room_id, as_user, event_type, content)
@@ -413,7 +413,7 @@ impl MatrixClient {
         as_user: &UserId,
     ) -> Result<MediaRef, MatrixError> {
         match &self.crypto {
-            Some(crypto) if crypto.is_encrypted(room_id).await? => {
+            Some(crypto) if crypto.encrypts(room_id).await? => {
                 let (ciphertext, mut file) =
                     tokio::task::spawn_blocking(move || bridge_crypto::attachment::encrypt(&data))
                         .await

@@ -184,11 +184,27 @@ impl MatrixClient {
         let response = self
             .timeline_page(room_id, Some(&[sender.to_owned()]), None, limit)
             .await?;
-        Ok(response
-            .chunk
-            .iter()
-            .filter_map(|e| serde_json::from_str(e.json().get()).ok())
-            .collect())
+        let mut events = Vec::with_capacity(response.chunk.len());
+        for raw in &response.chunk {
+            events.push(self.readable(room_id, raw.json().get()).await);
+        }
+        Ok(events.into_iter().flatten().collect())
+    }
+
+    /// An event of `room_id` as read: decrypted (by the bot's device, in every room the bridge
+    /// keeps) where it is encrypted and the bridge holds devices; as it is when it cannot be
+    /// (`None`: not JSON).
+    async fn readable(&self, room_id: &RoomId, event: &str) -> Option<Value> {
+        let parsed: Value = serde_json::from_str(event).ok()?;
+        match &self.crypto {
+            Some(crypto) if parsed["type"] == "m.room.encrypted" => Some(
+                crypto
+                    .decrypt_event(room_id, None, event)
+                    .await
+                    .unwrap_or(parsed),
+            ),
+            _ => Some(parsed),
+        }
     }
 
     /// `sender`'s event whose content has `key` = `value` among its latest in the room, if
@@ -211,14 +227,17 @@ impl MatrixClient {
             }))
     }
 
-    /// One event of a room, as the bot reads it (its JSON).
+    /// One event of a room, as the bot reads it (its JSON; decrypted where it is encrypted).
     pub async fn event(&self, room_id: &RoomId, event_id: &EventId) -> Result<Value, MatrixError> {
         let request = ruma::api::client::room::get_room_event::v3::Request::new(
             room_id.to_owned(),
             event_id.to_owned(),
         );
         let response = self.send(request, None).await?;
-        Ok(serde_json::from_str(response.event.json().get()).unwrap_or_default())
+        Ok(self
+            .readable(room_id, response.event.json().get())
+            .await
+            .unwrap_or_default())
     }
 
     /// Only the bot may post (`true`), or everybody may again. The power levels are changed in

@@ -4,7 +4,12 @@
 //!
 //! Events come back as JSON so tests assert on exactly what the homeserver serves a client.
 
-use std::{collections::HashSet, future::Future, sync::Mutex, time::Duration};
+use std::{
+    collections::HashSet,
+    future::Future,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use matrix_sdk::{
     Client, LoopCtrl, Room, RoomMemberships,
@@ -33,7 +38,10 @@ use matrix_sdk::{
 use serde_json::{Value, json};
 use tokio::{sync::watch, task::JoinHandle, time::Instant};
 
-use super::synapse::{DOMAIN, Synapse, unique_localpart};
+use super::{
+    encrypting_client::EncryptingClient,
+    synapse::{DOMAIN, Synapse, unique_localpart},
+};
 
 /// How long one sync request waits for news; bounds how late a wait notices a timeout.
 const LONG_POLL: Duration = Duration::from_secs(2);
@@ -46,11 +54,17 @@ pub struct Dispatcher {
     sync_loop: JoinHandle<()>,
     /// Invites [`Dispatcher::wait_invite`] already returned.
     seen_invites: Mutex<HashSet<OwnedRoomId>>,
+    /// A second device of the same user that encrypts and decrypts, syncing in the background
+    /// (tests with end-to-bridge encryption; matrix-sdk's own encryption cannot be linked here).
+    encrypting: Option<(Arc<EncryptingClient>, JoinHandle<()>)>,
 }
 
 impl Drop for Dispatcher {
     fn drop(&mut self) {
         self.sync_loop.abort();
+        if let Some((_, sync)) = &self.encrypting {
+            sync.abort();
+        }
     }
 }
 
@@ -97,7 +111,18 @@ impl Dispatcher {
             synced,
             sync_loop,
             seen_invites: Mutex::default(),
+            encrypting: None,
         }
+    }
+
+    /// With a second device that writes encrypted into encrypted rooms and reads what is
+    /// encrypted there ([`EncryptingClient`]); this client's views show events decrypted.
+    pub async fn with_encrypting_device(mut self, synapse: &Synapse) -> Dispatcher {
+        let localpart = self.user_id[1..].split(':').next().unwrap().to_owned();
+        let device = Arc::new(EncryptingClient::login(synapse, &localpart).await);
+        let sync = device.sync_in_background();
+        self.encrypting = Some((device, sync));
+        self
     }
 
     /// A fresh user with a unique localpart, named `prefix`.
@@ -165,8 +190,11 @@ impl Dispatcher {
     }
 
     pub async fn join(&self, room_id: &str) {
-        let room_id = RoomId::parse(room_id).expect("room id");
-        self.client.join_room_by_id(&room_id).await.expect("join");
+        let room = RoomId::parse(room_id).expect("room id");
+        self.client.join_room_by_id(&room).await.expect("join");
+        if let Some((device, _)) = &self.encrypting {
+            device.track(room_id).await;
+        }
     }
 
     /// Joins if the homeserver lets them (they are invited): whether they are in.
@@ -266,6 +294,16 @@ impl Dispatcher {
     /// Sends a text, or `None` when the homeserver did not take it (a client shows it as not
     /// sent): for traffic that goes on while the homeserver may be away.
     pub async fn try_send_text(&self, room_id: &str, body: &str) -> Option<String> {
+        if let Some((device, _)) = &self.encrypting
+            && device.is_encrypted(room_id).await
+        {
+            // In a task of its own: a request failing while the homeserver is away fails this
+            // send only.
+            let (device, room, body) = (device.clone(), room_id.to_owned(), body.to_owned());
+            return tokio::spawn(async move { device.send_text(&room, &body).await })
+                .await
+                .ok();
+        }
         let room = self.client.get_room(&RoomId::parse(room_id).ok()?)?;
         let content = json!({"msgtype": "m.text", "body": body});
         let sent = room.send_raw("m.room.message", content).await.ok()?;
@@ -370,11 +408,13 @@ impl Dispatcher {
         loop {
             let options = MessagesOptions::backward().from(from.as_deref());
             let page = room.messages(options).await.expect("messages");
-            events.extend(
-                page.chunk
-                    .iter()
-                    .map(|e| serde_json::from_str::<Value>(e.raw().json().get()).unwrap()),
-            );
+            for event in &page.chunk {
+                let event: Value = serde_json::from_str(event.raw().json().get()).unwrap();
+                events.push(match &self.encrypting {
+                    Some((device, _)) => device.readable(room_id, event).await,
+                    None => event,
+                });
+            }
             match page.end {
                 Some(end) if !page.chunk.is_empty() => from = Some(end),
                 _ => break,

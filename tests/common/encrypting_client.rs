@@ -56,6 +56,11 @@ struct SyncState {
     timelines: HashMap<OwnedRoomId, Vec<Raw<AnySyncTimelineEvent>>>,
 }
 
+/// A named function, not a closure: the futures that use it stay `Send` for any lifetime.
+fn as_user(user: &OwnedUserId) -> &UserId {
+    user
+}
+
 fn strict() -> DecryptionSettings {
     DecryptionSettings {
         sender_device_trust_requirement: TrustRequirement::CrossSigned,
@@ -155,13 +160,18 @@ impl EncryptingClient {
     }
 
     /// One `/sync`: to-device events (room keys), device changes and key counts to the
-    /// machine, the rooms' new events kept, invites joined.
+    /// machine, the rooms' new events kept.
     pub async fn sync(&self) {
+        self.try_sync().await.expect("sync");
+    }
+
+    /// [`EncryptingClient::sync`] that says when the homeserver is away.
+    async fn try_sync(&self) -> Result<(), matrix_sdk::HttpError> {
         let mut state = self.state.lock().await;
         let mut request = sync_events::v3::Request::new();
         request.since = state.since.clone();
         request.timeout = Some(Duration::from_millis(500));
-        let response = self.client.send(request).await.expect("sync");
+        let response = self.client.send(request).await?;
         let changes = EncryptionSyncChanges {
             to_device_events: response.to_device.events.clone(),
             changed_devices: &response.device_lists,
@@ -182,6 +192,47 @@ impl EncryptingClient {
         }
         state.since = Some(response.next_batch);
         drop(state);
+        self.flush().await;
+        Ok(())
+    }
+
+    /// Syncs until dropped, as an app does, through homeserver outages: what a client that
+    /// is not asked to wait for anything in particular needs to receive room keys.
+    pub fn sync_in_background(self: &std::sync::Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                // In a task of its own: a request failing in the homeserver's outage fails
+                // this round only.
+                let round = me.clone();
+                let ok = tokio::spawn(async move { round.try_sync().await.is_ok() }).await;
+                if !matches!(ok, Ok(true)) {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        })
+    }
+
+    /// Whether `room_id` is encrypted (its state says so).
+    pub async fn is_encrypted(&self, room_id: &str) -> bool {
+        use matrix_sdk::ruma::{
+            api::client::state::get_state_event_for_key::v3::Request as GetState,
+            events::StateEventType,
+        };
+        let request = GetState::new(
+            RoomId::parse(room_id).unwrap(),
+            StateEventType::RoomEncryption,
+            String::new(),
+        );
+        self.client.send(request).await.is_ok()
+    }
+
+    /// Learns the room's members' devices, as a client does when it enters a room.
+    pub async fn track(&self, room_id: &str) {
+        let room = RoomId::parse(room_id).unwrap();
+        let members = self.members(&room).await;
+        let users = members.iter().map(as_user);
+        self.machine.update_tracked_users(users).await.unwrap();
         self.flush().await;
     }
 
@@ -207,10 +258,7 @@ impl EncryptingClient {
     pub async fn join(&self, room_id: &str) {
         let room = RoomId::parse(room_id).unwrap();
         self.client.join_room_by_id(&room).await.expect("join");
-        let members = self.members(&room).await;
-        let users = members.iter().map(|u| u.as_ref() as &UserId);
-        self.machine.update_tracked_users(users).await.unwrap();
-        self.flush().await;
+        self.track(room_id).await;
     }
 
     async fn members(&self, room_id: &RoomId) -> Vec<OwnedUserId> {
@@ -228,7 +276,7 @@ impl EncryptingClient {
     pub async fn send(&self, room_id: &str, event_type: &str, content: Value) -> String {
         let room_id = RoomId::parse(room_id).unwrap();
         let members = self.members(&room_id).await;
-        let users = || members.iter().map(|u| u.as_ref() as &UserId);
+        let users = || members.iter().map(as_user);
         self.machine.update_tracked_users(users()).await.unwrap();
         self.flush().await;
         if let Some((id, claim)) = self.machine.get_missing_sessions(users()).await.unwrap() {
@@ -347,29 +395,38 @@ impl EncryptingClient {
             .unwrap_or_default();
         let mut shown = Vec::new();
         for raw in events {
-            let mut event: Value = serde_json::from_str(raw.json().get()).unwrap();
-            if event["type"] == "m.room.encrypted"
-                && let Ok(decrypted) = self
-                    .machine
-                    .decrypt_room_event(&raw.cast_unchecked(), &room_id, &strict())
-                    .await
-            {
-                let plain: Value = serde_json::from_str(decrypted.event.json().get()).unwrap();
-                // What the homeserver holds stays beside it.
-                event["wire"] = json!({"type": event["type"], "content": event["content"]});
-                event["type"] = plain["type"].clone();
-                let mut content = plain["content"].clone();
-                // A relation travels outside the ciphertext.
-                if let Some(relation) = event["wire"]["content"].get("m.relates_to")
-                    && content.get("m.relates_to").is_none()
-                {
-                    content["m.relates_to"] = relation.clone();
-                }
-                event["content"] = content;
-            }
-            shown.push(event);
+            let event: Value = serde_json::from_str(raw.json().get()).unwrap();
+            shown.push(self.readable(room_id.as_str(), event).await);
         }
         shown
+    }
+
+    /// `event` of `room_id` as this client reads it: decrypted where it is encrypted and can
+    /// be (type and content from the plaintext, what the homeserver holds under `wire`).
+    pub async fn readable(&self, room_id: &str, mut event: Value) -> Value {
+        if event["type"] != "m.room.encrypted" {
+            return event;
+        }
+        let room_id = RoomId::parse(room_id).unwrap();
+        let raw = Raw::from_json(serde_json::value::to_raw_value(&event).unwrap());
+        let Ok(decrypted) = (self.machine)
+            .decrypt_room_event(&raw, &room_id, &strict())
+            .await
+        else {
+            return event;
+        };
+        let plain: Value = serde_json::from_str(decrypted.event.json().get()).unwrap();
+        event["wire"] = json!({"type": event["type"], "content": event["content"]});
+        event["type"] = plain["type"].clone();
+        let mut content = plain["content"].clone();
+        // A relation travels outside the ciphertext.
+        if let Some(relation) = event["wire"]["content"].get("m.relates_to")
+            && content.get("m.relates_to").is_none()
+        {
+            content["m.relates_to"] = relation.clone();
+        }
+        event["content"] = content;
+        event
     }
 
     /// Syncs until `check` finds what it waits for in the room's timeline; panics after
@@ -386,7 +443,7 @@ impl EncryptingClient {
             // Who is in the room now, as a client keeps track: their devices' keys are fetched.
             let room = RoomId::parse(room_id).unwrap();
             let members = self.members(&room).await;
-            let users = members.iter().map(|u| u.as_ref() as &UserId);
+            let users = members.iter().map(as_user);
             self.machine.update_tracked_users(users).await.unwrap();
             self.flush().await;
             let timeline = self.timeline(room_id).await;

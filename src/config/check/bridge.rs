@@ -135,8 +135,7 @@ fn read_receipts(c: &mut Checker, value: &Option<String>) -> Option<ReadReceipts
 }
 
 /// `bridge.encryption` and, unless it is `off`, `bridge.encryption_key` (or `_file`): 64 hex
-/// characters, never quoted back. `require` is refused by name rather than taken for
-/// `default`: the bridge does not yet turn encryption on in rooms others made.
+/// characters, never quoted back.
 fn encryption(c: &mut Checker, raw: &RawBridge) -> Option<Encryption> {
     let mode = match raw.encryption.as_deref() {
         None | Some("off") => {
@@ -145,13 +144,7 @@ fn encryption(c: &mut Checker, raw: &RawBridge) -> Option<Encryption> {
             }
             return Some(Encryption::Off);
         }
-        Some(mode @ ("allow" | "default")) => mode,
-        Some("require") => {
-            return c.fail(
-                "bridge.encryption",
-                "\"require\" (turning encryption on in the rooms others made) is not built yet; use \"allow\" or \"default\"",
-            );
-        }
+        Some(mode @ ("allow" | "default" | "require")) => mode,
         Some(other) => {
             return c.fail(
                 "bridge.encryption",
@@ -179,7 +172,8 @@ fn encryption(c: &mut Checker, raw: &RawBridge) -> Option<Encryption> {
     };
     Some(match mode {
         "allow" => Encryption::Allow(key),
-        _ => Encryption::Default(key),
+        "default" => Encryption::Default(key),
+        _ => Encryption::Require(key),
     })
 }
 
@@ -254,9 +248,10 @@ mod tests {
         assert_eq!(taken, None);
         assert!(reasons[0].contains("64 hex characters"), "{reasons:?}");
         assert!(!reasons[0].contains(secret));
-        let (taken, reasons, _) = check(Some("require"), Some(&hex_key));
-        assert_eq!(taken, None);
-        assert!(reasons[0].contains("not built yet"), "{reasons:?}");
+        assert_eq!(
+            check(Some("require"), Some(&hex_key)).0,
+            Some(Encryption::Require(EncryptionKey([0xab; 32])))
+        );
         let (taken, reasons, _) = check(Some("on"), None);
         assert_eq!(taken, None);
         assert!(reasons[0].contains("none of"), "{reasons:?}");

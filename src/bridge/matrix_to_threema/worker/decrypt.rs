@@ -2,8 +2,6 @@
 //! room the bridge keeps, so dispatchers' clients send it the room keys), then handled like any
 //! other. One whose room key does not come is reported in its room instead of lost silently.
 
-use serde_json::Value;
-
 use super::{EventHead, MatrixToThreema};
 use crate::{
     bridge::{BridgeError, Outcome},
@@ -25,8 +23,8 @@ impl MatrixToThreema {
         payload: &str,
         event: &EventHead,
     ) -> Result<Result<EventHead, Outcome>, BridgeError> {
-        let plain = match crypto.decrypt(&event.room_id, None, payload).await {
-            Ok(plain) => plain,
+        let whole = match crypto.decrypt_event(&event.room_id, None, payload).await {
+            Ok(whole) => whole,
             Err(Undecryptable::Store(e)) => {
                 return Err(BridgeError::NotYet(format!("crypto store: {e}")));
             }
@@ -42,19 +40,6 @@ impl MatrixToThreema {
                 return Ok(Err(Outcome::failed(format!("not decrypted: {reason}"))));
             }
         };
-        let mut whole: Value = serde_json::from_str(payload)
-            .map_err(|e| BridgeError::BadEvent(format!("stored event: {e}")))?;
-        let mut content = plain["content"].clone();
-        // Clients keep a relation (an edit's, a reaction's, a reply's) outside the ciphertext,
-        // where the homeserver can see it.
-        if content.get("m.relates_to").is_none()
-            && let Some(relation) = whole["content"].get("m.relates_to").cloned()
-            && let Some(fields) = content.as_object_mut()
-        {
-            fields.insert("m.relates_to".into(), relation);
-        }
-        whole["type"] = plain["type"].clone();
-        whole["content"] = content;
         let inner: EventHead = serde_json::from_value(whole)
             .map_err(|e| BridgeError::BadEvent(format!("decrypted event: {e}")))?;
         if inner.event_type == "m.room.encrypted" {

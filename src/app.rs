@@ -397,6 +397,10 @@ impl Running {
             term.cancel();
             tasks.close();
             tasks.wait().await;
+            // A standby holds no devices: their state is the active one's now.
+            if let Some(crypto) = bridge.matrix.crypto() {
+                crypto.new_term();
+            }
             // A standby leaves catching up with the homeserver to the active one: it stores
             // what is pushed to it meanwhile.
             bridge.catch_up.leave_to_active();
@@ -636,12 +640,14 @@ async fn room_crypto(
 /// catch-up with the homeserver's timeline due from the newest event stored.
 async fn begin_term(bridge: &Bridge) -> Result<(), StartupError> {
     bridge.settle_restore().await?;
-    // The bot's device is there before anyone writes to it (made and cross-signed the first
-    // time); if the homeserver stumbles now, it is opened when first needed.
-    if let Some(crypto) = bridge.matrix.crypto()
-        && let Err(e) = crypto.open_bot_device().await
-    {
-        tracing::warn!(error = %e, "the bot's crypto device is not open yet; opened when needed");
+    // The devices' state as the other process may have left it (`ha`); the bot's device there
+    // before anyone writes to it (made and cross-signed the first time). If the homeserver
+    // stumbles now, it is opened when first needed.
+    if let Some(crypto) = bridge.matrix.crypto() {
+        crypto.new_term();
+        if let Err(e) = crypto.open_bot_device().await {
+            tracing::warn!(error = %e, "the bot's crypto device is not open yet; opened when needed");
+        }
     }
     let last_received = bridge.store.inbox_last_received().await?;
     bridge.catch_up.due_from_last_received(last_received);

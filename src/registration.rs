@@ -34,10 +34,12 @@ pub struct Registration {
     pub encryption: bool,
 }
 
-/// The registration flags of [`Registration::encryption`].
+/// The registration flags of [`Registration::encryption`]: the extensions the devices need, and
+/// the older name of `receive_ephemeral` (to-device events travel with ephemeral ones).
+const DEVICE_FLAGS: [&str; 2] = ["org.matrix.msc3202", "io.element.msc4190"];
 const ENCRYPTION_FLAGS: [&str; 3] = [
-    "org.matrix.msc3202",
-    "io.element.msc4190",
+    DEVICE_FLAGS[0],
+    DEVICE_FLAGS[1],
     "de.sorunome.msc2409.push_ephemeral",
 ];
 
@@ -113,7 +115,7 @@ impl Registration {
         };
         let parsed: RumaRegistration = serde_yaml::from_str(&text).map_err(parse_error)?;
         let flags: serde_yaml::Value = serde_yaml::from_str(&text).map_err(parse_error)?;
-        let encryption = ENCRYPTION_FLAGS[..2]
+        let encryption = DEVICE_FLAGS
             .iter()
             .all(|flag| flags.get(flag).and_then(serde_yaml::Value::as_bool) == Some(true));
         Ok(Registration {
@@ -173,10 +175,11 @@ impl Registration {
     /// What in this registration does not fit the bridge's config (empty when all is well).
     pub fn check_against(&self, id: &str, domain: &ServerName, encryption: bool) -> Vec<String> {
         let mut problems = Vec::new();
-        if encryption && !self.encryption {
+        if encryption && !(self.encryption && self.receive_ephemeral) {
             problems.push(
-                "bridge.encryption needs org.matrix.msc3202 and io.element.msc4190 set to true \
-                 (generate-registration writes them when encryption is on)"
+                "bridge.encryption needs org.matrix.msc3202, io.element.msc4190 and \
+                 receive_ephemeral set to true (generate-registration writes them when \
+                 encryption is on)"
                     .into(),
             );
         }

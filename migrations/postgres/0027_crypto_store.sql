@@ -40,3 +40,11 @@ CREATE TABLE crypto_lease (
     expiration BIGINT NOT NULL,
     generation BIGINT NOT NULL
 );
+
+-- The encryption part of transactions a standby took (`ha`): only the active process runs the
+-- devices, and the homeserver never sends these again, so they wait here for it.
+CREATE TABLE crypto_inbox (
+    seq         BIGSERIAL PRIMARY KEY,
+    body        TEXT   NOT NULL,
+    received_at BIGINT NOT NULL
+);

@@ -623,10 +623,7 @@ fn generate_registration(
     }
     let id = raw.appservice.id.as_deref().unwrap_or(DEFAULT_ID);
     // The extensions end-to-bridge encryption needs, when the config asks for it.
-    let encryption = matches!(
-        raw.bridge.encryption.as_deref(),
-        Some("allow" | "default" | "require")
-    );
+    let encryption = raw.bridge.encryption_on();
     Registration::generate(id, url, &domain)
         .with_encryption(encryption)
         .write(&output)?;

@@ -270,6 +270,7 @@ pub struct RawBridge {
     pub read_receipts: Option<String>,
     pub reactions_to_drivers: Option<String>,
     pub location_request: Option<String>,
+    /// `off | allow | default | require`; see [`RawBridge::encryption_on`].
     pub encryption: Option<String>,
     /// 64 hex characters: what the bridge's crypto state is sealed with.
     pub encryption_key: Option<secrecy::SecretString>,
@@ -277,6 +278,17 @@ pub struct RawBridge {
     pub send_give_up_seconds: Option<u64>,
     pub received_marker: Option<String>,
     pub read_marker: Option<String>,
+}
+
+impl RawBridge {
+    /// Whether `bridge.encryption` asks for end-to-bridge encryption (the registration then
+    /// needs the appservice extensions; the mode itself is checked with `bridge:`).
+    pub fn encryption_on(&self) -> bool {
+        matches!(
+            self.encryption.as_deref(),
+            Some("allow" | "default" | "require")
+        )
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -21,7 +21,7 @@ use super::{ApiError, AppState};
 use crate::{
     bridge::matrix_to_threema::{catch_up, pushed},
     ids::parse_ghost_user_id,
-    matrix::MatrixError,
+    matrix::crypto::RoomCrypto,
 };
 
 /// Checks the hs_token, from `Authorization: Bearer` or the legacy `access_token` query
@@ -65,27 +65,16 @@ pub async fn push_events(
         BytesRejection::FailedToBufferBody(_) => ApiError::TooLarge(state.max_body_bytes),
         other => ApiError::BadJson(other.body_text()),
     })?;
+    // Before the catch-up hold: a transaction refused after it would lose its to-device part
+    // (the homeserver never sends that again), and the keys need no order with the timeline.
+    if let Some(crypto) = state.bridge.matrix.crypto() {
+        take_in_keys(&state, crypto, &body, &txn_id).await?;
+    }
     if !state.bridge.catch_up.wait(catch_up::HOLD).await {
         return Err(ApiError::CatchingUp);
     }
     let transaction = parse_transaction(&txn_id, &body)?;
     if let Some(crypto) = state.bridge.matrix.crypto() {
-        // Room keys are stored before the transaction is acknowledged (and before the events
-        // they unlock are handled); a failure makes the homeserver send it all again.
-        let fence = state.bridge.store.fence();
-        crypto
-            .receive_transaction(&body, fence)
-            .await
-            .map_err(|e| {
-                match e {
-                    MatrixError::NotActive(_) => tracing::info!(
-                        txn_id,
-                        "standby: a transaction with keys is left to the active process"
-                    ),
-                    e => tracing::error!(error = %e, txn_id, "cannot take in the transaction's keys; the homeserver will retry"),
-                }
-                ApiError::Internal
-            })?;
         for raw in &transaction.events {
             if raw.get_field::<String>("type").ok().flatten().as_deref()
                 == Some("m.room.encryption")
@@ -112,6 +101,49 @@ pub async fn push_events(
         state.bridge.wakes.matrix.notify_one();
     }
     Ok(Json(json!({})))
+}
+
+/// A transaction's encryption part (room keys, device changes, key counts) into the bridge's
+/// devices, stored before the transaction is acknowledged. A standby (`ha`) keeps it for the
+/// active process, which first takes in what standbys kept. Only a store that cannot keep it
+/// refuses the transaction (its events come again; its to-device part would not).
+async fn take_in_keys(
+    state: &AppState,
+    crypto: &RoomCrypto,
+    body: &[u8],
+    txn_id: &str,
+) -> Result<(), ApiError> {
+    let store = &state.bridge.store;
+    let part = RoomCrypto::transaction_part(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    if store.fence().check().is_err() {
+        if let Some(part) = part {
+            store.crypto_inbox_push(&part.to_json()).await.map_err(|e| {
+                tracing::error!(error = %e, txn_id, "standby: cannot keep the transaction's keys");
+                ApiError::Internal
+            })?;
+        }
+        return Ok(());
+    }
+    let kept = store.crypto_inbox_pending(100).await.map_err(|e| {
+        tracing::error!(error = %e, txn_id, "cannot read the keys standbys kept");
+        ApiError::Internal
+    })?;
+    for (seq, kept) in kept {
+        match RoomCrypto::transaction_part(kept.as_bytes()) {
+            Ok(Some(part)) => crypto.take_in(part).await,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::error!(error = %e, seq, "keys kept by a standby unreadable; dropped")
+            }
+        }
+        if let Err(e) = store.crypto_inbox_done(seq).await {
+            tracing::warn!(error = %e, seq, "keys taken in stay kept; taken in again later");
+        }
+    }
+    if let Some(part) = part {
+        crypto.take_in(part).await;
+    }
+    Ok(())
 }
 
 fn parse_transaction(txn_id: &str, body: &[u8]) -> Result<push_events::v1::Request, ApiError> {

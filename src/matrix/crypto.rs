@@ -126,47 +126,32 @@ impl RoomCrypto {
             .map_err(crypto_error)
     }
 
-    /// Opens `user`'s device, so that others' clients share room keys with it from now on (a
-    /// ghost about to join an encrypted room).
-    pub async fn open_device(&self, user: &UserId) -> Result<(), MatrixError> {
-        self.devices
-            .device(&their_user(user))
-            .await
-            .map(drop)
-            .map_err(crypto_error)
-    }
-
-    /// Takes in the encryption part of a transaction's `body` (room keys, device changes, key
-    /// counts); stored when this returns. The devices' answers (new one-time keys, key
-    /// queries) are sent in the background.
-    ///
-    /// Only the active process runs the devices (`ha`): a standby refuses a transaction with
-    /// anything for them, and the homeserver sends it again, to the active one.
-    pub async fn receive_transaction(
-        &self,
-        body: &[u8],
-        fence: &crate::ha::Fence,
-    ) -> Result<(), MatrixError> {
+    /// The encryption part of a transaction's `body` (room keys, device changes, key counts);
+    /// `None` when it has none.
+    pub fn transaction_part(body: &[u8]) -> Result<Option<TransactionCrypto>, MatrixError> {
         let crypto = TransactionCrypto::parse(body)
             .map_err(|e| MatrixError::Encryption(format!("transaction: {e}")))?;
-        if crypto.is_empty() {
-            return Ok(());
-        }
-        fence.check()?;
+        Ok((!crypto.is_empty()).then_some(crypto))
+    }
+
+    /// Takes in a transaction's encryption part; stored when this returns. The devices'
+    /// answers (new one-time keys, key queries) are sent in the background.
+    pub async fn take_in(&self, crypto: TransactionCrypto) {
         let ours = |user: &crypto_ruma::UserId| (self.ours)(user.as_str());
-        let devices = self
-            .devices
-            .receive(crypto, ours)
-            .await
-            .map_err(crypto_error)?;
-        for device in devices {
+        for device in self.devices.receive(crypto, ours).await {
             tokio::spawn(async move {
                 if let Err(e) = device.flush().await {
                     tracing::warn!(error = %e, "crypto requests not sent yet; sent with the next ones");
                 }
             });
         }
-        Ok(())
+    }
+
+    /// A new term as the active process (`ha`): the devices' and rooms' state is read anew,
+    /// as the other process may have changed it meanwhile.
+    pub fn new_term(&self) {
+        self.devices.close_all();
+        self.encrypted.lock().expect("encrypted rooms lock").clear();
     }
 
     /// Notes that `room_id` is encrypted (its `m.room.encryption` went by).
@@ -189,8 +174,10 @@ impl RoomCrypto {
         }
         let encrypted = self.matrix.is_encrypted(room_id).await?;
         let mut known = self.encrypted.lock().expect("encrypted rooms lock");
-        // An `m.room.encryption` seen meanwhile wins.
-        Ok(*known.entry(room_id.to_string()).or_insert(encrypted) || encrypted)
+        // Once encrypted, encrypted: an `m.room.encryption` seen meanwhile wins.
+        let entry = known.entry(room_id.to_string()).or_insert(encrypted);
+        *entry |= encrypted;
+        Ok(*entry)
     }
 
     /// The members whose devices get the room key: those joined and those invited.
@@ -233,8 +220,8 @@ impl RoomCrypto {
     }
 
     /// `event` (an `m.room.encrypted` event of `room_id`, as the homeserver sent it) as its
-    /// sender wrote it: type and content from the plaintext (with the relation clients keep
-    /// outside the ciphertext), sender, room and ID as the homeserver has them. Decrypted with
+    /// sender wrote it: type and content from the plaintext, sender, room and ID as the
+    /// homeserver has them. Decrypted with
     /// `reader`'s device (the bot's if `None`: it is in every room the bridge keeps).
     pub async fn decrypt_event(
         &self,
@@ -245,15 +232,10 @@ impl RoomCrypto {
         let plain = self.decrypt(room_id, reader, event).await?;
         let mut whole: Value = serde_json::from_str(event)
             .map_err(|e| Undecryptable::Failed(format!("not an event: {e}")))?;
-        let mut content = plain["content"].clone();
-        if content.get("m.relates_to").is_none()
-            && let Some(relation) = whole["content"].get("m.relates_to").cloned()
-            && let Some(fields) = content.as_object_mut()
-        {
-            fields.insert("m.relates_to".into(), relation);
-        }
+        // matrix-sdk-crypto has put the relation clients keep outside the ciphertext back
+        // into the content.
         whole["type"] = plain["type"].clone();
-        whole["content"] = content;
+        whole["content"] = plain["content"].clone();
         Ok(whole)
     }
 

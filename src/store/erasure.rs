@@ -281,7 +281,11 @@ const ROWS: [(&str, &str); 26] = [
     // The ghost's crypto device (end-to-bridge encryption): its keys and the room keys it got.
     ("crypto_value", "account = {ghost}"),
     ("crypto_inbound_group_session", "account = {ghost}"),
-    ("crypto_lease", "id LIKE {ghost} || ' %'"),
+    // Its leases' ids start with the ghost's ID and a space (no LIKE: `_` is in ghost IDs).
+    (
+        "crypto_lease",
+        "substr(id, 1, length({ghost}) + 1) = {ghost} || ' '",
+    ),
     ("portal", "threema_id = {id}"),
     (
         "room_state",

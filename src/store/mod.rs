@@ -50,6 +50,7 @@ mod api;
 mod audit;
 mod broadcasts;
 mod conversations;
+mod crypto_inbox;
 mod directory;
 mod driver_notices;
 mod erasure;

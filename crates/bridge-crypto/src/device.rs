@@ -389,8 +389,15 @@ impl Device {
             .await
         {
             Ok(decrypted) => Ok(decrypted.event.into_json()),
-            Err(MegolmError::MissingRoomKey(_)) => Err(DecryptError::MissingKey),
-            Err(MegolmError::Store(e)) => Err(DecryptError::Failed(e.to_string())),
+            // A key from a later index only is a key still to come too (a forwarded one).
+            Err(
+                MegolmError::MissingRoomKey(_)
+                | MegolmError::Decryption(
+                    matrix_sdk_crypto::vodozemac::megolm::DecryptionError::UnknownMessageIndex(..),
+                ),
+            ) => Err(DecryptError::MissingKey),
+            // The store may be back in a moment: tried again, not given up.
+            Err(MegolmError::Store(e)) => Err(DecryptError::Store(Error::Crypto(e.to_string()))),
             Err(e) => Err(DecryptError::Failed(e.to_string())),
         }
     }
@@ -411,8 +418,12 @@ impl Device {
             .update_tracked_users(members.iter().map(as_user))
             .await
             .map_err(|e| crypto(&e))?;
-        // New members' devices are queried before sessions to them can be made.
-        self.flush().await?;
+        // New members' devices are queried before sessions to them can be made. A request that
+        // fails here (another one of the machine's) is sent with the next round; the message
+        // still goes to the devices known.
+        if let Err(e) = self.flush().await {
+            tracing::warn!(error = %e, "crypto requests not sent before encrypting; sent later");
+        }
         if let Some((id, claim)) = self
             .machine
             .get_missing_sessions(members.iter().map(as_user))

@@ -10,14 +10,15 @@ use ruma::{
     OneTimeKeyAlgorithm, OwnedDeviceId, OwnedUserId, UInt, UserId,
     api::client::sync::sync_events::DeviceLists, events::AnyToDeviceEvent, serde::Raw,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::OnceCell;
 
 use crate::{CryptoDatabase, Device, Error, Homeserver};
 
-/// The encryption part of an appservice transaction, under the names Synapse sends it.
-#[derive(Debug, Default, Deserialize)]
+/// The encryption part of an appservice transaction, under the names Synapse sends it (and
+/// kept in that form where it waits for the active process, see `crypto_inbox`).
+#[derive(Debug, Default, Deserialize, Serialize)]
 pub struct TransactionCrypto {
     #[serde(rename = "de.sorunome.msc2409.to_device", default)]
     to_device: Vec<Box<RawValue>>,
@@ -37,6 +38,10 @@ impl TransactionCrypto {
     /// Reads the encryption part of a transaction's body (the rest is ignored).
     pub fn parse(body: &[u8]) -> Result<Self, serde_json::Error> {
         serde_json::from_slice(body)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("what was read serialises")
     }
 
     pub fn is_empty(&self) -> bool {
@@ -95,6 +100,12 @@ impl Devices {
         .cloned()
     }
 
+    /// Forgets the devices opened so far: a process that becomes active again (`ha`) reads
+    /// their state anew, as the other process left it.
+    pub fn close_all(&self) {
+        self.open.lock().expect("devices lock").clear();
+    }
+
     /// The devices opened so far.
     pub fn opened(&self) -> Vec<Arc<Device>> {
         self.open
@@ -106,14 +117,16 @@ impl Devices {
     }
 
     /// Hands each device what the transaction has for it; `ours` says which users are the
-    /// bridge's. Everything is stored when this returns: the transaction may be acknowledged.
-    /// Returns the devices that got something, whose outgoing requests (new one-time keys, key
-    /// queries) should be sent soon.
+    /// bridge's. What could be taken in is stored when this returns. One device's failure (a
+    /// deactivated ghost, a store error) is its own: it is logged and the others go on, since
+    /// the homeserver would not send the to-device part again anyway. Returns the devices that
+    /// got something, whose outgoing requests (new one-time keys, key queries) should be sent
+    /// soon.
     pub async fn receive(
         &self,
         crypto: TransactionCrypto,
         ours: impl Fn(&UserId) -> bool,
-    ) -> Result<Vec<Arc<Device>>, Error> {
+    ) -> Vec<Arc<Device>> {
         // Per user of ours, the events to each of their devices (only one is ours).
         let mut to_device: BTreeMap<OwnedUserId, Vec<(OwnedDeviceId, Raw<AnyToDeviceEvent>)>> =
             BTreeMap::new();
@@ -139,7 +152,12 @@ impl Devices {
         }
         let mut devices = Vec::new();
         for user in users {
-            devices.push(self.device(&user).await?);
+            match self.device(&user).await {
+                Ok(device) => devices.push(device),
+                Err(e) => {
+                    tracing::error!(error = %e, "a device cannot be opened: what the homeserver sent it is lost")
+                }
+            }
         }
         if !crypto.device_lists.is_empty() {
             for device in self.opened() {
@@ -160,15 +178,18 @@ impl Devices {
                 .collect();
             let counts = crypto.one_time_keys.get(user).and_then(|d| d.get(id));
             let fallback = crypto.fallback_keys.get(user).and_then(|d| d.get(id));
-            device
+            if let Err(e) = device
                 .receive(
                     events,
                     &crypto.device_lists,
                     counts.unwrap_or(&none),
                     fallback.map(Vec::as_slice),
                 )
-                .await?;
+                .await
+            {
+                tracing::error!(error = %e, "a device could not take in what the homeserver sent it");
+            }
         }
-        Ok(devices)
+        devices
     }
 }

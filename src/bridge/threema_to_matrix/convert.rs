@@ -208,7 +208,7 @@ pub fn media(plan: &MediaPlan, uploaded: &Uploaded, caption_html: Option<String>
     let mut content = json!({
         "msgtype": plan.msgtype,
         "body": plan.caption.as_deref().unwrap_or(&plan.file_name),
-                "filename": plan.file_name,
+        "filename": plan.file_name,
         "info": info,
     });
     if let Some(object) = content.as_object_mut() {

@@ -131,10 +131,7 @@ impl Config {
         let domain = server_name(&mut c, &raw.homeserver.domain);
         // Whether the registration must carry the encryption extensions (the mode itself is
         // checked with `bridge:`).
-        let encryption = matches!(
-            raw.bridge.encryption.as_deref(),
-            Some("allow" | "default" | "require")
-        );
+        let encryption = raw.bridge.encryption_on();
         let appservice = appservice(&mut c, &raw.appservice, domain.as_deref(), encryption);
         let threema = threema::check(&mut c, &raw.threema);
         let database = database(&mut c, &raw.database, base_dir);

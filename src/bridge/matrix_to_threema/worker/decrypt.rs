@@ -42,8 +42,15 @@ impl MatrixToThreema {
         };
         let inner: EventHead = serde_json::from_value(whole)
             .map_err(|e| BridgeError::BadEvent(format!("decrypted event: {e}")))?;
-        if inner.event_type == "m.room.encrypted" {
-            return Ok(Err(Outcome::failed("encrypted inside its encryption")));
+        // Only what clients encrypt: messages, reactions, polls. State and redactions are never
+        // encrypted; one claimed inside ciphertext is not taken for one.
+        let message_like = matches!(inner.event_type.as_str(), "m.room.message" | "m.reaction")
+            || super::poll::Namespace::of(&inner.event_type).is_some();
+        if !message_like {
+            return Ok(Err(Outcome::failed(format!(
+                "{} inside encryption: not handled",
+                inner.event_type
+            ))));
         }
         Ok(Ok(inner))
     }

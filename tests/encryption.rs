@@ -192,17 +192,17 @@ async fn an_encrypted_portal_says_once_that_the_driver_does_not_get_what_is_writ
     );
 }
 
-/// `bridge.encryption: default`: portals are created encrypted. The driver's text, photo and
-/// location reach a strict client decryptable, from the ghost's own cross-signed device (the
-/// client decrypts nothing else), and nothing of them is in the clear on the homeserver; the
-/// dispatcher's encrypted text, edit, photo and 👍 reach the phone.
+/// On a homeserver that encrypts every new room, with `bridge.encryption: allow`: the driver's
+/// text, photo and location reach a strict client decryptable, from the ghost's own
+/// cross-signed device (the client decrypts nothing else), and nothing of them is in the clear
+/// on the homeserver; the dispatcher's encrypted text, edit, photo and 👍 reach the phone.
 #[tokio::test]
 async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client() {
     let lp = unique_localpart("gina");
-    let (h, sim) = Harness::with_simulator(|c| {
+    let (h, sim) = Harness::with_simulator_encrypting(|c| {
         c.dispatchers = vec![format!("@{lp}:{DOMAIN}")];
         c.bridge_extra.push_str(&format!(
-            "  encryption: default\n  encryption_key: {}\n  reactions_to_drivers: \"on\"\n",
+            "  encryption: allow\n  encryption_key: {}\n  reactions_to_drivers: \"on\"\n",
             hex::encode([9u8; 32])
         ));
     })
@@ -239,7 +239,7 @@ async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client
     let timeline = desk.timeline(&portal).await;
     assert!(
         timeline.iter().any(|e| e["type"] == "m.room.encryption"),
-        "created encrypted"
+        "encrypted by the homeserver from its creation"
     );
 
     let sent = desk.send_text(&portal, "Danke, Tor 2").await;
@@ -361,13 +361,13 @@ async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client
 }
 
 /// With `bridge.encryption` on, the bot stays in a DM created as Element X creates them
-/// (encrypted from the start): its welcome and its answers arrive encrypted from its own
-/// cross-signed device, and it reads the commands.
+/// (encrypted from the start, on a homeserver that encrypts every new room): its welcome and
+/// its answers arrive encrypted from its own cross-signed device, and it reads the commands.
 #[tokio::test]
 async fn with_encryption_a_management_room_created_as_element_x_creates_dms_works() {
     let lp = unique_localpart("hanna");
     let user = format!("@{lp}:{DOMAIN}");
-    let h = Harness::start(common::db::TestDb::sqlite(), |c| {
+    let (h, _sim) = Harness::with_simulator_encrypting(|c| {
         c.dispatchers = vec![user.clone()];
         c.bridge_extra.push_str(&format!(
             "  encryption: allow\n  encryption_key: {}\n",
@@ -456,6 +456,10 @@ async fn with_encryption_a_sigkill_after_the_room_key_loses_nothing() {
     .room_id
     .to_string();
     desk.join(&portal).await;
+    assert!(
+        desk.is_encrypted(&portal).await,
+        "default: portals created encrypted"
+    );
     first.kill();
 
     // Transactions are stored and acknowledged, room keys with them; nothing is handled.
@@ -553,4 +557,25 @@ async fn with_encryption_required_the_bridge_turns_encryption_on_before_it_posts
         .expect("encryption turned on");
     assert_eq!(turned_on["sender"], BOT);
     second.terminate();
+}
+
+/// Without encryption, on a homeserver that encrypts every new room: the unencrypted room the
+/// bot would open would be encrypted too, so it says so in the encrypted DM instead of moving.
+#[tokio::test]
+async fn without_encryption_where_the_homeserver_encrypts_every_room_the_bot_says_so() {
+    let lp = unique_localpart("kira");
+    let (h, _sim) = Harness::with_simulator_encrypting(|c| {
+        c.dispatchers = vec![format!("@{lp}:{DOMAIN}")];
+    })
+    .await;
+    let desk = Dispatcher::login(h.synapse, &lp, "Kira Dispo").await;
+    let dm = desk.create_encrypted_dm(BOT).await;
+    let notice = desk
+        .wait_message(&dm, "the bot's notice", |m| m["sender"] == BOT)
+        .await;
+    assert!(body(&notice).starts_with(ENCRYPTED), "{notice}");
+    assert!(
+        body(&notice).contains("encrypts every new room"),
+        "{notice}"
+    );
 }

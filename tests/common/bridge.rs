@@ -438,12 +438,30 @@ impl Harness {
         (harness, sim.expect("started with a simulator"))
     }
 
+    /// [`Harness::with_simulator`] on the homeserver that encrypts every new room.
+    pub async fn with_simulator_encrypting(
+        tweak: impl FnOnce(&mut TestConfig),
+    ) -> (Harness, Simulator) {
+        let guard = super::synapse::acquire_encrypting().await;
+        let (harness, sim) = Self::start_on(guard, TestDb::sqlite(), true, tweak).await;
+        (harness, sim.expect("started with a simulator"))
+    }
+
     async fn start_inner(
         db: TestDb,
         with_simulator: bool,
         tweak: impl FnOnce(&mut TestConfig),
     ) -> (Harness, Option<Simulator>) {
         let guard = super::synapse::acquire().await;
+        Self::start_on(guard, db, with_simulator, tweak).await
+    }
+
+    async fn start_on(
+        guard: super::synapse::SynapseGuard,
+        db: TestDb,
+        with_simulator: bool,
+        tweak: impl FnOnce(&mut TestConfig),
+    ) -> (Harness, Option<Simulator>) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = TestConfig::new(db.url());
         config.synapse = Some(guard.synapse);

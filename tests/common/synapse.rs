@@ -23,6 +23,12 @@ pub const PASSWORD: &str = "test-password";
 /// At most this many homeservers (`TEST_HOMESERVERS`).
 const MAX_HOMESERVERS: usize = 4;
 
+/// One more homeserver, set to encrypt every new room
+/// (`encryption_enabled_by_default_for_room_type: all`), for the tests of end-to-bridge
+/// encryption only: [`acquire_encrypting`]. Its ports are slot 4's (`TEST_SYNAPSE_PORT_4`,
+/// `TEST_APPSERVICE_PORT_4`), its folder `target/test-synapse-4`.
+const ENCRYPTING: usize = MAX_HOMESERVERS;
+
 fn homeservers() -> usize {
     env_number("TEST_HOMESERVERS", 2).clamp(1, MAX_HOMESERVERS as u64) as usize
 }
@@ -93,15 +99,25 @@ pub struct SynapseGuard {
     pub synapse: &'static Synapse,
 }
 
-static SYNAPSES: [OnceLock<Synapse>; MAX_HOMESERVERS] =
-    [const { OnceLock::new() }; MAX_HOMESERVERS];
+static SYNAPSES: [OnceLock<Synapse>; MAX_HOMESERVERS + 1] =
+    [const { OnceLock::new() }; MAX_HOMESERVERS + 1];
 
 /// Waits for a free homeserver, then makes sure it runs with the test registration.
 pub async fn acquire() -> SynapseGuard {
+    acquire_from(0..homeservers()).await
+}
+
+/// [`acquire`] for the homeserver that encrypts every new room ([`ENCRYPTING`]).
+pub async fn acquire_encrypting() -> SynapseGuard {
+    acquire_from(ENCRYPTING..ENCRYPTING + 1).await
+}
+
+async fn acquire_from(slots: std::ops::Range<usize>) -> SynapseGuard {
     let (slot, lock) = loop {
-        let free = tokio::task::spawn_blocking(|| {
+        let slots = slots.clone();
+        let free = tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(repo_root().join("target")).unwrap();
-            (0..homeservers()).find_map(|slot| {
+            slots.into_iter().find_map(|slot| {
                 let file = File::create(harness_dir(slot).with_extension("bridge.lock")).unwrap();
                 file.try_lock_exclusive().ok()?.then_some((slot, file))
             })
@@ -174,13 +190,16 @@ fn test_registration(slot: usize) -> PathBuf {
 
 fn start(slot: usize) -> Synapse {
     let registration = test_registration(slot);
-    let out = Command::new(repo_root().join("scripts/synapse"))
+    let mut command = Command::new(repo_root().join("scripts/synapse"));
+    command
         .arg("up")
         .args(["--dir", harness_dir(slot).to_str().unwrap()])
         .args(["--port", &synapse_port(slot).to_string()])
-        .args(["--registration", registration.to_str().unwrap()])
-        .output()
-        .expect("scripts/synapse runs");
+        .args(["--registration", registration.to_str().unwrap()]);
+    if slot == ENCRYPTING {
+        command.arg("--encrypt-by-default");
+    }
+    let out = command.output().expect("scripts/synapse runs");
     assert!(
         out.status.success(),
         "scripts/synapse up failed:\n{}\n{}",

@@ -468,8 +468,33 @@ impl World {
             compare(&texts, &seen, &mut tally, |_| false);
 
             // Desk → driver: every accepted event reached a final state; the phone has each
-            // once, or the room says it failed or may not have arrived.
-            let wanted = by_desk.get(driver).cloned().unwrap_or_default();
+            // once, or the room says it failed or may not have arrived. In the order the bridge
+            // received them: Synapse can hold one back (a transaction made just as its retries
+            // succeed stays unsent until the next failure, or the bridge's second look at the
+            // timeline), and the bridge keeps the order it is given.
+            let mut wanted = by_desk.get(driver).cloned().unwrap_or_default();
+            let mut received = Vec::with_capacity(wanted.len());
+            for (event, _) in &wanted {
+                received.push(
+                    self.store
+                        .inbox_seq(event)
+                        .await
+                        .unwrap()
+                        .unwrap_or(i64::MAX),
+                );
+            }
+            let sent_order: Vec<String> = wanted.iter().map(|(e, _)| e.clone()).collect();
+            let mut order: Vec<usize> = (0..wanted.len()).collect();
+            order.sort_by_key(|&i| received[i]);
+            wanted = order.iter().map(|&i| wanted[i].clone()).collect();
+            let moved = (wanted.iter().zip(&sent_order))
+                .filter(|((e, _), s)| e != *s)
+                .count();
+            if moved > 0 {
+                eprintln!(
+                    "{driver}: the homeserver delivered {moved} of the desk's messages out of their order"
+                );
+            }
             let mut marked = Vec::new();
             let mut delivered = Vec::new();
             for (event, text) in &wanted {

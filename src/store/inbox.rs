@@ -204,6 +204,16 @@ impl Store {
         })
     }
 
+    /// The number (handling order) of an item by its key, if it was received.
+    pub async fn inbox_seq(&self, dedup_key: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT seq FROM matrix_inbox WHERE dedup_key = $1")
+                .bind(dedup_key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// The outcome of an item by its key: `None` if unknown, `Some(None)` if still pending.
     pub async fn inbox_outcome(
         &self,

@@ -40,6 +40,11 @@ const MAX_PAGES: usize = 10;
 const CONCURRENCY: usize = 4;
 /// How long a transaction waits for a running catch-up (Synapse gives up on it after a minute).
 pub const HOLD: Duration = Duration::from_secs(30);
+/// After a catch-up, the timeline is read once more this much later, beside the pushes. Synapse
+/// can leave a transaction unsent when it is made just as its retries of the bridge succeed:
+/// `send` sees the appservice down and leaves it to the retrier, which has just found nothing
+/// left and marks it up (`appservice/scheduler.py`); that event would wait for the next failure.
+const SECOND_LOOK: Duration = Duration::from_secs(10);
 
 /// Whether a catch-up is due, and from when: transactions wait until it is done.
 #[derive(Debug, Default)]
@@ -131,8 +136,23 @@ pub async fn watch(watcher: Watcher, shutdown: CancellationToken) {
     // may put what it finds in its place among the unhandled rows. Only one due at the start
     // is that one: a later one (the homeserver away) runs beside the Matrix inbox.
     let mut first = watcher.state.due().is_some();
+    // The second look after a catch-up: when, and from when.
+    let mut second_look: Option<(tokio::time::Instant, i64)> = None;
     loop {
         let reachable = probe.versions().await.is_ok();
+        if reachable
+            && watcher.state.due().is_none()
+            && let Some((at, since)) = second_look
+            && tokio::time::Instant::now() >= at
+        {
+            // Stored after what came since (not held, not in place): late, but not lost.
+            match catch_up(&watcher, since, false).await {
+                Ok(()) => second_look = None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "second look at the timeline failed; trying again")
+                }
+            }
+        }
         match (reachable, watcher.state.due()) {
             (true, None) => {
                 last_contact = now_ms();
@@ -140,6 +160,7 @@ pub async fn watch(watcher: Watcher, shutdown: CancellationToken) {
             }
             (true, Some(since)) => match catch_up(&watcher, since, first).await {
                 Ok(()) => {
+                    second_look = Some((tokio::time::Instant::now() + SECOND_LOOK, since));
                     first = false;
                     watcher.state.done();
                     last_contact = now_ms();

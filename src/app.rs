@@ -28,6 +28,7 @@ use crate::{
         self, AppState,
         threema::{CallbackState, RefusalGuard, TrustedProxies},
     },
+    matrix::crypto::RoomCrypto,
     matrix::{MatrixClient, MatrixError},
     metrics::Metrics,
     store::{Store, StoreError},
@@ -590,8 +591,17 @@ async fn connect_as(config: Arc<Config>, serving: bool) -> Result<Bridge, Startu
             config.bridge.encryption.policy(),
         )
     {
-        let crypto = room_crypto(&config, &store, &matrix, key, policy).await?;
-        matrix = matrix.clone().with_crypto(crypto);
+        let crypto = RoomCrypto::open(
+            &matrix,
+            store.pool(),
+            &key.0,
+            config.homeserver.domain.clone(),
+            config.bot_user_id(),
+            policy,
+        )
+        .await
+        .map_err(|e| StartupError::Encryption(e.to_string()))?;
+        matrix = matrix.clone().with_crypto(Arc::new(crypto));
     }
     let threema = ThreemaClient::new(&config.threema)
         .map_err(StartupError::Threema)?
@@ -604,36 +614,6 @@ async fn connect_as(config: Arc<Config>, serving: bool) -> Result<Bridge, Startu
         .await
         .map_err(StartupError::Directory)?;
     Ok(bridge)
-}
-
-/// The devices of the bot and the ghosts over the bridge's database (`bridge.encryption`).
-async fn room_crypto(
-    config: &Config,
-    store: &Store,
-    matrix: &MatrixClient,
-    key: &crate::config::EncryptionKey,
-    policy: crate::matrix::crypto::Policy,
-) -> Result<Arc<crate::matrix::crypto::RoomCrypto>, StartupError> {
-    let db =
-        bridge_crypto::CryptoDatabase::open(store.pool(), &bridge_crypto::StoreKey::new(key.0))
-            .await
-            .map_err(|e| StartupError::Encryption(e.to_string()))?;
-    let homeserver = bridge_crypto::Homeserver::new(
-        config.homeserver.url.as_str(),
-        config.appservice.registration.as_token.expose_secret(),
-    );
-    let devices = bridge_crypto::Devices::new(db, Arc::new(homeserver));
-    let domain = config.homeserver.domain.clone();
-    let ours = move |user: &str| {
-        ruma::UserId::parse(user).is_ok_and(|user| crate::ids::is_own_user(&user, &domain))
-    };
-    Ok(Arc::new(crate::matrix::crypto::RoomCrypto::new(
-        devices,
-        matrix.clone(),
-        config.bot_user_id(),
-        ours,
-        policy,
-    )))
 }
 
 /// Before a term's workers start as the active process: a restored database settled, and a

@@ -32,6 +32,36 @@ async fn encryption_notices(desk: &Dispatcher, room: &str) -> Vec<Value> {
     messages
 }
 
+/// For a bridge run as its own process (restarted by the test, so with a fixed callback
+/// port): the dispatcher `@lp` with their account, and the simulator.
+async fn own_process(
+    hs: &common::synapse::Synapse,
+    lp: &str,
+    name: &str,
+    db_url: &str,
+) -> (common::bridge::TestConfig, threema_gateway_sim::Simulator) {
+    hs.create_user(lp, name).await;
+    let mut config = common::bridge::TestConfig::new(db_url);
+    config.dispatchers = vec![format!("@{lp}:{DOMAIN}")];
+    config.callback_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sim = config.start_simulator(|_| {}).await;
+    (config, sim)
+}
+
+/// The driver's portal room, once the bridge has recorded it.
+async fn portal_of(store: &threema_bridge::store::Store, driver: &str) -> String {
+    wait_for("the driver's portal", WAIT, || async {
+        store.portal_by_threema_id(driver).await.unwrap()
+    })
+    .await
+    .room_id
+    .to_string()
+}
+
 /// Waits until the bot has left `room`.
 async fn bot_left(desk: &Dispatcher, room: &str) {
     desk.wait_until("the bot leaving", WAIT, || async {
@@ -215,12 +245,7 @@ async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client
         .await
         .unwrap();
     let store = &h.bridge.store;
-    let portal = wait_for("the driver's portal", WAIT, || async {
-        store.portal_by_threema_id(&driver).await.unwrap()
-    })
-    .await
-    .room_id
-    .to_string();
+    let portal = portal_of(store, &driver).await;
     desk.join(&portal).await;
 
     let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
@@ -422,19 +447,11 @@ async fn with_encryption_a_sigkill_after_the_room_key_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = common::db::TestDb::sqlite();
     let lp = unique_localpart("ida");
-    hs.create_user(&lp, "Ida Dispo").await;
-    let mut config = common::bridge::TestConfig::new(db.url());
-    config.dispatchers = vec![format!("@{lp}:{DOMAIN}")];
+    let (mut config, sim) = own_process(hs, &lp, "Ida Dispo", db.url()).await;
     config.bridge_extra.push_str(&format!(
         "  encryption: default\n  encryption_key: {}\n",
         hex::encode([3u8; 32])
     ));
-    config.callback_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let sim = config.start_simulator(|_| {}).await;
     let start = |config: &common::bridge::TestConfig, log: &str| {
         let path = config.write(dir.path(), hs);
         let log = dir.path().join(log);
@@ -449,12 +466,7 @@ async fn with_encryption_a_sigkill_after_the_room_key_loses_nothing() {
     let store = threema_bridge::store::Store::connect(db.url(), 1)
         .await
         .unwrap();
-    let portal = wait_for("the driver's portal", WAIT, || async {
-        store.portal_by_threema_id(&driver).await.unwrap()
-    })
-    .await
-    .room_id
-    .to_string();
+    let portal = portal_of(&store, &driver).await;
     desk.join(&portal).await;
     assert!(
         desk.is_encrypted(&portal).await,
@@ -492,15 +504,7 @@ async fn with_encryption_required_the_bridge_turns_encryption_on_before_it_posts
     let dir = tempfile::tempdir().unwrap();
     let db = common::db::TestDb::sqlite();
     let lp = unique_localpart("jona");
-    hs.create_user(&lp, "Jona Dispo").await;
-    let mut config = common::bridge::TestConfig::new(db.url());
-    config.dispatchers = vec![format!("@{lp}:{DOMAIN}")];
-    config.callback_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let sim = config.start_simulator(|_| {}).await;
+    let (mut config, sim) = own_process(hs, &lp, "Jona Dispo", db.url()).await;
     let key = hex::encode([4u8; 32]);
     config.bridge_extra = format!("  encryption: allow\n  encryption_key: {key}\n");
     let path = config.write(dir.path(), hs);
@@ -513,12 +517,7 @@ async fn with_encryption_required_the_bridge_turns_encryption_on_before_it_posts
     let store = threema_bridge::store::Store::connect(db.url(), 1)
         .await
         .unwrap();
-    let portal = wait_for("the driver's portal", WAIT, || async {
-        store.portal_by_threema_id(&driver).await.unwrap()
-    })
-    .await
-    .room_id
-    .to_string();
+    let portal = portal_of(&store, &driver).await;
     desk.join(&portal).await;
     let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
     let before = desk

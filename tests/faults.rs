@@ -423,6 +423,16 @@ impl World {
         })
     }
 
+    /// SIGKILLs the bridge `kills` times, 0.2 to 1.5 s apart, restarting it each time.
+    async fn kill_repeatedly(&mut self, kills: u64) {
+        for _ in 0..kills {
+            let wait = 200 + rand::random::<u64>() % 1300;
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            self.kill_bridge();
+            self.start_bridge().await;
+        }
+    }
+
     fn snapshot(&self) -> (usize, usize) {
         let sent = self.sent.lock().unwrap();
         (
@@ -668,12 +678,7 @@ async fn nothing_is_lost_or_duplicated_under_crashes_outages_and_replays() {
         "SIGKILL",
         world
             .scenario("SIGKILL", async |w: &mut World, _| {
-                for _ in 0..kills {
-                    let wait = 200 + rand::random::<u64>() % 1300;
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
-                    w.kill_bridge();
-                    w.start_bridge().await;
-                }
+                w.kill_repeatedly(kills).await
             })
             .await,
     ));
@@ -774,12 +779,7 @@ async fn nothing_is_lost_or_duplicated_with_encryption_under_crashes_and_replays
         "SIGKILL, encrypted",
         world
             .scenario("SIGKILL-e2e", async |w: &mut World, _| {
-                for _ in 0..kills {
-                    let wait = 200 + rand::random::<u64>() % 1300;
-                    tokio::time::sleep(Duration::from_millis(wait)).await;
-                    w.kill_bridge();
-                    w.start_bridge().await;
-                }
+                w.kill_repeatedly(kills).await
             })
             .await,
     )];

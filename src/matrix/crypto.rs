@@ -8,11 +8,12 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use bridge_crypto::{DecryptError, Devices, TransactionCrypto, ruma as crypto_ruma};
-use ruma::{
-    OwnedUserId, RoomId, UserId, api::client::membership::get_member_events,
-    events::room::member::MembershipState,
+use bridge_crypto::{
+    CryptoDatabase, DecryptError, Devices, Homeserver, StoreKey, TransactionCrypto,
+    ruma as crypto_ruma,
 };
+use ruma::{OwnedServerName, OwnedUserId, RoomId, UserId};
+use secrecy::ExposeSecret;
 use serde_json::Value;
 use serde_json::value::{RawValue, to_raw_value};
 
@@ -76,21 +77,29 @@ fn crypto_error(e: bridge_crypto::Error) -> MatrixError {
 }
 
 impl RoomCrypto {
-    pub fn new(
-        devices: Devices,
-        matrix: MatrixClient,
+    /// The devices of the bot (`bot`) and the ghosts of `domain` over the bridge's database
+    /// (`pool`), their state sealed with `key`; `matrix` reaches the homeserver.
+    pub async fn open(
+        matrix: &MatrixClient,
+        pool: sqlx::AnyPool,
+        key: &[u8; 32],
+        domain: OwnedServerName,
         bot: OwnedUserId,
-        ours: impl Fn(&str) -> bool + Send + Sync + 'static,
         policy: Policy,
-    ) -> Self {
-        RoomCrypto {
-            devices,
-            matrix,
+    ) -> Result<Self, bridge_crypto::Error> {
+        let db = CryptoDatabase::open(pool, &StoreKey::new(*key)).await?;
+        let homeserver = Homeserver::new(&matrix.base_url, matrix.as_token.expose_secret());
+        let ours = move |user: &str| {
+            UserId::parse(user).is_ok_and(|user| crate::ids::is_own_user(&user, &domain))
+        };
+        Ok(RoomCrypto {
+            devices: Devices::new(db, Arc::new(homeserver)),
+            matrix: matrix.clone(),
             bot,
             encrypted: Mutex::default(),
             ours: Box::new(ours),
             policy,
-        }
+        })
     }
 
     /// Whether the portals the bridge creates are encrypted.
@@ -185,19 +194,8 @@ impl RoomCrypto {
         &self,
         room_id: &RoomId,
     ) -> Result<Vec<crypto_ruma::OwnedUserId>, MatrixError> {
-        let mut request = get_member_events::v3::Request::new(room_id.to_owned());
-        request.not_membership = Some(MembershipState::Leave);
-        let response = self.matrix.send(request, None).await?;
-        Ok(response
-            .chunk
-            .iter()
-            .filter_map(|raw| {
-                let event: Value = serde_json::from_str(raw.json().get()).ok()?;
-                let membership = event["content"]["membership"].as_str()?;
-                matches!(membership, "join" | "invite")
-                    .then(|| event["state_key"].as_str()?.parse().ok())?
-            })
-            .collect())
+        let members = self.matrix.members(room_id).await?;
+        Ok(members.iter().map(|user| their_user(user)).collect())
     }
 
     /// `content` (an `event_type` message) encrypted by `sender`'s device for everyone in the

@@ -262,6 +262,10 @@ impl AccountStore {
         Ok(self.db.cipher.encrypt_value(value)?)
     }
 
+    fn seal_some(&self, value: Option<&impl Serialize>) -> Result<Option<Vec<u8>>> {
+        value.map(|value| self.seal(value)).transpose()
+    }
+
     fn open<T: DeserializeOwned>(&self, value: &[u8]) -> Result<T> {
         Ok(self.db.cipher.decrypt_value(value)?)
     }
@@ -453,7 +457,33 @@ impl CryptoStore for AccountStore {
         let _guard = self.save_lock.lock().await;
 
         // Everything is pickled and sealed before the transaction, which then only writes.
-        let mut rows: Vec<Put> = Vec::new();
+        // The account's single values, where this step changed them.
+        let identity = match &changes.private_identity {
+            Some(identity) => Some(self.seal(&identity.pickle().await)?),
+            None => None,
+        };
+        let singles = [
+            (kind::IDENTITY, identity),
+            (
+                kind::NEXT_BATCH,
+                self.seal_some(changes.next_batch_token.as_ref())?,
+            ),
+            (
+                kind::RECOVERY_KEY,
+                self.seal_some(changes.backup_decryption_key.as_ref())?,
+            ),
+            (
+                kind::BACKUP_VERSION,
+                self.seal_some(changes.backup_version.as_ref())?,
+            ),
+            (
+                kind::DEHYDRATED_KEY,
+                self.seal_some(changes.dehydrated_device_pickle_key.as_ref())?,
+            ),
+        ];
+        let mut rows: Vec<Put> = (singles.into_iter())
+            .filter_map(|(kind, value)| Some(self.single(kind, value?)))
+            .collect();
         let mut deletes: Vec<(&'static str, String)> = Vec::new();
         let mut push = |kind: &'static str,
                         id: String,
@@ -469,51 +499,6 @@ impl CryptoStore for AccountStore {
             })
         };
 
-        if let Some(identity) = &changes.private_identity {
-            push(
-                kind::IDENTITY,
-                String::new(),
-                None,
-                None,
-                self.seal(&identity.pickle().await)?,
-            );
-        }
-        if let Some(token) = &changes.next_batch_token {
-            push(
-                kind::NEXT_BATCH,
-                String::new(),
-                None,
-                None,
-                self.seal(token)?,
-            );
-        }
-        if let Some(key) = &changes.backup_decryption_key {
-            push(
-                kind::RECOVERY_KEY,
-                String::new(),
-                None,
-                None,
-                self.seal(key)?,
-            );
-        }
-        if let Some(version) = &changes.backup_version {
-            push(
-                kind::BACKUP_VERSION,
-                String::new(),
-                None,
-                None,
-                self.seal(version)?,
-            );
-        }
-        if let Some(key) = &changes.dehydrated_device_pickle_key {
-            push(
-                kind::DEHYDRATED_KEY,
-                String::new(),
-                None,
-                None,
-                self.seal(key)?,
-            );
-        }
         for device in changes.devices.new.iter().chain(&changes.devices.changed) {
             let (user, id) = (device.user_id(), device.device_id());
             push(

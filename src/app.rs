@@ -31,7 +31,7 @@ use crate::{
     matrix::crypto::RoomCrypto,
     matrix::{MatrixClient, MatrixError},
     metrics::Metrics,
-    store::{Store, StoreError},
+    store::{Store, StoreError, ThreemaIntake},
     threema::{ThreemaClient, ThreemaError},
 };
 
@@ -310,6 +310,7 @@ impl Running {
                 config.threema.callback_block,
             )),
             proxies: Arc::new(TrustedProxies::new(config.threema.trusted_proxies.clone())),
+            intake: ThreemaIntake::start(self.bridge.store.clone()),
         };
         let body_timeout = config.threema.callback_body_timeout;
         let token = self.shutdown.clone();

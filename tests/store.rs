@@ -47,6 +47,7 @@ macro_rules! on_both_databases {
 
 on_both_databases!(
     inbox_dedups_and_keeps_order,
+    callbacks_arriving_together_are_each_stored_once_and_answered,
     queue_rows_become_visible_in_the_order_of_their_numbers,
     a_catch_up_puts_what_it_missed_in_its_place,
     conversations_open_close_move_and_are_erased_with_the_people_in_them,
@@ -583,6 +584,37 @@ fn callback(sender: &str, message_id: &str) -> NewThreemaItem {
         ciphertext: "ab".repeat(40),
         nickname: Some("Driver Dan".into()),
     }
+}
+
+/// The callback writer's group commits: callbacks that arrive at once (some of them the
+/// Gateway's retries of others) are each answered, once stored, and stored once.
+async fn callbacks_arriving_together_are_each_stored_once_and_answered(store: Store, _url: &str) {
+    let intake = threema_bridge::store::ThreemaIntake::start(store.clone());
+    let message_ids: Vec<String> = (0..40).map(|i| format!("{i:016x}")).collect();
+    // Every fourth one twice, at the same moment.
+    let sent: Vec<&String> = message_ids
+        .iter()
+        .chain(message_ids.iter().step_by(4))
+        .collect();
+    let answers = futures::future::join_all(sent.iter().map(|id| {
+        let intake = intake.clone();
+        let item = callback("GROUP123", id);
+        async move { intake.push(item).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(answers.iter().filter(|new| **new).count(), 40);
+    for id in message_ids.iter().step_by(4) {
+        let firsts = sent
+            .iter()
+            .zip(&answers)
+            .filter(|(sent, new)| **sent == id && **new)
+            .count();
+        assert_eq!(firsts, 1, "{id} is new once");
+    }
+    let stored = store.threema_inbox_pending(0, 1000).await.unwrap();
+    let mut stored: Vec<String> = stored.into_iter().map(|row| row.message_id).collect();
+    stored.sort();
+    assert_eq!(stored, message_ids);
 }
 
 async fn threema_callbacks_dedup_on_sender_and_message_id(store: Store, _url: &str) {

@@ -30,7 +30,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::{
     bridge::Bridge,
-    store::NewThreemaItem,
+    store::{NewThreemaItem, ThreemaIntake},
     threema::{
         ThreemaId,
         callback::{self, Authentic, CallbackError},
@@ -43,6 +43,8 @@ pub struct CallbackState {
     pub secret: SecretString,
     pub guard: Arc<RefusalGuard>,
     pub proxies: Arc<TrustedProxies>,
+    /// Stores callbacks, sharing commits between those that arrive together.
+    pub intake: ThreemaIntake,
 }
 
 /// `threema.trusted_proxies`: reverse proxies whose `X-Forwarded-For` names the client.
@@ -216,9 +218,10 @@ fn item_of(authentic: &Authentic, gateway_id: &ThreemaId) -> NewThreemaItem {
 }
 
 async fn store(state: &CallbackState, item: NewThreemaItem) -> (StatusCode, &'static str) {
-    match state.bridge.store.threema_inbox_push(&item).await {
+    let (from, message_id) = (item.sender.clone(), item.message_id.clone());
+    match state.intake.push(item).await {
         Ok(new) => {
-            tracing::debug!(from = %item.sender, message_id = %item.message_id, new, "callback stored");
+            tracing::debug!(%from, %message_id, new, "callback stored");
             if new {
                 state.bridge.wakes.threema.notify_one();
             }

@@ -8,6 +8,17 @@ use sqlx::Row;
 use super::{Store, StoreError, audit, now_ms};
 
 /// Everything the bridge's tables may hold about one driver, as the rows name it.
+/// What the store says of a driver before one of their messages is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// Their data was erased: whatever they send now comes from a stranger.
+    Erased,
+    /// Their processing is restricted (GDPR Art. 18): kept, not shown.
+    Restricted,
+    /// Neither.
+    Bridged,
+}
+
 #[derive(Debug, Clone)]
 pub struct ErasureTarget {
     pub threema_id: String,
@@ -247,6 +258,36 @@ impl Store {
     }
 
     /// Was the Threema ID with this keyed hash erased?
+    /// Whether a driver's message may be handled at all: erased (by their ID's hash, see
+    /// [`Store::is_erased`]) or restricted ([`Store::is_restricted`]), asked in one statement:
+    /// every message of a driver asks both.
+    pub async fn driver_standing(
+        &self,
+        id_hash: &str,
+        threema_id: &str,
+    ) -> Result<Standing, StoreError> {
+        let row = sqlx::query(
+            "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM erased_id WHERE id_hash = $1) \
+             THEN 1 ELSE 0 END AS BIGINT) AS erased, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction WHERE threema_id = $2) \
+             THEN 1 ELSE 0 END AS BIGINT) AS restricted",
+        )
+        .bind(id_hash)
+        .bind(threema_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(
+            match (
+                row.try_get::<i64, _>("erased")?,
+                row.try_get::<i64, _>("restricted")?,
+            ) {
+                (1, _) => Standing::Erased,
+                (_, 1) => Standing::Restricted,
+                _ => Standing::Bridged,
+            },
+        )
+    }
+
     pub async fn is_erased(&self, id_hash: &str) -> Result<bool, StoreError> {
         Ok(
             sqlx::query("SELECT 1 AS one FROM erased_id WHERE id_hash = $1")

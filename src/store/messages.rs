@@ -46,25 +46,34 @@ impl MessageMapping {
 const COLUMNS: &str =
     "room_id, event_id, threema_peer, threema_message_id, direction, matrix_sender, part";
 
+/// [`Store::message_insert`] on the caller's connection (in its transaction).
+pub(super) async fn insert(
+    conn: &mut sqlx::AnyConnection,
+    m: &MessageMapping,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(&format!(
+        "INSERT INTO message ({COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
+    ))
+    .bind(m.room_id.as_str())
+    .bind(m.event_id.as_str())
+    .bind(m.threema_peer.as_str())
+    .bind(&m.threema_message_id)
+    .bind(m.direction.as_str())
+    .bind(m.matrix_sender.as_str())
+    .bind(m.part)
+    .bind(now_ms())
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
 impl Store {
     /// Records a mapping. Returns `false` if either side was already mapped: the message was
     /// bridged before, and the caller must not bridge it again.
     pub async fn message_insert(&self, m: &MessageMapping) -> Result<bool, StoreError> {
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO message ({COLUMNS}, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
-        ))
-        .bind(m.room_id.as_str())
-        .bind(m.event_id.as_str())
-        .bind(m.threema_peer.as_str())
-        .bind(&m.threema_message_id)
-        .bind(m.direction.as_str())
-        .bind(m.matrix_sender.as_str())
-        .bind(m.part)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(inserted == 1)
+        let mut conn = self.pool.acquire().await?;
+        insert(&mut conn, m).await
     }
 
     /// The first Threema message an event became (or came from).

@@ -59,6 +59,7 @@ mod figures;
 mod ghosts;
 mod holds;
 mod inbox;
+mod intake;
 mod lease;
 mod locations;
 mod management;
@@ -94,11 +95,12 @@ pub use broadcasts::{
 pub use conversations::{Closed, Conversation, ConversationState, Told};
 pub use directory::{RoomStateKind, StoredEmployee};
 pub use driver_notices::NoticeState;
-pub use erasure::{DispatcherTarget, ErasedRows, ErasureTarget};
+pub use erasure::{DispatcherTarget, ErasedRows, ErasureTarget, Standing};
 pub use export::IncomingMessage;
 pub use ghosts::Ghost;
 pub use holds::{Hold, HoldTarget};
 pub use inbox::{InboxItem, InboxKind, NewInboxItem};
+pub use intake::{IntakeError, ThreemaIntake};
 pub use lease::{LeaseHolder, WAKE_CHANNEL};
 pub use locations::DriverLocation;
 pub use messages::{Direction, MessageMapping, ReadThrough, UnreadMessage};
@@ -212,6 +214,14 @@ fn pool_options(kind: DbKind, max_connections: u32) -> AnyPoolOptions {
         .acquire_timeout(Duration::from_secs(10))
         .after_connect(move |conn, _| {
             Box::pin(async move {
+                if kind == DbKind::Sqlite {
+                    // Pages read through a memory map, not a read(2) each: every connection's
+                    // page cache is invalidated by another's commit, and a queue item's reads
+                    // would otherwise be system calls. Writes and their fsync are unchanged.
+                    sqlx::query("PRAGMA mmap_size = 268435456")
+                        .execute(&mut *conn)
+                        .await?;
+                }
                 if kind == DbKind::Postgres {
                     // A process stopped inside a transaction (SIGSTOP) would hold its row
                     // locks until it wakes, the lease row's among them: the server ends such a

@@ -2,7 +2,7 @@
 
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{Store, StoreError, now_ms, queue_order::QueueTable};
+use super::{MessageMapping, Store, StoreError, messages, now_ms, queue_order::QueueTable};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewThreemaItem {
@@ -48,24 +48,42 @@ impl Store {
     /// Stores a callback once per (sender, message id): the Gateway retries a callback it did
     /// not see acknowledged. Returns whether it was new.
     pub async fn threema_inbox_push(&self, item: &NewThreemaItem) -> Result<bool, StoreError> {
+        let new = self
+            .threema_inbox_push_all(std::slice::from_ref(item))
+            .await?;
+        Ok(new.first().copied().unwrap_or(false))
+    }
+
+    /// Stores callbacks in one transaction, in their order, each once per (sender, message
+    /// id): one commit for callbacks that arrived together (`store::intake`). Returns for each
+    /// whether it was new; all or none are stored.
+    pub async fn threema_inbox_push_all(
+        &self,
+        items: &[NewThreemaItem],
+    ) -> Result<Vec<bool>, StoreError> {
         let mut tx = self.pool.begin().await?;
         self.lock_queue(&mut tx, QueueTable::ThreemaInbox).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO threema_inbox (sender, message_id, date, nonce, box, nickname, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sender, message_id) DO NOTHING",
-        )
-        .bind(&item.sender)
-        .bind(&item.message_id)
-        .bind(item.date)
-        .bind(&item.nonce)
-        .bind(&item.ciphertext)
-        .bind(&item.nickname)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let now = now_ms();
+        let mut new = Vec::with_capacity(items.len());
+        for item in items {
+            let inserted = sqlx::query(
+                "INSERT INTO threema_inbox (sender, message_id, date, nonce, box, nickname, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sender, message_id) DO NOTHING",
+            )
+            .bind(&item.sender)
+            .bind(&item.message_id)
+            .bind(item.date)
+            .bind(&item.nonce)
+            .bind(&item.ciphertext)
+            .bind(&item.nickname)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            new.push(inserted == 1);
+        }
         tx.commit().await?;
-        Ok(inserted == 1)
+        Ok(new)
     }
 
     /// Unhandled callbacks after `after_seq`, oldest first.
@@ -141,6 +159,29 @@ impl Store {
             .await?
             .rows_affected();
         Ok(done == 1)
+    }
+
+    /// A driver's message is in their portal: its mapping and the callback's outcome in one
+    /// commit (a crash leaves both or neither; a retry finds the event by the mapping).
+    pub async fn threema_inbox_bridged(
+        &self,
+        seq: i64,
+        outcome: &str,
+        mapping: &MessageMapping,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.fenced_tx().await?;
+        messages::insert(&mut tx, mapping).await?;
+        sqlx::query(
+            "UPDATE threema_inbox SET processed_at = $1, outcome = $2, box = NULL \
+             WHERE seq = $3 AND processed_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(outcome)
+        .bind(seq)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Marks a callback handled and held, because its sender's public key changed, but only

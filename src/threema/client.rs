@@ -1,5 +1,6 @@
 //! The Gateway client: the official crate's E2E API at a configurable endpoint (the simulator in
-//! tests), with our padding and typed errors. No caching and no store: the core decides.
+//! tests), with our padding and typed errors. No store, and nothing cached but the keys shared with
+//! drivers: the core decides.
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,6 +14,7 @@ use super::{
     BlobId, MessageId, ThreemaError, ThreemaId,
     codec::{self, Location, Message, ReceiptStatus},
     crypto::{self, PublicKey, SecretKey},
+    shared_keys::SharedKeys,
 };
 use crate::{config::ThreemaConfig, ha::Fence};
 use threema_gateway::errors::ApiError;
@@ -23,6 +25,8 @@ pub struct ThreemaClient {
     blobs: BlobSource,
     gateway_id: ThreemaId,
     secret_key: SecretKey,
+    /// The keys shared with drivers, computed once each.
+    shared: SharedKeys,
     /// Each request by endpoint and how it ended, for `/metrics`.
     requests: crate::metrics::Requests,
     /// Asked before each send (`ha`): a standby sends nothing.
@@ -99,6 +103,7 @@ impl ThreemaClient {
             api,
             blobs,
             gateway_id,
+            shared: SharedKeys::new(secret_key.clone()),
             secret_key,
             requests: Default::default(),
             fence: Arc::new(Fence::open()),
@@ -180,11 +185,7 @@ impl ThreemaClient {
         data: &[u8],
     ) -> ([u8; 24], Vec<u8>) {
         let plaintext = codec::pad(message_type, data, &mut rand::rng());
-        crypto::seal(
-            &plaintext,
-            &PublicKey::from(*recipient_key),
-            &self.secret_key,
-        )
+        crypto::seal_shared(&plaintext, &self.shared.with(recipient_key))
     }
 
     /// Pads, encrypts and sends one message; returns the Gateway's message id (16 hex).
@@ -436,13 +437,10 @@ impl ThreemaClient {
             // The old image type: a crypto_box from the sender under the nonce the message names.
             Message::LegacyImage { blob_id, nonce, .. } => {
                 let sealed = self.download_blob(blob_id, max_blob).await?;
-                let (nonce, sender_key, secret_key) =
-                    (*nonce, *sender_key, self.secret_key.clone());
-                let data = off_runtime(move || {
-                    crypto::open(&nonce, &sealed, &PublicKey::from(sender_key), &secret_key)
-                })
-                .await?
-                .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
+                let (nonce, shared) = (*nonce, self.shared.with(sender_key));
+                let data = off_runtime(move || crypto::open_shared(&nonce, &sealed, &shared))
+                    .await?
+                    .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
                 Ok(Some(Media {
                     data: data.into(),
                     thumbnail: None,
@@ -459,13 +457,8 @@ impl ThreemaClient {
         ciphertext: &[u8],
         sender_key: &[u8; 32],
     ) -> Result<(u8, Vec<u8>), ThreemaError> {
-        let plaintext = crypto::open(
-            nonce,
-            ciphertext,
-            &PublicKey::from(*sender_key),
-            &self.secret_key,
-        )
-        .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
+        let plaintext = crypto::open_shared(nonce, ciphertext, &self.shared.with(sender_key))
+            .map_err(|e| ThreemaError::Crypto(e.to_string()))?;
         let (message_type, data) =
             codec::unpad(&plaintext).map_err(|e| ThreemaError::Crypto(e.to_string()))?;
         Ok((message_type, data.to_vec()))

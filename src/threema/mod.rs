@@ -4,6 +4,7 @@
 pub mod client;
 mod error;
 pub mod receive;
+mod shared_keys;
 
 pub use client::{Media, OutgoingFile, ThreemaClient};
 pub use error::ThreemaError;

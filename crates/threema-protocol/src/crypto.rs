@@ -9,10 +9,24 @@ use crypto_box::{SalsaBox, aead::Aead};
 #[error("the box does not open with this key pair")]
 pub struct OpenError;
 
+/// The key a peer and we share, computed once (an X25519 and an HSalsa20) and used for every box
+/// between us: what `seal` and `open` compute each time.
+pub type SharedKey = SalsaBox;
+
+/// The key `peer` and we share.
+pub fn shared_key(peer: &PublicKey, ours: &SecretKey) -> SharedKey {
+    SalsaBox::new(peer, ours)
+}
+
 /// Encrypts `plaintext` from us to `recipient` under a fresh random nonce.
 pub fn seal(plaintext: &[u8], recipient: &PublicKey, ours: &SecretKey) -> ([u8; 24], Vec<u8>) {
+    seal_shared(plaintext, &shared_key(recipient, ours))
+}
+
+/// [`seal`] with the key shared with the recipient.
+pub fn seal_shared(plaintext: &[u8], shared: &SharedKey) -> ([u8; 24], Vec<u8>) {
     let nonce: [u8; 24] = rand::random();
-    let ciphertext = SalsaBox::new(recipient, ours)
+    let ciphertext = shared
         .encrypt(&nonce.into(), plaintext)
         .expect("XSalsa20-Poly1305 encryption of an in-memory buffer cannot fail");
     (nonce, ciphertext)
@@ -24,7 +38,16 @@ pub fn open(
     sender: &PublicKey,
     ours: &SecretKey,
 ) -> Result<Vec<u8>, OpenError> {
-    SalsaBox::new(sender, ours)
+    open_shared(nonce, ciphertext, &shared_key(sender, ours))
+}
+
+/// [`open`] with the key shared with the sender.
+pub fn open_shared(
+    nonce: &[u8; 24],
+    ciphertext: &[u8],
+    shared: &SharedKey,
+) -> Result<Vec<u8>, OpenError> {
+    shared
         .decrypt(nonce.into(), ciphertext)
         .map_err(|_| OpenError)
 }

@@ -57,10 +57,12 @@ impl ThreemaToMatrix {
             _ => {}
         }
         let (from, message_id) = (incoming.from.as_str(), incoming.message_id.as_str());
-        if let Some(known) = self
-            .store
-            .message_by_threema_id(from, message_id, Direction::In)
-            .await?
+        // Only a message tried before can have been bridged already: the record and the end of
+        // its inbox row are one commit, so a row not ended was not recorded either.
+        if incoming.attempts > 0
+            && let Some(known) = (self.store)
+                .message_by_threema_id(from, message_id, Direction::In)
+                .await?
         {
             return Ok(Bridged::Event(known.event_id));
         }
@@ -498,6 +500,7 @@ impl ThreemaToMatrix {
             .await?)
     }
 
+    /// Records what the message became and ends its inbox row with it, in one commit.
     async fn record(
         &self,
         incoming: &Incoming,
@@ -505,16 +508,21 @@ impl ThreemaToMatrix {
         event_id: &EventId,
         ghost: &UserId,
     ) -> Result<(), BridgeError> {
-        self.store
-            .message_insert(&MessageMapping {
-                room_id: room_id.to_owned(),
-                event_id: event_id.to_owned(),
-                threema_peer: incoming.from.clone(),
-                threema_message_id: incoming.message_id.clone(),
-                direction: Direction::In,
-                matrix_sender: ghost.to_owned(),
-                part: 0,
-            })
+        // Before the record, which ends the message's handling: a crash in between repeats
+        // this, and the notice is queued once.
+        self.outbox.privacy_notice_in_answer(&incoming.from).await?;
+        let mapping = MessageMapping {
+            room_id: room_id.to_owned(),
+            event_id: event_id.to_owned(),
+            threema_peer: incoming.from.clone(),
+            threema_message_id: incoming.message_id.clone(),
+            direction: Direction::In,
+            matrix_sender: ghost.to_owned(),
+            part: 0,
+        };
+        let outcome = super::worker::in_portal(incoming, event_id).to_string();
+        (self.store)
+            .threema_inbox_bridged(incoming.seq, &outcome, &mapping)
             .await?;
         Ok(())
     }

@@ -10,7 +10,7 @@ use crate::bridge::{
 };
 use crate::{
     metrics,
-    store::{StoreError, ThreemaItem, now_ms},
+    store::{Standing, StoreError, ThreemaItem, now_ms},
     threema::{
         Media, ThreemaError, ThreemaId,
         codec::{Message, ReceiptStatus},
@@ -144,14 +144,21 @@ impl ThreemaToMatrix {
         let Ok(ciphertext) = hex::decode(&item.ciphertext) else {
             return self.unreadable(item, "box").await.map(Err);
         };
-        let key = match self.keys.trusted(&from).await {
+        let mut key = match self.keys.for_opening(&from).await {
             Err(BridgeError::Threema(ThreemaError::NotFound)) => {
                 tracing::warn!(threema_id = %from, "message from an ID the Gateway does not know");
                 return Ok(Err(Outcome::failed("sender unknown to the Gateway")));
             }
             other => other?,
         };
-        let message = match self.threema.open_message(&nonce, &ciphertext, &key) {
+        let mut opened = self.threema.open_message(&nonce, &ciphertext, &key);
+        if matches!(opened, Err(ReceiveError::Undecryptable(_)))
+            && let Some(stored) = self.keys.stored_if_newer(&from, &key).await?
+        {
+            key = stored;
+            opened = self.threema.open_message(&nonce, &ciphertext, &key);
+        }
+        let message = match opened {
             Ok(message) => message,
             Err(ReceiveError::Undecryptable(reason)) => {
                 if self.keys.recheck(&from).await? {
@@ -209,14 +216,14 @@ impl ThreemaToMatrix {
         // An erased driver is a stranger now, whatever this process's caches and the
         // directory's view still say: an erasure by the command line reaches them only with
         // the next directory pass, and a former driver's message would be audited by ID.
-        if self
-            .store
-            .is_erased(&self.erased_ids.hash(&incoming.from))
-            .await?
-        {
+        let id_hash = self.erased_ids.hash(&incoming.from);
+        let standing = (self.store)
+            .driver_standing(&id_hash, incoming.from.as_str())
+            .await?;
+        if standing == Standing::Erased {
             return self.handle_unknown_sender(&incoming).await;
         }
-        if self.store.is_restricted(incoming.from.as_str()).await? {
+        if standing == Standing::Restricted {
             // Kept as the callback, not shown: only storing is allowed while restricted.
             return Ok(Outcome::refused(format!(
                 "not bridged: {} (GDPR Art. 18)",
@@ -250,18 +257,10 @@ impl ThreemaToMatrix {
                 return Ok(Outcome::failed(format!("{what}: {e}")));
             }
         };
-        let mut what = summary(&incoming.message, incoming.media.as_ref());
-        if let Some(stand_in) = &incoming.stand_in {
-            what = format!(
-                "{what}, not bridged ({}), a notice instead",
-                stand_in.reason()
-            );
-        }
+        let what = described(&incoming);
         Ok(match self.bridge_incoming(&incoming).await? {
-            Bridged::Event(event_id) => {
-                self.outbox.privacy_notice_in_answer(&incoming.from).await?;
-                Outcome::bridged(format!("{what} → {event_id}"))
-            }
+            // Recorded on its row already, with the privacy notice it answers.
+            Bridged::Event(event_id) => in_portal(&incoming, &event_id),
             Bridged::Done(how) => Outcome::bridged(format!("{what}: {how}")),
             Bridged::Skipped(why) => Outcome::skipped(format!("{what}: {why}")),
             Bridged::NotHandled => {
@@ -270,6 +269,23 @@ impl ThreemaToMatrix {
             }
         })
     }
+}
+
+/// What arrived, for its row's outcome: its kind and size, never its content.
+fn described(incoming: &Incoming) -> String {
+    let what = summary(&incoming.message, incoming.media.as_ref());
+    match &incoming.stand_in {
+        Some(stand_in) => format!(
+            "{what}, not bridged ({}), a notice instead",
+            stand_in.reason()
+        ),
+        None => what,
+    }
+}
+
+/// The outcome of a message that is in its portal as `event_id`.
+pub(super) fn in_portal(incoming: &Incoming, event_id: &ruma::EventId) -> Outcome {
+    Outcome::bridged(format!("{} → {event_id}", described(incoming)))
 }
 
 /// A message's kind, as a metric's label.

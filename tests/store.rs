@@ -4,10 +4,10 @@ use crate::common;
 
 use common::db::TestDb;
 use threema_bridge::store::{
-    ApiMessage, ApiStored, BroadcastRoom, BroadcastState, CachedKey, Direction, ErasureTarget,
-    HeldScope, HoldTarget, InboxKind, KeyAcceptance, MessageMapping, NewBroadcast, NewInboxItem,
-    NewOutgoing, NewThreemaItem, OutboxState, Poll, PollChoice, Reaction, ReadThrough,
-    RoomStateKind, Store,
+    ApiMessage, ApiStored, BroadcastRoom, BroadcastState, CachedKey, DeliveryDone, Direction,
+    ErasureTarget, HeldScope, HoldTarget, InboxKind, KeyAcceptance, MessageMapping, NewBroadcast,
+    NewInboxItem, NewOutgoing, NewThreemaItem, OutboxState, Poll, PollChoice, Reaction,
+    ReadThrough, RoomStateKind, Store,
 };
 use threema_bridge::threema::ThreemaId;
 
@@ -48,6 +48,7 @@ macro_rules! on_both_databases {
 on_both_databases!(
     inbox_dedups_and_keeps_order,
     callbacks_arriving_together_are_each_stored_once_and_answered,
+    a_sent_message_is_recorded_and_done_in_one_commit,
     queue_rows_become_visible_in_the_order_of_their_numbers,
     a_catch_up_puts_what_it_missed_in_its_place,
     conversations_open_close_move_and_are_erased_with_the_people_in_them,
@@ -584,6 +585,49 @@ fn callback(sender: &str, message_id: &str) -> NewThreemaItem {
         ciphertext: "ab".repeat(40),
         nickname: Some("Driver Dan".into()),
     }
+}
+
+/// `sending → sent` with the end of the row's work: the message recorded, the row done (not
+/// pending any more, its hold gone), in one commit; a second try finds it moved on and writes
+/// nothing.
+async fn a_sent_message_is_recorded_and_done_in_one_commit(store: Store, _url: &str) {
+    let outgoing = NewOutgoing {
+        event_id: "$sent".into(),
+        recipient: "ABCD1234".into(),
+        part: 0,
+        room_id: "!portal".into(),
+        sender: "@d:x".into(),
+        payload: "{}".into(),
+        hold_until: Some(1),
+    };
+    store.outbox_enqueue(&[outgoing]).await.unwrap();
+    let seq = store.outbox_by_event("$sent").await.unwrap()[0].seq;
+    let (queued, sending) = (OutboxState::Queued, OutboxState::Sending);
+    let claimed = store.outbox_transition(seq, queued, sending, None, None, None);
+    assert!(claimed.await.unwrap());
+    let message = MessageMapping {
+        room_id: "!portal:x".try_into().unwrap(),
+        event_id: "$sent".try_into().unwrap(),
+        threema_peer: ThreemaId::parse("ABCD1234").unwrap(),
+        threema_message_id: "00000000000000bb".into(),
+        direction: Direction::Out,
+        matrix_sender: "@d:x".try_into().unwrap(),
+        part: 0,
+    };
+    let sent = store.outbox_sent_and_done(seq, "00000000000000bb", None, Some(&message));
+    assert!(sent.await.unwrap());
+    let row = store.outbox_get(seq).await.unwrap().unwrap();
+    assert_eq!(
+        (row.state, row.threema_message_id.as_deref(), row.hold_until),
+        (OutboxState::Sent, Some("00000000000000bb"), None)
+    );
+    assert!(store.outbox_pending(0, 10).await.unwrap().is_empty());
+    let recorded = store.message_by_event_id("$sent").await.unwrap();
+    assert_eq!(recorded, Some(message.clone()));
+    let again = store.outbox_sent_and_done(seq, "00000000000000cc", None, Some(&message));
+    assert!(!again.await.unwrap());
+    let row = store.outbox_get(seq).await.unwrap().unwrap();
+    assert_eq!(row.threema_message_id.as_deref(), Some("00000000000000bb"));
 }
 
 /// The callback writer's group commits: callbacks that arrive at once (some of them the
@@ -1898,23 +1942,25 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
 
     let pending = store.delivery_pending(0, 10).await.unwrap();
     assert_eq!(pending.len(), 2);
-    store
-        .delivery_set_copy(pending[0].seq, "!p1", "$c1")
-        .await
-        .unwrap();
-    store
-        .outbox_enqueue(&[NewOutgoing {
-            event_id: "$c1".into(),
-            recipient: "AAAA0001".into(),
-            part: 0,
-            room_id: "!p1".into(),
-            sender: "@d:x".into(),
-            payload: "{}".into(),
-            hold_until: None,
-        }])
-        .await
-        .unwrap();
-    store.delivery_finish(pending[0].seq, None).await.unwrap();
+    // The first recipient's copy and its Threema message, queued in one commit with the end of
+    // the recipient: again, it queues nothing twice.
+    let done = DeliveryDone {
+        seq: pending[0].seq,
+        portal_room: "!p1".into(),
+        copy_event: "$c1".into(),
+    };
+    let rows = [NewOutgoing {
+        event_id: "$c1".into(),
+        recipient: "AAAA0001".into(),
+        part: 0,
+        room_id: "!p1".into(),
+        sender: "@d:x".into(),
+        payload: "{}".into(),
+        hold_until: None,
+    }];
+    assert_eq!(store.delivery_queued(&done, &rows).await.unwrap(), 1);
+    assert_eq!(store.delivery_pending(0, 10).await.unwrap().len(), 1);
+    assert_eq!(store.delivery_queued(&done, &rows).await.unwrap(), 0);
     store
         .delivery_finish(pending[1].seq, Some("this Threema ID does not exist"))
         .await

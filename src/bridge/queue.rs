@@ -34,6 +34,35 @@ const GAP_RESCAN: Duration = Duration::from_millis(100);
 /// it also bounds how long after an outage a lane notices the other side is back.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// What handling an item came to. `ended`: the handling's last commit also marked the item's
+/// row with `outcome` (one commit where there would be two), and the runner has nothing left to
+/// mark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    pub outcome: Outcome,
+    pub ended: bool,
+}
+
+impl Handled {
+    /// The row was marked with `outcome` in the commit of the handling's last write.
+    pub fn ended(outcome: Outcome) -> Self {
+        Handled {
+            outcome,
+            ended: true,
+        }
+    }
+}
+
+/// An outcome the runner still marks the row with.
+impl From<Outcome> for Handled {
+    fn from(outcome: Outcome) -> Self {
+        Handled {
+            outcome,
+            ended: false,
+        }
+    }
+}
+
 /// One durable inbox: where its items come from, how one is handled, how it is marked done.
 pub trait Queue: Send + Sync + 'static {
     type Item: Send + Sync + 'static;
@@ -54,7 +83,7 @@ pub trait Queue: Send + Sync + 'static {
     fn handle(
         &self,
         item: &Self::Item,
-    ) -> impl Future<Output = Result<Outcome, BridgeError>> + Send;
+    ) -> impl Future<Output = Result<Handled, BridgeError>> + Send;
     fn finish(
         &self,
         item: &Self::Item,
@@ -198,8 +227,8 @@ impl<I: Queue> LaneWorker<I> {
     async fn handle_until_done(&self, item: &mut I::Item) -> bool {
         let mut backoff = Duration::from_millis(500);
         loop {
-            let outcome = match self.inbox.handle(item).await {
-                Ok(outcome) => outcome,
+            let handled = match self.inbox.handle(item).await {
+                Ok(handled) => handled,
                 Err(e) if e.is_transient() => {
                     if let Some(asked) = e.retry_after() {
                         backoff = backoff.max(asked);
@@ -216,9 +245,15 @@ impl<I: Queue> LaneWorker<I> {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "inbox item failed for good");
-                    Outcome::failed(e.to_string())
+                    Outcome::failed(e.to_string()).into()
                 }
             };
+            let Handled { outcome, ended } = handled;
+            if ended {
+                tracing::info!(%outcome, "handled inbox item");
+                self.metrics.queue_item(I::NAME, outcome.kind());
+                return true;
+            }
             // Marking must succeed, or the item would be handled again after a restart.
             loop {
                 match self.inbox.finish(item, &outcome).await {

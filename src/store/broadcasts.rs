@@ -7,7 +7,7 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
 
 use super::{
-    AuditRecord, OutboxState, Reaction, Store, StoreError, id_column, now_ms,
+    AuditRecord, NewOutgoing, OutboxState, Reaction, Store, StoreError, id_column, now_ms,
     queue_order::QueueTable,
 };
 
@@ -93,6 +93,14 @@ pub struct Delivery {
     pub copy_event: Option<String>,
     /// A copy was sent before (its event id not recorded): it may be in the portal already.
     pub copy_tried: bool,
+}
+
+/// A recipient the fan-out is done with: their delivery row, the portal and the copy there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryDone {
+    pub seq: i64,
+    pub portal_room: String,
+    pub copy_event: String,
 }
 
 /// One try of part 0 of a recipient's copy, as the outbox has it (`None`: nothing queued yet).
@@ -457,23 +465,30 @@ impl Store {
         Ok(())
     }
 
-    /// The copy is in the portal: remembered before the Threema messages are queued.
-    pub async fn delivery_set_copy(
+    /// The recipient's copy is in their portal and its Threema messages go into the outbox:
+    /// `rows` queued (as [`Store::outbox_enqueue`]), the copy recorded and the fan-out done with
+    /// the recipient, in one commit. Returns how many rows are new.
+    pub async fn delivery_queued(
         &self,
-        seq: i64,
-        portal_room: &str,
-        copy_event: &str,
-    ) -> Result<(), StoreError> {
-        self.fenced_execute(
-            sqlx::query(
-                "UPDATE broadcast_delivery SET portal_room = $1, copy_event = $2 WHERE seq = $3",
-            )
-            .bind(portal_room)
-            .bind(copy_event)
-            .bind(seq),
+        done: &DeliveryDone,
+        rows: &[NewOutgoing],
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.fenced_tx().await?;
+        let new = self
+            .enqueue(&mut tx, rows, OutboxState::Queued, None)
+            .await?;
+        sqlx::query(
+            "UPDATE broadcast_delivery SET portal_room = $1, copy_event = $2, processed_at = $3 \
+             WHERE seq = $4",
         )
+        .bind(&done.portal_room)
+        .bind(&done.copy_event)
+        .bind(now_ms())
+        .bind(done.seq)
+        .execute(&mut *tx)
         .await?;
-        Ok(())
+        tx.commit().await?;
+        Ok(new)
     }
 
     /// The fan-out is done with this recipient (`error`: why nothing was queued).

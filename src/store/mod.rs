@@ -90,7 +90,8 @@ use sqlx::{
 pub use api::{ApiMessage, ApiPending, ApiRecipient, ApiStored};
 pub use audit::{AuditEntry, AuditRecord, ChainHead, UNREADABLE, Walked};
 pub use broadcasts::{
-    Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryRow, NewBroadcast, SendTry,
+    Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryDone, DeliveryRow, NewBroadcast,
+    SendTry,
 };
 pub use conversations::{Closed, Conversation, ConversationState, Told};
 pub use directory::{RoomStateKind, StoredEmployee};

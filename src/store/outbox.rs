@@ -4,7 +4,18 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
 use threema_protocol::ThreemaId;
 
-use super::{AuditRecord, Store, StoreError, audit, id_column, now_ms, queue_order::QueueTable};
+use super::{
+    AuditRecord, MessageMapping, Store, StoreError, audit, id_column, messages, now_ms,
+    queue_order::QueueTable,
+};
+
+/// A row's move from one state to another, with what it records.
+struct Change<'a> {
+    from: OutboxState,
+    to: OutboxState,
+    threema_message_id: Option<&'a str>,
+    error: Option<&'a str>,
+}
 
 stored_enum! {
     /// Where one outgoing Threema message stands.
@@ -134,9 +145,23 @@ impl Store {
         state: OutboxState,
         error: Option<&str>,
     ) -> Result<u64, StoreError> {
-        let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        self.lock_queue(&mut tx, QueueTable::Outbox).await?;
+        let inserted = self.enqueue(&mut tx, items, state, error).await?;
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    /// [`Store::outbox_enqueue_as`] in the caller's transaction, which it holds the outbox's
+    /// queue lock for (see `queue_order`).
+    pub(super) async fn enqueue(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        items: &[NewOutgoing],
+        state: OutboxState,
+        error: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let now = now_ms();
+        self.lock_queue(&mut *tx, QueueTable::Outbox).await?;
         let mut inserted = 0;
         for item in items {
             inserted += sqlx::query(
@@ -159,7 +184,6 @@ impl Store {
             .await?
             .rows_affected();
         }
-        tx.commit().await?;
         Ok(inserted)
     }
 
@@ -222,14 +246,60 @@ impl Store {
         error: Option<&str>,
         audit: Option<&AuditRecord>,
     ) -> Result<bool, StoreError> {
+        let change = Change {
+            from,
+            to,
+            threema_message_id,
+            error,
+        };
+        self.transition(seq, change, audit, None).await
+    }
+
+    /// `sending → sent` as [`Store::outbox_transition`] and, in the same commit, the end of
+    /// the row's work: the message it became recorded (`message`, if it is one of its own) and
+    /// the row marked done as [`Store::outbox_finish`] does. For a row with nothing left to
+    /// do after the send.
+    pub async fn outbox_sent_and_done(
+        &self,
+        seq: i64,
+        threema_message_id: &str,
+        audit: Option<&AuditRecord>,
+        message: Option<&MessageMapping>,
+    ) -> Result<bool, StoreError> {
+        let change = Change {
+            from: OutboxState::Sending,
+            to: OutboxState::Sent,
+            threema_message_id: Some(threema_message_id),
+            error: None,
+        };
+        self.transition(seq, change, audit, Some(message)).await
+    }
+
+    /// A row's move; `done`: it ends the row's work, with the message mapping to record.
+    async fn transition(
+        &self,
+        seq: i64,
+        change: Change<'_>,
+        audit: Option<&AuditRecord>,
+        done: Option<Option<&MessageMapping>>,
+    ) -> Result<bool, StoreError> {
+        let Change {
+            from,
+            to,
+            threema_message_id,
+            error,
+        } = change;
         let mut tx = self.fenced_tx().await?;
         let attempt = i64::from(to == OutboxState::Sending);
         let now = now_ms();
         let sent_at = (to == OutboxState::Sent).then_some(now);
+        let processed_at = done.is_some().then_some(now);
         let changed = sqlx::query(
             "UPDATE threema_outbox SET state = $1, \
              threema_message_id = COALESCE($2, threema_message_id), error = $3, \
-             attempts = attempts + $4, updated_at = $5, sent_at = COALESCE($8, sent_at) \
+             attempts = attempts + $4, updated_at = $5, sent_at = COALESCE($8, sent_at), \
+             processed_at = COALESCE($9, processed_at), \
+             hold_until = CASE WHEN $9 IS NULL THEN hold_until ELSE NULL END \
              WHERE seq = $6 AND state = $7",
         )
         .bind(to.as_str())
@@ -240,9 +310,13 @@ impl Store {
         .bind(seq)
         .bind(from.as_str())
         .bind(sent_at)
+        .bind(processed_at)
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        if let (1, Some(Some(message))) = (changed, done) {
+            messages::insert(&mut tx, message).await?;
+        }
         if let (1, Some(entry)) = (changed, audit) {
             let copy: Option<i64> = sqlx::query_scalar(
                 "SELECT d.seq FROM broadcast_delivery d JOIN threema_outbox o \

@@ -13,10 +13,11 @@ use super::Broadcasts;
 use crate::{
     bridge::{
         BridgeError,
-        queue::{Outcome, Queue},
+        matrix_to_threema::outbox::With,
+        queue::{Handled, Outcome, Queue},
         quick_replies,
     },
-    store::{Broadcast, Delivery, StoreError},
+    store::{Broadcast, Delivery, DeliveryDone, StoreError},
     threema::{ThreemaError, ThreemaId},
 };
 
@@ -68,7 +69,7 @@ impl Queue for BroadcastFanout {
             .await
     }
 
-    async fn handle(&self, item: &Delivery) -> Result<Outcome, BridgeError> {
+    async fn handle(&self, item: &Delivery) -> Result<Handled, BridgeError> {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
@@ -130,54 +131,51 @@ impl Broadcasts {
 
     /// One recipient of a broadcast: their portal and the bot's copy there, then the
     /// Threema messages queued under the copy.
-    async fn fan_out(&self, item: &Delivery) -> Result<Outcome, BridgeError> {
+    async fn fan_out(&self, item: &Delivery) -> Result<Handled, BridgeError> {
         let Some(broadcast) = self.store.broadcast_get(&item.event_id).await? else {
-            return Ok(Outcome::failed("the broadcast is gone"));
+            return Ok(Outcome::failed("the broadcast is gone").into());
         };
         let Some(driver) = ThreemaId::parse(&item.recipient) else {
-            return Ok(Outcome::failed(format!(
-                "{:?} is not a Threema ID",
-                item.recipient
-            )));
+            let not_an_id = format!("{:?} is not a Threema ID", item.recipient);
+            return Ok(Outcome::failed(not_an_id).into());
         };
         if self.access.is_former_driver(&driver) {
-            return Ok(Outcome::refused(crate::tr!(
-                self.texts,
-                "failed-driver-left"
-            )));
+            let left = crate::tr!(self.texts, "failed-driver-left");
+            return Ok(Outcome::refused(left).into());
         }
         let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload)
             .map_err(|e| BridgeError::BadEvent(format!("broadcast payload: {e}")))?;
         if matches!(items.first(), Some(Outgoing::Poll(_)))
             && self.poll_ended(&item.event_id).await?
         {
-            return Ok(Outcome::skipped("the poll ended before it reached them"));
+            return Ok(Outcome::skipped("the poll ended before it reached them").into());
         }
         let (portal, copy) = match (&item.portal_room, &item.copy_event) {
             (Some(portal), Some(copy)) => (portal.clone(), copy.clone()),
             _ => match self.portal_copy(item, &broadcast, &items, &driver).await? {
                 Ok(placed) => placed,
-                Err(not_placed) => return Ok(not_placed),
+                Err(not_placed) => return Ok(not_placed.into()),
             },
         };
         let items = self.filled_in(&items, &driver).await?;
-        let portal = ruma::OwnedRoomId::try_from(portal)
+        let portal_id = ruma::OwnedRoomId::try_from(portal.as_str())
             .map_err(|_| StoreError::corrupt("broadcast_delivery", "portal_room"))?;
-        // A broadcast to drivers off duty waits for each one's shift, as any message does.
+        // A broadcast to drivers off duty waits for each one's shift, as any message does. The
+        // copy, the rows and the end of this recipient are one commit.
+        let with = With {
+            urgent: false,
+            delivery: Some(DeliveryDone {
+                seq: item.seq,
+                portal_room: portal,
+                copy_event: copy.clone(),
+            }),
+        };
+        let sender = broadcast.sender.as_str();
         let queued = (self.outbox)
-            .queue(
-                &items,
-                &driver,
-                &copy,
-                &portal,
-                broadcast.sender.as_str(),
-                false,
-            )
+            .queue_with(&items, &driver, &copy, &portal_id, sender, with)
             .await?;
-        Ok(Outcome::bridged(format!(
-            "copy {copy}, {} message(s) queued",
-            queued.new
-        )))
+        let queued = format!("copy {copy}, {} message(s) queued", queued.new);
+        Ok(Handled::ended(Outcome::bridged(queued)))
     }
 
     /// The recipient's portal (opened if needed) and the bot's copy of the broadcast there,
@@ -239,9 +237,8 @@ impl Broadcasts {
                 mark_tried,
             )
             .await?;
-        self.store
-            .delivery_set_copy(item.seq, portal.as_str(), copy.as_str())
-            .await?;
+        // Recorded with the rows it is queued with (`fan_out`): a crash before that finds the
+        // copy in the portal, as the row says it was tried.
         Ok(Ok((portal.to_string(), copy.to_string())))
     }
 }

@@ -27,7 +27,7 @@ use tokio::sync::{Notify, OnceCell};
 use super::transitions::{self, Answer, Event, Then};
 use crate::bridge::{
     Access, BridgeError, Credits, Ghosts, Keys, Notices, Wakes, audit,
-    queue::{Outcome, Queue},
+    queue::{Handled, Outcome, Queue},
     status::RESEND_KEYS,
     wiring::Shared,
 };
@@ -37,7 +37,8 @@ use crate::{
     matrix::MatrixClient,
     metrics::{self, Metrics},
     store::{
-        Direction, MessageMapping, NewOutgoing, OutboxItem, OutboxState, Store, StoreError, now_ms,
+        DeliveryDone, Direction, MessageMapping, NewOutgoing, OutboxItem, OutboxState, Store,
+        StoreError, now_ms,
     },
     threema::{ThreemaClient, ThreemaError, ThreemaId},
     zone::Zone,
@@ -89,6 +90,15 @@ pub struct Outbox {
 pub(crate) struct Queued {
     pub new: u64,
     pub held_until: Option<i64>,
+}
+
+/// What queueing rows also does: `urgent` rows do not wait for the driver's shift;
+/// `delivery`: a broadcast's recipient the fan-out is done with once they are queued (recorded
+/// in the rows' commit).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct With {
+    pub urgent: bool,
+    pub delivery: Option<DeliveryDone>,
 }
 
 /// When a shared upload was started, and the file message it became.
@@ -234,11 +244,29 @@ impl Outbox {
         sender: &str,
         urgent: bool,
     ) -> Result<Queued, BridgeError> {
-        let holds = self.holds_of(items, driver, urgent).await?;
+        let with = With {
+            urgent,
+            delivery: None,
+        };
+        self.queue_with(items, driver, event_id, portal, sender, with)
+            .await
+    }
+
+    /// [`Outbox::queue`], and what the rows' commit also records.
+    pub(crate) async fn queue_with(
+        &self,
+        items: &[Outgoing],
+        driver: &ThreemaId,
+        event_id: &str,
+        portal: &RoomId,
+        sender: &str,
+        with: With,
+    ) -> Result<Queued, BridgeError> {
+        let holds = self.holds_of(items, driver, with.urgent).await?;
         self.privacy_notice(driver, portal, holds.first().copied().flatten())
             .await?;
-        let new =
-            (self.queue_rows(items, &holds, driver, event_id, portal.as_str(), sender)).await?;
+        let rows = new_rows(items, &holds, event_id, driver, portal.as_str(), sender);
+        let new = (self.queue_rows(&rows, &holds, with.delivery.as_ref())).await?;
         // As stored: an event handled again finds its rows as they were queued the first time.
         let held_until = match self.holds {
             None => None,
@@ -253,17 +281,18 @@ impl Outbox {
         Ok(Queued { new, held_until })
     }
 
+    /// Stores `rows` (each held as `holds` says), with the broadcast recipient they end if any,
+    /// and wakes the outbox.
     async fn queue_rows(
         &self,
-        items: &[Outgoing],
+        rows: &[NewOutgoing],
         holds: &[Option<i64>],
-        driver: &ThreemaId,
-        event_id: &str,
-        room_id: &str,
-        sender: &str,
+        delivery: Option<&DeliveryDone>,
     ) -> Result<u64, StoreError> {
-        let rows = new_rows(items, holds, event_id, driver, room_id, sender);
-        let new = self.store.outbox_enqueue(&rows).await?;
+        let new = match delivery {
+            Some(done) => self.store.delivery_queued(done, rows).await?,
+            None => self.store.outbox_enqueue(rows).await?,
+        };
         if let Some(due) = holds.iter().flatten().min() {
             self.next_hold.fetch_min(*due, Ordering::Relaxed);
         }
@@ -315,12 +344,14 @@ impl Outbox {
 
     /// Works on one outbox row until its state is final, as `transitions::next` says; see the
     /// module comment. `event` is what happened first: the row is read, or given up on.
-    async fn deliver(&self, seq: i64, mut event: Event) -> Result<Outcome, BridgeError> {
+    async fn deliver(&self, seq: i64, mut event: Event) -> Result<Handled, BridgeError> {
         let Some(mut row) = self.store.outbox_get(seq).await? else {
-            return Ok(Outcome::skipped("gone"));
+            return Ok(Outcome::skipped("gone").into());
         };
         let mut prepared = None;
         let mut gateway_error = None;
+        // The write to `sent` also ended the row's work (nothing was left to do after it).
+        let mut ended = false;
         loop {
             let step = transitions::next(row.state, event);
             if let Some(write) = step.write {
@@ -331,21 +362,37 @@ impl Outbox {
                     }
                     _ => None,
                 };
-                let written = self
-                    .store
-                    .outbox_transition(
-                        seq,
-                        write.from,
-                        write.to,
-                        write.message_id.as_deref(),
-                        write.error.as_deref(),
-                        record.as_ref(),
-                    )
-                    .await?;
+                // A message sent with nothing left to do is recorded and done in that commit.
+                let done = match (write.from, write.to, &write.message_id) {
+                    (OutboxState::Sending, OutboxState::Sent, Some(id)) => {
+                        sent_record(&row, id).map(|message| (id, message))
+                    }
+                    _ => None,
+                };
+                let written = match &done {
+                    Some((id, message)) => {
+                        (self.store)
+                            .outbox_sent_and_done(seq, id, record.as_ref(), message.as_ref())
+                            .await?
+                    }
+                    None => {
+                        (self.store)
+                            .outbox_transition(
+                                seq,
+                                write.from,
+                                write.to,
+                                write.message_id.as_deref(),
+                                write.error.as_deref(),
+                                record.as_ref(),
+                            )
+                            .await?
+                    }
+                };
+                ended = written && done.is_some();
                 if !written {
                     // Moved on meanwhile (another process, a resend): start from what it is now.
                     let Some(now) = self.store.outbox_get(seq).await? else {
-                        return Ok(Outcome::skipped("gone"));
+                        return Ok(Outcome::skipped("gone").into());
                     };
                     (row, event) = (now, Event::Read);
                     continue;
@@ -379,14 +426,16 @@ impl Outbox {
                     Event::Answered(answer)
                 }
                 Then::RecordSent => {
+                    let id = row.threema_message_id.as_deref().unwrap_or("?");
+                    let outcome = Outcome::bridged(format!("sent as {id}"));
+                    if ended {
+                        return Ok(Handled::ended(outcome));
+                    }
                     self.record_sent(&row).await?;
-                    return Ok(Outcome::bridged(format!(
-                        "sent as {}",
-                        row.threema_message_id.as_deref().unwrap_or("?")
-                    )));
+                    return Ok(outcome.into());
                 }
-                Then::ReportFailure => return self.report_failure(&row).await,
-                Then::ReportUnknown => return self.report_unknown(&row).await,
+                Then::ReportFailure => return self.report_failure(&row).await.map(Into::into),
+                Then::ReportUnknown => return self.report_unknown(&row).await.map(Into::into),
                 Then::Retry => {
                     return Err(gateway_error.map(BridgeError::from).unwrap_or_else(|| {
                         BridgeError::NotYet("the Gateway was not reached".into())
@@ -394,7 +443,7 @@ impl Outbox {
                 }
                 Then::ReadAgain => {
                     let Some(now) = self.store.outbox_get(seq).await? else {
-                        return Ok(Outcome::skipped("gone"));
+                        return Ok(Outcome::skipped("gone").into());
                     };
                     row = now;
                     Event::Read
@@ -433,44 +482,22 @@ impl Outbox {
     }
 
     /// The sent message is part of the chat: quotes and receipts from the driver refer to it.
+    /// For a row found `sent` (its work not ended), and for a poll's close or the company's
+    /// vote, whose change to the poll holds once it went.
     async fn record_sent(&self, row: &OutboxItem) -> Result<(), BridgeError> {
         let Some(message_id) = &row.threema_message_id else {
             return Ok(());
         };
-        let item: Option<Outgoing> = serde_json::from_str(&row.payload).ok();
-        // What a poll's close or the company's vote changes holds once it went.
-        match &item {
-            Some(Outgoing::PollClose { target }) => self.poll_closed(row, target).await?,
+        match serde_json::from_str(&row.payload).ok() {
+            Some(Outgoing::PollClose { target }) => self.poll_closed(row, &target).await?,
             Some(Outgoing::PollVote { target, answers }) => {
-                self.company_voted(row, target, answers).await?
+                self.company_voted(row, &target, &answers).await?
             }
             _ => {}
         }
-        // Edits, deletes, agreements, a poll's close and votes are about another message, not
-        // messages of their own.
-        if matches!(
-            item,
-            Some(
-                Outgoing::Edit { .. }
-                    | Outgoing::Delete { .. }
-                    | Outgoing::Agreement { .. }
-                    | Outgoing::PollClose { .. }
-                    | Outgoing::PollVote { .. }
-            )
-        ) {
-            return Ok(());
+        if let Some(Some(message)) = sent_record(row, message_id) {
+            self.store.message_insert(&message).await?;
         }
-        self.store
-            .message_insert(&MessageMapping {
-                room_id: row.room_id.clone(),
-                event_id: row.event_id.clone(),
-                threema_peer: row.recipient.clone(),
-                threema_message_id: message_id.clone(),
-                direction: Direction::Out,
-                matrix_sender: row.sender.clone(),
-                part: row.part,
-            })
-            .await?;
         Ok(())
     }
 
@@ -484,7 +511,7 @@ impl Outbox {
     }
 
     /// A row that could not go for `bridge.send_give_up_seconds` fails, unless it moved on.
-    async fn give_up(&self, seq: i64, error: &BridgeError) -> Result<Outcome, BridgeError> {
+    async fn give_up(&self, seq: i64, error: &BridgeError) -> Result<Handled, BridgeError> {
         let minutes = self.send_give_up.as_secs().div_ceil(60);
         let reason = crate::tr!(
             self.texts,
@@ -598,6 +625,30 @@ fn new_rows(
     items.iter().zip(holds).enumerate().map(row).collect()
 }
 
+/// What a row sent as `message_id` leaves to record, when that is all its work has left: the
+/// message it became in the chat (quotes and receipts from the driver refer to it), or nothing
+/// for an edit, a delete or an agreement (about another message, not messages of their own).
+/// `None` for a poll's close or the company's vote: their change to the poll comes first
+/// (`record_sent`).
+fn sent_record(row: &OutboxItem, message_id: &str) -> Option<Option<MessageMapping>> {
+    let item: Option<Outgoing> = serde_json::from_str(&row.payload).ok();
+    match item {
+        Some(Outgoing::PollClose { .. } | Outgoing::PollVote { .. }) => None,
+        Some(Outgoing::Edit { .. } | Outgoing::Delete { .. } | Outgoing::Agreement { .. }) => {
+            Some(None)
+        }
+        _ => Some(Some(MessageMapping {
+            room_id: row.room_id.clone(),
+            event_id: row.event_id.clone(),
+            threema_peer: row.recipient.clone(),
+            threema_message_id: message_id.to_owned(),
+            direction: Direction::Out,
+            matrix_sender: row.sender.clone(),
+            part: row.part,
+        })),
+    }
+}
+
 /// Why nothing goes to or comes from a driver whose erasure waits for a legal hold.
 pub const RESTRICTED: &str = "the driver's data are restricted under a legal hold";
 
@@ -657,7 +708,7 @@ impl Queue for ThreemaOutbox {
         self.0.store.outbox_pending(after_seq, limit).await
     }
 
-    async fn handle(&self, item: &OutboxItem) -> Result<Outcome, BridgeError> {
+    async fn handle(&self, item: &OutboxItem) -> Result<Handled, BridgeError> {
         match self.0.deliver(item.seq, Event::Read).await {
             Err(e) if e.is_transient() && self.0.waited_too_long(item) => {
                 self.0.give_up(item.seq, &e).await

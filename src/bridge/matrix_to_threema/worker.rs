@@ -30,7 +30,7 @@ use crate::bridge::{
         duty::{self, Urgent},
     },
     management::CommandMessage,
-    queue::{Outcome, Queue},
+    queue::{Handled, Outcome, Queue},
     status,
     wiring::Shared,
 };
@@ -180,8 +180,8 @@ impl Queue for MatrixInbox {
         self.0.store.inbox_pending(after_seq, limit).await
     }
 
-    async fn handle(&self, item: &InboxItem) -> Result<Outcome, BridgeError> {
-        self.0.handle_item(item).await
+    async fn handle(&self, item: &InboxItem) -> Result<Handled, BridgeError> {
+        self.0.handle_item(item).await.map(Handled::from)
     }
 
     async fn finish(&self, item: &InboxItem, outcome: &Outcome) -> Result<(), StoreError> {

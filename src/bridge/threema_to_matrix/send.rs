@@ -25,7 +25,10 @@ use crate::{
 /// What became of a driver's message on the Matrix side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bridged {
-    /// The event that shows it: a message, an edit, a redaction.
+    /// The event that shows it (a message, an edit, a redaction), recorded, and the message's
+    /// inbox row ended with it in the same commit.
+    Recorded(OwnedEventId),
+    /// The event that shows it, bridged by an earlier attempt.
     Event(OwnedEventId),
     /// Done without an event to keep (typing shown, a receipt applied): what happened.
     Done(String),
@@ -177,7 +180,7 @@ impl ThreemaToMatrix {
                 tracing::warn!(%room_id, error = %e, "the driver's message is not marked waiting");
             }
         }
-        Ok(Bridged::Event(event_id))
+        Ok(Bridged::Recorded(event_id))
     }
 
     /// The event content a message becomes in the portal (receipts, typing and deletes are
@@ -430,7 +433,7 @@ impl ThreemaToMatrix {
             .await?;
         self.record(incoming, &original.room_id, &redaction, &ghost)
             .await?;
-        Ok(Bridged::Event(redaction))
+        Ok(Bridged::Recorded(redaction))
     }
 
     /// Shows (or stops) the ghost typing, in an existing portal only: typing alone never opens

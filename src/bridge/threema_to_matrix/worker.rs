@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use super::ThreemaToMatrix;
 use crate::bridge::{
     BridgeError,
-    queue::{Outcome, Queue},
+    queue::{Handled, Outcome, Queue},
     threema_to_matrix::Bridged,
 };
 use crate::{
@@ -61,7 +61,7 @@ impl Queue for ThreemaInbox {
         self.0.store.threema_inbox_pending(after_seq, limit).await
     }
 
-    async fn handle(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {
+    async fn handle(&self, item: &ThreemaItem) -> Result<Handled, BridgeError> {
         self.0.handle_threema_item(item).await
     }
 
@@ -83,21 +83,21 @@ impl Queue for ThreemaInbox {
 impl ThreemaToMatrix {
     /// Opens and decodes one stored callback and bridges it. What cannot be bridged is kept
     /// with a reason.
-    pub async fn handle_threema_item(&self, item: &ThreemaItem) -> Result<Outcome, BridgeError> {
+    pub async fn handle_threema_item(&self, item: &ThreemaItem) -> Result<Handled, BridgeError> {
         let handled: Result<_, BridgeError> = async {
             Ok(match self.open_item(item).await? {
                 Ok((incoming, key)) => {
                     let kind = kind_of(&incoming.message);
                     (self.route_incoming(incoming, &key).await?, Some(kind))
                 }
-                Err(not_opened) => (not_opened, None),
+                Err(not_opened) => (not_opened.into(), None),
             })
         }
         .await;
         match handled {
-            Ok((outcome, kind)) => {
-                self.count(item, kind, &outcome);
-                Ok(outcome)
+            Ok((handled, kind)) => {
+                self.count(item, kind, &handled.outcome);
+                Ok(handled)
             }
             Err(e) => {
                 // Failed for good: the queue records it so.
@@ -212,7 +212,7 @@ impl ThreemaToMatrix {
         &self,
         mut incoming: Incoming,
         key: &[u8; 32],
-    ) -> Result<Outcome, BridgeError> {
+    ) -> Result<Handled, BridgeError> {
         // An erased driver is a stranger now, whatever this process's caches and the
         // directory's view still say: an erasure by the command line reaches them only with
         // the next directory pass, and a former driver's message would be audited by ID.
@@ -221,14 +221,18 @@ impl ThreemaToMatrix {
             .driver_standing(&id_hash, incoming.from.as_str())
             .await?;
         if standing == Standing::Erased {
-            return self.handle_unknown_sender(&incoming).await;
+            return self
+                .handle_unknown_sender(&incoming)
+                .await
+                .map(Handled::from);
         }
         if standing == Standing::Restricted {
             // Kept as the callback, not shown: only storing is allowed while restricted.
             return Ok(Outcome::refused(format!(
                 "not bridged: {} (GDPR Art. 18)",
                 crate::bridge::matrix_to_threema::RESTRICTED
-            )));
+            ))
+            .into());
         }
         if self.access.is_former_driver(&incoming.from) {
             // Kept in the inbox and audited, not shown: the person has left the company.
@@ -244,28 +248,32 @@ impl ThreemaToMatrix {
                     ),
                 )
                 .await?;
-            return Ok(Outcome::refused("from a former driver: not bridged"));
+            return Ok(Outcome::refused("from a former driver: not bridged").into());
         }
         if !self.is_known_sender(&incoming.from).await? {
-            return self.handle_unknown_sender(&incoming).await;
+            return self
+                .handle_unknown_sender(&incoming)
+                .await
+                .map(Handled::from);
         }
         // Held until the file is in the portal.
         let _memory = match self.fetch_driver_file(&mut incoming, key).await? {
             Ok(reserved) => reserved,
             Err(e) => {
                 let what = summary(&incoming.message, None);
-                return Ok(Outcome::failed(format!("{what}: {e}")));
+                return Ok(Outcome::failed(format!("{what}: {e}")).into());
             }
         };
         let what = described(&incoming);
         Ok(match self.bridge_incoming(&incoming).await? {
-            // Recorded on its row already, with the privacy notice it answers.
-            Bridged::Event(event_id) => in_portal(&incoming, &event_id),
-            Bridged::Done(how) => Outcome::bridged(format!("{what}: {how}")),
-            Bridged::Skipped(why) => Outcome::skipped(format!("{what}: {why}")),
+            // Its row was ended with this outcome when the message was recorded.
+            Bridged::Recorded(event_id) => Handled::ended(in_portal(&incoming, &event_id)),
+            Bridged::Event(event_id) => in_portal(&incoming, &event_id).into(),
+            Bridged::Done(how) => Outcome::bridged(format!("{what}: {how}")).into(),
+            Bridged::Skipped(why) => Outcome::skipped(format!("{what}: {why}")).into(),
             Bridged::NotHandled => {
                 tracing::warn!(threema_id = %incoming.from, %what, "message type not bridged; kept");
-                Outcome::failed(what)
+                Outcome::failed(what).into()
             }
         })
     }

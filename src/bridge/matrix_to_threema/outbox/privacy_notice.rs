@@ -12,7 +12,7 @@ use ruma::RoomId;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::Outbox;
+use super::{Outbox, new_rows};
 use crate::{bridge::BridgeError, config::Config, ids, store::NoticeState, threema::ThreemaId};
 
 /// Marks the bot's copy in the portal with the text's hash, so that a copy posted before a
@@ -107,15 +107,10 @@ impl Outbox {
                 reply_to: None,
             })
             .collect();
-        self.queue_rows(
-            &parts,
-            &vec![hold_until; parts.len()],
-            driver,
-            &event_id,
-            portal.as_str(),
-            notice.bot.as_str(),
-        )
-        .await?;
+        let holds = vec![hold_until; parts.len()];
+        let bot = notice.bot.as_str();
+        let rows = new_rows(&parts, &holds, &event_id, driver, portal.as_str(), bot);
+        self.queue_rows(&rows, &holds, None).await?;
         self.store.driver_notice_queued(id, hash).await?;
         Ok(())
     }

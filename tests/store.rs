@@ -1295,20 +1295,17 @@ async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &s
     assert_eq!(row.seq, retry);
     assert!(row.status.sent_at.is_some());
     // Read implies received; a later "received" keeps the earlier times.
+    // The marker that shows it is recorded with it; a receipt without one keeps it.
     store
-        .outbox_mark_delivered(retry, true, 5_000)
+        .outbox_mark_delivered(retry, true, 5_000, Some("$marker"))
         .await
         .unwrap();
     store
-        .outbox_mark_delivered(retry, false, 9_000)
+        .outbox_mark_delivered(retry, false, 9_000, None)
         .await
         .unwrap();
     store
         .outbox_set_reaction(retry, Reaction::Declined, 6_000)
-        .await
-        .unwrap();
-    store
-        .outbox_set_status_events(retry, Some("$marker"), None)
         .await
         .unwrap();
     store
@@ -1989,7 +1986,10 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
         )
         .await
         .unwrap();
-    store.outbox_mark_delivered(seq, false, 5).await.unwrap();
+    store
+        .outbox_mark_delivered(seq, false, 5, None)
+        .await
+        .unwrap();
     // The broadcast is one entry; its copies' sends add none.
     let audit = store.audit_recent(None, 10).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();

@@ -420,21 +420,25 @@ impl Store {
     }
 
     /// Records that the phone received (`read: false`) or read the message at `at` (Unix ms).
-    /// Reading implies receiving. Earlier times are kept: receipts can arrive twice.
+    /// Reading implies receiving. Earlier times are kept: receipts can arrive twice. With the
+    /// ghost's marker event that shows it (`None` keeps the one recorded).
     pub async fn outbox_mark_delivered(
         &self,
         seq: i64,
         read: bool,
         at: i64,
+        marker_event: Option<&str>,
     ) -> Result<(), StoreError> {
         let read_at = read.then_some(at);
         sqlx::query(
             "UPDATE threema_outbox SET received_at = COALESCE(received_at, $1), \
-             read_at = COALESCE(read_at, $2) WHERE seq = $3",
+             read_at = COALESCE(read_at, $2), marker_event = COALESCE($4, marker_event) \
+             WHERE seq = $3",
         )
         .bind(at)
         .bind(read_at)
         .bind(seq)
+        .bind(marker_event)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -9,7 +9,7 @@
 //! back and must not take it down), and one the homeserver already has but no longer knows by
 //! transaction id (after its restart) is looked up rather than refused as a duplicate.
 
-use ruma::{EventId, UserId};
+use ruma::{EventId, OwnedEventId, UserId};
 
 use super::Receipts;
 use crate::bridge::{
@@ -112,10 +112,14 @@ impl Receipts {
         match status {
             ReceiptStatus::Received | ReceiptStatus::Read => {
                 let read = status == ReceiptStatus::Read;
-                if self.reads_in_portals || !read {
-                    self.show_marker(change, read).await?;
-                }
-                self.store.outbox_mark_delivered(seq, read, at).await?;
+                let marker = match self.reads_in_portals || !read {
+                    true => self.show_marker(change, read).await?,
+                    false => None,
+                };
+                let marker = marker.as_ref().map(|event| event.as_str());
+                (self.store)
+                    .outbox_mark_delivered(seq, read, at, marker)
+                    .await?;
                 let event = if read {
                     WebhookEvent::Read
                 } else {
@@ -142,9 +146,14 @@ impl Receipts {
         Ok(true)
     }
 
-    /// The received marker, swapped for the read marker once the driver read the message.
-    /// Only the first part of a split message carries it.
-    async fn show_marker(&self, change: &StatusChange<'_>, read: bool) -> Result<(), BridgeError> {
+    /// The received marker, swapped for the read marker once the driver read the message: the
+    /// new marker's event, to record with the receipt (a crash before that sends it again
+    /// under the same transaction id). Only the first part of a split message carries it.
+    async fn show_marker(
+        &self,
+        change: &StatusChange<'_>,
+        read: bool,
+    ) -> Result<Option<OwnedEventId>, BridgeError> {
         let row = change.row;
         let shown = if read {
             row.status.read_at.is_some()
@@ -157,7 +166,7 @@ impl Receipts {
             &self.received_marker
         };
         if row.part != 0 || shown || key.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let marker = self
             .matrix
@@ -176,10 +185,7 @@ impl Receipts {
             "marker",
         )
         .await?;
-        self.store
-            .outbox_set_status_events(row.seq, Some(marker.as_str()), None)
-            .await?;
-        Ok(())
+        Ok(Some(marker))
     }
 
     /// 👍 or 👎 from the ghost; a change of mind replaces the earlier one.

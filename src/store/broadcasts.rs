@@ -465,6 +465,26 @@ impl Store {
         Ok(())
     }
 
+    /// The copy is in the portal: recorded at once where it must be found before the rest of
+    /// the recipient is done (a poll's end closes the copies on record).
+    pub async fn delivery_set_copy(
+        &self,
+        seq: i64,
+        portal_room: &str,
+        copy_event: &str,
+    ) -> Result<(), StoreError> {
+        self.fenced_execute(
+            sqlx::query(
+                "UPDATE broadcast_delivery SET portal_room = $1, copy_event = $2 WHERE seq = $3",
+            )
+            .bind(portal_room)
+            .bind(copy_event)
+            .bind(seq),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// The recipient's copy is in their portal and its Threema messages go into the outbox:
     /// `rows` queued (as [`Store::outbox_enqueue`]), the copy recorded and the fan-out done with
     /// the recipient, in one commit. Returns how many rows are new.

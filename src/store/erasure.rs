@@ -7,7 +7,6 @@ use sqlx::Row;
 
 use super::{Store, StoreError, audit, now_ms};
 
-/// Everything the bridge's tables may hold about one driver, as the rows name it.
 /// What the store says of a driver before one of their messages is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Standing {
@@ -19,6 +18,15 @@ pub enum Standing {
     Bridged,
 }
 
+/// What the store has on the sender of a message: their standing and the public key it
+/// trusts for them (hex; `None`: never looked up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnFile {
+    pub standing: Standing,
+    pub public_key: Option<String>,
+}
+
+/// Everything the bridge's tables may hold about one driver, as the rows name it.
 #[derive(Debug, Clone)]
 pub struct ErasureTarget {
     pub threema_id: String,
@@ -257,37 +265,41 @@ impl Store {
         Ok(())
     }
 
-    /// Was the Threema ID with this keyed hash erased?
-    /// Whether a driver's message may be handled at all: erased (by their ID's hash, see
-    /// [`Store::is_erased`]) or restricted ([`Store::is_restricted`]), asked in one statement:
-    /// every message of a driver asks both.
-    pub async fn driver_standing(
+    /// What a driver's message needs from the store before it is opened, in one statement
+    /// (every message asks): whether they were erased (by their ID's hash, see
+    /// [`Store::is_erased`]) or are restricted ([`Store::is_restricted`]), and their trusted
+    /// public key ([`Store::public_key`]).
+    pub async fn driver_on_file(
         &self,
         id_hash: &str,
         threema_id: &str,
-    ) -> Result<Standing, StoreError> {
+    ) -> Result<OnFile, StoreError> {
         let row = sqlx::query(
             "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM erased_id WHERE id_hash = $1) \
              THEN 1 ELSE 0 END AS BIGINT) AS erased, \
              CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction WHERE threema_id = $2) \
-             THEN 1 ELSE 0 END AS BIGINT) AS restricted",
+             THEN 1 ELSE 0 END AS BIGINT) AS restricted, \
+             (SELECT public_key FROM threema_public_key WHERE threema_id = $2) AS public_key",
         )
         .bind(id_hash)
         .bind(threema_id)
         .fetch_one(&self.pool)
         .await?;
-        Ok(
-            match (
-                row.try_get::<i64, _>("erased")?,
-                row.try_get::<i64, _>("restricted")?,
-            ) {
-                (1, _) => Standing::Erased,
-                (_, 1) => Standing::Restricted,
-                _ => Standing::Bridged,
-            },
-        )
+        let erased: i64 = row.try_get("erased")?;
+        let restricted: i64 = row.try_get("restricted")?;
+        let standing = match (erased, restricted) {
+            (1, _) => Standing::Erased,
+            (_, 1) => Standing::Restricted,
+            _ => Standing::Bridged,
+        };
+        let public_key = row.try_get("public_key")?;
+        Ok(OnFile {
+            standing,
+            public_key,
+        })
     }
 
+    /// Was the Threema ID with this keyed hash erased?
     pub async fn is_erased(&self, id_hash: &str) -> Result<bool, StoreError> {
         Ok(
             sqlx::query("SELECT 1 AS one FROM erased_id WHERE id_hash = $1")

@@ -27,7 +27,7 @@ type Answer = oneshot::Sender<Result<bool, Arc<StoreError>>>;
 pub enum IntakeError {
     #[error(transparent)]
     Store(Arc<StoreError>),
-    /// The writer stopped (the process is shutting down).
+    /// The writer stopped while it held the callback.
     #[error("the callback writer has stopped")]
     Stopped,
 }
@@ -38,23 +38,31 @@ pub enum IntakeError {
 #[derive(Clone)]
 pub struct ThreemaIntake {
     waiting: mpsc::Sender<(NewThreemaItem, Answer)>,
+    /// Stores a callback alone should the writer be gone (it stopped on a bug).
+    store: Store,
 }
 
 impl ThreemaIntake {
     /// Starts the writer on the current runtime.
     pub fn start(store: Store) -> Self {
         let (waiting, queue) = mpsc::channel(WAITING);
-        tokio::spawn(write(store, queue));
-        ThreemaIntake { waiting }
+        tokio::spawn(write(store.clone(), queue));
+        ThreemaIntake { waiting, store }
     }
 
     /// Stores `item` and returns, once it is durable, whether it was new (a callback the
     /// Gateway sent again is stored once).
     pub async fn push(&self, item: NewThreemaItem) -> Result<bool, IntakeError> {
         let (answer, answered) = oneshot::channel();
-        (self.waiting.send((item, answer)).await).map_err(|_| IntakeError::Stopped)?;
+        if let Err(refused) = self.waiting.send((item, answer)).await {
+            tracing::error!("the callback writer has stopped; storing a callback alone");
+            let (item, _) = refused.0;
+            let stored = self.store.threema_inbox_push(&item).await;
+            return stored.map_err(|e| IntakeError::Store(Arc::new(e)));
+        }
         match answered.await {
             Ok(stored) => stored.map_err(IntakeError::Store),
+            // The writer stopped with it (unanswered: the Gateway sends it again).
             Err(_) => Err(IntakeError::Stopped),
         }
     }

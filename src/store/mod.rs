@@ -96,7 +96,7 @@ pub use broadcasts::{
 pub use conversations::{Closed, Conversation, ConversationState, Told};
 pub use directory::{RoomStateKind, StoredEmployee};
 pub use driver_notices::NoticeState;
-pub use erasure::{DispatcherTarget, ErasedRows, ErasureTarget, Standing};
+pub use erasure::{DispatcherTarget, ErasedRows, ErasureTarget, OnFile, Standing};
 pub use export::IncomingMessage;
 pub use ghosts::Ghost;
 pub use holds::{Hold, HoldTarget};
@@ -215,14 +215,6 @@ fn pool_options(kind: DbKind, max_connections: u32) -> AnyPoolOptions {
         .acquire_timeout(Duration::from_secs(10))
         .after_connect(move |conn, _| {
             Box::pin(async move {
-                if kind == DbKind::Sqlite {
-                    // Pages read through a memory map, not a read(2) each: every connection's
-                    // page cache is invalidated by another's commit, and a queue item's reads
-                    // would otherwise be system calls. Writes and their fsync are unchanged.
-                    sqlx::query("PRAGMA mmap_size = 268435456")
-                        .execute(&mut *conn)
-                        .await?;
-                }
                 if kind == DbKind::Postgres {
                     // A process stopped inside a transaction (SIGSTOP) would hold its row
                     // locks until it wakes, the lease row's among them: the server ends such a

@@ -151,6 +151,7 @@ impl Broadcasts {
             return Ok(Outcome::skipped("the poll ended before it reached them").into());
         }
         let (portal, copy) = match (&item.portal_room, &item.copy_event) {
+            // A poll's copy, recorded before (`portal_copy`).
             (Some(portal), Some(copy)) => (portal.clone(), copy.clone()),
             _ => match self.portal_copy(item, &broadcast, &items, &driver).await? {
                 Ok(placed) => placed,
@@ -238,7 +239,13 @@ impl Broadcasts {
             )
             .await?;
         // Recorded with the rows it is queued with (`fan_out`): a crash before that finds the
-        // copy in the portal, as the row says it was tried.
+        // copy in the portal, as the row says it was tried. A poll's copy at once: the poll's
+        // end closes the copies on record, and one posted meanwhile must be among them.
+        if matches!(items.first(), Some(Outgoing::Poll(_))) {
+            (self.store)
+                .delivery_set_copy(item.seq, portal.as_str(), copy.as_str())
+                .await?;
+        }
         Ok(Ok((portal.to_string(), copy.to_string())))
     }
 }

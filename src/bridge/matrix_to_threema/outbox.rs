@@ -365,7 +365,10 @@ impl Outbox {
                 // A message sent with nothing left to do is recorded and done in that commit.
                 let done = match (write.from, write.to, &write.message_id) {
                     (OutboxState::Sending, OutboxState::Sent, Some(id)) => {
-                        sent_record(&row, id).map(|message| (id, message))
+                        match after_sent(&row, id) {
+                            AfterSent::Done(message) => Some((id, message)),
+                            AfterSent::More => None,
+                        }
                     }
                     _ => None,
                 };
@@ -495,7 +498,7 @@ impl Outbox {
             }
             _ => {}
         }
-        if let Some(Some(message)) = sent_record(row, message_id) {
+        if let AfterSent::Done(Some(message)) = after_sent(row, message_id) {
             self.store.message_insert(&message).await?;
         }
         Ok(())
@@ -625,19 +628,26 @@ fn new_rows(
     items.iter().zip(holds).enumerate().map(row).collect()
 }
 
-/// What a row sent as `message_id` leaves to record, when that is all its work has left: the
-/// message it became in the chat (quotes and receipts from the driver refer to it), or nothing
-/// for an edit, a delete or an agreement (about another message, not messages of their own).
-/// `None` for a poll's close or the company's vote: their change to the poll comes first
-/// (`record_sent`).
-fn sent_record(row: &OutboxItem, message_id: &str) -> Option<Option<MessageMapping>> {
+/// What is left of a row's work once its message went.
+enum AfterSent {
+    /// Only to record the message it became in the chat (quotes and receipts from the driver
+    /// refer to it); nothing for an edit, a delete or an agreement (about another message, not
+    /// messages of their own).
+    Done(Option<MessageMapping>),
+    /// A poll's close or the company's vote: their change to the poll comes first
+    /// (`record_sent`).
+    More,
+}
+
+/// What is left of `row`'s work once it was sent as `message_id`.
+fn after_sent(row: &OutboxItem, message_id: &str) -> AfterSent {
     let item: Option<Outgoing> = serde_json::from_str(&row.payload).ok();
     match item {
-        Some(Outgoing::PollClose { .. } | Outgoing::PollVote { .. }) => None,
+        Some(Outgoing::PollClose { .. } | Outgoing::PollVote { .. }) => AfterSent::More,
         Some(Outgoing::Edit { .. } | Outgoing::Delete { .. } | Outgoing::Agreement { .. }) => {
-            Some(None)
+            AfterSent::Done(None)
         }
-        _ => Some(Some(MessageMapping {
+        _ => AfterSent::Done(Some(MessageMapping {
             room_id: row.room_id.clone(),
             event_id: row.event_id.clone(),
             threema_peer: row.recipient.clone(),

@@ -4,9 +4,8 @@
 //! (`accept-key` in the management room or on the command line); then the messages held
 //! meanwhile are replayed through the inbox, in their order.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use hashlink::LruCache;
 use tokio::sync::Notify;
 
 use crate::bridge::{BridgeError, queue::Outcome};
@@ -24,12 +23,7 @@ pub struct Keys {
     threema: Arc<ThreemaClient>,
     /// The Threema inbox's wake-up, rung when held messages are queued again.
     inbox_wake: Arc<Notify>,
-    /// The keys messages were opened with lately ([`Keys::for_opening`]).
-    opening: Mutex<LruCache<ThreemaId, [u8; 32]>>,
 }
-
-/// Senders whose key is kept for opening their messages.
-const KEPT: usize = 16_384;
 
 impl Keys {
     pub fn new(store: Store, threema: Arc<ThreemaClient>, inbox_wake: Arc<Notify>) -> Self {
@@ -37,43 +31,26 @@ impl Keys {
             store,
             threema,
             inbox_wake,
-            opening: Mutex::new(LruCache::new(KEPT)),
         }
-    }
-
-    /// The key to open `id`'s messages with: [`Keys::trusted`], kept in memory after the first
-    /// message. Only for opening, where a key that is out of date shows (the box does not
-    /// open) and [`Keys::stored_if_newer`] corrects it; what goes to a driver is sealed with the
-    /// store's key, which another process (the command line's `accept-key`) may have changed.
-    pub async fn for_opening(&self, id: &ThreemaId) -> Result<[u8; 32], BridgeError> {
-        if let Some(key) = self.kept().get(id) {
-            return Ok(*key);
-        }
-        let key = self.trusted(id).await?;
-        self.kept().insert(id.clone(), key);
-        Ok(key)
-    }
-
-    /// After a box of `id`'s did not open with `used`: the store's trusted key, if it is
-    /// another one (accepted since, perhaps by another process), kept for opening from now.
-    pub async fn stored_if_newer(
-        &self,
-        id: &ThreemaId,
-        used: &[u8; 32],
-    ) -> Result<Option<[u8; 32]>, BridgeError> {
-        self.kept().remove(id);
-        let stored = self.for_opening(id).await?;
-        Ok((stored != *used).then_some(stored))
-    }
-
-    fn kept(&self) -> std::sync::MutexGuard<'_, LruCache<ThreemaId, [u8; 32]>> {
-        self.opening.lock().expect("not poisoned")
     }
 
     /// The trusted key of `id`: from the store, or looked up and stored on first use.
     pub async fn trusted(&self, id: &ThreemaId) -> Result<[u8; 32], BridgeError> {
-        if let Some(cached) = self.store.public_key(id.as_str()).await? {
-            return parse(id, &cached.public_key);
+        let stored = self.store.public_key(id.as_str()).await?;
+        self.trusted_from(id, stored.map(|cached| cached.public_key).as_deref())
+            .await
+    }
+
+    /// [`Keys::trusted`] where the store's key (`stored`) was read already, with what else a
+    /// message needs (`Store::driver_on_file`): read with every message, never kept in memory,
+    /// as the command line's `accept-key` may change it at any time.
+    pub async fn trusted_from(
+        &self,
+        id: &ThreemaId,
+        stored: Option<&str>,
+    ) -> Result<[u8; 32], BridgeError> {
+        if let Some(stored) = stored {
+            return parse(id, stored);
         }
         let key = self.threema.lookup_public_key(id).await?;
         self.store
@@ -126,7 +103,6 @@ impl Keys {
     /// command line runs beside `serve`) finds them at its next rescan, within seconds.
     pub async fn accept(&self, id: &ThreemaId, actor: &str) -> Result<KeyAcceptance, BridgeError> {
         let accepted = self.store.public_key_accept(id.as_str(), actor).await?;
-        self.kept().remove(id);
         if let KeyAcceptance::Accepted { requeued } = accepted {
             tracing::warn!(threema_id = %id, %actor, requeued, "changed public key accepted");
             self.inbox_wake.notify_one();

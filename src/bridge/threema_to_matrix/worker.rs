@@ -41,6 +41,13 @@ pub struct Incoming {
 
 pub struct ThreemaInbox(pub Arc<ThreemaToMatrix>);
 
+/// A message opened, with its sender's key and what the store says of them.
+struct Opened {
+    incoming: Incoming,
+    key: [u8; 32],
+    standing: Standing,
+}
+
 impl Queue for ThreemaInbox {
     type Item = ThreemaItem;
     const NAME: &'static str = "threema";
@@ -74,9 +81,10 @@ impl Queue for ThreemaInbox {
     }
 
     async fn record_attempt(&self, item: &mut ThreemaItem) -> Result<(), StoreError> {
-        self.0.store.threema_inbox_record_attempt(item.seq).await?;
+        // Counted here even if the store cannot count it: the attempt may have recorded the
+        // message (its commit's answer lost), and the next one must look for it.
         item.attempts += 1;
-        Ok(())
+        self.0.store.threema_inbox_record_attempt(item.seq).await
     }
 }
 
@@ -86,9 +94,9 @@ impl ThreemaToMatrix {
     pub async fn handle_threema_item(&self, item: &ThreemaItem) -> Result<Handled, BridgeError> {
         let handled: Result<_, BridgeError> = async {
             Ok(match self.open_item(item).await? {
-                Ok((incoming, key)) => {
-                    let kind = kind_of(&incoming.message);
-                    (self.route_incoming(incoming, &key).await?, Some(kind))
+                Ok(opened) => {
+                    let kind = kind_of(&opened.incoming.message);
+                    (self.route_incoming(opened).await?, Some(kind))
                 }
                 Err(not_opened) => (not_opened.into(), None),
             })
@@ -126,12 +134,9 @@ impl ThreemaToMatrix {
         }
     }
 
-    /// The stored callback decoded (its media not fetched yet) and the sender's key; or why
-    /// that cannot be done (a changed key holds the message).
-    async fn open_item(
-        &self,
-        item: &ThreemaItem,
-    ) -> Result<Result<(Incoming, [u8; 32]), Outcome>, BridgeError> {
+    /// The stored callback decoded (its media not fetched yet), with the sender's key and
+    /// standing; or why that cannot be done (a changed key holds the message).
+    async fn open_item(&self, item: &ThreemaItem) -> Result<Result<Opened, Outcome>, BridgeError> {
         let Some(from) = ThreemaId::parse(&item.sender) else {
             return self.unreadable(item, "sender").await.map(Err);
         };
@@ -144,21 +149,22 @@ impl ThreemaToMatrix {
         let Ok(ciphertext) = hex::decode(&item.ciphertext) else {
             return self.unreadable(item, "box").await.map(Err);
         };
-        let mut key = match self.keys.for_opening(&from).await {
+        // An erased driver is a stranger now, whatever this process's caches and the
+        // directory's view still say: an erasure by the command line reaches them only with
+        // the next directory pass, and a former driver's message would be audited by ID.
+        let id_hash = self.erased_ids.hash(&from);
+        let on_file = (self.store).driver_on_file(&id_hash, from.as_str()).await?;
+        let key = match (self.keys)
+            .trusted_from(&from, on_file.public_key.as_deref())
+            .await
+        {
             Err(BridgeError::Threema(ThreemaError::NotFound)) => {
                 tracing::warn!(threema_id = %from, "message from an ID the Gateway does not know");
                 return Ok(Err(Outcome::failed("sender unknown to the Gateway")));
             }
             other => other?,
         };
-        let mut opened = self.threema.open_message(&nonce, &ciphertext, &key);
-        if matches!(opened, Err(ReceiveError::Undecryptable(_)))
-            && let Some(stored) = self.keys.stored_if_newer(&from, &key).await?
-        {
-            key = stored;
-            opened = self.threema.open_message(&nonce, &ciphertext, &key);
-        }
-        let message = match opened {
+        let message = match self.threema.open_message(&nonce, &ciphertext, &key) {
             Ok(message) => message,
             Err(ReceiveError::Undecryptable(reason)) => {
                 if self.keys.recheck(&from).await? {
@@ -186,7 +192,11 @@ impl ThreemaToMatrix {
             seq: item.seq,
             received_at: item.received_at,
         };
-        Ok(Ok((incoming, key)))
+        Ok(Ok(Opened {
+            incoming,
+            key,
+            standing: on_file.standing,
+        }))
     }
 
     /// The Gateway sent a callback whose `field` does not parse (stored as it came): nobody
@@ -208,18 +218,12 @@ impl ThreemaToMatrix {
     /// A decoded message goes to the driver's portal, unless its sender has left the company
     /// or is unknown (quarantined), or its type is not bridged (kept for an operator). Its
     /// blobs are fetched only once the sender is known: nobody else makes the bridge download.
-    async fn route_incoming(
-        &self,
-        mut incoming: Incoming,
-        key: &[u8; 32],
-    ) -> Result<Handled, BridgeError> {
-        // An erased driver is a stranger now, whatever this process's caches and the
-        // directory's view still say: an erasure by the command line reaches them only with
-        // the next directory pass, and a former driver's message would be audited by ID.
-        let id_hash = self.erased_ids.hash(&incoming.from);
-        let standing = (self.store)
-            .driver_standing(&id_hash, incoming.from.as_str())
-            .await?;
+    async fn route_incoming(&self, opened: Opened) -> Result<Handled, BridgeError> {
+        let Opened {
+            mut incoming,
+            key,
+            standing,
+        } = opened;
         if standing == Standing::Erased {
             return self
                 .handle_unknown_sender(&incoming)
@@ -257,7 +261,7 @@ impl ThreemaToMatrix {
                 .map(Handled::from);
         }
         // Held until the file is in the portal.
-        let _memory = match self.fetch_driver_file(&mut incoming, key).await? {
+        let _memory = match self.fetch_driver_file(&mut incoming, &key).await? {
             Ok(reserved) => reserved,
             Err(e) => {
                 let what = summary(&incoming.message, None);

@@ -43,3 +43,24 @@ impl std::fmt::Debug for SharedKeys {
         f.debug_struct("SharedKeys").finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::threema::crypto;
+
+    #[test]
+    fn a_peers_key_is_computed_once_and_seals_what_the_plain_box_opens() {
+        let (ours, theirs) = (SecretKey::from([1; 32]), SecretKey::from([2; 32]));
+        let peer = theirs.public_key().to_bytes();
+        let keys = SharedKeys::new(ours.clone());
+        let shared = keys.with(&peer);
+        assert!(Arc::ptr_eq(&shared, &keys.with(&peer)), "kept");
+        let (nonce, sealed) = crypto::seal_shared(b"Reifenpanne", &shared);
+        let opened = crypto::open(&nonce, &sealed, &ours.public_key(), &theirs).unwrap();
+        assert_eq!(opened, b"Reifenpanne");
+        // Another peer's key is another entry, and does not open it.
+        let other = SecretKey::from([3; 32]).public_key().to_bytes();
+        assert!(crypto::open_shared(&nonce, &sealed, &keys.with(&other)).is_err());
+    }
+}

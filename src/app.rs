@@ -24,14 +24,11 @@ use crate::{
         Fence,
         lease::{self, Ended, Held, Lease},
     },
-    http::{
-        self, AppState,
-        threema::{CallbackState, RefusalGuard, TrustedProxies},
-    },
+    http::{self, AppState, threema::CallbackState},
     matrix::crypto::RoomCrypto,
     matrix::{MatrixClient, MatrixError},
     metrics::Metrics,
-    store::{Store, StoreError, ThreemaIntake},
+    store::{Store, StoreError},
     threema::{ThreemaClient, ThreemaError},
 };
 
@@ -301,18 +298,8 @@ impl Running {
     /// The Gateway's callbacks, with the peer's address for the refusal guard; a callback
     /// wakes the Threema inbox.
     fn serve_callbacks(&self, listener: TcpListener) -> Server {
-        let config = &self.config;
-        let state = CallbackState {
-            bridge: self.bridge.clone(),
-            secret: config.threema.secret.clone(),
-            guard: Arc::new(RefusalGuard::new(
-                config.threema.callback_refusals_per_minute,
-                config.threema.callback_block,
-            )),
-            proxies: Arc::new(TrustedProxies::new(config.threema.trusted_proxies.clone())),
-            intake: ThreemaIntake::start(self.bridge.store.clone()),
-        };
-        let body_timeout = config.threema.callback_body_timeout;
+        let state = CallbackState::new(self.bridge.clone(), &self.config.threema);
+        let body_timeout = self.config.threema.callback_body_timeout;
         let token = self.shutdown.clone();
         self.tasks.spawn(async move {
             let router = http::threema::router(state, body_timeout);

@@ -250,11 +250,8 @@ async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client
 
     let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
     let shown = desk
-        .wait_for(&portal, "the driver's text, decrypted", WAIT, |timeline| {
-            timeline
-                .iter()
-                .find(|e| e["sender"] == ghost && e["type"] == "m.room.message")
-                .cloned()
+        .wait_for_event(&portal, "the driver's text, decrypted", WAIT, |e| {
+            e["sender"] == ghost && e["type"] == "m.room.message"
         })
         .await;
     assert_eq!(shown["content"]["body"], "Rampe 4 ist frei");
@@ -331,11 +328,8 @@ async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client
     .await
     .unwrap();
     let image = desk
-        .wait_for(&portal, "the driver's photo, decrypted", WAIT, |timeline| {
-            timeline
-                .iter()
-                .find(|e| e["sender"] == ghost && e["content"]["msgtype"] == "m.image")
-                .cloned()
+        .wait_for_event(&portal, "the driver's photo, decrypted", WAIT, |e| {
+            e["sender"] == ghost && e["content"]["msgtype"] == "m.image"
         })
         .await;
     assert_eq!(image["wire"]["type"], "m.room.encrypted", "{image}");
@@ -345,17 +339,9 @@ async fn with_encryption_an_encrypted_portal_works_both_ways_for_a_strict_client
         picture
     );
     let location = desk
-        .wait_for(
-            &portal,
-            "the driver's location, decrypted",
-            WAIT,
-            |timeline| {
-                timeline
-                    .iter()
-                    .find(|e| e["sender"] == ghost && e["content"]["msgtype"] == "m.location")
-                    .cloned()
-            },
-        )
+        .wait_for_event(&portal, "the driver's location, decrypted", WAIT, |e| {
+            e["sender"] == ghost && e["content"]["msgtype"] == "m.location"
+        })
         .await;
     assert_eq!(
         location["content"]["geo_uri"], "geo:52.52,13.405",
@@ -417,14 +403,8 @@ async fn with_encryption_a_management_room_created_as_element_x_creates_dms_work
 
     let asked = desk.send_text(&room, "help").await;
     let answer = desk
-        .wait_for(&room, "the answer to help", WAIT, |timeline| {
-            timeline
-                .iter()
-                .find(|e| {
-                    e["sender"] == BOT
-                        && e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
-                })
-                .cloned()
+        .wait_for_event(&room, "the answer to help", WAIT, |e| {
+            e["sender"] == BOT && e["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
         })
         .await;
     assert!(body(&answer).contains("Commands"), "{answer}");
@@ -521,11 +501,8 @@ async fn with_encryption_required_the_bridge_turns_encryption_on_before_it_posts
     desk.join(&portal).await;
     let ghost = format!("@threema_{}:{DOMAIN}", driver.to_lowercase());
     let before = desk
-        .wait_for(&portal, "the first text", WAIT, |timeline| {
-            timeline
-                .iter()
-                .find(|e| e["sender"] == ghost && e["content"]["body"] == "vorher")
-                .cloned()
+        .wait_for_event(&portal, "the first text", WAIT, |e| {
+            e["sender"] == ghost && e["content"]["body"] == "vorher"
         })
         .await;
     assert!(
@@ -541,11 +518,8 @@ async fn with_encryption_required_the_bridge_turns_encryption_on_before_it_posts
         .await
         .unwrap();
     let after = desk
-        .wait_for(&portal, "the second text, decrypted", WAIT, |timeline| {
-            timeline
-                .iter()
-                .find(|e| e["sender"] == ghost && e["content"]["body"] == "nachher")
-                .cloned()
+        .wait_for_event(&portal, "the second text, decrypted", WAIT, |e| {
+            e["sender"] == ghost && e["content"]["body"] == "nachher"
         })
         .await;
     assert_eq!(after["wire"]["type"], "m.room.encrypted", "{after}");

@@ -30,6 +30,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::{
     bridge::Bridge,
+    config::ThreemaConfig,
     store::{NewThreemaItem, ThreemaIntake},
     threema::{
         ThreemaId,
@@ -45,6 +46,20 @@ pub struct CallbackState {
     pub proxies: Arc<TrustedProxies>,
     /// Stores callbacks, sharing commits between those that arrive together.
     pub intake: ThreemaIntake,
+}
+
+impl CallbackState {
+    /// The callback listener's state as `threema:` configures it; starts the callbacks' writer.
+    pub fn new(bridge: Arc<Bridge>, config: &ThreemaConfig) -> Self {
+        let guard = RefusalGuard::new(config.callback_refusals_per_minute, config.callback_block);
+        CallbackState {
+            intake: ThreemaIntake::start(bridge.store.clone()),
+            bridge,
+            secret: config.secret.clone(),
+            guard: Arc::new(guard),
+            proxies: Arc::new(TrustedProxies::new(config.trusted_proxies.clone())),
+        }
+    }
 }
 
 /// `threema.trusted_proxies`: reverse proxies whose `X-Forwarded-For` names the client.

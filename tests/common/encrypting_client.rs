@@ -429,6 +429,18 @@ impl EncryptingClient {
         event
     }
 
+    /// [`EncryptingClient::wait_for`] the first event of the room's timeline that `is` picks.
+    pub async fn wait_for_event(
+        &self,
+        room_id: &str,
+        what: &str,
+        timeout: Duration,
+        is: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let first = |timeline: &[Value]| timeline.iter().find(|e| is(e)).cloned();
+        self.wait_for(room_id, what, timeout, first).await
+    }
+
     /// Syncs until `check` finds what it waits for in the room's timeline; panics after
     /// `timeout`.
     pub async fn wait_for(

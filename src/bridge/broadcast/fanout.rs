@@ -173,7 +173,7 @@ impl Broadcasts {
         };
         let sender = broadcast.sender.as_str();
         let queued = (self.outbox)
-            .queue_with(&items, &driver, &copy, &portal_id, sender, with)
+            .queue(&items, &driver, &copy, &portal_id, sender, with)
             .await?;
         let queued = format!("copy {copy}, {} message(s) queued", queued.new);
         Ok(Handled::ended(Outcome::bridged(queued)))

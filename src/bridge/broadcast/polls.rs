@@ -11,6 +11,7 @@ use ruma::{EventId, OwnedRoomId, UserId};
 use serde_json::Value;
 
 use super::Broadcasts;
+use crate::bridge::matrix_to_threema::outbox::With;
 use crate::{
     bridge::{BridgeError, Outcome},
     config::Level,
@@ -131,7 +132,7 @@ impl Broadcasts {
                     end.as_str(),
                     &portal,
                     sender.as_str(),
-                    false,
+                    With::default(),
                 )
                 .await?;
             closed += queued.new;

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::{Integration, job, request::StoredFile};
+use crate::bridge::matrix_to_threema::outbox::With;
 use crate::{
     bridge::BridgeError,
     store::{ApiPending, now_ms},
@@ -159,7 +160,14 @@ impl Integration {
             });
         }
         (self.outbox)
-            .queue(&items, &driver, &event, &portal, self.bot.as_str(), false)
+            .queue(
+                &items,
+                &driver,
+                &event,
+                &portal,
+                self.bot.as_str(),
+                With::default(),
+            )
             .await?;
         (self.store)
             .api_recipient_queued(&recipient.message_id, &recipient.driver)

@@ -10,6 +10,10 @@
 mod holds;
 mod prepare;
 mod privacy_notice;
+mod queueing;
+
+pub(crate) use queueing::With;
+use queueing::new_rows;
 
 use std::{
     collections::HashMap,
@@ -36,10 +40,7 @@ use crate::{
     config::{Config, Duty},
     matrix::MatrixClient,
     metrics::{self, Metrics},
-    store::{
-        DeliveryDone, Direction, MessageMapping, NewOutgoing, OutboxItem, OutboxState, Store,
-        StoreError, now_ms,
-    },
+    store::{Direction, MessageMapping, OutboxItem, OutboxState, Store, StoreError, now_ms},
     threema::{ThreemaClient, ThreemaError, ThreemaId},
     zone::Zone,
 };
@@ -82,23 +83,6 @@ pub struct Outbox {
     next_hold: AtomicI64,
     /// What the API sent: failures are reported to its webhooks.
     api_events: Arc<crate::bridge::integration::events::ApiEvents>,
-}
-
-/// What queuing one event did: how many rows are new, and until when they wait for the driver
-/// to come on duty.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Queued {
-    pub new: u64,
-    pub held_until: Option<i64>,
-}
-
-/// What queueing rows also does: `urgent` rows do not wait for the driver's shift;
-/// `delivery`: a broadcast's recipient the fan-out is done with once they are queued (recorded
-/// in the rows' commit).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct With {
-    pub urgent: bool,
-    pub delivery: Option<DeliveryDone>,
 }
 
 /// When a shared upload was started, and the file message it became.
@@ -215,7 +199,10 @@ impl Outbox {
                 event_id.as_str(),
                 room_id,
                 sender.as_str(),
-                urgent,
+                With {
+                    urgent,
+                    ..With::default()
+                },
             )
             .await?;
         let Some(until) = queued.held_until else {
@@ -229,75 +216,6 @@ impl Outbox {
             "queued {} message(s) for {driver}, held until {until} (off duty)",
             queued.new
         )))
-    }
-
-    /// Stores the parts of one event for `driver` in `portal` and wakes the outbox: how many
-    /// rows are new (queueing the same event again adds none) and until when they wait for
-    /// the driver's shift (not if `urgent`). The privacy notice goes first if the driver has
-    /// not had it, held as long.
-    pub(crate) async fn queue(
-        &self,
-        items: &[Outgoing],
-        driver: &ThreemaId,
-        event_id: &str,
-        portal: &RoomId,
-        sender: &str,
-        urgent: bool,
-    ) -> Result<Queued, BridgeError> {
-        let with = With {
-            urgent,
-            delivery: None,
-        };
-        self.queue_with(items, driver, event_id, portal, sender, with)
-            .await
-    }
-
-    /// [`Outbox::queue`], and what the rows' commit also records.
-    pub(crate) async fn queue_with(
-        &self,
-        items: &[Outgoing],
-        driver: &ThreemaId,
-        event_id: &str,
-        portal: &RoomId,
-        sender: &str,
-        with: With,
-    ) -> Result<Queued, BridgeError> {
-        let holds = self.holds_of(items, driver, with.urgent).await?;
-        self.privacy_notice(driver, portal, holds.first().copied().flatten())
-            .await?;
-        let rows = new_rows(items, &holds, event_id, driver, portal.as_str(), sender);
-        let new = (self.queue_rows(&rows, &holds, with.delivery.as_ref())).await?;
-        // As stored: an event handled again finds its rows as they were queued the first time.
-        let held_until = match self.holds {
-            None => None,
-            Some(_) => {
-                let now = now_ms();
-                (self.store.outbox_by_event(event_id).await?.into_iter())
-                    .filter(|row| row.recipient == *driver && row.part == 0)
-                    .filter(|row| row.state == OutboxState::Queued)
-                    .find_map(|row| row.hold_until.filter(|at| *at > now))
-            }
-        };
-        Ok(Queued { new, held_until })
-    }
-
-    /// Stores `rows` (each held as `holds` says), with the broadcast recipient they end if any,
-    /// and wakes the outbox.
-    async fn queue_rows(
-        &self,
-        rows: &[NewOutgoing],
-        holds: &[Option<i64>],
-        delivery: Option<&DeliveryDone>,
-    ) -> Result<u64, StoreError> {
-        let new = match delivery {
-            Some(done) => self.store.delivery_queued(done, rows).await?,
-            None => self.store.outbox_enqueue(rows).await?,
-        };
-        if let Some(due) = holds.iter().flatten().min() {
-            self.next_hold.fetch_min(*due, Ordering::Relaxed);
-        }
-        self.wake();
-        Ok(new)
     }
 
     /// Looks for work now (rows were queued or made pending again).
@@ -365,7 +283,8 @@ impl Outbox {
                 // A message sent with nothing left to do is recorded and done in that commit.
                 let done = match (write.from, write.to, &write.message_id) {
                     (OutboxState::Sending, OutboxState::Sent, Some(id)) => {
-                        match after_sent(&row, id) {
+                        let item = serde_json::from_str(&row.payload).ok();
+                        match after_sent(&row, item.as_ref(), id) {
                             AfterSent::Done(message) => Some((id, message)),
                             AfterSent::More => None,
                         }
@@ -491,14 +410,15 @@ impl Outbox {
         let Some(message_id) = &row.threema_message_id else {
             return Ok(());
         };
-        match serde_json::from_str(&row.payload).ok() {
-            Some(Outgoing::PollClose { target }) => self.poll_closed(row, &target).await?,
+        let item = serde_json::from_str(&row.payload).ok();
+        match &item {
+            Some(Outgoing::PollClose { target }) => self.poll_closed(row, target).await?,
             Some(Outgoing::PollVote { target, answers }) => {
-                self.company_voted(row, &target, &answers).await?
+                self.company_voted(row, target, answers).await?
             }
             _ => {}
         }
-        if let AfterSent::Done(Some(message)) = after_sent(row, message_id) {
+        if let AfterSent::Done(Some(message)) = after_sent(row, item.as_ref(), message_id) {
             self.store.message_insert(&message).await?;
         }
         Ok(())
@@ -607,27 +527,6 @@ impl Outbox {
     }
 }
 
-/// The outbox rows of the parts one event became for `driver`, each held as `holds` says.
-fn new_rows(
-    items: &[Outgoing],
-    holds: &[Option<i64>],
-    event_id: &str,
-    driver: &ThreemaId,
-    room_id: &str,
-    sender: &str,
-) -> Vec<NewOutgoing> {
-    let row = |(part, (item, hold_until)): (usize, (&Outgoing, &Option<i64>))| NewOutgoing {
-        event_id: event_id.to_owned(),
-        recipient: driver.to_string(),
-        part: part as i64,
-        room_id: room_id.to_owned(),
-        sender: sender.to_owned(),
-        payload: serde_json::to_string(item).expect("outgoing messages serialise"),
-        hold_until: *hold_until,
-    };
-    items.iter().zip(holds).enumerate().map(row).collect()
-}
-
 /// What is left of a row's work once its message went.
 enum AfterSent {
     /// Only to record the message it became in the chat (quotes and receipts from the driver
@@ -639,9 +538,8 @@ enum AfterSent {
     More,
 }
 
-/// What is left of `row`'s work once it was sent as `message_id`.
-fn after_sent(row: &OutboxItem, message_id: &str) -> AfterSent {
-    let item: Option<Outgoing> = serde_json::from_str(&row.payload).ok();
+/// What is left of `row`'s work once it was sent as `message_id`; `item`: its payload, read.
+fn after_sent(row: &OutboxItem, item: Option<&Outgoing>, message_id: &str) -> AfterSent {
     match item {
         Some(Outgoing::PollClose { .. } | Outgoing::PollVote { .. }) => AfterSent::More,
         Some(Outgoing::Edit { .. } | Outgoing::Delete { .. } | Outgoing::Agreement { .. }) => {

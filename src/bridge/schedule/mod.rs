@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use rule::{Command, Rule};
 
 use super::{Access, BridgeError, Broadcasts, Notices, Outbox, Outcome, wiring::Shared};
+use crate::bridge::matrix_to_threema::outbox::With;
 use crate::{
     config::{Config, Level},
     matrix::MatrixClient,
@@ -449,7 +450,7 @@ impl Schedules {
                 posted.as_str(),
                 portal,
                 &schedule.sender,
-                false,
+                With::default(),
             )
             .await?;
         Ok(())

@@ -12,7 +12,7 @@ use ruma::RoomId;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{Outbox, new_rows};
+use super::{Outbox, queueing::new_rows};
 use crate::{bridge::BridgeError, config::Config, ids, store::NoticeState, threema::ThreemaId};
 
 /// Marks the bot's copy in the portal with the text's hash, so that a copy posted before a

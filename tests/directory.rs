@@ -394,12 +394,8 @@ async fn a_dispatcher_opens_and_finds_only_the_drivers_in_her_scope() {
     // She was never invited to the South driver's portal.
     let south_portal = portal_of(&h, theirs).await;
     assert!(!nora.rooms_in().contains(&south_portal));
-    let invited = h
-        .bridge
-        .store
-        .room_states()
+    let invited = common::db::room_states(&h.bridge.store)
         .await
-        .unwrap()
         .into_iter()
         .any(|(room, _, key, _)| room == south_portal && key == nora.user_id);
     assert!(!invited, "no invite, not even for a moment");
@@ -879,7 +875,7 @@ async fn scim_provisions_and_deprovisions_a_dispatcher_within_seconds() {
         "the deleted driver's portal read-only",
         Duration::from_secs(30),
         || async {
-            let states = h.bridge.store.room_states().await.unwrap();
+            let states = common::db::room_states(&h.bridge.store).await;
             states
                 .iter()
                 .any(|(room, kind, _, value)| {

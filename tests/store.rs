@@ -1584,7 +1584,7 @@ async fn room_state_records_what_was_set(store: Store, _url: &str) {
         .room_state_delete("!s:x", RoomStateKind::Child, "!a:x")
         .await
         .unwrap();
-    let mut rows = store.room_states().await.unwrap();
+    let mut rows = common::db::room_states(&store).await;
     rows.sort();
     assert_eq!(
         rows,
@@ -1719,10 +1719,8 @@ async fn handled_rows_past_their_retention_are_pruned(store: Store, url: &str) {
             .unwrap()
             .is_some()
     );
-    let mut rooms: Vec<_> = store
-        .room_states()
+    let mut rooms: Vec<_> = common::db::room_states(&store)
         .await
-        .unwrap()
         .into_iter()
         .map(|(room, ..)| room)
         .collect();

@@ -635,3 +635,117 @@ async fn a_message_waits_out_a_gateway_outage_and_arrives_once() {
         .unwrap();
     assert!(mapped.is_some());
 }
+
+/// Sends `text` to each of `drivers` at the same moment through `client`.
+async fn send_at_once(
+    client: &ThreemaClient,
+    drivers: &[(ThreemaId, [u8; 32])],
+    text: &str,
+) -> Vec<Result<String, ThreemaError>> {
+    let sends = drivers
+        .iter()
+        .map(|(driver, key)| client.send_text(driver, key, text));
+    futures::future::join_all(sends).await
+}
+
+#[tokio::test]
+async fn messages_sent_at_once_leave_together_and_each_sender_hears_its_own_answer() {
+    let (h, sim) = Harness::with_simulator(|_| {}).await;
+    let (sim, b) = (&sim, &h.bridge);
+    let mut drivers = Vec::new();
+    for _ in 0..40 {
+        let driver = common::threema::unique_threema_id('B');
+        sim.add_user(UserSpec::new(&driver).behaviour(Behaviour::silent()));
+        let driver = id(&driver);
+        let key = b.keys.trusted(&driver).await.unwrap();
+        drivers.push((driver, key));
+    }
+    let phone = |driver: &ThreemaId, n: usize| {
+        let inbox = sim.inbox(driver.as_str());
+        assert_eq!(inbox.len(), n, "{driver}: {inbox:?}");
+        inbox.last().cloned().unwrap()
+    };
+
+    // Forty at once: fewer requests than messages, through the bulk endpoint, and each sender
+    // is answered with the id its own driver's phone shows.
+    let client = ThreemaClient::new(&b.config.threema).unwrap();
+    let ids = send_at_once(&client, &drivers, "Tour 9 fällt aus").await;
+    for ((driver, _), sent) in drivers.iter().zip(ids) {
+        let got = phone(driver, 1);
+        assert_eq!(got.message, Decoded::Text("Tour 9 fällt aus".into()));
+        assert_eq!(got.message_id, sent.unwrap());
+    }
+    // (The test's runtime has one thread: all forty are queued before the request leaves.)
+    let metrics = sim.metrics();
+    assert_eq!(
+        (
+            metrics.count("send_e2e_bulk", 200),
+            metrics.count("send_e2e", 200)
+        ),
+        (1, 0)
+    );
+    assert!(
+        drivers
+            .iter()
+            .all(|(d, _)| phone(d, 1).via == "send_e2e_bulk")
+    );
+
+    // One recipient the Gateway refuses: only its sender hears so.
+    let mut with_unknown = drivers.clone();
+    with_unknown.insert(7, (id("NOSUCH07"), drivers[7].1));
+    let mut answers = send_at_once(&client, &with_unknown, "zwei").await;
+    let refused = answers.remove(7);
+    assert!(
+        matches!(refused, Err(ThreemaError::BadRecipient)),
+        "{refused:?}"
+    );
+    for ((driver, _), answer) in drivers.iter().zip(answers) {
+        assert_eq!(phone(driver, 2).message_id, answer.unwrap());
+    }
+
+    // A bulk request refused as a whole (the Gateway's rate limit) goes one by one.
+    sim.inject_fault("send_e2e_bulk", Fault::status(429));
+    let answers = send_at_once(&client, &drivers, "drei").await;
+    for ((driver, _), answer) in drivers.iter().zip(answers) {
+        let got = phone(driver, 3);
+        assert_eq!(
+            (got.message, got.via, got.message_id),
+            (
+                Decoded::Text("drei".into()),
+                "send_e2e".into(),
+                answer.unwrap()
+            )
+        );
+    }
+    sim.clear_faults();
+
+    // No answer to a bulk request: every sender hears that the outcome is unknown, and
+    // nothing is sent again (each phone has it once).
+    sim.inject_fault("send_e2e_bulk", Fault::accept_then_timeout().times(1));
+    let mut config = b.config.threema.clone();
+    config.timeout = Duration::from_secs(2);
+    let impatient = ThreemaClient::new(&config).unwrap();
+    let answers = send_at_once(&impatient, &drivers, "vier").await;
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, Err(e) if e.outcome_unknown())),
+        "{answers:?}"
+    );
+    for (driver, _) in &drivers {
+        let inbox = sim.wait_inbox(driver.as_str(), 4, WAIT).await;
+        assert_eq!(inbox.len(), 4, "{driver}: once, not again");
+        assert_eq!(inbox[3].message, Decoded::Text("vier".into()));
+    }
+    sim.clear_faults();
+
+    // A Gateway without the endpoint: one by one from then on, asked once.
+    sim.inject_fault("send_e2e_bulk", Fault::status(404));
+    for round in 5..=6 {
+        let answers = send_at_once(&client, &drivers, "fünf").await;
+        for ((driver, _), answer) in drivers.iter().zip(answers) {
+            assert_eq!(phone(driver, round).message_id, answer.unwrap());
+        }
+    }
+    assert_eq!(sim.metrics().count("send_e2e_bulk", 404), 1);
+}

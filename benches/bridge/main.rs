@@ -197,9 +197,13 @@ impl Fleet {
         );
         csv.push_str(&format!("P-0,Desk,dispatcher,true,,{dispatcher},,,\n"));
         let depots = ["North", "South", "East"];
+        // Seven random hex digits: among 10,000 two are alike about once in five fleets.
+        let mut taken = std::collections::HashSet::new();
         let drivers: Vec<String> = (0..size)
             .map(|n| {
-                let id = unique_threema_id('B');
+                let id = std::iter::repeat_with(|| unique_threema_id('B'))
+                    .find(|id| taken.insert(id.clone()))
+                    .expect("an unused id");
                 let name = format!("Driver {n}");
                 sim.add_user(
                     UserSpec::new(&id)

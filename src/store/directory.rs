@@ -1,6 +1,7 @@
 //! `employee`, `space`, `room_state` and `audit`: the directory, what the bridge set up for it,
 //! and the record of both.
 
+use futures::TryStreamExt;
 use sqlx::{Row, any::AnyRow};
 
 use threema_protocol::ThreemaId;
@@ -314,22 +315,54 @@ impl Store {
             .collect()
     }
 
-    pub async fn room_states(
+    /// Each recorded room state (`only` those of one kind) as `(room, kind, key, value)`, one
+    /// row at a time: at 10,000 portals there are some 60,000, and read at once they cost the
+    /// process tens of MiB that the allocator keeps.
+    pub async fn each_room_state(
         &self,
-    ) -> Result<Vec<(String, RoomStateKind, String, String)>, StoreError> {
-        sqlx::query("SELECT room_id, kind, key, value FROM room_state")
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|row| {
-                Ok((
-                    row.try_get("room_id")?,
-                    RoomStateKind::parse(&row.try_get::<String, _>("kind")?)?,
-                    row.try_get("key")?,
-                    row.try_get("value")?,
-                ))
-            })
-            .collect()
+        only: Option<RoomStateKind>,
+        mut each: impl FnMut(String, RoomStateKind, String, String),
+    ) -> Result<(), StoreError> {
+        let (sql, kind) = match only {
+            Some(kind) => (
+                "SELECT room_id, kind, key, value FROM room_state WHERE kind = $1",
+                kind.as_str(),
+            ),
+            // Every kind sorts after '': the condition keeps one statement for both.
+            None => (
+                "SELECT room_id, kind, key, value FROM room_state WHERE kind > $1",
+                "",
+            ),
+        };
+        let mut rows = sqlx::query(sql).bind(kind).fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            each(
+                row.try_get("room_id")?,
+                RoomStateKind::parse(&row.try_get::<String, _>("kind")?)?,
+                row.try_get("key")?,
+                row.try_get("value")?,
+            );
+        }
+        Ok(())
+    }
+
+    /// The rooms `user` is recorded in (joined or invited).
+    pub async fn rooms_of_member(&self, user: &ruma::UserId) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT room_id, value FROM room_state WHERE kind = $1 AND key = $2 AND room_id <> ''",
+        )
+        .bind(RoomStateKind::Member.as_str())
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut rooms = Vec::new();
+        for row in rows {
+            let membership: String = row.try_get("value")?;
+            if Membership::parse(&membership).is_some_and(Membership::is_in) {
+                rooms.push(row.try_get("room_id")?);
+            }
+        }
+        Ok(rooms)
     }
 
     /// Records a membership the bridge caused or the homeserver reported.

@@ -12,6 +12,7 @@ use threema_gateway::{
 
 use super::{
     BlobId, MessageId, ThreemaError, ThreemaId,
+    bulk::Bulk,
     codec::{self, Location, Message, ReceiptStatus},
     crypto::{self, PublicKey, SecretKey},
     shared_keys::SharedKeys,
@@ -29,6 +30,8 @@ pub struct ThreemaClient {
     shared: SharedKeys,
     /// Each request by endpoint and how it ended, for `/metrics`.
     requests: crate::metrics::Requests,
+    /// Sends: those at the same time go out together.
+    bulk: Arc<Bulk>,
     /// Asked before each send (`ha`): a standby sends nothing.
     fence: Arc<Fence>,
 }
@@ -100,6 +103,7 @@ impl ThreemaClient {
             .into_e2e()
             .map_err(|e| ThreemaError::Invalid(e.to_string()))?;
         Ok(ThreemaClient {
+            bulk: Bulk::new(api.clone(), Default::default()),
             api,
             blobs,
             gateway_id,
@@ -112,6 +116,7 @@ impl ThreemaClient {
 
     /// Counts this client's requests into `requests`.
     pub fn with_metrics(mut self, requests: crate::metrics::Requests) -> Self {
+        self.bulk = Bulk::new(self.api.clone(), requests.clone());
         self.requests = requests;
         self
     }
@@ -203,9 +208,7 @@ impl ThreemaClient {
             ciphertext,
             nonce: nonce.into(),
         };
-        let sent = self.api.send(&crate_id(to)?, &message, true).await;
-        let id = self.counted("send_e2e", sent)?;
-        Ok(id.to_hex_le())
+        self.bulk.send(crate_id(to)?, message).await
     }
 
     pub async fn send_text(

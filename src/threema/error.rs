@@ -2,7 +2,7 @@
 
 use threema_gateway::errors::ApiError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ThreemaError {
     #[error("the Gateway rejects our ID or API secret (401)")]
     BadCredentials,

@@ -1,6 +1,7 @@
 //! The Threema Gateway side: client, callback verification, message codec and crypto.
 //! Knows nothing of Matrix.
 
+mod bulk;
 pub mod client;
 mod error;
 pub mod receive;

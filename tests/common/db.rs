@@ -73,3 +73,17 @@ impl TestDb {
         }
     }
 }
+
+/// Every recorded room state, `(room, kind, key, value)`.
+pub async fn room_states(
+    store: &threema_bridge::store::Store,
+) -> Vec<(String, threema_bridge::store::RoomStateKind, String, String)> {
+    let mut rows = Vec::new();
+    store
+        .each_room_state(None, |room, kind, key, value| {
+            rows.push((room, kind, key, value))
+        })
+        .await
+        .unwrap();
+    rows
+}

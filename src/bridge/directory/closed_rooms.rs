@@ -90,26 +90,28 @@ impl Directory {
             .into_iter()
             .map(|p| (p.room_id.to_string(), p.threema_id))
             .collect();
-        let mut removed = 0;
-        for (room, kind, user, membership) in self.store.room_states().await? {
+        let mut unpermitted = Vec::new();
+        let each = |room: String, _, user: String, membership: String| {
             let in_room = Membership::parse(&membership).is_some_and(Membership::is_in);
             let Ok(user) = OwnedUserId::try_from(user) else {
-                continue;
+                return;
             };
-            if kind != RoomStateKind::Member
-                || !in_room
-                || !closed.contains(&room)
-                || self.ghosts.is_bridge_user(&user)
-            {
-                continue;
+            if !in_room || !closed.contains(&room) || self.ghosts.is_bridge_user(&user) {
+                return;
             }
             let permitted = match drivers.get(&room) {
                 Some(driver) => self.access.may_see(&user, driver),
                 None => self.access.level(&user) >= Level::Dispatcher,
             };
-            if permitted {
-                continue;
+            if !permitted {
+                unpermitted.push((room, user));
             }
+        };
+        (self.store)
+            .each_room_state(Some(RoomStateKind::Member), each)
+            .await?;
+        let mut removed = 0;
+        for (room, user) in unpermitted {
             let room_id = RoomId::parse(&room)
                 .map_err(|e| BridgeError::BadEvent(format!("stored room {room:?}: {e}")))?;
             let why = format!("not permitted in {room}");

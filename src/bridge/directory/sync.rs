@@ -267,16 +267,17 @@ impl Directory {
             .iter()
             .filter_map(|id| ThreemaId::parse(id))
             .collect();
-        for (room, kind, key, value) in self.store.room_states().await? {
+        let (rooms, deactivated) = (&mut current.rooms, &mut current.deactivated);
+        let each = |room: String, kind, key: String, value: String| {
             if room.is_empty() {
                 if kind == RoomStateKind::Account
                     && let Ok(user) = ruma::OwnedUserId::try_from(key)
                 {
-                    current.deactivated.insert(user);
+                    deactivated.insert(user);
                 }
-                continue;
+                return;
             }
-            let state: &mut RoomState = current.rooms.entry(room).or_default();
+            let state: &mut RoomState = rooms.entry(room).or_default();
             match kind {
                 RoomStateKind::Name => state.name = Some(value),
                 RoomStateKind::Topic => state.topic = Some(value),
@@ -294,7 +295,8 @@ impl Directory {
                 RoomStateKind::Employee => state.employee = Some(value),
                 RoomStateKind::Account | RoomStateKind::Retired | RoomStateKind::MediaExpired => {}
             }
-        }
+        };
+        self.store.each_room_state(None, each).await?;
         Ok(current)
     }
 

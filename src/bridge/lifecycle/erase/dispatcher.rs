@@ -7,9 +7,8 @@ use serde_json::json;
 use super::{Erased, Eraser, Report, bridge};
 use crate::{
     bridge::lifecycle::{LifecycleError, Refused, Subject, holds},
-    directory::plan::Membership,
     ids,
-    store::{DispatcherTarget, RoomStateKind},
+    store::DispatcherTarget,
 };
 
 impl Eraser<'_> {
@@ -40,18 +39,9 @@ impl Eraser<'_> {
         {
             names.push(stored.employee.record.display_name);
         }
-        let rooms: Vec<OwnedRoomId> = self
-            .store
-            .room_states()
-            .await?
+        let rooms: Vec<OwnedRoomId> = (self.store.rooms_of_member(&user).await?)
             .into_iter()
-            .filter(|(room, kind, key, value)| {
-                *kind == RoomStateKind::Member
-                    && key == user.as_str()
-                    && Membership::parse(value).is_some_and(|m| m.is_in())
-                    && !room.is_empty()
-            })
-            .filter_map(|(room, ..)| OwnedRoomId::try_from(room).ok())
+            .filter_map(|room| OwnedRoomId::try_from(room).ok())
             .collect();
         let management: Vec<OwnedRoomId> = self
             .store

@@ -315,26 +315,15 @@ impl Store {
             .collect()
     }
 
-    /// Each recorded room state (`only` those of one kind) as `(room, kind, key, value)`, one
-    /// row at a time: at 10,000 portals there are some 60,000, and read at once they cost the
-    /// process tens of MiB that the allocator keeps.
+    /// Each recorded room state as `(room, kind, key, value)`, one row at a time: at 10,000
+    /// portals there are some 60,000, and read at once they cost the process tens of MiB that
+    /// the allocator keeps.
     pub async fn each_room_state(
         &self,
-        only: Option<RoomStateKind>,
         mut each: impl FnMut(String, RoomStateKind, String, String),
     ) -> Result<(), StoreError> {
-        let (sql, kind) = match only {
-            Some(kind) => (
-                "SELECT room_id, kind, key, value FROM room_state WHERE kind = $1",
-                kind.as_str(),
-            ),
-            // Every kind sorts after '': the condition keeps one statement for both.
-            None => (
-                "SELECT room_id, kind, key, value FROM room_state WHERE kind > $1",
-                "",
-            ),
-        };
-        let mut rows = sqlx::query(sql).bind(kind).fetch(&self.pool);
+        let mut rows =
+            sqlx::query("SELECT room_id, kind, key, value FROM room_state").fetch(&self.pool);
         while let Some(row) = rows.try_next().await? {
             each(
                 row.try_get("room_id")?,
@@ -346,12 +335,32 @@ impl Store {
         Ok(())
     }
 
+    /// Each recorded membership as `(room, user, membership)`, one row at a time (see
+    /// [`Store::each_room_state`]). The kind is written out so the partial index on
+    /// memberships applies.
+    pub async fn each_membership(
+        &self,
+        mut each: impl FnMut(String, String, String),
+    ) -> Result<(), StoreError> {
+        let mut rows =
+            sqlx::query("SELECT room_id, key, value FROM room_state WHERE kind = 'member'")
+                .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
+            each(
+                row.try_get("room_id")?,
+                row.try_get("key")?,
+                row.try_get("value")?,
+            );
+        }
+        Ok(())
+    }
+
     /// The rooms `user` is recorded in (joined or invited).
     pub async fn rooms_of_member(&self, user: &ruma::UserId) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(
-            "SELECT room_id, value FROM room_state WHERE kind = $1 AND key = $2 AND room_id <> ''",
+            "SELECT room_id, value FROM room_state WHERE kind = 'member' AND key = $1 \
+             AND room_id <> ''",
         )
-        .bind(RoomStateKind::Member.as_str())
         .bind(user.as_str())
         .fetch_all(&self.pool)
         .await?;

@@ -1,15 +1,15 @@
-//! Messages sent at the same time leave in one request: while a request to the Gateway is on its
-//! way, the messages queued meanwhile (a broadcast's lanes, several dispatchers) wait and then go
-//! together through `send_e2e_bulk`, up to 1,000 a request; alone, a message goes through
-//! `send_e2e`. Each sender is answered with its own message's result, so nothing changes for
+//! Messages sent at the same time leave in one request: while [`IN_FLIGHT`] requests to the
+//! Gateway are on their way, the messages queued meanwhile (a broadcast's lanes, several
+//! dispatchers) wait and then go together through `send_e2e_bulk`, up to 1,000 a request;
+//! alone, a message goes through `send_e2e`. Each sender is answered with its own message's result, so nothing changes for
 //! the outbox: its row is `sending` before the call and records what it is told (the Gateway
 //! keeps the per-recipient state, a failed recipient is retried on its own).
 //!
 //! `send_e2e_bulk` is not in the Gateway's public documentation. A Gateway that does not offer it
-//! (404 or 405) gets single sends from then on; one that refuses a request as a whole (its rate
-//! limit, a body it does not take, a failure on its side) gets that request's messages one by
-//! one. What the Gateway may have taken (no answer, an answer that does not fit) is reported
-//! to every sender as such, never sent again here.
+//! (404 or 405) gets single sends from then on; one that refuses a request as a whole before
+//! carrying it out (its rate limit, credits short of all of it, a body it does not take) gets
+//! that request's messages one by one. A request the Gateway failed on (5xx) or never answered
+//! is, for every sender, what that answer is to a single send: nothing is sent again here.
 //!
 //! By hand, because the crate sends one request per call: the gathering is ours, the requests
 //! are the crate's.
@@ -26,10 +26,13 @@ use threema_gateway::{
 use tokio::sync::oneshot;
 
 use super::ThreemaError;
-use crate::metrics::Requests;
+use crate::{ha::Fence, metrics::Requests};
 
 /// The Gateway's limit per bulk request.
 const MOST_PER_REQUEST: usize = 1000;
+/// Requests under way at once: one slow request does not hold up every send, and what becomes
+/// ready while they all are waits for the next.
+const IN_FLIGHT: usize = 4;
 
 /// The Gateway's message id (16 hex, as `send_e2e` answers it), or why the message did not go.
 type Answer = Result<String, ThreemaError>;
@@ -42,8 +45,8 @@ struct Queued {
 #[derive(Default)]
 struct Gathered {
     queued: Vec<Queued>,
-    /// A task is sending (and sends what is queued meanwhile when it is done).
-    sending: bool,
+    /// Tasks sending (each sends what is queued until nothing is).
+    senders: usize,
 }
 
 pub(super) struct Bulk {
@@ -52,15 +55,18 @@ pub(super) struct Bulk {
     /// The Gateway answered a bulk request as if it had no such endpoint.
     not_offered: AtomicBool,
     requests: Requests,
+    /// Asked again before each request: a message may have waited past the lease.
+    fence: Arc<Fence>,
 }
 
 impl Bulk {
-    pub(super) fn new(api: E2eApi, requests: Requests) -> Arc<Self> {
+    pub(super) fn new(api: E2eApi, requests: Requests, fence: Arc<Fence>) -> Arc<Self> {
         Arc::new(Bulk {
             api,
             gathered: Mutex::default(),
             not_offered: AtomicBool::new(false),
             requests,
+            fence,
         })
     }
 
@@ -79,37 +85,29 @@ impl Bulk {
                 },
                 answer,
             });
-            !std::mem::replace(&mut gathered.sending, true)
+            let start = gathered.senders < IN_FLIGHT;
+            gathered.senders += usize::from(start);
+            start
         };
         // A task of its own: a sender that stops waiting (its lane shut down) must not take
         // the others' requests with it.
         if start {
-            tokio::spawn(self.clone().drain());
+            let sender = Sender {
+                bulk: self.clone(),
+                returned: false,
+            };
+            tokio::spawn(sender.drain());
         }
         answered.await.unwrap_or_else(|_| {
-            // The sending task panicked: the request may have left.
+            // The sending task ended during the request: it may have left.
             Err(ThreemaError::NoAnswer("the send was interrupted".into()))
         })
     }
 
-    /// Sends what is queued until nothing is.
-    async fn drain(self: Arc<Self>) {
-        let _unwinding = Unwinding(&self);
-        loop {
-            let batch: Vec<Queued> = {
-                let mut gathered = self.gathered.lock().expect("bulk queue lock");
-                if gathered.queued.is_empty() {
-                    gathered.sending = false;
-                    return;
-                }
-                let take = gathered.queued.len().min(MOST_PER_REQUEST);
-                gathered.queued.drain(..take).collect()
-            };
-            self.send_batch(batch).await;
-        }
-    }
-
     async fn send_batch(&self, batch: Vec<Queued>) {
+        if let Err(e) = self.fence.check() {
+            return answer_all(batch, &ThreemaError::from(e));
+        }
         if batch.len() == 1 || self.not_offered.load(Ordering::Relaxed) {
             return self.one_by_one(batch).await;
         }
@@ -131,32 +129,20 @@ impl Bulk {
                     statuses.len(),
                     batch.len()
                 );
-                for queued in batch {
-                    let _ = queued
-                        .answer
-                        .send(Err(ThreemaError::NoAnswer(said.clone())));
-                }
+                answer_all(batch, &ThreemaError::NoAnswer(said));
             }
             Err(e) => {
                 let refused = refused_as_a_whole(&e);
                 let error = ThreemaError::from(e);
                 self.requests.count("send_e2e_bulk", error.label());
-                self.after_refusal(refused, error, batch).await
-            }
-        }
-    }
-
-    async fn after_refusal(&self, refused: Refused, error: ThreemaError, batch: Vec<Queued>) {
-        match refused {
-            Refused::NotOffered => {
-                tracing::info!("the Gateway offers no send_e2e_bulk: sending one by one");
-                self.not_offered.store(true, Ordering::Relaxed);
-                self.one_by_one(batch).await
-            }
-            Refused::ThisRequest => self.one_by_one(batch).await,
-            Refused::Every => {
-                for queued in batch {
-                    let _ = queued.answer.send(Err(error.clone()));
+                match refused {
+                    Refused::NotOffered => {
+                        tracing::info!("the Gateway offers no send_e2e_bulk: sending one by one");
+                        self.not_offered.store(true, Ordering::Relaxed);
+                        self.one_by_one(batch).await
+                    }
+                    Refused::ThisRequest => self.one_by_one(batch).await,
+                    Refused::Every => answer_all(batch, &error),
                 }
             }
         }
@@ -178,21 +164,50 @@ impl Bulk {
     }
 }
 
-/// Should a request panic, the next message starts a new task. The messages of the request
-/// hear that it may have gone; those still queued, that they did not (their lanes retry them).
-struct Unwinding<'a>(&'a Bulk);
+fn answer_all(batch: Vec<Queued>, error: &ThreemaError) {
+    for queued in batch {
+        let _ = queued.answer.send(Err(error.clone()));
+    }
+}
 
-impl Drop for Unwinding<'_> {
+/// One sending task. Made before it is spawned, so that it gives its place back however it
+/// ends: having found nothing left (under the lock that queues, so nothing is queued unseen),
+/// or dropped early (unpolled at shutdown, unwinding from a panic).
+struct Sender {
+    bulk: Arc<Bulk>,
+    returned: bool,
+}
+
+impl Sender {
+    /// Sends what is queued until nothing is.
+    async fn drain(mut self) {
+        loop {
+            let batch: Vec<Queued> = {
+                let mut gathered = self.bulk.gathered.lock().expect("bulk queue lock");
+                if gathered.queued.is_empty() {
+                    gathered.senders -= 1;
+                    self.returned = true;
+                    return;
+                }
+                let take = gathered.queued.len().min(MOST_PER_REQUEST);
+                gathered.queued.drain(..take).collect()
+            };
+            self.bulk.send_batch(batch).await;
+        }
+    }
+}
+
+impl Drop for Sender {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
+        if self.returned {
             return;
         }
-        let mut gathered =
-            (self.0.gathered.lock()).unwrap_or_else(|poisoned| poisoned.into_inner());
-        gathered.sending = false;
-        for queued in gathered.queued.drain(..) {
+        let mut gathered = (self.bulk.gathered.lock()).unwrap_or_else(|p| p.into_inner());
+        gathered.senders -= 1;
+        // No sender left for what is queued: it did not go, and its lanes try it again.
+        if gathered.senders == 0 {
             let stopped = ThreemaError::Unreachable("the sending task stopped".into());
-            let _ = queued.answer.send(Err(stopped));
+            answer_all(std::mem::take(&mut gathered.queued), &stopped);
         }
     }
 }
@@ -202,21 +217,25 @@ impl Drop for Unwinding<'_> {
 enum Refused {
     /// No such endpoint here: single sends from now on.
     NotOffered,
-    /// Not this request (a rate limit, its size or form, a failure of the Gateway's): its
+    /// Not this request (a rate limit, its size or form, credits short of all of it): its
     /// messages go one by one, and the next request is tried again in bulk.
     ThisRequest,
-    /// What refuses this request refuses each message too (credentials, credits), or it may
-    /// have gone (no answer): each sender is told so.
+    /// What refuses this request refuses each message too (credentials), it may have gone (no
+    /// answer), or the Gateway failed on its way (a 5xx, after which part of a bulk request may
+    /// have gone out): each sender is told so, and its lane decides as after a single send.
     Every,
 }
 
 fn refused_as_a_whole(e: &ApiError) -> Refused {
     match e {
-        ApiError::BadCredentials | ApiError::NoCredits | ApiError::RequestError(_) => {
+        ApiError::BadCredentials | ApiError::ServerError | ApiError::RequestError(_) => {
             Refused::Every
         }
+        ApiError::Other(text) if text.contains("status code: 5") => Refused::Every,
         ApiError::IdNotFound => Refused::NotOffered,
         ApiError::Other(text) if text.ends_with(": 405") => Refused::NotOffered,
+        // Not taken (a rate limit, its size or form, credits short of the whole request):
+        // single sends may go.
         _ => Refused::ThisRequest,
     }
 }
@@ -272,13 +291,17 @@ mod tests {
         assert_eq!(refused_as_a_whole(&not_allowed), Refused::NotOffered);
         for each in [
             ApiError::RateLimitReached,
-            ApiError::ServerError,
+            ApiError::NoCredits,
             ApiError::MessageTooLong,
             ApiError::Other("Bad request (HTTP 400)".into()),
         ] {
             assert_eq!(refused_as_a_whole(&each), Refused::ThisRequest, "{each:?}");
         }
-        for every in [ApiError::BadCredentials, ApiError::NoCredits] {
+        for every in [
+            ApiError::BadCredentials,
+            ApiError::ServerError,
+            ApiError::Other("Response status code: 503".into()),
+        ] {
             assert_eq!(refused_as_a_whole(&every), Refused::Every, "{every:?}");
         }
     }

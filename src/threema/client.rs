@@ -103,7 +103,7 @@ impl ThreemaClient {
             .into_e2e()
             .map_err(|e| ThreemaError::Invalid(e.to_string()))?;
         Ok(ThreemaClient {
-            bulk: Bulk::new(api.clone(), Default::default()),
+            bulk: Bulk::new(api.clone(), Default::default(), Arc::new(Fence::open())),
             api,
             blobs,
             gateway_id,
@@ -116,14 +116,15 @@ impl ThreemaClient {
 
     /// Counts this client's requests into `requests`.
     pub fn with_metrics(mut self, requests: crate::metrics::Requests) -> Self {
-        self.bulk = Bulk::new(self.api.clone(), requests.clone());
         self.requests = requests;
+        self.bulk = Bulk::new(self.api.clone(), self.requests.clone(), self.fence.clone());
         self
     }
 
     /// Sends only while `fence` allows it (a `serve` process sharing its database).
     pub fn with_fence(mut self, fence: Arc<Fence>) -> Self {
         self.fence = fence;
+        self.bulk = Bulk::new(self.api.clone(), self.requests.clone(), self.fence.clone());
         self
     }
 

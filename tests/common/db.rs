@@ -80,9 +80,7 @@ pub async fn room_states(
 ) -> Vec<(String, threema_bridge::store::RoomStateKind, String, String)> {
     let mut rows = Vec::new();
     store
-        .each_room_state(None, |room, kind, key, value| {
-            rows.push((room, kind, key, value))
-        })
+        .each_room_state(|room, kind, key, value| rows.push((room, kind, key, value)))
         .await
         .unwrap();
     rows

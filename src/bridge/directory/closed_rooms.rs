@@ -19,7 +19,6 @@ use crate::{
     bridge::{BridgeError, Outcome, threema_to_matrix::quarantine::QUARANTINE_ROOM},
     config::Level,
     directory::plan::Membership,
-    store::RoomStateKind,
     threema::ThreemaId,
 };
 
@@ -91,7 +90,7 @@ impl Directory {
             .map(|p| (p.room_id.to_string(), p.threema_id))
             .collect();
         let mut unpermitted = Vec::new();
-        let each = |room: String, _, user: String, membership: String| {
+        let each = |room: String, user: String, membership: String| {
             let in_room = Membership::parse(&membership).is_some_and(Membership::is_in);
             let Ok(user) = OwnedUserId::try_from(user) else {
                 return;
@@ -107,9 +106,7 @@ impl Directory {
                 unpermitted.push((room, user));
             }
         };
-        (self.store)
-            .each_room_state(Some(RoomStateKind::Member), each)
-            .await?;
+        self.store.each_membership(each).await?;
         let mut removed = 0;
         for (room, user) in unpermitted {
             let room_id = RoomId::parse(&room)

@@ -296,7 +296,7 @@ impl Directory {
                 RoomStateKind::Account | RoomStateKind::Retired | RoomStateKind::MediaExpired => {}
             }
         };
-        self.store.each_room_state(None, each).await?;
+        self.store.each_room_state(each).await?;
         Ok(current)
     }
 

@@ -1,9 +1,10 @@
 //! Messages sent at the same time leave in one request: while [`IN_FLIGHT`] requests to the
 //! Gateway are on their way, the messages queued meanwhile (a broadcast's lanes, several
 //! dispatchers) wait and then go together through `send_e2e_bulk`, up to 1,000 a request;
-//! alone, a message goes through `send_e2e`. Each sender is answered with its own message's result, so nothing changes for
-//! the outbox: its row is `sending` before the call and records what it is told (the Gateway
-//! keeps the per-recipient state, a failed recipient is retried on its own).
+//! alone, a message goes through `send_e2e`. Each sender is answered with its own message's
+//! result, so nothing changes for the outbox: its row is `sending` before the call and records
+//! what it is told (the Gateway keeps the per-recipient state, a failed recipient is retried on
+//! its own).
 //!
 //! `send_e2e_bulk` is not in the Gateway's public documentation. A Gateway that does not offer it
 //! (404 or 405) gets single sends from then on; one that refuses a request as a whole before

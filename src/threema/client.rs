@@ -102,28 +102,33 @@ impl ThreemaClient {
             .with_private_key(secret_key.clone())
             .into_e2e()
             .map_err(|e| ThreemaError::Invalid(e.to_string()))?;
+        let (requests, fence) = (crate::metrics::Requests::default(), Arc::new(Fence::open()));
         Ok(ThreemaClient {
-            bulk: Bulk::new(api.clone(), Default::default(), Arc::new(Fence::open())),
+            bulk: Bulk::new(api.clone(), requests.clone(), fence.clone()),
             api,
             blobs,
             gateway_id,
             shared: SharedKeys::new(secret_key.clone()),
             secret_key,
-            requests: Default::default(),
-            fence: Arc::new(Fence::open()),
+            requests,
+            fence,
         })
     }
 
     /// Counts this client's requests into `requests`.
     pub fn with_metrics(mut self, requests: crate::metrics::Requests) -> Self {
         self.requests = requests;
-        self.bulk = Bulk::new(self.api.clone(), self.requests.clone(), self.fence.clone());
-        self
+        self.with_new_bulk()
     }
 
     /// Sends only while `fence` allows it (a `serve` process sharing its database).
     pub fn with_fence(mut self, fence: Arc<Fence>) -> Self {
         self.fence = fence;
+        self.with_new_bulk()
+    }
+
+    /// The sends' gathering, counting into this client's requests and asking its fence.
+    fn with_new_bulk(mut self) -> Self {
         self.bulk = Bulk::new(self.api.clone(), self.requests.clone(), self.fence.clone());
         self
     }
@@ -202,7 +207,8 @@ impl ThreemaClient {
         message_type: u8,
         data: &[u8],
     ) -> Result<String, ThreemaError> {
-        // Last moment before a message leaves: a standby, or an active past its lease, stops.
+        // A standby, or an active past its lease, seals nothing (asked again before the
+        // request leaves: the message may wait for one under way).
         self.fence.check()?;
         let (nonce, ciphertext) = self.seal(recipient_key, message_type, data);
         let message = threema_gateway::EncryptedMessage {

@@ -41,7 +41,7 @@ impl Store {
     /// items were new.
     pub async fn inbox_push(&self, items: &[NewInboxItem]) -> Result<u64, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.queue_tx().await?;
         self.lock_queue(&mut tx, QueueTable::MatrixInbox).await?;
         let mut inserted = 0;
         for item in items {
@@ -263,7 +263,7 @@ impl Store {
 
 /// Stores one item unless its key is known; 1 if it was new.
 async fn insert_item(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     item: &NewInboxItem,
     now: i64,
 ) -> Result<u64, StoreError> {
@@ -278,7 +278,7 @@ async fn insert_item(
     .bind(&item.sender)
     .bind(&item.payload)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(conn)
     .await?
     .rows_affected())
 }

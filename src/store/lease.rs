@@ -4,9 +4,9 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sqlx::{Any, Transaction, any::AnyQueryResult};
+use sqlx::{Any, any::AnyQueryResult};
 
-use super::{DbKind, Store, StoreError};
+use super::{DbKind, Store, StoreError, queue_commit::QueueTx};
 use crate::ha::Fence;
 
 /// Now on the database server, in Unix milliseconds.
@@ -121,8 +121,8 @@ impl Store {
     /// the lease's. The row is read `FOR KEY SHARE`, so a takeover (which changes the token, a
     /// key column) waits for the change to commit and every change after it sees the new
     /// token, while renewals (which change no key) never wait for the queues.
-    pub(super) async fn fenced_tx(&self) -> Result<Transaction<'static, Any>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+    pub(super) async fn fenced_tx(&self) -> Result<QueueTx<'_>, StoreError> {
+        let mut tx = self.queue_tx().await?;
         if let Some(token) = self.fence.token() {
             let current: Option<i64> =
                 sqlx::query_scalar("SELECT token FROM ha_lease WHERE id = 1 FOR KEY SHARE")
@@ -142,7 +142,9 @@ impl Store {
         query: Query<'_>,
     ) -> Result<AnyQueryResult, StoreError> {
         if self.fence.token().is_none() {
-            return Ok(query.execute(&self.pool).await?);
+            let result = query.execute(&self.queue_pool).await?;
+            self.queue_durable().await?;
+            return Ok(result);
         }
         let mut tx = self.fenced_tx().await?;
         let result = query.execute(&mut *tx).await?;

@@ -69,6 +69,7 @@ mod polls;
 mod portals;
 mod prune;
 mod public_keys;
+mod queue_commit;
 mod queue_order;
 mod requests;
 mod restore;
@@ -201,6 +202,12 @@ impl StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Queue state changes (`fenced_tx`): on SQLite, connections that commit without waiting
+    /// for the disk, followed by `wal`'s shared wait; on PostgreSQL, `pool` (which shares its
+    /// flushes among concurrent commits by itself).
+    queue_pool: AnyPool,
+    /// The SQLite database's write-ahead log, synced for the commits on `queue_pool`.
+    wal: Option<Arc<queue_commit::WalSync>>,
     kind: DbKind,
     /// Hashes the audit trail's identifiers (`audit::seal`).
     audit_key: AuditKey,
@@ -208,11 +215,26 @@ pub struct Store {
     fence: Arc<Fence>,
 }
 
+/// Connections of the queues' own SQLite pool at most: SQLite writes one at a time anyway.
+const QUEUE_CONNECTIONS: u32 = 2;
+
+/// How a pool's SQLite connections commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Synced to disk before the commit returns (`synchronous=FULL`, sqlx's default).
+    Synced,
+    /// Written to the log; the caller waits for `WalSync` (see `queue_commit`).
+    Written,
+}
+
 /// The pool every store of the bridge uses, `max_connections` at most.
-fn pool_options(kind: DbKind, max_connections: u32) -> AnyPoolOptions {
+fn pool_options(kind: DbKind, max_connections: u32, commit: Commit) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings a connection before lending it: on SQLite a round trip to the
+        // connection's thread for every statement, and a local file has no link to lose.
+        .test_before_acquire(kind == DbKind::Postgres)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 if kind == DbKind::Postgres {
@@ -220,7 +242,12 @@ fn pool_options(kind: DbKind, max_connections: u32) -> AnyPoolOptions {
                     // locks until it wakes, the lease row's among them: the server ends such a
                     // session, and a standby can take over.
                     sqlx::query("SET idle_in_transaction_session_timeout = 5000")
-                        .execute(conn)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                if kind == DbKind::Sqlite && commit == Commit::Written {
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
                         .await?;
                 }
                 Ok(())
@@ -245,8 +272,12 @@ impl Store {
     /// is migrated again.
     pub fn with_own_connections(&self, max_connections: u32) -> Store {
         let options = (*self.pool.connect_options()).clone();
+        let pool = pool_options(self.kind, max_connections, Commit::Synced)
+            .connect_lazy_with(options.clone());
         Store {
-            pool: pool_options(self.kind, max_connections).connect_lazy_with(options),
+            queue_pool: self.queue_pool(&pool, options, max_connections),
+            pool,
+            wal: self.wal.clone(),
             kind: self.kind,
             audit_key: self.audit_key.clone(),
             fence: Arc::new(Fence::open()),
@@ -267,8 +298,8 @@ impl Store {
             DbKind::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = pool_options(kind, max_connections)
-            .connect_with(options)
+        let pool = pool_options(kind, max_connections, Commit::Synced)
+            .connect_with(options.clone())
             .await?;
         if kind == DbKind::Sqlite {
             // WAL is a property of the database file: readers never block the writer, and it
@@ -277,15 +308,33 @@ impl Store {
                 .execute(&pool)
                 .await?;
         }
-        let store = Store {
+        let wal = (kind == DbKind::Sqlite)
+            .then(|| sqlite_file(&url))
+            .flatten()
+            .map(|file| Arc::new(queue_commit::WalSync::new(&file)));
+        let mut store = Store {
+            queue_pool: pool.clone(),
             pool,
+            wal,
             kind,
             audit_key,
             fence: Arc::new(Fence::open()),
         };
         store.migrate().await?;
         store.audit_seal_legacy().await?;
+        store.queue_pool = store.queue_pool(&store.pool, options, max_connections);
         Ok(store)
+    }
+
+    /// The pool for queue state changes over `pool`'s database: SQLite connections of their
+    /// own that leave the disk to `WalSync`, where there is a log file to sync (not for
+    /// `:memory:`); `pool` itself otherwise.
+    fn queue_pool(&self, pool: &AnyPool, options: AnyConnectOptions, max: u32) -> AnyPool {
+        match &self.wal {
+            Some(_) => pool_options(self.kind, max.min(QUEUE_CONNECTIONS), Commit::Written)
+                .connect_lazy_with(options),
+            None => pool.clone(),
+        }
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -316,6 +365,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.queue_pool.close().await;
         self.pool.close().await;
     }
 }

@@ -145,7 +145,7 @@ impl Store {
         state: OutboxState,
         error: Option<&str>,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.queue_tx().await?;
         let inserted = self.enqueue(&mut tx, items, state, error).await?;
         tx.commit().await?;
         Ok(inserted)
@@ -430,16 +430,17 @@ impl Store {
         marker_event: Option<&str>,
     ) -> Result<(), StoreError> {
         let read_at = read.then_some(at);
-        sqlx::query(
-            "UPDATE threema_outbox SET received_at = COALESCE(received_at, $1), \
-             read_at = COALESCE(read_at, $2), marker_event = COALESCE($4, marker_event) \
-             WHERE seq = $3",
+        self.fenced_execute(
+            sqlx::query(
+                "UPDATE threema_outbox SET received_at = COALESCE(received_at, $1), \
+                 read_at = COALESCE(read_at, $2), marker_event = COALESCE($4, marker_event) \
+                 WHERE seq = $3",
+            )
+            .bind(at)
+            .bind(read_at)
+            .bind(seq)
+            .bind(marker_event),
         )
-        .bind(at)
-        .bind(read_at)
-        .bind(seq)
-        .bind(marker_event)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -451,12 +452,13 @@ impl Store {
         reaction: Reaction,
         at: i64,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE threema_outbox SET reaction = $1, reaction_at = $2 WHERE seq = $3")
-            .bind(reaction.as_str())
-            .bind(at)
-            .bind(seq)
-            .execute(&self.pool)
-            .await?;
+        self.fenced_execute(
+            sqlx::query("UPDATE threema_outbox SET reaction = $1, reaction_at = $2 WHERE seq = $3")
+                .bind(reaction.as_str())
+                .bind(at)
+                .bind(seq),
+        )
+        .await?;
         Ok(())
     }
 
@@ -467,14 +469,15 @@ impl Store {
         marker_event: Option<&str>,
         reaction_event: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE threema_outbox SET marker_event = COALESCE($1, marker_event), \
-             reaction_event = COALESCE($2, reaction_event) WHERE seq = $3",
+        self.fenced_execute(
+            sqlx::query(
+                "UPDATE threema_outbox SET marker_event = COALESCE($1, marker_event), \
+                 reaction_event = COALESCE($2, reaction_event) WHERE seq = $3",
+            )
+            .bind(marker_event)
+            .bind(reaction_event)
+            .bind(seq),
         )
-        .bind(marker_event)
-        .bind(reaction_event)
-        .bind(seq)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }

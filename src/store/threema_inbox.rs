@@ -61,7 +61,7 @@ impl Store {
         &self,
         items: &[NewThreemaItem],
     ) -> Result<Vec<bool>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.queue_tx().await?;
         self.lock_queue(&mut tx, QueueTable::ThreemaInbox).await?;
         let now = now_ms();
         let mut new = Vec::with_capacity(items.len());

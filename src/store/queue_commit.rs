@@ -1,0 +1,178 @@
+//! Group commit for the queues on SQLite: what is pushed into the inboxes (before it is
+//! acknowledged) and every queue state change. With `synchronous=FULL` each commit fsyncs the
+//! write-ahead log while it holds SQLite's one write lock, so the lanes of a busy queue (a
+//! broadcast's recipients, sixteen at once) wait for the disk one after the other. The queues'
+//! connections commit with `synchronous=NORMAL` instead (the log is written, not yet synced:
+//! safe across a killed process, not yet across a power cut) and then wait in [`WalSync`],
+//! where one fsync of the log covers every commit that ended before it started. A change is
+//! durable when its call returns, as before; only the wait for the disk is shared. PostgreSQL
+//! shares its flushes among concurrent commits by itself: there, this is a plain transaction.
+//!
+//! By hand: the wait is a counter and a lock around one `fsync`, and sqlx has no hook for it.
+
+use std::{
+    path::PathBuf,
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use sqlx::{Any, Transaction};
+use tokio::sync::Mutex;
+
+use super::{Store, StoreError};
+
+impl Store {
+    /// A transaction on the queues' connections; [`QueueTx::commit`] returns once it is on disk.
+    pub(super) async fn queue_tx(&self) -> Result<QueueTx<'_>, StoreError> {
+        Ok(QueueTx {
+            tx: self.queue_pool.begin().await?,
+            store: self,
+        })
+    }
+
+    /// Returns once everything committed on the queues' connections before the call is on disk.
+    pub(super) async fn queue_durable(&self) -> Result<(), StoreError> {
+        match &self.wal {
+            Some(wal) => wal.sync().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// A transaction of [`Store::queue_tx`]: statements run on it as on a connection.
+pub(super) struct QueueTx<'s> {
+    tx: Transaction<'static, Any>,
+    store: &'s Store,
+}
+
+impl QueueTx<'_> {
+    /// Commits and returns once the change is on disk.
+    pub(super) async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        self.store.queue_durable().await
+    }
+}
+
+impl std::ops::Deref for QueueTx<'_> {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for QueueTx<'_> {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+}
+
+/// The write-ahead log of one SQLite database, synced for everybody waiting.
+#[derive(Debug)]
+pub(super) struct WalSync {
+    /// `<database>-wal`.
+    log: PathBuf,
+    /// Commits that asked for the disk so far (each takes the next number once it committed).
+    asked: AtomicU64,
+    /// The highest number the last fsync covered; held while one runs.
+    synced: Mutex<u64>,
+    /// How many fsyncs ran (for the test that they are shared).
+    fsyncs: AtomicU64,
+}
+
+impl WalSync {
+    pub(super) fn new(database: &std::path::Path) -> Self {
+        let mut log = database.as_os_str().to_owned();
+        log.push("-wal");
+        WalSync {
+            log: log.into(),
+            asked: AtomicU64::new(0),
+            synced: Mutex::new(0),
+            fsyncs: AtomicU64::new(0),
+        }
+    }
+
+    /// Returns once everything committed before the call is on disk. Callers that arrive while
+    /// an fsync runs share the next one.
+    pub(super) async fn sync(&self) -> Result<(), StoreError> {
+        let mine = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut synced = self.synced.lock().await;
+        if *synced >= mine {
+            // An fsync that started after this commit covered it.
+            return Ok(());
+        }
+        // Every number taken so far belongs to a commit that ended before this fsync starts.
+        let covers = self.asked.load(Ordering::SeqCst);
+        let log = self.log.clone();
+        tokio::task::spawn_blocking(move || match std::fs::File::open(&log) {
+            // Linux syncs the file's pages whichever descriptor wrote them.
+            Ok(file) => file.sync_data(),
+            // No log: SQLite checkpointed it into the database (synced) and removed it.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        })
+        .await
+        .map_err(|e| StoreError::Sqlx(sqlx::Error::Io(std::io::Error::other(e))))?
+        .map_err(|e| StoreError::Sqlx(sqlx::Error::Io(e)))?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        *synced = covers;
+        Ok(())
+    }
+
+    #[cfg(test)]
+    pub(super) fn fsyncs(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sqlite_store(dir: &tempfile::TempDir) -> (Store, std::path::PathBuf) {
+        let file = dir.path().join("bridge.db");
+        let store = Store::connect(&format!("sqlite://{}", file.display()), 4)
+            .await
+            .unwrap();
+        (store, file)
+    }
+
+    #[tokio::test]
+    async fn a_queue_commit_is_in_the_log_that_is_synced_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, file) = sqlite_store(&dir).await;
+        let mut tx = store.queue_tx().await.unwrap();
+        sqlx::query("INSERT INTO bridge_state (key, value) VALUES ('k', 'v')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let wal = store.wal.clone().expect("a SQLite file has a log to sync");
+        assert_eq!(wal.fsyncs(), 1);
+        // The file synced is the one SQLite wrote the commit to.
+        let log = std::fs::metadata(format!("{}-wal", file.display())).unwrap();
+        assert!(log.len() > 0);
+        let value: String = sqlx::query_scalar("SELECT value FROM bridge_state WHERE key = 'k'")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(value, "v");
+    }
+
+    #[tokio::test]
+    async fn commits_waiting_for_the_disk_together_share_one_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = sqlite_store(&dir).await;
+        let wal = store.wal.clone().unwrap();
+        // On this single-threaded runtime the first caller's fsync runs while the other fifteen
+        // take their numbers: all of them share the second one.
+        let waits: Vec<_> = (0..16)
+            .map(|_| {
+                let wal = wal.clone();
+                tokio::spawn(async move { wal.sync().await })
+            })
+            .collect();
+        for wait in waits {
+            wait.await.unwrap().unwrap();
+        }
+        assert_eq!(wal.fsyncs(), 2);
+    }
+}

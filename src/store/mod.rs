@@ -202,9 +202,9 @@ impl StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
-    /// Queue state changes (`fenced_tx`): on SQLite, connections that commit without waiting
-    /// for the disk, followed by `wal`'s shared wait; on PostgreSQL, `pool` (which shares its
-    /// flushes among concurrent commits by itself).
+    /// The inboxes' pushes and the queue state changes (`queue_tx`, `fenced_tx`): on SQLite,
+    /// connections that commit without waiting for the disk, followed by `wal`'s shared wait;
+    /// on PostgreSQL, `pool` (which shares its flushes among concurrent commits by itself).
     queue_pool: AnyPool,
     /// The SQLite database's write-ahead log, synced for the commits on `queue_pool`.
     wal: Option<Arc<queue_commit::WalSync>>,
@@ -326,9 +326,8 @@ impl Store {
         Ok(store)
     }
 
-    /// The pool for queue state changes over `pool`'s database: SQLite connections of their
-    /// own that leave the disk to `WalSync`, where there is a log file to sync (not for
-    /// `:memory:`); `pool` itself otherwise.
+    /// The queues' pool over `pool`'s database: SQLite connections of their own that leave
+    /// the disk to `WalSync`, where there is a log file to sync; `pool` itself otherwise.
     fn queue_pool(&self, pool: &AnyPool, options: AnyConnectOptions, max: u32) -> AnyPool {
         match &self.wal {
             Some(_) => pool_options(self.kind, max.min(QUEUE_CONNECTIONS), Commit::Written)

@@ -127,18 +127,17 @@ impl WalSync {
 mod tests {
     use super::*;
 
-    async fn sqlite_store(dir: &tempfile::TempDir) -> (Store, std::path::PathBuf) {
+    async fn sqlite_store(dir: &tempfile::TempDir) -> Store {
         let file = dir.path().join("bridge.db");
-        let store = Store::connect(&format!("sqlite://{}", file.display()), 4)
+        Store::connect(&format!("sqlite://{}", file.display()), 4)
             .await
-            .unwrap();
-        (store, file)
+            .unwrap()
     }
 
     #[tokio::test]
     async fn a_queue_commit_is_in_the_log_that_is_synced_and_reads_back() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, file) = sqlite_store(&dir).await;
+        let store = sqlite_store(&dir).await;
         let mut tx = store.queue_tx().await.unwrap();
         sqlx::query("INSERT INTO bridge_state (key, value) VALUES ('k', 'v')")
             .execute(&mut *tx)
@@ -148,8 +147,8 @@ mod tests {
         let wal = store.wal.clone().expect("a SQLite file has a log to sync");
         assert_eq!(wal.fsyncs(), 1);
         // The file synced is the one SQLite wrote the commit to.
-        let log = std::fs::metadata(format!("{}-wal", file.display())).unwrap();
-        assert!(log.len() > 0);
+        assert_eq!(wal.log, dir.path().join("bridge.db-wal"));
+        assert!(std::fs::metadata(&wal.log).unwrap().len() > 0);
         let value: String = sqlx::query_scalar("SELECT value FROM bridge_state WHERE key = 'k'")
             .fetch_one(&store.pool)
             .await
@@ -160,7 +159,7 @@ mod tests {
     #[tokio::test]
     async fn commits_waiting_for_the_disk_together_share_one_fsync() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = sqlite_store(&dir).await;
+        let store = sqlite_store(&dir).await;
         let wal = store.wal.clone().unwrap();
         // On this single-threaded runtime the first caller's fsync runs while the other fifteen
         // take their numbers: all of them share the second one.

@@ -80,7 +80,10 @@ pub(super) struct WalSync {
 
 impl WalSync {
     pub(super) fn new(database: &std::path::Path) -> Self {
-        let mut log = database.as_os_str().to_owned();
+        // SQLite puts the log beside the file a symlink points to, and a relative path would
+        // follow the working directory: the log is named from the file's real, absolute path.
+        let database = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_owned());
+        let mut log = database.into_os_string();
         log.push("-wal");
         WalSync {
             log: log.into(),
@@ -147,13 +150,38 @@ mod tests {
         let wal = store.wal.clone().expect("a SQLite file has a log to sync");
         assert_eq!(wal.fsyncs(), 1);
         // The file synced is the one SQLite wrote the commit to.
-        assert_eq!(wal.log, dir.path().join("bridge.db-wal"));
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        assert_eq!(wal.log, real.join("bridge.db-wal"));
         assert!(std::fs::metadata(&wal.log).unwrap().len() > 0);
         let value: String = sqlx::query_scalar("SELECT value FROM bridge_state WHERE key = 'k'")
             .fetch_one(&store.pool)
             .await
             .unwrap();
         assert_eq!(value, "v");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_database_reached_through_a_symlink_has_its_log_synced_beside_the_real_file() {
+        let (real, link) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let file = real.path().join("bridge.db");
+        std::fs::File::create(&file).unwrap();
+        std::os::unix::fs::symlink(&file, link.path().join("bridge.db")).unwrap();
+        let url = format!("sqlite://{}", link.path().join("bridge.db").display());
+        let store = Store::connect(&url, 4).await.unwrap();
+        let mut tx = store.queue_tx().await.unwrap();
+        sqlx::query("INSERT INTO bridge_state (key, value) VALUES ('k', 'v')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let wal = store.wal.clone().unwrap();
+        let beside_the_file = std::fs::canonicalize(real.path())
+            .unwrap()
+            .join("bridge.db-wal");
+        assert_eq!(wal.log, beside_the_file);
+        assert!(std::fs::metadata(&wal.log).unwrap().len() > 0);
+        assert!(!link.path().join("bridge.db-wal").exists());
     }
 
     #[tokio::test]

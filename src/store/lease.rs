@@ -135,8 +135,8 @@ impl Store {
         Ok(tx)
     }
 
-    /// Runs one queue state change, fenced (see [`Store::fenced_tx`]); alone on the database,
-    /// it is just the statement.
+    /// Runs one queue state change, fenced (see [`Store::fenced_tx`]), and returns once it is
+    /// on disk; alone on the database, it is the statement and the wait for the disk.
     pub(super) async fn fenced_execute(
         &self,
         query: Query<'_>,

@@ -227,7 +227,21 @@ enum Commit {
     Written,
 }
 
-/// The pool every store of the bridge uses, `max_connections` at most.
+/// The queues' pool of `store`: on SQLite with a log to sync, connections of their own that
+/// leave the disk to `WalSync`; the store's pool otherwise.
+fn queue_pool(store: &Store, options: AnyConnectOptions, max_connections: u32) -> AnyPool {
+    match &store.wal {
+        Some(_) => pool_options(
+            store.kind,
+            max_connections.min(QUEUE_CONNECTIONS),
+            Commit::Written,
+        )
+        .connect_lazy_with(options),
+        None => store.pool.clone(),
+    }
+}
+
+/// A store's pool of `max_connections` at most, its SQLite connections committing as `commit`.
 fn pool_options(kind: DbKind, max_connections: u32, commit: Commit) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max_connections.max(1))
@@ -274,14 +288,16 @@ impl Store {
         let options = (*self.pool.connect_options()).clone();
         let pool = pool_options(self.kind, max_connections, Commit::Synced)
             .connect_lazy_with(options.clone());
-        Store {
-            queue_pool: self.queue_pool(&pool, options, max_connections),
+        let mut store = Store {
+            queue_pool: pool.clone(),
             pool,
             wal: self.wal.clone(),
             kind: self.kind,
             audit_key: self.audit_key.clone(),
             fence: Arc::new(Fence::open()),
-        }
+        };
+        store.queue_pool = queue_pool(&store, options, max_connections);
+        store
     }
 
     /// Connects (creating a SQLite file and its folder if needed), applies migrations and
@@ -303,37 +319,29 @@ impl Store {
             .await?;
         if kind == DbKind::Sqlite {
             // WAL is a property of the database file: readers never block the writer, and it
-            // stays set for every later connection. Durability stays `synchronous=FULL`.
+            // stays set for every later connection. Commits are synced (`synchronous=FULL`),
+            // the queues' in groups (`queue_commit`).
             sqlx::query("PRAGMA journal_mode=WAL")
                 .execute(&pool)
                 .await?;
         }
-        let wal = (kind == DbKind::Sqlite)
-            .then(|| sqlite_file(&url))
-            .flatten()
-            .map(|file| Arc::new(queue_commit::WalSync::new(&file)));
         let mut store = Store {
             queue_pool: pool.clone(),
             pool,
-            wal,
+            wal: None,
             kind,
             audit_key,
             fence: Arc::new(Fence::open()),
         };
         store.migrate().await?;
         store.audit_seal_legacy().await?;
-        store.queue_pool = store.queue_pool(&store.pool, options, max_connections);
-        Ok(store)
-    }
-
-    /// The queues' pool over `pool`'s database: SQLite connections of their own that leave
-    /// the disk to `WalSync`, where there is a log file to sync; `pool` itself otherwise.
-    fn queue_pool(&self, pool: &AnyPool, options: AnyConnectOptions, max: u32) -> AnyPool {
-        match &self.wal {
-            Some(_) => pool_options(self.kind, max.min(QUEUE_CONNECTIONS), Commit::Written)
-                .connect_lazy_with(options),
-            None => pool.clone(),
+        if kind == DbKind::Sqlite {
+            store.wal = queue_commit::WalSync::find(&store.pool)
+                .await?
+                .map(Arc::new);
         }
+        store.queue_pool = queue_pool(&store, options, max_connections);
+        Ok(store)
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {

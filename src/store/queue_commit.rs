@@ -1,21 +1,28 @@
 //! Group commit for the queues on SQLite: what is pushed into the inboxes (before it is
-//! acknowledged) and every queue state change. With `synchronous=FULL` each commit fsyncs the
-//! write-ahead log while it holds SQLite's one write lock, so the lanes of a busy queue (a
-//! broadcast's recipients, sixteen at once) wait for the disk one after the other. The queues'
-//! connections commit with `synchronous=NORMAL` instead (the log is written, not yet synced:
-//! safe across a killed process, not yet across a power cut) and then wait in [`WalSync`],
-//! where one fsync of the log covers every commit that ended before it started. A change is
-//! durable when its call returns, as before; only the wait for the disk is shared. PostgreSQL
-//! shares its flushes among concurrent commits by itself: there, this is a plain transaction.
+//! acknowledged) and the queue state changes (`fenced_tx`, `fenced_execute`). With
+//! `synchronous=FULL` each commit fsyncs the write-ahead log while it holds SQLite's one write
+//! lock, so the lanes of a busy queue (a broadcast's recipients, sixteen at once) wait for the
+//! disk one after the other. The queues' connections commit with `synchronous=NORMAL` instead
+//! (the log is written, not yet synced: safe across a killed process, not yet across a power
+//! cut) and then wait in [`WalSync`], where one fsync of the log covers every commit that
+//! ended before it started. A change is durable when its call returns, as before; only the
+//! wait for the disk is shared. PostgreSQL shares its flushes among concurrent commits by
+//! itself: there, this is a plain transaction.
+//!
+//! Other connections may see such a change a moment before it is on disk. The rule that keeps
+//! that harmless: what the bridge does outside (an acknowledgement, a Gateway send) follows a
+//! call that returned, so its change is durable; and what it does on the homeserver is
+//! idempotent (transaction ids from the item's identity), so a power cut that takes the last
+//! changes back makes it do the same again, not something else.
 //!
 //! By hand: the wait is a counter and a lock around one `fsync`, and sqlx has no hook for it.
 
 use std::{
     path::PathBuf,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
-use sqlx::{Any, Transaction};
+use sqlx::{Any, AnyPool, Transaction};
 use tokio::sync::Mutex;
 
 use super::{Store, StoreError};
@@ -76,20 +83,37 @@ pub(super) struct WalSync {
     synced: Mutex<u64>,
     /// How many fsyncs ran (for the test that they are shared).
     fsyncs: AtomicU64,
+    /// An fsync failed: Linux reports a lost write once, so a later fsync that succeeds proves
+    /// nothing. Every wait fails from then on, until a restart (as PostgreSQL does).
+    failed: AtomicBool,
 }
 
 impl WalSync {
-    pub(super) fn new(database: &std::path::Path) -> Self {
-        // SQLite puts the log beside the file a symlink points to, and a relative path would
-        // follow the working directory: the log is named from the file's real, absolute path.
-        let database = std::fs::canonicalize(database).unwrap_or_else(|_| database.to_owned());
-        let mut log = database.into_os_string();
-        log.push("-wal");
+    /// The log of the database `pool` is open on, named as SQLite names it (its real path,
+    /// percent-decoded, behind any symlink). `None` where no log file is where that name says
+    /// (an in-memory database): the queues then commit synced, one by one, as everything else.
+    pub(super) async fn find(pool: &AnyPool) -> Result<Option<WalSync>, StoreError> {
+        // Held while the log is looked for: SQLite removes it when its last connection closes.
+        let mut conn = pool.acquire().await?;
+        let file: String =
+            sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                .fetch_one(&mut *conn)
+                .await?;
+        let log = PathBuf::from(format!("{file}-wal"));
+        if file.is_empty() || !log.is_file() {
+            tracing::warn!("no SQLite write-ahead log to sync: queue changes commit one by one");
+            return Ok(None);
+        }
+        Ok(Some(WalSync::new(log)))
+    }
+
+    fn new(log: PathBuf) -> Self {
         WalSync {
-            log: log.into(),
+            log,
             asked: AtomicU64::new(0),
             synced: Mutex::new(0),
             fsyncs: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
         }
     }
 
@@ -98,6 +122,11 @@ impl WalSync {
     pub(super) async fn sync(&self) -> Result<(), StoreError> {
         let mine = self.asked.fetch_add(1, Ordering::SeqCst) + 1;
         let mut synced = self.synced.lock().await;
+        if self.failed.load(Ordering::SeqCst) {
+            return Err(io_error(std::io::Error::other(
+                "an earlier fsync of the SQLite log failed; restart the bridge",
+            )));
+        }
         if *synced >= mine {
             // An fsync that started after this commit covered it.
             return Ok(());
@@ -105,16 +134,27 @@ impl WalSync {
         // Every number taken so far belongs to a commit that ended before this fsync starts.
         let covers = self.asked.load(Ordering::SeqCst);
         let log = self.log.clone();
-        tokio::task::spawn_blocking(move || match std::fs::File::open(&log) {
-            // Linux syncs the file's pages whichever descriptor wrote them.
-            Ok(file) => file.sync_data(),
+        let synced_now = tokio::task::spawn_blocking(move || match std::fs::File::open(&log) {
+            // Linux syncs the file's pages whichever descriptor wrote them. `true`: the
+            // fsync failed (writes may be lost), not just the opening.
+            Ok(file) => file.sync_data().map_err(|e| (true, e)),
             // No log: SQLite checkpointed it into the database (synced) and removed it.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => Err((false, e)),
         })
         .await
-        .map_err(|e| StoreError::Sqlx(sqlx::Error::Io(std::io::Error::other(e))))?
-        .map_err(|e| StoreError::Sqlx(sqlx::Error::Io(e)))?;
+        .map_err(|e| io_error(std::io::Error::other(e)))?;
+        if let Err((lost, e)) = synced_now {
+            if lost {
+                self.failed.store(true, Ordering::SeqCst);
+                tracing::error!(
+                    error = %e,
+                    "fsync of the SQLite write-ahead log failed: queue changes fail until the \
+                     bridge restarts"
+                );
+            }
+            return Err(io_error(e));
+        }
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         *synced = covers;
         Ok(())
@@ -124,6 +164,11 @@ impl WalSync {
     pub(super) fn fsyncs(&self) -> u64 {
         self.fsyncs.load(Ordering::Relaxed)
     }
+}
+
+/// An error of the disk as the store reports it (transient: retried, never acknowledged).
+fn io_error(e: std::io::Error) -> StoreError {
+    StoreError::Sqlx(sqlx::Error::Io(e))
 }
 
 #[cfg(test)]
@@ -182,6 +227,17 @@ mod tests {
         assert_eq!(wal.log, beside_the_file);
         assert!(std::fs::metadata(&wal.log).unwrap().len() > 0);
         assert!(!link.path().join("bridge.db-wal").exists());
+    }
+
+    #[tokio::test]
+    async fn a_percent_encoded_database_name_has_its_log_found_as_sqlite_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/my%20bridge.db", dir.path().display());
+        let store = Store::connect(&url, 4).await.unwrap();
+        let wal = store.wal.clone().expect("the log SQLite writes is found");
+        let real = std::fs::canonicalize(dir.path()).unwrap();
+        assert_eq!(wal.log, real.join("my bridge.db-wal"));
+        assert!(wal.log.is_file());
     }
 
     #[tokio::test]

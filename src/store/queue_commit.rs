@@ -182,16 +182,21 @@ mod tests {
             .unwrap()
     }
 
-    #[tokio::test]
-    async fn a_queue_commit_is_in_the_log_that_is_synced_and_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = sqlite_store(&dir).await;
+    /// Stores `k = v` through a queue transaction.
+    async fn commit_a_row(store: &Store) {
         let mut tx = store.queue_tx().await.unwrap();
         sqlx::query("INSERT INTO bridge_state (key, value) VALUES ('k', 'v')")
             .execute(&mut *tx)
             .await
             .unwrap();
         tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_queue_commit_is_in_the_log_that_is_synced_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = sqlite_store(&dir).await;
+        commit_a_row(&store).await;
         let wal = store.wal.clone().expect("a SQLite file has a log to sync");
         assert_eq!(wal.fsyncs(), 1);
         // The file synced is the one SQLite wrote the commit to.
@@ -214,12 +219,7 @@ mod tests {
         std::os::unix::fs::symlink(&file, link.path().join("bridge.db")).unwrap();
         let url = format!("sqlite://{}", link.path().join("bridge.db").display());
         let store = Store::connect(&url, 4).await.unwrap();
-        let mut tx = store.queue_tx().await.unwrap();
-        sqlx::query("INSERT INTO bridge_state (key, value) VALUES ('k', 'v')")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
+        commit_a_row(&store).await;
         let wal = store.wal.clone().unwrap();
         let beside_the_file = std::fs::canonicalize(real.path())
             .unwrap()

@@ -227,17 +227,22 @@ enum Commit {
     Written,
 }
 
-/// The queues' pool of `store`: on SQLite with a log to sync, connections of their own that
-/// leave the disk to `WalSync`; the store's pool otherwise.
-fn queue_pool(store: &Store, options: AnyConnectOptions, max_connections: u32) -> AnyPool {
-    match &store.wal {
+/// The queues' pool beside `pool`: where there is a log to sync (`wal`, SQLite only),
+/// connections of their own that leave the disk to `WalSync`; `pool` itself otherwise.
+fn queue_pool(
+    pool: &AnyPool,
+    wal: Option<&queue_commit::WalSync>,
+    options: AnyConnectOptions,
+    max_connections: u32,
+) -> AnyPool {
+    match wal {
         Some(_) => pool_options(
-            store.kind,
+            DbKind::Sqlite,
             max_connections.min(QUEUE_CONNECTIONS),
             Commit::Written,
         )
         .connect_lazy_with(options),
-        None => store.pool.clone(),
+        None => pool.clone(),
     }
 }
 
@@ -288,16 +293,14 @@ impl Store {
         let options = (*self.pool.connect_options()).clone();
         let pool = pool_options(self.kind, max_connections, Commit::Synced)
             .connect_lazy_with(options.clone());
-        let mut store = Store {
-            queue_pool: pool.clone(),
+        Store {
+            queue_pool: queue_pool(&pool, self.wal.as_deref(), options, max_connections),
             pool,
             wal: self.wal.clone(),
             kind: self.kind,
             audit_key: self.audit_key.clone(),
             fence: Arc::new(Fence::open()),
-        };
-        store.queue_pool = queue_pool(&store, options, max_connections);
-        store
+        }
     }
 
     /// Connects (creating a SQLite file and its folder if needed), applies migrations and
@@ -340,7 +343,8 @@ impl Store {
                 .await?
                 .map(Arc::new);
         }
-        store.queue_pool = queue_pool(&store, options, max_connections);
+        // Until here `pool` served the queues too (the migrations ran before the log was known).
+        store.queue_pool = queue_pool(&store.pool, store.wal.as_deref(), options, max_connections);
         Ok(store)
     }
 

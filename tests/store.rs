@@ -744,8 +744,12 @@ async fn threema_callbacks_dedup_on_sender_and_message_id(store: Store, _url: &s
 async fn public_key_changes_are_held_back(store: Store, _url: &str) {
     let (k1, k2) = ("11".repeat(32), "22".repeat(32));
     assert_eq!(store.public_key("ECHO1234").await.unwrap(), None);
-    store.public_key_insert("ECHO1234", &k1).await.unwrap();
-    store.public_key_insert("ECHO1234", &k2).await.unwrap();
+    assert_eq!(store.public_key_insert("ECHO1234", &k1).await.unwrap(), k1);
+    assert_eq!(
+        store.public_key_insert("ECHO1234", &k2).await.unwrap(),
+        k1,
+        "the key cached first is the one returned"
+    );
     let cached = CachedKey {
         public_key: k1.clone(),
         pending_key: None,
@@ -1276,6 +1280,12 @@ async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &s
         )
         .await
         .unwrap();
+    // A receipt that outruns the Gateway's answer finds the send under way, not its message.
+    let ids = ["00000000000000aa".to_owned(), "00000000000000bb".to_owned()];
+    let early = store.outbox_receipt_lookup("ABCD1234", &ids).await.unwrap();
+    assert!(early.in_flight && early.sent.is_empty());
+    let other = store.outbox_receipt_lookup("ZZZZ9999", &ids).await.unwrap();
+    assert!(!other.in_flight, "another driver's send is not theirs");
     store
         .outbox_transition(
             retry,
@@ -1287,12 +1297,14 @@ async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &s
         )
         .await
         .unwrap();
-    let row = store
-        .outbox_by_message("ABCD1234", "00000000000000aa")
-        .await
-        .unwrap()
-        .unwrap();
+    let lookup = store.outbox_receipt_lookup("ABCD1234", &ids).await.unwrap();
+    assert!(!lookup.in_flight);
+    let [row] = &lookup.sent[..] else {
+        panic!("one row sent as 00000000000000aa: {:?}", lookup.sent.len())
+    };
     assert_eq!(row.seq, retry);
+    let none = store.outbox_receipt_lookup("ABCD1234", &[]).await.unwrap();
+    assert!(!none.in_flight && none.sent.is_empty());
     assert!(row.status.sent_at.is_some());
     // Read implies received; a later "received" keeps the earlier times.
     // The marker that shows it is recorded with it; a receipt without one keeps it.
@@ -1937,6 +1949,35 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
 
     let pending = store.delivery_pending(0, 10).await.unwrap();
     assert_eq!(pending.len(), 2);
+    // What a recipient's fan-out reads in one statement: the broadcast, the driver's standing,
+    // their portal.
+    store.portal_insert("AAAA0001", "!p1:x").await.unwrap();
+    store
+        .restriction_set("AAAA0002", None, "@dpo:x")
+        .await
+        .unwrap();
+    let first = store
+        .delivery_context("$b", "AAAA0001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.broadcast.event_id, "$b");
+    assert_eq!(first.broadcast.payload, "[]");
+    assert!(!first.restricted);
+    assert_eq!(first.portal.as_ref().map(|p| p.as_str()), Some("!p1:x"));
+    let second = store
+        .delivery_context("$b", "AAAA0002")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(second.restricted && second.portal.is_none());
+    assert!(
+        store
+            .delivery_context("$gone", "AAAA0001")
+            .await
+            .unwrap()
+            .is_none()
+    );
     // The first recipient's copy and its Threema message, queued in one commit with the end of
     // the recipient: again, it queues nothing twice.
     let done = DeliveryDone {

@@ -60,6 +60,15 @@ pub struct Broadcast {
     pub escalated_at: Option<i64>,
 }
 
+/// A broadcast as one recipient's fan-out sees it ([`Store::delivery_context`]).
+pub struct DeliveryContext {
+    pub broadcast: Broadcast,
+    /// The driver's data are restricted under a legal hold: nothing goes to them.
+    pub restricted: bool,
+    /// Their portal, if it was opened.
+    pub portal: Option<OwnedRoomId>,
+}
+
 const BROADCAST_COLUMNS: &str = "event_id, room_id, sender, content, payload, ack, state, \
     board_event, board_text, board_rebuilds, recipients, started_at, escalated_at";
 
@@ -288,6 +297,42 @@ impl Store {
         .await?
         .rows_affected()
             == 1)
+    }
+
+    /// What the fan-out needs for one of a broadcast's recipients, in one statement (each
+    /// recipient asks, so this is one read where there were three): the broadcast, whether the
+    /// driver is restricted ([`Store::is_restricted`]) and their portal, if they have one.
+    /// `None`: the broadcast is gone.
+    pub async fn delivery_context(
+        &self,
+        event_id: &str,
+        recipient: &str,
+    ) -> Result<Option<DeliveryContext>, StoreError> {
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {BROADCAST_COLUMNS}, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction WHERE threema_id = $2) \
+             THEN 1 ELSE 0 END AS BIGINT) AS restricted, \
+             (SELECT room_id FROM portal WHERE threema_id = $2) AS portal \
+             FROM broadcast WHERE event_id = $1"
+        ))
+        .bind(event_id)
+        .bind(recipient)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let restricted = row.try_get::<i64, _>("restricted")? != 0;
+        let portal = (row.try_get::<Option<String>, _>("portal")?)
+            .map(|room| {
+                OwnedRoomId::try_from(room).map_err(|_| StoreError::corrupt("portal", "room_id"))
+            })
+            .transpose()?;
+        Ok(Some(DeliveryContext {
+            broadcast: Broadcast::from_row(row)?,
+            restricted,
+            portal,
+        }))
     }
 
     pub async fn broadcast_get(&self, event_id: &str) -> Result<Option<Broadcast>, StoreError> {

@@ -91,8 +91,8 @@ use sqlx::{
 pub use api::{ApiMessage, ApiPending, ApiRecipient, ApiStored};
 pub use audit::{AuditEntry, AuditRecord, ChainHead, UNREADABLE, Walked};
 pub use broadcasts::{
-    Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryDone, DeliveryRow, NewBroadcast,
-    SendTry,
+    Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryContext, DeliveryDone, DeliveryRow,
+    NewBroadcast, SendTry,
 };
 pub use conversations::{Closed, Conversation, ConversationState, Told};
 pub use directory::{RoomStateKind, StoredEmployee};
@@ -106,7 +106,7 @@ pub use intake::{IntakeError, ThreemaIntake};
 pub use lease::{LeaseHolder, WAKE_CHANNEL};
 pub use locations::DriverLocation;
 pub use messages::{Direction, MessageMapping, ReadThrough, UnreadMessage};
-pub use outbox::{DeliveryStatus, NewOutgoing, OutboxItem, OutboxState, Reaction};
+pub use outbox::{DeliveryStatus, NewOutgoing, OutboxItem, OutboxState, Reaction, ReceiptLookup};
 pub use polls::{Poll, PollChoice, PollVote};
 pub use portals::Portal;
 pub use prune::{HeldScope, Pruned, cutoff};

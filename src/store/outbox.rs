@@ -93,6 +93,15 @@ impl Reaction {
     }
 }
 
+/// What a receipt found ([`Store::outbox_receipt_lookup`]).
+#[derive(Debug, Default)]
+pub struct ReceiptLookup {
+    /// The rows sent as the messages it names.
+    pub sent: Vec<OutboxItem>,
+    /// A send to the driver is under way: a message not found may be its.
+    pub in_flight: bool,
+}
+
 pub(super) const COLUMNS: &str = "seq, event_id, recipient, part, room_id, sender, payload, state, \
                        threema_message_id, error, attempts, resend, created_at, updated_at, \
                        sent_at, received_at, read_at, reaction, reaction_at, marker_event, \
@@ -389,34 +398,43 @@ impl Store {
         .collect()
     }
 
-    /// The sent message a driver's receipt names.
-    /// Whether a send to `recipient` is under way (its Gateway answer not recorded yet).
-    pub async fn outbox_in_flight_to(&self, recipient: &str) -> Result<bool, StoreError> {
-        Ok(
-            sqlx::query("SELECT 1 FROM threema_outbox WHERE recipient = $1 AND state = $2 LIMIT 1")
-                .bind(recipient)
-                .bind(OutboxState::Sending.as_str())
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
-        )
-    }
-
-    pub async fn outbox_by_message(
+    /// What a driver's receipt for `message_ids` finds, in one statement: the rows sent to
+    /// `recipient` as those messages, and whether a send to them is under way (its Gateway
+    /// answer not recorded yet). One statement reads one snapshot, in which a send is either
+    /// recorded or under way, never neither: a receipt that outruns the Gateway's answer is
+    /// told to wait instead of being dropped.
+    pub async fn outbox_receipt_lookup(
         &self,
         recipient: &str,
-        threema_message_id: &str,
-    ) -> Result<Option<OutboxItem>, StoreError> {
-        sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM threema_outbox \
-             WHERE recipient = $1 AND threema_message_id = $2"
-        ))
-        .bind(recipient)
-        .bind(threema_message_id)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(OutboxItem::from_row)
-        .transpose()
+        message_ids: &[String],
+    ) -> Result<ReceiptLookup, StoreError> {
+        // `IN (NULL)` matches nothing, where `IN ()` would not parse.
+        let ids = match message_ids.len() {
+            0 => "NULL".to_owned(),
+            n => (3..n + 3)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM threema_outbox WHERE recipient = $1 \
+             AND (state = $2 OR threema_message_id IN ({ids}))"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(recipient)
+            .bind(OutboxState::Sending.as_str());
+        for id in message_ids {
+            query = query.bind(id);
+        }
+        let mut lookup = ReceiptLookup::default();
+        for row in query.fetch_all(&self.pool).await? {
+            let row = OutboxItem::from_row(row)?;
+            lookup.in_flight |= row.state == OutboxState::Sending;
+            if (row.threema_message_id.as_ref()).is_some_and(|id| message_ids.contains(id)) {
+                lookup.sent.push(row);
+            }
+        }
+        Ok(lookup)
     }
 
     /// Records that the phone received (`read: false`) or read the message at `at` (Unix ms).

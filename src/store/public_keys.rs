@@ -40,22 +40,24 @@ impl Store {
         }
     }
 
-    /// Caches the first key seen for an ID. A key already cached is never replaced here.
+    /// Caches the first key seen for an ID and returns the key cached: this one, or the one
+    /// stored before (never replaced here; the no-op update makes the statement return it).
     pub async fn public_key_insert(
         &self,
         threema_id: &str,
         public_key: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
+    ) -> Result<String, StoreError> {
+        let stored = sqlx::query_scalar(
             "INSERT INTO threema_public_key (threema_id, public_key, fetched_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (threema_id) DO NOTHING",
+             ON CONFLICT (threema_id) DO UPDATE SET public_key = threema_public_key.public_key \
+             RETURNING public_key",
         )
         .bind(threema_id)
         .bind(public_key)
         .bind(now_ms())
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
-        Ok(())
+        Ok(stored)
     }
 
     /// Records a different key the Gateway now returns, without using it.

@@ -17,7 +17,7 @@ use crate::{
         queue::{Handled, Outcome, Queue},
         quick_replies,
     },
-    store::{Broadcast, Delivery, DeliveryDone, StoreError},
+    store::{Delivery, DeliveryContext, DeliveryDone, StoreError},
     threema::{ThreemaError, ThreemaId},
 };
 
@@ -132,9 +132,11 @@ impl Broadcasts {
     /// One recipient of a broadcast: their portal and the bot's copy there, then the
     /// Threema messages queued under the copy.
     async fn fan_out(&self, item: &Delivery) -> Result<Handled, BridgeError> {
-        let Some(broadcast) = self.store.broadcast_get(&item.event_id).await? else {
+        let context = (self.store).delivery_context(&item.event_id, &item.recipient);
+        let Some(context) = context.await? else {
             return Ok(Outcome::failed("the broadcast is gone").into());
         };
+        let broadcast = &context.broadcast;
         let Some(driver) = ThreemaId::parse(&item.recipient) else {
             let not_an_id = format!("{:?} is not a Threema ID", item.recipient);
             return Ok(Outcome::failed(not_an_id).into());
@@ -153,7 +155,7 @@ impl Broadcasts {
         let (portal, copy) = match (&item.portal_room, &item.copy_event) {
             // A poll's copy, recorded before (`portal_copy`).
             (Some(portal), Some(copy)) => (portal.clone(), copy.clone()),
-            _ => match self.portal_copy(item, &broadcast, &items, &driver).await? {
+            _ => match self.portal_copy(item, &context, &items, &driver).await? {
                 Ok(placed) => placed,
                 Err(not_placed) => return Ok(not_placed.into()),
             },
@@ -182,22 +184,24 @@ impl Broadcasts {
     /// The recipient's portal (opened if needed) and the bot's copy of the broadcast there,
     /// recorded on the delivery row; or why there is none. A copy whose send may have gone
     /// through (the row says it was tried) is looked for before it is sent again. `items` is
-    /// the broadcast's payload, read once by the caller (a template's copy is filled from it).
+    /// the broadcast's payload, read once by the caller (a template's copy is filled from it)
+    /// with the rest of `context`.
     async fn portal_copy(
         &self,
         item: &Delivery,
-        broadcast: &Broadcast,
+        context: &DeliveryContext,
         items: &[Outgoing],
         driver: &ThreemaId,
     ) -> Result<Result<(String, String), Outcome>, BridgeError> {
-        if self.store.is_restricted(driver.as_str()).await? {
+        let broadcast = &context.broadcast;
+        if context.restricted {
             return Ok(Err(Outcome::failed(crate::tr!(
                 self.texts,
                 "failed-restricted"
             ))));
         }
-        let portal = match self.store.portal_by_threema_id(driver.as_str()).await? {
-            Some(p) => p.room_id,
+        let portal = match &context.portal {
+            Some(room_id) => room_id.clone(),
             None => {
                 // Not opened yet: only for an ID that exists (as `start` does).
                 match self.keys.trusted(driver).await {

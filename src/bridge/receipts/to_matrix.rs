@@ -18,7 +18,7 @@ use crate::bridge::{
 };
 use crate::{
     config::{ReadReceipts, WebhookEvent},
-    store::{OutboxItem, Reaction},
+    store::{OutboxItem, Reaction, ReceiptLookup},
     threema::{MessageId, codec::ReceiptStatus},
 };
 
@@ -36,21 +36,16 @@ impl Receipts {
         }
         let ghost = self.ghosts.user_id(&incoming.from);
         let at = incoming.date.max(0) * 1000;
-        // Asked before the lookups: a send recorded between a lookup and this question would
-        // otherwise be neither found nor in flight, and its receipt dropped.
-        let send_in_flight = self
-            .store
-            .outbox_in_flight_to(incoming.from.as_str())
-            .await?;
+        let hexes: Vec<String> = message_ids.iter().map(|id| id.to_hex_le()).collect();
+        let lookup = (self.store).outbox_receipt_lookup(incoming.from.as_str(), &hexes);
+        let ReceiptLookup { sent, in_flight } = lookup.await?;
         let (mut updated, mut unknown) = (0, Vec::new());
         let mut newest_read: Option<OutboxItem> = None;
-        for id in message_ids {
-            let hex = id.to_hex_le();
-            let Some(row) = self
-                .store
-                .outbox_by_message(incoming.from.as_str(), &hex)
-                .await?
-            else {
+        for hex in hexes {
+            let found = sent
+                .iter()
+                .find(|row| row.threema_message_id.as_ref() == Some(&hex));
+            let Some(row) = found else {
                 unknown.push(hex);
                 continue;
             };
@@ -74,7 +69,7 @@ impl Receipts {
                 .read_receipt(&row.room_id, &row.event_id, &ghost)
                 .await?;
         }
-        if !unknown.is_empty() && send_in_flight {
+        if !unknown.is_empty() && in_flight {
             // The phone can answer before the Gateway's answer to our send is recorded: wait
             // for it rather than lose the receipt (what was updated already is kept; repeating
             // it changes nothing).

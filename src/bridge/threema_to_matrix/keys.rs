@@ -53,15 +53,13 @@ impl Keys {
             return parse(id, stored);
         }
         let key = self.threema.lookup_public_key(id).await?;
-        self.store
-            .public_key_insert(id.as_str(), &hex::encode(key))
+        // Another task may have stored first, and the store keeps the first key: use that one.
+        let fetched = hex::encode(key);
+        let cached = (self.store)
+            .public_key_insert(id.as_str(), &fetched)
             .await?;
         tracing::info!(threema_id = %id, "cached public key");
-        // Another task may have stored first, and the store keeps the first key: use that one.
-        match self.store.public_key(id.as_str()).await? {
-            Some(cached) => parse(id, &cached.public_key),
-            None => Ok(key),
-        }
+        parse(id, &cached)
     }
 
     /// Asks the Gateway again, after a box would not open with the stored key. Returns whether

@@ -215,6 +215,7 @@ mod tests {
             created_at: 1_700_000_000_000,
             updated_at: 1_700_000_001_000,
             hold_until: None,
+            broadcast_copy: false,
             status: DeliveryStatus::default(),
         }
     }

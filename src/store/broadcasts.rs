@@ -171,15 +171,21 @@ impl Store {
             .bind(room_id)
             .execute(&mut **tx)
             .await?;
-        for recipient in recipients {
-            sqlx::query(
-                "INSERT INTO broadcast_room_recipient (room_id, recipient) VALUES ($1, $2) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(room_id)
-            .bind(recipient)
-            .execute(&mut **tx)
-            .await?;
+        for chunk in recipients.chunks(super::ROWS_PER_INSERT) {
+            // ($1, $2), ($1, $3), ...: the room once, a recipient a row.
+            let rows = (0..chunk.len())
+                .map(|i| format!("($1, ${})", i + 2))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO broadcast_room_recipient (room_id, recipient) VALUES {rows} \
+                 ON CONFLICT DO NOTHING"
+            );
+            let mut insert = sqlx::query(&sql).bind(room_id);
+            for recipient in chunk {
+                insert = insert.bind(recipient);
+            }
+            insert.execute(&mut **tx).await?;
         }
         Ok(())
     }
@@ -416,17 +422,21 @@ impl Store {
         if started {
             self.lock_queue(&mut tx, QueueTable::BroadcastDelivery)
                 .await?;
-            for (recipient, name) in recipients {
-                sqlx::query(
+            for chunk in recipients.chunks(super::ROWS_PER_INSERT) {
+                // ($1, $3, $4, $2), ($1, $5, $6, $2), ...: event and time once, two a row.
+                let rows = (0..chunk.len())
+                    .map(|i| format!("($1, {}, $2)", super::placeholders(3 + 2 * i, 2)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
                     "INSERT INTO broadcast_delivery (event_id, recipient, name, created_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (event_id, recipient) DO NOTHING",
-                )
-                .bind(event_id)
-                .bind(recipient)
-                .bind(name)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                     VALUES {rows} ON CONFLICT (event_id, recipient) DO NOTHING"
+                );
+                let mut insert = sqlx::query(&sql).bind(event_id).bind(now);
+                for (recipient, name) in chunk {
+                    insert = insert.bind(recipient).bind(name);
+                }
+                insert.execute(&mut *tx).await?;
             }
             super::audit::append_record(&mut tx, &self.audit_key, now, audit).await?;
         }
@@ -540,7 +550,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut tx = self.fenced_tx().await?;
         let new = self
-            .enqueue(&mut tx, rows, OutboxState::Queued, None)
+            .enqueue(&mut tx, rows, OutboxState::Queued, None, true)
             .await?;
         sqlx::query(
             "UPDATE broadcast_delivery SET portal_room = $1, copy_event = $2, processed_at = $3 \

@@ -441,6 +441,20 @@ fn id_column<T: TryFrom<String>>(
     T::try_from(row.try_get::<String, _>(column)?).map_err(|_| StoreError::corrupt(table, column))
 }
 
+/// How many rows one multi-row `INSERT` takes at most: far below either database's limit on
+/// placeholders (32,766 in SQLite, 65,535 in PostgreSQL) at a few columns a row.
+const ROWS_PER_INSERT: usize = 250;
+
+/// `n` placeholders numbered on from `$first`, comma-separated: `$3, $4, $5`. For lists of
+/// values and rows of one statement: each statement is a round trip to the database (for
+/// SQLite, to its connection's thread), so many rows go in one.
+fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Milliseconds since the Unix epoch, the unit of every timestamp column.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

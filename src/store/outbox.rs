@@ -62,6 +62,9 @@ pub struct OutboxItem {
     pub updated_at: i64,
     /// Not sent before then (Unix ms): the driver was off duty when it was written.
     pub hold_until: Option<i64>,
+    /// It sends a broadcast's copy ([`Store::delivery_queued`]): the broadcast is audited as
+    /// one, not copy by copy, and the copy did not come through the Matrix inbox.
+    pub broadcast_copy: bool,
     pub status: DeliveryStatus,
 }
 
@@ -105,7 +108,7 @@ pub struct ReceiptLookup {
 pub(super) const COLUMNS: &str = "seq, event_id, recipient, part, room_id, sender, payload, state, \
                        threema_message_id, error, attempts, resend, created_at, updated_at, \
                        sent_at, received_at, read_at, reaction, reaction_at, marker_event, \
-                       reaction_event, hold_until";
+                                              reaction_event, hold_until, broadcast_copy";
 
 impl OutboxItem {
     pub(super) fn from_row(row: AnyRow) -> Result<Self, StoreError> {
@@ -125,6 +128,7 @@ impl OutboxItem {
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
             hold_until: row.try_get("hold_until")?,
+            broadcast_copy: row.try_get::<i64, _>("broadcast_copy")? != 0,
             status: DeliveryStatus {
                 sent_at: row.try_get("sent_at")?,
                 received_at: row.try_get("received_at")?,
@@ -155,19 +159,20 @@ impl Store {
         error: Option<&str>,
     ) -> Result<u64, StoreError> {
         let mut tx = self.queue_tx().await?;
-        let inserted = self.enqueue(&mut tx, items, state, error).await?;
+        let inserted = self.enqueue(&mut tx, items, state, error, false).await?;
         tx.commit().await?;
         Ok(inserted)
     }
 
     /// [`Store::outbox_enqueue_as`] in the caller's transaction, which it holds the outbox's
-    /// queue lock for (see `queue_order`).
+    /// queue lock for (see `queue_order`); `broadcast_copy`: the rows send a broadcast's copy.
     pub(super) async fn enqueue(
         &self,
         tx: &mut sqlx::AnyConnection,
         items: &[NewOutgoing],
         state: OutboxState,
         error: Option<&str>,
+        broadcast_copy: bool,
     ) -> Result<u64, StoreError> {
         let now = now_ms();
         self.lock_queue(&mut *tx, QueueTable::Outbox).await?;
@@ -175,8 +180,8 @@ impl Store {
         for item in items {
             inserted += sqlx::query(
                 "INSERT INTO threema_outbox (event_id, recipient, part, room_id, sender, payload, \
-                 state, error, created_at, updated_at, hold_until) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $8, $9, $7, $7, $10) \
+                 state, error, created_at, updated_at, hold_until, broadcast_copy) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $8, $9, $7, $7, $10, $11) \
                  ON CONFLICT (event_id, recipient, part, resend) DO NOTHING",
             )
             .bind(&item.event_id)
@@ -189,6 +194,7 @@ impl Store {
             .bind(state.as_str())
             .bind(error)
             .bind(item.hold_until)
+            .bind(i64::from(broadcast_copy))
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -243,9 +249,9 @@ impl Store {
     }
 
     /// Moves a row from `from` to `to`, recording the Gateway message id or the error, and
-    /// `audit` in the same transaction unless the row is a broadcast's copy (a broadcast has
-    /// one entry of its own). Returns `false` (and changes nothing) if the row was not in
-    /// state `from`.
+    /// `audit` in the same transaction (none for a broadcast's copy: the broadcast has one
+    /// entry of its own). Returns `false` (and changes nothing) if the row was not in state
+    /// `from`.
     pub async fn outbox_transition(
         &self,
         seq: i64,
@@ -327,16 +333,7 @@ impl Store {
             messages::insert(&mut tx, message).await?;
         }
         if let (1, Some(entry)) = (changed, audit) {
-            let copy: Option<i64> = sqlx::query_scalar(
-                "SELECT d.seq FROM broadcast_delivery d JOIN threema_outbox o \
-                 ON d.copy_event = o.event_id WHERE o.seq = $1",
-            )
-            .bind(seq)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if copy.is_none() {
-                audit::append_record(&mut tx, &self.audit_key, now, entry).await?;
-            }
+            audit::append_record(&mut tx, &self.audit_key, now, entry).await?;
         }
         tx.commit().await?;
         Ok(changed == 1)
@@ -411,10 +408,7 @@ impl Store {
         // `IN (NULL)` matches nothing, where `IN ()` would not parse.
         let ids = match message_ids.len() {
             0 => "NULL".to_owned(),
-            n => (3..n + 3)
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            n => super::placeholders(3, n),
         };
         let sql = format!(
             "SELECT {COLUMNS} FROM threema_outbox WHERE recipient = $1 \
@@ -584,9 +578,9 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let query = format!(
             "INSERT INTO threema_outbox (event_id, recipient, part, resend, room_id, sender, \
-             payload, state, created_at, updated_at) \
+             payload, state, created_at, updated_at, broadcast_copy) \
              SELECT o.event_id, o.recipient, o.part, o.resend + 1, o.room_id, o.sender, \
-             o.payload, $3, $2, $2 FROM threema_outbox o {join} \
+             o.payload, $3, $2, $2, o.broadcast_copy FROM threema_outbox o {join} \
              WHERE {condition} AND o.payload <> '' \
              AND o.resend = (SELECT MAX(l.resend) FROM threema_outbox l \
                  WHERE l.event_id = o.event_id AND l.recipient = o.recipient \

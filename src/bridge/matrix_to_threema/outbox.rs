@@ -276,9 +276,10 @@ impl Outbox {
         loop {
             let step = transitions::next(row.state, event);
             if let Some(write) = step.write {
-                // What reached the phone is recorded with the state that says so.
+                // What reached the phone is recorded with the state that says so; a broadcast's
+                // copies are not (the broadcast has its own entry).
                 let record = match (write.to, &write.message_id) {
-                    (OutboxState::Sent, Some(id)) => {
+                    (OutboxState::Sent, Some(id)) if !row.broadcast_copy => {
                         Some(audit::sent(&row, id, self.store.audit_key()))
                     }
                     _ => None,
@@ -477,8 +478,11 @@ impl Outbox {
         self.metrics.bridged(to_threema, kind);
         // From the transaction that brought the event; from the row's queueing where that is
         // not kept (a broadcast's copies, the privacy notice, a pruned inbox row).
-        let received = self.store.inbox_received_at(row.event_id.as_str()).await;
-        let arrived = received.ok().flatten().unwrap_or(row.created_at);
+        let received = match row.broadcast_copy {
+            true => None,
+            false => (self.store.inbox_received_at(row.event_id.as_str()).await).unwrap_or(None),
+        };
+        let arrived = received.unwrap_or(row.created_at);
         // A held message: the bridge's time counts from the end of the hold.
         let arrived = arrived.max(row.hold_until.unwrap_or(0));
         let waited = (now_ms() - arrived).max(0) as u64;

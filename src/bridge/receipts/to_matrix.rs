@@ -50,7 +50,7 @@ impl Receipts {
                 continue;
             };
             let change = StatusChange {
-                row: &row,
+                row,
                 ghost: &ghost,
                 receipt: &incoming.message_id,
             };

@@ -8,7 +8,7 @@ use sqlx::{Row, any::AnyRow};
 
 use super::{
     AuditRecord, NewOutgoing, OutboxState, Reaction, Store, StoreError, id_column, now_ms,
-    queue_order::QueueTable,
+    queue_commit::Durable, queue_order::QueueTable,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -542,7 +542,9 @@ impl Store {
 
     /// The recipient's copy is in their portal and its Threema messages go into the outbox:
     /// `rows` queued (as [`Store::outbox_enqueue`]), the copy recorded and the fan-out done with
-    /// the recipient, in one commit. Returns how many rows are new.
+    /// the recipient, in one commit. Returns how many rows are new. It does not wait for the
+    /// disk ([`Durable::WithNext`]): the rows' claim does before their send, and taken back,
+    /// the recipient is fanned out again and their copy found in the portal.
     pub async fn delivery_queued(
         &self,
         done: &DeliveryDone,
@@ -562,7 +564,7 @@ impl Store {
         .bind(done.seq)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
+        tx.commit_as(Durable::WithNext).await?;
         Ok(new)
     }
 

@@ -40,6 +40,11 @@ impl Store {
     /// or handled) are skipped, so a replayed transaction changes nothing. Returns how many
     /// items were new.
     pub async fn inbox_push(&self, items: &[NewInboxItem]) -> Result<u64, StoreError> {
+        // A transaction of the bridge's own echoes only, as most are: nothing to make durable
+        // (an empty commit would still wait for the log's sync).
+        if items.is_empty() {
+            return Ok(0);
+        }
         let now = now_ms();
         let mut tx = self.queue_tx().await?;
         self.lock_queue(&mut tx, QueueTable::MatrixInbox).await?;

@@ -6,7 +6,10 @@ use std::{sync::Arc, time::Duration};
 
 use sqlx::{Any, any::AnyQueryResult};
 
-use super::{DbKind, Store, StoreError, queue_commit::QueueTx};
+use super::{
+    DbKind, Store, StoreError,
+    queue_commit::{Durable, QueueTx},
+};
 use crate::ha::Fence;
 
 /// Now on the database server, in Unix milliseconds.
@@ -141,14 +144,33 @@ impl Store {
         &self,
         query: Query<'_>,
     ) -> Result<AnyQueryResult, StoreError> {
+        self.fenced_execute_as(query, Durable::Now).await
+    }
+
+    /// [`Store::fenced_execute`] for a change that may wait for the next one on disk (see
+    /// [`Durable::WithNext`]).
+    pub(super) async fn fenced_execute_with_next(
+        &self,
+        query: Query<'_>,
+    ) -> Result<AnyQueryResult, StoreError> {
+        self.fenced_execute_as(query, Durable::WithNext).await
+    }
+
+    async fn fenced_execute_as(
+        &self,
+        query: Query<'_>,
+        durable: Durable,
+    ) -> Result<AnyQueryResult, StoreError> {
         if self.fence.token().is_none() {
             let result = query.execute(&self.queue_pool).await?;
-            self.queue_durable().await?;
+            if durable == Durable::Now {
+                self.queue_durable().await?;
+            }
             return Ok(result);
         }
         let mut tx = self.fenced_tx().await?;
         let result = query.execute(&mut *tx).await?;
-        tx.commit().await?;
+        tx.commit_as(durable).await?;
         Ok(result)
     }
 

@@ -433,7 +433,9 @@ impl Store {
 
     /// Records that the phone received (`read: false`) or read the message at `at` (Unix ms).
     /// Reading implies receiving. Earlier times are kept: receipts can arrive twice. With the
-    /// ghost's marker event that shows it (`None` keeps the one recorded).
+    /// ghost's marker event that shows it (`None` keeps the one recorded). Like the other
+    /// results of a receipt, it does not wait for the disk (`Durable::WithNext`): taken back,
+    /// the receipt (not marked handled either) is applied again.
     pub async fn outbox_mark_delivered(
         &self,
         seq: i64,
@@ -442,7 +444,7 @@ impl Store {
         marker_event: Option<&str>,
     ) -> Result<(), StoreError> {
         let read_at = read.then_some(at);
-        self.fenced_execute(
+        self.fenced_execute_with_next(
             sqlx::query(
                 "UPDATE threema_outbox SET received_at = COALESCE(received_at, $1), \
                  read_at = COALESCE(read_at, $2), marker_event = COALESCE($4, marker_event) \
@@ -457,14 +459,15 @@ impl Store {
         Ok(())
     }
 
-    /// Records the driver's thumbs; a later one replaces an earlier one.
+    /// Records the driver's thumbs; a later one replaces an earlier one. Not waiting for the
+    /// disk, as [`Store::outbox_mark_delivered`].
     pub async fn outbox_set_reaction(
         &self,
         seq: i64,
         reaction: Reaction,
         at: i64,
     ) -> Result<(), StoreError> {
-        self.fenced_execute(
+        self.fenced_execute_with_next(
             sqlx::query("UPDATE threema_outbox SET reaction = $1, reaction_at = $2 WHERE seq = $3")
                 .bind(reaction.as_str())
                 .bind(at)

@@ -137,7 +137,9 @@ impl Store {
     }
 
     /// Marks a callback handled. `keep_box` keeps the ciphertext (a message we could not
-    /// bridge stays inspectable); otherwise it is dropped. Only the first call counts.
+    /// bridge stays inspectable); otherwise it is dropped. Only the first call counts. Nothing
+    /// outside follows from it, so it does not wait for the disk (`Durable::WithNext`): taken
+    /// back, the callback is handled again, as its handling repeats safely.
     pub async fn threema_inbox_finish(
         &self,
         seq: i64,
@@ -145,7 +147,7 @@ impl Store {
         keep_box: bool,
     ) -> Result<bool, StoreError> {
         let done = self
-            .fenced_execute(
+            .fenced_execute_with_next(
                 sqlx::query(
                     "UPDATE threema_inbox SET processed_at = $1, outcome = $2, \
                      box = CASE WHEN $3 = 1 THEN box ELSE NULL END \

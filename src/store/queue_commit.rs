@@ -5,9 +5,10 @@
 //! disk one after the other. The queues' connections commit with `synchronous=NORMAL` instead
 //! (the log is written, not yet synced: safe across a killed process, not yet across a power
 //! cut) and then wait in [`WalSync`], where one fsync of the log covers every commit that
-//! ended before it started. A change is durable when its call returns, as before; only the
-//! wait for the disk is shared. PostgreSQL shares its flushes among concurrent commits by
-//! itself: there, this is a plain transaction.
+//! ended before it started. A change is durable when its call returns, as before (unless it
+//! is one nothing outside follows from, below); only the wait for the disk is shared.
+//! PostgreSQL shares its flushes among concurrent commits by itself: there, this is a plain
+//! transaction.
 //!
 //! Other connections may see such a change a moment before it is on disk. The rule that keeps
 //! that harmless: what the bridge does outside (an acknowledgement, a Gateway send) follows a

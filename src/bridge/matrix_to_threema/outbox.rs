@@ -263,12 +263,13 @@ impl Outbox {
     /// Works on one outbox row until its state is final, as `transitions::next` says; see the
     /// module comment. `event` is what happened first: the row is read, or given up on.
     ///
-    /// `row` is as the runner read it, not read again: it may be stale (a retry, a resend,
-    /// another process), which is safe because every state change is written only from the
-    /// state it expects, and one that finds the row moved on reads it anew; the final states
-    /// never change, so acting on one read earlier is acting on the row as it is.
-    async fn deliver(&self, mut row: OutboxItem, mut event: Event) -> Result<Handled, BridgeError> {
-        let seq = row.seq;
+    /// The row is read at each attempt, not taken from the runner's read: that may be minutes
+    /// old (a busy lane, retries), and an erasure since may have rewritten its text or sender,
+    /// which state checks alone would not notice.
+    async fn deliver(&self, seq: i64, mut event: Event) -> Result<Handled, BridgeError> {
+        let Some(mut row) = self.store.outbox_get(seq).await? else {
+            return Ok(Outcome::skipped("gone").into());
+        };
         let mut prepared = None;
         let mut gateway_error = None;
         // The write to `sent` also ended the row's work (nothing was left to do after it).
@@ -438,7 +439,7 @@ impl Outbox {
     }
 
     /// A row that could not go for `bridge.send_give_up_seconds` fails, unless it moved on.
-    async fn give_up(&self, row: &OutboxItem, error: &BridgeError) -> Result<Handled, BridgeError> {
+    async fn give_up(&self, seq: i64, error: &BridgeError) -> Result<Handled, BridgeError> {
         let minutes = self.send_give_up.as_secs().div_ceil(60);
         let reason = crate::tr!(
             self.texts,
@@ -446,8 +447,8 @@ impl Outbox {
             minutes = minutes,
             error = error.to_string()
         );
-        tracing::warn!(seq = row.seq, %error, "giving up on an outgoing message");
-        self.deliver(row.clone(), Event::Refused(reason)).await
+        tracing::warn!(seq, %error, "giving up on an outgoing message");
+        self.deliver(seq, Event::Refused(reason)).await
     }
 
     /// A row that reached a final state, for `/metrics`: sent (its kind, and how long after
@@ -624,9 +625,9 @@ impl Queue for ThreemaOutbox {
     }
 
     async fn handle(&self, item: &OutboxItem) -> Result<Handled, BridgeError> {
-        match self.0.deliver(item.clone(), Event::Read).await {
+        match self.0.deliver(item.seq, Event::Read).await {
             Err(e) if e.is_transient() && self.0.waited_too_long(item) => {
-                self.0.give_up(item, &e).await
+                self.0.give_up(item.seq, &e).await
             }
             other => other,
         }

@@ -108,7 +108,7 @@ pub struct ReceiptLookup {
 pub(super) const COLUMNS: &str = "seq, event_id, recipient, part, room_id, sender, payload, state, \
                        threema_message_id, error, attempts, resend, created_at, updated_at, \
                        sent_at, received_at, read_at, reaction, reaction_at, marker_event, \
-                                              reaction_event, hold_until, broadcast_copy";
+                       reaction_event, hold_until, broadcast_copy";
 
 impl OutboxItem {
     pub(super) fn from_row(row: AnyRow) -> Result<Self, StoreError> {

@@ -7,7 +7,7 @@ use threema_bridge::store::{
     ApiMessage, ApiStored, BroadcastRoom, BroadcastState, CachedKey, DeliveryDone, Direction,
     ErasureTarget, HeldScope, HoldTarget, InboxKind, KeyAcceptance, MessageMapping, NewBroadcast,
     NewInboxItem, NewOutgoing, NewThreemaItem, OutboxState, Poll, PollChoice, Reaction,
-    ReadThrough, RoomStateKind, Store,
+    ReadThrough, RecipientOnFile, RoomStateKind, Store,
 };
 use threema_bridge::threema::ThreemaId;
 
@@ -49,6 +49,7 @@ on_both_databases!(
     inbox_dedups_and_keeps_order,
     callbacks_arriving_together_are_each_stored_once_and_answered,
     a_sent_message_is_recorded_and_done_in_one_commit,
+    a_row_is_read_with_its_recipients_key_and_standing,
     queue_rows_become_visible_in_the_order_of_their_numbers,
     a_catch_up_puts_what_it_missed_in_its_place,
     conversations_open_close_move_and_are_erased_with_the_people_in_them,
@@ -617,7 +618,7 @@ async fn a_sent_message_is_recorded_and_done_in_one_commit(store: Store, _url: &
     };
     let sent = store.outbox_sent_and_done(seq, "00000000000000bb", None, Some(&message));
     assert!(sent.await.unwrap());
-    let row = store.outbox_get(seq).await.unwrap().unwrap();
+    let (row, _) = store.outbox_get(seq).await.unwrap().unwrap();
     assert_eq!(
         (row.state, row.threema_message_id.as_deref(), row.hold_until),
         (OutboxState::Sent, Some("00000000000000bb"), None)
@@ -627,8 +628,51 @@ async fn a_sent_message_is_recorded_and_done_in_one_commit(store: Store, _url: &
     assert_eq!(recorded, Some(message.clone()));
     let again = store.outbox_sent_and_done(seq, "00000000000000cc", None, Some(&message));
     assert!(!again.await.unwrap());
-    let row = store.outbox_get(seq).await.unwrap().unwrap();
+    let (row, _) = store.outbox_get(seq).await.unwrap().unwrap();
     assert_eq!(row.threema_message_id.as_deref(), Some("00000000000000bb"));
+}
+
+/// An outbox row comes with what its send checks of the recipient, as it is at the read: the
+/// trusted key (not a pending one), and whether a legal hold restricts them; another driver's
+/// key or restriction is not theirs.
+async fn a_row_is_read_with_its_recipients_key_and_standing(store: Store, _url: &str) {
+    let row = |recipient: &str| NewOutgoing {
+        event_id: "$checked".into(),
+        recipient: recipient.into(),
+        part: 0,
+        room_id: "!portal".into(),
+        sender: "@d:x".into(),
+        payload: "{}".into(),
+        hold_until: None,
+    };
+    store
+        .outbox_enqueue(&[row("ABCD1234"), row("EFGH5678")])
+        .await
+        .unwrap();
+    let seqs: Vec<i64> = (store.outbox_by_event("$checked").await.unwrap())
+        .iter()
+        .map(|row| row.seq)
+        .collect();
+    let on_file = async |seq| store.outbox_get(seq).await.unwrap().unwrap().1;
+    assert_eq!(on_file(seqs[0]).await, RecipientOnFile::default());
+
+    let (trusted, pending) = ("aa".repeat(32), "bb".repeat(32));
+    store.public_key_insert("ABCD1234", &trusted).await.unwrap();
+    store
+        .public_key_set_pending("ABCD1234", &pending)
+        .await
+        .unwrap();
+    store
+        .restriction_set("ABCD1234", None, "@dpo:x")
+        .await
+        .unwrap();
+    let expected = RecipientOnFile {
+        public_key: Some(trusted),
+        restricted: true,
+    };
+    assert_eq!(on_file(seqs[0]).await, expected);
+    assert_eq!(on_file(seqs[1]).await, RecipientOnFile::default());
+    assert!(store.outbox_get(seqs[1] + 100).await.unwrap().is_none());
 }
 
 /// The callback writer's group commits: callbacks that arrive at once (some of them the
@@ -1326,7 +1370,7 @@ async fn delivery_status_is_kept_and_resends_are_new_rows(store: Store, _url: &s
         .outbox_set_status_events(retry, None, Some("$thumb"))
         .await
         .unwrap();
-    let status = store.outbox_get(retry).await.unwrap().unwrap().status;
+    let status = store.outbox_get(retry).await.unwrap().unwrap().0.status;
     assert_eq!(
         (status.received_at, status.read_at),
         (Some(5_000), Some(5_000))

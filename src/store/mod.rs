@@ -106,7 +106,9 @@ pub use intake::{IntakeError, ThreemaIntake};
 pub use lease::{LeaseHolder, WAKE_CHANNEL};
 pub use locations::DriverLocation;
 pub use messages::{Direction, MessageMapping, ReadThrough, UnreadMessage};
-pub use outbox::{DeliveryStatus, NewOutgoing, OutboxItem, OutboxState, Reaction, ReceiptLookup};
+pub use outbox::{
+    DeliveryStatus, NewOutgoing, OutboxItem, OutboxState, Reaction, ReceiptLookup, RecipientOnFile,
+};
 pub use polls::{Poll, PollChoice, PollVote};
 pub use portals::Portal;
 pub use prune::{HeldScope, Pruned, cutoff};

@@ -96,6 +96,16 @@ impl Reaction {
     }
 }
 
+/// What a send checks of its recipient, read with the row ([`Store::outbox_get`]): one
+/// statement where there were three, and the row and its checks from one snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecipientOnFile {
+    /// The key trusted for them, as [`Store::public_key`] has it (`None`: none stored yet).
+    pub public_key: Option<String>,
+    /// Under a legal hold (`restriction`).
+    pub restricted: bool,
+}
+
 /// What a receipt found ([`Store::outbox_receipt_lookup`]).
 #[derive(Debug, Default)]
 pub struct ReceiptLookup {
@@ -223,15 +233,30 @@ impl Store {
         .collect()
     }
 
-    pub async fn outbox_get(&self, seq: i64) -> Result<Option<OutboxItem>, StoreError> {
-        sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM threema_outbox WHERE seq = $1"
+    /// A row and what its send checks of the recipient.
+    pub async fn outbox_get(
+        &self,
+        seq: i64,
+    ) -> Result<Option<(OutboxItem, RecipientOnFile)>, StoreError> {
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {COLUMNS}, \
+             (SELECT public_key FROM threema_public_key WHERE threema_id = o.recipient) \
+             AS recipient_key, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction WHERE threema_id = o.recipient) \
+             THEN 1 ELSE 0 END AS BIGINT) AS recipient_restricted \
+             FROM threema_outbox o WHERE seq = $1"
         ))
         .bind(seq)
         .fetch_optional(&self.pool)
         .await?
-        .map(OutboxItem::from_row)
-        .transpose()
+        else {
+            return Ok(None);
+        };
+        let on_file = RecipientOnFile {
+            public_key: row.try_get("recipient_key")?,
+            restricted: row.try_get::<i64, _>("recipient_restricted")? != 0,
+        };
+        Ok(Some((OutboxItem::from_row(row)?, on_file)))
     }
 
     /// Every Threema message of an event (resends included), by recipient, part and resend.

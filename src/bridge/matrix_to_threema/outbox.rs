@@ -265,9 +265,10 @@ impl Outbox {
     ///
     /// The row is read at each attempt, not taken from the runner's read: that may be minutes
     /// old (a busy lane, retries), and an erasure since may have rewritten its text or sender,
-    /// which state checks alone would not notice.
+    /// which state checks alone would not notice. What the send checks of the recipient (their
+    /// key, a legal hold) is read with it.
     async fn deliver(&self, seq: i64, mut event: Event) -> Result<Handled, BridgeError> {
-        let Some(mut row) = self.store.outbox_get(seq).await? else {
+        let Some((mut row, mut on_file)) = self.store.outbox_get(seq).await? else {
             return Ok(Outcome::skipped("gone").into());
         };
         let mut prepared = None;
@@ -321,7 +322,7 @@ impl Outbox {
                     let Some(now) = self.store.outbox_get(seq).await? else {
                         return Ok(Outcome::skipped("gone").into());
                     };
-                    (row, event) = (now, Event::Read);
+                    ((row, on_file), event) = (now, Event::Read);
                     continue;
                 }
                 // Counted where the final state is written, once: a retry re-enters it.
@@ -335,7 +336,7 @@ impl Outbox {
                 }
             }
             event = match step.then {
-                Then::Prepare => match self.prepare_row(&row).await? {
+                Then::Prepare => match self.prepare_row(&row, &on_file).await? {
                     Ok(ready) => {
                         prepared = Some(ready);
                         Event::Ready
@@ -372,7 +373,7 @@ impl Outbox {
                     let Some(now) = self.store.outbox_get(seq).await? else {
                         return Ok(Outcome::skipped("gone").into());
                     };
-                    row = now;
+                    (row, on_file) = now;
                     Event::Read
                 }
             };

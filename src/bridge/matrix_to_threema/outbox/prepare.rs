@@ -10,7 +10,7 @@ use super::{Outbox, failure_text};
 use crate::tr;
 use crate::{
     bridge::BridgeError,
-    store::{OutboxItem, Poll, PollChoice},
+    store::{OutboxItem, Poll, PollChoice, RecipientOnFile},
     threema::{
         OutgoingFile, ThreemaError, ThreemaId,
         codec::{self, Location, PollSetup, ReceiptStatus},
@@ -20,9 +20,11 @@ use crate::{
 impl Outbox {
     /// Everything a send needs that can fail without the Gateway: `Err` is a reason it can
     /// never go (for the dispatcher); an error of the infrastructure is retried by the queue.
+    /// `on_file`: the recipient's key and standing, read with `row`.
     pub(super) async fn prepare_row(
         &self,
         row: &OutboxItem,
+        on_file: &RecipientOnFile,
     ) -> Result<Result<(Prepared, [u8; 32]), String>, BridgeError> {
         let recipient = &row.recipient;
         if self.access.is_former_driver(recipient) {
@@ -30,7 +32,7 @@ impl Outbox {
         }
         // Checked when it was queued; a message that waited for the driver's shift is checked
         // again (a legal hold may have restricted the driver overnight).
-        if row.hold_until.is_some() && self.store.is_restricted(recipient.as_str()).await? {
+        if row.hold_until.is_some() && on_file.restricted {
             return Ok(Err(tr!(self.texts, "failed-restricted")));
         }
         let item: Outgoing = serde_json::from_str(&row.payload)
@@ -40,7 +42,10 @@ impl Outbox {
             Err(Failure::Permanent(reason)) => return Ok(Err(reason)),
             Err(Failure::Retry(e)) => return Err(e),
         };
-        match self.keys.trusted(recipient).await {
+        match (self.keys)
+            .trusted_from(recipient, on_file.public_key.as_deref())
+            .await
+        {
             Ok(key) => Ok(Ok((prepared, key))),
             Err(BridgeError::Threema(ThreemaError::NotFound)) => {
                 Ok(Err(tr!(self.texts, "failed-no-such-id")))

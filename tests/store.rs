@@ -2040,31 +2040,30 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
 
     let pending = store.delivery_pending(0, 10).await.unwrap();
     assert_eq!(pending.len(), 2);
-    // What a recipient's fan-out reads in one statement: the broadcast, the driver's standing,
-    // their portal.
+    // What a recipient's fan-out starts with, in one statement: the row marked tried, the
+    // broadcast, the driver's standing, their portal.
     store.portal_insert("AAAA0001", "!p1:x").await.unwrap();
     store
         .restriction_set("AAAA0002", None, "@dpo:x")
         .await
         .unwrap();
-    let first = store
-        .delivery_context("$b", "AAAA0001")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(first.broadcast.event_id, "$b");
-    assert_eq!(first.broadcast.payload, "[]");
+    assert_eq!(
+        (pending[0].recipient.as_str(), pending[1].recipient.as_str()),
+        ("AAAA0001", "AAAA0002")
+    );
+    assert!(!pending[0].copy_tried);
+    let first = store.delivery_start(pending[0].seq).await.unwrap().unwrap();
+    assert_eq!(first.sender.as_str(), "@d:x");
+    assert_eq!((first.payload.as_str(), first.ack), ("[]", true));
     assert!(!first.restricted);
     assert_eq!(first.portal.as_ref().map(|p| p.as_str()), Some("!p1:x"));
-    let second = store
-        .delivery_context("$b", "AAAA0002")
-        .await
-        .unwrap()
-        .unwrap();
+    let second = store.delivery_start(pending[1].seq).await.unwrap().unwrap();
     assert!(second.restricted && second.portal.is_none());
+    let tried = store.delivery_pending(0, 10).await.unwrap();
+    assert!(tried.iter().all(|row| row.copy_tried), "marked tried");
     assert!(
         store
-            .delivery_context("$gone", "AAAA0001")
+            .delivery_start(pending[1].seq + 100)
             .await
             .unwrap()
             .is_none()
@@ -2171,6 +2170,19 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
     store.broadcast_settle("$b").await.unwrap();
     assert!(store.broadcasts_unsettled().await.unwrap().is_empty());
     assert!(!store.broadcast_cancel("$b").await.unwrap());
+
+    // A recipient whose broadcast is gone (deleted as retention would) starts nothing.
+    sqlx::query("DELETE FROM broadcast WHERE event_id = '$b'")
+        .execute(&store.pool())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .delivery_start(pending[0].seq)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn raw(url: &str) -> sqlx::AnyConnection {

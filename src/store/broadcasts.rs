@@ -60,9 +60,16 @@ pub struct Broadcast {
     pub escalated_at: Option<i64>,
 }
 
-/// A broadcast as one recipient's fan-out sees it ([`Store::delivery_context`]).
+/// A broadcast as one recipient's fan-out sees it ([`Store::delivery_start`]).
 pub struct DeliveryContext {
-    pub broadcast: Broadcast,
+    /// The dispatcher who sent it.
+    pub sender: OwnedUserId,
+    /// Their Matrix content (JSON), copied into the portals.
+    pub content: String,
+    /// What it became for Threema (JSON).
+    pub payload: String,
+    /// The copies ask for a 👍.
+    pub ack: bool,
     /// The driver's data are restricted under a legal hold: nothing goes to them.
     pub restricted: bool,
     /// Their portal, if it was opened.
@@ -305,29 +312,44 @@ impl Store {
             == 1)
     }
 
-    /// What the fan-out needs for one of a broadcast's recipients, in one statement (each
-    /// recipient asks, so this is one read where there were three): the broadcast, whether the
-    /// driver is restricted ([`Store::is_restricted`]) and their portal, if they have one.
-    /// `None`: the broadcast is gone.
-    pub async fn delivery_context(
-        &self,
-        event_id: &str,
-        recipient: &str,
-    ) -> Result<Option<DeliveryContext>, StoreError> {
-        let Some(row) = sqlx::query(&format!(
-            "SELECT {BROADCAST_COLUMNS}, \
-             CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction WHERE threema_id = $2) \
-             THEN 1 ELSE 0 END AS BIGINT) AS restricted, \
-             (SELECT room_id FROM portal WHERE threema_id = $2) AS portal \
-             FROM broadcast WHERE event_id = $1"
-        ))
-        .bind(event_id)
-        .bind(recipient)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
+    /// Starts an attempt at one of a broadcast's recipients (the row `seq`): marks the row as
+    /// tried, since the copy may be posted next (an attempt after a crash looks for it before
+    /// posting again, as the homeserver's memory of transaction ids does not outlive its
+    /// restart; an attempt that posts nothing only makes that look needless), and reads what
+    /// the fan-out needs: the broadcast, whether the driver is restricted
+    /// ([`Store::is_restricted`]) and their portal, if they have one. One statement where there
+    /// were two (each recipient asks), on disk before it returns. `None`: the row or the
+    /// broadcast is gone.
+    pub async fn delivery_start(&self, seq: i64) -> Result<Option<DeliveryContext>, StoreError> {
+        let of_broadcast = |column: &str| {
+            format!(
+                "(SELECT {column} FROM broadcast \
+                 WHERE broadcast.event_id = broadcast_delivery.event_id) AS {column}"
+            )
+        };
+        let sql = format!(
+            "UPDATE broadcast_delivery SET copy_tried_at = COALESCE(copy_tried_at, $1) \
+             WHERE seq = $2 RETURNING {}, {}, {}, {}, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction \
+             WHERE threema_id = broadcast_delivery.recipient) THEN 1 ELSE 0 END AS BIGINT) \
+             AS restricted, \
+             (SELECT room_id FROM portal WHERE threema_id = broadcast_delivery.recipient) \
+             AS portal",
+            of_broadcast("sender"),
+            of_broadcast("content"),
+            of_broadcast("payload"),
+            of_broadcast("ack"),
+        );
+        let row = self.fenced_fetch_optional(sqlx::query(&sql).bind(now_ms()).bind(seq));
+        let Some(row) = row.await? else {
             return Ok(None);
         };
+        // Every column of the broadcast is NULL when it is gone.
+        let Some(sender) = row.try_get::<Option<String>, _>("sender")? else {
+            return Ok(None);
+        };
+        let sender = OwnedUserId::try_from(sender)
+            .map_err(|_| StoreError::corrupt("broadcast", "sender"))?;
         let restricted = row.try_get::<i64, _>("restricted")? != 0;
         let portal = (row.try_get::<Option<String>, _>("portal")?)
             .map(|room| {
@@ -335,7 +357,10 @@ impl Store {
             })
             .transpose()?;
         Ok(Some(DeliveryContext {
-            broadcast: Broadcast::from_row(row)?,
+            sender,
+            content: row.try_get("content")?,
+            payload: row.try_get("payload")?,
+            ack: row.try_get::<i64, _>("ack")? != 0,
             restricted,
             portal,
         }))
@@ -503,21 +528,6 @@ impl Store {
             })
         })
         .collect()
-    }
-
-    /// Written before the copy is sent: after a crash, the copy is looked for before it is sent
-    /// again (the homeserver's memory of transaction ids does not outlive its restart).
-    pub async fn delivery_copy_tried(&self, seq: i64) -> Result<(), StoreError> {
-        self.fenced_execute(
-            sqlx::query(
-                "UPDATE broadcast_delivery SET copy_tried_at = $1 WHERE seq = $2 \
-                 AND copy_tried_at IS NULL",
-            )
-            .bind(now_ms())
-            .bind(seq),
-        )
-        .await?;
-        Ok(())
     }
 
     /// The copy is in the portal: recorded at once where it must be found before the rest of

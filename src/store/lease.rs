@@ -4,7 +4,10 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sqlx::{Any, any::AnyQueryResult};
+use sqlx::{
+    Any,
+    any::{AnyQueryResult, AnyRow},
+};
 
 use super::{
     DbKind, Store, StoreError,
@@ -172,6 +175,22 @@ impl Store {
         let result = query.execute(&mut *tx).await?;
         tx.commit_as(durable).await?;
         Ok(result)
+    }
+
+    /// [`Store::fenced_execute`] for a change that returns a row (`RETURNING`).
+    pub(super) async fn fenced_fetch_optional(
+        &self,
+        query: Query<'_>,
+    ) -> Result<Option<AnyRow>, StoreError> {
+        if self.fence.token().is_none() {
+            let row = query.fetch_optional(&self.queue_pool).await?;
+            self.queue_durable().await?;
+            return Ok(row);
+        }
+        let mut tx = self.fenced_tx().await?;
+        let row = query.fetch_optional(&mut *tx).await?;
+        tx.commit_as(Durable::Now).await?;
+        Ok(row)
     }
 
     fn postgres_only(&self) -> Result<(), StoreError> {

@@ -132,11 +132,9 @@ impl Broadcasts {
     /// One recipient of a broadcast: their portal and the bot's copy there, then the
     /// Threema messages queued under the copy.
     async fn fan_out(&self, item: &Delivery) -> Result<Handled, BridgeError> {
-        let context = (self.store).delivery_context(&item.event_id, &item.recipient);
-        let Some(context) = context.await? else {
+        let Some(context) = self.store.delivery_start(item.seq).await? else {
             return Ok(Outcome::failed("the broadcast is gone").into());
         };
-        let broadcast = &context.broadcast;
         let Some(driver) = ThreemaId::parse(&item.recipient) else {
             let not_an_id = format!("{:?} is not a Threema ID", item.recipient);
             return Ok(Outcome::failed(not_an_id).into());
@@ -145,7 +143,7 @@ impl Broadcasts {
             let left = crate::tr!(self.texts, "failed-driver-left");
             return Ok(Outcome::refused(left).into());
         }
-        let items: Vec<Outgoing> = serde_json::from_str(&broadcast.payload)
+        let items: Vec<Outgoing> = serde_json::from_str(&context.payload)
             .map_err(|e| BridgeError::BadEvent(format!("broadcast payload: {e}")))?;
         if matches!(items.first(), Some(Outgoing::Poll(_)))
             && self.poll_ended(&item.event_id).await?
@@ -173,7 +171,7 @@ impl Broadcasts {
                 copy_event: copy.clone(),
             }),
         };
-        let sender = broadcast.sender.as_str();
+        let sender = context.sender.as_str();
         let queued = (self.outbox)
             .queue(&items, &driver, &copy, &portal_id, sender, with)
             .await?;
@@ -193,7 +191,6 @@ impl Broadcasts {
         items: &[Outgoing],
         driver: &ThreemaId,
     ) -> Result<Result<(String, String), Outcome>, BridgeError> {
-        let broadcast = &context.broadcast;
         if context.restricted {
             return Ok(Err(Outcome::failed(crate::tr!(
                 self.texts,
@@ -219,18 +216,18 @@ impl Broadcasts {
                 self.portals.ensure(driver, &ghost, &name).await?
             }
         };
-        let mut content: serde_json::Value = serde_json::from_str(&broadcast.content)
+        let mut content: serde_json::Value = serde_json::from_str(&context.content)
             .map_err(|e| BridgeError::BadEvent(format!("broadcast content: {e}")))?;
         // A template's copy shows what this driver got.
         if let Some(Outgoing::Template { text, dispatcher }) = items.first() {
             let filled = self.fill(text, dispatcher, driver).await?;
             let text = serde_json::json!({"msgtype": "m.text", "body": filled});
-            let marker = self.copy_marker(dispatcher, broadcast.ack);
+            let marker = self.copy_marker(dispatcher, context.ack);
             content = super::copy::portal_copy(&text, &marker);
         }
         content[BROADCAST_KEY] = item.event_id.clone().into();
         let txn = format!("broadcast-{}-{}", item.event_id, item.recipient);
-        let mark_tried = self.store.delivery_copy_tried(item.seq);
+        // Marked tried by `delivery_start`.
         let copy = self
             .notices
             .post_once(
@@ -239,7 +236,7 @@ impl Broadcasts {
                 BROADCAST_KEY,
                 item.copy_tried,
                 &txn,
-                mark_tried,
+                async { Ok(()) },
             )
             .await?;
         // Recorded with the rows it is queued with (`fan_out`): a crash before that finds the

@@ -2055,12 +2055,17 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
     let first = store.delivery_start(pending[0].seq).await.unwrap().unwrap();
     assert_eq!(first.sender.as_str(), "@d:x");
     assert_eq!((first.payload.as_str(), first.ack), ("[]", true));
-    assert!(!first.restricted);
+    assert!(!first.restricted && !first.tried_before);
     assert_eq!(first.portal.as_ref().map(|p| p.as_str()), Some("!p1:x"));
     let second = store.delivery_start(pending[1].seq).await.unwrap().unwrap();
     assert!(second.restricted && second.portal.is_none());
     let tried = store.delivery_pending(0, 10).await.unwrap();
     assert!(tried.iter().all(|row| row.copy_tried), "marked tried");
+    // Another attempt (a retry in this process, whose copy of the row says nothing) knows. It
+    // starts in a later millisecond, as any retry does (its backoff is half a second at least).
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let again = store.delivery_start(pending[0].seq).await.unwrap().unwrap();
+    assert!(again.tried_before);
     assert!(
         store
             .delivery_start(pending[1].seq + 100)
@@ -2172,6 +2177,13 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
     assert!(!store.broadcast_cancel("$b").await.unwrap());
 
     // A recipient whose broadcast is gone (deleted as retention would) starts nothing.
+    let rows = "SELECT COUNT(*) FROM broadcast_delivery WHERE seq = $1";
+    let count = sqlx::query_scalar::<_, i64>(rows).bind(pending[0].seq);
+    assert_eq!(
+        count.fetch_one(&store.pool()).await.unwrap(),
+        1,
+        "the row is there"
+    );
     sqlx::query("DELETE FROM broadcast WHERE event_id = '$b'")
         .execute(&store.pool())
         .await

@@ -70,6 +70,10 @@ pub struct DeliveryContext {
     pub payload: String,
     /// The copies ask for a 👍.
     pub ack: bool,
+    /// An earlier attempt (here or before a restart) started: its copy may be in the portal.
+    /// Told by the mark's time, so an attempt in the same millisecond would not count (a retry
+    /// waits half a second at least).
+    pub tried_before: bool,
     /// The driver's data are restricted under a legal hold: nothing goes to them.
     pub restricted: bool,
     /// Their portal, if it was opened.
@@ -107,7 +111,8 @@ pub struct Delivery {
     pub recipient: String,
     pub portal_room: Option<String>,
     pub copy_event: Option<String>,
-    /// A copy was sent before (its event id not recorded): it may be in the portal already.
+    /// An attempt started before (`delivery_start`) and its copy was not recorded: the copy
+    /// may be in the portal already.
     pub copy_tried: bool,
 }
 
@@ -318,8 +323,9 @@ impl Store {
     /// restart; an attempt that posts nothing only makes that look needless), and reads what
     /// the fan-out needs: the broadcast, whether the driver is restricted
     /// ([`Store::is_restricted`]) and their portal, if they have one. One statement where there
-    /// were two (each recipient asks), on disk before it returns. `None`: the row or the
-    /// broadcast is gone.
+    /// were two (each recipient asks), on disk before it returns. Whether an earlier attempt
+    /// started comes with it: the runner's copy of the row does not know of attempts in this
+    /// process. `None`: the row or the broadcast is gone.
     pub async fn delivery_start(&self, seq: i64) -> Result<Option<DeliveryContext>, StoreError> {
         let of_broadcast = |column: &str| {
             format!(
@@ -329,7 +335,8 @@ impl Store {
         };
         let sql = format!(
             "UPDATE broadcast_delivery SET copy_tried_at = COALESCE(copy_tried_at, $1) \
-             WHERE seq = $2 RETURNING {}, {}, {}, {}, \
+                              WHERE seq = $2 RETURNING {}, {}, {}, {}, \
+             CAST(CASE WHEN copy_tried_at <> $1 THEN 1 ELSE 0 END AS BIGINT) AS tried_before, \
              CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction \
              WHERE threema_id = broadcast_delivery.recipient) THEN 1 ELSE 0 END AS BIGINT) \
              AS restricted, \
@@ -361,6 +368,7 @@ impl Store {
             content: row.try_get("content")?,
             payload: row.try_get("payload")?,
             ack: row.try_get::<i64, _>("ack")? != 0,
+            tried_before: row.try_get::<i64, _>("tried_before")? != 0,
             restricted,
             portal,
         }))

@@ -183,9 +183,11 @@ impl Store {
         query: Query<'_>,
     ) -> Result<Option<AnyRow>, StoreError> {
         if self.fence.token().is_none() {
-            let row = query.fetch_optional(&self.queue_pool).await?;
+            // Read to the end: on SQLite the change commits when the statement is done, and a
+            // failed commit only shows there (`fetch_optional` would return the row first).
+            let rows = query.fetch_all(&self.queue_pool).await?;
             self.queue_durable().await?;
-            return Ok(row);
+            return Ok(rows.into_iter().next());
         }
         let mut tx = self.fenced_tx().await?;
         let row = query.fetch_optional(&mut *tx).await?;

@@ -97,7 +97,9 @@ impl Reaction {
 }
 
 /// What a send checks of its recipient, read with the row ([`Store::outbox_get`]): one
-/// statement where there were three, and the row and its checks from one snapshot.
+/// statement where there were three, and the row and its checks from one snapshot. Read before
+/// the message is prepared: a key accepted (`accept-key`) while its attachment is fetched
+/// counts from the next read of a row.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecipientOnFile {
     /// The key trusted for them, as [`Store::public_key`] has it (`None`: none stored yet).

@@ -133,7 +133,7 @@ impl Broadcasts {
     /// Threema messages queued under the copy.
     async fn fan_out(&self, item: &Delivery) -> Result<Handled, BridgeError> {
         let Some(context) = self.store.delivery_start(item.seq).await? else {
-            return Ok(Outcome::failed("the broadcast is gone").into());
+            return Ok(Outcome::failed("the recipient's row or the broadcast is gone").into());
         };
         let Some(driver) = ThreemaId::parse(&item.recipient) else {
             let not_an_id = format!("{:?} is not a Threema ID", item.recipient);
@@ -234,7 +234,7 @@ impl Broadcasts {
                 &portal,
                 &content,
                 BROADCAST_KEY,
-                item.copy_tried,
+                context.tried_before,
                 &txn,
                 async { Ok(()) },
             )

@@ -335,7 +335,7 @@ impl Store {
         };
         let sql = format!(
             "UPDATE broadcast_delivery SET copy_tried_at = COALESCE(copy_tried_at, $1) \
-                              WHERE seq = $2 RETURNING {}, {}, {}, {}, \
+             WHERE seq = $2 RETURNING {}, {}, {}, {}, \
              CAST(CASE WHEN copy_tried_at <> $1 THEN 1 ELSE 0 END AS BIGINT) AS tried_before, \
              CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction \
              WHERE threema_id = broadcast_delivery.recipient) THEN 1 ELSE 0 END AS BIGINT) \

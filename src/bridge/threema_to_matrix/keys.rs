@@ -42,8 +42,8 @@ impl Keys {
     }
 
     /// [`Keys::trusted`] where the store's key (`stored`) was read already, with what else a
-    /// message needs (`Store::driver_on_file`, `Store::outbox_get`): read with every message, never kept in memory,
-    /// as the command line's `accept-key` may change it at any time.
+    /// message needs (`Store::driver_on_file`, `Store::outbox_get`): read with every message,
+    /// never kept in memory, as the command line's `accept-key` may change it at any time.
     pub async fn trusted_from(
         &self,
         id: &ThreemaId,

@@ -111,9 +111,6 @@ pub struct Delivery {
     pub recipient: String,
     pub portal_room: Option<String>,
     pub copy_event: Option<String>,
-    /// An attempt started before (`delivery_start`) and its copy was not recorded: the copy
-    /// may be in the portal already.
-    pub copy_tried: bool,
 }
 
 /// A recipient the fan-out is done with: their delivery row, the portal and the copy there.
@@ -516,7 +513,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
         sqlx::query(
-            "SELECT seq, event_id, recipient, portal_room, copy_event, copy_tried_at \
+            "SELECT seq, event_id, recipient, portal_room, copy_event \
              FROM broadcast_delivery \
              WHERE processed_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
         )
@@ -532,7 +529,6 @@ impl Store {
                 recipient: row.try_get("recipient")?,
                 portal_room: row.try_get("portal_room")?,
                 copy_event: row.try_get("copy_event")?,
-                copy_tried: row.try_get::<Option<i64>, _>("copy_tried_at")?.is_some(),
             })
         })
         .collect()

@@ -7,7 +7,7 @@ use threema_bridge::store::{
     ApiMessage, ApiStored, BroadcastRoom, BroadcastState, CachedKey, DeliveryDone, Direction,
     ErasureTarget, HeldScope, HoldTarget, InboxKind, KeyAcceptance, MessageMapping, NewBroadcast,
     NewInboxItem, NewOutgoing, NewThreemaItem, OutboxState, Poll, PollChoice, Reaction,
-    ReadThrough, RecipientOnFile, RoomStateKind, Store,
+    ReadThrough, RecipientOnFile, RoomStateKind, Standing, Store,
 };
 use threema_bridge::threema::ThreemaId;
 
@@ -50,6 +50,7 @@ on_both_databases!(
     callbacks_arriving_together_are_each_stored_once_and_answered,
     a_sent_message_is_recorded_and_done_in_one_commit,
     a_row_is_read_with_its_recipients_key_and_standing,
+    rows_asked_for_at_once_are_each_their_callers,
     queue_rows_become_visible_in_the_order_of_their_numbers,
     a_catch_up_puts_what_it_missed_in_its_place,
     conversations_open_close_move_and_are_erased_with_the_people_in_them,
@@ -673,6 +674,116 @@ async fn a_row_is_read_with_its_recipients_key_and_standing(store: Store, _url: 
     assert_eq!(on_file(seqs[0]).await, expected);
     assert_eq!(on_file(seqs[1]).await, RecipientOnFile::default());
     assert!(store.outbox_get(seqs[1] + 100).await.unwrap().is_none());
+}
+
+/// The queue lanes' calls made at the same time run as one statement (`coalesce`): each
+/// caller still gets what it asked for and nothing of another's; a row claimed twice at once
+/// is claimed once.
+async fn rows_asked_for_at_once_are_each_their_callers(store: Store, _url: &str) {
+    let drivers = ["AAAA0001", "AAAA0002", "AAAA0003"];
+    let rows: Vec<NewOutgoing> = (drivers.iter())
+        .map(|driver| NewOutgoing {
+            event_id: "$at-once".into(),
+            recipient: (*driver).into(),
+            part: 0,
+            room_id: "!portal".into(),
+            sender: "@d:x".into(),
+            payload: format!("{{\"to\":\"{driver}\"}}"),
+            hold_until: None,
+        })
+        .collect();
+    store.outbox_enqueue(&rows).await.unwrap();
+    let seqs: Vec<i64> = (store.outbox_by_event("$at-once").await.unwrap())
+        .iter()
+        .map(|row| row.seq)
+        .collect();
+    store
+        .public_key_insert("AAAA0002", &"cc".repeat(32))
+        .await
+        .unwrap();
+    store
+        .restriction_set("AAAA0003", None, "@dpo:x")
+        .await
+        .unwrap();
+
+    // Read at once: each row with its own recipient's key and standing; a gone row none.
+    let read = futures::future::join_all(
+        (seqs.iter().chain([&(seqs[2] + 100)])).map(|seq| store.outbox_get(*seq)),
+    )
+    .await;
+    let read: Vec<_> = read.into_iter().map(Result::unwrap).collect();
+    for (i, driver) in drivers.iter().enumerate() {
+        let (row, on_file) = read[i].as_ref().expect("the row");
+        assert_eq!((row.seq, row.recipient.as_str()), (seqs[i], *driver));
+        assert_eq!(row.payload, format!("{{\"to\":\"{driver}\"}}"));
+        assert_eq!(on_file.public_key.is_some(), i == 1);
+        assert_eq!(on_file.restricted, i == 2);
+    }
+    assert!(read[3].is_none());
+
+    // Claimed at once (one statement), the first row twice: it is claimed once, by the first
+    // to ask.
+    let claim = |seq| {
+        store.outbox_transition(
+            seq,
+            OutboxState::Queued,
+            OutboxState::Sending,
+            None,
+            None,
+            None,
+        )
+    };
+    let claims = futures::future::join_all([seqs[1], seqs[0], seqs[0], seqs[2]].map(claim)).await;
+    let claims: Vec<bool> = claims.into_iter().map(Result::unwrap).collect();
+    assert_eq!(claims, [true, true, false, true]);
+    let (row, _) = store.outbox_get(seqs[0]).await.unwrap().unwrap();
+    assert_eq!((row.state, row.attempts), (OutboxState::Sending, 1));
+    assert!(!claim(seqs[0]).await.unwrap(), "not queued any more");
+
+    // Receipts looked up at once: each finds its own driver's rows, under way or sent.
+    let id = |n: u8| format!("{n:016x}");
+    store
+        .outbox_transition(
+            seqs[1],
+            OutboxState::Sending,
+            OutboxState::Sent,
+            Some(&id(2)),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    let (ids_1, ids_2, ids_none) = (vec![id(1)], vec![id(2), id(1)], vec![id(2)]);
+    let (first, second, stranger) = tokio::join!(
+        store.outbox_receipt_lookup("AAAA0001", &ids_1),
+        store.outbox_receipt_lookup("AAAA0002", &ids_2),
+        store.outbox_receipt_lookup("ZZZZ9999", &ids_none),
+    );
+    let (first, second, stranger) = (first.unwrap(), second.unwrap(), stranger.unwrap());
+    assert!(
+        first.in_flight && first.sent.is_empty(),
+        "its send is under way"
+    );
+    assert!(!second.in_flight);
+    assert_eq!(
+        second.sent.iter().map(|row| row.seq).collect::<Vec<_>>(),
+        [seqs[1]]
+    );
+    assert!(!stranger.in_flight && stranger.sent.is_empty());
+
+    // A driver's standing asked for at once with others': theirs.
+    let (plain, keyed, held) = tokio::join!(
+        store.driver_on_file("hash-1", "AAAA0001"),
+        store.driver_on_file("hash-2", "AAAA0002"),
+        store.driver_on_file("hash-3", "AAAA0003"),
+    );
+    let (plain, keyed, held) = (plain.unwrap(), keyed.unwrap(), held.unwrap());
+    assert_eq!(
+        (plain.standing, plain.public_key),
+        (Standing::Bridged, None)
+    );
+    assert_eq!(keyed.public_key, Some("cc".repeat(32)));
+    assert_eq!(held.standing, Standing::Restricted);
 }
 
 /// The callback writer's group commits: callbacks that arrive at once (some of them the
@@ -2051,20 +2162,26 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
         (pending[0].recipient.as_str(), pending[1].recipient.as_str()),
         ("AAAA0001", "AAAA0002")
     );
-    let first = store.delivery_start(pending[0].seq).await.unwrap().unwrap();
+    // Started at once (one statement, `coalesce`), each gets their own; a gone row none.
+    let (first, second, gone) = tokio::join!(
+        store.delivery_start(pending[0].seq),
+        store.delivery_start(pending[1].seq),
+        store.delivery_start(pending[1].seq + 100),
+    );
+    let (first, second) = (first.unwrap().unwrap(), second.unwrap().unwrap());
+    assert!(gone.unwrap().is_none());
     assert_eq!(first.sender.as_str(), "@d:x");
     assert_eq!((first.payload.as_str(), first.ack), ("[]", true));
     assert!(!first.restricted && !first.tried_before);
     assert_eq!(first.portal.as_ref().map(|p| p.as_str()), Some("!p1:x"));
-    let second = store.delivery_start(pending[1].seq).await.unwrap().unwrap();
     assert!(second.restricted && second.portal.is_none());
     // Both rows are marked tried: another attempt (a retry in this process, whose copy of the
     // row says nothing, or one after a restart) knows. It starts in a later millisecond, as any
     // retry does (its backoff is half a second at least).
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    for row in &pending {
-        let again = store.delivery_start(row.seq).await.unwrap().unwrap();
-        assert!(again.tried_before, "marked tried");
+    let again = futures::future::join_all(pending.iter().map(|row| store.delivery_start(row.seq)));
+    for again in again.await {
+        assert!(again.unwrap().unwrap().tried_before, "marked tried");
     }
     assert!(
         store

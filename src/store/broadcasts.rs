@@ -7,8 +7,11 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
 
 use super::{
-    AuditRecord, NewOutgoing, OutboxState, Reaction, Store, StoreError, id_column, now_ms,
-    queue_commit::Durable, queue_order::QueueTable,
+    AuditRecord, NewOutgoing, OutboxState, Reaction, Store, StoreError,
+    coalesce::{bind_padded, by_seq, padded},
+    id_column, now_ms,
+    queue_commit::Durable,
+    queue_order::QueueTable,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -319,11 +322,24 @@ impl Store {
     /// posting again, as the homeserver's memory of transaction ids does not outlive its
     /// restart; an attempt that posts nothing only makes that look needless), and reads what
     /// the fan-out needs: the broadcast, whether the driver is restricted
-    /// ([`Store::is_restricted`]) and their portal, if they have one. One statement where there
-    /// were two (each recipient asks), on disk before it returns. Whether an earlier attempt
-    /// started comes with it: the runner's copy of the row does not know of attempts in this
-    /// process. `None`: the row or the broadcast is gone.
+    /// ([`Store::is_restricted`]) and their portal, if they have one. On disk before it
+    /// returns. Whether an earlier attempt started comes with it: the runner's copy of the row
+    /// does not know of attempts in this process. `None`: the row or the broadcast is gone. One
+    /// statement where there were two, shared with the lanes that start at the same time
+    /// (`coalesce`).
     pub async fn delivery_start(&self, seq: i64) -> Result<Option<DeliveryContext>, StoreError> {
+        let delivery_start = &self.coalesced.delivery_start;
+        delivery_start
+            .call(self, seq, Store::delivery_start_all)
+            .await
+    }
+
+    /// [`Store::delivery_start`] for each of `seqs` (the lanes that start at the same time),
+    /// in one statement.
+    async fn delivery_start_all(
+        self,
+        seqs: Vec<i64>,
+    ) -> Result<Vec<Result<Option<DeliveryContext>, StoreError>>, StoreError> {
         let of_broadcast = |column: &str| {
             format!(
                 "(SELECT {column} FROM broadcast \
@@ -332,43 +348,48 @@ impl Store {
         };
         let sql = format!(
             "UPDATE broadcast_delivery SET copy_tried_at = COALESCE(copy_tried_at, $1) \
-             WHERE seq = $2 RETURNING {}, {}, {}, {}, \
+             WHERE seq IN ({}) RETURNING seq, {}, {}, {}, {}, \
              CAST(CASE WHEN copy_tried_at <> $1 THEN 1 ELSE 0 END AS BIGINT) AS tried_before, \
              CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction \
              WHERE threema_id = broadcast_delivery.recipient) THEN 1 ELSE 0 END AS BIGINT) \
              AS restricted, \
              (SELECT room_id FROM portal WHERE threema_id = broadcast_delivery.recipient) \
              AS portal",
+            super::placeholders(2, padded(seqs.len())),
             of_broadcast("sender"),
             of_broadcast("content"),
             of_broadcast("payload"),
             of_broadcast("ack"),
         );
-        let row = self.fenced_fetch_optional(sqlx::query(&sql).bind(now_ms()).bind(seq));
-        let Some(row) = row.await? else {
-            return Ok(None);
+        let query = bind_padded(sqlx::query(&sql).bind(now_ms()), &seqs);
+        let rows = by_seq(self.fenced_fetch_all(query).await?)?;
+        let read = |row: &AnyRow| {
+            // Every column of the broadcast is NULL when it is gone.
+            let Some(sender) = row.try_get::<Option<String>, _>("sender")? else {
+                return Ok(None);
+            };
+            let sender = OwnedUserId::try_from(sender)
+                .map_err(|_| StoreError::corrupt("broadcast", "sender"))?;
+            let portal = (row.try_get::<Option<String>, _>("portal")?)
+                .map(|room| {
+                    OwnedRoomId::try_from(room)
+                        .map_err(|_| StoreError::corrupt("portal", "room_id"))
+                })
+                .transpose()?;
+            Ok(Some(DeliveryContext {
+                sender,
+                content: row.try_get("content")?,
+                payload: row.try_get("payload")?,
+                ack: row.try_get::<i64, _>("ack")? != 0,
+                tried_before: row.try_get::<i64, _>("tried_before")? != 0,
+                restricted: row.try_get::<i64, _>("restricted")? != 0,
+                portal,
+            }))
         };
-        // Every column of the broadcast is NULL when it is gone.
-        let Some(sender) = row.try_get::<Option<String>, _>("sender")? else {
-            return Ok(None);
-        };
-        let sender = OwnedUserId::try_from(sender)
-            .map_err(|_| StoreError::corrupt("broadcast", "sender"))?;
-        let restricted = row.try_get::<i64, _>("restricted")? != 0;
-        let portal = (row.try_get::<Option<String>, _>("portal")?)
-            .map(|room| {
-                OwnedRoomId::try_from(room).map_err(|_| StoreError::corrupt("portal", "room_id"))
-            })
-            .transpose()?;
-        Ok(Some(DeliveryContext {
-            sender,
-            content: row.try_get("content")?,
-            payload: row.try_get("payload")?,
-            ack: row.try_get::<i64, _>("ack")? != 0,
-            tried_before: row.try_get::<i64, _>("tried_before")? != 0,
-            restricted,
-            portal,
-        }))
+        Ok(seqs
+            .iter()
+            .map(|seq| rows.get(seq).map_or(Ok(None), read))
+            .collect())
     }
 
     pub async fn broadcast_get(&self, event_id: &str) -> Result<Option<Broadcast>, StoreError> {

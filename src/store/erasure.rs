@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::Row;
+use sqlx::{Row, any::AnyRow};
 
 use super::{Store, StoreError, audit, now_ms};
 
@@ -274,17 +274,56 @@ impl Store {
         id_hash: &str,
         threema_id: &str,
     ) -> Result<OnFile, StoreError> {
-        let row = sqlx::query(
-            "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM erased_id WHERE id_hash = $1) \
+        let key = (id_hash.to_owned(), threema_id.to_owned());
+        let driver_on_file = &self.coalesced.driver_on_file;
+        driver_on_file
+            .call(self, key, Store::driver_on_file_all)
+            .await
+    }
+
+    /// [`Store::driver_on_file`] for each of `drivers` (`(id_hash, threema_id)`, the lanes
+    /// that ask at the same time), in one statement.
+    async fn driver_on_file_all(
+        self,
+        drivers: Vec<(String, String)>,
+    ) -> Result<Vec<Result<OnFile, StoreError>>, StoreError> {
+        // A row per driver, numbered as asked (`VALUES` names its columns `column1`... on
+        // both databases); the last one repeated up to the padded length.
+        let n = super::coalesce::padded(drivers.len());
+        let values = (0..n)
+            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT k.column1 AS i, \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM erased_id WHERE id_hash = k.column2) \
              THEN 1 ELSE 0 END AS BIGINT) AS erased, \
-             CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction WHERE threema_id = $2) \
+             CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction WHERE threema_id = k.column3) \
              THEN 1 ELSE 0 END AS BIGINT) AS restricted, \
-             (SELECT public_key FROM threema_public_key WHERE threema_id = $2) AS public_key",
-        )
-        .bind(id_hash)
-        .bind(threema_id)
-        .fetch_one(&self.pool)
-        .await?;
+             (SELECT public_key FROM threema_public_key WHERE threema_id = k.column3) \
+             AS public_key FROM (VALUES {values}) AS k"
+        );
+        let mut query = sqlx::query(&sql);
+        for i in 0..n {
+            let (id_hash, threema_id) = &drivers[i.min(drivers.len() - 1)];
+            query = query.bind(i as i64).bind(id_hash).bind(threema_id);
+        }
+        let mut on_file: Vec<Option<Result<OnFile, StoreError>>> =
+            drivers.iter().map(|_| None).collect();
+        for row in query.fetch_all(&self.pool).await? {
+            let i: i64 = row.try_get("i")?;
+            if let Some(slot) = usize::try_from(i).ok().and_then(|i| on_file.get_mut(i)) {
+                *slot = Some(Self::read_on_file(&row));
+            }
+        }
+        let missing = || Err(StoreError::Sqlx(sqlx::Error::RowNotFound));
+        Ok(on_file
+            .into_iter()
+            .map(|read| read.unwrap_or_else(missing))
+            .collect())
+    }
+
+    fn read_on_file(row: &AnyRow) -> Result<OnFile, StoreError> {
         let erased: i64 = row.try_get("erased")?;
         let restricted: i64 = row.try_get("restricted")?;
         let standing = match (erased, restricted) {
@@ -292,10 +331,9 @@ impl Store {
             (_, 1) => Standing::Restricted,
             _ => Standing::Bridged,
         };
-        let public_key = row.try_get("public_key")?;
         Ok(OnFile {
             standing,
-            public_key,
+            public_key: row.try_get("public_key")?,
         })
     }
 

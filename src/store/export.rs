@@ -30,7 +30,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(OutboxItem::from_row)
+        .map(|row| OutboxItem::from_row(&row))
         .collect()
     }
 

@@ -28,13 +28,15 @@ pub struct LeaseHolder {
 }
 
 /// A query as the store builds them.
-type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+pub(super) type Query<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
 impl Store {
     /// This store with its queue state changes fenced by `fence` (a `serve` process sharing
-    /// its database).
+    /// its database). Its calls are coalesced apart from the unfenced store's: a batch runs
+    /// fenced as the caller that runs it is.
     pub fn fenced_by(mut self, fence: Arc<Fence>) -> Self {
         self.fence = fence;
+        self.coalesced = Arc::default();
         self
     }
 
@@ -177,22 +179,22 @@ impl Store {
         Ok(result)
     }
 
-    /// [`Store::fenced_execute`] for a change that returns a row (`RETURNING`).
-    pub(super) async fn fenced_fetch_optional(
+    /// [`Store::fenced_execute`] for a change that returns rows (`RETURNING`).
+    pub(super) async fn fenced_fetch_all(
         &self,
         query: Query<'_>,
-    ) -> Result<Option<AnyRow>, StoreError> {
+    ) -> Result<Vec<AnyRow>, StoreError> {
         if self.fence.token().is_none() {
             // Read to the end: on SQLite the change commits when the statement is done, and a
-            // failed commit only shows there (`fetch_optional` would return the row first).
+            // failed commit only shows there.
             let rows = query.fetch_all(&self.queue_pool).await?;
             self.queue_durable().await?;
-            return Ok(rows.into_iter().next());
+            return Ok(rows);
         }
         let mut tx = self.fenced_tx().await?;
-        let row = query.fetch_optional(&mut *tx).await?;
+        let rows = query.fetch_all(&mut *tx).await?;
         tx.commit_as(Durable::Now).await?;
-        Ok(row)
+        Ok(rows)
     }
 
     fn postgres_only(&self) -> Result<(), StoreError> {

@@ -49,6 +49,7 @@ macro_rules! stored_enum {
 mod api;
 mod audit;
 mod broadcasts;
+mod coalesce;
 mod conversations;
 mod crypto_inbox;
 mod directory;
@@ -170,6 +171,9 @@ pub enum StoreError {
         table: &'static str,
         column: &'static str,
     },
+    /// The error of a statement that ran several callers' calls at once (`coalesce`).
+    #[error(transparent)]
+    Shared(std::sync::Arc<StoreError>),
 }
 
 impl StoreError {
@@ -184,6 +188,7 @@ impl StoreError {
         match self {
             // Left for the active process, which takes it up.
             StoreError::NotActive => true,
+            StoreError::Shared(e) => e.is_transient(),
             StoreError::Sqlx(e) => {
                 matches!(
                     e,
@@ -192,8 +197,12 @@ impl StoreError {
                         | sqlx::Error::PoolClosed
                         | sqlx::Error::WorkerCrashed
                 ) || e.as_database_error().is_some_and(|d| {
-                    // SQLite: database is locked/busy.
-                    matches!(d.code().as_deref(), Some("5") | Some("6"))
+                    // SQLite: database is locked/busy. PostgreSQL: a deadlock or a
+                    // serialization failure, which the server resolves by failing one side.
+                    matches!(
+                        d.code().as_deref(),
+                        Some("5") | Some("6") | Some("40P01") | Some("40001")
+                    )
                 })
             }
             _ => false,
@@ -215,6 +224,23 @@ pub struct Store {
     audit_key: AuditKey,
     /// Whether queue state changes are fenced (a `serve` process on a shared database).
     fence: Arc<Fence>,
+    /// The queue lanes' calls that run together as one statement (`coalesce`).
+    coalesced: Arc<CoalescedCalls>,
+}
+
+/// The calls the queue lanes make for one row or one driver each, many at once under load.
+#[derive(Debug, Default)]
+struct CoalescedCalls {
+    /// [`Store::outbox_get`].
+    outbox_get: coalesce::Coalesced<i64, Option<(OutboxItem, RecipientOnFile)>>,
+    /// A row's claim before its send ([`Store::outbox_transition`], queued → sending).
+    outbox_claim: coalesce::Coalesced<i64, bool>,
+    /// [`Store::delivery_start`].
+    delivery_start: coalesce::Coalesced<i64, Option<DeliveryContext>>,
+    /// [`Store::outbox_receipt_lookup`], by the driver and the message IDs.
+    outbox_receipt_lookup: coalesce::Coalesced<(String, Vec<String>), ReceiptLookup>,
+    /// [`Store::driver_on_file`], by the ID's hash and the ID.
+    driver_on_file: coalesce::Coalesced<(String, String), OnFile>,
 }
 
 /// Connections of the queues' own SQLite pool at most: SQLite writes one at a time anyway.
@@ -302,6 +328,7 @@ impl Store {
             kind: self.kind,
             audit_key: self.audit_key.clone(),
             fence: Arc::new(Fence::open()),
+            coalesced: Arc::default(),
         }
     }
 
@@ -337,6 +364,7 @@ impl Store {
             kind,
             audit_key,
             fence: Arc::new(Fence::open()),
+            coalesced: Arc::default(),
         };
         store.migrate().await?;
         store.audit_seal_legacy().await?;

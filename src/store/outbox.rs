@@ -1,11 +1,15 @@
 //! `threema_outbox`: dispatcher messages on their way to the Gateway, with their state.
 
+use std::collections::HashMap;
+
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
 use threema_protocol::ThreemaId;
 
 use super::{
-    AuditRecord, MessageMapping, Store, StoreError, audit, id_column, messages, now_ms,
+    AuditRecord, MessageMapping, Store, StoreError, audit,
+    coalesce::{bind_padded, by_seq, padded},
+    id_column, messages, now_ms,
     queue_order::QueueTable,
 };
 
@@ -15,6 +19,21 @@ struct Change<'a> {
     to: OutboxState,
     threema_message_id: Option<&'a str>,
     error: Option<&'a str>,
+}
+
+impl Change<'_> {
+    /// The claim before a send: nothing recorded with it.
+    fn is_claim(&self) -> bool {
+        let Change {
+            from,
+            to,
+            threema_message_id,
+            error,
+        } = self;
+        (*from, *to) == (OutboxState::Queued, OutboxState::Sending)
+            && threema_message_id.is_none()
+            && error.is_none()
+    }
 }
 
 stored_enum! {
@@ -123,14 +142,14 @@ pub(super) const COLUMNS: &str = "seq, event_id, recipient, part, room_id, sende
                        reaction_event, hold_until, broadcast_copy";
 
 impl OutboxItem {
-    pub(super) fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+    pub(super) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
         Ok(OutboxItem {
             seq: row.try_get("seq")?,
-            event_id: id_column(&row, "threema_outbox", "event_id")?,
-            recipient: id_column(&row, "threema_outbox", "recipient")?,
+            event_id: id_column(row, "threema_outbox", "event_id")?,
+            recipient: id_column(row, "threema_outbox", "recipient")?,
             part: row.try_get("part")?,
-            room_id: id_column(&row, "threema_outbox", "room_id")?,
-            sender: id_column(&row, "threema_outbox", "sender")?,
+            room_id: id_column(row, "threema_outbox", "room_id")?,
+            sender: id_column(row, "threema_outbox", "sender")?,
             payload: row.try_get("payload")?,
             state: OutboxState::parse(&row.try_get::<String, _>("state")?)?,
             threema_message_id: row.try_get("threema_message_id")?,
@@ -231,34 +250,47 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(OutboxItem::from_row)
+        .map(|row| OutboxItem::from_row(&row))
         .collect()
     }
 
-    /// A row and what its send checks of the recipient.
+    /// A row and what its send checks of the recipient. Read with the rows other lanes ask
+    /// for at the same time, in one statement (`coalesce`).
     pub async fn outbox_get(
         &self,
         seq: i64,
     ) -> Result<Option<(OutboxItem, RecipientOnFile)>, StoreError> {
-        let Some(row) = sqlx::query(&format!(
+        let outbox_get = &self.coalesced.outbox_get;
+        outbox_get.call(self, seq, Store::outbox_get_all).await
+    }
+
+    /// [`Store::outbox_get`] for each of `seqs`, in their order.
+    async fn outbox_get_all(
+        self,
+        seqs: Vec<i64>,
+    ) -> Result<Vec<Result<Option<(OutboxItem, RecipientOnFile)>, StoreError>>, StoreError> {
+        let sql = format!(
             "SELECT {COLUMNS}, \
              (SELECT public_key FROM threema_public_key WHERE threema_id = o.recipient) \
              AS recipient_key, \
              CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction WHERE threema_id = o.recipient) \
              THEN 1 ELSE 0 END AS BIGINT) AS recipient_restricted \
-             FROM threema_outbox o WHERE seq = $1"
-        ))
-        .bind(seq)
-        .fetch_optional(&self.pool)
-        .await?
-        else {
-            return Ok(None);
+                          FROM threema_outbox o WHERE seq IN ({})",
+            super::placeholders(1, padded(seqs.len()))
+        );
+        let query = bind_padded(sqlx::query(&sql), &seqs);
+        let rows = by_seq(query.fetch_all(&self.pool).await?)?;
+        let read = |row: &AnyRow| {
+            let on_file = RecipientOnFile {
+                public_key: row.try_get("recipient_key")?,
+                restricted: row.try_get::<i64, _>("recipient_restricted")? != 0,
+            };
+            Ok((OutboxItem::from_row(row)?, on_file))
         };
-        let on_file = RecipientOnFile {
-            public_key: row.try_get("recipient_key")?,
-            restricted: row.try_get::<i64, _>("recipient_restricted")? != 0,
-        };
-        Ok(Some((OutboxItem::from_row(row)?, on_file)))
+        Ok(seqs
+            .iter()
+            .map(|seq| rows.get(seq).map(read).transpose())
+            .collect())
     }
 
     /// Every Threema message of an event (resends included), by recipient, part and resend.
@@ -271,7 +303,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(OutboxItem::from_row)
+        .map(|row| OutboxItem::from_row(&row))
         .collect()
     }
 
@@ -317,7 +349,8 @@ impl Store {
         self.transition(seq, change, audit, Some(message)).await
     }
 
-    /// A row's move; `done`: it ends the row's work, with the message mapping to record.
+    /// A row's move; `done`: it ends the row's work, with the message mapping to record. A
+    /// claim with nothing to record runs with the claims made at the same time.
     async fn transition(
         &self,
         seq: i64,
@@ -325,6 +358,10 @@ impl Store {
         audit: Option<&AuditRecord>,
         done: Option<Option<&MessageMapping>>,
     ) -> Result<bool, StoreError> {
+        if change.is_claim() && audit.is_none() && done.is_none() {
+            let claim = &self.coalesced.outbox_claim;
+            return claim.call(self, seq, Store::outbox_claim_all).await;
+        }
         let Change {
             from,
             to,
@@ -364,6 +401,29 @@ impl Store {
         }
         tx.commit().await?;
         Ok(changed == 1)
+    }
+
+    /// Claims (queued → sending, as [`Store::transition`] writes it) of the rows other lanes
+    /// claim at the same time, in one statement, on disk before the sends that follow.
+    async fn outbox_claim_all(
+        self,
+        seqs: Vec<i64>,
+    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        let sql = format!(
+            "UPDATE threema_outbox SET state = $1, error = NULL, attempts = attempts + 1, \
+             updated_at = $2 WHERE state = $3 AND seq IN ({}) RETURNING seq",
+            super::placeholders(4, padded(seqs.len()))
+        );
+        let query = sqlx::query(&sql)
+            .bind(OutboxState::Sending.as_str())
+            .bind(now_ms())
+            .bind(OutboxState::Queued.as_str());
+        let query = bind_padded(query, &seqs);
+        let claimed = by_seq(self.fenced_fetch_all(query).await?)?;
+        Ok(seqs
+            .iter()
+            .map(|seq| Ok(claimed.contains_key(seq)))
+            .collect())
     }
 
     /// The outbox is done with this row (whatever its state). Its hold is forgotten: kept,
@@ -426,36 +486,61 @@ impl Store {
     /// `recipient` as those messages, and whether a send to them is under way (its Gateway
     /// answer not recorded yet). One statement reads one snapshot, in which a send is either
     /// recorded or under way, never neither: a receipt that outruns the Gateway's answer is
-    /// told to wait instead of being dropped.
+    /// told to wait instead of being dropped. Shared with the receipts looked up at the same
+    /// time (`coalesce`).
     pub async fn outbox_receipt_lookup(
         &self,
         recipient: &str,
         message_ids: &[String],
     ) -> Result<ReceiptLookup, StoreError> {
-        // `IN (NULL)` matches nothing, where `IN ()` would not parse.
-        let ids = match message_ids.len() {
-            0 => "NULL".to_owned(),
-            n => super::placeholders(3, n),
-        };
+        let key = (recipient.to_owned(), message_ids.to_vec());
+        let lookup = &self.coalesced.outbox_receipt_lookup;
+        lookup
+            .call(self, key, Store::outbox_receipt_lookup_all)
+            .await
+    }
+
+    /// [`Store::outbox_receipt_lookup`] for each of `receipts` (`(recipient, message_ids)`, the
+    /// lanes that ask at the same time), in one statement: one snapshot for all of them.
+    async fn outbox_receipt_lookup_all(
+        self,
+        receipts: Vec<(String, Vec<String>)>,
+    ) -> Result<Vec<Result<ReceiptLookup, StoreError>>, StoreError> {
+        let recipients: Vec<&String> = receipts.iter().map(|(recipient, _)| recipient).collect();
+        let ids: Vec<&String> = receipts.iter().flat_map(|(_, ids)| ids).collect();
+        let ids_at = 2 + padded(recipients.len());
         let sql = format!(
-            "SELECT {COLUMNS} FROM threema_outbox WHERE recipient = $1 \
-             AND (state = $2 OR threema_message_id IN ({ids}))"
+            "SELECT {COLUMNS} FROM threema_outbox WHERE recipient IN ({}) \
+             AND (state = $1 OR threema_message_id IN ({}))",
+            super::placeholders(2, padded(recipients.len())),
+            // `IN (NULL)` matches nothing, where `IN ()` would not parse.
+            match ids.len() {
+                0 => "NULL".to_owned(),
+                n => super::placeholders(ids_at, padded(n)),
+            },
         );
-        let mut query = sqlx::query(&sql)
-            .bind(recipient)
-            .bind(OutboxState::Sending.as_str());
-        for id in message_ids {
-            query = query.bind(id);
-        }
-        let mut lookup = ReceiptLookup::default();
+        let query = sqlx::query(&sql).bind(OutboxState::Sending.as_str());
+        let query = bind_padded(bind_padded(query, &recipients), &ids);
+        let mut by_recipient: HashMap<String, Vec<AnyRow>> = HashMap::new();
         for row in query.fetch_all(&self.pool).await? {
-            let row = OutboxItem::from_row(row)?;
-            lookup.in_flight |= row.state == OutboxState::Sending;
-            if (row.threema_message_id.as_ref()).is_some_and(|id| message_ids.contains(id)) {
-                lookup.sent.push(row);
-            }
+            let recipient: String = row.try_get("recipient")?;
+            by_recipient.entry(recipient).or_default().push(row);
         }
-        Ok(lookup)
+        // A row is read only for the receipt it answers (one that matched another receipt's
+        // message IDs is not its business).
+        let lookup = |(recipient, message_ids): &(String, Vec<String>)| {
+            let mut lookup = ReceiptLookup::default();
+            for row in by_recipient.get(recipient).into_iter().flatten() {
+                let state: String = row.try_get("state")?;
+                lookup.in_flight |= state == OutboxState::Sending.as_str();
+                let id: Option<String> = row.try_get("threema_message_id")?;
+                if id.is_some_and(|id| message_ids.contains(&id)) {
+                    lookup.sent.push(OutboxItem::from_row(row)?);
+                }
+            }
+            Ok(lookup)
+        };
+        Ok(receipts.iter().map(lookup).collect())
     }
 
     /// Records that the phone received (`read: false`) or read the message at `at` (Unix ms).

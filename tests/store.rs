@@ -721,8 +721,8 @@ async fn rows_asked_for_at_once_are_each_their_callers(store: Store, _url: &str)
     }
     assert!(read[3].is_none());
 
-    // Claimed at once (one statement), the first row twice: it is claimed once, by the first
-    // to ask.
+    // Claimed at once, the first row twice: it is claimed once, by the first to ask (the
+    // second waits for the next statement).
     let claim = |seq| {
         store.outbox_transition(
             seq,
@@ -771,13 +771,37 @@ async fn rows_asked_for_at_once_are_each_their_callers(store: Store, _url: &str)
     );
     assert!(!stranger.in_flight && stranger.sent.is_empty());
 
+    // Receipts applied at once: each row its own times and marker; a row's second receipt
+    // after its first (read implies received; a later "received" keeps the earlier time).
+    let marks = tokio::join!(
+        store.outbox_mark_delivered(seqs[1], true, 5_000, Some("$read")),
+        store.outbox_mark_delivered(seqs[2], false, 6_000, None),
+        store.outbox_mark_delivered(seqs[1], false, 7_000, None),
+    );
+    for mark in [marks.0, marks.1, marks.2] {
+        mark.unwrap();
+    }
+    let status = async |seq| store.outbox_get(seq).await.unwrap().unwrap().0.status;
+    let (read, received) = (status(seqs[1]).await, status(seqs[2]).await);
+    assert_eq!((read.received_at, read.read_at), (Some(5_000), Some(5_000)));
+    assert_eq!(read.marker_event.as_deref(), Some("$read"));
+    assert_eq!(
+        (received.received_at, received.read_at),
+        (Some(6_000), None)
+    );
+    assert_eq!(received.marker_event, None);
+
     // A driver's standing asked for at once with others': theirs.
-    let (plain, keyed, held) = tokio::join!(
+    let erasure = store.erasure_start("hash-4", "@dpo:x").await.unwrap();
+    store.erasure_finish(erasure, "hash-4").await.unwrap();
+    let (plain, keyed, held, erased) = tokio::join!(
         store.driver_on_file("hash-1", "AAAA0001"),
         store.driver_on_file("hash-2", "AAAA0002"),
         store.driver_on_file("hash-3", "AAAA0003"),
+        store.driver_on_file("hash-4", "AAAA0004"),
     );
     let (plain, keyed, held) = (plain.unwrap(), keyed.unwrap(), held.unwrap());
+    assert_eq!(erased.unwrap().standing, Standing::Erased);
     assert_eq!(
         (plain.standing, plain.public_key),
         (Standing::Bridged, None)
@@ -861,23 +885,19 @@ async fn threema_callbacks_dedup_on_sender_and_message_id(store: Store, _url: &s
         1
     );
 
-    assert!(
-        store
-            .threema_inbox_finish(pending[0].seq, "bridged", false)
-            .await
-            .unwrap()
+    // Finished at once (one statement, `coalesce`): the first of two for one row counts.
+    let finished = tokio::join!(
+        store.threema_inbox_finish(pending[0].seq, "bridged", false),
+        store.threema_inbox_finish(pending[0].seq, "again", false),
+        store.threema_inbox_finish(pending[1].seq, "unknown type 0x99", true),
     );
-    assert!(
-        !store
-            .threema_inbox_finish(pending[0].seq, "again", false)
-            .await
-            .unwrap()
-    );
-    assert!(
-        store
-            .threema_inbox_finish(pending[1].seq, "unknown type 0x99", true)
-            .await
-            .unwrap()
+    assert_eq!(
+        (
+            finished.0.unwrap(),
+            finished.1.unwrap(),
+            finished.2.unwrap()
+        ),
+        (true, false, true)
     );
     assert!(
         !store

@@ -1,16 +1,19 @@
 //! Concurrent calls of one kind share one statement. Each SQL statement on SQLite is a round
 //! trip to its connection's thread (and sqlx pings the connection when it goes back to the
 //! pool); sixteen queue lanes reading or marking one row each made sixteen of them. A call that
-//! finds no batch of its kind under way starts one: a task that takes every call waiting
-//! (the caller's among them), runs them as one statement and answers each, and goes on with
-//! what arrived meanwhile until nothing waits. Alone, a call runs at once, as before.
+//! finds no batch of its kind under way starts one: a task that takes the calls waiting (at
+//! most `MOST`, each key once, the caller's among them), runs them as one statement and
+//! answers each, and goes on with what arrived meanwhile until nothing waits. A lone call
+//! runs at once, through that task (a spawn and a wake more than before); a call that arrives
+//! while a batch runs waits for it.
 //!
 //! A batch holds a key once (a second call for it waits for the next batch, as one after the
 //! other would), and runs in a task of its own: a caller that goes away cannot leave the others
-//! unanswered, nor a statement half done. Each call gets its own row's result: a row that does
-//! not read back fails only its caller. A failed statement fails every call of its batch when
-//! the failure is transient (the queues retry them); otherwise each call runs again alone, so
-//! that only the one the database refuses fails.
+//! unanswered, nor a statement half done (it runs to its end without them). Each call gets its
+//! own row's result: a row that does not read back fails only its caller. A failed statement
+//! fails every call of its batch: these statements have no failure of one row (no constraint
+//! one row could break), so each call alone would have failed too; the queues retry what is
+//! transient.
 //!
 //! By hand: a lock, a list and a oneshot per caller, as `intake`'s writer; no crate offers
 //! this over sqlx.
@@ -19,7 +22,7 @@ use std::{
     collections::{HashMap, HashSet},
     future::Future,
     hash::Hash,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
 use sqlx::{Row, any::AnyRow};
@@ -76,11 +79,7 @@ where
     {
         let (answer, mut answered) = oneshot::channel();
         let inner = &self.inner;
-        inner
-            .waiting
-            .lock()
-            .expect("coalesced calls lock")
-            .push((key, answer));
+        inner.waiting().push((key, answer));
         let turn = tokio::select! {
             biased;
             result = &mut answered => return answer_of(result),
@@ -103,11 +102,18 @@ where
     }
 }
 
+impl<K, V> Inner<K, V> {
+    /// The calls waiting. A panic while the list is held leaves it whole (a push or a drain).
+    fn waiting(&self) -> MutexGuard<'_, Vec<(K, Answer<V>)>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl<K: Eq + Hash + Clone, V> Inner<K, V> {
     /// Up to `MOST` of the calls waiting, oldest first, each key once; calls whose caller went
     /// away are dropped.
     fn next_batch(&self) -> Option<Vec<(K, Answer<V>)>> {
-        let mut waiting = self.waiting.lock().expect("coalesced calls lock");
+        let mut waiting = self.waiting();
         waiting.retain(|(_, answer)| !answer.is_closed());
         let mut keys = HashSet::new();
         let mut batch = Vec::new();
@@ -127,44 +133,35 @@ impl<K: Eq + Hash + Clone, V> Inner<K, V> {
 /// Runs one batch and answers each of its calls.
 async fn run_batch<K, V, F, Fut>(store: &Store, run: &F, batch: Vec<(K, Answer<V>)>)
 where
-    K: Clone,
     F: Fn(Store, Vec<K>) -> Fut,
     Fut: Future<Output = Result<Vec<Result<V, StoreError>>, StoreError>>,
 {
     let (keys, answers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
     let n = keys.len();
-    let results = match run(store.clone(), keys.clone()).await {
-        Ok(results) if results.len() == n => Ok(results),
-        Ok(_) => Err(StoreError::Sqlx(sqlx::Error::Protocol(
-            "a batch answered another number of calls than it ran".into(),
-        ))),
-        Err(e) => Err(e),
+    let results = match run(store.clone(), keys).await {
+        Ok(results) if results.len() == n => results,
+        Ok(_) => {
+            let e = "a batch answered another number of calls than it ran";
+            return answer_all(answers, StoreError::Sqlx(sqlx::Error::Protocol(e.into())));
+        }
+        Err(e) => return answer_all(answers, e),
     };
-    match results {
-        Ok(results) => {
-            for (answer, result) in answers.into_iter().zip(results) {
-                // A caller that went away is answered by nobody.
-                let _ = answer.send(result.map_err(Arc::new));
-            }
-        }
-        Err(e) if n > 1 && !e.is_transient() => {
-            for (key, answer) in keys.into_iter().zip(answers) {
-                let alone = run(store.clone(), vec![key]).await;
-                let result = alone.and_then(|mut results| match results.pop() {
-                    Some(result) if results.is_empty() => result,
-                    _ => Err(StoreError::Sqlx(sqlx::Error::Protocol(
-                        "a call alone got another number of answers".into(),
-                    ))),
-                });
-                let _ = answer.send(result.map_err(Arc::new));
-            }
-        }
-        Err(e) => {
-            let e = Arc::new(e);
-            for answer in answers {
-                let _ = answer.send(Err(e.clone()));
-            }
-        }
+    for (answer, result) in answers.into_iter().zip(results) {
+        // A caller that went away is answered by nobody.
+        let _ = answer.send(result.map_err(Arc::new));
+    }
+}
+
+/// Fails every call of a batch with `e`; the last one gets it as it is once the others let
+/// go of it (a batch of one: always).
+fn answer_all<V>(mut answers: Vec<Answer<V>>, e: StoreError) {
+    let last = answers.pop();
+    let e = Arc::new(e);
+    for answer in answers {
+        let _ = answer.send(Err(e.clone()));
+    }
+    if let Some(last) = last {
+        let _ = last.send(Err(e));
     }
 }
 
@@ -177,11 +174,47 @@ fn answer_of<V>(
     }
 }
 
-/// The batch task stopped without answering (it panicked): transient, as a crashed
-/// connection is, and the statement may or may not have run (the queues' state machines read
-/// the row again).
+/// The batch task stopped without answering (it panicked, or the runtime shut down):
+/// transient, as a crashed connection is; the statement may or may not have run (the queues'
+/// state machines read the row again).
 fn lost() -> StoreError {
     StoreError::Sqlx(sqlx::Error::WorkerCrashed)
+}
+
+/// A call that writes `values` into the row `seq`: a batch writes a row once (a second write
+/// of it waits for the next batch, as one after the other would), so it is known by `seq`
+/// alone.
+#[derive(Debug, Clone)]
+pub(super) struct RowWrite<T> {
+    pub seq: i64,
+    pub values: T,
+}
+
+impl<T> PartialEq for RowWrite<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq
+    }
+}
+
+impl<T> Eq for RowWrite<T> {}
+
+impl<T> Hash for RowWrite<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.seq.hash(state);
+    }
+}
+
+/// A `VALUES` list of `rows` rows of `types` (SQL types, one per column), placeholders from
+/// `$first` on. Each value is cast to its type: PostgreSQL gives a `VALUES` column the type of
+/// its values, and a list of nothing but NULLs would otherwise be text.
+pub(super) fn values_list(first: usize, rows: usize, types: &[&str]) -> String {
+    let row = |i: usize| {
+        let casts = (types.iter().enumerate())
+            .map(|(c, ty)| format!("CAST(${} AS {ty})", first + i * types.len() + c))
+            .collect::<Vec<_>>();
+        format!("({})", casts.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
 }
 
 /// A batch's rows by their `seq` column, for answering each call with its own.
@@ -312,13 +345,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_row_that_fails_fails_only_its_caller_and_a_refused_batch_runs_each_alone() {
+    async fn a_row_that_fails_fails_only_its_caller_and_a_failed_statement_fails_all() {
         let dir = tempfile::tempdir().unwrap();
         let (store, calls) = (store(&dir).await, Arc::<Coalesced<u32, u32>>::default());
         async fn odd_rows_fail(
             _: Store,
             keys: Vec<u32>,
         ) -> Result<Vec<Result<u32, StoreError>>, StoreError> {
+            assert_eq!(keys, [1, 2, 3], "one batch");
             Ok((keys.into_iter())
                 .map(|k| match k % 2 {
                     0 => Ok(k),
@@ -331,29 +365,67 @@ mod tests {
         assert_eq!(answers[1].as_ref().unwrap(), &2);
         assert!(matches!(answers[2], Err(StoreError::Corrupt { .. })));
 
-        // Refused as a batch (not for a transient reason): each alone, only 2 refused then.
-        async fn two_refused(
+        // A failed statement fails each call of its batch, with the error as it is.
+        async fn down(
             _: Store,
             keys: Vec<u32>,
         ) -> Result<Vec<Result<u32, StoreError>>, StoreError> {
-            match keys[..] {
-                [2] => Err(StoreError::corrupt("t", "c")),
-                [k] => Ok(vec![Ok(k)]),
-                _ => Err(StoreError::corrupt("t", "c")),
-            }
-        }
-        let answers = at_once(&calls, &store, two_refused).await;
-        assert_eq!(answers[0].as_ref().unwrap(), &1);
-        assert!(matches!(answers[1], Err(StoreError::Corrupt { .. })));
-        assert_eq!(answers[2].as_ref().unwrap(), &3);
-
-        // A transient failure fails the batch's calls, each with the error as it is.
-        async fn down(_: Store, _: Vec<u32>) -> Result<Vec<Result<u32, StoreError>>, StoreError> {
+            assert_eq!(keys, [1, 2, 3], "one batch, not run again");
             Err(StoreError::NotActive)
         }
         for answer in at_once(&calls, &store, down).await {
             assert!(matches!(answer, Err(StoreError::NotActive)));
         }
+        async fn miscounted(
+            _: Store,
+            _: Vec<u32>,
+        ) -> Result<Vec<Result<u32, StoreError>>, StoreError> {
+            Ok(vec![Ok(1)])
+        }
+        for answer in at_once(&calls, &store, miscounted).await {
+            assert!(answer.is_err(), "an answer short is no answer");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn on_many_threads_every_caller_that_stays_gets_its_own_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, calls) = (store(&dir).await, Arc::<Coalesced<u32, u32>>::default());
+        async fn times_ten(
+            _: Store,
+            keys: Vec<u32>,
+        ) -> Result<Vec<Result<u32, StoreError>>, StoreError> {
+            tokio::task::yield_now().await;
+            Ok(keys.into_iter().map(|k| Ok(k * 10)).collect())
+        }
+        // Keys repeat (each one six times), and every seventh caller goes away at once.
+        let callers: Vec<_> = (0..600u32)
+            .map(|i| {
+                let (calls, store) = (calls.clone(), store.clone());
+                let caller = tokio::spawn(async move {
+                    (calls.call(&store, i % 100, times_ten).await).map(|v| (i, v))
+                });
+                if i % 7 == 0 {
+                    caller.abort();
+                }
+                caller
+            })
+            .collect();
+        let mut answered = 0;
+        for caller in callers {
+            match timeout(Duration::from_secs(10), caller)
+                .await
+                .expect("answered")
+            {
+                Ok(answer) => {
+                    let (i, value) = answer.unwrap();
+                    assert_eq!(value, (i % 100) * 10);
+                    answered += 1;
+                }
+                Err(e) => assert!(e.is_cancelled()),
+            }
+        }
+        assert!(answered >= 600 - 600 / 7 - 1);
     }
 
     #[tokio::test]

@@ -290,10 +290,7 @@ impl Store {
         // A row per driver, numbered as asked (`VALUES` names its columns `column1`... on
         // both databases); the last one repeated up to the padded length.
         let n = super::coalesce::padded(drivers.len());
-        let values = (0..n)
-            .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let values = super::coalesce::values_list(1, n, &["BIGINT", "TEXT", "TEXT"]);
         let sql = format!(
             "SELECT k.column1 AS i, \
              CAST(CASE WHEN EXISTS (SELECT 1 FROM erased_id WHERE id_hash = k.column2) \

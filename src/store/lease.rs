@@ -184,16 +184,27 @@ impl Store {
         &self,
         query: Query<'_>,
     ) -> Result<Vec<AnyRow>, StoreError> {
+        self.fenced_fetch_all_as(query, Durable::Now).await
+    }
+
+    /// [`Store::fenced_fetch_all`], on disk before it returns if `durable` says so.
+    pub(super) async fn fenced_fetch_all_as(
+        &self,
+        query: Query<'_>,
+        durable: Durable,
+    ) -> Result<Vec<AnyRow>, StoreError> {
         if self.fence.token().is_none() {
             // Read to the end: on SQLite the change commits when the statement is done, and a
             // failed commit only shows there.
             let rows = query.fetch_all(&self.queue_pool).await?;
-            self.queue_durable().await?;
+            if durable == Durable::Now {
+                self.queue_durable().await?;
+            }
             return Ok(rows);
         }
         let mut tx = self.fenced_tx().await?;
         let rows = query.fetch_all(&mut *tx).await?;
-        tx.commit_as(Durable::Now).await?;
+        tx.commit_as(durable).await?;
         Ok(rows)
     }
 

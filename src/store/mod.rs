@@ -239,6 +239,10 @@ struct CoalescedCalls {
     delivery_start: coalesce::Coalesced<i64, Option<DeliveryContext>>,
     /// [`Store::outbox_receipt_lookup`], by the driver and the message IDs.
     outbox_receipt_lookup: coalesce::Coalesced<(String, Vec<String>), ReceiptLookup>,
+    /// [`Store::outbox_mark_delivered`], by the row.
+    outbox_mark_delivered: coalesce::Coalesced<coalesce::RowWrite<outbox::Delivered>, ()>,
+    /// [`Store::threema_inbox_finish`], by the row.
+    threema_inbox_finish: coalesce::Coalesced<coalesce::RowWrite<(String, bool)>, bool>,
     /// [`Store::driver_on_file`], by the ID's hash and the ID.
     driver_on_file: coalesce::Coalesced<(String, String), OnFile>,
 }

@@ -8,7 +8,7 @@ use threema_protocol::ThreemaId;
 
 use super::{
     AuditRecord, MessageMapping, Store, StoreError, audit,
-    coalesce::{bind_padded, by_seq, padded},
+    coalesce::{RowWrite, bind_padded, by_seq, padded, values_list},
     id_column, messages, now_ms,
     queue_order::QueueTable,
 };
@@ -125,6 +125,14 @@ pub struct RecipientOnFile {
     pub public_key: Option<String>,
     /// Under a legal hold (`restriction`).
     pub restricted: bool,
+}
+
+/// What a receipt records of a message ([`Store::outbox_mark_delivered`]).
+#[derive(Debug, Clone)]
+pub(super) struct Delivered {
+    at: i64,
+    read_at: Option<i64>,
+    marker_event: Option<String>,
 }
 
 /// What a receipt found ([`Store::outbox_receipt_lookup`]).
@@ -506,6 +514,32 @@ impl Store {
         self,
         receipts: Vec<(String, Vec<String>)>,
     ) -> Result<Vec<Result<ReceiptLookup, StoreError>>, StoreError> {
+        // Receipts with this many message IDs between them at most per statement: a receipt
+        // can name many, and a statement's placeholders are bounded (32,766 on SQLite).
+        const IDS: usize = 4096;
+        let mut lookups = Vec::with_capacity(receipts.len());
+        let mut rest = &receipts[..];
+        while !rest.is_empty() {
+            let mut ids = 0;
+            let take = (rest.iter())
+                .take_while(|(_, message_ids)| {
+                    ids += message_ids.len();
+                    ids <= IDS
+                })
+                .count()
+                .max(1);
+            let (chunk, later) = rest.split_at(take);
+            lookups.extend(self.outbox_receipt_lookup_chunk(chunk).await?);
+            rest = later;
+        }
+        Ok(lookups)
+    }
+
+    /// [`Store::outbox_receipt_lookup_all`] for receipts whose IDs one statement holds.
+    async fn outbox_receipt_lookup_chunk(
+        &self,
+        receipts: &[(String, Vec<String>)],
+    ) -> Result<Vec<Result<ReceiptLookup, StoreError>>, StoreError> {
         let recipients: Vec<&String> = receipts.iter().map(|(recipient, _)| recipient).collect();
         let ids: Vec<&String> = receipts.iter().flat_map(|(_, ids)| ids).collect();
         let ids_at = 2 + padded(recipients.len());
@@ -555,20 +589,40 @@ impl Store {
         at: i64,
         marker_event: Option<&str>,
     ) -> Result<(), StoreError> {
-        let read_at = read.then_some(at);
-        self.fenced_execute_with_next(
-            sqlx::query(
-                "UPDATE threema_outbox SET received_at = COALESCE(received_at, $1), \
-                 read_at = COALESCE(read_at, $2), marker_event = COALESCE($4, marker_event) \
-                 WHERE seq = $3",
-            )
-            .bind(at)
-            .bind(read_at)
-            .bind(seq)
-            .bind(marker_event),
-        )
-        .await?;
-        Ok(())
+        let values = Delivered {
+            at,
+            read_at: read.then_some(at),
+            marker_event: marker_event.map(str::to_owned),
+        };
+        let write = RowWrite { seq, values };
+        let mark = &self.coalesced.outbox_mark_delivered;
+        mark.call(self, write, Store::outbox_mark_delivered_all)
+            .await
+    }
+
+    /// [`Store::outbox_mark_delivered`] of the receipts applied at the same time, in one
+    /// statement.
+    async fn outbox_mark_delivered_all(
+        self,
+        marks: Vec<RowWrite<Delivered>>,
+    ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let n = padded(marks.len());
+        let sql = format!(
+            "UPDATE threema_outbox SET received_at = COALESCE(received_at, v.column2), \
+             read_at = COALESCE(read_at, v.column3), \
+             marker_event = COALESCE(v.column4, marker_event) \
+             FROM (VALUES {}) AS v WHERE threema_outbox.seq = v.column1",
+            values_list(1, n, &["BIGINT", "BIGINT", "BIGINT", "TEXT"])
+        );
+        let mut query = sqlx::query(&sql);
+        for i in 0..n {
+            // Padded with the last: the same row, the same values.
+            let RowWrite { seq, values } = &marks[i.min(marks.len() - 1)];
+            query = (query.bind(seq).bind(values.at).bind(values.read_at))
+                .bind(values.marker_event.as_deref());
+        }
+        self.fenced_execute_with_next(query).await?;
+        Ok(marks.iter().map(|_| Ok(())).collect())
     }
 
     /// Records the driver's thumbs; a later one replaces an earlier one. Not waiting for the

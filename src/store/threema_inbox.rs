@@ -2,7 +2,13 @@
 
 use sqlx::{AnyConnection, Row, any::AnyRow};
 
-use super::{MessageMapping, Store, StoreError, messages, now_ms, queue_order::QueueTable};
+use super::{
+    MessageMapping, Store, StoreError,
+    coalesce::{RowWrite, by_seq, padded, values_list},
+    messages, now_ms,
+    queue_commit::Durable,
+    queue_order::QueueTable,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewThreemaItem {
@@ -146,21 +152,41 @@ impl Store {
         outcome: &str,
         keep_box: bool,
     ) -> Result<bool, StoreError> {
-        let done = self
-            .fenced_execute_with_next(
-                sqlx::query(
-                    "UPDATE threema_inbox SET processed_at = $1, outcome = $2, \
-                     box = CASE WHEN $3 = 1 THEN box ELSE NULL END \
-                     WHERE seq = $4 AND processed_at IS NULL",
-                )
-                .bind(now_ms())
-                .bind(outcome)
-                .bind(i64::from(keep_box))
-                .bind(seq),
-            )
-            .await?
-            .rows_affected();
-        Ok(done == 1)
+        let write = RowWrite {
+            seq,
+            values: (outcome.to_owned(), keep_box),
+        };
+        let finish = &self.coalesced.threema_inbox_finish;
+        finish
+            .call(self, write, Store::threema_inbox_finish_all)
+            .await
+    }
+
+    /// [`Store::threema_inbox_finish`] of the callbacks finished at the same time, in one
+    /// statement.
+    async fn threema_inbox_finish_all(
+        self,
+        finished: Vec<RowWrite<(String, bool)>>,
+    ) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        let n = padded(finished.len());
+        let sql = format!(
+            "UPDATE threema_inbox SET processed_at = $1, outcome = v.column2, \
+             box = CASE WHEN v.column3 = 1 THEN box ELSE NULL END \
+             FROM (VALUES {}) AS v \
+             WHERE threema_inbox.seq = v.column1 AND processed_at IS NULL RETURNING seq",
+            values_list(2, n, &["BIGINT", "TEXT", "BIGINT"])
+        );
+        let mut query = sqlx::query(&sql).bind(now_ms());
+        for i in 0..n {
+            // Padded with the last: the same row, the same values.
+            let RowWrite { seq, values } = &finished[i.min(finished.len() - 1)];
+            query = query.bind(seq).bind(&values.0).bind(i64::from(values.1));
+        }
+        let done = by_seq(self.fenced_fetch_all_as(query, Durable::WithNext).await?)?;
+        Ok(finished
+            .iter()
+            .map(|f| Ok(done.contains_key(&f.seq)))
+            .collect())
     }
 
     /// A driver's message is in their portal: its mapping and the callback's outcome in one

@@ -231,6 +231,17 @@ pub(super) fn padded(n: usize) -> usize {
     n.max(1).next_power_of_two()
 }
 
+/// `items` numbered up to [`padded`]'s length, the last repeated (the same row, the same
+/// values); nothing for no items.
+pub(super) fn padded_rows<T>(items: &[T]) -> impl Iterator<Item = (usize, &T)> {
+    let n = if items.is_empty() {
+        0
+    } else {
+        padded(items.len())
+    };
+    (0..n).map(move |i| (i, &items[i.min(items.len() - 1)]))
+}
+
 /// `values` bound in turn, the last repeated up to [`padded`]'s length.
 pub(super) fn bind_padded<'q, T>(
     mut query: super::lease::Query<'q>,
@@ -239,11 +250,8 @@ pub(super) fn bind_padded<'q, T>(
 where
     &'q T: sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Send + 'q,
 {
-    let Some(last) = values.last() else {
-        return query;
-    };
-    for i in 0..padded(values.len()) {
-        query = query.bind(values.get(i).unwrap_or(last));
+    for (_, value) in padded_rows(values) {
+        query = query.bind(value);
     }
     query
 }

@@ -301,8 +301,7 @@ impl Store {
              AS public_key FROM (VALUES {values}) AS k"
         );
         let mut query = sqlx::query(&sql);
-        for i in 0..n {
-            let (id_hash, threema_id) = &drivers[i.min(drivers.len() - 1)];
+        for (i, (id_hash, threema_id)) in super::coalesce::padded_rows(&drivers) {
             query = query.bind(i as i64).bind(id_hash).bind(threema_id);
         }
         let mut on_file: Vec<Option<Result<OnFile, StoreError>>> =

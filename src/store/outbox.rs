@@ -8,7 +8,7 @@ use threema_protocol::ThreemaId;
 
 use super::{
     AuditRecord, MessageMapping, Store, StoreError, audit,
-    coalesce::{RowWrite, bind_padded, by_seq, padded, values_list},
+    coalesce::{RowWrite, bind_padded, by_seq, padded, padded_rows, values_list},
     id_column, messages, now_ms,
     queue_order::QueueTable,
 };
@@ -615,9 +615,7 @@ impl Store {
             values_list(1, n, &["BIGINT", "BIGINT", "BIGINT", "TEXT"])
         );
         let mut query = sqlx::query(&sql);
-        for i in 0..n {
-            // Padded with the last: the same row, the same values.
-            let RowWrite { seq, values } = &marks[i.min(marks.len() - 1)];
+        for (_, RowWrite { seq, values }) in padded_rows(&marks) {
             query = (query.bind(seq).bind(values.at).bind(values.read_at))
                 .bind(values.marker_event.as_deref());
         }

@@ -4,7 +4,7 @@ use sqlx::{AnyConnection, Row, any::AnyRow};
 
 use super::{
     MessageMapping, Store, StoreError,
-    coalesce::{RowWrite, by_seq, padded, values_list},
+    coalesce::{RowWrite, by_seq, padded, padded_rows, values_list},
     messages, now_ms,
     queue_commit::Durable,
     queue_order::QueueTable,
@@ -177,9 +177,7 @@ impl Store {
             values_list(2, n, &["BIGINT", "TEXT", "BIGINT"])
         );
         let mut query = sqlx::query(&sql).bind(now_ms());
-        for i in 0..n {
-            // Padded with the last: the same row, the same values.
-            let RowWrite { seq, values } = &finished[i.min(finished.len() - 1)];
+        for (_, RowWrite { seq, values }) in padded_rows(&finished) {
             query = query.bind(seq).bind(&values.0).bind(i64::from(values.1));
         }
         let done = by_seq(self.fenced_fetch_all_as(query, Durable::WithNext).await?)?;

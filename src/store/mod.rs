@@ -48,6 +48,7 @@ macro_rules! stored_enum {
 
 mod api;
 mod audit;
+mod broadcast_delivery;
 mod broadcasts;
 mod coalesce;
 mod conversations;
@@ -66,6 +67,7 @@ mod locations;
 mod management;
 mod messages;
 mod outbox;
+mod outbox_status;
 mod polls;
 mod portals;
 mod prune;
@@ -91,9 +93,9 @@ use sqlx::{
 
 pub use api::{ApiMessage, ApiPending, ApiRecipient, ApiStored};
 pub use audit::{AuditEntry, AuditRecord, ChainHead, UNREADABLE, Walked};
+pub use broadcast_delivery::{Delivery, DeliveryContext, DeliveryDone};
 pub use broadcasts::{
-    Broadcast, BroadcastRoom, BroadcastState, Delivery, DeliveryContext, DeliveryDone, DeliveryRow,
-    NewBroadcast, SendTry,
+    Broadcast, BroadcastRoom, BroadcastState, DeliveryRow, NewBroadcast, SendTry,
 };
 pub use conversations::{Closed, Conversation, ConversationState, Told};
 pub use directory::{RoomStateKind, StoredEmployee};
@@ -107,9 +109,8 @@ pub use intake::{IntakeError, ThreemaIntake};
 pub use lease::{LeaseHolder, WAKE_CHANNEL};
 pub use locations::DriverLocation;
 pub use messages::{Direction, MessageMapping, ReadThrough, UnreadMessage};
-pub use outbox::{
-    DeliveryStatus, NewOutgoing, OutboxItem, OutboxState, Reaction, ReceiptLookup, RecipientOnFile,
-};
+pub use outbox::{DeliveryStatus, NewOutgoing, OutboxItem, OutboxState, Reaction, RecipientOnFile};
+pub use outbox_status::ReceiptLookup;
 pub use polls::{Poll, PollChoice, PollVote};
 pub use portals::Portal;
 pub use prune::{HeldScope, Pruned, cutoff};
@@ -240,7 +241,7 @@ struct CoalescedCalls {
     /// [`Store::outbox_receipt_lookup`], by the driver and the message IDs.
     outbox_receipt_lookup: coalesce::Coalesced<(String, Vec<String>), ReceiptLookup>,
     /// [`Store::outbox_mark_delivered`], by the row.
-    outbox_mark_delivered: coalesce::Coalesced<coalesce::RowWrite<outbox::Delivered>, ()>,
+    outbox_mark_delivered: coalesce::Coalesced<coalesce::RowWrite<outbox_status::Delivered>, ()>,
     /// [`Store::threema_inbox_finish`], by the row.
     threema_inbox_finish: coalesce::Coalesced<coalesce::RowWrite<(String, bool)>, bool>,
     /// [`Store::driver_on_file`], by the ID's hash and the ID.

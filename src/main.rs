@@ -1,14 +1,42 @@
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: the async runtime did not start: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let cli = threema_bridge::cli::Cli::parse();
-    match threema_bridge::cli::run(cli).await {
+    match runtime.block_on(threema_bridge::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` prints the whole cause chain on one line.
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// glibc gives each thread that allocates an arena of its own (up to eight per core) and keeps
+/// what each has freed: the runtime's workers, the blocking pool and a thread per SQLite
+/// connection make many half-empty heaps. Two arenas cost no CPU measurably and keep the peak
+/// RSS at 10,000 drivers some 8 MiB lower (README, Performance). Set here rather than left to
+/// the service manager so that every way of running the bridge gets it; a `MALLOC_ARENA_MAX` in
+/// the environment still decides. Before the runtime, so that no thread has an arena yet.
+#[allow(unsafe_code)]
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets one of the allocator's parameters, and no other thread
+        // exists yet to allocate meanwhile.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
         }
     }
 }

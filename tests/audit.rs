@@ -392,6 +392,24 @@ async fn an_erased_persons_entries_stay_in_the_chain_unreadable(url: &str) {
     }
     let walked = store.audit_walk(&Default::default()).await.unwrap();
     assert_eq!(walked.result.unwrap().entries, 3);
+
+    // An entry about her after the erasure gets a key of its own and is readable; so does one
+    // whose actor is its subject, both new to the trail.
+    let me = "@self:dispatch.test";
+    for (actor, subject, details) in [("@desk:dispatch.test", driver, "after"), (me, me, "own")] {
+        store
+            .audit(actor, "test.entry", subject, details)
+            .await
+            .unwrap();
+    }
+    let after = store.audit_recent(Some(driver), 10).await.unwrap();
+    let after: Vec<_> = after.iter().map(|e| e.details.as_str()).collect();
+    assert_eq!(after, ["after"]);
+    let own = &store.audit_recent(Some(me), 10).await.unwrap()[0];
+    assert_eq!((own.actor.as_str(), own.subject.as_str()), (me, me));
+    assert_eq!(own.details, "own");
+    let walked = store.audit_walk(&Default::default()).await.unwrap();
+    assert_eq!(walked.result.unwrap().entries, 5);
     store.close().await;
 }
 

@@ -506,6 +506,31 @@ async fn portals_are_unique_per_driver(store: Store, _url: &str) {
         "ECHO1234"
     );
     assert_eq!(store.portal_by_room_id("!room2").await.unwrap(), None);
+
+    // A legal hold on the driver is read with their portal, by either key.
+    assert!(
+        !store
+            .portal_by_room_id("!room1")
+            .await
+            .unwrap()
+            .unwrap()
+            .restricted
+    );
+    store
+        .restriction_set("ECHO1234", None, "@dpo:x")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .portal_by_room_id("!room1")
+            .await
+            .unwrap()
+            .unwrap()
+            .restricted
+    );
+    let by_id = store.portal_by_threema_id("ECHO1234").await.unwrap();
+    assert!(by_id.unwrap().restricted);
+    assert!(store.portals().await.unwrap().iter().all(|p| p.restricted));
 }
 
 async fn message_mappings_are_unique_both_ways(store: Store, _url: &str) {
@@ -656,6 +681,14 @@ async fn a_row_is_read_with_its_recipients_key_and_standing(store: Store, _url: 
         .collect();
     let on_file = async |seq| store.outbox_get(seq).await.unwrap().unwrap().1;
     assert_eq!(on_file(seqs[0]).await, RecipientOnFile::default());
+    // When the homeserver brought the event, while its inbox row is kept (for `/metrics`).
+    store
+        .inbox_push(&[event("$checked", "!portal")])
+        .await
+        .unwrap();
+    let received_at = store.inbox_received_at("$checked").await.unwrap();
+    assert!(received_at.is_some());
+    assert_eq!(on_file(seqs[1]).await.event_received_at, received_at);
 
     let (trusted, pending) = ("aa".repeat(32), "bb".repeat(32));
     store.public_key_insert("ABCD1234", &trusted).await.unwrap();
@@ -670,9 +703,14 @@ async fn a_row_is_read_with_its_recipients_key_and_standing(store: Store, _url: 
     let expected = RecipientOnFile {
         public_key: Some(trusted),
         restricted: true,
+        event_received_at: received_at,
     };
     assert_eq!(on_file(seqs[0]).await, expected);
-    assert_eq!(on_file(seqs[1]).await, RecipientOnFile::default());
+    let other = RecipientOnFile {
+        event_received_at: received_at,
+        ..RecipientOnFile::default()
+    };
+    assert_eq!(on_file(seqs[1]).await, other);
     assert!(store.outbox_get(seqs[1] + 100).await.unwrap().is_none());
 }
 

@@ -60,7 +60,12 @@ const SEALED_COLUMNS: &str = "seq, at, action, actor_ref, actor, subject_ref, su
 
 /// Appends one entry on `conn` (inside the caller's transaction when it has one): the first
 /// statement bumps the head row, which waits for any other writer's transaction to end, so
-/// entries from every process form one chain.
+/// entries from every process form one chain. It also reads the actor's and the subject's
+/// pseudonyms and keys, so that an entry about people seen before takes three statements. On
+/// PostgreSQL those reads see the statement's snapshot: a key another writer made while this
+/// one waited is found through the insert's conflict, and a key erased meanwhile still seals
+/// this entry, which is then as unreadable as the person's others (an erasure at the same time
+/// counts as after it).
 pub(super) async fn append(
     conn: &mut AnyConnection,
     key: &AuditKey,
@@ -70,13 +75,28 @@ pub(super) async fn append(
     subject: &str,
     details: &str,
 ) -> Result<i64, StoreError> {
-    let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, head")
-        .fetch_one(&mut *conn)
-        .await?;
+    let (actor_ref, subject_ref) = (key.reference(actor), key.reference(subject));
+    let row = sqlx::query(
+        "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, head, \
+         (SELECT pseudonym FROM audit_key WHERE person_ref = $1) AS actor_pseudonym, \
+         (SELECT sealing_key FROM audit_key WHERE person_ref = $1) AS actor_key, \
+         (SELECT pseudonym FROM audit_key WHERE person_ref = $2) AS subject_pseudonym, \
+         (SELECT sealing_key FROM audit_key WHERE person_ref = $2) AS subject_key",
+    )
+    .bind(&actor_ref)
+    .bind(&subject_ref)
+    .fetch_one(&mut *conn)
+    .await?;
     let seq: i64 = row.try_get("seq")?;
     let previous = hash_column(&row, "head")?;
-    let (actor_ref, actor_key) = person(conn, &key.reference(actor)).await?;
-    let (subject_ref, subject_key) = person(conn, &key.reference(subject)).await?;
+    let (actor_ref, actor_key) = match on_file(&row, "actor")? {
+        Some(person) => person,
+        None => person(conn, &actor_ref).await?,
+    };
+    let (subject_ref, subject_key) = match on_file(&row, "subject")? {
+        Some(person) => person,
+        None => person(conn, &subject_ref).await?,
+    };
     let entry = SealedEntry {
         seq,
         at,
@@ -112,6 +132,18 @@ pub(super) async fn append(
     Ok(seq)
 }
 
+/// The pseudonym and key of the entry's `role` (`actor`, `subject`) as the head's bump read
+/// them, if that person has them already.
+fn on_file(row: &AnyRow, role: &str) -> Result<Option<(String, PersonKey)>, StoreError> {
+    let pseudonym: Option<String> = row.try_get(format!("{role}_pseudonym").as_str())?;
+    let key: Option<String> = row.try_get(format!("{role}_key").as_str())?;
+    let (Some(pseudonym), Some(key)) = (pseudonym, key) else {
+        return Ok(None);
+    };
+    let key = PersonKey::parse(&key).ok_or(StoreError::corrupt("audit_key", "sealing_key"))?;
+    Ok(Some((pseudonym, key)))
+}
+
 /// [`append`] of a record built elsewhere (written with the change it records).
 pub(super) async fn append_record(
     conn: &mut AnyConnection,
@@ -129,21 +161,30 @@ pub(super) async fn append_record(
 }
 
 /// The pseudonym entries about `person_ref` carry and the key sealing their values, made the
-/// first time they are needed. The pseudonym is random, not derived from the ID: once the row
-/// is deleted, nothing leads from the ID to the entries.
+/// first time they are needed (the head's bump found none). The pseudonym is random, not
+/// derived from the ID: once the row is deleted, nothing leads from the ID to the entries.
 async fn person(
     conn: &mut AnyConnection,
     person_ref: &str,
 ) -> Result<(String, PersonKey), StoreError> {
-    sqlx::query(
+    let (pseudonym, key) = (
+        hex::encode(rand::random::<[u8; 16]>()),
+        PersonKey::generate(),
+    );
+    let made = sqlx::query(
         "INSERT INTO audit_key (person_ref, pseudonym, sealing_key) VALUES ($1, $2, $3) \
          ON CONFLICT (person_ref) DO NOTHING",
     )
     .bind(person_ref)
-    .bind(hex::encode(rand::random::<[u8; 16]>()))
-    .bind(PersonKey::generate().hex())
+    .bind(&pseudonym)
+    .bind(key.hex())
     .execute(&mut *conn)
-    .await?;
+    .await?
+    .rows_affected();
+    if made == 1 {
+        return Ok((pseudonym, key));
+    }
+    // Made by the line before: the subject is the actor. (Other writers wait at the head.)
     let (pseudonym, key): (String, String) =
         sqlx::query_as("SELECT pseudonym, sealing_key FROM audit_key WHERE person_ref = $1")
             .bind(person_ref)

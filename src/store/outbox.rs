@@ -115,7 +115,7 @@ impl Reaction {
 }
 
 /// What a send checks of its recipient, read with the row ([`Store::outbox_get`]): one
-/// statement where there were three, and the row and its checks from one snapshot. Read before
+/// statement where there were four, and the row and its checks from one snapshot. Read before
 /// the message is prepared: a key accepted (`accept-key`) while its attachment is fetched
 /// counts from the next read of a row.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,6 +124,9 @@ pub struct RecipientOnFile {
     pub public_key: Option<String>,
     /// Under a legal hold (`restriction`).
     pub restricted: bool,
+    /// Not of the recipient: when the homeserver's transaction brought the row's event (Unix
+    /// ms), while the Matrix inbox keeps it; what `/metrics` counts a send's wait from.
+    pub event_received_at: Option<i64>,
 }
 
 pub(super) const COLUMNS: &str = "seq, event_id, recipient, part, room_id, sender, payload, state, \
@@ -264,8 +267,10 @@ impl Store {
              (SELECT public_key FROM threema_public_key WHERE threema_id = o.recipient) \
              AS recipient_key, \
              CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction WHERE threema_id = o.recipient) \
-             THEN 1 ELSE 0 END AS BIGINT) AS recipient_restricted \
-                          FROM threema_outbox o WHERE seq IN ({})",
+             THEN 1 ELSE 0 END AS BIGINT) AS recipient_restricted, \
+             (SELECT received_at FROM matrix_inbox WHERE dedup_key = o.event_id) \
+             AS event_received_at \
+             FROM threema_outbox o WHERE seq IN ({})",
             super::placeholders(1, padded(seqs.len()))
         );
         let query = bind_padded(sqlx::query(&sql), &seqs);
@@ -274,6 +279,7 @@ impl Store {
             let on_file = RecipientOnFile {
                 public_key: row.try_get("recipient_key")?,
                 restricted: row.try_get::<i64, _>("recipient_restricted")? != 0,
+                event_received_at: row.try_get("event_received_at")?,
             };
             Ok((OutboxItem::from_row(row)?, on_file))
         };

@@ -29,7 +29,15 @@ pub struct Portal {
     pub threema_id: ThreemaId,
     pub room_id: OwnedRoomId,
     pub created_at: i64,
+    /// The driver is under a legal hold (`restriction`, GDPR Art. 18), read with the portal:
+    /// a dispatcher's message in it is refused without a statement of its own.
+    pub restricted: bool,
 }
+
+/// A portal's columns, for [`Portal::from_row`].
+const PORTAL: &str = "SELECT threema_id, room_id, created_at, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction r WHERE r.threema_id = portal.threema_id) \
+     THEN 1 ELSE 0 END AS BIGINT) AS restricted FROM portal";
 
 impl Portal {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
@@ -37,13 +45,14 @@ impl Portal {
             threema_id: id_column(&row, "portal", "threema_id")?,
             room_id: id_column(&row, "portal", "room_id")?,
             created_at: row.try_get("created_at")?,
+            restricted: row.try_get::<i64, _>("restricted")? != 0,
         })
     }
 }
 
 impl Store {
     pub async fn portals(&self) -> Result<Vec<Portal>, StoreError> {
-        sqlx::query("SELECT threema_id, room_id, created_at FROM portal")
+        sqlx::query(PORTAL)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
@@ -55,7 +64,7 @@ impl Store {
         &self,
         threema_id: &str,
     ) -> Result<Option<Portal>, StoreError> {
-        sqlx::query("SELECT threema_id, room_id, created_at FROM portal WHERE threema_id = $1")
+        sqlx::query(&format!("{PORTAL} WHERE threema_id = $1"))
             .bind(threema_id)
             .fetch_optional(&self.pool)
             .await?
@@ -99,7 +108,7 @@ impl Store {
     }
 
     pub async fn portal_by_room_id(&self, room_id: &str) -> Result<Option<Portal>, StoreError> {
-        sqlx::query("SELECT threema_id, room_id, created_at FROM portal WHERE room_id = $1")
+        sqlx::query(&format!("{PORTAL} WHERE room_id = $1"))
             .bind(room_id)
             .fetch_optional(&self.pool)
             .await?

@@ -40,7 +40,10 @@ use crate::{
     config::{Config, Duty},
     matrix::MatrixClient,
     metrics::{self, Metrics},
-    store::{Direction, MessageMapping, OutboxItem, OutboxState, Store, StoreError, now_ms},
+    store::{
+        Direction, MessageMapping, OutboxItem, OutboxState, RecipientOnFile, Store, StoreError,
+        now_ms,
+    },
     threema::{ThreemaClient, ThreemaError, ThreemaId},
     zone::Zone,
 };
@@ -326,8 +329,7 @@ impl Outbox {
                     continue;
                 }
                 // Counted where the final state is written, once: a retry re-enters it.
-                self.count_final(&row, write.to, gateway_error.as_ref())
-                    .await;
+                self.count_final(&row, &on_file, write.to, gateway_error.as_ref());
                 row.state = write.to;
                 row.threema_message_id = write.message_id.or(row.threema_message_id);
                 row.error = write.error.or(row.error);
@@ -454,7 +456,13 @@ impl Outbox {
 
     /// A row that reached a final state, for `/metrics`: sent (its kind, and how long after
     /// its event reached the bridge), failed (why), or of unknown outcome.
-    async fn count_final(&self, row: &OutboxItem, to: OutboxState, error: Option<&ThreemaError>) {
+    fn count_final(
+        &self,
+        row: &OutboxItem,
+        on_file: &RecipientOnFile,
+        to: OutboxState,
+        error: Option<&ThreemaError>,
+    ) {
         let to_threema = metrics::Direction::ToThreema;
         match to {
             OutboxState::Sent => {}
@@ -482,7 +490,7 @@ impl Outbox {
         // not kept (a broadcast's copies, the privacy notice, a pruned inbox row).
         let received = match row.broadcast_copy {
             true => None,
-            false => (self.store.inbox_received_at(row.event_id.as_str()).await).unwrap_or(None),
+            false => on_file.event_received_at,
         };
         let arrived = received.unwrap_or(row.created_at);
         // A held message: the bridge's time counts from the end of the hold.

@@ -37,8 +37,7 @@ use crate::bridge::{
 use crate::{
     config::{Config, Level},
     matrix::MatrixClient,
-    store::{InboxItem, InboxKind, Store, StoreError},
-    threema::ThreemaId,
+    store::{InboxItem, InboxKind, Portal, Store, StoreError},
 };
 
 /// The Matrix inbox's worker: what an event the homeserver pushed means, handed to the service
@@ -265,9 +264,7 @@ impl MatrixToThreema {
         // so one that finishes in between is found below, not taken for no portal.
         let opening = self.portals.opening();
         if let Some(portal) = self.store.portal_by_room_id(event.room_id.as_str()).await? {
-            return self
-                .message_to_driver(event, &content, portal.threema_id)
-                .await;
+            return self.message_to_driver(event, &content, portal).await;
         }
         if let Some(room) = self.store.broadcast_room(event.room_id.as_str()).await? {
             if self.outbox.predates_restore(event.origin_server_ts) {
@@ -339,12 +336,13 @@ impl MatrixToThreema {
         &self,
         event: &EventHead,
         content: &RoomMessageEventContent,
-        driver: ThreemaId,
+        portal: Portal,
     ) -> Result<Outcome, BridgeError> {
         let event_id = &event.event_id;
-        if let Some(refused) = self.refused(event, &driver).await? {
+        if let Some(refused) = self.refused(event, &portal).await? {
             return Ok(refused);
         }
+        let driver = portal.threema_id;
         // `!at`, `!every`, `!scheduled`, `!cancel`: the schedules of this portal.
         if let MessageType::Text(text) = &content.msgtype
             && !matches!(content.relates_to, Some(Relation::Replacement(_)))
@@ -483,9 +481,9 @@ impl MatrixToThreema {
     async fn refused(
         &self,
         event: &EventHead,
-        driver: &ThreemaId,
+        portal: &Portal,
     ) -> Result<Option<Outcome>, BridgeError> {
-        let event_id = &event.event_id;
+        let (event_id, driver) = (&event.event_id, &portal.threema_id);
         let (text, outcome) = if !self.access.may_see(&event.sender, driver) {
             (
                 crate::tr!(self.texts, "portal-not-permitted"),
@@ -496,7 +494,7 @@ impl MatrixToThreema {
                 crate::tr!(self.texts, "portal-driver-left"),
                 format!("not sent: {driver} has left"),
             )
-        } else if self.store.is_restricted(driver.as_str()).await? {
+        } else if portal.restricted {
             // Only the bot can still post in a restricted portal; nothing of it leaves.
             return Ok(Some(Outcome::refused(format!(
                 "not sent: {} (GDPR Art. 18)",

@@ -24,10 +24,10 @@ impl MatrixToThreema {
     ) -> Result<Outcome, BridgeError> {
         let room = event.room_id.as_str();
         if let Some(portal) = self.store.portal_by_room_id(room).await? {
-            let driver = portal.threema_id;
-            if let Some(refused) = self.refused(event, &driver).await? {
+            if let Some(refused) = self.refused(event, &portal).await? {
                 return Ok(refused);
             }
+            let driver = portal.threema_id;
             return match kind {
                 PollEvent::Start => self.poll_to_driver(event, &driver).await,
                 PollEvent::Response => self.vote_to_driver(event, &driver).await,

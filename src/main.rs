@@ -26,9 +26,10 @@ fn main() -> std::process::ExitCode {
 /// glibc gives each thread that allocates an arena of its own (up to eight per core) and keeps
 /// what each has freed: the runtime's workers, the blocking pool and a thread per SQLite
 /// connection make many half-empty heaps. Two arenas cost no CPU measurably and keep the peak
-/// RSS at 10,000 drivers some 8 MiB lower (README, Performance). Set here rather than left to
-/// the service manager so that every way of running the bridge gets it; a `MALLOC_ARENA_MAX` in
-/// the environment still decides. Before the runtime, so that no thread has an arena yet.
+/// RSS at 10,000 drivers some 5 to 8 MiB lower (README, Performance). Set here rather than left
+/// to the service manager so that every way of running the bridge gets it; a
+/// `MALLOC_ARENA_MAX` in the environment still decides. Before the runtime, so that no thread
+/// has an arena yet.
 #[allow(unsafe_code)]
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

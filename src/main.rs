@@ -28,12 +28,14 @@ fn main() -> std::process::ExitCode {
 /// connection make many half-empty heaps. Two arenas cost no CPU measurably and keep the peak
 /// RSS at 10,000 drivers some 5 to 8 MiB lower (README, Performance). Set here rather than left
 /// to the service manager so that every way of running the bridge gets it; a
-/// `MALLOC_ARENA_MAX` in the environment still decides. Before the runtime, so that no thread
-/// has an arena yet.
+/// `MALLOC_ARENA_MAX` or an `arena_max` tunable in the environment still decides. Before the
+/// runtime, so that no thread has an arena yet.
 #[allow(unsafe_code)]
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none()
+        && !std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("glibc.malloc.arena_max"))
+    {
         // SAFETY: mallopt only sets one of the allocator's parameters, and no other thread
         // exists yet to allocate meanwhile.
         unsafe {

@@ -62,10 +62,10 @@ const SEALED_COLUMNS: &str = "seq, at, action, actor_ref, actor, subject_ref, su
 /// statement bumps the head row, which waits for any other writer's transaction to end, so
 /// entries from every process form one chain. It also reads the actor's and the subject's
 /// pseudonyms and keys, so that an entry about people seen before takes three statements. On
-/// PostgreSQL those reads see the statement's snapshot: a key another writer made while this
-/// one waited is found through the insert's conflict, and a key erased meanwhile still seals
-/// this entry, which is then as unreadable as the person's others (an erasure at the same time
-/// counts as after it).
+/// PostgreSQL those reads see the statement's snapshot: a key another writer committed after it
+/// was taken is found through the insert's conflict, and a key that an erasure deletes
+/// (uncommitted, or committed while this statement waited) still seals this entry, which is
+/// then as unreadable as the person's others (an erasure at the same time counts as after it).
 pub(super) async fn append(
     conn: &mut AnyConnection,
     key: &AuditKey,
@@ -184,7 +184,8 @@ async fn person(
     if made == 1 {
         return Ok((pseudonym, key));
     }
-    // Made by the line before: the subject is the actor. (Other writers wait at the head.)
+    // Made meanwhile: by the line before (the subject is the actor), or on PostgreSQL by a
+    // writer that committed after the bump's snapshot.
     let (pseudonym, key): (String, String) =
         sqlx::query_as("SELECT pseudonym, sealing_key FROM audit_key WHERE person_ref = $1")
             .bind(person_ref)

@@ -140,8 +140,7 @@ fn on_file(row: &AnyRow, role: &str) -> Result<Option<(String, PersonKey)>, Stor
     let (Some(pseudonym), Some(key)) = (pseudonym, key) else {
         return Ok(None);
     };
-    let key = PersonKey::parse(&key).ok_or(StoreError::corrupt("audit_key", "sealing_key"))?;
-    Ok(Some((pseudonym, key)))
+    Ok(Some((pseudonym, sealing_key(&key)?)))
 }
 
 /// [`append`] of a record built elsewhere (written with the change it records).
@@ -191,8 +190,12 @@ async fn person(
             .bind(person_ref)
             .fetch_one(&mut *conn)
             .await?;
-    let key = PersonKey::parse(&key).ok_or(StoreError::corrupt("audit_key", "sealing_key"))?;
-    Ok((pseudonym, key))
+    Ok((pseudonym, sealing_key(&key)?))
+}
+
+/// A stored `sealing_key`, parsed (one that does not parse is corrupt).
+fn sealing_key(hex: &str) -> Result<PersonKey, StoreError> {
+    PersonKey::parse(hex).ok_or(StoreError::corrupt("audit_key", "sealing_key"))
 }
 
 /// The entries' pseudonym of the identifier bound as `$n`.

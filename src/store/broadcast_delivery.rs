@@ -83,9 +83,7 @@ impl Store {
             "UPDATE broadcast_delivery SET copy_tried_at = COALESCE(copy_tried_at, $1) \
              WHERE seq IN ({}) RETURNING seq, {}, {}, {}, {}, \
              CAST(CASE WHEN copy_tried_at <> $1 THEN 1 ELSE 0 END AS BIGINT) AS tried_before, \
-             CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction \
-             WHERE threema_id = broadcast_delivery.recipient) THEN 1 ELSE 0 END AS BIGINT) \
-             AS restricted, \
+             {} AS restricted, \
              (SELECT room_id FROM portal WHERE threema_id = broadcast_delivery.recipient) \
              AS portal",
             super::placeholders(2, padded(seqs.len())),
@@ -93,6 +91,7 @@ impl Store {
             of_broadcast("content"),
             of_broadcast("payload"),
             of_broadcast("ack"),
+            super::restrictions::restricted("broadcast_delivery.recipient"),
         );
         let query = bind_padded(sqlx::query(&sql).bind(now_ms()), &seqs);
         let rows = by_seq(self.fenced_fetch_all(query).await?)?;

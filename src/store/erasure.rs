@@ -291,12 +291,12 @@ impl Store {
         // both databases); the last one repeated up to the padded length.
         let n = super::coalesce::padded(drivers.len());
         let values = super::coalesce::values_list(1, n, &["BIGINT", "TEXT", "TEXT"]);
+        let restricted = super::restrictions::restricted("k.column3");
         let sql = format!(
             "SELECT k.column1 AS i, \
              CAST(CASE WHEN EXISTS (SELECT 1 FROM erased_id WHERE id_hash = k.column2) \
              THEN 1 ELSE 0 END AS BIGINT) AS erased, \
-             CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction WHERE threema_id = k.column3) \
-             THEN 1 ELSE 0 END AS BIGINT) AS restricted, \
+             {restricted} AS restricted, \
              (SELECT public_key FROM threema_public_key WHERE threema_id = k.column3) \
              AS public_key FROM (VALUES {values}) AS k"
         );

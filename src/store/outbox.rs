@@ -266,11 +266,11 @@ impl Store {
             "SELECT {COLUMNS}, \
              (SELECT public_key FROM threema_public_key WHERE threema_id = o.recipient) \
              AS recipient_key, \
-             CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction WHERE threema_id = o.recipient) \
-             THEN 1 ELSE 0 END AS BIGINT) AS recipient_restricted, \
+             {} AS recipient_restricted, \
              (SELECT received_at FROM matrix_inbox WHERE dedup_key = o.event_id) \
              AS event_received_at \
              FROM threema_outbox o WHERE seq IN ({})",
+            super::restrictions::restricted("o.recipient"),
             super::placeholders(1, padded(seqs.len()))
         );
         let query = bind_padded(sqlx::query(&sql), &seqs);

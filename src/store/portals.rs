@@ -34,10 +34,13 @@ pub struct Portal {
     pub restricted: bool,
 }
 
-/// A portal's columns, for [`Portal::from_row`].
-const PORTAL: &str = "SELECT threema_id, room_id, created_at, \
-     CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction r WHERE r.threema_id = portal.threema_id) \
-     THEN 1 ELSE 0 END AS BIGINT) AS restricted FROM portal";
+/// The portals `filter` (a `WHERE` clause, or nothing) keeps, as [`Portal::from_row`] reads them.
+fn portals_where(filter: &str) -> String {
+    format!(
+        "SELECT threema_id, room_id, created_at, {} AS restricted FROM portal {filter}",
+        super::restrictions::restricted("portal.threema_id")
+    )
+}
 
 impl Portal {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
@@ -52,7 +55,7 @@ impl Portal {
 
 impl Store {
     pub async fn portals(&self) -> Result<Vec<Portal>, StoreError> {
-        sqlx::query(PORTAL)
+        sqlx::query(&portals_where(""))
             .fetch_all(&self.pool)
             .await?
             .into_iter()
@@ -64,7 +67,7 @@ impl Store {
         &self,
         threema_id: &str,
     ) -> Result<Option<Portal>, StoreError> {
-        sqlx::query(&format!("{PORTAL} WHERE threema_id = $1"))
+        sqlx::query(&portals_where("WHERE threema_id = $1"))
             .bind(threema_id)
             .fetch_optional(&self.pool)
             .await?
@@ -108,7 +111,7 @@ impl Store {
     }
 
     pub async fn portal_by_room_id(&self, room_id: &str) -> Result<Option<Portal>, StoreError> {
-        sqlx::query(&format!("{PORTAL} WHERE room_id = $1"))
+        sqlx::query(&portals_where("WHERE room_id = $1"))
             .bind(room_id)
             .fetch_optional(&self.pool)
             .await?

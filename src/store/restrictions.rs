@@ -5,6 +5,15 @@ use sqlx::Row;
 
 use super::{Store, StoreError, now_ms};
 
+/// An SQL expression: 1 if the driver whose Threema ID is `driver` (a column or a parameter) is
+/// restricted, else 0, as BIGINT on both databases; read with the rows that need it.
+pub(super) fn restricted(driver: &str) -> String {
+    format!(
+        "CAST(CASE WHEN EXISTS (SELECT 1 FROM restriction \
+         WHERE restriction.threema_id = {driver}) THEN 1 ELSE 0 END AS BIGINT)"
+    )
+}
+
 impl Store {
     /// Records the restriction of `threema_id` (and their portal); `false` if it was already.
     pub async fn restriction_set(

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod bridge;
 pub mod cli;
 pub mod config;
+pub mod cpus;
 pub mod directory;
 mod error_chain;
 pub mod ha;

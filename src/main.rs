@@ -2,6 +2,9 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
+    let cli = threema_bridge::cli::Cli::parse();
+    keep_to_cpus(&cli);
+    // As many workers as cores the process may use: after `keep_to_cpus`, those it kept to.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -12,7 +15,6 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let cli = threema_bridge::cli::Cli::parse();
     match runtime.block_on(threema_bridge::cli::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -20,6 +22,22 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// `serve` keeps its threads to the cores `runtime.cpus` asks for, before the runtime starts
+/// any (they inherit it). Its config is read here for that alone: `serve` reads it again and
+/// reports what is wrong with it, and logs the cores its threads run on.
+fn keep_to_cpus(cli: &threema_bridge::cli::Cli) {
+    use threema_bridge::{cli::Command, config::Config, cpus};
+    if !matches!(cli.command, Command::Serve) {
+        return;
+    }
+    let Ok(config) = Config::load(&cli.config) else {
+        return;
+    };
+    if let Err(e) = cpus::keep_to(config.cpus) {
+        eprintln!("warning: runtime.cpus: the threads stay where the kernel puts them: {e}");
     }
 }
 

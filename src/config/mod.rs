@@ -47,6 +47,8 @@ pub struct Config {
     pub api: ApiConfig,
     pub ha: HaConfig,
     pub inbox: InboxConfig,
+    /// `runtime.cpus`: how many cores the serving bridge's threads share.
+    pub cpus: crate::cpus::Cpus,
     /// Quick replies (`templates:`): name → text, sent with `!t <name>` in a portal.
     pub templates: std::collections::BTreeMap<String, String>,
     /// Drivers' quick codes (`quick_codes:`): a message that is exactly a code is a status.

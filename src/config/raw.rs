@@ -68,6 +68,8 @@ pub struct RawConfig {
     pub logging: RawLogging,
     #[serde(deserialize_with = "null_is_default")]
     pub api: RawApi,
+    #[serde(deserialize_with = "null_is_default")]
+    pub runtime: RawRuntime,
 }
 
 /// `api:`: the integration API for the ERP or transport system (off unless `listen` is set).
@@ -374,6 +376,21 @@ pub struct RawInbox {
 #[serde(default, deny_unknown_fields)]
 pub struct RawHa {
     pub lease_seconds: Option<f64>,
+}
+
+/// `runtime:`: how the serving process runs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawRuntime {
+    /// A number of cores, or the word `all`.
+    pub cpus: Option<RawCpus>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawCpus {
+    Number(f64),
+    Word(String),
 }
 
 #[derive(Debug, Default, Deserialize)]

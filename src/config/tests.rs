@@ -495,3 +495,23 @@ fn the_integration_api_needs_long_distinct_tokens_known_clients_and_readable_sco
         ]
     );
 }
+
+#[test]
+fn runtime_cpus_is_one_core_by_default_a_number_of_cores_or_all() {
+    use crate::cpus::Cpus;
+    use std::num::NonZeroUsize;
+    let dir = tempfile::tempdir().unwrap();
+    let cpus = |section: &str| in_dir(dir.path(), section).map(|c| c.cpus);
+    let count = |n| Cpus::Count(NonZeroUsize::new(n).unwrap());
+    assert_eq!(cpus("").unwrap(), count(1));
+    assert_eq!(cpus("runtime:\n").unwrap(), count(1));
+    assert_eq!(cpus("runtime: {cpus: 4}\n").unwrap(), count(4));
+    assert_eq!(cpus("runtime: {cpus: all}\n").unwrap(), Cpus::All);
+    for wrong in ["0", "-1", "many", "1.5"] {
+        let problems = problems(in_dir(dir.path(), &format!("runtime: {{cpus: {wrong}}}\n")));
+        assert!(
+            problems.iter().any(|p| p.key == "runtime.cpus"),
+            "{wrong}: {problems:?}"
+        );
+    }
+}

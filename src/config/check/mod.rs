@@ -5,6 +5,7 @@
 
 use std::{
     net::SocketAddr,
+    num::NonZeroUsize,
     path::{Path, PathBuf},
 };
 
@@ -12,13 +13,14 @@ use ruma::{OwnedServerName, ServerName};
 use secrecy::SecretString;
 use url::Url;
 
+use super::raw::RawCpus;
 use super::{
     AppserviceConfig, AuditConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, GdprConfig,
     HaConfig, HomeserverConfig, LoggingConfig, MetricsConfig, PrivacyConfig, RawAppservice,
     RawAudit, RawConfig, RawDatabase, RawGdpr, RawHa, RawLogging, RawPrivacy, RawRetention,
     ReceiptDetail, RetentionConfig, directory, permissions,
 };
-use crate::registration::Registration;
+use crate::{cpus::Cpus, registration::Registration};
 
 mod api;
 mod bridge;
@@ -163,6 +165,7 @@ impl Config {
         let logging = logging(&mut c, &raw.logging);
         // Off unless given: the figures are for the internal network only.
         let ha = ha(&mut c, &raw.ha);
+        let cpus = cpus(&mut c, raw.runtime.cpus.as_ref());
         let inbox = inbox::check(&mut c, &raw.inbox);
         let mut directory = directory;
         if let (Some(directory), Some(inbox)) = (&mut directory, &inbox) {
@@ -216,6 +219,7 @@ impl Config {
             },
             api: api.ok_or_else(missing)?,
             ha: ha.ok_or_else(missing)?,
+            cpus: cpus.ok_or_else(missing)?,
             inbox: inbox.ok_or_else(missing)?,
             templates: templates.ok_or_else(missing)?,
             quick_codes: quick_codes.ok_or_else(missing)?,
@@ -238,6 +242,25 @@ fn ha(c: &mut Checker, raw: &RawHa) -> Option<HaConfig> {
     Some(HaConfig {
         lease: std::time::Duration::from_secs_f64(seconds),
     })
+}
+
+/// `runtime.cpus`: a number of cores from 1, or `all`.
+fn cpus(c: &mut Checker, raw: Option<&RawCpus>) -> Option<Cpus> {
+    match raw {
+        None => Some(Cpus::default()),
+        Some(RawCpus::Word(word)) if word == "all" => Some(Cpus::All),
+        Some(RawCpus::Number(n)) if n.fract() == 0.0 && (1.0..=65536.0).contains(n) => {
+            NonZeroUsize::new(*n as usize).map(Cpus::Count)
+        }
+        Some(RawCpus::Number(n)) => c.fail(
+            "runtime.cpus",
+            format!("{n} is not a number of cores from 1"),
+        ),
+        Some(RawCpus::Word(other)) => c.fail(
+            "runtime.cpus",
+            format!("{other:?} is neither a number of cores nor \"all\""),
+        ),
+    }
 }
 
 /// Replays come within minutes (Synapse retries a transaction, the Gateway a callback), so a

@@ -5,8 +5,9 @@
 //! that core (an inter-processor interrupt, on a virtual machine an exit to the hypervisor);
 //! on one core it is a plain switch. On the 2-core test machine, one core took the bridge's
 //! CPU per message down by a fifth to a third and its throughput up (README, Performance):
-//! hence one by default. The bridge's own work stays far below one core at the sizes it is
-//! built for; `all` leaves the threads to the kernel.
+//! hence one by default. One core is also the ceiling of what the bridge does at once: a
+//! desk's pace uses a small part of it, the bench's bursts at 10,000 drivers nearly all;
+//! more cores, or `all` (the threads left to the kernel), for more.
 
 use std::num::NonZeroUsize;
 
@@ -44,6 +45,26 @@ pub fn choose(allowed: &[usize], current: usize, cpus: Cpus) -> Option<Vec<usize
     Some(chosen)
 }
 
+/// Logs the cores the bridge's threads run on, and a warning where that is more than
+/// `runtime.cpus` asked for (the process could not keep to them; `main` tried before any
+/// logging was set up).
+pub fn log_cores(cpus: Cpus) {
+    let Ok(cores) = allowed() else {
+        return;
+    };
+    match cpus {
+        Cpus::Count(count) if cores.len() > count.get() => tracing::warn!(
+            ?cores,
+            asked = count.get(),
+            "runtime.cpus: the threads could not be kept to fewer cores"
+        ),
+        _ => tracing::info!(
+            ?cores,
+            "the bridge's threads run on these cores (runtime.cpus)"
+        ),
+    }
+}
+
 /// The cores the calling thread may run on, ascending.
 #[cfg(target_os = "linux")]
 pub fn allowed() -> nix::Result<Vec<usize>> {
@@ -59,7 +80,8 @@ pub fn allowed() -> nix::Result<Vec<usize>> {
 
 /// Keeps the calling thread, and every thread it starts from now on, to the cores
 /// [`choose`] picks. Called before the runtime starts, so that it holds for all of the
-/// bridge's threads. Returns the cores kept to (`None`: no change).
+/// bridge's threads and the runtime has as many workers as cores (unless
+/// `TOKIO_WORKER_THREADS` says otherwise). Returns the cores kept to (`None`: no change).
 #[cfg(target_os = "linux")]
 pub fn keep_to(cpus: Cpus) -> nix::Result<Option<Vec<usize>>> {
     use nix::{

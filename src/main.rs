@@ -26,18 +26,16 @@ fn main() -> std::process::ExitCode {
 }
 
 /// `serve` keeps its threads to the cores `runtime.cpus` asks for, before the runtime starts
-/// any (they inherit it). Its config is read here for that alone: `serve` reads it again and
-/// reports what is wrong with it, and logs the cores its threads run on.
+/// any (they inherit it). Its config is read here for that alone, before logging is set up:
+/// `serve` reads it again, reports what is wrong with it, and logs the cores its threads run
+/// on (with a warning when they could not be kept to).
 fn keep_to_cpus(cli: &threema_bridge::cli::Cli) {
     use threema_bridge::{cli::Command, config::Config, cpus};
     if !matches!(cli.command, Command::Serve) {
         return;
     }
-    let Ok(config) = Config::load(&cli.config) else {
-        return;
-    };
-    if let Err(e) = cpus::keep_to(config.cpus) {
-        eprintln!("warning: runtime.cpus: the threads stay where the kernel puts them: {e}");
+    if let Ok(config) = Config::load(&cli.config) {
+        let _ = cpus::keep_to(config.cpus);
     }
 }
 

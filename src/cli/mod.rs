@@ -640,12 +640,7 @@ async fn serve(config_path: &std::path::Path) -> anyhow::Result<()> {
     for warning in &config.warnings {
         tracing::warn!("config: {warning}");
     }
-    if let Ok(cores) = crate::cpus::allowed() {
-        tracing::info!(
-            ?cores,
-            "the bridge's threads run on these cores (runtime.cpus)"
-        );
-    }
+    crate::cpus::log_cores(config.cpus);
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     let app = App::build(config).await?;

@@ -382,15 +382,9 @@ pub struct RawHa {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawRuntime {
-    /// A number of cores, or the word `all`.
-    pub cpus: Option<RawCpus>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum RawCpus {
-    Number(f64),
-    Word(String),
+    /// A number of cores, or the word `all`: any value here, so that a wrong one is a
+    /// problem named by its key rather than a parse error.
+    pub cpus: Option<figment::value::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -506,8 +506,9 @@ fn runtime_cpus_is_one_core_by_default_a_number_of_cores_or_all() {
     assert_eq!(cpus("").unwrap(), count(1));
     assert_eq!(cpus("runtime:\n").unwrap(), count(1));
     assert_eq!(cpus("runtime: {cpus: 4}\n").unwrap(), count(4));
+    assert_eq!(cpus("runtime: {cpus: '2'}\n").unwrap(), count(2));
     assert_eq!(cpus("runtime: {cpus: all}\n").unwrap(), Cpus::All);
-    for wrong in ["0", "-1", "many", "1.5"] {
+    for wrong in ["0", "-1", "many", "1.5", "true", "[1]", "{a: 1}"] {
         let problems = problems(in_dir(dir.path(), &format!("runtime: {{cpus: {wrong}}}\n")));
         assert!(
             problems.iter().any(|p| p.key == "runtime.cpus"),

@@ -8,7 +8,8 @@ stored_enum! {
     pub enum InboxKind in matrix_inbox.kind {
         /// A timeline event (message, state); Synapse retries these until acknowledged.
         Event = "event",
-        /// Ephemeral data (receipts, typing); sent once, never retried by Synapse.
+        /// Ephemeral data (read receipts; typing too, from releases before 2026-12-07); sent
+        /// once, never retried by Synapse.
         Ephemeral = "ephemeral",
     }
 }

@@ -13,8 +13,8 @@ use crate::store::{InboxKind, NewInboxItem};
 /// transaction, which the homeserver would otherwise retry forever. Events the bot or a ghost
 /// sent (`ours`) are echoes of the bridge's own doing and are not stored at all: they were
 /// every bridged message's second inbox write and mark. Nor are receipts only the bridge's
-/// users gave (a ghost's read receipt is every sent message's echo) or typing (never bridged:
-/// every Gateway message costs a credit).
+/// users gave (a ghost's, whenever a driver reads what the desk sent) or typing (never
+/// bridged: every Gateway message costs a credit).
 pub fn inbox_items(
     transaction: &push_events::v1::Request,
     ours: impl Fn(&str) -> bool,

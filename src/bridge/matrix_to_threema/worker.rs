@@ -208,7 +208,8 @@ impl MatrixToThreema {
                         .read_receipt_to_threema(&item.room_id, &item.payload)
                         .await
                 }
-                // Not sent to drivers: every Gateway message costs a credit.
+                // Typing stored by releases that still stored it: not sent to drivers, as every
+                // Gateway message costs a credit.
                 other => Ok(Outcome::skipped(format!("ephemeral {other}: not bridged"))),
             };
         }

@@ -13,7 +13,6 @@ use ruma::{OwnedServerName, ServerName};
 use secrecy::SecretString;
 use url::Url;
 
-use super::raw::RawCpus;
 use super::{
     AppserviceConfig, AuditConfig, Config, ConfigError, ConfigProblem, DatabaseConfig, GdprConfig,
     HaConfig, HomeserverConfig, LoggingConfig, MetricsConfig, PrivacyConfig, RawAppservice,
@@ -21,6 +20,7 @@ use super::{
     ReceiptDetail, RetentionConfig, directory, permissions,
 };
 use crate::{cpus::Cpus, registration::Registration};
+use figment::value::Value;
 
 mod api;
 mod bridge;
@@ -244,21 +244,24 @@ fn ha(c: &mut Checker, raw: &RawHa) -> Option<HaConfig> {
     })
 }
 
-/// `runtime.cpus`: a number of cores from 1, or `all`.
-fn cpus(c: &mut Checker, raw: Option<&RawCpus>) -> Option<Cpus> {
-    match raw {
-        None => Some(Cpus::default()),
-        Some(RawCpus::Word(word)) if word == "all" => Some(Cpus::All),
-        Some(RawCpus::Number(n)) if n.fract() == 0.0 && (1.0..=65536.0).contains(n) => {
-            NonZeroUsize::new(*n as usize).map(Cpus::Count)
-        }
-        Some(RawCpus::Number(n)) => c.fail(
+/// `runtime.cpus`: a number of cores from 1 (also as a string, as the environment gives it),
+/// or `all`.
+fn cpus(c: &mut Checker, raw: Option<&Value>) -> Option<Cpus> {
+    let Some(value) = raw else {
+        return Some(Cpus::default());
+    };
+    if value.as_str() == Some("all") {
+        return Some(Cpus::All);
+    }
+    let count = (value.to_num_lossy())
+        .and_then(|n| n.to_u128_lossy())
+        .and_then(|n| usize::try_from(n).ok())
+        .and_then(NonZeroUsize::new);
+    match count {
+        Some(count) => Some(Cpus::Count(count)),
+        None => c.fail(
             "runtime.cpus",
-            format!("{n} is not a number of cores from 1"),
-        ),
-        Some(RawCpus::Word(other)) => c.fail(
-            "runtime.cpus",
-            format!("{other:?} is neither a number of cores nor \"all\""),
+            "is neither a number of cores from 1 nor \"all\"",
         ),
     }
 }

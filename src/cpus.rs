@@ -81,28 +81,27 @@ pub fn allowed() -> nix::Result<Vec<usize>> {
 /// Keeps the calling thread, and every thread it starts from now on, to the cores
 /// [`choose`] picks. Called before the runtime starts, so that it holds for all of the
 /// bridge's threads and the runtime has as many workers as cores (unless
-/// `TOKIO_WORKER_THREADS` says otherwise). Returns the cores kept to (`None`: no change).
+/// `TOKIO_WORKER_THREADS` says otherwise). `serve` logs what came of it ([`log_cores`]).
 #[cfg(target_os = "linux")]
-pub fn keep_to(cpus: Cpus) -> nix::Result<Option<Vec<usize>>> {
+pub fn keep_to(cpus: Cpus) -> nix::Result<()> {
     use nix::{
         sched::{CpuSet, sched_getcpu, sched_setaffinity},
         unistd::Pid,
     };
     let Some(chosen) = choose(&allowed()?, sched_getcpu()?, cpus) else {
-        return Ok(None);
+        return Ok(());
     };
     let mut keep = CpuSet::new();
-    for &cpu in &chosen {
+    for cpu in chosen {
         keep.set(cpu)?;
     }
-    sched_setaffinity(Pid::from_raw(0), &keep)?;
-    Ok(Some(chosen))
+    sched_setaffinity(Pid::from_raw(0), &keep)
 }
 
 /// Elsewhere the kernel places the threads.
 #[cfg(not(target_os = "linux"))]
-pub fn keep_to(_cpus: Cpus) -> Result<Option<Vec<usize>>, std::convert::Infallible> {
-    Ok(None)
+pub fn keep_to(_cpus: Cpus) -> Result<(), std::convert::Infallible> {
+    Ok(())
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -46,24 +46,22 @@ fn the_systemd_unit_verifies() {
     }
 }
 
-/// The cores each thread of process `pid` may run on (`Cpus_allowed_list`, e.g. `0-2,5`).
-/// A thread that ends meanwhile (an idle blocking-pool thread) is left out.
+/// The cores each thread of process `pid` may run on. A thread that ends meanwhile (an idle
+/// blocking-pool thread) is left out.
 fn threads_cores(pid: u32) -> Vec<Vec<usize>> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
     tasks
         .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("status")).ok())
-        .map(|status| {
-            let list = (status.lines())
-                .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-                .expect("Cpus_allowed_list in /proc/<pid>/task/<tid>/status")
-                .trim()
-                .to_owned();
-            cores_in(&list)
-        })
+        .map(|status| allowed_cores(&status))
         .collect()
 }
 
-fn cores_in(list: &str) -> Vec<usize> {
+/// The cores a `/proc/.../status` allows (`Cpus_allowed_list`, e.g. `0-2,5`).
+fn allowed_cores(status: &str) -> Vec<usize> {
+    let list = (status.lines())
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .expect("Cpus_allowed_list in /proc/.../status")
+        .trim();
     list.split(',')
         .flat_map(|range| {
             let (from, to) = range.split_once('-').unwrap_or((range, range));
@@ -74,13 +72,7 @@ fn cores_in(list: &str) -> Vec<usize> {
 
 #[tokio::test]
 async fn serve_keeps_its_threads_to_one_core_unless_runtime_cpus_says_all() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let ours = cores_in(
-        (status.lines())
-            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
-            .unwrap()
-            .trim(),
-    );
+    let ours = allowed_cores(&std::fs::read_to_string("/proc/self/status").unwrap());
     if ours.len() < 2 {
         eprintln!("one core only: nothing to keep the bridge's threads to");
         return;

@@ -111,7 +111,7 @@ impl Store {
         recipients: &[(String, String)],
         audit: &[super::AuditRecord],
     ) -> Result<ApiStored, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO api_message (id, client, idempotency_key, request_hash, reference, \
              body, ack_requested, created_at, job, job_state, job_state_at, file) \
@@ -170,7 +170,7 @@ impl Store {
         ))
         .bind(client)
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         .as_ref()
         .map(message)
@@ -180,10 +180,7 @@ impl Store {
     /// The message `id`, whoever sent it.
     pub async fn api_message_any(&self, id: &str) -> Result<Option<ApiMessage>, StoreError> {
         let sql = format!("SELECT {MESSAGE_COLUMNS} FROM api_message WHERE id = $1");
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.db).await?;
         row.as_ref().map(message).transpose()
     }
 
@@ -198,7 +195,7 @@ impl Store {
         ))
         .bind(id)
         .bind(client)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         else {
             return Ok(None);
@@ -209,7 +206,7 @@ impl Store {
              WHERE message_id = $1 ORDER BY name, driver",
         )
         .bind(id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .iter()
         .map(recipient)
@@ -227,7 +224,7 @@ impl Store {
         ))
         .bind(limit)
         .bind(now_ms())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .iter()
         .map(|row| {
@@ -275,7 +272,7 @@ impl Store {
              AND o.sent_at >= $2 AND o.sent_at <= $3 ORDER BY o.sent_at DESC"
         );
         (sqlx::query(&sql).bind(driver).bind(since_ms).bind(until_ms))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .iter()
             .map(|row| Ok((message(row)?, recipient(row)?)))
@@ -289,7 +286,7 @@ impl Store {
         messages: &[String],
         at: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         for id in messages {
             sqlx::query(
                 "UPDATE api_recipient SET answered_at = $1 \
@@ -317,7 +314,7 @@ impl Store {
              WHERE {condition}"
         );
         let row = (sqlx::query(&sql).bind(a).bind(b))
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?;
         row.map(|row| Ok((message(&row)?, recipient(&row)?)))
             .transpose()
@@ -340,7 +337,7 @@ impl Store {
         .bind(state)
         .bind(at)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(moved > 0)
@@ -358,7 +355,7 @@ impl Store {
              WHERE m.job IS NOT NULL AND m.job_state_at >= $1 ORDER BY m.job_state_at DESC"
         );
         (sqlx::query(&sql).bind(since_ms))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .iter()
             .map(|row| Ok((message(row)?, recipient(row)?)))
@@ -376,7 +373,7 @@ impl Store {
              WHERE r.driver = $1 ORDER BY m.created_at"
         );
         (sqlx::query(&sql).bind(driver))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .iter()
             .map(|row| Ok((message(row)?, recipient(row)?)))
@@ -400,11 +397,11 @@ impl Store {
         .bind(now_ms())
         .bind(message_id)
         .bind(driver)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         if next_at.is_none() {
             (sqlx::query(FORGET_DONE_BODY).bind(message_id))
-                .execute(&self.pool)
+                .execute(&self.db)
                 .await?;
         }
         Ok(())
@@ -423,7 +420,7 @@ impl Store {
         .bind(event)
         .bind(message_id)
         .bind(driver)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -435,7 +432,7 @@ impl Store {
         message_id: &str,
         driver: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "UPDATE api_recipient SET queued_at = $1 WHERE message_id = $2 AND driver = $3",
         )
@@ -465,7 +462,7 @@ impl Store {
              LEFT JOIN api_recipient r ON r.message_id = m.id WHERE m.created_at < $1",
         )
         .bind(before_ms)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         let mut old: std::collections::BTreeMap<String, bool> = Default::default();
         for row in rows {
@@ -480,7 +477,7 @@ impl Store {
             .collect();
         if !dry_run {
             for id in &gone {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.db.begin().await?;
                 for sql in [
                     "DELETE FROM api_recipient WHERE message_id = $1",
                     "DELETE FROM api_message WHERE id = $1",

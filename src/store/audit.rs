@@ -264,7 +264,7 @@ impl Store {
         subject: &str,
         details: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         append(
             &mut tx,
             &self.audit_key,
@@ -310,7 +310,7 @@ impl Store {
         }
         .bind(since_ms)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter().map(opened).collect()
     }
@@ -324,7 +324,7 @@ impl Store {
                 "",
             ))
             .bind(self.audit_key.reference(key))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?;
             for row in rows {
                 entries.push(opened(row)?);
@@ -338,7 +338,7 @@ impl Store {
     pub async fn audit_head(&self) -> Result<ChainHead, StoreError> {
         let row =
             sqlx::query("SELECT seq, head, first_seq, start_head FROM audit_head WHERE id = 1")
-                .fetch_one(&self.pool)
+                .fetch_one(&self.db)
                 .await?;
         Ok(ChainHead {
             seq: row.try_get("seq")?,
@@ -369,7 +369,7 @@ impl Store {
         let mut heads = BTreeMap::new();
         let sql =
             format!("SELECT {SEALED_COLUMNS}, leaf, head FROM audit WHERE seq <= $1 ORDER BY seq");
-        let mut rows = sqlx::query(&sql).bind(recorded.seq).fetch(&self.pool);
+        let mut rows = sqlx::query(&sql).bind(recorded.seq).fetch(&self.db);
         let mut broken = None;
         while let Some(row) = rows.try_next().await? {
             let entry = sealed(&row)?;
@@ -413,7 +413,7 @@ impl Store {
             let sql = readable("WHERE a.action = $1", "DESC LIMIT 1");
             let row = sqlx::query(&sql)
                 .bind(PRUNED)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await?;
             let stated = row.map(opened).transpose()?;
             let record = start.record();
@@ -428,7 +428,7 @@ impl Store {
         // so one appended meanwhile is within the head read second.
         let beyond: Option<i64> = sqlx::query_scalar("SELECT MIN(seq) FROM audit WHERE seq > $1")
             .bind(verified.last_seq)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await?;
         let end = self.audit_head().await?.seq;
         Ok(match beyond {
@@ -447,7 +447,7 @@ impl Store {
         kept: &[String],
         dry_run: bool,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         // Taking the head row first keeps appends out until this ends.
         sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
             .execute(&mut *tx)
@@ -531,12 +531,12 @@ impl Store {
     pub(super) async fn audit_seal_legacy(&self) -> Result<(), StoreError> {
         // Without a write at every start: looked at first, moved (under the lock) only if any.
         let waiting: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_legacy")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await?;
         if waiting == 0 {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         // Writers first: two processes starting at once do not both move the same rows.
         sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
             .execute(&mut *tx)

@@ -137,7 +137,7 @@ impl Store {
         )
         .bind(after_seq)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| {
@@ -230,7 +230,7 @@ impl Store {
         )
         .bind(recipient)
         .bind(since)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         else {
             return Ok(None);
@@ -244,7 +244,7 @@ impl Store {
         )
         .bind(reply_event)
         .bind(seq)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(Some(row.try_get("event_id")?))
     }

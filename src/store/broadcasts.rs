@@ -116,7 +116,7 @@ impl Store {
         room: &BroadcastRoom,
         recipients: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "INSERT INTO broadcast_room (room_id, owner, selection, live, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id) DO NOTHING",
@@ -167,7 +167,7 @@ impl Store {
         room_id: &str,
         recipients: &[String],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         Self::replace_room_recipients(&mut tx, room_id, recipients).await?;
         tx.commit().await?;
         Ok(())
@@ -179,7 +179,7 @@ impl Store {
              WHERE room_id = $1",
         )
         .bind(room_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         .map(|row| {
             Ok(BroadcastRoom {
@@ -201,7 +201,7 @@ impl Store {
             "SELECT recipient FROM broadcast_room_recipient WHERE room_id = $1 ORDER BY recipient",
         )
         .bind(room_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| Ok(row.try_get("recipient")?))
@@ -215,7 +215,7 @@ impl Store {
         )
         .bind(now_ms())
         .bind(room_id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -238,7 +238,7 @@ impl Store {
         .bind(selection)
         .bind(owner)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected()
             == 1)
@@ -247,7 +247,7 @@ impl Store {
     /// Saved selections by name.
     pub async fn broadcast_lists(&self) -> Result<HashMap<String, String>, StoreError> {
         sqlx::query("SELECT name, selection FROM broadcast_list")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .into_iter()
             .map(|row| Ok((row.try_get("name")?, row.try_get("selection")?)))
@@ -270,7 +270,7 @@ impl Store {
         .bind(i64::from(new.ack))
         .bind(now_ms())
         .bind(BroadcastState::Awaiting.as_str())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected()
             == 1)
@@ -281,7 +281,7 @@ impl Store {
             "SELECT {BROADCAST_COLUMNS} FROM broadcast WHERE event_id = $1 OR board_event = $1"
         ))
         .bind(event_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         .map(Broadcast::from_row)
         .transpose()
@@ -295,7 +295,7 @@ impl Store {
         ))
         .bind(room_id)
         .bind(BroadcastState::Started.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         .map(Broadcast::from_row)
         .transpose()
@@ -308,7 +308,7 @@ impl Store {
              AND settled_at IS NULL ORDER BY started_at"
         ))
         .bind(BroadcastState::Started.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(Broadcast::from_row)
@@ -325,7 +325,7 @@ impl Store {
             .bind(board_event)
             .bind(board_text)
             .bind(event_id)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }
@@ -340,7 +340,7 @@ impl Store {
         audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let started = sqlx::query(
             "UPDATE broadcast SET state = $4, started_at = $1, recipients = $2 \
              WHERE event_id = $3 AND state = $5",
@@ -385,7 +385,7 @@ impl Store {
                 .bind(event_id)
                 .bind(BroadcastState::Cancelled.as_str())
                 .bind(BroadcastState::Awaiting.as_str())
-                .execute(&self.pool)
+                .execute(&self.db)
                 .await?
                 .rows_affected()
                 == 1,
@@ -397,7 +397,7 @@ impl Store {
         sqlx::query("UPDATE broadcast SET settled_at = $1 WHERE event_id = $2")
             .bind(now_ms())
             .bind(event_id)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }
@@ -406,7 +406,7 @@ impl Store {
         sqlx::query("UPDATE broadcast SET escalated_at = $1 WHERE event_id = $2")
             .bind(now_ms())
             .bind(event_id)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }
@@ -424,7 +424,7 @@ impl Store {
         )
         .bind(event_id)
         .bind(now_ms())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| {

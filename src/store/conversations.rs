@@ -85,7 +85,7 @@ impl Store {
             "SELECT {COLUMNS} FROM conversation WHERE threema_id = $1"
         ))
         .bind(threema_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         .map(Conversation::from_row)
         .transpose()
@@ -113,7 +113,7 @@ impl Store {
         .bind(at)
         .bind(event_id)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         // The newest message, whatever the state: an answer older than it leaves it waiting.
@@ -124,7 +124,7 @@ impl Store {
         .bind(at)
         .bind(event_id)
         .bind(threema_id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(opened == 1)
     }
@@ -149,7 +149,7 @@ impl Store {
         .bind(threema_id)
         .bind(ConversationState::Open.as_str())
         .bind(at)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         if moved == 1 {
@@ -168,7 +168,7 @@ impl Store {
         .bind(threema_id)
         .bind(ConversationState::Open.as_str())
         .bind(at)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(closed == 1)
@@ -188,7 +188,7 @@ impl Store {
         .bind(now_ms())
         .bind(threema_id)
         .bind(ConversationState::Open.as_str())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(set == 1)
@@ -202,7 +202,7 @@ impl Store {
         )
         .bind(owner)
         .bind(ConversationState::Open.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter()
             .map(|row| Ok(row.try_get("threema_id")?))
@@ -225,7 +225,7 @@ impl Store {
         .bind(threema_id)
         .bind(from)
         .bind(ConversationState::Open.as_str())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(moved == 1)
@@ -237,7 +237,7 @@ impl Store {
             "SELECT {COLUMNS} FROM conversation WHERE state = $1 ORDER BY waiting_since"
         ))
         .bind(ConversationState::Open.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(Conversation::from_row)
@@ -265,7 +265,7 @@ impl Store {
         .bind(threema_id)
         .bind(ConversationState::Open.as_str())
         .bind(waiting_since)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(set == 1)
@@ -284,7 +284,7 @@ impl Store {
         .bind(event_id)
         .bind(threema_id)
         .bind(ConversationState::Open.as_str())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -300,7 +300,7 @@ impl Store {
         )
         .bind(threema_id)
         .bind(event_id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(done == 1)
@@ -311,7 +311,7 @@ impl Store {
     pub async fn conversation_forget(&self, threema_id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM conversation WHERE threema_id = $1")
             .bind(threema_id)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }
@@ -330,12 +330,12 @@ impl Store {
             )
             .bind(user)
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?
         } else {
             sqlx::query("DELETE FROM dispatcher_off_shift WHERE user_id = $1")
                 .bind(user)
-                .execute(&self.pool)
+                .execute(&self.db)
                 .await?
         };
         Ok(changed.rows_affected() == 1)
@@ -351,7 +351,7 @@ impl Store {
              ORDER BY threema_id"
         ))
         .bind(user)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(Conversation::from_row)
@@ -363,7 +363,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT since FROM dispatcher_off_shift WHERE user_id = $1")
                 .bind(user)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await?,
         )
     }
@@ -371,7 +371,7 @@ impl Store {
     /// The dispatchers off shift.
     pub async fn dispatchers_off_shift(&self) -> Result<Vec<String>, StoreError> {
         sqlx::query("SELECT user_id FROM dispatcher_off_shift ORDER BY user_id")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .into_iter()
             .map(|row| Ok(row.try_get("user_id")?))
@@ -390,7 +390,7 @@ impl Store {
         .bind(marker.map(|(event, _)| event))
         .bind(marker.map(|(_, on)| on))
         .bind(threema_id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -404,7 +404,7 @@ impl Store {
         sqlx::query("UPDATE conversation SET shown_topic = $1 WHERE threema_id = $2")
             .bind(topic)
             .bind(threema_id)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }

@@ -12,7 +12,7 @@ impl Store {
         sqlx::query("INSERT INTO crypto_inbox (body, received_at) VALUES ($1, $2)")
             .bind(part)
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }
@@ -21,7 +21,7 @@ impl Store {
     pub async fn crypto_inbox_pending(&self, limit: i64) -> Result<Vec<(i64, String)>, StoreError> {
         let rows = sqlx::query("SELECT seq, body FROM crypto_inbox ORDER BY seq LIMIT $1")
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?;
         rows.iter()
             .map(|row| Ok((row.try_get("seq")?, row.try_get("body")?)))
@@ -32,7 +32,7 @@ impl Store {
     pub async fn crypto_inbox_done(&self, seq: i64) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM crypto_inbox WHERE seq = $1")
             .bind(seq)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }

@@ -111,7 +111,7 @@ impl Store {
         sqlx::query(&format!(
             "SELECT {EMPLOYEE_COLUMNS} FROM employee ORDER BY employee_id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(StoredEmployee::from_row)
@@ -126,7 +126,7 @@ impl Store {
             "SELECT {EMPLOYEE_COLUMNS} FROM employee WHERE scim_id = $1"
         ))
         .bind(scim_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         .map(StoredEmployee::from_row)
         .transpose()
@@ -140,7 +140,7 @@ impl Store {
             "SELECT {EMPLOYEE_COLUMNS} FROM employee WHERE employee_id = $1"
         ))
         .bind(employee_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         .map(StoredEmployee::from_row)
         .transpose()
@@ -153,7 +153,7 @@ impl Store {
              ORDER BY removed_at, employee_id",
         )
         .bind(cutoff)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| Ok(row.try_get("employee_id")?))
@@ -168,7 +168,7 @@ impl Store {
         actor: &str,
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         for change in changes {
             match change {
                 Change::Added(record) | Change::Changed(_, record) => {
@@ -247,7 +247,7 @@ impl Store {
         .bind(employee_id)
         .bind(scim_id)
         .bind(user_name)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(true)
     }
@@ -262,7 +262,7 @@ impl Store {
             sqlx::query("SELECT 1 FROM employee WHERE scim_user_name = $1 AND employee_id <> $2")
                 .bind(user_name)
                 .bind(employee_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await?
                 .is_some(),
         )
@@ -276,14 +276,14 @@ impl Store {
         sqlx::query("UPDATE employee SET looked_up_id = $2 WHERE employee_id = $1")
             .bind(employee_id)
             .bind(threema_id)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }
 
     pub async fn spaces(&self) -> Result<Vec<(String, String)>, StoreError> {
         sqlx::query("SELECT key, room_id FROM space")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .into_iter()
             .map(|row| Ok((row.try_get("key")?, row.try_get("room_id")?)))
@@ -298,7 +298,7 @@ impl Store {
         .bind(key)
         .bind(room_id)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -308,7 +308,7 @@ impl Store {
     pub async fn retired_threema_ids(&self) -> Result<Vec<ThreemaId>, StoreError> {
         let rows = sqlx::query("SELECT key FROM room_state WHERE room_id = '' AND kind = $1")
             .bind(RoomStateKind::Retired.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?;
         rows.iter()
             .map(|row| id_column(row, "room_state", "key"))
@@ -323,7 +323,7 @@ impl Store {
         mut each: impl FnMut(String, RoomStateKind, String, String),
     ) -> Result<(), StoreError> {
         let mut rows =
-            sqlx::query("SELECT room_id, kind, key, value FROM room_state").fetch(&self.pool);
+            sqlx::query("SELECT room_id, kind, key, value FROM room_state").fetch(&self.db);
         while let Some(row) = rows.try_next().await? {
             each(
                 row.try_get("room_id")?,
@@ -344,7 +344,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut rows =
             sqlx::query("SELECT room_id, key, value FROM room_state WHERE kind = 'member'")
-                .fetch(&self.pool);
+                .fetch(&self.db);
         while let Some(row) = rows.try_next().await? {
             each(
                 row.try_get("room_id")?,
@@ -362,7 +362,7 @@ impl Store {
              AND room_id <> ''",
         )
         .bind(user.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         let mut rooms = Vec::new();
         for row in rows {
@@ -412,7 +412,7 @@ impl Store {
         .bind(user.as_str())
         .bind(membership.as_str())
         .bind(event_ts)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(recorded == 1)
@@ -431,7 +431,7 @@ impl Store {
         .bind(room_id)
         .bind(kind.as_str())
         .bind(key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         Ok(match row {
             Some(row) => Some(row.try_get("value")?),
@@ -456,7 +456,7 @@ impl Store {
         .bind(key)
         .bind(value)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -471,7 +471,7 @@ impl Store {
             .bind(room_id)
             .bind(kind.as_str())
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }

@@ -29,7 +29,7 @@ impl Store {
         )
         .bind(threema_id)
         .bind(text_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         let Some(row) = row else {
             return Ok(NoticeState::New);
@@ -56,7 +56,7 @@ impl Store {
         .bind(threema_id)
         .bind(text_hash)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -73,7 +73,7 @@ impl Store {
         .bind(threema_id)
         .bind(text_hash)
         .bind(event_id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -89,7 +89,7 @@ impl Store {
         .bind(threema_id)
         .bind(text_hash)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }

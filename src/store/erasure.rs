@@ -66,7 +66,7 @@ impl Store {
         who: &ErasureTarget,
         dry_run: bool,
     ) -> Result<ErasedRows, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let keys = [
             Some(who.threema_id.as_str()),
             Some(who.ghost.as_str()),
@@ -118,7 +118,7 @@ impl Store {
         who: &DispatcherTarget,
         dry_run: bool,
     ) -> Result<ErasedRows, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let values = [
             ("{user}", Some(who.user.as_str())),
             ("{employee}", who.employee_id.as_deref()),
@@ -189,7 +189,7 @@ impl Store {
              AND event_id IN (SELECT event_id FROM broadcast_delivery WHERE recipient = $1)",
         )
         .bind(threema_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| Ok((row.try_get("room_id")?, row.try_get("board_event")?)))
@@ -206,12 +206,12 @@ impl Store {
         .bind(subject_hash)
         .bind(actor)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         let row =
             sqlx::query("SELECT id FROM erasure WHERE subject_hash = $1 AND finished_at IS NULL")
                 .bind(subject_hash)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.db)
                 .await?;
         Ok(row.try_get("id")?)
     }
@@ -220,7 +220,7 @@ impl Store {
     pub async fn erasure_steps(&self, id: i64) -> Result<serde_json::Value, StoreError> {
         let row = sqlx::query("SELECT steps FROM erasure WHERE id = $1")
             .bind(id)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await?;
         let steps: String = row.try_get("steps")?;
         serde_json::from_str(&steps).map_err(|_| StoreError::corrupt("erasure", "steps"))
@@ -238,7 +238,7 @@ impl Store {
         sqlx::query("UPDATE erasure SET steps = $1 WHERE id = $2")
             .bind(steps.to_string())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }
@@ -247,7 +247,7 @@ impl Store {
     /// message from it opens nothing by itself.
     pub async fn erasure_finish(&self, id: i64, id_hash: &str) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "INSERT INTO erased_id (id_hash, erased_at) VALUES ($1, $2) \
              ON CONFLICT (id_hash) DO NOTHING",
@@ -306,7 +306,7 @@ impl Store {
         }
         let mut on_file: Vec<Option<Result<OnFile, StoreError>>> =
             drivers.iter().map(|_| None).collect();
-        for row in query.fetch_all(&self.pool).await? {
+        for row in query.fetch_all(&self.db).await? {
             let i: i64 = row.try_get("i")?;
             if let Some(slot) = usize::try_from(i).ok().and_then(|i| on_file.get_mut(i)) {
                 *slot = Some(Self::read_on_file(&row));
@@ -338,7 +338,7 @@ impl Store {
         Ok(
             sqlx::query("SELECT 1 AS one FROM erased_id WHERE id_hash = $1")
                 .bind(id_hash)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await?
                 .is_some(),
         )

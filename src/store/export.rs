@@ -27,7 +27,7 @@ impl Store {
         ))
         .bind(recipient.unwrap_or_default())
         .bind(sender.unwrap_or_default())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| OutboxItem::from_row(&row))
@@ -44,7 +44,7 @@ impl Store {
              WHERE threema_peer = $1 AND direction = 'in' ORDER BY id",
         )
         .bind(driver)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| {

@@ -35,7 +35,7 @@ impl Store {
             if due.contains("$1") {
                 query = query.bind(super::now_ms());
             }
-            let row = query.fetch_one(&self.pool).await?;
+            let row = query.fetch_one(&self.db).await?;
             figures.push((queue, row.try_get("waiting")?, row.try_get("oldest")?));
         }
         Ok(figures)
@@ -46,7 +46,7 @@ impl Store {
         Ok(sqlx::query(
             "SELECT COUNT(*) AS n FROM broadcast WHERE state = 'started' AND settled_at IS NULL",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?
         .try_get("n")?)
     }

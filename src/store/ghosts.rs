@@ -33,7 +33,7 @@ const COLUMNS: &str = "threema_id, user_id, display_name, avatar_url, registered
 impl Store {
     pub async fn ghosts(&self) -> Result<Vec<Ghost>, StoreError> {
         sqlx::query(&format!("SELECT {COLUMNS} FROM ghost"))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .into_iter()
             .map(Ghost::from_row)
@@ -45,7 +45,7 @@ impl Store {
             "SELECT {COLUMNS} FROM ghost WHERE threema_id = $1"
         ))
         .bind(threema_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         .map(Ghost::from_row)
         .transpose()
@@ -60,7 +60,7 @@ impl Store {
         ))
         .bind(pattern)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(Ghost::from_row)
@@ -70,7 +70,7 @@ impl Store {
     pub async fn ghost_by_user_id(&self, user_id: &str) -> Result<Option<Ghost>, StoreError> {
         sqlx::query(&format!("SELECT {COLUMNS} FROM ghost WHERE user_id = $1"))
             .bind(user_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?
             .map(Ghost::from_row)
             .transpose()
@@ -86,7 +86,7 @@ impl Store {
         sqlx::query("INSERT INTO ghost (threema_id, user_id) VALUES ($1, $2) ON CONFLICT (threema_id) DO NOTHING")
             .bind(threema_id)
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         self.ghost_by_threema_id(threema_id)
             .await?
@@ -99,7 +99,7 @@ impl Store {
         )
         .bind(now_ms())
         .bind(threema_id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -114,7 +114,7 @@ impl Store {
             .bind(display_name)
             .bind(avatar_url)
             .bind(threema_id)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }

@@ -103,7 +103,7 @@ impl Store {
         actor: &str,
     ) -> Result<Option<i64>, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let row = sqlx::query(
             "INSERT INTO legal_hold (kind, target, reason, case_ref, set_by, set_at) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -140,7 +140,7 @@ impl Store {
     /// Releases the hold in force on `target`, audited; `false` if there was none.
     pub async fn hold_release(&self, target: &HoldTarget, actor: &str) -> Result<bool, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let row = sqlx::query(
             "UPDATE legal_hold SET released_by = $1, released_at = $2 \
              WHERE kind = $3 AND target = $4 AND released_at IS NULL RETURNING id",
@@ -179,7 +179,7 @@ impl Store {
         sqlx::query(&format!(
             "SELECT {HOLD_COLUMNS} FROM legal_hold {filter} ORDER BY id"
         ))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(Hold::from_row)

@@ -134,7 +134,7 @@ impl Store {
             "SELECT received_at FROM matrix_inbox WHERE kind = $1 ORDER BY seq DESC LIMIT 1",
         )
         .bind(InboxKind::Event.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         row.map(|row| row.try_get("received_at"))
             .transpose()
@@ -153,7 +153,7 @@ impl Store {
         )
         .bind(after_seq)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?;
         rows.into_iter()
             .map(|row| {
@@ -202,7 +202,7 @@ impl Store {
     pub async fn inbox_received_at(&self, dedup_key: &str) -> Result<Option<i64>, StoreError> {
         let row = sqlx::query("SELECT received_at FROM matrix_inbox WHERE dedup_key = $1")
             .bind(dedup_key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?;
         Ok(match row {
             Some(row) => Some(row.try_get("received_at")?),
@@ -215,7 +215,7 @@ impl Store {
         Ok(
             sqlx::query_scalar("SELECT seq FROM matrix_inbox WHERE dedup_key = $1")
                 .bind(dedup_key)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await?,
         )
     }
@@ -227,7 +227,7 @@ impl Store {
     ) -> Result<Option<Option<String>>, StoreError> {
         let row = sqlx::query("SELECT outcome FROM matrix_inbox WHERE dedup_key = $1")
             .bind(dedup_key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?;
         Ok(match row {
             Some(row) => Some(row.try_get("outcome")?),
@@ -248,7 +248,7 @@ impl Store {
         )
         .bind(room_id)
         .bind(event_type)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| {
@@ -261,7 +261,7 @@ impl Store {
 
     pub async fn inbox_backlog(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM matrix_inbox WHERE processed_at IS NULL")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await?;
         Ok(row.try_get("n")?)
     }

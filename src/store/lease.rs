@@ -57,7 +57,7 @@ impl Store {
         ))
         .bind(holder)
         .bind(period.as_millis() as i64)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         Ok(token)
     }
@@ -78,7 +78,7 @@ impl Store {
         .bind(period.as_millis() as i64)
         .bind(holder)
         .bind(token)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(renewed == 1)
@@ -92,7 +92,7 @@ impl Store {
         ))
         .bind(holder)
         .bind(token)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -103,7 +103,7 @@ impl Store {
         let row: Option<(String, i64, i64)> = sqlx::query_as(&format!(
             "SELECT holder, token, expires_at - {DB_NOW} FROM ha_lease WHERE id = 1"
         ))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         Ok(row.map(|(holder, token, expires_in_ms)| LeaseHolder {
             holder,
@@ -119,7 +119,7 @@ impl Store {
             sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(WAKE_CHANNEL)
                 .bind(queue)
-                .execute(&self.pool)
+                .execute(&self.db)
                 .await?;
         }
         Ok(())
@@ -167,7 +167,7 @@ impl Store {
         durable: Durable,
     ) -> Result<AnyQueryResult, StoreError> {
         if self.fence.token().is_none() {
-            let result = query.execute(&self.queue_pool).await?;
+            let result = query.execute(&self.queue_db).await?;
             if durable == Durable::Now {
                 self.queue_durable().await?;
             }
@@ -196,7 +196,7 @@ impl Store {
         if self.fence.token().is_none() {
             // Read to the end: on SQLite the change commits when the statement is done, and a
             // failed commit only shows there.
-            let rows = query.fetch_all(&self.queue_pool).await?;
+            let rows = query.fetch_all(&self.queue_db).await?;
             if durable == Durable::Now {
                 self.queue_durable().await?;
             }

@@ -33,7 +33,7 @@ impl Store {
         .bind(driver)
         .bind(event_id)
         .bind(at)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -45,7 +45,7 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         let row = sqlx::query("SELECT requested_event FROM driver_location WHERE threema_id = $1")
             .bind(driver)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?;
         Ok(match row {
             Some(row) => row.try_get("requested_event")?,
@@ -60,7 +60,7 @@ impl Store {
         location: &DriverLocation,
         answered: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         sqlx::query(
             "INSERT INTO driver_location (threema_id, latitude, longitude, accuracy_m, \
              shared_at, event_id) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -98,7 +98,7 @@ impl Store {
             "SELECT threema_id, latitude, longitude, accuracy_m, shared_at, event_id \
              FROM driver_location WHERE shared_at IS NOT NULL ORDER BY shared_at DESC",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| {
@@ -128,7 +128,7 @@ impl Store {
              WHERE shared_at < $1 OR requested_at < $1",
         )
         .bind(before_ms)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| row.try_get("threema_id"))
@@ -138,7 +138,7 @@ impl Store {
             return Ok(gone.len() as u64);
         }
         for id in &gone {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.db.begin().await?;
             for forget in [
                 "UPDATE driver_location SET latitude = NULL, longitude = NULL, \
                  accuracy_m = NULL, shared_at = NULL, event_id = NULL \

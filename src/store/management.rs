@@ -17,7 +17,7 @@ impl Store {
         .bind(room_id)
         .bind(user_id)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -26,7 +26,7 @@ impl Store {
     pub async fn management_room_delete(&self, room_id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM management_room WHERE room_id = $1")
             .bind(room_id)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }
@@ -36,7 +36,7 @@ impl Store {
         Ok(
             sqlx::query("SELECT user_id FROM management_room WHERE room_id = $1")
                 .bind(room_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await?
                 .map(|row| row.try_get("user_id"))
                 .transpose()?,
@@ -46,7 +46,7 @@ impl Store {
     /// Every management room with its user.
     pub async fn management_rooms(&self) -> Result<Vec<(String, String)>, StoreError> {
         sqlx::query("SELECT room_id, user_id FROM management_room ORDER BY created_at")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .into_iter()
             .map(|row| Ok((row.try_get("room_id")?, row.try_get("user_id")?)))
@@ -56,7 +56,7 @@ impl Store {
     pub async fn state_get(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(sqlx::query("SELECT value FROM bridge_state WHERE key = $1")
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?
             .map(|row| row.try_get("value"))
             .transpose()?)
@@ -71,7 +71,7 @@ impl Store {
             "SELECT key, value FROM bridge_state WHERE key LIKE $1 ESCAPE '\\' ORDER BY key",
         )
         .bind(format!("{}%", super::erasure::like_escaped(prefix)))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| Ok((row.try_get("key")?, row.try_get("value")?)))
@@ -95,7 +95,7 @@ impl Store {
     pub async fn state_delete(&self, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM bridge_state WHERE key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }
@@ -108,7 +108,7 @@ impl Store {
         )
         .bind(key)
         .bind(value)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -120,7 +120,7 @@ impl Store {
         )
         .bind(key)
         .bind(value)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(self
             .state_get(key)

@@ -72,7 +72,7 @@ impl Store {
     /// Records a mapping. Returns `false` if either side was already mapped: the message was
     /// bridged before, and the caller must not bridge it again.
     pub async fn message_insert(&self, m: &MessageMapping) -> Result<bool, StoreError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.db.acquire().await?;
         insert(&mut conn, m).await
     }
 
@@ -97,7 +97,7 @@ impl Store {
             "SELECT {COLUMNS} FROM message WHERE event_id = $1 ORDER BY threema_peer, part"
         ))
         .bind(event_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(MessageMapping::from_row)
@@ -116,7 +116,7 @@ impl Store {
         .bind(peer)
         .bind(message_id)
         .bind(direction.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         .map(MessageMapping::from_row)
         .transpose()
@@ -147,7 +147,7 @@ impl Store {
         };
         query
             .bind(Direction::In.as_str())
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .into_iter()
             .map(|row| {
@@ -163,7 +163,7 @@ impl Store {
     /// Notes that the driver got a read receipt for these messages.
     pub async fn messages_mark_read_sent(&self, ids: &[i64]) -> Result<(), StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         for id in ids {
             sqlx::query("UPDATE message SET read_sent_at = $1 WHERE id = $2")
                 .bind(now)

@@ -53,6 +53,7 @@ mod broadcasts;
 mod coalesce;
 mod conversations;
 mod crypto_inbox;
+mod db;
 mod directory;
 mod driver_notices;
 mod erasure;
@@ -85,6 +86,7 @@ mod webhooks;
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use crate::{audit::AuditKey, ha::Fence};
+use db::Db;
 use sqlx::{
     AnyPool, Row,
     any::{AnyConnectOptions, AnyPoolOptions, AnyRow},
@@ -213,11 +215,11 @@ impl StoreError {
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
+    db: Db,
     /// The inboxes' pushes and the queue state changes (`queue_tx`, `fenced_tx`): on SQLite,
     /// connections that commit without waiting for the disk, followed by `wal`'s shared wait;
-    /// on PostgreSQL, `pool` (which shares its flushes among concurrent commits by itself).
-    queue_pool: AnyPool,
+    /// on PostgreSQL, `db` (which shares its flushes among concurrent commits by itself).
+    queue_db: Db,
     /// The SQLite database's write-ahead log, synced for the commits on `queue_pool`.
     wal: Option<Arc<queue_commit::WalSync>>,
     kind: DbKind,
@@ -249,6 +251,7 @@ struct CoalescedCalls {
 }
 
 /// Connections of the queues' own SQLite pool at most: SQLite writes one at a time anyway.
+/// They are kept for its statements and transactions (`db`).
 const QUEUE_CONNECTIONS: u32 = 2;
 
 /// How a pool's SQLite connections commit.
@@ -260,23 +263,31 @@ enum Commit {
     Written,
 }
 
-/// The queues' pool beside `pool`: where there is a log to sync (`wal`, SQLite only),
-/// connections of their own that leave the disk to `WalSync`; `pool` itself otherwise.
-fn queue_pool(
-    pool: &AnyPool,
+/// The queues' database beside `db`: where there is a log to sync (`wal`, SQLite only),
+/// connections of their own that leave the disk to `WalSync`; `db` itself otherwise.
+fn queue_db(
+    db: &Db,
     wal: Option<&queue_commit::WalSync>,
     options: AnyConnectOptions,
     max_connections: u32,
-) -> AnyPool {
+) -> Db {
     match wal {
-        Some(_) => pool_options(
-            DbKind::Sqlite,
-            max_connections.min(QUEUE_CONNECTIONS),
-            Commit::Written,
-        )
-        .connect_lazy_with(options),
-        None => pool.clone(),
+        Some(_) => {
+            let connections = max_connections.min(QUEUE_CONNECTIONS);
+            let pool = pool_options(DbKind::Sqlite, connections, Commit::Written)
+                .connect_lazy_with(options);
+            Db::new(pool, true, connections as usize)
+        }
+        None => db.clone(),
     }
+}
+
+/// The pool of `kind`'s `options`, with the connections a store keeps (`db`): on SQLite up to
+/// `max_connections` for statements outside transactions, besides as many in the pool for
+/// the transactions outside the queues.
+fn db(kind: DbKind, max_connections: u32, options: AnyConnectOptions) -> Db {
+    let pool = pool_options(kind, max_connections, Commit::Synced).connect_lazy_with(options);
+    Db::new(pool, kind == DbKind::Sqlite, max_connections as usize)
 }
 
 /// A store's pool of `max_connections` at most, its SQLite connections committing as `commit`.
@@ -310,7 +321,7 @@ fn pool_options(kind: DbKind, max_connections: u32, commit: Commit) -> AnyPoolOp
 impl Store {
     /// The connection pool, for a store of its own over the same database (the crypto state).
     pub fn pool(&self) -> AnyPool {
-        self.pool.clone()
+        self.db.pool().clone()
     }
 
     /// `connect_keyed` with a fixed audit key: for tests and benches, which read what they
@@ -323,12 +334,11 @@ impl Store {
     /// are needed), unfenced: for work that must not wait for this store's busy pool. Nothing
     /// is migrated again.
     pub fn with_own_connections(&self, max_connections: u32) -> Store {
-        let options = (*self.pool.connect_options()).clone();
-        let pool = pool_options(self.kind, max_connections, Commit::Synced)
-            .connect_lazy_with(options.clone());
+        let options = (*self.db.pool().connect_options()).clone();
+        let db = db(self.kind, max_connections, options.clone());
         Store {
-            queue_pool: queue_pool(&pool, self.wal.as_deref(), options, max_connections),
-            pool,
+            queue_db: queue_db(&db, self.wal.as_deref(), options, max_connections),
+            db,
             wal: self.wal.clone(),
             kind: self.kind,
             audit_key: self.audit_key.clone(),
@@ -362,9 +372,10 @@ impl Store {
                 .execute(&pool)
                 .await?;
         }
+        let db = Db::new(pool, kind == DbKind::Sqlite, max_connections as usize);
         let mut store = Store {
-            queue_pool: pool.clone(),
-            pool,
+            queue_db: db.clone(),
+            db,
             wal: None,
             kind,
             audit_key,
@@ -374,12 +385,12 @@ impl Store {
         store.migrate().await?;
         store.audit_seal_legacy().await?;
         if kind == DbKind::Sqlite {
-            store.wal = queue_commit::WalSync::find(&store.pool)
+            store.wal = queue_commit::WalSync::find(store.db.pool())
                 .await?
                 .map(Arc::new);
         }
-        // Until here `pool` served the queues too (the migrations ran before the log was known).
-        store.queue_pool = queue_pool(&store.pool, store.wal.as_deref(), options, max_connections);
+        // Until here `db` served the queues too (the migrations ran before the log was known).
+        store.queue_db = queue_db(&store.db, store.wal.as_deref(), options, max_connections);
         Ok(store)
     }
 
@@ -391,7 +402,7 @@ impl Store {
         // sqlx holds an advisory lock on PostgreSQL while it migrates: of several processes
         // starting at once (a rolling upgrade of a pair), one migrates, the others wait and
         // then find nothing to do.
-        match migrator.run(&self.pool).await {
+        match migrator.run(self.db.pool()).await {
             // Applied but unknown here, and newer than anything this binary has (an unknown
             // older one is a damaged history, reported as sqlx says it).
             Err(sqlx::migrate::MigrateError::VersionMissing(found))
@@ -406,13 +417,13 @@ impl Store {
 
     /// Readiness probe: one round trip.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.db).await?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        self.queue_pool.close().await;
-        self.pool.close().await;
+        self.queue_db.close().await;
+        self.db.close().await;
     }
 }
 

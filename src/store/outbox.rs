@@ -240,7 +240,7 @@ impl Store {
         .bind(after_seq)
         .bind(limit)
         .bind(now_ms())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| OutboxItem::from_row(&row))
@@ -274,7 +274,7 @@ impl Store {
             super::placeholders(1, padded(seqs.len()))
         );
         let query = bind_padded(sqlx::query(&sql), &seqs);
-        let rows = by_seq(query.fetch_all(&self.pool).await?)?;
+        let rows = by_seq(query.fetch_all(&self.db).await?)?;
         let read = |row: &AnyRow| {
             let on_file = RecipientOnFile {
                 public_key: row.try_get("recipient_key")?,
@@ -296,7 +296,7 @@ impl Store {
              ORDER BY recipient, part, resend"
         ))
         .bind(event_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| OutboxItem::from_row(&row))
@@ -440,7 +440,7 @@ impl Store {
     /// Rows per state, for status and metrics.
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         sqlx::query("SELECT state, COUNT(*) AS n FROM threema_outbox GROUP BY state ORDER BY state")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .into_iter()
             .map(|row| Ok((row.try_get("state")?, row.try_get("n")?)))
@@ -465,7 +465,7 @@ impl Store {
         .bind(OutboxState::Failed.as_str())
         .bind(OutboxState::Unknown.as_str())
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| {
@@ -508,7 +508,7 @@ impl Store {
         .bind(recipient)
         .bind(event_id)
         .bind(event_id.map(about_event))
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected())
     }
@@ -521,7 +521,7 @@ impl Store {
              WHERE processed_at IS NULL AND hold_until > $1",
         )
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?
         .try_get("next")?)
     }
@@ -544,7 +544,7 @@ impl Store {
         .bind(OutboxState::Queued.as_str())
         .bind(now_ms())
         .bind(about_event(event_id))
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected())
     }
@@ -578,7 +578,7 @@ impl Store {
         for state in states {
             query = query.bind(state.as_str());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         self.lock_queue(&mut tx, QueueTable::Outbox).await?;
         let queued = query.execute(&mut *tx).await?.rows_affected();
         tx.commit().await?;

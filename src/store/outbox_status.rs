@@ -95,7 +95,7 @@ impl Store {
         let query = sqlx::query(&sql).bind(OutboxState::Sending.as_str());
         let query = bind_padded(bind_padded(query, &recipients), &ids);
         let mut by_recipient: HashMap<String, Vec<AnyRow>> = HashMap::new();
-        for row in query.fetch_all(&self.pool).await? {
+        for row in query.fetch_all(&self.db).await? {
             let recipient: String = row.try_get("recipient")?;
             by_recipient.entry(recipient).or_default().push(row);
         }

@@ -94,7 +94,7 @@ impl Store {
         .bind(&poll.namespace)
         .bind(&poll.broadcast_event)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(inserted == 1)
@@ -113,7 +113,7 @@ impl Store {
         .bind(threema_peer)
         .bind(creator)
         .bind(poll_id.to_string())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         .map(Poll::from_row)
         .transpose()
@@ -130,7 +130,7 @@ impl Store {
         ))
         .bind(threema_peer)
         .bind(event_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?
         .map(Poll::from_row)
         .transpose()
@@ -142,7 +142,7 @@ impl Store {
             "SELECT {COLUMNS} FROM poll WHERE broadcast_event = $1 ORDER BY threema_peer"
         ))
         .bind(broadcast_event)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(Poll::from_row)
@@ -159,7 +159,7 @@ impl Store {
         .bind(&poll.creator)
         .bind(poll.poll_id.to_string())
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(closed == 1)
@@ -184,7 +184,7 @@ impl Store {
         .bind(voter)
         .bind(serde_json::to_string(choices).expect("choice ids serialise"))
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -198,7 +198,7 @@ impl Store {
         .bind(&poll.threema_peer)
         .bind(&poll.creator)
         .bind(poll.poll_id.to_string())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| {
@@ -224,7 +224,7 @@ impl Store {
         let mut polls: Vec<(String, String, String)> =
             sqlx::query("SELECT threema_peer, creator, poll_id FROM poll WHERE created_at < $1")
                 .bind(before_ms)
-                .fetch_all(&self.pool)
+                .fetch_all(&self.db)
                 .await?
                 .into_iter()
                 .map(|row| {
@@ -240,7 +240,7 @@ impl Store {
             return Ok(polls.len() as u64);
         }
         for (peer, creator, poll_id) in &polls {
-            let mut tx = self.pool.begin().await?;
+            let mut tx = self.db.begin().await?;
             for table in ["poll_vote", "poll"] {
                 sqlx::query(&format!(
                     "DELETE FROM {table} \

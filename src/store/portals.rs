@@ -56,7 +56,7 @@ impl Portal {
 impl Store {
     pub async fn portals(&self) -> Result<Vec<Portal>, StoreError> {
         sqlx::query(&portals_where(""))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .into_iter()
             .map(Portal::from_row)
@@ -69,7 +69,7 @@ impl Store {
     ) -> Result<Option<Portal>, StoreError> {
         sqlx::query(&portals_where("WHERE threema_id = $1"))
             .bind(threema_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?
             .map(Portal::from_row)
             .transpose()
@@ -89,10 +89,7 @@ impl Store {
 
     /// The `room_id` column of a query over [`CLOSED_ROOMS`].
     async fn room_ids(&self, sql: &str, state_key: &str) -> Result<Vec<OwnedRoomId>, StoreError> {
-        let rows = sqlx::query(sql)
-            .bind(state_key)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(sql).bind(state_key).fetch_all(&self.db).await?;
         rows.iter()
             .map(|row| id_column(row, "room", "room_id"))
             .collect()
@@ -105,7 +102,7 @@ impl Store {
         ))
         .bind(state_key)
         .bind(room_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         Ok(row.is_some())
     }
@@ -113,7 +110,7 @@ impl Store {
     pub async fn portal_by_room_id(&self, room_id: &str) -> Result<Option<Portal>, StoreError> {
         sqlx::query(&portals_where("WHERE room_id = $1"))
             .bind(room_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?
             .map(Portal::from_row)
             .transpose()
@@ -129,7 +126,7 @@ impl Store {
         )
         .bind(to)
         .bind(from)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(moved == 1)
@@ -142,7 +139,7 @@ impl Store {
         .bind(threema_id)
         .bind(room_id)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(inserted == 1)

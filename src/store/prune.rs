@@ -192,7 +192,7 @@ impl Store {
         for value in binds {
             query = query.bind(*value);
         }
-        let n: i64 = query.fetch_one(&self.pool).await?.try_get("n")?;
+        let n: i64 = query.fetch_one(&self.db).await?.try_get("n")?;
         Ok(n as u64)
     }
 
@@ -208,7 +208,7 @@ impl Store {
             for value in binds {
                 query = query.bind(*value);
             }
-            let n = query.execute(&self.pool).await?.rows_affected();
+            let n = query.execute(&self.db).await?.rows_affected();
             deleted += n;
             if n < BATCH as u64 {
                 return Ok(deleted);

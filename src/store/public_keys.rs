@@ -29,7 +29,7 @@ impl Store {
             "SELECT public_key, pending_key FROM threema_public_key WHERE threema_id = $1",
         )
         .bind(threema_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         match row {
             Some(row) => Ok(Some(CachedKey {
@@ -55,7 +55,7 @@ impl Store {
         .bind(threema_id)
         .bind(public_key)
         .bind(now_ms())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         Ok(stored)
     }
@@ -73,7 +73,7 @@ impl Store {
         .bind(pending_key)
         .bind(now_ms())
         .bind(threema_id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -87,7 +87,7 @@ impl Store {
         actor: &str,
     ) -> Result<KeyAcceptance, StoreError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.db.begin().await?;
         let accepted = sqlx::query(
             "UPDATE threema_public_key SET public_key = pending_key, pending_key = NULL, \
              pending_since = NULL, fetched_at = $1 WHERE threema_id = $2 AND pending_key IS NOT NULL",

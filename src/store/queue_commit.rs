@@ -24,7 +24,7 @@ use std::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
 };
 
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::AnyPool;
 use tokio::sync::Mutex;
 
 use super::{Store, StoreError};
@@ -33,7 +33,7 @@ impl Store {
     /// A transaction on the queues' connections; [`QueueTx::commit`] returns once it is on disk.
     pub(super) async fn queue_tx(&self) -> Result<QueueTx<'_>, StoreError> {
         Ok(QueueTx {
-            tx: self.queue_pool.begin().await?,
+            tx: self.queue_db.begin_kept().await?,
             store: self,
         })
     }
@@ -64,7 +64,7 @@ pub(super) enum Durable {
 
 /// A transaction of [`Store::queue_tx`]: statements run on it as on a connection.
 pub(super) struct QueueTx<'s> {
-    tx: Transaction<'static, Any>,
+    tx: super::db::Tx<'s>,
     store: &'s Store,
 }
 
@@ -229,7 +229,7 @@ mod tests {
         assert_eq!(wal.log, real.join("bridge.db-wal"));
         assert!(std::fs::metadata(&wal.log).unwrap().len() > 0);
         let value: String = sqlx::query_scalar("SELECT value FROM bridge_state WHERE key = 'k'")
-            .fetch_one(&store.pool)
+            .fetch_one(&store.db)
             .await
             .unwrap();
         assert_eq!(value, "v");
@@ -307,7 +307,7 @@ mod tests {
         assert!(std::fs::metadata(&wal.log).unwrap().len() > at_first);
         let both: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM bridge_state WHERE key IN ('later', 'k')")
-                .fetch_one(&store.pool)
+                .fetch_one(&store.db)
                 .await
                 .unwrap();
         assert_eq!(both, 2);

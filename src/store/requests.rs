@@ -62,7 +62,7 @@ impl Store {
         .bind(due_on)
         .bind(by)
         .bind(now_ms())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         Ok(row.try_get("id")?)
     }
@@ -73,7 +73,7 @@ impl Store {
             "SELECT id, kind, subject, received_on, due_on, created_by, reminded_at \
              FROM gdpr_request WHERE done_at IS NULL ORDER BY due_on, id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(GdprRequest::from_row)
@@ -95,7 +95,7 @@ impl Store {
         .bind(by)
         .bind(kind.as_str())
         .bind(subject)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected())
     }
@@ -108,7 +108,7 @@ impl Store {
         .bind(now_ms())
         .bind(by)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected()
             == 1)
@@ -119,7 +119,7 @@ impl Store {
         sqlx::query("UPDATE gdpr_request SET reminded_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }

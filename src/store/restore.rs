@@ -48,7 +48,7 @@ impl Store {
     /// The schema the bridge's tables are in (PostgreSQL).
     pub async fn current_schema(&self) -> Result<String, StoreError> {
         Ok(sqlx::query_scalar("SELECT current_schema()::TEXT")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await?)
     }
 
@@ -142,7 +142,7 @@ impl Store {
         }
         sqlx::query("VACUUM INTO $1")
             .bind(path)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }

@@ -30,7 +30,7 @@ impl Store {
         .bind(room_id)
         .bind(by)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(inserted == 1)
@@ -39,7 +39,7 @@ impl Store {
     pub async fn is_restricted(&self, threema_id: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT 1 AS one FROM restriction WHERE threema_id = $1")
             .bind(threema_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.db)
             .await?;
         Ok(row.is_some())
     }
@@ -47,7 +47,7 @@ impl Store {
     /// Every restricted driver's Threema ID.
     pub async fn restricted(&self) -> Result<Vec<String>, StoreError> {
         sqlx::query("SELECT threema_id FROM restriction ORDER BY threema_id")
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .into_iter()
             .map(|row| Ok(row.try_get("threema_id")?))

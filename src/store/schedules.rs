@@ -79,7 +79,7 @@ impl Store {
         .bind(new.next_at)
         .bind(new.command_event)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected()
             == 1;
@@ -87,7 +87,7 @@ impl Store {
             "SELECT {COLUMNS} FROM schedule WHERE command_event = $1"
         ))
         .bind(new.command_event)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         match row {
             Some(row) => Ok((Schedule::from_row(row)?, inserted)),
@@ -101,7 +101,7 @@ impl Store {
             "SELECT {COLUMNS} FROM schedule WHERE room_id = $1 AND {PENDING} ORDER BY next_at, id"
         ))
         .bind(room_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(Schedule::from_row)
@@ -114,7 +114,7 @@ impl Store {
             "SELECT {COLUMNS} FROM schedule WHERE next_at <= $1 AND {PENDING} ORDER BY next_at, id"
         ))
         .bind(now_ms)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(Schedule::from_row)
@@ -126,7 +126,7 @@ impl Store {
         let row = sqlx::query(&format!(
             "SELECT MIN(next_at) AS next FROM schedule WHERE {PENDING}"
         ))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         Ok(row.try_get("next")?)
     }
@@ -139,7 +139,7 @@ impl Store {
         .bind(id)
         .bind(room_id)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected()
             == 1)
@@ -151,7 +151,7 @@ impl Store {
         Ok(
             sqlx::query("DELETE FROM schedule WHERE done_at IS NOT NULL AND done_at < $1")
                 .bind(before_ms)
-                .execute(&self.pool)
+                .execute(&self.db)
                 .await?
                 .rows_affected(),
         )
@@ -162,7 +162,7 @@ impl Store {
         sqlx::query("UPDATE schedule SET firing_at = $2 WHERE id = $1 AND next_at = $2")
             .bind(id)
             .bind(at)
-            .execute(&self.pool)
+            .execute(&self.db)
             .await?;
         Ok(())
     }
@@ -184,7 +184,7 @@ impl Store {
                 .bind(id)
                 .bind(at)
                 .bind(next)
-                .execute(&self.pool)
+                .execute(&self.db)
                 .await?;
             }
             None => {
@@ -194,7 +194,7 @@ impl Store {
                 .bind(id)
                 .bind(at)
                 .bind(now_ms())
-                .execute(&self.pool)
+                .execute(&self.db)
                 .await?;
             }
         }

@@ -30,7 +30,7 @@ impl Store {
         .bind(&status.meaning)
         .bind(status.at)
         .bind(&status.event_id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -45,7 +45,7 @@ impl Store {
              WHERE at >= $1 ORDER BY at DESC, threema_id",
         )
         .bind(since_ms)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| {
@@ -70,7 +70,7 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let old: Vec<String> = sqlx::query("SELECT threema_id FROM driver_status WHERE at < $1")
             .bind(before_ms)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.db)
             .await?
             .into_iter()
             .map(|row| row.try_get("threema_id"))
@@ -81,7 +81,7 @@ impl Store {
                 sqlx::query("DELETE FROM driver_status WHERE threema_id = $1 AND at < $2")
                     .bind(id.as_str())
                     .bind(before_ms)
-                    .execute(&self.pool)
+                    .execute(&self.db)
                     .await?;
             }
         }

@@ -104,7 +104,7 @@ impl Store {
         )
         .bind(after_seq)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(ThreemaItem::from_row)
@@ -128,7 +128,7 @@ impl Store {
              RETURNING download_failures",
         )
         .bind(seq)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         Ok(row.try_get("download_failures")?)
     }
@@ -137,7 +137,7 @@ impl Store {
     pub async fn threema_inbox_download_failures(&self, seq: i64) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT download_failures FROM threema_inbox WHERE seq = $1")
             .bind(seq)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await?;
         Ok(row.try_get("download_failures")?)
     }
@@ -256,7 +256,7 @@ impl Store {
             "SELECT 1 AS one FROM threema_inbox WHERE processed_at IS NULL AND sender = $1 LIMIT 1",
         )
         .bind(sender)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.db)
         .await?;
         Ok(row.is_some())
     }
@@ -268,7 +268,7 @@ impl Store {
              ORDER BY seq",
         )
         .bind(sender)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .into_iter()
         .map(|row| Ok(row.try_get("message_id")?))
@@ -285,7 +285,7 @@ impl Store {
             sqlx::query("SELECT outcome FROM threema_inbox WHERE sender = $1 AND message_id = $2")
                 .bind(sender)
                 .bind(message_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.db)
                 .await?;
         Ok(match row {
             Some(row) => Some(row.try_get("outcome")?),
@@ -295,7 +295,7 @@ impl Store {
 
     pub async fn threema_inbox_count(&self) -> Result<i64, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM threema_inbox")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.db)
             .await?;
         Ok(row.try_get("n")?)
     }

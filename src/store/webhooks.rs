@@ -31,7 +31,7 @@ impl Store {
         .bind(event_id)
         .bind(payload)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected();
         Ok(added > 0)
@@ -49,7 +49,7 @@ impl Store {
         )
         .bind(now)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.db)
         .await?
         .iter()
         .map(|row| {
@@ -67,7 +67,7 @@ impl Store {
              WHERE processed_at IS NULL AND next_at > $1",
         )
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?
         .try_get("next")?;
         Ok((due, next))
@@ -91,7 +91,7 @@ impl Store {
         .bind(error)
         .bind(url)
         .bind(event_id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -112,7 +112,7 @@ impl Store {
         .bind(error)
         .bind(url)
         .bind(event_id)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?;
         Ok(())
     }
@@ -126,7 +126,7 @@ impl Store {
              AS given_up",
         )
         .bind(since_ms)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.db)
         .await?;
         Ok((row.try_get("waiting")?, row.try_get("given_up")?))
     }
@@ -137,7 +137,7 @@ impl Store {
             "DELETE FROM webhook_delivery WHERE processed_at IS NOT NULL AND processed_at < $1",
         )
         .bind(before_ms)
-        .execute(&self.pool)
+        .execute(&self.db)
         .await?
         .rows_affected())
     }

@@ -7,7 +7,8 @@
 //! primary-key `SELECT` measured 51 µs of CPU through the pool and 32 µs on a connection held
 //! (one core, 20,000 of them). A local file has no link to lose, and a statement dropped
 //! halfway is ended by the connection's thread before it takes the next one (sqlx-sqlite's
-//! worker), so nothing is left to flush. A connection whose thread failed is closed, not kept.
+//! worker), so nothing is left to flush. A connection a statement finds broken (its thread gone,
+//! no answer) is closed, not kept.
 //! A transaction on a kept connection ([`Db::begin_kept`], the queues' hot path) ends as sqlx's
 //! own does: its commit, or a rollback queued to the connection's thread when it is dropped
 //! open (before the connection can be lent again; a `BEGIN` whose caller went away is rolled
@@ -74,7 +75,8 @@ impl Db {
         self.pool.acquire().await
     }
 
-    /// Closes the connections kept and the pool's.
+    /// Closes the connections kept and the pool's; one lent meanwhile is closed as it comes
+    /// back.
     pub(super) async fn close(&self) {
         if let Some(kept) = &self.kept {
             // Lent ones are closed as they come back: closed permits turn them away.
@@ -102,8 +104,14 @@ impl Kept {
     }
 
     /// A kept connection, or a new one from `pool` (taken out of it) while fewer are open.
+    /// Waits as long as the pool would (its `acquire_timeout`), then fails as it would.
     async fn lend<'k>(&'k self, pool: &AnyPool) -> Result<Lent<'k>, sqlx::Error> {
-        let permit = (self.permits.acquire().await).map_err(|_| sqlx::Error::PoolClosed)?;
+        let wait = pool.options().get_acquire_timeout();
+        let permit = match tokio::time::timeout(wait, self.permits.acquire()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) => return Err(sqlx::Error::PoolClosed),
+            Err(_) => return Err(sqlx::Error::PoolTimedOut),
+        };
         let free = self.free().pop();
         let conn = match free {
             Some(conn) => conn,
@@ -142,10 +150,13 @@ impl Lent<'_> {
 
 impl Drop for Lent<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take()
-            && !self.kept.permits.is_closed()
-        {
-            self.kept.free().push(conn);
+        if let Some(conn) = self.conn.take() {
+            // Checked under the list's lock, which `Db::close` takes after closing the permits:
+            // a connection given back after that is closed (dropped), not kept.
+            let mut free = self.kept.free();
+            if !self.kept.permits.is_closed() {
+                free.push(conn);
+            }
         }
     }
 }
@@ -424,6 +435,35 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ids, [1, 3], "committed, seen from another connection");
+    }
+
+    #[tokio::test]
+    async fn a_wait_for_a_kept_connection_ends_as_the_pools_would() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/db.sqlite?mode=rwc", dir.path().display());
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(std::time::Duration::from_millis(200))
+            .connect(&url)
+            .await
+            .unwrap();
+        let db = Db::new(pool, true, 1);
+        sqlx::query("CREATE TABLE t (id BIGINT)")
+            .execute(&db)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t (id) VALUES (1), (2)")
+            .execute(&db)
+            .await
+            .unwrap();
+        // The one kept connection, held by a read not yet done.
+        let mut rows = sqlx::query("SELECT id FROM t").fetch(&db);
+        rows.next().await.unwrap().unwrap();
+        let waited = sqlx::query("SELECT 1").execute(&db).await;
+        assert!(matches!(waited, Err(sqlx::Error::PoolTimedOut)));
+        drop(rows);
+        sqlx::query("SELECT 1").execute(&db).await.unwrap();
     }
 
     #[tokio::test]

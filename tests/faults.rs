@@ -469,8 +469,11 @@ impl World {
                     .collect::<Vec<String>>()
             };
             // Whatever is there after the wait is compared: what is missing counts as lost.
+            // Waits for each text, not for as many texts: after a restore the portal also holds
+            // what was sent before it, which `wanted` no longer counts.
             let all_there = self.desk.wait_until("the portal", settle() * 2, || async {
-                (portal_texts().await.len() >= wanted.len()).then_some(())
+                let seen = portal_texts().await;
+                (wanted.iter().all(|(_, text)| seen.contains(text))).then_some(())
             });
             let _ = tokio::time::timeout(settle(), all_there).await;
             let seen = portal_texts().await;

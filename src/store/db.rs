@@ -64,10 +64,8 @@ impl Db {
             return Ok(Tx::Pool(self.pool.begin().await?));
         };
         let mut lent = kept.lend(&self.pool).await?;
-        if let Err(e) = AnyTransactionManager::begin(lent.conn(), None).await {
-            lent.failed(&e);
-            return Err(e);
-        }
+        let begun = AnyTransactionManager::begin(lent.conn(), None).await;
+        lent.checked(begun)?;
         Ok(Tx::Kept(KeptTx { lent, open: true }))
     }
 
@@ -138,13 +136,17 @@ impl Lent<'_> {
         self.conn.as_mut().expect("a lent connection until dropped")
     }
 
-    /// After `error`: a connection whose thread failed, or that the database no longer
-    /// answers, is closed rather than lent again. An error of the statement (a constraint, a
-    /// busy database) leaves it as good as before.
-    fn failed(&mut self, error: &sqlx::Error) {
-        if error.as_database_error().is_none() {
+    /// `result` of a statement on the connection. After an error, a connection whose thread
+    /// failed, or that the database no longer answers, is closed rather than lent again; an
+    /// error of the statement (a constraint, a busy database) leaves it as good as before.
+    fn checked<T>(&mut self, result: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        if result
+            .as_ref()
+            .is_err_and(|e| e.as_database_error().is_none())
+        {
             self.conn = None;
         }
+        result
     }
 }
 
@@ -178,10 +180,8 @@ impl Tx<'_> {
         match self {
             Tx::Pool(tx) => tx.commit().await,
             Tx::Kept(mut tx) => {
-                if let Err(e) = AnyTransactionManager::commit(tx.lent.conn()).await {
-                    tx.lent.failed(&e);
-                    return Err(e);
-                }
+                let committed = AnyTransactionManager::commit(tx.lent.conn()).await;
+                tx.lent.checked(committed)?;
                 tx.open = false;
                 Ok(())
             }
@@ -248,8 +248,7 @@ impl<'d> Executor<'d> for &'d Db {
             };
             drop(results);
             if let Some(e) = failed {
-                lent.failed(&e);
-                Err(e)?;
+                lent.checked::<()>(Err(e))?;
             }
         })
     }
@@ -268,10 +267,7 @@ impl<'d> Executor<'d> for &'d Db {
         Box::pin(async move {
             let mut lent = kept.lend(&self.pool).await?;
             let row = lent.conn().fetch_optional(query).await;
-            if let Err(e) = &row {
-                lent.failed(e);
-            }
-            row
+            lent.checked(row)
         })
     }
 
@@ -298,75 +294,72 @@ impl<'d> Executor<'d> for &'d Db {
 mod tests {
     use super::*;
     use futures::StreamExt;
-    use sqlx::Row;
+    use std::time::Duration;
 
-    async fn sqlite(dir: &tempfile::TempDir, keep: usize) -> Db {
+    /// A SQLite store keeping `keep` connections, with a table `t` holding `ids`.
+    async fn sqlite(dir: &tempfile::TempDir, keep: usize, ids: &[i64]) -> Db {
         sqlx::any::install_default_drivers();
         let url = format!("sqlite://{}/db.sqlite?mode=rwc", dir.path().display());
         let pool = sqlx::any::AnyPoolOptions::new()
             .max_connections(2)
+            .acquire_timeout(Duration::from_millis(500))
             .connect(&url)
             .await
             .unwrap();
-        Db::new(pool, true, keep)
-    }
-
-    #[tokio::test]
-    async fn statements_run_on_kept_connections_and_transactions_on_the_pool() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sqlite(&dir, 1).await;
-        sqlx::query("CREATE TABLE t (id BIGINT PRIMARY KEY)")
-            .execute(&db)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO t (id) VALUES (1), (2)")
-            .execute(&db)
-            .await
-            .unwrap();
-        // One connection kept, taken out of the pool: the pool still has its own.
-        assert_eq!(db.kept.as_ref().unwrap().free().len(), 1);
-        assert_eq!(db.pool.size(), 0, "the kept connection is not the pool's");
-        let mut tx = db.begin().await.unwrap();
-        sqlx::query("INSERT INTO t (id) VALUES (3)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
-        drop(tx);
-        let ids: Vec<i64> = sqlx::query("SELECT id FROM t ORDER BY id")
-            .fetch_all(&db)
-            .await
-            .unwrap()
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-        assert_eq!(ids, [1, 2], "the dropped transaction rolled back");
-        let one: Option<i64> = sqlx::query_scalar("SELECT id FROM t WHERE id = 2")
-            .fetch_optional(&db)
-            .await
-            .unwrap();
-        assert_eq!(one, Some(2));
-        assert_eq!(
-            db.kept.as_ref().unwrap().free().len(),
-            1,
-            "one kept, lent again"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_failed_statement_leaves_its_connection_usable_and_a_stream_dropped_halfway_too() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = sqlite(&dir, 1).await;
-        sqlx::query("CREATE TABLE t (id BIGINT PRIMARY KEY)")
-            .execute(&db)
-            .await
-            .unwrap();
-        for id in 0..100_i64 {
+        let db = Db::new(pool, true, keep);
+        run(&db, "CREATE TABLE t (id BIGINT PRIMARY KEY)").await;
+        for id in ids {
             sqlx::query("INSERT INTO t (id) VALUES ($1)")
                 .bind(id)
                 .execute(&db)
                 .await
                 .unwrap();
         }
+        db
+    }
+
+    async fn run<'c>(on: impl Executor<'c, Database = Any>, sql: &str) {
+        sqlx::query(sql).execute(on).await.unwrap();
+    }
+
+    async fn ids<'c>(on: impl Executor<'c, Database = Any>) -> Vec<i64> {
+        sqlx::query_scalar("SELECT id FROM t ORDER BY id")
+            .fetch_all(on)
+            .await
+            .unwrap()
+    }
+
+    fn free(db: &Db) -> usize {
+        db.kept.as_ref().unwrap().free().len()
+    }
+
+    #[tokio::test]
+    async fn statements_run_on_kept_connections_and_transactions_on_the_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite(&dir, 1, &[1, 2]).await;
+        // One connection kept, taken out of the pool: the pool still has its own.
+        assert_eq!(free(&db), 1);
+        assert_eq!(db.pool.size(), 0, "the kept connection is not the pool's");
+        let mut tx = db.begin().await.unwrap();
+        run(&mut *tx, "INSERT INTO t (id) VALUES (3)").await;
+        drop(tx);
+        assert_eq!(
+            ids(&db).await,
+            [1, 2],
+            "the dropped transaction rolled back"
+        );
+        let one: Option<i64> = sqlx::query_scalar("SELECT id FROM t WHERE id = 2")
+            .fetch_optional(&db)
+            .await
+            .unwrap();
+        assert_eq!(one, Some(2));
+        assert_eq!(free(&db), 1, "one kept, lent again");
+    }
+
+    #[tokio::test]
+    async fn a_failed_statement_leaves_its_connection_usable_and_a_stream_dropped_halfway_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sqlite(&dir, 1, &(0..100).collect::<Vec<_>>()).await;
         let duplicate = sqlx::query("INSERT INTO t (id) VALUES (1)")
             .execute(&db)
             .await;
@@ -377,100 +370,59 @@ mod tests {
         rows.next().await.unwrap().unwrap();
         rows.next().await.unwrap().unwrap();
         drop(rows);
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
-            .fetch_one(&db)
-            .await
-            .unwrap();
-        assert_eq!(n, 100);
+        assert_eq!(ids(&db).await.len(), 100);
         // And a write after it commits: the dropped read holds no lock.
-        sqlx::query("DELETE FROM t WHERE id = 0")
-            .execute(&db)
-            .await
-            .unwrap();
+        run(&db, "DELETE FROM t WHERE id = 0").await;
         let mut other = db.pool.acquire().await.unwrap();
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
-            .fetch_one(&mut *other)
-            .await
-            .unwrap();
-        assert_eq!(n, 99, "committed, seen from another connection");
-        assert_eq!(db.kept.as_ref().unwrap().free().len(), 1);
+        assert_eq!(
+            ids(&mut *other).await.len(),
+            99,
+            "committed, seen from another connection"
+        );
+        assert_eq!(free(&db), 1);
     }
 
     #[tokio::test]
     async fn a_kept_transaction_commits_or_is_rolled_back_before_its_connection_is_lent_again() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sqlite(&dir, 1).await;
-        sqlx::query("CREATE TABLE t (id BIGINT PRIMARY KEY)")
-            .execute(&db)
-            .await
-            .unwrap();
+        let db = sqlite(&dir, 1, &[]).await;
         let mut tx = db.begin_kept().await.unwrap();
         assert!(matches!(tx, Tx::Kept(_)));
-        sqlx::query("INSERT INTO t (id) VALUES (1)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        run(&mut *tx, "INSERT INTO t (id) VALUES (1)").await;
         tx.commit().await.unwrap();
         let mut tx = db.begin_kept().await.unwrap();
-        sqlx::query("INSERT INTO t (id) VALUES (2)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        run(&mut *tx, "INSERT INTO t (id) VALUES (2)").await;
         drop(tx);
         // The one kept connection again: its transaction is gone, and what it wrote with it.
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM t ORDER BY id")
-            .fetch_all(&db)
-            .await
-            .unwrap();
-        assert_eq!(ids, [1]);
+        assert_eq!(ids(&db).await, [1]);
         let mut tx = db.begin_kept().await.unwrap();
-        sqlx::query("INSERT INTO t (id) VALUES (3)")
-            .execute(&mut *tx)
-            .await
-            .unwrap();
+        run(&mut *tx, "INSERT INTO t (id) VALUES (3)").await;
         tx.commit().await.unwrap();
         let mut other = db.pool.acquire().await.unwrap();
-        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM t ORDER BY id")
-            .fetch_all(&mut *other)
-            .await
-            .unwrap();
-        assert_eq!(ids, [1, 3], "committed, seen from another connection");
+        assert_eq!(
+            ids(&mut *other).await,
+            [1, 3],
+            "committed, seen from another connection"
+        );
     }
 
     #[tokio::test]
     async fn a_wait_for_a_kept_connection_ends_as_the_pools_would() {
-        sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}/db.sqlite?mode=rwc", dir.path().display());
-        let pool = sqlx::any::AnyPoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(std::time::Duration::from_millis(200))
-            .connect(&url)
-            .await
-            .unwrap();
-        let db = Db::new(pool, true, 1);
-        sqlx::query("CREATE TABLE t (id BIGINT)")
-            .execute(&db)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO t (id) VALUES (1), (2)")
-            .execute(&db)
-            .await
-            .unwrap();
+        let db = sqlite(&dir, 1, &[1, 2]).await;
         // The one kept connection, held by a read not yet done.
         let mut rows = sqlx::query("SELECT id FROM t").fetch(&db);
         rows.next().await.unwrap().unwrap();
         let waited = sqlx::query("SELECT 1").execute(&db).await;
         assert!(matches!(waited, Err(sqlx::Error::PoolTimedOut)));
         drop(rows);
-        sqlx::query("SELECT 1").execute(&db).await.unwrap();
+        run(&db, "SELECT 1").await;
     }
 
     #[tokio::test]
     async fn a_closed_db_lends_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let db = sqlite(&dir, 2).await;
-        sqlx::query("SELECT 1").execute(&db).await.unwrap();
+        let db = sqlite(&dir, 2, &[]).await;
         db.close().await;
         let closed = sqlx::query("SELECT 1").execute(&db).await;
         assert!(matches!(closed, Err(sqlx::Error::PoolClosed)));

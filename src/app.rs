@@ -608,6 +608,7 @@ async fn connect_as(config: Arc<Config>, serving: bool) -> Result<Bridge, Startu
 /// catch-up with the homeserver's timeline due from the newest event stored.
 async fn begin_term(bridge: &Bridge) -> Result<(), StartupError> {
     bridge.settle_restore().await?;
+    bridge.matrix_to_threema.new_term();
     // The devices' state as the other process may have left it (`ha`); the bot's device there
     // before anyone writes to it (made and cross-signed the first time). If the homeserver
     // stumbles now, it is opened when first needed.

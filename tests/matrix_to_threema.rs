@@ -170,6 +170,20 @@ async fn every_reply_type_reaches_the_phone_signed_with_the_dispatchers_name() {
     })
     .await;
     assert_eq!(sim.inbox(&driver).len(), 10);
+
+    // A new name in the room signs what comes after it (the bridge keeps names from the member
+    // events it is pushed, and no longer asks for each message).
+    dispatcher
+        .set_state_for(
+            &room,
+            "m.room.member",
+            &dispatcher_id,
+            json!({"membership": "join", "displayname": "Anna Müller"}),
+        )
+        .await;
+    dispatcher.send_text(&room, "Tour 9 um 10").await;
+    let inbox = sim.wait_inbox(&driver, 11, WAIT).await;
+    assert_eq!(text_of(&inbox[10].message), "Anna Müller: Tour 9 um 10");
 }
 
 #[tokio::test]

@@ -278,9 +278,20 @@ impl Dispatcher {
 
     /// Sets a state event as this user.
     pub async fn set_state(&self, room_id: &str, event_type: &str, content: Value) {
+        self.set_state_for(room_id, event_type, "", content).await
+    }
+
+    /// Sets a state event with a state key (their own member event: a name in this room).
+    pub async fn set_state_for(
+        &self,
+        room_id: &str,
+        event_type: &str,
+        state_key: &str,
+        content: Value,
+    ) {
         self.room(room_id)
             .await
-            .send_state_event_raw(event_type, "", content)
+            .send_state_event_raw(event_type, state_key, content)
             .await
             .unwrap_or_else(|e| panic!("set {event_type}: {e}"));
     }

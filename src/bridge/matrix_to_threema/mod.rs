@@ -5,11 +5,13 @@
 //! `outbox` queues the plan's Threema messages and sends them, per driver in order, recording
 //! every state before the Gateway call; the rules it follows are the pure `transitions`.
 //! `pushed` turns what the homeserver hands over into inbox rows; `catch_up` reads back what a
-//! restarting homeserver dropped before it was pushed.
+//! restarting homeserver dropped before it was pushed. `sender_names` keeps the names messages
+//! are signed with, from the member events the inbox handles.
 
 pub mod catch_up;
 pub mod outbox;
 pub mod pushed;
+mod sender_names;
 pub mod transitions;
 pub mod worker;
 

@@ -21,7 +21,7 @@ use ruma::{
 };
 use serde::Deserialize;
 
-use super::Outbox;
+use super::{Outbox, sender_names::SenderNames};
 use crate::bridge::{
     Access, BridgeError, Broadcasts, Directory, Ghosts, Management, Notices, Portals, Receipts,
     broadcast::CONFIRM_KEYS,
@@ -46,6 +46,8 @@ pub struct MatrixToThreema {
     store: Store,
     /// Reads a sender's display name; declines invites from other servers.
     matrix: MatrixClient,
+    /// The names messages are signed with, kept from the member events handled here.
+    names: SenderNames,
     /// The bot: invites to it open management rooms.
     bot: OwnedUserId,
     /// Invites from users of this server only.
@@ -112,6 +114,7 @@ impl MatrixToThreema {
         MatrixToThreema {
             store,
             matrix,
+            names: SenderNames::default(),
             bot: config.bot_user_id(),
             domain: config.homeserver.domain.clone(),
             relay: RelayTemplates {
@@ -241,7 +244,14 @@ impl MatrixToThreema {
     /// A timeline event (decrypted, where it was encrypted) to the service that handles it.
     async fn handle_event(&self, event: &EventHead) -> Result<Outcome, BridgeError> {
         match event.event_type.as_str() {
-            "m.room.member" => self.handle_membership(event).await,
+            "m.room.member" => {
+                if let Some(user) =
+                    (event.state_key.as_deref()).and_then(|key| ruma::UserId::parse(key).ok())
+                {
+                    self.names.note(&event.room_id, &user, &event.content);
+                }
+                self.handle_membership(event).await
+            }
             "m.room.message" => self.handle_message(event).await,
             "m.room.redaction" => self.handle_redaction(event).await,
             "m.reaction" => self.handle_reaction(event).await,
@@ -517,10 +527,16 @@ impl MatrixToThreema {
 
     /// The name the driver sees a dispatcher's messages signed with.
     async fn sender_name(&self, event: &EventHead) -> Result<String, BridgeError> {
-        Ok((self.matrix)
-            .member_display_name(&event.room_id, &event.sender)
+        Ok((self.names)
+            .name(&self.matrix, &event.room_id, &event.sender)
             .await?
             .unwrap_or_else(|| event.sender.localpart().to_owned()))
+    }
+
+    /// This process is the active one again (active/standby): what it kept of the rooms, the
+    /// other one may have seen change.
+    pub fn new_term(&self) {
+        self.names.forget_all();
     }
 
     /// 🔁 on a message that failed (or whose outcome is unknown) sends it again: the dispatcher

@@ -38,6 +38,18 @@ async fn portal_with_driver(
     (dispatcher, driver, room, first)
 }
 
+/// How often the bridge asked the homeserver for a piece of room state (a sender's name), as
+/// `/metrics` counts it.
+fn member_lookups(h: &Harness) -> u64 {
+    let counter =
+        r#"threema_bridge_homeserver_requests_total{endpoint="state::get_state_event_for_key""#;
+    let metrics = h.bridge.metrics.render(&Default::default());
+    (metrics.lines())
+        .filter(|line| line.starts_with(counter))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 fn text_of(decoded: &Decoded) -> &str {
     match decoded {
         Decoded::Text(text) => text,
@@ -60,6 +72,7 @@ async fn every_reply_type_reaches_the_phone_signed_with_the_dispatchers_name() {
         .unwrap()
         .to_owned();
 
+    let asked_before = member_lookups(&h);
     let plain = dispatcher.send_text(&room, "Tour 7 fällt aus").await;
     dispatcher
         .send_content(
@@ -170,9 +183,15 @@ async fn every_reply_type_reaches_the_phone_signed_with_the_dispatchers_name() {
     })
     .await;
     assert_eq!(sim.inbox(&driver).len(), 10);
+    assert_eq!(
+        member_lookups(&h) - asked_before,
+        1,
+        "the dispatcher's name asked for once, not for each message"
+    );
 
-    // A new name in the room signs what comes after it (the bridge keeps names from the member
-    // events it is pushed, and no longer asks for each message).
+    // A new name in the room signs what comes after it: its member event makes the bridge ask
+    // again (as the redaction above did for the first of these two).
+    dispatcher.send_text(&room, "Tour 10 wie geplant").await;
     dispatcher
         .set_state_for(
             &room,
@@ -182,8 +201,12 @@ async fn every_reply_type_reaches_the_phone_signed_with_the_dispatchers_name() {
         )
         .await;
     dispatcher.send_text(&room, "Tour 9 um 10").await;
-    let inbox = sim.wait_inbox(&driver, 11, WAIT).await;
-    assert_eq!(text_of(&inbox[10].message), "Anna Müller: Tour 9 um 10");
+    let inbox = sim.wait_inbox(&driver, 12, WAIT).await;
+    assert_eq!(
+        text_of(&inbox[10].message),
+        "Anna Dispo: Tour 10 wie geplant"
+    );
+    assert_eq!(text_of(&inbox[11].message), "Anna Müller: Tour 9 um 10");
 }
 
 #[tokio::test]

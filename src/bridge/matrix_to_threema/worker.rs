@@ -46,7 +46,7 @@ pub struct MatrixToThreema {
     store: Store,
     /// Reads a sender's display name; declines invites from other servers.
     matrix: MatrixClient,
-    /// The names messages are signed with, kept from the member events handled here.
+    /// The names messages are signed with, kept until a member event or a redaction here.
     names: SenderNames,
     /// The bot: invites to it open management rooms.
     bot: OwnedUserId,
@@ -248,12 +248,15 @@ impl MatrixToThreema {
                 if let Some(user) =
                     (event.state_key.as_deref()).and_then(|key| ruma::UserId::parse(key).ok())
                 {
-                    self.names.note(&event.room_id, &user, &event.content);
+                    self.names.forget(&event.room_id, &user);
                 }
                 self.handle_membership(event).await
             }
             "m.room.message" => self.handle_message(event).await,
-            "m.room.redaction" => self.handle_redaction(event).await,
+            "m.room.redaction" => {
+                self.names.forget_room(&event.room_id);
+                self.handle_redaction(event).await
+            }
             "m.reaction" => self.handle_reaction(event).await,
             other if let Some((_, kind)) = poll::Namespace::of(other) => {
                 self.handle_poll(event, kind).await

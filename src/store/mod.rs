@@ -220,7 +220,7 @@ pub struct Store {
     /// connections that commit without waiting for the disk, followed by `wal`'s shared wait;
     /// on PostgreSQL, `db` (which shares its flushes among concurrent commits by itself).
     queue_db: Db,
-    /// The SQLite database's write-ahead log, synced for the commits on `queue_pool`.
+    /// The SQLite database's write-ahead log, synced for the commits on `queue_db`.
     wal: Option<Arc<queue_commit::WalSync>>,
     kind: DbKind,
     /// Hashes the audit trail's identifiers (`audit::seal`).

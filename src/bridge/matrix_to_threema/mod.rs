@@ -6,7 +6,7 @@
 //! every state before the Gateway call; the rules it follows are the pure `transitions`.
 //! `pushed` turns what the homeserver hands over into inbox rows; `catch_up` reads back what a
 //! restarting homeserver dropped before it was pushed. `sender_names` keeps the names messages
-//! are signed with, from the member events the inbox handles.
+//! are signed with until a member event or a redaction the inbox handles may change them.
 
 pub mod catch_up;
 pub mod outbox;

@@ -61,11 +61,12 @@ const SEALED_COLUMNS: &str = "seq, at, action, actor_ref, actor, subject_ref, su
 /// Appends one entry on `conn` (inside the caller's transaction when it has one): the first
 /// statement bumps the head row, which waits for any other writer's transaction to end, so
 /// entries from every process form one chain. It also reads the actor's and the subject's
-/// pseudonyms and keys, so that an entry about people seen before takes three statements. On
-/// PostgreSQL those reads see the statement's snapshot: a key another writer committed after it
-/// was taken is found through the insert's conflict, and a key that an erasure deletes
-/// (uncommitted, or committed while this statement waited) still seals this entry, which is
-/// then as unreadable as the person's others (an erasure at the same time counts as after it).
+/// pseudonyms and keys, and the insert's trigger records the new head, so that an entry about
+/// people seen before takes two statements. On PostgreSQL those reads see the statement's
+/// snapshot: a key another writer committed after it was taken is found through the insert's
+/// conflict, and a key that an erasure deletes (uncommitted, or committed while this
+/// statement waited) still seals this entry, which is then as unreadable as the person's
+/// others (an erasure at the same time counts as after it).
 pub(super) async fn append(
     conn: &mut AnyConnection,
     key: &AuditKey,
@@ -125,10 +126,7 @@ pub(super) async fn append(
     .bind(head.hex())
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE audit_head SET head = $1 WHERE id = 1")
-        .bind(head.hex())
-        .execute(&mut *conn)
-        .await?;
+    // The head row takes the new head from the insert's trigger (`audit_head_follows`).
     Ok(seq)
 }
 

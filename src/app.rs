@@ -420,7 +420,7 @@ impl Running {
         let workers = self.config.bridge.inbox_workers;
         let matrix_inbox = queue::run(
             Arc::new(MatrixInbox(bridge.matrix_to_threema.clone())),
-            bridge.wakes.matrix.clone(),
+            bridge.wakes.matrix_rows.clone(),
             shutdown.clone(),
             workers,
             bridge.metrics.clone(),
@@ -433,21 +433,22 @@ impl Running {
         });
         tasks.spawn(queue::run(
             Arc::new(ThreemaInbox(bridge.threema_to_matrix.clone())),
-            bridge.wakes.threema.clone(),
+            bridge.wakes.threema_rows.clone(),
             shutdown.clone(),
             workers,
             bridge.metrics.clone(),
         ));
         tasks.spawn(queue::run(
             Arc::new(ThreemaOutbox(bridge.outbox.clone())),
-            bridge.wakes.outbox.clone(),
+            bridge.wakes.outbox_rows.clone(),
             shutdown.clone(),
             workers,
             bridge.metrics.clone(),
         ));
         tasks.spawn(queue::run(
             Arc::new(BroadcastFanout::new(bridge.broadcasts.clone())),
-            bridge.wakes.broadcast.clone(),
+            // Its rows are found by reading: the bell alone.
+            Arc::new(queue::Arrivals::new(bridge.wakes.broadcast.clone())),
             shutdown.clone(),
             self.config.broadcast.concurrency,
             bridge.metrics.clone(),

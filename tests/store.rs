@@ -412,16 +412,15 @@ async fn inbox_dedups_and_keeps_order(store: Store, _url: &str) {
     let first = [event("$a", "!r1"), event("$b", "!r2"), event("$c", "!r1")];
     assert_eq!(store.inbox_push(&first).await.unwrap(), 3);
     // A replayed transaction, partly overlapping with a new one: only `$d` is new.
-    assert_eq!(
-        store
-            .inbox_push(&[event("$b", "!r2"), event("$d", "!r1")])
-            .await
-            .unwrap(),
-        1
-    );
+    let new = store
+        .inbox_push_rows(&[event("$b", "!r2"), event("$d", "!r1")])
+        .await
+        .unwrap();
     let pending = store.inbox_pending(0, 100).await.unwrap();
     let keys: Vec<_> = pending.iter().map(|i| i.dedup_key.as_str()).collect();
     assert_eq!(keys, ["$a", "$b", "$c", "$d"]);
+    // The new row as the queue reads it (what its runner is handed instead of reading it).
+    assert_eq!(new, pending[3..]);
     assert!(pending.windows(2).all(|w| w[0].seq < w[1].seq));
     assert_eq!(pending[0].payload, r#"{"event_id":"$a"}"#);
     // Paging from a sequence number.
@@ -864,19 +863,24 @@ async fn callbacks_arriving_together_are_each_stored_once_and_answered(store: St
         async move { intake.push(item).await.unwrap() }
     }))
     .await;
-    assert_eq!(answers.iter().filter(|new| **new).count(), 40);
+    assert_eq!(answers.iter().flatten().count(), 40);
     for id in message_ids.iter().step_by(4) {
         let firsts = sent
             .iter()
             .zip(&answers)
-            .filter(|(sent, new)| **sent == id && **new)
+            .filter(|(sent, new)| **sent == id && new.is_some())
             .count();
         assert_eq!(firsts, 1, "{id} is new once");
     }
     let stored = store.threema_inbox_pending(0, 1000).await.unwrap();
-    let mut stored: Vec<String> = stored.into_iter().map(|row| row.message_id).collect();
-    stored.sort();
-    assert_eq!(stored, message_ids);
+    let mut ids: Vec<&str> = stored.iter().map(|row| row.message_id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, message_ids);
+    // Each new callback is answered with its row as the queue reads it (what its runner is
+    // handed instead of reading it).
+    let mut answered: Vec<_> = answers.into_iter().flatten().collect();
+    answered.sort_by_key(|row| row.seq);
+    assert_eq!(answered, stored);
 }
 
 async fn threema_callbacks_dedup_on_sender_and_message_id(store: Store, _url: &str) {
@@ -1358,15 +1362,24 @@ async fn messages_held_for_a_driver_off_duty_wait_until_their_time_or_urgent(
         hold_until,
     };
     let hour = 3_600_000;
-    (store.outbox_enqueue(&[
-        row("$night", "ABCD1234", Some(now + hour)),
-        row("$urgent", "ABCD1234", None),
-        row("$also", "ABCD1234", Some(now + hour)),
-        row("$past", "EFGH5678", Some(now - 1)),
-        row("$other", "EFGH5678", Some(now + hour)),
-    ]))
+    let new = (store.outbox_enqueue_as(
+        &[
+            row("$night", "ABCD1234", Some(now + hour)),
+            row("$urgent", "ABCD1234", None),
+            row("$also", "ABCD1234", Some(now + hour)),
+            row("$past", "EFGH5678", Some(now - 1)),
+            row("$other", "EFGH5678", Some(now + hour)),
+        ],
+        OutboxState::Queued,
+        None,
+    ))
     .await
     .unwrap();
+    // The rows as stored; those due are the rows the queue reads (what its runner is handed
+    // instead of reading them).
+    assert_eq!(new.len(), 5);
+    let due: Vec<_> = new.into_iter().filter(|row| row.due(now)).collect();
+    assert_eq!(due, store.outbox_pending(0, 100).await.unwrap());
     let pending = |store: Store| async move {
         let rows = store.outbox_pending(0, 100).await.unwrap();
         rows.into_iter()
@@ -2264,9 +2277,9 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
         payload: "{}".into(),
         hold_until: None,
     }];
-    assert_eq!(store.delivery_queued(&done, &rows).await.unwrap(), 1);
+    assert_eq!(store.delivery_queued(&done, &rows).await.unwrap().len(), 1);
     assert_eq!(store.delivery_pending(0, 10).await.unwrap().len(), 1);
-    assert_eq!(store.delivery_queued(&done, &rows).await.unwrap(), 0);
+    assert_eq!(store.delivery_queued(&done, &rows).await.unwrap().len(), 0);
     store
         .delivery_finish(pending[1].seq, Some("this Threema ID does not exist"))
         .await

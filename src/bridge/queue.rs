@@ -11,11 +11,15 @@ use std::{
 };
 
 use tokio::{
-    sync::{Notify, Semaphore, mpsc},
+    sync::{Semaphore, mpsc},
     time::Instant,
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tracing::Instrument;
+
+mod arrivals;
+
+pub use arrivals::Arrivals;
 
 use super::BridgeError;
 pub use super::outcome::Outcome;
@@ -98,16 +102,19 @@ pub trait Queue: Send + Sync + 'static {
 }
 
 /// Runs until `shutdown`. Handled items are marked in the store; an item that fails for good is
-/// marked with its error and the lane moves on. `wake` is notified when new items are stored.
+/// marked with its error and the lane moves on. `arrivals` hands it items as they are stored,
+/// or rings its bell.
 ///
 /// A wake-up reads on from the last item seen, which is safe because the store makes rows
 /// visible in the order of their numbers (a lower one committing later would be found only by
 /// a rescan, after its lane went on). A read that skips numbers is followed by a full rescan
 /// soon, and every `POLL` there is one anyway; `in_flight` keeps either pass from dispatching
-/// an item twice.
+/// an item twice. A handed item is taken as it is only if its number follows the last one
+/// seen (so nothing between was passed over); any other makes the runner read on instead,
+/// and one a read saw already is dropped.
 pub async fn run<I: Queue>(
     inbox: Arc<I>,
-    wake: Arc<Notify>,
+    arrivals: Arc<Arrivals<I::Item>>,
     shutdown: CancellationToken,
     workers: usize,
     metrics: Arc<Metrics>,
@@ -120,12 +127,19 @@ pub async fn run<I: Queue>(
         shutdown.cancelled().await;
         return;
     }
-    let permits = Arc::new(Semaphore::new(workers));
-    let in_flight: InFlight = Arc::default();
-    let tracker = TaskTracker::new();
-    let mut lanes: HashMap<String, mpsc::UnboundedSender<I::Item>> = HashMap::new();
+    let mut handed = arrivals.receiver();
+    let mut lanes = Lanes {
+        inbox,
+        permits: Arc::new(Semaphore::new(workers)),
+        in_flight: Arc::default(),
+        tracker: TaskTracker::new(),
+        senders: HashMap::new(),
+        shutdown: shutdown.clone(),
+        metrics,
+    };
     let mut last_seq = 0;
     let mut full_scan = true;
+    let mut read = true;
     // A deadline, not a timer restarted after each wake-up: under steady traffic the rescan
     // would otherwise never come, and an item committed out of order would wait for a lull.
     let mut next_full_scan = Instant::now();
@@ -134,15 +148,15 @@ pub async fn run<I: Queue>(
             next_full_scan = Instant::now() + POLL;
         }
         let mut cursor = if full_scan { 0 } else { last_seq };
-        loop {
-            let batch = match inbox.pending(cursor, BATCH).await {
+        while read {
+            let batch = match lanes.inbox.pending(cursor, BATCH).await {
                 Ok(batch) => batch,
                 Err(e) => {
                     tracing::error!(inbox = I::NAME, error = %e, "cannot read the inbox; retrying");
                     break;
                 }
             };
-            let done = (batch.len() as i64) < BATCH;
+            read = (batch.len() as i64) == BATCH;
             for item in batch {
                 let seq = I::seq(&item);
                 if !full_scan && seq > cursor + 1 {
@@ -150,37 +164,79 @@ pub async fn run<I: Queue>(
                 }
                 cursor = seq;
                 last_seq = last_seq.max(seq);
-                if !in_flight.lock().expect("in-flight set lock").insert(seq) {
-                    continue;
-                }
-                let sender = lanes.entry(I::lane(&item).to_owned()).or_insert_with(|| {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    let worker = LaneWorker {
-                        inbox: inbox.clone(),
-                        permits: permits.clone(),
-                        in_flight: in_flight.clone(),
-                        shutdown: shutdown.clone(),
-                        metrics: metrics.clone(),
-                    };
-                    tracker.spawn(worker.run(rx));
-                    tx
-                });
-                // A lane worker only stops at shutdown, so a failed send means we stop too.
-                let _ = sender.send(item);
-            }
-            if done {
-                break;
+                lanes.dispatch(item);
             }
         }
+        read = true;
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = wake.notified() => full_scan = false,
+            _ = arrivals.bell().notified() => full_scan = false,
+            Some(first) = handed.recv() => {
+                full_scan = false;
+                read = false;
+                let mut items = vec![first];
+                while let Ok(item) = handed.try_recv() {
+                    items.push(item);
+                }
+                for item in items {
+                    let seq = I::seq(&item);
+                    if seq <= last_seq {
+                        continue;
+                    }
+                    if read || seq != last_seq + 1 {
+                        read = true;
+                        continue;
+                    }
+                    last_seq = seq;
+                    lanes.dispatch(item);
+                }
+            }
             _ = tokio::time::sleep_until(next_full_scan) => full_scan = true,
         }
     }
-    drop(lanes);
+    let Lanes {
+        senders, tracker, ..
+    } = lanes;
+    drop(senders);
     tracker.close();
     tracker.wait().await;
+}
+
+/// The lane workers of a running queue, started as their lanes' first items come.
+struct Lanes<I: Queue> {
+    inbox: Arc<I>,
+    permits: Arc<Semaphore>,
+    in_flight: InFlight,
+    tracker: TaskTracker,
+    senders: HashMap<String, mpsc::UnboundedSender<I::Item>>,
+    shutdown: CancellationToken,
+    metrics: Arc<Metrics>,
+}
+
+impl<I: Queue> Lanes<I> {
+    /// Gives `item` to its lane's worker, unless it is in a lane's hands already.
+    fn dispatch(&mut self, item: I::Item) {
+        if !(self.in_flight.lock().expect("in-flight set lock")).insert(I::seq(&item)) {
+            return;
+        }
+        let sender = self
+            .senders
+            .entry(I::lane(&item).to_owned())
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let worker = LaneWorker {
+                    inbox: self.inbox.clone(),
+                    permits: self.permits.clone(),
+                    in_flight: self.in_flight.clone(),
+                    shutdown: self.shutdown.clone(),
+                    metrics: self.metrics.clone(),
+                };
+                self.tracker.spawn(worker.run(rx));
+                tx
+            });
+        // A lane worker only stops at shutdown, so a failed send means we stop too.
+        let _ = sender.send(item);
+    }
 }
 
 /// Sequence numbers handed to a lane worker and not yet marked handled.
@@ -281,5 +337,128 @@ impl<I: Queue> LaneWorker<I> {
             _ = self.shutdown.cancelled() => false,
             _ = tokio::time::sleep(wait) => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    /// A queue in memory: its rows, the reads of them, and what was handled.
+    #[derive(Default)]
+    struct Rows {
+        stored: Mutex<Vec<i64>>,
+        reads: AtomicUsize,
+        handled: Mutex<Vec<i64>>,
+        progress: Notify,
+    }
+
+    impl Queue for Rows {
+        type Item = i64;
+        const NAME: &'static str = "test";
+
+        fn seq(item: &i64) -> i64 {
+            *item
+        }
+        fn lane(_: &i64) -> &str {
+            "one lane"
+        }
+        fn key(item: &i64) -> String {
+            item.to_string()
+        }
+        async fn pending(&self, after_seq: i64, limit: i64) -> Result<Vec<i64>, StoreError> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            let handled = self.handled.lock().unwrap().clone();
+            let stored = self.stored.lock().unwrap();
+            Ok((stored.iter().copied())
+                .filter(|seq| *seq > after_seq && !handled.contains(seq))
+                .take(limit as usize)
+                .collect())
+        }
+        async fn handle(&self, item: &i64) -> Result<Handled, BridgeError> {
+            self.handled.lock().unwrap().push(*item);
+            self.progress.notify_one();
+            Ok(Handled::ended(Outcome::skipped("test")))
+        }
+        async fn finish(&self, _: &i64, _: &Outcome) -> Result<(), StoreError> {
+            Ok(())
+        }
+        async fn record_attempt(&self, _: &mut i64) -> Result<(), StoreError> {
+            Ok(())
+        }
+    }
+
+    impl Rows {
+        fn store(&self, seqs: &[i64]) {
+            self.stored.lock().unwrap().extend(seqs);
+        }
+
+        /// Waits until `seqs` are the rows handled, in this order.
+        async fn handled(&self, seqs: &[i64]) {
+            let wait = async {
+                while *self.handled.lock().unwrap() != seqs {
+                    self.progress.notified().await;
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(5), wait)
+                .await
+                .is_err()
+            {
+                panic!("handled {:?}, not {seqs:?}", self.handled.lock().unwrap());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn handed_rows_are_taken_without_a_read_in_order_and_once() {
+        let rows = Arc::new(Rows::default());
+        rows.store(&[1, 2]);
+        let arrivals = Arc::new(Arrivals::new(Arc::new(Notify::new())));
+        let shutdown = CancellationToken::new();
+        let runner = tokio::spawn(run(
+            rows.clone(),
+            arrivals.clone(),
+            shutdown.clone(),
+            4,
+            Arc::new(Metrics::new()),
+        ));
+        rows.handled(&[1, 2]).await;
+        let reads = rows.reads.load(Ordering::SeqCst);
+
+        // The next numbers, handed as they are stored: no read.
+        rows.store(&[3, 4]);
+        arrivals.hand([3, 4]);
+        rows.handled(&[1, 2, 3, 4]).await;
+        assert_eq!(
+            rows.reads.load(Ordering::SeqCst),
+            reads,
+            "no read for handed rows"
+        );
+
+        // 5 stored but not handed (say, by another process): 6 does not follow 4, so the
+        // runner reads on from 4 and finds both, in order.
+        rows.store(&[5, 6]);
+        arrivals.hand([6]);
+        rows.handled(&[1, 2, 3, 4, 5, 6]).await;
+        assert_eq!(rows.reads.load(Ordering::SeqCst), reads + 1);
+
+        // A row handed after a read found it is not taken again; the next one is, unread.
+        rows.store(&[7]);
+        arrivals.hand([5, 6, 7]);
+        rows.handled(&[1, 2, 3, 4, 5, 6, 7]).await;
+        assert_eq!(rows.reads.load(Ordering::SeqCst), reads + 1);
+
+        shutdown.cancel();
+        runner.await.unwrap();
+        // Once stopped, a row handed rings the bell (the next runner reads it).
+        let rung = arrivals.bell().notified();
+        arrivals.hand([8]);
+        tokio::time::timeout(Duration::from_secs(1), rung)
+            .await
+            .expect("the bell rang");
     }
 }

@@ -8,9 +8,10 @@ use sqlx::postgres::PgListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{Store, WAKE_CHANNEL};
+use super::queue::Arrivals;
+use crate::store::{InboxItem, OutboxItem, Store, ThreemaItem, WAKE_CHANNEL};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Wakes {
     /// The Matrix inbox has new rows (an appservice transaction was stored).
     pub matrix: Arc<Notify>,
@@ -26,6 +27,29 @@ pub struct Wakes {
     pub directory: Arc<Notify>,
     /// A directory pass ran: an offboarded driver may be due for erasure.
     pub erasures: Arc<Notify>,
+    /// New rows of the Matrix inbox, the Threema inbox and the outbox, handed to their runners
+    /// (or ringing the bells above).
+    pub matrix_rows: Arc<Arrivals<InboxItem>>,
+    pub threema_rows: Arc<Arrivals<ThreemaItem>>,
+    pub outbox_rows: Arc<Arrivals<OutboxItem>>,
+}
+
+impl Default for Wakes {
+    fn default() -> Self {
+        let (matrix, threema, outbox) = <(Arc<Notify>, Arc<Notify>, Arc<Notify>)>::default();
+        Wakes {
+            matrix_rows: Arc::new(Arrivals::new(matrix.clone())),
+            threema_rows: Arc::new(Arrivals::new(threema.clone())),
+            outbox_rows: Arc::new(Arrivals::new(outbox.clone())),
+            matrix,
+            threema,
+            outbox,
+            broadcast: Arc::default(),
+            board: Arc::default(),
+            directory: Arc::default(),
+            erasures: Arc::default(),
+        }
+    }
 }
 
 impl Wakes {

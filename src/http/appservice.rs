@@ -87,19 +87,17 @@ pub async fn push_events(
     let items = pushed::inbox_items(&transaction, |sender| {
         state.bridge.ghosts.sent_by_bridge(sender)
     });
-    let stored = state.bridge.store.inbox_push(&items).await.map_err(|e| {
+    let stored = state.bridge.store.inbox_push_rows(&items).await.map_err(|e| {
         tracing::error!(error = %e, txn_id, "cannot persist transaction; the homeserver will retry");
         ApiError::Internal
     })?;
     tracing::debug!(
         txn_id,
         received = items.len(),
-        stored,
+        stored = stored.len(),
         "transaction persisted"
     );
-    if stored > 0 {
-        state.bridge.wakes.matrix.notify_one();
-    }
+    state.bridge.wakes.matrix_rows.hand(stored);
     Ok(Json(json!({})))
 }
 

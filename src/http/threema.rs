@@ -235,11 +235,9 @@ fn item_of(authentic: &Authentic, gateway_id: &ThreemaId) -> NewThreemaItem {
 async fn store(state: &CallbackState, item: NewThreemaItem) -> (StatusCode, &'static str) {
     let (from, message_id) = (item.sender.clone(), item.message_id.clone());
     match state.intake.push(item).await {
-        Ok(new) => {
-            tracing::debug!(%from, %message_id, new, "callback stored");
-            if new {
-                state.bridge.wakes.threema.notify_one();
-            }
+        Ok(stored) => {
+            tracing::debug!(%from, %message_id, new = stored.is_some(), "callback stored");
+            state.bridge.wakes.threema_rows.hand(stored);
             (StatusCode::OK, "")
         }
         Err(e) => {

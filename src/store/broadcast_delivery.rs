@@ -5,7 +5,7 @@ use ruma::{OwnedRoomId, OwnedUserId};
 use sqlx::{Row, any::AnyRow};
 
 use super::{
-    NewOutgoing, OutboxState, Store, StoreError,
+    NewOutgoing, OutboxItem, OutboxState, Store, StoreError,
     coalesce::{bind_padded, by_seq, padded},
     now_ms,
     queue_commit::Durable,
@@ -174,14 +174,14 @@ impl Store {
 
     /// The recipient's copy is in their portal and its Threema messages go into the outbox:
     /// `rows` queued (as [`Store::outbox_enqueue`]), the copy recorded and the fan-out done with
-    /// the recipient, in one commit. Returns how many rows are new. It does not wait for the
+    /// the recipient, in one commit. Returns the new rows. It does not wait for the
     /// disk ([`Durable::WithNext`]): the rows' claim does before their send, and taken back,
     /// the recipient is fanned out again and their copy found in the portal.
     pub async fn delivery_queued(
         &self,
         done: &DeliveryDone,
         rows: &[NewOutgoing],
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         let mut tx = self.fenced_tx().await?;
         let new = self
             .enqueue(&mut tx, rows, OutboxState::Queued, None, true)

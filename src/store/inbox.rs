@@ -24,7 +24,7 @@ pub struct NewInboxItem {
     pub payload: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxItem {
     pub seq: i64,
     pub dedup_key: String,
@@ -41,20 +41,47 @@ impl Store {
     /// or handled) are skipped, so a replayed transaction changes nothing. Returns how many
     /// items were new.
     pub async fn inbox_push(&self, items: &[NewInboxItem]) -> Result<u64, StoreError> {
+        Ok(self.inbox_push_rows(items).await?.len() as u64)
+    }
+
+    /// [`Store::inbox_push`], returning the new rows as the queue reads them (for its runner).
+    pub async fn inbox_push_rows(
+        &self,
+        items: &[NewInboxItem],
+    ) -> Result<Vec<InboxItem>, StoreError> {
         // A transaction of the bridge's own echoes only, as most are: nothing to make durable
         // (an empty commit would still wait for the log's sync).
         if items.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let now = now_ms();
         let mut tx = self.queue_tx().await?;
         self.lock_queue(&mut tx, QueueTable::MatrixInbox).await?;
-        let mut inserted = 0;
+        let mut new = Vec::new();
         for item in items {
-            inserted += insert_item(&mut tx, item, now).await?;
+            if let Some(seq) = insert_item(&mut tx, item, now).await? {
+                let NewInboxItem {
+                    dedup_key,
+                    room_id,
+                    kind,
+                    event_type,
+                    sender,
+                    payload,
+                } = item.clone();
+                new.push(InboxItem {
+                    seq,
+                    dedup_key,
+                    room_id,
+                    kind,
+                    event_type,
+                    sender,
+                    payload,
+                    attempts: 0,
+                });
+            }
         }
         tx.commit().await?;
-        Ok(inserted)
+        Ok(new)
     }
 
     /// Stores one room's timeline `items` (oldest first, as a catch-up read them) so that the
@@ -113,7 +140,7 @@ impl Store {
         let now = now_ms();
         let mut inserted = 0;
         for item in &items[first..] {
-            inserted += insert_item(&mut tx, item, now).await?;
+            inserted += u64::from(insert_item(&mut tx, item, now).await?.is_some());
             if let Some(&attempts) = moved.get(item.dedup_key.as_str()).filter(|&&a| a > 0) {
                 sqlx::query("UPDATE matrix_inbox SET attempts = $1 WHERE dedup_key = $2")
                     .bind(attempts)
@@ -267,15 +294,16 @@ impl Store {
     }
 }
 
-/// Stores one item unless its key is known; 1 if it was new.
+/// Stores one item unless its key is known; its number if it was new.
 async fn insert_item(
     conn: &mut sqlx::AnyConnection,
     item: &NewInboxItem,
     now: i64,
-) -> Result<u64, StoreError> {
-    Ok(sqlx::query(
+) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar(
         "INSERT INTO matrix_inbox (dedup_key, room_id, kind, event_type, sender, payload, \
-         received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING",
+         received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING \
+         RETURNING seq",
     )
     .bind(&item.dedup_key)
     .bind(&item.room_id)
@@ -284,7 +312,6 @@ async fn insert_item(
     .bind(&item.sender)
     .bind(&item.payload)
     .bind(now)
-    .execute(conn)
-    .await?
-    .rows_affected())
+    .fetch_optional(conn)
+    .await?)
 }

@@ -13,14 +13,16 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{NewThreemaItem, Store, StoreError};
+use super::{NewThreemaItem, Store, StoreError, ThreemaItem};
 
 /// Callbacks stored in one commit at most (a bound on one transaction's size and time).
 const MOST_PER_COMMIT: usize = 256;
 /// Callbacks waiting for the writer at most; beyond that a caller waits to be queued.
 const WAITING: usize = 4 * MOST_PER_COMMIT;
 
-type Answer = oneshot::Sender<Result<bool, Arc<StoreError>>>;
+/// The callback's row if it was new (a callback the Gateway sent again is stored once).
+type Stored = Option<ThreemaItem>;
+type Answer = oneshot::Sender<Result<Stored, Arc<StoreError>>>;
 
 /// Why a callback was not stored.
 #[derive(Debug, thiserror::Error)]
@@ -50,15 +52,15 @@ impl ThreemaIntake {
         ThreemaIntake { waiting, store }
     }
 
-    /// Stores `item` and returns, once it is durable, whether it was new (a callback the
-    /// Gateway sent again is stored once).
-    pub async fn push(&self, item: NewThreemaItem) -> Result<bool, IntakeError> {
+    /// Stores `item` and returns, once it is durable, its row as the queue reads it if it was
+    /// new (a callback the Gateway sent again is stored once).
+    pub async fn push(&self, item: NewThreemaItem) -> Result<Stored, IntakeError> {
         let (answer, answered) = oneshot::channel();
         if let Err(refused) = self.waiting.send((item, answer)).await {
             tracing::error!("the callback writer has stopped; storing a callback alone");
             let (item, _) = refused.0;
-            let stored = self.store.threema_inbox_push(&item).await;
-            return stored.map_err(|e| IntakeError::Store(Arc::new(e)));
+            let stored = store_alone(&self.store, &item).await;
+            return stored.map_err(IntakeError::Store);
         }
         match answered.await {
             Ok(stored) => stored.map_err(IntakeError::Store),
@@ -79,8 +81,7 @@ async fn write(store: Store, mut queue: mpsc::Receiver<(NewThreemaItem, Answer)>
             // each of the Gateway's retries: each alone.
             Err(e) if items.len() > 1 && !e.is_transient() => {
                 for (item, answer) in items.iter().zip(answers) {
-                    let stored = store.threema_inbox_push(item).await.map_err(Arc::new);
-                    let _ = answer.send(stored);
+                    let _ = answer.send(store_alone(&store, item).await);
                 }
             }
             Err(e) => {
@@ -91,7 +92,17 @@ async fn write(store: Store, mut queue: mpsc::Receiver<(NewThreemaItem, Answer)>
     }
 }
 
-fn answer_all(answers: Vec<Answer>, results: impl Iterator<Item = Result<bool, Arc<StoreError>>>) {
+async fn store_alone(store: &Store, item: &NewThreemaItem) -> Result<Stored, Arc<StoreError>> {
+    let stored = store
+        .threema_inbox_push_all(std::slice::from_ref(item))
+        .await;
+    Ok(stored.map_err(Arc::new)?.into_iter().next().flatten())
+}
+
+fn answer_all(
+    answers: Vec<Answer>,
+    results: impl Iterator<Item = Result<Stored, Arc<StoreError>>>,
+) {
     for (answer, result) in answers.into_iter().zip(results) {
         // A caller that went away (its client hung up) is answered by nobody.
         let _ = answer.send(result);

@@ -135,6 +135,12 @@ pub(super) const COLUMNS: &str = "seq, event_id, recipient, part, room_id, sende
                        reaction_event, hold_until, broadcast_copy";
 
 impl OutboxItem {
+    /// Whether [`Store::outbox_pending`] would return the row at `now`, new as it is: not held
+    /// past then.
+    pub fn due(&self, now: i64) -> bool {
+        self.hold_until.is_none_or(|until| until <= now)
+    }
+
     pub(super) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
         Ok(OutboxItem {
             seq: row.try_get("seq")?,
@@ -170,22 +176,22 @@ impl Store {
     /// Queues the messages an event became, all or none. Queuing the same event again changes
     /// nothing (a replayed Matrix event is not sent twice). Returns how many rows are new.
     pub async fn outbox_enqueue(&self, items: &[NewOutgoing]) -> Result<u64, StoreError> {
-        self.outbox_enqueue_as(items, OutboxState::Queued, None)
-            .await
+        let new = self.outbox_enqueue_as(items, OutboxState::Queued, None);
+        Ok(new.await?.len() as u64)
     }
 
     /// `outbox_enqueue`, the rows starting in `state` with `error` (a message from before a
-    /// restore starts as outcome unknown: it may have been sent before).
+    /// restore starts as outcome unknown: it may have been sent before). Returns the new rows.
     pub async fn outbox_enqueue_as(
         &self,
         items: &[NewOutgoing],
         state: OutboxState,
         error: Option<&str>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         let mut tx = self.queue_tx().await?;
-        let inserted = self.enqueue(&mut tx, items, state, error, false).await?;
+        let new = self.enqueue(&mut tx, items, state, error, false).await?;
         tx.commit().await?;
-        Ok(inserted)
+        Ok(new)
     }
 
     /// [`Store::outbox_enqueue_as`] in the caller's transaction, which it holds the outbox's
@@ -197,17 +203,17 @@ impl Store {
         state: OutboxState,
         error: Option<&str>,
         broadcast_copy: bool,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<OutboxItem>, StoreError> {
         let now = now_ms();
         self.lock_queue(&mut *tx, QueueTable::Outbox).await?;
-        let mut inserted = 0;
+        let mut new = Vec::new();
         for item in items {
-            inserted += sqlx::query(
+            let row = sqlx::query(&format!(
                 "INSERT INTO threema_outbox (event_id, recipient, part, room_id, sender, payload, \
                  state, error, created_at, updated_at, hold_until, broadcast_copy) \
                  VALUES ($1, $2, $3, $4, $5, $6, $8, $9, $7, $7, $10, $11) \
-                 ON CONFLICT (event_id, recipient, part, resend) DO NOTHING",
-            )
+                 ON CONFLICT (event_id, recipient, part, resend) DO NOTHING RETURNING {COLUMNS}"
+            ))
             .bind(&item.event_id)
             .bind(&item.recipient)
             .bind(item.part)
@@ -219,15 +225,18 @@ impl Store {
             .bind(error)
             .bind(item.hold_until)
             .bind(i64::from(broadcast_copy))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                new.push(OutboxItem::from_row(&row)?);
+            }
         }
-        Ok(inserted)
+        Ok(new)
     }
 
     /// Rows the outbox still has work on after `after_seq`, oldest first; a held row once its
-    /// time has come (the queue's rescan finds it then, however far back its number is).
+    /// time has come (the queue's rescan finds it then, however far back its number is). Its
+    /// runner is handed only new rows this read would return ([`OutboxItem::due`]).
     pub async fn outbox_pending(
         &self,
         after_seq: i64,

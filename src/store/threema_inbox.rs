@@ -57,24 +57,25 @@ impl Store {
         let new = self
             .threema_inbox_push_all(std::slice::from_ref(item))
             .await?;
-        Ok(new.first().copied().unwrap_or(false))
+        Ok(new.first().is_some_and(Option::is_some))
     }
 
     /// Stores callbacks in one transaction, in their order, each once per (sender, message
     /// id): one commit for callbacks that arrived together (`store::intake`). Returns for each
-    /// whether it was new; all or none are stored.
+    /// its row as the queue reads it if it was new; all or none are stored.
     pub async fn threema_inbox_push_all(
         &self,
         items: &[NewThreemaItem],
-    ) -> Result<Vec<bool>, StoreError> {
+    ) -> Result<Vec<Option<ThreemaItem>>, StoreError> {
         let mut tx = self.queue_tx().await?;
         self.lock_queue(&mut tx, QueueTable::ThreemaInbox).await?;
         let now = now_ms();
         let mut new = Vec::with_capacity(items.len());
         for item in items {
-            let inserted = sqlx::query(
+            let seq: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO threema_inbox (sender, message_id, date, nonce, box, nickname, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sender, message_id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sender, message_id) DO NOTHING \
+                 RETURNING seq",
             )
             .bind(&item.sender)
             .bind(&item.message_id)
@@ -83,10 +84,29 @@ impl Store {
             .bind(&item.ciphertext)
             .bind(&item.nickname)
             .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            new.push(inserted == 1);
+            .fetch_optional(&mut *tx)
+            .await?;
+            new.push(seq.map(|seq| {
+                let NewThreemaItem {
+                    sender,
+                    message_id,
+                    date,
+                    nonce,
+                    ciphertext,
+                    nickname,
+                } = item.clone();
+                ThreemaItem {
+                    seq,
+                    sender,
+                    message_id,
+                    date,
+                    nonce,
+                    ciphertext,
+                    nickname,
+                    attempts: 0,
+                    received_at: now,
+                }
+            }));
         }
         tx.commit().await?;
         Ok(new)

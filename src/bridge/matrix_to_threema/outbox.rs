@@ -26,12 +26,12 @@ use std::{
 
 use bridge_convert::plan::{EditTarget, Outgoing, Plan};
 use ruma::{EventId, RoomId, UserId};
-use tokio::sync::{Notify, OnceCell};
+use tokio::sync::OnceCell;
 
 use super::transitions::{self, Answer, Event, Then};
 use crate::bridge::{
     Access, BridgeError, Credits, Ghosts, Keys, Notices, Wakes, audit,
-    queue::{Handled, Outcome, Queue},
+    queue::{Arrivals, Handled, Outcome, Queue},
     status::RESEND_KEYS,
     wiring::Shared,
 };
@@ -69,8 +69,8 @@ pub struct Outbox {
     credits: Arc<Credits>,
     /// `bridge.send_give_up_seconds`.
     send_give_up: Duration,
-    /// Rung when rows are queued.
-    wake: Arc<Notify>,
+    /// Takes the rows queued to the runner (or rings its bell).
+    arrivals: Arc<Arrivals<OutboxItem>>,
     /// File messages whose blobs are uploaded for many recipients (broadcasts), by file.
     shared_uploads: Mutex<HashMap<String, SharedUpload>>,
     /// `gdpr.driver_notice`: goes to each driver before anything else.
@@ -115,7 +115,7 @@ impl Outbox {
             ghosts,
             credits,
             send_give_up: config.bridge.send_give_up,
-            wake: wakes.outbox.clone(),
+            arrivals: wakes.outbox_rows.clone(),
             shared_uploads: Mutex::default(),
             privacy_notice: PrivacyNotice::new(config),
             metrics,
@@ -190,9 +190,10 @@ impl Outbox {
             let new = (self.store)
                 .outbox_enqueue_as(&rows, OutboxState::Unknown, Some(crate::store::RESTORED))
                 .await?;
-            self.wake();
+            let count = new.len();
+            self.hand(new);
             return Ok(Outcome::skipped(format!(
-                "{new} message(s) for {driver} from before the restore: outcome unknown"
+                "{count} message(s) for {driver} from before the restore: outcome unknown"
             )));
         }
         let queued = self
@@ -221,9 +222,15 @@ impl Outbox {
         )))
     }
 
-    /// Looks for work now (rows were queued or made pending again).
+    /// Looks for work now (rows were made pending again).
     pub(crate) fn wake(&self) {
-        self.wake.notify_one();
+        self.arrivals.bell().notify_one();
+    }
+
+    /// Hands rows just queued to the runner, those it would read now (not held).
+    fn hand(&self, new: Vec<OutboxItem>) {
+        let now = now_ms();
+        (self.arrivals).hand(new.into_iter().filter(|row| row.due(now)));
     }
 
     /// What an earlier event became on Threema, for edits and redactions.
@@ -258,7 +265,7 @@ impl Outbox {
     pub(crate) async fn resend(&self, event_id: &str) -> Result<u64, BridgeError> {
         let queued = self.store.outbox_resend(event_id).await?;
         if queued > 0 {
-            self.wake.notify_one();
+            self.wake();
         }
         Ok(queued)
     }

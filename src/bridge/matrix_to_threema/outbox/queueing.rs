@@ -1,5 +1,5 @@
 //! Queueing: the parts of one event become outbox rows for a driver, held for their shift as
-//! the holds say, stored with what their commit also records, and the outbox woken.
+//! the holds say, stored with what their commit also records, and handed to the outbox's runner.
 
 use std::sync::atomic::Ordering;
 
@@ -31,10 +31,10 @@ pub(crate) struct With {
 }
 
 impl Outbox {
-    /// Stores the parts of one event for `driver` in `portal`, with what `with` says, and wakes
-    /// the outbox: how many rows are new (queueing the same event again adds none) and until
-    /// when they wait for the driver's shift (not if urgent). The privacy notice goes first if
-    /// the driver has not had it, held as long.
+    /// Stores the parts of one event for `driver` in `portal`, with what `with` says, and hands
+    /// them to the outbox's runner: how many rows are new (queueing the same event again adds
+    /// none) and until when they wait for the driver's shift (not if urgent). The privacy
+    /// notice goes first if the driver has not had it, held as long.
     pub(crate) async fn queue(
         &self,
         items: &[Outgoing],
@@ -64,7 +64,7 @@ impl Outbox {
     }
 
     /// Stores `rows` (each held as `holds` says), with the broadcast recipient they end if any,
-    /// and wakes the outbox.
+    /// and hands them to the outbox's runner.
     pub(super) async fn queue_rows(
         &self,
         rows: &[NewOutgoing],
@@ -73,13 +73,18 @@ impl Outbox {
     ) -> Result<u64, StoreError> {
         let new = match delivery {
             Some(done) => self.store.delivery_queued(done, rows).await?,
-            None => self.store.outbox_enqueue(rows).await?,
+            None => {
+                (self.store)
+                    .outbox_enqueue_as(rows, OutboxState::Queued, None)
+                    .await?
+            }
         };
         if let Some(due) = holds.iter().flatten().min() {
             self.next_hold.fetch_min(*due, Ordering::Relaxed);
         }
-        self.wake();
-        Ok(new)
+        let count = new.len() as u64;
+        self.hand(new);
+        Ok(count)
     }
 }
 

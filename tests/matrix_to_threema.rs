@@ -190,8 +190,10 @@ async fn every_reply_type_reaches_the_phone_signed_with_the_dispatchers_name() {
     );
 
     // A new name in the room signs what comes after it: its member event makes the bridge ask
-    // again (as the redaction above did for the first of these two).
+    // again (as the redaction above did for the first of these two, which is on the phone
+    // before the rename: the name is asked when a message is handled).
     dispatcher.send_text(&room, "Tour 10 wie geplant").await;
+    sim.wait_inbox(&driver, 11, WAIT).await;
     dispatcher
         .set_state_for(
             &room,

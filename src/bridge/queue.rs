@@ -194,6 +194,8 @@ pub async fn run<I: Queue>(
             _ = tokio::time::sleep_until(next_full_scan) => full_scan = true,
         }
     }
+    // Rows handed from now on ring the bell (on a standby, passed on to the active process).
+    drop(handed);
     let Lanes {
         senders, tracker, ..
     } = lanes;

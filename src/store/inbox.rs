@@ -1,6 +1,6 @@
 //! `matrix_inbox`: what the homeserver pushed, persisted before we acknowledge it.
 
-use sqlx::Row;
+use sqlx::{Row, any::AnyRow};
 
 use super::{Store, StoreError, now_ms, queue_order::QueueTable};
 
@@ -36,6 +36,24 @@ pub struct InboxItem {
     pub attempts: i64,
 }
 
+/// What the queue reads of a row.
+const COLUMNS: &str = "seq, dedup_key, room_id, kind, event_type, sender, payload, attempts";
+
+impl InboxItem {
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(InboxItem {
+            seq: row.try_get("seq")?,
+            dedup_key: row.try_get("dedup_key")?,
+            room_id: row.try_get("room_id")?,
+            kind: InboxKind::parse(&row.try_get::<String, _>("kind")?)?,
+            event_type: row.try_get("event_type")?,
+            sender: row.try_get("sender")?,
+            payload: row.try_get("payload")?,
+            attempts: row.try_get("attempts")?,
+        })
+    }
+}
+
 impl Store {
     /// Persists a transaction's items in one database transaction. Items already known (pending
     /// or handled) are skipped, so a replayed transaction changes nothing. Returns how many
@@ -59,26 +77,7 @@ impl Store {
         self.lock_queue(&mut tx, QueueTable::MatrixInbox).await?;
         let mut new = Vec::new();
         for item in items {
-            if let Some(seq) = insert_item(&mut tx, item, now).await? {
-                let NewInboxItem {
-                    dedup_key,
-                    room_id,
-                    kind,
-                    event_type,
-                    sender,
-                    payload,
-                } = item.clone();
-                new.push(InboxItem {
-                    seq,
-                    dedup_key,
-                    room_id,
-                    kind,
-                    event_type,
-                    sender,
-                    payload,
-                    attempts: 0,
-                });
-            }
+            new.extend(insert_item(&mut tx, item, now).await?);
         }
         tx.commit().await?;
         Ok(new)
@@ -174,28 +173,15 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<InboxItem>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, dedup_key, room_id, kind, event_type, sender, payload, attempts FROM matrix_inbox \
-             WHERE processed_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM matrix_inbox \
+             WHERE processed_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2"
+        ))
         .bind(after_seq)
         .bind(limit)
         .fetch_all(&self.db)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(InboxItem {
-                    seq: row.try_get("seq")?,
-                    dedup_key: row.try_get("dedup_key")?,
-                    room_id: row.try_get("room_id")?,
-                    kind: InboxKind::parse(&row.try_get::<String, _>("kind")?)?,
-                    event_type: row.try_get("event_type")?,
-                    sender: row.try_get("sender")?,
-                    payload: row.try_get("payload")?,
-                    attempts: row.try_get("attempts")?,
-                })
-            })
-            .collect()
+        rows.iter().map(InboxItem::from_row).collect()
     }
 
     /// Counts a failed attempt, so that repeated failures are visible and bounded.
@@ -294,17 +280,17 @@ impl Store {
     }
 }
 
-/// Stores one item unless its key is known; its number if it was new.
+/// Stores one item unless its key is known; its row as the queue reads it if it was new.
 async fn insert_item(
     conn: &mut sqlx::AnyConnection,
     item: &NewInboxItem,
     now: i64,
-) -> Result<Option<i64>, StoreError> {
-    Ok(sqlx::query_scalar(
+) -> Result<Option<InboxItem>, StoreError> {
+    let row = sqlx::query(&format!(
         "INSERT INTO matrix_inbox (dedup_key, room_id, kind, event_type, sender, payload, \
          received_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedup_key) DO NOTHING \
-         RETURNING seq",
-    )
+         RETURNING {COLUMNS}"
+    ))
     .bind(&item.dedup_key)
     .bind(&item.room_id)
     .bind(item.kind.as_str())
@@ -313,5 +299,6 @@ async fn insert_item(
     .bind(&item.payload)
     .bind(now)
     .fetch_optional(conn)
-    .await?)
+    .await?;
+    row.as_ref().map(InboxItem::from_row).transpose()
 }

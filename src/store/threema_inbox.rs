@@ -34,6 +34,9 @@ pub struct ThreemaItem {
     pub received_at: i64,
 }
 
+/// What the queue reads of a row.
+const COLUMNS: &str = "seq, sender, message_id, date, nonce, box, nickname, attempts, received_at";
+
 impl ThreemaItem {
     fn from_row(row: AnyRow) -> Result<Self, StoreError> {
         Ok(ThreemaItem {
@@ -72,11 +75,11 @@ impl Store {
         let now = now_ms();
         let mut new = Vec::with_capacity(items.len());
         for item in items {
-            let seq: Option<i64> = sqlx::query_scalar(
+            let row = sqlx::query(&format!(
                 "INSERT INTO threema_inbox (sender, message_id, date, nonce, box, nickname, received_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sender, message_id) DO NOTHING \
-                 RETURNING seq",
-            )
+                 RETURNING {COLUMNS}"
+            ))
             .bind(&item.sender)
             .bind(&item.message_id)
             .bind(item.date)
@@ -86,27 +89,7 @@ impl Store {
             .bind(now)
             .fetch_optional(&mut *tx)
             .await?;
-            new.push(seq.map(|seq| {
-                let NewThreemaItem {
-                    sender,
-                    message_id,
-                    date,
-                    nonce,
-                    ciphertext,
-                    nickname,
-                } = item.clone();
-                ThreemaItem {
-                    seq,
-                    sender,
-                    message_id,
-                    date,
-                    nonce,
-                    ciphertext,
-                    nickname,
-                    attempts: 0,
-                    received_at: now,
-                }
-            }));
+            new.push(row.map(ThreemaItem::from_row).transpose()?);
         }
         tx.commit().await?;
         Ok(new)
@@ -118,10 +101,10 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<ThreemaItem>, StoreError> {
-        sqlx::query(
-            "SELECT seq, sender, message_id, date, nonce, box, nickname, attempts, received_at \
-             FROM threema_inbox WHERE processed_at IS NULL AND seq > $1 ORDER BY seq LIMIT $2",
-        )
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM threema_inbox WHERE processed_at IS NULL AND seq > $1 \
+             ORDER BY seq LIMIT $2"
+        ))
         .bind(after_seq)
         .bind(limit)
         .fetch_all(&self.db)

@@ -227,9 +227,17 @@ impl Outbox {
         self.arrivals.bell().notify_one();
     }
 
-    /// Hands rows just queued to the runner, those it would read now (not held).
+    /// Hands rows just queued to the runner, those a read would return now (not held). While
+    /// a hold has come due (or was released) the runner reads instead: its read starts from
+    /// the beginning then (`hold_came_due`), so the held row goes before these.
     fn hand(&self, new: Vec<OutboxItem>) {
         let now = now_ms();
+        if new.is_empty() {
+            return;
+        }
+        if self.next_hold.load(Ordering::Relaxed) <= now {
+            return self.wake();
+        }
         (self.arrivals).hand(new.into_iter().filter(|row| row.due(now)));
     }
 

@@ -3,10 +3,12 @@
 //! row came alone, and each cost a wake-up and a read of the queue.
 //!
 //! Handing is only a shortcut. The runner takes a handed row only if its number follows the
-//! last one it saw (`run`); a row it cannot take so, or one that cannot be handed (no runner
-//! here: a standby, before the catch-up, after the term; the channel full), rings the queue's
-//! bell instead, and the runner reads as it always did. So a row is still found if handing
-//! fails, and never taken twice: a read moves the last number seen past what it found.
+//! last one it saw (`run`), and reads on instead from that number when it does not; a row
+//! that cannot be handed (no runner here: a standby, before the catch-up, after the term; the
+//! channel full) rings the queue's bell, and the runner reads as it always did. So a row is
+//! still found if handing fails, and never taken twice: a read moves the last number seen past
+//! what it found. Only rows a read would return are handed (not an outbox row held for the
+//! driver's shift).
 
 use std::sync::{Arc, Mutex};
 

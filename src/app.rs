@@ -420,7 +420,7 @@ impl Running {
         let workers = self.config.bridge.inbox_workers;
         let matrix_inbox = queue::run(
             Arc::new(MatrixInbox(bridge.matrix_to_threema.clone())),
-            bridge.wakes.matrix_rows.clone(),
+            bridge.wakes.matrix.clone(),
             shutdown.clone(),
             workers,
             bridge.metrics.clone(),
@@ -433,14 +433,14 @@ impl Running {
         });
         tasks.spawn(queue::run(
             Arc::new(ThreemaInbox(bridge.threema_to_matrix.clone())),
-            bridge.wakes.threema_rows.clone(),
+            bridge.wakes.threema.clone(),
             shutdown.clone(),
             workers,
             bridge.metrics.clone(),
         ));
         tasks.spawn(queue::run(
             Arc::new(ThreemaOutbox(bridge.outbox.clone())),
-            bridge.wakes.outbox_rows.clone(),
+            bridge.wakes.outbox.clone(),
             shutdown.clone(),
             workers,
             bridge.metrics.clone(),
@@ -471,7 +471,7 @@ impl Running {
             store: bridge.store.clone(),
             matrix: bridge.matrix.once(),
             ghosts: bridge.ghosts.clone(),
-            wake: bridge.wakes.matrix.clone(),
+            wake: bridge.wakes.matrix.bell().clone(),
             registration_id: self.config.appservice.registration.id.clone(),
         };
         tasks.spawn(catch_up::watch(watcher, shutdown.clone()));

@@ -1,5 +1,6 @@
 //! The bell of each background worker, rung when there is new work for it (a row stored in its
-//! durable queue, a change it watches), so that workers need not poll for it.
+//! durable queue, a change it watches), so that workers need not poll for it; the queues' new
+//! rows are handed to their runners where they can be (`queue::Arrivals`).
 
 use std::sync::Arc;
 
@@ -11,14 +12,15 @@ use tokio_util::sync::CancellationToken;
 use super::queue::Arrivals;
 use crate::store::{InboxItem, OutboxItem, Store, ThreemaItem, WAKE_CHANNEL};
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Wakes {
-    /// The Matrix inbox has new rows (an appservice transaction was stored).
-    pub matrix: Arc<Notify>,
+    /// The Matrix inbox has new rows (an appservice transaction was stored): handed to its
+    /// runner, or its bell rung.
+    pub matrix: Arc<Arrivals<InboxItem>>,
     /// The Threema inbox has new rows (callbacks, held messages queued again).
-    pub threema: Arc<Notify>,
+    pub threema: Arc<Arrivals<ThreemaItem>>,
     /// The outbox has new rows.
-    pub outbox: Arc<Notify>,
+    pub outbox: Arc<Arrivals<OutboxItem>>,
     /// Broadcasts have recipients to fan out to.
     pub broadcast: Arc<Notify>,
     /// A broadcast's board may have changed (started, answered, resent).
@@ -27,38 +29,15 @@ pub struct Wakes {
     pub directory: Arc<Notify>,
     /// A directory pass ran: an offboarded driver may be due for erasure.
     pub erasures: Arc<Notify>,
-    /// New rows of the Matrix inbox, the Threema inbox and the outbox, handed to their runners
-    /// (or ringing the bells above).
-    pub matrix_rows: Arc<Arrivals<InboxItem>>,
-    pub threema_rows: Arc<Arrivals<ThreemaItem>>,
-    pub outbox_rows: Arc<Arrivals<OutboxItem>>,
-}
-
-impl Default for Wakes {
-    fn default() -> Self {
-        let (matrix, threema, outbox) = <(Arc<Notify>, Arc<Notify>, Arc<Notify>)>::default();
-        Wakes {
-            matrix_rows: Arc::new(Arrivals::new(matrix.clone())),
-            threema_rows: Arc::new(Arrivals::new(threema.clone())),
-            outbox_rows: Arc::new(Arrivals::new(outbox.clone())),
-            matrix,
-            threema,
-            outbox,
-            broadcast: Arc::default(),
-            board: Arc::default(),
-            directory: Arc::default(),
-            erasures: Arc::default(),
-        }
-    }
 }
 
 impl Wakes {
     /// Each bell by the name it has between processes.
     fn named(&self) -> [(&'static str, &Arc<Notify>); 7] {
         [
-            ("matrix", &self.matrix),
-            ("threema", &self.threema),
-            ("outbox", &self.outbox),
+            ("matrix", self.matrix.bell()),
+            ("threema", self.threema.bell()),
+            ("outbox", self.outbox.bell()),
             ("broadcast", &self.broadcast),
             ("board", &self.board),
             ("directory", &self.directory),

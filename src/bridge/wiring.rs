@@ -67,7 +67,7 @@ impl Shared {
         let keys = Arc::new(Keys::new(
             store.clone(),
             threema.clone(),
-            wakes.threema.clone(),
+            wakes.threema.bell().clone(),
         ));
         let portals = Arc::new(Portals::new(
             store.clone(),

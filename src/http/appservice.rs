@@ -97,7 +97,7 @@ pub async fn push_events(
         stored = stored.len(),
         "transaction persisted"
     );
-    state.bridge.wakes.matrix_rows.hand(stored);
+    state.bridge.wakes.matrix.hand(stored);
     Ok(Json(json!({})))
 }
 

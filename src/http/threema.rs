@@ -237,7 +237,7 @@ async fn store(state: &CallbackState, item: NewThreemaItem) -> (StatusCode, &'st
     match state.intake.push(item).await {
         Ok(stored) => {
             tracing::debug!(%from, %message_id, new = stored.is_some(), "callback stored");
-            state.bridge.wakes.threema_rows.hand(stored);
+            state.bridge.wakes.threema.hand(stored);
             (StatusCode::OK, "")
         }
         Err(e) => {

@@ -206,27 +206,28 @@ impl Store {
     ) -> Result<Vec<OutboxItem>, StoreError> {
         let now = now_ms();
         self.lock_queue(&mut *tx, QueueTable::Outbox).await?;
+        let insert = format!(
+            "INSERT INTO threema_outbox (event_id, recipient, part, room_id, sender, payload, \
+             state, error, created_at, updated_at, hold_until, broadcast_copy) \
+             VALUES ($1, $2, $3, $4, $5, $6, $8, $9, $7, $7, $10, $11) \
+             ON CONFLICT (event_id, recipient, part, resend) DO NOTHING RETURNING {COLUMNS}"
+        );
         let mut new = Vec::new();
         for item in items {
-            let row = sqlx::query(&format!(
-                "INSERT INTO threema_outbox (event_id, recipient, part, room_id, sender, payload, \
-                 state, error, created_at, updated_at, hold_until, broadcast_copy) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $8, $9, $7, $7, $10, $11) \
-                 ON CONFLICT (event_id, recipient, part, resend) DO NOTHING RETURNING {COLUMNS}"
-            ))
-            .bind(&item.event_id)
-            .bind(&item.recipient)
-            .bind(item.part)
-            .bind(&item.room_id)
-            .bind(&item.sender)
-            .bind(&item.payload)
-            .bind(now)
-            .bind(state.as_str())
-            .bind(error)
-            .bind(item.hold_until)
-            .bind(i64::from(broadcast_copy))
-            .fetch_optional(&mut *tx)
-            .await?;
+            let row = sqlx::query(&insert)
+                .bind(&item.event_id)
+                .bind(&item.recipient)
+                .bind(item.part)
+                .bind(&item.room_id)
+                .bind(&item.sender)
+                .bind(&item.payload)
+                .bind(now)
+                .bind(state.as_str())
+                .bind(error)
+                .bind(item.hold_until)
+                .bind(i64::from(broadcast_copy))
+                .fetch_optional(&mut *tx)
+                .await?;
             if let Some(row) = row {
                 new.push(OutboxItem::from_row(&row)?);
             }

@@ -73,22 +73,23 @@ impl Store {
         let mut tx = self.queue_tx().await?;
         self.lock_queue(&mut tx, QueueTable::ThreemaInbox).await?;
         let now = now_ms();
+        let insert = format!(
+            "INSERT INTO threema_inbox (sender, message_id, date, nonce, box, nickname, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sender, message_id) DO NOTHING \
+             RETURNING {COLUMNS}"
+        );
         let mut new = Vec::with_capacity(items.len());
         for item in items {
-            let row = sqlx::query(&format!(
-                "INSERT INTO threema_inbox (sender, message_id, date, nonce, box, nickname, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sender, message_id) DO NOTHING \
-                 RETURNING {COLUMNS}"
-            ))
-            .bind(&item.sender)
-            .bind(&item.message_id)
-            .bind(item.date)
-            .bind(&item.nonce)
-            .bind(&item.ciphertext)
-            .bind(&item.nickname)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let row = sqlx::query(&insert)
+                .bind(&item.sender)
+                .bind(&item.message_id)
+                .bind(item.date)
+                .bind(&item.nonce)
+                .bind(&item.ciphertext)
+                .bind(&item.nickname)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
             new.push(row.map(ThreemaItem::from_row).transpose()?);
         }
         tx.commit().await?;

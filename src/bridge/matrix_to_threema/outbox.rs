@@ -115,7 +115,7 @@ impl Outbox {
             ghosts,
             credits,
             send_give_up: config.bridge.send_give_up,
-            arrivals: wakes.outbox_rows.clone(),
+            arrivals: wakes.outbox.clone(),
             shared_uploads: Mutex::default(),
             privacy_notice: PrivacyNotice::new(config),
             metrics,

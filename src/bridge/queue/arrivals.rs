@@ -61,6 +61,12 @@ impl<T> Arrivals<T> {
     }
 }
 
+impl<T> Default for Arrivals<T> {
+    fn default() -> Self {
+        Arrivals::new(Arc::default())
+    }
+}
+
 /// The rows are the queue's and may carry personal data: not shown.
 impl<T> std::fmt::Debug for Arrivals<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

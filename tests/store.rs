@@ -2360,7 +2360,39 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
     assert_eq!(store.broadcast_resend_unread("$b").await.unwrap(), 0);
     assert_eq!(store.broadcast_report("$b").await.unwrap().len(), 3);
 
-    store.broadcast_settle("$b").await.unwrap();
+    // The board loop read the broadcast, then an erasure of a recipient forgot its board: what
+    // the loop read does not put the old board back, nor settle it before the new one is posted.
+    assert!(
+        store
+            .broadcast_set_board("$b", "$board", "sent 2", 0)
+            .await
+            .unwrap()
+    );
+    let read = store.broadcast_get("$b").await.unwrap().unwrap();
+    let ben = ErasureTarget {
+        threema_id: "AAAA0002".into(),
+        ghost: "@threema_aaaa0002:x".into(),
+        room: None,
+        employee_id: None,
+        names: Vec::new(),
+    };
+    store.erase_driver(&ben, false).await.unwrap();
+    let rebuilds = read.board_rebuilds;
+    assert!(
+        !store
+            .broadcast_set_board("$b", "$board", "sent 1", rebuilds)
+            .await
+            .unwrap()
+    );
+    store.broadcast_settle("$b", rebuilds).await.unwrap();
+    let [unsettled] = &store.broadcasts_unsettled().await.unwrap()[..] else {
+        panic!("the broadcast is to get a new board")
+    };
+    assert_eq!(unsettled.board_event, None);
+    store
+        .broadcast_settle("$b", unsettled.board_rebuilds)
+        .await
+        .unwrap();
     assert!(store.broadcasts_unsettled().await.unwrap().is_empty());
     assert!(!store.broadcast_cancel("$b").await.unwrap());
 
@@ -2412,7 +2444,7 @@ async fn a_schema_from_a_newer_release_is_refused_by_name(store: Store, url: &st
 }
 
 /// Four bridge processes starting on a fresh PostgreSQL database at once (a pair upgraded
-/// together): all start, and each migration ran once. (SQLite serves one process.)
+/// together): all start, and each migration ran once.
 #[tokio::test]
 async fn processes_starting_at_once_on_postgres_migrate_once() {
     let Some(db) = TestDb::postgres().await else {
@@ -2432,6 +2464,26 @@ async fn processes_starting_at_once_on_postgres_migrate_once() {
         store.close().await;
     }
     db.cleanup().await;
+}
+
+/// The bridge and a command line started at once on a fresh SQLite file: both start, and each
+/// migration ran once (the second waits for the first's).
+#[tokio::test]
+async fn processes_starting_at_once_on_sqlite_migrate_once() {
+    let db = TestDb::sqlite();
+    let starts = (0..4).map(|_| Store::connect(db.url(), 2));
+    let stores: Vec<Store> = futures::future::try_join_all(starts).await.unwrap();
+    let ran: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&mut raw(db.url()).await)
+        .await
+        .unwrap();
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
+        .unwrap()
+        .count();
+    assert_eq!(ran as usize, files);
+    for store in stores {
+        store.close().await;
+    }
 }
 
 /// Active/standby on PostgreSQL: one holder at a time; a holder's own restart takes the lease

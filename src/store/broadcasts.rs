@@ -315,19 +315,27 @@ impl Store {
         .collect()
     }
 
+    /// Records the board posted for the broadcast as it was read (`board_rebuilds`); false if an
+    /// erasure has since forgotten its board, which then stays forgotten for a new one to be
+    /// posted.
     pub async fn broadcast_set_board(
         &self,
         event_id: &str,
         board_event: &str,
         board_text: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE broadcast SET board_event = $1, board_text = $2 WHERE event_id = $3")
-            .bind(board_event)
-            .bind(board_text)
-            .bind(event_id)
-            .execute(&self.db)
-            .await?;
-        Ok(())
+        rebuilds: i64,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE broadcast SET board_event = $1, board_text = $2 \
+             WHERE event_id = $3 AND board_rebuilds = $4",
+        )
+        .bind(board_event)
+        .bind(board_text)
+        .bind(event_id)
+        .bind(rebuilds)
+        .execute(&self.db)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Starts the fan-out: one delivery row per recipient and the broadcast's one audit entry,
@@ -392,13 +400,18 @@ impl Store {
         )
     }
 
-    /// Every recipient is final: the board is not recomputed any more.
-    pub async fn broadcast_settle(&self, event_id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE broadcast SET settled_at = $1 WHERE event_id = $2")
-            .bind(now_ms())
-            .bind(event_id)
-            .execute(&self.db)
-            .await?;
+    /// Every recipient is final: the board is not recomputed any more. Unless an erasure has
+    /// rebuilt the board since the broadcast was read (`rebuilds`): its new board is still to
+    /// come.
+    pub async fn broadcast_settle(&self, event_id: &str, rebuilds: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE broadcast SET settled_at = $1 WHERE event_id = $2 AND board_rebuilds = $3",
+        )
+        .bind(now_ms())
+        .bind(event_id)
+        .bind(rebuilds)
+        .execute(&self.db)
+        .await?;
         Ok(())
     }
 

@@ -153,6 +153,8 @@ pub enum StoreError {
     CreateDir(#[source] std::io::Error),
     #[error("database migration failed")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("cannot lock the SQLite database file to migrate it: {0}")]
+    MigrationLock(#[source] std::io::Error),
     /// A newer release migrated the database: this binary would not know its tables.
     #[error(
         "the database was upgraded by a newer threema-bridge (schema {found}; this one knows up \
@@ -360,6 +362,12 @@ impl Store {
             DbKind::Sqlite => prepare_sqlite_url(url)?,
             DbKind::Postgres => url.to_owned(),
         };
+        // Held until the schema is this release's: the switch to WAL below is a change of the
+        // file too.
+        let migrating = match sqlite_file(&url) {
+            Some(file) => Some(lock_for_migration(file).await?),
+            None => None,
+        };
         let options = AnyConnectOptions::from_str(&url)?;
         let pool = pool_options(kind, max_connections, Commit::Synced)
             .connect_with(options.clone())
@@ -384,6 +392,7 @@ impl Store {
         };
         store.migrate().await?;
         store.audit_seal_legacy().await?;
+        drop(migrating);
         if kind == DbKind::Sqlite {
             store.wal = queue_commit::WalSync::find(store.db.pool())
                 .await?
@@ -424,6 +433,23 @@ impl Store {
     pub async fn close(&self) {
         self.queue_db.close().await;
         self.db.close().await;
+    }
+}
+
+/// Waits for, then holds, the lock that makes one process at a time migrate a SQLite file. sqlx's
+/// migration lock is PostgreSQL's advisory lock and locks nothing on SQLite: a command line
+/// started with the bridge would apply the migration the bridge is applying, and fail on it
+/// ("duplicate column"). The lock is an `flock` on the database file itself: SQLite's own are
+/// `fcntl` locks, which Linux keeps apart (and which, per process, never block its own).
+async fn lock_for_migration(file: std::path::PathBuf) -> Result<std::fs::File, StoreError> {
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(file)?;
+        file.lock()?;
+        Ok(file)
+    });
+    match locked.await {
+        Ok(locked) => locked.map_err(StoreError::MigrationLock),
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 

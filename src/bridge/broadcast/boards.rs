@@ -95,16 +95,23 @@ impl Broadcasts {
                         .to_string()
                 }
             };
-            self.store
-                .broadcast_set_board(broadcast.event_id.as_str(), &board_event, &text)
-                .await?;
+            let event_id = broadcast.event_id.as_str();
+            let rebuilds = broadcast.board_rebuilds;
+            if !self
+                .store
+                .broadcast_set_board(event_id, &board_event, &text, rebuilds)
+                .await?
+            {
+                // An erasure forgot the board since it was read: the next round posts it anew.
+                return Ok(true);
+            }
         }
         let started = broadcast.started_at.unwrap_or_default();
         if (board::settled(&standings, broadcast.ack) && !poll_open)
             || now_ms() - started > BOARD_DAYS * 24 * 3600 * 1000
         {
             self.store
-                .broadcast_settle(broadcast.event_id.as_str())
+                .broadcast_settle(broadcast.event_id.as_str(), broadcast.board_rebuilds)
                 .await?;
         }
         self.escalate(broadcast, &room_id, &standings).await?;

@@ -332,8 +332,9 @@ impl Broadcasts {
                 &format!("broadcast-preview-{event_id}"),
             )
             .await?;
+        // Awaiting its confirmation, the broadcast has reached nobody: no erasure rebuilt its board.
         self.store
-            .broadcast_set_board(event_id.as_str(), preview.as_str(), &text)
+            .broadcast_set_board(event_id.as_str(), preview.as_str(), &text, 0)
             .await?;
         Ok(Outcome::bridged(format!(
             "broadcast {} to {} recipient(s): preview posted, waiting for confirmation",

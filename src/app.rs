@@ -631,23 +631,10 @@ fn serve_alone(database_url: &str) -> Result<Option<std::fs::File>, StartupError
     let Some(file) = crate::store::sqlite_file(database_url) else {
         return Ok(None);
     };
-    let mut path = file.into_os_string();
-    path.push(".serve.lock");
-    let path = std::path::PathBuf::from(path);
+    let path = crate::store::beside(&file, ".serve.lock");
     let shown = path.display().to_string();
-    if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder).map_err(|e| StartupError::SqliteLock(shown.clone(), e))?;
-    }
-    // Read-only where it exists (a lock needs no write access: a file left by another user
-    // still works); created where it does not.
-    let opened = std::fs::File::open(&path).or_else(|_| {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-    });
-    let lock = opened.map_err(|e| StartupError::SqliteLock(shown.clone(), e))?;
+    let lock = crate::store::open_lock_file(&path)
+        .map_err(|e| StartupError::SqliteLock(shown.clone(), e))?;
     match lock.try_lock() {
         Ok(()) => Ok(Some(lock)),
         Err(std::fs::TryLockError::WouldBlock) => Err(StartupError::SqliteInUse(shown)),

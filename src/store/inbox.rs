@@ -24,7 +24,7 @@ pub struct NewInboxItem {
     pub payload: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct InboxItem {
     pub seq: i64,
     pub dedup_key: String,
@@ -34,6 +34,22 @@ pub struct InboxItem {
     pub sender: Option<String>,
     pub payload: String,
     pub attempts: i64,
+}
+
+/// The event's JSON only by its length: it holds what was written.
+impl std::fmt::Debug for InboxItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxItem")
+            .field("seq", &self.seq)
+            .field("dedup_key", &self.dedup_key)
+            .field("room_id", &self.room_id)
+            .field("kind", &self.kind)
+            .field("event_type", &self.event_type)
+            .field("sender", &self.sender)
+            .field("payload", &super::Withheld(&self.payload))
+            .field("attempts", &self.attempts)
+            .finish()
+    }
 }
 
 /// What the queue reads of a row.

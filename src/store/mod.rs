@@ -439,11 +439,11 @@ impl Store {
 /// Waits for, then holds, the lock that makes one process at a time migrate a SQLite file. sqlx's
 /// migration lock is PostgreSQL's advisory lock and locks nothing on SQLite: a command line
 /// started with the bridge would apply the migration the bridge is applying, and fail on it
-/// ("duplicate column"). The lock is an `flock` on the database file itself: SQLite's own are
-/// `fcntl` locks, which Linux keeps apart (and which, per process, never block its own).
-async fn lock_for_migration(file: std::path::PathBuf) -> Result<std::fs::File, StoreError> {
+/// ("duplicate column"). The lock is on `<database>.migrate.lock`, never on the database file:
+/// closing any descriptor of that file would drop SQLite's own (POSIX) locks on it.
+async fn lock_for_migration(database: std::path::PathBuf) -> Result<std::fs::File, StoreError> {
     let locked = tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(file)?;
+        let file = open_lock_file(&beside(&database, ".migrate.lock"))?;
         file.lock()?;
         Ok(file)
     });
@@ -451,6 +451,28 @@ async fn lock_for_migration(file: std::path::PathBuf) -> Result<std::fs::File, S
         Ok(locked) => locked.map_err(StoreError::MigrationLock),
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
+}
+
+/// The file `<database><suffix>` beside a SQLite database (its locks).
+pub fn beside(database: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut path = database.as_os_str().to_owned();
+    path.push(suffix);
+    path.into()
+}
+
+/// A file to take a lock on, opened read-only where it exists (a lock needs no write access: a
+/// file left by another user still works) and created, with its folder, where not.
+pub fn open_lock_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty()) {
+        std::fs::create_dir_all(folder)?;
+    }
+    std::fs::File::open(path).or_else(|_| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+    })
 }
 
 /// The file of a `sqlite://` database URL (`None` for PostgreSQL and for `:memory:`).
@@ -527,6 +549,15 @@ fn placeholders(first: usize, n: usize) -> String {
         .join(", ")
 }
 
+/// A queue row's text (what was written, or its box) in `Debug`: only its length.
+struct Withheld<'a>(&'a str);
+
+impl std::fmt::Debug for Withheld<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
 /// Milliseconds since the Unix epoch, the unit of every timestamp column.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -553,6 +584,67 @@ mod tests {
         prepare_sqlite_url(&format!("sqlite://{}", file.display())).unwrap();
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o640);
+    }
+
+    /// The queues' rows in a log line (`{:?}`): what was written and the driver's nickname are
+    /// not in it.
+    #[test]
+    fn queue_rows_debug_without_what_was_written() {
+        let said = "Ladeliste Kiesgrube Nord";
+        let inbox = InboxItem {
+            seq: 1,
+            dedup_key: "$e".into(),
+            room_id: "!r:d.test".into(),
+            kind: InboxKind::Event,
+            event_type: "m.room.message".into(),
+            sender: Some("@d:d.test".into()),
+            payload: format!(r#"{{"content":{{"body":"{said}"}}}}"#),
+            attempts: 0,
+        };
+        let callback = ThreemaItem {
+            seq: 1,
+            sender: "ABCD1234".into(),
+            message_id: "0102030405060708".into(),
+            date: 0,
+            nonce: "00".into(),
+            ciphertext: said.into(),
+            nickname: Some("Erika Muster".into()),
+            attempts: 0,
+            received_at: 0,
+        };
+        let outbox = OutboxItem {
+            seq: 1,
+            event_id: "$e".try_into().unwrap(),
+            recipient: threema_protocol::ThreemaId::parse("ABCD1234").unwrap(),
+            part: 0,
+            room_id: "!r:d.test".try_into().unwrap(),
+            sender: "@d:d.test".try_into().unwrap(),
+            payload: format!(r#"{{"body":"{said}"}}"#),
+            state: OutboxState::Queued,
+            threema_message_id: None,
+            error: None,
+            attempts: 0,
+            resend: 0,
+            created_at: 0,
+            updated_at: 0,
+            hold_until: None,
+            broadcast_copy: false,
+            status: DeliveryStatus::default(),
+        };
+        for debug in [
+            format!("{inbox:?}"),
+            format!("{callback:?}"),
+            format!("{outbox:?}"),
+        ] {
+            assert!(
+                debug.contains("seq: 1") && debug.contains(" bytes>"),
+                "{debug}"
+            );
+            assert!(
+                !debug.contains("Kiesgrube") && !debug.contains("Erika"),
+                "{debug}"
+            );
+        }
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub struct NewOutgoing {
 }
 
 /// An outbox row, its IDs parsed once here (a row whose IDs do not parse is corrupt).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct OutboxItem {
     pub seq: i64,
     pub event_id: OwnedEventId,
@@ -84,6 +84,29 @@ pub struct OutboxItem {
     /// one, not copy by copy, and the copy did not come through the Matrix inbox.
     pub broadcast_copy: bool,
     pub status: DeliveryStatus,
+}
+
+/// The message only by its length: it is what the desk wrote.
+impl std::fmt::Debug for OutboxItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxItem")
+            .field("seq", &self.seq)
+            .field("event_id", &self.event_id)
+            .field("recipient", &self.recipient)
+            .field("part", &self.part)
+            .field("room_id", &self.room_id)
+            .field("sender", &self.sender)
+            .field("payload", &super::Withheld(&self.payload))
+            .field("state", &self.state)
+            .field("threema_message_id", &self.threema_message_id)
+            .field("error", &self.error)
+            .field("attempts", &self.attempts)
+            .field("resend", &self.resend)
+            .field("hold_until", &self.hold_until)
+            .field("broadcast_copy", &self.broadcast_copy)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the phone reported about a sent message (Unix milliseconds), and the ghost's reactions

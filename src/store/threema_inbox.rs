@@ -20,7 +20,7 @@ pub struct NewThreemaItem {
     pub nickname: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ThreemaItem {
     pub seq: i64,
     pub sender: String,
@@ -32,6 +32,22 @@ pub struct ThreemaItem {
     pub attempts: i64,
     /// When the callback arrived (ms).
     pub received_at: i64,
+}
+
+/// The driver's nickname only as whether it is there; the box by its length.
+impl std::fmt::Debug for ThreemaItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ThreemaItem")
+            .field("seq", &self.seq)
+            .field("sender", &self.sender)
+            .field("message_id", &self.message_id)
+            .field("date", &self.date)
+            .field("ciphertext", &super::Withheld(&self.ciphertext))
+            .field("nickname", &self.nickname.as_ref().map(|_| "<redacted>"))
+            .field("attempts", &self.attempts)
+            .field("received_at", &self.received_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the queue reads of a row.

@@ -2450,19 +2450,7 @@ async fn processes_starting_at_once_on_postgres_migrate_once() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
-    let starts = (0..4).map(|_| Store::connect(db.url(), 2));
-    let stores: Vec<Store> = futures::future::try_join_all(starts).await.unwrap();
-    let ran: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-        .fetch_one(&mut raw(db.url()).await)
-        .await
-        .unwrap();
-    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/postgres"))
-        .unwrap()
-        .count();
-    assert_eq!(ran as usize, files);
-    for store in stores {
-        store.close().await;
-    }
+    four_start_at_once_and_migrate_once(db.url(), "postgres").await;
     db.cleanup().await;
 }
 
@@ -2471,15 +2459,20 @@ async fn processes_starting_at_once_on_postgres_migrate_once() {
 #[tokio::test]
 async fn processes_starting_at_once_on_sqlite_migrate_once() {
     let db = TestDb::sqlite();
-    let starts = (0..4).map(|_| Store::connect(db.url(), 2));
+    four_start_at_once_and_migrate_once(db.url(), "sqlite").await;
+}
+
+/// Four stores connect to the fresh database at `url` at once: all start, and each of the
+/// `dialect`'s migrations ran once.
+async fn four_start_at_once_and_migrate_once(url: &str, dialect: &str) {
+    let starts = (0..4).map(|_| Store::connect(url, 2));
     let stores: Vec<Store> = futures::future::try_join_all(starts).await.unwrap();
     let ran: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-        .fetch_one(&mut raw(db.url()).await)
+        .fetch_one(&mut raw(url).await)
         .await
         .unwrap();
-    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
-        .unwrap()
-        .count();
+    let migrations = format!("{}/migrations/{dialect}", env!("CARGO_MANIFEST_DIR"));
+    let files = std::fs::read_dir(migrations).unwrap().count();
     assert_eq!(ran as usize, files);
     for store in stores {
         store.close().await;

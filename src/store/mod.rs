@@ -454,7 +454,7 @@ async fn lock_for_migration(database: std::path::PathBuf) -> Result<std::fs::Fil
 }
 
 /// The file `<database><suffix>` beside a SQLite database (its locks).
-pub fn beside(database: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+pub(crate) fn beside(database: &std::path::Path, suffix: &str) -> std::path::PathBuf {
     let mut path = database.as_os_str().to_owned();
     path.push(suffix);
     path.into()
@@ -462,7 +462,7 @@ pub fn beside(database: &std::path::Path, suffix: &str) -> std::path::PathBuf {
 
 /// A file to take a lock on, opened read-only where it exists (a lock needs no write access: a
 /// file left by another user still works) and created, with its folder, where not.
-pub fn open_lock_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn open_lock_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty()) {
         std::fs::create_dir_all(folder)?;
     }

@@ -231,10 +231,10 @@ impl Outbox {
     /// a hold has come due (or was released) the runner reads instead: its read starts from
     /// the beginning then (`hold_came_due`), so the held row goes before these.
     fn hand(&self, new: Vec<OutboxItem>) {
-        let now = now_ms();
         if new.is_empty() {
             return;
         }
+        let now = now_ms();
         if self.next_hold.load(Ordering::Relaxed) <= now {
             return self.wake();
         }

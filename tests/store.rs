@@ -56,6 +56,7 @@ on_both_databases!(
     conversations_open_close_move_and_are_erased_with_the_people_in_them,
     inbox_finish_counts_once,
     ghosts_are_idempotent,
+    a_senders_ghost_and_portal_are_read_together,
     portals_are_unique_per_driver,
     message_mappings_are_unique_both_ways,
     migrations_are_idempotent,
@@ -480,6 +481,58 @@ async fn ghosts_are_idempotent(store: Store, _url: &str) {
         .unwrap();
     assert_eq!(by_user.display_name.as_deref(), Some("Erika Driver"));
     assert_eq!(store.ghost_by_threema_id("NOPE0000").await.unwrap(), None);
+}
+
+/// What a driver's message reads of them in one statement: the same rows as read one by one.
+async fn a_senders_ghost_and_portal_are_read_together(store: Store, _url: &str) {
+    let none = store.sender_rows("ECHO1234").await.unwrap();
+    assert_eq!(
+        (none.ghost, none.portal, none.unanswered),
+        (None, None, None)
+    );
+    store
+        .ghost_ensure("ECHO1234", "@threema_echo1234:d.test")
+        .await
+        .unwrap();
+    store
+        .ghost_set_profile("ECHO1234", Some("Erika Driver"), None)
+        .await
+        .unwrap();
+    let ghost_only = store.sender_rows("ECHO1234").await.unwrap();
+    assert_eq!(
+        ghost_only.ghost,
+        store.ghost_by_threema_id("ECHO1234").await.unwrap()
+    );
+    assert_eq!(ghost_only.portal, None);
+    store
+        .portal_insert("ECHO1234", "!room1:d.test")
+        .await
+        .unwrap();
+    store
+        .restriction_set("ECHO1234", Some("!room1:d.test"), "@dpo:d.test")
+        .await
+        .unwrap();
+    // Another driver's rows are not theirs.
+    store
+        .ghost_ensure("ECHO5678", "@threema_echo5678:d.test")
+        .await
+        .unwrap();
+    store
+        .portal_insert("ECHO5678", "!room2:d.test")
+        .await
+        .unwrap();
+    let both = store.sender_rows("ECHO1234").await.unwrap();
+    assert_eq!(both.ghost, ghost_only.ghost);
+    let portal = store.portal_by_threema_id("ECHO1234").await.unwrap();
+    assert_eq!(both.portal, portal);
+    let portal = portal.unwrap();
+    assert!(
+        portal.restricted,
+        "read with the portal, as portal_by_threema_id reads it"
+    );
+    assert_eq!(portal.room_id.as_str(), "!room1:d.test");
+    let other = store.sender_rows("ECHO5678").await.unwrap();
+    assert!(!other.portal.unwrap().restricted);
 }
 
 async fn portals_are_unique_per_driver(store: Store, _url: &str) {
@@ -2323,21 +2376,29 @@ async fn broadcasts_start_once_and_report_each_recipient(store: Store, _url: &st
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["broadcast.started"]);
 
-    // The driver's next message answers the broadcast, once.
+    // The driver's next message answers the broadcast, once; a recipient whose copy was not
+    // posted has nothing to answer.
+    let unanswered = |driver: &'static str| {
+        let store = store.clone();
+        async move { store.sender_rows(driver).await.unwrap().unanswered }
+    };
     assert_eq!(
-        store
-            .delivery_note_reply("AAAA0001", "$answer")
-            .await
-            .unwrap()
-            .as_deref(),
-        Some("$b")
+        unanswered("AAAA0002").await,
+        None,
+        "Ben's copy was not posted"
+    );
+    let answered = unanswered("AAAA0001")
+        .await
+        .expect("Ann's copy awaits an answer");
+    assert!(store.delivery_answered(answered, "$answer").await.unwrap());
+    assert!(
+        !store.delivery_answered(answered, "$later").await.unwrap(),
+        "answered once"
     );
     assert_eq!(
-        store
-            .delivery_note_reply("AAAA0001", "$later")
-            .await
-            .unwrap(),
-        None
+        unanswered("AAAA0001").await,
+        None,
+        "nothing awaits an answer now"
     );
 
     let report = store.broadcast_report("$b").await.unwrap();

@@ -78,7 +78,7 @@ pub async fn fanout_rows(hs: &Synapse, sizes: &[usize], table: &mut Table) {
         let db = sqlite_in(&dir);
         let desk = format!("@bench-desk:{DOMAIN}");
         let mut config = bench_config(&db, &desk);
-        config.sections = "broadcast:\n  concurrency: 16\n".into();
+        config.sections.push_str("broadcast:\n  concurrency: 16\n");
         let sim = simulator(&mut config).await;
         let fleet = Fleet::new(&sim, n, dir.path(), &desk);
         config.directory = fleet.directory_config(0);

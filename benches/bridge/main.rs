@@ -45,7 +45,9 @@ use common::{
     synapse::{self, DOMAIN},
     threema::unique_threema_id,
 };
-use measure::{Arrivals, Cpu, Run, closed_loop, memory_mib, ms};
+use measure::{
+    Arrivals, Cpu, HomeserverWatch, Latencies, Run, Threads, closed_loop, memory_mib, ms,
+};
 use serde_json::{Value, json};
 use stand_in::StandIn;
 use threema_bridge::store::Store;
@@ -237,7 +239,21 @@ fn bench_config(db_url: &str, dispatcher: &str) -> TestConfig {
     config.dispatchers = vec![dispatcher.to_owned()];
     config.inbox_workers = 16;
     config.callback_port = free_port();
+    // Metrics on, as in production (and read by the rows on the bridge's own latency).
+    config.sections = format!("metrics:\n  listen: {METRICS_HOST}:{}\n", free_port());
     config
+}
+
+const METRICS_HOST: &str = "127.0.0.1";
+
+/// The bridge's `/metrics` address as `bench_config` set it.
+fn metrics_url(config: &TestConfig) -> String {
+    let (_, rest) = config
+        .sections
+        .split_once(&format!("listen: {METRICS_HOST}:"))
+        .expect("bench_config sets metrics.listen");
+    let port = rest.lines().next().unwrap();
+    format!("http://{METRICS_HOST}:{port}/metrics")
 }
 
 /// The simulator with nothing slowing it down: no rate limit, callbacks 64 at a time.
@@ -323,6 +339,14 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
     // The limit: the same events straight to Synapse, as the ghosts, into the portals.
     let (as_token, _) = hs.tokens();
     let http = reqwest::Client::new();
+    // Synapse's process (the pid file beside its log), to see where the cores go in each row.
+    let synapse_pid: u32 = std::fs::read_to_string(hs.log.with_file_name("synapse.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let watch = HomeserverWatch::new(synapse_pid, &hs.log);
+    let before_direct = watch.mark();
     let direct = {
         let (lanes, arrivals, url) = (lanes.clone(), arrivals.clone(), hs.url.clone());
         closed_loop(sizes.lanes, per_lane, move |lane, n| {
@@ -350,12 +374,21 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
         .await
     };
 
-    let cpu_before = Cpu::now(pid);
+    let before_bridged = watch.mark();
+    let cores_direct = watch.between(&before_direct, &before_bridged, &direct);
+    let metrics = metrics_url(&config);
+    let (cpu_before, threads_before) = (Cpu::now(pid), Threads::now(pid));
+    let latencies_before = Latencies::scrape(&metrics).await;
     let drivers = lanes.iter().map(|(driver, _)| driver.clone()).collect();
     let bridged = phones_write(&sim, drivers, per_lane, &arrivals).await;
     let cpu_in = Cpu::now(pid).per_message_since(cpu_before, bridged.messages);
+    let threads_in = Threads::now(pid).per_message_since(&threads_before, bridged.messages);
+    let cores_bridged = watch.between(&before_bridged, &watch.mark(), &bridged);
+    let latencies = Latencies::scrape(&metrics).await;
+    let latency_in = latencies.means_since(&latencies_before);
 
-    let cpu_before = Cpu::now(pid);
+    let (cpu_before, threads_before) = (Cpu::now(pid), Threads::now(pid));
+    let latencies_before = latencies;
     let out_per_lane = sizes.out_messages / sizes.lanes;
     let sent_events = Arc::new(std::sync::Mutex::new(Vec::new()));
     let outbound = {
@@ -392,6 +425,10 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
         }
     }
     let cpu_out = Cpu::now(pid).per_message_since(cpu_before, outbound.messages);
+    let threads_out = Threads::now(pid).per_message_since(&threads_before, outbound.messages);
+    let latency_out = Latencies::scrape(&metrics)
+        .await
+        .means_since(&latencies_before);
     let (_, peak) = memory_mib(pid);
 
     let lanes_note = format!(
@@ -425,6 +462,23 @@ async fn real_homeserver(hs: &'static synapse::Synapse, sizes: &Sizes, table: &m
         &format!("bridge CPU per message, {} drivers", sizes.drivers),
         format!("inbound {cpu_in}, outbound {cpu_out}"),
         "user + system time of the bridge process; outbound includes the delivery receipt",
+    );
+    table.row(
+        "the cores during the inbound rows",
+        format!("direct: {cores_direct}; through the bridge: {cores_bridged}"),
+        "all processes (/proc/stat); Synapse's process (one Python process: one core is its \
+         limit) and its log",
+    );
+    table.row(
+        "the bridge's own latency, mean",
+        format!("inbound: {latency_in}. Outbound: {latency_out}"),
+        "its histograms: callback → event accepted (the homeserver's answer included), \
+         transaction → Gateway accepted, receipt → ✓ accepted",
+    );
+    table.row(
+        &format!("bridge threads per message, {} drivers", sizes.drivers),
+        format!("inbound: {threads_in}. Outbound: {threads_out}"),
+        "CPU and context switches (voluntary and not) by thread name, digits left out",
     );
     table.row(
         &format!("bridge peak RSS, {} drivers", sizes.drivers),

@@ -128,11 +128,13 @@ impl Cpu {
             (self.user - before.user) / n,
             (self.system - before.system) / n,
         );
+        // Two decimals: the targets are a few tenths of a millisecond.
+        let ms2 = |d: Duration| format!("{:.2}", d.as_secs_f64() * 1000.0);
         format!(
             "{} ms ({} user + {} system)",
-            ms(user + system),
-            ms(user),
-            ms(system)
+            ms2(user + system),
+            ms2(user),
+            ms2(system)
         )
     }
 }
@@ -163,4 +165,217 @@ pub fn memory_mib(pid: u32) -> (f64, f64) {
 
 pub fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+/// CPU time and context switches of a process's threads, grouped by thread name (digits taken
+/// out, so `sqlx-sqlite-worker-3` and `-7` are one group): where a message's cost goes.
+#[derive(Debug, Clone, Default)]
+pub struct Threads(std::collections::BTreeMap<String, ThreadFigures>);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct ThreadFigures {
+    ticks: u64,
+    switches: u64,
+}
+
+impl Threads {
+    pub fn now(pid: u32) -> Threads {
+        let mut groups = std::collections::BTreeMap::<String, ThreadFigures>::new();
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return Threads(groups);
+        };
+        for task in tasks.flatten() {
+            // A thread may end between the listing and the reads: it is left out.
+            let (Ok(stat), Ok(status)) = (
+                std::fs::read_to_string(task.path().join("stat")),
+                std::fs::read_to_string(task.path().join("status")),
+            ) else {
+                continue;
+            };
+            let name = &stat[stat.find('(').unwrap() + 1..stat.rfind(')').unwrap()];
+            let group: String = name.chars().filter(|c| !c.is_ascii_digit()).collect();
+            let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+                .split_whitespace()
+                .collect();
+            let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+            let switches: u64 = status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum();
+            let figures = groups.entry(group).or_default();
+            figures.ticks += ticks;
+            figures.switches += switches;
+        }
+        Threads(groups)
+    }
+
+    /// Per message since `before`, each group as "name: CPU ms, switches", busiest first.
+    /// Threads that ended meanwhile are missing from `self`, so their share is not counted.
+    pub fn per_message_since(&self, before: &Threads, messages: usize) -> String {
+        let n = messages.max(1) as f64;
+        let mut groups: Vec<(&String, f64, f64)> = self
+            .0
+            .iter()
+            .map(|(name, now)| {
+                let was = before.0.get(name).copied().unwrap_or_default();
+                let cpu_ms =
+                    now.ticks.saturating_sub(was.ticks) as f64 * 1000.0 / clock_ticks() as f64 / n;
+                let switches = now.switches.saturating_sub(was.switches) as f64 / n;
+                (name, cpu_ms, switches)
+            })
+            .filter(|(_, cpu, switches)| *cpu > 0.0 || *switches > 0.0)
+            .collect();
+        groups.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.total_cmp(&a.2)));
+        groups
+            .iter()
+            .map(|(name, cpu, switches)| format!("{name}: {cpu:.2} ms, {switches:.1} switches"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+/// The bridge's own latency histograms (`/metrics`): sum and count of each, to take the mean
+/// of what a phase added.
+#[derive(Debug, Clone, Default)]
+pub struct Latencies(std::collections::BTreeMap<String, (f64, f64)>);
+
+impl Latencies {
+    /// Each `threema_bridge_*_latency_seconds` histogram's sum and count now.
+    pub async fn scrape(url: &str) -> Latencies {
+        let text = reqwest::get(url)
+            .await
+            .and_then(|r| r.error_for_status())
+            .expect("the bridge's /metrics")
+            .text()
+            .await
+            .unwrap();
+        let mut histograms = std::collections::BTreeMap::<String, (f64, f64)>::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((name, value)) = line.split_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.trim().parse::<f64>() else {
+                continue;
+            };
+            let name = name.strip_prefix("threema_bridge_").unwrap_or(name);
+            if let Some(h) = name.strip_suffix("_latency_seconds_sum") {
+                histograms.entry(h.to_owned()).or_default().0 = value;
+            } else if let Some(h) = name.strip_suffix("_latency_seconds_count") {
+                histograms.entry(h.to_owned()).or_default().1 = value;
+            }
+        }
+        Latencies(histograms)
+    }
+
+    /// The mean of each histogram that grew since `before`, as "name: mean ms (n)".
+    pub fn means_since(&self, before: &Latencies) -> String {
+        let means: Vec<String> = (self.0.iter())
+            .filter_map(|(name, &(sum, count))| {
+                let (was_sum, was_count) = before.0.get(name).copied().unwrap_or_default();
+                let n = count - was_count;
+                (n > 0.0)
+                    .then(|| format!("{name} {:.1} ms (n = {n})", (sum - was_sum) / n * 1000.0))
+            })
+            .collect();
+        if means.is_empty() {
+            "none".into()
+        } else {
+            means.join(", ")
+        }
+    }
+}
+
+/// The whole machine's CPU time so far (`/proc/stat`): busy and all, in clock ticks.
+#[derive(Debug, Clone, Copy)]
+pub struct Machine {
+    busy: u64,
+    all: u64,
+}
+
+impl Machine {
+    pub fn now() -> Machine {
+        let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal (guest time is counted in user).
+        let idle = ticks[3] + ticks[4];
+        let all: u64 = ticks.iter().take(8).sum();
+        Machine {
+            busy: all - idle,
+            all,
+        }
+    }
+
+    /// How busy the machine's cores were since `before`, in percent of all of them.
+    pub fn busy_since(&self, before: Machine) -> f64 {
+        100.0 * (self.busy - before.busy) as f64 / (self.all - before.all).max(1) as f64
+    }
+}
+
+/// Where the cores went over a row against the real homeserver: how busy the machine was,
+/// Synapse's CPU per message and its share of one core, and what its log says it did:
+/// appservice transactions pushed to the bridge and `/sync` requests answered (Synapse's cost
+/// per event grows as events come in smaller batches: each transaction and each sync answer
+/// has a price).
+pub struct HomeserverWatch {
+    pid: u32,
+    log: std::path::PathBuf,
+}
+
+/// A [`HomeserverWatch`]'s readings at one moment.
+pub struct Mark {
+    machine: Machine,
+    synapse: Cpu,
+    log_len: u64,
+}
+
+impl HomeserverWatch {
+    pub fn new(pid: u32, log: &std::path::Path) -> HomeserverWatch {
+        HomeserverWatch {
+            pid,
+            log: log.to_owned(),
+        }
+    }
+
+    pub fn mark(&self) -> Mark {
+        Mark {
+            machine: Machine::now(),
+            synapse: Cpu::now(self.pid),
+            log_len: std::fs::metadata(&self.log).map_or(0, |m| m.len()),
+        }
+    }
+
+    /// What happened between two marks, over `run`.
+    pub fn between(&self, from: &Mark, to: &Mark, run: &Run) -> String {
+        use std::io::{Read, Seek};
+        let mut text = String::new();
+        if let Ok(mut file) = std::fs::File::open(&self.log) {
+            let _ = file.seek(std::io::SeekFrom::Start(from.log_len));
+            let _ = (file.take(to.log_len.saturating_sub(from.log_len))).read_to_string(&mut text);
+        }
+        let transactions = (text.lines())
+            .filter(|l| l.contains("Received response to PUT") && l.contains("/transactions/"))
+            .count();
+        let syncs = (text.lines())
+            .filter(|l| {
+                l.contains("Processed request") && l.contains("GET /_matrix/client/v3/sync")
+            })
+            .count();
+        let used =
+            (to.synapse.user + to.synapse.system) - (from.synapse.user + from.synapse.system);
+        format!(
+            "machine {:.0} % busy, Synapse {} ms per message at {:.0} % of a core, \
+             {transactions} transactions to the bridge, {syncs} syncs answered",
+            to.machine.busy_since(from.machine),
+            ms(used / run.messages.max(1) as u32),
+            100.0 * used.as_secs_f64() / run.elapsed.as_secs_f64(),
+        )
+    }
 }

@@ -85,7 +85,18 @@ impl Ghosts {
         threema_id: &ThreemaId,
         display_name: &str,
     ) -> Result<OwnedUserId, BridgeError> {
-        let (user_id, ghost) = self.ensure_registered(threema_id).await?;
+        self.ensure_named_from(threema_id, display_name, None).await
+    }
+
+    /// [`Ghosts::ensure_named`] from the ghost's row as the caller read it (`None`: not read, or
+    /// not there then: it is read, or made, here).
+    pub async fn ensure_named_from(
+        &self,
+        threema_id: &ThreemaId,
+        display_name: &str,
+        read: Option<Ghost>,
+    ) -> Result<OwnedUserId, BridgeError> {
+        let (user_id, ghost) = self.ensure_registered(threema_id, read).await?;
         if ghost.display_name.as_deref() != Some(display_name) {
             self.matrix
                 .ensure_display_name(&user_id, display_name)
@@ -99,19 +110,24 @@ impl Ghosts {
 
     /// Makes sure the driver's ghost exists on the homeserver (once; remembered in the store).
     pub async fn ensure(&self, threema_id: &ThreemaId) -> Result<OwnedUserId, BridgeError> {
-        Ok(self.ensure_registered(threema_id).await?.0)
+        Ok(self.ensure_registered(threema_id, None).await?.0)
     }
 
     /// The ghost's user ID and its store row (as it was before registering, if that was needed).
     async fn ensure_registered(
         &self,
         threema_id: &ThreemaId,
+        read: Option<Ghost>,
     ) -> Result<(OwnedUserId, Ghost), BridgeError> {
         let user_id = self.user_id(threema_id);
-        let ghost = self
-            .store
-            .ghost_ensure(threema_id.as_str(), user_id.as_str())
-            .await?;
+        let ghost = match read {
+            Some(ghost) => ghost,
+            None => {
+                (self.store)
+                    .ghost_ensure(threema_id.as_str(), user_id.as_str())
+                    .await?
+            }
+        };
         if ghost.registered_at.is_none() {
             self.matrix.register(user_id.localpart()).await?;
             self.store

@@ -17,7 +17,7 @@ use super::{Access, BridgeError};
 use crate::{
     directory::plan::Membership,
     matrix::{MatrixClient, initial_state},
-    store::{RoomStateKind, Store},
+    store::{Portal, RoomStateKind, Store},
     threema::ThreemaId,
 };
 
@@ -77,6 +77,21 @@ impl Portals {
         ghost: &UserId,
         name: &str,
     ) -> Result<OwnedRoomId, BridgeError> {
+        self.ensure_from(driver, ghost, name, None).await
+    }
+
+    /// [`Portals::ensure`] from the portal as the caller read it (`None`: not read, or not
+    /// there then: it is looked for again before one is created).
+    pub async fn ensure_from(
+        &self,
+        driver: &ThreemaId,
+        ghost: &UserId,
+        name: &str,
+        read: Option<Portal>,
+    ) -> Result<OwnedRoomId, BridgeError> {
+        if let Some(portal) = read {
+            return Ok(portal.room_id);
+        }
         if let Some(portal) = self.store.portal_by_threema_id(driver.as_str()).await? {
             return Ok(portal.room_id);
         }

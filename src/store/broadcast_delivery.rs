@@ -214,38 +214,4 @@ impl Store {
         .await?;
         Ok(())
     }
-
-    /// A driver's message in their portal answers their newest broadcast of the last day, if
-    /// that has no answer yet. Returns the broadcast answered.
-    pub async fn delivery_note_reply(
-        &self,
-        recipient: &str,
-        reply_event: &str,
-    ) -> Result<Option<String>, StoreError> {
-        let since = now_ms() - 24 * 3600 * 1000;
-        let Some(row) = sqlx::query(
-            "SELECT seq, event_id, reply_event FROM broadcast_delivery \
-             WHERE recipient = $1 AND created_at > $2 AND copy_event IS NOT NULL \
-             ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(recipient)
-        .bind(since)
-        .fetch_optional(&self.db)
-        .await?
-        else {
-            return Ok(None);
-        };
-        if row.try_get::<Option<String>, _>("reply_event")?.is_some() {
-            return Ok(None);
-        }
-        let seq: i64 = row.try_get("seq")?;
-        sqlx::query(
-            "UPDATE broadcast_delivery SET reply_event = $1 WHERE seq = $2 AND reply_event IS NULL",
-        )
-        .bind(reply_event)
-        .bind(seq)
-        .execute(&self.db)
-        .await?;
-        Ok(Some(row.try_get("event_id")?))
-    }
 }

@@ -17,10 +17,10 @@ pub struct Ghost {
 }
 
 impl Ghost {
-    fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+    pub(super) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
         Ok(Ghost {
-            threema_id: id_column(&row, "ghost", "threema_id")?,
-            user_id: id_column(&row, "ghost", "user_id")?,
+            threema_id: id_column(row, "ghost", "threema_id")?,
+            user_id: id_column(row, "ghost", "user_id")?,
             display_name: row.try_get("display_name")?,
             avatar_url: row.try_get("avatar_url")?,
             registered_at: row.try_get("registered_at")?,
@@ -36,7 +36,7 @@ impl Store {
             .fetch_all(&self.db)
             .await?
             .into_iter()
-            .map(Ghost::from_row)
+            .map(|row| Ghost::from_row(&row))
             .collect()
     }
 
@@ -47,7 +47,7 @@ impl Store {
         .bind(threema_id)
         .fetch_optional(&self.db)
         .await?
-        .map(Ghost::from_row)
+        .map(|row| Ghost::from_row(&row))
         .transpose()
     }
 
@@ -63,7 +63,7 @@ impl Store {
         .fetch_all(&self.db)
         .await?
         .into_iter()
-        .map(Ghost::from_row)
+        .map(|row| Ghost::from_row(&row))
         .collect()
     }
 
@@ -72,7 +72,7 @@ impl Store {
             .bind(user_id)
             .fetch_optional(&self.db)
             .await?
-            .map(Ghost::from_row)
+            .map(|row| Ghost::from_row(&row))
             .transpose()
     }
 

@@ -43,10 +43,10 @@ fn portals_where(filter: &str) -> String {
 }
 
 impl Portal {
-    fn from_row(row: AnyRow) -> Result<Self, StoreError> {
+    pub(super) fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
         Ok(Portal {
-            threema_id: id_column(&row, "portal", "threema_id")?,
-            room_id: id_column(&row, "portal", "room_id")?,
+            threema_id: id_column(row, "portal", "threema_id")?,
+            room_id: id_column(row, "portal", "room_id")?,
             created_at: row.try_get("created_at")?,
             restricted: row.try_get::<i64, _>("restricted")? != 0,
         })
@@ -59,7 +59,7 @@ impl Store {
             .fetch_all(&self.db)
             .await?
             .into_iter()
-            .map(Portal::from_row)
+            .map(|row| Portal::from_row(&row))
             .collect()
     }
 
@@ -71,7 +71,7 @@ impl Store {
             .bind(threema_id)
             .fetch_optional(&self.db)
             .await?
-            .map(Portal::from_row)
+            .map(|row| Portal::from_row(&row))
             .transpose()
     }
 
@@ -112,7 +112,7 @@ impl Store {
             .bind(room_id)
             .fetch_optional(&self.db)
             .await?
-            .map(Portal::from_row)
+            .map(|row| Portal::from_row(&row))
             .transpose()
     }
 

@@ -83,8 +83,13 @@ impl ThreemaToMatrix {
                 .clone()
                 .unwrap_or_else(|| incoming.from.to_string()),
         };
-        let ghost = self.ghosts.ensure_named(&incoming.from, &name).await?;
-        let room_id = self.portals.ensure(&incoming.from, &ghost, &name).await?;
+        let rows = self.store.sender_rows(from).await?;
+        let ghost = (self.ghosts)
+            .ensure_named_from(&incoming.from, &name, rows.ghost)
+            .await?;
+        let room_id = (self.portals)
+            .ensure_from(&incoming.from, &ghost, &name, rows.portal)
+            .await?;
         let (event_type, content) = self.message_content(incoming, &room_id, &ghost).await?;
         let event_id = self
             .send_as_ghost(incoming, &room_id, &ghost, event_type, &content)
@@ -99,11 +104,10 @@ impl ThreemaToMatrix {
         if !matches!(
             incoming.message,
             Message::Edit { .. } | Message::PollVote { .. }
-        ) && self
-            .store
-            .delivery_note_reply(from, event_id.as_str())
-            .await?
-            .is_some()
+        ) && let Some(unanswered) = rows.unanswered
+            && (self.store)
+                .delivery_answered(unanswered, event_id.as_str())
+                .await?
         {
             self.board_wake.notify_one();
         }

@@ -107,17 +107,11 @@ pub struct Cpu {
 impl Cpu {
     pub fn now(pid: u32) -> Cpu {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
-        // The command name may hold spaces; the fields after it are fixed: utime, stime are the
-        // 12th and 13th after the closing parenthesis.
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-            .split_whitespace()
-            .collect();
-        let ticks = |i: usize| {
-            Duration::from_secs_f64(fields[i].parse::<u64>().unwrap() as f64 / clock_ticks() as f64)
-        };
+        let (user, system) = user_and_system_ticks(&stat);
+        let ticks = |t: u64| Duration::from_secs_f64(t as f64 / clock_ticks() as f64);
         Cpu {
-            user: ticks(11),
-            system: ticks(12),
+            user: ticks(user),
+            system: ticks(system),
         }
     }
 
@@ -139,12 +133,27 @@ impl Cpu {
     }
 }
 
+/// The user and system time in a `/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat` line, in
+/// clock ticks. The command name may hold spaces; the fields after it are fixed: utime and
+/// stime are the 12th and 13th after the closing parenthesis.
+fn user_and_system_ticks(stat: &str) -> (u64, u64) {
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    let field = |i: usize| fields[i].parse::<u64>().unwrap();
+    (field(11), field(12))
+}
+
+/// Clock ticks per second, asked of `getconf` once.
 fn clock_ticks() -> u64 {
-    let out = Command::new("getconf").arg("CLK_TCK").output();
-    out.ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100)
+    static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        let out = Command::new("getconf").arg("CLK_TCK").output();
+        out.ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100)
+    })
 }
 
 /// Resident memory now and at its peak, in MiB.
@@ -194,17 +203,14 @@ impl Threads {
             };
             let name = &stat[stat.find('(').unwrap() + 1..stat.rfind(')').unwrap()];
             let group: String = name.chars().filter(|c| !c.is_ascii_digit()).collect();
-            let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-                .split_whitespace()
-                .collect();
-            let ticks = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+            let (user, system) = user_and_system_ticks(&stat);
             let switches: u64 = status
                 .lines()
                 .filter(|l| l.contains("ctxt_switches:"))
                 .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
                 .sum();
             let figures = groups.entry(group).or_default();
-            figures.ticks += ticks;
+            figures.ticks += user + system;
             figures.switches += switches;
         }
         Threads(groups)
